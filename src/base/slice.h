@@ -1,0 +1,49 @@
+/* slice.h: the (pointer, length) view that every parsed byte in sipd is seen through. */
+#ifndef SIPD_BASE_SLICE_H
+#define SIPD_BASE_SLICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* A view into someone else's buffer; never NUL-terminated, never owned. */
+struct slice {
+	const char *p;
+	size_t l;
+};
+
+#define SLICE_LIT(s) ((struct slice){ (s), sizeof(s) - 1 })
+#define SLICE_NULL ((struct slice){ NULL, 0 })
+#define SLICE_FMT "%.*s"
+#define SLICE_ARG(s) (int)(s).l, (s).p
+
+static inline struct slice slice_make(const char *p, size_t l)
+{
+	return (struct slice){ p, l };
+}
+
+static inline struct slice slice_cstr(const char *s)
+{
+	return (struct slice){ s, s ? strlen(s) : 0 };
+}
+
+static inline bool slice_isset(struct slice s)
+{
+	return s.p != NULL;
+}
+
+bool slice_eq(struct slice a, struct slice b);
+bool slice_caseeq(struct slice a, struct slice b);
+bool slice_caseeq_cstr(struct slice a, const char *s);
+struct slice slice_trim(struct slice s);
+/* Parses an unsigned decimal of at most 'max' value; false on junk or overflow. */
+bool slice_to_u32(struct slice s, uint32_t max, uint32_t *out);
+/* Finds c in s; returns its offset or -1. */
+long slice_chr(struct slice s, char c);
+/* Copies into dst (size n, NUL-terminated, truncated); returns dst. */
+char *slice_copy(char *dst, size_t n, struct slice s);
+uint32_t slice_hash(struct slice s, uint32_t seed);
+uint32_t slice_casehash(struct slice s, uint32_t seed);
+
+#endif

@@ -1,0 +1,35 @@
+/* timer.h: a hierarchical timer wheel owned by one event loop; O(1) start and cancel, millions of timers. */
+#ifndef SIPD_BASE_TIMER_H
+#define SIPD_BASE_TIMER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct tmr_wheel;
+struct tmr;
+typedef void (tmr_h)(struct tmr *t, void *arg);
+
+/* Embedded in its owner (a transaction, a connection): no allocation per timer. */
+struct tmr {
+	struct tmr *next, *prev; /* slot list; NULL when not running */
+	uint64_t expires;        /* absolute, in the wheel's milliseconds */
+	tmr_h *h;
+	void *arg;
+};
+
+int tmr_wheel_new(struct tmr_wheel **wp, uint64_t now_ms);
+void tmr_wheel_free(struct tmr_wheel *w);
+/* (Re)starts t to fire delay_ms after the wheel's current time. */
+void tmr_start(struct tmr_wheel *w, struct tmr *t, uint64_t delay_ms, tmr_h *h, void *arg);
+/* Safe on a timer that is not running, and from inside any timer handler. */
+void tmr_cancel(struct tmr *t);
+bool tmr_isrunning(const struct tmr *t);
+/* Moves the wheel to now_ms and fires every timer due by then, in expiry order per slot. */
+void tmr_wheel_advance(struct tmr_wheel *w, uint64_t now_ms);
+/* Milliseconds until the next timer may be due (an upper bound on how long to sleep); -1 when none. */
+int64_t tmr_wheel_next(const struct tmr_wheel *w);
+uint64_t tmr_wheel_now(const struct tmr_wheel *w);
+/* Number of running timers. */
+uint64_t tmr_wheel_count(const struct tmr_wheel *w);
+
+#endif

@@ -1,0 +1,91 @@
+/* transport.h: sipd's transports (UDP and TCP now, TLS and WebSocket later) behind one interface, run by worker threads. */
+#ifndef SIPD_NET_TRANSPORT_H
+#define SIPD_NET_TRANSPORT_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct loop;
+struct tp;        /* the set of workers and listeners */
+struct tp_worker; /* one thread: its loop, its SO_REUSEPORT sockets */
+struct tp_conn;   /* a stream connection; refcounted with mem_ref/mem_deref */
+
+enum tp_proto { TP_UDP = 0, TP_TCP = 1 };
+
+struct tp_addr {
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+		struct sockaddr_storage ss;
+	} u;
+	socklen_t len;
+};
+
+/* One received message: a datagram, or one framed message of a stream. Valid during the callback only. */
+struct tp_msg {
+	char *buf;
+	size_t len;
+	enum tp_proto proto;
+	struct tp_addr src;      /* the peer */
+	struct tp_addr local;    /* where it arrived */
+	struct tp_conn *conn;    /* stream only, borrowed: mem_ref it to keep it */
+	struct tp_worker *worker;
+	bool oversize;           /* stream: framing said too large; buf holds what arrived, the connection closes after the callback */
+};
+
+/* Stream framing, given by the layer above (net knows no SIP): the length of the first complete message
+ * in buf, 0 when more bytes are needed, TP_FRAME_BAD when the bytes cannot be a message,
+ * TP_FRAME_TOO_BIG when the message will exceed max. */
+#define TP_FRAME_BAD (-1)
+#define TP_FRAME_TOO_BIG (-2)
+typedef long (tp_frame_h)(const char *buf, size_t len, size_t max);
+typedef void (tp_recv_h)(struct tp_msg *msg, void *arg);
+typedef void (tp_worker_h)(struct tp_worker *w, void *arg);
+
+struct tp_listen {
+	enum tp_proto proto;
+	struct tp_addr addr;
+};
+
+struct tp_config {
+	struct tp_listen listen[16];
+	unsigned nlisten;
+	unsigned workers;            /* threads; 0 = one per core */
+	size_t max_msg_size;         /* largest message accepted on any transport */
+	unsigned tcp_max_conns;      /* over it, new connections are accepted and closed at once */
+	unsigned tcp_idle_timeout_s; /* a connection with no traffic for this long is closed */
+	tp_frame_h *frame;
+	tp_recv_h *recv;
+	tp_worker_h *worker_start;   /* optional, runs on each worker thread before its loop */
+	tp_worker_h *worker_stop;    /* optional, runs on each worker thread after its loop */
+	void *arg;
+};
+
+/* Binds every listener on every worker (SO_REUSEPORT) and starts the threads. */
+int tp_start(struct tp **tpp, const struct tp_config *cfg);
+/* Stops and joins all workers, closes everything. */
+void tp_stop(struct tp *tp);
+/* Thread-safe. UDP: from the worker's socket bound to the same family. TCP: on conn when given and open,
+ * else on a connection to dst (reused or newly opened, non-blocking). 0 or an errno. */
+int tp_send(struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn, const struct tp_addr *dst,
+	    const char *buf, size_t len);
+/* Closes once pending output is written (e.g. after a 413 over TCP). Thread-safe. */
+void tp_conn_close(struct tp_conn *c);
+struct loop *tp_worker_loop(struct tp_worker *w);
+unsigned tp_worker_index(const struct tp_worker *w);
+unsigned tp_worker_count(const struct tp *tp);
+struct tp_worker *tp_worker_at(struct tp *tp, unsigned i);
+/* Parses "127.0.0.1:5060", "[::1]:5060", "0.0.0.0" (port defaults to def_port). 0 or EINVAL. */
+int tp_addr_parse(struct tp_addr *a, const char *s, unsigned short def_port);
+/* "1.2.3.4:5060" / "[::1]:5060" into buf; returns buf. */
+char *tp_addr_str(const struct tp_addr *a, char *buf, size_t n);
+/* Host part only ("1.2.3.4", "::1") and port. */
+char *tp_addr_host(const struct tp_addr *a, char *buf, size_t n);
+unsigned short tp_addr_port(const struct tp_addr *a);
+bool tp_addr_eq(const struct tp_addr *a, const struct tp_addr *b);
+const char *tp_proto_name(enum tp_proto p); /* "UDP", "TCP" */
+
+#endif
