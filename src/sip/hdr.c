@@ -1,0 +1,346 @@
+/* hdr.c: typed parsers for header values: lists, Via, name-addr, CSeq, Contact. */
+#include <errno.h>
+#include <string.h>
+
+#include "sip/msg.h"
+#include "sip/sip_private.h"
+#include "sip/uri.h"
+
+size_t sip__quoted_end(struct slice s, size_t i)
+{
+	for (i++; i < s.l; i++) {
+		if (s.p[i] == '\\') {
+			i++; /* quoted-pair: skip the escaped byte */
+			continue;
+		}
+		if (s.p[i] == '"')
+			return i + 1;
+	}
+	return 0;
+}
+
+bool sip_list_next(struct slice *rest, struct slice *elem)
+{
+	struct slice s = *rest;
+	size_t i = 0, start;
+	int angle = 0;
+
+	/* skip empty elements and separators */
+	while (i < s.l && (sip__is_lws(s.p[i]) || s.p[i] == ','))
+		i++;
+	if (i >= s.l) {
+		*rest = slice_make(s.p + s.l, 0);
+		return false;
+	}
+	start = i;
+	while (i < s.l) {
+		char c = s.p[i];
+
+		if (c == '"') {
+			size_t e = sip__quoted_end(s, i);
+
+			i = e ? e : s.l; /* unterminated: the element runs to the end; its parser refuses it */
+			continue;
+		}
+		if (c == '<')
+			angle++;
+		else if (c == '>' && angle)
+			angle--;
+		else if (c == ',' && !angle)
+			break;
+		i++;
+	}
+	*elem = slice_trim(slice_make(s.p + start, i - start));
+	*rest = slice_make(s.p + i, s.l - i);
+	return true;
+}
+
+static bool is_host_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+	       c == '.';
+}
+
+bool sip__host_valid(struct slice h, bool *ipv6)
+{
+	*ipv6 = false;
+	if (h.l == 0)
+		return false;
+	if (h.p[0] == '[') {
+		if (h.l < 4 || h.p[h.l - 1] != ']')
+			return false;
+		for (size_t i = 1; i < h.l - 1; i++)
+			if (!sip__is_hex(h.p[i]) && h.p[i] != ':' && h.p[i] != '.')
+				return false;
+		*ipv6 = true;
+		return true;
+	}
+	for (size_t i = 0; i < h.l; i++)
+		if (!is_host_char(h.p[i]))
+			return false;
+	return h.p[0] != '.' && h.p[0] != '-';
+}
+
+bool sip__hostport(struct slice s, struct slice *host, uint16_t *port, bool *ipv6)
+{
+	size_t hl = s.l;
+	uint32_t n;
+
+	*port = 0;
+	if (s.l && s.p[0] == '[') {
+		const char *rb = memchr(s.p, ']', s.l);
+
+		if (!rb)
+			return false;
+		hl = (size_t)(rb - s.p) + 1;
+	} else {
+		long c = slice_chr(s, ':');
+
+		if (c >= 0)
+			hl = (size_t)c;
+	}
+	*host = slice_make(s.p, hl);
+	if (!sip__host_valid(*host, ipv6))
+		return false;
+	if (hl == s.l)
+		return true;
+	if (s.p[hl] != ':' || !slice_to_u32(slice_make(s.p + hl + 1, s.l - hl - 1), 65535, &n) || n == 0)
+		return false;
+	*port = (uint16_t)n;
+	return true;
+}
+
+/* "SIP" LWS "/" LWS "2.0" LWS "/" LWS transport: protocol name and version as one slice when written
+ * without spaces; returns the index after the transport, 0 if malformed. */
+static size_t via_proto(struct sip_via *v, struct slice s)
+{
+	size_t i = 0, a, parts[3][2];
+
+	for (int k = 0; k < 3; k++) {
+		i = sip__skip_lws(s, i);
+		a = i;
+		while (i < s.l && !sip__is_lws(s.p[i]) && s.p[i] != '/')
+			i++;
+		if (i == a)
+			return 0;
+		parts[k][0] = a;
+		parts[k][1] = i;
+		i = sip__skip_lws(s, i);
+		if (k < 2) {
+			if (i >= s.l || s.p[i] != '/')
+				return 0;
+			i++;
+		}
+	}
+	if (!sip_token_valid(slice_make(s.p + parts[0][0], parts[0][1] - parts[0][0])) ||
+	    !sip_token_valid(slice_make(s.p + parts[1][0], parts[1][1] - parts[1][0])))
+		return 0;
+	v->proto = slice_make(s.p + parts[0][0], parts[1][1] - parts[0][0]);
+	v->transport = slice_make(s.p + parts[2][0], parts[2][1] - parts[2][0]);
+	return sip_token_valid(v->transport) ? i : 0;
+}
+
+static bool params_valid(struct slice params)
+{
+	struct slice rest = params, name, value;
+
+	while (sip_param_next(&rest, &name, &value))
+		if (!sip_token_valid(name))
+			return false;
+	return rest.l == 0;
+}
+
+int sip_via_parse(struct sip_via *v, struct slice s)
+{
+	size_t i, hs;
+	bool ipv6;
+
+	memset(v, 0, sizeof(*v));
+	v->raw = s;
+	i = via_proto(v, s);
+	if (!i)
+		return EBADMSG;
+	i = sip__skip_lws(s, i);
+	hs = i;
+	while (i < s.l && s.p[i] != ';' && !sip__is_lws(s.p[i]))
+		i++;
+	/* sent-by may have LWS around ':' in theory; in practice it never does: refuse it. */
+	if (!sip__hostport(slice_make(s.p + hs, i - hs), &v->host, &v->port, &ipv6))
+		return EBADMSG;
+	i = sip__skip_lws(s, i);
+	if (i < s.l) {
+		if (s.p[i] != ';')
+			return EBADMSG;
+		v->params = slice_make(s.p + i + 1, s.l - i - 1);
+		if (!params_valid(v->params))
+			return EBADMSG;
+	}
+	sip_param_find(v->params, "branch", &v->branch);
+	sip_param_find(v->params, "received", &v->received);
+	v->has_rport = sip_param_find(v->params, "rport", &v->rport);
+	sip_param_find(v->params, "maddr", &v->maddr);
+	sip_param_find(v->params, "ttl", &v->ttl);
+	if (v->branch.p && v->branch.l == 0)
+		return EBADMSG;
+	if (v->rport.l) {
+		uint32_t n;
+
+		if (!slice_to_u32(v->rport, 65535, &n))
+			return EBADMSG;
+	}
+	return 0;
+}
+
+/* display-name = *(token LWS) / quoted-string, then '<'. Returns index of '<' or 0 if not a name-addr. */
+static size_t addr_display(struct sip_addr *a, struct slice s, size_t i, bool *bad)
+{
+	size_t start = i;
+
+	if (i < s.l && s.p[i] == '"') {
+		size_t e = sip__quoted_end(s, i);
+
+		if (!e) {
+			*bad = true;
+			return 0;
+		}
+		a->display = slice_make(s.p + i + 1, e - i - 2);
+		i = sip__skip_lws(s, e);
+		if (i >= s.l || s.p[i] != '<') {
+			*bad = true;
+			return 0;
+		}
+		return i;
+	}
+	while (i < s.l && s.p[i] != '<') {
+		if (s.p[i] == ':' || s.p[i] == ';' || s.p[i] == '"' || s.p[i] == '>')
+			return 0; /* an addr-spec (or junk that its parser will judge) */
+		i++;
+	}
+	if (i >= s.l)
+		return 0;
+	a->display = slice_trim(slice_make(s.p + start, i - start));
+	return i;
+}
+
+int sip_addr_parse(struct sip_addr *a, struct slice s)
+{
+	size_t i, lt;
+	bool bad = false;
+
+	memset(a, 0, sizeof(*a));
+	s = slice_trim(s);
+	if (s.l == 0)
+		return EBADMSG;
+	if (s.l == 1 && s.p[0] == '*') {
+		a->star = true;
+		return 0;
+	}
+	lt = addr_display(a, s, 0, &bad);
+	if (bad)
+		return EBADMSG;
+	if (lt || (s.l && s.p[0] == '<')) {
+		const char *gt = memchr(s.p + lt, '>', s.l - lt);
+
+		if (!gt)
+			return EBADMSG;
+		a->uri = slice_trim(slice_make(s.p + lt + 1, (size_t)(gt - s.p) - lt - 1));
+		i = sip__skip_lws(s, (size_t)(gt - s.p) + 1);
+	} else {
+		/* addr-spec: the URI ends at the first ';' (RFC 3261 20: its params are header params) */
+		i = 0;
+		while (i < s.l && s.p[i] != ';' && !sip__is_lws(s.p[i]))
+			i++;
+		a->uri = slice_make(s.p, i);
+		i = sip__skip_lws(s, i);
+	}
+	if (a->uri.l == 0 || memchr(a->uri.p, ':', a->uri.l) == NULL)
+		return EBADMSG;
+	if (i < s.l) {
+		if (s.p[i] != ';')
+			return EBADMSG;
+		a->params = slice_make(s.p + i + 1, s.l - i - 1);
+		if (!params_valid(a->params))
+			return EBADMSG;
+	}
+	if (sip_param_find(a->params, "tag", &a->tag) && a->tag.l == 0)
+		return EBADMSG;
+	return 0;
+}
+
+int sip_cseq_parse(struct sip_cseq *c, struct slice s)
+{
+	size_t i = 0;
+	uint32_t n;
+
+	memset(c, 0, sizeof(*c));
+	s = slice_trim(s);
+	while (i < s.l && s.p[i] >= '0' && s.p[i] <= '9')
+		i++;
+	/* RFC 3261 8.1.1.5: the sequence number is less than 2**31 */
+	if (!slice_to_u32(slice_make(s.p, i), 0x7fffffff, &n))
+		return EBADMSG;
+	if (i >= s.l || !sip__is_lws(s.p[i]))
+		return EBADMSG;
+	i = sip__skip_lws(s, i);
+	c->method = slice_make(s.p + i, s.l - i);
+	if (!sip_token_valid(c->method))
+		return EBADMSG;
+	c->num = n;
+	c->mid = sip_method_lookup(c->method);
+	return 0;
+}
+
+/* qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) */
+static int parse_q(struct slice v)
+{
+	int q = 0, scale = 100;
+
+	if (v.l == 0 || (v.p[0] != '0' && v.p[0] != '1') || v.l > 5)
+		return -1;
+	q = (v.p[0] - '0') * 1000;
+	if (v.l == 1)
+		return q;
+	if (v.p[1] != '.')
+		return -1;
+	for (size_t i = 2; i < v.l; i++, scale /= 10) {
+		if (v.p[i] < '0' || v.p[i] > '9')
+			return -1;
+		q += (v.p[i] - '0') * scale;
+	}
+	return q > 1000 ? -1 : q;
+}
+
+static bool all_digits(struct slice v)
+{
+	for (size_t i = 0; i < v.l; i++)
+		if (v.p[i] < '0' || v.p[i] > '9')
+			return false;
+	return v.l > 0;
+}
+
+int sip_contact_parse(struct sip_addr *a, long *expires, int *q1000, struct slice s)
+{
+	struct slice v;
+	uint32_t n;
+	int err = sip_addr_parse(a, s);
+
+	*expires = -1;
+	*q1000 = -1;
+	if (err)
+		return err;
+	if (sip_param_find(a->params, "expires", &v)) {
+		/* RFC 3261 20.10: values over 2**32-1 are taken as 2**32-1; refuse junk */
+		if (v.l > 10 && all_digits(v))
+			*expires = 0xffffffffL;
+		else if (slice_to_u32(v, 0xffffffffu, &n))
+			*expires = (long)n;
+		else
+			return EBADMSG;
+	}
+	if (sip_param_find(a->params, "q", &v)) {
+		*q1000 = parse_q(v);
+		if (*q1000 < 0)
+			return EBADMSG;
+	}
+	return 0;
+}

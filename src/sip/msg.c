@@ -1,0 +1,550 @@
+/* msg.c: the start line, the header block and framing. Zero-copy: every field is a slice into the buffer. */
+#include "sip/msg.h"
+
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sip/sip_private.h"
+
+/* Header names, long and compact (RFC 3261 7.3.3 and the registry), by id. */
+static const struct {
+	const char *name;
+	char compact;
+} hdr_names[SIP_HDR_COUNT] = {
+	[SIP_HDR_OTHER] = { "", 0 },
+	[SIP_HDR_VIA] = { "Via", 'v' },
+	[SIP_HDR_FROM] = { "From", 'f' },
+	[SIP_HDR_TO] = { "To", 't' },
+	[SIP_HDR_CALL_ID] = { "Call-ID", 'i' },
+	[SIP_HDR_CSEQ] = { "CSeq", 0 },
+	[SIP_HDR_MAX_FORWARDS] = { "Max-Forwards", 0 },
+	[SIP_HDR_CONTENT_LENGTH] = { "Content-Length", 'l' },
+	[SIP_HDR_CONTENT_TYPE] = { "Content-Type", 'c' },
+	[SIP_HDR_CONTENT_ENCODING] = { "Content-Encoding", 'e' },
+	[SIP_HDR_CONTENT_LANGUAGE] = { "Content-Language", 0 },
+	[SIP_HDR_CONTENT_DISPOSITION] = { "Content-Disposition", 0 },
+	[SIP_HDR_CONTACT] = { "Contact", 'm' },
+	[SIP_HDR_EXPIRES] = { "Expires", 0 },
+	[SIP_HDR_REQUIRE] = { "Require", 0 },
+	[SIP_HDR_PROXY_REQUIRE] = { "Proxy-Require", 0 },
+	[SIP_HDR_SUPPORTED] = { "Supported", 'k' },
+	[SIP_HDR_UNSUPPORTED] = { "Unsupported", 0 },
+	[SIP_HDR_ROUTE] = { "Route", 0 },
+	[SIP_HDR_RECORD_ROUTE] = { "Record-Route", 0 },
+	[SIP_HDR_AUTHORIZATION] = { "Authorization", 0 },
+	[SIP_HDR_PROXY_AUTHORIZATION] = { "Proxy-Authorization", 0 },
+	[SIP_HDR_WWW_AUTHENTICATE] = { "WWW-Authenticate", 0 },
+	[SIP_HDR_PROXY_AUTHENTICATE] = { "Proxy-Authenticate", 0 },
+	[SIP_HDR_ALLOW] = { "Allow", 0 },
+	[SIP_HDR_ACCEPT] = { "Accept", 0 },
+	[SIP_HDR_ACCEPT_ENCODING] = { "Accept-Encoding", 0 },
+	[SIP_HDR_ACCEPT_LANGUAGE] = { "Accept-Language", 0 },
+	[SIP_HDR_USER_AGENT] = { "User-Agent", 0 },
+	[SIP_HDR_SERVER] = { "Server", 0 },
+	[SIP_HDR_DATE] = { "Date", 0 },
+	[SIP_HDR_RETRY_AFTER] = { "Retry-After", 0 },
+	[SIP_HDR_MIN_EXPIRES] = { "Min-Expires", 0 },
+	[SIP_HDR_PATH] = { "Path", 0 },
+	[SIP_HDR_TIMESTAMP] = { "Timestamp", 0 },
+	[SIP_HDR_SUBJECT] = { "Subject", 's' },
+	[SIP_HDR_EVENT] = { "Event", 'o' },
+	[SIP_HDR_ALLOW_EVENTS] = { "Allow-Events", 'u' },
+	[SIP_HDR_REFER_TO] = { "Refer-To", 'r' },
+	[SIP_HDR_REFERRED_BY] = { "Referred-By", 'b' },
+	[SIP_HDR_SESSION_EXPIRES] = { "Session-Expires", 'x' },
+	[SIP_HDR_IDENTITY] = { "Identity", 'y' },
+	[SIP_HDR_WARNING] = { "Warning", 0 },
+};
+
+static const char *const method_names[SIP_METHOD_COUNT] = {
+	[SIP_METHOD_UNKNOWN] = "", [SIP_METHOD_INVITE] = "INVITE", [SIP_METHOD_ACK] = "ACK",
+	[SIP_METHOD_BYE] = "BYE", [SIP_METHOD_CANCEL] = "CANCEL", [SIP_METHOD_OPTIONS] = "OPTIONS",
+	[SIP_METHOD_REGISTER] = "REGISTER", [SIP_METHOD_PRACK] = "PRACK",
+	[SIP_METHOD_SUBSCRIBE] = "SUBSCRIBE", [SIP_METHOD_NOTIFY] = "NOTIFY",
+	[SIP_METHOD_PUBLISH] = "PUBLISH", [SIP_METHOD_INFO] = "INFO", [SIP_METHOD_REFER] = "REFER",
+	[SIP_METHOD_MESSAGE] = "MESSAGE", [SIP_METHOD_UPDATE] = "UPDATE",
+};
+
+const char *sip_hdr_name(enum sip_hdr_id id)
+{
+	return (unsigned)id < SIP_HDR_COUNT ? hdr_names[id].name : "";
+}
+
+const char *sip_method_name(enum sip_method m)
+{
+	return (unsigned)m < SIP_METHOD_COUNT ? method_names[m] : "";
+}
+
+/* Method names are case-sensitive (RFC 3261 7.1). */
+enum sip_method sip_method_lookup(struct slice s)
+{
+	for (int i = 1; i < SIP_METHOD_COUNT; i++)
+		if (slice_eq(s, slice_cstr(method_names[i])))
+			return (enum sip_method)i;
+	return SIP_METHOD_UNKNOWN;
+}
+
+static char lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+}
+
+enum sip_hdr_id sip_hdr_lookup(struct slice name)
+{
+	char c0;
+
+	if (name.l == 0)
+		return SIP_HDR_OTHER;
+	c0 = lower(name.p[0]);
+	if (name.l == 1) {
+		for (int i = 1; i < SIP_HDR_COUNT; i++)
+			if (hdr_names[i].compact == c0)
+				return (enum sip_hdr_id)i;
+		return SIP_HDR_OTHER;
+	}
+	/* First letter and length narrow it to one or two candidates before the full compare. */
+	for (int i = 1; i < SIP_HDR_COUNT; i++) {
+		const char *n = hdr_names[i].name;
+
+		if (lower(n[0]) == c0 && strlen(n) == name.l && strncasecmp(n, name.p, name.l) == 0)
+			return (enum sip_hdr_id)i;
+	}
+	return SIP_HDR_OTHER;
+}
+
+const struct sip_hdr *sip_msg_hdr(const struct sip_msg *m, enum sip_hdr_id id)
+{
+	unsigned i = (unsigned)id < SIP_HDR_COUNT ? m->first[id] : 0;
+
+	return i ? &m->hdrs[i - 1] : NULL;
+}
+
+const struct sip_hdr *sip_msg_hdr_next(const struct sip_msg *m, const struct sip_hdr *h)
+{
+	return h->next ? &m->hdrs[h->next - 1] : NULL;
+}
+
+const struct sip_hdr *sip_msg_hdr_byname(const struct sip_msg *m, struct slice name)
+{
+	enum sip_hdr_id id = sip_hdr_lookup(name);
+
+	if (id != SIP_HDR_OTHER)
+		return sip_msg_hdr(m, id);
+	for (unsigned i = 0; i < m->nhdrs; i++)
+		if (m->hdrs[i].id == SIP_HDR_OTHER && slice_caseeq(m->hdrs[i].name, name))
+			return &m->hdrs[i];
+	return NULL;
+}
+
+void sip_list_begin(struct sip_list_iter *it, const struct sip_msg *m, enum sip_hdr_id id)
+{
+	it->m = m;
+	it->h = sip_msg_hdr(m, id);
+	it->rest = it->h ? it->h->value : SLICE_NULL;
+}
+
+bool sip_list_iter_next(struct sip_list_iter *it, struct slice *elem)
+{
+	while (it->h) {
+		if (sip_list_next(&it->rest, elem))
+			return true;
+		it->h = sip_msg_hdr_next(it->m, it->h);
+		it->rest = it->h ? it->h->value : SLICE_NULL;
+	}
+	return false;
+}
+
+/* ---- start line ---- */
+
+static int fail(struct sip_error *err, unsigned short status, const char *reason)
+{
+	if (err) {
+		err->status = status;
+		err->reason = reason;
+	}
+	return EBADMSG;
+}
+
+/* One line: [p, eol) excluding the terminator; returns the offset after the terminator, or 0 if none. */
+static size_t line_end(const char *p, size_t len, size_t *eol)
+{
+	const char *nl = memchr(p, '\n', len);
+
+	if (!nl)
+		return 0;
+	*eol = (size_t)(nl - p);
+	if (*eol && p[*eol - 1] == '\r')
+		(*eol)--;
+	return (size_t)(nl - p) + 1;
+}
+
+static bool version_is_20(struct slice v)
+{
+	return slice_caseeq(v, SLICE_LIT("SIP/2.0"));
+}
+
+/* SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT */
+static bool version_valid(struct slice v)
+{
+	size_t i = 4, d1 = 0, d2 = 0;
+
+	if (v.l < 7 || strncasecmp(v.p, "SIP/", 4) != 0)
+		return false;
+	while (i < v.l && v.p[i] >= '0' && v.p[i] <= '9')
+		i++, d1++;
+	if (i >= v.l || v.p[i++] != '.')
+		return false;
+	while (i < v.l && v.p[i] >= '0' && v.p[i] <= '9')
+		i++, d2++;
+	return d1 && d2 && i == v.l;
+}
+
+static int parse_status_line(struct sip_msg *m, struct slice line, struct sip_error *err)
+{
+	const char *sp = memchr(line.p, ' ', line.l);
+	struct slice code;
+	uint32_t n;
+
+	/* Never answer a response (RFC 3261 8.1.3): every defect here means drop. */
+	if (!sp)
+		return fail(err, 0, "Malformed status line");
+	m->version = slice_make(line.p, (size_t)(sp - line.p));
+	code = slice_make(sp + 1, line.l - m->version.l - 1);
+	if (code.l < 3 || (code.l > 3 && code.p[3] != ' '))
+		return fail(err, 0, "Malformed status line");
+	code.l = 3;
+	if (!slice_to_u32(code, 699, &n) || n < 100 || !version_valid(m->version))
+		return fail(err, 0, "Malformed status line");
+	m->is_request = false;
+	m->status = (unsigned short)n;
+	m->reason = line.l > m->version.l + 5 ? slice_make(code.p + 4, line.l - m->version.l - 5)
+					       : slice_make(code.p + 3, 0);
+	return 0;
+}
+
+static int parse_request_line(struct sip_msg *m, struct slice line, struct sip_error *err)
+{
+	const char *sp1 = memchr(line.p, ' ', line.l), *sp2;
+	const char *end = line.p + line.l;
+
+	if (!sp1 || sp1 == line.p)
+		return fail(err, 0, "Malformed request line");
+	m->method = slice_make(line.p, (size_t)(sp1 - line.p));
+	if (!sip_token_valid(m->method))
+		return fail(err, 0, "Malformed request line");
+	m->is_request = true;
+	m->mid = sip_method_lookup(m->method);
+	sp2 = memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1));
+	if (!sp2 || sp2 == sp1 + 1)
+		return fail(err, 400, "Malformed Request-URI");
+	m->ruri = slice_make(sp1 + 1, (size_t)(sp2 - sp1 - 1));
+	m->version = slice_make(sp2 + 1, (size_t)(end - sp2 - 1));
+	if (!version_valid(m->version))
+		return fail(err, 400, "Malformed SIP version in request line");
+	return 0;
+}
+
+/* ---- header block ---- */
+
+static bool is_token_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       strchr("-.!%*_+`'~", c) != NULL;
+}
+
+bool sip_token_valid(struct slice s)
+{
+	if (s.l == 0)
+		return false;
+	for (size_t i = 0; i < s.l; i++)
+		if (!s.p[i] || !is_token_char((unsigned char)s.p[i]))
+			return false;
+	return true;
+}
+
+static void hdr_link(struct sip_msg *m, unsigned idx)
+{
+	struct sip_hdr *h = &m->hdrs[idx];
+	unsigned id = h->id;
+
+	if (m->count[id] < 255)
+		m->count[id]++;
+	if (!m->first[id]) {
+		m->first[id] = (uint8_t)(idx + 1);
+		return;
+	}
+	/* Walk to the last one of this id: header counts are small and bounded. */
+	struct sip_hdr *last = &m->hdrs[m->first[id] - 1];
+	while (last->next)
+		last = &m->hdrs[last->next - 1];
+	last->next = (uint8_t)(idx + 1);
+}
+
+/* Parses one header field starting at p (first line already known not to be folded).
+ * Returns bytes consumed (through the final line terminator), 0 if malformed. */
+static size_t parse_header(struct sip_msg *m, const char *p, size_t len, struct sip_error *err)
+{
+	size_t eol, next = line_end(p, len, &eol), i = 0;
+	struct sip_hdr *h;
+
+	if (!next)
+		return 0;
+	while (i < eol && is_token_char((unsigned char)p[i]))
+		i++;
+	if (i == 0) {
+		fail(err, 400, "Malformed header field name");
+		return 0;
+	}
+	h = &m->hdrs[m->nhdrs];
+	h->name = slice_make(p, i);
+	while (i < eol && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	if (i >= eol || p[i] != ':') {
+		fail(err, 400, "Malformed header line: missing colon");
+		return 0;
+	}
+	i++;
+	/* Line folding (RFC 3261 7.3.1): continuation lines start with SP or HT. */
+	size_t vstart = i, vend = eol;
+	while (next < len && (p[next] == ' ' || p[next] == '\t')) {
+		size_t e2, n2 = line_end(p + next, len - next, &e2);
+
+		if (!n2) {
+			fail(err, 400, "Unterminated header line");
+			return 0;
+		}
+		vend = next + e2;
+		next += n2;
+	}
+	h->value = slice_trim(slice_make(p + vstart, vend - vstart));
+	if (memchr(h->value.p, '\0', h->value.l)) {
+		fail(err, 400, "NUL byte in header field");
+		return 0;
+	}
+	h->id = (uint8_t)sip_hdr_lookup(h->name);
+	h->next = 0;
+	return next;
+}
+
+static void extract_core(struct sip_msg *m)
+{
+	const struct sip_hdr *h;
+	struct slice first;
+
+	if ((h = sip_msg_hdr(m, SIP_HDR_VIA))) {
+		struct slice rest = h->value;
+
+		if (sip_list_next(&rest, &first) && sip_via_parse(&m->via, first) != 0)
+			memset(&m->via, 0, sizeof(m->via));
+	}
+	if ((h = sip_msg_hdr(m, SIP_HDR_CALL_ID)))
+		m->call_id = h->value;
+	if ((h = sip_msg_hdr(m, SIP_HDR_CSEQ)) && sip_cseq_parse(&m->cseq, h->value) != 0)
+		memset(&m->cseq, 0, sizeof(m->cseq));
+	if ((h = sip_msg_hdr(m, SIP_HDR_FROM)) && sip_addr_parse(&m->from, h->value) != 0)
+		memset(&m->from, 0, sizeof(m->from));
+	if ((h = sip_msg_hdr(m, SIP_HDR_TO)) && sip_addr_parse(&m->to, h->value) != 0)
+		memset(&m->to, 0, sizeof(m->to));
+	if ((h = sip_msg_hdr(m, SIP_HDR_MAX_FORWARDS))) {
+		uint32_t v;
+
+		m->max_forwards = slice_to_u32(h->value, 255, &v) ? (int)v : -2;
+	}
+	if ((h = sip_msg_hdr(m, SIP_HDR_CONTENT_LENGTH))) {
+		uint32_t v;
+
+		m->content_length = slice_to_u32(h->value, 0x7fffffff, &v) ? (long)v : -2;
+	}
+}
+
+int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, struct sip_error *err)
+{
+	size_t off = 0, eol, next;
+	struct slice line;
+	int rc;
+
+	m->buf = buf;
+	m->len = len;
+	m->is_request = false;
+	m->method = m->ruri = m->reason = m->version = m->call_id = m->body = SLICE_NULL;
+	m->mid = SIP_METHOD_UNKNOWN;
+	m->status = 0;
+	m->nhdrs = 0;
+	memset(m->first, 0, sizeof(m->first));
+	memset(m->count, 0, sizeof(m->count));
+	memset(&m->via, 0, sizeof(m->via));
+	memset(&m->cseq, 0, sizeof(m->cseq));
+	memset(&m->from, 0, sizeof(m->from));
+	memset(&m->to, 0, sizeof(m->to));
+	m->max_forwards = -1;
+	m->content_length = -1;
+	m->hdr_len = 0;
+	if (err) {
+		err->status = 0;
+		err->reason = NULL;
+	}
+
+	/* RFC 3261 7.5: CRLFs before the start line are ignored (keep-alives). */
+	while (off < len && (buf[off] == '\r' || buf[off] == '\n'))
+		off++;
+	next = line_end(buf + off, len - off, &eol);
+	if (!next)
+		return fail(err, 0, "No start line");
+	line = slice_make(buf + off, eol);
+	if (memchr(line.p, '\0', line.l))
+		return fail(err, 0, "NUL byte in start line");
+	rc = line.l > 4 && strncmp(line.p, "SIP/", 4) == 0 ? parse_status_line(m, line, err)
+							      : parse_request_line(m, line, err);
+	if (rc && (!err || err->status == 0))
+		return rc;
+	/* A request with a bad Request-URI or version is still read to the end, so that the
+	 * 400 can be addressed from its Via and the other mandatory headers. */
+	off += next;
+	for (;;) {
+		if (off >= len)
+			return fail(err, 400, "Header block not terminated by an empty line");
+		if (buf[off] == '\n' || (buf[off] == '\r' && off + 1 < len && buf[off + 1] == '\n')) {
+			off += buf[off] == '\n' ? 1 : 2;
+			break;
+		}
+		if (buf[off] == ' ' || buf[off] == '\t')
+			return fail(err, 400, "Folded line without a header field");
+		if (m->nhdrs == SIP_MAX_HEADERS)
+			return fail(err, 400, "Too many header fields");
+		size_t used = parse_header(m, buf + off, len - off, err);
+
+		if (!used) {
+			extract_core(m);
+			return EBADMSG;
+		}
+		hdr_link(m, m->nhdrs++);
+		off += used;
+	}
+	m->hdr_len = off;
+	extract_core(m);
+	if (rc)
+		return rc; /* err already says 400 with the start-line defect */
+	m->body = slice_make(buf + off, len - off);
+	if (m->content_length >= 0 && (size_t)m->content_length < m->body.l)
+		m->body.l = (size_t)m->content_length; /* RFC 3261 18.3: extra bytes are discarded */
+	return 0;
+}
+
+/* ---- checks after parsing ---- */
+
+static int check_single(const struct sip_msg *m, enum sip_hdr_id id, const char *missing,
+			const char *dup, struct sip_error *err)
+{
+	if (!m->count[id])
+		return fail(err, 400, missing);
+	if (m->count[id] > 1)
+		return fail(err, 400, dup);
+	return 0;
+}
+
+int sip_msg_check(const struct sip_msg *m, struct sip_error *err)
+{
+	unsigned short st = m->is_request ? 400 : 0; /* defects in responses: drop */
+	int rc;
+
+	if (m->is_request && !version_is_20(m->version))
+		return fail(err, 505, "Version Not Supported");
+	if (!m->is_request && !version_is_20(m->version))
+		return fail(err, 0, "Unsupported SIP version in response");
+	if (!m->count[SIP_HDR_VIA])
+		return fail(err, st, "Missing Via header field");
+	if (!m->via.branch.p && !m->via.host.p)
+		return fail(err, st, "Malformed Via header");
+	if ((rc = check_single(m, SIP_HDR_FROM, "Missing From header field", "Duplicate From header field", err)))
+		goto out;
+	if (!m->from.uri.p)
+		return fail(err, st, "Malformed From header");
+	if ((rc = check_single(m, SIP_HDR_TO, "Missing To header field", "Duplicate To header field", err)))
+		goto out;
+	if (!m->to.uri.p)
+		return fail(err, st, "Malformed To header");
+	if ((rc = check_single(m, SIP_HDR_CALL_ID, "Missing Call-ID header field",
+			       "Duplicate Call-ID header field", err)))
+		goto out;
+	if (m->call_id.l == 0 || memchr(m->call_id.p, ' ', m->call_id.l))
+		return fail(err, st, "Malformed Call-ID header");
+	if ((rc = check_single(m, SIP_HDR_CSEQ, "Missing CSeq header field", "Duplicate CSeq header field", err)))
+		goto out;
+	if (!m->cseq.method.p)
+		return fail(err, st, "Malformed CSeq header");
+	if (m->is_request && !slice_eq(m->cseq.method, m->method))
+		return fail(err, st, "CSeq method does not match request method");
+	if (m->count[SIP_HDR_MAX_FORWARDS] > 1)
+		return fail(err, st, "Duplicate Max-Forwards header field");
+	if (m->max_forwards == -2)
+		return fail(err, st, "Malformed Max-Forwards header");
+	if (m->count[SIP_HDR_CONTENT_LENGTH] > 1)
+		return fail(err, st, "Duplicate Content-Length header field");
+	if (m->content_length == -2)
+		return fail(err, st, "Malformed Content-Length header");
+	if (m->content_length >= 0 && (size_t)m->content_length > m->len - m->hdr_len)
+		return fail(err, st, "Content-Length larger than message body");
+	return 0;
+out:
+	if (!m->is_request && err)
+		err->status = 0;
+	return rc;
+}
+
+/* ---- stream framing ---- */
+
+static long header_block_end(const char *buf, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (buf[i] != '\n')
+			continue;
+		if (buf[i + 1] == '\n')
+			return (long)(i + 2);
+		if (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')
+			return (long)(i + 3);
+	}
+	return 0;
+}
+
+/* Content-Length (or "l") in a raw header block; -1 absent, -2 malformed. */
+static long frame_content_length(const char *buf, size_t hlen)
+{
+	size_t off = 0;
+
+	while (off < hlen) {
+		const char *nl = memchr(buf + off, '\n', hlen - off);
+		size_t l = nl ? (size_t)(nl - (buf + off)) : hlen - off;
+		const char *colon = memchr(buf + off, ':', l);
+
+		if (colon) {
+			struct slice name = slice_trim(slice_make(buf + off, (size_t)(colon - buf - off)));
+
+			if (sip_hdr_lookup(name) == SIP_HDR_CONTENT_LENGTH) {
+				struct slice v = slice_trim(slice_make(colon + 1, l - (size_t)(colon + 1 - buf - off)));
+				uint32_t n;
+
+				return slice_to_u32(v, 0x7fffffff, &n) ? (long)n : -2;
+			}
+		}
+		off += l + 1;
+	}
+	return -1;
+}
+
+long sip_frame(const char *buf, size_t len, size_t max)
+{
+	long hlen = header_block_end(buf, len < max ? len : max);
+	long cl;
+
+	if (!hlen)
+		return len >= max ? -2 : 0;
+	cl = frame_content_length(buf, (size_t)hlen);
+	if (cl == -2)
+		return -1;
+	if (cl < 0)
+		cl = 0; /* missing on a stream: the core answers 400, framing treats it as no body */
+	if ((size_t)hlen + (size_t)cl > max)
+		return -2;
+	return (size_t)hlen + (size_t)cl <= len ? hlen + cl : 0;
+}

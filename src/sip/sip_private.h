@@ -1,0 +1,35 @@
+/* sip_private.h: scanning helpers shared by the files of src/sip only; not part of its interface. */
+#ifndef SIPD_SIP_PRIVATE_H
+#define SIPD_SIP_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/slice.h"
+
+/* LWS inside values: SP, HT, and the CR LF of folded lines. */
+static inline bool sip__is_lws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static inline size_t sip__skip_lws(struct slice s, size_t i)
+{
+	while (i < s.l && sip__is_lws(s.p[i]))
+		i++;
+	return i;
+}
+
+static inline bool sip__is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* End of a quoted string starting at s.p[i] == '"': index after the closing quote, or 0 if unterminated. */
+size_t sip__quoted_end(struct slice s, size_t i);
+/* Validates a host (hostname, IPv4, or [IPv6]); sets *ipv6. */
+bool sip__host_valid(struct slice h, bool *ipv6);
+/* Splits "host[:port]"; false when malformed. */
+bool sip__hostport(struct slice s, struct slice *host, uint16_t *port, bool *ipv6);
+
+#endif

@@ -1,0 +1,299 @@
+/* uri.c: sip:, sips: and tel: URIs (RFC 3261 19.1, 25.1; RFC 3966), zero-copy. */
+#include "sip/uri.h"
+
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sip/sip_private.h"
+
+static bool is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static bool is_unreserved(char c)
+{
+	return is_alnum(c) || strchr("-_.!~*'()", c);
+}
+
+/* Every byte is unreserved, one of 'extra', or a valid %HH escape. */
+static bool chars_valid(struct slice s, const char *extra)
+{
+	for (size_t i = 0; i < s.l; i++) {
+		char c = s.p[i];
+
+		if (c == '%') {
+			if (i + 2 >= s.l || !sip__is_hex(s.p[i + 1]) || !sip__is_hex(s.p[i + 2]))
+				return false;
+			i += 2;
+			continue;
+		}
+		if (!c || (!is_unreserved(c) && !strchr(extra, c)))
+			return false;
+	}
+	return true;
+}
+
+bool sip_param_next(struct slice *rest, struct slice *name, struct slice *value)
+{
+	struct slice s = *rest;
+	size_t i = sip__skip_lws(s, 0), ns, ne;
+
+	if (i < s.l && s.p[i] == ';')
+		i = sip__skip_lws(s, i + 1);
+	if (i >= s.l)
+		return false;
+	ns = i;
+	while (i < s.l && s.p[i] != ';' && s.p[i] != '=' && !sip__is_lws(s.p[i]))
+		i++;
+	ne = i;
+	*name = slice_make(s.p + ns, ne - ns);
+	*value = SLICE_NULL;
+	i = sip__skip_lws(s, i);
+	if (i < s.l && s.p[i] == '=') {
+		size_t vs = sip__skip_lws(s, i + 1), ve;
+
+		if (vs < s.l && s.p[vs] == '"') {
+			ve = sip__quoted_end(s, vs);
+			if (!ve)
+				return false; /* rest stays non-empty: the caller sees the list is malformed */
+		} else {
+			ve = vs;
+			while (ve < s.l && s.p[ve] != ';' && !sip__is_lws(s.p[ve]))
+				ve++;
+		}
+		*value = slice_make(s.p + vs, ve - vs);
+		i = sip__skip_lws(s, ve);
+	}
+	if (i < s.l && s.p[i] != ';')
+		return false;
+	*rest = slice_make(s.p + i, s.l - i);
+	if (name->l == 0)
+		return false;
+	return true;
+}
+
+bool sip_param_find(struct slice params, const char *pname, struct slice *value)
+{
+	struct slice rest = params, name, v;
+
+	while (sip_param_next(&rest, &name, &v)) {
+		if (slice_caseeq_cstr(name, pname)) {
+			if (value)
+				*value = v.p ? v : slice_make(name.p + name.l, 0);
+			return true;
+		}
+	}
+	return false;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	return (c | 0x20) - 'a' + 10;
+}
+
+long sip_unescape(char *dst, size_t n, struct slice s)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < s.l; i++) {
+		char c = s.p[i];
+
+		if (c == '%') {
+			if (i + 2 >= s.l || !sip__is_hex(s.p[i + 1]) || !sip__is_hex(s.p[i + 2]))
+				return -1;
+			c = (char)(hexval(s.p[i + 1]) * 16 + hexval(s.p[i + 2]));
+			i += 2;
+		}
+		if (o >= n)
+			return -1;
+		dst[o++] = c;
+	}
+	return (long)o;
+}
+
+static void uri_known_params(struct sip_uri *u)
+{
+	struct slice rest = u->params, name, value;
+
+	while (sip_param_next(&rest, &name, &value)) {
+		if (slice_caseeq_cstr(name, "transport"))
+			u->transport = value;
+		else if (slice_caseeq_cstr(name, "maddr"))
+			u->maddr = value;
+		else if (slice_caseeq_cstr(name, "user"))
+			u->user_param = value;
+		else if (slice_caseeq_cstr(name, "method"))
+			u->method = value;
+		else if (slice_caseeq_cstr(name, "ttl"))
+			u->ttl = value;
+		else if (slice_caseeq_cstr(name, "lr"))
+			u->lr = true;
+	}
+}
+
+/* uri-parameters and headers after the host: ";p=v;q?h=v&h2=v" */
+static int uri_tail(struct sip_uri *u, struct slice s)
+{
+	long q = slice_chr(s, '?');
+	struct slice params = q >= 0 ? slice_make(s.p, (size_t)q) : s;
+
+	if (q >= 0) {
+		u->headers = slice_make(s.p + q + 1, s.l - (size_t)q - 1);
+		if (!chars_valid(u->headers, "[]/?:+$=&"))
+			return EBADMSG;
+	}
+	if (params.l) {
+		if (params.p[0] != ';')
+			return EBADMSG;
+		u->params = slice_make(params.p + 1, params.l - 1);
+		if (!chars_valid(u->params, "[]/:&+$;="))
+			return EBADMSG;
+		uri_known_params(u);
+	}
+	return 0;
+}
+
+static int parse_sip(struct sip_uri *u, struct slice s)
+{
+	const char *at = memchr(s.p, '@', s.l);
+	size_t i = 0, hs;
+
+	if (at) {
+		struct slice ui = slice_make(s.p, (size_t)(at - s.p));
+		long colon = slice_chr(ui, ':');
+
+		u->user = colon >= 0 ? slice_make(ui.p, (size_t)colon) : ui;
+		if (colon >= 0) {
+			u->password = slice_make(ui.p + colon + 1, ui.l - (size_t)colon - 1);
+			if (!chars_valid(u->password, "&=+$,"))
+				return EBADMSG;
+		}
+		if (u->user.l == 0 || !chars_valid(u->user, "&=+$,;?/"))
+			return EBADMSG;
+		i = (size_t)(at - s.p) + 1;
+	}
+	hs = i;
+	if (i < s.l && s.p[i] == '[') {
+		while (i < s.l && s.p[i] != ']')
+			i++;
+		i++;
+	}
+	while (i < s.l && s.p[i] != ';' && s.p[i] != '?')
+		i++;
+	if (i > s.l || !sip__hostport(slice_make(s.p + hs, i - hs), &u->host, &u->port, &u->ipv6))
+		return EBADMSG;
+	return uri_tail(u, slice_make(s.p + i, s.l - i));
+}
+
+/* tel: global (+digits) or local number with visual separators, then parameters (RFC 3966). */
+static int parse_tel(struct sip_uri *u, struct slice s)
+{
+	size_t i = 0;
+
+	while (i < s.l && s.p[i] != ';')
+		i++;
+	u->user = slice_make(s.p, i);
+	if (u->user.l == 0)
+		return EBADMSG;
+	for (size_t k = 0; k < u->user.l; k++) {
+		char c = u->user.p[k];
+
+		if (!(sip__is_hex(c) || strchr("+-.()*#pPwW", c)) || (c == '+' && k != 0))
+			return EBADMSG;
+	}
+	if (i < s.l) {
+		u->params = slice_make(s.p + i + 1, s.l - i - 1);
+		if (!chars_valid(u->params, "[]/:&+$;="))
+			return EBADMSG;
+	}
+	return 0;
+}
+
+int sip_uri_parse(struct sip_uri *u, struct slice s)
+{
+	long colon;
+
+	memset(u, 0, sizeof(*u));
+	colon = slice_chr(s, ':');
+	if (colon <= 0)
+		return EBADMSG;
+	u->scheme_s = slice_make(s.p, (size_t)colon);
+	for (long i = 0; i < colon; i++)
+		if (!is_alnum(s.p[i]) && !(i > 0 && strchr("+-.", s.p[i])))
+			return EBADMSG;
+	if (!is_alnum(s.p[0]) || (s.p[0] >= '0' && s.p[0] <= '9'))
+		return EBADMSG;
+	s = slice_make(s.p + colon + 1, s.l - (size_t)colon - 1);
+	if (s.l == 0)
+		return EBADMSG;
+	for (size_t i = 0; i < s.l; i++)
+		if ((unsigned char)s.p[i] <= ' ' || s.p[i] == '<' || s.p[i] == '>' || s.p[i] == '"' ||
+		    (unsigned char)s.p[i] >= 0x7f)
+			return EBADMSG;
+	if (slice_caseeq_cstr(u->scheme_s, "sip"))
+		u->scheme = SIP_SCHEME_SIP;
+	else if (slice_caseeq_cstr(u->scheme_s, "sips"))
+		u->scheme = SIP_SCHEME_SIPS;
+	else if (slice_caseeq_cstr(u->scheme_s, "tel"))
+		u->scheme = SIP_SCHEME_TEL;
+	else
+		return ENOTSUP;
+	return u->scheme == SIP_SCHEME_TEL ? parse_tel(u, s) : parse_sip(u, s);
+}
+
+/* Escaped-equivalent comparison: %41 equals A (RFC 3261 19.1.4). */
+static bool escaped_eq(struct slice a, struct slice b, bool nocase)
+{
+	char ba[512], bb[512];
+	long la = sip_unescape(ba, sizeof(ba), a), lb = sip_unescape(bb, sizeof(bb), b);
+
+	if (la < 0 || lb < 0 || la != lb)
+		return false;
+	return nocase ? strncasecmp(ba, bb, (size_t)la) == 0 : memcmp(ba, bb, (size_t)la) == 0;
+}
+
+/* A parameter in either URI among these must be in both with the same value. */
+static const char *const strict_params[] = { "user", "ttl", "method", "maddr", "transport" };
+
+static bool params_match(struct slice pa, struct slice pb)
+{
+	struct slice rest = pa, name, va, vb;
+
+	for (size_t k = 0; k < sizeof(strict_params) / sizeof(strict_params[0]); k++) {
+		bool ha = sip_param_find(pa, strict_params[k], &va);
+		bool hb = sip_param_find(pb, strict_params[k], &vb);
+
+		if (ha != hb || (ha && !escaped_eq(va, vb, true)))
+			return false;
+	}
+	/* other parameters are compared only when both have them */
+	while (sip_param_next(&rest, &name, &va)) {
+		char nbuf[64];
+
+		if (name.l >= sizeof(nbuf))
+			continue;
+		slice_copy(nbuf, sizeof(nbuf), name);
+		if (sip_param_find(pb, nbuf, &vb) && !escaped_eq(va, vb, true))
+			return false;
+	}
+	return true;
+}
+
+bool sip_uri_equal(const struct sip_uri *a, const struct sip_uri *b)
+{
+	if (a->scheme != b->scheme || a->scheme == SIP_SCHEME_OTHER)
+		return false;
+	if (!escaped_eq(a->user, b->user, a->scheme == SIP_SCHEME_TEL) ||
+	    !escaped_eq(a->password, b->password, false))
+		return false;
+	if (!slice_caseeq(a->host, b->host) || a->port != b->port)
+		return false;
+	if (!params_match(a->params, b->params))
+		return false;
+	/* headers: every component must match, in any order; compare as sets by lookup both ways */
+	return escaped_eq(a->headers, b->headers, false);
+}
