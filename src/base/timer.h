@@ -15,6 +15,7 @@ struct tmr {
 	uint64_t expires;        /* absolute, in the wheel's milliseconds */
 	tmr_h *h;
 	void *arg;
+	struct tmr_wheel *wheel; /* set while running, so tmr_cancel can keep the wheel's count */
 };
 
 int tmr_wheel_new(struct tmr_wheel **wp, uint64_t now_ms);
@@ -24,7 +25,9 @@ void tmr_start(struct tmr_wheel *w, struct tmr *t, uint64_t delay_ms, tmr_h *h, 
 /* Safe on a timer that is not running, and from inside any timer handler. */
 void tmr_cancel(struct tmr *t);
 bool tmr_isrunning(const struct tmr *t);
-/* Moves the wheel to now_ms and fires every timer due by then, in expiry order per slot. */
+/* Moves the wheel to now_ms and fires every timer due by then, in expiry order per slot.
+ * A handler runs with tmr_wheel_now() equal to its timer's expiry. A timer started with no delay
+ * fires on the next call, never inside the call that started it, so a handler cannot spin. */
 void tmr_wheel_advance(struct tmr_wheel *w, uint64_t now_ms);
 /* Milliseconds until the next timer may be due (an upper bound on how long to sleep); -1 when none. */
 int64_t tmr_wheel_next(const struct tmr_wheel *w);
