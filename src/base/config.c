@@ -1,0 +1,226 @@
+/* config.c: the table of keys, their defaults and their checks; parsing by libinih. */
+#include "base/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/log.h"
+
+enum key_type { K_UINT, K_SIZE, K_STR, K_LEVEL, K_LISTEN };
+
+struct key {
+	const char *section, *name;
+	enum key_type type;
+	size_t off, size;           /* where in struct config */
+	unsigned long min, max;     /* for numbers */
+	const char *def;            /* default, as text */
+};
+
+#define F(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
+
+static const struct key keys[] = {
+	{ "general", "listen", K_LISTEN, F(listen), 0, 0, "udp:127.0.0.1:5060, tcp:127.0.0.1:5060" },
+	{ "general", "workers", K_UINT, F(workers), 0, 256, "0" },
+	{ "general", "log_level", K_LEVEL, F(log_level), 0, 0, "info" },
+	{ "general", "server_name", K_STR, F(server_name), 0, 0, "sipd/" SIPD_VERSION },
+	{ "general", "domain", K_STR, F(domain), 0, 0, "" },
+	{ "limits", "max_message_size", K_SIZE, F(max_message_size), 1024, 1048576, "65535" },
+	{ "limits", "max_body_size", K_SIZE, F(max_body_size), 0, 1048576, "16384" },
+	{ "limits", "max_request_uri_length", K_SIZE, F(max_request_uri_length), 32, 65535, "1024" },
+	{ "limits", "max_transactions", K_UINT, F(max_transactions), 1, 100000000, "200000" },
+	{ "limits", "retry_after", K_UINT, F(retry_after), 1, 86400, "5" },
+	{ "limits", "tcp_max_connections", K_UINT, F(tcp_max_connections), 1, 1000000, "4096" },
+	{ "limits", "tcp_idle_timeout", K_UINT, F(tcp_idle_timeout), 1, 86400, "300" },
+	{ "sip", "t1", K_UINT, F(t1), 50, 10000, "500" },
+	{ "sip", "t2", K_UINT, F(t2), 100, 60000, "4000" },
+	{ "sip", "t4", K_UINT, F(t4), 100, 60000, "5000" },
+	{ "sip", "accept", K_STR, F(accept), 0, 0, "application/sdp" },
+	{ "sip", "accept_encoding", K_STR, F(accept_encoding), 0, 0, "identity" },
+	{ "sip", "accept_language", K_STR, F(accept_language), 0, 0, "" },
+	{ "sip", "supported", K_STR, F(supported), 0, 0, "" },
+	{ "core", "unrouted_code", K_UINT, F(unrouted_code), 300, 699, "404" },
+	{ "core", "unrouted_delay_ms", K_UINT, F(unrouted_delay_ms), 0, 600000, "0" },
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* Sets one key from text; NULL on success, else what is wrong. */
+static const char *key_set(struct config *c, const struct key *k, const char *value)
+{
+	char *field = (char *)c + k->off, *end;
+	unsigned long v;
+
+	switch (k->type) {
+	case K_UINT:
+	case K_SIZE:
+		errno = 0;
+		v = strtoul(value, &end, 10);
+		if (errno || end == value || *end || value[0] == '-')
+			return "not a number";
+		if (v < k->min || v > k->max)
+			return "out of range";
+		if (k->type == K_UINT)
+			*(unsigned *)field = (unsigned)v;
+		else
+			*(size_t *)field = (size_t)v;
+		return NULL;
+	case K_STR:
+		if (strlen(value) >= k->size)
+			return "too long";
+		strcpy(field, value);
+		return NULL;
+	case K_LEVEL: {
+		int lvl = log_level_parse(value);
+
+		if (lvl < 0)
+			return "not one of error, warning, info, debug";
+		c->log_level = lvl;
+		return NULL;
+	}
+	case K_LISTEN: {
+		char tmp[CONFIG_MAX_LISTEN * 128], *save = NULL, *tok;
+
+		if (strlen(value) >= sizeof(tmp))
+			return "too long";
+		strcpy(tmp, value);
+		c->nlisten = 0;
+		for (tok = strtok_r(tmp, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+			if (c->nlisten == CONFIG_MAX_LISTEN)
+				return "too many listeners";
+			if (strncasecmp(tok, "udp:", 4) && strncasecmp(tok, "tcp:", 4))
+				return "each listener is udp:HOST[:PORT] or tcp:HOST[:PORT]";
+			if (strlen(tok) >= sizeof(c->listen[0]))
+				return "listener too long";
+			strcpy(c->listen[c->nlisten++], tok);
+		}
+		return c->nlisten ? NULL : "no listener";
+	}
+	}
+	return "unknown type";
+}
+
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < NKEYS; i++)
+		key_set(c, &keys[i], keys[i].def);
+}
+
+struct load_ctx {
+	struct config *c;
+	const char *path;
+	FILE *f;
+	int line;
+	int errors;
+	char *errbuf;
+	size_t errlen, used;
+};
+
+static void add_error(struct load_ctx *x, const char *fmt, const char *a, const char *b, const char *why)
+{
+	int n;
+
+	x->errors++;
+	if (!x->errbuf || x->used >= x->errlen)
+		return;
+	n = snprintf(x->errbuf + x->used, x->errlen - x->used, "%s:%d: ", x->path, x->line);
+	if (n > 0)
+		x->used += (size_t)n;
+	if (x->used < x->errlen) {
+		n = snprintf(x->errbuf + x->used, x->errlen - x->used, fmt, a, b, why);
+		if (n > 0)
+			x->used += (size_t)n;
+	}
+	if (x->used >= x->errlen)
+		x->used = x->errlen;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *x = user;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strcasecmp(keys[i].section, section) || strcasecmp(keys[i].name, name))
+			continue;
+		const char *why = key_set(x->c, &keys[i], value);
+
+		if (why)
+			add_error(x, "[%s] %s: %s\n", section, name, why);
+		return 1;
+	}
+	add_error(x, "unknown key [%s] %s%s\n", section, name, "");
+	return 1; /* keep going: report every error in one run */
+}
+
+/* inih reads lines through this, so the handler knows the line it is on. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct load_ctx *x = stream;
+	char *r = fgets(str, num, x->f);
+
+	if (r)
+		x->line++;
+	return r;
+}
+
+int config_load(struct config *c, const char *path, char *errbuf, size_t errlen)
+{
+	struct load_ctx x = { .c = c, .path = path, .errbuf = errbuf, .errlen = errlen };
+	int rc;
+
+	if (errbuf && errlen)
+		errbuf[0] = '\0';
+	x.f = fopen(path, "r");
+	if (!x.f)
+		return -1;
+	rc = ini_parse_stream(read_line, &x, on_key, &x);
+	fclose(x.f);
+	if (rc > 0) { /* a syntax error inih itself found (e.g. a line that is not key = value) */
+		x.line = rc;
+		add_error(&x, "syntax error%s%s%s\n", "", "", "");
+	}
+	return x.errors;
+}
+
+void config_dump(const struct config *c, void *file)
+{
+	FILE *f = file;
+	const char *section = "";
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct key *k = &keys[i];
+		const char *field = (const char *)c + k->off;
+
+		if (strcmp(section, k->section)) {
+			fprintf(f, "%s[%s]\n", i ? "\n" : "", k->section);
+			section = k->section;
+		}
+		fprintf(f, "%s = ", k->name);
+		switch (k->type) {
+		case K_UINT:
+			fprintf(f, "%u\n", *(const unsigned *)field);
+			break;
+		case K_SIZE:
+			fprintf(f, "%zu\n", *(const size_t *)field);
+			break;
+		case K_STR:
+			fprintf(f, "%s\n", field);
+			break;
+		case K_LEVEL: {
+			static const char *const names[] = { "error", "warning", "info", "debug" };
+
+			fprintf(f, "%s\n", names[c->log_level & 3]);
+			break;
+		}
+		case K_LISTEN:
+			for (unsigned j = 0; j < c->nlisten; j++)
+				fprintf(f, "%s%s", j ? ", " : "", c->listen[j]);
+			fprintf(f, "\n");
+			break;
+		}
+	}
+}

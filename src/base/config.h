@@ -1,0 +1,45 @@
+/* config.h: sipd's configuration: every key with its default, read from an INI file (libinih) or not at all. */
+#ifndef SIPD_BASE_CONFIG_H
+#define SIPD_BASE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_MAX_LISTEN 16
+#define CONFIG_STR 512
+
+struct config {
+	/* [general] */
+	char listen[CONFIG_MAX_LISTEN][128]; /* "udp:127.0.0.1:5060" */
+	unsigned nlisten;
+	unsigned workers;              /* 0 = one per core */
+	int log_level;                 /* enum log_level */
+	char server_name[128];         /* Server header; empty = none */
+	char domain[CONFIG_STR];       /* comma-separated; empty = sipd's own addresses and host name */
+	/* [limits] */
+	size_t max_message_size;       /* 513 above */
+	size_t max_body_size;          /* 413 above */
+	size_t max_request_uri_length; /* 414 above */
+	unsigned max_transactions;     /* 503 above */
+	unsigned retry_after;          /* seconds, on 503, 500 and temporary 413 */
+	unsigned tcp_max_connections;
+	unsigned tcp_idle_timeout;     /* seconds */
+	/* [sip] */
+	unsigned t1, t2, t4;           /* milliseconds */
+	char accept[CONFIG_STR];          /* body types sipd accepts as a UAS */
+	char accept_encoding[CONFIG_STR]; /* content codings it accepts */
+	char accept_language[CONFIG_STR]; /* languages it accepts; empty = any */
+	char supported[CONFIG_STR];       /* option tags it supports (Require not in here: 420) */
+	/* [core] */
+	unsigned unrouted_code;        /* answer to an INVITE sipd cannot route */
+	unsigned unrouted_delay_ms;    /* how long it rings before that answer */
+};
+
+void config_defaults(struct config *c);
+/* Loads path over the defaults. Errors are written to errbuf one per line as "FILE:LINE: message";
+ * returns the number of errors (0 = fine), or -1 when the file cannot be opened. */
+int config_load(struct config *c, const char *path, char *errbuf, size_t errlen);
+/* Prints every key and its current value in INI form. */
+void config_dump(const struct config *c, void *file);
+
+#endif

@@ -1,0 +1,22 @@
+/* core.h: sipd's UAS core (RFC 3261 8.2): takes every message from the transports, checks it, answers the
+ * protocol-level errors and what sipd answers itself (OPTIONS, CANCEL), and runs the server transactions. */
+#ifndef SIPD_CORE_CORE_H
+#define SIPD_CORE_CORE_H
+
+#include "base/config.h"
+#include "net/transport.h"
+
+struct core;
+
+int core_new(struct core **cp, const struct config *cfg);
+void core_free(struct core *c);
+/* The transports' receive callback (tp_recv_h); arg is the core. */
+void core_on_message(struct tp_msg *msg, void *arg);
+/* Frees the calling worker's buffers (tp_worker_h, run as each worker stops). */
+void core_worker_stop(struct tp_worker *w, void *arg);
+/* Stream framing for the transports (tp_frame_h). */
+long core_frame(const char *buf, size_t len, size_t max);
+/* For tests: make every transaction allocation fail (answers 500 with Retry-After). */
+void core_fault_txn_alloc(struct core *c, int on);
+
+#endif

@@ -1,0 +1,174 @@
+/* build.c: output buffers and responses built from requests. */
+#include "sip/build.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sip/status.h"
+#include "sip/uri.h"
+
+void sbuf_init(struct sbuf *b, char *mem, size_t cap)
+{
+	b->p = mem;
+	b->len = 0;
+	b->cap = cap;
+	b->overflow = false;
+}
+
+void sbuf_add(struct sbuf *b, const char *s, size_t l)
+{
+	if (b->overflow || l > b->cap - b->len) {
+		b->overflow = true;
+		return;
+	}
+	memcpy(b->p + b->len, s, l);
+	b->len += l;
+}
+
+void sbuf_adds(struct sbuf *b, const char *s)
+{
+	sbuf_add(b, s, strlen(s));
+}
+
+void sbuf_addsl(struct sbuf *b, struct slice s)
+{
+	sbuf_add(b, s.p, s.l);
+}
+
+void sbuf_addu(struct sbuf *b, unsigned long v)
+{
+	char tmp[24];
+	size_t i = sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	sbuf_add(b, tmp + i, sizeof(tmp) - i);
+}
+
+void sbuf_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->overflow)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= b->cap - b->len)
+		b->overflow = true;
+	else
+		b->len += (size_t)n;
+}
+
+/* The top Via element with received/rport as RFC 3261 18.2.1 and RFC 3581 4 require. */
+static void write_top_via(struct sbuf *b, const struct sip_via *v, const struct sip_resp *r)
+{
+	struct slice rest = v->params, name, value;
+	bool add_received = r->src_host.l && (v->has_rport || !slice_caseeq(v->host, r->src_host));
+
+	sbuf_addsl(b, slice_make(v->raw.p, (size_t)(v->params.p ? v->params.p - 1 - v->raw.p : (long)v->raw.l)));
+	while (sip_param_next(&rest, &name, &value)) {
+		if (add_received && slice_caseeq_cstr(name, "received"))
+			continue;
+		sbuf_adds(b, ";");
+		sbuf_addsl(b, name);
+		if (slice_caseeq_cstr(name, "rport") && value.l == 0 && r->src_port) {
+			sbuf_adds(b, "=");
+			sbuf_addu(b, r->src_port);
+		} else if (value.p) {
+			sbuf_adds(b, "=");
+			sbuf_addsl(b, value);
+		}
+	}
+	if (add_received) {
+		struct slice h = r->src_host;
+
+		/* received carries a bare IPv6 address, without brackets */
+		if (h.l > 2 && h.p[0] == '[')
+			h = slice_make(h.p + 1, h.l - 2);
+		sbuf_adds(b, ";received=");
+		sbuf_addsl(b, h);
+	}
+}
+
+static void write_vias(struct sbuf *b, const struct sip_msg *req, const struct sip_resp *r)
+{
+	const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_VIA);
+	bool top = true;
+
+	for (; h; h = sip_msg_hdr_next(req, h)) {
+		sbuf_adds(b, "Via: ");
+		if (top && req->via.raw.p) {
+			struct slice rest = h->value, first;
+
+			sip_list_next(&rest, &first);
+			write_top_via(b, &req->via, r);
+			sbuf_addsl(b, rest); /* ", next-via..." as received */
+		} else {
+			sbuf_addsl(b, h->value);
+		}
+		top = false;
+		sbuf_adds(b, "\r\n");
+	}
+}
+
+static void write_copied(struct sbuf *b, const struct sip_msg *req, enum sip_hdr_id id)
+{
+	const struct sip_hdr *h = sip_msg_hdr(req, id);
+
+	if (!h)
+		return;
+	sbuf_adds(b, sip_hdr_name(id));
+	sbuf_adds(b, ": ");
+	sbuf_addsl(b, h->value);
+	sbuf_adds(b, "\r\n");
+}
+
+int sip_resp_write(struct sbuf *b, const struct sip_msg *req, const struct sip_resp *r)
+{
+	const struct sip_hdr *to = sip_msg_hdr(req, SIP_HDR_TO);
+
+	sbuf_adds(b, "SIP/2.0 ");
+	sbuf_addu(b, r->code);
+	sbuf_adds(b, " ");
+	sbuf_adds(b, r->reason ? r->reason : sip_status_reason(r->code));
+	sbuf_adds(b, "\r\n");
+	write_vias(b, req, r);
+	write_copied(b, req, SIP_HDR_FROM);
+	if (to) {
+		sbuf_adds(b, "To: ");
+		sbuf_addsl(b, to->value);
+		/* RFC 3261 8.2.6.2: a tag on every response but 100 when the request had none */
+		if (r->code > 100 && req->to.uri.p && !req->to.tag.p && r->to_tag.l) {
+			sbuf_adds(b, ";tag=");
+			sbuf_addsl(b, r->to_tag);
+		}
+		sbuf_adds(b, "\r\n");
+	}
+	write_copied(b, req, SIP_HDR_CALL_ID);
+	write_copied(b, req, SIP_HDR_CSEQ);
+	if (r->code == 100)
+		write_copied(b, req, SIP_HDR_TIMESTAMP); /* RFC 3261 8.2.6.1 */
+	if (r->server) {
+		sbuf_adds(b, "Server: ");
+		sbuf_adds(b, r->server);
+		sbuf_adds(b, "\r\n");
+	}
+	if (r->extra)
+		sbuf_adds(b, r->extra);
+	if (r->body.l && r->content_type) {
+		sbuf_adds(b, "Content-Type: ");
+		sbuf_adds(b, r->content_type);
+		sbuf_adds(b, "\r\n");
+	}
+	sbuf_adds(b, "Content-Length: ");
+	sbuf_addu(b, r->body.l);
+	sbuf_adds(b, "\r\n\r\n");
+	sbuf_addsl(b, r->body);
+	return b->overflow ? ENOSPC : 0;
+}

@@ -1,0 +1,41 @@
+/* build.h: writing SIP messages: a bounded output buffer, and the response built from a request (RFC 3261 8.2.6). */
+#ifndef SIPD_SIP_BUILD_H
+#define SIPD_SIP_BUILD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/slice.h"
+#include "sip/msg.h"
+
+/* Writes into caller memory; never reallocates. 'overflow' latches when a write did not fit. */
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool overflow;
+};
+
+void sbuf_init(struct sbuf *b, char *mem, size_t cap);
+void sbuf_add(struct sbuf *b, const char *s, size_t l);
+void sbuf_adds(struct sbuf *b, const char *s);
+void sbuf_addsl(struct sbuf *b, struct slice s);
+void sbuf_addu(struct sbuf *b, unsigned long v);
+void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+struct sip_resp {
+	unsigned code;
+	const char *reason;      /* NULL: the catalogue's phrase */
+	struct slice to_tag;     /* added to To when the request's To has none (not on 100) */
+	struct slice src_host;   /* where the request came from: received= / rport= on the top Via */
+	uint16_t src_port;
+	const char *server;      /* Server header value, NULL for none */
+	const char *extra;       /* further header lines, each ending in CRLF, or NULL */
+	struct slice body;
+	const char *content_type;
+};
+
+/* Writes the response to req into b. 0, or ENOSPC when it did not fit. */
+int sip_resp_write(struct sbuf *b, const struct sip_msg *req, const struct sip_resp *r);
+
+#endif

@@ -1,0 +1,567 @@
+/* txn.c: server transactions: the table, matching keys, and the two state machines of RFC 3261 17.2. */
+#include "txn/txn.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/timer.h"
+#include "net/loop.h"
+
+#define MAGIC_COOKIE "z9hG4bK"
+
+enum { K_BRANCH_OR_RURI, K_HOST_OR_CALLID, K_FROMTAG, K_VIA, K_METHOD, K_PARTS };
+
+/* What identifies a server transaction (17.2.3): branch, sent-by and method with the magic cookie;
+ * Request-URI, From tag, Call-ID, CSeq and top Via otherwise (RFC 2543). */
+struct txn_key {
+	bool cookie;
+	uint16_t port;
+	uint32_t cseq;
+	struct slice part[K_PARTS];
+};
+
+struct shard {
+	pthread_mutex_t lock;
+	struct txn **buckets;
+	unsigned nbuckets;
+};
+
+struct txn_table {
+	struct txn_table_config cfg;
+	struct shard *shards;
+	unsigned nshards;
+	atomic_uint live;
+};
+
+struct txn {
+	struct txn *hnext, *hprev;
+	struct txn_table *table;
+	uint32_t hash;
+	struct txn_key key;     /* slices into keybuf */
+	char *keybuf;
+	bool in_table;
+	bool invite;
+	bool reliable;
+	enum txn_state state;
+	atomic_bool final;      /* a final response was handed to txn_respond */
+	struct loop *loop;
+	struct tmr tmr_retx;    /* G */
+	struct tmr tmr_end;     /* H, I, J */
+	unsigned g_interval;
+	char *resp;             /* the last response, resent on retransmissions */
+	size_t resp_len;
+	unsigned resp_code;
+	struct tp_worker *worker;
+	enum tp_proto proto;
+	struct tp_conn *conn;
+	struct tp_addr dst;
+	void *tu;
+	void (*tu_destroy)(void *);
+};
+
+/* ---- keys ---- */
+
+static bool key_from_msg(struct txn_key *k, const struct sip_msg *m, bool want_invite)
+{
+	const struct sip_via *v = &m->via;
+	struct slice method = want_invite || m->mid == SIP_METHOD_ACK ? SLICE_LIT("INVITE") : m->method;
+
+	memset(k, 0, sizeof(*k));
+	k->cookie = v->branch.l > 7 && memcmp(v->branch.p, MAGIC_COOKIE, 7) == 0;
+	k->part[K_METHOD] = method;
+	if (k->cookie) {
+		k->part[K_BRANCH_OR_RURI] = v->branch;
+		k->part[K_HOST_OR_CALLID] = v->host;
+		k->port = v->port;
+		return true;
+	}
+	if (!m->call_id.p || !m->cseq.method.p || !v->raw.p)
+		return false;
+	k->part[K_BRANCH_OR_RURI] = m->ruri;
+	k->part[K_HOST_OR_CALLID] = m->call_id;
+	k->part[K_FROMTAG] = m->from.tag;
+	k->part[K_VIA] = v->raw;
+	k->cseq = m->cseq.num;
+	return true;
+}
+
+static uint32_t key_hash(const struct txn_key *k)
+{
+	uint32_t h = k->cookie ? 0x9e3779b9u : 0x85ebca6bu;
+
+	h = slice_hash(k->part[K_BRANCH_OR_RURI], h);
+	h = slice_casehash(k->part[K_HOST_OR_CALLID], h);
+	return h ^ (k->cseq * 2654435761u) ^ k->port;
+}
+
+static bool key_eq(const struct txn_key *a, const struct txn_key *b)
+{
+	if (a->cookie != b->cookie || a->port != b->port || a->cseq != b->cseq)
+		return false;
+	if (!slice_eq(a->part[K_BRANCH_OR_RURI], b->part[K_BRANCH_OR_RURI]) ||
+	    !slice_eq(a->part[K_METHOD], b->part[K_METHOD]))
+		return false;
+	if (a->cookie)
+		return slice_caseeq(a->part[K_HOST_OR_CALLID], b->part[K_HOST_OR_CALLID]);
+	return slice_eq(a->part[K_HOST_OR_CALLID], b->part[K_HOST_OR_CALLID]) &&
+	       slice_eq(a->part[K_FROMTAG], b->part[K_FROMTAG]) && slice_eq(a->part[K_VIA], b->part[K_VIA]);
+}
+
+static int key_copy(struct txn *tx, const struct txn_key *k)
+{
+	size_t total = 0, off = 0;
+
+	for (int i = 0; i < K_PARTS; i++)
+		total += k->part[i].l;
+	tx->keybuf = malloc(total ? total : 1);
+	if (!tx->keybuf)
+		return ENOMEM;
+	tx->key = *k;
+	for (int i = 0; i < K_PARTS; i++) {
+		if (k->part[i].l)
+			memcpy(tx->keybuf + off, k->part[i].p, k->part[i].l);
+		tx->key.part[i] = slice_make(tx->keybuf + off, k->part[i].l);
+		off += k->part[i].l;
+	}
+	return 0;
+}
+
+/* ---- table ---- */
+
+int txn_table_new(struct txn_table **tp, const struct txn_table_config *cfg)
+{
+	struct txn_table *t = calloc(1, sizeof(*t));
+	unsigned n = cfg->shards ? cfg->shards : 1024;
+
+	if (!t)
+		return ENOMEM;
+	if (n & (n - 1)) {
+		free(t);
+		return EINVAL;
+	}
+	t->cfg = *cfg;
+	t->nshards = n;
+	t->shards = calloc(n, sizeof(*t->shards));
+	if (!t->shards) {
+		free(t);
+		return ENOMEM;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		pthread_mutex_init(&t->shards[i].lock, NULL);
+		t->shards[i].nbuckets = 64;
+		t->shards[i].buckets = calloc(64, sizeof(struct txn *));
+		if (!t->shards[i].buckets) {
+			t->nshards = i + 1;
+			txn_table_free(t);
+			return ENOMEM;
+		}
+	}
+	*tp = t;
+	return 0;
+}
+
+static struct shard *shard_of(struct txn_table *t, uint32_t hash, struct txn ***bucket)
+{
+	struct shard *s = &t->shards[hash & (t->nshards - 1)];
+
+	*bucket = &s->buckets[(hash / t->nshards) & (s->nbuckets - 1)];
+	return s;
+}
+
+/* Doubles a shard's buckets when chains grow; called with the shard locked. */
+static void shard_grow(struct txn_table *t, struct shard *s)
+{
+	unsigned n = s->nbuckets * 2;
+	struct txn **nb = calloc(n, sizeof(*nb));
+
+	if (!nb)
+		return; /* longer chains, still correct */
+	for (unsigned i = 0; i < s->nbuckets; i++) {
+		struct txn *tx = s->buckets[i], *next;
+
+		for (; tx; tx = next) {
+			struct txn **b = &nb[(tx->hash / t->nshards) & (n - 1)];
+
+			next = tx->hnext;
+			tx->hprev = NULL;
+			tx->hnext = *b;
+			if (*b)
+				(*b)->hprev = tx;
+			*b = tx;
+		}
+	}
+	free(s->buckets);
+	s->buckets = nb;
+	s->nbuckets = n;
+}
+
+static void table_unlink(struct txn *tx)
+{
+	struct txn_table *t = tx->table;
+	struct txn **bucket;
+	struct shard *s = shard_of(t, tx->hash, &bucket);
+
+	pthread_mutex_lock(&s->lock);
+	if (tx->in_table) {
+		if (tx->hprev)
+			tx->hprev->hnext = tx->hnext;
+		else
+			*bucket = tx->hnext;
+		if (tx->hnext)
+			tx->hnext->hprev = tx->hprev;
+		tx->in_table = false;
+		atomic_fetch_sub(&t->live, 1);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+unsigned txn_table_live(const struct txn_table *t)
+{
+	return atomic_load(&((struct txn_table *)t)->live);
+}
+
+static struct txn *lookup(struct txn_table *t, const struct txn_key *k)
+{
+	uint32_t h = key_hash(k);
+	struct txn **bucket, *tx;
+	struct shard *s = shard_of(t, h, &bucket);
+
+	pthread_mutex_lock(&s->lock);
+	for (tx = *bucket; tx; tx = tx->hnext)
+		if (tx->hash == h && key_eq(&tx->key, k))
+			break;
+	mem_ref(tx);
+	pthread_mutex_unlock(&s->lock);
+	return tx;
+}
+
+struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req)
+{
+	struct txn_key k;
+
+	if (!key_from_msg(&k, req, false))
+		return NULL;
+	return lookup(t, &k);
+}
+
+struct txn *txn_server_match_cancelled(struct txn_table *t, const struct sip_msg *cancel)
+{
+	struct txn_key k;
+
+	if (!key_from_msg(&k, cancel, true))
+		return NULL;
+	return lookup(t, &k);
+}
+
+/* ---- life cycle ---- */
+
+static void txn_destroy(void *data)
+{
+	struct txn *tx = data;
+
+	if (tx->tu_destroy)
+		tx->tu_destroy(tx->tu);
+	mem_deref(tx->conn);
+	free(tx->resp);
+	free(tx->keybuf);
+}
+
+static void terminate(struct txn *tx, const char *why)
+{
+	if (tx->state == TXN_TERMINATED)
+		return;
+	tx->state = TXN_TERMINATED;
+	tmr_cancel(&tx->tmr_retx);
+	tmr_cancel(&tx->tmr_end);
+	if (tx->table->cfg.end)
+		tx->table->cfg.end(tx, why, tx->table->cfg.arg);
+	table_unlink(tx);
+	mem_deref(tx); /* the table's reference */
+}
+
+void txn_table_free(struct txn_table *t)
+{
+	if (!t)
+		return;
+	for (unsigned i = 0; i < t->nshards; i++) {
+		struct shard *s = &t->shards[i];
+
+		for (unsigned b = 0; s->buckets && b < s->nbuckets; b++) {
+			while (s->buckets[b]) {
+				struct txn *tx = s->buckets[b];
+
+				tmr_cancel(&tx->tmr_retx);
+				tmr_cancel(&tx->tmr_end);
+				tx->state = TXN_TERMINATED;
+				table_unlink(tx);
+				mem_deref(tx);
+			}
+		}
+		free(s->buckets);
+		pthread_mutex_destroy(&s->lock);
+	}
+	free(t->shards);
+	free(t);
+}
+
+int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, const struct sip_msg *req,
+		   bool reliable)
+{
+	struct txn_key k;
+	struct txn **bucket;
+	struct shard *s;
+	struct txn *tx;
+	unsigned live = atomic_fetch_add(&t->live, 1);
+
+	if (t->cfg.max_live && live >= t->cfg.max_live) {
+		atomic_fetch_sub(&t->live, 1);
+		return EAGAIN;
+	}
+	if (!key_from_msg(&k, req, false) || !(tx = mem_zalloc(sizeof(*tx), txn_destroy))) {
+		atomic_fetch_sub(&t->live, 1);
+		return !tx ? ENOMEM : EINVAL;
+	}
+	if (key_copy(tx, &k)) {
+		atomic_fetch_sub(&t->live, 1);
+		mem_deref(tx);
+		return ENOMEM;
+	}
+	tx->table = t;
+	tx->hash = key_hash(&k);
+	tx->invite = req->mid == SIP_METHOD_INVITE;
+	tx->reliable = reliable;
+	tx->state = tx->invite ? TXN_PROCEEDING : TXN_TRYING;
+	tx->loop = loop;
+	s = shard_of(t, tx->hash, &bucket);
+	pthread_mutex_lock(&s->lock);
+	tx->hnext = *bucket;
+	if (*bucket)
+		(*bucket)->hprev = tx;
+	*bucket = tx;
+	tx->in_table = true;
+	if (txn_table_live(t) > s->nbuckets * 2 * t->nshards)
+		shard_grow(t, s);
+	pthread_mutex_unlock(&s->lock);
+	*txp = mem_ref(tx); /* one for the table, one for the caller */
+	return 0;
+}
+
+/* ---- the state machines ---- */
+
+static void send_last(struct txn *tx)
+{
+	if (tx->resp && tx->table->cfg.send)
+		tx->table->cfg.send(tx, tx->resp, tx->resp_len, tx->table->cfg.arg);
+}
+
+static void timer_g(struct tmr *tm, void *arg)
+{
+	struct txn *tx = arg;
+	struct txn_timers *T = &tx->table->cfg.timers;
+
+	(void)tm;
+	send_last(tx);
+	tx->g_interval = tx->g_interval * 2 < T->t2 ? tx->g_interval * 2 : T->t2;
+	tmr_start(loop_timers(tx->loop), &tx->tmr_retx, tx->g_interval, timer_g, tx);
+}
+
+static void timer_end(struct tmr *tm, void *arg)
+{
+	struct txn *tx = arg;
+
+	(void)tm;
+	if (tx->invite && tx->state == TXN_COMPLETED)
+		terminate(tx, "timer H: no ACK");
+	else
+		terminate(tx, tx->invite ? "timer I" : "timer J");
+}
+
+static void end_after(struct txn *tx, unsigned ms)
+{
+	if (ms == 0) {
+		terminate(tx, "reliable transport");
+		return;
+	}
+	tmr_start(loop_timers(tx->loop), &tx->tmr_end, ms, timer_end, tx);
+}
+
+static void respond_here(struct txn *tx, unsigned code, char *copy, size_t len)
+{
+	struct txn_timers *T = &tx->table->cfg.timers;
+
+	if (tx->state == TXN_TERMINATED || tx->state == TXN_COMPLETED || tx->state == TXN_CONFIRMED) {
+		free(copy);
+		return;
+	}
+	free(tx->resp);
+	tx->resp = copy;
+	tx->resp_len = len;
+	tx->resp_code = code;
+	send_last(tx);
+	if (code < 200) {
+		tx->state = TXN_PROCEEDING;
+		return;
+	}
+	if (tx->invite && code < 300) {
+		/* 17.2.1: a 2xx ends the INVITE server transaction; the TU retransmits it */
+		terminate(tx, "2xx sent");
+		return;
+	}
+	tx->state = TXN_COMPLETED;
+	if (tx->invite) {
+		if (!tx->reliable) {
+			tx->g_interval = T->t1;
+			tmr_start(loop_timers(tx->loop), &tx->tmr_retx, T->t1, timer_g, tx);
+		}
+		tmr_start(loop_timers(tx->loop), &tx->tmr_end, 64u * T->t1, timer_end, tx);
+	} else {
+		end_after(tx, tx->reliable ? 0 : 64u * T->t1);
+	}
+}
+
+struct posted_resp {
+	struct txn *tx;
+	unsigned code;
+	char *buf;
+	size_t len;
+};
+
+static void respond_posted(void *arg)
+{
+	struct posted_resp *p = arg;
+
+	respond_here(p->tx, p->code, p->buf, p->len);
+	mem_deref(p->tx);
+	free(p);
+}
+
+int txn_respond(struct txn *tx, unsigned code, const char *buf, size_t len)
+{
+	char *copy;
+
+	if (code >= 200 && atomic_exchange(&tx->final, true))
+		return EINVAL;
+	if (code < 200 && atomic_load(&tx->final))
+		return EINVAL;
+	copy = malloc(len ? len : 1);
+	if (!copy)
+		return ENOMEM;
+	memcpy(copy, buf, len);
+	if (tx->table->cfg.single_thread || loop_current() == tx->loop) {
+		respond_here(tx, code, copy, len);
+		return 0;
+	}
+	struct posted_resp *p = malloc(sizeof(*p));
+
+	if (!p) {
+		free(copy);
+		return ENOMEM;
+	}
+	*p = (struct posted_resp){ mem_ref(tx), code, copy, len };
+	if (loop_post(tx->loop, respond_posted, p)) {
+		mem_deref(tx);
+		free(copy);
+		free(p);
+		return ENOMEM;
+	}
+	return 0;
+}
+
+static void recv_here(struct txn *tx, bool is_ack)
+{
+	struct txn_timers *T = &tx->table->cfg.timers;
+
+	if (tx->invite && is_ack) {
+		/* 17.2.1: ACK in Completed moves to Confirmed; Timer I absorbs further ACKs */
+		if (tx->state != TXN_COMPLETED)
+			return;
+		tx->state = TXN_CONFIRMED;
+		tmr_cancel(&tx->tmr_retx);
+		tmr_cancel(&tx->tmr_end);
+		end_after(tx, tx->reliable ? 0 : T->t4);
+		return;
+	}
+	/* A retransmitted request: the last response again, never a second processing. */
+	if (!is_ack && (tx->state == TXN_PROCEEDING || tx->state == TXN_COMPLETED))
+		send_last(tx);
+}
+
+static void recv_posted_ack(void *arg)
+{
+	recv_here(arg, true);
+	mem_deref(arg);
+}
+
+static void recv_posted_retx(void *arg)
+{
+	recv_here(arg, false);
+	mem_deref(arg);
+}
+
+void txn_server_recv(struct txn *tx, bool is_ack)
+{
+	if (tx->table->cfg.single_thread || loop_current() == tx->loop) {
+		recv_here(tx, is_ack);
+		return;
+	}
+	/* the owner loop runs the state machine; a lost post is a lost retransmission, which UDP allows */
+	mem_ref(tx);
+	if (loop_post(tx->loop, is_ack ? recv_posted_ack : recv_posted_retx, tx))
+		mem_deref(tx);
+}
+
+enum txn_state txn_state(const struct txn *tx)
+{
+	return tx->state;
+}
+
+bool txn_is_invite(const struct txn *tx)
+{
+	return tx->invite;
+}
+
+bool txn_has_final(const struct txn *tx)
+{
+	return atomic_load(&((struct txn *)tx)->final);
+}
+
+struct loop *txn_loop(const struct txn *tx)
+{
+	return tx->loop;
+}
+
+void txn_set_dest(struct txn *tx, struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn,
+		  const struct tp_addr *dst)
+{
+	tx->worker = w;
+	tx->proto = proto;
+	mem_deref(tx->conn);
+	tx->conn = mem_ref(conn);
+	if (dst)
+		tx->dst = *dst;
+}
+
+void txn_get_dest(const struct txn *tx, struct tp_worker **w, enum tp_proto *proto, struct tp_conn **conn,
+		  const struct tp_addr **dst)
+{
+	*w = tx->worker;
+	*proto = tx->proto;
+	*conn = tx->conn;
+	*dst = &tx->dst;
+}
+
+void txn_set_tu(struct txn *tx, void *data, void (*destroy)(void *data))
+{
+	tx->tu = data;
+	tx->tu_destroy = destroy;
+}
+
+void *txn_tu(const struct txn *tx)
+{
+	return tx->tu;
+}

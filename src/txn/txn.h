@@ -1,0 +1,75 @@
+/* txn.h: server transactions (RFC 3261 17.2): matching, the INVITE and non-INVITE state machines with
+ * timers G, H, I, J, retransmission of the last response, and a sharded table safe across workers. */
+#ifndef SIPD_TXN_TXN_H
+#define SIPD_TXN_TXN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/transport.h"
+#include "sip/msg.h"
+
+struct txn;       /* refcounted (mem_ref / mem_deref) */
+struct txn_table;
+struct loop;
+
+enum txn_state { TXN_TRYING, TXN_PROCEEDING, TXN_COMPLETED, TXN_CONFIRMED, TXN_TERMINATED };
+
+struct txn_timers {
+	unsigned t1, t2, t4; /* milliseconds; RFC 3261 defaults 500, 4000, 5000 */
+};
+
+/* How a transaction sends: the transport layer in sipd, a capture in unit tests. */
+typedef int (txn_send_h)(struct txn *t, const char *buf, size_t len, void *arg);
+/* Told once when a transaction ends (for the TU's bookkeeping), with why. */
+typedef void (txn_end_h)(struct txn *t, const char *why, void *arg);
+
+struct txn_table_config {
+	unsigned shards;         /* power of two; 0 = 1024 */
+	unsigned max_live;       /* live transactions over which txn_server_new refuses with EAGAIN; 0 = no limit */
+	struct txn_timers timers;
+	txn_send_h *send;
+	txn_end_h *end;          /* optional */
+	bool single_thread;      /* unit tests: every call comes from the thread that advances the timers */
+	void *arg;
+};
+
+int txn_table_new(struct txn_table **tp, const struct txn_table_config *cfg);
+/* Terminates every transaction and frees the table. Only once no worker runs. */
+void txn_table_free(struct txn_table *t);
+unsigned txn_table_live(const struct txn_table *t);
+
+/* Where a message belongs: the existing server transaction of a request (17.2.3, including the
+ * RFC 2543 rules when the branch lacks the magic cookie), with a reference, or NULL.
+ * ACK matches the INVITE transaction it acknowledges; CANCEL matches its own transaction. */
+struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req);
+/* The INVITE transaction a CANCEL cancels (9.2), with a reference, or NULL. */
+struct txn *txn_server_match_cancelled(struct txn_table *t, const struct sip_msg *cancel);
+
+/* A new server transaction for req, owned by loop (its timers run there). For INVITE it starts in
+ * Proceeding; the TU sends 100 Trying with txn_respond. 0, EAGAIN over max_live, ENOMEM. */
+int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, const struct sip_msg *req,
+		   bool reliable);
+/* Feeds a retransmission (or the ACK) matched by txn_server_match. Thread-safe: from another
+ * thread it is handed to the owner loop. */
+void txn_server_recv(struct txn *tx, bool is_ack);
+/* Sends a response built by the TU (code is its status). Thread-safe: from another thread it is
+ * handed to the owner loop. 0, or EINVAL once a final response was sent. */
+int txn_respond(struct txn *tx, unsigned code, const char *buf, size_t len);
+
+enum txn_state txn_state(const struct txn *tx);
+bool txn_is_invite(const struct txn *tx);
+/* A final response was sent (or is on its way to the owner loop). */
+bool txn_has_final(const struct txn *tx);
+struct loop *txn_loop(const struct txn *tx);
+/* Where responses go (set by the TU at creation, per RFC 3261 18.2.2). */
+void txn_set_dest(struct txn *tx, struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn,
+		  const struct tp_addr *dst);
+void txn_get_dest(const struct txn *tx, struct tp_worker **w, enum tp_proto *proto, struct tp_conn **conn,
+		  const struct tp_addr **dst);
+/* A slot for the TU: data and its destructor, run when the transaction is freed. */
+void txn_set_tu(struct txn *tx, void *data, void (*destroy)(void *data));
+void *txn_tu(const struct txn *tx);
+
+#endif
