@@ -120,11 +120,19 @@ static void send_stateless(struct core *c, const struct sip_msg *req, const stru
 		tp_send(o->worker, o->proto, o->conn, &o->dst, wctx->out, len);
 }
 
+/* Through the transaction when there is one; else statelessly (RFC 3261 8.2.7): sipd answers a
+ * non-INVITE request at once and deterministically (the To tag included), so a retransmission is
+ * answered by regenerating the same response, with no state kept for 64*T1. */
 static void send_txn(struct core *c, struct txn *tx, const struct sip_msg *req, const struct origin *o,
 		     unsigned code, const char *reason, const char *extra)
 {
-	size_t len = build_response(c, req, o, code, reason, extra);
+	size_t len;
 
+	if (!tx) {
+		send_stateless(c, req, o, code, reason, extra);
+		return;
+	}
+	len = build_response(c, req, o, code, reason, extra);
 	if (len)
 		txn_respond(tx, code, wctx->out, len);
 }
@@ -266,15 +274,24 @@ static void invite_answer(struct invite_ctx *ic, unsigned code, const char *reas
 	free(m);
 }
 
+/* The ring timer holds no reference: txn_end cancels it on the owner loop when the transaction ends. */
 static void ring_expired(struct tmr *t, void *arg)
 {
 	struct invite_ctx *ic = arg;
-	struct txn *tx = ic->tx;
 
 	(void)t;
-	if (!txn_has_final(tx))
+	if (!txn_has_final(ic->tx))
 		invite_answer(ic, ic->core->cfg.unrouted_code, NULL);
-	mem_deref(tx); /* the timer's reference */
+}
+
+static void txn_end(struct txn *tx, const char *why, void *arg)
+{
+	struct invite_ctx *ic = txn_tu(tx);
+
+	(void)arg;
+	(void)why;
+	if (ic)
+		tmr_cancel(&ic->ring);
 }
 
 static struct invite_ctx *invite_keep(struct core *c, struct txn *tx, const struct tp_msg *tm,
@@ -331,15 +348,18 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 	if (req->mid == SIP_METHOD_ACK)
 		return; /* ACK for a 2xx or for nothing: not ours to answer, ever */
 
-	err = c->fault_txn_alloc ? ENOMEM : txn_server_new(&tx, c->txns, loop_current(), req, tm->proto != TP_UDP);
-	if (err) {
-		/* overload: refuse at once with a time to come back, rather than pile up */
-		retry_after(c, extra, sizeof(extra));
-		send_stateless(c, req, o, err == EAGAIN ? 503 : 500, NULL, extra);
-		return;
-	}
-	txn_set_dest(tx, o->worker, o->proto, o->conn, &o->dst);
+	/* Only the INVITE outlives this call (100 now, a final later, Timer G until the ACK); every other
+	 * request sipd answers here and now, statelessly. */
 	if (req->mid == SIP_METHOD_INVITE) {
+		err = c->fault_txn_alloc ? ENOMEM
+					 : txn_server_new(&tx, c->txns, loop_current(), req, tm->proto != TP_UDP);
+		if (err) {
+			/* overload: refuse at once with a time to come back, rather than pile up */
+			retry_after(c, extra, sizeof(extra));
+			send_stateless(c, req, o, err == EAGAIN ? 503 : 500, NULL, extra);
+			return;
+		}
+		txn_set_dest(tx, o->worker, o->proto, o->conn, &o->dst);
 		send_txn(c, tx, req, o, 100, NULL, NULL); /* 17.2.1: at once */
 		if (!invite_keep(c, tx, tm, o)) {
 			retry_after(c, extra, sizeof(extra));
@@ -402,7 +422,6 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 
 			tmr_start(loop_timers(loop_current()), &ic->ring, c->cfg.unrouted_delay_ms, ring_expired,
 				  ic);
-			mem_ref(tx);
 		} else {
 			send_txn(c, tx, req, o, c->cfg.unrouted_code, NULL, NULL);
 		}
@@ -492,6 +511,7 @@ int core_new(struct core **cp, const struct config *cfg)
 	tc.max_live = cfg->max_transactions;
 	tc.timers = (struct txn_timers){ cfg->t1, cfg->t2, cfg->t4 };
 	tc.send = txn_send;
+	tc.end = txn_end;
 	tc.arg = c;
 	err = txn_table_new(&c->txns, &tc);
 	if (err) {
@@ -500,6 +520,15 @@ int core_new(struct core **cp, const struct config *cfg)
 	}
 	*cp = c;
 	return 0;
+}
+
+void core_stopped(struct tp *tp, void *arg)
+{
+	struct core *c = arg;
+
+	(void)tp;
+	txn_table_free(c->txns);
+	c->txns = NULL;
 }
 
 void core_free(struct core *c)

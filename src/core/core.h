@@ -9,7 +9,11 @@
 struct core;
 
 int core_new(struct core **cp, const struct config *cfg);
+/* Frees what core_stopped has not. */
 void core_free(struct core *c);
+/* Ends every transaction (cancelling its timers) once the workers are joined but their loops still
+ * exist (tp_config.stopped). */
+void core_stopped(struct tp *tp, void *arg);
 /* The transports' receive callback (tp_recv_h); arg is the core. */
 void core_on_message(struct tp_msg *msg, void *arg);
 /* Frees the calling worker's buffers (tp_worker_h, run as each worker stops). */

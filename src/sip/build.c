@@ -19,6 +19,8 @@ void sbuf_init(struct sbuf *b, char *mem, size_t cap)
 
 void sbuf_add(struct sbuf *b, const char *s, size_t l)
 {
+	if (l == 0)
+		return;
 	if (b->overflow || l > b->cap - b->len) {
 		b->overflow = true;
 		return;

@@ -295,11 +295,8 @@ void txn_table_free(struct txn_table *t)
 			while (s->buckets[b]) {
 				struct txn *tx = s->buckets[b];
 
-				tmr_cancel(&tx->tmr_retx);
-				tmr_cancel(&tx->tmr_end);
-				tx->state = TXN_TERMINATED;
-				table_unlink(tx);
-				mem_deref(tx);
+				/* the workers are joined but their wheels still exist: cancel, tell the TU, free */
+				terminate(tx, "shutdown");
 			}
 		}
 		free(s->buckets);
