@@ -11,8 +11,11 @@ typedef void (loop_fd_h)(int fd, uint32_t events, void *arg); /* events: EPOLLIN
 typedef void (loop_post_h)(void *arg);
 
 int loop_new(struct loop **lp);
+/* After loop_run has returned. Jobs still posted run first, on the calling thread. */
 void loop_free(struct loop *l);
+/* fd_add and fd_del on l's thread (or before it runs); delete before closing the fd. */
 int loop_fd_add(struct loop *l, int fd, uint32_t events, loop_fd_h *h, void *arg);
+/* Any thread, as long as the caller keeps fd registered meanwhile (e.g. under the owner's lock). */
 int loop_fd_mod(struct loop *l, int fd, uint32_t events);
 void loop_fd_del(struct loop *l, int fd);
 /* Runs on the calling thread until loop_stop; returns 0. */

@@ -1,0 +1,329 @@
+/* loop.c: the epoll loop run by each worker thread.
+ *
+ * One iteration: sleep in epoll_wait until the next timer may be due, read the clock once,
+ * advance the timer wheel, then dispatch the ready fds. Jobs posted from other threads wait in
+ * a mutex-guarded array; an eventfd wakes the loop, which swaps the array out and runs it, so a
+ * post costs no allocation once the arrays have grown to the usual burst.
+ */
+#include "net/loop.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+
+#define LOOP_EVENTS 64
+
+struct loop_fd {
+	loop_fd_h *h; /* NULL: not registered */
+	void *arg;
+};
+
+struct loop_job {
+	loop_post_h *h;
+	void *arg;
+};
+
+struct loop_jobs {
+	struct loop_job *v;
+	size_t n, cap;
+};
+
+struct loop {
+	int epfd;
+	int evfd;                        /* wakes the loop for posts and stop */
+	atomic_bool stop;
+	uint64_t now;                    /* monotonic ms, read once per iteration */
+	struct tmr_wheel *wheel;
+	struct loop_fd *fds;             /* indexed by fd */
+	size_t nfds;
+	struct epoll_event ev[LOOP_EVENTS];
+	int nev, cur;                    /* the batch in dispatch, so loop_fd_del can void stale events */
+	pthread_mutex_t lock;            /* guards posted */
+	struct loop_jobs posted;
+	struct loop_jobs running;        /* loop thread only: the batch being run */
+};
+
+static _Thread_local struct loop *loop_cur;
+
+static uint64_t loop_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Runs what was posted so far; what those jobs post waits for the next round. */
+static void loop_run_posted(struct loop *l)
+{
+	struct loop_jobs tmp;
+
+	pthread_mutex_lock(&l->lock);
+	tmp = l->posted;
+	l->posted = l->running;
+	l->posted.n = 0;
+	pthread_mutex_unlock(&l->lock);
+	l->running = tmp;
+	for (size_t i = 0; i < l->running.n; i++)
+		l->running.v[i].h(l->running.v[i].arg);
+	l->running.n = 0;
+}
+
+static void loop_wake_h(int fd, uint32_t events, void *arg)
+{
+	uint64_t v;
+
+	(void)events;
+	/* read before taking the queue: a post after this read writes the eventfd again */
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("loop: eventfd read: %s", strerror(errno));
+	loop_run_posted(arg);
+}
+
+static void loop_wake(struct loop *l)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN means the counter is already non-zero: the loop will wake anyway */
+	if (write(l->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("loop: eventfd write: %s", strerror(errno));
+}
+
+int loop_new(struct loop **lp)
+{
+	struct loop *l;
+	int err;
+
+	if (!lp)
+		return EINVAL;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return ENOMEM;
+	l->epfd = -1;
+	l->evfd = -1;
+	pthread_mutex_init(&l->lock, NULL);
+	l->now = loop_clock_ms();
+	err = tmr_wheel_new(&l->wheel, l->now);
+	if (err)
+		goto out;
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (l->epfd < 0 || l->evfd < 0) {
+		err = errno;
+		goto out;
+	}
+	err = loop_fd_add(l, l->evfd, EPOLLIN, loop_wake_h, l);
+out:
+	if (err)
+		loop_free(l);
+	else
+		*lp = l;
+	return err;
+}
+
+/* Jobs still queued run here, on the freeing thread, so that whatever they own is released;
+ * they must cope with a loop that no longer runs. */
+void loop_free(struct loop *l)
+{
+	if (!l)
+		return;
+	for (;;) {
+		bool more;
+
+		pthread_mutex_lock(&l->lock);
+		more = l->posted.n > 0;
+		pthread_mutex_unlock(&l->lock);
+		if (!more)
+			break;
+		loop_run_posted(l);
+	}
+	if (l->evfd >= 0)
+		close(l->evfd);
+	if (l->epfd >= 0)
+		close(l->epfd);
+	tmr_wheel_free(l->wheel);
+	pthread_mutex_destroy(&l->lock);
+	free(l->posted.v);
+	free(l->running.v);
+	free(l->fds);
+	free(l);
+}
+
+static int loop_fds_grow(struct loop *l, int fd)
+{
+	size_t n = l->nfds ? l->nfds : 64;
+	struct loop_fd *fds;
+
+	while (n <= (size_t)fd)
+		n *= 2;
+	fds = realloc(l->fds, n * sizeof(*fds));
+	if (!fds)
+		return ENOMEM;
+	memset(fds + l->nfds, 0, (n - l->nfds) * sizeof(*fds));
+	l->fds = fds;
+	l->nfds = n;
+	return 0;
+}
+
+int loop_fd_add(struct loop *l, int fd, uint32_t events, loop_fd_h *h, void *arg)
+{
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+	int err;
+
+	if (!l || fd < 0 || !h)
+		return EINVAL;
+	if ((size_t)fd >= l->nfds) {
+		err = loop_fds_grow(l, fd);
+		if (err)
+			return err;
+	}
+	if (l->fds[fd].h)
+		return EEXIST;
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return errno;
+	l->fds[fd] = (struct loop_fd){ h, arg };
+	return 0;
+}
+
+/* Only the kernel's table is touched, so this may run on any thread while fd stays registered
+ * (callers serialise it against loop_fd_del, e.g. under a connection's lock). */
+int loop_fd_mod(struct loop *l, int fd, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+
+	if (!l || fd < 0)
+		return EINVAL;
+	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? errno : 0;
+}
+
+void loop_fd_del(struct loop *l, int fd)
+{
+	if (!l || fd < 0 || (size_t)fd >= l->nfds || !l->fds[fd].h)
+		return;
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+	l->fds[fd] = (struct loop_fd){ NULL, NULL };
+	/* the fd may be closed and its number reused before the rest of this batch is dispatched */
+	for (int i = l->cur + 1; i < l->nev; i++)
+		if (l->ev[i].data.fd == fd)
+			l->ev[i].data.fd = -1;
+}
+
+/* epoll_wait's timeout: until the next timer may be due, measured from the clock now. */
+static int loop_timeout(struct loop *l)
+{
+	int64_t d = tmr_wheel_next(l->wheel);
+	uint64_t due, now;
+
+	if (d < 0)
+		return -1;
+	due = tmr_wheel_now(l->wheel) + (uint64_t)d;
+	now = loop_clock_ms();
+	if (due <= now)
+		return 0;
+	return due - now > INT_MAX ? INT_MAX : (int)(due - now);
+}
+
+static void loop_dispatch(struct loop *l)
+{
+	for (l->cur = 0; l->cur < l->nev; l->cur++) {
+		struct epoll_event *e = &l->ev[l->cur];
+		int fd = e->data.fd;
+
+		if (fd < 0 || (size_t)fd >= l->nfds || !l->fds[fd].h)
+			continue;
+		l->fds[fd].h(fd, e->events, l->fds[fd].arg);
+	}
+	l->nev = 0;
+}
+
+int loop_run(struct loop *l)
+{
+	struct loop *prev = loop_cur;
+
+	if (!l)
+		return EINVAL;
+	loop_cur = l;
+	while (!atomic_load(&l->stop)) {
+		int n = epoll_wait(l->epfd, l->ev, LOOP_EVENTS, loop_timeout(l));
+
+		if (n < 0) {
+			if (errno != EINTR) {
+				log_err("loop: epoll_wait: %s", strerror(errno));
+				break;
+			}
+			n = 0;
+		}
+		l->nev = n;
+		l->cur = -1; /* timer handlers may delete fds of this batch too */
+		l->now = loop_clock_ms();
+		tmr_wheel_advance(l->wheel, l->now);
+		loop_dispatch(l);
+	}
+	loop_cur = prev;
+	return 0;
+}
+
+void loop_stop(struct loop *l)
+{
+	if (!l)
+		return;
+	atomic_store(&l->stop, true);
+	loop_wake(l);
+}
+
+static int loop_jobs_push(struct loop_jobs *q, loop_post_h *h, void *arg)
+{
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 16;
+		struct loop_job *v = realloc(q->v, cap * sizeof(*v));
+
+		if (!v)
+			return ENOMEM;
+		q->v = v;
+		q->cap = cap;
+	}
+	q->v[q->n++] = (struct loop_job){ h, arg };
+	return 0;
+}
+
+int loop_post(struct loop *l, loop_post_h *h, void *arg)
+{
+	bool first;
+	int err;
+
+	if (!l || !h)
+		return EINVAL;
+	pthread_mutex_lock(&l->lock);
+	err = loop_jobs_push(&l->posted, h, arg);
+	first = !err && l->posted.n == 1;
+	pthread_mutex_unlock(&l->lock);
+	/* later posts of the same batch find the loop already woken */
+	if (first)
+		loop_wake(l);
+	return err;
+}
+
+uint64_t loop_now(const struct loop *l)
+{
+	return l ? l->now : 0;
+}
+
+struct tmr_wheel *loop_timers(struct loop *l)
+{
+	return l ? l->wheel : NULL;
+}
+
+struct loop *loop_current(void)
+{
+	return loop_cur;
+}
