@@ -33,7 +33,8 @@ struct tp_msg {
 	struct tp_addr local;    /* where it arrived */
 	struct tp_conn *conn;    /* stream only, borrowed: mem_ref it to keep it */
 	struct tp_worker *worker;
-	bool oversize;           /* stream: framing said too large; buf holds what arrived, the connection closes after the callback */
+	bool oversize;           /* stream: framing said too large; buf holds what arrived, the connection closes after the callback
+	                          * (once what the callback sent is written). UDP: longer than max_msg_size (or truncated). */
 };
 
 /* Stream framing, given by the layer above (net knows no SIP): the length of the first complete message
@@ -66,10 +67,15 @@ struct tp_config {
 
 /* Binds every listener on every worker (SO_REUSEPORT) and starts the threads. */
 int tp_start(struct tp **tpp, const struct tp_config *cfg);
-/* Stops and joins all workers, closes everything. */
+/* Stops and joins all workers, closes everything. Not from a worker thread; no tp_* call may race
+ * it or follow it, though a connection reference still held may be mem_deref'd afterwards. */
 void tp_stop(struct tp *tp);
 /* Thread-safe. UDP: from the worker's socket bound to the same family. TCP: on conn when given and open,
- * else on a connection to dst (reused or newly opened, non-blocking). 0 or an errno. */
+ * else on a connection to dst (reused or newly opened, non-blocking). 0 or an errno.
+ * w NULL: the calling worker, else worker 0 (of the transport started last when conn is NULL too).
+ * TCP output a peer does not read is queued up to 1 MiB; beyond that the connection is closed
+ * (ENOBUFS). A connection that is closing answers ENOTCONN. A new connection is opened by its
+ * owner worker; from another thread the send is queued to it and returns 0 before connecting. */
 int tp_send(struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn, const struct tp_addr *dst,
 	    const char *buf, size_t len);
 /* Closes once pending output is written (e.g. after a 413 over TCP). Thread-safe. */

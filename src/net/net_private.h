@@ -1,0 +1,122 @@
+/* net_private.h: private to src/net: the structures transport.c, udp.c and tcp.c share. */
+#ifndef SIPD_NET_PRIVATE_H
+#define SIPD_NET_PRIVATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/timer.h"
+#include "net/loop.h"
+#include "net/transport.h"
+
+#define TP_UDP_BATCH 32           /* datagrams per recvmmsg */
+#define TP_UDP_BUFSZ 65536        /* above any UDP payload, so MSG_TRUNC only flags the impossible */
+#define TP_TCP_SCRATCH 65536      /* per-worker read buffer for connections with nothing pending */
+#define TP_TCP_OUT_MAX (1u << 20) /* unsent bytes a connection may hold before it is closed */
+
+/* One listening socket of one worker. */
+struct tp_sock {
+	struct tp_worker *w;
+	int fd;
+	enum tp_proto proto;
+	struct tp_addr local; /* as bound */
+};
+
+struct tp_udp_batch; /* udp.c */
+
+struct tp_worker {
+	struct tp *tp;
+	unsigned idx;
+	pthread_t thread;
+	bool started;                /* thread running: stop and join it */
+	struct loop *loop;
+	struct tp_sock socks[16];    /* one per listener, same order as cfg.listen */
+	unsigned nsocks;
+	int udp4, udp6;              /* sockets to send UDP from, per family; -1 when none */
+	struct tp_udp_batch *udp;    /* recvmmsg buffers, allocated once */
+	char *scratch;               /* TP_TCP_SCRATCH bytes */
+	struct tp_conn *conns;       /* open connections, owner thread only */
+	int spare_fd;                /* given up when accept hits EMFILE, to shed one connection */
+};
+
+/* Connections by peer address, for sends that name only a destination. */
+struct tp_conn_table {
+	pthread_mutex_t lock;
+	struct tp_conn **buckets;
+	size_t nbuckets, count;
+	uint32_t seed;               /* random: peers choose their ports, keep them off one chain */
+};
+
+struct tp {
+	struct tp_config cfg;
+	size_t max_msg;              /* cfg.max_msg_size, or a default */
+	struct tp_worker *workers;
+	unsigned nworkers;
+	atomic_bool stopping;
+	atomic_uint tcp_inbound;     /* accepted connections open, against cfg.tcp_max_conns */
+	struct tp_conn_table conns;
+};
+
+/* A TCP connection. The owner worker reads it, runs its timer and closes it; any thread may
+ * write to it under lock. */
+struct tp_conn {
+	struct tp_worker *w;          /* owner */
+	struct tp_conn *prev, *next;  /* owner's list */
+	struct tp_conn *hnext;        /* table chain, under the table lock */
+	bool in_table;                /* under the table lock */
+	struct tp_addr peer, local;
+	bool inbound;                 /* counts against tcp_max_conns */
+	/* owner thread only */
+	char *ibuf;                   /* a partial message carried to the next read; NULL when none */
+	size_t ilen, isize;
+	struct tmr idle;              /* idle timeout, then the linger timeout */
+	bool lingering;               /* output done and FIN sent: reading only to avoid a RST */
+	/* under lock */
+	pthread_mutex_t lock;
+	int fd;                       /* -1 once closed */
+	uint32_t events;              /* what epoll waits for */
+	bool connecting;              /* outbound, connect() not finished */
+	bool closing;                 /* close once the output is written */
+	bool kill;                    /* close at once, dropping output */
+	char *obuf;
+	size_t ooff, olen, osize;
+	atomic_uint_least64_t tx_ms;  /* last write, monotonic ms (any thread): traffic for the idle timer */
+};
+
+/* The worker running on this thread, or NULL. */
+extern _Thread_local struct tp_worker *tp__self;
+
+struct tp *tp__default(void);
+socklen_t tp__addr_len(const struct tp_addr *a);
+
+int tp__udp_init(struct tp_worker *w);
+void tp__udp_free(struct tp_worker *w);
+void tp__udp_recv_h(int fd, uint32_t events, void *arg);
+int tp__udp_send(struct tp_worker *w, const struct tp_addr *dst, const char *buf, size_t len);
+
+/* tcp_table.c: connections by peer address; any thread. lookup returns a reference or NULL. */
+int tp__tcp_table_init(struct tp *tp);
+void tp__tcp_table_free(struct tp *tp);
+void tp__tcp_table_insert(struct tp *tp, struct tp_conn *c);
+void tp__tcp_table_remove(struct tp *tp, struct tp_conn *c);
+struct tp_conn *tp__tcp_table_lookup(struct tp *tp, const struct tp_addr *peer);
+
+void tp__tcp_accept_h(int fd, uint32_t events, void *arg);
+int tp__tcp_send(struct tp *tp, struct tp_worker *w, struct tp_conn *conn, const struct tp_addr *dst,
+		 const char *buf, size_t len);
+/* Owner thread, after its loop stopped: closes every connection it owns. */
+void tp__tcp_worker_close(struct tp_worker *w);
+
+/* tcp.c, for tcp_out.c. Owner thread: wraps a connected or connecting socket, taking fd in every case. */
+int tp__conn_new(struct tp_worker *w, int fd, const struct tp_addr *peer, bool inbound, bool connecting,
+		 struct tp_conn **cp);
+/* Any thread: have the owner act on the connection's state (closing, kill) soon. */
+void tp__conn_poke(struct tp_conn *c);
+/* tcp_out.c, for tcp.c. Any thread: writes or queues a whole message; ENOTCONN once closing. */
+int tp__conn_write(struct tp_conn *c, const char *buf, size_t len);
+/* Owner thread, on EPOLLOUT: completes a connect, writes what is queued. */
+void tp__conn_flush(struct tp_conn *c);
+
+#endif

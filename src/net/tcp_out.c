@@ -1,0 +1,273 @@
+/* tcp_out.c: what goes out on TCP: writes from any thread (direct when the socket takes them,
+ * else queued and flushed by the owner on EPOLLOUT), outbound connects, and tp_send's TCP half.
+ *
+ * A message is written whole under the connection's lock, so messages from several threads
+ * never interleave. A connection is opened by the worker that will own it; another thread
+ * hands the bytes over in a posted job.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "net/net_private.h"
+
+#define TCP_OBUF_KEEP 16384 /* output buffers above this are given back once flushed */
+
+static uint64_t clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Under lock: queues bytes that the socket did not take. */
+static int conn_obuf_append(struct tp_conn *c, const char *buf, size_t len)
+{
+	if (c->olen + len > TP_TCP_OUT_MAX)
+		return ENOBUFS;
+	if (c->ooff + c->olen + len > c->osize) {
+		if (c->ooff) {
+			memmove(c->obuf, c->obuf + c->ooff, c->olen);
+			c->ooff = 0;
+		}
+		if (c->olen + len > c->osize) {
+			size_t size = c->osize ? c->osize : 4096;
+			char *p;
+
+			while (size < c->olen + len)
+				size *= 2;
+			p = realloc(c->obuf, size);
+			if (!p)
+				return ENOMEM;
+			c->obuf = p;
+			c->osize = size;
+		}
+	}
+	memcpy(c->obuf + c->ooff + c->olen, buf, len);
+	c->olen += len;
+	return 0;
+}
+
+/* Any thread: writes what the socket takes now, queues the rest for EPOLLOUT. A message is
+ * written whole under the lock, so messages from several threads never interleave. */
+int tp__conn_write(struct tp_conn *c, const char *buf, size_t len)
+{
+	bool poke = false;
+	int err = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->fd < 0 || c->closing || c->kill) {
+		err = ENOTCONN;
+		goto out;
+	}
+	while (len && !c->olen && !c->connecting) {
+		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n < 0) {
+			err = errno;
+			goto fail;
+		}
+		buf += n;
+		len -= (size_t)n;
+		atomic_store(&c->tx_ms, clock_ms());
+	}
+	if (!len)
+		goto out;
+	err = conn_obuf_append(c, buf, len);
+	if (err)
+		goto fail; /* a peer that does not read gets closed rather than fed our memory */
+	if (!(c->events & EPOLLOUT) && loop_fd_mod(c->w->loop, c->fd, c->events | EPOLLOUT) == 0)
+		c->events |= EPOLLOUT;
+	goto out;
+fail:
+	c->kill = true;
+	poke = true;
+out:
+	pthread_mutex_unlock(&c->lock);
+	if (poke)
+		tp__conn_poke(c);
+	return err;
+}
+
+/* Owner thread, on EPOLLOUT (or an error): finishes a connect, writes queued output. */
+void tp__conn_flush(struct tp_conn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->fd < 0)
+		goto out;
+	if (c->connecting) {
+		socklen_t len = sizeof(int), alen = sizeof(c->local.u.ss);
+		int soerr = 0;
+
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+			soerr = errno;
+		if (soerr) {
+			char as[64];
+
+			log_debug("tcp: connect to %s: %s", tp_addr_str(&c->peer, as, sizeof(as)), strerror(soerr));
+			c->kill = true;
+			goto out;
+		}
+		c->connecting = false;
+		if (getsockname(c->fd, &c->local.u.sa, &alen) == 0)
+			c->local.len = alen;
+	}
+	while (c->olen) {
+		ssize_t n = send(c->fd, c->obuf + c->ooff, c->olen, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				c->kill = true;
+			break;
+		}
+		c->ooff += (size_t)n;
+		c->olen -= (size_t)n;
+		atomic_store(&c->tx_ms, clock_ms());
+	}
+	if (!c->olen) {
+		c->ooff = 0;
+		if (c->osize > TCP_OBUF_KEEP) {
+			free(c->obuf);
+			c->obuf = NULL;
+			c->osize = 0;
+		}
+	}
+out:
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Owner thread: a new outbound connection to dst, carrying buf once it is up. */
+static int conn_connect_send(struct tp_worker *w, const struct tp_addr *dst, const char *buf, size_t len)
+{
+	struct tp_conn *c;
+	bool connecting = false;
+	char as[64];
+	int fd, err;
+
+	fd = socket(dst->u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	if (connect(fd, &dst->u.sa, tp__addr_len(dst)) < 0) {
+		if (errno != EINPROGRESS) {
+			err = errno;
+			close(fd);
+			log_debug("tcp: connect to %s: %s", tp_addr_str(dst, as, sizeof(as)), strerror(err));
+			return err;
+		}
+		connecting = true;
+	}
+	err = tp__conn_new(w, fd, dst, false, connecting, &c);
+	if (err)
+		return err;
+	return tp__conn_write(c, buf, len);
+}
+
+/* Owner thread: sends on the connection to dst, opening one if there is none. */
+static int conn_send_to(struct tp_worker *w, const struct tp_addr *dst, const char *buf, size_t len)
+{
+	struct tp_conn *c = tp__tcp_table_lookup(w->tp, dst);
+	int err = ENOTCONN;
+
+	if (c) {
+		err = tp__conn_write(c, buf, len);
+		mem_deref(c);
+	}
+	if (err == ENOTCONN)
+		err = conn_connect_send(w, dst, buf, len);
+	return err;
+}
+
+struct connect_job {
+	struct tp_worker *w;
+	struct tp_addr dst;
+	size_t len;
+	char data[];
+};
+
+static void connect_job_h(void *arg)
+{
+	struct connect_job *j = arg;
+
+	/* run by loop_free after the worker stopped: nothing to do but free */
+	if (tp__self == j->w && !atomic_load(&j->w->tp->stopping))
+		conn_send_to(j->w, &j->dst, j->data, j->len);
+	free(j);
+}
+
+/* Connections are opened by their owner, so another thread hands the bytes over. */
+static int connect_post(struct tp_worker *w, const struct tp_addr *dst, const char *buf, size_t len)
+{
+	struct connect_job *j = malloc(sizeof(*j) + len);
+	int err;
+
+	if (!j)
+		return ENOMEM;
+	j->w = w;
+	j->dst = *dst;
+	j->len = len;
+	if (len)
+		memcpy(j->data, buf, len);
+	err = loop_post(w->loop, connect_job_h, j);
+	if (err)
+		free(j);
+	return err;
+}
+
+int tp__tcp_send(struct tp *tp, struct tp_worker *w, struct tp_conn *conn, const struct tp_addr *dst,
+		 const char *buf, size_t len)
+{
+	struct tp_conn *c;
+	int err;
+
+	if (conn) {
+		err = tp__conn_write(conn, buf, len);
+		if (err != ENOTCONN || !dst)
+			return err;
+	}
+	if (!dst)
+		return EINVAL;
+	c = tp__tcp_table_lookup(tp, dst);
+	if (c) {
+		err = tp__conn_write(c, buf, len);
+		mem_deref(c);
+		if (err != ENOTCONN)
+			return err;
+	}
+	if (atomic_load(&tp->stopping))
+		return ESHUTDOWN;
+	if (!w)
+		w = tp__self && tp__self->tp == tp ? tp__self : &tp->workers[0];
+	if (tp__self == w)
+		return conn_connect_send(w, dst, buf, len);
+	return connect_post(w, dst, buf, len);
+}
+
+void tp_conn_close(struct tp_conn *c)
+{
+	bool now = false;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	if (c->fd >= 0 && !c->closing) {
+		c->closing = true;
+		now = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!now)
+		return;
+	tp__tcp_table_remove(c->w->tp, c); /* new sends to this peer get a new connection */
+	tp__conn_poke(c);
+}

@@ -1,0 +1,452 @@
+/* transport.c: starting and stopping the workers, their SO_REUSEPORT sockets, tp_send's dispatch,
+ * and the address helpers. UDP lives in udp.c, TCP in tcp.c.
+ *
+ * Every worker binds its own socket for every listener, so the kernel spreads datagrams and
+ * connections over the workers and the receive path shares no lock.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "net/net_private.h"
+
+#define TP_DEFAULT_MAX_MSG 65535
+#define TP_LISTEN_BACKLOG 1024
+#define TP_UDP_RCVBUF (4 << 20)
+
+_Thread_local struct tp_worker *tp__self;
+
+/* The most recently started transport: where a send that names no worker and no connection
+ * goes when it comes from a thread that is not a worker. */
+static _Atomic(struct tp *) tp_last;
+
+struct tp *tp__default(void)
+{
+	return tp__self ? tp__self->tp : atomic_load(&tp_last);
+}
+
+socklen_t tp__addr_len(const struct tp_addr *a)
+{
+	if (a->len)
+		return a->len;
+	return a->u.sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+static int sock_opt(int fd, int level, int name, int val)
+{
+	return setsockopt(fd, level, name, &val, sizeof(val)) < 0 ? errno : 0;
+}
+
+/* Binds a plain socket without SO_REUSEPORT and lets it go: SO_REUSEPORT would happily share
+ * the port with another process of the same user, so "port in use" shows up only here. */
+static int sock_probe(const struct tp_listen *l)
+{
+	char as[64];
+	int fd, err = 0;
+
+	fd = socket(l->addr.u.sa.sa_family, l->proto == TP_UDP ? SOCK_DGRAM : SOCK_STREAM, 0);
+	if (fd < 0)
+		return errno;
+	if (l->proto == TP_TCP)
+		sock_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1); /* TIME_WAIT leftovers are no conflict */
+	if (l->addr.u.sa.sa_family == AF_INET6)
+		sock_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+	if (bind(fd, &l->addr.u.sa, tp__addr_len(&l->addr)) < 0) {
+		err = errno;
+		log_err("tp: cannot bind %s %s: %s", tp_proto_name(l->proto),
+			tp_addr_str(&l->addr, as, sizeof(as)), strerror(err));
+	}
+	close(fd);
+	return err;
+}
+
+static int sock_setup(int fd, const struct tp_listen *l)
+{
+	bool v6 = l->addr.u.sa.sa_family == AF_INET6;
+	int err;
+
+	err = sock_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	if (!err)
+		err = sock_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+	if (!err && v6)
+		err = sock_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+	if (err || l->proto != TP_UDP)
+		return err;
+	err = v6 ? sock_opt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1) : sock_opt(fd, IPPROTO_IP, IP_PKTINFO, 1);
+	if (sock_opt(fd, SOL_SOCKET, SO_RCVBUF, TP_UDP_RCVBUF))
+		log_debug("tp: SO_RCVBUF not raised"); /* the default works, only bursts suffer */
+	return err;
+}
+
+/* Opens, binds and registers one worker's socket for listener l. */
+static int sock_open(struct tp_worker *w, struct tp_sock *s, const struct tp_listen *l)
+{
+	socklen_t len = sizeof(s->local.u.ss);
+	char as[64];
+	int err;
+
+	s->w = w;
+	s->proto = l->proto;
+	s->fd = socket(l->addr.u.sa.sa_family,
+		       (l->proto == TP_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->fd < 0)
+		return errno;
+	err = sock_setup(s->fd, l);
+	if (!err && bind(s->fd, &l->addr.u.sa, tp__addr_len(&l->addr)) < 0) {
+		err = errno;
+		log_err("tp: cannot bind %s %s: %s", tp_proto_name(l->proto),
+			tp_addr_str(&l->addr, as, sizeof(as)), strerror(err));
+	}
+	if (!err && l->proto == TP_TCP && listen(s->fd, TP_LISTEN_BACKLOG) < 0)
+		err = errno;
+	if (!err && getsockname(s->fd, &s->local.u.sa, &len) < 0)
+		err = errno;
+	s->local.len = len;
+	if (!err)
+		err = loop_fd_add(w->loop, s->fd, EPOLLIN,
+				  l->proto == TP_UDP ? tp__udp_recv_h : tp__tcp_accept_h, s);
+	return err;
+}
+
+static int worker_init(struct tp *tp, struct tp_worker *w, unsigned idx)
+{
+	int err;
+
+	w->tp = tp;
+	w->idx = idx;
+	w->udp4 = w->udp6 = -1;
+	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (unsigned i = 0; i < 16; i++)
+		w->socks[i].fd = -1;
+	err = loop_new(&w->loop);
+	if (!err)
+		err = tp__udp_init(w);
+	if (!err) {
+		w->scratch = malloc(TP_TCP_SCRATCH);
+		err = w->scratch ? 0 : ENOMEM;
+	}
+	for (unsigned i = 0; !err && i < tp->cfg.nlisten; i++) {
+		const struct tp_listen *l = &tp->cfg.listen[i];
+		int *ufd = l->addr.u.sa.sa_family == AF_INET6 ? &w->udp6 : &w->udp4;
+
+		err = sock_open(w, &w->socks[i], l);
+		w->nsocks = i + 1;
+		if (!err && l->proto == TP_UDP && *ufd < 0)
+			*ufd = w->socks[i].fd;
+	}
+	return err;
+}
+
+/* After the thread (if any) has been joined. */
+static void worker_free(struct tp_worker *w)
+{
+	for (unsigned i = 0; i < w->nsocks; i++)
+		if (w->socks[i].fd >= 0)
+			close(w->socks[i].fd);
+	loop_free(w->loop); /* jobs still posted run now and let their references go */
+	tp__udp_free(w);
+	free(w->scratch);
+	if (w->spare_fd >= 0)
+		close(w->spare_fd);
+}
+
+static void *worker_main(void *arg)
+{
+	struct tp_worker *w = arg;
+	const struct tp_config *cfg = &w->tp->cfg;
+
+	tp__self = w;
+	if (cfg->worker_start)
+		cfg->worker_start(w, cfg->arg);
+	loop_run(w->loop);
+	tp__tcp_worker_close(w);
+	if (cfg->worker_stop)
+		cfg->worker_stop(w, cfg->arg);
+	tp__self = NULL;
+	return NULL;
+}
+
+/* Workers leave asynchronous signals (SIGTERM, SIGHUP, ...) to the main thread. Faults stay
+ * unblocked: Linux resets the handler of a fault that arrives blocked, losing crash reports. */
+static int workers_spawn(struct tp *tp)
+{
+	static const int faults[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS };
+	sigset_t all, old;
+	int err = 0;
+
+	sigfillset(&all);
+	for (unsigned i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
+		sigdelset(&all, faults[i]);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (unsigned i = 0; !err && i < tp->nworkers; i++) {
+		err = pthread_create(&tp->workers[i].thread, NULL, worker_main, &tp->workers[i]);
+		tp->workers[i].started = !err;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err;
+}
+
+static int config_check(const struct tp_config *cfg)
+{
+	if (!cfg->recv || !cfg->nlisten || cfg->nlisten > 16)
+		return EINVAL;
+	for (unsigned i = 0; i < cfg->nlisten; i++) {
+		sa_family_t f = cfg->listen[i].addr.u.sa.sa_family;
+
+		if (f != AF_INET && f != AF_INET6)
+			return EAFNOSUPPORT;
+		if (cfg->listen[i].proto == TP_TCP && !cfg->frame)
+			return EINVAL;
+		if (cfg->listen[i].proto != TP_UDP && cfg->listen[i].proto != TP_TCP)
+			return EPROTONOSUPPORT;
+	}
+	return 0;
+}
+
+int tp_start(struct tp **tpp, const struct tp_config *cfg)
+{
+	struct tp *tp;
+	long ncpu;
+	int err;
+
+	if (!tpp || !cfg)
+		return EINVAL;
+	err = config_check(cfg);
+	if (err)
+		return err;
+	tp = calloc(1, sizeof(*tp));
+	if (!tp)
+		return ENOMEM;
+	tp->cfg = *cfg;
+	tp->max_msg = cfg->max_msg_size ? cfg->max_msg_size : TP_DEFAULT_MAX_MSG;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	tp->nworkers = cfg->workers ? cfg->workers : (ncpu > 0 ? (unsigned)ncpu : 1);
+	err = tp__tcp_table_init(tp);
+	if (err)
+		goto out;
+	tp->workers = calloc(tp->nworkers, sizeof(*tp->workers));
+	if (!tp->workers) {
+		err = ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; !err && i < cfg->nlisten; i++)
+		err = sock_probe(&cfg->listen[i]);
+	for (unsigned i = 0; !err && i < tp->nworkers; i++)
+		err = worker_init(tp, &tp->workers[i], i);
+	if (!err)
+		err = workers_spawn(tp);
+out:
+	if (err) {
+		tp_stop(tp);
+		return err;
+	}
+	atomic_store(&tp_last, tp);
+	*tpp = tp;
+	return 0;
+}
+
+void tp_stop(struct tp *tp)
+{
+	struct tp *self = tp;
+
+	if (!tp)
+		return;
+	atomic_compare_exchange_strong(&tp_last, &self, NULL);
+	atomic_store(&tp->stopping, true);
+	for (unsigned i = 0; tp->workers && i < tp->nworkers; i++)
+		if (tp->workers[i].started)
+			loop_stop(tp->workers[i].loop);
+	for (unsigned i = 0; tp->workers && i < tp->nworkers; i++)
+		if (tp->workers[i].started)
+			pthread_join(tp->workers[i].thread, NULL);
+	for (unsigned i = 0; tp->workers && i < tp->nworkers; i++)
+		if (tp->workers[i].tp)
+			worker_free(&tp->workers[i]);
+	tp__tcp_table_free(tp);
+	free(tp->workers);
+	free(tp);
+}
+
+int tp_send(struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn, const struct tp_addr *dst,
+	    const char *buf, size_t len)
+{
+	struct tp *tp;
+
+	if (!buf && len)
+		return EINVAL;
+	tp = conn ? conn->w->tp : w ? w->tp : tp__default();
+	if (!tp)
+		return ENOTCONN;
+	switch (proto) {
+	case TP_UDP:
+		if (!dst)
+			return EINVAL;
+		if (!w)
+			w = tp__self && tp__self->tp == tp ? tp__self : &tp->workers[0];
+		return tp__udp_send(w, dst, buf, len);
+	case TP_TCP:
+		return tp__tcp_send(tp, w, conn, dst, buf, len);
+	}
+	return EPROTONOSUPPORT;
+}
+
+struct loop *tp_worker_loop(struct tp_worker *w)
+{
+	return w ? w->loop : NULL;
+}
+
+unsigned tp_worker_index(const struct tp_worker *w)
+{
+	return w ? w->idx : 0;
+}
+
+unsigned tp_worker_count(const struct tp *tp)
+{
+	return tp ? tp->nworkers : 0;
+}
+
+struct tp_worker *tp_worker_at(struct tp *tp, unsigned i)
+{
+	return tp && i < tp->nworkers ? &tp->workers[i] : NULL;
+}
+
+static int addr_port_parse(const char *s, unsigned short *port)
+{
+	unsigned long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > 65535)
+		return EINVAL;
+	*port = (unsigned short)v;
+	return 0;
+}
+
+static int addr_host_set(struct tp_addr *a, const char *host, unsigned short port)
+{
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, host, &a->u.in.sin_addr) == 1) {
+		a->u.in.sin_family = AF_INET;
+		a->u.in.sin_port = htons(port);
+		a->len = sizeof(a->u.in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &a->u.in6.sin6_addr) == 1) {
+		a->u.in6.sin6_family = AF_INET6;
+		a->u.in6.sin6_port = htons(port);
+		a->len = sizeof(a->u.in6);
+		return 0;
+	}
+	return EINVAL;
+}
+
+/* "1.2.3.4", "1.2.3.4:5060", "[::1]", "[::1]:5060", or a bare "::1" (no port: its colons are its own). */
+int tp_addr_parse(struct tp_addr *a, const char *s, unsigned short def_port)
+{
+	char host[INET6_ADDRSTRLEN];
+	unsigned short port = def_port;
+	const char *hs = s, *he, *colon;
+	int err;
+
+	if (!a || !s)
+		return EINVAL;
+	if (*s == '[') {
+		hs = s + 1;
+		he = strchr(hs, ']');
+		if (!he || (he[1] && he[1] != ':'))
+			return EINVAL;
+		if (he[1] == ':' && (err = addr_port_parse(he + 2, &port)))
+			return err;
+	} else {
+		colon = strchr(s, ':');
+		if (colon && !strchr(colon + 1, ':')) {
+			he = colon;
+			if ((err = addr_port_parse(colon + 1, &port)))
+				return err;
+		} else {
+			he = s + strlen(s);
+		}
+	}
+	if (he == hs || (size_t)(he - hs) >= sizeof(host))
+		return EINVAL;
+	memcpy(host, hs, (size_t)(he - hs));
+	host[he - hs] = '\0';
+	return addr_host_set(a, host, port);
+}
+
+char *tp_addr_host(const struct tp_addr *a, char *buf, size_t n)
+{
+	const void *src = NULL;
+
+	if (!buf || !n)
+		return buf;
+	buf[0] = '\0';
+	if (!a)
+		return buf;
+	if (a->u.sa.sa_family == AF_INET)
+		src = &a->u.in.sin_addr;
+	else if (a->u.sa.sa_family == AF_INET6)
+		src = &a->u.in6.sin6_addr;
+	if (!src || !inet_ntop(a->u.sa.sa_family, src, buf, (socklen_t)n))
+		snprintf(buf, n, "?");
+	return buf;
+}
+
+char *tp_addr_str(const struct tp_addr *a, char *buf, size_t n)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (!buf || !n)
+		return buf;
+	tp_addr_host(a, host, sizeof(host));
+	if (a && a->u.sa.sa_family == AF_INET6)
+		snprintf(buf, n, "[%s]:%u", host, tp_addr_port(a));
+	else
+		snprintf(buf, n, "%s:%u", host, tp_addr_port(a));
+	return buf;
+}
+
+unsigned short tp_addr_port(const struct tp_addr *a)
+{
+	if (!a)
+		return 0;
+	if (a->u.sa.sa_family == AF_INET)
+		return ntohs(a->u.in.sin_port);
+	if (a->u.sa.sa_family == AF_INET6)
+		return ntohs(a->u.in6.sin6_port);
+	return 0;
+}
+
+bool tp_addr_eq(const struct tp_addr *a, const struct tp_addr *b)
+{
+	if (!a || !b || a->u.sa.sa_family != b->u.sa.sa_family)
+		return false;
+	if (a->u.sa.sa_family == AF_INET)
+		return a->u.in.sin_port == b->u.in.sin_port && a->u.in.sin_addr.s_addr == b->u.in.sin_addr.s_addr;
+	if (a->u.sa.sa_family == AF_INET6)
+		return a->u.in6.sin6_port == b->u.in6.sin6_port &&
+		       a->u.in6.sin6_scope_id == b->u.in6.sin6_scope_id &&
+		       memcmp(&a->u.in6.sin6_addr, &b->u.in6.sin6_addr, sizeof(struct in6_addr)) == 0;
+	return false;
+}
+
+const char *tp_proto_name(enum tp_proto p)
+{
+	switch (p) {
+	case TP_UDP:
+		return "UDP";
+	case TP_TCP:
+		return "TCP";
+	}
+	return "?";
+}

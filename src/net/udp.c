@@ -1,0 +1,142 @@
+/* udp.c: UDP receive in recvmmsg batches into buffers allocated once per worker, and send. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "base/log.h"
+#include "net/net_private.h"
+
+#define UDP_ROUNDS 4 /* batches per wake-up; epoll is level-triggered and calls again */
+
+struct tp_udp_batch {
+	struct mmsghdr hdr[TP_UDP_BATCH];
+	struct iovec iov[TP_UDP_BATCH];
+	struct sockaddr_storage name[TP_UDP_BATCH];
+	union {
+		char b[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
+		struct cmsghdr align;
+	} ctl[TP_UDP_BATCH];
+	char data[TP_UDP_BATCH][TP_UDP_BUFSZ];
+};
+
+int tp__udp_init(struct tp_worker *w)
+{
+	w->udp = calloc(1, sizeof(*w->udp));
+	return w->udp ? 0 : ENOMEM;
+}
+
+void tp__udp_free(struct tp_worker *w)
+{
+	free(w->udp);
+	w->udp = NULL;
+}
+
+/* The kernel overwrites lengths and flags, so each batch starts from a clean header. */
+static void udp_batch_reset(struct tp_udp_batch *b)
+{
+	for (unsigned i = 0; i < TP_UDP_BATCH; i++) {
+		struct msghdr *m = &b->hdr[i].msg_hdr;
+
+		b->iov[i].iov_base = b->data[i];
+		b->iov[i].iov_len = TP_UDP_BUFSZ;
+		m->msg_name = &b->name[i];
+		m->msg_namelen = sizeof(b->name[i]);
+		m->msg_iov = &b->iov[i];
+		m->msg_iovlen = 1;
+		m->msg_control = b->ctl[i].b;
+		m->msg_controllen = sizeof(b->ctl[i].b);
+		m->msg_flags = 0;
+	}
+}
+
+/* Where the datagram arrived: the bound address, with the destination from PKTINFO when the
+ * socket is bound to a wildcard. */
+static void udp_local(struct tp_addr *local, const struct tp_sock *s, struct msghdr *m)
+{
+	*local = s->local;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			local->u.in.sin_addr = pi.ipi_addr;
+		} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			local->u.in6.sin6_addr = pi.ipi6_addr;
+		}
+	}
+}
+
+/* CRLF-only datagrams are keep-alives (RFC 5626 3.5.1 uses STUN, but many UAs send bare CRLF). */
+static bool udp_is_keepalive(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != '\r' && p[i] != '\n')
+			return false;
+	return true;
+}
+
+static void udp_deliver(struct tp_sock *s, struct tp_udp_batch *b, unsigned i)
+{
+	struct tp *tp = s->w->tp;
+	struct msghdr *m = &b->hdr[i].msg_hdr;
+	struct tp_msg msg;
+
+	if (udp_is_keepalive(b->data[i], b->hdr[i].msg_len))
+		return;
+	msg.buf = b->data[i];
+	msg.len = b->hdr[i].msg_len;
+	msg.proto = TP_UDP;
+	memcpy(&msg.src.u.ss, &b->name[i], m->msg_namelen);
+	msg.src.len = m->msg_namelen;
+	udp_local(&msg.local, s, m);
+	msg.conn = NULL;
+	msg.worker = s->w;
+	msg.oversize = (m->msg_flags & MSG_TRUNC) || msg.len > tp->max_msg;
+	tp->cfg.recv(&msg, tp->cfg.arg);
+}
+
+void tp__udp_recv_h(int fd, uint32_t events, void *arg)
+{
+	struct tp_sock *s = arg;
+	struct tp_udp_batch *b = s->w->udp;
+
+	(void)events;
+	for (unsigned round = 0; round < UDP_ROUNDS; round++) {
+		int n;
+
+		udp_batch_reset(b);
+		n = recvmmsg(fd, b->hdr, TP_UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_warn("udp: recvmmsg: %s", strerror(errno));
+			return;
+		}
+		for (int i = 0; i < n; i++)
+			udp_deliver(s, b, (unsigned)i);
+		if (n < TP_UDP_BATCH)
+			return;
+	}
+}
+
+int tp__udp_send(struct tp_worker *w, const struct tp_addr *dst, const char *buf, size_t len)
+{
+	int fd = dst->u.sa.sa_family == AF_INET6 ? w->udp6 : w->udp4;
+
+	if (fd < 0)
+		return EAFNOSUPPORT;
+	for (;;) {
+		ssize_t n = sendto(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, &dst->u.sa, tp__addr_len(dst));
+
+		if (n >= 0)
+			return 0;
+		if (errno != EINTR)
+			return errno;
+	}
+}

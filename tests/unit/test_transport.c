@@ -1,0 +1,967 @@
+/* test_transport.c: the event loop, the address helpers, and the transport over real loopback
+ * sockets: UDP echo, TCP framing (several messages per read, one message over several reads),
+ * oversize, garbage, keep-alive pings, the connection limit, the idle timeout, sends from other
+ * threads, outbound connections, port conflicts and IPv6. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "net/loop.h"
+#include "net/transport.h"
+
+#define MAX_MSG 1000
+
+/* ---- what the transport delivered, recorded by the callback on the worker threads ---- */
+
+struct rec {
+	enum tp_proto proto;
+	char data[2048];
+	size_t len;
+	bool oversize;
+	struct tp_addr src, local;
+	unsigned worker;
+	bool had_conn;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct rec recs[512];
+	unsigned n;
+	struct tp_conn *kept; /* a connection the test holds a reference to */
+	atomic_uint starts, stops;
+} rx = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void rx_reset(void)
+{
+	pthread_mutex_lock(&rx.lock);
+	rx.n = 0;
+	rx.kept = NULL;
+	pthread_mutex_unlock(&rx.lock);
+	atomic_store(&rx.starts, 0);
+	atomic_store(&rx.stops, 0);
+}
+
+static unsigned rx_count(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&rx.lock);
+	n = rx.n;
+	pthread_mutex_unlock(&rx.lock);
+	return n;
+}
+
+/* Waits until n messages were delivered (or timeout_ms passed); returns how many were. */
+static unsigned rx_wait(unsigned n, int timeout_ms)
+{
+	struct timespec until;
+	unsigned got;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&rx.lock);
+	while (rx.n < n && pthread_cond_timedwait(&rx.cond, &rx.lock, &until) == 0)
+		;
+	got = rx.n;
+	pthread_mutex_unlock(&rx.lock);
+	return got;
+}
+
+/* The layer above, as the test plays it: echo every message, answer 413 to oversize ones,
+ * keep a reference to the connection of a message starting with KEEP. */
+static void on_recv(struct tp_msg *msg, void *arg)
+{
+	struct rec *r = NULL;
+
+	(void)arg;
+	pthread_mutex_lock(&rx.lock);
+	if (rx.n < sizeof(rx.recs) / sizeof(rx.recs[0]))
+		r = &rx.recs[rx.n];
+	if (r) {
+		r->proto = msg->proto;
+		r->len = msg->len;
+		memcpy(r->data, msg->buf, msg->len < sizeof(r->data) ? msg->len : sizeof(r->data));
+		r->oversize = msg->oversize;
+		r->src = msg->src;
+		r->local = msg->local;
+		r->worker = tp_worker_index(msg->worker);
+		r->had_conn = msg->conn != NULL;
+	}
+	if (msg->conn && msg->len >= 4 && memcmp(msg->buf, "KEEP", 4) == 0)
+		rx.kept = mem_ref(msg->conn);
+	/* counted before answering: once the peer has the answer, its next message takes the next slot */
+	rx.n += r != NULL;
+	pthread_cond_broadcast(&rx.cond);
+	pthread_mutex_unlock(&rx.lock);
+
+	if (msg->oversize)
+		tp_send(msg->worker, msg->proto, msg->conn, &msg->src, "413\n\n", 5);
+	else
+		tp_send(msg->worker, msg->proto, msg->conn, &msg->src, msg->buf, msg->len);
+}
+
+/* Test framing: a message ends with an empty line ("\n\n"); '!' cannot start one. */
+static long frame(const char *buf, size_t len, size_t max)
+{
+	if (len && buf[0] == '!')
+		return TP_FRAME_BAD;
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (buf[i] == '\n' && buf[i + 1] == '\n')
+			return i + 2 > max ? TP_FRAME_TOO_BIG : (long)(i + 2);
+	}
+	return len >= max ? TP_FRAME_TOO_BIG : 0;
+}
+
+static void on_worker_start(struct tp_worker *w, void *arg)
+{
+	(void)arg;
+	assert_non_null(tp_worker_loop(w));
+	atomic_fetch_add(&rx.starts, 1);
+}
+
+static void on_worker_stop(struct tp_worker *w, void *arg)
+{
+	(void)w;
+	(void)arg;
+	atomic_fetch_add(&rx.stops, 1);
+}
+
+/* ---- starting the transport on a free port ---- */
+
+static void cfg_init(struct tp_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->workers = 2;
+	cfg->max_msg_size = MAX_MSG;
+	cfg->frame = frame;
+	cfg->recv = on_recv;
+	cfg->worker_start = on_worker_start;
+	cfg->worker_stop = on_worker_stop;
+}
+
+static void cfg_listen(struct tp_config *cfg, enum tp_proto proto, const char *host)
+{
+	struct tp_listen *l = &cfg->listen[cfg->nlisten++];
+
+	l->proto = proto;
+	assert_int_equal(tp_addr_parse(&l->addr, host, 0), 0);
+}
+
+static void cfg_port(struct tp_config *cfg, unsigned short port)
+{
+	for (unsigned i = 0; i < cfg->nlisten; i++) {
+		struct tp_addr *a = &cfg->listen[i].addr;
+
+		if (a->u.sa.sa_family == AF_INET6)
+			a->u.in6.sin6_port = htons(port);
+		else
+			a->u.in.sin_port = htons(port);
+	}
+}
+
+/* Port 0 cannot be shared by SO_REUSEPORT workers, so pick random high ports until one is free. */
+static unsigned short tp_start_any(struct tp **tpp, struct tp_config *cfg)
+{
+	for (int tries = 0; tries < 50; tries++) {
+		unsigned short port = (unsigned short)(20000 + rand() % 40000);
+		int err;
+
+		cfg_port(cfg, port);
+		err = tp_start(tpp, cfg);
+		if (err == EADDRINUSE)
+			continue;
+		assert_int_equal(err, 0);
+		return port;
+	}
+	fail_msg("no free port");
+	return 0;
+}
+
+static unsigned short start_default(struct tp **tpp, struct tp_config *cfg)
+{
+	rx_reset();
+	cfg_init(cfg);
+	cfg_listen(cfg, TP_UDP, "127.0.0.1");
+	cfg_listen(cfg, TP_TCP, "127.0.0.1");
+	return tp_start_any(tpp, cfg);
+}
+
+/* ---- plain client sockets ---- */
+
+static void sock_timeout(int fd, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+static void addr_of(struct tp_addr *a, const char *host, unsigned short port)
+{
+	assert_int_equal(tp_addr_parse(a, host, port), 0);
+}
+
+static int client(int type, const char *host, unsigned short port)
+{
+	struct tp_addr a;
+	int fd;
+
+	addr_of(&a, host, port);
+	fd = socket(a.u.sa.sa_family, type, 0);
+	assert_true(fd >= 0);
+	sock_timeout(fd, 3000);
+	if (type == SOCK_STREAM)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	assert_int_equal(connect(fd, &a.u.sa, a.len), 0);
+	return fd;
+}
+
+static void send_all(int fd, const char *s, size_t n)
+{
+	while (n) {
+		ssize_t k = send(fd, s, n, MSG_NOSIGNAL);
+
+		assert_true(k > 0);
+		s += k;
+		n -= (size_t)k;
+	}
+}
+
+static void send_str(int fd, const char *s)
+{
+	send_all(fd, s, strlen(s));
+}
+
+/* Reads exactly n bytes (or fails the test on timeout/EOF). */
+static void recv_exact(int fd, char *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = recv(fd, buf + got, n - got, 0);
+
+		if (k <= 0)
+			fail_msg("recv: got %zu of %zu bytes (%s)", got, n, k ? strerror(errno) : "EOF");
+		got += (size_t)k;
+	}
+}
+
+static void expect_bytes(int fd, const char *want)
+{
+	char buf[4096];
+	size_t n = strlen(want);
+
+	assert_true(n < sizeof(buf));
+	recv_exact(fd, buf, n);
+	buf[n] = '\0';
+	assert_string_equal(buf, want);
+}
+
+/* True when the peer closed (EOF or reset) within the socket's receive timeout. */
+static bool closed_by_peer(int fd)
+{
+	char buf[256];
+
+	for (;;) {
+		ssize_t k = recv(fd, buf, sizeof(buf), 0);
+
+		if (k == 0 || (k < 0 && errno == ECONNRESET))
+			return true;
+		if (k < 0)
+			return false;
+	}
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- the loop ---- */
+
+struct loop_ctx {
+	struct loop *l;
+	unsigned seq[2];      /* next expected sequence number per posting thread */
+	unsigned disorder;
+	unsigned ran;
+	bool current_ok;
+	struct tmr t;
+	uint64_t armed_at;
+	uint64_t fired_at;
+};
+
+struct post_arg {
+	struct loop_ctx *ctx;
+	unsigned thread, seq;
+};
+
+static struct post_arg post_args[2][1000];
+
+static void job_h(void *arg)
+{
+	struct post_arg *p = arg;
+
+	if (p->seq != p->ctx->seq[p->thread]++)
+		p->ctx->disorder++;
+	p->ctx->ran++;
+}
+
+static void *poster(void *arg)
+{
+	struct post_arg *row = arg;
+
+	for (unsigned i = 0; i < 1000; i++)
+		assert_int_equal(loop_post(row[i].ctx->l, job_h, &row[i]), 0);
+	return NULL;
+}
+
+static void stop_tmr_h(struct tmr *t, void *arg)
+{
+	struct loop_ctx *ctx = arg;
+
+	(void)t;
+	ctx->fired_at = loop_now(ctx->l);
+	loop_stop(ctx->l);
+}
+
+static void arm_h(void *arg)
+{
+	struct loop_ctx *ctx = arg;
+
+	ctx->current_ok = loop_current() == ctx->l;
+	ctx->armed_at = loop_now(ctx->l);
+	tmr_start(loop_timers(ctx->l), &ctx->t, 50, stop_tmr_h, ctx);
+}
+
+static void *loop_thread(void *arg)
+{
+	struct loop_ctx *ctx = arg;
+
+	loop_run(ctx->l);
+	return NULL;
+}
+
+static void test_loop(void **state)
+{
+	struct loop_ctx ctx = { 0 };
+	pthread_t lt, pt[2];
+
+	(void)state;
+	assert_int_equal(loop_new(&ctx.l), 0);
+	assert_null(loop_current());
+	assert_int_equal(pthread_create(&lt, NULL, loop_thread, &ctx), 0);
+	for (unsigned t = 0; t < 2; t++) {
+		for (unsigned i = 0; i < 1000; i++)
+			post_args[t][i] = (struct post_arg){ &ctx, t, i };
+		assert_int_equal(pthread_create(&pt[t], NULL, poster, post_args[t]), 0);
+	}
+	for (unsigned t = 0; t < 2; t++)
+		pthread_join(pt[t], NULL);
+	/* posted after the 2000 jobs: runs after them, then a timer stops the loop */
+	assert_int_equal(loop_post(ctx.l, arm_h, &ctx), 0);
+	pthread_join(lt, NULL);
+	assert_int_equal(ctx.ran, 2000);
+	assert_int_equal(ctx.disorder, 0);
+	assert_true(ctx.current_ok);
+	assert_true(ctx.fired_at >= ctx.armed_at + 49);
+	loop_free(ctx.l);
+}
+
+/* Stop from another thread while the loop sleeps with no timer; jobs left over run in free. */
+static void test_loop_stop(void **state)
+{
+	struct loop_ctx ctx = { 0 };
+	struct post_arg p = { &ctx, 0, 0 };
+	pthread_t lt;
+
+	(void)state;
+	assert_int_equal(loop_new(&ctx.l), 0);
+	assert_int_equal(pthread_create(&lt, NULL, loop_thread, &ctx), 0);
+	sleep_ms(20);
+	loop_stop(ctx.l);
+	pthread_join(lt, NULL);
+	assert_int_equal(loop_post(ctx.l, job_h, &p), 0);
+	loop_free(ctx.l);
+	assert_int_equal(ctx.ran, 1);
+}
+
+/* ---- address helpers ---- */
+
+static void test_addr(void **state)
+{
+	struct tp_addr a, b;
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(tp_addr_parse(&a, "127.0.0.1:5080", 5060), 0);
+	assert_int_equal(tp_addr_port(&a), 5080);
+	assert_string_equal(tp_addr_str(&a, buf, sizeof(buf)), "127.0.0.1:5080");
+	assert_string_equal(tp_addr_host(&a, buf, sizeof(buf)), "127.0.0.1");
+	assert_int_equal(tp_addr_parse(&b, "127.0.0.1", 5080), 0);
+	assert_true(tp_addr_eq(&a, &b));
+	assert_int_equal(tp_addr_parse(&b, "0.0.0.0", 5060), 0);
+	assert_int_equal(tp_addr_port(&b), 5060);
+	assert_false(tp_addr_eq(&a, &b));
+
+	assert_int_equal(tp_addr_parse(&a, "[::1]:5061", 5060), 0);
+	assert_int_equal(a.u.sa.sa_family, AF_INET6);
+	assert_string_equal(tp_addr_str(&a, buf, sizeof(buf)), "[::1]:5061");
+	assert_string_equal(tp_addr_host(&a, buf, sizeof(buf)), "::1");
+	assert_int_equal(tp_addr_parse(&b, "::1", 5061), 0);
+	assert_true(tp_addr_eq(&a, &b));
+	assert_int_equal(tp_addr_parse(&b, "[2001:db8::5]", 5060), 0);
+	assert_int_equal(tp_addr_port(&b), 5060);
+
+	assert_int_equal(tp_addr_parse(&a, "", 5060), EINVAL);
+	assert_int_equal(tp_addr_parse(&a, "1.2.3.4:", 5060), EINVAL);
+	assert_int_equal(tp_addr_parse(&a, "1.2.3.4:70000", 5060), EINVAL);
+	assert_int_equal(tp_addr_parse(&a, "1.2.3.4:50x", 5060), EINVAL);
+	assert_int_equal(tp_addr_parse(&a, "[::1", 5060), EINVAL);
+	assert_int_equal(tp_addr_parse(&a, "[::1]x", 5060), EINVAL);
+	assert_int_equal(tp_addr_parse(&a, "example.com", 5060), EINVAL);
+	assert_int_equal(tp_addr_parse(&a, "1.2.3.4.5", 5060), EINVAL);
+	assert_string_equal(tp_proto_name(TP_UDP), "UDP");
+	assert_string_equal(tp_proto_name(TP_TCP), "TCP");
+}
+
+/* ---- UDP ---- */
+
+static void test_udp(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	unsigned short port = start_default(&tp, &cfg);
+	struct sockaddr_in me;
+	socklen_t mlen = sizeof(me);
+	char big[1500], buf[2048];
+	int fd = client(SOCK_DGRAM, "127.0.0.1", port);
+	ssize_t k;
+
+	(void)state;
+	assert_int_equal(tp_worker_count(tp), 2);
+	getsockname(fd, (struct sockaddr *)&me, &mlen);
+
+	send_str(fd, "hello\n\n");
+	k = recv(fd, buf, sizeof(buf), 0);
+	assert_int_equal(k, 7);
+	assert_memory_equal(buf, "hello\n\n", 7);
+	assert_int_equal(rx_wait(1, 2000), 1);
+	assert_int_equal(rx.recs[0].proto, TP_UDP);
+	assert_false(rx.recs[0].had_conn);
+	assert_false(rx.recs[0].oversize);
+	assert_int_equal(tp_addr_port(&rx.recs[0].local), port);
+	assert_string_equal(tp_addr_host(&rx.recs[0].local, buf, sizeof(buf)), "127.0.0.1");
+	assert_int_equal(tp_addr_port(&rx.recs[0].src), ntohs(me.sin_port));
+	assert_true(rx.recs[0].worker < 2);
+
+	/* a bare CRLF keep-alive is not delivered */
+	send_str(fd, "\r\n\r\n");
+	/* larger than max_msg_size: delivered whole, flagged; the test layer answers 413 */
+	memset(big, 'u', sizeof(big));
+	send_all(fd, big, sizeof(big));
+	k = recv(fd, buf, sizeof(buf), 0);
+	assert_int_equal(k, 5);
+	assert_memory_equal(buf, "413\n\n", 5);
+	assert_int_equal(rx_wait(2, 2000), 2);
+	assert_true(rx.recs[1].oversize);
+	assert_int_equal(rx.recs[1].len, sizeof(big));
+
+	/* a burst: recvmmsg batches, every datagram answered */
+	for (int i = 0; i < 100; i++) {
+		snprintf(buf, sizeof(buf), "m%03d\n\n", i);
+		send_str(fd, buf);
+	}
+	for (int i = 0; i < 100; i++) {
+		k = recv(fd, buf, sizeof(buf), 0);
+		assert_int_equal(k, 6);
+	}
+	assert_int_equal(rx_wait(102, 2000), 102);
+	close(fd);
+	tp_stop(tp);
+	assert_int_equal(atomic_load(&rx.starts), 2);
+	assert_int_equal(atomic_load(&rx.stops), 2);
+}
+
+/* tp_send from a thread that is no worker, naming neither worker nor connection. */
+static void test_udp_send_foreign(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	struct tp_addr dst;
+	struct sockaddr_in me = { .sin_family = AF_INET };
+	socklen_t mlen = sizeof(me);
+	char buf[64];
+	int fd;
+
+	(void)state;
+	start_default(&tp, &cfg);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	sock_timeout(fd, 3000);
+	me.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&me, sizeof(me)), 0);
+	getsockname(fd, (struct sockaddr *)&me, &mlen);
+	addr_of(&dst, "127.0.0.1", ntohs(me.sin_port));
+	assert_int_equal(tp_send(NULL, TP_UDP, NULL, &dst, "ping\n\n", 6), 0);
+	assert_int_equal(tp_send(tp_worker_at(tp, 1), TP_UDP, NULL, &dst, "pong\n\n", 6), 0);
+	assert_int_equal(recv(fd, buf, sizeof(buf), 0), 6);
+	assert_memory_equal(buf, "ping\n\n", 6);
+	assert_int_equal(recv(fd, buf, sizeof(buf), 0), 6);
+	assert_memory_equal(buf, "pong\n\n", 6);
+	addr_of(&dst, "::1", 5060);
+	assert_int_equal(tp_send(NULL, TP_UDP, NULL, &dst, "x", 1), EAFNOSUPPORT); /* no v6 socket */
+	close(fd);
+	tp_stop(tp);
+}
+
+/* ---- TCP ---- */
+
+static void test_tcp_framing(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	unsigned short port = start_default(&tp, &cfg);
+	int fd = client(SOCK_STREAM, "127.0.0.1", port);
+
+	(void)state;
+	/* two messages in one write */
+	send_str(fd, "one\n\ntwo\n\n");
+	expect_bytes(fd, "one\n\ntwo\n\n");
+	assert_int_equal(rx_wait(2, 2000), 2);
+	assert_int_equal(rx.recs[0].len, 5);
+	assert_memory_equal(rx.recs[0].data, "one\n\n", 5);
+	assert_memory_equal(rx.recs[1].data, "two\n\n", 5);
+	assert_int_equal(rx.recs[0].proto, TP_TCP);
+	assert_true(rx.recs[0].had_conn);
+	assert_int_equal(tp_addr_port(&rx.recs[0].local), port);
+
+	/* one message over three writes */
+	send_str(fd, "spl");
+	sleep_ms(40);
+	send_str(fd, "it\n");
+	sleep_ms(40);
+	assert_int_equal(rx_count(), 2);
+	send_str(fd, "\n");
+	expect_bytes(fd, "split\n\n");
+	assert_int_equal(rx_wait(3, 2000), 3);
+	assert_int_equal(rx.recs[2].len, 7);
+
+	/* a complete message and the start of the next in one read */
+	send_str(fd, "a\n\nb");
+	sleep_ms(40);
+	send_str(fd, "c\n\n");
+	expect_bytes(fd, "a\n\nbc\n\n");
+	assert_int_equal(rx_wait(5, 2000), 5);
+	assert_memory_equal(rx.recs[4].data, "bc\n\n", 4);
+
+	/* a message close to the limit, in pieces */
+	{
+		char msg[MAX_MSG];
+
+		memset(msg, 'y', sizeof(msg));
+		msg[MAX_MSG - 2] = msg[MAX_MSG - 1] = '\n';
+		send_all(fd, msg, 300);
+		sleep_ms(20);
+		send_all(fd, msg + 300, sizeof(msg) - 300);
+		assert_int_equal(rx_wait(6, 2000), 6);
+		assert_int_equal(rx.recs[5].len, MAX_MSG);
+		assert_false(rx.recs[5].oversize);
+		recv_exact(fd, msg, sizeof(msg));
+	}
+	close(fd);
+	tp_stop(tp);
+}
+
+static void test_tcp_keepalive(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	unsigned short port = start_default(&tp, &cfg);
+	int fd = client(SOCK_STREAM, "127.0.0.1", port);
+
+	(void)state;
+	send_str(fd, "\r\n\r\n");
+	expect_bytes(fd, "\r\n");
+	send_str(fd, "\r\n");
+	sleep_ms(20);
+	send_str(fd, "\r\n"); /* a ping split over two writes */
+	expect_bytes(fd, "\r\n");
+	send_str(fd, "\r\nhi\n\n"); /* a stray CRLF before a message is skipped */
+	expect_bytes(fd, "hi\n\n");
+	assert_int_equal(rx_wait(1, 2000), 1);
+	assert_int_equal(rx.recs[0].len, 4);
+	close(fd);
+	tp_stop(tp);
+}
+
+/* Too big: delivered flagged, answered, closed; garbage: closed silently; others unaffected. */
+static void test_tcp_oversize_and_garbage(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	unsigned short port = start_default(&tp, &cfg);
+	int good = client(SOCK_STREAM, "127.0.0.1", port);
+	int big = client(SOCK_STREAM, "127.0.0.1", port);
+	int bad = client(SOCK_STREAM, "127.0.0.1", port);
+	char junk[3000];
+
+	(void)state;
+	send_str(good, "first\n\n");
+	expect_bytes(good, "first\n\n");
+
+	memset(junk, 'x', sizeof(junk));
+	send_all(big, junk, sizeof(junk));
+	expect_bytes(big, "413\n\n");
+	assert_true(closed_by_peer(big));
+	assert_int_equal(rx_wait(2, 2000), 2);
+	assert_true(rx.recs[1].oversize);
+	assert_true(rx.recs[1].len >= MAX_MSG);
+
+	send_str(bad, "!garbage\n\n");
+	assert_true(closed_by_peer(bad));
+	assert_int_equal(rx_count(), 2); /* no callback for garbage */
+
+	send_str(good, "still\n\n");
+	expect_bytes(good, "still\n\n");
+	close(good);
+	close(big);
+	close(bad);
+	tp_stop(tp);
+}
+
+static void test_tcp_conn_limit(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	unsigned short port;
+	int fds[3], extra;
+
+	(void)state;
+	rx_reset();
+	cfg_init(&cfg);
+	cfg.tcp_max_conns = 3;
+	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
+	port = tp_start_any(&tp, &cfg);
+	for (int i = 0; i < 3; i++) {
+		fds[i] = client(SOCK_STREAM, "127.0.0.1", port);
+		send_str(fds[i], "in\n\n");
+		expect_bytes(fds[i], "in\n\n"); /* accepted and counted */
+	}
+	extra = client(SOCK_STREAM, "127.0.0.1", port); /* the kernel completes the handshake */
+	assert_true(closed_by_peer(extra));
+	close(extra);
+
+	close(fds[0]);
+	sleep_ms(100); /* the worker sees the FIN and frees the slot */
+	extra = client(SOCK_STREAM, "127.0.0.1", port);
+	send_str(extra, "again\n\n");
+	expect_bytes(extra, "again\n\n");
+	close(extra);
+	close(fds[1]);
+	close(fds[2]);
+	tp_stop(tp);
+}
+
+static void test_tcp_idle_timeout(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	unsigned short port;
+	double t0, dt;
+	int fd;
+
+	(void)state;
+	rx_reset();
+	cfg_init(&cfg);
+	cfg.tcp_idle_timeout_s = 1;
+	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
+	port = tp_start_any(&tp, &cfg);
+	fd = client(SOCK_STREAM, "127.0.0.1", port);
+	send_str(fd, "x\n\n");
+	expect_bytes(fd, "x\n\n");
+	sleep_ms(600);
+	send_str(fd, "y\n\n"); /* traffic restarts the clock */
+	expect_bytes(fd, "y\n\n");
+	t0 = mono_s();
+	assert_true(closed_by_peer(fd));
+	dt = mono_s() - t0;
+	print_message("idle close after %.3f s\n", dt);
+	assert_true(dt > 0.8 && dt < 1.6);
+	close(fd);
+	tp_stop(tp);
+}
+
+/* Another thread writes 512 KiB on a connection whose peer is not reading yet: the rest waits in
+ * the connection's buffer and the owner flushes it on EPOLLOUT. */
+static void test_tcp_send_foreign(void **state)
+{
+	enum { BIG = 512 * 1024 };
+	struct tp_config cfg;
+	struct tp *tp;
+	unsigned short port = start_default(&tp, &cfg);
+	int fd = client(SOCK_STREAM, "127.0.0.1", port);
+	char *out = malloc(BIG), *in = malloc(BIG);
+	struct tp_conn *c;
+
+	(void)state;
+	send_str(fd, "KEEP\n\n");
+	expect_bytes(fd, "KEEP\n\n");
+	pthread_mutex_lock(&rx.lock);
+	c = rx.kept;
+	pthread_mutex_unlock(&rx.lock);
+	assert_non_null(c);
+	for (size_t i = 0; i < BIG; i++)
+		out[i] = (char)('a' + i % 26);
+	assert_int_equal(tp_send(NULL, TP_TCP, c, NULL, out, BIG), 0);
+	assert_int_equal(tp_send(NULL, TP_TCP, c, NULL, "tail\n\n", 6), 0);
+	sleep_ms(50);
+	recv_exact(fd, in, BIG);
+	assert_memory_equal(in, out, BIG);
+	expect_bytes(fd, "tail\n\n");
+
+	/* closing from another thread: the peer sees EOF, later sends fail */
+	tp_conn_close(c);
+	assert_true(closed_by_peer(fd));
+	assert_int_equal(tp_send(NULL, TP_TCP, c, NULL, "late", 4), ENOTCONN);
+	mem_deref(c);
+	close(fd);
+	free(out);
+	free(in);
+	tp_stop(tp);
+}
+
+/* Sends that name only a destination open one connection and reuse it; the peer's answers
+ * arrive on it as input. */
+static void test_tcp_outbound(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	struct sockaddr_in la = { .sin_family = AF_INET };
+	socklen_t llen = sizeof(la);
+	struct tp_addr dst;
+	struct pollfd pfd;
+	int lfd, fd;
+
+	(void)state;
+	start_default(&tp, &cfg);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&la, sizeof(la)), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	getsockname(lfd, (struct sockaddr *)&la, &llen);
+	addr_of(&dst, "127.0.0.1", ntohs(la.sin_port));
+
+	assert_int_equal(tp_send(NULL, TP_TCP, NULL, &dst, "out1\n\n", 6), 0);
+	fd = accept(lfd, NULL, NULL);
+	assert_true(fd >= 0);
+	sock_timeout(fd, 3000);
+	expect_bytes(fd, "out1\n\n");
+	assert_int_equal(tp_send(tp_worker_at(tp, 1), TP_TCP, NULL, &dst, "out2\n\n", 6), 0);
+	expect_bytes(fd, "out2\n\n");
+	pfd = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, 100), 0); /* no second connection */
+
+	send_str(fd, "reply\n\n"); /* arrives as input on the outbound connection, echoed on it */
+	expect_bytes(fd, "reply\n\n");
+	assert_int_equal(rx_wait(1, 2000), 1);
+	assert_true(tp_addr_eq(&rx.recs[0].src, &dst));
+
+	/* a refused connect fails quietly on the worker */
+	close(fd);
+	close(lfd);
+	sleep_ms(50);
+	assert_int_equal(tp_send(NULL, TP_TCP, NULL, &dst, "void\n\n", 6), 0);
+	sleep_ms(50);
+	tp_stop(tp);
+}
+
+/* Many clients at once on both protocols, to shake the threads. */
+struct storm_arg {
+	unsigned short port;
+	unsigned id;
+};
+
+static void *storm_client(void *arg)
+{
+	struct storm_arg *a = arg;
+	int fds[8], u = client(SOCK_DGRAM, "127.0.0.1", a->port);
+	char msg[64], buf[64];
+
+	for (int i = 0; i < 8; i++)
+		fds[i] = client(SOCK_STREAM, "127.0.0.1", a->port);
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < 8; i++) {
+			int n = snprintf(msg, sizeof(msg), "c%u-%d-%d\n\n", a->id, i, round);
+
+			send_all(fds[i], msg, (size_t)n);
+			recv_exact(fds[i], buf, (size_t)n);
+			assert_memory_equal(buf, msg, (size_t)n);
+		}
+		send_str(u, "u\n\n");
+		assert_int_equal(recv(u, buf, sizeof(buf), 0), 3);
+	}
+	for (int i = 0; i < 8; i++)
+		close(fds[i]);
+	close(u);
+	return NULL;
+}
+
+static void test_storm(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	unsigned short port = start_default(&tp, &cfg);
+	struct storm_arg args[4];
+	pthread_t th[4];
+
+	(void)state;
+	for (unsigned i = 0; i < 4; i++) {
+		args[i] = (struct storm_arg){ port, i };
+		assert_int_equal(pthread_create(&th[i], NULL, storm_client, &args[i]), 0);
+	}
+	for (unsigned i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	tp_stop(tp);
+}
+
+/* Stop with connections open and data in flight: everything is closed and freed (ASan checks). */
+static void test_stop_with_conns(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	unsigned short port = start_default(&tp, &cfg);
+	int fds[4];
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		fds[i] = client(SOCK_STREAM, "127.0.0.1", port);
+		send_str(fds[i], i == 0 ? "KEEP\n\n" : i % 2 ? "partial" : "done\n\n");
+	}
+	assert_int_equal(rx_wait(2, 2000), 2);
+	tp_stop(tp);
+	for (int i = 0; i < 4; i++) {
+		assert_true(closed_by_peer(fds[i]));
+		close(fds[i]);
+	}
+	pthread_mutex_lock(&rx.lock);
+	rx.kept = mem_deref(rx.kept); /* a reference outliving tp_stop is still safe to drop */
+	pthread_mutex_unlock(&rx.lock);
+}
+
+static void test_port_in_use(void **state)
+{
+	struct tp_config cfg, cfg2;
+	struct tp *tp, *tp2 = NULL;
+	unsigned short port = start_default(&tp, &cfg);
+
+	(void)state;
+	cfg2 = cfg;
+	cfg_port(&cfg2, port);
+	assert_int_equal(tp_start(&tp2, &cfg2), EADDRINUSE);
+	assert_null(tp2);
+	tp_stop(tp);
+}
+
+static bool have_ipv6(void)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static void test_ipv6(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	unsigned short port;
+	char buf[64];
+	int u, t;
+
+	(void)state;
+	if (!have_ipv6())
+		skip();
+	rx_reset();
+	cfg_init(&cfg);
+	cfg_listen(&cfg, TP_UDP, "::1");
+	cfg_listen(&cfg, TP_TCP, "::1");
+	cfg_listen(&cfg, TP_UDP, "127.0.0.1");
+	port = tp_start_any(&tp, &cfg);
+
+	u = client(SOCK_DGRAM, "::1", port);
+	send_str(u, "six\n\n");
+	assert_int_equal(recv(u, buf, sizeof(buf), 0), 5);
+	assert_int_equal(rx_wait(1, 2000), 1);
+	assert_int_equal(rx.recs[0].local.u.sa.sa_family, AF_INET6);
+	assert_string_equal(tp_addr_host(&rx.recs[0].local, buf, sizeof(buf)), "::1");
+
+	t = client(SOCK_STREAM, "::1", port);
+	send_str(t, "tcp6\n\n");
+	expect_bytes(t, "tcp6\n\n");
+	assert_int_equal(rx_wait(2, 2000), 2);
+	assert_int_equal(rx.recs[1].src.u.sa.sa_family, AF_INET6);
+	close(u);
+	close(t);
+	tp_stop(tp);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_loop),
+		cmocka_unit_test(test_loop_stop),
+		cmocka_unit_test(test_addr),
+		cmocka_unit_test(test_udp),
+		cmocka_unit_test(test_udp_send_foreign),
+		cmocka_unit_test(test_tcp_framing),
+		cmocka_unit_test(test_tcp_keepalive),
+		cmocka_unit_test(test_tcp_oversize_and_garbage),
+		cmocka_unit_test(test_tcp_conn_limit),
+		cmocka_unit_test(test_tcp_idle_timeout),
+		cmocka_unit_test(test_tcp_send_foreign),
+		cmocka_unit_test(test_tcp_outbound),
+		cmocka_unit_test(test_storm),
+		cmocka_unit_test(test_stop_with_conns),
+		cmocka_unit_test(test_port_in_use),
+		cmocka_unit_test(test_ipv6),
+	};
+
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	log_set_level(LOG_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
