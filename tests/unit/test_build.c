@@ -1,0 +1,460 @@
+/* test_build.c: responses built from parsed requests (RFC 3261 8.2.6, 18.2.1; RFC 3581 4): status
+ * line, Via copying with received/rport, To tag, copied headers, body, and the bounded buffer. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sip/build.h"
+#include "sip/msg.h"
+#include "sip/status.h"
+
+#define CRLF "\r\n"
+
+/* An INVITE through two proxies (three Via lines, the last holding two values), with Timestamp. */
+static const char invite_text[] =
+	"INVITE sip:bob@biloxi.example.com SIP/2.0" CRLF
+	"Via: SIP/2.0/UDP 10.0.0.9:5062;branch=z9hG4bK776asdhds;rport" CRLF
+	"Via: SIP/2.0/UDP proxy.example.com;branch=z9hG4bKp1" CRLF
+	"Via: SIP/2.0/TCP p2.example.com:5070;branch=z9hG4bKp2 , SIP/2.0/UDP p3.example.com;branch=z9hG4bKp3" CRLF
+	"Max-Forwards: 70" CRLF
+	"To: Bob <sip:bob@biloxi.example.com>" CRLF
+	"From: Alice <sip:alice@atlanta.example.com>;tag=1928301774" CRLF
+	"Call-ID: a84b4c76e66710@pc33.atlanta.example.com" CRLF
+	"CSeq: 314159 INVITE" CRLF
+	"Timestamp: 54" CRLF
+	"Contact: <sip:alice@pc33.atlanta.example.com>" CRLF
+	"Content-Length: 0" CRLF
+	CRLF;
+
+/* The Via, From, To, Call-ID and CSeq lines a response to invite_text carries, top Via rewritten. */
+#define INVITE_VIAS \
+	"Via: SIP/2.0/UDP 10.0.0.9:5062;branch=z9hG4bK776asdhds;rport=5062;received=10.0.0.9" CRLF \
+	"Via: SIP/2.0/UDP proxy.example.com;branch=z9hG4bKp1" CRLF \
+	"Via: SIP/2.0/TCP p2.example.com:5070;branch=z9hG4bKp2 , SIP/2.0/UDP p3.example.com;branch=z9hG4bKp3" CRLF
+#define INVITE_FROM "From: Alice <sip:alice@atlanta.example.com>;tag=1928301774" CRLF
+#define INVITE_CALLID_CSEQ "Call-ID: a84b4c76e66710@pc33.atlanta.example.com" CRLF "CSeq: 314159 INVITE" CRLF
+
+static char out[4096];
+
+static void parse(struct sip_msg *m, const char *text)
+{
+	struct sip_error err;
+
+	assert_int_equal(sip_msg_parse(m, text, strlen(text), &err), 0);
+	assert_int_equal(sip_msg_check(m, &err), 0);
+}
+
+/* Writes the response into out, NUL-terminated for string compares. */
+static const char *write_resp(const struct sip_msg *req, const struct sip_resp *r)
+{
+	struct sbuf b;
+
+	sbuf_init(&b, out, sizeof(out) - 1);
+	assert_int_equal(sip_resp_write(&b, req, r), 0);
+	assert_false(b.overflow);
+	out[b.len] = '\0';
+	return out;
+}
+
+/* The value of the first "Name: " line of a written message, or NULL. */
+static const char *line_of(const char *msg, const char *name, char *buf, size_t n)
+{
+	size_t nl = strlen(name);
+
+	for (const char *p = msg; p && *p; p = strstr(p, CRLF) ? strstr(p, CRLF) + 2 : NULL) {
+		if (strncmp(p, CRLF, 2) == 0)
+			break; /* end of headers */
+		if (strncmp(p, name, nl) == 0 && p[nl] == ':') {
+			const char *e = strstr(p, CRLF);
+
+			snprintf(buf, n, "%.*s", (int)(e - p), p);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+static void test_full_486(void **state)
+{
+	struct sip_msg m;
+	struct sip_resp r = {
+		.code = 486,
+		.to_tag = SLICE_LIT("as83kd9bs"),
+		.src_host = SLICE_LIT("10.0.0.9"),
+		.src_port = 5062,
+	};
+
+	(void)state;
+	parse(&m, invite_text);
+	assert_string_equal(write_resp(&m, &r),
+			    "SIP/2.0 486 Busy Here" CRLF
+			    INVITE_VIAS
+			    INVITE_FROM
+			    "To: Bob <sip:bob@biloxi.example.com>;tag=as83kd9bs" CRLF
+			    INVITE_CALLID_CSEQ
+			    "Content-Length: 0" CRLF
+			    CRLF);
+}
+
+/* RFC 3261 8.2.6.1: 100 carries the Timestamp; 8.2.6.2: and no To tag is added to it. */
+static void test_100_timestamp_no_tag(void **state)
+{
+	struct sip_msg m;
+	struct sip_resp r = {
+		.code = 100,
+		.to_tag = SLICE_LIT("as83kd9bs"),
+		.src_host = SLICE_LIT("10.0.0.9"),
+		.src_port = 5062,
+	};
+
+	(void)state;
+	parse(&m, invite_text);
+	assert_string_equal(write_resp(&m, &r),
+			    "SIP/2.0 100 Trying" CRLF
+			    INVITE_VIAS
+			    INVITE_FROM
+			    "To: Bob <sip:bob@biloxi.example.com>" CRLF
+			    INVITE_CALLID_CSEQ
+			    "Timestamp: 54" CRLF
+			    "Content-Length: 0" CRLF
+			    CRLF);
+}
+
+/* Every other code takes the tag (1xx too) and never copies Timestamp. */
+static void test_tag_and_no_timestamp_on_others(void **state)
+{
+	static const unsigned codes[] = { 180, 183, 200, 302, 404, 487, 500, 603 };
+	struct sip_msg m;
+	char line[256];
+
+	(void)state;
+	parse(&m, invite_text);
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		struct sip_resp r = { .code = codes[i], .to_tag = SLICE_LIT("t1") };
+		const char *s = write_resp(&m, &r);
+		char status[64];
+
+		snprintf(status, sizeof(status), "SIP/2.0 %u %s" CRLF, codes[i], sip_status_reason(codes[i]));
+		assert_int_equal(strncmp(s, status, strlen(status)), 0);
+		assert_string_equal(line_of(s, "To", line, sizeof(line)),
+				    "To: Bob <sip:bob@biloxi.example.com>;tag=t1");
+		assert_null(line_of(s, "Timestamp", line, sizeof(line)));
+	}
+}
+
+static void test_catalogue_and_custom_reason(void **state)
+{
+	struct sip_msg m;
+	struct sip_resp r = { .code = 180 };
+
+	(void)state;
+	parse(&m, invite_text);
+	assert_int_equal(strncmp(write_resp(&m, &r), "SIP/2.0 180 Ringing" CRLF, 21), 0);
+	r.code = 200;
+	assert_int_equal(strncmp(write_resp(&m, &r), "SIP/2.0 200 OK" CRLF, 16), 0);
+	r.code = 487;
+	assert_int_equal(strncmp(write_resp(&m, &r), "SIP/2.0 487 Request Terminated" CRLF, 32), 0);
+	r.code = 499; /* unknown: the class's x00 phrase */
+	assert_int_equal(strncmp(write_resp(&m, &r), "SIP/2.0 499 Bad Request" CRLF, 25), 0);
+	r.code = 400;
+	r.reason = "Missing Call-ID header field";
+	assert_int_equal(strncmp(write_resp(&m, &r), "SIP/2.0 400 Missing Call-ID header field" CRLF, 42), 0);
+}
+
+/* A To that already has a tag (a request inside a dialog) keeps it and gets no second one. */
+static void test_to_with_tag_kept(void **state)
+{
+	static const char bye[] = "BYE sip:alice@pc33.atlanta.example.com SIP/2.0" CRLF
+				  "Via: SIP/2.0/UDP 192.0.2.4;branch=z9hG4bKnashds10" CRLF
+				  "Max-Forwards: 70" CRLF
+				  "From: Bob <sip:bob@biloxi.example.com>;tag=a6c85cf" CRLF
+				  "To: Alice <sip:alice@atlanta.example.com>;tag=1928301774" CRLF
+				  "Call-ID: a84b4c76e66710" CRLF
+				  "CSeq: 231 BYE" CRLF
+				  "Content-Length: 0" CRLF
+				  CRLF;
+	struct sip_msg m;
+	struct sip_resp r = { .code = 200, .to_tag = SLICE_LIT("other"), .src_host = SLICE_LIT("192.0.2.4"),
+			      .src_port = 5060 };
+
+	(void)state;
+	parse(&m, bye);
+	assert_string_equal(write_resp(&m, &r),
+			    "SIP/2.0 200 OK" CRLF
+			    "Via: SIP/2.0/UDP 192.0.2.4;branch=z9hG4bKnashds10" CRLF
+			    "From: Bob <sip:bob@biloxi.example.com>;tag=a6c85cf" CRLF
+			    "To: Alice <sip:alice@atlanta.example.com>;tag=1928301774" CRLF
+			    "Call-ID: a84b4c76e66710" CRLF
+			    "CSeq: 231 BYE" CRLF
+			    "Content-Length: 0" CRLF
+			    CRLF);
+}
+
+/* 18.2.1: received only when the sent-by host differs from the source (no rport in the request). */
+static void test_received_rules(void **state)
+{
+	static const char fmt[] = "OPTIONS sip:bob@example.com SIP/2.0" CRLF
+				  "Via: SIP/2.0/UDP %s" CRLF
+				  "From: <sip:alice@example.com>;tag=1" CRLF
+				  "To: <sip:bob@example.com>" CRLF
+				  "Call-ID: c1" CRLF
+				  "CSeq: 1 OPTIONS" CRLF
+				  "Content-Length: 0" CRLF
+				  CRLF;
+	static const struct {
+		const char *via, *src;
+		uint16_t port;
+		const char *want;
+	} cases[] = {
+		/* same address, no rport: copied as is */
+		{ "10.0.0.9:5062;branch=z9hG4bK1", "10.0.0.9", 5062,
+		  "Via: SIP/2.0/UDP 10.0.0.9:5062;branch=z9hG4bK1" },
+		/* a NAT rewrote the address: received */
+		{ "10.0.0.9:5062;branch=z9hG4bK1", "203.0.113.7", 40000,
+		  "Via: SIP/2.0/UDP 10.0.0.9:5062;branch=z9hG4bK1;received=203.0.113.7" },
+		/* a domain name in sent-by always differs from the packet's address */
+		{ "pc33.example.com;branch=z9hG4bK1", "10.0.0.9", 5060,
+		  "Via: SIP/2.0/UDP pc33.example.com;branch=z9hG4bK1;received=10.0.0.9" },
+		/* rport: both, even when the host matches (RFC 3581 4) */
+		{ "10.0.0.9:5062;rport;branch=z9hG4bK1", "10.0.0.9", 5062,
+		  "Via: SIP/2.0/UDP 10.0.0.9:5062;rport=5062;branch=z9hG4bK1;received=10.0.0.9" },
+		{ "10.0.0.9;branch=z9hG4bK1;rport", "198.51.100.1", 61000,
+		  "Via: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK1;rport=61000;received=198.51.100.1" },
+		/* a stale received from the client is replaced, not doubled */
+		{ "10.0.0.9;received=1.1.1.1;branch=z9hG4bK1", "198.51.100.1", 5060,
+		  "Via: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK1;received=198.51.100.1" },
+		/* no source known: untouched */
+		{ "10.0.0.9;branch=z9hG4bK1;rport", "", 0, "Via: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK1;rport" },
+		/* no params at all */
+		{ "10.0.0.9", "10.0.0.1", 5060, "Via: SIP/2.0/UDP 10.0.0.9;received=10.0.0.1" },
+		/* case of a host name does not matter */
+		{ "PC33.Example.COM;branch=z9hG4bK1", "pc33.example.com", 5060,
+		  "Via: SIP/2.0/UDP PC33.Example.COM;branch=z9hG4bK1" },
+		/* IPv6: received carries the bare address */
+		{ "[2001:db8::9]:5062;branch=z9hG4bK1", "[2001:db8::1]", 5062,
+		  "Via: SIP/2.0/UDP [2001:db8::9]:5062;branch=z9hG4bK1;received=2001:db8::1" },
+	};
+	char text[1024], line[512];
+	struct sip_msg m;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sip_resp r = { .code = 200, .src_host = slice_cstr(cases[i].src),
+				      .src_port = cases[i].port };
+
+		snprintf(text, sizeof(text), fmt, cases[i].via);
+		parse(&m, text);
+		if (!cases[i].src[0])
+			r.src_host = SLICE_NULL;
+		assert_string_equal(line_of(write_resp(&m, &r), "Via", line, sizeof(line)), cases[i].want);
+	}
+}
+
+/* Compact forms in the request come back under their full names; every Via line, in order. */
+static void test_compact_request(void **state)
+{
+	static const char text[] = "MESSAGE sip:bob@example.com SIP/2.0" CRLF
+				   "v: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKc1;rport" CRLF
+				   "v: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKc2" CRLF
+				   "f: <sip:alice@example.com>;tag=ff" CRLF
+				   "t: <sip:bob@example.com>" CRLF
+				   "i: compact-call-id" CRLF
+				   "CSeq: 9 MESSAGE" CRLF
+				   "c: text/plain" CRLF
+				   "l: 5" CRLF
+				   CRLF
+				   "hello";
+	struct sip_msg m;
+	struct sip_resp r = { .code = 202, .reason = "Accepted", .to_tag = SLICE_LIT("tt"),
+			      .src_host = SLICE_LIT("10.0.0.1"), .src_port = 5999 };
+
+	(void)state;
+	parse(&m, text);
+	assert_string_equal(write_resp(&m, &r),
+			    "SIP/2.0 202 Accepted" CRLF
+			    "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKc1;rport=5999;received=10.0.0.1" CRLF
+			    "Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKc2" CRLF
+			    "From: <sip:alice@example.com>;tag=ff" CRLF
+			    "To: <sip:bob@example.com>;tag=tt" CRLF
+			    "Call-ID: compact-call-id" CRLF
+			    "CSeq: 9 MESSAGE" CRLF
+			    "Content-Length: 0" CRLF
+			    CRLF);
+}
+
+/* A top Via header holding several values: only the first is rewritten, the rest follow as received. */
+static void test_top_via_list(void **state)
+{
+	static const char text[] = "OPTIONS sip:bob@example.com SIP/2.0" CRLF
+				   "Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKa;rport, "
+				   "SIP/2.0/TCP 10.0.0.2;branch=z9hG4bKb" CRLF
+				   "Via: SIP/2.0/UDP 10.0.0.3;branch=z9hG4bKc" CRLF
+				   "From: <sip:alice@example.com>;tag=1" CRLF
+				   "To: <sip:bob@example.com>" CRLF
+				   "Call-ID: c1" CRLF
+				   "CSeq: 1 OPTIONS" CRLF
+				   CRLF;
+	struct sip_msg m;
+	struct sip_resp r = { .code = 200, .src_host = SLICE_LIT("10.0.0.1"), .src_port = 5070 };
+	const char *s;
+
+	(void)state;
+	parse(&m, text);
+	s = write_resp(&m, &r);
+	assert_non_null(strstr(s, CRLF
+				  "Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKa;rport=5070;received=10.0.0.1, "
+				  "SIP/2.0/TCP "
+				  "10.0.0.2;branch=z9hG4bKb" CRLF
+				  "Via: SIP/2.0/UDP 10.0.0.3;branch=z9hG4bKc" CRLF
+				  "From: "));
+}
+
+/* Server, extra header lines, Content-Type and the body, with its length. */
+static void test_extra_and_body(void **state)
+{
+	static const char sdp[] = "v=0\r\no=- 1 1 IN IP4 10.0.0.9\r\ns=-\r\n";
+	struct sip_msg m;
+	struct sip_resp r = {
+		.code = 200,
+		.to_tag = SLICE_LIT("xyz"),
+		.src_host = SLICE_LIT("10.0.0.9"),
+		.src_port = 5062,
+		.server = "sipd/test",
+		.extra = "Contact: <sip:bob@10.0.0.1>" CRLF "Allow: INVITE, ACK, BYE" CRLF,
+		.body = SLICE_LIT(sdp),
+		.content_type = "application/sdp",
+	};
+	char want[1024];
+
+	(void)state;
+	parse(&m, invite_text);
+	snprintf(want, sizeof(want),
+		 "SIP/2.0 200 OK" CRLF
+		 INVITE_VIAS
+		 INVITE_FROM
+		 "To: Bob <sip:bob@biloxi.example.com>;tag=xyz" CRLF
+		 INVITE_CALLID_CSEQ
+		 "Server: sipd/test" CRLF
+		 "Contact: <sip:bob@10.0.0.1>" CRLF
+		 "Allow: INVITE, ACK, BYE" CRLF
+		 "Content-Type: application/sdp" CRLF
+		 "Content-Length: %zu" CRLF
+		 CRLF
+		 "%s",
+		 strlen(sdp), sdp);
+	assert_string_equal(write_resp(&m, &r), want);
+
+	/* what was written parses back as a response with that body */
+	{
+		struct sip_msg resp;
+		struct sip_error err;
+
+		assert_int_equal(sip_msg_parse(&resp, out, strlen(out), &err), 0);
+		assert_int_equal(sip_msg_check(&resp, &err), 0);
+		assert_false(resp.is_request);
+		assert_int_equal(resp.status, 200);
+		assert_int_equal(resp.content_length, (long)strlen(sdp));
+		assert_int_equal(resp.body.l, strlen(sdp));
+		assert_memory_equal(resp.body.p, sdp, strlen(sdp));
+		assert_int_equal(resp.cseq.num, 314159);
+		assert_true(slice_eq(resp.to.tag, SLICE_LIT("xyz")));
+		assert_true(slice_eq(resp.via.received, SLICE_LIT("10.0.0.9")));
+		assert_true(slice_eq(resp.via.rport, SLICE_LIT("5062")));
+	}
+}
+
+/* Every buffer shorter than the response fails with ENOSPC without writing past it; the exact size fits. */
+static void test_overflow(void **state)
+{
+	struct sip_msg m;
+	struct sip_resp r = {
+		.code = 200,
+		.to_tag = SLICE_LIT("xyz"),
+		.src_host = SLICE_LIT("10.0.0.9"),
+		.src_port = 5062,
+		.server = "sipd/test",
+		.extra = "Allow: INVITE" CRLF,
+		.body = SLICE_LIT("body"),
+		.content_type = "text/plain",
+	};
+	struct sbuf b;
+	size_t full;
+	char *mem;
+
+	(void)state;
+	parse(&m, invite_text);
+	sbuf_init(&b, out, sizeof(out));
+	assert_int_equal(sip_resp_write(&b, &m, &r), 0);
+	full = b.len;
+	for (size_t cap = 0; cap < full; cap++) {
+		mem = malloc(cap ? cap : 1); /* exact size: ASan sees any write past cap */
+		assert_non_null(mem);
+		sbuf_init(&b, mem, cap);
+		assert_int_equal(sip_resp_write(&b, &m, &r), ENOSPC);
+		assert_true(b.overflow);
+		assert_true(b.len <= cap);
+		assert_memory_equal(mem, out, b.len); /* what did fit is the response's beginning */
+		free(mem);
+	}
+	mem = malloc(full);
+	assert_non_null(mem);
+	sbuf_init(&b, mem, full);
+	assert_int_equal(sip_resp_write(&b, &m, &r), 0);
+	assert_int_equal(b.len, full);
+	assert_memory_equal(mem, out, full);
+	free(mem);
+}
+
+static void test_sbuf(void **state)
+{
+	char mem[16];
+	struct sbuf b;
+
+	(void)state;
+	sbuf_init(&b, mem, sizeof(mem));
+	sbuf_adds(&b, "abc");
+	sbuf_addu(&b, 0);
+	sbuf_addu(&b, 4294967295u);
+	sbuf_addsl(&b, SLICE_NULL);
+	assert_false(b.overflow);
+	assert_int_equal(b.len, 14);
+	assert_memory_equal(mem, "abc04294967295", 14);
+	sbuf_printf(&b, "%d", 12); /* 16 bytes with the NUL: does not fit */
+	assert_true(b.overflow);
+	assert_int_equal(b.len, 14);
+	sbuf_adds(&b, "x"); /* latched */
+	assert_int_equal(b.len, 14);
+
+	sbuf_init(&b, mem, sizeof(mem));
+	sbuf_printf(&b, "%s-%u", "ab", 7u);
+	assert_false(b.overflow);
+	assert_int_equal(b.len, 4);
+	assert_memory_equal(mem, "ab-7", 4);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full_486),
+		cmocka_unit_test(test_100_timestamp_no_tag),
+		cmocka_unit_test(test_tag_and_no_timestamp_on_others),
+		cmocka_unit_test(test_catalogue_and_custom_reason),
+		cmocka_unit_test(test_to_with_tag_kept),
+		cmocka_unit_test(test_received_rules),
+		cmocka_unit_test(test_compact_request),
+		cmocka_unit_test(test_top_via_list),
+		cmocka_unit_test(test_extra_and_body),
+		cmocka_unit_test(test_overflow),
+		cmocka_unit_test(test_sbuf),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1001 @@
+/* test_txn.c: server transactions (RFC 3261 17.2) on a fake clock: the INVITE and non-INVITE state
+ * machines with Timers G, H, I, J, matching (17.2.3, with the RFC 2543 fallback), limits, a table of
+ * 100,000 transactions, and lookups racing its growth. The loop is real but never run: the test
+ * advances its wheel. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/mem.h"
+#include "base/timer.h"
+#include "net/loop.h"
+#include "sip/msg.h"
+#include "txn/txn.h"
+
+#define T1 500u
+#define T2 4000u
+#define T4 5000u
+#define CRLF "\r\n"
+
+#define MAX_SENT 64
+#define MAX_ENDED 16
+
+struct sent {
+	struct txn *tx;
+	uint64_t at;   /* fake ms since the test began */
+	char *buf;
+	size_t len;
+};
+
+struct ended {
+	struct txn *tx;
+	uint64_t at;
+	char why[64];
+};
+
+/* One loop, one table, and everything the callbacks saw. */
+static struct fx {
+	struct loop *l;
+	struct txn_table *tt;
+	uint64_t base;           /* the wheel's time when the test began */
+	struct sent sent[MAX_SENT];
+	unsigned nsent;          /* recorded, up to MAX_SENT */
+	unsigned long sends;     /* all of them */
+	struct ended ended[MAX_ENDED];
+	unsigned nended;
+	unsigned long ends;
+} fx;
+
+static uint64_t now_ms(void)
+{
+	return tmr_wheel_now(loop_timers(fx.l)) - fx.base;
+}
+
+static void advance_to(uint64_t ms)
+{
+	tmr_wheel_advance(loop_timers(fx.l), fx.base + ms);
+	assert_int_equal(now_ms(), ms);
+}
+
+static int on_send(struct txn *tx, const char *buf, size_t len, void *arg)
+{
+	assert_ptr_equal(arg, &fx);
+	fx.sends++;
+	if (fx.nsent < MAX_SENT) {
+		struct sent *s = &fx.sent[fx.nsent++];
+
+		s->tx = tx;
+		s->at = now_ms();
+		s->buf = malloc(len);
+		assert_non_null(s->buf);
+		memcpy(s->buf, buf, len);
+		s->len = len;
+	}
+	return 0;
+}
+
+static void on_end(struct txn *tx, const char *why, void *arg)
+{
+	assert_ptr_equal(arg, &fx);
+	assert_non_null(why);
+	assert_true(why[0] != '\0');
+	fx.ends++;
+	if (fx.nended < MAX_ENDED) {
+		struct ended *e = &fx.ended[fx.nended++];
+
+		e->tx = tx;
+		e->at = now_ms();
+		snprintf(e->why, sizeof(e->why), "%s", why);
+	}
+}
+
+/* The test's own references, dropped by the teardown even when an assertion ends the test early. */
+static struct {
+	struct txn **v;
+	size_t n, cap;
+} held;
+
+static struct txn *hold(struct txn *tx)
+{
+	if (held.n == held.cap) {
+		size_t cap = held.cap ? held.cap * 2 : 64;
+		struct txn **v = realloc(held.v, cap * sizeof(*v));
+
+		assert_non_null(v);
+		held.v = v;
+		held.cap = cap;
+	}
+	held.v[held.n++] = tx;
+	return tx;
+}
+
+/* Drops the test's reference to tx now. */
+static void drop(struct txn *tx)
+{
+	for (size_t i = held.n; i-- > 0;) {
+		if (held.v[i] == tx) {
+			held.v[i] = held.v[--held.n];
+			mem_deref(tx);
+			return;
+		}
+	}
+	fail_msg("dropping a transaction the test does not hold");
+}
+
+static void sent_clear(void)
+{
+	for (unsigned i = 0; i < fx.nsent; i++)
+		free(fx.sent[i].buf);
+	fx.nsent = 0;
+	fx.sends = 0;
+}
+
+static void table_make(unsigned shards, unsigned max_live)
+{
+	struct txn_table_config cfg = {
+		.shards = shards,
+		.max_live = max_live,
+		.timers = { T1, T2, T4 },
+		.send = on_send,
+		.end = on_end,
+		.single_thread = true,
+		.arg = &fx,
+	};
+
+	txn_table_free(fx.tt);
+	fx.tt = NULL;
+	assert_int_equal(txn_table_new(&fx.tt, &cfg), 0);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&fx, 0, sizeof(fx));
+	if (loop_new(&fx.l))
+		return -1;
+	/* loop_new starts the wheel at the monotonic clock: every time below is relative to it */
+	fx.base = tmr_wheel_now(loop_timers(fx.l));
+	table_make(0, 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	txn_table_free(fx.tt);
+	while (held.n)
+		mem_deref(held.v[--held.n]);
+	free(held.v);
+	memset(&held, 0, sizeof(held));
+	loop_free(fx.l);
+	sent_clear();
+	memset(&fx, 0, sizeof(fx));
+	return 0;
+}
+
+/* ---- requests ---- */
+
+/* A request as text; NULL fields take the defaults of one INVITE from 10.0.0.1. */
+struct rq {
+	const char *method;
+	const char *ruri;
+	const char *via;       /* the whole top Via value */
+	const char *from_tag;
+	const char *to_tag;
+	const char *call_id;
+	unsigned cseq;
+	const char *cseq_method;
+	bool no_call_id;
+};
+
+struct req {
+	char text[1024];
+	struct sip_msg m;
+};
+
+#define VIA_DEFAULT "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-inv1"
+
+static void req_make(struct req *r, struct rq p)
+{
+	struct sip_error err;
+	char call_id[128] = "";
+	char to_tag[64] = "";
+	int n;
+
+	if (!p.method)
+		p.method = "INVITE";
+	if (!p.cseq_method)
+		p.cseq_method = p.method;
+	if (!p.cseq)
+		p.cseq = 1;
+	if (p.to_tag)
+		snprintf(to_tag, sizeof(to_tag), ";tag=%s", p.to_tag);
+	if (!p.no_call_id)
+		snprintf(call_id, sizeof(call_id), "Call-ID: %s" CRLF, p.call_id ? p.call_id : "cid-1@10.0.0.1");
+	n = snprintf(r->text, sizeof(r->text),
+		     "%s %s SIP/2.0" CRLF
+		     "Via: %s" CRLF
+		     "Max-Forwards: 70" CRLF
+		     "From: <sip:alice@example.com>;tag=%s" CRLF
+		     "To: <sip:bob@example.com>%s" CRLF
+		     "%s"
+		     "CSeq: %u %s" CRLF
+		     "Content-Length: 0" CRLF
+		     CRLF,
+		     p.method, p.ruri ? p.ruri : "sip:bob@example.com", p.via ? p.via : VIA_DEFAULT,
+		     p.from_tag ? p.from_tag : "ft-1", to_tag, call_id, p.cseq, p.cseq_method);
+	assert_true(n > 0 && (size_t)n < sizeof(r->text));
+	assert_int_equal(sip_msg_parse(&r->m, r->text, (size_t)n, &err), 0);
+	if (!p.no_call_id)
+		assert_int_equal(sip_msg_check(&r->m, &err), 0);
+}
+
+/* A new server transaction for p; the test's reference is held until drop or the teardown. */
+static struct txn *txn_make(struct rq p, bool reliable)
+{
+	struct req r;
+	struct txn *tx = NULL;
+
+	req_make(&r, p);
+	assert_int_equal(txn_server_new(&tx, fx.tt, fx.l, &r.m, reliable), 0);
+	assert_non_null(tx);
+	return hold(tx);
+}
+
+/* txn_server_match for p: the transaction (its reference dropped at once) or NULL. */
+static struct txn *match(struct rq p)
+{
+	struct req r;
+	struct txn *tx;
+
+	req_make(&r, p);
+	tx = txn_server_match(fx.tt, &r.m);
+	mem_deref(tx); /* the caller keeps its own reference, so the pointer stays valid */
+	return tx;
+}
+
+static struct txn *match_cancelled(struct rq p)
+{
+	struct req r;
+	struct txn *tx;
+
+	req_make(&r, p);
+	tx = txn_server_match_cancelled(fx.tt, &r.m);
+	mem_deref(tx);
+	return tx;
+}
+
+/* Feeds what the transport would: match p, then hand it to its transaction. */
+static void deliver(struct txn *want, struct rq p)
+{
+	struct req r;
+	struct txn *tx;
+
+	req_make(&r, p);
+	tx = txn_server_match(fx.tt, &r.m);
+	assert_ptr_equal(tx, want);
+	txn_server_recv(tx, r.m.mid == SIP_METHOD_ACK);
+	mem_deref(tx);
+}
+
+static int respond(struct txn *tx, unsigned code)
+{
+	char buf[128];
+	int n = snprintf(buf, sizeof(buf), "SIP/2.0 %u Test" CRLF "Content-Length: 0" CRLF CRLF, code);
+
+	return txn_respond(tx, code, buf, (size_t)n);
+}
+
+static void assert_sent(unsigned i, struct txn *tx, uint64_t at, unsigned code)
+{
+	char want[128];
+	int n = snprintf(want, sizeof(want), "SIP/2.0 %u Test" CRLF "Content-Length: 0" CRLF CRLF, code);
+
+	assert_true(i < fx.nsent);
+	assert_ptr_equal(fx.sent[i].tx, tx);
+	assert_int_equal(fx.sent[i].at, at);
+	assert_int_equal(fx.sent[i].len, (size_t)n);
+	assert_memory_equal(fx.sent[i].buf, want, (size_t)n);
+}
+
+static const struct rq ack = { .method = "ACK" };
+static const struct rq invite = { .method = "INVITE" };
+
+/* ---- INVITE server transaction (17.2.1) ---- */
+
+static void test_invite_100_then_486(void **state)
+{
+	struct txn *tx = txn_make(invite, false);
+
+	(void)state;
+	assert_true(txn_is_invite(tx));
+	assert_ptr_equal(txn_loop(tx), fx.l);
+	assert_int_equal(txn_state(tx), TXN_PROCEEDING);
+	assert_false(txn_has_final(tx));
+	assert_int_equal(txn_table_live(fx.tt), 1);
+	assert_int_equal(fx.nsent, 0);
+
+	assert_int_equal(respond(tx, 100), 0);
+	assert_int_equal(txn_state(tx), TXN_PROCEEDING);
+	assert_int_equal(fx.nsent, 1);
+	assert_sent(0, tx, 0, 100);
+
+	advance_to(10);
+	assert_int_equal(respond(tx, 486), 0);
+	assert_int_equal(txn_state(tx), TXN_COMPLETED);
+	assert_true(txn_has_final(tx));
+	assert_int_equal(fx.nsent, 2);
+	assert_sent(1, tx, 10, 486);
+	assert_int_equal(txn_table_live(fx.tt), 1);
+	assert_int_equal(fx.nended, 0);
+	drop(tx);
+}
+
+/* Timer G: T1, 2T1, 4T1, ... capped at T2; Timer H at 64*T1 ends it without an ACK. */
+static void test_invite_timer_g_then_h(void **state)
+{
+	static const uint64_t want[] = { 500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500 };
+	struct txn *tx = txn_make(invite, false);
+
+	(void)state;
+	assert_int_equal(respond(tx, 100), 0);
+	assert_int_equal(respond(tx, 486), 0);
+	assert_int_equal(fx.nsent, 2);
+	/* one millisecond at a time: nothing early, nothing late */
+	for (uint64_t ms = 1; ms < 64 * T1; ms++) {
+		unsigned before = fx.nsent;
+
+		advance_to(ms);
+		if (fx.nsent != before)
+			assert_int_equal(fx.sent[fx.nsent - 1].at, ms);
+	}
+	assert_int_equal(fx.nsent, 2 + sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		assert_sent(2 + (unsigned)i, tx, want[i], 486);
+	assert_int_equal(txn_state(tx), TXN_COMPLETED);
+	assert_int_equal(txn_table_live(fx.tt), 1);
+	assert_int_equal(fx.nended, 0);
+
+	advance_to(64 * T1);
+	assert_int_equal(txn_state(tx), TXN_TERMINATED);
+	assert_int_equal(txn_table_live(fx.tt), 0);
+	assert_int_equal(fx.nended, 1);
+	assert_ptr_equal(fx.ended[0].tx, tx);
+	assert_int_equal(fx.ended[0].at, 64 * T1);
+	assert_non_null(strstr(fx.ended[0].why, "H"));
+	assert_null(match(invite));
+
+	advance_to(200000);
+	assert_int_equal(fx.nsent, 12);
+	assert_int_equal(fx.nended, 1);
+	assert_int_equal(tmr_wheel_count(loop_timers(fx.l)), 0);
+	drop(tx);
+}
+
+/* ACK: Confirmed, retransmissions stop, Timer I (T4) ends it; ACKs and INVITEs meanwhile are absorbed. */
+static void test_invite_ack_confirmed_timer_i(void **state)
+{
+	struct txn *tx = txn_make(invite, false);
+
+	(void)state;
+	assert_int_equal(respond(tx, 100), 0);
+	assert_int_equal(respond(tx, 486), 0);
+	advance_to(1000); /* G fired once, at 500 */
+	assert_int_equal(fx.nsent, 3);
+	assert_sent(2, tx, 500, 486);
+
+	deliver(tx, ack);
+	assert_int_equal(txn_state(tx), TXN_CONFIRMED);
+	assert_int_equal(fx.nsent, 3);
+	deliver(tx, ack);    /* a retransmitted ACK */
+	deliver(tx, invite); /* a late INVITE retransmission */
+	assert_int_equal(fx.nsent, 3);
+	assert_int_equal(txn_state(tx), TXN_CONFIRMED);
+
+	advance_to(1000 + T4 - 1);
+	assert_int_equal(fx.nsent, 3);
+	assert_int_equal(txn_table_live(fx.tt), 1);
+	assert_int_equal(fx.nended, 0);
+	advance_to(1000 + T4);
+	assert_int_equal(txn_state(tx), TXN_TERMINATED);
+	assert_int_equal(txn_table_live(fx.tt), 0);
+	assert_int_equal(fx.nended, 1);
+	assert_ptr_equal(fx.ended[0].tx, tx);
+	assert_int_equal(fx.ended[0].at, 1000 + T4);
+	assert_non_null(strstr(fx.ended[0].why, "I"));
+
+	advance_to(100000); /* Timer H was cancelled with the rest */
+	assert_int_equal(fx.nsent, 3);
+	assert_int_equal(fx.nended, 1);
+	assert_int_equal(tmr_wheel_count(loop_timers(fx.l)), 0);
+	drop(tx);
+}
+
+/* An ACK before any final response belongs to nothing the transaction does. */
+static void test_invite_ack_in_proceeding_ignored(void **state)
+{
+	struct txn *tx = txn_make(invite, false);
+
+	(void)state;
+	assert_int_equal(respond(tx, 180), 0);
+	deliver(tx, ack);
+	assert_int_equal(txn_state(tx), TXN_PROCEEDING);
+	assert_int_equal(fx.nsent, 1);
+	assert_int_equal(respond(tx, 603), 0);
+	assert_int_equal(txn_state(tx), TXN_COMPLETED);
+	drop(tx);
+}
+
+/* A retransmitted INVITE: nothing before any response, the last provisional in Proceeding,
+ * the final in Completed. */
+static void test_invite_retransmission(void **state)
+{
+	struct txn *tx = txn_make(invite, false);
+
+	(void)state;
+	deliver(tx, invite);
+	assert_int_equal(fx.nsent, 0);
+	assert_int_equal(respond(tx, 100), 0);
+	advance_to(20);
+	deliver(tx, invite);
+	assert_int_equal(fx.nsent, 2);
+	assert_sent(1, tx, 20, 100);
+	assert_int_equal(respond(tx, 180), 0);
+	advance_to(30);
+	deliver(tx, invite);
+	assert_int_equal(fx.nsent, 4);
+	assert_sent(3, tx, 30, 180);
+	assert_int_equal(txn_state(tx), TXN_PROCEEDING);
+
+	assert_int_equal(respond(tx, 480), 0);
+	advance_to(40);
+	deliver(tx, invite);
+	assert_int_equal(fx.nsent, 6);
+	assert_sent(5, tx, 40, 480);
+	assert_int_equal(txn_state(tx), TXN_COMPLETED);
+	/* the retransmission did not disturb Timer G: still T1 after the final (sent at 30) */
+	advance_to(30 + T1);
+	assert_int_equal(fx.nsent, 7);
+	assert_sent(6, tx, 30 + T1, 480);
+	drop(tx);
+}
+
+/* Reliable transport: no Timer G; Timer H still 64*T1; the ACK ends it at once (Timer I = 0). */
+static void test_invite_reliable(void **state)
+{
+	struct txn *a = txn_make(invite, true);
+	struct txn *b = txn_make((struct rq){ .via = "SIP/2.0/TCP 10.0.0.2:5060;branch=z9hG4bK-tcp2" }, true);
+
+	(void)state;
+	assert_int_equal(respond(a, 486), 0);
+	assert_int_equal(respond(b, 486), 0);
+	assert_int_equal(fx.nsent, 2);
+	advance_to(100);
+	deliver(a, ack);
+	assert_int_equal(txn_state(a), TXN_TERMINATED);
+	assert_int_equal(fx.nended, 1);
+	assert_ptr_equal(fx.ended[0].tx, a);
+	assert_int_equal(fx.ended[0].at, 100);
+	assert_int_equal(txn_table_live(fx.tt), 1);
+
+	advance_to(64 * T1 - 1);
+	assert_int_equal(fx.nsent, 2); /* no retransmission of b's 486 either */
+	assert_int_equal(txn_state(b), TXN_COMPLETED);
+	advance_to(64 * T1);
+	assert_int_equal(txn_state(b), TXN_TERMINATED);
+	assert_int_equal(fx.nended, 2);
+	assert_ptr_equal(fx.ended[1].tx, b);
+	assert_non_null(strstr(fx.ended[1].why, "H"));
+	assert_int_equal(txn_table_live(fx.tt), 0);
+	drop(a);
+	drop(b);
+}
+
+/* 17.2.1: a 2xx ends the INVITE server transaction at once; the TU retransmits it. */
+static void test_invite_2xx_terminates(void **state)
+{
+	struct txn *tx = txn_make(invite, false);
+
+	(void)state;
+	assert_int_equal(respond(tx, 100), 0);
+	assert_int_equal(respond(tx, 200), 0);
+	assert_int_equal(fx.nsent, 2);
+	assert_sent(1, tx, 0, 200);
+	assert_int_equal(txn_state(tx), TXN_TERMINATED);
+	assert_int_equal(txn_table_live(fx.tt), 0);
+	assert_int_equal(fx.nended, 1);
+	assert_ptr_equal(fx.ended[0].tx, tx);
+	assert_null(match(invite));
+	assert_int_equal(respond(tx, 200), EINVAL);
+	advance_to(100000);
+	assert_int_equal(fx.nsent, 2);
+	assert_int_equal(tmr_wheel_count(loop_timers(fx.l)), 0);
+	drop(tx);
+}
+
+/* ---- non-INVITE server transaction (17.2.2) ---- */
+
+static const struct rq options = { .method = "OPTIONS", .via = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-opt1" };
+
+static void test_non_invite_udp(void **state)
+{
+	struct txn *tx = txn_make(options, false);
+
+	(void)state;
+	assert_false(txn_is_invite(tx));
+	assert_int_equal(txn_state(tx), TXN_TRYING);
+	deliver(tx, options); /* Trying absorbs retransmissions */
+	deliver(tx, options);
+	assert_int_equal(fx.nsent, 0);
+	assert_int_equal(txn_state(tx), TXN_TRYING);
+
+	advance_to(50);
+	assert_int_equal(respond(tx, 200), 0);
+	assert_int_equal(txn_state(tx), TXN_COMPLETED);
+	assert_int_equal(fx.nsent, 1);
+	assert_sent(0, tx, 50, 200);
+	advance_to(60);
+	deliver(tx, options);
+	assert_int_equal(fx.nsent, 2);
+	assert_sent(1, tx, 60, 200);
+
+	/* no retransmission of its own: only on request */
+	advance_to(50 + 64 * T1 - 1);
+	assert_int_equal(fx.nsent, 2);
+	assert_int_equal(txn_table_live(fx.tt), 1);
+	advance_to(50 + 64 * T1); /* Timer J */
+	assert_int_equal(txn_state(tx), TXN_TERMINATED);
+	assert_int_equal(txn_table_live(fx.tt), 0);
+	assert_int_equal(fx.nended, 1);
+	assert_ptr_equal(fx.ended[0].tx, tx);
+	assert_int_equal(fx.ended[0].at, 50 + 64 * T1);
+	assert_non_null(strstr(fx.ended[0].why, "J"));
+	drop(tx);
+}
+
+static void test_non_invite_provisional(void **state)
+{
+	struct txn *tx = txn_make(options, false);
+
+	(void)state;
+	assert_int_equal(respond(tx, 100), 0);
+	assert_int_equal(txn_state(tx), TXN_PROCEEDING);
+	deliver(tx, options); /* Proceeding: the provisional again */
+	assert_int_equal(fx.nsent, 2);
+	assert_sent(1, tx, 0, 100);
+	assert_int_equal(respond(tx, 404), 0);
+	assert_int_equal(txn_state(tx), TXN_COMPLETED);
+	deliver(tx, options);
+	assert_int_equal(fx.nsent, 4);
+	assert_sent(3, tx, 0, 404);
+	drop(tx);
+}
+
+/* Timer J is zero on a reliable transport. */
+static void test_non_invite_tcp(void **state)
+{
+	struct txn *tx = txn_make(options, true);
+
+	(void)state;
+	advance_to(5);
+	assert_int_equal(respond(tx, 200), 0);
+	assert_int_equal(fx.nsent, 1);
+	assert_int_equal(txn_state(tx), TXN_TERMINATED);
+	assert_int_equal(txn_table_live(fx.tt), 0);
+	assert_int_equal(fx.nended, 1);
+	assert_int_equal(fx.ended[0].at, 5);
+	assert_null(match(options));
+	drop(tx);
+}
+
+/* Only one final response per transaction; no provisional after it. */
+static void test_respond_after_final(void **state)
+{
+	struct txn *inv = txn_make(invite, false);
+	struct txn *opt = txn_make(options, false);
+
+	(void)state;
+	assert_int_equal(respond(inv, 486), 0);
+	assert_int_equal(respond(inv, 500), EINVAL);
+	assert_int_equal(respond(inv, 180), EINVAL);
+	assert_int_equal(respond(opt, 200), 0);
+	assert_int_equal(respond(opt, 200), EINVAL);
+	assert_int_equal(respond(opt, 100), EINVAL);
+	assert_int_equal(fx.nsent, 2);
+	assert_int_equal(txn_state(inv), TXN_COMPLETED);
+	assert_int_equal(txn_state(opt), TXN_COMPLETED);
+	drop(inv);
+	drop(opt);
+}
+
+/* ---- matching (17.2.3) ---- */
+
+static void test_match_branch_sent_by_method(void **state)
+{
+	struct txn *tx = txn_make(invite, false);
+
+	(void)state;
+	assert_ptr_equal(match(invite), tx);
+	/* the other fields do not matter when the branch has the magic cookie */
+	assert_ptr_equal(match((struct rq){ .ruri = "sip:other@example.com", .from_tag = "x", .call_id = "other",
+					    .cseq = 99 }),
+			 tx);
+	/* nor do the other Via parameters */
+	assert_ptr_equal(match((struct rq){ .via = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-inv1;rport" }), tx);
+	assert_null(match((struct rq){ .via = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-inv2" }));
+	assert_null(match((struct rq){ .via = "SIP/2.0/UDP 10.0.0.1:5061;branch=z9hG4bK-inv1" }));
+	assert_null(match((struct rq){ .via = "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-inv1" }));
+	assert_null(match((struct rq){ .via = "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK-inv1" }));
+	/* same branch, another method: another transaction */
+	assert_null(match((struct rq){ .method = "OPTIONS" }));
+	assert_null(match((struct rq){ .method = "BYE" }));
+	drop(tx);
+}
+
+static void test_match_host_case(void **state)
+{
+	struct txn *tx = txn_make((struct rq){ .via = "SIP/2.0/UDP PC33.Example.com:5060;branch=z9hG4bK-h" },
+				  false);
+
+	(void)state;
+	assert_ptr_equal(match((struct rq){ .via = "SIP/2.0/UDP pc33.example.COM:5060;branch=z9hG4bK-h" }), tx);
+	drop(tx);
+}
+
+/* The ACK for a non-2xx has the INVITE's branch (17.1.1.3); the ACK for a 2xx a new one. */
+static void test_match_ack(void **state)
+{
+	struct txn *tx = txn_make(invite, false);
+
+	(void)state;
+	assert_ptr_equal(match(ack), tx);
+	assert_ptr_equal(match((struct rq){ .method = "ACK", .to_tag = "tt" }), tx);
+	assert_null(match((struct rq){ .method = "ACK",
+				       .via = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-ack2xx" }));
+	drop(tx);
+}
+
+/* CANCEL is a transaction of its own (9.2), which finds the INVITE it cancels. */
+static void test_match_cancel(void **state)
+{
+	const struct rq cancel = { .method = "CANCEL" };
+	struct txn *inv = txn_make(invite, false);
+	struct txn *can;
+
+	(void)state;
+	assert_null(match(cancel));
+	assert_ptr_equal(match_cancelled(cancel), inv);
+	assert_null(match_cancelled((struct rq){ .method = "CANCEL",
+						 .via = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-other" }));
+	assert_null(match_cancelled((struct rq){ .method = "CANCEL",
+						 .via = "SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bK-inv1" }));
+
+	can = txn_make(cancel, false);
+	assert_ptr_equal(match(cancel), can);
+	assert_ptr_equal(match(invite), inv);
+	assert_ptr_equal(match_cancelled(cancel), inv);
+	assert_int_equal(txn_table_live(fx.tt), 2);
+
+	/* once the INVITE has ended, there is nothing left to cancel */
+	assert_int_equal(respond(inv, 200), 0);
+	assert_null(match_cancelled(cancel));
+	assert_ptr_equal(match(cancel), can);
+	drop(inv);
+	drop(can);
+}
+
+/* RFC 2543 peers (no magic cookie): Request-URI, From tag, Call-ID, CSeq and the top Via decide. */
+static void rfc2543_matching(const char *via)
+{
+	const struct rq inv = { .via = via };
+	struct txn *tx = txn_make(inv, false);
+
+	assert_ptr_equal(match(inv), tx);
+	assert_null(match((struct rq){ .via = via, .ruri = "sip:carol@example.com" }));
+	assert_null(match((struct rq){ .via = via, .from_tag = "ft-2" }));
+	assert_null(match((struct rq){ .via = via, .call_id = "cid-2@10.0.0.1" }));
+	assert_null(match((struct rq){ .via = via, .cseq = 2 }));
+	assert_null(match((struct rq){ .via = "SIP/2.0/UDP 10.0.0.7:5060" }));
+	assert_null(match((struct rq){ .via = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-inv1" }));
+	assert_null(match((struct rq){ .via = via, .method = "OPTIONS" }));
+	/* the ACK: same Request-URI, From tag, Call-ID, CSeq number and top Via, with the To tag of
+	 * our response */
+	assert_ptr_equal(match((struct rq){ .via = via, .method = "ACK", .to_tag = "resp-tag" }), tx);
+	assert_null(match((struct rq){ .via = via, .method = "ACK", .to_tag = "resp-tag", .cseq = 2 }));
+	/* CANCEL: its own transaction, which finds this INVITE (9.2) */
+	assert_null(match((struct rq){ .via = via, .method = "CANCEL" }));
+	assert_ptr_equal(match_cancelled((struct rq){ .via = via, .method = "CANCEL" }), tx);
+	assert_null(match_cancelled((struct rq){ .via = via, .method = "CANCEL", .from_tag = "ft-9" }));
+	drop(tx);
+}
+
+static void test_match_rfc2543_branch_without_cookie(void **state)
+{
+	(void)state;
+	rfc2543_matching("SIP/2.0/UDP 10.0.0.1:5060;branch=1234abcd");
+}
+
+static void test_match_rfc2543_no_branch(void **state)
+{
+	(void)state;
+	rfc2543_matching("SIP/2.0/UDP 10.0.0.1:5060");
+}
+
+/* 17.2.3: for an RFC 2543 INVITE the To tag is part of the match too. */
+static void test_match_rfc2543_to_tag(void **state)
+{
+	const char *via = "SIP/2.0/UDP 10.0.0.1:5060;branch=1234abcd";
+	struct txn *tx = txn_make((struct rq){ .via = via, .to_tag = "a" }, false);
+
+	(void)state;
+	assert_ptr_equal(match((struct rq){ .via = via, .to_tag = "a" }), tx);
+	/* BUG (src/txn/txn.c, key_from_msg/key_eq): the RFC 2543 key leaves the To tag out, so an INVITE
+	 * that differs only in its To tag matches this transaction. RFC 3261 17.2.3: "The INVITE request
+	 * matches a transaction if the Request-URI, To tag, From tag, Call-ID, CSeq, and top Via header
+	 * field match". */
+	assert_null(match((struct rq){ .via = via, .to_tag = "b" }));
+	assert_null(match((struct rq){ .via = via }));
+	drop(tx);
+}
+
+/* A request that cannot be keyed (no cookie and no Call-ID, as sip_msg_parse allows) is refused. */
+static void __attribute__((noinline)) stack_zero(void)
+{
+	volatile char junk[4096];
+
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = 0;
+}
+
+static void test_new_unkeyable(void **state)
+{
+	struct req r;
+	struct txn *tx = NULL;
+	int err;
+
+	(void)state;
+	req_make(&r, (struct rq){ .via = "SIP/2.0/UDP 10.0.0.1:5060;branch=old", .no_call_id = true });
+	assert_null(r.m.call_id.p);
+	/* BUG (src/txn/txn.c, txn_server_new): when key_from_msg fails, the || short-circuits before
+	 * mem_zalloc and "!tx ? ENOMEM : EINVAL" reads tx uninitialised (undefined behaviour). Zeroing the
+	 * stack first makes the garbage NULL, so the call answers ENOMEM where EINVAL is meant. */
+	stack_zero();
+	err = txn_server_new(&tx, fx.tt, fx.l, &r.m, false);
+	assert_int_equal(txn_table_live(fx.tt), 0);
+	assert_null(tx);
+	assert_int_equal(err, EINVAL);
+	assert_null(txn_server_match(fx.tt, &r.m));
+}
+
+/* ---- limits and the table ---- */
+
+static void test_max_live(void **state)
+{
+	struct txn *a, *b, *c = NULL;
+	struct req r;
+
+	(void)state;
+	table_make(4, 2);
+	a = txn_make(options, true);
+	b = txn_make(invite, false);
+	req_make(&r, (struct rq){ .via = "SIP/2.0/UDP 10.0.0.3:5060;branch=z9hG4bK-third" });
+	assert_int_equal(txn_server_new(&c, fx.tt, fx.l, &r.m, false), EAGAIN);
+	assert_null(c);
+	assert_int_equal(txn_table_live(fx.tt), 2);
+	assert_null(txn_server_match(fx.tt, &r.m));
+	/* room again once one has ended */
+	assert_int_equal(respond(a, 200), 0);
+	assert_int_equal(txn_table_live(fx.tt), 1);
+	assert_int_equal(txn_server_new(&c, fx.tt, fx.l, &r.m, false), 0);
+	hold(c);
+	assert_int_equal(txn_table_live(fx.tt), 2);
+	drop(a);
+	drop(b);
+	drop(c);
+}
+
+static void test_bad_shards(void **state)
+{
+	struct txn_table *t = NULL;
+	struct txn_table_config cfg = { .shards = 3, .send = on_send };
+
+	(void)state;
+	assert_int_equal(txn_table_new(&t, &cfg), EINVAL);
+	assert_null(t);
+}
+
+static unsigned tu_freed;
+
+static void tu_destroy(void *data)
+{
+	assert_ptr_equal(data, &tu_freed);
+	tu_freed++;
+}
+
+/* The TU's slot is freed with the transaction; the destination comes back as set. */
+static void test_tu_and_dest(void **state)
+{
+	struct txn *tx = txn_make(invite, false);
+	struct tp_addr dst = { .len = sizeof(struct sockaddr_in) };
+	const struct tp_addr *got_dst;
+	struct tp_worker *w;
+	struct tp_conn *conn;
+	enum tp_proto proto;
+
+	(void)state;
+	tu_freed = 0;
+	txn_set_tu(tx, &tu_freed, tu_destroy);
+	assert_ptr_equal(txn_tu(tx), &tu_freed);
+	dst.u.in.sin_family = AF_INET;
+	dst.u.in.sin_port = htons(5062);
+	txn_set_dest(tx, NULL, TP_TCP, NULL, &dst);
+	txn_get_dest(tx, &w, &proto, &conn, &got_dst);
+	assert_null(w);
+	assert_int_equal(proto, TP_TCP);
+	assert_null(conn);
+	assert_int_equal(got_dst->u.in.sin_port, htons(5062));
+	assert_int_equal(respond(tx, 200), 0); /* terminated: the table let go */
+	assert_int_equal(tu_freed, 0);         /* we still hold it */
+	drop(tx);
+	assert_int_equal(tu_freed, 1);
+}
+
+/* Freeing the table with transactions live and their timers running frees everything (ASan checks). */
+static void test_free_with_live(void **state)
+{
+	struct txn *a = txn_make(invite, false), *b = txn_make(options, false);
+
+	(void)state;
+	tu_freed = 0;
+	txn_set_tu(a, &tu_freed, tu_destroy);
+	assert_int_equal(respond(a, 486), 0); /* G and H running */
+	assert_int_equal(respond(b, 200), 0); /* J running */
+	txn_make((struct rq){ .via = "SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK-x" }, false); /* Proceeding */
+	drop(a);
+	drop(b);
+	assert_int_equal(txn_table_live(fx.tt), 3);
+	txn_table_free(fx.tt);
+	fx.tt = NULL;
+	assert_int_equal(tu_freed, 1);
+	assert_int_equal(tmr_wheel_count(loop_timers(fx.l)), 0);
+	advance_to(100000); /* nothing left to fire */
+}
+
+#define MANY 100000u
+
+/* 100,000 transactions in a table that starts with 64 buckets: all found, none confused, all freed. */
+static void test_many(void **state)
+{
+	struct txn **txs = calloc(MANY, sizeof(*txs));
+	char via[96];
+
+	(void)state;
+	assert_non_null(txs);
+	table_make(1, 0); /* one shard: every insert lands in the same growing bucket array */
+	for (unsigned i = 0; i < MANY; i++) {
+		snprintf(via, sizeof(via), "SIP/2.0/UDP 10.%u.%u.%u:5060;branch=z9hG4bK-%08x", (i >> 16) & 255,
+			 (i >> 8) & 255, i & 255, i * 2654435761u);
+		txs[i] = txn_make((struct rq){ .method = i % 2 ? "OPTIONS" : "INVITE", .via = via }, i % 2 == 1);
+	}
+	assert_int_equal(txn_table_live(fx.tt), MANY);
+	for (unsigned i = 0; i < MANY; i++) {
+		snprintf(via, sizeof(via), "SIP/2.0/UDP 10.%u.%u.%u:5060;branch=z9hG4bK-%08x", (i >> 16) & 255,
+			 (i >> 8) & 255, i & 255, i * 2654435761u);
+		if (match((struct rq){ .method = i % 2 ? "OPTIONS" : "INVITE", .via = via }) != txs[i])
+			fail_msg("transaction %u not found", i);
+		if (i % 2 == 0 && match((struct rq){ .method = "ACK", .via = via }) != txs[i])
+			fail_msg("ACK of transaction %u not matched", i);
+	}
+	assert_null(match((struct rq){ .via = "SIP/2.0/UDP 10.0.0.0:5060;branch=z9hG4bK-none" }));
+
+	/* end every other one now: OPTIONS over TCP at once; INVITEs later by Timer H */
+	for (unsigned i = 0; i < MANY; i++)
+		assert_int_equal(respond(txs[i], i % 2 ? 200 : 486), 0);
+	assert_int_equal(txn_table_live(fx.tt), MANY / 2);
+	assert_int_equal(fx.ends, MANY / 2);
+	advance_to(64 * T1);
+	assert_int_equal(txn_table_live(fx.tt), 0);
+	assert_int_equal(fx.ends, MANY);
+	/* each INVITE: its 486 and ten Timer G retransmissions */
+	assert_int_equal(fx.sends, MANY / 2 + (MANY / 2) * 11);
+	assert_int_equal(tmr_wheel_count(loop_timers(fx.l)), 0);
+
+	/* a second population, left for txn_table_free to reclaim */
+	for (unsigned i = 0; i < MANY; i++) {
+		snprintf(via, sizeof(via), "SIP/2.0/UDP 10.%u.%u.%u:5060;branch=z9hG4bK-2nd-%u", (i >> 16) & 255,
+			 (i >> 8) & 255, i & 255, i);
+		txn_make((struct rq){ .method = "BYE", .via = via }, false);
+	}
+	assert_int_equal(txn_table_live(fx.tt), MANY);
+	free(txs);
+}
+
+/* The table is shared by the workers (txn.h): lookups on one thread while another thread's inserts
+ * make the shard grow. */
+static atomic_bool matcher_stop;
+
+static void *matcher(void *arg)
+{
+	struct req *r = arg;
+	unsigned long found = 0;
+
+	while (!atomic_load(&matcher_stop)) {
+		struct txn *tx = txn_server_match(fx.tt, &r->m);
+
+		found += tx != NULL;
+		mem_deref(tx);
+	}
+	return (void *)found;
+}
+
+static void test_match_while_growing(void **state)
+{
+	static struct req r; /* read by the matcher thread */
+	pthread_t th;
+	char via[96];
+	void *found;
+
+	(void)state;
+	table_make(1, 0);
+	txn_make((struct rq){ .via = "SIP/2.0/UDP 10.9.9.9:5060;branch=z9hG4bK-watched" }, false);
+	req_make(&r, (struct rq){ .via = "SIP/2.0/UDP 10.9.9.9:5060;branch=z9hG4bK-watched" });
+	atomic_store(&matcher_stop, false);
+	assert_int_equal(pthread_create(&th, NULL, matcher, &r), 0);
+	/* BUG (src/txn/txn.c, lookup, table_unlink, txn_server_new): shard_of() picks the bucket from
+	 * s->buckets and s->nbuckets before pthread_mutex_lock(&s->lock). A thread that waits on the
+	 * lock while shard_grow() replaces the array then reads (lookup) or writes (insert, unlink) the
+	 * freed array: ASan reports a heap-use-after-free here. */
+	for (unsigned i = 0; i < MANY; i++) {
+		snprintf(via, sizeof(via), "SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bK-grow-%u", i);
+		txn_make((struct rq){ .method = "OPTIONS", .via = via }, false);
+	}
+	atomic_store(&matcher_stop, true);
+	assert_int_equal(pthread_join(th, &found), 0);
+	assert_true((unsigned long)found > 0);
+	assert_int_equal(txn_table_live(fx.tt), MANY + 1);
+}
+
+#define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		TEST(test_invite_100_then_486),
+		TEST(test_invite_timer_g_then_h),
+		TEST(test_invite_ack_confirmed_timer_i),
+		TEST(test_invite_ack_in_proceeding_ignored),
+		TEST(test_invite_retransmission),
+		TEST(test_invite_reliable),
+		TEST(test_invite_2xx_terminates),
+		TEST(test_non_invite_udp),
+		TEST(test_non_invite_provisional),
+		TEST(test_non_invite_tcp),
+		TEST(test_respond_after_final),
+		TEST(test_match_branch_sent_by_method),
+		TEST(test_match_host_case),
+		TEST(test_match_ack),
+		TEST(test_match_cancel),
+		TEST(test_match_rfc2543_branch_without_cookie),
+		TEST(test_match_rfc2543_no_branch),
+		TEST(test_match_rfc2543_to_tag),
+		TEST(test_new_unkeyable),
+		TEST(test_max_live),
+		TEST(test_bad_shards),
+		TEST(test_tu_and_dest),
+		TEST(test_free_with_live),
+		TEST(test_many),
+		TEST(test_match_while_growing), /* last: ASan aborts the run if the race hits */
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
