@@ -1,8 +1,180 @@
-/* main.c: wires sipd's layers together (placeholder while the layers land). */
+/* main.c: sipd's entry point: options, configuration, and the wiring of transports to the core. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
-int main(void)
+#include "base/config.h"
+#include "base/log.h"
+#include "core/core.h"
+#include "net/transport.h"
+#include "sip/status.h"
+
+static void usage(FILE *f)
 {
-	printf("sipd %s\n", SIPD_VERSION);
+	fprintf(f,
+		"usage: sipd [-c FILE] [--check] [--dump-config]\n"
+		"       sipd --explain CODE\n"
+		"\n"
+		"sipd is a SIP server (RFC 3261). With no -c it runs on its embedded defaults,\n"
+		"listening on 127.0.0.1:5060 over UDP and TCP.\n"
+		"\n"
+		"  -c, --config FILE   read this INI file over the defaults\n"
+		"      --check         check the configuration, print errors with line numbers, exit\n"
+		"      --dump-config   print every key with the value in effect, exit\n"
+		"  -e, --explain CODE  what a SIP response code means, when it is sent, the headers it carries\n"
+		"  -h, --help          this text\n"
+		"  -V, --version       the version\n"
+		"\n"
+		"Signals: SIGTERM or SIGINT stop sipd cleanly.\n"
+		"Documentation: docs/configuration.md, docs/architecture.md\n");
+}
+
+static int explain(const char *arg)
+{
+	char *end;
+	long code = strtol(arg, &end, 10);
+
+	if (*end || code < 100 || code > 699 || sip_status_explain(stdout, (unsigned)code)) {
+		fprintf(stderr, "sipd: %s is not a SIP response code (100 to 699)\n", arg);
+		return 2;
+	}
 	return 0;
+}
+
+/* "udp:127.0.0.1:5060" into a listener */
+static int listener_parse(struct tp_listen *l, const char *s)
+{
+	l->proto = strncasecmp(s, "tcp:", 4) == 0 ? TP_TCP : TP_UDP;
+	return tp_addr_parse(&l->addr, s + 4, 5060);
+}
+
+static int run(const struct config *cfg)
+{
+	struct tp_config tc = { 0 };
+	struct core *core = NULL;
+	struct tp *tp = NULL;
+	sigset_t set;
+	int sig = 0, err;
+
+	for (unsigned i = 0; i < cfg->nlisten; i++) {
+		if (listener_parse(&tc.listen[i], cfg->listen[i])) {
+			log_err("listen: cannot parse '%s'", cfg->listen[i]);
+			return 1;
+		}
+	}
+	tc.nlisten = cfg->nlisten;
+	tc.workers = cfg->workers;
+	tc.max_msg_size = cfg->max_message_size;
+	tc.tcp_max_conns = cfg->tcp_max_connections;
+	tc.tcp_idle_timeout_s = cfg->tcp_idle_timeout;
+	tc.frame = core_frame;
+	tc.recv = core_on_message;
+	tc.worker_stop = core_worker_stop;
+	tc.stopped = core_stopped;
+
+	err = core_new(&core, cfg);
+	if (err) {
+		log_err("cannot start the core: %s", strerror(err));
+		return 1;
+	}
+	if (getenv("SIPD_FAULT") && strcmp(getenv("SIPD_FAULT"), "txn_alloc") == 0) {
+		log_warn("fault injection: every transaction allocation fails");
+		core_fault_txn_alloc(core, 1);
+	}
+	tc.arg = core;
+
+	/* Workers inherit this mask: only the main thread takes SIGTERM/SIGINT, through sigwait. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	err = tp_start(&tp, &tc);
+	if (err) {
+		log_err("cannot start the transports: %s", strerror(err));
+		core_free(core);
+		return 1;
+	}
+	log_info("sipd %s running: %u worker(s), %s%s%s", SIPD_VERSION, tp_worker_count(tp), cfg->listen[0],
+		 cfg->nlisten > 1 ? ", " : "", cfg->nlisten > 1 ? cfg->listen[1] : "");
+	sigwait(&set, &sig);
+	log_info("signal %d: stopping", sig);
+	tp_stop(tp);
+	core_free(core);
+	log_info("stopped");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "check", no_argument, NULL, 'k' },
+		{ "dump-config", no_argument, NULL, 'd' }, { "explain", required_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },	   { "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL;
+	bool check = false, dump = false;
+	struct config cfg;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "c:e:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 'd':
+			dump = true;
+			break;
+		case 'e':
+			return explain(optarg);
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("sipd %s\n", SIPD_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	config_defaults(&cfg);
+	if (path) {
+		char errs[8192];
+		int n = config_load(&cfg, path, errs, sizeof(errs));
+
+		if (n < 0) {
+			fprintf(stderr, "sipd: cannot open %s: %s\n", path, strerror(errno));
+			return 1;
+		}
+		if (n > 0) {
+			fputs(errs, stderr);
+			fprintf(stderr, "sipd: %d error(s) in %s\n", n, path);
+			return 1;
+		}
+	}
+	if (check) {
+		printf("%s: OK\n", path ? path : "(embedded defaults)");
+		return 0;
+	}
+	if (dump) {
+		config_dump(&cfg, stdout);
+		return 0;
+	}
+	log_set_level((enum log_level)cfg.log_level);
+	return run(&cfg);
 }

@@ -266,6 +266,9 @@ void tp_stop(struct tp *tp)
 	for (unsigned i = 0; tp->workers && i < tp->nworkers; i++)
 		if (tp->workers[i].started)
 			pthread_join(tp->workers[i].thread, NULL);
+	/* the upper layers end what still has timers on the workers' wheels while those exist */
+	if (tp->cfg.stopped)
+		tp->cfg.stopped(tp, tp->cfg.arg);
 	for (unsigned i = 0; tp->workers && i < tp->nworkers; i++)
 		if (tp->workers[i].tp)
 			worker_free(&tp->workers[i]);

@@ -62,6 +62,7 @@ struct tp_config {
 	tp_recv_h *recv;
 	tp_worker_h *worker_start;   /* optional, runs on each worker thread before its loop */
 	tp_worker_h *worker_stop;    /* optional, runs on each worker thread after its loop */
+	void (*stopped)(struct tp *tp, void *arg); /* optional: on the stopping thread, once every worker is joined, before the loops are freed */
 	void *arg;
 };
 
