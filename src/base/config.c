@@ -2,6 +2,7 @@
 #include "base/config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,11 +84,11 @@ static const char *key_set(struct config *c, const struct key *k, const char *va
 	}
 	case K_LISTEN: {
 		char tmp[CONFIG_MAX_LISTEN * 128], *save = NULL, *tok;
+		unsigned added = 0;
 
 		if (strlen(value) >= sizeof(tmp))
 			return "too long";
 		strcpy(tmp, value);
-		c->nlisten = 0;
 		for (tok = strtok_r(tmp, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
 			if (c->nlisten == CONFIG_MAX_LISTEN)
 				return "too many listeners";
@@ -96,8 +97,9 @@ static const char *key_set(struct config *c, const struct key *k, const char *va
 			if (strlen(tok) >= sizeof(c->listen[0]))
 				return "listener too long";
 			strcpy(c->listen[c->nlisten++], tok);
+			added++;
 		}
-		return c->nlisten ? NULL : "no listener";
+		return added ? NULL : "no listener";
 	}
 	}
 	return "unknown type";
@@ -110,33 +112,50 @@ void config_defaults(struct config *c)
 		key_set(c, &keys[i], keys[i].def);
 }
 
+/* The first listen line of a file replaces the default listeners; later ones add to them. */
+static void listen_reset_once(struct config *c, bool *seen)
+{
+	if (!*seen)
+		c->nlisten = 0;
+	*seen = true;
+}
+
 struct load_ctx {
 	struct config *c;
 	const char *path;
 	FILE *f;
 	int line;
 	int errors;
+	bool listen_seen;
+	char section[64];     /* tracked by the reader, for lines inih cannot take */
+	char *buf;            /* getline's */
+	size_t bufsize;
 	char *errbuf;
 	size_t errlen, used;
 };
 
-static void add_error(struct load_ctx *x, const char *fmt, const char *a, const char *b, const char *why)
+static void add_error(struct load_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add_error(struct load_ctx *x, const char *fmt, ...)
 {
+	va_list ap;
 	int n;
 
 	x->errors++;
-	if (!x->errbuf || x->used >= x->errlen)
+	if (!x->errbuf || x->used + 1 >= x->errlen)
 		return;
 	n = snprintf(x->errbuf + x->used, x->errlen - x->used, "%s:%d: ", x->path, x->line);
 	if (n > 0)
 		x->used += (size_t)n;
 	if (x->used < x->errlen) {
-		n = snprintf(x->errbuf + x->used, x->errlen - x->used, fmt, a, b, why);
+		va_start(ap, fmt);
+		n = vsnprintf(x->errbuf + x->used, x->errlen - x->used, fmt, ap);
+		va_end(ap);
 		if (n > 0)
 			x->used += (size_t)n;
 	}
 	if (x->used >= x->errlen)
-		x->used = x->errlen;
+		x->used = x->errlen - 1;
 }
 
 static int on_key(void *user, const char *section, const char *name, const char *value)
@@ -146,25 +165,76 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (strcasecmp(keys[i].section, section) || strcasecmp(keys[i].name, name))
 			continue;
-		const char *why = key_set(x->c, &keys[i], value);
+		unsigned before;
+		const char *why;
+
+		if (keys[i].type == K_LISTEN)
+			listen_reset_once(x->c, &x->listen_seen);
+		before = x->c->nlisten;
+		why = key_set(x->c, &keys[i], value);
+		if (why && keys[i].type == K_LISTEN)
+			x->c->nlisten = before; /* all of a bad line or none of it */
 
 		if (why)
 			add_error(x, "[%s] %s: %s\n", section, name, why);
 		return 1;
 	}
-	add_error(x, "unknown key [%s] %s%s\n", section, name, "");
+	add_error(x, "unknown key [%s] %s\n", section, name);
 	return 1; /* keep going: report every error in one run */
+}
+
+static char *trim(char *p)
+{
+	char *e;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	e = p + strlen(p);
+	while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+		*--e = '\0';
+	return p;
+}
+
+/* A line too long for inih's buffer (200 bytes in Debian's build): a comment is dropped, a
+ * key = value line is handled here with the section the reader has tracked. */
+static void long_line(struct load_ctx *x, char *line)
+{
+	char *p = trim(line), *eq;
+
+	if (*p == ';' || *p == '#' || *p == '\0')
+		return;
+	eq = strchr(p, '=');
+	if (*p == '[' || !eq) {
+		add_error(x, "syntax error: not a [section] or key = value line\n");
+		return;
+	}
+	*eq = '\0';
+	on_key(x, x->section, trim(p), trim(eq + 1));
 }
 
 /* inih reads lines through this, so the handler knows the line it is on. */
 static char *read_line(char *str, int num, void *stream)
 {
 	struct load_ctx *x = stream;
-	char *r = fgets(str, num, x->f);
+	ssize_t n = getline(&x->buf, &x->bufsize, x->f);
+	char *p;
 
-	if (r)
-		x->line++;
-	return r;
+	if (n < 0)
+		return NULL;
+	x->line++;
+	p = trim(x->buf);
+	if (*p == '[' && strchr(p, ']') && (size_t)(strchr(p, ']') - p) < sizeof(x->section)) {
+		memcpy(x->section, p + 1, (size_t)(strchr(p, ']') - p - 1));
+		x->section[strchr(p, ']') - p - 1] = '\0';
+	}
+	if (n < num - 1) {
+		memcpy(str, x->buf, (size_t)n + 1);
+		return str;
+	}
+	long_line(x, x->buf);
+	str[0] = '\n';
+	str[1] = '\0';
+	return str;
 }
 
 int config_load(struct config *c, const char *path, char *errbuf, size_t errlen)
@@ -179,9 +249,10 @@ int config_load(struct config *c, const char *path, char *errbuf, size_t errlen)
 		return -1;
 	rc = ini_parse_stream(read_line, &x, on_key, &x);
 	fclose(x.f);
+	free(x.buf);
 	if (rc > 0) { /* a syntax error inih itself found (e.g. a line that is not key = value) */
 		x.line = rc;
-		add_error(&x, "syntax error%s%s%s\n", "", "", "");
+		add_error(&x, "syntax error: not a [section] or key = value line\n");
 	}
 	return x.errors;
 }

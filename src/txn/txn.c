@@ -14,12 +14,13 @@
 
 #define MAGIC_COOKIE "z9hG4bK"
 
-enum { K_BRANCH_OR_RURI, K_HOST_OR_CALLID, K_FROMTAG, K_VIA, K_METHOD, K_PARTS };
+enum { K_BRANCH_OR_RURI, K_HOST_OR_CALLID, K_FROMTAG, K_VIA, K_METHOD, K_TOTAG, K_PARTS };
 
 /* What identifies a server transaction (17.2.3): branch, sent-by and method with the magic cookie;
  * Request-URI, From tag, Call-ID, CSeq and top Via otherwise (RFC 2543). */
 struct txn_key {
 	bool cookie;
+	bool is_ack;            /* only in keys built from a message: an ACK's To tag is the response's */
 	uint16_t port;
 	uint32_t cseq;
 	struct slice part[K_PARTS];
@@ -86,7 +87,9 @@ static bool key_from_msg(struct txn_key *k, const struct sip_msg *m, bool want_i
 	k->part[K_HOST_OR_CALLID] = m->call_id;
 	k->part[K_FROMTAG] = m->from.tag;
 	k->part[K_VIA] = v->raw;
+	k->part[K_TOTAG] = m->to.tag;
 	k->cseq = m->cseq.num;
+	k->is_ack = m->mid == SIP_METHOD_ACK;
 	return true;
 }
 
@@ -108,6 +111,10 @@ static bool key_eq(const struct txn_key *a, const struct txn_key *b)
 		return false;
 	if (a->cookie)
 		return slice_caseeq(a->part[K_HOST_OR_CALLID], b->part[K_HOST_OR_CALLID]);
+	/* 17.2.3 for RFC 2543: the To tag matches too, except that an ACK carries the tag of the
+	 * response it acknowledges, which an INVITE without a To tag did not have */
+	if (!slice_eq(a->part[K_TOTAG], b->part[K_TOTAG]) && !(b->is_ack && a->part[K_TOTAG].l == 0))
+		return false;
 	return slice_eq(a->part[K_HOST_OR_CALLID], b->part[K_HOST_OR_CALLID]) &&
 	       slice_eq(a->part[K_FROMTAG], b->part[K_FROMTAG]) && slice_eq(a->part[K_VIA], b->part[K_VIA]);
 }
@@ -165,10 +172,13 @@ int txn_table_new(struct txn_table **tp, const struct txn_table_config *cfg)
 	return 0;
 }
 
-static struct shard *shard_of(struct txn_table *t, uint32_t hash, struct txn ***bucket)
+/* Locks the shard of a hash and returns it with the bucket; the bucket array may be reallocated by
+ * shard_grow, so it is only looked at under the lock. */
+static struct shard *shard_lock(struct txn_table *t, uint32_t hash, struct txn ***bucket)
 {
 	struct shard *s = &t->shards[hash & (t->nshards - 1)];
 
+	pthread_mutex_lock(&s->lock);
 	*bucket = &s->buckets[(hash / t->nshards) & (s->nbuckets - 1)];
 	return s;
 }
@@ -204,9 +214,8 @@ static void table_unlink(struct txn *tx)
 {
 	struct txn_table *t = tx->table;
 	struct txn **bucket;
-	struct shard *s = shard_of(t, tx->hash, &bucket);
+	struct shard *s = shard_lock(t, tx->hash, &bucket);
 
-	pthread_mutex_lock(&s->lock);
 	if (tx->in_table) {
 		if (tx->hprev)
 			tx->hprev->hnext = tx->hnext;
@@ -229,9 +238,8 @@ static struct txn *lookup(struct txn_table *t, const struct txn_key *k)
 {
 	uint32_t h = key_hash(k);
 	struct txn **bucket, *tx;
-	struct shard *s = shard_of(t, h, &bucket);
+	struct shard *s = shard_lock(t, h, &bucket);
 
-	pthread_mutex_lock(&s->lock);
 	for (tx = *bucket; tx; tx = tx->hnext)
 		if (tx->hash == h && key_eq(&tx->key, k))
 			break;
@@ -312,16 +320,20 @@ int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, con
 	struct txn_key k;
 	struct txn **bucket;
 	struct shard *s;
-	struct txn *tx;
+	struct txn *tx = NULL;
 	unsigned live = atomic_fetch_add(&t->live, 1);
 
 	if (t->cfg.max_live && live >= t->cfg.max_live) {
 		atomic_fetch_sub(&t->live, 1);
 		return EAGAIN;
 	}
-	if (!key_from_msg(&k, req, false) || !(tx = mem_zalloc(sizeof(*tx), txn_destroy))) {
+	if (!key_from_msg(&k, req, false)) {
 		atomic_fetch_sub(&t->live, 1);
-		return !tx ? ENOMEM : EINVAL;
+		return EINVAL;
+	}
+	if (!(tx = mem_zalloc(sizeof(*tx), txn_destroy))) {
+		atomic_fetch_sub(&t->live, 1);
+		return ENOMEM;
 	}
 	if (key_copy(tx, &k)) {
 		atomic_fetch_sub(&t->live, 1);
@@ -334,8 +346,7 @@ int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, con
 	tx->reliable = reliable;
 	tx->state = tx->invite ? TXN_PROCEEDING : TXN_TRYING;
 	tx->loop = loop;
-	s = shard_of(t, tx->hash, &bucket);
-	pthread_mutex_lock(&s->lock);
+	s = shard_lock(t, tx->hash, &bucket);
 	tx->hnext = *bucket;
 	if (*bucket)
 		(*bucket)->hprev = tx;
