@@ -71,7 +71,13 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 static void write_top_via(struct sbuf *b, const struct sip_via *v, const struct sip_resp *r)
 {
 	struct slice rest = v->params, name, value;
-	bool add_received = r->src_host.l && (v->has_rport || !slice_caseeq(v->host, r->src_host));
+	struct slice host = v->host;
+	bool add_received;
+
+	/* an IPv6 sent-by keeps its brackets; the source address has none */
+	if (host.l > 2 && host.p[0] == '[')
+		host = slice_make(host.p + 1, host.l - 2);
+	add_received = r->src_host.l && (v->has_rport || !slice_caseeq(host, r->src_host));
 
 	sbuf_addsl(b, slice_make(v->raw.p, (size_t)(v->params.p ? v->params.p - 1 - v->raw.p : (long)v->raw.l)));
 	while (sip_param_next(&rest, &name, &value)) {
