@@ -31,7 +31,7 @@ COMPACT = {"i": "call-id", "v": "via", "f": "from", "t": "to", "l": "content-len
 
 def headers(msg):
     """Unfolded header fields of a message as a list of (lower-case long name, value)."""
-    head = msg.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+    head = msg.lstrip(b"\r\n").split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
     head = re.sub(r"\r\n[ \t]+", " ", head)
     out = []
     for line in head.split("\r\n")[1:]:

@@ -4,7 +4,9 @@
  *           agrees with the bytes (one entry per field line, folded lines joined), and every Via,
  *           Contact, Route, Record-Route, From, To value and the Request-URI pass their typed parsers.
  * invalid/: sip_msg_parse or sip_msg_check fails with the status the file name starts with
- *           ("400-", "505-"), or with status 0 for "drop-"; 4xx/5xx carry a reason. "414-" and
+ *           ("400-", "505-"), or with status 0 for "drop-"; 4xx/5xx carry a reason. The Request-URI
+ *           is judged as sipd's core does it (RFC 3261 8.2.2.1, after the check): sip_uri_parse
+ *           refusing it (EBADMSG) means 400. "414-" and
  *           "513-" are limits sipd applies from its configuration after parsing ([limits] in
  *           docs/configuration.md): those messages are well-formed, so here they must parse and pass
  *           the check; run_live.sh asserts the status.
@@ -329,9 +331,17 @@ static bool check_invalid(const char *name, const char *buf, size_t len)
 		err.status = 999;
 		err.reason = NULL;
 		rc = sip_msg_check(&m, &err);
-		if (rc == 0)
-			return failf("accepted; want status %d", want);
 	}
+	if (rc == 0 && m.is_request) {
+		struct sip_uri u;
+
+		if (sip_uri_parse(&u, m.ruri) == EBADMSG) {
+			rc = EBADMSG;
+			err = (struct sip_error){ 400, "Malformed Request-URI" };
+		}
+	}
+	if (rc == 0)
+		return failf("accepted; want status %d", want);
 	if (rc != EBADMSG)
 		return failf("failed with %d, want EBADMSG", rc);
 	if (err.status != want)
