@@ -216,6 +216,10 @@ void tmr_wheel_advance(struct tmr_wheel *w, uint64_t now_ms)
 	if (!w)
 		return;
 	wheel_fire(w, &w->due);
+	if (w->count == 0 && w->now < now_ms) {
+		w->now = now_ms; /* nothing to cascade or fire: skip the slot scan */
+		return;
+	}
 	while (w->now < now_ms) {
 		uint64_t d = wheel_next_event(w);
 

@@ -22,6 +22,7 @@
 
 struct core {
 	struct config cfg;
+	char options_hdrs[1024]; /* what a 200 to OPTIONS carries, built once */
 	struct txn_table *txns;
 	int fault_txn_alloc;
 };
@@ -76,14 +77,19 @@ static void origin_init(struct origin *o, const struct tp_msg *tm, const struct 
 	}
 }
 
-static void to_tag_of(const struct sip_msg *req, char *buf, size_t n)
+static void to_tag_of(const struct sip_msg *req, char buf[static 11])
 {
 	/* Deterministic, so a retransmission answered statelessly carries the same tag. */
+	static const char hex[] = "0123456789abcdef";
 	uint32_t h = slice_hash(req->call_id, 0x5ed);
 
 	h = slice_hash(req->from.tag, h);
 	h = slice_hash(req->via.branch, h);
-	snprintf(buf, n, "sd%08x", h);
+	buf[0] = 's';
+	buf[1] = 'd';
+	for (int i = 0; i < 8; i++)
+		buf[2 + i] = hex[(h >> (28 - 4 * i)) & 15];
+	buf[10] = '\0';
 }
 
 /* Writes the response into the worker's buffer; returns its length, 0 if it could not be built. */
@@ -101,7 +107,7 @@ static size_t build_response(struct core *c, const struct sip_msg *req, const st
 		.extra = extra,
 	};
 
-	to_tag_of(req, tag, sizeof(tag));
+	to_tag_of(req, tag);
 	r.to_tag = slice_cstr(tag);
 	sbuf_init(&b, wctx->out, sizeof(wctx->out));
 	if (sip_resp_write(&b, req, &r)) {
@@ -413,8 +419,7 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 
 	switch (req->mid) {
 	case SIP_METHOD_OPTIONS:
-		options_extra(c, extra, sizeof(extra));
-		send_txn(c, tx, req, o, 200, NULL, extra);
+		send_txn(c, tx, req, o, 200, NULL, c->options_hdrs);
 		break;
 	case SIP_METHOD_INVITE:
 		if (c->cfg.unrouted_delay_ms) {
@@ -508,6 +513,7 @@ int core_new(struct core **cp, const struct config *cfg)
 	if (!c)
 		return ENOMEM;
 	c->cfg = *cfg;
+	options_extra(c, c->options_hdrs, sizeof(c->options_hdrs));
 	tc.max_live = cfg->max_transactions;
 	tc.timers = (struct txn_timers){ cfg->t1, cfg->t2, cfg->t4 };
 	tc.send = txn_send;

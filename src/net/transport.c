@@ -387,6 +387,26 @@ int tp_addr_parse(struct tp_addr *a, const char *s, unsigned short def_port)
 	return addr_host_set(a, host, port);
 }
 
+/* Dotted quad without stdio: this runs for every request (the received parameter). */
+static char *ipv4_str(uint32_t ip, char *buf)
+{
+	char *p = buf;
+
+	for (int i = 3; i >= 0; i--) {
+		unsigned o = (ip >> (8 * i)) & 0xff;
+
+		if (o >= 100)
+			*p++ = (char)('0' + o / 100);
+		if (o >= 10)
+			*p++ = (char)('0' + o / 10 % 10);
+		*p++ = (char)('0' + o % 10);
+		if (i)
+			*p++ = '.';
+	}
+	*p = '\0';
+	return buf;
+}
+
 char *tp_addr_host(const struct tp_addr *a, char *buf, size_t n)
 {
 	const void *src = NULL;
@@ -396,6 +416,8 @@ char *tp_addr_host(const struct tp_addr *a, char *buf, size_t n)
 	buf[0] = '\0';
 	if (!a)
 		return buf;
+	if (a->u.sa.sa_family == AF_INET && n >= INET_ADDRSTRLEN)
+		return ipv4_str(ntohl(a->u.in.sin_addr.s_addr), buf);
 	if (a->u.sa.sa_family == AF_INET)
 		src = &a->u.in.sin_addr;
 	else if (a->u.sa.sa_family == AF_INET6)

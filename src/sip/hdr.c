@@ -57,8 +57,7 @@ bool sip_list_next(struct slice *rest, struct slice *elem)
 
 static bool is_host_char(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-	       c == '.';
+	return sip__is(c, SIP_C_HOST);
 }
 
 bool sip__host_valid(struct slice h, bool *ipv6)
@@ -147,7 +146,46 @@ static bool params_valid(struct slice params)
 	while (sip_param_next(&rest, &name, &value))
 		if (!sip_token_valid(name))
 			return false;
-	return rest.l == 0;
+	return sip__skip_lws(rest, 0) == rest.l;
+}
+
+/* One pass over the parameters: their syntax, and the ones sipd reasons about. */
+static bool via_params(struct sip_via *v)
+{
+	struct slice rest = v->params, name, value;
+
+	while (sip_param_next(&rest, &name, &value)) {
+		struct slice *dst = NULL;
+
+		if (!sip_token_valid(name))
+			return false;
+		switch (name.l) {
+		case 3:
+			if (slice_caseeq_cstr(name, "ttl"))
+				dst = &v->ttl;
+			break;
+		case 5:
+			if (slice_caseeq_cstr(name, "rport")) {
+				v->has_rport = true;
+				dst = &v->rport;
+			} else if (slice_caseeq_cstr(name, "maddr")) {
+				dst = &v->maddr;
+			}
+			break;
+		case 6:
+			if (slice_caseeq_cstr(name, "branch"))
+				dst = &v->branch;
+			break;
+		case 8:
+			if (slice_caseeq_cstr(name, "received"))
+				dst = &v->received;
+			break;
+		}
+		/* the first occurrence wins, as sip_param_find would have it */
+		if (dst && !dst->p)
+			*dst = value.p ? value : slice_make(name.p + name.l, 0);
+	}
+	return sip__skip_lws(rest, 0) == rest.l;
 }
 
 int sip_via_parse(struct sip_via *v, struct slice s)
@@ -172,14 +210,9 @@ int sip_via_parse(struct sip_via *v, struct slice s)
 		if (s.p[i] != ';')
 			return EBADMSG;
 		v->params = slice_make(s.p + i + 1, s.l - i - 1);
-		if (!params_valid(v->params))
+		if (!via_params(v))
 			return EBADMSG;
 	}
-	sip_param_find(v->params, "branch", &v->branch);
-	sip_param_find(v->params, "received", &v->received);
-	v->has_rport = sip_param_find(v->params, "rport", &v->rport);
-	sip_param_find(v->params, "maddr", &v->maddr);
-	sip_param_find(v->params, "ttl", &v->ttl);
 	if (v->branch.p && v->branch.l == 0)
 		return EBADMSG;
 	if (v->rport.l) {

@@ -90,26 +90,43 @@ static char lower(char c)
 	return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
 }
 
+/* By first letter: the compact form's id, and the ids of long names starting with it (0-terminated).
+ * Built once, before main, from hdr_names. */
+static struct {
+	uint8_t compact;
+	uint8_t ids[12];
+} hdr_index[26];
+static uint8_t hdr_len[SIP_HDR_COUNT];
+
+__attribute__((constructor)) static void hdr_index_build(void)
+{
+	for (int i = 1; i < SIP_HDR_COUNT; i++) {
+		unsigned l0 = (unsigned)(lower(hdr_names[i].name[0]) - 'a'), k = 0;
+
+		hdr_len[i] = (uint8_t)strlen(hdr_names[i].name);
+		while (hdr_index[l0].ids[k])
+			k++;
+		if (k < 11)
+			hdr_index[l0].ids[k] = (uint8_t)i;
+		if (hdr_names[i].compact)
+			hdr_index[hdr_names[i].compact - 'a'].compact = (uint8_t)i;
+	}
+}
+
 enum sip_hdr_id sip_hdr_lookup(struct slice name)
 {
-	char c0;
+	unsigned c0;
 
 	if (name.l == 0)
 		return SIP_HDR_OTHER;
-	c0 = lower(name.p[0]);
-	if (name.l == 1) {
-		for (int i = 1; i < SIP_HDR_COUNT; i++)
-			if (hdr_names[i].compact == c0)
-				return (enum sip_hdr_id)i;
+	c0 = (unsigned)(lower(name.p[0]) - 'a');
+	if (c0 >= 26)
 		return SIP_HDR_OTHER;
-	}
-	/* First letter and length narrow it to one or two candidates before the full compare. */
-	for (int i = 1; i < SIP_HDR_COUNT; i++) {
-		const char *n = hdr_names[i].name;
-
-		if (lower(n[0]) == c0 && strlen(n) == name.l && strncasecmp(n, name.p, name.l) == 0)
-			return (enum sip_hdr_id)i;
-	}
+	if (name.l == 1)
+		return (enum sip_hdr_id)hdr_index[c0].compact;
+	for (const uint8_t *id = hdr_index[c0].ids; *id; id++)
+		if (hdr_len[*id] == name.l && strncasecmp(hdr_names[*id].name, name.p, name.l) == 0)
+			return (enum sip_hdr_id)*id;
 	return SIP_HDR_OTHER;
 }
 
@@ -247,10 +264,28 @@ static int parse_request_line(struct sip_msg *m, struct slice line, struct sip_e
 
 /* ---- header block ---- */
 
+#define A (SIP_C_TOKEN | SIP_C_HOST | SIP_C_UNRES)       /* letters and digits */
+#define X (SIP_C_TOKEN | SIP_C_HOST | SIP_C_UNRES | SIP_C_HEX)
+const uint8_t sip__ctype[256] = {
+	['\t'] = SIP_C_LWS, ['\n'] = SIP_C_LWS, ['\r'] = SIP_C_LWS, [' '] = SIP_C_LWS,
+	['!'] = SIP_C_TOKEN | SIP_C_UNRES, ['%'] = SIP_C_TOKEN, ['\''] = SIP_C_TOKEN | SIP_C_UNRES,
+	['('] = SIP_C_UNRES, [')'] = SIP_C_UNRES, ['*'] = SIP_C_TOKEN | SIP_C_UNRES, ['+'] = SIP_C_TOKEN,
+	['-'] = A, ['.'] = A, ['_'] = SIP_C_TOKEN | SIP_C_UNRES, ['`'] = SIP_C_TOKEN,
+	['~'] = SIP_C_TOKEN | SIP_C_UNRES,
+	['0'] = X, ['1'] = X, ['2'] = X, ['3'] = X, ['4'] = X, ['5'] = X, ['6'] = X, ['7'] = X, ['8'] = X, ['9'] = X,
+	['A'] = X, ['B'] = X, ['C'] = X, ['D'] = X, ['E'] = X, ['F'] = X, ['G'] = A, ['H'] = A, ['I'] = A,
+	['J'] = A, ['K'] = A, ['L'] = A, ['M'] = A, ['N'] = A, ['O'] = A, ['P'] = A, ['Q'] = A, ['R'] = A,
+	['S'] = A, ['T'] = A, ['U'] = A, ['V'] = A, ['W'] = A, ['X'] = A, ['Y'] = A, ['Z'] = A,
+	['a'] = X, ['b'] = X, ['c'] = X, ['d'] = X, ['e'] = X, ['f'] = X, ['g'] = A, ['h'] = A, ['i'] = A,
+	['j'] = A, ['k'] = A, ['l'] = A, ['m'] = A, ['n'] = A, ['o'] = A, ['p'] = A, ['q'] = A, ['r'] = A,
+	['s'] = A, ['t'] = A, ['u'] = A, ['v'] = A, ['w'] = A, ['x'] = A, ['y'] = A, ['z'] = A,
+};
+#undef A
+#undef X
+
 static bool is_token_char(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       strchr("-.!%*_+`'~", c) != NULL;
+	return sip__ctype[c] & SIP_C_TOKEN;
 }
 
 bool sip_token_valid(struct slice s)
@@ -258,7 +293,7 @@ bool sip_token_valid(struct slice s)
 	if (s.l == 0)
 		return false;
 	for (size_t i = 0; i < s.l; i++)
-		if (!s.p[i] || !is_token_char((unsigned char)s.p[i]))
+		if (!is_token_char((unsigned char)s.p[i]))
 			return false;
 	return true;
 }

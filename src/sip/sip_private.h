@@ -4,13 +4,29 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/slice.h"
+
+/* Character classes, one table lookup instead of strchr per byte. */
+enum {
+	SIP_C_TOKEN = 1,  /* RFC 3261 token */
+	SIP_C_HOST = 2,   /* hostname / IPv4 characters */
+	SIP_C_HEX = 4,
+	SIP_C_UNRES = 8,  /* URI unreserved */
+	SIP_C_LWS = 16,
+};
+extern const uint8_t sip__ctype[256];
+
+static inline bool sip__is(char c, uint8_t cls)
+{
+	return (sip__ctype[(uint8_t)c] & cls) != 0;
+}
 
 /* LWS inside values: SP, HT, and the CR LF of folded lines. */
 static inline bool sip__is_lws(char c)
 {
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+	return sip__is(c, SIP_C_LWS);
 }
 
 static inline size_t sip__skip_lws(struct slice s, size_t i)
@@ -22,7 +38,7 @@ static inline size_t sip__skip_lws(struct slice s, size_t i)
 
 static inline bool sip__is_hex(char c)
 {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+	return sip__is(c, SIP_C_HEX);
 }
 
 /* End of a quoted string starting at s.p[i] == '"': index after the closing quote, or 0 if unterminated. */
