@@ -443,11 +443,6 @@ out:
 	mem_deref(tx);
 }
 
-static bool has_answerable_via(const struct sip_msg *m)
-{
-	return m->is_request && m->count[SIP_HDR_VIA] && m->count[SIP_HDR_CALL_ID] && m->count[SIP_HDR_CSEQ] &&
-	       m->count[SIP_HDR_FROM] && m->count[SIP_HDR_TO];
-}
 
 void core_on_message(struct tp_msg *tm, void *arg)
 {
@@ -482,7 +477,9 @@ void core_on_message(struct tp_msg *tm, void *arg)
 		perr = (struct sip_error){ 414, NULL };
 	}
 	if (rc) {
-		if (perr.status && has_answerable_via(m) && m->mid != SIP_METHOD_ACK)
+		/* RFC 4475 3.1.2.18: answer 400 where possible, even without the header that is missing;
+		 * the answer goes to the source address (origin_init) and carries what the request had */
+		if (perr.status && m->is_request && m->mid != SIP_METHOD_ACK)
 			send_stateless(c, m, &o, perr.status, perr.reason, NULL);
 		else
 			log_debug("dropped a message: %s", perr.reason ? perr.reason : "malformed");

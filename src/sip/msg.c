@@ -252,11 +252,16 @@ static int parse_request_line(struct sip_msg *m, struct slice line, struct sip_e
 		return fail(err, 0, "Malformed request line");
 	m->is_request = true;
 	m->mid = sip_method_lookup(m->method);
-	sp2 = memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1));
-	if (!sp2 || sp2 == sp1 + 1)
+	sp2 = memrchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1));
+	/* Without "SP SIP/" at the end this is not a SIP request line at all: dropped, not answered. */
+	if (!sp2 || (size_t)(end - sp2 - 1) < 4 || strncasecmp(sp2 + 1, "SIP/", 4) != 0)
+		return fail(err, 0, "Not a SIP request line");
+	m->version = slice_make(sp2 + 1, (size_t)(end - sp2 - 1));
+	if (sp2 == sp1 + 1)
 		return fail(err, 400, "Malformed Request-URI");
 	m->ruri = slice_make(sp1 + 1, (size_t)(sp2 - sp1 - 1));
-	m->version = slice_make(sp2 + 1, (size_t)(end - sp2 - 1));
+	if (memchr(m->ruri.p, ' ', m->ruri.l))
+		return fail(err, 400, "Malformed Request-URI: unescaped space");
 	if (!version_valid(m->version))
 		return fail(err, 400, "Malformed SIP version in request line");
 	return 0;
