@@ -801,8 +801,11 @@ static void test_parse_errors(void **state)
 	} t[] = {
 		{ "OPTIONS  sip:bo@example.com SIP/2.0\n", 400 },
 		{ "OPTIONS sip:bo@example.com  SIP/2.0\n", 400 },
+		/* RFC 4475 3.1.2.11: trailing SP is rejected (400) or ignored, never a silent drop */
 		{ "OPTIONS sip:bo@example.com SIP/2.0 \n", 400 },
-		{ "OPTIONS sip:bo@example.com\n", 400 },
+		{ "OPTIONS sip:bo@example.com SIP/2.0\t\n", 400 },
+		/* no SIP-Version at all: not a SIP request line, nothing to answer */
+		{ "OPTIONS sip:bo@example.com\n", 0 },
 		{ "OPTIONS\n", 0 },
 		{ "\n", 0 },
 	};
