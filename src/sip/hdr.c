@@ -251,6 +251,13 @@ static size_t addr_display(struct sip_addr *a, struct slice s, size_t i, bool *b
 	}
 	if (i >= s.l)
 		return 0;
+	/* RFC 3261 25.1: an unquoted display-name is *(token LWS) */
+	for (size_t k = start; k < i; k++) {
+		if (!sip__is(s.p[k], SIP_C_TOKEN | SIP_C_LWS)) {
+			*bad = true;
+			return 0;
+		}
+	}
 	a->display = slice_trim(slice_make(s.p + start, i - start));
 	return i;
 }

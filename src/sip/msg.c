@@ -245,6 +245,17 @@ static int parse_request_line(struct sip_msg *m, struct slice line, struct sip_e
 	const char *sp1 = memchr(line.p, ' ', line.l), *sp2;
 	const char *end = line.p + line.l;
 
+	/* RFC 4475 3.1.2.11: white space after the version is refused (400), as the grammar says;
+	 * the rest of the message is still read so the 400 can be addressed */
+	bool trailing_ws = false;
+
+	while (end > line.p && (end[-1] == ' ' || end[-1] == '\t')) {
+		end--;
+		trailing_ws = true;
+	}
+	if (sp1 && sp1 >= end)
+		sp1 = NULL;
+
 	if (!sp1 || sp1 == line.p)
 		return fail(err, 0, "Malformed request line");
 	m->method = slice_make(line.p, (size_t)(sp1 - line.p));
@@ -264,6 +275,8 @@ static int parse_request_line(struct sip_msg *m, struct slice line, struct sip_e
 		return fail(err, 400, "Malformed Request-URI: unescaped space");
 	if (!version_valid(m->version))
 		return fail(err, 400, "Malformed SIP version in request line");
+	if (trailing_ws)
+		return fail(err, 400, "Malformed request line: white space after the version");
 	return 0;
 }
 
@@ -483,6 +496,25 @@ static int check_single(const struct sip_msg *m, enum sip_hdr_id id, const char 
 	return 0;
 }
 
+/* callid = word [ "@" word ]: visible characters, no white space */
+static bool callid_valid(struct slice id)
+{
+	if (id.l == 0)
+		return false;
+	for (size_t i = 0; i < id.l; i++)
+		if ((unsigned char)id.p[i] <= ' ' || (unsigned char)id.p[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+/* A From/To URI must be well-formed; an unknown scheme is someone else's business (ENOTSUP). */
+static bool addr_uri_valid(const struct sip_addr *a)
+{
+	struct sip_uri u;
+
+	return sip_uri_parse(&u, a->uri) != EBADMSG;
+}
+
 int sip_msg_check(const struct sip_msg *m, struct sip_error *err)
 {
 	unsigned short st = m->is_request ? 400 : 0; /* defects in responses: drop */
@@ -498,16 +530,16 @@ int sip_msg_check(const struct sip_msg *m, struct sip_error *err)
 		return fail(err, st, "Malformed Via header");
 	if ((rc = check_single(m, SIP_HDR_FROM, "Missing From header field", "Duplicate From header field", err)))
 		goto out;
-	if (!m->from.uri.p)
+	if (!m->from.uri.p || !addr_uri_valid(&m->from))
 		return fail(err, st, "Malformed From header");
 	if ((rc = check_single(m, SIP_HDR_TO, "Missing To header field", "Duplicate To header field", err)))
 		goto out;
-	if (!m->to.uri.p)
+	if (!m->to.uri.p || !addr_uri_valid(&m->to))
 		return fail(err, st, "Malformed To header");
 	if ((rc = check_single(m, SIP_HDR_CALL_ID, "Missing Call-ID header field",
 			       "Duplicate Call-ID header field", err)))
 		goto out;
-	if (m->call_id.l == 0 || memchr(m->call_id.p, ' ', m->call_id.l))
+	if (!callid_valid(m->call_id))
 		return fail(err, st, "Malformed Call-ID header");
 	if ((rc = check_single(m, SIP_HDR_CSEQ, "Missing CSeq header field", "Duplicate CSeq header field", err)))
 		goto out;

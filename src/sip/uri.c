@@ -245,23 +245,64 @@ int sip_uri_parse(struct sip_uri *u, struct slice s)
 	return u->scheme == SIP_SCHEME_TEL ? parse_tel(u, s) : parse_sip(u, s);
 }
 
-/* Escaped-equivalent comparison: %41 equals A (RFC 3261 19.1.4). */
+/* One character of a URI component: decoded, and whether it was written as %HH. */
+static size_t uri_char(struct slice s, size_t i, char *c, bool *escaped)
+{
+	if (s.p[i] == '%' && i + 2 < s.l && sip__is_hex(s.p[i + 1]) && sip__is_hex(s.p[i + 2])) {
+		*c = (char)(hexval(s.p[i + 1]) * 16 + hexval(s.p[i + 2]));
+		*escaped = true;
+		return i + 3;
+	}
+	*c = s.p[i];
+	*escaped = false;
+	return i + 1;
+}
+
+static char fold(char c, bool nocase)
+{
+	return nocase && c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+}
+
+/* RFC 3261 19.1.4: %41 equals A, but an escaped reserved character differs from the plain one.
+ * Streams both sides: no buffer, no length limit. */
 static bool escaped_eq(struct slice a, struct slice b, bool nocase)
 {
-	char ba[512], bb[512];
-	long la = sip_unescape(ba, sizeof(ba), a), lb = sip_unescape(bb, sizeof(bb), b);
+	size_t i = 0, j = 0;
 
-	if (la < 0 || lb < 0 || la != lb)
-		return false;
-	return nocase ? strncasecmp(ba, bb, (size_t)la) == 0 : memcmp(ba, bb, (size_t)la) == 0;
+	while (i < a.l && j < b.l) {
+		char ca, cb;
+		bool ea, eb;
+
+		i = uri_char(a, i, &ca, &ea);
+		j = uri_char(b, j, &cb, &eb);
+		if (fold(ca, nocase) != fold(cb, nocase))
+			return false;
+		if (ea != eb && !is_unreserved(ca))
+			return false;
+	}
+	return i == a.l && j == b.l;
 }
 
 /* A parameter in either URI among these must be in both with the same value. */
 static const char *const strict_params[] = { "user", "ttl", "method", "maddr", "transport" };
 
+/* The value of the first parameter of this name, as sip_param_find would; false if absent. */
+static bool param_first(struct slice params, struct slice name, struct slice *value)
+{
+	struct slice rest = params, n, v;
+
+	while (sip_param_next(&rest, &n, &v)) {
+		if (slice_caseeq(n, name)) {
+			*value = v;
+			return true;
+		}
+	}
+	return false;
+}
+
 static bool params_match(struct slice pa, struct slice pb)
 {
-	struct slice rest = pa, name, va, vb;
+	struct slice rest = pa, name, va, vb, first;
 
 	for (size_t k = 0; k < sizeof(strict_params) / sizeof(strict_params[0]); k++) {
 		bool ha = sip_param_find(pa, strict_params[k], &va);
@@ -270,14 +311,45 @@ static bool params_match(struct slice pa, struct slice pb)
 		if (ha != hb || (ha && !escaped_eq(va, vb, true)))
 			return false;
 	}
-	/* other parameters are compared only when both have them */
+	/* other parameters are compared only when both have them; a repeated name counts once */
 	while (sip_param_next(&rest, &name, &va)) {
-		char nbuf[64];
-
-		if (name.l >= sizeof(nbuf))
+		if (param_first(pa, name, &first) && first.p != va.p)
 			continue;
-		slice_copy(nbuf, sizeof(nbuf), name);
-		if (sip_param_find(pb, nbuf, &vb) && !escaped_eq(va, vb, true))
+		if (param_first(pb, name, &vb) && !escaped_eq(va, vb, true))
+			return false;
+	}
+	return true;
+}
+
+/* Next "name=value" of a URI's headers ('&'-separated). */
+static bool hdr_next(struct slice *rest, struct slice *name, struct slice *value)
+{
+	const char *amp, *eq;
+	struct slice item;
+
+	if (rest->l == 0)
+		return false;
+	amp = memchr(rest->p, '&', rest->l);
+	item = slice_make(rest->p, amp ? (size_t)(amp - rest->p) : rest->l);
+	*rest = amp ? slice_make(amp + 1, rest->l - item.l - 1) : slice_make(rest->p + rest->l, 0);
+	eq = memchr(item.p, '=', item.l);
+	*name = slice_make(item.p, eq ? (size_t)(eq - item.p) : item.l);
+	*value = eq ? slice_make(eq + 1, item.l - name->l - 1) : slice_make(item.p + item.l, 0);
+	return true;
+}
+
+/* Every header of a is in b with an equal value (names case-insensitive), in any order. */
+static bool headers_within(struct slice a, struct slice b)
+{
+	struct slice ra = a, na, va;
+
+	while (hdr_next(&ra, &na, &va)) {
+		struct slice rb = b, nb, vb;
+		bool found = false;
+
+		while (!found && hdr_next(&rb, &nb, &vb))
+			found = escaped_eq(na, nb, true) && escaped_eq(va, vb, false);
+		if (!found)
 			return false;
 	}
 	return true;
@@ -294,6 +366,6 @@ bool sip_uri_equal(const struct sip_uri *a, const struct sip_uri *b)
 		return false;
 	if (!params_match(a->params, b->params))
 		return false;
-	/* headers: every component must match, in any order; compare as sets by lookup both ways */
-	return escaped_eq(a->headers, b->headers, false);
+	/* headers: every component must match, in any order */
+	return headers_within(a->headers, b->headers) && headers_within(b->headers, a->headers);
 }
