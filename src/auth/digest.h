@@ -1,0 +1,72 @@
+/* digest.h: HTTP Digest authentication for SIP (RFC 3261 22, RFC 7616, RFC 8760): credentials,
+ * challenges, nonces sipd verifies without storing them, nonce-count replay checks and the
+ * brute-force limiter. */
+#ifndef SIPD_AUTH_DIGEST_H
+#define SIPD_AUTH_DIGEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/slice.h"
+#include "sip/build.h"
+
+enum digest_alg { DIGEST_MD5 = 0, DIGEST_SHA256 = 1 };
+#define DIGEST_HEX_MAX 65   /* 64 hex digits of SHA-256 + NUL */
+#define DIGEST_NONCE_MAX 96 /* a nonce as sipd writes it, + NUL */
+
+/* An Authorization / Proxy-Authorization value, as slices into the message. */
+struct digest_cred {
+	struct slice username, realm, nonce, uri, response, algorithm, cnonce, opaque, qop, nc_text;
+	enum digest_alg alg;  /* from algorithm=, MD5 when absent */
+	uint32_t nc;          /* nonce-count, 0 when absent */
+	bool has_qop;
+};
+
+/* 0; EBADMSG when malformed (missing username/realm/nonce/uri/response, qop without nc/cnonce, bad nc);
+ * ENOTSUP when the scheme is not Digest or the algorithm unknown (e.g. MD5-sess, SHA-512-256). */
+int digest_cred_parse(struct digest_cred *c, struct slice value);
+
+/* HA1 = H(username ":" realm ":" password), lower-case hex. */
+void digest_ha1(enum digest_alg alg, struct slice user, struct slice realm, struct slice password,
+		char out[DIGEST_HEX_MAX]);
+/* The response the client should have sent (RFC 7616 3.4.1; RFC 2069 form when qop is absent). */
+void digest_expected(enum digest_alg alg, const char *ha1_hex, const struct digest_cred *c, struct slice method,
+		     char out[DIGEST_HEX_MAX]);
+/* Constant-time comparison of c->response with digest_expected. */
+bool digest_check(enum digest_alg alg, const char *ha1_hex, const struct digest_cred *c, struct slice method);
+
+/* Nonces: base64url(timestamp | random | HMAC-SHA256(key, timestamp | random | realm)), truncated MAC;
+ * verified by recomputing the MAC, so nothing is stored per challenge. nc values are tracked per nonce
+ * (bounded memory, thread-safe) to refuse replays. */
+struct digest_nonces;
+enum digest_verdict { DIGEST_NONCE_OK, DIGEST_NONCE_STALE, DIGEST_NONCE_BAD, DIGEST_NONCE_REPLAY };
+
+/* lifetime_s: a nonce older than this is stale. max_tracked: nonces whose nc is remembered (memory bound). */
+int digest_nonces_new(struct digest_nonces **np, unsigned lifetime_s, size_t max_tracked);
+void digest_nonces_free(struct digest_nonces *n);
+void digest_nonce_make(struct digest_nonces *n, struct slice realm, uint64_t now_s, char out[DIGEST_NONCE_MAX]);
+/* Checks the MAC and age; then, only when qop is in use, that nc is higher than any nc seen for this
+ * nonce (REPLAY otherwise). Call digest_nonce_check only after the response itself verified, so that a
+ * wrong guess cannot burn nonce counts of an honest client. */
+enum digest_verdict digest_nonce_check(struct digest_nonces *n, struct slice realm, struct slice nonce,
+				       uint64_t now_s);
+enum digest_verdict digest_nonce_use(struct digest_nonces *n, struct slice nonce, uint32_t nc, uint64_t now_s);
+
+/* Writes one challenge header line, e.g.
+ * WWW-Authenticate: Digest realm="sipd", nonce="...", algorithm=SHA-256, qop="auth"[, stale=true]\r\n */
+void digest_challenge_write(struct sbuf *b, const char *header, struct slice realm, const char *nonce,
+			    enum digest_alg alg, bool stale);
+
+/* Brute-force limiter. Failures are counted per (source address, username): after max_failures within
+ * window_s that pair is refused for block_s (doubling on each new block, up to 1 hour). Honest clients
+ * sharing an address (a NAT, an SBC) are not affected by another user's failures. Thread-safe,
+ * bounded memory (max_entries, oldest evicted). */
+struct digest_limiter;
+int digest_limiter_new(struct digest_limiter **lp, unsigned max_failures, unsigned window_s, unsigned block_s,
+		       size_t max_entries);
+void digest_limiter_free(struct digest_limiter *l);
+bool digest_limiter_blocked(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s);
+void digest_limiter_failure(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s);
+void digest_limiter_success(struct digest_limiter *l, struct slice source, struct slice user);
+
+#endif

@@ -1,0 +1,74 @@
+/* store.h: users and location bindings behind one interface (SQLite now, PostgreSQL and Redis later).
+ * Calls block: sipd makes them from the store's own writer thread or at start-up, never on an event loop. */
+#ifndef SIPD_STORE_STORE_H
+#define SIPD_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+struct store_user {
+	char name[64];
+	char ha1_md5[33];      /* lower-case hex; empty when unknown */
+	char ha1_sha256[65];
+	char extension[32];
+	char display_name[128];
+	bool disabled;
+};
+
+struct store_binding {
+	char aor[256];         /* "sip:alice@example.com" */
+	char contact[512];     /* the Contact URI as registered */
+	char received[128];    /* where the REGISTER came from: "udp:192.0.2.1:5060" */
+	char path[1024];       /* Path header values, comma-separated, in order (RFC 3327) */
+	char call_id[256];
+	char user_agent[256];
+	char instance[160];    /* +sip.instance, when given */
+	uint32_t cseq;
+	int q;                 /* thousandths; -1 = none */
+	int64_t expires;       /* absolute, Unix seconds */
+	int64_t updated;       /* Unix seconds */
+};
+
+enum store_op { STORE_BINDING_PUT, STORE_BINDING_DEL, STORE_AOR_DEL };
+
+/* One change; PUT replaces the binding with the same (aor, contact). */
+struct store_change {
+	enum store_op op;
+	struct store_binding b; /* DEL uses aor + contact; AOR_DEL uses aor */
+};
+
+typedef int (store_user_h)(const struct store_user *u, void *arg);       /* non-zero stops */
+typedef int (store_binding_h)(const struct store_binding *b, void *arg); /* non-zero stops */
+
+/* "sqlite:PATH" or a plain PATH. Creates the schema if missing. 0 or an errno; *errmsg (static) says why. */
+int store_open(struct store **sp, const char *url, bool sync_full, const char **errmsg);
+void store_close(struct store *s);
+
+int store_user_get(struct store *s, const char *name, struct store_user *u); /* 0, ENOENT, EIO */
+int store_user_put(struct store *s, const struct store_user *u);             /* insert or replace */
+int store_user_del(struct store *s, const char *name);                       /* 0, ENOENT */
+int store_user_list(struct store *s, store_user_h *cb, void *arg);
+
+/* Every binding with expires > now (and deletes the expired ones). */
+int store_bindings_load(struct store *s, int64_t now, store_binding_h *cb, void *arg);
+/* All changes in one transaction, durable when it returns 0 (WAL; fsync per sync_full). */
+int store_apply(struct store *s, const struct store_change *changes, size_t n);
+
+/* Group commit: a thread that takes changes from any thread, applies every change waiting in one
+ * transaction, then calls each submitter's done(err, arg) from the writer thread. */
+struct store_writer;
+typedef void (store_done_h)(int err, void *arg);
+int store_writer_new(struct store_writer **wp, struct store *s, size_t max_pending);
+/* Flushes what is pending, stops the thread, frees. */
+void store_writer_free(struct store_writer *w);
+/* Copies the changes. 0, or EAGAIN when max_pending changes wait already (the caller answers 503 with
+ * Retry-After), ENOMEM. */
+int store_writer_submit(struct store_writer *w, const struct store_change *changes, size_t n, store_done_h *done,
+			void *arg);
+/* Batches committed and changes written, for the logs and the benchmark. */
+void store_writer_stats(const struct store_writer *w, uint64_t *batches, uint64_t *changes);
+
+#endif
