@@ -15,7 +15,6 @@
 #include "sip/status.h"
 #include "txn/txn.h"
 
-#define OUT_MAX (1 << 16)
 
 /* What sipd serves as a UAS today; grows with the registrar and the proxy. */
 #define ALLOW_METHODS "INVITE, ACK, CANCEL, BYE, OPTIONS"
@@ -27,120 +26,28 @@ struct core {
 	int fault_txn_alloc;
 };
 
-/* Per worker thread: the parsed message and the output buffer, so the hot path allocates nothing. */
-struct worker_ctx {
-	struct sip_msg msg;
-	char out[OUT_MAX];
-};
-static _Thread_local struct worker_ctx *wctx;
+/* Per worker thread: the parsed message, so the hot path allocates nothing. */
+static _Thread_local struct sip_msg *wmsg;
 
-/* Where and how one request arrived, and where its responses go (RFC 3261 18.2.2). */
-struct origin {
-	struct tp_worker *worker;
-	enum tp_proto proto;
-	struct tp_conn *conn;
-	struct tp_addr src;
-	struct tp_addr dst;
-	char src_host[64];
-	uint16_t src_port;
-};
-
-/* The request an INVITE transaction answers, kept so that a later 487 or final answer can be built. */
+/* An INVITE sipd rings before its final answer; the transaction keeps the request itself. */
 struct invite_ctx {
 	struct core *core;
-	struct txn *tx;        /* referenced while the ring timer runs */
-	struct origin org;
+	struct txn *tx;
 	struct tmr ring;
-	char *req;
-	size_t req_len;
 };
 
 /* ---- sending ---- */
 
-static void origin_init(struct origin *o, const struct tp_msg *tm, const struct sip_msg *req)
-{
-	o->worker = tm->worker;
-	o->proto = tm->proto;
-	o->conn = tm->conn;
-	o->src = tm->src;
-	o->dst = tm->src;
-	tp_addr_host(&tm->src, o->src_host, sizeof(o->src_host));
-	o->src_port = tp_addr_port(&tm->src);
-	/* UDP without rport: the sent-by port at the source address (18.2.2, RFC 3581 4) */
-	if (tm->proto == TP_UDP && req && req->via.raw.p && !req->via.has_rport) {
-		uint16_t port = req->via.port ? req->via.port : 5060;
-
-		if (o->dst.u.sa.sa_family == AF_INET)
-			o->dst.u.in.sin_port = htons(port);
-		else if (o->dst.u.sa.sa_family == AF_INET6)
-			o->dst.u.in6.sin6_port = htons(port);
-	}
-}
-
-static void to_tag_of(const struct sip_msg *req, char buf[static 11])
-{
-	/* Deterministic, so a retransmission answered statelessly carries the same tag. */
-	static const char hex[] = "0123456789abcdef";
-	uint32_t h = slice_hash(req->call_id, 0x5ed);
-
-	h = slice_hash(req->from.tag, h);
-	h = slice_hash(req->via.branch, h);
-	buf[0] = 's';
-	buf[1] = 'd';
-	for (int i = 0; i < 8; i++)
-		buf[2 + i] = hex[(h >> (28 - 4 * i)) & 15];
-	buf[10] = '\0';
-}
-
-/* Writes the response into the worker's buffer; returns its length, 0 if it could not be built. */
-static size_t build_response(struct core *c, const struct sip_msg *req, const struct origin *o, unsigned code,
-			     const char *reason, const char *extra)
-{
-	struct sbuf b;
-	char tag[16];
-	struct sip_resp r = {
-		.code = code,
-		.reason = reason,
-		.src_host = slice_cstr(o->src_host),
-		.src_port = o->src_port,
-		.server = c->cfg.server_name[0] ? c->cfg.server_name : NULL,
-		.extra = extra,
-	};
-
-	to_tag_of(req, tag);
-	r.to_tag = slice_cstr(tag);
-	sbuf_init(&b, wctx->out, sizeof(wctx->out));
-	if (sip_resp_write(&b, req, &r)) {
-		log_warn("response %u does not fit in %zu bytes", code, sizeof(wctx->out));
-		return 0;
-	}
-	return b.len;
-}
-
-static void send_stateless(struct core *c, const struct sip_msg *req, const struct origin *o, unsigned code,
-			   const char *reason, const char *extra)
-{
-	size_t len = build_response(c, req, o, code, reason, extra);
-
-	if (len)
-		tp_send(o->worker, o->proto, o->conn, &o->dst, wctx->out, len);
-}
-
 /* Through the transaction when there is one; else statelessly (RFC 3261 8.2.7): sipd answers a
  * non-INVITE request at once and deterministically (the To tag included), so a retransmission is
  * answered by regenerating the same response, with no state kept for 64*T1. */
-static void send_txn(struct core *c, struct txn *tx, const struct sip_msg *req, const struct origin *o,
-		     unsigned code, const char *reason, const char *extra)
+static void reply(struct core *c, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o,
+		  unsigned code, const char *reason, const char *extra)
 {
-	size_t len;
-
-	if (!tx) {
-		send_stateless(c, req, o, code, reason, extra);
-		return;
-	}
-	len = build_response(c, req, o, code, reason, extra);
-	if (len)
-		txn_respond(tx, code, wctx->out, len);
+	if (tx)
+		txn_reply(tx, req, code, reason, extra);
+	else
+		txn_reply_stateless(c->txns, req, o, code, reason, extra);
 }
 
 static int txn_send(struct txn *tx, const char *buf, size_t len, void *arg)
@@ -250,35 +157,7 @@ static void retry_after(struct core *c, char *extra, size_t n)
 	snprintf(extra, n, "Retry-After: %u\r\n", c->cfg.retry_after);
 }
 
-/* ---- INVITE: kept request, ringing, CANCEL ---- */
-
-static void invite_ctx_free(void *data)
-{
-	struct invite_ctx *ic = data;
-
-	mem_deref(ic->org.conn);
-	free(ic->req);
-	free(ic);
-}
-
-static struct worker_ctx *worker_ctx_get(void)
-{
-	if (!wctx)
-		wctx = calloc(1, sizeof(*wctx));
-	return wctx;
-}
-
-/* Rebuilds the INVITE from its copy and answers it: used off its receive path (timer, CANCEL).
- * The copy is parsed into its own sip_msg: the worker's may hold the CANCEL being handled. */
-static void invite_answer(struct invite_ctx *ic, unsigned code, const char *reason)
-{
-	struct sip_msg *m = malloc(sizeof(*m));
-	struct sip_error err;
-
-	if (m && worker_ctx_get() && sip_msg_parse(m, ic->req, ic->req_len, &err) == 0)
-		send_txn(ic->core, ic->tx, m, &ic->org, code, reason, NULL);
-	free(m);
-}
+/* ---- INVITE: ringing, CANCEL ---- */
 
 /* The ring timer holds no reference: txn_end cancels it on the owner loop when the transaction ends. */
 static void ring_expired(struct tmr *t, void *arg)
@@ -287,7 +166,7 @@ static void ring_expired(struct tmr *t, void *arg)
 
 	(void)t;
 	if (!txn_has_final(ic->tx))
-		invite_answer(ic, ic->core->cfg.unrouted_code, NULL);
+		txn_reply(ic->tx, NULL, ic->core->cfg.unrouted_code, NULL, NULL);
 }
 
 static void txn_end(struct txn *tx, const char *why, void *arg)
@@ -300,49 +179,130 @@ static void txn_end(struct txn *tx, const char *why, void *arg)
 		tmr_cancel(&ic->ring);
 }
 
-static struct invite_ctx *invite_keep(struct core *c, struct txn *tx, const struct tp_msg *tm,
-				      const struct origin *o)
-{
-	struct invite_ctx *ic = calloc(1, sizeof(*ic));
-
-	if (!ic || !(ic->req = malloc(tm->len))) {
-		free(ic);
-		return NULL;
-	}
-	memcpy(ic->req, tm->buf, tm->len);
-	ic->req_len = tm->len;
-	ic->core = c;
-	ic->tx = tx;
-	ic->org = *o;
-	ic->org.conn = mem_ref(o->conn);
-	txn_set_tu(tx, ic, invite_ctx_free);
-	return ic;
-}
-
-static void handle_cancel(struct core *c, struct txn *tx, const struct sip_msg *req, const struct origin *o)
+static void handle_cancel(struct core *c, const struct sip_msg *req, const struct txn_origin *o)
 {
 	struct txn *inv = txn_server_match_cancelled(c->txns, req);
 
 	if (!inv) {
 		/* 9.2: nothing to cancel */
-		send_txn(c, tx, req, o, 481, NULL, NULL);
+		reply(c, NULL, req, o, 481, NULL, NULL);
 		return;
 	}
-	send_txn(c, tx, req, o, 200, NULL, NULL);
-	/* 9.2: the INVITE, still pending, is answered 487 */
-	if (!txn_has_final(inv) && txn_tu(inv))
-		invite_answer(txn_tu(inv), 487, NULL);
+	reply(c, NULL, req, o, 200, NULL, NULL);
+	/* 9.2: the INVITE, still pending, is answered 487 (from its own kept copy) */
+	if (!txn_has_final(inv))
+		txn_reply(inv, NULL, 487, NULL, NULL);
 	mem_deref(inv);
+}
+
+static struct txn *invite_begin(struct core *c, const struct tp_msg *tm, const struct sip_msg *req,
+				const struct txn_origin *o)
+{
+	struct invite_ctx *ic = NULL;
+	char extra[64];
+	struct txn *tx = NULL;
+	int err = c->fault_txn_alloc ? ENOMEM : txn_server_new(&tx, c->txns, loop_current(), req, tm->proto != TP_UDP);
+
+	if (!err && txn_keep(tx, o, tm->buf, tm->len))
+		err = ENOMEM;
+	if (!err && !(ic = calloc(1, sizeof(*ic))))
+		err = ENOMEM;
+	if (err) {
+		/* overload: refuse at once with a time to come back, rather than pile up */
+		retry_after(c, extra, sizeof(extra));
+		if (err != EAGAIN && tx && !c->fault_txn_alloc) {
+			txn_reply(tx, req, 500, NULL, extra);
+			mem_deref(tx);
+		} else {
+			reply(c, NULL, req, o, err == EAGAIN ? 503 : 500, NULL, extra);
+		}
+		return NULL;
+	}
+	ic->core = c;
+	ic->tx = tx;
+	txn_set_tu(tx, ic, free);
+	txn_reply(tx, req, 100, NULL, NULL); /* 17.2.1: at once */
+	return tx;
 }
 
 /* ---- the request path ---- */
 
-static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *req, struct origin *o)
+/* RFC 3261 8.2.1 to 8.2.3, in the RFC's order: the first check that fails answers. */
+static bool uas_checks(struct core *c, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o)
 {
 	char extra[1024];
-	struct txn *tx = NULL;
 	struct sip_uri uri;
 	int err;
+
+	if (req->mid == SIP_METHOD_UNKNOWN) {
+		reply(c, tx, req, o, 501, NULL, NULL);
+		return false;
+	}
+	err = sip_uri_parse(&uri, req->ruri);
+	if (err) {
+		reply(c, tx, req, o, err == ENOTSUP ? 416 : 400, err == ENOTSUP ? NULL : "Malformed Request-URI",
+		      NULL);
+		return false;
+	}
+	if (req->mid == SIP_METHOD_CANCEL)
+		return true; /* 9.2: a CANCEL is matched, not inspected */
+	/* RFC 3261 11 and 16.3: an OPTIONS sipd answers itself may arrive with Max-Forwards 0 */
+	if (req->max_forwards == 0 && req->mid != SIP_METHOD_OPTIONS) {
+		reply(c, tx, req, o, 483, NULL, NULL);
+		return false;
+	}
+	if (unsupported_required(c, req, SIP_HDR_REQUIRE, extra, sizeof(extra))) {
+		reply(c, tx, req, o, 420, NULL, extra);
+		return false;
+	}
+	if (req->body.l > c->cfg.max_body_size) {
+		reply(c, tx, req, o, 413, NULL, NULL);
+		return false;
+	}
+	if (req->body.l && !sip_msg_hdr(req, SIP_HDR_CONTENT_TYPE)) {
+		reply(c, tx, req, o, 400, "Missing Content-Type header field for message body", NULL);
+		return false;
+	}
+	if (unsupported_content(c, req, extra, sizeof(extra))) {
+		reply(c, tx, req, o, 415, NULL, extra);
+		return false;
+	}
+	return true;
+}
+
+static void dispatch(struct core *c, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o)
+{
+	char extra[256];
+
+	switch (req->mid) {
+	case SIP_METHOD_OPTIONS:
+		reply(c, tx, req, o, 200, NULL, c->options_hdrs);
+		break;
+	case SIP_METHOD_CANCEL:
+		handle_cancel(c, req, o);
+		break;
+	case SIP_METHOD_INVITE:
+		if (c->cfg.unrouted_delay_ms) {
+			struct invite_ctx *ic = txn_tu(tx);
+
+			tmr_start(loop_timers(loop_current()), &ic->ring, c->cfg.unrouted_delay_ms, ring_expired, ic);
+		} else {
+			reply(c, tx, req, o, c->cfg.unrouted_code, NULL, NULL);
+		}
+		break;
+	case SIP_METHOD_BYE:
+		reply(c, tx, req, o, 481, NULL, NULL); /* no dialogs yet: none can match */
+		break;
+	default:
+		snprintf(extra, sizeof(extra), "Allow: %s\r\n", ALLOW_METHODS);
+		reply(c, tx, req, o, 405, NULL, extra);
+		break;
+	}
+}
+
+static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *req, const struct txn_origin *o)
+{
+	struct txn *tx;
 
 	/* 17.2.3: a retransmission goes to its transaction, never processed twice */
 	tx = txn_server_match(c->txns, req);
@@ -353,115 +313,33 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 	}
 	if (req->mid == SIP_METHOD_ACK)
 		return; /* ACK for a 2xx or for nothing: not ours to answer, ever */
-
 	/* Only the INVITE outlives this call (100 now, a final later, Timer G until the ACK); every other
 	 * request sipd answers here and now, statelessly. */
-	if (req->mid == SIP_METHOD_INVITE) {
-		err = c->fault_txn_alloc ? ENOMEM
-					 : txn_server_new(&tx, c->txns, loop_current(), req, tm->proto != TP_UDP);
-		if (err) {
-			/* overload: refuse at once with a time to come back, rather than pile up */
-			retry_after(c, extra, sizeof(extra));
-			send_stateless(c, req, o, err == EAGAIN ? 503 : 500, NULL, extra);
-			return;
-		}
-		txn_set_dest(tx, o->worker, o->proto, o->conn, &o->dst);
-		send_txn(c, tx, req, o, 100, NULL, NULL); /* 17.2.1: at once */
-		if (!invite_keep(c, tx, tm, o)) {
-			retry_after(c, extra, sizeof(extra));
-			send_txn(c, tx, req, o, 500, NULL, extra);
-			goto out;
-		}
-	}
-
-	/* 8.2.1: the method */
-	if (req->mid == SIP_METHOD_UNKNOWN) {
-		send_txn(c, tx, req, o, 501, NULL, NULL);
-		goto out;
-	}
-	/* 8.2.2.1: the Request-URI */
-	err = sip_uri_parse(&uri, req->ruri);
-	if (err == ENOTSUP) {
-		send_txn(c, tx, req, o, 416, NULL, NULL);
-		goto out;
-	}
-	if (err) {
-		send_txn(c, tx, req, o, 400, "Malformed Request-URI", NULL);
-		goto out;
-	}
-	if (req->mid == SIP_METHOD_CANCEL) {
-		handle_cancel(c, tx, req, o);
-		goto out;
-	}
-	/* RFC 3261 11 and 16.3: an OPTIONS sipd answers itself may arrive with Max-Forwards 0 */
-	if (req->max_forwards == 0 && req->mid != SIP_METHOD_OPTIONS) {
-		send_txn(c, tx, req, o, 483, NULL, NULL);
-		goto out;
-	}
-	/* 8.2.2.3 */
-	if (unsupported_required(c, req, SIP_HDR_REQUIRE, extra, sizeof(extra))) {
-		send_txn(c, tx, req, o, 420, NULL, extra);
-		goto out;
-	}
-	/* 8.2.3 */
-	if (req->body.l > c->cfg.max_body_size) {
-		send_txn(c, tx, req, o, 413, NULL, NULL);
-		goto out;
-	}
-	if (req->body.l && !sip_msg_hdr(req, SIP_HDR_CONTENT_TYPE)) {
-		send_txn(c, tx, req, o, 400, "Missing Content-Type header field for message body", NULL);
-		goto out;
-	}
-	if (unsupported_content(c, req, extra, sizeof(extra))) {
-		send_txn(c, tx, req, o, 415, NULL, extra);
-		goto out;
-	}
-
-	switch (req->mid) {
-	case SIP_METHOD_OPTIONS:
-		send_txn(c, tx, req, o, 200, NULL, c->options_hdrs);
-		break;
-	case SIP_METHOD_INVITE:
-		if (c->cfg.unrouted_delay_ms) {
-			struct invite_ctx *ic = txn_tu(tx);
-
-			tmr_start(loop_timers(loop_current()), &ic->ring, c->cfg.unrouted_delay_ms, ring_expired,
-				  ic);
-		} else {
-			send_txn(c, tx, req, o, c->cfg.unrouted_code, NULL, NULL);
-		}
-		break;
-	case SIP_METHOD_BYE:
-		send_txn(c, tx, req, o, 481, NULL, NULL); /* no dialogs yet: none can match */
-		break;
-	default:
-		snprintf(extra, sizeof(extra), "Allow: %s\r\n", ALLOW_METHODS);
-		send_txn(c, tx, req, o, 405, NULL, extra);
-		break;
-	}
-out:
+	if (req->mid == SIP_METHOD_INVITE && !(tx = invite_begin(c, tm, req, o)))
+		return;
+	if (uas_checks(c, tx, req, o))
+		dispatch(c, tx, req, o);
 	mem_deref(tx);
 }
-
 
 void core_on_message(struct tp_msg *tm, void *arg)
 {
 	struct core *c = arg;
 	struct sip_error perr = { 0, NULL };
 	struct sip_msg *m;
-	struct origin o;
+	struct txn_origin o;
 	int rc;
 
-	if (!worker_ctx_get())
+	if (!wmsg && !(wmsg = malloc(sizeof(*wmsg))))
 		return;
-	m = &wctx->msg;
+	m = wmsg;
 	rc = sip_msg_parse(m, tm->buf, tm->len, &perr);
 	if (rc == 0 && !m->is_request)
 		return; /* responses: sipd sends no requests yet, so none can match; never answered */
-	origin_init(&o, tm, rc == 0 || m->is_request ? m : NULL);
+	txn_origin_init(&o, tm, rc == 0 || m->is_request ? m : NULL);
 	if (tm->oversize || tm->len > c->cfg.max_message_size) {
 		if (m->is_request && m->hdr_len)
-			send_stateless(c, m, &o, 513, NULL, NULL);
+			reply(c, NULL, m, &o, 513, NULL, NULL);
 		if (tm->conn)
 			tp_conn_close(tm->conn);
 		return;
@@ -478,9 +356,9 @@ void core_on_message(struct tp_msg *tm, void *arg)
 	}
 	if (rc) {
 		/* RFC 4475 3.1.2.18: answer 400 where possible, even without the header that is missing;
-		 * the answer goes to the source address (origin_init) and carries what the request had */
+		 * the answer goes to the source address and carries what the request had */
 		if (perr.status && m->is_request && m->mid != SIP_METHOD_ACK)
-			send_stateless(c, m, &o, perr.status, perr.reason, NULL);
+			reply(c, NULL, m, &o, perr.status, perr.reason, NULL);
 		else
 			log_debug("dropped a message: %s", perr.reason ? perr.reason : "malformed");
 		return;
@@ -492,8 +370,9 @@ void core_worker_stop(struct tp_worker *w, void *arg)
 {
 	(void)w;
 	(void)arg;
-	free(wctx);
-	wctx = NULL;
+	free(wmsg);
+	wmsg = NULL;
+	txn_thread_cleanup();
 }
 
 long core_frame(const char *buf, size_t len, size_t max)
@@ -514,6 +393,7 @@ int core_new(struct core **cp, const struct config *cfg)
 	tc.max_live = cfg->max_transactions;
 	tc.timers = (struct txn_timers){ cfg->t1, cfg->t2, cfg->t4 };
 	tc.send = txn_send;
+	tc.server_name = c->cfg.server_name[0] ? c->cfg.server_name : NULL;
 	tc.end = txn_end;
 	tc.arg = c;
 	err = txn_table_new(&c->txns, &tc);

@@ -32,6 +32,7 @@ struct txn_table_config {
 	txn_send_h *send;
 	txn_end_h *end;          /* optional */
 	bool single_thread;      /* unit tests: every call comes from the thread that advances the timers */
+	const char *server_name; /* Server header of every response built here; NULL for none */
 	void *arg;
 };
 
@@ -71,5 +72,34 @@ void txn_get_dest(const struct txn *tx, struct tp_worker **w, enum tp_proto *pro
 /* A slot for the TU: data and its destructor, run when the transaction is freed. */
 void txn_set_tu(struct txn *tx, void *data, void (*destroy)(void *data));
 void *txn_tu(const struct txn *tx);
+
+/* ---- answering requests (reply.c) ---- */
+
+/* Where a request came from and where its responses go (RFC 3261 18.2.2, RFC 3581). */
+struct txn_origin {
+	struct tp_worker *worker;
+	enum tp_proto proto;
+	struct tp_conn *conn;   /* borrowed */
+	struct tp_addr src;
+	struct tp_addr dst;     /* the source address; the sent-by port over UDP without rport */
+	char src_host[64];      /* for received= */
+	uint16_t src_port;      /* for rport= */
+};
+
+void txn_origin_init(struct txn_origin *o, const struct tp_msg *tm, const struct sip_msg *req);
+/* Builds the response to req (8.2.6) into the calling thread's buffer: *out and the length, 0 on failure. */
+size_t txn_build_reply(const struct txn_table *t, const struct sip_msg *req, const struct txn_origin *o,
+		       unsigned code, const char *reason, const char *extra, const char **out);
+/* Answers without a transaction (8.2.7: a stateless UAS regenerates the same answer for a retransmission). */
+void txn_reply_stateless(const struct txn_table *t, const struct sip_msg *req, const struct txn_origin *o,
+			 unsigned code, const char *reason, const char *extra);
+/* The transaction keeps the origin (its connection referenced) and a copy of the request, so that
+ * txn_reply can answer later, from any thread. 0 or ENOMEM. */
+int txn_keep(struct txn *tx, const struct txn_origin *o, const char *req, size_t len);
+/* Answers the kept request. req: the parsed request when the caller has it, NULL to reparse the copy.
+ * 0, EINVAL (nothing kept, or a final already sent), ENOSPC, ENOMEM. */
+int txn_reply(struct txn *tx, const struct sip_msg *req, unsigned code, const char *reason, const char *extra);
+/* Frees the calling thread's buffers (as a worker stops). */
+void txn_thread_cleanup(void);
 
 #endif

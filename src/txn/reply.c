@@ -1,0 +1,146 @@
+/* reply.c: answering requests: where responses go (18.2.2) and how they are built (8.2.6). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mem.h"
+#include "sip/build.h"
+#include "txn/txn.h"
+#include "txn/txn_private.h"
+
+#define OUT_MAX (1 << 16)
+
+/* Per thread: the output buffer, and a message to reparse kept requests into. */
+struct reply_buf {
+	char out[OUT_MAX];
+	struct sip_msg msg;
+};
+static _Thread_local struct reply_buf *rbuf;
+
+static struct reply_buf *reply_buf(void)
+{
+	if (!rbuf)
+		rbuf = malloc(sizeof(*rbuf));
+	return rbuf;
+}
+
+void txn_thread_cleanup(void)
+{
+	free(rbuf);
+	rbuf = NULL;
+}
+
+static void set_port(struct tp_addr *a, uint16_t port)
+{
+	if (a->u.sa.sa_family == AF_INET)
+		a->u.in.sin_port = htons(port);
+	else if (a->u.sa.sa_family == AF_INET6)
+		a->u.in6.sin6_port = htons(port);
+}
+
+void txn_origin_init(struct txn_origin *o, const struct tp_msg *tm, const struct sip_msg *req)
+{
+	o->worker = tm->worker;
+	o->proto = tm->proto;
+	o->conn = tm->conn;
+	o->src = tm->src;
+	o->dst = tm->src;
+	tp_addr_host(&tm->src, o->src_host, sizeof(o->src_host));
+	o->src_port = tp_addr_port(&tm->src);
+	/* UDP without rport: the sent-by port at the source address (18.2.2, RFC 3581 4) */
+	if (tm->proto == TP_UDP && req && req->via.raw.p && !req->via.has_rport)
+		set_port(&o->dst, req->via.port ? req->via.port : 5060);
+}
+
+/* Deterministic, so a retransmission answered statelessly carries the same tag. */
+static void to_tag_of(const struct sip_msg *req, char buf[static 11])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint32_t h = slice_hash(req->call_id, 0x5ed);
+
+	h = slice_hash(req->from.tag, h);
+	h = slice_hash(req->via.branch, h);
+	buf[0] = 's';
+	buf[1] = 'd';
+	for (int i = 0; i < 8; i++)
+		buf[2 + i] = hex[(h >> (28 - 4 * i)) & 15];
+	buf[10] = '\0';
+}
+
+static size_t build(const struct txn_table *t, const struct sip_msg *req, struct slice src_host, uint16_t src_port,
+		    unsigned code, const char *reason, const char *extra, const char **out)
+{
+	struct reply_buf *rb = reply_buf();
+	struct sbuf b;
+	char tag[11];
+	struct sip_resp r = {
+		.code = code,
+		.reason = reason,
+		.src_host = src_host,
+		.src_port = src_port,
+		.server = t->cfg.server_name,
+		.extra = extra,
+	};
+
+	if (!rb)
+		return 0;
+	to_tag_of(req, tag);
+	r.to_tag = slice_make(tag, 10);
+	sbuf_init(&b, rb->out, sizeof(rb->out));
+	if (sip_resp_write(&b, req, &r))
+		return 0;
+	*out = rb->out;
+	return b.len;
+}
+
+size_t txn_build_reply(const struct txn_table *t, const struct sip_msg *req, const struct txn_origin *o,
+		       unsigned code, const char *reason, const char *extra, const char **out)
+{
+	return build(t, req, slice_cstr(o->src_host), o->src_port, code, reason, extra, out);
+}
+
+void txn_reply_stateless(const struct txn_table *t, const struct sip_msg *req, const struct txn_origin *o,
+			 unsigned code, const char *reason, const char *extra)
+{
+	const char *out;
+	size_t len = txn_build_reply(t, req, o, code, reason, extra, &out);
+
+	if (len)
+		tp_send(o->worker, o->proto, o->conn, &o->dst, out, len);
+}
+
+int txn_keep(struct txn *tx, const struct txn_origin *o, const char *req, size_t len)
+{
+	char *copy = malloc(len ? len : 1);
+
+	if (!copy)
+		return ENOMEM;
+	memcpy(copy, req, len);
+	free(tx->req);
+	tx->req = copy;
+	tx->req_len = len;
+	memcpy(tx->src_host, o->src_host, sizeof(tx->src_host));
+	tx->src_port = o->src_port;
+	txn_set_dest(tx, o->worker, o->proto, o->conn, &o->dst);
+	return 0;
+}
+
+int txn_reply(struct txn *tx, const struct sip_msg *req, unsigned code, const char *reason, const char *extra)
+{
+	struct reply_buf *rb = reply_buf();
+	struct sip_error err;
+	const char *out;
+	size_t len;
+
+	if (!tx->req || !rb)
+		return !rb ? ENOMEM : EINVAL;
+	if (!req) {
+		if (sip_msg_parse(&rb->msg, tx->req, tx->req_len, &err))
+			return EINVAL;
+		req = &rb->msg;
+	}
+	len = build(tx->table, req, slice_cstr(tx->src_host), tx->src_port, code, reason, extra, &out);
+	if (!len)
+		return ENOSPC;
+	return txn_respond(tx, code, out, len);
+}

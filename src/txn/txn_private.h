@@ -1,0 +1,68 @@
+/* txn_private.h: the transaction and table structures, shared by the files of src/txn only. */
+#ifndef SIPD_TXN_PRIVATE_H
+#define SIPD_TXN_PRIVATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "base/timer.h"
+#include "txn/txn.h"
+
+#define MAGIC_COOKIE "z9hG4bK"
+
+enum { K_BRANCH_OR_RURI, K_HOST_OR_CALLID, K_FROMTAG, K_VIA, K_METHOD, K_TOTAG, K_PARTS };
+
+/* What identifies a server transaction (17.2.3): branch, sent-by and method with the magic cookie;
+ * Request-URI, From tag, Call-ID, CSeq and top Via otherwise (RFC 2543). */
+struct txn_key {
+	bool cookie;
+	bool is_ack;            /* only in keys built from a message: an ACK's To tag is the response's */
+	uint16_t port;
+	uint32_t cseq;
+	struct slice part[K_PARTS];
+};
+
+struct shard {
+	pthread_mutex_t lock;
+	struct txn **buckets;
+	unsigned nbuckets;
+};
+
+struct txn_table {
+	struct txn_table_config cfg;
+	struct shard *shards;
+	unsigned nshards;
+	atomic_uint live;
+};
+
+struct txn {
+	struct txn *hnext, *hprev;
+	struct txn_table *table;
+	uint32_t hash;
+	struct txn_key key;     /* slices into keybuf */
+	char *keybuf;
+	bool in_table;
+	bool invite;
+	bool reliable;
+	enum txn_state state;
+	atomic_bool final;      /* a final response was handed to txn_respond */
+	struct loop *loop;
+	struct tmr tmr_retx;    /* G */
+	struct tmr tmr_end;     /* H, I, J */
+	unsigned g_interval;
+	char *resp;             /* the last response, resent on retransmissions */
+	size_t resp_len;
+	unsigned resp_code;
+	struct tp_worker *worker;
+	enum tp_proto proto;
+	struct tp_conn *conn;
+	struct tp_addr dst;
+	void *tu;
+	void (*tu_destroy)(void *);
+	char *req;              /* a copy of the request, when kept (txn_keep) */
+	size_t req_len;
+	char src_host[64];      /* where it came from: received= and rport= of the response */
+	uint16_t src_port;
+};
+
+#endif
