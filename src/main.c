@@ -164,17 +164,20 @@ int main(int argc, char **argv)
 		if (n > 0) {
 			fputs(errs, stderr);
 			fprintf(stderr, "sipd: %d error(s) in %s\n", n, path);
+			config_free(&cfg);
 			return 1;
 		}
 	}
-	if (check) {
-		printf("%s: OK\n", path ? path : "(embedded defaults)");
-		return 0;
-	}
-	if (dump) {
-		config_dump(&cfg, stdout);
+	if (check || dump) {
+		if (check)
+			printf("%s: OK\n", path ? path : "(embedded defaults)");
+		else
+			config_dump(&cfg, stdout);
+		config_free(&cfg);
 		return 0;
 	}
 	log_set_level((enum log_level)cfg.log_level);
-	return run(&cfg);
+	opt = run(&cfg);
+	config_free(&cfg);
+	return opt;
 }

@@ -11,7 +11,7 @@
 
 #include "base/log.h"
 
-enum key_type { K_UINT, K_SIZE, K_STR, K_LEVEL, K_LISTEN };
+enum key_type { K_UINT, K_SIZE, K_STR, K_LEVEL, K_LISTEN, K_BOOL };
 
 struct key {
 	const char *section, *name;
@@ -43,6 +43,20 @@ static const struct key keys[] = {
 	{ "sip", "accept_encoding", K_STR, F(accept_encoding), 0, 0, "identity" },
 	{ "sip", "accept_language", K_STR, F(accept_language), 0, 0, "" },
 	{ "sip", "supported", K_STR, F(supported), 0, 0, "" },
+	{ "registrar", "min_expires", K_UINT, F(min_expires), 0, 86400, "60" },
+	{ "registrar", "max_expires", K_UINT, F(max_expires), 1, 31536000, "7200" },
+	{ "registrar", "default_expires", K_UINT, F(default_expires), 1, 31536000, "3600" },
+	{ "registrar", "max_contacts", K_UINT, F(max_contacts), 1, 1000, "10" },
+	{ "registrar", "max_contacts_policy", K_STR, F(max_contacts_policy), 0, 0, "reject" },
+	{ "auth", "realm", K_STR, F(realm), 0, 0, "" },
+	{ "auth", "algorithms", K_STR, F(algorithms), 0, 0, "SHA-256, MD5" },
+	{ "auth", "nonce_lifetime", K_UINT, F(nonce_lifetime), 5, 86400, "300" },
+	{ "auth", "max_failures", K_UINT, F(max_failures), 1, 1000, "5" },
+	{ "auth", "failure_window", K_UINT, F(failure_window), 1, 86400, "60" },
+	{ "auth", "block_time", K_UINT, F(block_time), 1, 86400, "60" },
+	{ "auth", "register_auth", K_BOOL, F(register_auth), 0, 0, "yes" },
+	{ "database", "path", K_STR, F(db_path), 0, 0, "sipd.db" },
+	{ "database", "sync", K_BOOL, F(db_sync_full), 0, 0, "full" },
 	{ "core", "unrouted_code", K_UINT, F(unrouted_code), 300, 699, "404" },
 	{ "core", "unrouted_delay_ms", K_UINT, F(unrouted_delay_ms), 0, 600000, "0" },
 };
@@ -74,6 +88,16 @@ static const char *key_set(struct config *c, const struct key *k, const char *va
 			return "too long";
 		strcpy(field, value);
 		return NULL;
+	case K_BOOL:
+		if (!strcasecmp(value, "yes") || !strcasecmp(value, "true") || !strcasecmp(value, "on") ||
+		    !strcmp(value, "1") || !strcasecmp(value, "full"))
+			*(bool *)field = true;
+		else if (!strcasecmp(value, "no") || !strcasecmp(value, "false") || !strcasecmp(value, "off") ||
+			 !strcmp(value, "0") || !strcasecmp(value, "normal"))
+			*(bool *)field = false;
+		else
+			return "not yes or no";
+		return NULL;
 	case K_LEVEL: {
 		int lvl = log_level_parse(value);
 
@@ -103,6 +127,13 @@ static const char *key_set(struct config *c, const struct key *k, const char *va
 	}
 	}
 	return "unknown type";
+}
+
+void config_free(struct config *c)
+{
+	free(c->users);
+	c->users = NULL;
+	c->nusers = 0;
 }
 
 void config_defaults(struct config *c)
@@ -158,9 +189,75 @@ static void add_error(struct load_ctx *x, const char *fmt, ...)
 		x->used = x->errlen - 1;
 }
 
+static struct config_user *user_section(struct config *c, const char *name)
+{
+	struct config_user *u;
+
+	for (unsigned i = 0; i < c->nusers; i++)
+		if (!strcmp(c->users[i].name, name))
+			return &c->users[i];
+	u = realloc(c->users, (c->nusers + 1) * sizeof(*u));
+	if (!u)
+		return NULL;
+	c->users = u;
+	u = &c->users[c->nusers++];
+	memset(u, 0, sizeof(*u));
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	return u;
+}
+
+static bool is_hex_len(const char *s, size_t n)
+{
+	if (strlen(s) != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("0123456789abcdefABCDEF", s[i]))
+			return false;
+	return true;
+}
+
+/* [user NAME]: password or ha1 / ha1_sha256, extension, display_name, disabled. */
+static void on_user_key(struct load_ctx *x, const char *uname, const char *name, const char *value)
+{
+	struct config_user *u;
+	const char *why = NULL;
+
+	while (*uname == ' ' || *uname == '\t')
+		uname++;
+	if (!*uname || strlen(uname) >= sizeof(u->name) || strpbrk(uname, " \t:@;\"")) {
+		add_error(x, "[user %s]: a user name is one word without ':', '@', ';' or quotes\n", uname);
+		return;
+	}
+	if (!(u = user_section(x->c, uname))) {
+		add_error(x, "out of memory\n");
+		return;
+	}
+	if (!strcasecmp(name, "password"))
+		why = strlen(value) < sizeof(u->password) ? (strcpy(u->password, value), NULL) : "too long";
+	else if (!strcasecmp(name, "ha1"))
+		why = is_hex_len(value, 32) ? (strcpy(u->ha1, value), NULL) : "not 32 hex digits";
+	else if (!strcasecmp(name, "ha1_sha256"))
+		why = is_hex_len(value, 64) ? (strcpy(u->ha1_sha256, value), NULL) : "not 64 hex digits";
+	else if (!strcasecmp(name, "extension"))
+		why = strlen(value) < sizeof(u->extension) ? (strcpy(u->extension, value), NULL) : "too long";
+	else if (!strcasecmp(name, "display_name"))
+		why = strlen(value) < sizeof(u->display_name) ? (strcpy(u->display_name, value), NULL) : "too long";
+	else if (!strcasecmp(name, "disabled"))
+		u->disabled = !strcasecmp(value, "yes") || !strcasecmp(value, "true") || !strcmp(value, "1");
+	else
+		why = "unknown key";
+	if (why)
+		add_error(x, "[user %s] %s: %s\n", uname, name, why);
+}
+
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct load_ctx *x = user;
+
+	if (!strncasecmp(section, "user ", 5)) {
+		on_user_key(x, section + 5, name, value);
+		return 1;
+	}
 
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (strcasecmp(keys[i].section, section) || strcasecmp(keys[i].name, name))
@@ -254,6 +351,12 @@ int config_load(struct config *c, const char *path, char *errbuf, size_t errlen)
 		x.line = rc;
 		add_error(&x, "syntax error: not a [section] or key = value line\n");
 	}
+	x.line = 0;
+	for (unsigned i = 0; i < c->nusers; i++)
+		if (!c->users[i].password[0] && !c->users[i].ha1[0] && !c->users[i].ha1_sha256[0])
+			add_error(&x, "[user %s]: needs a password, ha1 or ha1_sha256\n", c->users[i].name);
+	if (c->min_expires > c->max_expires)
+		add_error(&x, "[registrar] min_expires is above max_expires\n");
 	return x.errors;
 }
 
@@ -281,6 +384,9 @@ void config_dump(const struct config *c, void *file)
 		case K_STR:
 			fprintf(f, "%s\n", field);
 			break;
+		case K_BOOL:
+			fprintf(f, "%s\n", *(const bool *)field ? "yes" : "no");
+			break;
 		case K_LEVEL: {
 			static const char *const names[] = { "error", "warning", "info", "debug" };
 
@@ -293,5 +399,22 @@ void config_dump(const struct config *c, void *file)
 			fprintf(f, "\n");
 			break;
 		}
+	}
+	for (unsigned i = 0; i < c->nusers; i++) {
+		const struct config_user *u = &c->users[i];
+
+		fprintf(f, "\n[user %s]\n", u->name);
+		if (u->password[0])
+			fprintf(f, "password = %s\n", u->password);
+		if (u->ha1[0])
+			fprintf(f, "ha1 = %s\n", u->ha1);
+		if (u->ha1_sha256[0])
+			fprintf(f, "ha1_sha256 = %s\n", u->ha1_sha256);
+		if (u->extension[0])
+			fprintf(f, "extension = %s\n", u->extension);
+		if (u->display_name[0])
+			fprintf(f, "display_name = %s\n", u->display_name);
+		if (u->disabled)
+			fprintf(f, "disabled = yes\n");
 	}
 }

@@ -8,6 +8,17 @@
 #define CONFIG_MAX_LISTEN 16
 #define CONFIG_STR 512
 
+/* A [user NAME] section: a subscriber defined in the file. */
+struct config_user {
+	char name[64];
+	char password[128];    /* plain, only in the file; sipd keeps its HA1s */
+	char ha1[33];          /* MD5 HA1, when given instead of a password */
+	char ha1_sha256[65];
+	char extension[32];
+	char display_name[128];
+	bool disabled;
+};
+
 struct config {
 	/* [general] */
 	char listen[CONFIG_MAX_LISTEN][128]; /* "udp:127.0.0.1:5060" */
@@ -30,12 +41,34 @@ struct config {
 	char accept_encoding[CONFIG_STR]; /* content codings it accepts */
 	char accept_language[CONFIG_STR]; /* languages it accepts; empty = any */
 	char supported[CONFIG_STR];       /* option tags it supports (Require not in here: 420) */
+	/* [registrar] */
+	unsigned min_expires;          /* 423 below */
+	unsigned max_expires;          /* longer requests are lowered to it */
+	unsigned default_expires;      /* when neither the Contact nor the request says */
+	unsigned max_contacts;         /* per AOR */
+	char max_contacts_policy[16];  /* "reject" (403) or "drop_oldest" */
+	/* [auth] */
+	char realm[128];               /* empty: the first domain, else "sipd" */
+	char algorithms[64];           /* challenges offered, in order: "SHA-256, MD5" */
+	unsigned nonce_lifetime;       /* seconds */
+	unsigned max_failures;         /* per (source address, user) within failure_window */
+	unsigned failure_window;       /* seconds */
+	unsigned block_time;           /* seconds, doubling per repeated block */
+	bool register_auth;            /* REGISTER must authenticate */
+	/* [database] */
+	char db_path[CONFIG_STR];
+	bool db_sync_full;             /* fsync at every commit (power-loss safe), else crash safe */
+	/* [user NAME] sections */
+	struct config_user *users;
+	unsigned nusers;
 	/* [core] */
 	unsigned unrouted_code;        /* answer to an INVITE sipd cannot route */
 	unsigned unrouted_delay_ms;    /* how long it rings before that answer */
 };
 
 void config_defaults(struct config *c);
+/* Frees what config_load allocated (the users). */
+void config_free(struct config *c);
 /* Loads path over the defaults. Errors are written to errbuf one per line as "FILE:LINE: message";
  * returns the number of errors (0 = fine), or -1 when the file cannot be opened. */
 int config_load(struct config *c, const char *path, char *errbuf, size_t errlen);
