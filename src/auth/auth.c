@@ -1,0 +1,374 @@
+/* auth.c: the subscribers' table and the digest policy of RFC 3261 22 over digest.c. */
+#include "auth/auth.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth/digest.h"
+#include "base/log.h"
+#include "sip/build.h"
+
+#define USER_SHARDS 64
+#define RELOAD_SECONDS 2
+
+struct user_node {
+	struct user_node *next;
+	struct auth_user u;
+};
+
+struct user_shard {
+	pthread_mutex_t lock;
+	struct user_node *head;
+};
+
+struct auth {
+	char realm[128];
+	enum digest_alg algs[2];
+	unsigned nalgs;
+	const struct config *cfg;
+	struct digest_nonces *nonces;
+	struct digest_limiter *limiter;
+	struct user_shard shards[USER_SHARDS];
+	char db[CONFIG_STR];
+	pthread_t reloader;
+	bool reloader_running;
+	atomic_bool stopping;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+};
+
+static uint64_t now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+static struct user_shard *shard_for(struct auth *a, const char *name)
+{
+	return &a->shards[slice_hash(slice_cstr(name), 0) % USER_SHARDS];
+}
+
+/* ---- the users table ---- */
+
+/* Replaces the whole table with the users of the configuration plus those of the store. */
+struct user_list {
+	struct user_node *head;
+	unsigned n;
+};
+
+static int collect_store_user(const struct store_user *su, void *arg)
+{
+	struct user_list *l = arg;
+	struct user_node *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return ENOMEM;
+	snprintf(n->u.name, sizeof(n->u.name), "%s", su->name);
+	memcpy(n->u.ha1_md5, su->ha1_md5, sizeof(n->u.ha1_md5));
+	memcpy(n->u.ha1_sha256, su->ha1_sha256, sizeof(n->u.ha1_sha256));
+	memcpy(n->u.extension, su->extension, sizeof(n->u.extension));
+	memcpy(n->u.display_name, su->display_name, sizeof(n->u.display_name));
+	n->u.disabled = su->disabled;
+	n->next = l->head;
+	l->head = n;
+	l->n++;
+	return 0;
+}
+
+static int collect_config_users(struct auth *a, struct user_list *l)
+{
+	for (unsigned i = 0; i < a->cfg->nusers; i++) {
+		const struct config_user *cu = &a->cfg->users[i];
+		struct user_node *n = calloc(1, sizeof(*n));
+		struct slice name = slice_cstr(cu->name), realm = slice_cstr(a->realm);
+
+		if (!n)
+			return ENOMEM;
+		snprintf(n->u.name, sizeof(n->u.name), "%s", cu->name);
+		if (cu->password[0]) {
+			char md5[DIGEST_HEX_MAX];
+
+			digest_ha1(DIGEST_MD5, name, realm, slice_cstr(cu->password), md5);
+			memcpy(n->u.ha1_md5, md5, sizeof(n->u.ha1_md5) - 1);
+			digest_ha1(DIGEST_SHA256, name, realm, slice_cstr(cu->password), n->u.ha1_sha256);
+		}
+		if (cu->ha1[0])
+			snprintf(n->u.ha1_md5, sizeof(n->u.ha1_md5), "%s", cu->ha1);
+		if (cu->ha1_sha256[0])
+			snprintf(n->u.ha1_sha256, sizeof(n->u.ha1_sha256), "%s", cu->ha1_sha256);
+		memcpy(n->u.extension, cu->extension, sizeof(n->u.extension));
+		memcpy(n->u.display_name, cu->display_name, sizeof(n->u.display_name));
+		n->u.disabled = cu->disabled;
+		n->next = l->head;
+		l->head = n;
+		l->n++;
+	}
+	return 0;
+}
+
+static void free_nodes(struct user_node *n)
+{
+	while (n) {
+		struct user_node *next = n->next;
+
+		free(n);
+		n = next;
+	}
+}
+
+int auth_reload(struct auth *a)
+{
+	struct user_list l = { NULL, 0 };
+	struct user_node *by_shard[USER_SHARDS] = { NULL };
+	struct store *st = NULL;
+	const char *why = NULL;
+	int err = 0;
+
+	/* the store's users first, so that a [user] of the file wins over a row of the same name */
+	if (a->db[0] && (err = store_open(&st, a->db, false, &why)) == 0) {
+		err = store_user_list(st, collect_store_user, &l);
+		store_close(st);
+	}
+	if (err) {
+		log_warn("auth: cannot read users from %s: %s", a->db, why ? why : strerror(err));
+		free_nodes(l.head);
+		return err;
+	}
+	if ((err = collect_config_users(a, &l))) {
+		free_nodes(l.head);
+		return err;
+	}
+	for (struct user_node *n = l.head, *next; n; n = next) {
+		unsigned s = slice_hash(slice_cstr(n->u.name), 0) % USER_SHARDS;
+
+		next = n->next;
+		n->next = by_shard[s];
+		by_shard[s] = n;
+	}
+	for (unsigned s = 0; s < USER_SHARDS; s++) {
+		struct user_node *old;
+
+		pthread_mutex_lock(&a->shards[s].lock);
+		old = a->shards[s].head;
+		a->shards[s].head = by_shard[s];
+		pthread_mutex_unlock(&a->shards[s].lock);
+		free_nodes(old);
+	}
+	return 0;
+}
+
+int auth_user_find(struct auth *a, const char *name, struct auth_user *u)
+{
+	struct user_shard *s = shard_for(a, name);
+	struct user_node *n;
+	int err = ENOENT;
+
+	pthread_mutex_lock(&s->lock);
+	for (n = s->head; n; n = n->next) {
+		/* the last node of a name wins: the file's [user] was added after the store's row */
+		if (!strcmp(n->u.name, name)) {
+			*u = n->u;
+			err = 0;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+static void *reloader_main(void *arg)
+{
+	struct auth *a = arg;
+
+	pthread_mutex_lock(&a->stop_lock);
+	while (!atomic_load(&a->stopping)) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += RELOAD_SECONDS;
+		pthread_cond_timedwait(&a->stop_cond, &a->stop_lock, &until);
+		if (atomic_load(&a->stopping))
+			break;
+		pthread_mutex_unlock(&a->stop_lock);
+		auth_reload(a);
+		pthread_mutex_lock(&a->stop_lock);
+	}
+	pthread_mutex_unlock(&a->stop_lock);
+	return NULL;
+}
+
+/* ---- set-up ---- */
+
+static void parse_algorithms(struct auth *a, const char *list)
+{
+	if (strstr(list, "SHA-256") || strstr(list, "sha-256"))
+		a->algs[a->nalgs++] = DIGEST_SHA256;
+	if (strstr(list, "MD5") || strstr(list, "md5"))
+		a->algs[a->nalgs++] = DIGEST_MD5;
+	if (!a->nalgs)
+		a->algs[a->nalgs++] = DIGEST_SHA256;
+}
+
+int auth_new(struct auth **ap, const struct config *cfg, const char *db)
+{
+	struct auth *a = calloc(1, sizeof(*a));
+	int err;
+
+	if (!a)
+		return ENOMEM;
+	a->cfg = cfg;
+	if (cfg->realm[0])
+		snprintf(a->realm, sizeof(a->realm), "%s", cfg->realm);
+	else if (cfg->domain[0])
+		snprintf(a->realm, sizeof(a->realm), "%.*s", (int)strcspn(cfg->domain, ", \t"), cfg->domain);
+	else
+		snprintf(a->realm, sizeof(a->realm), "sipd");
+	parse_algorithms(a, cfg->algorithms);
+	for (unsigned s = 0; s < USER_SHARDS; s++)
+		pthread_mutex_init(&a->shards[s].lock, NULL);
+	pthread_mutex_init(&a->stop_lock, NULL);
+	pthread_cond_init(&a->stop_cond, NULL);
+	if (db)
+		snprintf(a->db, sizeof(a->db), "%s", db);
+	err = digest_nonces_new(&a->nonces, cfg->nonce_lifetime, 1u << 20);
+	if (!err)
+		err = digest_limiter_new(&a->limiter, cfg->max_failures, cfg->failure_window, cfg->block_time,
+					 1u << 20);
+	if (!err)
+		err = auth_reload(a);
+	if (!err && a->db[0]) {
+		err = pthread_create(&a->reloader, NULL, reloader_main, a);
+		a->reloader_running = err == 0;
+	}
+	if (err) {
+		auth_free(a);
+		return err;
+	}
+	*ap = a;
+	return 0;
+}
+
+void auth_free(struct auth *a)
+{
+	if (!a)
+		return;
+	if (a->reloader_running) {
+		pthread_mutex_lock(&a->stop_lock);
+		atomic_store(&a->stopping, true);
+		pthread_cond_signal(&a->stop_cond);
+		pthread_mutex_unlock(&a->stop_lock);
+		pthread_join(a->reloader, NULL);
+	}
+	for (unsigned s = 0; s < USER_SHARDS; s++) {
+		free_nodes(a->shards[s].head);
+		pthread_mutex_destroy(&a->shards[s].lock);
+	}
+	digest_nonces_free(a->nonces);
+	digest_limiter_free(a->limiter);
+	pthread_mutex_destroy(&a->stop_lock);
+	pthread_cond_destroy(&a->stop_cond);
+	free(a);
+}
+
+const char *auth_realm(const struct auth *a)
+{
+	return a->realm;
+}
+
+/* ---- the check ---- */
+
+static void challenge(struct auth *a, enum sip_hdr_id hdr, bool stale, char *extra, size_t n)
+{
+	const char *name = hdr == SIP_HDR_PROXY_AUTHORIZATION ? "Proxy-Authenticate" : "WWW-Authenticate";
+	char nonce[DIGEST_NONCE_MAX];
+	struct sbuf b;
+
+	/* RFC 8760 2.4: one challenge per algorithm, the preferred first, one nonce for all */
+	digest_nonce_make(a->nonces, slice_cstr(a->realm), now_s(), nonce);
+	sbuf_init(&b, extra, n - 1);
+	for (unsigned i = 0; i < a->nalgs; i++)
+		digest_challenge_write(&b, name, slice_cstr(a->realm), nonce, a->algs[i], stale);
+	extra[b.overflow ? 0 : b.len] = '\0';
+}
+
+/* The credentials for our realm among the request's Authorization headers (RFC 3261 22.4). */
+static bool find_cred(struct auth *a, const struct sip_msg *req, enum sip_hdr_id hdr, struct digest_cred *c)
+{
+	for (const struct sip_hdr *h = sip_msg_hdr(req, hdr); h; h = sip_msg_hdr_next(req, h))
+		if (digest_cred_parse(c, h->value) == 0 && slice_eq(c->realm, slice_cstr(a->realm)))
+			return true;
+	return false;
+}
+
+static bool alg_offered(const struct auth *a, enum digest_alg alg)
+{
+	for (unsigned i = 0; i < a->nalgs; i++)
+		if (a->algs[i] == alg)
+			return true;
+	return false;
+}
+
+static enum auth_result fail(struct auth *a, enum sip_hdr_id hdr, struct slice src, struct slice user,
+			     const char *why, char *extra, size_t n)
+{
+	log_info("auth: %s for user '%.*s' from %.*s", why, SLICE_ARG(user), SLICE_ARG(src));
+	digest_limiter_failure(a->limiter, src, user, now_s());
+	challenge(a, hdr, false, extra, n);
+	return AUTH_CHALLENGE;
+}
+
+enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_hdr_id hdr, const char *source,
+			    struct auth_user *user, char *extra, size_t n, const char **reason)
+{
+	struct slice src = slice_cstr(source);
+	struct digest_cred c;
+	char uname[64];
+	const char *ha1;
+	enum digest_verdict v;
+
+	*reason = NULL;
+	if (!find_cred(a, req, hdr, &c)) {
+		/* the first challenge of a request that carried none is not a failure */
+		challenge(a, hdr, false, extra, n);
+		return AUTH_CHALLENGE;
+	}
+	if (digest_limiter_blocked(a->limiter, src, c.username, now_s())) {
+		log_info("auth: '%.*s' from %s refused: too many failures", SLICE_ARG(c.username), source);
+		*reason = "Too many failed authentication attempts";
+		return AUTH_FORBIDDEN;
+	}
+	if (!alg_offered(a, c.alg))
+		return fail(a, hdr, src, c.username, "algorithm not offered", extra, n);
+	/* RFC 3261 22.4: the uri of the credentials is the Request-URI */
+	if (!slice_eq(c.uri, req->ruri))
+		return fail(a, hdr, src, c.username, "digest uri differs from the Request-URI", extra, n);
+	if (c.username.l >= sizeof(uname) || auth_user_find(a, slice_copy(uname, sizeof(uname), c.username), user))
+		return fail(a, hdr, src, c.username, "unknown user", extra, n);
+	if (user->disabled)
+		return fail(a, hdr, src, c.username, "disabled user", extra, n);
+	ha1 = c.alg == DIGEST_SHA256 ? user->ha1_sha256 : user->ha1_md5;
+	if (!ha1[0])
+		return fail(a, hdr, src, c.username, "no HA1 for that algorithm", extra, n);
+	v = digest_nonce_check(a->nonces, slice_cstr(a->realm), c.nonce, now_s());
+	if (v == DIGEST_NONCE_BAD)
+		return fail(a, hdr, src, c.username, "nonce not ours", extra, n);
+	if (!digest_check(c.alg, ha1, &c, req->method))
+		return fail(a, hdr, src, c.username, "wrong password", extra, n);
+	if (v == DIGEST_NONCE_STALE) {
+		/* RFC 7616 3.3: the password was right; only the nonce is old */
+		log_debug("auth: stale nonce for '%s'", user->name);
+		challenge(a, hdr, true, extra, n);
+		return AUTH_CHALLENGE;
+	}
+	if (digest_nonce_use(a->nonces, c.nonce, c.has_qop ? c.nc : 0, now_s()) != DIGEST_NONCE_OK)
+		return fail(a, hdr, src, c.username, "replayed nonce count", extra, n);
+	digest_limiter_success(a->limiter, src, c.username);
+	return AUTH_OK;
+}

@@ -1,0 +1,46 @@
+/* auth.h: who sipd's subscribers are (the configuration's [user] sections and the store's users table)
+ * and the digest exchange that proves a request comes from one of them. */
+#ifndef SIPD_AUTH_AUTH_H
+#define SIPD_AUTH_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/config.h"
+#include "sip/msg.h"
+#include "store/store.h"
+
+struct auth;
+
+struct auth_user {
+	char name[64];
+	char ha1_md5[33];
+	char ha1_sha256[65];
+	char extension[32];
+	char display_name[128];
+	bool disabled;
+};
+
+enum auth_result {
+	AUTH_OK,        /* credentials verified: *user is set */
+	AUTH_CHALLENGE, /* answer 401 / 407 with the challenge lines written to extra */
+	AUTH_FORBIDDEN, /* answer 403 with *reason (too many failures) */
+};
+
+/* Loads the users of cfg and of the store at db (its own read connection, refreshed every few seconds
+ * so that sipctl's changes are seen without a restart). db may be NULL. */
+int auth_new(struct auth **ap, const struct config *cfg, const char *db);
+void auth_free(struct auth *a);
+const char *auth_realm(const struct auth *a);
+/* 0 or ENOENT. Thread-safe. */
+int auth_user_find(struct auth *a, const char *name, struct auth_user *u);
+/* Checks the credentials of req in hdr (SIP_HDR_AUTHORIZATION or SIP_HDR_PROXY_AUTHORIZATION); challenge
+ * lines (WWW-Authenticate or Proxy-Authenticate to match) go into extra. source ("192.0.2.1") keys the
+ * brute-force limiter. Why a request failed (unknown user, disabled, wrong password, stale or replayed
+ * nonce) goes to the log, never on the wire. */
+enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_hdr_id hdr, const char *source,
+			    struct auth_user *user, char *extra, size_t n, const char **reason);
+/* Reloads the users now (tests, SIGHUP). */
+int auth_reload(struct auth *a);
+
+#endif
