@@ -42,7 +42,7 @@ static const struct key keys[] = {
 	{ "sip", "accept", K_STR, F(accept), 0, 0, "application/sdp" },
 	{ "sip", "accept_encoding", K_STR, F(accept_encoding), 0, 0, "identity" },
 	{ "sip", "accept_language", K_STR, F(accept_language), 0, 0, "" },
-	{ "sip", "supported", K_STR, F(supported), 0, 0, "" },
+	{ "sip", "supported", K_STR, F(supported), 0, 0, "path" },
 	{ "registrar", "min_expires", K_UINT, F(min_expires), 0, 86400, "60" },
 	{ "registrar", "max_expires", K_UINT, F(max_expires), 1, 31536000, "7200" },
 	{ "registrar", "default_expires", K_UINT, F(default_expires), 1, 31536000, "3600" },

@@ -14,13 +14,17 @@
 #include "sip/msg.h"
 #include "sip/status.h"
 #include "txn/txn.h"
+#include "auth/auth.h"
+#include "registrar/registrar.h"
 
 
 /* What sipd serves as a UAS today; grows with the registrar and the proxy. */
-#define ALLOW_METHODS "INVITE, ACK, CANCEL, BYE, OPTIONS"
+#define ALLOW_METHODS "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER"
 
 struct core {
 	struct config cfg;
+	struct auth *auth;
+	struct registrar *registrar;
 	char options_hdrs[1024]; /* what a 200 to OPTIONS carries, built once */
 	struct txn_table *txns;
 	int fault_txn_alloc;
@@ -270,11 +274,33 @@ static bool uas_checks(struct core *c, struct txn *tx, const struct sip_msg *req
 	return true;
 }
 
+/* A REGISTER is answered once its bindings are on disk: it needs a transaction to absorb retransmissions
+ * meanwhile and to answer from the worker later. */
+static struct txn *register_begin(struct core *c, const struct tp_msg *tm, const struct sip_msg *req,
+				  const struct txn_origin *o)
+{
+	struct txn *tx = NULL;
+	char extra[64];
+	int err = txn_server_new(&tx, c->txns, loop_current(), req, tm->proto != TP_UDP);
+
+	if (!err && (err = txn_keep(tx, o, tm->buf, tm->len)))
+		tx = mem_deref(tx);
+	if (err) {
+		retry_after(c, extra, sizeof(extra));
+		reply(c, NULL, req, o, err == EAGAIN ? 503 : 500, NULL, extra);
+		return NULL;
+	}
+	return tx;
+}
+
 static void dispatch(struct core *c, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o)
 {
 	char extra[256];
 
 	switch (req->mid) {
+	case SIP_METHOD_REGISTER:
+		registrar_handle(c->registrar, tx, req, o);
+		break;
 	case SIP_METHOD_OPTIONS:
 		reply(c, tx, req, o, 200, NULL, c->options_hdrs);
 		break;
@@ -316,6 +342,8 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 	/* Only the INVITE outlives this call (100 now, a final later, Timer G until the ACK); every other
 	 * request sipd answers here and now, statelessly. */
 	if (req->mid == SIP_METHOD_INVITE && !(tx = invite_begin(c, tm, req, o)))
+		return;
+	if (req->mid == SIP_METHOD_REGISTER && !(tx = register_begin(c, tm, req, o)))
 		return;
 	if (uas_checks(c, tx, req, o))
 		dispatch(c, tx, req, o);
@@ -397,8 +425,12 @@ int core_new(struct core **cp, const struct config *cfg)
 	tc.end = txn_end;
 	tc.arg = c;
 	err = txn_table_new(&c->txns, &tc);
+	if (!err)
+		err = auth_new(&c->auth, &c->cfg, c->cfg.db_path);
+	if (!err)
+		err = registrar_new(&c->registrar, &c->cfg, c->auth);
 	if (err) {
-		free(c);
+		core_free(c);
 		return err;
 	}
 	*cp = c;
@@ -410,6 +442,7 @@ void core_stopped(struct tp *tp, void *arg)
 	struct core *c = arg;
 
 	(void)tp;
+	registrar_shutdown(c->registrar);
 	txn_table_free(c->txns);
 	c->txns = NULL;
 }
@@ -419,6 +452,8 @@ void core_free(struct core *c)
 	if (!c)
 		return;
 	txn_table_free(c->txns);
+	registrar_free(c->registrar);
+	auth_free(c->auth);
 	free(c);
 }
 

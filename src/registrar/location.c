@@ -1,0 +1,442 @@
+/* location.c: sharded AOR table; a binding is one allocation with its strings packed behind it. */
+#include "registrar/location.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "base/slice.h"
+#include "base/timer.h"
+
+#define LOC_SHARDS 64
+#define EXPIRED_BATCH 256
+
+struct aor;
+
+struct binding {
+	struct binding *next;
+	struct aor *aor;
+	struct tmr expiry;
+	int64_t expires, updated;
+	uint32_t cseq;
+	int q;
+	const char *contact, *received, *path, *call_id, *user_agent, *instance; /* into data[] */
+	char data[];
+};
+
+struct aor {
+	struct aor *next;
+	struct binding *head;
+	uint32_t hash;
+	char name[];
+};
+
+struct loc_shard {
+	pthread_mutex_t lock;
+	struct aor **buckets;
+	unsigned nbuckets, naors;
+	struct tmr_wheel *wheel; /* expiry timers of this shard's bindings, advanced by the expiry thread */
+	struct store_change *expired; /* filled by timer handlers during an advance */
+	size_t nexpired;
+};
+
+struct loc {
+	struct loc_shard shards[LOC_SHARDS];
+	loc_expired_h *expired_h;
+	void *arg;
+	pthread_t thread;
+	bool running;
+	atomic_bool stopping;
+	atomic_size_t count;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct loc_shard *shard_of(struct loc *l, uint32_t h)
+{
+	return &l->shards[h % LOC_SHARDS];
+}
+
+static uint32_t aor_hash(const char *aor)
+{
+	return slice_casehash(slice_cstr(aor), 0x10c);
+}
+
+static struct aor *aor_find(struct loc_shard *s, const char *name, uint32_t h, struct aor ***link)
+{
+	struct aor **pp = &s->buckets[(h / LOC_SHARDS) & (s->nbuckets - 1)];
+
+	for (; *pp; pp = &(*pp)->next) {
+		if ((*pp)->hash == h && !strcmp((*pp)->name, name)) {
+			if (link)
+				*link = pp;
+			return *pp;
+		}
+	}
+	if (link)
+		*link = pp;
+	return NULL;
+}
+
+static void shard_grow(struct loc_shard *s)
+{
+	unsigned n = s->nbuckets * 2;
+	struct aor **nb = calloc(n, sizeof(*nb));
+
+	if (!nb)
+		return;
+	for (unsigned i = 0; i < s->nbuckets; i++) {
+		for (struct aor *a = s->buckets[i], *next; a; a = next) {
+			struct aor **b = &nb[(a->hash / LOC_SHARDS) & (n - 1)];
+
+			next = a->next;
+			a->next = *b;
+			*b = a;
+		}
+	}
+	free(s->buckets);
+	s->buckets = nb;
+	s->nbuckets = n;
+}
+
+/* ---- bindings ---- */
+
+static void binding_free(struct loc *l, struct binding *b)
+{
+	tmr_cancel(&b->expiry);
+	atomic_fetch_sub(&l->count, 1);
+	free(b);
+}
+
+static void binding_export(const struct binding *b, const char *aor, struct store_binding *out)
+{
+	memset(out, 0, sizeof(*out));
+	snprintf(out->aor, sizeof(out->aor), "%s", aor);
+	snprintf(out->contact, sizeof(out->contact), "%s", b->contact);
+	snprintf(out->received, sizeof(out->received), "%s", b->received);
+	snprintf(out->path, sizeof(out->path), "%s", b->path);
+	snprintf(out->call_id, sizeof(out->call_id), "%s", b->call_id);
+	snprintf(out->user_agent, sizeof(out->user_agent), "%s", b->user_agent);
+	snprintf(out->instance, sizeof(out->instance), "%s", b->instance);
+	out->cseq = b->cseq;
+	out->q = b->q;
+	out->expires = b->expires;
+	out->updated = b->updated;
+}
+
+static void on_expiry(struct tmr *t, void *arg);
+
+static struct binding *binding_new(struct loc *l, struct loc_shard *s, struct aor *a, const struct store_binding *sb,
+				   int64_t now)
+{
+	const char *f[6] = { sb->contact, sb->received, sb->path, sb->call_id, sb->user_agent, sb->instance };
+	size_t len[6], total = 0;
+	struct binding *b;
+	char *p;
+
+	for (int i = 0; i < 6; i++)
+		total += (len[i] = strlen(f[i])) + 1;
+	b = calloc(1, sizeof(*b) + total);
+	if (!b)
+		return NULL;
+	p = b->data;
+	for (int i = 0; i < 6; i++) {
+		memcpy(p, f[i], len[i] + 1);
+		f[i] = p;
+		p += len[i] + 1;
+	}
+	b->contact = f[0];
+	b->received = f[1];
+	b->path = f[2];
+	b->call_id = f[3];
+	b->user_agent = f[4];
+	b->instance = f[5];
+	b->aor = a;
+	b->cseq = sb->cseq;
+	b->q = sb->q;
+	b->expires = sb->expires;
+	b->updated = sb->updated;
+	tmr_start(s->wheel, &b->expiry, (uint64_t)(sb->expires > now ? sb->expires - now : 0) * 1000u, on_expiry, l);
+	atomic_fetch_add(&l->count, 1);
+	return b;
+}
+
+static void aor_remove_if_empty(struct loc_shard *s, struct aor *a)
+{
+	struct aor **link;
+
+	if (a->head || !aor_find(s, a->name, a->hash, &link))
+		return;
+	*link = a->next;
+	s->naors--;
+	free(a);
+}
+
+/* Runs inside tmr_wheel_advance, with the shard locked by the expiry thread. */
+static void on_expiry(struct tmr *t, void *arg)
+{
+	struct binding *b = (struct binding *)((char *)t - offsetof(struct binding, expiry));
+	struct aor *a = b->aor;
+	struct loc *l = arg;
+	struct loc_shard *s = shard_of(l, a->hash);
+	struct binding **pp;
+
+	for (pp = &a->head; *pp && *pp != b; pp = &(*pp)->next)
+		;
+	if (!*pp)
+		return;
+	*pp = b->next;
+	if (s->expired && s->nexpired < EXPIRED_BATCH) {
+		struct store_change *c = &s->expired[s->nexpired++];
+
+		c->op = STORE_BINDING_DEL;
+		snprintf(c->b.aor, sizeof(c->b.aor), "%s", a->name);
+		snprintf(c->b.contact, sizeof(c->b.contact), "%s", b->contact);
+	}
+	log_debug("location: %s -> %s expired", a->name, b->contact);
+	binding_free(l, b);
+	aor_remove_if_empty(s, a);
+}
+
+/* ---- the table ---- */
+
+int loc_new(struct loc **lp, loc_expired_h *expired, void *arg)
+{
+	struct loc *l = calloc(1, sizeof(*l));
+	uint64_t now = mono_ms();
+
+	if (!l)
+		return ENOMEM;
+	l->expired_h = expired;
+	l->arg = arg;
+	for (unsigned i = 0; i < LOC_SHARDS; i++) {
+		struct loc_shard *s = &l->shards[i];
+
+		pthread_mutex_init(&s->lock, NULL);
+		s->nbuckets = 64;
+		s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
+		if (!s->buckets || tmr_wheel_new(&s->wheel, now)) {
+			loc_free(l);
+			return ENOMEM;
+		}
+	}
+	*lp = l;
+	return 0;
+}
+
+static void *expiry_main(void *arg)
+{
+	struct loc *l = arg;
+	struct store_change *batch = calloc(EXPIRED_BATCH, sizeof(*batch));
+
+	while (batch && !atomic_load(&l->stopping)) {
+		struct timespec pause = { 0, 200 * 1000000 };
+
+		for (unsigned i = 0; i < LOC_SHARDS && !atomic_load(&l->stopping); i++) {
+			struct loc_shard *s = &l->shards[i];
+			size_t n;
+
+			pthread_mutex_lock(&s->lock);
+			s->expired = batch;
+			s->nexpired = 0;
+			tmr_wheel_advance(s->wheel, mono_ms());
+			n = s->nexpired;
+			s->expired = NULL;
+			pthread_mutex_unlock(&s->lock);
+			if (n && l->expired_h)
+				l->expired_h(batch, n, l->arg);
+		}
+		nanosleep(&pause, NULL);
+	}
+	free(batch);
+	return NULL;
+}
+
+int loc_start(struct loc *l)
+{
+	int err = pthread_create(&l->thread, NULL, expiry_main, l);
+
+	l->running = err == 0;
+	return err;
+}
+
+void loc_free(struct loc *l)
+{
+	if (!l)
+		return;
+	if (l->running) {
+		atomic_store(&l->stopping, true);
+		pthread_join(l->thread, NULL);
+	}
+	for (unsigned i = 0; i < LOC_SHARDS; i++) {
+		struct loc_shard *s = &l->shards[i];
+
+		for (unsigned k = 0; s->buckets && k < s->nbuckets; k++) {
+			for (struct aor *a = s->buckets[k], *next; a; a = next) {
+				next = a->next;
+				while (a->head) {
+					struct binding *b = a->head;
+
+					a->head = b->next;
+					binding_free(l, b);
+				}
+				free(a);
+			}
+		}
+		free(s->buckets);
+		tmr_wheel_free(s->wheel);
+		pthread_mutex_destroy(&s->lock);
+	}
+	free(l);
+}
+
+void loc_lock(struct loc *l, const char *aor)
+{
+	pthread_mutex_lock(&shard_of(l, aor_hash(aor))->lock);
+}
+
+void loc_unlock(struct loc *l, const char *aor)
+{
+	pthread_mutex_unlock(&shard_of(l, aor_hash(aor))->lock);
+}
+
+size_t loc_get_locked(struct loc *l, const char *aor, struct store_binding *out, size_t max, int64_t now)
+{
+	uint32_t h = aor_hash(aor);
+	struct aor *a = aor_find(shard_of(l, h), aor, h, NULL);
+	size_t n = 0;
+
+	for (struct binding *b = a ? a->head : NULL; b; b = b->next) {
+		if (b->expires <= now)
+			continue; /* its timer has not run yet: already gone for everyone */
+		if (n < max)
+			binding_export(b, aor, &out[n]);
+		n++;
+	}
+	return n;
+}
+
+int loc_set_locked(struct loc *l, const char *aor, const struct store_binding *sb, size_t n, int64_t now)
+{
+	uint32_t h = aor_hash(aor);
+	struct loc_shard *s = shard_of(l, h);
+	struct aor **link, *a = aor_find(s, aor, h, &link);
+	struct binding *fresh = NULL, **tail = &fresh;
+
+	if (!a && n == 0)
+		return 0;
+	if (!a) {
+		size_t len = strlen(aor);
+
+		if (!(a = calloc(1, sizeof(*a) + len + 1)))
+			return ENOMEM;
+		memcpy(a->name, aor, len + 1);
+		a->hash = h;
+		*link = a;
+		s->naors++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct binding *b = binding_new(l, s, a, &sb[i], now);
+
+		if (!b) {
+			while (fresh) {
+				struct binding *next = fresh->next;
+
+				binding_free(l, fresh);
+				fresh = next;
+			}
+			aor_remove_if_empty(s, a);
+			return ENOMEM;
+		}
+		*tail = b;
+		tail = &b->next;
+	}
+	while (a->head) {
+		struct binding *b = a->head;
+
+		a->head = b->next;
+		binding_free(l, b);
+	}
+	a->head = fresh;
+	aor_remove_if_empty(s, a);
+	if (s->naors > s->nbuckets * 2)
+		shard_grow(s);
+	return 0;
+}
+
+size_t loc_lookup(struct loc *l, const char *aor, struct store_binding *out, size_t max, int64_t now)
+{
+	size_t n;
+
+	loc_lock(l, aor);
+	n = loc_get_locked(l, aor, out, max, now);
+	loc_unlock(l, aor);
+	return n;
+}
+
+int loc_put(struct loc *l, const struct store_binding *b, int64_t now)
+{
+	uint32_t h = aor_hash(b->aor);
+	struct loc_shard *s = shard_of(l, h);
+	struct aor **link, *a;
+	struct binding *nb;
+	int err = 0;
+
+	if (b->expires <= now)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	a = aor_find(s, b->aor, h, &link);
+	if (!a && (a = calloc(1, sizeof(*a) + strlen(b->aor) + 1))) {
+		strcpy(a->name, b->aor);
+		a->hash = h;
+		*link = a;
+		s->naors++;
+	}
+	if (!a || !(nb = binding_new(l, s, a, b, now))) {
+		err = ENOMEM;
+	} else {
+		nb->next = a->head;
+		a->head = nb;
+	}
+	if (s->naors > s->nbuckets * 2)
+		shard_grow(s);
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+void loc_foreach(struct loc *l, store_binding_h *cb, void *arg)
+{
+	struct store_binding *sb = malloc(sizeof(*sb));
+	int64_t now = (int64_t)time(NULL);
+
+	for (unsigned i = 0; sb && i < LOC_SHARDS; i++) {
+		struct loc_shard *s = &l->shards[i];
+
+		pthread_mutex_lock(&s->lock);
+		for (unsigned k = 0; k < s->nbuckets; k++)
+			for (struct aor *a = s->buckets[k]; a; a = a->next)
+				for (struct binding *b = a->head; b; b = b->next)
+					if (b->expires > now) {
+						binding_export(b, a->name, sb);
+						cb(sb, arg);
+					}
+		pthread_mutex_unlock(&s->lock);
+	}
+	free(sb);
+}
+
+size_t loc_count(struct loc *l)
+{
+	return atomic_load(&l->count);
+}

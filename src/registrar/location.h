@@ -1,0 +1,38 @@
+/* location.h: the location service: address-of-record to bindings, in memory for lookups on the hot path,
+ * each binding expiring on time by its own timer. Durability is the registrar's (the store). */
+#ifndef SIPD_REGISTRAR_LOCATION_H
+#define SIPD_REGISTRAR_LOCATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+struct loc;
+
+/* Told of bindings that expired (on the expiry thread), so the registrar can delete them from the store. */
+typedef void (loc_expired_h)(const struct store_change *dels, size_t n, void *arg);
+
+int loc_new(struct loc **lp, loc_expired_h *expired, void *arg);
+/* Stops the expiry thread and frees every binding. */
+void loc_free(struct loc *l);
+/* Starts the thread that expires bindings (after loading). */
+int loc_start(struct loc *l);
+
+/* Locks the AOR's shard: every call between loc_lock and loc_unlock works on that AOR atomically. */
+void loc_lock(struct loc *l, const char *aor);
+void loc_unlock(struct loc *l, const char *aor);
+/* Under the lock: the AOR's live bindings copied into out (at most max); returns how many there are. */
+size_t loc_get_locked(struct loc *l, const char *aor, struct store_binding *out, size_t max, int64_t now);
+/* Under the lock: replaces the AOR's bindings with these (n may be 0: the AOR goes). 0 or ENOMEM. */
+int loc_set_locked(struct loc *l, const char *aor, const struct store_binding *b, size_t n, int64_t now);
+
+/* Takes the lock itself: for lookups (the proxy) and for loading at start. */
+size_t loc_lookup(struct loc *l, const char *aor, struct store_binding *out, size_t max, int64_t now);
+int loc_put(struct loc *l, const struct store_binding *b, int64_t now);
+/* Every live binding (sipctl, tests); the callback runs under a shard lock. */
+void loc_foreach(struct loc *l, store_binding_h *cb, void *arg);
+size_t loc_count(struct loc *l);
+
+#endif

@@ -1,0 +1,633 @@
+/* registrar.c: REGISTER processing (RFC 3261 10.3, RFC 3327 Path, RFC 3581 NAT) over the location service,
+ * with the store's group-commit writer for durability. */
+#include "registrar/registrar.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "net/loop.h"
+#include "sip/build.h"
+#include "sip/uri.h"
+
+#define MAX_DOMAINS 64
+#define MAX_REQ_CONTACTS 32
+
+struct registrar {
+	const struct config *cfg;
+	struct auth *auth;
+	struct store *store;
+	struct store_writer *writer;
+	struct loc *loc;
+	char domains[MAX_DOMAINS][128];
+	unsigned ndomains;
+	atomic_bool stopping;   /* the workers are gone: commits still complete, answers are not sent */
+};
+
+/* A REGISTER waiting for its changes to reach the disk. */
+struct pending {
+	struct registrar *r;
+	struct txn *tx;
+	char aor[256];
+	char *path_echo; /* Path lines for the 200, when the UA supports path */
+	int err;
+};
+
+/* One Contact of the request. */
+struct req_contact {
+	struct slice uri;
+	struct slice instance;
+	long expires;
+	int q;
+};
+
+/* ---- domains ---- */
+
+static void domain_add(struct registrar *r, const char *d)
+{
+	size_t n = strlen(d);
+
+	if (n && d[0] == '[' && d[n - 1] == ']') {
+		d++;
+		n -= 2;
+	}
+	if (!n || n >= sizeof(r->domains[0]) || r->ndomains == MAX_DOMAINS)
+		return;
+	for (unsigned i = 0; i < r->ndomains; i++)
+		if (strlen(r->domains[i]) == n && !strncasecmp(r->domains[i], d, n))
+			return;
+	memcpy(r->domains[r->ndomains], d, n);
+	r->domains[r->ndomains++][n] = '\0';
+}
+
+/* With no domain configured, sipd answers for its own names and addresses (RFC 3261 10.3 step 1). */
+static void domains_init(struct registrar *r)
+{
+	char buf[CONFIG_STR], *save = NULL, *tok;
+	struct ifaddrs *ifs = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", r->cfg->domain);
+	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save))
+		domain_add(r, tok);
+	if (r->ndomains)
+		return;
+	if (gethostname(buf, sizeof(buf)) == 0)
+		domain_add(r, buf);
+	domain_add(r, "localhost");
+	if (getifaddrs(&ifs) == 0) {
+		for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+			char host[NI_MAXHOST];
+			int fam = i->ifa_addr ? i->ifa_addr->sa_family : 0;
+
+			if ((fam == AF_INET || fam == AF_INET6) &&
+			    getnameinfo(i->ifa_addr, fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6),
+					host, sizeof(host), NULL, 0, NI_NUMERICHOST) == 0) {
+				host[strcspn(host, "%")] = '\0'; /* no IPv6 zone */
+				domain_add(r, host);
+			}
+		}
+		freeifaddrs(ifs);
+	}
+	for (unsigned i = 0; i < r->cfg->nlisten; i++) {
+		struct tp_addr a;
+		char host[64];
+
+		if (tp_addr_parse(&a, r->cfg->listen[i] + 4, 5060) == 0)
+			domain_add(r, tp_addr_host(&a, host, sizeof(host)));
+	}
+}
+
+bool registrar_is_local(const struct registrar *r, struct slice host)
+{
+	if (host.l > 2 && host.p[0] == '[')
+		host = slice_make(host.p + 1, host.l - 2);
+	for (unsigned i = 0; i < r->ndomains; i++)
+		if (slice_caseeq_cstr(host, r->domains[i]))
+			return true;
+	return false;
+}
+
+struct loc *registrar_location(struct registrar *r)
+{
+	return r->loc;
+}
+
+/* ---- answers ---- */
+
+static void date_header(char *buf, size_t n)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(buf, n, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+}
+
+/* The 200 of 10.3 step 8: every current binding with its remaining time, and a Date. */
+static void answer_bindings(struct registrar *r, struct txn *tx, const struct sip_msg *req, const char *aor,
+			    const char *path_echo)
+{
+	size_t max = r->cfg->max_contacts, n, cap;
+	struct store_binding *b = calloc(max, sizeof(*b));
+	int64_t now = (int64_t)time(NULL);
+	char *extra;
+	struct sbuf sb;
+
+	if (!b) {
+		txn_reply(tx, req, 500, "Out of memory", NULL);
+		return;
+	}
+	n = loc_lookup(r->loc, aor, b, max, now);
+	if (n > max)
+		n = max;
+	cap = 256 + (path_echo ? strlen(path_echo) : 0) + n * (sizeof(b->contact) + 64);
+	extra = malloc(cap);
+	if (!extra) {
+		free(b);
+		txn_reply(tx, req, 500, "Out of memory", NULL);
+		return;
+	}
+	sbuf_init(&sb, extra, cap - 1);
+	for (size_t i = 0; i < n; i++) {
+		sbuf_printf(&sb, "Contact: <%s>;expires=%lld", b[i].contact, (long long)(b[i].expires - now));
+		if (b[i].q >= 0)
+			sbuf_printf(&sb, ";q=%d.%03d", b[i].q / 1000, b[i].q % 1000);
+		sbuf_adds(&sb, "\r\n");
+	}
+	if (path_echo)
+		sbuf_adds(&sb, path_echo);
+	date_header(extra + sb.len, cap - 1 - sb.len);
+	sb.len += strlen(extra + sb.len);
+	extra[sb.len] = '\0';
+	txn_reply(tx, req, 200, NULL, extra);
+	free(extra);
+	free(b);
+}
+
+static void pending_free(struct pending *p)
+{
+	mem_deref(p->tx);
+	free(p->path_echo);
+	free(p);
+}
+
+/* On the transaction's worker, once the writer has committed (or failed). */
+static void pending_answer(void *arg)
+{
+	struct pending *p = arg;
+	char extra[64];
+
+	if (p->err) {
+		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", p->r->cfg->retry_after);
+		txn_reply(p->tx, NULL, 500, "Binding could not be stored", extra);
+	} else {
+		answer_bindings(p->r, p->tx, NULL, p->aor, p->path_echo);
+	}
+	pending_free(p);
+}
+
+/* The writer thread: hand the answer to the transaction's own loop. */
+static void pending_done(int err, void *arg)
+{
+	struct pending *p = arg;
+
+	p->err = err;
+	if (err)
+		log_err("registrar: storing bindings of %s failed: %s", p->aor, strerror(err));
+	if (atomic_load(&p->r->stopping)) {
+		pending_free(p);
+		return;
+	}
+	if (loop_post(txn_loop(p->tx), pending_answer, p)) {
+		log_err("registrar: cannot reach the worker to answer %s", p->aor);
+		pending_free(p);
+	}
+}
+
+static void expired_to_store(const struct store_change *dels, size_t n, void *arg)
+{
+	struct registrar *r = arg;
+
+	if (store_writer_submit(r->writer, dels, n, NULL, NULL))
+		log_warn("registrar: %zu expired bindings stay in the store until the next start", n);
+}
+
+/* ---- the request ---- */
+
+/* "sip:alice@example.com": the AOR of a To URI (RFC 3261 10.3 step 5), host in lower case. */
+static bool aor_of(const struct sip_uri *u, char *out, size_t n)
+{
+	size_t len;
+
+	if ((u->scheme != SIP_SCHEME_SIP && u->scheme != SIP_SCHEME_SIPS) || !u->user.l)
+		return false;
+	len = (size_t)snprintf(out, n, "%s:%.*s@%.*s", u->scheme == SIP_SCHEME_SIPS ? "sips" : "sip",
+			       SLICE_ARG(u->user), SLICE_ARG(u->host));
+	if (len >= n)
+		return false;
+	for (char *p = strchr(out, '@'); p && *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p + 32);
+	return true;
+}
+
+static bool user_may_register(const struct auth_user *u, const struct sip_uri *to)
+{
+	char user[64];
+	long l = to->user.l < sizeof(user) ? sip_unescape(user, sizeof(user) - 1, to->user) : -1;
+
+	if (l < 0)
+		return false;
+	user[l] = '\0';
+	return !strcmp(user, u->name) || (u->extension[0] && !strcmp(user, u->extension));
+}
+
+/* Contacts of the request, with the expiry each asks for (10.3 step 6). 0, or the status to answer. */
+static unsigned read_contacts(struct registrar *r, const struct sip_msg *req, struct req_contact *out,
+			      size_t *n, bool *star, const char **reason)
+{
+	const struct sip_hdr *eh = sip_msg_hdr(req, SIP_HDR_EXPIRES);
+	long hdr_expires = -1;
+	struct sip_list_iter it;
+	struct slice el;
+	uint32_t v;
+
+	*n = 0;
+	*star = false;
+	if (eh) {
+		if (!slice_to_u32(eh->value, 0xffffffffu, &v)) {
+			*reason = "Malformed Expires header";
+			return 400;
+		}
+		hdr_expires = (long)v;
+	}
+	sip_list_begin(&it, req, SIP_HDR_CONTACT);
+	while (sip_list_iter_next(&it, &el)) {
+		struct sip_addr a;
+		long e;
+		int q;
+
+		if (*n == MAX_REQ_CONTACTS) {
+			*reason = "Too many Contact header field values";
+			return 400;
+		}
+		if (sip_contact_parse(&a, &e, &q, el)) {
+			*reason = "Malformed Contact header";
+			return 400;
+		}
+		if (a.star) {
+			*star = true;
+			continue;
+		}
+		out[*n].uri = a.uri;
+		out[*n].q = q;
+		out[*n].instance = SLICE_NULL;
+		sip_param_find(a.params, "+sip.instance", &out[*n].instance);
+		out[*n].expires = e >= 0 ? e : hdr_expires >= 0 ? hdr_expires : (long)r->cfg->default_expires;
+		(*n)++;
+	}
+	/* 10.3 step 6: "*" only alone, and only with Expires: 0 */
+	if (*star && (*n || hdr_expires != 0)) {
+		*reason = "Contact: * needs Expires: 0 and no other Contact";
+		return 400;
+	}
+	for (size_t i = 0; i < *n; i++) {
+		if (out[i].expires > 0 && out[i].expires < (long)r->cfg->min_expires)
+			return 423;
+		if (out[i].expires > (long)r->cfg->max_expires)
+			out[i].expires = (long)r->cfg->max_expires;
+	}
+	return 0;
+}
+
+static bool same_contact(const char *stored, struct slice uri)
+{
+	struct sip_uri a, b;
+
+	if (slice_eq(slice_cstr(stored), uri))
+		return true;
+	return sip_uri_parse(&a, slice_cstr(stored)) == 0 && sip_uri_parse(&b, uri) == 0 && sip_uri_equal(&a, &b);
+}
+
+struct update {
+	struct store_binding *cur; /* the AOR's bindings, updated in place */
+	size_t ncur, cap;
+	struct store_change *changes;
+	size_t nchanges;
+};
+
+static void change_add(struct update *u, enum store_op op, const struct store_binding *b)
+{
+	u->changes[u->nchanges].op = op;
+	u->changes[u->nchanges].b = *b;
+	u->nchanges++;
+}
+
+static void binding_remove(struct update *u, size_t i)
+{
+	change_add(u, STORE_BINDING_DEL, &u->cur[i]);
+	u->cur[i] = u->cur[--u->ncur];
+}
+
+static void fill_binding(struct store_binding *b, const char *aor, const struct req_contact *c,
+			 const struct sip_msg *req, const char *received, const char *path, int64_t now)
+{
+	const struct sip_hdr *ua = sip_msg_hdr(req, SIP_HDR_USER_AGENT);
+
+	memset(b, 0, sizeof(*b));
+	snprintf(b->aor, sizeof(b->aor), "%s", aor);
+	slice_copy(b->contact, sizeof(b->contact), c->uri);
+	snprintf(b->received, sizeof(b->received), "%s", received);
+	snprintf(b->path, sizeof(b->path), "%s", path);
+	slice_copy(b->call_id, sizeof(b->call_id), req->call_id);
+	if (ua)
+		slice_copy(b->user_agent, sizeof(b->user_agent), ua->value);
+	slice_copy(b->instance, sizeof(b->instance), c->instance);
+	b->cseq = req->cseq.num;
+	b->q = c->q;
+	b->expires = now + c->expires;
+	b->updated = now;
+}
+
+/* 10.3 steps 6 and 7 over the AOR's current bindings. 0, or the status to answer (nothing changed). */
+static unsigned apply_contacts(struct registrar *r, struct update *u, const char *aor, const struct sip_msg *req,
+			       const struct req_contact *rc, size_t nrc, bool star, const char *received,
+			       const char *path, int64_t now, const char **reason)
+{
+	for (size_t i = 0; i < u->ncur; i++) {
+		/* a binding from the same Call-ID only moves forward in CSeq */
+		bool touched = star;
+
+		for (size_t k = 0; !touched && k < nrc; k++)
+			touched = same_contact(u->cur[i].contact, rc[k].uri);
+		if (touched && slice_eq(slice_cstr(u->cur[i].call_id), req->call_id) && u->cur[i].cseq >= req->cseq.num) {
+			*reason = "Out-of-order CSeq for this Call-ID";
+			return 500;
+		}
+	}
+	if (star) {
+		while (u->ncur)
+			binding_remove(u, 0);
+		return 0;
+	}
+	for (size_t k = 0; k < nrc; k++) {
+		size_t i;
+
+		for (i = 0; i < u->ncur && !same_contact(u->cur[i].contact, rc[k].uri); i++)
+			;
+		if (rc[k].expires == 0) {
+			if (i < u->ncur)
+				binding_remove(u, i);
+			continue;
+		}
+		if (i == u->ncur) {
+			if (u->ncur == u->cap) {
+				*reason = "Too many contacts for this address of record";
+				return 403;
+			}
+			u->ncur++;
+		}
+		fill_binding(&u->cur[i], aor, &rc[k], req, received, path, now);
+		change_add(u, STORE_BINDING_PUT, &u->cur[i]);
+	}
+	/* past max_contacts: refuse (default), or let the newest in and the oldest go */
+	while (u->ncur > r->cfg->max_contacts) {
+		size_t oldest = 0;
+
+		if (strcmp(r->cfg->max_contacts_policy, "drop_oldest")) {
+			*reason = "Too many contacts for this address of record";
+			return 403;
+		}
+		for (size_t i = 1; i < u->ncur; i++)
+			if (u->cur[i].updated < u->cur[oldest].updated)
+				oldest = i;
+		binding_remove(u, oldest);
+	}
+	return 0;
+}
+
+/* RFC 3327 5.3: Path values in order, and the lines to echo in the 200 when the UA supports path. */
+static void read_path(const struct sip_msg *req, char *path, size_t n, char **echo)
+{
+	struct sip_list_iter it;
+	struct slice el;
+	struct sbuf b;
+	bool supported = false;
+
+	sbuf_init(&b, path, n - 1);
+	sip_list_begin(&it, req, SIP_HDR_PATH);
+	while (sip_list_iter_next(&it, &el)) {
+		if (b.len)
+			sbuf_adds(&b, ",");
+		sbuf_addsl(&b, el);
+	}
+	path[b.overflow ? 0 : b.len] = '\0';
+	*echo = NULL;
+	sip_list_begin(&it, req, SIP_HDR_SUPPORTED);
+	while (sip_list_iter_next(&it, &el))
+		supported |= slice_caseeq_cstr(el, "path");
+	if (supported && path[0] && (*echo = malloc(strlen(path) + 10)))
+		sprintf(*echo, "Path: %s\r\n", path);
+}
+
+static bool authorize(struct registrar *r, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o,
+		      const struct sip_uri *to)
+{
+	struct auth_user user;
+	const char *reason;
+	char extra[1024];
+
+	if (!r->cfg->register_auth)
+		return true;
+	switch (auth_check(r->auth, req, SIP_HDR_AUTHORIZATION, o->src_host, &user, extra, sizeof(extra), &reason)) {
+	case AUTH_CHALLENGE:
+		txn_reply(tx, req, 401, NULL, extra);
+		return false;
+	case AUTH_FORBIDDEN:
+		txn_reply(tx, req, 403, reason, NULL);
+		return false;
+	case AUTH_OK:
+		break;
+	}
+	if (!user_may_register(&user, to)) {
+		log_info("registrar: user '%s' may not register %.*s", user.name, SLICE_ARG(req->to.uri));
+		txn_reply(tx, req, 403, "Not allowed to register this address of record", NULL);
+		return false;
+	}
+	return true;
+}
+
+static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *req, const char *aor,
+		   struct update *u, const struct store_binding *old, size_t nold, char *path_echo, int64_t now)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+	char extra[64];
+	int err;
+
+	if (!p || loc_set_locked(r->loc, aor, u->cur, u->ncur, now)) {
+		free(p);
+		free(path_echo);
+		txn_reply(tx, req, 500, "Out of memory", NULL);
+		return;
+	}
+	p->r = r;
+	p->tx = mem_ref(tx);
+	p->path_echo = path_echo;
+	snprintf(p->aor, sizeof(p->aor), "%s", aor);
+	/* submitted under the AOR's lock: the disk sees this AOR's changes in the order memory did */
+	err = store_writer_submit(r->writer, u->changes, u->nchanges, pending_done, p);
+	if (err) {
+		loc_set_locked(r->loc, aor, old, nold, now);
+		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", r->cfg->retry_after);
+		txn_reply(tx, req, err == EAGAIN ? 503 : 500, NULL, extra);
+		pending_free(p);
+	}
+}
+
+void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o)
+{
+	struct req_contact rc[MAX_REQ_CONTACTS];
+	size_t nrc, cap = r->cfg->max_contacts + MAX_REQ_CONTACTS;
+	struct update u = { 0 };
+	struct store_binding *old = NULL;
+	struct sip_uri ruri, to;
+	char aor[256], received[160], path[1024], extra[64], *path_echo = NULL;
+	const char *reason = NULL;
+	int64_t now = (int64_t)time(NULL);
+	size_t nold;
+	unsigned st;
+	bool star;
+
+	/* 10.3 step 1: a domain sipd is responsible for */
+	if (sip_uri_parse(&ruri, req->ruri) || !registrar_is_local(r, ruri.host)) {
+		txn_reply(tx, req, 404, "Domain not served here", NULL);
+		return;
+	}
+	/* step 5 needs the To URI; steps 3 and 4 need the user */
+	if (sip_uri_parse(&to, req->to.uri) || !aor_of(&to, aor, sizeof(aor)) || !registrar_is_local(r, to.host)) {
+		txn_reply(tx, req, 404, "Address of record not in this domain", NULL);
+		return;
+	}
+	if (!authorize(r, tx, req, o, &to))
+		return;
+	st = read_contacts(r, req, rc, &nrc, &star, &reason);
+	if (st == 423) {
+		snprintf(extra, sizeof(extra), "Min-Expires: %u\r\n", r->cfg->min_expires);
+		txn_reply(tx, req, 423, NULL, extra);
+		return;
+	}
+	if (st) {
+		txn_reply(tx, req, st, reason, NULL);
+		return;
+	}
+	read_path(req, path, sizeof(path), &path_echo);
+	if (!nrc && !star) {
+		answer_bindings(r, tx, req, aor, path_echo); /* a query: nothing changes */
+		free(path_echo);
+		return;
+	}
+	snprintf(received, sizeof(received), "%s:%s%s%s:%u", o->proto == TP_TCP ? "tcp" : "udp",
+		 strchr(o->src_host, ':') ? "[" : "", o->src_host, strchr(o->src_host, ':') ? "]" : "", o->src_port);
+	u.cap = cap;
+	u.cur = calloc(cap, sizeof(*u.cur));
+	u.changes = calloc(cap + MAX_REQ_CONTACTS, sizeof(*u.changes));
+	old = calloc(cap, sizeof(*old));
+	if (!u.cur || !u.changes || !old) {
+		txn_reply(tx, req, 500, "Out of memory", NULL);
+		free(path_echo);
+		goto out;
+	}
+	loc_lock(r->loc, aor);
+	nold = loc_get_locked(r->loc, aor, old, cap, now);
+	memcpy(u.cur, old, nold * sizeof(*old));
+	u.ncur = nold;
+	st = apply_contacts(r, &u, aor, req, rc, nrc, star, received, path, now, &reason);
+	if (st) {
+		loc_unlock(r->loc, aor);
+		txn_reply(tx, req, st, reason, NULL);
+		free(path_echo);
+		goto out;
+	}
+	if (!u.nchanges) {
+		loc_unlock(r->loc, aor);
+		answer_bindings(r, tx, req, aor, path_echo);
+		free(path_echo);
+		goto out;
+	}
+	commit(r, tx, req, aor, &u, old, nold, path_echo, now);
+	loc_unlock(r->loc, aor);
+out:
+	free(u.cur);
+	free(u.changes);
+	free(old);
+}
+
+/* ---- life cycle ---- */
+
+static int load_binding(const struct store_binding *b, void *arg)
+{
+	struct registrar *r = arg;
+
+	return loc_put(r->loc, b, (int64_t)time(NULL));
+}
+
+int registrar_new(struct registrar **rp, const struct config *cfg, struct auth *auth)
+{
+	struct registrar *r = calloc(1, sizeof(*r));
+	const char *why = NULL;
+	int err;
+
+	if (!r)
+		return ENOMEM;
+	r->cfg = cfg;
+	r->auth = auth;
+	domains_init(r);
+	err = store_open(&r->store, cfg->db_path, cfg->db_sync_full, &why);
+	if (err) {
+		log_err("registrar: cannot open %s: %s", cfg->db_path, why ? why : strerror(err));
+		goto fail;
+	}
+	if ((err = loc_new(&r->loc, expired_to_store, r)))
+		goto fail;
+	if ((err = store_bindings_load(r->store, (int64_t)time(NULL), load_binding, r)))
+		goto fail;
+	if ((err = store_writer_new(&r->writer, r->store, 100000)))
+		goto fail;
+	if ((err = loc_start(r->loc)))
+		goto fail;
+	log_info("registrar: %zu live bindings loaded from %s; domains: %s%s", loc_count(r->loc), cfg->db_path,
+		 r->ndomains ? r->domains[0] : "-", r->ndomains > 1 ? ", ..." : "");
+	*rp = r;
+	return 0;
+fail:
+	registrar_free(r);
+	return err ? err : EIO;
+}
+
+void registrar_shutdown(struct registrar *r)
+{
+	if (!r || atomic_exchange(&r->stopping, true))
+		return;
+	loc_free(r->loc); /* stops expiring first: the writer must outlive the expiry thread */
+	r->loc = NULL;
+	store_writer_free(r->writer); /* what was acknowledged is on disk; what was not is still written */
+	r->writer = NULL;
+}
+
+void registrar_free(struct registrar *r)
+{
+	if (!r)
+		return;
+	registrar_shutdown(r);
+	store_close(r->store);
+	free(r);
+}

@@ -1,0 +1,29 @@
+/* registrar.h: REGISTER as RFC 3261 10.3 says: who may bind what, contact rules, durable bindings
+ * (a 200 OK only once the binding is on disk) and the location service the proxy reads. */
+#ifndef SIPD_REGISTRAR_REGISTRAR_H
+#define SIPD_REGISTRAR_REGISTRAR_H
+
+#include <stdbool.h>
+
+#include "auth/auth.h"
+#include "base/config.h"
+#include "registrar/location.h"
+#include "sip/msg.h"
+#include "store/store.h"
+#include "txn/txn.h"
+
+struct registrar;
+
+/* Opens the store, loads the live bindings, starts the writer and the expiry thread. */
+int registrar_new(struct registrar **rp, const struct config *cfg, struct auth *auth);
+/* Once the workers stopped: stops expiring, flushes the writer (commits complete, answers are dropped). */
+void registrar_shutdown(struct registrar *r);
+void registrar_free(struct registrar *r);
+/* A REGISTER that passed the core's checks, with its transaction (the request kept in it). The answer
+ * may come later, from the worker that owns the transaction. */
+void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o);
+/* Whether host (a Request-URI or To host) is one of sipd's domains. */
+bool registrar_is_local(const struct registrar *r, struct slice host);
+struct loc *registrar_location(struct registrar *r);
+
+#endif
