@@ -83,6 +83,7 @@ start_sipd() {
 	{
 		printf '[general]\nlisten = udp:127.0.0.1:%s, tcp:127.0.0.1:%s\nworkers = 2\nlog_level = warning\n\n' \
 			"$port" "$port"
+		printf '[database]\npath = %s/%s.db\n\n' "$WORK" "$name"
 		cat
 	} >"$ini"
 	env "$@" "$SIPD" -c "$ini" >"$WORK/$name.out" 2>"$WORK/$name.err" &
@@ -197,7 +198,7 @@ then
 	sipp_case "CANCEL of a pending INVITE: 200, then 487, ACK" main cancel_200_487.xml
 	sipp_case "CANCEL matching nothing: 481" main cancel_481.xml
 	sipp_case "BYE without a dialog: 481" main bye_481.xml
-	sipp_case "REGISTER SUBSCRIBE NOTIFY MESSAGE INFO REFER UPDATE PRACK PUBLISH: 405 + Allow" main method_405_allow.xml
+	sipp_case "SUBSCRIBE NOTIFY MESSAGE INFO REFER UPDATE PRACK PUBLISH: 405 + Allow" main method_405_allow.xml
 	sipp_case "unknown method FOO: 501" main unknown_501.xml
 	sipp_case "Request-URI http: mailto: urn:: 416" main uri_scheme_416.xml
 	sipp_case "Require: foo, bar: 420 + Unsupported: foo, bar" main require_420.xml

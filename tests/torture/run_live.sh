@@ -58,6 +58,9 @@ listen = udp:127.0.0.1:$PORT, tcp:127.0.0.1:$PORT
 workers = 2
 log_level = warning
 
+[database]
+path = $TMP/sipd.db
+
 [limits]
 ; below the UDP datagram limit so that invalid/513-*.sip can exceed it
 max_message_size = 20000

@@ -114,7 +114,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c.accept, "application/sdp");
 	assert_string_equal(c.accept_encoding, "identity");
 	assert_string_equal(c.accept_language, "");
-	assert_string_equal(c.supported, "");
+	assert_string_equal(c.supported, "path");
 	assert_int_equal(c.unrouted_code, 404);
 	assert_int_equal(c.unrouted_delay_ms, 0);
 }
