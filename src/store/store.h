@@ -54,6 +54,9 @@ int store_user_list(struct store *s, store_user_h *cb, void *arg);
 
 /* Every binding with expires > now (and deletes the expired ones). */
 int store_bindings_load(struct store *s, int64_t now, store_binding_h *cb, void *arg);
+/* Every binding with expires > now, ordered by AOR then contact; deletes nothing (sipctl, reports).
+ * 0, EIO, or the callback's non-zero value. */
+int store_bindings_list(struct store *s, int64_t now, store_binding_h *cb, void *arg);
 /* All changes in one transaction, durable when it returns 0 (WAL; fsync per sync_full). */
 int store_apply(struct store *s, const struct store_change *changes, size_t n);
 

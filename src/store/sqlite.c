@@ -1,0 +1,584 @@
+/* sqlite.c: the store over SQLite: the schema and its versions, statements prepared once, users,
+ * bindings, and the transaction that makes a batch of binding changes durable.
+ *
+ * Durability. The database runs in WAL mode: a commit appends the transaction to the -wal file.
+ * With synchronous=FULL SQLite fsyncs the WAL at every commit, so a change store_apply reported
+ * survives a power loss. With synchronous=NORMAL the WAL is written (the bytes are in the kernel) at
+ * commit but fsynced only at checkpoints: a commit survives the process dying (kill -9, a crash), not
+ * the machine losing power.
+ *
+ * Threads. Every call takes the store's mutex for its whole length, because the prepared statements
+ * are shared (SQLITE_OPEN_FULLMUTEX alone serializes single SQLite calls, not a bind-step-reset
+ * sequence). So any thread may call, one at a time; sipd calls from the writer thread or at
+ * start-up. A callback (store_user_list, store_bindings_load, store_bindings_list) runs with the mutex
+ * held and must not call back into the store: such a call returns EDEADLK rather than hanging.
+ * Another process (sipctl beside a running sipd) waits up to 5 s for the write lock (busy_timeout). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+#define STORE_BUSY_MS 5000
+
+/* Schema versions: schema[v] takes a database from user_version v to v + 1. Append, never edit. */
+static const char *const schema[] = {
+	"CREATE TABLE users("
+	" name TEXT PRIMARY KEY NOT NULL,"
+	" ha1_md5 TEXT NOT NULL DEFAULT '',"    /* H(name:realm:password), lower-case hex; never the password */
+	" ha1_sha256 TEXT NOT NULL DEFAULT '',"
+	" extension TEXT NOT NULL DEFAULT '',"
+	" display_name TEXT NOT NULL DEFAULT '',"
+	" disabled INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE bindings("
+	" aor TEXT NOT NULL,"
+	" contact TEXT NOT NULL,"
+	" received TEXT NOT NULL DEFAULT '',"   /* "udp:192.0.2.1:5060" */
+	" path TEXT NOT NULL DEFAULT '',"
+	" call_id TEXT NOT NULL DEFAULT '',"
+	" cseq INTEGER NOT NULL DEFAULT 0,"
+	" q INTEGER,"                           /* thousandths; NULL = none */
+	" expires INTEGER NOT NULL,"            /* absolute, Unix seconds */
+	" updated INTEGER NOT NULL DEFAULT 0,"
+	" user_agent TEXT NOT NULL DEFAULT '',"
+	" instance TEXT NOT NULL DEFAULT '',"
+	" PRIMARY KEY(aor, contact));"
+	"CREATE INDEX bindings_expires ON bindings(expires);",
+};
+#define SCHEMA_VERSION ((int)(sizeof(schema) / sizeof(schema[0])))
+
+#define BINDING_COLS "aor, contact, received, path, call_id, cseq, q, expires, updated, user_agent, instance"
+
+enum stmt_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_USER_GET,
+	ST_USER_PUT,
+	ST_USER_DEL,
+	ST_USER_LIST,
+	ST_BIND_PUT,
+	ST_BIND_DEL,
+	ST_AOR_DEL,
+	ST_BIND_EXPIRE,
+	ST_BIND_LIVE,
+	ST_BIND_LIST,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE", /* take the write lock now, not at the first write */
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_USER_GET] = "SELECT name, ha1_md5, ha1_sha256, extension, display_name, disabled FROM users WHERE name = ?1",
+	[ST_USER_PUT] = "INSERT OR REPLACE INTO users(name, ha1_md5, ha1_sha256, extension, display_name, disabled)"
+			" VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_USER_DEL] = "DELETE FROM users WHERE name = ?1",
+	[ST_USER_LIST] = "SELECT name, ha1_md5, ha1_sha256, extension, display_name, disabled FROM users ORDER BY name",
+	[ST_BIND_PUT] = "INSERT OR REPLACE INTO bindings(" BINDING_COLS ")"
+			" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	[ST_BIND_DEL] = "DELETE FROM bindings WHERE aor = ?1 AND contact = ?2",
+	[ST_AOR_DEL] = "DELETE FROM bindings WHERE aor = ?1",
+	[ST_BIND_EXPIRE] = "DELETE FROM bindings WHERE expires <= ?1",
+	[ST_BIND_LIVE] = "SELECT " BINDING_COLS " FROM bindings WHERE expires > ?1",
+	[ST_BIND_LIST] = "SELECT " BINDING_COLS " FROM bindings WHERE expires > ?1 ORDER BY aor, contact",
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT]; /* prepared at open, finalized at close */
+	pthread_mutex_t lock;       /* one call at a time (error-checking: a re-entrant call gets EDEADLK) */
+};
+
+/* A string field is valid when it ends inside its array. */
+#define FIELD_OK(f) (memchr((f), '\0', sizeof(f)) != NULL)
+
+static bool hex_ok(const char *s, size_t want)
+{
+	size_t i;
+
+	if (!*s)
+		return true; /* unknown */
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return i == want;
+}
+
+static void bind_str(sqlite3_stmt *st, int i, const char *s)
+{
+	sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC); /* the caller steps before s goes away */
+}
+
+static void col_str(sqlite3_stmt *st, int i, char *dst, size_t size)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	size_t n = (size_t)sqlite3_column_bytes(st, i);
+
+	if (!t)
+		n = 0;
+	if (n >= size)
+		n = size - 1; /* a row written by something else than the store; cut, never overflow */
+	if (n)
+		memcpy(dst, t, n);
+	dst[n] = '\0';
+}
+
+/* Steps a statement that returns no row and resets it: 0 or EIO. */
+static int run(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : EIO;
+}
+
+static int store_lock(struct store *s)
+{
+	return pthread_mutex_lock(&s->lock); /* 0 or EDEADLK */
+}
+
+static void store_unlock(struct store *s)
+{
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+static int user_version(sqlite3 *db, int *version)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*version = sqlite3_column_int(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Brings the schema to SCHEMA_VERSION. A current file costs one read (auth reopens the store every
+ * few seconds; it must not take the write lock each time). Otherwise one transaction that reads the
+ * version again, so two processes opening a new file at once do not both create it. */
+static int schema_update(sqlite3 *db, const char **errmsg)
+{
+	int rc, version = 0;
+	char sql[64];
+
+	rc = user_version(db, &version);
+	if (rc == SQLITE_OK && version == SCHEMA_VERSION)
+		return 0;
+	if (rc == SQLITE_OK)
+		rc = exec(db, "BEGIN IMMEDIATE");
+	if (rc == SQLITE_OK)
+		rc = user_version(db, &version);
+	if (rc != SQLITE_OK)
+		goto fail;
+	if (version > SCHEMA_VERSION) {
+		exec(db, "ROLLBACK");
+		*errmsg = "the database was written by a newer sipd (schema version too high)";
+		return ENOTSUP;
+	}
+	for (; version < SCHEMA_VERSION; version++) {
+		rc = exec(db, schema[version]);
+		if (rc != SQLITE_OK)
+			goto fail;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+	rc = exec(db, sql);
+	if (rc == SQLITE_OK)
+		rc = exec(db, "COMMIT");
+	if (rc == SQLITE_OK)
+		return 0;
+fail:
+	*errmsg = sqlite3_errstr(rc);
+	if (!sqlite3_get_autocommit(db))
+		exec(db, "ROLLBACK");
+	return rc == SQLITE_NOMEM ? ENOMEM : EIO;
+}
+
+/* "sqlite:PATH", "sqlite://PATH" (so "sqlite:///var/lib/sipd.db" is absolute) or a plain PATH. Any other
+ * "scheme:" (postgres:, redis:) is ENOTSUP in this build; a plain path that starts like a scheme is
+ * written "./a:b.db". */
+static int url_path(const char *url, const char **path)
+{
+	const char *p = url;
+
+	if (!strncmp(url, "sqlite:", 7)) {
+		url += 7;
+		if (!strncmp(url, "//", 2))
+			url += 2;
+	} else {
+		while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (p > url && *p >= '0' && *p <= '9') ||
+		       (p > url && (*p == '+' || *p == '-' || *p == '.')))
+			p++;
+		if (p > url && *p == ':')
+			return ENOTSUP;
+	}
+	if (!*url)
+		return EINVAL;
+	*path = url;
+	return 0;
+}
+
+int store_open(struct store **sp, const char *url, bool sync_full, const char **errmsg)
+{
+	static const char *dummy;
+	const char *path = NULL;
+	struct store *s = NULL;
+	pthread_mutexattr_t ma;
+	sqlite3_stmt *st = NULL;
+	int rc, err, i;
+
+	if (!errmsg)
+		errmsg = &dummy;
+	*errmsg = NULL;
+	if (!sp || !url) {
+		*errmsg = "no database given";
+		return EINVAL;
+	}
+	err = url_path(url, &path);
+	if (err) {
+		*errmsg = err == ENOTSUP ? "unsupported store (this build has sqlite: only)" : "empty database path";
+		return err;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		*errmsg = "out of memory";
+		return ENOMEM;
+	}
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
+	err = pthread_mutex_init(&s->lock, &ma);
+	pthread_mutexattr_destroy(&ma);
+	if (err) {
+		free(s);
+		*errmsg = "cannot create a mutex";
+		return err;
+	}
+
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
+
+	/* journal_mode answers the mode in force: anything but "wal" (e.g. a read-only file) is an error.
+	 * ":memory:" answers "memory" and is accepted for tests. */
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *mode = (const char *)sqlite3_column_text(st, 0);
+
+		rc = mode && (!strcmp(mode, "wal") || !strcmp(mode, "memory")) ? SQLITE_OK : SQLITE_CANTOPEN;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK) {
+		if (rc == SQLITE_CANTOPEN) {
+			*errmsg = "cannot switch the database to WAL mode (read-only file or directory?)";
+			err = EIO;
+			goto out;
+		}
+		goto fail;
+	}
+	rc = exec(s->db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+	if (rc != SQLITE_OK)
+		goto fail;
+	err = schema_update(s->db, errmsg);
+	if (err)
+		goto out;
+	for (i = 0; i < ST_COUNT; i++) {
+		rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+		if (rc != SQLITE_OK)
+			goto fail;
+	}
+	err = 0;
+	goto out;
+fail:
+	*errmsg = sqlite3_errstr(rc); /* static text: "unable to open database file", "file is not a database" */
+	err = rc == SQLITE_NOMEM ? ENOMEM : EIO;
+out:
+	if (err)
+		store_close(s);
+	else
+		*sp = s;
+	return err;
+}
+
+void store_close(struct store *s)
+{
+	int i;
+
+	if (!s)
+		return;
+	for (i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(s->st[i]);
+	sqlite3_close(s->db); /* every statement is finalized, so this closes */
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static void user_read(sqlite3_stmt *st, struct store_user *u)
+{
+	memset(u, 0, sizeof(*u));
+	col_str(st, 0, u->name, sizeof(u->name));
+	col_str(st, 1, u->ha1_md5, sizeof(u->ha1_md5));
+	col_str(st, 2, u->ha1_sha256, sizeof(u->ha1_sha256));
+	col_str(st, 3, u->extension, sizeof(u->extension));
+	col_str(st, 4, u->display_name, sizeof(u->display_name));
+	u->disabled = sqlite3_column_int(st, 5) != 0;
+}
+
+int store_user_get(struct store *s, const char *name, struct store_user *u)
+{
+	sqlite3_stmt *st;
+	int rc, err;
+
+	if (!s || !name || !u)
+		return EINVAL;
+	err = store_lock(s);
+	if (err)
+		return err;
+	st = s->st[ST_USER_GET];
+	bind_str(st, 1, name);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		user_read(st, u);
+	err = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? ENOENT : EIO;
+	sqlite3_reset(st);
+	store_unlock(s);
+	return err;
+}
+
+/* 0, EINVAL (empty or unterminated name, an HA1 that is not lower-case hex of the right length), EIO. */
+int store_user_put(struct store *s, const struct store_user *u)
+{
+	sqlite3_stmt *st;
+	int err;
+
+	if (!s || !u || !FIELD_OK(u->name) || !u->name[0] || !FIELD_OK(u->ha1_md5) || !FIELD_OK(u->ha1_sha256) ||
+	    !FIELD_OK(u->extension) || !FIELD_OK(u->display_name) || !hex_ok(u->ha1_md5, 32) ||
+	    !hex_ok(u->ha1_sha256, 64))
+		return EINVAL;
+	err = store_lock(s);
+	if (err)
+		return err;
+	st = s->st[ST_USER_PUT];
+	bind_str(st, 1, u->name);
+	bind_str(st, 2, u->ha1_md5);
+	bind_str(st, 3, u->ha1_sha256);
+	bind_str(st, 4, u->extension);
+	bind_str(st, 5, u->display_name);
+	sqlite3_bind_int(st, 6, u->disabled ? 1 : 0);
+	err = run(st);
+	store_unlock(s);
+	return err;
+}
+
+int store_user_del(struct store *s, const char *name)
+{
+	sqlite3_stmt *st;
+	int err;
+
+	if (!s || !name)
+		return EINVAL;
+	err = store_lock(s);
+	if (err)
+		return err;
+	st = s->st[ST_USER_DEL];
+	bind_str(st, 1, name);
+	err = run(st);
+	if (!err && sqlite3_changes(s->db) == 0)
+		err = ENOENT;
+	store_unlock(s);
+	return err;
+}
+
+/* Users by name. 0, EIO, or the callback's non-zero value when it stopped the walk. */
+int store_user_list(struct store *s, store_user_h *cb, void *arg)
+{
+	struct store_user u;
+	sqlite3_stmt *st;
+	int rc, err;
+
+	if (!s || !cb)
+		return EINVAL;
+	err = store_lock(s);
+	if (err)
+		return err;
+	st = s->st[ST_USER_LIST];
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		user_read(st, &u);
+		err = cb(&u, arg);
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = EIO;
+	sqlite3_reset(st);
+	store_unlock(s);
+	return err;
+}
+
+static void binding_read(sqlite3_stmt *st, struct store_binding *b)
+{
+	memset(b, 0, sizeof(*b));
+	col_str(st, 0, b->aor, sizeof(b->aor));
+	col_str(st, 1, b->contact, sizeof(b->contact));
+	col_str(st, 2, b->received, sizeof(b->received));
+	col_str(st, 3, b->path, sizeof(b->path));
+	col_str(st, 4, b->call_id, sizeof(b->call_id));
+	b->cseq = (uint32_t)sqlite3_column_int64(st, 5);
+	b->q = sqlite3_column_type(st, 6) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 6);
+	b->expires = sqlite3_column_int64(st, 7);
+	b->updated = sqlite3_column_int64(st, 8);
+	col_str(st, 9, b->user_agent, sizeof(b->user_agent));
+	col_str(st, 10, b->instance, sizeof(b->instance));
+}
+
+/* Walks the live bindings with the lock held. */
+static int bindings_walk(sqlite3_stmt *st, int64_t now, store_binding_h *cb, void *arg)
+{
+	struct store_binding b;
+	int rc, err = 0;
+
+	sqlite3_bind_int64(st, 1, now);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		binding_read(st, &b);
+		err = cb(&b, arg);
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = EIO;
+	sqlite3_reset(st);
+	return err;
+}
+
+/* 0, EIO, or the callback's non-zero value when it stopped the walk. */
+int store_bindings_load(struct store *s, int64_t now, store_binding_h *cb, void *arg)
+{
+	sqlite3_stmt *st;
+	int err;
+
+	if (!s || !cb)
+		return EINVAL;
+	err = store_lock(s);
+	if (err)
+		return err;
+	st = s->st[ST_BIND_EXPIRE];
+	sqlite3_bind_int64(st, 1, now);
+	err = run(st);
+	if (!err)
+		err = bindings_walk(s->st[ST_BIND_LIVE], now, cb, arg);
+	store_unlock(s);
+	return err;
+}
+
+int store_bindings_list(struct store *s, int64_t now, store_binding_h *cb, void *arg)
+{
+	int err;
+
+	if (!s || !cb)
+		return EINVAL;
+	err = store_lock(s);
+	if (err)
+		return err;
+	err = bindings_walk(s->st[ST_BIND_LIST], now, cb, arg);
+	store_unlock(s);
+	return err;
+}
+
+static bool change_ok(const struct store_change *c)
+{
+	const struct store_binding *b = &c->b;
+
+	if (!FIELD_OK(b->aor) || !b->aor[0])
+		return false;
+	switch (c->op) {
+	case STORE_AOR_DEL:
+		return true;
+	case STORE_BINDING_DEL:
+		return FIELD_OK(b->contact) && b->contact[0];
+	case STORE_BINDING_PUT:
+		return FIELD_OK(b->contact) && b->contact[0] && FIELD_OK(b->received) && FIELD_OK(b->path) &&
+		       FIELD_OK(b->call_id) && FIELD_OK(b->user_agent) && FIELD_OK(b->instance);
+	}
+	return false;
+}
+
+static int change_exec(struct store *s, const struct store_change *c)
+{
+	const struct store_binding *b = &c->b;
+	sqlite3_stmt *st;
+
+	switch (c->op) {
+	case STORE_BINDING_PUT:
+		st = s->st[ST_BIND_PUT];
+		bind_str(st, 1, b->aor);
+		bind_str(st, 2, b->contact);
+		bind_str(st, 3, b->received);
+		bind_str(st, 4, b->path);
+		bind_str(st, 5, b->call_id);
+		sqlite3_bind_int64(st, 6, b->cseq);
+		if (b->q < 0)
+			sqlite3_bind_null(st, 7);
+		else
+			sqlite3_bind_int(st, 7, b->q);
+		sqlite3_bind_int64(st, 8, b->expires);
+		sqlite3_bind_int64(st, 9, b->updated);
+		bind_str(st, 10, b->user_agent);
+		bind_str(st, 11, b->instance);
+		return run(st);
+	case STORE_BINDING_DEL:
+		st = s->st[ST_BIND_DEL];
+		bind_str(st, 1, b->aor);
+		bind_str(st, 2, b->contact);
+		return run(st);
+	case STORE_AOR_DEL:
+		st = s->st[ST_AOR_DEL];
+		bind_str(st, 1, b->aor);
+		return run(st);
+	}
+	return EINVAL;
+}
+
+/* One transaction. 0 when committed (durable, see the top of this file); EINVAL when a change is
+ * malformed (nothing is written); EIO when SQLite failed, the lock stayed busy for 5 s included, and
+ * the transaction was rolled back. Every change is idempotent, so applying a batch again after EIO is
+ * safe. */
+int store_apply(struct store *s, const struct store_change *changes, size_t n)
+{
+	size_t i;
+	int err;
+
+	if (!s || (n && !changes))
+		return EINVAL;
+	for (i = 0; i < n; i++)
+		if (!change_ok(&changes[i]))
+			return EINVAL;
+	if (!n)
+		return 0;
+	err = store_lock(s);
+	if (err)
+		return err;
+	err = run(s->st[ST_BEGIN]);
+	if (err)
+		goto out;
+	for (i = 0; i < n && !err; i++)
+		err = change_exec(s, &changes[i]);
+	if (!err)
+		err = run(s->st[ST_COMMIT]);
+	if (err && !sqlite3_get_autocommit(s->db))
+		run(s->st[ST_ROLLBACK]);
+out:
+	store_unlock(s);
+	return err;
+}

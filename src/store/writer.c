@@ -1,0 +1,241 @@
+/* writer.c: the store's group-commit writer. Any thread submits changes; one thread takes everything
+ * waiting, commits it in one store_apply (one transaction, one fsync), then calls each submitter's
+ * done(err, arg) in submit order. N REGISTERs arriving together cost one fsync, not N.
+ *
+ * Memory: two batches (the queue being filled and the batch being written) swap places; each grows
+ * to at most max_pending changes and is reused, so a steady load allocates nothing. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+
+#define BATCH_KEEP 1024 /* changes a batch keeps allocated after a burst; above, an idle batch is freed */
+
+struct wsub {
+	store_done_h *done; /* NULL: nobody to tell */
+	void *arg;
+	size_t n;           /* its changes, consecutive in the batch */
+};
+
+struct wbatch {
+	struct store_change *changes;
+	size_t n, cap;
+	struct wsub *subs;
+	size_t nsubs, capsubs;
+};
+
+struct store_writer {
+	struct store *s;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t ready;     /* signalled on submit and on stop */
+	struct wbatch queue;      /* waiting; under lock */
+	struct wbatch work;       /* being written; the writer thread's own */
+	size_t max_pending;       /* changes (and submissions) the queue holds at most */
+	bool stop;                /* under lock */
+	_Atomic uint64_t batches; /* transactions committed */
+	_Atomic uint64_t changes; /* changes committed */
+};
+
+static void batch_free(struct wbatch *b)
+{
+	free(b->changes);
+	free(b->subs);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Room for more changes and one more submission, growing by doubling up to max. */
+static int batch_reserve(struct wbatch *b, size_t more, size_t max)
+{
+	size_t need = b->n + more, cap;
+
+	if (need > b->cap) {
+		struct store_change *c;
+
+		cap = b->cap ? b->cap : 16;
+		while (cap < need)
+			cap *= 2;
+		if (cap > max)
+			cap = max;
+		c = realloc(b->changes, cap * sizeof(*c));
+		if (!c)
+			return ENOMEM;
+		b->changes = c;
+		b->cap = cap;
+	}
+	if (b->nsubs == b->capsubs) {
+		struct wsub *sb;
+
+		cap = b->capsubs ? b->capsubs * 2 : 16;
+		if (cap > max)
+			cap = max;
+		sb = realloc(b->subs, cap * sizeof(*sb));
+		if (!sb)
+			return ENOMEM;
+		b->subs = sb;
+		b->capsubs = cap;
+	}
+	return 0;
+}
+
+/* Commits the work batch and tells its submitters. When the whole batch fails, each submission is
+ * tried on its own, so one that cannot be written does not fail the others (changes are idempotent,
+ * and a failed transaction left nothing behind). */
+static void writer_commit(struct store_writer *w)
+{
+	struct wbatch *b = &w->work;
+	size_t i, off = 0;
+	int err;
+
+	err = store_apply(w->s, b->changes, b->n);
+	if (!err && b->n) {
+		atomic_fetch_add(&w->batches, 1);
+		atomic_fetch_add(&w->changes, b->n);
+	}
+	for (i = 0; i < b->nsubs; i++) {
+		struct wsub *sub = &b->subs[i];
+		int e = err;
+
+		if (err && b->nsubs > 1) {
+			e = store_apply(w->s, b->changes + off, sub->n);
+			if (!e && sub->n) {
+				atomic_fetch_add(&w->batches, 1);
+				atomic_fetch_add(&w->changes, sub->n);
+			}
+		}
+		off += sub->n;
+		if (sub->done)
+			sub->done(e, sub->arg);
+	}
+	if (b->cap > BATCH_KEEP && b->n < b->cap / 4)
+		batch_free(b); /* a burst is over: give the memory back */
+	b->n = 0;
+	b->nsubs = 0;
+}
+
+static void *writer_main(void *arg)
+{
+	struct store_writer *w = arg;
+
+	for (;;) {
+		struct wbatch t;
+
+		pthread_mutex_lock(&w->lock);
+		while (!w->queue.nsubs && !w->stop)
+			pthread_cond_wait(&w->ready, &w->lock);
+		if (!w->queue.nsubs) { /* stopping, and everything is written */
+			pthread_mutex_unlock(&w->lock);
+			break;
+		}
+		t = w->queue; /* take everything waiting: submitters fill the other batch meanwhile */
+		w->queue = w->work;
+		w->work = t;
+		pthread_mutex_unlock(&w->lock);
+		writer_commit(w);
+	}
+	return NULL;
+}
+
+int store_writer_new(struct store_writer **wp, struct store *s, size_t max_pending)
+{
+	struct store_writer *w;
+	sigset_t all, old;
+	int err;
+
+	if (!wp || !s || !max_pending)
+		return EINVAL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return ENOMEM;
+	w->s = s;
+	w->max_pending = max_pending;
+	atomic_init(&w->batches, 0);
+	atomic_init(&w->changes, 0);
+	err = pthread_mutex_init(&w->lock, NULL);
+	if (err) {
+		free(w);
+		return err;
+	}
+	err = pthread_cond_init(&w->ready, NULL);
+	if (err) {
+		pthread_mutex_destroy(&w->lock);
+		free(w);
+		return err;
+	}
+	/* signals are the main thread's business, whatever the caller's mask */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&w->thread, NULL, writer_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		pthread_cond_destroy(&w->ready);
+		pthread_mutex_destroy(&w->lock);
+		free(w);
+		return err;
+	}
+	*wp = w;
+	return 0;
+}
+
+void store_writer_free(struct store_writer *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_signal(&w->ready);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL); /* the thread writes what is queued before it ends */
+	batch_free(&w->queue);
+	batch_free(&w->work);
+	pthread_cond_destroy(&w->ready);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
+
+/* 0; EAGAIN when the queue holds max_pending changes (or submissions) already; EINVAL when n alone is
+ * more than max_pending (it could never fit); ECANCELED once store_writer_free has begun; ENOMEM.
+ * n = 0 is a barrier: done runs once everything submitted before it is durable. */
+int store_writer_submit(struct store_writer *w, const struct store_change *changes, size_t n, store_done_h *done,
+			void *arg)
+{
+	struct wbatch *q;
+	int err;
+
+	if (!w || (n && !changes) || n > w->max_pending)
+		return EINVAL;
+	pthread_mutex_lock(&w->lock);
+	q = &w->queue;
+	if (w->stop) {
+		err = ECANCELED;
+		goto out;
+	}
+	if (q->n + n > w->max_pending || q->nsubs >= w->max_pending) {
+		err = EAGAIN;
+		goto out;
+	}
+	err = batch_reserve(q, n, w->max_pending);
+	if (err)
+		goto out;
+	if (n)
+		memcpy(q->changes + q->n, changes, n * sizeof(*changes));
+	q->n += n;
+	q->subs[q->nsubs++] = (struct wsub){ .done = done, .arg = arg, .n = n };
+	if (q->nsubs == 1)
+		pthread_cond_signal(&w->ready); /* the writer waits only on an empty queue */
+out:
+	pthread_mutex_unlock(&w->lock);
+	return err;
+}
+
+void store_writer_stats(const struct store_writer *w, uint64_t *batches, uint64_t *changes)
+{
+	if (batches)
+		*batches = w ? atomic_load(&w->batches) : 0;
+	if (changes)
+		*changes = w ? atomic_load(&w->changes) : 0;
+}

@@ -1,0 +1,746 @@
+/* test_store.c: the SQLite store: schema, users, bindings, expiry, durability (close/reopen, a process
+ * killed right after a commit), and the group-commit writer (many threads, grouping, EAGAIN). */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+/* Each test gets a fresh directory; the teardown removes the database and its -wal and -shm files. */
+static char dir[64];
+static char db[96];
+
+static int dir_setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/sipd-test-store-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(db, sizeof(db), "%s/sipd.db", dir);
+	return 0;
+}
+
+static int dir_teardown(void **state)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+	char path[128];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", db, suffix[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+	return 0;
+}
+
+static struct store *open_ok(bool sync_full)
+{
+	struct store *s = NULL;
+	const char *why = NULL;
+	int err = store_open(&s, db, sync_full, &why);
+
+	if (err)
+		fail_msg("store_open: %d %s", err, why ? why : "");
+	return s;
+}
+
+/* A query through a separate connection, as an outsider sees the file. */
+static long long sql_int(const char *sql)
+{
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return v;
+}
+
+static struct store_change put(const char *aor, const char *contact, int64_t expires)
+{
+	struct store_change c;
+
+	memset(&c, 0, sizeof(c));
+	c.op = STORE_BINDING_PUT;
+	snprintf(c.b.aor, sizeof(c.b.aor), "%s", aor);
+	snprintf(c.b.contact, sizeof(c.b.contact), "%s", contact);
+	snprintf(c.b.received, sizeof(c.b.received), "udp:192.0.2.1:5060");
+	snprintf(c.b.path, sizeof(c.b.path), "<sip:edge.example.com;lr>");
+	snprintf(c.b.call_id, sizeof(c.b.call_id), "cid-%s", contact);
+	snprintf(c.b.user_agent, sizeof(c.b.user_agent), "Test/1.0");
+	snprintf(c.b.instance, sizeof(c.b.instance), "<urn:uuid:00000000-0000-1000-8000-000000000001>");
+	c.b.cseq = 7;
+	c.b.q = 500;
+	c.b.expires = expires;
+	c.b.updated = 1000;
+	return c;
+}
+
+static struct store_change del(enum store_op op, const char *aor, const char *contact)
+{
+	struct store_change c;
+
+	memset(&c, 0, sizeof(c));
+	c.op = op;
+	snprintf(c.b.aor, sizeof(c.b.aor), "%s", aor);
+	snprintf(c.b.contact, sizeof(c.b.contact), "%s", contact);
+	return c;
+}
+
+/* Collects bindings into a small array. */
+struct seen {
+	struct store_binding b[16];
+	int n;
+	int stop_after; /* 0 = never */
+};
+
+static int seen_add(const struct store_binding *b, void *arg)
+{
+	struct seen *s = arg;
+
+	if (s->n < 16)
+		s->b[s->n] = *b;
+	s->n++;
+	return s->stop_after && s->n >= s->stop_after ? 42 : 0;
+}
+
+static void test_open_schema(void **state)
+{
+	struct store *s = NULL;
+	const char *why = NULL;
+
+	(void)state;
+	s = open_ok(true);
+	store_close(s);
+	assert_int_equal(sql_int("PRAGMA user_version"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'users'"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'bindings'"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'bindings_expires'"),
+			 1);
+
+	/* the journal mode is persistent in the file */
+	{
+		sqlite3 *h;
+		sqlite3_stmt *st;
+
+		assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+		sqlite3_finalize(st);
+		sqlite3_close(h);
+	}
+
+	/* reopening an existing file keeps it; "sqlite:" prefix works */
+	{
+		char url[128];
+
+		snprintf(url, sizeof(url), "sqlite:%s", db);
+		assert_int_equal(store_open(&s, url, false, &why), 0);
+		store_close(s);
+	}
+
+	/* a schema from the future is refused */
+	{
+		sqlite3 *h;
+
+		assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(h, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(h);
+		s = NULL;
+		assert_int_equal(store_open(&s, db, true, &why), ENOTSUP);
+		assert_null(s);
+		assert_non_null(why);
+	}
+
+	assert_int_equal(store_open(&s, "postgres://localhost/sipd", true, &why), ENOTSUP);
+	assert_int_equal(store_open(&s, "sqlite:", true, &why), EINVAL);
+	assert_int_equal(store_open(&s, "/nonexistent-dir/x/sipd.db", true, &why), EIO);
+	assert_non_null(why);
+	assert_int_equal(store_open(&s, db, true, NULL), ENOTSUP); /* errmsg is optional */
+}
+
+static void test_not_a_database(void **state)
+{
+	struct store *s = NULL;
+	const char *why = NULL;
+	FILE *f;
+
+	(void)state;
+	f = fopen(db, "w");
+	assert_non_null(f);
+	fputs("this is not an SQLite file, it is long enough to have a header of sorts....................\n"
+	      "................................................................................\n",
+	      f);
+	fclose(f);
+	assert_int_equal(store_open(&s, db, true, &why), EIO);
+	assert_null(s);
+	assert_non_null(why);
+}
+
+static int user_count(const struct store_user *u, void *arg)
+{
+	int *n = arg;
+
+	(void)u;
+	(*n)++;
+	return 0;
+}
+
+static int user_names(const struct store_user *u, void *arg)
+{
+	char *out = arg;
+
+	strcat(out, u->name);
+	strcat(out, ",");
+	return 0;
+}
+
+static void test_users(void **state)
+{
+	struct store *s = open_ok(true);
+	struct store_user u, got;
+	char names[256] = "";
+	int n = 0;
+
+	(void)state;
+	memset(&u, 0, sizeof(u));
+	strcpy(u.name, "bob");
+	strcpy(u.ha1_md5, "0123456789abcdef0123456789abcdef");
+	strcpy(u.extension, "1001");
+	strcpy(u.display_name, "Bob Builder");
+	assert_int_equal(store_user_put(s, &u), 0);
+	strcpy(u.name, "alice");
+	strcpy(u.ha1_sha256, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	u.disabled = true;
+	assert_int_equal(store_user_put(s, &u), 0);
+
+	assert_int_equal(store_user_get(s, "alice", &got), 0);
+	assert_string_equal(got.name, "alice");
+	assert_string_equal(got.ha1_md5, "0123456789abcdef0123456789abcdef");
+	assert_string_equal(got.ha1_sha256, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	assert_string_equal(got.extension, "1001");
+	assert_string_equal(got.display_name, "Bob Builder");
+	assert_true(got.disabled);
+	assert_int_equal(store_user_get(s, "bob", &got), 0);
+	assert_string_equal(got.ha1_sha256, "");
+	assert_false(got.disabled);
+	assert_int_equal(store_user_get(s, "carol", &got), ENOENT);
+
+	/* replace */
+	strcpy(u.name, "bob");
+	strcpy(u.extension, "2002");
+	u.disabled = false;
+	assert_int_equal(store_user_put(s, &u), 0);
+	assert_int_equal(store_user_get(s, "bob", &got), 0);
+	assert_string_equal(got.extension, "2002");
+
+	assert_int_equal(store_user_list(s, user_names, names), 0);
+	assert_string_equal(names, "alice,bob,"); /* by name */
+
+	/* what the store refuses */
+	strcpy(u.ha1_md5, "0123456789ABCDEF0123456789ABCDEF"); /* upper case */
+	assert_int_equal(store_user_put(s, &u), EINVAL);
+	strcpy(u.ha1_md5, "0123");
+	assert_int_equal(store_user_put(s, &u), EINVAL);
+	strcpy(u.ha1_md5, "");
+	u.name[0] = '\0';
+	assert_int_equal(store_user_put(s, &u), EINVAL);
+	memset(u.name, 'x', sizeof(u.name)); /* unterminated */
+	assert_int_equal(store_user_put(s, &u), EINVAL);
+
+	assert_int_equal(store_user_del(s, "alice"), 0);
+	assert_int_equal(store_user_del(s, "alice"), ENOENT);
+	assert_int_equal(store_user_get(s, "alice", &got), ENOENT);
+	assert_int_equal(store_user_list(s, user_count, &n), 0);
+	assert_int_equal(n, 1);
+	store_close(s);
+}
+
+static void test_bindings(void **state)
+{
+	struct store *s = open_ok(true);
+	struct store_change c[4];
+	struct seen seen = { .n = 0 };
+
+	(void)state;
+	c[0] = put("sip:alice@example.com", "sip:alice@192.0.2.10:5060", 2000);
+	c[1] = put("sip:alice@example.com", "sip:alice@192.0.2.11:5060", 2000);
+	c[2] = put("sip:bob@example.com", "sip:bob@192.0.2.20:5060", 2000);
+	c[2].b.q = -1;
+	assert_int_equal(store_apply(s, c, 3), 0);
+	assert_int_equal(store_bindings_list(s, 1000, seen_add, &seen), 0);
+	assert_int_equal(seen.n, 3);
+	assert_string_equal(seen.b[0].contact, "sip:alice@192.0.2.10:5060");
+	assert_string_equal(seen.b[0].received, "udp:192.0.2.1:5060");
+	assert_string_equal(seen.b[0].path, "<sip:edge.example.com;lr>");
+	assert_string_equal(seen.b[0].call_id, "cid-sip:alice@192.0.2.10:5060");
+	assert_string_equal(seen.b[0].user_agent, "Test/1.0");
+	assert_string_equal(seen.b[0].instance, "<urn:uuid:00000000-0000-1000-8000-000000000001>");
+	assert_int_equal(seen.b[0].cseq, 7);
+	assert_int_equal(seen.b[0].q, 500);
+	assert_int_equal(seen.b[0].expires, 2000);
+	assert_int_equal(seen.b[0].updated, 1000);
+	assert_int_equal(seen.b[2].q, -1);
+
+	/* PUT replaces the same (aor, contact) */
+	c[0].b.cseq = 8;
+	c[0].b.expires = 3000;
+	assert_int_equal(store_apply(s, c, 1), 0);
+	seen.n = 0;
+	assert_int_equal(store_bindings_list(s, 1000, seen_add, &seen), 0);
+	assert_int_equal(seen.n, 3);
+	assert_int_equal(seen.b[0].cseq, 8);
+	assert_int_equal(seen.b[0].expires, 3000);
+
+	/* DEL one contact, then AOR_DEL, in one transaction with a PUT */
+	c[0] = del(STORE_BINDING_DEL, "sip:alice@example.com", "sip:alice@192.0.2.10:5060");
+	c[1] = put("sip:carol@example.com", "sip:carol@192.0.2.30:5060", 2000);
+	assert_int_equal(store_apply(s, c, 2), 0);
+	seen.n = 0;
+	assert_int_equal(store_bindings_list(s, 1000, seen_add, &seen), 0);
+	assert_int_equal(seen.n, 3);
+	assert_string_equal(seen.b[0].contact, "sip:alice@192.0.2.11:5060");
+	c[0] = del(STORE_AOR_DEL, "sip:alice@example.com", "");
+	assert_int_equal(store_apply(s, c, 1), 0);
+	seen.n = 0;
+	assert_int_equal(store_bindings_list(s, 1000, seen_add, &seen), 0);
+	assert_int_equal(seen.n, 2);
+	assert_string_equal(seen.b[0].aor, "sip:bob@example.com");
+	assert_string_equal(seen.b[1].aor, "sip:carol@example.com");
+
+	/* the callback stops the walk and its value comes back */
+	seen.n = 0;
+	seen.stop_after = 1;
+	assert_int_equal(store_bindings_list(s, 1000, seen_add, &seen), 42);
+	assert_int_equal(seen.n, 1);
+
+	/* a malformed change writes nothing, not even the good ones before it */
+	c[0] = put("sip:dave@example.com", "sip:dave@192.0.2.40", 2000);
+	c[1] = put("sip:erin@example.com", "", 2000); /* no contact */
+	assert_int_equal(store_apply(s, c, 2), EINVAL);
+	c[1] = put("sip:erin@example.com", "sip:erin@192.0.2.50", 2000);
+	c[1].op = (enum store_op)77;
+	assert_int_equal(store_apply(s, c, 2), EINVAL);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings WHERE aor = 'sip:dave@example.com'"), 0);
+	assert_int_equal(store_apply(s, NULL, 0), 0);
+	store_close(s);
+}
+
+static void test_load_expires(void **state)
+{
+	struct store *s = open_ok(false);
+	struct store_change c[3];
+	struct seen seen = { .n = 0 };
+
+	(void)state;
+	c[0] = put("sip:alice@example.com", "sip:a1@192.0.2.10", 999);  /* expired before now = 1000 */
+	c[1] = put("sip:alice@example.com", "sip:a2@192.0.2.10", 1000); /* expires == now: gone */
+	c[2] = put("sip:alice@example.com", "sip:a3@192.0.2.10", 1001);
+	assert_int_equal(store_apply(s, c, 3), 0);
+
+	/* list only skips them */
+	assert_int_equal(store_bindings_list(s, 1000, seen_add, &seen), 0);
+	assert_int_equal(seen.n, 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings"), 3);
+
+	/* load skips and deletes them */
+	seen.n = 0;
+	assert_int_equal(store_bindings_load(s, 1000, seen_add, &seen), 0);
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.b[0].contact, "sip:a3@192.0.2.10");
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings"), 1);
+	store_close(s);
+}
+
+/* A callback that calls back into the store gets EDEADLK, not a hang. */
+static struct store *reentrant_store;
+static int reentrant_cb(const struct store_user *u, void *arg)
+{
+	struct store_user got;
+
+	*(int *)arg = store_user_get(reentrant_store, u->name, &got);
+	return 0;
+}
+
+static void test_reentrant(void **state)
+{
+	struct store_user u;
+	int err = -1;
+
+	(void)state;
+	reentrant_store = open_ok(true);
+	memset(&u, 0, sizeof(u));
+	strcpy(u.name, "alice");
+	assert_int_equal(store_user_put(reentrant_store, &u), 0);
+	assert_int_equal(store_user_list(reentrant_store, reentrant_cb, &err), 0);
+	assert_int_equal(err, EDEADLK);
+	store_close(reentrant_store);
+}
+
+static void test_durable_reopen(void **state)
+{
+	struct store *s = open_ok(true);
+	struct store_change c = put("sip:alice@example.com", "sip:alice@192.0.2.10", 5000);
+	struct store_user u;
+	struct seen seen = { .n = 0 };
+
+	(void)state;
+	memset(&u, 0, sizeof(u));
+	strcpy(u.name, "alice");
+	strcpy(u.ha1_md5, "00112233445566778899aabbccddeeff");
+	assert_int_equal(store_user_put(s, &u), 0);
+	assert_int_equal(store_apply(s, &c, 1), 0);
+	store_close(s);
+
+	s = open_ok(true);
+	assert_int_equal(store_user_get(s, "alice", &u), 0);
+	assert_string_equal(u.ha1_md5, "00112233445566778899aabbccddeeff");
+	assert_int_equal(store_bindings_load(s, 1000, seen_add, &seen), 0);
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.b[0].contact, "sip:alice@192.0.2.10");
+	store_close(s);
+}
+
+/* The child commits, then dies by SIGKILL at once: no close, no checkpoint, no atexit. */
+static void crash_after_apply(bool sync_full)
+{
+	struct store_change c = put("sip:alice@example.com", "sip:alice@192.0.2.10", 5000);
+	struct seen seen = { .n = 0 };
+	struct store *s;
+	int status = 0;
+	pid_t pid;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		const char *why;
+
+		if (store_open(&s, db, sync_full, &why) || store_apply(s, &c, 1))
+			_exit(1);
+		kill(getpid(), SIGKILL);
+		_exit(2); /* not reached */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+
+	s = open_ok(sync_full);
+	assert_int_equal(store_bindings_load(s, 1000, seen_add, &seen), 0);
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.b[0].aor, "sip:alice@example.com");
+	store_close(s);
+}
+
+static void test_crash_full(void **state)
+{
+	(void)state;
+	crash_after_apply(true);
+}
+
+static void test_crash_normal(void **state)
+{
+	(void)state;
+	crash_after_apply(false); /* NORMAL survives a process crash too (not a power loss) */
+}
+
+/* Writer: 8 threads, 10,000 changes, each submission's done called once, with 0, in submit order. */
+enum { THREADS = 8, PER_THREAD = 1250 };
+
+static atomic_uint done_calls[THREADS][PER_THREAD];
+static atomic_int done_next[THREADS]; /* the sequence number each thread's next done must carry */
+static atomic_uint done_errors, done_order_errors;
+
+static void writer_done(int err, void *arg)
+{
+	uintptr_t v = (uintptr_t)arg;
+	unsigned t = (unsigned)(v / PER_THREAD), i = (unsigned)(v % PER_THREAD);
+
+	if (err)
+		atomic_fetch_add(&done_errors, 1);
+	atomic_fetch_add(&done_calls[t][i], 1);
+	if (atomic_fetch_add(&done_next[t], 1) != (int)i)
+		atomic_fetch_add(&done_order_errors, 1);
+}
+
+struct submitter {
+	struct store_writer *w;
+	unsigned t;
+	unsigned eagain;
+};
+
+static void *submit_main(void *arg)
+{
+	struct submitter *sb = arg;
+	unsigned i;
+
+	for (i = 0; i < PER_THREAD; i++) {
+		char aor[64], contact[64];
+		struct store_change c;
+		int err;
+
+		snprintf(aor, sizeof(aor), "sip:u%u@example.com", sb->t);
+		snprintf(contact, sizeof(contact), "sip:u%u-%u@192.0.2.1", sb->t, i);
+		c = put(aor, contact, 5000);
+		while ((err = store_writer_submit(sb->w, &c, 1, writer_done, (void *)(uintptr_t)(sb->t * PER_THREAD + i))) ==
+		       EAGAIN) {
+			sb->eagain++;
+			usleep(100);
+		}
+		if (err)
+			return (void *)(intptr_t)err;
+	}
+	return NULL;
+}
+
+static void test_writer_threads(void **state)
+{
+	struct store *s = open_ok(true);
+	struct submitter sub[THREADS];
+	pthread_t th[THREADS];
+	struct store_writer *w;
+	unsigned t, i;
+
+	(void)state;
+	memset(done_calls, 0, sizeof(done_calls));
+	memset(done_next, 0, sizeof(done_next));
+	atomic_store(&done_errors, 0);
+	atomic_store(&done_order_errors, 0);
+	assert_int_equal(store_writer_new(&w, s, 4096), 0);
+	for (t = 0; t < THREADS; t++) {
+		sub[t] = (struct submitter){ .w = w, .t = t };
+		assert_int_equal(pthread_create(&th[t], NULL, submit_main, &sub[t]), 0);
+	}
+	for (t = 0; t < THREADS; t++) {
+		void *ret;
+
+		assert_int_equal(pthread_join(th[t], &ret), 0);
+		assert_null(ret);
+	}
+	store_writer_free(w); /* flushes */
+
+	for (t = 0; t < THREADS; t++)
+		for (i = 0; i < PER_THREAD; i++)
+			if (atomic_load(&done_calls[t][i]) != 1)
+				fail_msg("done for thread %u, change %u called %u times", t, i, atomic_load(&done_calls[t][i]));
+	assert_int_equal(atomic_load(&done_errors), 0);
+	assert_int_equal(atomic_load(&done_order_errors), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings"), THREADS * PER_THREAD);
+	store_close(s);
+}
+
+/* A second connection holds the write lock, so the writer waits in its busy handler while changes
+ * pile up: grouping is then certain, and the queue fills to EAGAIN. */
+static atomic_uint gated_done, gated_errors;
+
+static void gated_cb(int err, void *arg)
+{
+	(void)arg;
+	if (err)
+		atomic_fetch_add(&gated_errors, 1);
+	atomic_fetch_add(&gated_done, 1);
+}
+
+static void test_writer_grouping_eagain(void **state)
+{
+	enum { MAX = 16 };
+	struct store *s = open_ok(true);
+	struct store_writer *w;
+	uint64_t batches = 0, changes = 0;
+	unsigned accepted = 0, i;
+	sqlite3 *h;
+	int err = 0;
+
+	(void)state;
+	atomic_store(&gated_done, 0);
+	atomic_store(&gated_errors, 0);
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+
+	assert_int_equal(store_writer_new(&w, s, MAX), 0);
+	{
+		struct store_change big[MAX + 1];
+
+		for (i = 0; i <= MAX; i++)
+			big[i] = put("sip:big@example.com", "sip:big@192.0.2.1", 5000);
+		assert_int_equal(store_writer_submit(w, big, MAX + 1, gated_cb, NULL), EINVAL); /* can never fit */
+	}
+	/* the writer takes at most one batch and blocks on the lock; then at most MAX more wait */
+	for (i = 0; i < 4 * MAX; i++) {
+		char contact[64];
+		struct store_change c;
+
+		snprintf(contact, sizeof(contact), "sip:g%u@192.0.2.1", i);
+		c = put("sip:gate@example.com", contact, 5000);
+		err = store_writer_submit(w, &c, 1, gated_cb, NULL);
+		if (err)
+			break;
+		accepted++;
+	}
+	assert_int_equal(err, EAGAIN);
+	assert_true(accepted >= MAX && accepted <= 2 * MAX);
+	assert_int_equal(atomic_load(&gated_done), 0); /* nothing is durable yet */
+
+	/* a barrier (no changes) queues behind them once there is room; here there is none */
+	assert_int_equal(store_writer_submit(w, NULL, 0, gated_cb, NULL), EAGAIN);
+
+	store_writer_stats(w, &batches, &changes);
+	assert_int_equal(batches, 0);
+	assert_int_equal(changes, 0);
+
+	assert_int_equal(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	while (atomic_load(&gated_done) < accepted)
+		usleep(1000);
+	store_writer_stats(w, &batches, &changes);
+	assert_int_equal(changes, accepted);
+	assert_true(batches >= 1 && batches <= 3); /* the blocked batch, the queue behind it (and a race) */
+	store_writer_free(w);
+	assert_int_equal(atomic_load(&gated_done), accepted);
+	assert_int_equal(atomic_load(&gated_errors), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings WHERE aor = 'sip:gate@example.com'"), accepted);
+	store_close(s);
+}
+
+/* Grouping under real concurrency, with the counters read while the writer lives. */
+static void barrier_cb(int err, void *arg)
+{
+	atomic_int *flag = arg;
+
+	atomic_store(flag, err ? -1 : 1);
+}
+
+static void test_writer_grouping(void **state)
+{
+	struct store *s = open_ok(true);
+	struct submitter sub[THREADS];
+	pthread_t th[THREADS];
+	struct store_writer *w;
+	uint64_t batches = 0, changes = 0;
+	atomic_int flag = 0;
+	unsigned t;
+
+	(void)state;
+	memset(done_calls, 0, sizeof(done_calls));
+	memset(done_next, 0, sizeof(done_next));
+	atomic_store(&done_errors, 0);
+	atomic_store(&done_order_errors, 0);
+	assert_int_equal(store_writer_new(&w, s, 1024), 0);
+	for (t = 0; t < THREADS; t++) {
+		sub[t] = (struct submitter){ .w = w, .t = t };
+		assert_int_equal(pthread_create(&th[t], NULL, submit_main, &sub[t]), 0);
+	}
+	for (t = 0; t < THREADS; t++)
+		assert_int_equal(pthread_join(th[t], NULL), 0);
+	/* a barrier: its done runs once everything before it is committed */
+	while (store_writer_submit(w, NULL, 0, barrier_cb, &flag) == EAGAIN)
+		usleep(1000);
+	while (!atomic_load(&flag))
+		usleep(1000);
+	assert_int_equal(atomic_load(&flag), 1);
+	store_writer_stats(w, &batches, &changes);
+	assert_int_equal(changes, THREADS * PER_THREAD);
+	assert_true(batches > 0);
+	assert_true(batches < changes); /* grouping happened */
+	print_message("writer: %llu changes in %llu transactions\n", (unsigned long long)changes,
+		      (unsigned long long)batches);
+	store_writer_free(w);
+	assert_int_equal(atomic_load(&done_errors), 0);
+	assert_int_equal(atomic_load(&done_order_errors), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings"), THREADS * PER_THREAD);
+	store_close(s);
+}
+
+/* A malformed change fails its own submission only, even when grouped with good ones. */
+static void test_writer_bad_change(void **state)
+{
+	struct store *s = open_ok(true);
+	struct store_change first, good, bad;
+	atomic_int res[3] = { 0, 0, 0 };
+	struct store_writer *w;
+	sqlite3 *h;
+	int i;
+
+	(void)state;
+	first = put("sip:first@example.com", "sip:first@192.0.2.1", 5000);
+	good = put("sip:alice@example.com", "sip:alice@192.0.2.10", 5000);
+	bad = put("sip:bob@example.com", "", 5000); /* no contact */
+	/* hold the lock: the writer blocks on the first change, the next three wait as one batch */
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_writer_new(&w, s, 64), 0);
+	assert_int_equal(store_writer_submit(w, &first, 1, NULL, NULL), 0);
+	usleep(50000);
+	assert_int_equal(store_writer_submit(w, &good, 1, barrier_cb, &res[0]), 0);
+	assert_int_equal(store_writer_submit(w, &bad, 1, barrier_cb, &res[1]), 0);
+	strcpy(good.b.contact, "sip:alice@192.0.2.11");
+	assert_int_equal(store_writer_submit(w, &good, 1, barrier_cb, &res[2]), 0);
+	assert_int_equal(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	store_writer_free(w);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(atomic_load(&res[i]), i == 1 ? -1 : 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings"), 3);
+	store_close(s);
+}
+
+static void test_bad_args(void **state)
+{
+	struct store_writer *w = NULL;
+	struct store_user u;
+
+	(void)state;
+	assert_int_equal(store_open(NULL, db, true, NULL), EINVAL);
+	assert_int_equal(store_user_get(NULL, "a", &u), EINVAL);
+	assert_int_equal(store_user_put(NULL, &u), EINVAL);
+	assert_int_equal(store_user_del(NULL, "a"), EINVAL);
+	assert_int_equal(store_apply(NULL, NULL, 0), EINVAL);
+	assert_int_equal(store_writer_new(&w, NULL, 8), EINVAL);
+	assert_int_equal(store_writer_submit(NULL, NULL, 0, NULL, NULL), EINVAL);
+	store_close(NULL);
+	store_writer_free(NULL);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, dir_setup, dir_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_open_schema),
+		T(test_not_a_database),
+		T(test_users),
+		T(test_bindings),
+		T(test_load_expires),
+		T(test_reentrant),
+		T(test_durable_reopen),
+		T(test_crash_full),
+		T(test_crash_normal),
+		T(test_writer_threads),
+		T(test_writer_grouping_eagain),
+		T(test_writer_grouping),
+		T(test_writer_bad_change),
+		T(test_bad_args),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,802 @@
+/* sipctl.c: sipd's admin command line: users (HA1 hashes, never passwords) and registrations, straight
+ * on the database, also while sipd runs (SQLite locking; a write waits up to 5 s for sipd's).
+ * Exit status: 0 done, 1 error, 2 usage. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "base/config.h"
+#include "store/store.h"
+
+enum { EXIT_OK = 0, EXIT_ERR = 1, EXIT_USAGE = 2 };
+
+#define DEFAULT_DB "sipd.db"
+#define DEFAULT_REALM "sipd" /* sipd's digest realm unless configured otherwise */
+#define PASSWORD_MAX 1024
+
+static const char usage_text[] =
+	"usage: sipctl [-d PATH | -c sipd.conf] COMMAND [ARGS]\n"
+	"\n"
+	"Administers sipd's users and shows its registrations, working on the database directly\n"
+	"(also while sipd runs).\n"
+	"\n"
+	"Options (before or after the command):\n"
+	"  -d, --db PATH      the database (default: " DEFAULT_DB "; \"sqlite:PATH\" works too)\n"
+	"  -c, --config FILE  sipd's configuration: the database from [database] path (unless -d),\n"
+	"                     the default realm from [auth] realm or the first [general] domain\n"
+	"  -h, --help         this help\n"
+	"  -V, --version      sipctl's version\n"
+	"\n"
+	"Commands:\n"
+	"  user add NAME [--password P | --ha1 HEX [--ha1-sha256 HEX]] [--realm R]\n"
+	"                [--extension N] [--display \"Display Name\"]\n"
+	"  user passwd NAME [--password P | --ha1 HEX [--ha1-sha256 HEX]] [--realm R]\n"
+	"  user del NAME\n"
+	"  user list\n"
+	"  user disable NAME\n"
+	"  user enable NAME\n"
+	"  show registrations          (alias: show regs)\n"
+	"\n"
+	"Without --password or --ha1 the password is read from standard input (one line; asked twice,\n"
+	"without echo, on a terminal), so it never shows in ps. sipctl stores HA1 = MD5 and SHA-256 of\n"
+	"NAME:REALM:PASSWORD, never the password. REALM must be sipd's digest realm: [auth] realm, else\n"
+	"the first [general] domain, else \"" DEFAULT_REALM "\". Give -c so sipctl finds it as sipd does, or --realm;\n"
+	"a user hashed under another realm cannot log in.\n"
+	"\n"
+	"Exit status: 0 done, 1 error, 2 usage.\n";
+
+static const char *db_opt;   /* -d */
+static const char *conf_opt; /* -c */
+static char realm_default[128] = DEFAULT_REALM;
+
+static void __attribute__((format(printf, 1, 2))) error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("sipctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("sipctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'sipctl --help'.\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* ---- arguments: positional words and "--name value" / "--name=value" options, in any order ---- */
+
+struct opt {
+	const char *name;  /* "--password" */
+	const char *alias; /* "-d", or NULL */
+	const char **val;
+};
+
+static bool opt_is(const struct opt *o, const char *a, size_t len)
+{
+	return (strlen(o->name) == len && !strncmp(a, o->name, len)) ||
+	       (o->alias && strlen(o->alias) == len && !strncmp(a, o->alias, len));
+}
+
+/* Takes the option at argv[*i] (and its value), known everywhere: -d, -c, -h, -V, then opts.
+ * 0, or EXIT_USAGE after saying why. */
+static int opt_take(int argc, char **argv, int *i, const struct opt *opts)
+{
+	static const struct opt common[] = { { "--db", "-d", &db_opt }, { "--config", "-c", &conf_opt }, { NULL } };
+	const char *a = argv[*i], *eq = strchr(a, '=');
+	size_t len = eq && a[1] == '-' ? (size_t)(eq - a) : strlen(a);
+	const struct opt *o = NULL;
+	int j;
+
+	if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+		fputs(usage_text, stdout);
+		exit(EXIT_OK);
+	}
+	if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+		printf("sipctl %s\n", SIPD_VERSION);
+		exit(EXIT_OK);
+	}
+	for (j = 0; !o && common[j].name; j++)
+		if (opt_is(&common[j], a, len))
+			o = &common[j];
+	for (j = 0; !o && opts && opts[j].name; j++)
+		if (opt_is(&opts[j], a, len))
+			o = &opts[j];
+	if (!o)
+		return usage_error("unknown option '%.*s'", (int)len, a);
+	if (eq && a[1] == '-')
+		*o->val = eq + 1;
+	else if (*i + 1 < argc)
+		*o->val = argv[++*i];
+	else
+		return usage_error("option '%s' needs a value", a);
+	return 0;
+}
+
+/* Fills *val of each option met and pos[] with the words, in any order. 0, or EXIT_USAGE. */
+static int args_parse(int argc, char **argv, const struct opt *opts, const char **pos, int maxpos, int *npos)
+{
+	bool words_only = false;
+	int i;
+
+	*npos = 0;
+	for (i = 0; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (words_only || a[0] != '-' || !a[1]) {
+			if (*npos == maxpos)
+				return usage_error("unexpected argument '%s'", a);
+			pos[(*npos)++] = a;
+		} else if (!strcmp(a, "--")) {
+			words_only = true;
+		} else if (opt_take(argc, argv, &i, opts)) {
+			return EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
+/* ---- a text table: columns as wide as their widest cell, two spaces apart ---- */
+
+struct table {
+	size_t ncols, nrows, cap;
+	char **cells; /* row-major, owned */
+};
+
+static int table_add(struct table *t, const char *const *row)
+{
+	size_t i;
+
+	if (t->nrows == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		char **c = realloc(t->cells, cap * t->ncols * sizeof(*c));
+
+		if (!c)
+			return ENOMEM;
+		t->cells = c;
+		t->cap = cap;
+	}
+	for (i = 0; i < t->ncols; i++) {
+		char *s = strdup(row[i] && row[i][0] ? row[i] : "-");
+
+		if (!s) {
+			while (i--)
+				free(t->cells[t->nrows * t->ncols + i]);
+			return ENOMEM;
+		}
+		t->cells[t->nrows * t->ncols + i] = s;
+	}
+	t->nrows++;
+	return 0;
+}
+
+static void table_free(struct table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+}
+
+/* Columns on a terminal: UTF-8 continuation bytes take none. */
+static size_t text_width(const char *s)
+{
+	size_t w = 0;
+
+	for (; *s; s++)
+		w += ((unsigned char)*s & 0xc0) != 0x80;
+	return w;
+}
+
+/* Row 0 is the header. */
+static void table_print(const struct table *t)
+{
+	size_t width[16] = { 0 }, r, c;
+
+	for (r = 0; r < t->nrows; r++)
+		for (c = 0; c < t->ncols && c < 16; c++) {
+			size_t w = text_width(t->cells[r * t->ncols + c]);
+
+			if (w > width[c])
+				width[c] = w;
+		}
+	for (r = 0; r < t->nrows; r++) {
+		for (c = 0; c < t->ncols; c++) {
+			const char *s = t->cells[r * t->ncols + c];
+
+			if (c + 1 == t->ncols)
+				printf("%s\n", s);
+			else
+				printf("%s%*s", s, (int)(width[c] - text_width(s) + 2), "");
+		}
+	}
+}
+
+/* ---- checks and hashes ---- */
+
+static bool name_ok(const char *s)
+{
+	const char *p;
+
+	if (!*s || strlen(s) >= sizeof(((struct store_user *)0)->name))
+		return false;
+	for (p = s; *p; p++) /* ':' would make name:realm:password ambiguous */
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == ':' || *p == '"' || *p == '\\')
+			return false;
+	return true;
+}
+
+static bool printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < ' ' || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/* Copies a hex HA1 in lower case; false unless it is exactly `digits` hex digits. */
+static bool hex_copy(char *out, const char *in, size_t digits)
+{
+	size_t i;
+
+	for (i = 0; in[i]; i++) {
+		char ch = in[i];
+
+		if (i == digits)
+			return false;
+		if (ch >= 'A' && ch <= 'F')
+			ch = (char)(ch - 'A' + 'a');
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+			return false;
+		out[i] = ch;
+	}
+	out[i] = '\0';
+	return i == digits;
+}
+
+/* out = lower-case hex of md(name ":" realm ":" password). 0 or EIO. */
+static int ha1_hex(const EVP_MD *md, const char *name, const char *realm, const char *password, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char h[EVP_MAX_MD_SIZE];
+	unsigned int hl = 0, i;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok;
+
+	if (!ctx)
+		return ENOMEM;
+	ok = EVP_DigestInit_ex(ctx, md, NULL) && EVP_DigestUpdate(ctx, name, strlen(name)) &&
+	     EVP_DigestUpdate(ctx, ":", 1) && EVP_DigestUpdate(ctx, realm, strlen(realm)) &&
+	     EVP_DigestUpdate(ctx, ":", 1) && EVP_DigestUpdate(ctx, password, strlen(password)) &&
+	     EVP_DigestFinal_ex(ctx, h, &hl);
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return EIO;
+	for (i = 0; i < hl; i++) {
+		out[2 * i] = hex[h[i] >> 4];
+		out[2 * i + 1] = hex[h[i] & 15];
+	}
+	out[2 * hl] = '\0';
+	OPENSSL_cleanse(h, sizeof(h));
+	return 0;
+}
+
+/* One line from stdin into buf. On a terminal: a prompt on stderr and no echo. 0, or 1 after saying why. */
+static int read_line(const char *prompt, char *buf, size_t size)
+{
+	struct termios old, quiet;
+	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+	char *ok;
+	size_t n;
+
+	if (tty) {
+		fputs(prompt, stderr);
+		fflush(stderr);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	ok = fgets(buf, (int)size, stdin);
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	if (!ok) {
+		error("no password on standard input");
+		return 1;
+	}
+	n = strlen(buf);
+	if (n && buf[n - 1] != '\n' && !feof(stdin)) {
+		error("password longer than %d characters", PASSWORD_MAX - 2);
+		return 1;
+	}
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	return 0;
+}
+
+/* Credentials from --password, --ha1/--ha1-sha256, or stdin, into u; *used = the realm hashed with (NULL
+ * for given HA1s). 0, EXIT_ERR or EXIT_USAGE. */
+static int credentials_set(struct store_user *u, const char *password, const char *ha1, const char *ha1_256,
+			   const char *realm, const char **used)
+{
+	char pw[PASSWORD_MAX], again[PASSWORD_MAX];
+	int ret = EXIT_OK;
+
+	if (password && (ha1 || ha1_256))
+		return usage_error("give --password or --ha1/--ha1-sha256, not both");
+	if ((ha1 || ha1_256) && realm)
+		return usage_error("--realm goes with a password; an HA1 has its realm in it already");
+	*used = NULL;
+	if (ha1 || ha1_256) {
+		u->ha1_md5[0] = u->ha1_sha256[0] = '\0';
+		if (ha1 && !hex_copy(u->ha1_md5, ha1, 32))
+			return usage_error("--ha1 takes 32 hex digits (MD5 of NAME:REALM:PASSWORD)");
+		if (ha1_256 && !hex_copy(u->ha1_sha256, ha1_256, 64))
+			return usage_error("--ha1-sha256 takes 64 hex digits (SHA-256 of NAME:REALM:PASSWORD)");
+		return EXIT_OK;
+	}
+	if (!realm)
+		realm = realm_default;
+	*used = realm;
+	if (!*realm)
+		return usage_error("the realm is empty");
+	if (!password) {
+		if (read_line("Password: ", pw, sizeof(pw)))
+			return EXIT_ERR;
+		if (isatty(STDIN_FILENO)) {
+			if (read_line("Again: ", again, sizeof(again)))
+				ret = EXIT_ERR;
+			else if (strcmp(pw, again)) {
+				error("the passwords differ");
+				ret = EXIT_ERR;
+			}
+			OPENSSL_cleanse(again, sizeof(again));
+		}
+		password = pw;
+	}
+	if (!ret && !*password) {
+		error("the password is empty");
+		ret = EXIT_ERR;
+	}
+	if (!ret && (ha1_hex(EVP_md5(), u->name, realm, password, u->ha1_md5) ||
+		     ha1_hex(EVP_sha256(), u->name, realm, password, u->ha1_sha256))) {
+		error("cannot compute the hashes (libcrypto)");
+		ret = EXIT_ERR;
+	}
+	OPENSSL_cleanse(pw, sizeof(pw));
+	return ret;
+}
+
+/* ---- the database ---- */
+
+/* With -c: the database and the realm as sipd would take them from its configuration (auth.c: [auth]
+ * realm, else the first domain, else "sipd"). 0, or 1 after saying why. */
+static int conf_read(char *db, size_t dbsize)
+{
+	static struct config cfg;
+	static char errs[8192];
+	int n;
+
+	config_defaults(&cfg);
+	n = config_load(&cfg, conf_opt, errs, sizeof(errs));
+	if (n < 0) {
+		error("cannot open %s: %s", conf_opt, strerror(errno));
+		return 1;
+	}
+	if (n > 0) {
+		fputs(errs, stderr);
+		error("%d error(s) in %s", n, conf_opt);
+		config_free(&cfg);
+		return 1;
+	}
+	snprintf(db, dbsize, "%s", cfg.db_path);
+	if (cfg.realm[0])
+		snprintf(realm_default, sizeof(realm_default), "%s", cfg.realm);
+	else if (cfg.domain[0])
+		snprintf(realm_default, sizeof(realm_default), "%.*s", (int)strcspn(cfg.domain, ", \t"), cfg.domain);
+	config_free(&cfg);
+	return 0;
+}
+
+/* Opens the database (-d, else -c's [database] path, else sipd.db); unless create, it must exist
+ * already (a typo in -d should not make a new, empty file). NULL after saying why. */
+static struct store *db_open(bool create)
+{
+	static char conf_db[CONFIG_STR];
+	const char *url = DEFAULT_DB, *path, *why = NULL;
+	struct store *s = NULL;
+	int err;
+
+	if (conf_opt) {
+		if (conf_read(conf_db, sizeof(conf_db)))
+			return NULL;
+		url = conf_db;
+	}
+	if (db_opt)
+		url = db_opt;
+	path = url;
+	if (!strncmp(path, "sqlite:", 7)) {
+		path += 7;
+		if (!strncmp(path, "//", 2))
+			path += 2;
+	}
+	if (!create && *path && access(path, F_OK)) {
+		error("no database at %s (give -d PATH or -c sipd.conf, or create one with 'sipctl user add')", path);
+		return NULL;
+	}
+	err = store_open(&s, url, true, &why);
+	if (err) {
+		error("cannot open database %s: %s", url, why ? why : strerror(err));
+		return NULL;
+	}
+	return s;
+}
+
+/* ---- commands ---- */
+
+static int cmd_user_add(int argc, char **argv)
+{
+	const char *password = NULL, *ha1 = NULL, *ha1_256 = NULL, *realm = NULL, *ext = NULL, *display = NULL;
+	const struct opt opts[] = {
+		{ "--password", "-p", &password }, { "--ha1", NULL, &ha1 },
+		{ "--ha1-sha256", NULL, &ha1_256 }, { "--realm", "-r", &realm },
+		{ "--extension", "-e", &ext },     { "--display", NULL, &display },
+		{ NULL, NULL, NULL },
+	};
+	struct store_user u, old;
+	const char *used = NULL;
+	struct store *s = NULL;
+	const char *pos[1];
+	int npos, ret, err;
+
+	ret = args_parse(argc, argv, opts, pos, 1, &npos);
+	if (ret)
+		return ret;
+	if (npos != 1)
+		return usage_error("user add NAME: which user?");
+	if (!name_ok(pos[0]))
+		return usage_error("bad user name '%s' (1 to 63 bytes; no spaces, ':', '\"' or '\\')", pos[0]);
+	memset(&u, 0, sizeof(u));
+	strcpy(u.name, pos[0]);
+	if (ext && (strlen(ext) >= sizeof(u.extension) || !name_ok(ext)))
+		return usage_error("bad extension '%s' (up to 31 bytes, no spaces)", ext);
+	if (display && (strlen(display) >= sizeof(u.display_name) || !printable(display)))
+		return usage_error("bad display name (up to 127 bytes, no control characters)");
+	if (ext)
+		strcpy(u.extension, ext);
+	if (display)
+		strcpy(u.display_name, display);
+
+	s = db_open(true);
+	if (!s)
+		return EXIT_ERR;
+	err = store_user_get(s, u.name, &old);
+	if (!err) {
+		error("user '%s' exists already (change the password with 'sipctl user passwd %s')", u.name, u.name);
+		ret = EXIT_ERR;
+		goto out;
+	}
+	if (err != ENOENT) {
+		error("cannot read users: %s", strerror(err));
+		ret = EXIT_ERR;
+		goto out;
+	}
+	ret = credentials_set(&u, password, ha1, ha1_256, realm, &used);
+	if (ret)
+		goto out;
+	err = store_user_put(s, &u);
+	if (err) {
+		error("cannot add user '%s': %s", u.name, strerror(err));
+		ret = EXIT_ERR;
+		goto out;
+	}
+	if (used)
+		printf("user %s added (HA1s for realm \"%s\")\n", u.name, used);
+	else
+		printf("user %s added\n", u.name);
+out:
+	OPENSSL_cleanse(&u, sizeof(u));
+	store_close(s);
+	return ret;
+}
+
+/* Reads user NAME, lets change() edit it, writes it back, says what it did: realm NULL for enable /
+ * disable, else the realm hashed with (*realm NULL when HA1s were given). */
+static int user_edit(struct store *s, const char *name, int (*change)(struct store_user *u, void *arg), void *arg,
+		     const char *const *realm)
+{
+	struct store_user u;
+	int err, ret;
+
+	err = store_user_get(s, name, &u);
+	if (err) {
+		if (err == ENOENT)
+			error("no user '%s'", name);
+		else
+			error("cannot read user '%s': %s", name, strerror(err));
+		return EXIT_ERR;
+	}
+	ret = change(&u, arg);
+	if (!ret) {
+		err = store_user_put(s, &u);
+		if (err) {
+			error("cannot update user '%s': %s", name, strerror(err));
+			ret = EXIT_ERR;
+		} else if (!realm) {
+			printf("user %s %s\n", name, u.disabled ? "disabled" : "enabled");
+		} else if (*realm) {
+			printf("user %s password changed (HA1s for realm \"%s\")\n", name, *realm);
+		} else {
+			printf("user %s password changed\n", name);
+		}
+	}
+	OPENSSL_cleanse(&u, sizeof(u));
+	return ret;
+}
+
+struct passwd_args {
+	const char *password, *ha1, *ha1_256, *realm, *used;
+};
+
+static int passwd_change(struct store_user *u, void *arg)
+{
+	struct passwd_args *a = arg;
+
+	return credentials_set(u, a->password, a->ha1, a->ha1_256, a->realm, &a->used);
+}
+
+/* The arguments of "user CMD NAME [opts]": NAME, and the database open. 0, EXIT_ERR or EXIT_USAGE. */
+static int name_args(int argc, char **argv, const struct opt *opts, const char *cmd, const char **name,
+		     struct store **sp)
+{
+	int npos, ret = args_parse(argc, argv, opts, name, 1, &npos);
+
+	if (ret)
+		return ret;
+	if (npos != 1)
+		return usage_error("user %s NAME: which user?", cmd);
+	*sp = db_open(false);
+	return *sp ? EXIT_OK : EXIT_ERR;
+}
+
+static int cmd_user_passwd(int argc, char **argv)
+{
+	struct passwd_args a = { NULL, NULL, NULL, NULL, NULL };
+	const struct opt opts[] = {
+		{ "--password", "-p", &a.password }, { "--ha1", NULL, &a.ha1 },
+		{ "--ha1-sha256", NULL, &a.ha1_256 }, { "--realm", "-r", &a.realm },
+		{ NULL, NULL, NULL },
+	};
+	struct store *s = NULL;
+	const char *name;
+	int ret = name_args(argc, argv, opts, "passwd", &name, &s);
+
+	if (!ret)
+		ret = user_edit(s, name, passwd_change, &a, &a.used);
+	store_close(s);
+	return ret;
+}
+
+static int disabled_change(struct store_user *u, void *arg)
+{
+	u->disabled = *(bool *)arg;
+	return 0;
+}
+
+static int cmd_user_enable(int argc, char **argv, bool disable)
+{
+	struct store *s = NULL;
+	const char *name;
+	int ret = name_args(argc, argv, NULL, disable ? "disable" : "enable", &name, &s);
+
+	if (!ret)
+		ret = user_edit(s, name, disabled_change, &disable, NULL);
+	store_close(s);
+	return ret;
+}
+
+static int cmd_user_del(int argc, char **argv)
+{
+	struct store *s = NULL;
+	const char *name;
+	int err, ret = name_args(argc, argv, NULL, "del", &name, &s);
+
+	if (ret)
+		return ret;
+	err = store_user_del(s, name);
+	if (err == ENOENT)
+		error("no user '%s'", name);
+	else if (err)
+		error("cannot delete user '%s': %s", name, strerror(err));
+	else
+		printf("user %s deleted\n", name);
+	store_close(s);
+	return err ? EXIT_ERR : EXIT_OK;
+}
+
+static int user_row(const struct store_user *u, void *arg)
+{
+	const char *ha1 = u->ha1_md5[0] && u->ha1_sha256[0] ? "md5,sha256"
+			  : u->ha1_md5[0]                       ? "md5"
+			  : u->ha1_sha256[0]                    ? "sha256"
+								: "none";
+	const char *row[] = { u->name, u->extension, u->display_name, u->disabled ? "yes" : "no", ha1 };
+
+	return table_add(arg, row);
+}
+
+static int cmd_user_list(int argc, char **argv)
+{
+	static const char *const head[] = { "NAME", "EXTENSION", "DISPLAY NAME", "DISABLED", "HA1" };
+	struct table t = { .ncols = 5 };
+	struct store *s;
+	const char *pos[1];
+	int npos, ret, err;
+
+	ret = args_parse(argc, argv, NULL, pos, 0, &npos);
+	if (ret)
+		return ret;
+	s = db_open(false);
+	if (!s)
+		return EXIT_ERR;
+	err = table_add(&t, head);
+	if (!err)
+		err = store_user_list(s, user_row, &t);
+	if (err) {
+		error("cannot list users: %s", strerror(err));
+		ret = EXIT_ERR;
+	} else {
+		table_print(&t);
+		printf("%zu user%s\n", t.nrows - 1, t.nrows == 2 ? "" : "s");
+	}
+	table_free(&t);
+	store_close(s);
+	return ret;
+}
+
+struct regs {
+	struct table t;
+	int64_t now;
+	size_t aors;
+	char last_aor[sizeof(((struct store_binding *)0)->aor)];
+};
+
+static int reg_row(const struct store_binding *b, void *arg)
+{
+	struct regs *r = arg;
+	char transport[16] = "", left[24], q[16] = "";
+	const char *addr = b->received, *colon = strchr(b->received, ':');
+	const char *row[7];
+
+	/* received is "udp:192.0.2.1:5060" or "tcp:[2001:db8::1]:5060" */
+	if (colon && (size_t)(colon - b->received) < sizeof(transport)) {
+		memcpy(transport, b->received, (size_t)(colon - b->received));
+		transport[colon - b->received] = '\0';
+		addr = colon + 1;
+	}
+	snprintf(left, sizeof(left), "%lld", (long long)(b->expires - r->now));
+	if (b->q >= 0) {
+		int frac = b->q % 1000, len;
+
+		len = snprintf(q, sizeof(q), "%d", b->q / 1000);
+		if (frac) {
+			snprintf(q + len, sizeof(q) - (size_t)len, ".%03d", frac);
+			len = (int)strlen(q);
+			while (q[len - 1] == '0')
+				q[--len] = '\0';
+		}
+	}
+	if (strcmp(b->aor, r->last_aor)) {
+		r->aors++;
+		strcpy(r->last_aor, b->aor);
+	}
+	row[0] = b->aor;
+	row[1] = b->contact;
+	row[2] = addr;
+	row[3] = transport;
+	row[4] = left;
+	row[5] = b->user_agent;
+	row[6] = q;
+	return table_add(&r->t, row);
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	static const char *const head[] = { "AOR", "CONTACT", "RECEIVED", "TRANSPORT", "EXPIRES", "USER-AGENT", "Q" };
+	struct regs r;
+	struct store *s;
+	const char *pos[1];
+	int npos, ret, err;
+
+	ret = args_parse(argc, argv, NULL, pos, 1, &npos);
+	if (ret)
+		return ret;
+	if (npos != 1 || (strcmp(pos[0], "registrations") && strcmp(pos[0], "regs")))
+		return usage_error("show what? (show registrations)");
+	memset(&r, 0, sizeof(r));
+	r.t.ncols = 7;
+	r.now = (int64_t)time(NULL);
+	s = db_open(false);
+	if (!s)
+		return EXIT_ERR;
+	err = table_add(&r.t, head);
+	if (!err)
+		err = store_bindings_list(s, r.now, reg_row, &r);
+	if (err) {
+		error("cannot read registrations: %s", strerror(err));
+		ret = EXIT_ERR;
+	} else {
+		table_print(&r.t);
+		printf("%zu registration%s, %zu AOR%s\n", r.t.nrows - 1, r.t.nrows == 2 ? "" : "s", r.aors,
+		       r.aors == 1 ? "" : "s");
+	}
+	table_free(&r.t);
+	store_close(s);
+	return ret;
+}
+
+static int cmd_user(int argc, char **argv)
+{
+	const char *sub = argc ? argv[0] : "";
+
+	if (!strcmp(sub, "add"))
+		return cmd_user_add(argc - 1, argv + 1);
+	if (!strcmp(sub, "passwd") || !strcmp(sub, "password"))
+		return cmd_user_passwd(argc - 1, argv + 1);
+	if (!strcmp(sub, "del") || !strcmp(sub, "delete") || !strcmp(sub, "rm"))
+		return cmd_user_del(argc - 1, argv + 1);
+	if (!strcmp(sub, "list") || !strcmp(sub, "ls") || !strcmp(sub, "show"))
+		return cmd_user_list(argc - 1, argv + 1);
+	if (!strcmp(sub, "disable"))
+		return cmd_user_enable(argc - 1, argv + 1, true);
+	if (!strcmp(sub, "enable"))
+		return cmd_user_enable(argc - 1, argv + 1, false);
+	if (!*sub)
+		return usage_error("user what? (add, passwd, del, list, disable, enable)");
+	return usage_error("unknown command 'user %s'", sub);
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+
+	/* options before the command; the commands take them after too */
+	for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+		if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		}
+		if (opt_take(argc, argv, &i, NULL))
+			return EXIT_USAGE;
+	}
+	if (i >= argc)
+		return usage_error("no command given");
+	if (!strcmp(argv[i], "help")) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[i], "user") || !strcmp(argv[i], "users"))
+		return cmd_user(argc - i - 1, argv + i + 1);
+	if (!strcmp(argv[i], "show"))
+		return cmd_show(argc - i - 1, argv + i + 1);
+	return usage_error("unknown command '%s'", argv[i]);
+}
