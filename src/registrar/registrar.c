@@ -600,7 +600,7 @@ int registrar_new(struct registrar **rp, const struct config *cfg, struct auth *
 		goto fail;
 	if ((err = store_bindings_load(r->store, (int64_t)time(NULL), load_binding, r)))
 		goto fail;
-	if ((err = store_writer_new(&r->writer, r->store, 100000)))
+	if ((err = store_writer_new(&r->writer, r->store, 10000)))
 		goto fail;
 	if ((err = loc_start(r->loc)))
 		goto fail;
