@@ -9,6 +9,7 @@
 #include "net/net_private.h"
 
 #define UDP_ROUNDS 4 /* batches per wake-up; epoll is level-triggered and calls again */
+#define UDP_OUT_SLAB (128 * 1024)
 
 struct tp_udp_batch {
 	struct mmsghdr hdr[TP_UDP_BATCH];
@@ -19,6 +20,17 @@ struct tp_udp_batch {
 		struct cmsghdr align;
 	} ctl[TP_UDP_BATCH];
 	char data[TP_UDP_BATCH][TP_UDP_BUFSZ];
+	/* Answers to a received batch, sent together with one sendmmsg when the batch is done. */
+	struct {
+		bool active;             /* inside a receive batch on this worker */
+		int fd;
+		unsigned n;
+		size_t used;
+		struct mmsghdr hdr[TP_UDP_BATCH];
+		struct iovec iov[TP_UDP_BATCH];
+		struct sockaddr_storage dst[TP_UDP_BATCH];
+		char data[UDP_OUT_SLAB];
+	} out;
 };
 
 int tp__udp_init(struct tp_worker *w)
@@ -100,6 +112,49 @@ static void udp_deliver(struct tp_sock *s, struct tp_udp_batch *b, unsigned i)
 	tp->cfg.recv(&msg, tp->cfg.arg);
 }
 
+/* Sends what the batch queued: one system call for all the answers of a batch. */
+static void udp_out_flush(struct tp_udp_batch *b)
+{
+	unsigned off = 0;
+
+	while (off < b->out.n) {
+		int sent = sendmmsg(b->out.fd, b->out.hdr + off, b->out.n - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (sent < 0) {
+			if (errno == EINTR)
+				continue;
+			log_debug("udp: sendmmsg: %s", strerror(errno));
+			off++; /* drop that datagram, as a failed sendto would; keep the others */
+			continue;
+		}
+		off += (unsigned)sent;
+	}
+	b->out.n = 0;
+	b->out.used = 0;
+}
+
+/* Queues an answer while a receive batch runs on this worker; false when it must go out directly. */
+static bool udp_out_queue(struct tp_udp_batch *b, int fd, const struct tp_addr *dst, const char *buf, size_t len)
+{
+	unsigned i;
+
+	if (!b->out.active)
+		return false;
+	if (b->out.n && (b->out.fd != fd || b->out.n == TP_UDP_BATCH || len > UDP_OUT_SLAB - b->out.used))
+		udp_out_flush(b);
+	if (len > UDP_OUT_SLAB)
+		return false;
+	i = b->out.n++;
+	b->out.fd = fd;
+	memcpy(b->out.data + b->out.used, buf, len);
+	memcpy(&b->out.dst[i], &dst->u.ss, tp__addr_len(dst));
+	b->out.iov[i] = (struct iovec){ b->out.data + b->out.used, len };
+	b->out.hdr[i].msg_hdr = (struct msghdr){ .msg_name = &b->out.dst[i], .msg_namelen = tp__addr_len(dst),
+						 .msg_iov = &b->out.iov[i], .msg_iovlen = 1 };
+	b->out.used += len;
+	return true;
+}
+
 void tp__udp_recv_h(int fd, uint32_t events, void *arg)
 {
 	struct tp_sock *s = arg;
@@ -118,8 +173,11 @@ void tp__udp_recv_h(int fd, uint32_t events, void *arg)
 				log_warn("udp: recvmmsg: %s", strerror(errno));
 			return;
 		}
+		b->out.active = true;
 		for (int i = 0; i < n; i++)
 			udp_deliver(s, b, (unsigned)i);
+		b->out.active = false;
+		udp_out_flush(b);
 		if (n < TP_UDP_BATCH)
 			return;
 	}
@@ -131,6 +189,8 @@ int tp__udp_send(struct tp_worker *w, const struct tp_addr *dst, const char *buf
 
 	if (fd < 0)
 		return EAFNOSUPPORT;
+	if (tp__self == w && udp_out_queue(w->udp, fd, dst, buf, len))
+		return 0;
 	for (;;) {
 		ssize_t n = sendto(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, &dst->u.sa, tp__addr_len(dst));
 
