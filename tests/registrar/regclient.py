@@ -1,0 +1,1036 @@
+#!/usr/bin/env python3
+"""regclient.py: a small REGISTER client for sipd's registrar tests, for what SIPp 3.6 cannot do: SHA-256
+digest (RFC 7616, RFC 8760), stale nonces, replayed nonce counts, exact checks of every Contact of a 200,
+and checks of the store through sipctl and SQLite.
+
+  regclient.py freeport [--count N] [--start PORT]
+      N ports of 127.0.0.1, each free for both UDP and TCP, one per line
+  regclient.py ready --port P [--wait S]
+      exit 0 once sipd answers on udp:127.0.0.1:P (a stateless 400 to a probe)
+  regclient.py case NAME --port P [--sipctl PATH] [--db PATH] [--log PATH]
+      runs one named case (regclient.py list names them); exit 0 when every check held, else 1 with
+      one line per failed check on stderr
+  regclient.py register --port P --user U --password PW [--alg MD5|SHA-256] [--to USER] [--contact C]...
+                        [--expires N] [--tcp] [--expect CODE] [--has-contact REGEX]... [--no-contact REGEX]...
+                        [--count N] [--kill-pid PID] [--show]
+      one authenticated REGISTER (401 first, then the credentials); with no --contact, a query;
+      --kill-pid: SIGKILL that process the moment the final response is in
+  regclient.py regs --sipctl PATH --db PATH [--aor A] [--contact C] [--received R] [--transport T]
+                    [--expires-min N] [--expires-max N] [--ua U] [--q Q] [--count N] [--absent] [--raw-received R]
+      checks the rows of `sipctl -d DB show registrations` (and the raw SQLite row with --raw-received)
+
+Every request goes from 127.0.0.1; over UDP it is retransmitted (500 ms, doubling, as Timer E) until a final
+response comes or 8 s pass.
+"""
+import argparse
+import hashlib
+import os
+import random
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from email.utils import parsedate_to_datetime
+
+HOST = "127.0.0.1"
+REALM = "sipd"
+
+
+class CaseFail(Exception):
+    pass
+
+
+# ---- messages ----
+
+class Msg:
+    def __init__(self, raw):
+        self.raw = raw
+        text = raw.decode("utf-8", "replace")
+        head = text.split("\r\n\r\n", 1)[0]
+        lines = head.split("\r\n")
+        self.start = lines[0]
+        self.headers = []
+        for line in lines[1:]:
+            if line[:1] in (" ", "\t") and self.headers:  # folded line
+                n, v = self.headers[-1]
+                self.headers[-1] = (n, v + " " + line.strip())
+                continue
+            name, _, value = line.partition(":")
+            self.headers.append((name.strip(), value.strip()))
+        m = re.match(r"SIP/2\.0 (\d{3}) ?(.*)$", self.start)
+        self.code = int(m.group(1)) if m else None
+        self.reason = m.group(2) if m else None
+
+    def values(self, name):
+        short = {"contact": "m", "call-id": "i", "via": "v"}.get(name.lower())
+        return [v for n, v in self.headers if n.lower() == name.lower() or (short and n.lower() == short)]
+
+    def first(self, name):
+        v = self.values(name)
+        return v[0] if v else None
+
+    def contacts(self):
+        """Every Contact value of the message, split at the commas between values: [(uri, {param: value})]."""
+        out = []
+        for v in self.values("contact"):
+            for el in split_commas(v):
+                m = re.match(r'\s*(?:"[^"]*"\s*)?<([^>]*)>(.*)$', el)
+                if m:
+                    uri, rest = m.group(1), m.group(2)
+                else:
+                    uri, _, rest = el.strip().partition(";")
+                    rest = ";" + rest if rest else ""
+                params = {}
+                for p in rest.split(";")[1:]:
+                    k, _, val = p.strip().partition("=")
+                    params[k.lower()] = val
+                out.append((uri, params, el.strip()))
+        return out
+
+    def text(self):
+        return self.raw.decode("utf-8", "replace")
+
+
+def split_commas(value):
+    out, cur, depth, quoted = [], "", 0, False
+    for ch in value:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == "<":
+            depth += 1
+        elif not quoted and ch == ">":
+            depth -= 1
+        elif not quoted and depth == 0 and ch == ",":
+            out.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    if cur.strip():
+        out.append(cur)
+    return out
+
+
+def parse_challenges(resp):
+    """The WWW-Authenticate challenges of a 401, in order: [{param: value}] (values unquoted)."""
+    out = []
+    for v in resp.values("WWW-Authenticate"):
+        scheme, _, rest = v.partition(" ")
+        params = {"scheme": scheme}
+        for m in re.finditer(r'([A-Za-z-]+)\s*=\s*("((?:[^"\\]|\\.)*)"|[^,\s]+)', rest):
+            params[m.group(1).lower()] = m.group(3) if m.group(3) is not None else m.group(2)
+        params["_raw"] = v
+        out.append(params)
+    return out
+
+
+def H(alg, s):
+    h = hashlib.sha256() if alg == "SHA-256" else hashlib.md5()
+    h.update(s.encode())
+    return h.hexdigest()
+
+
+def digest_response(alg, user, realm, password, method, uri, nonce, nc, cnonce, qop="auth"):
+    ha1 = H(alg, "%s:%s:%s" % (user, realm, password))
+    ha2 = H(alg, "%s:%s" % (method, uri))
+    return H(alg, "%s:%s:%08x:%s:%s:%s" % (ha1, nonce, nc, cnonce, qop, ha2))
+
+
+def authorization(alg, user, password, uri, nonce, nc, realm=REALM, cnonce=None):
+    cnonce = cnonce or "%08x" % random.randrange(1 << 32)
+    resp = digest_response(alg, user, realm, password, "REGISTER", uri, nonce, nc, cnonce)
+    return ('Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=%s, '
+            'cnonce="%s", qop=auth, nc=%08x' % (user, realm, nonce, uri, resp, alg, cnonce, nc))
+
+
+# ---- the user agent ----
+
+class UA:
+    """One REGISTER dialog-less 'session': one socket, one Call-ID, a CSeq counter, a cached nonce."""
+
+    def __init__(self, port, tcp=False, to_host=HOST, ruri=None, callid=None):
+        self.port = port
+        self.tcp = tcp
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
+        self.sock.bind((HOST, 0))
+        self.lport = self.sock.getsockname()[1]
+        if tcp:
+            self.sock.settimeout(5)
+            self.sock.connect((HOST, port))
+        self.buf = b""
+        rnd = "%d-%06d" % (os.getpid(), random.randrange(10 ** 6))
+        self.callid = callid or "reg-%s@%s" % (rnd, HOST)
+        self.tag = "rc" + rnd.replace("-", "")
+        self.cseq = random.randrange(1, 1000)
+        self.to_host = to_host
+        self.ruri = ruri or "sip:%s:%d" % (HOST, port)
+        self.nonce = None
+        self.nc = 0
+        self.alg = None
+        self.nbranch = 0
+
+    def close(self):
+        self.sock.close()
+
+    def build(self, to_user, contacts=(), expires=None, cseq=None, auth=None, extra=(), from_user=None,
+              ruri=None, to_host=None):
+        self.nbranch += 1
+        branch = "z9hG4bKrc%s%d" % (self.tag, self.nbranch)
+        tr = "TCP" if self.tcp else "UDP"
+        to_host = to_host or self.to_host
+        lines = [
+            "REGISTER %s SIP/2.0" % (ruri or self.ruri),
+            "Via: SIP/2.0/%s %s:%d;branch=%s;rport" % (tr, HOST, self.lport, branch),
+            "Max-Forwards: 70",
+            "From: <sip:%s@%s>;tag=%s" % (from_user or to_user, to_host, self.tag),
+            "To: <sip:%s@%s>" % (to_user, to_host),
+            "Call-ID: %s" % self.callid,
+            "CSeq: %d REGISTER" % cseq,
+        ]
+        for c in contacts:
+            lines.append("Contact: %s" % c)
+        if expires is not None:
+            lines.append("Expires: %s" % expires)
+        if auth:
+            lines.append("Authorization: %s" % auth)
+        lines.extend(extra)
+        lines.append("User-Agent: regclient")
+        lines.append("Content-Length: 0")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    def transact(self, data, cseq, timeout=8.0):
+        """Sends data; returns the final response for this CSeq, or raises CaseFail."""
+        deadline = time.monotonic() + timeout
+        if self.tcp:
+            self.sock.sendall(data)
+        else:
+            self.sock.sendto(data, (HOST, self.port))
+        interval, next_tx = 0.5, time.monotonic() + 0.5
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                raise CaseFail("no final response to CSeq %d within %.0f s; sent:\n%s" % (cseq, timeout, data.decode()))
+            wait = min(deadline, next_tx if not self.tcp else deadline) - now
+            raw = self.recv(max(wait, 0.01))
+            if raw is None:
+                if not self.tcp and time.monotonic() >= next_tx:
+                    self.sock.sendto(data, (HOST, self.port))
+                    interval = min(interval * 2, 4.0)
+                    next_tx = time.monotonic() + interval
+                continue
+            m = Msg(raw)
+            if m.code is None or m.code < 200:
+                continue
+            cs = m.first("CSeq") or ""
+            if not re.match(r"^%d\s+REGISTER$" % cseq, cs) or m.first("Call-ID") != self.callid:
+                continue  # a late answer to an earlier request
+            return m
+
+    def recv(self, wait):
+        if not self.tcp:
+            self.sock.settimeout(wait)
+            try:
+                raw, _ = self.sock.recvfrom(65536)
+                return raw
+            except (socket.timeout, ConnectionRefusedError):
+                return None
+        deadline = time.monotonic() + wait
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end >= 0:
+                m = re.search(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(\d+)", self.buf[:end + 2], re.I)
+                total = end + 4 + (int(m.group(1)) if m else 0)
+                if len(self.buf) >= total:
+                    raw, self.buf = self.buf[:total], self.buf[total:]
+                    return raw
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                return None
+            if not chunk:
+                raise CaseFail("sipd closed the TCP connection")
+            self.buf += chunk
+
+    def send(self, to_user, contacts=(), expires=None, auth=None, extra=(), cseq=None, **kw):
+        """One request with the next CSeq (or the one given); returns the final response."""
+        if cseq is None:
+            self.cseq += 1
+            cseq = self.cseq
+        return self.transact(self.build(to_user, contacts, expires, cseq, auth, extra, **kw), cseq)
+
+    def challenge(self, to_user, alg="SHA-256", **kw):
+        """A REGISTER without credentials (a query); expects 401 and caches the nonce of alg's challenge."""
+        r = self.send(to_user, **kw)
+        if r.code != 401:
+            raise CaseFail("expected 401 to a REGISTER without credentials, got '%s'" % r.start)
+        for c in parse_challenges(r):
+            if c.get("algorithm", "MD5").upper() == alg.upper():
+                self.nonce, self.nc, self.alg = c.get("nonce"), 0, alg
+                return r
+        raise CaseFail("no %s challenge in the 401:\n%s" % (alg, r.text()))
+
+    def auth_send(self, to_user, user, password, contacts=(), expires=None, extra=(), nc=None, cseq=None,
+                  ruri=None, **kw):
+        """A REGISTER with credentials over the cached nonce (next nc unless given)."""
+        self.nc = nc if nc is not None else self.nc + 1
+        a = authorization(self.alg, user, password, ruri or self.ruri, self.nonce, self.nc)
+        return self.send(to_user, contacts, expires, a, extra, cseq=cseq, ruri=ruri, **kw)
+
+    def register(self, to_user, user, password, contacts=(), expires=None, alg="SHA-256", extra=(), **kw):
+        """401 then the credentials: the final response to the second request."""
+        self.challenge(to_user, alg, **{k: v for k, v in kw.items() if k in ("ruri", "to_host")})
+        return self.auth_send(to_user, user, password, contacts, expires, extra, **kw)
+
+
+# ---- checks ----
+
+class Checks:
+    def __init__(self):
+        self.fails = []
+
+    def ok(self, cond, msg):
+        if not cond:
+            self.fails.append(msg)
+        return cond
+
+    def code(self, resp, code, reason=None, what=""):
+        good = resp.code == code and (reason is None or resp.reason == reason)
+        want = "%d%s" % (code, " " + reason if reason else "")
+        if not good:
+            self.fails.append("%sexpected '%s', got '%s'\n%s" % (what + ": " if what else "", want, resp.start,
+                                                                 indent(resp.text())))
+        return good
+
+    def contacts_exact(self, resp, specs, what=""):
+        """specs: [(uri, regex for the whole Contact value)]: the 200 lists exactly these bindings."""
+        got = resp.contacts()
+        uris = [u for u, _, _ in got]
+        want = [u for u, _ in specs]
+        ok = self.ok(sorted(uris) == sorted(want), "%sbindings listed %s, expected %s\n%s"
+                     % (what + ": " if what else "", uris, want, indent(resp.text())))
+        for uri, rx in specs:
+            for u, _, el in got:
+                if u == uri:
+                    ok &= self.ok(re.search(rx, el) is not None, "%sContact: %s does not match /%s/"
+                                  % (what + ": " if what else "", el, rx))
+        return ok
+
+    def date(self, resp):
+        d = resp.first("Date")
+        if not self.ok(d is not None, "no Date header in the 200"):
+            return
+        try:
+            t = parsedate_to_datetime(d).timestamp()
+        except (TypeError, ValueError):
+            self.fails.append("Date: %s is not an RFC 1123 date" % d)
+            return
+        self.ok(re.match(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$", d) is not None,
+                "Date: %s is not in the RFC 3261 20.17 form (rfc1123-date, GMT)" % d)
+        self.ok(abs(t - time.time()) < 5, "Date: %s is off by %.0f s" % (d, t - time.time()))
+
+
+def indent(text):
+    return "\n".join("    " + line for line in text.rstrip().split("\n"))
+
+
+def exp_alt(n, slack=2):
+    """expires=N, N counting down by up to slack seconds (the 200 tells the time left)."""
+    return "expires=(%s)" % "|".join(str(n - i) for i in range(slack + 1) if n - i >= 0)
+
+
+def exp_rx(n, slack=2):
+    return exp_alt(n, slack) + "(;|$)"
+
+
+# ---- the store ----
+
+def sipctl_regs(sipctl, db):
+    """The rows of `sipctl show registrations` as dicts keyed by the column names (cells cut by column)."""
+    out = subprocess.run([sipctl, "-d", db, "show", "registrations"], capture_output=True, text=True, timeout=20)
+    if out.returncode != 0:
+        raise CaseFail("sipctl show registrations: exit %d: %s" % (out.returncode, out.stderr.strip()))
+    lines = out.stdout.rstrip("\n").split("\n")
+    head = lines[0]
+    cols = [(m.group(0), m.start()) for m in re.finditer(r"\S+", head)]
+    rows = []
+    for line in lines[1:-1]:
+        row = {}
+        for i, (name, start) in enumerate(cols):
+            end = cols[i + 1][1] if i + 1 < len(cols) else None
+            row[name] = line[start:end].strip()
+        rows.append(row)
+    m = re.match(r"^(\d+) registrations?, (\d+) AORs?$", lines[-1])
+    if not m or int(m.group(1)) != len(rows):
+        raise CaseFail("sipctl show registrations: unexpected summary line '%s'\n%s" % (lines[-1], out.stdout))
+    return rows, out.stdout
+
+
+def db_rows(db):
+    """The bindings table as SQLite has it (read-only, alongside sipd's WAL)."""
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
+    try:
+        con.row_factory = sqlite3.Row
+        return [dict(r) for r in con.execute("SELECT * FROM bindings ORDER BY aor, contact")]
+    finally:
+        con.close()
+
+
+def find_reg(rows, aor=None, contact=None):
+    return [r for r in rows if (aor is None or r["AOR"] == aor) and (contact is None or r["CONTACT"] == contact)]
+
+
+def check_reg(ck, sipctl, db, aor, contact, received=None, transport=None, expires=None, slack=3, ua=None, q=None):
+    rows, text = sipctl_regs(sipctl, db)
+    hit = find_reg(rows, aor, contact)
+    if not ck.ok(len(hit) == 1, "sipctl show registrations: %d rows for %s -> %s, expected 1\n%s"
+                 % (len(hit), aor, contact, indent(text))):
+        return None
+    r = hit[0]
+    if received is not None:
+        ck.ok(r["RECEIVED"] == received, "sipctl: RECEIVED %s, expected %s" % (r["RECEIVED"], received))
+    if transport is not None:
+        ck.ok(r["TRANSPORT"] == transport, "sipctl: TRANSPORT %s, expected %s" % (r["TRANSPORT"], transport))
+    if expires is not None:
+        ck.ok(r["EXPIRES"].isdigit() and expires - slack <= int(r["EXPIRES"]) <= expires,
+              "sipctl: EXPIRES %s, expected %d (give or take %d s)" % (r["EXPIRES"], expires, slack))
+    if ua is not None:
+        ck.ok(r["USER-AGENT"] == ua, "sipctl: USER-AGENT '%s', expected '%s'" % (r["USER-AGENT"], ua))
+    if q is not None:
+        ck.ok(r["Q"] == q, "sipctl: Q '%s', expected '%s'" % (r["Q"], q))
+    return r
+
+
+# ---- the cases ----
+
+CASES = {}
+
+
+def case(name, doc):
+    def deco(f):
+        CASES[name] = (f, doc)
+        return f
+    return deco
+
+
+def wipe(ua, to_user, user, password, alg="SHA-256"):
+    """Contact: * with Expires: 0: the AOR starts with no binding."""
+    r = ua.register(to_user, user, password, ["*"], 0, alg=alg)
+    if r.code != 200 or r.contacts():
+        raise CaseFail("could not clear %s's bindings: '%s'\n%s" % (to_user, r.start, indent(r.text())))
+
+
+@case("challenge", "401: one WWW-Authenticate per algorithm (MD5 and SHA-256), realm sipd, one nonce, qop=auth")
+def c_challenge(a, ck):
+    ua = UA(a.port)
+    r = ua.send("alice", ["<sip:alice@%s:%d>" % (HOST, ua.lport)], 600)
+    if not ck.code(r, 401, "Unauthorized"):
+        return
+    ch = parse_challenges(r)
+    algs = [c.get("algorithm") for c in ch]
+    ck.ok(sorted(algs) == ["MD5", "SHA-256"], "challenges for %s, expected one MD5 and one SHA-256" % algs)
+    ck.ok(len({c.get("nonce") for c in ch}) == 1, "the challenges carry different nonces (RFC 8760 2.4: one)")
+    for c in ch:
+        ck.ok(c["scheme"] == "Digest", "scheme %s" % c["scheme"])
+        ck.ok(c.get("realm") == REALM, "realm %s, expected sipd" % c.get("realm"))
+        ck.ok(c.get("qop") == "auth", 'qop %s, expected "auth"' % c.get("qop"))
+        ck.ok("stale" not in c, "stale= in a first challenge: %s" % c["_raw"])
+    ck.ok(not r.contacts(), "a 401 lists Contacts")
+
+
+@case("challenge-order", "with algorithms = MD5, SHA-256 the MD5 challenge comes first (configured order)")
+def c_challenge_order(a, ck):
+    ua = UA(a.port)
+    r = ua.send("alice")
+    if not ck.code(r, 401):
+        return
+    algs = [c.get("algorithm") for c in parse_challenges(r)]
+    want = [x.strip() for x in a.order.split(",")]
+    ck.ok(algs == want, "WWW-Authenticate algorithms in the order %s, expected %s (the [auth] algorithms order;"
+          " SIPp 3.6 answers the first challenge only)" % (algs, want))
+
+
+@case("sha256", "REGISTER with SHA-256 digest: 200 with the binding and a Date; in SQLite at the 200; in sipctl")
+def c_sha256(a, ck):
+    ua = UA(a.port)
+    wipe(ua, "alice", "alice", "secret")
+    contact = "sip:alice-sha@%s:%d" % (HOST, ua.lport)
+    r = ua.register("alice", "alice", "secret", ["<%s>" % contact], 600, alg="SHA-256")
+    if not ck.code(r, 200, what="SHA-256 REGISTER"):
+        return
+    got = [el for u, _, el in r.contacts() if u == contact]
+    ck.ok(len(got) == 1 and re.search(exp_rx(600), got[0]), "the 200 does not list %s;expires=600: %s"
+          % (contact, r.values("Contact")))
+    ck.date(r)
+    rows = [b for b in db_rows(a.db) if b["aor"] == "sip:alice@127.0.0.1" and b["contact"] == contact]
+    ck.ok(len(rows) == 1, "the binding is not in the SQLite file when the 200 comes")
+    check_reg(ck, a.sipctl, a.db, "sip:alice@127.0.0.1", contact, received="%s:%d" % (HOST, ua.lport),
+              transport="udp", expires=600, ua="regclient")
+
+
+@case("multi", "several Contacts with q-values: the 200 lists each as <uri>;expires=N;q=0.500; one removed")
+def c_multi(a, ck):
+    ua = UA(a.port)
+    wipe(ua, "alice", "alice", "secret")
+    c1, c2, c3 = "sip:m1@10.0.0.1:5060", "sip:m2@10.0.0.2:5060;transport=tcp", "sip:m3@10.0.0.3"
+    r = ua.auth_send("alice", "alice", "secret",
+                     ["<%s>;q=0.5, <%s>;q=1" % (c1, c2), "<%s>;expires=120" % c3], 600)
+    if ck.code(r, 200, what="3 contacts"):
+        ck.contacts_exact(r, [(c1, r"^<sip:m1@10\.0\.0\.1:5060>;%s;q=0\.500$" % exp_alt(600)),
+                              (c2, r"^<sip:m2@10\.0\.0\.2:5060;transport=tcp>;%s;q=1\.000$" % exp_alt(600)),
+                              (c3, r"^<sip:m3@10\.0\.0\.3>;%s$" % exp_alt(120))], "3 contacts")
+        ck.ok(len(r.values("Contact")) == 3, "expected 3 Contact header lines, got %d" % len(r.values("Contact")))
+        ck.date(r)
+    check_reg(ck, a.sipctl, a.db, "sip:alice@127.0.0.1", c1, q="0.5", expires=600)
+    check_reg(ck, a.sipctl, a.db, "sip:alice@127.0.0.1", c2, q="1", expires=600)
+    check_reg(ck, a.sipctl, a.db, "sip:alice@127.0.0.1", c3, q="-", expires=120)
+    # q=0.25 replaces the 0.5 of c1; c2 goes with expires=0
+    r = ua.auth_send("alice", "alice", "secret", ["<%s>;q=0.25" % c1, "<%s>;expires=0" % c2], 900)
+    if ck.code(r, 200, what="update q, remove one"):
+        ck.contacts_exact(r, [(c1, r";%s;q=0\.250$" % exp_alt(900)), (c3, exp_rx(120))], "after removal")
+    rows, _ = sipctl_regs(a.sipctl, a.db)
+    ck.ok(not find_reg(rows, "sip:alice@127.0.0.1", c2), "sipctl still lists the removed %s" % c2)
+
+
+@case("query", "REGISTER without Contact: 200 listing every binding; nothing changes")
+def c_query(a, ck):
+    ua = UA(a.port)
+    wipe(ua, "alice", "alice", "secret")
+    c1, c2 = "sip:q1@10.0.0.1", "sip:q2@10.0.0.2"
+    r = ua.auth_send("alice", "alice", "secret", ["<%s>;expires=300" % c1, "<%s>;q=0.7" % c2], 900)
+    ck.code(r, 200, what="register 2")
+    before = db_rows(a.db)
+    time.sleep(1.1)
+    q = UA(a.port)  # another Call-ID
+    r = q.register("alice", "alice", "secret")
+    if ck.code(r, 200, what="query"):
+        ck.contacts_exact(r, [(c1, r"^<sip:q1@10\.0\.0\.1>;expires=(29[6-9])$"),
+                              (c2, r"^<sip:q2@10\.0\.0\.2>;expires=(89[6-9]);q=0\.700$")], "query")
+        ck.date(r)
+    after = db_rows(a.db)
+    ck.ok(before == after, "a query changed the store:\n  before %s\n  after  %s" % (before, after))
+
+
+@case("replay", "a nonce count used again is refused (401); the next nc with the same nonce is taken")
+def c_replay(a, ck):
+    ua = UA(a.port)
+    wipe(ua, "alice", "alice", "secret")
+    contact = "<sip:replay@%s:%d>" % (HOST, ua.lport)
+    r = ua.register("alice", "alice", "secret", [contact], 600)
+    ck.code(r, 200, what="nc=00000001")
+    r = ua.auth_send("alice", "alice", "secret", [contact], 700, nc=1)
+    if ck.code(r, 401, what="same nonce, nc=00000001 again"):
+        ch = parse_challenges(r)
+        ck.ok(ch and all(c.get("nonce") != ua.nonce for c in ch), "the 401 to a replay offers the used nonce again")
+        ck.ok(all("stale" not in c for c in ch), "the 401 to a replay says stale=true")
+    rows, _ = sipctl_regs(a.sipctl, a.db)
+    hit = find_reg(rows, "sip:alice@127.0.0.1", "sip:replay@%s:%d" % (HOST, ua.lport))
+    ck.ok(hit and int(hit[0]["EXPIRES"]) <= 600, "the replayed request changed the binding: %s" % hit)
+    r = ua.auth_send("alice", "alice", "secret", [contact], 800, nc=2)
+    if ck.code(r, 200, what="same nonce, nc=00000002"):
+        ck.ok(any(re.search(exp_rx(800), el) for u, _, el in r.contacts() if "replay@" in u),
+              "nc=2 did not refresh the binding to 800 s: %s" % r.values("Contact"))
+    r = ua.auth_send("alice", "alice", "secret", [contact], 800, nc=1)
+    ck.code(r, 401, what="same nonce, nc=00000001 after nc=00000002")
+    # a success after the failures, so that the limiter starts over for the next cases
+    ck.code(ua.register("alice", "alice", "secret"), 200, what="query after")
+
+
+@case("expires", "Expires above max_expires is lowered to 3600; below min_expires is 423 with Min-Expires: 60")
+def c_expires(a, ck):
+    ua = UA(a.port)
+    wipe(ua, "alice", "alice", "secret")
+    c1, c2 = "sip:long@10.0.0.1", "sip:longer@10.0.0.2"
+    r = ua.auth_send("alice", "alice", "secret", ["<%s>" % c1, "<%s>;expires=99999999" % c2], 7200)
+    if ck.code(r, 200, what="Expires: 7200"):
+        ck.contacts_exact(r, [(c1, exp_rx(3600)), (c2, exp_rx(3600))], "lowered to max_expires")
+    for hdr, par in ((30, None), (3600, 59), (None, 1)):
+        c = "<sip:short@10.0.0.3>" + (";expires=%d" % par if par is not None else "")
+        r = ua.auth_send("alice", "alice", "secret", [c], hdr)
+        what = "Expires: %s, Contact %s" % (hdr, c)
+        if ck.code(r, 423, "Interval Too Brief", what=what):
+            ck.ok(r.values("Min-Expires") == ["60"], "%s: Min-Expires %s, expected 60" % (what, r.values("Min-Expires")))
+    r = ua.auth_send("alice", "alice", "secret", ["<sip:short@10.0.0.3>"], 60)
+    if ck.code(r, 200, what="Expires: 60 (= min_expires)"):
+        ck.contacts_exact(r, [(c1, exp_rx(3600)), (c2, exp_rx(3600)), ("sip:short@10.0.0.3", exp_rx(60))], "60")
+    r = ua.auth_send("alice", "alice", "secret", ["<sip:never@10.0.0.4>"], 0)
+    if ck.code(r, 200, what="Expires: 0 for a contact that has no binding"):
+        ck.ok(len(r.contacts()) == 3, "expected the 3 bindings unchanged, got %s" % r.values("Contact"))
+    wipe(ua, "alice", "alice", "secret")
+
+
+@case("star", "Contact: * with Expires: 0 removes every binding; with Expires: 3600, none, or another Contact: 400")
+def c_star(a, ck):
+    ua = UA(a.port)
+    r = ua.register("alice", "alice", "secret", ["<sip:s1@10.0.0.1>", "<sip:s2@10.0.0.2>"], 600)
+    ck.code(r, 200, what="2 contacts")
+    reason = "Contact: * needs Expires: 0 and no other Contact"
+    for contacts, exp in ((["*"], 3600), (["*"], None), (["*", "<sip:s3@10.0.0.3>"], 0), (["*, <sip:s3@10.0.0.3>"], 0)):
+        r = ua.auth_send("alice", "alice", "secret", contacts, exp)
+        ck.code(r, 400, reason, what="Contact: %s, Expires: %s" % (" | ".join(contacts), exp))
+    r = ua.auth_send("alice", "alice", "secret", ["*"], 0)
+    if ck.code(r, 200, what="Contact: *, Expires: 0"):
+        ck.ok(not r.contacts(), "bindings left after Contact: *: %s" % r.values("Contact"))
+    rows, text = sipctl_regs(a.sipctl, a.db)
+    ck.ok(not find_reg(rows, "sip:alice@127.0.0.1"), "sipctl still lists alice:\n" + indent(text))
+
+
+@case("other-aor", "bob may not register alice's extension 100 (403); alice may (200)")
+def c_other_aor(a, ck):
+    ua = UA(a.port)
+    r = ua.register("100", "bob", "hunter2", ["<sip:bob@10.0.0.5>"], 600)
+    ck.code(r, 403, "Not allowed to register this address of record", what="bob -> sip:100@")
+    ua = UA(a.port)
+    r = ua.register("100", "alice", "secret", ["<sip:alice-ext@10.0.0.5>"], 600)
+    if ck.code(r, 200, what="alice -> sip:100@"):
+        ck.contacts_exact(r, [("sip:alice-ext@10.0.0.5", exp_rx(600))], "alice -> 100")
+    check_reg(ck, a.sipctl, a.db, "sip:100@127.0.0.1", "sip:alice-ext@10.0.0.5", expires=600)
+
+
+@case("domain", "a Request-URI or To in a domain sipd does not serve: 404")
+def c_domain(a, ck):
+    ua = UA(a.port)
+    r = ua.send("alice", ["<sip:alice@10.0.0.1>"], 600, ruri="sip:example.com")
+    ck.code(r, 404, what="R-URI sip:example.com")
+    r = ua.send("alice", ["<sip:alice@10.0.0.1>"], 600, to_host="example.com")
+    ck.code(r, 404, what="To sip:alice@example.com")
+    ua = UA(a.port, to_host="localhost", ruri="sip:localhost:%d" % a.port)
+    r = ua.register("alice", "alice", "secret", ["<sip:alice-lh@10.0.0.1>"], 600)
+    ck.code(r, 200, what="R-URI and To at localhost")
+
+
+@case("path", "Path with Supported: path: stored and echoed in the 200 (RFC 3327)")
+def c_path(a, ck):
+    ua = UA(a.port)
+    wipe(ua, "alice", "alice", "secret")
+    path = "<sip:edge1.example.com;lr>, <sip:edge2.example.com;lr>"
+    r = ua.register("alice", "alice", "secret", ["<sip:alice-path@10.0.0.6>"], 600,
+                    extra=["Supported: path", "Path: %s" % path])
+    if ck.code(r, 200, what="Path + Supported: path"):
+        p = ",".join(r.values("Path")).replace(" ", "")
+        ck.ok(p == path.replace(" ", ""), "Path in the 200: %s, expected %s" % (r.values("Path"), path))
+    rows = [b for b in db_rows(a.db) if b["contact"] == "sip:alice-path@10.0.0.6"]
+    ck.ok(rows and rows[0]["path"].replace(" ", "") == path.replace(" ", ""),
+          "stored path: %s" % (rows[0]["path"] if rows else "no row"))
+
+
+@case("tcp", "REGISTER over TCP: received tcp:127.0.0.1:<port>")
+def c_tcp(a, ck):
+    ua = UA(a.port, tcp=True)
+    wipe(ua, "alice", "alice", "secret")
+    contact = "sip:alice-tcp@%s:%d;transport=tcp" % (HOST, ua.lport)
+    r = ua.register("alice", "alice", "secret", ["<%s>" % contact], 600)
+    if ck.code(r, 200, what="over TCP"):
+        ck.ok(any(u == contact for u, _, _ in r.contacts()), "the 200 does not list %s" % contact)
+    check_reg(ck, a.sipctl, a.db, "sip:alice@127.0.0.1", contact, received="%s:%d" % (HOST, ua.lport),
+              transport="tcp", expires=600)
+    ua.close()
+
+
+@case("nat", "Contact 10.0.0.99:5060 from 127.0.0.1:<port>: received udp:127.0.0.1:<port>")
+def c_nat(a, ck):
+    ua = UA(a.port)
+    wipe(ua, "alice", "alice", "secret")
+    contact = "sip:alice@10.0.0.99:5060"
+    r = ua.register("alice", "alice", "secret", ["<%s>" % contact], 600)
+    ck.code(r, 200)
+    check_reg(ck, a.sipctl, a.db, "sip:alice@127.0.0.1", contact, received="%s:%d" % (HOST, ua.lport),
+              transport="udp")
+    rows = [b for b in db_rows(a.db) if b["contact"] == contact]
+    ck.ok(rows and rows[0]["received"] == "udp:%s:%d" % (HOST, ua.lport),
+          "SQLite received: %s" % (rows[0]["received"] if rows else "no row"))
+
+
+@case("dbuser", "a user added by sipctl registers within 3 s (SHA-256 and MD5)")
+def c_dbuser(a, ck):
+    name = "dave%d" % random.randrange(10 ** 6)
+    out = subprocess.run([a.sipctl, "-d", a.db, "user", "add", name, "--password", "d4ve pass"],
+                         capture_output=True, text=True, timeout=20)
+    t0 = time.monotonic()
+    if not ck.ok(out.returncode == 0, "sipctl user add: exit %d %s" % (out.returncode, out.stderr.strip())):
+        return
+    r = None
+    while True:
+        ua = UA(a.port)
+        r = ua.register(name, name, "d4ve pass", ["<sip:%s@10.0.0.7>" % name], 600)
+        if r.code == 200 or time.monotonic() - t0 > 3.0:
+            break
+        time.sleep(0.8)  # at most 4 failures before the last try: under max_failures
+    took = time.monotonic() - t0
+    if ck.code(r, 200, what="%s registers (tried for %.1f s)" % (name, took)):
+        ck.ok(took <= 3.0, "took %.1f s" % took)
+        r = UA(a.port).register(name, name, "d4ve pass", alg="MD5")
+        ck.code(r, 200, what="%s queries with MD5" % name)
+        check_reg(ck, a.sipctl, a.db, "sip:%s@127.0.0.1" % name, "sip:%s@10.0.0.7" % name, expires=600)
+
+
+def log_has(path, rx):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return re.search(rx, f.read()) is not None
+
+
+@case("lockout", "wrong password: 401 with a fresh nonce, 5 times; then 403 even with the right one; bob is fine")
+def c_lockout(a, ck):
+    ua = UA(a.port)
+    contact = ["<sip:alice@%s:%d>" % (HOST, ua.lport)]
+    r = ua.challenge("alice", "MD5")
+    nonces = [ua.nonce]
+    for i in range(1, 6):
+        r = ua.auth_send("alice", "alice", "wrong", contact, 600)
+        if not ck.code(r, 401, "Unauthorized", what="wrong password #%d" % i):
+            return
+        ch = [c for c in parse_challenges(r) if c.get("algorithm") == "MD5"]
+        ck.ok(ch and ch[0].get("nonce") not in nonces, "wrong password #%d: no fresh nonce in the 401" % i)
+        ck.ok(ch and "stale" not in ch[0], "wrong password #%d: stale=true" % i)
+        if ch:
+            ua.nonce, ua.nc = ch[0]["nonce"], 0
+            nonces.append(ua.nonce)
+    ck.ok(log_has(a.log, r"auth: wrong password for user 'alice'"), "no 'auth: wrong password' line in the log")
+    r = ua.auth_send("alice", "alice", "secret", contact, 600)
+    ck.code(r, 403, "Too many failed authentication attempts", what="right password after 5 failures")
+    r = UA(a.port).register("alice", "alice", "secret", contact, 600, alg="MD5")
+    ck.code(r, 403, "Too many failed authentication attempts", what="right password, new Call-ID and port")
+    rows, _ = sipctl_regs(a.sipctl, a.db)
+    ck.ok(not find_reg(rows, "sip:alice@127.0.0.1"), "a binding of alice was stored while blocked")
+    ub = UA(a.port)
+    r = ub.register("bob", "bob", "hunter2", ["<sip:bob@%s:%d>" % (HOST, ub.lport)], 600, alg="MD5")
+    ck.code(r, 200, what="bob from the same address")
+    # the other failures told apart in the log only: all 401
+    r = UA(a.port).register("mallory", "mallory", "x", ["<sip:m@10.0.0.1>"], 600, alg="MD5")
+    ck.code(r, 401, what="unknown user")
+    ck.ok(log_has(a.log, r"auth: unknown user for user 'mallory'"), "no 'auth: unknown user' line in the log")
+    r = UA(a.port).register("eve", "eve", "evepass", ["<sip:e@10.0.0.1>"], 600, alg="MD5")
+    ck.code(r, 401, what="disabled user")
+    ck.ok(log_has(a.log, r"auth: disabled user for user 'eve'"), "no 'auth: disabled user' line in the log")
+
+
+@case("stale", "right password, nonce older than nonce_lifetime: 401 with stale=true; wrong password: no stale")
+def c_stale(a, ck):
+    good, bad = UA(a.port), UA(a.port)
+    good.challenge("alice", a.alg)
+    bad.challenge("alice", a.alg)
+    time.sleep(a.lifetime + 1.5)
+    contact = ["<sip:alice-stale@%s:%d>" % (HOST, good.lport)]
+    r = good.auth_send("alice", "alice", "secret", contact, 600)
+    if ck.code(r, 401, what="stale nonce, right password"):
+        ch = parse_challenges(r)
+        ck.ok(ch and all(c.get("stale", "").lower() == "true" for c in ch),
+              "not every challenge says stale=true: %s" % [c["_raw"] for c in ch])
+        ck.ok(ch and all(c.get("nonce") != good.nonce for c in ch), "the stale 401 offers the old nonce again")
+        mine = [c for c in ch if c.get("algorithm") == a.alg]
+        if mine:
+            good.nonce, good.nc = mine[0]["nonce"], 0
+            r = good.auth_send("alice", "alice", "secret", contact, 600)
+            ck.code(r, 200, what="again with the fresh nonce")
+    r = bad.auth_send("alice", "alice", "wrong", contact, 600)
+    if ck.code(r, 401, what="stale nonce, wrong password"):
+        ch = parse_challenges(r)
+        ck.ok(all("stale" not in c for c in ch), "stale=true for a wrong password: %s" % [c["_raw"] for c in ch])
+    ck.code(UA(a.port).register("alice", "alice", "secret", alg=a.alg), 200, what="a query after")
+
+
+@case("drop-oldest", "max_contacts_policy = drop_oldest: a 4th contact goes in, the oldest binding goes")
+def c_drop_oldest(a, ck):
+    ua = UA(a.port)
+    wipe(ua, "bob", "bob", "hunter2", alg=a.alg)
+    r = ua.auth_send("bob", "bob", "hunter2", ["<sip:d1@10.0.0.1>"], 600)
+    ck.code(r, 200, what="d1")
+    time.sleep(1.1)
+    r = ua.auth_send("bob", "bob", "hunter2", ["<sip:d2@10.0.0.2>", "<sip:d3@10.0.0.3>"], 600)
+    ck.code(r, 200, what="d2 d3")
+    time.sleep(1.1)
+    r = ua.auth_send("bob", "bob", "hunter2", ["<sip:d4@10.0.0.4>"], 600)
+    if ck.code(r, 200, what="d4 over max_contacts 3"):
+        ck.contacts_exact(r, [("sip:d2@10.0.0.2", "expires="), ("sip:d3@10.0.0.3", "expires="),
+                              ("sip:d4@10.0.0.4", exp_rx(600))], "after d4")
+    rows, text = sipctl_regs(a.sipctl, a.db)
+    got = sorted(x["CONTACT"] for x in find_reg(rows, "sip:bob@127.0.0.1"))
+    ck.ok(got == ["sip:d2@10.0.0.2", "sip:d3@10.0.0.3", "sip:d4@10.0.0.4"], "sipctl lists %s" % got)
+
+
+@case("max-contacts", "max_contacts 3, policy reject: a 4th binding is 403 and nothing changes")
+def c_max_contacts(a, ck):
+    ua = UA(a.port)
+    wipe(ua, "bob", "bob", "hunter2", alg=a.alg)
+    r = ua.auth_send("bob", "bob", "hunter2", ["<sip:x1@10.0.0.1>", "<sip:x2@10.0.0.2>", "<sip:x3@10.0.0.3>"], 600)
+    ck.code(r, 200, what="3 contacts")
+    r = ua.auth_send("bob", "bob", "hunter2", ["<sip:x4@10.0.0.4>"], 600)
+    ck.code(r, 403, "Too many contacts for this address of record", what="a 4th")
+    r = ua.auth_send("bob", "bob", "hunter2", ["<sip:x3@10.0.0.3>;expires=0", "<sip:x4@10.0.0.4>"], 600)
+    if ck.code(r, 200, what="x3 out and x4 in, in one request"):
+        ck.contacts_exact(r, [("sip:x1@10.0.0.1", "expires="), ("sip:x2@10.0.0.2", "expires="),
+                              ("sip:x4@10.0.0.4", exp_rx(600))], "swap")
+    wipe(ua, "bob", "bob", "hunter2", alg=a.alg)
+
+
+@case("cseq", "same Call-ID, CSeq not higher than the stored one: 500, nothing changes (SIPp 3.6 cannot: it "
+      "mis-reads a reason phrase holding 'CSeq')")
+def c_cseq(a, ck):
+    ua = UA(a.port)
+    wipe(ua, "alice", "alice", "secret")
+    contact = "sip:alice-cseq@%s:%d" % (HOST, ua.lport)
+    r = ua.auth_send("alice", "alice", "secret", ["<%s>" % contact], 600, cseq=500)
+    ck.code(r, 200, what="CSeq 500")
+    reason = "Out-of-order CSeq for this Call-ID"
+    for cseq, contacts, exp in ((500, ["<%s>" % contact], 1200), (499, ["<%s>" % contact], 1200),
+                                (498, ["<%s>;expires=0" % contact], None), (497, ["*"], 0)):
+        r = ua.auth_send("alice", "alice", "secret", contacts, exp, cseq=cseq)
+        ck.code(r, 500, reason, what="CSeq %d, Contact %s, Expires %s" % (cseq, contacts[0], exp))
+    rows = [b for b in db_rows(a.db) if b["contact"] == contact]
+    ck.ok(len(rows) == 1 and rows[0]["cseq"] == 500, "stored row after the 500s: %s" % rows)
+    r = UA(a.port).register("alice", "alice", "secret")
+    if ck.code(r, 200, what="query from another Call-ID"):
+        ck.contacts_exact(r, [(contact, exp_rx(600, 3))], "unchanged after the 500s")
+    r = ua.auth_send("alice", "alice", "secret", ["<%s>" % contact], 1200, cseq=501)
+    if ck.code(r, 200, what="CSeq 501"):
+        ck.contacts_exact(r, [(contact, exp_rx(1200))], "CSeq 501")
+    # another Call-ID may take the binding over with any CSeq (10.3 step 7 compares within one Call-ID)
+    other = UA(a.port)
+    other.challenge("alice")
+    r = other.auth_send("alice", "alice", "secret", ["<%s>" % contact], 900, cseq=1)
+    if ck.code(r, 200, what="another Call-ID, CSeq 1"):
+        ck.contacts_exact(r, [(contact, exp_rx(900))], "another Call-ID")
+    rows = [b for b in db_rows(a.db) if b["contact"] == contact]
+    ck.ok(len(rows) == 1 and rows[0]["call_id"] == other.callid and rows[0]["cseq"] == 1,
+          "stored row after the other Call-ID: %s" % rows)
+    wipe(other, "alice", "alice", "secret")
+
+
+@case("aor-canonical", "RFC 3261 10.3 step 5: To: sip:%61lice@ (escaped) and sip:alice@ are one AOR")
+def c_aor_canonical(a, ck):
+    ua = UA(a.port)
+    wipe(ua, "alice", "alice", "secret")
+    r = UA(a.port).register("%61lice", "alice", "secret", ["<sip:escaped@10.0.0.8>"], 600)
+    ck.code(r, 200, what="To: <sip:%61lice@127.0.0.1>")
+    r = UA(a.port).register("alice", "alice", "secret")
+    if ck.code(r, 200, what="query as sip:alice@127.0.0.1"):
+        ck.ok([u for u, _, _ in r.contacts()] == ["sip:escaped@10.0.0.8"],
+              "the query of sip:alice@127.0.0.1 lists %s, expected the binding made through sip:%%61lice@ "
+              "(the AOR is canonical: escapes undone)" % [u for u, _, _ in r.contacts()])
+    rows, text = sipctl_regs(a.sipctl, a.db)
+    ck.ok(not find_reg(rows, "sip:%61lice@127.0.0.1"), "sipctl lists an AOR sip:%61lice@127.0.0.1:\n" + indent(text))
+    wipe(UA(a.port), "%61lice", "alice", "secret")
+    wipe(ua, "alice", "alice", "secret")
+
+
+@case("expiry", "a binding is gone when its time is up: from queries, from sipctl and from the SQLite file")
+def c_expiry(a, ck):
+    ua = UA(a.port)
+    contact = "sip:alice-expiry@%s:%d" % (HOST, ua.lport)
+    r = ua.register("alice", "alice", "secret", ["<%s>" % contact], a.short, alg=a.alg)
+    if not ck.code(r, 200, what="Expires: %d" % a.short):
+        return
+    ck.ok(any(u == contact and re.search(exp_rx(a.short, 1), el) for u, _, el in r.contacts()),
+          "the 200 does not list %s;expires=%d: %s" % (contact, a.short, r.values("Contact")))
+    time.sleep(a.short + 1.5)
+    r = UA(a.port).register("alice", "alice", "secret", alg=a.alg)
+    if ck.code(r, 200, what="query after %d s" % (a.short + 1)):
+        ck.ok(all(u != contact for u, _, _ in r.contacts()), "the expired binding is still listed: %s"
+              % r.values("Contact"))
+    rows, _ = sipctl_regs(a.sipctl, a.db)
+    ck.ok(not find_reg(rows, "sip:alice@127.0.0.1", contact), "sipctl lists the expired binding")
+    deadline = time.monotonic() + 3
+    while [b for b in db_rows(a.db) if b["contact"] == contact] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ck.ok(not [b for b in db_rows(a.db) if b["contact"] == contact],
+          "the expired binding is still in the SQLite file %d s after its end" % (a.short + 4))
+
+
+def run_case(a):
+    f, _ = CASES[a.name]
+    ck = Checks()
+    try:
+        f(a, ck)
+    except CaseFail as e:
+        ck.fails.append(str(e))
+    except (OSError, sqlite3.Error, subprocess.SubprocessError) as e:
+        ck.fails.append("%s: %s" % (type(e).__name__, e))
+    for msg in ck.fails:
+        sys.stderr.write("regclient: %s\n" % msg)
+    return 1 if ck.fails else 0
+
+
+def cmd_register(a):
+    ua = UA(a.port, tcp=a.tcp)
+    ck = Checks()
+    try:
+        if a.user:
+            r = ua.register(a.to or a.user, a.user, a.password, a.contact, a.expires, alg=a.alg)
+        else:
+            r = ua.send(a.to, a.contact, a.expires)
+        if a.kill_pid:
+            os.kill(a.kill_pid, signal.SIGKILL)  # the moment the final response is in
+        if a.show:
+            sys.stderr.write(r.text())
+        if a.expect is not None:
+            ck.code(r, a.expect)
+        for rx in a.has_contact:
+            ck.ok(any(re.search(rx, el) for _, _, el in r.contacts()),
+                  "no Contact of the %d matches /%s/: %s" % (r.code, rx, r.values("Contact")))
+        for rx in a.no_contact:
+            ck.ok(not any(re.search(rx, el) for _, _, el in r.contacts()),
+                  "a Contact of the %d matches /%s/: %s" % (r.code, rx, r.values("Contact")))
+        if a.count is not None:
+            ck.ok(len(r.contacts()) == a.count, "%d Contacts in the %d, expected %d: %s"
+                  % (len(r.contacts()), r.code, a.count, r.values("Contact")))
+        if a.print_contacts:
+            for _, _, el in r.contacts():
+                print(el)
+    except (CaseFail, OSError) as e:
+        ck.fails.append(str(e))
+    for msg in ck.fails:
+        sys.stderr.write("regclient: %s\n" % msg)
+    return 1 if ck.fails else 0
+
+
+def cmd_regs(a):
+    ck = Checks()
+    try:
+        rows, text = sipctl_regs(a.sipctl, a.db)
+        if a.show:
+            sys.stderr.write(text)
+        hit = find_reg(rows, a.aor, a.contact)
+        if a.absent:
+            ck.ok(not hit, "sipctl lists %s -> %s:\n%s" % (a.aor, a.contact, indent(text)))
+        elif a.count is not None:
+            ck.ok(len(hit) == a.count, "sipctl: %d rows for %s -> %s, expected %d\n%s"
+                  % (len(hit), a.aor, a.contact, a.count, indent(text)))
+        else:
+            r = check_reg(ck, a.sipctl, a.db, a.aor, a.contact, a.received, a.transport, None, 0, a.ua, a.q)
+            if r and (a.expires_min is not None or a.expires_max is not None):
+                e = int(r["EXPIRES"]) if r["EXPIRES"].lstrip("-").isdigit() else None
+                ck.ok(e is not None and (a.expires_min is None or e >= a.expires_min) and
+                      (a.expires_max is None or e <= a.expires_max),
+                      "sipctl: EXPIRES %s not in [%s, %s]" % (r["EXPIRES"], a.expires_min, a.expires_max))
+        if a.raw_received:
+            got = [b["received"] for b in db_rows(a.db) if (a.aor is None or b["aor"] == a.aor) and
+                   (a.contact is None or b["contact"] == a.contact)]
+            ck.ok(got == [a.raw_received], "SQLite received %s, expected %s" % (got, a.raw_received))
+    except (CaseFail, OSError, sqlite3.Error, subprocess.SubprocessError) as e:
+        ck.fails.append(str(e))
+    for msg in ck.fails:
+        sys.stderr.write("regclient: %s\n" % msg)
+    return 1 if ck.fails else 0
+
+
+def free_ports(count, start):
+    ports, p = [], start
+    while len(ports) < count and p < 65000:
+        ok = True
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            s = socket.socket(socket.AF_INET, kind)
+            try:
+                s.bind((HOST, p))
+            except OSError:
+                ok = False
+            finally:
+                s.close()
+        if ok:
+            ports.append(p)
+        p += 1
+    return ports
+
+
+def cmd_ready(a):
+    """A REGISTER with an unparseable Max-Forwards: sipd answers it statelessly (400), no registrar work."""
+    deadline = time.monotonic() + a.wait
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((HOST, 0))
+    lport = sock.getsockname()[1]
+    n = 0
+    while time.monotonic() < deadline:
+        n += 1
+        probe = ("OPTIONS sip:%s:%d SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bKready%d-%d\r\n"
+                 "Max-Forwards: probe\r\nFrom: <sip:probe@%s>;tag=p%d\r\nTo: <sip:%s:%d>\r\n"
+                 "Call-ID: ready%d-%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+                 % (HOST, a.port, HOST, lport, os.getpid(), n, HOST, n, HOST, a.port, os.getpid(), n))
+        sock.sendto(probe.encode(), (HOST, a.port))
+        sock.settimeout(0.2)
+        try:
+            sock.recvfrom(65536)
+            return 0
+        except (socket.timeout, ConnectionRefusedError):
+            time.sleep(0.05)
+    sys.stderr.write("regclient: sipd on port %d did not answer within %.1f s\n" % (a.port, a.wait))
+    return 1
+
+
+def main():
+    p = argparse.ArgumentParser(description="REGISTER client for sipd's registrar tests")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("freeport")
+    f.add_argument("--count", type=int, default=1)
+    f.add_argument("--start", type=int, default=30000 + os.getppid() % 10000)
+    r = sub.add_parser("ready")
+    r.add_argument("--port", type=int, required=True)
+    r.add_argument("--wait", type=float, default=10.0)
+    sub.add_parser("list")
+    c = sub.add_parser("case")
+    c.add_argument("name", choices=sorted(CASES))
+    c.add_argument("--port", type=int, required=True)
+    c.add_argument("--sipctl")
+    c.add_argument("--db")
+    c.add_argument("--log")
+    c.add_argument("--alg", default="SHA-256")
+    c.add_argument("--lifetime", type=float, default=5)
+    c.add_argument("--order", default="MD5, SHA-256")
+    c.add_argument("--short", type=int, default=5, help="expiry case: a time >= min_expires")
+    g = sub.add_parser("register")
+    g.add_argument("--port", type=int, required=True)
+    g.add_argument("--tcp", action="store_true")
+    g.add_argument("--user")
+    g.add_argument("--password")
+    g.add_argument("--alg", default="SHA-256")
+    g.add_argument("--to")
+    g.add_argument("--contact", action="append", default=[])
+    g.add_argument("--expires")
+    g.add_argument("--expect", type=int)
+    g.add_argument("--has-contact", action="append", default=[])
+    g.add_argument("--no-contact", action="append", default=[])
+    g.add_argument("--count", type=int)
+    g.add_argument("--print-contacts", action="store_true")
+    g.add_argument("--show", action="store_true")
+    g.add_argument("--kill-pid", type=int, help="SIGKILL this process as soon as the final response is in")
+    s = sub.add_parser("regs")
+    s.add_argument("--sipctl", required=True)
+    s.add_argument("--db", required=True)
+    s.add_argument("--aor")
+    s.add_argument("--contact")
+    s.add_argument("--received")
+    s.add_argument("--transport")
+    s.add_argument("--ua")
+    s.add_argument("--q")
+    s.add_argument("--expires-min", type=int)
+    s.add_argument("--expires-max", type=int)
+    s.add_argument("--count", type=int)
+    s.add_argument("--absent", action="store_true")
+    s.add_argument("--raw-received")
+    s.add_argument("--show", action="store_true")
+    a = p.parse_args()
+    if a.cmd == "freeport":
+        ports = free_ports(a.count, a.start)
+        if len(ports) < a.count:
+            sys.stderr.write("regclient: not enough free ports\n")
+            return 1
+        print("\n".join(map(str, ports)))
+        return 0
+    if a.cmd == "ready":
+        return cmd_ready(a)
+    if a.cmd == "list":
+        for name in sorted(CASES):
+            print("%-14s %s" % (name, CASES[name][1]))
+        return 0
+    if a.cmd == "case":
+        return run_case(a)
+    if a.cmd == "register":
+        return cmd_register(a)
+    return cmd_regs(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

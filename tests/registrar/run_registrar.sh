@@ -1,0 +1,375 @@
+#!/usr/bin/env bash
+# run_registrar.sh SIPD: sipd's registrar (RFC 3261 10.3) and digest authentication against a live server:
+# SIPp scenarios with MD5 digest (tests/registrar/scenarios/*.xml), regclient.py for what SIPp 3.6 cannot do
+# (SHA-256 digest, stale nonces, replayed nonce counts, exact checks of every Contact, a reason phrase holding
+# "CSeq"), sipctl (next to SIPD) and the SQLite file for what was stored, and a sipsak smoke test.
+#
+# Starts four sipd instances, each with its own temporary config and database on free ports of 127.0.0.1,
+# all with min_expires 60 (but aux), max_expires 3600, max_contacts 3 and users alice (secret, extension
+# 100) and bob (hunter2):
+#   main     [auth] algorithms = MD5, SHA-256, nonce_lifetime 300: regclient's cases (SHA-256 mostly)
+#   md5      the same with algorithms = MD5 (SIPp 3.6 answers the first challenge only, and only MD5)
+#   lockout  max_failures 5 in 60 s, block_time 60; also a disabled user eve: the brute-force limiter
+#   aux      algorithms = MD5, nonce_lifetime 5, min_expires 5, max_contacts_policy = drop_oldest: stale
+#            nonces, expiry on time, drop_oldest, sipsak (whose default expiry is 15 s)
+# Prints one PASS/FAIL line per case; at the end checks that every sipd is still alive, exits 0 on
+# SIGTERM and printed no sanitizer report. Exits 1 if anything failed.
+# KEEP=1 keeps the work directory (configs, databases, sipd stderr, SIPp message logs) for a look afterwards.
+set -u
+
+SIPD=${1:?usage: run_registrar.sh /path/to/sipd}
+SIPCTL=$(dirname "$SIPD")/sipctl
+HERE=$(cd "$(dirname "$0")" && pwd)
+SCN=$HERE/scenarios
+RC=(python3 "$HERE/regclient.py")
+
+for tool in sipp sipsak python3; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "FAIL setup: $tool is not installed (tools/install-deps.sh test)"
+		exit 1
+	fi
+done
+[ -x "$SIPD" ] || { echo "FAIL setup: $SIPD is not an executable"; exit 1; }
+[ -x "$SIPCTL" ] || { echo "FAIL setup: $SIPCTL is not an executable (build the sipctl target)"; exit 1; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sipd-registrar.XXXXXX")
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+
+declare -A SIPD_PID SIPD_PORT
+NPASS=0
+NCASE=0
+FAILED=()
+
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+	local name pid
+	for name in "${!SIPD_PID[@]}"; do
+		pid=${SIPD_PID[$name]}
+		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+	done
+	if [ "${KEEP:-0}" = 1 ]; then
+		echo "work directory kept: $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+pass() {
+	NPASS=$((NPASS + 1))
+	printf 'PASS %s\n' "$1"
+}
+
+fail() {
+	FAILED+=("$1")
+	printf 'FAIL %s%s\n' "$1" "${2:+: $2}"
+}
+
+# ---- ports: 4 for sipd, the rest for SIPp's local UDP port, one per run ----
+mapfile -t PORTS < <("${RC[@]}" freeport --count 40 --start $((30000 + $$ % 10000)))
+if [ "${#PORTS[@]}" -lt 40 ]; then
+	echo "FAIL setup: not enough free ports"
+	exit 1
+fi
+NEXT_PORT=4
+client_port() {
+	CPORT=${PORTS[$NEXT_PORT]}
+	NEXT_PORT=$(((NEXT_PORT + 1 - 4) % 36 + 4))
+}
+
+# ---- sipd instances ----
+
+# start_sipd NAME PORT < [registrar], [auth] and [user] sections ([general] and [database] come from here)
+start_sipd() {
+	local name=$1 port=$2 ini=$WORK/$1.ini
+	{
+		printf '[general]\nlisten = udp:127.0.0.1:%s, tcp:127.0.0.1:%s\nworkers = 2\nlog_level = info\n\n' \
+			"$port" "$port"
+		printf '[database]\npath = %s/%s.db\n\n' "$WORK" "$name"
+		cat
+	} >"$ini"
+	"$SIPD" -c "$ini" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+	SIPD_PID[$name]=$!
+	SIPD_PORT[$name]=$port
+	if "${RC[@]}" ready --port "$port" --wait 15 2>>"$WORK/$name.ready"; then
+		pass "$name: sipd starts with its registrar and answers on udp/tcp 127.0.0.1:$port"
+		return 0
+	fi
+	fail "$name: sipd did not start" "$(tail -5 "$WORK/$name.err" "$WORK/$name.ready" 2>/dev/null | tr '\n' ' ')"
+	return 1
+}
+
+# stop_sipd NAME: alive after the tests, exit 0 on SIGTERM, no sanitizer report on stderr
+stop_sipd() {
+	local name=$1 pid=${SIPD_PID[$1]} rc i
+	if ! kill -0 "$pid" 2>/dev/null; then
+		wait "$pid"
+		rc=$?
+		fail "$name: sipd is still running after the tests" "it exited with status $rc"
+		sed 's/^/    /' "$WORK/$name.err" | tail -40
+		unset "SIPD_PID[$name]"
+		return
+	fi
+	kill -TERM "$pid"
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		fail "$name: SIGTERM stops sipd" "still running 10 s after SIGTERM"
+		kill -KILL "$pid"
+		wait "$pid" 2>/dev/null
+		unset "SIPD_PID[$name]"
+		return
+	fi
+	wait "$pid"
+	rc=$?
+	unset "SIPD_PID[$name]"
+	if [ "$rc" -ne 0 ]; then
+		fail "$name: SIGTERM stops sipd with status 0" "status $rc"
+		sed 's/^/    /' "$WORK/$name.err" | tail -40
+	elif grep -qE 'ERROR: AddressSanitizer|LeakSanitizer|runtime error:' "$WORK/$name.err"; then
+		fail "$name: no sanitizer report" "see below"
+		sed 's/^/    /' "$WORK/$name.err" | head -60
+	else
+		pass "$name: sipd alive after the tests, exits 0 on SIGTERM, no sanitizer report"
+	fi
+}
+
+# ---- cases ----
+
+# sipp_case NAME INSTANCE SCENARIO [sipp options...]; CPORT is SIPp's local port afterwards
+sipp_case() {
+	local name=$1 inst=$2 scn=$3 rc log
+	shift 3
+	NCASE=$((NCASE + 1))
+	log=$WORK/case$NCASE
+	client_port
+	(cd "$WORK" && timeout 60 sipp "127.0.0.1:${SIPD_PORT[$inst]}" -sf "$SCN/$scn" -m 1 -i 127.0.0.1 -p "$CPORT" \
+		-nr -nostdin -timeout 20s -timeout_error \
+		-trace_err -error_file "$log.errors" -trace_msg -message_file "$log.messages" "$@" \
+		>"$log.out" 2>&1 </dev/null)
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		pass "$name"
+		return 0
+	fi
+	fail "$name" "sipp exit status $rc ($scn)"
+	{
+		grep -v 'Failed to delete FD from epoll' "$log.errors" 2>/dev/null | head -30
+		[ -s "$log.errors" ] || tail -5 "$log.out"
+		echo "--- messages:"
+		tail -60 "$log.messages" 2>/dev/null
+	} | sed 's/^/    /'
+	return 1
+}
+
+# py_case NAME INSTANCE CASE [regclient case options...]
+py_case() {
+	local name=$1 inst=$2 c=$3 log
+	shift 3
+	NCASE=$((NCASE + 1))
+	log=$WORK/case$NCASE.py
+	if timeout 60 "${RC[@]}" case "$c" --port "${SIPD_PORT[$inst]}" --sipctl "$SIPCTL" --db "$WORK/$inst.db" \
+		--log "$WORK/$inst.err" "$@" 2>"$log"; then
+		pass "$name"
+	else
+		fail "$name" "$(head -1 "$log" | cut -c1-300) (regclient case $c)"
+		tail -n +2 "$log" | head -40 | sed 's/^/    /'
+	fi
+}
+
+# regs_case NAME INSTANCE [regclient regs options...]: a check of `sipctl show registrations`
+regs_case() {
+	local name=$1 inst=$2 log
+	shift 2
+	NCASE=$((NCASE + 1))
+	log=$WORK/case$NCASE.regs
+	if "${RC[@]}" regs --sipctl "$SIPCTL" --db "$WORK/$inst.db" "$@" 2>"$log"; then
+		pass "$name"
+	else
+		fail "$name" "$(head -1 "$log" | cut -c1-300)"
+		tail -n +2 "$log" | head -20 | sed 's/^/    /'
+	fi
+}
+
+USERS='[user alice]
+password = secret
+extension = 100
+
+[user bob]
+password = hunter2
+'
+REGISTRAR='[registrar]
+min_expires = 60
+max_expires = 3600
+default_expires = 3600
+max_contacts = 3
+'
+
+T0=$(date +%s)
+
+# ==== main: MD5 and SHA-256 challenges; regclient ====
+if start_sipd main "${PORTS[0]}" <<EOF
+$REGISTRAR
+[auth]
+algorithms = MD5, SHA-256
+nonce_lifetime = 300
+max_failures = 5
+failure_window = 60
+block_time = 60
+
+$USERS
+EOF
+then
+	py_case "401: one WWW-Authenticate per algorithm (MD5, SHA-256), one nonce, realm sipd, qop=auth" main challenge
+	py_case "401: challenges in the configured order (algorithms = MD5, SHA-256: MD5 first)" main challenge-order
+	sipp_case "SIPp REGISTER with MD5 against algorithms = MD5, SHA-256 (SIPp answers the first challenge)" \
+		main reg_md5.xml
+	py_case "REGISTER with SHA-256: 200 + binding + Date; in SQLite at the 200; sipctl lists alice's contact" main sha256
+	py_case "several Contacts with q: 200 lists each <uri>;expires=N;q=0.500 exactly; q and removal in sipctl" \
+		main multi
+	py_case "query (no Contact): 200 lists every binding with time left; the store is unchanged" main query
+	py_case "replayed nonce count (same nonce, nc not higher): 401; nc+1 with the same nonce: 200" main replay
+	py_case "Expires 7200 lowered to 3600; 30, ;expires=59, ;expires=1: 423 + Min-Expires: 60; 60 taken" main expires
+	py_case "Contact: * with Expires: 0 removes all; * with Expires: 3600 / none / another Contact: 400" main star
+	py_case "out-of-order CSeq (same Call-ID, CSeq = or < stored): 500, unchanged; another Call-ID may" main cseq
+	py_case "bob registering alice's extension: 403; alice registering sip:100@: 200" main other-aor
+	py_case "R-URI or To domain not served: 404; localhost is served" main domain
+	py_case "Path + Supported: path: stored and echoed in the 200" main path
+	py_case "REGISTER over TCP: sipctl shows received 127.0.0.1:<port>, transport tcp" main tcp
+	py_case "NAT: Contact 10.0.0.99:5060 from 127.0.0.1:<port>: received udp:127.0.0.1:<port> (sipctl, SQLite)" \
+		main nat
+	py_case "AOR canonical (RFC 3261 10.3 step 5): To sip:%61lice@ is alice's AOR" main aor-canonical
+	py_case "a user added by sipctl registers within 3 s (SHA-256, then MD5)" main dbuser
+	py_case "max_contacts 3 (reject): a 4th binding is 403 'Too many contacts...'; swap in one request: 200" \
+		main max-contacts
+fi
+
+# ==== md5: SIPp ====
+if start_sipd md5 "${PORTS[1]}" <<EOF
+$REGISTRAR
+[auth]
+algorithms = MD5
+nonce_lifetime = 300
+
+$USERS
+EOF
+then
+	if sipp_case "SIPp REGISTER with MD5 digest: 401, then 200 with the binding and a Date" md5 reg_md5.xml; then
+		regs_case "sipctl show registrations lists alice's SIPp contact (received, udp, User-Agent, expires)" md5 \
+			--aor sip:alice@127.0.0.1 --contact "sip:sippmd5@127.0.0.1:$CPORT" --received "127.0.0.1:$CPORT" \
+			--transport udp --ua sipp-registrar-test --expires-min 595 --expires-max 600
+	fi
+	if sipp_case "SIPp REGISTER with MD5 over TCP" md5 reg_md5.xml -t t1; then
+		regs_case "sipctl: the TCP binding has transport tcp" md5 --aor sip:alice@127.0.0.1 \
+			--contact "sip:sippmd5@127.0.0.1:$CPORT" --transport tcp
+	fi
+	sipp_case "SIPp wrong password: 401 again with a new challenge; right password then: 200" md5 \
+		reg_wrong_password.xml
+	sipp_case "SIPp Expires 30 / ;expires=59: 423 + Min-Expires: 60; Expires 60: 200; 0: removed" md5 reg_423.xml
+	sipp_case "SIPp Contact: * (Expires 0) removes all; * with Expires 3600, none, or another Contact: 400" md5 \
+		reg_star.xml
+	if sipp_case "SIPp refresh: same Contact again with 1200 s: expires updated, listed once" md5 reg_refresh.xml; then
+		regs_case "sipctl: one binding for the refreshed contact, 1200 s" md5 --aor sip:alice@127.0.0.1 \
+			--contact "sip:sipprefresh@127.0.0.1:$CPORT" --expires-min 1195 --expires-max 1200
+	fi
+	sipp_case "SIPp query (no Contact): 200 lists both bindings (q=0.500), twice the same" md5 reg_query.xml
+	sipp_case "SIPp alice's credentials for To: bob: 403 'Not allowed to register this address of record'" md5 \
+		reg_other_aor_403.xml
+	if sipp_case "SIPp extension as AOR user: To sip:100@ with alice's credentials: 200" md5 reg_extension.xml; then
+		regs_case "sipctl lists the binding under AOR sip:100@127.0.0.1" md5 --aor sip:100@127.0.0.1 \
+			--contact "sip:sippext@127.0.0.1:$CPORT"
+	fi
+	sipp_case "SIPp max_contacts 3: a 4th (and 4 at once): 403 'Too many contacts...', nothing changes" md5 \
+		reg_max_contacts.xml
+	if sipp_case "SIPp NAT: Contact 10.0.0.99:5060 from 127.0.0.1:<port>: 200" md5 reg_nat.xml; then
+		regs_case "sipctl: received 127.0.0.1:<SIPp port>, transport udp; SQLite: udp:127.0.0.1:<port>" md5 \
+			--aor sip:alice@127.0.0.1 --contact sip:alice@10.0.0.99:5060 --received "127.0.0.1:$CPORT" \
+			--transport udp --raw-received "udp:127.0.0.1:$CPORT"
+	fi
+fi
+
+# ==== lockout: the brute-force limiter ====
+if start_sipd lockout "${PORTS[2]}" <<EOF
+$REGISTRAR
+[auth]
+algorithms = MD5, SHA-256
+max_failures = 5
+failure_window = 60
+block_time = 60
+
+$USERS
+[user eve]
+password = evepass
+disabled = yes
+EOF
+then
+	py_case "wrong password: 401 + fresh nonce x5, then 403 even with the right one; bob fine; unknown/disabled: 401" \
+		lockout lockout
+fi
+
+# ==== aux: short nonces, short expiry, drop_oldest, sipsak ====
+if start_sipd aux "${PORTS[3]}" <<EOF
+[registrar]
+min_expires = 5
+max_expires = 3600
+default_expires = 3600
+max_contacts = 3
+max_contacts_policy = drop_oldest
+
+[auth]
+algorithms = MD5
+nonce_lifetime = 5
+
+$USERS
+EOF
+then
+	# the expiry case sleeps as long as the stale one: both at once
+	"${RC[@]}" case expiry --port "${SIPD_PORT[aux]}" --sipctl "$SIPCTL" --db "$WORK/aux.db" --alg MD5 --short 5 \
+		2>"$WORK/expiry.py" &
+	EXPIRY_PID=$!
+	py_case "stale nonce (older than nonce_lifetime 5), right password: 401 stale=true; wrong password: no stale" \
+		aux stale --alg MD5 --lifetime 5
+	NCASE=$((NCASE + 1))
+	if wait "$EXPIRY_PID"; then
+		pass "a binding of 5 s is gone after 6.5 s: queries, sipctl, and the SQLite row"
+	else
+		fail "a binding of 5 s is gone after 6.5 s: queries, sipctl, and the SQLite row" \
+			"$(head -1 "$WORK/expiry.py" | cut -c1-300)"
+		tail -n +2 "$WORK/expiry.py" | head -20 | sed 's/^/    /'
+	fi
+	py_case "max_contacts_policy = drop_oldest: a 4th contact goes in, the oldest binding goes" aux drop-oldest \
+		--alg MD5
+
+	# sipsak -U: registers -C's contact (expires 15, its default) with MD5 digest
+	client_port
+	if timeout 20 sipsak -U -i -C "sip:alice@127.0.0.1:$CPORT" -s "sip:alice@127.0.0.1:${SIPD_PORT[aux]}" \
+		-u alice -a secret >"$WORK/sipsak.out" 2>&1; then
+		pass "sipsak -U -C sip:alice@127.0.0.1:PORT -u alice -a secret (MD5 digest) exits 0"
+		regs_case "sipctl lists sipsak's binding (User-Agent sipsak, 15 s)" aux --aor sip:alice@127.0.0.1 \
+			--contact "sip:alice@127.0.0.1:$CPORT" --transport udp --expires-min 10 --expires-max 15
+	else
+		fail "sipsak -U -C sip:alice@127.0.0.1:PORT -u alice -a secret (MD5 digest) exits 0" \
+			"$(tail -3 "$WORK/sipsak.out" | tr '\n' ' ')"
+	fi
+	if timeout 20 sipsak -U -i -C "sip:alice@127.0.0.1:$CPORT" -s "sip:alice@127.0.0.1:${SIPD_PORT[aux]}" \
+		-u alice -a wrong >"$WORK/sipsak-wrong.out" 2>&1; then
+		fail "sipsak with a wrong password fails" "sipsak exited 0: $(tail -3 "$WORK/sipsak-wrong.out" | tr '\n' ' ')"
+	else
+		pass "sipsak with a wrong password fails"
+	fi
+fi
+
+for name in main md5 lockout aux; do
+	[ -n "${SIPD_PID[$name]:-}" ] && stop_sipd "$name"
+done
+
+echo "registrar suite: $NPASS passed, ${#FAILED[@]} failed, $(($(date +%s) - T0)) s"
+if [ "${#FAILED[@]}" -ne 0 ]; then
+	printf '  failed: %s\n' "${FAILED[@]}"
+	exit 1
+fi
+exit 0

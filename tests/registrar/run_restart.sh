@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# run_restart.sh SIPD: the registrar answers 200 only once the binding is committed to SQLite, so a binding
+# acknowledged is never lost: 20 times, regclient.py registers a new contact for alice (SHA-256 and MD5 in
+# turn), SIGKILLs sipd the moment the 200 is in, starts sipd again on the same database, and checks that
+# an authenticated query (REGISTER without Contact) lists every binding acknowledged so far with a sensible
+# expires (the newest 3590..3600 s, the others 3300..3600 s), and that `sipctl show registrations` (next to
+# SIPD) lists them too. max_contacts is 32 here so that the 20 bindings fit one AOR. Then the same for a
+# removal (the first contact with expires=0): after kill -9 and a restart it stays removed.
+# Prints one PASS/FAIL line per round; at the end checks the SQLite rows, that no killed sipd printed a
+# sanitizer report, and that the last one exits 0 on SIGTERM without one. Exits 1 if anything failed.
+# ROUNDS=N changes the 20; KEEP=1 keeps the work directory.
+set -u
+
+SIPD=${1:?usage: run_restart.sh /path/to/sipd}
+SIPCTL=$(dirname "$SIPD")/sipctl
+HERE=$(cd "$(dirname "$0")" && pwd)
+RC=(python3 "$HERE/regclient.py")
+ROUNDS=${ROUNDS:-20}
+
+command -v python3 >/dev/null || { echo "FAIL setup: python3 is not installed"; exit 1; }
+[ -x "$SIPD" ] || { echo "FAIL setup: $SIPD is not an executable"; exit 1; }
+[ -x "$SIPCTL" ] || { echo "FAIL setup: $SIPCTL is not an executable (build the sipctl target)"; exit 1; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sipd-restart.XXXXXX")
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+PID=
+WRAP=
+LAST_ERR=
+NPASS=0
+FAILED=()
+
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+	[ -n "$PID" ] && kill -0 "$PID" 2>/dev/null && kill -KILL "$PID" 2>/dev/null
+	if [ "${KEEP:-0}" = 1 ]; then
+		echo "work directory kept: $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+pass() {
+	NPASS=$((NPASS + 1))
+	printf 'PASS %s\n' "$1"
+}
+
+fail() {
+	FAILED+=("$1")
+	printf 'FAIL %s%s\n' "$1" "${2:+: $2}"
+}
+
+PORT=$("${RC[@]}" freeport --count 1 --start $((40000 + $$ % 10000)))
+[ -n "$PORT" ] || { echo "FAIL setup: no free port"; exit 1; }
+DB=$WORK/sipd.db
+cat >"$WORK/sipd.ini" <<EOF
+[general]
+listen = udp:127.0.0.1:$PORT, tcp:127.0.0.1:$PORT
+workers = 2
+log_level = info
+
+[registrar]
+min_expires = 60
+max_expires = 3600
+default_expires = 3600
+max_contacts = 32
+
+[auth]
+algorithms = MD5, SHA-256
+nonce_lifetime = 300
+
+[database]
+path = $DB
+
+[user alice]
+password = secret
+extension = 100
+EOF
+
+# start N: sipd on the same config and database, its stderr in sipd.N.err. PID is sipd's; WRAP is a
+# subshell that waits for it and exits with its status, so that bash reports no "Killed" job on SIGKILL.
+start() {
+	rm -f "$WORK/pid"
+	LAST_ERR=$WORK/sipd.$1.err
+	(
+		"$SIPD" -c "$WORK/sipd.ini" >"$WORK/sipd.$1.out" 2>"$WORK/sipd.$1.err" &
+		echo $! >"$WORK/pid"
+		wait $!
+	) 2>/dev/null &
+	WRAP=$!
+	"${RC[@]}" ready --port "$PORT" --wait 15 2>>"$WORK/ready.log"
+	PID=$(cat "$WORK/pid")
+	[ -n "$PID" ]
+}
+
+T0=$(date +%s)
+if ! start 0; then
+	fail "sipd starts" "$(tail -5 "$WORK/sipd.0.err" | tr '\n' ' ')"
+	exit 1
+fi
+
+for ((i = 1; i <= ROUNDS; i++)); do
+	name="round $i: register sip:restart-$i@10.0.1.$i:5060, kill -9 at the 200, restart: all $i bindings there"
+	alg=SHA-256
+	[ $((i % 2)) -eq 0 ] && alg=MD5
+	log=$WORK/round$i.log
+	if ! "${RC[@]}" register --port "$PORT" --user alice --password secret --alg "$alg" \
+		--contact "<sip:restart-$i@10.0.1.$i:5060>" --expires 3600 --expect 200 \
+		--has-contact "^<sip:restart-$i@10\.0\.1\.$i:5060>;expires=(359[0-9]|3600)$" --kill-pid "$PID" 2>"$log"; then
+		fail "$name" "$(head -1 "$log")"
+		sed 's/^/    /' "$log" | tail -n +2 | head -20
+		kill -KILL "$PID" 2>/dev/null
+	fi
+	wait "$WRAP"
+	if ! start "$i"; then
+		fail "$name" "sipd did not start again: $(tail -5 "$WORK/sipd.$i.err" | tr '\n' ' ')"
+		break
+	fi
+	checks=(--count "$i")
+	for ((j = 1; j < i; j++)); do
+		checks+=(--has-contact "^<sip:restart-$j@10\.0\.1\.$j:5060>;expires=(3[3-5][0-9][0-9]|3600)$")
+	done
+	checks+=(--has-contact "^<sip:restart-$i@10\.0\.1\.$i:5060>;expires=(359[0-9]|3600)$")
+	if ! "${RC[@]}" register --port "$PORT" --user alice --password secret --alg "$alg" --expect 200 \
+		"${checks[@]}" 2>"$log"; then
+		fail "$name" "query after the restart: $(head -1 "$log" | cut -c1-400)"
+		sed 's/^/    /' "$log" | tail -n +2 | head -20
+		continue
+	fi
+	if "${RC[@]}" regs --sipctl "$SIPCTL" --db "$DB" --aor sip:alice@127.0.0.1 --count "$i" 2>"$log" &&
+		"${RC[@]}" regs --sipctl "$SIPCTL" --db "$DB" --aor sip:alice@127.0.0.1 \
+			--contact "sip:restart-$i@10.0.1.$i:5060" --transport udp --ua regclient \
+			--expires-min 3590 --expires-max 3600 2>>"$log"; then
+		pass "$name ($alg; query and sipctl)"
+	else
+		fail "$name" "sipctl: $(head -1 "$log" | cut -c1-400)"
+		sed 's/^/    /' "$log" | tail -n +2 | head -20
+	fi
+done
+
+# a removal is as durable as an addition
+name="removal: sip:restart-1@... with expires=0, kill -9 at the 200, restart: $((ROUNDS - 1)) bindings left"
+log=$WORK/removal.log
+if [ -n "$PID" ] && "${RC[@]}" register --port "$PORT" --user alice --password secret \
+	--contact "<sip:restart-1@10.0.1.1:5060>;expires=0" --expect 200 --count $((ROUNDS - 1)) \
+	--no-contact "restart-1@" --kill-pid "$PID" 2>"$log"; then
+	wait "$WRAP"
+	if ! start removal; then
+		fail "$name" "sipd did not start again: $(tail -5 "$WORK/sipd.removal.err" | tr '\n' ' ')"
+	elif "${RC[@]}" register --port "$PORT" --user alice --password secret --expect 200 --count $((ROUNDS - 1)) \
+		--no-contact "restart-1@" 2>"$log" &&
+		"${RC[@]}" regs --sipctl "$SIPCTL" --db "$DB" --aor sip:alice@127.0.0.1 --count $((ROUNDS - 1)) 2>>"$log" &&
+		"${RC[@]}" regs --sipctl "$SIPCTL" --db "$DB" --contact sip:restart-1@10.0.1.1:5060 --absent 2>>"$log"; then
+		pass "$name"
+	else
+		fail "$name" "$(head -1 "$log" | cut -c1-400)"
+		sed 's/^/    /' "$log" | tail -n +2 | head -20
+	fi
+else
+	fail "$name" "$(head -1 "$log" | cut -c1-400)"
+	sed 's/^/    /' "$log" | tail -n +2 | head -20
+fi
+
+# the rows themselves: one per round but the removed one, each with the address it came from
+if python3 - "$DB" "$ROUNDS" >"$WORK/rows.log" 2>&1 <<'EOF'; then
+import re, sqlite3, sys, time
+db, n = sys.argv[1], int(sys.argv[2])
+con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+rows = con.execute("SELECT contact, received, expires FROM bindings WHERE aor = 'sip:alice@127.0.0.1'").fetchall()
+want = {"sip:restart-%d@10.0.1.%d:5060" % (i, i) for i in range(2, n + 1)}
+got = {r[0] for r in rows}
+bad = [r for r in rows if not re.match(r"^udp:127\.0\.0\.1:\d+$", r[1]) or not 3300 < r[2] - time.time() <= 3600]
+if got != want or bad:
+    print("missing %s, extra %s, odd rows %s" % (sorted(want - got), sorted(got - want), bad))
+    sys.exit(1)
+EOF
+	pass "SQLite: $((ROUNDS - 1)) rows, each with received udp:127.0.0.1:<port> and an absolute expiry ~1 h ahead"
+else
+	fail "SQLite: $((ROUNDS - 1)) rows, each with received udp:127.0.0.1:<port> and an absolute expiry ~1 h ahead" \
+		"$(head -3 "$WORK/rows.log" | tr '\n' ' ')"
+fi
+
+# sanitizers: the killed ones had no chance to report leaks, but any error before the kill shows
+if grep -lE 'ERROR: AddressSanitizer|runtime error:' "$WORK"/sipd.*.err >"$WORK/asan.list" 2>/dev/null; then
+	fail "no sanitizer report from the killed sipds" "$(tr '\n' ' ' <"$WORK/asan.list")"
+	head -40 "$(head -1 "$WORK/asan.list")" | sed 's/^/    /'
+else
+	pass "no sanitizer report from the killed sipds"
+fi
+if kill -0 "$PID" 2>/dev/null; then
+	kill -TERM "$PID"
+	for ((k = 0; k < 100; k++)); do
+		kill -0 "$PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$PID" 2>/dev/null; then
+		fail "the last sipd stops on SIGTERM" "still running after 10 s"
+		kill -KILL "$PID"
+		wait "$WRAP"
+	else
+		wait "$WRAP"
+		rc=$?
+		last=$LAST_ERR
+		if [ "$rc" -ne 0 ]; then
+			fail "the last sipd exits 0 on SIGTERM" "status $rc"
+			tail -20 "$last" | sed 's/^/    /'
+		elif grep -qE 'ERROR: AddressSanitizer|LeakSanitizer|runtime error:' "$last"; then
+			fail "the last sipd: no sanitizer report" "see below"
+			head -60 "$last" | sed 's/^/    /'
+		else
+			pass "the last sipd exits 0 on SIGTERM, no sanitizer report"
+		fi
+	fi
+	PID=
+else
+	fail "the last sipd is alive after the rounds"
+fi
+
+echo "restart suite: $NPASS passed, ${#FAILED[@]} failed, $(($(date +%s) - T0)) s"
+if [ "${#FAILED[@]}" -ne 0 ]; then
+	printf '  failed: %s\n' "${FAILED[@]}"
+	exit 1
+fi
+exit 0
