@@ -1,0 +1,45 @@
+#!/bin/bash
+# sipd benchmark: SIPp OPTIONS over UDP against sipd, Kamailio and a trivial
+# UDP responder (SIPp's ceiling). See docs/benchmark.md.
+#
+#   bench/run.sh [./build/sipd]              max rate + CPU µs/request, BENCH_ROUNDS rounds
+#   bench/run.sh --callgrind [./build/sipd]  instructions per request under callgrind
+#
+# Results: Markdown on stdout and in bench/results/latest.md (callgrind.md).
+# Tunables (environment): BENCH_ROUNDS, BENCH_WORKERS, BENCH_LADDER,
+# BENCH_STEP_SECONDS, BENCH_CPU_RATE, BENCH_CPU_SECONDS, BENCH_RECV_TIMEOUT_MS,
+# BENCH_SERVERS, BENCH_CG_CALLS, BENCH_CG_RATE, BENCH_CG_SERVERS, BENCH_KEEP.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+
+BENCH_WORK=$(mktemp -d "${TMPDIR:-/tmp}/sipd-bench.XXXXXX") || exit 1
+export BENCH_WORK
+py_pid=
+
+cleanup() {
+	trap - EXIT INT TERM HUP
+	# bench.py kills what it started; this catches the case where it was
+	# killed itself. Only the process groups it recorded are touched.
+	[ -n "$py_pid" ] && kill -TERM "$py_pid" 2>/dev/null && wait "$py_pid" 2>/dev/null
+	if [ -f "$BENCH_WORK/pids" ]; then
+		while read -r pgid; do
+			[ -n "$pgid" ] && kill -KILL -- "-$pgid" 2>/dev/null
+		done < "$BENCH_WORK/pids"
+	fi
+	if [ -n "${BENCH_KEEP:-}" ]; then
+		echo "bench: logs kept in $BENCH_WORK" >&2
+	else
+		rm -rf "$BENCH_WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+python3 "$here/bench.py" "$@" &
+py_pid=$!
+wait "$py_pid"
+rc=$?
+py_pid=
+exit "$rc"
