@@ -19,7 +19,7 @@ and checks of the store through sipctl and SQLite.
                     [--expires-min N] [--expires-max N] [--ua U] [--q Q] [--count N] [--absent] [--raw-received R]
       checks the rows of `sipctl -d DB show registrations` (and the raw SQLite row with --raw-received)
 
-Every request goes from 127.0.0.1; over UDP it is retransmitted (500 ms, doubling, as Timer E) until a final
+Every request goes from 127.0.0.1 (unless a case says otherwise); over UDP it is retransmitted (500 ms, doubling, as Timer E) until a final
 response comes or 8 s pass.
 """
 import argparse
@@ -150,11 +150,12 @@ def authorization(alg, user, password, uri, nonce, nc, realm=REALM, cnonce=None)
 class UA:
     """One REGISTER dialog-less 'session': one socket, one Call-ID, a CSeq counter, a cached nonce."""
 
-    def __init__(self, port, tcp=False, to_host=HOST, ruri=None, callid=None):
+    def __init__(self, port, tcp=False, to_host=HOST, ruri=None, callid=None, src=HOST):
         self.port = port
         self.tcp = tcp
+        self.src = src
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
-        self.sock.bind((HOST, 0))
+        self.sock.bind((src, 0))
         self.lport = self.sock.getsockname()[1]
         if tcp:
             self.sock.settimeout(5)
@@ -182,7 +183,7 @@ class UA:
         to_host = to_host or self.to_host
         lines = [
             "REGISTER %s SIP/2.0" % (ruri or self.ruri),
-            "Via: SIP/2.0/%s %s:%d;branch=%s;rport" % (tr, HOST, self.lport, branch),
+            "Via: SIP/2.0/%s %s:%d;branch=%s;rport" % (tr, self.src, self.lport, branch),
             "Max-Forwards: 70",
             "From: <sip:%s@%s>;tag=%s" % (from_user or to_user, to_host, self.tag),
             "To: <sip:%s@%s>" % (to_user, to_host),
@@ -564,6 +565,19 @@ def c_expires(a, ck):
     wipe(ua, "alice", "alice", "secret")
 
 
+@case("expires-malformed", "RFC 3261 20.19: a malformed Expires (abc, over 2**32-1) SHOULD count as 3600, not 400")
+def c_expires_malformed(a, ck):
+    ua = UA(a.port)
+    wipe(ua, "alice", "alice", "secret")
+    for i, v in enumerate(("4294967296", "abc")):
+        c = "sip:malformed%d@10.0.0.9" % i
+        r = ua.auth_send("alice", "alice", "secret", ["<%s>" % c], v)
+        if ck.code(r, 200, what="Expires: %s" % v):
+            ck.ok(any(u == c and re.search(exp_rx(3600), el) for u, _, el in r.contacts()),
+                  "Expires: %s: the 200 does not list %s;expires=3600: %s" % (v, c, r.values("Contact")))
+    wipe(ua, "alice", "alice", "secret")
+
+
 @case("star", "Contact: * with Expires: 0 removes every binding; with Expires: 3600, none, or another Contact: 400")
 def c_star(a, ck):
     ua = UA(a.port)
@@ -604,7 +618,7 @@ def c_domain(a, ck):
     ck.code(r, 200, what="R-URI and To at localhost")
 
 
-@case("path", "Path with Supported: path: stored and echoed in the 200 (RFC 3327)")
+@case("path", "Path with Supported: path: stored and echoed in the 200; without it, not echoed (RFC 3327 5.3)")
 def c_path(a, ck):
     ua = UA(a.port)
     wipe(ua, "alice", "alice", "secret")
@@ -617,6 +631,9 @@ def c_path(a, ck):
     rows = [b for b in db_rows(a.db) if b["contact"] == "sip:alice-path@10.0.0.6"]
     ck.ok(rows and rows[0]["path"].replace(" ", "") == path.replace(" ", ""),
           "stored path: %s" % (rows[0]["path"] if rows else "no row"))
+    r = ua.auth_send("alice", "alice", "secret", ["<sip:alice-path@10.0.0.6>"], 600, extra=["Path: %s" % path])
+    if ck.code(r, 200, what="Path without Supported: path"):
+        ck.ok(not r.values("Path"), "Path echoed to a UA that did not say Supported: path: %s" % r.values("Path"))
 
 
 @case("tcp", "REGISTER over TCP: received tcp:127.0.0.1:<port>")
@@ -646,7 +663,7 @@ def c_nat(a, ck):
           "SQLite received: %s" % (rows[0]["received"] if rows else "no row"))
 
 
-@case("dbuser", "a user added by sipctl registers within 3 s (SHA-256 and MD5)")
+@case("dbuser", "a user added by sipctl registers within 3 s (SHA-256 and MD5); disabled by sipctl: 401 within 3 s")
 def c_dbuser(a, ck):
     name = "dave%d" % random.randrange(10 ** 6)
     out = subprocess.run([a.sipctl, "-d", a.db, "user", "add", name, "--password", "d4ve pass"],
@@ -667,6 +684,16 @@ def c_dbuser(a, ck):
         r = UA(a.port).register(name, name, "d4ve pass", alg="MD5")
         ck.code(r, 200, what="%s queries with MD5" % name)
         check_reg(ck, a.sipctl, a.db, "sip:%s@127.0.0.1" % name, "sip:%s@10.0.0.7" % name, expires=600)
+        out = subprocess.run([a.sipctl, "-d", a.db, "user", "disable", name], capture_output=True, text=True,
+                             timeout=20)
+        t0 = time.monotonic()
+        if ck.ok(out.returncode == 0, "sipctl user disable: exit %d %s" % (out.returncode, out.stderr.strip())):
+            while True:
+                r = UA(a.port).register(name, name, "d4ve pass")
+                if r.code != 200 or time.monotonic() - t0 > 3.0:
+                    break
+                time.sleep(0.5)
+            ck.code(r, 401, what="%s disabled by sipctl, %.1f s later" % (name, time.monotonic() - t0))
 
 
 def log_has(path, rx):
@@ -674,7 +701,8 @@ def log_has(path, rx):
         return re.search(rx, f.read()) is not None
 
 
-@case("lockout", "wrong password: 401 with a fresh nonce, 5 times; then 403 even with the right one; bob is fine")
+@case("lockout", "wrong password: 401 with a fresh nonce, 5 times; then 403 even with the right one; bob and "
+      "alice from 127.0.0.2 are fine; a success starts the count over; unknown and disabled users: 401")
 def c_lockout(a, ck):
     ua = UA(a.port)
     contact = ["<sip:alice@%s:%d>" % (HOST, ua.lport)]
@@ -700,6 +728,19 @@ def c_lockout(a, ck):
     ub = UA(a.port)
     r = ub.register("bob", "bob", "hunter2", ["<sip:bob@%s:%d>" % (HOST, ub.lport)], 600, alg="MD5")
     ck.code(r, 200, what="bob from the same address")
+    u2 = UA(a.port, src="127.0.0.2")
+    r = u2.register("alice", "alice", "secret", ["<sip:alice@127.0.0.2:%d>" % u2.lport], 600, alg="MD5")
+    ck.code(r, 200, what="alice from another address (127.0.0.2)")
+    # a success starts the count over: 4 failures, a success, 4 failures: never blocked
+    ub.challenge("bob", "MD5")
+    for i in range(1, 10):
+        good = i == 5
+        r = ub.auth_send("bob", "bob", "hunter2" if good else "nope", [], None)
+        if not ck.code(r, 200 if good else 401, what="bob, %s #%d" % ("right password" if good else "wrong", i)):
+            break
+        ch = [c for c in parse_challenges(r) if c.get("algorithm") == "MD5"]
+        if ch:
+            ub.nonce, ub.nc = ch[0]["nonce"], 0
     # the other failures told apart in the log only: all 401
     r = UA(a.port).register("mallory", "mallory", "x", ["<sip:m@10.0.0.1>"], 600, alg="MD5")
     ck.code(r, 401, what="unknown user")
