@@ -69,4 +69,14 @@ bool digest_limiter_blocked(struct digest_limiter *l, struct slice source, struc
 void digest_limiter_failure(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s);
 void digest_limiter_success(struct digest_limiter *l, struct slice source, struct slice user);
 
+/* Added with the implementation. Quoted-string values in struct digest_cred keep their backslash escapes
+ * (RFC 3261 25.1 quoted-pair; rare in practice): digest_unq_eq compares such a raw value with plain text,
+ * digest_unq_copy writes it unescaped and NUL-terminated (0, or ENOSPC when it does not fit). */
+bool digest_unq_eq(struct slice raw, struct slice plain);
+int digest_unq_copy(char *dst, size_t n, struct slice raw);
+/* How many nonces have their nc remembered (<= max_tracked), and how many (source, user) pairs the
+ * limiter holds (<= max_entries): for statistics and tests. */
+size_t digest_nonces_tracked(struct digest_nonces *n);
+size_t digest_limiter_size(struct digest_limiter *l);
+
 #endif

@@ -1,0 +1,802 @@
+/* test_digest.c: Digest authentication (RFC 3261 22, RFC 7616, RFC 8760): the RFC 7616 3.9.1 and
+ * RFC 2617 3.5 vectors, credentials parsing, MAC'd nonces and nc replay, the nc table's memory bound,
+ * the challenge line, and the brute-force limiter, including four threads at once. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "auth/digest.h"
+
+#define CRLF "\r\n"
+#define S(lit) SLICE_LIT(lit)
+
+static bool slice_is(struct slice s, const char *want)
+{
+	return s.p && s.l == strlen(want) && memcmp(s.p, want, s.l) == 0;
+}
+
+static int parse(struct digest_cred *c, const char *text)
+{
+	return digest_cred_parse(c, slice_cstr(text));
+}
+
+/* ---- RFC 7616 3.9.1 ---- */
+
+#define RFC7616_NONCE "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v"
+#define RFC7616_CNONCE "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"
+#define RFC7616_MD5_HA1 "3d78807defe7de2157e2b0b6573a855f"
+#define RFC7616_MD5_RESPONSE "8ca523f5e9506fed4657c9700eebdbec"
+#define RFC7616_SHA256_HA1 "7987c64c30e25f1b74be53f966b49b90f2808aa92faf9a00262392d7b4794232"
+#define RFC7616_SHA256_RESPONSE "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
+
+/* The RFC's Authorization header (3.9.1), with the algorithm and response given. */
+static void rfc7616_header(char *buf, size_t n, const char *alg, const char *response)
+{
+	snprintf(buf, n,
+		 "Digest username=\"Mufasa\"," CRLF " realm=\"http-auth@example.org\"," CRLF
+		 " uri=\"/dir/index.html\"," CRLF " algorithm=%s," CRLF " nonce=\"" RFC7616_NONCE "\"," CRLF
+		 " nc=00000001," CRLF " cnonce=\"" RFC7616_CNONCE "\"," CRLF " qop=auth," CRLF
+		 " response=\"%s\"," CRLF " opaque=\"FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS\"",
+		 alg, response);
+}
+
+static void test_rfc7616_md5(void **state)
+{
+	struct digest_cred c;
+	char buf[1024], out[DIGEST_HEX_MAX];
+
+	(void)state;
+	digest_ha1(DIGEST_MD5, S("Mufasa"), S("http-auth@example.org"), S("Circle of Life"), out);
+	assert_string_equal(out, RFC7616_MD5_HA1);
+	rfc7616_header(buf, sizeof(buf), "MD5", RFC7616_MD5_RESPONSE);
+	assert_int_equal(parse(&c, buf), 0);
+	assert_int_equal(c.alg, DIGEST_MD5);
+	digest_expected(DIGEST_MD5, RFC7616_MD5_HA1, &c, S("GET"), out);
+	assert_string_equal(out, RFC7616_MD5_RESPONSE);
+	assert_true(digest_check(DIGEST_MD5, RFC7616_MD5_HA1, &c, S("GET")));
+	assert_false(digest_check(DIGEST_MD5, RFC7616_MD5_HA1, &c, S("POST")));
+	assert_false(digest_check(DIGEST_SHA256, RFC7616_SHA256_HA1, &c, S("GET"))); /* not what the client used */
+}
+
+static void test_rfc7616_sha256(void **state)
+{
+	struct digest_cred c;
+	char buf[1024], out[DIGEST_HEX_MAX];
+
+	(void)state;
+	digest_ha1(DIGEST_SHA256, S("Mufasa"), S("http-auth@example.org"), S("Circle of Life"), out);
+	assert_string_equal(out, RFC7616_SHA256_HA1);
+	rfc7616_header(buf, sizeof(buf), "SHA-256", RFC7616_SHA256_RESPONSE);
+	assert_int_equal(parse(&c, buf), 0);
+	assert_int_equal(c.alg, DIGEST_SHA256);
+	digest_expected(DIGEST_SHA256, RFC7616_SHA256_HA1, &c, S("GET"), out);
+	assert_string_equal(out, RFC7616_SHA256_RESPONSE);
+	assert_true(digest_check(DIGEST_SHA256, RFC7616_SHA256_HA1, &c, S("GET")));
+}
+
+/* The response is compared as a whole: one digit off, a short one, or upper case hex. */
+static void test_check_compare(void **state)
+{
+	struct digest_cred c;
+	char buf[1024], resp[DIGEST_HEX_MAX];
+
+	(void)state;
+	strcpy(resp, RFC7616_SHA256_RESPONSE);
+	resp[63] = '0';
+	rfc7616_header(buf, sizeof(buf), "SHA-256", resp);
+	assert_int_equal(parse(&c, buf), 0);
+	assert_false(digest_check(DIGEST_SHA256, RFC7616_SHA256_HA1, &c, S("GET")));
+
+	resp[63] = '\0';
+	rfc7616_header(buf, sizeof(buf), "SHA-256", resp);
+	assert_int_equal(parse(&c, buf), 0);
+	assert_false(digest_check(DIGEST_SHA256, RFC7616_SHA256_HA1, &c, S("GET")));
+
+	rfc7616_header(buf, sizeof(buf), "SHA-256", "753927FA0E85D155564E2E272A28D1802CA10DAF4496794697CF8DB5856CB6C1");
+	assert_int_equal(parse(&c, buf), 0);
+	assert_true(digest_check(DIGEST_SHA256, RFC7616_SHA256_HA1, &c, S("GET")));
+}
+
+/* A user without a stored hash must never verify: H("" ":" nonce ...) needs no password. */
+static void test_check_needs_ha1(void **state)
+{
+	struct digest_cred c;
+	char buf[1024], out[DIGEST_HEX_MAX];
+
+	(void)state;
+	rfc7616_header(buf, sizeof(buf), "MD5", RFC7616_MD5_RESPONSE);
+	assert_int_equal(parse(&c, buf), 0);
+	digest_expected(DIGEST_MD5, "", &c, S("GET"), out);
+	assert_string_equal(out, "");
+	assert_false(digest_check(DIGEST_MD5, "", &c, S("GET")));
+	assert_false(digest_check(DIGEST_MD5, NULL, &c, S("GET")));
+	assert_false(digest_check(DIGEST_MD5, RFC7616_SHA256_HA1, &c, S("GET")));   /* wrong length */
+	assert_false(digest_check(DIGEST_MD5, "3d78807defe7de2157e2b0b6573a855g", &c, S("GET"))); /* not hex */
+}
+
+/* RFC 2617 3.5 (testrealm@host.com): the RFC 2069 form without qop, and the same with qop=auth. */
+static void test_rfc2617(void **state)
+{
+	static const char no_qop[] =
+		"Digest username=\"Mufasa\", realm=\"testrealm@host.com\", nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", "
+		"uri=\"/dir/index.html\", response=\"670fd8c2df070c60b045671b8b24ff02\", "
+		"opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"";
+	static const char with_qop[] =
+		"Digest username=\"Mufasa\", realm=\"testrealm@host.com\", nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", "
+		"uri=\"/dir/index.html\", qop=auth, nc=00000001, cnonce=\"0a4f113b\", "
+		"response=\"6629fae49393a05397450978507c4ef1\", opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"";
+	struct digest_cred c;
+	char ha1[DIGEST_HEX_MAX], out[DIGEST_HEX_MAX];
+
+	(void)state;
+	digest_ha1(DIGEST_MD5, S("Mufasa"), S("testrealm@host.com"), S("Circle Of Life"), ha1);
+	assert_string_equal(ha1, "939e7578ed9e3c518a452acee763bce9");
+
+	assert_int_equal(parse(&c, no_qop), 0);
+	assert_false(c.has_qop);
+	assert_int_equal(c.nc, 0);
+	assert_int_equal(c.alg, DIGEST_MD5);
+	digest_expected(DIGEST_MD5, ha1, &c, S("GET"), out);
+	assert_string_equal(out, "670fd8c2df070c60b045671b8b24ff02");
+	assert_true(digest_check(DIGEST_MD5, ha1, &c, S("GET")));
+
+	assert_int_equal(parse(&c, with_qop), 0);
+	assert_true(c.has_qop);
+	assert_int_equal(c.nc, 1);
+	assert_true(digest_check(DIGEST_MD5, ha1, &c, S("GET")));
+}
+
+/* ---- Credentials ---- */
+
+static void test_parse_good(void **state)
+{
+	struct digest_cred c;
+
+	(void)state;
+	assert_int_equal(parse(&c, "Digest username=\"bob\", realm=\"biloxi.com\", nonce=\"abc\", "
+				   "uri=\"sip:bob@biloxi.com\", response=\"0123\", algorithm=SHA-256, cnonce=\"xyz\", "
+				   "opaque=\"op\", qop=auth, nc=0000001f"),
+			 0);
+	assert_true(slice_is(c.username, "bob"));
+	assert_true(slice_is(c.realm, "biloxi.com"));
+	assert_true(slice_is(c.nonce, "abc"));
+	assert_true(slice_is(c.uri, "sip:bob@biloxi.com"));
+	assert_true(slice_is(c.response, "0123"));
+	assert_true(slice_is(c.algorithm, "SHA-256"));
+	assert_true(slice_is(c.cnonce, "xyz"));
+	assert_true(slice_is(c.opaque, "op"));
+	assert_true(slice_is(c.qop, "auth"));
+	assert_true(slice_is(c.nc_text, "0000001f"));
+	assert_int_equal(c.alg, DIGEST_SHA256);
+	assert_int_equal(c.nc, 0x1f);
+	assert_true(c.has_qop);
+
+	/* Case-insensitive scheme, names and algorithm; tight spacing; quoted qop and algorithm; unknown
+	 * params skipped; empty list elements and a trailing comma tolerated. */
+	assert_int_equal(parse(&c, "digest USERNAME=\"bob\",Realm=\"r\",,NONCE=\"n\" , Uri=\"sip:r\",response=\"1\","
+				   "algorithm=\"sha-256\",qop=\"auth\",nc=FFFFFFFF,cnonce=\"c\",foo=bar,baz=\"q\","),
+			 0);
+	assert_int_equal(c.alg, DIGEST_SHA256);
+	assert_int_equal(c.nc, 0xffffffffu);
+	assert_true(slice_is(c.realm, "r"));
+	assert_false(slice_isset(c.opaque));
+
+	/* algorithm absent: MD5 (RFC 7616 3.4). */
+	assert_int_equal(parse(&c, "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"sip:r\", response=\"1\""), 0);
+	assert_int_equal(c.alg, DIGEST_MD5);
+	assert_false(c.has_qop);
+}
+
+static void test_parse_folded(void **state)
+{
+	struct digest_cred c;
+
+	(void)state;
+	assert_int_equal(parse(&c, "Digest" CRLF " username=\"bob\"" CRLF "\t," CRLF "  realm=\"biloxi.com\"," CRLF
+				   " nonce" CRLF " =" CRLF " \"n\", uri=\"sip:bob@biloxi.com\", response=\"0\""),
+			 0);
+	assert_true(slice_is(c.username, "bob"));
+	assert_true(slice_is(c.realm, "biloxi.com"));
+	assert_true(slice_is(c.nonce, "n"));
+	/* A line break that is not a fold ends the header: malformed here. */
+	assert_int_equal(parse(&c, "Digest username=\"bob\"," CRLF "realm=\"r\", nonce=\"n\", uri=\"u\", response=\"0\""),
+			 EBADMSG);
+	assert_int_equal(parse(&c, "Digest username=\"bob\",\n realm=\"r\", nonce=\"n\", uri=\"u\", response=\"0\""),
+			 EBADMSG);
+}
+
+static void test_parse_escapes(void **state)
+{
+	struct digest_cred c;
+	char buf[32];
+
+	(void)state;
+	assert_int_equal(parse(&c, "Digest username=\"bo\\\"b\\\\\", realm=\"a,b\", nonce=\"n\", uri=\"sip:x\", "
+				   "response=\"0\""),
+			 0);
+	assert_true(slice_is(c.username, "bo\\\"b\\\\")); /* raw, escapes kept */
+	assert_true(slice_is(c.realm, "a,b"));            /* a comma inside quotes is content */
+	assert_true(digest_unq_eq(c.username, S("bo\"b\\")));
+	assert_false(digest_unq_eq(c.username, S("bo\"b")));
+	assert_false(digest_unq_eq(c.username, S("bo\\\"b\\\\")));
+	assert_int_equal(digest_unq_copy(buf, sizeof(buf), c.username), 0);
+	assert_string_equal(buf, "bo\"b\\");
+	assert_int_equal(digest_unq_copy(buf, 5, c.username), ENOSPC);
+	assert_int_equal(digest_unq_copy(buf, 6, c.username), 0);
+
+	/* The hash covers unq(value): an escaped ordinary character counts as itself. */
+	{
+		char esc[1024], out[DIGEST_HEX_MAX];
+
+		snprintf(esc, sizeof(esc),
+			 "Digest username=\"Mufasa\", realm=\"http-auth@example.org\", uri=\"/dir/\\index.html\", "
+			 "nonce=\"" RFC7616_NONCE "\", nc=00000001, cnonce=\"" RFC7616_CNONCE "\", qop=auth, "
+			 "response=\"" RFC7616_MD5_RESPONSE "\"");
+		assert_int_equal(parse(&c, esc), 0);
+		digest_expected(DIGEST_MD5, RFC7616_MD5_HA1, &c, S("GET"), out);
+		assert_string_equal(out, RFC7616_MD5_RESPONSE);
+	}
+
+	/* Broken quoting. */
+	assert_int_equal(parse(&c, "Digest username=\"bob, realm=\"r\""), EBADMSG);
+	assert_int_equal(parse(&c, "Digest username=\"bob\\"), EBADMSG);
+	assert_int_equal(parse(&c, "Digest username=\"b\001b\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"0\""),
+			 EBADMSG);
+	assert_int_equal(parse(&c, "Digest username=\"bob\"x, realm=\"r\", nonce=\"n\", uri=\"u\", response=\"0\""),
+			 EBADMSG);
+}
+
+static void test_parse_missing(void **state)
+{
+	static const char *const bad[] = {
+		"Digest realm=\"r\", nonce=\"n\", uri=\"u\", response=\"0\"",
+		"Digest username=\"a\", nonce=\"n\", uri=\"u\", response=\"0\"",
+		"Digest username=\"a\", realm=\"r\", uri=\"u\", response=\"0\"",
+		"Digest username=\"a\", realm=\"r\", nonce=\"n\", response=\"0\"",
+		"Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\"",
+		"Digest username=\"\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"0\"",
+		/* qop without nc or cnonce */
+		"Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"0\", qop=auth, cnonce=\"c\"",
+		"Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"0\", qop=auth, nc=00000001",
+		/* syntax */
+		"", "Digest", "Digest ", "Digest ,", "Digest username", "Digest username=", "Digest =\"a\"",
+		"Digestusername=\"a\"", "Digest username=\"a\" realm=\"r\"", "Digest username=a b",
+	};
+	struct digest_cred c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int err = parse(&c, bad[i]);
+
+		if (i == 15) /* "Digestusername" is one token: some other scheme */
+			assert_int_equal(err, ENOTSUP);
+		else if (err != EBADMSG)
+			fail_msg("case %zu (%s): %d", i, bad[i], err);
+	}
+	assert_int_equal(digest_cred_parse(&c, SLICE_NULL), EBADMSG);
+	assert_int_equal(digest_cred_parse(NULL, S("Digest")), EINVAL);
+}
+
+static void test_parse_bad_nc(void **state)
+{
+	static const char *const nc[] = { "0000001", "000000001", "0000000g", "\"00000001\"x", "-0000001", "00000000" };
+	struct digest_cred c;
+	char buf[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(nc) / sizeof(nc[0]); i++) {
+		snprintf(buf, sizeof(buf),
+			 "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"0\", qop=auth, "
+			 "cnonce=\"c\", nc=%s",
+			 nc[i]);
+		if (parse(&c, buf) != EBADMSG)
+			fail_msg("nc=%s accepted", nc[i]);
+	}
+	/* nc without qop means nothing: reported as 0 so digest_nonce_use does not count it. */
+	assert_int_equal(parse(&c, "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"0\", "
+				   "nc=00000005"),
+			 0);
+	assert_false(c.has_qop);
+	assert_int_equal(c.nc, 0);
+}
+
+static void test_parse_duplicate(void **state)
+{
+	struct digest_cred c;
+
+	(void)state;
+	assert_int_equal(parse(&c, "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"0\", "
+				   "realm=\"other\""),
+			 EBADMSG);
+	assert_int_equal(parse(&c, "Digest username=\"a\", Username=\"b\", realm=\"r\", nonce=\"n\", uri=\"u\", "
+				   "response=\"0\""),
+			 EBADMSG);
+	assert_int_equal(parse(&c, "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"0\", "
+				   "qop=auth, nc=00000001, cnonce=\"c\", nc=00000002"),
+			 EBADMSG);
+}
+
+static void test_parse_unsupported(void **state)
+{
+	static const char *const algs[] = { "MD5-sess", "SHA-256-sess", "SHA-512-256", "SHA-512-256-sess", "SHA1",
+					    "\"\"" };
+	struct digest_cred c;
+	char buf[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+		snprintf(buf, sizeof(buf),
+			 "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"0\", algorithm=%s", algs[i]);
+		if (parse(&c, buf) != ENOTSUP)
+			fail_msg("algorithm=%s not ENOTSUP", algs[i]);
+	}
+	assert_int_equal(parse(&c, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="), ENOTSUP);
+	assert_int_equal(parse(&c, "Bearer abc"), ENOTSUP);
+	assert_int_equal(parse(&c, "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"0\", "
+				   "qop=auth-int, nc=00000001, cnonce=\"c\""),
+			 ENOTSUP);
+	assert_int_equal(parse(&c, "Digest username=\"5a8e\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"0\", "
+				   "userhash=true"),
+			 ENOTSUP);
+	assert_int_equal(parse(&c, "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"0\", "
+				   "userhash=false"),
+			 0);
+}
+
+/* ---- Nonces ---- */
+
+#define LIFETIME 300
+#define T0 1700000000u
+
+static void test_nonce_roundtrip(void **state)
+{
+	struct digest_nonces *n, *other;
+	char nonce[DIGEST_NONCE_MAX], nonce2[DIGEST_NONCE_MAX];
+
+	(void)state;
+	assert_int_equal(digest_nonces_new(&n, LIFETIME, 1000), 0);
+	assert_int_equal(digest_nonces_new(&other, LIFETIME, 1000), 0);
+	digest_nonce_make(n, S("sipd"), T0, nonce);
+	digest_nonce_make(n, S("sipd"), T0, nonce2);
+	assert_int_equal(strlen(nonce), 43);
+	assert_string_not_equal(nonce, nonce2); /* random part */
+	for (const char *p = nonce; *p; p++)     /* base64url: safe in a quoted-string and a URI */
+		assert_true(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", *p) != NULL);
+
+	assert_int_equal(digest_nonce_check(n, S("sipd"), slice_cstr(nonce), T0), DIGEST_NONCE_OK);
+	assert_int_equal(digest_nonce_check(n, S("sipd"), slice_cstr(nonce), T0 + LIFETIME), DIGEST_NONCE_OK);
+	/* Another realm, or another server's secret (a restart): BAD. */
+	assert_int_equal(digest_nonce_check(n, S("sipd2"), slice_cstr(nonce), T0), DIGEST_NONCE_BAD);
+	assert_int_equal(digest_nonce_check(n, S(""), slice_cstr(nonce), T0), DIGEST_NONCE_BAD);
+	assert_int_equal(digest_nonce_check(other, S("sipd"), slice_cstr(nonce), T0), DIGEST_NONCE_BAD);
+	digest_nonces_free(other);
+	digest_nonces_free(n);
+}
+
+static void test_nonce_tampered(void **state)
+{
+	static const char *const garbage[] = { "", "x", "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
+					       "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+					       "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" };
+	struct digest_nonces *n;
+	char nonce[DIGEST_NONCE_MAX], t[DIGEST_NONCE_MAX];
+
+	(void)state;
+	assert_int_equal(digest_nonces_new(&n, LIFETIME, 1000), 0);
+	digest_nonce_make(n, S("sipd"), T0, nonce);
+	/* Every character changed in turn: the timestamp, the random part, the MAC. */
+	for (size_t i = 0; i < strlen(nonce); i++) {
+		strcpy(t, nonce);
+		t[i] = t[i] == 'A' ? 'B' : 'A';
+		if (digest_nonce_check(n, S("sipd"), slice_cstr(t), T0) != DIGEST_NONCE_BAD)
+			fail_msg("changed at %zu: %s accepted", i, t);
+	}
+	/* Same bits, another spelling: the last character's 2 spare bits set. */
+	strcpy(t, nonce);
+	t[42] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+		[(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", t[42]) -
+		  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") | 1];
+	assert_int_equal(digest_nonce_check(n, S("sipd"), slice_cstr(t), T0), DIGEST_NONCE_BAD);
+	assert_int_equal(digest_nonce_use(n, slice_cstr(t), 1, T0), DIGEST_NONCE_BAD);
+	/* Truncated, extended, garbage. */
+	strcpy(t, nonce);
+	t[42] = '\0';
+	assert_int_equal(digest_nonce_check(n, S("sipd"), slice_cstr(t), T0), DIGEST_NONCE_BAD);
+	strcpy(t, nonce);
+	strcat(t, "A");
+	assert_int_equal(digest_nonce_check(n, S("sipd"), slice_cstr(t), T0), DIGEST_NONCE_BAD);
+	for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++)
+		assert_int_equal(digest_nonce_check(n, S("sipd"), slice_cstr(garbage[i]), T0), DIGEST_NONCE_BAD);
+	assert_int_equal(digest_nonce_check(n, S("sipd"), SLICE_NULL, T0), DIGEST_NONCE_BAD);
+	assert_int_equal(digest_nonce_use(n, S("garbage"), 1, T0), DIGEST_NONCE_BAD);
+	digest_nonces_free(n);
+}
+
+static void test_nonce_stale(void **state)
+{
+	struct digest_nonces *n;
+	char nonce[DIGEST_NONCE_MAX];
+
+	(void)state;
+	assert_int_equal(digest_nonces_new(&n, LIFETIME, 1000), 0);
+	digest_nonce_make(n, S("sipd"), T0, nonce);
+	assert_int_equal(digest_nonce_check(n, S("sipd"), slice_cstr(nonce), T0 + LIFETIME + 1), DIGEST_NONCE_STALE);
+	assert_int_equal(digest_nonce_check(n, S("sipd"), slice_cstr(nonce), T0 + 86400), DIGEST_NONCE_STALE);
+	assert_int_equal(digest_nonce_use(n, slice_cstr(nonce), 1, T0 + LIFETIME + 1), DIGEST_NONCE_STALE);
+	/* From the future (the clock stepped back): a few seconds are fine, more are not. */
+	assert_int_equal(digest_nonce_check(n, S("sipd"), slice_cstr(nonce), T0 - 2), DIGEST_NONCE_OK);
+	assert_int_equal(digest_nonce_check(n, S("sipd"), slice_cstr(nonce), T0 - 600), DIGEST_NONCE_STALE);
+	digest_nonces_free(n);
+}
+
+static void test_nonce_replay(void **state)
+{
+	struct digest_nonces *n;
+	char nonce[DIGEST_NONCE_MAX], other[DIGEST_NONCE_MAX];
+	struct slice s;
+
+	(void)state;
+	assert_int_equal(digest_nonces_new(&n, LIFETIME, 1000), 0);
+	digest_nonce_make(n, S("sipd"), T0, nonce);
+	digest_nonce_make(n, S("sipd"), T0, other);
+	s = slice_cstr(nonce);
+	assert_int_equal(digest_nonce_use(n, s, 1, T0), DIGEST_NONCE_OK);
+	assert_int_equal(digest_nonce_use(n, s, 2, T0 + 1), DIGEST_NONCE_OK);
+	assert_int_equal(digest_nonce_use(n, s, 2, T0 + 1), DIGEST_NONCE_REPLAY);
+	assert_int_equal(digest_nonce_use(n, s, 1, T0 + 2), DIGEST_NONCE_REPLAY);
+	assert_int_equal(digest_nonce_use(n, s, 5, T0 + 3), DIGEST_NONCE_OK);
+	assert_int_equal(digest_nonce_use(n, s, 4, T0 + 3), DIGEST_NONCE_REPLAY);
+	/* Another nonce has its own count. */
+	assert_int_equal(digest_nonce_use(n, slice_cstr(other), 1, T0), DIGEST_NONCE_OK);
+	/* No qop (RFC 2069): nc 0, not counted, accepted while the nonce lives. */
+	assert_int_equal(digest_nonce_use(n, s, 0, T0 + 4), DIGEST_NONCE_OK);
+	assert_int_equal(digest_nonce_use(n, s, 0, T0 + 4), DIGEST_NONCE_OK);
+	assert_int_equal(digest_nonces_tracked(n), 2);
+	/* Once the nonce is stale its entry goes, and the nonce stays refused. */
+	assert_int_equal(digest_nonce_use(n, s, 6, T0 + LIFETIME + 1), DIGEST_NONCE_STALE);
+	digest_nonce_make(n, S("sipd"), T0 + LIFETIME + 1, other);
+	assert_int_equal(digest_nonce_use(n, slice_cstr(other), 1, T0 + LIFETIME + 1), DIGEST_NONCE_OK);
+	assert_true(digest_nonces_tracked(n) <= 3); /* expiry is lazy, shard by shard */
+	digest_nonces_free(n);
+}
+
+/* More nonces than max_tracked: the table stays within its bound, and a nonce that lost its history
+ * to make room is STALE (a fresh challenge), never a fresh start for a replayed request. */
+static void test_nonce_bound(void **state)
+{
+	enum { MAX = 64, MANY = 5000 };
+	struct digest_nonces *n;
+	char first[DIGEST_NONCE_MAX], nonce[DIGEST_NONCE_MAX];
+	unsigned ok = 0, stale = 0;
+
+	(void)state;
+	assert_int_equal(digest_nonces_new(&n, LIFETIME, MAX), 0);
+	digest_nonce_make(n, S("sipd"), T0, first);
+	assert_int_equal(digest_nonce_use(n, slice_cstr(first), 1, T0), DIGEST_NONCE_OK);
+	/* One new nonce a second: the table turns over within the lifetime (eviction), then entries
+	 * also age out (expiry). */
+	for (unsigned i = 1; i <= MANY; i++) {
+		digest_nonce_make(n, S("sipd"), T0 + i, nonce);
+		assert_int_equal(digest_nonce_use(n, slice_cstr(nonce), 1, T0 + i), DIGEST_NONCE_OK);
+		assert_true(digest_nonces_tracked(n) <= MAX);
+		if (i == 200) { /* first is still fresh, but its history is gone */
+			assert_int_equal(digest_nonce_use(n, slice_cstr(first), 1, T0 + i), DIGEST_NONCE_STALE);
+			assert_int_equal(digest_nonce_use(n, slice_cstr(first), 2, T0 + i), DIGEST_NONCE_STALE);
+		}
+	}
+	assert_true(digest_nonces_tracked(n) >= MAX / 2);
+
+	/* Overload: thousands of first uses within one second. Bounded, and some newcomers are told
+	 * STALE (their second is the one being evicted); the next second works again. */
+	for (unsigned i = 0; i < MANY; i++) {
+		digest_nonce_make(n, S("sipd"), T0 + MANY + 1, nonce);
+		switch (digest_nonce_use(n, slice_cstr(nonce), 1, T0 + MANY + 1)) {
+		case DIGEST_NONCE_OK:
+			ok++;
+			break;
+		case DIGEST_NONCE_STALE:
+			stale++;
+			break;
+		default:
+			fail();
+		}
+		assert_true(digest_nonces_tracked(n) <= MAX);
+	}
+	assert_true(ok >= MAX && stale > 0);
+	digest_nonce_make(n, S("sipd"), T0 + MANY + 2, nonce);
+	assert_int_equal(digest_nonce_use(n, slice_cstr(nonce), 1, T0 + MANY + 2), DIGEST_NONCE_OK);
+	digest_nonces_free(n);
+
+	/* The smallest table. */
+	assert_int_equal(digest_nonces_new(&n, LIFETIME, 1), 0);
+	for (unsigned i = 0; i < 100; i++) {
+		digest_nonce_make(n, S("sipd"), T0 + i, nonce);
+		assert_int_equal(digest_nonce_use(n, slice_cstr(nonce), 1, T0 + i), DIGEST_NONCE_OK);
+		assert_int_equal(digest_nonces_tracked(n), 1);
+	}
+	digest_nonces_free(n);
+	assert_int_equal(digest_nonces_new(&n, 0, 10), EINVAL);
+	assert_int_equal(digest_nonces_new(&n, 10, 0), EINVAL);
+}
+
+/* ---- Challenges ---- */
+
+static void test_challenge(void **state)
+{
+	char mem[256];
+	struct sbuf b;
+
+	(void)state;
+	sbuf_init(&b, mem, sizeof(mem));
+	digest_challenge_write(&b, "WWW-Authenticate", S("sipd"), "abc-_", DIGEST_SHA256, false);
+	digest_challenge_write(&b, "Proxy-Authenticate", S("biloxi.com"), "xyz", DIGEST_MD5, true);
+	assert_false(b.overflow);
+	assert_int_equal(b.len, strlen("WWW-Authenticate: Digest realm=\"sipd\", nonce=\"abc-_\", algorithm=SHA-256, "
+				       "qop=\"auth\"" CRLF
+				       "Proxy-Authenticate: Digest realm=\"biloxi.com\", nonce=\"xyz\", algorithm=MD5, "
+				       "qop=\"auth\", stale=true" CRLF));
+	assert_memory_equal(mem,
+			    "WWW-Authenticate: Digest realm=\"sipd\", nonce=\"abc-_\", algorithm=SHA-256, qop=\"auth\"" CRLF
+			    "Proxy-Authenticate: Digest realm=\"biloxi.com\", nonce=\"xyz\", algorithm=MD5, qop=\"auth\", "
+			    "stale=true" CRLF,
+			    b.len);
+
+	/* A realm with quotes, a backslash or a line break cannot break out of its quoted-string. */
+	sbuf_init(&b, mem, sizeof(mem));
+	digest_challenge_write(&b, "WWW-Authenticate", S("a\"b\\c\r\nX: y"), "n", DIGEST_MD5, false);
+	assert_int_equal(b.len, strlen("WWW-Authenticate: Digest realm=\"a\\\"b\\\\cX: y\", nonce=\"n\", algorithm=MD5, "
+				       "qop=\"auth\"" CRLF));
+	assert_memory_equal(mem, "WWW-Authenticate: Digest realm=\"a\\\"b\\\\cX: y\", nonce=\"n\"", 47);
+
+	/* Too small: the buffer latches overflow. */
+	sbuf_init(&b, mem, 20);
+	digest_challenge_write(&b, "WWW-Authenticate", S("sipd"), "n", DIGEST_MD5, false);
+	assert_true(b.overflow);
+}
+
+/* ---- Limiter ---- */
+
+#define FAILS 5
+#define WINDOW 60
+#define BLOCK 30
+
+static void fail_n(struct digest_limiter *l, const char *src, const char *user, unsigned n, uint64_t now)
+{
+	for (unsigned i = 0; i < n; i++)
+		digest_limiter_failure(l, slice_cstr(src), slice_cstr(user), now);
+}
+
+static bool blocked(struct digest_limiter *l, const char *src, const char *user, uint64_t now)
+{
+	return digest_limiter_blocked(l, slice_cstr(src), slice_cstr(user), now);
+}
+
+static void test_limiter_block(void **state)
+{
+	struct digest_limiter *l;
+
+	(void)state;
+	assert_int_equal(digest_limiter_new(&l, FAILS, WINDOW, BLOCK, 1000), 0);
+	fail_n(l, "192.0.2.1", "alice", FAILS - 1, T0);
+	assert_false(blocked(l, "192.0.2.1", "alice", T0));
+	fail_n(l, "192.0.2.1", "alice", 1, T0 + 1);
+	assert_true(blocked(l, "192.0.2.1", "alice", T0 + 1));
+	/* Only that pair: the same address for another user (a NAT), the user from elsewhere. */
+	assert_false(blocked(l, "192.0.2.1", "bob", T0 + 1));
+	assert_false(blocked(l, "192.0.2.2", "alice", T0 + 1));
+	/* The block ends after block_s. */
+	assert_true(blocked(l, "192.0.2.1", "alice", T0 + 1 + BLOCK - 1));
+	assert_false(blocked(l, "192.0.2.1", "alice", T0 + 1 + BLOCK));
+
+	/* Failures spread wider than the window never block. */
+	for (unsigned i = 0; i < 3 * FAILS; i++)
+		fail_n(l, "192.0.2.9", "carol", 1, T0 + i * (WINDOW / (FAILS - 1) + 1));
+	assert_false(blocked(l, "192.0.2.9", "carol", T0 + 3 * FAILS * (WINDOW / (FAILS - 1) + 1)));
+	digest_limiter_free(l);
+	assert_int_equal(digest_limiter_new(&l, 0, WINDOW, BLOCK, 10), EINVAL);
+	assert_int_equal(digest_limiter_new(&l, FAILS, WINDOW, BLOCK, 0), EINVAL);
+}
+
+static void test_limiter_doubling(void **state)
+{
+	struct digest_limiter *l;
+	uint64_t t = T0;
+
+	(void)state;
+	assert_int_equal(digest_limiter_new(&l, FAILS, WINDOW, BLOCK, 1000), 0);
+	fail_n(l, "192.0.2.1", "alice", FAILS, t);
+	assert_true(blocked(l, "192.0.2.1", "alice", t + BLOCK - 1));
+	t += BLOCK; /* first block over */
+	assert_false(blocked(l, "192.0.2.1", "alice", t));
+	fail_n(l, "192.0.2.1", "alice", FAILS, t);
+	assert_true(blocked(l, "192.0.2.1", "alice", t + 2 * BLOCK - 1)); /* twice as long */
+	assert_false(blocked(l, "192.0.2.1", "alice", t + 2 * BLOCK));
+	t += 2 * BLOCK;
+	fail_n(l, "192.0.2.1", "alice", FAILS, t);
+	assert_true(blocked(l, "192.0.2.1", "alice", t + 4 * BLOCK - 1));
+	assert_false(blocked(l, "192.0.2.1", "alice", t + 4 * BLOCK));
+	/* Up to an hour, no more. */
+	for (int i = 0; i < 10; i++) {
+		t += 3600;
+		fail_n(l, "192.0.2.1", "alice", FAILS, t);
+	}
+	assert_true(blocked(l, "192.0.2.1", "alice", t + 3599));
+	assert_false(blocked(l, "192.0.2.1", "alice", t + 3600));
+	/* Failures while blocked do not stretch the block. */
+	fail_n(l, "192.0.2.1", "alice", 100, t + 10);
+	assert_false(blocked(l, "192.0.2.1", "alice", t + 3600));
+	/* Quiet for an hour after a block: back to block_s. */
+	t += 3600 + 3600;
+	fail_n(l, "192.0.2.1", "alice", FAILS, t);
+	assert_true(blocked(l, "192.0.2.1", "alice", t + BLOCK - 1));
+	assert_false(blocked(l, "192.0.2.1", "alice", t + BLOCK));
+	digest_limiter_free(l);
+}
+
+static void test_limiter_success(void **state)
+{
+	struct digest_limiter *l;
+
+	(void)state;
+	assert_int_equal(digest_limiter_new(&l, FAILS, WINDOW, BLOCK, 1000), 0);
+	fail_n(l, "192.0.2.1", "alice", FAILS - 1, T0);
+	digest_limiter_success(l, S("192.0.2.1"), S("alice"));
+	fail_n(l, "192.0.2.1", "alice", FAILS - 1, T0);
+	assert_false(blocked(l, "192.0.2.1", "alice", T0));
+	fail_n(l, "192.0.2.1", "alice", 1, T0);
+	assert_true(blocked(l, "192.0.2.1", "alice", T0));
+	digest_limiter_success(l, S("192.0.2.1"), S("alice"));
+	assert_false(blocked(l, "192.0.2.1", "alice", T0));
+	assert_int_equal(digest_limiter_size(l), 0);
+	/* ...and the escalation with it: the next block is block_s again. */
+	fail_n(l, "192.0.2.1", "alice", FAILS, T0 + 1);
+	assert_false(blocked(l, "192.0.2.1", "alice", T0 + 1 + BLOCK));
+	digest_limiter_success(l, S("192.0.2.7"), S("nobody")); /* unknown pair: nothing happens */
+	digest_limiter_free(l);
+}
+
+/* Bounded memory; a flood of fresh pairs evicts counting pairs before a blocked one. */
+static void test_limiter_bound(void **state)
+{
+	enum { MAX = 32 };
+	struct digest_limiter *l;
+	char user[32];
+	char longname[600];
+
+	(void)state;
+	assert_int_equal(digest_limiter_new(&l, FAILS, WINDOW, BLOCK, MAX), 0);
+	fail_n(l, "198.51.100.1", "victim", FAILS, T0);
+	for (unsigned i = 0; i < 5000; i++) {
+		snprintf(user, sizeof(user), "u%u", i);
+		fail_n(l, "203.0.113.5", user, 1, T0 + 1);
+		assert_true(digest_limiter_size(l) <= MAX);
+	}
+	/* Sharded: the victim's shard had room to spare only if the flood missed it; either way it stays
+	 * blocked, since only counting pairs were evicted. */
+	assert_true(blocked(l, "198.51.100.1", "victim", T0 + 2));
+	/* Over-long keys are cut, not refused. */
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	fail_n(l, longname, longname, FAILS, T0);
+	assert_true(blocked(l, longname, longname, T0));
+	digest_limiter_free(l);
+}
+
+struct hammer {
+	struct digest_limiter *l;
+	struct digest_nonces *n;
+	unsigned id;
+	char nonce[DIGEST_NONCE_MAX];
+};
+
+static void *hammer_main(void *arg)
+{
+	struct hammer *h = arg;
+	static const char *const srcs[] = { "192.0.2.1", "192.0.2.2", "[2001:db8::1]:5060" };
+	static const char *const users[] = { "alice", "bob", "carol", "dave", "erin" };
+	uint32_t x = 2463534242u ^ h->id;
+
+	for (unsigned i = 0; i < 20000; i++) {
+		struct slice src, user;
+		uint64_t now = T0 + i / 100;
+
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5; /* xorshift: a cheap, repeatable mix */
+		src = slice_cstr(srcs[x % 3]);
+		user = slice_cstr(users[(x >> 8) % 5]);
+		switch ((x >> 16) % 8) {
+		case 0:
+			digest_limiter_success(h->l, src, user);
+			break;
+		case 1:
+		case 2:
+			(void)digest_limiter_blocked(h->l, src, user, now);
+			break;
+		default:
+			digest_limiter_failure(h->l, src, user, now);
+			break;
+		}
+		if (i % 4 == 0) {
+			digest_nonce_make(h->n, S("sipd"), now, h->nonce);
+			enum digest_verdict v;
+
+			if (digest_nonce_check(h->n, S("sipd"), slice_cstr(h->nonce), now) != DIGEST_NONCE_OK)
+				return (void *)1; /* a fresh nonce: its MAC must verify */
+			/* 100 first uses a second in a 64-entry table: some are told STALE (see test_nonce_bound). */
+			v = digest_nonce_use(h->n, slice_cstr(h->nonce), 1, now);
+			if (v != DIGEST_NONCE_OK && v != DIGEST_NONCE_STALE)
+				return (void *)2;
+			/* The same nc again is never OK: REPLAY, or STALE if another thread evicted it meanwhile. */
+			if (v == DIGEST_NONCE_OK && digest_nonce_use(h->n, slice_cstr(h->nonce), 1, now) == DIGEST_NONCE_OK)
+				return (void *)3;
+		}
+	}
+	return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+	enum { THREADS = 4 };
+	struct digest_limiter *l;
+	struct digest_nonces *n;
+	struct hammer h[THREADS];
+	pthread_t t[THREADS];
+	void *ret[THREADS];
+
+	(void)state;
+	/* Small tables so eviction runs under contention too. */
+	assert_int_equal(digest_limiter_new(&l, 3, WINDOW, BLOCK, 8), 0);
+	assert_int_equal(digest_nonces_new(&n, LIFETIME, 64), 0);
+	for (unsigned i = 0; i < THREADS; i++) {
+		h[i] = (struct hammer){ .l = l, .n = n, .id = i + 1 };
+		if (pthread_create(&t[i], NULL, hammer_main, &h[i]))
+			abort(); /* cannot fail the test with threads already running */
+	}
+	for (unsigned i = 0; i < THREADS; i++) /* all joined before any assert can leave the test */
+		assert_int_equal(pthread_join(t[i], &ret[i]), 0);
+	for (unsigned i = 0; i < THREADS; i++)
+		assert_int_equal((uintptr_t)ret[i], 0);
+	assert_true(digest_limiter_size(l) <= 8);
+	assert_true(digest_nonces_tracked(n) <= 64);
+	digest_limiter_free(l);
+	digest_nonces_free(n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rfc7616_md5),
+		cmocka_unit_test(test_rfc7616_sha256),
+		cmocka_unit_test(test_check_compare),
+		cmocka_unit_test(test_check_needs_ha1),
+		cmocka_unit_test(test_rfc2617),
+		cmocka_unit_test(test_parse_good),
+		cmocka_unit_test(test_parse_folded),
+		cmocka_unit_test(test_parse_escapes),
+		cmocka_unit_test(test_parse_missing),
+		cmocka_unit_test(test_parse_bad_nc),
+		cmocka_unit_test(test_parse_duplicate),
+		cmocka_unit_test(test_parse_unsupported),
+		cmocka_unit_test(test_nonce_roundtrip),
+		cmocka_unit_test(test_nonce_tampered),
+		cmocka_unit_test(test_nonce_stale),
+		cmocka_unit_test(test_nonce_replay),
+		cmocka_unit_test(test_nonce_bound),
+		cmocka_unit_test(test_challenge),
+		cmocka_unit_test(test_limiter_block),
+		cmocka_unit_test(test_limiter_doubling),
+		cmocka_unit_test(test_limiter_success),
+		cmocka_unit_test(test_limiter_bound),
+		cmocka_unit_test(test_concurrent),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
