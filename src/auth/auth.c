@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -206,12 +207,24 @@ static void *reloader_main(void *arg)
 
 /* ---- set-up ---- */
 
+/* The challenges offered, in the order the configuration lists them (RFC 8760: preferred first). */
 static void parse_algorithms(struct auth *a, const char *list)
 {
-	if (strstr(list, "SHA-256") || strstr(list, "sha-256"))
-		a->algs[a->nalgs++] = DIGEST_SHA256;
-	if (strstr(list, "MD5") || strstr(list, "md5"))
-		a->algs[a->nalgs++] = DIGEST_MD5;
+	char buf[64], *save = NULL, *tok;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ", \t", &save); tok && a->nalgs < 2; tok = strtok_r(NULL, ", \t", &save)) {
+		enum digest_alg alg;
+
+		if (!strcasecmp(tok, "SHA-256"))
+			alg = DIGEST_SHA256;
+		else if (!strcasecmp(tok, "MD5"))
+			alg = DIGEST_MD5;
+		else
+			continue;
+		if (a->nalgs == 0 || a->algs[0] != alg)
+			a->algs[a->nalgs++] = alg;
+	}
 	if (!a->nalgs)
 		a->algs[a->nalgs++] = DIGEST_SHA256;
 }
@@ -356,14 +369,13 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 	ha1 = c.alg == DIGEST_SHA256 ? user->ha1_sha256 : user->ha1_md5;
 	if (!ha1[0])
 		return fail(a, hdr, src, c.username, "no HA1 for that algorithm", extra, n);
-	v = digest_nonce_check(a->nonces, slice_cstr(a->realm), c.nonce, now_s());
-	if (v == DIGEST_NONCE_BAD)
-		return fail(a, hdr, src, c.username, "nonce not ours", extra, n);
 	if (!digest_check(c.alg, ha1, &c, req->method))
 		return fail(a, hdr, src, c.username, "wrong password", extra, n);
-	if (v == DIGEST_NONCE_STALE) {
-		/* RFC 7616 3.3: the password was right; only the nonce is old */
-		log_debug("auth: stale nonce for '%s'", user->name);
+	/* RFC 7616 3.3: the password was right; only the nonce is old, or from before a restart (the
+	 * nonce key is made at start): a fresh challenge with stale=true, not a failure */
+	v = digest_nonce_check(a->nonces, slice_cstr(a->realm), c.nonce, now_s());
+	if (v != DIGEST_NONCE_OK) {
+		log_debug("auth: %s nonce for '%s'", v == DIGEST_NONCE_STALE ? "stale" : "unknown", user->name);
 		challenge(a, hdr, true, extra, n);
 		return AUTH_CHALLENGE;
 	}

@@ -223,18 +223,21 @@ static void expired_to_store(const struct store_change *dels, size_t n, void *ar
 
 /* ---- the request ---- */
 
-/* "sip:alice@example.com": the AOR of a To URI (RFC 3261 10.3 step 5), host in lower case. */
+/* "sip:alice@example.com": the AOR of a To URI in canonical form (RFC 3261 10.3 step 5): escapes in the
+ * user part undone, the host in lower case, no port, parameters or headers. */
 static bool aor_of(const struct sip_uri *u, char *out, size_t n)
 {
+	char user[128];
+	long ul = u->user.l < sizeof(user) ? sip_unescape(user, sizeof(user), u->user) : -1;
 	size_t len;
 
-	if ((u->scheme != SIP_SCHEME_SIP && u->scheme != SIP_SCHEME_SIPS) || !u->user.l)
+	if ((u->scheme != SIP_SCHEME_SIP && u->scheme != SIP_SCHEME_SIPS) || ul <= 0 || memchr(user, '\0', (size_t)ul))
 		return false;
-	len = (size_t)snprintf(out, n, "%s:%.*s@%.*s", u->scheme == SIP_SCHEME_SIPS ? "sips" : "sip",
-			       SLICE_ARG(u->user), SLICE_ARG(u->host));
+	len = (size_t)snprintf(out, n, "%s:%.*s@%.*s", u->scheme == SIP_SCHEME_SIPS ? "sips" : "sip", (int)ul, user,
+			       SLICE_ARG(u->host));
 	if (len >= n)
 		return false;
-	for (char *p = strchr(out, '@'); p && *p; p++)
+	for (char *p = strrchr(out, '@'); p && *p; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p + 32);
 	return true;
@@ -263,13 +266,9 @@ static unsigned read_contacts(struct registrar *r, const struct sip_msg *req, st
 
 	*n = 0;
 	*star = false;
-	if (eh) {
-		if (!slice_to_u32(eh->value, 0xffffffffu, &v)) {
-			*reason = "Malformed Expires header";
-			return 400;
-		}
-		hdr_expires = (long)v;
-	}
+	/* RFC 3261 20.19: a malformed Expires is taken as 3600 */
+	if (eh)
+		hdr_expires = slice_to_u32(eh->value, 0xffffffffu, &v) ? (long)v : 3600;
 	sip_list_begin(&it, req, SIP_HDR_CONTACT);
 	while (sip_list_iter_next(&it, &el)) {
 		struct sip_addr a;
