@@ -18,7 +18,8 @@ build:
 run: build
 	./$(BUILD)/sipd $(SIPD_ARGS)
 
-test:
+# The release build first: it is what `make run` uses, and -O2 sees warnings -O0 does not.
+test: build
 	@tools/install-deps.sh test
 	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DSIPD_SANITIZE=ON >/dev/null
 	cmake --build $(ASAN) -j $(JOBS)

@@ -499,7 +499,7 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 	struct update u = { 0 };
 	struct store_binding *old = NULL;
 	struct sip_uri ruri, to;
-	char aor[256], received[160], path[1024], extra[64], *path_echo = NULL;
+	char aor[256], received[128], path[1024], extra[64], *path_echo = NULL;
 	const char *reason = NULL;
 	int64_t now = (int64_t)time(NULL);
 	size_t nold;
