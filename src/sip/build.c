@@ -83,13 +83,13 @@ static void write_top_via(struct sbuf *b, const struct sip_via *v, const struct 
 	while (sip_param_next(&rest, &name, &value)) {
 		if (add_received && slice_caseeq_cstr(name, "received"))
 			continue;
-		sbuf_adds(b, ";");
+		sbuf_addlit(b, ";");
 		sbuf_addsl(b, name);
 		if (slice_caseeq_cstr(name, "rport") && value.l == 0 && r->src_port) {
-			sbuf_adds(b, "=");
+			sbuf_addlit(b, "=");
 			sbuf_addu(b, r->src_port);
 		} else if (value.p) {
-			sbuf_adds(b, "=");
+			sbuf_addlit(b, "=");
 			sbuf_addsl(b, value);
 		}
 	}
@@ -99,7 +99,7 @@ static void write_top_via(struct sbuf *b, const struct sip_via *v, const struct 
 		/* received carries a bare IPv6 address, without brackets */
 		if (h.l > 2 && h.p[0] == '[')
 			h = slice_make(h.p + 1, h.l - 2);
-		sbuf_adds(b, ";received=");
+		sbuf_addlit(b, ";received=");
 		sbuf_addsl(b, h);
 	}
 }
@@ -110,18 +110,18 @@ static void write_vias(struct sbuf *b, const struct sip_msg *req, const struct s
 	bool top = true;
 
 	for (; h; h = sip_msg_hdr_next(req, h)) {
-		sbuf_adds(b, "Via: ");
+		sbuf_addlit(b, "Via: ");
 		if (top && req->via.raw.p) {
-			struct slice rest = h->value, first;
+			/* the parsed top Via is the first element of this value: what follows it is copied */
+			const char *end = req->via.raw.p + req->via.raw.l;
 
-			sip_list_next(&rest, &first);
 			write_top_via(b, &req->via, r);
-			sbuf_addsl(b, rest); /* ", next-via..." as received */
+			sbuf_add(b, end, (size_t)(h->value.p + h->value.l - end)); /* ", next-via..." as received */
 		} else {
 			sbuf_addsl(b, h->value);
 		}
 		top = false;
-		sbuf_adds(b, "\r\n");
+		sbuf_addlit(b, "\r\n");
 	}
 }
 
@@ -132,51 +132,51 @@ static void write_copied(struct sbuf *b, const struct sip_msg *req, enum sip_hdr
 	if (!h)
 		return;
 	sbuf_adds(b, sip_hdr_name(id));
-	sbuf_adds(b, ": ");
+	sbuf_addlit(b, ": ");
 	sbuf_addsl(b, h->value);
-	sbuf_adds(b, "\r\n");
+	sbuf_addlit(b, "\r\n");
 }
 
 int sip_resp_write(struct sbuf *b, const struct sip_msg *req, const struct sip_resp *r)
 {
 	const struct sip_hdr *to = sip_msg_hdr(req, SIP_HDR_TO);
 
-	sbuf_adds(b, "SIP/2.0 ");
+	sbuf_addlit(b, "SIP/2.0 ");
 	sbuf_addu(b, r->code);
-	sbuf_adds(b, " ");
+	sbuf_addlit(b, " ");
 	sbuf_adds(b, r->reason ? r->reason : sip_status_reason(r->code));
-	sbuf_adds(b, "\r\n");
+	sbuf_addlit(b, "\r\n");
 	write_vias(b, req, r);
 	write_copied(b, req, SIP_HDR_FROM);
 	if (to) {
-		sbuf_adds(b, "To: ");
+		sbuf_addlit(b, "To: ");
 		sbuf_addsl(b, to->value);
 		/* RFC 3261 8.2.6.2: a tag on every response but 100 when the request had none */
 		if (r->code > 100 && req->to.uri.p && !req->to.tag.p && r->to_tag.l) {
-			sbuf_adds(b, ";tag=");
+			sbuf_addlit(b, ";tag=");
 			sbuf_addsl(b, r->to_tag);
 		}
-		sbuf_adds(b, "\r\n");
+		sbuf_addlit(b, "\r\n");
 	}
 	write_copied(b, req, SIP_HDR_CALL_ID);
 	write_copied(b, req, SIP_HDR_CSEQ);
 	if (r->code == 100)
 		write_copied(b, req, SIP_HDR_TIMESTAMP); /* RFC 3261 8.2.6.1 */
 	if (r->server) {
-		sbuf_adds(b, "Server: ");
+		sbuf_addlit(b, "Server: ");
 		sbuf_adds(b, r->server);
-		sbuf_adds(b, "\r\n");
+		sbuf_addlit(b, "\r\n");
 	}
 	if (r->extra)
 		sbuf_adds(b, r->extra);
 	if (r->body.l && r->content_type) {
-		sbuf_adds(b, "Content-Type: ");
+		sbuf_addlit(b, "Content-Type: ");
 		sbuf_adds(b, r->content_type);
-		sbuf_adds(b, "\r\n");
+		sbuf_addlit(b, "\r\n");
 	}
-	sbuf_adds(b, "Content-Length: ");
+	sbuf_addlit(b, "Content-Length: ");
 	sbuf_addu(b, r->body.l);
-	sbuf_adds(b, "\r\n\r\n");
+	sbuf_addlit(b, "\r\n\r\n");
 	sbuf_addsl(b, r->body);
 	return b->overflow ? ENOSPC : 0;
 }

@@ -19,6 +19,8 @@ struct sbuf {
 void sbuf_init(struct sbuf *b, char *mem, size_t cap);
 void sbuf_add(struct sbuf *b, const char *s, size_t l);
 void sbuf_adds(struct sbuf *b, const char *s);
+/* A string literal, its length known at compile time. */
+#define sbuf_addlit(b, lit) sbuf_add((b), (lit), sizeof(lit) - 1)
 void sbuf_addsl(struct sbuf *b, struct slice s);
 void sbuf_addu(struct sbuf *b, unsigned long v);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
