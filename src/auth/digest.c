@@ -1,7 +1,8 @@
 /* digest.c: Digest authentication for SIP (RFC 3261 22, RFC 7616, RFC 8760): the credentials parser,
- * the response computation, MAC'd nonces with a bounded nonce-count table, challenges, and the
- * per (source, user) brute-force limiter. Hashes and MACs come from OpenSSL's libcrypto. */
+ * the response computation and challenges; nonces are in nonce.c, the brute-force limiter in
+ * limiter.c. Hashes and MACs come from OpenSSL's libcrypto. */
 #include "auth/digest.h"
+#include "auth/digest_private.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,14 +17,6 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
-#define SHARDS_MAX 16          /* locks per table: enough for a handful of worker threads */
-#define BUCKETS_MAX (1u << 16) /* per shard; longer chains beyond that, never more memory */
-#define NONCE_RAW 32           /* timestamp 8 | random 8 | truncated HMAC-SHA256 16 */
-#define NONCE_TEXT 43          /* base64url of 32 bytes, no padding */
-#define NONCE_SKEW_S 5         /* a nonce this far in the future is still fresh (clock stepped back) */
-#define LIM_SRC_MAX 64         /* limiter keys: longer sources / users are cut (same-prefix pairs share) */
-#define LIM_USER_MAX 128
-#define LIM_BLOCK_CAP_S 3600   /* blocks double up to this; a pair this long past its block starts over */
 
 /* ---- Hashing ---------------------------------------------------------------------------------- */
 
@@ -449,10 +442,24 @@ void digest_challenge_write(struct sbuf *b, const char *header, struct slice rea
 	sbuf_adds(b, "\r\n");
 }
 
+
+/* For nonce.c: SHA-256, under which its MACs are computed (NULL when unavailable). */
+const EVP_MD *digest__sha256(void)
+{
+	return alg_md(DIGEST_SHA256);
+}
+
+/* For nonce.c: the HMAC implementation, fetched once (NULL when unavailable: callers fail closed). */
+EVP_MAC *digest__hmac(void)
+{
+	pthread_once(&crypto_once, crypto_init);
+	return mac_hmac;
+}
+
 /* ---- Sharded tables ----------------------------------------------------------------------------- */
 
 /* Shards: a power of two, at most SHARDS_MAX and at most cap, so that shards * (cap / shards) <= cap. */
-static size_t shard_count(size_t cap)
+size_t digest__shard_count(size_t cap)
 {
 	size_t n = 1;
 
@@ -461,7 +468,7 @@ static size_t shard_count(size_t cap)
 	return n;
 }
 
-static size_t bucket_count(size_t per_shard)
+size_t digest__bucket_count(size_t per_shard)
 {
 	size_t n = 16;
 
@@ -471,588 +478,16 @@ static size_t bucket_count(size_t per_shard)
 }
 
 /* Bucket index: the low bits pick the shard. */
-static size_t bucket_of(uint32_t h, size_t nbuckets)
+size_t digest__bucket_of(uint32_t h, size_t nbuckets)
 {
 	return (h >> 4) & (nbuckets - 1);
 }
 
-static uint32_t random_seed(void)
+uint32_t digest__random_seed(void)
 {
 	uint32_t seed = 0;
 
 	if (RAND_bytes((unsigned char *)&seed, sizeof(seed)) != 1)
 		seed = (uint32_t)(uintptr_t)&seed; /* hash seeds only spread keys; not a secret */
 	return seed;
-}
-
-/* ---- Nonces ------------------------------------------------------------------------------------- */
-
-struct nonce_entry {
-	struct nonce_entry *chain;         /* next in the bucket */
-	struct nonce_entry *older, *newer; /* first-use order, for expiry and eviction */
-	uint8_t raw[NONCE_RAW];            /* decoded; decoding is strict, so one text per nonce */
-	uint64_t ts;                       /* the nonce's own timestamp */
-	uint32_t hash, nc;                 /* nc: the highest seen */
-};
-
-struct nonce_shard {
-	pthread_mutex_t lock;
-	struct nonce_entry **buckets;
-	size_t nbuckets, count, cap;
-	struct nonce_entry *oldest, *newest;
-	uint64_t floor; /* newest timestamp of a still-fresh entry evicted for room */
-	bool has_floor; /* ... unknown nonces that old are then STALE, never a fresh start */
-};
-
-struct digest_nonces {
-	unsigned char secret[32]; /* HMAC key, from RAND_bytes; nonces die with the process */
-	unsigned lifetime;
-	uint32_t seed;
-	size_t nshards;
-	atomic_uint_fast64_t fallback; /* stands in for random bytes if RAND_bytes ever fails */
-	struct nonce_shard shards[SHARDS_MAX];
-};
-
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void nonce_encode(const uint8_t raw[NONCE_RAW], char out[DIGEST_NONCE_MAX])
-{
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t o = 0;
-
-	for (size_t i = 0; i < NONCE_RAW; i++) {
-		acc = (acc << 8 | raw[i]) & 0xffff;
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			out[o++] = b64url[(acc >> bits) & 63];
-		}
-	}
-	if (bits)
-		out[o++] = b64url[(acc << (6 - bits)) & 63];
-	out[o] = '\0';
-}
-
-static int b64url_value(char ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	return ch == '-' ? 62 : ch == '_' ? 63 : -1;
-}
-
-/* Strict: exactly 43 characters of the alphabet, and the 2 spare bits zero, so that no second
- * spelling of a nonce decodes to the same bytes (it would otherwise get a fresh nc history). */
-static bool nonce_decode(struct slice s, uint8_t raw[NONCE_RAW])
-{
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t o = 0;
-
-	if (s.l != NONCE_TEXT)
-		return false;
-	for (size_t i = 0; i < s.l; i++) {
-		int v = b64url_value(s.p[i]);
-
-		if (v < 0)
-			return false;
-		acc = (acc << 6 | (uint32_t)v) & 0xffff;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			raw[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	return o == NONCE_RAW && (acc & ((1u << bits) - 1)) == 0;
-}
-
-static uint64_t be64_get(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-/* The first 16 bytes of HMAC-SHA256(secret, timestamp | random | realm). */
-static bool nonce_mac(const struct digest_nonces *n, const uint8_t head[16], struct slice realm, uint8_t mac[16])
-{
-	EVP_MAC_CTX *ctx = mac_hmac ? EVP_MAC_CTX_new(mac_hmac) : NULL;
-	OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-				OSSL_PARAM_construct_end() };
-	unsigned char full[EVP_MAX_MD_SIZE];
-	size_t fl = 0;
-	bool ok = ctx && EVP_MAC_init(ctx, n->secret, sizeof(n->secret), params) && EVP_MAC_update(ctx, head, 16) &&
-		  (realm.l == 0 || EVP_MAC_update(ctx, (const unsigned char *)realm.p, realm.l)) &&
-		  EVP_MAC_final(ctx, full, &fl, sizeof(full)) && fl >= 16;
-
-	EVP_MAC_CTX_free(ctx);
-	if (ok)
-		memcpy(mac, full, 16);
-	return ok;
-}
-
-static bool nonce_fresh(unsigned lifetime, uint64_t ts, uint64_t now)
-{
-	return ts > now ? ts - now <= NONCE_SKEW_S : now - ts <= lifetime;
-}
-
-/* For the nc table: past its lifetime, with NONCE_SKEW_S to spare. Not the negation of nonce_fresh:
- * threads read the clock at slightly different moments, and an entry must outlive its nonce for all
- * of them, or one lagging a second behind would take a replay for a first use. */
-static bool nonce_expired(unsigned lifetime, uint64_t ts, uint64_t now)
-{
-	return now > ts && now - ts > (uint64_t)lifetime + NONCE_SKEW_S;
-}
-
-int digest_nonces_new(struct digest_nonces **np, unsigned lifetime_s, size_t max_tracked)
-{
-	struct digest_nonces *n;
-	size_t per;
-
-	if (!np || !lifetime_s || !max_tracked)
-		return EINVAL;
-	pthread_once(&crypto_once, crypto_init);
-	if (!mac_hmac || !md_sha256)
-		return ENOTSUP;
-	n = calloc(1, sizeof(*n));
-	if (!n)
-		return ENOMEM;
-	if (RAND_bytes(n->secret, sizeof(n->secret)) != 1) {
-		free(n);
-		return EIO;
-	}
-	n->lifetime = lifetime_s;
-	n->seed = random_seed();
-	n->nshards = shard_count(max_tracked);
-	per = max_tracked / n->nshards;
-	atomic_init(&n->fallback, 0);
-	for (size_t i = 0; i < n->nshards; i++) {
-		struct nonce_shard *s = &n->shards[i];
-
-		pthread_mutex_init(&s->lock, NULL);
-		s->cap = per;
-		s->nbuckets = bucket_count(per);
-		s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
-		if (!s->buckets) {
-			n->nshards = i + 1; /* free what was set up */
-			digest_nonces_free(n);
-			return ENOMEM;
-		}
-	}
-	*np = n;
-	return 0;
-}
-
-/* Takes the oldest entry out of the list and its bucket; the caller frees or reuses it. */
-static struct nonce_entry *nonce_unlink_oldest(struct nonce_shard *s)
-{
-	struct nonce_entry *e = s->oldest, **pp;
-
-	s->oldest = e->newer;
-	if (s->oldest)
-		s->oldest->older = NULL;
-	else
-		s->newest = NULL;
-	for (pp = &s->buckets[bucket_of(e->hash, s->nbuckets)]; *pp != e; pp = &(*pp)->chain)
-		;
-	*pp = e->chain;
-	s->count--;
-	return e;
-}
-
-void digest_nonces_free(struct digest_nonces *n)
-{
-	if (!n)
-		return;
-	for (size_t i = 0; i < n->nshards; i++) {
-		struct nonce_shard *s = &n->shards[i];
-
-		while (s->oldest)
-			free(nonce_unlink_oldest(s));
-		free(s->buckets);
-		pthread_mutex_destroy(&s->lock);
-	}
-	OPENSSL_cleanse(n->secret, sizeof(n->secret));
-	free(n);
-}
-
-void digest_nonce_make(struct digest_nonces *n, struct slice realm, uint64_t now_s, char out[DIGEST_NONCE_MAX])
-{
-	uint8_t raw[NONCE_RAW];
-
-	out[0] = '\0';
-	if (!n)
-		return;
-	for (int i = 0; i < 8; i++)
-		raw[i] = (uint8_t)(now_s >> (56 - 8 * i));
-	if (RAND_bytes(raw + 8, 8) != 1) {
-		/* Still unique, so nc histories stay apart; the MAC is what makes a nonce unforgeable. */
-		uint64_t c = atomic_fetch_add(&n->fallback, 1) ^ (uint64_t)(uintptr_t)raw;
-
-		memcpy(raw + 8, &c, 8);
-	}
-	if (nonce_mac(n, raw, realm, raw + 16))
-		nonce_encode(raw, out);
-}
-
-enum digest_verdict digest_nonce_check(struct digest_nonces *n, struct slice realm, struct slice nonce,
-				       uint64_t now_s)
-{
-	uint8_t raw[NONCE_RAW], mac[16];
-
-	if (!n || !nonce_decode(nonce, raw) || !nonce_mac(n, raw, realm, mac) || CRYPTO_memcmp(mac, raw + 16, 16))
-		return DIGEST_NONCE_BAD;
-	return nonce_fresh(n->lifetime, be64_get(raw), now_s) ? DIGEST_NONCE_OK : DIGEST_NONCE_STALE;
-}
-
-static struct nonce_entry *nonce_find(struct nonce_shard *s, uint32_t h, const uint8_t raw[NONCE_RAW])
-{
-	struct nonce_entry *e = s->buckets[bucket_of(h, s->nbuckets)];
-
-	while (e && (e->hash != h || memcmp(e->raw, raw, NONCE_RAW)))
-		e = e->chain;
-	return e;
-}
-
-/* Remembers a first nc for a nonce; false when no memory could be had at all. */
-static bool nonce_insert(struct digest_nonces *n, struct nonce_shard *s, uint32_t h, const uint8_t raw[NONCE_RAW],
-			 uint64_t ts, uint32_t nc, uint64_t now)
-{
-	struct nonce_entry *e = s->count < s->cap ? malloc(sizeof(*e)) : NULL;
-	size_t b;
-
-	if (!e && s->count) {
-		e = nonce_unlink_oldest(s);
-		/* A still-fresh nonce loses its nc history: from now on it, and any unknown nonce as old,
-		 * is STALE, so that a replay of it can never pass as a first use. */
-		if (!nonce_expired(n->lifetime, e->ts, now) && (!s->has_floor || e->ts > s->floor)) {
-			s->floor = e->ts;
-			s->has_floor = true;
-		}
-	}
-	if (!e)
-		return false;
-	memcpy(e->raw, raw, NONCE_RAW);
-	e->ts = ts;
-	e->hash = h;
-	e->nc = nc;
-	b = bucket_of(h, s->nbuckets);
-	e->chain = s->buckets[b];
-	s->buckets[b] = e;
-	e->newer = NULL;
-	e->older = s->newest;
-	if (s->newest)
-		s->newest->newer = e;
-	else
-		s->oldest = e;
-	s->newest = e;
-	s->count++;
-	return true;
-}
-
-enum digest_verdict digest_nonce_use(struct digest_nonces *n, struct slice nonce, uint32_t nc, uint64_t now_s)
-{
-	uint8_t raw[NONCE_RAW];
-	struct nonce_shard *s;
-	struct nonce_entry *e;
-	enum digest_verdict v;
-	uint64_t ts;
-	uint32_t h;
-
-	if (!n || !nonce_decode(nonce, raw))
-		return DIGEST_NONCE_BAD;
-	ts = be64_get(raw);
-	if (!nonce_fresh(n->lifetime, ts, now_s))
-		return DIGEST_NONCE_STALE;
-	if (nc == 0) /* no qop (RFC 2069 client): nothing to count; replays live as long as the nonce */
-		return DIGEST_NONCE_OK;
-	h = slice_hash(slice_make((const char *)raw, NONCE_RAW), n->seed);
-	s = &n->shards[h & (n->nshards - 1)];
-	pthread_mutex_lock(&s->lock);
-	while (s->oldest && nonce_expired(n->lifetime, s->oldest->ts, now_s))
-		free(nonce_unlink_oldest(s)); /* its nonce is stale now: nothing left to guard */
-	e = nonce_find(s, h, raw);
-	if (e) {
-		v = nc > e->nc ? DIGEST_NONCE_OK : DIGEST_NONCE_REPLAY;
-		if (v == DIGEST_NONCE_OK)
-			e->nc = nc;
-	} else if (s->has_floor && ts <= s->floor) {
-		v = DIGEST_NONCE_STALE;
-	} else {
-		v = nonce_insert(n, s, h, raw, ts, nc, now_s) ? DIGEST_NONCE_OK : DIGEST_NONCE_STALE;
-	}
-	pthread_mutex_unlock(&s->lock);
-	return v;
-}
-
-size_t digest_nonces_tracked(struct digest_nonces *n)
-{
-	size_t total = 0;
-
-	for (size_t i = 0; n && i < n->nshards; i++) {
-		pthread_mutex_lock(&n->shards[i].lock);
-		total += n->shards[i].count;
-		pthread_mutex_unlock(&n->shards[i].lock);
-	}
-	return total;
-}
-
-/* ---- Brute-force limiter ------------------------------------------------------------------------ */
-
-struct lim_entry {
-	struct lim_entry *chain;      /* next in the bucket */
-	struct lim_entry *prev, *next; /* in its shard's counting or blocked list, least recent first */
-	uint64_t window_start, blocked_until;
-	uint32_t hash, block_len;     /* block_len: the last block's length, 0 before the first */
-	unsigned fails;               /* within the window starting at window_start */
-	uint16_t src_l, user_l;
-	bool in_blocked;
-	char key[];                   /* source then user */
-};
-
-struct lim_list {
-	struct lim_entry *head, *tail;
-};
-
-struct lim_shard {
-	pthread_mutex_t lock;
-	struct lim_entry **buckets;
-	size_t nbuckets, count, cap;
-	/* Room is not made from pairs still blocked while others remain: a flood of fresh (source, user)
-	 * pairs cannot push a blocked pair out without getting a shard's worth of pairs blocked itself. */
-	struct lim_list counting, blocked;
-};
-
-struct digest_limiter {
-	unsigned max_failures, window_s, block_s;
-	uint32_t seed;
-	size_t nshards;
-	struct lim_shard shards[SHARDS_MAX];
-};
-
-static void lim_list_remove(struct lim_list *l, struct lim_entry *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		l->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		l->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void lim_list_append(struct lim_list *l, struct lim_entry *e)
-{
-	e->next = NULL;
-	e->prev = l->tail;
-	if (l->tail)
-		l->tail->next = e;
-	else
-		l->head = e;
-	l->tail = e;
-}
-
-static struct lim_list *lim_list_of(struct lim_shard *s, struct lim_entry *e)
-{
-	return e->in_blocked ? &s->blocked : &s->counting;
-}
-
-static void lim_remove(struct lim_shard *s, struct lim_entry *e)
-{
-	struct lim_entry **pp = &s->buckets[bucket_of(e->hash, s->nbuckets)];
-
-	while (*pp != e)
-		pp = &(*pp)->chain;
-	*pp = e->chain;
-	lim_list_remove(lim_list_of(s, e), e);
-	s->count--;
-	free(e);
-}
-
-int digest_limiter_new(struct digest_limiter **lp, unsigned max_failures, unsigned window_s, unsigned block_s,
-		       size_t max_entries)
-{
-	struct digest_limiter *l;
-	size_t per;
-
-	if (!lp || !max_failures || !window_s || !block_s || !max_entries)
-		return EINVAL;
-	l = calloc(1, sizeof(*l));
-	if (!l)
-		return ENOMEM;
-	l->max_failures = max_failures;
-	l->window_s = window_s;
-	l->block_s = block_s;
-	l->seed = random_seed();
-	l->nshards = shard_count(max_entries);
-	per = max_entries / l->nshards;
-	for (size_t i = 0; i < l->nshards; i++) {
-		struct lim_shard *s = &l->shards[i];
-
-		pthread_mutex_init(&s->lock, NULL);
-		s->cap = per;
-		s->nbuckets = bucket_count(per);
-		s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
-		if (!s->buckets) {
-			l->nshards = i + 1;
-			digest_limiter_free(l);
-			return ENOMEM;
-		}
-	}
-	*lp = l;
-	return 0;
-}
-
-void digest_limiter_free(struct digest_limiter *l)
-{
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->nshards; i++) {
-		struct lim_shard *s = &l->shards[i];
-
-		while (s->counting.head)
-			lim_remove(s, s->counting.head);
-		while (s->blocked.head)
-			lim_remove(s, s->blocked.head);
-		free(s->buckets);
-		pthread_mutex_destroy(&s->lock);
-	}
-	free(l);
-}
-
-/* Finds the pair's shard and hash; source and user are cut to their key limits. */
-static struct lim_shard *lim_shard_of(struct digest_limiter *l, struct slice *src, struct slice *user, uint32_t *h)
-{
-	if (src->l > LIM_SRC_MAX)
-		src->l = LIM_SRC_MAX;
-	if (user->l > LIM_USER_MAX)
-		user->l = LIM_USER_MAX;
-	*h = slice_hash(*user, slice_hash(*src, l->seed));
-	return &l->shards[*h & (l->nshards - 1)];
-}
-
-static struct lim_entry *lim_find(struct lim_shard *s, uint32_t h, struct slice src, struct slice user)
-{
-	struct lim_entry *e = s->buckets[bucket_of(h, s->nbuckets)];
-
-	for (; e; e = e->chain)
-		if (e->hash == h && e->src_l == src.l && e->user_l == user.l && (!src.l || !memcmp(e->key, src.p, src.l)) &&
-		    (!user.l || !memcmp(e->key + src.l, user.p, user.l)))
-			return e;
-	return NULL;
-}
-
-/* Whom to forget when the shard is full: a pair whose block is over (it only remembers the escalation),
- * else the least recently failing counting pair, else the earliest block. */
-static struct lim_entry *lim_victim(struct lim_shard *s, uint64_t now)
-{
-	if (s->blocked.head && now >= s->blocked.head->blocked_until)
-		return s->blocked.head;
-	return s->counting.head ? s->counting.head : s->blocked.head;
-}
-
-void digest_limiter_failure(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s)
-{
-	struct lim_shard *s;
-	struct lim_entry *e;
-	uint32_t h;
-
-	if (!l)
-		return;
-	s = lim_shard_of(l, &source, &user, &h);
-	pthread_mutex_lock(&s->lock);
-	e = lim_find(s, h, source, user);
-	if (!e) {
-		if (s->count >= s->cap)
-			lim_remove(s, lim_victim(s, now_s));
-		e = calloc(1, sizeof(*e) + source.l + user.l);
-		if (!e) /* out of memory: this failure goes uncounted */
-			goto out;
-		e->hash = h;
-		e->src_l = (uint16_t)source.l;
-		e->user_l = (uint16_t)user.l;
-		if (source.l)
-			memcpy(e->key, source.p, source.l);
-		if (user.l)
-			memcpy(e->key + source.l, user.p, user.l);
-		e->chain = s->buckets[bucket_of(h, s->nbuckets)];
-		s->buckets[bucket_of(h, s->nbuckets)] = e;
-		lim_list_append(&s->counting, e);
-		s->count++;
-	}
-	if (now_s < e->blocked_until) /* refused anyway; a block is not stretched by more tries */
-		goto out;
-	if (e->fails == 0 || now_s < e->window_start || now_s - e->window_start >= l->window_s) {
-		e->fails = 0;
-		e->window_start = now_s;
-	}
-	lim_list_remove(lim_list_of(s, e), e);
-	if (++e->fails >= l->max_failures) {
-		uint64_t cap = l->block_s > LIM_BLOCK_CAP_S ? l->block_s : LIM_BLOCK_CAP_S;
-
-		/* Each new block doubles the last, unless the pair kept quiet for an hour since. */
-		if (e->block_len == 0 || now_s >= e->blocked_until + LIM_BLOCK_CAP_S)
-			e->block_len = l->block_s;
-		else
-			e->block_len = (uint32_t)(2ull * e->block_len < cap ? 2ull * e->block_len : cap);
-		e->blocked_until = now_s + e->block_len;
-		e->fails = 0;
-		e->in_blocked = true;
-	}
-	lim_list_append(lim_list_of(s, e), e);
-out:
-	pthread_mutex_unlock(&s->lock);
-}
-
-bool digest_limiter_blocked(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s)
-{
-	struct lim_shard *s;
-	struct lim_entry *e;
-	uint32_t h;
-	bool blocked;
-
-	if (!l)
-		return false;
-	s = lim_shard_of(l, &source, &user, &h);
-	pthread_mutex_lock(&s->lock);
-	e = lim_find(s, h, source, user);
-	blocked = e && now_s < e->blocked_until;
-	pthread_mutex_unlock(&s->lock);
-	return blocked;
-}
-
-void digest_limiter_success(struct digest_limiter *l, struct slice source, struct slice user)
-{
-	struct lim_shard *s;
-	struct lim_entry *e;
-	uint32_t h;
-
-	if (!l)
-		return;
-	s = lim_shard_of(l, &source, &user, &h);
-	pthread_mutex_lock(&s->lock);
-	e = lim_find(s, h, source, user);
-	if (e)
-		lim_remove(s, e);
-	pthread_mutex_unlock(&s->lock);
-}
-
-size_t digest_limiter_size(struct digest_limiter *l)
-{
-	size_t total = 0;
-
-	for (size_t i = 0; l && i < l->nshards; i++) {
-		pthread_mutex_lock(&l->shards[i].lock);
-		total += l->shards[i].count;
-		pthread_mutex_unlock(&l->shards[i].lock);
-	}
-	return total;
 }

@@ -1,0 +1,22 @@
+/* digest_private.h: what digest.c, nonce.c and limiter.c share; private to src/auth. */
+#ifndef SIPD_AUTH_DIGEST_PRIVATE_H
+#define SIPD_AUTH_DIGEST_PRIVATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#define SHARDS_MAX 16          /* locks per table: enough for a handful of worker threads */
+#define BUCKETS_MAX (1u << 16) /* per shard; longer chains beyond that, never more memory */
+
+/* Shards of a table of cap entries: a power of two, at most SHARDS_MAX and at most cap. */
+size_t digest__shard_count(size_t cap);
+size_t digest__bucket_count(size_t per_shard);
+/* Bucket index: the low bits pick the shard. */
+size_t digest__bucket_of(uint32_t h, size_t nbuckets);
+uint32_t digest__random_seed(void);
+EVP_MAC *digest__hmac(void);
+const EVP_MD *digest__sha256(void);
+
+#endif

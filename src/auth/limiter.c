@@ -1,0 +1,274 @@
+/* limiter.c: the brute-force limiter: failures per (source address, user), blocks that double. */
+#include "auth/digest.h"
+#include "auth/digest_private.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+#define LIM_SRC_MAX 64         /* limiter keys: longer sources / users are cut (same-prefix pairs share) */
+#define LIM_USER_MAX 128
+#define LIM_BLOCK_CAP_S 3600   /* blocks double up to this; a pair this long past its block starts over */
+
+/* ---- Brute-force limiter ------------------------------------------------------------------------ */
+
+struct lim_entry {
+	struct lim_entry *chain;      /* next in the bucket */
+	struct lim_entry *prev, *next; /* in its shard's counting or blocked list, least recent first */
+	uint64_t window_start, blocked_until;
+	uint32_t hash, block_len;     /* block_len: the last block's length, 0 before the first */
+	unsigned fails;               /* within the window starting at window_start */
+	uint16_t src_l, user_l;
+	bool in_blocked;
+	char key[];                   /* source then user */
+};
+
+struct lim_list {
+	struct lim_entry *head, *tail;
+};
+
+struct lim_shard {
+	pthread_mutex_t lock;
+	struct lim_entry **buckets;
+	size_t nbuckets, count, cap;
+	/* Room is not made from pairs still blocked while others remain: a flood of fresh (source, user)
+	 * pairs cannot push a blocked pair out without getting a shard's worth of pairs blocked itself. */
+	struct lim_list counting, blocked;
+};
+
+struct digest_limiter {
+	unsigned max_failures, window_s, block_s;
+	uint32_t seed;
+	size_t nshards;
+	struct lim_shard shards[SHARDS_MAX];
+};
+
+static void lim_list_remove(struct lim_list *l, struct lim_entry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		l->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		l->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void lim_list_append(struct lim_list *l, struct lim_entry *e)
+{
+	e->next = NULL;
+	e->prev = l->tail;
+	if (l->tail)
+		l->tail->next = e;
+	else
+		l->head = e;
+	l->tail = e;
+}
+
+static struct lim_list *lim_list_of(struct lim_shard *s, struct lim_entry *e)
+{
+	return e->in_blocked ? &s->blocked : &s->counting;
+}
+
+static void lim_remove(struct lim_shard *s, struct lim_entry *e)
+{
+	struct lim_entry **pp = &s->buckets[digest__bucket_of(e->hash, s->nbuckets)];
+
+	while (*pp != e)
+		pp = &(*pp)->chain;
+	*pp = e->chain;
+	lim_list_remove(lim_list_of(s, e), e);
+	s->count--;
+	free(e);
+}
+
+int digest_limiter_new(struct digest_limiter **lp, unsigned max_failures, unsigned window_s, unsigned block_s,
+		       size_t max_entries)
+{
+	struct digest_limiter *l;
+	size_t per;
+
+	if (!lp || !max_failures || !window_s || !block_s || !max_entries)
+		return EINVAL;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return ENOMEM;
+	l->max_failures = max_failures;
+	l->window_s = window_s;
+	l->block_s = block_s;
+	l->seed = digest__random_seed();
+	l->nshards = digest__shard_count(max_entries);
+	per = max_entries / l->nshards;
+	for (size_t i = 0; i < l->nshards; i++) {
+		struct lim_shard *s = &l->shards[i];
+
+		pthread_mutex_init(&s->lock, NULL);
+		s->cap = per;
+		s->nbuckets = digest__bucket_count(per);
+		s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
+		if (!s->buckets) {
+			l->nshards = i + 1;
+			digest_limiter_free(l);
+			return ENOMEM;
+		}
+	}
+	*lp = l;
+	return 0;
+}
+
+void digest_limiter_free(struct digest_limiter *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->nshards; i++) {
+		struct lim_shard *s = &l->shards[i];
+
+		while (s->counting.head)
+			lim_remove(s, s->counting.head);
+		while (s->blocked.head)
+			lim_remove(s, s->blocked.head);
+		free(s->buckets);
+		pthread_mutex_destroy(&s->lock);
+	}
+	free(l);
+}
+
+/* Finds the pair's shard and hash; source and user are cut to their key limits. */
+static struct lim_shard *lim_shard_of(struct digest_limiter *l, struct slice *src, struct slice *user, uint32_t *h)
+{
+	if (src->l > LIM_SRC_MAX)
+		src->l = LIM_SRC_MAX;
+	if (user->l > LIM_USER_MAX)
+		user->l = LIM_USER_MAX;
+	*h = slice_hash(*user, slice_hash(*src, l->seed));
+	return &l->shards[*h & (l->nshards - 1)];
+}
+
+static struct lim_entry *lim_find(struct lim_shard *s, uint32_t h, struct slice src, struct slice user)
+{
+	struct lim_entry *e = s->buckets[digest__bucket_of(h, s->nbuckets)];
+
+	for (; e; e = e->chain)
+		if (e->hash == h && e->src_l == src.l && e->user_l == user.l && (!src.l || !memcmp(e->key, src.p, src.l)) &&
+		    (!user.l || !memcmp(e->key + src.l, user.p, user.l)))
+			return e;
+	return NULL;
+}
+
+/* Whom to forget when the shard is full: a pair whose block is over (it only remembers the escalation),
+ * else the least recently failing counting pair, else the earliest block. */
+static struct lim_entry *lim_victim(struct lim_shard *s, uint64_t now)
+{
+	if (s->blocked.head && now >= s->blocked.head->blocked_until)
+		return s->blocked.head;
+	return s->counting.head ? s->counting.head : s->blocked.head;
+}
+
+void digest_limiter_failure(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s)
+{
+	struct lim_shard *s;
+	struct lim_entry *e;
+	uint32_t h;
+
+	if (!l)
+		return;
+	s = lim_shard_of(l, &source, &user, &h);
+	pthread_mutex_lock(&s->lock);
+	e = lim_find(s, h, source, user);
+	if (!e) {
+		if (s->count >= s->cap)
+			lim_remove(s, lim_victim(s, now_s));
+		e = calloc(1, sizeof(*e) + source.l + user.l);
+		if (!e) /* out of memory: this failure goes uncounted */
+			goto out;
+		e->hash = h;
+		e->src_l = (uint16_t)source.l;
+		e->user_l = (uint16_t)user.l;
+		if (source.l)
+			memcpy(e->key, source.p, source.l);
+		if (user.l)
+			memcpy(e->key + source.l, user.p, user.l);
+		e->chain = s->buckets[digest__bucket_of(h, s->nbuckets)];
+		s->buckets[digest__bucket_of(h, s->nbuckets)] = e;
+		lim_list_append(&s->counting, e);
+		s->count++;
+	}
+	if (now_s < e->blocked_until) /* refused anyway; a block is not stretched by more tries */
+		goto out;
+	if (e->fails == 0 || now_s < e->window_start || now_s - e->window_start >= l->window_s) {
+		e->fails = 0;
+		e->window_start = now_s;
+	}
+	lim_list_remove(lim_list_of(s, e), e);
+	if (++e->fails >= l->max_failures) {
+		uint64_t cap = l->block_s > LIM_BLOCK_CAP_S ? l->block_s : LIM_BLOCK_CAP_S;
+
+		/* Each new block doubles the last, unless the pair kept quiet for an hour since. */
+		if (e->block_len == 0 || now_s >= e->blocked_until + LIM_BLOCK_CAP_S)
+			e->block_len = l->block_s;
+		else
+			e->block_len = (uint32_t)(2ull * e->block_len < cap ? 2ull * e->block_len : cap);
+		e->blocked_until = now_s + e->block_len;
+		e->fails = 0;
+		e->in_blocked = true;
+	}
+	lim_list_append(lim_list_of(s, e), e);
+out:
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool digest_limiter_blocked(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s)
+{
+	struct lim_shard *s;
+	struct lim_entry *e;
+	uint32_t h;
+	bool blocked;
+
+	if (!l)
+		return false;
+	s = lim_shard_of(l, &source, &user, &h);
+	pthread_mutex_lock(&s->lock);
+	e = lim_find(s, h, source, user);
+	blocked = e && now_s < e->blocked_until;
+	pthread_mutex_unlock(&s->lock);
+	return blocked;
+}
+
+void digest_limiter_success(struct digest_limiter *l, struct slice source, struct slice user)
+{
+	struct lim_shard *s;
+	struct lim_entry *e;
+	uint32_t h;
+
+	if (!l)
+		return;
+	s = lim_shard_of(l, &source, &user, &h);
+	pthread_mutex_lock(&s->lock);
+	e = lim_find(s, h, source, user);
+	if (e)
+		lim_remove(s, e);
+	pthread_mutex_unlock(&s->lock);
+}
+
+size_t digest_limiter_size(struct digest_limiter *l)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; l && i < l->nshards; i++) {
+		pthread_mutex_lock(&l->shards[i].lock);
+		total += l->shards[i].count;
+		pthread_mutex_unlock(&l->shards[i].lock);
+	}
+	return total;
+}
