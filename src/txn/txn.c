@@ -107,6 +107,11 @@ int txn_table_new(struct txn_table **tp, const struct txn_table_config *cfg)
 		free(t);
 		return ENOMEM;
 	}
+	if (txn__ctable_new(&t->clients)) {
+		free(t->shards);
+		free(t);
+		return ENOMEM;
+	}
 	for (unsigned i = 0; i < n; i++) {
 		pthread_mutex_init(&t->shards[i].lock, NULL);
 		t->shards[i].nbuckets = 64;
@@ -261,6 +266,7 @@ void txn_table_free(struct txn_table *t)
 		pthread_mutex_destroy(&s->lock);
 	}
 	free(t->shards);
+	txn__ctable_free(t->clients);
 	free(t);
 }
 

@@ -73,6 +73,27 @@ void txn_get_dest(const struct txn *tx, struct tp_worker **w, enum tp_proto *pro
 void txn_set_tu(struct txn *tx, void *data, void (*destroy)(void *data));
 void *txn_tu(const struct txn *tx);
 
+/* ---- client transactions (client.c, RFC 3261 17.1) ---- */
+
+struct txn_client; /* refcounted */
+
+/* The TU hears every response but 100 (resp set, code its status), or the end of the transaction
+ * without one: code 408 (Timer B / F) or 503 (transport error, 8.1.3.1), resp NULL. Runs on the
+ * owner loop. After a final (code >= 200) nothing more comes. */
+typedef void (txn_client_h)(struct txn_client *ct, unsigned code, const struct sip_msg *resp, void *arg);
+
+/* Sends req (already carrying sipd's top Via with a unique branch) to dst and runs the client state
+ * machine on loop. 0, or an errno (nothing was sent). */
+int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *loop, const char *req, size_t len,
+		    struct tp_worker *w, enum tp_proto proto, const struct tp_addr *dst, txn_client_h *h, void *arg);
+/* A response from the network: 0 when it belonged to a client transaction (consumed), ENOENT if not. */
+int txn_client_recv(struct txn_table *t, const struct sip_msg *resp);
+/* The TU lets go: no more callbacks; the transaction still absorbs retransmissions until its timers end. */
+void txn_client_detach(struct txn_client *ct);
+/* A fresh branch: the magic cookie and 16 hex digits unique to this process. */
+void txn_branch_new(char out[32]);
+bool txn_client_final(const struct txn_client *ct);
+
 /* ---- answering requests (reply.c) ---- */
 
 /* Where a request came from and where its responses go (RFC 3261 18.2.2, RFC 3581). */

@@ -28,12 +28,18 @@ struct shard {
 	unsigned nbuckets;
 };
 
+struct txn_ctable; /* client transactions, client.c */
+
 struct txn_table {
 	struct txn_table_config cfg;
 	struct shard *shards;
 	unsigned nshards;
 	atomic_uint live;
+	struct txn_ctable *clients;
 };
+
+int txn__ctable_new(struct txn_ctable **cp);
+void txn__ctable_free(struct txn_ctable *c);
 
 struct txn {
 	struct txn *hnext, *hprev;

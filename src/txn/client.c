@@ -1,0 +1,395 @@
+/* client.c: client transactions (RFC 3261 17.1): INVITE (timers A, B, D, hop-by-hop ACK for a non-2xx
+ * final) and non-INVITE (timers E, F, K), matched by the branch sipd put in its Via (17.1.3). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/timer.h"
+#include "net/loop.h"
+#include "sip/build.h"
+#include "txn/txn.h"
+#include "txn/txn_private.h"
+
+#define CSHARDS 256
+
+enum cstate { C_CALLING, C_PROCEEDING, C_COMPLETED, C_TERMINATED };
+
+struct txn_client {
+	struct txn_client *hnext, *hprev;
+	struct txn_table *table;
+	uint32_t hash;
+	char branch[32];
+	char method[24];       /* CSeq method: INVITE and CANCEL share a branch, not a transaction */
+	bool in_table, invite, reliable;
+	enum cstate state;
+	struct loop *loop;
+	struct tmr tmr_retx;   /* A or E */
+	struct tmr tmr_end;    /* B, D, F, K */
+	unsigned retx;
+	char *req, *ack;
+	size_t req_len, ack_len;
+	struct tp_worker *worker;
+	enum tp_proto proto;
+	struct tp_addr dst;
+	txn_client_h *h;       /* NULL once detached */
+	void *arg;
+};
+
+struct cshard {
+	pthread_mutex_t lock;
+	struct txn_client *head[64];
+};
+
+struct txn_ctable {
+	struct cshard shards[CSHARDS];
+};
+
+static atomic_uint_fast64_t branch_counter;
+static uint64_t branch_seed;
+
+void txn_branch_new(char out[32])
+{
+	uint64_t n = atomic_fetch_add(&branch_counter, 1);
+
+	if (!branch_seed)
+		branch_seed = (uint64_t)(uintptr_t)&n ^ (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
+	snprintf(out, 32, "z9hG4bK%016llx", (unsigned long long)((n * 0x9e3779b97f4a7c15ull) ^ branch_seed));
+}
+
+int txn__ctable_new(struct txn_ctable **cp)
+{
+	struct txn_ctable *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return ENOMEM;
+	for (unsigned i = 0; i < CSHARDS; i++)
+		pthread_mutex_init(&c->shards[i].lock, NULL);
+	*cp = c;
+	return 0;
+}
+
+static uint32_t key_hash(struct slice branch, struct slice method)
+{
+	return slice_hash(method, slice_hash(branch, 0xc1));
+}
+
+static struct cshard *cshard_of(struct txn_ctable *c, uint32_t h, struct txn_client ***bucket)
+{
+	struct cshard *s = &c->shards[h % CSHARDS];
+
+	*bucket = &s->head[(h / CSHARDS) % 64];
+	return s;
+}
+
+static void unlink_ct(struct txn_client *ct)
+{
+	struct txn_client **bucket;
+	struct cshard *s = cshard_of(ct->table->clients, ct->hash, &bucket);
+
+	pthread_mutex_lock(&s->lock);
+	if (ct->in_table) {
+		if (ct->hprev)
+			ct->hprev->hnext = ct->hnext;
+		else
+			*bucket = ct->hnext;
+		if (ct->hnext)
+			ct->hnext->hprev = ct->hprev;
+		ct->in_table = false;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void ct_destroy(void *data)
+{
+	struct txn_client *ct = data;
+
+	free(ct->req);
+	free(ct->ack);
+}
+
+/* Ends the transaction; the TU hears code (408 / 503) if no final reached it yet. */
+static void ct_terminate(struct txn_client *ct, unsigned code)
+{
+	txn_client_h *h = ct->h;
+
+	if (ct->state == C_TERMINATED)
+		return;
+	if (code && h && ct->state != C_COMPLETED) {
+		ct->h = NULL;
+		h(ct, code, NULL, ct->arg);
+	}
+	ct->state = C_TERMINATED;
+	tmr_cancel(&ct->tmr_retx);
+	tmr_cancel(&ct->tmr_end);
+	unlink_ct(ct);
+	mem_deref(ct); /* the table's reference */
+}
+
+void txn__ctable_free(struct txn_ctable *c)
+{
+	if (!c)
+		return;
+	for (unsigned i = 0; i < CSHARDS; i++) {
+		for (unsigned b = 0; b < 64; b++) {
+			while (c->shards[i].head[b]) {
+				struct txn_client *ct = c->shards[i].head[b];
+
+				ct->h = NULL;
+				ct_terminate(ct, 0);
+			}
+		}
+		pthread_mutex_destroy(&c->shards[i].lock);
+	}
+	free(c);
+}
+
+static int ct_send(struct txn_client *ct, const char *buf, size_t len)
+{
+	return tp_send(ct->worker, ct->proto, NULL, &ct->dst, buf, len);
+}
+
+static void timer_retx(struct tmr *t, void *arg)
+{
+	struct txn_client *ct = arg;
+	const struct txn_timers *T = &ct->table->cfg.timers;
+
+	(void)t;
+	if (ct_send(ct, ct->req, ct->req_len)) {
+		ct_terminate(ct, 503);
+		return;
+	}
+	/* A doubles until B ends it; E doubles up to T2, and stays at T2 once provisional came (17.1.2.2) */
+	ct->retx *= 2;
+	if (!ct->invite && (ct->retx > T->t2 || ct->state == C_PROCEEDING))
+		ct->retx = T->t2;
+	tmr_start(loop_timers(ct->loop), &ct->tmr_retx, ct->retx, timer_retx, ct);
+}
+
+static void timer_end(struct tmr *t, void *arg)
+{
+	struct txn_client *ct = arg;
+
+	(void)t;
+	/* B or F: no final in time (408); D or K: the Completed state has absorbed enough */
+	ct_terminate(ct, ct->state == C_COMPLETED ? 0 : 408);
+}
+
+int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *loop, const char *req, size_t len,
+		    struct tp_worker *w, enum tp_proto proto, const struct tp_addr *dst, txn_client_h *h, void *arg)
+{
+	const struct txn_timers *T = &t->cfg.timers;
+	struct txn_client **bucket, *ct;
+	struct sip_msg *m = malloc(sizeof(*m));
+	struct sip_error err;
+	struct cshard *s;
+	int rc;
+
+	if (!m)
+		return ENOMEM;
+	if (sip_msg_parse(m, req, len, &err) || !m->via.branch.l || m->via.branch.l >= sizeof(ct->branch) ||
+	    m->cseq.method.l >= sizeof(ct->method)) {
+		free(m);
+		return EINVAL;
+	}
+	ct = mem_zalloc(sizeof(*ct), ct_destroy);
+	if (!ct || !(ct->req = malloc(len))) {
+		free(m);
+		mem_deref(ct);
+		return ENOMEM;
+	}
+	memcpy(ct->req, req, len);
+	ct->req_len = len;
+	slice_copy(ct->branch, sizeof(ct->branch), m->via.branch);
+	slice_copy(ct->method, sizeof(ct->method), m->cseq.method);
+	ct->invite = m->mid == SIP_METHOD_INVITE;
+	free(m);
+	ct->table = t;
+	ct->loop = loop;
+	ct->worker = w;
+	ct->proto = proto;
+	ct->dst = *dst;
+	ct->reliable = proto != TP_UDP;
+	ct->h = h;
+	ct->arg = arg;
+	ct->hash = key_hash(slice_cstr(ct->branch), slice_cstr(ct->method));
+	s = cshard_of(t->clients, ct->hash, &bucket);
+	pthread_mutex_lock(&s->lock);
+	ct->hnext = *bucket;
+	if (*bucket)
+		(*bucket)->hprev = ct;
+	*bucket = ct;
+	ct->in_table = true;
+	pthread_mutex_unlock(&s->lock);
+	rc = ct_send(ct, req, len);
+	if (rc) {
+		ct->h = NULL; /* the caller hears the errno instead */
+		ct_terminate(ct, 0);
+		return rc;
+	}
+	if (!ct->reliable) {
+		ct->retx = T->t1;
+		tmr_start(loop_timers(loop), &ct->tmr_retx, T->t1, timer_retx, ct);
+	}
+	tmr_start(loop_timers(loop), &ct->tmr_end, 64u * T->t1, timer_end, ct);
+	if (ctp)
+		*ctp = mem_ref(ct);
+	return 0;
+}
+
+/* 17.1.1.3: the ACK for a non-2xx final: Request-URI, Call-ID, From, the first Via and the Route of
+ * the INVITE; the To of the response; CSeq with the INVITE's number and ACK. */
+static void build_ack(struct txn_client *ct, const struct sip_msg *resp)
+{
+	struct sip_msg *inv = malloc(sizeof(*inv));
+	const struct sip_hdr *h, *to = sip_msg_hdr(resp, SIP_HDR_TO);
+	struct sip_error err;
+	char *buf = malloc(ct->req_len + 512);
+	struct sbuf b;
+
+	if (!inv || !buf || !to || sip_msg_parse(inv, ct->req, ct->req_len, &err)) {
+		free(inv);
+		free(buf);
+		return;
+	}
+	sbuf_init(&b, buf, ct->req_len + 512);
+	sbuf_addlit(&b, "ACK ");
+	sbuf_addsl(&b, inv->ruri);
+	sbuf_addlit(&b, " SIP/2.0\r\nVia: ");
+	sbuf_addsl(&b, inv->via.raw);
+	sbuf_addlit(&b, "\r\n");
+	for (h = sip_msg_hdr(inv, SIP_HDR_ROUTE); h; h = sip_msg_hdr_next(inv, h)) {
+		sbuf_addlit(&b, "Route: ");
+		sbuf_addsl(&b, h->value);
+		sbuf_addlit(&b, "\r\n");
+	}
+	sbuf_addlit(&b, "Max-Forwards: 70\r\nFrom: ");
+	sbuf_addsl(&b, sip_msg_hdr(inv, SIP_HDR_FROM)->value);
+	sbuf_addlit(&b, "\r\nTo: ");
+	sbuf_addsl(&b, to->value);
+	sbuf_addlit(&b, "\r\nCall-ID: ");
+	sbuf_addsl(&b, inv->call_id);
+	sbuf_printf(&b, "\r\nCSeq: %u ACK\r\nContent-Length: 0\r\n\r\n", inv->cseq.num);
+	if (!b.overflow) {
+		ct->ack = buf;
+		ct->ack_len = b.len;
+	} else {
+		free(buf);
+	}
+	free(inv);
+}
+
+static void recv_here(struct txn_client *ct, const struct sip_msg *resp)
+{
+	unsigned code = resp->status;
+	txn_client_h *h = ct->h;
+
+	if (ct->state == C_TERMINATED)
+		return;
+	if (ct->state == C_COMPLETED) {
+		if (ct->invite && code >= 300 && ct->ack)
+			ct_send(ct, ct->ack, ct->ack_len); /* a retransmitted final: the ACK again */
+		return;
+	}
+	if (code < 200) {
+		ct->state = C_PROCEEDING;
+		if (ct->invite)
+			tmr_cancel(&ct->tmr_retx); /* 17.1.1.2: no more A once provisional */
+		if (h && code > 100)
+			h(ct, code, resp, ct->arg);
+		return;
+	}
+	ct->h = NULL;
+	if (h)
+		h(ct, code, resp, ct->arg);
+	if (ct->invite && code < 300) {
+		ct_terminate(ct, 0); /* 17.1.1.2: a 2xx ends it; the 2xx's ACK is end to end */
+		return;
+	}
+	ct->state = C_COMPLETED;
+	tmr_cancel(&ct->tmr_retx);
+	if (ct->invite) {
+		build_ack(ct, resp);
+		if (ct->ack)
+			ct_send(ct, ct->ack, ct->ack_len);
+	}
+	/* D: 32 s over UDP (at least 64*T1 would do for B's sake), K: T4; 0 over reliable transports */
+	if (ct->reliable) {
+		ct_terminate(ct, 0);
+		return;
+	}
+	tmr_start(loop_timers(ct->loop), &ct->tmr_end,
+		  ct->invite ? 32000u : ct->table->cfg.timers.t4, timer_end, ct);
+}
+
+struct posted {
+	struct txn_client *ct;
+	char *buf;
+	size_t len;
+};
+
+static void recv_posted(void *arg)
+{
+	struct posted *p = arg;
+	struct sip_msg *m = malloc(sizeof(*m));
+	struct sip_error err;
+
+	if (m && sip_msg_parse(m, p->buf, p->len, &err) == 0)
+		recv_here(p->ct, m);
+	free(m);
+	mem_deref(p->ct);
+	free(p->buf);
+	free(p);
+}
+
+int txn_client_recv(struct txn_table *t, const struct sip_msg *resp)
+{
+	uint32_t h = key_hash(resp->via.branch, resp->cseq.method);
+	struct txn_client **bucket, *ct;
+	struct cshard *s = cshard_of(t->clients, h, &bucket);
+
+	pthread_mutex_lock(&s->lock);
+	for (ct = *bucket; ct; ct = ct->hnext)
+		if (ct->hash == h && slice_eq(slice_cstr(ct->branch), resp->via.branch) &&
+		    slice_eq(slice_cstr(ct->method), resp->cseq.method))
+			break;
+	mem_ref(ct);
+	pthread_mutex_unlock(&s->lock);
+	if (!ct)
+		return ENOENT;
+	if (loop_current() == ct->loop || t->cfg.single_thread) {
+		recv_here(ct, resp);
+		mem_deref(ct);
+		return 0;
+	}
+	/* another worker got it: the owner runs the state machine, from a copy */
+	struct posted *p = malloc(sizeof(*p));
+
+	if (p && (p->buf = malloc(resp->len))) {
+		memcpy(p->buf, resp->buf, resp->len);
+		p->len = resp->len;
+		p->ct = ct;
+		if (loop_post(ct->loop, recv_posted, p) == 0)
+			return 0;
+		free(p->buf);
+	}
+	free(p);
+	mem_deref(ct);
+	return 0;
+}
+
+void txn_client_detach(struct txn_client *ct)
+{
+	if (ct)
+		ct->h = NULL;
+}
+
+bool txn_client_final(const struct txn_client *ct)
+{
+	return ct->state == C_COMPLETED || ct->state == C_TERMINATED;
+}
