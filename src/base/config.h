@@ -55,6 +55,10 @@ struct config {
 	unsigned failure_window;       /* seconds */
 	unsigned block_time;           /* seconds, doubling per repeated block */
 	bool register_auth;            /* REGISTER must authenticate */
+	/* [proxy] */
+	bool record_route;             /* Record-Route on dialog-creating requests */
+	unsigned timer_c;              /* seconds a branch may ring before it is CANCELled */
+	bool auth_calls;               /* INVITEs claiming sipd's domain in From must authenticate (407) */
 	/* [database] */
 	char db_path[CONFIG_STR];
 	bool db_sync_full;             /* fsync at every commit (power-loss safe), else crash safe */

@@ -16,6 +16,7 @@
 #include "txn/txn.h"
 #include "auth/auth.h"
 #include "registrar/registrar.h"
+#include "proxy/proxy.h"
 
 
 /* What sipd serves as a UAS today; grows with the registrar and the proxy. */
@@ -25,6 +26,7 @@ struct core {
 	struct config cfg;
 	struct auth *auth;
 	struct registrar *registrar;
+	struct proxy *proxy;
 	char options_hdrs[1024]; /* what a 200 to OPTIONS carries, built once */
 	struct txn_table *txns;
 	int fault_txn_alloc;
@@ -34,7 +36,10 @@ struct core {
 static _Thread_local struct sip_msg *wmsg;
 
 /* An INVITE sipd rings before its final answer; the transaction keeps the request itself. */
+static const char invite_kind = 'I';
+
 struct invite_ctx {
+	const char *kind; /* &invite_kind: the proxy keeps its own contexts in this slot */
 	struct core *core;
 	struct txn *tx;
 	struct tmr ring;
@@ -173,14 +178,22 @@ static void ring_expired(struct tmr *t, void *arg)
 		txn_reply(ic->tx, NULL, ic->core->cfg.unrouted_code, NULL, NULL);
 }
 
-static void txn_end(struct txn *tx, const char *why, void *arg)
+static bool is_invite_ctx(struct txn *tx)
 {
 	struct invite_ctx *ic = txn_tu(tx);
 
-	(void)arg;
+	return ic && ic->kind == &invite_kind;
+}
+
+static void txn_end(struct txn *tx, const char *why, void *arg)
+{
+	struct core *c = arg;
+
 	(void)why;
-	if (ic)
-		tmr_cancel(&ic->ring);
+	if (is_invite_ctx(tx))
+		tmr_cancel(&((struct invite_ctx *)txn_tu(tx))->ring);
+	else if (c->proxy)
+		proxy_txn_end(c->proxy, tx);
 }
 
 static void handle_cancel(struct core *c, const struct sip_msg *req, const struct txn_origin *o)
@@ -193,8 +206,9 @@ static void handle_cancel(struct core *c, const struct sip_msg *req, const struc
 		return;
 	}
 	reply(c, NULL, req, o, 200, NULL, NULL);
-	/* 9.2: the INVITE, still pending, is answered 487 (from its own kept copy) */
-	if (!txn_has_final(inv))
+	/* 16.10: a proxied INVITE's branches are cancelled and their 487 goes up; 9.2: an INVITE sipd
+	 * answers itself, still pending, is answered 487 (from its own kept copy) */
+	if (!txn_has_final(inv) && !proxy_cancel(c->proxy, inv))
 		txn_reply(inv, NULL, 487, NULL, NULL);
 	mem_deref(inv);
 }
@@ -222,6 +236,7 @@ static struct txn *invite_begin(struct core *c, const struct tp_msg *tm, const s
 		}
 		return NULL;
 	}
+	ic->kind = &invite_kind;
 	ic->core = c;
 	ic->tx = tx;
 	txn_set_tu(tx, ic, free);
@@ -337,6 +352,8 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 		mem_deref(tx);
 		return;
 	}
+	if (proxy_route(c->proxy, tm, req, o))
+		return;
 	if (req->mid == SIP_METHOD_ACK)
 		return; /* ACK for a 2xx or for nothing: not ours to answer, ever */
 	/* Only the INVITE outlives this call (100 now, a final later, Timer G until the ACK); every other
@@ -362,8 +379,12 @@ void core_on_message(struct tp_msg *tm, void *arg)
 		return;
 	m = wmsg;
 	rc = sip_msg_parse(m, tm->buf, tm->len, &perr);
-	if (rc == 0 && !m->is_request)
-		return; /* responses: sipd sends no requests yet, so none can match; never answered */
+	if (rc == 0 && !m->is_request) {
+		/* a response: to a client transaction, or a 2xx to pass on by its Via; never answered */
+		if (sip_msg_check(m, &perr) == 0 && txn_client_recv(c->txns, m) == ENOENT)
+			proxy_stray_response(c->proxy, tm, m);
+		return;
+	}
 	txn_origin_init(&o, tm, rc == 0 || m->is_request ? m : NULL);
 	if (tm->oversize || tm->len > c->cfg.max_message_size) {
 		if (m->is_request && m->hdr_len)
@@ -429,6 +450,8 @@ int core_new(struct core **cp, const struct config *cfg)
 		err = auth_new(&c->auth, &c->cfg, c->cfg.db_path);
 	if (!err)
 		err = registrar_new(&c->registrar, &c->cfg, c->auth);
+	if (!err)
+		err = proxy_new(&c->proxy, &c->cfg, c->txns, c->registrar, c->auth);
 	if (err) {
 		core_free(c);
 		return err;
@@ -452,6 +475,7 @@ void core_free(struct core *c)
 	if (!c)
 		return;
 	txn_table_free(c->txns);
+	proxy_free(c->proxy);
 	registrar_free(c->registrar);
 	auth_free(c->auth);
 	free(c);

@@ -225,7 +225,7 @@ static void expired_to_store(const struct store_change *dels, size_t n, void *ar
 
 /* "sip:alice@example.com": the AOR of a To URI in canonical form (RFC 3261 10.3 step 5): escapes in the
  * user part undone, the host in lower case, no port, parameters or headers. */
-static bool aor_of(const struct sip_uri *u, char *out, size_t n)
+bool registrar_aor(const struct sip_uri *u, char *out, size_t n)
 {
 	char user[128];
 	long ul = u->user.l < sizeof(user) ? sip_unescape(user, sizeof(user), u->user) : -1;
@@ -512,7 +512,7 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 		return;
 	}
 	/* step 5 needs the To URI; steps 3 and 4 need the user */
-	if (sip_uri_parse(&to, req->to.uri) || !aor_of(&to, aor, sizeof(aor)) || !registrar_is_local(r, to.host)) {
+	if (sip_uri_parse(&to, req->to.uri) || !registrar_aor(&to, aor, sizeof(aor)) || !registrar_is_local(r, to.host)) {
 		txn_reply(tx, req, 404, "Address of record not in this domain", NULL);
 		return;
 	}

@@ -9,6 +9,7 @@
 #include "base/config.h"
 #include "registrar/location.h"
 #include "sip/msg.h"
+#include "sip/uri.h"
 #include "store/store.h"
 #include "txn/txn.h"
 
@@ -25,5 +26,7 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 /* Whether host (a Request-URI or To host) is one of sipd's domains. */
 bool registrar_is_local(const struct registrar *r, struct slice host);
 struct loc *registrar_location(struct registrar *r);
+/* The canonical address of record of a sip/sips URI ("sip:alice@example.com"); false if it has none. */
+bool registrar_aor(const struct sip_uri *u, char *out, size_t n);
 
 #endif

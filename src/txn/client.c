@@ -298,8 +298,11 @@ static void recv_here(struct txn_client *ct, const struct sip_msg *resp)
 	}
 	if (code < 200) {
 		ct->state = C_PROCEEDING;
-		if (ct->invite)
-			tmr_cancel(&ct->tmr_retx); /* 17.1.1.2: no more A once provisional */
+		if (ct->invite) {
+			/* 17.1.1.2: no more A, and B only guards Calling: ringing is bounded by the proxy's Timer C */
+			tmr_cancel(&ct->tmr_retx);
+			tmr_cancel(&ct->tmr_end);
+		}
 		if (h && code > 100)
 			h(ct, code, resp, ct->arg);
 		return;

@@ -1,0 +1,1004 @@
+/* proxy.c: what a stateful proxy does with a request (RFC 3261 16.3 to 16.6) and with its branches'
+ * responses (16.7 to 16.10). Every response context lives on the worker that owns its server
+ * transaction; client transactions are created on that same loop, so no lock guards a context. */
+#include "proxy/proxy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/timer.h"
+#include "net/loop.h"
+#include "sip/build.h"
+#include "sip/status.h"
+#include "sip/uri.h"
+
+#define MAX_BRANCHES 16
+#define MAX_PORTS 16
+
+struct proxy {
+	const struct config *cfg;
+	struct txn_table *txns;
+	struct registrar *reg;
+	struct auth *auth;
+	uint16_t ports[MAX_PORTS]; /* sipd's listen ports: a URI at another port of this host is not sipd */
+	unsigned nports;
+};
+
+/* Marks a transaction's TU slot as a response context (the core's INVITE context starts otherwise). */
+static const char rctx_kind = 'P';
+
+struct rctx;
+
+struct branch {
+	struct rctx *rc;
+	struct txn_client *ct;
+	char *req;             /* the forwarded request, for its CANCEL */
+	size_t req_len;
+	struct tp_addr dst;
+	enum tp_proto proto;
+	int q;
+	bool started, done, provisional, cancel_sent, cancel_wanted;
+	unsigned code;
+};
+
+struct rctx {
+	const char *kind;      /* &rctx_kind */
+	struct proxy *p;
+	struct txn *stx;       /* the server transaction, referenced */
+	struct tp_worker *worker;
+	struct branch br[MAX_BRANCHES];
+	unsigned nbr;
+	bool invite, final_sent, cancelled, timer_c_fired, ended;
+	unsigned best_code;
+	char *best;            /* the best response so far, our Via removed; NULL for one sipd makes */
+	size_t best_len;
+	char *challenges;      /* WWW-/Proxy-Authenticate lines of every 401/407 (16.7 step 7) */
+	struct tmr timer_c;
+};
+
+/* ---- where things go ---- */
+
+static bool port_is_ours(const struct proxy *p, uint16_t port)
+{
+	for (unsigned i = 0; i < p->nports; i++)
+		if (p->ports[i] == (port ? port : 5060))
+			return true;
+	return false;
+}
+
+static bool uri_is_us(const struct proxy *p, const struct sip_uri *u)
+{
+	return u->scheme != SIP_SCHEME_TEL && registrar_is_local(p->reg, u->host) && port_is_ours(p, u->port);
+}
+
+/* The next hop of a URI: its maddr or host (an IP address: no DNS yet), its port, transport= */
+static int uri_hop(const struct sip_uri *u, struct tp_addr *dst, enum tp_proto *proto)
+{
+	char hp[160];
+	struct slice host = u->maddr.l ? u->maddr : u->host;
+
+	*proto = slice_caseeq_cstr(u->transport, "tcp") ? TP_TCP : TP_UDP;
+	if (host.l >= 128)
+		return EINVAL;
+	snprintf(hp, sizeof(hp), "%.*s:%u", SLICE_ARG(host), u->port ? u->port : 5060);
+	return tp_addr_parse(dst, hp, 5060);
+}
+
+/* A binding's received ("udp:192.0.2.1:5060"): where its REGISTER came from (RFC 3581 NAT). */
+static int received_hop(const char *received, struct tp_addr *dst, enum tp_proto *proto)
+{
+	if (!received[0] || strlen(received) < 5)
+		return EINVAL;
+	*proto = strncmp(received, "tcp:", 4) == 0 ? TP_TCP : TP_UDP;
+	return tp_addr_parse(dst, received + 4, 5060);
+}
+
+/* Whether a binding's received ("udp:1.2.3.4:5060", "tcp:[::1]:5060") is at this host. */
+static bool received_host_is(const char *received, struct slice host)
+{
+	const char *h = received + (strlen(received) > 4 ? 4 : strlen(received));
+	const char *end = h[0] == '[' ? strchr(h, ']') : strrchr(h, ':');
+
+	if (h[0] == '[' && end)
+		end++;
+	if (!end)
+		end = h + strlen(h);
+	return slice_caseeq(slice_make(h, (size_t)(end - h)), host);
+}
+
+static void local_hostport(const struct tp_addr *local, char *buf, size_t n)
+{
+	char host[64];
+
+	tp_addr_host(local, host, sizeof(host));
+	snprintf(buf, n, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, tp_addr_port(local));
+}
+
+/* ---- forwarding a request (16.6) ---- */
+
+struct fwd {
+	struct slice target;     /* the new Request-URI */
+	const char *path;        /* the binding's Path, as Route headers to push */
+	bool pop_route;          /* the first Route named sipd (16.4) */
+	bool record_route;
+	enum tp_proto proto;     /* of the next hop, for our Via */
+	const char *local;       /* our host:port */
+	char branch[32];
+};
+
+/* The request with its Request-URI, Via, Record-Route, Route, Max-Forwards and Content-Length set;
+ * malloc'd into *out. */
+static int forward_build(const struct sip_msg *req, const struct fwd *f, char **out, size_t *outlen)
+{
+	size_t cap = req->len + f->target.l + (f->path ? strlen(f->path) : 0) + 512;
+	char *buf = malloc(cap);
+	bool route_popped = false, have_mf = false;
+	struct sbuf b;
+
+	if (!buf)
+		return ENOMEM;
+	sbuf_init(&b, buf, cap);
+	sbuf_addsl(&b, req->method);
+	sbuf_addlit(&b, " ");
+	sbuf_addsl(&b, f->target);
+	sbuf_addlit(&b, " SIP/2.0\r\nVia: SIP/2.0/");
+	sbuf_adds(&b, f->proto == TP_TCP ? "TCP " : "UDP ");
+	sbuf_adds(&b, f->local);
+	sbuf_addlit(&b, ";branch=");
+	sbuf_adds(&b, f->branch);
+	sbuf_addlit(&b, ";rport\r\n");
+	if (f->record_route) {
+		sbuf_addlit(&b, "Record-Route: <sip:");
+		sbuf_adds(&b, f->local);
+		sbuf_adds(&b, f->proto == TP_TCP ? ";transport=tcp;lr>\r\n" : ";lr>\r\n");
+	}
+	if (f->path && f->path[0]) {
+		sbuf_addlit(&b, "Route: ");
+		sbuf_adds(&b, f->path);
+		sbuf_addlit(&b, "\r\n");
+	}
+	for (unsigned i = 0; i < req->nhdrs; i++) {
+		const struct sip_hdr *h = &req->hdrs[i];
+
+		if (h->id == SIP_HDR_ROUTE && f->pop_route && !route_popped) {
+			struct slice rest = h->value, first;
+
+			route_popped = true;
+			sip_list_next(&rest, &first);
+			rest = slice_trim(rest);
+			while (rest.l && rest.p[0] == ',')
+				rest = slice_trim(slice_make(rest.p + 1, rest.l - 1));
+			if (rest.l) {
+				sbuf_addlit(&b, "Route: ");
+				sbuf_addsl(&b, rest);
+				sbuf_addlit(&b, "\r\n");
+			}
+			continue;
+		}
+		if (h->id == SIP_HDR_CONTENT_LENGTH)
+			continue; /* written below, from the body we send */
+		sbuf_adds(&b, h->id != SIP_HDR_OTHER ? sip_hdr_name((enum sip_hdr_id)h->id) : "");
+		if (h->id == SIP_HDR_OTHER)
+			sbuf_addsl(&b, h->name);
+		sbuf_addlit(&b, ": ");
+		if (h->id == SIP_HDR_MAX_FORWARDS) {
+			have_mf = true;
+			sbuf_addu(&b, req->max_forwards > 0 ? (unsigned long)req->max_forwards - 1 : 0);
+		} else {
+			sbuf_addsl(&b, h->value);
+		}
+		sbuf_addlit(&b, "\r\n");
+	}
+	if (!have_mf)
+		sbuf_addlit(&b, "Max-Forwards: 70\r\n"); /* 16.6 step 3 */
+	sbuf_addlit(&b, "Content-Length: ");
+	sbuf_addu(&b, req->body.l);
+	sbuf_addlit(&b, "\r\n\r\n");
+	sbuf_addsl(&b, req->body);
+	if (b.overflow) {
+		free(buf);
+		return ENOSPC;
+	}
+	*out = buf;
+	*outlen = b.len;
+	return 0;
+}
+
+/* ---- responses going upstream ---- */
+
+/* The response rewritten, malloc'd: without its top Via (ours, 16.7 step 9) when drop_via, without the
+ * headers of drop_id, with extra lines before the end of the headers (merged challenges). */
+static char *resp_rewrite(const struct sip_msg *resp, bool drop_via, enum sip_hdr_id drop_id, const char *extra,
+			  size_t *outlen)
+{
+	size_t cap = resp->len + (extra ? strlen(extra) : 0) + 64;
+	char *buf = malloc(cap);
+	bool first_via = drop_via;
+	struct sbuf b;
+	const char *eol = memchr(resp->buf, '\n', resp->len);
+
+	if (!buf || !eol) {
+		free(buf);
+		return NULL;
+	}
+	sbuf_init(&b, buf, cap);
+	sbuf_add(&b, resp->buf, (size_t)(eol - resp->buf) + 1);
+	for (unsigned i = 0; i < resp->nhdrs; i++) {
+		const struct sip_hdr *h = &resp->hdrs[i];
+		struct slice value = h->value;
+
+		if (drop_id != SIP_HDR_OTHER && h->id == drop_id)
+			continue;
+		if (h->id == SIP_HDR_VIA && first_via) {
+			struct slice rest = h->value, top;
+
+			first_via = false;
+			sip_list_next(&rest, &top);
+			value = slice_trim(rest);
+			while (value.l && value.p[0] == ',')
+				value = slice_trim(slice_make(value.p + 1, value.l - 1));
+			if (!value.l)
+				continue;
+		}
+		if (h->id == SIP_HDR_OTHER)
+			sbuf_addsl(&b, h->name);
+		else
+			sbuf_adds(&b, sip_hdr_name((enum sip_hdr_id)h->id));
+		sbuf_addlit(&b, ": ");
+		sbuf_addsl(&b, value);
+		sbuf_addlit(&b, "\r\n");
+	}
+	if (extra)
+		sbuf_adds(&b, extra);
+	sbuf_addlit(&b, "\r\n");
+	sbuf_add(&b, resp->buf + resp->hdr_len, resp->len - resp->hdr_len);
+	if (b.overflow) {
+		free(buf);
+		return NULL;
+	}
+	*outlen = b.len;
+	return buf;
+}
+
+static char *strip_via(const struct sip_msg *resp, size_t *outlen)
+{
+	return resp_rewrite(resp, true, SIP_HDR_OTHER, NULL, outlen);
+}
+
+/* A response that has no transaction upstream any more (a further 2xx): by the server's destination. */
+static void send_upstream_raw(struct rctx *rc, const char *buf, size_t len)
+{
+	struct tp_worker *w;
+	enum tp_proto proto;
+	struct tp_conn *conn;
+	const struct tp_addr *dst;
+
+	txn_get_dest(rc->stx, &w, &proto, &conn, &dst);
+	tp_send(w, proto, conn, dst, buf, len);
+}
+
+/* ---- branches ---- */
+
+static void branch_cancel(struct branch *b);
+static void rctx_finish(struct rctx *rc);
+static void start_next_group(struct rctx *rc);
+
+static bool branch_pending(const struct branch *b)
+{
+	return b->started && !b->done;
+}
+
+static unsigned pending_count(const struct rctx *rc)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < rc->nbr; i++)
+		n += branch_pending(&rc->br[i]);
+	return n;
+}
+
+static void cancel_pending(struct rctx *rc)
+{
+	for (unsigned i = 0; i < rc->nbr; i++)
+		if (branch_pending(&rc->br[i]))
+			branch_cancel(&rc->br[i]);
+}
+
+/* 16.7 step 6: 6xx first; else the lowest class; a 503 will be sent as 500 (step 6, last rule). */
+static bool better(unsigned code, unsigned best)
+{
+	if (!best)
+		return true;
+	if (best >= 600)
+		return false;
+	if (code >= 600)
+		return true;
+	return code / 100 < best / 100;
+}
+
+static void collect_challenges(struct rctx *rc, const struct sip_msg *resp)
+{
+	enum sip_hdr_id id = resp->status == 401 ? SIP_HDR_WWW_AUTHENTICATE : SIP_HDR_PROXY_AUTHENTICATE;
+
+	for (const struct sip_hdr *h = sip_msg_hdr(resp, id); h; h = sip_msg_hdr_next(resp, h)) {
+		size_t old = rc->challenges ? strlen(rc->challenges) : 0;
+		char *n = realloc(rc->challenges, old + h->value.l + 32);
+
+		if (!n)
+			return;
+		rc->challenges = n;
+		snprintf(n + old, h->value.l + 32, "%s: %.*s\r\n", sip_hdr_name(id), SLICE_ARG(h->value));
+	}
+}
+
+static void timer_c_expired(struct tmr *t, void *arg);
+
+static void timer_c_restart(struct rctx *rc)
+{
+	if (rc->invite && !rc->ended)
+		tmr_start(loop_timers(txn_loop(rc->stx)), &rc->timer_c, rc->p->cfg->timer_c * 1000u, timer_c_expired,
+			  rc);
+}
+
+static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const struct sip_msg *resp)
+{
+	b->done = true;
+	b->code = code;
+	if (resp && (code == 401 || code == 407))
+		collect_challenges(rc, resp);
+	if (code < 300 && code >= 200) {
+		size_t len;
+		char *out = resp ? strip_via(resp, &len) : NULL;
+
+		if (out) {
+			/* 16.7 step 5: every 2xx goes up at once; the first through the transaction */
+			if (!rc->final_sent && txn_respond(rc->stx, code, out, len) == 0)
+				rc->final_sent = true;
+			else
+				send_upstream_raw(rc, out, len);
+			free(out);
+		}
+		cancel_pending(rc); /* 16.7 step 10 */
+		return;
+	}
+	if (better(code, rc->best_code)) {
+		free(rc->best);
+		rc->best = NULL;
+		rc->best_code = code;
+		if (resp && code != 503) /* a 503 becomes sipd's own 500 */
+			rc->best = strip_via(resp, &rc->best_len);
+	}
+	if (code >= 600)
+		cancel_pending(rc); /* 16.7 step 6: a 6xx ends the search */
+}
+
+static void branch_response(struct rctx *rc, struct branch *b, unsigned code, const struct sip_msg *resp);
+
+/* The server transaction (and with it rc) may end inside: hold it until the work is done. */
+static void on_branch_response(struct txn_client *ct, unsigned code, const struct sip_msg *resp, void *arg)
+{
+	struct branch *b = arg;
+	struct txn *stx = mem_ref(b->rc->stx);
+
+	(void)ct;
+	branch_response(b->rc, b, code, resp);
+	mem_deref(stx);
+}
+
+static void branch_response(struct rctx *rc, struct branch *b, unsigned code, const struct sip_msg *resp)
+{
+	if (code < 200) {
+		b->provisional = true;
+		if (b->cancel_wanted)
+			branch_cancel(b); /* 9.1: the CANCEL waited for a provisional */
+		if (!rc->final_sent && resp) {
+			size_t len;
+			char *out = strip_via(resp, &len);
+
+			if (out) {
+				txn_respond(rc->stx, code, out, len); /* 16.7 step 5: at once */
+				free(out);
+			}
+		}
+		timer_c_restart(rc);
+		return;
+	}
+	branch_final(rc, b, code, resp);
+	if (!pending_count(rc))
+		start_next_group(rc);
+}
+
+static int branch_start(struct rctx *rc, struct branch *b)
+{
+	int err;
+
+	b->started = true;
+	err = txn_client_send(&b->ct, rc->p->txns, txn_loop(rc->stx), b->req, b->req_len, rc->worker, b->proto,
+			      &b->dst, on_branch_response, b);
+	if (err) {
+		/* 8.1.3.1: a transport error is a 503 from that branch */
+		log_info("proxy: branch to %s failed: %s", tp_proto_name(b->proto), strerror(err));
+		b->done = true;
+		b->code = 503;
+		if (better(503, rc->best_code))
+			rc->best_code = 503;
+	}
+	return err;
+}
+
+/* Sends the branches of the highest q not tried yet (16.6: equal q in parallel, higher q first). */
+static void start_next_group(struct rctx *rc)
+{
+	int q = -2;
+
+	if (rc->final_sent || rc->cancelled || rc->best_code >= 600 || rc->timer_c_fired) {
+		rctx_finish(rc);
+		return;
+	}
+	for (unsigned i = 0; i < rc->nbr; i++)
+		if (!rc->br[i].started && rc->br[i].q > q)
+			q = rc->br[i].q;
+	if (q == -2) {
+		rctx_finish(rc);
+		return;
+	}
+	for (unsigned i = 0; i < rc->nbr; i++)
+		if (!rc->br[i].started && rc->br[i].q == q)
+			branch_start(rc, &rc->br[i]);
+	if (!pending_count(rc))
+		start_next_group(rc); /* every branch of the group failed to leave */
+}
+
+/* 9.1: CANCEL with the branch's Request-URI, top Via, Route, Call-ID, From, To and CSeq number. */
+static void branch_cancel(struct branch *b)
+{
+	struct sip_msg *m;
+	struct sip_error err;
+	char *buf;
+	struct sbuf sb;
+
+	if (b->cancel_sent || b->done)
+		return;
+	if (!b->provisional) {
+		b->cancel_wanted = true;
+		return;
+	}
+	m = malloc(sizeof(*m));
+	buf = malloc(b->req_len + 256);
+	if (!m || !buf || sip_msg_parse(m, b->req, b->req_len, &err)) {
+		free(m);
+		free(buf);
+		return;
+	}
+	sbuf_init(&sb, buf, b->req_len + 256);
+	sbuf_addlit(&sb, "CANCEL ");
+	sbuf_addsl(&sb, m->ruri);
+	sbuf_addlit(&sb, " SIP/2.0\r\nVia: ");
+	sbuf_addsl(&sb, m->via.raw);
+	sbuf_addlit(&sb, "\r\n");
+	for (const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_ROUTE); h; h = sip_msg_hdr_next(m, h)) {
+		sbuf_addlit(&sb, "Route: ");
+		sbuf_addsl(&sb, h->value);
+		sbuf_addlit(&sb, "\r\n");
+	}
+	sbuf_addlit(&sb, "Max-Forwards: 70\r\nFrom: ");
+	sbuf_addsl(&sb, sip_msg_hdr(m, SIP_HDR_FROM)->value);
+	sbuf_addlit(&sb, "\r\nTo: ");
+	sbuf_addsl(&sb, sip_msg_hdr(m, SIP_HDR_TO)->value);
+	sbuf_addlit(&sb, "\r\nCall-ID: ");
+	sbuf_addsl(&sb, m->call_id);
+	sbuf_printf(&sb, "\r\nCSeq: %u CANCEL\r\nContent-Length: 0\r\n\r\n", m->cseq.num);
+	if (!sb.overflow && txn_client_send(NULL, b->rc->p->txns, txn_loop(b->rc->stx), buf, sb.len, b->rc->worker,
+					    b->proto, &b->dst, NULL, NULL) == 0)
+		b->cancel_sent = true;
+	free(buf);
+	free(m);
+}
+
+static void timer_c_fire(struct rctx *rc);
+
+static void timer_c_expired(struct tmr *t, void *arg)
+{
+	struct rctx *rc = arg;
+	struct txn *stx = mem_ref(rc->stx);
+
+	(void)t;
+	timer_c_fire(rc);
+	mem_deref(stx);
+}
+
+static void timer_c_fire(struct rctx *rc)
+{
+	if (rc->timer_c_fired) {
+		/* the CANCELs went unanswered too: every branch still open counts as 408 (16.8) */
+		for (unsigned i = 0; i < rc->nbr; i++)
+			if (branch_pending(&rc->br[i])) {
+				txn_client_detach(rc->br[i].ct);
+				branch_final(rc, &rc->br[i], 408, NULL);
+			}
+		rctx_finish(rc);
+		return;
+	}
+	rc->timer_c_fired = true;
+	log_info("proxy: Timer C fired; cancelling %u branch(es)", pending_count(rc));
+	for (unsigned i = 0; i < rc->nbr; i++) {
+		struct branch *b = &rc->br[i];
+
+		if (!branch_pending(b))
+			continue;
+		if (b->provisional) {
+			branch_cancel(b);
+		} else {
+			txn_client_detach(b->ct); /* 16.8: no provisional: as if it answered 408 */
+			branch_final(rc, b, 408, NULL);
+		}
+	}
+	if (!pending_count(rc))
+		rctx_finish(rc);
+	else
+		tmr_start(loop_timers(txn_loop(rc->stx)), &rc->timer_c, 64u * rc->p->cfg->t1, timer_c_expired, rc);
+}
+
+/* All branches are done: the best response goes up (16.7 step 6), unless a 2xx already did. */
+static void rctx_finish(struct rctx *rc)
+{
+	if (rc->final_sent || pending_count(rc))
+		return;
+	tmr_cancel(&rc->timer_c);
+	rc->final_sent = true;
+	if (rc->best && (rc->best_code == 401 || rc->best_code == 407) && rc->challenges) {
+		/* 16.7 step 7: one 401/407 carrying every branch's challenge */
+		struct sip_msg *m = malloc(sizeof(*m));
+		struct sip_error err;
+		enum sip_hdr_id id = rc->best_code == 401 ? SIP_HDR_WWW_AUTHENTICATE : SIP_HDR_PROXY_AUTHENTICATE;
+
+		if (m && sip_msg_parse(m, rc->best, rc->best_len, &err) == 0) {
+			/* the best's own challenges are in rc->challenges already, with the others */
+			size_t len;
+			char *merged = resp_rewrite(m, false, id, rc->challenges, &len);
+
+			if (merged) {
+				txn_respond(rc->stx, rc->best_code, merged, len);
+				free(merged);
+				free(m);
+				return;
+			}
+		}
+		free(m);
+	}
+	if (rc->best && rc->best_code != 503) {
+		txn_respond(rc->stx, rc->best_code, rc->best, rc->best_len);
+		return;
+	}
+	/* nothing usable came back: sipd answers itself (503 becomes 500; silence becomes 408) */
+	txn_reply(rc->stx, NULL, rc->best_code == 503 ? 500 : rc->best_code ? rc->best_code : 408, NULL, NULL);
+}
+
+/* ---- response contexts ---- */
+
+static void rctx_free(void *data)
+{
+	struct rctx *rc = data;
+
+	for (unsigned i = 0; i < rc->nbr; i++) {
+		txn_client_detach(rc->br[i].ct);
+		mem_deref(rc->br[i].ct);
+		free(rc->br[i].req);
+	}
+	free(rc->best);
+	free(rc->challenges);
+	free(rc);
+}
+
+static bool is_rctx(struct txn *tx)
+{
+	struct rctx *rc = txn_tu(tx);
+
+	return rc && rc->kind == &rctx_kind;
+}
+
+void proxy_txn_end(struct proxy *p, struct txn *tx)
+{
+	struct rctx *rc;
+
+	(void)p;
+	if (!is_rctx(tx))
+		return;
+	rc = txn_tu(tx);
+	rc->ended = true;
+	tmr_cancel(&rc->timer_c);
+	/* branches still open end on their own timers; their answers have nowhere to go now */
+	for (unsigned i = 0; i < rc->nbr; i++)
+		txn_client_detach(rc->br[i].ct);
+}
+
+bool proxy_cancel(struct proxy *p, struct txn *inv)
+{
+	struct rctx *rc;
+
+	(void)p;
+	if (!is_rctx(inv))
+		return false;
+	rc = txn_tu(inv);
+	if (loop_current() != txn_loop(inv))
+		return true; /* another worker: rare (another source port); the branches still end by Timer C */
+	rc->cancelled = true;
+	cancel_pending(rc); /* 16.10: the 487s come back and the best of them goes up */
+	return true;
+}
+
+/* ---- the request ---- */
+
+struct target {
+	char uri[512];
+	char path[1024];
+	char received[128];
+	int q;
+};
+
+static void answer(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o, unsigned code,
+		   const char *reason, const char *extra)
+{
+	if (req->mid != SIP_METHOD_ACK)
+		txn_reply_stateless(p->txns, req, o, code, reason, extra);
+}
+
+/* 16.3 step 5 and 16.3 step 3. false when answered. */
+static bool validate(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o)
+{
+	struct sip_list_iter it;
+	struct slice tag;
+	char extra[512];
+	struct sbuf b;
+
+	if (req->max_forwards == 0) {
+		answer(p, req, o, 483, NULL, NULL);
+		return false;
+	}
+	sbuf_init(&b, extra, sizeof(extra) - 1);
+	sip_list_begin(&it, req, SIP_HDR_PROXY_REQUIRE);
+	while (sip_list_iter_next(&it, &tag)) {
+		sbuf_adds(&b, b.len ? ", " : "Unsupported: ");
+		sbuf_addsl(&b, tag);
+	}
+	if (b.len) {
+		sbuf_addlit(&b, "\r\n");
+		extra[b.overflow ? 0 : b.len] = '\0';
+		answer(p, req, o, 420, NULL, extra);
+		return false;
+	}
+	return true;
+}
+
+/* INVITEs claiming to come from sipd's domain must prove it (407), so nobody calls as someone else. */
+static bool authorize_call(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o)
+{
+	struct sip_uri from;
+	struct auth_user user;
+	const char *reason;
+	char extra[1024];
+
+	if (!p->cfg->auth_calls || req->mid != SIP_METHOD_INVITE || req->to.tag.p)
+		return true;
+	if (sip_uri_parse(&from, req->from.uri) || !registrar_is_local(p->reg, from.host))
+		return true;
+	switch (auth_check(p->auth, req, SIP_HDR_PROXY_AUTHORIZATION, o->src_host, &user, extra, sizeof(extra),
+			   &reason)) {
+	case AUTH_OK:
+		return true;
+	case AUTH_CHALLENGE:
+		answer(p, req, o, 407, NULL, extra);
+		return false;
+	case AUTH_FORBIDDEN:
+		answer(p, req, o, 403, reason, NULL);
+		return false;
+	}
+	return false;
+}
+
+/* The target set of a user of sipd's domains (16.5): the AOR's bindings, best q first. 0 targets with
+ * *known set tells 480 from 404. */
+static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct target *t, size_t max,
+			     bool *known)
+{
+	struct store_binding *b = calloc(max, sizeof(*b));
+	char aor[256], user[64];
+	struct auth_user u;
+	size_t n = 0;
+
+	*known = false;
+	if (!b)
+		return 0;
+	if (registrar_aor(ruri, aor, sizeof(aor))) {
+		n = loc_lookup(registrar_location(p->reg), aor, b, max, (int64_t)time(NULL));
+		if (n > max)
+			n = max;
+		*known = n > 0;
+		if (!n && ruri->user.l < sizeof(user)) {
+			long l = sip_unescape(user, sizeof(user) - 1, ruri->user);
+
+			if (l > 0) {
+				user[l] = '\0';
+				*known = auth_user_find(p->auth, user, &u) == 0;
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		snprintf(t[i].uri, sizeof(t[i].uri), "%s", b[i].contact);
+		snprintf(t[i].path, sizeof(t[i].path), "%s", b[i].path);
+		snprintf(t[i].received, sizeof(t[i].received), "%s", b[i].received);
+		t[i].q = b[i].q < 0 ? 1000 : b[i].q;
+	}
+	free(b);
+	return n;
+}
+
+/* Where a forwarded request goes: the first Route (ours popped), else the binding's source, else
+ * the target URI. */
+static int next_hop(const struct sip_msg *req, bool pop_route, const struct target *t, struct tp_addr *dst,
+		    enum tp_proto *proto)
+{
+	struct sip_list_iter it;
+	struct slice route;
+	struct sip_addr a;
+	struct sip_uri u;
+	bool skip = pop_route;
+
+	if (t->path[0]) {
+		struct slice rest = slice_cstr(t->path), first;
+
+		if (sip_list_next(&rest, &first) && sip_addr_parse(&a, first) == 0 && sip_uri_parse(&u, a.uri) == 0)
+			return uri_hop(&u, dst, proto);
+	}
+	sip_list_begin(&it, req, SIP_HDR_ROUTE);
+	while (sip_list_iter_next(&it, &route)) {
+		if (skip) {
+			skip = false;
+			continue;
+		}
+		if (sip_addr_parse(&a, route) || sip_uri_parse(&u, a.uri))
+			return EINVAL;
+		return uri_hop(&u, dst, proto);
+	}
+	if (sip_uri_parse(&u, slice_cstr(t->uri)))
+		return EINVAL;
+	/* NAT (RFC 3581): a Contact naming another host than the one its REGISTER came from is behind a
+	 * NAT; the source address reaches it. A Contact at the source host is reached as it says. */
+	if (!received_host_is(t->received, u.host) && received_hop(t->received, dst, proto) == 0)
+		return 0;
+	return uri_hop(&u, dst, proto);
+}
+
+static bool dialog_creating(enum sip_method m)
+{
+	return m == SIP_METHOD_INVITE || m == SIP_METHOD_SUBSCRIBE || m == SIP_METHOD_REFER;
+}
+
+/* ACK for a 2xx and anything else forwarded without a transaction (16.11). */
+static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req,
+			      const struct target *t, bool pop_route)
+{
+	struct fwd f = { .target = slice_cstr(t->uri), .path = t->path, .pop_route = pop_route };
+	char local[96], *buf;
+	struct tp_addr dst;
+	size_t len;
+
+	if (next_hop(req, pop_route, t, &dst, &f.proto))
+		return;
+	local_hostport(&tm->local, local, sizeof(local));
+	f.local = local;
+	txn_branch_new(f.branch);
+	if (forward_build(req, &f, &buf, &len) == 0) {
+		tp_send(tm->worker, f.proto, NULL, &dst, buf, len);
+		free(buf);
+	}
+}
+
+static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req,
+			     const struct txn_origin *o, struct target *t, size_t n, bool pop_route)
+{
+	struct rctx *rc = calloc(1, sizeof(*rc));
+	struct txn *stx = NULL;
+	char local[96], extra[64];
+	int err;
+
+	if (!rc) {
+		answer(p, req, o, 500, "Out of memory", NULL);
+		return;
+	}
+	err = txn_server_new(&stx, p->txns, loop_current(), req, tm->proto != TP_UDP);
+	if (!err && (err = txn_keep(stx, o, tm->buf, tm->len)))
+		stx = mem_deref(stx);
+	if (err) {
+		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", p->cfg->retry_after);
+		answer(p, req, o, err == EAGAIN ? 503 : 500, NULL, extra);
+		free(rc);
+		return;
+	}
+	rc->kind = &rctx_kind;
+	rc->p = p;
+	rc->stx = stx; /* the reference txn_server_new gave the caller */
+	rc->worker = tm->worker;
+	rc->invite = req->mid == SIP_METHOD_INVITE;
+	txn_set_tu(stx, rc, rctx_free);
+	if (rc->invite)
+		txn_reply(stx, req, 100, NULL, NULL); /* 16.2 / 17.2.1: a stateful proxy answers 100 at once */
+	local_hostport(&tm->local, local, sizeof(local));
+	for (size_t i = 0; i < n && rc->nbr < MAX_BRANCHES; i++) {
+		struct branch *b = &rc->br[rc->nbr];
+		struct fwd f = {
+			.target = slice_cstr(t[i].uri),
+			.path = t[i].path,
+			.pop_route = pop_route,
+			.record_route = p->cfg->record_route && dialog_creating(req->mid) && !req->to.tag.p,
+			.local = local,
+		};
+
+		if (next_hop(req, pop_route, &t[i], &b->dst, &b->proto)) {
+			log_info("proxy: no usable next hop for %s (a host name: DNS is not supported yet)", t[i].uri);
+			continue;
+		}
+		f.proto = b->proto;
+		txn_branch_new(f.branch);
+		if (forward_build(req, &f, &b->req, &b->req_len))
+			continue;
+		b->rc = rc;
+		b->q = t[i].q;
+		rc->nbr++;
+	}
+	if (!rc->nbr) {
+		txn_reply(stx, req, 502, "No usable next hop", NULL);
+		mem_deref(stx);
+		return;
+	}
+	timer_c_restart(rc);
+	start_next_group(rc); /* may end stx: our reference keeps rc alive until here */
+	mem_deref(stx); /* the table and the branches' callbacks keep what they need; rctx dies with stx */
+}
+
+bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req, const struct txn_origin *o)
+{
+	struct target *t = NULL;
+	struct sip_list_iter it;
+	struct slice route;
+	struct sip_uri ruri, ru;
+	struct sip_addr ra;
+	bool pop = false, known = false, has_route = false, local;
+	size_t n = 0;
+
+	if (req->mid == SIP_METHOD_REGISTER || req->mid == SIP_METHOD_CANCEL ||
+	    sip_uri_parse(&ruri, req->ruri))
+		return false; /* CANCEL: the core matches it to the INVITE (16.10) */
+	/* 16.4: a Route naming sipd is taken off; what follows it (or the Request-URI) is the next hop */
+	sip_list_begin(&it, req, SIP_HDR_ROUTE);
+	if (sip_list_iter_next(&it, &route)) {
+		has_route = true;
+		if (sip_addr_parse(&ra, route) == 0 && sip_uri_parse(&ru, ra.uri) == 0 && uri_is_us(p, &ru)) {
+			pop = true;
+			has_route = sip_list_iter_next(&it, &route);
+		}
+	}
+	/* Out of a dialog, a Request-URI naming this host is sipd's, whatever the port (phones and tools
+	 * get the port wrong); inside one, the port tells sipd from a phone on the same host. */
+	local = !has_route && (req->to.tag.p ? uri_is_us(p, &ruri)
+					     : ruri.scheme != SIP_SCHEME_TEL && registrar_is_local(p->reg, ruri.host));
+	if (local && !ruri.user.l)
+		return false; /* for sipd itself (OPTIONS, a BYE to it): the core answers */
+	if (!has_route && !pop && !local && !req->to.tag.p) {
+		/* sipd is no open relay: another domain, no dialog, no Route through sipd */
+		answer(p, req, o, 403, "Relaying denied", NULL);
+		return true;
+	}
+	t = calloc(MAX_BRANCHES, sizeof(*t));
+	if (!t) {
+		answer(p, req, o, 500, "Out of memory", NULL);
+		return true;
+	}
+	if (local) {
+		n = lookup_targets(p, &ruri, t, MAX_BRANCHES, &known);
+		if (!n && (!known || req->to.tag.p)) {
+			free(t);
+			return false; /* no such user (404 by default), or a dialog sipd has no way into (481) */
+		}
+		/* a UA that ignored Record-Route sends in-dialog requests to the AOR: one target, not a fork */
+		if (req->to.tag.p)
+			n = 1;
+	} else {
+		slice_copy(t[0].uri, sizeof(t[0].uri), req->ruri);
+		t[0].q = 1000;
+		n = 1;
+	}
+	if (!validate(p, req, o) || !authorize_call(p, req, o)) {
+		free(t);
+		return true;
+	}
+	if (!n) {
+		free(t);
+		answer(p, req, o, 480, "No registered contact", NULL);
+		return true;
+	}
+	if (req->mid == SIP_METHOD_ACK)
+		forward_stateless(p, tm, req, &t[0], pop);
+	else
+		forward_stateful(p, tm, req, o, t, n, pop);
+	free(t);
+	return true;
+}
+
+/* ---- stray responses ---- */
+
+void proxy_stray_response(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *resp)
+{
+	const struct sip_hdr *h = sip_msg_hdr(resp, SIP_HDR_VIA);
+	struct slice rest, top, next;
+	struct sip_via v;
+	struct tp_addr dst;
+	enum tp_proto proto;
+	char hp[160], *out;
+	size_t len;
+
+	(void)tm;
+	if (!h || resp->status < 200 || resp->status >= 300)
+		return; /* only a 2xx is forwarded without its transaction (16.7 step 5) */
+	rest = h->value;
+	if (!sip_list_next(&rest, &top) || sip_via_parse(&v, top) || !registrar_is_local(p->reg, v.host))
+		return;
+	if (!sip_list_next(&rest, &next)) {
+		h = sip_msg_hdr_next(resp, h);
+		if (!h)
+			return;
+		rest = h->value;
+		if (!sip_list_next(&rest, &next))
+			return;
+	}
+	if (sip_via_parse(&v, next))
+		return;
+	/* 18.2.2 for the next hop: received and rport where the UA put them */
+	uint32_t rport = 0;
+
+	if (v.rport.l)
+		slice_to_u32(v.rport, 65535, &rport);
+	snprintf(hp, sizeof(hp), "%.*s:%u", SLICE_ARG(v.received.l ? v.received : v.host),
+		 rport ? (unsigned)rport : v.port ? v.port : 5060);
+	proto = slice_caseeq_cstr(v.transport, "TCP") ? TP_TCP : TP_UDP;
+	if (tp_addr_parse(&dst, hp, 5060))
+		return;
+	out = strip_via(resp, &len);
+	if (out) {
+		tp_send(tm->worker, proto, NULL, &dst, out, len);
+		free(out);
+	}
+}
+
+/* ---- life cycle ---- */
+
+int proxy_new(struct proxy **pp, const struct config *cfg, struct txn_table *txns, struct registrar *reg,
+	      struct auth *auth)
+{
+	struct proxy *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return ENOMEM;
+	p->cfg = cfg;
+	p->txns = txns;
+	p->reg = reg;
+	p->auth = auth;
+	for (unsigned i = 0; i < cfg->nlisten && p->nports < MAX_PORTS; i++) {
+		struct tp_addr a;
+
+		if (tp_addr_parse(&a, cfg->listen[i] + 4, 5060) == 0)
+			p->ports[p->nports++] = tp_addr_port(&a);
+	}
+	*pp = p;
+	return 0;
+}
+
+void proxy_free(struct proxy *p)
+{
+	free(p);
+}

@@ -1,0 +1,30 @@
+/* proxy.h: the stateful proxy (RFC 3261 16): route pre-processing, the target set from the location
+ * service, forking by q, response selection, CANCEL, Timer C, and in-dialog routing by Route. */
+#ifndef SIPD_PROXY_PROXY_H
+#define SIPD_PROXY_PROXY_H
+
+#include <stdbool.h>
+
+#include "auth/auth.h"
+#include "base/config.h"
+#include "net/transport.h"
+#include "registrar/registrar.h"
+#include "sip/msg.h"
+#include "txn/txn.h"
+
+struct proxy;
+
+int proxy_new(struct proxy **pp, const struct config *cfg, struct txn_table *txns, struct registrar *reg,
+	      struct auth *auth);
+void proxy_free(struct proxy *p);
+/* Takes the request when it is the proxy's to route: a Route to follow (16.4), a user of sipd's
+ * domains (16.5), an in-dialog request for elsewhere. false leaves it to the core (sipd is the UAS). */
+bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req, const struct txn_origin *o);
+/* The CANCEL of an INVITE (16.10): true when that INVITE is the proxy's (its branches get CANCELled). */
+bool proxy_cancel(struct proxy *p, struct txn *inv);
+/* A server transaction ends (on its loop): the proxy lets go of what it held for it. */
+void proxy_txn_end(struct proxy *p, struct txn *tx);
+/* A response no client transaction claimed (a 2xx retransmission): forwarded by its Via (16.7, 16.11). */
+void proxy_stray_response(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *resp);
+
+#endif
