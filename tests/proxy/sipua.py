@@ -1,0 +1,639 @@
+#!/usr/bin/env python3
+"""sipua.py: small SIP helpers for sipd's proxy tests (tests/proxy/run_proxy.sh), for what SIPp 3.6 does
+not do well: registering a phone from the very port its SIPp UAS will listen on, a callee behind a NAT
+(registers from one socket with a Contact it cannot be reached at, then answers the INVITE on that same
+socket), and timing checks over SIPp's message logs.
+
+  sipua.py freeport [--count N] [--start PORT]
+      N ports of 127.0.0.1, each free for both UDP and TCP, one per line
+  sipua.py ready --port P [--wait S]
+      exit 0 once sipd answers on udp:127.0.0.1:P (a stateless 400 to a probe)
+  sipua.py bound --port P [--wait S]
+      exit 0 once something (a SIPp UAS) holds udp:127.0.0.1:P
+  sipua.py register --port P --user U --password PW [--bind LPORT] [--contact C]... [--expires N]
+                    [--expect CODE]
+      one REGISTER for sip:U@127.0.0.1 over UDP from 127.0.0.1:LPORT (0: any), answering a 401 with MD5
+      digest; --contact '*' with --expires 0 removes every binding. Exit 0 when the final is --expect
+      (default 200).
+  sipua.py natcallee --port P --user U --password PW --contact C --ready FILE [--timeout S]
+      registers C (a Contact the socket is not at, e.g. sip:bob@10.0.0.99:5060) from one UDP socket,
+      touches FILE, then waits on that same socket for sipd's INVITE and checks it (Request-URI is C, top
+      Via is sipd's, Record-Route); answers 180 then 200 (Contact: this socket, Record-Route copied),
+      retransmits the 200 until the ACK, answers the BYE with 200. Exit 0 when every check held.
+  sipua.py phone --port P --user U --ready FILE [--seconds S] [--expect invite|nothing] [--answer CODE]
+      registers <sip:callee@127.0.0.1:LPORT> for U from one socket, touches FILE, listens S seconds: an
+      INVITE must come; with --answer it gets CODE and the ACK for that may come, without it nothing is
+      answered and nothing but the INVITE's retransmissions may come (no CANCEL: 9.1, 16.8); anything
+      else (a CANCEL, an ACK for a response this phone never sent) fails. --expect nothing: no message
+      at all may come
+  sipua.py invite --port P --to U [--frm alice] [--password PW] --expect CODE
+      INVITE sip:U@127.0.0.1:P from sip:FRM@127.0.0.1: 407 with a Digest MD5 Proxy-Authenticate, ACK, the
+      INVITE again with Proxy-Authorization (digest uri = the Request-URI, which SIPp 3.6 cannot do), then
+      the final must be CODE; ACK
+  sipua.py gap --log FILE --first REGEX --then REGEX [--min S] [--max S]
+  sipua.py cancel-check --log FILE
+      the first CANCEL received in a SIPp UAS's message log matches the first INVITE (RFC 3261 9.1: one Via,
+      the INVITE's top one; same Request-URI, Call-ID, From, To, CSeq number)
+  sipua.py order --log-a FILE --a REGEX --log-b FILE --b REGEX
+      over SIPp -trace_msg files: the time between two messages of one log is in [min, max]; message a of
+      log-a came no later than message b of log-b. A REGEX is matched (re.search, multi-line) against
+      "<sent|received>\\n<the message>"; the first match counts.
+
+Failed checks are printed on stderr, one line each, first line first.
+"""
+import argparse
+import datetime
+import hashlib
+import os
+import random
+import re
+import socket
+import sys
+import time
+
+HOST = "127.0.0.1"
+
+
+class Fail(Exception):
+    pass
+
+
+# ---- messages ----
+
+class Msg:
+    def __init__(self, raw):
+        self.raw = raw
+        text = raw.decode("utf-8", "replace")
+        head, _, self.body = text.partition("\r\n\r\n")
+        lines = head.split("\r\n")
+        self.start = lines[0]
+        self.headers = []
+        for line in lines[1:]:
+            if line[:1] in (" ", "\t") and self.headers:
+                n, v = self.headers[-1]
+                self.headers[-1] = (n, v + " " + line.strip())
+                continue
+            name, _, value = line.partition(":")
+            self.headers.append((name.strip(), value.strip()))
+        m = re.match(r"SIP/2\.0 (\d{3}) ?(.*)$", self.start)
+        self.code = int(m.group(1)) if m else None
+        rm = re.match(r"([A-Z]+) (\S+) SIP/2\.0$", self.start)
+        self.method = rm.group(1) if rm else None
+        self.ruri = rm.group(2) if rm else None
+
+    SHORT = {"via": "v", "call-id": "i", "from": "f", "to": "t", "contact": "m", "content-length": "l",
+             "content-type": "c"}
+
+    def values(self, name):
+        short = self.SHORT.get(name.lower())
+        return [v for n, v in self.headers if n.lower() == name.lower() or (short and n.lower() == short)]
+
+    def lines(self, name):
+        """Every header line of that name, as sent (for copying into a response)."""
+        short = self.SHORT.get(name.lower())
+        return ["%s: %s" % (n, v) for n, v in self.headers if n.lower() == name.lower() or
+                (short and n.lower() == short)]
+
+    def first(self, name):
+        v = self.values(name)
+        return v[0] if v else None
+
+    def text(self):
+        return self.raw.decode("utf-8", "replace")
+
+
+def md5(s):
+    return hashlib.md5(s.encode()).hexdigest()
+
+
+def challenge_params(value):
+    scheme, _, rest = value.partition(" ")
+    params = {"scheme": scheme}
+    for m in re.finditer(r'([A-Za-z-]+)\s*=\s*("((?:[^"\\]|\\.)*)"|[^,\s]+)', rest):
+        params[m.group(1).lower()] = m.group(3) if m.group(3) is not None else m.group(2)
+    return params
+
+
+def digest(method, uri, user, password, chal):
+    realm, nonce = chal.get("realm", ""), chal.get("nonce", "")
+    ha1 = md5("%s:%s:%s" % (user, realm, password))
+    ha2 = md5("%s:%s" % (method, uri))
+    out = 'Digest username="%s", realm="%s", nonce="%s", uri="%s", algorithm=MD5' % (user, realm, nonce, uri)
+    if "auth" in [q.strip() for q in chal.get("qop", "").split(",")]:
+        cnonce = "%08x" % random.randrange(1 << 32)
+        resp = md5("%s:%s:00000001:%s:auth:%s" % (ha1, nonce, cnonce, ha2))
+        out += ', response="%s", cnonce="%s", qop=auth, nc=00000001' % (resp, cnonce)
+    else:
+        out += ', response="%s"' % md5("%s:%s:%s" % (ha1, nonce, ha2))
+    if "opaque" in chal:
+        out += ', opaque="%s"' % chal["opaque"]
+    return out
+
+
+# ---- REGISTER ----
+
+def udp_socket(bind_port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((HOST, bind_port))
+    return s
+
+
+def recv_msg(sock, deadline):
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None, None
+        sock.settimeout(left)
+        try:
+            raw, addr = sock.recvfrom(65536)
+        except socket.timeout:
+            return None, None
+        except ConnectionRefusedError:
+            continue
+        return Msg(raw), addr
+
+
+def register(sock, port, user, password, contacts, expires, timeout=8.0):
+    """REGISTER sip:127.0.0.1:port for sip:user@127.0.0.1 from sock; a 401 is answered once (MD5).
+    Returns the final response."""
+    lport = sock.getsockname()[1]
+    tag = "ua%06d" % random.randrange(10 ** 6)
+    callid = "reg-%d-%06d@%s" % (os.getpid(), random.randrange(10 ** 6), HOST)
+    ruri = "sip:%s:%d" % (HOST, port)
+    auth = None
+    for cseq in (1, 2):
+        lines = ["REGISTER %s SIP/2.0" % ruri,
+                 "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKua%s%d;rport" % (HOST, lport, tag, cseq),
+                 "Max-Forwards: 70",
+                 "From: <sip:%s@%s>;tag=%s" % (user, HOST, tag),
+                 "To: <sip:%s@%s>" % (user, HOST),
+                 "Call-ID: %s" % callid,
+                 "CSeq: %d REGISTER" % cseq]
+        lines += ["Contact: %s" % c for c in contacts]
+        if expires is not None:
+            lines.append("Expires: %s" % expires)
+        if auth:
+            lines.append("Authorization: %s" % auth)
+        lines += ["User-Agent: sipd-proxy-test", "Content-Length: 0"]
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        deadline = time.monotonic() + timeout
+        interval = 0.5
+        sock.sendto(data, (HOST, port))
+        resp = None
+        while resp is None:
+            m, _ = recv_msg(sock, min(deadline, time.monotonic() + interval))
+            if m is None:
+                if time.monotonic() >= deadline:
+                    raise Fail("no final response to REGISTER %s (CSeq %d) within %.0f s" % (user, cseq, timeout))
+                sock.sendto(data, (HOST, port))
+                interval = min(interval * 2, 4.0)
+                continue
+            if m.code is None or m.code < 200 or m.first("Call-ID") != callid or \
+                    not re.match(r"%d\s+REGISTER$" % cseq, m.first("CSeq") or ""):
+                continue
+            resp = m
+        if resp.code == 401 and auth is None:
+            chals = [challenge_params(v) for v in resp.values("WWW-Authenticate")]
+            md5s = [c for c in chals if c.get("algorithm", "MD5").upper() == "MD5"]
+            if not md5s:
+                raise Fail("no MD5 challenge in the 401 to REGISTER %s: %s" % (user, resp.values("WWW-Authenticate")))
+            auth = digest("REGISTER", ruri, user, password, md5s[0])
+            continue
+        return resp
+    return resp
+
+
+def cmd_register(a):
+    sock = udp_socket(a.bind)
+    try:
+        r = register(sock, a.port, a.user, a.password, a.contact, a.expires)
+    finally:
+        sock.close()
+    if r.code != a.expect:
+        raise Fail("REGISTER %s %s: expected %d, got '%s'" % (a.user, a.contact, a.expect, r.start))
+    return 0
+
+
+# ---- the callee behind a NAT ----
+
+SDP_ANSWER = ("v=0\r\no=callee 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+              "m=audio 49180 RTP/AVP 0\r\n")
+
+REASONS = {180: "Ringing", 200: "OK", 404: "Not Found", 480: "Temporarily Unavailable", 486: "Busy Here",
+           487: "Request Terminated", 503: "Service Unavailable", 603: "Decline"}
+
+
+def response(req, code, reason, totag, extra=(), sdp=None):
+    lines = ["SIP/2.0 %d %s" % (code, reason)]
+    lines += req.lines("Via")
+    lines += req.lines("Record-Route") if 100 < code < 300 and req.method == "INVITE" else []
+    lines.append("From: %s" % req.first("From"))
+    to = req.first("To")
+    if totag and ";tag=" not in to:
+        to += ";tag=%s" % totag
+    lines.append("To: %s" % to)
+    lines.append("Call-ID: %s" % req.first("Call-ID"))
+    lines.append("CSeq: %s" % req.first("CSeq"))
+    lines += list(extra)
+    if sdp:
+        lines.append("Content-Type: application/sdp")
+    lines.append("Content-Length: %d" % len(sdp or ""))
+    return ("\r\n".join(lines) + "\r\n\r\n" + (sdp or "")).encode()
+
+
+def cmd_natcallee(a):
+    fails = []
+    sock = udp_socket(0)
+    lport = sock.getsockname()[1]
+    r = register(sock, a.port, a.user, a.password, ["<%s>" % a.contact], 300)
+    if r.code != 200:
+        raise Fail("REGISTER %s with Contact %s: expected 200, got '%s'" % (a.user, a.contact, r.start))
+    with open(a.ready, "w") as f:
+        f.write("%d\n" % lport)
+    deadline = time.monotonic() + a.timeout
+    inv = None
+    while inv is None:
+        m, addr = recv_msg(sock, deadline)
+        if m is None:
+            raise Fail("no INVITE reached the socket the REGISTER came from (127.0.0.1:%d) within %.0f s"
+                       % (lport, a.timeout))
+        if m.method == "INVITE":
+            inv, src = m, addr
+    if inv.ruri != a.contact:
+        fails.append("INVITE Request-URI: expected the registered Contact %s, got %s" % (a.contact, inv.ruri))
+    vias = inv.values("Via")
+    if not vias or not re.match(r"SIP/2\.0/UDP 127\.0\.0\.1:%d;branch=z9hG4bK" % a.port, vias[0]):
+        fails.append("INVITE top Via: expected sipd's SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK..., got %r"
+                     % (a.port, vias[:1]))
+    if len(vias) < 2:
+        fails.append("INVITE: expected sipd's Via above the caller's, got %r" % vias)
+    rr = inv.values("Record-Route")
+    if not rr or not re.match(r"<sip:127\.0\.0\.1:%d(;[^>]*)?>" % a.port, rr[0]) or \
+            not re.search(r";lr[;>=]", rr[0]):
+        fails.append("INVITE Record-Route: expected <sip:127.0.0.1:%d;lr>, got %r" % (a.port, rr))
+    totag = "nat%06d" % random.randrange(10 ** 6)
+    contact = "Contact: <sip:%s@%s:%d>" % (a.user, HOST, lport)
+    sock.sendto(response(inv, 180, "Ringing", totag, [contact]), src)
+    time.sleep(0.2)
+    ok200 = response(inv, 200, "OK", totag, [contact], SDP_ANSWER)
+    sock.sendto(ok200, src)
+    interval, next_tx = 0.5, time.monotonic() + 0.5
+    deadline = time.monotonic() + 8
+    got_ack = got_bye = False
+    while not got_bye:
+        m, addr = recv_msg(sock, min(deadline, next_tx) if not got_ack else deadline)
+        if m is None:
+            if time.monotonic() >= deadline:
+                fails.append("no %s reached 127.0.0.1:%d within 8 s of the 200" % ("BYE" if got_ack else "ACK", lport))
+                break
+            if not got_ack:
+                sock.sendto(ok200, src)
+                interval = min(interval * 2, 4.0)
+                next_tx = time.monotonic() + interval
+            continue
+        if m.method == "INVITE":
+            continue  # a retransmission; the 200 is retransmitted on its own timer
+        if m.method == "ACK":
+            got_ack = True
+            if not re.match(r"sip:%s@127\.0\.0\.1:%d$" % (re.escape(a.user), lport), m.ruri or ""):
+                fails.append("ACK Request-URI: expected our Contact sip:%s@127.0.0.1:%d, got %s" % (a.user, lport, m.ruri))
+            continue
+        if m.method == "BYE":
+            got_bye = True
+            if not got_ack:
+                fails.append("BYE came before any ACK for the 200")
+            sock.sendto(response(m, 200, "OK", None), addr)
+            continue
+        fails.append("unexpected message: %s" % m.start)
+    sock.close()
+    if fails:
+        raise Fail("; ".join(fails))
+    return 0
+
+
+# ---- a phone that never answers, or answers with one final ----
+
+def cmd_phone(a):
+    """Registers <sip:callee@127.0.0.1:LPORT> for a.user from its socket, then listens a.seconds.
+    --expect nothing: no message at all may come. --expect invite: an INVITE must come; with --answer CODE
+    it is answered with CODE (and the ACK for that is fine), without, nothing is answered and nothing but
+    the INVITE's retransmissions may come (9.1, 16.8: no CANCEL before a provisional response)."""
+    sock = udp_socket(0)
+    lport = sock.getsockname()[1]
+    r = register(sock, a.port, a.user, a.password, ["<sip:callee@%s:%d>" % (HOST, lport)], 300)
+    if r.code != 200:
+        raise Fail("REGISTER %s: expected 200, got '%s'" % (a.user, r.start))
+    with open(a.ready, "w") as f:
+        f.write("%d\n" % lport)
+    t0 = time.monotonic()
+    deadline = t0 + a.seconds
+    totag = "ph%06d" % random.randrange(10 ** 6)
+    invites, stray, acked = [], [], False
+    while True:
+        m, addr = recv_msg(sock, deadline)
+        if m is None:
+            break
+        t = time.monotonic() - t0
+        if m.method == "INVITE":
+            invites.append(t)
+            if a.answer:
+                sock.sendto(response(m, a.answer, REASONS.get(a.answer, "Whatever"), totag), addr)
+            continue
+        if m.method == "ACK" and a.answer and invites and ("tag=%s" % totag) in (m.first("To") or ""):
+            acked = True
+            if a.expect == "invite":
+                deadline = min(deadline, time.monotonic() + 0.5)
+            continue
+        what = m.start
+        if m.method == "ACK":
+            what += " (To: %s, for a response this phone never sent)" % m.first("To")
+        stray.append("%.1f s %s" % (t, what))
+    sock.close()
+    if a.expect == "nothing":
+        got = ["%.1f s INVITE" % t for t in invites] + stray
+        if got:
+            raise Fail("expected no message at 127.0.0.1:%d, got: %s" % (lport, "; ".join(got)))
+        return 0
+    fails = []
+    if not invites:
+        fails.append("no INVITE reached 127.0.0.1:%d within %.0f s" % (lport, a.seconds))
+    if stray:
+        fails.append("got besides the INVITE: %s" % "; ".join(stray))
+    if a.answer and invites and not acked:
+        fails.append("no ACK for the %d" % a.answer)
+    if fails:
+        raise Fail("; ".join(fails))
+    print("INVITE %d time(s), the last %.1f s after the first" % (len(invites), invites[-1] - invites[0]))
+    return 0
+
+
+# ---- an INVITE through a proxy that challenges ----
+
+def cmd_invite(a):
+    """INVITE sip:TO@127.0.0.1:P from sip:FROM@127.0.0.1 over UDP; a 407 is checked, ACKed and answered with
+    Proxy-Authorization (MD5, digest uri = the Request-URI); the final must be --expect, then ACK."""
+    sock = udp_socket(0)
+    lport = sock.getsockname()[1]
+    ruri = "sip:%s@%s:%d" % (a.to, HOST, a.port)
+    tag = "in%06d" % random.randrange(10 ** 6)
+    callid = "inv-%d-%06d@%s" % (os.getpid(), random.randrange(10 ** 6), HOST)
+    fails = []
+
+    def request(method, cseq, branch, to, extra=()):
+        lines = ["%s %s SIP/2.0" % (method, ruri),
+                 "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (HOST, lport, branch),
+                 "Max-Forwards: 70",
+                 "From: <sip:%s@%s>;tag=%s" % (a.frm, HOST, tag),
+                 "To: %s" % to,
+                 "Call-ID: %s" % callid,
+                 "CSeq: %d %s" % (cseq, method)]
+        if method == "INVITE":
+            lines.append("Contact: <sip:%s@%s:%d>" % (a.frm, HOST, lport))
+        lines += list(extra) + ["Content-Length: 0"]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    def final(data, cseq):
+        deadline = time.monotonic() + 8
+        sock.sendto(data, (HOST, a.port))
+        nxt, iv = time.monotonic() + 0.5, 0.5
+        while True:
+            m, _ = recv_msg(sock, min(deadline, nxt))
+            if m is None:
+                if time.monotonic() >= deadline:
+                    raise Fail("no final response to INVITE CSeq %d within 8 s" % cseq)
+                sock.sendto(data, (HOST, a.port))
+                iv = min(iv * 2, 4.0)
+                nxt = time.monotonic() + iv
+                continue
+            if m.code and m.code >= 200 and (m.first("CSeq") or "").split()[:1] == [str(cseq)]:
+                return m
+            if m.code and m.code < 200:
+                nxt = deadline  # a provisional response stops the retransmissions
+
+    to0 = "<%s>" % ruri
+    b1 = "z9hG4bKin%s1" % tag
+    r = final(request("INVITE", 1, b1, to0), 1)
+    if r.code != 407:
+        raise Fail("INVITE from %s without credentials: expected 407, got '%s'" % (a.frm, r.start))
+    chals = [challenge_params(v) for v in r.values("Proxy-Authenticate")]
+    md5s = [c for c in chals if c.get("scheme", "").lower() == "digest" and
+            c.get("algorithm", "MD5").upper() == "MD5"]
+    if not md5s:
+        raise Fail("407 without a Digest MD5 Proxy-Authenticate: %r" % r.values("Proxy-Authenticate"))
+    if len(r.values("Via")) != 1:
+        fails.append("407 carries %d Vias" % len(r.values("Via")))
+    sock.sendto(request("ACK", 1, b1, r.first("To")), (HOST, a.port))
+    auth = digest("INVITE", ruri, a.frm, a.password, md5s[0])
+    b2 = "z9hG4bKin%s2" % tag
+    r = final(request("INVITE", 2, b2, to0, ["Proxy-Authorization: %s" % auth]), 2)
+    if r.code != a.expect:
+        fails.append("INVITE with alice's credentials: expected %d, got '%s'" % (a.expect, r.start))
+    sock.sendto(request("ACK", 2, b2, r.first("To")), (HOST, a.port))
+    time.sleep(0.3)
+    sock.close()
+    if fails:
+        raise Fail("; ".join(fails))
+    return 0
+
+
+# ---- SIPp message logs ----
+
+def log_events(path):
+    """[(epoch seconds, 'sent'|'received' + newline + the message)] from a SIPp -trace_msg file."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    out = []
+    for chunk in re.split(r"^-{10,} ", text, flags=re.M)[1:]:
+        stamp, _, rest = chunk.partition("\n")
+        m = re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)", stamp)
+        if not m:
+            continue
+        t = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        kind = "sent" if re.match(r"\S+ message sent", rest) else "received"
+        out.append((t, kind + "\n" + rest.split("\n", 1)[1].lstrip("\n")))
+    return out
+
+
+def find_event(path, rx):
+    for t, text in log_events(path):
+        if re.search(rx, text, re.M):
+            return t
+    raise Fail("no message matching %r in %s" % (rx, os.path.basename(path)))
+
+
+def logged_msgs(path, kind, method):
+    out = []
+    for _, text in log_events(path):
+        k, _, msg = text.partition("\n")
+        if k != kind:
+            continue
+        m = Msg(msg.replace("\r\n", "\n").replace("\n", "\r\n").encode())
+        if m.method == method:
+            out.append(m)
+    return out
+
+
+def cmd_cancel_check(a):
+    """9.1: the CANCEL sipd sent matches the INVITE it cancels."""
+    invs, cans = logged_msgs(a.log, "received", "INVITE"), logged_msgs(a.log, "received", "CANCEL")
+    if not invs or not cans:
+        raise Fail("no INVITE or no CANCEL received in %s" % os.path.basename(a.log))
+    inv, can = invs[0], cans[0]
+    fails = []
+    if can.ruri != inv.ruri:
+        fails.append("CANCEL Request-URI %s, the INVITE's is %s" % (can.ruri, inv.ruri))
+    if len(can.values("Via")) != 1 or can.values("Via")[0] != inv.values("Via")[0]:
+        fails.append("CANCEL Via %r, expected only the INVITE's top Via %r" % (can.values("Via"), inv.values("Via")[:1]))
+    for h in ("Call-ID", "From", "To"):
+        if can.first(h) != inv.first(h):
+            fails.append("CANCEL %s %r differs from the INVITE's %r" % (h, can.first(h), inv.first(h)))
+    cn, inn = (can.first("CSeq") or "").split(), (inv.first("CSeq") or "").split()
+    if cn[:1] != inn[:1] or cn[1:] != ["CANCEL"]:
+        fails.append("CANCEL CSeq %r, the INVITE's is %r" % (can.first("CSeq"), inv.first("CSeq")))
+    if fails:
+        raise Fail("; ".join(fails))
+    return 0
+
+
+def cmd_gap(a):
+    t1, t2 = find_event(a.log, a.first), find_event(a.log, a.then)
+    d = t2 - t1
+    if d < a.min or d > a.max:
+        raise Fail("%.2f s between %r and %r, expected %.1f..%.1f s" % (d, a.first, a.then, a.min, a.max))
+    return 0
+
+
+def cmd_order(a):
+    ta, tb = find_event(a.log_a, a.a), find_event(a.log_b, a.b)
+    if ta > tb:
+        raise Fail("%r (%s) came %.3f s after %r (%s)" % (a.a, os.path.basename(a.log_a), ta - tb, a.b,
+                                                         os.path.basename(a.log_b)))
+    return 0
+
+
+# ---- ports ----
+
+def free_ports(count, start):
+    ports, p = [], start
+    while len(ports) < count and p < 65000:
+        ok = True
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            s = socket.socket(socket.AF_INET, kind)
+            try:
+                s.bind((HOST, p))
+            except OSError:
+                ok = False
+            finally:
+                s.close()
+        if ok:
+            ports.append(p)
+        p += 1
+    return ports
+
+
+def cmd_ready(a):
+    """An OPTIONS with an unparseable Max-Forwards: sipd answers it statelessly (400)."""
+    deadline = time.monotonic() + a.wait
+    sock = udp_socket(0)
+    lport = sock.getsockname()[1]
+    n = 0
+    while time.monotonic() < deadline:
+        n += 1
+        probe = ("OPTIONS sip:%s:%d SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bKready%d-%d\r\n"
+                 "Max-Forwards: probe\r\nFrom: <sip:probe@%s>;tag=p%d\r\nTo: <sip:%s:%d>\r\n"
+                 "Call-ID: ready%d-%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+                 % (HOST, a.port, HOST, lport, os.getpid(), n, HOST, n, HOST, a.port, os.getpid(), n))
+        sock.sendto(probe.encode(), (HOST, a.port))
+        sock.settimeout(0.2)
+        try:
+            sock.recvfrom(65536)
+            return 0
+        except (socket.timeout, ConnectionRefusedError):
+            time.sleep(0.05)
+    raise Fail("sipd on port %d did not answer within %.1f s" % (a.port, a.wait))
+
+
+def cmd_bound(a):
+    deadline = time.monotonic() + a.wait
+    while time.monotonic() < deadline:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind((HOST, a.port))
+        except OSError:
+            return 0
+        finally:
+            s.close()
+        time.sleep(0.02)
+    raise Fail("nothing listens on udp:127.0.0.1:%d after %.1f s" % (a.port, a.wait))
+
+
+def main():
+    p = argparse.ArgumentParser(description="SIP helpers for sipd's proxy tests")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("freeport")
+    f.add_argument("--count", type=int, default=1)
+    f.add_argument("--start", type=int, default=40000 + os.getppid() % 10000)
+    for name in ("ready", "bound"):
+        r = sub.add_parser(name)
+        r.add_argument("--port", type=int, required=True)
+        r.add_argument("--wait", type=float, default=10.0)
+    g = sub.add_parser("register")
+    g.add_argument("--port", type=int, required=True)
+    g.add_argument("--user", required=True)
+    g.add_argument("--password", default="secret")
+    g.add_argument("--bind", type=int, default=0)
+    g.add_argument("--contact", action="append", default=[])
+    g.add_argument("--expires")
+    g.add_argument("--expect", type=int, default=200)
+    n = sub.add_parser("natcallee")
+    n.add_argument("--port", type=int, required=True)
+    n.add_argument("--user", required=True)
+    n.add_argument("--password", default="secret")
+    n.add_argument("--contact", required=True)
+    n.add_argument("--ready", required=True)
+    n.add_argument("--timeout", type=float, default=10.0)
+    t = sub.add_parser("gap")
+    t.add_argument("--log", required=True)
+    t.add_argument("--first", required=True)
+    t.add_argument("--then", required=True)
+    t.add_argument("--min", type=float, default=0.0)
+    t.add_argument("--max", type=float, default=1e9)
+    q = sub.add_parser("phone")
+    q.add_argument("--port", type=int, required=True)
+    q.add_argument("--user", required=True)
+    q.add_argument("--password", default="secret")
+    q.add_argument("--ready", required=True)
+    q.add_argument("--seconds", type=float, default=5.0)
+    q.add_argument("--expect", choices=("invite", "nothing"), default="invite")
+    q.add_argument("--answer", type=int)
+    i = sub.add_parser("invite")
+    i.add_argument("--port", type=int, required=True)
+    i.add_argument("--to", required=True)
+    i.add_argument("--frm", default="alice")
+    i.add_argument("--password", default="secret")
+    i.add_argument("--expect", type=int, required=True)
+    c = sub.add_parser("cancel-check")
+    c.add_argument("--log", required=True)
+    o = sub.add_parser("order")
+    o.add_argument("--log-a", required=True)
+    o.add_argument("--a", required=True)
+    o.add_argument("--log-b", required=True)
+    o.add_argument("--b", required=True)
+    a = p.parse_args()
+    try:
+        if a.cmd == "freeport":
+            ports = free_ports(a.count, a.start)
+            if len(ports) < a.count:
+                raise Fail("not enough free ports")
+            print("\n".join(map(str, ports)))
+            return 0
+        return {"ready": cmd_ready, "bound": cmd_bound, "register": cmd_register, "natcallee": cmd_natcallee,
+                "gap": cmd_gap, "cancel-check": cmd_cancel_check,
+                "phone": cmd_phone, "invite": cmd_invite, "order": cmd_order}[a.cmd](a)
+    except (Fail, OSError) as e:
+        sys.stderr.write("sipua: %s\n" % e)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
