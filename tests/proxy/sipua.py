@@ -24,12 +24,21 @@ socket), and timing checks over SIPp's message logs.
       registers <sip:callee@127.0.0.1:LPORT> for U from one socket, touches FILE, listens S seconds: an
       INVITE must come; with --answer it gets CODE and the ACK for that may come, without it nothing is
       answered and nothing but the INVITE's retransmissions may come (no CANCEL: 9.1, 16.8); anything
-      else (a CANCEL, an ACK for a response this phone never sent) fails. --expect nothing: no message
-      at all may come
+      else (a CANCEL, an ACK for a response this phone never sent) fails; --delay S before answering,
+      --realm R for the challenge of a 401/407. --expect nothing: no message at all may come. --expect
+      bye: a BYE must come to sip:callee@127.0.0.1:LPORT without Route (answered 200), nothing else
+  sipua.py sink --host H --port P --ready FILE [--seconds S]
+      listens on udp:H:P for S seconds; nothing may come
+  sipua.py request --port P --method M --ruri URI [--route R]... [--to-tag T] --expect CODE
+      one non-INVITE request (From alice with a tag, To the R-URI's user with T) with those Routes; the
+      final must be CODE
   sipua.py invite --port P --to U [--frm alice] [--password PW] --expect CODE
       INVITE sip:U@127.0.0.1:P from sip:FRM@127.0.0.1: 407 with a Digest MD5 Proxy-Authenticate, ACK, the
       INVITE again with Proxy-Authorization (digest uri = the Request-URI, which SIPp 3.6 cannot do), then
       the final must be CODE; ACK
+  sipua.py hdr-check --log FILE --msg REGEX --header NAME [--index N] --match REGEX
+      in the first message of a SIPp -trace_msg file matching --msg, value N (0 = top; every line of the
+      header, split at commas) of header NAME matches --match (re.search)
   sipua.py gap --log FILE --first REGEX --then REGEX [--min S] [--max S]
   sipua.py cancel-check --log FILE
       the first CANCEL received in a SIPp UAS's message log matches the first INVITE (RFC 3261 9.1: one Via,
@@ -328,7 +337,7 @@ def cmd_phone(a):
     t0 = time.monotonic()
     deadline = t0 + a.seconds
     totag = "ph%06d" % random.randrange(10 ** 6)
-    invites, stray, acked = [], [], False
+    invites, stray, acked, byes = [], [], False, []
     while True:
         m, addr = recv_msg(sock, deadline)
         if m is None:
@@ -337,7 +346,18 @@ def cmd_phone(a):
         if m.method == "INVITE":
             invites.append(t)
             if a.answer:
-                sock.sendto(response(m, a.answer, REASONS.get(a.answer, "Whatever"), totag), addr)
+                if len(invites) == 1 and a.delay:
+                    time.sleep(a.delay)
+                extra = []
+                if a.answer in (401, 407):
+                    extra.append('%s: Digest realm="%s", nonce="n%d", algorithm=MD5, qop="auth"'
+                                 % ("WWW-Authenticate" if a.answer == 401 else "Proxy-Authenticate", a.realm, lport))
+                sock.sendto(response(m, a.answer, REASONS.get(a.answer, "Whatever"), totag, extra), addr)
+            continue
+        if m.method == "BYE" and a.expect == "bye":
+            byes.append(m)
+            sock.sendto(response(m, 200, "OK", None), addr)
+            deadline = min(deadline, time.monotonic() + 0.5)
             continue
         if m.method == "ACK" and a.answer and invites and ("tag=%s" % totag) in (m.first("To") or ""):
             acked = True
@@ -355,6 +375,20 @@ def cmd_phone(a):
             raise Fail("expected no message at 127.0.0.1:%d, got: %s" % (lport, "; ".join(got)))
         return 0
     fails = []
+    if a.expect == "bye":
+        want = "sip:callee@%s:%d" % (HOST, lport)
+        if not byes:
+            fails.append("no BYE reached 127.0.0.1:%d within %.0f s" % (lport, a.seconds))
+        elif byes[0].ruri != want:
+            fails.append("BYE Request-URI %s (Route %r), expected the Route's last value %s and no Route"
+                         % (byes[0].ruri, byes[0].values("Route"), want))
+        elif byes[0].values("Route"):
+            fails.append("BYE still carries Route %r" % byes[0].values("Route"))
+        if stray or invites:
+            fails.append("got besides the BYE: %s" % "; ".join(stray + ["INVITE"] * len(invites)))
+        if fails:
+            raise Fail("; ".join(fails))
+        return 0
     if not invites:
         fails.append("no INVITE reached 127.0.0.1:%d within %.0f s" % (lport, a.seconds))
     if stray:
@@ -364,6 +398,60 @@ def cmd_phone(a):
     if fails:
         raise Fail("; ".join(fails))
     print("INVITE %d time(s), the last %.1f s after the first" % (len(invites), invites[-1] - invites[0]))
+    return 0
+
+
+def cmd_sink(a):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((a.host, a.port))
+    with open(a.ready, "w") as f:
+        f.write("%d\n" % a.port)
+    got = []
+    t0 = time.monotonic()
+    while True:
+        m, _ = recv_msg(sock, t0 + a.seconds)
+        if m is None:
+            break
+        got.append("%.1f s %s (To: %s)" % (time.monotonic() - t0, m.start, m.first("To")))
+    sock.close()
+    if got:
+        raise Fail("udp:%s:%d (not sipd's domain) got: %s" % (a.host, a.port, "; ".join(got)))
+    return 0
+
+
+def cmd_request(a):
+    sock = udp_socket(0)
+    lport = sock.getsockname()[1]
+    tag = "rq%06d" % random.randrange(10 ** 6)
+    m = re.match(r"sip:(?:([^@;>]+)@)?", a.ruri)
+    user = m.group(1) if m and m.group(1) else "bob"
+    lines = ["%s %s SIP/2.0" % (a.method, a.ruri),
+             "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKrq%s;rport" % (HOST, lport, tag)]
+    lines += ["Route: %s" % r for r in a.route]
+    lines += ["Max-Forwards: 70",
+              "From: <sip:alice@%s>;tag=%s" % (HOST, tag),
+              "To: <sip:%s@%s>%s" % (user, HOST, ";tag=%s" % a.to_tag if a.to_tag else ""),
+              "Call-ID: rq-%d-%s@%s" % (os.getpid(), tag, HOST),
+              "CSeq: 5 %s" % a.method,
+              "Content-Length: 0"]
+    data = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    deadline = time.monotonic() + 8
+    nxt, iv = time.monotonic(), 0.5
+    while True:
+        if time.monotonic() >= nxt:
+            sock.sendto(data, (HOST, a.port))
+            nxt = time.monotonic() + iv
+            iv = min(iv * 2, 4.0)
+        r, _ = recv_msg(sock, min(deadline, nxt))
+        if r is None:
+            if time.monotonic() >= deadline:
+                raise Fail("no final response to %s %s within 8 s" % (a.method, a.ruri))
+            continue
+        if r.code and r.code >= 200:
+            break
+    sock.close()
+    if r.code != a.expect:
+        raise Fail("%s %s (Route %s): expected %d, got '%s'" % (a.method, a.ruri, a.route, a.expect, r.start))
     return 0
 
 
@@ -495,6 +583,23 @@ def cmd_cancel_check(a):
     return 0
 
 
+def cmd_hdr_check(a):
+    """In the first message of a SIPp log matching --msg, value number --index (0 = top) of header --header
+    (every line, split at commas) matches --match."""
+    for _, text in log_events(a.log):
+        if not re.search(a.msg, text, re.M):
+            continue
+        m = Msg(text.partition("\n")[2].replace("\r\n", "\n").replace("\n", "\r\n").encode())
+        vals = [v.strip() for line in m.values(a.header) for v in line.split(",")]
+        if a.index >= len(vals):
+            raise Fail("%s: no %s number %d in %r" % (m.start, a.header, a.index, vals))
+        if not re.search(a.match, vals[a.index]):
+            raise Fail("%s: %s number %d is %r, expected to match %r" % (m.start, a.header, a.index,
+                                                                         vals[a.index], a.match))
+        return 0
+    raise Fail("no message matching %r in %s" % (a.msg, os.path.basename(a.log)))
+
+
 def cmd_gap(a):
     t1, t2 = find_event(a.log, a.first), find_event(a.log, a.then)
     d = t2 - t1
@@ -592,6 +697,12 @@ def main():
     n.add_argument("--contact", required=True)
     n.add_argument("--ready", required=True)
     n.add_argument("--timeout", type=float, default=10.0)
+    h = sub.add_parser("hdr-check")
+    h.add_argument("--log", required=True)
+    h.add_argument("--msg", required=True)
+    h.add_argument("--header", required=True)
+    h.add_argument("--index", type=int, default=0)
+    h.add_argument("--match", required=True)
     t = sub.add_parser("gap")
     t.add_argument("--log", required=True)
     t.add_argument("--first", required=True)
@@ -604,8 +715,22 @@ def main():
     q.add_argument("--password", default="secret")
     q.add_argument("--ready", required=True)
     q.add_argument("--seconds", type=float, default=5.0)
-    q.add_argument("--expect", choices=("invite", "nothing"), default="invite")
+    q.add_argument("--expect", choices=("invite", "nothing", "bye"), default="invite")
     q.add_argument("--answer", type=int)
+    q.add_argument("--delay", type=float, default=0.0)
+    q.add_argument("--realm", default="phone")
+    k = sub.add_parser("sink")
+    k.add_argument("--host", default="127.0.0.2")
+    k.add_argument("--port", type=int, required=True)
+    k.add_argument("--ready", required=True)
+    k.add_argument("--seconds", type=float, default=2.0)
+    r = sub.add_parser("request")
+    r.add_argument("--port", type=int, required=True)
+    r.add_argument("--method", default="BYE")
+    r.add_argument("--ruri", required=True)
+    r.add_argument("--route", action="append", default=[])
+    r.add_argument("--to-tag")
+    r.add_argument("--expect", type=int, required=True)
     i = sub.add_parser("invite")
     i.add_argument("--port", type=int, required=True)
     i.add_argument("--to", required=True)
@@ -628,8 +753,8 @@ def main():
             print("\n".join(map(str, ports)))
             return 0
         return {"ready": cmd_ready, "bound": cmd_bound, "register": cmd_register, "natcallee": cmd_natcallee,
-                "gap": cmd_gap, "cancel-check": cmd_cancel_check,
-                "phone": cmd_phone, "invite": cmd_invite, "order": cmd_order}[a.cmd](a)
+                "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
+                "phone": cmd_phone, "invite": cmd_invite, "sink": cmd_sink, "request": cmd_request, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:
         sys.stderr.write("sipua: %s\n" % e)
         return 1
