@@ -121,10 +121,19 @@ static void local_hostport(const struct tp_addr *local, char *buf, size_t n)
 
 /* ---- forwarding a request (16.6) ---- */
 
+/* The Route values a request goes on with, in order. */
+#define MAX_ROUTES 16
+struct routeset {
+	struct slice r[MAX_ROUTES];
+	unsigned n;
+};
+
 struct fwd {
 	struct slice target;     /* the new Request-URI */
 	const char *path;        /* the binding's Path, as Route headers to push */
-	bool pop_route;          /* the first Route named sipd (16.4) */
+	const struct routeset *routes; /* the Route set to send on (ours taken off, 16.4) */
+	struct slice src_host;   /* where the request came from: received/rport on its Via (RFC 3581) */
+	uint16_t src_port;
 	bool record_route;
 	enum tp_proto proto;     /* of the next hop, for our Via */
 	const char *local;       /* our host:port */
@@ -137,7 +146,7 @@ static int forward_build(const struct sip_msg *req, const struct fwd *f, char **
 {
 	size_t cap = req->len + f->target.l + (f->path ? strlen(f->path) : 0) + 512;
 	char *buf = malloc(cap);
-	bool route_popped = false, have_mf = false;
+	bool via_done = false, have_mf = false;
 	struct sbuf b;
 
 	if (!buf)
@@ -162,22 +171,29 @@ static int forward_build(const struct sip_msg *req, const struct fwd *f, char **
 		sbuf_adds(&b, f->path);
 		sbuf_addlit(&b, "\r\n");
 	}
+	if (f->routes && f->routes->n) {
+		sbuf_addlit(&b, "Route: ");
+		for (unsigned i = 0; i < f->routes->n; i++) {
+			if (i)
+				sbuf_addlit(&b, ", ");
+			sbuf_addsl(&b, f->routes->r[i]);
+		}
+		sbuf_addlit(&b, "\r\n");
+	}
 	for (unsigned i = 0; i < req->nhdrs; i++) {
 		const struct sip_hdr *h = &req->hdrs[i];
 
-		if (h->id == SIP_HDR_ROUTE && f->pop_route && !route_popped) {
-			struct slice rest = h->value, first;
+		if (h->id == SIP_HDR_ROUTE)
+			continue; /* written above, as the route set goes on */
+		if (h->id == SIP_HDR_VIA && !via_done && req->via.raw.p) {
+			/* the sender's Via gets received and rport (18.2.1, RFC 3581 4) */
+			const char *end = req->via.raw.p + req->via.raw.l;
 
-			route_popped = true;
-			sip_list_next(&rest, &first);
-			rest = slice_trim(rest);
-			while (rest.l && rest.p[0] == ',')
-				rest = slice_trim(slice_make(rest.p + 1, rest.l - 1));
-			if (rest.l) {
-				sbuf_addlit(&b, "Route: ");
-				sbuf_addsl(&b, rest);
-				sbuf_addlit(&b, "\r\n");
-			}
+			via_done = true;
+			sbuf_addlit(&b, "Via: ");
+			sip_via_write_received(&b, &req->via, f->src_host, f->src_port);
+			sbuf_add(&b, end, (size_t)(h->value.p + h->value.l - end));
+			sbuf_addlit(&b, "\r\n");
 			continue;
 		}
 		if (h->id == SIP_HDR_CONTENT_LENGTH)
@@ -534,7 +550,7 @@ static void timer_c_fire(struct rctx *rc)
 		if (b->provisional) {
 			branch_cancel(b);
 		} else {
-			txn_client_detach(b->ct); /* 16.8: no provisional: as if it answered 408 */
+			txn_client_abandon(b->ct); /* 16.8: no provisional: as if it answered 408 */
 			branch_final(rc, b, 408, NULL);
 		}
 	}
@@ -740,14 +756,12 @@ static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct
 
 /* Where a forwarded request goes: the first Route (ours popped), else the binding's source, else
  * the target URI. */
-static int next_hop(const struct sip_msg *req, bool pop_route, const struct target *t, struct tp_addr *dst,
-		    enum tp_proto *proto)
+/* Where a forwarded request goes: the binding's Path, else the first Route of the set, else the
+ * binding's source (NAT), else the target URI. */
+static int next_hop(const struct routeset *rs, const struct target *t, struct tp_addr *dst, enum tp_proto *proto)
 {
-	struct sip_list_iter it;
-	struct slice route;
 	struct sip_addr a;
 	struct sip_uri u;
-	bool skip = pop_route;
 
 	if (t->path[0]) {
 		struct slice rest = slice_cstr(t->path), first;
@@ -755,13 +769,8 @@ static int next_hop(const struct sip_msg *req, bool pop_route, const struct targ
 		if (sip_list_next(&rest, &first) && sip_addr_parse(&a, first) == 0 && sip_uri_parse(&u, a.uri) == 0)
 			return uri_hop(&u, dst, proto);
 	}
-	sip_list_begin(&it, req, SIP_HDR_ROUTE);
-	while (sip_list_iter_next(&it, &route)) {
-		if (skip) {
-			skip = false;
-			continue;
-		}
-		if (sip_addr_parse(&a, route) || sip_uri_parse(&u, a.uri))
+	if (rs->n) {
+		if (sip_addr_parse(&a, rs->r[0]) || sip_uri_parse(&u, a.uri))
 			return EINVAL;
 		return uri_hop(&u, dst, proto);
 	}
@@ -781,14 +790,16 @@ static bool dialog_creating(enum sip_method m)
 
 /* ACK for a 2xx and anything else forwarded without a transaction (16.11). */
 static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req,
-			      const struct target *t, bool pop_route)
+			      const struct txn_origin *o, const struct target *t, const struct routeset *rs)
 {
-	struct fwd f = { .target = slice_cstr(t->uri), .path = t->path, .pop_route = pop_route };
+	struct fwd f = { .target = slice_cstr(t->uri), .path = t->path, .routes = rs,
+			 .src_host = slice_cstr(o->src_host), .src_port = o->src_port };
 	char local[96], *buf;
 	struct tp_addr dst;
 	size_t len;
 
-	if (next_hop(req, pop_route, t, &dst, &f.proto))
+	(void)p;
+	if (next_hop(rs, t, &dst, &f.proto))
 		return;
 	local_hostport(&tm->local, local, sizeof(local));
 	f.local = local;
@@ -800,7 +811,7 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 }
 
 static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req,
-			     const struct txn_origin *o, struct target *t, size_t n, bool pop_route)
+			     const struct txn_origin *o, struct target *t, size_t n, const struct routeset *rs)
 {
 	struct rctx *rc = calloc(1, sizeof(*rc));
 	struct txn *stx = NULL;
@@ -834,12 +845,14 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 		struct fwd f = {
 			.target = slice_cstr(t[i].uri),
 			.path = t[i].path,
-			.pop_route = pop_route,
+			.routes = rs,
+			.src_host = slice_cstr(o->src_host),
+			.src_port = o->src_port,
 			.record_route = p->cfg->record_route && dialog_creating(req->mid) && !req->to.tag.p,
 			.local = local,
 		};
 
-		if (next_hop(req, pop_route, &t[i], &b->dst, &b->proto)) {
+		if (next_hop(rs, &t[i], &b->dst, &b->proto)) {
 			log_info("proxy: no usable next hop for %s (a host name: DNS is not supported yet)", t[i].uri);
 			continue;
 		}
@@ -869,65 +882,85 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 	struct sip_uri ruri, ru;
 	struct sip_addr ra;
 	bool pop = false, known = false, has_route = false, local;
+	struct routeset *rs = NULL;
+	struct slice strict_target = SLICE_NULL;
+	bool taken = true;
 	size_t n = 0;
 
 	if (req->mid == SIP_METHOD_REGISTER || req->mid == SIP_METHOD_CANCEL ||
 	    sip_uri_parse(&ruri, req->ruri))
 		return false; /* CANCEL: the core matches it to the INVITE (16.10) */
-	/* 16.4: a Route naming sipd is taken off; what follows it (or the Request-URI) is the next hop */
-	sip_list_begin(&it, req, SIP_HDR_ROUTE);
-	if (sip_list_iter_next(&it, &route)) {
-		has_route = true;
-		if (sip_addr_parse(&ra, route) == 0 && sip_uri_parse(&ru, ra.uri) == 0 && uri_is_us(p, &ru)) {
-			pop = true;
-			has_route = sip_list_iter_next(&it, &route);
-		}
+	/* the ACK for a final sipd sent itself (statelessly) ends here (17.2.1) */
+	if (req->mid == SIP_METHOD_ACK && req->to.tag.p && txn_is_own_tag(req))
+		return true;
+	rs = calloc(1, sizeof(*rs));
+	if (!rs) {
+		answer(p, req, o, 500, "Out of memory", NULL);
+		return true;
 	}
+	sip_list_begin(&it, req, SIP_HDR_ROUTE);
+	while (rs->n < MAX_ROUTES && sip_list_iter_next(&it, &route))
+		rs->r[rs->n++] = route;
+	/* 16.4: a Request-URI sipd put in a Record-Route comes from a strict router: the last Route is the
+	 * real Request-URI */
+	if (rs->n && !ruri.user.l && uri_is_us(p, &ruri) &&
+	    sip_addr_parse(&ra, rs->r[rs->n - 1]) == 0 && sip_uri_parse(&ru, ra.uri) == 0) {
+		strict_target = ra.uri;
+		ruri = ru;
+		rs->n--;
+	}
+	/* 16.4: a first Route naming sipd is taken off */
+	if (rs->n && sip_addr_parse(&ra, rs->r[0]) == 0 && sip_uri_parse(&ru, ra.uri) == 0 && uri_is_us(p, &ru)) {
+		pop = true;
+		memmove(&rs->r[0], &rs->r[1], (rs->n - 1) * sizeof(rs->r[0]));
+		rs->n--;
+	}
+	has_route = rs->n > 0;
 	/* Out of a dialog, a Request-URI naming this host is sipd's, whatever the port (phones and tools
 	 * get the port wrong); inside one, the port tells sipd from a phone on the same host. */
 	local = !has_route && (req->to.tag.p ? uri_is_us(p, &ruri)
 					     : ruri.scheme != SIP_SCHEME_TEL && registrar_is_local(p->reg, ruri.host));
-	if (local && !ruri.user.l)
+	if (local && !ruri.user.l && !strict_target.p) {
+		free(rs);
 		return false; /* for sipd itself (OPTIONS, a BYE to it): the core answers */
-	if (!has_route && !pop && !local && !req->to.tag.p) {
-		/* sipd is no open relay: another domain, no dialog, no Route through sipd */
+	}
+	if (!has_route && !pop && !local && !strict_target.p) {
+		/* sipd is no open relay: another domain and no Route through sipd (in a dialog or not) */
 		answer(p, req, o, 403, "Relaying denied", NULL);
+		free(rs);
 		return true;
 	}
 	t = calloc(MAX_BRANCHES, sizeof(*t));
 	if (!t) {
 		answer(p, req, o, 500, "Out of memory", NULL);
-		return true;
+		goto out;
 	}
 	if (local) {
 		n = lookup_targets(p, &ruri, t, MAX_BRANCHES, &known);
 		if (!n && (!known || req->to.tag.p)) {
-			free(t);
-			return false; /* no such user (404 by default), or a dialog sipd has no way into (481) */
+			taken = false; /* no such user (404 by default), or a dialog sipd has no way into (481) */
+			goto out;
 		}
 		/* a UA that ignored Record-Route sends in-dialog requests to the AOR: one target, not a fork */
 		if (req->to.tag.p)
 			n = 1;
 	} else {
-		slice_copy(t[0].uri, sizeof(t[0].uri), req->ruri);
+		slice_copy(t[0].uri, sizeof(t[0].uri), strict_target.p ? strict_target : req->ruri);
 		t[0].q = 1000;
 		n = 1;
 	}
-	if (!validate(p, req, o) || !authorize_call(p, req, o)) {
-		free(t);
-		return true;
-	}
-	if (!n) {
-		free(t);
+	if (!validate(p, req, o) || !authorize_call(p, req, o))
+		goto out;
+	if (!n)
 		answer(p, req, o, 480, "No registered contact", NULL);
-		return true;
-	}
-	if (req->mid == SIP_METHOD_ACK)
-		forward_stateless(p, tm, req, &t[0], pop);
+	else if (req->mid == SIP_METHOD_ACK)
+		forward_stateless(p, tm, req, o, &t[0], rs);
 	else
-		forward_stateful(p, tm, req, o, t, n, pop);
+		forward_stateful(p, tm, req, o, t, n, rs);
+out:
 	free(t);
-	return true;
+	free(rs);
+	return taken;
 }
 
 /* ---- stray responses ---- */

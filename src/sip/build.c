@@ -68,7 +68,7 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 }
 
 /* The top Via element with received/rport as RFC 3261 18.2.1 and RFC 3581 4 require. */
-static void write_top_via(struct sbuf *b, const struct sip_via *v, const struct sip_resp *r)
+void sip_via_write_received(struct sbuf *b, const struct sip_via *v, struct slice src_host, uint16_t src_port)
 {
 	struct slice rest = v->params, name, value;
 	struct slice host = v->host;
@@ -77,7 +77,7 @@ static void write_top_via(struct sbuf *b, const struct sip_via *v, const struct 
 	/* an IPv6 sent-by keeps its brackets; the source address has none */
 	if (host.l > 2 && host.p[0] == '[')
 		host = slice_make(host.p + 1, host.l - 2);
-	add_received = r->src_host.l && (v->has_rport || !slice_caseeq(host, r->src_host));
+	add_received = src_host.l && (v->has_rport || !slice_caseeq(host, src_host));
 
 	sbuf_addsl(b, slice_make(v->raw.p, (size_t)(v->params.p ? v->params.p - 1 - v->raw.p : (long)v->raw.l)));
 	while (sip_param_next(&rest, &name, &value)) {
@@ -85,16 +85,16 @@ static void write_top_via(struct sbuf *b, const struct sip_via *v, const struct 
 			continue;
 		sbuf_addlit(b, ";");
 		sbuf_addsl(b, name);
-		if (slice_caseeq_cstr(name, "rport") && value.l == 0 && r->src_port) {
+		if (slice_caseeq_cstr(name, "rport") && value.l == 0 && src_port) {
 			sbuf_addlit(b, "=");
-			sbuf_addu(b, r->src_port);
+			sbuf_addu(b, src_port);
 		} else if (value.p) {
 			sbuf_addlit(b, "=");
 			sbuf_addsl(b, value);
 		}
 	}
 	if (add_received) {
-		struct slice h = r->src_host;
+		struct slice h = src_host;
 
 		/* received carries a bare IPv6 address, without brackets */
 		if (h.l > 2 && h.p[0] == '[')
@@ -115,7 +115,7 @@ static void write_vias(struct sbuf *b, const struct sip_msg *req, const struct s
 			/* the parsed top Via is the first element of this value: what follows it is copied */
 			const char *end = req->via.raw.p + req->via.raw.l;
 
-			write_top_via(b, &req->via, r);
+			sip_via_write_received(b, &req->via, r->src_host, r->src_port);
 			sbuf_add(b, end, (size_t)(h->value.p + h->value.l - end)); /* ", next-via..." as received */
 		} else {
 			sbuf_addsl(b, h->value);

@@ -37,6 +37,9 @@ struct sip_resp {
 	const char *content_type;
 };
 
+/* A Via element with received= (and rport=<port> when it asked for rport) filled from where the message
+ * came from (RFC 3261 18.2.1, RFC 3581 4). */
+void sip_via_write_received(struct sbuf *b, const struct sip_via *v, struct slice src_host, uint16_t src_port);
 /* Writes the response to req into b. 0, or ENOSPC when it did not fit. */
 int sip_resp_write(struct sbuf *b, const struct sip_msg *req, const struct sip_resp *r);
 

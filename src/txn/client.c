@@ -392,6 +392,14 @@ void txn_client_detach(struct txn_client *ct)
 		ct->h = NULL;
 }
 
+void txn_client_abandon(struct txn_client *ct)
+{
+	if (!ct)
+		return;
+	ct->h = NULL;
+	ct_terminate(ct, 0);
+}
+
 bool txn_client_final(const struct txn_client *ct)
 {
 	return ct->state == C_COMPLETED || ct->state == C_TERMINATED;

@@ -67,6 +67,14 @@ static void to_tag_of(const struct sip_msg *req, char buf[static 11])
 	buf[10] = '\0';
 }
 
+bool txn_is_own_tag(const struct sip_msg *req)
+{
+	char tag[11];
+
+	to_tag_of(req, tag);
+	return slice_eq(req->to.tag, slice_make(tag, 10));
+}
+
 static size_t build(const struct txn_table *t, const struct sip_msg *req, struct slice src_host, uint16_t src_port,
 		    unsigned code, const char *reason, const char *extra, const char **out)
 {

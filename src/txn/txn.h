@@ -90,6 +90,8 @@ int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *l
 int txn_client_recv(struct txn_table *t, const struct sip_msg *resp);
 /* The TU lets go: no more callbacks; the transaction still absorbs retransmissions until its timers end. */
 void txn_client_detach(struct txn_client *ct);
+/* The TU gives up on it (16.8: as if a 408 came): detached, timers stopped, ended. Owner loop only. */
+void txn_client_abandon(struct txn_client *ct);
 /* A fresh branch: the magic cookie and 16 hex digits unique to this process. */
 void txn_branch_new(char out[32]);
 bool txn_client_final(const struct txn_client *ct);
@@ -120,6 +122,9 @@ int txn_keep(struct txn *tx, const struct txn_origin *o, const char *req, size_t
 /* Answers the kept request. req: the parsed request when the caller has it, NULL to reparse the copy.
  * 0, EINVAL (nothing kept, or a final already sent), ENOSPC, ENOMEM. */
 int txn_reply(struct txn *tx, const struct sip_msg *req, unsigned code, const char *reason, const char *extra);
+/* Whether req's To tag is the one sipd gives its own answers to this transaction (an ACK for a final
+ * sipd sent statelessly carries it). */
+bool txn_is_own_tag(const struct sip_msg *req);
 /* Frees the calling thread's buffers (as a worker stops). */
 void txn_thread_cleanup(void);
 
