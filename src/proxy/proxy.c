@@ -119,6 +119,57 @@ static void local_hostport(const struct tp_addr *local, char *buf, size_t n)
 	snprintf(buf, n, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, tp_addr_port(local));
 }
 
+/* ---- loops (16.3 step 4, 16.6 step 8) ---- */
+
+/* What makes a request the same request for loop detection: everything 16.6 step 8 names but the
+ * Vias. A spiral (the Request-URI changed) hashes otherwise and is forwarded. */
+static uint32_t loop_hash(const struct sip_msg *req)
+{
+	uint32_t h = slice_hash(req->ruri, 0x100f);
+
+	h = slice_hash(req->from.tag, h);
+	h = slice_hash(req->to.tag, h);
+	h = slice_hash(req->call_id, h);
+	h = h * 31 + req->cseq.num;
+	for (unsigned i = 0; i < req->nhdrs; i++) {
+		uint8_t id = req->hdrs[i].id;
+
+		if (id == SIP_HDR_PROXY_REQUIRE || id == SIP_HDR_PROXY_AUTHORIZATION || id == SIP_HDR_ROUTE)
+			h = slice_hash(req->hdrs[i].value, h);
+	}
+	return h;
+}
+
+/* Our branch: unique, with the request's loop hash after a '-' so that it can be found again. */
+static void loop_branch(char out[48], uint32_t lh)
+{
+	char unique[32];
+
+	txn_branch_new(unique);
+	snprintf(out, 48, "%s-%08x", unique, lh);
+}
+
+/* Did this very request pass here before? A Via of sipd's carrying the same loop hash says so. */
+static bool looped(const struct proxy *p, const struct sip_msg *req, uint32_t lh)
+{
+	struct sip_list_iter it;
+	struct slice el;
+	char want[10];
+
+	snprintf(want, sizeof(want), "-%08x", lh);
+	sip_list_begin(&it, req, SIP_HDR_VIA);
+	while (sip_list_iter_next(&it, &el)) {
+		struct sip_via v;
+
+		if (sip_via_parse(&v, el) || v.branch.l < 9 || !registrar_is_local(p->reg, v.host) ||
+		    !port_is_ours(p, v.port))
+			continue;
+		if (!memcmp(v.branch.p + v.branch.l - 9, want, 9))
+			return true;
+	}
+	return false;
+}
+
 /* ---- forwarding a request (16.6) ---- */
 
 /* The Route values a request goes on with, in order. */
@@ -137,7 +188,7 @@ struct fwd {
 	bool record_route;
 	enum tp_proto proto;     /* of the next hop, for our Via */
 	const char *local;       /* our host:port */
-	char branch[32];
+	char branch[48];
 };
 
 /* The request with its Request-URI, Via, Record-Route, Route, Max-Forwards and Content-Length set;
@@ -676,6 +727,10 @@ static bool validate(struct proxy *p, const struct sip_msg *req, const struct tx
 		answer(p, req, o, 483, NULL, NULL);
 		return false;
 	}
+	if (looped(p, req, loop_hash(req))) {
+		answer(p, req, o, 482, NULL, NULL);
+		return false;
+	}
 	sbuf_init(&b, extra, sizeof(extra) - 1);
 	sip_list_begin(&it, req, SIP_HDR_PROXY_REQUIRE);
 	while (sip_list_iter_next(&it, &tag)) {
@@ -803,7 +858,7 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 		return;
 	local_hostport(&tm->local, local, sizeof(local));
 	f.local = local;
-	txn_branch_new(f.branch);
+	loop_branch(f.branch, loop_hash(req));
 	if (forward_build(req, &f, &buf, &len) == 0) {
 		tp_send(tm->worker, f.proto, NULL, &dst, buf, len);
 		free(buf);
@@ -816,6 +871,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	struct rctx *rc = calloc(1, sizeof(*rc));
 	struct txn *stx = NULL;
 	char local[96], extra[64];
+	uint32_t lh;
 	int err;
 
 	if (!rc) {
@@ -840,6 +896,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	if (rc->invite)
 		txn_reply(stx, req, 100, NULL, NULL); /* 16.2 / 17.2.1: a stateful proxy answers 100 at once */
 	local_hostport(&tm->local, local, sizeof(local));
+	lh = loop_hash(req);
 	for (size_t i = 0; i < n && rc->nbr < MAX_BRANCHES; i++) {
 		struct branch *b = &rc->br[rc->nbr];
 		struct fwd f = {
@@ -857,7 +914,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 			continue;
 		}
 		f.proto = b->proto;
-		txn_branch_new(f.branch);
+		loop_branch(f.branch, lh);
 		if (forward_build(req, &f, &b->req, &b->req_len))
 			continue;
 		b->rc = rc;

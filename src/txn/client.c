@@ -24,7 +24,7 @@ struct txn_client {
 	struct txn_client *hnext, *hprev;
 	struct txn_table *table;
 	uint32_t hash;
-	char branch[32];
+	char branch[48];
 	char method[24];       /* CSeq method: INVITE and CANCEL share a branch, not a transaction */
 	bool in_table, invite, reliable;
 	enum cstate state;
