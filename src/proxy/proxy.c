@@ -16,6 +16,7 @@
 #include "sip/build.h"
 #include "sip/status.h"
 #include "sip/uri.h"
+#include "proxy/calls.h"
 
 #define MAX_BRANCHES 16
 #define MAX_PORTS 16
@@ -26,6 +27,7 @@ struct proxy {
 	struct registrar *reg;
 	struct auth *auth;
 	uint16_t ports[MAX_PORTS]; /* sipd's listen ports: a URI at another port of this host is not sipd */
+	struct calls *calls;
 	unsigned nports;
 };
 
@@ -59,6 +61,7 @@ struct rctx {
 	size_t best_len;
 	char *challenges;      /* WWW-/Proxy-Authenticate lines of every 401/407 (16.7 step 7) */
 	struct tmr timer_c;
+	char call_id[256];     /* of an INVITE that starts a dialog: its call record */
 };
 
 /* ---- where things go ---- */
@@ -424,8 +427,11 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 
 		if (out) {
 			/* 16.7 step 5: every 2xx goes up at once; the first through the transaction */
-			if (!rc->final_sent && txn_respond(rc->stx, code, out, len) == 0)
+			if (!rc->final_sent && txn_respond(rc->stx, code, out, len) == 0) {
 				rc->final_sent = true;
+				if (rc->call_id[0])
+					calls_answered(rc->p->calls, slice_cstr(rc->call_id));
+			}
 			else
 				send_upstream_raw(rc, out, len);
 			free(out);
@@ -618,6 +624,9 @@ static void rctx_finish(struct rctx *rc)
 		return;
 	tmr_cancel(&rc->timer_c);
 	rc->final_sent = true;
+	if (rc->call_id[0])
+		calls_failed(rc->p->calls, slice_cstr(rc->call_id),
+			     rc->best_code == 503 ? 500 : rc->best_code ? rc->best_code : 408);
 	if (rc->best && (rc->best_code == 401 || rc->best_code == 407) && rc->challenges) {
 		/* 16.7 step 7: one 401/407 carrying every branch's challenge */
 		struct sip_msg *m = malloc(sizeof(*m));
@@ -893,6 +902,12 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	rc->worker = tm->worker;
 	rc->invite = req->mid == SIP_METHOD_INVITE;
 	txn_set_tu(stx, rc, rctx_free);
+	if (rc->invite && !req->to.tag.p && req->call_id.l < sizeof(rc->call_id)) {
+		slice_copy(rc->call_id, sizeof(rc->call_id), req->call_id);
+		calls_start(p->calls, req->call_id, req->from.uri, req->to.uri);
+	}
+	if (req->mid == SIP_METHOD_BYE)
+		calls_ended(p->calls, req->call_id);
 	if (rc->invite)
 		txn_reply(stx, req, 100, NULL, NULL); /* 16.2 / 17.2.1: a stateful proxy answers 100 at once */
 	local_hostport(&tm->local, local, sizeof(local));
@@ -1084,11 +1099,18 @@ int proxy_new(struct proxy **pp, const struct config *cfg, struct txn_table *txn
 		if (tp_addr_parse(&a, cfg->listen[i] + 4, 5060) == 0)
 			p->ports[p->nports++] = tp_addr_port(&a);
 	}
+	if (calls_new(&p->calls, 1000000)) {
+		free(p);
+		return ENOMEM;
+	}
 	*pp = p;
 	return 0;
 }
 
 void proxy_free(struct proxy *p)
 {
+	if (!p)
+		return;
+	calls_free(p->calls);
 	free(p);
 }

@@ -1,0 +1,25 @@
+/* calls.h: a light record of the calls sipd proxies (Call-ID, parties, start, answer, end, final status),
+ * written to the log as a call detail line when the call ends; management will show and account them. */
+#ifndef SIPD_PROXY_CALLS_H
+#define SIPD_PROXY_CALLS_H
+
+#include <stddef.h>
+
+#include "base/slice.h"
+
+struct calls;
+
+/* max: calls remembered at once; past it new calls are routed but not recorded (and counted). */
+int calls_new(struct calls **cp, size_t max);
+void calls_free(struct calls *c);
+/* An INVITE that starts a dialog was forwarded. */
+void calls_start(struct calls *c, struct slice call_id, struct slice from, struct slice to);
+/* Its first 2xx went up: the call is answered. */
+void calls_answered(struct calls *c, struct slice call_id);
+/* It ended without an answer (status: the final sent upstream): logged and forgotten. */
+void calls_failed(struct calls *c, struct slice call_id, unsigned status);
+/* A BYE of the call was forwarded: logged with its duration and forgotten. */
+void calls_ended(struct calls *c, struct slice call_id);
+size_t calls_active(struct calls *c);
+
+#endif
