@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""sipd OPTIONS benchmark driver (called by bench/run.sh; see docs/benchmark.md).
+"""sipd benchmark driver (called by bench/run.sh; see docs/benchmark.md).
 
 Modes:
-  bench.py SIPD_BINARY               throughput ladder + CPU/request, N rounds
-  bench.py --callgrind SIPD_BINARY   instructions per request under callgrind
+  bench.py SIPD_BINARY               OPTIONS, then REGISTER (both below)
+  bench.py --options SIPD_BINARY     OPTIONS: throughput ladder + CPU/request, N rounds
+  bench.py --register SIPD_BINARY    REGISTER with digest auth over 10 000 users vs
+                                     Kamailio (memory and auth_db/SQLite setups),
+                                     then sipd's resident memory with 100 000 bindings
+  bench.py --callgrind SIPD_BINARY   instructions per OPTIONS under callgrind
 
 Every server and every SIPp run is started the same way, in its own Unix
 session (`setsid`), so that each lands in its own scheduler autogroup.
@@ -13,12 +17,14 @@ All processes started here are killed on exit, whatever the exit path.
 import argparse
 import csv
 import datetime
+import hashlib
 import os
 import platform
 import re
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -28,13 +34,21 @@ import time
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(BENCH_DIR)
 SCENARIO = os.path.join(BENCH_DIR, "options.xml")
+REG_SCENARIO = os.path.join(BENCH_DIR, "register.xml")
+REG_NOAUTH_SCENARIO = os.path.join(BENCH_DIR, "register-noauth.xml")
 KAMAILIO_CFG = os.path.join(BENCH_DIR, "kamailio.cfg")
+KAMAILIO_CFGS = {"kamailio": KAMAILIO_CFG,
+                 "kamailio-mem": os.path.join(BENCH_DIR, "kamailio-register-mem.cfg"),
+                 "kamailio-db": os.path.join(BENCH_DIR, "kamailio-register-db.cfg")}
+KAMAILIO_MODULES = os.environ.get("BENCH_KAMAILIO_MODULES",
+                                  "/usr/lib/x86_64-linux-gnu/kamailio/modules")
 RESPONDER_SRC = os.path.join(BENCH_DIR, "udp_responder.c")
 KAMAILIO_BIN = os.environ.get("BENCH_KAMAILIO", "/usr/sbin/kamailio")
 SIPP_BIN = os.environ.get("BENCH_SIPP", "sipp")
 
 HOST = "127.0.0.1"
-PORTS = {"sipd": 5070, "kamailio": 5072, "responder": 5074}
+PORTS = {"sipd": 5070, "kamailio": 5072, "responder": 5074,
+         "kamailio-mem": 5072, "kamailio-db": 5076}
 SIPP_PORT = 5080   # SIPp's own UDP port
 PROBE_PORT = 5081  # readiness probe
 
@@ -64,6 +78,21 @@ CFG = {
     "cg_rate": env_int("BENCH_CG_RATE", 500),
     "cg_servers": os.environ.get("BENCH_CG_SERVERS", "sipd kamailio responder").split(),
     "results": os.environ.get("BENCH_RESULTS", os.path.join(BENCH_DIR, "results")),
+    # --register
+    "reg_rounds": env_int("BENCH_REG_ROUNDS", 3),
+    "reg_users": env_int("BENCH_REG_USERS", 10000),
+    "reg_ladder": [int(x) for x in os.environ.get(
+        "BENCH_REG_LADDER",
+        "500 1000 2000 3000 4000 5000 6000 8000 10000 12000 15000 20000 25000 30000 40000"
+        ).split()],
+    "reg_step_seconds": env_float("BENCH_REG_STEP_SECONDS", 5),
+    "reg_cpu_rate": env_int("BENCH_REG_CPU_RATE", 1000),
+    "reg_cpu_seconds": env_float("BENCH_REG_CPU_SECONDS", 10),
+    "reg_servers": os.environ.get("BENCH_REG_SERVERS",
+                                  "sipd kamailio-mem kamailio-db responder").split(),
+    "reg_sync": os.environ.get("BENCH_REG_SYNC", "full"),
+    "mem_bindings": env_int("BENCH_MEM_BINDINGS", 100000),
+    "mem_rate": env_int("BENCH_MEM_RATE", 3000),
 }
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -119,15 +148,21 @@ def read_stat(pid):
     return [rest[0]] + [int(x) for x in rest[1:]]
 
 
-def session_cpu_ticks(sid):
-    """utime+stime (clock ticks) summed over every process of the session;
-    a process's /proc/PID/stat already sums all its threads."""
-    total = 0
+def session_cpu_split(sid):
+    """(utime, stime) in clock ticks summed over every process of the
+    session; a process's /proc/PID/stat already sums all its threads."""
+    ut = st_ = 0
     for pid in session_pids(sid):
         st = read_stat(pid)
         if st:
-            total += st[11] + st[12]  # utime, stime
-    return total
+            ut += st[11]
+            st_ += st[12]
+    return ut, st_
+
+
+def session_cpu_ticks(sid):
+    """utime+stime (clock ticks) summed over every process of the session."""
+    return sum(session_cpu_split(sid))
 
 
 def kill_session(pid, sig):
@@ -254,13 +289,17 @@ def port_busy(port):
 
 
 class Server:
-    def __init__(self, name, binary=None, valgrind=None):
+    def __init__(self, name, binary=None, valgrind=None, sipd_ini=None, dirname=None,
+                 kam_defines=(), responder_args=()):
         self.name = name
         self.port = PORTS[name]
         self.binary = binary
         self.valgrind = valgrind  # list of valgrind argv prefix, or None
+        self.sipd_ini = sipd_ini  # sipd: INI text instead of the OPTIONS one
+        self.kam_defines = list(kam_defines)  # Kamailio: -A defines
+        self.responder_args = list(responder_args)
         self.proc = None
-        self.dir = os.path.join(WORK, name)
+        self.dir = os.path.join(WORK, dirname or name)
         os.makedirs(self.dir, exist_ok=True)
         self.err = os.path.join(self.dir, "stderr.log")
 
@@ -269,17 +308,21 @@ class Server:
         if self.name == "sipd":
             cfg = os.path.join(self.dir, "sipd.ini")
             with open(cfg, "w") as f:
-                f.write("[general]\nlisten = udp:%s:%d\nworkers = %d\nlog_level = warning\n"
+                f.write(self.sipd_ini or
+                        "[general]\nlisten = udp:%s:%d\nworkers = %d\nlog_level = warning\n"
                         % (HOST, self.port, w))
             return [self.binary, "-c", cfg]
-        if self.name == "kamailio":
+        if self.name in KAMAILIO_CFGS:
             # production tuning: f_malloc, explicit shm/pkg; -DD keeps the
             # main process in the foreground (children forked), -E logs to
             # stderr; -n = UDP worker processes (= sipd's workers).
-            return [self.binary, "-f", KAMAILIO_CFG, "-m", "1024", "-M", "8",
-                    "-x", "fm", "-DD", "-E", "-n", str(w),
+            defs = []
+            for d in self.kam_defines:
+                defs += ["-A", d]
+            return [self.binary, "-f", KAMAILIO_CFGS[self.name], "-m", "1024", "-M", "8",
+                    "-x", "fm", "-DD", "-E", "-n", str(w)] + defs + [
                     "-Y", self.dir, "-P", os.path.join(self.dir, "kamailio.pid")]
-        return [self.binary, HOST, str(self.port)]
+        return [self.binary, HOST, str(self.port)] + self.responder_args
 
     def start(self, ready_timeout=10.0):
         """Starts the server; returns None when it answers, else a reason."""
@@ -311,6 +354,9 @@ class Server:
     def cpu_ticks(self):
         return session_cpu_ticks(self.proc.pid)
 
+    def cpu_split(self):
+        return session_cpu_split(self.proc.pid)
+
     def stop(self, grace=10.0):
         if self.proc:
             stop(self.proc, grace)
@@ -319,16 +365,22 @@ class Server:
 # --------------------------------------------------------------------------
 # SIPp
 
-def sipp_run(port, rate, calls, tag):
-    """Runs SIPp (own session) for `calls` OPTIONS at `rate`/s against port.
+def sipp_run(port, rate, calls, tag, scenario=SCENARIO, extra=(), trace_err=False):
+    """Runs SIPp (own session) for `calls` calls of `scenario` (OPTIONS by
+    default) at `rate`/s against port; `extra`: more SIPp arguments.
+    trace_err: SIPp logs failed calls (only those: nothing is written while
+    all goes well), and the failure reason names the unexpected responses.
     Returns a dict of results; 'ok' tells whether the step had zero failures."""
     stf = os.path.join(WORK, "sipp-%s.csv" % tag)
     errf = os.path.join(WORK, "sipp-%s.err" % tag)
-    for f in (stf,):
+    tracef = os.path.join(WORK, "sipp-%s.errors.log" % tag)
+    for f in (stf, tracef):
         if os.path.exists(f):
             os.unlink(f)
+    if trace_err:
+        extra = list(extra) + ["-trace_err", "-error_file", tracef]
     expected = calls / float(rate)
-    argv = [SIPP_BIN, "-sf", SCENARIO, "-m", str(calls), "-r", str(rate), "-rp", "1000",
+    argv = [SIPP_BIN, "-sf", scenario, "-m", str(calls), "-r", str(rate), "-rp", "1000",
             "-l", str(max(2 * rate, 100)),
             "-t", "u1", "-i", HOST, "-p", str(SIPP_PORT),
             "-nr",                                   # no UDP retransmission:
@@ -336,7 +388,7 @@ def sipp_run(port, rate, calls, tag):
             "-buff_size", str(4 << 20),
             "-max_recv_loops", "100000", "-max_sched_loops", "100000",
             "-timeout", "%ds" % int(expected + CFG["recv_timeout_ms"] / 1000.0 + 60),
-            "-nostdin", "-trace_stat", "-stf", stf, "-fd", "1",
+            "-nostdin", "-trace_stat", "-stf", stf, "-fd", "1"] + list(extra) + [
             "%s:%d" % (HOST, port)]
     with open(errf, "wb") as err:
         p = spawn("sipp", argv, subprocess.DEVNULL, err)
@@ -394,7 +446,8 @@ def sipp_run(port, rate, calls, tag):
     if res["failed"]:
         parts = ["%d timeouts" % res["timeouts"]] if res["timeouts"] else []
         if res["unexpected"]:
-            parts.append("%d unexpected" % res["unexpected"])
+            codes = unexpected_codes(tracef) if trace_err else ""
+            parts.append("%d unexpected%s" % (res["unexpected"], codes and " (" + codes + ")"))
         if res["max_udp_retrans"]:
             parts.append("%d max-retrans" % res["max_udp_retrans"])
         why.append("%d failed calls (%s)" % (res["failed"], ", ".join(parts) or "see SIPp"))
@@ -413,6 +466,22 @@ def sipp_run(port, rate, calls, tag):
     return res
 
 
+def unexpected_codes(path, limit=50 << 20):
+    """'503 x 4601, 401 x 3' from a SIPp error log: the responses that came
+    instead of the expected one."""
+    counts = {}
+    try:
+        with open(path, errors="replace") as f:
+            data = f.read(limit)
+    except OSError:
+        return ""
+    for m in re.finditer(r"while expecting '(\w+)'[^\n]*?received 'SIP/2\.0 (\d{3})", data):
+        k = "%s instead of %s" % (m.group(2), m.group(1))
+        counts[k] = counts.get(k, 0) + 1
+    return ", ".join("%s x %d" % (k, v) for k, v in
+                     sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 # --------------------------------------------------------------------------
 # throughput / CPU mode
 
@@ -426,8 +495,9 @@ def build_responder():
     return exe, None
 
 
-def available_servers(sipd_bin, names):
-    """name -> binary, and name -> reason for skipping."""
+def available_servers(sipd_bin, names, kam_defines=()):
+    """name -> binary, and name -> reason for skipping.  kam_defines: -A
+    defines for `kamailio -c` (the REGISTER configurations' database)."""
     bins, skipped = {}, {}
     for name in names:
         if name == "sipd":
@@ -442,15 +512,23 @@ def available_servers(sipd_bin, names):
                 SIPD_INFO["path"] = sipd_bin
                 SIPD_INFO["mtime"] = datetime.datetime.fromtimestamp(
                     os.stat(sipd_bin).st_mtime).strftime("%Y-%m-%d %H:%M:%S")
-        elif name == "kamailio":
+        elif name in KAMAILIO_CFGS:
+            cfg = KAMAILIO_CFGS[name]
+            defs = []
+            for d in kam_defines:
+                defs += ["-A", d]
             if not os.access(KAMAILIO_BIN, os.X_OK):
                 skipped[name] = "%s not installed (Debian package `kamailio`)" % KAMAILIO_BIN
+            elif name != "kamailio" and not os.path.exists(
+                    os.path.join(KAMAILIO_MODULES, "db_sqlite.so")):
+                skipped[name] = ("Kamailio's db_sqlite module is not installed (Debian package "
+                                 "`kamailio-sqlite-modules`)")
             else:
-                r = subprocess.run([KAMAILIO_BIN, "-c", "-f", KAMAILIO_CFG],
+                r = subprocess.run([KAMAILIO_BIN, "-c", "-f", cfg] + defs,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                 if r.returncode != 0:
                     skipped[name] = "kamailio -c rejects %s:\n%s" % (
-                        KAMAILIO_CFG, r.stdout.decode(errors="replace")[-800:])
+                        cfg, r.stdout.decode(errors="replace")[-800:])
                 else:
                     bins[name] = KAMAILIO_BIN
         elif name == "responder":
@@ -464,8 +542,20 @@ def available_servers(sipd_bin, names):
     return bins, skipped
 
 
-def run_server_round(name, binary, rnd):
-    srv = Server(name, binary)
+def options_plan():
+    return {"tag": "", "scenario": SCENARIO, "extra": [], "warmup": (2000, 2000),
+            "cpu_rate": CFG["cpu_rate"], "cpu_seconds": CFG["cpu_seconds"],
+            "ladder": CFG["ladder"], "step_seconds": CFG["step_seconds"],
+            "make": lambda name, binary, rnd: Server(name, binary)}
+
+
+def run_server_round(name, binary, rnd, plan=None):
+    """One server, one round: start, warm-up, CPU run, ladder, stop.  `plan`
+    says which scenario, rates and server set-up (OPTIONS by default)."""
+    plan = plan or options_plan()
+    sc, pre = plan["scenario"], plan["tag"]
+    extra = {"extra": plan["extra"], "trace_err": plan.get("trace_err", False)}
+    srv = plan["make"](name, binary, rnd)
     why = srv.start()
     if why:
         return {"error": why}
@@ -473,38 +563,41 @@ def run_server_round(name, binary, rnd):
     try:
         port = srv.port
         # warm-up: page in code and buffers
-        w = sipp_run(port, 2000, 2000, "%s-r%d-warmup" % (name, rnd))
+        w = sipp_run(port, plan["warmup"][0], plan["warmup"][1],
+                     "%s%s-r%d-warmup" % (pre, name, rnd), sc, **extra)
         res["warmup_ok"] = w["ok"]
         # CPU per request at a fixed rate both servers sustain
-        rate = CFG["cpu_rate"]
-        calls = int(rate * CFG["cpu_seconds"])
-        t0 = srv.cpu_ticks()
-        c = sipp_run(port, rate, calls, "%s-r%d-cpu" % (name, rnd))
-        t1 = srv.cpu_ticks()
-        c["ticks"] = t1 - t0
+        rate = plan["cpu_rate"]
+        calls = int(rate * plan["cpu_seconds"])
+        u0, s0 = srv.cpu_split()
+        c = sipp_run(port, rate, calls, "%s%s-r%d-cpu" % (pre, name, rnd), sc, **extra)
+        u1, s1 = srv.cpu_split()
+        c["uticks"], c["sticks"] = u1 - u0, s1 - s0
+        c["ticks"] = c["uticks"] + c["sticks"]
         answered = c.get("ok_calls", 0)
         c["us_per_req"] = (c["ticks"] * 1e6 / CLK_TCK / answered) if answered else None
         c["sipp_us_per_req"] = (c["sipp_cpu_s"] * 1e6 / answered) if answered else None
         res["cpu"] = c
-        log("  %-9s round %d: CPU run %d/s x %d: %s, %d ticks, %s us/request"
+        log("  %-12s round %d: CPU run %d/s x %d: %s, %d ticks, %s us/call"
             % (name, rnd, rate, calls, "ok" if c["ok"] else "FAILURES (" + c["why"] + ")",
                c["ticks"], "%.2f" % c["us_per_req"] if c["us_per_req"] else "n/a"))
         # ladder
         best, fail = 0, None
         steps = []
         retried = []
-        for rate in CFG["ladder"]:
-            calls = int(rate * CFG["step_seconds"])
-            s = sipp_run(port, rate, calls, "%s-r%d-%d" % (name, rnd, rate))
+        for rate in plan["ladder"]:
+            calls = int(rate * plan["step_seconds"])
+            s = sipp_run(port, rate, calls, "%s%s-r%d-%d" % (pre, name, rnd, rate), sc, **extra)
             for i in range(CFG["step_retries"]):
                 if s["ok"] or srv.proc.poll() is not None:
                     break
                 # one transient hiccup on a shared machine should not end the
                 # ladder: a step fails only if it fails again right away
-                log("  %-9s round %d: %d/s failed (%s), retrying"
+                log("  %-12s round %d: %d/s failed (%s), retrying"
                     % (name, rnd, rate, s["why"]))
                 time.sleep(1)
-                s = sipp_run(port, rate, calls, "%s-r%d-%d-retry%d" % (name, rnd, rate, i + 1))
+                s = sipp_run(port, rate, calls, "%s%s-r%d-%d-retry%d"
+                             % (pre, name, rnd, rate, i + 1), sc, **extra)
                 if s["ok"]:
                     retried.append(rate)
             steps.append(s)
@@ -520,7 +613,7 @@ def run_server_round(name, binary, rnd):
         res["fail"] = "%d/s: %s" % (fail["rate"], fail["why"]) if fail else "none up to %d/s" % best
         if retried:
             res["fail"] += " (passed on retry: %s)" % ", ".join("%d/s" % r for r in retried)
-        log("  %-9s round %d: max %d/s with 0 failures; first failure: %s"
+        log("  %-12s round %d: max %d/s with 0 failures; first failure: %s"
             % (name, rnd, best, res["fail"]))
         if srv.proc.poll() is not None:
             res["error"] = "exited during the run (status %s)" % srv.proc.returncode
@@ -711,6 +804,439 @@ def report(order, rounds, skipped, info):
 
 
 # --------------------------------------------------------------------------
+# REGISTER mode
+
+REALM = "sipd"
+
+
+def reg_password(user):
+    """A fixed password per user (hex, so it needs no quoting in SIPp's
+    injection file)."""
+    return hashlib.sha256(("sipd-bench:" + user).encode()).hexdigest()[:12]
+
+
+def reg_users(n, width=5):
+    return ["user%0*d" % (width, i) for i in range(n)]
+
+
+def write_injection(path, users, auth):
+    """SIPp injection file, one user per call in order.  With auth, field1
+    is SIPp's whole [authentication ...] keyword: SIPp 3.6 expands a keyword
+    held in a field, but not [fieldN] inside that keyword."""
+    with open(path, "w") as f:
+        f.write("SEQUENTIAL\n")
+        for u in users:
+            if auth:
+                f.write("%s;[authentication username=%s password=%s]\n" % (u, u, reg_password(u)))
+            else:
+                f.write("%s;\n" % u)
+
+
+def ha1_rows(users):
+    for u in users:
+        a1 = ("%s:%s:%s" % (u, REALM, reg_password(u))).encode()
+        yield u, hashlib.md5(a1).hexdigest(), hashlib.sha256(a1).hexdigest()
+
+
+def sipd_reg_ini(db, auth=True):
+    return ("[general]\nlisten = udp:%s:%d\nworkers = %d\nlog_level = warning\n"
+            "[auth]\nrealm = %s\nalgorithms = MD5\nregister_auth = %s\n"
+            "[database]\npath = %s\nsync = %s\n"
+            % (HOST, PORTS["sipd"], CFG["workers"], REALM, "yes" if auth else "no",
+               db, CFG["reg_sync"]))
+
+
+def sipd_users_db(binary, users):
+    """A database with sipd's schema (created by sipd itself, so it is always
+    the schema of the binary under test) and the users' HA1 rows, written
+    with sqlite3 directly (sipctl user add, one process per user, is slow).
+    Returns (path, None) or (None, reason)."""
+    srv = Server("sipd", binary, dirname="reg-dbinit")
+    path = os.path.join(srv.dir, "users.db")
+    srv.sipd_ini = sipd_reg_ini(path)
+    argv = srv.argv()  # writes the INI
+    r = subprocess.run(argv + ["--check"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        return None, ("the binary rejects the REGISTER configuration (built before [auth] and "
+                      "[database]?):\n    " + r.stdout.decode(errors="replace").strip()
+                      .replace("\n", "\n    "))
+    why = srv.start()
+    if why:
+        return None, "could not create its database: " + why
+    srv.stop()
+    try:
+        db = sqlite3.connect(path)
+        cols = {row[1] for row in db.execute("PRAGMA table_info(users)")}
+        if not {"name", "ha1_md5", "ha1_sha256"} <= cols:
+            return None, "its database has no users(name, ha1_md5, ha1_sha256) table"
+        db.executemany("INSERT OR REPLACE INTO users(name, ha1_md5, ha1_sha256) VALUES(?, ?, ?)",
+                       ha1_rows(users))
+        db.commit()
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
+    except sqlite3.Error as e:
+        return None, "cannot write users into %s: %s" % (path, e)
+    return path, None
+
+
+def kamailio_users_db(path, users):
+    """Kamailio's subscriber table (and the version table its modules check)
+    in an SQLite file: the columns auth_db reads, HA1 precomputed as kamctl
+    stores it; ha1b is H(user@domain:realm:password)."""
+    if os.path.exists(path):
+        os.unlink(path)
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE version(
+            id INTEGER PRIMARY KEY NOT NULL,
+            table_name VARCHAR(32) NOT NULL UNIQUE,
+            table_version INTEGER NOT NULL DEFAULT 0);
+        INSERT INTO version(table_name, table_version) VALUES ('version', 1), ('subscriber', 7);
+        CREATE TABLE subscriber(
+            id INTEGER PRIMARY KEY NOT NULL,
+            username VARCHAR(64) NOT NULL DEFAULT '',
+            domain VARCHAR(64) NOT NULL DEFAULT '',
+            password VARCHAR(64) NOT NULL DEFAULT '',
+            ha1 VARCHAR(128) NOT NULL DEFAULT '',
+            ha1b VARCHAR(128) NOT NULL DEFAULT '',
+            UNIQUE(username, domain));
+        CREATE INDEX subscriber_by_username ON subscriber(username);
+    """)
+    rows = []
+    for u, md5, _ in ha1_rows(users):
+        pw = reg_password(u)
+        ha1b = hashlib.md5(("%s@%s:%s:%s" % (u, REALM, REALM, pw)).encode()).hexdigest()
+        rows.append((u, REALM, pw, md5, ha1b))
+    db.executemany("INSERT INTO subscriber(username, domain, password, ha1, ha1b) "
+                   "VALUES(?, ?, ?, ?, ?)", rows)
+    db.commit()
+    db.close()
+
+
+def proc_status(pid):
+    """kB values of /proc/PID/status (VmRSS, VmHWM, RssAnon, ...)."""
+    out = {}
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                v = v.split()
+                if len(v) == 2 and v[1] == "kB":
+                    out[k] = int(v[0])
+                elif k == "Threads":
+                    out[k] = int(v[0])
+    except OSError:
+        pass
+    return out
+
+
+def live_bindings(db):
+    """(bindings, AORs) not yet expired, read next to the running sipd."""
+    try:
+        c = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
+        n, aors = c.execute("SELECT count(*), count(DISTINCT aor) FROM bindings WHERE expires > ?",
+                            (int(time.time()),)).fetchone()
+        c.close()
+        return n, aors
+    except sqlite3.Error as e:
+        log("bench: cannot count bindings in %s: %s" % (db, e))
+        return None, None
+
+
+def memory_run(binary):
+    """sipd without authentication ([auth] register_auth = no) on an empty
+    database; N distinct AORs register once each; then its resident memory."""
+    n, rate = CFG["mem_bindings"], CFG["mem_rate"]
+    inj = os.path.join(WORK, "users-mem.csv")
+    write_injection(inj, reg_users(n, width=max(6, len(str(n - 1)))), auth=False)
+    srv = Server("sipd", binary, dirname="mem-sipd")
+    db = os.path.join(srv.dir, "sipd.db")
+    srv.sipd_ini = sipd_reg_ini(db, auth=False)
+    why = srv.start()
+    if why:
+        return {"error": why}
+    res = {"error": None, "n": n, "rate": rate}
+    try:
+        time.sleep(1)
+        res["before"] = proc_status(srv.proc.pid)
+        log("  sipd memory: %d REGISTERs (distinct AORs, no auth) at %d/s" % (n, rate))
+        s = sipp_run(srv.port, rate, n, "mem-sipd", REG_NOAUTH_SCENARIO,
+                     ["-inf", inj, "-default_behaviors", "all,-bye"], trace_err=True)
+        res["sipp"] = s
+        time.sleep(2)  # the group commit of the last REGISTERs, timers
+        res["after"] = proc_status(srv.proc.pid)
+        res["live"], res["aors"] = live_bindings(db)
+        sipctl = os.path.join(os.path.dirname(os.path.abspath(SIPD_INFO.get("path", binary))),
+                              "sipctl")
+        res["sipctl"] = None
+        if os.access(sipctl, os.X_OK):
+            r = subprocess.run([sipctl, "-d", db, "show", "registrations"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            lines = r.stdout.decode(errors="replace").strip().splitlines()
+            res["sipctl"] = lines[-1] if lines else "(no output, status %d)" % r.returncode
+        log("  sipd memory: %s; %s live bindings; VmRSS %s -> %s kB"
+            % ("ok" if s["ok"] else s["why"], res["live"],
+               res["before"].get("VmRSS"), res["after"].get("VmRSS")))
+        if srv.proc.poll() is not None:
+            res["error"] = "sipd exited during the run (status %s)" % srv.proc.returncode
+    finally:
+        srv.stop()
+    return res
+
+
+def fs_of(path):
+    try:
+        r = subprocess.run(["df", "--output=fstype,source", path], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL)
+        return " on ".join(r.stdout.decode().splitlines()[-1].split())
+    except (OSError, IndexError):
+        return "?"
+
+
+def register_mode(sipd_bin):
+    names = CFG["reg_servers"]
+    users = reg_users(CFG["reg_users"])
+    inj = os.path.join(WORK, "users.csv")
+    write_injection(inj, users, auth=True)
+    kdb = os.path.join(WORK, "kamailio.db")
+    kam_defines = ['BENCH_DB_URL="sqlite://%s"' % kdb]
+    bins, skipped = available_servers(sipd_bin, names, kam_defines)
+    if any(n.startswith("kamailio") for n in bins):
+        kamailio_users_db(kdb, users)
+    template = None
+    if "sipd" in bins:
+        template, why = sipd_users_db(bins["sipd"], users)
+        if why:
+            skipped["sipd"] = why
+            del bins["sipd"]
+    for name, why in skipped.items():
+        log("bench: register: skipping %s: %s" % (name, why))
+    order = [n for n in names if n in bins]
+    if not order:
+        log("bench: register: nothing to benchmark")
+        return 1
+    info = host_info()
+
+    def make(name, binary, rnd):
+        if name == "sipd":
+            srv = Server(name, binary, dirname="reg-sipd")
+            db = os.path.join(srv.dir, "sipd.db")
+            for f in (db, db + "-wal", db + "-shm"):
+                if os.path.exists(f):
+                    os.unlink(f)
+            shutil.copyfile(template, db)  # same start every round: users, no bindings
+            srv.sipd_ini = sipd_reg_ini(db)
+            return srv
+        if name in KAMAILIO_CFGS:
+            return Server(name, binary, dirname="reg-" + name, kam_defines=kam_defines)
+        return Server(name, binary, dirname="reg-" + name, responder_args=["challenge"])
+
+    plan = {"tag": "reg-", "scenario": REG_SCENARIO,
+            "extra": ["-inf", inj, "-default_behaviors", "all,-bye"], "trace_err": True,
+            "warmup": (500, 1000), "cpu_rate": CFG["reg_cpu_rate"],
+            "cpu_seconds": CFG["reg_cpu_seconds"], "ladder": CFG["reg_ladder"],
+            "step_seconds": CFG["reg_step_seconds"], "make": make}
+    log("bench: register: %d rounds of %s; %d users; CPU run %d/s x %gs; ladder %s/s, %gs per step"
+        % (CFG["reg_rounds"], " -> ".join(order), len(users), CFG["reg_cpu_rate"],
+           CFG["reg_cpu_seconds"], ",".join(str(r) for r in CFG["reg_ladder"]),
+           CFG["reg_step_seconds"]))
+    rounds = []
+    for rnd in range(1, CFG["reg_rounds"] + 1):
+        log("bench: register: round %d/%d" % (rnd, CFG["reg_rounds"]))
+        this = {}
+        for name in order:
+            if name in skipped:
+                continue
+            r = run_server_round(name, bins[name], rnd, plan)
+            if r["error"] and "cpu" not in r:
+                if rnd == 1:
+                    skipped[name] = r["error"]
+                    log("bench: register: skipping %s: %s" % (name, r["error"]))
+                else:
+                    log("bench: register: %s round %d failed: %s" % (name, rnd, r["error"]))
+            this[name] = r
+            time.sleep(1)
+        rounds.append(this)
+    mem = None
+    if "sipd" in bins and CFG["mem_bindings"] > 0:
+        mem = memory_run(bins["sipd"])
+    md = register_report(order, rounds, skipped, info, mem)
+    print(md)
+    os.makedirs(CFG["results"], exist_ok=True)
+    out = os.path.join(CFG["results"], "register.md")
+    with open(out, "w") as f:
+        f.write(md)
+    log("bench: written %s" % out)
+    return 0
+
+
+REG_SETUP = {
+    "sipd": "users' HA1 loaded from SQLite at start; each binding committed to SQLite "
+            "(WAL, group commit, `sync = %s`) before the 200",
+    "kamailio-mem": "`pv_auth_check` against HA1 in an htable loaded from SQLite at start; "
+                    "usrloc in memory (`db_mode=0`)",
+    "kamailio-db": "`auth_check` (auth_db) reading HA1 from SQLite per request via "
+                   "db_sqlite; usrloc in memory (`db_mode=0`)",
+    "responder": "answers 401 then 200 without checking anything",
+}
+
+
+def register_report(order, rounds, skipped, info, mem):
+    def vals(name, key):
+        out = []
+        for r in rounds:
+            x = r.get(name)
+            if not x or "cpu" not in x:
+                out.append(None)
+            elif key == "cpu":
+                out.append(x["cpu"]["us_per_req"])
+            elif key == "sipp_cpu":
+                out.append(x["cpu"]["sipp_us_per_req"])
+            else:
+                out.append(x.get(key))
+        return out
+
+    def ratios(name, base, key):
+        a, b = vals(name, key), vals(base, key)
+        return [x / y if x is not None and y else None for x, y in zip(a, b)]
+
+    ceiling = med(vals("responder", "max_rate"))
+    top = CFG["reg_ladder"][-1]
+    L = ["# sipd REGISTER benchmark\n"]
+    L.append("%s; %s CPUs (%s), Linux %s, load before run %s; checkout at %s%s; %s; %s.\n"
+             % (info["date"], info["cpus"], info["model"], info["kernel"],
+                " ".join(info["load"]), info["commit"],
+                ", sipd binary %s built %s" % (SIPD_INFO["path"], SIPD_INFO["mtime"])
+                if SIPD_INFO else "", info["sipp"], info["kamailio"]))
+    L.append("Each call: REGISTER (Expires 3600, one Contact per user) → 401 → REGISTER with "
+             "MD5 digest credentials (qop=auth, CSeq + 1) → 200, i.e. 2 transactions and 4 UDP "
+             "messages. %d users (user00000...), one per call in turn (SIPp `-inf`, SEQUENTIAL). "
+             "sipd runs with `[auth] algorithms = MD5`, because SIPp 3.6 computes MD5 digests only "
+             "and answers the first challenge of a 401. Rounds: %d, interleaved (%s). Workers: %d "
+             "(sipd `workers`, Kamailio `-n` and `children`, Kamailio run with `-m 1024 -M 8 -x fm`). "
+             "UDP on 127.0.0.1, every server and SIPp in its own session (setsid). CPU run: %d "
+             "registrations/s for %g s. Ladder: %s registrations/s, %g s per step (a failed step "
+             "is retried %d time(s)), no SIPp retransmissions, %d ms receive timeout. sipd's "
+             "database is on %s.\n"
+             % (CFG["reg_users"], CFG["reg_rounds"], ", ".join(order), CFG["workers"],
+                CFG["reg_cpu_rate"], CFG["reg_cpu_seconds"],
+                " ".join(str(r) for r in CFG["reg_ladder"]), CFG["reg_step_seconds"],
+                CFG["step_retries"], CFG["recv_timeout_ms"], fs_of(WORK)))
+    L.append("| server | set-up | max registrations/s with 0 failures (median) "
+             "| CPU µs/registration (median) | SIPp CPU µs/registration (median) |")
+    L.append("|---|---|---:|---:|---:|")
+    notes = []
+    for name in CFG["reg_servers"]:
+        setup = REG_SETUP.get(name, "")
+        if name == "sipd":
+            setup = setup % CFG["reg_sync"]
+        label = {"responder": "udp_responder (SIPp ceiling)"}.get(name, name)
+        if name in skipped and not any(r.get(name, {}).get("cpu") for r in rounds):
+            L.append("| %s | %s | skipped (see below) | – | – |" % (label, setup))
+            notes.append("- %s skipped: %s" % (name, skipped[name].splitlines()[0]))
+            continue
+        if name not in order:
+            continue
+        mr = med(vals(name, "max_rate"))
+        tops = [r.get(name, {}).get("ladder_top") for r in rounds]
+        mr_s = fmt(mr, "%.0f")
+        if mr is not None and sum(1 for t in tops if t) * 2 > len([t for t in tops if t is not None]):
+            mr_s = "≥ " + mr_s
+        if name != "responder" and mr is not None and ceiling and top > ceiling <= mr:
+            mr_s += " (SIPp-limited)"
+        L.append("| %s | %s | %s | %s | %s |" % (label, setup, mr_s, fmt(med(vals(name, "cpu"))),
+                                                  fmt(med(vals(name, "sipp_cpu")))))
+    L.append("")
+    if "sipd" in order:
+        L.append("| ratio (median of the per-round ratios) | CPU µs/registration | "
+                 "max registrations/s |")
+        L.append("|---|---:|---:|")
+        for base, what in (("kamailio-mem", " (the target: Kamailio's fastest set-up)"),
+                           ("kamailio-db", " (Kamailio's usual set-up)")):
+            if base in order:
+                L.append("| sipd / %s%s | %s | %s |" % (
+                    base, what, fmt(med(ratios("sipd", base, "cpu"))),
+                    fmt(med(ratios("sipd", base, "max_rate")))))
+        L.append("")
+    if ceiling is not None:
+        notes.append("- SIPp's own ceiling for this scenario on this machine (against the "
+                     "udp_responder, which challenges and accepts without any check): median "
+                     "%.0f registrations/s. A server whose max rate reaches it is limited by "
+                     "SIPp, not by itself." % ceiling)
+    if ceiling is not None and ceiling >= top:
+        notes.append("- The ladder's top step (%d/s) passed for the responder: extend "
+                     "BENCH_REG_LADDER to find the ceiling." % top)
+    notes.append("- CPU µs/registration: user + system time of every process of the server's "
+                 "session (all threads; Kamailio's main, timer and worker processes) over the "
+                 "CPU run, divided by the registrations that got their 200. A registration is "
+                 "two requests (the challenged one and the authenticated one).")
+    if "sipd" in order:
+        notes.append("- sipd keeps each non-INVITE server transaction for 64×T1 = 32 s after its "
+                     "final response over UDP (Timer J, RFC 3261 17.2.2) and answers 503 while "
+                     "`[limits] max_transactions` (200 000 by default) are live: a registration "
+                     "is two transactions, so with the defaults sipd sustains at most about "
+                     "200 000 / (2 × 32 s) ≈ 3 100 registrations/s for longer than half a minute. "
+                     "A 5 s ladder step above that passes while the table still has room and "
+                     "fails with 503 once the previous steps have filled it. Both Kamailio "
+                     "set-ups answer statelessly (sl) and keep no transaction.")
+    notes.append("- CPU ratio < 1: sipd spends less CPU per registration; max-rate ratio > 1: "
+                 "sipd sustains more. Unlike both Kamailio set-ups, sipd makes every binding "
+                 "durable (SQLite, `sync = %s`) before it answers 200; Kamailio's usrloc here "
+                 "keeps bindings in memory only (lost on restart)." % CFG["reg_sync"])
+    L.extend(notes)
+
+    if mem is not None:
+        L.append("\n## Resident memory of sipd with %d live bindings\n" % CFG["mem_bindings"])
+        if mem.get("error") and "after" not in mem:
+            L.append("Not measured: %s\n" % mem["error"].splitlines()[0])
+        else:
+            s, b, a = mem["sipp"], mem["before"], mem["after"]
+            grow = (a.get("VmRSS", 0) - b.get("VmRSS", 0))
+            per = grow * 1024.0 / mem["live"] if mem.get("live") else None
+            L.append("A separate sipd (`[auth] register_auth = no`, empty database, same "
+                     "workers and `sync = %s`) gets one REGISTER (Expires 3600) for each of %d "
+                     "distinct addresses of record, at %d/s (SIPp, `bench/register-noauth.xml`); "
+                     "then its /proc/PID/status is read.\n"
+                     % (CFG["reg_sync"], mem["n"], mem["rate"]))
+            L.append("| REGISTERs answered 200 / sent | live bindings (AORs) in the database "
+                     "| VmRSS at start | VmRSS with the bindings | growth per binding | VmHWM "
+                     "| RssAnon / RssFile / RssShmem with the bindings |")
+            L.append("|---:|---:|---:|---:|---:|---:|---|")
+            L.append("| %d / %d%s | %s (%s) | %s kB | %s kB | %s | %s kB | %s / %s / %s kB |" % (
+                s.get("ok_calls", 0), mem["n"], "" if s["ok"] else " (" + s["why"] + ")",
+                mem.get("live"), mem.get("aors"), b.get("VmRSS"), a.get("VmRSS"),
+                "%.0f bytes" % per if per is not None else "n/a", a.get("VmHWM"),
+                a.get("RssAnon"), a.get("RssFile"), a.get("RssShmem")))
+            if mem.get("sipctl"):
+                L.append("\n`sipctl -d DB show registrations | tail -1`: `%s`" % mem["sipctl"])
+            if mem.get("error"):
+                L.append("\n%s" % mem["error"])
+        L.append("")
+
+    L.append("\n## Raw per-round numbers\n")
+    L.append("| round | server | max registrations/s | first failing step | CPU run registered | "
+             "CPU run failures | server CPU ticks (user + system) | CPU µs/registration "
+             "| SIPp CPU µs/registration |")
+    L.append("|---:|---|---:|---|---:|---|---:|---:|---:|")
+    for i, r in enumerate(rounds, 1):
+        for name in order:
+            x = r.get(name)
+            if not x:
+                continue
+            if "cpu" not in x:
+                L.append("| %d | %s | – | %s | | | | | |" % (
+                    i, name, (x.get("error") or "").splitlines()[0]))
+                continue
+            c = x["cpu"]
+            L.append("| %d | %s | %d | %s | %d | %s | %d (%d + %d) | %s | %s |" % (
+                i, name, x["max_rate"], x["fail"], c.get("ok_calls", 0),
+                "none" if c["ok"] else c["why"], c["ticks"], c["uticks"], c["sticks"],
+                fmt(c["us_per_req"]), fmt(c["sipp_us_per_req"])))
+    L.append("")
+    return "\n".join(L)
+
+
+# --------------------------------------------------------------------------
 # callgrind mode
 
 # Per-message receive handler of each server, first symbol found wins
@@ -858,8 +1384,14 @@ def main():
     global WORK
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--callgrind", action="store_true",
-                    help="measure instructions per request under callgrind")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--options", action="store_true",
+                      help="only the OPTIONS benchmark (results/latest.md)")
+    mode.add_argument("--register", action="store_true",
+                      help="only the REGISTER benchmark and sipd's memory with 100 000 "
+                           "bindings (results/register.md)")
+    mode.add_argument("--callgrind", action="store_true",
+                      help="measure instructions per OPTIONS under callgrind")
     ap.add_argument("sipd", nargs="?", default=os.path.join(REPO_DIR, "build", "sipd"))
     args = ap.parse_args()
 
@@ -877,7 +1409,13 @@ def main():
     try:
         if args.callgrind:
             return callgrind_mode(args.sipd)
-        return bench_mode(args.sipd)
+        if args.options:
+            return bench_mode(args.sipd)
+        if args.register:
+            return register_mode(args.sipd)
+        # default (make bench): OPTIONS, then REGISTER
+        rc = bench_mode(args.sipd)
+        return register_mode(args.sipd) or rc
     finally:
         cleanup_all()
 

@@ -1,14 +1,22 @@
 #!/bin/bash
-# sipd benchmark: SIPp OPTIONS over UDP against sipd, Kamailio and a trivial
-# UDP responder (SIPp's ceiling). See docs/benchmark.md.
+# sipd benchmark: SIPp over UDP against sipd, Kamailio and a trivial UDP
+# responder (SIPp's ceiling). See docs/benchmark.md.
 #
-#   bench/run.sh [./build/sipd]              max rate + CPU µs/request, BENCH_ROUNDS rounds
-#   bench/run.sh --callgrind [./build/sipd]  instructions per request under callgrind
+#   bench/run.sh [./build/sipd]              OPTIONS, then REGISTER (make bench)
+#   bench/run.sh --options [./build/sipd]    OPTIONS: max rate + CPU µs/request
+#   bench/run.sh --register [./build/sipd]   REGISTER with digest auth vs Kamailio
+#                                            (memory and auth_db/SQLite set-ups),
+#                                            + sipd's memory with 100 000 bindings
+#   bench/run.sh --callgrind [./build/sipd]  instructions per OPTIONS under callgrind
 #
-# Results: Markdown on stdout and in bench/results/latest.md (callgrind.md).
+# Results: Markdown on stdout and in bench/results/latest.md (OPTIONS),
+# register.md (REGISTER), callgrind.md.
 # Tunables (environment): BENCH_ROUNDS, BENCH_WORKERS, BENCH_LADDER,
 # BENCH_STEP_SECONDS, BENCH_CPU_RATE, BENCH_CPU_SECONDS, BENCH_RECV_TIMEOUT_MS,
-# BENCH_SERVERS, BENCH_CG_CALLS, BENCH_CG_RATE, BENCH_CG_SERVERS, BENCH_KEEP.
+# BENCH_SERVERS, BENCH_REG_ROUNDS, BENCH_REG_USERS, BENCH_REG_LADDER,
+# BENCH_REG_STEP_SECONDS, BENCH_REG_CPU_RATE, BENCH_REG_CPU_SECONDS,
+# BENCH_REG_SERVERS, BENCH_REG_SYNC, BENCH_MEM_BINDINGS, BENCH_MEM_RATE,
+# BENCH_CG_CALLS, BENCH_CG_RATE, BENCH_CG_SERVERS, BENCH_KEEP.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 

@@ -9,7 +9,13 @@
  * Single thread, no allocation after start-up.  Anything that is not a
  * request (responses, garbage) is ignored.
  *
- * Usage: udp_responder [IP] [PORT]    (default 127.0.0.1 5074)
+ * With the third argument "challenge" (bench/run.sh --register), a REGISTER
+ * without an Authorization header is answered 401 with a fixed MD5 digest
+ * challenge (realm "sipd", qop=auth), and one with Authorization 200 OK:
+ * the credentials are not checked.  That is the cheapest peer for SIPp's
+ * REGISTER-with-digest scenario, so it measures SIPp's ceiling for it.
+ *
+ * Usage: udp_responder [IP] [PORT] [challenge]    (default 127.0.0.1 5074)
  * Prints "ready" on stdout once bound; exits on SIGTERM/SIGINT.
  */
 #define _GNU_SOURCE
@@ -29,6 +35,7 @@
 #define MAXOUT 8192
 
 static volatile sig_atomic_t stop;
+static int challenge; /* 401 to a REGISTER without credentials */
 
 static void on_signal(int sig)
 {
@@ -37,7 +44,7 @@ static void on_signal(int sig)
 }
 
 /* Header names we copy: long and compact forms. */
-enum { H_NONE, H_VIA, H_FROM, H_TO, H_CALLID, H_CSEQ };
+enum { H_NONE, H_VIA, H_FROM, H_TO, H_CALLID, H_CSEQ, H_AUTH, H_KINDS };
 
 static int header_kind(const char *name, size_t len)
 {
@@ -47,7 +54,7 @@ static int header_kind(const char *name, size_t len)
 	} tab[] = {
 		{"via", H_VIA},  {"v", H_VIA},       {"from", H_FROM}, {"f", H_FROM},
 		{"to", H_TO},    {"t", H_TO},        {"call-id", H_CALLID},
-		{"i", H_CALLID}, {"cseq", H_CSEQ},
+		{"i", H_CALLID}, {"cseq", H_CSEQ},   {"authorization", H_AUTH},
 	};
 	for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
 		if (strlen(tab[i].name) == len && strncasecmp(tab[i].name, name, len) == 0)
@@ -106,9 +113,9 @@ __attribute__((noinline, noclone)) static int build_reply(const char *in, size_t
 
 	/* One header buffer per kind, in arrival order within the kind;
 	 * emitted in a fixed order (Via first) which is what RFC 3261 needs. */
-	const char *hv[6][16];
-	size_t hl[6][16];
-	int hn[6] = {0};
+	const char *hv[H_KINDS][16];
+	size_t hl[H_KINDS][16];
+	int hn[H_KINDS] = {0};
 
 	for (line = eol + 1; line < end; line = eol + 1) {
 		eol = memchr(line, '\n', (size_t)(end - line));
@@ -141,9 +148,14 @@ __attribute__((noinline, noclone)) static int build_reply(const char *in, size_t
 	if (!hn[H_VIA] || !hn[H_FROM] || !hn[H_TO] || !hn[H_CALLID] || !hn[H_CSEQ])
 		return 0;
 
+	int unauth = challenge && n > 9 && memcmp(in, "REGISTER ", 9) == 0 && !hn[H_AUTH];
+
 	o->len = 0;
 	o->overflow = 0;
-	put(o, "SIP/2.0 200 OK\r\n", 16);
+	if (unauth)
+		put(o, "SIP/2.0 401 Unauthorized\r\n", 26);
+	else
+		put(o, "SIP/2.0 200 OK\r\n", 16);
 	static const int order[] = {H_VIA, H_FROM, H_TO, H_CALLID, H_CSEQ};
 	for (size_t i = 0; i < 5; i++) {
 		int k = order[i];
@@ -158,6 +170,11 @@ __attribute__((noinline, noclone)) static int build_reply(const char *in, size_t
 				break; /* single-instance headers: first one only */
 		}
 	}
+	if (unauth) {
+		static const char ch[] = "WWW-Authenticate: Digest realm=\"sipd\", "
+					 "nonce=\"bench0123456789abcdef\", algorithm=MD5, qop=\"auth\"\r\n";
+		put(o, ch, sizeof ch - 1);
+	}
 	put(o, "Content-Length: 0\r\n\r\n", 21);
 	return !o->overflow;
 }
@@ -166,6 +183,7 @@ int main(int argc, char **argv)
 {
 	const char *ip = argc > 1 ? argv[1] : "127.0.0.1";
 	int port = argc > 2 ? atoi(argv[2]) : 5074;
+	challenge = argc > 3 && strcmp(argv[3], "challenge") == 0;
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
