@@ -360,8 +360,16 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 	 * request sipd answers here and now, statelessly. */
 	if (req->mid == SIP_METHOD_INVITE && !(tx = invite_begin(c, tm, req, o)))
 		return;
-	if (req->mid == SIP_METHOD_REGISTER && !(tx = register_begin(c, tm, req, o)))
+	if (req->mid == SIP_METHOD_REGISTER) {
+		/* the core's checks first (they answer statelessly too), then a challenge without state */
+		if (!uas_checks(c, NULL, req, o) || registrar_challenge(c->registrar, c->txns, req, o))
+			return;
+		if (!(tx = register_begin(c, tm, req, o)))
+			return;
+		registrar_handle(c->registrar, tx, req, o);
+		mem_deref(tx);
 		return;
+	}
 	if (uas_checks(c, tx, req, o))
 		dispatch(c, tx, req, o);
 	mem_deref(tx);

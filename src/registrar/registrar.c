@@ -492,6 +492,27 @@ static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *re
 	}
 }
 
+bool registrar_challenge(struct registrar *r, const struct txn_table *txns, const struct sip_msg *req,
+			 const struct txn_origin *o)
+{
+	struct sip_uri ruri, to;
+	struct auth_user user;
+	const char *reason;
+	char extra[1024], aor[256];
+
+	/* only a REGISTER that carries no credentials at all is answered here; the rest needs state */
+	if (!r->cfg->register_auth || sip_msg_hdr(req, SIP_HDR_AUTHORIZATION))
+		return false;
+	if (sip_uri_parse(&ruri, req->ruri) || !registrar_is_local(r, ruri.host) || sip_uri_parse(&to, req->to.uri) ||
+	    !registrar_aor(&to, aor, sizeof(aor)) || !registrar_is_local(r, to.host))
+		return false; /* the 404s come from registrar_handle */
+	if (auth_check(r->auth, req, SIP_HDR_AUTHORIZATION, o->src_host, &user, extra, sizeof(extra), &reason) !=
+	    AUTH_CHALLENGE)
+		return false;
+	txn_reply_stateless(txns, req, o, 401, NULL, extra);
+	return true;
+}
+
 void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o)
 {
 	struct req_contact rc[MAX_REQ_CONTACTS];

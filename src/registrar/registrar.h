@@ -23,6 +23,10 @@ void registrar_free(struct registrar *r);
 /* A REGISTER that passed the core's checks, with its transaction (the request kept in it). The answer
  * may come later, from the worker that owns the transaction. */
 void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o);
+/* A REGISTER without credentials is challenged (401) statelessly, as a retransmission would just get
+ * another nonce: true when answered; no transaction is kept for it. */
+bool registrar_challenge(struct registrar *r, const struct txn_table *txns, const struct sip_msg *req,
+			 const struct txn_origin *o);
 /* Whether host (a Request-URI or To host) is one of sipd's domains. */
 bool registrar_is_local(const struct registrar *r, struct slice host);
 struct loc *registrar_location(struct registrar *r);

@@ -367,6 +367,12 @@ static void respond_here(struct txn *tx, unsigned code, char *copy, size_t len)
 	tx->resp_len = len;
 	tx->resp_code = code;
 	send_last(tx);
+	if (code >= 200) {
+		/* answered: the kept request is no longer needed, only the response for retransmissions */
+		free(tx->req);
+		tx->req = NULL;
+		tx->req_len = 0;
+	}
 	if (code < 200) {
 		tx->state = TXN_PROCEEDING;
 		return;
