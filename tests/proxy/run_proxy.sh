@@ -24,136 +24,25 @@ set -u
 
 SIPD=${1:?usage: run_proxy.sh /path/to/sipd}
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
 SCN=$HERE/scenarios
 UA=(python3 "$HERE/sipua.py")
 
-for tool in sipp python3; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "FAIL setup: $tool is not installed (tools/install-deps.sh test)"
-		exit 1
-	fi
-done
-[ -x "$SIPD" ] || { echo "FAIL setup: $SIPD is not an executable"; exit 1; }
+need_tools sipp python3
+need_exec "$SIPD"
+lib_init proxy
+SHOW_SKIPPED=1
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sipd-proxy.XXXXXX")
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+# ---- ports: 3 for sipd, the rest for SIPp callers and phones ----
+pick_ports 3 100 $((40000 + $$ % 10000)) "${UA[@]}"
 
-declare -A SIPD_PID SIPD_PORT
-NPASS=0
-NSKIP=0
-NCASE=0
-FAILED=()
-BG_PIDS=()
-
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-	local name pid
-	for pid in "${BG_PIDS[@]}"; do
-		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-	done
-	for name in "${!SIPD_PID[@]}"; do
-		pid=${SIPD_PID[$name]}
-		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-	done
-	if [ "${KEEP:-0}" = 1 ]; then
-		echo "work directory kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-pass() {
-	NPASS=$((NPASS + 1))
-	printf 'PASS %s\n' "$1"
-}
-
-fail() {
-	FAILED+=("$1")
-	printf 'FAIL %s%s\n' "$1" "${2:+: $2}"
-}
-
-skip() {
-	NSKIP=$((NSKIP + 1))
-	printf 'SKIP %s%s\n' "$1" "${2:+: $2}"
-}
-
-# ---- ports: 3 for sipd, the rest for SIPp callers and phones, one per run so that a late
-# retransmission from sipd to an earlier run never lands in a later one ----
-NPORTS=100
-mapfile -t PORTS < <("${UA[@]}" freeport --count $NPORTS --start $((40000 + $$ % 10000)))
-if [ "${#PORTS[@]}" -lt $NPORTS ]; then
-	echo "FAIL setup: not enough free ports"
-	exit 1
-fi
-NEXT_PORT=3
-client_port() {
-	CPORT=${PORTS[$NEXT_PORT]}
-	NEXT_PORT=$(((NEXT_PORT + 1 - 3) % (NPORTS - 3) + 3))
-}
-
-# ---- sipd instances ----
-
-# start_sipd NAME PORT < [proxy] section and anything else ([general], [auth], [database], users from here)
-start_sipd() {
-	local name=$1 port=$2 ini=$WORK/$1.ini
-	{
-		printf '[general]\nlisten = udp:127.0.0.1:%s, tcp:127.0.0.1:%s\nworkers = 2\nlog_level = info\n\n' \
-			"$port" "$port"
-		printf '[auth]\nalgorithms = MD5\n\n'
-		printf '[database]\npath = %s/%s.db\n\n' "$WORK" "$name"
-		printf '[user alice]\npassword = secret\n\n[user bob]\npassword = secret\n\n[user carol]\npassword = secret\n\n'
-		cat
-	} >"$ini"
-	"$SIPD" -c "$ini" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-	SIPD_PID[$name]=$!
-	SIPD_PORT[$name]=$port
-	if "${UA[@]}" ready --port "$port" --wait 15 2>>"$WORK/$name.ready"; then
-		pass "$name: sipd starts as a proxy and answers on udp/tcp 127.0.0.1:$port"
-		return 0
-	fi
-	fail "$name: sipd did not start" "$(tail -5 "$WORK/$name.err" "$WORK/$name.ready" 2>/dev/null | tr '\n' ' ')"
-	return 1
-}
-
-# stop_sipd NAME: alive after the tests, exit 0 on SIGTERM, no sanitizer report on stderr
-stop_sipd() {
-	local name=$1 pid=${SIPD_PID[$1]} rc i
-	if ! kill -0 "$pid" 2>/dev/null; then
-		wait "$pid"
-		rc=$?
-		fail "$name: sipd is still running after the tests" "it exited with status $rc"
-		sed 's/^/    /' "$WORK/$name.err" | tail -40
-		unset "SIPD_PID[$name]"
-		return
-	fi
-	kill -TERM "$pid"
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		fail "$name: SIGTERM stops sipd" "still running 10 s after SIGTERM"
-		kill -KILL "$pid"
-		wait "$pid" 2>/dev/null
-		unset "SIPD_PID[$name]"
-		return
-	fi
-	wait "$pid"
-	rc=$?
-	unset "SIPD_PID[$name]"
-	if [ "$rc" -ne 0 ]; then
-		fail "$name: SIGTERM stops sipd with status 0" "status $rc"
-		sed 's/^/    /' "$WORK/$name.err" | tail -40
-	elif grep -qE 'ERROR: AddressSanitizer|LeakSanitizer|runtime error:' "$WORK/$name.err"; then
-		fail "$name: no sanitizer report" "see below"
-		sed 's/^/    /' "$WORK/$name.err" | head -60
-	else
-		pass "$name: sipd alive after the tests, exits 0 on SIGTERM, no sanitizer report"
-	fi
-}
+# ---- sipd instances: start_sipd NAME PORT < [proxy] section and anything else ([general], [auth],
+# [database], users from here) ----
+SIPD_READY=("${UA[@]}")
+SIPD_ROLE=" as a proxy"
+SIPD_INI_PRE=$'[auth]\nalgorithms = MD5\n\n'
+SIPD_INI_POST=$'[user alice]\npassword = secret\n\n[user bob]\npassword = secret\n\n[user carol]\npassword = secret\n\n'
 
 # ---- one case: phones (SIPp UAS, registered), a caller (SIPp UAC), extra checks ----
 # case_begin NAME INSTANCE; uas/pyphone ...; [defer ...]; caller ...; [check ...]; case_end
@@ -546,13 +435,5 @@ fi
 
 skip "482 Loop Detected (16.3 step 4)" "the check is optional in RFC 3261 and sipd does not do it yet"
 
-for name in main timerc authcalls; do
-	[ -n "${SIPD_PID[$name]:-}" ] && stop_sipd "$name"
-done
-
-echo "proxy suite: $NPASS passed, ${#FAILED[@]} failed, $NSKIP skipped, $(($(date +%s) - T0)) s"
-if [ "${#FAILED[@]}" -ne 0 ]; then
-	printf '  failed: %s\n' "${FAILED[@]}"
-	exit 1
-fi
-exit 0
+stop_all main timerc authcalls
+finish proxy

@@ -17,39 +17,19 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 RC=(python3 "$HERE/regclient.py")
 ROUNDS=${ROUNDS:-20}
 
-command -v python3 >/dev/null || { echo "FAIL setup: python3 is not installed"; exit 1; }
-[ -x "$SIPD" ] || { echo "FAIL setup: $SIPD is not an executable"; exit 1; }
-[ -x "$SIPCTL" ] || { echo "FAIL setup: $SIPCTL is not an executable (build the sipctl target)"; exit 1; }
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sipd-restart.XXXXXX")
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+need_tools python3
+need_exec "$SIPD"
+need_exec "$SIPCTL" "build the sipctl target"
+lib_init restart
 PID=
 WRAP=
 LAST_ERR=
-NPASS=0
-FAILED=()
 
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
+# shellcheck disable=SC2317 # called by the EXIT trap (lib.sh)
+cleanup_extra() {
 	[ -n "$PID" ] && kill -0 "$PID" 2>/dev/null && kill -KILL "$PID" 2>/dev/null
-	if [ "${KEEP:-0}" = 1 ]; then
-		echo "work directory kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-pass() {
-	NPASS=$((NPASS + 1))
-	printf 'PASS %s\n' "$1"
-}
-
-fail() {
-	FAILED+=("$1")
-	printf 'FAIL %s%s\n' "$1" "${2:+: $2}"
 }
 
 PORT=$("${RC[@]}" freeport --count 1 --start $((40000 + $$ % 10000)))
@@ -190,12 +170,7 @@ else
 	pass "no sanitizer report from the killed sipds"
 fi
 if kill -0 "$PID" 2>/dev/null; then
-	kill -TERM "$PID"
-	for ((k = 0; k < 100; k++)); do
-		kill -0 "$PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$PID" 2>/dev/null; then
+	if ! sigterm_wait "$PID"; then
 		fail "the last sipd stops on SIGTERM" "still running after 10 s"
 		kill -KILL "$PID"
 		wait "$WRAP"
@@ -206,7 +181,7 @@ if kill -0 "$PID" 2>/dev/null; then
 		if [ "$rc" -ne 0 ]; then
 			fail "the last sipd exits 0 on SIGTERM" "status $rc"
 			tail -20 "$last" | sed 's/^/    /'
-		elif grep -qE 'ERROR: AddressSanitizer|LeakSanitizer|runtime error:' "$last"; then
+		elif sanitizer_report "$last"; then
 			fail "the last sipd: no sanitizer report" "see below"
 			head -60 "$last" | sed 's/^/    /'
 		else
@@ -218,9 +193,4 @@ else
 	fail "the last sipd is alive after the rounds"
 fi
 
-echo "restart suite: $NPASS passed, ${#FAILED[@]} failed, $(($(date +%s) - T0)) s"
-if [ "${#FAILED[@]}" -ne 0 ]; then
-	printf '  failed: %s\n' "${FAILED[@]}"
-	exit 1
-fi
-exit 0
+finish restart

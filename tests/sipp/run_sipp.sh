@@ -15,151 +15,24 @@ set -u
 
 SIPD=${1:?usage: run_sipp.sh /path/to/sipd}
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
 SCN=$HERE/scenarios
 RAW=(python3 "$HERE/rawsip.py")
 
-for tool in sipp sipsak python3; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "FAIL setup: $tool is not installed (tools/install-deps.sh test)"
-		exit 1
-	fi
-done
-[ -x "$SIPD" ] || { echo "FAIL setup: $SIPD is not an executable"; exit 1; }
+need_tools sipp sipsak python3
+need_exec "$SIPD"
+lib_init sipp
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sipd-sipp.XXXXXX")
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+# ---- ports: 4 for sipd, the rest for SIPp's local UDP port ----
+pick_ports 4 64 $((20000 + $$ % 10000)) "${RAW[@]}"
 
-declare -A SIPD_PID SIPD_PORT
-NPASS=0
-NCASE=0
-FAILED=()
+# ---- sipd instances: start_sipd NAME PORT [VAR=value...] < extra INI sections ----
+SIPD_READY=("${RAW[@]}")
+SIPD_LOG_LEVEL=warning
+SIPD_ERR_LINES="head"
 
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-	local name pid
-	for name in "${!SIPD_PID[@]}"; do
-		pid=${SIPD_PID[$name]}
-		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-	done
-	if [ "${KEEP:-0}" = 1 ]; then
-		echo "work directory kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-pass() {
-	NPASS=$((NPASS + 1))
-	printf 'PASS %s\n' "$1"
-}
-
-fail() {
-	FAILED+=("$1")
-	printf 'FAIL %s%s\n' "$1" "${2:+: $2}"
-}
-
-# ---- ports: 4 for sipd, the rest for SIPp's local UDP port, one per run so that a late retransmission
-# from sipd to an earlier run never lands in a later one ----
-mapfile -t PORTS < <("${RAW[@]}" freeport --count 64 --start $((20000 + $$ % 10000)))
-if [ "${#PORTS[@]}" -lt 64 ]; then
-	echo "FAIL setup: not enough free ports"
-	exit 1
-fi
-NEXT_PORT=4
-client_port() {
-	CPORT=${PORTS[$NEXT_PORT]}
-	NEXT_PORT=$(((NEXT_PORT + 1 - 4) % 60 + 4))
-}
-
-# ---- sipd instances ----
-
-# start_sipd NAME PORT [VAR=value...] < extra INI sections
-start_sipd() {
-	local name=$1 port=$2 ini=$WORK/$1.ini
-	shift 2
-	{
-		printf '[general]\nlisten = udp:127.0.0.1:%s, tcp:127.0.0.1:%s\nworkers = 2\nlog_level = warning\n\n' \
-			"$port" "$port"
-		printf '[database]\npath = %s/%s.db\n\n' "$WORK" "$name"
-		cat
-	} >"$ini"
-	env "$@" "$SIPD" -c "$ini" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-	SIPD_PID[$name]=$!
-	SIPD_PORT[$name]=$port
-	if "${RAW[@]}" ready --port "$port" --wait 15 2>>"$WORK/$name.ready"; then
-		pass "$name: sipd starts and answers on udp/tcp 127.0.0.1:$port"
-		return 0
-	fi
-	fail "$name: sipd did not start" "$(tail -5 "$WORK/$name.err" "$WORK/$name.ready" 2>/dev/null | tr '\n' ' ')"
-	return 1
-}
-
-# stop_sipd NAME: alive after the tests, exit 0 on SIGTERM, no sanitizer report on stderr
-stop_sipd() {
-	local name=$1 pid=${SIPD_PID[$1]} rc i
-	if ! kill -0 "$pid" 2>/dev/null; then
-		wait "$pid"
-		rc=$?
-		fail "$name: sipd is still running after the tests" "it exited with status $rc"
-		sed 's/^/    /' "$WORK/$name.err" | head -40
-		unset "SIPD_PID[$name]"
-		return
-	fi
-	kill -TERM "$pid"
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		fail "$name: SIGTERM stops sipd" "still running 10 s after SIGTERM"
-		kill -KILL "$pid"
-		wait "$pid" 2>/dev/null
-		unset "SIPD_PID[$name]"
-		return
-	fi
-	wait "$pid"
-	rc=$?
-	unset "SIPD_PID[$name]"
-	if [ "$rc" -ne 0 ]; then
-		fail "$name: SIGTERM stops sipd with status 0" "status $rc"
-		sed 's/^/    /' "$WORK/$name.err" | head -40
-	elif grep -qE 'ERROR: AddressSanitizer|LeakSanitizer|runtime error:' "$WORK/$name.err"; then
-		fail "$name: no sanitizer report" "see below"
-		sed 's/^/    /' "$WORK/$name.err" | head -60
-	else
-		pass "$name: sipd alive after the tests, exits 0 on SIGTERM, no sanitizer report"
-	fi
-}
-
-# ---- cases ----
-
-# sipp_case NAME INSTANCE SCENARIO [sipp options...]
-sipp_case() {
-	local name=$1 inst=$2 scn=$3 rc log
-	shift 3
-	NCASE=$((NCASE + 1))
-	log=$WORK/case$NCASE
-	client_port
-	(cd "$WORK" && timeout 60 sipp "127.0.0.1:${SIPD_PORT[$inst]}" -sf "$SCN/$scn" -m 1 -i 127.0.0.1 -p "$CPORT" \
-		-nr -nostdin -timeout 20s -timeout_error \
-		-trace_err -error_file "$log.errors" -trace_msg -message_file "$log.messages" "$@" \
-		>"$log.out" 2>&1 </dev/null)
-	rc=$?
-	if [ "$rc" -eq 0 ]; then
-		pass "$name"
-		return
-	fi
-	fail "$name" "sipp exit status $rc ($scn)"
-	{
-		grep -v 'Failed to delete FD from epoll' "$log.errors" 2>/dev/null | head -30
-		[ -s "$log.errors" ] || tail -5 "$log.out"
-		echo "--- messages:"
-		tail -60 "$log.messages" 2>/dev/null
-	} | sed 's/^/    /'
-}
+# ---- cases: sipp_case (lib.sh) and raw_case ----
 
 # raw_case NAME INSTANCE TEMPLATE [rawsip send options...]
 raw_case() {
@@ -278,13 +151,5 @@ if start_sipd fault "${PORTS[3]}" SIPD_FAULT=txn_alloc </dev/null; then
 	sipp_case "SIPD_FAULT=txn_alloc: 500 + Retry-After: 5 to INVITE" fault 500_fault.xml
 fi
 
-for name in main limits overload fault; do
-	[ -n "${SIPD_PID[$name]:-}" ] && stop_sipd "$name"
-done
-
-echo "sipp suite: $NPASS passed, ${#FAILED[@]} failed, $(($(date +%s) - T0)) s"
-if [ "${#FAILED[@]}" -ne 0 ]; then
-	printf '  failed: %s\n' "${FAILED[@]}"
-	exit 1
-fi
-exit 0
+stop_all main limits overload fault
+finish sipp

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # run_live.sh: the live half of the torture suite. Starts sipd on a free loopback port with a
 # throw-away config, sends every torture file over UDP (send.py checks each reply), then proves
 # sipd survived (OPTIONS answered 200) and that it exits cleanly on SIGTERM.
@@ -7,6 +7,8 @@ set -u
 
 SIPD=${1:?usage: run_live.sh /path/to/sipd}
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sipd-torture.XXXXXX")
 PID=""
 
@@ -87,13 +89,7 @@ python3 "$HERE/send.py" --host 127.0.0.1 --port "$PORT" --ping || fail "sipd no 
 [ "$rc" -eq 0 ] || fail "some torture messages got the wrong treatment (see FAIL lines above)"
 
 # A clean exit on SIGTERM; a sanitizer report would make the exit status non-zero.
-kill -TERM "$PID"
-i=0
-while kill -0 "$PID" 2>/dev/null && [ "$i" -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-kill -0 "$PID" 2>/dev/null && fail "sipd still running 10 s after SIGTERM"
+sigterm_wait "$PID" || fail "sipd still running 10 s after SIGTERM"
 wait "$PID"
 st=$?
 PID=""
