@@ -293,8 +293,10 @@ class Server:
                 "-DD", "-E", "-n", str(CFG["workers"]),
                 "-Y", self.dir, "-P", os.path.join(self.dir, "kamailio.pid")]
 
-    def start(self, uas_pause_ms=0):
-        """Server (if any), bob's registration, then the UAS; None or why."""
+    def start(self, uas_pause_ms=0, uas_wait_ms=0):
+        """Server (if any), bob's registration, then the UAS; None or why.
+        uas_pause_ms: the UAS's hold between 180 and 200 (-d); uas_wait_ms:
+        how long the UAS must wait for the BYE (its -recv_timeout covers it)."""
         if self.name != "direct":
             if port_busy(self.port):
                 return "UDP port %d busy" % self.port
@@ -313,7 +315,8 @@ class Server:
         uerr = open(os.path.join(self.dir, "uas.err"), "ab")
         self.uas = spawn("sipp-uas", [
             SIPP_BIN, "-sf", UAS_XML, "-t", "u1", "-i", HOST, "-p", str(UAS_PORT),
-            "-nr", "-recv_timeout", str(max(CFG["recv_timeout_ms"], uas_pause_ms + 30000)),
+            "-nr", "-recv_timeout",
+            str(max(CFG["recv_timeout_ms"], uas_pause_ms + 30000, uas_wait_ms + 30000)),
             "-d", str(uas_pause_ms), "-default_behaviors", BEHAVIORS,
             "-buff_size", str(4 << 20), "-max_recv_loops", "100000",
             "-max_sched_loops", "100000", "-nostdin", "-fd", "1",
@@ -348,7 +351,7 @@ def uac_run(port, rate, calls, tag, recv_timeout_ms=None, hold_ms=0, wait_extra=
         os.unlink(stf)
     expected = calls / float(rate)
     argv = [SIPP_BIN, "-sf", UAC_XML, "-s", "bob", "-m", str(calls), "-r", str(rate),
-            "-rp", "1000", "-l", str(max(2 * rate, 100) + int(rate * hold_ms / 1000.0)),
+            "-rp", "1000", "-l", str(max(2 * rate, 100) + int(rate * max(hold_ms, rt - CFG["recv_timeout_ms"]) / 1000.0)),
             "-t", "u1", "-i", HOST, "-p", str(UAC_PORT), "-nr",
             "-recv_timeout", str(rt), "-d", str(hold_ms),
             "-default_behaviors", BEHAVIORS, "-buff_size", str(4 << 20),
@@ -361,7 +364,8 @@ def uac_run(port, rate, calls, tag, recv_timeout_ms=None, hold_ms=0, wait_extra=
     return p, stf, errf, expected + rt / 1000.0 + hold_ms / 1000.0 + 90
 
 
-def uac_wait(p, stf, errf, limit, rate, calls):
+def uac_wait(p, stf, errf, limit, rate, calls, rt=None):
+    rt = rt or CFG["recv_timeout_ms"]
     deadline = time.time() + limit
     while True:
         wpid, status, ru = os.wait4(p.pid, os.WNOHANG)
@@ -407,9 +411,8 @@ def uac_wait(p, stf, errf, limit, rate, calls):
                    % (res["failed"], res["timeouts"], res["unexpected"]))
     if res["ok_calls"] != calls:
         why.append("%d/%d successful" % (res["ok_calls"], calls))
-    if res["created"] and res["created"] / (calls / float(rate)) < CFG["min_rate_fraction"] * rate \
-            and elapsed > calls / float(rate) / CFG["min_rate_fraction"] + rt / 1000.0 + 1:
-        why.append("SIPp too slow (%.1f s for %d calls)" % (elapsed, calls))
+    if res["created"] < calls:
+        why.append("SIPp created only %d of %d calls" % (res["created"], calls))
     if rc != 0 and not why:
         why.append("SIPp exit status %d" % rc)
     res["ok"] = not why
@@ -484,7 +487,8 @@ def memory_run(binary, mode):
     fill = n / float(rate)
     hold = int((fill + 15) * 1000)
     srv = Server("sipd", binary)
-    why = srv.start(uas_pause_ms=hold if mode == "ringing" else 0)
+    why = (srv.start(uas_pause_ms=hold) if mode == "ringing"
+           else srv.start(uas_wait_ms=hold))
     if why:
         return {"error": why}
     res = {"error": None, "mode": mode, "hold_ms": hold}
