@@ -37,6 +37,7 @@ fuzz:
 bench: build
 	@tools/install-deps.sh bench
 	bench/run.sh ./$(BUILD)/sipd
+	python3 bench/calls.py ./$(BUILD)/sipd
 
 check-valgrind:
 	@tools/install-deps.sh test
