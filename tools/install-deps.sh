@@ -7,7 +7,7 @@ pkgs="cmake pkg-config gcc make libinih-dev libssl-dev libsqlite3-dev"
 case "$goal" in
   test)  pkgs="$pkgs libcmocka-dev sip-tester sipsak python3 procps" ;;
   fuzz)  pkgs="$pkgs clang libclang-rt-dev" ;;
-  bench) pkgs="$pkgs sip-tester kamailio procps python3 valgrind" ;;
+  bench) pkgs="$pkgs sip-tester kamailio kamailio-sqlite-modules procps python3 valgrind" ;;
 esac
 missing=""
 for p in $pkgs; do
