@@ -1180,9 +1180,11 @@ def register_report(order, rounds, skipped, info, mem):
                      "fails with 503 once the previous steps have filled it. Both Kamailio "
                      "set-ups answer statelessly (sl) and keep no transaction.")
     notes.append("- CPU ratio < 1: sipd spends less CPU per registration; max-rate ratio > 1: "
-                 "sipd sustains more. Unlike both Kamailio set-ups, sipd makes every binding "
-                 "durable (SQLite, `sync = %s`) before it answers 200; Kamailio's usrloc here "
-                 "keeps bindings in memory only (lost on restart)." % CFG["reg_sync"])
+                 "sipd sustains more. Unlike both Kamailio set-ups, sipd commits every binding "
+                 "to SQLite (`sync = %s`: %s) before it answers 200; Kamailio's usrloc here "
+                 "keeps bindings in memory only (lost on restart)." % (
+                     CFG["reg_sync"], "fsynced, survives a power loss" if CFG["reg_sync"] == "full"
+                     else "survives a crash of sipd, not of the machine"))
     L.extend(notes)
 
     if mem is not None:
@@ -1214,6 +1216,9 @@ def register_report(order, rounds, skipped, info, mem):
         L.append("")
 
     L.append("\n## Raw per-round numbers\n")
+    L.append("The user/system split of the CPU ticks is the kernel's estimate (it divides each "
+             "process's run time by sampled ticks) and can be far off over a 10 s run, e.g. "
+             "all user or all system for Kamailio; only the sum is exact to a tick.\n")
     L.append("| round | server | max registrations/s | first failing step | CPU run registered | "
              "CPU run failures | server CPU ticks (user + system) | CPU µs/registration "
              "| SIPp CPU µs/registration |")
