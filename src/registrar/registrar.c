@@ -516,7 +516,7 @@ bool registrar_challenge(struct registrar *r, const struct txn_table *txns, cons
 void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o)
 {
 	struct req_contact rc[MAX_REQ_CONTACTS];
-	size_t nrc, cap = r->cfg->max_contacts + MAX_REQ_CONTACTS;
+	size_t nrc, cap;
 	struct update u = { 0 };
 	struct store_binding *old = NULL;
 	struct sip_uri ruri, to;
@@ -557,9 +557,12 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 	}
 	snprintf(received, sizeof(received), "%s:%s%s%s:%u", o->proto == TP_TCP ? "tcp" : "udp",
 		 strchr(o->src_host, ':') ? "[" : "", o->src_host, strchr(o->src_host, ':') ? "]" : "", o->src_port);
+	/* sized to this request: a binding record is ~3 kB, and zeroed memory the allocator gives back
+	 * to the kernel after every REGISTER costs page faults on the next */
+	cap = r->cfg->max_contacts + nrc;
 	u.cap = cap;
 	u.cur = calloc(cap, sizeof(*u.cur));
-	u.changes = calloc(cap + MAX_REQ_CONTACTS, sizeof(*u.changes));
+	u.changes = calloc(cap + nrc, sizeof(*u.changes));
 	old = calloc(cap, sizeof(*old));
 	if (!u.cur || !u.changes || !old) {
 		txn_reply(tx, req, 500, "Out of memory", NULL);
