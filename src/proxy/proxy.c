@@ -549,24 +549,8 @@ static void branch_cancel(struct branch *b)
 		return;
 	}
 	sbuf_init(&sb, buf, b->req_len + 256);
-	sbuf_addlit(&sb, "CANCEL ");
-	sbuf_addsl(&sb, m->ruri);
-	sbuf_addlit(&sb, " SIP/2.0\r\nVia: ");
-	sbuf_addsl(&sb, m->via.raw);
-	sbuf_addlit(&sb, "\r\n");
-	for (const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_ROUTE); h; h = sip_msg_hdr_next(m, h)) {
-		sbuf_addlit(&sb, "Route: ");
-		sbuf_addsl(&sb, h->value);
-		sbuf_addlit(&sb, "\r\n");
-	}
-	sbuf_addlit(&sb, "Max-Forwards: 70\r\nFrom: ");
-	sbuf_addsl(&sb, sip_msg_hdr(m, SIP_HDR_FROM)->value);
-	sbuf_addlit(&sb, "\r\nTo: ");
-	sbuf_addsl(&sb, sip_msg_hdr(m, SIP_HDR_TO)->value);
-	sbuf_addlit(&sb, "\r\nCall-ID: ");
-	sbuf_addsl(&sb, m->call_id);
-	sbuf_printf(&sb, "\r\nCSeq: %u CANCEL\r\nContent-Length: 0\r\n\r\n", m->cseq.num);
-	if (!sb.overflow && txn_client_send(NULL, b->rc->p->txns, txn_loop(b->rc->stx), buf, sb.len, b->rc->worker,
+	if (sip_hop_request_write(&sb, m, "CANCEL", sip_msg_hdr(m, SIP_HDR_TO)->value) == 0 &&
+	    txn_client_send(NULL, b->rc->p->txns, txn_loop(b->rc->stx), buf, sb.len, b->rc->worker,
 					    b->proto, &b->dst, NULL, NULL) == 0)
 		b->cancel_sent = true;
 	free(buf);

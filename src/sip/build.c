@@ -180,3 +180,30 @@ int sip_resp_write(struct sbuf *b, const struct sip_msg *req, const struct sip_r
 	sbuf_addsl(b, r->body);
 	return b->overflow ? ENOSPC : 0;
 }
+
+int sip_hop_request_write(struct sbuf *b, const struct sip_msg *orig, const char *method, struct slice to)
+{
+	const struct sip_hdr *from = sip_msg_hdr(orig, SIP_HDR_FROM);
+
+	if (!from || !orig->via.raw.p)
+		return EINVAL;
+	sbuf_adds(b, method);
+	sbuf_addlit(b, " ");
+	sbuf_addsl(b, orig->ruri);
+	sbuf_addlit(b, " SIP/2.0\r\nVia: ");
+	sbuf_addsl(b, orig->via.raw);
+	sbuf_addlit(b, "\r\n");
+	for (const struct sip_hdr *h = sip_msg_hdr(orig, SIP_HDR_ROUTE); h; h = sip_msg_hdr_next(orig, h)) {
+		sbuf_addlit(b, "Route: ");
+		sbuf_addsl(b, h->value);
+		sbuf_addlit(b, "\r\n");
+	}
+	sbuf_addlit(b, "Max-Forwards: 70\r\nFrom: ");
+	sbuf_addsl(b, from->value);
+	sbuf_addlit(b, "\r\nTo: ");
+	sbuf_addsl(b, to);
+	sbuf_addlit(b, "\r\nCall-ID: ");
+	sbuf_addsl(b, orig->call_id);
+	sbuf_printf(b, "\r\nCSeq: %u %s\r\nContent-Length: 0\r\n\r\n", orig->cseq.num, method);
+	return b->overflow ? ENOSPC : 0;
+}

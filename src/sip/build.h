@@ -40,6 +40,10 @@ struct sip_resp {
 /* A Via element with received= (and rport=<port> when it asked for rport) filled from where the message
  * came from (RFC 3261 18.2.1, RFC 3581 4). */
 void sip_via_write_received(struct sbuf *b, const struct sip_via *v, struct slice src_host, uint16_t src_port);
+/* A request derived from orig on the same hop (RFC 3261 9.1 CANCEL, 17.1.1.3 ACK for a non-2xx): orig's
+ * Request-URI, top Via, Route set, From, Call-ID and CSeq number, with method and the given To value.
+ * 0, or ENOSPC. */
+int sip_hop_request_write(struct sbuf *b, const struct sip_msg *orig, const char *method, struct slice to);
 /* Writes the response to req into b. 0, or ENOSPC when it did not fit. */
 int sip_resp_write(struct sbuf *b, const struct sip_msg *req, const struct sip_resp *r);
 

@@ -247,7 +247,7 @@ int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *l
 static void build_ack(struct txn_client *ct, const struct sip_msg *resp)
 {
 	struct sip_msg *inv = malloc(sizeof(*inv));
-	const struct sip_hdr *h, *to = sip_msg_hdr(resp, SIP_HDR_TO);
+	const struct sip_hdr *to = sip_msg_hdr(resp, SIP_HDR_TO);
 	struct sip_error err;
 	char *buf = malloc(ct->req_len + 512);
 	struct sbuf b;
@@ -258,24 +258,7 @@ static void build_ack(struct txn_client *ct, const struct sip_msg *resp)
 		return;
 	}
 	sbuf_init(&b, buf, ct->req_len + 512);
-	sbuf_addlit(&b, "ACK ");
-	sbuf_addsl(&b, inv->ruri);
-	sbuf_addlit(&b, " SIP/2.0\r\nVia: ");
-	sbuf_addsl(&b, inv->via.raw);
-	sbuf_addlit(&b, "\r\n");
-	for (h = sip_msg_hdr(inv, SIP_HDR_ROUTE); h; h = sip_msg_hdr_next(inv, h)) {
-		sbuf_addlit(&b, "Route: ");
-		sbuf_addsl(&b, h->value);
-		sbuf_addlit(&b, "\r\n");
-	}
-	sbuf_addlit(&b, "Max-Forwards: 70\r\nFrom: ");
-	sbuf_addsl(&b, sip_msg_hdr(inv, SIP_HDR_FROM)->value);
-	sbuf_addlit(&b, "\r\nTo: ");
-	sbuf_addsl(&b, to->value);
-	sbuf_addlit(&b, "\r\nCall-ID: ");
-	sbuf_addsl(&b, inv->call_id);
-	sbuf_printf(&b, "\r\nCSeq: %u ACK\r\nContent-Length: 0\r\n\r\n", inv->cseq.num);
-	if (!b.overflow) {
+	if (sip_hop_request_write(&b, inv, "ACK", to->value) == 0) {
 		ct->ack = buf;
 		ct->ack_len = b.len;
 	} else {
