@@ -20,12 +20,15 @@
 
 struct user_node {
 	struct user_node *next;
+	uint32_t hash;
 	struct auth_user u;
 };
 
+/* A shard of the users table: a lock and its own bucket array, sized at each reload to its users. */
 struct user_shard {
 	pthread_mutex_t lock;
-	struct user_node *head;
+	struct user_node **buckets;
+	size_t nbuckets; /* a power of two */
 };
 
 struct auth {
@@ -37,6 +40,8 @@ struct auth {
 	struct digest_limiter *limiter;
 	struct user_shard shards[USER_SHARDS];
 	char db[CONFIG_STR];
+	struct store *users_db;  /* open while sipd runs: the reloader polls its users generation */
+	int64_t users_gen;       /* of the last reload */
 	pthread_t reloader;
 	bool reloader_running;
 	atomic_bool stopping;
@@ -52,9 +57,15 @@ static uint64_t now_s(void)
 	return (uint64_t)ts.tv_sec;
 }
 
-static struct user_shard *shard_for(struct auth *a, const char *name)
+static uint32_t user_hash(const char *name)
 {
-	return &a->shards[slice_hash(slice_cstr(name), 0) % USER_SHARDS];
+	return slice_hash(slice_cstr(name), 0);
+}
+
+/* The shard takes the hash's low bits modulo USER_SHARDS, the bucket the bits above them. */
+static size_t user_bucket(uint32_t hash, size_t nbuckets)
+{
+	return (hash / USER_SHARDS) & (nbuckets - 1);
 }
 
 /* ---- the users table ---- */
@@ -125,19 +136,69 @@ static void free_nodes(struct user_node *n)
 	}
 }
 
+static void free_buckets(struct user_node **buckets, size_t nbuckets)
+{
+	for (size_t i = 0; buckets && i < nbuckets; i++)
+		free_nodes(buckets[i]);
+	free(buckets);
+}
+
+/* Spreads the list over fresh bucket arrays, then swaps each shard's in. Within a bucket the list's
+ * order is reversed, so that the last match of a name is the [user] of the file (added last). */
+static int users_install(struct auth *a, struct user_list *l)
+{
+	struct user_node **fresh[USER_SHARDS];
+	size_t count[USER_SHARDS] = { 0 }, nb[USER_SHARDS];
+
+	for (struct user_node *n = l->head; n; n = n->next)
+		count[(n->hash = user_hash(n->u.name)) % USER_SHARDS]++;
+	for (unsigned s = 0; s < USER_SHARDS; s++) {
+		for (nb[s] = 1; nb[s] < count[s]; nb[s] *= 2)
+			;
+		fresh[s] = calloc(nb[s], sizeof(*fresh[s]));
+		if (!fresh[s]) {
+			while (s--)
+				free(fresh[s]);
+			return ENOMEM;
+		}
+	}
+	for (struct user_node *n = l->head, *next; n; n = next) {
+		unsigned s = n->hash % USER_SHARDS;
+		struct user_node **b = &fresh[s][user_bucket(n->hash, nb[s])];
+
+		next = n->next;
+		n->next = *b;
+		*b = n;
+	}
+	l->head = NULL;
+	for (unsigned s = 0; s < USER_SHARDS; s++) {
+		struct user_node **old;
+		size_t oldn;
+
+		pthread_mutex_lock(&a->shards[s].lock);
+		old = a->shards[s].buckets;
+		oldn = a->shards[s].nbuckets;
+		a->shards[s].buckets = fresh[s];
+		a->shards[s].nbuckets = nb[s];
+		pthread_mutex_unlock(&a->shards[s].lock);
+		free_buckets(old, oldn);
+	}
+	return 0;
+}
+
 int auth_reload(struct auth *a)
 {
 	struct user_list l = { NULL, 0 };
-	struct user_node *by_shard[USER_SHARDS] = { NULL };
-	struct store *st = NULL;
 	const char *why = NULL;
+	int64_t gen = 0;
 	int err = 0;
 
-	/* the store's users first, so that a [user] of the file wins over a row of the same name */
-	if (a->db[0] && (err = store_open(&st, a->db, false, &why)) == 0) {
-		err = store_user_list(st, collect_store_user, &l);
-		store_close(st);
-	}
+	/* the store's users first, so that a [user] of the file wins over a row of the same name; the
+	 * generation before the rows: a change in between makes the next poll read them again */
+	if (a->db[0] && !a->users_db)
+		err = store_open(&a->users_db, a->db, false, &why);
+	if (!err && a->users_db && (err = store_users_generation(a->users_db, &gen)) == 0)
+		err = store_user_list(a->users_db, collect_store_user, &l);
 	if (err) {
 		log_warn("auth: cannot read users from %s: %s", a->db, why ? why : strerror(err));
 		free_nodes(l.head);
@@ -147,35 +208,38 @@ int auth_reload(struct auth *a)
 		free_nodes(l.head);
 		return err;
 	}
-	for (struct user_node *n = l.head, *next; n; n = next) {
-		unsigned s = slice_hash(slice_cstr(n->u.name), 0) % USER_SHARDS;
-
-		next = n->next;
-		n->next = by_shard[s];
-		by_shard[s] = n;
+	err = users_install(a, &l);
+	if (err) {
+		free_nodes(l.head);
+		return err;
 	}
-	for (unsigned s = 0; s < USER_SHARDS; s++) {
-		struct user_node *old;
-
-		pthread_mutex_lock(&a->shards[s].lock);
-		old = a->shards[s].head;
-		a->shards[s].head = by_shard[s];
-		pthread_mutex_unlock(&a->shards[s].lock);
-		free_nodes(old);
-	}
+	a->users_gen = gen;
 	return 0;
+}
+
+/* Reads the users again only when the table changed since the last reload. */
+static void reload_if_changed(struct auth *a)
+{
+	int64_t gen;
+	int err = store_users_generation(a->users_db, &gen);
+
+	if (err)
+		log_warn("auth: cannot poll users in %s: %s", a->db, strerror(err));
+	else if (gen != a->users_gen)
+		auth_reload(a);
 }
 
 int auth_user_find(struct auth *a, const char *name, struct auth_user *u)
 {
-	struct user_shard *s = shard_for(a, name);
+	uint32_t h = user_hash(name);
+	struct user_shard *s = &a->shards[h % USER_SHARDS];
 	struct user_node *n;
 	int err = ENOENT;
 
 	pthread_mutex_lock(&s->lock);
-	for (n = s->head; n; n = n->next) {
+	for (n = s->buckets ? s->buckets[user_bucket(h, s->nbuckets)] : NULL; n; n = n->next) {
 		/* the last node of a name wins: the file's [user] was added after the store's row */
-		if (!strcmp(n->u.name, name)) {
+		if (n->hash == h && !strcmp(n->u.name, name)) {
 			*u = n->u;
 			err = 0;
 		}
@@ -188,6 +252,8 @@ static void *reloader_main(void *arg)
 {
 	struct auth *a = arg;
 
+	pthread_setname_np(pthread_self(), "sipd-users"); /* top -H, ps -L */
+
 	pthread_mutex_lock(&a->stop_lock);
 	while (!atomic_load(&a->stopping)) {
 		struct timespec until;
@@ -198,7 +264,7 @@ static void *reloader_main(void *arg)
 		if (atomic_load(&a->stopping))
 			break;
 		pthread_mutex_unlock(&a->stop_lock);
-		auth_reload(a);
+		reload_if_changed(a);
 		pthread_mutex_lock(&a->stop_lock);
 	}
 	pthread_mutex_unlock(&a->stop_lock);
@@ -256,7 +322,7 @@ int auth_new(struct auth **ap, const struct config *cfg, const char *db)
 					 1u << 20);
 	if (!err)
 		err = auth_reload(a);
-	if (!err && a->db[0]) {
+	if (!err && a->users_db) {
 		err = pthread_create(&a->reloader, NULL, reloader_main, a);
 		a->reloader_running = err == 0;
 	}
@@ -280,9 +346,10 @@ void auth_free(struct auth *a)
 		pthread_join(a->reloader, NULL);
 	}
 	for (unsigned s = 0; s < USER_SHARDS; s++) {
-		free_nodes(a->shards[s].head);
+		free_buckets(a->shards[s].buckets, a->shards[s].nbuckets);
 		pthread_mutex_destroy(&a->shards[s].lock);
 	}
+	store_close(a->users_db);
 	digest_nonces_free(a->nonces);
 	digest_limiter_free(a->limiter);
 	pthread_mutex_destroy(&a->stop_lock);

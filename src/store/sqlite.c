@@ -48,6 +48,16 @@ static const char *const schema[] = {
 	" instance TEXT NOT NULL DEFAULT '',"
 	" PRIMARY KEY(aor, contact));"
 	"CREATE INDEX bindings_expires ON bindings(expires);",
+	/* v2: a generation counter of the users table, moved by triggers (so that rows written by any
+	 * program count), which sipd polls instead of reading every user again */
+	"CREATE TABLE meta(key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL DEFAULT 0);"
+	"INSERT INTO meta(key, value) VALUES('users_generation', 1);"
+	"CREATE TRIGGER users_gen_ins AFTER INSERT ON users BEGIN"
+	" UPDATE meta SET value = value + 1 WHERE key = 'users_generation'; END;"
+	"CREATE TRIGGER users_gen_upd AFTER UPDATE ON users BEGIN"
+	" UPDATE meta SET value = value + 1 WHERE key = 'users_generation'; END;"
+	"CREATE TRIGGER users_gen_del AFTER DELETE ON users BEGIN"
+	" UPDATE meta SET value = value + 1 WHERE key = 'users_generation'; END;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(schema) / sizeof(schema[0])))
 
@@ -61,6 +71,7 @@ enum stmt_id {
 	ST_USER_PUT,
 	ST_USER_DEL,
 	ST_USER_LIST,
+	ST_USER_GEN,
 	ST_BIND_PUT,
 	ST_BIND_DEL,
 	ST_AOR_DEL,
@@ -79,6 +90,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 			" VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_USER_DEL] = "DELETE FROM users WHERE name = ?1",
 	[ST_USER_LIST] = "SELECT name, ha1_md5, ha1_sha256, extension, display_name, disabled FROM users ORDER BY name",
+	[ST_USER_GEN] = "SELECT value FROM meta WHERE key = 'users_generation'",
 	[ST_BIND_PUT] = "INSERT OR REPLACE INTO bindings(" BINDING_COLS ")"
 			" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[ST_BIND_DEL] = "DELETE FROM bindings WHERE aor = ?1 AND contact = ?2",
@@ -421,6 +433,27 @@ int store_user_list(struct store *s, store_user_h *cb, void *arg)
 			break;
 	}
 	if (!err && rc != SQLITE_DONE)
+		err = EIO;
+	sqlite3_reset(st);
+	store_unlock(s);
+	return err;
+}
+
+/* The users table's generation: it moves whenever a row of users is written, by sipd or anyone else. */
+int store_users_generation(struct store *s, int64_t *gen)
+{
+	sqlite3_stmt *st;
+	int err;
+
+	if (!s || !gen)
+		return EINVAL;
+	err = store_lock(s);
+	if (err)
+		return err;
+	st = s->st[ST_USER_GEN];
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*gen = sqlite3_column_int64(st, 0);
+	else
 		err = EIO;
 	sqlite3_reset(st);
 	store_unlock(s);

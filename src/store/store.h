@@ -51,6 +51,8 @@ int store_user_get(struct store *s, const char *name, struct store_user *u); /* 
 int store_user_put(struct store *s, const struct store_user *u);             /* insert or replace */
 int store_user_del(struct store *s, const char *name);                       /* 0, ENOENT */
 int store_user_list(struct store *s, store_user_h *cb, void *arg);
+/* A number that changes whenever the users table is written (by any program): poll it, then list. */
+int store_users_generation(struct store *s, int64_t *gen);
 
 /* Every binding with expires > now (and deletes the expired ones). */
 int store_bindings_load(struct store *s, int64_t now, store_binding_h *cb, void *arg);
@@ -64,7 +66,9 @@ int store_apply(struct store *s, const struct store_change *changes, size_t n);
  * transaction, then calls each submitter's done(err, arg) from the writer thread. */
 struct store_writer;
 typedef void (store_done_h)(int err, void *arg);
-int store_writer_new(struct store_writer **wp, struct store *s, size_t max_pending);
+/* delay_us (commit_delay): how long a submission that finds the writer idle waits for others to
+ * share its transaction and fsync; 0 commits at once. */
+int store_writer_new(struct store_writer **wp, struct store *s, size_t max_pending, unsigned delay_us);
 /* Flushes what is pending, stops the thread, frees. */
 void store_writer_free(struct store_writer *w);
 /* Copies the changes. 0, or EAGAIN when max_pending changes wait already (the caller answers 503 with

@@ -132,8 +132,9 @@ static void test_open_schema(void **state)
 	(void)state;
 	s = open_ok(true);
 	store_close(s);
-	assert_int_equal(sql_int("PRAGMA user_version"), 1);
+	assert_int_equal(sql_int("PRAGMA user_version"), 2);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'users'"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"), 3);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'bindings'"), 1);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'bindings_expires'"),
 			 1);
@@ -526,7 +527,7 @@ static void test_writer_threads(void **state)
 	memset(done_next, 0, sizeof(done_next));
 	atomic_store(&done_errors, 0);
 	atomic_store(&done_order_errors, 0);
-	assert_int_equal(store_writer_new(&w, s, 4096), 0);
+	assert_int_equal(store_writer_new(&w, s, 4096, 0), 0);
 	for (t = 0; t < THREADS; t++) {
 		sub[t] = (struct submitter){ .w = w, .t = t };
 		assert_int_equal(pthread_create(&th[t], NULL, submit_main, &sub[t]), 0);
@@ -577,7 +578,7 @@ static void test_writer_grouping_eagain(void **state)
 	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(h, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
 
-	assert_int_equal(store_writer_new(&w, s, MAX), 0);
+	assert_int_equal(store_writer_new(&w, s, MAX, 0), 0);
 	{
 		struct store_change big[MAX + 1];
 
@@ -645,7 +646,7 @@ static void test_writer_grouping(void **state)
 	memset(done_next, 0, sizeof(done_next));
 	atomic_store(&done_errors, 0);
 	atomic_store(&done_order_errors, 0);
-	assert_int_equal(store_writer_new(&w, s, 1024), 0);
+	assert_int_equal(store_writer_new(&w, s, 1024, 0), 0);
 	for (t = 0; t < THREADS; t++) {
 		sub[t] = (struct submitter){ .w = w, .t = t };
 		assert_int_equal(pthread_create(&th[t], NULL, submit_main, &sub[t]), 0);
@@ -688,7 +689,7 @@ static void test_writer_bad_change(void **state)
 	/* hold the lock: the writer blocks on the first change, the next three wait as one batch */
 	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(h, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(store_writer_new(&w, s, 64), 0);
+	assert_int_equal(store_writer_new(&w, s, 64, 0), 0);
 	assert_int_equal(store_writer_submit(w, &first, 1, NULL, NULL), 0);
 	usleep(50000);
 	assert_int_equal(store_writer_submit(w, &good, 1, barrier_cb, &res[0]), 0);
@@ -704,6 +705,108 @@ static void test_writer_bad_change(void **state)
 	store_close(s);
 }
 
+/* A database of schema 1 (sipd before the users generation) is brought to 2 and keeps its rows. */
+static void test_schema_upgrade_v1(void **state)
+{
+	struct store *s;
+	struct store_user got;
+	int64_t gen;
+	sqlite3 *h;
+
+	(void)state;
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h,
+				      "CREATE TABLE users(name TEXT PRIMARY KEY NOT NULL, ha1_md5 TEXT NOT NULL DEFAULT '',"
+				      " ha1_sha256 TEXT NOT NULL DEFAULT '', extension TEXT NOT NULL DEFAULT '',"
+				      " display_name TEXT NOT NULL DEFAULT '', disabled INTEGER NOT NULL DEFAULT 0);"
+				      "CREATE TABLE bindings(aor TEXT NOT NULL, contact TEXT NOT NULL,"
+				      " received TEXT NOT NULL DEFAULT '', path TEXT NOT NULL DEFAULT '',"
+				      " call_id TEXT NOT NULL DEFAULT '', cseq INTEGER NOT NULL DEFAULT 0, q INTEGER,"
+				      " expires INTEGER NOT NULL, updated INTEGER NOT NULL DEFAULT 0,"
+				      " user_agent TEXT NOT NULL DEFAULT '', instance TEXT NOT NULL DEFAULT '',"
+				      " PRIMARY KEY(aor, contact));"
+				      "CREATE INDEX bindings_expires ON bindings(expires);"
+				      "INSERT INTO users(name) VALUES('old');"
+				      "PRAGMA user_version = 1;",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(h);
+	s = open_ok(true);
+	assert_int_equal(sql_int("PRAGMA user_version"), 2);
+	assert_int_equal(store_user_get(s, "old", &got), 0);
+	assert_int_equal(store_users_generation(s, &gen), 0);
+	store_close(s);
+}
+
+/* The users generation moves on every write to users, ours or another program's, and only then. */
+static void test_users_generation(void **state)
+{
+	struct store *s = open_ok(true);
+	struct store_user u;
+	int64_t g0, g1, g2, g3;
+	sqlite3 *h;
+
+	(void)state;
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(store_users_generation(s, &g0), 0);
+	strcpy(u.name, "bob");
+	assert_int_equal(store_user_put(s, &u), 0);
+	assert_int_equal(store_users_generation(s, &g1), 0);
+	assert_true(g1 != g0);
+	struct store_change c = put("sip:bob@example.com", "sip:bob@192.0.2.1", 5000);
+	assert_int_equal(store_apply(s, &c, 1), 0); /* a binding is not a user */
+	assert_int_equal(store_users_generation(s, &g2), 0);
+	assert_true(g2 == g1);
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK); /* another program edits the table */
+	assert_int_equal(sqlite3_exec(h, "UPDATE users SET extension = '7' WHERE name = 'bob'", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(h);
+	assert_int_equal(store_users_generation(s, &g3), 0);
+	assert_true(g3 != g2);
+	assert_int_equal(store_user_del(s, "bob"), 0);
+	assert_int_equal(store_users_generation(s, &g0), 0);
+	assert_true(g0 != g3);
+	store_close(s);
+}
+
+/* With a commit delay, submissions made one after another within it share one transaction. */
+static atomic_uint delayed_done;
+
+static void delayed_cb(int err, void *arg)
+{
+	(void)arg;
+	if (!err)
+		atomic_fetch_add(&delayed_done, 1);
+}
+
+static void test_writer_commit_delay(void **state)
+{
+	struct store *s = open_ok(true);
+	struct store_writer *w;
+	uint64_t batches, changes;
+	char contact[64];
+
+	(void)state;
+	atomic_store(&delayed_done, 0);
+	assert_int_equal(store_writer_new(&w, s, 64, 300 * 1000), 0);
+	for (unsigned i = 0; i < 5; i++) {
+		struct store_change c;
+
+		snprintf(contact, sizeof(contact), "sip:d%u@192.0.2.1", i);
+		c = put("sip:delay@example.com", contact, 5000);
+		assert_int_equal(store_writer_submit(w, &c, 1, delayed_cb, NULL), 0);
+		usleep(10 * 1000);
+	}
+	while (atomic_load(&delayed_done) < 5)
+		usleep(1000);
+	store_writer_stats(w, &batches, &changes);
+	assert_int_equal(batches, 1);
+	assert_int_equal(changes, 5);
+	store_writer_free(w);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings WHERE aor = 'sip:delay@example.com'"), 5);
+	store_close(s);
+}
+
 static void test_bad_args(void **state)
 {
 	struct store_writer *w = NULL;
@@ -715,7 +818,7 @@ static void test_bad_args(void **state)
 	assert_int_equal(store_user_put(NULL, &u), EINVAL);
 	assert_int_equal(store_user_del(NULL, "a"), EINVAL);
 	assert_int_equal(store_apply(NULL, NULL, 0), EINVAL);
-	assert_int_equal(store_writer_new(&w, NULL, 8), EINVAL);
+	assert_int_equal(store_writer_new(&w, NULL, 8, 0), EINVAL);
 	assert_int_equal(store_writer_submit(NULL, NULL, 0, NULL, NULL), EINVAL);
 	store_close(NULL);
 	store_writer_free(NULL);
@@ -739,6 +842,9 @@ int main(void)
 		T(test_writer_grouping_eagain),
 		T(test_writer_grouping),
 		T(test_writer_bad_change),
+		T(test_users_generation),
+		T(test_schema_upgrade_v1),
+		T(test_writer_commit_delay),
 		T(test_bad_args),
 	};
 
