@@ -62,6 +62,7 @@ struct config {
 	/* [database] */
 	char db_path[CONFIG_STR];
 	bool db_sync_full;             /* fsync at every commit (power-loss safe), else crash safe */
+	unsigned db_commit_delay_ms;   /* a commit waits this long for others to share its fsync */
 	/* [user NAME] sections */
 	struct config_user *users;
 	unsigned nusers;

@@ -136,17 +136,20 @@ static void date_header(char *buf, size_t n)
 static void answer_bindings(struct registrar *r, struct txn *tx, const struct sip_msg *req, const char *aor,
 			    const char *path_echo)
 {
-	size_t max = r->cfg->max_contacts, n, cap;
-	struct store_binding *b = calloc(max, sizeof(*b));
 	int64_t now = (int64_t)time(NULL);
+	/* sized to what the AOR has now (a record is ~3 kB); a binding added in between waits for the
+	 * next answer, as it would have a moment later */
+	size_t max = loc_lookup(r->loc, aor, NULL, 0, now), n = 0, cap;
+	struct store_binding *b = max ? malloc(max * sizeof(*b)) : NULL;
 	char *extra;
 	struct sbuf sb;
 
-	if (!b) {
+	if (max && !b) {
 		txn_reply(tx, req, 500, "Out of memory", NULL);
 		return;
 	}
-	n = loc_lookup(r->loc, aor, b, max, now);
+	if (max)
+		n = loc_lookup(r->loc, aor, b, max, now);
 	if (n > max)
 		n = max;
 	cap = 256 + (path_echo ? strlen(path_echo) : 0) + n * (sizeof(b->contact) + 64);
@@ -342,14 +345,12 @@ static void fill_binding(struct store_binding *b, const char *aor, const struct 
 {
 	const struct sip_hdr *ua = sip_msg_hdr(req, SIP_HDR_USER_AGENT);
 
-	memset(b, 0, sizeof(*b));
-	snprintf(b->aor, sizeof(b->aor), "%s", aor);
+	slice_copy(b->aor, sizeof(b->aor), slice_cstr(aor));
 	slice_copy(b->contact, sizeof(b->contact), c->uri);
-	snprintf(b->received, sizeof(b->received), "%s", received);
-	snprintf(b->path, sizeof(b->path), "%s", path);
+	slice_copy(b->received, sizeof(b->received), slice_cstr(received));
+	slice_copy(b->path, sizeof(b->path), slice_cstr(path));
 	slice_copy(b->call_id, sizeof(b->call_id), req->call_id);
-	if (ua)
-		slice_copy(b->user_agent, sizeof(b->user_agent), ua->value);
+	slice_copy(b->user_agent, sizeof(b->user_agent), ua ? ua->value : SLICE_NULL);
 	slice_copy(b->instance, sizeof(b->instance), c->instance);
 	b->cseq = req->cseq.num;
 	b->q = c->q;
@@ -557,21 +558,24 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 	}
 	snprintf(received, sizeof(received), "%s:%s%s%s:%u", o->proto == TP_TCP ? "tcp" : "udp",
 		 strchr(o->src_host, ':') ? "[" : "", o->src_host, strchr(o->src_host, ':') ? "]" : "", o->src_port);
-	/* sized to this request: a binding record is ~3 kB, and zeroed memory the allocator gives back
-	 * to the kernel after every REGISTER costs page faults on the next */
-	cap = r->cfg->max_contacts + nrc;
+	/* sized to this AOR and this request (a binding record is ~3 kB): each Contact adds at most one
+	 * binding and one change, and max_contacts_policy may remove every binding after that */
+	loc_lock(r->loc, aor);
+	nold = loc_get_locked(r->loc, aor, NULL, 0, now);
+	cap = nold + nrc;
 	u.cap = cap;
-	u.cur = calloc(cap, sizeof(*u.cur));
-	u.changes = calloc(cap + nrc, sizeof(*u.changes));
-	old = calloc(cap, sizeof(*old));
-	if (!u.cur || !u.changes || !old) {
+	u.cur = malloc((cap + 1) * sizeof(*u.cur));
+	u.changes = malloc((cap + nrc + 1) * sizeof(*u.changes));
+	old = nold ? malloc(nold * sizeof(*old)) : NULL;
+	if (!u.cur || !u.changes || (nold && !old)) {
+		loc_unlock(r->loc, aor);
 		txn_reply(tx, req, 500, "Out of memory", NULL);
 		free(path_echo);
 		goto out;
 	}
-	loc_lock(r->loc, aor);
-	nold = loc_get_locked(r->loc, aor, old, cap, now);
-	memcpy(u.cur, old, nold * sizeof(*old));
+	nold = loc_get_locked(r->loc, aor, old, nold, now);
+	if (nold)
+		memcpy(u.cur, old, nold * sizeof(*old));
 	u.ncur = nold;
 	st = apply_contacts(r, &u, aor, req, rc, nrc, star, received, path, now, &reason);
 	if (st) {
@@ -623,7 +627,7 @@ int registrar_new(struct registrar **rp, const struct config *cfg, struct auth *
 		goto fail;
 	if ((err = store_bindings_load(r->store, (int64_t)time(NULL), load_binding, r)))
 		goto fail;
-	if ((err = store_writer_new(&r->writer, r->store, 10000)))
+	if ((err = store_writer_new(&r->writer, r->store, 10000, r->cfg->db_commit_delay_ms * 1000u)))
 		goto fail;
 	if ((err = loc_start(r->loc)))
 		goto fail;

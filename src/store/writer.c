@@ -10,9 +10,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/store.h"
 
+#define DELAY_ENOUGH 256 /* changes that end a commit delay early */
 #define BATCH_KEEP 1024 /* changes a batch keeps allocated after a burst; above, an idle batch is freed */
 
 struct wsub {
@@ -36,6 +38,7 @@ struct store_writer {
 	struct wbatch queue;      /* waiting; under lock */
 	struct wbatch work;       /* being written; the writer thread's own */
 	size_t max_pending;       /* changes (and submissions) the queue holds at most */
+	unsigned delay_us;        /* how long the first submission waits for company */
 	bool stop;                /* under lock */
 	_Atomic uint64_t batches; /* transactions committed */
 	_Atomic uint64_t changes; /* changes committed */
@@ -121,6 +124,8 @@ static void *writer_main(void *arg)
 {
 	struct store_writer *w = arg;
 
+	pthread_setname_np(pthread_self(), "sipd-writer"); /* top -H, ps -L */
+
 	for (;;) {
 		struct wbatch t;
 
@@ -131,6 +136,18 @@ static void *writer_main(void *arg)
 			pthread_mutex_unlock(&w->lock);
 			break;
 		}
+		if (w->delay_us && !w->stop && w->queue.n < DELAY_ENOUGH) {
+			/* commit_delay: let more submissions join this transaction (one fsync for all) */
+			struct timespec until;
+
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += (long)w->delay_us * 1000;
+			until.tv_sec += until.tv_nsec / 1000000000;
+			until.tv_nsec %= 1000000000;
+			while (!w->stop && w->queue.n < DELAY_ENOUGH &&
+			       pthread_cond_timedwait(&w->ready, &w->lock, &until) == 0)
+				;
+		}
 		t = w->queue; /* take everything waiting: submitters fill the other batch meanwhile */
 		w->queue = w->work;
 		w->work = t;
@@ -140,9 +157,10 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int store_writer_new(struct store_writer **wp, struct store *s, size_t max_pending)
+int store_writer_new(struct store_writer **wp, struct store *s, size_t max_pending, unsigned delay_us)
 {
 	struct store_writer *w;
+	pthread_condattr_t ca;
 	sigset_t all, old;
 	int err;
 
@@ -160,7 +178,13 @@ int store_writer_new(struct store_writer **wp, struct store *s, size_t max_pendi
 		free(w);
 		return err;
 	}
-	err = pthread_cond_init(&w->ready, NULL);
+	w->delay_us = delay_us;
+	err = pthread_condattr_init(&ca);
+	if (!err) {
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		err = pthread_cond_init(&w->ready, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	if (err) {
 		pthread_mutex_destroy(&w->lock);
 		free(w);
@@ -225,8 +249,8 @@ int store_writer_submit(struct store_writer *w, const struct store_change *chang
 		memcpy(q->changes + q->n, changes, n * sizeof(*changes));
 	q->n += n;
 	q->subs[q->nsubs++] = (struct wsub){ .done = done, .arg = arg, .n = n };
-	if (q->nsubs == 1)
-		pthread_cond_signal(&w->ready); /* the writer waits only on an empty queue */
+	if (q->nsubs == 1 || q->n == DELAY_ENOUGH)
+		pthread_cond_signal(&w->ready); /* the writer waits on an empty queue or in a commit delay */
 out:
 	pthread_mutex_unlock(&w->lock);
 	return err;
