@@ -45,6 +45,8 @@ static void *workq_main(void *arg)
 	struct workq *q = arg;
 	struct workq_job job;
 
+	pthread_setname_np(pthread_self(), "sipd-workq"); /* top -H, ps -L */
+
 	while (workq_take(q, &job))
 		job.h(job.arg);
 	return NULL;

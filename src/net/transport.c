@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -88,7 +89,7 @@ static int sock_setup(int fd, const struct tp_listen *l)
 /* Opens, binds and registers one worker's socket for listener l. */
 static int sock_open(struct tp_worker *w, struct tp_sock *s, const struct tp_listen *l)
 {
-	socklen_t len = sizeof(s->local.u.ss);
+	socklen_t len = sizeof(s->local.u);
 	char as[64];
 	int err;
 
@@ -161,6 +162,8 @@ static void *worker_main(void *arg)
 {
 	struct tp_worker *w = arg;
 	const struct tp_config *cfg = &w->tp->cfg;
+
+	pthread_setname_np(pthread_self(), "sipd-worker"); /* top -H, ps -L */
 
 	tp__self = w;
 	if (cfg->worker_start)
