@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "base/slice.h"
+#include "base/pool.h"
 #include "base/timer.h"
 
 #define LOC_SHARDS 64
@@ -53,6 +54,7 @@ struct loc {
 	bool running;
 	atomic_bool stopping;
 	atomic_size_t count;
+	struct pool *pool; /* bindings and AORs live an hour, apart from the heap of the transactions */
 };
 
 static uint64_t mono_ms(void)
@@ -116,7 +118,22 @@ static void binding_free(struct loc *l, struct binding *b)
 {
 	tmr_cancel(&b->expiry);
 	atomic_fetch_sub(&l->count, 1);
-	free(b);
+	pool_release(l->pool, b);
+}
+
+/* An AOR entry, linked at *link of shard s. */
+static struct aor *aor_new(struct loc *l, struct loc_shard *s, const char *name, uint32_t hash, struct aor **link)
+{
+	size_t len = strlen(name);
+	struct aor *a = pool_alloc(l->pool, sizeof(*a) + len + 1);
+
+	if (!a)
+		return NULL;
+	memcpy(a->name, name, len + 1);
+	a->hash = hash;
+	*link = a;
+	s->naors++;
+	return a;
 }
 
 /* Field by field, without clearing the whole record first: a record is ~3 kB and lookups are hot. */
@@ -147,7 +164,7 @@ static struct binding *binding_new(struct loc *l, struct loc_shard *s, struct ao
 
 	for (int i = 0; i < 6; i++)
 		total += (len[i] = strlen(f[i])) + 1;
-	b = calloc(1, sizeof(*b) + total);
+	b = pool_alloc(l->pool, sizeof(*b) + total);
 	if (!b)
 		return NULL;
 	p = b->data;
@@ -172,7 +189,7 @@ static struct binding *binding_new(struct loc *l, struct loc_shard *s, struct ao
 	return b;
 }
 
-static void aor_remove_if_empty(struct loc_shard *s, struct aor *a)
+static void aor_remove_if_empty(struct loc *l, struct loc_shard *s, struct aor *a)
 {
 	struct aor **link;
 
@@ -180,7 +197,7 @@ static void aor_remove_if_empty(struct loc_shard *s, struct aor *a)
 		return;
 	*link = a->next;
 	s->naors--;
-	free(a);
+	pool_release(l->pool, a);
 }
 
 /* Runs inside tmr_wheel_advance, with the shard locked by the expiry thread. */
@@ -206,7 +223,7 @@ static void on_expiry(struct tmr *t, void *arg)
 	}
 	log_debug("location: %s -> %s expired", a->name, b->contact);
 	binding_free(l, b);
-	aor_remove_if_empty(s, a);
+	aor_remove_if_empty(l, s, a);
 }
 
 /* ---- the table ---- */
@@ -216,8 +233,10 @@ int loc_new(struct loc **lp, loc_expired_h *expired, void *arg)
 	struct loc *l = calloc(1, sizeof(*l));
 	uint64_t now = mono_ms();
 
-	if (!l)
+	if (!l || pool_new(&l->pool)) {
+		free(l);
 		return ENOMEM;
+	}
 	l->expired_h = expired;
 	l->arg = arg;
 	for (unsigned i = 0; i < LOC_SHARDS; i++) {
@@ -293,13 +312,14 @@ void loc_free(struct loc *l)
 					a->head = b->next;
 					binding_free(l, b);
 				}
-				free(a);
+				pool_release(l->pool, a);
 			}
 		}
 		free(s->buckets);
 		tmr_wheel_free(s->wheel);
 		pthread_mutex_destroy(&s->lock);
 	}
+	pool_free(l->pool);
 	free(l);
 }
 
@@ -338,16 +358,8 @@ int loc_set_locked(struct loc *l, const char *aor, const struct store_binding *s
 
 	if (!a && n == 0)
 		return 0;
-	if (!a) {
-		size_t len = strlen(aor);
-
-		if (!(a = calloc(1, sizeof(*a) + len + 1)))
-			return ENOMEM;
-		memcpy(a->name, aor, len + 1);
-		a->hash = h;
-		*link = a;
-		s->naors++;
-	}
+	if (!a && !(a = aor_new(l, s, aor, h, link)))
+		return ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct binding *b = binding_new(l, s, a, &sb[i], now);
 
@@ -358,7 +370,7 @@ int loc_set_locked(struct loc *l, const char *aor, const struct store_binding *s
 				binding_free(l, fresh);
 				fresh = next;
 			}
-			aor_remove_if_empty(s, a);
+			aor_remove_if_empty(l, s, a);
 			return ENOMEM;
 		}
 		*tail = b;
@@ -371,7 +383,7 @@ int loc_set_locked(struct loc *l, const char *aor, const struct store_binding *s
 		binding_free(l, b);
 	}
 	a->head = fresh;
-	aor_remove_if_empty(s, a);
+	aor_remove_if_empty(l, s, a);
 	if (s->naors > s->nbuckets * 2)
 		shard_grow(s);
 	return 0;
@@ -399,12 +411,8 @@ int loc_put(struct loc *l, const struct store_binding *b, int64_t now)
 		return 0;
 	pthread_mutex_lock(&s->lock);
 	a = aor_find(s, b->aor, h, &link);
-	if (!a && (a = calloc(1, sizeof(*a) + strlen(b->aor) + 1))) {
-		strcpy(a->name, b->aor);
-		a->hash = h;
-		*link = a;
-		s->naors++;
-	}
+	if (!a)
+		a = aor_new(l, s, b->aor, h, link);
 	if (!a || !(nb = binding_new(l, s, a, b, now))) {
 		err = ENOMEM;
 	} else {
