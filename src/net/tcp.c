@@ -396,7 +396,7 @@ static void conn_idle_h(struct tmr *t, void *arg)
 int tp__conn_new(struct tp_worker *w, int fd, const struct tp_addr *peer, bool inbound, bool connecting,
 		 struct tp_conn **cp)
 {
-	socklen_t alen = sizeof(struct sockaddr_storage);
+	socklen_t alen = sizeof(((struct tp_addr *)0)->u);
 	struct tp_conn *c;
 	int err;
 
@@ -472,7 +472,7 @@ void tp__tcp_accept_h(int fd, uint32_t events, void *arg)
 
 	(void)events;
 	for (unsigned i = 0; i < TCP_ACCEPTS; i++) {
-		struct tp_addr peer = { .len = sizeof(peer.u.ss) };
+		struct tp_addr peer = { .len = sizeof(peer.u) };
 		int cfd = accept4(fd, &peer.u.sa, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (cfd >= 0) {

@@ -106,7 +106,7 @@ void tp__conn_flush(struct tp_conn *c)
 	if (c->fd < 0)
 		goto out;
 	if (c->connecting) {
-		socklen_t len = sizeof(int), alen = sizeof(c->local.u.ss);
+		socklen_t len = sizeof(int), alen = sizeof(c->local.u);
 		int soerr = 0;
 
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)

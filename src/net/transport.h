@@ -18,8 +18,7 @@ struct tp_addr {
 	union {
 		struct sockaddr sa;
 		struct sockaddr_in in;
-		struct sockaddr_in6 in6;
-		struct sockaddr_storage ss;
+		struct sockaddr_in6 in6; /* IPv4 and IPv6 only: no sockaddr_storage (128 bytes) in every txn */
 	} u;
 	socklen_t len;
 };

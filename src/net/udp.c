@@ -103,8 +103,8 @@ static void udp_deliver(struct tp_sock *s, struct tp_udp_batch *b, unsigned i)
 	msg.buf = b->data[i];
 	msg.len = b->hdr[i].msg_len;
 	msg.proto = TP_UDP;
-	memcpy(&msg.src.u.ss, &b->name[i], m->msg_namelen);
-	msg.src.len = m->msg_namelen;
+	msg.src.len = m->msg_namelen < sizeof(msg.src.u) ? m->msg_namelen : sizeof(msg.src.u);
+	memcpy(&msg.src.u, &b->name[i], msg.src.len);
 	udp_local(&msg.local, s, m);
 	msg.conn = NULL;
 	msg.worker = s->w;
@@ -147,7 +147,7 @@ static bool udp_out_queue(struct tp_udp_batch *b, int fd, const struct tp_addr *
 	i = b->out.n++;
 	b->out.fd = fd;
 	memcpy(b->out.data + b->out.used, buf, len);
-	memcpy(&b->out.dst[i], &dst->u.ss, tp__addr_len(dst));
+	memcpy(&b->out.dst[i], &dst->u, tp__addr_len(dst));
 	b->out.iov[i] = (struct iovec){ b->out.data + b->out.used, len };
 	b->out.hdr[i].msg_hdr = (struct msghdr){ .msg_name = &b->out.dst[i], .msg_namelen = tp__addr_len(dst),
 						 .msg_iov = &b->out.iov[i], .msg_iovlen = 1 };
