@@ -770,7 +770,7 @@ static bool authorize_call(struct proxy *p, const struct sip_msg *req, const str
 static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct target *t, size_t max,
 			     bool *known)
 {
-	struct store_binding *b = calloc(max, sizeof(*b));
+	struct store_binding *b = malloc(max * sizeof(*b)); /* ~3 kB each: filled, not cleared */
 	char aor[256], user[64];
 	struct auth_user u;
 	size_t n = 0;
@@ -793,9 +793,9 @@ static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		snprintf(t[i].uri, sizeof(t[i].uri), "%s", b[i].contact);
-		snprintf(t[i].path, sizeof(t[i].path), "%s", b[i].path);
-		snprintf(t[i].received, sizeof(t[i].received), "%s", b[i].received);
+		slice_copy(t[i].uri, sizeof(t[i].uri), slice_cstr(b[i].contact));
+		slice_copy(t[i].path, sizeof(t[i].path), slice_cstr(b[i].path));
+		slice_copy(t[i].received, sizeof(t[i].received), slice_cstr(b[i].received));
 		t[i].q = b[i].q < 0 ? 1000 : b[i].q;
 	}
 	free(b);
@@ -943,8 +943,9 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 	bool taken = true;
 	size_t n = 0;
 
+	ruri = req->ruri_uri;
 	if (req->mid == SIP_METHOD_REGISTER || req->mid == SIP_METHOD_CANCEL ||
-	    sip_uri_parse(&ruri, req->ruri))
+	    req->ruri_err)
 		return false; /* CANCEL: the core matches it to the INVITE (16.10) */
 	/* the ACK for a final sipd sent itself (statelessly) ends here (17.2.1) */
 	if (req->mid == SIP_METHOD_ACK && req->to.tag.p && txn_is_own_tag(req))
@@ -986,7 +987,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		free(rs);
 		return true;
 	}
-	t = calloc(MAX_BRANCHES, sizeof(*t));
+	t = malloc(MAX_BRANCHES * sizeof(*t)); /* ~1.7 kB each: only those filled are read */
 	if (!t) {
 		answer(p, req, o, 500, "Out of memory", NULL);
 		goto out;
@@ -1002,6 +1003,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 			n = 1;
 	} else {
 		slice_copy(t[0].uri, sizeof(t[0].uri), strict_target.p ? strict_target : req->ruri);
+		t[0].path[0] = t[0].received[0] = '\0';
 		t[0].q = 1000;
 		n = 1;
 	}
