@@ -250,14 +250,13 @@ static struct txn *invite_begin(struct core *c, const struct tp_msg *tm, const s
 static bool uas_checks(struct core *c, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o)
 {
 	char extra[1024];
-	struct sip_uri uri;
 	int err;
 
 	if (req->mid == SIP_METHOD_UNKNOWN) {
 		reply(c, tx, req, o, 501, NULL, NULL);
 		return false;
 	}
-	err = sip_uri_parse(&uri, req->ruri);
+	err = req->ruri_err;
 	if (err) {
 		reply(c, tx, req, o, err == ENOTSUP ? 416 : 400, err == ENOTSUP ? NULL : "Malformed Request-URI",
 		      NULL);

@@ -496,7 +496,7 @@ static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *re
 bool registrar_challenge(struct registrar *r, const struct txn_table *txns, const struct sip_msg *req,
 			 const struct txn_origin *o)
 {
-	struct sip_uri ruri, to;
+	struct sip_uri to;
 	struct auth_user user;
 	const char *reason;
 	char extra[1024], aor[256];
@@ -504,7 +504,7 @@ bool registrar_challenge(struct registrar *r, const struct txn_table *txns, cons
 	/* only a REGISTER that carries no credentials at all is answered here; the rest needs state */
 	if (!r->cfg->register_auth || sip_msg_hdr(req, SIP_HDR_AUTHORIZATION))
 		return false;
-	if (sip_uri_parse(&ruri, req->ruri) || !registrar_is_local(r, ruri.host) || sip_uri_parse(&to, req->to.uri) ||
+	if (req->ruri_err || !registrar_is_local(r, req->ruri_uri.host) || sip_uri_parse(&to, req->to.uri) ||
 	    !registrar_aor(&to, aor, sizeof(aor)) || !registrar_is_local(r, to.host))
 		return false; /* the 404s come from registrar_handle */
 	if (auth_check(r->auth, req, SIP_HDR_AUTHORIZATION, o->src_host, &user, extra, sizeof(extra), &reason) !=
@@ -520,7 +520,7 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 	size_t nrc, cap;
 	struct update u = { 0 };
 	struct store_binding *old = NULL;
-	struct sip_uri ruri, to;
+	struct sip_uri to;
 	char aor[256], received[128], path[1024], extra[64], *path_echo = NULL;
 	const char *reason = NULL;
 	int64_t now = (int64_t)time(NULL);
@@ -529,7 +529,7 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 	bool star;
 
 	/* 10.3 step 1: a domain sipd is responsible for */
-	if (sip_uri_parse(&ruri, req->ruri) || !registrar_is_local(r, ruri.host)) {
+	if (req->ruri_err || !registrar_is_local(r, req->ruri_uri.host)) {
 		txn_reply(tx, req, 404, "Domain not served here", NULL);
 		return;
 	}

@@ -124,6 +124,8 @@ struct sip_msg {
 	struct slice method;
 	enum sip_method mid;
 	struct slice ruri;
+	struct sip_uri ruri_uri;      /* the Request-URI parsed once for everyone: valid when ruri_err is 0 */
+	int ruri_err;                 /* sip_uri_parse's answer: 0, EBADMSG, or ENOTSUP (another scheme) */
 	/* status line */
 	unsigned short status;
 	struct slice reason;

@@ -17,8 +17,28 @@ static bool is_unreserved(char c)
 	return is_alnum(c) || strchr("-_.!~*'()", c);
 }
 
-/* Every byte is unreserved, one of 'extra', or a valid %HH escape. */
-static bool chars_valid(struct slice s, const char *extra)
+/* What each URI component allows besides unreserved characters and %HH escapes (RFC 3261 25.1). */
+enum { U_USER = 1, U_PASSWORD = 2, U_PARAMS = 4, U_HEADERS = 8 };
+static uint8_t uri_allowed[256];
+
+__attribute__((constructor)) static void uri_allowed_build(void)
+{
+	static const struct {
+		uint8_t cls;
+		const char *extra;
+	} sets[] = { { U_USER, "&=+$,;?/" }, { U_PASSWORD, "&=+$," }, { U_PARAMS, "[]/:&+$;=" },
+		     { U_HEADERS, "[]/?:+$=&" } };
+
+	for (unsigned c = 1; c < 256; c++)
+		if (is_unreserved((char)c))
+			uri_allowed[c] = U_USER | U_PASSWORD | U_PARAMS | U_HEADERS;
+	for (size_t k = 0; k < sizeof(sets) / sizeof(sets[0]); k++)
+		for (const char *e = sets[k].extra; *e; e++)
+			uri_allowed[(uint8_t)*e] |= sets[k].cls;
+}
+
+/* Every byte is allowed in the component (cls) or a valid %HH escape: one table lookup a byte. */
+static bool chars_valid(struct slice s, uint8_t cls)
 {
 	for (size_t i = 0; i < s.l; i++) {
 		char c = s.p[i];
@@ -29,7 +49,7 @@ static bool chars_valid(struct slice s, const char *extra)
 			i += 2;
 			continue;
 		}
-		if (!c || (!is_unreserved(c) && !strchr(extra, c)))
+		if (!(uri_allowed[(uint8_t)c] & cls))
 			return false;
 	}
 	return true;
@@ -143,14 +163,14 @@ static int uri_tail(struct sip_uri *u, struct slice s)
 
 	if (q >= 0) {
 		u->headers = slice_make(s.p + q + 1, s.l - (size_t)q - 1);
-		if (!chars_valid(u->headers, "[]/?:+$=&"))
+		if (!chars_valid(u->headers, U_HEADERS))
 			return EBADMSG;
 	}
 	if (params.l) {
 		if (params.p[0] != ';')
 			return EBADMSG;
 		u->params = slice_make(params.p + 1, params.l - 1);
-		if (!chars_valid(u->params, "[]/:&+$;="))
+		if (!chars_valid(u->params, U_PARAMS))
 			return EBADMSG;
 		uri_known_params(u);
 	}
@@ -169,10 +189,10 @@ static int parse_sip(struct sip_uri *u, struct slice s)
 		u->user = colon >= 0 ? slice_make(ui.p, (size_t)colon) : ui;
 		if (colon >= 0) {
 			u->password = slice_make(ui.p + colon + 1, ui.l - (size_t)colon - 1);
-			if (!chars_valid(u->password, "&=+$,"))
+			if (!chars_valid(u->password, U_PASSWORD))
 				return EBADMSG;
 		}
-		if (u->user.l == 0 || !chars_valid(u->user, "&=+$,;?/"))
+		if (u->user.l == 0 || !chars_valid(u->user, U_USER))
 			return EBADMSG;
 		i = (size_t)(at - s.p) + 1;
 	}
@@ -207,7 +227,7 @@ static int parse_tel(struct sip_uri *u, struct slice s)
 	}
 	if (i < s.l) {
 		u->params = slice_make(s.p + i + 1, s.l - i - 1);
-		if (!chars_valid(u->params, "[]/:&+$;="))
+		if (!chars_valid(u->params, U_PARAMS))
 			return EBADMSG;
 	}
 	return 0;
