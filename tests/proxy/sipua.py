@@ -43,9 +43,11 @@ socket), and timing checks over SIPp's message logs.
   sipua.py cancel-check --log FILE
       the first CANCEL received in a SIPp UAS's message log matches the first INVITE (RFC 3261 9.1: one Via,
       the INVITE's top one; same Request-URI, Call-ID, From, To, CSeq number)
-  sipua.py order --log-a FILE --a REGEX --log-b FILE --b REGEX
+  sipua.py order --log-a FILE --a REGEX --log-b FILE --b REGEX [--slack S]
       over SIPp -trace_msg files: the time between two messages of one log is in [min, max]; message a of
-      log-a came no later than message b of log-b. A REGEX is matched (re.search, multi-line) against
+      log-a came no later than message b of log-b, give or take S seconds (default 0.05: two SIPp processes
+      stamp their logs on their own, a sender after its send returns, so a message sipd relays at once
+      can be logged as received before it was logged as sent). A REGEX is matched (re.search, multi-line) against
       "<sent|received>\\n<the message>"; the first match counts.
 
 Failed checks are printed on stderr, one line each, first line first.
@@ -610,7 +612,7 @@ def cmd_gap(a):
 
 def cmd_order(a):
     ta, tb = find_event(a.log_a, a.a), find_event(a.log_b, a.b)
-    if ta > tb:
+    if ta > tb + a.slack:
         raise Fail("%r (%s) came %.3f s after %r (%s)" % (a.a, os.path.basename(a.log_a), ta - tb, a.b,
                                                          os.path.basename(a.log_b)))
     return 0
@@ -744,6 +746,7 @@ def main():
     o.add_argument("--a", required=True)
     o.add_argument("--log-b", required=True)
     o.add_argument("--b", required=True)
+    o.add_argument("--slack", type=float, default=0.05)
     a = p.parse_args()
     try:
         if a.cmd == "freeport":
