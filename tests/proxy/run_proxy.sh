@@ -14,7 +14,7 @@
 # 127.0.0.1, [auth] algorithms = MD5 (SIPp 3.6 answers the first challenge only, and only MD5), users
 # alice, bob, carol (password secret), [proxy] record_route = yes:
 #   main       timer_c 180, auth_calls no: routing, forking, CANCEL, error mapping, 401/407 merging, the
-#              ACK of sipd's own errors, relaying, strict routers, TCP, NAT
+#              ACK of sipd's own errors, relaying, strict routers, TCP, NAT, loops (482) and spirals
 #   timerc     timer_c 3: Timer C on a ringing branch, a branch that never answers
 #   authcalls  auth_calls yes: 407 for INVITEs from sipd's domain
 # Prints one PASS/FAIL line per case (SKIP for what sipd does not do yet); at the end checks that every
@@ -104,6 +104,13 @@ unbind() {
 	[ "$CASE_DEAD" = 0 ] || return 1
 	"${UA[@]}" register --port "${SIPD_PORT[$CASE_INST]}" --user "$1" --contact '*' --expires 0 \
 		2>>"$CASE_LOG.reg" || case_fail "unbind $1: $(tail -1 "$CASE_LOG.reg")"
+}
+
+# bind USER CONTACT: a binding for USER that no phone answers at (REGISTER from a throw-away port)
+bind() {
+	[ "$CASE_DEAD" = 0 ] || return 1
+	"${UA[@]}" register --port "${SIPD_PORT[$CASE_INST]}" --user "$1" --contact "$2" --expires 300 \
+		2>>"$CASE_LOG.reg" || case_fail "REGISTER $1 with Contact $2: $(tail -1 "$CASE_LOG.reg")"
 }
 
 # uas USER Q SCENARIO KEY=VALUE...: a phone on a fresh port: REGISTER USER from that port with Contact
@@ -389,6 +396,24 @@ then
 	pyphone "NAT callee (sipua.py natcallee, Contact sip:bob@10.0.0.99:5060)" natcallee --user bob \
 		--contact sip:bob@10.0.0.99:5060 --timeout 10 && caller uac_call.xml bob
 	case_end
+
+	# 16.3 step 4 / 16.6 step 8: sipd's branch carries a hash of what routes the request (Request-URI, From and
+	# To tags, Call-ID, CSeq, Route, Proxy-Require, Proxy-Authorization); a request that comes back with one of
+	# sipd's Vias carrying the same hash has looped
+	case_begin "482 Loop Detected: bob's only binding is sipd itself with the same Request-URI (Contact <sip:bob@127.0.0.1:<sipd>>); the forwarded INVITE comes back unchanged, sipd answers it 482, and the caller gets 482 (not 483 after 70 rounds)" main
+	unbind bob
+	bind bob "<sip:bob@$M>"
+	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=482 REASON="Loop Detected" WAIT=5000
+	case_end
+
+	case_begin "spiral, not loop: bob's binding is <sip:carol@127.0.0.1:<sipd>>; the INVITE comes back to sipd with another Request-URI, is forwarded again to carol's phone (two Vias and two Record-Routes of sipd's, Max-Forwards 68), the call completes through both passes" main
+	unbind bob
+	unbind carol
+	bind bob "<sip:carol@$M>"
+	uas carol 1.0 uas_spiral.xml ANSWER_AFTER=200
+	caller uac_call.xml bob
+	unbind bob
+	case_end
 fi
 
 # ==== timerc: timer_c 3 ====
@@ -432,8 +457,6 @@ then
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
 fi
-
-skip "482 Loop Detected (16.3 step 4)" "the check is optional in RFC 3261 and sipd does not do it yet"
 
 stop_all main timerc authcalls
 finish proxy
