@@ -386,10 +386,18 @@ void core_on_message(struct tp_msg *tm, void *arg)
 		return;
 	m = wmsg;
 	rc = sip_msg_parse(m, tm->buf, tm->len, &perr);
-	if (rc == 0 && !m->is_request) {
-		/* a response: to a client transaction, or a 2xx to pass on by its Via; never answered */
-		if (sip_msg_check(m, &perr) == 0 && txn_client_recv(c->txns, m) == ENOENT)
-			proxy_stray_response(c->proxy, tm, m);
+	if (!m->is_request && m->status) {
+		/* a response: to a client transaction, or a 2xx to pass on by its Via; never answered. A
+		 * malformed one whose top Via and CSeq still name a client transaction is handed to it as
+		 * invalid (the proxy makes that branch a 502, 16.7); else it is dropped */
+		if (rc == 0)
+			rc = sip_msg_check(m, &perr);
+		if (txn_client_recv(c->txns, m, rc ? (perr.reason ? perr.reason : "malformed") : NULL) == ENOENT) {
+			if (rc == 0)
+				proxy_stray_response(c->proxy, tm, m);
+			else
+				log_debug("dropped a response: %s", perr.reason ? perr.reason : "malformed");
+		}
 		return;
 	}
 	txn_origin_init(&o, tm, rc == 0 || m->is_request ? m : NULL);

@@ -263,7 +263,9 @@ static int parse_status_line(struct sip_msg *m, struct slice line, struct sip_er
 	if (code.l < 3 || (code.l > 3 && code.p[3] != ' '))
 		return fail(err, 0, "Malformed status line");
 	code.l = 3;
-	if (!slice_to_u32(code, 699, &n) || n < 100 || !version_valid(m->version))
+	/* 700 to 999 are read (the check refuses them) so that the client transaction the response names
+	 * can still take it as an invalid answer (RFC 3261 16.7: 502 from a proxy) */
+	if (!slice_to_u32(code, 999, &n) || n < 100 || !version_valid(m->version))
 		return fail(err, 0, "Malformed status line");
 	m->is_request = false;
 	m->status = (unsigned short)n;
@@ -558,6 +560,8 @@ int sip_msg_check(const struct sip_msg *m, struct sip_error *err)
 		return fail(err, 505, "Version Not Supported");
 	if (!m->is_request && !version_is_20(m->version))
 		return fail(err, 0, "Unsupported SIP version in response");
+	if (!m->is_request && m->status > 699)
+		return fail(err, 0, "Status code out of range");
 	if (!m->count[SIP_HDR_VIA])
 		return fail(err, st, "Missing Via header field");
 	if (!m->via.branch.p && !m->via.host.p)

@@ -127,7 +127,7 @@ struct sip_msg {
 	struct sip_uri ruri_uri;      /* the Request-URI parsed once for everyone: valid when ruri_err is 0 */
 	int ruri_err;                 /* sip_uri_parse's answer: 0, EBADMSG, or ENOTSUP (another scheme) */
 	/* status line */
-	unsigned short status;
+	unsigned short status;   /* 100 to 999 once a status line was read (sip_msg_check refuses 700 up); 0 else */
 	struct slice reason;
 	struct slice version;
 	/* headers, in order */

@@ -1,5 +1,6 @@
 /* client.c: client transactions (RFC 3261 17.1): INVITE (timers A, B, D, hop-by-hop ACK for a non-2xx
- * final) and non-INVITE (timers E, F, K), matched by the branch sipd put in its Via (17.1.3). */
+ * final) and non-INVITE (timers E, F, K), matched by the branch sipd put in its Via (17.1.3). A final
+ * response that is not a valid answer to the request sent ends the transaction as a 502 (16.7). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -27,6 +28,7 @@ struct txn_client {
 	char branch[48];
 	char method[24];       /* CSeq method: INVITE and CANCEL share a branch, not a transaction */
 	bool in_table, invite, reliable;
+	bool invalid;          /* ended by an invalid final: its retransmissions are ACKed too */
 	enum cstate state;
 	struct loop *loop;
 	struct tmr tmr_retx;   /* A or E */
@@ -37,6 +39,9 @@ struct txn_client {
 	struct tp_worker *worker;
 	enum tp_proto proto;
 	struct tp_addr dst;
+	uint32_t cseq;         /* what a response must echo (8.2.6.2): the CSeq number, */
+	uint32_t id_hash;      /* Call-ID and From tag, */
+	unsigned nvia;         /* and as many Via values */
 	txn_client_h *h;       /* NULL once detached */
 	void *arg;
 };
@@ -77,6 +82,23 @@ int txn__ctable_new(struct txn_ctable **cp)
 static uint32_t key_hash(struct slice branch, struct slice method)
 {
 	return slice_hash(method, slice_hash(branch, 0xc1));
+}
+
+static uint32_t id_hash(const struct sip_msg *m)
+{
+	return slice_hash(m->from.tag, slice_hash(m->call_id, 0x1d));
+}
+
+static unsigned via_count(const struct sip_msg *m)
+{
+	struct sip_list_iter it;
+	struct slice el;
+	unsigned n = 0;
+
+	sip_list_begin(&it, m, SIP_HDR_VIA);
+	while (sip_list_iter_next(&it, &el))
+		n++;
+	return n;
 }
 
 static struct cshard *cshard_of(struct txn_ctable *c, uint32_t h, struct txn_client ***bucket)
@@ -208,6 +230,9 @@ int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *l
 	slice_copy(ct->branch, sizeof(ct->branch), m->via.branch);
 	slice_copy(ct->method, sizeof(ct->method), m->cseq.method);
 	ct->invite = m->mid == SIP_METHOD_INVITE;
+	ct->cseq = m->cseq.num;
+	ct->id_hash = id_hash(m);
+	ct->nvia = via_count(m);
 	free(m);
 	ct->table = t;
 	ct->loop = loop;
@@ -267,36 +292,15 @@ static void build_ack(struct txn_client *ct, const struct sip_msg *resp)
 	free(inv);
 }
 
-static void recv_here(struct txn_client *ct, const struct sip_msg *resp)
+/* A non-2xx final (or an invalid one, told to the TU as code with tu_resp NULL): Completed. */
+static void resp_final(struct txn_client *ct, unsigned code, const struct sip_msg *tu_resp,
+		       const struct sip_msg *resp)
 {
-	unsigned code = resp->status;
 	txn_client_h *h = ct->h;
 
-	if (ct->state == C_TERMINATED)
-		return;
-	if (ct->state == C_COMPLETED) {
-		if (ct->invite && code >= 300 && ct->ack)
-			ct_send(ct, ct->ack, ct->ack_len); /* a retransmitted final: the ACK again */
-		return;
-	}
-	if (code < 200) {
-		ct->state = C_PROCEEDING;
-		if (ct->invite) {
-			/* 17.1.1.2: no more A, and B only guards Calling: ringing is bounded by the proxy's Timer C */
-			tmr_cancel(&ct->tmr_retx);
-			tmr_cancel(&ct->tmr_end);
-		}
-		if (h && code > 100)
-			h(ct, code, resp, ct->arg);
-		return;
-	}
 	ct->h = NULL;
 	if (h)
-		h(ct, code, resp, ct->arg);
-	if (ct->invite && code < 300) {
-		ct_terminate(ct, 0); /* 17.1.1.2: a 2xx ends it; the 2xx's ACK is end to end */
-		return;
-	}
+		h(ct, code, tu_resp, ct->arg);
 	ct->state = C_COMPLETED;
 	tmr_cancel(&ct->tmr_retx);
 	if (ct->invite) {
@@ -313,8 +317,73 @@ static void recv_here(struct txn_client *ct, const struct sip_msg *resp)
 		  ct->invite ? 32000u : ct->table->cfg.timers.t4, timer_end, ct);
 }
 
+/* Why resp cannot be the answer to the request sent (8.2.6.2: the same Call-ID, From, CSeq and Vias;
+ * a To tag on every final), or NULL. */
+static const char *resp_mismatch(const struct txn_client *ct, const struct sip_msg *resp)
+{
+	if (resp->cseq.num != ct->cseq)
+		return "CSeq number differs from the request's";
+	if (id_hash(resp) != ct->id_hash)
+		return "Call-ID or From tag differs from the request's";
+	if (via_count(resp) != ct->nvia)
+		return "Via values differ in number from the request's";
+	if (resp->status >= 200 && !resp->to.tag.p)
+		return "final response without a To tag";
+	return NULL;
+}
+
+/* invalid: why the core found resp malformed, NULL when it passed the checks. */
+static void recv_here(struct txn_client *ct, const struct sip_msg *resp, const char *invalid)
+{
+	unsigned code = resp->status;
+	txn_client_h *h = ct->h;
+
+	if (ct->state == C_TERMINATED)
+		return;
+	if (ct->state == C_COMPLETED) {
+		if (ct->invite && (code >= 300 || ct->invalid) && ct->ack)
+			ct_send(ct, ct->ack, ct->ack_len); /* a retransmitted final: the ACK again */
+		return;
+	}
+	if (!invalid)
+		invalid = resp_mismatch(ct, resp);
+	if (invalid) {
+		char as[64];
+
+		/* a provisional is no commitment: dropped, the final (or Timer B / C) still comes. An invalid
+		 * final ends the transaction like a non-2xx (ACKed where the To allows); the TU hears 502 */
+		log_info("txn: %s response %u to %s from %s %s: %s", code < 200 ? "dropped an invalid" : "invalid final",
+			 code, ct->method, tp_proto_name(ct->proto), tp_addr_str(&ct->dst, as, sizeof(as)), invalid);
+		if (code < 200)
+			return;
+		ct->invalid = true;
+		resp_final(ct, 502, NULL, resp);
+		return;
+	}
+	if (code < 200) {
+		ct->state = C_PROCEEDING;
+		if (ct->invite) {
+			/* 17.1.1.2: no more A, and B only guards Calling: ringing is bounded by the proxy's Timer C */
+			tmr_cancel(&ct->tmr_retx);
+			tmr_cancel(&ct->tmr_end);
+		}
+		if (h && code > 100)
+			h(ct, code, resp, ct->arg);
+		return;
+	}
+	if (ct->invite && code < 300) {
+		ct->h = NULL;
+		if (h)
+			h(ct, code, resp, ct->arg);
+		ct_terminate(ct, 0); /* 17.1.1.2: a 2xx ends it; the 2xx's ACK is end to end */
+		return;
+	}
+	resp_final(ct, code, resp, resp);
+}
+
 struct posted {
 	struct txn_client *ct;
+	const char *invalid;   /* a string literal of the parser's */
 	char *buf;
 	size_t len;
 };
@@ -325,20 +394,23 @@ static void recv_posted(void *arg)
 	struct sip_msg *m = malloc(sizeof(*m));
 	struct sip_error err;
 
-	if (m && sip_msg_parse(m, p->buf, p->len, &err) == 0)
-		recv_here(p->ct, m);
+	/* an invalid response parses (as far as it goes) the way it did on the worker that got it */
+	if (m && (sip_msg_parse(m, p->buf, p->len, &err) == 0 || p->invalid))
+		recv_here(p->ct, m, p->invalid);
 	free(m);
 	mem_deref(p->ct);
 	free(p->buf);
 	free(p);
 }
 
-int txn_client_recv(struct txn_table *t, const struct sip_msg *resp)
+int txn_client_recv(struct txn_table *t, const struct sip_msg *resp, const char *invalid)
 {
 	uint32_t h = key_hash(resp->via.branch, resp->cseq.method);
 	struct txn_client **bucket, *ct;
 	struct cshard *s = cshard_of(t->clients, h, &bucket);
 
+	if (!resp->via.branch.l || !resp->cseq.method.l)
+		return ENOENT;
 	pthread_mutex_lock(&s->lock);
 	for (ct = *bucket; ct; ct = ct->hnext)
 		if (ct->hash == h && slice_eq(slice_cstr(ct->branch), resp->via.branch) &&
@@ -349,7 +421,7 @@ int txn_client_recv(struct txn_table *t, const struct sip_msg *resp)
 	if (!ct)
 		return ENOENT;
 	if (loop_current() == ct->loop || t->cfg.single_thread) {
-		recv_here(ct, resp);
+		recv_here(ct, resp, invalid);
 		mem_deref(ct);
 		return 0;
 	}
@@ -360,6 +432,7 @@ int txn_client_recv(struct txn_table *t, const struct sip_msg *resp)
 		memcpy(p->buf, resp->buf, resp->len);
 		p->len = resp->len;
 		p->ct = ct;
+		p->invalid = invalid;
 		if (loop_post(ct->loop, recv_posted, p) == 0)
 			return 0;
 		free(p->buf);

@@ -78,16 +78,21 @@ void *txn_tu(const struct txn *tx);
 struct txn_client; /* refcounted */
 
 /* The TU hears every response but 100 (resp set, code its status), or the end of the transaction
- * without one: code 408 (Timer B / F) or 503 (transport error, 8.1.3.1), resp NULL. Runs on the
- * owner loop. After a final (code >= 200) nothing more comes. */
+ * without one: code 408 (Timer B / F), 503 (transport error, 8.1.3.1) or 502 (an invalid final
+ * response, see txn_client_recv), resp NULL. Runs on the owner loop. After a final (code >= 200)
+ * nothing more comes. */
 typedef void (txn_client_h)(struct txn_client *ct, unsigned code, const struct sip_msg *resp, void *arg);
 
 /* Sends req (already carrying sipd's top Via with a unique branch) to dst and runs the client state
  * machine on loop. 0, or an errno (nothing was sent). */
 int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *loop, const char *req, size_t len,
 		    struct tp_worker *w, enum tp_proto proto, const struct tp_addr *dst, txn_client_h *h, void *arg);
-/* A response from the network: 0 when it belonged to a client transaction (consumed), ENOENT if not. */
-int txn_client_recv(struct txn_table *t, const struct sip_msg *resp);
+/* A response from the network: 0 when it belonged to a client transaction (its top Via's branch and
+ * CSeq method; consumed), ENOENT if not. invalid: why it failed sip_msg_parse / sip_msg_check (NULL
+ * when it passed). A final is also invalid when its CSeq number, Call-ID, From tag or number of Vias
+ * differ from the request's, or it lacks a To tag (8.2.6.2): the transaction ends as on a non-2xx
+ * final (ACKed when the response has a To), the TU hears 502. An invalid provisional is dropped. */
+int txn_client_recv(struct txn_table *t, const struct sip_msg *resp, const char *invalid);
 /* The TU lets go: no more callbacks; the transaction still absorbs retransmissions until its timers end. */
 void txn_client_detach(struct txn_client *ct);
 /* The TU gives up on it (16.8: as if a 408 came): detached, timers stopped, ended. Owner loop only. */

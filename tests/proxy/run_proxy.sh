@@ -138,6 +138,15 @@ uas() {
 	"${UA[@]}" bound --port "$CPORT" --wait 5 2>>"$CASE_LOG.reg" || case_fail "phone $NUAS: SIPp did not bind $CPORT"
 }
 
+# invalid_phone USER Q KEY=VALUE...: uas with uas_invalid.xml; the header lines it does not get as KEYs
+# (VIA, FROM, TO, CALLID) are the INVITE's, the To with a tag
+invalid_phone() {
+	local user=$1 q=$2
+	shift 2
+	uas "$user" "$q" uas_invalid.xml "$@" VIA='[last_Via:]' FROM='[last_From:]' \
+		TO='[last_To:];tag=[pid]x[call_number]' CALLID='[last_Call-ID:]'
+}
+
 # pybg LABEL sipua-subcommand args...: sipua.py in the background (a phone, a sink); it touches its ready
 # file (first line: its port, left in PY_PORT) once it is listening, and the runner waits for that
 pybg() {
@@ -413,6 +422,47 @@ then
 	uas carol 1.0 uas_spiral.xml ANSWER_AFTER=200
 	caller uac_call.xml bob
 	unbind bob
+	case_end
+
+	# 16.7 / 21.5.3: a final answer that is no valid response to the request sent is the branch's 502
+	# (docs/architecture.md lists what counts as invalid); the caller gets 502 Bad Gateway when that is
+	# the best answer
+	case_begin "502 Bad Gateway: the callee answers 200 without a To tag (no dialog can be formed; 8.2.6.2); sipd ACKs it hop by hop, the caller gets 502" main
+	unbind bob
+	invalid_phone bob 1.0 STATUS="200 OK" TO='[last_To:]'
+	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=502 REASON="Bad Gateway" WAIT=5000
+	case_end
+
+	# sipua.py, not SIPp: SIPp 3.6 will not send a status code outside 100-699
+	case_begin "502 Bad Gateway: the callee answers with status code 700 (outside 100-699, RFC 3261 7.2, 21); sipd ACKs it, the caller gets 502" main
+	unbind bob
+	pyphone "bob's phone (sipua.py phone, answers 700)" phone --user bob --seconds 4 --expect invite --answer 700
+	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=502 REASON="Bad Gateway" WAIT=5000
+	case_end
+
+	case_begin "502 Bad Gateway: the callee's 486 carries another Call-ID than the INVITE (its branch and CSeq match); sipd ACKs it, the caller gets 502, not the 486" main
+	unbind bob
+	invalid_phone bob 1.0 STATUS="486 Busy Here" CALLID="Call-ID: someone-else@127.0.0.1"
+	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=502 REASON="Bad Gateway" WAIT=5000
+	case_end
+
+	case_begin "502 Bad Gateway: the callee's 486 has a garbled From (no URI); sipd ACKs it, the caller gets 502" main
+	unbind bob
+	invalid_phone bob 1.0 STATUS="486 Busy Here" FROM="From: garbled <<"
+	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=502 REASON="Bad Gateway" WAIT=5000
+	case_end
+
+	case_begin "502 Bad Gateway: the callee's 486 keeps only sipd's Via (the caller's is gone, nowhere to send it on; 16.7 step 3); sipd ACKs it, the caller gets 502" main
+	unbind bob
+	invalid_phone bob 1.0 STATUS="486 Busy Here" VIA='Via:[$via1]'
+	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=502 REASON="Bad Gateway" WAIT=5000
+	case_end
+
+	case_begin "an invalid answer is only the best when nothing better came: one binding answers 700 at once, the other 486 after 0.5 s; the caller gets the 486 (4xx beats the 502 of the broken branch, 16.7 step 6)" main
+	unbind bob
+	pyphone "bob's phone (sipua.py phone, answers 700)" phone --user bob --seconds 4 --expect invite --answer 700
+	uas bob 1.0 uas_reject.xml CODE=486 REASON="Busy Here" DELAY=500
+	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=486 REASON="Busy Here" WAIT=5000
 	case_end
 fi
 

@@ -268,6 +268,24 @@ static void test_response_bad_status_dropped(void **state)
 	}
 }
 
+/* 700 to 999 parse (the Via and CSeq still name a client transaction, which takes the answer as
+ * invalid: 502 from the proxy) but fail the check, without a status to answer with */
+static void test_response_status_out_of_range(void **state)
+{
+	struct sip_error err;
+
+	(void)state;
+	assert_int_equal(parse("SIP/2.0 700 High\n" BASE_VIA BASE_FROM BASE_TO BASE_CID BASE_CSEQ BASE_CL "\n", &err), 0);
+	assert_false(M.is_request);
+	assert_int_equal(M.status, 700);
+	assert_slice(M.via.branch, "z9hG4bKunit1");
+	assert_int_equal(sip_msg_check(&M, &err), EBADMSG);
+	assert_int_equal(err.status, 0);
+	assert_string_equal(err.reason, "Status code out of range");
+	assert_int_equal(parse("SIP/2.0 999 Higher\n" BASE_VIA "\n", &err), 0);
+	assert_int_equal(M.status, 999);
+}
+
 static void test_compact_message(void **state)
 {
 	struct sip_error err;
@@ -911,6 +929,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_request_fields, release),
 		cmocka_unit_test_teardown(test_response_fields, release),
 		cmocka_unit_test_teardown(test_response_bad_status_dropped, release),
+		cmocka_unit_test_teardown(test_response_status_out_of_range, release),
 		cmocka_unit_test_teardown(test_compact_message, release),
 		cmocka_unit_test_teardown(test_folding_and_whitespace, release),
 		cmocka_unit_test_teardown(test_unknown_and_repeated_headers, release),
