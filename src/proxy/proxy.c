@@ -1034,8 +1034,8 @@ void proxy_stray_response(struct proxy *p, const struct tp_msg *tm, const struct
 	size_t len;
 
 	(void)tm;
-	if (!h || resp->status < 200 || resp->status >= 300)
-		return; /* only a 2xx is forwarded without its transaction (16.7 step 5) */
+	if (!h || resp->status < 200 || resp->status >= 300 || !resp->to.tag.p)
+		return; /* only a 2xx is forwarded without its transaction (16.7 step 5), a valid one */
 	rest = h->value;
 	if (!sip_list_next(&rest, &top) || sip_via_parse(&v, top) || !registrar_is_local(p->reg, v.host))
 		return;
