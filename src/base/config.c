@@ -58,6 +58,7 @@ static const struct key keys[] = {
 	{ "proxy", "record_route", K_BOOL, F(record_route), 0, 0, "yes" },
 	{ "proxy", "timer_c", K_UINT, F(timer_c), 1, 86400, "180" },
 	{ "proxy", "auth_calls", K_BOOL, F(auth_calls), 0, 0, "yes" },
+	{ "proxy", "recurse_3xx", K_BOOL, F(recurse_3xx), 0, 0, "no" },
 	{ "database", "path", K_STR, F(db_path), 0, 0, "sipd.db" },
 	{ "database", "sync", K_BOOL, F(db_sync_full), 0, 0, "full" },
 	{ "database", "commit_delay_ms", K_UINT, F(db_commit_delay_ms), 0, 1000, "5" },

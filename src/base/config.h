@@ -59,6 +59,7 @@ struct config {
 	bool record_route;             /* Record-Route on dialog-creating requests */
 	unsigned timer_c;              /* seconds a branch may ring before it is CANCELled */
 	bool auth_calls;               /* INVITEs claiming sipd's domain in From must authenticate (407) */
+	bool recurse_3xx;              /* a branch's 3xx: its Contacts become new branches, else it is relayed */
 	/* [database] */
 	char db_path[CONFIG_STR];
 	bool db_sync_full;             /* fsync at every commit (power-loss safe), else crash safe */

@@ -46,6 +46,8 @@ struct branch {
 	int q;
 	bool started, done, provisional, cancel_sent, cancel_wanted;
 	unsigned code;
+	char *udp_req;         /* sent over TCP for its size (18.1.1): the UDP build, should TCP not connect */
+	size_t udp_req_len;
 };
 
 struct rctx {
@@ -62,6 +64,13 @@ struct rctx {
 	char *challenges;      /* WWW-/Proxy-Authenticate lines of every 401/407 (16.7 step 7) */
 	struct tmr timer_c;
 	char call_id[256];     /* of an INVITE that starts a dialog: its call record */
+	/* how the first branches were built, for those a 3xx adds (recurse_3xx, 16.7 step 4) */
+	char local[96];        /* our host:port */
+	char src_host[64];     /* the caller's source address and port: received/rport on its Via */
+	uint16_t src_port;
+	bool record_route;
+	uint32_t lh;           /* the request's loop hash */
+	char *routes;          /* the Route set it goes on with, comma-separated; NULL when none */
 };
 
 /* ---- where things go ---- */
@@ -357,6 +366,7 @@ static void send_upstream_raw(struct rctx *rc, const char *buf, size_t len)
 static void branch_cancel(struct branch *b);
 static void rctx_finish(struct rctx *rc);
 static void start_next_group(struct rctx *rc);
+static bool branch_3xx(struct rctx *rc, unsigned code, const struct sip_msg *resp);
 
 static bool branch_pending(const struct branch *b)
 {
@@ -439,6 +449,8 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 		cancel_pending(rc); /* 16.7 step 10 */
 		return;
 	}
+	if (code >= 300 && code < 400 && resp && rc->p->cfg->recurse_3xx && branch_3xx(rc, code, resp))
+		return; /* its Contacts became branches */
 	if (better(code, rc->best_code)) {
 		free(rc->best);
 		rc->best = NULL;
@@ -450,6 +462,20 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 		cancel_pending(rc); /* 16.7 step 6: a 6xx ends the search */
 }
 
+/* A branch sent over TCP for its size goes back to its UDP build: true when it had one. */
+static bool branch_to_udp(struct branch *b)
+{
+	if (!b->udp_req)
+		return false;
+	free(b->req);
+	b->req = b->udp_req;
+	b->req_len = b->udp_req_len;
+	b->udp_req = NULL;
+	b->proto = TP_UDP;
+	return true;
+}
+
+static int branch_start(struct rctx *rc, struct branch *b);
 static void branch_response(struct rctx *rc, struct branch *b, unsigned code, const struct sip_msg *resp);
 
 /* The server transaction (and with it rc) may end inside: hold it until the work is done. */
@@ -481,7 +507,17 @@ static void branch_response(struct rctx *rc, struct branch *b, unsigned code, co
 		timer_c_restart(rc);
 		return;
 	}
-	branch_final(rc, b, code, resp);
+	if (code == 503 && !resp && b->udp_req && !b->cancel_wanted && !rc->final_sent && !rc->cancelled &&
+	    !rc->timer_c_fired && rc->best_code < 600) {
+		/* 18.1.1: TCP, taken for the request's size, did not connect (RST): UDP after all */
+		log_info("proxy: TCP to the next hop failed; the %zu-byte request goes over UDP", b->udp_req_len);
+		b->ct = mem_deref(b->ct);
+		branch_to_udp(b);
+		if (branch_start(rc, b) == 0)
+			return;
+	} else {
+		branch_final(rc, b, code, resp);
+	}
 	if (!pending_count(rc))
 		start_next_group(rc);
 }
@@ -491,8 +527,10 @@ static int branch_start(struct rctx *rc, struct branch *b)
 	int err;
 
 	b->started = true;
-	err = txn_client_send(&b->ct, rc->p->txns, txn_loop(rc->stx), b->req, b->req_len, rc->worker, b->proto,
-			      &b->dst, on_branch_response, b);
+	do { /* 18.1.1: TCP taken for the size and refused at once: UDP */
+		err = txn_client_send(&b->ct, rc->p->txns, txn_loop(rc->stx), b->req, b->req_len, rc->worker,
+				      b->proto, &b->dst, on_branch_response, b);
+	} while (err && branch_to_udp(b));
 	if (err) {
 		/* 8.1.3.1: a transport error is a 503 from that branch */
 		log_info("proxy: branch to %s failed: %s", tp_proto_name(b->proto), strerror(err));
@@ -649,7 +687,9 @@ static void rctx_free(void *data)
 		txn_client_detach(rc->br[i].ct);
 		mem_deref(rc->br[i].ct);
 		free(rc->br[i].req);
+		free(rc->br[i].udp_req);
 	}
+	free(rc->routes);
 	free(rc->best);
 	free(rc->challenges);
 	free(rc);
@@ -831,6 +871,223 @@ static int next_hop(const struct routeset *rs, const struct target *t, struct tp
 	return uri_hop(&u, dst, proto);
 }
 
+/* ---- requests too large for UDP (18.1.1) ---- */
+
+/* 1500, a path MTU sipd cannot know better, less 200 */
+#define UDP_MAX_REQUEST 1300
+
+/* Whether the next hop next_hop chose may take TCP instead of UDP: a URI (the Path's, the first
+ * Route's or the target's) that names no transport. Never a binding's NAT source address (RFC 3581:
+ * only the phone's UDP flow reaches it), and transport=udp is a choice made on purpose. */
+static bool hop_may_use_tcp(const struct routeset *rs, const struct target *t)
+{
+	struct sip_addr a;
+	struct sip_uri u;
+	struct tp_addr nat;
+	enum tp_proto proto;
+
+	if (t->path[0]) {
+		struct slice rest = slice_cstr(t->path), first;
+
+		return sip_list_next(&rest, &first) && sip_addr_parse(&a, first) == 0 &&
+		       sip_uri_parse(&u, a.uri) == 0 && !u.transport.l;
+	}
+	if (rs->n)
+		return sip_addr_parse(&a, rs->r[0]) == 0 && sip_uri_parse(&u, a.uri) == 0 && !u.transport.l;
+	if (sip_uri_parse(&u, slice_cstr(t->uri)))
+		return false;
+	if (!received_host_is(t->received, u.host) && received_hop(t->received, &nat, &proto) == 0)
+		return false;
+	return !u.transport.l;
+}
+
+/* 18.1.1: a request over UDP_MAX_REQUEST bytes to a hop that allows it is built again for TCP (its Via
+ * and Record-Route say so, with a branch of its own); the UDP build stays, should TCP not connect. */
+static void size_rule(const struct sip_msg *req, struct fwd *f, struct branch *b, const struct routeset *rs,
+		      const struct target *t, uint32_t lh)
+{
+	char *buf;
+	size_t len;
+
+	if (b->proto != TP_UDP || b->req_len <= UDP_MAX_REQUEST || !hop_may_use_tcp(rs, t))
+		return;
+	f->proto = TP_TCP;
+	loop_branch(f->branch, lh);
+	if (forward_build(req, f, &buf, &len))
+		return; /* out of memory: UDP it is */
+	b->udp_req = b->req;
+	b->udp_req_len = b->req_len;
+	b->req = buf;
+	b->req_len = len;
+	b->proto = TP_TCP;
+}
+
+/* ---- recursion on a 3xx (16.7 step 4, recurse_3xx) ---- */
+
+/* The Request-URI of a request sipd built. */
+static struct slice built_ruri(const char *req, size_t len)
+{
+	const char *sp1 = memchr(req, ' ', len), *sp2;
+
+	if (!sp1 || !(sp2 = memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - req))))
+		return SLICE_NULL;
+	return slice_make(sp1 + 1, (size_t)(sp2 - sp1 - 1));
+}
+
+/* Whether u was a target already (a branch's Request-URI), or is the request's own Request-URI (a
+ * redirect back to it would only come back here as a loop). */
+static bool target_tried(const struct rctx *rc, const struct sip_msg *req, const struct sip_uri *u)
+{
+	struct sip_uri v;
+
+	if (sip_uri_parse(&v, req->ruri) == 0 && sip_uri_equal(&v, u))
+		return true;
+	for (unsigned i = 0; i < rc->nbr; i++)
+		if (sip_uri_parse(&v, built_ruri(rc->br[i].req, rc->br[i].req_len)) == 0 && sip_uri_equal(&v, u))
+			return true;
+	return false;
+}
+
+/* Branch b toward t, built from req (the request the server transaction kept) as forward_stateful
+ * built the first ones. 0 or an errno (no usable next hop, out of memory). */
+static int branch_build(struct rctx *rc, struct branch *b, const struct sip_msg *req, const struct target *t)
+{
+	struct routeset *rs = calloc(1, sizeof(*rs));
+	struct slice rest = slice_cstr(rc->routes ? rc->routes : ""), r;
+	struct fwd f = {
+		.target = slice_cstr(t->uri),
+		.path = t->path,
+		.src_host = slice_cstr(rc->src_host),
+		.src_port = rc->src_port,
+		.record_route = rc->record_route,
+		.local = rc->local,
+	};
+	int err;
+
+	if (!rs)
+		return ENOMEM;
+	while (rs->n < MAX_ROUTES && sip_list_next(&rest, &r))
+		rs->r[rs->n++] = r;
+	f.routes = rs;
+	err = next_hop(rs, t, &b->dst, &b->proto);
+	if (!err) {
+		f.proto = b->proto;
+		loop_branch(f.branch, rc->lh);
+		err = forward_build(req, &f, &b->req, &b->req_len);
+	}
+	if (!err)
+		size_rule(req, &f, b, rs, t, rc->lh);
+	free(rs);
+	return err;
+}
+
+/* The Contacts of a branch's 3xx as new branches: each URI once (none tried already), up to
+ * MAX_BRANCHES in all; those of the highest q leave at once, beside branches still ringing, the others
+ * by q as branches end (start_next_group). *left gets the Contact lines of those not taken (a scheme or
+ * host sipd cannot reach, over the cap). Returns how many were added. */
+static unsigned recurse_contacts(struct rctx *rc, const struct sip_msg *resp, struct sbuf *left)
+{
+	struct sip_msg *req = malloc(sizeof(*req));
+	struct target *t = malloc(sizeof(*t));
+	struct sip_list_iter it;
+	struct sip_error perr;
+	struct slice el;
+	const char *kept;
+	size_t kept_len;
+	unsigned first = rc->nbr, added = 0;
+	int qmax = -1;
+
+	if (!req || !t || txn_kept(rc->stx, &kept, &kept_len) || sip_msg_parse(req, kept, kept_len, &perr))
+		goto out;
+	sip_list_begin(&it, resp, SIP_HDR_CONTACT);
+	while (sip_list_iter_next(&it, &el)) {
+		struct sip_addr a;
+		struct sip_uri u;
+		struct branch *b = &rc->br[rc->nbr < MAX_BRANCHES ? rc->nbr : 0];
+		bool usable = false;
+		long expires;
+		int q;
+
+		if (sip_contact_parse(&a, &expires, &q, el) || a.star || sip_uri_parse(&u, a.uri))
+			continue;
+		if (target_tried(rc, req, &u))
+			continue;
+		if (u.scheme == SIP_SCHEME_SIP && rc->nbr < MAX_BRANCHES && a.uri.l < sizeof(t->uri)) {
+			memset(t, 0, sizeof(*t));
+			slice_copy(t->uri, sizeof(t->uri), a.uri);
+			usable = branch_build(rc, b, req, t) == 0;
+		}
+		if (!usable) {
+			sbuf_adds(left, "Contact: ");
+			sbuf_addsl(left, el);
+			sbuf_addlit(left, "\r\n");
+			continue;
+		}
+		b->rc = rc;
+		b->q = q < 0 ? 1000 : q;
+		if (b->q > qmax)
+			qmax = b->q;
+		rc->nbr++;
+		added++;
+	}
+	if (added)
+		log_info("proxy: recursing on %u Contact(s) of a %u", added, resp->status);
+	for (unsigned i = first; i < rc->nbr; i++)
+		if (rc->br[i].q == qmax)
+			branch_start(rc, &rc->br[i]);
+out:
+	free(req);
+	free(t);
+	return added;
+}
+
+/* 16.7 step 4: true when the 3xx's Contacts became branches; the 3xx then joins the answers only with
+ * the Contacts not taken, and not at all when every one was. */
+static bool branch_3xx(struct rctx *rc, unsigned code, const struct sip_msg *resp)
+{
+	char left[2048];
+	struct sbuf lb;
+	size_t len;
+	char *out;
+
+	if (rc->final_sent || rc->cancelled || rc->timer_c_fired || rc->ended || rc->best_code >= 600)
+		return false;
+	sbuf_init(&lb, left, sizeof(left) - 1);
+	if (!recurse_contacts(rc, resp, &lb))
+		return false;
+	if (!lb.len || lb.overflow || !better(code, rc->best_code))
+		return true;
+	left[lb.len] = '\0';
+	out = resp_rewrite(resp, true, SIP_HDR_CONTACT, left, &len);
+	if (out) {
+		free(rc->best);
+		rc->best = out;
+		rc->best_len = len;
+		rc->best_code = code;
+	}
+	return true;
+}
+
+/* What branches built later need of the request's forwarding (recurse_3xx). */
+static void rctx_keep_fwd(struct rctx *rc, const char *local, const struct txn_origin *o, uint32_t lh,
+			  const struct routeset *rs, bool record_route)
+{
+	size_t n = 0;
+
+	snprintf(rc->local, sizeof(rc->local), "%s", local);
+	snprintf(rc->src_host, sizeof(rc->src_host), "%s", o->src_host);
+	rc->src_port = o->src_port;
+	rc->lh = lh;
+	rc->record_route = record_route;
+	for (unsigned i = 0; i < rs->n; i++)
+		n += rs->r[i].l + 2;
+	if (!n || !(rc->routes = malloc(n + 1)))
+		return;
+	n = 0;
+	for (unsigned i = 0; i < rs->n; i++)
+		n += (size_t)snprintf(rc->routes + n, rs->r[i].l + 3, "%s%.*s", i ? ", " : "", SLICE_ARG(rs->r[i]));
+}
+
 static bool dialog_creating(enum sip_method m)
 {
 	return m == SIP_METHOD_INVITE || m == SIP_METHOD_SUBSCRIBE || m == SIP_METHOD_REFER;
@@ -896,6 +1153,8 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 		txn_reply(stx, req, 100, NULL, NULL); /* 16.2 / 17.2.1: a stateful proxy answers 100 at once */
 	local_hostport(&tm->local, local, sizeof(local));
 	lh = loop_hash(req);
+	if (p->cfg->recurse_3xx)
+		rctx_keep_fwd(rc, local, o, lh, rs, p->cfg->record_route && dialog_creating(req->mid) && !req->to.tag.p);
 	for (size_t i = 0; i < n && rc->nbr < MAX_BRANCHES; i++) {
 		struct branch *b = &rc->br[rc->nbr];
 		struct fwd f = {
@@ -916,6 +1175,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 		loop_branch(f.branch, lh);
 		if (forward_build(req, &f, &b->req, &b->req_len))
 			continue;
+		size_rule(req, &f, b, rs, &t[i], lh);
 		b->rc = rc;
 		b->q = t[i].q;
 		rc->nbr++;

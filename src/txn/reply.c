@@ -133,6 +133,15 @@ int txn_keep(struct txn *tx, const struct txn_origin *o, const char *req, size_t
 	return 0;
 }
 
+int txn_kept(const struct txn *tx, const char **buf, size_t *len)
+{
+	if (!tx->req)
+		return ENOENT;
+	*buf = tx->req;
+	*len = tx->req_len;
+	return 0;
+}
+
 int txn_reply(struct txn *tx, const struct sip_msg *req, unsigned code, const char *reason, const char *extra)
 {
 	struct reply_buf *rb = reply_buf();

@@ -124,6 +124,8 @@ void txn_reply_stateless(const struct txn_table *t, const struct sip_msg *req, c
 /* The transaction keeps the origin (its connection referenced) and a copy of the request, so that
  * txn_reply can answer later, from any thread. 0 or ENOMEM. */
 int txn_keep(struct txn *tx, const struct txn_origin *o, const char *req, size_t len);
+/* The request txn_keep copied, until the final answer lets it go: 0, or ENOENT. */
+int txn_kept(const struct txn *tx, const char **buf, size_t *len);
 /* Answers the kept request. req: the parsed request when the caller has it, NULL to reparse the copy.
  * 0, EINVAL (nothing kept, or a final already sent), ENOSPC, ENOMEM. */
 int txn_reply(struct txn *tx, const struct sip_msg *req, unsigned code, const char *reason, const char *extra);

@@ -17,6 +17,7 @@
 #              ACK of sipd's own errors, relaying, strict routers, TCP, NAT, loops (482) and spirals
 #   timerc     timer_c 3: Timer C on a ringing branch, a branch that never answers
 #   authcalls  auth_calls yes: 407 for INVITEs from sipd's domain
+#   recurse    recurse_3xx yes: the Contacts of a 3xx tried as new branches (main has it off: 3xx relayed)
 # Prints one PASS/FAIL line per case (SKIP for what sipd does not do yet); at the end checks that every
 # sipd is still alive, exits 0 on SIGTERM and printed no sanitizer report. Exits 1 if anything failed.
 # KEEP=1 keeps the work directory (configs, databases, sipd stderr, SIPp message logs) for a look afterwards.
@@ -34,8 +35,8 @@ need_exec "$SIPD"
 lib_init proxy
 SHOW_SKIPPED=1
 
-# ---- ports: 3 for sipd, the rest for SIPp callers and phones ----
-pick_ports 3 100 $((40000 + $$ % 10000)) "${UA[@]}"
+# ---- ports: 4 for sipd, the rest for SIPp callers and phones ----
+pick_ports 4 100 $((40000 + $$ % 10000)) "${UA[@]}"
 
 # ---- sipd instances: start_sipd NAME PORT < [proxy] section and anything else ([general], [auth],
 # [database], users from here) ----
@@ -114,7 +115,8 @@ bind() {
 }
 
 # uas USER Q SCENARIO KEY=VALUE...: a phone on a fresh port: REGISTER USER from that port with Contact
-# <sip:callee@127.0.0.1:PORT>;q=Q, then a SIPp UAS with SCENARIO on it. UAS_LOG is its log base name.
+# <sip:callee@127.0.0.1:PORT>;q=Q, then a SIPp UAS with SCENARIO on it (a VALUE may hold @UAS_PORT@).
+# UAS_LOG is its log base name, CPORT its port.
 uas() {
 	local user=$1 q=$2 scn=$3 base
 	shift 3
@@ -128,7 +130,7 @@ uas() {
 		case_fail "REGISTER $user from 127.0.0.1:$CPORT: $(tail -1 "$CASE_LOG.reg")"
 		return 1
 	fi
-	render "$scn" "$base.xml" UAS_PORT="$CPORT" "$@" 2>>"$CASE_LOG.reg" || { case_fail "render $scn"; return 1; }
+	render "$scn" "$base.xml" "$@" UAS_PORT="$CPORT" 2>>"$CASE_LOG.reg" || { case_fail "render $scn"; return 1; }
 	(cd "$WORK" && exec timeout 40 sipp -sf "$base.xml" -i 127.0.0.1 -p "$CPORT" -m 1 -nr -nostdin \
 		-timeout 20s -timeout_error -trace_err -error_file "$base.errors" \
 		-trace_msg -message_file "$base.messages" >"$base.out" 2>&1 </dev/null) &
@@ -464,6 +466,15 @@ then
 	uas bob 1.0 uas_reject.xml CODE=486 REASON="Busy Here" DELAY=500
 	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=486 REASON="Busy Here" WAIT=5000
 	case_end
+
+	case_begin "recurse_3xx = no (the default): bob's phone answers 302 Moved Temporarily with Contact <sip:callee@127.0.0.1:<carol's phone>>; sipd ACKs it and relays it with that Contact (16.7 step 4 not taken), carol's phone gets nothing" main
+	unbind bob
+	unbind carol
+	pyphone "carol's phone (sipua.py phone, expects nothing)" phone --user carol --seconds 3 --expect nothing &&
+		uas bob 1.0 uas_redirect.xml CODE=302 REASON="Moved Temporarily" CONTACT="<sip:callee@127.0.0.1:$PY_PORT>"
+	caller uac_redirect.xml bob DOMAIN="$M" CODE=302 REASON="Moved Temporarily" WAIT=5000 \
+		CONTACT_RE="&lt;sip:callee@127\.0\.0\.1:$PY_PORT&gt;"
+	case_end
 fi
 
 # ==== timerc: timer_c 3 ====
@@ -508,5 +519,60 @@ then
 	case_end
 fi
 
-stop_all main timerc authcalls
+# ==== recurse: recurse_3xx yes ====
+if start_sipd recurse "${PORTS[3]}" <<EOF
+$PROXY
+timer_c = 180
+auth_calls = no
+recurse_3xx = yes
+EOF
+then
+	R=127.0.0.1:${SIPD_PORT[recurse]}
+
+	case_begin "recurse_3xx = yes: bob's phone answers 302 with Contact <sip:callee@127.0.0.1:<carol's phone>>; sipd ACKs the 302 and sends the INVITE there (16.7 step 4); the caller never sees the 302, the call with carol's phone completes" recurse
+	unbind bob
+	unbind carol
+	uas carol 1.0 uas_answer.xml ANSWER_AFTER=200
+	TARGET=$UAS_LOG
+	uas bob 1.0 uas_redirect.xml CODE=302 REASON="Moved Temporarily" CONTACT="<sip:callee@127.0.0.1:$CPORT>"
+	defer "carol's phone got its INVITE only after bob's 302" order --log-a "$UAS_LOG.messages" \
+		--a '^sent\nSIP/2\.0 302 ' --log-b "$TARGET.messages" --b "$RX_INVITE_IN"
+	caller uac_call.xml bob
+	case_end
+
+	case_begin "recurse_3xx = yes, a Contact in sipd's own domain: bob's phone answers 301 with Contact <sip:carol@<sipd>>; the INVITE spirals through sipd to carol's phone, the call completes" recurse
+	unbind bob
+	unbind carol
+	uas carol 1.0 uas_spiral.xml ANSWER_AFTER=200
+	uas bob 1.0 uas_redirect.xml CODE=301 REASON="Moved Permanently" CONTACT="<sip:carol@$R>"
+	caller uac_call.xml bob
+	case_end
+
+	case_begin "recurse_3xx = yes, by q and never twice: a 302 lists the redirecting phone itself (tried already: skipped), a q=0.5 and a q=1.0 phone; the q=1.0 one gets the INVITE first and answers 486, only then the q=0.5 one, which answers; the redirecting phone gets one INVITE" recurse
+	unbind bob
+	unbind carol
+	uas carol 1.0 uas_answer.xml ANSWER_AFTER=200
+	LOWQ=$UAS_LOG
+	LPORT=$CPORT
+	uas carol 1.0 uas_reject.xml CODE=486 REASON="Busy Here" DELAY=500
+	HIGHQ=$UAS_LOG
+	uas bob 1.0 uas_redirect.xml CODE=302 REASON="Moved Temporarily" \
+		CONTACT="<sip:callee@127.0.0.1:@UAS_PORT@>, <sip:callee@127.0.0.1:$LPORT>;q=0.5, <sip:callee@127.0.0.1:$CPORT>;q=1.0"
+	defer "the q=0.5 phone got its INVITE only after the q=1.0 phone's 486" order \
+		--log-a "$HIGHQ.messages" --a '^sent\nSIP/2\.0 486 ' --log-b "$LOWQ.messages" --b "$RX_INVITE_IN"
+	caller uac_call.xml bob
+	case_end
+
+	case_begin "recurse_3xx = yes, a Contact sipd cannot use: the 302 lists <tel:+15551234> and a phone that answers 486; sipd tries the phone and relays the 302 with the tel: Contact only (the one recursed on taken out, 16.7 step 4; 3xx beats 486)" recurse
+	unbind bob
+	unbind carol
+	uas carol 1.0 uas_reject.xml CODE=486 REASON="Busy Here" DELAY=0
+	uas bob 1.0 uas_redirect.xml CODE=302 REASON="Moved Temporarily" \
+		CONTACT="<tel:+15551234>, <sip:callee@127.0.0.1:$CPORT>"
+	caller uac_redirect.xml bob DOMAIN="$R" CODE=302 REASON="Moved Temporarily" WAIT=5000 \
+		CONTACT_RE="&lt;tel:\+15551234&gt;"
+	case_end
+fi
+
+stop_all main timerc authcalls recurse
 finish proxy
