@@ -78,6 +78,7 @@ struct tp_conn {
 	int fd;                       /* -1 once closed */
 	uint32_t events;              /* what epoll waits for */
 	bool connecting;              /* outbound, connect() not finished */
+	int connect_err;              /* why connect() failed (SO_ERROR), told to cfg.conn_failed on the drop */
 	bool closing;                 /* close once the output is written */
 	bool kill;                    /* close at once, dropping output */
 	char *obuf;

@@ -65,6 +65,7 @@ static void conn_drop(struct tp_conn *c)
 {
 	struct tp_worker *w = c->w;
 	char as[64];
+	int connect_err;
 
 	pthread_mutex_lock(&c->lock);
 	if (c->fd < 0) {
@@ -75,6 +76,7 @@ static void conn_drop(struct tp_conn *c)
 	close(c->fd);
 	c->fd = -1;
 	c->olen = 0;
+	connect_err = c->connect_err;
 	pthread_mutex_unlock(&c->lock);
 
 	tp__tcp_table_remove(w->tp, c);
@@ -88,6 +90,8 @@ static void conn_drop(struct tp_conn *c)
 	if (c->inbound)
 		atomic_fetch_sub(&w->tp->tcp_inbound, 1);
 	log_debug("tcp: %s closed", tp_addr_str(&c->peer, as, sizeof(as)));
+	if (connect_err && w->tp->cfg.conn_failed)
+		w->tp->cfg.conn_failed(&c->peer, connect_err, w->tp->cfg.arg);
 	mem_deref(c);
 }
 

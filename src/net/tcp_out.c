@@ -115,6 +115,7 @@ void tp__conn_flush(struct tp_conn *c)
 			char as[64];
 
 			log_debug("tcp: connect to %s: %s", tp_addr_str(&c->peer, as, sizeof(as)), strerror(soerr));
+			c->connect_err = soerr;
 			c->kill = true;
 			goto out;
 		}

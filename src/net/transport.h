@@ -62,6 +62,9 @@ struct tp_config {
 	tp_worker_h *worker_start;   /* optional, runs on each worker thread before its loop */
 	tp_worker_h *worker_stop;    /* optional, runs on each worker thread after its loop */
 	void (*stopped)(struct tp *tp, void *arg); /* optional: on the stopping thread, once every worker is joined, before the loops are freed */
+	/* optional: an outbound TCP connection to peer could not be set up (refused, unreachable, timed
+	 * out: err); on its owner worker, as the connection is dropped. What was queued on it is lost. */
+	void (*conn_failed)(const struct tp_addr *peer, int err, void *arg);
 	void *arg;
 };
 

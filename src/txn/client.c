@@ -1,6 +1,7 @@
 /* client.c: client transactions (RFC 3261 17.1): INVITE (timers A, B, D, hop-by-hop ACK for a non-2xx
  * final) and non-INVITE (timers E, F, K), matched by the branch sipd put in its Via (17.1.3). A final
- * response that is not a valid answer to the request sent ends the transaction as a 502 (16.7). */
+ * response that is not a valid answer to the request sent ends the transaction as a 502 (16.7); a TCP
+ * connection that cannot be set up ends those waiting on it as a 503 (8.1.3.1). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,6 +24,8 @@ enum cstate { C_CALLING, C_PROCEEDING, C_COMPLETED, C_TERMINATED };
 
 struct txn_client {
 	struct txn_client *hnext, *hprev;
+	struct txn_client *wnext, *wprev; /* waiting: over TCP, no response yet (under the wait lock) */
+	bool waiting;
 	struct txn_table *table;
 	uint32_t hash;
 	char branch[48];
@@ -53,6 +56,9 @@ struct cshard {
 
 struct txn_ctable {
 	struct cshard shards[CSHARDS];
+	/* client transactions over TCP without a response yet: a connect that fails ends them */
+	pthread_mutex_t wlock;
+	struct txn_client *waiting;
 };
 
 static atomic_uint_fast64_t branch_counter;
@@ -75,6 +81,7 @@ int txn__ctable_new(struct txn_ctable **cp)
 		return ENOMEM;
 	for (unsigned i = 0; i < CSHARDS; i++)
 		pthread_mutex_init(&c->shards[i].lock, NULL);
+	pthread_mutex_init(&c->wlock, NULL);
 	*cp = c;
 	return 0;
 }
@@ -127,6 +134,37 @@ static void unlink_ct(struct txn_client *ct)
 	pthread_mutex_unlock(&s->lock);
 }
 
+static void wait_link(struct txn_client *ct)
+{
+	struct txn_ctable *c = ct->table->clients;
+
+	pthread_mutex_lock(&c->wlock);
+	ct->wprev = NULL;
+	ct->wnext = c->waiting;
+	if (c->waiting)
+		c->waiting->wprev = ct;
+	c->waiting = ct;
+	ct->waiting = true;
+	pthread_mutex_unlock(&c->wlock);
+}
+
+static void wait_unlink(struct txn_client *ct)
+{
+	struct txn_ctable *c = ct->table->clients;
+
+	pthread_mutex_lock(&c->wlock);
+	if (ct->waiting) {
+		if (ct->wprev)
+			ct->wprev->wnext = ct->wnext;
+		else
+			c->waiting = ct->wnext;
+		if (ct->wnext)
+			ct->wnext->wprev = ct->wprev;
+		ct->waiting = false;
+	}
+	pthread_mutex_unlock(&c->wlock);
+}
+
 static void ct_destroy(void *data)
 {
 	struct txn_client *ct = data;
@@ -150,6 +188,7 @@ static void ct_terminate(struct txn_client *ct, unsigned code)
 	tmr_cancel(&ct->tmr_retx);
 	tmr_cancel(&ct->tmr_end);
 	unlink_ct(ct);
+	wait_unlink(ct);
 	mem_deref(ct); /* the table's reference */
 }
 
@@ -168,6 +207,7 @@ void txn__ctable_free(struct txn_ctable *c)
 		}
 		pthread_mutex_destroy(&c->shards[i].lock);
 	}
+	pthread_mutex_destroy(&c->wlock);
 	free(c);
 }
 
@@ -251,6 +291,8 @@ int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *l
 	*bucket = ct;
 	ct->in_table = true;
 	pthread_mutex_unlock(&s->lock);
+	if (proto == TP_TCP)
+		wait_link(ct); /* before the send: the connect may fail on another worker at once */
 	rc = ct_send(ct, req, len);
 	if (rc) {
 		ct->h = NULL; /* the caller hears the errno instead */
@@ -345,6 +387,8 @@ static void recv_here(struct txn_client *ct, const struct sip_msg *resp, const c
 			ct_send(ct, ct->ack, ct->ack_len); /* a retransmitted final: the ACK again */
 		return;
 	}
+	if (ct->waiting)
+		wait_unlink(ct); /* an answer came: the connection is up */
 	if (!invalid)
 		invalid = resp_mismatch(ct, resp);
 	if (invalid) {
@@ -440,6 +484,56 @@ int txn_client_recv(struct txn_table *t, const struct sip_msg *resp, const char 
 	free(p);
 	mem_deref(ct);
 	return 0;
+}
+
+static void conn_failed_here(struct txn_client *ct)
+{
+	if (ct->state == C_CALLING)
+		ct_terminate(ct, 503); /* 8.1.3.1: a transport error is a 503 */
+}
+
+static void conn_failed_posted(void *arg)
+{
+	struct txn_client *ct = arg;
+
+	conn_failed_here(ct);
+	mem_deref(ct);
+}
+
+void txn_client_conn_failed(struct txn_table *t, enum tp_proto proto, const struct tp_addr *dst, int err)
+{
+	struct txn_ctable *c = t->clients;
+	struct txn_client **hit = NULL, *ct;
+	size_t n = 0, cap = 0;
+	char as[64];
+
+	pthread_mutex_lock(&c->wlock);
+	for (ct = c->waiting; ct; ct = ct->wnext) {
+		if (ct->proto != proto || !tp_addr_eq(&ct->dst, dst))
+			continue;
+		if (n == cap) {
+			struct txn_client **more = realloc(hit, (cap = cap ? cap * 2 : 8) * sizeof(*hit));
+
+			if (!more)
+				break; /* those left end on Timer B / F */
+			hit = more;
+		}
+		hit[n++] = mem_ref(ct);
+	}
+	pthread_mutex_unlock(&c->wlock);
+	if (n)
+		log_info("txn: %s connection to %s failed (%s): %zu client transaction(s) end as 503", tp_proto_name(proto),
+			 tp_addr_str(dst, as, sizeof(as)), strerror(err), n);
+	for (size_t i = 0; i < n; i++) {
+		ct = hit[i];
+		if (loop_current() == ct->loop || t->cfg.single_thread) {
+			conn_failed_here(ct);
+			mem_deref(ct);
+		} else if (loop_post(ct->loop, conn_failed_posted, ct)) {
+			mem_deref(ct); /* it ends on Timer B / F */
+		}
+	}
+	free(hit);
 }
 
 void txn_client_detach(struct txn_client *ct)

@@ -149,6 +149,37 @@ invalid_phone() {
 		TO='[last_To:];tag=[pid]x[call_number]' CALLID='[last_Call-ID:]'
 }
 
+# tcp_phone USER SCENARIO KEY=VALUE...: a phone registered over UDP (REGISTER USER from a fresh port, Contact
+# <sip:callee@127.0.0.1:PORT> without transport=) whose SIPp UAS listens on TCP at that port, while a
+# sipua.py sink on its UDP side checks that nothing comes there. UAS_LOG, CPORT as for uas.
+tcp_phone() {
+	local user=$1 scn=$2 base
+	shift 2
+	[ "$CASE_DEAD" = 0 ] || return 1
+	client_port
+	NUAS=$((NUAS + 1))
+	base=$CASE_LOG.uas$NUAS
+	UAS_LOG=$base
+	if ! "${UA[@]}" register --port "${SIPD_PORT[$CASE_INST]}" --user "$user" --bind "$CPORT" \
+		--contact "<sip:callee@127.0.0.1:$CPORT>" --expires 300 2>>"$CASE_LOG.reg"; then
+		case_fail "REGISTER $user from 127.0.0.1:$CPORT: $(tail -1 "$CASE_LOG.reg")"
+		return 1
+	fi
+	render "$scn" "$base.xml" "$@" UAS_PORT="$CPORT" 2>>"$CASE_LOG.reg" || { case_fail "render $scn"; return 1; }
+	(cd "$WORK" && exec timeout 40 sipp -sf "$base.xml" -t t1 -i 127.0.0.1 -p "$CPORT" -m 1 -nr -nostdin \
+		-timeout 20s -timeout_error -trace_err -error_file "$base.errors" \
+		-trace_msg -message_file "$base.messages" >"$base.out" 2>&1 </dev/null) &
+	CASE_BG+=($!)
+	CASE_BGNAME+=("phone $NUAS over TCP ($user, $scn, port $CPORT)|$base")
+	BG_PIDS+=($!)
+	"${UA[@]}" bound --tcp --port "$CPORT" --wait 5 2>>"$CASE_LOG.reg" ||
+		case_fail "phone $NUAS: SIPp did not listen on tcp:$CPORT"
+	local port=$CPORT
+	pybg "the UDP side of phone $NUAS (sipua.py sink, udp:127.0.0.1:$port)" sink --host 127.0.0.1 --port "$port" \
+		--seconds 3
+	CPORT=$port
+}
+
 # pybg LABEL sipua-subcommand args...: sipua.py in the background (a phone, a sink); it touches its ready
 # file (first line: its port, left in PY_PORT) once it is listening, and the runner waits for that
 pybg() {
@@ -465,6 +496,19 @@ then
 	pyphone "bob's phone (sipua.py phone, answers 700)" phone --user bob --seconds 4 --expect invite --answer 700
 	uas bob 1.0 uas_reject.xml CODE=486 REASON="Busy Here" DELAY=500
 	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=486 REASON="Busy Here" WAIT=5000
+	case_end
+
+	# 18.1.1: over 1300 bytes (MTU 1500 - 200) and a next hop that names no transport: TCP; if TCP is refused, UDP
+	case_begin "18.1.1: an INVITE of over 1300 bytes for a phone registered over UDP (Contact without transport=) goes over TCP: the phone's TCP side gets it whole (sipd's Via says TCP) and answers 486, ACKed over TCP; its UDP side gets nothing; the caller gets the 486" main
+	unbind bob
+	tcp_phone bob uas_big.xml TRANSPORT=TCP
+	caller uac_big.xml bob CODE=486 REASON="Busy Here" WAIT=5000
+	case_end
+
+	case_begin "18.1.1: the same large INVITE for a phone that takes no TCP (the connection is refused): sipd sends it over UDP after all (its Via says UDP), the phone's 486 comes back to the caller" main
+	unbind bob
+	uas bob 1.0 uas_big.xml TRANSPORT=UDP
+	caller uac_big.xml bob CODE=486 REASON="Busy Here" WAIT=5000
 	case_end
 
 	case_begin "recurse_3xx = no (the default): bob's phone answers 302 Moved Temporarily with Contact <sip:callee@127.0.0.1:<carol's phone>>; sipd ACKs it and relays it with that Contact (16.7 step 4 not taken), carol's phone gets nothing" main

@@ -8,8 +8,8 @@ socket), and timing checks over SIPp's message logs.
       N ports of 127.0.0.1, each free for both UDP and TCP, one per line
   sipua.py ready --port P [--wait S]
       exit 0 once sipd answers on udp:127.0.0.1:P (a stateless 400 to a probe)
-  sipua.py bound --port P [--wait S]
-      exit 0 once something (a SIPp UAS) holds udp:127.0.0.1:P
+  sipua.py bound --port P [--wait S] [--tcp]
+      exit 0 once something (a SIPp UAS) holds udp:127.0.0.1:P (tcp: with --tcp)
   sipua.py register --port P --user U --password PW [--bind LPORT] [--contact C]... [--expires N]
                     [--expect CODE]
       one REGISTER for sip:U@127.0.0.1 over UDP from 127.0.0.1:LPORT (0: any), answering a 401 with MD5
@@ -663,7 +663,7 @@ def cmd_ready(a):
 def cmd_bound(a):
     deadline = time.monotonic() + a.wait
     while time.monotonic() < deadline:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if a.tcp else socket.SOCK_DGRAM)
         try:
             s.bind((HOST, a.port))
         except OSError:
@@ -671,7 +671,7 @@ def cmd_bound(a):
         finally:
             s.close()
         time.sleep(0.02)
-    raise Fail("nothing listens on udp:127.0.0.1:%d after %.1f s" % (a.port, a.wait))
+    raise Fail("nothing listens on %s:127.0.0.1:%d after %.1f s" % ("tcp" if a.tcp else "udp", a.port, a.wait))
 
 
 def main():
@@ -684,6 +684,8 @@ def main():
         r = sub.add_parser(name)
         r.add_argument("--port", type=int, required=True)
         r.add_argument("--wait", type=float, default=10.0)
+        if name == "bound":
+            r.add_argument("--tcp", action="store_true")
     g = sub.add_parser("register")
     g.add_argument("--port", type=int, required=True)
     g.add_argument("--user", required=True)
