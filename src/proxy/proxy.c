@@ -449,7 +449,9 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 		cancel_pending(rc); /* 16.7 step 10 */
 		return;
 	}
-	if (code >= 300 && code < 400 && resp && rc->p->cfg->recurse_3xx && branch_3xx(rc, code, resp))
+	/* 305's Contact is a proxy to go through and 380's an alternative service, not targets */
+	if (code / 100 == 3 && code != 305 && code != 380 && resp && rc->p->cfg->recurse_3xx &&
+	    branch_3xx(rc, code, resp))
 		return; /* its Contacts became branches */
 	if (better(code, rc->best_code)) {
 		free(rc->best);
