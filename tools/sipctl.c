@@ -99,7 +99,7 @@ static bool opt_is(const struct opt *o, const char *a, size_t len)
  * 0, or EXIT_USAGE after saying why. */
 static int opt_take(int argc, char **argv, int *i, const struct opt *opts)
 {
-	static const struct opt common[] = { { "--db", "-d", &db_opt }, { "--config", "-c", &conf_opt }, { NULL } };
+	static const struct opt common[] = { { "--db", "-d", &db_opt }, { "--config", "-c", &conf_opt }, { NULL, NULL, NULL } };
 	const char *a = argv[*i], *eq = strchr(a, '=');
 	size_t len = eq && a[1] == '-' ? (size_t)(eq - a) : strlen(a);
 	const struct opt *o = NULL;
