@@ -92,7 +92,7 @@ static int run(const struct config *cfg)
 	tc.tcp_idle_timeout_s = cfg->tcp_idle_timeout;
 	tc.frame = core_frame;
 	tc.recv = core_on_message;
-	tc.conn_failed = core_conn_failed;
+	tc.unreachable = core_unreachable;
 	tc.worker_stop = core_worker_stop;
 	tc.stopped = core_stopped;
 

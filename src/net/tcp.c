@@ -90,8 +90,8 @@ static void conn_drop(struct tp_conn *c)
 	if (c->inbound)
 		atomic_fetch_sub(&w->tp->tcp_inbound, 1);
 	log_debug("tcp: %s closed", tp_addr_str(&c->peer, as, sizeof(as)));
-	if (connect_err && w->tp->cfg.conn_failed)
-		w->tp->cfg.conn_failed(&c->peer, connect_err, w->tp->cfg.arg);
+	if (connect_err && w->tp->cfg.unreachable)
+		w->tp->cfg.unreachable(TP_TCP, &c->peer, connect_err, w->tp->cfg.arg);
 	mem_deref(c);
 }
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/slice.h"
 #include "net/net_private.h"
 
 #define TP_DEFAULT_MAX_MSG 65535
@@ -81,6 +82,9 @@ static int sock_setup(int fd, const struct tp_listen *l)
 	if (err || l->proto != TP_UDP)
 		return err;
 	err = v6 ? sock_opt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1) : sock_opt(fd, IPPROTO_IP, IP_PKTINFO, 1);
+	/* ICMP errors for what sipd sends (port or host unreachable) come back on the error queue */
+	if (!err)
+		err = v6 ? sock_opt(fd, IPPROTO_IPV6, IPV6_RECVERR, 1) : sock_opt(fd, IPPROTO_IP, IP_RECVERR, 1);
 	if (sock_opt(fd, SOL_SOCKET, SO_RCVBUF, TP_UDP_RCVBUF))
 		log_debug("tp: SO_RCVBUF not raised"); /* the default works, only bursts suffer */
 	return err;
@@ -466,6 +470,17 @@ bool tp_addr_eq(const struct tp_addr *a, const struct tp_addr *b)
 		       a->u.in6.sin6_scope_id == b->u.in6.sin6_scope_id &&
 		       memcmp(&a->u.in6.sin6_addr, &b->u.in6.sin6_addr, sizeof(struct in6_addr)) == 0;
 	return false;
+}
+
+uint32_t tp_addr_hash(const struct tp_addr *a, uint32_t seed)
+{
+	if (a->u.sa.sa_family == AF_INET)
+		return slice_hash(slice_make((const char *)&a->u.in.sin_addr, sizeof(a->u.in.sin_addr)),
+				  seed ^ a->u.in.sin_port);
+	if (a->u.sa.sa_family == AF_INET6)
+		return slice_hash(slice_make((const char *)&a->u.in6.sin6_addr, sizeof(a->u.in6.sin6_addr)),
+				  seed ^ a->u.in6.sin6_port ^ a->u.in6.sin6_scope_id);
+	return seed;
 }
 
 const char *tp_proto_name(enum tp_proto p)

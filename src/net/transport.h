@@ -62,9 +62,10 @@ struct tp_config {
 	tp_worker_h *worker_start;   /* optional, runs on each worker thread before its loop */
 	tp_worker_h *worker_stop;    /* optional, runs on each worker thread after its loop */
 	void (*stopped)(struct tp *tp, void *arg); /* optional: on the stopping thread, once every worker is joined, before the loops are freed */
-	/* optional: an outbound TCP connection to peer could not be set up (refused, unreachable, timed
-	 * out: err); on its owner worker, as the connection is dropped. What was queued on it is lost. */
-	void (*conn_failed)(const struct tp_addr *peer, int err, void *arg);
+	/* optional: peer cannot be reached over proto (err): an outbound TCP connection could not be set
+	 * up (refused, unreachable, timed out; told on its owner worker as it is dropped, what was queued
+	 * on it is lost), or an ICMP error came back for a UDP datagram sent to peer. */
+	void (*unreachable)(enum tp_proto proto, const struct tp_addr *peer, int err, void *arg);
 	void *arg;
 };
 
@@ -95,6 +96,8 @@ char *tp_addr_str(const struct tp_addr *a, char *buf, size_t n);
 char *tp_addr_host(const struct tp_addr *a, char *buf, size_t n);
 unsigned short tp_addr_port(const struct tp_addr *a);
 bool tp_addr_eq(const struct tp_addr *a, const struct tp_addr *b);
+/* A hash of address and port that agrees with tp_addr_eq. */
+uint32_t tp_addr_hash(const struct tp_addr *a, uint32_t seed);
 const char *tp_proto_name(enum tp_proto p); /* "UDP", "TCP" */
 
 #endif

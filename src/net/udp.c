@@ -3,6 +3,8 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/errqueue.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "base/log.h"
@@ -112,16 +114,23 @@ static void udp_deliver(struct tp_sock *s, struct tp_udp_batch *b, unsigned i)
 	tp->cfg.recv(&msg, tp->cfg.arg);
 }
 
+/* With IP_RECVERR, an ICMP error for an earlier datagram (to anyone) fails the socket's next send
+ * once, without sending: that send is tried again. */
+static bool udp_icmp_errno(int e)
+{
+	return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH;
+}
+
 /* Sends what the batch queued: one system call for all the answers of a batch. */
 static void udp_out_flush(struct tp_udp_batch *b)
 {
-	unsigned off = 0;
+	unsigned off = 0, stale = 0;
 
 	while (off < b->out.n) {
 		int sent = sendmmsg(b->out.fd, b->out.hdr + off, b->out.n - off, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (sent < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR || (udp_icmp_errno(errno) && stale++ < 4))
 				continue;
 			log_debug("udp: sendmmsg: %s", strerror(errno));
 			off++; /* drop that datagram, as a failed sendto would; keep the others */
@@ -155,12 +164,55 @@ static bool udp_out_queue(struct tp_udp_batch *b, int fd, const struct tp_addr *
 	return true;
 }
 
+/* The ICMP error of one datagram sipd sent: where it was going, and why it cannot get there. */
+static bool udp_icmp_error(struct msghdr *m, int *err)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		struct sock_extended_err ee;
+
+		if (!((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+		      (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)))
+			continue;
+		memcpy(&ee, CMSG_DATA(c), sizeof(ee));
+		if (ee.ee_origin != SO_EE_ORIGIN_ICMP && ee.ee_origin != SO_EE_ORIGIN_ICMP6)
+			return false;
+		*err = (int)ee.ee_errno;
+		return *err == ECONNREFUSED || *err == EHOSTUNREACH || *err == ENETUNREACH;
+	}
+	return false;
+}
+
+/* Drains the error queue (RFC 3261 8.1.3.1 and 17.1: an ICMP unreachable is a transport error, the
+ * client transactions waiting on that destination end as 503 without waiting for Timer B or F). */
+static void udp_errors(struct tp_sock *s, int fd)
+{
+	for (unsigned i = 0; i < TP_UDP_BATCH; i++) {
+		union {
+			char b[512];
+			struct cmsghdr align;
+		} ctl;
+		char data[64];
+		struct iovec iov = { data, sizeof(data) };
+		struct tp_addr dst;
+		struct msghdr m = { .msg_name = &dst.u, .msg_namelen = sizeof(dst.u), .msg_iov = &iov, .msg_iovlen = 1,
+				    .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b) };
+		int err = 0;
+
+		if (recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+			return;
+		dst.len = m.msg_namelen;
+		if (udp_icmp_error(&m, &err) && m.msg_namelen && s->w->tp->cfg.unreachable)
+			s->w->tp->cfg.unreachable(TP_UDP, &dst, err, s->w->tp->cfg.arg);
+	}
+}
+
 void tp__udp_recv_h(int fd, uint32_t events, void *arg)
 {
 	struct tp_sock *s = arg;
 	struct tp_udp_batch *b = s->w->udp;
 
-	(void)events;
+	if (events & EPOLLERR)
+		udp_errors(s, fd);
 	for (unsigned round = 0; round < UDP_ROUNDS; round++) {
 		int n;
 
@@ -169,6 +221,11 @@ void tp__udp_recv_h(int fd, uint32_t events, void *arg)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			/* an ICMP error is reported once here too: the error queue has the details */
+			if (udp_icmp_errno(errno)) {
+				udp_errors(s, fd);
+				continue;
+			}
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				log_warn("udp: recvmmsg: %s", strerror(errno));
 			return;
@@ -191,12 +248,12 @@ int tp__udp_send(struct tp_worker *w, const struct tp_addr *dst, const char *buf
 		return EAFNOSUPPORT;
 	if (tp__self == w && udp_out_queue(w->udp, fd, dst, buf, len))
 		return 0;
-	for (;;) {
+	for (unsigned stale = 0;;) {
 		ssize_t n = sendto(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, &dst->u.sa, tp__addr_len(dst));
 
 		if (n >= 0)
 			return 0;
-		if (errno != EINTR)
+		if (errno != EINTR && !(udp_icmp_errno(errno) && stale++ < 4))
 			return errno;
 	}
 }

@@ -24,7 +24,7 @@ enum cstate { C_CALLING, C_PROCEEDING, C_COMPLETED, C_TERMINATED };
 
 struct txn_client {
 	struct txn_client *hnext, *hprev;
-	struct txn_client *wnext, *wprev; /* waiting: over TCP, no response yet (under the wait lock) */
+	struct txn_client *wnext, *wprev; /* waiting: no response yet (under its wait shard's lock) */
 	bool waiting;
 	struct txn_table *table;
 	uint32_t hash;
@@ -49,6 +49,14 @@ struct txn_client {
 	void *arg;
 };
 
+/* Client transactions that have heard nothing yet, by destination: a transport error for that
+ * destination (a TCP connect that failed, an ICMP unreachable for UDP) ends them (8.1.3.1). */
+#define WSHARDS 64
+struct wshard {
+	pthread_mutex_t lock;
+	struct txn_client *head;
+};
+
 struct cshard {
 	pthread_mutex_t lock;
 	struct txn_client *head[64];
@@ -57,8 +65,7 @@ struct cshard {
 struct txn_ctable {
 	struct cshard shards[CSHARDS];
 	/* client transactions over TCP without a response yet: a connect that fails ends them */
-	pthread_mutex_t wlock;
-	struct txn_client *waiting;
+	struct wshard wait[WSHARDS]; /* by destination */
 };
 
 static atomic_uint_fast64_t branch_counter;
@@ -81,7 +88,8 @@ int txn__ctable_new(struct txn_ctable **cp)
 		return ENOMEM;
 	for (unsigned i = 0; i < CSHARDS; i++)
 		pthread_mutex_init(&c->shards[i].lock, NULL);
-	pthread_mutex_init(&c->wlock, NULL);
+	for (unsigned i = 0; i < WSHARDS; i++)
+		pthread_mutex_init(&c->wait[i].lock, NULL);
 	*cp = c;
 	return 0;
 }
@@ -134,35 +142,40 @@ static void unlink_ct(struct txn_client *ct)
 	pthread_mutex_unlock(&s->lock);
 }
 
+static struct wshard *wshard_of(struct txn_ctable *c, enum tp_proto proto, const struct tp_addr *dst)
+{
+	return &c->wait[tp_addr_hash(dst, (uint32_t)proto) % WSHARDS];
+}
+
 static void wait_link(struct txn_client *ct)
 {
-	struct txn_ctable *c = ct->table->clients;
+	struct wshard *w = wshard_of(ct->table->clients, ct->proto, &ct->dst);
 
-	pthread_mutex_lock(&c->wlock);
+	pthread_mutex_lock(&w->lock);
 	ct->wprev = NULL;
-	ct->wnext = c->waiting;
-	if (c->waiting)
-		c->waiting->wprev = ct;
-	c->waiting = ct;
+	ct->wnext = w->head;
+	if (w->head)
+		w->head->wprev = ct;
+	w->head = ct;
 	ct->waiting = true;
-	pthread_mutex_unlock(&c->wlock);
+	pthread_mutex_unlock(&w->lock);
 }
 
 static void wait_unlink(struct txn_client *ct)
 {
-	struct txn_ctable *c = ct->table->clients;
+	struct wshard *w = wshard_of(ct->table->clients, ct->proto, &ct->dst);
 
-	pthread_mutex_lock(&c->wlock);
+	pthread_mutex_lock(&w->lock);
 	if (ct->waiting) {
 		if (ct->wprev)
 			ct->wprev->wnext = ct->wnext;
 		else
-			c->waiting = ct->wnext;
+			w->head = ct->wnext;
 		if (ct->wnext)
 			ct->wnext->wprev = ct->wprev;
 		ct->waiting = false;
 	}
-	pthread_mutex_unlock(&c->wlock);
+	pthread_mutex_unlock(&w->lock);
 }
 
 static void ct_destroy(void *data)
@@ -207,7 +220,8 @@ void txn__ctable_free(struct txn_ctable *c)
 		}
 		pthread_mutex_destroy(&c->shards[i].lock);
 	}
-	pthread_mutex_destroy(&c->wlock);
+	for (unsigned i = 0; i < WSHARDS; i++)
+		pthread_mutex_destroy(&c->wait[i].lock);
 	free(c);
 }
 
@@ -291,8 +305,7 @@ int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *l
 	*bucket = ct;
 	ct->in_table = true;
 	pthread_mutex_unlock(&s->lock);
-	if (proto == TP_TCP)
-		wait_link(ct); /* before the send: the connect may fail on another worker at once */
+	wait_link(ct); /* before the send: a connect may fail, an ICMP error come, on another worker at once */
 	rc = ct_send(ct, req, len);
 	if (rc) {
 		ct->h = NULL; /* the caller hears the errno instead */
@@ -507,8 +520,10 @@ void txn_client_conn_failed(struct txn_table *t, enum tp_proto proto, const stru
 	size_t n = 0, cap = 0;
 	char as[64];
 
-	pthread_mutex_lock(&c->wlock);
-	for (ct = c->waiting; ct; ct = ct->wnext) {
+	struct wshard *w = wshard_of(c, proto, dst);
+
+	pthread_mutex_lock(&w->lock);
+	for (ct = w->head; ct; ct = ct->wnext) {
 		if (ct->proto != proto || !tp_addr_eq(&ct->dst, dst))
 			continue;
 		if (n == cap) {
@@ -520,7 +535,7 @@ void txn_client_conn_failed(struct txn_table *t, enum tp_proto proto, const stru
 		}
 		hit[n++] = mem_ref(ct);
 	}
-	pthread_mutex_unlock(&c->wlock);
+	pthread_mutex_unlock(&w->lock);
 	if (n)
 		log_info("txn: %s connection to %s failed (%s): %zu client transaction(s) end as 503", tp_proto_name(proto),
 			 tp_addr_str(dst, as, sizeof(as)), strerror(err), n);

@@ -391,6 +391,22 @@ then
 	caller uac_fail.xml nobody DOMAIN="$M" MAXFWD=70 CODE=404 REASON="Not Found" WAIT=3000
 	case_end
 
+	# nothing listens on CPORT: the kernel answers the INVITE with ICMP port unreachable
+	case_begin "a binding at a closed UDP port: the ICMP port unreachable is the branch's 503 at once (8.1.3.1, not Timer B's 32 s), relayed as 500 (16.7 step 6) within 3 s" main
+	unbind bob
+	client_port
+	bind bob "<sip:bob@127.0.0.1:$CPORT>"
+	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=500 REASON="[^[:cntrl:]]*" WAIT=3000
+	case_end
+
+	case_begin "sequential forking past a dead phone: the q=1.0 binding's port is closed (ICMP), the q=0.5 phone gets the INVITE at once and answers 486" main
+	unbind bob
+	client_port
+	bind bob "<sip:bob@127.0.0.1:$CPORT>;q=1.0"
+	uas bob 0.5 uas_reject.xml CODE=486 REASON="Busy Here" DELAY=0
+	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=486 REASON="Busy Here" WAIT=3000
+	case_end
+
 	# the reason phrase is free (RFC 3261 7.2, 21); only the code is checked
 	case_begin "known user, registered then removed (carol): 480" main
 	client_port
