@@ -390,6 +390,13 @@ static void cancel_pending(struct rctx *rc)
 }
 
 /* 16.7 step 6: 6xx first; else the lowest class; a 503 will be sent as 500 (step 6, last rule). */
+/* 4xx answers that tell the caller how to try again (16.7 step 6: preferred within their class). */
+static bool retry_info(unsigned code)
+{
+	return code == 401 || code == 407 || code == 415 || code == 420 || code == 484;
+}
+
+/* 16.7 step 6: a 6xx wins; else the lowest class; within 4xx, a retry_info answer over another. */
 static bool better(unsigned code, unsigned best)
 {
 	if (!best)
@@ -398,7 +405,9 @@ static bool better(unsigned code, unsigned best)
 		return false;
 	if (code >= 600)
 		return true;
-	return code / 100 < best / 100;
+	if (code / 100 != best / 100)
+		return code / 100 < best / 100;
+	return code / 100 == 4 && retry_info(code) && !retry_info(best);
 }
 
 static void collect_challenges(struct rctx *rc, const struct sip_msg *resp)

@@ -434,6 +434,13 @@ then
 	caller uac_challenges.xml bob
 	case_end
 
+	case_begin "486 then 407 from two branches: the 407 goes up (16.7 step 6 prefers 401, 407, 415, 420, 484 within 4xx)" main
+	unbind bob
+	pyphone "phone a (486)" phone --user bob --answer 486 --seconds 4
+	pyphone "phone b (407 realm phone-b)" phone --user bob --answer 407 --realm phone-b --delay 0.3 --seconds 4
+	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=407 REASON="[^[:cntrl:]]*" WAIT=3000
+	case_end
+
 	case_begin "a strict router upstream (16.4): BYE with Request-URI sip:127.0.0.1:<sipd>;lr (sipd's Record-Route) and Route: <the phone's Contact>: sipd takes the Request-URI from the last Route, the phone gets the BYE" main
 	unbind bob
 	pyphone "bob's phone (sipua.py phone, expects the BYE)" phone --user bob --expect bye --seconds 3 &&
