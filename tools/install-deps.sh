@@ -3,7 +3,7 @@
 # only those missing, through sudo when not root. Safe to run every time.
 set -e
 goal=${1:-build}
-pkgs="cmake pkg-config gcc make libinih-dev libssl-dev libsqlite3-dev"
+pkgs="cmake pkg-config gcc make libinih-dev libssl-dev libsqlite3-dev libc-ares-dev"
 case "$goal" in
   test)  pkgs="$pkgs libcmocka-dev sip-tester sipsak python3 procps" ;;
   fuzz)  pkgs="$pkgs clang libclang-rt-dev" ;;
