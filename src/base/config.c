@@ -1,6 +1,7 @@
 /* config.c: the table of keys, their defaults and their checks; parsing by libinih. */
 #include "base/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <ini.h>
@@ -59,6 +60,13 @@ static const struct key keys[] = {
 	{ "proxy", "timer_c", K_UINT, F(timer_c), 1, 86400, "180" },
 	{ "proxy", "auth_calls", K_BOOL, F(auth_calls), 0, 0, "yes" },
 	{ "proxy", "recurse_3xx", K_BOOL, F(recurse_3xx), 0, 0, "no" },
+	{ "proxy", "outbound", K_STR, F(outbound), 0, 0, "users" },
+	{ "proxy", "resolve_next_hops", K_BOOL, F(resolve_next_hops), 0, 0, "yes" },
+	{ "dns", "servers", K_STR, F(dns_servers), 0, 0, "" },
+	{ "dns", "timeout", K_UINT, F(dns_timeout), 100, 60000, "3000" },
+	{ "dns", "cache_size", K_UINT, F(dns_cache_size), 0, 1000000, "4096" },
+	{ "dns", "max_ttl", K_UINT, F(dns_max_ttl), 1, 604800, "3600" },
+	{ "dns", "negative_ttl", K_UINT, F(dns_negative_ttl), 0, 86400, "30" },
 	{ "database", "path", K_STR, F(db_path), 0, 0, "sipd.db" },
 	{ "database", "sync", K_BOOL, F(db_sync_full), 0, 0, "full" },
 	{ "database", "commit_delay_ms", K_UINT, F(db_commit_delay_ms), 0, 1000, "5" },
@@ -68,10 +76,93 @@ static const struct key keys[] = {
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
+/* String keys that take one of a few words: the words ("a|b") and what an error says. */
+static const struct {
+	size_t off;
+	const char *choices, *why;
+} key_words[] = {
+	{ offsetof(struct config, outbound), "users|none", "not users or none" },
+};
+
+static const char *key_choices(const struct key *k, const char **why)
+{
+	for (size_t i = 0; i < sizeof(key_words) / sizeof(key_words[0]); i++)
+		if (key_words[i].off == k->off) {
+			*why = key_words[i].why;
+			return key_words[i].choices;
+		}
+	return NULL;
+}
+
+/* Whether value is one of "a|b|c" (case-insensitive). */
+static bool choice_ok(const char *choices, const char *value)
+{
+	size_t n = strlen(value);
+
+	for (const char *p = choices; *p;) {
+		const char *e = strchr(p, '|');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (l == n && !strncasecmp(p, value, n))
+			return true;
+		p += l + (e ? 1 : 0);
+	}
+	return false;
+}
+
+/* [dns] servers: "IP[:PORT]" or "[IPv6]:PORT", comma-separated; empty is the system's. */
+static bool servers_ok(const char *value)
+{
+	char tmp[CONFIG_STR], *save = NULL, *tok;
+
+	if (strlen(value) >= sizeof(tmp))
+		return false;
+	strcpy(tmp, value);
+	for (tok = strtok_r(tmp, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		unsigned char buf[16];
+		char host[64], *port = NULL;
+
+		if (tok[0] == '[') {
+			char *e = strchr(tok, ']');
+
+			if (!e || (size_t)(e - tok - 1) >= sizeof(host))
+				return false;
+			memcpy(host, tok + 1, (size_t)(e - tok - 1));
+			host[e - tok - 1] = '\0';
+			if (e[1] == ':')
+				port = e + 2;
+			else if (e[1])
+				return false;
+			if (inet_pton(AF_INET6, host, buf) != 1)
+				return false;
+		} else {
+			char *c = strchr(tok, ':');
+
+			if (c && strchr(c + 1, ':'))
+				return inet_pton(AF_INET6, tok, buf) == 1; /* a bare IPv6 address, no port */
+			if ((c ? (size_t)(c - tok) : strlen(tok)) >= sizeof(host))
+				return false;
+			snprintf(host, sizeof(host), "%.*s", c ? (int)(c - tok) : (int)strlen(tok), tok);
+			port = c ? c + 1 : NULL;
+			if (inet_pton(AF_INET, host, buf) != 1)
+				return false;
+		}
+		if (port) {
+			char *end;
+			unsigned long v = strtoul(port, &end, 10);
+
+			if (!*port || *end || !v || v > 65535)
+				return false;
+		}
+	}
+	return true;
+}
+
 /* Sets one key from text; NULL on success, else what is wrong. */
 static const char *key_set(struct config *c, const struct key *k, const char *value)
 {
 	char *field = (char *)c + k->off, *end;
+	const char *words, *why;
 	unsigned long v;
 
 	switch (k->type) {
@@ -91,6 +182,10 @@ static const char *key_set(struct config *c, const struct key *k, const char *va
 	case K_STR:
 		if (strlen(value) >= k->size)
 			return "too long";
+		if ((words = key_choices(k, &why)) && !choice_ok(words, value))
+			return why;
+		if (k->off == offsetof(struct config, dns_servers) && !servers_ok(value))
+			return "each server is an IP address with an optional port: 192.0.2.1, 192.0.2.1:5353, [2001:db8::1]:53";
 		strcpy(field, value);
 		return NULL;
 	case K_BOOL:

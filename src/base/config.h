@@ -60,6 +60,14 @@ struct config {
 	unsigned timer_c;              /* seconds a branch may ring before it is CANCELled */
 	bool auth_calls;               /* INVITEs claiming sipd's domain in From must authenticate (407) */
 	bool recurse_3xx;              /* a branch's 3xx: its Contacts become new branches, else it is relayed */
+	char outbound[16];             /* who may reach other domains: "users" (authenticated) or "none" */
+	bool resolve_next_hops;        /* a next hop named by a host name (Route, Contact, Path) is located by DNS */
+	/* [dns] */
+	char dns_servers[CONFIG_STR];  /* "127.0.0.1:53, [::1]:53"; empty = the system's (/etc/resolv.conf) */
+	unsigned dns_timeout;          /* milliseconds per question */
+	unsigned dns_cache_size;       /* answers kept; 0 = none */
+	unsigned dns_max_ttl;          /* seconds: longer TTLs are cut to this */
+	unsigned dns_negative_ttl;     /* seconds a "no such name / no such record" is kept */
 	/* [database] */
 	char db_path[CONFIG_STR];
 	bool db_sync_full;             /* fsync at every commit (power-loss safe), else crash safe */

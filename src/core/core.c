@@ -488,6 +488,7 @@ void core_stopped(struct tp *tp, void *arg)
 
 	(void)tp;
 	registrar_shutdown(c->registrar);
+	proxy_stopped(c->proxy);
 	txn_table_free(c->txns);
 	c->txns = NULL;
 }

@@ -4,16 +4,20 @@
 #include "proxy/proxy.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/timer.h"
 #include "net/loop.h"
+#include "net/dns.h"
 #include "sip/build.h"
+#include "sip/locate.h"
 #include "sip/status.h"
 #include "sip/uri.h"
 #include "proxy/calls.h"
@@ -29,6 +33,10 @@ struct proxy {
 	uint16_t ports[MAX_PORTS]; /* sipd's listen ports: a URI at another port of this host is not sipd */
 	struct calls *calls;
 	unsigned nports;
+	struct dns *dns;       /* RFC 3263 server location; NULL when neither outbound nor next-hop DNS is on */
+	bool ipv6;             /* sipd listens on IPv6 too: AAAA records are asked for as well */
+	pthread_mutex_t acks_lock;
+	struct located_ack *acks; /* stateless ACKs waiting for DNS (guarded by acks_lock) */
 };
 
 /* Marks a transaction's TU slot as a response context (the core's INVITE context starts otherwise). */
@@ -48,6 +56,14 @@ struct branch {
 	unsigned code;
 	char *udp_req;         /* sent over TCP for its size (18.1.1): the UDP build, should TCP not connect */
 	size_t udp_req_len;
+	/* a next hop named by a host name (RFC 3263): located once the branch starts */
+	char *hop;                 /* its URI, until the search starts */
+	struct locate *loc;        /* the search, until it answers */
+	struct locate_target *tgt; /* where it was found, tried in order (RFC 3263 4.3) */
+	unsigned ntgt, itgt;
+	char *req_alt;             /* the request built for the other transport (Via, Record-Route) */
+	size_t req_alt_len;
+	enum tp_proto req_proto;   /* the transport req was built for */
 };
 
 struct rctx {
@@ -62,6 +78,7 @@ struct rctx {
 	char *best;            /* the best response so far, our Via removed; NULL for one sipd makes */
 	size_t best_len;
 	char *challenges;      /* WWW-/Proxy-Authenticate lines of every 401/407 (16.7 step 7) */
+	const char *best_reason; /* reason phrase of a best_code sipd found itself (DNS), static */
 	struct tmr timer_c;
 	char call_id[256];     /* of an INVITE that starts a dialog: its call record */
 	/* how the first branches were built, for those a 3xx adds (recurse_3xx, 16.7 step 4) */
@@ -88,7 +105,16 @@ static bool uri_is_us(const struct proxy *p, const struct sip_uri *u)
 	return u->scheme != SIP_SCHEME_TEL && registrar_is_local(p->reg, u->host) && port_is_ours(p, u->port);
 }
 
-/* The next hop of a URI: its maddr or host (an IP address: no DNS yet), its port, transport= */
+/* Whether a URI's next hop is a host name, for DNS to locate (RFC 3263), rather than an address. */
+static bool hop_is_name(const struct sip_uri *u)
+{
+	struct locate_uri lu;
+	int err = locate_uri_parse(&lu, u);
+
+	return (!err && !lu.numeric) || err == EPROTONOSUPPORT;
+}
+
+/* The next hop of a URI: its maddr or host, its port, transport=. EAGAIN: a host name (DNS). */
 static int uri_hop(const struct sip_uri *u, struct tp_addr *dst, enum tp_proto *proto)
 {
 	char hp[160];
@@ -96,9 +122,11 @@ static int uri_hop(const struct sip_uri *u, struct tp_addr *dst, enum tp_proto *
 
 	*proto = slice_caseeq_cstr(u->transport, "tcp") ? TP_TCP : TP_UDP;
 	if (host.l >= 128)
-		return EINVAL;
+		return hop_is_name(u) ? EAGAIN : EINVAL;
 	snprintf(hp, sizeof(hp), "%.*s:%u", SLICE_ARG(host), u->port ? u->port : 5060);
-	return tp_addr_parse(dst, hp, 5060);
+	if (tp_addr_parse(dst, hp, 5060) == 0)
+		return 0;
+	return hop_is_name(u) ? EAGAIN : EINVAL;
 }
 
 /* A binding's received ("udp:192.0.2.1:5060"): where its REGISTER came from (RFC 3581 NAT). */
@@ -465,6 +493,7 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 	if (better(code, rc->best_code)) {
 		free(rc->best);
 		rc->best = NULL;
+		rc->best_reason = NULL;
 		rc->best_code = code;
 		if (resp && code != 503) /* a 503 becomes sipd's own 500 */
 			rc->best = strip_via(resp, &rc->best_len);
@@ -488,6 +517,7 @@ static bool branch_to_udp(struct branch *b)
 
 static int branch_start(struct rctx *rc, struct branch *b);
 static void branch_response(struct rctx *rc, struct branch *b, unsigned code, const struct sip_msg *resp);
+static bool branch_failover(struct rctx *rc, struct branch *b, unsigned code, const struct sip_msg *resp);
 
 /* The server transaction (and with it rc) may end inside: hold it until the work is done. */
 static void on_branch_response(struct txn_client *ct, unsigned code, const struct sip_msg *resp, void *arg)
@@ -502,6 +532,8 @@ static void on_branch_response(struct txn_client *ct, unsigned code, const struc
 
 static void branch_response(struct rctx *rc, struct branch *b, unsigned code, const struct sip_msg *resp)
 {
+	if (code >= 200 && branch_failover(rc, b, code, resp))
+		return;
 	if (code < 200) {
 		b->provisional = true;
 		if (b->cancel_wanted)
@@ -533,10 +565,14 @@ static void branch_response(struct rctx *rc, struct branch *b, unsigned code, co
 		start_next_group(rc);
 }
 
+static int branch_locate(struct rctx *rc, struct branch *b);
+
 static int branch_start(struct rctx *rc, struct branch *b)
 {
 	int err;
 
+	if (b->hop)
+		return branch_locate(rc, b); /* a host name: sent once DNS has answered */
 	b->started = true;
 	do { /* 18.1.1: TCP taken for the size and refused at once: UDP */
 		err = txn_client_send(&b->ct, rc->p->txns, txn_loop(rc->stx), b->req, b->req_len, rc->worker,
@@ -576,6 +612,165 @@ static void start_next_group(struct rctx *rc)
 		start_next_group(rc); /* every branch of the group failed to leave */
 }
 
+/* ---- branches to a host name (RFC 3263) ---- */
+
+/* What a branch whose next hop DNS could not locate counts as. RFC 3263 names no code: the name or its
+ * records do not exist: 404 (definitive, like an unknown user); DNS did not answer or failed: 504 (a
+ * server sipd needed did not answer in time); only transports sipd lacks (sips: needs TLS): 502. */
+static unsigned located_code(int err, const char **reason)
+{
+	switch (err) {
+	case ENOENT:
+		*reason = "Next hop not found in DNS";
+		return 404;
+	case ETIMEDOUT:
+		*reason = "DNS Time-out";
+		return 504;
+	case EIO:
+		*reason = "DNS Failure";
+		return 504;
+	case EPROTONOSUPPORT:
+		*reason = "No usable transport to the next hop";
+		return 502;
+	default:
+		*reason = NULL;
+		return 500;
+	}
+}
+
+static void branch_unlocated(struct rctx *rc, struct branch *b, int err)
+{
+	const char *reason;
+	unsigned code = located_code(err, &reason);
+
+	branch_final(rc, b, code, NULL);
+	if (rc->best_code == code && !rc->best)
+		rc->best_reason = reason;
+}
+
+/* A new transaction id for another attempt (RFC 3263 4.3, RFC 3261 8.1.3.1): the unique part of the
+ * branch in our Via (the request's first header) is replaced, the loop hash after it kept. */
+static void branch_renew(char *req, size_t len)
+{
+	char unique[32], *via, *br, *eol;
+	size_t ul;
+
+	txn_branch_new(unique);
+	ul = strlen(unique);
+	eol = memchr(req, '\n', len);
+	if (!eol)
+		return;
+	via = eol + 1;
+	eol = memchr(via, '\n', len - (size_t)(via - req));
+	if (!eol)
+		return;
+	br = memmem(via, (size_t)(eol - via), ";branch=", 8);
+	if (!br || (size_t)(eol - br) < 8 + ul || memcmp(br + 8, unique, 7))
+		return;
+	memcpy(br + 8, unique, ul);
+}
+
+/* Sends the branch to its located targets from itgt on until one takes it. 0, or an errno once none is
+ * left: the branch is then final (503, 8.1.3.1). */
+static int branch_try(struct rctx *rc, struct branch *b)
+{
+	int err = ENOENT;
+
+	for (; b->itgt < b->ntgt; b->itgt++) {
+		const struct locate_target *t = &b->tgt[b->itgt];
+		char as[64];
+
+		if (t->proto != b->req_proto && b->req_alt) {
+			char *r = b->req;
+			size_t l = b->req_len;
+
+			b->req = b->req_alt;
+			b->req_len = b->req_alt_len;
+			b->req_alt = r;
+			b->req_alt_len = l;
+			b->req_proto = t->proto;
+		}
+		if (t->proto != b->req_proto)
+			continue;
+		if (b->itgt)
+			branch_renew(b->req, b->req_len);
+		b->dst = t->addr;
+		b->proto = t->proto;
+		err = txn_client_send(&b->ct, rc->p->txns, txn_loop(rc->stx), b->req, b->req_len, rc->worker, b->proto,
+				      &b->dst, on_branch_response, b);
+		if (!err)
+			return 0;
+		log_info("proxy: located next hop %s/%s failed: %s", tp_proto_name(t->proto),
+			 tp_addr_str(&t->addr, as, sizeof(as)), strerror(err));
+	}
+	branch_final(rc, b, 503, NULL);
+	return err;
+}
+
+/* RFC 3263 4.3: a located branch whose server failed (transport error, timeout, 503) before any
+ * provisional answer goes on to the next target, as a new transaction. true when it did. */
+static bool branch_failover(struct rctx *rc, struct branch *b, unsigned code, const struct sip_msg *resp)
+{
+	if (!b->tgt || b->itgt + 1 >= b->ntgt || b->provisional || b->cancel_wanted || rc->cancelled ||
+	    rc->final_sent || rc->timer_c_fired || rc->ended)
+		return false;
+	if (code != 503 && !(code == 408 && !resp))
+		return false;
+	log_info("proxy: next hop %u of %u answered %u%s; trying the next (RFC 3263 4.3)", b->itgt + 1, b->ntgt,
+		 code, resp ? "" : " (no answer or transport error)");
+	txn_client_detach(b->ct);
+	b->ct = mem_deref(b->ct);
+	b->itgt++;
+	if (branch_try(rc, b) && !pending_count(rc))
+		start_next_group(rc);
+	return true;
+}
+
+static void on_located(const struct locate_result *res, void *arg)
+{
+	struct branch *b = arg;
+	struct rctx *rc = b->rc;
+	struct txn *stx = mem_ref(rc->stx);
+
+	b->loc = NULL;
+	if (res->err) {
+		const char *why;
+
+		located_code(res->err, &why);
+		log_info("proxy: next hop not located: %s", why ? why : strerror(res->err));
+		branch_unlocated(rc, b, res->err);
+	} else if ((b->tgt = malloc(res->n * sizeof(*b->tgt)))) {
+		memcpy(b->tgt, res->t, res->n * sizeof(*b->tgt));
+		b->ntgt = res->n;
+		b->itgt = 0;
+		branch_try(rc, b);
+	} else {
+		branch_final(rc, b, 500, NULL);
+	}
+	if (!pending_count(rc))
+		start_next_group(rc);
+	mem_deref(stx);
+}
+
+/* The branch starts by locating its next hop; it is pending (and CANCEL, Timer C reach it) meanwhile. */
+static int branch_locate(struct rctx *rc, struct branch *b)
+{
+	struct sip_uri u;
+	int err;
+
+	b->started = true;
+	err = sip_uri_parse(&u, slice_cstr(b->hop))
+		      ? EINVAL
+		      : locate_start(&b->loc, rc->p->dns, txn_loop(rc->stx), &u, rc->p->ipv6, on_located, b);
+	if (err) {
+		log_info("proxy: cannot locate %s: %s", b->hop, strerror(err));
+		branch_unlocated(rc, b, err);
+	}
+	free(b->hop);
+	b->hop = NULL;
+	return err;
+}
+
 /* 9.1: CANCEL with the branch's Request-URI, top Via, Route, Call-ID, From, To and CSeq number. */
 static void branch_cancel(struct branch *b)
 {
@@ -586,6 +781,13 @@ static void branch_cancel(struct branch *b)
 
 	if (b->cancel_sent || b->done)
 		return;
+	if (b->loc) {
+		/* still being located: nothing went out, so nothing to CANCEL; the branch ends here */
+		locate_cancel(b->loc);
+		b->loc = NULL;
+		branch_final(b->rc, b, 487, NULL);
+		return;
+	}
 	if (!b->provisional) {
 		b->cancel_wanted = true;
 		return;
@@ -637,6 +839,12 @@ static void timer_c_fire(struct rctx *rc)
 
 		if (!branch_pending(b))
 			continue;
+		if (b->loc) {
+			locate_cancel(b->loc); /* DNS outlasted Timer C: as if the branch timed out */
+			b->loc = NULL;
+			branch_final(rc, b, 408, NULL);
+			continue;
+		}
 		if (b->provisional) {
 			branch_cancel(b);
 		} else {
@@ -685,7 +893,8 @@ static void rctx_finish(struct rctx *rc)
 		return;
 	}
 	/* nothing usable came back: sipd answers itself (503 becomes 500; silence becomes 408) */
-	txn_reply(rc->stx, NULL, rc->best_code == 503 ? 500 : rc->best_code ? rc->best_code : 408, NULL, NULL);
+	txn_reply(rc->stx, NULL, rc->best_code == 503 ? 500 : rc->best_code ? rc->best_code : 408,
+		  rc->best_code == 503 ? NULL : rc->best_reason, NULL);
 }
 
 /* ---- response contexts ---- */
@@ -699,6 +908,10 @@ static void rctx_free(void *data)
 		mem_deref(rc->br[i].ct);
 		free(rc->br[i].req);
 		free(rc->br[i].udp_req);
+		locate_cancel(rc->br[i].loc);
+		free(rc->br[i].hop);
+		free(rc->br[i].req_alt);
+		free(rc->br[i].tgt);
 	}
 	free(rc->routes);
 	free(rc->best);
@@ -724,8 +937,11 @@ void proxy_txn_end(struct proxy *p, struct txn *tx)
 	rc->ended = true;
 	tmr_cancel(&rc->timer_c);
 	/* branches still open end on their own timers; their answers have nowhere to go now */
-	for (unsigned i = 0; i < rc->nbr; i++)
+	for (unsigned i = 0; i < rc->nbr; i++) {
 		txn_client_detach(rc->br[i].ct);
+		locate_cancel(rc->br[i].loc);
+		rc->br[i].loc = NULL;
+	}
 }
 
 bool proxy_cancel(struct proxy *p, struct txn *inv)
@@ -740,6 +956,8 @@ bool proxy_cancel(struct proxy *p, struct txn *inv)
 		return true; /* another worker: rare (another source port); the branches still end by Timer C */
 	rc->cancelled = true;
 	cancel_pending(rc); /* 16.10: the 487s come back and the best of them goes up */
+	if (!pending_count(rc))
+		start_next_group(rc); /* only branches still being located were left: they ended at once */
 	return true;
 }
 
@@ -816,6 +1034,50 @@ static bool authorize_call(struct proxy *p, const struct sip_msg *req, const str
 	return false;
 }
 
+static bool outbound_users(const struct proxy *p)
+{
+	return !strcasecmp(p->cfg->outbound, "users");
+}
+
+/* A request out of a dialog for another domain is relayed for sipd's own users only: the From is in
+ * sipd's domains, the request proves it (407), and the credentials are those of the From's user (its
+ * name or extension), so nobody relays as someone else. false when answered. */
+static bool authorize_outbound(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o)
+{
+	struct sip_uri from;
+	struct auth_user user;
+	const char *reason;
+	char extra[1024], fuser[64];
+	long l = -1;
+
+	if (sip_uri_parse(&from, req->from.uri) || from.scheme == SIP_SCHEME_TEL ||
+	    !registrar_is_local(p->reg, from.host)) {
+		answer(p, req, o, 403, "Relaying denied", NULL);
+		return false;
+	}
+	switch (auth_check(p->auth, req, SIP_HDR_PROXY_AUTHORIZATION, o->src_host, &user, extra, sizeof(extra),
+			   &reason)) {
+	case AUTH_OK:
+		break;
+	case AUTH_CHALLENGE:
+		answer(p, req, o, 407, NULL, extra);
+		return false;
+	case AUTH_FORBIDDEN:
+		answer(p, req, o, 403, reason, NULL);
+		return false;
+	}
+	if (from.user.l < sizeof(fuser))
+		l = sip_unescape(fuser, sizeof(fuser) - 1, from.user);
+	if (l > 0)
+		fuser[l] = '\0';
+	if (l <= 0 || (strcmp(fuser, user.name) && strcmp(fuser, user.extension))) {
+		log_info("proxy: %s authenticated but relays as another From: refused", user.name);
+		answer(p, req, o, 403, "Credentials do not match the From", NULL);
+		return false;
+	}
+	return true;
+}
+
 /* The target set of a user of sipd's domains (16.5): the AOR's bindings, best q first. 0 targets with
  * *known set tells 480 from 404. */
 static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct target *t, size_t max,
@@ -853,11 +1115,10 @@ static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct
 	return n;
 }
 
-/* Where a forwarded request goes: the first Route (ours popped), else the binding's source, else
- * the target URI. */
 /* Where a forwarded request goes: the binding's Path, else the first Route of the set, else the
- * binding's source (NAT), else the target URI. */
-static int next_hop(const struct routeset *rs, const struct target *t, struct tp_addr *dst, enum tp_proto *proto)
+ * binding's source (NAT), else the target URI. EAGAIN: that URI (in *name) names a host for DNS. */
+static int next_hop(const struct routeset *rs, const struct target *t, struct tp_addr *dst, enum tp_proto *proto,
+		    struct slice *name)
 {
 	struct sip_addr a;
 	struct sip_uri u;
@@ -865,12 +1126,15 @@ static int next_hop(const struct routeset *rs, const struct target *t, struct tp
 	if (t->path[0]) {
 		struct slice rest = slice_cstr(t->path), first;
 
-		if (sip_list_next(&rest, &first) && sip_addr_parse(&a, first) == 0 && sip_uri_parse(&u, a.uri) == 0)
+		if (sip_list_next(&rest, &first) && sip_addr_parse(&a, first) == 0 && sip_uri_parse(&u, a.uri) == 0) {
+			*name = a.uri;
 			return uri_hop(&u, dst, proto);
+		}
 	}
 	if (rs->n) {
 		if (sip_addr_parse(&a, rs->r[0]) || sip_uri_parse(&u, a.uri))
 			return EINVAL;
+		*name = a.uri;
 		return uri_hop(&u, dst, proto);
 	}
 	if (sip_uri_parse(&u, slice_cstr(t->uri)))
@@ -879,6 +1143,7 @@ static int next_hop(const struct routeset *rs, const struct target *t, struct tp
 	 * NAT; the source address reaches it. A Contact at the source host is reached as it says. */
 	if (!received_host_is(t->received, u.host) && received_hop(t->received, dst, proto) == 0)
 		return 0;
+	*name = slice_cstr(t->uri);
 	return uri_hop(&u, dst, proto);
 }
 
@@ -964,7 +1229,7 @@ static bool target_tried(const struct rctx *rc, const struct sip_msg *req, const
 static int branch_build(struct rctx *rc, struct branch *b, const struct sip_msg *req, const struct target *t)
 {
 	struct routeset *rs = calloc(1, sizeof(*rs));
-	struct slice rest = slice_cstr(rc->routes ? rc->routes : ""), r;
+	struct slice rest = slice_cstr(rc->routes ? rc->routes : ""), r, name = SLICE_NULL;
 	struct fwd f = {
 		.target = slice_cstr(t->uri),
 		.path = t->path,
@@ -980,14 +1245,30 @@ static int branch_build(struct rctx *rc, struct branch *b, const struct sip_msg 
 	while (rs->n < MAX_ROUTES && sip_list_next(&rest, &r))
 		rs->r[rs->n++] = r;
 	f.routes = rs;
-	err = next_hop(rs, t, &b->dst, &b->proto);
+	err = next_hop(rs, t, &b->dst, &b->proto, &name);
+	if (err == EAGAIN && rc->p->dns && rc->p->cfg->resolve_next_hops) {
+		/* a Contact naming a host: located by DNS when the branch starts (RFC 3263) */
+		err = (b->hop = malloc(name.l + 1)) ? 0 : ENOMEM;
+		if (!err)
+			slice_copy(b->hop, name.l + 1, name);
+		b->proto = b->req_proto = TP_UDP;
+	}
 	if (!err) {
 		f.proto = b->proto;
 		loop_branch(f.branch, rc->lh);
 		err = forward_build(req, &f, &b->req, &b->req_len);
+		if (!err && b->hop) {
+			f.proto = TP_TCP;
+			err = forward_build(req, &f, &b->req_alt, &b->req_alt_len);
+		}
 	}
-	if (!err)
+	if (!err && !b->hop)
 		size_rule(req, &f, b, rs, t, rc->lh);
+	if (err) {
+		free(b->req);
+		free(b->hop);
+		memset(b, 0, sizeof(*b));
+	}
 	free(rs);
 	return err;
 }
@@ -1104,22 +1385,107 @@ static bool dialog_creating(enum sip_method m)
 	return m == SIP_METHOD_INVITE || m == SIP_METHOD_SUBSCRIBE || m == SIP_METHOD_REFER;
 }
 
+/* An ACK waiting for its next hop to be located: built for each transport, sent to the first target. */
+struct located_ack {
+	struct proxy *p;
+	struct tp_worker *worker;
+	struct locate *loc;
+	char *buf[2];          /* by enum tp_proto */
+	size_t len[2];
+	struct located_ack *next, *prev; /* the proxy's list, so that a stop can drop them */
+};
+
+static void located_ack_free(struct located_ack *a)
+{
+	struct proxy *p = a->p;
+
+	pthread_mutex_lock(&p->acks_lock);
+	if (a->prev)
+		a->prev->next = a->next;
+	else
+		p->acks = a->next;
+	if (a->next)
+		a->next->prev = a->prev;
+	pthread_mutex_unlock(&p->acks_lock);
+	free(a->buf[0]);
+	free(a->buf[1]);
+	free(a);
+}
+
+static void on_ack_located(const struct locate_result *res, void *arg)
+{
+	struct located_ack *a = arg;
+
+	if (!res->err && a->buf[res->t[0].proto])
+		tp_send(a->worker, res->t[0].proto, NULL, &res->t[0].addr, a->buf[res->t[0].proto],
+			a->len[res->t[0].proto]);
+	else
+		log_info("proxy: the ACK's next hop was not located: %s", strerror(res->err ? res->err : EPROTO));
+	located_ack_free(a);
+}
+
+/* 16.11 for a stateless ACK whose next hop is a host name (RFC 3263 4.4: the first target only). */
+static void forward_stateless_located(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req,
+				      struct fwd *f, struct slice name)
+{
+	struct located_ack *a = calloc(1, sizeof(*a));
+	struct sip_uri u;
+	char hop[512];
+
+	if (!a || name.l >= sizeof(hop))
+		goto fail;
+	a->p = p;
+	a->worker = tm->worker;
+	f->proto = TP_UDP;
+	if (forward_build(req, f, &a->buf[TP_UDP], &a->len[TP_UDP]))
+		goto fail;
+	f->proto = TP_TCP;
+	if (forward_build(req, f, &a->buf[TP_TCP], &a->len[TP_TCP]))
+		goto fail;
+	slice_copy(hop, sizeof(hop), name);
+	pthread_mutex_lock(&p->acks_lock);
+	a->next = p->acks;
+	if (p->acks)
+		p->acks->prev = a;
+	p->acks = a;
+	pthread_mutex_unlock(&p->acks_lock);
+	if (sip_uri_parse(&u, slice_cstr(hop)) ||
+	    locate_start(&a->loc, p->dns, loop_current(), &u, p->ipv6, on_ack_located, a)) {
+		log_info("proxy: cannot locate the ACK's next hop %s", hop);
+		located_ack_free(a);
+	}
+	return;
+fail:
+	if (a) {
+		free(a->buf[0]);
+		free(a->buf[1]);
+	}
+	free(a);
+}
+
 /* ACK for a 2xx and anything else forwarded without a transaction (16.11). */
 static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req,
-			      const struct txn_origin *o, const struct target *t, const struct routeset *rs)
+			      const struct txn_origin *o, const struct target *t, const struct routeset *rs,
+			      bool dns_ok)
 {
 	struct fwd f = { .target = slice_cstr(t->uri), .path = t->path, .routes = rs,
 			 .src_host = slice_cstr(o->src_host), .src_port = o->src_port };
 	char local[96], *buf;
+	struct slice name = SLICE_NULL;
 	struct tp_addr dst;
 	size_t len;
+	int err;
 
-	(void)p;
-	if (next_hop(rs, t, &dst, &f.proto))
+	err = next_hop(rs, t, &dst, &f.proto, &name);
+	if (err && !(err == EAGAIN && dns_ok && p->dns))
 		return;
 	local_hostport(&tm->local, local, sizeof(local));
 	f.local = local;
 	loop_branch(f.branch, loop_hash(req));
+	if (err) {
+		forward_stateless_located(p, tm, req, &f, name);
+		return;
+	}
 	if (forward_build(req, &f, &buf, &len) == 0) {
 		tp_send(tm->worker, f.proto, NULL, &dst, buf, len);
 		free(buf);
@@ -1127,7 +1493,8 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 }
 
 static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req,
-			     const struct txn_origin *o, struct target *t, size_t n, const struct routeset *rs)
+			     const struct txn_origin *o, struct target *t, size_t n, const struct routeset *rs,
+			     bool dns_ok)
 {
 	struct rctx *rc = calloc(1, sizeof(*rc));
 	struct txn *stx = NULL;
@@ -1178,15 +1545,32 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 			.local = local,
 		};
 
-		if (next_hop(rs, &t[i], &b->dst, &b->proto)) {
-			log_info("proxy: no usable next hop for %s (a host name: DNS is not supported yet)", t[i].uri);
+		struct slice name = SLICE_NULL;
+
+		err = next_hop(rs, &t[i], &b->dst, &b->proto, &name);
+		if (err == EAGAIN && dns_ok && p->dns) {
+			/* a host name: the branch is located by DNS when it starts (RFC 3263); built for both
+			 * transports now, as the request will be gone by then */
+			if (!(b->hop = malloc(name.l + 1)))
+				continue;
+			slice_copy(b->hop, name.l + 1, name);
+			b->proto = b->req_proto = TP_UDP;
+		} else if (err) {
+			log_info("proxy: no usable next hop for %s%s", t[i].uri,
+				 err == EAGAIN ? " (a host name, and [proxy] resolve_next_hops is off)" : "");
 			continue;
 		}
 		f.proto = b->proto;
 		loop_branch(f.branch, lh);
-		if (forward_build(req, &f, &b->req, &b->req_len))
+		if (forward_build(req, &f, &b->req, &b->req_len) ||
+		    (b->hop && (f.proto = TP_TCP, forward_build(req, &f, &b->req_alt, &b->req_alt_len)))) {
+			free(b->req);
+			free(b->hop);
+			memset(b, 0, sizeof(*b));
 			continue;
-		size_rule(req, &f, b, rs, &t[i], lh);
+		}
+		if (!b->hop)
+			size_rule(req, &f, b, rs, &t[i], lh); /* a located branch takes the transport DNS says */
 		b->rc = rc;
 		b->q = t[i].q;
 		rc->nbr++;
@@ -1208,10 +1592,10 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 	struct slice route;
 	struct sip_uri ruri, ru;
 	struct sip_addr ra;
-	bool pop = false, known = false, has_route = false, local;
+	bool pop = false, known = false, has_route = false, local, foreign;
 	struct routeset *rs = NULL;
 	struct slice strict_target = SLICE_NULL;
-	bool taken = true;
+	bool taken = true, dns_ok;
 	size_t n = 0;
 
 	ruri = req->ruri_uri;
@@ -1252,7 +1636,10 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		free(rs);
 		return false; /* for sipd itself (OPTIONS, a BYE to it): the core answers */
 	}
-	if (!has_route && !pop && !local && !strict_target.p) {
+	/* a request out of a dialog for another domain, through a Route of sipd's or not: relayed for
+	 * sipd's own users only ([proxy] outbound), once authenticated below */
+	foreign = !local && !strict_target.p && !req->to.tag.p;
+	if ((!has_route && !pop && !local && !strict_target.p && req->to.tag.p) || (foreign && !outbound_users(p))) {
 		/* sipd is no open relay: another domain and no Route through sipd (in a dialog or not) */
 		answer(p, req, o, 403, "Relaying denied", NULL);
 		free(rs);
@@ -1278,14 +1665,16 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		t[0].q = 1000;
 		n = 1;
 	}
-	if (!validate(p, req, o) || !authorize_call(p, req, o))
+	if (!validate(p, req, o) || !(foreign ? authorize_outbound(p, req, o) : authorize_call(p, req, o)))
 		goto out;
+	/* DNS for a host name: for an authorized outbound request, else as [proxy] resolve_next_hops says */
+	dns_ok = foreign || p->cfg->resolve_next_hops;
 	if (!n)
 		answer(p, req, o, 480, "No registered contact", NULL);
 	else if (req->mid == SIP_METHOD_ACK)
-		forward_stateless(p, tm, req, o, &t[0], rs);
+		forward_stateless(p, tm, req, o, &t[0], rs, dns_ok);
 	else
-		forward_stateful(p, tm, req, o, t, n, rs);
+		forward_stateful(p, tm, req, o, t, n, rs, dns_ok);
 out:
 	free(t);
 	free(rs);
@@ -1360,14 +1749,51 @@ int proxy_new(struct proxy **pp, const struct config *cfg, struct txn_table *txn
 		free(p);
 		return ENOMEM;
 	}
+	pthread_mutex_init(&p->acks_lock, NULL);
+	for (unsigned i = 0; i < cfg->nlisten; i++)
+		if (strchr(cfg->listen[i], '['))
+			p->ipv6 = true;
+	if (outbound_users(p) || cfg->resolve_next_hops) {
+		struct dns_config dc = {
+			.servers = cfg->dns_servers,
+			.timeout_ms = cfg->dns_timeout,
+			.cache_size = cfg->dns_cache_size,
+			.max_ttl = cfg->dns_max_ttl,
+			.negative_ttl = cfg->dns_negative_ttl,
+		};
+		int err = dns_new(&p->dns, &dc);
+
+		if (err) {
+			log_err("proxy: cannot start the DNS resolver: %s", strerror(err));
+			proxy_free(p);
+			return err;
+		}
+	}
 	*pp = p;
 	return 0;
+}
+
+void proxy_stopped(struct proxy *p)
+{
+	if (!p)
+		return;
+	/* the resolver first: nothing new is posted to the loops; then the ACKs still waiting for it */
+	dns_free(p->dns);
+	p->dns = NULL;
+	while (p->acks) {
+		struct located_ack *a = p->acks;
+
+		locate_cancel(a->loc);
+		located_ack_free(a);
+	}
 }
 
 void proxy_free(struct proxy *p)
 {
 	if (!p)
 		return;
+	proxy_stopped(p);
+	pthread_mutex_destroy(&p->acks_lock);
 	calls_free(p->calls);
 	free(p);
 }

@@ -17,6 +17,8 @@ struct proxy;
 int proxy_new(struct proxy **pp, const struct config *cfg, struct txn_table *txns, struct registrar *reg,
 	      struct auth *auth);
 void proxy_free(struct proxy *p);
+/* The transports have stopped (their loops still exist): DNS stops and what waited for it is dropped. */
+void proxy_stopped(struct proxy *p);
 /* Takes the request when it is the proxy's to route: a Route to follow (16.4), a user of sipd's
  * domains (16.5), an in-dialog request for elsewhere. false leaves it to the core (sipd is the UAS). */
 bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req, const struct txn_origin *o);

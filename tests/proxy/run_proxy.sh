@@ -13,7 +13,8 @@
 # Starts three sipd instances, each with its own temporary config and database on free ports of
 # 127.0.0.1, [auth] algorithms = MD5 (SIPp 3.6 answers the first challenge only, and only MD5), users
 # alice, bob, carol (password secret), [proxy] record_route = yes:
-#   main       timer_c 180, auth_calls no: routing, forking, CANCEL, error mapping, 401/407 merging, the
+#   main       timer_c 180, auth_calls no, outbound none (other domains refused, no DNS: tests/dns has
+#              outbound calls): routing, forking, CANCEL, error mapping, 401/407 merging, the
 #              ACK of sipd's own errors, relaying, strict routers, TCP, NAT, loops (482) and spirals
 #   timerc     timer_c 3: Timer C on a ringing branch, a branch that never answers
 #   authcalls  auth_calls yes: 407 for INVITEs from sipd's domain
@@ -315,6 +316,7 @@ if start_sipd main "${PORTS[0]}" <<EOF
 $PROXY
 timer_c = 180
 auth_calls = no
+outbound = none
 EOF
 then
 	M=127.0.0.1:${SIPD_PORT[main]}
