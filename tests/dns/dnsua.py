@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""dnsua.py: the caller and the silent DNS server of sipd's DNS tests (tests/dns/run_dns.sh); the SIP
+plumbing (messages, digest, sockets, free ports) is tests/proxy/sipua.py's.
+
+  dnsua.py call --port P --ruri URI [--frm USER] [--from-host H] [--password PW] [--auth-user U] [--no-auth]
+                --expect CODE [--reason REGEX] [--cancel-after S] [--min S] [--max S] [--wait S]
+      INVITE URI through sipd (udp:127.0.0.1:P) from sip:USER@H (H defaults to 127.0.0.1, sipd's domain);
+      a 407 is ACKed and answered with Proxy-Authorization (MD5, digest uri = URI, user U, default USER)
+      unless --no-auth; the
+      final must be CODE (its reason phrase matching REGEX), reached between --min and --max seconds
+      after the last INVITE left. A non-2xx is ACKed; a 2xx is ACKed and the call ended with a BYE, both
+      sent to sipd (Route: the Record-Route) toward the callee's Contact, the BYE's 200 must come back.
+      --cancel-after S: a CANCEL S seconds after the (authenticated) INVITE; it must get 200, the INVITE
+      then CODE (487).
+  dnsua.py swallow --port P --ready FILE [--seconds S]
+      a UDP socket on 127.0.0.1:P that reads DNS queries and never answers (a DNS server that is down
+      without an ICMP error); prints how many it swallowed
+"""
+import argparse
+import os
+import random
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "proxy"))
+from sipua import HOST, Fail, challenge_params, digest, recv_msg, udp_socket  # noqa: E402
+
+
+def cmd_call(a):
+    sock = udp_socket(0)
+    lport = sock.getsockname()[1]
+    sipd = (HOST, a.port)
+    tag = "dc%06d" % random.randrange(10 ** 6)
+    callid = "dns-%d-%06d@%s" % (os.getpid(), random.randrange(10 ** 6), HOST)
+    frm = "<sip:%s@%s>;tag=%s" % (a.frm, a.from_host, tag)
+    fails = []
+
+    def request(method, ruri, cseq, branch, to, extra=()):
+        lines = ["%s %s SIP/2.0" % (method, ruri),
+                 "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (HOST, lport, branch),
+                 "Max-Forwards: 70",
+                 "From: %s" % frm,
+                 "To: %s" % to,
+                 "Call-ID: %s" % callid,
+                 "CSeq: %d %s" % (cseq, method)]
+        if method == "INVITE":
+            lines.append("Contact: <sip:%s@%s:%d>" % (a.frm, HOST, lport))
+        lines += list(extra) + ["Content-Length: 0"]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    def final(data, cseq, method, wait, on_provisional=None):
+        """Sends data (retransmitting as 17.1.1.2 / 17.1.2.2 until a provisional) and returns the final
+        response for CSeq cseq method; other responses (a CANCEL's 200) are passed to on_other."""
+        deadline = time.monotonic() + wait
+        sock.sendto(data, sipd)
+        nxt, iv = time.monotonic() + 0.5, 0.5
+        while True:
+            m, _ = recv_msg(sock, min(deadline, nxt))
+            if m is None:
+                if time.monotonic() >= deadline:
+                    raise Fail("no final response to %s CSeq %d within %.0f s" % (method, cseq, wait))
+                if nxt < deadline:
+                    sock.sendto(data, sipd)
+                    iv = min(iv * 2, 4.0)
+                    nxt = time.monotonic() + iv
+                continue
+            cs = (m.first("CSeq") or "").split()
+            if m.code is None or cs != [str(cseq), method]:
+                if on_provisional:
+                    on_provisional(m)
+                continue
+            if m.code >= 200:
+                return m
+            nxt = deadline  # a provisional response stops the retransmissions
+            if on_provisional:
+                on_provisional(m)
+
+    to0 = "<%s>" % a.ruri
+    cseq = 1
+    branch = "z9hG4bKdc%s%d" % (tag, cseq)
+    t0 = time.monotonic()
+    r = final(request("INVITE", a.ruri, cseq, branch, to0), cseq, "INVITE", a.wait)
+    if r.code == 407 and not a.no_auth:
+        sock.sendto(request("ACK", a.ruri, cseq, branch, r.first("To")), sipd)
+        chals = [challenge_params(v) for v in r.values("Proxy-Authenticate")]
+        md5s = [c for c in chals if c.get("scheme", "").lower() == "digest" and
+                c.get("algorithm", "MD5").upper() == "MD5"]
+        if not md5s:
+            raise Fail("407 without a Digest MD5 Proxy-Authenticate: %r" % r.values("Proxy-Authenticate"))
+        cseq = 2
+        branch = "z9hG4bKdc%s%d" % (tag, cseq)
+        auth = digest("INVITE", a.ruri, a.auth_user or a.frm, a.password, md5s[0])
+        inv = request("INVITE", a.ruri, cseq, branch, to0, ["Proxy-Authorization: %s" % auth])
+        state = {"cancel_sent": None, "cancel_200": False}
+
+        def on_prov(m):
+            if m.code == 200 and (m.first("CSeq") or "").split() == [str(cseq), "CANCEL"]:
+                state["cancel_200"] = True
+
+        if a.cancel_after is not None:
+            sock.sendto(inv, sipd)
+            t0 = time.monotonic()
+            time.sleep(a.cancel_after)
+            cancel = ["CANCEL %s SIP/2.0" % a.ruri,
+                      "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (HOST, lport, branch),
+                      "Max-Forwards: 70", "From: %s" % frm, "To: %s" % to0, "Call-ID: %s" % callid,
+                      "CSeq: %d CANCEL" % cseq, "Content-Length: 0"]
+            # the INVITE's own retransmissions are not needed: sipd answered 100 already
+            r = final(("\r\n".join(cancel) + "\r\n\r\n").encode(), cseq, "INVITE", a.wait, on_prov)
+            if not state["cancel_200"]:
+                # the CANCEL's 200 may come after the INVITE's final; give it a moment
+                m, _ = recv_msg(sock, time.monotonic() + 1.0)
+                if m is not None and m.code == 200 and (m.first("CSeq") or "").split() == [str(cseq), "CANCEL"]:
+                    state["cancel_200"] = True
+            if not state["cancel_200"]:
+                fails.append("no 200 for the CANCEL")
+        else:
+            t0 = time.monotonic()
+            r = final(inv, cseq, "INVITE", a.wait)
+    elapsed = time.monotonic() - t0
+    if r.code != a.expect:
+        raise Fail("INVITE %s from %s@%s: expected %d, got '%s' after %.1f s" % (
+            a.ruri, a.frm, a.from_host, a.expect, r.start, elapsed))
+    if a.reason and not re.search(a.reason, r.start[12:]):
+        fails.append("reason phrase of '%s' does not match '%s'" % (r.start, a.reason))
+    if elapsed < a.min or elapsed > a.max:
+        fails.append("final after %.1f s, expected %.1f..%.1f s" % (elapsed, a.min, a.max))
+    if len(r.values("Via")) != 1:
+        fails.append("the final carries %d Vias" % len(r.values("Via")))
+    if r.code >= 300:
+        sock.sendto(request("ACK", a.ruri, cseq, branch, r.first("To")), sipd)
+    elif r.code >= 200:
+        # 12.1.2: the route set is the Record-Route in reverse; the remote target is the Contact
+        rr = [v.strip() for line in r.values("Record-Route") for v in line.split(",")]
+        routes = ["Route: %s" % ", ".join(reversed(rr))] if rr else []
+        m = re.search(r"<([^>]+)>", r.first("Contact") or "")
+        if not m:
+            raise Fail("200 without a Contact")
+        target = m.group(1)
+        sock.sendto(request("ACK", target, cseq, "z9hG4bKdcack%s" % tag, r.first("To"), routes), sipd)
+        time.sleep(0.2)
+        b = final(request("BYE", target, cseq + 1, "z9hG4bKdcbye%s" % tag, r.first("To"), routes), cseq + 1,
+                  "BYE", 8)
+        if b.code != 200:
+            fails.append("BYE to %s: expected 200, got '%s'" % (target, b.start))
+    time.sleep(0.2)
+    sock.close()
+    if fails:
+        raise Fail("; ".join(fails))
+    print("final %d after %.2f s" % (r.code, elapsed))
+    return 0
+
+
+def cmd_swallow(a):
+    sock = udp_socket(a.port)
+    with open(a.ready, "w") as f:
+        f.write("%d\n" % a.port)
+    n = 0
+    deadline = time.monotonic() + a.seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        sock.settimeout(left)
+        try:
+            sock.recvfrom(4096)
+            n += 1
+        except OSError:
+            continue
+    print("swallowed %d queries" % n)
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser(description="the caller and the silent DNS server of sipd's DNS tests")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("call")
+    c.add_argument("--port", type=int, required=True)
+    c.add_argument("--ruri", required=True)
+    c.add_argument("--frm", default="alice")
+    c.add_argument("--from-host", default=HOST)
+    c.add_argument("--password", default="secret")
+    c.add_argument("--auth-user")
+    c.add_argument("--no-auth", action="store_true")
+    c.add_argument("--expect", type=int, required=True)
+    c.add_argument("--reason")
+    c.add_argument("--cancel-after", type=float)
+    c.add_argument("--min", type=float, default=0.0)
+    c.add_argument("--max", type=float, default=1e9)
+    c.add_argument("--wait", type=float, default=20.0)
+    s = sub.add_parser("swallow")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--ready", required=True)
+    s.add_argument("--seconds", type=float, default=30.0)
+    a = p.parse_args()
+    try:
+        return {"call": cmd_call, "swallow": cmd_swallow}[a.cmd](a)
+    except Fail as e:
+        print("dnsua: %s" % e, file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

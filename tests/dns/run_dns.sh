@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# run_dns.sh SIPD: sipd locating other domains' servers by DNS (RFC 3263: NAPTR, SRV, A) against a real
+# DNS server: dnsmasq on a free port of 127.0.0.1 (no upstream, no hosts file, authoritative for .test:
+# --local=/test/ makes every other .test name NXDOMAIN, every record has a TTL of 60 s), with
+#   example.test           NAPTR 10 50 "s" "SIP+D2U" -> _sip._udp.example.test
+#   _sip._udp.example.test SRV 10 0 <UAS port> uas.example.test;  uas.example.test A 127.0.0.1
+#   _sip._udp.failover.test SRV 10 0 <dead port> dead.failover.test, SRV 20 0 <UAS port> live.failover.test
+#   dead.failover.test, live.failover.test A 127.0.0.1
+# Callers are tests/dns/dnsua.py (alice answers sipd's 407: SIPp 3.6 cannot, see tests/proxy/sipua.py);
+# callees are SIPp UAS instances (tests/dns/scenarios/uas_answer.xml).
+#
+# Three sipd instances, [auth] algorithms = MD5, users alice and bob (password secret):
+#   main    [dns] servers = dnsmasq, [sip] t1 = 100 (Timer B 6.4 s: the dead SRV target is given up on
+#           sooner), [proxy] outbound = users
+#   silent  [dns] servers = a UDP socket that reads queries and never answers, timeout = 1000 ms
+#   closed  [proxy] outbound = none
+# Prints one PASS/FAIL line per case; at the end checks that every sipd is still alive, exits 0 on
+# SIGTERM and printed no sanitizer report. Exits 1 if anything failed. KEEP=1 keeps the work directory.
+set -u
+
+SIPD=${1:?usage: run_dns.sh /path/to/sipd}
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+SCN=$HERE/scenarios
+UA=(python3 "$HERE/../proxy/sipua.py")
+DUA=(python3 "$HERE/dnsua.py")
+DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
+
+need_tools sipp python3
+need_exec "$SIPD"
+need_exec "$DNSMASQ" "dnsmasq-base: tools/install-deps.sh test"
+lib_init dns
+T0=$(date +%s)
+
+pick_ports 3 40 $((30000 + $$ % 10000)) "${UA[@]}"
+client_port; DNS_PORT=$CPORT
+client_port; SWALLOW_PORT=$CPORT
+client_port; UAS_NAPTR=$CPORT
+client_port; UAS_LIVE=$CPORT
+client_port; DEAD_PORT=$CPORT # nothing ever listens here
+
+# ---- the DNS servers ----
+DNSLOG=$WORK/dnsmasq.log
+"$DNSMASQ" -k --conf-file=/dev/null --user="$(id -un)" --no-resolv --no-hosts --no-negcache --local-ttl=60 \
+	--port="$DNS_PORT" --listen-address=127.0.0.1 --bind-interfaces --local=/test/ \
+	--naptr-record=example.test,10,50,s,SIP+D2U,,_sip._udp.example.test \
+	--srv-host=_sip._udp.example.test,uas.example.test,"$UAS_NAPTR",10,0 \
+	--host-record=uas.example.test,127.0.0.1 \
+	--srv-host=_sip._udp.failover.test,dead.failover.test,"$DEAD_PORT",10,0 \
+	--srv-host=_sip._udp.failover.test,live.failover.test,"$UAS_LIVE",20,0 \
+	--host-record=dead.failover.test,127.0.0.1 --host-record=live.failover.test,127.0.0.1 \
+	--log-queries --log-facility="$DNSLOG" >"$WORK/dnsmasq.out" 2>&1 &
+DNSMASQ_PID=$!
+BG_PIDS+=($!)
+if ! "${UA[@]}" bound --port "$DNS_PORT" --wait 5 2>/dev/null; then
+	fail "dnsmasq: starts on udp:127.0.0.1:$DNS_PORT" "$(tail -3 "$WORK/dnsmasq.out")"
+	finish dns
+fi
+pass "dnsmasq answers on udp:127.0.0.1:$DNS_PORT (NAPTR, SRV, A records of example.test and failover.test)"
+"${DUA[@]}" swallow --port "$SWALLOW_PORT" --ready "$WORK/swallow.ready" --seconds 300 >"$WORK/swallow.out" 2>&1 &
+SWALLOW_PID=$!
+BG_PIDS+=($!)
+
+# ---- sipd ----
+SIPD_READY=("${UA[@]}")
+SIPD_ROLE=" as a proxy with DNS"
+SIPD_INI_PRE=$'[auth]\nalgorithms = MD5\n\n'
+SIPD_INI_POST=$'[user alice]\npassword = secret\n\n[user bob]\npassword = secret\n\n'
+
+# render SCENARIO OUT KEY=VALUE...: the template with every @KEY@ filled in
+render() {
+	local src=$SCN/$1 out=$2 text kv
+	shift 2
+	text=$(<"$src")
+	for kv in "$@"; do
+		text=${text//"@${kv%%=*}@"/"${kv#*=}"}
+	done
+	if [[ $text =~ @[A-Z_]+@ ]]; then
+		echo "render: $1 still holds ${BASH_REMATCH[0]}" >&2
+		return 1
+	fi
+	printf '%s\n' "$text" >"$out"
+}
+
+# uas NAME PORT KEY=VALUE...: a SIPp UAS in the background on udp:127.0.0.1:PORT; UAS_PID, UAS_LOG
+uas() {
+	local name=$1 port=$2
+	shift 2
+	NCASE=$((NCASE + 1))
+	UAS_LOG=$WORK/case$NCASE.$name
+	render uas_answer.xml "$UAS_LOG.xml" "$@" || return 1
+	(cd "$WORK" && exec timeout 40 sipp -sf "$UAS_LOG.xml" -i 127.0.0.1 -p "$port" -m 1 -nr -nostdin \
+		-timeout 30s -timeout_error -trace_err -error_file "$UAS_LOG.errors" \
+		-trace_msg -message_file "$UAS_LOG.messages" >"$UAS_LOG.out" 2>&1 </dev/null) &
+	UAS_PID=$!
+	BG_PIDS+=($!)
+	"${UA[@]}" bound --port "$port" --wait 5 2>/dev/null
+}
+
+# uas_wait: 0 when the UAS ran its scenario through; else its errors in UAS_WHY
+uas_wait() {
+	local t
+	for ((t = 0; t < 150; t++)); do
+		kill -0 "$UAS_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$UAS_PID" 2>/dev/null; then
+		kill -TERM "$UAS_PID" 2>/dev/null
+		wait "$UAS_PID" 2>/dev/null
+		UAS_WHY="the SIPp UAS did not finish: $(tail -30 "$UAS_LOG.messages" 2>/dev/null | tr '\r\n' '  ' | cut -c1-600)"
+		return 1
+	fi
+	if ! wait "$UAS_PID"; then
+		UAS_WHY="the SIPp UAS failed: $(grep -v 'Failed to delete FD' "$UAS_LOG.errors" 2>/dev/null | head -5 | tr '\n' ' ')"
+		return 1
+	fi
+	return 0
+}
+
+# call NAME INSTANCE dnsua-call-options...: one case, the caller's verdict
+call() {
+	local name=$1 inst=$2 out
+	shift 2
+	if out=$("${DUA[@]}" call --port "${SIPD_PORT[$inst]}" "$@" 2>&1); then
+		CALL_OUT=$out
+		return 0
+	fi
+	CALL_OUT=$out
+	return 1
+}
+
+# dns_asked REGEX: dnsmasq logged a query matching REGEX
+dns_asked() {
+	grep -qE "$1" "$DNSLOG"
+}
+
+case_result() {
+	local name=$1
+	shift
+	if [ $# -eq 0 ]; then
+		pass "$name"
+	else
+		fail "$name" "$(printf '%s; ' "$@" | cut -c1-900)"
+		for inst in "${!SIPD_PID[@]}"; do
+			echo "    --- sipd ($inst) log, last lines:"
+			tail -6 "$WORK/$inst.err" | sed 's/^/    /'
+		done
+	fi
+}
+
+if start_sipd main "${PORTS[0]}" <<EOF
+[sip]
+t1 = 100
+
+[proxy]
+outbound = users
+
+[dns]
+servers = 127.0.0.1:$DNS_PORT
+timeout = 2000
+EOF
+then
+	# ---- NAPTR -> SRV -> A ----
+	why=()
+	uas naptr "$UAS_NAPTR" SIPD_PORT="${SIPD_PORT[main]}" RURI_RE='sip:bob@example\.test' \
+		CONTACT_HOST=uas.example.test CONTACT_HOST_RE='uas\.example\.test' || why+=("SIPp UAS did not start")
+	call naptr main --ruri sip:bob@example.test --expect 200 --max 5 || why+=("caller: $CALL_OUT")
+	uas_wait || why+=("$UAS_WHY")
+	for q in 'query\[NAPTR\] example\.test' 'query\[SRV\] _sip\._udp\.example\.test' 'query\[A\] uas\.example\.test'; do
+		dns_asked "$q" || why+=("dnsmasq never saw ${q//\\/}")
+	done
+	# the records carry a TTL of 60 s (--local-ttl): the ACK and the BYE find uas.example.test in the cache
+	n=$(grep -c 'query\[A\] uas\.example\.test' "$DNSLOG")
+	[ "$n" = 1 ] || why+=("uas.example.test was asked $n times (INVITE, ACK, BYE: once, then cached for its TTL)")
+	case_result "RFC 3263 NAPTR -> SRV -> A: alice (407, then authenticated) calls sip:bob@example.test; the SIPp UAS at uas.example.test:$UAS_NAPTR (SRV) gets the INVITE with the Request-URI unchanged, sipd's Via and Record-Route; its Contact names a host (uas.example.test) that sipd locates again for the ACK (stateless) and the BYE; the BYE's 200 comes back; uas.example.test asked once (TTL cache)" "${why[@]}"
+
+	# ---- SRV failover ----
+	why=()
+	uas live "$UAS_LIVE" SIPD_PORT="${SIPD_PORT[main]}" RURI_RE='sip:bob@failover\.test' \
+		CONTACT_HOST=127.0.0.1 CONTACT_HOST_RE='127\.0\.0\.1' || why+=("SIPp UAS did not start")
+	call failover main --ruri sip:bob@failover.test --expect 200 --min 5 --max 15 || why+=("caller: $CALL_OUT")
+	uas_wait || why+=("$UAS_WHY")
+	dns_asked 'query\[NAPTR\] failover\.test' || why+=("no NAPTR question for failover.test")
+	dns_asked 'query\[SRV\] _sip\._udp\.failover\.test' || why+=("no SRV question for _sip._udp.failover.test")
+	grep -q 'trying the next (RFC 3263 4.3)' "$WORK/main.err" || why+=("sipd did not log the failover")
+	case_result "RFC 3263 4.3 / RFC 2782: no NAPTR for failover.test, so SRV _sip._udp; the priority-10 target (a port where nothing listens) gets the INVITE until Timer B (6.4 s), then the priority-20 target gets it as a new transaction and the call completes (${CALL_OUT#final })" "${why[@]}"
+
+	# ---- NXDOMAIN ----
+	why=()
+	call nxdomain main --ruri sip:bob@nowhere.test --expect 404 --max 3 || why+=("$CALL_OUT")
+	dns_asked 'query\[NAPTR\] nowhere\.test' || why+=("no NAPTR question for nowhere.test")
+	case_result "a domain that does not exist (sip:bob@nowhere.test, NXDOMAIN): 404 Not Found at once" "${why[@]}"
+
+	# ---- relaying ----
+	why=()
+	call relay main --ruri sip:bob@relay.test --frm mallory --from-host evil.test --no-auth --expect 403 --max 2 ||
+		why+=("$CALL_OUT")
+	dns_asked 'relay\.test' && why+=("dnsmasq was asked about relay.test")
+	case_result "no open relay: From sip:mallory@evil.test (not sipd's user) to sip:bob@relay.test: 403 at once, no challenge, no DNS question" "${why[@]}"
+
+	why=()
+	call relay-as main --ruri sip:carol@example.test --frm bob --auth-user alice --expect 403 --max 2 ||
+		why+=("$CALL_OUT")
+	case_result "From sip:bob@sipd with alice's credentials to another domain: 403 (a user relays as themself only)" "${why[@]}"
+fi
+
+if start_sipd silent "${PORTS[1]}" <<EOF
+[proxy]
+outbound = users
+
+[dns]
+servers = 127.0.0.1:$SWALLOW_PORT
+timeout = 1000
+EOF
+then
+	why=()
+	call timeout silent --ruri sip:bob@example.test --expect 504 --min 0.8 --max 4 || why+=("$CALL_OUT")
+	case_result "a DNS server that never answers ([dns] timeout = 1000): 504 Server Time-out about 1 s after the INVITE (${CALL_OUT#final })" "${why[@]}"
+
+	why=()
+	call cancel silent --ruri sip:bob@failover.test --cancel-after 0.3 --expect 487 --max 0.9 || why+=("$CALL_OUT")
+	case_result "CANCEL while the next hop is being located (DNS silent): 200 for the CANCEL, 487 for the INVITE at once, not after the DNS timeout (${CALL_OUT#final })" "${why[@]}"
+fi
+
+if start_sipd closed "${PORTS[2]}" <<EOF
+[proxy]
+outbound = none
+
+[dns]
+servers = 127.0.0.1:$DNS_PORT
+EOF
+then
+	why=()
+	call closed closed --ruri sip:bob@example.test --no-auth --expect 403 --max 2 || why+=("$CALL_OUT")
+	case_result "[proxy] outbound = none: alice (sipd's user) to sip:bob@example.test: 403, no challenge" "${why[@]}"
+fi
+
+stop_all main silent closed
+kill -TERM "$DNSMASQ_PID" "$SWALLOW_PID" 2>/dev/null
+wait "$DNSMASQ_PID" "$SWALLOW_PID" 2>/dev/null
+finish dns
