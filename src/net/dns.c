@@ -458,8 +458,8 @@ static void *resolver_main(void *arg)
 		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
 		struct timeval tv, *tvp, maxtv = { 1, 0 };
 		struct dns_query *batch;
-		unsigned nfd = 1;
-		int bits, timeout;
+		unsigned nfd = 1, bits;
+		int timeout;
 		uint64_t now;
 
 		pthread_mutex_lock(&d->lock);
@@ -478,10 +478,11 @@ static void *resolver_main(void *arg)
 		}
 
 		pfd[0] = (struct pollfd){ .fd = d->evfd, .events = POLLIN };
-		bits = ares_getsock(d->ch, socks, ARES_GETSOCK_MAXNUM);
+		bits = (unsigned)ares_getsock(d->ch, socks, ARES_GETSOCK_MAXNUM);
 		for (unsigned i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-			short ev = (short)((ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0) |
-					   (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0));
+			/* ARES_GETSOCK_WRITABLE shifts a signed 1 into the sign bit for the 16th socket: by hand */
+			short ev = (short)(((bits >> i) & 1u ? POLLIN : 0) |
+					   ((bits >> (i + ARES_GETSOCK_MAXNUM)) & 1u ? POLLOUT : 0));
 
 			if (ev)
 				pfd[nfd++] = (struct pollfd){ .fd = socks[i], .events = ev };
