@@ -402,6 +402,52 @@ static void test_long_comment_line(void **state)
 }
 
 /* What config_dump writes, config_load reads back to the same values. */
+/* [proxy] outbound and resolve_next_hops, [dns]: defaults, good values, and the words and addresses refused. */
+static void test_proxy_dns_keys(void **state)
+{
+	char *good = tmp_write("[proxy]\n"
+			       "outbound = None\n"
+			       "resolve_next_hops = no\n"
+			       "[dns]\n"
+			       "servers = 127.0.0.1:5353, [::1]:53,192.0.2.1\n"
+			       "timeout = 500\n"
+			       "cache_size = 0\n");
+	char *bad = tmp_write("[proxy]\n"
+			      "outbound = everyone\n"                 /* 2: an open relay is not a choice */
+			      "[dns]\n"
+			      "servers = dns.example.com\n"           /* 4: names would need DNS themselves */
+			      "servers = 127.0.0.1:0\n"               /* 5 */
+			      "servers = [::1\n"                      /* 6 */
+			      "timeout = 10\n");                      /* 7: below 100 */
+	char errbuf[2048];
+	struct config c;
+
+	(void)state;
+	config_defaults(&c);
+	assert_string_equal(c.outbound, "users");
+	assert_true(c.resolve_next_hops);
+	assert_string_equal(c.dns_servers, "");
+	assert_int_equal(c.dns_timeout, 3000);
+	assert_int_equal(c.dns_cache_size, 4096);
+	assert_int_equal(c.dns_max_ttl, 3600);
+	assert_int_equal(c.dns_negative_ttl, 30);
+	assert_int_equal(config_load(&c, good, errbuf, sizeof(errbuf)), 0);
+	assert_string_equal(c.outbound, "None");
+	assert_false(c.resolve_next_hops);
+	assert_string_equal(c.dns_servers, "127.0.0.1:5353, [::1]:53,192.0.2.1");
+	assert_int_equal(c.dns_timeout, 500);
+	assert_int_equal(c.dns_cache_size, 0);
+	config_defaults(&c);
+	assert_int_equal(config_load(&c, bad, errbuf, sizeof(errbuf)), 5);
+	assert_err_line(errbuf, 0, bad, 2, "not users or none");
+	assert_err_line(errbuf, 1, bad, 4, "servers");
+	assert_err_line(errbuf, 2, bad, 5, "servers");
+	assert_err_line(errbuf, 3, bad, 6, "servers");
+	assert_err_line(errbuf, 4, bad, 7, "out of range");
+	assert_string_equal(c.outbound, "users");
+	assert_string_equal(c.dns_servers, "");
+}
+
 static void test_dump_round_trip(void **state)
 {
 	struct config a, b;
@@ -445,6 +491,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_listen_sixteen_long, tmp_cleanup),
 		cmocka_unit_test_teardown(test_long_comment_line, tmp_cleanup),
 		cmocka_unit_test_teardown(test_dump_round_trip, tmp_cleanup),
+		cmocka_unit_test_teardown(test_proxy_dns_keys, tmp_cleanup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
