@@ -453,6 +453,7 @@ static void *resolver_main(void *arg)
 {
 	struct dns *d = arg;
 
+	pthread_setname_np(pthread_self(), "sipd-dns"); /* top -H, ps -L */
 	for (;;) {
 		struct pollfd pfd[1 + ARES_GETSOCK_MAXNUM];
 		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
