@@ -1585,6 +1585,14 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	mem_deref(stx); /* the table and the branches' callbacks keep what they need; rctx dies with stx */
 }
 
+/* Out of a dialog, a Request-URI naming this host is sipd's, whatever the port (phones and tools get
+ * the port wrong); inside one, the port tells sipd from a phone on the same host. */
+static bool ruri_local(const struct proxy *p, const struct sip_msg *req, const struct sip_uri *ruri)
+{
+	return req->to.tag.p ? uri_is_us(p, ruri)
+			     : ruri->scheme != SIP_SCHEME_TEL && registrar_is_local(p->reg, ruri->host);
+}
+
 bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req, const struct txn_origin *o)
 {
 	struct target *t = NULL;
@@ -1605,6 +1613,9 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 	/* the ACK for a final sipd sent itself (statelessly) ends here (17.2.1) */
 	if (req->mid == SIP_METHOD_ACK && req->to.tag.p && txn_is_own_tag(req))
 		return true;
+	/* the common case first, before any set-up: for sipd itself (OPTIONS pings), no Route at all */
+	if (!req->count[SIP_HDR_ROUTE] && !ruri.user.l && ruri_local(p, req, &ruri))
+		return false;
 	rs = calloc(1, sizeof(*rs));
 	if (!rs) {
 		answer(p, req, o, 500, "Out of memory", NULL);
@@ -1628,10 +1639,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		rs->n--;
 	}
 	has_route = rs->n > 0;
-	/* Out of a dialog, a Request-URI naming this host is sipd's, whatever the port (phones and tools
-	 * get the port wrong); inside one, the port tells sipd from a phone on the same host. */
-	local = !has_route && (req->to.tag.p ? uri_is_us(p, &ruri)
-					     : ruri.scheme != SIP_SCHEME_TEL && registrar_is_local(p->reg, ruri.host));
+	local = !has_route && ruri_local(p, req, &ruri);
 	if (local && !ruri.user.l && !strict_target.p) {
 		free(rs);
 		return false; /* for sipd itself (OPTIONS, a BYE to it): the core answers */

@@ -25,6 +25,8 @@
 
 #define STORE_BUSY_MS 5000
 
+#define BINDING_COLS "aor, contact, received, path, call_id, cseq, q, expires, updated, user_agent, instance"
+
 /* Schema versions: schema[v] takes a database from user_version v to v + 1. Append, never edit. */
 static const char *const schema[] = {
 	"CREATE TABLE users("
@@ -58,10 +60,28 @@ static const char *const schema[] = {
 	" UPDATE meta SET value = value + 1 WHERE key = 'users_generation'; END;"
 	"CREATE TRIGGER users_gen_del AFTER DELETE ON users BEGIN"
 	" UPDATE meta SET value = value + 1 WHERE key = 'users_generation'; END;",
+	/* v3: bindings clustered on their key (WITHOUT ROWID) and without the expires index: a binding
+	 * written is one b-tree insert, not three (rowid table, key index, expires index). Expiry is the
+	 * location service's timers' business; the store reads by expiry only at start, in one scan. */
+	"CREATE TABLE bindings_v3("
+	" aor TEXT NOT NULL,"
+	" contact TEXT NOT NULL,"
+	" received TEXT NOT NULL DEFAULT '',"
+	" path TEXT NOT NULL DEFAULT '',"
+	" call_id TEXT NOT NULL DEFAULT '',"
+	" cseq INTEGER NOT NULL DEFAULT 0,"
+	" q INTEGER,"
+	" expires INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL DEFAULT 0,"
+	" user_agent TEXT NOT NULL DEFAULT '',"
+	" instance TEXT NOT NULL DEFAULT '',"
+	" PRIMARY KEY(aor, contact)) WITHOUT ROWID;"
+	"INSERT INTO bindings_v3 SELECT " BINDING_COLS " FROM bindings;"
+	"DROP TABLE bindings;"
+	"ALTER TABLE bindings_v3 RENAME TO bindings;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(schema) / sizeof(schema[0])))
 
-#define BINDING_COLS "aor, contact, received, path, call_id, cseq, q, expires, updated, user_agent, instance"
 
 enum stmt_id {
 	ST_BEGIN,

@@ -132,11 +132,13 @@ static void test_open_schema(void **state)
 	(void)state;
 	s = open_ok(true);
 	store_close(s);
-	assert_int_equal(sql_int("PRAGMA user_version"), 2);
+	assert_int_equal(sql_int("PRAGMA user_version"), 3);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'users'"), 1);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"), 3);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'bindings'"), 1);
-	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'bindings_expires'"),
+	/* one b-tree per binding: clustered on (aor, contact), no other index */
+	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'bindings'"), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'bindings' AND sql LIKE '%WITHOUT ROWID'"),
 			 1);
 
 	/* the journal mode is persistent in the file */
@@ -705,7 +707,8 @@ static void test_writer_bad_change(void **state)
 	store_close(s);
 }
 
-/* A database of schema 1 (sipd before the users generation) is brought to 2 and keeps its rows. */
+/* A database of schema 1 (sipd before the users generation) is brought to the current schema and keeps its
+ * users and bindings. */
 static void test_schema_upgrade_v1(void **state)
 {
 	struct store *s;
@@ -727,12 +730,17 @@ static void test_schema_upgrade_v1(void **state)
 				      " PRIMARY KEY(aor, contact));"
 				      "CREATE INDEX bindings_expires ON bindings(expires);"
 				      "INSERT INTO users(name) VALUES('old');"
+				      "INSERT INTO bindings(aor, contact, received, expires) VALUES"
+				      " ('sip:old@example.com', 'sip:old@192.0.2.9', 'udp:192.0.2.9:5060', 4000000000);"
 				      "PRAGMA user_version = 1;",
 				      NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(h);
 	s = open_ok(true);
-	assert_int_equal(sql_int("PRAGMA user_version"), 2);
+	assert_int_equal(sql_int("PRAGMA user_version"), 3);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings"
+				 " WHERE aor = 'sip:old@example.com' AND received = 'udp:192.0.2.9:5060'"),
+			 1);
 	assert_int_equal(store_user_get(s, "old", &got), 0);
 	assert_int_equal(store_users_generation(s, &gen), 0);
 	store_close(s);
