@@ -1179,9 +1179,10 @@ def register_report(order, rounds, skipped, info, mem):
     if "sipd" in order:
         notes.append("- sipd keeps each non-INVITE server transaction for 64×T1 = 32 s after its "
                      "final response over UDP (Timer J, RFC 3261 17.2.2) and answers 503 while "
-                     "`[limits] max_transactions` (200 000 by default) are live: a registration "
-                     "is two transactions, so with the defaults sipd sustains at most about "
-                     "200 000 / (2 × 32 s) ≈ 3 100 registrations/s for longer than half a minute. "
+                     "`[limits] max_transactions` (200 000 by default) are live. The challenge "
+                     "(401) is answered statelessly, so a registration is one transaction: with "
+                     "the defaults sipd sustains at most about 200 000 / 32 s ≈ 6 200 "
+                     "registrations/s for longer than half a minute. "
                      "A 5 s ladder step above that passes while the table still has room and "
                      "fails with 503 once the previous steps have filled it. Both Kamailio "
                      "set-ups answer statelessly (sl) and keep no transaction.")
