@@ -430,11 +430,11 @@ void core_on_message(struct tp_msg *tm, void *arg)
 	handle_request(c, tm, m, &o);
 }
 
-void core_unreachable(enum tp_proto proto, const struct tp_addr *peer, int err, void *arg)
+void core_unreachable(enum tp_proto proto, const struct tp_addr *peer, int err, bool lost, void *arg)
 {
 	struct core *c = arg;
 
-	txn_client_conn_failed(c->txns, proto, peer, err);
+	txn_client_conn_failed(c->txns, proto, peer, err, lost);
 }
 
 void core_worker_stop(struct tp_worker *w, void *arg)

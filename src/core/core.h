@@ -16,8 +16,8 @@ void core_free(struct core *c);
 void core_stopped(struct tp *tp, void *arg);
 /* The transports' receive callback (tp_recv_h); arg is the core. */
 void core_on_message(struct tp_msg *msg, void *arg);
-/* tp_config.unreachable: the client transactions still waiting on that destination end (8.1.3.1). */
-void core_unreachable(enum tp_proto proto, const struct tp_addr *peer, int err, void *arg);
+/* tp_config.unreachable: the client transactions still waiting on that destination end (8.1.3.1, 17.1.4). */
+void core_unreachable(enum tp_proto proto, const struct tp_addr *peer, int err, bool lost, void *arg);
 /* Frees the calling worker's buffers (tp_worker_h, run as each worker stops). */
 void core_worker_stop(struct tp_worker *w, void *arg);
 /* Stream framing for the transports (tp_frame_h). */

@@ -78,7 +78,9 @@ struct tp_conn {
 	int fd;                       /* -1 once closed */
 	uint32_t events;              /* what epoll waits for */
 	bool connecting;              /* outbound, connect() not finished */
-	int connect_err;              /* why connect() failed (SO_ERROR), told to cfg.conn_failed on the drop */
+	int err;                      /* why it fails: connect() (SO_ERROR), the peer closed or reset it, a write or
+	                               * the framing failed; told to cfg.unreachable as it is dropped. 0 when sipd
+	                               * closes it on purpose (idle, after a 413, shutdown) */
 	bool closing;                 /* close once the output is written */
 	bool kill;                    /* close at once, dropping output */
 	char *obuf;
@@ -115,6 +117,8 @@ int tp__conn_new(struct tp_worker *w, int fd, const struct tp_addr *peer, bool i
 		 struct tp_conn **cp);
 /* Any thread: have the owner act on the connection's state (closing, kill) soon. */
 void tp__conn_poke(struct tp_conn *c);
+/* Under c's lock: the connection failed (err) and is to be closed at once; the first reason counts. */
+void tp__conn_fail(struct tp_conn *c, int err);
 /* tcp_out.c, for tcp.c. Any thread: writes or queues a whole message; ENOTCONN once closing. */
 int tp__conn_write(struct tp_conn *c, const char *buf, size_t len);
 /* Owner thread, on EPOLLOUT: completes a connect, writes what is queued. */

@@ -60,12 +60,25 @@ static uint64_t conn_idle_ms(const struct tp_conn *c)
 	return (uint64_t)c->w->tp->cfg.tcp_idle_timeout_s * 1000;
 }
 
-/* Owner thread: closes now, output or not, and lets the owner's reference go. */
+/* Under lock: see net_private.h. */
+void tp__conn_fail(struct tp_conn *c, int err)
+{
+	if (!c->err)
+		c->err = err;
+	c->kill = true;
+}
+
+/* Owner thread: closes now, output or not, and lets the owner's reference go. A connection that failed
+ * (c->err) is told to the layer above: one that never connected as unreachable, one that was up as lost
+ * (RFC 3261 17.1.4: what was sent on it and not answered yet will not be). Not one sipd was closing on
+ * purpose: it left the table already, and a new connection to that peer may carry requests of its own. */
 static void conn_drop(struct tp_conn *c)
 {
 	struct tp_worker *w = c->w;
+	struct tp *tp = w->tp;
 	char as[64];
-	int connect_err;
+	bool lost;
+	int err;
 
 	pthread_mutex_lock(&c->lock);
 	if (c->fd < 0) {
@@ -76,7 +89,8 @@ static void conn_drop(struct tp_conn *c)
 	close(c->fd);
 	c->fd = -1;
 	c->olen = 0;
-	connect_err = c->connect_err;
+	err = c->closing ? 0 : c->err;
+	lost = !c->connecting;
 	pthread_mutex_unlock(&c->lock);
 
 	tp__tcp_table_remove(w->tp, c);
@@ -89,9 +103,10 @@ static void conn_drop(struct tp_conn *c)
 		c->next->prev = c->prev;
 	if (c->inbound)
 		atomic_fetch_sub(&w->tp->tcp_inbound, 1);
-	log_debug("tcp: %s closed", tp_addr_str(&c->peer, as, sizeof(as)));
-	if (connect_err && w->tp->cfg.unreachable)
-		w->tp->cfg.unreachable(TP_TCP, &c->peer, connect_err, w->tp->cfg.arg);
+	log_debug("tcp: %s closed%s%s", tp_addr_str(&c->peer, as, sizeof(as)), err ? ": " : "",
+		  err ? strerror(err) : "");
+	if (err && tp->cfg.unreachable && !atomic_load(&tp->stopping))
+		tp->cfg.unreachable(TP_TCP, &c->peer, err, lost, tp->cfg.arg);
 	mem_deref(c);
 }
 
@@ -236,7 +251,7 @@ static long conn_frame(struct tp_conn *c, char *buf, size_t len)
 			return -1;
 		}
 		pthread_mutex_lock(&c->lock);
-		c->kill = true; /* TP_FRAME_BAD, or a framer claiming bytes that are not there */
+		tp__conn_fail(c, EPROTO); /* TP_FRAME_BAD, or a framer claiming bytes that are not there */
 		pthread_mutex_unlock(&c->lock);
 		return -1;
 	}
@@ -326,7 +341,13 @@ static void conn_read(struct tp_conn *c)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (n <= 0) {
-			conn_drop(c); /* the peer closed or reset: what it had not finished is lost */
+			/* the peer closed (EPIPE stands for its FIN) or reset: what it had not finished is lost */
+			int err = n < 0 ? errno : EPIPE;
+
+			pthread_mutex_lock(&c->lock);
+			tp__conn_fail(c, err);
+			pthread_mutex_unlock(&c->lock);
+			conn_drop(c);
 			return;
 		}
 		conn_idle_arm(c, conn_idle_ms(c));
@@ -338,7 +359,7 @@ static void conn_read(struct tp_conn *c)
 	return;
 kill:
 	pthread_mutex_lock(&c->lock);
-	c->kill = true;
+	tp__conn_fail(c, ENOMEM);
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -90,7 +90,7 @@ int tp__conn_write(struct tp_conn *c, const char *buf, size_t len)
 		c->events |= EPOLLOUT;
 	goto out;
 fail:
-	c->kill = true;
+	tp__conn_fail(c, err);
 	poke = true;
 out:
 	pthread_mutex_unlock(&c->lock);
@@ -115,8 +115,7 @@ void tp__conn_flush(struct tp_conn *c)
 			char as[64];
 
 			log_debug("tcp: connect to %s: %s", tp_addr_str(&c->peer, as, sizeof(as)), strerror(soerr));
-			c->connect_err = soerr;
-			c->kill = true;
+			tp__conn_fail(c, soerr);
 			goto out;
 		}
 		c->connecting = false;
@@ -130,7 +129,7 @@ void tp__conn_flush(struct tp_conn *c)
 			continue;
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				c->kill = true;
+				tp__conn_fail(c, errno);
 			break;
 		}
 		c->ooff += (size_t)n;

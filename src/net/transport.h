@@ -63,9 +63,11 @@ struct tp_config {
 	tp_worker_h *worker_stop;    /* optional, runs on each worker thread after its loop */
 	void (*stopped)(struct tp *tp, void *arg); /* optional: on the stopping thread, once every worker is joined, before the loops are freed */
 	/* optional: peer cannot be reached over proto (err): an outbound TCP connection could not be set
-	 * up (refused, unreachable, timed out; told on its owner worker as it is dropped, what was queued
-	 * on it is lost), or an ICMP error came back for a UDP datagram sent to peer. */
-	void (*unreachable)(enum tp_proto proto, const struct tp_addr *peer, int err, void *arg);
+	 * up (refused, unreachable, timed out), or an ICMP error came back for a UDP datagram sent to peer;
+	 * lost: a TCP connection to peer that was up went away under sipd (the peer closed or reset it, a
+	 * write failed, its bytes could not be framed). TCP: told on the owner worker as the connection is
+	 * dropped; what was queued on it is lost. Not for connections sipd closes itself (idle, after a 413). */
+	void (*unreachable)(enum tp_proto proto, const struct tp_addr *peer, int err, bool lost, void *arg);
 	void *arg;
 };
 

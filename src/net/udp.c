@@ -202,7 +202,7 @@ static void udp_errors(struct tp_sock *s, int fd)
 			return;
 		dst.len = m.msg_namelen;
 		if (udp_icmp_error(&m, &err) && m.msg_namelen && s->w->tp->cfg.unreachable)
-			s->w->tp->cfg.unreachable(TP_UDP, &dst, err, s->w->tp->cfg.arg);
+			s->w->tp->cfg.unreachable(TP_UDP, &dst, err, false, s->w->tp->cfg.arg);
 	}
 }
 

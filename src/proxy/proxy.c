@@ -550,9 +550,10 @@ static void branch_response(struct rctx *rc, struct branch *b, unsigned code, co
 		timer_c_restart(rc);
 		return;
 	}
-	if (code == 503 && !resp && b->udp_req && !b->cancel_wanted && !rc->final_sent && !rc->cancelled &&
-	    !rc->timer_c_fired && rc->best_code < 600) {
-		/* 18.1.1: TCP, taken for the request's size, did not connect (RST): UDP after all */
+	if (code == 503 && !resp && b->udp_req && !txn_client_conn_lost(b->ct) && !b->cancel_wanted &&
+	    !rc->final_sent && !rc->cancelled && !rc->timer_c_fired && rc->best_code < 600) {
+		/* 18.1.1: TCP, taken for the request's size, did not connect (RST): UDP after all. Not when the
+		 * connection was up and then lost: the next hop may have the request already */
 		log_info("proxy: TCP to the next hop failed; the %zu-byte request goes over UDP", b->udp_req_len);
 		b->ct = mem_deref(b->ct);
 		branch_to_udp(b);

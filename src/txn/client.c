@@ -1,7 +1,8 @@
 /* client.c: client transactions (RFC 3261 17.1): INVITE (timers A, B, D, hop-by-hop ACK for a non-2xx
  * final) and non-INVITE (timers E, F, K), matched by the branch sipd put in its Via (17.1.3). A final
  * response that is not a valid answer to the request sent ends the transaction as a 502 (16.7); a TCP
- * connection that cannot be set up ends those waiting on it as a 503 (8.1.3.1). */
+ * connection that cannot be set up, or that goes away before they heard anything, ends those waiting on
+ * it as a 503 (8.1.3.1, 17.1.4). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,6 +33,7 @@ struct txn_client {
 	char method[24];       /* CSeq method: INVITE and CANCEL share a branch, not a transaction */
 	bool in_table, invite, reliable;
 	bool invalid;          /* ended by an invalid final: its retransmissions are ACKed too */
+	bool conn_lost;        /* ended by its connection going away once up (17.1.4) */
 	enum cstate state;
 	struct loop *loop;
 	struct tmr tmr_retx;   /* A or E */
@@ -50,7 +52,8 @@ struct txn_client {
 };
 
 /* Client transactions that have heard nothing yet, by destination: a transport error for that
- * destination (a TCP connect that failed, an ICMP unreachable for UDP) ends them (8.1.3.1). */
+ * destination (a TCP connect that failed or a connection lost, an ICMP unreachable for UDP) ends them
+ * (8.1.3.1). */
 #define WSHARDS 64
 struct wshard {
 	pthread_mutex_t lock;
@@ -64,8 +67,7 @@ struct cshard {
 
 struct txn_ctable {
 	struct cshard shards[CSHARDS];
-	/* client transactions over TCP without a response yet: a connect that fails ends them */
-	struct wshard wait[WSHARDS]; /* by destination */
+	struct wshard wait[WSHARDS]; /* client transactions without a response yet, by destination */
 };
 
 static atomic_uint_fast64_t branch_counter;
@@ -505,21 +507,32 @@ int txn_client_recv(struct txn_table *t, const struct sip_msg *resp, const char 
 	return 0;
 }
 
-static void conn_failed_here(struct txn_client *ct)
+static void conn_failed_here(struct txn_client *ct, bool lost)
 {
-	if (ct->state == C_CALLING)
-		ct_terminate(ct, 503); /* 8.1.3.1: a transport error is a 503 */
+	if (ct->state != C_CALLING)
+		return;
+	ct->conn_lost = lost;
+	ct_terminate(ct, 503); /* 8.1.3.1: a transport error is a 503 */
 }
 
 static void conn_failed_posted(void *arg)
 {
 	struct txn_client *ct = arg;
 
-	conn_failed_here(ct);
+	conn_failed_here(ct, false);
 	mem_deref(ct);
 }
 
-void txn_client_conn_failed(struct txn_table *t, enum tp_proto proto, const struct tp_addr *dst, int err)
+static void conn_lost_posted(void *arg)
+{
+	struct txn_client *ct = arg;
+
+	conn_failed_here(ct, true);
+	mem_deref(ct);
+}
+
+void txn_client_conn_failed(struct txn_table *t, enum tp_proto proto, const struct tp_addr *dst, int err,
+			    bool lost)
 {
 	struct txn_ctable *c = t->clients;
 	struct txn_client **hit = NULL, *ct;
@@ -543,14 +556,14 @@ void txn_client_conn_failed(struct txn_table *t, enum tp_proto proto, const stru
 	}
 	pthread_mutex_unlock(&w->lock);
 	if (n)
-		log_info("txn: %s connection to %s failed (%s): %zu client transaction(s) end as 503", tp_proto_name(proto),
-			 tp_addr_str(dst, as, sizeof(as)), strerror(err), n);
+		log_info("txn: %s connection to %s %s (%s): %zu client transaction(s) end as 503", tp_proto_name(proto),
+			 tp_addr_str(dst, as, sizeof(as)), lost ? "lost" : "failed", strerror(err), n);
 	for (size_t i = 0; i < n; i++) {
 		ct = hit[i];
 		if (loop_current() == ct->loop || t->cfg.single_thread) {
-			conn_failed_here(ct);
+			conn_failed_here(ct, lost);
 			mem_deref(ct);
-		} else if (loop_post(ct->loop, conn_failed_posted, ct)) {
+		} else if (loop_post(ct->loop, lost ? conn_lost_posted : conn_failed_posted, ct)) {
 			mem_deref(ct); /* it ends on Timer B / F */
 		}
 	}
@@ -569,6 +582,11 @@ void txn_client_abandon(struct txn_client *ct)
 		return;
 	ct->h = NULL;
 	ct_terminate(ct, 0);
+}
+
+bool txn_client_conn_lost(const struct txn_client *ct)
+{
+	return ct->conn_lost;
 }
 
 bool txn_client_final(const struct txn_client *ct)

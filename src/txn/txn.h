@@ -93,9 +93,14 @@ int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *l
  * differ from the request's, or it lacks a To tag (8.2.6.2): the transaction ends as on a non-2xx
  * final (ACKed when the response has a To), the TU hears 502. An invalid provisional is dropped. */
 int txn_client_recv(struct txn_table *t, const struct sip_msg *resp, const char *invalid);
-/* A connection to dst over proto could not be set up (err): every client transaction sent there that
- * has had no response yet ends as a transport error, 503 to its TU (8.1.3.1). Any thread. */
-void txn_client_conn_failed(struct txn_table *t, enum tp_proto proto, const struct tp_addr *dst, int err);
+/* A connection to dst over proto could not be set up (err), or, lost, one that was up went away (17.1.4):
+ * every client transaction sent there that has had no response yet ends as a transport error, 503 to its
+ * TU (8.1.3.1). Any thread. */
+void txn_client_conn_failed(struct txn_table *t, enum tp_proto proto, const struct tp_addr *dst, int err,
+			    bool lost);
+/* The transaction ended as a 503 because its connection was lost once up: the request may have reached
+ * the next hop (so sending it again over another transport could deliver it twice). */
+bool txn_client_conn_lost(const struct txn_client *ct);
 /* The TU lets go: no more callbacks; the transaction still absorbs retransmissions until its timers end. */
 void txn_client_detach(struct txn_client *ct);
 /* The TU gives up on it (16.8: as if a 408 came): detached, timers stopped, ended. Owner loop only. */

@@ -409,6 +409,20 @@ then
 	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=486 REASON="Busy Here" WAIT=3000
 	case_end
 
+	# 17.1.4 / 8.1.3.1: a TCP connection that goes away before any answer is a transport error at once,
+	# whether the peer closes it (FIN) or resets it (RST)
+	for how in close reset; do
+		case_begin "a phone registered with ;transport=tcp takes sipd's TCP connection, reads the INVITE and ${how}s the connection without answering: the branch's 503 at once (8.1.3.1, 17.1.4; not Timer B's 32 s), relayed as 500 (16.7 step 6) within 3 s of the INVITE; nothing more reaches the phone" main
+		unbind bob
+		flag=()
+		[ "$how" = reset ] && flag=(--reset)
+		pyphone "bob's phone (sipua.py tcpdrop${flag[*]:+ ${flag[*]}})" tcpdrop --user bob "${flag[@]}" --seconds 3
+		defer "the caller's 500 within 3 s of its INVITE" gap --log "$CASE_LOG.uac.messages" \
+			--first '^sent\nINVITE ' --then '^received\nSIP/2\.0 500 ' --max 3
+		caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=500 REASON="Server Internal Error" WAIT=3000
+		case_end
+	done
+
 	# the reason phrase is free (RFC 3261 7.2, 21); only the code is checked
 	case_begin "known user, registered then removed (carol): 480" main
 	client_port

@@ -27,6 +27,11 @@ socket), and timing checks over SIPp's message logs.
       else (a CANCEL, an ACK for a response this phone never sent) fails; --delay S before answering,
       --realm R for the challenge of a 401/407. --expect nothing: no message at all may come. --expect
       bye: a BYE must come to sip:callee@127.0.0.1:LPORT without Route (answered 200), nothing else
+  sipua.py tcpdrop --port P --user U --ready FILE [--reset] [--seconds S]
+      registers <sip:callee@127.0.0.1:LPORT;transport=tcp> for U from udp:127.0.0.1:LPORT, listens on
+      tcp:127.0.0.1:LPORT, touches FILE; takes sipd's connection, reads one whole INVITE (top Via
+      SIP/2.0/TCP) and closes the connection without answering (--reset: with a RST, SO_LINGER 0). Then for
+      S seconds nothing more may come (no connection, no datagram: no retry, no ACK, no CANCEL)
   sipua.py sink --host H --port P --ready FILE [--seconds S]
       listens on udp:H:P for S seconds; nothing may come
   sipua.py request --port P --method M --ruri URI [--route R]... [--to-tag T] --expect CODE
@@ -58,7 +63,9 @@ import hashlib
 import os
 import random
 import re
+import select
 import socket
+import struct
 import sys
 import time
 
@@ -403,6 +410,80 @@ def cmd_phone(a):
     return 0
 
 
+# ---- a phone over TCP that hangs up on sipd ----
+
+def read_message(conn, deadline):
+    """One whole SIP message (headers and Content-Length bytes of body) from a stream socket, or None."""
+    data = b""
+    while True:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if sep:
+            m = re.search(rb"^(?:Content-Length|l)\s*:\s*(\d+)", head, re.M | re.I)
+            if len(rest) >= (int(m.group(1)) if m else 0):
+                return Msg(data)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        conn.settimeout(left)
+        try:
+            chunk = conn.recv(65536)
+        except socket.timeout:
+            return None
+        if not chunk:
+            return None
+        data += chunk
+
+
+def cmd_tcpdrop(a):
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind((HOST, 0))
+    lport = lsock.getsockname()[1]
+    lsock.listen(8)
+    usock = udp_socket(lport)
+    r = register(usock, a.port, a.user, a.password, ["<sip:callee@%s:%d;transport=tcp>" % (HOST, lport)], 300)
+    if r.code != 200:
+        raise Fail("REGISTER %s: expected 200, got '%s'" % (a.user, r.start))
+    with open(a.ready, "w") as f:
+        f.write("%d\n" % lport)
+    deadline = time.monotonic() + 10
+    lsock.settimeout(10)
+    try:
+        conn, _ = lsock.accept()
+    except socket.timeout:
+        raise Fail("sipd opened no TCP connection to tcp:127.0.0.1:%d within 10 s" % lport)
+    inv = read_message(conn, deadline)
+    if inv is None or inv.method != "INVITE":
+        raise Fail("expected an INVITE on sipd's connection, got %s" % (inv.start if inv else "nothing"))
+    fails = []
+    vias = inv.values("Via")
+    if not vias or not vias[0].startswith("SIP/2.0/TCP "):
+        fails.append("INVITE top Via %r, expected sipd's SIP/2.0/TCP" % vias[:1])
+    if a.reset:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+    t0 = time.monotonic()
+    stray = []
+    while time.monotonic() < t0 + a.seconds:
+        ready, _, _ = select.select([lsock, usock], [], [], max(0.0, t0 + a.seconds - time.monotonic()))
+        if lsock in ready:
+            c, _ = lsock.accept()
+            m = read_message(c, time.monotonic() + 1)
+            stray.append("%.1f s a new connection carrying %s" % (time.monotonic() - t0, m.start if m else "nothing"))
+            c.close()
+        if usock in ready:
+            raw, _ = usock.recvfrom(65536)
+            stray.append("%.1f s udp %s" % (time.monotonic() - t0, Msg(raw).start))
+    lsock.close()
+    usock.close()
+    if stray:
+        fails.append("after the %s: %s" % ("RST" if a.reset else "close", "; ".join(stray)))
+    if fails:
+        raise Fail("; ".join(fails))
+    print("INVITE read, connection %s" % ("reset" if a.reset else "closed"))
+    return 0
+
+
 def cmd_sink(a):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((a.host, a.port))
@@ -723,6 +804,13 @@ def main():
     q.add_argument("--answer", type=int)
     q.add_argument("--delay", type=float, default=0.0)
     q.add_argument("--realm", default="phone")
+    d = sub.add_parser("tcpdrop")
+    d.add_argument("--port", type=int, required=True)
+    d.add_argument("--user", required=True)
+    d.add_argument("--password", default="secret")
+    d.add_argument("--ready", required=True)
+    d.add_argument("--reset", action="store_true")
+    d.add_argument("--seconds", type=float, default=3.0)
     k = sub.add_parser("sink")
     k.add_argument("--host", default="127.0.0.2")
     k.add_argument("--port", type=int, required=True)
@@ -759,7 +847,8 @@ def main():
             return 0
         return {"ready": cmd_ready, "bound": cmd_bound, "register": cmd_register, "natcallee": cmd_natcallee,
                 "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
-                "phone": cmd_phone, "invite": cmd_invite, "sink": cmd_sink, "request": cmd_request, "order": cmd_order}[a.cmd](a)
+                "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "invite": cmd_invite, "sink": cmd_sink,
+                "request": cmd_request, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:
         sys.stderr.write("sipua: %s\n" % e)
         return 1
