@@ -82,6 +82,7 @@ static const struct {
 	const char *choices, *why;
 } key_words[] = {
 	{ offsetof(struct config, outbound), "users|none", "not users or none" },
+	{ offsetof(struct config, max_contacts_policy), "reject|drop_oldest", "not reject or drop_oldest" },
 };
 
 static const char *key_choices(const struct key *k, const char **why)

@@ -403,7 +403,7 @@ static unsigned apply_contacts(struct registrar *r, struct update *u, const char
 	while (u->ncur > r->cfg->max_contacts) {
 		size_t oldest = 0;
 
-		if (strcmp(r->cfg->max_contacts_policy, "drop_oldest")) {
+		if (strcasecmp(r->cfg->max_contacts_policy, "drop_oldest")) { /* config.c took only the two words */
 			*reason = "Too many contacts for this address of record";
 			return 403;
 		}

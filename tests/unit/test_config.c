@@ -448,6 +448,37 @@ static void test_proxy_dns_keys(void **state)
 	assert_string_equal(c.dns_servers, "");
 }
 
+/* [registrar] max_contacts_policy: reject (the default) or drop_oldest, in any case; any other word is
+ * refused with its line, and the value in effect stays the default. */
+static void test_max_contacts_policy(void **state)
+{
+	char *good = tmp_write("[registrar]\n"
+			       "max_contacts_policy = Drop_Oldest\n");
+	char *bad = tmp_write("[registrar]\n"
+			      "max_contacts = 3\n"
+			      "max_contacts_policy = drop-oldest\n"   /* 3 */
+			      "max_contacts_policy = oldest\n"        /* 4 */
+			      "\n"
+			      "max_contacts_policy =\n"               /* 6: empty is no policy either */
+			      "max_contacts_policy = reject,oldest\n"); /* 7 */
+	char errbuf[2048];
+	struct config c;
+
+	(void)state;
+	config_defaults(&c);
+	assert_string_equal(c.max_contacts_policy, "reject");
+	assert_int_equal(config_load(&c, good, errbuf, sizeof(errbuf)), 0);
+	assert_string_equal(c.max_contacts_policy, "Drop_Oldest");
+	config_defaults(&c);
+	assert_int_equal(config_load(&c, bad, errbuf, sizeof(errbuf)), 4);
+	assert_err_line(errbuf, 0, bad, 3, "not reject or drop_oldest");
+	assert_err_line(errbuf, 1, bad, 4, "not reject or drop_oldest");
+	assert_err_line(errbuf, 2, bad, 6, "not reject or drop_oldest");
+	assert_err_line(errbuf, 3, bad, 7, "not reject or drop_oldest");
+	assert_string_equal(c.max_contacts_policy, "reject");
+	assert_int_equal(c.max_contacts, 3);
+}
+
 static void test_dump_round_trip(void **state)
 {
 	struct config a, b;
@@ -492,6 +523,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_long_comment_line, tmp_cleanup),
 		cmocka_unit_test_teardown(test_dump_round_trip, tmp_cleanup),
 		cmocka_unit_test_teardown(test_proxy_dns_keys, tmp_cleanup),
+		cmocka_unit_test_teardown(test_max_contacts_policy, tmp_cleanup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
