@@ -24,6 +24,8 @@
 
 #define MAX_BRANCHES 16
 #define MAX_PORTS 16
+/* 1500, a path MTU sipd cannot know better, less 200 (18.1.1: a larger request goes over TCP) */
+#define UDP_MAX_REQUEST 1300
 
 struct proxy {
 	const struct config *cfg;
@@ -1117,26 +1119,27 @@ static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct
 }
 
 /* Where a forwarded request goes: the binding's Path, else the first Route of the set, else the
- * binding's source (NAT), else the target URI. EAGAIN: that URI (in *name) names a host for DNS. */
+ * binding's source (NAT), else the target URI. EAGAIN: that URI (in *name) names a host for DNS.
+ * *may_tcp: a request too large for UDP may go over TCP there (18.1.1): the hop is a URI that names no
+ * transport. Never a binding's NAT source address (RFC 3581: only the phone's UDP flow reaches it), and
+ * transport=udp is a choice made on purpose. */
 static int next_hop(const struct routeset *rs, const struct target *t, struct tp_addr *dst, enum tp_proto *proto,
-		    struct slice *name)
+		    struct slice *name, bool *may_tcp)
 {
 	struct sip_addr a;
 	struct sip_uri u;
 
+	*may_tcp = false;
 	if (t->path[0]) {
 		struct slice rest = slice_cstr(t->path), first;
 
-		if (sip_list_next(&rest, &first) && sip_addr_parse(&a, first) == 0 && sip_uri_parse(&u, a.uri) == 0) {
-			*name = a.uri;
-			return uri_hop(&u, dst, proto);
-		}
+		if (sip_list_next(&rest, &first) && sip_addr_parse(&a, first) == 0 && sip_uri_parse(&u, a.uri) == 0)
+			goto uri;
 	}
 	if (rs->n) {
 		if (sip_addr_parse(&a, rs->r[0]) || sip_uri_parse(&u, a.uri))
 			return EINVAL;
-		*name = a.uri;
-		return uri_hop(&u, dst, proto);
+		goto uri;
 	}
 	if (sip_uri_parse(&u, slice_cstr(t->uri)))
 		return EINVAL;
@@ -1144,49 +1147,23 @@ static int next_hop(const struct routeset *rs, const struct target *t, struct tp
 	 * NAT; the source address reaches it. A Contact at the source host is reached as it says. */
 	if (!received_host_is(t->received, u.host) && received_hop(t->received, dst, proto) == 0)
 		return 0;
-	*name = slice_cstr(t->uri);
+	a.uri = slice_cstr(t->uri);
+uri:
+	*name = a.uri;
+	*may_tcp = !u.transport.l;
 	return uri_hop(&u, dst, proto);
 }
 
 /* ---- requests too large for UDP (18.1.1) ---- */
 
-/* 1500, a path MTU sipd cannot know better, less 200 */
-#define UDP_MAX_REQUEST 1300
-
-/* Whether the next hop next_hop chose may take TCP instead of UDP: a URI (the Path's, the first
- * Route's or the target's) that names no transport. Never a binding's NAT source address (RFC 3581:
- * only the phone's UDP flow reaches it), and transport=udp is a choice made on purpose. */
-static bool hop_may_use_tcp(const struct routeset *rs, const struct target *t)
-{
-	struct sip_addr a;
-	struct sip_uri u;
-	struct tp_addr nat;
-	enum tp_proto proto;
-
-	if (t->path[0]) {
-		struct slice rest = slice_cstr(t->path), first;
-
-		return sip_list_next(&rest, &first) && sip_addr_parse(&a, first) == 0 &&
-		       sip_uri_parse(&u, a.uri) == 0 && !u.transport.l;
-	}
-	if (rs->n)
-		return sip_addr_parse(&a, rs->r[0]) == 0 && sip_uri_parse(&u, a.uri) == 0 && !u.transport.l;
-	if (sip_uri_parse(&u, slice_cstr(t->uri)))
-		return false;
-	if (!received_host_is(t->received, u.host) && received_hop(t->received, &nat, &proto) == 0)
-		return false;
-	return !u.transport.l;
-}
-
 /* 18.1.1: a request over UDP_MAX_REQUEST bytes to a hop that allows it is built again for TCP (its Via
  * and Record-Route say so, with a branch of its own); the UDP build stays, should TCP not connect. */
-static void size_rule(const struct sip_msg *req, struct fwd *f, struct branch *b, const struct routeset *rs,
-		      const struct target *t, uint32_t lh)
+static void size_rule(const struct sip_msg *req, struct fwd *f, struct branch *b, bool may_tcp, uint32_t lh)
 {
 	char *buf;
 	size_t len;
 
-	if (b->proto != TP_UDP || b->req_len <= UDP_MAX_REQUEST || !hop_may_use_tcp(rs, t))
+	if (b->proto != TP_UDP || b->req_len <= UDP_MAX_REQUEST || !may_tcp)
 		return;
 	f->proto = TP_TCP;
 	loop_branch(f->branch, lh);
@@ -1239,6 +1216,7 @@ static int branch_build(struct rctx *rc, struct branch *b, const struct sip_msg 
 		.record_route = rc->record_route,
 		.local = rc->local,
 	};
+	bool may_tcp;
 	int err;
 
 	if (!rs)
@@ -1246,7 +1224,7 @@ static int branch_build(struct rctx *rc, struct branch *b, const struct sip_msg 
 	while (rs->n < MAX_ROUTES && sip_list_next(&rest, &r))
 		rs->r[rs->n++] = r;
 	f.routes = rs;
-	err = next_hop(rs, t, &b->dst, &b->proto, &name);
+	err = next_hop(rs, t, &b->dst, &b->proto, &name, &may_tcp);
 	if (err == EAGAIN && rc->p->dns && rc->p->cfg->resolve_next_hops) {
 		/* a Contact naming a host: located by DNS when the branch starts (RFC 3263) */
 		err = (b->hop = malloc(name.l + 1)) ? 0 : ENOMEM;
@@ -1264,7 +1242,7 @@ static int branch_build(struct rctx *rc, struct branch *b, const struct sip_msg 
 		}
 	}
 	if (!err && !b->hop)
-		size_rule(req, &f, b, rs, t, rc->lh);
+		size_rule(req, &f, b, may_tcp, rc->lh);
 	if (err) {
 		free(b->req);
 		free(b->hop);
@@ -1413,13 +1391,28 @@ static void located_ack_free(struct located_ack *a)
 	free(a);
 }
 
+/* 16.11: sends a request that has no transaction (an ACK for a 2xx) to dst over proto; a UDP one over
+ * UDP_MAX_REQUEST bytes goes over TCP when may_tcp (18.1.1, tcp: the TCP build). Only a connection
+ * refused at once sends it over UDP after all: there is no transaction to fall back with later (the
+ * UAS retransmits its 2xx, the UAC its ACK). */
+static void send_stateless(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *dst, const char *udp,
+			   size_t udp_len, bool may_tcp, const char *tcp, size_t tcp_len)
+{
+	if (proto == TP_TCP || (may_tcp && udp_len > UDP_MAX_REQUEST && tcp)) {
+		if (tp_send(w, TP_TCP, NULL, dst, tcp, tcp_len) == 0 || proto == TP_TCP)
+			return;
+	}
+	tp_send(w, TP_UDP, NULL, dst, udp, udp_len);
+}
+
 static void on_ack_located(const struct locate_result *res, void *arg)
 {
 	struct located_ack *a = arg;
+	const struct locate_target *t = &res->t[0];
 
-	if (!res->err && a->buf[res->t[0].proto])
-		tp_send(a->worker, res->t[0].proto, NULL, &res->t[0].addr, a->buf[res->t[0].proto],
-			a->len[res->t[0].proto]);
+	if (!res->err && a->buf[TP_UDP] && a->buf[TP_TCP])
+		send_stateless(a->worker, t->proto, &t->addr, a->buf[TP_UDP], a->len[TP_UDP], false,
+			       a->buf[TP_TCP], a->len[TP_TCP]);
 	else
 		log_info("proxy: the ACK's next hop was not located: %s", strerror(res->err ? res->err : EPROTO));
 	located_ack_free(a);
@@ -1471,13 +1464,14 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 {
 	struct fwd f = { .target = slice_cstr(t->uri), .path = t->path, .routes = rs,
 			 .src_host = slice_cstr(o->src_host), .src_port = o->src_port };
-	char local[96], *buf;
+	char local[96], *buf[2] = { NULL, NULL };
 	struct slice name = SLICE_NULL;
 	struct tp_addr dst;
-	size_t len;
+	size_t len[2] = { 0, 0 };
+	bool may_tcp;
 	int err;
 
-	err = next_hop(rs, t, &dst, &f.proto, &name);
+	err = next_hop(rs, t, &dst, &f.proto, &name, &may_tcp);
 	if (err && !(err == EAGAIN && dns_ok && p->dns))
 		return;
 	local_hostport(&tm->local, local, sizeof(local));
@@ -1487,10 +1481,16 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 		forward_stateless_located(p, tm, req, &f, name);
 		return;
 	}
-	if (forward_build(req, &f, &buf, &len) == 0) {
-		tp_send(tm->worker, f.proto, NULL, &dst, buf, len);
-		free(buf);
+	if (forward_build(req, &f, &buf[f.proto], &len[f.proto]))
+		return;
+	if (f.proto == TP_UDP && may_tcp && len[TP_UDP] > UDP_MAX_REQUEST) {
+		f.proto = TP_TCP;
+		forward_build(req, &f, &buf[TP_TCP], &len[TP_TCP]); /* on failure, UDP it is */
+		f.proto = TP_UDP;
 	}
+	send_stateless(tm->worker, f.proto, &dst, buf[TP_UDP], len[TP_UDP], may_tcp, buf[TP_TCP], len[TP_TCP]);
+	free(buf[TP_UDP]);
+	free(buf[TP_TCP]);
 }
 
 static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req,
@@ -1547,8 +1547,9 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 		};
 
 		struct slice name = SLICE_NULL;
+		bool may_tcp;
 
-		err = next_hop(rs, &t[i], &b->dst, &b->proto, &name);
+		err = next_hop(rs, &t[i], &b->dst, &b->proto, &name, &may_tcp);
 		if (err == EAGAIN && dns_ok && p->dns) {
 			/* a host name: the branch is located by DNS when it starts (RFC 3263); built for both
 			 * transports now, as the request will be gone by then */
@@ -1571,7 +1572,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 			continue;
 		}
 		if (!b->hop)
-			size_rule(req, &f, b, rs, &t[i], lh); /* a located branch takes the transport DNS says */
+			size_rule(req, &f, b, may_tcp, lh); /* a located branch takes the transport DNS says */
 		b->rc = rc;
 		b->q = t[i].q;
 		rc->nbr++;

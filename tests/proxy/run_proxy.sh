@@ -550,6 +550,13 @@ then
 	caller uac_big.xml bob CODE=486 REASON="Busy Here" WAIT=5000
 	case_end
 
+	# 16.11 / 18.1.1: the ACK of a 2xx goes without a transaction, and the size rule holds for it too
+	case_begin "18.1.1 for the stateless ACK (16.11): bob's phone (registered over UDP, Contact without transport=) answers 200; the caller's ACK carries an SDP answer of over 1300 bytes and sipd forwards it over TCP to that Contact (sipd's Via says TCP, the body whole); nothing but the INVITE and the BYE comes over UDP, and the BYE's 200 comes back" main
+	unbind bob
+	check "sipua.py bigack" bigack --port "${SIPD_PORT[main]}" --user bob
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
+
 	case_begin "recurse_3xx = no (the default): bob's phone answers 302 Moved Temporarily with Contact <sip:callee@127.0.0.1:<carol's phone>>; sipd ACKs it and relays it with that Contact (16.7 step 4 not taken), carol's phone gets nothing" main
 	unbind bob
 	unbind carol

@@ -32,6 +32,13 @@ socket), and timing checks over SIPp's message logs.
       tcp:127.0.0.1:LPORT, touches FILE; takes sipd's connection, reads one whole INVITE (top Via
       SIP/2.0/TCP) and closes the connection without answering (--reset: with a RST, SO_LINGER 0). Then for
       S seconds nothing more may come (no connection, no datagram: no retry, no ACK, no CANCEL)
+  sipua.py bigack --port P --user U
+      a whole call in one process, caller and callee: the callee registers <sip:callee@127.0.0.1:LPORT> (no
+      transport=) for U from udp:127.0.0.1:LPORT and listens on tcp:127.0.0.1:LPORT too; the caller (alice)
+      INVITEs U through sipd with no body, the callee answers 200 over UDP, the caller ACKs it through sipd
+      (Route: the Record-Route) with an SDP answer padded to well over 1300 bytes. That ACK (sipd forwards
+      it statelessly, 16.11) must reach the callee over TCP (RFC 3261 18.1.1), sipd's Via on top saying
+      TCP, its body whole; nothing may come over UDP but the INVITE and the BYE, whose 200 must come back
   sipua.py sink --host H --port P --ready FILE [--seconds S]
       listens on udp:H:P for S seconds; nothing may come
   sipua.py request --port P --method M --ruri URI [--route R]... [--to-tag T] --expect CODE
@@ -484,6 +491,107 @@ def cmd_tcpdrop(a):
     return 0
 
 
+def cmd_bigack(a):
+    fails = []
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind((HOST, 0))
+    lport = lsock.getsockname()[1]
+    lsock.listen(8)
+    usock = udp_socket(lport)
+    r = register(usock, a.port, a.user, a.password, ["<sip:callee@%s:%d>" % (HOST, lport)], 300)
+    if r.code != 200:
+        raise Fail("REGISTER %s: expected 200, got '%s'" % (a.user, r.start))
+    csock = udp_socket(0)
+    cport = csock.getsockname()[1]
+    sipd = (HOST, a.port)
+    tag = "ba%06d" % random.randrange(10 ** 6)
+    callid = "bigack-%d-%06d@%s" % (os.getpid(), random.randrange(10 ** 6), HOST)
+    frm = "<sip:alice@%s>;tag=%s" % (HOST, tag)
+    ruri = "sip:%s@%s:%d" % (a.user, HOST, a.port)
+
+    def request(method, uri, cseq, branch, to, extra=(), body=""):
+        lines = ["%s %s SIP/2.0" % (method, uri),
+                 "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (HOST, cport, branch),
+                 "Max-Forwards: 70", "From: %s" % frm, "To: %s" % to, "Call-ID: %s" % callid,
+                 "CSeq: %d %s" % (cseq, method), "Contact: <sip:alice@%s:%d>" % (HOST, cport)]
+        lines += list(extra)
+        if body:
+            lines.append("Content-Type: application/sdp")
+        lines.append("Content-Length: %d" % len(body))
+        return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
+
+    def caller_final(cseq, method):
+        deadline = time.monotonic() + 5
+        while True:
+            m, _ = recv_msg(csock, deadline)
+            if m is None:
+                raise Fail("the caller got no final response to %s within 5 s" % method)
+            if m.code and m.code >= 200 and (m.first("CSeq") or "").split() == [str(cseq), method]:
+                return m
+
+    csock.sendto(request("INVITE", ruri, 1, "z9hG4bKba%sinv" % tag, "<%s>" % ruri), sipd)
+    while True:
+        inv, src = recv_msg(usock, time.monotonic() + 5)
+        if inv is None:
+            raise Fail("no INVITE reached the callee at udp:127.0.0.1:%d within 5 s" % lport)
+        if inv.method == "INVITE":
+            break
+    contact = "Contact: <sip:callee@%s:%d>" % (HOST, lport)
+    usock.sendto(response(inv, 200, "OK", "cb%06d" % random.randrange(10 ** 6), [contact], SDP_ANSWER), src)
+    ok = caller_final(1, "INVITE")
+    if ok.code != 200:
+        raise Fail("the caller got '%s', expected 200" % ok.start)
+    rr = [v.strip() for line in ok.values("Record-Route") for v in line.split(",")]
+    routes = ["Route: %s" % ", ".join(reversed(rr))] if rr else []
+    target = re.search(r"<([^>]+)>", ok.first("Contact") or "").group(1)
+    sdp = "v=0\r\no=alice 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n" % (HOST, HOST)
+    sdp += "".join("a=x-pad:%02d 0123456789abcdef0123456789abcdef0123456789\r\n" % i for i in range(30))
+    sdp += "a=x-end\r\n"
+    ack = request("ACK", target, 1, "z9hG4bKba%sack" % tag, ok.first("To"), routes, sdp)
+    csock.sendto(ack, sipd)
+    lsock.settimeout(3)
+    try:
+        conn, _ = lsock.accept()
+        m = read_message(conn, time.monotonic() + 3)
+        conn.close()
+    except socket.timeout:
+        m = None
+    if m is None:
+        fails.append("the %d-byte ACK reached the callee over no TCP connection within 3 s" % len(ack))
+    elif m.method != "ACK":
+        fails.append("over TCP came %s, expected the ACK" % m.start)
+    else:
+        vias = m.values("Via")
+        if not vias or not re.match(r"SIP/2\.0/TCP 127\.0\.0\.1:%d;" % a.port, vias[0]):
+            fails.append("ACK top Via %r, expected sipd's SIP/2.0/TCP 127.0.0.1:%d" % (vias[:1], a.port))
+        if m.body != sdp:
+            fails.append("the ACK's body came %d bytes long, not the %d sent" % (len(m.body), len(sdp)))
+    csock.sendto(request("BYE", target, 2, "z9hG4bKba%sbye" % tag, ok.first("To"), routes), sipd)
+    deadline = time.monotonic() + 5
+    bye = None
+    while bye is None:
+        m, src = recv_msg(usock, deadline)
+        if m is None:
+            fails.append("no BYE reached the callee at udp:127.0.0.1:%d" % lport)
+            break
+        if m.method == "BYE":
+            bye = m
+            usock.sendto(response(m, 200, "OK", None), src)
+        elif m.method != "INVITE":
+            fails.append("over UDP came %s" % m.start)
+    if bye is not None:
+        b = caller_final(2, "BYE")
+        if b.code != 200:
+            fails.append("BYE: expected 200, got '%s'" % b.start)
+    for s_ in (lsock, usock, csock):
+        s_.close()
+    if fails:
+        raise Fail("; ".join(fails))
+    print("ACK of %d bytes over TCP" % len(ack))
+    return 0
+
+
 def cmd_sink(a):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((a.host, a.port))
@@ -811,6 +919,10 @@ def main():
     d.add_argument("--ready", required=True)
     d.add_argument("--reset", action="store_true")
     d.add_argument("--seconds", type=float, default=3.0)
+    g2 = sub.add_parser("bigack")
+    g2.add_argument("--port", type=int, required=True)
+    g2.add_argument("--user", required=True)
+    g2.add_argument("--password", default="secret")
     k = sub.add_parser("sink")
     k.add_argument("--host", default="127.0.0.2")
     k.add_argument("--port", type=int, required=True)
@@ -847,8 +959,8 @@ def main():
             return 0
         return {"ready": cmd_ready, "bound": cmd_bound, "register": cmd_register, "natcallee": cmd_natcallee,
                 "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
-                "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "invite": cmd_invite, "sink": cmd_sink,
-                "request": cmd_request, "order": cmd_order}[a.cmd](a)
+                "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "bigack": cmd_bigack, "invite": cmd_invite,
+                "sink": cmd_sink, "request": cmd_request, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:
         sys.stderr.write("sipua: %s\n" % e)
         return 1
