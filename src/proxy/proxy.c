@@ -66,6 +66,9 @@ struct branch {
 	char *req_alt;             /* the request built for the other transport (Via, Record-Route) */
 	size_t req_alt_len;
 	enum tp_proto req_proto;   /* the transport req was built for */
+	unsigned tries;            /* transactions started: each after the first gets a branch of its own */
+	bool size_tcp;             /* this target is tried over TCP for the request's size (18.1.1) */
+	bool size_udp;             /* and that TCP was refused: the same target over UDP */
 };
 
 struct rctx {
@@ -674,16 +677,22 @@ static void branch_renew(char *req, size_t len)
 }
 
 /* Sends the branch to its located targets from itgt on until one takes it. 0, or an errno once none is
- * left: the branch is then final (503, 8.1.3.1). */
+ * left: the branch is then final (503, 8.1.3.1). A target that is UDP only because nothing named a
+ * transport (RFC 3263 4.1) gets a request over UDP_MAX_REQUEST bytes over TCP first (18.1.1), and over
+ * UDP when that TCP is refused; a transport DNS named (NAPTR, SRV) is kept as it is. */
 static int branch_try(struct rctx *rc, struct branch *b)
 {
 	int err = ENOENT;
 
-	for (; b->itgt < b->ntgt; b->itgt++) {
+	while (b->itgt < b->ntgt) {
 		const struct locate_target *t = &b->tgt[b->itgt];
+		size_t udp_len = b->req_proto == TP_UDP ? b->req_len : b->req_alt_len;
+		enum tp_proto proto = t->proto;
 		char as[64];
 
-		if (t->proto != b->req_proto && b->req_alt) {
+		if (proto == TP_UDP && t->proto_default && !b->size_udp && udp_len > UDP_MAX_REQUEST)
+			proto = TP_TCP;
+		if (proto != b->req_proto && b->req_alt) {
 			char *r = b->req;
 			size_t l = b->req_len;
 
@@ -691,39 +700,58 @@ static int branch_try(struct rctx *rc, struct branch *b)
 			b->req_len = b->req_alt_len;
 			b->req_alt = r;
 			b->req_alt_len = l;
-			b->req_proto = t->proto;
+			b->req_proto = proto;
 		}
-		if (t->proto != b->req_proto)
+		if (proto == b->req_proto) {
+			if (b->tries++)
+				branch_renew(b->req, b->req_len);
+			b->dst = t->addr;
+			b->proto = proto;
+			b->size_tcp = proto != t->proto;
+			err = txn_client_send(&b->ct, rc->p->txns, txn_loop(rc->stx), b->req, b->req_len, rc->worker,
+					      b->proto, &b->dst, on_branch_response, b);
+			if (!err)
+				return 0;
+			log_info("proxy: located next hop %s/%s failed: %s", tp_proto_name(proto),
+				 tp_addr_str(&t->addr, as, sizeof(as)), strerror(err));
+		}
+		if (proto != t->proto) {
+			b->size_udp = true; /* TCP for the size refused at once: this target over UDP */
 			continue;
-		if (b->itgt)
-			branch_renew(b->req, b->req_len);
-		b->dst = t->addr;
-		b->proto = t->proto;
-		err = txn_client_send(&b->ct, rc->p->txns, txn_loop(rc->stx), b->req, b->req_len, rc->worker, b->proto,
-				      &b->dst, on_branch_response, b);
-		if (!err)
-			return 0;
-		log_info("proxy: located next hop %s/%s failed: %s", tp_proto_name(t->proto),
-			 tp_addr_str(&t->addr, as, sizeof(as)), strerror(err));
+		}
+		b->itgt++;
+		b->size_udp = false;
 	}
 	branch_final(rc, b, 503, NULL);
 	return err;
 }
 
 /* RFC 3263 4.3: a located branch whose server failed (transport error, timeout, 503) before any
- * provisional answer goes on to the next target, as a new transaction. true when it did. */
+ * provisional answer goes on to the next target, as a new transaction; a target tried over TCP for the
+ * size (18.1.1) whose connection was refused is tried again over UDP first. true when it did. */
 static bool branch_failover(struct rctx *rc, struct branch *b, unsigned code, const struct sip_msg *resp)
 {
-	if (!b->tgt || b->itgt + 1 >= b->ntgt || b->provisional || b->cancel_wanted || rc->cancelled ||
-	    rc->final_sent || rc->timer_c_fired || rc->ended)
+	bool udp_after_all = b->size_tcp && code == 503 && !resp && !txn_client_conn_lost(b->ct);
+
+	if (!b->tgt || b->provisional || b->cancel_wanted || rc->cancelled || rc->final_sent || rc->timer_c_fired ||
+	    rc->ended)
 		return false;
-	if (code != 503 && !(code == 408 && !resp))
+	if (!udp_after_all && (b->itgt + 1 >= b->ntgt || (code != 503 && !(code == 408 && !resp))))
 		return false;
-	log_info("proxy: next hop %u of %u answered %u%s; trying the next (RFC 3263 4.3)", b->itgt + 1, b->ntgt,
-		 code, resp ? "" : " (no answer or transport error)");
+	if (udp_after_all)
+		log_info("proxy: TCP to next hop %u of %u failed; the %zu-byte request goes over UDP (18.1.1)",
+			 b->itgt + 1, b->ntgt, b->req_alt_len);
+	else
+		log_info("proxy: next hop %u of %u answered %u%s; trying the next (RFC 3263 4.3)", b->itgt + 1,
+			 b->ntgt, code, resp ? "" : " (no answer or transport error)");
 	txn_client_detach(b->ct);
 	b->ct = mem_deref(b->ct);
-	b->itgt++;
+	if (udp_after_all) {
+		b->size_udp = true;
+	} else {
+		b->itgt++;
+		b->size_udp = false;
+	}
 	if (branch_try(rc, b) && !pending_count(rc))
 		start_next_group(rc);
 	return true;
@@ -1411,7 +1439,7 @@ static void on_ack_located(const struct locate_result *res, void *arg)
 	const struct locate_target *t = &res->t[0];
 
 	if (!res->err && a->buf[TP_UDP] && a->buf[TP_TCP])
-		send_stateless(a->worker, t->proto, &t->addr, a->buf[TP_UDP], a->len[TP_UDP], false,
+		send_stateless(a->worker, t->proto, &t->addr, a->buf[TP_UDP], a->len[TP_UDP], t->proto_default,
 			       a->buf[TP_TCP], a->len[TP_TCP]);
 	else
 		log_info("proxy: the ACK's next hop was not located: %s", strerror(res->err ? res->err : EPROTO));
@@ -1572,7 +1600,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 			continue;
 		}
 		if (!b->hop)
-			size_rule(req, &f, b, may_tcp, lh); /* a located branch takes the transport DNS says */
+			size_rule(req, &f, b, may_tcp, lh); /* a located branch: in branch_try, per target */
 		b->rc = rc;
 		b->q = t[i].q;
 		rc->nbr++;

@@ -26,6 +26,7 @@ struct lhost {
 	char host[DNS_NAME_MAX];
 	uint16_t port;
 	enum tp_proto proto;
+	bool proto_default;  /* see struct locate_target */
 	uint8_t a4[ADDRS_PER_HOST][4], a6[ADDRS_PER_HOST][16];
 	unsigned n4, n6;
 };
@@ -247,15 +248,17 @@ static void finish(struct locate *lc, int err)
 	mem_deref(lc);
 }
 
-static void add_target(struct locate *lc, int family, const uint8_t *a, uint16_t port, enum tp_proto proto)
+static void add_target(struct locate *lc, int family, const uint8_t *a, const struct lhost *h)
 {
 	struct locate_target *t;
+	uint16_t port = h->port;
 
 	if (lc->res.n >= LOCATE_MAX)
 		return;
 	t = &lc->res.t[lc->res.n++];
 	memset(t, 0, sizeof(*t));
-	t->proto = proto;
+	t->proto = h->proto;
+	t->proto_default = h->proto_default;
 	if (family == AF_INET) {
 		t->addr.u.in.sin_family = AF_INET;
 		t->addr.u.in.sin_port = htons(port);
@@ -274,9 +277,9 @@ static void addresses_done(struct locate *lc)
 {
 	for (unsigned i = 0; i < lc->ntg; i++) {
 		for (unsigned j = 0; j < lc->tg[i].n4; j++)
-			add_target(lc, AF_INET, lc->tg[i].a4[j], lc->tg[i].port, lc->tg[i].proto);
+			add_target(lc, AF_INET, lc->tg[i].a4[j], &lc->tg[i]);
 		for (unsigned j = 0; j < lc->tg[i].n6; j++)
-			add_target(lc, AF_INET6, lc->tg[i].a6[j], lc->tg[i].port, lc->tg[i].proto);
+			add_target(lc, AF_INET6, lc->tg[i].a6[j], &lc->tg[i]);
 	}
 	finish(lc, lc->res.n ? 0 : lc->addr_err ? lc->addr_err : ENOENT);
 }
@@ -360,6 +363,7 @@ static void fallback_addresses(struct locate *lc, enum tp_proto proto)
 	snprintf(lc->tg[0].host, sizeof(lc->tg[0].host), "%s", lc->lu.host);
 	lc->tg[0].port = lc->lu.port ? lc->lu.port : 5060;
 	lc->tg[0].proto = proto;
+	lc->tg[0].proto_default = !lc->from_naptr && !lc->lu.proto_given;
 	ask_addresses(lc);
 }
 
@@ -391,6 +395,7 @@ static void on_srv(const struct dns_answer *ans, void *arg)
 		snprintf(lc->tg[lc->ntg].host, sizeof(lc->tg[0].host), "%s", rr->u.srv.target);
 		lc->tg[lc->ntg].port = rr->u.srv.port;
 		lc->tg[lc->ntg].proto = lc->srvn[lc->isrvn].proto;
+		lc->tg[lc->ntg].proto_default = false; /* SRV named it */
 		lc->ntg++;
 	}
 	ask_addresses(lc);
@@ -457,6 +462,7 @@ static void numeric_done(void *arg)
 		lc->res.n = 1;
 		lc->res.t[0].addr = lc->lu.addr;
 		lc->res.t[0].proto = lc->lu.proto;
+		lc->res.t[0].proto_default = !lc->lu.proto_given;
 		finish(lc, 0);
 	} else {
 		lc->done = true;
@@ -500,6 +506,7 @@ int locate_start(struct locate **lp, struct dns *d, struct loop *l, const struct
 		snprintf(lc->tg[0].host, sizeof(lc->tg[0].host), "%s", lc->lu.host);
 		lc->tg[0].port = lc->lu.port;
 		lc->tg[0].proto = lc->lu.proto;
+		lc->tg[0].proto_default = !lc->lu.proto_given;
 		lc->starting = true;
 		ask_addresses(lc); /* answers come through the loop: only a failure to ask ends it here */
 		lc->starting = false;

@@ -18,6 +18,8 @@ struct locate;
 struct locate_target {
 	struct tp_addr addr;
 	enum tp_proto proto;
+	bool proto_default; /* UDP only because nothing named a transport (4.1: no transport=, NAPTR or SRV):
+	                     * a request too large for UDP may take TCP there (RFC 3261 18.1.1) */
 };
 
 /* err: 0 (n >= 1 targets, best first), ENOENT (the domain or its records do not exist), ETIMEDOUT (DNS

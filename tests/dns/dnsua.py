@@ -3,7 +3,7 @@
 plumbing (messages, digest, sockets, free ports) is tests/proxy/sipua.py's.
 
   dnsua.py call --port P --ruri URI [--frm USER] [--from-host H] [--password PW] [--auth-user U] [--no-auth]
-                --expect CODE [--reason REGEX] [--cancel-after S] [--min S] [--max S] [--wait S]
+                --expect CODE [--reason REGEX] [--cancel-after S] [--min S] [--max S] [--wait S] [--pad N]
       INVITE URI through sipd (udp:127.0.0.1:P) from sip:USER@H (H defaults to 127.0.0.1, sipd's domain);
       a 407 is ACKed and answered with Proxy-Authorization (MD5, digest uri = URI, user U, default USER)
       unless --no-auth; the
@@ -11,7 +11,8 @@ plumbing (messages, digest, sockets, free ports) is tests/proxy/sipua.py's.
       after the last INVITE left. A non-2xx is ACKed; a 2xx is ACKed and the call ended with a BYE, both
       sent to sipd (Route: the Record-Route) toward the callee's Contact, the BYE's 200 must come back.
       --cancel-after S: a CANCEL S seconds after the (authenticated) INVITE; it must get 200, the INVITE
-      then CODE (487).
+      then CODE (487). --pad N: the INVITE carries an SDP offer padded with N lines of 50 bytes (its last
+      line "a=x-end"), so that 30 make it larger than 1300 bytes (RFC 3261 18.1.1).
   dnsua.py swallow --port P --ready FILE [--seconds S]
       a UDP socket on 127.0.0.1:P that reads DNS queries and never answers (a DNS server that is down
       without an ICMP error); prints how many it swallowed
@@ -44,10 +45,17 @@ def cmd_call(a):
                  "To: %s" % to,
                  "Call-ID: %s" % callid,
                  "CSeq: %d %s" % (cseq, method)]
+        body = ""
         if method == "INVITE":
             lines.append("Contact: <sip:%s@%s:%d>" % (a.frm, HOST, lport))
-        lines += list(extra) + ["Content-Length: 0"]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+            if a.pad:
+                body = "v=0\r\no=%s 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n" % (
+                    a.frm, HOST, HOST)
+                body += "".join("a=x-pad:%02d 0123456789abcdef0123456789abcdef0123456789\r\n" % i
+                                for i in range(a.pad)) + "a=x-end\r\n"
+                lines.append("Content-Type: application/sdp")
+        lines += list(extra) + ["Content-Length: %d" % len(body)]
+        return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
 
     def final(data, cseq, method, wait, on_provisional=None):
         """Sends data (retransmitting as 17.1.1.2 / 17.1.2.2 until a provisional) and returns the final
@@ -189,6 +197,7 @@ def main():
     c.add_argument("--min", type=float, default=0.0)
     c.add_argument("--max", type=float, default=1e9)
     c.add_argument("--wait", type=float, default=20.0)
+    c.add_argument("--pad", type=int, default=0)
     s = sub.add_parser("swallow")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--ready", required=True)

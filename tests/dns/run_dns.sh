@@ -6,8 +6,9 @@
 #   _sip._udp.example.test SRV 10 0 <UAS port> uas.example.test;  uas.example.test A 127.0.0.1
 #   _sip._udp.failover.test SRV 10 0 <dead port> dead.failover.test, SRV 20 0 <UAS port> live.failover.test
 #   dead.failover.test, live.failover.test A 127.0.0.1
+#   big.test               A 127.0.0.1 (no NAPTR, no SRV)
 # Callers are tests/dns/dnsua.py (alice answers sipd's 407: SIPp 3.6 cannot, see tests/proxy/sipua.py);
-# callees are SIPp UAS instances (tests/dns/scenarios/uas_answer.xml).
+# callees are SIPp UAS instances (tests/dns/scenarios/uas_answer.xml, uas_big.xml).
 #
 # Three sipd instances, [auth] algorithms = MD5, users alice and bob (password secret):
 #   main    [dns] servers = dnsmasq, [proxy] outbound = users
@@ -38,6 +39,7 @@ client_port; SWALLOW_PORT=$CPORT
 client_port; UAS_NAPTR=$CPORT
 client_port; UAS_LIVE=$CPORT
 client_port; DEAD_PORT=$CPORT # nothing ever listens here
+client_port; UAS_BIG=$CPORT
 
 # ---- the DNS servers ----
 DNSLOG=$WORK/dnsmasq.log
@@ -49,6 +51,7 @@ DNSLOG=$WORK/dnsmasq.log
 	--srv-host=_sip._udp.failover.test,dead.failover.test,"$DEAD_PORT",10,0 \
 	--srv-host=_sip._udp.failover.test,live.failover.test,"$UAS_LIVE",20,0 \
 	--host-record=dead.failover.test,127.0.0.1 --host-record=live.failover.test,127.0.0.1 \
+	--host-record=big.test,127.0.0.1 \
 	--log-queries --log-facility="$DNSLOG" >"$WORK/dnsmasq.out" 2>&1 &
 DNSMASQ_PID=$!
 BG_PIDS+=($!)
@@ -95,6 +98,26 @@ uas() {
 	UAS_PID=$!
 	BG_PIDS+=($!)
 	"${UA[@]}" bound --port "$port" --wait 5 2>/dev/null
+}
+
+# uas_big NAME PORT TRANSPORT KEY=VALUE...: like uas, with uas_big.xml over TRANSPORT (UDP or TCP)
+uas_big() {
+	local name=$1 port=$2 tp=$3 opt=()
+	shift 3
+	NCASE=$((NCASE + 1))
+	UAS_LOG=$WORK/case$NCASE.$name
+	render uas_big.xml "$UAS_LOG.xml" TRANSPORT="$tp" "$@" || return 1
+	[ "$tp" = TCP ] && opt=(-t t1)
+	(cd "$WORK" && exec timeout 40 sipp -sf "$UAS_LOG.xml" "${opt[@]}" -i 127.0.0.1 -p "$port" -m 1 -nr -nostdin \
+		-timeout 30s -timeout_error -trace_err -error_file "$UAS_LOG.errors" \
+		-trace_msg -message_file "$UAS_LOG.messages" >"$UAS_LOG.out" 2>&1 </dev/null) &
+	UAS_PID=$!
+	BG_PIDS+=($!)
+	if [ "$tp" = TCP ]; then
+		"${UA[@]}" bound --tcp --port "$port" --wait 5 2>/dev/null
+	else
+		"${UA[@]}" bound --port "$port" --wait 5 2>/dev/null
+	fi
 }
 
 # uas_wait: 0 when the UAS ran its scenario through; else its errors in UAS_WHY
@@ -182,6 +205,39 @@ then
 	grep -q 'next hop 1 of 2 answered 503.*trying the next (RFC 3263 4.3)' "$WORK/main.err" ||
 		why+=("sipd did not log the failover from the dead target")
 	case_result "RFC 3263 4.3 / RFC 2782: no NAPTR for failover.test, so SRV _sip._udp; the priority-10 target (a port where nothing listens) answers ICMP port unreachable, a transport error (503, 8.1.3.1), so the priority-20 target gets the INVITE as a new transaction and the call completes (${CALL_OUT#final })" "${why[@]}"
+
+	# ---- 18.1.1 for located next hops ----
+	why=()
+	uas_big big "$UAS_BIG" TCP SIPD_PORT="${SIPD_PORT[main]}" RURI_RE="sip:bob@big\.test:$UAS_BIG" ||
+		why+=("SIPp UAS (TCP) did not start")
+	"${UA[@]}" sink --host 127.0.0.1 --port "$UAS_BIG" --seconds 4 --ready "$WORK/bigsink.ready" \
+		>"$WORK/bigsink.out" 2>&1 &
+	SINK_PID=$!
+	BG_PIDS+=($!)
+	for ((i = 0; i < 50; i++)); do [ -s "$WORK/bigsink.ready" ] && break; sleep 0.1; done
+	call big main --ruri "sip:bob@big.test:$UAS_BIG" --pad 30 --expect 486 --max 3 || why+=("caller: $CALL_OUT")
+	uas_wait || why+=("$UAS_WHY")
+	wait "$SINK_PID" || why+=("the UDP side of big.test:$UAS_BIG: $(head -1 "$WORK/bigsink.out")")
+	dns_asked 'query\[A\] big\.test' || why+=("dnsmasq never saw an A question for big.test")
+	dns_asked 'query\[(NAPTR|SRV)\] .*big\.test' &&
+		why+=("NAPTR or SRV asked for big.test, though the URI has a port")
+	case_result "RFC 3261 18.1.1 / RFC 3263 4.1: a large INVITE (over 1300 bytes) for sip:bob@big.test:<port> (a name with a port: A only, UDP by default, no transport named) goes over TCP to the located address: the SIPp UAS on TCP gets it whole (sipd's Via says TCP), its 486 is ACKed over TCP and relayed; the UDP side gets nothing" "${why[@]}"
+
+	why=()
+	uas_big big-udp "$UAS_BIG" UDP SIPD_PORT="${SIPD_PORT[main]}" RURI_RE="sip:bob@big\.test:$UAS_BIG" ||
+		why+=("SIPp UAS (UDP) did not start")
+	call big-udp main --ruri "sip:bob@big.test:$UAS_BIG" --pad 30 --expect 486 --max 3 || why+=("caller: $CALL_OUT")
+	uas_wait || why+=("$UAS_WHY")
+	grep -qE 'goes over UDP \(18\.1\.1\)|located next hop TCP/127\.0\.0\.1:'"$UAS_BIG"' failed' "$WORK/main.err" ||
+		why+=("sipd did not log the refused TCP attempt")
+	case_result "RFC 3261 18.1.1: the same large INVITE when big.test:<port> takes no TCP (the connection is refused): sipd sends it to the same address over UDP after all (sipd's Via says UDP), the 486 is relayed" "${why[@]}"
+
+	why=()
+	uas_big naptr-big "$UAS_NAPTR" UDP SIPD_PORT="${SIPD_PORT[main]}" RURI_RE='sip:bob@example\.test' ||
+		why+=("SIPp UAS did not start")
+	call naptr-big main --ruri sip:bob@example.test --pad 30 --expect 486 --max 3 || why+=("caller: $CALL_OUT")
+	uas_wait || why+=("$UAS_WHY")
+	case_result "RFC 3263 4.1: a large INVITE for sip:bob@example.test, whose NAPTR names SIP+D2U only, keeps UDP (the transport the domain published, as transport=udp would): the SIPp UAS on UDP gets it whole (sipd's Via says UDP) and its 486 is relayed" "${why[@]}"
 
 	# ---- NXDOMAIN ----
 	why=()
