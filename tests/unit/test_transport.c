@@ -807,6 +807,136 @@ static void test_tcp_outbound(void **state)
 	tp_stop(tp);
 }
 
+/* ---- transport errors told to the layer above (tp_config.unreachable) ---- */
+
+static struct {
+	pthread_mutex_t lock;
+	enum tp_proto proto;
+	struct tp_addr peer;
+	int err;
+	bool lost;
+	unsigned n;
+} ur = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void on_unreachable(enum tp_proto proto, const struct tp_addr *peer, int err, bool lost, void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&ur.lock);
+	ur.proto = proto;
+	ur.peer = *peer;
+	ur.err = err;
+	ur.lost = lost;
+	ur.n++;
+	pthread_mutex_unlock(&ur.lock);
+}
+
+/* Waits up to 2 s for callback number n; true when it came. */
+static bool ur_wait(unsigned n)
+{
+	for (int i = 0; i < 200; i++) {
+		unsigned got;
+
+		pthread_mutex_lock(&ur.lock);
+		got = ur.n;
+		pthread_mutex_unlock(&ur.lock);
+		if (got >= n)
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
+/* An outbound connection that was up and that the peer closes (FIN) or resets (RST) is told as lost
+ * (RFC 3261 17.1.4), a refused connect as not lost; a connection the transport closes itself (the peer
+ * sent bytes it cannot frame: EPROTO, told as lost) differs from one closed on request (tp_conn_close:
+ * not told at all). */
+static void test_tcp_lost(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	struct sockaddr_in la = { .sin_family = AF_INET };
+	socklen_t llen = sizeof(la);
+	struct tp_addr dst;
+	struct tp_conn *c;
+	unsigned short port;
+	int lfd, fd;
+
+	(void)state;
+	pthread_mutex_lock(&ur.lock);
+	ur.n = 0;
+	pthread_mutex_unlock(&ur.lock);
+	rx_reset();
+	cfg_init(&cfg);
+	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
+	cfg.unreachable = on_unreachable;
+	port = tp_start_any(&tp, &cfg);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&la, sizeof(la)), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	getsockname(lfd, (struct sockaddr *)&la, &llen);
+	addr_of(&dst, "127.0.0.1", ntohs(la.sin_port));
+
+	/* the peer reads the request and closes: lost, EPIPE standing for its FIN */
+	assert_int_equal(tp_send(NULL, TP_TCP, NULL, &dst, "req1\n\n", 6), 0);
+	fd = accept(lfd, NULL, NULL);
+	assert_true(fd >= 0);
+	sock_timeout(fd, 3000);
+	expect_bytes(fd, "req1\n\n");
+	close(fd);
+	assert_true(ur_wait(1));
+	assert_int_equal(ur.proto, TP_TCP);
+	assert_true(tp_addr_eq(&ur.peer, &dst));
+	assert_int_equal(ur.err, EPIPE);
+	assert_true(ur.lost);
+
+	/* the peer resets it: lost, ECONNRESET */
+	assert_int_equal(tp_send(NULL, TP_TCP, NULL, &dst, "req2\n\n", 6), 0);
+	fd = accept(lfd, NULL, NULL);
+	assert_true(fd >= 0);
+	sock_timeout(fd, 3000);
+	expect_bytes(fd, "req2\n\n");
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &(struct linger){ .l_onoff = 1, .l_linger = 0 }, sizeof(struct linger));
+	close(fd);
+	assert_true(ur_wait(2));
+	assert_int_equal(ur.err, ECONNRESET);
+	assert_true(ur.lost);
+
+	/* nothing listens any more: a connect refused is not a lost connection */
+	close(lfd);
+	if (tp_send(NULL, TP_TCP, NULL, &dst, "req3\n\n", 6) == 0) {
+		assert_true(ur_wait(3));
+		assert_int_equal(ur.err, ECONNREFUSED);
+		assert_false(ur.lost);
+		assert_true(tp_addr_eq(&ur.peer, &dst));
+	}
+	pthread_mutex_lock(&ur.lock);
+	ur.n = 0;
+	pthread_mutex_unlock(&ur.lock);
+
+	/* an inbound connection closed on request is not told; one whose bytes cannot be framed is */
+	fd = client(SOCK_STREAM, "127.0.0.1", port);
+	send_str(fd, "KEEP\n\n");
+	expect_bytes(fd, "KEEP\n\n");
+	pthread_mutex_lock(&rx.lock);
+	c = rx.kept;
+	pthread_mutex_unlock(&rx.lock);
+	assert_non_null(c);
+	tp_conn_close(c);
+	assert_true(closed_by_peer(fd));
+	close(fd);
+	mem_deref(c);
+	assert_false(ur_wait(1));
+	fd = client(SOCK_STREAM, "127.0.0.1", port);
+	send_str(fd, "!garbage\n\n");
+	assert_true(closed_by_peer(fd));
+	close(fd);
+	assert_true(ur_wait(1));
+	assert_int_equal(ur.err, EPROTO);
+	assert_true(ur.lost);
+	tp_stop(tp);
+}
+
 /* Many clients at once on both protocols, to shake the threads. */
 struct storm_arg {
 	unsigned short port;
@@ -955,6 +1085,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_idle_timeout),
 		cmocka_unit_test(test_tcp_send_foreign),
 		cmocka_unit_test(test_tcp_outbound),
+		cmocka_unit_test(test_tcp_lost),
 		cmocka_unit_test(test_storm),
 		cmocka_unit_test(test_stop_with_conns),
 		cmocka_unit_test(test_port_in_use),
