@@ -1039,19 +1039,15 @@ static bool validate(struct proxy *p, const struct sip_msg *req, const struct tx
 	return true;
 }
 
-/* INVITEs claiming to come from sipd's domain must prove it (407), so nobody calls as someone else. */
-static bool authorize_call(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o)
+/* The request's Proxy-Authorization checked: true with *user when it proves a user of sipd's, else
+ * answered (407 with a challenge, or 403) and false. */
+static bool proxy_authenticate(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o,
+			       struct auth_user *user)
 {
-	struct sip_uri from;
-	struct auth_user user;
 	const char *reason;
 	char extra[1024];
 
-	if (!p->cfg->auth_calls || req->mid != SIP_METHOD_INVITE || req->to.tag.p)
-		return true;
-	if (sip_uri_parse(&from, req->from.uri) || !registrar_is_local(p->reg, from.host))
-		return true;
-	switch (auth_check(p->auth, req, SIP_HDR_PROXY_AUTHORIZATION, o->src_host, &user, extra, sizeof(extra),
+	switch (auth_check(p->auth, req, SIP_HDR_PROXY_AUTHORIZATION, o->src_host, user, extra, sizeof(extra),
 			   &reason)) {
 	case AUTH_OK:
 		return true;
@@ -1063,6 +1059,19 @@ static bool authorize_call(struct proxy *p, const struct sip_msg *req, const str
 		return false;
 	}
 	return false;
+}
+
+/* INVITEs claiming to come from sipd's domain must prove it (407), so nobody calls as someone else. */
+static bool authorize_call(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o)
+{
+	struct sip_uri from;
+	struct auth_user user;
+
+	if (!p->cfg->auth_calls || req->mid != SIP_METHOD_INVITE || req->to.tag.p)
+		return true;
+	if (sip_uri_parse(&from, req->from.uri) || !registrar_is_local(p->reg, from.host))
+		return true;
+	return proxy_authenticate(p, req, o, &user);
 }
 
 static bool outbound_users(const struct proxy *p)
@@ -1077,8 +1086,7 @@ static bool authorize_outbound(struct proxy *p, const struct sip_msg *req, const
 {
 	struct sip_uri from;
 	struct auth_user user;
-	const char *reason;
-	char extra[1024], fuser[64];
+	char fuser[64];
 	long l = -1;
 
 	if (sip_uri_parse(&from, req->from.uri) || from.scheme == SIP_SCHEME_TEL ||
@@ -1086,17 +1094,8 @@ static bool authorize_outbound(struct proxy *p, const struct sip_msg *req, const
 		answer(p, req, o, 403, "Relaying denied", NULL);
 		return false;
 	}
-	switch (auth_check(p->auth, req, SIP_HDR_PROXY_AUTHORIZATION, o->src_host, &user, extra, sizeof(extra),
-			   &reason)) {
-	case AUTH_OK:
-		break;
-	case AUTH_CHALLENGE:
-		answer(p, req, o, 407, NULL, extra);
+	if (!proxy_authenticate(p, req, o, &user))
 		return false;
-	case AUTH_FORBIDDEN:
-		answer(p, req, o, 403, reason, NULL);
-		return false;
-	}
 	if (from.user.l < sizeof(fuser))
 		l = sip_unescape(fuser, sizeof(fuser) - 1, from.user);
 	if (l > 0)
