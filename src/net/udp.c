@@ -177,7 +177,7 @@ static bool udp_icmp_error(struct msghdr *m, int *err)
 		if (ee.ee_origin != SO_EE_ORIGIN_ICMP && ee.ee_origin != SO_EE_ORIGIN_ICMP6)
 			return false;
 		*err = (int)ee.ee_errno;
-		return *err == ECONNREFUSED || *err == EHOSTUNREACH || *err == ENETUNREACH;
+		return udp_icmp_errno(*err);
 	}
 	return false;
 }
