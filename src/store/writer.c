@@ -249,7 +249,7 @@ int store_writer_submit(struct store_writer *w, const struct store_change *chang
 		memcpy(q->changes + q->n, changes, n * sizeof(*changes));
 	q->n += n;
 	q->subs[q->nsubs++] = (struct wsub){ .done = done, .arg = arg, .n = n };
-	if (q->nsubs == 1 || q->n == DELAY_ENOUGH)
+	if (q->nsubs == 1 || (q->n >= DELAY_ENOUGH && q->n - n < DELAY_ENOUGH))
 		pthread_cond_signal(&w->ready); /* the writer waits on an empty queue or in a commit delay */
 out:
 	pthread_mutex_unlock(&w->lock);
