@@ -5,6 +5,7 @@
 #
 #   need_tools TOOL...          FAIL setup + exit 1 unless every TOOL is on PATH
 #   need_exec FILE [HINT]       FAIL setup + exit 1 unless FILE is executable
+#   render_template SRC OUT KEY=VALUE...   SRC with each @KEY@ filled in, into OUT (fails on one left)
 #   lib_init SUITE              WORK=$TMPDIR/sipd-SUITE.XXXXXX, sanitizer options, counters, EXIT trap
 #                               (kills BG_PIDS and every SIPD_PID, calls cleanup_extra if defined,
 #                               removes WORK unless KEEP=1)
@@ -39,6 +40,22 @@ need_tools() {
 			exit 1
 		fi
 	done
+}
+
+# render_template SRC OUT KEY=VALUE...: SRC with every @KEY@ replaced by VALUE, in the order given (a
+# VALUE may hold a later @KEY@), into OUT; fails when a @NAME@ is left over
+render_template() {
+	local src=$1 out=$2 text kv
+	shift 2
+	text=$(<"$src")
+	for kv in "$@"; do
+		text=${text//"@${kv%%=*}@"/"${kv#*=}"}
+	done
+	if [[ $text =~ @[A-Z_]+@ ]]; then
+		echo "render: ${src##*/} still holds ${BASH_REMATCH[0]}" >&2
+		return 1
+	fi
+	printf '%s\n' "$text" >"$out"
 }
 
 need_exec() {

@@ -70,19 +70,9 @@ SIPD_ROLE=" as a proxy with DNS"
 SIPD_INI_PRE=$'[auth]\nalgorithms = MD5\n\n'
 SIPD_INI_POST=$'[user alice]\npassword = secret\n\n[user bob]\npassword = secret\n\n'
 
-# render SCENARIO OUT KEY=VALUE...: the template with every @KEY@ filled in
+# render SCENARIO OUT KEY=VALUE...: the template of scenarios/ with every @KEY@ filled in
 render() {
-	local src=$SCN/$1 out=$2 text kv
-	shift 2
-	text=$(<"$src")
-	for kv in "$@"; do
-		text=${text//"@${kv%%=*}@"/"${kv#*=}"}
-	done
-	if [[ $text =~ @[A-Z_]+@ ]]; then
-		echo "render: $1 still holds ${BASH_REMATCH[0]}" >&2
-		return 1
-	fi
-	printf '%s\n' "$text" >"$out"
+	render_template "$SCN/$1" "$2" "${@:3}"
 }
 
 # uas NAME PORT KEY=VALUE...: a SIPp UAS in the background on udp:127.0.0.1:PORT; UAS_PID, UAS_LOG

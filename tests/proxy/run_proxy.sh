@@ -49,20 +49,9 @@ SIPD_INI_POST=$'[user alice]\npassword = secret\n\n[user bob]\npassword = secret
 # ---- one case: phones (SIPp UAS, registered), a caller (SIPp UAC), extra checks ----
 # case_begin NAME INSTANCE; uas/pyphone ...; [defer ...]; caller ...; [check ...]; case_end
 
-# render SCENARIO OUT KEY=VALUE...: the template with @SIPD_PORT@ and every @KEY@ filled in
+# render SCENARIO OUT KEY=VALUE...: the template of scenarios/ with @SIPD_PORT@ (first) and every @KEY@ filled in
 render() {
-	local src=$SCN/$1 out=$2 text kv
-	shift 2
-	text=$(<"$src")
-	text=${text//"@SIPD_PORT@"/"${SIPD_PORT[$CASE_INST]}"}
-	for kv in "$@"; do
-		text=${text//"@${kv%%=*}@"/"${kv#*=}"}
-	done
-	if [[ $text =~ @[A-Z_]+@ ]]; then
-		echo "render: $1 still holds ${BASH_REMATCH[0]}" >&2
-		return 1
-	fi
-	printf '%s\n' "$text" >"$out"
+	render_template "$SCN/$1" "$2" SIPD_PORT="${SIPD_PORT[$CASE_INST]}" "${@:3}"
 }
 
 case_begin() {
