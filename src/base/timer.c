@@ -9,7 +9,10 @@
  *
  * Every list is circular with a sentinel, so start and cancel are O(1) and a timer need not know
  * its slot. Slots at or before the wheel's position on each level are always empty, which lets
- * advance jump straight to the next non-empty slot instead of ticking every millisecond.
+ * advance jump straight to the next non-empty slot instead of ticking every millisecond. Finding
+ * that slot reads a bitmap per level (a bit per slot, set when a timer is placed there, cleared
+ * when the slot is found empty or emptied), not the 256 list heads: cancel cannot clear the bit,
+ * since a timer does not know its slot, so a set bit only says "maybe".
  */
 #include "base/timer.h"
 
@@ -20,6 +23,7 @@
 #define TMR_BITS 8
 #define TMR_SLOTS (1u << TMR_BITS)
 #define TMR_MASK (TMR_SLOTS - 1)
+#define TMR_WORDS (TMR_SLOTS / 64)
 
 struct tmr_wheel {
 	uint64_t now;                              /* every timer due by now has fired */
@@ -27,7 +31,18 @@ struct tmr_wheel {
 	struct tmr due;                            /* started with no delay: fire on the next advance */
 	struct tmr over;                           /* beyond the current 2^32 ms block */
 	struct tmr slot[TMR_LEVELS][TMR_SLOTS];
+	uint64_t maybe[TMR_LEVELS][TMR_WORDS];     /* bit set: the slot may hold timers */
 };
+
+static void slot_mark(struct tmr_wheel *w, unsigned lvl, unsigned s)
+{
+	w->maybe[lvl][s >> 6] |= UINT64_C(1) << (s & 63);
+}
+
+static void slot_unmark(struct tmr_wheel *w, unsigned lvl, unsigned s)
+{
+	w->maybe[lvl][s >> 6] &= ~(UINT64_C(1) << (s & 63));
+}
 
 static void list_init(struct tmr *head)
 {
@@ -78,7 +93,10 @@ static void wheel_place(struct tmr_wheel *w, struct tmr *t)
 		unsigned shift = lvl * TMR_BITS;
 
 		if (((e ^ w->now) >> (shift + TMR_BITS)) == 0) {
-			list_append(&w->slot[lvl][(e >> shift) & TMR_MASK], t);
+			unsigned s = (unsigned)((e >> shift) & TMR_MASK);
+
+			list_append(&w->slot[lvl][s], t);
+			slot_mark(w, lvl, s);
 			return;
 		}
 	}
@@ -110,8 +128,12 @@ static void wheel_cascade(struct tmr_wheel *w)
 	for (unsigned lvl = TMR_LEVELS - 1; lvl > 0; lvl--) {
 		unsigned shift = lvl * TMR_BITS;
 
-		if ((n & ((UINT64_C(1) << shift) - 1)) == 0)
-			wheel_replace(w, &w->slot[lvl][(n >> shift) & TMR_MASK]);
+		if ((n & ((UINT64_C(1) << shift) - 1)) == 0) {
+			unsigned s = (unsigned)((n >> shift) & TMR_MASK);
+
+			slot_unmark(w, lvl, s); /* its timers fall to lower levels, never back here */
+			wheel_replace(w, &w->slot[lvl][s]);
+		}
 	}
 }
 
@@ -135,20 +157,37 @@ static void wheel_fire(struct tmr_wheel *w, struct tmr *list)
 
 /* Milliseconds from now to the next slot that holds anything: exact on level 0, the start of
  * the block to cascade on higher levels. 0 when the wheel holds nothing (the due list aside). */
-static uint64_t wheel_next_event(const struct tmr_wheel *w)
+/* The first slot after cur on level lvl that holds timers, or TMR_SLOTS; clears the bits of the
+ * slots it finds empty on the way. */
+static unsigned level_next_slot(struct tmr_wheel *w, unsigned lvl, unsigned cur)
+{
+	for (unsigned from = cur + 1; from < TMR_SLOTS; from = (from | 63) + 1) {
+		uint64_t bits = w->maybe[lvl][from >> 6] & (~UINT64_C(0) << (from & 63));
+
+		while (bits) {
+			unsigned s = (from & ~63u) + (unsigned)__builtin_ctzll(bits);
+
+			if (!list_empty(&w->slot[lvl][s]))
+				return s;
+			slot_unmark(w, lvl, s);
+			bits &= bits - 1;
+		}
+	}
+	return TMR_SLOTS;
+}
+
+static uint64_t wheel_next_event(struct tmr_wheel *w)
 {
 	uint64_t n = w->now;
 
 	for (unsigned lvl = 0; lvl < TMR_LEVELS; lvl++) {
 		unsigned shift = lvl * TMR_BITS;
-		unsigned cur = (unsigned)((n >> shift) & TMR_MASK);
+		unsigned s = level_next_slot(w, lvl, (unsigned)((n >> shift) & TMR_MASK));
 
-		for (unsigned s = cur + 1; s < TMR_SLOTS; s++) {
-			if (!list_empty(&w->slot[lvl][s])) {
-				uint64_t base = (n >> (shift + TMR_BITS)) << (shift + TMR_BITS);
+		if (s < TMR_SLOTS) {
+			uint64_t base = (n >> (shift + TMR_BITS)) << (shift + TMR_BITS);
 
-				return (base | ((uint64_t)s << shift)) - n;
-			}
+			return (base | ((uint64_t)s << shift)) - n;
 		}
 	}
 	if (!list_empty(&w->over))
@@ -229,11 +268,12 @@ void tmr_wheel_advance(struct tmr_wheel *w, uint64_t now_ms)
 		}
 		w->now += d;
 		wheel_cascade(w);
+		slot_unmark(w, 0, (unsigned)(w->now & TMR_MASK));
 		wheel_fire(w, &w->slot[0][w->now & TMR_MASK]);
 	}
 }
 
-int64_t tmr_wheel_next(const struct tmr_wheel *w)
+int64_t tmr_wheel_next(struct tmr_wheel *w)
 {
 	uint64_t d;
 

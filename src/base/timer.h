@@ -30,7 +30,7 @@ bool tmr_isrunning(const struct tmr *t);
  * fires on the next call, never inside the call that started it, so a handler cannot spin. */
 void tmr_wheel_advance(struct tmr_wheel *w, uint64_t now_ms);
 /* Milliseconds until the next timer may be due (an upper bound on how long to sleep); -1 when none. */
-int64_t tmr_wheel_next(const struct tmr_wheel *w);
+int64_t tmr_wheel_next(struct tmr_wheel *w);
 uint64_t tmr_wheel_now(const struct tmr_wheel *w);
 /* Number of running timers. */
 uint64_t tmr_wheel_count(const struct tmr_wheel *w);

@@ -8,8 +8,10 @@
  * the machine losing power.
  *
  * Threads. Every call takes the store's mutex for its whole length, because the prepared statements
- * are shared (SQLITE_OPEN_FULLMUTEX alone serializes single SQLite calls, not a bind-step-reset
- * sequence). So any thread may call, one at a time; sipd calls from the writer thread or at
+ * are shared (SQLITE_OPEN_FULLMUTEX alone would serialize single SQLite calls, not a bind-step-reset
+ * sequence). That mutex is the only one: the connection is opened SQLITE_OPEN_NOMUTEX and SQLite's
+ * memory statistics are off, which spares SQLite's own mutexes (about 60 per stored binding, one
+ * per malloc). So any thread may call, one at a time; sipd calls from the writer thread or at
  * start-up. A callback (store_user_list, store_bindings_load, store_bindings_list) runs with the mutex
  * held and must not call back into the store: such a call returns EDEADLK rather than hanging.
  * Another process (sipctl beside a running sipd) waits up to 5 s for the write lock (busy_timeout). */
@@ -24,6 +26,15 @@
 #include "store/store.h"
 
 #define STORE_BUSY_MS 5000
+
+static pthread_once_t sqlite_configured = PTHREAD_ONCE_INIT;
+
+/* Process-wide, before SQLite initializes: SQLITE_MISUSE when something already initialized it, which
+ * only leaves the statistics on. */
+static void sqlite_configure(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
 
 #define BINDING_COLS "aor, contact, received, path, call_id, cseq, q, expires, updated, user_agent, instance"
 
@@ -298,7 +309,8 @@ int store_open(struct store **sp, const char *url, bool sync_full, const char **
 		return err;
 	}
 
-	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+	pthread_once(&sqlite_configured, sqlite_configure);
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK)
 		goto fail;
 	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);

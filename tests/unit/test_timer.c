@@ -288,6 +288,36 @@ static void test_restart_moves(void **state)
 	tmr_wheel_free(w);
 }
 
+/* Cancelled timers leave their slot's bit set: the search for the next slot must look past them,
+ * across the bitmap's words and levels. */
+static void test_cancel_leaves_no_ghost(void **state)
+{
+	struct item a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
+	struct tmr_wheel *w;
+
+	(void)state;
+	assert_int_equal(tmr_wheel_new(&w, 0), 0);
+	chk_reset(w);
+	item_start(w, &a, 10);  /* level 0, slot 10: first word */
+	item_start(w, &b, 200); /* level 0, slot 200: last word */
+	assert_int_equal(tmr_wheel_next(w), 10);
+	tmr_cancel(&a.t);
+	assert_int_equal(tmr_wheel_next(w), 200);
+	item_start(w, &c, 70);
+	assert_int_equal(tmr_wheel_next(w), 70);
+	tmr_cancel(&c.t);
+	tmr_cancel(&b.t);
+	item_start(w, &d, 300); /* level 1: next is the cascade point */
+	assert_int_equal(tmr_wheel_next(w), 256);
+	tmr_wheel_advance(w, 299);
+	assert_int_equal(d.nfired, 0);
+	assert_int_equal(tmr_wheel_next(w), 1);
+	tmr_wheel_advance(w, 300);
+	assert_int_equal(d.nfired, 1);
+	assert_int_equal(a.nfired + b.nfired + c.nfired, 0);
+	tmr_wheel_free(w);
+}
+
 /* One million timers, random delays up to ten minutes, a tenth cancelled, the wheel advanced in
  * uneven steps like a loop would: each fires once, at its millisecond, in expiry order. */
 static void test_million(void **state)
@@ -336,6 +366,7 @@ int main(void)
 		cmocka_unit_test(test_cascade_one_jump),
 		cmocka_unit_test(test_handlers),
 		cmocka_unit_test(test_restart_moves),
+		cmocka_unit_test(test_cancel_leaves_no_ghost),
 		cmocka_unit_test(test_million),
 	};
 
