@@ -51,6 +51,8 @@ struct loop {
 	pthread_mutex_t lock;            /* guards posted */
 	struct loop_jobs posted;
 	struct loop_jobs running;        /* loop thread only: the batch being run */
+	loop_post_h *batch_begin, *batch_end; /* around each run of posted jobs */
+	void *batch_arg;
 };
 
 static _Thread_local struct loop *loop_cur;
@@ -74,9 +76,22 @@ static void loop_run_posted(struct loop *l)
 	l->posted.n = 0;
 	pthread_mutex_unlock(&l->lock);
 	l->running = tmp;
+	if (l->running.n && l->batch_begin)
+		l->batch_begin(l->batch_arg);
 	for (size_t i = 0; i < l->running.n; i++)
 		l->running.v[i].h(l->running.v[i].arg);
+	if (l->running.n && l->batch_end)
+		l->batch_end(l->batch_arg);
 	l->running.n = 0;
+}
+
+void loop_set_post_batch(struct loop *l, loop_post_h *begin, loop_post_h *end, void *arg)
+{
+	if (!l)
+		return;
+	l->batch_begin = begin;
+	l->batch_end = end;
+	l->batch_arg = arg;
 }
 
 static void loop_wake_h(int fd, uint32_t events, void *arg)

@@ -24,6 +24,9 @@ int loop_run(struct loop *l);
 void loop_stop(struct loop *l);
 /* Thread-safe: h(arg) runs on l's thread, in posting order. 0 or ENOMEM. */
 int loop_post(struct loop *l, loop_post_h *h, void *arg);
+/* begin(arg) before and end(arg) after each run of posted jobs, on l's thread: lets the transport
+ * gather what those jobs send into one system call. Set before loop_run. */
+void loop_set_post_batch(struct loop *l, loop_post_h *begin, loop_post_h *end, void *arg);
 /* Monotonic milliseconds, refreshed once per loop iteration. */
 uint64_t loop_now(const struct loop *l);
 struct tmr_wheel *loop_timers(struct loop *l);

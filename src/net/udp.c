@@ -35,10 +35,16 @@ struct tp_udp_batch {
 	} out;
 };
 
+static void udp_post_begin(void *arg);
+static void udp_post_end(void *arg);
+
 int tp__udp_init(struct tp_worker *w)
 {
 	w->udp = calloc(1, sizeof(*w->udp));
-	return w->udp ? 0 : ENOMEM;
+	if (!w->udp)
+		return ENOMEM;
+	loop_set_post_batch(w->loop, udp_post_begin, udp_post_end, w->udp);
+	return 0;
 }
 
 void tp__udp_free(struct tp_worker *w)
@@ -140,6 +146,23 @@ static void udp_out_flush(struct tp_udp_batch *b)
 	}
 	b->out.n = 0;
 	b->out.used = 0;
+}
+
+/* Jobs posted to the worker (answers to REGISTERs the writer has made durable, DNS results) send
+ * like a receive batch: queued, then one sendmmsg. */
+static void udp_post_begin(void *arg)
+{
+	struct tp_udp_batch *b = arg;
+
+	b->out.active = true;
+}
+
+static void udp_post_end(void *arg)
+{
+	struct tp_udp_batch *b = arg;
+
+	b->out.active = false;
+	udp_out_flush(b);
 }
 
 /* Queues an answer while a receive batch runs on this worker; false when it must go out directly. */
