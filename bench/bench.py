@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 
+import perfsplit
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(BENCH_DIR)
 SCENARIO = os.path.join(BENCH_DIR, "options.xml")
@@ -571,8 +573,10 @@ def run_server_round(name, binary, rnd, plan=None):
         rate = plan["cpu_rate"]
         calls = int(rate * plan["cpu_seconds"])
         u0, s0 = srv.cpu_split()
+        sampler = perfsplit.Sampler(session_pids(srv.proc.pid), WORK)
         c = sipp_run(port, rate, calls, "%s%s-r%d-cpu" % (pre, name, rnd), sc, **extra)
         u1, s1 = srv.cpu_split()
+        c["kernel_share"] = sampler.stop()
         c["uticks"], c["sticks"] = u1 - u0, s1 - s0
         c["ticks"] = c["uticks"] + c["sticks"]
         answered = c.get("ok_calls", 0)
@@ -707,6 +711,15 @@ def bench_mode(sipd_bin):
     return 0
 
 
+def cpu_pairs(rounds, order):
+    """{server: [(CPU µs per request, kernel share), ...]} over the rounds, for perfsplit."""
+    out = {}
+    for name in order:
+        out[name] = [(r[name]["cpu"]["us_per_req"], r[name]["cpu"].get("kernel_share"))
+                     for r in rounds if r.get(name) and "cpu" in r[name]]
+    return out
+
+
 def report(order, rounds, skipped, info):
     def vals(name, key):
         out = []
@@ -768,6 +781,12 @@ def report(order, rounds, skipped, info):
             cr = rr = "n/a"
         L.append("| %s | %s | %s | %s | %s |" % (label, mr_s, fmt(med(vals(name, "cpu"))), cr, rr))
     L.append("")
+    split = perfsplit.split_lines(cpu_pairs(rounds, order), "kamailio", "request",
+                                  {"responder": "udp_responder"})
+    if split:
+        L.append("### Where the CPU goes: user and kernel\n")
+        L.extend(split)
+        L.append("")
     if ceiling is not None:
         notes.append("- SIPp's own ceiling on this machine (against the trivial udp_responder): "
                      "median %.0f OPTIONS/s. A server whose max rate reaches it is limited by "
@@ -1163,6 +1182,12 @@ def register_report(order, rounds, skipped, info, mem):
                 L.append("| sipd / %s%s | %s | %s |" % (
                     base, what, fmt(med(ratios("sipd", base, "cpu"))),
                     fmt(med(ratios("sipd", base, "max_rate")))))
+        L.append("")
+    split = perfsplit.split_lines(cpu_pairs(rounds, order), "kamailio-mem", "registration",
+                                  {"responder": "udp_responder"})
+    if split:
+        L.append("### Where the CPU goes: user and kernel\n")
+        L.extend(split)
         L.append("")
     if ceiling is not None:
         notes.append("- SIPp's own ceiling for this scenario on this machine (against the "

@@ -38,6 +38,8 @@ import sys
 import tempfile
 import time
 
+import perfsplit
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(BENCH_DIR)
 UAC_XML = os.path.join(BENCH_DIR, "calls-uac.xml")
@@ -440,8 +442,10 @@ def server_round(name, binary, rnd):
         rate = CFG["cpu_rate"]
         calls = int(rate * CFG["cpu_seconds"])
         t0 = srv.cpu_ticks()
+        sampler = perfsplit.Sampler(session_pids(srv.proc.pid) if srv.proc else [], WORK)
         c = uac(port, rate, calls, "%s-r%d-cpu" % (name, rnd))
         c["ticks"] = srv.cpu_ticks() - t0
+        c["kernel_share"] = sampler.stop()
         n = c.get("ok_calls", 0)
         c["us_per_call"] = c["ticks"] * 1e6 / CLK_TCK / n if n and srv.proc else None
         c["sipp_us_per_call"] = c["sipp_cpu_s"] * 1e6 / n if n else None
@@ -603,6 +607,12 @@ def report(order, rounds, skipped, mem, info, sipd_bin, sipd_mtime):
     if meds.get("sipd") and meds.get("kamailio"):
         L += ["", "Ratio sipd / Kamailio (CPU per call): **%.2f**"
               % (meds["sipd"] / meds["kamailio"])]
+    split = perfsplit.split_lines(
+        {name: [(x["cpu"].get("us_per_call"), x["cpu"].get("kernel_share"))
+                for x in vals(name, lambda x: x)] for name in order if name != "direct"},
+        "kamailio", "call")
+    if split:
+        L += ["", "### Where the CPU goes: user and kernel", ""] + split
     if mem:
         L += ["", "## sipd resident memory with %d calls in progress" % CFG["mem_calls"], "",
               "%d calls started at %d/s; RSS read %d s after the first, when all have been "
