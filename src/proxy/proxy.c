@@ -76,7 +76,7 @@ struct rctx {
 	struct proxy *p;
 	struct txn *stx;       /* the server transaction, referenced */
 	struct tp_worker *worker;
-	struct branch br[MAX_BRANCHES];
+	struct branch *br[MAX_BRANCHES]; /* allocated as targets come: most requests have one */
 	unsigned nbr;
 	bool invite, final_sent, cancelled, timer_c_fired, ended;
 	unsigned best_code;
@@ -94,6 +94,15 @@ struct rctx {
 	uint32_t lh;           /* the request's loop hash */
 	char *routes;          /* the Route set it goes on with, comma-separated; NULL when none */
 };
+
+/* Branch i of rc, zeroed the first time; NULL when out of memory. A slot past nbr is scratch that the
+ * next target may build into again. */
+static struct branch *branch_slot(struct rctx *rc, unsigned i)
+{
+	if (!rc->br[i])
+		rc->br[i] = calloc(1, sizeof(*rc->br[i]));
+	return rc->br[i];
+}
 
 /* ---- where things go ---- */
 
@@ -223,6 +232,16 @@ struct routeset {
 	struct slice r[MAX_ROUTES];
 	unsigned n;
 };
+
+/* Not zeroed: only the first n slices are ever read, and a kilobyte of zeros per request showed. */
+static struct routeset *routeset_new(void)
+{
+	struct routeset *rs = malloc(sizeof(*rs));
+
+	if (rs)
+		rs->n = 0;
+	return rs;
+}
 
 struct fwd {
 	struct slice target;     /* the new Request-URI */
@@ -411,15 +430,15 @@ static unsigned pending_count(const struct rctx *rc)
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < rc->nbr; i++)
-		n += branch_pending(&rc->br[i]);
+		n += branch_pending(rc->br[i]);
 	return n;
 }
 
 static void cancel_pending(struct rctx *rc)
 {
 	for (unsigned i = 0; i < rc->nbr; i++)
-		if (branch_pending(&rc->br[i]))
-			branch_cancel(&rc->br[i]);
+		if (branch_pending(rc->br[i]))
+			branch_cancel(rc->br[i]);
 }
 
 /* 16.7 step 6: 6xx first; else the lowest class; a 503 will be sent as 500 (step 6, last rule). */
@@ -605,15 +624,15 @@ static void start_next_group(struct rctx *rc)
 		return;
 	}
 	for (unsigned i = 0; i < rc->nbr; i++)
-		if (!rc->br[i].started && rc->br[i].q > q)
-			q = rc->br[i].q;
+		if (!rc->br[i]->started && rc->br[i]->q > q)
+			q = rc->br[i]->q;
 	if (q == -2) {
 		rctx_finish(rc);
 		return;
 	}
 	for (unsigned i = 0; i < rc->nbr; i++)
-		if (!rc->br[i].started && rc->br[i].q == q)
-			branch_start(rc, &rc->br[i]);
+		if (!rc->br[i]->started && rc->br[i]->q == q)
+			branch_start(rc, rc->br[i]);
 	if (!pending_count(rc))
 		start_next_group(rc); /* every branch of the group failed to leave */
 }
@@ -856,9 +875,9 @@ static void timer_c_fire(struct rctx *rc)
 	if (rc->timer_c_fired) {
 		/* the CANCELs went unanswered too: every branch still open counts as 408 (16.8) */
 		for (unsigned i = 0; i < rc->nbr; i++)
-			if (branch_pending(&rc->br[i])) {
-				txn_client_detach(rc->br[i].ct);
-				branch_final(rc, &rc->br[i], 408, NULL);
+			if (branch_pending(rc->br[i])) {
+				txn_client_detach(rc->br[i]->ct);
+				branch_final(rc, rc->br[i], 408, NULL);
 			}
 		rctx_finish(rc);
 		return;
@@ -866,7 +885,7 @@ static void timer_c_fire(struct rctx *rc)
 	rc->timer_c_fired = true;
 	log_info("proxy: Timer C fired; cancelling %u branch(es)", pending_count(rc));
 	for (unsigned i = 0; i < rc->nbr; i++) {
-		struct branch *b = &rc->br[i];
+		struct branch *b = rc->br[i];
 
 		if (!branch_pending(b))
 			continue;
@@ -935,15 +954,17 @@ static void rctx_free(void *data)
 	struct rctx *rc = data;
 
 	for (unsigned i = 0; i < rc->nbr; i++) {
-		txn_client_detach(rc->br[i].ct);
-		mem_deref(rc->br[i].ct);
-		free(rc->br[i].req);
-		free(rc->br[i].udp_req);
-		locate_cancel(rc->br[i].loc);
-		free(rc->br[i].hop);
-		free(rc->br[i].req_alt);
-		free(rc->br[i].tgt);
+		txn_client_detach(rc->br[i]->ct);
+		mem_deref(rc->br[i]->ct);
+		free(rc->br[i]->req);
+		free(rc->br[i]->udp_req);
+		locate_cancel(rc->br[i]->loc);
+		free(rc->br[i]->hop);
+		free(rc->br[i]->req_alt);
+		free(rc->br[i]->tgt);
 	}
+	for (unsigned i = 0; i < MAX_BRANCHES; i++)
+		free(rc->br[i]);
 	free(rc->routes);
 	free(rc->best);
 	free(rc->challenges);
@@ -969,9 +990,9 @@ void proxy_txn_end(struct proxy *p, struct txn *tx)
 	tmr_cancel(&rc->timer_c);
 	/* branches still open end on their own timers; their answers have nowhere to go now */
 	for (unsigned i = 0; i < rc->nbr; i++) {
-		txn_client_detach(rc->br[i].ct);
-		locate_cancel(rc->br[i].loc);
-		rc->br[i].loc = NULL;
+		txn_client_detach(rc->br[i]->ct);
+		locate_cancel(rc->br[i]->loc);
+		rc->br[i]->loc = NULL;
 	}
 }
 
@@ -1224,7 +1245,7 @@ static bool target_tried(const struct rctx *rc, const struct sip_msg *req, const
 	if (sip_uri_parse(&v, req->ruri) == 0 && sip_uri_equal(&v, u))
 		return true;
 	for (unsigned i = 0; i < rc->nbr; i++)
-		if (sip_uri_parse(&v, built_ruri(rc->br[i].req, rc->br[i].req_len)) == 0 && sip_uri_equal(&v, u))
+		if (sip_uri_parse(&v, built_ruri(rc->br[i]->req, rc->br[i]->req_len)) == 0 && sip_uri_equal(&v, u))
 			return true;
 	return false;
 }
@@ -1233,7 +1254,7 @@ static bool target_tried(const struct rctx *rc, const struct sip_msg *req, const
  * built the first ones. 0 or an errno (no usable next hop, out of memory). */
 static int branch_build(struct rctx *rc, struct branch *b, const struct sip_msg *req, const struct target *t)
 {
-	struct routeset *rs = calloc(1, sizeof(*rs));
+	struct routeset *rs = routeset_new();
 	struct slice rest = slice_cstr(rc->routes ? rc->routes : ""), r, name = SLICE_NULL;
 	struct fwd f = {
 		.target = slice_cstr(t->uri),
@@ -1301,7 +1322,7 @@ static unsigned recurse_contacts(struct rctx *rc, const struct sip_msg *resp, st
 	while (sip_list_iter_next(&it, &el)) {
 		struct sip_addr a;
 		struct sip_uri u;
-		struct branch *b = &rc->br[rc->nbr < MAX_BRANCHES ? rc->nbr : 0];
+		struct branch *b = rc->nbr < MAX_BRANCHES ? branch_slot(rc, rc->nbr) : NULL;
 		bool usable = false;
 		long expires;
 		int q;
@@ -1310,7 +1331,7 @@ static unsigned recurse_contacts(struct rctx *rc, const struct sip_msg *resp, st
 			continue;
 		if (target_tried(rc, req, &u))
 			continue;
-		if (u.scheme == SIP_SCHEME_SIP && rc->nbr < MAX_BRANCHES && a.uri.l < sizeof(t->uri)) {
+		if (u.scheme == SIP_SCHEME_SIP && b && a.uri.l < sizeof(t->uri)) {
 			memset(t, 0, sizeof(*t));
 			slice_copy(t->uri, sizeof(t->uri), a.uri);
 			usable = branch_build(rc, b, req, t) == 0;
@@ -1331,8 +1352,8 @@ static unsigned recurse_contacts(struct rctx *rc, const struct sip_msg *resp, st
 	if (added)
 		log_info("proxy: recursing on %u Contact(s) of a %u", added, resp->status);
 	for (unsigned i = first; i < rc->nbr; i++)
-		if (rc->br[i].q == qmax)
-			branch_start(rc, &rc->br[i]);
+		if (rc->br[i]->q == qmax)
+			branch_start(rc, rc->br[i]);
 out:
 	free(req);
 	free(t);
@@ -1562,8 +1583,14 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	if (p->cfg->recurse_3xx)
 		rctx_keep_fwd(rc, local, o, lh, rs, p->cfg->record_route && dialog_creating(req->mid) && !req->to.tag.p);
 	for (size_t i = 0; i < n && rc->nbr < MAX_BRANCHES; i++) {
-		struct branch *b = &rc->br[rc->nbr];
-		struct fwd f = {
+		struct branch *b = branch_slot(rc, rc->nbr);
+		struct fwd f;
+
+		if (!b) {
+			log_err("proxy: out of memory for a branch to %s", t[i].uri);
+			continue;
+		}
+		f = (struct fwd){
 			.target = slice_cstr(t[i].uri),
 			.path = t[i].path,
 			.routes = rs,
@@ -1645,7 +1672,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 	/* the common case first, before any set-up: for sipd itself (OPTIONS pings), no Route at all */
 	if (!req->count[SIP_HDR_ROUTE] && !ruri.user.l && ruri_local(p, req, &ruri))
 		return false;
-	rs = calloc(1, sizeof(*rs));
+	rs = routeset_new();
 	if (!rs) {
 		answer(p, req, o, 500, "Out of memory", NULL);
 		return true;
