@@ -93,6 +93,10 @@ struct rctx {
 	bool record_route;
 	uint32_t lh;           /* the request's loop hash */
 	char *routes;          /* the Route set it goes on with, comma-separated; NULL when none */
+	/* what every branch's request shares (CSeq, Call-ID, From tag, one Via more than the request's),
+	 * so that its client transaction need not parse what was just built; branch set per branch */
+	struct txn_client_ident ident;
+	char ident_method[32];
 };
 
 /* Branch i of rc, zeroed the first time; NULL when out of memory. A slot past nbr is scratch that the
@@ -592,6 +596,30 @@ static void branch_response(struct rctx *rc, struct branch *b, unsigned code, co
 
 static int branch_locate(struct rctx *rc, struct branch *b);
 
+/* The branch of a request sipd built: on its second line, sipd's Via (forward_build). */
+static struct slice built_branch(const char *req, size_t len)
+{
+	const char *via = memchr(req, '\n', len), *eol, *br;
+
+	if (!via++ || !(eol = memchr(via, '\n', len - (size_t)(via - req))) ||
+	    !(br = memmem(via, (size_t)(eol - via), ";branch=", 8)))
+		return SLICE_NULL;
+	br += 8;
+	for (size_t n = 0;; n++)
+		if (br + n == eol || br[n] == ';' || br[n] == '\r' || br[n] == ' ' || br[n] == '\t' || br[n] == ',')
+			return slice_make(br, n);
+}
+
+/* b's request to b's next hop, as a client transaction. 0 or an errno. */
+static int branch_send(struct rctx *rc, struct branch *b)
+{
+	struct txn_client_ident id = rc->ident;
+
+	id.branch = built_branch(b->req, b->req_len);
+	return txn_client_send(&b->ct, rc->p->txns, txn_loop(rc->stx), b->req, b->req_len, rc->ident.method.l ? &id : NULL,
+			       rc->worker, b->proto, &b->dst, on_branch_response, b);
+}
+
 static int branch_start(struct rctx *rc, struct branch *b)
 {
 	int err;
@@ -600,8 +628,7 @@ static int branch_start(struct rctx *rc, struct branch *b)
 		return branch_locate(rc, b); /* a host name: sent once DNS has answered */
 	b->started = true;
 	do { /* 18.1.1: TCP taken for the size and refused at once: UDP */
-		err = txn_client_send(&b->ct, rc->p->txns, txn_loop(rc->stx), b->req, b->req_len, rc->worker,
-				      b->proto, &b->dst, on_branch_response, b);
+		err = branch_send(rc, b);
 	} while (err && branch_to_udp(b));
 	if (err) {
 		/* 8.1.3.1: a transport error is a 503 from that branch */
@@ -727,8 +754,7 @@ static int branch_try(struct rctx *rc, struct branch *b)
 			b->dst = t->addr;
 			b->proto = proto;
 			b->size_tcp = proto != t->proto;
-			err = txn_client_send(&b->ct, rc->p->txns, txn_loop(rc->stx), b->req, b->req_len, rc->worker,
-					      b->proto, &b->dst, on_branch_response, b);
+			err = branch_send(rc, b);
 			if (!err)
 				return 0;
 			log_info("proxy: located next hop %s/%s failed: %s", tp_proto_name(proto),
@@ -851,7 +877,7 @@ static void branch_cancel(struct branch *b)
 	}
 	sbuf_init(&sb, buf, b->req_len + 256);
 	if (sip_hop_request_write(&sb, m, "CANCEL", sip_msg_hdr(m, SIP_HDR_TO)->value) == 0 &&
-	    txn_client_send(NULL, b->rc->p->txns, txn_loop(b->rc->stx), buf, sb.len, b->rc->worker,
+	    txn_client_send(NULL, b->rc->p->txns, txn_loop(b->rc->stx), buf, sb.len, NULL, b->rc->worker,
 					    b->proto, &b->dst, NULL, NULL) == 0)
 		b->cancel_sent = true;
 	free(buf);
@@ -1569,6 +1595,12 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	rc->stx = stx; /* the reference txn_server_new gave the caller */
 	rc->worker = tm->worker;
 	rc->invite = req->mid == SIP_METHOD_INVITE;
+	if (req->cseq.method.l < sizeof(rc->ident_method)) {
+		memcpy(rc->ident_method, req->cseq.method.p, req->cseq.method.l);
+		rc->ident = (struct txn_client_ident){ .method = slice_make(rc->ident_method, req->cseq.method.l),
+						       .cseq = req->cseq.num, .id_hash = txn_client_id_hash(req),
+						       .nvia = txn_via_count(req) + 1 };
+	}
 	txn_set_tu(stx, rc, rctx_free);
 	if (rc->invite && !req->to.tag.p && req->call_id.l < sizeof(rc->call_id)) {
 		slice_copy(rc->call_id, sizeof(rc->call_id), req->call_id);

@@ -3,6 +3,7 @@
  * response that is not a valid answer to the request sent ends the transaction as a 502 (16.7); a TCP
  * connection that cannot be set up, or that goes away before they heard anything, ends those waiting on
  * it as a 503 (8.1.3.1, 17.1.4). */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -107,12 +108,12 @@ static uint32_t key_hash(struct slice branch, struct slice method)
 	return slice_hash(method, slice_hash(branch, 0xc1));
 }
 
-static uint32_t id_hash(const struct sip_msg *m)
+uint32_t txn_client_id_hash(const struct sip_msg *m)
 {
 	return slice_hash(m->from.tag, slice_hash(m->call_id, 0x1d));
 }
 
-static unsigned via_count(const struct sip_msg *m)
+unsigned txn_via_count(const struct sip_msg *m)
 {
 	struct sip_list_iter it;
 	struct slice el;
@@ -264,20 +265,50 @@ static void timer_end(struct tmr *t, void *arg)
 	ct_terminate(ct, ct->state == C_COMPLETED ? 0 : 408);
 }
 
+/* The ident of a request, read from it: for callers that have not kept it (a CANCEL). */
+static int ident_parse(struct txn_client_ident *id, struct sip_msg *m, const char *req, size_t len)
+{
+	struct sip_error err;
+
+	if (sip_msg_parse(m, req, len, &err))
+		return EINVAL;
+	*id = (struct txn_client_ident){ .branch = m->via.branch, .method = m->cseq.method, .cseq = m->cseq.num,
+					 .id_hash = txn_client_id_hash(m), .nvia = txn_via_count(m) };
+	return 0;
+}
+
 int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *loop, const char *req, size_t len,
-		    struct tp_worker *w, enum tp_proto proto, const struct tp_addr *dst, txn_client_h *h, void *arg)
+		    const struct txn_client_ident *id, struct tp_worker *w, enum tp_proto proto,
+		    const struct tp_addr *dst, txn_client_h *h, void *arg)
 {
 	const struct txn_timers *T = &t->cfg.timers;
 	struct txn_client **bucket, *ct;
-	struct sip_msg *m = malloc(sizeof(*m));
-	struct sip_error err;
+	struct txn_client_ident parsed;
+	struct sip_msg *m = NULL;
 	struct cshard *s;
 	int rc;
 
-	if (!m)
-		return ENOMEM;
-	if (sip_msg_parse(m, req, len, &err) || !m->via.branch.l || m->via.branch.l >= sizeof(ct->branch) ||
-	    m->cseq.method.l >= sizeof(ct->method)) {
+	if (!id) {
+		if (!(m = malloc(sizeof(*m))))
+			return ENOMEM;
+		if (ident_parse(&parsed, m, req, len)) {
+			free(m);
+			return EINVAL;
+		}
+		id = &parsed;
+	}
+#ifndef NDEBUG
+	else { /* debug builds (the tests) check that the caller's ident is what the request says */
+		struct sip_msg *chk = malloc(sizeof(*chk));
+
+		if (chk && ident_parse(&parsed, chk, req, len) == 0) {
+			assert(slice_eq(parsed.branch, id->branch) && slice_eq(parsed.method, id->method));
+			assert(parsed.cseq == id->cseq && parsed.id_hash == id->id_hash && parsed.nvia == id->nvia);
+		}
+		free(chk);
+	}
+#endif
+	if (!id->branch.l || id->branch.l >= sizeof(ct->branch) || !id->method.l || id->method.l >= sizeof(ct->method)) {
 		free(m);
 		return EINVAL;
 	}
@@ -289,13 +320,13 @@ int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *l
 	}
 	memcpy(ct->req, req, len);
 	ct->req_len = len;
-	slice_copy(ct->branch, sizeof(ct->branch), m->via.branch);
-	slice_copy(ct->method, sizeof(ct->method), m->cseq.method);
-	ct->invite = m->mid == SIP_METHOD_INVITE;
-	ct->cseq = m->cseq.num;
-	ct->id_hash = id_hash(m);
-	ct->nvia = via_count(m);
-	free(m);
+	slice_copy(ct->branch, sizeof(ct->branch), id->branch);
+	slice_copy(ct->method, sizeof(ct->method), id->method);
+	ct->invite = sip_method_lookup(id->method) == SIP_METHOD_INVITE;
+	ct->cseq = id->cseq;
+	ct->id_hash = id->id_hash;
+	ct->nvia = id->nvia;
+	free(m); /* the slices of id point into req or m: both done with */
 	ct->table = t;
 	ct->loop = loop;
 	ct->worker = w;
@@ -386,9 +417,9 @@ static const char *resp_mismatch(const struct txn_client *ct, const struct sip_m
 {
 	if (resp->cseq.num != ct->cseq)
 		return "CSeq number differs from the request's";
-	if (id_hash(resp) != ct->id_hash)
+	if (txn_client_id_hash(resp) != ct->id_hash)
 		return "Call-ID or From tag differs from the request's";
-	if (via_count(resp) != ct->nvia)
+	if (txn_via_count(resp) != ct->nvia)
 		return "Via values differ in number from the request's";
 	if (resp->status >= 200 && !resp->to.tag.p)
 		return "final response without a To tag";

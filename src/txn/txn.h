@@ -83,10 +83,26 @@ struct txn_client; /* refcounted */
  * nothing more comes. */
 typedef void (txn_client_h)(struct txn_client *ct, unsigned code, const struct sip_msg *resp, void *arg);
 
+/* What a client transaction matches its responses against (17.1.3, 8.2.6.2), for a caller that knows it
+ * without parsing the request it has just built. */
+struct txn_client_ident {
+	struct slice branch;  /* of the request's top Via, sipd's own */
+	struct slice method;  /* of its CSeq */
+	uint32_t cseq;
+	uint32_t id_hash;     /* txn_client_id_hash() of the request */
+	unsigned nvia;        /* Via values the request carries */
+};
+/* Call-ID and From tag of m, hashed as responses are checked against them. */
+uint32_t txn_client_id_hash(const struct sip_msg *m);
+/* How many Via values m carries. */
+unsigned txn_via_count(const struct sip_msg *m);
+
 /* Sends req (already carrying sipd's top Via with a unique branch) to dst and runs the client state
- * machine on loop. 0, or an errno (nothing was sent). */
+ * machine on loop. id: what identifies req, or NULL to read it from req. 0, or an errno (nothing was
+ * sent). */
 int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *loop, const char *req, size_t len,
-		    struct tp_worker *w, enum tp_proto proto, const struct tp_addr *dst, txn_client_h *h, void *arg);
+		    const struct txn_client_ident *id, struct tp_worker *w, enum tp_proto proto,
+		    const struct tp_addr *dst, txn_client_h *h, void *arg);
 /* A response from the network: 0 when it belonged to a client transaction (its top Via's branch and
  * CSeq method; consumed), ENOENT if not. invalid: why it failed sip_msg_parse / sip_msg_check (NULL
  * when it passed). A final is also invalid when its CSeq number, Call-ID, From tag or number of Vias
