@@ -360,6 +360,21 @@ static int addr_host_set(struct tp_addr *a, const char *host, unsigned short por
 	return EINVAL;
 }
 
+int tp_addr_set(struct tp_addr *a, struct slice host, unsigned short port)
+{
+	char h[INET6_ADDRSTRLEN];
+
+	if (!a)
+		return EINVAL;
+	if (host.l >= 2 && host.p[0] == '[' && host.p[host.l - 1] == ']')
+		host = slice_make(host.p + 1, host.l - 2);
+	if (host.l == 0 || host.l >= sizeof(h))
+		return EINVAL;
+	memcpy(h, host.p, host.l);
+	h[host.l] = '\0';
+	return addr_host_set(a, h, port);
+}
+
 /* "1.2.3.4", "1.2.3.4:5060", "[::1]", "[::1]:5060", or a bare "::1" (no port: its colons are its own). */
 int tp_addr_parse(struct tp_addr *a, const char *s, unsigned short def_port)
 {

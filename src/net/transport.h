@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "base/slice.h"
+
 struct loop;
 struct tp;        /* the set of workers and listeners */
 struct tp_worker; /* one thread: its loop, its SO_REUSEPORT sockets */
@@ -92,6 +94,9 @@ unsigned tp_worker_count(const struct tp *tp);
 struct tp_worker *tp_worker_at(struct tp *tp, unsigned i);
 /* Parses "127.0.0.1:5060", "[::1]:5060", "0.0.0.0" (port defaults to def_port). 0 or EINVAL. */
 int tp_addr_parse(struct tp_addr *a, const char *s, unsigned short def_port);
+/* A numeric host as a URI or Via writes it ("1.2.3.4", "[::1]") and a port. 0, or EINVAL for anything
+ * else (a host name). Without stdio: it runs for every request sipd forwards. */
+int tp_addr_set(struct tp_addr *a, struct slice host, unsigned short port);
 /* "1.2.3.4:5060" / "[::1]:5060" into buf; returns buf. */
 char *tp_addr_str(const struct tp_addr *a, char *buf, size_t n);
 /* Host part only ("1.2.3.4", "::1") and port. */

@@ -135,14 +135,10 @@ static bool hop_is_name(const struct sip_uri *u)
 /* The next hop of a URI: its maddr or host, its port, transport=. EAGAIN: a host name (DNS). */
 static int uri_hop(const struct sip_uri *u, struct tp_addr *dst, enum tp_proto *proto)
 {
-	char hp[160];
 	struct slice host = u->maddr.l ? u->maddr : u->host;
 
 	*proto = slice_caseeq_cstr(u->transport, "tcp") ? TP_TCP : TP_UDP;
-	if (host.l >= 128)
-		return hop_is_name(u) ? EAGAIN : EINVAL;
-	snprintf(hp, sizeof(hp), "%.*s:%u", SLICE_ARG(host), u->port ? u->port : 5060);
-	if (tp_addr_parse(dst, hp, 5060) == 0)
+	if (tp_addr_set(dst, host, u->port ? u->port : 5060) == 0)
 		return 0;
 	return hop_is_name(u) ? EAGAIN : EINVAL;
 }
@@ -198,13 +194,26 @@ static uint32_t loop_hash(const struct sip_msg *req)
 	return h;
 }
 
+/* v as 8 lower-case hex digits, no terminator. */
+static void hex8(char *out, uint32_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 4)
+		out[i] = "0123456789abcdef"[v & 15];
+}
+
 /* Our branch: unique, with the request's loop hash after a '-' so that it can be found again. */
 static void loop_branch(char out[48], uint32_t lh)
 {
 	char unique[32];
 
+	size_t ul;
+
 	txn_branch_new(unique);
-	snprintf(out, 48, "%s-%08x", unique, lh);
+	ul = strlen(unique);
+	memcpy(out, unique, ul);
+	out[ul] = '-';
+	hex8(out + ul + 1, lh);
+	out[ul + 9] = '\0';
 }
 
 /* Did this very request pass here before? A Via of sipd's carrying the same loop hash says so. */
@@ -212,9 +221,10 @@ static bool looped(const struct proxy *p, const struct sip_msg *req, uint32_t lh
 {
 	struct sip_list_iter it;
 	struct slice el;
-	char want[10];
+	char want[9];
 
-	snprintf(want, sizeof(want), "-%08x", lh);
+	want[0] = '-';
+	hex8(want + 1, lh);
 	sip_list_begin(&it, req, SIP_HDR_VIA);
 	while (sip_list_iter_next(&it, &el)) {
 		struct sip_via v;
@@ -1786,7 +1796,7 @@ void proxy_stray_response(struct proxy *p, const struct tp_msg *tm, const struct
 	struct sip_via v;
 	struct tp_addr dst;
 	enum tp_proto proto;
-	char hp[160], *out;
+	char *out;
 	size_t len;
 
 	(void)tm;
@@ -1810,10 +1820,8 @@ void proxy_stray_response(struct proxy *p, const struct tp_msg *tm, const struct
 
 	if (v.rport.l)
 		slice_to_u32(v.rport, 65535, &rport);
-	snprintf(hp, sizeof(hp), "%.*s:%u", SLICE_ARG(v.received.l ? v.received : v.host),
-		 rport ? (unsigned)rport : v.port ? v.port : 5060);
 	proto = slice_caseeq_cstr(v.transport, "TCP") ? TP_TCP : TP_UDP;
-	if (tp_addr_parse(&dst, hp, 5060))
+	if (tp_addr_set(&dst, v.received.l ? v.received : v.host, rport ? (unsigned short)rport : v.port ? v.port : 5060))
 		return;
 	out = strip_via(resp, &len);
 	if (out) {

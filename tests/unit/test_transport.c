@@ -457,6 +457,32 @@ static void test_addr(void **state)
 	assert_string_equal(tp_proto_name(TP_TCP), "TCP");
 }
 
+/* tp_addr_set: hosts as URIs and Vias write them, a port apart; an unbracketed IPv6 received= too. */
+static void test_addr_set(void **state)
+{
+	struct tp_addr a, b;
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(tp_addr_set(&a, SLICE_LIT("192.0.2.7"), 5070), 0);
+	assert_string_equal(tp_addr_str(&a, buf, sizeof(buf)), "192.0.2.7:5070");
+	assert_int_equal(tp_addr_set(&a, SLICE_LIT("[2001:db8::5]"), 5062), 0);
+	assert_string_equal(tp_addr_str(&a, buf, sizeof(buf)), "[2001:db8::5]:5062");
+	assert_int_equal(tp_addr_set(&b, SLICE_LIT("2001:db8::5"), 5062), 0);
+	assert_true(tp_addr_eq(&a, &b));
+	/* only the slice counts, not what follows it in the buffer */
+	assert_int_equal(tp_addr_set(&a, slice_make("10.0.0.1;rport", 8), 5060), 0);
+	assert_string_equal(tp_addr_str(&a, buf, sizeof(buf)), "10.0.0.1:5060");
+
+	assert_int_equal(tp_addr_set(&a, SLICE_LIT("example.com"), 5060), EINVAL);
+	assert_int_equal(tp_addr_set(&a, SLICE_LIT(""), 5060), EINVAL);
+	assert_int_equal(tp_addr_set(&a, SLICE_LIT("[]"), 5060), EINVAL);
+	assert_int_equal(tp_addr_set(&a, SLICE_LIT("[::1"), 5060), EINVAL);
+	assert_int_equal(tp_addr_set(&a, SLICE_LIT("1.2.3.4:5060"), 5060), EINVAL);
+	assert_int_equal(tp_addr_set(&a, SLICE_LIT("1111:2222:3333:4444:5555:6666:7777:8888:9999:aaaa"), 5060),
+			 EINVAL);
+}
+
 /* ---- UDP ---- */
 
 static void test_udp(void **state)
@@ -1076,6 +1102,7 @@ int main(void)
 		cmocka_unit_test(test_loop),
 		cmocka_unit_test(test_loop_stop),
 		cmocka_unit_test(test_addr),
+		cmocka_unit_test(test_addr_set),
 		cmocka_unit_test(test_udp),
 		cmocka_unit_test(test_udp_send_foreign),
 		cmocka_unit_test(test_tcp_framing),
