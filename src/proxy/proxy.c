@@ -168,9 +168,20 @@ static bool received_host_is(const char *received, struct slice host)
 static void local_hostport(const struct tp_addr *local, char *buf, size_t n)
 {
 	char host[64];
+	struct sbuf b;
+	bool v6;
 
 	tp_addr_host(local, host, sizeof(host));
-	snprintf(buf, n, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, tp_addr_port(local));
+	v6 = strchr(host, ':') != NULL;
+	sbuf_init(&b, buf, n - 1);
+	if (v6)
+		sbuf_addlit(&b, "[");
+	sbuf_adds(&b, host);
+	if (v6)
+		sbuf_addlit(&b, "]");
+	sbuf_addlit(&b, ":");
+	sbuf_addu(&b, tp_addr_port(local));
+	buf[b.overflow ? 0 : b.len] = '\0';
 }
 
 /* ---- loops (16.3 step 4, 16.6 step 8) ---- */

@@ -230,19 +230,26 @@ static void expired_to_store(const struct store_change *dels, size_t n, void *ar
  * user part undone, the host in lower case, no port, parameters or headers. */
 bool registrar_aor(const struct sip_uri *u, char *out, size_t n)
 {
-	char user[128];
-	long ul = u->user.l < sizeof(user) ? sip_unescape(user, sizeof(user), u->user) : -1;
-	size_t len;
+	const char *scheme = u->scheme == SIP_SCHEME_SIPS ? "sips:" : "sip:";
+	size_t sl = strlen(scheme);
+	long ul;
+	char *host;
 
-	if ((u->scheme != SIP_SCHEME_SIP && u->scheme != SIP_SCHEME_SIPS) || ul <= 0 || memchr(user, '\0', (size_t)ul))
+	if ((u->scheme != SIP_SCHEME_SIP && u->scheme != SIP_SCHEME_SIPS) || n < sl + 2 + u->host.l)
 		return false;
-	len = (size_t)snprintf(out, n, "%s:%.*s@%.*s", u->scheme == SIP_SCHEME_SIPS ? "sips" : "sip", (int)ul, user,
-			       SLICE_ARG(u->host));
-	if (len >= n)
+	memcpy(out, scheme, sl);
+	/* the user, unescaped, straight into out: room left for '@', the host and the terminator */
+	ul = u->user.l < 128 ? sip_unescape(out + sl, n - sl - 2 - u->host.l, u->user) : -1;
+	if (ul <= 0 || memchr(out + sl, '\0', (size_t)ul))
 		return false;
-	for (char *p = strrchr(out, '@'); p && *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p + 32);
+	host = out + sl + ul;
+	*host++ = '@';
+	for (size_t i = 0; i < u->host.l; i++) {
+		char c = u->host.p[i];
+
+		host[i] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+	}
+	host[u->host.l] = '\0';
 	return true;
 }
 
