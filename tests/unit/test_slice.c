@@ -1,0 +1,77 @@
+/* test_slice.c: the hashes of base/slice: case folding that agrees with slice_caseeq, every byte and
+ * the length counted, and a spread good enough for the tables that use the low bits. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/slice.h"
+
+static void test_casehash_agrees_with_caseeq(void **state)
+{
+	const char *pairs[][2] = { { "Example.COM", "example.com" }, { "a", "A" }, { "", "" },
+				   { "z9hG4bK-Branch-0123456789", "Z9HG4BK-branch-0123456789" },
+				   { "1234567", "1234567" }, { "abcdefgh", "ABCDEFGH" }, { "abcdefghi", "ABCDEFGHI" } };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		struct slice a = slice_cstr(pairs[i][0]), b = slice_cstr(pairs[i][1]);
+
+		assert_true(slice_caseeq(a, b));
+		assert_int_equal(slice_casehash(a, 7), slice_casehash(b, 7));
+	}
+	assert_int_not_equal(slice_hash(SLICE_LIT("abc"), 0), slice_hash(SLICE_LIT("ABC"), 0));
+}
+
+static void test_hash_counts_every_byte(void **state)
+{
+	char buf[40];
+
+	(void)state;
+	/* trailing zero bytes and the seed change the hash; so does each byte of a long key */
+	assert_int_not_equal(slice_hash(slice_make("a\0", 1), 0), slice_hash(slice_make("a\0", 2), 0));
+	assert_int_not_equal(slice_hash(SLICE_LIT("call-id"), 1), slice_hash(SLICE_LIT("call-id"), 2));
+	memset(buf, 'x', sizeof(buf));
+	uint32_t base = slice_hash(slice_make(buf, sizeof(buf)), 0);
+
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		buf[i] = 'y';
+		assert_int_not_equal(slice_hash(slice_make(buf, sizeof(buf)), 0), base);
+		buf[i] = 'x';
+	}
+}
+
+/* 64k keys that differ in one counter, into 1024 buckets by the low bits: none badly overfull. */
+static void test_hash_spread(void **state)
+{
+	enum { N = 65536, B = 1024 };
+	static unsigned count[B];
+	unsigned worst = 0;
+
+	(void)state;
+	for (unsigned i = 0; i < N; i++) {
+		char key[48];
+		int l = snprintf(key, sizeof(key), "z9hG4bK-%u@192.0.2.1", i);
+
+		count[slice_hash(slice_make(key, (size_t)l), 0) % B]++;
+	}
+	for (unsigned b = 0; b < B; b++)
+		if (count[b] > worst)
+			worst = count[b];
+	assert_true(worst < 2 * N / B); /* 64 expected per bucket */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_casehash_agrees_with_caseeq),
+		cmocka_unit_test(test_hash_counts_every_byte),
+		cmocka_unit_test(test_hash_spread),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
