@@ -543,12 +543,14 @@ static bool callid_valid(struct slice id)
 	return true;
 }
 
-/* A From/To URI must be well-formed; an unknown scheme is someone else's business (ENOTSUP). */
-static bool addr_uri_valid(const struct sip_addr *a)
+/* A From/To URI must be well-formed; an unknown scheme is someone else's business (ENOTSUP). Only
+ * requests are held to it: a response echoes the request's From and To (8.2.6.2), is matched by its
+ * Via, CSeq, Call-ID and tags, and a proxy relays those fields as they are. */
+static bool addr_uri_valid(const struct sip_msg *m, const struct sip_addr *a)
 {
 	struct sip_uri u;
 
-	return sip_uri_parse(&u, a->uri) != EBADMSG;
+	return !m->is_request || sip_uri_parse(&u, a->uri) != EBADMSG;
 }
 
 int sip_msg_check(const struct sip_msg *m, struct sip_error *err)
@@ -568,11 +570,11 @@ int sip_msg_check(const struct sip_msg *m, struct sip_error *err)
 		return fail(err, st, "Malformed Via header");
 	if ((rc = check_single(m, SIP_HDR_FROM, "Missing From header field", "Duplicate From header field", err)))
 		goto out;
-	if (!m->from.uri.p || !addr_uri_valid(&m->from))
+	if (!m->from.uri.p || !addr_uri_valid(m, &m->from))
 		return fail(err, st, "Malformed From header");
 	if ((rc = check_single(m, SIP_HDR_TO, "Missing To header field", "Duplicate To header field", err)))
 		goto out;
-	if (!m->to.uri.p || !addr_uri_valid(&m->to))
+	if (!m->to.uri.p || !addr_uri_valid(m, &m->to))
 		return fail(err, st, "Malformed To header");
 	if ((rc = check_single(m, SIP_HDR_CALL_ID, "Missing Call-ID header field",
 			       "Duplicate Call-ID header field", err)))
