@@ -7,7 +7,7 @@ pkgs="cmake pkg-config gcc make libinih-dev libssl-dev libsqlite3-dev libc-ares-
 case "$goal" in
   test)  pkgs="$pkgs libcmocka-dev sip-tester sipsak python3 procps dnsmasq-base" ;;
   fuzz)  pkgs="$pkgs clang libclang-rt-dev" ;;
-  bench) pkgs="$pkgs sip-tester kamailio kamailio-sqlite-modules procps python3 valgrind" ;;
+  bench) pkgs="$pkgs sip-tester kamailio kamailio-sqlite-modules procps python3 valgrind linux-perf" ;;
 esac
 missing=""
 for p in $pkgs; do
