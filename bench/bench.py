@@ -711,13 +711,12 @@ def bench_mode(sipd_bin):
     return 0
 
 
-def cpu_pairs(rounds, order):
-    """{server: [(CPU µs per request, kernel share), ...]} over the rounds, for perfsplit."""
-    out = {}
-    for name in order:
-        out[name] = [(r[name]["cpu"]["us_per_req"], r[name]["cpu"].get("kernel_share"))
-                     for r in rounds if r.get(name) and "cpu" in r[name]]
-    return out
+def split_section(rounds, order, base, unit):
+    """The report's user/kernel table (perfsplit) with its heading; [] without perf."""
+    pairs = {name: [(r[name]["cpu"]["us_per_req"], r[name]["cpu"].get("kernel_share"))
+                    for r in rounds if r.get(name) and "cpu" in r[name]] for name in order}
+    split = perfsplit.split_lines(pairs, base, unit, {"responder": "udp_responder"})
+    return ["### Where the CPU goes: user and kernel", ""] + split + [""] if split else []
 
 
 def report(order, rounds, skipped, info):
@@ -781,12 +780,7 @@ def report(order, rounds, skipped, info):
             cr = rr = "n/a"
         L.append("| %s | %s | %s | %s | %s |" % (label, mr_s, fmt(med(vals(name, "cpu"))), cr, rr))
     L.append("")
-    split = perfsplit.split_lines(cpu_pairs(rounds, order), "kamailio", "request",
-                                  {"responder": "udp_responder"})
-    if split:
-        L.append("### Where the CPU goes: user and kernel\n")
-        L.extend(split)
-        L.append("")
+    L.extend(split_section(rounds, order, "kamailio", "request"))
     if ceiling is not None:
         notes.append("- SIPp's own ceiling on this machine (against the trivial udp_responder): "
                      "median %.0f OPTIONS/s. A server whose max rate reaches it is limited by "
@@ -1183,12 +1177,7 @@ def register_report(order, rounds, skipped, info, mem):
                     base, what, fmt(med(ratios("sipd", base, "cpu"))),
                     fmt(med(ratios("sipd", base, "max_rate")))))
         L.append("")
-    split = perfsplit.split_lines(cpu_pairs(rounds, order), "kamailio-mem", "registration",
-                                  {"responder": "udp_responder"})
-    if split:
-        L.append("### Where the CPU goes: user and kernel\n")
-        L.extend(split)
-        L.append("")
+    L.extend(split_section(rounds, order, "kamailio-mem", "registration"))
     if ceiling is not None:
         notes.append("- SIPp's own ceiling for this scenario on this machine (against the "
                      "udp_responder, which challenges and accepts without any check): median "
