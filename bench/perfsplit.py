@@ -9,8 +9,17 @@ split: "user" is the server's own code and its libraries, "kernel" the system
 calls, the UDP stack and the scheduler working for it.  That split tells what
 a faster server could still win: only the user part is the server's to cut.
 
-Without perf (Debian package linux-perf) or without the right to use it, the
-helpers return None and the reports leave the columns out.
+The sampling is system-wide (`perf record -a`) and the server's samples are
+picked out by pid afterwards. Sampling the server's threads themselves
+(`perf record -p`) would cost the server at each of its context switches (the
+per-task sampling timer is stopped and started again), so a server that wakes
+once per datagram would pay more for being watched than one that batches,
+and its CPU per request would be inflated: by about half for Kamailio's
+OPTIONS on the 2-core VM. System-wide sampling costs every CPU the same
+999 interrupts a second, whoever runs.
+
+Without perf (Debian package linux-perf), without the right to use it, or with
+BENCH_PERF=0, the helpers return None and the reports leave the columns out.
 """
 
 import os
@@ -20,7 +29,7 @@ import signal
 import subprocess
 import tempfile
 
-PERF = shutil.which("perf")
+PERF = shutil.which("perf") if os.environ.get("BENCH_PERF", "1") != "0" else None
 FREQ = 999  # Hz: an odd rate, so samples do not beat with 1 ms timers
 
 
@@ -30,13 +39,20 @@ class Sampler:
     def __init__(self, pids, workdir):
         self.proc = None
         self.data = None
+        # perf attributes samples to threads: every thread of every process, at the start (the
+        # servers create theirs at start-up)
+        self.tids = set()
+        for p in pids:
+            try:
+                self.tids.update(int(t) for t in os.listdir("/proc/%d/task" % p))
+            except OSError:
+                pass
         if not PERF or not pids:
             return
         fd, self.data = tempfile.mkstemp(prefix="perf-", suffix=".data", dir=workdir)
         os.close(fd)
         self.proc = subprocess.Popen(
-            [PERF, "record", "-q", "-e", "cpu-clock", "-F", str(FREQ), "-o", self.data,
-             "-p", ",".join(str(p) for p in pids)],
+            [PERF, "record", "-q", "-a", "-e", "cpu-clock", "-F", str(FREQ), "-o", self.data],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
     def stop(self):
@@ -49,7 +65,7 @@ class Sampler:
             self.proc.kill()
             self.proc.wait()
             return None
-        share = kernel_share(self.data)
+        share = kernel_share(self.data, self.tids)
         try:
             os.unlink(self.data)
         except OSError:
@@ -57,24 +73,25 @@ class Sampler:
         return share
 
 
-def kernel_share(path):
-    """Fraction of the samples in `path` taken in the kernel, or None."""
+def kernel_share(path, tids):
+    """Fraction of the samples of threads tids in `path` taken in the kernel, or None."""
     try:
         out = subprocess.run([PERF, "report", "-i", path, "--stdio", "--no-children",
-                              "--sort", "dso"], stdout=subprocess.PIPE,
+                              "--sort", "pid,dso"], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, timeout=120).stdout.decode(errors="replace")
     except (OSError, subprocess.TimeoutExpired):
         return None
     total = kern = 0.0
     for line in out.splitlines():
-        m = re.match(r"\s*([0-9.]+)%\s+(\S.*)$", line)
-        if not m:
+        # "    3.98%    14471:sipd-worker  [kernel.kallsyms]"
+        m = re.match(r"\s*([0-9.]+)%\s+(\d+):\S*\s+(\S.*)$", line)
+        if not m or int(m.group(2)) not in tids:
             continue
         pct = float(m.group(1))
         total += pct
-        if m.group(2).startswith("[kernel"):
+        if m.group(3).startswith("[kernel"):
             kern += pct
-    return kern / total if total > 50 else None
+    return kern / total if total > 0 else None
 
 
 def _median(xs):
@@ -110,8 +127,8 @@ def split_lines(per_round, base, unit, labels=None):
         L.append("| %s | %.0f%% | %.2f | %.2f | %s | %s |" % (labels.get(name, name), s * 100, u, k, ur, kr))
     L.append("")
     L.append("User and kernel µs are each server's CPU µs/%s of a round split by the share of "
-             "perf's CPU-clock samples (%d Hz, every thread of the server's session) taken in "
-             "the kernel during that round's CPU run; medians over rounds. The kernel part is "
+             "perf's CPU-clock samples (%d Hz on every CPU, system-wide; the samples of the server's "
+             "threads picked out) taken in the kernel during that round's CPU run; medians over rounds. The kernel part is "
              "the system calls, the loopback UDP stack (a sender pays for its receiver's "
              "delivery) and the scheduler's wake-ups. It has a floor per datagram that no "
              "server goes below (a trivial responder shows it, where measured); above that "
