@@ -63,7 +63,7 @@ def env(name, default, conv=str):
 CFG = {
     "rounds": env("CALLS_ROUNDS", 3, int),
     "workers": env("CALLS_WORKERS", 2, int),
-    "ladder": [int(x) for x in env("CALLS_LADDER", "100 200 400 600 800 1000 1500 2000").split()],
+    "ladder": [int(x) for x in env("CALLS_LADDER", "500 1000 2000 3000 4000 5000 6000 8000 10000").split()],
     "step_seconds": env("CALLS_STEP_SECONDS", 5, float),
     "cpu_rate": env("CALLS_CPU_RATE", 300, int),
     "cpu_seconds": env("CALLS_CPU_SECONDS", 10, float),

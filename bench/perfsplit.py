@@ -14,7 +14,7 @@ picked out by pid afterwards. Sampling the server's threads themselves
 (`perf record -p`) would cost the server at each of its context switches (the
 per-task sampling timer is stopped and started again), so a server that wakes
 once per datagram would pay more for being watched than one that batches,
-and its CPU per request would be inflated: by about half for Kamailio's
+and its CPU per request would be inflated: by a fifth to a third for Kamailio's
 OPTIONS on the 2-core VM. System-wide sampling costs every CPU the same
 999 interrupts a second, whoever runs.
 
