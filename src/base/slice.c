@@ -3,21 +3,41 @@
 
 #include <stdint.h>
 #include <string.h>
-#include <strings.h>
 
 bool slice_eq(struct slice a, struct slice b)
 {
 	return a.l == b.l && (a.l == 0 || memcmp(a.p, b.p, a.l) == 0);
 }
 
+static unsigned char ascii_lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+/* ASCII case-insensitive, as strncasecmp in the C locale, without the library call: these compare
+ * parameter and header names a few bytes long, many times per request. A NUL in a is a byte like
+ * any other, never a match for the end of s. */
 bool slice_caseeq(struct slice a, struct slice b)
 {
-	return a.l == b.l && (a.l == 0 || strncasecmp(a.p, b.p, a.l) == 0);
+	if (a.l != b.l)
+		return false;
+	for (size_t i = 0; i < a.l; i++)
+		if (a.p[i] != b.p[i] && ascii_lower((unsigned char)a.p[i]) != ascii_lower((unsigned char)b.p[i]))
+			return false;
+	return true;
 }
 
 bool slice_caseeq_cstr(struct slice a, const char *s)
 {
-	return slice_caseeq(a, slice_cstr(s));
+	size_t i = 0;
+
+	for (; i < a.l; i++) {
+		if (!s[i])
+			return false;
+		if (a.p[i] != s[i] && ascii_lower((unsigned char)a.p[i]) != ascii_lower((unsigned char)s[i]))
+			return false;
+	}
+	return s[i] == '\0';
 }
 
 static bool is_lws(char c)

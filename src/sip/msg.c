@@ -405,10 +405,6 @@ static size_t parse_header(struct sip_msg *m, const char *p, size_t len, struct 
 		next += n2;
 	}
 	h->value = slice_trim(slice_make(p + vstart, vend - vstart));
-	if (memchr(h->value.p, '\0', h->value.l)) {
-		fail(err, 400, "NUL byte in header field");
-		return 0;
-	}
 	h->id = (uint8_t)hdr_lookup_token(h->name);
 	h->next = 0;
 	return next;
@@ -511,6 +507,11 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, struct sip_err
 		off += used;
 	}
 	m->hdr_len = off;
+	/* one look for a NUL in the whole header block rather than one per field */
+	if (memchr(buf, '\0', off)) {
+		extract_core(m);
+		return fail(err, 400, "NUL byte in header field");
+	}
 	extract_core(m);
 	if (rc)
 		return rc; /* err already says 400 with the start-line defect */

@@ -20,6 +20,9 @@ static bool is_unreserved(char c)
 /* What each URI component allows besides unreserved characters and %HH escapes (RFC 3261 25.1). */
 enum { U_USER = 1, U_PASSWORD = 2, U_PARAMS = 4, U_HEADERS = 8 };
 static uint8_t uri_allowed[256];
+/* Never in a URI, whatever the component: controls, space, DEL and above, and the characters that
+ * delimit a URI in a header ('<', '>', '"'). */
+static bool uri_forbidden[256];
 
 __attribute__((constructor)) static void uri_allowed_build(void)
 {
@@ -35,6 +38,8 @@ __attribute__((constructor)) static void uri_allowed_build(void)
 	for (size_t k = 0; k < sizeof(sets) / sizeof(sets[0]); k++)
 		for (const char *e = sets[k].extra; *e; e++)
 			uri_allowed[(uint8_t)*e] |= sets[k].cls;
+	for (unsigned c = 0; c < 256; c++)
+		uri_forbidden[c] = c <= ' ' || c >= 0x7f || c == '<' || c == '>' || c == '"';
 }
 
 /* Every byte is allowed in the component (cls) or a valid %HH escape: one table lookup a byte. */
@@ -251,8 +256,7 @@ int sip_uri_parse(struct sip_uri *u, struct slice s)
 	if (s.l == 0)
 		return EBADMSG;
 	for (size_t i = 0; i < s.l; i++)
-		if ((unsigned char)s.p[i] <= ' ' || s.p[i] == '<' || s.p[i] == '>' || s.p[i] == '"' ||
-		    (unsigned char)s.p[i] >= 0x7f)
+		if (uri_forbidden[(uint8_t)s.p[i]])
 			return EBADMSG;
 	if (slice_caseeq_cstr(u->scheme_s, "sip"))
 		u->scheme = SIP_SCHEME_SIP;

@@ -27,6 +27,25 @@ static void test_casehash_agrees_with_caseeq(void **state)
 	assert_int_not_equal(slice_hash(SLICE_LIT("abc"), 0), slice_hash(SLICE_LIT("ABC"), 0));
 }
 
+/* Case-insensitive equality, ASCII only, every byte counted (a NUL too) */
+static void test_caseeq(void **state)
+{
+	(void)state;
+	assert_true(slice_caseeq(SLICE_LIT("Branch"), SLICE_LIT("bRANCH")));
+	assert_true(slice_caseeq(SLICE_LIT(""), SLICE_LIT("")));
+	assert_false(slice_caseeq(SLICE_LIT("branch"), SLICE_LIT("branc")));
+	assert_false(slice_caseeq(SLICE_LIT("a\0x"), SLICE_LIT("a\0y")));
+	assert_false(slice_caseeq(SLICE_LIT("["), SLICE_LIT("{"))); /* differ by 0x20, not letters */
+	assert_false(slice_caseeq(SLICE_LIT("@"), SLICE_LIT("`")));
+	assert_true(slice_caseeq_cstr(SLICE_LIT("TRANSPORT"), "transport"));
+	assert_true(slice_caseeq_cstr(SLICE_LIT(""), ""));
+	assert_false(slice_caseeq_cstr(SLICE_LIT("lr"), "l"));
+	assert_false(slice_caseeq_cstr(SLICE_LIT("l"), "lr"));
+	assert_false(slice_caseeq_cstr(slice_make("lr", 2), "")); /* "lr" is not the empty name */
+	assert_false(slice_caseeq_cstr(SLICE_LIT("l\0"), "l"));
+	assert_false(slice_caseeq_cstr(SLICE_LIT("\xc4"), "\xe4")); /* no locale folding */
+}
+
 static void test_hash_counts_every_byte(void **state)
 {
 	char buf[40];
@@ -68,6 +87,7 @@ static void test_hash_spread(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_caseeq),
 		cmocka_unit_test(test_casehash_agrees_with_caseeq),
 		cmocka_unit_test(test_hash_counts_every_byte),
 		cmocka_unit_test(test_hash_spread),
