@@ -14,6 +14,11 @@ static unsigned char ascii_lower(unsigned char c)
 	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
 }
 
+static bool byte_caseeq(char a, char b)
+{
+	return a == b || ascii_lower((unsigned char)a) == ascii_lower((unsigned char)b);
+}
+
 /* ASCII case-insensitive, as strncasecmp in the C locale, without the library call: these compare
  * parameter and header names a few bytes long, many times per request. A NUL in a is a byte like
  * any other, never a match for the end of s. */
@@ -22,7 +27,7 @@ bool slice_caseeq(struct slice a, struct slice b)
 	if (a.l != b.l)
 		return false;
 	for (size_t i = 0; i < a.l; i++)
-		if (a.p[i] != b.p[i] && ascii_lower((unsigned char)a.p[i]) != ascii_lower((unsigned char)b.p[i]))
+		if (!byte_caseeq(a.p[i], b.p[i]))
 			return false;
 	return true;
 }
@@ -32,9 +37,7 @@ bool slice_caseeq_cstr(struct slice a, const char *s)
 	size_t i = 0;
 
 	for (; i < a.l; i++) {
-		if (!s[i])
-			return false;
-		if (a.p[i] != s[i] && ascii_lower((unsigned char)a.p[i]) != ascii_lower((unsigned char)s[i]))
+		if (!s[i] || !byte_caseeq(a.p[i], s[i]))
 			return false;
 	}
 	return s[i] == '\0';
@@ -88,6 +91,14 @@ char *slice_copy(char *dst, size_t n, struct slice s)
 		memcpy(dst, s.p, l);
 	dst[l] = '\0';
 	return dst;
+}
+
+void slice_put_hex(char *out, uint64_t v, unsigned digits)
+{
+	while (digits--) {
+		out[digits] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	}
 }
 
 /* Both hashes read 8 bytes at a time (they run on every Call-ID, branch and host sipd looks up): a

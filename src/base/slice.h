@@ -43,6 +43,9 @@ bool slice_to_u32(struct slice s, uint32_t max, uint32_t *out);
 long slice_chr(struct slice s, char c);
 /* Copies into dst (size n, NUL-terminated, truncated); returns dst. */
 char *slice_copy(char *dst, size_t n, struct slice s);
+/* The low 4 * digits bits of v as lower-case hex into out, digits bytes, no terminator (branch ids:
+ * without stdio, which costs a thousand instructions a call). */
+void slice_put_hex(char *out, uint64_t v, unsigned digits);
 uint32_t slice_hash(struct slice s, uint32_t seed);
 uint32_t slice_casehash(struct slice s, uint32_t seed);
 

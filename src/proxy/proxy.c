@@ -205,25 +205,17 @@ static uint32_t loop_hash(const struct sip_msg *req)
 	return h;
 }
 
-/* v as 8 lower-case hex digits, no terminator. */
-static void hex8(char *out, uint32_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 4)
-		out[i] = "0123456789abcdef"[v & 15];
-}
-
 /* Our branch: unique, with the request's loop hash after a '-' so that it can be found again. */
 static void loop_branch(char out[48], uint32_t lh)
 {
 	char unique[32];
-
 	size_t ul;
 
 	txn_branch_new(unique);
 	ul = strlen(unique);
 	memcpy(out, unique, ul);
 	out[ul] = '-';
-	hex8(out + ul + 1, lh);
+	slice_put_hex(out + ul + 1, lh, 8);
 	out[ul + 9] = '\0';
 }
 
@@ -235,7 +227,7 @@ static bool looped(const struct proxy *p, const struct sip_msg *req, uint32_t lh
 	char want[9];
 
 	want[0] = '-';
-	hex8(want + 1, lh);
+	slice_put_hex(want + 1, lh, 8);
 	sip_list_begin(&it, req, SIP_HDR_VIA);
 	while (sip_list_iter_next(&it, &el)) {
 		struct sip_via v;
@@ -466,7 +458,6 @@ static void cancel_pending(struct rctx *rc)
 			branch_cancel(rc->br[i]);
 }
 
-/* 16.7 step 6: 6xx first; else the lowest class; a 503 will be sent as 500 (step 6, last rule). */
 /* 4xx answers that tell the caller how to try again (16.7 step 6: preferred within their class). */
 static bool retry_info(unsigned code)
 {
@@ -725,22 +716,15 @@ static void branch_unlocated(struct rctx *rc, struct branch *b, int err)
  * branch in our Via (the request's first header) is replaced, the loop hash after it kept. */
 static void branch_renew(char *req, size_t len)
 {
-	char unique[32], *via, *br, *eol;
+	struct slice br = built_branch(req, len);
+	char unique[32];
 	size_t ul;
 
 	txn_branch_new(unique);
 	ul = strlen(unique);
-	eol = memchr(req, '\n', len);
-	if (!eol)
+	if (br.l < ul || memcmp(br.p, unique, 7))
 		return;
-	via = eol + 1;
-	eol = memchr(via, '\n', len - (size_t)(via - req));
-	if (!eol)
-		return;
-	br = memmem(via, (size_t)(eol - via), ";branch=", 8);
-	if (!br || (size_t)(eol - br) < 8 + ul || memcmp(br + 8, unique, 7))
-		return;
-	memcpy(br + 8, unique, ul);
+	memcpy(req + (br.p - req), unique, ul);
 }
 
 /* Sends the branch to its located targets from itgt on until one takes it. 0, or an errno once none is
@@ -1297,12 +1281,48 @@ static bool target_tried(const struct rctx *rc, const struct sip_msg *req, const
 	return false;
 }
 
+/* b toward t: its next hop, and its request built from req for it (for both transports when the hop is
+ * a host name that DNS will locate as the branch starts; dns_ok allows that). 0; EAGAIN: a host name
+ * and no DNS; EINVAL: no usable next hop; ENOMEM, ENOSPC: b is left empty. */
+static int branch_prepare(struct proxy *p, struct branch *b, const struct sip_msg *req, struct fwd *f,
+			  const struct target *t, uint32_t lh, bool dns_ok)
+{
+	struct slice name = SLICE_NULL;
+	bool may_tcp;
+	int err = next_hop(f->routes, t, &b->dst, &b->proto, &name, &may_tcp);
+
+	if (err == EAGAIN && dns_ok && p->dns) {
+		/* built for both transports now: the request will be gone by the time DNS answers */
+		err = (b->hop = malloc(name.l + 1)) ? 0 : ENOMEM;
+		if (!err)
+			slice_copy(b->hop, name.l + 1, name);
+		b->proto = b->req_proto = TP_UDP;
+	}
+	if (!err) {
+		f->proto = b->proto;
+		loop_branch(f->branch, lh);
+		err = forward_build(req, f, &b->req, &b->req_len);
+		if (!err && b->hop) {
+			f->proto = TP_TCP;
+			err = forward_build(req, f, &b->req_alt, &b->req_alt_len);
+		}
+	}
+	if (!err && !b->hop)
+		size_rule(req, f, b, may_tcp, lh); /* a located branch: in branch_try, per target */
+	if (err) {
+		free(b->req);
+		free(b->hop);
+		memset(b, 0, sizeof(*b));
+	}
+	return err;
+}
+
 /* Branch b toward t, built from req (the request the server transaction kept) as forward_stateful
  * built the first ones. 0 or an errno (no usable next hop, out of memory). */
 static int branch_build(struct rctx *rc, struct branch *b, const struct sip_msg *req, const struct target *t)
 {
 	struct routeset *rs = routeset_new();
-	struct slice rest = slice_cstr(rc->routes ? rc->routes : ""), r, name = SLICE_NULL;
+	struct slice rest = slice_cstr(rc->routes ? rc->routes : ""), r;
 	struct fwd f = {
 		.target = slice_cstr(t->uri),
 		.path = t->path,
@@ -1311,7 +1331,6 @@ static int branch_build(struct rctx *rc, struct branch *b, const struct sip_msg 
 		.record_route = rc->record_route,
 		.local = rc->local,
 	};
-	bool may_tcp;
 	int err;
 
 	if (!rs)
@@ -1319,30 +1338,7 @@ static int branch_build(struct rctx *rc, struct branch *b, const struct sip_msg 
 	while (rs->n < MAX_ROUTES && sip_list_next(&rest, &r))
 		rs->r[rs->n++] = r;
 	f.routes = rs;
-	err = next_hop(rs, t, &b->dst, &b->proto, &name, &may_tcp);
-	if (err == EAGAIN && rc->p->dns && rc->p->cfg->resolve_next_hops) {
-		/* a Contact naming a host: located by DNS when the branch starts (RFC 3263) */
-		err = (b->hop = malloc(name.l + 1)) ? 0 : ENOMEM;
-		if (!err)
-			slice_copy(b->hop, name.l + 1, name);
-		b->proto = b->req_proto = TP_UDP;
-	}
-	if (!err) {
-		f.proto = b->proto;
-		loop_branch(f.branch, rc->lh);
-		err = forward_build(req, &f, &b->req, &b->req_len);
-		if (!err && b->hop) {
-			f.proto = TP_TCP;
-			err = forward_build(req, &f, &b->req_alt, &b->req_alt_len);
-		}
-	}
-	if (!err && !b->hop)
-		size_rule(req, &f, b, may_tcp, rc->lh);
-	if (err) {
-		free(b->req);
-		free(b->hop);
-		memset(b, 0, sizeof(*b));
-	}
+	err = branch_prepare(rc->p, b, req, &f, t, rc->lh, rc->p->cfg->resolve_next_hops);
 	free(rs);
 	return err;
 }
@@ -1653,33 +1649,12 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 			.local = local,
 		};
 
-		struct slice name = SLICE_NULL;
-		bool may_tcp;
-
-		err = next_hop(rs, &t[i], &b->dst, &b->proto, &name, &may_tcp);
-		if (err == EAGAIN && dns_ok && p->dns) {
-			/* a host name: the branch is located by DNS when it starts (RFC 3263); built for both
-			 * transports now, as the request will be gone by then */
-			if (!(b->hop = malloc(name.l + 1)))
-				continue;
-			slice_copy(b->hop, name.l + 1, name);
-			b->proto = b->req_proto = TP_UDP;
-		} else if (err) {
+		err = branch_prepare(p, b, req, &f, &t[i], lh, dns_ok);
+		if (err == EINVAL || err == EAGAIN)
 			log_info("proxy: no usable next hop for %s%s", t[i].uri,
 				 err == EAGAIN ? " (a host name, and [proxy] resolve_next_hops is off)" : "");
+		if (err)
 			continue;
-		}
-		f.proto = b->proto;
-		loop_branch(f.branch, lh);
-		if (forward_build(req, &f, &b->req, &b->req_len) ||
-		    (b->hop && (f.proto = TP_TCP, forward_build(req, &f, &b->req_alt, &b->req_alt_len)))) {
-			free(b->req);
-			free(b->hop);
-			memset(b, 0, sizeof(*b));
-			continue;
-		}
-		if (!b->hop)
-			size_rule(req, &f, b, may_tcp, lh); /* a located branch: in branch_try, per target */
 		b->rc = rc;
 		b->q = t[i].q;
 		rc->nbr++;

@@ -46,6 +46,18 @@ static void test_caseeq(void **state)
 	assert_false(slice_caseeq_cstr(SLICE_LIT("\xc4"), "\xe4")); /* no locale folding */
 }
 
+static void test_put_hex(void **state)
+{
+	char buf[20];
+
+	(void)state;
+	memset(buf, '.', sizeof(buf));
+	slice_put_hex(buf, 0x0123456789abcdefull, 16);
+	assert_memory_equal(buf, "0123456789abcdef.", 17); /* no terminator written */
+	slice_put_hex(buf, 0xdeadbeef0000002aull, 8);    /* the low 8 digits only */
+	assert_memory_equal(buf, "0000002a89abcdef", 16);
+}
+
 static void test_hash_counts_every_byte(void **state)
 {
 	char buf[40];
@@ -88,6 +100,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_caseeq),
+		cmocka_unit_test(test_put_hex),
 		cmocka_unit_test(test_casehash_agrees_with_caseeq),
 		cmocka_unit_test(test_hash_counts_every_byte),
 		cmocka_unit_test(test_hash_spread),
