@@ -155,8 +155,6 @@ static void wheel_fire(struct tmr_wheel *w, struct tmr *list)
 	}
 }
 
-/* Milliseconds from now to the next slot that holds anything: exact on level 0, the start of
- * the block to cascade on higher levels. 0 when the wheel holds nothing (the due list aside). */
 /* The first slot after cur on level lvl that holds timers, or TMR_SLOTS; clears the bits of the
  * slots it finds empty on the way. */
 static unsigned level_next_slot(struct tmr_wheel *w, unsigned lvl, unsigned cur)
@@ -176,6 +174,8 @@ static unsigned level_next_slot(struct tmr_wheel *w, unsigned lvl, unsigned cur)
 	return TMR_SLOTS;
 }
 
+/* Milliseconds from now to the next slot that holds anything: exact on level 0, the start of
+ * the block to cascade on higher levels. 0 when the wheel holds nothing (the due list aside). */
 static uint64_t wheel_next_event(struct tmr_wheel *w)
 {
 	uint64_t n = w->now;

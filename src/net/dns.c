@@ -12,7 +12,6 @@
 
 #include <ares.h>
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/slice.h"
 #include "net/loop.h"
 
 #define DNS_ANSWERS_WALKED 64 /* answer records looked at for their TTL */
@@ -87,13 +87,10 @@ static size_t answer_size(unsigned n)
 	return offsetof(struct dns_answer, rr) + n * sizeof(struct dns_rr);
 }
 
+/* Agrees with the strcasecmp the cache compares names with. */
 static uint32_t name_hash(const char *name, enum dns_type type)
 {
-	uint32_t h = 2166136261u ^ (uint32_t)type;
-
-	for (; *name; name++)
-		h = (h ^ (uint8_t)tolower((unsigned char)*name)) * 16777619u;
-	return h;
+	return slice_casehash(slice_cstr(name), (uint32_t)type);
 }
 
 static void cache_unlink(struct dns *d, struct cache_entry *e)
@@ -159,8 +156,7 @@ static void cache_put(struct dns *d, const char *name, const struct dns_answer *
 	bucket = &d->buckets[name_hash(name, ans->type) & (d->nbuckets - 1)];
 	for (struct cache_entry *o = *bucket; o; o = o->hnext) {
 		if (o->type == e->type && !strcasecmp(o->name, e->name)) {
-			cache_unlink(d, o); /* a newer answer replaces it */
-			bucket = &d->buckets[name_hash(name, ans->type) & (d->nbuckets - 1)];
+			cache_unlink(d, o); /* a newer answer replaces it (bucket, the chain's head, stays valid) */
 			break;
 		}
 	}
@@ -262,6 +258,18 @@ static bool copy_str(char *dst, size_t n, const char *src)
 	return true;
 }
 
+/* An A or AAAA record into ans; *ttl keeps the smallest. */
+static void add_addr(struct dns_answer *ans, uint32_t *ttl, int family, const void *addr, size_t len, int rttl)
+{
+	struct dns_rr *rr = &ans->rr[ans->n++];
+
+	rr->ttl = rttl < 0 ? 0 : (uint32_t)rttl;
+	rr->u.a.family = family;
+	memcpy(rr->u.a.addr, addr, len);
+	if (rr->ttl < *ttl)
+		*ttl = rr->ttl;
+}
+
 /* Parses abuf into q->ans (status and records); the TTL to cache it for. */
 static uint32_t answer_parse(struct dns *d, struct dns_answer *ans, const unsigned char *abuf, int alen)
 {
@@ -274,30 +282,16 @@ static uint32_t answer_parse(struct dns *d, struct dns_answer *ans, const unsign
 		struct ares_addrttl at[DNS_MAX_RR];
 
 		st = ares_parse_a_reply(abuf, alen, NULL, at, &n);
-		for (int i = 0; st == ARES_SUCCESS && i < n && i < DNS_MAX_RR; i++) {
-			struct dns_rr *rr = &ans->rr[ans->n++];
-
-			rr->ttl = at[i].ttl < 0 ? 0 : (uint32_t)at[i].ttl;
-			rr->u.a.family = AF_INET;
-			memcpy(rr->u.a.addr, &at[i].ipaddr, 4);
-			if (rr->ttl < ttl)
-				ttl = rr->ttl;
-		}
+		for (int i = 0; st == ARES_SUCCESS && i < n && i < DNS_MAX_RR; i++)
+			add_addr(ans, &ttl, AF_INET, &at[i].ipaddr, 4, at[i].ttl);
 		break;
 	}
 	case DNS_AAAA: {
 		struct ares_addr6ttl at[DNS_MAX_RR];
 
 		st = ares_parse_aaaa_reply(abuf, alen, NULL, at, &n);
-		for (int i = 0; st == ARES_SUCCESS && i < n && i < DNS_MAX_RR; i++) {
-			struct dns_rr *rr = &ans->rr[ans->n++];
-
-			rr->ttl = at[i].ttl < 0 ? 0 : (uint32_t)at[i].ttl;
-			rr->u.a.family = AF_INET6;
-			memcpy(rr->u.a.addr, &at[i].ip6addr, 16);
-			if (rr->ttl < ttl)
-				ttl = rr->ttl;
-		}
+		for (int i = 0; st == ARES_SUCCESS && i < n && i < DNS_MAX_RR; i++)
+			add_addr(ans, &ttl, AF_INET6, &at[i].ip6addr, 16, at[i].ttl);
 		break;
 	}
 	case DNS_SRV: {
@@ -533,11 +527,6 @@ static void *resolver_main(void *arg)
 
 /* ---- the API ---- */
 
-static void query_destroy(void *data)
-{
-	(void)data;
-}
-
 int dns_query(struct dns *d, struct loop *l, const char *name, enum dns_type type, dns_h *h, void *arg,
 	      struct dns_query **qp)
 {
@@ -551,7 +540,7 @@ int dns_query(struct dns *d, struct loop *l, const char *name, enum dns_type typ
 		atomic_fetch_sub(&d->pending, 1);
 		return EAGAIN;
 	}
-	q = mem_zalloc(sizeof(*q), query_destroy);
+	q = mem_zalloc(sizeof(*q), NULL);
 	if (!q) {
 		atomic_fetch_sub(&d->pending, 1);
 		return ENOMEM;

@@ -378,7 +378,6 @@ int tp_addr_set(struct tp_addr *a, struct slice host, unsigned short port)
 /* "1.2.3.4", "1.2.3.4:5060", "[::1]", "[::1]:5060", or a bare "::1" (no port: its colons are its own). */
 int tp_addr_parse(struct tp_addr *a, const char *s, unsigned short def_port)
 {
-	char host[INET6_ADDRSTRLEN];
 	unsigned short port = def_port;
 	const char *hs = s, *he, *colon;
 	int err;
@@ -402,11 +401,7 @@ int tp_addr_parse(struct tp_addr *a, const char *s, unsigned short def_port)
 			he = s + strlen(s);
 		}
 	}
-	if (he == hs || (size_t)(he - hs) >= sizeof(host))
-		return EINVAL;
-	memcpy(host, hs, (size_t)(he - hs));
-	host[he - hs] = '\0';
-	return addr_host_set(a, host, port);
+	return tp_addr_set(a, slice_make(hs, (size_t)(he - hs)), port);
 }
 
 /* Dotted quad without stdio: this runs for every request (the received parameter). */

@@ -73,8 +73,6 @@ static bool host_chars_ok(const char *h)
 int locate_uri_parse(struct locate_uri *lu, const struct sip_uri *u)
 {
 	struct slice host = u->maddr.l ? u->maddr : u->host;
-	unsigned char buf[16];
-	char hp[DNS_NAME_MAX + 16];
 
 	memset(lu, 0, sizeof(*lu));
 	if (host.l && host.p[0] == '[') {
@@ -97,11 +95,9 @@ int locate_uri_parse(struct locate_uri *lu, const struct sip_uri *u)
 		else if (!slice_caseeq_cstr(u->transport, "udp"))
 			return EPROTONOSUPPORT;
 	}
-	if (inet_pton(AF_INET, lu->host, buf) == 1 || inet_pton(AF_INET6, lu->host, buf) == 1) {
+	if (tp_addr_set(&lu->addr, host, lu->port ? lu->port : 5060) == 0) {
 		lu->numeric = true;
-		snprintf(hp, sizeof(hp), strchr(lu->host, ':') ? "[%s]:%u" : "%s:%u", lu->host,
-			 lu->port ? lu->port : 5060);
-		return tp_addr_parse(&lu->addr, hp, 5060);
+		return 0;
 	}
 	if (!host_chars_ok(lu->host))
 		return EINVAL;
@@ -214,11 +210,6 @@ static uint32_t thread_rnd(void *arg)
 }
 
 /* ---- the search ---- */
-
-static void locate_destroy(void *data)
-{
-	(void)data;
-}
 
 static void drop_queries(struct locate *lc)
 {
@@ -356,7 +347,8 @@ static void ask_addresses(struct locate *lc)
 		addresses_done(lc);
 }
 
-/* No SRV record anywhere (4.2): the host's own addresses, at the URI's port or the default. */
+/* The host's own addresses, at the URI's port or the default (4.2): when the URI names a port, or when
+ * no SRV record was found anywhere. */
 static void fallback_addresses(struct locate *lc, enum tp_proto proto)
 {
 	lc->ntg = 1;
@@ -478,7 +470,7 @@ int locate_start(struct locate **lp, struct dns *d, struct loop *l, const struct
 
 	if (!lp || !d || !l || !u || !h)
 		return EINVAL;
-	lc = mem_zalloc(sizeof(*lc), locate_destroy);
+	lc = mem_zalloc(sizeof(*lc), NULL);
 	if (!lc)
 		return ENOMEM;
 	err = locate_uri_parse(&lc->lu, u);
@@ -502,13 +494,8 @@ int locate_start(struct locate **lp, struct dns *d, struct loop *l, const struct
 	}
 	if (lc->lu.port) {
 		/* 4.2: a port and a name: A/AAAA of the name, UDP unless the URI said otherwise */
-		lc->ntg = 1;
-		snprintf(lc->tg[0].host, sizeof(lc->tg[0].host), "%s", lc->lu.host);
-		lc->tg[0].port = lc->lu.port;
-		lc->tg[0].proto = lc->lu.proto;
-		lc->tg[0].proto_default = !lc->lu.proto_given;
 		lc->starting = true;
-		ask_addresses(lc); /* answers come through the loop: only a failure to ask ends it here */
+		fallback_addresses(lc, lc->lu.proto); /* answers come through the loop: only a failure to ask ends it here */
 		lc->starting = false;
 		if (lc->done) {
 			err = lc->res.err ? lc->res.err : EIO;

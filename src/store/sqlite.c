@@ -93,7 +93,6 @@ static const char *const schema[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof(schema) / sizeof(schema[0])))
 
-
 enum stmt_id {
 	ST_BEGIN,
 	ST_COMMIT,
