@@ -441,16 +441,23 @@ def read_message(conn, deadline):
         data += chunk
 
 
-def cmd_tcpdrop(a):
+def tcp_phone(a, uri_params):
+    """A phone listening on TCP and UDP at one port, registered with Contact
+    <sip:callee@HOST:PORT + uri_params>. Returns (TCP listener, port, UDP socket)."""
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     lsock.bind((HOST, 0))
     lport = lsock.getsockname()[1]
     lsock.listen(8)
     usock = udp_socket(lport)
-    r = register(usock, a.port, a.user, a.password, ["<sip:callee@%s:%d;transport=tcp>" % (HOST, lport)], 300)
+    r = register(usock, a.port, a.user, a.password, ["<sip:callee@%s:%d%s>" % (HOST, lport, uri_params)], 300)
     if r.code != 200:
         raise Fail("REGISTER %s: expected 200, got '%s'" % (a.user, r.start))
+    return lsock, lport, usock
+
+
+def cmd_tcpdrop(a):
+    lsock, lport, usock = tcp_phone(a, ";transport=tcp")
     with open(a.ready, "w") as f:
         f.write("%d\n" % lport)
     deadline = time.monotonic() + 10
@@ -493,15 +500,7 @@ def cmd_tcpdrop(a):
 
 def cmd_bigack(a):
     fails = []
-    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    lsock.bind((HOST, 0))
-    lport = lsock.getsockname()[1]
-    lsock.listen(8)
-    usock = udp_socket(lport)
-    r = register(usock, a.port, a.user, a.password, ["<sip:callee@%s:%d>" % (HOST, lport)], 300)
-    if r.code != 200:
-        raise Fail("REGISTER %s: expected 200, got '%s'" % (a.user, r.start))
+    lsock, lport, usock = tcp_phone(a, "")
     csock = udp_socket(0)
     cport = csock.getsockname()[1]
     sipd = (HOST, a.port)
