@@ -303,7 +303,7 @@ static int cred_scan_params(struct digest_cred *c, struct scan *s, bool *userhas
 			if (slice_caseeq_cstr(name, cred_params[i].name))
 				break;
 		if (i == sizeof(cred_params) / sizeof(cred_params[0])) {
-			if (slice_caseeq_cstr(name, "userhash") && slice_caseeq_cstr(v, "true"))
+			if (slice_caseeq_lit(name, "userhash") && slice_caseeq_lit(v, "true"))
 				*userhash = true;
 			continue;
 		}
@@ -332,7 +332,7 @@ int digest_cred_parse(struct digest_cred *c, struct slice value)
 	scheme = scan_token(&s);
 	if (!scheme.l)
 		return EBADMSG;
-	if (!slice_caseeq_cstr(scheme, "Digest"))
+	if (!slice_caseeq_lit(scheme, "Digest"))
 		return ENOTSUP; /* Basic, or a scheme sipd does not offer */
 	if (s.p >= s.end || (*s.p != ' ' && *s.p != '\t' && *s.p != '\r'))
 		return EBADMSG;
@@ -344,16 +344,16 @@ int digest_cred_parse(struct digest_cred *c, struct slice value)
 	/* What sipd cannot verify: the -sess variants and SHA-512-256 (RFC 7616 3.3, RFC 8760 2);
 	 * userhash (the user would have to be found by hash); qop=auth-int (sipd challenges with
 	 * qop="auth" only, and auth-int would need the body). */
-	if (!slice_isset(c->algorithm) || slice_caseeq_cstr(c->algorithm, "MD5"))
+	if (!slice_isset(c->algorithm) || slice_caseeq_lit(c->algorithm, "MD5"))
 		c->alg = DIGEST_MD5;
-	else if (slice_caseeq_cstr(c->algorithm, "SHA-256"))
+	else if (slice_caseeq_lit(c->algorithm, "SHA-256"))
 		c->alg = DIGEST_SHA256;
 	else
 		return ENOTSUP;
 	if (userhash)
 		return ENOTSUP;
 	c->has_qop = slice_isset(c->qop);
-	if (c->has_qop && !slice_caseeq_cstr(c->qop, "auth"))
+	if (c->has_qop && !slice_caseeq_lit(c->qop, "auth"))
 		return ENOTSUP;
 
 	if (!c->username.l || !slice_isset(c->realm) || !c->nonce.l || !c->uri.l || !c->response.l)

@@ -9,27 +9,9 @@ bool slice_eq(struct slice a, struct slice b)
 	return a.l == b.l && (a.l == 0 || memcmp(a.p, b.p, a.l) == 0);
 }
 
-static unsigned char ascii_lower(unsigned char c)
-{
-	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
-}
-
 static bool byte_caseeq(char a, char b)
 {
-	return a == b || ascii_lower((unsigned char)a) == ascii_lower((unsigned char)b);
-}
-
-/* ASCII case-insensitive, as strncasecmp in the C locale, without the library call: these compare
- * parameter and header names a few bytes long, many times per request. A NUL in a is a byte like
- * any other, never a match for the end of s. */
-bool slice_caseeq(struct slice a, struct slice b)
-{
-	if (a.l != b.l)
-		return false;
-	for (size_t i = 0; i < a.l; i++)
-		if (!byte_caseeq(a.p[i], b.p[i]))
-			return false;
-	return true;
+	return a == b || slice__lower((unsigned char)a) == slice__lower((unsigned char)b);
 }
 
 bool slice_caseeq_cstr(struct slice a, const char *s)
@@ -41,22 +23,6 @@ bool slice_caseeq_cstr(struct slice a, const char *s)
 			return false;
 	}
 	return s[i] == '\0';
-}
-
-static bool is_lws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-struct slice slice_trim(struct slice s)
-{
-	while (s.l && is_lws(s.p[0])) {
-		s.p++;
-		s.l--;
-	}
-	while (s.l && is_lws(s.p[s.l - 1]))
-		s.l--;
-	return s;
 }
 
 bool slice_to_u32(struct slice s, uint32_t max, uint32_t *out)
@@ -74,13 +40,6 @@ bool slice_to_u32(struct slice s, uint32_t max, uint32_t *out)
 		return false;
 	*out = (uint32_t)v;
 	return true;
-}
-
-long slice_chr(struct slice s, char c)
-{
-	const char *hit = s.l ? memchr(s.p, c, s.l) : NULL;
-
-	return hit ? (long)(hit - s.p) : -1;
 }
 
 char *slice_copy(char *dst, size_t n, struct slice s)

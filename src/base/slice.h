@@ -34,13 +34,57 @@ static inline bool slice_isset(struct slice s)
 }
 
 bool slice_eq(struct slice a, struct slice b);
-bool slice_caseeq(struct slice a, struct slice b);
+
+static inline unsigned char slice__lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+/* ASCII case-insensitive, as strncasecmp in the C locale, without the library call: these compare
+ * parameter and header names a few bytes long, many times per request, so they are inline. A NUL
+ * in a is a byte like any other, never a match for the end of s. */
+static inline bool slice_caseeq(struct slice a, struct slice b)
+{
+	if (a.l != b.l)
+		return false;
+	for (size_t i = 0; i < a.l; i++)
+		if (a.p[i] != b.p[i] && slice__lower((unsigned char)a.p[i]) != slice__lower((unsigned char)b.p[i]))
+			return false;
+	return true;
+}
+
+/* Against a string literal: its length is known when compiling, so most mismatches cost one compare. */
+#define slice_caseeq_lit(a, lit) slice_caseeq((a), SLICE_LIT(lit))
+
 bool slice_caseeq_cstr(struct slice a, const char *s);
-struct slice slice_trim(struct slice s);
+
+static inline bool slice__is_lws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Without the white space (SP, HT, CR, LF) at either end. */
+static inline struct slice slice_trim(struct slice s)
+{
+	while (s.l && slice__is_lws(s.p[0])) {
+		s.p++;
+		s.l--;
+	}
+	while (s.l && slice__is_lws(s.p[s.l - 1]))
+		s.l--;
+	return s;
+}
+
 /* Parses an unsigned decimal of at most 'max' value; false on junk or overflow. */
 bool slice_to_u32(struct slice s, uint32_t max, uint32_t *out);
+
 /* Finds c in s; returns its offset or -1. */
-long slice_chr(struct slice s, char c);
+static inline long slice_chr(struct slice s, char c)
+{
+	const char *hit = s.l ? memchr(s.p, c, s.l) : NULL;
+
+	return hit ? (long)(hit - s.p) : -1;
+}
 /* Copies into dst (size n, NUL-terminated, truncated); returns dst. */
 char *slice_copy(char *dst, size_t n, struct slice s);
 /* The low 4 * digits bits of v as lower-case hex into out, digits bytes, no terminator (branch ids:

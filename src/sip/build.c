@@ -81,11 +81,11 @@ void sip_via_write_received(struct sbuf *b, const struct sip_via *v, struct slic
 
 	sbuf_addsl(b, slice_make(v->raw.p, (size_t)(v->params.p ? v->params.p - 1 - v->raw.p : (long)v->raw.l)));
 	while (sip_param_next(&rest, &name, &value)) {
-		if (add_received && slice_caseeq_cstr(name, "received"))
+		if (add_received && slice_caseeq_lit(name, "received"))
 			continue;
 		sbuf_addlit(b, ";");
 		sbuf_addsl(b, name);
-		if (slice_caseeq_cstr(name, "rport") && value.l == 0 && src_port) {
+		if (slice_caseeq_lit(name, "rport") && value.l == 0 && src_port) {
 			sbuf_addlit(b, "=");
 			sbuf_addu(b, src_port);
 		} else if (value.p) {

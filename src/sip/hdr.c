@@ -64,11 +64,6 @@ bool sip_list_next(struct slice *rest, struct slice *elem)
 	return true;
 }
 
-static bool is_host_char(char c)
-{
-	return sip__is(c, SIP_C_HOST);
-}
-
 bool sip__host_valid(struct slice h, bool *ipv6)
 {
 	*ipv6 = false;
@@ -83,9 +78,8 @@ bool sip__host_valid(struct slice h, bool *ipv6)
 		*ipv6 = true;
 		return true;
 	}
-	for (size_t i = 0; i < h.l; i++)
-		if (!is_host_char(h.p[i]))
-			return false;
+	if (sip__span(h, 0, SIP_C_HOST) != h.l)
+		return false;
 	return h.p[0] != '.' && h.p[0] != '-';
 }
 
@@ -148,16 +142,6 @@ static size_t via_proto(struct sip_via *v, struct slice s)
 	return sip_token_valid(v->transport) ? i : 0;
 }
 
-static bool params_valid(struct slice params)
-{
-	struct slice rest = params, name, value;
-
-	while (sip_param_next(&rest, &name, &value))
-		if (!sip_token_valid(name))
-			return false;
-	return sip__skip_lws(rest, 0) == rest.l;
-}
-
 /* One pass over the parameters: their syntax, and the ones sipd reasons about. */
 static bool via_params(struct sip_via *v)
 {
@@ -170,23 +154,23 @@ static bool via_params(struct sip_via *v)
 			return false;
 		switch (name.l) {
 		case 3:
-			if (slice_caseeq_cstr(name, "ttl"))
+			if (slice_caseeq_lit(name, "ttl"))
 				dst = &v->ttl;
 			break;
 		case 5:
-			if (slice_caseeq_cstr(name, "rport")) {
+			if (slice_caseeq_lit(name, "rport")) {
 				v->has_rport = true;
 				dst = &v->rport;
-			} else if (slice_caseeq_cstr(name, "maddr")) {
+			} else if (slice_caseeq_lit(name, "maddr")) {
 				dst = &v->maddr;
 			}
 			break;
 		case 6:
-			if (slice_caseeq_cstr(name, "branch"))
+			if (slice_caseeq_lit(name, "branch"))
 				dst = &v->branch;
 			break;
 		case 8:
-			if (slice_caseeq_cstr(name, "received"))
+			if (slice_caseeq_lit(name, "received"))
 				dst = &v->received;
 			break;
 		}
@@ -209,8 +193,7 @@ int sip_via_parse(struct sip_via *v, struct slice s)
 		return EBADMSG;
 	i = sip__skip_lws(s, i);
 	hs = i;
-	while (i < s.l && s.p[i] != ';' && !sip__is_lws(s.p[i]))
-		i++;
+	i = sip__scan_to(s, i, SIP_C_PEND);
 	/* sent-by may have LWS around ':' in theory; in practice it never does: refuse it. */
 	if (!sip__hostport(slice_make(s.p + hs, i - hs), &v->host, &v->port, &ipv6))
 		return EBADMSG;
@@ -231,6 +214,24 @@ int sip_via_parse(struct sip_via *v, struct slice s)
 			return EBADMSG;
 	}
 	return 0;
+}
+
+/* One pass over the header parameters of a name-addr: their syntax, and the first tag, which must
+ * have a value. */
+static bool addr_params(struct sip_addr *a)
+{
+	struct slice rest = a->params, name, value;
+
+	while (sip_param_next(&rest, &name, &value)) {
+		if (!sip_token_valid(name))
+			return false;
+		if (!a->tag.p && slice_caseeq_lit(name, "tag")) {
+			if (value.l == 0)
+				return false;
+			a->tag = value;
+		}
+	}
+	return sip__skip_lws(rest, 0) == rest.l;
 }
 
 /* display-name = *(token LWS) / quoted-string, then '<'. Returns index of '<' or 0 if not a name-addr. */
@@ -296,9 +297,7 @@ int sip_addr_parse(struct sip_addr *a, struct slice s)
 		i = sip__skip_lws(s, (size_t)(gt - s.p) + 1);
 	} else {
 		/* addr-spec: the URI ends at the first ';' (RFC 3261 20: its params are header params) */
-		i = 0;
-		while (i < s.l && s.p[i] != ';' && !sip__is_lws(s.p[i]))
-			i++;
+		i = sip__scan_to(s, 0, SIP_C_PEND);
 		a->uri = slice_make(s.p, i);
 		i = sip__skip_lws(s, i);
 	}
@@ -308,11 +307,9 @@ int sip_addr_parse(struct sip_addr *a, struct slice s)
 		if (s.p[i] != ';')
 			return EBADMSG;
 		a->params = slice_make(s.p + i + 1, s.l - i - 1);
-		if (!params_valid(a->params))
+		if (!addr_params(a))
 			return EBADMSG;
 	}
-	if (sip_param_find(a->params, "tag", &a->tag) && a->tag.l == 0)
-		return EBADMSG;
 	return 0;
 }
 

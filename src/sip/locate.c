@@ -90,9 +90,9 @@ int locate_uri_parse(struct locate_uri *lu, const struct sip_uri *u)
 	lu->proto = TP_UDP;
 	if (u->transport.l) {
 		lu->proto_given = true;
-		if (slice_caseeq_cstr(u->transport, "tcp"))
+		if (slice_caseeq_lit(u->transport, "tcp"))
 			lu->proto = TP_TCP;
-		else if (!slice_caseeq_cstr(u->transport, "udp"))
+		else if (!slice_caseeq_lit(u->transport, "udp"))
 			return EPROTONOSUPPORT;
 	}
 	if (tp_addr_set(&lu->addr, host, lu->port ? lu->port : 5060) == 0) {

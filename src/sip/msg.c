@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <strings.h>
 
 #include "sip/sip_private.h"
 
@@ -66,6 +65,9 @@ static const char *const method_names[SIP_METHOD_COUNT] = {
 	[SIP_METHOD_MESSAGE] = "MESSAGE", [SIP_METHOD_UPDATE] = "UPDATE",
 };
 
+/* strlen of method_names, by method (test_parser looks every name up) */
+static const uint8_t method_len[SIP_METHOD_COUNT] = { 0, 6, 3, 3, 6, 7, 8, 5, 9, 6, 7, 4, 5, 7, 6 };
+
 const char *sip_hdr_name(enum sip_hdr_id id)
 {
 	return (unsigned)id < SIP_HDR_COUNT ? hdr_names[id].name : "";
@@ -76,13 +78,29 @@ const char *sip_method_name(enum sip_method m)
 	return (unsigned)m < SIP_METHOD_COUNT ? method_names[m] : "";
 }
 
-/* Method names are case-sensitive (RFC 3261 7.1). */
+/* Method names are case-sensitive (RFC 3261 7.1). Twice per message (request line and CSeq): the
+ * first letter and the length pick the one candidate, memcmp confirms it. */
 enum sip_method sip_method_lookup(struct slice s)
 {
-	for (int i = 1; i < SIP_METHOD_COUNT; i++)
-		if (slice_eq(s, slice_cstr(method_names[i])))
-			return (enum sip_method)i;
-	return SIP_METHOD_UNKNOWN;
+	enum sip_method m = SIP_METHOD_UNKNOWN;
+
+	if (s.l < 3)
+		return m;
+	switch (s.p[0]) {
+	case 'I': m = s.l == 6 ? SIP_METHOD_INVITE : SIP_METHOD_INFO; break;
+	case 'A': m = SIP_METHOD_ACK; break;
+	case 'B': m = SIP_METHOD_BYE; break;
+	case 'C': m = SIP_METHOD_CANCEL; break;
+	case 'O': m = SIP_METHOD_OPTIONS; break;
+	case 'R': m = s.l == 8 ? SIP_METHOD_REGISTER : SIP_METHOD_REFER; break;
+	case 'P': m = s.l == 5 ? SIP_METHOD_PRACK : SIP_METHOD_PUBLISH; break;
+	case 'S': m = SIP_METHOD_SUBSCRIBE; break;
+	case 'N': m = SIP_METHOD_NOTIFY; break;
+	case 'M': m = SIP_METHOD_MESSAGE; break;
+	case 'U': m = SIP_METHOD_UPDATE; break;
+	default: return m;
+	}
+	return method_len[m] == s.l && memcmp(s.p, method_names[m], s.l) == 0 ? m : SIP_METHOD_UNKNOWN;
 }
 
 static char lower(char c)
@@ -96,28 +114,53 @@ static struct {
 	uint8_t compact;
 	uint8_t ids[12];
 } hdr_index[26];
+/* By hdr_hash: the one long name with that hash, or HDR_SLOT_MANY when several share it (then the
+ * first-letter list decides). With today's names no two share a slot. */
+enum { HDR_SLOT_MANY = 255 };
+static uint8_t hdr_slot[256];
 static uint8_t hdr_len[SIP_HDR_COUNT];
 static char hdr_lower[SIP_HDR_COUNT][24]; /* the long names in lower case, for name_eq */
 
-/* name (a token, any case) equals lc (lower case, same length), eight bytes at a time. Within token
- * characters, OR 0x20 lowers the letters and changes nothing into a letter or '-', which is all the
- * known names hold. */
+/* name (a token, any case) equals lc (lower case, same length), in 8- or 4-byte words, the last one
+ * overlapping the one before it. Within token characters, OR 0x20 lowers the letters and changes
+ * nothing into a letter or '-', which is all the known names hold. */
 static bool name_eq(const char *lc, struct slice name)
 {
-	size_t i = 0;
+	size_t i = 0, l = name.l;
+	uint64_t a, b;
+	uint32_t a4, b4, c4, d4;
 
-	for (; i + 8 <= name.l; i += 8) {
-		uint64_t a, b;
-
-		memcpy(&a, name.p + i, 8);
-		memcpy(&b, lc + i, 8);
-		if ((a | 0x2020202020202020ull) != b)
-			return false;
+	if (l >= 8) {
+		for (; i + 8 <= l; i += 8) {
+			memcpy(&a, name.p + i, 8);
+			memcpy(&b, lc + i, 8);
+			if ((a | 0x2020202020202020ull) != b)
+				return false;
+		}
+		if (i == l)
+			return true;
+		memcpy(&a, name.p + l - 8, 8);
+		memcpy(&b, lc + l - 8, 8);
+		return (a | 0x2020202020202020ull) == b;
 	}
-	for (; i < name.l; i++)
+	if (l >= 4) {
+		memcpy(&a4, name.p, 4);
+		memcpy(&b4, lc, 4);
+		memcpy(&c4, name.p + l - 4, 4);
+		memcpy(&d4, lc + l - 4, 4);
+		return (a4 | 0x20202020u) == b4 && (c4 | 0x20202020u) == d4;
+	}
+	for (; i < l; i++)
 		if ((name.p[i] | 0x20) != lc[i])
 			return false;
 	return true;
+}
+
+/* Of a token name, case-insensitively (OR 0x20 lowers letters and keeps '-', '.', '!'... apart) */
+static unsigned hdr_hash(struct slice name)
+{
+	return ((unsigned char)(name.p[0] | 0x20) + 3u * (unsigned char)(name.p[name.l - 1] | 0x20) +
+		19u * (unsigned)name.l) & 255u;
 }
 
 __attribute__((constructor)) static void hdr_index_build(void)
@@ -136,6 +179,11 @@ __attribute__((constructor)) static void hdr_index_build(void)
 			hdr_index[l0].ids[k] = (uint8_t)i;
 		if (hdr_names[i].compact)
 			hdr_index[hdr_names[i].compact - 'a'].compact = (uint8_t)i;
+		if (hdr_len[i]) {
+			uint8_t *slot = &hdr_slot[hdr_hash(slice_make(hdr_names[i].name, hdr_len[i]))];
+
+			*slot = *slot ? HDR_SLOT_MANY : (uint8_t)i;
+		}
 	}
 }
 
@@ -151,6 +199,11 @@ static enum sip_hdr_id hdr_lookup_token(struct slice name)
 		return SIP_HDR_OTHER;
 	if (name.l == 1)
 		return (enum sip_hdr_id)hdr_index[c0].compact;
+	uint8_t slot = hdr_slot[hdr_hash(name)];
+
+	if (slot != HDR_SLOT_MANY)
+		return slot && hdr_len[slot] == name.l && name_eq(hdr_lower[slot], name) ? (enum sip_hdr_id)slot
+											: SIP_HDR_OTHER;
 	for (const uint8_t *id = hdr_index[c0].ids; *id; id++)
 		if (hdr_len[*id] == name.l && name_eq(hdr_lower[*id], name))
 			return (enum sip_hdr_id)*id;
@@ -233,12 +286,18 @@ static bool version_is_20(struct slice v)
 	return slice_caseeq(v, SLICE_LIT("SIP/2.0"));
 }
 
+/* "SIP/" in any case, at p (4 bytes readable): OR 0x20 turns only 'S' into 's', 'I' into 'i'... */
+static bool sip_slash(const char *p)
+{
+	return (p[0] | 0x20) == 's' && (p[1] | 0x20) == 'i' && (p[2] | 0x20) == 'p' && p[3] == '/';
+}
+
 /* SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT */
 static bool version_valid(struct slice v)
 {
 	size_t i = 4, d1 = 0, d2 = 0;
 
-	if (v.l < 7 || strncasecmp(v.p, "SIP/", 4) != 0)
+	if (v.l < 7 || !sip_slash(v.p))
 		return false;
 	while (i < v.l && v.p[i] >= '0' && v.p[i] <= '9')
 		i++, d1++;
@@ -299,7 +358,7 @@ static int parse_request_line(struct sip_msg *m, struct slice line, struct sip_e
 	m->mid = sip_method_lookup(m->method);
 	sp2 = memrchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1));
 	/* Without "SP SIP/" at the end this is not a SIP request line at all: dropped, not answered. */
-	if (!sp2 || (size_t)(end - sp2 - 1) < 4 || strncasecmp(sp2 + 1, "SIP/", 4) != 0)
+	if (!sp2 || (size_t)(end - sp2 - 1) < 4 || !sip_slash(sp2 + 1))
 		return fail(err, 0, "Not a SIP request line");
 	m->version = slice_make(sp2 + 1, (size_t)(end - sp2 - 1));
 	if (sp2 == sp1 + 1)
@@ -319,7 +378,8 @@ static int parse_request_line(struct sip_msg *m, struct slice line, struct sip_e
 #define A (SIP_C_TOKEN | SIP_C_HOST | SIP_C_UNRES)       /* letters and digits */
 #define X (SIP_C_TOKEN | SIP_C_HOST | SIP_C_UNRES | SIP_C_HEX)
 const uint8_t sip__ctype[256] = {
-	['\t'] = SIP_C_LWS, ['\n'] = SIP_C_LWS, ['\r'] = SIP_C_LWS, [' '] = SIP_C_LWS,
+	['\t'] = SIP_C_LWS | SIP_C_PEND, ['\n'] = SIP_C_LWS | SIP_C_PEND, ['\r'] = SIP_C_LWS | SIP_C_PEND,
+	[' '] = SIP_C_LWS | SIP_C_PEND, [';'] = SIP_C_PEND | SIP_C_SEMI, ['='] = SIP_C_PNAME_END,
 	['!'] = SIP_C_TOKEN | SIP_C_UNRES, ['%'] = SIP_C_TOKEN, ['\''] = SIP_C_TOKEN | SIP_C_UNRES,
 	['('] = SIP_C_UNRES, [')'] = SIP_C_UNRES, ['*'] = SIP_C_TOKEN | SIP_C_UNRES, ['+'] = SIP_C_TOKEN,
 	['-'] = A, ['.'] = A, ['_'] = SIP_C_TOKEN | SIP_C_UNRES, ['`'] = SIP_C_TOKEN,
@@ -335,19 +395,9 @@ const uint8_t sip__ctype[256] = {
 #undef A
 #undef X
 
-static bool is_token_char(unsigned char c)
-{
-	return sip__ctype[c] & SIP_C_TOKEN;
-}
-
 bool sip_token_valid(struct slice s)
 {
-	if (s.l == 0)
-		return false;
-	for (size_t i = 0; i < s.l; i++)
-		if (!is_token_char((unsigned char)s.p[i]))
-			return false;
-	return true;
+	return s.l && sip__span(s, 0, SIP_C_TOKEN) == s.l;
 }
 
 static void hdr_link(struct sip_msg *m, unsigned idx)
@@ -377,8 +427,7 @@ static size_t parse_header(struct sip_msg *m, const char *p, size_t len, struct 
 
 	if (!next)
 		return 0;
-	while (i < eol && is_token_char((unsigned char)p[i]))
-		i++;
+	i = sip__span(slice_make(p, eol), 0, SIP_C_TOKEN);
 	if (i == 0) {
 		fail(err, 400, "Malformed header field name");
 		return 0;
@@ -413,21 +462,20 @@ static size_t parse_header(struct sip_msg *m, const char *p, size_t len, struct 
 static void extract_core(struct sip_msg *m)
 {
 	const struct sip_hdr *h;
-	struct slice first;
+	struct slice first, rest;
 
-	if ((h = sip_msg_hdr(m, SIP_HDR_VIA))) {
-		struct slice rest = h->value;
-
-		if (sip_list_next(&rest, &first) && sip_via_parse(&m->via, first) != 0)
-			memset(&m->via, 0, sizeof(m->via));
-	}
+	/* each field is zeroed once: by its parser, or here when absent or malformed */
+	h = sip_msg_hdr(m, SIP_HDR_VIA);
+	rest = h ? h->value : SLICE_NULL;
+	if (!h || !sip_list_next(&rest, &first) || sip_via_parse(&m->via, first) != 0)
+		memset(&m->via, 0, sizeof(m->via));
 	if ((h = sip_msg_hdr(m, SIP_HDR_CALL_ID)))
 		m->call_id = h->value;
-	if ((h = sip_msg_hdr(m, SIP_HDR_CSEQ)) && sip_cseq_parse(&m->cseq, h->value) != 0)
+	if (!(h = sip_msg_hdr(m, SIP_HDR_CSEQ)) || sip_cseq_parse(&m->cseq, h->value) != 0)
 		memset(&m->cseq, 0, sizeof(m->cseq));
-	if ((h = sip_msg_hdr(m, SIP_HDR_FROM)) && sip_addr_parse(&m->from, h->value) != 0)
+	if (!(h = sip_msg_hdr(m, SIP_HDR_FROM)) || sip_addr_parse(&m->from, h->value) != 0)
 		memset(&m->from, 0, sizeof(m->from));
-	if ((h = sip_msg_hdr(m, SIP_HDR_TO)) && sip_addr_parse(&m->to, h->value) != 0)
+	if (!(h = sip_msg_hdr(m, SIP_HDR_TO)) || sip_addr_parse(&m->to, h->value) != 0)
 		memset(&m->to, 0, sizeof(m->to));
 	if ((h = sip_msg_hdr(m, SIP_HDR_MAX_FORWARDS))) {
 		uint32_t v;
@@ -439,6 +487,16 @@ static void extract_core(struct sip_msg *m)
 
 		m->content_length = slice_to_u32(h->value, 0x7fffffff, &v) ? (long)v : -2;
 	}
+}
+
+/* The fields extract_core fills, for the failures that stop before it runs. */
+static int fail_early(struct sip_msg *m, struct sip_error *err, unsigned short status, const char *reason)
+{
+	memset(&m->via, 0, sizeof(m->via));
+	memset(&m->cseq, 0, sizeof(m->cseq));
+	memset(&m->from, 0, sizeof(m->from));
+	memset(&m->to, 0, sizeof(m->to));
+	return reason ? fail(err, status, reason) : EBADMSG;
 }
 
 int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, struct sip_error *err)
@@ -457,10 +515,6 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, struct sip_err
 	m->nhdrs = 0;
 	memset(m->first, 0, sizeof(m->first));
 	memset(m->count, 0, sizeof(m->count));
-	memset(&m->via, 0, sizeof(m->via));
-	memset(&m->cseq, 0, sizeof(m->cseq));
-	memset(&m->from, 0, sizeof(m->from));
-	memset(&m->to, 0, sizeof(m->to));
 	m->max_forwards = -1;
 	m->content_length = -1;
 	m->hdr_len = 0;
@@ -474,29 +528,29 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, struct sip_err
 		off++;
 	next = line_end(buf + off, len - off, &eol);
 	if (!next)
-		return fail(err, 0, "No start line");
+		return fail_early(m, err, 0, "No start line");
 	line = slice_make(buf + off, eol);
 	if (memchr(line.p, '\0', line.l))
-		return fail(err, 0, "NUL byte in start line");
+		return fail_early(m, err, 0, "NUL byte in start line");
 	rc = line.l > 4 && strncmp(line.p, "SIP/", 4) == 0 ? parse_status_line(m, line, err)
 							      : parse_request_line(m, line, err);
 	if (rc && (!err || err->status == 0))
-		return rc;
+		return fail_early(m, err, 0, NULL); /* err already says why */
 	m->ruri_err = m->is_request && !rc ? sip_uri_parse(&m->ruri_uri, m->ruri) : EBADMSG;
 	/* A request with a bad Request-URI or version is still read to the end, so that the
 	 * 400 can be addressed from its Via and the other mandatory headers. */
 	off += next;
 	for (;;) {
 		if (off >= len)
-			return fail(err, 400, "Header block not terminated by an empty line");
+			return fail_early(m, err, 400, "Header block not terminated by an empty line");
 		if (buf[off] == '\n' || (buf[off] == '\r' && off + 1 < len && buf[off + 1] == '\n')) {
 			off += buf[off] == '\n' ? 1 : 2;
 			break;
 		}
 		if (buf[off] == ' ' || buf[off] == '\t')
-			return fail(err, 400, "Folded line without a header field");
+			return fail_early(m, err, 400, "Folded line without a header field");
 		if (m->nhdrs == SIP_MAX_HEADERS)
-			return fail(err, 400, "Too many header fields");
+			return fail_early(m, err, 400, "Too many header fields");
 		size_t used = parse_header(m, buf + off, len - off, err);
 
 		if (!used) {

@@ -15,6 +15,9 @@ enum {
 	SIP_C_HEX = 4,
 	SIP_C_UNRES = 8,  /* URI unreserved */
 	SIP_C_LWS = 16,
+	SIP_C_SEMI = 32,      /* ';' */
+	SIP_C_PEND = 64,      /* what ends a parameter value: ';' or LWS */
+	SIP_C_PNAME_END = 128, /* '=', which also ends a parameter name (with SIP_C_PEND) */
 };
 extern const uint8_t sip__ctype[256];
 
@@ -34,6 +37,37 @@ static inline size_t sip__skip_lws(struct slice s, size_t i)
 	while (i < s.l && sip__is_lws(s.p[i]))
 		i++;
 	return i;
+}
+
+/* The first index from i on whose byte is (stop_in) or is not (!stop_in) in cls, or s.l: four bytes
+ * a round, for the long runs (header names, branches, tags) that headers hold. */
+static inline size_t sip__scan(struct slice s, size_t i, uint8_t cls, bool stop_in)
+{
+	for (; i + 4 <= s.l; i += 4) {
+		if (sip__is(s.p[i], cls) == stop_in)
+			return i;
+		if (sip__is(s.p[i + 1], cls) == stop_in)
+			return i + 1;
+		if (sip__is(s.p[i + 2], cls) == stop_in)
+			return i + 2;
+		if (sip__is(s.p[i + 3], cls) == stop_in)
+			return i + 3;
+	}
+	while (i < s.l && sip__is(s.p[i], cls) != stop_in)
+		i++;
+	return i;
+}
+
+/* To the first byte in cls. */
+static inline size_t sip__scan_to(struct slice s, size_t i, uint8_t cls)
+{
+	return sip__scan(s, i, cls, true);
+}
+
+/* Past the bytes in cls. */
+static inline size_t sip__span(struct slice s, size_t i, uint8_t cls)
+{
+	return sip__scan(s, i, cls, false);
 }
 
 static inline bool sip__is_hex(char c)

@@ -70,8 +70,7 @@ bool sip_param_next(struct slice *rest, struct slice *name, struct slice *value)
 	if (i >= s.l)
 		return false;
 	ns = i;
-	while (i < s.l && s.p[i] != ';' && s.p[i] != '=' && !sip__is_lws(s.p[i]))
-		i++;
+	i = sip__scan_to(s, i, SIP_C_PEND | SIP_C_PNAME_END);
 	ne = i;
 	*name = slice_make(s.p + ns, ne - ns);
 	*value = SLICE_NULL;
@@ -84,9 +83,7 @@ bool sip_param_next(struct slice *rest, struct slice *name, struct slice *value)
 			if (!ve)
 				return false; /* rest stays non-empty: the caller sees the list is malformed */
 		} else {
-			ve = vs;
-			while (ve < s.l && s.p[ve] != ';' && !sip__is_lws(s.p[ve]))
-				ve++;
+			ve = sip__scan_to(s, vs, SIP_C_PEND);
 		}
 		*value = slice_make(s.p + vs, ve - vs);
 		i = sip__skip_lws(s, ve);
@@ -101,10 +98,10 @@ bool sip_param_next(struct slice *rest, struct slice *name, struct slice *value)
 
 bool sip_param_find(struct slice params, const char *pname, struct slice *value)
 {
-	struct slice rest = params, name, v;
+	struct slice rest = params, name, v, want = slice_cstr(pname);
 
 	while (sip_param_next(&rest, &name, &v)) {
-		if (slice_caseeq_cstr(name, pname)) {
+		if (slice_caseeq(name, want)) {
 			if (value)
 				*value = v.p ? v : slice_make(name.p + name.l, 0);
 			return true;
@@ -145,17 +142,17 @@ static void uri_known_params(struct sip_uri *u)
 	struct slice rest = u->params, name, value;
 
 	while (sip_param_next(&rest, &name, &value)) {
-		if (slice_caseeq_cstr(name, "transport"))
+		if (slice_caseeq_lit(name, "transport"))
 			u->transport = value;
-		else if (slice_caseeq_cstr(name, "maddr"))
+		else if (slice_caseeq_lit(name, "maddr"))
 			u->maddr = value;
-		else if (slice_caseeq_cstr(name, "user"))
+		else if (slice_caseeq_lit(name, "user"))
 			u->user_param = value;
-		else if (slice_caseeq_cstr(name, "method"))
+		else if (slice_caseeq_lit(name, "method"))
 			u->method = value;
-		else if (slice_caseeq_cstr(name, "ttl"))
+		else if (slice_caseeq_lit(name, "ttl"))
 			u->ttl = value;
-		else if (slice_caseeq_cstr(name, "lr"))
+		else if (slice_caseeq_lit(name, "lr"))
 			u->lr = true;
 	}
 }
@@ -227,7 +224,7 @@ static int parse_tel(struct sip_uri *u, struct slice s)
 	for (size_t k = 0; k < u->user.l; k++) {
 		char c = u->user.p[k];
 
-		if (!(sip__is_hex(c) || strchr("+-.()*#pPwW", c)) || (c == '+' && k != 0))
+		if (!(sip__is_hex(c) || (c && strchr("+-.()*#pPwW", c))) || (c == '+' && k != 0))
 			return EBADMSG;
 	}
 	if (i < s.l) {
@@ -236,6 +233,22 @@ static int parse_tel(struct sip_uri *u, struct slice s)
 			return EBADMSG;
 	}
 	return 0;
+}
+
+/* A scheme sipd does not serve: ENOTSUP (416) when the URI is well-formed as far as the generic
+ * syntax goes (scheme = ALPHA *(ALPHA / DIGIT / "+" / "-" / "."), no byte a URI never holds), else
+ * EBADMSG (400). */
+static int other_scheme(struct slice scheme, struct slice rest)
+{
+	if (!is_alnum(scheme.p[0]) || (scheme.p[0] >= '0' && scheme.p[0] <= '9'))
+		return EBADMSG;
+	for (size_t i = 1; i < scheme.l; i++)
+		if (!is_alnum(scheme.p[i]) && scheme.p[i] != '+' && scheme.p[i] != '-' && scheme.p[i] != '.')
+			return EBADMSG;
+	for (size_t i = 0; i < rest.l; i++)
+		if (uri_forbidden[(uint8_t)rest.p[i]])
+			return EBADMSG;
+	return ENOTSUP;
 }
 
 int sip_uri_parse(struct sip_uri *u, struct slice s)
@@ -247,25 +260,18 @@ int sip_uri_parse(struct sip_uri *u, struct slice s)
 	if (colon <= 0)
 		return EBADMSG;
 	u->scheme_s = slice_make(s.p, (size_t)colon);
-	for (long i = 0; i < colon; i++)
-		if (!is_alnum(s.p[i]) && !(i > 0 && strchr("+-.", s.p[i])))
-			return EBADMSG;
-	if (!is_alnum(s.p[0]) || (s.p[0] >= '0' && s.p[0] <= '9'))
-		return EBADMSG;
 	s = slice_make(s.p + colon + 1, s.l - (size_t)colon - 1);
 	if (s.l == 0)
 		return EBADMSG;
-	for (size_t i = 0; i < s.l; i++)
-		if (uri_forbidden[(uint8_t)s.p[i]])
-			return EBADMSG;
-	if (slice_caseeq_cstr(u->scheme_s, "sip"))
+	if (slice_caseeq_lit(u->scheme_s, "sip"))
 		u->scheme = SIP_SCHEME_SIP;
-	else if (slice_caseeq_cstr(u->scheme_s, "sips"))
+	else if (slice_caseeq_lit(u->scheme_s, "sips"))
 		u->scheme = SIP_SCHEME_SIPS;
-	else if (slice_caseeq_cstr(u->scheme_s, "tel"))
+	else if (slice_caseeq_lit(u->scheme_s, "tel"))
 		u->scheme = SIP_SCHEME_TEL;
 	else
-		return ENOTSUP;
+		return other_scheme(u->scheme_s, s);
+	/* every byte after the scheme is judged by the component that holds it */
 	return u->scheme == SIP_SCHEME_TEL ? parse_tel(u, s) : parse_sip(u, s);
 }
 

@@ -1,6 +1,7 @@
 /* test_parser.c: the SIP message engine (sip/msg.h): header ids and compact forms, exact value slices,
  * folding, list splitting, the Via / name-addr / Contact / CSeq value parsers, the RFC 3261 8.2.2
  * checks and stream framing. Every message is parsed from a heap block of exactly its size. */
+#include <ctype.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -133,6 +134,28 @@ static void test_hdr_lookup(void **state)
 			print_error("'%s' -> %d, want %d\n", t[i].name, id, t[i].id);
 		assert_int_equal(id, t[i].id);
 	}
+	/* every long name, in upper case too; a one-byte change anywhere makes it another (or no) name,
+	 * whatever word of the comparison the byte falls in */
+	for (int id = 1; id < SIP_HDR_COUNT; id++) {
+		char buf[32];
+		size_t n = strlen(sip_hdr_name((enum sip_hdr_id)id));
+
+		assert_true(n < sizeof(buf));
+		memcpy(buf, sip_hdr_name((enum sip_hdr_id)id), n);
+		assert_int_equal(sip_hdr_lookup(slice_make(buf, n)), id);
+		for (size_t k = 0; k < n; k++)
+			buf[k] = (char)toupper((unsigned char)buf[k]);
+		assert_int_equal(sip_hdr_lookup(slice_make(buf, n)), id);
+		for (size_t k = 0; k < n; k++) {
+			char keep = buf[k];
+
+			buf[k] = buf[k] == 'Q' ? 'Z' : 'Q';
+			assert_int_not_equal(sip_hdr_lookup(slice_make(buf, n)), id);
+			buf[k] = keep;
+		}
+		buf[n] = 'S';
+		assert_int_not_equal(sip_hdr_lookup(slice_make(buf, n + 1)), id);
+	}
 	assert_string_equal(sip_hdr_name(SIP_HDR_CALL_ID), "Call-ID");
 	assert_string_equal(sip_hdr_name(SIP_HDR_CSEQ), "CSeq");
 	assert_string_equal(sip_hdr_name(SIP_HDR_WWW_AUTHENTICATE), "WWW-Authenticate");
@@ -150,6 +173,13 @@ static void test_method_lookup(void **state)
 	assert_int_equal(sip_method_lookup(SLICE_LIT("INVITEX")), SIP_METHOD_UNKNOWN);
 	assert_int_equal(sip_method_lookup(SLICE_LIT("INVIT")), SIP_METHOD_UNKNOWN);
 	assert_int_equal(sip_method_lookup(SLICE_LIT("")), SIP_METHOD_UNKNOWN);
+	/* every method by its name, and the names that share a first letter kept apart */
+	for (int m = SIP_METHOD_UNKNOWN + 1; m < SIP_METHOD_COUNT; m++)
+		assert_int_equal(sip_method_lookup(slice_cstr(sip_method_name((enum sip_method)m))), m);
+	assert_int_equal(sip_method_lookup(SLICE_LIT("INFORM")), SIP_METHOD_UNKNOWN);
+	assert_int_equal(sip_method_lookup(SLICE_LIT("PRACKS")), SIP_METHOD_UNKNOWN);
+	assert_int_equal(sip_method_lookup(SLICE_LIT("REFERS")), SIP_METHOD_UNKNOWN);
+	assert_int_equal(sip_method_lookup(SLICE_LIT("ACKS")), SIP_METHOD_UNKNOWN);
 	assert_string_equal(sip_method_name(SIP_METHOD_PRACK), "PRACK");
 	assert_string_equal(sip_method_name(SIP_METHOD_OPTIONS), "OPTIONS");
 }
