@@ -38,23 +38,9 @@ struct tp_udp_batch {
 static void udp_post_begin(void *arg);
 static void udp_post_end(void *arg);
 
-int tp__udp_init(struct tp_worker *w)
-{
-	w->udp = calloc(1, sizeof(*w->udp));
-	if (!w->udp)
-		return ENOMEM;
-	loop_set_post_batch(w->loop, udp_post_begin, udp_post_end, w->udp);
-	return 0;
-}
-
-void tp__udp_free(struct tp_worker *w)
-{
-	free(w->udp);
-	w->udp = NULL;
-}
-
-/* The kernel overwrites lengths and flags, so each batch starts from a clean header. */
-static void udp_batch_reset(struct tp_udp_batch *b)
+/* The receive headers, set once; the kernel then overwrites only the lengths and flags of the
+ * datagrams it fills (udp_batch_rearm). */
+static void udp_batch_init(struct tp_udp_batch *b)
 {
 	for (unsigned i = 0; i < TP_UDP_BATCH; i++) {
 		struct msghdr *m = &b->hdr[i].msg_hdr;
@@ -69,6 +55,33 @@ static void udp_batch_reset(struct tp_udp_batch *b)
 		m->msg_controllen = sizeof(b->ctl[i].b);
 		m->msg_flags = 0;
 	}
+}
+
+static void udp_batch_rearm(struct tp_udp_batch *b, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct msghdr *m = &b->hdr[i].msg_hdr;
+
+		m->msg_namelen = sizeof(b->name[i]);
+		m->msg_controllen = sizeof(b->ctl[i].b);
+		m->msg_flags = 0;
+	}
+}
+
+int tp__udp_init(struct tp_worker *w)
+{
+	w->udp = calloc(1, sizeof(*w->udp));
+	if (!w->udp)
+		return ENOMEM;
+	udp_batch_init(w->udp);
+	loop_set_post_batch(w->loop, udp_post_begin, udp_post_end, w->udp);
+	return 0;
+}
+
+void tp__udp_free(struct tp_worker *w)
+{
+	free(w->udp);
+	w->udp = NULL;
 }
 
 /* Where the datagram arrived: the bound address, with the destination from PKTINFO when the
@@ -239,9 +252,9 @@ void tp__udp_recv_h(int fd, uint32_t events, void *arg)
 	for (unsigned round = 0; round < UDP_ROUNDS; round++) {
 		int n;
 
-		udp_batch_reset(b);
 		n = recvmmsg(fd, b->hdr, TP_UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
+			udp_batch_init(b); /* whatever the kernel left in the headers */
 			if (errno == EINTR)
 				continue;
 			/* an ICMP error is reported once here too: the error queue has the details */
@@ -257,6 +270,7 @@ void tp__udp_recv_h(int fd, uint32_t events, void *arg)
 		for (int i = 0; i < n; i++)
 			udp_deliver(s, b, (unsigned)i);
 		b->out.active = false;
+		udp_batch_rearm(b, (unsigned)n);
 		udp_out_flush(b);
 		if (n < TP_UDP_BATCH)
 			return;
