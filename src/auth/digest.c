@@ -218,21 +218,23 @@ static int scan_quoted(struct scan *s, struct slice *v)
 	return EBADMSG; /* unterminated */
 }
 
+#define CRED(n, field) { { n, sizeof(n) - 1 }, offsetof(struct digest_cred, field) }
 static const struct {
-	const char *name;
+	struct slice name; /* with its length: most names differ from most others in length alone */
 	size_t off;
 } cred_params[] = {
-	{ "username", offsetof(struct digest_cred, username) },
-	{ "realm", offsetof(struct digest_cred, realm) },
-	{ "nonce", offsetof(struct digest_cred, nonce) },
-	{ "uri", offsetof(struct digest_cred, uri) },
-	{ "response", offsetof(struct digest_cred, response) },
-	{ "algorithm", offsetof(struct digest_cred, algorithm) },
-	{ "cnonce", offsetof(struct digest_cred, cnonce) },
-	{ "opaque", offsetof(struct digest_cred, opaque) },
-	{ "qop", offsetof(struct digest_cred, qop) },
-	{ "nc", offsetof(struct digest_cred, nc_text) },
+	CRED("username", username),
+	CRED("realm", realm),
+	CRED("nonce", nonce),
+	CRED("uri", uri),
+	CRED("response", response),
+	CRED("algorithm", algorithm),
+	CRED("cnonce", cnonce),
+	CRED("opaque", opaque),
+	CRED("qop", qop),
+	CRED("nc", nc_text),
 };
+#undef CRED
 
 /* nc-value = 8LHEX (RFC 7616 3.4); upper case tolerated. */
 static bool parse_nc(struct slice s, uint32_t *nc)
@@ -300,7 +302,7 @@ static int cred_scan_params(struct digest_cred *c, struct scan *s, bool *userhas
 			scan_lws(s);
 		}
 		for (i = 0; i < sizeof(cred_params) / sizeof(cred_params[0]); i++)
-			if (slice_caseeq_cstr(name, cred_params[i].name))
+			if (slice_caseeq(name, cred_params[i].name))
 				break;
 		if (i == sizeof(cred_params) / sizeof(cred_params[0])) {
 			if (slice_caseeq_lit(name, "userhash") && slice_caseeq_lit(v, "true"))
