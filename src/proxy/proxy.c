@@ -219,21 +219,31 @@ static void loop_branch(char out[48], uint32_t lh)
 	out[ul + 9] = '\0';
 }
 
-/* Did this very request pass here before? A Via of sipd's carrying the same loop hash says so. */
-static bool looped(const struct proxy *p, const struct sip_msg *req, uint32_t lh)
+/* What the loop check (16.3 step 4) learns of a request, for its forwarding (16.6) to reuse. */
+struct seen {
+	uint32_t lh;           /* the loop hash */
+	unsigned nvia;         /* Via values it carries (its client transactions expect one more) */
+};
+
+/* Did this very request pass here before? A Via of sipd's carrying the same loop hash says so. Fills
+ * *s; its nvia only when the answer is false. Only a Via holding "-<hash>" can be one: the others are
+ * counted, not parsed. */
+static bool looped(const struct proxy *p, const struct sip_msg *req, struct seen *s)
 {
 	struct sip_list_iter it;
 	struct slice el;
 	char want[9];
 
+	s->lh = loop_hash(req);
+	s->nvia = 0;
 	want[0] = '-';
-	slice_put_hex(want + 1, lh, 8);
+	slice_put_hex(want + 1, s->lh, 8);
 	sip_list_begin(&it, req, SIP_HDR_VIA);
-	while (sip_list_iter_next(&it, &el)) {
+	for (; sip_list_iter_next(&it, &el); s->nvia++) {
 		struct sip_via v;
 
-		if (sip_via_parse(&v, el) || v.branch.l < 9 || !registrar_is_local(p->reg, v.host) ||
-		    !port_is_ours(p, v.port))
+		if (!memmem(el.p, el.l, want, sizeof(want)) || sip_via_parse(&v, el) || v.branch.l < 9 ||
+		    !registrar_is_local(p->reg, v.host) || !port_is_ours(p, v.port))
 			continue;
 		if (!memcmp(v.branch.p + v.branch.l - 9, want, 9))
 			return true;
@@ -1060,8 +1070,8 @@ static void answer(struct proxy *p, const struct sip_msg *req, const struct txn_
 		txn_reply_stateless(p->txns, req, o, code, reason, extra);
 }
 
-/* 16.3 step 5 and 16.3 step 3. false when answered. */
-static bool validate(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o)
+/* 16.3 step 5 and 16.3 step 3; *s for the forwarding. false when answered. */
+static bool validate(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o, struct seen *s)
 {
 	struct sip_list_iter it;
 	struct slice tag;
@@ -1072,7 +1082,7 @@ static bool validate(struct proxy *p, const struct sip_msg *req, const struct tx
 		answer(p, req, o, 483, NULL, NULL);
 		return false;
 	}
-	if (looped(p, req, loop_hash(req))) {
+	if (looped(p, req, s)) {
 		answer(p, req, o, 482, NULL, NULL);
 		return false;
 	}
@@ -1551,7 +1561,7 @@ fail:
 /* ACK for a 2xx and anything else forwarded without a transaction (16.11). */
 static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req,
 			      const struct txn_origin *o, const struct target *t, const struct routeset *rs,
-			      bool dns_ok)
+			      const struct seen *s, bool dns_ok)
 {
 	struct fwd f = { .target = slice_cstr(t->uri), .path = t->path, .routes = rs,
 			 .src_host = slice_cstr(o->src_host), .src_port = o->src_port };
@@ -1567,7 +1577,7 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 		return;
 	local_hostport(&tm->local, local, sizeof(local));
 	f.local = local;
-	loop_branch(f.branch, loop_hash(req));
+	loop_branch(f.branch, s->lh);
 	if (err) {
 		forward_stateless_located(p, tm, req, &f, name);
 		return;
@@ -1586,12 +1596,11 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 
 static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req,
 			     const struct txn_origin *o, struct target *t, size_t n, const struct routeset *rs,
-			     bool dns_ok)
+			     const struct seen *s, bool dns_ok)
 {
 	struct rctx *rc = calloc(1, sizeof(*rc));
 	struct txn *stx = NULL;
 	char local[96], extra[64];
-	uint32_t lh;
 	int err;
 
 	if (!rc) {
@@ -1616,7 +1625,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 		memcpy(rc->ident_method, req->cseq.method.p, req->cseq.method.l);
 		rc->ident = (struct txn_client_ident){ .method = slice_make(rc->ident_method, req->cseq.method.l),
 						       .cseq = req->cseq.num, .id_hash = txn_client_id_hash(req),
-						       .nvia = txn_via_count(req) + 1 };
+						       .nvia = s->nvia + 1 };
 	}
 	txn_set_tu(stx, rc, rctx_free);
 	if (rc->invite && !req->to.tag.p && req->call_id.l < sizeof(rc->call_id)) {
@@ -1628,9 +1637,8 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	if (rc->invite)
 		txn_reply(stx, req, 100, NULL, NULL); /* 16.2 / 17.2.1: a stateful proxy answers 100 at once */
 	local_hostport(&tm->local, local, sizeof(local));
-	lh = loop_hash(req);
 	if (p->cfg->recurse_3xx)
-		rctx_keep_fwd(rc, local, o, lh, rs, p->cfg->record_route && dialog_creating(req->mid) && !req->to.tag.p);
+		rctx_keep_fwd(rc, local, o, s->lh, rs, p->cfg->record_route && dialog_creating(req->mid) && !req->to.tag.p);
 	for (size_t i = 0; i < n && rc->nbr < MAX_BRANCHES; i++) {
 		struct branch *b = branch_slot(rc, rc->nbr);
 		struct fwd f;
@@ -1649,7 +1657,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 			.local = local,
 		};
 
-		err = branch_prepare(p, b, req, &f, &t[i], lh, dns_ok);
+		err = branch_prepare(p, b, req, &f, &t[i], s->lh, dns_ok);
 		if (err == EINVAL || err == EAGAIN)
 			log_info("proxy: no usable next hop for %s%s", t[i].uri,
 				 err == EAGAIN ? " (a host name, and [proxy] resolve_next_hops is off)" : "");
@@ -1687,6 +1695,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 	bool pop = false, known = false, has_route = false, local, foreign;
 	struct routeset *rs = NULL;
 	struct slice strict_target = SLICE_NULL;
+	struct seen seen;
 	bool taken = true, dns_ok;
 	size_t n = 0;
 
@@ -1757,16 +1766,16 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		t[0].q = 1000;
 		n = 1;
 	}
-	if (!validate(p, req, o) || !(foreign ? authorize_outbound(p, req, o) : authorize_call(p, req, o)))
+	if (!validate(p, req, o, &seen) || !(foreign ? authorize_outbound(p, req, o) : authorize_call(p, req, o)))
 		goto out;
 	/* DNS for a host name: for an authorized outbound request, else as [proxy] resolve_next_hops says */
 	dns_ok = foreign || p->cfg->resolve_next_hops;
 	if (!n)
 		answer(p, req, o, 480, "No registered contact", NULL);
 	else if (req->mid == SIP_METHOD_ACK)
-		forward_stateless(p, tm, req, o, &t[0], rs, dns_ok);
+		forward_stateless(p, tm, req, o, &t[0], rs, &seen, dns_ok);
 	else
-		forward_stateful(p, tm, req, o, t, n, rs, dns_ok);
+		forward_stateful(p, tm, req, o, t, n, rs, &seen, dns_ok);
 out:
 	free(t);
 	free(rs);
