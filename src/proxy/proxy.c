@@ -165,15 +165,29 @@ static bool received_host_is(const char *received, struct slice host)
 	return slice_caseeq(slice_make(h, (size_t)(end - h)), host);
 }
 
-static void local_hostport(const struct tp_addr *local, char *buf, size_t n)
+/* Our host:port at the address a request arrived at, as our Via and Record-Route write it; valid until
+ * this thread's next call. A worker receives at an address or two, so the last few are kept: formatting
+ * one cost a thousand instructions per request. */
+static const char *local_hostport(const struct tp_addr *local)
 {
+	static _Thread_local struct {
+		struct tp_addr addr;
+		char s[96];
+	} seen[4];
+	static _Thread_local unsigned next;
 	char host[64];
 	struct sbuf b;
 	bool v6;
+	unsigned i;
 
+	for (i = 0; i < 4; i++)
+		if (tp_addr_eq(&seen[i].addr, local))
+			return seen[i].s;
+	i = next++ % 4;
+	seen[i].addr = *local;
 	tp_addr_host(local, host, sizeof(host));
 	v6 = strchr(host, ':') != NULL;
-	sbuf_init(&b, buf, n - 1);
+	sbuf_init(&b, seen[i].s, sizeof(seen[i].s) - 1);
 	if (v6)
 		sbuf_addlit(&b, "[");
 	sbuf_adds(&b, host);
@@ -181,7 +195,8 @@ static void local_hostport(const struct tp_addr *local, char *buf, size_t n)
 		sbuf_addlit(&b, "]");
 	sbuf_addlit(&b, ":");
 	sbuf_addu(&b, tp_addr_port(local));
-	buf[b.overflow ? 0 : b.len] = '\0';
+	seen[i].s[b.overflow ? 0 : b.len] = '\0';
+	return seen[i].s;
 }
 
 /* ---- loops (16.3 step 4, 16.6 step 8) ---- */
@@ -1058,6 +1073,7 @@ bool proxy_cancel(struct proxy *p, struct txn *inv)
 
 struct target {
 	char uri[512];
+	const struct sip_uri *parsed; /* uri parsed already (the request's own), or NULL */
 	char path[1024];
 	char received[128];
 	int q;
@@ -1201,6 +1217,7 @@ static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct
 		slice_copy(t[i].uri, sizeof(t[i].uri), slice_cstr(b[i].contact));
 		slice_copy(t[i].path, sizeof(t[i].path), slice_cstr(b[i].path));
 		slice_copy(t[i].received, sizeof(t[i].received), slice_cstr(b[i].received));
+		t[i].parsed = NULL;
 		t[i].q = b[i].q < 0 ? 1000 : b[i].q;
 	}
 	free(b);
@@ -1230,11 +1247,13 @@ static int next_hop(const struct routeset *rs, const struct target *t, struct tp
 			return EINVAL;
 		goto uri;
 	}
-	if (sip_uri_parse(&u, slice_cstr(t->uri)))
+	if (t->parsed)
+		u = *t->parsed;
+	else if (sip_uri_parse(&u, slice_cstr(t->uri)))
 		return EINVAL;
 	/* NAT (RFC 3581): a Contact naming another host than the one its REGISTER came from is behind a
 	 * NAT; the source address reaches it. A Contact at the source host is reached as it says. */
-	if (!received_host_is(t->received, u.host) && received_hop(t->received, dst, proto) == 0)
+	if (t->received[0] && !received_host_is(t->received, u.host) && received_hop(t->received, dst, proto) == 0)
 		return 0;
 	a.uri = slice_cstr(t->uri);
 uri:
@@ -1565,7 +1584,7 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 {
 	struct fwd f = { .target = slice_cstr(t->uri), .path = t->path, .routes = rs,
 			 .src_host = slice_cstr(o->src_host), .src_port = o->src_port };
-	char local[96], *buf[2] = { NULL, NULL };
+	char *buf[2] = { NULL, NULL };
 	struct slice name = SLICE_NULL;
 	struct tp_addr dst;
 	size_t len[2] = { 0, 0 };
@@ -1575,8 +1594,7 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 	err = next_hop(rs, t, &dst, &f.proto, &name, &may_tcp);
 	if (err && !(err == EAGAIN && dns_ok && p->dns))
 		return;
-	local_hostport(&tm->local, local, sizeof(local));
-	f.local = local;
+	f.local = local_hostport(&tm->local);
 	loop_branch(f.branch, s->lh);
 	if (err) {
 		forward_stateless_located(p, tm, req, &f, name);
@@ -1600,7 +1618,8 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 {
 	struct rctx *rc = calloc(1, sizeof(*rc));
 	struct txn *stx = NULL;
-	char local[96], extra[64];
+	const char *local;
+	char extra[64];
 	int err;
 
 	if (!rc) {
@@ -1636,7 +1655,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 		calls_ended(p->calls, req->call_id);
 	if (rc->invite)
 		txn_reply(stx, req, 100, NULL, NULL); /* 16.2 / 17.2.1: a stateful proxy answers 100 at once */
-	local_hostport(&tm->local, local, sizeof(local));
+	local = local_hostport(&tm->local);
 	if (p->cfg->recurse_3xx)
 		rctx_keep_fwd(rc, local, o, s->lh, rs, p->cfg->record_route && dialog_creating(req->mid) && !req->to.tag.p);
 	for (size_t i = 0; i < n && rc->nbr < MAX_BRANCHES; i++) {
@@ -1761,7 +1780,10 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		if (req->to.tag.p)
 			n = 1;
 	} else {
-		slice_copy(t[0].uri, sizeof(t[0].uri), strict_target.p ? strict_target : req->ruri);
+		struct slice uri = strict_target.p ? strict_target : req->ruri;
+
+		slice_copy(t[0].uri, sizeof(t[0].uri), uri);
+		t[0].parsed = uri.l < sizeof(t[0].uri) ? &ruri : NULL; /* what next_hop would parse again */
 		t[0].path[0] = t[0].received[0] = '\0';
 		t[0].q = 1000;
 		n = 1;
