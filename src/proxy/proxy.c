@@ -285,6 +285,56 @@ static struct routeset *routeset_new(void)
 	return rs;
 }
 
+/* Writes "Name: value" CRLF, with sipd's name for a header it knows. */
+static void hdr_write(struct sbuf *b, const struct sip_hdr *h, struct slice value)
+{
+	if (h->id == SIP_HDR_OTHER)
+		sbuf_addsl(b, h->name);
+	else
+		sbuf_adds(b, sip_hdr_name((enum sip_hdr_id)h->id));
+	sbuf_addlit(b, ": ");
+	sbuf_addsl(b, value);
+	sbuf_addlit(b, "\r\n");
+}
+
+/* h's line in m when it stands there exactly as hdr_write would write it again (sipd's name, ": ", the
+ * value, CRLF), else SLICE_NULL. */
+static struct slice verbatim_line(const struct sip_msg *m, const struct sip_hdr *h)
+{
+	const char *v = h->value.p, *name = h->id == SIP_HDR_OTHER ? NULL : sip_hdr_name((enum sip_hdr_id)h->id);
+
+	if (!h->value.l || v != h->name.p + h->name.l + 2 || v[-2] != ':' || v[-1] != ' ' ||
+	    v + h->value.l + 2 > m->buf + m->len || v[h->value.l] != '\r' || v[h->value.l + 1] != '\n')
+		return SLICE_NULL;
+	if (name && (strncmp(h->name.p, name, h->name.l) || name[h->name.l]))
+		return SLICE_NULL;
+	return slice_make(h->name.p, h->name.l + h->value.l + 4);
+}
+
+static void run_flush(struct sbuf *b, struct slice *run)
+{
+	sbuf_addsl(b, *run);
+	*run = SLICE_NULL;
+}
+
+/* Writes h of m unchanged. Lines that stand in m as hdr_write would write them are gathered in *run
+ * while adjacent and copied at once by run_flush (before anything else is written): one copy for most
+ * of a message rather than four writes a header. */
+static void hdr_copy(struct sbuf *b, struct slice *run, const struct sip_msg *m, const struct sip_hdr *h)
+{
+	struct slice line = verbatim_line(m, h);
+
+	if (line.p && run->p && run->p + run->l == line.p) {
+		run->l += line.l;
+		return;
+	}
+	run_flush(b, run);
+	if (line.p)
+		*run = line;
+	else
+		hdr_write(b, h, h->value);
+}
+
 struct fwd {
 	struct slice target;     /* the new Request-URI */
 	const char *path;        /* the binding's Path, as Route headers to push */
@@ -304,6 +354,7 @@ static int forward_build(const struct sip_msg *req, const struct fwd *f, char **
 	size_t cap = req->len + f->target.l + (f->path ? strlen(f->path) : 0) + 512;
 	char *buf = malloc(cap);
 	bool via_done = false, have_mf = false;
+	struct slice run = SLICE_NULL;
 	struct sbuf b;
 
 	if (!buf)
@@ -340,9 +391,14 @@ static int forward_build(const struct sip_msg *req, const struct fwd *f, char **
 	for (unsigned i = 0; i < req->nhdrs; i++) {
 		const struct sip_hdr *h = &req->hdrs[i];
 
-		if (h->id == SIP_HDR_ROUTE)
-			continue; /* written above, as the route set goes on */
-		if (h->id == SIP_HDR_VIA && !via_done && req->via.raw.p) {
+		if (h->id == SIP_HDR_ROUTE || h->id == SIP_HDR_CONTENT_LENGTH)
+			continue; /* written above, as the route set goes on; below, from the body we send */
+		if (h->id != SIP_HDR_MAX_FORWARDS && (h->id != SIP_HDR_VIA || via_done || !req->via.raw.p)) {
+			hdr_copy(&b, &run, req, h);
+			continue;
+		}
+		run_flush(&b, &run);
+		if (h->id == SIP_HDR_VIA) {
 			/* the sender's Via gets received and rport (18.2.1, RFC 3581 4) */
 			const char *end = req->via.raw.p + req->via.raw.l;
 
@@ -350,23 +406,14 @@ static int forward_build(const struct sip_msg *req, const struct fwd *f, char **
 			sbuf_addlit(&b, "Via: ");
 			sip_via_write_received(&b, &req->via, f->src_host, f->src_port);
 			sbuf_add(&b, end, (size_t)(h->value.p + h->value.l - end));
-			sbuf_addlit(&b, "\r\n");
-			continue;
-		}
-		if (h->id == SIP_HDR_CONTENT_LENGTH)
-			continue; /* written below, from the body we send */
-		sbuf_adds(&b, h->id != SIP_HDR_OTHER ? sip_hdr_name((enum sip_hdr_id)h->id) : "");
-		if (h->id == SIP_HDR_OTHER)
-			sbuf_addsl(&b, h->name);
-		sbuf_addlit(&b, ": ");
-		if (h->id == SIP_HDR_MAX_FORWARDS) {
-			have_mf = true;
-			sbuf_addu(&b, req->max_forwards > 0 ? (unsigned long)req->max_forwards - 1 : 0);
 		} else {
-			sbuf_addsl(&b, h->value);
+			have_mf = true;
+			sbuf_addlit(&b, "Max-Forwards: ");
+			sbuf_addu(&b, req->max_forwards > 0 ? (unsigned long)req->max_forwards - 1 : 0);
 		}
 		sbuf_addlit(&b, "\r\n");
 	}
+	run_flush(&b, &run);
 	if (!have_mf)
 		sbuf_addlit(&b, "Max-Forwards: 70\r\n"); /* 16.6 step 3 */
 	sbuf_addlit(&b, "Content-Length: ");
@@ -392,6 +439,7 @@ static char *resp_rewrite(const struct sip_msg *resp, bool drop_via, enum sip_hd
 	size_t cap = resp->len + (extra ? strlen(extra) : 0) + 64;
 	char *buf = malloc(cap);
 	bool first_via = drop_via;
+	struct slice run = SLICE_NULL;
 	struct sbuf b;
 	const char *eol = memchr(resp->buf, '\n', resp->len);
 
@@ -403,29 +451,24 @@ static char *resp_rewrite(const struct sip_msg *resp, bool drop_via, enum sip_hd
 	sbuf_add(&b, resp->buf, (size_t)(eol - resp->buf) + 1);
 	for (unsigned i = 0; i < resp->nhdrs; i++) {
 		const struct sip_hdr *h = &resp->hdrs[i];
-		struct slice value = h->value;
+		struct slice rest = h->value, top, value;
 
 		if (drop_id != SIP_HDR_OTHER && h->id == drop_id)
 			continue;
-		if (h->id == SIP_HDR_VIA && first_via) {
-			struct slice rest = h->value, top;
-
-			first_via = false;
-			sip_list_next(&rest, &top);
-			value = slice_trim(rest);
-			while (value.l && value.p[0] == ',')
-				value = slice_trim(slice_make(value.p + 1, value.l - 1));
-			if (!value.l)
-				continue;
+		if (h->id != SIP_HDR_VIA || !first_via) {
+			hdr_copy(&b, &run, resp, h);
+			continue;
 		}
-		if (h->id == SIP_HDR_OTHER)
-			sbuf_addsl(&b, h->name);
-		else
-			sbuf_adds(&b, sip_hdr_name((enum sip_hdr_id)h->id));
-		sbuf_addlit(&b, ": ");
-		sbuf_addsl(&b, value);
-		sbuf_addlit(&b, "\r\n");
+		first_via = false;
+		sip_list_next(&rest, &top);
+		value = slice_trim(rest);
+		while (value.l && value.p[0] == ',')
+			value = slice_trim(slice_make(value.p + 1, value.l - 1));
+		run_flush(&b, &run);
+		if (value.l)
+			hdr_write(&b, h, value);
 	}
+	run_flush(&b, &run);
 	if (extra)
 		sbuf_adds(&b, extra);
 	sbuf_addlit(&b, "\r\n");
