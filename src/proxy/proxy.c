@@ -240,9 +240,25 @@ struct seen {
 	unsigned nvia;         /* Via values it carries (its client transactions expect one more) */
 };
 
+/* Whether v is a Via of sipd's whose branch ends in want ("-" and a loop hash). */
+static bool via_is_ours_with(const struct proxy *p, const struct sip_via *v, const char want[9])
+{
+	return v->branch.l >= 9 && !memcmp(v->branch.p + v->branch.l - 9, want, 9) &&
+	       registrar_is_local(p->reg, v->host) && port_is_ours(p, v->port);
+}
+
+/* Whether the top Via the parser read is the request's only Via value (a request straight from a UA). */
+static bool only_top_via(const struct sip_msg *req)
+{
+	const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_VIA);
+
+	return req->count[SIP_HDR_VIA] == 1 && req->via.raw.p &&
+	       req->via.raw.p + req->via.raw.l == h->value.p + h->value.l;
+}
+
 /* Did this very request pass here before? A Via of sipd's carrying the same loop hash says so. Fills
- * *s; its nvia only when the answer is false. Only a Via holding "-<hash>" can be one: the others are
- * counted, not parsed. */
+ * *s; its nvia only when the answer is false. The parser's top Via serves when it is the only one;
+ * otherwise only a Via holding "-<hash>" can be one: the others are counted, not parsed. */
 static bool looped(const struct proxy *p, const struct sip_msg *req, struct seen *s)
 {
 	struct sip_list_iter it;
@@ -253,14 +269,16 @@ static bool looped(const struct proxy *p, const struct sip_msg *req, struct seen
 	s->nvia = 0;
 	want[0] = '-';
 	slice_put_hex(want + 1, s->lh, 8);
+	if (only_top_via(req)) {
+		s->nvia = 1;
+		return via_is_ours_with(p, &req->via, want);
+	}
 	sip_list_begin(&it, req, SIP_HDR_VIA);
 	for (; sip_list_iter_next(&it, &el); s->nvia++) {
 		struct sip_via v;
 
-		if (!memmem(el.p, el.l, want, sizeof(want)) || sip_via_parse(&v, el) || v.branch.l < 9 ||
-		    !registrar_is_local(p->reg, v.host) || !port_is_ours(p, v.port))
-			continue;
-		if (!memcmp(v.branch.p + v.branch.l - 9, want, 9))
+		if (memmem(el.p, el.l, want, sizeof(want)) && sip_via_parse(&v, el) == 0 &&
+		    via_is_ours_with(p, &v, want))
 			return true;
 	}
 	return false;
@@ -676,18 +694,16 @@ static void branch_response(struct rctx *rc, struct branch *b, unsigned code, co
 
 static int branch_locate(struct rctx *rc, struct branch *b);
 
-/* The branch of a request sipd built: on its second line, sipd's Via (forward_build). */
+/* The branch of a request sipd built: on its second line, sipd's Via, "Via: SIP/2.0/UDP host:port;branch=
+ * <branch>;rport" (forward_build): neither host:port nor the branch holds a ';'. */
 static struct slice built_branch(const char *req, size_t len)
 {
-	const char *via = memchr(req, '\n', len), *eol, *br;
+	const char *end = req + len, *via = memchr(req, '\n', len), *br, *e;
 
-	if (!via++ || !(eol = memchr(via, '\n', len - (size_t)(via - req))) ||
-	    !(br = memmem(via, (size_t)(eol - via), ";branch=", 8)))
+	if (!via++ || !(br = memchr(via, ';', (size_t)(end - via))) || end - br < 8 || memcmp(br, ";branch=", 8) ||
+	    !(e = memchr(br + 8, ';', (size_t)(end - br - 8))))
 		return SLICE_NULL;
-	br += 8;
-	for (size_t n = 0;; n++)
-		if (br + n == eol || br[n] == ';' || br[n] == '\r' || br[n] == ' ' || br[n] == '\t' || br[n] == ',')
-			return slice_make(br, n);
+	return slice_make(br + 8, (size_t)(e - br - 8));
 }
 
 /* b's request to b's next hop, as a client transaction. 0 or an errno. */
