@@ -3,6 +3,7 @@
  * transaction; client transactions are created on that same loop, so no lock guards a context. */
 #include "proxy/proxy.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -165,38 +166,83 @@ static bool received_host_is(const char *received, struct slice host)
 	return slice_caseeq(slice_make(h, (size_t)(end - h)), host);
 }
 
-/* Our host:port at the address a request arrived at, as our Via and Record-Route write it; valid until
- * this thread's next call. A worker receives at an address or two, so the last few are kept: formatting
- * one cost a thousand instructions per request. */
-static const char *local_hostport(const struct tp_addr *local)
+/* sipd as one of its addresses shows it: host:port for our Via and Record-Route, and the Route values a
+ * Record-Route of ours comes back as (written for a UDP and for a TCP next hop, forward_build). */
+struct local {
+	struct tp_addr addr;
+	char hostport[96];
+	struct slice host;     /* in hostport; an IPv6 address in brackets, as in a URI */
+	uint16_t port;
+	char rr_buf[2][128];
+	struct slice rr[2];    /* "<sip:host:port;lr>" and "<sip:host:port;transport=tcp;lr>"; empty for port 0 */
+};
+
+static void local_init(struct local *l, const struct tp_addr *addr)
 {
-	static _Thread_local struct {
-		struct tp_addr addr;
-		char s[96];
-	} seen[4];
-	static _Thread_local unsigned next;
+	static const char *const rr_tail[2] = { ";lr>", ";transport=tcp;lr>" };
 	char host[64];
 	struct sbuf b;
 	bool v6;
-	unsigned i;
 
-	for (i = 0; i < 4; i++)
-		if (tp_addr_eq(&seen[i].addr, local))
-			return seen[i].s;
-	i = next++ % 4;
-	seen[i].addr = *local;
-	tp_addr_host(local, host, sizeof(host));
+	l->addr = *addr;
+	l->port = tp_addr_port(addr);
+	tp_addr_host(addr, host, sizeof(host));
 	v6 = strchr(host, ':') != NULL;
-	sbuf_init(&b, seen[i].s, sizeof(seen[i].s) - 1);
+	sbuf_init(&b, l->hostport, sizeof(l->hostport) - 1);
 	if (v6)
 		sbuf_addlit(&b, "[");
 	sbuf_adds(&b, host);
 	if (v6)
 		sbuf_addlit(&b, "]");
+	l->host = slice_make(l->hostport, b.overflow ? 0 : b.len);
 	sbuf_addlit(&b, ":");
-	sbuf_addu(&b, tp_addr_port(local));
-	seen[i].s[b.overflow ? 0 : b.len] = '\0';
-	return seen[i].s;
+	sbuf_addu(&b, l->port);
+	l->hostport[b.overflow ? 0 : b.len] = '\0';
+	for (unsigned i = 0; i < 2; i++) {
+		sbuf_init(&b, l->rr_buf[i], sizeof(l->rr_buf[i]));
+		sbuf_addlit(&b, "<sip:");
+		sbuf_adds(&b, l->hostport);
+		sbuf_adds(&b, rr_tail[i]);
+		l->rr[i] = slice_make(l->rr_buf[i], b.overflow || !l->port || !l->host.l ? 0 : b.len);
+	}
+}
+
+/* sipd at the address a request arrived at. A worker receives at an address or two, so each thread keeps
+ * the last four (an entry stays until four others came after it): formatting one cost a thousand
+ * instructions per request. */
+static const struct local *local_of(const struct tp_addr *addr)
+{
+	static _Thread_local struct local seen[4];
+	static _Thread_local unsigned next;
+	unsigned i;
+
+	for (i = 0; i < 4; i++)
+		if (tp_addr_eq(&seen[i].addr, addr))
+			return &seen[i];
+	i = next++ % 4;
+	local_init(&seen[i], addr);
+	return &seen[i];
+}
+
+static bool route_parsed_is_us(const struct proxy *p, struct slice r)
+{
+	struct sip_addr a;
+	struct sip_uri u;
+
+	return sip_addr_parse(&a, r) == 0 && sip_uri_parse(&u, a.uri) == 0 && uri_is_us(p, &u);
+}
+
+/* Whether Route value r names sipd (16.4). A Record-Route of ours come back as written (most requests in
+ * a dialog) names l, the address the request arrived at: that takes no parse. */
+static bool route_is_us(const struct proxy *p, const struct local *l, struct slice r)
+{
+	if (slice_eq(r, l->rr[0]) || slice_eq(r, l->rr[1])) {
+		bool us = registrar_is_local(p->reg, l->host) && port_is_ours(p, l->port);
+
+		assert(us == route_parsed_is_us(p, r)); /* debug builds (the tests): what the parse says */
+		return us;
+	}
+	return route_parsed_is_us(p, r);
 }
 
 /* ---- loops (16.3 step 4, 16.6 step 8) ---- */
@@ -1653,7 +1699,7 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 	err = next_hop(rs, t, &dst, &f.proto, &name, &may_tcp);
 	if (err && !(err == EAGAIN && dns_ok && p->dns))
 		return;
-	f.local = local_hostport(&tm->local);
+	f.local = local_of(&tm->local)->hostport;
 	loop_branch(f.branch, s->lh);
 	if (err) {
 		forward_stateless_located(p, tm, req, &f, name);
@@ -1714,7 +1760,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 		calls_ended(p->calls, req->call_id);
 	if (rc->invite)
 		txn_reply(stx, req, 100, NULL, NULL); /* 16.2 / 17.2.1: a stateful proxy answers 100 at once */
-	local = local_hostport(&tm->local);
+	local = local_of(&tm->local)->hostport;
 	if (p->cfg->recurse_3xx)
 		rctx_keep_fwd(rc, local, o, s->lh, rs, p->cfg->record_route && dialog_creating(req->mid) && !req->to.tag.p);
 	for (size_t i = 0; i < n && rc->nbr < MAX_BRANCHES; i++) {
@@ -1804,7 +1850,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		rs->n--;
 	}
 	/* 16.4: a first Route naming sipd is taken off */
-	if (rs->n && sip_addr_parse(&ra, rs->r[0]) == 0 && sip_uri_parse(&ru, ra.uri) == 0 && uri_is_us(p, &ru)) {
+	if (rs->n && route_is_us(p, local_of(&tm->local), rs->r[0])) {
 		pop = true;
 		memmove(&rs->r[0], &rs->r[1], (rs->n - 1) * sizeof(rs->r[0]));
 		rs->n--;

@@ -29,7 +29,7 @@ struct registrar {
 	struct store_writer *writer;
 	struct loc *loc;
 	char domains[MAX_DOMAINS][128];
-	size_t domain_len[MAX_DOMAINS]; /* every request asks registrar_is_local: no strlen each time */
+	size_t domain_len[MAX_DOMAINS]; /* registrar_is_local, asked per request, compares lengths first */
 	unsigned ndomains;
 	atomic_bool stopping;   /* the workers are gone: commits still complete, answers are not sent */
 };
@@ -113,7 +113,7 @@ bool registrar_is_local(const struct registrar *r, struct slice host)
 	if (host.l > 2 && host.p[0] == '[')
 		host = slice_make(host.p + 1, host.l - 2);
 	for (unsigned i = 0; i < r->ndomains; i++)
-		if (slice_caseeq(host, slice_make(r->domains[i], r->domain_len[i])))
+		if (r->domain_len[i] == host.l && slice_caseeq(host, slice_make(r->domains[i], host.l)))
 			return true;
 	return false;
 }
