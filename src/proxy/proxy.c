@@ -101,7 +101,7 @@ struct rctx {
 };
 
 /* Branch i of rc, zeroed the first time; NULL when out of memory. A slot past nbr is scratch that the
- * next target may build into again. */
+ * next target may build into again. Only slot nbr is ever asked for: the slots in use are a prefix. */
 static struct branch *branch_slot(struct rctx *rc, unsigned i)
 {
 	if (!rc->br[i])
@@ -332,22 +332,13 @@ static bool looped(const struct proxy *p, const struct sip_msg *req, struct seen
 
 /* ---- forwarding a request (16.6) ---- */
 
-/* The Route values a request goes on with, in order. */
+/* The Route values a request goes on with, in order. On the stack and not zeroed (only the first n
+ * slices are ever read): a malloc, or a kilobyte of zeros, per request showed. */
 #define MAX_ROUTES 16
 struct routeset {
 	struct slice r[MAX_ROUTES];
 	unsigned n;
 };
-
-/* Not zeroed: only the first n slices are ever read, and a kilobyte of zeros per request showed. */
-static struct routeset *routeset_new(void)
-{
-	struct routeset *rs = malloc(sizeof(*rs));
-
-	if (rs)
-		rs->n = 0;
-	return rs;
-}
 
 /* Writes "Name: value" CRLF, with sipd's name for a header it knows. */
 static void hdr_write(struct sbuf *b, const struct sip_hdr *h, struct slice value)
@@ -1124,7 +1115,7 @@ static void rctx_free(void *data)
 		free(rc->br[i]->req_alt);
 		free(rc->br[i]->tgt);
 	}
-	for (unsigned i = 0; i < MAX_BRANCHES; i++)
+	for (unsigned i = 0; i < MAX_BRANCHES && rc->br[i]; i++) /* a prefix (branch_slot) */
 		free(rc->br[i]);
 	free(rc->routes);
 	free(rc->best);
@@ -1455,7 +1446,7 @@ static int branch_prepare(struct proxy *p, struct branch *b, const struct sip_ms
  * built the first ones. 0 or an errno (no usable next hop, out of memory). */
 static int branch_build(struct rctx *rc, struct branch *b, const struct sip_msg *req, const struct target *t)
 {
-	struct routeset *rs = routeset_new();
+	struct routeset rs;
 	struct slice rest = slice_cstr(rc->routes ? rc->routes : ""), r;
 	struct fwd f = {
 		.target = slice_cstr(t->uri),
@@ -1465,16 +1456,12 @@ static int branch_build(struct rctx *rc, struct branch *b, const struct sip_msg 
 		.record_route = rc->record_route,
 		.local = rc->local,
 	};
-	int err;
 
-	if (!rs)
-		return ENOMEM;
-	while (rs->n < MAX_ROUTES && sip_list_next(&rest, &r))
-		rs->r[rs->n++] = r;
-	f.routes = rs;
-	err = branch_prepare(rc->p, b, req, &f, t, rc->lh, rc->p->cfg->resolve_next_hops);
-	free(rs);
-	return err;
+	rs.n = 0;
+	while (rs.n < MAX_ROUTES && sip_list_next(&rest, &r))
+		rs.r[rs.n++] = r;
+	f.routes = &rs;
+	return branch_prepare(rc->p, b, req, &f, t, rc->lh, rc->p->cfg->resolve_next_hops);
 }
 
 /* The Contacts of a branch's 3xx as new branches: each URI once (none tried already), up to
@@ -1811,13 +1798,13 @@ static bool ruri_local(const struct proxy *p, const struct sip_msg *req, const s
 
 bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req, const struct txn_origin *o)
 {
-	struct target *t = NULL;
+	struct target one, *t = &one; /* a request for another host has that one target */
 	struct sip_list_iter it;
 	struct slice route;
 	struct sip_uri ruri, ru;
 	struct sip_addr ra;
 	bool pop = false, known = false, has_route = false, local, foreign;
-	struct routeset *rs = NULL;
+	struct routeset rs;
 	struct slice strict_target = SLICE_NULL;
 	struct seen seen;
 	bool taken = true, dns_ok;
@@ -1833,49 +1820,41 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 	/* the common case first, before any set-up: for sipd itself (OPTIONS pings), no Route at all */
 	if (!req->count[SIP_HDR_ROUTE] && !ruri.user.l && ruri_local(p, req, &ruri))
 		return false;
-	rs = routeset_new();
-	if (!rs) {
-		answer(p, req, o, 500, "Out of memory", NULL);
-		return true;
-	}
+	rs.n = 0;
 	sip_list_begin(&it, req, SIP_HDR_ROUTE);
-	while (rs->n < MAX_ROUTES && sip_list_iter_next(&it, &route))
-		rs->r[rs->n++] = route;
+	while (rs.n < MAX_ROUTES && sip_list_iter_next(&it, &route))
+		rs.r[rs.n++] = route;
 	/* 16.4: a Request-URI sipd put in a Record-Route comes from a strict router: the last Route is the
 	 * real Request-URI */
-	if (rs->n && !ruri.user.l && uri_is_us(p, &ruri) &&
-	    sip_addr_parse(&ra, rs->r[rs->n - 1]) == 0 && sip_uri_parse(&ru, ra.uri) == 0) {
+	if (rs.n && !ruri.user.l && uri_is_us(p, &ruri) &&
+	    sip_addr_parse(&ra, rs.r[rs.n - 1]) == 0 && sip_uri_parse(&ru, ra.uri) == 0) {
 		strict_target = ra.uri;
 		ruri = ru;
-		rs->n--;
+		rs.n--;
 	}
 	/* 16.4: a first Route naming sipd is taken off */
-	if (rs->n && route_is_us(p, local_of(&tm->local), rs->r[0])) {
+	if (rs.n && route_is_us(p, local_of(&tm->local), rs.r[0])) {
 		pop = true;
-		memmove(&rs->r[0], &rs->r[1], (rs->n - 1) * sizeof(rs->r[0]));
-		rs->n--;
+		memmove(&rs.r[0], &rs.r[1], (rs.n - 1) * sizeof(rs.r[0]));
+		rs.n--;
 	}
-	has_route = rs->n > 0;
+	has_route = rs.n > 0;
 	local = !has_route && ruri_local(p, req, &ruri);
-	if (local && !ruri.user.l && !strict_target.p) {
-		free(rs);
+	if (local && !ruri.user.l && !strict_target.p)
 		return false; /* for sipd itself (OPTIONS, a BYE to it): the core answers */
-	}
 	/* a request out of a dialog for another domain, through a Route of sipd's or not: relayed for
 	 * sipd's own users only ([proxy] outbound), once authenticated below */
 	foreign = !local && !strict_target.p && !req->to.tag.p;
 	if ((!has_route && !pop && !local && !strict_target.p && req->to.tag.p) || (foreign && !outbound_users(p))) {
 		/* sipd is no open relay: another domain and no Route through sipd (in a dialog or not) */
 		answer(p, req, o, 403, "Relaying denied", NULL);
-		free(rs);
 		return true;
 	}
-	t = malloc(MAX_BRANCHES * sizeof(*t)); /* ~1.7 kB each: only those filled are read */
-	if (!t) {
-		answer(p, req, o, 500, "Out of memory", NULL);
-		goto out;
-	}
 	if (local) {
+		if (!(t = malloc(MAX_BRANCHES * sizeof(*t)))) { /* ~1.7 kB each: only those filled are read */
+			answer(p, req, o, 500, "Out of memory", NULL);
+			goto out;
+		}
 		n = lookup_targets(p, &ruri, t, MAX_BRANCHES, &known);
 		if (!n && (!known || req->to.tag.p)) {
 			taken = false; /* no such user (404 by default), or a dialog sipd has no way into (481) */
@@ -1900,12 +1879,12 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 	if (!n)
 		answer(p, req, o, 480, "No registered contact", NULL);
 	else if (req->mid == SIP_METHOD_ACK)
-		forward_stateless(p, tm, req, o, &t[0], rs, &seen, dns_ok);
+		forward_stateless(p, tm, req, o, &t[0], &rs, &seen, dns_ok);
 	else
-		forward_stateful(p, tm, req, o, t, n, rs, &seen, dns_ok);
+		forward_stateful(p, tm, req, o, t, n, &rs, &seen, dns_ok);
 out:
-	free(t);
-	free(rs);
+	if (t != &one)
+		free(t);
 	return taken;
 }
 
