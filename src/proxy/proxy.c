@@ -3,6 +3,7 @@
  * transaction; client transactions are created on that same loop, so no lock guards a context. */
 #include "proxy/proxy.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -100,7 +101,7 @@ struct rctx {
 };
 
 /* Branch i of rc, zeroed the first time; NULL when out of memory. A slot past nbr is scratch that the
- * next target may build into again. */
+ * next target may build into again. Only slot nbr is ever asked for: the slots in use are a prefix. */
 static struct branch *branch_slot(struct rctx *rc, unsigned i)
 {
 	if (!rc->br[i])
@@ -165,23 +166,83 @@ static bool received_host_is(const char *received, struct slice host)
 	return slice_caseeq(slice_make(h, (size_t)(end - h)), host);
 }
 
-static void local_hostport(const struct tp_addr *local, char *buf, size_t n)
+/* sipd as one of its addresses shows it: host:port for our Via and Record-Route, and the Route values a
+ * Record-Route of ours comes back as (written for a UDP and for a TCP next hop, forward_build). */
+struct local {
+	struct tp_addr addr;
+	char hostport[96];
+	struct slice host;     /* in hostport; an IPv6 address in brackets, as in a URI */
+	uint16_t port;
+	char rr_buf[2][128];
+	struct slice rr[2];    /* "<sip:host:port;lr>" and "<sip:host:port;transport=tcp;lr>"; empty for port 0 */
+};
+
+static void local_init(struct local *l, const struct tp_addr *addr)
 {
+	static const char *const rr_tail[2] = { ";lr>", ";transport=tcp;lr>" };
 	char host[64];
 	struct sbuf b;
 	bool v6;
 
-	tp_addr_host(local, host, sizeof(host));
+	l->addr = *addr;
+	l->port = tp_addr_port(addr);
+	tp_addr_host(addr, host, sizeof(host));
 	v6 = strchr(host, ':') != NULL;
-	sbuf_init(&b, buf, n - 1);
+	sbuf_init(&b, l->hostport, sizeof(l->hostport) - 1);
 	if (v6)
 		sbuf_addlit(&b, "[");
 	sbuf_adds(&b, host);
 	if (v6)
 		sbuf_addlit(&b, "]");
+	l->host = slice_make(l->hostport, b.overflow ? 0 : b.len);
 	sbuf_addlit(&b, ":");
-	sbuf_addu(&b, tp_addr_port(local));
-	buf[b.overflow ? 0 : b.len] = '\0';
+	sbuf_addu(&b, l->port);
+	l->hostport[b.overflow ? 0 : b.len] = '\0';
+	for (unsigned i = 0; i < 2; i++) {
+		sbuf_init(&b, l->rr_buf[i], sizeof(l->rr_buf[i]));
+		sbuf_addlit(&b, "<sip:");
+		sbuf_adds(&b, l->hostport);
+		sbuf_adds(&b, rr_tail[i]);
+		l->rr[i] = slice_make(l->rr_buf[i], b.overflow || !l->port || !l->host.l ? 0 : b.len);
+	}
+}
+
+/* sipd at the address a request arrived at. A worker receives at an address or two, so each thread keeps
+ * the last four (an entry stays until four others came after it): formatting one cost a thousand
+ * instructions per request. */
+static const struct local *local_of(const struct tp_addr *addr)
+{
+	static _Thread_local struct local seen[4];
+	static _Thread_local unsigned next;
+	unsigned i;
+
+	for (i = 0; i < 4; i++)
+		if (tp_addr_eq(&seen[i].addr, addr))
+			return &seen[i];
+	i = next++ % 4;
+	local_init(&seen[i], addr);
+	return &seen[i];
+}
+
+static bool route_parsed_is_us(const struct proxy *p, struct slice r)
+{
+	struct sip_addr a;
+	struct sip_uri u;
+
+	return sip_addr_parse(&a, r) == 0 && sip_uri_parse(&u, a.uri) == 0 && uri_is_us(p, &u);
+}
+
+/* Whether Route value r names sipd (16.4). A Record-Route of ours come back as written (most requests in
+ * a dialog) names l, the address the request arrived at: that takes no parse. */
+static bool route_is_us(const struct proxy *p, const struct local *l, struct slice r)
+{
+	if (slice_eq(r, l->rr[0]) || slice_eq(r, l->rr[1])) {
+		bool us = registrar_is_local(p->reg, l->host) && port_is_ours(p, l->port);
+
+		assert(us == route_parsed_is_us(p, r)); /* debug builds (the tests): what the parse says */
+		return us;
+	}
+	return route_parsed_is_us(p, r);
 }
 
 /* ---- loops (16.3 step 4, 16.6 step 8) ---- */
@@ -219,23 +280,51 @@ static void loop_branch(char out[48], uint32_t lh)
 	out[ul + 9] = '\0';
 }
 
-/* Did this very request pass here before? A Via of sipd's carrying the same loop hash says so. */
-static bool looped(const struct proxy *p, const struct sip_msg *req, uint32_t lh)
+/* What the loop check (16.3 step 4) learns of a request, for its forwarding (16.6) to reuse. */
+struct seen {
+	uint32_t lh;           /* the loop hash */
+	unsigned nvia;         /* Via values it carries (its client transactions expect one more) */
+};
+
+/* Whether v is a Via of sipd's whose branch ends in want ("-" and a loop hash). */
+static bool via_is_ours_with(const struct proxy *p, const struct sip_via *v, const char want[9])
+{
+	return v->branch.l >= 9 && !memcmp(v->branch.p + v->branch.l - 9, want, 9) &&
+	       registrar_is_local(p->reg, v->host) && port_is_ours(p, v->port);
+}
+
+/* Whether the top Via the parser read is the request's only Via value (a request straight from a UA). */
+static bool only_top_via(const struct sip_msg *req)
+{
+	const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_VIA);
+
+	return req->count[SIP_HDR_VIA] == 1 && req->via.raw.p &&
+	       req->via.raw.p + req->via.raw.l == h->value.p + h->value.l;
+}
+
+/* Did this very request pass here before? A Via of sipd's carrying the same loop hash says so. Fills
+ * *s; its nvia only when the answer is false. The parser's top Via serves when it is the only one;
+ * otherwise only a Via holding "-<hash>" can be one: the others are counted, not parsed. */
+static bool looped(const struct proxy *p, const struct sip_msg *req, struct seen *s)
 {
 	struct sip_list_iter it;
 	struct slice el;
 	char want[9];
 
+	s->lh = loop_hash(req);
+	s->nvia = 0;
 	want[0] = '-';
-	slice_put_hex(want + 1, lh, 8);
+	slice_put_hex(want + 1, s->lh, 8);
+	if (only_top_via(req)) {
+		s->nvia = 1;
+		return via_is_ours_with(p, &req->via, want);
+	}
 	sip_list_begin(&it, req, SIP_HDR_VIA);
-	while (sip_list_iter_next(&it, &el)) {
+	for (; sip_list_iter_next(&it, &el); s->nvia++) {
 		struct sip_via v;
 
-		if (sip_via_parse(&v, el) || v.branch.l < 9 || !registrar_is_local(p->reg, v.host) ||
-		    !port_is_ours(p, v.port))
-			continue;
-		if (!memcmp(v.branch.p + v.branch.l - 9, want, 9))
+		if (memmem(el.p, el.l, want, sizeof(want)) && sip_via_parse(&v, el) == 0 &&
+		    via_is_ours_with(p, &v, want))
 			return true;
 	}
 	return false;
@@ -243,21 +332,62 @@ static bool looped(const struct proxy *p, const struct sip_msg *req, uint32_t lh
 
 /* ---- forwarding a request (16.6) ---- */
 
-/* The Route values a request goes on with, in order. */
+/* The Route values a request goes on with, in order. On the stack and not zeroed (only the first n
+ * slices are ever read): a malloc, or a kilobyte of zeros, per request showed. */
 #define MAX_ROUTES 16
 struct routeset {
 	struct slice r[MAX_ROUTES];
 	unsigned n;
 };
 
-/* Not zeroed: only the first n slices are ever read, and a kilobyte of zeros per request showed. */
-static struct routeset *routeset_new(void)
+/* Writes "Name: value" CRLF, with sipd's name for a header it knows. */
+static void hdr_write(struct sbuf *b, const struct sip_hdr *h, struct slice value)
 {
-	struct routeset *rs = malloc(sizeof(*rs));
+	if (h->id == SIP_HDR_OTHER)
+		sbuf_addsl(b, h->name);
+	else
+		sbuf_adds(b, sip_hdr_name((enum sip_hdr_id)h->id));
+	sbuf_addlit(b, ": ");
+	sbuf_addsl(b, value);
+	sbuf_addlit(b, "\r\n");
+}
 
-	if (rs)
-		rs->n = 0;
-	return rs;
+/* h's line in m when it stands there exactly as hdr_write would write it again (sipd's name, ": ", the
+ * value, CRLF), else SLICE_NULL. */
+static struct slice verbatim_line(const struct sip_msg *m, const struct sip_hdr *h)
+{
+	const char *v = h->value.p, *name = h->id == SIP_HDR_OTHER ? NULL : sip_hdr_name((enum sip_hdr_id)h->id);
+
+	if (!h->value.l || v != h->name.p + h->name.l + 2 || v[-2] != ':' || v[-1] != ' ' ||
+	    v + h->value.l + 2 > m->buf + m->len || v[h->value.l] != '\r' || v[h->value.l + 1] != '\n')
+		return SLICE_NULL;
+	if (name && (strncmp(h->name.p, name, h->name.l) || name[h->name.l]))
+		return SLICE_NULL;
+	return slice_make(h->name.p, h->name.l + h->value.l + 4);
+}
+
+static void run_flush(struct sbuf *b, struct slice *run)
+{
+	sbuf_addsl(b, *run);
+	*run = SLICE_NULL;
+}
+
+/* Writes h of m unchanged. Lines that stand in m as hdr_write would write them are gathered in *run
+ * while adjacent and copied at once by run_flush (before anything else is written): one copy for most
+ * of a message rather than four writes a header. */
+static void hdr_copy(struct sbuf *b, struct slice *run, const struct sip_msg *m, const struct sip_hdr *h)
+{
+	struct slice line = verbatim_line(m, h);
+
+	if (line.p && run->p && run->p + run->l == line.p) {
+		run->l += line.l;
+		return;
+	}
+	run_flush(b, run);
+	if (line.p)
+		*run = line;
+	else
+		hdr_write(b, h, h->value);
 }
 
 struct fwd {
@@ -279,6 +409,7 @@ static int forward_build(const struct sip_msg *req, const struct fwd *f, char **
 	size_t cap = req->len + f->target.l + (f->path ? strlen(f->path) : 0) + 512;
 	char *buf = malloc(cap);
 	bool via_done = false, have_mf = false;
+	struct slice run = SLICE_NULL;
 	struct sbuf b;
 
 	if (!buf)
@@ -315,9 +446,14 @@ static int forward_build(const struct sip_msg *req, const struct fwd *f, char **
 	for (unsigned i = 0; i < req->nhdrs; i++) {
 		const struct sip_hdr *h = &req->hdrs[i];
 
-		if (h->id == SIP_HDR_ROUTE)
-			continue; /* written above, as the route set goes on */
-		if (h->id == SIP_HDR_VIA && !via_done && req->via.raw.p) {
+		if (h->id == SIP_HDR_ROUTE || h->id == SIP_HDR_CONTENT_LENGTH)
+			continue; /* written above, as the route set goes on; below, from the body we send */
+		if (h->id != SIP_HDR_MAX_FORWARDS && (h->id != SIP_HDR_VIA || via_done || !req->via.raw.p)) {
+			hdr_copy(&b, &run, req, h);
+			continue;
+		}
+		run_flush(&b, &run);
+		if (h->id == SIP_HDR_VIA) {
 			/* the sender's Via gets received and rport (18.2.1, RFC 3581 4) */
 			const char *end = req->via.raw.p + req->via.raw.l;
 
@@ -325,23 +461,14 @@ static int forward_build(const struct sip_msg *req, const struct fwd *f, char **
 			sbuf_addlit(&b, "Via: ");
 			sip_via_write_received(&b, &req->via, f->src_host, f->src_port);
 			sbuf_add(&b, end, (size_t)(h->value.p + h->value.l - end));
-			sbuf_addlit(&b, "\r\n");
-			continue;
-		}
-		if (h->id == SIP_HDR_CONTENT_LENGTH)
-			continue; /* written below, from the body we send */
-		sbuf_adds(&b, h->id != SIP_HDR_OTHER ? sip_hdr_name((enum sip_hdr_id)h->id) : "");
-		if (h->id == SIP_HDR_OTHER)
-			sbuf_addsl(&b, h->name);
-		sbuf_addlit(&b, ": ");
-		if (h->id == SIP_HDR_MAX_FORWARDS) {
-			have_mf = true;
-			sbuf_addu(&b, req->max_forwards > 0 ? (unsigned long)req->max_forwards - 1 : 0);
 		} else {
-			sbuf_addsl(&b, h->value);
+			have_mf = true;
+			sbuf_addlit(&b, "Max-Forwards: ");
+			sbuf_addu(&b, req->max_forwards > 0 ? (unsigned long)req->max_forwards - 1 : 0);
 		}
 		sbuf_addlit(&b, "\r\n");
 	}
+	run_flush(&b, &run);
 	if (!have_mf)
 		sbuf_addlit(&b, "Max-Forwards: 70\r\n"); /* 16.6 step 3 */
 	sbuf_addlit(&b, "Content-Length: ");
@@ -367,6 +494,7 @@ static char *resp_rewrite(const struct sip_msg *resp, bool drop_via, enum sip_hd
 	size_t cap = resp->len + (extra ? strlen(extra) : 0) + 64;
 	char *buf = malloc(cap);
 	bool first_via = drop_via;
+	struct slice run = SLICE_NULL;
 	struct sbuf b;
 	const char *eol = memchr(resp->buf, '\n', resp->len);
 
@@ -378,29 +506,24 @@ static char *resp_rewrite(const struct sip_msg *resp, bool drop_via, enum sip_hd
 	sbuf_add(&b, resp->buf, (size_t)(eol - resp->buf) + 1);
 	for (unsigned i = 0; i < resp->nhdrs; i++) {
 		const struct sip_hdr *h = &resp->hdrs[i];
-		struct slice value = h->value;
+		struct slice rest = h->value, top, value;
 
 		if (drop_id != SIP_HDR_OTHER && h->id == drop_id)
 			continue;
-		if (h->id == SIP_HDR_VIA && first_via) {
-			struct slice rest = h->value, top;
-
-			first_via = false;
-			sip_list_next(&rest, &top);
-			value = slice_trim(rest);
-			while (value.l && value.p[0] == ',')
-				value = slice_trim(slice_make(value.p + 1, value.l - 1));
-			if (!value.l)
-				continue;
+		if (h->id != SIP_HDR_VIA || !first_via) {
+			hdr_copy(&b, &run, resp, h);
+			continue;
 		}
-		if (h->id == SIP_HDR_OTHER)
-			sbuf_addsl(&b, h->name);
-		else
-			sbuf_adds(&b, sip_hdr_name((enum sip_hdr_id)h->id));
-		sbuf_addlit(&b, ": ");
-		sbuf_addsl(&b, value);
-		sbuf_addlit(&b, "\r\n");
+		first_via = false;
+		sip_list_next(&rest, &top);
+		value = slice_trim(rest);
+		while (value.l && value.p[0] == ',')
+			value = slice_trim(slice_make(value.p + 1, value.l - 1));
+		run_flush(&b, &run);
+		if (value.l)
+			hdr_write(&b, h, value);
 	}
+	run_flush(&b, &run);
 	if (extra)
 		sbuf_adds(&b, extra);
 	sbuf_addlit(&b, "\r\n");
@@ -608,18 +731,16 @@ static void branch_response(struct rctx *rc, struct branch *b, unsigned code, co
 
 static int branch_locate(struct rctx *rc, struct branch *b);
 
-/* The branch of a request sipd built: on its second line, sipd's Via (forward_build). */
+/* The branch of a request sipd built: on its second line, sipd's Via, "Via: SIP/2.0/UDP host:port;branch=
+ * <branch>;rport" (forward_build): neither host:port nor the branch holds a ';'. */
 static struct slice built_branch(const char *req, size_t len)
 {
-	const char *via = memchr(req, '\n', len), *eol, *br;
+	const char *end = req + len, *via = memchr(req, '\n', len), *br, *e;
 
-	if (!via++ || !(eol = memchr(via, '\n', len - (size_t)(via - req))) ||
-	    !(br = memmem(via, (size_t)(eol - via), ";branch=", 8)))
+	if (!via++ || !(br = memchr(via, ';', (size_t)(end - via))) || end - br < 8 || memcmp(br, ";branch=", 8) ||
+	    !(e = memchr(br + 8, ';', (size_t)(end - br - 8))))
 		return SLICE_NULL;
-	br += 8;
-	for (size_t n = 0;; n++)
-		if (br + n == eol || br[n] == ';' || br[n] == '\r' || br[n] == ' ' || br[n] == '\t' || br[n] == ',')
-			return slice_make(br, n);
+	return slice_make(br + 8, (size_t)(e - br - 8));
 }
 
 /* b's request to b's next hop, as a client transaction. 0 or an errno. */
@@ -994,7 +1115,7 @@ static void rctx_free(void *data)
 		free(rc->br[i]->req_alt);
 		free(rc->br[i]->tgt);
 	}
-	for (unsigned i = 0; i < MAX_BRANCHES; i++)
+	for (unsigned i = 0; i < MAX_BRANCHES && rc->br[i]; i++) /* a prefix (branch_slot) */
 		free(rc->br[i]);
 	free(rc->routes);
 	free(rc->best);
@@ -1048,6 +1169,7 @@ bool proxy_cancel(struct proxy *p, struct txn *inv)
 
 struct target {
 	char uri[512];
+	const struct sip_uri *parsed; /* uri parsed already (the request's own), or NULL */
 	char path[1024];
 	char received[128];
 	int q;
@@ -1060,8 +1182,8 @@ static void answer(struct proxy *p, const struct sip_msg *req, const struct txn_
 		txn_reply_stateless(p->txns, req, o, code, reason, extra);
 }
 
-/* 16.3 step 5 and 16.3 step 3. false when answered. */
-static bool validate(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o)
+/* 16.3 step 5 and 16.3 step 3; *s for the forwarding. false when answered. */
+static bool validate(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o, struct seen *s)
 {
 	struct sip_list_iter it;
 	struct slice tag;
@@ -1072,7 +1194,7 @@ static bool validate(struct proxy *p, const struct sip_msg *req, const struct tx
 		answer(p, req, o, 483, NULL, NULL);
 		return false;
 	}
-	if (looped(p, req, loop_hash(req))) {
+	if (looped(p, req, s)) {
 		answer(p, req, o, 482, NULL, NULL);
 		return false;
 	}
@@ -1191,6 +1313,7 @@ static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct
 		slice_copy(t[i].uri, sizeof(t[i].uri), slice_cstr(b[i].contact));
 		slice_copy(t[i].path, sizeof(t[i].path), slice_cstr(b[i].path));
 		slice_copy(t[i].received, sizeof(t[i].received), slice_cstr(b[i].received));
+		t[i].parsed = NULL;
 		t[i].q = b[i].q < 0 ? 1000 : b[i].q;
 	}
 	free(b);
@@ -1220,11 +1343,13 @@ static int next_hop(const struct routeset *rs, const struct target *t, struct tp
 			return EINVAL;
 		goto uri;
 	}
-	if (sip_uri_parse(&u, slice_cstr(t->uri)))
+	if (t->parsed)
+		u = *t->parsed;
+	else if (sip_uri_parse(&u, slice_cstr(t->uri)))
 		return EINVAL;
 	/* NAT (RFC 3581): a Contact naming another host than the one its REGISTER came from is behind a
 	 * NAT; the source address reaches it. A Contact at the source host is reached as it says. */
-	if (!received_host_is(t->received, u.host) && received_hop(t->received, dst, proto) == 0)
+	if (t->received[0] && !received_host_is(t->received, u.host) && received_hop(t->received, dst, proto) == 0)
 		return 0;
 	a.uri = slice_cstr(t->uri);
 uri:
@@ -1321,7 +1446,7 @@ static int branch_prepare(struct proxy *p, struct branch *b, const struct sip_ms
  * built the first ones. 0 or an errno (no usable next hop, out of memory). */
 static int branch_build(struct rctx *rc, struct branch *b, const struct sip_msg *req, const struct target *t)
 {
-	struct routeset *rs = routeset_new();
+	struct routeset rs;
 	struct slice rest = slice_cstr(rc->routes ? rc->routes : ""), r;
 	struct fwd f = {
 		.target = slice_cstr(t->uri),
@@ -1331,16 +1456,12 @@ static int branch_build(struct rctx *rc, struct branch *b, const struct sip_msg 
 		.record_route = rc->record_route,
 		.local = rc->local,
 	};
-	int err;
 
-	if (!rs)
-		return ENOMEM;
-	while (rs->n < MAX_ROUTES && sip_list_next(&rest, &r))
-		rs->r[rs->n++] = r;
-	f.routes = rs;
-	err = branch_prepare(rc->p, b, req, &f, t, rc->lh, rc->p->cfg->resolve_next_hops);
-	free(rs);
-	return err;
+	rs.n = 0;
+	while (rs.n < MAX_ROUTES && sip_list_next(&rest, &r))
+		rs.r[rs.n++] = r;
+	f.routes = &rs;
+	return branch_prepare(rc->p, b, req, &f, t, rc->lh, rc->p->cfg->resolve_next_hops);
 }
 
 /* The Contacts of a branch's 3xx as new branches: each URI once (none tried already), up to
@@ -1551,11 +1672,11 @@ fail:
 /* ACK for a 2xx and anything else forwarded without a transaction (16.11). */
 static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req,
 			      const struct txn_origin *o, const struct target *t, const struct routeset *rs,
-			      bool dns_ok)
+			      const struct seen *s, bool dns_ok)
 {
 	struct fwd f = { .target = slice_cstr(t->uri), .path = t->path, .routes = rs,
 			 .src_host = slice_cstr(o->src_host), .src_port = o->src_port };
-	char local[96], *buf[2] = { NULL, NULL };
+	char *buf[2] = { NULL, NULL };
 	struct slice name = SLICE_NULL;
 	struct tp_addr dst;
 	size_t len[2] = { 0, 0 };
@@ -1565,9 +1686,8 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 	err = next_hop(rs, t, &dst, &f.proto, &name, &may_tcp);
 	if (err && !(err == EAGAIN && dns_ok && p->dns))
 		return;
-	local_hostport(&tm->local, local, sizeof(local));
-	f.local = local;
-	loop_branch(f.branch, loop_hash(req));
+	f.local = local_of(&tm->local)->hostport;
+	loop_branch(f.branch, s->lh);
 	if (err) {
 		forward_stateless_located(p, tm, req, &f, name);
 		return;
@@ -1586,12 +1706,12 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 
 static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req,
 			     const struct txn_origin *o, struct target *t, size_t n, const struct routeset *rs,
-			     bool dns_ok)
+			     const struct seen *s, bool dns_ok)
 {
 	struct rctx *rc = calloc(1, sizeof(*rc));
 	struct txn *stx = NULL;
-	char local[96], extra[64];
-	uint32_t lh;
+	const char *local;
+	char extra[64];
 	int err;
 
 	if (!rc) {
@@ -1616,7 +1736,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 		memcpy(rc->ident_method, req->cseq.method.p, req->cseq.method.l);
 		rc->ident = (struct txn_client_ident){ .method = slice_make(rc->ident_method, req->cseq.method.l),
 						       .cseq = req->cseq.num, .id_hash = txn_client_id_hash(req),
-						       .nvia = txn_via_count(req) + 1 };
+						       .nvia = s->nvia + 1 };
 	}
 	txn_set_tu(stx, rc, rctx_free);
 	if (rc->invite && !req->to.tag.p && req->call_id.l < sizeof(rc->call_id)) {
@@ -1627,10 +1747,9 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 		calls_ended(p->calls, req->call_id);
 	if (rc->invite)
 		txn_reply(stx, req, 100, NULL, NULL); /* 16.2 / 17.2.1: a stateful proxy answers 100 at once */
-	local_hostport(&tm->local, local, sizeof(local));
-	lh = loop_hash(req);
+	local = local_of(&tm->local)->hostport;
 	if (p->cfg->recurse_3xx)
-		rctx_keep_fwd(rc, local, o, lh, rs, p->cfg->record_route && dialog_creating(req->mid) && !req->to.tag.p);
+		rctx_keep_fwd(rc, local, o, s->lh, rs, p->cfg->record_route && dialog_creating(req->mid) && !req->to.tag.p);
 	for (size_t i = 0; i < n && rc->nbr < MAX_BRANCHES; i++) {
 		struct branch *b = branch_slot(rc, rc->nbr);
 		struct fwd f;
@@ -1649,7 +1768,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 			.local = local,
 		};
 
-		err = branch_prepare(p, b, req, &f, &t[i], lh, dns_ok);
+		err = branch_prepare(p, b, req, &f, &t[i], s->lh, dns_ok);
 		if (err == EINVAL || err == EAGAIN)
 			log_info("proxy: no usable next hop for %s%s", t[i].uri,
 				 err == EAGAIN ? " (a host name, and [proxy] resolve_next_hops is off)" : "");
@@ -1679,14 +1798,15 @@ static bool ruri_local(const struct proxy *p, const struct sip_msg *req, const s
 
 bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req, const struct txn_origin *o)
 {
-	struct target *t = NULL;
+	struct target one, *t = &one; /* a request for another host has that one target */
 	struct sip_list_iter it;
 	struct slice route;
 	struct sip_uri ruri, ru;
 	struct sip_addr ra;
 	bool pop = false, known = false, has_route = false, local, foreign;
-	struct routeset *rs = NULL;
+	struct routeset rs;
 	struct slice strict_target = SLICE_NULL;
+	struct seen seen;
 	bool taken = true, dns_ok;
 	size_t n = 0;
 
@@ -1700,49 +1820,41 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 	/* the common case first, before any set-up: for sipd itself (OPTIONS pings), no Route at all */
 	if (!req->count[SIP_HDR_ROUTE] && !ruri.user.l && ruri_local(p, req, &ruri))
 		return false;
-	rs = routeset_new();
-	if (!rs) {
-		answer(p, req, o, 500, "Out of memory", NULL);
-		return true;
-	}
+	rs.n = 0;
 	sip_list_begin(&it, req, SIP_HDR_ROUTE);
-	while (rs->n < MAX_ROUTES && sip_list_iter_next(&it, &route))
-		rs->r[rs->n++] = route;
+	while (rs.n < MAX_ROUTES && sip_list_iter_next(&it, &route))
+		rs.r[rs.n++] = route;
 	/* 16.4: a Request-URI sipd put in a Record-Route comes from a strict router: the last Route is the
 	 * real Request-URI */
-	if (rs->n && !ruri.user.l && uri_is_us(p, &ruri) &&
-	    sip_addr_parse(&ra, rs->r[rs->n - 1]) == 0 && sip_uri_parse(&ru, ra.uri) == 0) {
+	if (rs.n && !ruri.user.l && uri_is_us(p, &ruri) &&
+	    sip_addr_parse(&ra, rs.r[rs.n - 1]) == 0 && sip_uri_parse(&ru, ra.uri) == 0) {
 		strict_target = ra.uri;
 		ruri = ru;
-		rs->n--;
+		rs.n--;
 	}
 	/* 16.4: a first Route naming sipd is taken off */
-	if (rs->n && sip_addr_parse(&ra, rs->r[0]) == 0 && sip_uri_parse(&ru, ra.uri) == 0 && uri_is_us(p, &ru)) {
+	if (rs.n && route_is_us(p, local_of(&tm->local), rs.r[0])) {
 		pop = true;
-		memmove(&rs->r[0], &rs->r[1], (rs->n - 1) * sizeof(rs->r[0]));
-		rs->n--;
+		memmove(&rs.r[0], &rs.r[1], (rs.n - 1) * sizeof(rs.r[0]));
+		rs.n--;
 	}
-	has_route = rs->n > 0;
+	has_route = rs.n > 0;
 	local = !has_route && ruri_local(p, req, &ruri);
-	if (local && !ruri.user.l && !strict_target.p) {
-		free(rs);
+	if (local && !ruri.user.l && !strict_target.p)
 		return false; /* for sipd itself (OPTIONS, a BYE to it): the core answers */
-	}
 	/* a request out of a dialog for another domain, through a Route of sipd's or not: relayed for
 	 * sipd's own users only ([proxy] outbound), once authenticated below */
 	foreign = !local && !strict_target.p && !req->to.tag.p;
 	if ((!has_route && !pop && !local && !strict_target.p && req->to.tag.p) || (foreign && !outbound_users(p))) {
 		/* sipd is no open relay: another domain and no Route through sipd (in a dialog or not) */
 		answer(p, req, o, 403, "Relaying denied", NULL);
-		free(rs);
 		return true;
 	}
-	t = malloc(MAX_BRANCHES * sizeof(*t)); /* ~1.7 kB each: only those filled are read */
-	if (!t) {
-		answer(p, req, o, 500, "Out of memory", NULL);
-		goto out;
-	}
 	if (local) {
+		if (!(t = malloc(MAX_BRANCHES * sizeof(*t)))) { /* ~1.7 kB each: only those filled are read */
+			answer(p, req, o, 500, "Out of memory", NULL);
+			goto out;
+		}
 		n = lookup_targets(p, &ruri, t, MAX_BRANCHES, &known);
 		if (!n && (!known || req->to.tag.p)) {
 			taken = false; /* no such user (404 by default), or a dialog sipd has no way into (481) */
@@ -1752,24 +1864,27 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		if (req->to.tag.p)
 			n = 1;
 	} else {
-		slice_copy(t[0].uri, sizeof(t[0].uri), strict_target.p ? strict_target : req->ruri);
+		struct slice uri = strict_target.p ? strict_target : req->ruri;
+
+		slice_copy(t[0].uri, sizeof(t[0].uri), uri);
+		t[0].parsed = uri.l < sizeof(t[0].uri) ? &ruri : NULL; /* what next_hop would parse again */
 		t[0].path[0] = t[0].received[0] = '\0';
 		t[0].q = 1000;
 		n = 1;
 	}
-	if (!validate(p, req, o) || !(foreign ? authorize_outbound(p, req, o) : authorize_call(p, req, o)))
+	if (!validate(p, req, o, &seen) || !(foreign ? authorize_outbound(p, req, o) : authorize_call(p, req, o)))
 		goto out;
 	/* DNS for a host name: for an authorized outbound request, else as [proxy] resolve_next_hops says */
 	dns_ok = foreign || p->cfg->resolve_next_hops;
 	if (!n)
 		answer(p, req, o, 480, "No registered contact", NULL);
 	else if (req->mid == SIP_METHOD_ACK)
-		forward_stateless(p, tm, req, o, &t[0], rs, dns_ok);
+		forward_stateless(p, tm, req, o, &t[0], &rs, &seen, dns_ok);
 	else
-		forward_stateful(p, tm, req, o, t, n, rs, dns_ok);
+		forward_stateful(p, tm, req, o, t, n, &rs, &seen, dns_ok);
 out:
-	free(t);
-	free(rs);
+	if (t != &one)
+		free(t);
 	return taken;
 }
 

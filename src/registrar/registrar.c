@@ -29,6 +29,7 @@ struct registrar {
 	struct store_writer *writer;
 	struct loc *loc;
 	char domains[MAX_DOMAINS][128];
+	size_t domain_len[MAX_DOMAINS]; /* registrar_is_local, asked per request, compares lengths first */
 	unsigned ndomains;
 	atomic_bool stopping;   /* the workers are gone: commits still complete, answers are not sent */
 };
@@ -63,10 +64,11 @@ static void domain_add(struct registrar *r, const char *d)
 	if (!n || n >= sizeof(r->domains[0]) || r->ndomains == MAX_DOMAINS)
 		return;
 	for (unsigned i = 0; i < r->ndomains; i++)
-		if (strlen(r->domains[i]) == n && !strncasecmp(r->domains[i], d, n))
+		if (r->domain_len[i] == n && !strncasecmp(r->domains[i], d, n))
 			return;
 	memcpy(r->domains[r->ndomains], d, n);
-	r->domains[r->ndomains++][n] = '\0';
+	r->domains[r->ndomains][n] = '\0';
+	r->domain_len[r->ndomains++] = n;
 }
 
 /* With no domain configured, sipd answers for its own names and addresses (RFC 3261 10.3 step 1). */
@@ -111,7 +113,7 @@ bool registrar_is_local(const struct registrar *r, struct slice host)
 	if (host.l > 2 && host.p[0] == '[')
 		host = slice_make(host.p + 1, host.l - 2);
 	for (unsigned i = 0; i < r->ndomains; i++)
-		if (slice_caseeq_cstr(host, r->domains[i]))
+		if (r->domain_len[i] == host.l && slice_caseeq(host, slice_make(r->domains[i], host.l)))
 			return true;
 	return false;
 }

@@ -71,6 +71,8 @@ bool txn_is_own_tag(const struct sip_msg *req)
 {
 	char tag[11];
 
+	if (req->to.tag.l != 10 || memcmp(req->to.tag.p, "sd", 2))
+		return false; /* not of to_tag_of's form: no need to hash */
 	to_tag_of(req, tag);
 	return slice_eq(req->to.tag, slice_make(tag, 10));
 }
