@@ -33,13 +33,15 @@ bool sip_list_next(struct slice *rest, struct slice *elem)
 		return false;
 	}
 	start = i;
-	/* Most elements (every Via, most Contacts) hold no quote and no '<' before the next comma:
-	 * then that comma ends the element, found by memchr rather than a byte at a time. */
+	/* A value with no comma left is one element, whatever quotes and brackets it holds (most Route,
+	 * Record-Route and Contact values). Otherwise most elements (every Via, most Contacts) hold no
+	 * quote and no '<' before the next comma: then that comma ends the element, found by memchr rather
+	 * than a byte at a time. */
 	{
 		const char *comma = memchr(s.p + i, ',', s.l - i);
 		size_t end = comma ? (size_t)(comma - s.p) : s.l;
 
-		if (!memchr(s.p + i, '"', end - i) && !memchr(s.p + i, '<', end - i))
+		if (!comma || (!memchr(s.p + i, '"', end - i) && !memchr(s.p + i, '<', end - i)))
 			i = end;
 	}
 	while (i < s.l) {
