@@ -121,7 +121,7 @@ static bool port_is_ours(const struct proxy *p, uint16_t port)
 
 static bool uri_is_us(const struct proxy *p, const struct sip_uri *u)
 {
-	return u->scheme != SIP_SCHEME_TEL && registrar_is_local(p->reg, u->host) && port_is_ours(p, u->port);
+	return u->scheme != SIP_SCHEME_TEL && registrar_is_self(p->reg, u->host) && port_is_ours(p, u->port);
 }
 
 /* Whether a URI's next hop is a host name, for DNS to locate (RFC 3263), rather than an address. */
@@ -237,7 +237,7 @@ static bool route_parsed_is_us(const struct proxy *p, struct slice r)
 static bool route_is_us(const struct proxy *p, const struct local *l, struct slice r)
 {
 	if (slice_eq(r, l->rr[0]) || slice_eq(r, l->rr[1])) {
-		bool us = registrar_is_local(p->reg, l->host) && port_is_ours(p, l->port);
+		bool us = registrar_is_self(p->reg, l->host) && port_is_ours(p, l->port);
 
 		assert(us == route_parsed_is_us(p, r)); /* debug builds (the tests): what the parse says */
 		return us;
@@ -290,7 +290,7 @@ struct seen {
 static bool via_is_ours_with(const struct proxy *p, const struct sip_via *v, const char want[9])
 {
 	return v->branch.l >= 9 && !memcmp(v->branch.p + v->branch.l - 9, want, 9) &&
-	       registrar_is_local(p->reg, v->host) && port_is_ours(p, v->port);
+	       registrar_is_self(p->reg, v->host) && port_is_ours(p, v->port);
 }
 
 /* Whether the top Via the parser read is the request's only Via value (a request straight from a UA). */
@@ -1788,12 +1788,15 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	mem_deref(stx); /* the table and the branches' callbacks keep what they need; rctx dies with stx */
 }
 
-/* Out of a dialog, a Request-URI naming this host is sipd's, whatever the port (phones and tools get
- * the port wrong); inside one, the port tells sipd from a phone on the same host. */
+/* Out of a dialog, a Request-URI in sipd's domains is sipd's, whatever the port (phones and tools get
+ * the port wrong), and so is one with no user naming sipd itself (an OPTIONS ping to its address when
+ * it serves a domain name); inside one, the port tells sipd from a phone on the same host. */
 static bool ruri_local(const struct proxy *p, const struct sip_msg *req, const struct sip_uri *ruri)
 {
-	return req->to.tag.p ? uri_is_us(p, ruri)
-			     : ruri->scheme != SIP_SCHEME_TEL && registrar_is_local(p->reg, ruri->host);
+	if (req->to.tag.p)
+		return uri_is_us(p, ruri);
+	return ruri->scheme != SIP_SCHEME_TEL && (registrar_is_local(p->reg, ruri->host) ||
+						  (!ruri->user.l && registrar_is_self(p->reg, ruri->host)));
 }
 
 bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req, const struct txn_origin *o)
@@ -1904,7 +1907,7 @@ void proxy_stray_response(struct proxy *p, const struct tp_msg *tm, const struct
 	if (!h || resp->status < 200 || resp->status >= 300 || !resp->to.tag.p)
 		return; /* only a 2xx is forwarded without its transaction (16.7 step 5), a valid one */
 	rest = h->value;
-	if (!sip_list_next(&rest, &top) || sip_via_parse(&v, top) || !registrar_is_local(p->reg, v.host))
+	if (!sip_list_next(&rest, &top) || sip_via_parse(&v, top) || !registrar_is_self(p->reg, v.host))
 		return;
 	if (!sip_list_next(&rest, &next)) {
 		h = sip_msg_hdr_next(resp, h);

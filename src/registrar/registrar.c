@@ -22,15 +22,21 @@
 #define MAX_DOMAINS 64
 #define MAX_REQ_CONTACTS 32
 
+/* Host names and addresses, matched case-insensitively; lengths first, as they are asked per request. */
+struct names {
+	char name[MAX_DOMAINS][128];
+	size_t len[MAX_DOMAINS];
+	unsigned n;
+};
+
 struct registrar {
 	const struct config *cfg;
 	struct auth *auth;
 	struct store *store;
 	struct store_writer *writer;
 	struct loc *loc;
-	char domains[MAX_DOMAINS][128];
-	size_t domain_len[MAX_DOMAINS]; /* registrar_is_local, asked per request, compares lengths first */
-	unsigned ndomains;
+	struct names domains;   /* [general] domain; empty: selves serve as the domains */
+	struct names selves;    /* sipd's host name, localhost, interface and listen addresses */
 	atomic_bool stopping;   /* the workers are gone: commits still complete, answers are not sent */
 };
 
@@ -53,7 +59,7 @@ struct req_contact {
 
 /* ---- domains ---- */
 
-static void domain_add(struct registrar *r, const char *d)
+static void names_add(struct names *s, const char *d)
 {
 	size_t n = strlen(d);
 
@@ -61,17 +67,29 @@ static void domain_add(struct registrar *r, const char *d)
 		d++;
 		n -= 2;
 	}
-	if (!n || n >= sizeof(r->domains[0]) || r->ndomains == MAX_DOMAINS)
+	if (!n || n >= sizeof(s->name[0]) || s->n == MAX_DOMAINS)
 		return;
-	for (unsigned i = 0; i < r->ndomains; i++)
-		if (r->domain_len[i] == n && !strncasecmp(r->domains[i], d, n))
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->len[i] == n && !strncasecmp(s->name[i], d, n))
 			return;
-	memcpy(r->domains[r->ndomains], d, n);
-	r->domains[r->ndomains][n] = '\0';
-	r->domain_len[r->ndomains++] = n;
+	memcpy(s->name[s->n], d, n);
+	s->name[s->n][n] = '\0';
+	s->len[s->n++] = n;
 }
 
-/* With no domain configured, sipd answers for its own names and addresses (RFC 3261 10.3 step 1). */
+/* host may be an IPv6 reference in brackets */
+static bool names_has(const struct names *s, struct slice host)
+{
+	if (host.l > 2 && host.p[0] == '[')
+		host = slice_make(host.p + 1, host.l - 2);
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->len[i] == host.l && slice_caseeq(host, slice_make(s->name[i], host.l)))
+			return true;
+	return false;
+}
+
+/* The domains of the configuration, and the names and addresses that are sipd's whatever it serves:
+ * with no domain configured, those are its domains too (RFC 3261 10.3 step 1). */
 static void domains_init(struct registrar *r)
 {
 	char buf[CONFIG_STR], *save = NULL, *tok;
@@ -79,12 +97,10 @@ static void domains_init(struct registrar *r)
 
 	snprintf(buf, sizeof(buf), "%s", r->cfg->domain);
 	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save))
-		domain_add(r, tok);
-	if (r->ndomains)
-		return;
+		names_add(&r->domains, tok);
 	if (gethostname(buf, sizeof(buf)) == 0)
-		domain_add(r, buf);
-	domain_add(r, "localhost");
+		names_add(&r->selves, buf);
+	names_add(&r->selves, "localhost");
 	if (getifaddrs(&ifs) == 0) {
 		for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
 			char host[NI_MAXHOST];
@@ -94,7 +110,7 @@ static void domains_init(struct registrar *r)
 			    getnameinfo(i->ifa_addr, fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6),
 					host, sizeof(host), NULL, 0, NI_NUMERICHOST) == 0) {
 				host[strcspn(host, "%")] = '\0'; /* no IPv6 zone */
-				domain_add(r, host);
+				names_add(&r->selves, host);
 			}
 		}
 		freeifaddrs(ifs);
@@ -104,18 +120,18 @@ static void domains_init(struct registrar *r)
 		char host[64];
 
 		if (tp_addr_parse(&a, r->cfg->listen[i] + 4, 5060) == 0)
-			domain_add(r, tp_addr_host(&a, host, sizeof(host)));
+			names_add(&r->selves, tp_addr_host(&a, host, sizeof(host)));
 	}
 }
 
 bool registrar_is_local(const struct registrar *r, struct slice host)
 {
-	if (host.l > 2 && host.p[0] == '[')
-		host = slice_make(host.p + 1, host.l - 2);
-	for (unsigned i = 0; i < r->ndomains; i++)
-		if (r->domain_len[i] == host.l && slice_caseeq(host, slice_make(r->domains[i], host.l)))
-			return true;
-	return false;
+	return names_has(r->domains.n ? &r->domains : &r->selves, host);
+}
+
+bool registrar_is_self(const struct registrar *r, struct slice host)
+{
+	return names_has(&r->selves, host) || names_has(&r->domains, host);
 }
 
 struct loc *registrar_location(struct registrar *r)
@@ -641,7 +657,8 @@ int registrar_new(struct registrar **rp, const struct config *cfg, struct auth *
 	if ((err = loc_start(r->loc)))
 		goto fail;
 	log_info("registrar: %zu live bindings loaded from %s; domains: %s%s", loc_count(r->loc), cfg->db_path,
-		 r->ndomains ? r->domains[0] : "-", r->ndomains > 1 ? ", ..." : "");
+		 r->domains.n ? r->domains.name[0] : r->selves.n ? r->selves.name[0] : "-",
+		 r->domains.n + r->selves.n > 1 ? ", ..." : "");
 	*rp = r;
 	return 0;
 fail:

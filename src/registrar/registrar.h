@@ -29,6 +29,9 @@ bool registrar_challenge(struct registrar *r, const struct txn_table *txns, cons
 			 const struct txn_origin *o);
 /* Whether host (a Request-URI or To host) is one of sipd's domains. */
 bool registrar_is_local(const struct registrar *r, struct slice host);
+/* Whether host names this server: one of its own names or addresses, or one of its domains. What a
+ * Route, a Via or a Record-Route of sipd's carries (RFC 3261 16.4), whatever domains it serves. */
+bool registrar_is_self(const struct registrar *r, struct slice host);
 struct loc *registrar_location(struct registrar *r);
 /* The canonical address of record of a sip/sips URI ("sip:alice@example.com"); false if it has none. */
 bool registrar_aor(const struct sip_uri *u, char *out, size_t n);

@@ -10,7 +10,7 @@
 # Scenarios are templates: the runner fills in @SIPD_PORT@, @UAS_PORT@ and the per-case @KEY@s (status
 # codes, delays) into the work directory; each scenario's header says which it takes.
 #
-# Starts three sipd instances, each with its own temporary config and database on free ports of
+# Starts five sipd instances, each with its own temporary config and database on free ports of
 # 127.0.0.1, [auth] algorithms = MD5 (SIPp 3.6 answers the first challenge only, and only MD5), users
 # alice, bob, carol (password secret), [proxy] record_route = yes:
 #   main       timer_c 180, auth_calls no, outbound none (other domains refused, no DNS: tests/dns has
@@ -19,6 +19,7 @@
 #   timerc     timer_c 3: Timer C on a ringing branch, a branch that never answers
 #   authcalls  auth_calls yes: 407 for INVITEs from sipd's domain
 #   recurse    recurse_3xx yes: the Contacts of a 3xx tried as new branches (main has it off: 3xx relayed)
+#   domain     [general] domain = sipd.test (not its address): its own Route and address still name sipd
 # Prints one PASS/FAIL line per case (SKIP for what sipd does not do yet); at the end checks that every
 # sipd is still alive, exits 0 on SIGTERM and printed no sanitizer report. Exits 1 if anything failed.
 # KEEP=1 keeps the work directory (configs, databases, sipd stderr, SIPp message logs) for a look afterwards.
@@ -36,8 +37,8 @@ need_exec "$SIPD"
 lib_init proxy
 SHOW_SKIPPED=1
 
-# ---- ports: 4 for sipd, the rest for SIPp callers and phones ----
-pick_ports 4 100 $((40000 + $$ % 10000)) "${UA[@]}"
+# ---- ports: 5 for sipd, the rest for SIPp callers and phones ----
+pick_ports 5 100 $((40000 + $$ % 10000)) "${UA[@]}"
 
 # ---- sipd instances: start_sipd NAME PORT < [proxy] section and anything else ([general], [auth],
 # [database], users from here) ----
@@ -653,5 +654,32 @@ then
 	case_end
 fi
 
-stop_all main timerc authcalls recurse
+# ==== domain: [general] domain = sipd.test, which is not sipd's address ====
+# sipd's Record-Route and Via name its address (127.0.0.1:port), not the domain: they still name sipd
+if start_sipd domain "${PORTS[4]}" <<EOF
+$PROXY
+timer_c = 180
+auth_calls = no
+
+[general]
+domain = sipd.test
+EOF
+then
+	D=127.0.0.1:${SIPD_PORT[domain]}
+
+	case_begin "domain = sipd.test: a BYE in a dialog whose Route is sipd's own Record-Route (<sip:$D;lr>, its address, not the domain) has that Route taken off (16.4) and reaches the phone at its Request-URI; no loop back into sipd" domain
+	pyphone "bob's phone (sipua.py phone, registered as bob@sipd.test, expects the BYE)" phone --user bob \
+		--domain sipd.test --expect bye --seconds 3 &&
+		check "BYE with Route: sipd's address" request --port "${SIPD_PORT[domain]}" --method BYE \
+			--ruri "sip:callee@127.0.0.1:$PY_PORT" --route "<sip:$D;lr>" --to-tag dom1 --expect 200
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
+
+	case_begin "domain = sipd.test: OPTIONS sip:$D (no user, sipd's address) is answered by sipd itself: 200, not relayed as another domain's" domain
+	check "OPTIONS to sipd's address" request --port "${SIPD_PORT[domain]}" --method OPTIONS --ruri "sip:$D" --expect 200
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
+fi
+
+stop_all main timerc authcalls recurse domain
 finish proxy

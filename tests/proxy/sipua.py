@@ -21,7 +21,9 @@ socket), and timing checks over SIPp's message logs.
       Via is sipd's, Record-Route); answers 180 then 200 (Contact: this socket, Record-Route copied),
       retransmits the 200 until the ACK, answers the BYE with 200. Exit 0 when every check held.
   sipua.py phone --port P --user U --ready FILE [--seconds S] [--expect invite|nothing] [--answer CODE]
-      registers <sip:callee@127.0.0.1:LPORT> for U from one socket, touches FILE, listens S seconds: an
+                 [--domain D]
+      registers <sip:callee@127.0.0.1:LPORT> for U (sip:U@D with --domain) from one socket, touches FILE,
+      listens S seconds: an
       INVITE must come; with --answer it gets CODE and the ACK for that may come, without it nothing is
       answered and nothing but the INVITE's retransmissions may come (no CANCEL: 9.1, 16.8); anything
       else (a CANCEL, an ACK for a response this phone never sent) fails; --delay S before answering,
@@ -178,20 +180,22 @@ def recv_msg(sock, deadline):
         return Msg(raw), addr
 
 
-def register(sock, port, user, password, contacts, expires, timeout=8.0):
-    """REGISTER sip:127.0.0.1:port for sip:user@127.0.0.1 from sock; a 401 is answered once (MD5).
-    Returns the final response."""
+def register(sock, port, user, password, contacts, expires, timeout=8.0, domain=None):
+    """REGISTER sip:127.0.0.1:port for sip:user@127.0.0.1 from sock (with a domain: REGISTER sip:DOMAIN for
+    sip:user@DOMAIN, still sent to 127.0.0.1:port); a 401 is answered once (MD5). Returns the final
+    response."""
     lport = sock.getsockname()[1]
     tag = "ua%06d" % random.randrange(10 ** 6)
     callid = "reg-%d-%06d@%s" % (os.getpid(), random.randrange(10 ** 6), HOST)
-    ruri = "sip:%s:%d" % (HOST, port)
+    ruri = "sip:%s" % domain if domain else "sip:%s:%d" % (HOST, port)
+    aor_host = domain or HOST
     auth = None
     for cseq in (1, 2):
         lines = ["REGISTER %s SIP/2.0" % ruri,
                  "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKua%s%d;rport" % (HOST, lport, tag, cseq),
                  "Max-Forwards: 70",
-                 "From: <sip:%s@%s>;tag=%s" % (user, HOST, tag),
-                 "To: <sip:%s@%s>" % (user, HOST),
+                 "From: <sip:%s@%s>;tag=%s" % (user, aor_host, tag),
+                 "To: <sip:%s@%s>" % (user, aor_host),
                  "Call-ID: %s" % callid,
                  "CSeq: %d REGISTER" % cseq]
         lines += ["Contact: %s" % c for c in contacts]
@@ -345,7 +349,7 @@ def cmd_phone(a):
     the INVITE's retransmissions may come (9.1, 16.8: no CANCEL before a provisional response)."""
     sock = udp_socket(0)
     lport = sock.getsockname()[1]
-    r = register(sock, a.port, a.user, a.password, ["<sip:callee@%s:%d>" % (HOST, lport)], 300)
+    r = register(sock, a.port, a.user, a.password, ["<sip:callee@%s:%d>" % (HOST, lport)], 300, domain=a.domain)
     if r.code != 200:
         raise Fail("REGISTER %s: expected 200, got '%s'" % (a.user, r.start))
     with open(a.ready, "w") as f:
@@ -911,6 +915,7 @@ def main():
     q.add_argument("--answer", type=int)
     q.add_argument("--delay", type=float, default=0.0)
     q.add_argument("--realm", default="phone")
+    q.add_argument("--domain", help="register for sip:USER@DOMAIN (REGISTER sip:DOMAIN)")
     d = sub.add_parser("tcpdrop")
     d.add_argument("--port", type=int, required=True)
     d.add_argument("--user", required=True)
