@@ -81,9 +81,18 @@ static uint32_t hash_bytes(struct slice s, uint32_t seed, uint64_t fold)
 		h = hash_word(h, w | fold);
 	}
 	if (i < s.l) {
-		w = 0;
-		memcpy(&w, s.p + i, s.l - i);
-		h = hash_word(h, w | (fold >> (8 * (8 - (s.l - i)))));
+		size_t rest = s.l - i;
+
+		/* the last 8 bytes, shifted: on little-endian machines the very word copying the rest gives,
+		 * without a call to memcpy (elsewhere another word, as stable and as case-blind) */
+		if (s.l >= 8) {
+			memcpy(&w, s.p + s.l - 8, 8);
+			w >>= 8 * (8 - rest);
+		} else {
+			w = 0;
+			memcpy(&w, s.p + i, rest);
+		}
+		h = hash_word(h, w | (fold >> (8 * (8 - rest))));
 	}
 	h ^= h >> 32;
 	h *= UINT64_C(0xd6e8feb86659fd93);
