@@ -111,7 +111,8 @@ uint32_t txn_client_id_hash(const struct sip_msg *m)
 	return slice_hash(m->from.tag, slice_hash(m->call_id, 0x1d));
 }
 
-unsigned txn_via_count(const struct sip_msg *m)
+/* How many Via values m carries. */
+static unsigned txn_via_count(const struct sip_msg *m)
 {
 	struct sip_list_iter it;
 	struct slice el;

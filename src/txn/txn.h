@@ -94,8 +94,6 @@ struct txn_client_ident {
 };
 /* Call-ID and From tag of m, hashed as responses are checked against them. */
 uint32_t txn_client_id_hash(const struct sip_msg *m);
-/* How many Via values m carries. */
-unsigned txn_via_count(const struct sip_msg *m);
 
 /* Sends req (already carrying sipd's top Via with a unique branch) to dst and runs the client state
  * machine on loop. id: what identifies req, or NULL to read it from req. 0, or an errno (nothing was
