@@ -9,17 +9,12 @@ bool slice_eq(struct slice a, struct slice b)
 	return a.l == b.l && (a.l == 0 || memcmp(a.p, b.p, a.l) == 0);
 }
 
-static bool byte_caseeq(char a, char b)
-{
-	return a == b || slice__lower((unsigned char)a) == slice__lower((unsigned char)b);
-}
-
 bool slice_caseeq_cstr(struct slice a, const char *s)
 {
 	size_t i = 0;
 
 	for (; i < a.l; i++) {
-		if (!s[i] || !byte_caseeq(a.p[i], s[i]))
+		if (!s[i] || !slice__byte_caseeq(a.p[i], s[i]))
 			return false;
 	}
 	return s[i] == '\0';

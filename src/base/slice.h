@@ -43,12 +43,17 @@ static inline unsigned char slice__lower(unsigned char c)
 /* ASCII case-insensitive, as strncasecmp in the C locale, without the library call: these compare
  * parameter and header names a few bytes long, many times per request, so they are inline. A NUL
  * in a is a byte like any other, never a match for the end of s. */
+static inline bool slice__byte_caseeq(char a, char b)
+{
+	return a == b || slice__lower((unsigned char)a) == slice__lower((unsigned char)b);
+}
+
 static inline bool slice_caseeq(struct slice a, struct slice b)
 {
 	if (a.l != b.l)
 		return false;
 	for (size_t i = 0; i < a.l; i++)
-		if (a.p[i] != b.p[i] && slice__lower((unsigned char)a.p[i]) != slice__lower((unsigned char)b.p[i]))
+		if (!slice__byte_caseeq(a.p[i], b.p[i]))
 			return false;
 	return true;
 }

@@ -38,25 +38,7 @@ struct tp_udp_batch {
 static void udp_post_begin(void *arg);
 static void udp_post_end(void *arg);
 
-/* The receive headers, set once; the kernel then overwrites only the lengths and flags of the
- * datagrams it fills (udp_batch_rearm). */
-static void udp_batch_init(struct tp_udp_batch *b)
-{
-	for (unsigned i = 0; i < TP_UDP_BATCH; i++) {
-		struct msghdr *m = &b->hdr[i].msg_hdr;
-
-		b->iov[i].iov_base = b->data[i];
-		b->iov[i].iov_len = TP_UDP_BUFSZ;
-		m->msg_name = &b->name[i];
-		m->msg_namelen = sizeof(b->name[i]);
-		m->msg_iov = &b->iov[i];
-		m->msg_iovlen = 1;
-		m->msg_control = b->ctl[i].b;
-		m->msg_controllen = sizeof(b->ctl[i].b);
-		m->msg_flags = 0;
-	}
-}
-
+/* The lengths and flags the kernel overwrites in the headers of the datagrams it fills. */
 static void udp_batch_rearm(struct tp_udp_batch *b, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
@@ -66,6 +48,22 @@ static void udp_batch_rearm(struct tp_udp_batch *b, unsigned n)
 		m->msg_controllen = sizeof(b->ctl[i].b);
 		m->msg_flags = 0;
 	}
+}
+
+/* The receive headers' pointers, set once: after a batch only udp_batch_rearm's part changes. */
+static void udp_batch_init(struct tp_udp_batch *b)
+{
+	for (unsigned i = 0; i < TP_UDP_BATCH; i++) {
+		struct msghdr *m = &b->hdr[i].msg_hdr;
+
+		b->iov[i].iov_base = b->data[i];
+		b->iov[i].iov_len = TP_UDP_BUFSZ;
+		m->msg_name = &b->name[i];
+		m->msg_iov = &b->iov[i];
+		m->msg_iovlen = 1;
+		m->msg_control = b->ctl[i].b;
+	}
+	udp_batch_rearm(b, TP_UDP_BATCH);
 }
 
 int tp__udp_init(struct tp_worker *w)
@@ -254,7 +252,7 @@ void tp__udp_recv_h(int fd, uint32_t events, void *arg)
 
 		n = recvmmsg(fd, b->hdr, TP_UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
-			udp_batch_init(b); /* whatever the kernel left in the headers */
+			udp_batch_rearm(b, TP_UDP_BATCH); /* whatever the kernel left in the headers */
 			if (errno == EINTR)
 				continue;
 			/* an ICMP error is reported once here too: the error queue has the details */

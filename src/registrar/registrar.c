@@ -262,11 +262,8 @@ bool registrar_aor(const struct sip_uri *u, char *out, size_t n)
 		return false;
 	host = out + sl + ul;
 	*host++ = '@';
-	for (size_t i = 0; i < u->host.l; i++) {
-		char c = u->host.p[i];
-
-		host[i] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
-	}
+	for (size_t i = 0; i < u->host.l; i++)
+		host[i] = (char)slice__lower((unsigned char)u->host.p[i]);
 	host[u->host.l] = '\0';
 	return true;
 }

@@ -103,11 +103,6 @@ enum sip_method sip_method_lookup(struct slice s)
 	return method_len[m] == s.l && memcmp(s.p, method_names[m], s.l) == 0 ? m : SIP_METHOD_UNKNOWN;
 }
 
-static char lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
-}
-
 /* By first letter: the compact form's id, and the ids of long names starting with it (0-terminated).
  * Built once, before main, from hdr_names. */
 static struct {
@@ -166,13 +161,13 @@ static unsigned hdr_hash(struct slice name)
 __attribute__((constructor)) static void hdr_index_build(void)
 {
 	for (int i = 1; i < SIP_HDR_COUNT; i++) {
-		unsigned l0 = (unsigned)(lower(hdr_names[i].name[0]) - 'a'), k = 0;
+		unsigned l0 = (unsigned)(slice__lower((unsigned char)hdr_names[i].name[0]) - 'a'), k = 0;
 
 		hdr_len[i] = (uint8_t)strlen(hdr_names[i].name);
 		if (hdr_len[i] >= sizeof(hdr_lower[i]))
 			hdr_len[i] = 0; /* a name too long for hdr_lower never matches: test_parser notices */
 		for (unsigned c = 0; c < hdr_len[i]; c++)
-			hdr_lower[i][c] = lower(hdr_names[i].name[c]);
+			hdr_lower[i][c] = (char)slice__lower((unsigned char)hdr_names[i].name[c]);
 		while (hdr_index[l0].ids[k])
 			k++;
 		if (k < 11)
@@ -194,7 +189,7 @@ static enum sip_hdr_id hdr_lookup_token(struct slice name)
 
 	if (name.l == 0)
 		return SIP_HDR_OTHER;
-	c0 = (unsigned)(lower(name.p[0]) - 'a');
+	c0 = (unsigned)(slice__lower((unsigned char)name.p[0]) - 'a');
 	if (c0 >= 26)
 		return SIP_HDR_OTHER;
 	if (name.l == 1)
@@ -379,7 +374,7 @@ static int parse_request_line(struct sip_msg *m, struct slice line, struct sip_e
 #define X (SIP_C_TOKEN | SIP_C_HOST | SIP_C_UNRES | SIP_C_HEX)
 const uint8_t sip__ctype[256] = {
 	['\t'] = SIP_C_LWS | SIP_C_PEND, ['\n'] = SIP_C_LWS | SIP_C_PEND, ['\r'] = SIP_C_LWS | SIP_C_PEND,
-	[' '] = SIP_C_LWS | SIP_C_PEND, [';'] = SIP_C_PEND | SIP_C_SEMI, ['='] = SIP_C_PNAME_END,
+	[' '] = SIP_C_LWS | SIP_C_PEND, [';'] = SIP_C_PEND, ['='] = SIP_C_PNAME_END,
 	['!'] = SIP_C_TOKEN | SIP_C_UNRES, ['%'] = SIP_C_TOKEN, ['\''] = SIP_C_TOKEN | SIP_C_UNRES,
 	['('] = SIP_C_UNRES, [')'] = SIP_C_UNRES, ['*'] = SIP_C_TOKEN | SIP_C_UNRES, ['+'] = SIP_C_TOKEN,
 	['-'] = A, ['.'] = A, ['_'] = SIP_C_TOKEN | SIP_C_UNRES, ['`'] = SIP_C_TOKEN,

@@ -15,9 +15,8 @@ enum {
 	SIP_C_HEX = 4,
 	SIP_C_UNRES = 8,  /* URI unreserved */
 	SIP_C_LWS = 16,
-	SIP_C_SEMI = 32,      /* ';' */
-	SIP_C_PEND = 64,      /* what ends a parameter value: ';' or LWS */
-	SIP_C_PNAME_END = 128, /* '=', which also ends a parameter name (with SIP_C_PEND) */
+	SIP_C_PEND = 32,      /* what ends a parameter value: ';' or LWS */
+	SIP_C_PNAME_END = 64, /* '=', which also ends a parameter name (with SIP_C_PEND) */
 };
 extern const uint8_t sip__ctype[256];
 
