@@ -60,12 +60,44 @@ static bool md_update_unq(EVP_MD_CTX *ctx, struct slice s)
 	return start >= s.l || EVP_DigestUpdate(ctx, s.p + start, s.l - start);
 }
 
+/* One digest context per thread, kept between hashes: a registration computes several, and a new
+ * context each time cost an allocation, a free and a cleanse apiece. Freed when the thread ends. */
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+static _Thread_local EVP_MD_CTX *thread_ctx;
+
+static void ctx_free(void *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+}
+
+static void ctx_key_init(void)
+{
+	if (pthread_key_create(&ctx_key, ctx_free))
+		ctx_key = (pthread_key_t)-1;
+}
+
+static EVP_MD_CTX *hash_ctx(void)
+{
+	if (thread_ctx)
+		return thread_ctx;
+	pthread_once(&ctx_once, ctx_key_init);
+	if (ctx_key == (pthread_key_t)-1)
+		return NULL;
+	thread_ctx = EVP_MD_CTX_new();
+	if (thread_ctx && pthread_setspecific(ctx_key, thread_ctx)) {
+		EVP_MD_CTX_free(thread_ctx);
+		thread_ctx = NULL;
+	}
+	return thread_ctx;
+}
+
 /* out = lower-case hex of H(parts joined by ':'), or "" when the digest is unavailable. */
 static void hash_hex(enum digest_alg alg, const struct slice *parts, size_t n, bool unq, char out[DIGEST_HEX_MAX])
 {
 	static const char hex[] = "0123456789abcdef";
 	const EVP_MD *md = alg_md(alg);
-	EVP_MD_CTX *ctx = md ? EVP_MD_CTX_new() : NULL;
+	EVP_MD_CTX *ctx = md ? hash_ctx() : NULL;
 	unsigned char d[EVP_MAX_MD_SIZE];
 	unsigned dl = 0;
 	bool ok = ctx && EVP_DigestInit_ex(ctx, md, NULL);
@@ -79,7 +111,6 @@ static void hash_hex(enum digest_alg alg, const struct slice *parts, size_t n, b
 			ok = ok && EVP_DigestUpdate(ctx, parts[i].p, parts[i].l);
 	}
 	ok = ok && EVP_DigestFinal_ex(ctx, d, &dl) && dl * 2 < DIGEST_HEX_MAX;
-	EVP_MD_CTX_free(ctx);
 	if (!ok)
 		dl = 0;
 	for (unsigned i = 0; i < dl; i++) {

@@ -42,8 +42,9 @@ struct nonce_shard {
 
 struct digest_nonces {
 	unsigned char secret[32]; /* HMAC key, from RAND_bytes; nonces die with the process */
-	EVP_MAC_CTX *keyed;       /* HMAC-SHA256 keyed with secret, duplicated per nonce: keying costs a
-				   * digest fetch and two key blocks, a copy only the copy */
+	EVP_MAC_CTX *keyed;       /* HMAC-SHA256 keyed with secret, copied once per thread: keying costs
+				   * a digest fetch and two key blocks, a copy only the copy */
+	uint64_t id;              /* which instance a thread's copy belongs to (keyed_ctx) */
 	unsigned lifetime;
 	uint32_t seed;
 	size_t nshards;
@@ -117,17 +118,58 @@ static uint64_t be64_get(const uint8_t *p)
 	return v;
 }
 
+/* Each thread keeps its own copy of one instance's keyed context and re-initialises it per nonce
+ * (same key, no allocation of a whole new context); a thread that meets another instance (tests have
+ * several) copies that one instead. Instances are told apart by a number never reused, not their
+ * address. The copy is freed when the thread ends. */
+static atomic_uint_fast64_t instances;
+static pthread_key_t mac_key;
+static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct {
+	uint64_t id;
+	EVP_MAC_CTX *ctx;
+} thread_mac;
+
+static void mac_free(void *ctx)
+{
+	EVP_MAC_CTX_free(ctx);
+}
+
+static void mac_key_init(void)
+{
+	if (pthread_key_create(&mac_key, mac_free))
+		mac_key = (pthread_key_t)-1;
+}
+
+static EVP_MAC_CTX *keyed_ctx(const struct digest_nonces *n)
+{
+	EVP_MAC_CTX *ctx;
+
+	if (thread_mac.ctx && thread_mac.id == n->id)
+		return EVP_MAC_init(thread_mac.ctx, NULL, 0, NULL) ? thread_mac.ctx : NULL;
+	pthread_once(&mac_once, mac_key_init);
+	if (mac_key == (pthread_key_t)-1 || !(ctx = EVP_MAC_CTX_dup(n->keyed)))
+		return NULL;
+	if (pthread_setspecific(mac_key, ctx)) {
+		EVP_MAC_CTX_free(ctx);
+		return NULL;
+	}
+	EVP_MAC_CTX_free(thread_mac.ctx);
+	thread_mac.ctx = ctx;
+	thread_mac.id = n->id;
+	return ctx;
+}
+
 /* The first 16 bytes of HMAC-SHA256(secret, timestamp | random | realm). */
 static bool nonce_mac(const struct digest_nonces *n, const uint8_t head[16], struct slice realm, uint8_t mac[16])
 {
-	EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(n->keyed);
+	EVP_MAC_CTX *ctx = keyed_ctx(n);
 	unsigned char full[EVP_MAX_MD_SIZE];
 	size_t fl = 0;
 	bool ok = ctx && EVP_MAC_update(ctx, head, 16) &&
 		  (realm.l == 0 || EVP_MAC_update(ctx, (const unsigned char *)realm.p, realm.l)) &&
 		  EVP_MAC_final(ctx, full, &fl, sizeof(full)) && fl >= 16;
 
-	EVP_MAC_CTX_free(ctx);
 	if (ok)
 		memcpy(mac, full, 16);
 	return ok;
@@ -180,6 +222,7 @@ int digest_nonces_new(struct digest_nonces **np, unsigned lifetime_s, size_t max
 		free(n);
 		return EIO;
 	}
+	n->id = atomic_fetch_add(&instances, 1) + 1;
 	n->lifetime = lifetime_s;
 	n->seed = digest__random_seed();
 	n->nshards = digest__shard_count(max_tracked);

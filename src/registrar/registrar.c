@@ -141,13 +141,23 @@ struct loc *registrar_location(struct registrar *r)
 
 /* ---- answers ---- */
 
-static void date_header(char *buf, size_t n)
+/* The Date header line (RFC 1123 form, 20.17) for this second: formatted once a second per thread,
+ * since strftime and gmtime_r are a good part of a registration's instructions. */
+static void date_header(struct sbuf *sb)
 {
+	static _Thread_local time_t made = -1;
+	static _Thread_local char line[64];
+	static _Thread_local size_t len;
 	time_t now = time(NULL);
-	struct tm tm;
 
-	gmtime_r(&now, &tm);
-	strftime(buf, n, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+	if (now != made) {
+		struct tm tm;
+
+		gmtime_r(&now, &tm);
+		len = strftime(line, sizeof(line), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+		made = now;
+	}
+	sbuf_add(sb, line, len);
 }
 
 /* The 200 of 10.3 step 8: every current binding with its remaining time, and a Date. */
@@ -179,15 +189,19 @@ static void answer_bindings(struct registrar *r, struct txn *tx, const struct si
 	}
 	sbuf_init(&sb, extra, cap - 1);
 	for (size_t i = 0; i < n; i++) {
-		sbuf_printf(&sb, "Contact: <%s>;expires=%lld", b[i].contact, (long long)(b[i].expires - now));
+		int64_t left = b[i].expires - now;
+
+		sbuf_adds(&sb, "Contact: <");
+		sbuf_adds(&sb, b[i].contact);
+		sbuf_adds(&sb, ">;expires=");
+		sbuf_addu(&sb, left > 0 ? (unsigned long)left : 0);
 		if (b[i].q >= 0)
 			sbuf_printf(&sb, ";q=%d.%03d", b[i].q / 1000, b[i].q % 1000);
 		sbuf_adds(&sb, "\r\n");
 	}
 	if (path_echo)
 		sbuf_adds(&sb, path_echo);
-	date_header(extra + sb.len, cap - 1 - sb.len);
-	sb.len += strlen(extra + sb.len);
+	date_header(&sb);
 	extra[sb.len] = '\0';
 	txn_reply(tx, req, 200, NULL, extra);
 	free(extra);
@@ -504,7 +518,7 @@ static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *re
 	p->r = r;
 	p->tx = mem_ref(tx);
 	p->path_echo = path_echo;
-	snprintf(p->aor, sizeof(p->aor), "%s", aor);
+	memcpy(p->aor, aor, strlen(aor) + 1); /* both are char[256] */
 	/* submitted under the AOR's lock: the disk sees this AOR's changes in the order memory did */
 	err = store_writer_submit(r->writer, u->changes, u->nchanges, pending_done, p);
 	if (err) {
@@ -534,6 +548,21 @@ bool registrar_challenge(struct registrar *r, const struct txn_table *txns, cons
 		return false;
 	txn_reply_stateless(txns, req, o, 401, NULL, extra);
 	return true;
+}
+
+/* "udp:192.0.2.1:5060", "tcp:[2001:db8::1]:5061": where the REGISTER came from, as bindings keep it. */
+static void received_of(const struct txn_origin *o, char *buf, size_t n)
+{
+	bool v6 = strchr(o->src_host, ':') != NULL;
+	struct sbuf sb;
+
+	sbuf_init(&sb, buf, n - 1);
+	sbuf_adds(&sb, o->proto == TP_TCP ? "tcp:" : "udp:");
+	sbuf_adds(&sb, v6 ? "[" : "");
+	sbuf_adds(&sb, o->src_host);
+	sbuf_adds(&sb, v6 ? "]:" : ":");
+	sbuf_addu(&sb, o->src_port);
+	buf[sb.len] = '\0';
 }
 
 void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o)
@@ -578,8 +607,7 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 		free(path_echo);
 		return;
 	}
-	snprintf(received, sizeof(received), "%s:%s%s%s:%u", o->proto == TP_TCP ? "tcp" : "udp",
-		 strchr(o->src_host, ':') ? "[" : "", o->src_host, strchr(o->src_host, ':') ? "]" : "", o->src_port);
+	received_of(o, received, sizeof(received));
 	/* sized to this AOR and this request (a binding record is ~3 kB): each Contact adds at most one
 	 * binding and one change, and max_contacts_policy may remove every binding after that */
 	loc_lock(r->loc, aor);
