@@ -236,6 +236,20 @@ void tmr_start(struct tmr_wheel *w, struct tmr *t, uint64_t delay_ms, tmr_h *h, 
 	w->count++;
 }
 
+void tmr_start_lazy(struct tmr_wheel *w, struct tmr *t, uint64_t delay_ms, tmr_h *h, void *arg)
+{
+	uint64_t at;
+
+	if (!w)
+		return;
+	if (delay_ms > UINT64_MAX - w->now - TMR_LAZY_MS) {
+		tmr_start(w, t, delay_ms, h, arg);
+		return;
+	}
+	at = (w->now + delay_ms + TMR_LAZY_MS - 1) / TMR_LAZY_MS * TMR_LAZY_MS;
+	tmr_start(w, t, at - w->now, h, arg);
+}
+
 void tmr_cancel(struct tmr *t)
 {
 	if (!t || !t->next)

@@ -22,6 +22,12 @@ int tmr_wheel_new(struct tmr_wheel **wp, uint64_t now_ms);
 void tmr_wheel_free(struct tmr_wheel *w);
 /* (Re)starts t to fire delay_ms after the wheel's current time. */
 void tmr_start(struct tmr_wheel *w, struct tmr *t, uint64_t delay_ms, tmr_h *h, void *arg);
+/* Like tmr_start, for timers whose exact moment does not matter (the end of a transaction's
+ * Completed state, an idle timeout): the expiry is rounded up to the next multiple of
+ * TMR_LAZY_MS of wheel time, never earlier than delay_ms. Lazy timers then fall due together, and
+ * a loop that sleeps until its next timer wakes once for all of them instead of once for each. */
+#define TMR_LAZY_MS 64u
+void tmr_start_lazy(struct tmr_wheel *w, struct tmr *t, uint64_t delay_ms, tmr_h *h, void *arg);
 /* Safe on a timer that is not running, and from inside any timer handler. */
 void tmr_cancel(struct tmr *t);
 bool tmr_isrunning(const struct tmr *t);

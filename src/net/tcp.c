@@ -52,7 +52,7 @@ static void conn_idle_h(struct tmr *t, void *arg);
 static void conn_idle_arm(struct tp_conn *c, uint64_t ms)
 {
 	if (ms)
-		tmr_start(loop_timers(c->w->loop), &c->idle, ms, conn_idle_h, c);
+		tmr_start_lazy(loop_timers(c->w->loop), &c->idle, ms, conn_idle_h, c); /* no one waits on it */
 }
 
 static uint64_t conn_idle_ms(const struct tp_conn *c)

@@ -406,8 +406,8 @@ static void resp_final(struct txn_client *ct, unsigned code, const struct sip_ms
 		ct_terminate(ct, 0);
 		return;
 	}
-	tmr_start(loop_timers(ct->loop), &ct->tmr_end,
-		  ct->invite ? 32000u : ct->table->cfg.timers.t4, timer_end, ct);
+	tmr_start_lazy(loop_timers(ct->loop), &ct->tmr_end, ct->invite ? 32000u : ct->table->cfg.timers.t4,
+		       timer_end, ct);
 }
 
 /* Why resp cannot be the answer to the request sent (8.2.6.2: the same Call-ID, From, CSeq and Vias;

@@ -351,7 +351,7 @@ static void end_after(struct txn *tx, unsigned ms)
 		terminate(tx, "reliable transport");
 		return;
 	}
-	tmr_start(loop_timers(tx->loop), &tx->tmr_end, ms, timer_end, tx);
+	tmr_start_lazy(loop_timers(tx->loop), &tx->tmr_end, ms, timer_end, tx); /* I, J: only absorb */
 }
 
 static void respond_here(struct txn *tx, unsigned code, char *copy, size_t len)

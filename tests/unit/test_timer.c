@@ -320,6 +320,53 @@ static void test_cancel_leaves_no_ghost(void **state)
 
 /* One million timers, random delays up to ten minutes, a tenth cancelled, the wheel advanced in
  * uneven steps like a loop would: each fires once, at its millisecond, in expiry order. */
+/* Lazy timers: never before their delay, at most TMR_LAZY_MS - 1 after it, on a multiple of
+ * TMR_LAZY_MS; those started a few milliseconds apart fire at the same moment. */
+static void on_lazy(struct tmr *t, void *arg)
+{
+	struct item *it = arg;
+
+	(void)t;
+	it->fired = tmr_wheel_now(chk.w);
+	it->nfired++;
+}
+
+static void test_lazy(void **state)
+{
+	enum { N = 40 };
+	struct item it[N] = { 0 };
+	struct tmr_wheel *w;
+	uint64_t now = 1000003;
+
+	(void)state;
+	assert_int_equal(tmr_wheel_new(&w, now), 0);
+	chk_reset(w);
+	for (unsigned i = 0; i < N; i++) {
+		uint64_t delay = i < N / 2 ? 5000 : 1 + rng() % 100000;
+
+		now += 1 + (i % 3); /* started over a few milliseconds, as calls end */
+		tmr_wheel_advance(w, now);
+		it[i].want = now + delay;
+		tmr_start_lazy(w, &it[i].t, delay, on_lazy, &it[i]);
+	}
+	while (tmr_wheel_next(w) >= 0) {
+		now += (uint64_t)tmr_wheel_next(w);
+		tmr_wheel_advance(w, now);
+	}
+	for (unsigned i = 0; i < N; i++) {
+		assert_int_equal(it[i].nfired, 1);
+		assert_true(it[i].fired >= it[i].want);
+		assert_true(it[i].fired < it[i].want + TMR_LAZY_MS);
+		assert_int_equal(it[i].fired % TMR_LAZY_MS, 0);
+	}
+	/* the first twenty, 5 s after starts spread over ~40 ms, share at most two moments */
+	unsigned moments = 1;
+	for (unsigned i = 1; i < N / 2; i++)
+		moments += it[i].fired != it[i - 1].fired;
+	assert_true(moments <= 2);
+	tmr_wheel_free(w);
+}
+
 static void test_million(void **state)
 {
 	enum { N = 1000000, MAX_DELAY = 600000 };
@@ -367,6 +414,7 @@ int main(void)
 		cmocka_unit_test(test_handlers),
 		cmocka_unit_test(test_restart_moves),
 		cmocka_unit_test(test_cancel_leaves_no_ghost),
+		cmocka_unit_test(test_lazy),
 		cmocka_unit_test(test_million),
 	};
 
