@@ -739,7 +739,7 @@ def report(order, rounds, skipped, info):
         return [x / y if x is not None and y else None for x, y in zip(a, b)]
 
     ceiling = med(vals("responder", "max_rate"))
-    top = CFG["ladder"][-1]
+    top = CFG["ladder"][-1] if CFG["ladder"] else None  # BENCH_LADDER="": CPU run only
     L = []
     L.append("# sipd OPTIONS benchmark\n")
     L.append("%s; %s CPUs (%s), Linux %s, load before run %s; checkout at %s%s; %s; %s.\n"
@@ -785,7 +785,7 @@ def report(order, rounds, skipped, info):
         notes.append("- SIPp's own ceiling on this machine (against the trivial udp_responder): "
                      "median %.0f OPTIONS/s. A server whose max rate reaches it is limited by "
                      "SIPp, not by itself; compare CPU µs/request instead." % ceiling)
-    if ceiling is not None and ceiling >= top:
+    if ceiling is not None and top is not None and ceiling >= top:
         notes.append("- The ladder's top step (%d/s) passed for the responder: extend "
                      "BENCH_LADDER to find the ceiling." % top)
     scpu = med(vals("kamailio", "sipp_cpu")) or med(vals("responder", "sipp_cpu"))
@@ -1120,7 +1120,7 @@ def register_report(order, rounds, skipped, info, mem):
         return [x / y if x is not None and y else None for x, y in zip(a, b)]
 
     ceiling = med(vals("responder", "max_rate"))
-    top = CFG["reg_ladder"][-1]
+    top = CFG["reg_ladder"][-1] if CFG["reg_ladder"] else None  # BENCH_REG_LADDER="": CPU run only
     L = ["# sipd REGISTER benchmark\n"]
     L.append("%s; %s CPUs (%s), Linux %s, load before run %s; checkout at %s%s; %s; %s.\n"
              % (info["date"], info["cpus"], info["model"], info["kernel"],
@@ -1183,7 +1183,7 @@ def register_report(order, rounds, skipped, info, mem):
                      "udp_responder, which challenges and accepts without any check): median "
                      "%.0f registrations/s. A server whose max rate reaches it is limited by "
                      "SIPp, not by itself." % ceiling)
-    if ceiling is not None and ceiling >= top:
+    if ceiling is not None and top is not None and ceiling >= top:
         notes.append("- The ladder's top step (%d/s) passed for the responder: extend "
                      "BENCH_REG_LADDER to find the ceiling." % top)
     notes.append("- CPU µs/registration: user + system time of every process of the server's "
