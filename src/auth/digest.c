@@ -60,36 +60,46 @@ static bool md_update_unq(EVP_MD_CTX *ctx, struct slice s)
 	return start >= s.l || EVP_DigestUpdate(ctx, s.p + start, s.l - start);
 }
 
-/* One digest context per thread, kept between hashes: a registration computes several, and a new
- * context each time cost an allocation, a free and a cleanse apiece. Freed when the thread ends. */
-static pthread_key_t ctx_key;
-static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
-static _Thread_local EVP_MD_CTX *thread_ctx;
+/* What each thread keeps between hashes (see digest_private.h), freed when the thread ends: the
+ * key's value is the thread's own struct, so that its destructor runs at thread exit. */
+static _Thread_local struct digest_thread thread_state;
+static _Thread_local bool thread_registered;
+static pthread_key_t thread_key;
+static pthread_once_t thread_once = PTHREAD_ONCE_INIT;
+static bool thread_key_ok;
 
-static void ctx_free(void *ctx)
+static void thread_state_free(void *arg)
 {
-	EVP_MD_CTX_free(ctx);
+	struct digest_thread *t = arg;
+
+	EVP_MD_CTX_free(t->md);
+	EVP_MAC_CTX_free(t->mac);
+	*t = (struct digest_thread){ 0 };
 }
 
-static void ctx_key_init(void)
+static void thread_key_init(void)
 {
-	if (pthread_key_create(&ctx_key, ctx_free))
-		ctx_key = (pthread_key_t)-1;
+	thread_key_ok = pthread_key_create(&thread_key, thread_state_free) == 0;
+}
+
+struct digest_thread *digest__thread(void)
+{
+	if (!thread_registered) {
+		pthread_once(&thread_once, thread_key_init);
+		if (!thread_key_ok || pthread_setspecific(thread_key, &thread_state))
+			return NULL;
+		thread_registered = true;
+	}
+	return &thread_state;
 }
 
 static EVP_MD_CTX *hash_ctx(void)
 {
-	if (thread_ctx)
-		return thread_ctx;
-	pthread_once(&ctx_once, ctx_key_init);
-	if (ctx_key == (pthread_key_t)-1)
-		return NULL;
-	thread_ctx = EVP_MD_CTX_new();
-	if (thread_ctx && pthread_setspecific(ctx_key, thread_ctx)) {
-		EVP_MD_CTX_free(thread_ctx);
-		thread_ctx = NULL;
-	}
-	return thread_ctx;
+	struct digest_thread *t = digest__thread();
+
+	if (t && !t->md)
+		t->md = EVP_MD_CTX_new();
+	return t ? t->md : NULL;
 }
 
 /* out = lower-case hex of H(parts joined by ':'), or "" when the digest is unavailable. */

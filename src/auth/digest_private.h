@@ -19,4 +19,15 @@ uint32_t digest__random_seed(void);
 EVP_MAC *digest__hmac(void);
 const EVP_MD *digest__sha256(void);
 
+/* What a thread keeps between hashes, since a registration computes several and a context made for
+ * each cost an allocation, a free and a cleanse apiece: a digest context (digest.c), and a copy of
+ * one nonce instance's keyed HMAC (nonce.c; mac_of: that instance's number). Freed when the thread
+ * ends; NULL when no thread-exit hook could be set. */
+struct digest_thread {
+	EVP_MD_CTX *md;
+	EVP_MAC_CTX *mac;
+	uint64_t mac_of;
+};
+struct digest_thread *digest__thread(void);
+
 #endif

@@ -118,45 +118,26 @@ static uint64_t be64_get(const uint8_t *p)
 	return v;
 }
 
-/* Each thread keeps its own copy of one instance's keyed context and re-initialises it per nonce
- * (same key, no allocation of a whole new context); a thread that meets another instance (tests have
- * several) copies that one instead. Instances are told apart by a number never reused, not their
- * address. The copy is freed when the thread ends. */
+/* Each thread keeps its own copy of one instance's keyed context (digest__thread) and re-initialises
+ * it per nonce: same key, no allocation of a whole new context. A thread that meets another instance
+ * (tests have several) copies that one instead; instances are told apart by a number never reused,
+ * not by their address. */
 static atomic_uint_fast64_t instances;
-static pthread_key_t mac_key;
-static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
-static _Thread_local struct {
-	uint64_t id;
-	EVP_MAC_CTX *ctx;
-} thread_mac;
-
-static void mac_free(void *ctx)
-{
-	EVP_MAC_CTX_free(ctx);
-}
-
-static void mac_key_init(void)
-{
-	if (pthread_key_create(&mac_key, mac_free))
-		mac_key = (pthread_key_t)-1;
-}
 
 static EVP_MAC_CTX *keyed_ctx(const struct digest_nonces *n)
 {
+	struct digest_thread *t = digest__thread();
 	EVP_MAC_CTX *ctx;
 
-	if (thread_mac.ctx && thread_mac.id == n->id)
-		return EVP_MAC_init(thread_mac.ctx, NULL, 0, NULL) ? thread_mac.ctx : NULL;
-	pthread_once(&mac_once, mac_key_init);
-	if (mac_key == (pthread_key_t)-1 || !(ctx = EVP_MAC_CTX_dup(n->keyed)))
+	if (!t)
 		return NULL;
-	if (pthread_setspecific(mac_key, ctx)) {
-		EVP_MAC_CTX_free(ctx);
+	if (t->mac && t->mac_of == n->id)
+		return EVP_MAC_init(t->mac, NULL, 0, NULL) ? t->mac : NULL;
+	if (!(ctx = EVP_MAC_CTX_dup(n->keyed)))
 		return NULL;
-	}
-	EVP_MAC_CTX_free(thread_mac.ctx);
-	thread_mac.ctx = ctx;
-	thread_mac.id = n->id;
+	EVP_MAC_CTX_free(t->mac);
+	t->mac = ctx;
+	t->mac_of = n->id;
 	return ctx;
 }
 
