@@ -86,6 +86,10 @@ void tp_stop(struct tp *tp);
  * owner worker; from another thread the send is queued to it and returns 0 before connecting. */
 int tp_send(struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn, const struct tp_addr *dst,
 	    const char *buf, size_t len);
+/* Whether a TCP connection with peer stands, accepted or opened and not closing: the flow a phone
+ * registered over, which is how a phone that listens for no connection of its own is reached.
+ * w NULL: as for tp_send. Thread-safe. */
+bool tp_conn_standing(struct tp_worker *w, const struct tp_addr *peer);
 /* Closes once pending output is written (e.g. after a 413 over TCP). Thread-safe. */
 void tp_conn_close(struct tp_conn *c);
 struct loop *tp_worker_loop(struct tp_worker *w);

@@ -1321,7 +1321,8 @@ static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct
 }
 
 /* Where a forwarded request goes: the binding's Path, else the first Route of the set, else the
- * binding's source (NAT), else the target URI. EAGAIN: that URI (in *name) names a host for DNS.
+ * binding's TCP connection while it stands, else its source (NAT), else the target URI. EAGAIN: that
+ * URI (in *name) names a host for DNS.
  * *may_tcp: a request too large for UDP may go over TCP there (18.1.1): the hop is a URI that names no
  * transport. Never a binding's NAT source address (RFC 3581: only the phone's UDP flow reaches it), and
  * transport=udp is a choice made on purpose. */
@@ -1347,6 +1348,12 @@ static int next_hop(const struct routeset *rs, const struct target *t, struct tp
 		u = *t->parsed;
 	else if (sip_uri_parse(&u, slice_cstr(t->uri)))
 		return EINVAL;
+	/* A binding registered over TCP is reached over that connection while it stands (the flow of RFC
+	 * 5626 5.3, and what TCP phones expect: few listen for connections of their own, and a NAT in
+	 * front lets none in); once it is gone, as below. */
+	if (strncmp(t->received, "tcp:", 4) == 0 && received_hop(t->received, dst, proto) == 0 &&
+	    tp_conn_standing(NULL, dst))
+		return 0;
 	/* NAT (RFC 3581): a Contact naming another host than the one its REGISTER came from is behind a
 	 * NAT; the source address reaches it. A Contact at the source host is reached as it says. */
 	if (t->received[0] && !received_host_is(t->received, u.host) && received_hop(t->received, dst, proto) == 0)

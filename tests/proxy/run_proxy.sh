@@ -413,6 +413,21 @@ then
 		case_end
 	done
 
+	# RFC 5626 5.3's flow without the extension: a phone behind TCP is reached over its registration
+	# connection (few TCP phones listen, and a NAT lets no connection in); once that is gone, by its Contact
+	case_begin "a phone registered over TCP (Contact without transport=, listening for no connection) gets the INVITE on its registration connection (sipd's Via TCP), its 486 relayed and ACKed there; after it closed the connection, the next INVITE goes to its Contact over UDP" main
+	unbind bob
+	if pyphone "bob's phone (sipua.py tcpreg)" tcpreg --user bob --seconds 8; then
+		caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=486 REASON="Busy Here" WAIT=3000
+		for ((i = 0; i < 50; i++)); do
+			[ -s "$CASE_LOG.py$NUAS.ready.closed" ] && break
+			sleep 0.1
+		done
+		sleep 0.3 # sipd reads the close
+		caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=486 REASON="Busy Here" WAIT=3000
+	fi
+	case_end
+
 	# the reason phrase is free (RFC 3261 7.2, 21); only the code is checked
 	case_begin "known user, registered then removed (carol): 480" main
 	client_port

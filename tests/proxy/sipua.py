@@ -34,6 +34,10 @@ socket), and timing checks over SIPp's message logs.
       tcp:127.0.0.1:LPORT, touches FILE; takes sipd's connection, reads one whole INVITE (top Via
       SIP/2.0/TCP) and closes the connection without answering (--reset: with a RST, SO_LINGER 0). Then for
       S seconds nothing more may come (no connection, no datagram: no retry, no ACK, no CANCEL)
+  sipua.py tcpreg --port P --user U --ready FILE [--seconds S]
+      registers <sip:callee@127.0.0.1:LPORT> (no transport=) for U over a TCP connection and listens for no
+      connection; the first INVITE must come on that connection (answered 486, ACK there); then it closes
+      the connection (touches FILE.closed) and the second INVITE must come over UDP to LPORT (486, ACK)
   sipua.py bigack --port P --user U
       a whole call in one process, caller and callee: the callee registers <sip:callee@127.0.0.1:LPORT> (no
       transport=) for U from udp:127.0.0.1:LPORT and listens on tcp:127.0.0.1:LPORT too; the caller (alice)
@@ -180,11 +184,11 @@ def recv_msg(sock, deadline):
         return Msg(raw), addr
 
 
-def register(sock, port, user, password, contacts, expires, timeout=8.0, domain=None):
+def register(sock, port, user, password, contacts, expires, timeout=8.0, domain=None, stream=None):
     """REGISTER sip:127.0.0.1:port for sip:user@127.0.0.1 from sock (with a domain: REGISTER sip:DOMAIN for
     sip:user@DOMAIN, still sent to 127.0.0.1:port); a 401 is answered once (MD5). Returns the final
-    response."""
-    lport = sock.getsockname()[1]
+    response. stream (a Stream, connected to sipd): over that TCP connection instead, sock unused."""
+    lport = (stream.sock if stream else sock).getsockname()[1]
     tag = "ua%06d" % random.randrange(10 ** 6)
     callid = "reg-%d-%06d@%s" % (os.getpid(), random.randrange(10 ** 6), HOST)
     ruri = "sip:%s" % domain if domain else "sip:%s:%d" % (HOST, port)
@@ -192,7 +196,8 @@ def register(sock, port, user, password, contacts, expires, timeout=8.0, domain=
     auth = None
     for cseq in (1, 2):
         lines = ["REGISTER %s SIP/2.0" % ruri,
-                 "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKua%s%d;rport" % (HOST, lport, tag, cseq),
+                 "Via: SIP/2.0/%s %s:%d;branch=z9hG4bKua%s%d;rport" % ("TCP" if stream else "UDP", HOST, lport,
+                                                                      tag, cseq),
                  "Max-Forwards: 70",
                  "From: <sip:%s@%s>;tag=%s" % (user, aor_host, tag),
                  "To: <sip:%s@%s>" % (user, aor_host),
@@ -207,8 +212,18 @@ def register(sock, port, user, password, contacts, expires, timeout=8.0, domain=
         data = ("\r\n".join(lines) + "\r\n\r\n").encode()
         deadline = time.monotonic() + timeout
         interval = 0.5
-        sock.sendto(data, (HOST, port))
         resp = None
+        if stream:
+            stream.sock.sendall(data)
+            while resp is None:
+                m = stream.read(deadline)
+                if m is None:
+                    raise Fail("no final response to REGISTER %s (CSeq %d) over TCP within %.0f s"
+                               % (user, cseq, timeout))
+                if m.code is not None and m.code >= 200:
+                    resp = m
+        else:
+            sock.sendto(data, (HOST, port))
         while resp is None:
             m, _ = recv_msg(sock, min(deadline, time.monotonic() + interval))
             if m is None:
@@ -425,24 +440,37 @@ def cmd_phone(a):
 
 def read_message(conn, deadline):
     """One whole SIP message (headers and Content-Length bytes of body) from a stream socket, or None."""
-    data = b""
-    while True:
-        head, sep, rest = data.partition(b"\r\n\r\n")
-        if sep:
-            m = re.search(rb"^(?:Content-Length|l)\s*:\s*(\d+)", head, re.M | re.I)
-            if len(rest) >= (int(m.group(1)) if m else 0):
-                return Msg(data)
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        conn.settimeout(left)
-        try:
-            chunk = conn.recv(65536)
-        except socket.timeout:
-            return None
-        if not chunk:
-            return None
-        data += chunk
+    return Stream(conn).read(deadline)
+
+
+class Stream:
+    """A TCP connection read message by message (what one read brings past a message waits for the next)."""
+
+    def __init__(self, sock):
+        self.sock, self.buf = sock, b""
+
+    def read(self, deadline):
+        while True:
+            head, sep, rest = self.buf.partition(b"\r\n\r\n")
+            if sep:
+                m = re.search(rb"^(?:Content-Length|l)\s*:\s*(\d+)", head, re.M | re.I)
+                n = int(m.group(1)) if m else 0
+                if len(rest) >= n:
+                    self.buf = rest[n:]
+                    return Msg(head + sep + rest[:n])
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                return None
+            except OSError:
+                chunk = b""
+            if not chunk:
+                return None
+            self.buf += chunk
 
 
 def tcp_phone(a, uri_params):
@@ -499,6 +527,64 @@ def cmd_tcpdrop(a):
     if fails:
         raise Fail("; ".join(fails))
     print("INVITE read, connection %s" % ("reset" if a.reset else "closed"))
+    return 0
+
+
+def cmd_tcpreg(a):
+    """A phone that registers over TCP and listens for no connection: Contact <sip:callee@127.0.0.1:LPORT>
+    (no transport=), LPORT a UDP socket of its own. The first INVITE must come on the registration
+    connection (top Via sipd's TCP) and nothing over UDP; it is answered 486 there and its ACK must come
+    there too. Then the phone closes the connection: the second INVITE must come to the Contact, over UDP
+    (486, ACK)."""
+    usock = udp_socket(0)
+    lport = usock.getsockname()[1]
+    conn = socket.create_connection((HOST, a.port), timeout=5)
+    st = Stream(conn)
+    r = register(None, a.port, a.user, a.password, ["<sip:callee@%s:%d>" % (HOST, lport)], 300, stream=st)
+    if r.code != 200:
+        raise Fail("REGISTER %s over TCP: expected 200, got '%s'" % (a.user, r.start))
+    with open(a.ready, "w") as f:
+        f.write("%d\n" % lport)
+    fails = []
+    totag = "tr%06d" % random.randrange(10 ** 6)
+    deadline = time.monotonic() + a.seconds
+    inv = st.read(deadline)
+    if inv is None or inv.method != "INVITE":
+        fails.append("no INVITE on the registration connection within %.0f s (got %s)"
+                     % (a.seconds, inv.start if inv else "nothing"))
+    else:
+        vias = inv.values("Via")
+        if not vias or not re.match(r"SIP/2\.0/TCP 127\.0\.0\.1:%d;" % a.port, vias[0]):
+            fails.append("INVITE top Via %r, expected sipd's SIP/2.0/TCP 127.0.0.1:%d" % (vias[:1], a.port))
+        conn.sendall(response(inv, 486, "Busy Here", totag))
+        ack = st.read(time.monotonic() + 3)
+        if ack is None or ack.method != "ACK":
+            fails.append("expected the ACK for the 486 on the connection, got %s" % (ack.start if ack else "nothing"))
+    m, _ = recv_msg(usock, time.monotonic() + 0.2)
+    if m is not None:
+        fails.append("while the connection stood, UDP got %s" % m.start)
+    conn.close()
+    with open(a.ready + ".closed", "w") as f:
+        f.write("closed\n")
+    inv, src = None, None
+    deadline = time.monotonic() + a.seconds
+    while inv is None:
+        m, src = recv_msg(usock, deadline)
+        if m is None:
+            fails.append("after the connection closed, no INVITE came to the Contact over UDP within %.0f s"
+                         % a.seconds)
+            break
+        if m.method == "INVITE":
+            inv = m
+    if inv is not None:
+        usock.sendto(response(inv, 486, "Busy Here", totag + "u"), src)
+        m, _ = recv_msg(usock, time.monotonic() + 3)
+        if m is None or m.method != "ACK":
+            fails.append("expected the ACK for the 486 over UDP, got %s" % (m.start if m else "nothing"))
+    usock.close()
+    if fails:
+        raise Fail("; ".join(fails))
+    print("INVITE over the registration connection, then over UDP to the Contact")
     return 0
 
 
@@ -923,6 +1009,12 @@ def main():
     d.add_argument("--ready", required=True)
     d.add_argument("--reset", action="store_true")
     d.add_argument("--seconds", type=float, default=3.0)
+    d2 = sub.add_parser("tcpreg")
+    d2.add_argument("--port", type=int, required=True)
+    d2.add_argument("--user", required=True)
+    d2.add_argument("--password", default="secret")
+    d2.add_argument("--ready", required=True)
+    d2.add_argument("--seconds", type=float, default=8.0)
     g2 = sub.add_parser("bigack")
     g2.add_argument("--port", type=int, required=True)
     g2.add_argument("--user", required=True)
@@ -963,7 +1055,7 @@ def main():
             return 0
         return {"ready": cmd_ready, "bound": cmd_bound, "register": cmd_register, "natcallee": cmd_natcallee,
                 "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
-                "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "bigack": cmd_bigack, "invite": cmd_invite,
+                "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "tcpreg": cmd_tcpreg, "bigack": cmd_bigack, "invite": cmd_invite,
                 "sink": cmd_sink, "request": cmd_request, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:
         sys.stderr.write("sipua: %s\n" % e)
