@@ -22,6 +22,7 @@
 #include "sip/status.h"
 #include "sip/uri.h"
 #include "proxy/calls.h"
+#include "proxy/flow.h"
 
 #define MAX_BRANCHES 16
 #define MAX_PORTS 16
@@ -398,6 +399,7 @@ struct fwd {
 	uint16_t src_port;
 	bool record_route;
 	enum tp_proto proto;     /* of the next hop, for our Via */
+	struct slice flow;       /* ";flow=TOKEN" for our Record-Route: the branch goes over a phone's connection */
 	const char *local;       /* our host:port */
 	char branch[48];
 };
@@ -406,7 +408,7 @@ struct fwd {
  * malloc'd into *out. */
 static int forward_build(const struct sip_msg *req, const struct fwd *f, char **out, size_t *outlen)
 {
-	size_t cap = req->len + f->target.l + (f->path ? strlen(f->path) : 0) + 512;
+	size_t cap = req->len + f->target.l + (f->path ? strlen(f->path) : 0) + f->flow.l + 512;
 	char *buf = malloc(cap);
 	bool via_done = false, have_mf = false;
 	struct slice run = SLICE_NULL;
@@ -427,7 +429,9 @@ static int forward_build(const struct sip_msg *req, const struct fwd *f, char **
 	if (f->record_route) {
 		sbuf_addlit(&b, "Record-Route: <sip:");
 		sbuf_adds(&b, f->local);
-		sbuf_adds(&b, f->proto == TP_TCP ? ";transport=tcp;lr>\r\n" : ";lr>\r\n");
+		sbuf_adds(&b, f->proto == TP_TCP ? ";transport=tcp;lr" : ";lr");
+		sbuf_addsl(&b, f->flow);
+		sbuf_addlit(&b, ">\r\n");
 	}
 	if (f->path && f->path[0]) {
 		sbuf_addlit(&b, "Route: ");
@@ -1325,14 +1329,14 @@ static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct
  * URI (in *name) names a host for DNS.
  * *may_tcp: a request too large for UDP may go over TCP there (18.1.1): the hop is a URI that names no
  * transport. Never a binding's NAT source address (RFC 3581: only the phone's UDP flow reaches it), and
- * transport=udp is a choice made on purpose. */
+ * transport=udp is a choice made on purpose. *flow: the hop is the binding's connection. */
 static int next_hop(const struct routeset *rs, const struct target *t, struct tp_addr *dst, enum tp_proto *proto,
-		    struct slice *name, bool *may_tcp)
+		    struct slice *name, bool *may_tcp, bool *flow)
 {
 	struct sip_addr a;
 	struct sip_uri u;
 
-	*may_tcp = false;
+	*may_tcp = *flow = false;
 	if (t->path[0]) {
 		struct slice rest = slice_cstr(t->path), first;
 
@@ -1352,8 +1356,10 @@ static int next_hop(const struct routeset *rs, const struct target *t, struct tp
 	 * 5626 5.3, and what TCP phones expect: few listen for connections of their own, and a NAT in
 	 * front lets none in); once it is gone, as below. */
 	if (strncmp(t->received, "tcp:", 4) == 0 && received_hop(t->received, dst, proto) == 0 &&
-	    tp_conn_standing(NULL, dst))
+	    tp_conn_standing(NULL, dst)) {
+		*flow = true;
 		return 0;
+	}
 	/* NAT (RFC 3581): a Contact naming another host than the one its REGISTER came from is behind a
 	 * NAT; the source address reaches it. A Contact at the source host is reached as it says. */
 	if (t->received[0] && !received_host_is(t->received, u.host) && received_hop(t->received, dst, proto) == 0)
@@ -1420,8 +1426,10 @@ static int branch_prepare(struct proxy *p, struct branch *b, const struct sip_ms
 			  const struct target *t, uint32_t lh, bool dns_ok)
 {
 	struct slice name = SLICE_NULL;
-	bool may_tcp;
-	int err = next_hop(f->routes, t, &b->dst, &b->proto, &name, &may_tcp);
+	bool may_tcp, flow;
+	int err = next_hop(f->routes, t, &b->dst, &b->proto, &name, &may_tcp, &flow);
+	char token[256];
+	struct sbuf tb;
 
 	if (err == EAGAIN && dns_ok && p->dns) {
 		/* built for both transports now: the request will be gone by the time DNS answers */
@@ -1432,8 +1440,15 @@ static int branch_prepare(struct proxy *p, struct branch *b, const struct sip_ms
 	}
 	if (!err) {
 		f->proto = b->proto;
+		/* the dialog's requests for the phone come back through our Record-Route: it names the
+		 * connection they must take */
+		sbuf_init(&tb, token, sizeof(token));
+		if (flow)
+			flow_token_write(&tb, &b->dst);
+		f->flow = slice_make(token, tb.overflow ? 0 : tb.len);
 		loop_branch(f->branch, lh);
 		err = forward_build(req, f, &b->req, &b->req_len);
+		f->flow = SLICE_NULL;
 		if (!err && b->hop) {
 			f->proto = TP_TCP;
 			err = forward_build(req, f, &b->req_alt, &b->req_alt_len);
@@ -1687,10 +1702,10 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 	struct slice name = SLICE_NULL;
 	struct tp_addr dst;
 	size_t len[2] = { 0, 0 };
-	bool may_tcp;
+	bool may_tcp, flow;
 	int err;
 
-	err = next_hop(rs, t, &dst, &f.proto, &name, &may_tcp);
+	err = next_hop(rs, t, &dst, &f.proto, &name, &may_tcp, &flow);
 	if (err && !(err == EAGAIN && dns_ok && p->dns))
 		return;
 	f.local = local_of(&tm->local)->hostport;
@@ -1795,6 +1810,27 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	mem_deref(stx); /* the table and the branches' callbacks keep what they need; rctx dies with stx */
 }
 
+/* A request of a dialog whose Record-Route of ours carries a flow token (a branch went out on a phone's
+ * TCP connection) goes to the phone on that connection while it stands; a request that came over it
+ * (the phone's own) and one whose token is not ours go by the Request-URI. */
+static void flow_target(struct target *t, const struct tp_msg *tm, struct slice route)
+{
+	struct slice token;
+	struct sip_addr a;
+	struct sip_uri u;
+	struct tp_addr peer;
+	char addr[64];
+
+	if (!memmem(route.p, route.l, "flow=", 5)) /* most dialogs: no token, no parsing */
+		return;
+	if (sip_addr_parse(&a, route) || sip_uri_parse(&u, a.uri) || !sip_param_find(u.params, "flow", &token) ||
+	    !flow_token_read(token, &peer))
+		return;
+	if ((tm->proto == TP_TCP && tp_addr_eq(&tm->src, &peer)) || !tp_conn_standing(NULL, &peer))
+		return;
+	snprintf(t->received, sizeof(t->received), "tcp:%s", tp_addr_str(&peer, addr, sizeof(addr)));
+}
+
 /* Out of a dialog, a Request-URI in sipd's domains is sipd's, whatever the port (phones and tools get
  * the port wrong), and so is one with no user naming sipd itself (an OPTIONS ping to its address when
  * it serves a domain name); inside one, the port tells sipd from a phone on the same host. */
@@ -1815,7 +1851,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 	struct sip_addr ra;
 	bool pop = false, known = false, has_route = false, local, foreign;
 	struct routeset rs;
-	struct slice strict_target = SLICE_NULL;
+	struct slice strict_target = SLICE_NULL, popped = SLICE_NULL;
 	struct seen seen;
 	bool taken = true, dns_ok;
 	size_t n = 0;
@@ -1845,6 +1881,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 	/* 16.4: a first Route naming sipd is taken off */
 	if (rs.n && route_is_us(p, local_of(&tm->local), rs.r[0])) {
 		pop = true;
+		popped = rs.r[0];
 		memmove(&rs.r[0], &rs.r[1], (rs.n - 1) * sizeof(rs.r[0]));
 		rs.n--;
 	}
@@ -1881,6 +1918,8 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		t[0].path[0] = t[0].received[0] = '\0';
 		t[0].q = 1000;
 		n = 1;
+		if (!rs.n && popped.l)
+			flow_target(&t[0], tm, popped);
 	}
 	if (!validate(p, req, o, &seen) || !(foreign ? authorize_outbound(p, req, o) : authorize_call(p, req, o)))
 		goto out;

@@ -36,8 +36,9 @@ socket), and timing checks over SIPp's message logs.
       S seconds nothing more may come (no connection, no datagram: no retry, no ACK, no CANCEL)
   sipua.py tcpreg --port P --user U --ready FILE [--seconds S]
       registers <sip:callee@127.0.0.1:LPORT> (no transport=) for U over a TCP connection and listens for no
-      connection; the first INVITE must come on that connection (answered 486, ACK there); then it closes
-      the connection (touches FILE.closed) and the second INVITE must come over UDP to LPORT (486, ACK)
+      connection; the first INVITE must come on that connection with a flow token in sipd's Record-Route
+      (answered 180, 200; the dialog's ACK and BYE must come there too); then it closes the connection
+      (touches FILE.closed) and the second INVITE must come over UDP to LPORT (486, ACK)
   sipua.py bigack --port P --user U
       a whole call in one process, caller and callee: the callee registers <sip:callee@127.0.0.1:LPORT> (no
       transport=) for U from udp:127.0.0.1:LPORT and listens on tcp:127.0.0.1:LPORT too; the caller (alice)
@@ -533,9 +534,10 @@ def cmd_tcpdrop(a):
 def cmd_tcpreg(a):
     """A phone that registers over TCP and listens for no connection: Contact <sip:callee@127.0.0.1:LPORT>
     (no transport=), LPORT a UDP socket of its own. The first INVITE must come on the registration
-    connection (top Via sipd's TCP) and nothing over UDP; it is answered 486 there and its ACK must come
-    there too. Then the phone closes the connection: the second INVITE must come to the Contact, over UDP
-    (486, ACK)."""
+    connection (top Via sipd's TCP, a flow token in sipd's Record-Route); it is answered 180 and 200 there,
+    and the ACK and the BYE of that dialog (sent by the caller to this Contact, through sipd's Record-Route)
+    must come there too, nothing over UDP. Then the phone closes the connection: the second INVITE must
+    come to the Contact, over UDP (486, ACK)."""
     usock = udp_socket(0)
     lport = usock.getsockname()[1]
     conn = socket.create_connection((HOST, a.port), timeout=5)
@@ -547,8 +549,7 @@ def cmd_tcpreg(a):
         f.write("%d\n" % lport)
     fails = []
     totag = "tr%06d" % random.randrange(10 ** 6)
-    deadline = time.monotonic() + a.seconds
-    inv = st.read(deadline)
+    inv = st.read(time.monotonic() + a.seconds)
     if inv is None or inv.method != "INVITE":
         fails.append("no INVITE on the registration connection within %.0f s (got %s)"
                      % (a.seconds, inv.start if inv else "nothing"))
@@ -556,10 +557,21 @@ def cmd_tcpreg(a):
         vias = inv.values("Via")
         if not vias or not re.match(r"SIP/2\.0/TCP 127\.0\.0\.1:%d;" % a.port, vias[0]):
             fails.append("INVITE top Via %r, expected sipd's SIP/2.0/TCP 127.0.0.1:%d" % (vias[:1], a.port))
-        conn.sendall(response(inv, 486, "Busy Here", totag))
-        ack = st.read(time.monotonic() + 3)
-        if ack is None or ack.method != "ACK":
-            fails.append("expected the ACK for the 486 on the connection, got %s" % (ack.start if ack else "nothing"))
+        rr = inv.values("Record-Route")
+        if not rr or ";flow=" not in rr[0]:
+            fails.append("sipd's Record-Route %r carries no flow token" % rr[:1])
+        contact = ["Contact: <sip:callee@%s:%d>" % (HOST, lport)]
+        conn.sendall(response(inv, 180, "Ringing", totag, contact))
+        conn.sendall(response(inv, 200, "OK", totag, contact, SDP_ANSWER))
+        for method in ("ACK", "BYE"):
+            m = st.read(time.monotonic() + 5)
+            if m is None or m.method != method:
+                fails.append("expected the dialog's %s on the connection, got %s" % (method, m.start if m else "nothing"))
+                break
+            if m.ruri != "sip:callee@%s:%d" % (HOST, lport):
+                fails.append("%s Request-URI %s, expected the Contact" % (method, m.ruri))
+            if method == "BYE":
+                conn.sendall(response(m, 200, "OK", None))
     m, _ = recv_msg(usock, time.monotonic() + 0.2)
     if m is not None:
         fails.append("while the connection stood, UDP got %s" % m.start)
@@ -584,7 +596,7 @@ def cmd_tcpreg(a):
     usock.close()
     if fails:
         raise Fail("; ".join(fails))
-    print("INVITE over the registration connection, then over UDP to the Contact")
+    print("a call over the registration connection, then an INVITE over UDP to the Contact")
     return 0
 
 
