@@ -93,6 +93,7 @@ struct rctx {
 	char src_host[64];     /* the caller's source address and port: received/rport on its Via */
 	uint16_t src_port;
 	bool record_route;
+	enum tp_proto in_proto; /* the transport the request came over */
 	uint32_t lh;           /* the request's loop hash */
 	char *routes;          /* the Route set it goes on with, comma-separated; NULL when none */
 	/* what every branch's request shares (CSeq, Call-ID, From tag, one Via more than the request's),
@@ -235,6 +236,12 @@ static bool route_parsed_is_us(const struct proxy *p, struct slice r)
 
 /* Whether Route value r names sipd (16.4). A Record-Route of ours come back as written (most requests in
  * a dialog) names l, the address the request arrived at: that takes no parse. */
+/* Whether a Route of ours says transport=tcp (written by forward_build, so in that spelling). */
+static bool route_names_tcp(struct slice r)
+{
+	return memmem(r.p, r.l, ";transport=tcp", 14) != NULL;
+}
+
 static bool route_is_us(const struct proxy *p, const struct local *l, struct slice r)
 {
 	if (slice_eq(r, l->rr[0]) || slice_eq(r, l->rr[1])) {
@@ -399,6 +406,7 @@ struct fwd {
 	uint16_t src_port;
 	bool record_route;
 	enum tp_proto proto;     /* of the next hop, for our Via */
+	enum tp_proto in_proto;  /* the request came over: another than proto gets a second Record-Route */
 	struct slice flow;       /* ";flow=TOKEN" for our Record-Route: the branch goes over a phone's connection */
 	const char *local;       /* our host:port */
 	char branch[48];
@@ -408,7 +416,7 @@ struct fwd {
  * malloc'd into *out. */
 static int forward_build(const struct sip_msg *req, const struct fwd *f, char **out, size_t *outlen)
 {
-	size_t cap = req->len + f->target.l + (f->path ? strlen(f->path) : 0) + f->flow.l + 512;
+	size_t cap = req->len + f->target.l + (f->path ? strlen(f->path) : 0) + f->flow.l + 640;
 	char *buf = malloc(cap);
 	bool via_done = false, have_mf = false;
 	struct slice run = SLICE_NULL;
@@ -427,11 +435,19 @@ static int forward_build(const struct sip_msg *req, const struct fwd *f, char **
 	sbuf_adds(&b, f->branch);
 	sbuf_addlit(&b, ";rport\r\n");
 	if (f->record_route) {
+		/* RFC 5658 (as Kamailio's double Record-Route): when the transport changes, one for each
+		 * side, so that each end reaches sipd over the transport it talks: the next hop uses the
+		 * top one, the caller (whose route set is the list reversed) the bottom one */
 		sbuf_addlit(&b, "Record-Route: <sip:");
 		sbuf_adds(&b, f->local);
 		sbuf_adds(&b, f->proto == TP_TCP ? ";transport=tcp;lr" : ";lr");
 		sbuf_addsl(&b, f->flow);
 		sbuf_addlit(&b, ">\r\n");
+		if (f->in_proto != f->proto) {
+			sbuf_addlit(&b, "Record-Route: <sip:");
+			sbuf_adds(&b, f->local);
+			sbuf_adds(&b, f->in_proto == TP_TCP ? ";transport=tcp;lr>\r\n" : ";lr>\r\n");
+		}
 	}
 	if (f->path && f->path[0]) {
 		sbuf_addlit(&b, "Route: ");
@@ -1476,6 +1492,7 @@ static int branch_build(struct rctx *rc, struct branch *b, const struct sip_msg 
 		.src_host = slice_cstr(rc->src_host),
 		.src_port = rc->src_port,
 		.record_route = rc->record_route,
+		.in_proto = rc->in_proto,
 		.local = rc->local,
 	};
 
@@ -1584,6 +1601,7 @@ static void rctx_keep_fwd(struct rctx *rc, const char *local, const struct txn_o
 	rc->src_port = o->src_port;
 	rc->lh = lh;
 	rc->record_route = record_route;
+	rc->in_proto = o->proto;
 	for (unsigned i = 0; i < rs->n; i++)
 		n += rs->r[i].l + 2;
 	if (!n || !(rc->routes = malloc(n + 1)))
@@ -1787,6 +1805,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 			.src_host = slice_cstr(o->src_host),
 			.src_port = o->src_port,
 			.record_route = p->cfg->record_route && dialog_creating(req->mid) && !req->to.tag.p,
+			.in_proto = tm->proto,
 			.local = local,
 		};
 
@@ -1884,6 +1903,15 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		popped = rs.r[0];
 		memmove(&rs.r[0], &rs.r[1], (rs.n - 1) * sizeof(rs.r[0]));
 		rs.n--;
+		/* the second of a double Record-Route of ours (a transport change, forward_build): off too.
+		 * Two of ours for one transport are two passes of a spiral, and stay. */
+		if (rs.n && route_names_tcp(popped) != route_names_tcp(rs.r[0]) &&
+		    route_is_us(p, local_of(&tm->local), rs.r[0])) {
+			if (!memmem(popped.p, popped.l, "flow=", 5))
+				popped = rs.r[0];
+			memmove(&rs.r[0], &rs.r[1], (rs.n - 1) * sizeof(rs.r[0]));
+			rs.n--;
+		}
 	}
 	has_route = rs.n > 0;
 	local = !has_route && ruri_local(p, req, &ruri);

@@ -318,6 +318,13 @@ then
 	caller uac_call.xml bob
 	case_end
 
+	case_begin "one transport (UDP to UDP): one Record-Route of sipd's in the INVITE the callee got, none left in its BYE" main
+	check "the callee's Record-Route (basic call)" hdr-check --log "$BASIC_UAS.messages" --msg "$RX_INVITE_IN" \
+		--header Record-Route --count 1
+	check "the BYE at the callee (basic call)" hdr-check --log "$BASIC_UAS.messages" --msg '^received\nBYE ' \
+		--header Route --count 0
+	case_end
+
 	case_begin "RFC 3581 4 / 18.2.1: the caller's Via in the INVITE sipd forwarded carries rport=<source port> (the caller asked with ;rport) and received" main
 	check "the callee's view of the caller's Via (basic call)" hdr-check --log "$BASIC_UAS.messages" \
 		--msg "$RX_INVITE_IN" --header Via --index 1 --match ';rport=[0-9]+'
@@ -471,10 +478,18 @@ then
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
 
-	case_begin "TCP caller to a UDP callee: the whole call (INVITE to BYE) through sipd, transports converted" main
+	case_begin "TCP caller to a UDP callee: the whole call (INVITE to BYE) through sipd, transports converted; sipd Record-Routes twice (RFC 5658: the callee's side <sip:sipd;lr> on top, the caller's <sip:sipd;transport=tcp;lr> under it) and takes both Routes off the BYE" main
 	unbind bob
 	uas bob 1.0 uas_answer.xml ANSWER_AFTER=200
 	caller uac_call.xml bob -- -t t1
+	check "the callee's Record-Route (TCP caller)" hdr-check --log "$UAS_LOG.messages" --msg "$RX_INVITE_IN" \
+		--header Record-Route --count 2
+	check "the callee's Record-Route (TCP caller)" hdr-check --log "$UAS_LOG.messages" --msg "$RX_INVITE_IN" \
+		--header Record-Route --index 0 --match "^<sip:$M;lr>\$"
+	check "the callee's Record-Route (TCP caller)" hdr-check --log "$UAS_LOG.messages" --msg "$RX_INVITE_IN" \
+		--header Record-Route --index 1 --match "^<sip:$M;transport=tcp;lr>\$"
+	check "the BYE at the callee (TCP caller)" hdr-check --log "$UAS_LOG.messages" --msg '^received\nBYE ' \
+		--header Route --count 0
 	case_end
 
 	case_begin "callee behind a NAT: registered from 127.0.0.1:<port> with Contact sip:bob@10.0.0.99:5060; the INVITE (R-URI = that Contact) reaches 127.0.0.1:<port>, the call completes" main

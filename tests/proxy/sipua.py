@@ -55,9 +55,10 @@ socket), and timing checks over SIPp's message logs.
       INVITE sip:U@127.0.0.1:P from sip:FRM@127.0.0.1: 407 with a Digest MD5 Proxy-Authenticate, ACK, the
       INVITE again with Proxy-Authorization (digest uri = the Request-URI, which SIPp 3.6 cannot do), then
       the final must be CODE; ACK
-  sipua.py hdr-check --log FILE --msg REGEX --header NAME [--index N] --match REGEX
+  sipua.py hdr-check --log FILE --msg REGEX --header NAME [--index N] [--match REGEX] [--count C]
       in the first message of a SIPp -trace_msg file matching --msg, value N (0 = top; every line of the
-      header, split at commas) of header NAME matches --match (re.search)
+      header, split at commas) of header NAME matches --match (re.search); with --count, there are exactly
+      C values (0: no such header)
   sipua.py gap --log FILE --first REGEX --then REGEX [--min S] [--max S]
   sipua.py cancel-check --log FILE
       the first CANCEL received in a SIPp UAS's message log matches the first INVITE (RFC 3261 9.1: one Via,
@@ -883,8 +884,15 @@ def cmd_hdr_check(a):
             continue
         m = Msg(text.partition("\n")[2].replace("\r\n", "\n").replace("\n", "\r\n").encode())
         vals = [v.strip() for line in m.values(a.header) for v in line.split(",")]
+        if a.count is not None:
+            if len(vals) != a.count:
+                raise Fail("%s: %d %s value(s) %r, expected %d" % (m.start, len(vals), a.header, vals, a.count))
+            if a.match is None:
+                return 0
         if a.index >= len(vals):
             raise Fail("%s: no %s number %d in %r" % (m.start, a.header, a.index, vals))
+        if a.match is None:
+            raise Fail("hdr-check: --match or --count")
         if not re.search(a.match, vals[a.index]):
             raise Fail("%s: %s number %d is %r, expected to match %r" % (m.start, a.header, a.index,
                                                                          vals[a.index], a.match))
@@ -996,7 +1004,8 @@ def main():
     h.add_argument("--msg", required=True)
     h.add_argument("--header", required=True)
     h.add_argument("--index", type=int, default=0)
-    h.add_argument("--match", required=True)
+    h.add_argument("--match")
+    h.add_argument("--count", type=int, help="exactly this many values (0: the header is absent)")
     t = sub.add_parser("gap")
     t.add_argument("--log", required=True)
     t.add_argument("--first", required=True)
