@@ -234,14 +234,14 @@ static bool route_parsed_is_us(const struct proxy *p, struct slice r)
 	return sip_addr_parse(&a, r) == 0 && sip_uri_parse(&u, a.uri) == 0 && uri_is_us(p, &u);
 }
 
-/* Whether Route value r names sipd (16.4). A Record-Route of ours come back as written (most requests in
- * a dialog) names l, the address the request arrived at: that takes no parse. */
 /* Whether a Route of ours says transport=tcp (written by forward_build, so in that spelling). */
 static bool route_names_tcp(struct slice r)
 {
 	return memmem(r.p, r.l, ";transport=tcp", 14) != NULL;
 }
 
+/* Whether Route value r names sipd (16.4). A Record-Route of ours come back as written (most requests in
+ * a dialog) names l, the address the request arrived at: that takes no parse. */
 static bool route_is_us(const struct proxy *p, const struct local *l, struct slice r)
 {
 	if (slice_eq(r, l->rr[0]) || slice_eq(r, l->rr[1])) {
