@@ -86,6 +86,7 @@ struct tp_conn {
 	char *obuf;
 	size_t ooff, olen, osize;
 	atomic_uint_least64_t tx_ms;  /* last write, monotonic ms (any thread): traffic for the idle timer */
+	atomic_uint_least64_t keep_ms; /* open at least until then, monotonic ms, idle or not (tp_conn_keep) */
 };
 
 /* The worker running on this thread, or NULL. */

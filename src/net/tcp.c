@@ -406,9 +406,13 @@ static void conn_idle_h(struct tmr *t, void *arg)
 	if (!c->lingering) {
 		uint64_t idle = conn_idle_ms(c), now = loop_now(c->w->loop), tx = atomic_load(&c->tx_ms);
 		uint64_t since = now > tx ? now - tx : 0; /* another thread's clock may be ahead */
+		uint64_t keep = atomic_load(&c->keep_ms);
 
-		if (since < idle) {
-			conn_idle_arm(c, idle - since);
+		if (since < idle || keep > now) {
+			/* idle or kept, whichever ends later; a kept one is looked at again when the keep ends */
+			uint64_t left = since < idle ? idle - since : 0;
+
+			conn_idle_arm(c, keep > now && keep - now > left ? keep - now : left);
 			return;
 		}
 	}

@@ -254,6 +254,17 @@ int tp__tcp_send(struct tp *tp, struct tp_worker *w, struct tp_conn *conn, const
 	return connect_post(w, dst, buf, len);
 }
 
+void tp_conn_keep(struct tp_conn *c, unsigned seconds)
+{
+	uint64_t until = clock_ms() + (uint64_t)seconds * 1000, was;
+
+	if (!c)
+		return;
+	was = atomic_load(&c->keep_ms);
+	while (was < until && !atomic_compare_exchange_weak(&c->keep_ms, &was, until))
+		;
+}
+
 void tp_conn_close(struct tp_conn *c)
 {
 	bool now = false;

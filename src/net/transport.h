@@ -90,6 +90,10 @@ int tp_send(struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn, cons
  * registered over, which is how a phone that listens for no connection of its own is reached.
  * w NULL: as for tp_send. Thread-safe. */
 bool tp_conn_standing(struct tp_worker *w, const struct tp_addr *peer);
+/* Keeps the connection open at least seconds from now, traffic or not: a phone registered over it is
+ * reached over it for that long (the registrar calls it with the registration's expiry; Kamailio's
+ * tcp_persistent_flag). Only ever lengthens. Thread-safe; NULL is ignored. */
+void tp_conn_keep(struct tp_conn *c, unsigned seconds);
 /* Closes once pending output is written (e.g. after a 413 over TCP). Thread-safe. */
 void tp_conn_close(struct tp_conn *c);
 struct loop *tp_worker_loop(struct tp_worker *w);

@@ -551,6 +551,21 @@ bool registrar_challenge(struct registrar *r, const struct txn_table *txns, cons
 }
 
 /* "udp:192.0.2.1:5060", "tcp:[2001:db8::1]:5061": where the REGISTER came from, as bindings keep it. */
+/* A phone registered over TCP is reached over that connection (the proxy's flow rule), so the connection
+ * must outlive the idle timeout for as long as the registration lasts (Kamailio: tcp_persistent_flag). */
+static void keep_flow(const struct txn_origin *o, const struct req_contact *rc, size_t nrc)
+{
+	long longest = 0;
+
+	if (o->proto != TP_TCP || !o->conn)
+		return;
+	for (size_t k = 0; k < nrc; k++)
+		if (rc[k].expires > longest)
+			longest = rc[k].expires;
+	if (longest > 0)
+		tp_conn_keep(o->conn, (unsigned)longest);
+}
+
 static void received_of(const struct txn_origin *o, char *buf, size_t n)
 {
 	bool v6 = strchr(o->src_host, ':') != NULL;
@@ -640,6 +655,7 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 		free(path_echo);
 		goto out;
 	}
+	keep_flow(o, rc, nrc);
 	commit(r, tx, req, aor, &u, old, nold, path_echo, now);
 	loc_unlock(r->loc, aor);
 out:

@@ -587,13 +587,30 @@ then
 	case_end
 fi
 
-# ==== timerc: timer_c 3 ====
+# ==== timerc: timer_c 3, and TCP connections idle for 1 s closed ====
 if start_sipd timerc "${PORTS[1]}" <<EOF
 $PROXY
 timer_c = 3
 auth_calls = no
+
+[limits]
+tcp_idle_timeout = 1
 EOF
 then
+	case_begin "tcp_idle_timeout = 1: a phone registered over TCP (Expires 300) stays silent for 3 s; its connection is still open (the registration keeps it, as Kamailio's tcp_persistent_flag) and a call reaches it on that connection, ACK and BYE too" timerc
+	unbind bob
+	if pyphone "bob's phone (sipua.py tcpreg --idle 3)" tcpreg --user bob --seconds 8 --idle 3; then
+		caller uac_call.xml bob
+		for ((i = 0; i < 50; i++)); do
+			[ -s "$CASE_LOG.py$NUAS.ready.closed" ] && break
+			sleep 0.1
+		done
+		sleep 0.3 # sipd reads the close
+		caller uac_fail.xml bob DOMAIN="127.0.0.1:${SIPD_PORT[timerc]}" MAXFWD=70 CODE=486 REASON="Busy Here" \
+			WAIT=3000
+	fi
+	case_end
+
 	case_begin "Timer C (timer_c = 3): the only branch rings and never answers; 2.5..6 s after its INVITE it gets a matching CANCEL, the caller gets 487 or 408" timerc
 	unbind bob
 	uas bob 1.0 uas_ring_cancel.xml CANCEL_WAIT=10000

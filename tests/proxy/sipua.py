@@ -34,11 +34,12 @@ socket), and timing checks over SIPp's message logs.
       tcp:127.0.0.1:LPORT, touches FILE; takes sipd's connection, reads one whole INVITE (top Via
       SIP/2.0/TCP) and closes the connection without answering (--reset: with a RST, SO_LINGER 0). Then for
       S seconds nothing more may come (no connection, no datagram: no retry, no ACK, no CANCEL)
-  sipua.py tcpreg --port P --user U --ready FILE [--seconds S]
+  sipua.py tcpreg --port P --user U --ready FILE [--seconds S] [--idle I]
       registers <sip:callee@127.0.0.1:LPORT> (no transport=) for U over a TCP connection and listens for no
       connection; the first INVITE must come on that connection with a flow token in sipd's Record-Route
       (answered 180, 200; the dialog's ACK and BYE must come there too); then it closes the connection
-      (touches FILE.closed) and the second INVITE must come over UDP to LPORT (486, ACK)
+      (touches FILE.closed) and the second INVITE must come over UDP to LPORT (486, ACK). --idle: silent
+      for I seconds after the 200 to the REGISTER, before touching FILE
   sipua.py bigack --port P --user U
       a whole call in one process, caller and callee: the callee registers <sip:callee@127.0.0.1:LPORT> (no
       transport=) for U from udp:127.0.0.1:LPORT and listens on tcp:127.0.0.1:LPORT too; the caller (alice)
@@ -546,6 +547,8 @@ def cmd_tcpreg(a):
     r = register(None, a.port, a.user, a.password, ["<sip:callee@%s:%d>" % (HOST, lport)], 300, stream=st)
     if r.code != 200:
         raise Fail("REGISTER %s over TCP: expected 200, got '%s'" % (a.user, r.start))
+    if a.idle:
+        time.sleep(a.idle)  # past sipd's tcp_idle_timeout: the registration keeps the connection
     with open(a.ready, "w") as f:
         f.write("%d\n" % lport)
     fails = []
@@ -1036,6 +1039,7 @@ def main():
     d2.add_argument("--password", default="secret")
     d2.add_argument("--ready", required=True)
     d2.add_argument("--seconds", type=float, default=8.0)
+    d2.add_argument("--idle", type=float, default=0.0, help="silent this long after the REGISTER's 200")
     g2 = sub.add_parser("bigack")
     g2.add_argument("--port", type=int, required=True)
     g2.add_argument("--user", required=True)

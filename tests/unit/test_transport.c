@@ -1,7 +1,7 @@
 /* test_transport.c: the event loop, the address helpers, and the transport over real loopback
  * sockets: UDP echo, TCP framing (several messages per read, one message over several reads),
- * oversize, garbage, keep-alive pings, the connection limit, the idle timeout, sends from other
- * threads, outbound connections, port conflicts and IPv6. */
+ * oversize, garbage, keep-alive pings, the connection limit, the idle timeout and a connection kept
+ * past it (tp_conn_keep), sends from other threads, outbound connections, port conflicts and IPv6. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -92,7 +92,8 @@ static unsigned rx_wait(unsigned n, int timeout_ms)
 }
 
 /* The layer above, as the test plays it: echo every message, answer 413 to oversize ones,
- * keep a reference to the connection of a message starting with KEEP. */
+ * keep a reference to the connection of a message starting with KEEP, keep open for 2 s (tp_conn_keep,
+ * as the registrar does) the connection of one starting with HOLD. */
 static void on_recv(struct tp_msg *msg, void *arg)
 {
 	struct rec *r = NULL;
@@ -113,6 +114,8 @@ static void on_recv(struct tp_msg *msg, void *arg)
 	}
 	if (msg->conn && msg->len >= 4 && memcmp(msg->buf, "KEEP", 4) == 0)
 		rx.kept = mem_ref(msg->conn);
+	if (msg->conn && msg->len >= 4 && memcmp(msg->buf, "HOLD", 4) == 0)
+		tp_conn_keep(msg->conn, 2);
 	/* counted before answering: once the peer has the answer, its next message takes the next slot */
 	rx.n += r != NULL;
 	pthread_cond_broadcast(&rx.cond);
@@ -749,6 +752,42 @@ static void test_tcp_idle_timeout(void **state)
 	tp_stop(tp);
 }
 
+/* tp_conn_keep: a connection kept for 2 s outlives the 1 s idle timeout, and is closed once the keep
+ * is over (the idle timeout having passed too); one beside it, not kept, goes at 1 s. */
+static void test_tcp_keep(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	unsigned short port;
+	double t0, dt;
+	int held, plain;
+
+	(void)state;
+	rx_reset();
+	cfg_init(&cfg);
+	cfg.tcp_idle_timeout_s = 1;
+	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
+	port = tp_start_any(&tp, &cfg);
+	held = client(SOCK_STREAM, "127.0.0.1", port);
+	plain = client(SOCK_STREAM, "127.0.0.1", port);
+	t0 = mono_s();
+	send_str(held, "HOLD\n\n");
+	send_str(plain, "x\n\n");
+	expect_bytes(held, "HOLD\n\n");
+	expect_bytes(plain, "x\n\n");
+	assert_true(closed_by_peer(plain));
+	dt = mono_s() - t0;
+	print_message("unkept: closed after %.3f s\n", dt);
+	assert_true(dt > 0.8 && dt < 1.6);
+	assert_true(closed_by_peer(held));
+	dt = mono_s() - t0;
+	print_message("kept 2 s: closed after %.3f s\n", dt);
+	assert_true(dt > 1.9 && dt < 2.8);
+	close(held);
+	close(plain);
+	tp_stop(tp);
+}
+
 /* Another thread writes 512 KiB on a connection whose peer is not reading yet: the rest waits in
  * the connection's buffer and the owner flushes it on EPOLLOUT. */
 static void test_tcp_send_foreign(void **state)
@@ -1110,6 +1149,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_oversize_and_garbage),
 		cmocka_unit_test(test_tcp_conn_limit),
 		cmocka_unit_test(test_tcp_idle_timeout),
+		cmocka_unit_test(test_tcp_keep),
 		cmocka_unit_test(test_tcp_send_foreign),
 		cmocka_unit_test(test_tcp_outbound),
 		cmocka_unit_test(test_tcp_lost),
