@@ -203,6 +203,16 @@ pyphone() {
 	pybg "$label" "$@" --port "${SIPD_PORT[$CASE_INST]}"
 }
 
+# tcpreg_closed: waits (5 s at most) until the last sipua.py tcpreg phone closed its registration connection
+tcpreg_closed() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[ -s "$CASE_LOG.py$NUAS.ready.closed" ] && break
+		sleep 0.1
+	done
+	sleep 0.3 # sipd reads the close
+}
+
 # caller SCENARIO USER KEY=VALUE... [-- sipp options]: the SIPp UAC, in the foreground
 caller() {
 	local scn=$1 user=$2 rc keys=() base=$CASE_LOG.uac
@@ -426,11 +436,7 @@ then
 	unbind bob
 	if pyphone "bob's phone (sipua.py tcpreg)" tcpreg --user bob --seconds 8; then
 		caller uac_call.xml bob
-		for ((i = 0; i < 50; i++)); do
-			[ -s "$CASE_LOG.py$NUAS.ready.closed" ] && break
-			sleep 0.1
-		done
-		sleep 0.3 # sipd reads the close
+		tcpreg_closed
 		caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=486 REASON="Busy Here" WAIT=3000
 	fi
 	case_end
@@ -601,11 +607,7 @@ then
 	unbind bob
 	if pyphone "bob's phone (sipua.py tcpreg --idle 3)" tcpreg --user bob --seconds 8 --idle 3; then
 		caller uac_call.xml bob
-		for ((i = 0; i < 50; i++)); do
-			[ -s "$CASE_LOG.py$NUAS.ready.closed" ] && break
-			sleep 0.1
-		done
-		sleep 0.3 # sipd reads the close
+		tcpreg_closed
 		caller uac_fail.xml bob DOMAIN="127.0.0.1:${SIPD_PORT[timerc]}" MAXFWD=70 CODE=486 REASON="Busy Here" \
 			WAIT=3000
 	fi
