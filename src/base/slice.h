@@ -95,6 +95,14 @@ char *slice_copy(char *dst, size_t n, struct slice s);
 /* The low 4 * digits bits of v as lower-case hex into out, digits bytes, no terminator (branch ids:
  * without stdio, which costs a thousand instructions a call). */
 void slice_put_hex(char *out, uint64_t v, unsigned digits);
+/* The value of one hex digit, either case; -1 for any other character. */
+static inline int slice_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)(c | 0x20);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
 uint32_t slice_hash(struct slice s, uint32_t seed);
 uint32_t slice_casehash(struct slice s, uint32_t seed);
 

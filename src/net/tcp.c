@@ -180,6 +180,16 @@ static bool conn_readable(struct tp_conn *c)
 	return ok;
 }
 
+bool tp_conn_standing(struct tp_worker *w, const struct tp_addr *peer)
+{
+	struct tp *tp = w ? w->tp : tp__default();
+	struct tp_conn *c = tp && peer ? tp__tcp_table_lookup(tp, peer) : NULL;
+	bool up = c && conn_readable(c);
+
+	mem_deref(c);
+	return up;
+}
+
 static void conn_deliver(struct tp_conn *c, char *p, size_t len, bool oversize)
 {
 	struct tp *tp = c->w->tp;

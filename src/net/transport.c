@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "base/log.h"
-#include "base/mem.h"
 #include "base/slice.h"
 #include "net/net_private.h"
 
@@ -306,21 +305,6 @@ int tp_send(struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn, cons
 		return tp__tcp_send(tp, w, conn, dst, buf, len);
 	}
 	return EPROTONOSUPPORT;
-}
-
-bool tp_conn_standing(struct tp_worker *w, const struct tp_addr *peer)
-{
-	struct tp *tp = w ? w->tp : tp__default();
-	struct tp_conn *c = tp && peer ? tp__tcp_table_lookup(tp, peer) : NULL;
-	bool up = false;
-
-	if (c) {
-		pthread_mutex_lock(&c->lock);
-		up = c->fd >= 0 && !c->closing && !c->kill;
-		pthread_mutex_unlock(&c->lock);
-		mem_deref(c);
-	}
-	return up;
 }
 
 struct loop *tp_worker_loop(struct tp_worker *w)

@@ -59,17 +59,6 @@ void flow_token_write(struct sbuf *b, const struct tp_addr *peer)
 	sbuf_add(b, mac, sizeof(mac));
 }
 
-static int hex_val(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool flow_token_read(struct slice token, struct tp_addr *peer)
 {
 	const char *dot = token.l ? memchr(token.p, '.', token.l) : NULL;
@@ -83,7 +72,7 @@ bool flow_token_read(struct slice token, struct tp_addr *peer)
 	if (hexlen % 2 || !len || len >= sizeof(addr) || token.l - hexlen - 1 != FLOW_MAC_HEX)
 		return false;
 	for (size_t i = 0; i < len; i++) {
-		int hi = hex_val(token.p[2 * i]), lo = hex_val(token.p[2 * i + 1]);
+		int hi = slice_hex_digit(token.p[2 * i]), lo = slice_hex_digit(token.p[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return false;

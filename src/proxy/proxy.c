@@ -412,6 +412,16 @@ struct fwd {
 	char branch[48];
 };
 
+/* One Record-Route of ours, naming the transport of the side that will use it (and a flow token). */
+static void record_route_write(struct sbuf *b, const char *local, enum tp_proto proto, struct slice flow)
+{
+	sbuf_addlit(b, "Record-Route: <sip:");
+	sbuf_adds(b, local);
+	sbuf_adds(b, proto == TP_TCP ? ";transport=tcp;lr" : ";lr");
+	sbuf_addsl(b, flow);
+	sbuf_addlit(b, ">\r\n");
+}
+
 /* The request with its Request-URI, Via, Record-Route, Route, Max-Forwards and Content-Length set;
  * malloc'd into *out. */
 static int forward_build(const struct sip_msg *req, const struct fwd *f, char **out, size_t *outlen)
@@ -438,16 +448,9 @@ static int forward_build(const struct sip_msg *req, const struct fwd *f, char **
 		/* RFC 5658 (as Kamailio's double Record-Route): when the transport changes, one for each
 		 * side, so that each end reaches sipd over the transport it talks: the next hop uses the
 		 * top one, the caller (whose route set is the list reversed) the bottom one */
-		sbuf_addlit(&b, "Record-Route: <sip:");
-		sbuf_adds(&b, f->local);
-		sbuf_adds(&b, f->proto == TP_TCP ? ";transport=tcp;lr" : ";lr");
-		sbuf_addsl(&b, f->flow);
-		sbuf_addlit(&b, ">\r\n");
-		if (f->in_proto != f->proto) {
-			sbuf_addlit(&b, "Record-Route: <sip:");
-			sbuf_adds(&b, f->local);
-			sbuf_adds(&b, f->in_proto == TP_TCP ? ";transport=tcp;lr>\r\n" : ";lr>\r\n");
-		}
+		record_route_write(&b, f->local, f->proto, f->flow);
+		if (f->in_proto != f->proto)
+			record_route_write(&b, f->local, f->in_proto, SLICE_NULL);
 	}
 	if (f->path && f->path[0]) {
 		sbuf_addlit(&b, "Route: ");
@@ -1458,10 +1461,11 @@ static int branch_prepare(struct proxy *p, struct branch *b, const struct sip_ms
 		f->proto = b->proto;
 		/* the dialog's requests for the phone come back through our Record-Route: it names the
 		 * connection they must take */
-		sbuf_init(&tb, token, sizeof(token));
-		if (flow)
+		if (flow) {
+			sbuf_init(&tb, token, sizeof(token));
 			flow_token_write(&tb, &b->dst);
-		f->flow = slice_make(token, tb.overflow ? 0 : tb.len);
+			f->flow = slice_make(token, tb.overflow ? 0 : tb.len);
+		}
 		loop_branch(f->branch, lh);
 		err = forward_build(req, f, &b->req, &b->req_len);
 		f->flow = SLICE_NULL;

@@ -550,7 +550,6 @@ bool registrar_challenge(struct registrar *r, const struct txn_table *txns, cons
 	return true;
 }
 
-/* "udp:192.0.2.1:5060", "tcp:[2001:db8::1]:5061": where the REGISTER came from, as bindings keep it. */
 /* A phone registered over TCP is reached over that connection (the proxy's flow rule), so the connection
  * must outlive the idle timeout for as long as the registration lasts (Kamailio: tcp_persistent_flag). */
 static void keep_flow(const struct txn_origin *o, const struct req_contact *rc, size_t nrc)
@@ -566,6 +565,7 @@ static void keep_flow(const struct txn_origin *o, const struct req_contact *rc, 
 		tp_conn_keep(o->conn, (unsigned)longest);
 }
 
+/* "udp:192.0.2.1:5060", "tcp:[2001:db8::1]:5061": where the REGISTER came from, as bindings keep it. */
 static void received_of(const struct txn_origin *o, char *buf, size_t n)
 {
 	bool v6 = strchr(o->src_host, ':') != NULL;

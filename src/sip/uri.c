@@ -110,13 +110,6 @@ bool sip_param_find(struct slice params, const char *pname, struct slice *value)
 	return false;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	return (c | 0x20) - 'a' + 10;
-}
-
 long sip_unescape(char *dst, size_t n, struct slice s)
 {
 	size_t o = 0;
@@ -127,7 +120,7 @@ long sip_unescape(char *dst, size_t n, struct slice s)
 		if (c == '%') {
 			if (i + 2 >= s.l || !sip__is_hex(s.p[i + 1]) || !sip__is_hex(s.p[i + 2]))
 				return -1;
-			c = (char)(hexval(s.p[i + 1]) * 16 + hexval(s.p[i + 2]));
+			c = (char)(slice_hex_digit(s.p[i + 1]) * 16 + slice_hex_digit(s.p[i + 2]));
 			i += 2;
 		}
 		if (o >= n)
@@ -279,7 +272,7 @@ int sip_uri_parse(struct sip_uri *u, struct slice s)
 static size_t uri_char(struct slice s, size_t i, char *c, bool *escaped)
 {
 	if (s.p[i] == '%' && i + 2 < s.l && sip__is_hex(s.p[i + 1]) && sip__is_hex(s.p[i + 2])) {
-		*c = (char)(hexval(s.p[i + 1]) * 16 + hexval(s.p[i + 2]));
+		*c = (char)(slice_hex_digit(s.p[i + 1]) * 16 + slice_hex_digit(s.p[i + 2]));
 		*escaped = true;
 		return i + 3;
 	}
