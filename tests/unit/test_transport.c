@@ -204,6 +204,16 @@ static unsigned short tp_start_any(struct tp **tpp, struct tp_config *cfg)
 	return 0;
 }
 
+/* TCP only, on an idle timeout of idle_s seconds. */
+static unsigned short start_tcp_idle(struct tp **tpp, struct tp_config *cfg, unsigned idle_s)
+{
+	rx_reset();
+	cfg_init(cfg);
+	cfg->tcp_idle_timeout_s = idle_s;
+	cfg_listen(cfg, TP_TCP, "127.0.0.1");
+	return tp_start_any(tpp, cfg);
+}
+
 static unsigned short start_default(struct tp **tpp, struct tp_config *cfg)
 {
 	rx_reset();
@@ -311,6 +321,17 @@ static double mono_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Waits until the peer closes fd; the seconds from t0 to then. */
+static double closed_after(int fd, double t0, const char *what)
+{
+	double dt;
+
+	assert_true(closed_by_peer(fd));
+	dt = mono_s() - t0;
+	print_message("%s: closed after %.3f s\n", what, dt);
+	return dt;
 }
 
 /* ---- the loop ---- */
@@ -732,11 +753,7 @@ static void test_tcp_idle_timeout(void **state)
 	int fd;
 
 	(void)state;
-	rx_reset();
-	cfg_init(&cfg);
-	cfg.tcp_idle_timeout_s = 1;
-	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
-	port = tp_start_any(&tp, &cfg);
+	port = start_tcp_idle(&tp, &cfg, 1);
 	fd = client(SOCK_STREAM, "127.0.0.1", port);
 	send_str(fd, "x\n\n");
 	expect_bytes(fd, "x\n\n");
@@ -744,9 +761,7 @@ static void test_tcp_idle_timeout(void **state)
 	send_str(fd, "y\n\n"); /* traffic restarts the clock */
 	expect_bytes(fd, "y\n\n");
 	t0 = mono_s();
-	assert_true(closed_by_peer(fd));
-	dt = mono_s() - t0;
-	print_message("idle close after %.3f s\n", dt);
+	dt = closed_after(fd, t0, "idle");
 	assert_true(dt > 0.8 && dt < 1.6);
 	close(fd);
 	tp_stop(tp);
@@ -763,11 +778,7 @@ static void test_tcp_keep(void **state)
 	int held, plain;
 
 	(void)state;
-	rx_reset();
-	cfg_init(&cfg);
-	cfg.tcp_idle_timeout_s = 1;
-	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
-	port = tp_start_any(&tp, &cfg);
+	port = start_tcp_idle(&tp, &cfg, 1);
 	held = client(SOCK_STREAM, "127.0.0.1", port);
 	plain = client(SOCK_STREAM, "127.0.0.1", port);
 	t0 = mono_s();
@@ -775,13 +786,9 @@ static void test_tcp_keep(void **state)
 	send_str(plain, "x\n\n");
 	expect_bytes(held, "HOLD\n\n");
 	expect_bytes(plain, "x\n\n");
-	assert_true(closed_by_peer(plain));
-	dt = mono_s() - t0;
-	print_message("unkept: closed after %.3f s\n", dt);
+	dt = closed_after(plain, t0, "unkept");
 	assert_true(dt > 0.8 && dt < 1.6);
-	assert_true(closed_by_peer(held));
-	dt = mono_s() - t0;
-	print_message("kept 2 s: closed after %.3f s\n", dt);
+	dt = closed_after(held, t0, "kept 2 s");
 	assert_true(dt > 1.9 && dt < 2.8);
 	close(held);
 	close(plain);
