@@ -192,6 +192,16 @@ def register(sock, port, user, password, contacts, expires, timeout=8.0, domain=
     sip:user@DOMAIN, still sent to 127.0.0.1:port); a 401 is answered once (MD5). Returns the final
     response. stream (a Stream, connected to sipd): over that TCP connection instead, sock unused."""
     lport = (stream.sock if stream else sock).getsockname()[1]
+
+    def send(data):
+        if stream:
+            stream.sock.sendall(data)
+        else:
+            sock.sendto(data, (HOST, port))
+
+    def recv(until):
+        return stream.read(until) if stream else recv_msg(sock, until)[0]
+
     tag = "ua%06d" % random.randrange(10 ** 6)
     callid = "reg-%d-%06d@%s" % (os.getpid(), random.randrange(10 ** 6), HOST)
     ruri = "sip:%s" % domain if domain else "sip:%s:%d" % (HOST, port)
@@ -216,23 +226,15 @@ def register(sock, port, user, password, contacts, expires, timeout=8.0, domain=
         deadline = time.monotonic() + timeout
         interval = 0.5
         resp = None
-        if stream:
-            stream.sock.sendall(data)
-            while resp is None:
-                m = stream.read(deadline)
-                if m is None:
-                    raise Fail("no final response to REGISTER %s (CSeq %d) over TCP within %.0f s"
-                               % (user, cseq, timeout))
-                if m.code is not None and m.code >= 200:
-                    resp = m
-        else:
-            sock.sendto(data, (HOST, port))
+        send(data)
         while resp is None:
-            m, _ = recv_msg(sock, min(deadline, time.monotonic() + interval))
+            # over TCP nothing is retransmitted (17.1.2.2): one wait until the deadline
+            m = recv(deadline if stream else min(deadline, time.monotonic() + interval))
             if m is None:
-                if time.monotonic() >= deadline:
-                    raise Fail("no final response to REGISTER %s (CSeq %d) within %.0f s" % (user, cseq, timeout))
-                sock.sendto(data, (HOST, port))
+                if stream or time.monotonic() >= deadline:
+                    raise Fail("no final response to REGISTER %s (CSeq %d) over %s within %.0f s"
+                               % (user, cseq, "TCP" if stream else "UDP", timeout))
+                send(data)
                 interval = min(interval * 2, 4.0)
                 continue
             if m.code is None or m.code < 200 or m.first("Call-ID") != callid or \
