@@ -1124,9 +1124,12 @@ static void rctx_finish(struct rctx *rc)
 
 /* ---- response contexts ---- */
 
+/* At the end of the server transaction, or (non-INVITE) just after its final response. */
 static void rctx_free(void *data)
 {
 	struct rctx *rc = data;
+
+	tmr_cancel(&rc->timer_c);
 
 	for (unsigned i = 0; i < rc->nbr; i++) {
 		txn_client_detach(rc->br[i]->ct);

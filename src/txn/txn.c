@@ -68,15 +68,20 @@ static bool key_eq(const struct txn_key *a, const struct txn_key *b)
 	       slice_eq(a->part[K_FROMTAG], b->part[K_FROMTAG]) && slice_eq(a->part[K_VIA], b->part[K_VIA]);
 }
 
-static int key_copy(struct txn *tx, const struct txn_key *k)
+static size_t key_len(const struct txn_key *k)
 {
-	size_t total = 0, off = 0;
+	size_t total = 0;
 
 	for (int i = 0; i < K_PARTS; i++)
 		total += k->part[i].l;
-	tx->keybuf = malloc(total ? total : 1);
-	if (!tx->keybuf)
-		return ENOMEM;
+	return total;
+}
+
+/* Into tx->keybuf, which has key_len(k) bytes. */
+static void key_copy(struct txn *tx, const struct txn_key *k)
+{
+	size_t off = 0;
+
 	tx->key = *k;
 	for (int i = 0; i < K_PARTS; i++) {
 		if (k->part[i].l)
@@ -84,7 +89,6 @@ static int key_copy(struct txn *tx, const struct txn_key *k)
 		tx->key.part[i] = slice_make(tx->keybuf + off, k->part[i].l);
 		off += k->part[i].l;
 	}
-	return 0;
 }
 
 /* ---- table ---- */
@@ -230,7 +234,6 @@ static void txn_destroy(void *data)
 		tx->tu_destroy(tx->tu);
 	mem_deref(tx->conn);
 	free(tx->resp);
-	free(tx->keybuf);
 	free(tx->req);
 }
 
@@ -287,15 +290,11 @@ int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, con
 		atomic_fetch_sub(&t->live, 1);
 		return EINVAL;
 	}
-	if (!(tx = mem_zalloc(sizeof(*tx), txn_destroy))) {
+	if (!(tx = mem_zalloc(sizeof(*tx) + key_len(&k), txn_destroy))) {
 		atomic_fetch_sub(&t->live, 1);
 		return ENOMEM;
 	}
-	if (key_copy(tx, &k)) {
-		atomic_fetch_sub(&t->live, 1);
-		mem_deref(tx);
-		return ENOMEM;
-	}
+	key_copy(tx, &k);
 	tx->table = t;
 	tx->hash = key_hash(&k);
 	tx->invite = req->mid == SIP_METHOD_INVITE;
@@ -345,6 +344,23 @@ static void timer_end(struct tmr *tm, void *arg)
 		terminate(tx, tx->invite ? "timer I" : "timer J");
 }
 
+/* The TU of a non-INVITE transaction that has sent its final response: nothing it holds can be used
+ * again (no CANCEL, no second final, later branch answers are dropped), so it goes now rather than
+ * with the transaction at Timer J, 32 s on. A timer, not a call: the final left from inside the TU,
+ * whose caller still holds it. */
+static void release_tu(struct tmr *tm, void *arg)
+{
+	struct txn *tx = arg;
+	void (*destroy)(void *) = tx->tu_destroy;
+	void *tu = tx->tu;
+
+	(void)tm;
+	tx->tu = NULL;
+	tx->tu_destroy = NULL;
+	if (destroy)
+		destroy(tu);
+}
+
 static void end_after(struct txn *tx, unsigned ms)
 {
 	if (ms == 0) {
@@ -391,6 +407,8 @@ static void respond_here(struct txn *tx, unsigned code, char *copy, size_t len)
 		tmr_start(loop_timers(tx->loop), &tx->tmr_end, 64u * T->t1, timer_end, tx);
 	} else {
 		end_after(tx, tx->reliable ? 0 : 64u * T->t1);
+		if (tx->state == TXN_COMPLETED && tx->tu_destroy) /* tmr_retx: G is the INVITE's only */
+			tmr_start(loop_timers(tx->loop), &tx->tmr_retx, 0, release_tu, tx);
 	}
 }
 

@@ -69,7 +69,8 @@ void txn_set_dest(struct txn *tx, struct tp_worker *w, enum tp_proto proto, stru
 		  const struct tp_addr *dst);
 void txn_get_dest(const struct txn *tx, struct tp_worker **w, enum tp_proto *proto, struct tp_conn **conn,
 		  const struct tp_addr **dst);
-/* A slot for the TU: data and its destructor, run when the transaction is freed. */
+/* A slot for the TU: data and its destructor, run when the transaction is freed, or for a non-INVITE
+ * transaction just after its final response was sent (it then only absorbs retransmissions). */
 void txn_set_tu(struct txn *tx, void *data, void (*destroy)(void *data));
 void *txn_tu(const struct txn *tx);
 

@@ -46,7 +46,6 @@ struct txn {
 	struct txn_table *table;
 	uint32_t hash;
 	struct txn_key key;     /* slices into keybuf */
-	char *keybuf;
 	bool in_table;
 	bool invite;
 	bool reliable;
@@ -69,6 +68,7 @@ struct txn {
 	size_t req_len;
 	char src_host[64];      /* where it came from: received= and rport= of the response */
 	uint16_t src_port;
+	char keybuf[];          /* the key's bytes, in the same allocation */
 };
 
 #endif

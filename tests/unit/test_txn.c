@@ -860,6 +860,44 @@ static void test_tu_and_dest(void **state)
 	assert_int_equal(tu_freed, 1);
 }
 
+/* A non-INVITE transaction's TU goes once the final response is out (on the next turn of the loop, not
+ * inside txn_respond), while the transaction stays to answer retransmissions until Timer J. An
+ * INVITE's stays with it: a late CANCEL still finds it. */
+static void test_tu_released_after_final(void **state)
+{
+	struct txn *tx = txn_make(options, false), *inv;
+
+	(void)state;
+	tu_freed = 0;
+	txn_set_tu(tx, &tu_freed, tu_destroy);
+	assert_int_equal(respond(tx, 100), 0);
+	advance_to(10);
+	assert_int_equal(tu_freed, 0); /* provisional: still the TU's */
+	assert_int_equal(respond(tx, 200), 0);
+	assert_int_equal(tu_freed, 0); /* not under the caller's feet */
+	assert_ptr_equal(txn_tu(tx), &tu_freed);
+	advance_to(11);
+	assert_int_equal(tu_freed, 1);
+	assert_null(txn_tu(tx));
+	deliver(tx, options); /* a retransmission still gets the 200 */
+	assert_int_equal(fx.nsent, 3);
+	assert_sent(2, tx, 11, 200);
+	assert_int_equal(txn_table_live(fx.tt), 1);
+	advance_to(lazy_due(10 + 64 * T1));
+	assert_int_equal(txn_state(tx), TXN_TERMINATED);
+	drop(tx);
+	assert_int_equal(tu_freed, 1); /* once */
+
+	inv = txn_make(invite, false);
+	tu_freed = 0;
+	txn_set_tu(inv, &tu_freed, tu_destroy);
+	assert_int_equal(respond(inv, 486), 0);
+	advance_to(lazy_due(10 + 64 * T1) + 1);
+	assert_int_equal(tu_freed, 0);
+	assert_ptr_equal(txn_tu(inv), &tu_freed);
+	drop(inv);
+}
+
 /* Freeing the table with transactions live and their timers running frees everything (ASan checks). */
 static void test_free_with_live(void **state)
 {
@@ -1002,6 +1040,7 @@ int main(void)
 		TEST(test_max_live),
 		TEST(test_bad_shards),
 		TEST(test_tu_and_dest),
+		TEST(test_tu_released_after_final),
 		TEST(test_free_with_live),
 		TEST(test_many),
 		TEST(test_match_while_growing), /* last: ASan aborts the run if the race hits */
