@@ -342,8 +342,17 @@ static void dispatch(struct core *c, struct txn *tx, const struct sip_msg *req, 
 
 static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *req, const struct txn_origin *o)
 {
-	struct txn *tx;
+	struct txn *tx = NULL;
 
+	/* A request sipd answers itself and statelessly (an OPTIONS ping, a BYE for nothing) never has a
+	 * transaction to match, nor anything for the proxy: only an INVITE or a REGISTER gets one here,
+	 * an ACK or a CANCEL belongs to an INVITE's. */
+	if (req->mid != SIP_METHOD_INVITE && req->mid != SIP_METHOD_REGISTER && req->mid != SIP_METHOD_ACK &&
+	    req->mid != SIP_METHOD_CANCEL && proxy_for_sipd(c->proxy, req)) {
+		if (uas_checks(c, NULL, req, o))
+			dispatch(c, NULL, req, o);
+		return;
+	}
 	/* 17.2.3: a retransmission goes to its transaction, never processed twice */
 	tx = txn_server_match(c->txns, req);
 	if (tx) {

@@ -1868,6 +1868,12 @@ static bool ruri_local(const struct proxy *p, const struct sip_msg *req, const s
 						  (!ruri->user.l && registrar_is_self(p->reg, ruri->host)));
 }
 
+bool proxy_for_sipd(const struct proxy *p, const struct sip_msg *req)
+{
+	return !req->ruri_err && !req->count[SIP_HDR_ROUTE] && !req->ruri_uri.user.l &&
+	       ruri_local(p, req, &req->ruri_uri);
+}
+
 bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req, const struct txn_origin *o)
 {
 	struct target one, *t = &one; /* a request for another host has that one target */
