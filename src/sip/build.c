@@ -78,7 +78,10 @@ void sip_via_write_received(struct sbuf *b, const struct sip_via *v, struct slic
 	if (host.l > 2 && host.p[0] == '[')
 		host = slice_make(host.p + 1, host.l - 2);
 	add_received = src_host.l && (v->has_rport || !slice_caseeq(host, src_host));
-
+	if (!add_received && !v->has_rport) {
+		sbuf_addsl(b, v->raw); /* nothing to add or fill: as it came (the common case on a LAN) */
+		return;
+	}
 	sbuf_addsl(b, slice_make(v->raw.p, (size_t)(v->params.p ? v->params.p - 1 - v->raw.p : (long)v->raw.l)));
 	while (sip_param_next(&rest, &name, &value)) {
 		if (add_received && slice_caseeq_lit(name, "received"))
