@@ -85,33 +85,38 @@ bool sip__host_valid(struct slice h, bool *ipv6)
 	return h.p[0] != '.' && h.p[0] != '-';
 }
 
-bool sip__hostport(struct slice s, struct slice *host, uint16_t *port, bool *ipv6)
+size_t sip__hostport_at(struct slice s, size_t i, struct slice *host, uint16_t *port, bool *ipv6)
 {
-	size_t hl = s.l;
+	size_t hs = i, ps;
 	uint32_t n;
 
 	*port = 0;
-	if (s.l && s.p[0] == '[') {
-		const char *rb = memchr(s.p, ']', s.l);
+	if (i < s.l && s.p[i] == '[') {
+		const char *rb = memchr(s.p + i, ']', s.l - i);
 
 		if (!rb)
-			return false;
-		hl = (size_t)(rb - s.p) + 1;
+			return 0;
+		i = (size_t)(rb - s.p) + 1;
+		*host = slice_make(s.p + hs, i - hs);
+		if (!sip__host_valid(*host, ipv6))
+			return 0;
 	} else {
-		long c = slice_chr(s, ':');
-
-		if (c >= 0)
-			hl = (size_t)c;
+		/* one pass: the span of host characters is the host, already checked but for its ends */
+		i = sip__span(s, i, SIP_C_HOST);
+		if (i == hs || s.p[hs] == '.' || s.p[hs] == '-')
+			return 0;
+		*host = slice_make(s.p + hs, i - hs);
+		*ipv6 = false;
 	}
-	*host = slice_make(s.p, hl);
-	if (!sip__host_valid(*host, ipv6))
-		return false;
-	if (hl == s.l)
-		return true;
-	if (s.p[hl] != ':' || !slice_to_u32(slice_make(s.p + hl + 1, s.l - hl - 1), 65535, &n) || n == 0)
-		return false;
+	if (i >= s.l || s.p[i] != ':')
+		return i;
+	ps = ++i;
+	while (i < s.l && s.p[i] >= '0' && s.p[i] <= '9')
+		i++;
+	if (!slice_to_u32(slice_make(s.p + ps, i - ps), 65535, &n) || n == 0)
+		return 0;
 	*port = (uint16_t)n;
-	return true;
+	return i;
 }
 
 /* "SIP" LWS "/" LWS "2.0" LWS "/" LWS transport: protocol name and version as one slice when written
@@ -185,7 +190,7 @@ static bool via_params(struct sip_via *v)
 
 int sip_via_parse(struct sip_via *v, struct slice s)
 {
-	size_t i, hs;
+	size_t i;
 	bool ipv6;
 
 	memset(v, 0, sizeof(*v));
@@ -194,10 +199,9 @@ int sip_via_parse(struct sip_via *v, struct slice s)
 	if (!i)
 		return EBADMSG;
 	i = sip__skip_lws(s, i);
-	hs = i;
-	i = sip__scan_to(s, i, SIP_C_PEND);
 	/* sent-by may have LWS around ':' in theory; in practice it never does: refuse it. */
-	if (!sip__hostport(slice_make(s.p + hs, i - hs), &v->host, &v->port, &ipv6))
+	i = sip__hostport_at(s, i, &v->host, &v->port, &ipv6);
+	if (!i)
 		return EBADMSG;
 	i = sip__skip_lws(s, i);
 	if (i < s.l) {

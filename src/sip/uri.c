@@ -175,7 +175,7 @@ static int uri_tail(struct sip_uri *u, struct slice s)
 static int parse_sip(struct sip_uri *u, struct slice s)
 {
 	const char *at = memchr(s.p, '@', s.l);
-	size_t i = 0, hs;
+	size_t i = 0;
 
 	if (at) {
 		struct slice ui = slice_make(s.p, (size_t)(at - s.p));
@@ -191,15 +191,8 @@ static int parse_sip(struct sip_uri *u, struct slice s)
 			return EBADMSG;
 		i = (size_t)(at - s.p) + 1;
 	}
-	hs = i;
-	if (i < s.l && s.p[i] == '[') {
-		while (i < s.l && s.p[i] != ']')
-			i++;
-		i++;
-	}
-	while (i < s.l && s.p[i] != ';' && s.p[i] != '?')
-		i++;
-	if (i > s.l || !sip__hostport(slice_make(s.p + hs, i - hs), &u->host, &u->port, &u->ipv6))
+	i = sip__hostport_at(s, i, &u->host, &u->port, &u->ipv6);
+	if (!i || (i < s.l && s.p[i] != ';' && s.p[i] != '?'))
 		return EBADMSG;
 	return uri_tail(u, slice_make(s.p + i, s.l - i));
 }
