@@ -125,6 +125,18 @@ static size_t via_proto(struct sip_via *v, struct slice s)
 {
 	size_t i = 0, a, parts[3][2];
 
+	/* as nearly every Via writes it: "SIP/2.0/" (SIP in any case), the transport, then LWS */
+	if (s.l > 8 && (s.p[0] | 0x20) == 's' && (s.p[1] | 0x20) == 'i' && (s.p[2] | 0x20) == 'p' &&
+	    memcmp(s.p + 3, "/2.0/", 5) == 0) {
+		i = sip__span(s, 8, SIP_C_TOKEN);
+		if (i > 8 && i < s.l && sip__is_lws(s.p[i])) {
+			v->proto = slice_make(s.p, 7);
+			v->transport = slice_make(s.p + 8, i - 8);
+			return sip__skip_lws(s, i);
+		}
+		i = 0; /* anything else: the general reading below */
+	}
+
 	for (int k = 0; k < 3; k++) {
 		i = sip__skip_lws(s, i);
 		a = i;
