@@ -128,14 +128,14 @@ static void write_vias(struct sbuf *b, const struct sip_msg *req, const struct s
 	}
 }
 
-static void write_copied(struct sbuf *b, const struct sip_msg *req, enum sip_hdr_id id)
+/* A header of the request copied into the response under its long name; prefix is "Name: ". */
+static void write_copied(struct sbuf *b, const struct sip_msg *req, enum sip_hdr_id id, struct slice prefix)
 {
 	const struct sip_hdr *h = sip_msg_hdr(req, id);
 
 	if (!h)
 		return;
-	sbuf_adds(b, sip_hdr_name(id));
-	sbuf_addlit(b, ": ");
+	sbuf_addsl(b, prefix);
 	sbuf_addsl(b, h->value);
 	sbuf_addlit(b, "\r\n");
 }
@@ -150,7 +150,7 @@ int sip_resp_write(struct sbuf *b, const struct sip_msg *req, const struct sip_r
 	sbuf_adds(b, r->reason ? r->reason : sip_status_reason(r->code));
 	sbuf_addlit(b, "\r\n");
 	write_vias(b, req, r);
-	write_copied(b, req, SIP_HDR_FROM);
+	write_copied(b, req, SIP_HDR_FROM, SLICE_LIT("From: "));
 	if (to) {
 		sbuf_addlit(b, "To: ");
 		sbuf_addsl(b, to->value);
@@ -161,10 +161,10 @@ int sip_resp_write(struct sbuf *b, const struct sip_msg *req, const struct sip_r
 		}
 		sbuf_addlit(b, "\r\n");
 	}
-	write_copied(b, req, SIP_HDR_CALL_ID);
-	write_copied(b, req, SIP_HDR_CSEQ);
+	write_copied(b, req, SIP_HDR_CALL_ID, SLICE_LIT("Call-ID: "));
+	write_copied(b, req, SIP_HDR_CSEQ, SLICE_LIT("CSeq: "));
 	if (r->code == 100)
-		write_copied(b, req, SIP_HDR_TIMESTAMP); /* RFC 3261 8.2.6.1 */
+		write_copied(b, req, SIP_HDR_TIMESTAMP, SLICE_LIT("Timestamp: ")); /* RFC 3261 8.2.6.1 */
 	if (r->server) {
 		sbuf_addlit(b, "Server: ");
 		sbuf_adds(b, r->server);

@@ -88,7 +88,7 @@ bool sip__host_valid(struct slice h, bool *ipv6)
 size_t sip__hostport_at(struct slice s, size_t i, struct slice *host, uint16_t *port, bool *ipv6)
 {
 	size_t hs = i, ps;
-	uint32_t n;
+	uint64_t n = 0;
 
 	*port = 0;
 	if (i < s.l && s.p[i] == '[') {
@@ -110,10 +110,12 @@ size_t sip__hostport_at(struct slice s, size_t i, struct slice *host, uint16_t *
 	}
 	if (i >= s.l || s.p[i] != ':')
 		return i;
+	/* the port's digits, read as they are scanned: 1 to 10 of them (as slice_to_u32), 1 to 65535 */
 	ps = ++i;
-	while (i < s.l && s.p[i] >= '0' && s.p[i] <= '9')
-		i++;
-	if (!slice_to_u32(slice_make(s.p + ps, i - ps), 65535, &n) || n == 0)
+	for (; i < s.l && (unsigned)(s.p[i] - '0') <= 9; i++)
+		if (i - ps < 10)
+			n = n * 10 + (uint64_t)(s.p[i] - '0');
+	if (i == ps || i - ps > 10 || n == 0 || n > 65535)
 		return 0;
 	*port = (uint16_t)n;
 	return i;
