@@ -605,8 +605,16 @@ def report(order, rounds, skipped, mem, info, sipd_bin, sipd_mtime):
             name, ", ".join(fmt(x, "%.1f") for x in u), fmt(med(u), "%.1f"),
             fmt(med(s), "%.1f"), sum(ok), len(ok)))
     if meds.get("sipd") and meds.get("kamailio"):
-        L += ["", "Ratio sipd / Kamailio (CPU per call): **%.2f**"
-              % (meds["sipd"] / meds["kamailio"])]
+        # per round too (the same round: the same machine state), as the OPTIONS report gives it
+        per = []
+        for r in rounds:
+            a = r.get("sipd", {}).get("cpu", {}).get("us_per_call")
+            b = r.get("kamailio", {}).get("cpu", {}).get("us_per_call")
+            if a and b:
+                per.append(a / b)
+        L += ["", "Ratio sipd / Kamailio (CPU per call): **%.2f** (of the medians); per round %s, median %s"
+              % (meds["sipd"] / meds["kamailio"], ", ".join("%.2f" % r for r in per),
+                 fmt(med(per)) if per else "n/a")]
     split = perfsplit.split_lines(
         {name: [(x["cpu"].get("us_per_call"), x["cpu"].get("kernel_share"))
                 for x in vals(name, lambda x: x)] for name in order if name != "direct"},
