@@ -360,18 +360,15 @@ static void hdr_write(struct sbuf *b, const struct sip_hdr *h, struct slice valu
 	sbuf_addlit(b, "\r\n");
 }
 
-/* h's line in m when it stands there exactly as hdr_write would write it again (sipd's name, ": ", the
- * value, CRLF), else SLICE_NULL. */
-static struct slice verbatim_line(const struct sip_msg *m, const struct sip_hdr *h)
+/* h's field in m as it came (name as written, folds and all), when it ends in CRLF; else SLICE_NULL,
+ * and hdr_write writes it again. A proxy forwards what it does not change as it received it. */
+static struct slice verbatim_line(const struct sip_hdr *h)
 {
-	const char *v = h->value.p, *name = h->id == SIP_HDR_OTHER ? NULL : sip_hdr_name((enum sip_hdr_id)h->id);
+	const char *end = h->name.p + h->line_len;
 
-	if (!h->value.l || v != h->name.p + h->name.l + 2 || v[-2] != ':' || v[-1] != ' ' ||
-	    v + h->value.l + 2 > m->buf + m->len || v[h->value.l] != '\r' || v[h->value.l + 1] != '\n')
+	if (h->line_len < 2 || end[-2] != '\r' || end[-1] != '\n')
 		return SLICE_NULL;
-	if (name && (strncmp(h->name.p, name, h->name.l) || name[h->name.l]))
-		return SLICE_NULL;
-	return slice_make(h->name.p, h->name.l + h->value.l + 4);
+	return slice_make(h->name.p, h->line_len);
 }
 
 static void run_flush(struct sbuf *b, struct slice *run)
@@ -380,12 +377,12 @@ static void run_flush(struct sbuf *b, struct slice *run)
 	*run = SLICE_NULL;
 }
 
-/* Writes h of m unchanged. Lines that stand in m as hdr_write would write them are gathered in *run
- * while adjacent and copied at once by run_flush (before anything else is written): one copy for most
- * of a message rather than four writes a header. */
-static void hdr_copy(struct sbuf *b, struct slice *run, const struct sip_msg *m, const struct sip_hdr *h)
+/* Writes h unchanged. Fields copied as they came are gathered in *run while adjacent and copied at
+ * once by run_flush (before anything else is written): one copy for most of a message rather than
+ * four writes a header. */
+static void hdr_copy(struct sbuf *b, struct slice *run, const struct sip_hdr *h)
 {
-	struct slice line = verbatim_line(m, h);
+	struct slice line = verbatim_line(h);
 
 	if (line.p && run->p && run->p + run->l == line.p) {
 		run->l += line.l;
@@ -472,7 +469,7 @@ static int forward_build(const struct sip_msg *req, const struct fwd *f, char **
 		if (h->id == SIP_HDR_ROUTE || h->id == SIP_HDR_CONTENT_LENGTH)
 			continue; /* written above, as the route set goes on; below, from the body we send */
 		if (h->id != SIP_HDR_MAX_FORWARDS && (h->id != SIP_HDR_VIA || via_done || !req->via.raw.p)) {
-			hdr_copy(&b, &run, req, h);
+			hdr_copy(&b, &run, h);
 			continue;
 		}
 		run_flush(&b, &run);
@@ -534,7 +531,7 @@ static char *resp_rewrite(const struct sip_msg *resp, bool drop_via, enum sip_hd
 		if (drop_id != SIP_HDR_OTHER && h->id == drop_id)
 			continue;
 		if (h->id != SIP_HDR_VIA || !first_via) {
-			hdr_copy(&b, &run, resp, h);
+			hdr_copy(&b, &run, h);
 			continue;
 		}
 		first_via = false;

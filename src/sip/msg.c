@@ -451,6 +451,7 @@ static size_t parse_header(struct sip_msg *m, const char *p, size_t len, struct 
 	h->value = slice_trim(slice_make(p + vstart, vend - vstart));
 	h->id = (uint8_t)hdr_lookup_token(h->name);
 	h->next = 0;
+	h->line_len = next <= UINT16_MAX ? (uint16_t)next : 0;
 	return next;
 }
 

@@ -83,6 +83,8 @@ struct sip_hdr {
 	struct slice value; /* trimmed; may contain folded CRLF+WSP, which value parsers treat as LWS */
 	uint8_t id;         /* enum sip_hdr_id */
 	uint8_t next;       /* index+1 of the next header with the same id, 0 at the end */
+	uint16_t line_len;  /* the field as received, from name to line end (CRLF included), folded lines
+			     * too; 0 when over 65535 bytes */
 };
 
 struct sip_via {

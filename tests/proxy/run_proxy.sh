@@ -335,6 +335,11 @@ then
 		--header Route --count 0
 	case_end
 
+	case_begin "16.6: a header field sipd does not change is forwarded as it came (the INVITE's Subject in its compact form, s:)" main
+	check "the callee's INVITE (basic call)" hdr-check --log "$BASIC_UAS.messages" \
+		--msg "$RX_INVITE_IN"'(.|\n)*\ns: proxied as sent\r?\n' --header Subject --count 1
+	case_end
+
 	case_begin "RFC 3581 4 / 18.2.1: the caller's Via in the INVITE sipd forwarded carries rport=<source port> (the caller asked with ;rport) and received" main
 	check "the callee's view of the caller's Via (basic call)" hdr-check --log "$BASIC_UAS.messages" \
 		--msg "$RX_INVITE_IN" --header Via --index 1 --match ';rport=[0-9]+'

@@ -116,7 +116,7 @@ class Msg:
         self.ruri = rm.group(2) if rm else None
 
     SHORT = {"via": "v", "call-id": "i", "from": "f", "to": "t", "contact": "m", "content-length": "l",
-             "content-type": "c"}
+             "content-type": "c", "subject": "s"}
 
     def values(self, name):
         short = self.SHORT.get(name.lower())
