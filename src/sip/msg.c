@@ -252,6 +252,23 @@ bool sip_list_iter_next(struct sip_list_iter *it, struct slice *elem)
 	return false;
 }
 
+unsigned sip_list_count(const struct sip_msg *m, enum sip_hdr_id id)
+{
+	unsigned n = 0;
+
+	for (const struct sip_hdr *h = sip_msg_hdr(m, id); h; h = sip_msg_hdr_next(m, h)) {
+		struct slice rest = h->value, el;
+
+		if (!memchr(h->value.p, ',', h->value.l)) {
+			n += h->value.l != 0; /* values are trimmed: a line with no comma is one element, or none */
+			continue;
+		}
+		while (sip_list_next(&rest, &el))
+			n++;
+	}
+	return n;
+}
+
 /* ---- start line ---- */
 
 static int fail(struct sip_error *err, unsigned short status, const char *reason)

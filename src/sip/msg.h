@@ -176,6 +176,8 @@ struct sip_list_iter {
 };
 void sip_list_begin(struct sip_list_iter *it, const struct sip_msg *m, enum sip_hdr_id id);
 bool sip_list_iter_next(struct sip_list_iter *it, struct slice *elem);
+/* How many elements sip_list_iter_next would give for id, without splitting a line that holds no comma. */
+unsigned sip_list_count(const struct sip_msg *m, enum sip_hdr_id id);
 
 /* Typed value parsers: 0 or EBADMSG. */
 int sip_via_parse(struct sip_via *v, struct slice s);

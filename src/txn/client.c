@@ -114,14 +114,7 @@ uint32_t txn_client_id_hash(const struct sip_msg *m)
 /* How many Via values m carries. */
 static unsigned txn_via_count(const struct sip_msg *m)
 {
-	struct sip_list_iter it;
-	struct slice el;
-	unsigned n = 0;
-
-	sip_list_begin(&it, m, SIP_HDR_VIA);
-	while (sip_list_iter_next(&it, &el))
-		n++;
-	return n;
+	return sip_list_count(m, SIP_HDR_VIA);
 }
 
 static struct cshard *cshard_of(struct txn_ctable *c, uint32_t h, struct txn_client ***bucket)

@@ -458,6 +458,10 @@ static void test_unknown_and_repeated_headers(void **state)
 
 	sip_list_begin(&it, &M, SIP_HDR_RECORD_ROUTE);
 	assert_false(sip_list_iter_next(&it, &e));
+	/* sip_list_count gives what the iterator gives: a line without a comma is one element */
+	assert_int_equal(sip_list_count(&M, SIP_HDR_ROUTE), 3);
+	assert_int_equal(sip_list_count(&M, SIP_HDR_VIA), 2);
+	assert_int_equal(sip_list_count(&M, SIP_HDR_RECORD_ROUTE), 0);
 }
 
 static void test_list_next(void **state)
