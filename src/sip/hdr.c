@@ -66,23 +66,15 @@ bool sip_list_next(struct slice *rest, struct slice *elem)
 	return true;
 }
 
-bool sip__host_valid(struct slice h, bool *ipv6)
+/* An IPv6 reference as sent-by and URIs write it: "[" hex digits, ':' and '.' "]". */
+static bool ipv6_ref_valid(struct slice h)
 {
-	*ipv6 = false;
-	if (h.l == 0)
+	if (h.l < 4 || h.p[0] != '[' || h.p[h.l - 1] != ']')
 		return false;
-	if (h.p[0] == '[') {
-		if (h.l < 4 || h.p[h.l - 1] != ']')
+	for (size_t i = 1; i < h.l - 1; i++)
+		if (!sip__is_hex(h.p[i]) && h.p[i] != ':' && h.p[i] != '.')
 			return false;
-		for (size_t i = 1; i < h.l - 1; i++)
-			if (!sip__is_hex(h.p[i]) && h.p[i] != ':' && h.p[i] != '.')
-				return false;
-		*ipv6 = true;
-		return true;
-	}
-	if (sip__span(h, 0, SIP_C_HOST) != h.l)
-		return false;
-	return h.p[0] != '.' && h.p[0] != '-';
+	return true;
 }
 
 size_t sip__hostport_at(struct slice s, size_t i, struct slice *host, uint16_t *port, bool *ipv6)
@@ -98,8 +90,9 @@ size_t sip__hostport_at(struct slice s, size_t i, struct slice *host, uint16_t *
 			return 0;
 		i = (size_t)(rb - s.p) + 1;
 		*host = slice_make(s.p + hs, i - hs);
-		if (!sip__host_valid(*host, ipv6))
+		if (!ipv6_ref_valid(*host))
 			return 0;
+		*ipv6 = true;
 	} else {
 		/* one pass: the span of host characters is the host, already checked but for its ends */
 		i = sip__span(s, i, SIP_C_HOST);

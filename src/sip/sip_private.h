@@ -76,8 +76,6 @@ static inline bool sip__is_hex(char c)
 
 /* End of a quoted string starting at s.p[i] == '"': index after the closing quote, or 0 if unterminated. */
 size_t sip__quoted_end(struct slice s, size_t i);
-/* Validates a host (hostname, IPv4, or [IPv6]); sets *ipv6. */
-bool sip__host_valid(struct slice h, bool *ipv6);
 /* host[:port] starting at s.p[i], in one pass: the index just after it, 0 when malformed. What follows
  * is the caller's to judge. */
 size_t sip__hostport_at(struct slice s, size_t i, struct slice *host, uint16_t *port, bool *ipv6);
