@@ -240,6 +240,12 @@ static bool route_names_tcp(struct slice r)
 	return memmem(r.p, r.l, ";transport=tcp", 14) != NULL;
 }
 
+/* Whether a Route may carry a flow token (flow_target reads it); most carry none, and cost one search. */
+static bool route_has_flow(struct slice r)
+{
+	return memmem(r.p, r.l, "flow=", 5) != NULL;
+}
+
 /* Whether Route value r names sipd (16.4). A Record-Route of ours come back as written (most requests in
  * a dialog) names l, the address the request arrived at: that takes no parse. */
 static bool route_is_us(const struct proxy *p, const struct local *l, struct slice r)
@@ -1844,7 +1850,7 @@ static void flow_target(struct target *t, const struct tp_msg *tm, struct slice 
 	struct tp_addr peer;
 	char addr[64];
 
-	if (!memmem(route.p, route.l, "flow=", 5)) /* most dialogs: no token, no parsing */
+	if (!route_has_flow(route)) /* most dialogs: no token, no parsing */
 		return;
 	if (sip_addr_parse(&a, route) || sip_uri_parse(&u, a.uri) || !sip_param_find(u.params, "flow", &token) ||
 	    !flow_token_read(token, &peer))
@@ -1893,7 +1899,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 	if (req->mid == SIP_METHOD_ACK && req->to.tag.p && txn_is_own_tag(req))
 		return true;
 	/* the common case first, before any set-up: for sipd itself (OPTIONS pings), no Route at all */
-	if (!req->count[SIP_HDR_ROUTE] && !ruri.user.l && ruri_local(p, req, &ruri))
+	if (proxy_for_sipd(p, req))
 		return false;
 	rs.n = 0;
 	sip_list_begin(&it, req, SIP_HDR_ROUTE);
@@ -1917,7 +1923,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		 * Two of ours for one transport are two passes of a spiral, and stay. */
 		if (rs.n && route_names_tcp(popped) != route_names_tcp(rs.r[0]) &&
 		    route_is_us(p, local_of(&tm->local), rs.r[0])) {
-			if (!memmem(popped.p, popped.l, "flow=", 5))
+			if (!route_has_flow(popped))
 				popped = rs.r[0];
 			memmove(&rs.r[0], &rs.r[1], (rs.n - 1) * sizeof(rs.r[0]));
 			rs.n--;
