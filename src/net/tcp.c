@@ -417,12 +417,11 @@ static void conn_idle_h(struct tmr *t, void *arg)
 		uint64_t idle = conn_idle_ms(c), now = loop_now(c->w->loop), tx = atomic_load(&c->tx_ms);
 		uint64_t since = now > tx ? now - tx : 0; /* another thread's clock may be ahead */
 		uint64_t keep = atomic_load(&c->keep_ms);
+		/* open until the idle time or the keep ends, whichever is later; looked at again then */
+		uint64_t idle_left = since < idle ? idle - since : 0, keep_left = keep > now ? keep - now : 0;
 
-		if (since < idle || keep > now) {
-			/* idle or kept, whichever ends later; a kept one is looked at again when the keep ends */
-			uint64_t left = since < idle ? idle - since : 0;
-
-			conn_idle_arm(c, keep > now && keep - now > left ? keep - now : left);
+		if (idle_left || keep_left) {
+			conn_idle_arm(c, idle_left > keep_left ? idle_left : keep_left);
 			return;
 		}
 	}
