@@ -343,6 +343,7 @@ static void dispatch(struct core *c, struct txn *tx, const struct sip_msg *req, 
 static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *req, const struct txn_origin *o)
 {
 	struct txn *tx = NULL;
+	bool absorbed;
 
 	/* A request sipd answers itself and statelessly (an OPTIONS ping, a BYE for nothing) never has a
 	 * transaction to match, nor anything for the proxy: only an INVITE or a REGISTER gets one here,
@@ -354,7 +355,9 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 		return;
 	}
 	/* 17.2.3: a retransmission goes to its transaction, never processed twice */
-	tx = txn_server_match(c->txns, req);
+	tx = txn_server_match(c->txns, req, &absorbed);
+	if (absorbed)
+		return;
 	if (tx) {
 		txn_server_recv(tx, req->mid == SIP_METHOD_ACK);
 		mem_deref(tx);

@@ -91,6 +91,21 @@ static void key_copy(struct txn *tx, const struct txn_key *k)
 	}
 }
 
+/* The key of an echo, as slices into its data. */
+static void echo_key(const struct txn_echo *e, struct txn_key *k)
+{
+	size_t off = 0;
+
+	memset(k, 0, sizeof(*k));
+	k->cookie = e->cookie;
+	k->port = e->port;
+	k->cseq = e->cseq;
+	for (int i = 0; i < K_PARTS; i++) {
+		k->part[i] = slice_make(e->data + off, e->part_len[i]);
+		off += e->part_len[i];
+	}
+}
+
 /* ---- table ---- */
 
 int txn_table_new(struct txn_table **tp, const struct txn_table_config *cfg)
@@ -192,7 +207,38 @@ unsigned txn_table_live(const struct txn_table *t)
 	return atomic_load(&((struct txn_table *)t)->live);
 }
 
-static struct txn *lookup(struct txn_table *t, const struct txn_key *k)
+static struct txn_echo **echo_bucket(const struct txn_table *t, const struct shard *s, uint32_t hash)
+{
+	return &s->ebuckets[(hash / t->nshards) & (s->nebuckets - 1)];
+}
+
+/* What an echo sends again, copied out under the shard lock: the echo may end as soon as it is let go. */
+struct resend {
+	struct tp_worker *worker;
+	enum tp_proto proto;
+	struct tp_addr dst;
+	char *buf;
+	size_t len;
+};
+
+static void echo_copy(const struct txn_echo *e, struct resend *r)
+{
+	size_t klen = 0;
+
+	for (int i = 0; i < K_PARTS; i++)
+		klen += e->part_len[i];
+	r->worker = e->worker;
+	r->proto = e->proto;
+	r->dst = e->dst;
+	r->len = e->resp_len;
+	r->buf = malloc(r->len ? r->len : 1); /* a retransmission is rare: no buffer kept for it */
+	if (r->buf)
+		memcpy(r->buf, e->data + klen, r->len);
+}
+
+/* The transaction of k, with a reference; or NULL, with the echo's response in *r when an echo matches
+ * (r->buf set; NULL without memory). r NULL: transactions only. */
+static struct txn *lookup(struct txn_table *t, const struct txn_key *k, struct resend *r, bool *echoed)
 {
 	uint32_t h = key_hash(k);
 	struct txn **bucket, *tx;
@@ -202,17 +248,43 @@ static struct txn *lookup(struct txn_table *t, const struct txn_key *k)
 		if (tx->hash == h && key_eq(&tx->key, k))
 			break;
 	mem_ref(tx);
+	if (!tx && r && s->nechoes) {
+		for (struct txn_echo *e = *echo_bucket(t, s, h); e; e = e->hnext) {
+			struct txn_key ek;
+
+			if (e->hash != h)
+				continue;
+			echo_key(e, &ek);
+			if (key_eq(&ek, k)) {
+				echo_copy(e, r);
+				*echoed = true;
+				break;
+			}
+		}
+	}
 	pthread_mutex_unlock(&s->lock);
 	return tx;
 }
 
-struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req)
+struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req, bool *absorbed)
 {
+	struct resend r = { 0 };
 	struct txn_key k;
+	struct txn *tx;
 
+	*absorbed = false;
 	if (!key_from_msg(&k, req, false))
 		return NULL;
-	return lookup(t, &k);
+	tx = lookup(t, &k, &r, absorbed);
+	if (*absorbed && r.buf) {
+		/* 17.2.2: a retransmission in Completed gets the final response again, nothing else */
+		if (t->cfg.resend)
+			t->cfg.resend(r.worker, r.proto, &r.dst, r.buf, r.len, t->cfg.arg);
+		else
+			tp_send(r.worker, r.proto, NULL, &r.dst, r.buf, r.len);
+	}
+	free(r.buf);
+	return tx;
 }
 
 struct txn *txn_server_match_cancelled(struct txn_table *t, const struct sip_msg *cancel)
@@ -221,7 +293,112 @@ struct txn *txn_server_match_cancelled(struct txn_table *t, const struct sip_msg
 
 	if (!key_from_msg(&k, cancel, true))
 		return NULL;
-	return lookup(t, &k);
+	return lookup(t, &k, NULL, NULL);
+}
+
+/* ---- echoes ---- */
+
+/* Doubles a shard's echo buckets (from none to 64 the first time); called with the shard locked.
+ * false when there are still none. */
+static bool echo_grow(struct txn_table *t, struct shard *s)
+{
+	unsigned n = s->nebuckets ? s->nebuckets * 2 : 64;
+	struct txn_echo **nb = calloc(n, sizeof(*nb));
+
+	if (!nb)
+		return s->nebuckets != 0; /* longer chains, still correct */
+	for (unsigned i = 0; i < s->nebuckets; i++) {
+		struct txn_echo *e = s->ebuckets[i], *next;
+
+		for (; e; e = next) {
+			struct txn_echo **b = &nb[(e->hash / t->nshards) & (n - 1)];
+
+			next = e->hnext;
+			e->hprev = NULL;
+			e->hnext = *b;
+			if (*b)
+				(*b)->hprev = e;
+			*b = e;
+		}
+	}
+	free(s->ebuckets);
+	s->ebuckets = nb;
+	s->nebuckets = n;
+	return true;
+}
+
+/* Called with the shard locked. */
+static void echo_unlink(struct txn_table *t, struct shard *s, struct txn_echo *e)
+{
+	if (e->hprev)
+		e->hprev->hnext = e->hnext;
+	else
+		*echo_bucket(t, s, e->hash) = e->hnext;
+	if (e->hnext)
+		e->hnext->hprev = e->hprev;
+	s->nechoes--;
+	atomic_fetch_sub(&t->echoes, 1);
+	atomic_fetch_sub(&t->live, 1);
+}
+
+/* Timer J of an echo: the transaction is over. */
+static void echo_expired(struct tmr *tm, void *arg)
+{
+	struct txn_echo *e = arg;
+	struct txn_table *t = e->table;
+	struct txn **unused;
+	struct shard *s = shard_lock(t, e->hash, &unused);
+
+	(void)tm;
+	echo_unlink(t, s, e);
+	pthread_mutex_unlock(&s->lock);
+	free(e);
+}
+
+/* The echo of tx, in the table, its Timer J running; false without memory. On tx's loop. */
+static bool echo_add(struct txn *tx)
+{
+	struct txn_table *t = tx->table;
+	size_t klen = key_len(&tx->key), off = 0;
+	struct txn **unused;
+	struct txn_echo *e, **b;
+	struct shard *s;
+
+	if (klen + tx->resp_len > UINT32_MAX || !(e = malloc(sizeof(*e) + klen + tx->resp_len)))
+		return false;
+	memset(e, 0, sizeof(*e));
+	e->table = t;
+	e->worker = tx->worker;
+	e->dst = tx->dst;
+	e->proto = tx->proto;
+	e->hash = tx->hash;
+	e->cookie = tx->key.cookie;
+	e->port = tx->key.port;
+	e->cseq = tx->key.cseq;
+	for (int i = 0; i < K_PARTS; i++) {
+		e->part_len[i] = (uint16_t)tx->key.part[i].l; /* parts come from one message: under 64 kB */
+		memcpy(e->data + off, tx->key.part[i].p, tx->key.part[i].l);
+		off += tx->key.part[i].l;
+	}
+	memcpy(e->data + off, tx->resp, tx->resp_len);
+	e->resp_len = (uint32_t)tx->resp_len;
+	s = shard_lock(t, e->hash, &unused);
+	if ((s->nechoes >= s->nebuckets * 2 && !echo_grow(t, s))) {
+		pthread_mutex_unlock(&s->lock);
+		free(e);
+		return false;
+	}
+	b = echo_bucket(t, s, e->hash);
+	e->hnext = *b;
+	if (*b)
+		(*b)->hprev = e;
+	*b = e;
+	s->nechoes++;
+	atomic_fetch_add(&t->echoes, 1);
+	atomic_fetch_add(&t->live, 1);
+	pthread_mutex_unlock(&s->lock);
+	tmr_start_lazy(loop_timers(tx->loop), &e->tmr_j, 64u * t->cfg.timers.t1, echo_expired, e);
+	return true;
 }
 
 /* ---- life cycle ---- */
@@ -265,6 +442,16 @@ void txn_table_free(struct txn_table *t)
 				terminate(tx, "shutdown");
 			}
 		}
+		for (unsigned b = 0; s->ebuckets && b < s->nebuckets; b++) {
+			while (s->ebuckets[b]) {
+				struct txn_echo *e = s->ebuckets[b];
+
+				tmr_cancel(&e->tmr_j);
+				echo_unlink(t, s, e);
+				free(e);
+			}
+		}
+		free(s->ebuckets);
 		free(s->buckets);
 		pthread_mutex_destroy(&s->lock);
 	}
@@ -307,7 +494,7 @@ int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, con
 		(*bucket)->hprev = tx;
 	*bucket = tx;
 	tx->in_table = true;
-	if (txn_table_live(t) > s->nbuckets * 2 * t->nshards)
+	if (txn_table_live(t) - atomic_load(&t->echoes) > s->nbuckets * 2 * t->nshards)
 		shard_grow(t, s);
 	pthread_mutex_unlock(&s->lock);
 	*txp = mem_ref(tx); /* one for the table, one for the caller */
@@ -344,10 +531,29 @@ static void timer_end(struct tmr *tm, void *arg)
 		terminate(tx, tx->invite ? "timer I" : "timer J");
 }
 
+static void end_after(struct txn *tx, unsigned ms)
+{
+	if (ms == 0) {
+		terminate(tx, "reliable transport");
+		return;
+	}
+	tmr_start_lazy(loop_timers(tx->loop), &tx->tmr_end, ms, timer_end, tx); /* I, J: only absorb */
+}
+
+/* A non-INVITE transaction in Completed over UDP: its echo absorbs retransmissions until Timer J and
+ * the transaction ends now. Without memory for the echo, the transaction itself waits for Timer J. */
+static void reduce(struct txn *tx)
+{
+	if (echo_add(tx))
+		terminate(tx, "answered: its echo absorbs retransmissions until timer J");
+	else
+		end_after(tx, 64u * tx->table->cfg.timers.t1);
+}
+
 /* The TU of a non-INVITE transaction that has sent its final response: nothing it holds can be used
- * again (no CANCEL, no second final, later branch answers are dropped), so it goes now rather than
- * with the transaction at Timer J, 32 s on. A timer, not a call: the final left from inside the TU,
- * whose caller still holds it. */
+ * again (no CANCEL, no second final, later branch answers are dropped), so it goes now, and the
+ * transaction is reduced to its echo. A timer, not a call: the final left from inside the TU, whose
+ * caller still holds it. */
 static void release_tu(struct tmr *tm, void *arg)
 {
 	struct txn *tx = arg;
@@ -359,15 +565,8 @@ static void release_tu(struct tmr *tm, void *arg)
 	tx->tu_destroy = NULL;
 	if (destroy)
 		destroy(tu);
-}
-
-static void end_after(struct txn *tx, unsigned ms)
-{
-	if (ms == 0) {
-		terminate(tx, "reliable transport");
-		return;
-	}
-	tmr_start_lazy(loop_timers(tx->loop), &tx->tmr_end, ms, timer_end, tx); /* I, J: only absorb */
+	if (tx->state == TXN_COMPLETED)
+		reduce(tx);
 }
 
 static void respond_here(struct txn *tx, unsigned code, char *copy, size_t len)
@@ -405,10 +604,12 @@ static void respond_here(struct txn *tx, unsigned code, char *copy, size_t len)
 			tmr_start(loop_timers(tx->loop), &tx->tmr_retx, T->t1, timer_g, tx);
 		}
 		tmr_start(loop_timers(tx->loop), &tx->tmr_end, 64u * T->t1, timer_end, tx);
+	} else if (tx->reliable) {
+		end_after(tx, 0);
+	} else if (tx->tu_destroy) {
+		tmr_start(loop_timers(tx->loop), &tx->tmr_retx, 0, release_tu, tx); /* G is the INVITE's only */
 	} else {
-		end_after(tx, tx->reliable ? 0 : 64u * T->t1);
-		if (tx->state == TXN_COMPLETED && tx->tu_destroy) /* tmr_retx: G is the INVITE's only */
-			tmr_start(loop_timers(tx->loop), &tx->tmr_retx, 0, release_tu, tx);
+		reduce(tx);
 	}
 }
 

@@ -24,6 +24,10 @@ struct txn_timers {
 typedef int (txn_send_h)(struct txn *t, const char *buf, size_t len, void *arg);
 /* Told once when a transaction ends (for the TU's bookkeeping), with why. */
 typedef void (txn_end_h)(struct txn *t, const char *why, void *arg);
+/* How the response of a transaction already ended is sent again (see txn_server_match): the transport
+ * layer in sipd, a capture in unit tests. */
+typedef int (txn_resend_h)(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *dst, const char *buf,
+			   size_t len, void *arg);
 
 struct txn_table_config {
 	unsigned shards;         /* power of two; 0 = 1024 */
@@ -31,6 +35,7 @@ struct txn_table_config {
 	struct txn_timers timers;
 	txn_send_h *send;
 	txn_end_h *end;          /* optional */
+	txn_resend_h *resend;    /* NULL: tp_send */
 	bool single_thread;      /* unit tests: every call comes from the thread that advances the timers */
 	const char *server_name; /* Server header of every response built here; NULL for none */
 	void *arg;
@@ -39,12 +44,16 @@ struct txn_table_config {
 int txn_table_new(struct txn_table **tp, const struct txn_table_config *cfg);
 /* Terminates every transaction and frees the table. Only once no worker runs. */
 void txn_table_free(struct txn_table *t);
+/* Transactions alive, counting those only absorbing retransmissions (see txn_server_match). */
 unsigned txn_table_live(const struct txn_table *t);
 
 /* Where a message belongs: the existing server transaction of a request (17.2.3, including the
  * RFC 2543 rules when the branch lacks the magic cookie), with a reference, or NULL.
- * ACK matches the INVITE transaction it acknowledges; CANCEL matches its own transaction. */
-struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req);
+ * ACK matches the INVITE transaction it acknowledges; CANCEL matches its own transaction.
+ * A non-INVITE transaction that answered over UDP lives on until Timer J only as its key and final
+ * response (the TU and the request are gone): a retransmission of its request gets that response again
+ * here, and NULL comes back with *absorbed set. */
+struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req, bool *absorbed);
 /* The INVITE transaction a CANCEL cancels (9.2), with a reference, or NULL. */
 struct txn *txn_server_match_cancelled(struct txn_table *t, const struct sip_msg *cancel);
 

@@ -22,10 +22,15 @@ struct txn_key {
 	struct slice part[K_PARTS];
 };
 
+struct txn_echo;
+
 struct shard {
 	pthread_mutex_t lock;
 	struct txn **buckets;
 	unsigned nbuckets;
+	struct txn_echo **ebuckets; /* answered non-INVITE transactions, kept as key and response */
+	unsigned nebuckets;
+	unsigned nechoes;
 };
 
 struct txn_ctable; /* client transactions, client.c */
@@ -34,7 +39,8 @@ struct txn_table {
 	struct txn_table_config cfg;
 	struct shard *shards;
 	unsigned nshards;
-	atomic_uint live;
+	atomic_uint live;       /* transactions and echoes */
+	atomic_uint echoes;
 	struct txn_ctable *clients;
 };
 
@@ -69,6 +75,27 @@ struct txn {
 	char src_host[64];      /* where it came from: received= and rport= of the response */
 	uint16_t src_port;
 	char keybuf[];          /* the key's bytes, in the same allocation */
+};
+
+/* A non-INVITE server transaction answered over UDP, for the rest of its Completed state (17.2.2:
+ * Timer J, 64*T1): all that is left to do is send the final response again to a retransmission, so
+ * the transaction (its TU, timers, request copy) goes and this record, about half its size, stays:
+ * the key, the response and where it went, in one allocation. Owned by the table; its timer runs
+ * on the loop that answered. */
+struct txn_echo {
+	struct txn_echo *hnext, *hprev;
+	struct txn_table *table;
+	struct tmr tmr_j;
+	struct tp_worker *worker;
+	struct tp_addr dst;
+	uint32_t hash;
+	uint32_t cseq;
+	uint32_t resp_len;
+	uint16_t port;
+	uint16_t part_len[K_PARTS];
+	enum tp_proto proto;
+	bool cookie;
+	char data[];            /* the key's parts, then the response */
 };
 
 #endif

@@ -809,6 +809,34 @@ def c_max_contacts(a, ck):
     wipe(ua, "bob", "bob", "hunter2", alg=a.alg)
 
 
+@case("retransmission", "a REGISTER sent again after its 200 (same branch, UDP) gets the same 200, byte for byte, "
+      "from the transaction (17.2.2), not a second processing; with a new branch the same CSeq is a new request")
+def c_retransmission(a, ck):
+    ua = UA(a.port)
+    wipe(ua, "alice", "alice", "secret")
+    contact = "sip:alice-retx@%s:%d" % (HOST, ua.lport)
+    ua.cseq += 1
+    cseq = ua.cseq
+    ua.nc += 1
+    auth = authorization(ua.alg, "alice", "secret", ua.ruri, ua.nonce, ua.nc)
+    data = ua.build("alice", ["<%s>" % contact], 600, cseq, auth)
+    first = ua.transact(data, cseq)
+    if not ck.code(first, 200, what="first REGISTER"):
+        return
+    before = db_rows(a.db)
+    time.sleep(1.1)  # a regenerated 200 would carry another Date and expires
+    again = ua.transact(data, cseq)
+    ck.ok(again.raw == first.raw, "the retransmission's answer differs from the first 200:\n%s\n---\n%s"
+          % (indent(first.text()), indent(again.text())))
+    ck.ok(db_rows(a.db) == before, "the retransmission changed the store")
+    # the same CSeq in a new transaction is processed, and refused as out of order (10.3 step 7)
+    r = ua.transact(ua.build("alice", ["<%s>" % contact], 600, cseq,
+                             authorization(ua.alg, "alice", "secret", ua.ruri, ua.nonce, ua.nc + 1)), cseq)
+    ua.nc += 1
+    ck.code(r, 500, "Out-of-order CSeq for this Call-ID", what="same CSeq, new branch")
+    wipe(ua, "alice", "alice", "secret")
+
+
 @case("cseq", "same Call-ID, CSeq not higher than the stored one: 500, nothing changes (SIPp 3.6 cannot: it "
       "mis-reads a reason phrase holding 'CSeq')")
 def c_cseq(a, ck):

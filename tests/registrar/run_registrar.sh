@@ -111,6 +111,8 @@ then
 		expires-malformed
 	py_case "Contact: * with Expires: 0 removes all; * with Expires: 3600 / none / another Contact: 400" main star
 	py_case "out-of-order CSeq (same Call-ID, CSeq = or < stored): 500, unchanged; another Call-ID may" main cseq
+	py_case "REGISTER retransmitted after its 200 (same branch): the same 200 byte for byte, store unchanged; new branch: 500" \
+		main retransmission
 	py_case "bob registering alice's extension: 403; alice registering sip:100@: 200" main other-aor
 	py_case "R-URI or To domain not served: 404; localhost is served" main domain
 	py_case "Path + Supported: path: stored and echoed in the 200; without Supported: path, not echoed" main path

@@ -90,6 +90,16 @@ static int on_send(struct txn *tx, const char *buf, size_t len, void *arg)
 	return 0;
 }
 
+/* An echo's response sent again: recorded as a send with no transaction. */
+static int on_resend(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *dst, const char *buf,
+		     size_t len, void *arg)
+{
+	(void)w;
+	(void)proto;
+	(void)dst;
+	return on_send(NULL, buf, len, arg);
+}
+
 static void on_end(struct txn *tx, const char *why, void *arg)
 {
 	assert_ptr_equal(arg, &fx);
@@ -154,6 +164,7 @@ static void table_make(unsigned shards, unsigned max_live)
 		.timers = { T1, T2, T4 },
 		.send = on_send,
 		.end = on_end,
+		.resend = on_resend,
 		.single_thread = true,
 		.arg = &fx,
 	};
@@ -258,16 +269,35 @@ static struct txn *txn_make(struct rq p, bool reliable)
 	return hold(tx);
 }
 
-/* txn_server_match for p: the transaction (its reference dropped at once) or NULL. */
-static struct txn *match(struct rq p)
+/* txn_server_match for p: the transaction (its reference dropped at once) or NULL, and whether an echo
+ * absorbed p (sending its response again). */
+static struct txn *match_absorbed(struct rq p, bool *absorbed)
 {
 	struct req r;
 	struct txn *tx;
 
 	req_make(&r, p);
-	tx = txn_server_match(fx.tt, &r.m);
+	tx = txn_server_match(fx.tt, &r.m, absorbed);
+	assert_false(*absorbed && tx);
 	mem_deref(tx); /* the caller keeps its own reference, so the pointer stays valid */
 	return tx;
+}
+
+static struct txn *match(struct rq p)
+{
+	bool absorbed;
+
+	return match_absorbed(p, &absorbed);
+}
+
+/* Whether p is absorbed as the retransmission of a request already answered (by the echo of its
+ * transaction, which sends the response again). */
+static bool absorbs(struct rq p)
+{
+	bool absorbed;
+
+	match_absorbed(p, &absorbed);
+	return absorbed;
 }
 
 static struct txn *match_cancelled(struct rq p)
@@ -287,8 +317,11 @@ static void deliver(struct txn *want, struct rq p)
 	struct req r;
 	struct txn *tx;
 
+	bool absorbed;
+
 	req_make(&r, p);
-	tx = txn_server_match(fx.tt, &r.m);
+	tx = txn_server_match(fx.tt, &r.m, &absorbed);
+	assert_false(absorbed);
 	assert_ptr_equal(tx, want);
 	txn_server_recv(tx, r.m.mid == SIP_METHOD_ACK);
 	mem_deref(tx);
@@ -549,13 +582,25 @@ static void test_non_invite_udp(void **state)
 
 	advance_to(50);
 	assert_int_equal(respond(tx, 200), 0);
-	assert_int_equal(txn_state(tx), TXN_COMPLETED);
 	assert_int_equal(fx.nsent, 1);
 	assert_sent(0, tx, 50, 200);
+	/* Completed: the transaction itself ends (TU told), its echo keeps the state until Timer J */
+	assert_int_equal(txn_state(tx), TXN_TERMINATED);
+	assert_int_equal(fx.nended, 1);
+	assert_ptr_equal(fx.ended[0].tx, tx);
+	assert_int_equal(fx.ended[0].at, 50);
+	assert_non_null(strstr(fx.ended[0].why, "timer J"));
+	assert_int_equal(txn_table_live(fx.tt), 1);
 	advance_to(60);
-	deliver(tx, options);
+	assert_true(absorbs(options)); /* a retransmission: the 200 again, byte for byte */
 	assert_int_equal(fx.nsent, 2);
-	assert_sent(1, tx, 60, 200);
+	assert_sent(1, NULL, 60, 200);
+	/* what is not a retransmission of it is not absorbed */
+	assert_false(absorbs((struct rq){ .method = "BYE", .via = options.via }));
+	assert_false(absorbs((struct rq){ .method = "OPTIONS", .via = "SIP/2.0/UDP 10.0.0.1:5061;branch=z9hG4bK-opt1" }));
+	assert_false(absorbs((struct rq){ .method = "OPTIONS", .via = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-opt2" }));
+	assert_false(absorbs(ack));
+	assert_int_equal(fx.nsent, 2);
 
 	/* no retransmission of its own: only on request */
 	advance_to(50 + 64 * T1 - 1);
@@ -563,13 +608,13 @@ static void test_non_invite_udp(void **state)
 	assert_int_equal(txn_table_live(fx.tt), 1);
 	advance_to(lazy_due(50 + 64 * T1) - 1);
 	assert_int_equal(txn_table_live(fx.tt), 1);
+	assert_true(absorbs(options));
 	advance_to(lazy_due(50 + 64 * T1)); /* Timer J, lazy */
-	assert_int_equal(txn_state(tx), TXN_TERMINATED);
 	assert_int_equal(txn_table_live(fx.tt), 0);
+	assert_false(absorbs(options));
+	assert_int_equal(fx.nsent, 3);
 	assert_int_equal(fx.nended, 1);
-	assert_ptr_equal(fx.ended[0].tx, tx);
-	assert_int_equal(fx.ended[0].at, lazy_due(50 + 64 * T1));
-	assert_non_null(strstr(fx.ended[0].why, "J"));
+	assert_int_equal(tmr_wheel_count(loop_timers(fx.l)), 0);
 	drop(tx);
 }
 
@@ -584,10 +629,10 @@ static void test_non_invite_provisional(void **state)
 	assert_int_equal(fx.nsent, 2);
 	assert_sent(1, tx, 0, 100);
 	assert_int_equal(respond(tx, 404), 0);
-	assert_int_equal(txn_state(tx), TXN_COMPLETED);
-	deliver(tx, options);
+	assert_sent(2, tx, 0, 404);
+	assert_true(absorbs(options));
 	assert_int_equal(fx.nsent, 4);
-	assert_sent(3, tx, 0, 404);
+	assert_sent(3, NULL, 0, 404);
 	drop(tx);
 }
 
@@ -623,7 +668,7 @@ static void test_respond_after_final(void **state)
 	assert_int_equal(respond(opt, 100), EINVAL);
 	assert_int_equal(fx.nsent, 2);
 	assert_int_equal(txn_state(inv), TXN_COMPLETED);
-	assert_int_equal(txn_state(opt), TXN_COMPLETED);
+	assert_int_equal(txn_state(opt), TXN_TERMINATED); /* its echo absorbs */
 	drop(inv);
 	drop(opt);
 }
@@ -784,7 +829,7 @@ static void test_new_unkeyable(void **state)
 	assert_int_equal(txn_table_live(fx.tt), 0);
 	assert_null(tx);
 	assert_int_equal(err, EINVAL);
-	assert_null(txn_server_match(fx.tt, &r.m));
+	assert_null(txn_server_match(fx.tt, &r.m, &(bool){ false }));
 }
 
 /* ---- limits and the table ---- */
@@ -798,20 +843,29 @@ static void test_max_live(void **state)
 	table_make(4, 2);
 	a = txn_make(options, true);
 	b = txn_make(invite, false);
-	req_make(&r, (struct rq){ .via = "SIP/2.0/UDP 10.0.0.3:5060;branch=z9hG4bK-third" });
+	req_make(&r, (struct rq){ .method = "OPTIONS", .via = "SIP/2.0/UDP 10.0.0.3:5060;branch=z9hG4bK-third" });
 	assert_int_equal(txn_server_new(&c, fx.tt, fx.l, &r.m, false), EAGAIN);
 	assert_null(c);
 	assert_int_equal(txn_table_live(fx.tt), 2);
-	assert_null(txn_server_match(fx.tt, &r.m));
+	assert_null(match((struct rq){ .method = "OPTIONS", .via = "SIP/2.0/UDP 10.0.0.3:5060;branch=z9hG4bK-third" }));
 	/* room again once one has ended */
 	assert_int_equal(respond(a, 200), 0);
 	assert_int_equal(txn_table_live(fx.tt), 1);
 	assert_int_equal(txn_server_new(&c, fx.tt, fx.l, &r.m, false), 0);
 	hold(c);
 	assert_int_equal(txn_table_live(fx.tt), 2);
+	/* an echo is a transaction until Timer J: it counts */
+	assert_int_equal(respond(c, 200), 0);
+	assert_int_equal(txn_state(c), TXN_TERMINATED);
+	assert_int_equal(txn_table_live(fx.tt), 2);
+	req_make(&r, (struct rq){ .method = "OPTIONS", .via = "SIP/2.0/UDP 10.0.0.3:5060;branch=z9hG4bK-fourth" });
+	assert_int_equal(txn_server_new(&c, fx.tt, fx.l, &r.m, false), EAGAIN);
+	advance_to(lazy_due(64 * T1));
+	assert_int_equal(txn_table_live(fx.tt), 1);
+	assert_int_equal(txn_server_new(&c, fx.tt, fx.l, &r.m, false), 0);
+	hold(c);
 	drop(a);
 	drop(b);
-	drop(c);
 }
 
 static void test_bad_shards(void **state)
@@ -861,8 +915,8 @@ static void test_tu_and_dest(void **state)
 }
 
 /* A non-INVITE transaction's TU goes once the final response is out (on the next turn of the loop, not
- * inside txn_respond), while the transaction stays to answer retransmissions until Timer J. An
- * INVITE's stays with it: a late CANCEL still finds it. */
+ * inside txn_respond), and the transaction with it, its echo staying to answer retransmissions until
+ * Timer J. An INVITE's stays with it: a late CANCEL still finds it. */
 static void test_tu_released_after_final(void **state)
 {
 	struct txn *tx = txn_make(options, false), *inv;
@@ -876,15 +930,23 @@ static void test_tu_released_after_final(void **state)
 	assert_int_equal(respond(tx, 200), 0);
 	assert_int_equal(tu_freed, 0); /* not under the caller's feet */
 	assert_ptr_equal(txn_tu(tx), &tu_freed);
+	assert_ptr_equal(match(options), tx); /* until then, the transaction answers retransmissions */
+	assert_int_equal(fx.nsent, 2);
+	deliver(tx, options);
+	assert_sent(2, tx, 10, 200);
+	assert_int_equal(fx.nended, 0);
 	advance_to(11);
 	assert_int_equal(tu_freed, 1);
 	assert_null(txn_tu(tx));
-	deliver(tx, options); /* a retransmission still gets the 200 */
-	assert_int_equal(fx.nsent, 3);
-	assert_sent(2, tx, 11, 200);
-	assert_int_equal(txn_table_live(fx.tt), 1);
-	advance_to(lazy_due(10 + 64 * T1));
 	assert_int_equal(txn_state(tx), TXN_TERMINATED);
+	assert_int_equal(fx.nended, 1);
+	assert_int_equal(fx.ended[0].at, 10); /* the zero-delay timer runs at the time it was started */
+	assert_true(absorbs(options)); /* a retransmission still gets the 200, from the echo */
+	assert_int_equal(fx.nsent, 4);
+	assert_sent(3, NULL, 11, 200);
+	assert_int_equal(txn_table_live(fx.tt), 1);
+	advance_to(lazy_due(11 + 64 * T1));
+	assert_int_equal(txn_table_live(fx.tt), 0);
 	drop(tx);
 	assert_int_equal(tu_freed, 1); /* once */
 
@@ -892,7 +954,7 @@ static void test_tu_released_after_final(void **state)
 	tu_freed = 0;
 	txn_set_tu(inv, &tu_freed, tu_destroy);
 	assert_int_equal(respond(inv, 486), 0);
-	advance_to(lazy_due(10 + 64 * T1) + 1);
+	advance_to(lazy_due(11 + 64 * T1) + 1);
 	assert_int_equal(tu_freed, 0);
 	assert_ptr_equal(txn_tu(inv), &tu_freed);
 	drop(inv);
@@ -968,6 +1030,56 @@ static void test_many(void **state)
 	free(txs);
 }
 
+/* 100,000 answered non-INVITE transactions in one shard: each echo, found among the others as its
+ * bucket array grows, sends its own response again; all end at Timer J, or with the table. */
+static void test_many_echoes(void **state)
+{
+	char via[96], resp[96];
+
+	(void)state;
+	table_make(1, 0);
+	for (unsigned i = 0; i < MANY; i++) {
+		struct txn *tx;
+		int n;
+
+		snprintf(via, sizeof(via), "SIP/2.0/UDP 10.%u.%u.%u:5060;branch=z9hG4bK-e%u", (i >> 16) & 255,
+			 (i >> 8) & 255, i & 255, i);
+		tx = txn_make((struct rq){ .method = "BYE", .via = via }, false);
+		n = snprintf(resp, sizeof(resp), "SIP/2.0 200 OK %u" CRLF "Content-Length: 0" CRLF CRLF, i);
+		assert_int_equal(txn_respond(tx, 200, resp, (size_t)n), 0);
+		drop(tx);
+	}
+	assert_int_equal(txn_table_live(fx.tt), MANY);
+	assert_int_equal(fx.ends, MANY);
+	sent_clear();
+	for (unsigned i = 0; i < MANY; i += 7) {
+		int n;
+
+		snprintf(via, sizeof(via), "SIP/2.0/UDP 10.%u.%u.%u:5060;branch=z9hG4bK-e%u", (i >> 16) & 255,
+			 (i >> 8) & 255, i & 255, i);
+		if (!absorbs((struct rq){ .method = "BYE", .via = via }))
+			fail_msg("retransmission %u not absorbed", i);
+		n = snprintf(resp, sizeof(resp), "SIP/2.0 200 OK %u" CRLF "Content-Length: 0" CRLF CRLF, i);
+		assert_int_equal(fx.sent[fx.nsent - 1].len, (size_t)n);
+		assert_memory_equal(fx.sent[fx.nsent - 1].buf, resp, (size_t)n);
+		sent_clear();
+	}
+	assert_false(absorbs((struct rq){ .method = "BYE", .via = "SIP/2.0/UDP 10.0.0.0:5060;branch=z9hG4bK-e1" }));
+	advance_to(lazy_due(64 * T1));
+	assert_int_equal(txn_table_live(fx.tt), 0);
+	assert_int_equal(tmr_wheel_count(loop_timers(fx.l)), 0);
+
+	/* a second population, left for txn_table_free to reclaim with its timers */
+	for (unsigned i = 0; i < 1000; i++) {
+		snprintf(via, sizeof(via), "SIP/2.0/UDP 10.0.%u.%u:5060;branch=z9hG4bK-f%u", i >> 8, i & 255, i);
+		assert_int_equal(respond(txn_make((struct rq){ .method = "BYE", .via = via }, false), 200), 0);
+	}
+	assert_int_equal(txn_table_live(fx.tt), 1000);
+	txn_table_free(fx.tt);
+	fx.tt = NULL;
+	assert_int_equal(tmr_wheel_count(loop_timers(fx.l)), 0);
+}
+
 /* The table is shared by the workers (txn.h): lookups on one thread while another thread's inserts
  * make the shard grow. */
 static atomic_bool matcher_stop;
@@ -978,7 +1090,8 @@ static void *matcher(void *arg)
 	unsigned long found = 0;
 
 	while (!atomic_load(&matcher_stop)) {
-		struct txn *tx = txn_server_match(fx.tt, &r->m);
+		bool absorbed;
+		struct txn *tx = txn_server_match(fx.tt, &r->m, &absorbed);
 
 		found += tx != NULL;
 		mem_deref(tx);
@@ -1043,6 +1156,7 @@ int main(void)
 		TEST(test_tu_released_after_final),
 		TEST(test_free_with_live),
 		TEST(test_many),
+		TEST(test_many_echoes),
 		TEST(test_match_while_growing), /* last: ASan aborts the run if the race hits */
 	};
 
