@@ -34,6 +34,7 @@ static const struct key keys[] = {
 	{ "limits", "max_body_size", K_SIZE, F(max_body_size), 0, 1048576, "16384" },
 	{ "limits", "max_request_uri_length", K_SIZE, F(max_request_uri_length), 32, 65535, "1024" },
 	{ "limits", "max_transactions", K_UINT, F(max_transactions), 1, 100000000, "200000" },
+	{ "limits", "max_answered", K_UINT, F(max_answered), 0, 100000000, "500000" },
 	{ "limits", "retry_after", K_UINT, F(retry_after), 1, 86400, "5" },
 	{ "limits", "tcp_max_connections", K_UINT, F(tcp_max_connections), 1, 1000000, "4096" },
 	{ "limits", "tcp_idle_timeout", K_UINT, F(tcp_idle_timeout), 1, 86400, "300" },

@@ -32,6 +32,7 @@ struct config {
 	size_t max_body_size;          /* 413 above */
 	size_t max_request_uri_length; /* 414 above */
 	unsigned max_transactions;     /* 503 above */
+	unsigned max_answered;         /* answered non-INVITE transactions kept as their response (Timer J) */
 	unsigned retry_after;          /* seconds, on 503, 500 and temporary 413 */
 	unsigned tcp_max_connections;
 	unsigned tcp_idle_timeout;     /* seconds */

@@ -474,6 +474,7 @@ int core_new(struct core **cp, const struct config *cfg)
 	c->cfg = *cfg;
 	options_extra(c, c->options_hdrs, sizeof(c->options_hdrs));
 	tc.max_live = cfg->max_transactions;
+	tc.max_echoes = cfg->max_answered;
 	tc.timers = (struct txn_timers){ cfg->t1, cfg->t2, cfg->t4 };
 	tc.send = txn_send;
 	tc.server_name = c->cfg.server_name[0] ? c->cfg.server_name : NULL;

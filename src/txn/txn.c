@@ -204,7 +204,9 @@ static void table_unlink(struct txn *tx)
 
 unsigned txn_table_live(const struct txn_table *t)
 {
-	return atomic_load(&((struct txn_table *)t)->live);
+	struct txn_table *tt = (struct txn_table *)t;
+
+	return atomic_load(&tt->live) + atomic_load(&tt->echoes);
 }
 
 static struct txn_echo **echo_bucket(const struct txn_table *t, const struct shard *s, uint32_t hash)
@@ -338,7 +340,6 @@ static void echo_unlink(struct txn_table *t, struct shard *s, struct txn_echo *e
 		e->hnext->hprev = e->hprev;
 	s->nechoes--;
 	atomic_fetch_sub(&t->echoes, 1);
-	atomic_fetch_sub(&t->live, 1);
 }
 
 /* Timer J of an echo: the transaction is over. */
@@ -364,6 +365,8 @@ static bool echo_add(struct txn *tx)
 	struct txn_echo *e, **b;
 	struct shard *s;
 
+	if (t->cfg.max_echoes && atomic_load(&t->echoes) >= t->cfg.max_echoes)
+		return false;
 	if (klen + tx->resp_len > UINT32_MAX || !(e = malloc(sizeof(*e) + klen + tx->resp_len)))
 		return false;
 	memset(e, 0, sizeof(*e));
@@ -395,7 +398,6 @@ static bool echo_add(struct txn *tx)
 	*b = e;
 	s->nechoes++;
 	atomic_fetch_add(&t->echoes, 1);
-	atomic_fetch_add(&t->live, 1);
 	pthread_mutex_unlock(&s->lock);
 	tmr_start_lazy(loop_timers(tx->loop), &e->tmr_j, 64u * t->cfg.timers.t1, echo_expired, e);
 	return true;
@@ -494,7 +496,7 @@ int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, con
 		(*bucket)->hprev = tx;
 	*bucket = tx;
 	tx->in_table = true;
-	if (txn_table_live(t) - atomic_load(&t->echoes) > s->nbuckets * 2 * t->nshards)
+	if (atomic_load(&t->live) > s->nbuckets * 2 * t->nshards)
 		shard_grow(t, s);
 	pthread_mutex_unlock(&s->lock);
 	*txp = mem_ref(tx); /* one for the table, one for the caller */

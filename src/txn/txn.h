@@ -32,6 +32,8 @@ typedef int (txn_resend_h)(struct tp_worker *w, enum tp_proto proto, const struc
 struct txn_table_config {
 	unsigned shards;         /* power of two; 0 = 1024 */
 	unsigned max_live;       /* live transactions over which txn_server_new refuses with EAGAIN; 0 = no limit */
+	unsigned max_echoes;     /* echoes (see txn_server_match) kept at most; past it an answered transaction
+				  * stays whole until Timer J, counted in max_live. 0 = no limit */
 	struct txn_timers timers;
 	txn_send_h *send;
 	txn_end_h *end;          /* optional */
@@ -44,7 +46,7 @@ struct txn_table_config {
 int txn_table_new(struct txn_table **tp, const struct txn_table_config *cfg);
 /* Terminates every transaction and frees the table. Only once no worker runs. */
 void txn_table_free(struct txn_table *t);
-/* Transactions alive, counting those only absorbing retransmissions (see txn_server_match). */
+/* Transactions alive, counting echoes (those only absorbing retransmissions, see txn_server_match). */
 unsigned txn_table_live(const struct txn_table *t);
 
 /* Where a message belongs: the existing server transaction of a request (17.2.3, including the

@@ -39,7 +39,7 @@ struct txn_table {
 	struct txn_table_config cfg;
 	struct shard *shards;
 	unsigned nshards;
-	atomic_uint live;       /* transactions and echoes */
+	atomic_uint live;       /* transactions, echoes apart */
 	atomic_uint echoes;
 	struct txn_ctable *clients;
 };

@@ -105,6 +105,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.max_body_size, 16384);
 	assert_int_equal(c.max_request_uri_length, 1024);
 	assert_int_equal(c.max_transactions, 200000);
+	assert_int_equal(c.max_answered, 500000);
 	assert_int_equal(c.retry_after, 5);
 	assert_int_equal(c.tcp_max_connections, 4096);
 	assert_int_equal(c.tcp_idle_timeout, 300);

@@ -156,11 +156,12 @@ static void sent_clear(void)
 	fx.sends = 0;
 }
 
-static void table_make(unsigned shards, unsigned max_live)
+static void table_make_echoes(unsigned shards, unsigned max_live, unsigned max_echoes)
 {
 	struct txn_table_config cfg = {
 		.shards = shards,
 		.max_live = max_live,
+		.max_echoes = max_echoes,
 		.timers = { T1, T2, T4 },
 		.send = on_send,
 		.end = on_end,
@@ -172,6 +173,11 @@ static void table_make(unsigned shards, unsigned max_live)
 	txn_table_free(fx.tt);
 	fx.tt = NULL;
 	assert_int_equal(txn_table_new(&fx.tt, &cfg), 0);
+}
+
+static void table_make(unsigned shards, unsigned max_live)
+{
+	table_make_echoes(shards, max_live, 0);
 }
 
 static int setup(void **state)
@@ -854,16 +860,49 @@ static void test_max_live(void **state)
 	assert_int_equal(txn_server_new(&c, fx.tt, fx.l, &r.m, false), 0);
 	hold(c);
 	assert_int_equal(txn_table_live(fx.tt), 2);
-	/* an echo is a transaction until Timer J: it counts */
+	/* an echo is counted apart: its transaction's room is free at once */
 	assert_int_equal(respond(c, 200), 0);
 	assert_int_equal(txn_state(c), TXN_TERMINATED);
-	assert_int_equal(txn_table_live(fx.tt), 2);
+	assert_int_equal(txn_table_live(fx.tt), 2); /* b and the echo */
 	req_make(&r, (struct rq){ .method = "OPTIONS", .via = "SIP/2.0/UDP 10.0.0.3:5060;branch=z9hG4bK-fourth" });
-	assert_int_equal(txn_server_new(&c, fx.tt, fx.l, &r.m, false), EAGAIN);
-	advance_to(lazy_due(64 * T1));
-	assert_int_equal(txn_table_live(fx.tt), 1);
 	assert_int_equal(txn_server_new(&c, fx.tt, fx.l, &r.m, false), 0);
 	hold(c);
+	assert_int_equal(txn_table_live(fx.tt), 3);
+	advance_to(lazy_due(64 * T1));
+	assert_int_equal(txn_table_live(fx.tt), 2);
+	drop(a);
+	drop(b);
+}
+
+/* Past max_echoes an answered transaction stays whole until Timer J, and counts in max_live. */
+static void test_max_echoes(void **state)
+{
+	struct txn *a, *b, *c = NULL;
+	struct req r;
+
+	(void)state;
+	table_make_echoes(4, 2, 1);
+	a = txn_make(options, false);
+	b = txn_make((struct rq){ .method = "BYE", .via = "SIP/2.0/UDP 10.0.0.4:5060;branch=z9hG4bK-bye" }, false);
+	assert_int_equal(respond(a, 200), 0);
+	assert_int_equal(txn_state(a), TXN_TERMINATED); /* the one echo */
+	assert_int_equal(respond(b, 200), 0);
+	assert_int_equal(txn_state(b), TXN_COMPLETED); /* no room for a second: whole, Timer J */
+	assert_int_equal(txn_table_live(fx.tt), 2);
+	assert_true(absorbs(options));
+	deliver(b, (struct rq){ .method = "BYE", .via = "SIP/2.0/UDP 10.0.0.4:5060;branch=z9hG4bK-bye" });
+	assert_int_equal(fx.nsent, 4);
+	assert_sent(2, NULL, 0, 200);
+	assert_sent(3, b, 0, 200);
+	/* b counts in max_live: one more fits, not two */
+	req_make(&r, (struct rq){ .method = "OPTIONS", .via = "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK-5" });
+	assert_int_equal(txn_server_new(&c, fx.tt, fx.l, &r.m, false), 0);
+	hold(c);
+	req_make(&r, (struct rq){ .method = "OPTIONS", .via = "SIP/2.0/UDP 10.0.0.6:5060;branch=z9hG4bK-6" });
+	assert_int_equal(txn_server_new(&c, fx.tt, fx.l, &r.m, false), EAGAIN);
+	advance_to(lazy_due(64 * T1));
+	assert_int_equal(txn_state(b), TXN_TERMINATED);
+	assert_int_equal(txn_table_live(fx.tt), 1);
 	drop(a);
 	drop(b);
 }
@@ -1151,6 +1190,7 @@ int main(void)
 		TEST(test_match_rfc2543_to_tag),
 		TEST(test_new_unkeyable),
 		TEST(test_max_live),
+		TEST(test_max_echoes),
 		TEST(test_bad_shards),
 		TEST(test_tu_and_dest),
 		TEST(test_tu_released_after_final),
