@@ -367,6 +367,9 @@ static bool echo_add(struct txn *tx)
 
 	if (t->cfg.max_echoes && atomic_load(&t->echoes) >= t->cfg.max_echoes)
 		return false;
+	for (int i = 0; i < K_PARTS; i++)
+		if (tx->key.part[i].l > UINT16_MAX)
+			return false; /* not from a datagram */
 	if (klen + tx->resp_len > UINT32_MAX || !(e = malloc(sizeof(*e) + klen + tx->resp_len)))
 		return false;
 	memset(e, 0, sizeof(*e));
@@ -379,7 +382,7 @@ static bool echo_add(struct txn *tx)
 	e->port = tx->key.port;
 	e->cseq = tx->key.cseq;
 	for (int i = 0; i < K_PARTS; i++) {
-		e->part_len[i] = (uint16_t)tx->key.part[i].l; /* parts come from one message: under 64 kB */
+		e->part_len[i] = (uint16_t)tx->key.part[i].l;
 		memcpy(e->data + off, tx->key.part[i].p, tx->key.part[i].l);
 		off += tx->key.part[i].l;
 	}
