@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "auth/digest.h"
 
@@ -253,6 +254,70 @@ static void test_parse_escapes(void **state)
 			 EBADMSG);
 	assert_int_equal(parse(&c, "Digest username=\"bob\"x, realm=\"r\", nonce=\"n\", uri=\"u\", response=\"0\""),
 			 EBADMSG);
+}
+
+/* Lower-case hex of H(text), computed here in one call, as the reference for the hashes sipd feeds
+ * in pieces. */
+static void ref_hex(const EVP_MD *md, const char *text, size_t len, char out[DIGEST_HEX_MAX])
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned dl = 0;
+
+	assert_true(EVP_Digest(text, len, d, &dl, md, NULL));
+	for (unsigned i = 0; i < dl; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* Parts of every length around the feed buffer's (512 bytes): the same hash as the parts joined by ':'
+ * in one piece, escapes dropped where the hash covers unq(value). */
+static void test_long_parts(void **state)
+{
+	static const size_t lens[] = { 0, 1, 255, 509, 510, 511, 512, 513, 1000, 1024, 3000 };
+	static char user[3001], joined[8192], hdr[8192], uri[3100], plain_uri[3100];
+	char out[DIGEST_HEX_MAX], want[DIGEST_HEX_MAX], ha2[DIGEST_HEX_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		size_t l = lens[i];
+		int n;
+
+		memset(user, 'a' + (int)(i % 26), l);
+		user[l] = '\0';
+		digest_ha1(DIGEST_MD5, slice_make(user, l), S("sipd"), S("secret"), out);
+		n = snprintf(joined, sizeof(joined), "%s:sipd:secret", user);
+		ref_hex(EVP_md5(), joined, (size_t)n, want);
+		assert_string_equal(out, want);
+		digest_ha1(DIGEST_SHA256, S("alice"), slice_make(user, l), slice_make(user, l), out);
+		n = snprintf(joined, sizeof(joined), "alice:%s:%s", user, user);
+		ref_hex(EVP_sha256(), joined, (size_t)n, want);
+		assert_string_equal(out, want);
+
+		/* a long uri with a quoted-pair every 100 bytes: the hash covers it unescaped */
+		size_t u = 0, pu = 0;
+
+		for (size_t k = 0; k < l; k++) {
+			if (k % 100 == 50) {
+				uri[u++] = '\\';
+			}
+			uri[u++] = (char)('0' + k % 10);
+			plain_uri[pu++] = (char)('0' + k % 10);
+		}
+		uri[u] = plain_uri[pu] = '\0';
+		struct digest_cred c;
+
+		snprintf(hdr, sizeof(hdr),
+			 "Digest username=\"Mufasa\", realm=\"r\", uri=\"sip:%s\", nonce=\"" RFC7616_NONCE "\", "
+			 "nc=00000001, cnonce=\"" RFC7616_CNONCE "\", qop=auth, response=\"0\"",
+			 uri);
+		assert_int_equal(parse(&c, hdr), 0);
+		digest_expected(DIGEST_MD5, RFC7616_MD5_HA1, &c, S("REGISTER"), out);
+		n = snprintf(joined, sizeof(joined), "REGISTER:sip:%s", plain_uri);
+		ref_hex(EVP_md5(), joined, (size_t)n, ha2);
+		n = snprintf(joined, sizeof(joined), RFC7616_MD5_HA1 ":" RFC7616_NONCE ":00000001:" RFC7616_CNONCE ":auth:%s",
+			     ha2);
+		ref_hex(EVP_md5(), joined, (size_t)n, want);
+		assert_string_equal(out, want);
+	}
 }
 
 static void test_parse_missing(void **state)
@@ -781,6 +846,7 @@ int main(void)
 		cmocka_unit_test(test_parse_good),
 		cmocka_unit_test(test_parse_folded),
 		cmocka_unit_test(test_parse_escapes),
+		cmocka_unit_test(test_long_parts),
 		cmocka_unit_test(test_parse_missing),
 		cmocka_unit_test(test_parse_bad_nc),
 		cmocka_unit_test(test_parse_duplicate),
