@@ -40,12 +40,14 @@ struct registrar {
 	atomic_bool stopping;   /* the workers are gone: commits still complete, answers are not sent */
 };
 
-/* A REGISTER waiting for its changes to reach the disk. */
+/* A REGISTER waiting for its changes to reach the disk, with the 200 it will get once they are there:
+ * built while the request is at hand, it lists the bindings as this change left them. */
 struct pending {
 	struct registrar *r;
 	struct txn *tx;
 	char aor[256];
-	char *path_echo; /* Path lines for the 200, when the UA supports path */
+	char *ok;        /* the 200 */
+	size_t ok_len;
 	int err;
 };
 
@@ -160,33 +162,16 @@ static void date_header(struct sbuf *sb)
 	sbuf_add(sb, line, len);
 }
 
-/* The 200 of 10.3 step 8: every current binding with its remaining time, and a Date. */
-static void answer_bindings(struct registrar *r, struct txn *tx, const struct sip_msg *req, const char *aor,
-			    const char *path_echo)
+/* The header lines of a 200 of 10.3 step 8: every binding with its remaining time, the Path echo and a
+ * Date; malloc'd, NULL without memory. */
+static char *bindings_lines(const struct store_binding *b, size_t n, const char *path_echo, int64_t now)
 {
-	int64_t now = (int64_t)time(NULL);
-	/* sized to what the AOR has now (a record is ~3 kB); a binding added in between waits for the
-	 * next answer, as it would have a moment later */
-	size_t max = loc_lookup(r->loc, aor, NULL, 0, now), n = 0, cap;
-	struct store_binding *b = max ? malloc(max * sizeof(*b)) : NULL;
-	char *extra;
+	size_t cap = 256 + (path_echo ? strlen(path_echo) : 0) + n * (sizeof(b->contact) + 64);
+	char *extra = malloc(cap);
 	struct sbuf sb;
 
-	if (max && !b) {
-		txn_reply(tx, req, 500, "Out of memory", NULL);
-		return;
-	}
-	if (max)
-		n = loc_lookup(r->loc, aor, b, max, now);
-	if (n > max)
-		n = max;
-	cap = 256 + (path_echo ? strlen(path_echo) : 0) + n * (sizeof(b->contact) + 64);
-	extra = malloc(cap);
-	if (!extra) {
-		free(b);
-		txn_reply(tx, req, 500, "Out of memory", NULL);
-		return;
-	}
+	if (!extra)
+		return NULL;
 	sbuf_init(&sb, extra, cap - 1);
 	for (size_t i = 0; i < n; i++) {
 		int64_t left = b[i].expires - now;
@@ -203,7 +188,28 @@ static void answer_bindings(struct registrar *r, struct txn *tx, const struct si
 		sbuf_adds(&sb, path_echo);
 	date_header(&sb);
 	extra[sb.len] = '\0';
-	txn_reply(tx, req, 200, NULL, extra);
+	return extra;
+}
+
+/* The 200 to a query (a REGISTER without Contact): the AOR's bindings as they are now. */
+static void answer_bindings(struct registrar *r, struct txn *tx, const struct sip_msg *req, const char *aor,
+			    const char *path_echo)
+{
+	int64_t now = (int64_t)time(NULL);
+	/* sized to what the AOR has now (a record is ~3 kB); a binding added in between waits for the
+	 * next answer, as it would have a moment later */
+	size_t max = loc_lookup(r->loc, aor, NULL, 0, now), n = 0;
+	struct store_binding *b = max ? malloc(max * sizeof(*b)) : NULL;
+	char *extra = NULL;
+
+	if (max && b)
+		n = loc_lookup(r->loc, aor, b, max, now);
+	if (n > max)
+		n = max;
+	if ((max && !b) || !(extra = bindings_lines(b, n, path_echo, now)))
+		txn_reply(tx, req, 500, "Out of memory", NULL);
+	else
+		txn_reply(tx, req, 200, NULL, extra);
 	free(extra);
 	free(b);
 }
@@ -211,7 +217,7 @@ static void answer_bindings(struct registrar *r, struct txn *tx, const struct si
 static void pending_free(struct pending *p)
 {
 	mem_deref(p->tx);
-	free(p->path_echo);
+	free(p->ok);
 	free(p);
 }
 
@@ -225,7 +231,7 @@ static void pending_answer(void *arg)
 		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", p->r->cfg->retry_after);
 		txn_reply(p->tx, NULL, 500, "Binding could not be stored", extra);
 	} else {
-		answer_bindings(p->r, p->tx, NULL, p->aor, p->path_echo);
+		txn_respond(p->tx, 200, p->ok, p->ok_len);
 	}
 	pending_free(p);
 }
@@ -506,18 +512,21 @@ static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *re
 		   struct update *u, const struct store_binding *old, size_t nold, char *path_echo, int64_t now)
 {
 	struct pending *p = calloc(1, sizeof(*p));
-	char extra[64];
+	char extra[64], *lines = bindings_lines(u->cur, u->ncur, path_echo, now);
 	int err;
 
-	if (!p || loc_set_locked(r->loc, aor, u->cur, u->ncur, now)) {
+	free(path_echo);
+	err = !p || !lines ? ENOMEM : txn_reply_prepare(tx, req, 200, NULL, lines, &p->ok, &p->ok_len);
+	free(lines);
+	if (err || loc_set_locked(r->loc, aor, u->cur, u->ncur, now)) {
+		if (p)
+			free(p->ok);
 		free(p);
-		free(path_echo);
-		txn_reply(tx, req, 500, "Out of memory", NULL);
+		txn_reply(tx, req, 500, err == ENOSPC ? "Response too large" : "Out of memory", NULL);
 		return;
 	}
 	p->r = r;
 	p->tx = mem_ref(tx);
-	p->path_echo = path_echo;
 	memcpy(p->aor, aor, strlen(aor) + 1); /* both are char[256] */
 	/* submitted under the AOR's lock: the disk sees this AOR's changes in the order memory did */
 	err = store_writer_submit(r->writer, u->changes, u->nchanges, pending_done, p);

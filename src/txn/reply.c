@@ -144,6 +144,26 @@ int txn_kept(const struct txn *tx, const char **buf, size_t *len)
 	return 0;
 }
 
+int txn_reply_prepare(struct txn *tx, const struct sip_msg *req, unsigned code, const char *reason, const char *extra,
+		      char **out, size_t *len)
+{
+	const char *built;
+	size_t n;
+
+	*out = NULL;
+	*len = 0;
+	if (!tx->req || !req)
+		return EINVAL;
+	n = build(tx->table, req, slice_cstr(tx->src_host), tx->src_port, code, reason, extra, &built);
+	if (!n)
+		return ENOSPC;
+	if (!(*out = malloc(n)))
+		return ENOMEM;
+	memcpy(*out, built, n);
+	*len = n;
+	return 0;
+}
+
 int txn_reply(struct txn *tx, const struct sip_msg *req, unsigned code, const char *reason, const char *extra)
 {
 	struct reply_buf *rb = reply_buf();

@@ -163,6 +163,11 @@ int txn_kept(const struct txn *tx, const char **buf, size_t *len);
 /* Answers the kept request. req: the parsed request when the caller has it, NULL to reparse the copy.
  * 0, EINVAL (nothing kept, or a final already sent), ENOSPC, ENOMEM. */
 int txn_reply(struct txn *tx, const struct sip_msg *req, unsigned code, const char *reason, const char *extra);
+/* The response txn_reply would send to req (the parsed request), built now into *out (malloc'd, *len
+ * bytes; the caller frees it), for a TU that decides its answer now and sends it later with txn_respond.
+ * 0, EINVAL (nothing kept), ENOSPC, ENOMEM. */
+int txn_reply_prepare(struct txn *tx, const struct sip_msg *req, unsigned code, const char *reason, const char *extra,
+		      char **out, size_t *len);
 /* Whether req's To tag is the one sipd gives its own answers to this transaction (an ACK for a final
  * sipd sent statelessly carries it). */
 bool txn_is_own_tag(const struct sip_msg *req);
