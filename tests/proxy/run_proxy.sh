@@ -588,6 +588,11 @@ then
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
 
+	case_begin "17.2.2: the caller's BYE sent again after its 200 (same branch) gets the same 200, byte for byte, from sipd's transaction (kept as its echo); the callee sees one BYE" main
+	unbind bob
+	check "sipua.py byeretx" byeretx --port "${SIPD_PORT[main]}" --user bob
+	case_end
+
 	case_begin "recurse_3xx = no (the default): bob's phone answers 302 Moved Temporarily with Contact <sip:callee@127.0.0.1:<carol's phone>>; sipd ACKs it and relays it with that Contact (16.7 step 4 not taken), carol's phone gets nothing" main
 	unbind bob
 	unbind carol

@@ -47,6 +47,10 @@ socket), and timing checks over SIPp's message logs.
       (Route: the Record-Route) with an SDP answer padded to well over 1300 bytes. That ACK (sipd forwards
       it statelessly, 16.11) must reach the callee over TCP (RFC 3261 18.1.1), sipd's Via on top saying
       TCP, its body whole; nothing may come over UDP but the INVITE and the BYE, whose 200 must come back
+  sipua.py byeretx --port P --user U
+      a whole call in one process (caller alice, callee U registered over UDP); after the BYE's 200 the
+      caller sends the same BYE again (same branch): the same 200 must come back, byte for byte, from
+      sipd's transaction, and the callee must not see a second BYE (RFC 3261 17.2.2, 16.6)
   sipua.py sink --host H --port P --ready FILE [--seconds S]
       listens on udp:H:P for S seconds; nothing may come
   sipua.py request --port P --method M --ruri URI [--route R]... [--to-tag T] --expect CODE
@@ -606,57 +610,72 @@ def cmd_tcpreg(a):
     return 0
 
 
-def cmd_bigack(a):
-    fails = []
-    lsock, lport, usock = tcp_phone(a, "")
-    csock = udp_socket(0)
-    cport = csock.getsockname()[1]
-    sipd = (HOST, a.port)
-    tag = "ba%06d" % random.randrange(10 ** 6)
-    callid = "bigack-%d-%06d@%s" % (os.getpid(), random.randrange(10 ** 6), HOST)
-    frm = "<sip:alice@%s>;tag=%s" % (HOST, tag)
-    ruri = "sip:%s@%s:%d" % (a.user, HOST, a.port)
+class Caller:
+    """alice on one UDP socket, calling through sipd: builds her requests of one dialog and reads
+    her final responses."""
 
-    def request(method, uri, cseq, branch, to, extra=(), body=""):
+    def __init__(self, a, prefix):
+        self.sock = udp_socket(0)
+        self.port = self.sock.getsockname()[1]
+        self.sipd = (HOST, a.port)
+        self.tag = "%s%06d" % (prefix, random.randrange(10 ** 6))
+        self.callid = "%s-%d-%06d@%s" % (prefix, os.getpid(), random.randrange(10 ** 6), HOST)
+        self.frm = "<sip:alice@%s>;tag=%s" % (HOST, self.tag)
+        self.ruri = "sip:%s@%s:%d" % (a.user, HOST, a.port)
+
+    def request(self, method, uri, cseq, branch, to, extra=(), body=""):
         lines = ["%s %s SIP/2.0" % (method, uri),
-                 "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (HOST, cport, branch),
-                 "Max-Forwards: 70", "From: %s" % frm, "To: %s" % to, "Call-ID: %s" % callid,
-                 "CSeq: %d %s" % (cseq, method), "Contact: <sip:alice@%s:%d>" % (HOST, cport)]
+                 "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (HOST, self.port, branch),
+                 "Max-Forwards: 70", "From: %s" % self.frm, "To: %s" % to, "Call-ID: %s" % self.callid,
+                 "CSeq: %d %s" % (cseq, method), "Contact: <sip:alice@%s:%d>" % (HOST, self.port)]
         lines += list(extra)
         if body:
             lines.append("Content-Type: application/sdp")
         lines.append("Content-Length: %d" % len(body))
         return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
 
-    def caller_final(cseq, method):
+    def send(self, data):
+        self.sock.sendto(data, self.sipd)
+
+    def final(self, cseq, method):
         deadline = time.monotonic() + 5
         while True:
-            m, _ = recv_msg(csock, deadline)
+            m, _ = recv_msg(self.sock, deadline)
             if m is None:
                 raise Fail("the caller got no final response to %s within 5 s" % method)
             if m.code and m.code >= 200 and (m.first("CSeq") or "").split() == [str(cseq), method]:
                 return m
 
-    csock.sendto(request("INVITE", ruri, 1, "z9hG4bKba%sinv" % tag, "<%s>" % ruri), sipd)
-    while True:
-        inv, src = recv_msg(usock, time.monotonic() + 5)
-        if inv is None:
-            raise Fail("no INVITE reached the callee at udp:127.0.0.1:%d within 5 s" % lport)
-        if inv.method == "INVITE":
-            break
-    contact = "Contact: <sip:callee@%s:%d>" % (HOST, lport)
-    usock.sendto(response(inv, 200, "OK", "cb%06d" % random.randrange(10 ** 6), [contact], SDP_ANSWER), src)
-    ok = caller_final(1, "INVITE")
-    if ok.code != 200:
-        raise Fail("the caller got '%s', expected 200" % ok.start)
-    rr = [v.strip() for line in ok.values("Record-Route") for v in line.split(",")]
-    routes = ["Route: %s" % ", ".join(reversed(rr))] if rr else []
-    target = re.search(r"<([^>]+)>", ok.first("Contact") or "").group(1)
+    def establish(self, usock, lport):
+        """INVITE through sipd, answered 200 by the phone on usock: (the 200, the Route lines of the
+        dialog, the callee's Contact URI)."""
+        self.send(self.request("INVITE", self.ruri, 1, "z9hG4bK%sinv" % self.tag, "<%s>" % self.ruri))
+        while True:
+            inv, src = recv_msg(usock, time.monotonic() + 5)
+            if inv is None:
+                raise Fail("no INVITE reached the callee at udp:127.0.0.1:%d within 5 s" % lport)
+            if inv.method == "INVITE":
+                break
+        contact = "Contact: <sip:callee@%s:%d>" % (HOST, lport)
+        usock.sendto(response(inv, 200, "OK", "cb%06d" % random.randrange(10 ** 6), [contact], SDP_ANSWER), src)
+        ok = self.final(1, "INVITE")
+        if ok.code != 200:
+            raise Fail("the caller got '%s', expected 200" % ok.start)
+        rr = [v.strip() for line in ok.values("Record-Route") for v in line.split(",")]
+        routes = ["Route: %s" % ", ".join(reversed(rr))] if rr else []
+        return ok, routes, re.search(r"<([^>]+)>", ok.first("Contact") or "").group(1)
+
+
+def cmd_bigack(a):
+    fails = []
+    lsock, lport, usock = tcp_phone(a, "")
+    c = Caller(a, "ba")
+    ok, routes, target = c.establish(usock, lport)
     sdp = "v=0\r\no=alice 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n" % (HOST, HOST)
     sdp += "".join("a=x-pad:%02d 0123456789abcdef0123456789abcdef0123456789\r\n" % i for i in range(30))
     sdp += "a=x-end\r\n"
-    ack = request("ACK", target, 1, "z9hG4bKba%sack" % tag, ok.first("To"), routes, sdp)
-    csock.sendto(ack, sipd)
+    ack = c.request("ACK", target, 1, "z9hG4bK%sack" % c.tag, ok.first("To"), routes, sdp)
+    c.send(ack)
     lsock.settimeout(3)
     try:
         conn, _ = lsock.accept()
@@ -674,7 +693,7 @@ def cmd_bigack(a):
             fails.append("ACK top Via %r, expected sipd's SIP/2.0/TCP 127.0.0.1:%d" % (vias[:1], a.port))
         if m.body != sdp:
             fails.append("the ACK's body came %d bytes long, not the %d sent" % (len(m.body), len(sdp)))
-    csock.sendto(request("BYE", target, 2, "z9hG4bKba%sbye" % tag, ok.first("To"), routes), sipd)
+    c.send(c.request("BYE", target, 2, "z9hG4bK%sbye" % c.tag, ok.first("To"), routes))
     deadline = time.monotonic() + 5
     bye = None
     while bye is None:
@@ -688,14 +707,60 @@ def cmd_bigack(a):
         elif m.method != "INVITE":
             fails.append("over UDP came %s" % m.start)
     if bye is not None:
-        b = caller_final(2, "BYE")
+        b = c.final(2, "BYE")
         if b.code != 200:
             fails.append("BYE: expected 200, got '%s'" % b.start)
-    for s_ in (lsock, usock, csock):
+    for s_ in (lsock, usock, c.sock):
         s_.close()
     if fails:
         raise Fail("; ".join(fails))
     print("ACK of %d bytes over TCP" % len(ack))
+    return 0
+
+
+def cmd_byeretx(a):
+    """A call through sipd, then the caller's BYE sent again after its 200 (same branch): sipd's
+    transaction answers it with the same 200, byte for byte, and the callee sees no second BYE."""
+    lsock, lport, usock = tcp_phone(a, "")
+    c = Caller(a, "br")
+
+    def callee_byes(wait):
+        """The BYEs reaching the callee within wait seconds, each answered 200."""
+        got = []
+        deadline = time.monotonic() + wait
+        while True:
+            m, src = recv_msg(usock, deadline)
+            if m is None:
+                return got
+            if m.method == "BYE":
+                got.append(m)
+                usock.sendto(response(m, 200, "OK", None), src)
+
+    ok, routes, target = c.establish(usock, lport)
+    c.send(c.request("ACK", target, 1, "z9hG4bK%sack" % c.tag, ok.first("To"), routes))
+    bye = c.request("BYE", target, 2, "z9hG4bK%sbye" % c.tag, ok.first("To"), routes)
+    c.send(bye)
+    byes = callee_byes(2.0)
+    if len(byes) != 1:
+        raise Fail("%d BYEs reached the callee, expected 1" % len(byes))
+    first = c.final(2, "BYE")
+    if first.code != 200:
+        raise Fail("BYE: expected 200, got '%s'" % first.start)
+    fails = []
+    time.sleep(1.1)  # later than the callee's 200: only sipd's transaction can answer now
+    c.send(bye)  # the retransmission: same branch, same bytes
+    again = c.final(2, "BYE")
+    if again.raw != first.raw:
+        fails.append("the retransmitted BYE's answer differs from the first 200:\n%s\n---\n%s"
+                     % (first.text(), again.text()))
+    later = callee_byes(1.5)
+    if later:
+        fails.append("the retransmitted BYE reached the callee again: %s" % later[0].start)
+    for s_ in (lsock, usock, c.sock):
+        s_.close()
+    if fails:
+        raise Fail("; ".join(fails))
+    print("BYE retransmission answered by sipd with the same 200; the callee saw one BYE")
     return 0
 
 
@@ -1046,6 +1111,10 @@ def main():
     g2.add_argument("--port", type=int, required=True)
     g2.add_argument("--user", required=True)
     g2.add_argument("--password", default="secret")
+    g3 = sub.add_parser("byeretx")
+    g3.add_argument("--port", type=int, required=True)
+    g3.add_argument("--user", required=True)
+    g3.add_argument("--password", default="secret")
     k = sub.add_parser("sink")
     k.add_argument("--host", default="127.0.0.2")
     k.add_argument("--port", type=int, required=True)
@@ -1082,7 +1151,7 @@ def main():
             return 0
         return {"ready": cmd_ready, "bound": cmd_bound, "register": cmd_register, "natcallee": cmd_natcallee,
                 "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
-                "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "tcpreg": cmd_tcpreg, "bigack": cmd_bigack, "invite": cmd_invite,
+                "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "tcpreg": cmd_tcpreg, "bigack": cmd_bigack, "byeretx": cmd_byeretx, "invite": cmd_invite,
                 "sink": cmd_sink, "request": cmd_request, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:
         sys.stderr.write("sipua: %s\n" % e)
