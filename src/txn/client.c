@@ -370,7 +370,9 @@ static void build_ack(struct txn_client *ct, const struct sip_msg *resp)
 	}
 	sbuf_init(&b, buf, ct->req_len + 512);
 	if (sip_hop_request_write(&b, inv, "ACK", to->value) == 0) {
-		ct->ack = buf;
+		char *fit = realloc(buf, b.len ? b.len : 1); /* kept for Timer D: no spare room */
+
+		ct->ack = fit ? fit : buf;
 		ct->ack_len = b.len;
 	} else {
 		free(buf);
@@ -394,6 +396,10 @@ static void resp_final(struct txn_client *ct, unsigned code, const struct sip_ms
 		if (ct->ack)
 			ct_send(ct, ct->ack, ct->ack_len);
 	}
+	/* Completed only absorbs retransmitted finals (and ACKs them): the request is never sent again */
+	free(ct->req);
+	ct->req = NULL;
+	ct->req_len = 0;
 	/* D: 32 s over UDP (at least 64*T1 would do for B's sake), K: T4; 0 over reliable transports */
 	if (ct->reliable) {
 		ct_terminate(ct, 0);
