@@ -999,6 +999,49 @@ static void test_tu_released_after_final(void **state)
 	drop(inv);
 }
 
+/* txn_reply_prepare builds what txn_reply would send (8.2.6: the Via with received, the To with a tag,
+ * the extra lines), sends nothing, and the TU sends it later with txn_respond. */
+static void test_reply_prepare(void **state)
+{
+	struct rq p = { .method = "REGISTER", .via = "SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK-reg1;rport" };
+	struct txn *tx = txn_make(p, false);
+	struct txn_origin o;
+	struct tp_msg tm = { .proto = TP_UDP };
+	struct req r;
+	char *out = NULL;
+	size_t len = 0;
+
+	(void)state;
+	req_make(&r, p);
+	tm.buf = r.text;
+	tm.len = strlen(r.text);
+	tm.src.len = sizeof(struct sockaddr_in);
+	tm.src.u.in.sin_family = AF_INET;
+	tm.src.u.in.sin_port = htons(40000);
+	tm.src.u.in.sin_addr.s_addr = htonl(0x0a000001); /* 10.0.0.1: behind a NAT, as received= says */
+	txn_origin_init(&o, &tm, &r.m);
+	assert_int_equal(txn_reply_prepare(tx, &r.m, 200, NULL, NULL, &out, &len), EINVAL); /* nothing kept */
+	assert_null(out);
+	assert_int_equal(txn_keep(tx, &o, tm.buf, tm.len), 0);
+	assert_int_equal(txn_reply_prepare(tx, NULL, 200, NULL, NULL, &out, &len), EINVAL);
+	assert_int_equal(txn_reply_prepare(tx, &r.m, 200, NULL, "Contact: <sip:alice@192.0.2.7>;expires=60" CRLF, &out,
+					   &len),
+			 0);
+	assert_non_null(out);
+	assert_int_equal(fx.nsent, 0); /* built, not sent */
+	assert_true(len > 16 && !memcmp(out, "SIP/2.0 200 OK" CRLF, 16));
+	assert_non_null(memmem(out, len, "Via: SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK-reg1;rport=40000;received=10.0.0.1" CRLF, 83));
+	assert_non_null(memmem(out, len, "To: <sip:bob@example.com>;tag=", 30));
+	assert_non_null(memmem(out, len, "CSeq: 1 REGISTER" CRLF, 18));
+	assert_non_null(memmem(out, len, "Contact: <sip:alice@192.0.2.7>;expires=60" CRLF, 43));
+	assert_int_equal(txn_respond(tx, 200, out, len), 0);
+	assert_int_equal(fx.nsent, 1);
+	assert_int_equal(fx.sent[0].len, len);
+	assert_memory_equal(fx.sent[0].buf, out, len);
+	free(out);
+	drop(tx);
+}
+
 /* Freeing the table with transactions live and their timers running frees everything (ASan checks). */
 static void test_free_with_live(void **state)
 {
@@ -1194,6 +1237,7 @@ int main(void)
 		TEST(test_bad_shards),
 		TEST(test_tu_and_dest),
 		TEST(test_tu_released_after_final),
+		TEST(test_reply_prepare),
 		TEST(test_free_with_live),
 		TEST(test_many),
 		TEST(test_many_echoes),
