@@ -134,7 +134,7 @@ int txn_table_new(struct txn_table **tp, const struct txn_table_config *cfg)
 	for (unsigned i = 0; i < n; i++) {
 		pthread_mutex_init(&t->shards[i].lock, NULL);
 		t->shards[i].nbuckets = 64;
-		t->shards[i].buckets = calloc(64, sizeof(struct txn *));
+		t->shards[i].buckets = calloc(64, sizeof(struct tentry *));
 		if (!t->shards[i].buckets) {
 			t->nshards = i + 1;
 			txn_table_free(t);
@@ -145,37 +145,41 @@ int txn_table_new(struct txn_table **tp, const struct txn_table_config *cfg)
 	return 0;
 }
 
-/* Locks the shard of a hash and returns it with the bucket; the bucket array may be reallocated by
- * shard_grow, so it is only looked at under the lock. */
-static struct shard *shard_lock(struct txn_table *t, uint32_t hash, struct txn ***bucket)
+/* Locks the shard of a hash and returns it; its bucket array may be reallocated by chain_insert, so it
+ * is only looked at under the lock. */
+static struct shard *shard_lock(struct txn_table *t, uint32_t hash)
 {
 	struct shard *s = &t->shards[hash & (t->nshards - 1)];
 
 	pthread_mutex_lock(&s->lock);
-	*bucket = &s->buckets[(hash / t->nshards) & (s->nbuckets - 1)];
 	return s;
+}
+
+static struct tentry **bucket_of(const struct txn_table *t, const struct shard *s, uint32_t hash)
+{
+	return &s->buckets[(hash / t->nshards) & (s->nbuckets - 1)];
 }
 
 /* Doubles a shard's buckets when chains grow; called with the shard locked. */
 static void shard_grow(struct txn_table *t, struct shard *s)
 {
 	unsigned n = s->nbuckets * 2;
-	struct txn **nb = calloc(n, sizeof(*nb));
+	struct tentry **nb = calloc(n, sizeof(*nb));
 
 	if (!nb)
 		return; /* longer chains, still correct */
 	for (unsigned i = 0; i < s->nbuckets; i++) {
-		struct txn *tx = s->buckets[i], *next;
+		struct tentry *e = s->buckets[i], *next;
 
-		for (; tx; tx = next) {
-			struct txn **b = &nb[(tx->hash / t->nshards) & (n - 1)];
+		for (; e; e = next) {
+			struct tentry **b = &nb[(e->hash / t->nshards) & (n - 1)];
 
-			next = tx->hnext;
-			tx->hprev = NULL;
-			tx->hnext = *b;
+			next = e->hnext;
+			e->hprev = NULL;
+			e->hnext = *b;
 			if (*b)
-				(*b)->hprev = tx;
-			*b = tx;
+				(*b)->hprev = e;
+			*b = e;
 		}
 	}
 	free(s->buckets);
@@ -183,19 +187,39 @@ static void shard_grow(struct txn_table *t, struct shard *s)
 	s->nbuckets = n;
 }
 
+/* Called with the shard locked. */
+static void chain_insert(struct txn_table *t, struct shard *s, struct tentry *e)
+{
+	struct tentry **b = bucket_of(t, s, e->hash);
+
+	e->hprev = NULL;
+	e->hnext = *b;
+	if (*b)
+		(*b)->hprev = e;
+	*b = e;
+	if (++s->nentries > s->nbuckets * 2)
+		shard_grow(t, s);
+}
+
+/* Called with the shard locked. */
+static void chain_unlink(struct txn_table *t, struct shard *s, struct tentry *e)
+{
+	if (e->hprev)
+		e->hprev->hnext = e->hnext;
+	else
+		*bucket_of(t, s, e->hash) = e->hnext;
+	if (e->hnext)
+		e->hnext->hprev = e->hprev;
+	s->nentries--;
+}
+
 static void table_unlink(struct txn *tx)
 {
 	struct txn_table *t = tx->table;
-	struct txn **bucket;
-	struct shard *s = shard_lock(t, tx->hash, &bucket);
+	struct shard *s = shard_lock(t, tx->e.hash);
 
 	if (tx->in_table) {
-		if (tx->hprev)
-			tx->hprev->hnext = tx->hnext;
-		else
-			*bucket = tx->hnext;
-		if (tx->hnext)
-			tx->hnext->hprev = tx->hprev;
+		chain_unlink(t, s, &tx->e);
 		tx->in_table = false;
 		atomic_fetch_sub(&t->live, 1);
 	}
@@ -207,11 +231,6 @@ unsigned txn_table_live(const struct txn_table *t)
 	struct txn_table *tt = (struct txn_table *)t;
 
 	return atomic_load(&tt->live) + atomic_load(&tt->echoes);
-}
-
-static struct txn_echo **echo_bucket(const struct txn_table *t, const struct shard *s, uint32_t hash)
-{
-	return &s->ebuckets[(hash / t->nshards) & (s->nebuckets - 1)];
 }
 
 /* What an echo sends again, copied out under the shard lock: the echo may end as soon as it is let go. */
@@ -243,26 +262,30 @@ static void echo_copy(const struct txn_echo *e, struct resend *r)
 static struct txn *lookup(struct txn_table *t, const struct txn_key *k, struct resend *r, bool *echoed)
 {
 	uint32_t h = key_hash(k);
-	struct txn **bucket, *tx;
-	struct shard *s = shard_lock(t, h, &bucket);
+	struct shard *s = shard_lock(t, h);
+	const struct txn_echo *echo = NULL;
+	struct txn *tx = NULL;
 
-	for (tx = *bucket; tx; tx = tx->hnext)
-		if (tx->hash == h && key_eq(&tx->key, k))
-			break;
-	mem_ref(tx);
-	if (!tx && r && s->nechoes) {
-		for (struct txn_echo *e = *echo_bucket(t, s, h); e; e = e->hnext) {
-			struct txn_key ek;
+	for (struct tentry *e = *bucket_of(t, s, h); e && !tx; e = e->hnext) {
+		struct txn_key ek;
 
-			if (e->hash != h)
-				continue;
-			echo_key(e, &ek);
-			if (key_eq(&ek, k)) {
-				echo_copy(e, r);
-				*echoed = true;
-				break;
-			}
+		if (e->hash != h)
+			continue;
+		if (!e->echo) {
+			if (key_eq(&((struct txn *)e)->key, k))
+				tx = mem_ref((struct txn *)e);
+			continue;
 		}
+		/* a transaction being reduced stands beside its echo for a moment: it goes first */
+		if (r && !echo) {
+			echo_key((const struct txn_echo *)e, &ek);
+			if (key_eq(&ek, k))
+				echo = (const struct txn_echo *)e;
+		}
+	}
+	if (!tx && echo) {
+		echo_copy(echo, r);
+		*echoed = true;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return tx;
@@ -300,45 +323,10 @@ struct txn *txn_server_match_cancelled(struct txn_table *t, const struct sip_msg
 
 /* ---- echoes ---- */
 
-/* Doubles a shard's echo buckets (from none to 64 the first time); called with the shard locked.
- * false when there are still none. */
-static bool echo_grow(struct txn_table *t, struct shard *s)
-{
-	unsigned n = s->nebuckets ? s->nebuckets * 2 : 64;
-	struct txn_echo **nb = calloc(n, sizeof(*nb));
-
-	if (!nb)
-		return s->nebuckets != 0; /* longer chains, still correct */
-	for (unsigned i = 0; i < s->nebuckets; i++) {
-		struct txn_echo *e = s->ebuckets[i], *next;
-
-		for (; e; e = next) {
-			struct txn_echo **b = &nb[(e->hash / t->nshards) & (n - 1)];
-
-			next = e->hnext;
-			e->hprev = NULL;
-			e->hnext = *b;
-			if (*b)
-				(*b)->hprev = e;
-			*b = e;
-		}
-	}
-	free(s->ebuckets);
-	s->ebuckets = nb;
-	s->nebuckets = n;
-	return true;
-}
-
 /* Called with the shard locked. */
 static void echo_unlink(struct txn_table *t, struct shard *s, struct txn_echo *e)
 {
-	if (e->hprev)
-		e->hprev->hnext = e->hnext;
-	else
-		*echo_bucket(t, s, e->hash) = e->hnext;
-	if (e->hnext)
-		e->hnext->hprev = e->hprev;
-	s->nechoes--;
+	chain_unlink(t, s, &e->e);
 	atomic_fetch_sub(&t->echoes, 1);
 }
 
@@ -347,8 +335,7 @@ static void echo_expired(struct tmr *tm, void *arg)
 {
 	struct txn_echo *e = arg;
 	struct txn_table *t = e->table;
-	struct txn **unused;
-	struct shard *s = shard_lock(t, e->hash, &unused);
+	struct shard *s = shard_lock(t, e->e.hash);
 
 	(void)tm;
 	echo_unlink(t, s, e);
@@ -356,13 +343,12 @@ static void echo_expired(struct tmr *tm, void *arg)
 	free(e);
 }
 
-/* The echo of tx, in the table, its Timer J running; false without memory. On tx's loop. */
+/* The echo of tx, in the table, its Timer J running; false past max_echoes or without memory. On tx's loop. */
 static bool echo_add(struct txn *tx)
 {
 	struct txn_table *t = tx->table;
 	size_t klen = key_len(&tx->key), off = 0;
-	struct txn **unused;
-	struct txn_echo *e, **b;
+	struct txn_echo *e;
 	struct shard *s;
 
 	if (t->cfg.max_echoes && atomic_load(&t->echoes) >= t->cfg.max_echoes)
@@ -377,7 +363,8 @@ static bool echo_add(struct txn *tx)
 	e->worker = tx->worker;
 	e->dst = tx->dst;
 	e->proto = tx->proto;
-	e->hash = tx->hash;
+	e->e.hash = tx->e.hash;
+	e->e.echo = true;
 	e->cookie = tx->key.cookie;
 	e->port = tx->key.port;
 	e->cseq = tx->key.cseq;
@@ -388,18 +375,8 @@ static bool echo_add(struct txn *tx)
 	}
 	memcpy(e->data + off, tx->resp, tx->resp_len);
 	e->resp_len = (uint32_t)tx->resp_len;
-	s = shard_lock(t, e->hash, &unused);
-	if ((s->nechoes >= s->nebuckets * 2 && !echo_grow(t, s))) {
-		pthread_mutex_unlock(&s->lock);
-		free(e);
-		return false;
-	}
-	b = echo_bucket(t, s, e->hash);
-	e->hnext = *b;
-	if (*b)
-		(*b)->hprev = e;
-	*b = e;
-	s->nechoes++;
+	s = shard_lock(t, e->e.hash);
+	chain_insert(t, s, &e->e);
 	atomic_fetch_add(&t->echoes, 1);
 	pthread_mutex_unlock(&s->lock);
 	tmr_start_lazy(loop_timers(tx->loop), &e->tmr_j, 64u * t->cfg.timers.t1, echo_expired, e);
@@ -441,22 +418,18 @@ void txn_table_free(struct txn_table *t)
 
 		for (unsigned b = 0; s->buckets && b < s->nbuckets; b++) {
 			while (s->buckets[b]) {
-				struct txn *tx = s->buckets[b];
+				struct tentry *e = s->buckets[b];
 
 				/* the workers are joined but their wheels still exist: cancel, tell the TU, free */
-				terminate(tx, "shutdown");
-			}
-		}
-		for (unsigned b = 0; s->ebuckets && b < s->nebuckets; b++) {
-			while (s->ebuckets[b]) {
-				struct txn_echo *e = s->ebuckets[b];
-
-				tmr_cancel(&e->tmr_j);
-				echo_unlink(t, s, e);
+				if (!e->echo) {
+					terminate((struct txn *)e, "shutdown");
+					continue;
+				}
+				tmr_cancel(&((struct txn_echo *)e)->tmr_j);
+				echo_unlink(t, s, (struct txn_echo *)e);
 				free(e);
 			}
 		}
-		free(s->ebuckets);
 		free(s->buckets);
 		pthread_mutex_destroy(&s->lock);
 	}
@@ -469,7 +442,6 @@ int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, con
 		   bool reliable)
 {
 	struct txn_key k;
-	struct txn **bucket;
 	struct shard *s;
 	struct txn *tx = NULL;
 	unsigned live = atomic_fetch_add(&t->live, 1);
@@ -488,19 +460,14 @@ int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, con
 	}
 	key_copy(tx, &k);
 	tx->table = t;
-	tx->hash = key_hash(&k);
+	tx->e.hash = key_hash(&k);
 	tx->invite = req->mid == SIP_METHOD_INVITE;
 	tx->reliable = reliable;
 	tx->state = tx->invite ? TXN_PROCEEDING : TXN_TRYING;
 	tx->loop = loop;
-	s = shard_lock(t, tx->hash, &bucket);
-	tx->hnext = *bucket;
-	if (*bucket)
-		(*bucket)->hprev = tx;
-	*bucket = tx;
+	s = shard_lock(t, tx->e.hash);
+	chain_insert(t, s, &tx->e);
 	tx->in_table = true;
-	if (atomic_load(&t->live) > s->nbuckets * 2 * t->nshards)
-		shard_grow(t, s);
 	pthread_mutex_unlock(&s->lock);
 	*txp = mem_ref(tx); /* one for the table, one for the caller */
 	return 0;
@@ -634,36 +601,40 @@ static void respond_posted(void *arg)
 	free(p);
 }
 
-int txn_respond(struct txn *tx, unsigned code, const char *buf, size_t len)
+int txn_respond_take(struct txn *tx, unsigned code, char *buf, size_t len)
 {
-	char *copy;
+	struct posted_resp *p;
 
-	if (code >= 200 && atomic_exchange(&tx->final, true))
+	if ((code >= 200 && atomic_exchange(&tx->final, true)) || (code < 200 && atomic_load(&tx->final))) {
+		free(buf);
 		return EINVAL;
-	if (code < 200 && atomic_load(&tx->final))
-		return EINVAL;
-	copy = malloc(len ? len : 1);
-	if (!copy)
-		return ENOMEM;
-	memcpy(copy, buf, len);
+	}
 	if (tx->table->cfg.single_thread || loop_current() == tx->loop) {
-		respond_here(tx, code, copy, len);
+		respond_here(tx, code, buf, len);
 		return 0;
 	}
-	struct posted_resp *p = malloc(sizeof(*p));
-
-	if (!p) {
-		free(copy);
+	if (!(p = malloc(sizeof(*p)))) {
+		free(buf);
 		return ENOMEM;
 	}
-	*p = (struct posted_resp){ mem_ref(tx), code, copy, len };
+	*p = (struct posted_resp){ mem_ref(tx), code, buf, len };
 	if (loop_post(tx->loop, respond_posted, p)) {
 		mem_deref(tx);
-		free(copy);
+		free(buf);
 		free(p);
 		return ENOMEM;
 	}
 	return 0;
+}
+
+int txn_respond(struct txn *tx, unsigned code, const char *buf, size_t len)
+{
+	char *copy = malloc(len ? len : 1);
+
+	if (!copy)
+		return ENOMEM;
+	memcpy(copy, buf, len);
+	return txn_respond_take(tx, code, copy, len);
 }
 
 static void recv_here(struct txn *tx, bool is_ack)

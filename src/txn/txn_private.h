@@ -22,15 +22,18 @@ struct txn_key {
 	struct slice part[K_PARTS];
 };
 
-struct txn_echo;
+/* What a shard chains, first in each: a transaction, or the echo of one that has answered. */
+struct tentry {
+	struct tentry *hnext, *hprev;
+	uint32_t hash;
+	bool echo;
+};
 
 struct shard {
 	pthread_mutex_t lock;
-	struct txn **buckets;
+	struct tentry **buckets;
 	unsigned nbuckets;
-	struct txn_echo **ebuckets; /* answered non-INVITE transactions, kept as key and response */
-	unsigned nebuckets;
-	unsigned nechoes;
+	unsigned nentries;
 };
 
 struct txn_ctable; /* client transactions, client.c */
@@ -48,9 +51,8 @@ int txn__ctable_new(struct txn_ctable **cp);
 void txn__ctable_free(struct txn_ctable *c);
 
 struct txn {
-	struct txn *hnext, *hprev;
+	struct tentry e;        /* first */
 	struct txn_table *table;
-	uint32_t hash;
 	struct txn_key key;     /* slices into keybuf */
 	bool in_table;
 	bool invite;
@@ -83,12 +85,11 @@ struct txn {
  * the key, the response and where it went, in one allocation. Owned by the table; its timer runs
  * on the loop that answered. */
 struct txn_echo {
-	struct txn_echo *hnext, *hprev;
+	struct tentry e;        /* first */
 	struct txn_table *table;
 	struct tmr tmr_j;
 	struct tp_worker *worker;
 	struct tp_addr dst;
-	uint32_t hash;
 	uint32_t cseq;
 	uint32_t resp_len;
 	uint16_t port;
