@@ -231,7 +231,8 @@ static void pending_answer(void *arg)
 		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", p->r->cfg->retry_after);
 		txn_reply(p->tx, NULL, 500, "Binding could not be stored", extra);
 	} else {
-		txn_respond(p->tx, 200, p->ok, p->ok_len);
+		txn_respond_take(p->tx, 200, p->ok, p->ok_len);
+		p->ok = NULL;
 	}
 	pending_free(p);
 }

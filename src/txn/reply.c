@@ -168,8 +168,9 @@ int txn_reply(struct txn *tx, const struct sip_msg *req, unsigned code, const ch
 {
 	struct reply_buf *rb = reply_buf();
 	struct sip_error err;
-	const char *out;
+	char *out;
 	size_t len;
+	int e;
 
 	if (!tx->req || !rb)
 		return !rb ? ENOMEM : EINVAL;
@@ -178,8 +179,7 @@ int txn_reply(struct txn *tx, const struct sip_msg *req, unsigned code, const ch
 			return EINVAL;
 		req = &rb->msg;
 	}
-	len = build(tx->table, req, slice_cstr(tx->src_host), tx->src_port, code, reason, extra, &out);
-	if (!len)
-		return ENOSPC;
-	return txn_respond(tx, code, out, len);
+	if ((e = txn_reply_prepare(tx, req, code, reason, extra, &out, &len)))
+		return e;
+	return txn_respond_take(tx, code, out, len);
 }

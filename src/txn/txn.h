@@ -69,6 +69,8 @@ void txn_server_recv(struct txn *tx, bool is_ack);
 /* Sends a response built by the TU (code is its status). Thread-safe: from another thread it is
  * handed to the owner loop. 0, or EINVAL once a final response was sent. */
 int txn_respond(struct txn *tx, unsigned code, const char *buf, size_t len);
+/* txn_respond for a malloc'd buf, which the transaction takes (freed by it, on error too): no copy. */
+int txn_respond_take(struct txn *tx, unsigned code, char *buf, size_t len);
 
 enum txn_state txn_state(const struct txn *tx);
 bool txn_is_invite(const struct txn *tx);
