@@ -276,12 +276,22 @@ class UA:
                 return r
         raise CaseFail("no %s challenge in the 401:\n%s" % (alg, r.text()))
 
+    def auth_request(self, to_user, user, password, contacts=(), expires=None, extra=(), nc=None, cseq=None,
+                     ruri=None, **kw):
+        """A REGISTER with credentials over the cached nonce (next nc unless given, next CSeq unless
+        given), as bytes to send, and its CSeq."""
+        self.nc = nc if nc is not None else self.nc + 1
+        if cseq is None:
+            self.cseq += 1
+            cseq = self.cseq
+        a = authorization(self.alg, user, password, ruri or self.ruri, self.nonce, self.nc)
+        return self.build(to_user, contacts, expires, cseq, a, extra, ruri=ruri, **kw), cseq
+
     def auth_send(self, to_user, user, password, contacts=(), expires=None, extra=(), nc=None, cseq=None,
                   ruri=None, **kw):
-        """A REGISTER with credentials over the cached nonce (next nc unless given)."""
-        self.nc = nc if nc is not None else self.nc + 1
-        a = authorization(self.alg, user, password, ruri or self.ruri, self.nonce, self.nc)
-        return self.send(to_user, contacts, expires, a, extra, cseq=cseq, ruri=ruri, **kw)
+        """A REGISTER with credentials over the cached nonce (next nc unless given): the final response."""
+        data, cseq = self.auth_request(to_user, user, password, contacts, expires, extra, nc, cseq, ruri, **kw)
+        return self.transact(data, cseq)
 
     def register(self, to_user, user, password, contacts=(), expires=None, alg="SHA-256", extra=(), **kw):
         """401 then the credentials: the final response to the second request."""
@@ -815,11 +825,7 @@ def c_retransmission(a, ck):
     ua = UA(a.port)
     wipe(ua, "alice", "alice", "secret")
     contact = "sip:alice-retx@%s:%d" % (HOST, ua.lport)
-    ua.cseq += 1
-    cseq = ua.cseq
-    ua.nc += 1
-    auth = authorization(ua.alg, "alice", "secret", ua.ruri, ua.nonce, ua.nc)
-    data = ua.build("alice", ["<%s>" % contact], 600, cseq, auth)
+    data, cseq = ua.auth_request("alice", "alice", "secret", ["<%s>" % contact], 600)
     first = ua.transact(data, cseq)
     if not ck.code(first, 200, what="first REGISTER"):
         return
@@ -830,9 +836,7 @@ def c_retransmission(a, ck):
           % (indent(first.text()), indent(again.text())))
     ck.ok(db_rows(a.db) == before, "the retransmission changed the store")
     # the same CSeq in a new transaction is processed, and refused as out of order (10.3 step 7)
-    r = ua.transact(ua.build("alice", ["<%s>" % contact], 600, cseq,
-                             authorization(ua.alg, "alice", "secret", ua.ruri, ua.nonce, ua.nc + 1)), cseq)
-    ua.nc += 1
+    r = ua.auth_send("alice", "alice", "secret", ["<%s>" % contact], 600, cseq=cseq)
     ck.code(r, 500, "Out-of-order CSeq for this Call-ID", what="same CSeq, new branch")
     wipe(ua, "alice", "alice", "secret")
 
