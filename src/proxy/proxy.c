@@ -14,6 +14,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/scratch.h"
 #include "base/timer.h"
 #include "net/loop.h"
 #include "net/dns.h"
@@ -1316,7 +1317,7 @@ static bool authorize_outbound(struct proxy *p, const struct sip_msg *req, const
 static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct target *t, size_t max,
 			     bool *known)
 {
-	struct store_binding *b = malloc(max * sizeof(*b)); /* ~3 kB each: filled, not cleared */
+	struct store_binding *b = scratch_take(max * sizeof(*b)); /* ~3 kB each: filled, not cleared */
 	char aor[256], user[64];
 	struct auth_user u;
 	size_t n = 0;
@@ -1345,7 +1346,7 @@ static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct
 		t[i].parsed = NULL;
 		t[i].q = b[i].q < 0 ? 1000 : b[i].q;
 	}
-	free(b);
+	scratch_give(b);
 	return n;
 }
 
@@ -1942,7 +1943,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		return true;
 	}
 	if (local) {
-		if (!(t = malloc(MAX_BRANCHES * sizeof(*t)))) { /* ~1.7 kB each: only those filled are read */
+		if (!(t = scratch_take(MAX_BRANCHES * sizeof(*t)))) { /* ~1.7 kB each: only those filled are read */
 			answer(p, req, o, 500, "Out of memory", NULL);
 			goto out;
 		}
@@ -1977,7 +1978,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		forward_stateful(p, tm, req, o, t, n, &rs, &seen, dns_ok);
 out:
 	if (t != &one)
-		free(t);
+		scratch_give(t);
 	return taken;
 }
 

@@ -15,6 +15,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/scratch.h"
 #include "net/loop.h"
 #include "sip/build.h"
 #include "sip/uri.h"
@@ -199,7 +200,7 @@ static void answer_bindings(struct registrar *r, struct txn *tx, const struct si
 	/* sized to what the AOR has now (a record is ~3 kB); a binding added in between waits for the
 	 * next answer, as it would have a moment later */
 	size_t max = loc_lookup(r->loc, aor, NULL, 0, now), n = 0;
-	struct store_binding *b = max ? malloc(max * sizeof(*b)) : NULL;
+	struct store_binding *b = max ? scratch_take(max * sizeof(*b)) : NULL;
 	char *extra = NULL;
 
 	if (max && b)
@@ -211,7 +212,7 @@ static void answer_bindings(struct registrar *r, struct txn *tx, const struct si
 	else
 		txn_reply(tx, req, 200, NULL, extra);
 	free(extra);
-	free(b);
+	scratch_give(b);
 }
 
 static void pending_free(struct pending *p)
@@ -639,9 +640,9 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 	nold = loc_get_locked(r->loc, aor, NULL, 0, now);
 	cap = nold + nrc;
 	u.cap = cap;
-	u.cur = malloc((cap + 1) * sizeof(*u.cur));
-	u.changes = malloc((cap + nrc + 1) * sizeof(*u.changes));
-	old = nold ? malloc(nold * sizeof(*old)) : NULL;
+	u.cur = scratch_take((cap + 1) * sizeof(*u.cur));
+	u.changes = scratch_take((cap + nrc + 1) * sizeof(*u.changes));
+	old = nold ? scratch_take(nold * sizeof(*old)) : NULL;
 	if (!u.cur || !u.changes || (nold && !old)) {
 		loc_unlock(r->loc, aor);
 		txn_reply(tx, req, 500, "Out of memory", NULL);
@@ -669,9 +670,9 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 	commit(r, tx, req, aor, &u, old, nold, path_echo, now);
 	loc_unlock(r->loc, aor);
 out:
-	free(u.cur);
-	free(u.changes);
-	free(old);
+	scratch_give(u.cur);
+	scratch_give(u.changes);
+	scratch_give(old);
 }
 
 /* ---- life cycle ---- */
