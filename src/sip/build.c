@@ -140,9 +140,24 @@ static void write_copied(struct sbuf *b, const struct sip_msg *req, enum sip_hdr
 	sbuf_addlit(b, "\r\n");
 }
 
+/* Takes the NUL bytes out of what was written since start: the header values copied from a request
+ * whose header block held one (its 400 says so) must not carry them back. sipd's own text has none. */
+static void drop_nuls(struct sbuf *b, size_t start)
+{
+	size_t w = start;
+
+	if (b->overflow)
+		return;
+	for (size_t i = start; i < b->len; i++)
+		if (b->p[i] != '\0')
+			b->p[w++] = b->p[i];
+	b->len = w;
+}
+
 int sip_resp_write(struct sbuf *b, const struct sip_msg *req, const struct sip_resp *r)
 {
 	const struct sip_hdr *to = sip_msg_hdr(req, SIP_HDR_TO);
+	size_t start = b->len;
 
 	sbuf_addlit(b, "SIP/2.0 ");
 	sbuf_addu(b, r->code);
@@ -177,6 +192,8 @@ int sip_resp_write(struct sbuf *b, const struct sip_msg *req, const struct sip_r
 		sbuf_adds(b, r->content_type);
 		sbuf_addlit(b, "\r\n");
 	}
+	if (req->nul_in_headers)
+		drop_nuls(b, start);
 	sbuf_addlit(b, "Content-Length: ");
 	sbuf_addu(b, r->body.l);
 	sbuf_addlit(b, "\r\n\r\n");

@@ -502,9 +502,17 @@ static void extract_core(struct sip_msg *m)
 	}
 }
 
+/* A message refused before the look for NUL bytes at the end of the header block still has its 400
+ * copy the fields read so far: whether any holds one (a rare path, so the whole datagram is looked at). */
+static void note_nul(struct sip_msg *m)
+{
+	m->nul_in_headers = memchr(m->buf, '\0', m->len) != NULL;
+}
+
 /* The fields extract_core fills, for the failures that stop before it runs. */
 static int fail_early(struct sip_msg *m, struct sip_error *err, unsigned short status, const char *reason)
 {
+	note_nul(m);
 	memset(&m->via, 0, sizeof(m->via));
 	memset(&m->cseq, 0, sizeof(m->cseq));
 	memset(&m->from, 0, sizeof(m->from));
@@ -531,6 +539,7 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, struct sip_err
 	m->max_forwards = -1;
 	m->content_length = -1;
 	m->hdr_len = 0;
+	m->nul_in_headers = false;
 	if (err) {
 		err->status = 0;
 		err->reason = NULL;
@@ -567,6 +576,7 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, struct sip_err
 		size_t used = parse_header(m, buf + off, len - off, err);
 
 		if (!used) {
+			note_nul(m);
 			extract_core(m);
 			return EBADMSG;
 		}
@@ -576,6 +586,7 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, struct sip_err
 	m->hdr_len = off;
 	/* one look for a NUL in the whole header block rather than one per field */
 	if (memchr(buf, '\0', off)) {
+		m->nul_in_headers = true;
 		extract_core(m);
 		return fail(err, 400, "NUL byte in header field");
 	}

@@ -413,6 +413,59 @@ static void test_overflow(void **state)
 	free(mem);
 }
 
+/* The 400 to a request with NUL bytes in its headers copies those headers without them: sipd sends
+ * nothing a parser refuses (found by fuzz_core), and copies the rest of each value as it came. */
+static void test_400_drops_nul(void **state)
+{
+	static const char text[] =
+		"OPTIONS sip:127.0.0.1 SIP/2.0" CRLF
+		"Via: SIP/2.0/UDP 10.0.0.9:5062;branch=z9hG4bKnul\0x" CRLF
+		"From: <sip:a@example.com>;tag=f1" CRLF
+		"To: <sip:127.0.0.1:\0\0\0" "5060>" CRLF
+		"Call-ID: nul@example.com" CRLF
+		"CSeq: 1 OPTIONS" CRLF
+		"Content-Length: 0" CRLF CRLF;
+	struct sip_resp r = { .code = 400, .reason = "NUL byte in header field", .to_tag = SLICE_LIT("t9"),
+			      .src_host = SLICE_LIT("10.0.0.9"), .src_port = 5062 };
+	struct sip_msg m, resp;
+	struct sip_error err;
+	struct sbuf b;
+	char buf[256];
+
+	(void)state;
+	assert_int_equal(sip_msg_parse(&m, text, sizeof(text) - 1, &err), EBADMSG);
+	assert_int_equal(err.status, 400);
+	assert_true(m.nul_in_headers);
+	sbuf_init(&b, out, sizeof(out) - 1);
+	assert_int_equal(sip_resp_write(&b, &m, &r), 0);
+	assert_null(memchr(out, '\0', b.len));
+	out[b.len] = '\0';
+	assert_int_equal(sip_msg_parse(&resp, out, b.len, &err), 0);
+	assert_int_equal(resp.status, 400);
+	assert_string_equal(line_of(out, "To", buf, sizeof(buf)), "To: <sip:127.0.0.1:5060>;tag=t9");
+	assert_string_equal(line_of(out, "From", buf, sizeof(buf)), "From: <sip:a@example.com>;tag=f1");
+	assert_non_null(strstr(out, "branch=z9hG4bKnulx"));
+
+	/* refused at a later line (no colon) before the look for NUL at the end of the header block */
+	static const char early[] =
+		"OPTIONS sip:127.0.0.1 SIP/2.0" CRLF
+		"Via: SIP/2.0/UDP 10.0.0.9:5062;branch=z9hG4bKnul2" CRLF
+		"From: <sip:a@example.com>;tag=f\0\0" "2" CRLF
+		"To: <sip:127.0.0.1>" CRLF
+		"Max-Forwards 70" CRLF CRLF;
+	assert_int_equal(sip_msg_parse(&m, early, sizeof(early) - 1, &err), EBADMSG);
+	assert_string_equal(err.reason, "Malformed header line: missing colon");
+	assert_true(m.nul_in_headers);
+	sbuf_init(&b, out, sizeof(out) - 1);
+	assert_int_equal(sip_resp_write(&b, &m, &r), 0);
+	assert_null(memchr(out, '\0', b.len));
+	out[b.len] = '\0';
+	assert_string_equal(line_of(out, "From", buf, sizeof(buf)), "From: <sip:a@example.com>;tag=f2");
+
+	parse(&m, invite_text); /* a request without NUL: copied byte for byte, as before */
+	assert_false(m.nul_in_headers);
+}
+
 static void test_sbuf(void **state)
 {
 	char mem[16];
@@ -453,6 +506,7 @@ int main(void)
 		cmocka_unit_test(test_top_via_list),
 		cmocka_unit_test(test_extra_and_body),
 		cmocka_unit_test(test_overflow),
+		cmocka_unit_test(test_400_drops_nul),
 		cmocka_unit_test(test_sbuf),
 	};
 
