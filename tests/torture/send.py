@@ -11,7 +11,8 @@ reach the next). Expectations:
   valid request            a response (any status) whose Call-ID and CSeq echo the request (RFC 3261
                            8.2.6.2); ACK: nothing (RFC 3261 17.2.1, an ACK is never answered)
   valid response           sent for robustness only; whatever comes back is not judged
-  invalid NNN-*.sip        a response with status NNN and a non-empty reason phrase; when the defect
+  invalid NNN-*.sip        a response with status NNN, a non-empty reason phrase and no NUL byte
+                           (whatever the request held, the fields copied back carry none); when the defect
                            is the Via itself (the name says "via") sipd has nowhere reliable to send
                            it (RFC 3261 18.2.2), so silence is accepted too
   invalid drop-*.sip       nothing at all
@@ -142,6 +143,8 @@ def check_invalid(name, raw, host, port):
         return False, "got %r, want %d" % (reply.split(b"\r\n", 1)[0], want)
     if not reason:
         return False, "%d without a reason phrase" % st
+    if b"\0" in reply:
+        return False, "%d copies a NUL byte of the request back" % st
     return True, "%d %s" % (st, reason)
 
 
