@@ -6,7 +6,7 @@ FUZZ   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 SIPD_ARGS ?=
 
-.PHONY: all build run test fuzz bench check-valgrind clean
+.PHONY: all build run test fuzz bench check-valgrind check-tsan clean
 
 all: build
 
@@ -30,9 +30,13 @@ fuzz:
 	@tools/install-deps.sh fuzz
 	CC=clang cmake -S . -B $(FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIPD_FUZZ=ON >/dev/null
 	cmake --build $(FUZZ) -j $(JOBS)
-	mkdir -p $(FUZZ)/corpus
+	mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus-digest $(FUZZ)/corpus-core
 	./$(FUZZ)/fuzz_parser -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 		$(FUZZ)/corpus tests/fuzz/corpus
+	./$(FUZZ)/fuzz_digest -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		$(FUZZ)/corpus-digest tests/fuzz/corpus-digest
+	./$(FUZZ)/fuzz_core -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		$(FUZZ)/corpus-core tests/fuzz/corpus-core tests/torture/valid tests/torture/invalid
 
 bench: build
 	@tools/install-deps.sh bench
@@ -45,5 +49,14 @@ check-valgrind:
 	cmake --build build-vg -j $(JOBS)
 	cd build-vg && ctest -L unit -T memcheck --output-on-failure
 
+# Every test (unit and live) against a ThreadSanitizer build: a data race fails the unit test that
+# shows it (halt_on_error), and a live suite whose sipd printed one (tests/lib.sh).
+check-tsan:
+	@tools/install-deps.sh test
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIPD_TSAN=ON >/dev/null
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest -L unit --output-on-failure
+	cd build-tsan && TSAN_OPTIONS=second_deadlock_stack=1 ctest -LE unit --output-on-failure -j 1
+
 clean:
-	rm -rf $(BUILD) $(ASAN) $(FUZZ) build-vg
+	rm -rf $(BUILD) $(ASAN) $(FUZZ) build-vg build-tsan

@@ -30,7 +30,7 @@
 #   SIPD_ERR_LINES        head or tail: which 40 lines of a failed sipd's stderr stop_sipd shows (tail)
 #   SHOW_SKIPPED=1        the summary line counts skipped cases too
 
-SANITIZER_RE='ERROR: AddressSanitizer|LeakSanitizer|runtime error:'
+SANITIZER_RE='ERROR: AddressSanitizer|LeakSanitizer|runtime error:|WARNING: ThreadSanitizer'
 
 need_tools() {
 	local tool
@@ -66,6 +66,7 @@ lib_init() {
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/sipd-$1.XXXXXX")
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+	export TSAN_OPTIONS=${TSAN_OPTIONS:-second_deadlock_stack=1}
 	declare -gA SIPD_PID=() SIPD_PORT=()
 	NPASS=0
 	NSKIP=0

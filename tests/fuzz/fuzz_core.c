@@ -1,0 +1,249 @@
+/* fuzz_core.c: libFuzzer harness for the whole of sipd behind its UDP socket: each input is one datagram
+ * sent to a sipd running in this process (core, transaction layer, registrar, proxy, auth, SQLite
+ * store, one worker), and the harness waits for what sipd sends back before the next input, so that the
+ * coverage of the worker thread belongs to the input that caused it. Registration and call
+ * authentication are off, so that hostile REGISTERs and INVITEs reach the registrar and the proxy
+ * rather than stopping at a challenge; alice and bob exist, and bob is registered at the harness's own
+ * socket (INVITEs for him are forwarded here, and never answered). Besides the sanitizers in every
+ * thread it asserts that whatever sipd sends parses (responses with a valid status, forwarded
+ * requests with sipd's Via on top), and that sipd still answers an OPTIONS after the input.
+ * The placeholders of the torture corpus are filled in before sending (@HOST@ @PORT@: sipd's address,
+ * @LHOST@ @LPORT@: the harness's), so that its messages, and what the fuzzer makes of them, are
+ * addressed to this sipd's domain and reach its users.
+ * Seeds: tests/torture/valid, tests/torture/invalid and tests/fuzz/corpus-core/. Built and run by
+ * `make fuzz`. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/config.h"
+#include "base/log.h"
+#include "core/core.h"
+#include "net/transport.h"
+#include "sip/msg.h"
+
+#define ANSWER_WAIT_MS 5 /* sipd answers a datagram well within this on an idle machine */
+#define QUIET_MS 2        /* after an answer: more may follow (a 100 then a final) */
+
+static struct config cfg;
+static struct core *core;
+static struct tp *tp;
+static int peer = -1;           /* the harness's socket: sends the inputs, receives what sipd sends */
+static struct sockaddr_in sipd; /* where sipd listens */
+static unsigned probe_seq;
+
+static void fail(const char *why)
+{
+	fprintf(stderr, "fuzz_core: %s\n", why);
+	abort();
+}
+
+static uint16_t free_udp_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof(a);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || getsockname(fd, (struct sockaddr *)&a, &l))
+		fail("no free port");
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+/* Whether buf is a SIP message sipd may have sent: it parses, and a response has a status line of
+ * 100 to 699. (Not sip_msg_check: the 400 to a request without Via or Call-ID lacks them too.) */
+static void check_answer(const char *buf, size_t len)
+{
+	static struct sip_msg m;
+	struct sip_error err;
+
+	if (sip_msg_parse(&m, buf, len, &err)) {
+		fprintf(stderr, "fuzz_core: sipd sent (%zu bytes, %s):\n%.*s\n", len, err.reason ? err.reason : "",
+			(int)len, buf);
+		fail("sipd sent something that does not parse");
+	}
+	if (!m.is_request && (m.status < 100 || m.status > 699))
+		fail("sipd sent a response with a bad status");
+	if (m.is_request && m.via.branch.l == 0)
+		fail("sipd forwarded a request without its own Via branch");
+}
+
+/* Reads what sipd sends until it has been quiet for a while; the number of datagrams read. */
+static unsigned drain(int first_wait_ms)
+{
+	static char buf[65536];
+	struct pollfd p = { .fd = peer, .events = POLLIN };
+	unsigned got = 0;
+
+	while (poll(&p, 1, got ? QUIET_MS : first_wait_ms) > 0) {
+		ssize_t n = recv(peer, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n <= 0)
+			break;
+		check_answer(buf, (size_t)n);
+		got++;
+	}
+	return got;
+}
+
+static void send_text(const char *text, size_t len)
+{
+	if (sendto(peer, text, len, 0, (struct sockaddr *)&sipd, sizeof(sipd)) < 0 && errno != EMSGSIZE)
+		fail("cannot send to sipd");
+}
+
+static uint16_t peer_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t l = sizeof(a);
+
+	if (getsockname(peer, (struct sockaddr *)&a, &l))
+		fail("getsockname");
+	return ntohs(a.sin_port);
+}
+
+/* sipd must still be there: an OPTIONS to it gets a 200. */
+static void probe(void)
+{
+	char req[512];
+	int n = snprintf(req, sizeof(req),
+			 "OPTIONS sip:127.0.0.1:%u SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%u;branch=z9hG4bKprobe%u\r\n"
+			 "Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:127.0.0.1>\r\n"
+			 "Call-ID: probe%u\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+			 ntohs(sipd.sin_port), peer_port(), probe_seq, probe_seq);
+
+	probe_seq++;
+	send_text(req, (size_t)n);
+	if (!drain(2000))
+		fail("sipd no longer answers an OPTIONS");
+}
+
+static void write_config(const char *dir, uint16_t port)
+{
+	char path[512], err[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/sipd.ini", dir);
+	if (!(f = fopen(path, "w")))
+		fail("cannot write the configuration");
+	fprintf(f,
+		"[general]\nlisten = udp:127.0.0.1:%u\nworkers = 1\nlog_level = error\n"
+		"[limits]\nmax_transactions = 2000\nmax_answered = 2000\n"
+		"[auth]\nregister_auth = no\n"
+		"[proxy]\nauth_calls = no\nresolve_next_hops = no\n"
+		"[dns]\nservers = 127.0.0.1:9\ntimeout = 100\n"
+		"[database]\npath = %s/sipd.db\nsync = normal\n"
+		"[user alice]\npassword = a\nextension = 100\n[user bob]\npassword = b\nextension = 101\n",
+		port, dir);
+	fclose(f);
+	config_defaults(&cfg);
+	if (config_load(&cfg, path, err, sizeof(err)))
+		fail(err);
+}
+
+static void start(void)
+{
+	char dir[] = "/tmp/sipd-fuzz-core.XXXXXX", reg[768], where[64];
+	struct sockaddr_in me = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct tp_config tc = { 0 };
+	uint16_t port = free_udp_port();
+	int n;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (!mkdtemp(dir))
+		fail("mkdtemp");
+	write_config(dir, port);
+	snprintf(where, sizeof(where), "127.0.0.1:%u", port);
+	if (tp_addr_parse(&tc.listen[0].addr, where, port))
+		fail("listen address");
+	tc.listen[0].proto = TP_UDP;
+	tc.nlisten = 1;
+	tc.workers = 1;
+	tc.max_msg_size = cfg.max_message_size;
+	tc.tcp_max_conns = cfg.tcp_max_connections;
+	tc.tcp_idle_timeout_s = cfg.tcp_idle_timeout;
+	tc.frame = core_frame;
+	tc.recv = core_on_message;
+	tc.unreachable = core_unreachable;
+	tc.worker_stop = core_worker_stop;
+	tc.stopped = core_stopped;
+	if (core_new(&core, &cfg))
+		fail("core_new");
+	tc.arg = core;
+	if (tp_start(&tp, &tc))
+		fail("tp_start");
+	sipd = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(port),
+				     .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if ((peer = socket(AF_INET, SOCK_DGRAM, 0)) < 0 || bind(peer, (struct sockaddr *)&me, sizeof(me)))
+		fail("harness socket");
+	/* bob lives here: INVITEs and MESSAGEs for him come to this socket */
+	n = snprintf(reg, sizeof(reg),
+		     "REGISTER sip:127.0.0.1:%u SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%u;branch=z9hG4bKreg\r\n"
+		     "Max-Forwards: 70\r\nFrom: <sip:bob@127.0.0.1>;tag=r\r\nTo: <sip:bob@127.0.0.1>\r\n"
+		     "Call-ID: reg@fuzz\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@127.0.0.1:%u>\r\n"
+		     "Expires: 86400\r\nContent-Length: 0\r\n\r\n",
+		     port, peer_port(), peer_port());
+	send_text(reg, (size_t)n);
+	if (!drain(5000))
+		fail("bob's REGISTER got no answer");
+	probe();
+}
+
+/* The input with its placeholders filled in; its length (at most cap). */
+static size_t fill_in(const uint8_t *data, size_t size, char *out, size_t cap)
+{
+	char sipd_port[8], my_port[8];
+	const struct {
+		const char *key, *value;
+	} ph[] = { { "@LHOST@", "127.0.0.1" }, { "@LPORT@", my_port }, { "@HOST@", "127.0.0.1" },
+		   { "@PORT@", sipd_port } };
+	size_t n = 0;
+
+	snprintf(sipd_port, sizeof(sipd_port), "%u", ntohs(sipd.sin_port));
+	snprintf(my_port, sizeof(my_port), "%u", peer_port());
+	for (size_t i = 0; i < size && n < cap;) {
+		size_t k = 0, kl = 0;
+
+		for (; data[i] == '@' && k < sizeof(ph) / sizeof(ph[0]); k++) {
+			kl = strlen(ph[k].key);
+			if (size - i >= kl && memcmp(data + i, ph[k].key, kl) == 0)
+				break;
+		}
+		if (data[i] != '@' || k == sizeof(ph) / sizeof(ph[0])) {
+			out[n++] = (char)data[i++];
+			continue;
+		}
+		for (const char *v = ph[k].value; *v && n < cap; v++)
+			out[n++] = *v;
+		i += kl;
+	}
+	return n;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static char msg[65000];
+	static unsigned inputs;
+	size_t len;
+
+	if (!tp)
+		start();
+	len = fill_in(data, size, msg, sizeof(msg));
+	if (len == 0)
+		return 0;
+	send_text(msg, len);
+	drain(ANSWER_WAIT_MS);
+	/* every so often, and always at the first inputs: sipd is alive and answering */
+	if (++inputs % 256 == 0 || inputs < 16)
+		probe();
+	return 0;
+}
