@@ -10,10 +10,13 @@
  * The placeholders of the torture corpus are filled in before sending (@HOST@ @PORT@: sipd's address,
  * @LHOST@ @LPORT@: the harness's), so that its messages, and what the fuzzer makes of them, are
  * addressed to this sipd's domain and reach its users.
+ * fuzz_core_tcp.c builds the same harness with FUZZ_CORE_TCP set: each input is then the bytes of one
+ * new TCP connection to sipd (several messages, or parts of one), closed after sipd's answers.
  * Seeds: tests/torture/valid, tests/torture/invalid and tests/fuzz/corpus-core/. Built and run by
  * `make fuzz`. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -31,6 +34,9 @@
 
 #define ANSWER_WAIT_MS 5 /* sipd answers a datagram well within this on an idle machine */
 #define QUIET_MS 2        /* after an answer: more may follow (a 100 then a final) */
+#ifndef FUZZ_CORE_TCP
+#define FUZZ_CORE_TCP 0
+#endif
 
 static struct config cfg;
 static struct core *core;
@@ -75,6 +81,42 @@ static void check_answer(const char *buf, size_t len)
 		fail("sipd forwarded a request without its own Via branch");
 }
 
+/* Reads what sipd sends on a TCP connection until it closes it or has been quiet for a while; each
+ * message framed off the stream is checked. The number of messages read. */
+static unsigned drain_stream(int fd, int first_wait_ms)
+{
+	static char buf[262144];
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t have = 0;
+	unsigned got = 0;
+
+	while (poll(&p, 1, got ? QUIET_MS : first_wait_ms) > 0) {
+		ssize_t n = recv(fd, buf + have, sizeof(buf) - have, MSG_DONTWAIT);
+		long l;
+
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		for (;;) {
+			size_t crlf = 0; /* the pong to a CRLFCRLF keep-alive ping (RFC 5626 3.5.1) */
+
+			while (crlf < have && (buf[crlf] == '\r' || buf[crlf] == '\n'))
+				crlf++;
+			memmove(buf, buf + crlf, have - crlf);
+			have -= crlf;
+			if ((l = sip_frame(buf, have, sizeof(buf))) <= 0)
+				break;
+			check_answer(buf, (size_t)l);
+			memmove(buf, buf + l, have - (size_t)l);
+			have -= (size_t)l;
+			got++;
+		}
+		if (l < 0)
+			fail("sipd sent a stream that does not frame");
+	}
+	return got;
+}
+
 /* Reads what sipd sends until it has been quiet for a while; the number of datagrams read. */
 static unsigned drain(int first_wait_ms)
 {
@@ -91,6 +133,29 @@ static unsigned drain(int first_wait_ms)
 		got++;
 	}
 	return got;
+}
+
+/* One TCP connection carrying text; sipd's answers on it are read and checked, then it is closed. */
+static void send_stream(const char *text, size_t len)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	struct linger hard = { 1, 0 };
+	size_t off = 0;
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sipd, sizeof(sipd)))
+		fail("cannot connect to sipd");
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	while (off < len) {
+		ssize_t n = send(fd, text + off, len - off, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			break; /* sipd closed it (too much, or garbage): allowed */
+		off += (size_t)n;
+	}
+	drain_stream(fd, ANSWER_WAIT_MS);
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard)); /* no TIME_WAIT pile-up */
+	close(fd);
+	drain(0); /* what sipd sent over UDP meanwhile (to bob) */
 }
 
 static void send_text(const char *text, size_t len)
@@ -134,14 +199,14 @@ static void write_config(const char *dir, uint16_t port)
 	if (!(f = fopen(path, "w")))
 		fail("cannot write the configuration");
 	fprintf(f,
-		"[general]\nlisten = udp:127.0.0.1:%u\nworkers = 1\nlog_level = error\n"
+		"[general]\nlisten = udp:127.0.0.1:%u, tcp:127.0.0.1:%u\nworkers = 1\nlog_level = error\n"
 		"[limits]\nmax_transactions = 2000\nmax_answered = 2000\n"
 		"[auth]\nregister_auth = no\n"
 		"[proxy]\nauth_calls = no\nresolve_next_hops = no\n"
 		"[dns]\nservers = 127.0.0.1:9\ntimeout = 100\n"
 		"[database]\npath = %s/sipd.db\nsync = normal\n"
 		"[user alice]\npassword = a\nextension = 100\n[user bob]\npassword = b\nextension = 101\n",
-		port, dir);
+		port, port, dir);
 	fclose(f);
 	config_defaults(&cfg);
 	if (config_load(&cfg, path, err, sizeof(err)))
@@ -164,7 +229,9 @@ static void start(void)
 	if (tp_addr_parse(&tc.listen[0].addr, where, port))
 		fail("listen address");
 	tc.listen[0].proto = TP_UDP;
-	tc.nlisten = 1;
+	tc.listen[1] = tc.listen[0];
+	tc.listen[1].proto = TP_TCP;
+	tc.nlisten = 2;
 	tc.workers = 1;
 	tc.max_msg_size = cfg.max_message_size;
 	tc.tcp_max_conns = cfg.tcp_max_connections;
@@ -240,8 +307,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	len = fill_in(data, size, msg, sizeof(msg));
 	if (len == 0)
 		return 0;
-	send_text(msg, len);
-	drain(ANSWER_WAIT_MS);
+	if (FUZZ_CORE_TCP) {
+		send_stream(msg, len);
+	} else {
+		send_text(msg, len);
+		drain(ANSWER_WAIT_MS);
+	}
 	/* every so often, and always at the first inputs: sipd is alive and answering */
 	if (++inputs % 256 == 0 || inputs < 16)
 		probe();
