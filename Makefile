@@ -30,7 +30,8 @@ fuzz:
 	@tools/install-deps.sh fuzz
 	CC=clang cmake -S . -B $(FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIPD_FUZZ=ON >/dev/null
 	cmake --build $(FUZZ) -j $(JOBS)
-	mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus-digest $(FUZZ)/corpus-core $(FUZZ)/corpus-core-tcp
+	mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus-digest $(FUZZ)/corpus-core $(FUZZ)/corpus-core-tcp \
+		$(FUZZ)/corpus-core-auth
 	./$(FUZZ)/fuzz_parser -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 		$(FUZZ)/corpus tests/fuzz/corpus
 	./$(FUZZ)/fuzz_digest -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
@@ -39,6 +40,8 @@ fuzz:
 		$(FUZZ)/corpus-core tests/fuzz/corpus-core tests/torture/valid tests/torture/invalid
 	./$(FUZZ)/fuzz_core_tcp -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 		$(FUZZ)/corpus-core-tcp tests/fuzz/corpus-core tests/torture/valid tests/torture/invalid
+	./$(FUZZ)/fuzz_core_auth -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		$(FUZZ)/corpus-core-auth tests/fuzz/corpus-core tests/torture/valid tests/torture/invalid
 
 bench: build
 	@tools/install-deps.sh bench

@@ -12,6 +12,9 @@
  * addressed to this sipd's domain and reach its users.
  * fuzz_core_tcp.c builds the same harness with FUZZ_CORE_TCP set: each input is then the bytes of one
  * new TCP connection to sipd (several messages, or parts of one), closed after sipd's answers.
+ * fuzz_core_auth.c sets FUZZ_CORE_AUTH: REGISTERs and INVITEs from sipd's domain must authenticate, so
+ * the inputs go through the digest checks (credentials, nonces, the limiter) on the real path. bob's
+ * own REGISTER is then challenged, and he stays unregistered.
  * Seeds: tests/torture/valid, tests/torture/invalid and tests/fuzz/corpus-core/. Built and run by
  * `make fuzz`. */
 #include <errno.h>
@@ -37,6 +40,10 @@
 #ifndef FUZZ_CORE_TCP
 #define FUZZ_CORE_TCP 0
 #endif
+#ifndef FUZZ_CORE_AUTH
+#define FUZZ_CORE_AUTH 0
+#endif
+#define YES_NO(b) ((b) ? "yes" : "no")
 
 static struct config cfg;
 static struct core *core;
@@ -201,12 +208,12 @@ static void write_config(const char *dir, uint16_t port)
 	fprintf(f,
 		"[general]\nlisten = udp:127.0.0.1:%u, tcp:127.0.0.1:%u\nworkers = 1\nlog_level = error\n"
 		"[limits]\nmax_transactions = 2000\nmax_answered = 2000\n"
-		"[auth]\nregister_auth = no\n"
-		"[proxy]\nauth_calls = no\nresolve_next_hops = no\n"
+		"[auth]\nregister_auth = %s\nmax_failures = 3\n"
+		"[proxy]\nauth_calls = %s\nresolve_next_hops = no\n"
 		"[dns]\nservers = 127.0.0.1:9\ntimeout = 100\n"
 		"[database]\npath = %s/sipd.db\nsync = normal\n"
 		"[user alice]\npassword = a\nextension = 100\n[user bob]\npassword = b\nextension = 101\n",
-		port, port, dir);
+		port, port, YES_NO(FUZZ_CORE_AUTH), YES_NO(FUZZ_CORE_AUTH), dir);
 	fclose(f);
 	config_defaults(&cfg);
 	if (config_load(&cfg, path, err, sizeof(err)))
@@ -259,7 +266,7 @@ static void start(void)
 		     port, peer_port(), peer_port());
 	send_text(reg, (size_t)n);
 	if (!drain(5000))
-		fail("bob's REGISTER got no answer");
+		fail("bob's REGISTER got no answer"); /* a 200, or a 401 when authentication is on */
 	probe();
 }
 
