@@ -10,6 +10,11 @@
  * The placeholders of the torture corpus are filled in before sending (@HOST@ @PORT@: sipd's address,
  * @LHOST@ @LPORT@: the harness's), so that its messages, and what the fuzzer makes of them, are
  * addressed to this sipd's domain and reach its users.
+ * The harness also plays bob: an input may go on with "@RESPONSE@" and a response text, once or more;
+ * each request sipd forwards to the harness is answered with the next of them up to a final one, their
+ * @VIAS@ @FROM@ @TO@ @CALLID@ @CSEQ@ filled in from that request, so that hostile responses (3xx to
+ * recurse on, with recurse_3xx on; challenges to merge, odd Record-Routes, 6xx, retransmitted 2xx)
+ * reach the proxy's client transactions.
  * fuzz_core_tcp.c builds the same harness with FUZZ_CORE_TCP set: each input is then the bytes of one
  * new TCP connection to sipd (several messages, or parts of one), closed after sipd's answers.
  * fuzz_core_auth.c sets FUZZ_CORE_AUTH: REGISTERs and INVITEs from sipd's domain must authenticate, so
@@ -72,7 +77,7 @@ static uint16_t free_udp_port(void)
 
 /* Whether buf is a SIP message sipd may have sent: it parses, and a response has a status line of
  * 100 to 699. (Not sip_msg_check: the 400 to a request without Via or Call-ID lacks them too.) */
-static void check_answer(const char *buf, size_t len)
+static const struct sip_msg *check_answer(const char *buf, size_t len)
 {
 	static struct sip_msg m;
 	struct sip_error err;
@@ -86,6 +91,81 @@ static void check_answer(const char *buf, size_t len)
 		fail("sipd sent a response with a bad status");
 	if (m.is_request && m.via.branch.l == 0)
 		fail("sipd forwarded a request without its own Via branch");
+	return &m;
+}
+
+/* bob's scripted answers: the responses of the current input, in order */
+static const char *script[8];
+static size_t script_len[8];
+static unsigned nscript, iscript;
+
+static void send_text(const char *text, size_t len);
+static void trace(const char *dir, const char *buf, size_t len);
+
+/* Appends the text of every header field of req with this id as "Name: value" lines. */
+static size_t put_lines(char *out, size_t cap, const struct sip_msg *req, enum sip_hdr_id id, const char *name)
+{
+	size_t n = 0;
+
+	for (const struct sip_hdr *h = sip_msg_hdr(req, id); h && n < cap; h = sip_msg_hdr_next(req, h)) {
+		int w = snprintf(out + n, cap - n, "%s: %.*s\r\n", name, (int)h->value.l, h->value.p);
+
+		if (w < 0 || (size_t)w >= cap - n)
+			return cap;
+		n += (size_t)w;
+	}
+	return n;
+}
+
+static size_t put_value(char *out, size_t cap, const struct sip_msg *req, enum sip_hdr_id id)
+{
+	const struct sip_hdr *h = sip_msg_hdr(req, id);
+	size_t l = h ? h->value.l : 0;
+
+	if (l > cap)
+		l = cap;
+	memcpy(out, h ? h->value.p : "", l);
+	return l;
+}
+
+/* Sends the next scripted response to req, its placeholders filled in; false when it was provisional
+ * (a status under 200: the next one answers req too). */
+static bool answer_next(const struct sip_msg *req)
+{
+	static char out[65000];
+	const char *t = script[iscript];
+	size_t tl = script_len[iscript++], n = 0;
+
+	for (size_t i = 0; i < tl && n < sizeof(out);) {
+		static const struct {
+			const char *key;
+			enum sip_hdr_id id;
+		} ph[] = { { "@VIAS@", SIP_HDR_VIA }, { "@FROM@", SIP_HDR_FROM }, { "@TO@", SIP_HDR_TO },
+			   { "@CALLID@", SIP_HDR_CALL_ID }, { "@CSEQ@", SIP_HDR_CSEQ } };
+		size_t k = 0;
+
+		for (; t[i] == '@' && k < sizeof(ph) / sizeof(ph[0]); k++)
+			if (tl - i >= strlen(ph[k].key) && memcmp(t + i, ph[k].key, strlen(ph[k].key)) == 0)
+				break;
+		if (t[i] != '@' || k == sizeof(ph) / sizeof(ph[0])) {
+			out[n++] = t[i++];
+			continue;
+		}
+		i += strlen(ph[k].key);
+		n += ph[k].id == SIP_HDR_VIA ? put_lines(out + n, sizeof(out) - n, req, SIP_HDR_VIA, "Via")
+					     : put_value(out + n, sizeof(out) - n, req, ph[k].id);
+	}
+	if (n > sizeof(out))
+		n = sizeof(out);
+	send_text(out, n);
+	return !(n > 9 && memcmp(out, "SIP/2.0 1", 9) == 0);
+}
+
+/* Answers a request sipd forwarded here (to bob) with the scripted responses, up to a final one. */
+static void answer_as_bob(const struct sip_msg *req)
+{
+	while (iscript < nscript && !answer_next(req))
+		;
 }
 
 /* Reads what sipd sends on a TCP connection until it closes it or has been quiet for a while; each
@@ -134,9 +214,14 @@ static unsigned drain(int first_wait_ms)
 	while (poll(&p, 1, got ? QUIET_MS : first_wait_ms) > 0) {
 		ssize_t n = recv(peer, buf, sizeof(buf), MSG_DONTWAIT);
 
+		const struct sip_msg *m;
+
 		if (n <= 0)
 			break;
-		check_answer(buf, (size_t)n);
+		trace("<-", buf, (size_t)n);
+		m = check_answer(buf, (size_t)n);
+		if (m->is_request && m->mid != SIP_METHOD_ACK)
+			answer_as_bob(m);
 		got++;
 	}
 	return got;
@@ -162,11 +247,26 @@ static void send_stream(const char *text, size_t len)
 	drain_stream(fd, ANSWER_WAIT_MS);
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard)); /* no TIME_WAIT pile-up */
 	close(fd);
-	drain(0); /* what sipd sent over UDP meanwhile (to bob) */
+	drain(QUIET_MS); /* what sipd sent over UDP meanwhile (to bob) */
+}
+
+/* FUZZ_CORE_TRACE=1 in the environment: the first line of every datagram, both ways, on stderr. */
+static void trace(const char *dir, const char *buf, size_t len)
+{
+	static int on = -1;
+	const char *eol;
+
+	if (on < 0)
+		on = getenv("FUZZ_CORE_TRACE") != NULL;
+	if (!on)
+		return;
+	eol = memchr(buf, '\r', len);
+	fprintf(stderr, "%s %.*s\n", dir, (int)(eol ? (size_t)(eol - buf) : len), buf);
 }
 
 static void send_text(const char *text, size_t len)
 {
+	trace("->", text, len);
 	if (sendto(peer, text, len, 0, (struct sockaddr *)&sipd, sizeof(sipd)) < 0 && errno != EMSGSIZE)
 		fail("cannot send to sipd");
 }
@@ -209,7 +309,7 @@ static void write_config(const char *dir, uint16_t port)
 		"[general]\nlisten = udp:127.0.0.1:%u, tcp:127.0.0.1:%u\nworkers = 1\nlog_level = error\n"
 		"[limits]\nmax_transactions = 2000\nmax_answered = 2000\n"
 		"[auth]\nregister_auth = %s\nmax_failures = 3\n"
-		"[proxy]\nauth_calls = %s\nresolve_next_hops = no\n"
+		"[proxy]\nauth_calls = %s\nresolve_next_hops = no\nrecurse_3xx = yes\n"
 		"[dns]\nservers = 127.0.0.1:9\ntimeout = 100\n"
 		"[database]\npath = %s/sipd.db\nsync = normal\n"
 		"[user alice]\npassword = a\nextension = 100\n[user bob]\npassword = b\nextension = 101\n",
@@ -301,6 +401,30 @@ static size_t fill_in(const uint8_t *data, size_t size, char *out, size_t cap)
 	return n;
 }
 
+/* Cuts the scripted responses off the end of msg (see the top); the length of what is sent to sipd. */
+static size_t split_script(char *msg, size_t len)
+{
+	static const char mark[] = "@RESPONSE@";
+	const size_t ml = sizeof(mark) - 1;
+	size_t head = len;
+
+	nscript = iscript = 0;
+	for (size_t i = 0; i + ml <= len; i++) {
+		if (memcmp(msg + i, mark, ml) != 0)
+			continue;
+		if (nscript)
+			script_len[nscript - 1] = (size_t)(msg + i - script[nscript - 1]);
+		else
+			head = i;
+		if (nscript == sizeof(script) / sizeof(script[0]))
+			break;
+		script[nscript++] = msg + i + ml;
+		script_len[nscript - 1] = len - i - ml;
+		i += ml - 1;
+	}
+	return head;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -312,6 +436,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!tp)
 		start();
 	len = fill_in(data, size, msg, sizeof(msg));
+	if (len == 0)
+		return 0;
+	len = split_script(msg, len);
 	if (len == 0)
 		return 0;
 	if (FUZZ_CORE_TCP) {
