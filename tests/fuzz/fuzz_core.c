@@ -297,6 +297,21 @@ static void probe(void)
 		fail("sipd no longer answers an OPTIONS");
 }
 
+static char workdir[64];
+
+/* The work directory goes with the process (sipd's threads may still hold the files: unlinking is fine). */
+static void remove_workdir(void)
+{
+	static const char *files[] = { "sipd.ini", "sipd.db", "sipd.db-wal", "sipd.db-shm", "sipd.db-journal" };
+	char path[128];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", workdir, files[i]);
+		unlink(path);
+	}
+	rmdir(workdir);
+}
+
 static void write_config(const char *dir, uint16_t port)
 {
 	char path[512], err[256];
@@ -331,6 +346,8 @@ static void start(void)
 	signal(SIGPIPE, SIG_IGN);
 	if (!mkdtemp(dir))
 		fail("mkdtemp");
+	snprintf(workdir, sizeof(workdir), "%s", dir);
+	atexit(remove_workdir);
 	write_config(dir, port);
 	snprintf(where, sizeof(where), "127.0.0.1:%u", port);
 	if (tp_addr_parse(&tc.listen[0].addr, where, port))
