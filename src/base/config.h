@@ -59,6 +59,7 @@ struct config {
 	/* [proxy] */
 	bool record_route;             /* Record-Route on dialog-creating requests */
 	unsigned timer_c;              /* seconds a branch may ring before it is CANCELled */
+	unsigned max_call_duration;    /* seconds an answered call is recorded without its BYE; 0 = until it */
 	bool auth_calls;               /* INVITEs claiming sipd's domain in From must authenticate (407) */
 	bool recurse_3xx;              /* a branch's 3xx: its Contacts become new branches, else it is relayed */
 	char outbound[16];             /* who may reach other domains: "users" (authenticated) or "none" */

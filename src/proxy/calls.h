@@ -3,19 +3,24 @@
 #ifndef SIPD_PROXY_CALLS_H
 #define SIPD_PROXY_CALLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/slice.h"
 
 struct calls;
 
-/* max: calls remembered at once; past it new calls are routed but not recorded (and counted). */
-int calls_new(struct calls **cp, size_t max);
+/* max: calls remembered at once; past it new calls are routed but not recorded (and counted).
+ * max_duration_s: an answered call whose BYE sipd has not seen after this long (it went elsewhere, or a
+ * phone died) is logged as such and forgotten, so that records do not pile up to max; 0: kept until
+ * its BYE. Expired records are taken as new calls come (a few each), never by a scan. */
+int calls_new(struct calls **cp, size_t max, unsigned max_duration_s);
 void calls_free(struct calls *c);
 /* An INVITE that starts a dialog was forwarded. */
 void calls_start(struct calls *c, struct slice call_id, struct slice from, struct slice to);
-/* Its first 2xx went up: the call is answered. */
-void calls_answered(struct calls *c, struct slice call_id);
+/* Its first 2xx went up: the call is answered. on_path: sipd Record-Routed the dialog and will see
+ * its BYE; else the call is logged now, its end unknown to sipd, and forgotten. */
+void calls_answered(struct calls *c, struct slice call_id, bool on_path);
 /* It ended without an answer (status: the final sent upstream): logged and forgotten. */
 void calls_failed(struct calls *c, struct slice call_id, unsigned status);
 /* A BYE of the call was forwarded: logged with its duration and forgotten. */

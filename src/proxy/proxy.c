@@ -666,8 +666,8 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 			/* 16.7 step 5: every 2xx goes up at once; the first through the transaction */
 			if (!rc->final_sent && txn_respond(rc->stx, code, out, len) == 0) {
 				rc->final_sent = true;
-				if (rc->call_id[0])
-					calls_answered(rc->p->calls, slice_cstr(rc->call_id));
+				if (rc->call_id[0]) /* an INVITE out of a dialog: Record-Routed when configured */
+					calls_answered(rc->p->calls, slice_cstr(rc->call_id), rc->p->cfg->record_route);
 			}
 			else
 				send_upstream_raw(rc, out, len);
@@ -2044,7 +2044,7 @@ int proxy_new(struct proxy **pp, const struct config *cfg, struct txn_table *txn
 		if (tp_addr_parse(&a, cfg->listen[i] + 4, 5060) == 0)
 			p->ports[p->nports++] = tp_addr_port(&a);
 	}
-	if (calls_new(&p->calls, 1000000)) {
+	if (calls_new(&p->calls, 1000000, cfg->max_call_duration)) {
 		free(p);
 		return ENOMEM;
 	}

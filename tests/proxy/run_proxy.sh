@@ -328,6 +328,16 @@ then
 	caller uac_call.xml bob
 	case_end
 
+	case_begin "the basic call's record: one log line at its BYE with caller, callee, start, answer, end, status 200 and duration" main
+	BASIC_CID=$(sed -n 's/^Call-ID: *//p' "$BASIC_UAS.messages" | head -1 | tr -d '\r')
+	if [ -z "$BASIC_CID" ]; then
+		case_fail "no Call-ID in the callee's messages"
+	elif ! grep -F "call: id=$BASIC_CID " "$WORK/main.err" |
+		grep -qE ' from=sip:alice@[^ ]* to=sip:bob@[^ ]* start=[0-9]+ answer=[0-9]+ end=[0-9]+ status=200 duration=[0-9]+s$'; then
+		case_fail "no complete record line for $BASIC_CID in sipd's log"
+	fi
+	case_end
+
 	case_begin "one transport (UDP to UDP): one Record-Route of sipd's in the INVITE the callee got, none left in its BYE" main
 	check "the callee's Record-Route (basic call)" hdr-check --log "$BASIC_UAS.messages" --msg "$RX_INVITE_IN" \
 		--header Record-Route --count 1

@@ -1,0 +1,114 @@
+/* test_calls.c: the proxy's call records: one per dialog-creating INVITE, gone at its failure or its
+ * BYE, logged and gone at once when sipd is not on the dialog's path, and gone after max_duration
+ * when the BYE never comes (taken as later calls start, from the same shard). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "proxy/calls.h"
+
+#define SHARDS 64 /* calls.c's CALL_SHARDS */
+
+static struct slice id(const char *s)
+{
+	return slice_cstr(s);
+}
+
+static void start(struct calls *c, const char *call_id)
+{
+	calls_start(c, id(call_id), id("<sip:alice@sipd>"), id("<sip:bob@sipd>"));
+}
+
+static void test_life(void **state)
+{
+	struct calls *c;
+
+	(void)state;
+	assert_int_equal(calls_new(&c, 10, 0), 0);
+	start(c, "a@x");
+	start(c, "a@x"); /* a spiral: the same call */
+	assert_int_equal(calls_active(c), 1);
+	start(c, "b@x");
+	start(c, "c@x");
+	assert_int_equal(calls_active(c), 3);
+	calls_failed(c, id("a@x"), 486);
+	assert_int_equal(calls_active(c), 2);
+	calls_ended(c, id("b@x")); /* a BYE of a call never answered: not its end */
+	assert_int_equal(calls_active(c), 2);
+	calls_answered(c, id("b@x"), true);
+	calls_failed(c, id("b@x"), 487); /* answered: a late failure does not end it */
+	assert_int_equal(calls_active(c), 2);
+	calls_ended(c, id("b@x"));
+	assert_int_equal(calls_active(c), 1);
+	calls_answered(c, id("c@x"), false); /* not Record-Routed: logged now, not kept */
+	assert_int_equal(calls_active(c), 0);
+	calls_free(c);
+}
+
+static void test_max(void **state)
+{
+	struct calls *c;
+
+	(void)state;
+	assert_int_equal(calls_new(&c, 2, 0), 0);
+	start(c, "1@x");
+	start(c, "2@x");
+	start(c, "3@x"); /* routed, not recorded */
+	assert_int_equal(calls_active(c), 2);
+	calls_free(c); /* with records in it: freed (ASan) */
+}
+
+/* A Call-ID different from base that lands in base's shard. */
+static void same_shard(const char *base, char *out, size_t n)
+{
+	uint32_t want = slice_hash(id(base), 0xca11) % SHARDS;
+
+	for (unsigned i = 0;; i++) {
+		snprintf(out, n, "n%u@x", i);
+		if (slice_hash(id(out), 0xca11) % SHARDS == want && strcmp(out, base))
+			return;
+	}
+}
+
+static void test_expiry(void **state)
+{
+	char later[32], other[32];
+	struct calls *c;
+
+	(void)state;
+	assert_int_equal(calls_new(&c, 10, 1), 0);
+	start(c, "old@x");
+	calls_answered(c, id("old@x"), true);
+	start(c, "ringing@x"); /* not answered: never expires (its transaction ends it) */
+	assert_int_equal(calls_active(c), 2);
+	sleep(2);
+	/* a call in another shard does not look at old@x's */
+	snprintf(other, sizeof(other), "o@x");
+	for (unsigned i = 0; slice_hash(id(other), 0xca11) % SHARDS == slice_hash(id("old@x"), 0xca11) % SHARDS;
+	     i++)
+		snprintf(other, sizeof(other), "o%u@x", i);
+	start(c, other);
+	same_shard("old@x", later, sizeof(later));
+	start(c, later); /* takes old@x, answered 2 s ago with max_duration 1 */
+	assert_int_equal(calls_active(c), 3); /* ringing, other, later */
+	calls_ended(c, id("old@x")); /* its BYE after all: nothing left to end */
+	assert_int_equal(calls_active(c), 3);
+	calls_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_life),
+		cmocka_unit_test(test_max),
+		cmocka_unit_test(test_expiry),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
