@@ -204,6 +204,7 @@ int sip_resp_write(struct sbuf *b, const struct sip_msg *req, const struct sip_r
 int sip_hop_request_write(struct sbuf *b, const struct sip_msg *orig, const char *method, struct slice to)
 {
 	const struct sip_hdr *from = sip_msg_hdr(orig, SIP_HDR_FROM);
+	size_t at;
 
 	if (!from || !orig->via.raw.p)
 		return EINVAL;
@@ -221,7 +222,10 @@ int sip_hop_request_write(struct sbuf *b, const struct sip_msg *orig, const char
 	sbuf_addlit(b, "Max-Forwards: 70\r\nFrom: ");
 	sbuf_addsl(b, from->value);
 	sbuf_addlit(b, "\r\nTo: ");
+	at = b->len;
 	sbuf_addsl(b, to);
+	if (to.l && memchr(to.p, '\0', to.l)) /* the To of an invalid response being ACKed */
+		drop_nuls(b, at);
 	sbuf_addlit(b, "\r\nCall-ID: ");
 	sbuf_addsl(b, orig->call_id);
 	sbuf_printf(b, "\r\nCSeq: %u %s\r\nContent-Length: 0\r\n\r\n", orig->cseq.num, method);

@@ -466,6 +466,28 @@ static void test_400_drops_nul(void **state)
 	assert_false(m.nul_in_headers);
 }
 
+/* The hop-by-hop ACK of an invalid final response (17.1.1.3) takes that response's To: without its NUL
+ * bytes, so that the ACK itself parses (found by fuzz_core). */
+static void test_hop_ack_drops_nul(void **state)
+{
+	static const char to[] = "<sip:bob@biloxi.example.com>;tag=\0\0" "b1";
+	struct sip_msg m, ack;
+	struct sip_error err;
+	struct sbuf b;
+	char buf[256];
+
+	(void)state;
+	parse(&m, invite_text);
+	sbuf_init(&b, out, sizeof(out) - 1);
+	assert_int_equal(sip_hop_request_write(&b, &m, "ACK", slice_make(to, sizeof(to) - 1)), 0);
+	assert_null(memchr(out, '\0', b.len));
+	out[b.len] = '\0';
+	assert_int_equal(sip_msg_parse(&ack, out, b.len, &err), 0);
+	assert_int_equal(sip_msg_check(&ack, &err), 0);
+	assert_string_equal(line_of(out, "To", buf, sizeof(buf)), "To: <sip:bob@biloxi.example.com>;tag=b1");
+	assert_string_equal(line_of(out, "CSeq", buf, sizeof(buf)), "CSeq: 314159 ACK");
+}
+
 static void test_sbuf(void **state)
 {
 	char mem[16];
@@ -507,6 +529,7 @@ int main(void)
 		cmocka_unit_test(test_extra_and_body),
 		cmocka_unit_test(test_overflow),
 		cmocka_unit_test(test_400_drops_nul),
+		cmocka_unit_test(test_hop_ack_drops_nul),
 		cmocka_unit_test(test_sbuf),
 	};
 
