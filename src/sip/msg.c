@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "sip/sip_private.h"
 
@@ -280,12 +283,57 @@ static int fail(struct sip_error *err, unsigned short status, const char *reason
 	return EBADMSG;
 }
 
-/* One line: [p, eol) excluding the terminator; returns the offset after the terminator, or 0 if none. */
+/* The first CR or LF in p[0, len), or NULL: one pass where memchr would need two. */
+static const char *find_cr_or_lf(const char *p, size_t len)
+{
+	size_t i = 0;
+#ifdef __SSE2__
+	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+
+	for (; i + 16 <= len; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		unsigned hit = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+
+		if (hit)
+			return p + i + __builtin_ctz(hit);
+	}
+#endif
+	for (; i < len; i++)
+		if (p[i] == '\r' || p[i] == '\n')
+			return p + i;
+	return NULL;
+}
+
+/* A CR that no LF follows inside a line: no line break for RFC 3261 (25.1: CRLF), yet one for some
+ * parsers, so that a header sipd forwards as one could be two downstream (a Route it never saw). */
+#define LINE_BARE_CR ((size_t)-1)
+
+/* One line: [p, eol) excluding its terminator, CRLF or a lone LF; returns the offset after the
+ * terminator, 0 if there is none within len, LINE_BARE_CR if a bare CR comes first. */
 static size_t line_end(const char *p, size_t len, size_t *eol)
 {
-	const char *nl = memchr(p, '\n', len);
+	const char *t = find_cr_or_lf(p, len);
 
-	if (!nl)
+	if (!t)
+		return 0;
+	*eol = (size_t)(t - p);
+	if (*t == '\n')
+		return *eol + 1;
+	if ((size_t)(t - p) + 1 >= len)
+		return 0; /* a CR at the very end: the LF may come in the next read */
+	return t[1] == '\n' ? *eol + 2 : LINE_BARE_CR;
+}
+
+/* The start line as lenient parsers read it, through its LF, so that one with a bare CR still gets
+ * the 400 its request line or version earns. */
+static size_t start_line_end(const char *p, size_t len, size_t *eol)
+{
+	size_t next = line_end(p, len, eol);
+	const char *nl;
+
+	if (next != LINE_BARE_CR)
+		return next;
+	if (!(nl = memchr(p, '\n', len)))
 		return 0;
 	*eol = (size_t)(nl - p);
 	if (*eol && p[*eol - 1] == '\r')
@@ -437,6 +485,10 @@ static size_t parse_header(struct sip_msg *m, const char *p, size_t len, struct 
 	size_t eol, next = line_end(p, len, &eol), i = 0;
 	struct sip_hdr *h;
 
+	if (next == LINE_BARE_CR) {
+		fail(err, 400, "Bare CR in header field");
+		return 0;
+	}
 	if (!next)
 		return 0;
 	i = sip__span(slice_make(p, eol), 0, SIP_C_TOKEN);
@@ -458,8 +510,8 @@ static size_t parse_header(struct sip_msg *m, const char *p, size_t len, struct 
 	while (next < len && (p[next] == ' ' || p[next] == '\t')) {
 		size_t e2, n2 = line_end(p + next, len - next, &e2);
 
-		if (!n2) {
-			fail(err, 400, "Unterminated header line");
+		if (!n2 || n2 == LINE_BARE_CR) {
+			fail(err, 400, n2 ? "Bare CR in header field" : "Unterminated header line");
 			return 0;
 		}
 		vend = next + e2;
@@ -548,7 +600,7 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, struct sip_err
 	/* RFC 3261 7.5: CRLFs before the start line are ignored (keep-alives). */
 	while (off < len && (buf[off] == '\r' || buf[off] == '\n'))
 		off++;
-	next = line_end(buf + off, len - off, &eol);
+	next = start_line_end(buf + off, len - off, &eol);
 	if (!next)
 		return fail_early(m, err, 0, "No start line");
 	line = slice_make(buf + off, eol);

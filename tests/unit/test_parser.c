@@ -917,6 +917,51 @@ static void test_parse_nul_and_limits(void **state)
 	free(buf);
 }
 
+/* A CR that no LF follows, inside a header line: 400, so that nothing sipd forwards as one header can
+ * be read as two further on (a Route it never saw); CRLF and lone-LF lines still read as before.
+ * (parse() writes each \n as CRLF: a \r in these texts stays bare.) */
+static void test_bare_cr(void **state)
+{
+	static const char mixed[] = "OPTIONS sip:bo@example.com SIP/2.0\r\n"
+				    "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKunit1\n"
+				    "Subject: a subject longer than sixteen\r\n"
+				    "From: <sip:ana@example.com>;tag=f1\nTo: <sip:bo@example.com>\n"
+				    "Call-ID: unit-1@example.com\r\nCSeq: 1 OPTIONS\n"
+				    "X-Long-Header-Name-Over-Thirty-Two-Bytes: v\n\r\n";
+	struct sip_error err = { 999, NULL };
+	size_t cut;
+
+	(void)state;
+	assert_int_equal(parse(OPT_LINE BASE_VIA "Subject: hi\rRoute: <sip:evil.example.com;lr>\n" BASE_FROM BASE_TO
+			       BASE_CID BASE_CSEQ "\n", &err), EBADMSG);
+	assert_int_equal(err.status, 400);
+	assert_string_equal(err.reason, "Bare CR in header field");
+	assert_null(sip_msg_hdr(&M, SIP_HDR_ROUTE));
+	/* in a folded continuation line */
+	err.status = 999;
+	assert_int_equal(parse(OPT_LINE BASE_VIA "Subject: one\n two\rthree\n" BASE_FROM BASE_TO BASE_CID BASE_CSEQ "\n", &err),
+			 EBADMSG);
+	assert_string_equal(err.reason, "Bare CR in header field");
+	/* at the start of a line */
+	err.status = 999;
+	assert_int_equal(parse(OPT_LINE BASE_VIA "\rX: y\n" BASE_FROM BASE_TO BASE_CID BASE_CSEQ "\n", &err), EBADMSG);
+	assert_int_equal(err.status, 400);
+	/* in the request line: the request line's own 400, as before */
+	assert_int_equal(verdict("OPTIONS sip:bo@example.com SIP/2.0\rx\n" BASE_VIA BASE_FROM BASE_TO BASE_CID BASE_CSEQ "\n"),
+			 400);
+	/* lines longer than 16 and 32 bytes, ending in CRLF or a lone LF, mixed: read as before */
+	assert_int_equal(sip_msg_parse(&M, mixed, sizeof(mixed) - 1, &err), 0);
+	assert_int_equal(sip_msg_check(&M, &err), 0);
+	assert_int_equal(M.nhdrs, 7);
+	assert_true(slice_eq(sip_msg_hdr(&M, SIP_HDR_SUBJECT)->value, SLICE_LIT("a subject longer than sixteen")));
+	assert_true(slice_eq(sip_msg_hdr(&M, SIP_HDR_CALL_ID)->value, SLICE_LIT("unit-1@example.com")));
+	/* a CR at the very end of a datagram: the header block is not terminated */
+	err.status = 999;
+	cut = (size_t)(strstr(mixed, "sixteen\r\n") - mixed) + 8;
+	assert_int_equal(mixed[cut - 1], '\r');
+	assert_int_equal(sip_msg_parse(&M, mixed, cut, &err), EBADMSG);
+}
+
 /* ---- stream framing ---- */
 
 static void test_frame(void **state)
@@ -980,6 +1025,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_check_content_length, release),
 		cmocka_unit_test_teardown(test_parse_errors, release),
 		cmocka_unit_test_teardown(test_parse_nul_and_limits, release),
+		cmocka_unit_test_teardown(test_bare_cr, release),
 		cmocka_unit_test_teardown(test_frame, release),
 	};
 
