@@ -780,6 +780,32 @@ static void rfc2543_matching(const char *via)
 	drop(tx);
 }
 
+/* The echo of an answered RFC 2543 non-INVITE keeps its whole key (Request-URI, tags, Call-ID, CSeq,
+ * top Via; some of it found in its response, some not) and matches on all of it. */
+static void test_echo_rfc2543(void **state)
+{
+	const char *via = "SIP/2.0/UDP 10.0.0.1:5060;branch=1234abcd";
+	const struct rq opt = { .method = "OPTIONS", .via = via };
+	struct txn *tx = txn_make(opt, false);
+
+	(void)state;
+	assert_int_equal(respond(tx, 200), 0);
+	assert_int_equal(txn_state(tx), TXN_TERMINATED); /* the echo stays */
+	assert_int_equal(txn_table_live(fx.tt), 1);
+	assert_true(absorbs(opt));
+	assert_int_equal(fx.nsent, 2);
+	assert_sent(1, NULL, 0, 200);
+	assert_false(absorbs((struct rq){ .method = "OPTIONS", .via = via, .ruri = "sip:carol@example.com" }));
+	assert_false(absorbs((struct rq){ .method = "OPTIONS", .via = via, .from_tag = "ft-2" }));
+	assert_false(absorbs((struct rq){ .method = "OPTIONS", .via = via, .call_id = "cid-2@10.0.0.1" }));
+	assert_false(absorbs((struct rq){ .method = "OPTIONS", .via = via, .cseq = 2 }));
+	assert_false(absorbs((struct rq){ .method = "OPTIONS", .via = "SIP/2.0/UDP 10.0.0.1:5060;branch=1234abce" }));
+	assert_false(absorbs((struct rq){ .method = "BYE", .via = via }));
+	assert_int_equal(fx.nsent, 2);
+	assert_true(absorbs(opt));
+	assert_int_equal(fx.nsent, 3);
+}
+
 static void test_match_rfc2543_branch_without_cookie(void **state)
 {
 	(void)state;
@@ -1228,6 +1254,7 @@ int main(void)
 		TEST(test_match_host_case),
 		TEST(test_match_ack),
 		TEST(test_match_cancel),
+		TEST(test_echo_rfc2543),
 		TEST(test_match_rfc2543_branch_without_cookie),
 		TEST(test_match_rfc2543_no_branch),
 		TEST(test_match_rfc2543_to_tag),
