@@ -102,6 +102,31 @@ static unsigned nscript, iscript;
 static void send_text(const char *text, size_t len);
 static void trace(const char *dir, const char *buf, size_t len);
 
+/* The value of placeholder k written at out (at most cap bytes); its length. */
+typedef size_t(value_h)(unsigned k, char *out, size_t cap, const void *arg);
+
+/* t with each of its placeholders (keys) replaced by its value, into out; the length, at most cap. */
+static size_t expand(const char *t, size_t tl, const char *const *keys, unsigned nkeys, value_h *value,
+		     const void *arg, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < tl && n < cap;) {
+		unsigned k = 0;
+
+		for (; t[i] == '@' && k < nkeys; k++)
+			if (tl - i >= strlen(keys[k]) && memcmp(t + i, keys[k], strlen(keys[k])) == 0)
+				break;
+		if (t[i] != '@' || k == nkeys) {
+			out[n++] = t[i++];
+			continue;
+		}
+		i += strlen(keys[k]);
+		n += value(k, out + n, cap - n, arg);
+	}
+	return n < cap ? n : cap;
+}
+
 /* Appends the text of every header field of req with this id as "Name: value" lines. */
 static size_t put_lines(char *out, size_t cap, const struct sip_msg *req, enum sip_hdr_id id, const char *name)
 {
@@ -128,35 +153,27 @@ static size_t put_value(char *out, size_t cap, const struct sip_msg *req, enum s
 	return l;
 }
 
+/* bob's placeholders: fields of the request sipd forwarded him. */
+static const char *const bob_keys[] = { "@VIAS@", "@FROM@", "@TO@", "@CALLID@", "@CSEQ@" };
+static const enum sip_hdr_id bob_fields[] = { SIP_HDR_VIA, SIP_HDR_FROM, SIP_HDR_TO, SIP_HDR_CALL_ID, SIP_HDR_CSEQ };
+
+static size_t bob_value(unsigned k, char *out, size_t cap, const void *arg)
+{
+	const struct sip_msg *req = arg;
+
+	return bob_fields[k] == SIP_HDR_VIA ? put_lines(out, cap, req, SIP_HDR_VIA, "Via")
+					    : put_value(out, cap, req, bob_fields[k]);
+}
+
 /* Sends the next scripted response to req, its placeholders filled in; false when it was provisional
  * (a status under 200: the next one answers req too). */
 static bool answer_next(const struct sip_msg *req)
 {
 	static char out[65000];
-	const char *t = script[iscript];
-	size_t tl = script_len[iscript++], n = 0;
+	size_t n = expand(script[iscript], script_len[iscript], bob_keys, sizeof(bob_keys) / sizeof(bob_keys[0]),
+			  bob_value, req, out, sizeof(out));
 
-	for (size_t i = 0; i < tl && n < sizeof(out);) {
-		static const struct {
-			const char *key;
-			enum sip_hdr_id id;
-		} ph[] = { { "@VIAS@", SIP_HDR_VIA }, { "@FROM@", SIP_HDR_FROM }, { "@TO@", SIP_HDR_TO },
-			   { "@CALLID@", SIP_HDR_CALL_ID }, { "@CSEQ@", SIP_HDR_CSEQ } };
-		size_t k = 0;
-
-		for (; t[i] == '@' && k < sizeof(ph) / sizeof(ph[0]); k++)
-			if (tl - i >= strlen(ph[k].key) && memcmp(t + i, ph[k].key, strlen(ph[k].key)) == 0)
-				break;
-		if (t[i] != '@' || k == sizeof(ph) / sizeof(ph[0])) {
-			out[n++] = t[i++];
-			continue;
-		}
-		i += strlen(ph[k].key);
-		n += ph[k].id == SIP_HDR_VIA ? put_lines(out + n, sizeof(out) - n, req, SIP_HDR_VIA, "Via")
-					     : put_value(out + n, sizeof(out) - n, req, ph[k].id);
-	}
-	if (n > sizeof(out))
-		n = sizeof(out);
+	iscript++;
 	send_text(out, n);
 	return !(n > 9 && memcmp(out, "SIP/2.0 1", 9) == 0);
 }
@@ -387,35 +404,26 @@ static void start(void)
 	probe();
 }
 
+static size_t string_value(unsigned k, char *out, size_t cap, const void *arg)
+{
+	const char *const *values = arg;
+	size_t l = strlen(values[k]);
+
+	l = l < cap ? l : cap;
+	memcpy(out, values[k], l);
+	return l;
+}
+
 /* The input with its placeholders filled in; its length (at most cap). */
 static size_t fill_in(const uint8_t *data, size_t size, char *out, size_t cap)
 {
+	static const char *const keys[] = { "@LHOST@", "@LPORT@", "@HOST@", "@PORT@" };
 	char sipd_port[8], my_port[8];
-	const struct {
-		const char *key, *value;
-	} ph[] = { { "@LHOST@", "127.0.0.1" }, { "@LPORT@", my_port }, { "@HOST@", "127.0.0.1" },
-		   { "@PORT@", sipd_port } };
-	size_t n = 0;
+	const char *values[] = { "127.0.0.1", my_port, "127.0.0.1", sipd_port };
 
 	snprintf(sipd_port, sizeof(sipd_port), "%u", ntohs(sipd.sin_port));
 	snprintf(my_port, sizeof(my_port), "%u", peer_port());
-	for (size_t i = 0; i < size && n < cap;) {
-		size_t k = 0, kl = 0;
-
-		for (; data[i] == '@' && k < sizeof(ph) / sizeof(ph[0]); k++) {
-			kl = strlen(ph[k].key);
-			if (size - i >= kl && memcmp(data + i, ph[k].key, kl) == 0)
-				break;
-		}
-		if (data[i] != '@' || k == sizeof(ph) / sizeof(ph[0])) {
-			out[n++] = (char)data[i++];
-			continue;
-		}
-		for (const char *v = ph[k].value; *v && n < cap; v++)
-			out[n++] = *v;
-		i += kl;
-	}
-	return n;
+	return expand((const char *)data, size, keys, sizeof(keys) / sizeof(keys[0]), string_value, values, out, cap);
 }
 
 /* Cuts the scripted responses off the end of msg (see the top); the length of what is sent to sipd. */
