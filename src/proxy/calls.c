@@ -102,15 +102,34 @@ static void answered_unlink(struct call_shard *s, struct call *x)
 	x->aprev = x->anext = NULL;
 }
 
-/* Takes x out of its bucket chain and, when answered, out of the answered list; under the lock. */
-static void call_unlink(struct calls *c, struct call_shard *s, struct call *x)
+static void answered_append(struct call_shard *s, struct call *x)
+{
+	x->aprev = s->atail;
+	x->anext = NULL;
+	if (s->atail)
+		s->atail->anext = x;
+	else
+		s->ahead = x;
+	s->atail = x;
+}
+
+/* The link of x's bucket chain that points at it (x is in the table). */
+static struct call **link_of(struct call_shard *s, const struct call *x)
 {
 	struct call **pp = &s->b[(x->hash / CALL_SHARDS) % CALL_BUCKETS];
 
-	while (*pp && *pp != x)
+	while (*pp != x)
 		pp = &(*pp)->next;
-	if (*pp)
-		*pp = x->next;
+	return pp;
+}
+
+/* Takes the record *pp points at out of its bucket chain and, when answered, out of the answered list;
+ * under the lock. */
+static void call_unlink(struct calls *c, struct call_shard *s, struct call **pp)
+{
+	struct call *x = *pp;
+
+	*pp = x->next;
 	if (x->answered)
 		answered_unlink(s, x);
 	atomic_fetch_sub(&c->active, 1);
@@ -134,7 +153,7 @@ static struct call *expired_take(struct calls *c, struct call_shard *s)
 	now = mono_now();
 	for (unsigned i = 0; i < EXPIRE_PER_CALL && (x = s->ahead) && now - x->answer_mono >= (time_t)c->max_duration;
 	     i++) {
-		call_unlink(c, s, x);
+		call_unlink(c, s, link_of(s, x));
 		x->next = out;
 		out = x;
 	}
@@ -194,19 +213,13 @@ void calls_answered(struct calls *c, struct slice call_id, bool on_path)
 	pthread_mutex_lock(&s->lock);
 	pp = find(c, call_id, h, &s);
 	if ((x = *pp) && !x->answered) {
-		x->answered = true;
 		clock_gettime(CLOCK_REALTIME, &x->answer);
-		x->answer_mono = mono_now();
 		if (on_path) {
-			x->aprev = s->atail;
-			if (s->atail)
-				s->atail->anext = x;
-			else
-				s->ahead = x;
-			s->atail = x;
+			x->answered = true;
+			x->answer_mono = mono_now();
+			answered_append(s, x);
 		} else {
-			*pp = x->next;
-			atomic_fetch_sub(&c->active, 1);
+			call_unlink(c, s, pp); /* its BYE will not come this way: logged below */
 			gone = x;
 		}
 	}
@@ -231,7 +244,7 @@ static void finish(struct calls *c, struct slice call_id, unsigned status, bool 
 	pp = find(c, call_id, h, &s);
 	x = *pp;
 	if (x && (ended ? x->answered : !x->answered)) {
-		call_unlink(c, s, x);
+		call_unlink(c, s, pp);
 	} else {
 		x = NULL;
 	}
