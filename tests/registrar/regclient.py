@@ -258,12 +258,16 @@ class UA:
                 raise CaseFail("sipd closed the TCP connection")
             self.buf += chunk
 
-    def send(self, to_user, contacts=(), expires=None, auth=None, extra=(), cseq=None, **kw):
-        """One request with the next CSeq (or the one given); returns the final response."""
+    def request(self, to_user, contacts=(), expires=None, auth=None, extra=(), cseq=None, **kw):
+        """One request with the next CSeq (or the one given), as bytes to send, and its CSeq."""
         if cseq is None:
             self.cseq += 1
             cseq = self.cseq
-        return self.transact(self.build(to_user, contacts, expires, cseq, auth, extra, **kw), cseq)
+        return self.build(to_user, contacts, expires, cseq, auth, extra, **kw), cseq
+
+    def send(self, to_user, contacts=(), expires=None, auth=None, extra=(), cseq=None, **kw):
+        """One request with the next CSeq (or the one given); returns the final response."""
+        return self.transact(*self.request(to_user, contacts, expires, auth, extra, cseq, **kw))
 
     def challenge(self, to_user, alg="SHA-256", **kw):
         """A REGISTER without credentials (a query); expects 401 and caches the nonce of alg's challenge."""
@@ -281,11 +285,8 @@ class UA:
         """A REGISTER with credentials over the cached nonce (next nc unless given, next CSeq unless
         given), as bytes to send, and its CSeq."""
         self.nc = nc if nc is not None else self.nc + 1
-        if cseq is None:
-            self.cseq += 1
-            cseq = self.cseq
         a = authorization(self.alg, user, password, ruri or self.ruri, self.nonce, self.nc)
-        return self.build(to_user, contacts, expires, cseq, a, extra, ruri=ruri, **kw), cseq
+        return self.request(to_user, contacts, expires, a, extra, cseq, ruri=ruri, **kw)
 
     def auth_send(self, to_user, user, password, contacts=(), expires=None, extra=(), nc=None, cseq=None,
                   ruri=None, **kw):
