@@ -5,7 +5,7 @@ set -e
 goal=${1:-build}
 pkgs="cmake pkg-config gcc make libinih-dev libssl-dev libsqlite3-dev libc-ares-dev"
 case "$goal" in
-  test)  pkgs="$pkgs libcmocka-dev sip-tester sipsak python3 procps dnsmasq-base" ;;
+  test)  pkgs="$pkgs libcmocka-dev sip-tester sipsak baresip-core python3 procps dnsmasq-base" ;;
   fuzz)  pkgs="$pkgs clang libclang-rt-dev" ;;
   bench) pkgs="$pkgs sip-tester kamailio kamailio-sqlite-modules procps python3 valgrind linux-perf" ;;
 esac

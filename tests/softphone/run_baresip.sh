@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# run_baresip.sh SIPD: real softphones through sipd. Four baresip instances (Debian package baresip-core,
+# driven through its ctrl_tcp module by phones.py) register with MD5 digest, over UDP (alice, bob, dave)
+# and TCP (carol), and call each other through sipd's proxy: answered calls with media flowing between the
+# phones, hang-up from either side, CANCEL while ringing, 486 from the callee, TCP to UDP and back, 480
+# for a user with no binding, 404 for no such user, a wrong password, and unregistering on quit. What was
+# stored is read with sipctl; the call records from sipd's log.
+#
+# One sipd on a free port of 127.0.0.1 with [auth] algorithms = MD5 (libre, baresip's SIP stack, takes
+# every challenge of a realm as its own and knows MD5 only: two challenges, whatever their order, fail it),
+# the default auth_calls = yes (INVITEs from sipd's users are challenged with 407), record_route = yes,
+# users alice, bob, carol, dave, erin (password secret).
+# Prints one PASS/FAIL line per case; at the end checks that sipd is still alive, exits 0 on SIGTERM and
+# printed no sanitizer report. Exits 1 if anything failed.
+# KEEP=1 keeps the work directory (config, database, sipd stderr, each phone's SIP trace) for a look afterwards.
+set -u
+
+SIPD=${1:?usage: run_baresip.sh /path/to/sipd}
+SIPCTL=$(dirname "$SIPD")/sipctl
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+RC=(python3 "$HERE/../registrar/regclient.py")
+
+need_tools baresip python3
+need_exec "$SIPD"
+need_exec "$SIPCTL" "build the sipctl target"
+lib_init softphone
+
+# ---- ports: 1 for sipd, two per phone (SIP, control); baresip also binds SIP + 1 for TLS ----
+pick_ports 1 40 $((20000 + $$ % 10000)) "${RC[@]}"
+PHONE_PORTS=()
+for ((i = 1; i + 2 < NPORTS; i += 4)); do
+	# SIP port, control port; skip the next SIP port + 1 (TLS) by taking ports 4 apart
+	PHONE_PORTS+=("${PORTS[$i]}" "${PORTS[$((i + 2))]}")
+done
+
+SIPD_READY=("${RC[@]}")
+SIPD_ROLE=" for softphones"
+SIPD_INI_PRE=$'[auth]\nalgorithms = MD5\n\n'
+T0=$(date +%s)
+
+if start_sipd main "${PORTS[0]}" <<'EOF2'
+[proxy]
+record_route = yes
+
+[user alice]
+password = secret
+
+[user bob]
+password = secret
+
+[user carol]
+password = secret
+
+[user dave]
+password = secret
+
+[user erin]
+password = secret
+EOF2
+then
+	while IFS= read -r line; do
+		case $line in
+		"PASS "*) pass "${line#PASS }" ;;
+		"FAIL "*)
+			name=${line#FAIL }
+			fail "${name%%: *}" "${name#*: }"
+			;;
+		*) echo "$line" ;;
+		esac
+	done < <(timeout 300 python3 "$HERE/phones.py" run --port "${PORTS[0]}" --sipctl "$SIPCTL" \
+		--config "$WORK/main.ini" --log "$WORK/main.err" --work "$WORK" \
+		--ports "$(IFS=,; echo "${PHONE_PORTS[*]}")" 2>&1)
+fi
+
+stop_all main
+finish softphone
