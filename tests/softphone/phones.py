@@ -40,6 +40,7 @@ class Phone:
     def __init__(self, work, name, sip_port, ctrl_port, sipd_port, user=None, password=PASSWORD,
                  transport="udp", answer="auto", regint=600):
         self.name = name
+        self.sip_port = sip_port
         self.user = user or name
         self.dir = os.path.join(work, name)
         self.log = os.path.join(work, name + ".log")
@@ -148,6 +149,21 @@ class Phone:
     def trace(self):
         with open(self.log, "rb") as f:
             return f.read().decode(errors="replace")
+
+    TRACE_MSG = re.compile(r"\x1b\[36;1m#\r?\n(UDP|TCP) (\S+) -> (\S+)\r?\n(.*?)\x1b\[;m", re.S)
+
+    def received(self, first_line, call_id=None):
+        """The SIP messages of this phone's trace that it received and whose first line starts with
+        first_line (and whose Call-ID is call_id), as (transport, source, text)."""
+        out = []
+        for m in self.TRACE_MSG.finditer(self.trace()):
+            text = m.group(4)
+            if not m.group(3).endswith(":%d" % self.sip_port) or not text.startswith(first_line):
+                continue
+            if call_id and not re.search(r"(?mi)^(Call-ID|i): %s\r?$" % re.escape(call_id), text):
+                continue
+            out.append((m.group(1), m.group(2), text))
+        return out
 
     def quit(self, timeout=5):
         if self.proc.poll() is None:
@@ -391,6 +407,55 @@ class Suite:
     def c_unknown(self):
         self.refused("nobody", 404, "Not Found")
 
+    def c_hold_resume(self):
+        alice, bob = self.phones["alice"], self.phones["bob"]
+        cid = self.call(alice, bob)
+        for command, direction in (("hold", "sendonly"), ("resume", "sendrecv")):
+            bob.drain()
+            alice.cmd(command)
+            bob.wait("CALL_REMOTE_SDP", param="offer")
+            invites = bob.received("INVITE ", cid)
+            check(len(invites) >= 2 and "a=%s" % direction in invites[-1][2],
+                  "after %s bob got no re-INVITE with a=%s" % (command, direction))
+            check(re.search(r"\nVia: SIP/2\.0/\w+ 127\.0\.0\.1:%d;" % self.a.port, invites[-1][2]),
+                  "the re-INVITE did not come through sipd (Record-Route)")
+        check(len(alice.received("SIP/2.0 407", cid)) == 1,
+              "alice got %d 407s in the call; only its first INVITE is challenged, not requests inside the dialog"
+              % len(alice.received("SIP/2.0 407", cid)))
+        alice.cmd("hangup")
+        bob.wait("CALL_CLOSED")
+        check("status=200" in call_record(self.a, cid), "no answered call record")
+
+    def c_transfer(self):
+        alice, bob, carol = self.phones["alice"], self.phones["bob"], self.phones["carol"]
+        cid = self.call(alice, bob)
+        bob.drain()
+        carol.drain()
+        alice.cmd("transfer", self.uri("carol"))
+        ev = bob.wait("CALL_ESTABLISHED")
+        check(ev.get("peeruri", "").startswith("sip:carol@"), "bob's new call is with %s" % ev.get("peeruri"))
+        carol.wait("CALL_ESTABLISHED")
+        alice.wait("CALL_CLOSED")
+        refers = bob.received("REFER ", cid)
+        check(refers and re.search(r"(?mi)^Refer-To: <?sip:carol@", refers[0][2]), "bob got no REFER to carol")
+        check(alice.received("NOTIFY ", cid), "alice got no NOTIFY of the transfer's progress")
+        bob.cmd("hangup")
+        carol.wait("CALL_CLOSED")
+        check("status=200" in call_record(self.a, cid), "the first call has no answered record")
+        check("status=200" in call_record(self.a, ev["id"]), "the transferred call has no answered record")
+
+    def c_options(self):
+        alice, bob = self.phones["alice"], self.phones["bob"]
+        before = len(bob.received("OPTIONS "))
+        alice.cmd("options", self.uri("bob"))
+        deadline = time.time() + 5
+        while len(bob.received("OPTIONS ")) == before:
+            check(time.time() < deadline, "bob got no OPTIONS")
+            time.sleep(0.05)
+        text = bob.received("OPTIONS ")[-1][2]
+        check(re.search(r"\nVia: SIP/2\.0/UDP 127\.0\.0\.1:%d;" % self.a.port, text) and "Max-Forwards: 69" in text,
+              "the OPTIONS did not come through sipd with Max-Forwards 69: %s" % text[:400])
+
     def c_unregister(self):
         dave = self.phones.pop("dave")
         wait_registrations(self.a, lambda r: any(x["aor"] == self.aor("dave") for x in r), "dave is not listed")
@@ -421,6 +486,10 @@ class Suite:
             ("carol (TCP) calls bob (UDP): established; the INVITE, over 1300 bytes, reaches bob over TCP (18.1.1)",
              self.c_tcp_to_udp),
             ("bob (UDP) calls carol (TCP): established, INVITE to carol over TCP", self.c_udp_to_tcp),
+            ("alice holds bob and resumes: re-INVITEs (sendonly, sendrecv) through sipd", self.c_hold_resume),
+            ("alice transfers bob to carol: REFER, NOTIFY, bob's new call to carol answered, both recorded",
+             self.c_transfer),
+            ("alice sends OPTIONS to bob's AOR: sipd forwards it to his phone", self.c_options),
             ("alice calls erin, a user with no binding: 480", self.c_offline),
             ("alice calls nobody, no such user: 404", self.c_unknown),
             ("dave quits: baresip unregisters, sipctl no longer lists him", self.c_unregister),

@@ -2,7 +2,8 @@
 # run_baresip.sh SIPD: real softphones through sipd. Four baresip instances (Debian package baresip-core,
 # driven through its ctrl_tcp module by phones.py) register with MD5 digest, over UDP (alice, bob, dave)
 # and TCP (carol), and call each other through sipd's proxy: answered calls with media flowing between the
-# phones, hang-up from either side, CANCEL while ringing, 486 from the callee, TCP to UDP and back, 480
+# phones, hang-up from either side, hold and resume, a blind transfer, CANCEL while ringing, 486 from the
+# callee, OPTIONS to a phone, TCP to UDP and back, 480
 # for a user with no binding, 404 for no such user, a wrong password, and unregistering on quit. What was
 # stored is read with sipctl; the call records from sipd's log.
 #
