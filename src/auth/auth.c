@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "auth/digest.h"
+#include "auth/digest_private.h"
 #include "base/log.h"
 #include "sip/build.h"
 
@@ -38,6 +39,8 @@ struct auth {
 	const struct config *cfg;
 	struct digest_nonces *nonces;
 	struct digest_limiter *limiter;
+	struct digest_unanswered *unanswered; /* NULL with one algorithm: nothing to fall back to */
+	uint32_t key_seed[2];
 	struct user_shard shards[USER_SHARDS];
 	char db[CONFIG_STR];
 	struct store *users_db;  /* open while sipd runs: the reloader polls its users generation */
@@ -320,6 +323,11 @@ int auth_new(struct auth **ap, const struct config *cfg, const char *db)
 	if (!err)
 		err = digest_limiter_new(&a->limiter, cfg->max_failures, cfg->failure_window, cfg->block_time,
 					 1u << 20);
+	if (!err && a->nalgs > 1) {
+		err = digest_unanswered_new(&a->unanswered, 1u << 14);
+		a->key_seed[0] = digest__random_seed();
+		a->key_seed[1] = digest__random_seed();
+	}
 	if (!err)
 		err = auth_reload(a);
 	if (!err && a->users_db) {
@@ -352,6 +360,7 @@ void auth_free(struct auth *a)
 	store_close(a->users_db);
 	digest_nonces_free(a->nonces);
 	digest_limiter_free(a->limiter);
+	digest_unanswered_free(a->unanswered);
 	pthread_mutex_destroy(&a->stop_lock);
 	pthread_cond_destroy(&a->stop_cond);
 	free(a);
@@ -364,7 +373,16 @@ const char *auth_realm(const struct auth *a)
 
 /* ---- the check ---- */
 
-static void challenge(struct auth *a, enum sip_hdr_id hdr, bool stale, char *extra, size_t n)
+/* The algorithm of a single challenge: MD5, which every client knows, when it is offered. */
+static enum digest_alg single_alg(const struct auth *a)
+{
+	for (unsigned i = 0; i < a->nalgs; i++)
+		if (a->algs[i] == DIGEST_MD5)
+			return DIGEST_MD5;
+	return a->algs[0];
+}
+
+static void challenge(struct auth *a, enum sip_hdr_id hdr, bool stale, bool single, char *extra, size_t n)
 {
 	const char *name = hdr == SIP_HDR_PROXY_AUTHORIZATION ? "Proxy-Authenticate" : "WWW-Authenticate";
 	char nonce[DIGEST_NONCE_MAX];
@@ -373,9 +391,45 @@ static void challenge(struct auth *a, enum sip_hdr_id hdr, bool stale, char *ext
 	/* RFC 8760 2.4: one challenge per algorithm, the preferred first, one nonce for all */
 	digest_nonce_make(a->nonces, slice_cstr(a->realm), now_s(), nonce);
 	sbuf_init(&b, extra, n - 1);
-	for (unsigned i = 0; i < a->nalgs; i++)
-		digest_challenge_write(&b, name, slice_cstr(a->realm), nonce, a->algs[i], stale);
+	if (single)
+		digest_challenge_write(&b, name, slice_cstr(a->realm), nonce, single_alg(a), stale);
+	else
+		for (unsigned i = 0; i < a->nalgs; i++)
+			digest_challenge_write(&b, name, slice_cstr(a->realm), nonce, a->algs[i], stale);
 	extra[b.overflow ? 0 : b.len] = '\0';
+}
+
+/* Who a client is, for the memory of unanswered challenges: the address its request came from, the
+ * sent-by of its Via and its From URI (a phone behind a NAT shares the first with its neighbours). */
+static uint64_t client_key(const struct auth *a, const struct sip_msg *req, struct slice src)
+{
+	uint64_t key = 0;
+
+	for (unsigned i = 0; i < 2; i++) {
+		uint32_t h = slice_hash(src, a->key_seed[i]);
+
+		h = slice_hash(req->via.host, h ^ req->via.port);
+		h = slice_hash(req->from.uri, h);
+		key = key << 32 | h;
+	}
+	return key;
+}
+
+/* Whether the client of key is to get one challenge; a request without credentials also tells. */
+static bool single_challenge(struct auth *a, uint64_t key, bool uncredentialed, struct slice src)
+{
+	bool newly;
+
+	if (!a->unanswered)
+		return false;
+	if (!uncredentialed)
+		return digest_unanswered_single(a->unanswered, key, now_s());
+	if (!digest_unanswered_request(a->unanswered, key, now_s(), &newly))
+		return false;
+	if (newly)
+		log_info("auth: a client at %.*s answered none of %u challenges and asked again: from now on it is "
+			 "challenged with %s alone", SLICE_ARG(src), a->nalgs, single_alg(a) == DIGEST_MD5 ? "MD5" : "SHA-256");
+	return true;
 }
 
 /* The credentials for our realm among the request's Authorization headers (RFC 3261 22.4). */
@@ -395,12 +449,12 @@ static bool alg_offered(const struct auth *a, enum digest_alg alg)
 	return false;
 }
 
-static enum auth_result fail(struct auth *a, enum sip_hdr_id hdr, struct slice src, struct slice user,
-			     const char *why, char *extra, size_t n)
+static enum auth_result fail(struct auth *a, enum sip_hdr_id hdr, struct slice src, uint64_t key,
+			     struct slice user, const char *why, char *extra, size_t n)
 {
 	log_info("auth: %s for user '%.*s' from %.*s", why, SLICE_ARG(user), SLICE_ARG(src));
 	digest_limiter_failure(a->limiter, src, user, now_s());
-	challenge(a, hdr, false, extra, n);
+	challenge(a, hdr, false, single_challenge(a, key, false, src), extra, n);
 	return AUTH_CHALLENGE;
 }
 
@@ -412,11 +466,12 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 	char uname[64];
 	const char *ha1;
 	enum digest_verdict v;
+	uint64_t key = a->unanswered ? client_key(a, req, src) : 0;
 
 	*reason = NULL;
 	if (!find_cred(a, req, hdr, &c)) {
 		/* the first challenge of a request that carried none is not a failure */
-		challenge(a, hdr, false, extra, n);
+		challenge(a, hdr, false, single_challenge(a, key, true, src), extra, n);
 		return AUTH_CHALLENGE;
 	}
 	if (digest_limiter_blocked(a->limiter, src, c.username, now_s())) {
@@ -425,29 +480,31 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 		return AUTH_FORBIDDEN;
 	}
 	if (!alg_offered(a, c.alg))
-		return fail(a, hdr, src, c.username, "algorithm not offered", extra, n);
+		return fail(a, hdr, src, key, c.username, "algorithm not offered", extra, n);
 	/* RFC 3261 22.4: the uri of the credentials is the Request-URI */
 	if (!slice_eq(c.uri, req->ruri))
-		return fail(a, hdr, src, c.username, "digest uri differs from the Request-URI", extra, n);
+		return fail(a, hdr, src, key, c.username, "digest uri differs from the Request-URI", extra, n);
 	if (c.username.l >= sizeof(uname) || auth_user_find(a, slice_copy(uname, sizeof(uname), c.username), user))
-		return fail(a, hdr, src, c.username, "unknown user", extra, n);
+		return fail(a, hdr, src, key, c.username, "unknown user", extra, n);
 	if (user->disabled)
-		return fail(a, hdr, src, c.username, "disabled user", extra, n);
+		return fail(a, hdr, src, key, c.username, "disabled user", extra, n);
 	ha1 = c.alg == DIGEST_SHA256 ? user->ha1_sha256 : user->ha1_md5;
 	if (!ha1[0])
-		return fail(a, hdr, src, c.username, "no HA1 for that algorithm", extra, n);
+		return fail(a, hdr, src, key, c.username, "no HA1 for that algorithm", extra, n);
 	if (!digest_check(c.alg, ha1, &c, req->method))
-		return fail(a, hdr, src, c.username, "wrong password", extra, n);
+		return fail(a, hdr, src, key, c.username, "wrong password", extra, n);
 	/* RFC 7616 3.3: the password was right; only the nonce is old, or from before a restart (the
 	 * nonce key is made at start): a fresh challenge with stale=true, not a failure */
 	v = digest_nonce_check(a->nonces, slice_cstr(a->realm), c.nonce, now_s());
 	if (v != DIGEST_NONCE_OK) {
 		log_debug("auth: %s nonce for '%s'", v == DIGEST_NONCE_STALE ? "stale" : "unknown", user->name);
-		challenge(a, hdr, true, extra, n);
+		challenge(a, hdr, true, single_challenge(a, key, false, src), extra, n);
 		return AUTH_CHALLENGE;
 	}
 	if (digest_nonce_use(a->nonces, c.nonce, c.has_qop ? c.nc : 0, now_s()) != DIGEST_NONCE_OK)
-		return fail(a, hdr, src, c.username, "replayed nonce count", extra, n);
+		return fail(a, hdr, src, key, c.username, "replayed nonce count", extra, n);
 	digest_limiter_success(a->limiter, src, c.username);
+	if (a->unanswered)
+		digest_unanswered_answered(a->unanswered, key);
 	return AUTH_OK;
 }

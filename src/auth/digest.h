@@ -69,6 +69,22 @@ bool digest_limiter_blocked(struct digest_limiter *l, struct slice source, struc
 void digest_limiter_failure(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s);
 void digest_limiter_success(struct digest_limiter *l, struct slice source, struct slice user);
 
+/* Clients given several challenges (one per algorithm) that come back without answering any: RFC
+ * 8760 clients answer the first they support, older ones may fail on the others and just try again.
+ * key identifies a client (its address, Via and From, hashed); thread-safe, lock-free, fixed memory
+ * (about slots entries; a full bucket forgets its oldest). */
+struct digest_unanswered;
+int digest_unanswered_new(struct digest_unanswered **up, size_t slots);
+void digest_unanswered_free(struct digest_unanswered *u);
+/* A request from key without credentials. true: offer it one challenge (*newly: it is the request that
+ * showed the client does not cope: several challenges, then this one again within 10 minutes);
+ * false: several, and key is noted. A client found so is offered one challenge for a day. */
+bool digest_unanswered_request(struct digest_unanswered *u, uint64_t key, uint64_t now_s, bool *newly);
+/* Whether key is offered one challenge (for the challenges that answer wrong or stale credentials). */
+bool digest_unanswered_single(struct digest_unanswered *u, uint64_t key, uint64_t now_s);
+/* key's credentials verified: a pending note is dropped (a client found unable stays so). */
+void digest_unanswered_answered(struct digest_unanswered *u, uint64_t key);
+
 /* Added with the implementation. Quoted-string values in struct digest_cred keep their backslash escapes
  * (RFC 3261 25.1 quoted-pair; rare in practice): digest_unq_eq compares such a raw value with plain text,
  * digest_unq_copy writes it unescaped and NUL-terminated (0, or ENOSPC when it does not fit). */

@@ -41,6 +41,7 @@ class Phone:
                  transport="udp", answer="auto", regint=600):
         self.name = name
         self.sip_port = sip_port
+        self.sipd_port = sipd_port
         self.user = user or name
         self.dir = os.path.join(work, name)
         self.log = os.path.join(work, name + ".log")
@@ -233,12 +234,13 @@ class Suite:
         self.ports = [int(p) for p in a.ports.split(",")]
         self.phones = {}
         self.failed = 0
+        self.dual = argparse.Namespace(sipctl=a.sipctl, config=a.dual_config, log=a.dual_log, port=a.dual_port)
 
-    def phone(self, name, **kw):
+    def phone(self, name, sipd=None, **kw):
         if len(self.ports) < 2:
             raise PhoneError("out of free ports")
         sip, ctrl = self.ports.pop(0), self.ports.pop(0)
-        p = Phone(self.a.work, name, sip, ctrl, self.a.port, **kw)
+        p = Phone(self.a.work, name, sip, ctrl, (sipd or self.a).port, **kw)
         self.phones[name] = p
         return p
 
@@ -261,7 +263,7 @@ class Suite:
     def call(self, caller, callee, established=True):
         """caller dials callee's AOR; returns the call id (the SIP Call-ID) from the caller's events."""
         caller.drain()
-        caller.cmd("dial", self.uri(callee.user))
+        caller.cmd("dial", "sip:%s@127.0.0.1:%d" % (callee.user, caller.sipd_port))
         if established:
             ev = caller.wait("CALL_ESTABLISHED")
             callee.wait("CALL_ESTABLISHED")
@@ -456,6 +458,30 @@ class Suite:
         check(re.search(r"\nVia: SIP/2\.0/UDP 127\.0\.0\.1:%d;" % self.a.port, text) and "Max-Forwards: 69" in text,
               "the OPTIONS did not come through sipd with Max-Forwards 69: %s" % text[:400])
 
+    def c_fallback(self):
+        frank, grace = self.phones["frank"], self.phones["grace"]
+        d = self.dual
+        wait_registrations(d, lambda r: {self.aor("frank"), self.aor("grace")} <= {x["aor"] for x in r},
+                           "frank and grace (libre, against algorithms = SHA-256, MD5) are not both registered",
+                           timeout=100)
+        for p in (frank, grace):
+            challenges = [re.findall(r"(?m)^WWW-Authenticate: .*algorithm=([\w-]+)", m[2])
+                          for m in p.received("SIP/2.0 401")]
+            check(challenges and challenges[0] == ["SHA-256", "MD5"],
+                  "%s's first 401: %s, expected SHA-256 then MD5" % (p.name, challenges[:1]))
+            check(["MD5"] in challenges, "%s never got a 401 with MD5 alone: %s" % (p.name, challenges))
+        with open(d.log, errors="replace") as f:
+            n = f.read().count("answered none of 2 challenges and asked again")
+        check(n == 2, "sipd logged %d clients that could not cope with two challenges, expected 2" % n)
+        # the same client calling: its 407 carries MD5 alone too, and the call goes through
+        cid = self.call(frank, grace)
+        frank.cmd("hangup")
+        grace.wait("CALL_CLOSED")
+        c407 = [re.findall(r"(?m)^Proxy-Authenticate: .*algorithm=([\w-]+)", m[2])
+                for m in frank.received("SIP/2.0 407", cid)]
+        check(c407 == [["MD5"]], "frank's 407s: %s, expected one with MD5 alone" % c407)
+        check("status=200" in call_record(d, cid), "no answered call record")
+
     def c_unregister(self):
         dave = self.phones.pop("dave")
         wait_registrations(self.a, lambda r: any(x["aor"] == self.aor("dave") for x in r), "dave is not listed")
@@ -469,6 +495,9 @@ class Suite:
             self.phone("bob")
             self.phone("carol", transport="tcp")
             self.phone("dave", answer="manual")
+            # against sipd's default algorithms (SHA-256, MD5): libre fails on two challenges, then retries
+            self.phone("frank", sipd=self.dual)
+            self.phone("grace", sipd=self.dual)
         except PhoneError as e:
             print("FAIL baresip phones start: %s" % e, flush=True)
             return 1
@@ -493,6 +522,8 @@ class Suite:
             ("alice calls erin, a user with no binding: 480", self.c_offline),
             ("alice calls nobody, no such user: 404", self.c_unknown),
             ("dave quits: baresip unregisters, sipctl no longer lists him", self.c_unregister),
+            ("libre phones against algorithms = SHA-256, MD5: two challenges fail them, their retry gets MD5 "
+             "alone and registers; their calls' 407 too", self.c_fallback),
         ]
         for name, fn in cases:
             self.case(name, fn)
@@ -511,6 +542,9 @@ def main():
     r.add_argument("--log", required=True)
     r.add_argument("--work", required=True)
     r.add_argument("--ports", required=True)
+    r.add_argument("--dual-port", type=int, required=True)
+    r.add_argument("--dual-config", required=True)
+    r.add_argument("--dual-log", required=True)
     a = p.parse_args()
     sys.exit(Suite(a).run())
 

@@ -7,10 +7,13 @@
 # for a user with no binding, 404 for no such user, a wrong password, and unregistering on quit. What was
 # stored is read with sipctl; the call records from sipd's log.
 #
-# One sipd on a free port of 127.0.0.1 with [auth] algorithms = MD5 (libre, baresip's SIP stack, takes
-# every challenge of a realm as its own and knows MD5 only: two challenges, whatever their order, fail it),
-# the default auth_calls = yes (INVITEs from sipd's users are challenged with 407), record_route = yes,
-# users alice, bob, carol, dave, erin (password secret).
+# Two sipd instances on free ports of 127.0.0.1, both with the default auth_calls = yes (INVITEs from
+# sipd's users are challenged with 407) and record_route = yes:
+#   main  [auth] algorithms = MD5 (libre, baresip's SIP stack, takes every challenge of a realm as its own
+#         and knows MD5 only: two challenges, whatever their order, fail it); users alice, bob, carol, dave,
+#         erin (password secret)
+#   dual  the default algorithms (SHA-256, MD5); users frank and grace, whose phones fail on the two
+#         challenges, ask again (libre retries after about 30 s) and get MD5 alone from then on
 # Prints one PASS/FAIL line per case; at the end checks that sipd is still alive, exits 0 on SIGTERM and
 # printed no sanitizer report. Exits 1 if anything failed.
 # KEEP=1 keeps the work directory (config, database, sipd stderr, each phone's SIP trace) for a look afterwards.
@@ -28,10 +31,11 @@ need_exec "$SIPD"
 need_exec "$SIPCTL" "build the sipctl target"
 lib_init softphone
 
-# ---- ports: 1 for sipd, two per phone (SIP, control); baresip also binds SIP + 1 for TLS ----
+# ---- ports: the first and the last for sipd, two per phone (SIP, control); baresip also binds SIP + 1
+# for TLS ----
 pick_ports 1 40 $((20000 + $$ % 10000)) "${RC[@]}"
 PHONE_PORTS=()
-for ((i = 1; i + 2 < NPORTS; i += 4)); do
+for ((i = 1; i + 3 < NPORTS; i += 4)); do
 	# SIP port, control port; skip the next SIP port + 1 (TLS) by taking ports 4 apart
 	PHONE_PORTS+=("${PORTS[$i]}" "${PORTS[$((i + 2))]}")
 done
@@ -61,6 +65,16 @@ password = secret
 password = secret
 EOF2
 then
+	SIPD_INI_PRE=
+	start_sipd dual "${PORTS[$((NPORTS - 1))]}" <<'EOF2'
+[user frank]
+password = secret
+
+[user grace]
+password = secret
+EOF2
+fi
+if [ -n "${SIPD_PID[main]:-}" ] && [ -n "${SIPD_PID[dual]:-}" ]; then
 	while IFS= read -r line; do
 		case $line in
 		"PASS "*) pass "${line#PASS }" ;;
@@ -72,8 +86,9 @@ then
 		esac
 	done < <(timeout 300 python3 "$HERE/phones.py" run --port "${PORTS[0]}" --sipctl "$SIPCTL" \
 		--config "$WORK/main.ini" --log "$WORK/main.err" --work "$WORK" \
-		--ports "$(IFS=,; echo "${PHONE_PORTS[*]}")" 2>&1)
+		--ports "$(IFS=,; echo "${PHONE_PORTS[*]}")" \
+		--dual-port "${PORTS[$((NPORTS - 1))]}" --dual-config "$WORK/dual.ini" --dual-log "$WORK/dual.err" 2>&1)
 fi
 
-stop_all main
+stop_all main dual
 finish softphone

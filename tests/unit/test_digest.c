@@ -1,6 +1,7 @@
 /* test_digest.c: Digest authentication (RFC 3261 22, RFC 7616, RFC 8760): the RFC 7616 3.9.1 and
  * RFC 2617 3.5 vectors, credentials parsing, MAC'd nonces and nc replay, the nc table's memory bound,
- * the challenge line, and the brute-force limiter, including four threads at once. */
+ * the challenge line, the brute-force limiter, including four threads at once, and the memory of clients
+ * that answer none of several challenges. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -807,6 +808,80 @@ static void *hammer_main(void *arg)
 	return NULL;
 }
 
+/* ---- clients that answer none of several challenges ---- */
+
+static void test_unanswered_found(void **state)
+{
+	struct digest_unanswered *u;
+	const uint64_t phone = 0x9e3779b97f4a7c15u, other = 0xc2b2ae3d27d4eb4fu, t = 1000000;
+	bool newly;
+
+	(void)state;
+	assert_int_equal(digest_unanswered_new(&u, 1024), 0);
+	/* several challenges, then the same client without credentials: one challenge from then on */
+	assert_false(digest_unanswered_request(u, phone, t, &newly));
+	assert_false(digest_unanswered_single(u, phone, t));
+	assert_true(digest_unanswered_request(u, phone, t + 30, &newly));
+	assert_true(newly);
+	assert_true(digest_unanswered_single(u, phone, t + 31));
+	assert_true(digest_unanswered_request(u, phone, t + 40, &newly));
+	assert_false(newly);
+	/* answering the single challenge does not bring the others back */
+	digest_unanswered_answered(u, phone);
+	assert_true(digest_unanswered_single(u, phone, t + 41));
+	/* nobody else is touched */
+	assert_false(digest_unanswered_single(u, other, t + 41));
+	assert_false(digest_unanswered_request(u, other, t + 41, &newly));
+	/* for a day, refreshed by each request */
+	assert_true(digest_unanswered_single(u, phone, t + 40 + 86399));
+	assert_false(digest_unanswered_single(u, phone, t + 40 + 86400));
+	digest_unanswered_free(u);
+}
+
+static void test_unanswered_answering(void **state)
+{
+	struct digest_unanswered *u;
+	const uint64_t phone = 0x0123456789abcdefu, t = 5000;
+	bool newly;
+
+	(void)state;
+	assert_int_equal(digest_unanswered_new(&u, 64), 0);
+	/* an RFC 8760 client: challenged, answers, and later asks without credentials again: still several */
+	for (unsigned i = 0; i < 5; i++) {
+		assert_false(digest_unanswered_request(u, phone, t + i * 60, &newly));
+		digest_unanswered_answered(u, phone);
+	}
+	/* a second request without credentials over 10 minutes after the first is not the sign */
+	assert_false(digest_unanswered_request(u, phone, t + 1000, &newly));
+	assert_false(digest_unanswered_request(u, phone, t + 1600, &newly));
+	assert_true(digest_unanswered_request(u, phone, t + 2199, &newly));
+	/* a wrap of the 24-bit clock is no younger than it is */
+	assert_false(digest_unanswered_single(u, 0xfedcba9876543210u, t));
+	digest_unanswered_free(u);
+}
+
+static void test_unanswered_bound(void **state)
+{
+	struct digest_unanswered *u;
+	const uint64_t t = 77;
+	unsigned found = 0;
+	bool newly;
+
+	(void)state;
+	/* 64 slots: a client found unable keeps its mark while a flood of first requests passes */
+	assert_int_equal(digest_unanswered_new(&u, 64), 0);
+	assert_false(digest_unanswered_request(u, 42, t, &newly));
+	assert_true(digest_unanswered_request(u, 42, t + 1, &newly));
+	for (uint64_t k = 1; k <= 100000; k++)
+		(void)digest_unanswered_request(u, k * 0x9e3779b97f4a7c15u, t + 2, &newly);
+	assert_true(digest_unanswered_single(u, 42, t + 3));
+	/* and the table still works for the flood's clients */
+	for (uint64_t k = 99990; k <= 100000; k++)
+		found += digest_unanswered_request(u, k * 0x9e3779b97f4a7c15u, t + 4, &newly);
+	assert_true(found > 0);
+	digest_unanswered_free(u);
+}
+
 static void test_concurrent(void **state)
 {
 	enum { THREADS = 4 };
@@ -861,6 +936,9 @@ int main(void)
 		cmocka_unit_test(test_limiter_doubling),
 		cmocka_unit_test(test_limiter_success),
 		cmocka_unit_test(test_limiter_bound),
+		cmocka_unit_test(test_unanswered_found),
+		cmocka_unit_test(test_unanswered_answering),
+		cmocka_unit_test(test_unanswered_bound),
 		cmocka_unit_test(test_concurrent),
 	};
 
