@@ -399,14 +399,19 @@ static void challenge(struct auth *a, enum sip_hdr_id hdr, bool stale, bool sing
 	extra[b.overflow ? 0 : b.len] = '\0';
 }
 
-/* Who a client is, for the memory of unanswered challenges: the address its request came from and its
- * From URI (phones behind one NAT share the first; a phone that restarts may change its port). */
+/* Who a client is, for the memory of unanswered challenges: the address its request came from, the
+ * sent-by of its Via and its From URI (a phone behind a NAT shares the first with its neighbours). */
 static uint64_t client_key(const struct auth *a, const struct sip_msg *req, struct slice src)
 {
 	uint64_t key = 0;
 
-	for (unsigned i = 0; i < 2; i++)
-		key = key << 32 | slice_hash(req->from.uri, slice_hash(src, a->key_seed[i]));
+	for (unsigned i = 0; i < 2; i++) {
+		uint32_t h = slice_hash(src, a->key_seed[i]);
+
+		h = slice_hash(req->via.host, h ^ req->via.port);
+		h = slice_hash(req->from.uri, h);
+		key = key << 32 | h;
+	}
 	return key;
 }
 
