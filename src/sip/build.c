@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sip/sip_private.h"
 #include "sip/status.h"
 #include "sip/uri.h"
 
@@ -142,14 +143,16 @@ static void write_copied(struct sbuf *b, const struct sip_msg *req, enum sip_hdr
 
 /* Takes the NUL bytes out of what was written since start: the header values copied from a request
  * whose header block held one (its 400 says so) must not carry them back. sipd's own text has none. */
-static void drop_nuls(struct sbuf *b, size_t start)
+/* Drops the control characters (NUL among them) that copied fields brought into b from start on:
+ * a response that carries them back is one no strict parser takes. */
+static void drop_controls(struct sbuf *b, size_t start)
 {
 	size_t w = start;
 
 	if (b->overflow)
 		return;
 	for (size_t i = start; i < b->len; i++)
-		if (b->p[i] != '\0')
+		if (!sip__is_ctl((unsigned char)b->p[i]))
 			b->p[w++] = b->p[i];
 	b->len = w;
 }
@@ -192,8 +195,8 @@ int sip_resp_write(struct sbuf *b, const struct sip_msg *req, const struct sip_r
 		sbuf_adds(b, r->content_type);
 		sbuf_addlit(b, "\r\n");
 	}
-	if (req->nul_in_headers)
-		drop_nuls(b, start);
+	if (req->ctl_in_headers)
+		drop_controls(b, start);
 	sbuf_addlit(b, "Content-Length: ");
 	sbuf_addu(b, r->body.l);
 	sbuf_addlit(b, "\r\n\r\n");
@@ -224,8 +227,8 @@ int sip_hop_request_write(struct sbuf *b, const struct sip_msg *orig, const char
 	sbuf_addlit(b, "\r\nTo: ");
 	at = b->len;
 	sbuf_addsl(b, to);
-	if (to.l && memchr(to.p, '\0', to.l)) /* the To of an invalid response being ACKed */
-		drop_nuls(b, at);
+	if (sip__has_ctl(to.p, to.l)) /* the To of an invalid response being ACKed */
+		drop_controls(b, at);
 	sbuf_addlit(b, "\r\nCall-ID: ");
 	sbuf_addsl(b, orig->call_id);
 	sbuf_printf(b, "\r\nCSeq: %u %s\r\nContent-Length: 0\r\n\r\n", orig->cseq.num, method);

@@ -283,24 +283,51 @@ static int fail(struct sip_error *err, unsigned short status, const char *reason
 	return EBADMSG;
 }
 
-/* The first CR or LF in p[0, len), or NULL: one pass where memchr would need two. */
-static const char *find_cr_or_lf(const char *p, size_t len)
+bool sip__has_ctl(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (sip__is_ctl((unsigned char)p[i]))
+			return true;
+	return false;
+}
+
+/* Whether the control character at p[i] is out of place: not the second half of a quoted-pair ("\"
+ * then any CTL but CR and LF), or a NUL, which sipd refuses anywhere in the headers. */
+static bool ctl_out_of_place(const char *p, size_t i)
+{
+	return p[i] == '\0' || i == 0 || p[i - 1] != '\\';
+}
+
+/* The first CR or LF in p[0, len), or NULL: one pass for both, which also notes in *ctl a control
+ * character out of place on the way (HTAB is whitespace). */
+static const char *find_cr_or_lf(const char *p, size_t len, bool *ctl)
 {
 	size_t i = 0;
 #ifdef __SSE2__
-	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+	const __m128i below = _mm_set1_epi8(0x1f);
 
 	for (; i + 16 <= len; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-		unsigned hit = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+		/* every byte below 0x20: CR and LF, and rarely anything else */
+		unsigned hit = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, below), v));
 
-		if (hit)
-			return p + i + __builtin_ctz(hit);
+		if (hit) {
+			size_t at = i + (size_t)__builtin_ctz(hit);
+
+			if (p[at] == '\r' || p[at] == '\n')
+				return p + at;
+			break; /* a tab or a control character first: the rest of the line byte by byte */
+		}
 	}
 #endif
-	for (; i < len; i++)
-		if (p[i] == '\r' || p[i] == '\n')
+	for (; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c == '\r' || c == '\n')
 			return p + i;
+		if (sip__is_ctl(c) && ctl_out_of_place(p, i))
+			*ctl = true;
+	}
 	return NULL;
 }
 
@@ -309,10 +336,11 @@ static const char *find_cr_or_lf(const char *p, size_t len)
 #define LINE_BARE_CR ((size_t)-1)
 
 /* One line: [p, eol) excluding its terminator, CRLF or a lone LF; returns the offset after the
- * terminator, 0 if there is none within len, LINE_BARE_CR if a bare CR comes first. */
-static size_t line_end(const char *p, size_t len, size_t *eol)
+ * terminator, 0 if there is none within len, LINE_BARE_CR if a bare CR comes first. A control
+ * character out of place on the line sets *ctl. */
+static size_t line_end(const char *p, size_t len, size_t *eol, bool *ctl)
 {
-	const char *t = find_cr_or_lf(p, len);
+	const char *t = find_cr_or_lf(p, len, ctl);
 
 	if (!t)
 		return 0;
@@ -328,7 +356,8 @@ static size_t line_end(const char *p, size_t len, size_t *eol)
  * the 400 its request line or version earns. */
 static size_t start_line_end(const char *p, size_t len, size_t *eol)
 {
-	size_t next = line_end(p, len, eol);
+	bool ctl = false; /* the start line's own parsers refuse what does not belong */
+	size_t next = line_end(p, len, eol, &ctl);
 	const char *nl;
 
 	if (next != LINE_BARE_CR)
@@ -482,7 +511,7 @@ static void hdr_link(struct sip_msg *m, unsigned idx)
  * Returns bytes consumed (through the final line terminator), 0 if malformed. */
 static size_t parse_header(struct sip_msg *m, const char *p, size_t len, struct sip_error *err)
 {
-	size_t eol, next = line_end(p, len, &eol), i = 0;
+	size_t eol, next = line_end(p, len, &eol, &m->ctl_in_headers), i = 0;
 	struct sip_hdr *h;
 
 	if (next == LINE_BARE_CR) {
@@ -508,7 +537,7 @@ static size_t parse_header(struct sip_msg *m, const char *p, size_t len, struct 
 	/* Line folding (RFC 3261 7.3.1): continuation lines start with SP or HT. */
 	size_t vstart = i, vend = eol;
 	while (next < len && (p[next] == ' ' || p[next] == '\t')) {
-		size_t e2, n2 = line_end(p + next, len - next, &e2);
+		size_t e2, n2 = line_end(p + next, len - next, &e2, &m->ctl_in_headers);
 
 		if (!n2 || n2 == LINE_BARE_CR) {
 			fail(err, 400, n2 ? "Bare CR in header field" : "Unterminated header line");
@@ -556,15 +585,15 @@ static void extract_core(struct sip_msg *m)
 
 /* A message refused before the look for NUL bytes at the end of the header block still has its 400
  * copy the fields read so far: whether any holds one (a rare path, so the whole datagram is looked at). */
-static void note_nul(struct sip_msg *m)
+static void note_ctl(struct sip_msg *m)
 {
-	m->nul_in_headers = memchr(m->buf, '\0', m->len) != NULL;
+	m->ctl_in_headers = sip__has_ctl(m->buf, m->len);
 }
 
 /* The fields extract_core fills, for the failures that stop before it runs. */
 static int fail_early(struct sip_msg *m, struct sip_error *err, unsigned short status, const char *reason)
 {
-	note_nul(m);
+	note_ctl(m);
 	memset(&m->via, 0, sizeof(m->via));
 	memset(&m->cseq, 0, sizeof(m->cseq));
 	memset(&m->from, 0, sizeof(m->from));
@@ -591,7 +620,7 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, struct sip_err
 	m->max_forwards = -1;
 	m->content_length = -1;
 	m->hdr_len = 0;
-	m->nul_in_headers = false;
+	m->ctl_in_headers = false;
 	if (err) {
 		err->status = 0;
 		err->reason = NULL;
@@ -628,7 +657,7 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, struct sip_err
 		size_t used = parse_header(m, buf + off, len - off, err);
 
 		if (!used) {
-			note_nul(m);
+			note_ctl(m);
 			extract_core(m);
 			return EBADMSG;
 		}
@@ -636,11 +665,11 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, struct sip_err
 		off += used;
 	}
 	m->hdr_len = off;
-	/* one look for a NUL in the whole header block rather than one per field */
-	if (memchr(buf, '\0', off)) {
-		m->nul_in_headers = true;
+	/* refused once the block is read, so that the 400 has the fields to be addressed with */
+	if (m->ctl_in_headers) {
 		extract_core(m);
-		return fail(err, 400, "NUL byte in header field");
+		return fail(err, 400, memchr(buf, '\0', off) ? "NUL byte in header field"
+							   : "Control character in header field");
 	}
 	extract_core(m);
 	if (rc)

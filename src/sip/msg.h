@@ -146,7 +146,8 @@ struct sip_msg {
 	long content_length;          /* -1 when absent */
 	struct slice body;
 	size_t hdr_len;               /* start-line + headers + empty line */
-	bool nul_in_headers;          /* a NUL in the header block (refused early: in the message): not copied */
+	bool ctl_in_headers;          /* a NUL or another control character in the header block (refused; also
+	                                 * when found early, anywhere in the message): not copied into a 400 */
 };
 
 /* Parses a whole message (a datagram, or one framed stream message). Zero allocation.

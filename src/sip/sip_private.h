@@ -76,6 +76,17 @@ static inline bool sip__is_hex(char c)
 
 /* End of a quoted string starting at s.p[i] == '"': index after the closing quote, or 0 if unterminated. */
 size_t sip__quoted_end(struct slice s, size_t i);
+
+/* A control character that has no place in a header field (RFC 3261 25.1: CTLs only in a quoted-pair):
+ * any below 0x20 but HTAB, CR and LF. DEL (0x7f), a CTL too, passes: it breaks no line and drives no
+ * terminal, and the line scan finds the others at no cost while it looks for CR and LF. */
+static inline bool sip__is_ctl(unsigned char c)
+{
+	return c < 0x20 && c != '\t' && c != '\r' && c != '\n';
+}
+
+/* Whether p[0, len) holds one (an unescaped NUL included). */
+bool sip__has_ctl(const char *p, size_t len);
 /* host[:port] starting at s.p[i], in one pass: the index just after it, 0 when malformed. What follows
  * is the caller's to judge. */
 size_t sip__hostport_at(struct slice s, size_t i, struct slice *host, uint16_t *port, bool *ipv6);

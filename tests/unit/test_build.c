@@ -435,7 +435,7 @@ static void test_400_drops_nul(void **state)
 	(void)state;
 	assert_int_equal(sip_msg_parse(&m, text, sizeof(text) - 1, &err), EBADMSG);
 	assert_int_equal(err.status, 400);
-	assert_true(m.nul_in_headers);
+	assert_true(m.ctl_in_headers);
 	sbuf_init(&b, out, sizeof(out) - 1);
 	assert_int_equal(sip_resp_write(&b, &m, &r), 0);
 	assert_null(memchr(out, '\0', b.len));
@@ -455,7 +455,7 @@ static void test_400_drops_nul(void **state)
 		"Max-Forwards 70" CRLF CRLF;
 	assert_int_equal(sip_msg_parse(&m, early, sizeof(early) - 1, &err), EBADMSG);
 	assert_string_equal(err.reason, "Malformed header line: missing colon");
-	assert_true(m.nul_in_headers);
+	assert_true(m.ctl_in_headers);
 	sbuf_init(&b, out, sizeof(out) - 1);
 	assert_int_equal(sip_resp_write(&b, &m, &r), 0);
 	assert_null(memchr(out, '\0', b.len));
@@ -463,7 +463,28 @@ static void test_400_drops_nul(void **state)
 	assert_string_equal(line_of(out, "From", buf, sizeof(buf)), "From: <sip:a@example.com>;tag=f2");
 
 	parse(&m, invite_text); /* a request without NUL: copied byte for byte, as before */
-	assert_false(m.nul_in_headers);
+	assert_false(m.ctl_in_headers);
+
+	/* other control characters: refused, and not copied into the 400 either */
+	static const char ctl[] =
+		"OPTIONS sip:127.0.0.1 SIP/2.0" CRLF
+		"Via: SIP/2.0/UDP 10.0.0.9:5062;branch=z9hG4bKctl" CRLF
+		"From: \"iv\x1b[2Jan\" <sip:a@example.com>;tag=f3" CRLF
+		"To: <sip:127.0.0.1>" CRLF
+		"Call-ID: ctl\x01@example.com" CRLF
+		"CSeq: 1 OPTIONS" CRLF
+		"Subject: \x07" CRLF CRLF;
+	r.reason = "Control character in header field";
+	assert_int_equal(sip_msg_parse(&m, ctl, sizeof(ctl) - 1, &err), EBADMSG);
+	assert_string_equal(err.reason, "Control character in header field");
+	assert_true(m.ctl_in_headers);
+	sbuf_init(&b, out, sizeof(out) - 1);
+	assert_int_equal(sip_resp_write(&b, &m, &r), 0);
+	out[b.len] = '\0';
+	assert_string_equal(line_of(out, "From", buf, sizeof(buf)), "From: \"iv[2Jan\" <sip:a@example.com>;tag=f3");
+	assert_string_equal(line_of(out, "Call-ID", buf, sizeof(buf)), "Call-ID: ctl@example.com");
+	assert_int_equal(sip_msg_parse(&resp, out, b.len, &err), 0);
+	assert_false(resp.ctl_in_headers);
 }
 
 /* The hop-by-hop ACK of an invalid final response (17.1.1.3) takes that response's To: without its NUL

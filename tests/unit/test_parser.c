@@ -920,6 +920,48 @@ static void test_parse_nul_and_limits(void **state)
 /* A CR that no LF follows, inside a header line: 400, so that nothing sipd forwards as one header can
  * be read as two further on (a Route it never saw); CRLF and lone-LF lines still read as before.
  * (parse() writes each \n as CRLF: a \r in these texts stays bare.) */
+static void test_control_chars(void **state)
+{
+	struct sip_error err = { 999, NULL };
+	/* a field over 16 bytes: the control character found by the vector loop, then by the tail loop */
+	static const char *const refused[] = {
+		"Subject: a subject over sixteen bytes \x01 long\n",
+		"Subject: hi\x1b[2J\n",
+		"Subject: one\n two\x0bthree\n", /* in a folded continuation line */
+		"X-Quoted: \"ab\" \x02\n",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		char text[512];
+
+		snprintf(text, sizeof(text), "%s%s%s%s%s%s%s\n", OPT_LINE, BASE_VIA, refused[i], BASE_FROM, BASE_TO,
+			 BASE_CID, BASE_CSEQ);
+		err.status = 999;
+		assert_int_equal(parse(text, &err), EBADMSG);
+		assert_int_equal(err.status, 400);
+		assert_string_equal(err.reason, "Control character in header field");
+		assert_true(M.ctl_in_headers);
+		/* the block was read to its end: the 400 can be addressed */
+		assert_true(slice_eq(M.call_id, SLICE_LIT("unit-1@example.com")));
+	}
+	/* in the last bytes of the datagram, which the scalar loop reads */
+	err.status = 999;
+	assert_int_equal(parse(OPT_LINE BASE_VIA BASE_FROM BASE_TO BASE_CID BASE_CSEQ "X: \x01\n\n", &err), EBADMSG);
+	assert_string_equal(err.reason, "Control character in header field");
+	/* HTAB is whitespace; a CTL escaped as a quoted-pair is allowed (RFC 3261 25.1) */
+	assert_int_equal(verdict(OPT_LINE BASE_VIA "Subject:\ttabbed\tvalue over sixteen\n" BASE_FROM BASE_TO BASE_CID
+				 BASE_CSEQ "\n"), -1);
+	assert_int_equal(verdict(OPT_LINE BASE_VIA "X-Name: \"a\\\x01b, long enough for the vector\"\n" BASE_FROM BASE_TO
+				 BASE_CID BASE_CSEQ "\n"), -1);
+	assert_false(M.ctl_in_headers);
+	/* a NUL, escaped or not, is refused: test_parse_nul_and_limits */
+	/* DEL passes (see sip__is_ctl), and UTF-8 is not a control character */
+	assert_int_equal(verdict(OPT_LINE BASE_VIA "Subject: del\x7f\n" BASE_FROM BASE_TO BASE_CID BASE_CSEQ "\n"), -1);
+	assert_int_equal(verdict(OPT_LINE BASE_VIA "Subject: caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 over sixteen\n" BASE_FROM
+				 BASE_TO BASE_CID BASE_CSEQ "\n"), -1);
+}
+
 static void test_bare_cr(void **state)
 {
 	static const char mixed[] = "OPTIONS sip:bo@example.com SIP/2.0\r\n"
@@ -1025,6 +1067,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_check_content_length, release),
 		cmocka_unit_test_teardown(test_parse_errors, release),
 		cmocka_unit_test_teardown(test_parse_nul_and_limits, release),
+		cmocka_unit_test_teardown(test_control_chars, release),
 		cmocka_unit_test_teardown(test_bare_cr, release),
 		cmocka_unit_test_teardown(test_frame, release),
 	};
