@@ -419,6 +419,9 @@ static int parse_status_line(struct sip_msg *m, struct slice line, struct sip_er
 	m->status = (unsigned short)n;
 	m->reason = line.l > m->version.l + 5 ? slice_make(code.p + 4, line.l - m->version.l - 5)
 					       : slice_make(code.p + 3, 0);
+	/* read on, so that a response whose client transaction can be found is taken as invalid (502) */
+	if (sip__has_ctl(m->reason.p, m->reason.l))
+		return fail(err, 400, "Control character in reason phrase");
 	return 0;
 }
 

@@ -553,6 +553,12 @@ then
 	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=502 REASON="Bad Gateway" WAIT=5000
 	case_end
 
+	case_begin "502 Bad Gateway: the callee's 486 has a BEL in its reason phrase (no CTL outside a quoted-pair, RFC 3261 25.1); sipd does not relay it, ACKs it, the caller gets 502" main
+	unbind bob
+	pyphone "bob's phone (sipua.py phone, answers 486 with a BEL in the reason)" phone --user bob --seconds 4 --expect invite --answer 486 --reason 'Busy\x07Here'
+	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=502 REASON="Bad Gateway" WAIT=5000
+	case_end
+
 	case_begin "502 Bad Gateway: the callee's 486 carries another Call-ID than the INVITE (its branch and CSeq match); sipd ACKs it, the caller gets 502, not the 486" main
 	unbind bob
 	invalid_phone bob 1.0 STATUS="486 Busy Here" CALLID="Call-ID: someone-else@127.0.0.1"

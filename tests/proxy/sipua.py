@@ -20,7 +20,8 @@ socket), and timing checks over SIPp's message logs.
       touches FILE, then waits on that same socket for sipd's INVITE and checks it (Request-URI is C, top
       Via is sipd's, Record-Route); answers 180 then 200 (Contact: this socket, Record-Route copied),
       retransmits the 200 until the ACK, answers the BYE with 200. Exit 0 when every check held.
-  sipua.py phone --port P --user U --ready FILE [--seconds S] [--expect invite|nothing] [--answer CODE]
+  sipua.py phone --port P --user U --ready FILE [--seconds S] [--expect invite|nothing] [--answer CODE
+                 [--reason TEXT]]
                  [--domain D]
       registers <sip:callee@127.0.0.1:LPORT> for U (sip:U@D with --domain) from one socket, touches FILE,
       listens S seconds: an
@@ -396,7 +397,8 @@ def cmd_phone(a):
                 if a.answer in (401, 407):
                     extra.append('%s: Digest realm="%s", nonce="n%d", algorithm=MD5, qop="auth"'
                                  % ("WWW-Authenticate" if a.answer == 401 else "Proxy-Authenticate", a.realm, lport))
-                sock.sendto(response(m, a.answer, REASONS.get(a.answer, "Whatever"), totag, extra), addr)
+                reason = a.reason.encode().decode("unicode_escape") if a.reason else REASONS.get(a.answer, "Whatever")
+                sock.sendto(response(m, a.answer, reason, totag, extra), addr)
             continue
         if m.method == "BYE" and a.expect == "bye":
             byes.append(m)
@@ -1090,6 +1092,7 @@ def main():
     q.add_argument("--seconds", type=float, default=5.0)
     q.add_argument("--expect", choices=("invite", "nothing", "bye"), default="invite")
     q.add_argument("--answer", type=int)
+    q.add_argument("--reason", help="the reason phrase of --answer, Python escapes (\\x07) allowed")
     q.add_argument("--delay", type=float, default=0.0)
     q.add_argument("--realm", default="phone")
     q.add_argument("--domain", help="register for sip:USER@DOMAIN (REGISTER sip:DOMAIN)")

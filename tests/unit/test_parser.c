@@ -956,6 +956,15 @@ static void test_control_chars(void **state)
 				 BASE_CID BASE_CSEQ "\n"), -1);
 	assert_false(M.ctl_in_headers);
 	/* a NUL, escaped or not, is refused: test_parse_nul_and_limits */
+	/* in a response's reason phrase: read to the end, status kept, so that its transaction takes it as
+	 * invalid (a proxy answers 502) rather than relaying the control character */
+	err.status = 999;
+	assert_int_equal(parse("SIP/2.0 180 Ring\x07ing\n" BASE_VIA BASE_FROM BASE_TO BASE_CID "CSeq: 1 INVITE\n\n", &err),
+			 EBADMSG);
+	assert_int_equal(err.status, 400);
+	assert_string_equal(err.reason, "Control character in reason phrase");
+	assert_int_equal(M.status, 180);
+	assert_true(slice_eq(M.call_id, SLICE_LIT("unit-1@example.com")));
 	/* DEL passes (see sip__is_ctl), and UTF-8 is not a control character */
 	assert_int_equal(verdict(OPT_LINE BASE_VIA "Subject: del\x7f\n" BASE_FROM BASE_TO BASE_CID BASE_CSEQ "\n"), -1);
 	assert_int_equal(verdict(OPT_LINE BASE_VIA "Subject: caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 over sixteen\n" BASE_FROM
