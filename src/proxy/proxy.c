@@ -523,14 +523,16 @@ static char *resp_rewrite(const struct sip_msg *resp, bool drop_via, enum sip_hd
 	bool first_via = drop_via;
 	struct slice run = SLICE_NULL;
 	struct sbuf b;
-	const char *eol = memchr(resp->buf, '\n', resp->len);
+	/* the status line, which CRLFs may precede (7.5: ignored, and not passed on) */
+	const char *start = resp->version.p;
+	const char *eol = start ? memchr(start, '\n', resp->len - (size_t)(start - resp->buf)) : NULL;
 
 	if (!buf || !eol) {
 		free(buf);
 		return NULL;
 	}
 	sbuf_init(&b, buf, cap);
-	sbuf_add(&b, resp->buf, (size_t)(eol - resp->buf) + 1);
+	sbuf_add(&b, start, (size_t)(eol - start) + 1);
 	for (unsigned i = 0; i < resp->nhdrs; i++) {
 		const struct sip_hdr *h = &resp->hdrs[i];
 		struct slice rest = h->value, top, value;

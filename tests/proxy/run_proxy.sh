@@ -609,6 +609,10 @@ then
 	check "sipua.py byeretx" byeretx --port "${SIPD_PORT[main]}" --user bob
 	case_end
 
+	case_begin "16.7 step 1: a 200 matching no transaction, CRLFs before its status line (7.5), is passed on by its next Via, status line first, sipd's Via gone" main
+	check "sipua.py strayresp" strayresp --port "${SIPD_PORT[main]}"
+	case_end
+
 	case_begin "recurse_3xx = no (the default): bob's phone answers 302 Moved Temporarily with Contact <sip:callee@127.0.0.1:<carol's phone>>; sipd ACKs it and relays it with that Contact (16.7 step 4 not taken), carol's phone gets nothing" main
 	unbind bob
 	unbind carol

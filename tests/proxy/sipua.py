@@ -52,6 +52,9 @@ socket), and timing checks over SIPp's message logs.
       a whole call in one process (caller alice, callee U registered over UDP); after the BYE's 200 the
       caller sends the same BYE again (same branch): the same 200 must come back, byte for byte, from
       sipd's transaction, and the callee must not see a second BYE (RFC 3261 17.2.2, 16.6)
+  sipua.py strayresp --port P
+      a 200 that matches no transaction, preceded by CRLFs, with sipd's Via on top: it must come back (the
+      second Via is this process) starting with its status line, with sipd's Via gone (16.7, 16.11, 7.5)
   sipua.py sink --host H --port P --ready FILE [--seconds S]
       listens on udp:H:P for S seconds; nothing may come
   sipua.py request --port P --method M --ruri URI [--route R]... [--to-tag T] --expect CODE
@@ -720,6 +723,30 @@ def cmd_bigack(a):
     return 0
 
 
+def cmd_strayresp(a):
+    """A response that matches no transaction of sipd's (16.7 step 1: forwarded statelessly by its next
+    Via), preceded by CRLFs (7.5: ignored): it must reach the next Via with its status line, sipd's Via
+    gone."""
+    sock = udp_socket(0)
+    lport = sock.getsockname()[1]
+    resp = ("\r\n\r\nSIP/2.0 200 OK\r\n"
+            "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKstray1\r\n"
+            "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKstray2\r\n"
+            "From: <sip:alice@%s>;tag=st1\r\nTo: <sip:bob@%s>;tag=st2\r\nCall-ID: stray-%d@%s\r\n"
+            "CSeq: 7 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            % (HOST, a.port, HOST, lport, HOST, HOST, lport, HOST))
+    sock.sendto(resp.encode(), (HOST, a.port))
+    m, _ = recv_msg(sock, time.monotonic() + 3)
+    if m is None:
+        raise Fail("the stray 200 was not passed on to its next Via within 3 s")
+    if not m.raw.startswith(b"SIP/2.0 200 OK\r\n"):
+        raise Fail("passed on as %r, expected it to start with its status line" % m.raw[:40])
+    vias = m.values("Via")
+    if len(vias) != 1 or "branch=z9hG4bKstray2" not in vias[0]:
+        raise Fail("passed on with Vias %r, expected only the second" % vias)
+    return 0
+
+
 def cmd_byeretx(a):
     """A call through sipd, then the caller's BYE sent again after its 200 (same branch): sipd's
     transaction answers it with the same 200, byte for byte, and the callee sees no second BYE."""
@@ -1110,6 +1137,8 @@ def main():
     d2.add_argument("--ready", required=True)
     d2.add_argument("--seconds", type=float, default=8.0)
     d2.add_argument("--idle", type=float, default=0.0, help="silent this long after the REGISTER's 200")
+    g3 = sub.add_parser("strayresp")
+    g3.add_argument("--port", type=int, required=True)
     g2 = sub.add_parser("bigack")
     g2.add_argument("--port", type=int, required=True)
     g2.add_argument("--user", required=True)
@@ -1155,6 +1184,7 @@ def main():
         return {"ready": cmd_ready, "bound": cmd_bound, "register": cmd_register, "natcallee": cmd_natcallee,
                 "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
                 "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "tcpreg": cmd_tcpreg, "bigack": cmd_bigack, "byeretx": cmd_byeretx, "invite": cmd_invite,
+                "strayresp": cmd_strayresp,
                 "sink": cmd_sink, "request": cmd_request, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:
         sys.stderr.write("sipua: %s\n" % e)
