@@ -47,6 +47,7 @@ struct config {
 	unsigned max_expires;          /* longer requests are lowered to it */
 	unsigned default_expires;      /* when neither the Contact nor the request says */
 	unsigned max_contacts;         /* per AOR */
+	unsigned max_bindings;         /* in all: past it, a REGISTER that adds one gets 503 */
 	char max_contacts_policy[16];  /* "reject" (403) or "drop_oldest" */
 	/* [auth] */
 	char realm[128];               /* empty: the first domain, else "sipd" */

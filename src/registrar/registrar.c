@@ -510,6 +510,22 @@ static bool authorize(struct registrar *r, struct txn *tx, const struct sip_msg 
 	return true;
 }
 
+/* Whether adding bindings would take the location service past max_bindings, the bound on its memory
+ * (with register_auth = no anyone may bind any AOR of sipd's domains). Said in the log at most every
+ * 10 s. The count is read without the other shards' locks: concurrent REGISTERs may pass it by a few. */
+static bool location_full(struct registrar *r, size_t adding)
+{
+	static _Atomic int64_t said;
+	int64_t now = (int64_t)time(NULL), last = atomic_load(&said);
+
+	if (loc_count(r->loc) + adding <= r->cfg->max_bindings)
+		return false;
+	if (now - last >= 10 && atomic_compare_exchange_strong(&said, &last, now))
+		log_warn("registrar: %zu bindings, max_bindings %u: new bindings refused (503)", loc_count(r->loc),
+			 r->cfg->max_bindings);
+	return true;
+}
+
 static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *req, const char *aor,
 		   struct update *u, const struct store_binding *old, size_t nold, char *path_echo, int64_t now)
 {
@@ -663,6 +679,13 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 	if (!u.nchanges) {
 		loc_unlock(r->loc, aor);
 		answer_bindings(r, tx, req, aor, path_echo);
+		free(path_echo);
+		goto out;
+	}
+	if (u.ncur > nold && location_full(r, u.ncur - nold)) {
+		loc_unlock(r->loc, aor);
+		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", r->cfg->retry_after);
+		txn_reply(tx, req, 503, "Location service full", extra);
 		free(path_echo);
 		goto out;
 	}

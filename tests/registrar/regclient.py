@@ -943,6 +943,8 @@ def cmd_register(a):
             sys.stderr.write(r.text())
         if a.expect is not None:
             ck.code(r, a.expect)
+        for rx in a.has:
+            ck.ok(re.search(rx, r.text(), re.M), "the %d does not match /%s/:\n%s" % (r.code, rx, indent(r.text())))
         for rx in a.has_contact:
             ck.ok(any(re.search(rx, el) for _, _, el in r.contacts()),
                   "no Contact of the %d matches /%s/: %s" % (r.code, rx, r.values("Contact")))
@@ -1064,6 +1066,7 @@ def main():
     g.add_argument("--contact", action="append", default=[])
     g.add_argument("--expires")
     g.add_argument("--expect", type=int)
+    g.add_argument("--has", action="append", default=[], help="a regex the whole response must match")
     g.add_argument("--has-contact", action="append", default=[])
     g.add_argument("--no-contact", action="append", default=[])
     g.add_argument("--count", type=int)

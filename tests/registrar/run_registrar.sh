@@ -4,7 +4,7 @@
 # (SHA-256 digest, stale nonces, replayed nonce counts, exact checks of every Contact, a reason phrase holding
 # "CSeq"), sipctl (next to SIPD) and the SQLite file for what was stored, and a sipsak smoke test.
 #
-# Starts four sipd instances, each with its own temporary config and database on free ports of 127.0.0.1,
+# Starts five sipd instances, each with its own temporary config and database on free ports of 127.0.0.1,
 # all with min_expires 60 (but aux), max_expires 3600, max_contacts 3 and users alice (secret, extension
 # 100) and bob (hunter2):
 #   main     [auth] algorithms = MD5, SHA-256, nonce_lifetime 300: regclient's cases (SHA-256 mostly)
@@ -12,6 +12,7 @@
 #   lockout  max_failures 5 in 60 s, block_time 60; also a disabled user eve: the brute-force limiter
 #   aux      algorithms = MD5, nonce_lifetime 5, min_expires 5, max_contacts_policy = drop_oldest: stale
 #            nonces, expiry on time, drop_oldest, sipsak (whose default expiry is 15 s)
+#   full     max_bindings 2, register_auth = no: 503 once the location service is full
 # Prints one PASS/FAIL line per case; at the end checks that every sipd is still alive, exits 0 on
 # SIGTERM and printed no sanitizer report. Exits 1 if anything failed.
 # KEEP=1 keeps the work directory (configs, databases, sipd stderr, SIPp message logs) for a look afterwards.
@@ -31,7 +32,7 @@ need_exec "$SIPCTL" "build the sipctl target"
 lib_init registrar
 
 # ---- ports: 4 for sipd, the rest for SIPp's local UDP port ----
-pick_ports 4 40 $((30000 + $$ % 10000)) "${RC[@]}"
+pick_ports 5 40 $((30000 + $$ % 10000)) "${RC[@]}"
 
 # ---- sipd instances: start_sipd NAME PORT < [registrar], [auth] and [user] sections ----
 SIPD_READY=("${RC[@]}")
@@ -51,6 +52,20 @@ py_case() {
 	else
 		fail "$name" "$(head -1 "$log" | cut -c1-300) (regclient case $c)"
 		tail -n +2 "$log" | head -40 | sed 's/^/    /'
+	fi
+}
+
+# reg_case NAME INSTANCE [regclient register options...]: one REGISTER and what its answer must be
+reg_case() {
+	local name=$1 inst=$2 log
+	shift 2
+	NCASE=$((NCASE + 1))
+	log=$WORK/case$NCASE.reg
+	if timeout 30 "${RC[@]}" register --port "${SIPD_PORT[$inst]}" "$@" 2>"$log"; then
+		pass "$name"
+	else
+		fail "$name" "$(head -1 "$log" | cut -c1-300)"
+		tail -n +2 "$log" | head -20 | sed 's/^/    /'
 	fi
 }
 
@@ -240,5 +255,35 @@ then
 	fi
 fi
 
-stop_all main md5 lockout aux
+# ==== full: max_bindings = 2, register_auth = no (anyone may bind any AOR: the cap bounds memory) ====
+if start_sipd full "${PORTS[4]}" <<'EOF'
+[registrar]
+max_bindings = 2
+
+[auth]
+register_auth = no
+EOF
+then
+	reg_case "max_bindings 2: a first AOR binds (200)" full --to u1 --contact "<sip:u1@127.0.0.1:7001>" --expect 200
+	reg_case "max_bindings 2: a second AOR binds (200)" full --to u2 --contact "<sip:u2@127.0.0.1:7002>" --expect 200
+	reg_case "max_bindings 2: a third is refused: 503 \"Location service full\" with Retry-After" full --to u3 \
+		--contact "<sip:u3@127.0.0.1:7003>" --expect 503 --has '^SIP/2\.0 503 Location service full' \
+		--has '^Retry-After: [0-9]+'
+	reg_case "max_bindings 2: a refresh adds nothing and passes (200)" full --to u1 \
+		--contact "<sip:u1@127.0.0.1:7001>" --expect 200 --count 1
+	reg_case "max_bindings 2: a second contact for u1 adds one: 503" full --to u1 \
+		--contact "<sip:u1@127.0.0.1:7011>" --expect 503
+	reg_case "max_bindings 2: u2 removed (Expires 0)" full --to u2 --contact "<sip:u2@127.0.0.1:7002>" \
+		--expires 0 --expect 200
+	reg_case "max_bindings 2: room again, u3 binds (200)" full --to u3 --contact "<sip:u3@127.0.0.1:7003>" \
+		--expect 200
+	regs_case "sipctl lists u1 and u3, 2 bindings in all" full --count 2
+	if grep -q "max_bindings 2: new bindings refused (503)" "$WORK/full.err"; then
+		pass "the log says the location service is full"
+	else
+		fail "the log says the location service is full" "no line in $WORK/full.err"
+	fi
+fi
+
+stop_all main md5 lockout aux full
 finish registrar
