@@ -458,6 +458,24 @@ class Suite:
         check(re.search(r"\nVia: SIP/2\.0/UDP 127\.0\.0\.1:%d;" % self.a.port, text) and "Max-Forwards: 69" in text,
               "the OPTIONS did not come through sipd with Max-Forwards 69: %s" % text[:400])
 
+    def c_refresh(self):
+        ivan = self.phones["ivan"]
+        deadline = time.time() + 30
+        while True:
+            regs = [m[2] for m in ivan.received("SIP/2.0 ") if re.search(r"(?m)^CSeq: \d+ REGISTER", m[2])]
+            oks = [t for t in regs if t.startswith("SIP/2.0 200")]
+            if len(oks) >= 2:
+                break
+            check(time.time() < deadline, "in 30 s ivan's phone did not register and refresh: %s"
+                  % [t.split("\r\n", 1)[0] for t in regs])
+            time.sleep(0.2)
+        for t in oks:
+            m = re.search(r"(?m)^Contact: <sip:ivan-[^>]*>;expires=(\d+)", t)
+            check(m and 0 < int(m.group(1)) <= 10, "a 200 to ivan's REGISTER lists %s, expected his binding with "
+                  "expires <= 10" % (m.group(0) if m else "no binding of his"))
+            check(re.search(r"(?m)^Date: ", t), "a 200 to REGISTER without Date")
+        check([r for r in registrations(self.a) if r["aor"] == self.aor("ivan")], "ivan is not listed")
+
     def c_fallback(self):
         frank, grace = self.phones["frank"], self.phones["grace"]
         d = self.dual
@@ -495,6 +513,7 @@ class Suite:
             self.phone("bob")
             self.phone("carol", transport="tcp")
             self.phone("dave", answer="manual")
+            self.phone("ivan", regint=10)
             # against sipd's default algorithms (SHA-256, MD5): libre fails on two challenges, then retries
             self.phone("frank", sipd=self.dual)
             self.phone("grace", sipd=self.dual)
@@ -522,6 +541,8 @@ class Suite:
             ("alice calls erin, a user with no binding: 480", self.c_offline),
             ("alice calls nobody, no such user: 404", self.c_unknown),
             ("dave quits: baresip unregisters, sipctl no longer lists him", self.c_unregister),
+            ("ivan's phone registers for 10 s (min_expires 10) and refreshes in time: challenged, answered, "
+             "200 with his binding, expires <= 10, and a Date", self.c_refresh),
             ("libre phones against algorithms = SHA-256, MD5: two challenges fail them, their retry gets MD5 "
              "alone and registers; their calls' 407 too", self.c_fallback),
         ]

@@ -10,8 +10,8 @@
 # Two sipd instances on free ports of 127.0.0.1, both with the default auth_calls = yes (INVITEs from
 # sipd's users are challenged with 407) and record_route = yes:
 #   main  [auth] algorithms = MD5 (libre, baresip's SIP stack, takes every challenge of a realm as its own
-#         and knows MD5 only: two challenges, whatever their order, fail it); users alice, bob, carol, dave,
-#         erin (password secret)
+#         and knows MD5 only: two challenges, whatever their order, fail it), min_expires 10 (ivan's
+#         phone registers for 10 s and refreshes); users alice, bob, carol, dave, erin, ivan (password secret)
 #   dual  the default algorithms (SHA-256, MD5); users frank and grace, whose phones fail on the two
 #         challenges, ask again (libre retries after about 30 s) and get MD5 alone from then on
 # Prints one PASS/FAIL line per case; at the end checks that sipd is still alive, exits 0 on SIGTERM and
@@ -42,7 +42,7 @@ done
 
 SIPD_READY=("${RC[@]}")
 SIPD_ROLE=" for softphones"
-SIPD_INI_PRE=$'[auth]\nalgorithms = MD5\n\n'
+SIPD_INI_PRE=$'[auth]\nalgorithms = MD5\n\n[registrar]\nmin_expires = 10\n\n'
 T0=$(date +%s)
 
 if start_sipd main "${PORTS[0]}" <<'EOF2'
@@ -62,6 +62,9 @@ password = secret
 password = secret
 
 [user erin]
+password = secret
+
+[user ivan]
 password = secret
 EOF2
 then
