@@ -260,6 +260,9 @@ static void expired_to_store(const struct store_change *dels, size_t n, void *ar
 {
 	struct registrar *r = arg;
 
+	for (size_t i = 0; i < n; i++)
+		log_info("registrar: %s: binding expired: %s", dels[i].b.aor, dels[i].b.contact);
+
 	if (store_writer_submit(r->writer, dels, n, NULL, NULL))
 		log_warn("registrar: %zu expired bindings stay in the store until the next start", n);
 }
@@ -526,6 +529,32 @@ static bool location_full(struct registrar *r, size_t adding)
 	return true;
 }
 
+static bool has_contact(const struct store_binding *set, size_t n, const char *contact)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(set[i].contact, contact) == 0)
+			return true;
+	return false;
+}
+
+/* What an administrator looks for when a phone does (not) work: each binding that comes or goes, once
+ * (a refresh says nothing). */
+static void log_changes(const char *aor, const struct store_binding *old, size_t nold, const struct update *u,
+			int64_t now)
+{
+	for (size_t i = 0; i < u->ncur; i++) {
+		const struct store_binding *b = &u->cur[i];
+
+		if (!has_contact(old, nold, b->contact))
+			log_info("registrar: %s: new binding %s from %s for %lld s (%s)", aor, b->contact,
+				 b->received[0] ? b->received : "?", (long long)(b->expires - now),
+				 b->user_agent[0] ? b->user_agent : "no User-Agent");
+	}
+	for (size_t i = 0; i < nold; i++)
+		if (!has_contact(u->cur, u->ncur, old[i].contact))
+			log_info("registrar: %s: binding removed: %s", aor, old[i].contact);
+}
+
 static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *req, const char *aor,
 		   struct update *u, const struct store_binding *old, size_t nold, char *path_echo, int64_t now)
 {
@@ -548,6 +577,8 @@ static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *re
 	memcpy(p->aor, aor, strlen(aor) + 1); /* both are char[256] */
 	/* submitted under the AOR's lock: the disk sees this AOR's changes in the order memory did */
 	err = store_writer_submit(r->writer, u->changes, u->nchanges, pending_done, p);
+	if (!err && log_get_level() >= LOG_INFO)
+		log_changes(aor, old, nold, u, now);
 	if (err) {
 		loc_set_locked(r->loc, aor, old, nold, now);
 		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", r->cfg->retry_after);

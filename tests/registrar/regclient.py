@@ -913,6 +913,13 @@ def c_expiry(a, ck):
         time.sleep(0.2)
     ck.ok(not [b for b in db_rows(a.db) if b["contact"] == contact],
           "the expired binding is still in the SQLite file %d s after its end" % (a.short + 4))
+    if a.log:
+        with open(a.log, errors="replace") as f:
+            log = f.read()
+        ck.ok("registrar: sip:alice@127.0.0.1: binding expired: %s" % contact in log,
+              "sipd's log does not say that %s expired" % contact)
+        ck.ok("registrar: sip:alice@127.0.0.1: new binding %s from udp:" % contact in log,
+              "sipd's log does not say that %s was bound" % contact)
 
 
 def run_case(a):

@@ -221,15 +221,15 @@ EOF
 then
 	# the expiry case sleeps as long as the stale one: both at once
 	timeout 60 "${RC[@]}" case expiry --port "${SIPD_PORT[aux]}" --sipctl "$SIPCTL" --db "$WORK/aux.db" --alg MD5 --short 5 \
-		2>"$WORK/expiry.py" &
+		--log "$WORK/aux.err" 2>"$WORK/expiry.py" &
 	EXPIRY_PID=$!
 	py_case "stale nonce (older than nonce_lifetime 5), right password: 401 stale=true; wrong password: no stale" \
 		aux stale --alg MD5 --lifetime 5
 	NCASE=$((NCASE + 1))
 	if wait "$EXPIRY_PID"; then
-		pass "a binding of 5 s is gone after 6.5 s: queries, sipctl, and the SQLite row"
+		pass "a binding of 5 s is gone after 6.5 s: queries, sipctl, the SQLite row; the log says it came and went"
 	else
-		fail "a binding of 5 s is gone after 6.5 s: queries, sipctl, and the SQLite row" \
+		fail "a binding of 5 s is gone after 6.5 s: queries, sipctl, the SQLite row; the log says it came and went" \
 			"$(head -1 "$WORK/expiry.py" | cut -c1-300)"
 		tail -n +2 "$WORK/expiry.py" | head -20 | sed 's/^/    /'
 	fi

@@ -207,6 +207,11 @@ def wait_registrations(a, pred, what, timeout=6):
         time.sleep(0.1)
 
 
+def sipd_log(a):
+    with open(a.log, errors="replace") as f:
+        return f.read()
+
+
 def call_record(a, call_id, timeout=5):
     """sipd's log line for the call with this Call-ID (the proxy's record of a call)."""
     deadline = time.time() + timeout
@@ -284,6 +289,9 @@ class Suite:
             tr = p.trace()
             check("WWW-Authenticate: Digest" in tr and "Authorization: Digest" in tr and "algorithm=MD5" in tr,
                   "%s's trace shows no MD5 challenge answered with Authorization" % p.name)
+            check(re.search(r"registrar: %s: new binding sip:%s-\S+ from udp:127\.0\.0\.1:%d for 600 s \(baresip "
+                            % (re.escape(self.aor(p.user)), p.user, p.sip_port), sipd_log(self.a)),
+                  "sipd's log has no line for %s's new binding" % p.name)
 
     def c_register_tcp(self):
         rows = wait_registrations(self.a, lambda r: any(x["aor"] == self.aor("carol") for x in r),
@@ -475,6 +483,8 @@ class Suite:
                   "expires <= 10" % (m.group(0) if m else "no binding of his"))
             check(re.search(r"(?m)^Date: ", t), "a 200 to REGISTER without Date")
         check([r for r in registrations(self.a) if r["aor"] == self.aor("ivan")], "ivan is not listed")
+        n = sipd_log(self.a).count("registrar: %s: new binding" % self.aor("ivan"))
+        check(n == 1, "sipd logged %d new bindings for ivan; a refresh is not one" % n)
 
     def c_fallback(self):
         frank, grace = self.phones["frank"], self.phones["grace"]
@@ -506,6 +516,8 @@ class Suite:
         dave.quit()
         wait_registrations(self.a, lambda r: not any(x["aor"] == self.aor("dave") for x in r),
                            "dave's binding is still listed after baresip quit (REGISTER with expires=0)")
+        check(re.search(r"registrar: %s: binding removed: sip:dave-" % re.escape(self.aor("dave")), sipd_log(self.a)),
+              "sipd's log does not say that dave's binding was removed")
 
     def run(self):
         try:
