@@ -428,7 +428,8 @@ static bool single_challenge(struct auth *a, uint64_t key, bool uncredentialed, 
 		return false;
 	if (newly)
 		log_info("auth: a client at %.*s answered none of %u challenges and asked again: from now on it is "
-			 "challenged with %s alone", SLICE_ARG(src), a->nalgs, single_alg(a) == DIGEST_MD5 ? "MD5" : "SHA-256");
+			 "challenged with %s alone", SLICE_ARG(src), a->nalgs,
+			 single_alg(a) == DIGEST_MD5 ? "MD5" : "SHA-256");
 	return true;
 }
 

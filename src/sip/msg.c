@@ -586,8 +586,8 @@ static void extract_core(struct sip_msg *m)
 	}
 }
 
-/* A message refused before the look for NUL bytes at the end of the header block still has its 400
- * copy the fields read so far: whether any holds one (a rare path, so the whole datagram is looked at). */
+/* A message refused before the end of its header block still has its 400 copy the fields read so far:
+ * whether any holds a control character (a rare path, so the whole datagram is looked at). */
 static void note_ctl(struct sip_msg *m)
 {
 	m->ctl_in_headers = sip__has_ctl(m->buf, m->len);
