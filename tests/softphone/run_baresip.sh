@@ -11,7 +11,7 @@
 # sipd's users are challenged with 407) and record_route = yes:
 #   main  [auth] algorithms = MD5 (libre, baresip's SIP stack, takes every challenge of a realm as its own
 #         and knows MD5 only: two challenges, whatever their order, fail it), min_expires 10 (ivan's
-#         phone registers for 10 s and refreshes); users alice, bob, carol, dave, erin, ivan (password secret)
+#         phone registers for 20 s and refreshes); users alice, bob, carol, dave, erin, ivan (password secret)
 #   dual  the default algorithms (SHA-256, MD5); users frank and grace, whose phones fail on the two
 #         challenges, ask again (libre retries after about 30 s) and get MD5 alone from then on
 # Prints one PASS/FAIL line per case; at the end checks that sipd is still alive, exits 0 on SIGTERM and
