@@ -693,7 +693,7 @@ static int reg_row(const struct store_binding *b, void *arg)
 		transport[colon - b->received] = '\0';
 		addr = colon + 1;
 	}
-	snprintf(left, sizeof(left), "%lld", (long long)(b->expires - r->now));
+	snprintf(left, sizeof(left), "%lld", (long long)store_binding_left(b->expires, r->now));
 	if (b->q >= 0) {
 		int frac = b->q % 1000, len;
 

@@ -175,12 +175,10 @@ static char *bindings_lines(const struct store_binding *b, size_t n, const char 
 		return NULL;
 	sbuf_init(&sb, extra, cap - 1);
 	for (size_t i = 0; i < n; i++) {
-		int64_t left = b[i].expires - now;
-
 		sbuf_adds(&sb, "Contact: <");
 		sbuf_adds(&sb, b[i].contact);
 		sbuf_adds(&sb, ">;expires=");
-		sbuf_addu(&sb, left > 0 ? (unsigned long)left : 0);
+		sbuf_addu(&sb, (unsigned long)store_binding_left(b[i].expires, now));
 		if (b[i].q >= 0)
 			sbuf_printf(&sb, ";q=%d.%03d", b[i].q / 1000, b[i].q % 1000);
 		sbuf_adds(&sb, "\r\n");
@@ -401,7 +399,7 @@ static void fill_binding(struct store_binding *b, const char *aor, const struct 
 	slice_copy(b->instance, sizeof(b->instance), c->instance);
 	b->cseq = req->cseq.num;
 	b->q = c->q;
-	b->expires = now + c->expires;
+	b->expires = store_binding_end(now, c->expires);
 	b->updated = now;
 }
 
@@ -547,7 +545,7 @@ static void log_changes(const char *aor, const struct store_binding *old, size_t
 
 		if (!has_contact(old, nold, b->contact))
 			log_info("registrar: %s: new binding %s from %s for %lld s (%s)", aor, b->contact,
-				 b->received[0] ? b->received : "?", (long long)(b->expires - now),
+				 b->received[0] ? b->received : "?", (long long)store_binding_left(b->expires, now),
 				 b->user_agent[0] ? b->user_agent : "no User-Agent");
 	}
 	for (size_t i = 0; i < nold; i++)

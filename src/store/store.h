@@ -28,9 +28,26 @@ struct store_binding {
 	char instance[160];    /* +sip.instance, when given */
 	uint32_t cseq;
 	int q;                 /* thousandths; -1 = none */
-	int64_t expires;       /* absolute, Unix seconds */
+	int64_t expires;       /* absolute, Unix seconds: the first second it is gone (store_binding_end) */
 	int64_t updated;       /* Unix seconds */
 };
+
+/* A binding granted n seconds at Unix second now ends at now + n + 1: time is kept in whole seconds,
+ * and now + n would cut up to a second off the grant (a phone refreshing just in time would find its
+ * binding gone). It lives while the clock's second is below its end. */
+static inline int64_t store_binding_end(int64_t now, int64_t n)
+{
+	return now + n + 1;
+}
+
+/* The seconds a binding has left, as a 200 or sipctl shows them: n at its grant, at least 1 while it
+ * lives, 0 once it is gone. */
+static inline int64_t store_binding_left(int64_t end, int64_t now)
+{
+	if (end <= now)
+		return 0;
+	return end - now - 1 > 0 ? end - now - 1 : 1;
+}
 
 enum store_op { STORE_BINDING_PUT, STORE_BINDING_DEL, STORE_AOR_DEL };
 

@@ -832,6 +832,23 @@ static void test_bad_args(void **state)
 	store_writer_free(NULL);
 }
 
+/* A grant of n seconds lives through the second it ends in, and is shown as n at the grant, never 0
+ * while it lives. */
+static void test_binding_time(void **state)
+{
+	const int64_t t = 1795700000;
+	int64_t end = store_binding_end(t, 5);
+
+	(void)state;
+	assert_true(end == t + 6);
+	assert_true(store_binding_left(end, t) == 5);
+	assert_true(store_binding_left(end, t + 4) == 1);
+	assert_true(store_binding_left(end, t + 5) == 1); /* granted at t.99: 5.01 s in, still its own */
+	assert_true(store_binding_left(end, t + 6) == 0);
+	assert_true(store_binding_left(end, t + 100) == 0);
+	assert_true(store_binding_left(store_binding_end(t, 0), t) == 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, dir_setup, dir_teardown)
 
 int main(void)
@@ -854,6 +871,7 @@ int main(void)
 		T(test_schema_upgrade_v1),
 		T(test_writer_commit_delay),
 		T(test_bad_args),
+		T(test_binding_time),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
