@@ -13,7 +13,7 @@
 #         and knows MD5 only: two challenges, whatever their order, fail it), min_expires 10 (ivan's
 #         phone registers for 20 s and refreshes); users alice, bob, carol, dave, erin, ivan (password secret)
 #   dual  the default algorithms (SHA-256, MD5); users frank and grace, whose phones fail on the two
-#         challenges, ask again (libre retries after about 30 s) and get MD5 alone from then on
+#         challenges, ask again (libre retries after 30 to 60 s) and get MD5 alone from then on
 # Prints one PASS/FAIL line per case; at the end checks that sipd is still alive, exits 0 on SIGTERM and
 # printed no sanitizer report. Exits 1 if anything failed.
 # KEEP=1 keeps the work directory (config, database, sipd stderr, each phone's SIP trace) for a look afterwards.
