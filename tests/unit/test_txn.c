@@ -4,6 +4,7 @@
  * advances its wheel. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -1191,6 +1192,7 @@ static void test_many_echoes(void **state)
 /* The table is shared by the workers (txn.h): lookups on one thread while another thread's inserts
  * make the shard grow. */
 static atomic_bool matcher_stop;
+static atomic_ulong matcher_rounds;
 
 static void *matcher(void *arg)
 {
@@ -1203,8 +1205,19 @@ static void *matcher(void *arg)
 
 		found += tx != NULL;
 		mem_deref(tx);
+		atomic_fetch_add(&matcher_rounds, 1);
 	}
 	return (void *)found;
+}
+
+/* Until the matcher has looked up at least once more: a scheduler (or valgrind, which runs one thread
+ * at a time) may otherwise let the inserts finish before it ever runs. */
+static void matcher_wait_round(void)
+{
+	unsigned long seen = atomic_load(&matcher_rounds);
+
+	while (atomic_load(&matcher_rounds) == seen)
+		sched_yield();
 }
 
 static void test_match_while_growing(void **state)
@@ -1219,7 +1232,9 @@ static void test_match_while_growing(void **state)
 	txn_make((struct rq){ .via = "SIP/2.0/UDP 10.9.9.9:5060;branch=z9hG4bK-watched" }, false);
 	req_make(&r, (struct rq){ .via = "SIP/2.0/UDP 10.9.9.9:5060;branch=z9hG4bK-watched" });
 	atomic_store(&matcher_stop, false);
+	atomic_store(&matcher_rounds, 0);
 	assert_int_equal(pthread_create(&th, NULL, matcher, &r), 0);
+	matcher_wait_round();
 	/* BUG (src/txn/txn.c, lookup, table_unlink, txn_server_new): shard_of() picks the bucket from
 	 * s->buckets and s->nbuckets before pthread_mutex_lock(&s->lock). A thread that waits on the
 	 * lock while shard_grow() replaces the array then reads (lookup) or writes (insert, unlink) the
@@ -1228,6 +1243,7 @@ static void test_match_while_growing(void **state)
 		snprintf(via, sizeof(via), "SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bK-grow-%u", i);
 		txn_make((struct rq){ .method = "OPTIONS", .via = via }, false);
 	}
+	matcher_wait_round();
 	atomic_store(&matcher_stop, true);
 	assert_int_equal(pthread_join(th, &found), 0);
 	assert_true((unsigned long)found > 0);
