@@ -141,10 +141,8 @@ static void write_copied(struct sbuf *b, const struct sip_msg *req, enum sip_hdr
 	sbuf_addlit(b, "\r\n");
 }
 
-/* Takes the NUL bytes out of what was written since start: the header values copied from a request
- * whose header block held one (its 400 says so) must not carry them back. sipd's own text has none. */
-/* Drops the control characters (NUL among them) that copied fields brought into b from start on:
- * a response that carries them back is one no strict parser takes. */
+/* Drops the control characters (NUL among them) that copied fields brought into b from start on: a
+ * response that carries them back is one no strict parser takes. sipd's own text has none. */
 static void drop_controls(struct sbuf *b, size_t start)
 {
 	size_t w = start;

@@ -85,7 +85,7 @@ static inline bool sip__is_ctl(unsigned char c)
 	return c < 0x20 && c != '\t' && c != '\r' && c != '\n';
 }
 
-/* Whether p[0, len) holds one (an unescaped NUL included). */
+/* Whether p[0, len) holds one, escaped or not (NUL included). */
 bool sip__has_ctl(const char *p, size_t len);
 /* host[:port] starting at s.p[i], in one pass: the index just after it, 0 when malformed. What follows
  * is the caller's to judge. */
