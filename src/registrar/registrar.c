@@ -220,15 +220,24 @@ static void pending_free(struct pending *p)
 	free(p);
 }
 
+/* A 500 or 503 for a condition that passes (the disk, the writer's queue, a full location service):
+ * with Retry-After. */
+static void reply_later(const struct registrar *r, struct txn *tx, const struct sip_msg *req, unsigned code,
+			const char *reason)
+{
+	char extra[64];
+
+	snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", r->cfg->retry_after);
+	txn_reply(tx, req, code, reason, extra);
+}
+
 /* On the transaction's worker, once the writer has committed (or failed). */
 static void pending_answer(void *arg)
 {
 	struct pending *p = arg;
-	char extra[64];
 
 	if (p->err) {
-		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", p->r->cfg->retry_after);
-		txn_reply(p->tx, NULL, 500, "Binding could not be stored", extra);
+		reply_later(p->r, p->tx, NULL, 500, "Binding could not be stored");
 	} else {
 		txn_respond_take(p->tx, 200, p->ok, p->ok_len);
 		p->ok = NULL;
@@ -557,7 +566,7 @@ static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *re
 		   struct update *u, const struct store_binding *old, size_t nold, char *path_echo, int64_t now)
 {
 	struct pending *p = calloc(1, sizeof(*p));
-	char extra[64], *lines = bindings_lines(u->cur, u->ncur, path_echo, now);
+	char *lines = bindings_lines(u->cur, u->ncur, path_echo, now);
 	int err;
 
 	free(path_echo);
@@ -579,8 +588,7 @@ static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *re
 		log_changes(aor, old, nold, u, now);
 	if (err) {
 		loc_set_locked(r->loc, aor, old, nold, now);
-		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", r->cfg->retry_after);
-		txn_reply(tx, req, err == EAGAIN ? 503 : 500, NULL, extra);
+		reply_later(r, tx, req, err == EAGAIN ? 503 : 500, NULL);
 		pending_free(p);
 	}
 }
@@ -713,8 +721,7 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 	}
 	if (u.ncur > nold && location_full(r, u.ncur - nold)) {
 		loc_unlock(r->loc, aor);
-		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", r->cfg->retry_after);
-		txn_reply(tx, req, 503, "Location service full", extra);
+		reply_later(r, tx, req, 503, "Location service full");
 		free(path_echo);
 		goto out;
 	}
