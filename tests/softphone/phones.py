@@ -265,15 +265,24 @@ class Suite:
         print("PASS %s" % name, flush=True)
         return True
 
-    def call(self, caller, callee, established=True):
-        """caller dials callee's AOR; returns the call id (the SIP Call-ID) from the caller's events."""
+    @staticmethod
+    def dial(caller, user):
+        """caller dials sip:user at its sipd, its earlier events set aside."""
         caller.drain()
-        caller.cmd("dial", "sip:%s@127.0.0.1:%d" % (callee.user, caller.sipd_port))
-        if established:
-            ev = caller.wait("CALL_ESTABLISHED")
-            callee.wait("CALL_ESTABLISHED")
-            return ev["id"]
-        return None
+        caller.cmd("dial", "sip:%s@127.0.0.1:%d" % (user, caller.sipd_port))
+
+    def call(self, caller, callee):
+        """caller dials callee's AOR and both see the call established; returns its id (the SIP Call-ID)."""
+        self.dial(caller, callee.user)
+        ev = caller.wait("CALL_ESTABLISHED")
+        callee.wait("CALL_ESTABLISHED")
+        return ev["id"]
+
+    @staticmethod
+    def hang_up(phone, other):
+        """phone ends its call; returns the event that tells the other phone."""
+        phone.cmd("hangup")
+        return other.wait("CALL_CLOSED")
 
     # registration
 
@@ -333,8 +342,7 @@ class Suite:
         check("407 Proxy Authentication Required" in tr and "Proxy-Authorization: Digest" in tr,
               "alice's INVITE was not challenged with 407 and answered (auth_calls = yes)")
         time.sleep(0.3)
-        alice.cmd("hangup")
-        bob.wait("CALL_CLOSED")
+        self.hang_up(alice, bob)
         rec = call_record(self.a, cid)
         check("status=200" in rec and "answer=" in rec and "duration=" in rec,
               "call record does not show an answered call: %s" % rec)
@@ -343,8 +351,7 @@ class Suite:
     def c_call_callee_hangs_up(self):
         alice, bob = self.phones["alice"], self.phones["bob"]
         cid = self.call(alice, bob)
-        bob.cmd("hangup")
-        alice.wait("CALL_CLOSED")
+        self.hang_up(bob, alice)
         check("status=200" in call_record(self.a, cid), "call record without status=200")
         check(re.search(r"BYE sip:alice-[^ ]*@127\.0\.0\.1:\d+ SIP/2\.0\s*\nVia: SIP/2\.0/UDP 127\.0\.0\.1:%d;"
                         % self.a.port, alice.trace()),
@@ -352,14 +359,12 @@ class Suite:
 
     def c_cancel(self):
         alice, dave = self.phones["alice"], self.phones["dave"]
-        alice.drain()
         dave.drain()
-        alice.cmd("dial", self.uri("dave"))
+        self.dial(alice, "dave")
         dave.wait("CALL_INCOMING")
         ev = alice.wait("CALL_RINGING")
         time.sleep(0.2)
-        alice.cmd("hangup")
-        dave.wait("CALL_CLOSED")
+        self.hang_up(alice, dave)
         check("487 Request Terminated" in dave.trace() and "CANCEL sip:dave-" in dave.trace(),
               "dave saw no CANCEL answered with 487")
         rec = call_record(self.a, ev["id"])
@@ -367,20 +372,17 @@ class Suite:
 
     def c_busy(self):
         alice, dave = self.phones["alice"], self.phones["dave"]
-        alice.drain()
         dave.drain()
-        alice.cmd("dial", self.uri("dave"))
+        self.dial(alice, "dave")
         dave.wait("CALL_INCOMING")
-        dave.cmd("hangup")
-        ev = alice.wait("CALL_CLOSED")
+        ev = self.hang_up(dave, alice)
         check("486" in ev.get("param", ""), "alice's call closed with %r, expected 486 Busy Here" % ev.get("param"))
 
     def c_tcp_to_udp(self):
         carol, bob = self.phones["carol"], self.phones["bob"]
         cid = self.call(carol, bob)
         carol.wait("CALL_RTPESTAB")
-        carol.cmd("hangup")
-        bob.wait("CALL_CLOSED")
+        self.hang_up(carol, bob)
         check("status=200" in call_record(self.a, cid), "no answered call record")
         # RFC 3261 18.1.1: a request over 1300 bytes to a hop whose URI names no transport goes over TCP
         # (bob's Contact is at the address his REGISTER came from: no NAT, so TCP may reach him)
@@ -397,8 +399,7 @@ class Suite:
     def c_udp_to_tcp(self):
         bob, carol = self.phones["bob"], self.phones["carol"]
         cid = self.call(bob, carol)
-        bob.cmd("hangup")
-        carol.wait("CALL_CLOSED")
+        self.hang_up(bob, carol)
         check("status=200" in call_record(self.a, cid), "no answered call record")
         check(re.search(r"INVITE sip:carol-[^\n]*\nVia: SIP/2\.0/TCP 127\.0\.0\.1:%d;" % self.a.port, carol.trace()),
               "carol did not get the INVITE over TCP from sipd")
@@ -406,8 +407,7 @@ class Suite:
     def refused(self, user, code, phrase):
         """alice calls user; the call ends with code, which her phone reports."""
         alice = self.phones["alice"]
-        alice.drain()
-        alice.cmd("dial", self.uri(user))
+        self.dial(alice, user)
         ev = alice.wait("CALL_CLOSED")
         check(str(code) in ev.get("param", ""), "closed with %r, expected %d %s" % (ev.get("param"), code, phrase))
 
@@ -432,8 +432,7 @@ class Suite:
         check(len(alice.received("SIP/2.0 407", cid)) == 1,
               "alice got %d 407s in the call; only its first INVITE is challenged, not requests inside the dialog"
               % len(alice.received("SIP/2.0 407", cid)))
-        alice.cmd("hangup")
-        bob.wait("CALL_CLOSED")
+        self.hang_up(alice, bob)
         check("status=200" in call_record(self.a, cid), "no answered call record")
 
     def c_transfer(self):
@@ -449,8 +448,7 @@ class Suite:
         refers = bob.received("REFER ", cid)
         check(refers and re.search(r"(?mi)^Refer-To: <?sip:carol@", refers[0][2]), "bob got no REFER to carol")
         check(alice.received("NOTIFY ", cid), "alice got no NOTIFY of the transfer's progress")
-        bob.cmd("hangup")
-        carol.wait("CALL_CLOSED")
+        self.hang_up(bob, carol)
         check("status=200" in call_record(self.a, cid), "the first call has no answered record")
         check("status=200" in call_record(self.a, ev["id"]), "the transferred call has no answered record")
 
@@ -503,8 +501,7 @@ class Suite:
         check(n == 2, "sipd logged %d clients that could not cope with two challenges, expected 2" % n)
         # the same client calling: its 407 carries MD5 alone too, and the call goes through
         cid = self.call(frank, grace)
-        frank.cmd("hangup")
-        grace.wait("CALL_CLOSED")
+        self.hang_up(frank, grace)
         c407 = [re.findall(r"(?m)^Proxy-Authenticate: .*algorithm=([\w-]+)", m[2])
                 for m in frank.received("SIP/2.0 407", cid)]
         check(c407 == [["MD5"]], "frank's 407s: %s, expected one with MD5 alone" % c407)
