@@ -536,10 +536,15 @@ static bool location_full(struct registrar *r, size_t adding)
 	return true;
 }
 
+/* Whether set holds contact, compared as apply_contacts does (a refresh may write the same URI another
+ * way, and then replaces the stored text): the same text first, the cheap answer for a refresh. */
 static bool has_contact(const struct store_binding *set, size_t n, const char *contact)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(set[i].contact, contact) == 0)
+			return true;
+	for (size_t i = 0; i < n; i++)
+		if (same_contact(set[i].contact, slice_cstr(contact)))
 			return true;
 	return false;
 }

@@ -283,6 +283,16 @@ then
 	else
 		fail "the log says the location service is full" "no line in $WORK/full.err"
 	fi
+	# 19.1.4: %75%31 is u1; the same binding, refreshed (at the bound, a new one would get 503)
+	reg_case "a refresh of u1 that writes its Contact another way (<sip:%75%31@...>): the same binding (200)" full \
+		--to u1 --contact "<sip:%75%31@127.0.0.1:7001>" --expect 200 --count 1
+	n_new=$(grep -c "registrar: sip:u1@127.0.0.1: new binding" "$WORK/full.err")
+	n_gone=$(grep -c "registrar: sip:u1@127.0.0.1: binding removed" "$WORK/full.err")
+	if [ "$n_new" -eq 1 ] && [ "$n_gone" -eq 0 ]; then
+		pass "the log has one new binding for u1 and no removal: a refresh is not logged, however its URI is written"
+	else
+		fail "the log has one new binding for u1 and no removal" "$n_new new, $n_gone removed"
+	fi
 fi
 
 stop_all main md5 lockout aux full
