@@ -21,7 +21,7 @@
 /* ---- Hashing ---------------------------------------------------------------------------------- */
 
 static EVP_MD *md_md5, *md_sha256;
-static EVP_MAC *mac_hmac;
+static EVP_MAC *mac_siphash;
 static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
 
 /* Fetched once: the implicit fetch behind EVP_md5() costs a store lookup on every init. Any of these
@@ -30,7 +30,7 @@ static void crypto_init(void)
 {
 	md_md5 = EVP_MD_fetch(NULL, "MD5", NULL);
 	md_sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-	mac_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	mac_siphash = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
 }
 
 static const EVP_MD *alg_md(enum digest_alg alg)
@@ -486,17 +486,11 @@ void digest_challenge_write(struct sbuf *b, const char *header, struct slice rea
 }
 
 
-/* For nonce.c: SHA-256, under which its MACs are computed (NULL when unavailable). */
-const EVP_MD *digest__sha256(void)
-{
-	return alg_md(DIGEST_SHA256);
-}
-
-/* For nonce.c: the HMAC implementation, fetched once (NULL when unavailable: callers fail closed). */
-EVP_MAC *digest__hmac(void)
+/* For nonce.c: the SipHash implementation, fetched once (NULL when unavailable: callers fail closed). */
+EVP_MAC *digest__siphash(void)
 {
 	pthread_once(&crypto_once, crypto_init);
-	return mac_hmac;
+	return mac_siphash;
 }
 
 /* ---- Sharded tables ----------------------------------------------------------------------------- */

@@ -35,7 +35,7 @@ void digest_expected(enum digest_alg alg, const char *ha1_hex, const struct dige
 /* Constant-time comparison of c->response with digest_expected. */
 bool digest_check(enum digest_alg alg, const char *ha1_hex, const struct digest_cred *c, struct slice method);
 
-/* Nonces: base64url(timestamp | random | HMAC-SHA256(key, timestamp | random | realm)), truncated MAC;
+/* Nonces: base64url(timestamp | counter | SipHash-2-4-128(key, timestamp | counter | realm));
  * verified by recomputing the MAC, so nothing is stored per challenge. nc values are tracked per nonce
  * (bounded memory, thread-safe) to refuse replays. */
 struct digest_nonces;

@@ -16,17 +16,15 @@ size_t digest__bucket_count(size_t per_shard);
 /* Bucket index: the low bits pick the shard. */
 size_t digest__bucket_of(uint32_t h, size_t nbuckets);
 uint32_t digest__random_seed(void);
-EVP_MAC *digest__hmac(void);
-const EVP_MD *digest__sha256(void);
+EVP_MAC *digest__siphash(void);
 
 /* What a thread keeps between hashes, since a registration computes several and a context made for
  * each cost an allocation, a free and a cleanse apiece: a digest context (digest.c), and a copy of
- * one nonce instance's keyed HMAC (nonce.c; mac_of: that instance's number). Freed when the thread
- * ends; NULL when no thread-exit hook could be set. */
+ * a SipHash context (nonce.c), keyed per nonce. Freed when the thread ends; NULL when no thread-exit
+ * hook could be set. */
 struct digest_thread {
 	EVP_MD_CTX *md;
 	EVP_MAC_CTX *mac;
-	uint64_t mac_of;
 };
 struct digest_thread *digest__thread(void);
 

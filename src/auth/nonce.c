@@ -1,5 +1,5 @@
-/* nonce.c: nonces sipd verifies without storing them (HMAC over a timestamp, random bytes and the
- * realm), and the bounded table of nonce-counts that refuses replays. */
+/* nonce.c: nonces sipd verifies without storing them (a keyed MAC, SipHash-2-4, over a timestamp, a
+ * unique counter and the realm), and the bounded table of nonce-counts that refuses replays. */
 #include "auth/digest.h"
 #include "auth/digest_private.h"
 
@@ -17,7 +17,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
-#define NONCE_RAW 32           /* timestamp 8 | random 8 | truncated HMAC-SHA256 16 */
+#define NONCE_RAW 32           /* timestamp 8 | counter 8 | SipHash-2-4-128 16 */
 #define NONCE_TEXT 43          /* base64url of 32 bytes, no padding */
 #define NONCE_SKEW_S 5         /* a nonce this far in the future is still fresh (clock stepped back) */
 
@@ -41,10 +41,7 @@ struct nonce_shard {
 };
 
 struct digest_nonces {
-	unsigned char secret[32]; /* HMAC key, from RAND_bytes; nonces die with the process */
-	EVP_MAC_CTX *keyed;       /* HMAC-SHA256 keyed with secret, copied once per thread: keying costs
-				   * a digest fetch and two key blocks, a copy only the copy */
-	uint64_t id;              /* which instance a thread's copy belongs to (keyed_ctx) */
+	unsigned char secret[16]; /* SipHash key, from RAND_bytes; nonces die with the process */
 	unsigned lifetime;
 	uint32_t seed;
 	size_t nshards;
@@ -118,42 +115,23 @@ static uint64_t be64_get(const uint8_t *p)
 	return v;
 }
 
-/* Each thread keeps its own copy of one instance's keyed context (digest__thread) and re-initialises
- * it per nonce: same key, no allocation of a whole new context. A thread that meets another instance
- * (tests have several) copies that one instead; instances are told apart by a number never reused,
- * not by their address. */
-static atomic_uint_fast64_t instances;
-
-static EVP_MAC_CTX *keyed_ctx(const struct digest_nonces *n)
-{
-	struct digest_thread *t = digest__thread();
-	EVP_MAC_CTX *ctx;
-
-	if (!t)
-		return NULL;
-	if (t->mac && t->mac_of == n->id)
-		return EVP_MAC_init(t->mac, NULL, 0, NULL) ? t->mac : NULL;
-	if (!(ctx = EVP_MAC_CTX_dup(n->keyed)))
-		return NULL;
-	EVP_MAC_CTX_free(t->mac);
-	t->mac = ctx;
-	t->mac_of = n->id;
-	return ctx;
-}
-
-/* The first 16 bytes of HMAC-SHA256(secret, timestamp | random | realm). */
+/* SipHash-2-4 with its 128-bit output (RFC 7616 asks of a nonce only that the server can tell its
+ * own; a PRF keyed with 128 random bits does, and a forged MAC is a 2^-128 guess per request). It
+ * replaced a truncated HMAC-SHA256, which cost about 6 400 instructions per nonce against 1 000: a
+ * registration makes one nonce and checks one. The thread's context is keyed again per nonce, which
+ * for SipHash is four XORs: no per-instance copy to keep. */
 static bool nonce_mac(const struct digest_nonces *n, const uint8_t head[16], struct slice realm, uint8_t mac[16])
 {
-	EVP_MAC_CTX *ctx = keyed_ctx(n);
-	unsigned char full[EVP_MAX_MD_SIZE];
+	struct digest_thread *t = digest__thread();
 	size_t fl = 0;
-	bool ok = ctx && EVP_MAC_update(ctx, head, 16) &&
-		  (realm.l == 0 || EVP_MAC_update(ctx, (const unsigned char *)realm.p, realm.l)) &&
-		  EVP_MAC_final(ctx, full, &fl, sizeof(full)) && fl >= 16;
 
-	if (ok)
-		memcpy(mac, full, 16);
-	return ok;
+	if (!t)
+		return false;
+	if (!t->mac && !(t->mac = EVP_MAC_CTX_new(digest__siphash())))
+		return false;
+	return EVP_MAC_init(t->mac, n->secret, sizeof(n->secret), NULL) && EVP_MAC_update(t->mac, head, 16) &&
+	       (realm.l == 0 || EVP_MAC_update(t->mac, (const unsigned char *)realm.p, realm.l)) &&
+	       EVP_MAC_final(t->mac, mac, &fl, 16) && fl == 16;
 }
 
 static bool nonce_fresh(unsigned lifetime, uint64_t ts, uint64_t now)
@@ -181,14 +159,12 @@ static uint64_t counter_start(void)
 
 int digest_nonces_new(struct digest_nonces **np, unsigned lifetime_s, size_t max_tracked)
 {
-	OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-				OSSL_PARAM_construct_end() };
 	struct digest_nonces *n;
 	size_t per;
 
 	if (!np || !lifetime_s || !max_tracked)
 		return EINVAL;
-	if (!digest__hmac() || !digest__sha256())
+	if (!digest__siphash())
 		return ENOTSUP;
 	n = calloc(1, sizeof(*n));
 	if (!n)
@@ -197,13 +173,6 @@ int digest_nonces_new(struct digest_nonces **np, unsigned lifetime_s, size_t max
 		free(n);
 		return EIO;
 	}
-	n->keyed = EVP_MAC_CTX_new(digest__hmac());
-	if (!n->keyed || !EVP_MAC_init(n->keyed, n->secret, sizeof(n->secret), params)) {
-		EVP_MAC_CTX_free(n->keyed);
-		free(n);
-		return EIO;
-	}
-	n->id = atomic_fetch_add(&instances, 1) + 1;
 	n->lifetime = lifetime_s;
 	n->seed = digest__random_seed();
 	n->nshards = digest__shard_count(max_tracked);
@@ -255,7 +224,6 @@ void digest_nonces_free(struct digest_nonces *n)
 		free(s->buckets);
 		pthread_mutex_destroy(&s->lock);
 	}
-	EVP_MAC_CTX_free(n->keyed);
 	OPENSSL_cleanse(n->secret, sizeof(n->secret));
 	free(n);
 }
