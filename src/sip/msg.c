@@ -601,6 +601,8 @@ static int fail_early(struct sip_msg *m, struct sip_error *err, unsigned short s
 	memset(&m->cseq, 0, sizeof(m->cseq));
 	memset(&m->from, 0, sizeof(m->from));
 	memset(&m->to, 0, sizeof(m->to));
+	if (m->ruri_err == EBADMSG)
+		memset(&m->ruri_uri, 0, sizeof(m->ruri_uri)); /* not parsed yet (or half): defined all the same */
 	return reason ? fail(err, status, reason) : EBADMSG;
 }
 
@@ -642,7 +644,12 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, struct sip_err
 							      : parse_request_line(m, line, err);
 	if (rc && (!err || err->status == 0))
 		return fail_early(m, err, 0, NULL); /* err already says why */
-	m->ruri_err = m->is_request && !rc ? sip_uri_parse(&m->ruri_uri, m->ruri) : EBADMSG;
+	if (m->is_request && !rc) {
+		m->ruri_err = sip_uri_parse(&m->ruri_uri, m->ruri);
+	} else {
+		m->ruri_err = EBADMSG;
+		memset(&m->ruri_uri, 0, sizeof(m->ruri_uri)); /* defined for sip_msg_copy */
+	}
 	/* A request with a bad Request-URI or version is still read to the end, so that the
 	 * 400 can be addressed from its Via and the other mandatory headers. */
 	off += next;
@@ -714,6 +721,77 @@ static bool addr_uri_valid(const struct sip_msg *m, const struct sip_addr *a)
 	struct sip_uri u;
 
 	return !m->is_request || sip_uri_parse(&u, a->uri) != EBADMSG;
+}
+
+/* ---- A parsed message, for a copy of its bytes --------------------------------------------- */
+
+struct move_ctx {
+	uintptr_t from, end; /* the old bytes, [from, end] (an empty slice may point just past them) */
+	const char *to;
+};
+
+static void move_slice(const struct move_ctx *c, struct slice *s)
+{
+	uintptr_t p = (uintptr_t)s->p;
+
+	if (s->p && p >= c->from && p <= c->end)
+		s->p = c->to + (p - c->from);
+}
+
+static void move_uri(const struct move_ctx *c, struct sip_uri *u)
+{
+	struct slice *all[] = { &u->scheme_s, &u->user, &u->password, &u->host, &u->params, &u->headers,
+				&u->transport, &u->maddr, &u->user_param, &u->method, &u->ttl };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		move_slice(c, all[i]);
+}
+
+static void move_addr(const struct move_ctx *c, struct sip_addr *a)
+{
+	move_slice(c, &a->display);
+	move_slice(c, &a->uri);
+	move_slice(c, &a->params);
+	move_slice(c, &a->tag);
+}
+
+static void move_via(const struct move_ctx *c, struct sip_via *v)
+{
+	struct slice *all[] = { &v->proto, &v->transport, &v->host, &v->params, &v->branch, &v->received,
+				&v->rport, &v->maddr, &v->ttl, &v->raw };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		move_slice(c, all[i]);
+}
+
+/* Every slice field of struct sip_msg is named here; test_parser's test_copy scans the copy for any
+ * pointer still into the old bytes, so a field added without a line here fails it. */
+void sip_msg_copy(struct sip_msg *dst, const struct sip_msg *src, const char *buf)
+{
+	struct move_ctx c = { (uintptr_t)src->buf, (uintptr_t)src->buf + src->len, buf };
+	unsigned n = src->nhdrs < SIP_MAX_HEADERS ? src->nhdrs : SIP_MAX_HEADERS;
+
+	/* the header table is most of the struct and mostly unused */
+	memcpy(dst, src, offsetof(struct sip_msg, hdrs));
+	memcpy(dst->hdrs, src->hdrs, n * sizeof(src->hdrs[0]));
+	memcpy((char *)dst + offsetof(struct sip_msg, nhdrs), (const char *)src + offsetof(struct sip_msg, nhdrs),
+	       sizeof(*src) - offsetof(struct sip_msg, nhdrs));
+	move_slice(&c, &dst->method);
+	move_slice(&c, &dst->ruri);
+	move_uri(&c, &dst->ruri_uri);
+	move_slice(&c, &dst->reason);
+	move_slice(&c, &dst->version);
+	for (unsigned i = 0; i < n; i++) {
+		move_slice(&c, &dst->hdrs[i].name);
+		move_slice(&c, &dst->hdrs[i].value);
+	}
+	move_via(&c, &dst->via);
+	move_slice(&c, &dst->cseq.method);
+	move_slice(&c, &dst->call_id);
+	move_addr(&c, &dst->from);
+	move_addr(&c, &dst->to);
+	move_slice(&c, &dst->body);
+	dst->buf = buf;
 }
 
 int sip_msg_check(const struct sip_msg *m, struct sip_error *err)

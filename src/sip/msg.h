@@ -159,6 +159,11 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, struct sip_err
  * with the body. 0, or EBADMSG with err set. */
 int sip_msg_check(const struct sip_msg *m, struct sip_error *err);
 
+/* dst = src, for a copy of src's bytes at buf (src->len of them, which outlive src->buf): every slice
+ * of dst points into buf, as sip_msg_parse(dst, buf, ...) would give, without parsing again. Only the
+ * header fields in use are copied; slices outside the old bytes (string literals) are kept as they are. */
+void sip_msg_copy(struct sip_msg *dst, const struct sip_msg *src, const char *buf);
+
 /* Header access */
 const struct sip_hdr *sip_msg_hdr(const struct sip_msg *m, enum sip_hdr_id id);
 const struct sip_hdr *sip_msg_hdr_next(const struct sip_msg *m, const struct sip_hdr *h);

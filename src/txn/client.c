@@ -475,25 +475,22 @@ static void recv_here(struct txn_client *ct, const struct sip_msg *resp, const c
 	resp_final(ct, code, resp, resp);
 }
 
+/* A response another worker received, handed to the owner as it was parsed there: the message and a
+ * copy of its bytes in one block, the message's slices pointing into the copy (sip_msg_copy), so the
+ * owner does not parse it again. */
 struct posted {
 	struct txn_client *ct;
 	const char *invalid;   /* a string literal of the parser's */
-	char *buf;
-	size_t len;
+	struct sip_msg m;
+	char buf[];
 };
 
 static void recv_posted(void *arg)
 {
 	struct posted *p = arg;
-	struct sip_msg *m = malloc(sizeof(*m));
-	struct sip_error err;
 
-	/* an invalid response parses (as far as it goes) the way it did on the worker that got it */
-	if (m && (sip_msg_parse(m, p->buf, p->len, &err) == 0 || p->invalid))
-		recv_here(p->ct, m, p->invalid);
-	free(m);
+	recv_here(p->ct, &p->m, p->invalid);
 	mem_deref(p->ct);
-	free(p->buf);
 	free(p);
 }
 
@@ -502,6 +499,7 @@ int txn_client_recv(struct txn_table *t, const struct sip_msg *resp, const char 
 	uint32_t h = key_hash(resp->via.branch, resp->cseq.method);
 	struct txn_client **bucket, *ct;
 	struct cshard *s = cshard_of(t->clients, h, &bucket);
+	struct posted *p;
 
 	if (!resp->via.branch.l || !resp->cseq.method.l)
 		return ENOENT;
@@ -519,17 +517,15 @@ int txn_client_recv(struct txn_table *t, const struct sip_msg *resp, const char 
 		mem_deref(ct);
 		return 0;
 	}
-	/* another worker got it: the owner runs the state machine, from a copy */
-	struct posted *p = malloc(sizeof(*p));
-
-	if (p && (p->buf = malloc(resp->len))) {
-		memcpy(p->buf, resp->buf, resp->len);
-		p->len = resp->len;
+	/* another worker got it: the owner runs the state machine */
+	p = malloc(sizeof(*p) + resp->len);
+	if (p) {
 		p->ct = ct;
 		p->invalid = invalid;
+		memcpy(p->buf, resp->buf, resp->len);
+		sip_msg_copy(&p->m, resp, p->buf);
 		if (loop_post(ct->loop, recv_posted, p) == 0)
 			return 0;
-		free(p->buf);
 	}
 	free(p);
 	mem_deref(ct);

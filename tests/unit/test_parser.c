@@ -1050,6 +1050,93 @@ static void test_frame(void **state)
 	assert_int_equal(sip_frame(neg, l5, 65536), -1);
 }
 
+/* Any pointer-sized value in the struct that points into [from, from + len]: a slice sip_msg_copy
+ * missed. Scanned word by word, independent of the field list in sip_msg_copy. */
+static bool points_into(const struct sip_msg *m, const char *from, size_t len)
+{
+	const unsigned char *raw = (const unsigned char *)m;
+
+	for (size_t off = 0; off + sizeof(uintptr_t) <= sizeof(*m); off += sizeof(void *)) {
+		uintptr_t v;
+
+		memcpy(&v, raw + off, sizeof(v));
+		if (v >= (uintptr_t)from && v <= (uintptr_t)from + len) {
+			print_error("offset %zu of struct sip_msg still points into the old bytes\n", off);
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool same_slice(struct slice a, struct slice b)
+{
+	return a.l == b.l && (a.l == 0 || a.p == b.p);
+}
+
+/* sip_msg_copy gives what parsing the copy of the bytes gives: every slice at the same place in the
+ * copy, none left in the old bytes, and the accessors read the copy. */
+static void test_copy(void **state)
+{
+	static const char *const texts[] = {
+		"INVITE sips:bob:pw@[2001:db8::1]:5061;transport=tcp;maddr=192.0.2.9;user=phone;method=INVITE;"
+		"ttl=3;lr?subject=hi SIP/2.0\n" BASE_VIA "To: Bob <sip:bob@example.com>\n"
+		"From: \"Alice A\" <sip:alice@example.com>;tag=1928301774\nCall-ID: a84b4c76e66710\n"
+		"CSeq: 314159 INVITE\nMax-Forwards: 70\nContact: <sip:alice@pc33.example.com>;expires=30;q=0.5\n"
+		"Route: <sip:p1.example.com;lr>,<sip:p2.example.com;lr>\nX-Custom: folded\n value\n"
+		"Content-Type: application/sdp\nContent-Length: 4\n\nv=0\n",
+		"SIP/2.0 180 Ringing\nVia: SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bK776;received=192.0.2.1;rport=5062;"
+		"maddr=224.2.0.1;ttl=16\nVia: SIP/2.0/UDP 10.0.0.1\nTo: <sip:bob@example.com>;tag=a6c85cf\n"
+		"From: <sip:alice@example.com>;tag=1928301774\nCall-ID: a84b4c76e66710\nCSeq: 314159 INVITE\n"
+		"Record-Route: <sip:p1.example.com;lr>\nContent-Length: 0\n\n",
+		/* refused, but parsed as far as it goes (the proxy hands invalid responses on too) */
+		"SIP/2.0 200 OK\nVia: SIP/2.0/UDP 192.0.2.4;branch=z9hG4bK9\nCSeq: 1 INVITE\nContent-Length: x\n\n",
+		"OPTIONS nosuch:thing SIP/2.0\n" BASE_VIA "\n",
+	};
+	static struct sip_msg again, C; /* static: the unused header slots are zero, not garbage */
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		size_t len;
+		const char *buf = crlf(texts[i], &len);
+		struct sip_error e1, e2;
+		int rc = sip_msg_parse(&M, buf, len, &e1);
+		char *copy = malloc(len);
+
+		assert_non_null(copy);
+		memcpy(copy, buf, len);
+		sip_msg_copy(&C, &M, copy);
+		assert_false(points_into(&C, buf, len));
+		assert_int_equal(sip_msg_parse(&again, copy, len, &e2), rc);
+		assert_ptr_equal(C.buf, copy);
+		assert_true(same_slice(C.method, again.method) && same_slice(C.ruri, again.ruri));
+		assert_true(same_slice(C.ruri_uri.host, again.ruri_uri.host) &&
+			    same_slice(C.ruri_uri.params, again.ruri_uri.params) &&
+			    same_slice(C.ruri_uri.scheme_s, again.ruri_uri.scheme_s));
+		assert_true(same_slice(C.reason, again.reason) && same_slice(C.version, again.version));
+		assert_int_equal(C.nhdrs, again.nhdrs);
+		for (unsigned h = 0; h < C.nhdrs; h++)
+			assert_true(same_slice(C.hdrs[h].name, again.hdrs[h].name) &&
+				    same_slice(C.hdrs[h].value, again.hdrs[h].value) && C.hdrs[h].id == again.hdrs[h].id &&
+				    C.hdrs[h].next == again.hdrs[h].next && C.hdrs[h].line_len == again.hdrs[h].line_len);
+		assert_memory_equal(C.first, again.first, sizeof(C.first));
+		assert_memory_equal(C.count, again.count, sizeof(C.count));
+		assert_true(C.is_request == again.is_request && C.mid == again.mid && C.status == again.status &&
+			    C.ruri_err == again.ruri_err && C.max_forwards == again.max_forwards &&
+			    C.content_length == again.content_length && C.hdr_len == again.hdr_len &&
+			    C.cseq.num == again.cseq.num && C.via.port == again.via.port);
+		assert_true(same_slice(C.via.branch, again.via.branch) && same_slice(C.via.raw, again.via.raw) &&
+			    same_slice(C.via.received, again.via.received) && same_slice(C.via.ttl, again.via.ttl));
+		assert_true(same_slice(C.cseq.method, again.cseq.method) && same_slice(C.call_id, again.call_id));
+		assert_true(same_slice(C.from.tag, again.from.tag) && same_slice(C.to.uri, again.to.uri) &&
+			    same_slice(C.from.display, again.from.display));
+		assert_true(same_slice(C.body, again.body));
+		if (i == 0)
+			assert_ptr_equal(sip_msg_hdr(&C, SIP_HDR_CONTACT)->value.p,
+					 sip_msg_hdr(&again, SIP_HDR_CONTACT)->value.p);
+		free(copy);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1079,6 +1166,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_control_chars, release),
 		cmocka_unit_test_teardown(test_bare_cr, release),
 		cmocka_unit_test_teardown(test_frame, release),
+		cmocka_unit_test_teardown(test_copy, release),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
