@@ -1,9 +1,11 @@
 /* loop.c: the epoll loop run by each worker thread.
  *
  * One iteration: sleep in epoll_wait until the next timer may be due, read the clock once,
- * advance the timer wheel, then dispatch the ready fds. Jobs posted from other threads wait in
- * a mutex-guarded array; an eventfd wakes the loop, which swaps the array out and runs it, so a
- * post costs no allocation once the arrays have grown to the usual burst.
+ * advance the timer wheel, dispatch the ready fds, then run the jobs posted from other threads.
+ * Those wait in a mutex-guarded array that the loop swaps out and runs, so a post costs no
+ * allocation once the arrays have grown to the usual burst; an eventfd wakes the loop only when it
+ * sleeps. The loop's thread holds the run lock but while it sleeps, when another thread may run a
+ * job as the loop (loop_run_as).
  */
 #include "net/loop.h"
 
@@ -48,8 +50,12 @@ struct loop {
 	size_t nfds;
 	struct epoll_event ev[LOOP_EVENTS];
 	int nev, cur;                    /* the batch in dispatch, so loop_fd_del can void stale events */
+	pthread_mutex_t run;             /* held by whichever thread runs this loop's work: its own thread
+					  * but while it sleeps in epoll_wait, or another in loop_run_as */
+	uint64_t sleep_until;            /* under run: when the sleeping thread will wake by itself (ms) */
 	pthread_mutex_t lock;            /* guards posted */
 	struct loop_jobs posted;
+	bool sleeping;                   /* under lock: in (or about to enter) epoll_wait; a post must wake it */
 	struct loop_jobs running;        /* loop thread only: the batch being run */
 	loop_post_h *batch_begin, *batch_end; /* around each run of posted jobs */
 	void *batch_arg;
@@ -127,6 +133,7 @@ int loop_new(struct loop **lp)
 	l->epfd = -1;
 	l->evfd = -1;
 	pthread_mutex_init(&l->lock, NULL);
+	pthread_mutex_init(&l->run, NULL);
 	l->now = loop_clock_ms();
 	err = tmr_wheel_new(&l->wheel, l->now);
 	if (err)
@@ -167,6 +174,7 @@ void loop_free(struct loop *l)
 	if (l->epfd >= 0)
 		close(l->epfd);
 	tmr_wheel_free(l->wheel);
+	pthread_mutex_destroy(&l->run);
 	pthread_mutex_destroy(&l->lock);
 	free(l->posted.v);
 	free(l->running.v);
@@ -268,9 +276,25 @@ int loop_run(struct loop *l)
 	if (!l)
 		return EINVAL;
 	loop_cur = l;
+	pthread_mutex_lock(&l->run);
 	while (!atomic_load(&l->stop)) {
-		int n = epoll_wait(l->epfd, l->ev, LOOP_EVENTS, loop_timeout(l));
+		int timeout = loop_timeout(l), n;
 
+		/* posts to an awake loop write no eventfd: it runs them at the end of this turn, or here
+		 * it finds them before sleeping and only looks at its fds */
+		pthread_mutex_lock(&l->lock);
+		if (l->posted.n)
+			timeout = 0;
+		else
+			l->sleeping = true;
+		pthread_mutex_unlock(&l->lock);
+		l->sleep_until = timeout < 0 ? UINT64_MAX : loop_clock_ms() + (uint64_t)timeout;
+		pthread_mutex_unlock(&l->run); /* asleep: loop_run_as may do this loop's work meanwhile */
+		n = epoll_wait(l->epfd, l->ev, LOOP_EVENTS, timeout);
+		pthread_mutex_lock(&l->run);
+		pthread_mutex_lock(&l->lock);
+		l->sleeping = false;
+		pthread_mutex_unlock(&l->lock);
 		if (n < 0) {
 			if (errno != EINTR) {
 				log_err("loop: epoll_wait: %s", strerror(errno));
@@ -283,9 +307,49 @@ int loop_run(struct loop *l)
 		l->now = loop_clock_ms();
 		tmr_wheel_advance(l->wheel, l->now);
 		loop_dispatch(l);
+		loop_run_posted(l);
 	}
+	pthread_mutex_unlock(&l->run);
 	loop_cur = prev;
 	return 0;
+}
+
+bool loop_run_as(struct loop *l, loop_post_h *h, void *arg)
+{
+	struct loop *prev = loop_cur;
+	bool idle;
+	int64_t next;
+
+	if (!l || !h)
+		return false;
+	if (l == loop_cur) {
+		h(arg);
+		return true;
+	}
+	if (atomic_load(&l->stop) || pthread_mutex_trylock(&l->run) != 0)
+		return false; /* running (or stopping): a post is cheap, it wakes nobody */
+	pthread_mutex_lock(&l->lock);
+	idle = l->posted.n == 0 && l->running.n == 0; /* else h must wait its turn behind them */
+	pthread_mutex_unlock(&l->lock);
+	if (!idle) {
+		pthread_mutex_unlock(&l->run);
+		return false;
+	}
+	loop_cur = l;
+	l->now = loop_clock_ms();
+	tmr_wheel_advance(l->wheel, l->now); /* as the loop would on waking: timers start from now */
+	h(arg);
+	/* what h started with no delay (a transaction's end) runs now, as the loop's next turn would */
+	for (unsigned turn = 0; turn < 4 && tmr_wheel_next(l->wheel) == 0; turn++) {
+		l->now = loop_clock_ms();
+		tmr_wheel_advance(l->wheel, l->now);
+	}
+	next = tmr_wheel_next(l->wheel);
+	if (next >= 0 && tmr_wheel_now(l->wheel) + (uint64_t)next < l->sleep_until)
+		loop_wake(l); /* h started a timer due before the sleeping thread means to look */
+	loop_cur = prev;
+	pthread_mutex_unlock(&l->run);
+	return true;
 }
 
 void loop_stop(struct loop *l)
@@ -320,9 +384,9 @@ int loop_post(struct loop *l, loop_post_h *h, void *arg)
 		return EINVAL;
 	pthread_mutex_lock(&l->lock);
 	err = loop_jobs_push(&l->posted, h, arg);
-	first = !err && l->posted.n == 1;
+	first = !err && l->posted.n == 1 && l->sleeping;
 	pthread_mutex_unlock(&l->lock);
-	/* later posts of the same batch find the loop already woken */
+	/* later posts of the same batch find the loop already woken; an awake loop needs no waking */
 	if (first)
 		loop_wake(l);
 	return err;

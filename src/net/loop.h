@@ -2,6 +2,7 @@
 #ifndef SIPD_NET_LOOP_H
 #define SIPD_NET_LOOP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/timer.h"
@@ -24,6 +25,11 @@ int loop_run(struct loop *l);
 void loop_stop(struct loop *l);
 /* Thread-safe: h(arg) runs on l's thread, in posting order. 0 or ENOMEM. */
 int loop_post(struct loop *l, loop_post_h *h, void *arg);
+/* Runs h(arg) as l's own thread would, now: at once on l's thread; from another thread only while l's
+ * thread sleeps with nothing posted to it, taking l's run lock (tried, never waited for) and running
+ * l's due timers first. false: not run, post it instead. A post to a sleeping loop wakes its thread,
+ * which on a virtual machine costs more than most jobs; a running loop reads its posts anyway. */
+bool loop_run_as(struct loop *l, loop_post_h *h, void *arg);
 /* begin(arg) before and end(arg) after each run of posted jobs, on l's thread: lets the transport
  * gather what those jobs send into one system call. Set before loop_run. */
 void loop_set_post_batch(struct loop *l, loop_post_h *begin, loop_post_h *end, void *arg);

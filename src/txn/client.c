@@ -494,6 +494,19 @@ static void recv_posted(void *arg)
 	free(p);
 }
 
+struct recv_direct {
+	struct txn_client *ct;
+	const struct sip_msg *resp;
+	const char *invalid;
+};
+
+static void recv_direct_h(void *arg)
+{
+	struct recv_direct *d = arg;
+
+	recv_here(d->ct, d->resp, d->invalid);
+}
+
 int txn_client_recv(struct txn_table *t, const struct sip_msg *resp, const char *invalid)
 {
 	uint32_t h = key_hash(resp->via.branch, resp->cseq.method);
@@ -517,7 +530,14 @@ int txn_client_recv(struct txn_table *t, const struct sip_msg *resp, const char 
 		mem_deref(ct);
 		return 0;
 	}
-	/* another worker got it: the owner runs the state machine */
+	/* another worker got it: the owner's loop runs the state machine, from here while the owner
+	 * sleeps (no wake-up, no copy), else posted */
+	struct recv_direct d = { ct, resp, invalid };
+
+	if (loop_run_as(ct->loop, recv_direct_h, &d)) {
+		mem_deref(ct);
+		return 0;
+	}
 	p = malloc(sizeof(*p) + resp->len);
 	if (p) {
 		p->ct = ct;

@@ -424,6 +424,60 @@ static void test_loop(void **state)
 	loop_free(ctx.l);
 }
 
+/* loop_run_as from threads other than the loop's: each job runs exactly once, in each thread's order,
+ * whether run there (the loop asleep, nothing posted) or posted; the loop's state is touched by one
+ * thread at a time (TSan checks ran and seq, which only the run lock guards). */
+static void *run_as_poster(void *arg)
+{
+	struct post_arg *row = arg;
+
+	for (unsigned i = 0; i < 1000; i++) {
+		if (loop_run_as(row[i].ctx->l, job_h, &row[i]))
+			continue;
+		assert_int_equal(loop_post(row[i].ctx->l, job_h, &row[i]), 0);
+		if (i % 64 == 0)
+			sleep_ms(1); /* let the loop go back to sleep now and then */
+	}
+	return NULL;
+}
+
+static void arm_from_outside_h(void *arg)
+{
+	struct loop_ctx *ctx = arg;
+
+	arm_h(ctx);
+}
+
+static void test_loop_run_as(void **state)
+{
+	struct loop_ctx ctx = { 0 };
+	pthread_t lt, pt[2];
+
+	(void)state;
+	assert_int_equal(loop_new(&ctx.l), 0);
+	assert_int_equal(pthread_create(&lt, NULL, loop_thread, &ctx), 0);
+	sleep_ms(20); /* asleep, no timer: it would sleep for ever */
+	for (unsigned t = 0; t < 2; t++) {
+		for (unsigned i = 0; i < 1000; i++)
+			post_args[t][i] = (struct post_arg){ &ctx, t, i };
+		assert_int_equal(pthread_create(&pt[t], NULL, run_as_poster, post_args[t]), 0);
+	}
+	for (unsigned t = 0; t < 2; t++)
+		pthread_join(pt[t], NULL);
+	sleep_ms(20);
+	/* run here, as the loop: loop_current() is the loop, and the timer it starts wakes the sleeper,
+	 * which would otherwise never look at its wheel again */
+	while (!loop_run_as(ctx.l, arm_from_outside_h, &ctx))
+		sleep_ms(1);
+	assert_null(loop_current());
+	pthread_join(lt, NULL);
+	assert_int_equal(ctx.ran, 2000);
+	assert_int_equal(ctx.disorder, 0);
+	assert_true(ctx.current_ok);
+	assert_true(ctx.fired_at >= ctx.armed_at + 49);
+	loop_free(ctx.l);
+}
+
 /* Stop from another thread while the loop sleeps with no timer; jobs left over run in free. */
 static void test_loop_stop(void **state)
 {
@@ -1146,6 +1200,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_loop),
+		cmocka_unit_test(test_loop_run_as),
 		cmocka_unit_test(test_loop_stop),
 		cmocka_unit_test(test_addr),
 		cmocka_unit_test(test_addr_set),
