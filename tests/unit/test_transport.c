@@ -398,30 +398,44 @@ static void *loop_thread(void *arg)
 	return NULL;
 }
 
+/* Two threads hand the loop 1000 numbered jobs each through send, and end. */
+static void jobs_from_two_threads(struct loop_ctx *ctx, void *(*send)(void *))
+{
+	pthread_t pt[2];
+
+	for (unsigned t = 0; t < 2; t++) {
+		for (unsigned i = 0; i < 1000; i++)
+			post_args[t][i] = (struct post_arg){ ctx, t, i };
+		assert_int_equal(pthread_create(&pt[t], NULL, send, post_args[t]), 0);
+	}
+	for (unsigned t = 0; t < 2; t++)
+		pthread_join(pt[t], NULL);
+}
+
+/* Every job ran once, in its thread's order, and the timer armed as the loop stopped it on time. */
+static void check_jobs_and_free(struct loop_ctx *ctx)
+{
+	assert_int_equal(ctx->ran, 2000);
+	assert_int_equal(ctx->disorder, 0);
+	assert_true(ctx->current_ok);
+	assert_true(ctx->fired_at >= ctx->armed_at + 49);
+	loop_free(ctx->l);
+}
+
 static void test_loop(void **state)
 {
 	struct loop_ctx ctx = { 0 };
-	pthread_t lt, pt[2];
+	pthread_t lt;
 
 	(void)state;
 	assert_int_equal(loop_new(&ctx.l), 0);
 	assert_null(loop_current());
 	assert_int_equal(pthread_create(&lt, NULL, loop_thread, &ctx), 0);
-	for (unsigned t = 0; t < 2; t++) {
-		for (unsigned i = 0; i < 1000; i++)
-			post_args[t][i] = (struct post_arg){ &ctx, t, i };
-		assert_int_equal(pthread_create(&pt[t], NULL, poster, post_args[t]), 0);
-	}
-	for (unsigned t = 0; t < 2; t++)
-		pthread_join(pt[t], NULL);
+	jobs_from_two_threads(&ctx, poster);
 	/* posted after the 2000 jobs: runs after them, then a timer stops the loop */
 	assert_int_equal(loop_post(ctx.l, arm_h, &ctx), 0);
 	pthread_join(lt, NULL);
-	assert_int_equal(ctx.ran, 2000);
-	assert_int_equal(ctx.disorder, 0);
-	assert_true(ctx.current_ok);
-	assert_true(ctx.fired_at >= ctx.armed_at + 49);
-	loop_free(ctx.l);
+	check_jobs_and_free(&ctx);
 }
 
 /* loop_run_as from threads other than the loop's: each job runs exactly once, in each thread's order,
@@ -451,19 +465,13 @@ static void arm_from_outside_h(void *arg)
 static void test_loop_run_as(void **state)
 {
 	struct loop_ctx ctx = { 0 };
-	pthread_t lt, pt[2];
+	pthread_t lt;
 
 	(void)state;
 	assert_int_equal(loop_new(&ctx.l), 0);
 	assert_int_equal(pthread_create(&lt, NULL, loop_thread, &ctx), 0);
 	sleep_ms(20); /* asleep, no timer: it would sleep for ever */
-	for (unsigned t = 0; t < 2; t++) {
-		for (unsigned i = 0; i < 1000; i++)
-			post_args[t][i] = (struct post_arg){ &ctx, t, i };
-		assert_int_equal(pthread_create(&pt[t], NULL, run_as_poster, post_args[t]), 0);
-	}
-	for (unsigned t = 0; t < 2; t++)
-		pthread_join(pt[t], NULL);
+	jobs_from_two_threads(&ctx, run_as_poster);
 	sleep_ms(20);
 	/* run here, as the loop: loop_current() is the loop, and the timer it starts wakes the sleeper,
 	 * which would otherwise never look at its wheel again */
@@ -471,11 +479,7 @@ static void test_loop_run_as(void **state)
 		sleep_ms(1);
 	assert_null(loop_current());
 	pthread_join(lt, NULL);
-	assert_int_equal(ctx.ran, 2000);
-	assert_int_equal(ctx.disorder, 0);
-	assert_true(ctx.current_ok);
-	assert_true(ctx.fired_at >= ctx.armed_at + 49);
-	loop_free(ctx.l);
+	check_jobs_and_free(&ctx);
 }
 
 /* Stop from another thread while the loop sleeps with no timer; jobs left over run in free. */
