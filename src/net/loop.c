@@ -326,11 +326,14 @@ bool loop_run_as(struct loop *l, loop_post_h *h, void *arg)
 		h(arg);
 		return true;
 	}
-	if (atomic_load(&l->stop) || pthread_mutex_trylock(&l->run) != 0)
-		return false; /* running (or stopping): a post is cheap, it wakes nobody */
+	if (pthread_mutex_trylock(&l->run) != 0)
+		return false; /* running: a post is cheap, it wakes nobody */
 	pthread_mutex_lock(&l->lock);
 	idle = l->posted.n == 0 && l->running.n == 0; /* else h must wait its turn behind them */
 	pthread_mutex_unlock(&l->lock);
+	/* read under the run lock: a loop that left loop_run saw stop set first, so its thread's
+	 * clean-up (after loop_run) never meets h */
+	idle = idle && !atomic_load(&l->stop);
 	if (!idle) {
 		pthread_mutex_unlock(&l->run);
 		return false;
