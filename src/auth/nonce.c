@@ -11,10 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #define NONCE_RAW 32           /* timestamp 8 | counter 8 | SipHash-2-4-128 16 */

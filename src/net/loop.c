@@ -241,6 +241,13 @@ void loop_fd_del(struct loop *l, int fd)
 			l->ev[i].data.fd = -1;
 }
 
+/* The clock read once, and the timers due by then run. */
+static void loop_advance(struct loop *l)
+{
+	l->now = loop_clock_ms();
+	tmr_wheel_advance(l->wheel, l->now);
+}
+
 /* epoll_wait's timeout: until the next timer may be due, measured from the clock now. */
 static int loop_timeout(struct loop *l)
 {
@@ -304,8 +311,7 @@ int loop_run(struct loop *l)
 		}
 		l->nev = n;
 		l->cur = -1; /* timer handlers may delete fds of this batch too */
-		l->now = loop_clock_ms();
-		tmr_wheel_advance(l->wheel, l->now);
+		loop_advance(l);
 		loop_dispatch(l);
 		loop_run_posted(l);
 	}
@@ -339,14 +345,11 @@ bool loop_run_as(struct loop *l, loop_post_h *h, void *arg)
 		return false;
 	}
 	loop_cur = l;
-	l->now = loop_clock_ms();
-	tmr_wheel_advance(l->wheel, l->now); /* as the loop would on waking: timers start from now */
+	loop_advance(l); /* as the loop would on waking: timers start from now */
 	h(arg);
 	/* what h started with no delay (a transaction's end) runs now, as the loop's next turn would */
-	for (unsigned turn = 0; turn < 4 && tmr_wheel_next(l->wheel) == 0; turn++) {
-		l->now = loop_clock_ms();
-		tmr_wheel_advance(l->wheel, l->now);
-	}
+	for (unsigned turn = 0; turn < 4 && tmr_wheel_next(l->wheel) == 0; turn++)
+		loop_advance(l);
 	next = tmr_wheel_next(l->wheel);
 	if (next >= 0 && tmr_wheel_now(l->wheel) + (uint64_t)next < l->sleep_until)
 		loop_wake(l); /* h started a timer due before the sleeping thread means to look */

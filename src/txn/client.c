@@ -525,15 +525,15 @@ int txn_client_recv(struct txn_table *t, const struct sip_msg *resp, const char 
 	pthread_mutex_unlock(&s->lock);
 	if (!ct)
 		return ENOENT;
-	if (loop_current() == ct->loop || t->cfg.single_thread) {
+	/* the owner's loop runs the state machine: here when this is the owner, or when it sleeps with
+	 * nothing posted (no wake-up, no copy); else posted to it */
+	struct recv_direct d = { ct, resp, invalid };
+
+	if (t->cfg.single_thread) {
 		recv_here(ct, resp, invalid);
 		mem_deref(ct);
 		return 0;
 	}
-	/* another worker got it: the owner's loop runs the state machine, from here while the owner
-	 * sleeps (no wake-up, no copy), else posted */
-	struct recv_direct d = { ct, resp, invalid };
-
 	if (loop_run_as(ct->loop, recv_direct_h, &d)) {
 		mem_deref(ct);
 		return 0;
