@@ -102,6 +102,32 @@ static EVP_MD_CTX *hash_ctx(void)
 	return t ? t->md : NULL;
 }
 
+/* parts joined by ':' into buf, each unquoted (backslashes of quoted-pairs dropped) when unq; the
+ * length, or 0 when they do not fit (or are all empty) and must be fed one by one. */
+static size_t join_parts(char *buf, size_t cap, const struct slice *parts, size_t n, bool unq)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (o + 1 + parts[i].l > cap)
+			return 0;
+		if (i)
+			buf[o++] = ':';
+		if (!unq || !memchr(parts[i].p ? parts[i].p : "", '\\', parts[i].l)) {
+			if (parts[i].l)
+				memcpy(buf + o, parts[i].p, parts[i].l);
+			o += parts[i].l;
+			continue;
+		}
+		for (size_t k = 0; k < parts[i].l; k++) {
+			if (parts[i].p[k] == '\\' && ++k == parts[i].l)
+				break; /* a lone trailing backslash: dropped, as md_update_unq drops it */
+			buf[o++] = parts[i].p[k];
+		}
+	}
+	return o;
+}
+
 /* out = lower-case hex of H(parts joined by ':'), or "" when the digest is unavailable. */
 static void hash_hex(enum digest_alg alg, const struct slice *parts, size_t n, bool unq, char out[DIGEST_HEX_MAX])
 {
@@ -110,15 +136,21 @@ static void hash_hex(enum digest_alg alg, const struct slice *parts, size_t n, b
 	EVP_MD_CTX *ctx = md ? hash_ctx() : NULL;
 	unsigned char d[EVP_MAX_MD_SIZE];
 	unsigned dl = 0;
+	char joined[512];
+	size_t jl = join_parts(joined, sizeof(joined), parts, n, unq);
 	bool ok = ctx && EVP_DigestInit_ex(ctx, md, NULL);
 
-	for (size_t i = 0; ok && i < n; i++) {
-		if (i)
-			ok = EVP_DigestUpdate(ctx, ":", 1);
-		if (unq)
-			ok = ok && md_update_unq(ctx, parts[i]);
-		else if (parts[i].l)
-			ok = ok && EVP_DigestUpdate(ctx, parts[i].p, parts[i].l);
+	if (jl) { /* one update: each costs OpenSSL a few hundred instructions besides the hashing */
+		ok = ok && EVP_DigestUpdate(ctx, joined, jl);
+	} else {
+		for (size_t i = 0; ok && i < n; i++) {
+			if (i)
+				ok = EVP_DigestUpdate(ctx, ":", 1);
+			if (unq)
+				ok = ok && md_update_unq(ctx, parts[i]);
+			else if (parts[i].l)
+				ok = ok && EVP_DigestUpdate(ctx, parts[i].p, parts[i].l);
+		}
 	}
 	ok = ok && EVP_DigestFinal_ex(ctx, d, &dl) && dl * 2 < DIGEST_HEX_MAX;
 	if (!ok)
