@@ -68,15 +68,19 @@ static void nonce_encode(const uint8_t raw[NONCE_RAW], char out[DIGEST_NONCE_MAX
 	out[o] = '\0';
 }
 
+/* Each byte's value in b64url, or -1: one load per character of the nonces sipd checks. */
+static int8_t b64url_rev[256];
+
+__attribute__((constructor)) static void b64url_rev_build(void)
+{
+	memset(b64url_rev, -1, sizeof(b64url_rev));
+	for (int i = 0; i < 64; i++)
+		b64url_rev[(unsigned char)b64url[i]] = (int8_t)i;
+}
+
 static int b64url_value(char ch)
 {
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	return ch == '-' ? 62 : ch == '_' ? 63 : -1;
+	return b64url_rev[(unsigned char)ch];
 }
 
 /* Strict: exactly 43 characters of the alphabet, and the 2 spare bits zero, so that no second
