@@ -229,11 +229,24 @@ struct scan {
 	const char *p, *end;
 };
 
+/* Character classes of the credentials' grammar, one load per character. */
+enum { CH_TOKEN = 1, CH_QDTEXT = 2 }; /* QDTEXT: taken as is inside a quoted-string */
+static uint8_t cred_class[256];
+
+__attribute__((constructor)) static void cred_class_build(void)
+{
+	for (int ch = 0; ch < 256; ch++) {
+		bool token = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+			     (ch && strchr("-.!%*_+`'~", ch) != NULL);
+		bool qdtext = ch == '\t' || (ch >= 0x20 && ch != 0x7f && ch != '"' && ch != '\\');
+
+		cred_class[ch] = (uint8_t)((token ? CH_TOKEN : 0) | (qdtext ? CH_QDTEXT : 0));
+	}
+}
+
 static bool is_token_char(unsigned char ch)
 {
-	if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
-		return true;
-	return ch && strchr("-.!%*_+`'~", ch) != NULL;
+	return cred_class[ch] & CH_TOKEN;
 }
 
 /* LWS = [*WSP CRLF] 1*WSP: blanks and folded lines; a bare CR or LF is left for the caller to refuse. */
@@ -266,6 +279,10 @@ static int scan_quoted(struct scan *s, struct slice *v)
 	while (s->p < s->end) {
 		unsigned char ch = (unsigned char)*s->p;
 
+		if (cred_class[ch] & CH_QDTEXT) { /* nearly every character: the rest are tested below */
+			s->p++;
+			continue;
+		}
 		if (ch == '"') {
 			*v = slice_make(start, (size_t)(s->p - start));
 			s->p++;
