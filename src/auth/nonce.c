@@ -78,34 +78,32 @@ __attribute__((constructor)) static void b64url_rev_build(void)
 		b64url_rev[(unsigned char)b64url[i]] = (int8_t)i;
 }
 
-static int b64url_value(char ch)
-{
-	return b64url_rev[(unsigned char)ch];
-}
 
 /* Strict: exactly 43 characters of the alphabet, and the 2 spare bits zero, so that no second
  * spelling of a nonce decodes to the same bytes (it would otherwise get a fresh nc history). */
 static bool nonce_decode(struct slice s, uint8_t raw[NONCE_RAW])
 {
-	uint32_t acc = 0;
-	unsigned bits = 0;
+	const unsigned char *p = (const unsigned char *)s.p;
+	int32_t v, bad = 0;
 	size_t o = 0;
 
+	_Static_assert(NONCE_TEXT == 43 && NONCE_RAW == 32, "10 groups of 4 characters, then 3");
 	if (s.l != NONCE_TEXT)
 		return false;
-	for (size_t i = 0; i < s.l; i++) {
-		int v = b64url_value(s.p[i]);
-
-		if (v < 0)
-			return false;
-		acc = (acc << 6 | (uint32_t)v) & 0xffff;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			raw[o++] = (uint8_t)(acc >> bits);
-		}
+	for (size_t i = 0; i < 40; i += 4, o += 3) { /* four characters, three bytes */
+		v = b64url_rev[p[i]] * (1 << 18) + b64url_rev[p[i + 1]] * (1 << 12) + b64url_rev[p[i + 2]] * (1 << 6) +
+		    b64url_rev[p[i + 3]];
+		bad |= b64url_rev[p[i]] | b64url_rev[p[i + 1]] | b64url_rev[p[i + 2]] | b64url_rev[p[i + 3]];
+		raw[o] = (uint8_t)(v >> 16);
+		raw[o + 1] = (uint8_t)(v >> 8);
+		raw[o + 2] = (uint8_t)v;
 	}
-	return o == NONCE_RAW && (acc & ((1u << bits) - 1)) == 0;
+	/* three characters, 18 bits: two bytes and the 2 spare bits, which must be zero */
+	v = b64url_rev[p[40]] * (1 << 12) + b64url_rev[p[41]] * (1 << 6) + b64url_rev[p[42]];
+	bad |= b64url_rev[p[40]] | b64url_rev[p[41]] | b64url_rev[p[42]];
+	raw[o] = (uint8_t)(v >> 10);
+	raw[o + 1] = (uint8_t)(v >> 2);
+	return bad >= 0 && (v & 3) == 0; /* any character out of the alphabet is -1: bad goes negative */
 }
 
 static uint64_t be64_get(const uint8_t *p)
