@@ -250,7 +250,7 @@ static bool is_token_char(unsigned char ch)
 }
 
 /* LWS = [*WSP CRLF] 1*WSP: blanks and folded lines; a bare CR or LF is left for the caller to refuse. */
-static void scan_lws(struct scan *s)
+static void scan_lws_slow(struct scan *s)
 {
 	for (;;) {
 		if (s->p < s->end && (*s->p == ' ' || *s->p == '\t'))
@@ -260,6 +260,13 @@ static void scan_lws(struct scan *s)
 		else
 			return;
 	}
+}
+
+/* Most calls find a printable character at once: only a blank or a CR goes to the loop. */
+static inline void scan_lws(struct scan *s)
+{
+	if (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\r'))
+		scan_lws_slow(s);
 }
 
 static struct slice scan_token(struct scan *s)
