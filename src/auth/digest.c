@@ -102,28 +102,20 @@ static EVP_MD_CTX *hash_ctx(void)
 	return t ? t->md : NULL;
 }
 
-/* parts joined by ':' into buf, each unquoted (backslashes of quoted-pairs dropped) when unq; the
- * length, or 0 when they do not fit (or are all empty) and must be fed one by one. */
+/* parts joined by ':' into buf; the length, or 0 when they must be fed one by one: too long for buf,
+ * all empty, or (unq) holding a quoted-pair, which md_update_unq's path unescapes. */
 static size_t join_parts(char *buf, size_t cap, const struct slice *parts, size_t n, bool unq)
 {
 	size_t o = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (o + 1 + parts[i].l > cap)
+		if (o + 1 + parts[i].l > cap || (unq && parts[i].l && memchr(parts[i].p, '\\', parts[i].l)))
 			return 0;
 		if (i)
 			buf[o++] = ':';
-		if (!unq || !memchr(parts[i].p ? parts[i].p : "", '\\', parts[i].l)) {
-			if (parts[i].l)
-				memcpy(buf + o, parts[i].p, parts[i].l);
-			o += parts[i].l;
-			continue;
-		}
-		for (size_t k = 0; k < parts[i].l; k++) {
-			if (parts[i].p[k] == '\\' && ++k == parts[i].l)
-				break; /* a lone trailing backslash: dropped, as md_update_unq drops it */
-			buf[o++] = parts[i].p[k];
-		}
+		if (parts[i].l)
+			memcpy(buf + o, parts[i].p, parts[i].l);
+		o += parts[i].l;
 	}
 	return o;
 }
@@ -306,10 +298,8 @@ static int scan_quoted(struct scan *s, struct slice *v)
 			if (s->end - s->p < 3 || s->p[1] != '\n' || (s->p[2] != ' ' && s->p[2] != '\t'))
 				return EBADMSG;
 			s->p += 3;
-		} else if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
-			return EBADMSG;
 		} else {
-			s->p++;
+			return EBADMSG; /* any other control character, or DEL */
 		}
 	}
 	return EBADMSG; /* unterminated */

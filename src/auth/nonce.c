@@ -78,7 +78,6 @@ __attribute__((constructor)) static void b64url_rev_build(void)
 		b64url_rev[(unsigned char)b64url[i]] = (int8_t)i;
 }
 
-
 /* Strict: exactly 43 characters of the alphabet, and the 2 spare bits zero, so that no second
  * spelling of a nonce decodes to the same bytes (it would otherwise get a fresh nc history). */
 static bool nonce_decode(struct slice s, uint8_t raw[NONCE_RAW])
