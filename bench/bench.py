@@ -41,7 +41,8 @@ REG_NOAUTH_SCENARIO = os.path.join(BENCH_DIR, "register-noauth.xml")
 KAMAILIO_CFG = os.path.join(BENCH_DIR, "kamailio.cfg")
 KAMAILIO_CFGS = {"kamailio": KAMAILIO_CFG,
                  "kamailio-mem": os.path.join(BENCH_DIR, "kamailio-register-mem.cfg"),
-                 "kamailio-db": os.path.join(BENCH_DIR, "kamailio-register-db.cfg")}
+                 "kamailio-db": os.path.join(BENCH_DIR, "kamailio-register-db.cfg"),
+                 "kamailio-full": os.path.join(BENCH_DIR, "kamailio-register-full.cfg")}
 KAMAILIO_MODULES = os.environ.get("BENCH_KAMAILIO_MODULES",
                                   "/usr/lib/x86_64-linux-gnu/kamailio/modules")
 RESPONDER_SRC = os.path.join(BENCH_DIR, "udp_responder.c")
@@ -50,7 +51,7 @@ SIPP_BIN = os.environ.get("BENCH_SIPP", "sipp")
 
 HOST = "127.0.0.1"
 PORTS = {"sipd": 5070, "kamailio": 5072, "responder": 5074,
-         "kamailio-mem": 5072, "kamailio-db": 5076}
+         "kamailio-mem": 5072, "kamailio-db": 5076, "kamailio-full": 5078}
 SIPP_PORT = 5080   # SIPp's own UDP port
 PROBE_PORT = 5081  # readiness probe
 
@@ -91,7 +92,7 @@ CFG = {
     "reg_cpu_rate": env_int("BENCH_REG_CPU_RATE", 1000),
     "reg_cpu_seconds": env_float("BENCH_REG_CPU_SECONDS", 10),
     "reg_servers": os.environ.get("BENCH_REG_SERVERS",
-                                  "sipd kamailio-mem kamailio-db responder").split(),
+                                  "sipd kamailio-mem kamailio-full kamailio-db responder").split(),
     "reg_sync": os.environ.get("BENCH_REG_SYNC", "full"),
     "mem_bindings": env_int("BENCH_MEM_BINDINGS", 100000),
     "mem_rate": env_int("BENCH_MEM_RATE", 3000),
@@ -1094,6 +1095,9 @@ REG_SETUP = {
             "(WAL, group commit, `sync = %s`) before the 200",
     "kamailio-mem": "`pv_auth_check` against HA1 in an htable loaded from SQLite at start; "
                     "usrloc in memory (`db_mode=0`)",
+    "kamailio-full": "as kamailio-mem, plus what sipd also checks on each REGISTER: "
+                     "`sanity_check()`, `uri == myself`, nonce-count replay protection "
+                     "(`nonce_count`), failed attempts counted per (source, user) in an htable",
     "kamailio-db": "`auth_check` (auth_db) reading HA1 from SQLite per request via "
                    "db_sqlite; usrloc in memory (`db_mode=0`)",
     "responder": "answers 401 then 200 without checking anything",
@@ -1171,6 +1175,7 @@ def register_report(order, rounds, skipped, info, mem):
                  "max registrations/s |")
         L.append("|---|---:|---:|")
         for base, what in (("kamailio-mem", " (the target: Kamailio's fastest set-up)"),
+                           ("kamailio-full", " (Kamailio checking what sipd checks)"),
                            ("kamailio-db", " (Kamailio's usual set-up)")):
             if base in order:
                 L.append("| sipd / %s%s | %s | %s |" % (

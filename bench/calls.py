@@ -10,6 +10,9 @@ so ACK and BYE cross the proxy too.  Servers, in interleaved rounds:
   sipd      proxy routing sip:bob@... to bob's registered Contact (the UAS)
   kamailio  tm + rr + sl, record_route(); t_relay() to the UAS
             (bench/kamailio-calls.cfg), loose_route() in-dialog
+  kamailio-full  the same plus what sipd does on each call: sanity_check(),
+            uri == myself, lookup("location") of bob (registered to it as
+            to sipd), dlg_manage() (bench/kamailio-calls-full.cfg)
   direct    no proxy: the UAC calls the UAS itself (the SIPp ceiling)
 
 Per server and round: warm-up, CPU run at a fixed rate (server CPU from
@@ -44,12 +47,14 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(BENCH_DIR)
 UAC_XML = os.path.join(BENCH_DIR, "calls-uac.xml")
 UAS_XML = os.path.join(BENCH_DIR, "calls-uas.xml")
-KAM_CFG = os.path.join(BENCH_DIR, "kamailio-calls.cfg")
+KAM_CFGS = {"kamailio": os.path.join(BENCH_DIR, "kamailio-calls.cfg"),
+            "kamailio-full": os.path.join(BENCH_DIR, "kamailio-calls-full.cfg")}
 KAMAILIO_BIN = os.environ.get("BENCH_KAMAILIO", "/usr/sbin/kamailio")
 SIPP_BIN = os.environ.get("BENCH_SIPP", "sipp")
 
 HOST = "127.0.0.1"
-PORTS = {"sipd": 5170, "kamailio": 5172}   # kamailio: also in kamailio-calls.cfg
+PORTS = {"sipd": 5170, "kamailio": 5172,   # kamailio: also in kamailio-calls.cfg
+         "kamailio-full": 5174}             # also in kamailio-calls-full.cfg
 UAC_PORT = 5180
 UAS_PORT = 5190                            # also in kamailio-calls.cfg
 PROBE_PORT = 5181
@@ -69,7 +74,7 @@ CFG = {
     "cpu_seconds": env("CALLS_CPU_SECONDS", 10, float),
     "recv_timeout_ms": env("CALLS_RECV_TIMEOUT_MS", 4000, int),
     "min_rate_fraction": env("CALLS_MIN_RATE_FRACTION", 0.9, float),
-    "servers": env("CALLS_SERVERS", "sipd kamailio direct").split(),
+    "servers": env("CALLS_SERVERS", "sipd kamailio kamailio-full direct").split(),
     "mem_calls": env("CALLS_MEM_CALLS", 10000, int),
     "mem_rate": env("CALLS_MEM_RATE", 500, int),
     "mem_modes": env("CALLS_MEM_MODES", "established ringing").split(),
@@ -291,7 +296,7 @@ class Server:
                         "[database]\npath = %s\nsync = normal\n"
                         "[user bob]\npassword = x\n" % (HOST, self.port, CFG["workers"], db))
             return [self.binary, "-c", cfg]
-        return [self.binary, "-f", KAM_CFG, "-m", "1024", "-M", "8", "-x", "fm",
+        return [self.binary, "-f", KAM_CFGS[self.name], "-m", "1024", "-M", "8", "-x", "fm",
                 "-DD", "-E", "-n", str(CFG["workers"]),
                 "-Y", self.dir, "-P", os.path.join(self.dir, "kamailio.pid")]
 
@@ -308,7 +313,7 @@ class Server:
             if not probe(self.port, 10.0):
                 self.stop()
                 return "did not answer OPTIONS: " + tail(os.path.join(self.dir, "stderr.log"))
-            if self.name == "sipd" and not register_bob(self.port):
+            if self.name in ("sipd", "kamailio-full") and not register_bob(self.port):
                 self.stop()
                 return "REGISTER of bob not answered with 200"
         if port_busy(UAS_PORT):
@@ -604,17 +609,20 @@ def report(order, rounds, skipped, mem, info, sipd_bin, sipd_mtime):
         L.append("| %s | %s | %s | %s | %d/%d |" % (
             name, ", ".join(fmt(x, "%.1f") for x in u), fmt(med(u), "%.1f"),
             fmt(med(s), "%.1f"), sum(ok), len(ok)))
-    if meds.get("sipd") and meds.get("kamailio"):
+    for base, what in (("kamailio", "Kamailio relaying to a fixed address"),
+                       ("kamailio-full", "Kamailio doing what sipd does on a call")):
+        if not (meds.get("sipd") and meds.get(base)):
+            continue
         # per round too (the same round: the same machine state), as the OPTIONS report gives it
         per = []
         for r in rounds:
             a = r.get("sipd", {}).get("cpu", {}).get("us_per_call")
-            b = r.get("kamailio", {}).get("cpu", {}).get("us_per_call")
+            b = r.get(base, {}).get("cpu", {}).get("us_per_call")
             if a and b:
                 per.append(a / b)
-        L += ["", "Ratio sipd / Kamailio (CPU per call): **%.2f** (of the medians); per round %s, median %s"
-              % (meds["sipd"] / meds["kamailio"], ", ".join("%.2f" % r for r in per),
-                 fmt(med(per)) if per else "n/a")]
+        L += ["", "Ratio sipd / %s (%s), CPU per call: **%.2f** (of the medians); per round %s, "
+              "median %s" % (base, what, meds["sipd"] / meds[base], ", ".join("%.2f" % r for r in per),
+                             fmt(med(per)) if per else "n/a")]
     split = perfsplit.split_lines(
         {name: [(x["cpu"].get("us_per_call"), x["cpu"].get("kernel_share"))
                 for x in vals(name, lambda x: x)] for name in order if name != "direct"},
@@ -662,8 +670,8 @@ def main():
                     continue
                 bins[name] = os.path.join(WORK, "sipd.bin")
                 shutil.copy2(sipd_src, bins[name])
-            elif name == "kamailio":
-                r = subprocess.run([KAMAILIO_BIN, "-c", "-f", KAM_CFG],
+            elif name in KAM_CFGS:
+                r = subprocess.run([KAMAILIO_BIN, "-c", "-f", KAM_CFGS[name]],
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                 if r.returncode:
                     skipped[name] = "kamailio -c rejects the config"
