@@ -83,23 +83,29 @@ __attribute__((constructor)) static void b64url_rev_build(void)
 static bool nonce_decode(struct slice s, uint8_t raw[NONCE_RAW])
 {
 	const unsigned char *p = (const unsigned char *)s.p;
-	int32_t v, bad = 0;
+	int32_t a, b, c, d, v, bad = 0;
 	size_t o = 0;
 
 	_Static_assert(NONCE_TEXT == 43 && NONCE_RAW == 32, "10 groups of 4 characters, then 3");
 	if (s.l != NONCE_TEXT)
 		return false;
 	for (size_t i = 0; i < 40; i += 4, o += 3) { /* four characters, three bytes */
-		v = b64url_rev[p[i]] * (1 << 18) + b64url_rev[p[i + 1]] * (1 << 12) + b64url_rev[p[i + 2]] * (1 << 6) +
-		    b64url_rev[p[i + 3]];
-		bad |= b64url_rev[p[i]] | b64url_rev[p[i + 1]] | b64url_rev[p[i + 2]] | b64url_rev[p[i + 3]];
+		a = b64url_rev[p[i]];
+		b = b64url_rev[p[i + 1]];
+		c = b64url_rev[p[i + 2]];
+		d = b64url_rev[p[i + 3]];
+		bad |= a | b | c | d;
+		v = a * (1 << 18) + b * (1 << 12) + c * (1 << 6) + d;
 		raw[o] = (uint8_t)(v >> 16);
 		raw[o + 1] = (uint8_t)(v >> 8);
 		raw[o + 2] = (uint8_t)v;
 	}
 	/* three characters, 18 bits: two bytes and the 2 spare bits, which must be zero */
-	v = b64url_rev[p[40]] * (1 << 12) + b64url_rev[p[41]] * (1 << 6) + b64url_rev[p[42]];
-	bad |= b64url_rev[p[40]] | b64url_rev[p[41]] | b64url_rev[p[42]];
+	a = b64url_rev[p[40]];
+	b = b64url_rev[p[41]];
+	c = b64url_rev[p[42]];
+	bad |= a | b | c;
+	v = a * (1 << 12) + b * (1 << 6) + c;
 	raw[o] = (uint8_t)(v >> 10);
 	raw[o + 1] = (uint8_t)(v >> 2);
 	return bad >= 0 && (v & 3) == 0; /* any character out of the alphabet is -1: bad goes negative */
