@@ -175,6 +175,22 @@ static struct lim_entry *lim_victim(struct lim_shard *s, uint64_t now)
 	return s->counting.head ? s->counting.head : s->blocked.head;
 }
 
+/* Forgets, from the least recent end of each list, pairs that no longer matter: counting pairs whose
+ * window has passed (their next failure would start from zero anyway) and pairs an hour past their
+ * block (their next block would start over). A few per failure: the table then holds about the pairs
+ * of the last window and of the last hour's blocks, not every pair ever seen until max_entries. */
+static void lim_prune(struct digest_limiter *l, struct lim_shard *s, uint64_t now)
+{
+	for (int i = 0; i < 2; i++) {
+		struct lim_entry *c = s->counting.head, *b = s->blocked.head;
+
+		if (c && (now < c->window_start || now - c->window_start >= l->window_s))
+			lim_remove(s, c);
+		if (b && now >= b->blocked_until + LIM_BLOCK_CAP_S)
+			lim_remove(s, b);
+	}
+}
+
 void digest_limiter_failure(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s)
 {
 	struct lim_shard *s;
@@ -185,6 +201,7 @@ void digest_limiter_failure(struct digest_limiter *l, struct slice source, struc
 		return;
 	s = lim_shard_of(l, &source, &user, &h);
 	pthread_mutex_lock(&s->lock);
+	lim_prune(l, s, now_s);
 	e = lim_find(s, h, source, user);
 	if (!e) {
 		if (s->count >= s->cap)

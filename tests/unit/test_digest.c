@@ -757,6 +757,42 @@ static void test_limiter_bound(void **state)
 	digest_limiter_free(l);
 }
 
+/* Pairs that no longer matter are forgotten as new failures come, long before the table is full: a
+ * steady trickle of fresh pairs (a scan over made-up users) holds one window's worth of them. */
+static void test_limiter_prune(void **state)
+{
+	struct digest_limiter *l;
+	char user[32];
+
+	(void)state;
+	assert_int_equal(digest_limiter_new(&l, FAILS, WINDOW, BLOCK, 1u << 16), 0);
+	fail_n(l, "198.51.100.1", "victim", FAILS, T0);           /* blocked at T0, for BLOCK */
+	fail_n(l, "198.51.100.2", "slow", FAILS - 1, T0);         /* counting, its window open to T0 + WINDOW */
+	for (unsigned t = 0; t < 10 * WINDOW; t++) {
+		for (unsigned i = 0; i < 10; i++) {
+			snprintf(user, sizeof(user), "scan%u-%u", t, i);
+			fail_n(l, "203.0.113.5", user, 1, T0 + t);
+		}
+		/* 10 new pairs a second, each forgotten once its window has passed: about one window's worth
+		 * (a shard prunes when failures land in it, so a little more), never all 6000 */
+		assert_true(digest_limiter_size(l) <= 10 * WINDOW * 5 / 4);
+		if (t == WINDOW - 1) {
+			/* a pair whose window is still open keeps its count: one more failure blocks it */
+			assert_false(blocked(l, "198.51.100.2", "slow", T0 + t));
+			fail_n(l, "198.51.100.2", "slow", 1, T0 + t);
+			assert_true(blocked(l, "198.51.100.2", "slow", T0 + t));
+		}
+	}
+	/* Blocked pairs are kept for an hour past their block (the next block would double), then
+	 * forgotten like the rest: a thousand fresh pairs two hours on leave only themselves. */
+	for (unsigned i = 0; i < 1000; i++) {
+		snprintf(user, sizeof(user), "later%u", i);
+		fail_n(l, "203.0.113.6", user, 1, T0 + 2 * 3600);
+	}
+	assert_int_equal(digest_limiter_size(l), 1000);
+	digest_limiter_free(l);
+}
+
 struct hammer {
 	struct digest_limiter *l;
 	struct digest_nonces *n;
@@ -936,6 +972,7 @@ int main(void)
 		cmocka_unit_test(test_limiter_doubling),
 		cmocka_unit_test(test_limiter_success),
 		cmocka_unit_test(test_limiter_bound),
+		cmocka_unit_test(test_limiter_prune),
 		cmocka_unit_test(test_unanswered_found),
 		cmocka_unit_test(test_unanswered_answering),
 		cmocka_unit_test(test_unanswered_bound),
