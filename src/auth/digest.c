@@ -551,19 +551,9 @@ size_t digest__shard_count(size_t cap)
 	return n;
 }
 
-size_t digest__bucket_count(size_t per_shard)
+int digest__buckets_init(struct htab *t)
 {
-	size_t n = 16;
-
-	while (n < per_shard && n < BUCKETS_MAX)
-		n *= 2;
-	return n;
-}
-
-/* Bucket index: the low bits pick the shard. */
-size_t digest__bucket_of(uint32_t h, size_t nbuckets)
-{
-	return (h >> 4) & (nbuckets - 1);
+	return htab_init(t, BUCKETS_MIN, BUCKETS_MAX, 4);
 }
 
 uint32_t digest__random_seed(void)

@@ -7,14 +7,18 @@
 
 #include <openssl/evp.h>
 
+#include "base/htab.h"
+
 #define SHARDS_MAX 16          /* locks per table: enough for a handful of worker threads */
+#define BUCKETS_MIN 16         /* per shard, at first */
 #define BUCKETS_MAX (1u << 16) /* per shard; longer chains beyond that, never more memory */
 
 /* Shards of a table of cap entries: a power of two, at most SHARDS_MAX and at most cap. */
 size_t digest__shard_count(size_t cap);
-size_t digest__bucket_count(size_t per_shard);
-/* Bucket index: the low bits pick the shard. */
-size_t digest__bucket_of(uint32_t h, size_t nbuckets);
+
+/* The hash chains of one shard of the nonce and limiter tables (base/htab, under the shard's lock),
+ * from BUCKETS_MIN buckets up to BUCKETS_MAX; the low 4 bits of a hash pick the shard. */
+int digest__buckets_init(struct htab *t); /* 0 or ENOMEM */
 uint32_t digest__random_seed(void);
 EVP_MAC *digest__siphash(void);
 

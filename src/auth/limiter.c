@@ -22,10 +22,10 @@
 /* ---- Brute-force limiter ------------------------------------------------------------------------ */
 
 struct lim_entry {
-	struct lim_entry *chain;      /* next in the bucket */
+	struct htab_link link;        /* first: its bucket chain and hash */
 	struct lim_entry *prev, *next; /* in its shard's counting or blocked list, least recent first */
 	uint64_t window_start, blocked_until;
-	uint32_t hash, block_len;     /* block_len: the last block's length, 0 before the first */
+	uint32_t block_len;           /* the last block's length, 0 before the first */
 	unsigned fails;               /* within the window starting at window_start */
 	uint16_t src_l, user_l;
 	bool in_blocked;
@@ -38,8 +38,8 @@ struct lim_list {
 
 struct lim_shard {
 	pthread_mutex_t lock;
-	struct lim_entry **buckets;
-	size_t nbuckets, count, cap;
+	struct htab buckets;
+	size_t count, cap;
 	/* Room is not made from pairs still blocked while others remain: a flood of fresh (source, user)
 	 * pairs cannot push a blocked pair out without getting a shard's worth of pairs blocked itself. */
 	struct lim_list counting, blocked;
@@ -83,11 +83,7 @@ static struct lim_list *lim_list_of(struct lim_shard *s, struct lim_entry *e)
 
 static void lim_remove(struct lim_shard *s, struct lim_entry *e)
 {
-	struct lim_entry **pp = &s->buckets[digest__bucket_of(e->hash, s->nbuckets)];
-
-	while (*pp != e)
-		pp = &(*pp)->chain;
-	*pp = e->chain;
+	htab_remove(&s->buckets, &e->link);
 	lim_list_remove(lim_list_of(s, e), e);
 	s->count--;
 	free(e);
@@ -115,9 +111,7 @@ int digest_limiter_new(struct digest_limiter **lp, unsigned max_failures, unsign
 
 		pthread_mutex_init(&s->lock, NULL);
 		s->cap = per;
-		s->nbuckets = digest__bucket_count(per);
-		s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
-		if (!s->buckets) {
+		if (digest__buckets_init(&s->buckets)) {
 			l->nshards = i + 1;
 			digest_limiter_free(l);
 			return ENOMEM;
@@ -138,7 +132,7 @@ void digest_limiter_free(struct digest_limiter *l)
 			lim_remove(s, s->counting.head);
 		while (s->blocked.head)
 			lim_remove(s, s->blocked.head);
-		free(s->buckets);
+		htab_free(&s->buckets);
 		pthread_mutex_destroy(&s->lock);
 	}
 	free(l);
@@ -157,12 +151,13 @@ static struct lim_shard *lim_shard_of(struct digest_limiter *l, struct slice *sr
 
 static struct lim_entry *lim_find(struct lim_shard *s, uint32_t h, struct slice src, struct slice user)
 {
-	struct lim_entry *e = s->buckets[digest__bucket_of(h, s->nbuckets)];
+	for (struct htab_link *l = htab_chain(&s->buckets, h); l; l = l->next) {
+		struct lim_entry *e = (struct lim_entry *)l;
 
-	for (; e; e = e->chain)
-		if (e->hash == h && e->src_l == src.l && e->user_l == user.l && (!src.l || !memcmp(e->key, src.p, src.l)) &&
+		if (l->hash == h && e->src_l == src.l && e->user_l == user.l && (!src.l || !memcmp(e->key, src.p, src.l)) &&
 		    (!user.l || !memcmp(e->key + src.l, user.p, user.l)))
 			return e;
+	}
 	return NULL;
 }
 
@@ -209,17 +204,15 @@ void digest_limiter_failure(struct digest_limiter *l, struct slice source, struc
 		e = calloc(1, sizeof(*e) + source.l + user.l);
 		if (!e) /* out of memory: this failure goes uncounted */
 			goto out;
-		e->hash = h;
+		e->link.hash = h;
 		e->src_l = (uint16_t)source.l;
 		e->user_l = (uint16_t)user.l;
 		if (source.l)
 			memcpy(e->key, source.p, source.l);
 		if (user.l)
 			memcpy(e->key + source.l, user.p, user.l);
-		e->chain = s->buckets[digest__bucket_of(h, s->nbuckets)];
-		s->buckets[digest__bucket_of(h, s->nbuckets)] = e;
+		htab_add(&s->buckets, &e->link, ++s->count);
 		lim_list_append(&s->counting, e);
-		s->count++;
 	}
 	if (now_s < e->blocked_until) /* refused anyway; a block is not stretched by more tries */
 		goto out;

@@ -22,17 +22,17 @@
 /* ---- Nonces ------------------------------------------------------------------------------------- */
 
 struct nonce_entry {
-	struct nonce_entry *chain;         /* next in the bucket */
+	struct htab_link link;             /* first: its bucket chain and hash */
 	struct nonce_entry *older, *newer; /* first-use order, for expiry and eviction */
 	uint8_t raw[NONCE_RAW];            /* decoded; decoding is strict, so one text per nonce */
 	uint64_t ts;                       /* the nonce's own timestamp */
-	uint32_t hash, nc;                 /* nc: the highest seen */
+	uint32_t nc;                       /* the highest seen */
 };
 
 struct nonce_shard {
 	pthread_mutex_t lock;
-	struct nonce_entry **buckets;
-	size_t nbuckets, count, cap;
+	struct htab buckets;
+	size_t count, cap;
 	struct nonce_entry *oldest, *newest;
 	uint64_t floor; /* newest timestamp of a still-fresh entry evicted for room */
 	bool has_floor; /* ... unknown nonces that old are then STALE, never a fresh start */
@@ -188,9 +188,7 @@ int digest_nonces_new(struct digest_nonces **np, unsigned lifetime_s, size_t max
 
 		pthread_mutex_init(&s->lock, NULL);
 		s->cap = per;
-		s->nbuckets = digest__bucket_count(per);
-		s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
-		if (!s->buckets) {
+		if (digest__buckets_init(&s->buckets)) {
 			n->nshards = i + 1; /* free what was set up */
 			digest_nonces_free(n);
 			return ENOMEM;
@@ -203,16 +201,14 @@ int digest_nonces_new(struct digest_nonces **np, unsigned lifetime_s, size_t max
 /* Takes the oldest entry out of the list and its bucket; the caller frees or reuses it. */
 static struct nonce_entry *nonce_unlink_oldest(struct nonce_shard *s)
 {
-	struct nonce_entry *e = s->oldest, **pp;
+	struct nonce_entry *e = s->oldest;
 
 	s->oldest = e->newer;
 	if (s->oldest)
 		s->oldest->older = NULL;
 	else
 		s->newest = NULL;
-	for (pp = &s->buckets[digest__bucket_of(e->hash, s->nbuckets)]; *pp != e; pp = &(*pp)->chain)
-		;
-	*pp = e->chain;
+	htab_remove(&s->buckets, &e->link);
 	s->count--;
 	return e;
 }
@@ -226,7 +222,7 @@ void digest_nonces_free(struct digest_nonces *n)
 
 		while (s->oldest)
 			free(nonce_unlink_oldest(s));
-		free(s->buckets);
+		htab_free(&s->buckets);
 		pthread_mutex_destroy(&s->lock);
 	}
 	OPENSSL_cleanse(n->secret, sizeof(n->secret));
@@ -264,11 +260,13 @@ enum digest_verdict digest_nonce_check(struct digest_nonces *n, struct slice rea
 
 static struct nonce_entry *nonce_find(struct nonce_shard *s, uint32_t h, const uint8_t raw[NONCE_RAW])
 {
-	struct nonce_entry *e = s->buckets[digest__bucket_of(h, s->nbuckets)];
+	for (struct htab_link *l = htab_chain(&s->buckets, h); l; l = l->next) {
+		struct nonce_entry *e = (struct nonce_entry *)l;
 
-	while (e && (e->hash != h || memcmp(e->raw, raw, NONCE_RAW)))
-		e = e->chain;
-	return e;
+		if (l->hash == h && !memcmp(e->raw, raw, NONCE_RAW))
+			return e;
+	}
+	return NULL;
 }
 
 /* Remembers a first nc for a nonce; false when no memory could be had at all. */
@@ -276,7 +274,6 @@ static bool nonce_insert(struct digest_nonces *n, struct nonce_shard *s, uint32_
 			 uint64_t ts, uint32_t nc, uint64_t now)
 {
 	struct nonce_entry *e = s->count < s->cap ? malloc(sizeof(*e)) : NULL;
-	size_t b;
 
 	if (!e && s->count) {
 		e = nonce_unlink_oldest(s);
@@ -291,11 +288,9 @@ static bool nonce_insert(struct digest_nonces *n, struct nonce_shard *s, uint32_
 		return false;
 	memcpy(e->raw, raw, NONCE_RAW);
 	e->ts = ts;
-	e->hash = h;
+	e->link.hash = h;
 	e->nc = nc;
-	b = digest__bucket_of(h, s->nbuckets);
-	e->chain = s->buckets[b];
-	s->buckets[b] = e;
+	htab_add(&s->buckets, &e->link, s->count + 1);
 	e->newer = NULL;
 	e->older = s->newest;
 	if (s->newest)

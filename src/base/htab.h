@@ -1,0 +1,37 @@
+/* htab.h: intrusive hash chains whose bucket array grows with what they hold. The caller owns the
+ * entries and the locking; an entry embeds a struct htab_link (first, so that a link found is the
+ * entry) and sets its hash before adding it.
+ *
+ * Why grow: a table sized for its worst case (a million nonces) and filled at random buckets touches
+ * its whole array page by page, so the resident memory of a quiet server creeps up to the capacity.
+ * Growing by doubling when entries outnumber buckets keeps memory to what is held, at an amortised
+ * rehash of each entry once per doubling. */
+#ifndef SIPD_BASE_HTAB_H
+#define SIPD_BASE_HTAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct htab_link {
+	struct htab_link *next;
+	uint32_t hash;
+};
+
+struct htab {
+	struct htab_link **v;
+	size_t n, max;   /* buckets now, and at most (powers of two) */
+	unsigned shift;  /* bucket = (hash >> shift) & (n - 1): low bits left to whoever shards by them */
+};
+
+/* min and max: powers of two, min <= max. 0 or ENOMEM. */
+int htab_init(struct htab *t, size_t min, size_t max, unsigned shift);
+void htab_free(struct htab *t);
+/* The chain holding the entries of hash h. */
+struct htab_link *htab_chain(const struct htab *t, uint32_t h);
+/* Adds l (l->hash set) to a table that then holds count entries; the array doubles first when count
+ * exceeds the buckets (below max). Without memory for that, the chains just get longer. */
+void htab_add(struct htab *t, struct htab_link *l, size_t count);
+/* l must be in t. */
+void htab_remove(struct htab *t, struct htab_link *l);
+
+#endif
