@@ -6,7 +6,7 @@ FUZZ   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 SIPD_ARGS ?=
 
-.PHONY: all build run test fuzz bench check-valgrind check-tsan clean
+.PHONY: all build run test fuzz bench check-valgrind check-tsan check-soak clean
 
 all: build
 
@@ -62,6 +62,19 @@ check-tsan:
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest -L unit --output-on-failure
 	cd build-tsan && TSAN_OPTIONS=second_deadlock_stack=1 ctest -LE unit --output-on-failure -j 1
+
+# Hours of service in minutes: tests/soak/soak.py runs honest and hostile traffic at once against the
+# release build (memory must stay flat after the warm-up), then against the sanitizer build (no report,
+# no leak at exit), at half the rates. See docs/testing.md.
+SOAK_SECONDS ?= 600
+SOAK_ASAN_SECONDS ?= 300
+check-soak: build
+	@tools/install-deps.sh test
+	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DSIPD_SANITIZE=ON >/dev/null
+	cmake --build $(ASAN) -j $(JOBS) --target sipd
+	python3 tests/soak/soak.py ./$(BUILD)/sipd --seconds $(SOAK_SECONDS)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		python3 tests/soak/soak.py ./$(ASAN)/sipd --seconds $(SOAK_ASAN_SECONDS) --scale 0.5
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZ) build-vg build-tsan
