@@ -554,7 +554,8 @@ def main():
     for f in failures:
         print("FAIL soak: " + f)
     if not failures:
-        print("PASS soak: %d s of mixed traffic, memory flat, descriptors back, clean exit" % a.seconds)
+        print("PASS soak: %d s of mixed traffic, %s, descriptors back, clean exit"
+              % (a.seconds, "no sanitizer report" if sanitized else "memory flat"))
     if not a.keep and not failures and not a.work:
         shutil.rmtree(work, ignore_errors=True)
     elif failures:
