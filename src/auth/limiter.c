@@ -38,8 +38,8 @@ struct lim_list {
 
 struct lim_shard {
 	pthread_mutex_t lock;
-	struct htab buckets;
-	size_t count, cap;
+	struct htab buckets;     /* buckets.count: pairs held */
+	size_t cap;
 	/* Room is not made from pairs still blocked while others remain: a flood of fresh (source, user)
 	 * pairs cannot push a blocked pair out without getting a shard's worth of pairs blocked itself. */
 	struct lim_list counting, blocked;
@@ -85,7 +85,6 @@ static void lim_remove(struct lim_shard *s, struct lim_entry *e)
 {
 	htab_remove(&s->buckets, &e->link);
 	lim_list_remove(lim_list_of(s, e), e);
-	s->count--;
 	free(e);
 }
 
@@ -199,7 +198,7 @@ void digest_limiter_failure(struct digest_limiter *l, struct slice source, struc
 	lim_prune(l, s, now_s);
 	e = lim_find(s, h, source, user);
 	if (!e) {
-		if (s->count >= s->cap)
+		if (s->buckets.count >= s->cap)
 			lim_remove(s, lim_victim(s, now_s));
 		e = calloc(1, sizeof(*e) + source.l + user.l);
 		if (!e) /* out of memory: this failure goes uncounted */
@@ -211,7 +210,7 @@ void digest_limiter_failure(struct digest_limiter *l, struct slice source, struc
 			memcpy(e->key, source.p, source.l);
 		if (user.l)
 			memcpy(e->key + source.l, user.p, user.l);
-		htab_add(&s->buckets, &e->link, ++s->count);
+		htab_add(&s->buckets, &e->link);
 		lim_list_append(&s->counting, e);
 	}
 	if (now_s < e->blocked_until) /* refused anyway; a block is not stretched by more tries */
@@ -277,7 +276,7 @@ size_t digest_limiter_size(struct digest_limiter *l)
 
 	for (size_t i = 0; l && i < l->nshards; i++) {
 		pthread_mutex_lock(&l->shards[i].lock);
-		total += l->shards[i].count;
+		total += l->shards[i].buckets.count;
 		pthread_mutex_unlock(&l->shards[i].lock);
 	}
 	return total;

@@ -31,8 +31,8 @@ struct nonce_entry {
 
 struct nonce_shard {
 	pthread_mutex_t lock;
-	struct htab buckets;
-	size_t count, cap;
+	struct htab buckets;     /* buckets.count: entries held */
+	size_t cap;
 	struct nonce_entry *oldest, *newest;
 	uint64_t floor; /* newest timestamp of a still-fresh entry evicted for room */
 	bool has_floor; /* ... unknown nonces that old are then STALE, never a fresh start */
@@ -209,7 +209,6 @@ static struct nonce_entry *nonce_unlink_oldest(struct nonce_shard *s)
 	else
 		s->newest = NULL;
 	htab_remove(&s->buckets, &e->link);
-	s->count--;
 	return e;
 }
 
@@ -273,9 +272,9 @@ static struct nonce_entry *nonce_find(struct nonce_shard *s, uint32_t h, const u
 static bool nonce_insert(struct digest_nonces *n, struct nonce_shard *s, uint32_t h, const uint8_t raw[NONCE_RAW],
 			 uint64_t ts, uint32_t nc, uint64_t now)
 {
-	struct nonce_entry *e = s->count < s->cap ? malloc(sizeof(*e)) : NULL;
+	struct nonce_entry *e = s->buckets.count < s->cap ? malloc(sizeof(*e)) : NULL;
 
-	if (!e && s->count) {
+	if (!e && s->buckets.count) {
 		e = nonce_unlink_oldest(s);
 		/* A still-fresh nonce loses its nc history: from now on it, and any unknown nonce as old,
 		 * is STALE, so that a replay of it can never pass as a first use. */
@@ -290,7 +289,7 @@ static bool nonce_insert(struct digest_nonces *n, struct nonce_shard *s, uint32_
 	e->ts = ts;
 	e->link.hash = h;
 	e->nc = nc;
-	htab_add(&s->buckets, &e->link, s->count + 1);
+	htab_add(&s->buckets, &e->link);
 	e->newer = NULL;
 	e->older = s->newest;
 	if (s->newest)
@@ -298,7 +297,6 @@ static bool nonce_insert(struct digest_nonces *n, struct nonce_shard *s, uint32_
 	else
 		s->oldest = e;
 	s->newest = e;
-	s->count++;
 	return true;
 }
 
@@ -343,7 +341,7 @@ size_t digest_nonces_tracked(struct digest_nonces *n)
 
 	for (size_t i = 0; n && i < n->nshards; i++) {
 		pthread_mutex_lock(&n->shards[i].lock);
-		total += n->shards[i].count;
+		total += n->shards[i].buckets.count;
 		pthread_mutex_unlock(&n->shards[i].lock);
 	}
 	return total;

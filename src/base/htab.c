@@ -11,6 +11,7 @@ static size_t bucket_of(const struct htab *t, uint32_t h, size_t n)
 
 int htab_init(struct htab *t, size_t min, size_t max, unsigned shift)
 {
+	t->count = 0;
 	t->n = min;
 	t->max = max;
 	t->shift = shift;
@@ -23,6 +24,7 @@ void htab_free(struct htab *t)
 	free(t->v);
 	t->v = NULL;
 	t->n = 0;
+	t->count = 0;
 }
 
 struct htab_link *htab_chain(const struct htab *t, uint32_t h)
@@ -54,11 +56,11 @@ static void htab_grow(struct htab *t)
 	t->n = n;
 }
 
-void htab_add(struct htab *t, struct htab_link *l, size_t count)
+void htab_add(struct htab *t, struct htab_link *l)
 {
 	size_t k;
 
-	if (count > t->n && t->n < t->max)
+	if (++t->count > t->n && t->n < t->max)
 		htab_grow(t);
 	k = bucket_of(t, l->hash, t->n);
 	l->next = t->v[k];
@@ -72,4 +74,5 @@ void htab_remove(struct htab *t, struct htab_link *l)
 	while (*pp != l)
 		pp = &(*pp)->next;
 	*pp = l->next;
+	t->count--;
 }

@@ -19,6 +19,7 @@ struct htab_link {
 
 struct htab {
 	struct htab_link **v;
+	size_t count;    /* entries held */
 	size_t n, max;   /* buckets now, and at most (powers of two) */
 	unsigned shift;  /* bucket = (hash >> shift) & (n - 1): low bits left to whoever shards by them */
 };
@@ -28,9 +29,9 @@ int htab_init(struct htab *t, size_t min, size_t max, unsigned shift);
 void htab_free(struct htab *t);
 /* The chain holding the entries of hash h. */
 struct htab_link *htab_chain(const struct htab *t, uint32_t h);
-/* Adds l (l->hash set) to a table that then holds count entries; the array doubles first when count
- * exceeds the buckets (below max). Without memory for that, the chains just get longer. */
-void htab_add(struct htab *t, struct htab_link *l, size_t count);
+/* Adds l (l->hash set); the array doubles first when entries would outnumber buckets (below max).
+ * Without memory for that, the chains just get longer. */
+void htab_add(struct htab *t, struct htab_link *l);
 /* l must be in t. */
 void htab_remove(struct htab *t, struct htab_link *l);
 

@@ -56,12 +56,13 @@ static void test_grows_and_finds(void **state)
 	for (unsigned i = 0; i < N; i++) {
 		items[i].key = i;
 		items[i].link.hash = mix(i);
-		htab_add(&t, &items[i].link, i + 1);
+		htab_add(&t, &items[i].link);
 		if (i + 1 == 1000)
 			assert_int_equal(t.n, 1024); /* doubled while entries outnumbered buckets */
 	}
 	assert_int_equal(t.n, 1u << 14); /* then no further than max: longer chains instead */
 	assert_int_equal(chained(&t), N);
+	assert_int_equal(t.count, N);
 	for (unsigned i = 0; i < N; i++)
 		assert_ptr_equal(find(&t, i), &items[i]);
 	assert_null(find(&t, N));
@@ -71,6 +72,7 @@ static void test_grows_and_finds(void **state)
 	for (unsigned i = 0; i < N; i++)
 		assert_ptr_equal(find(&t, i), i % 3 ? &items[i] : NULL);
 	assert_int_equal(chained(&t), N - (N + 2) / 3);
+	assert_int_equal(t.count, N - (N + 2) / 3);
 	htab_free(&t);
 	assert_null(t.v);
 	free(items);
@@ -85,9 +87,9 @@ static void test_shift(void **state)
 
 	(void)state;
 	assert_int_equal(htab_init(&t, 16, 16, 4), 0);
-	htab_add(&t, &a.link, 1);
-	htab_add(&t, &b.link, 2);
-	htab_add(&t, &c.link, 3);
+	htab_add(&t, &a.link);
+	htab_add(&t, &b.link);
+	htab_add(&t, &c.link);
 	assert_ptr_equal(htab_chain(&t, 0x1230), &b.link); /* b then a, newest first */
 	assert_ptr_equal(b.link.next, &a.link);
 	assert_ptr_equal(htab_chain(&t, 0x1240), &c.link);
