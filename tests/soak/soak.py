@@ -182,11 +182,10 @@ def ping(port):
 
 def make_users(sipd, users):
     """sipd creates its schema; the users' HA1 rows go in with sqlite3 (what sipctl writes)."""
-    import hashlib
     rows = []
     for u in users:
-        a1 = ("%s:%s:%s" % (u, REALM, password(u))).encode()
-        rows.append((u, hashlib.md5(a1).hexdigest(), hashlib.sha256(a1).hexdigest()))
+        a1 = "%s:%s:%s" % (u, REALM, password(u))
+        rows.append((u, regclient.H("MD5", a1), regclient.H("SHA-256", a1)))
     c = sqlite3.connect(sipd.db, timeout=10)
     c.executemany("INSERT OR REPLACE INTO users(name, ha1_md5, ha1_sha256) VALUES(?, ?, ?)", rows)
     c.commit()
