@@ -27,11 +27,6 @@ void htab_free(struct htab *t)
 	t->count = 0;
 }
 
-struct htab_link *htab_chain(const struct htab *t, uint32_t h)
-{
-	return t->v[bucket_of(t, h, t->n)];
-}
-
 /* Twice the buckets, every entry moved to its new chain. */
 static void htab_grow(struct htab *t)
 {

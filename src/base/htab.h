@@ -27,8 +27,11 @@ struct htab {
 /* min and max: powers of two, min <= max. 0 or ENOMEM. */
 int htab_init(struct htab *t, size_t min, size_t max, unsigned shift);
 void htab_free(struct htab *t);
-/* The chain holding the entries of hash h. */
-struct htab_link *htab_chain(const struct htab *t, uint32_t h);
+/* The chain holding the entries of hash h (inline: every lookup of the transaction layer passes here). */
+static inline struct htab_link *htab_chain(const struct htab *t, uint32_t h)
+{
+	return t->v[(h >> t->shift) & (t->n - 1)];
+}
 /* Adds l (l->hash set); the array doubles first when entries would outnumber buckets (below max).
  * Without memory for that, the chains just get longer. */
 void htab_add(struct htab *t, struct htab_link *l);

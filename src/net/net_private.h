@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/htab.h"
 #include "base/timer.h"
 #include "net/loop.h"
 #include "net/transport.h"
@@ -44,8 +45,7 @@ struct tp_worker {
 /* Connections by peer address, for sends that name only a destination. */
 struct tp_conn_table {
 	pthread_mutex_t lock;
-	struct tp_conn **buckets;
-	size_t nbuckets, count;
+	struct htab map;             /* of struct tp_conn, by peer address */
 	uint32_t seed;               /* random: peers choose their ports, keep them off one chain */
 };
 
@@ -62,9 +62,9 @@ struct tp {
 /* A TCP connection. The owner worker reads it, runs its timer and closes it; any thread may
  * write to it under lock. */
 struct tp_conn {
+	struct htab_link link;        /* first: table chain and hash, under the table lock */
 	struct tp_worker *w;          /* owner */
 	struct tp_conn *prev, *next;  /* owner's list */
-	struct tp_conn *hnext;        /* table chain, under the table lock */
 	bool in_table;                /* under the table lock */
 	struct tp_addr peer, local;
 	bool inbound;                 /* counts against tcp_max_conns */

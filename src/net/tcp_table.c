@@ -11,11 +11,13 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "base/htab.h"
 #include "base/mem.h"
 #include "base/slice.h"
 #include "net/net_private.h"
 
 #define TABLE_MIN 1024
+#define TABLE_MAX (1u << 20) /* past a million connections the chains just get longer */
 
 static uint32_t addr_hash(const struct tp_addr *a, uint32_t seed)
 {
@@ -35,60 +37,29 @@ int tp__tcp_table_init(struct tp *tp)
 {
 	struct tp_conn_table *t = &tp->conns;
 
-	pthread_mutex_init(&t->lock, NULL);
 	if (getrandom(&t->seed, sizeof(t->seed), GRND_NONBLOCK) != sizeof(t->seed))
 		t->seed = (uint32_t)time(NULL) ^ (uint32_t)(uintptr_t)tp;
-	t->buckets = calloc(TABLE_MIN, sizeof(*t->buckets));
-	if (!t->buckets)
+	if (htab_init(&t->map, TABLE_MIN, TABLE_MAX, 0))
 		return ENOMEM;
-	t->nbuckets = TABLE_MIN;
+	pthread_mutex_init(&t->lock, NULL);
 	return 0;
 }
 
 /* After every connection is gone. */
 void tp__tcp_table_free(struct tp *tp)
 {
-	free(tp->conns.buckets);
-	tp->conns.buckets = NULL;
+	htab_free(&tp->conns.map);
 	pthread_mutex_destroy(&tp->conns.lock);
-}
-
-/* Under lock: doubles the buckets; on failure the chains just grow longer. */
-static void table_grow(struct tp_conn_table *t)
-{
-	size_t n = t->nbuckets * 2;
-	struct tp_conn **b = calloc(n, sizeof(*b));
-
-	if (!b)
-		return;
-	for (size_t i = 0; i < t->nbuckets; i++) {
-		while (t->buckets[i]) {
-			struct tp_conn *c = t->buckets[i];
-			size_t j = addr_hash(&c->peer, t->seed) & (n - 1);
-
-			t->buckets[i] = c->hnext;
-			c->hnext = b[j];
-			b[j] = c;
-		}
-	}
-	free(t->buckets);
-	t->buckets = b;
-	t->nbuckets = n;
 }
 
 void tp__tcp_table_insert(struct tp *tp, struct tp_conn *c)
 {
 	struct tp_conn_table *t = &tp->conns;
-	size_t i;
 
+	c->link.hash = addr_hash(&c->peer, t->seed);
 	pthread_mutex_lock(&t->lock);
-	if (t->count >= t->nbuckets * 2)
-		table_grow(t);
-	i = addr_hash(&c->peer, t->seed) & (t->nbuckets - 1);
-	c->hnext = t->buckets[i];
-	t->buckets[i] = c;
+	htab_add(&t->map, &c->link);
 	c->in_table = true;
-	t->count++;
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -98,15 +69,8 @@ void tp__tcp_table_remove(struct tp *tp, struct tp_conn *c)
 
 	pthread_mutex_lock(&t->lock);
 	if (c->in_table) {
-		struct tp_conn **pp = &t->buckets[addr_hash(&c->peer, t->seed) & (t->nbuckets - 1)];
-
-		while (*pp && *pp != c)
-			pp = &(*pp)->hnext;
-		if (*pp) /* ALWAYS */
-			*pp = c->hnext;
-		c->hnext = NULL;
+		htab_remove(&t->map, &c->link);
 		c->in_table = false;
-		t->count--;
 	}
 	pthread_mutex_unlock(&t->lock);
 }
@@ -114,13 +78,14 @@ void tp__tcp_table_remove(struct tp *tp, struct tp_conn *c)
 struct tp_conn *tp__tcp_table_lookup(struct tp *tp, const struct tp_addr *peer)
 {
 	struct tp_conn_table *t = &tp->conns;
-	struct tp_conn *c;
+	uint32_t h = addr_hash(peer, t->seed);
+	struct htab_link *l;
 
 	pthread_mutex_lock(&t->lock);
-	c = t->buckets[addr_hash(peer, t->seed) & (t->nbuckets - 1)];
-	while (c && !tp_addr_eq(&c->peer, peer))
-		c = c->hnext;
-	mem_ref(c);
+	for (l = htab_chain(&t->map, h); l; l = l->next)
+		if (l->hash == h && tp_addr_eq(&((struct tp_conn *)l)->peer, peer))
+			break;
+	mem_ref(l);
 	pthread_mutex_unlock(&t->lock);
-	return c;
+	return (struct tp_conn *)l;
 }

@@ -9,17 +9,19 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/htab.h"
 #include "base/log.h"
 
-#define CALL_SHARDS 64
-#define CALL_BUCKETS 256
+#define CALL_SHARD_BITS 6
+#define CALL_SHARDS (1u << CALL_SHARD_BITS) /* by the Call-ID hash's low bits; the chains use the rest */
+#define CALL_BUCKETS_MAX (1u << 16)          /* per shard: 4M in all */
 
 #define EXPIRE_PER_CALL 4 /* expired records taken each time a call starts or is answered */
 
 struct call {
-	struct call *next;
-	struct call *aprev, *anext; /* the shard's answered calls, oldest answer first */
-	uint32_t hash;
+	struct htab_link link;      /* first: the shard's chain, and the Call-ID's hash */
+	struct call *aprev, *anext; /* the shard's answered calls, oldest answer first; once out of the
+				     * table, a list of records to log */
 	struct timespec start, answer;
 	time_t answer_mono;         /* for max_duration: not moved by changes of the wall clock */
 	bool answered;
@@ -29,7 +31,7 @@ struct call {
 
 struct call_shard {
 	pthread_mutex_t lock;
-	struct call *b[CALL_BUCKETS];
+	struct htab calls;          /* of struct call */
 	struct call *ahead, *atail; /* answered calls in answer order */
 };
 
@@ -49,8 +51,15 @@ int calls_new(struct calls **cp, size_t max, unsigned max_duration_s)
 		return ENOMEM;
 	c->max = max;
 	c->max_duration = max_duration_s;
-	for (unsigned i = 0; i < CALL_SHARDS; i++)
+	for (unsigned i = 0; i < CALL_SHARDS; i++) {
+		if (htab_init(&c->shards[i].calls, 64, CALL_BUCKETS_MAX, CALL_SHARD_BITS)) {
+			while (i--)
+				htab_free(&c->shards[i].calls);
+			free(c);
+			return ENOMEM;
+		}
 		pthread_mutex_init(&c->shards[i].lock, NULL);
+	}
 	*cp = c;
 	return 0;
 }
@@ -60,25 +69,26 @@ void calls_free(struct calls *c)
 	if (!c)
 		return;
 	for (unsigned i = 0; i < CALL_SHARDS; i++) {
-		for (unsigned k = 0; k < CALL_BUCKETS; k++)
-			for (struct call *x = c->shards[i].b[k], *n; x; x = n) {
+		struct htab *t = &c->shards[i].calls;
+
+		for (size_t k = 0; k < t->n; k++)
+			for (struct htab_link *x = t->v[k], *n; x; x = n) {
 				n = x->next;
 				free(x);
 			}
+		htab_free(t);
 		pthread_mutex_destroy(&c->shards[i].lock);
 	}
 	free(c);
 }
 
-static struct call **find(struct calls *c, struct slice id, uint32_t h, struct call_shard **sp)
+/* Under s's lock. */
+static struct call *find(struct call_shard *s, struct slice id, uint32_t h)
 {
-	struct call_shard *s = &c->shards[h % CALL_SHARDS];
-	struct call **pp = &s->b[(h / CALL_SHARDS) % CALL_BUCKETS];
-
-	*sp = s;
-	while (*pp && !((*pp)->hash == h && slice_eq(slice_cstr((*pp)->call_id), id)))
-		pp = &(*pp)->next;
-	return pp;
+	for (struct htab_link *l = htab_chain(&s->calls, h); l; l = l->next)
+		if (l->hash == h && slice_eq(slice_cstr(((struct call *)l)->call_id), id))
+			return (struct call *)l;
+	return NULL;
 }
 
 static time_t mono_now(void)
@@ -113,23 +123,10 @@ static void answered_append(struct call_shard *s, struct call *x)
 	s->atail = x;
 }
 
-/* The link of x's bucket chain that points at it (x is in the table). */
-static struct call **link_of(struct call_shard *s, const struct call *x)
+/* Takes x out of its chain and, when answered, out of the answered list; under the lock. */
+static void call_unlink(struct calls *c, struct call_shard *s, struct call *x)
 {
-	struct call **pp = &s->b[(x->hash / CALL_SHARDS) % CALL_BUCKETS];
-
-	while (*pp != x)
-		pp = &(*pp)->next;
-	return pp;
-}
-
-/* Takes the record *pp points at out of its bucket chain and, when answered, out of the answered list;
- * under the lock. */
-static void call_unlink(struct calls *c, struct call_shard *s, struct call **pp)
-{
-	struct call *x = *pp;
-
-	*pp = x->next;
+	htab_remove(&s->calls, &x->link);
 	if (x->answered)
 		answered_unlink(s, x);
 	atomic_fetch_sub(&c->active, 1);
@@ -142,7 +139,7 @@ static void log_unended(const struct call *x, const char *why)
 }
 
 /* Up to EXPIRE_PER_CALL answered calls of s older than max_duration: taken out under the lock into
- * *out (linked by next), to be logged and freed after it. */
+ * a list (linked by anext), to be logged and freed after it. */
 static struct call *expired_take(struct calls *c, struct call_shard *s)
 {
 	struct call *out = NULL, *x;
@@ -153,8 +150,8 @@ static struct call *expired_take(struct calls *c, struct call_shard *s)
 	now = mono_now();
 	for (unsigned i = 0; i < EXPIRE_PER_CALL && (x = s->ahead) && now - x->answer_mono >= (time_t)c->max_duration;
 	     i++) {
-		call_unlink(c, s, link_of(s, x));
-		x->next = out;
+		call_unlink(c, s, x);
+		x->anext = out;
 		out = x;
 	}
 	return out;
@@ -163,7 +160,7 @@ static struct call *expired_take(struct calls *c, struct call_shard *s)
 static void expired_free(struct call *x)
 {
 	for (struct call *n; x; x = n) {
-		n = x->next;
+		n = x->anext;
 		log_unended(x, "no BYE within max_call_duration");
 		free(x);
 	}
@@ -172,8 +169,8 @@ static void expired_free(struct call *x)
 void calls_start(struct calls *c, struct slice call_id, struct slice from, struct slice to)
 {
 	uint32_t h = slice_hash(call_id, 0xca11);
-	struct call_shard *s;
-	struct call **pp, *x;
+	struct call_shard *s = &c->shards[h % CALL_SHARDS];
+	struct call *x;
 
 	if (atomic_load(&c->active) >= c->max) {
 		atomic_fetch_add(&c->unrecorded, 1);
@@ -182,7 +179,7 @@ void calls_start(struct calls *c, struct slice call_id, struct slice from, struc
 	x = calloc(1, sizeof(*x) + call_id.l + from.l + to.l + 3);
 	if (!x)
 		return;
-	x->hash = h;
+	x->link.hash = h;
 	x->call_id = x->data;
 	memcpy(x->call_id, call_id.p, call_id.l);
 	x->from = x->call_id + call_id.l + 1;
@@ -190,13 +187,11 @@ void calls_start(struct calls *c, struct slice call_id, struct slice from, struc
 	x->to = x->from + from.l + 1;
 	memcpy(x->to, to.p, to.l);
 	clock_gettime(CLOCK_REALTIME, &x->start);
-	s = &c->shards[h % CALL_SHARDS];
 	pthread_mutex_lock(&s->lock);
-	pp = find(c, call_id, h, &s);
-	if (*pp) {
+	if (find(s, call_id, h)) {
 		free(x); /* a second fork of the same call (a spiral): one record */
 	} else {
-		*pp = x;
+		htab_add(&s->calls, &x->link);
 		atomic_fetch_add(&c->active, 1);
 	}
 	x = expired_take(c, s);
@@ -208,18 +203,17 @@ void calls_answered(struct calls *c, struct slice call_id, bool on_path)
 {
 	uint32_t h = slice_hash(call_id, 0xca11);
 	struct call_shard *s = &c->shards[h % CALL_SHARDS];
-	struct call **pp, *x, *gone = NULL, *expired;
+	struct call *x, *gone = NULL, *expired;
 
 	pthread_mutex_lock(&s->lock);
-	pp = find(c, call_id, h, &s);
-	if ((x = *pp) && !x->answered) {
+	if ((x = find(s, call_id, h)) && !x->answered) {
 		clock_gettime(CLOCK_REALTIME, &x->answer);
 		if (on_path) {
 			x->answered = true;
 			x->answer_mono = mono_now();
 			answered_append(s, x);
 		} else {
-			call_unlink(c, s, pp); /* its BYE will not come this way: logged below */
+			call_unlink(c, s, x); /* its BYE will not come this way: logged below */
 			gone = x;
 		}
 	}
@@ -237,14 +231,13 @@ static void finish(struct calls *c, struct slice call_id, unsigned status, bool 
 {
 	uint32_t h = slice_hash(call_id, 0xca11);
 	struct call_shard *s = &c->shards[h % CALL_SHARDS];
-	struct call **pp, *x;
+	struct call *x;
 	struct timespec now;
 
 	pthread_mutex_lock(&s->lock);
-	pp = find(c, call_id, h, &s);
-	x = *pp;
+	x = find(s, call_id, h);
 	if (x && (ended ? x->answered : !x->answered)) {
-		call_unlink(c, s, pp);
+		call_unlink(c, s, x);
 	} else {
 		x = NULL;
 	}

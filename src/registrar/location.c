@@ -9,12 +9,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/htab.h"
 #include "base/log.h"
 #include "base/slice.h"
 #include "base/pool.h"
 #include "base/timer.h"
 
-#define LOC_SHARDS 64
+#define LOC_SHARD_BITS 6
+#define LOC_SHARDS (1u << LOC_SHARD_BITS) /* by the AOR hash's low bits; the chains use the rest */
+#define AOR_BUCKETS_MAX (1u << 20)
 #define EXPIRED_BATCH 256
 
 struct aor;
@@ -31,16 +34,14 @@ struct binding {
 };
 
 struct aor {
-	struct aor *next;
+	struct htab_link link; /* first: the shard's chain, and the name's hash */
 	struct binding *head;
-	uint32_t hash;
 	char name[];
 };
 
 struct loc_shard {
 	pthread_mutex_t lock;
-	struct aor **buckets;
-	unsigned nbuckets, naors;
+	struct htab aors;         /* of struct aor, by name */
 	struct tmr_wheel *wheel; /* expiry timers of this shard's bindings, advanced by the expiry thread */
 	struct store_change *expired; /* filled by timer handlers during an advance */
 	size_t nexpired;
@@ -75,41 +76,12 @@ static uint32_t aor_hash(const char *aor)
 	return slice_casehash(slice_cstr(aor), 0x10c);
 }
 
-static struct aor *aor_find(struct loc_shard *s, const char *name, uint32_t h, struct aor ***link)
+static struct aor *aor_find(struct loc_shard *s, const char *name, uint32_t h)
 {
-	struct aor **pp = &s->buckets[(h / LOC_SHARDS) & (s->nbuckets - 1)];
-
-	for (; *pp; pp = &(*pp)->next) {
-		if ((*pp)->hash == h && !strcmp((*pp)->name, name)) {
-			if (link)
-				*link = pp;
-			return *pp;
-		}
-	}
-	if (link)
-		*link = pp;
+	for (struct htab_link *k = htab_chain(&s->aors, h); k; k = k->next)
+		if (k->hash == h && !strcmp(((struct aor *)k)->name, name))
+			return (struct aor *)k;
 	return NULL;
-}
-
-static void shard_grow(struct loc_shard *s)
-{
-	unsigned n = s->nbuckets * 2;
-	struct aor **nb = calloc(n, sizeof(*nb));
-
-	if (!nb)
-		return;
-	for (unsigned i = 0; i < s->nbuckets; i++) {
-		for (struct aor *a = s->buckets[i], *next; a; a = next) {
-			struct aor **b = &nb[(a->hash / LOC_SHARDS) & (n - 1)];
-
-			next = a->next;
-			a->next = *b;
-			*b = a;
-		}
-	}
-	free(s->buckets);
-	s->buckets = nb;
-	s->nbuckets = n;
 }
 
 /* ---- bindings ---- */
@@ -121,8 +93,8 @@ static void binding_free(struct loc *l, struct binding *b)
 	pool_release(l->pool, b);
 }
 
-/* An AOR entry, linked at *link of shard s. */
-static struct aor *aor_new(struct loc *l, struct loc_shard *s, const char *name, uint32_t hash, struct aor **link)
+/* An AOR entry, added to shard s. */
+static struct aor *aor_new(struct loc *l, struct loc_shard *s, const char *name, uint32_t hash)
 {
 	size_t len = strlen(name);
 	struct aor *a = pool_alloc(l->pool, sizeof(*a) + len + 1);
@@ -130,9 +102,9 @@ static struct aor *aor_new(struct loc *l, struct loc_shard *s, const char *name,
 	if (!a)
 		return NULL;
 	memcpy(a->name, name, len + 1);
-	a->hash = hash;
-	*link = a;
-	s->naors++;
+	a->link.hash = hash;
+	a->head = NULL;
+	htab_add(&s->aors, &a->link);
 	return a;
 }
 
@@ -191,12 +163,9 @@ static struct binding *binding_new(struct loc *l, struct loc_shard *s, struct ao
 
 static void aor_remove_if_empty(struct loc *l, struct loc_shard *s, struct aor *a)
 {
-	struct aor **link;
-
-	if (a->head || !aor_find(s, a->name, a->hash, &link))
+	if (a->head)
 		return;
-	*link = a->next;
-	s->naors--;
+	htab_remove(&s->aors, &a->link);
 	pool_release(l->pool, a);
 }
 
@@ -206,7 +175,7 @@ static void on_expiry(struct tmr *t, void *arg)
 	struct binding *b = (struct binding *)((char *)t - offsetof(struct binding, expiry));
 	struct aor *a = b->aor;
 	struct loc *l = arg;
-	struct loc_shard *s = shard_of(l, a->hash);
+	struct loc_shard *s = shard_of(l, a->link.hash);
 	struct binding **pp;
 
 	for (pp = &a->head; *pp && *pp != b; pp = &(*pp)->next)
@@ -243,9 +212,7 @@ int loc_new(struct loc **lp, loc_expired_h *expired, void *arg)
 		struct loc_shard *s = &l->shards[i];
 
 		pthread_mutex_init(&s->lock, NULL);
-		s->nbuckets = 64;
-		s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
-		if (!s->buckets || tmr_wheel_new(&s->wheel, now)) {
+		if (htab_init(&s->aors, 64, AOR_BUCKETS_MAX, LOC_SHARD_BITS) || tmr_wheel_new(&s->wheel, now)) {
 			loc_free(l);
 			return ENOMEM;
 		}
@@ -303,9 +270,9 @@ void loc_free(struct loc *l)
 	for (unsigned i = 0; i < LOC_SHARDS; i++) {
 		struct loc_shard *s = &l->shards[i];
 
-		for (unsigned k = 0; s->buckets && k < s->nbuckets; k++) {
-			for (struct aor *a = s->buckets[k], *next; a; a = next) {
-				next = a->next;
+		for (size_t k = 0; s->aors.v && k < s->aors.n; k++) {
+			for (struct aor *a = (struct aor *)s->aors.v[k], *next; a; a = next) {
+				next = (struct aor *)a->link.next;
 				while (a->head) {
 					struct binding *b = a->head;
 
@@ -315,7 +282,7 @@ void loc_free(struct loc *l)
 				pool_release(l->pool, a);
 			}
 		}
-		free(s->buckets);
+		htab_free(&s->aors);
 		tmr_wheel_free(s->wheel);
 		pthread_mutex_destroy(&s->lock);
 	}
@@ -336,7 +303,7 @@ void loc_unlock(struct loc *l, const char *aor)
 size_t loc_get_locked(struct loc *l, const char *aor, struct store_binding *out, size_t max, int64_t now)
 {
 	uint32_t h = aor_hash(aor);
-	struct aor *a = aor_find(shard_of(l, h), aor, h, NULL);
+	struct aor *a = aor_find(shard_of(l, h), aor, h);
 	size_t n = 0;
 
 	for (struct binding *b = a ? a->head : NULL; b; b = b->next) {
@@ -353,12 +320,12 @@ int loc_set_locked(struct loc *l, const char *aor, const struct store_binding *s
 {
 	uint32_t h = aor_hash(aor);
 	struct loc_shard *s = shard_of(l, h);
-	struct aor **link, *a = aor_find(s, aor, h, &link);
+	struct aor *a = aor_find(s, aor, h);
 	struct binding *fresh = NULL, **tail = &fresh;
 
 	if (!a && n == 0)
 		return 0;
-	if (!a && !(a = aor_new(l, s, aor, h, link)))
+	if (!a && !(a = aor_new(l, s, aor, h)))
 		return ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct binding *b = binding_new(l, s, a, &sb[i], now);
@@ -384,8 +351,6 @@ int loc_set_locked(struct loc *l, const char *aor, const struct store_binding *s
 	}
 	a->head = fresh;
 	aor_remove_if_empty(l, s, a);
-	if (s->naors > s->nbuckets * 2)
-		shard_grow(s);
 	return 0;
 }
 
@@ -403,24 +368,22 @@ int loc_put(struct loc *l, const struct store_binding *b, int64_t now)
 {
 	uint32_t h = aor_hash(b->aor);
 	struct loc_shard *s = shard_of(l, h);
-	struct aor **link, *a;
+	struct aor *a;
 	struct binding *nb;
 	int err = 0;
 
 	if (b->expires <= now)
 		return 0;
 	pthread_mutex_lock(&s->lock);
-	a = aor_find(s, b->aor, h, &link);
+	a = aor_find(s, b->aor, h);
 	if (!a)
-		a = aor_new(l, s, b->aor, h, link);
+		a = aor_new(l, s, b->aor, h);
 	if (!a || !(nb = binding_new(l, s, a, b, now))) {
 		err = ENOMEM;
 	} else {
 		nb->next = a->head;
 		a->head = nb;
 	}
-	if (s->naors > s->nbuckets * 2)
-		shard_grow(s);
 	pthread_mutex_unlock(&s->lock);
 	return err;
 }
@@ -434,8 +397,8 @@ void loc_foreach(struct loc *l, store_binding_h *cb, void *arg)
 		struct loc_shard *s = &l->shards[i];
 
 		pthread_mutex_lock(&s->lock);
-		for (unsigned k = 0; k < s->nbuckets; k++)
-			for (struct aor *a = s->buckets[k]; a; a = a->next)
+		for (size_t k = 0; k < s->aors.n; k++)
+			for (struct aor *a = (struct aor *)s->aors.v[k]; a; a = (struct aor *)a->link.next)
 				for (struct binding *b = a->head; b; b = b->next)
 					if (b->expires > now) {
 						binding_export(b, a->name, sb);

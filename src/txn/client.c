@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/htab.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/timer.h"
@@ -20,16 +21,17 @@
 #include "txn/txn.h"
 #include "txn/txn_private.h"
 
-#define CSHARDS 256
+#define CSHARD_BITS 8
+#define CSHARDS (1u << CSHARD_BITS) /* by the key hash's low bits; the chains use the rest */
+#define CBUCKETS_MAX (1u << 14) /* per shard: 4M in all */
 
 enum cstate { C_CALLING, C_PROCEEDING, C_COMPLETED, C_TERMINATED };
 
 struct txn_client {
-	struct txn_client *hnext, *hprev;
+	struct htab_link link;    /* first: its shard's chain, and the key's hash */
 	struct txn_client *wnext, *wprev; /* waiting: no response yet (under its wait shard's lock) */
 	bool waiting;
 	struct txn_table *table;
-	uint32_t hash;
 	char branch[48];
 	char method[24];       /* CSeq method: INVITE and CANCEL share a branch, not a transaction */
 	bool in_table, invite, reliable;
@@ -63,7 +65,7 @@ struct wshard {
 
 struct cshard {
 	pthread_mutex_t lock;
-	struct txn_client *head[64];
+	struct htab clients;      /* of struct txn_client */
 };
 
 struct txn_ctable {
@@ -93,8 +95,15 @@ int txn__ctable_new(struct txn_ctable **cp)
 
 	if (!c)
 		return ENOMEM;
-	for (unsigned i = 0; i < CSHARDS; i++)
+	for (unsigned i = 0; i < CSHARDS; i++) {
+		if (htab_init(&c->shards[i].clients, 64, CBUCKETS_MAX, CSHARD_BITS)) {
+			while (i--)
+				htab_free(&c->shards[i].clients);
+			free(c);
+			return ENOMEM;
+		}
 		pthread_mutex_init(&c->shards[i].lock, NULL);
+	}
 	for (unsigned i = 0; i < WSHARDS; i++)
 		pthread_mutex_init(&c->wait[i].lock, NULL);
 	*cp = c;
@@ -117,27 +126,18 @@ static unsigned txn_via_count(const struct sip_msg *m)
 	return sip_list_count(m, SIP_HDR_VIA);
 }
 
-static struct cshard *cshard_of(struct txn_ctable *c, uint32_t h, struct txn_client ***bucket)
+static struct cshard *cshard_of(struct txn_ctable *c, uint32_t h)
 {
-	struct cshard *s = &c->shards[h % CSHARDS];
-
-	*bucket = &s->head[(h / CSHARDS) % 64];
-	return s;
+	return &c->shards[h % CSHARDS];
 }
 
 static void unlink_ct(struct txn_client *ct)
 {
-	struct txn_client **bucket;
-	struct cshard *s = cshard_of(ct->table->clients, ct->hash, &bucket);
+	struct cshard *s = cshard_of(ct->table->clients, ct->link.hash);
 
 	pthread_mutex_lock(&s->lock);
 	if (ct->in_table) {
-		if (ct->hprev)
-			ct->hprev->hnext = ct->hnext;
-		else
-			*bucket = ct->hnext;
-		if (ct->hnext)
-			ct->hnext->hprev = ct->hprev;
+		htab_remove(&s->clients, &ct->link);
 		ct->in_table = false;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -211,14 +211,15 @@ void txn__ctable_free(struct txn_ctable *c)
 	if (!c)
 		return;
 	for (unsigned i = 0; i < CSHARDS; i++) {
-		for (unsigned b = 0; b < 64; b++) {
-			while (c->shards[i].head[b]) {
-				struct txn_client *ct = c->shards[i].head[b];
+		for (size_t b = 0; b < c->shards[i].clients.n; b++) {
+			while (c->shards[i].clients.v[b]) {
+				struct txn_client *ct = (struct txn_client *)c->shards[i].clients.v[b];
 
 				ct->h = NULL;
 				ct_terminate(ct, 0);
 			}
 		}
+		htab_free(&c->shards[i].clients);
 		pthread_mutex_destroy(&c->shards[i].lock);
 	}
 	for (unsigned i = 0; i < WSHARDS; i++)
@@ -274,7 +275,7 @@ int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *l
 		    const struct tp_addr *dst, txn_client_h *h, void *arg)
 {
 	const struct txn_timers *T = &t->cfg.timers;
-	struct txn_client **bucket, *ct;
+	struct txn_client *ct;
 	struct txn_client_ident parsed;
 	struct sip_msg *m = NULL;
 	struct cshard *s;
@@ -327,13 +328,10 @@ int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *l
 	ct->reliable = proto != TP_UDP;
 	ct->h = h;
 	ct->arg = arg;
-	ct->hash = key_hash(slice_cstr(ct->branch), slice_cstr(ct->method));
-	s = cshard_of(t->clients, ct->hash, &bucket);
+	ct->link.hash = key_hash(slice_cstr(ct->branch), slice_cstr(ct->method));
+	s = cshard_of(t->clients, ct->link.hash);
 	pthread_mutex_lock(&s->lock);
-	ct->hnext = *bucket;
-	if (*bucket)
-		(*bucket)->hprev = ct;
-	*bucket = ct;
+	htab_add(&s->clients, &ct->link);
 	ct->in_table = true;
 	pthread_mutex_unlock(&s->lock);
 	wait_link(ct); /* before the send: a connect may fail, an ICMP error come, on another worker at once */
@@ -510,17 +508,20 @@ static void recv_direct_h(void *arg)
 int txn_client_recv(struct txn_table *t, const struct sip_msg *resp, const char *invalid)
 {
 	uint32_t h = key_hash(resp->via.branch, resp->cseq.method);
-	struct txn_client **bucket, *ct;
-	struct cshard *s = cshard_of(t->clients, h, &bucket);
+	struct cshard *s = cshard_of(t->clients, h);
+	struct txn_client *ct = NULL;
 	struct posted *p;
 
 	if (!resp->via.branch.l || !resp->cseq.method.l)
 		return ENOENT;
 	pthread_mutex_lock(&s->lock);
-	for (ct = *bucket; ct; ct = ct->hnext)
-		if (ct->hash == h && slice_eq(slice_cstr(ct->branch), resp->via.branch) &&
-		    slice_eq(slice_cstr(ct->method), resp->cseq.method))
-			break;
+	for (struct htab_link *l = htab_chain(&s->clients, h); l && !ct; l = l->next) {
+		struct txn_client *c = (struct txn_client *)l;
+
+		if (l->hash == h && slice_eq(slice_cstr(c->branch), resp->via.branch) &&
+		    slice_eq(slice_cstr(c->method), resp->cseq.method))
+			ct = c;
+	}
 	mem_ref(ct);
 	pthread_mutex_unlock(&s->lock);
 	if (!ct)

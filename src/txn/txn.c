@@ -7,11 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/htab.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/timer.h"
 #include "net/loop.h"
 #include "txn/txn_private.h"
+
+#define BUCKETS_MAX (1u << 22) /* in all shards: chains stay short up to millions of transactions */
 
 
 /* ---- keys ---- */
@@ -112,6 +115,7 @@ int txn_table_new(struct txn_table **tp, const struct txn_table_config *cfg)
 {
 	struct txn_table *t = calloc(1, sizeof(*t));
 	unsigned n = cfg->shards ? cfg->shards : 1024;
+	size_t max = n < BUCKETS_MAX / 64 ? BUCKETS_MAX / n : 64; /* buckets per shard */
 
 	if (!t)
 		return ENOMEM;
@@ -133,9 +137,7 @@ int txn_table_new(struct txn_table **tp, const struct txn_table_config *cfg)
 	}
 	for (unsigned i = 0; i < n; i++) {
 		pthread_mutex_init(&t->shards[i].lock, NULL);
-		t->shards[i].nbuckets = 64;
-		t->shards[i].buckets = calloc(64, sizeof(struct tentry *));
-		if (!t->shards[i].buckets) {
+		if (htab_init(&t->shards[i].entries, 64, max, (unsigned)__builtin_ctz(n))) {
 			t->nshards = i + 1;
 			txn_table_free(t);
 			return ENOMEM;
@@ -145,7 +147,7 @@ int txn_table_new(struct txn_table **tp, const struct txn_table_config *cfg)
 	return 0;
 }
 
-/* Locks the shard of a hash and returns it; its bucket array may be reallocated by chain_insert, so it
+/* Locks the shard of a hash and returns it; its bucket array may be reallocated by htab_add, so it
  * is only looked at under the lock. */
 static struct shard *shard_lock(struct txn_table *t, uint32_t hash)
 {
@@ -155,71 +157,13 @@ static struct shard *shard_lock(struct txn_table *t, uint32_t hash)
 	return s;
 }
 
-static struct tentry **bucket_of(const struct txn_table *t, const struct shard *s, uint32_t hash)
-{
-	return &s->buckets[(hash / t->nshards) & (s->nbuckets - 1)];
-}
-
-/* Doubles a shard's buckets when chains grow; called with the shard locked. */
-static void shard_grow(struct txn_table *t, struct shard *s)
-{
-	unsigned n = s->nbuckets * 2;
-	struct tentry **nb = calloc(n, sizeof(*nb));
-
-	if (!nb)
-		return; /* longer chains, still correct */
-	for (unsigned i = 0; i < s->nbuckets; i++) {
-		struct tentry *e = s->buckets[i], *next;
-
-		for (; e; e = next) {
-			struct tentry **b = &nb[(e->hash / t->nshards) & (n - 1)];
-
-			next = e->hnext;
-			e->hprev = NULL;
-			e->hnext = *b;
-			if (*b)
-				(*b)->hprev = e;
-			*b = e;
-		}
-	}
-	free(s->buckets);
-	s->buckets = nb;
-	s->nbuckets = n;
-}
-
-/* Called with the shard locked. */
-static void chain_insert(struct txn_table *t, struct shard *s, struct tentry *e)
-{
-	struct tentry **b = bucket_of(t, s, e->hash);
-
-	e->hprev = NULL;
-	e->hnext = *b;
-	if (*b)
-		(*b)->hprev = e;
-	*b = e;
-	if (++s->nentries > s->nbuckets * 2)
-		shard_grow(t, s);
-}
-
-/* Called with the shard locked. */
-static void chain_unlink(struct txn_table *t, struct shard *s, struct tentry *e)
-{
-	if (e->hprev)
-		e->hprev->hnext = e->hnext;
-	else
-		*bucket_of(t, s, e->hash) = e->hnext;
-	if (e->hnext)
-		e->hnext->hprev = e->hprev;
-	s->nentries--;
-}
-
 static void table_unlink(struct txn *tx)
 {
 	struct txn_table *t = tx->table;
-	struct shard *s = shard_lock(t, tx->e.hash);
+	struct shard *s = shard_lock(t, tx->e.link.hash);
 
 	if (tx->in_table) {
-		chain_unlink(t, s, &tx->e);
+		htab_remove(&s->entries, &tx->e.link);
 		tx->in_table = false;
 		atomic_fetch_sub(&t->live, 1);
 	}
@@ -266,10 +210,11 @@ static struct txn *lookup(struct txn_table *t, const struct txn_key *k, struct r
 	const struct txn_echo *echo = NULL;
 	struct txn *tx = NULL;
 
-	for (struct tentry *e = *bucket_of(t, s, h); e && !tx; e = e->hnext) {
+	for (struct htab_link *l = htab_chain(&s->entries, h); l && !tx; l = l->next) {
+		struct tentry *e = (struct tentry *)l;
 		struct txn_key ek;
 
-		if (e->hash != h)
+		if (l->hash != h)
 			continue;
 		if (!e->echo) {
 			if (key_eq(&((struct txn *)e)->key, k))
@@ -326,7 +271,7 @@ struct txn *txn_server_match_cancelled(struct txn_table *t, const struct sip_msg
 /* Called with the shard locked. */
 static void echo_unlink(struct txn_table *t, struct shard *s, struct txn_echo *e)
 {
-	chain_unlink(t, s, &e->e);
+	htab_remove(&s->entries, &e->e.link);
 	atomic_fetch_sub(&t->echoes, 1);
 }
 
@@ -335,7 +280,7 @@ static void echo_expired(struct tmr *tm, void *arg)
 {
 	struct txn_echo *e = arg;
 	struct txn_table *t = e->table;
-	struct shard *s = shard_lock(t, e->e.hash);
+	struct shard *s = shard_lock(t, e->e.link.hash);
 
 	(void)tm;
 	echo_unlink(t, s, e);
@@ -363,7 +308,7 @@ static bool echo_add(struct txn *tx)
 	e->worker = tx->worker;
 	e->dst = tx->dst;
 	e->proto = tx->proto;
-	e->e.hash = tx->e.hash;
+	e->e.link.hash = tx->e.link.hash;
 	e->e.echo = true;
 	e->cookie = tx->key.cookie;
 	e->port = tx->key.port;
@@ -375,8 +320,8 @@ static bool echo_add(struct txn *tx)
 	}
 	memcpy(e->data + off, tx->resp, tx->resp_len);
 	e->resp_len = (uint32_t)tx->resp_len;
-	s = shard_lock(t, e->e.hash);
-	chain_insert(t, s, &e->e);
+	s = shard_lock(t, e->e.link.hash);
+	htab_add(&s->entries, &e->e.link);
 	atomic_fetch_add(&t->echoes, 1);
 	pthread_mutex_unlock(&s->lock);
 	tmr_start_lazy(loop_timers(tx->loop), &e->tmr_j, 64u * t->cfg.timers.t1, echo_expired, e);
@@ -416,9 +361,9 @@ void txn_table_free(struct txn_table *t)
 	for (unsigned i = 0; i < t->nshards; i++) {
 		struct shard *s = &t->shards[i];
 
-		for (unsigned b = 0; s->buckets && b < s->nbuckets; b++) {
-			while (s->buckets[b]) {
-				struct tentry *e = s->buckets[b];
+		for (size_t b = 0; s->entries.v && b < s->entries.n; b++) {
+			while (s->entries.v[b]) {
+				struct tentry *e = (struct tentry *)s->entries.v[b];
 
 				/* the workers are joined but their wheels still exist: cancel, tell the TU, free */
 				if (!e->echo) {
@@ -430,7 +375,7 @@ void txn_table_free(struct txn_table *t)
 				free(e);
 			}
 		}
-		free(s->buckets);
+		htab_free(&s->entries);
 		pthread_mutex_destroy(&s->lock);
 	}
 	free(t->shards);
@@ -460,13 +405,13 @@ int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, con
 	}
 	key_copy(tx, &k);
 	tx->table = t;
-	tx->e.hash = key_hash(&k);
+	tx->e.link.hash = key_hash(&k);
 	tx->invite = req->mid == SIP_METHOD_INVITE;
 	tx->reliable = reliable;
 	tx->state = tx->invite ? TXN_PROCEEDING : TXN_TRYING;
 	tx->loop = loop;
-	s = shard_lock(t, tx->e.hash);
-	chain_insert(t, s, &tx->e);
+	s = shard_lock(t, tx->e.link.hash);
+	htab_add(&s->entries, &tx->e.link);
 	tx->in_table = true;
 	pthread_mutex_unlock(&s->lock);
 	*txp = mem_ref(tx); /* one for the table, one for the caller */

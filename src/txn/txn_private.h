@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "base/htab.h"
 #include "base/timer.h"
 #include "txn/txn.h"
 
@@ -24,16 +25,13 @@ struct txn_key {
 
 /* What a shard chains, first in each: a transaction, or the echo of one that has answered. */
 struct tentry {
-	struct tentry *hnext, *hprev;
-	uint32_t hash;
+	struct htab_link link; /* first: the shard's chain, and the key's hash */
 	bool echo;
 };
 
 struct shard {
 	pthread_mutex_t lock;
-	struct tentry **buckets;
-	unsigned nbuckets;
-	unsigned nentries;
+	struct htab entries;    /* of struct tentry */
 };
 
 struct txn_ctable; /* client transactions, client.c */
