@@ -64,6 +64,39 @@ static void test_max(void **state)
 	calls_free(c); /* with records in it: freed (ASan) */
 }
 
+/* 50,000 calls at once: each shard's chains double four times; every record is still found, by its
+ * answer and by its end, and the ones left are freed with the table. */
+static void test_many(void **state)
+{
+	enum { MANY = 50000 };
+	struct calls *c;
+	char cid[32];
+
+	(void)state;
+	assert_int_equal(calls_new(&c, MANY, 0), 0);
+	for (unsigned i = 0; i < MANY; i++) {
+		snprintf(cid, sizeof(cid), "%u@many", i);
+		start(c, cid);
+	}
+	assert_int_equal(calls_active(c), MANY);
+	start(c, "7@many"); /* a spiral of a call already recorded: one record */
+	assert_int_equal(calls_active(c), MANY);
+	for (unsigned i = 0; i < MANY; i++) {
+		snprintf(cid, sizeof(cid), "%u@many", i);
+		if (i % 3 == 0)
+			calls_failed(c, id(cid), 486);
+		else
+			calls_answered(c, id(cid), true);
+	}
+	assert_int_equal(calls_active(c), MANY - (MANY + 2) / 3);
+	for (unsigned i = 0; i < MANY; i += 3) {
+		snprintf(cid, sizeof(cid), "%u@many", i + 1);
+		calls_ended(c, id(cid));
+	}
+	assert_int_equal(calls_active(c), MANY - 2 * ((MANY + 2) / 3));
+	calls_free(c);
+}
+
 /* A Call-ID different from base that lands in base's shard. */
 static void same_shard(const char *base, char *out, size_t n)
 {
@@ -107,6 +140,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_life),
 		cmocka_unit_test(test_max),
+		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_expiry),
 	};
 

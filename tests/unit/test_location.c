@@ -1,0 +1,141 @@
+/* test_location.c: the location service's index: tens of thousands of AORs found through every
+ * doubling of their shards' chains, replaced and removed by loc_set_locked, and bindings expiring
+ * on their timers through the expiry thread, which tells the registrar what to delete. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "registrar/location.h"
+
+#define MANY 20000 /* 64 shards of 64 buckets at first: each shard's chains double three times */
+
+static void binding(struct store_binding *b, unsigned i, const char *contact, int64_t expires)
+{
+	memset(b, 0, sizeof(*b));
+	snprintf(b->aor, sizeof(b->aor), "sip:user%u@example.com", i);
+	snprintf(b->contact, sizeof(b->contact), "%s", contact);
+	snprintf(b->received, sizeof(b->received), "udp:192.0.2.%u:5060", i % 250 + 1);
+	snprintf(b->call_id, sizeof(b->call_id), "reg-%u", i);
+	b->cseq = i + 1;
+	b->q = -1;
+	b->expires = expires;
+	b->updated = expires - 3600;
+}
+
+static int count_cb(const struct store_binding *b, void *arg)
+{
+	(void)b;
+	++*(size_t *)arg;
+	return 0;
+}
+
+static void test_many_aors(void **state)
+{
+	struct store_binding *b = malloc(2 * sizeof(*b));
+	int64_t now = (int64_t)time(NULL);
+	struct loc *l;
+	size_t seen = 0;
+	char c[64];
+
+	(void)state;
+	assert_non_null(b);
+	assert_int_equal(loc_new(&l, NULL, NULL), 0);
+	for (unsigned i = 0; i < MANY; i++) {
+		snprintf(c, sizeof(c), "sip:u%u@198.51.100.1:5060", i);
+		binding(&b[0], i, c, now + 3600);
+		assert_int_equal(loc_put(l, &b[0], now), 0);
+	}
+	assert_int_equal(loc_count(l), MANY);
+	for (unsigned i = 0; i < MANY; i++) {
+		snprintf(b[1].aor, sizeof(b[1].aor), "sip:user%u@example.com", i);
+		snprintf(c, sizeof(c), "sip:u%u@198.51.100.1:5060", i);
+		assert_int_equal(loc_lookup(l, b[1].aor, b, 2, now), 1);
+		assert_string_equal(b[0].contact, c);
+		assert_int_equal(b[0].cseq, i + 1);
+	}
+	assert_int_equal(loc_lookup(l, "sip:nobody@example.com", b, 2, now), 0);
+	loc_foreach(l, count_cb, &seen);
+	assert_int_equal(seen, MANY);
+
+	/* every other AOR: its binding replaced by two; the rest removed */
+	for (unsigned i = 0; i < MANY; i++) {
+		char aor[64];
+		size_t n = i % 2 ? 2 : 0;
+
+		snprintf(aor, sizeof(aor), "sip:user%u@example.com", i);
+		binding(&b[0], i, "sip:a@203.0.113.1", now + 60);
+		binding(&b[1], i, "sip:b@203.0.113.2", now + 120);
+		loc_lock(l, aor);
+		assert_int_equal(loc_set_locked(l, aor, b, n, now), 0);
+		loc_unlock(l, aor);
+	}
+	assert_int_equal(loc_count(l), MANY);
+	for (unsigned i = 0; i < MANY; i++) {
+		snprintf(c, sizeof(c), "sip:user%u@example.com", i);
+		assert_int_equal(loc_lookup(l, c, b, 2, now), i % 2 ? 2 : 0);
+	}
+	loc_free(l); /* with bindings in it: all freed (ASan) */
+	free(b);
+}
+
+struct expired {
+	size_t n;
+	char aor[256], contact[512];
+};
+
+static void on_expired(const struct store_change *dels, size_t n, void *arg)
+{
+	struct expired *e = arg;
+
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(dels[i].op, STORE_BINDING_DEL);
+		snprintf(e->aor, sizeof(e->aor), "%s", dels[i].b.aor);
+		snprintf(e->contact, sizeof(e->contact), "%s", dels[i].b.contact);
+	}
+	__atomic_add_fetch(&e->n, n, __ATOMIC_SEQ_CST);
+}
+
+static void test_expiry(void **state)
+{
+	struct store_binding *b = malloc(2 * sizeof(*b));
+	int64_t now = (int64_t)time(NULL);
+	struct expired e = { 0 };
+	struct loc *l;
+
+	(void)state;
+	assert_non_null(b);
+	assert_int_equal(loc_new(&l, on_expired, &e), 0);
+	binding(&b[0], 7, "sip:short@203.0.113.7", now + 1);
+	assert_int_equal(loc_put(l, &b[0], now), 0);
+	binding(&b[0], 8, "sip:long@203.0.113.8", now + 3600);
+	assert_int_equal(loc_put(l, &b[0], now), 0);
+	assert_int_equal(loc_start(l), 0);
+	for (int i = 0; i < 40 && __atomic_load_n(&e.n, __ATOMIC_SEQ_CST) == 0; i++)
+		usleep(100 * 1000);
+	assert_int_equal(__atomic_load_n(&e.n, __ATOMIC_SEQ_CST), 1);
+	assert_string_equal(e.aor, "sip:user7@example.com");
+	assert_string_equal(e.contact, "sip:short@203.0.113.7");
+	assert_int_equal(loc_count(l), 1);
+	assert_int_equal(loc_lookup(l, "sip:user7@example.com", b, 2, now), 0);
+	assert_int_equal(loc_lookup(l, "sip:user8@example.com", b, 2, now), 1);
+	loc_free(l);
+	free(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_many_aors),
+		cmocka_unit_test(test_expiry),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
