@@ -4,8 +4,9 @@
  *
  * Why grow: a table sized for its worst case (a million nonces) and filled at random buckets touches
  * its whole array page by page, so the resident memory of a quiet server creeps up to the capacity.
- * Growing by doubling when entries outnumber buckets keeps memory to what is held, at an amortised
- * rehash of each entry once per doubling. */
+ * Growing by doubling when entries outnumber buckets twice keeps memory to what is held (chains of
+ * one or two entries on average), at an amortised rehash of each entry once per doubling. The arrays
+ * come from a pool of their own, apart from the heap of the entries (see htab.c). */
 #ifndef SIPD_BASE_HTAB_H
 #define SIPD_BASE_HTAB_H
 
@@ -32,7 +33,8 @@ static inline struct htab_link *htab_chain(const struct htab *t, uint32_t h)
 {
 	return t->v[(h >> t->shift) & (t->n - 1)];
 }
-/* Adds l (l->hash set); the array doubles first when entries would outnumber buckets (below max).
+/* Adds l (l->hash set); the array doubles first when entries would be more than twice the buckets
+ * (below max).
  * Without memory for that, the chains just get longer. */
 void htab_add(struct htab *t, struct htab_link *l);
 /* l must be in t. */
