@@ -37,12 +37,10 @@ int tp__tcp_table_init(struct tp *tp)
 {
 	struct tp_conn_table *t = &tp->conns;
 
+	pthread_mutex_init(&t->lock, NULL); /* first: tp__tcp_table_free runs on every way out */
 	if (getrandom(&t->seed, sizeof(t->seed), GRND_NONBLOCK) != sizeof(t->seed))
 		t->seed = (uint32_t)time(NULL) ^ (uint32_t)(uintptr_t)tp;
-	if (htab_init(&t->map, TABLE_MIN, TABLE_MAX, 0))
-		return ENOMEM;
-	pthread_mutex_init(&t->lock, NULL);
-	return 0;
+	return htab_init(&t->map, TABLE_MIN, TABLE_MAX, 0);
 }
 
 /* After every connection is gone. */
