@@ -28,11 +28,6 @@ static struct htab_link **array_new(size_t n)
 	return arrays ? pool_alloc(arrays, n * sizeof(struct htab_link *)) : NULL;
 }
 
-static size_t bucket_of(const struct htab *t, uint32_t h, size_t n)
-{
-	return (h >> t->shift) & (n - 1);
-}
-
 int htab_init(struct htab *t, size_t min, size_t max, unsigned shift)
 {
 	t->count = 0;
@@ -64,7 +59,7 @@ static void htab_grow(struct htab *t)
 		struct htab_link *l = t->v[i], *next;
 
 		for (; l; l = next) {
-			size_t k = bucket_of(t, l->hash, n);
+			size_t k = htab__index(t, l->hash, n);
 
 			next = l->next;
 			l->next = v[k];
@@ -82,14 +77,29 @@ void htab_add(struct htab *t, struct htab_link *l)
 
 	if (++t->count > 2 * t->n && t->n < t->max)
 		htab_grow(t);
-	k = bucket_of(t, l->hash, t->n);
+	k = htab__index(t, l->hash, t->n);
 	l->next = t->v[k];
 	t->v[k] = l;
 }
 
+struct htab_link *htab_next(const struct htab *t, const struct htab_link *l)
+{
+	size_t k = 0;
+
+	if (l) {
+		if (l->next)
+			return l->next;
+		k = htab__index(t, l->hash, t->n) + 1;
+	}
+	for (; t->v && k < t->n; k++)
+		if (t->v[k])
+			return t->v[k];
+	return NULL;
+}
+
 void htab_remove(struct htab *t, struct htab_link *l)
 {
-	struct htab_link **pp = &t->v[bucket_of(t, l->hash, t->n)];
+	struct htab_link **pp = &t->v[htab__index(t, l->hash, t->n)];
 
 	while (*pp != l)
 		pp = &(*pp)->next;

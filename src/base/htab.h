@@ -28,14 +28,21 @@ struct htab {
 /* min and max: powers of two, min <= max. 0 or ENOMEM. */
 int htab_init(struct htab *t, size_t min, size_t max, unsigned shift);
 void htab_free(struct htab *t);
+/* The bucket of hash h among n. */
+static inline size_t htab__index(const struct htab *t, uint32_t h, size_t n)
+{
+	return (h >> t->shift) & (n - 1);
+}
 /* The chain holding the entries of hash h (inline: every lookup of the transaction layer passes here). */
 static inline struct htab_link *htab_chain(const struct htab *t, uint32_t h)
 {
-	return t->v[(h >> t->shift) & (t->n - 1)];
+	return t->v[htab__index(t, h, t->n)];
 }
+/* Every entry in turn: the first with l NULL, else the one after l (still in t), NULL past the last.
+ * A walk may free l once it has its successor. Not for the hot path: it steps over empty buckets. */
+struct htab_link *htab_next(const struct htab *t, const struct htab_link *l);
 /* Adds l (l->hash set); the array doubles first when entries would be more than twice the buckets
- * (below max).
- * Without memory for that, the chains just get longer. */
+ * (below max). Without memory for that, the chains just get longer. */
 void htab_add(struct htab *t, struct htab_link *l);
 /* l must be in t. */
 void htab_remove(struct htab *t, struct htab_link *l);

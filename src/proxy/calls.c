@@ -71,11 +71,10 @@ void calls_free(struct calls *c)
 	for (unsigned i = 0; i < CALL_SHARDS; i++) {
 		struct htab *t = &c->shards[i].calls;
 
-		for (size_t k = 0; k < t->n; k++)
-			for (struct htab_link *x = t->v[k], *n; x; x = n) {
-				n = x->next;
-				free(x);
-			}
+		for (struct htab_link *x = htab_next(t, NULL), *next; x; x = next) {
+			next = htab_next(t, x);
+			free(x);
+		}
 		htab_free(t);
 		pthread_mutex_destroy(&c->shards[i].lock);
 	}

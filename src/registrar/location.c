@@ -270,17 +270,17 @@ void loc_free(struct loc *l)
 	for (unsigned i = 0; i < LOC_SHARDS; i++) {
 		struct loc_shard *s = &l->shards[i];
 
-		for (size_t k = 0; s->aors.v && k < s->aors.n; k++) {
-			for (struct aor *a = (struct aor *)s->aors.v[k], *next; a; a = next) {
-				next = (struct aor *)a->link.next;
-				while (a->head) {
-					struct binding *b = a->head;
+		for (struct htab_link *k = htab_next(&s->aors, NULL), *next; k; k = next) {
+			struct aor *a = (struct aor *)k;
 
-					a->head = b->next;
-					binding_free(l, b);
-				}
-				pool_release(l->pool, a);
+			next = htab_next(&s->aors, k);
+			while (a->head) {
+				struct binding *b = a->head;
+
+				a->head = b->next;
+				binding_free(l, b);
 			}
+			pool_release(l->pool, a);
 		}
 		htab_free(&s->aors);
 		tmr_wheel_free(s->wheel);
@@ -397,13 +397,15 @@ void loc_foreach(struct loc *l, store_binding_h *cb, void *arg)
 		struct loc_shard *s = &l->shards[i];
 
 		pthread_mutex_lock(&s->lock);
-		for (size_t k = 0; k < s->aors.n; k++)
-			for (struct aor *a = (struct aor *)s->aors.v[k]; a; a = (struct aor *)a->link.next)
-				for (struct binding *b = a->head; b; b = b->next)
-					if (b->expires > now) {
-						binding_export(b, a->name, sb);
-						cb(sb, arg);
-					}
+		for (struct htab_link *k = htab_next(&s->aors, NULL); k; k = htab_next(&s->aors, k)) {
+			const struct aor *a = (const struct aor *)k;
+
+			for (struct binding *b = a->head; b; b = b->next)
+				if (b->expires > now) {
+					binding_export(b, a->name, sb);
+					cb(sb, arg);
+				}
+		}
 		pthread_mutex_unlock(&s->lock);
 	}
 	free(sb);

@@ -1,11 +1,12 @@
 /* test_htab.c: base/htab: the bucket array doubles as entries come and stops at its maximum, every entry
  * stays findable through each doubling, removal from any place in a chain, and the shift leaves the
- * low bits of a hash alone. */
+ * low bits of a hash alone; htab_next walks every entry once, even while freeing them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -43,14 +44,31 @@ static size_t chained(const struct htab *t)
 	return n;
 }
 
+/* Entries met by htab_next, each asserted met only once (seen: one flag per key). */
+static size_t walked(const struct htab *t, unsigned char *seen)
+{
+	size_t n = 0;
+
+	for (const struct htab_link *l = htab_next(t, NULL); l; l = htab_next(t, l)) {
+		const struct item *it = (const struct item *)l;
+
+		assert_int_equal(seen[it->key], 0);
+		seen[it->key] = 1;
+		n++;
+	}
+	return n;
+}
+
 static void test_grows_and_finds(void **state)
 {
 	enum { N = 100000 };
 	struct item *items = calloc(N, sizeof(*items));
+	unsigned char *seen = calloc(N, 1);
 	struct htab t;
 
 	(void)state;
 	assert_non_null(items);
+	assert_non_null(seen);
 	assert_int_equal(htab_init(&t, 16, 1u << 14, 0), 0);
 	assert_int_equal(t.n, 16);
 	for (unsigned i = 0; i < N; i++) {
@@ -63,6 +81,7 @@ static void test_grows_and_finds(void **state)
 	assert_int_equal(t.n, 1u << 14); /* then no further than max: longer chains instead */
 	assert_int_equal(chained(&t), N);
 	assert_int_equal(t.count, N);
+	assert_int_equal(walked(&t, seen), N);
 	for (unsigned i = 0; i < N; i++)
 		assert_ptr_equal(find(&t, i), &items[i]);
 	assert_null(find(&t, N));
@@ -73,9 +92,41 @@ static void test_grows_and_finds(void **state)
 		assert_ptr_equal(find(&t, i), i % 3 ? &items[i] : NULL);
 	assert_int_equal(chained(&t), N - (N + 2) / 3);
 	assert_int_equal(t.count, N - (N + 2) / 3);
+	memset(seen, 0, N);
+	assert_int_equal(walked(&t, seen), N - (N + 2) / 3);
+	for (unsigned i = 0; i < N; i++)
+		assert_int_equal(seen[i], i % 3 ? 1 : 0);
 	htab_free(&t);
 	assert_null(t.v);
 	free(items);
+	free(seen);
+}
+
+/* A walk that frees each entry once it has the next one (ASan sees any later touch); an empty table
+ * walks to nothing. */
+static void test_next_frees(void **state)
+{
+	struct htab t;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(htab_init(&t, 16, 64, 0), 0);
+	assert_null(htab_next(&t, NULL));
+	for (unsigned i = 0; i < 500; i++) {
+		struct item *it = calloc(1, sizeof(*it));
+
+		assert_non_null(it);
+		it->key = i;
+		it->link.hash = mix(i);
+		htab_add(&t, &it->link);
+	}
+	for (struct htab_link *l = htab_next(&t, NULL), *next; l; l = next) {
+		next = htab_next(&t, l);
+		free(l);
+		n++;
+	}
+	assert_int_equal(n, 500);
+	htab_free(&t);
 }
 
 /* With shift 4 the bucket comes from bits 4 and up: hashes differing only in the low 4 bits (which
@@ -103,6 +154,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grows_and_finds),
 		cmocka_unit_test(test_shift),
+		cmocka_unit_test(test_next_frees),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
