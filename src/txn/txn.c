@@ -97,16 +97,12 @@ static void key_copy(struct txn *tx, const struct txn_key *k)
 /* The key of an echo, as slices into its data. */
 static void echo_key(const struct txn_echo *e, struct txn_key *k)
 {
-	size_t off = 0;
-
 	memset(k, 0, sizeof(*k));
 	k->cookie = e->cookie;
 	k->port = e->port;
 	k->cseq = e->cseq;
-	for (int i = 0; i < K_PARTS; i++) {
-		k->part[i] = slice_make(e->data + off, e->part_len[i]);
-		off += e->part_len[i];
-	}
+	for (int i = 0; i < K_PARTS; i++)
+		k->part[i] = slice_make(e->data + e->part_off[i], e->part_len[i]);
 }
 
 /* ---- table ---- */
@@ -137,6 +133,7 @@ int txn_table_new(struct txn_table **tp, const struct txn_table_config *cfg)
 	}
 	for (unsigned i = 0; i < n; i++) {
 		pthread_mutex_init(&t->shards[i].lock, NULL);
+		t->shards[i].table = t;
 		if (htab_init(&t->shards[i].entries, 64, max, (unsigned)__builtin_ctz(n))) {
 			t->nshards = i + 1;
 			txn_table_free(t);
@@ -188,17 +185,13 @@ struct resend {
 
 static void echo_copy(const struct txn_echo *e, struct resend *r)
 {
-	size_t klen = 0;
-
-	for (int i = 0; i < K_PARTS; i++)
-		klen += e->part_len[i];
 	r->worker = e->worker;
-	r->proto = e->proto;
+	r->proto = (enum tp_proto)e->proto;
 	r->dst = e->dst;
 	r->len = e->resp_len;
 	r->buf = malloc(r->len ? r->len : 1); /* a retransmission is rare: no buffer kept for it */
 	if (r->buf)
-		memcpy(r->buf, e->data + klen, r->len);
+		memcpy(r->buf, e->data, r->len);
 }
 
 /* The transaction of k, with a reference; or NULL, with the echo's response in *r when an echo matches
@@ -268,63 +261,125 @@ struct txn *txn_server_match_cancelled(struct txn_table *t, const struct sip_msg
 
 /* ---- echoes ---- */
 
-/* Called with the shard locked. */
-static void echo_unlink(struct txn_table *t, struct shard *s, struct txn_echo *e)
+/* Ends the shard's echoes whose Timer J has passed, and waits for the next; on the loop that armed it. */
+static void echo_sweep(struct tmr *tm, void *arg)
 {
-	htab_remove(&s->entries, &e->e.link);
-	atomic_fetch_sub(&t->echoes, 1);
-}
-
-/* Timer J of an echo: the transaction is over. */
-static void echo_expired(struct tmr *tm, void *arg)
-{
-	struct txn_echo *e = arg;
-	struct txn_table *t = e->table;
-	struct shard *s = shard_lock(t, e->e.link.hash);
+	struct shard *s = arg;
+	uint64_t now = tmr_wheel_now(s->sweep_wheel);
+	struct txn_echo *ended = NULL;
+	unsigned n = 0;
 
 	(void)tm;
-	echo_unlink(t, s, e);
+	pthread_mutex_lock(&s->lock);
+	while (s->oldest && s->oldest->expires <= now) {
+		struct txn_echo *e = s->oldest;
+
+		s->oldest = e->newer;
+		htab_remove(&s->entries, &e->e.link);
+		e->newer = ended;
+		ended = e;
+		n++;
+	}
+	if (s->oldest)
+		tmr_start_lazy(s->sweep_wheel, &s->sweep, s->oldest->expires - now, echo_sweep, s);
+	else {
+		s->newest = NULL;
+		s->sweep_wheel = NULL;
+	}
 	pthread_mutex_unlock(&s->lock);
-	free(e);
+	atomic_fetch_sub(&s->table->echoes, n);
+	while (ended) {
+		struct txn_echo *e = ended;
+
+		ended = e->newer;
+		free(e);
+	}
 }
 
-/* The echo of tx, in the table, its Timer J running; false past max_echoes or without memory. On tx's loop. */
+/* needle in the first len bytes of hay, or NULL. memmem prepares for long searches; these are short,
+ * and the needle's first byte (the branch's 'z', a host's first character) is rare before it. */
+static const char *find_short(const char *hay, size_t len, struct slice needle)
+{
+	const char *end = hay + len;
+
+	for (const char *p = hay; (size_t)(end - p) >= needle.l; p++) {
+		if (!(p = memchr(p, needle.p[0], (size_t)(end - p) - needle.l + 1)))
+			return NULL;
+		if (memcmp(p, needle.p, needle.l) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/* Where each part of tx's key is in the echo's data: the branch and sent-by found in the response's
+ * Via (near its start, where a response carries it), the others appended after the response: a search
+ * costs more than the few bytes it would save for them. Returns the bytes appended, or SIZE_MAX when
+ * the offsets would not fit. */
+static size_t echo_place_key(const struct txn *tx, uint16_t off_out[K_PARTS], uint16_t len_out[K_PARTS])
+{
+	size_t extra = 0, window = tx->resp_len < 256 ? tx->resp_len : 256;
+
+	for (int i = 0; i < K_PARTS; i++) {
+		struct slice p = tx->key.part[i];
+		bool in_via = tx->key.cookie && (i == K_BRANCH_OR_RURI || i == K_HOST_OR_CALLID);
+		const char *at = !p.l ? tx->resp : in_via ? find_short(tx->resp, window, p) : NULL;
+		size_t off = at ? (size_t)(at - tx->resp) : tx->resp_len + extra;
+
+		if (!at)
+			extra += p.l;
+		if (off + p.l > UINT16_MAX)
+			return SIZE_MAX;
+		off_out[i] = (uint16_t)off;
+		len_out[i] = (uint16_t)p.l;
+	}
+	return extra;
+}
+
+/* The echo of tx, in its shard, ending 64*T1 from now; false past max_echoes, for a response too
+ * large for an echo, or without memory. On tx's loop. */
 static bool echo_add(struct txn *tx)
 {
 	struct txn_table *t = tx->table;
-	size_t klen = key_len(&tx->key), off = 0;
+	uint16_t off[K_PARTS], len[K_PARTS];
 	struct txn_echo *e;
+	size_t extra;
 	struct shard *s;
 
 	if (t->cfg.max_echoes && atomic_load(&t->echoes) >= t->cfg.max_echoes)
 		return false;
-	for (int i = 0; i < K_PARTS; i++)
-		if (tx->key.part[i].l > UINT16_MAX)
-			return false; /* not from a datagram */
-	if (klen + tx->resp_len > UINT32_MAX || !(e = malloc(sizeof(*e) + klen + tx->resp_len)))
+	if (tx->resp_len > UINT16_MAX || (extra = echo_place_key(tx, off, len)) == SIZE_MAX ||
+	    !(e = malloc(sizeof(*e) + tx->resp_len + extra)))
 		return false;
 	memset(e, 0, sizeof(*e));
-	e->table = t;
+	memcpy(e->part_off, off, sizeof(off));
+	memcpy(e->part_len, len, sizeof(len));
+	memcpy(e->data, tx->resp, tx->resp_len);
+	for (int i = 0; i < K_PARTS; i++)
+		if (e->part_off[i] >= tx->resp_len && e->part_len[i])
+			memcpy(e->data + e->part_off[i], tx->key.part[i].p, e->part_len[i]);
+	e->resp_len = (uint16_t)tx->resp_len;
 	e->worker = tx->worker;
 	e->dst = tx->dst;
-	e->proto = tx->proto;
+	e->proto = (uint8_t)tx->proto;
 	e->e.link.hash = tx->e.link.hash;
 	e->e.echo = true;
 	e->cookie = tx->key.cookie;
 	e->port = tx->key.port;
 	e->cseq = tx->key.cseq;
-	for (int i = 0; i < K_PARTS; i++) {
-		e->part_len[i] = (uint16_t)tx->key.part[i].l;
-		memcpy(e->data + off, tx->key.part[i].p, tx->key.part[i].l);
-		off += tx->key.part[i].l;
-	}
-	memcpy(e->data + off, tx->resp, tx->resp_len);
-	e->resp_len = (uint32_t)tx->resp_len;
+	e->expires = tmr_wheel_now(loop_timers(tx->loop)) + 64u * t->cfg.timers.t1;
 	s = shard_lock(t, e->e.link.hash);
 	htab_add(&s->entries, &e->e.link);
+	if (s->newest)
+		s->newest->newer = e;
+	else
+		s->oldest = e;
+	s->newest = e;
+	if (!s->sweep_wheel) {
+		s->sweep_wheel = loop_timers(tx->loop);
+		tmr_start_lazy(s->sweep_wheel, &s->sweep, 64u * t->cfg.timers.t1, echo_sweep, s);
+	}
 	atomic_fetch_add(&t->echoes, 1);
 	pthread_mutex_unlock(&s->lock);
-	tmr_start_lazy(loop_timers(tx->loop), &e->tmr_j, 64u * t->cfg.timers.t1, echo_expired, e);
 	return true;
 }
 
@@ -370,11 +425,12 @@ void txn_table_free(struct txn_table *t)
 					terminate((struct txn *)e, "shutdown");
 					continue;
 				}
-				tmr_cancel(&((struct txn_echo *)e)->tmr_j);
-				echo_unlink(t, s, (struct txn_echo *)e);
+				htab_remove(&s->entries, &e->link);
+				atomic_fetch_sub(&t->echoes, 1);
 				free(e);
 			}
 		}
+		tmr_cancel(&s->sweep);
 		htab_free(&s->entries);
 		pthread_mutex_destroy(&s->lock);
 	}

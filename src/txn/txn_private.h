@@ -29,9 +29,17 @@ struct tentry {
 	bool echo;
 };
 
+struct txn_echo;
+
+/* Echoes all live 64*T1 from their answer, so a shard keeps its own in that order and one timer per
+ * shard ends them, instead of one per echo: a timer is a sixth of an echo's size. */
 struct shard {
 	pthread_mutex_t lock;
 	struct htab entries;    /* of struct tentry */
+	struct txn_echo *oldest, *newest;
+	struct tmr sweep;       /* ends the oldest echoes, on the wheel of the loop that added to an empty list */
+	struct tmr_wheel *sweep_wheel; /* while armed */
+	struct txn_table *table;
 };
 
 struct txn_ctable; /* client transactions, client.c */
@@ -79,22 +87,24 @@ struct txn {
 
 /* A non-INVITE server transaction answered over UDP, for the rest of its Completed state (17.2.2:
  * Timer J, 64*T1): all that is left to do is send the final response again to a retransmission, so
- * the transaction (its TU, timers, request copy) goes and this record, about half its size, stays:
- * the key, the response and where it went, in one allocation. Owned by the table; its timer runs
- * on the loop that answered. */
+ * the transaction (its TU, timers, request copy) goes and this record, a third of its size, stays:
+ * the response, where it went and the key, in one allocation. The key's parts are mostly found in the
+ * response (the branch and sent-by in its Via, the method in its CSeq) and are not copied again.
+ * Owned by its shard, which ends it at expires. */
 struct txn_echo {
 	struct tentry e;        /* first */
-	struct txn_table *table;
-	struct tmr tmr_j;
+	struct txn_echo *newer; /* the shard's list, in the order echoes end */
+	uint64_t expires;       /* timer wheel milliseconds (each loop's wheel keeps monotonic time) */
 	struct tp_worker *worker;
 	struct tp_addr dst;
 	uint32_t cseq;
-	uint32_t resp_len;
+	uint16_t resp_len;      /* from a datagram: under 64 kB with the key's parts */
 	uint16_t port;
+	uint16_t part_off[K_PARTS];
 	uint16_t part_len[K_PARTS];
-	enum tp_proto proto;
+	uint8_t proto;          /* enum tp_proto */
 	bool cookie;
-	char data[];            /* the key's parts, then the response */
+	char data[];            /* the response, then the key's parts it does not contain */
 };
 
 #endif

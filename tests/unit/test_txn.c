@@ -1139,6 +1139,61 @@ static void test_many(void **state)
 	free(txs);
 }
 
+/* Answers a transaction of p with a 200 as a UAS writes it: p's Via and method in it. */
+static void respond_echoing(struct txn *tx, struct rq p)
+{
+	char buf[256];
+	int n = snprintf(buf, sizeof(buf), "SIP/2.0 200 OK" CRLF "Via: %s" CRLF "CSeq: 1 %s" CRLF "Content-Length: 0"
+			 CRLF CRLF, p.via, p.method);
+
+	assert_int_equal(txn_respond(tx, 200, buf, (size_t)n), 0);
+}
+
+/* The echoes of one shard end each at its own Timer J, oldest first, with one timer for them all; a
+ * key read from the response (the branch in its Via) matches only the same branch, not a prefix. */
+static void test_echoes_end_in_turn(void **state)
+{
+	const struct rq a = { .method = "REGISTER", .via = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-a12" };
+	const struct rq b = { .method = "REGISTER", .via = "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK-b12" };
+	const struct rq c = { .method = "OPTIONS", .via = "SIP/2.0/UDP 10.0.0.3:5060;branch=z9hG4bK-c12" };
+
+	(void)state;
+	table_make(1, 0);
+	respond_echoing(txn_make(a, false), a);
+	advance_to(1000);
+	respond_echoing(txn_make(b, false), b);
+	advance_to(5000);
+	respond_echoing(txn_make(c, false), c);
+	assert_int_equal(txn_table_live(fx.tt), 3);
+	assert_int_equal(tmr_wheel_count(loop_timers(fx.l)), 1);
+	assert_true(absorbs(a));
+	assert_false(absorbs((struct rq){ .method = "REGISTER", .via = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-a1" }));
+	assert_false(absorbs((struct rq){ .method = "REGISTER", .via = "SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK-a12" }));
+	assert_false(absorbs((struct rq){ .method = "REGISTE", .via = a.via }));
+
+	advance_to(lazy_due(64 * T1));
+	assert_int_equal(txn_table_live(fx.tt), 2);
+	assert_false(absorbs(a));
+	assert_true(absorbs(b));
+	assert_true(absorbs(c));
+	advance_to(lazy_due(1000 + 64 * T1));
+	assert_int_equal(txn_table_live(fx.tt), 1);
+	assert_false(absorbs(b));
+	assert_true(absorbs(c));
+	assert_int_equal(tmr_wheel_count(loop_timers(fx.l)), 1);
+	advance_to(lazy_due(5000 + 64 * T1));
+	assert_int_equal(txn_table_live(fx.tt), 0);
+	assert_int_equal(tmr_wheel_count(loop_timers(fx.l)), 0);
+
+	/* an echo in the emptied shard starts its timer again */
+	respond_echoing(txn_make(a, false), a);
+	assert_int_equal(tmr_wheel_count(loop_timers(fx.l)), 1);
+	assert_true(absorbs(a));
+	advance_to(lazy_due(lazy_due(5000 + 64 * T1) + 64 * T1));
+	assert_int_equal(txn_table_live(fx.tt), 0);
+	assert_false(absorbs(a));
+}
+
 /* 100,000 answered non-INVITE transactions in one shard: each echo, found among the others as its
  * bucket array grows, sends its own response again; all end at Timer J, or with the table. */
 static void test_many_echoes(void **state)
@@ -1284,6 +1339,7 @@ int main(void)
 		TEST(test_reply_prepare),
 		TEST(test_free_with_live),
 		TEST(test_many),
+		TEST(test_echoes_end_in_turn),
 		TEST(test_many_echoes),
 		TEST(test_match_while_growing), /* last: ASan aborts the run if the race hits */
 	};
