@@ -13,6 +13,19 @@
 #include <string.h>
 #include <sys/mman.h>
 
+/* Under a leak checker, blocks are roots: objects that only a pool object points to (a hash chain's
+ * first entry, from a bucket array) are reachable, not leaks. LeakSanitizer scans no mapping by itself. */
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(leak_sanitizer)
+#define POOL_LSAN 1
+#endif
+#endif
+#ifdef POOL_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #define BLOCK ((size_t)64 * 1024)
 #define HEADER 64 /* sizeof(struct block), rounded up: objects stay 16-byte aligned */
 
@@ -66,6 +79,25 @@ static void *map_aligned(size_t len)
 	return (void *)a;
 }
 
+static void *block_map(size_t len)
+{
+	void *b = map_aligned(len);
+
+#ifdef POOL_LSAN
+	if (b)
+		__lsan_register_root_region(b, len);
+#endif
+	return b;
+}
+
+static void block_unmap(void *b, size_t len)
+{
+#ifdef POOL_LSAN
+	__lsan_unregister_root_region(b, len);
+#endif
+	munmap(b, len);
+}
+
 static struct block *block_of(const void *obj)
 {
 	return (struct block *)((uintptr_t)obj & ~(uintptr_t)(BLOCK - 1));
@@ -105,12 +137,12 @@ static void untrack_unmap(struct pool *p, struct block *b)
 	}
 	pthread_mutex_unlock(&p->all_lock);
 	atomic_fetch_sub(&p->mapped, b->map_len);
-	munmap(b, b->map_len);
+	block_unmap(b, b->map_len);
 }
 
 static struct block *block_new(struct pool *p, struct pclass *c, size_t len)
 {
-	struct block *b = map_aligned(len);
+	struct block *b = block_map(len);
 
 	if (!b)
 		return NULL;
@@ -119,7 +151,7 @@ static struct block *block_new(struct pool *p, struct pclass *c, size_t len)
 	b->bump = (char *)b + HEADER;
 	b->end = (char *)b + len;
 	if (track(p, b)) {
-		munmap(b, len);
+		block_unmap(b, len);
 		return NULL;
 	}
 	atomic_fetch_add(&p->mapped, len);
@@ -174,7 +206,7 @@ void pool_free(struct pool *p)
 	if (!p)
 		return;
 	for (size_t i = 0; i < p->nall; i++)
-		munmap(p->all[i], p->all[i]->map_len);
+		block_unmap(p->all[i], p->all[i]->map_len);
 	free(p->all);
 	for (size_t i = 0; i < NCLASS; i++)
 		pthread_mutex_destroy(&p->cls[i].lock);
