@@ -53,7 +53,8 @@ enum digest_verdict digest_nonce_check(struct digest_nonces *n, struct slice rea
 enum digest_verdict digest_nonce_use(struct digest_nonces *n, struct slice nonce, uint32_t nc, uint64_t now_s);
 
 /* Writes one challenge header line, e.g.
- * WWW-Authenticate: Digest realm="sipd", nonce="...", algorithm=SHA-256, qop="auth"[, stale=true]\r\n */
+ * WWW-Authenticate: Digest realm="sipd", nonce="...", algorithm=SHA-256, qop="auth"[, stale=true]\r\n
+ * The realm is escaped; the nonce, one of digest_nonce_make's, is written as it is. */
 void digest_challenge_write(struct sbuf *b, const char *header, struct slice realm, const char *nonce,
 			    enum digest_alg alg, bool stale);
 
