@@ -340,6 +340,7 @@ static size_t echo_place_key(const struct txn *tx, uint16_t off_out[K_PARTS], ui
 static bool echo_add(struct txn *tx)
 {
 	struct txn_table *t = tx->table;
+	struct tmr_wheel *w = loop_timers(tx->loop);
 	uint16_t off[K_PARTS], len[K_PARTS];
 	struct txn_echo *e;
 	size_t extra;
@@ -366,7 +367,7 @@ static bool echo_add(struct txn *tx)
 	e->cookie = tx->key.cookie;
 	e->port = tx->key.port;
 	e->cseq = tx->key.cseq;
-	e->expires = tmr_wheel_now(loop_timers(tx->loop)) + 64u * t->cfg.timers.t1;
+	e->expires = tmr_wheel_now(w) + 64u * t->cfg.timers.t1;
 	s = shard_lock(t, e->e.link.hash);
 	htab_add(&s->entries, &e->e.link);
 	if (s->newest)
@@ -375,8 +376,8 @@ static bool echo_add(struct txn *tx)
 		s->oldest = e;
 	s->newest = e;
 	if (!s->sweep_wheel) {
-		s->sweep_wheel = loop_timers(tx->loop);
-		tmr_start_lazy(s->sweep_wheel, &s->sweep, 64u * t->cfg.timers.t1, echo_sweep, s);
+		s->sweep_wheel = w;
+		tmr_start_lazy(w, &s->sweep, 64u * t->cfg.timers.t1, echo_sweep, s);
 	}
 	atomic_fetch_add(&t->echoes, 1);
 	pthread_mutex_unlock(&s->lock);

@@ -88,9 +88,9 @@ struct txn {
 /* A non-INVITE server transaction answered over UDP, for the rest of its Completed state (17.2.2:
  * Timer J, 64*T1): all that is left to do is send the final response again to a retransmission, so
  * the transaction (its TU, timers, request copy) goes and this record, a third of its size, stays:
- * the response, where it went and the key, in one allocation. The key's parts are mostly found in the
- * response (the branch and sent-by in its Via, the method in its CSeq) and are not copied again.
- * Owned by its shard, which ends it at expires. */
+ * the response, where it went and the key, in one allocation. The key's branch and sent-by are found in
+ * the response's Via and not copied again; its other parts follow the response. Owned by its shard,
+ * which ends it at expires. */
 struct txn_echo {
 	struct tentry e;        /* first */
 	struct txn_echo *newer; /* the shard's list, in the order echoes end */
