@@ -411,6 +411,26 @@ then
 	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=0 CODE=483 REASON="Too Many Hops" WAIT=3000
 	case_end
 
+	case_begin "16.3 step 5: an INVITE for a registered user with Proxy-Require: foo, bar.baz (option tags sipd does not know) gets 420 Bad Extension with Unsupported: foo, bar.baz; nothing (not the ACK either) reaches the user's phone" main
+	unbind bob
+	pyphone "bob's phone (sipua.py phone, expects nothing)" phone --user bob --seconds 2 --expect nothing
+	check "INVITE with Proxy-Require" request --port "${SIPD_PORT[main]}" --method INVITE --ruri "sip:bob@$M" \
+		--header "Proxy-Require: foo, bar.baz" --expect 420 --expect-header '^Unsupported: foo, bar\.baz$'
+	case_end
+
+	case_begin "16.6 step 3: a MESSAGE without Max-Forwards is forwarded with Max-Forwards: 70; the phone's 200 comes back" main
+	unbind bob
+	pyphone "bob's phone (sipua.py catch)" catch --user bob --want-header '^Max-Forwards: 70$'
+	check "MESSAGE without Max-Forwards" request --port "${SIPD_PORT[main]}" --method MESSAGE --ruri "sip:bob@$M" \
+		--no-max-forwards --expect 200
+	case_end
+
+	case_begin "RFC 3327 5.3: bob registered through an edge proxy (Path: <sip:127.0.0.1:<edge>;lr>, Supported: path, a Contact at a port nobody listens on): a MESSAGE for bob goes to the edge with Route: <sip:127.0.0.1:<edge>;lr> and the Contact as Request-URI; the edge's 200 comes back" main
+	unbind bob
+	pyphone "bob's edge proxy (sipua.py catch --path)" catch --user bob --path
+	check "MESSAGE for bob" request --port "${SIPD_PORT[main]}" --method MESSAGE --ruri "sip:bob@$M" --expect 200
+	case_end
+
 	case_begin "unknown user: 404 Not Found" main
 	caller uac_fail.xml nobody DOMAIN="$M" MAXFWD=70 CODE=404 REASON="Not Found" WAIT=3000
 	case_end

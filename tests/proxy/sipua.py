@@ -57,9 +57,17 @@ socket), and timing checks over SIPp's message logs.
       second Via is this process) starting with its status line, with sipd's Via gone (16.7, 16.11, 7.5)
   sipua.py sink --host H --port P --ready FILE [--seconds S]
       listens on udp:H:P for S seconds; nothing may come
-  sipua.py request --port P --method M --ruri URI [--route R]... [--to-tag T] --expect CODE
-      one non-INVITE request (From alice with a tag, To the R-URI's user with T) with those Routes; the
-      final must be CODE
+  sipua.py request --port P --method M --ruri URI [--route R]... [--to-tag T] [--header LINE]...
+                   [--no-max-forwards] --expect CODE [--expect-header REGEX]...
+      one request (From alice with a tag, To the R-URI's user with T) with those Routes and extra header
+      lines; the final must be CODE, with a header line matching each REGEX (re.search on "Name: value");
+      an INVITE's non-2xx final is ACKed
+  sipua.py catch --port P --user U --ready FILE [--seconds S] [--path] [--want-header REGEX]...
+      registers <sip:callee@127.0.0.1:LPORT> for U from one socket, touches FILE; the first request sipd
+      forwards must come within S seconds with that Contact as Request-URI, no Route, and a header line
+      matching each REGEX; it is answered 200. --path: the Contact names a port nobody listens on and the
+      REGISTER carries Path: <sip:127.0.0.1:LPORT;lr> and Supported: path: the request must come to LPORT
+      all the same, with Route: <sip:127.0.0.1:LPORT;lr> (RFC 3327 5.3)
   sipua.py invite --port P --to U [--frm alice] [--password PW] --expect CODE
       INVITE sip:U@127.0.0.1:P from sip:FRM@127.0.0.1: 407 with a Digest MD5 Proxy-Authenticate, ACK, the
       INVITE again with Proxy-Authorization (digest uri = the Request-URI, which SIPp 3.6 cannot do), then
@@ -195,7 +203,7 @@ def recv_msg(sock, deadline):
         return Msg(raw), addr
 
 
-def register(sock, port, user, password, contacts, expires, timeout=8.0, domain=None, stream=None):
+def register(sock, port, user, password, contacts, expires, timeout=8.0, domain=None, stream=None, extra=()):
     """REGISTER sip:127.0.0.1:port for sip:user@127.0.0.1 from sock (with a domain: REGISTER sip:DOMAIN for
     sip:user@DOMAIN, still sent to 127.0.0.1:port); a 401 is answered once (MD5). Returns the final
     response. stream (a Stream, connected to sipd): over that TCP connection instead, sock unused."""
@@ -229,7 +237,7 @@ def register(sock, port, user, password, contacts, expires, timeout=8.0, domain=
             lines.append("Expires: %s" % expires)
         if auth:
             lines.append("Authorization: %s" % auth)
-        lines += ["User-Agent: sipd-proxy-test", "Content-Length: 0"]
+        lines += list(extra) + ["User-Agent: sipd-proxy-test", "Content-Length: 0"]
         data = ("\r\n".join(lines) + "\r\n\r\n").encode()
         deadline = time.monotonic() + timeout
         interval = 0.5
@@ -817,15 +825,20 @@ def cmd_request(a):
     tag = "rq%06d" % random.randrange(10 ** 6)
     m = re.match(r"sip:(?:([^@;>]+)@)?", a.ruri)
     user = m.group(1) if m and m.group(1) else "bob"
+    branch = "z9hG4bKrq%s" % tag
+    callid = "rq-%d-%s@%s" % (os.getpid(), tag, HOST)
+    to = "<sip:%s@%s>%s" % (user, HOST, ";tag=%s" % a.to_tag if a.to_tag else "")
     lines = ["%s %s SIP/2.0" % (a.method, a.ruri),
-             "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKrq%s;rport" % (HOST, lport, tag)]
+             "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (HOST, lport, branch)]
     lines += ["Route: %s" % r for r in a.route]
-    lines += ["Max-Forwards: 70",
-              "From: <sip:alice@%s>;tag=%s" % (HOST, tag),
-              "To: <sip:%s@%s>%s" % (user, HOST, ";tag=%s" % a.to_tag if a.to_tag else ""),
-              "Call-ID: rq-%d-%s@%s" % (os.getpid(), tag, HOST),
-              "CSeq: 5 %s" % a.method,
-              "Content-Length: 0"]
+    lines += [] if a.no_max_forwards else ["Max-Forwards: 70"]
+    lines += ["From: <sip:alice@%s>;tag=%s" % (HOST, tag),
+              "To: %s" % to,
+              "Call-ID: %s" % callid,
+              "CSeq: 5 %s" % a.method]
+    if a.method == "INVITE":
+        lines.append("Contact: <sip:alice@%s:%d>" % (HOST, lport))
+    lines += list(a.header) + ["Content-Length: 0"]
     data = ("\r\n".join(lines) + "\r\n\r\n").encode()
     deadline = time.monotonic() + 8
     nxt, iv = time.monotonic(), 0.5
@@ -841,9 +854,74 @@ def cmd_request(a):
             continue
         if r.code and r.code >= 200:
             break
+        if r.code and a.method == "INVITE":
+            nxt = deadline  # 17.1.1.2: a provisional response stops the INVITE's retransmissions
+    if a.method == "INVITE" and r.code >= 300:
+        # 17.1.1.3: the ACK of a non-2xx final, on the INVITE's branch, with the response's To
+        ack = ["ACK %s SIP/2.0" % a.ruri, "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (HOST, lport, branch)]
+        ack += ["Route: %s" % x for x in a.route]
+        ack += ["Max-Forwards: 70", "From: <sip:alice@%s>;tag=%s" % (HOST, tag), "To: %s" % r.first("To"),
+                "Call-ID: %s" % callid, "CSeq: 5 ACK", "Content-Length: 0"]
+        sock.sendto(("\r\n".join(ack) + "\r\n\r\n").encode(), (HOST, a.port))
     sock.close()
     if r.code != a.expect:
         raise Fail("%s %s (Route %s): expected %d, got '%s'" % (a.method, a.ruri, a.route, a.expect, r.start))
+    have = ["%s: %s" % hv for hv in r.headers]
+    for rx in a.expect_header:
+        if not any(re.search(rx, h) for h in have):
+            raise Fail("%s to %s %s: no header line matches %r in %r" % (r.start, a.method, a.ruri, rx, have))
+    return 0
+
+
+def cmd_catch(a):
+    """A UA registered for a.user that takes the first request sipd forwards to it, checks it and answers
+    200. --path: the binding's Contact names a port nobody listens on, and the REGISTER carries Path: <this
+    socket;lr> and Supported: path, so that the request must reach this socket as the edge proxy of RFC
+    3327 5.3: with the Contact as Request-URI and Route: <this socket;lr> on top."""
+    sock = udp_socket(0)
+    lport = sock.getsockname()[1]
+    contact = "sip:callee@%s:%d" % (HOST, lport)
+    extra = []
+    if a.path:
+        dead = udp_socket(0)  # a port bound for a moment, so that nothing else holds it, then let go
+        contact = "sip:callee@%s:%d" % (HOST, dead.getsockname()[1])
+        dead.close()
+        extra = ["Supported: path", "Path: <sip:%s:%d;lr>" % (HOST, lport)]
+    r = register(sock, a.port, a.user, a.password, ["<%s>" % contact], 300, extra=extra)
+    if r.code != 200:
+        raise Fail("REGISTER %s: expected 200, got '%s'" % (a.user, r.start))
+    with open(a.ready, "w") as f:
+        f.write("%d\n" % lport)
+    deadline = time.monotonic() + a.seconds
+    got = None
+    while True:
+        m, addr = recv_msg(sock, deadline)
+        if m is None:
+            break
+        if m.method is None or m.method == "ACK":
+            continue
+        if got is None:
+            got = m
+        elif m.first("Via") != got.first("Via"):
+            raise Fail("a second request besides the first: %s" % m.start)
+        sock.sendto(response(m, 200, "OK", "ca%d" % lport), addr)
+        deadline = min(deadline, time.monotonic() + 0.5)
+    sock.close()
+    if got is None:
+        raise Fail("no request reached udp:%s:%d within %.0f s" % (HOST, lport, a.seconds))
+    fails = []
+    if got.ruri != contact:
+        fails.append("Request-URI %s, expected the binding's Contact %s" % (got.ruri, contact))
+    routes = [v.strip() for line in got.values("Route") for v in line.split(",")]
+    want = ["<sip:%s:%d;lr>" % (HOST, lport)] if a.path else []
+    if routes != want:
+        fails.append("Route %r, expected %r" % (routes, want))
+    have = ["%s: %s" % hv for hv in got.headers]
+    for rx in a.want_header:
+        if not any(re.search(rx, h) for h in have):
+            fails.append("no header line matches %r in %r" % (rx, have))
+    if fails:
+        raise Fail("%s: %s" % (got.start, "; ".join(fails)))
     return 0
 
 
@@ -1071,6 +1149,16 @@ def cmd_bound(a):
     raise Fail("nothing listens on %s:127.0.0.1:%d after %.1f s" % ("tcp" if a.tcp else "udp", a.port, a.wait))
 
 
+def phone_args(parser, seconds):
+    """The options of a phone that registers with sipd and then listens: --port (sipd's), --user,
+    --password, --ready, --seconds."""
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--password", default="secret")
+    parser.add_argument("--ready", required=True)
+    parser.add_argument("--seconds", type=float, default=seconds)
+
+
 def main():
     p = argparse.ArgumentParser(description="SIP helpers for sipd's proxy tests")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -1112,11 +1200,7 @@ def main():
     t.add_argument("--min", type=float, default=0.0)
     t.add_argument("--max", type=float, default=1e9)
     q = sub.add_parser("phone")
-    q.add_argument("--port", type=int, required=True)
-    q.add_argument("--user", required=True)
-    q.add_argument("--password", default="secret")
-    q.add_argument("--ready", required=True)
-    q.add_argument("--seconds", type=float, default=5.0)
+    phone_args(q, 5.0)
     q.add_argument("--expect", choices=("invite", "nothing", "bye"), default="invite")
     q.add_argument("--answer", type=int)
     q.add_argument("--reason", help="the reason phrase of --answer, Python escapes (\\x07) allowed")
@@ -1124,18 +1208,10 @@ def main():
     q.add_argument("--realm", default="phone")
     q.add_argument("--domain", help="register for sip:USER@DOMAIN (REGISTER sip:DOMAIN)")
     d = sub.add_parser("tcpdrop")
-    d.add_argument("--port", type=int, required=True)
-    d.add_argument("--user", required=True)
-    d.add_argument("--password", default="secret")
-    d.add_argument("--ready", required=True)
+    phone_args(d, 3.0)
     d.add_argument("--reset", action="store_true")
-    d.add_argument("--seconds", type=float, default=3.0)
     d2 = sub.add_parser("tcpreg")
-    d2.add_argument("--port", type=int, required=True)
-    d2.add_argument("--user", required=True)
-    d2.add_argument("--password", default="secret")
-    d2.add_argument("--ready", required=True)
-    d2.add_argument("--seconds", type=float, default=8.0)
+    phone_args(d2, 8.0)
     d2.add_argument("--idle", type=float, default=0.0, help="silent this long after the REGISTER's 200")
     g3 = sub.add_parser("strayresp")
     g3.add_argument("--port", type=int, required=True)
@@ -1158,7 +1234,14 @@ def main():
     r.add_argument("--ruri", required=True)
     r.add_argument("--route", action="append", default=[])
     r.add_argument("--to-tag")
+    r.add_argument("--header", action="append", default=[], help="an extra header line")
+    r.add_argument("--no-max-forwards", action="store_true")
     r.add_argument("--expect", type=int, required=True)
+    r.add_argument("--expect-header", action="append", default=[], help="a regex some line of the final must match")
+    ca = sub.add_parser("catch")
+    phone_args(ca, 5.0)
+    ca.add_argument("--path", action="store_true")
+    ca.add_argument("--want-header", action="append", default=[])
     i = sub.add_parser("invite")
     i.add_argument("--port", type=int, required=True)
     i.add_argument("--to", required=True)
@@ -1185,7 +1268,7 @@ def main():
                 "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
                 "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "tcpreg": cmd_tcpreg, "bigack": cmd_bigack, "byeretx": cmd_byeretx, "invite": cmd_invite,
                 "strayresp": cmd_strayresp,
-                "sink": cmd_sink, "request": cmd_request, "order": cmd_order}[a.cmd](a)
+                "sink": cmd_sink, "request": cmd_request, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:
         sys.stderr.write("sipua: %s\n" % e)
         return 1
