@@ -7,6 +7,9 @@
 #   _sip._udp.failover.test SRV 10 0 <dead port> dead.failover.test, SRV 20 0 <UAS port> live.failover.test
 #   dead.failover.test, live.failover.test A 127.0.0.1
 #   big.test               A 127.0.0.1 (no NAPTR, no SRV)
+#   _sip._tcp.tcponly.test SRV 10 0 <TCP UAS port> tcp.tcponly.test;  tcp.tcponly.test A 127.0.0.1
+#   _sip._udp.nosip.test   SRV with the target "." (RFC 2782: the service is not offered)
+#   sctp.test              NAPTR 10 50 "s" "SIP+D2S" -> _sip._sctp.sctp.test (a transport sipd lacks)
 # Callers are tests/dns/dnsua.py (alice answers sipd's 407: SIPp 3.6 cannot, see tests/proxy/sipua.py);
 # callees are SIPp UAS instances (tests/dns/scenarios/uas_answer.xml, uas_big.xml).
 #
@@ -40,6 +43,7 @@ client_port; UAS_NAPTR=$CPORT
 client_port; UAS_LIVE=$CPORT
 client_port; DEAD_PORT=$CPORT # nothing ever listens here
 client_port; UAS_BIG=$CPORT
+client_port; UAS_TCP=$CPORT
 
 # ---- the DNS servers ----
 DNSLOG=$WORK/dnsmasq.log
@@ -52,6 +56,9 @@ DNSLOG=$WORK/dnsmasq.log
 	--srv-host=_sip._udp.failover.test,live.failover.test,"$UAS_LIVE",20,0 \
 	--host-record=dead.failover.test,127.0.0.1 --host-record=live.failover.test,127.0.0.1 \
 	--host-record=big.test,127.0.0.1 \
+	--srv-host=_sip._tcp.tcponly.test,tcp.tcponly.test,"$UAS_TCP",10,0 --host-record=tcp.tcponly.test,127.0.0.1 \
+	--srv-host=_sip._udp.nosip.test \
+	--naptr-record=sctp.test,10,50,s,SIP+D2S,,_sip._sctp.sctp.test \
 	--log-queries --log-facility="$DNSLOG" >"$WORK/dnsmasq.out" 2>&1 &
 DNSMASQ_PID=$!
 BG_PIDS+=($!)
@@ -228,6 +235,31 @@ then
 	call naptr-big main --ruri sip:bob@example.test --pad 30 --expect 486 --max 3 || why+=("caller: $CALL_OUT")
 	uas_wait || why+=("$UAS_WHY")
 	case_result "RFC 3263 4.1: a large INVITE for sip:bob@example.test, whose NAPTR names SIP+D2U only, keeps UDP (the transport the domain published, as transport=udp would): the SIPp UAS on UDP gets it whole (sipd's Via says UDP) and its 486 is relayed" "${why[@]}"
+
+	# ---- transport=tcp in the URI (4.1), SRV "." (RFC 2782), a NAPTR naming only SCTP ----
+	why=()
+	uas_big tcponly "$UAS_TCP" TCP SIPD_PORT="${SIPD_PORT[main]}" RURI_RE='sip:bob@tcponly\.test;transport=tcp' ||
+		why+=("SIPp UAS (TCP) did not start")
+	call tcponly main --ruri 'sip:bob@tcponly.test;transport=tcp' --pad 30 --expect 486 --max 3 ||
+		why+=("caller: $CALL_OUT")
+	uas_wait || why+=("$UAS_WHY")
+	dns_asked 'query\[SRV\] _sip\._tcp\.tcponly\.test' || why+=("no SRV question for _sip._tcp.tcponly.test")
+	dns_asked 'query\[NAPTR\] tcponly\.test' && why+=("a NAPTR question for tcponly.test, though the URI names its transport")
+	dns_asked 'query\[SRV\] _sip\._udp\.tcponly\.test' && why+=("an SRV question for UDP, though the URI says TCP")
+	case_result "RFC 3263 4.1: sip:bob@tcponly.test;transport=tcp (a name, no port, the transport given): no NAPTR question, SRV for _sip._tcp only, the INVITE goes over TCP to the SRV target's port (sipd's Via says TCP) and the UAS's 486 is relayed" "${why[@]}"
+
+	why=()
+	call nosip main --ruri sip:bob@nosip.test --expect 404 --reason 'Next hop not found in DNS' --max 3 ||
+		why+=("$CALL_OUT")
+	dns_asked 'query\[SRV\] _sip\._udp\.nosip\.test' || why+=("no SRV question for _sip._udp.nosip.test")
+	dns_asked 'query\[SRV\] _sip\._tcp\.nosip\.test' && why+=("asked for TCP after the UDP SRV said the service is not offered")
+	case_result "RFC 2782: the only SRV of _sip._udp.nosip.test has the target \".\" (the service is decidedly not offered there): 404 Next hop not found in DNS at once, no other transport tried" "${why[@]}"
+
+	why=()
+	call sctp main --ruri sip:bob@sctp.test --expect 502 --reason 'No usable transport' --max 3 || why+=("$CALL_OUT")
+	dns_asked 'query\[NAPTR\] sctp\.test' || why+=("no NAPTR question for sctp.test")
+	dns_asked 'query\[SRV\] .*sctp\.test' && why+=("an SRV question for sctp.test, though its NAPTR names no transport sipd has")
+	case_result "RFC 3263 4.1: the NAPTR of sctp.test names SIP+D2S (SCTP) only, which sipd does not do: 502 No usable transport to the next hop, no SRV question" "${why[@]}"
 
 	# ---- NXDOMAIN ----
 	why=()
