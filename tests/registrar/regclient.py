@@ -761,6 +761,58 @@ def c_lockout(a, ck):
     ck.ok(log_has(a.log, r"auth: disabled user for user 'eve'"), "no 'auth: disabled user' line in the log")
 
 
+@case("cred-checks", "credentials checked against the request and the user: a digest uri other than the "
+      "Request-URI (RFC 3261 22.4) is 401; users configured by HA1 alone register with that algorithm and get 401 "
+      "with the other")
+def c_cred_checks(a, ck):
+    ua = UA(a.port)
+    contact = "sip:bob-cc@%s:%d" % (HOST, ua.lport)
+    ua.challenge("bob", "SHA-256")
+    auth = authorization("SHA-256", "bob", "hunter2", "sip:elsewhere.example.com", ua.nonce, 1)
+    r = ua.send("bob", ["<%s>" % contact], 600, auth=auth)
+    ck.code(r, 401, "Unauthorized", what="right password, digest uri sip:elsewhere.example.com")
+    ck.ok(log_has(a.log, r"auth: digest uri differs from the Request-URI for user 'bob'"),
+          "no 'auth: digest uri differs from the Request-URI' line in the log")
+    rows, text = sipctl_regs(a.sipctl, a.db)
+    ck.ok(not find_reg(rows, contact=contact), "a binding was stored for the refused request\n" + indent(text))
+    # [user carol] ha1 = MD5 HA1 only; [user dave] ha1_sha256 = SHA-256 HA1 only (password "pw" in realm sipd)
+    for user, good, bad in (("carol", "MD5", "SHA-256"), ("dave", "SHA-256", "MD5")):
+        u = UA(a.port)
+        r = u.register(user, user, "pw", ["<sip:%s@%s:%d>" % (user, HOST, u.lport)], 600, alg=good)
+        ck.code(r, 200, what="%s (configured by its %s HA1) answering the %s challenge" % (user, good, good))
+        u = UA(a.port)
+        r = u.register(user, user, "pw", ["<sip:%s-other@%s:%d>" % (user, HOST, u.lport)], 600, alg=bad)
+        ck.code(r, 401, "Unauthorized", what="%s (no %s HA1) answering the %s challenge" % (user, bad, bad))
+        ck.ok(log_has(a.log, r"auth: no HA1 for that algorithm for user '%s'" % user),
+              "no 'auth: no HA1 for that algorithm' line for %s in the log" % user)
+
+
+@case("cred-alg", "credentials with an algorithm sipd did not offer (SHA-256 where algorithms = MD5): 401")
+def c_cred_alg(a, ck):
+    ua = UA(a.port)
+    ua.challenge("alice", "MD5")
+    ua.alg = "SHA-256"
+    r = ua.auth_send("alice", "alice", "secret", ["<sip:alice-alg@%s:%d>" % (HOST, ua.lport)], 600)
+    ck.code(r, 401, "Unauthorized", what="SHA-256 credentials where only MD5 is offered")
+    algs = [c.get("algorithm", "MD5") for c in parse_challenges(r)]
+    ck.ok(algs == ["MD5"], "the 401 should challenge with MD5 only: %s" % r.values("WWW-Authenticate"))
+    ck.ok(log_has(a.log, r"auth: algorithm not offered for user 'alice'"), "no 'auth: algorithm not offered' line")
+
+
+@case("contact-400", "a REGISTER with a malformed Contact, or with 33 Contact values (more than sipd takes in one "
+      "request), is 400 with a reason naming the defect, and nothing is stored")
+def c_contact_400(a, ck):
+    ua = UA(a.port)
+    wipe(ua, "alice", "alice", "secret")
+    r = ua.register("alice", "alice", "secret", ["<sip:alice-bad@%s:%d" % (HOST, ua.lport)], 600)
+    ck.code(r, 400, "Malformed Contact header", what="Contact without its closing '>'")
+    many = ["<sip:alice-%d@%s:%d>" % (i, HOST, ua.lport) for i in range(33)]
+    r = ua.register("alice", "alice", "secret", [", ".join(many[:20]), ", ".join(many[20:])], 600)
+    ck.code(r, 400, "Too many Contact header field values", what="33 Contact values")
+    rows, text = sipctl_regs(a.sipctl, a.db)
+    ck.ok(not find_reg(rows, aor="sip:alice@127.0.0.1"), "bindings were stored for alice\n" + indent(text))
+
+
 @case("stale", "right password, nonce older than nonce_lifetime: 401 with stale=true; wrong password: no stale")
 def c_stale(a, ck):
     good, bad = UA(a.port), UA(a.port)

@@ -110,6 +110,11 @@ failure_window = 60
 block_time = 60
 
 $USERS
+[user carol]
+ha1 = $(printf 'carol:sipd:pw' | md5sum | cut -d' ' -f1)
+
+[user dave]
+ha1_sha256 = $(printf 'dave:sipd:pw' | sha256sum | cut -d' ' -f1)
 EOF
 then
 	py_case "401: one WWW-Authenticate per algorithm (MD5, SHA-256), one nonce, realm sipd, qop=auth" main challenge
@@ -138,6 +143,10 @@ then
 	py_case "a user added by sipctl registers within 3 s (SHA-256, then MD5); disabled by sipctl: 401" main dbuser
 	py_case "max_contacts 3 (reject): a 4th binding is 403 'Too many contacts...'; swap in one request: 200" \
 		main max-contacts
+	py_case "digest uri other than the Request-URI: 401; HA1-only users (ha1, ha1_sha256): 200 with their algorithm, 401 with the other" \
+		main cred-checks
+	py_case "Contact without its '>': 400 'Malformed Contact header'; 33 Contact values: 400 'Too many Contact header field values'" \
+		main contact-400
 fi
 
 # ==== md5: SIPp ====
@@ -177,6 +186,7 @@ then
 	fi
 	sipp_case "SIPp max_contacts 3: a 4th (and 4 at once): 403 'Too many contacts...', nothing changes" md5 \
 		reg_max_contacts.xml
+	py_case "SHA-256 credentials where algorithms = MD5: 401 challenging MD5 only" md5 cred-alg
 	if sipp_case "SIPp NAT: Contact 10.0.0.99:5060 from 127.0.0.1:<port>: 200" md5 reg_nat.xml; then
 		regs_case "sipctl: received 127.0.0.1:<SIPp port>, transport udp; SQLite: udp:127.0.0.1:<port>" md5 \
 			--aor sip:alice@127.0.0.1 --contact sip:alice@10.0.0.99:5060 --received "127.0.0.1:$CPORT" \
