@@ -1,7 +1,8 @@
 /* test_transport.c: the event loop, the address helpers, and the transport over real loopback
  * sockets: UDP echo, TCP framing (several messages per read, one message over several reads),
  * oversize, garbage, keep-alive pings, the connection limit, the idle timeout and a connection kept
- * past it (tp_conn_keep), sends from other threads, outbound connections, port conflicts and IPv6. */
+ * past it (tp_conn_keep), sends from other threads, outbound connections, a peer that reads slowly and one
+ * that never reads, port conflicts and IPv6. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -1067,6 +1068,120 @@ static void test_tcp_lost(void **state)
 	tp_stop(tp);
 }
 
+/* What the kernel and sipd took for a peer that never reads, before the send that failed (set by
+ * test_tcp_reader_never_reads): about the kernel's send buffer plus TP_TCP_OUT_MAX. */
+static size_t never_read_total;
+
+/* A client with a small receive buffer, connected to the transport's TCP side; the connection sipd
+ * holds for it (the KEEP message's), in *c. */
+static int slow_client(unsigned short port, struct tp_conn **c)
+{
+	struct tp_addr a;
+	int fd;
+
+	addr_of(&a, "127.0.0.1", port);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){ 4096 }, sizeof(int)); /* before connect: the window */
+	sock_timeout(fd, 3000);
+	assert_int_equal(connect(fd, &a.u.sa, a.len), 0);
+	send_str(fd, "KEEP\n\n");
+	expect_bytes(fd, "KEEP\n\n");
+	pthread_mutex_lock(&rx.lock);
+	*c = rx.kept;
+	pthread_mutex_unlock(&rx.lock);
+	assert_non_null(*c);
+	return fd;
+}
+
+/* A peer that never reads is not fed sipd's memory: once about 1 MB waits unsent (TP_TCP_OUT_MAX) the
+ * send fails with ENOBUFS and the connection is closed, told as lost; later sends find it gone, and
+ * other clients are served as before. */
+static void test_tcp_reader_never_reads(void **state)
+{
+	enum { CHUNK = 64 * 1024, MAX_TOTAL = 64 * 1024 * 1024 };
+	struct tp_config cfg;
+	struct tp *tp;
+	unsigned short port;
+	struct tp_conn *c;
+	char *out = calloc(1, CHUNK);
+	size_t total = 0;
+	int fd, fd2, err = 0;
+
+	(void)state;
+	pthread_mutex_lock(&ur.lock);
+	ur.n = 0;
+	pthread_mutex_unlock(&ur.lock);
+	rx_reset();
+	cfg_init(&cfg);
+	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
+	cfg.unreachable = on_unreachable;
+	port = tp_start_any(&tp, &cfg);
+	fd = slow_client(port, &c);
+	assert_non_null(out);
+	memset(out, 'x', CHUNK);
+	while (total < MAX_TOTAL && (err = tp_send(NULL, TP_TCP, c, NULL, out, CHUNK)) == 0)
+		total += CHUNK;
+	assert_int_equal(err, ENOBUFS);
+	assert_true(total >= 1024 * 1024); /* what the kernel took, then 1 MB held */
+	never_read_total = total;
+	assert_int_equal(tp_send(NULL, TP_TCP, c, NULL, out, 16), ENOTCONN);
+	assert_true(ur_wait(1));
+	assert_int_equal(ur.err, ENOBUFS);
+	assert_true(ur.lost);
+	assert_true(closed_by_peer(fd));
+	fd2 = client(SOCK_STREAM, "127.0.0.1", port);
+	send_str(fd2, "ping\n\n");
+	expect_bytes(fd2, "ping\n\n");
+	close(fd2);
+	mem_deref(c);
+	close(fd);
+	free(out);
+	tp_stop(tp);
+}
+
+/* A peer that reads slowly: what its socket cannot take now waits in the connection's own buffer and
+ * goes out as the peer reads (EPOLLOUT), whole and in order. Sent: 768 kB less than a peer that never
+ * reads was sent before its connection failed, so that about 256 kB wait in sipd's buffer whatever
+ * the kernel's send buffer is here. */
+static void test_tcp_slow_reader(void **state)
+{
+	enum { CHUNK = 64 * 1024 };
+	struct tp_config cfg;
+	struct tp *tp;
+	unsigned short port = start_default(&tp, &cfg);
+	struct tp_conn *c;
+	int fd = slow_client(port, &c);
+	char *out = malloc(CHUNK), *in = malloc(CHUNK);
+	size_t n = (never_read_total > 1024 * 1024 ? never_read_total - 768 * 1024 : 2 * 1024 * 1024) / CHUNK;
+
+	(void)state;
+	assert_non_null(out);
+	assert_non_null(in);
+	for (unsigned k = 0; k < n; k++) {
+		for (size_t i = 0; i < CHUNK; i++)
+			out[i] = (char)('a' + (i + k) % 26);
+		assert_int_equal(tp_send(NULL, TP_TCP, c, NULL, out, CHUNK), 0);
+	}
+	sleep_ms(50);
+	for (unsigned k = 0; k < n; k++) {
+		recv_exact(fd, in, CHUNK);
+		for (size_t i = 0; i < CHUNK; i++)
+			if (in[i] != (char)('a' + (i + k) % 26))
+				fail_msg("chunk %u byte %zu: '%c'", k, i, in[i]);
+		if (k % 16 == 0)
+			sleep_ms(5); /* a slow reader */
+	}
+	/* the connection still serves: an echo comes after all that */
+	send_str(fd, "ping\n\n");
+	expect_bytes(fd, "ping\n\n");
+	mem_deref(c);
+	close(fd);
+	free(out);
+	free(in);
+	tp_stop(tp);
+}
+
 /* Many clients at once on both protocols, to shake the threads. */
 struct storm_arg {
 	unsigned short port;
@@ -1219,6 +1334,8 @@ int main(void)
 		cmocka_unit_test(test_tcp_send_foreign),
 		cmocka_unit_test(test_tcp_outbound),
 		cmocka_unit_test(test_tcp_lost),
+		cmocka_unit_test(test_tcp_reader_never_reads),
+		cmocka_unit_test(test_tcp_slow_reader),
 		cmocka_unit_test(test_storm),
 		cmocka_unit_test(test_stop_with_conns),
 		cmocka_unit_test(test_port_in_use),
