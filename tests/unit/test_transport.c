@@ -854,8 +854,9 @@ static void test_tcp_keep(void **state)
 	tp_stop(tp);
 }
 
-/* Another thread writes 512 KiB on a connection whose peer is not reading yet: the rest waits in
- * the connection's buffer and the owner flushes it on EPOLLOUT. */
+/* Another thread writes 512 KiB and a short message on a connection whose peer is not reading yet:
+ * both arrive whole and in order (on loopback the kernel's send buffer takes all of it; the
+ * connection's own buffer is test_tcp_slow_reader's); a close from another thread is seen as EOF. */
 static void test_tcp_send_foreign(void **state)
 {
 	enum { BIG = 512 * 1024 };
