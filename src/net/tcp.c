@@ -469,18 +469,20 @@ int tp__conn_new(struct tp_worker *w, int fd, const struct tp_addr *peer, bool i
 }
 
 /* EMFILE: accept with the spare fd and close at once, so the listener stops firing for a
- * connection we cannot take. */
+ * connection we cannot take. accept fails with EMFILE before it looks at the queue, so the accept
+ * after the one that took the last descriptor fails too: only a connection taken here is refused. */
 static void accept_shed(struct tp_worker *w, int lfd)
 {
 	int fd;
 
-	log_warn("tcp: out of file descriptors, refusing a connection");
-	if (w->spare_fd < 0)
-		return;
+	if (w->spare_fd < 0 && (w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+		return; /* another thread took the descriptor it gave back: the next wake-up tries again */
 	close(w->spare_fd);
 	fd = accept(lfd, NULL, NULL);
-	if (fd >= 0)
+	if (fd >= 0) {
 		close(fd);
+		log_warn("tcp: out of file descriptors, refused a connection");
+	}
 	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 

@@ -2,7 +2,7 @@
  * sockets: UDP echo, TCP framing (several messages per read, one message over several reads),
  * oversize, garbage, keep-alive pings, the connection limit, the idle timeout and a connection kept
  * past it (tp_conn_keep), sends from other threads, outbound connections, a peer that reads slowly and one
- * that never reads, port conflicts and IPv6. */
+ * that never reads, running out of file descriptors, port conflicts and IPv6. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1183,6 +1184,74 @@ static void test_tcp_slow_reader(void **state)
 	tp_stop(tp);
 }
 
+/* Out of file descriptors (EMFILE), a connection the transport cannot take is accepted on the
+ * worker's spare descriptor and closed at once, so that the listener does not fire again and again
+ * for it; the connections already open are served, and once descriptors are free again a new one is
+ * taken. The clients' sockets are made before the limit is lowered: only the transport needs more. */
+static struct rlimit nofile; /* the limit before test_tcp_out_of_fds, put back by its teardown */
+
+static int nofile_restore(void **state)
+{
+	(void)state;
+	return setrlimit(RLIMIT_NOFILE, &nofile);
+}
+
+static void test_tcp_out_of_fds(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	struct tp_addr a;
+	struct rlimit low;
+	int cl[4], burn[256], nburn = 0, fd;
+	unsigned short port;
+
+	(void)state;
+	rx_reset();
+	cfg_init(&cfg);
+	cfg.workers = 1;
+	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
+	port = tp_start_any(&tp, &cfg);
+	addr_of(&a, "127.0.0.1", port);
+	for (int i = 0; i < 4; i++) {
+		cl[i] = socket(AF_INET, SOCK_STREAM, 0);
+		assert_true(cl[i] >= 0);
+		sock_timeout(cl[i], 3000);
+	}
+	low = nofile;
+	low.rlim_cur = (rlim_t)cl[3] + 32;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (nburn < 256 && (fd = dup(cl[3])) >= 0)
+		burn[nburn++] = fd;
+	assert_int_equal(errno, EMFILE);
+	assert_true(nburn >= 2);
+	close(burn[--nburn]);
+	close(burn[--nburn]); /* two descriptors left: for the transport's first two connections */
+
+	assert_int_equal(connect(cl[0], &a.u.sa, a.len), 0);
+	send_str(cl[0], "one\n\n");
+	expect_bytes(cl[0], "one\n\n");
+	assert_int_equal(connect(cl[1], &a.u.sa, a.len), 0);
+	send_str(cl[1], "two\n\n");
+	expect_bytes(cl[1], "two\n\n");
+	assert_int_equal(connect(cl[2], &a.u.sa, a.len), 0); /* the kernel completes it; sipd cannot take it */
+	assert_true(closed_by_peer(cl[2]));
+	send_str(cl[1], "still\n\n"); /* the others are served as before */
+	expect_bytes(cl[1], "still\n\n");
+
+	close(cl[0]); /* its descriptor here, then sipd's once it reads the EOF */
+	sleep_ms(100);
+	assert_int_equal(connect(cl[3], &a.u.sa, a.len), 0);
+	send_str(cl[3], "four\n\n");
+	expect_bytes(cl[3], "four\n\n");
+
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &nofile), 0);
+	while (nburn)
+		close(burn[--nburn]);
+	for (int i = 1; i < 4; i++)
+		close(cl[i]);
+	tp_stop(tp);
+}
+
 /* Many clients at once on both protocols, to shake the threads. */
 struct storm_arg {
 	unsigned short port;
@@ -1318,6 +1387,8 @@ static void test_ipv6(void **state)
 
 int main(void)
 {
+	if (getrlimit(RLIMIT_NOFILE, &nofile))
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_loop),
 		cmocka_unit_test(test_loop_run_as),
@@ -1337,6 +1408,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_lost),
 		cmocka_unit_test(test_tcp_reader_never_reads),
 		cmocka_unit_test(test_tcp_slow_reader),
+		cmocka_unit_test_teardown(test_tcp_out_of_fds, nofile_restore),
 		cmocka_unit_test(test_storm),
 		cmocka_unit_test(test_stop_with_conns),
 		cmocka_unit_test(test_port_in_use),
