@@ -263,6 +263,8 @@ struct load_ctx {
 	int errors;
 	bool listen_seen;
 	char section[64];     /* tracked by the reader, for lines inih cannot take */
+	int section_line;     /* where that section's header is */
+	int bad_user_line;    /* the header of the last [user] section refused for its name: told once */
 	char *buf;            /* getline's */
 	size_t bufsize;
 	char *errbuf;
@@ -279,7 +281,9 @@ static void add_error(struct load_ctx *x, const char *fmt, ...)
 	x->errors++;
 	if (!x->errbuf || x->used + 1 >= x->errlen)
 		return;
-	n = snprintf(x->errbuf + x->used, x->errlen - x->used, "%s:%d: ", x->path, x->line);
+	/* a check of the whole file (line 0) names no line */
+	n = x->line > 0 ? snprintf(x->errbuf + x->used, x->errlen - x->used, "%s:%d: ", x->path, x->line)
+			: snprintf(x->errbuf + x->used, x->errlen - x->used, "%s: ", x->path);
 	if (n > 0)
 		x->used += (size_t)n;
 	if (x->used < x->errlen) {
@@ -329,13 +333,21 @@ static void on_user_key(struct load_ctx *x, const char *uname, const char *name,
 	while (*uname == ' ' || *uname == '\t')
 		uname++;
 	if (!*uname || strlen(uname) >= sizeof(u->name) || strpbrk(uname, " \t:@;\"")) {
+		int line = x->line;
+
+		if (x->bad_user_line == x->section_line)
+			return; /* its header was told already */
+		x->bad_user_line = x->line = x->section_line;
 		add_error(x, "[user %s]: a user name is one word without ':', '@', ';' or quotes\n", uname);
+		x->line = line;
 		return;
 	}
 	if (!(u = user_section(x->c, uname))) {
 		add_error(x, "out of memory\n");
 		return;
 	}
+	if (!u->line)
+		u->line = x->section_line;
 	if (!strcasecmp(name, "password"))
 		why = strlen(value) < sizeof(u->password) ? (strcpy(u->password, value), NULL) : "too long";
 	else if (!strcasecmp(name, "ha1"))
@@ -427,6 +439,7 @@ static char *read_line(char *str, int num, void *stream)
 	if (*p == '[' && strchr(p, ']') && (size_t)(strchr(p, ']') - p) < sizeof(x->section)) {
 		memcpy(x->section, p + 1, (size_t)(strchr(p, ']') - p - 1));
 		x->section[strchr(p, ']') - p - 1] = '\0';
+		x->section_line = x->line;
 	}
 	if (n < num - 1) {
 		memcpy(str, x->buf, (size_t)n + 1);
@@ -455,12 +468,14 @@ int config_load(struct config *c, const char *path, char *errbuf, size_t errlen)
 		x.line = rc;
 		add_error(&x, "syntax error: not a [section] or key = value line\n");
 	}
-	x.line = 0;
-	for (unsigned i = 0; i < c->nusers; i++)
+	for (unsigned i = 0; i < c->nusers; i++) {
+		x.line = c->users[i].line;
 		if (!c->users[i].password[0] && !c->users[i].ha1[0] && !c->users[i].ha1_sha256[0])
 			add_error(&x, "[user %s]: needs a password, ha1 or ha1_sha256\n", c->users[i].name);
+	}
+	x.line = 0;
 	if (c->min_expires > c->max_expires)
-		add_error(&x, "[registrar] min_expires is above max_expires\n");
+		add_error(&x, "[registrar] min_expires (%u) is above max_expires (%u)\n", c->min_expires, c->max_expires);
 	return x.errors;
 }
 

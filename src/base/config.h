@@ -17,6 +17,7 @@ struct config_user {
 	char extension[32];
 	char display_name[128];
 	bool disabled;
+	int line;              /* of its [user NAME] header in the file, for errors about the whole section */
 };
 
 struct config {
