@@ -245,14 +245,93 @@ static void pending_answer(void *arg)
 	pending_free(p);
 }
 
+/* An AOR's bindings rebuilt after a failed write: what the file holds, then the changes still to come. */
+struct rebuild {
+	struct store_binding *b;
+	size_t n, cap;
+	bool failed; /* out of memory: the memory is left as it was */
+};
+
+static void rebuild_put(struct rebuild *rb, const struct store_binding *b)
+{
+	size_t i;
+
+	for (i = 0; i < rb->n && strcmp(rb->b[i].contact, b->contact); i++)
+		;
+	if (i == rb->n) {
+		if (rb->n == rb->cap) {
+			size_t cap = rb->cap ? rb->cap * 2 : 8;
+			struct store_binding *v = realloc(rb->b, cap * sizeof(*v));
+
+			if (!v) {
+				rb->failed = true;
+				return;
+			}
+			rb->b = v;
+			rb->cap = cap;
+		}
+		rb->n++;
+	}
+	rb->b[i] = *b;
+}
+
+static int rebuild_stored(const struct store_binding *b, void *arg)
+{
+	rebuild_put(arg, b);
+	return 0;
+}
+
+static void rebuild_later(const struct store_change *c, void *arg)
+{
+	struct rebuild *rb = arg;
+
+	if (c->op == STORE_BINDING_PUT) {
+		rebuild_put(rb, &c->b);
+		return;
+	}
+	for (size_t i = 0; i < rb->n;) {
+		if (c->op == STORE_AOR_DEL || !strcmp(rb->b[i].contact, c->b.contact))
+			rb->b[i] = rb->b[--rb->n];
+		else
+			i++;
+	}
+}
+
+/* RFC 3261 10.3 step 7: updates that could not be committed must not stay visible ("all tentative
+ * binding updates MUST be removed"). On the writer thread, after a failed write: the AOR's bindings in
+ * memory become what the file holds plus the changes submitted after this one, which are still to be
+ * written and told on their own. Under the AOR's lock, so that no submission for it comes between. */
+static void rollback(struct registrar *r, const char *aor)
+{
+	struct rebuild rb = { 0 };
+	int64_t now = (int64_t)time(NULL);
+	int err;
+
+	loc_lock(r->loc, aor);
+	err = store_bindings_of(r->store, aor, now, rebuild_stored, &rb);
+	if (!err && !rb.failed)
+		store_writer_later_of(r->writer, aor, rebuild_later, &rb);
+	if (!err && !rb.failed)
+		err = loc_set_locked(r->loc, aor, rb.b, rb.n, now);
+	loc_unlock(r->loc, aor);
+	if (err || rb.failed)
+		log_err("registrar: %s: the bindings in memory could not be set back to the stored ones: %s", aor,
+			strerror(err ? err : ENOMEM));
+	else
+		log_info("registrar: %s: %zu binding(s) in memory, as stored, after the failed write", aor, rb.n);
+	free(rb.b);
+}
+
 /* The writer thread: hand the answer to the transaction's own loop. */
 static void pending_done(int err, void *arg)
 {
 	struct pending *p = arg;
 
 	p->err = err;
-	if (err)
+	if (err) {
 		log_err("registrar: storing bindings of %s failed: %s", p->aor, strerror(err));
+		rollback(p->r, p->aor);
+	}
 	if (atomic_load(&p->r->stopping)) {
 		pending_free(p);
 		return;

@@ -108,6 +108,7 @@ enum stmt_id {
 	ST_BIND_EXPIRE,
 	ST_BIND_LIVE,
 	ST_BIND_LIST,
+	ST_BIND_AOR,
 	ST_COUNT
 };
 
@@ -128,6 +129,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BIND_EXPIRE] = "DELETE FROM bindings WHERE expires <= ?1",
 	[ST_BIND_LIVE] = "SELECT " BINDING_COLS " FROM bindings WHERE expires > ?1",
 	[ST_BIND_LIST] = "SELECT " BINDING_COLS " FROM bindings WHERE expires > ?1 ORDER BY aor, contact",
+	[ST_BIND_AOR] = "SELECT " BINDING_COLS " FROM bindings WHERE expires > ?1 AND aor = ?2",
 };
 
 struct store {
@@ -556,6 +558,21 @@ int store_bindings_list(struct store *s, int64_t now, store_binding_h *cb, void 
 	if (err)
 		return err;
 	err = bindings_walk(s->st[ST_BIND_LIST], now, cb, arg);
+	store_unlock(s);
+	return err;
+}
+
+int store_bindings_of(struct store *s, const char *aor, int64_t now, store_binding_h *cb, void *arg)
+{
+	int err;
+
+	if (!s || !aor || !cb)
+		return EINVAL;
+	err = store_lock(s);
+	if (err)
+		return err;
+	bind_str(s->st[ST_BIND_AOR], 2, aor);
+	err = bindings_walk(s->st[ST_BIND_AOR], now, cb, arg);
 	store_unlock(s);
 	return err;
 }

@@ -76,6 +76,9 @@ int store_bindings_load(struct store *s, int64_t now, store_binding_h *cb, void 
 /* Every binding with expires > now, ordered by AOR then contact; deletes nothing (sipctl, reports).
  * 0, EIO, or the callback's non-zero value. */
 int store_bindings_list(struct store *s, int64_t now, store_binding_h *cb, void *arg);
+/* The bindings of one AOR with expires > now, as the file holds them (what a failed write left: the
+ * registrar sets its memory back to them). 0, EIO, or the callback's non-zero value. */
+int store_bindings_of(struct store *s, const char *aor, int64_t now, store_binding_h *cb, void *arg);
 /* All changes in one transaction, durable when it returns 0 (WAL; fsync per sync_full). */
 int store_apply(struct store *s, const struct store_change *changes, size_t n);
 
@@ -92,6 +95,11 @@ void store_writer_free(struct store_writer *w);
  * Retry-After), ENOMEM. */
 int store_writer_submit(struct store_writer *w, const struct store_change *changes, size_t n, store_done_h *done,
 			void *arg);
+/* Only from a done callback, on the writer thread: each change for aor submitted after the submission
+ * being told, in submit order (those still to be written: a memory set back to the file after a failed
+ * write adds them again). */
+void store_writer_later_of(struct store_writer *w, const char *aor, void (*cb)(const struct store_change *c, void *arg),
+			   void *arg);
 /* Batches committed and changes written, for the logs and the benchmark. */
 void store_writer_stats(const struct store_writer *w, uint64_t *batches, uint64_t *changes);
 

@@ -37,6 +37,8 @@ struct store_writer {
 	pthread_cond_t ready;     /* signalled on submit and on stop */
 	struct wbatch queue;      /* waiting; under lock */
 	struct wbatch work;       /* being written; the writer thread's own */
+	size_t told;              /* changes of work before the submission whose done runs now */
+	size_t telling;           /* that submission's: told + telling is where the later ones start */
 	size_t max_pending;       /* changes (and submissions) the queue holds at most */
 	unsigned delay_us;        /* how long the first submission waits for company */
 	bool stop;                /* under lock */
@@ -110,6 +112,8 @@ static void writer_commit(struct store_writer *w)
 				atomic_fetch_add(&w->changes, sub->n);
 			}
 		}
+		w->told = off;
+		w->telling = sub->n;
 		off += sub->n;
 		if (sub->done)
 			sub->done(e, sub->arg);
@@ -254,6 +258,27 @@ int store_writer_submit(struct store_writer *w, const struct store_change *chang
 out:
 	pthread_mutex_unlock(&w->lock);
 	return err;
+}
+
+static void changes_of(const struct store_change *c, size_t n, const char *aor,
+		       void (*cb)(const struct store_change *c, void *arg), void *arg)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(c[i].b.aor, aor))
+			cb(&c[i], arg);
+}
+
+void store_writer_later_of(struct store_writer *w, const char *aor, void (*cb)(const struct store_change *c, void *arg),
+			   void *arg)
+{
+	size_t from = w->told + w->telling;
+
+	/* the rest of the batch being told (the writer thread's own), then the queue (under its lock) */
+	if (from < w->work.n)
+		changes_of(w->work.changes + from, w->work.n - from, aor, cb, arg);
+	pthread_mutex_lock(&w->lock);
+	changes_of(w->queue.changes, w->queue.n, aor, cb, arg);
+	pthread_mutex_unlock(&w->lock);
 }
 
 void store_writer_stats(const struct store_writer *w, uint64_t *batches, uint64_t *changes)

@@ -813,6 +813,43 @@ def c_contact_400(a, ck):
     ck.ok(not find_reg(rows, aor="sip:alice@127.0.0.1"), "bindings were stored for alice\n" + indent(text))
 
 
+@case("store-fail", "RFC 3261 10.3 step 7: a REGISTER whose write fails (another program holds the database's "
+      "write lock past the 5 s busy timeout) gets 500 with Retry-After, and its updates are gone from memory: "
+      "the refreshed binding keeps its old time, the new one is not there; once the lock is gone it registers")
+def c_store_fail(a, ck):
+    ua = UA(a.port)
+    wipe(ua, "alice", "alice", "secret")
+    ca = "sip:alice-sf1@%s:%d" % (HOST, ua.lport)
+    cb = "sip:alice-sf2@%s:%d" % (HOST, ua.lport)
+    r = ua.register("alice", "alice", "secret", ["<%s>" % ca], 600)
+    if not ck.code(r, 200, what="the first binding"):
+        return
+    con = sqlite3.connect(a.db, timeout=5, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")  # the write lock, held past sipd's busy timeout
+        t0 = time.monotonic()
+        ua.challenge("alice", "SHA-256")
+        data, cseq = ua.auth_request("alice", "alice", "secret", ["<%s>;expires=1200" % ca, "<%s>" % cb], 600)
+        r = ua.transact(data, cseq, timeout=15)
+        dt = time.monotonic() - t0
+        ck.code(r, 500, "Binding could not be stored", what="REGISTER while the database is locked")
+        ck.ok(r.first("Retry-After") is not None, "the 500 carries no Retry-After")
+        ck.ok(dt >= 4.5, "the 500 came after %.1f s, before the 5 s busy timeout" % dt)
+        q = ua.register("alice", "alice", "secret", [], None)  # a query: answered from memory
+        if ck.code(q, 200, what="query after the failed write"):
+            ck.contacts_exact(q, [(ca, exp_alt(600, 12))], what="query after the failed write")
+    finally:
+        con.rollback()
+        con.close()
+    ck.ok(log_has(a.log, r"registrar: sip:alice@127\.0\.0\.1: 1 binding\(s\) in memory, as stored, after the failed write"),
+          "no line in the log saying the memory was set back")
+    r = ua.register("alice", "alice", "secret", ["<%s>" % cb], 600)
+    if ck.code(r, 200, what="the new binding once the lock is gone"):
+        ck.contacts_exact(r, [(ca, exp_alt(600, 12)), (cb, exp_alt(600))], what="the 200 once the lock is gone")
+    rows = sorted(b["contact"] for b in db_rows(a.db) if b["aor"] == "sip:alice@127.0.0.1")
+    ck.ok(rows == sorted([ca, cb]), "the file holds %s, expected %s" % (rows, sorted([ca, cb])))
+
+
 @case("stale", "right password, nonce older than nonce_lifetime: 401 with stale=true; wrong password: no stale")
 def c_stale(a, ck):
     good, bad = UA(a.port), UA(a.port)

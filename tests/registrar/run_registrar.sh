@@ -147,6 +147,8 @@ then
 		main cred-checks
 	py_case "Contact without its '>': 400 'Malformed Contact header'; 33 Contact values: 400 'Too many Contact header field values'" \
 		main contact-400
+	py_case "a write that fails (the database locked by another program past the busy timeout): 500 + Retry-After, and memory set back (10.3 step 7); registers once unlocked" \
+		main store-fail
 fi
 
 # ==== md5: SIPp ====

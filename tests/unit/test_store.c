@@ -707,6 +707,106 @@ static void test_writer_bad_change(void **state)
 	store_close(s);
 }
 
+/* store_bindings_of: the live bindings of one AOR only. */
+static void test_bindings_of(void **state)
+{
+	struct store *s = open_ok(true);
+	struct store_change c[4];
+	struct seen seen = { .n = 0 };
+
+	(void)state;
+	c[0] = put("sip:alice@example.com", "sip:alice@192.0.2.10:5060", 2000);
+	c[1] = put("sip:alice@example.com", "sip:alice@192.0.2.11:5060", 900); /* expired at 1000 */
+	c[2] = put("sip:bob@example.com", "sip:bob@192.0.2.20:5060", 2000);
+	c[3] = put("sip:alice@example.com", "sip:alice@192.0.2.12:5060", 3000);
+	assert_int_equal(store_apply(s, c, 4), 0);
+	assert_int_equal(store_bindings_of(s, "sip:alice@example.com", 1000, seen_add, &seen), 0);
+	assert_int_equal(seen.n, 2);
+	for (int i = 0; i < 2; i++) {
+		assert_string_equal(seen.b[i].aor, "sip:alice@example.com");
+		assert_true(seen.b[i].expires > 1000);
+	}
+	seen.n = 0;
+	assert_int_equal(store_bindings_of(s, "sip:carol@example.com", 1000, seen_add, &seen), 0);
+	assert_int_equal(seen.n, 0);
+	store_close(s);
+}
+
+/* What store_writer_later_of shows a done callback: the changes for its AOR submitted after its own
+ * submission, in the rest of the batch being told and in the queue, in order. */
+static struct {
+	struct store_writer *w;
+	char seen[3][4][520]; /* per submission told: the contacts later_of gave, in order */
+	int nseen[3];
+	int err[3];
+	atomic_int told[3];
+} later;
+
+static void later_add(const struct store_change *c, void *arg)
+{
+	int i = *(int *)arg;
+
+	if (later.nseen[i] < 4)
+		snprintf(later.seen[i][later.nseen[i]], sizeof(later.seen[i][0]), "%s%.512s",
+			 c->op == STORE_BINDING_DEL ? "-" : "", c->b.contact);
+	later.nseen[i]++;
+}
+
+static void later_done(int err, void *arg)
+{
+	static int idx[3] = { 0, 1, 2 };
+	int i = (int)(intptr_t)arg;
+	const char *aor = i == 1 ? "sip:bob@example.com" : "sip:alice@example.com";
+
+	later.err[i] = err; /* checked by the test's thread: cmocka asserts only there */
+	atomic_fetch_add(&later.told[i], 1);
+	if (i == 0) { /* from the writer thread, while the batch is told: one more for alice, queued */
+		struct store_change c = put("sip:alice@example.com", "sip:d", 5000);
+
+		later.err[i] |= store_writer_submit(later.w, &c, 1, NULL, NULL);
+	}
+	store_writer_later_of(later.w, aor, later_add, &idx[i]);
+}
+
+static void test_writer_later_of(void **state)
+{
+	struct store *s = open_ok(true);
+	struct store_change first = put("sip:first@example.com", "sip:first", 5000), c;
+	sqlite3 *h;
+
+	(void)state;
+	memset(&later, 0, sizeof(later));
+	/* hold the lock: the writer blocks on the first change, the next three wait as one batch */
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_writer_new(&later.w, s, 64, 0), 0);
+	assert_int_equal(store_writer_submit(later.w, &first, 1, NULL, NULL), 0);
+	usleep(50000);
+	c = put("sip:alice@example.com", "sip:a", 5000);
+	assert_int_equal(store_writer_submit(later.w, &c, 1, later_done, (void *)(intptr_t)0), 0);
+	c = put("sip:bob@example.com", "sip:b", 5000);
+	assert_int_equal(store_writer_submit(later.w, &c, 1, later_done, (void *)(intptr_t)1), 0);
+	c = del(STORE_BINDING_DEL, "sip:alice@example.com", "sip:a");
+	assert_int_equal(store_writer_submit(later.w, &c, 1, later_done, (void *)(intptr_t)2), 0);
+	assert_int_equal(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	for (int i = 0; i < 5000 && !atomic_load(&later.told[2]); i++)
+		usleep(1000); /* told before the writer stops: a submission from a callback needs it running */
+	store_writer_free(later.w);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(atomic_load(&later.told[i]), 1);
+		assert_int_equal(later.err[i], 0);
+	}
+	/* alice's first: the DEL later in its batch, then the PUT queued from its own callback */
+	assert_int_equal(later.nseen[0], 2);
+	assert_string_equal(later.seen[0][0], "-sip:a");
+	assert_string_equal(later.seen[0][1], "sip:d");
+	assert_int_equal(later.nseen[1], 0); /* nothing for bob after his */
+	assert_int_equal(later.nseen[2], 1); /* alice's DEL: the queued PUT only */
+	assert_string_equal(later.seen[2][0], "sip:d");
+	store_close(s);
+}
+
 /* A database of schema 1 (sipd before the users generation) is brought to the current schema and keeps its
  * users and bindings. */
 static void test_schema_upgrade_v1(void **state)
@@ -867,6 +967,8 @@ int main(void)
 		T(test_writer_grouping_eagain),
 		T(test_writer_grouping),
 		T(test_writer_bad_change),
+		T(test_bindings_of),
+		T(test_writer_later_of),
 		T(test_users_generation),
 		T(test_schema_upgrade_v1),
 		T(test_writer_commit_delay),
