@@ -1,7 +1,8 @@
 /* test_txn.c: server transactions (RFC 3261 17.2) on a fake clock: the INVITE and non-INVITE state
  * machines with Timers G, H, I, J, matching (17.2.3, with the RFC 2543 fallback), limits, a table of
- * 100,000 transactions, and lookups racing its growth. The loop is real but never run: the test
- * advances its wheel. */
+ * 100,000 transactions, answers and retransmissions from other threads handed to the owner, and lookups
+ * racing its growth. The loop is real but never run (but in test_other_threads): the test advances its
+ * wheel. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -1306,6 +1308,129 @@ static void test_match_while_growing(void **state)
 	assert_int_equal(txn_table_live(fx.tt), MANY + 1);
 }
 
+/* ---- a transaction owned by a loop that runs on its own thread ---- */
+
+/* What the owner sent, recorded under a lock: the code of each response and whether the owner's loop
+ * was the one sending. */
+static struct {
+	pthread_mutex_t lock;
+	unsigned n;
+	unsigned code[8];
+	bool on_owner[8];
+	struct loop *owner;
+	struct txn *tx;
+	enum txn_state state;
+	bool state_read;
+} xt = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int xt_send(struct txn *tx, const char *buf, size_t len, void *arg)
+{
+	unsigned code = 0;
+
+	(void)tx, (void)len, (void)arg;
+	sscanf(buf, "SIP/2.0 %u", &code);
+	pthread_mutex_lock(&xt.lock);
+	if (xt.n < 8) {
+		xt.code[xt.n] = code;
+		xt.on_owner[xt.n] = loop_current() == xt.owner;
+	}
+	xt.n++;
+	pthread_mutex_unlock(&xt.lock);
+	return 0;
+}
+
+static void *xt_run(void *arg)
+{
+	loop_run(arg);
+	return NULL;
+}
+
+static void xt_new(void *arg)
+{
+	struct req *r = arg;
+	struct txn *tx = NULL;
+
+	txn_server_new(&tx, fx.tt, xt.owner, &r->m, false);
+	pthread_mutex_lock(&xt.lock);
+	xt.tx = tx;
+	pthread_mutex_unlock(&xt.lock);
+}
+
+static void xt_read_state(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&xt.lock);
+	xt.state = txn_state(xt.tx);
+	xt.state_read = true;
+	pthread_mutex_unlock(&xt.lock);
+}
+
+/* Polls (5 s at most) until cond holds under xt.lock. */
+#define XT_WAIT(cond)                                                                                          \
+	do {                                                                                                   \
+		bool ok_ = false;                                                                              \
+		for (int i_ = 0; i_ < 5000 && !ok_; i_++) {                                                    \
+			pthread_mutex_lock(&xt.lock);                                                          \
+			ok_ = (cond);                                                                          \
+			pthread_mutex_unlock(&xt.lock);                                                        \
+			if (!ok_)                                                                              \
+				usleep(1000);                                                                  \
+		}                                                                                              \
+		assert_true(ok_);                                                                              \
+	} while (0)
+
+/* The TU answers from another thread (a registrar's writer, a DNS result) and retransmissions and the
+ * ACK come in on another worker: each is handed to the owner's loop, which runs them in order: the 180,
+ * the 486, the 486 again for the retransmitted INVITE, then the ACK moves the transaction to Confirmed. */
+static void test_other_threads(void **state)
+{
+	struct txn_table_config cfg = {
+		.timers = { 10000, 40000, 50000 }, /* no timer fires while the test runs, however slow */
+		.send = xt_send,
+		.arg = &fx,
+	};
+	static struct req r;
+	pthread_t th;
+
+	(void)state;
+	txn_table_free(fx.tt);
+	fx.tt = NULL;
+	assert_int_equal(txn_table_new(&fx.tt, &cfg), 0);
+	xt.n = 0;
+	xt.tx = NULL;
+	xt.state_read = false;
+	assert_int_equal(loop_new(&xt.owner), 0);
+	assert_int_equal(pthread_create(&th, NULL, xt_run, xt.owner), 0);
+	req_make(&r, invite);
+	assert_int_equal(loop_post(xt.owner, xt_new, &r), 0);
+	XT_WAIT(xt.tx != NULL);
+
+	assert_int_equal(respond(xt.tx, 180), 0);
+	assert_int_equal(respond(xt.tx, 486), 0);
+	assert_int_equal(respond(xt.tx, 200), EINVAL); /* a final after the final, at once, from here */
+	txn_server_recv(xt.tx, false);
+	txn_server_recv(xt.tx, true);
+	XT_WAIT(xt.n >= 3);
+	assert_int_equal(loop_post(xt.owner, xt_read_state, NULL), 0);
+	XT_WAIT(xt.state_read);
+	pthread_mutex_lock(&xt.lock);
+	assert_int_equal(xt.n, 3);
+	assert_int_equal(xt.code[0], 180);
+	assert_int_equal(xt.code[1], 486);
+	assert_int_equal(xt.code[2], 486);
+	for (unsigned i = 0; i < 3; i++)
+		assert_true(xt.on_owner[i]);
+	assert_int_equal(xt.state, TXN_CONFIRMED);
+	pthread_mutex_unlock(&xt.lock);
+
+	loop_stop(xt.owner);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	mem_deref(xt.tx);
+	txn_table_free(fx.tt); /* before the loop its timers are on */
+	fx.tt = NULL;
+	loop_free(xt.owner);
+}
+
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1341,6 +1466,7 @@ int main(void)
 		TEST(test_many),
 		TEST(test_echoes_end_in_turn),
 		TEST(test_many_echoes),
+		TEST(test_other_threads),
 		TEST(test_match_while_growing), /* last: ASan aborts the run if the race hits */
 	};
 
