@@ -405,6 +405,12 @@ then
 	caller uac_cancel.xml bob
 	case_end
 
+	case_begin "9.1 / 16.10: the caller CANCELs 0.3 s after its INVITE, before the callee's 180 (sent after 1 s): 200 to the CANCEL at once, but sipd CANCELs the branch only once the 180 came (never before a provisional); the callee's 487 reaches the caller" main
+	unbind bob
+	pyphone "bob's phone (sipua.py phone --expect cancel: 180 after 1 s)" phone --user bob --expect cancel --delay 1 --seconds 4
+	caller uac_cancel_early.xml bob
+	case_end
+
 	case_begin "Max-Forwards: 0 on an INVITE for a registered user: 483 Too Many Hops; nothing (not the ACK either) reaches the user's phone" main
 	unbind bob
 	pyphone "bob's phone (sipua.py phone, expects nothing)" phone --user bob --seconds 2 --expect nothing

@@ -29,7 +29,9 @@ socket), and timing checks over SIPp's message logs.
       answered and nothing but the INVITE's retransmissions may come (no CANCEL: 9.1, 16.8); anything
       else (a CANCEL, an ACK for a response this phone never sent) fails; --delay S before answering,
       --realm R for the challenge of a 401/407. --expect nothing: no message at all may come. --expect
-      bye: a BYE must come to sip:callee@127.0.0.1:LPORT without Route (answered 200), nothing else
+      bye: a BYE must come to sip:callee@127.0.0.1:LPORT without Route (answered 200), nothing else. --expect
+      cancel: the INVITE gets 180 only after --delay S; a CANCEL must come after that 180, never before
+      (9.1), and gets 200, the INVITE 487, whose ACK must come
   sipua.py tcpdrop --port P --user U --ready FILE [--reset] [--seconds S]
       registers <sip:callee@127.0.0.1:LPORT;transport=tcp> for U from udp:127.0.0.1:LPORT, listens on
       tcp:127.0.0.1:LPORT, touches FILE; takes sipd's connection, reads one whole INVITE (top Via
@@ -378,6 +380,50 @@ def cmd_natcallee(a):
 
 # ---- a phone that never answers, or answers with one final ----
 
+def phone_cancel(a, sock, lport):
+    """--expect cancel: the INVITE gets a 180 only after --delay seconds; a CANCEL must come, and only after
+    that 180 (9.1: never before a provisional); it gets 200, the INVITE 487, and the ACK for that must come."""
+    t0 = time.monotonic()
+    deadline = t0 + a.seconds
+    totag = "pc%06d" % random.randrange(10 ** 6)
+    inv, ring_at, rang, cancelled, acked, fails = None, None, None, None, False, []
+    while time.monotonic() < deadline:
+        until = min(deadline, ring_at) if ring_at and not rang else deadline
+        m, addr = recv_msg(sock, until)
+        now = time.monotonic()
+        if m is None:
+            if ring_at and not rang and now >= ring_at:
+                sock.sendto(response(inv, 180, "Ringing", totag), inv_addr)
+                rang = now
+            continue
+        if m.method == "INVITE":
+            if inv is None:
+                inv, inv_addr, ring_at = m, addr, now + a.delay
+            continue  # a retransmission: sipd has had no provisional yet
+        if m.method == "CANCEL" and inv is not None:
+            if not rang:
+                fails.append("a CANCEL %.2f s after the INVITE, before any provisional response (9.1)" % (now - t0))
+            cancelled = now
+            sock.sendto(response(m, 200, "OK", totag), addr)
+            sock.sendto(response(inv, 487, "Request Terminated", totag), inv_addr)
+            continue
+        if m.method == "ACK" and cancelled:
+            acked = True
+            deadline = min(deadline, now + 0.3)
+            continue
+        fails.append("%.1f s: unexpected %s" % (now - t0, m.start))
+    if inv is None:
+        fails.append("no INVITE reached 127.0.0.1:%d" % lport)
+    elif cancelled is None:
+        fails.append("no CANCEL came (the 180 went out %s)" % ("%.2f s after the INVITE" % (rang - t0) if rang else "never"))
+    elif not acked:
+        fails.append("no ACK for the 487")
+    if fails:
+        raise Fail("; ".join(fails))
+    print("180 at %.2f s, CANCEL at %.2f s" % (rang - t0, cancelled - t0))
+    return 0
+
+
 def cmd_phone(a):
     """Registers <sip:callee@127.0.0.1:LPORT> for a.user from its socket, then listens a.seconds.
     --expect nothing: no message at all may come. --expect invite: an INVITE must come; with --answer CODE
@@ -390,6 +436,8 @@ def cmd_phone(a):
         raise Fail("REGISTER %s: expected 200, got '%s'" % (a.user, r.start))
     with open(a.ready, "w") as f:
         f.write("%d\n" % lport)
+    if a.expect == "cancel":
+        return phone_cancel(a, sock, lport)
     t0 = time.monotonic()
     deadline = t0 + a.seconds
     totag = "ph%06d" % random.randrange(10 ** 6)
@@ -1201,7 +1249,7 @@ def main():
     t.add_argument("--max", type=float, default=1e9)
     q = sub.add_parser("phone")
     phone_args(q, 5.0)
-    q.add_argument("--expect", choices=("invite", "nothing", "bye"), default="invite")
+    q.add_argument("--expect", choices=("invite", "nothing", "bye", "cancel"), default="invite")
     q.add_argument("--answer", type=int)
     q.add_argument("--reason", help="the reason phrase of --answer, Python escapes (\\x07) allowed")
     q.add_argument("--delay", type=float, default=0.0)
