@@ -1325,10 +1325,12 @@ static struct {
 
 static int xt_send(struct txn *tx, const char *buf, size_t len, void *arg)
 {
+	char line[16] = "";
 	unsigned code = 0;
 
-	(void)tx, (void)len, (void)arg;
-	sscanf(buf, "SIP/2.0 %u", &code);
+	(void)tx, (void)arg;
+	memcpy(line, buf, len < sizeof(line) - 1 ? len : sizeof(line) - 1); /* buf has no NUL */
+	sscanf(line, "SIP/2.0 %u", &code);
 	pthread_mutex_lock(&xt.lock);
 	if (xt.n < 8) {
 		xt.code[xt.n] = code;
