@@ -13,6 +13,9 @@ plumbing (messages, digest, sockets, free ports) is tests/proxy/sipua.py's.
       --cancel-after S: a CANCEL S seconds after the (authenticated) INVITE; it must get 200, the INVITE
       then CODE (487). --pad N: the INVITE carries an SDP offer padded with N lines of 50 bytes (its last
       line "a=x-end"), so that 30 make it larger than 1300 bytes (RFC 3261 18.1.1).
+  dnsua.py v6callee --port P --sipd-port SP --ready FILE [--seconds S]
+      a callee on udp:[::1]:P: the INVITE must come with sipd's top Via (port SP, rport); it answers 486 to
+      the INVITE's source and the ACK for that must come
   dnsua.py swallow --port P --ready FILE [--seconds S]
       a UDP socket on 127.0.0.1:P that reads DNS queries and never answers (a DNS server that is down
       without an ICMP error); prints how many it swallowed
@@ -21,11 +24,12 @@ import argparse
 import os
 import random
 import re
+import socket
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "proxy"))
-from sipua import HOST, Fail, challenge_params, digest, recv_msg, udp_socket  # noqa: E402
+from sipua import HOST, Fail, challenge_params, digest, recv_msg, response, udp_socket  # noqa: E402
 
 
 def cmd_call(a):
@@ -160,6 +164,40 @@ def cmd_call(a):
     return 0
 
 
+def cmd_v6callee(a):
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock.bind(("::1", a.port))
+    with open(a.ready, "w") as f:
+        f.write("%d\n" % a.port)
+    deadline = time.monotonic() + a.seconds
+    inv, acked, fails = None, False, []
+    while True:
+        m, addr = recv_msg(sock, deadline)
+        if m is None:
+            break
+        if m.method == "INVITE":
+            if inv is None:
+                inv = m
+                via = m.first("Via") or ""
+                # sipd's own Via on top, with rport: the 486 goes back to the INVITE's source, [::1]
+                if not re.match(r"SIP/2\.0/UDP [^;]+:%d;branch=z9hG4bK[^;]*;rport" % a.sipd_port, via):
+                    fails.append("top Via %r, expected sipd's with rport" % via)
+            sock.sendto(response(m, 486, "Busy Here", "v6%d" % a.port), addr)
+        elif m.method == "ACK" and inv is not None:
+            acked = True
+            deadline = min(deadline, time.monotonic() + 0.3)
+        else:
+            fails.append("unexpected %s" % m.start)
+    sock.close()
+    if inv is None:
+        fails.append("no INVITE reached udp:[::1]:%d" % a.port)
+    elif not acked:
+        fails.append("no ACK for the 486")
+    if fails:
+        raise Fail("; ".join(fails))
+    return 0
+
+
 def cmd_swallow(a):
     sock = udp_socket(a.port)
     with open(a.ready, "w") as f:
@@ -198,13 +236,18 @@ def main():
     c.add_argument("--max", type=float, default=1e9)
     c.add_argument("--wait", type=float, default=20.0)
     c.add_argument("--pad", type=int, default=0)
+    v = sub.add_parser("v6callee")
+    v.add_argument("--port", type=int, required=True)
+    v.add_argument("--sipd-port", type=int, required=True)
+    v.add_argument("--ready", required=True)
+    v.add_argument("--seconds", type=float, default=8.0)
     s = sub.add_parser("swallow")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--ready", required=True)
     s.add_argument("--seconds", type=float, default=30.0)
     a = p.parse_args()
     try:
-        return {"call": cmd_call, "swallow": cmd_swallow}[a.cmd](a)
+        return {"call": cmd_call, "swallow": cmd_swallow, "v6callee": cmd_v6callee}[a.cmd](a)
     except Fail as e:
         print("dnsua: %s" % e, file=sys.stderr)
         return 1

@@ -10,13 +10,15 @@
 #   _sip._tcp.tcponly.test SRV 10 0 <TCP UAS port> tcp.tcponly.test;  tcp.tcponly.test A 127.0.0.1
 #   _sip._udp.nosip.test   SRV with the target "." (RFC 2782: the service is not offered)
 #   sctp.test              NAPTR 10 50 "s" "SIP+D2S" -> _sip._sctp.sctp.test (a transport sipd lacks)
+#   v6.test                AAAA ::1 only
 # Callers are tests/dns/dnsua.py (alice answers sipd's 407: SIPp 3.6 cannot, see tests/proxy/sipua.py);
 # callees are SIPp UAS instances (tests/dns/scenarios/uas_answer.xml, uas_big.xml).
 #
-# Three sipd instances, [auth] algorithms = MD5, users alice and bob (password secret):
+# Four sipd instances, [auth] algorithms = MD5, users alice and bob (password secret):
 #   main    [dns] servers = dnsmasq, [proxy] outbound = users
 #   silent  [dns] servers = a UDP socket that reads queries and never answers, timeout = 1000 ms
 #   closed  [proxy] outbound = none
+#   v6      as main, listening on [::1] too (only where ::1 can be bound; else its case is skipped)
 # Prints one PASS/FAIL line per case; at the end checks that every sipd is still alive, exits 0 on
 # SIGTERM and printed no sanitizer report. Exits 1 if anything failed. KEEP=1 keeps the work directory.
 set -u
@@ -36,7 +38,7 @@ need_exec "$DNSMASQ" "dnsmasq-base: tools/install-deps.sh test"
 lib_init dns
 T0=$(date +%s)
 
-pick_ports 3 40 $((30000 + $$ % 10000)) "${UA[@]}"
+pick_ports 4 40 $((30000 + $$ % 10000)) "${UA[@]}"
 client_port; DNS_PORT=$CPORT
 client_port; SWALLOW_PORT=$CPORT
 client_port; UAS_NAPTR=$CPORT
@@ -44,6 +46,9 @@ client_port; UAS_LIVE=$CPORT
 client_port; DEAD_PORT=$CPORT # nothing ever listens here
 client_port; UAS_BIG=$CPORT
 client_port; UAS_TCP=$CPORT
+client_port; UAS_V6=$CPORT # on [::1]
+HAVE_V6=0
+python3 -c 'import socket; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).bind(("::1", 0))' 2>/dev/null && HAVE_V6=1
 
 # ---- the DNS servers ----
 DNSLOG=$WORK/dnsmasq.log
@@ -59,6 +64,7 @@ DNSLOG=$WORK/dnsmasq.log
 	--srv-host=_sip._tcp.tcponly.test,tcp.tcponly.test,"$UAS_TCP",10,0 --host-record=tcp.tcponly.test,127.0.0.1 \
 	--srv-host=_sip._udp.nosip.test \
 	--naptr-record=sctp.test,10,50,s,SIP+D2S,,_sip._sctp.sctp.test \
+	--host-record=v6.test,::1 \
 	--log-queries --log-facility="$DNSLOG" >"$WORK/dnsmasq.out" 2>&1 &
 DNSMASQ_PID=$!
 BG_PIDS+=($!)
@@ -311,7 +317,33 @@ then
 	case_result "[proxy] outbound = none: alice (sipd's user) to sip:bob@example.test: 403, no challenge" "${why[@]}"
 fi
 
-stop_all main silent closed
+if [ "$HAVE_V6" = 1 ] && start_sipd v6 "${PORTS[3]}" <<EOF
+[general]
+listen = udp:[::1]:${PORTS[3]}
+
+[proxy]
+outbound = users
+
+[dns]
+servers = 127.0.0.1:$DNS_PORT
+timeout = 2000
+EOF
+then
+	why=()
+	rm -f "$WORK/v6.ready"
+	"${DUA[@]}" v6callee --port "$UAS_V6" --sipd-port "${PORTS[3]}" --ready "$WORK/v6.ready" >"$WORK/v6.out" 2>&1 &
+	V6_PID=$!
+	BG_PIDS+=($!)
+	for ((i = 0; i < 50; i++)); do [ -s "$WORK/v6.ready" ] && break; sleep 0.1; done
+	call v6 v6 --ruri "sip:bob@v6.test:$UAS_V6" --expect 486 --max 3 || why+=("caller: $CALL_OUT")
+	wait "$V6_PID" || why+=("the callee on [::1]: $(head -1 "$WORK/v6.out")")
+	dns_asked 'query\[AAAA\] v6\.test' || why+=("no AAAA question for v6.test")
+	case_result "RFC 3263 4.2 over IPv6: sip:bob@v6.test:<port>, a name whose only address is ::1 (AAAA, no A): sipd, listening on [::1] too, sends the INVITE to udp:[::1]:<port>; the callee's 486 comes back, ACKed" "${why[@]}"
+elif [ "$HAVE_V6" != 1 ]; then
+	skip "RFC 3263 4.2 over IPv6 (AAAA only)" "::1 cannot be bound here"
+fi
+
+stop_all main silent closed v6
 kill -TERM "$DNSMASQ_PID" "$SWALLOW_PID" 2>/dev/null
 wait "$DNSMASQ_PID" "$SWALLOW_PID" 2>/dev/null
 finish dns
