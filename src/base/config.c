@@ -271,9 +271,13 @@ struct load_ctx {
 	size_t errlen, used;
 };
 
-static void add_error(struct load_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_error_at(struct load_ctx *x, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static void add_error(struct load_ctx *x, const char *fmt, ...)
+/* An error at the line the reader is on. */
+#define add_error(x, ...) add_error_at((x), (x)->line, __VA_ARGS__)
+
+/* An error at line (0: about the whole file, which names no line). */
+static void add_error_at(struct load_ctx *x, int line, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -281,9 +285,8 @@ static void add_error(struct load_ctx *x, const char *fmt, ...)
 	x->errors++;
 	if (!x->errbuf || x->used + 1 >= x->errlen)
 		return;
-	/* a check of the whole file (line 0) names no line */
-	n = x->line > 0 ? snprintf(x->errbuf + x->used, x->errlen - x->used, "%s:%d: ", x->path, x->line)
-			: snprintf(x->errbuf + x->used, x->errlen - x->used, "%s: ", x->path);
+	n = line > 0 ? snprintf(x->errbuf + x->used, x->errlen - x->used, "%s:%d: ", x->path, line)
+		     : snprintf(x->errbuf + x->used, x->errlen - x->used, "%s: ", x->path);
 	if (n > 0)
 		x->used += (size_t)n;
 	if (x->used < x->errlen) {
@@ -333,13 +336,11 @@ static void on_user_key(struct load_ctx *x, const char *uname, const char *name,
 	while (*uname == ' ' || *uname == '\t')
 		uname++;
 	if (!*uname || strlen(uname) >= sizeof(u->name) || strpbrk(uname, " \t:@;\"")) {
-		int line = x->line;
-
 		if (x->bad_user_line == x->section_line)
 			return; /* its header was told already */
-		x->bad_user_line = x->line = x->section_line;
-		add_error(x, "[user %s]: a user name is one word without ':', '@', ';' or quotes\n", uname);
-		x->line = line;
+		x->bad_user_line = x->section_line;
+		add_error_at(x, x->section_line, "[user %s]: a user name is one word without ':', '@', ';' or quotes\n",
+			     uname);
 		return;
 	}
 	if (!(u = user_section(x->c, uname))) {
@@ -464,18 +465,15 @@ int config_load(struct config *c, const char *path, char *errbuf, size_t errlen)
 	rc = ini_parse_stream(read_line, &x, on_key, &x);
 	fclose(x.f);
 	free(x.buf);
-	if (rc > 0) { /* a syntax error inih itself found (e.g. a line that is not key = value) */
-		x.line = rc;
-		add_error(&x, "syntax error: not a [section] or key = value line\n");
-	}
-	for (unsigned i = 0; i < c->nusers; i++) {
-		x.line = c->users[i].line;
+	if (rc > 0) /* a syntax error inih itself found (e.g. a line that is not key = value) */
+		add_error_at(&x, rc, "syntax error: not a [section] or key = value line\n");
+	for (unsigned i = 0; i < c->nusers; i++)
 		if (!c->users[i].password[0] && !c->users[i].ha1[0] && !c->users[i].ha1_sha256[0])
-			add_error(&x, "[user %s]: needs a password, ha1 or ha1_sha256\n", c->users[i].name);
-	}
-	x.line = 0;
+			add_error_at(&x, c->users[i].line, "[user %s]: needs a password, ha1 or ha1_sha256\n",
+				     c->users[i].name);
 	if (c->min_expires > c->max_expires)
-		add_error(&x, "[registrar] min_expires (%u) is above max_expires (%u)\n", c->min_expires, c->max_expires);
+		add_error_at(&x, 0, "[registrar] min_expires (%u) is above max_expires (%u)\n", c->min_expires,
+			     c->max_expires);
 	return x.errors;
 }
 

@@ -548,7 +548,9 @@ int store_bindings_load(struct store *s, int64_t now, store_binding_h *cb, void 
 	return err;
 }
 
-int store_bindings_list(struct store *s, int64_t now, store_binding_h *cb, void *arg)
+/* A bindings query under the store's lock; aor, when given, is its second parameter. */
+static int bindings_query(struct store *s, enum stmt_id id, const char *aor, int64_t now, store_binding_h *cb,
+			  void *arg)
 {
 	int err;
 
@@ -557,25 +559,23 @@ int store_bindings_list(struct store *s, int64_t now, store_binding_h *cb, void 
 	err = store_lock(s);
 	if (err)
 		return err;
-	err = bindings_walk(s->st[ST_BIND_LIST], now, cb, arg);
+	if (aor)
+		bind_str(s->st[id], 2, aor);
+	err = bindings_walk(s->st[id], now, cb, arg);
 	store_unlock(s);
 	return err;
+}
+
+int store_bindings_list(struct store *s, int64_t now, store_binding_h *cb, void *arg)
+{
+	return bindings_query(s, ST_BIND_LIST, NULL, now, cb, arg);
 }
 
 int store_bindings_of(struct store *s, const char *aor, int64_t now, store_binding_h *cb, void *arg)
 {
-	int err;
-
-	if (!s || !aor || !cb)
-		return EINVAL;
-	err = store_lock(s);
-	if (err)
-		return err;
-	bind_str(s->st[ST_BIND_AOR], 2, aor);
-	err = bindings_walk(s->st[ST_BIND_AOR], now, cb, arg);
-	store_unlock(s);
-	return err;
+	return aor ? bindings_query(s, ST_BIND_AOR, aor, now, cb, arg) : EINVAL;
 }
+
 
 static bool change_ok(const struct store_change *c)
 {

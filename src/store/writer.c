@@ -37,8 +37,7 @@ struct store_writer {
 	pthread_cond_t ready;     /* signalled on submit and on stop */
 	struct wbatch queue;      /* waiting; under lock */
 	struct wbatch work;       /* being written; the writer thread's own */
-	size_t told;              /* changes of work before the submission whose done runs now */
-	size_t telling;           /* that submission's: told + telling is where the later ones start */
+	size_t later;             /* where in work the changes after the submission being told start */
 	size_t max_pending;       /* changes (and submissions) the queue holds at most */
 	unsigned delay_us;        /* how long the first submission waits for company */
 	bool stop;                /* under lock */
@@ -112,9 +111,8 @@ static void writer_commit(struct store_writer *w)
 				atomic_fetch_add(&w->changes, sub->n);
 			}
 		}
-		w->told = off;
-		w->telling = sub->n;
 		off += sub->n;
+		w->later = off;
 		if (sub->done)
 			sub->done(e, sub->arg);
 	}
@@ -271,7 +269,7 @@ static void changes_of(const struct store_change *c, size_t n, const char *aor,
 void store_writer_later_of(struct store_writer *w, const char *aor, void (*cb)(const struct store_change *c, void *arg),
 			   void *arg)
 {
-	size_t from = w->told + w->telling;
+	size_t from = w->later;
 
 	/* the rest of the batch being told (the writer thread's own), then the queue (under its lock) */
 	if (from < w->work.n)
