@@ -174,13 +174,16 @@ case_result() {
 	fi
 }
 
-if start_sipd main "${PORTS[0]}" <<EOF
-[proxy]
+# main's configuration; the v6 instance's too, with a listener on [::1]
+MAIN_INI="[proxy]
 outbound = users
 
 [dns]
 servers = 127.0.0.1:$DNS_PORT
-timeout = 2000
+timeout = 2000"
+
+if start_sipd main "${PORTS[0]}" <<EOF
+$MAIN_INI
 EOF
 then
 	# ---- NAPTR -> SRV -> A ----
@@ -321,12 +324,7 @@ if [ "$HAVE_V6" = 1 ] && start_sipd v6 "${PORTS[3]}" <<EOF
 [general]
 listen = udp:[::1]:${PORTS[3]}
 
-[proxy]
-outbound = users
-
-[dns]
-servers = 127.0.0.1:$DNS_PORT
-timeout = 2000
+$MAIN_INI
 EOF
 then
 	why=()

@@ -93,6 +93,18 @@ static unsigned rx_wait(unsigned n, int timeout_ms)
 	return got;
 }
 
+/* The connection of the last KEEP message, which the test now holds a reference to. */
+static struct tp_conn *kept_conn(void)
+{
+	struct tp_conn *c;
+
+	pthread_mutex_lock(&rx.lock);
+	c = rx.kept;
+	pthread_mutex_unlock(&rx.lock);
+	assert_non_null(c);
+	return c;
+}
+
 /* The layer above, as the test plays it: echo every message, answer 413 to oversize ones,
  * keep a reference to the connection of a message starting with KEEP, keep open for 2 s (tp_conn_keep,
  * as the registrar does) the connection of one starting with HOLD. */
@@ -871,10 +883,7 @@ static void test_tcp_send_foreign(void **state)
 	(void)state;
 	send_str(fd, "KEEP\n\n");
 	expect_bytes(fd, "KEEP\n\n");
-	pthread_mutex_lock(&rx.lock);
-	c = rx.kept;
-	pthread_mutex_unlock(&rx.lock);
-	assert_non_null(c);
+	c = kept_conn();
 	for (size_t i = 0; i < BIG; i++)
 		out[i] = (char)('a' + i % 26);
 	assert_int_equal(tp_send(NULL, TP_TCP, c, NULL, out, BIG), 0);
@@ -963,6 +972,24 @@ static void on_unreachable(enum tp_proto proto, const struct tp_addr *peer, int 
 	pthread_mutex_unlock(&ur.lock);
 }
 
+static void ur_reset(void)
+{
+	pthread_mutex_lock(&ur.lock);
+	ur.n = 0;
+	pthread_mutex_unlock(&ur.lock);
+}
+
+/* TCP only, the peers it cannot reach or loses told to on_unreachable, from a count of none. */
+static unsigned short start_tcp_told(struct tp **tpp, struct tp_config *cfg)
+{
+	ur_reset();
+	rx_reset();
+	cfg_init(cfg);
+	cfg_listen(cfg, TP_TCP, "127.0.0.1");
+	cfg->unreachable = on_unreachable;
+	return tp_start_any(tpp, cfg);
+}
+
 /* Waits up to 2 s for callback number n; true when it came. */
 static bool ur_wait(unsigned n)
 {
@@ -995,14 +1022,7 @@ static void test_tcp_lost(void **state)
 	int lfd, fd;
 
 	(void)state;
-	pthread_mutex_lock(&ur.lock);
-	ur.n = 0;
-	pthread_mutex_unlock(&ur.lock);
-	rx_reset();
-	cfg_init(&cfg);
-	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
-	cfg.unreachable = on_unreachable;
-	port = tp_start_any(&tp, &cfg);
+	port = start_tcp_told(&tp, &cfg);
 	lfd = socket(AF_INET, SOCK_STREAM, 0);
 	la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&la, sizeof(la)), 0);
@@ -1043,18 +1063,13 @@ static void test_tcp_lost(void **state)
 		assert_false(ur.lost);
 		assert_true(tp_addr_eq(&ur.peer, &dst));
 	}
-	pthread_mutex_lock(&ur.lock);
-	ur.n = 0;
-	pthread_mutex_unlock(&ur.lock);
+	ur_reset();
 
 	/* an inbound connection closed on request is not told; one whose bytes cannot be framed is */
 	fd = client(SOCK_STREAM, "127.0.0.1", port);
 	send_str(fd, "KEEP\n\n");
 	expect_bytes(fd, "KEEP\n\n");
-	pthread_mutex_lock(&rx.lock);
-	c = rx.kept;
-	pthread_mutex_unlock(&rx.lock);
-	assert_non_null(c);
+	c = kept_conn();
 	tp_conn_close(c);
 	assert_true(closed_by_peer(fd));
 	close(fd);
@@ -1089,10 +1104,7 @@ static int slow_client(unsigned short port, struct tp_conn **c)
 	assert_int_equal(connect(fd, &a.u.sa, a.len), 0);
 	send_str(fd, "KEEP\n\n");
 	expect_bytes(fd, "KEEP\n\n");
-	pthread_mutex_lock(&rx.lock);
-	*c = rx.kept;
-	pthread_mutex_unlock(&rx.lock);
-	assert_non_null(*c);
+	*c = kept_conn();
 	return fd;
 }
 
@@ -1111,14 +1123,7 @@ static void test_tcp_reader_never_reads(void **state)
 	int fd, fd2, err = 0;
 
 	(void)state;
-	pthread_mutex_lock(&ur.lock);
-	ur.n = 0;
-	pthread_mutex_unlock(&ur.lock);
-	rx_reset();
-	cfg_init(&cfg);
-	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
-	cfg.unreachable = on_unreachable;
-	port = tp_start_any(&tp, &cfg);
+	port = start_tcp_told(&tp, &cfg);
 	fd = slow_client(port, &c);
 	assert_non_null(out);
 	memset(out, 'x', CHUNK);
