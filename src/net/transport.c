@@ -307,6 +307,67 @@ int tp_send(struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn, cons
 	return EPROTONOSUPPORT;
 }
 
+static bool addr_is_any(const struct tp_addr *a)
+{
+	if (a->u.sa.sa_family == AF_INET)
+		return a->u.in.sin_addr.s_addr == htonl(INADDR_ANY);
+	return a->u.sa.sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&a->u.in6.sin6_addr);
+}
+
+/* The source address routing picks for dst: a UDP socket's connect sends nothing and does not block. */
+static int route_source(const struct tp_addr *dst, struct tp_addr *src)
+{
+	int fd = socket(dst->u.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = 0;
+	socklen_t len = sizeof(src->u);
+
+	if (fd < 0)
+		return errno;
+	if (connect(fd, &dst->u.sa, tp__addr_len(dst)) < 0 || getsockname(fd, &src->u.sa, &len) < 0)
+		err = errno;
+	else
+		src->len = len;
+	close(fd);
+	return err;
+}
+
+int tp_local_for(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *dst, struct tp_addr *out)
+{
+	struct tp *tp = w ? w->tp : tp__default();
+	const struct tp_sock *pick = NULL;
+	uint16_t port;
+	int err;
+
+	if (!tp || !dst)
+		return ENOTCONN;
+	if (!w)
+		w = tp__self && tp__self->tp == tp ? tp__self : &tp->workers[0];
+	for (unsigned i = 0; i < w->nsocks; i++) {
+		const struct tp_sock *s = &w->socks[i];
+
+		if (s->fd < 0 || s->local.u.sa.sa_family != dst->u.sa.sa_family)
+			continue;
+		if (s->proto == proto) {
+			pick = s;
+			break;
+		}
+		if (!pick)
+			pick = s;
+	}
+	if (!pick)
+		return EAFNOSUPPORT;
+	*out = pick->local;
+	if (!addr_is_any(out))
+		return 0;
+	port = tp_addr_port(out);
+	if ((err = route_source(dst, out)))
+		return err;
+	if (out->u.sa.sa_family == AF_INET6)
+		out->u.in6.sin6_port = htons(port);
+	else
+		out->u.in.sin_port = htons(port);
+	return 0;
+}
+
 struct loop *tp_worker_loop(struct tp_worker *w)
 {
 	return w ? w->loop : NULL;

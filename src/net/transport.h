@@ -86,6 +86,12 @@ void tp_stop(struct tp *tp);
  * owner worker; from another thread the send is queued to it and returns 0 before connecting. */
 int tp_send(struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn, const struct tp_addr *dst,
 	    const char *buf, size_t len);
+/* The address sipd sends to dst from over proto, as its Via and Record-Route name it (a request that
+ * arrived over IPv4 and goes on over IPv6 names sipd's IPv6 address): the first listener of dst's
+ * address family and of proto (else of the other transport), as bound; for a wildcard one (0.0.0.0,
+ * [::]), the source address the kernel's routing picks for dst, with the listener's port. 0, or
+ * EAFNOSUPPORT when sipd has no listener of dst's family. w NULL: as for tp_send. Thread-safe. */
+int tp_local_for(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *dst, struct tp_addr *out);
 /* Whether a TCP connection with peer stands, accepted or opened and not closing: the flow a phone
  * registered over, which is how a phone that listens for no connection of its own is reached.
  * w NULL: as for tp_send. Thread-safe. */

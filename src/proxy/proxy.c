@@ -69,6 +69,8 @@ struct branch {
 	char *req_alt;             /* the request built for the other transport (Via, Record-Route) */
 	size_t req_alt_len;
 	enum tp_proto req_proto;   /* the transport req was built for */
+	bool req_v6;               /* the address family req and req_alt name sipd by (Via, Record-Route) */
+	char *path;                /* the target's Path, to build them again for the other family */
 	unsigned tries;            /* transactions started: each after the first gets a branch of its own */
 	bool size_tcp;             /* this target is tried over TCP for the request's size (18.1.1) */
 	bool size_udp;             /* and that TCP was refused: the same target over UDP */
@@ -227,12 +229,36 @@ static const struct local *local_of(const struct tp_addr *addr)
 	return &seen[i];
 }
 
+/* Our host:port toward dst: where the request arrived (in_local) when dst is of the same address
+ * family, else sipd's address of dst's family (tp_local_for), written into buf; in_local when sipd has
+ * none (the send will tell). */
+static const char *local_toward(enum tp_proto proto, const struct tp_addr *dst, const char *in_local,
+				char buf[96])
+{
+	struct tp_addr a;
+
+	if ((dst->u.sa.sa_family == AF_INET6) == (in_local[0] == '[') || tp_local_for(NULL, proto, dst, &a))
+		return in_local;
+	snprintf(buf, 96, "%s", local_of(&a)->hostport);
+	return buf;
+}
+
 static bool route_parsed_is_us(const struct proxy *p, struct slice r)
 {
 	struct sip_addr a;
 	struct sip_uri u;
 
 	return sip_addr_parse(&a, r) == 0 && sip_uri_parse(&u, a.uri) == 0 && uri_is_us(p, &u);
+}
+
+/* Whether two Route values name the same host (sipd's addresses of two families differ). */
+static bool route_host_eq(struct slice a, struct slice b)
+{
+	struct sip_addr aa, ba;
+	struct sip_uri au, bu;
+
+	return sip_addr_parse(&aa, a) == 0 && sip_uri_parse(&au, aa.uri) == 0 && sip_addr_parse(&ba, b) == 0 &&
+	       sip_uri_parse(&bu, ba.uri) == 0 && slice_caseeq(au.host, bu.host);
 }
 
 /* Whether a Route of ours says transport=tcp (written by forward_build, so in that spelling). */
@@ -412,7 +438,8 @@ struct fwd {
 	enum tp_proto proto;     /* of the next hop, for our Via */
 	enum tp_proto in_proto;  /* the request came over: another than proto gets a second Record-Route */
 	struct slice flow;       /* ";flow=TOKEN" for our Record-Route: the branch goes over a phone's connection */
-	const char *local;       /* our host:port */
+	const char *local;       /* our host:port toward the next hop (Via, top Record-Route) */
+	const char *in_local;    /* where the request arrived, when not local: another address family */
 	char branch[48];
 };
 
@@ -449,12 +476,15 @@ static int forward_build(const struct sip_msg *req, const struct fwd *f, char **
 	sbuf_adds(&b, f->branch);
 	sbuf_addlit(&b, ";rport\r\n");
 	if (f->record_route) {
-		/* RFC 5658 (as Kamailio's double Record-Route): when the transport changes, one for each
-		 * side, so that each end reaches sipd over the transport it talks: the next hop uses the
-		 * top one, the caller (whose route set is the list reversed) the bottom one */
+		/* RFC 5658 (as Kamailio's double Record-Route): when the transport or the address family
+		 * changes, one for each side, so that each end reaches sipd over the transport and at the
+		 * address it talks to: the next hop uses the top one, the caller (whose route set is the
+		 * list reversed) the bottom one */
+		const char *in_local = f->in_local ? f->in_local : f->local;
+
 		record_route_write(&b, f->local, f->proto, f->flow);
-		if (f->in_proto != f->proto)
-			record_route_write(&b, f->local, f->in_proto, SLICE_NULL);
+		if (f->in_proto != f->proto || (in_local != f->local && strcmp(in_local, f->local)))
+			record_route_write(&b, in_local, f->in_proto, SLICE_NULL);
 	}
 	if (f->path && f->path[0]) {
 		sbuf_addlit(&b, "Route: ");
@@ -759,6 +789,7 @@ static void branch_response(struct rctx *rc, struct branch *b, unsigned code, co
 }
 
 static int branch_locate(struct rctx *rc, struct branch *b);
+static void branch_refamily(struct rctx *rc, struct branch *b, const struct tp_addr *dst);
 
 /* The branch of a request sipd built: on its second line, sipd's Via, "Via: SIP/2.0/UDP host:port;branch=
  * <branch>;rport" (forward_build): neither host:port nor the branch holds a ';'. */
@@ -887,9 +918,13 @@ static int branch_try(struct rctx *rc, struct branch *b)
 
 	while (b->itgt < b->ntgt) {
 		const struct locate_target *t = &b->tgt[b->itgt];
-		size_t udp_len = b->req_proto == TP_UDP ? b->req_len : b->req_alt_len;
+		size_t udp_len;
 		enum tp_proto proto = t->proto;
 		char as[64];
+
+		if ((t->addr.u.sa.sa_family == AF_INET6) != b->req_v6)
+			branch_refamily(rc, b, &t->addr);
+		udp_len = b->req_proto == TP_UDP ? b->req_len : b->req_alt_len;
 
 		if (proto == TP_UDP && t->proto_default && !b->size_udp && udp_len > UDP_MAX_REQUEST)
 			proto = TP_TCP;
@@ -1145,6 +1180,7 @@ static void rctx_free(void *data)
 		locate_cancel(rc->br[i]->loc);
 		free(rc->br[i]->hop);
 		free(rc->br[i]->req_alt);
+		free(rc->br[i]->path);
 		free(rc->br[i]->tgt);
 	}
 	for (unsigned i = 0; i < MAX_BRANCHES && rc->br[i]; i++) /* a prefix (branch_slot) */
@@ -1448,15 +1484,18 @@ static bool target_tried(const struct rctx *rc, const struct sip_msg *req, const
 }
 
 /* b toward t: its next hop, and its request built from req for it (for both transports when the hop is
- * a host name that DNS will locate as the branch starts; dns_ok allows that). 0; EAGAIN: a host name
- * and no DNS; EINVAL: no usable next hop; ENOMEM, ENOSPC: b is left empty. */
+ * a host name that DNS will locate as the branch starts; dns_ok allows that). Our Via and Record-Route
+ * name f->local, or sipd's address of the next hop's family when that is another (in_local then keeps
+ * the caller's side); a host name's builds name f->local, until DNS says otherwise (branch_refamily).
+ * 0; EAGAIN: a host name and no DNS; EINVAL: no usable next hop; ENOMEM, ENOSPC: b is left empty. */
 static int branch_prepare(struct proxy *p, struct branch *b, const struct sip_msg *req, struct fwd *f,
 			  const struct target *t, uint32_t lh, bool dns_ok)
 {
 	struct slice name = SLICE_NULL;
 	bool may_tcp, flow;
 	int err = next_hop(f->routes, t, &b->dst, &b->proto, &name, &may_tcp, &flow);
-	char token[256];
+	const char *local = f->local, *in_local = f->in_local;
+	char token[256], toward[96];
 	struct sbuf tb;
 
 	if (err == EAGAIN && dns_ok && p->dns) {
@@ -1464,10 +1503,17 @@ static int branch_prepare(struct proxy *p, struct branch *b, const struct sip_ms
 		err = (b->hop = malloc(name.l + 1)) ? 0 : ENOMEM;
 		if (!err)
 			slice_copy(b->hop, name.l + 1, name);
+		if (!err && t->path[0] && !(b->path = strdup(t->path)))
+			err = ENOMEM;
 		b->proto = b->req_proto = TP_UDP;
+		b->req_v6 = local[0] == '[';
 	}
 	if (!err) {
 		f->proto = b->proto;
+		if (!b->hop && !in_local) {
+			f->local = local_toward(b->proto, &b->dst, local, toward);
+			f->in_local = local;
+		}
 		/* the dialog's requests for the phone come back through our Record-Route: it names the
 		 * connection they must take */
 		if (flow) {
@@ -1485,12 +1531,68 @@ static int branch_prepare(struct proxy *p, struct branch *b, const struct sip_ms
 	}
 	if (!err && !b->hop)
 		size_rule(req, f, b, may_tcp, lh); /* a located branch: in branch_try, per target */
+	f->local = local;
+	f->in_local = in_local;
 	if (err) {
 		free(b->req);
 		free(b->hop);
+		free(b->path);
 		memset(b, 0, sizeof(*b));
 	}
 	return err;
+}
+
+/* A located target of the other address family than b's requests name sipd by: both built again from
+ * the request the server transaction kept, our Via and top Record-Route naming sipd's address of dst's
+ * family, the bottom one still where the request arrived. Left as they were when that cannot be (no
+ * listener of that family, out of memory): the send or the far end will tell. */
+static void branch_refamily(struct rctx *rc, struct branch *b, const struct tp_addr *dst)
+{
+	struct sip_msg *req = malloc(sizeof(*req));
+	struct target *t = malloc(sizeof(*t));
+	struct slice ruri = built_ruri(b->req, b->req_len);
+	struct branch nb = { 0 };
+	struct routeset rs = { .n = 0 };
+	struct slice rest = slice_cstr(rc->routes ? rc->routes : ""), r;
+	struct sip_error perr;
+	const char *kept, *local;
+	size_t kept_len;
+	char toward[96];
+	struct fwd f;
+
+	if (!req || !t || !rc->local[0] || ruri.l >= sizeof(t->uri) || txn_kept(rc->stx, &kept, &kept_len) ||
+	    sip_msg_parse(req, kept, kept_len, &perr))
+		goto out;
+	if ((local = local_toward(b->req_proto, dst, rc->local, toward)) == rc->local)
+		goto out;
+	memset(t, 0, sizeof(*t));
+	slice_copy(t->uri, sizeof(t->uri), ruri);
+	if (b->path)
+		snprintf(t->path, sizeof(t->path), "%s", b->path);
+	while (rs.n < MAX_ROUTES && sip_list_next(&rest, &r))
+		rs.r[rs.n++] = r;
+	f = (struct fwd){ .target = slice_cstr(t->uri), .path = t->path, .routes = &rs,
+			  .src_host = slice_cstr(rc->src_host), .src_port = rc->src_port,
+			  .record_route = rc->record_route, .in_proto = rc->in_proto,
+			  .local = local, .in_local = rc->local };
+	if (branch_prepare(rc->p, &nb, req, &f, t, rc->lh, true) || !nb.hop)
+		goto out;
+	free(b->req);
+	free(b->req_alt);
+	b->req = nb.req;
+	b->req_len = nb.req_len;
+	b->req_alt = nb.req_alt;
+	b->req_alt_len = nb.req_alt_len;
+	b->req_proto = nb.req_proto;
+	b->req_v6 = nb.req_v6;
+	nb.req = nb.req_alt = NULL;
+out:
+	free(nb.req);
+	free(nb.req_alt);
+	free(nb.hop);
+	free(nb.path);
+	free(req);
+	free(t);
 }
 
 /* Branch b toward t, built from req (the request the server transaction kept) as forward_stateful
@@ -1729,7 +1831,7 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 {
 	struct fwd f = { .target = slice_cstr(t->uri), .path = t->path, .routes = rs,
 			 .src_host = slice_cstr(o->src_host), .src_port = o->src_port };
-	char *buf[2] = { NULL, NULL };
+	char *buf[2] = { NULL, NULL }, toward[96];
 	struct slice name = SLICE_NULL;
 	struct tp_addr dst;
 	size_t len[2] = { 0, 0 };
@@ -1742,9 +1844,11 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 	f.local = local_of(&tm->local)->hostport;
 	loop_branch(f.branch, s->lh);
 	if (err) {
+		/* no response comes back to an ACK's Via: the arrival address serves whatever DNS finds */
 		forward_stateless_located(p, tm, req, &f, name);
 		return;
 	}
+	f.local = local_toward(f.proto, &dst, f.local, toward);
 	if (forward_build(req, &f, &buf[f.proto], &len[f.proto]))
 		return;
 	if (f.proto == TP_UDP && may_tcp && len[TP_UDP] > UDP_MAX_REQUEST) {
@@ -1823,6 +1927,8 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 		};
 
 		err = branch_prepare(p, b, req, &f, &t[i], s->lh, dns_ok);
+		if (!err && b->hop && !rc->local[0]) /* DNS may answer another address family (branch_refamily) */
+			rctx_keep_fwd(rc, local, o, s->lh, rs, f.record_route);
 		if (err == EINVAL || err == EAGAIN)
 			log_info("proxy: no usable next hop for %s%s", t[i].uri,
 				 err == EAGAIN ? " (a host name, and [proxy] resolve_next_hops is off)" : "");
@@ -1922,10 +2028,10 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		popped = rs.r[0];
 		memmove(&rs.r[0], &rs.r[1], (rs.n - 1) * sizeof(rs.r[0]));
 		rs.n--;
-		/* the second of a double Record-Route of ours (a transport change, forward_build): off too.
-		 * Two of ours for one transport are two passes of a spiral, and stay. */
-		if (rs.n && route_names_tcp(popped) != route_names_tcp(rs.r[0]) &&
-		    route_is_us(p, local_of(&tm->local), rs.r[0])) {
+		/* the second of a double Record-Route of ours (a change of transport or address family,
+		 * forward_build): off too. Two of ours alike are two passes of a spiral, and stay. */
+		if (rs.n && !slice_eq(popped, rs.r[0]) && route_is_us(p, local_of(&tm->local), rs.r[0]) &&
+		    (route_names_tcp(popped) != route_names_tcp(rs.r[0]) || !route_host_eq(popped, rs.r[0]))) {
 			if (!route_has_flow(popped))
 				popped = rs.r[0];
 			memmove(&rs.r[0], &rs.r[1], (rs.n - 1) * sizeof(rs.r[0]));

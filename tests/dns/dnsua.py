@@ -10,12 +10,20 @@ plumbing (messages, digest, sockets, free ports) is tests/proxy/sipua.py's.
       final must be CODE (its reason phrase matching REGEX), reached between --min and --max seconds
       after the last INVITE left. A non-2xx is ACKed; a 2xx is ACKed and the call ended with a BYE, both
       sent to sipd (Route: the Record-Route) toward the callee's Contact, the BYE's 200 must come back.
+      A request in the dialog from the callee is answered 200; --expect-request METHOD: one must come,
+      through sipd once (two Vias, the top one sipd's at port P, no Route left).
+      DNSUA_TRACE=FILE (environment): every message the caller and the v6 callee receive is appended to FILE.
       --cancel-after S: a CANCEL S seconds after the (authenticated) INVITE; it must get 200, the INVITE
       then CODE (487). --pad N: the INVITE carries an SDP offer padded with N lines of 50 bytes (its last
       line "a=x-end"), so that 30 make it larger than 1300 bytes (RFC 3261 18.1.1).
-  dnsua.py v6callee --port P --sipd-port SP --ready FILE [--seconds S]
+  dnsua.py v6callee --port P --sipd-port SP --ready FILE [--seconds S] [--answer 200] [--register USER]
       a callee on udp:[::1]:P: the INVITE must come with sipd's top Via (port SP, rport); it answers 486 to
-      the INVITE's source and the ACK for that must come
+      the INVITE's source and the ACK for that must come. --answer 200: sipd's Via must name [::1]:SP and
+      its Record-Route be doubled (<sip:[::1]:SP;lr>, <sip:127.0.0.1:SP;lr>: RFC 5658, the address family
+      changed); it answers 200 and, once the ACK came (with sipd's [::1] Via), sends an INFO in the dialog
+      to [::1]:SP along its route set; its 200 and the caller's BYE (with sipd's [::1] Via) must come.
+      --register USER: first registers sip:USER@127.0.0.1 (password secret) with Contact
+      <sip:USER@[::1]:P>, sent to sipd at [::1]:SP
   dnsua.py swallow --port P --ready FILE [--seconds S]
       a UDP socket on 127.0.0.1:P that reads DNS queries and never answers (a DNS server that is down
       without an ICMP error); prints how many it swallowed
@@ -29,7 +37,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "proxy"))
-from sipua import HOST, Fail, challenge_params, digest, recv_msg, response, udp_socket  # noqa: E402
+from sipua import HOST, Fail, challenge_params, digest, recv_msg, register, response, udp_socket  # noqa: E402
 
 
 def cmd_call(a):
@@ -69,6 +77,8 @@ def cmd_call(a):
         nxt, iv = time.monotonic() + 0.5, 0.5
         while True:
             m, _ = recv_msg(sock, min(deadline, nxt))
+            if m is not None and os.environ.get("DNSUA_TRACE"):
+                open(os.environ["DNSUA_TRACE"], "a").write("%.3f %s\n" % (time.monotonic(), m.text()))
             if m is None:
                 if time.monotonic() >= deadline:
                     raise Fail("no final response to %s CSeq %d within %.0f s" % (method, cseq, wait))
@@ -78,7 +88,10 @@ def cmd_call(a):
                     nxt = time.monotonic() + iv
                 continue
             cs = (m.first("CSeq") or "").split()
-            if m.code is None or cs != [str(cseq), method]:
+            if m.code is None:
+                callee_request(m)
+                continue
+            if cs != [str(cseq), method]:
                 if on_provisional:
                     on_provisional(m)
                 continue
@@ -88,6 +101,23 @@ def cmd_call(a):
             if on_provisional:
                 on_provisional(m)
 
+    def callee_request(m):
+        if m.method in ("ACK", None):
+            return
+        got.append(m)
+        via = m.first("Via") or ""
+        if not re.match(r"SIP/2\.0/UDP %s:%d;" % (re.escape(HOST), a.port), via):
+            fails.append("the callee's %s came with top Via %r, expected sipd's at %s:%d" % (
+                m.method, via, HOST, a.port))
+        if m.values("Route"):
+            fails.append("the callee's %s still carries Route %r" % (m.method, m.values("Route")))
+        vias = [v for line in m.values("Via") for v in line.split(",")]
+        if len(vias) != 2:
+            fails.append("the callee's %s came with %d Vias, expected the callee's and one of sipd's: %r" % (
+                m.method, len(vias), vias))
+        sock.sendto(response(m, 200, "OK", None), sipd)
+
+    got = []
     to0 = "<%s>" % a.ruri
     cseq = 1
     branch = "z9hG4bKdc%s%d" % (tag, cseq)
@@ -156,6 +186,8 @@ def cmd_call(a):
                   "BYE", 8)
         if b.code != 200:
             fails.append("BYE to %s: expected 200, got '%s'" % (target, b.start))
+    if a.expect_request and not any(m.method == a.expect_request for m in got):
+        fails.append("no %s from the callee" % a.expect_request)
     time.sleep(0.2)
     sock.close()
     if fails:
@@ -167,32 +199,77 @@ def cmd_call(a):
 def cmd_v6callee(a):
     sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     sock.bind(("::1", a.port))
+    if a.register:
+        r = register(sock, a.sipd_port, a.register, "secret", ["<sip:%s@[::1]:%d>" % (a.register, a.port)], 300,
+                     to_host="::1")
+        if r.code != 200:
+            raise Fail("REGISTER %s over IPv6: expected 200, got '%s'" % (a.register, r.start))
     with open(a.ready, "w") as f:
         f.write("%d\n" % a.port)
     deadline = time.monotonic() + a.seconds
-    inv, acked, fails = None, False, []
+    inv, acked, info_ok, bye, fails = None, False, False, False, []
+    totag = "v6%d" % a.port
+    v6_via = r"SIP/2\.0/UDP \[::1\]:%d;branch=z9hG4bK[^;]*;rport" % a.sipd_port
+    rr_want = ["<sip:[::1]:%d;lr>" % a.sipd_port, "<sip:127.0.0.1:%d;lr>" % a.sipd_port]
+
+    def via_is(m, pattern):
+        via = m.first("Via") or ""
+        if not re.match(pattern, via):
+            fails.append("%s with top Via %r, expected /%s/" % (m.method or m.start, via, pattern))
+
     while True:
         m, addr = recv_msg(sock, deadline)
+        if m is not None and os.environ.get("DNSUA_TRACE"):
+            open(os.environ["DNSUA_TRACE"], "a").write("callee %.3f %s\n" % (time.monotonic(), m.text()))
         if m is None:
             break
         if m.method == "INVITE":
             if inv is None:
                 inv = m
-                via = m.first("Via") or ""
-                # sipd's own Via on top, with rport: the 486 goes back to the INVITE's source, [::1]
-                if not re.match(r"SIP/2\.0/UDP [^;]+:%d;branch=z9hG4bK[^;]*;rport" % a.sipd_port, via):
-                    fails.append("top Via %r, expected sipd's with rport" % via)
-            sock.sendto(response(m, 486, "Busy Here", "v6%d" % a.port), addr)
+                # sipd's own Via on top, with rport: the answer goes back to the INVITE's source, [::1]
+                via_is(m, v6_via if a.answer == 200 else
+                       r"SIP/2\.0/UDP [^;]+:%d;branch=z9hG4bK[^;]*;rport" % a.sipd_port)
+                rr = [v.strip() for line in m.values("Record-Route") for v in line.split(",")]
+                if a.answer == 200 and rr != rr_want:
+                    fails.append("Record-Route %r, expected %r" % (rr, rr_want))
+            if a.answer == 200:
+                sock.sendto(response(m, 200, "OK", totag, ["Contact: <sip:bob@[::1]:%d>" % a.port]), addr)
+            else:
+                sock.sendto(response(m, 486, "Busy Here", totag), addr)
         elif m.method == "ACK" and inv is not None:
+            if acked:
+                continue
             acked = True
+            if a.answer != 200:
+                deadline = min(deadline, time.monotonic() + 0.3)
+                continue
+            via_is(m, r"SIP/2\.0/UDP \[::1\]:%d;branch=z9hG4bK" % a.sipd_port)
+            # 12.1.1: the callee's route set is the Record-Route as it came; the caller's Contact its target
+            target = re.search(r"<([^>]+)>", inv.first("Contact") or "").group(1)
+            lines = ["INFO %s SIP/2.0" % target,
+                     "Via: SIP/2.0/UDP [::1]:%d;branch=z9hG4bKv6info%06d;rport" % (a.port, random.randrange(10 ** 6)),
+                     "Max-Forwards: 70", "From: %s;tag=%s" % (inv.first("To"), totag),
+                     "To: %s" % inv.first("From"), "Call-ID: %s" % inv.first("Call-ID"), "CSeq: 1 INFO",
+                     "Route: %s" % ", ".join(rr_want), "Content-Length: 0"]
+            sock.sendto(("\r\n".join(lines) + "\r\n\r\n").encode(), ("::1", a.sipd_port))
+        elif m.code == 200 and (m.first("CSeq") or "").split() == ["1", "INFO"]:
+            info_ok = True
+        elif m.method == "BYE" and inv is not None:
+            via_is(m, v6_via)
+            bye = True
+            sock.sendto(response(m, 200, "OK", None), addr)
             deadline = min(deadline, time.monotonic() + 0.3)
-        else:
+        elif m.code is None or m.code >= 200:
             fails.append("unexpected %s" % m.start)
     sock.close()
     if inv is None:
         fails.append("no INVITE reached udp:[::1]:%d" % a.port)
     elif not acked:
-        fails.append("no ACK for the 486")
+        fails.append("no ACK for the %d" % a.answer)
+    elif a.answer == 200 and not info_ok:
+        fails.append("no 200 for the INFO sent through sipd")
+    elif a.answer == 200 and not bye:
+        fails.append("no BYE")
     if fails:
         raise Fail("; ".join(fails))
     return 0
@@ -236,11 +313,14 @@ def main():
     c.add_argument("--max", type=float, default=1e9)
     c.add_argument("--wait", type=float, default=20.0)
     c.add_argument("--pad", type=int, default=0)
+    c.add_argument("--expect-request")
     v = sub.add_parser("v6callee")
     v.add_argument("--port", type=int, required=True)
     v.add_argument("--sipd-port", type=int, required=True)
     v.add_argument("--ready", required=True)
     v.add_argument("--seconds", type=float, default=8.0)
+    v.add_argument("--answer", type=int, choices=(486, 200), default=486)
+    v.add_argument("--register")
     s = sub.add_parser("swallow")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--ready", required=True)

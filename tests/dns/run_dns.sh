@@ -327,16 +327,31 @@ listen = udp:[::1]:${PORTS[3]}
 $MAIN_INI
 EOF
 then
-	why=()
-	rm -f "$WORK/v6.ready"
-	"${DUA[@]}" v6callee --port "$UAS_V6" --sipd-port "${PORTS[3]}" --ready "$WORK/v6.ready" >"$WORK/v6.out" 2>&1 &
-	V6_PID=$!
-	BG_PIDS+=($!)
-	for ((i = 0; i < 50; i++)); do [ -s "$WORK/v6.ready" ] && break; sleep 0.1; done
-	call v6 v6 --ruri "sip:bob@v6.test:$UAS_V6" --expect 486 --max 3 || why+=("caller: $CALL_OUT")
-	wait "$V6_PID" || why+=("the callee on [::1]: $(head -1 "$WORK/v6.out")")
+	# v6_call "CALLEE OPTIONS" CALL OPTIONS...: the callee on udp:[::1]:UAS_V6 started, alice's call made;
+	# why gets what failed on either side
+	v6_call() {
+		local opts=$1
+		shift
+		why=()
+		rm -f "$WORK/v6.ready"
+		# shellcheck disable=SC2086 # opts is a word list
+		"${DUA[@]}" v6callee --port "$UAS_V6" --sipd-port "${PORTS[3]}" --ready "$WORK/v6.ready" $opts \
+			>"$WORK/v6.out" 2>&1 &
+		V6_PID=$!
+		BG_PIDS+=($!)
+		for ((i = 0; i < 50; i++)); do [ -s "$WORK/v6.ready" ] && break; sleep 0.1; done
+		call v6 v6 "$@" --max 3 || why+=("caller: $CALL_OUT")
+		wait "$V6_PID" || why+=("the callee on [::1]: $(head -1 "$WORK/v6.out")")
+	}
+	v6_call "" --ruri "sip:bob@v6.test:$UAS_V6" --expect 486
 	dns_asked 'query\[AAAA\] v6\.test' || why+=("no AAAA question for v6.test")
 	case_result "RFC 3263 4.2 over IPv6: sip:bob@v6.test:<port>, a name whose only address is ::1 (AAAA, no A): sipd, listening on [::1] too, sends the INVITE to udp:[::1]:<port>; the callee's 486 comes back, ACKed" "${why[@]}"
+
+	v6_call "--answer 200" --ruri "sip:bob@v6.test:$UAS_V6" --expect 200 --expect-request INFO
+	case_result "a call from IPv4 to IPv6 (AAAA only) answered: sipd's Via toward the callee names [::1] and its Record-Route is doubled, [::1] on top for the callee and 127.0.0.1 for the caller (RFC 5658); the caller's ACK and BYE and the callee's INFO cross sipd once each way, both Routes of sipd's taken off, each Via naming sipd's address of the next hop's family" "${why[@]}"
+
+	v6_call "--answer 200 --register bob" --ruri "sip:bob@127.0.0.1:${PORTS[3]}" --expect 200 --expect-request INFO
+	case_result "bob registered over IPv6 (Contact <sip:bob@[::1]:<port>>, sent to sipd at [::1]), called by alice over IPv4: Via and Record-Route as above, the ACK, the BYE and the INFO the same way" "${why[@]}"
 elif [ "$HAVE_V6" != 1 ]; then
 	skip "RFC 3263 4.2 over IPv6 (AAAA only)" "::1 cannot be bound here"
 fi

@@ -205,29 +205,32 @@ def recv_msg(sock, deadline):
         return Msg(raw), addr
 
 
-def register(sock, port, user, password, contacts, expires, timeout=8.0, domain=None, stream=None, extra=()):
+def register(sock, port, user, password, contacts, expires, timeout=8.0, domain=None, stream=None, extra=(),
+             to_host=HOST):
     """REGISTER sip:127.0.0.1:port for sip:user@127.0.0.1 from sock (with a domain: REGISTER sip:DOMAIN for
     sip:user@DOMAIN, still sent to 127.0.0.1:port); a 401 is answered once (MD5). Returns the final
-    response. stream (a Stream, connected to sipd): over that TCP connection instead, sock unused."""
+    response. stream (a Stream, connected to sipd): over that TCP connection instead, sock unused.
+    to_host "::1": sent to sipd at [::1]:port from sock (IPv6), REGISTER sip:[::1]:port, the AOR unchanged."""
     lport = (stream.sock if stream else sock).getsockname()[1]
+    uri_host = "[%s]" % to_host if ":" in to_host else to_host
 
     def send(data):
         if stream:
             stream.sock.sendall(data)
         else:
-            sock.sendto(data, (HOST, port))
+            sock.sendto(data, (to_host, port))
 
     def recv(until):
         return stream.read(until) if stream else recv_msg(sock, until)[0]
 
     tag = "ua%06d" % random.randrange(10 ** 6)
     callid = "reg-%d-%06d@%s" % (os.getpid(), random.randrange(10 ** 6), HOST)
-    ruri = "sip:%s" % domain if domain else "sip:%s:%d" % (HOST, port)
+    ruri = "sip:%s" % domain if domain else "sip:%s:%d" % (uri_host, port)
     aor_host = domain or HOST
     auth = None
     for cseq in (1, 2):
         lines = ["REGISTER %s SIP/2.0" % ruri,
-                 "Via: SIP/2.0/%s %s:%d;branch=z9hG4bKua%s%d;rport" % ("TCP" if stream else "UDP", HOST, lport,
+                 "Via: SIP/2.0/%s %s:%d;branch=z9hG4bKua%s%d;rport" % ("TCP" if stream else "UDP", uri_host, lport,
                                                                       tag, cseq),
                  "Max-Forwards: 70",
                  "From: <sip:%s@%s>;tag=%s" % (user, aor_host, tag),

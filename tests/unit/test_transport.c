@@ -1355,6 +1355,47 @@ static bool have_ipv6(void)
 	return ok;
 }
 
+/* Where sipd sends from, per family and transport: a concrete listener as bound, a wildcard one as
+ * routing picks for the destination, the other transport's listener when the family has none of this
+ * one, and EAFNOSUPPORT for a family without listeners. */
+static void test_local_for(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	struct tp_addr dst, out;
+	unsigned short port;
+	char buf[64], want[64];
+
+	(void)state;
+	rx_reset();
+	cfg_init(&cfg);
+	cfg_listen(&cfg, TP_UDP, "127.0.0.1");
+	cfg_listen(&cfg, TP_TCP, "0.0.0.0");
+	if (have_ipv6())
+		cfg_listen(&cfg, TP_UDP, "::1");
+	port = tp_start_any(&tp, &cfg);
+
+	addr_of(&dst, "127.0.0.2", 5060);
+	assert_int_equal(tp_local_for(NULL, TP_UDP, &dst, &out), 0);
+	snprintf(want, sizeof(want), "127.0.0.1:%u", port);
+	assert_string_equal(tp_addr_str(&out, buf, sizeof(buf)), want);
+	addr_of(&dst, "127.0.0.3", 5060);
+	assert_int_equal(tp_local_for(tp_worker_at(tp, 1), TP_TCP, &dst, &out), 0);
+	snprintf(want, sizeof(want), "127.0.0.1:%u", port); /* routing: src 127.0.0.1 */
+	assert_string_equal(tp_addr_str(&out, buf, sizeof(buf)), want);
+	addr_of(&dst, "::1", 5060);
+	if (have_ipv6()) {
+		assert_int_equal(tp_local_for(NULL, TP_TCP, &dst, &out), 0); /* no TCP on IPv6: the UDP one */
+		snprintf(want, sizeof(want), "[::1]:%u", port);
+		assert_string_equal(tp_addr_str(&out, buf, sizeof(buf)), want);
+	}
+	tp_stop(tp);
+
+	start_default(&tp, &cfg);
+	assert_int_equal(tp_local_for(NULL, TP_UDP, &dst, &out), EAFNOSUPPORT);
+	tp_stop(tp);
+}
+
 static void test_ipv6(void **state)
 {
 	struct tp_config cfg;
@@ -1417,6 +1458,7 @@ int main(void)
 		cmocka_unit_test(test_storm),
 		cmocka_unit_test(test_stop_with_conns),
 		cmocka_unit_test(test_port_in_use),
+		cmocka_unit_test(test_local_for),
 		cmocka_unit_test(test_ipv6),
 	};
 
