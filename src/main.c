@@ -71,8 +71,20 @@ static int wait_for_signal(const sigset_t *set)
 	}
 }
 
+/* Every listener, comma-separated, for the start-up line. */
+static const char *listeners(const struct config *cfg, char *buf, size_t n)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < cfg->nlisten && len < n; i++)
+		len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? ", " : "", cfg->listen[i]);
+	return buf;
+}
+
 static int run(const struct config *cfg)
 {
+	char all[CONFIG_MAX_LISTEN * 130];
 	struct tp_config tc = { 0 };
 	struct core *core = NULL;
 	struct tp *tp = NULL;
@@ -120,8 +132,7 @@ static int run(const struct config *cfg)
 		core_free(core);
 		return 1;
 	}
-	log_info("sipd %s running: %u worker(s), %s%s%s", SIPD_VERSION, tp_worker_count(tp), cfg->listen[0],
-		 cfg->nlisten > 1 ? ", " : "", cfg->nlisten > 1 ? cfg->listen[1] : "");
+	log_info("sipd %s running: %u worker(s), %s", SIPD_VERSION, tp_worker_count(tp), listeners(cfg, all, sizeof(all)));
 	sig = wait_for_signal(&set);
 	log_info("signal %d: stopping", sig);
 	tp_stop(tp);

@@ -343,6 +343,11 @@ then
 		call v6 v6 "$@" --max 3 || why+=("caller: $CALL_OUT")
 		wait "$V6_PID" || why+=("the callee on [::1]: $(head -1 "$WORK/v6.out")")
 	}
+	why=()
+	grep -q "running: 2 worker(s), udp:127.0.0.1:${PORTS[3]}, tcp:127.0.0.1:${PORTS[3]}, udp:\[::1\]:${PORTS[3]}\$" \
+		"$WORK/v6.err" || why+=("start-up line: $(grep -m1 running "$WORK/v6.err")")
+	case_result "sipd's start-up line names every listener (three here)" "${why[@]}"
+
 	v6_call "" --ruri "sip:bob@v6.test:$UAS_V6" --expect 486
 	dns_asked 'query\[AAAA\] v6\.test' || why+=("no AAAA question for v6.test")
 	case_result "RFC 3263 4.2 over IPv6: sip:bob@v6.test:<port>, a name whose only address is ::1 (AAAA, no A): sipd, listening on [::1] too, sends the INVITE to udp:[::1]:<port>; the callee's 486 comes back, ACKed" "${why[@]}"
