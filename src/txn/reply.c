@@ -50,6 +50,15 @@ void txn_origin_init(struct txn_origin *o, const struct tp_msg *tm, const struct
 	/* UDP without rport: the sent-by port at the source address (18.2.2, RFC 3581 4) */
 	if (tm->proto == TP_UDP && req && req->via.raw.p && !req->via.has_rport)
 		set_port(&o->dst, req->via.port ? req->via.port : 5060);
+	/* UDP with maddr: that address at the sent-by port, rport or not (18.2.2, RFC 3581 4). A numeric
+	 * one only: a name would need a DNS search (RFC 3263 5) on this thread. A multicast address goes
+	 * with the socket's TTL of 1, which 18.2.2 asks when ttl is absent; a ttl given is not applied. */
+	if (tm->proto == TP_UDP && req && req->via.maddr.l) {
+		struct tp_addr m;
+
+		if (tp_addr_set(&m, req->via.maddr, req->via.port ? req->via.port : 5060) == 0)
+			o->dst = m;
+	}
 }
 
 /* Deterministic, so a retransmission answered statelessly carries the same tag. */

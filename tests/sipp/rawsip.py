@@ -10,13 +10,15 @@ address sipd saw (received=/rport=).
   rawsip.py ready --port P [--wait S]
       sends a probe that sipd answers statelessly (400, no transaction) until it answers; exit 0 when it does
   rawsip.py send --port P [--tcp] --file TEMPLATE [--expect CODE] [--reason TEXT] [--header 'Name~regex']...
-                 [--none] [--closed] [--timeout S] [--pad N] [--show]
+                 [--none] [--closed] [--timeout S] [--pad N] [--show] [--second]
       sends TEMPLATE and checks the first message that comes back:
         --expect CODE        status code
         --reason TEXT        exact reason phrase
         --header 'Name~re'   some header Name (case-insensitive) has a value matching re (re.search); repeatable
         --none               nothing at all comes back within --timeout (and the TCP connection stays open)
         --closed             TCP: sipd closes the connection after its answer
+        --second             UDP: a second socket is bound ({lport2}); the answer must come to it, and
+                             nothing to the socket that sent (a Via maddr=, RFC 3261 18.2.2)
 
 Templates are text files: leading lines starting with '#' are comments; then one header per line (LF or CRLF, sent as CRLF); after the empty line, the body.
 Placeholders: {lhost} {lport} (our socket), {rhost} {rport} (sipd), {transport} (UDP/TCP),
@@ -130,6 +132,11 @@ def cmd_send(a):
         "branch": "z9hG4bKraw" + rnd, "callid": "raw" + rnd + "@" + lhost, "tag": "rawtag" + rnd,
         "pad": "x" * a.pad,
     }
+    second = None
+    if a.second:
+        second = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        second.bind((HOST, 0))
+        subst["lport2"] = str(second.getsockname()[1])
     with open(a.file, encoding="utf-8") as f:
         data = render(f.read(), subst)
     if a.tcp:
@@ -143,13 +150,21 @@ def cmd_send(a):
     if a.tcp:
         raw, rest, closed = read_tcp_message(sock, b"", deadline)
     else:
-        sock.settimeout(a.timeout)
+        (second or sock).settimeout(a.timeout)
         try:
-            raw, _ = sock.recvfrom(65536)
+            raw, _ = (second or sock).recvfrom(65536)
         except (socket.timeout, ConnectionRefusedError):
             raw = None
 
     fails = []
+    if second:
+        sock.settimeout(0.3)
+        try:
+            stray, _ = sock.recvfrom(65536)
+            fails.append("the sending socket got an answer too: %s" % stray.decode("utf-8", "replace").split("\r\n")[0])
+        except (socket.timeout, ConnectionRefusedError):
+            pass
+        second.close()
     if a.show and raw:
         sys.stderr.write(raw.decode("utf-8", "replace"))
     if a.none:
@@ -244,6 +259,7 @@ def main():
     s.add_argument("--timeout", type=float, default=2.0)
     s.add_argument("--pad", type=int, default=0)
     s.add_argument("--show", action="store_true")
+    s.add_argument("--second", action="store_true")
     a = p.parse_args()
     if a.cmd == "freeport":
         ports = free_ports(a.count, a.start)

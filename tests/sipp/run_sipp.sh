@@ -110,6 +110,8 @@ then
 	raw_case "received=127.0.0.1 and rport=<port> on the top Via (raw UDP, ;rport)" main raw_rport.sip \
 		--expect 200 --header 'Via~^SIP/2\.0/UDP 192\.0\.2\.1:5062;' --header 'Via~;rport={lport}(;|$)' \
 		--header 'Via~;received=127\.0\.0\.1(;|$)' --header 'Via~;branch=z9hG4bKraw'
+	raw_case "Via maddr=127.0.0.1 (with rport): the answer goes to maddr at the sent-by port, not to the source (18.2.2, RFC 3581 4)" \
+		main raw_maddr.sip --second --expect 200 --header 'Via~;maddr=127\.0\.0\.1;' --header 'Via~;received=127\.0\.0\.1(;|$)'
 	sipp_case "responses sent to sipd: no answer" main response_no_answer.xml
 	sipp_case "ACKs matching nothing: no answer" main ack_no_answer.xml
 	raw_case "unparseable start line: no answer (raw UDP)" main raw_garbage_start.sip --none --timeout 1
