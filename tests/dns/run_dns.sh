@@ -270,6 +270,13 @@ then
 	dns_asked 'query\[SRV\] .*sctp\.test' && why+=("an SRV question for sctp.test, though its NAPTR names no transport sipd has")
 	case_result "RFC 3263 4.1: the NAPTR of sctp.test names SIP+D2S (SCTP) only, which sipd does not do: 502 No usable transport to the next hop, no SRV question" "${why[@]}"
 
+	# ---- a next hop sipd cannot send to at all ----
+	why=()
+	call nov6 main --ruri 'sip:bob@[2001:db8::5]:5060' --expect 500 --max 2 || why+=("$CALL_OUT")
+	grep -q "proxy: branch to UDP failed: Address family not supported" "$WORK/main.err" ||
+		why+=("no log line for the branch that could not leave")
+	case_result "a next hop sipd cannot send to (sip:bob@[2001:db8::5], and sipd has no IPv6 listener): the send fails at once, a 503 of that branch (8.1.3.1), answered 500 (16.7 step 6)" "${why[@]}"
+
 	# ---- NXDOMAIN ----
 	why=()
 	call nxdomain main --ruri sip:bob@nowhere.test --expect 404 --max 3 || why+=("$CALL_OUT")
