@@ -4,26 +4,29 @@ plumbing (messages, digest, sockets, free ports) is tests/proxy/sipua.py's.
 
   dnsua.py call --port P --ruri URI [--frm USER] [--from-host H] [--password PW] [--auth-user U] [--no-auth]
                 --expect CODE [--reason REGEX] [--cancel-after S] [--min S] [--max S] [--wait S] [--pad N]
-      INVITE URI through sipd (udp:127.0.0.1:P) from sip:USER@H (H defaults to 127.0.0.1, sipd's domain);
-      a 407 is ACKed and answered with Proxy-Authorization (MD5, digest uri = URI, user U, default USER)
-      unless --no-auth; the
+                [--expect-request METHOD] [--v6]
+      INVITE URI through sipd (udp:127.0.0.1:P; --v6: from [::1] to udp:[::1]:P) from sip:USER@H (H
+      defaults to 127.0.0.1, sipd's domain); a 407 is ACKed and answered with Proxy-Authorization (MD5,
+      digest uri = URI, user U, default USER) unless --no-auth; the
       final must be CODE (its reason phrase matching REGEX), reached between --min and --max seconds
       after the last INVITE left. A non-2xx is ACKed; a 2xx is ACKed and the call ended with a BYE, both
       sent to sipd (Route: the Record-Route) toward the callee's Contact, the BYE's 200 must come back.
       A request in the dialog from the callee is answered 200; --expect-request METHOD: one must come,
       through sipd once (two Vias, the top one sipd's at port P, no Route left).
-      DNSUA_TRACE=FILE (environment): every message the caller and the v6 callee receive is appended to FILE.
+      DNSUA_TRACE=FILE (environment): every message the caller and the callee receive is appended to FILE.
       --cancel-after S: a CANCEL S seconds after the (authenticated) INVITE; it must get 200, the INVITE
       then CODE (487). --pad N: the INVITE carries an SDP offer padded with N lines of 50 bytes (its last
       line "a=x-end"), so that 30 make it larger than 1300 bytes (RFC 3261 18.1.1).
-  dnsua.py v6callee --port P --sipd-port SP --ready FILE [--seconds S] [--answer 200] [--register USER]
-      a callee on udp:[::1]:P: the INVITE must come with sipd's top Via (port SP, rport); it answers 486 to
-      the INVITE's source and the ACK for that must come. --answer 200: sipd's Via must name [::1]:SP and
-      its Record-Route be doubled (<sip:[::1]:SP;lr>, <sip:127.0.0.1:SP;lr>: RFC 5658, the address family
-      changed); it answers 200 and, once the ACK came (with sipd's [::1] Via), sends an INFO in the dialog
-      to [::1]:SP along its route set; its 200 and the caller's BYE (with sipd's [::1] Via) must come.
-      --register USER: first registers sip:USER@127.0.0.1 (password secret) with Contact
-      <sip:USER@[::1]:P>, sent to sipd at [::1]:SP
+  dnsua.py callee --port P --sipd-port SP --ready FILE [--seconds S] [--answer 200] [--register USER]
+                  [--family 6|4]
+      a callee on udp:[::1]:P (--family 4: 127.0.0.1:P; "its family" below): the INVITE must come with
+      sipd's top Via (port SP, rport); it answers 486 to the INVITE's source and the ACK for that must
+      come. --answer 200: sipd's Via must name its address of the callee's family (port SP) and its
+      Record-Route be doubled (that address first, then the other family's: RFC 5658, the caller being
+      of the other family); it answers 200 and, once the ACK came (with that Via), sends an INFO in the
+      dialog to sipd at that address along its route set; its 200 and the caller's BYE (with that Via)
+      must come. --register USER: first registers sip:USER@127.0.0.1 (password secret) with Contact
+      <sip:USER@ITS-ADDRESS:P>, sent to sipd at its address of that family
   dnsua.py swallow --port P --ready FILE [--seconds S]
       a UDP socket on 127.0.0.1:P that reads DNS queries and never answers (a DNS server that is down
       without an ICMP error); prints how many it swallowed
@@ -41,9 +44,14 @@ from sipua import HOST, Fail, challenge_params, digest, recv_msg, register, resp
 
 
 def cmd_call(a):
-    sock = udp_socket(0)
+    if a.v6:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        sock.bind(("::1", 0))
+    else:
+        sock = udp_socket(0)
     lport = sock.getsockname()[1]
-    sipd = (HOST, a.port)
+    me = "[::1]" if a.v6 else HOST  # our host as URIs and Vias write it
+    sipd = ("::1" if a.v6 else HOST, a.port)
     tag = "dc%06d" % random.randrange(10 ** 6)
     callid = "dns-%d-%06d@%s" % (os.getpid(), random.randrange(10 ** 6), HOST)
     frm = "<sip:%s@%s>;tag=%s" % (a.frm, a.from_host, tag)
@@ -51,7 +59,7 @@ def cmd_call(a):
 
     def request(method, ruri, cseq, branch, to, extra=()):
         lines = ["%s %s SIP/2.0" % (method, ruri),
-                 "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (HOST, lport, branch),
+                 "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (me, lport, branch),
                  "Max-Forwards: 70",
                  "From: %s" % frm,
                  "To: %s" % to,
@@ -59,7 +67,7 @@ def cmd_call(a):
                  "CSeq: %d %s" % (cseq, method)]
         body = ""
         if method == "INVITE":
-            lines.append("Contact: <sip:%s@%s:%d>" % (a.frm, HOST, lport))
+            lines.append("Contact: <sip:%s@%s:%d>" % (a.frm, me, lport))
             if a.pad:
                 body = "v=0\r\no=%s 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n" % (
                     a.frm, HOST, HOST)
@@ -106,9 +114,9 @@ def cmd_call(a):
             return
         got.append(m)
         via = m.first("Via") or ""
-        if not re.match(r"SIP/2\.0/UDP %s:%d;" % (re.escape(HOST), a.port), via):
+        if not re.match(r"SIP/2\.0/UDP %s:%d;" % (re.escape(me), a.port), via):
             fails.append("the callee's %s came with top Via %r, expected sipd's at %s:%d" % (
-                m.method, via, HOST, a.port))
+                m.method, via, me, a.port))
         if m.values("Route"):
             fails.append("the callee's %s still carries Route %r" % (m.method, m.values("Route")))
         vias = [v for line in m.values("Via") for v in line.split(",")]
@@ -145,7 +153,7 @@ def cmd_call(a):
             t0 = time.monotonic()
             time.sleep(a.cancel_after)
             cancel = ["CANCEL %s SIP/2.0" % a.ruri,
-                      "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (HOST, lport, branch),
+                      "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (me, lport, branch),
                       "Max-Forwards: 70", "From: %s" % frm, "To: %s" % to0, "Call-ID: %s" % callid,
                       "CSeq: %d CANCEL" % cseq, "Content-Length: 0"]
             # the INVITE's own retransmissions are not needed: sipd answered 100 already
@@ -196,21 +204,23 @@ def cmd_call(a):
     return 0
 
 
-def cmd_v6callee(a):
-    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    sock.bind(("::1", a.port))
+def cmd_callee(a):
+    v6 = a.family == 6
+    bind_host, uri_host, other = ("::1", "[::1]", HOST) if v6 else (HOST, HOST, "[::1]")
+    sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((bind_host, a.port))
     if a.register:
-        r = register(sock, a.sipd_port, a.register, "secret", ["<sip:%s@[::1]:%d>" % (a.register, a.port)], 300,
-                     to_host="::1")
+        r = register(sock, a.sipd_port, a.register, "secret", ["<sip:%s@%s:%d>" % (a.register, uri_host, a.port)],
+                     300, to_host=bind_host)
         if r.code != 200:
-            raise Fail("REGISTER %s over IPv6: expected 200, got '%s'" % (a.register, r.start))
+            raise Fail("REGISTER %s over IPv%d: expected 200, got '%s'" % (a.register, a.family, r.start))
     with open(a.ready, "w") as f:
         f.write("%d\n" % a.port)
     deadline = time.monotonic() + a.seconds
     inv, acked, info_ok, bye, fails = None, False, False, False, []
-    totag = "v6%d" % a.port
-    v6_via = r"SIP/2\.0/UDP \[::1\]:%d;branch=z9hG4bK[^;]*;rport" % a.sipd_port
-    rr_want = ["<sip:[::1]:%d;lr>" % a.sipd_port, "<sip:127.0.0.1:%d;lr>" % a.sipd_port]
+    totag = "v%d%d" % (a.family, a.port)
+    our_via = r"SIP/2\.0/UDP %s:%d;branch=z9hG4bK[^;]*;rport" % (re.escape(uri_host), a.sipd_port)
+    rr_want = ["<sip:%s:%d;lr>" % (uri_host, a.sipd_port), "<sip:%s:%d;lr>" % (other, a.sipd_port)]
 
     def via_is(m, pattern):
         via = m.first("Via") or ""
@@ -227,13 +237,13 @@ def cmd_v6callee(a):
             if inv is None:
                 inv = m
                 # sipd's own Via on top, with rport: the answer goes back to the INVITE's source, [::1]
-                via_is(m, v6_via if a.answer == 200 else
+                via_is(m, our_via if a.answer == 200 else
                        r"SIP/2\.0/UDP [^;]+:%d;branch=z9hG4bK[^;]*;rport" % a.sipd_port)
                 rr = [v.strip() for line in m.values("Record-Route") for v in line.split(",")]
                 if a.answer == 200 and rr != rr_want:
                     fails.append("Record-Route %r, expected %r" % (rr, rr_want))
             if a.answer == 200:
-                sock.sendto(response(m, 200, "OK", totag, ["Contact: <sip:bob@[::1]:%d>" % a.port]), addr)
+                sock.sendto(response(m, 200, "OK", totag, ["Contact: <sip:bob@%s:%d>" % (uri_host, a.port)]), addr)
             else:
                 sock.sendto(response(m, 486, "Busy Here", totag), addr)
         elif m.method == "ACK" and inv is not None:
@@ -243,19 +253,20 @@ def cmd_v6callee(a):
             if a.answer != 200:
                 deadline = min(deadline, time.monotonic() + 0.3)
                 continue
-            via_is(m, r"SIP/2\.0/UDP \[::1\]:%d;branch=z9hG4bK" % a.sipd_port)
+            via_is(m, r"SIP/2\.0/UDP %s:%d;branch=z9hG4bK" % (re.escape(uri_host), a.sipd_port))
             # 12.1.1: the callee's route set is the Record-Route as it came; the caller's Contact its target
             target = re.search(r"<([^>]+)>", inv.first("Contact") or "").group(1)
             lines = ["INFO %s SIP/2.0" % target,
-                     "Via: SIP/2.0/UDP [::1]:%d;branch=z9hG4bKv6info%06d;rport" % (a.port, random.randrange(10 ** 6)),
+                     "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKinfo%06d;rport" % (uri_host, a.port,
+                                                                            random.randrange(10 ** 6)),
                      "Max-Forwards: 70", "From: %s;tag=%s" % (inv.first("To"), totag),
                      "To: %s" % inv.first("From"), "Call-ID: %s" % inv.first("Call-ID"), "CSeq: 1 INFO",
                      "Route: %s" % ", ".join(rr_want), "Content-Length: 0"]
-            sock.sendto(("\r\n".join(lines) + "\r\n\r\n").encode(), ("::1", a.sipd_port))
+            sock.sendto(("\r\n".join(lines) + "\r\n\r\n").encode(), (bind_host, a.sipd_port))
         elif m.code == 200 and (m.first("CSeq") or "").split() == ["1", "INFO"]:
             info_ok = True
         elif m.method == "BYE" and inv is not None:
-            via_is(m, v6_via)
+            via_is(m, our_via)
             bye = True
             sock.sendto(response(m, 200, "OK", None), addr)
             deadline = min(deadline, time.monotonic() + 0.3)
@@ -263,7 +274,7 @@ def cmd_v6callee(a):
             fails.append("unexpected %s" % m.start)
     sock.close()
     if inv is None:
-        fails.append("no INVITE reached udp:[::1]:%d" % a.port)
+        fails.append("no INVITE reached udp:%s:%d" % (uri_host, a.port))
     elif not acked:
         fails.append("no ACK for the %d" % a.answer)
     elif a.answer == 200 and not info_ok:
@@ -314,20 +325,22 @@ def main():
     c.add_argument("--wait", type=float, default=20.0)
     c.add_argument("--pad", type=int, default=0)
     c.add_argument("--expect-request")
-    v = sub.add_parser("v6callee")
+    c.add_argument("--v6", action="store_true")
+    v = sub.add_parser("callee")
     v.add_argument("--port", type=int, required=True)
     v.add_argument("--sipd-port", type=int, required=True)
     v.add_argument("--ready", required=True)
     v.add_argument("--seconds", type=float, default=8.0)
     v.add_argument("--answer", type=int, choices=(486, 200), default=486)
     v.add_argument("--register")
+    v.add_argument("--family", type=int, choices=(4, 6), default=6)
     s = sub.add_parser("swallow")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--ready", required=True)
     s.add_argument("--seconds", type=float, default=30.0)
     a = p.parse_args()
     try:
-        return {"call": cmd_call, "swallow": cmd_swallow, "v6callee": cmd_v6callee}[a.cmd](a)
+        return {"call": cmd_call, "swallow": cmd_swallow, "callee": cmd_callee}[a.cmd](a)
     except Fail as e:
         print("dnsua: %s" % e, file=sys.stderr)
         return 1

@@ -18,7 +18,7 @@
 #   main    [dns] servers = dnsmasq, [proxy] outbound = users
 #   silent  [dns] servers = a UDP socket that reads queries and never answers, timeout = 1000 ms
 #   closed  [proxy] outbound = none
-#   v6      as main, listening on [::1] too (only where ::1 can be bound; else its case is skipped)
+#   v6      as main, listening on [::1] too (only where ::1 can be bound; else its cases are skipped)
 # Prints one PASS/FAIL line per case; at the end checks that every sipd is still alive, exits 0 on
 # SIGTERM and printed no sanitizer report. Exits 1 if anything failed. KEEP=1 keeps the work directory.
 set -u
@@ -334,7 +334,8 @@ listen = udp:[::1]:${PORTS[3]}
 $MAIN_INI
 EOF
 then
-	# v6_call "CALLEE OPTIONS" CALL OPTIONS...: the callee on udp:[::1]:UAS_V6 started, alice's call made;
+	# v6_call "CALLEE OPTIONS" CALL OPTIONS...: the callee on udp:[::1]:UAS_V6 (127.0.0.1 with --family 4)
+	# started, alice's call made;
 	# why gets what failed on either side
 	v6_call() {
 		local opts=$1
@@ -342,13 +343,13 @@ then
 		why=()
 		rm -f "$WORK/v6.ready"
 		# shellcheck disable=SC2086 # opts is a word list
-		"${DUA[@]}" v6callee --port "$UAS_V6" --sipd-port "${PORTS[3]}" --ready "$WORK/v6.ready" $opts \
+		"${DUA[@]}" callee --port "$UAS_V6" --sipd-port "${PORTS[3]}" --ready "$WORK/v6.ready" $opts \
 			>"$WORK/v6.out" 2>&1 &
 		V6_PID=$!
 		BG_PIDS+=($!)
 		for ((i = 0; i < 50; i++)); do [ -s "$WORK/v6.ready" ] && break; sleep 0.1; done
 		call v6 v6 "$@" --max 3 || why+=("caller: $CALL_OUT")
-		wait "$V6_PID" || why+=("the callee on [::1]: $(head -1 "$WORK/v6.out")")
+		wait "$V6_PID" || why+=("the callee: $(head -1 "$WORK/v6.out")")
 	}
 	why=()
 	grep -q "running: 2 worker(s), udp:127.0.0.1:${PORTS[3]}, tcp:127.0.0.1:${PORTS[3]}, udp:\[::1\]:${PORTS[3]}\$" \
@@ -364,6 +365,9 @@ then
 
 	v6_call "--answer 200 --register bob" --ruri "sip:bob@127.0.0.1:${PORTS[3]}" --expect 200 --expect-request INFO
 	case_result "bob registered over IPv6 (Contact <sip:bob@[::1]:<port>>, sent to sipd at [::1]), called by alice over IPv4: Via and Record-Route as above, the ACK, the BYE and the INFO the same way" "${why[@]}"
+
+	v6_call "--answer 200 --family 4" --v6 --ruri "sip:bob@big.test:$UAS_V6" --expect 200 --expect-request INFO
+	case_result "the other way: alice calls over IPv6 (to sipd at [::1]) a name with only an A record (big.test): sipd's Via toward the callee names 127.0.0.1, its Record-Route 127.0.0.1 on top and [::1] below; ACK, BYE and the callee's INFO as above" "${why[@]}"
 elif [ "$HAVE_V6" != 1 ]; then
 	skip "RFC 3263 4.2 over IPv6 (AAAA only)" "::1 cannot be bound here"
 fi
