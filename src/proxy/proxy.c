@@ -2118,13 +2118,15 @@ void proxy_stray_response(struct proxy *p, const struct tp_msg *tm, const struct
 	}
 	if (sip_via_parse(&v, next))
 		return;
-	/* 18.2.2 for the next hop: received and rport where the UA put them */
+	/* 18.2.2 for the next hop: a numeric maddr at the sent-by port (as txn_origin_init); else received
+	 * and rport where the UA put them */
 	uint32_t rport = 0;
 
 	if (v.rport.l)
 		slice_to_u32(v.rport, 65535, &rport);
 	proto = slice_caseeq_cstr(v.transport, "TCP") ? TP_TCP : TP_UDP;
-	if (tp_addr_set(&dst, v.received.l ? v.received : v.host, rport ? (unsigned short)rport : v.port ? v.port : 5060))
+	if ((proto != TP_UDP || !v.maddr.l || tp_addr_set(&dst, v.maddr, v.port ? v.port : 5060)) &&
+	    tp_addr_set(&dst, v.received.l ? v.received : v.host, rport ? (unsigned short)rport : v.port ? v.port : 5060))
 		return;
 	out = strip_via(resp, &len);
 	if (out) {

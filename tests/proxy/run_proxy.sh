@@ -639,6 +639,10 @@ then
 	check "sipua.py strayresp" strayresp --port "${SIPD_PORT[main]}"
 	case_end
 
+	case_begin "18.2.2 for a stray 200's next Via with maddr=127.0.0.1 (a documentation address as its host): passed on to the maddr at the sent-by port, not to the host nor the sender" main
+	check "sipua.py strayresp --maddr" strayresp --port "${SIPD_PORT[main]}" --maddr
+	case_end
+
 	case_begin "recurse_3xx = no (the default): bob's phone answers 302 Moved Temporarily with Contact <sip:callee@127.0.0.1:<carol's phone>>; sipd ACKs it and relays it with that Contact (16.7 step 4 not taken), carol's phone gets nothing" main
 	unbind bob
 	unbind carol

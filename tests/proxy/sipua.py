@@ -54,9 +54,11 @@ socket), and timing checks over SIPp's message logs.
       a whole call in one process (caller alice, callee U registered over UDP); after the BYE's 200 the
       caller sends the same BYE again (same branch): the same 200 must come back, byte for byte, from
       sipd's transaction, and the callee must not see a second BYE (RFC 3261 17.2.2, 16.6)
-  sipua.py strayresp --port P
+  sipua.py strayresp --port P [--maddr]
       a 200 that matches no transaction, preceded by CRLFs, with sipd's Via on top: it must come back (the
-      second Via is this process) starting with its status line, with sipd's Via gone (16.7, 16.11, 7.5)
+      second Via is this process) starting with its status line, with sipd's Via gone (16.7, 16.11, 7.5).
+      --maddr: the second Via is 192.0.2.9:<a second socket's port>;maddr=127.0.0.1, and the 200 must
+      reach that second socket only (18.2.2)
   sipua.py sink --host H --port P --ready FILE [--seconds S]
       listens on udp:H:P for S seconds; nothing may come
   sipua.py request --port P --method M --ruri URI [--route R]... [--to-tag T] [--header LINE]...
@@ -785,19 +787,26 @@ def cmd_bigack(a):
 def cmd_strayresp(a):
     """A response that matches no transaction of sipd's (16.7 step 1: forwarded statelessly by its next
     Via), preceded by CRLFs (7.5: ignored): it must reach the next Via with its status line, sipd's Via
-    gone."""
+    gone. --maddr: the next Via names 192.0.2.9 with maddr=127.0.0.1 at a second socket's port, where
+    it must arrive (18.2.2), and nothing at the sender."""
     sock = udp_socket(0)
     lport = sock.getsockname()[1]
+    dest, via2 = sock, "%s:%d" % (HOST, lport)
+    if a.maddr:
+        dest = udp_socket(0)
+        via2 = "192.0.2.9:%d;maddr=%s" % (dest.getsockname()[1], HOST)
     resp = ("\r\n\r\nSIP/2.0 200 OK\r\n"
             "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKstray1\r\n"
-            "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKstray2\r\n"
+            "Via: SIP/2.0/UDP %s;branch=z9hG4bKstray2\r\n"
             "From: <sip:alice@%s>;tag=st1\r\nTo: <sip:bob@%s>;tag=st2\r\nCall-ID: stray-%d@%s\r\n"
             "CSeq: 7 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-            % (HOST, a.port, HOST, lport, HOST, HOST, lport, HOST))
+            % (HOST, a.port, via2, HOST, HOST, lport, HOST))
     sock.sendto(resp.encode(), (HOST, a.port))
-    m, _ = recv_msg(sock, time.monotonic() + 3)
+    m, _ = recv_msg(dest, time.monotonic() + 3)
     if m is None:
-        raise Fail("the stray 200 was not passed on to its next Via within 3 s")
+        raise Fail("the stray 200 was not passed on to its next Via (%s) within 3 s" % via2)
+    if dest is not sock and recv_msg(sock, time.monotonic() + 0.3)[0] is not None:
+        raise Fail("the stray 200 reached the sender too, not only the Via's maddr")
     if not m.raw.startswith(b"SIP/2.0 200 OK\r\n"):
         raise Fail("passed on as %r, expected it to start with its status line" % m.raw[:40])
     vias = m.values("Via")
@@ -1266,6 +1275,7 @@ def main():
     d2.add_argument("--idle", type=float, default=0.0, help="silent this long after the REGISTER's 200")
     g3 = sub.add_parser("strayresp")
     g3.add_argument("--port", type=int, required=True)
+    g3.add_argument("--maddr", action="store_true")
     g2 = sub.add_parser("bigack")
     g2.add_argument("--port", type=int, required=True)
     g2.add_argument("--user", required=True)
