@@ -45,6 +45,7 @@ static const struct key keys[] = {
 	{ "sip", "accept_encoding", K_STR, F(accept_encoding), 0, 0, "identity" },
 	{ "sip", "accept_language", K_STR, F(accept_language), 0, 0, "" },
 	{ "sip", "supported", K_STR, F(supported), 0, 0, "path" },
+	{ "sip", "via_maddr", K_BOOL, F(via_maddr), 0, 0, "yes" },
 	{ "registrar", "min_expires", K_UINT, F(min_expires), 0, 86400, "60" },
 	{ "registrar", "max_expires", K_UINT, F(max_expires), 1, 31536000, "7200" },
 	{ "registrar", "default_expires", K_UINT, F(default_expires), 1, 31536000, "3600" },

@@ -43,6 +43,7 @@ struct config {
 	char accept_encoding[CONFIG_STR]; /* content codings it accepts */
 	char accept_language[CONFIG_STR]; /* languages it accepts; empty = any */
 	char supported[CONFIG_STR];       /* option tags it supports (Require not in here: 420) */
+	bool via_maddr;                /* responses over UDP go to a Via's numeric maddr (18.2.2) */
 	/* [registrar] */
 	unsigned min_expires;          /* 423 below */
 	unsigned max_expires;          /* longer requests are lowered to it */

@@ -412,7 +412,7 @@ void core_on_message(struct tp_msg *tm, void *arg)
 		}
 		return;
 	}
-	txn_origin_init(&o, tm, rc == 0 || m->is_request ? m : NULL);
+	txn_origin_init(&o, tm, rc == 0 || m->is_request ? m : NULL, c->cfg.via_maddr);
 	if (tm->oversize || tm->len > c->cfg.max_message_size) {
 		if (m->is_request && m->hdr_len)
 			reply(c, NULL, m, &o, 513, NULL, NULL);

@@ -2125,7 +2125,7 @@ void proxy_stray_response(struct proxy *p, const struct tp_msg *tm, const struct
 	if (v.rport.l)
 		slice_to_u32(v.rport, 65535, &rport);
 	proto = slice_caseeq_cstr(v.transport, "TCP") ? TP_TCP : TP_UDP;
-	if ((proto != TP_UDP || !v.maddr.l || tp_addr_set(&dst, v.maddr, v.port ? v.port : 5060)) &&
+	if ((proto != TP_UDP || !v.maddr.l || !p->cfg->via_maddr || tp_addr_set(&dst, v.maddr, v.port ? v.port : 5060)) &&
 	    tp_addr_set(&dst, v.received.l ? v.received : v.host, rport ? (unsigned short)rport : v.port ? v.port : 5060))
 		return;
 	out = strip_via(resp, &len);

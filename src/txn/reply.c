@@ -38,7 +38,7 @@ static void set_port(struct tp_addr *a, uint16_t port)
 		a->u.in6.sin6_port = htons(port);
 }
 
-void txn_origin_init(struct txn_origin *o, const struct tp_msg *tm, const struct sip_msg *req)
+void txn_origin_init(struct txn_origin *o, const struct tp_msg *tm, const struct sip_msg *req, bool via_maddr)
 {
 	o->worker = tm->worker;
 	o->proto = tm->proto;
@@ -53,7 +53,7 @@ void txn_origin_init(struct txn_origin *o, const struct tp_msg *tm, const struct
 	/* UDP with maddr: that address at the sent-by port, rport or not (18.2.2, RFC 3581 4). A numeric
 	 * one only: a name would need a DNS search (RFC 3263 5) on this thread. A multicast address goes
 	 * with the socket's TTL of 1, which 18.2.2 asks when ttl is absent; a ttl given is not applied. */
-	if (tm->proto == TP_UDP && req && req->via.maddr.l) {
+	if (via_maddr && tm->proto == TP_UDP && req && req->via.maddr.l) {
 		struct tp_addr m;
 
 		if (tp_addr_set(&m, req->via.maddr, req->via.port ? req->via.port : 5060) == 0)

@@ -150,7 +150,8 @@ struct txn_origin {
 	uint16_t src_port;      /* for rport= */
 };
 
-void txn_origin_init(struct txn_origin *o, const struct tp_msg *tm, const struct sip_msg *req);
+/* Where the answers to req go (18.2.2); via_maddr: a numeric maddr on its Via counts (over UDP). */
+void txn_origin_init(struct txn_origin *o, const struct tp_msg *tm, const struct sip_msg *req, bool via_maddr);
 /* Builds the response to req (8.2.6) into the calling thread's buffer: *out and the length, 0 on failure. */
 size_t txn_build_reply(const struct txn_table *t, const struct sip_msg *req, const struct txn_origin *o,
 		       unsigned code, const char *reason, const char *extra, const char **out);

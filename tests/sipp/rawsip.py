@@ -10,7 +10,7 @@ address sipd saw (received=/rport=).
   rawsip.py ready --port P [--wait S]
       sends a probe that sipd answers statelessly (400, no transaction) until it answers; exit 0 when it does
   rawsip.py send --port P [--tcp] --file TEMPLATE [--expect CODE] [--reason TEXT] [--header 'Name~regex']...
-                 [--none] [--closed] [--timeout S] [--pad N] [--show] [--second]
+                 [--none] [--closed] [--timeout S] [--pad N] [--show] [--second | --second-silent]
       sends TEMPLATE and checks the first message that comes back:
         --expect CODE        status code
         --reason TEXT        exact reason phrase
@@ -19,6 +19,8 @@ address sipd saw (received=/rport=).
         --closed             TCP: sipd closes the connection after its answer
         --second             UDP: a second socket is bound ({lport2}); the answer must come to it, and
                              nothing to the socket that sent (a Via maddr=, RFC 3261 18.2.2)
+        --second-silent      UDP: as --second, but the answer must come to the socket that sent, and
+                             nothing to the second ([sip] via_maddr = no)
 
 Templates are text files: leading lines starting with '#' are comments; then one header per line (LF or CRLF, sent as CRLF); after the empty line, the body.
 Placeholders: {lhost} {lport} (our socket), {rhost} {rport} (sipd), {transport} (UDP/TCP),
@@ -133,7 +135,7 @@ def cmd_send(a):
         "pad": "x" * a.pad,
     }
     second = None
-    if a.second:
+    if a.second or a.second_silent:
         second = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         second.bind((HOST, 0))
         subst["lport2"] = str(second.getsockname()[1])
@@ -150,18 +152,20 @@ def cmd_send(a):
     if a.tcp:
         raw, rest, closed = read_tcp_message(sock, b"", deadline)
     else:
-        (second or sock).settimeout(a.timeout)
+        answered, silent = (second, sock) if a.second else (sock, second)
+        answered.settimeout(a.timeout)
         try:
-            raw, _ = (second or sock).recvfrom(65536)
+            raw, _ = answered.recvfrom(65536)
         except (socket.timeout, ConnectionRefusedError):
             raw = None
 
     fails = []
     if second:
-        sock.settimeout(0.3)
+        silent.settimeout(0.3)
         try:
-            stray, _ = sock.recvfrom(65536)
-            fails.append("the sending socket got an answer too: %s" % stray.decode("utf-8", "replace").split("\r\n")[0])
+            stray, _ = silent.recvfrom(65536)
+            fails.append("the %s socket got an answer too: %s" % ("sending" if a.second else "second",
+                                                                 stray.decode("utf-8", "replace").split("\r\n")[0]))
         except (socket.timeout, ConnectionRefusedError):
             pass
         second.close()
@@ -260,6 +264,7 @@ def main():
     s.add_argument("--pad", type=int, default=0)
     s.add_argument("--show", action="store_true")
     s.add_argument("--second", action="store_true")
+    s.add_argument("--second-silent", action="store_true")
     a = p.parse_args()
     if a.cmd == "freeport":
         ports = free_ports(a.count, a.start)

@@ -124,6 +124,7 @@ max_message_size = 2000
 max_body_size = 100
 [sip]
 accept_language = en
+via_maddr = no
 EOF
 then
 	sipp_case "513 to a 3000-byte UDP request (max_message_size 2000)" limits 513_udp.xml \
@@ -132,6 +133,8 @@ then
 		--pad 2900 --expect 513 --reason "Message Too Large" --header 'Server~^sipd/0\.1\.0$' --closed
 	sipp_case "413 to a 200-byte body (max_body_size 100)" limits 413_body.xml
 	sipp_case "415 + Accept-Language: en (Content-Language: fr)" limits 415_accept_language.xml
+	raw_case "[sip] via_maddr = no: a Via's maddr=127.0.0.1 is not followed, the answer goes to the source (rport)" \
+		limits raw_maddr.sip --second-silent --expect 200 --header 'Via~;received=127\.0\.0\.1(;|$)'
 fi
 
 # ==== overload: two live transactions at most ====

@@ -1048,7 +1048,7 @@ static void test_reply_prepare(void **state)
 	tm.src.u.in.sin_family = AF_INET;
 	tm.src.u.in.sin_port = htons(40000);
 	tm.src.u.in.sin_addr.s_addr = htonl(0x0a000001); /* 10.0.0.1: behind a NAT, as received= says */
-	txn_origin_init(&o, &tm, &r.m);
+	txn_origin_init(&o, &tm, &r.m, true);
 	assert_int_equal(txn_reply_prepare(tx, &r.m, 200, NULL, NULL, &out, &len), EINVAL); /* nothing kept */
 	assert_null(out);
 	assert_int_equal(txn_keep(tx, &o, tm.buf, tm.len), 0);
