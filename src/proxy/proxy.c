@@ -1542,40 +1542,76 @@ static int branch_prepare(struct proxy *p, struct branch *b, const struct sip_ms
 	return err;
 }
 
+/* The request the server transaction kept, parsed into a message of its own (free it); NULL when that
+ * cannot be (out of memory). */
+static struct sip_msg *kept_request(const struct rctx *rc)
+{
+	struct sip_msg *req = malloc(sizeof(*req));
+	struct sip_error perr;
+	const char *kept;
+	size_t kept_len;
+
+	if (req && (txn_kept(rc->stx, &kept, &kept_len) || sip_msg_parse(req, kept, kept_len, &perr))) {
+		free(req);
+		req = NULL;
+	}
+	return req;
+}
+
+/* Branch b toward t, built from req (the request the server transaction kept) as forward_stateful
+ * built the first ones, our Via and top Record-Route naming local: rc->local, or sipd's address of
+ * another family (branch_refamily). dns_ok as for branch_prepare. 0 or an errno (no usable next hop,
+ * out of memory). */
+static int branch_build_at(struct rctx *rc, struct branch *b, const struct sip_msg *req, const struct target *t,
+			   const char *local, bool dns_ok)
+{
+	struct routeset rs;
+	struct slice rest = slice_cstr(rc->routes ? rc->routes : ""), r;
+	struct fwd f = {
+		.target = slice_cstr(t->uri),
+		.path = t->path,
+		.src_host = slice_cstr(rc->src_host),
+		.src_port = rc->src_port,
+		.record_route = rc->record_route,
+		.in_proto = rc->in_proto,
+		.local = local,
+		.in_local = local == rc->local ? NULL : rc->local,
+	};
+
+	rs.n = 0;
+	while (rs.n < MAX_ROUTES && sip_list_next(&rest, &r))
+		rs.r[rs.n++] = r;
+	f.routes = &rs;
+	return branch_prepare(rc->p, b, req, &f, t, rc->lh, dns_ok);
+}
+
+static int branch_build(struct rctx *rc, struct branch *b, const struct sip_msg *req, const struct target *t)
+{
+	return branch_build_at(rc, b, req, t, rc->local, rc->p->cfg->resolve_next_hops);
+}
+
 /* A located target of the other address family than b's requests name sipd by: both built again from
  * the request the server transaction kept, our Via and top Record-Route naming sipd's address of dst's
  * family, the bottom one still where the request arrived. Left as they were when that cannot be (no
  * listener of that family, out of memory): the send or the far end will tell. */
 static void branch_refamily(struct rctx *rc, struct branch *b, const struct tp_addr *dst)
 {
-	struct sip_msg *req = malloc(sizeof(*req));
-	struct target *t = malloc(sizeof(*t));
 	struct slice ruri = built_ruri(b->req, b->req_len);
+	struct target *t = malloc(sizeof(*t));
+	struct sip_msg *req = NULL;
 	struct branch nb = { 0 };
-	struct routeset rs = { .n = 0 };
-	struct slice rest = slice_cstr(rc->routes ? rc->routes : ""), r;
-	struct sip_error perr;
-	const char *kept, *local;
-	size_t kept_len;
+	const char *local;
 	char toward[96];
-	struct fwd f;
 
-	if (!req || !t || !rc->local[0] || ruri.l >= sizeof(t->uri) || txn_kept(rc->stx, &kept, &kept_len) ||
-	    sip_msg_parse(req, kept, kept_len, &perr))
-		goto out;
-	if ((local = local_toward(b->req_proto, dst, rc->local, toward)) == rc->local)
+	if (!t || !rc->local[0] || ruri.l >= sizeof(t->uri) ||
+	    (local = local_toward(b->req_proto, dst, rc->local, toward)) == rc->local || !(req = kept_request(rc)))
 		goto out;
 	memset(t, 0, sizeof(*t));
 	slice_copy(t->uri, sizeof(t->uri), ruri);
 	if (b->path)
 		snprintf(t->path, sizeof(t->path), "%s", b->path);
-	while (rs.n < MAX_ROUTES && sip_list_next(&rest, &r))
-		rs.r[rs.n++] = r;
-	f = (struct fwd){ .target = slice_cstr(t->uri), .path = t->path, .routes = &rs,
-			  .src_host = slice_cstr(rc->src_host), .src_port = rc->src_port,
-			  .record_route = rc->record_route, .in_proto = rc->in_proto,
-			  .local = local, .in_local = rc->local };
-	if (branch_prepare(rc->p, &nb, req, &f, t, rc->lh, true) || !nb.hop)
+	/* dns_ok: this branch's hop is a host name, which DNS was allowed to locate */
+	if (branch_build_at(rc, &nb, req, t, local, true) || !nb.hop)
 		goto out;
 	free(b->req);
 	free(b->req_alt);
@@ -1595,46 +1631,20 @@ out:
 	free(t);
 }
 
-/* Branch b toward t, built from req (the request the server transaction kept) as forward_stateful
- * built the first ones. 0 or an errno (no usable next hop, out of memory). */
-static int branch_build(struct rctx *rc, struct branch *b, const struct sip_msg *req, const struct target *t)
-{
-	struct routeset rs;
-	struct slice rest = slice_cstr(rc->routes ? rc->routes : ""), r;
-	struct fwd f = {
-		.target = slice_cstr(t->uri),
-		.path = t->path,
-		.src_host = slice_cstr(rc->src_host),
-		.src_port = rc->src_port,
-		.record_route = rc->record_route,
-		.in_proto = rc->in_proto,
-		.local = rc->local,
-	};
-
-	rs.n = 0;
-	while (rs.n < MAX_ROUTES && sip_list_next(&rest, &r))
-		rs.r[rs.n++] = r;
-	f.routes = &rs;
-	return branch_prepare(rc->p, b, req, &f, t, rc->lh, rc->p->cfg->resolve_next_hops);
-}
-
 /* The Contacts of a branch's 3xx as new branches: each URI once (none tried already), up to
  * MAX_BRANCHES in all; those of the highest q leave at once, beside branches still ringing, the others
  * by q as branches end (start_next_group). *left gets the Contact lines of those not taken (a scheme or
  * host sipd cannot reach, over the cap). Returns how many were added. */
 static unsigned recurse_contacts(struct rctx *rc, const struct sip_msg *resp, struct sbuf *left)
 {
-	struct sip_msg *req = malloc(sizeof(*req));
+	struct sip_msg *req = kept_request(rc);
 	struct target *t = malloc(sizeof(*t));
 	struct sip_list_iter it;
-	struct sip_error perr;
 	struct slice el;
-	const char *kept;
-	size_t kept_len;
 	unsigned first = rc->nbr, added = 0;
 	int qmax = -1;
 
-	if (!req || !t || txn_kept(rc->stx, &kept, &kept_len) || sip_msg_parse(req, kept, kept_len, &perr))
+	if (!req || !t)
 		goto out;
 	sip_list_begin(&it, resp, SIP_HDR_CONTACT);
 	while (sip_list_iter_next(&it, &el)) {

@@ -576,7 +576,6 @@ int store_bindings_of(struct store *s, const char *aor, int64_t now, store_bindi
 	return aor ? bindings_query(s, ST_BIND_AOR, aor, now, cb, arg) : EINVAL;
 }
 
-
 static bool change_ok(const struct store_change *c)
 {
 	const struct store_binding *b = &c->b;
