@@ -129,6 +129,57 @@ static bool uri_is_us(const struct proxy *p, const struct sip_uri *u)
 	return u->scheme != SIP_SCHEME_TEL && registrar_is_self(p->reg, u->host) && port_is_ours(p, u->port);
 }
 
+/* 16.4: whether the Request-URI's maddr names sipd (one of its addresses or domains) and the request
+ * arrived at the port and over the transport the URI gives, explicitly or by default (5060, UDP; sips
+ * would be TLS, which sipd does not serve). */
+static bool maddr_is_us(const struct proxy *p, const struct tp_msg *tm, const struct sip_uri *u)
+{
+	enum tp_proto want = TP_UDP;
+
+	if (u->scheme != SIP_SCHEME_SIP || !u->maddr.l)
+		return false;
+	if (u->transport.l) {
+		if (slice_caseeq_cstr(u->transport, "tcp"))
+			want = TP_TCP;
+		else if (!slice_caseeq_cstr(u->transport, "udp"))
+			return false;
+	}
+	return tm->proto == want && tp_addr_port(&tm->local) == (u->port ? u->port : 5060) &&
+	       (registrar_is_self(p->reg, u->maddr) || registrar_is_local(p->reg, u->maddr));
+}
+
+/* u as 16.4 leaves it once its maddr names sipd: without the maddr, and without a port or transport=
+ * other than the defaults, "as if those values had not been present"; the rest as written. */
+static void uri_write_without_maddr(struct sbuf *b, const struct sip_uri *u)
+{
+	struct slice rest = u->params, name, value;
+
+	sbuf_addsl(b, u->scheme_s);
+	sbuf_addlit(b, ":");
+	if (u->user.l) {
+		sbuf_addsl(b, u->user);
+		if (u->password.l) {
+			sbuf_addlit(b, ":");
+			sbuf_addsl(b, u->password);
+		}
+		sbuf_addlit(b, "@");
+	}
+	sbuf_addsl(b, u->host);
+	if (u->port == 5060)
+		sbuf_addlit(b, ":5060");
+	while (sip_param_next(&rest, &name, &value)) {
+		if (slice_caseeq_cstr(name, "maddr") ||
+		    (slice_caseeq_cstr(name, "transport") && !slice_caseeq_cstr(value, "udp")))
+			continue;
+		sbuf_addlit(b, ";");
+		sbuf_add(b, name.p, (size_t)((value.p ? value.p + value.l : name.p + name.l) - name.p));
+	}
+	if (u->headers.l) {
+		sbuf_addlit(b, "?");
+		sbuf_addsl(b, u->headers);
+	}
+}
+
 /* Whether a URI's next hop is a host name, for DNS to locate (RFC 3263), rather than an address. */
 static bool hop_is_name(const struct sip_uri *u)
 {
@@ -2005,7 +2056,8 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 	struct sip_addr ra;
 	bool pop = false, known = false, has_route = false, local, foreign;
 	struct routeset rs;
-	struct slice strict_target = SLICE_NULL, popped = SLICE_NULL;
+	struct slice strict_target = SLICE_NULL, popped = SLICE_NULL, ruri_s;
+	char unmaddr[sizeof(one.uri)];
 	struct seen seen;
 	bool taken = true, dns_ok;
 	size_t n = 0;
@@ -2031,6 +2083,18 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		strict_target = ra.uri;
 		ruri = ru;
 		rs.n--;
+	}
+	ruri_s = strict_target.p ? strict_target : req->ruri;
+	/* 16.4: a maddr naming sipd, at the port and transport the request came by, is taken off */
+	if (maddr_is_us(p, tm, &ruri)) {
+		struct sbuf b;
+
+		sbuf_init(&b, unmaddr, sizeof(unmaddr));
+		uri_write_without_maddr(&b, &ruri);
+		if (!b.overflow && sip_uri_parse(&ru, slice_make(unmaddr, b.len)) == 0) {
+			ruri = ru;
+			ruri_s = slice_make(unmaddr, b.len);
+		}
 	}
 	/* 16.4: a first Route naming sipd is taken off */
 	if (rs.n && route_is_us(p, local_of(&tm->local), rs.r[0])) {
@@ -2074,10 +2138,8 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		if (req->to.tag.p)
 			n = 1;
 	} else {
-		struct slice uri = strict_target.p ? strict_target : req->ruri;
-
-		slice_copy(t[0].uri, sizeof(t[0].uri), uri);
-		t[0].parsed = uri.l < sizeof(t[0].uri) ? &ruri : NULL; /* what next_hop would parse again */
+		slice_copy(t[0].uri, sizeof(t[0].uri), ruri_s);
+		t[0].parsed = ruri_s.l < sizeof(t[0].uri) ? &ruri : NULL; /* what next_hop would parse again */
 		t[0].path[0] = t[0].received[0] = '\0';
 		t[0].q = 1000;
 		n = 1;

@@ -200,6 +200,25 @@ then
 	[ "$n" = 1 ] || why+=("uas.example.test was asked $n times (INVITE, ACK, BYE: once, then cached for its TTL)")
 	case_result "RFC 3263 NAPTR -> SRV -> A: alice (407, then authenticated) calls sip:bob@example.test; the SIPp UAS at uas.example.test:$UAS_NAPTR (SRV) gets the INVITE with the Request-URI unchanged, sipd's Via and Record-Route; its Contact names a host (uas.example.test) that sipd locates again for the ACK (stateless) and the BYE; the BYE's 200 comes back; uas.example.test asked once (TTL cache)" "${why[@]}"
 
+	# ---- 16.4: a Request-URI maddr naming sipd ----
+	why=()
+	uas maddr "$UAS_NAPTR" SIPD_PORT="${SIPD_PORT[main]}" RURI_RE='sip:bob@example\.test;x=1;transport=udp' \
+		CONTACT_HOST=uas.example.test CONTACT_HOST_RE='uas\.example\.test' || why+=("SIPp UAS did not start")
+	call maddr main --ruri "sip:bob@example.test:${SIPD_PORT[main]};x=1;maddr=127.0.0.1;transport=udp" \
+		--expect 200 --max 5 || why+=("caller: $CALL_OUT")
+	uas_wait || why+=("$UAS_WHY")
+	dns_asked 'query\[SRV\] _sip\._udp\.example\.test' || why+=("no SRV question for _sip._udp.example.test")
+	case_result "RFC 3261 16.4: sip:bob@example.test:<sipd's port>;x=1;maddr=127.0.0.1;transport=udp, whose maddr, port and transport are sipd's own and the ones the INVITE came by: sipd takes off the maddr and the port (not the default one) and processes the request as if they had never been there: it locates example.test (SRV, the transport being given) and the UAS gets the INVITE for sip:bob@example.test;x=1;transport=udp (UDP is the default and stays)" "${why[@]}"
+
+	why=()
+	uas maddr-other "$UAS_LIVE" SIPD_PORT="${SIPD_PORT[main]}" \
+		RURI_RE="sip:bob@failover\\.test:$UAS_LIVE;maddr=127\\.0\\.0\\.1" \
+		CONTACT_HOST=127.0.0.1 CONTACT_HOST_RE='127\.0\.0\.1' || why+=("SIPp UAS did not start")
+	call maddr-other main --ruri "sip:bob@failover.test:$UAS_LIVE;maddr=127.0.0.1" --expect 200 --max 5 ||
+		why+=("caller: $CALL_OUT")
+	uas_wait || why+=("$UAS_WHY")
+	case_result "RFC 3261 16.4, 16.5: sip:bob@failover.test:<UAS port>;maddr=127.0.0.1: the maddr is sipd's address but the port is not the one the INVITE came to, so the URI stays as it is and its maddr is the next hop (RFC 3263 4: no DNS): the UAS at 127.0.0.1:<UAS port> gets the INVITE with the Request-URI unchanged" "${why[@]}"
+
 	# ---- SRV failover ----
 	why=()
 	uas live "$UAS_LIVE" SIPD_PORT="${SIPD_PORT[main]}" RURI_RE='sip:bob@failover\.test' \
