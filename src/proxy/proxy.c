@@ -2113,7 +2113,9 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		}
 	}
 	has_route = rs.n > 0;
-	local = !has_route && ruri_local(p, req, &ruri);
+	/* 16.5: a Request-URI with a maddr (not sipd's, 16.4) is the one target, in sipd's domain too: sent
+	 * to an address of the sender's choosing, it is relayed as a request for another domain is */
+	local = !has_route && !ruri.maddr.l && ruri_local(p, req, &ruri);
 	if (local && !ruri.user.l && !strict_target.p)
 		return false; /* for sipd itself (OPTIONS, a BYE to it): the core answers */
 	/* a request out of a dialog for another domain, through a Route of sipd's or not: relayed for

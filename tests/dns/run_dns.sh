@@ -219,6 +219,15 @@ then
 	uas_wait || why+=("$UAS_WHY")
 	case_result "RFC 3261 16.4, 16.5: sip:bob@failover.test:<UAS port>;maddr=127.0.0.1: the maddr is sipd's address but the port is not the one the INVITE came to, so the URI stays as it is and its maddr is the next hop (RFC 3263 4: no DNS): the UAS at 127.0.0.1:<UAS port> gets the INVITE with the Request-URI unchanged" "${why[@]}"
 
+	why=()
+	uas maddr-local "$UAS_LIVE" SIPD_PORT="${SIPD_PORT[main]}" \
+		RURI_RE="sip:bob@127\\.0\\.0\\.1:$UAS_LIVE;maddr=127\\.0\\.0\\.1" \
+		CONTACT_HOST=127.0.0.1 CONTACT_HOST_RE='127\.0\.0\.1' || why+=("SIPp UAS did not start")
+	call maddr-local main --ruri "sip:bob@127.0.0.1:$UAS_LIVE;maddr=127.0.0.1" --expect 200 --max 5 ||
+		why+=("caller: $CALL_OUT")
+	uas_wait || why+=("$UAS_WHY")
+	case_result "RFC 3261 16.5: sip:bob@127.0.0.1:<UAS port>;maddr=127.0.0.1, a user of sipd's own domain (bob, not registered) with a maddr that 16.4 leaves (another port): the Request-URI is the only target, no location lookup (which would give 480): the UAS at the maddr gets the INVITE with the Request-URI unchanged, alice being authenticated as for another domain" "${why[@]}"
+
 	# ---- SRV failover ----
 	why=()
 	uas live "$UAS_LIVE" SIPD_PORT="${SIPD_PORT[main]}" RURI_RE='sip:bob@failover\.test' \
