@@ -2043,7 +2043,7 @@ static bool ruri_local(const struct proxy *p, const struct sip_msg *req, const s
 
 bool proxy_for_sipd(const struct proxy *p, const struct sip_msg *req)
 {
-	return !req->ruri_err && !req->count[SIP_HDR_ROUTE] && !req->ruri_uri.user.l &&
+	return !req->ruri_err && !req->count[SIP_HDR_ROUTE] && !req->ruri_uri.user.l && !req->ruri_uri.maddr.l &&
 	       ruri_local(p, req, &req->ruri_uri);
 }
 

@@ -23,7 +23,7 @@ void proxy_stopped(struct proxy *p);
  * domains (16.5), an in-dialog request for elsewhere. false leaves it to the core (sipd is the UAS). */
 bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req, const struct txn_origin *o);
 /* A request for sipd itself that no proxying touches (no Route, a Request-URI of sipd's without a
- * user part): proxy_route would give it back to the core. */
+ * user part or a maddr): proxy_route would give it back to the core. */
 bool proxy_for_sipd(const struct proxy *p, const struct sip_msg *req);
 /* The CANCEL of an INVITE (16.10): true when that INVITE is the proxy's (its branches get CANCELled). */
 bool proxy_cancel(struct proxy *p, struct txn *inv);

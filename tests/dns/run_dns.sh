@@ -228,6 +228,14 @@ then
 	uas_wait || why+=("$UAS_WHY")
 	case_result "RFC 3261 16.5: sip:bob@127.0.0.1:<UAS port>;maddr=127.0.0.1, a user of sipd's own domain (bob, not registered) with a maddr that 16.4 leaves (another port): the Request-URI is the only target, no location lookup (which would give 480): the UAS at the maddr gets the INVITE with the Request-URI unchanged, alice being authenticated as for another domain" "${why[@]}"
 
+	why=()
+	out=$("${UA[@]}" request --port "${SIPD_PORT[main]}" --method OPTIONS \
+		--ruri "sip:127.0.0.1:${SIPD_PORT[main]};maddr=192.0.2.1" --expect 407 2>&1) || why+=("maddr elsewhere: $out")
+	out=$("${UA[@]}" request --port "${SIPD_PORT[main]}" --method OPTIONS \
+		--ruri "sip:127.0.0.1:${SIPD_PORT[main]};maddr=127.0.0.1" --expect 200 --expect-header '^Allow: .*INVITE' 2>&1) ||
+		why+=("maddr of sipd's: $out")
+	case_result "RFC 3261 16.4, 16.5 for a request without a user part: OPTIONS sip:127.0.0.1:<sipd's port>;maddr=192.0.2.1 goes to the maddr, so it is relayed as for another domain (alice, of sipd's domain, is challenged: 407) rather than answered by sipd; with maddr=127.0.0.1 (sipd's own, taken off) sipd answers it itself: 200 with Allow" "${why[@]}"
+
 	# ---- SRV failover ----
 	why=()
 	uas live "$UAS_LIVE" SIPD_PORT="${SIPD_PORT[main]}" RURI_RE='sip:bob@failover\.test' \
