@@ -148,38 +148,6 @@ static bool maddr_is_us(const struct proxy *p, const struct tp_msg *tm, const st
 	       (registrar_is_self(p->reg, u->maddr) || registrar_is_local(p->reg, u->maddr));
 }
 
-/* u as 16.4 leaves it once its maddr names sipd: without the maddr, and without a port or transport=
- * other than the defaults, "as if those values had not been present"; the rest as written. */
-static void uri_write_without_maddr(struct sbuf *b, const struct sip_uri *u)
-{
-	struct slice rest = u->params, name, value;
-
-	sbuf_addsl(b, u->scheme_s);
-	sbuf_addlit(b, ":");
-	if (u->user.l) {
-		sbuf_addsl(b, u->user);
-		if (u->password.l) {
-			sbuf_addlit(b, ":");
-			sbuf_addsl(b, u->password);
-		}
-		sbuf_addlit(b, "@");
-	}
-	sbuf_addsl(b, u->host);
-	if (u->port == 5060)
-		sbuf_addlit(b, ":5060");
-	while (sip_param_next(&rest, &name, &value)) {
-		if (slice_caseeq_cstr(name, "maddr") ||
-		    (slice_caseeq_cstr(name, "transport") && !slice_caseeq_cstr(value, "udp")))
-			continue;
-		sbuf_addlit(b, ";");
-		sbuf_add(b, name.p, (size_t)((value.p ? value.p + value.l : name.p + name.l) - name.p));
-	}
-	if (u->headers.l) {
-		sbuf_addlit(b, "?");
-		sbuf_addsl(b, u->headers);
-	}
-}
-
 /* Whether a URI's next hop is a host name, for DNS to locate (RFC 3263), rather than an address. */
 static bool hop_is_name(const struct sip_uri *u)
 {
@@ -2090,7 +2058,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		struct sbuf b;
 
 		sbuf_init(&b, unmaddr, sizeof(unmaddr));
-		uri_write_without_maddr(&b, &ruri);
+		sip_uri_write_without_maddr(&b, &ruri);
 		if (!b.overflow && sip_uri_parse(&ru, slice_make(unmaddr, b.len)) == 0) {
 			ruri = ru;
 			ruri_s = slice_make(unmaddr, b.len);

@@ -232,3 +232,33 @@ int sip_hop_request_write(struct sbuf *b, const struct sip_msg *orig, const char
 	sbuf_printf(b, "\r\nCSeq: %u %s\r\nContent-Length: 0\r\n\r\n", orig->cseq.num, method);
 	return b->overflow ? ENOSPC : 0;
 }
+
+void sip_uri_write_without_maddr(struct sbuf *b, const struct sip_uri *u)
+{
+	struct slice rest = u->params, name, value;
+
+	sbuf_addsl(b, u->scheme_s);
+	sbuf_addlit(b, ":");
+	if (u->user.l) {
+		sbuf_addsl(b, u->user);
+		if (u->password.l) {
+			sbuf_addlit(b, ":");
+			sbuf_addsl(b, u->password);
+		}
+		sbuf_addlit(b, "@");
+	}
+	sbuf_addsl(b, u->host);
+	if (u->port == 5060)
+		sbuf_addlit(b, ":5060");
+	while (sip_param_next(&rest, &name, &value)) {
+		if (slice_caseeq_cstr(name, "maddr") ||
+		    (slice_caseeq_cstr(name, "transport") && !slice_caseeq_cstr(value, "udp")))
+			continue;
+		sbuf_addlit(b, ";");
+		sbuf_add(b, name.p, (size_t)((value.p ? value.p + value.l : name.p + name.l) - name.p));
+	}
+	if (u->headers.l) {
+		sbuf_addlit(b, "?");
+		sbuf_addsl(b, u->headers);
+	}
+}

@@ -44,6 +44,10 @@ void sip_via_write_received(struct sbuf *b, const struct sip_via *v, struct slic
  * Request-URI, top Via, Route set, From, Call-ID and CSeq number, with method and the given To value.
  * 0, or ENOSPC. */
 int sip_hop_request_write(struct sbuf *b, const struct sip_msg *orig, const char *method, struct slice to);
+/* u as RFC 3261 16.4 leaves it once its maddr names this element: without the maddr, and without a
+ * port or transport= other than the defaults (5060, UDP), "as if those values had not been present";
+ * the rest as written. */
+void sip_uri_write_without_maddr(struct sbuf *b, const struct sip_uri *u);
 /* Writes the response to req into b. 0, or ENOSPC when it did not fit. */
 int sip_resp_write(struct sbuf *b, const struct sip_msg *req, const struct sip_resp *r);
 

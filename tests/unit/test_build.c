@@ -509,6 +509,35 @@ static void test_hop_ack_drops_nul(void **state)
 	assert_string_equal(line_of(out, "CSeq", buf, sizeof(buf)), "CSeq: 314159 ACK");
 }
 
+/* RFC 3261 16.4: what a proxy forwards once a Request-URI's maddr named it. */
+static void check_without_maddr(const char *in, const char *want)
+{
+	struct sip_uri u;
+	char mem[256];
+	struct sbuf b;
+
+	assert_int_equal(sip_uri_parse(&u, slice_cstr(in)), 0);
+	sbuf_init(&b, mem, sizeof(mem));
+	sip_uri_write_without_maddr(&b, &u);
+	assert_false(b.overflow);
+	assert_int_equal(b.len, strlen(want));
+	assert_memory_equal(mem, want, b.len);
+}
+
+static void test_uri_without_maddr(void **state)
+{
+	(void)state;
+	/* the maddr and a port other than 5060 go; another transport than UDP goes; the rest stays */
+	check_without_maddr("sip:bob@example.test:5070;x=1;maddr=10.0.0.1;transport=udp",
+			    "sip:bob@example.test;x=1;transport=udp");
+	check_without_maddr("sip:bob@example.test;MADDR=10.0.0.1;Transport=TCP;lr", "sip:bob@example.test;lr");
+	/* the default port stays as written, a password, a valueless parameter and URI headers too */
+	check_without_maddr("sip:bob:secret@[2001:db8::1]:5060;maddr=[2001:db8::2];user=ip;ob?Subject=hi",
+			    "sip:bob:secret@[2001:db8::1]:5060;user=ip;ob?Subject=hi");
+	/* no user part */
+	check_without_maddr("SIP:example.test:5099;maddr=example.test", "SIP:example.test");
+}
+
 static void test_sbuf(void **state)
 {
 	char mem[16];
@@ -552,6 +581,7 @@ int main(void)
 		cmocka_unit_test(test_400_drops_nul),
 		cmocka_unit_test(test_hop_ack_drops_nul),
 		cmocka_unit_test(test_sbuf),
+		cmocka_unit_test(test_uri_without_maddr),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
