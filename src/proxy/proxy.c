@@ -84,12 +84,15 @@ struct rctx {
 	struct branch *br[MAX_BRANCHES]; /* allocated as targets come: most requests have one */
 	unsigned nbr;
 	bool invite, final_sent, cancelled, timer_c_fired, ended;
+	bool expired;          /* the INVITE's Expires passed: the search ends in 408 (RFC 3261 21.5.5) */
 	unsigned best_code;
 	char *best;            /* the best response so far, our Via removed; NULL for one sipd makes */
 	size_t best_len;
 	char *challenges;      /* WWW-/Proxy-Authenticate lines of every 401/407 (16.7 step 7) */
 	const char *best_reason; /* reason phrase of a best_code sipd found itself (DNS), static */
 	struct tmr timer_c;
+	struct tmr expiry;     /* the INVITE's Expires, when it has one */
+	unsigned expires_s;
 	char call_id[256];     /* of an INVITE that starts a dialog: its call record */
 	/* how the first branches were built, for those a 3xx adds (recurse_3xx, 16.7 step 4) */
 	char local[96];        /* our host:port */
@@ -1118,7 +1121,11 @@ static void timer_c_fire(struct rctx *rc)
 		return;
 	}
 	rc->timer_c_fired = true;
-	log_info("proxy: Timer C fired; cancelling %u branch(es)", pending_count(rc));
+	if (rc->expired)
+		log_info("proxy: the INVITE's Expires (%u s) passed; cancelling %u branch(es)", rc->expires_s,
+			 pending_count(rc));
+	else
+		log_info("proxy: Timer C fired; cancelling %u branch(es)", pending_count(rc));
 	for (unsigned i = 0; i < rc->nbr; i++) {
 		struct branch *b = rc->br[i];
 
@@ -1143,16 +1150,52 @@ static void timer_c_fire(struct rctx *rc)
 		tmr_start(loop_timers(txn_loop(rc->stx)), &rc->timer_c, 64u * rc->p->cfg->t1, timer_c_expired, rc);
 }
 
+/* The INVITE's Expires passed with no final response: the branches are cancelled as Timer C would,
+ * and the caller gets 408 whatever they answer (RFC 3261 21.4.9, 21.5.5; a 2xx still goes up). */
+static void invite_expired(struct tmr *t, void *arg)
+{
+	struct rctx *rc = arg;
+	struct txn *stx = mem_ref(rc->stx);
+
+	(void)t;
+	if (!rc->final_sent && !rc->cancelled && !rc->timer_c_fired && !rc->ended) {
+		rc->expired = true;
+		timer_c_fire(rc);
+	}
+	mem_deref(stx);
+}
+
+/* An INVITE's Expires (delta-seconds, 1 or more) bounds the search; a date (RFC 2543) or 0 does not. */
+static void expiry_start(struct rctx *rc, const struct sip_msg *req)
+{
+	const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_EXPIRES);
+	uint32_t v;
+
+	if (!rc->invite || req->to.tag.p || !h || !slice_to_u32(h->value, 0xffffffffu, &v) || v == 0)
+		return;
+	rc->expires_s = v > 86400u ? 86400u : v;
+	tmr_start(loop_timers(txn_loop(rc->stx)), &rc->expiry, rc->expires_s * 1000u, invite_expired, rc);
+}
+
 /* All branches are done: the best response goes up (16.7 step 6), unless a 2xx already did. */
 static void rctx_finish(struct rctx *rc)
 {
 	if (rc->final_sent || pending_count(rc))
 		return;
 	tmr_cancel(&rc->timer_c);
+	tmr_cancel(&rc->expiry);
 	rc->final_sent = true;
+	if (rc->expired) {
+		rc->best_code = 408; /* whatever the cancelled branches said (487 mostly) */
+		rc->best_reason = NULL;
+	}
 	if (rc->call_id[0])
 		calls_failed(rc->p->calls, slice_cstr(rc->call_id),
 			     rc->best_code == 503 ? 500 : rc->best_code ? rc->best_code : 408);
+	if (rc->expired) {
+		txn_reply(rc->stx, NULL, 408, NULL, NULL);
+		return;
+	}
 	if (rc->best && (rc->best_code == 401 || rc->best_code == 407) && rc->challenges) {
 		/* 16.7 step 7: one 401/407 carrying every branch's challenge */
 		struct sip_msg *m = malloc(sizeof(*m));
@@ -1190,6 +1233,7 @@ static void rctx_free(void *data)
 	struct rctx *rc = data;
 
 	tmr_cancel(&rc->timer_c);
+	tmr_cancel(&rc->expiry);
 
 	for (unsigned i = 0; i < rc->nbr; i++) {
 		txn_client_detach(rc->br[i]->ct);
@@ -1227,6 +1271,7 @@ void proxy_txn_end(struct proxy *p, struct txn *tx)
 	rc = txn_tu(tx);
 	rc->ended = true;
 	tmr_cancel(&rc->timer_c);
+	tmr_cancel(&rc->expiry);
 	/* branches still open end on their own timers; their answers have nowhere to go now */
 	for (unsigned i = 0; i < rc->nbr; i++) {
 		txn_client_detach(rc->br[i]->ct);
@@ -1973,6 +2018,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 		return;
 	}
 	timer_c_restart(rc);
+	expiry_start(rc, req);
 	start_next_group(rc); /* may end stx: our reference keeps rc alive until here */
 	mem_deref(stx); /* the table and the branches' callbacks keep what they need; rctx dies with stx */
 }

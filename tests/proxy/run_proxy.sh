@@ -673,15 +673,26 @@ then
 	fi
 	case_end
 
+	# ring_cancelled SCENARIO CANCEL_MIN CANCEL_MAX FINALS FINAL_MAX: bob rings until sipd CANCELs him
+	# CANCEL_MIN..CANCEL_MAX s after his INVITE; the caller's final (a regex of codes) follows its 180 by
+	# CANCEL_MIN..FINAL_MAX s
+	ring_cancelled() {
+		unbind bob
+		uas bob 1.0 uas_ring_cancel.xml CANCEL_WAIT=10000
+		defer "CANCEL timing" gap --log "$UAS_LOG.messages" --first "$RX_INVITE_IN" --then "$RX_CANCEL_IN" \
+			--min "$2" --max "$3"
+		defer "the CANCEL sipd sent" cancel-check --log "$UAS_LOG.messages"
+		defer "the caller's final timing" gap --log "$CASE_LOG.uac.messages" --first '^received\nSIP/2\.0 180 ' \
+			--then "^received\\nSIP/2\\.0 $4 " --min "$2" --max "$5"
+		caller "$1" bob
+	}
+
+	case_begin "Expires: 2 on the INVITE (timer_c = 3 does not fire first): the only branch rings; 1.5..3 s after its INVITE it gets a matching CANCEL, the caller gets 408 Request Timeout (RFC 3261 21.5.5), not the branch's 487" timerc
+	ring_cancelled uac_expires.xml 1.5 2.9 408 4
+	case_end
+
 	case_begin "Timer C (timer_c = 3): the only branch rings and never answers; 2.5..6 s after its INVITE it gets a matching CANCEL, the caller gets 487 or 408" timerc
-	unbind bob
-	uas bob 1.0 uas_ring_cancel.xml CANCEL_WAIT=10000
-	defer "CANCEL timing" gap --log "$UAS_LOG.messages" --first "$RX_INVITE_IN" --then "$RX_CANCEL_IN" \
-		--min 2.5 --max 6
-	defer "the CANCEL sipd sent" cancel-check --log "$UAS_LOG.messages"
-	defer "the caller's final timing" gap --log "$CASE_LOG.uac.messages" --first '^received\nSIP/2\.0 180 ' \
-		--then '^received\nSIP/2\.0 (408|487) ' --min 2.5 --max 7
-	caller uac_timer_c.xml bob
+	ring_cancelled uac_timer_c.xml 2.5 6 '(408|487)' 7
 	case_end
 
 	case_begin "a branch that never answers (no provisional response): no CANCEL to it, the caller gets 408 Request Timeout (16.8)" timerc
