@@ -47,8 +47,10 @@ void txn_origin_init(struct txn_origin *o, const struct tp_msg *tm, const struct
 	o->dst = tm->src;
 	tp_addr_host(&tm->src, o->src_host, sizeof(o->src_host));
 	o->src_port = tp_addr_port(&tm->src);
-	/* UDP without rport: the sent-by port at the source address (18.2.2, RFC 3581 4) */
-	if (tm->proto == TP_UDP && req && req->via.raw.p && !req->via.has_rport)
+	/* UDP without rport: the sent-by port at the source address (18.2.2, RFC 3581 4). TCP: the
+	 * connection the request came on; should it be gone, a new one to the source address at the
+	 * sent-by port (18.2.2), where the client listens, not to the port it connected from */
+	if (req && req->via.raw.p && (tm->proto != TP_UDP || !req->via.has_rport))
 		set_port(&o->dst, req->via.port ? req->via.port : 5060);
 	/* UDP with maddr: that address at the sent-by port, rport or not (18.2.2, RFC 3581 4). A numeric
 	 * one only: a name would need a DNS search (RFC 3263 5) on this thread. A multicast address goes

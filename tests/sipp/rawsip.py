@@ -10,7 +10,7 @@ address sipd saw (received=/rport=).
   rawsip.py ready --port P [--wait S]
       sends a probe that sipd answers statelessly (400, no transaction) until it answers; exit 0 when it does
   rawsip.py send --port P [--tcp] --file TEMPLATE [--expect CODE] [--reason TEXT] [--header 'Name~regex']...
-                 [--none] [--closed] [--timeout S] [--pad N] [--show] [--second | --second-silent]
+                 [--none] [--closed] [--timeout S] [--pad N] [--show] [--second | --second-silent | --reconnect]
       sends TEMPLATE and checks the first message that comes back:
         --expect CODE        status code
         --reason TEXT        exact reason phrase
@@ -21,6 +21,10 @@ address sipd saw (received=/rport=).
                              nothing to the socket that sent (a Via maddr=, RFC 3261 18.2.2)
         --second-silent      UDP: as --second, but the answer must come to the socket that sent, and
                              nothing to the second ([sip] via_maddr = no)
+        --reconnect          TCP: a listener is bound ({lport2}, for the template's Via sent-by); the first
+                             answer must come on the connection, which is then closed, and the checks
+                             apply to the next answer, which must come on a new connection to the
+                             listener (RFC 3261 18.2.2)
 
 Templates are text files: leading lines starting with '#' are comments; then one header per line (LF or CRLF, sent as CRLF); after the empty line, the body.
 Placeholders: {lhost} {lport} (our socket), {rhost} {rport} (sipd), {transport} (UDP/TCP),
@@ -134,7 +138,12 @@ def cmd_send(a):
         "branch": "z9hG4bKraw" + rnd, "callid": "raw" + rnd + "@" + lhost, "tag": "rawtag" + rnd,
         "pad": "x" * a.pad,
     }
-    second = None
+    second = listener = None
+    if a.reconnect:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind((HOST, 0))
+        listener.listen(4)
+        subst["lport2"] = str(listener.getsockname()[1])
     if a.second or a.second_silent:
         second = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         second.bind((HOST, 0))
@@ -151,6 +160,18 @@ def cmd_send(a):
     rest = b""
     if a.tcp:
         raw, rest, closed = read_tcp_message(sock, b"", deadline)
+        if listener:
+            # the first answer came on the connection; the next must come on one sipd opens to the sent-by
+            first = Msg(raw).start if raw else "nothing"
+            sock.close()
+            listener.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                sock, _ = listener.accept()
+                raw, rest, closed = read_tcp_message(sock, b"", deadline)
+            except socket.timeout:
+                raw = None
+                sys.stderr.write("rawsip: after '%s', no connection to the sent-by port\n" % first)
+            listener.close()
     else:
         answered, silent = (second, sock) if a.second else (sock, second)
         answered.settimeout(a.timeout)
@@ -265,6 +286,7 @@ def main():
     s.add_argument("--show", action="store_true")
     s.add_argument("--second", action="store_true")
     s.add_argument("--second-silent", action="store_true")
+    s.add_argument("--reconnect", action="store_true")
     a = p.parse_args()
     if a.cmd == "freeport":
         ports = free_ports(a.count, a.start)

@@ -112,6 +112,8 @@ then
 		--header 'Via~;received=127\.0\.0\.1(;|$)' --header 'Via~;branch=z9hG4bKraw'
 	raw_case "Via maddr=127.0.0.1 (with rport): the answer goes to maddr at the sent-by port, not to the source (18.2.2, RFC 3581 4)" \
 		main raw_maddr.sip --second --expect 200 --header 'Via~;maddr=127\.0\.0\.1;' --header 'Via~;received=127\.0\.0\.1(;|$)'
+	raw_case "TCP: the connection an INVITE came on is closed after its 100; the final 404 comes on a new connection to the received address at the Via's sent-by port (18.2.2)" \
+		main raw_tcp_reconnect.sip --tcp --reconnect --timeout 4 --expect 404 --header 'Via~^SIP/2\.0/TCP 127\.0\.0\.1:'
 	sipp_case "responses sent to sipd: no answer" main response_no_answer.xml
 	sipp_case "ACKs matching nothing: no answer" main ack_no_answer.xml
 	raw_case "unparseable start line: no answer (raw UDP)" main raw_garbage_start.sip --none --timeout 1
