@@ -548,8 +548,9 @@ static unsigned apply_contacts(struct registrar *r, struct update *u, const char
 	return 0;
 }
 
-/* RFC 3327 5.3: Path values in order, and the lines to echo in the 200 when the UA supports path. */
-static void read_path(const struct sip_msg *req, char *path, size_t n, char **echo)
+/* RFC 3327 5.3: Path values in order, and the lines to echo in the 200 when the UA supports path.
+ * false when they do not fit in path: a binding without its Path would not reach the phone. */
+static bool read_path(const struct sip_msg *req, char *path, size_t n, char **echo)
 {
 	struct sip_list_iter it;
 	struct slice el;
@@ -565,11 +566,14 @@ static void read_path(const struct sip_msg *req, char *path, size_t n, char **ec
 	}
 	path[b.overflow ? 0 : b.len] = '\0';
 	*echo = NULL;
+	if (b.overflow)
+		return false;
 	sip_list_begin(&it, req, SIP_HDR_SUPPORTED);
 	while (sip_list_iter_next(&it, &el))
 		supported |= slice_caseeq_cstr(el, "path");
 	if (supported && path[0] && (*echo = malloc(strlen(path) + 10)))
 		sprintf(*echo, "Path: %s\r\n", path);
+	return true;
 }
 
 static bool authorize(struct registrar *r, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o,
@@ -764,7 +768,10 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 		txn_reply(tx, req, st, reason, NULL);
 		return;
 	}
-	read_path(req, path, sizeof(path), &path_echo);
+	if (!read_path(req, path, sizeof(path), &path_echo)) {
+		txn_reply(tx, req, 500, "Path header field too long to store", NULL);
+		return;
+	}
 	if (!nrc && !star) {
 		answer_bindings(r, tx, req, aor, path_echo); /* a query: nothing changes */
 		free(path_echo);

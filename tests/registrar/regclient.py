@@ -645,6 +645,14 @@ def c_path(a, ck):
     r = ua.auth_send("alice", "alice", "secret", ["<sip:alice-path@10.0.0.6>"], 600, extra=["Path: %s" % path])
     if ck.code(r, 200, what="Path without Supported: path"):
         ck.ok(not r.values("Path"), "Path echoed to a UA that did not say Supported: path: %s" % r.values("Path"))
+    # a Path sipd cannot keep whole (over 1 kB) is refused, not stored without it: the binding would not
+    # reach the phone through its edge proxies
+    long_path = ", ".join("<sip:edge%d.example.com;lr>" % i for i in range(60))
+    r = ua.auth_send("alice", "alice", "secret", ["<sip:alice-longpath@10.0.0.6>"], 600,
+                     extra=["Supported: path", "Path: %s" % long_path])
+    ck.code(r, 500, reason="Path header field too long to store", what="a %d-byte Path" % len(long_path))
+    ck.ok(not [b for b in db_rows(a.db) if b["contact"] == "sip:alice-longpath@10.0.0.6"],
+          "a binding was stored without its Path")
 
 
 @case("tcp", "REGISTER over TCP: received tcp:127.0.0.1:<port>")

@@ -135,7 +135,7 @@ then
 		main retransmission
 	py_case "bob registering alice's extension: 403; alice registering sip:100@: 200" main other-aor
 	py_case "R-URI or To domain not served: 404; localhost is served" main domain
-	py_case "Path + Supported: path: stored and echoed in the 200; without Supported: path, not echoed" main path
+	py_case "Path + Supported: path: stored and echoed in the 200; without Supported: path, not echoed; a Path over 1 kB refused (500), nothing stored" main path
 	py_case "REGISTER over TCP: sipctl shows received 127.0.0.1:<port>, transport tcp" main tcp
 	py_case "NAT: Contact 10.0.0.99:5060 from 127.0.0.1:<port>: received udp:127.0.0.1:<port> (sipctl, SQLite)" \
 		main nat
