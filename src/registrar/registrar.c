@@ -427,6 +427,15 @@ static unsigned read_contacts(struct registrar *r, const struct sip_msg *req, st
 		out[*n].q = q;
 		out[*n].instance = SLICE_NULL;
 		sip_param_find(a.params, "+sip.instance", &out[*n].instance);
+		/* what the store cannot keep whole is refused, not cut: a cut Contact would not reach the phone */
+		if (a.uri.l >= sizeof(((struct store_binding *)0)->contact)) {
+			*reason = "Contact URI too long";
+			return 400;
+		}
+		if (out[*n].instance.l >= sizeof(((struct store_binding *)0)->instance)) {
+			*reason = "+sip.instance too long";
+			return 400;
+		}
 		out[*n].expires = e >= 0 ? e : hdr_expires >= 0 ? hdr_expires : (long)r->cfg->default_expires;
 		(*n)++;
 	}
@@ -759,6 +768,10 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 	if (!authorize(r, tx, req, o, &to))
 		return;
 	st = read_contacts(r, req, rc, &nrc, &star, &reason);
+	if (!st && req->call_id.l >= sizeof(((struct store_binding *)0)->call_id)) {
+		st = 400; /* the CSeq order of 10.3 step 7 is kept per Call-ID, whole */
+		reason = "Call-ID too long";
+	}
 	if (st == 423) {
 		snprintf(extra, sizeof(extra), "Min-Expires: %u\r\n", r->cfg->min_expires);
 		txn_reply(tx, req, 423, NULL, extra);

@@ -807,8 +807,9 @@ def c_cred_alg(a, ck):
     ck.ok(log_has(a.log, r"auth: algorithm not offered for user 'alice'"), "no 'auth: algorithm not offered' line")
 
 
-@case("contact-400", "a REGISTER with a malformed Contact, or with 33 Contact values (more than sipd takes in one "
-      "request), is 400 with a reason naming the defect, and nothing is stored")
+@case("contact-400", "a REGISTER with a malformed Contact, with 33 Contact values (more than sipd takes in one "
+      "request), or with a Contact URI, +sip.instance or Call-ID longer than sipd stores whole, is 400 with a "
+      "reason naming the defect, and nothing is stored")
 def c_contact_400(a, ck):
     ua = UA(a.port)
     wipe(ua, "alice", "alice", "secret")
@@ -817,6 +818,16 @@ def c_contact_400(a, ck):
     many = ["<sip:alice-%d@%s:%d>" % (i, HOST, ua.lport) for i in range(33)]
     r = ua.register("alice", "alice", "secret", [", ".join(many[:20]), ", ".join(many[20:])], 600)
     ck.code(r, 400, "Too many Contact header field values", what="33 Contact values")
+    # longer than the store keeps whole: refused rather than cut (a cut Contact would reach nobody)
+    r = ua.register("alice", "alice", "secret", ["<sip:alice-%s@%s:%d>" % ("x" * 520, HOST, ua.lport)], 600)
+    ck.code(r, 400, "Contact URI too long", what="a 550-byte Contact URI")
+    r = ua.register("alice", "alice", "secret", ['<sip:alice-i@%s:%d>;+sip.instance="<urn:uuid:%s>"'
+                                                 % (HOST, ua.lport, "0" * 200)], 600)
+    ck.code(r, 400, "+sip.instance too long", what="a 200-character +sip.instance")
+    longid = UA(a.port, callid="reg-%s@%s" % ("c" * 300, HOST))
+    r = longid.register("alice", "alice", "secret", ["<sip:alice-c@%s:%d>" % (HOST, ua.lport)], 600)
+    ck.code(r, 400, "Call-ID too long", what="a 310-byte Call-ID")
+    longid.close()
     rows, text = sipctl_regs(a.sipctl, a.db)
     ck.ok(not find_reg(rows, aor="sip:alice@127.0.0.1"), "bindings were stored for alice\n" + indent(text))
 

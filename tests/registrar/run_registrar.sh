@@ -145,7 +145,7 @@ then
 		main max-contacts
 	py_case "digest uri other than the Request-URI: 401; HA1-only users (ha1, ha1_sha256): 200 with their algorithm, 401 with the other" \
 		main cred-checks
-	py_case "Contact without its '>': 400 'Malformed Contact header'; 33 Contact values: 400 'Too many Contact header field values'" \
+	py_case "Contact without its '>': 400 'Malformed Contact header'; 33 Contact values: 400 'Too many Contact header field values'; a Contact URI, +sip.instance or Call-ID longer than sipd stores whole: 400 naming it" \
 		main contact-400
 	py_case "a write that fails (the database locked by another program past the busy timeout): 500 + Retry-After, and memory set back (10.3 step 7); registers once unlocked" \
 		main store-fail
