@@ -2154,8 +2154,13 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		if (req->to.tag.p)
 			n = 1;
 	} else {
+		if (ruri_s.l >= sizeof(t[0].uri)) {
+			/* [limits] max_request_uri_length may let in more than a target holds: never forwarded cut */
+			answer(p, req, o, 414, "Request-URI too long to forward", NULL);
+			goto out;
+		}
 		slice_copy(t[0].uri, sizeof(t[0].uri), ruri_s);
-		t[0].parsed = ruri_s.l < sizeof(t[0].uri) ? &ruri : NULL; /* what next_hop would parse again */
+		t[0].parsed = &ruri; /* what next_hop would parse again */
 		t[0].path[0] = t[0].received[0] = '\0';
 		t[0].q = 1000;
 		n = 1;

@@ -236,6 +236,12 @@ then
 		why+=("maddr of sipd's: $out")
 	case_result "RFC 3261 16.4, 16.5 for a request without a user part: OPTIONS sip:127.0.0.1:<sipd's port>;maddr=192.0.2.1 goes to the maddr, so it is relayed as for another domain (alice, of sipd's domain, is challenged: 407) rather than answered by sipd; with maddr=127.0.0.1 (sipd's own, taken off) sipd answers it itself: 200 with Allow" "${why[@]}"
 
+	why=()
+	long=$(printf 'x%.0s' {1..600})
+	out=$("${UA[@]}" request --port "${SIPD_PORT[main]}" --method OPTIONS --ruri "sip:bob@example.test;p=$long" \
+		--expect 414 2>&1) || why+=("$out")
+	case_result "a Request-URI for another domain that [limits] max_request_uri_length (1024) lets in but a forwarded target cannot hold whole (over 511 bytes): 414 'Request-URI too long to forward', never sent on cut" "${why[@]}"
+
 	# ---- SRV failover ----
 	why=()
 	uas live "$UAS_LIVE" SIPD_PORT="${SIPD_PORT[main]}" RURI_RE='sip:bob@failover\.test' \
