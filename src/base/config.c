@@ -60,7 +60,7 @@ static const struct key keys[] = {
 	{ "auth", "block_time", K_UINT, F(block_time), 1, 86400, "60" },
 	{ "auth", "register_auth", K_BOOL, F(register_auth), 0, 0, "yes" },
 	{ "proxy", "record_route", K_BOOL, F(record_route), 0, 0, "yes" },
-	{ "proxy", "timer_c", K_UINT, F(timer_c), 1, 86400, "180" },
+	{ "proxy", "timer_c", K_UINT, F(timer_c), 1, 86400, "181" }, /* over 3 minutes: RFC 3261 16.6 step 11 */
 	{ "proxy", "max_call_duration", K_UINT, F(max_call_duration), 0, 2592000, "43200" },
 	{ "proxy", "auth_calls", K_BOOL, F(auth_calls), 0, 0, "yes" },
 	{ "proxy", "recurse_3xx", K_BOOL, F(recurse_3xx), 0, 0, "no" },

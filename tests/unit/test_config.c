@@ -112,6 +112,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.t1, 500);
 	assert_int_equal(c.t2, 4000);
 	assert_int_equal(c.t4, 5000);
+	assert_true(c.timer_c > 180); /* RFC 3261 16.6 step 11: larger than 3 minutes */
 	assert_string_equal(c.accept, "application/sdp");
 	assert_string_equal(c.accept_encoding, "identity");
 	assert_string_equal(c.accept_language, "");
