@@ -105,7 +105,7 @@ struct rctx {
 	/* what every branch's request shares (CSeq, Call-ID, From tag, one Via more than the request's),
 	 * so that its client transaction need not parse what was just built; branch set per branch */
 	struct txn_client_ident ident;
-	char ident_method[32];
+	char ident_method[TXN_METHOD_MAX + 1]; /* a longer method is not proxied (501, forward_stateful) */
 };
 
 /* Branch i of rc, zeroed the first time; NULL when out of memory. A slot past nbr is scratch that the
@@ -1947,6 +1947,12 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 
 	if (!rc) {
 		answer(p, req, o, 500, "Out of memory", NULL);
+		return;
+	}
+	if (req->cseq.method.l > TXN_METHOD_MAX) {
+		/* a method no client transaction could follow: refused here rather than failing each branch */
+		answer(p, req, o, 501, "Method name too long", NULL);
+		free(rc);
 		return;
 	}
 	err = txn_server_new(&stx, p->txns, loop_current(), req, tm->proto != TP_UDP);

@@ -33,7 +33,7 @@ struct txn_client {
 	bool waiting;
 	struct txn_table *table;
 	char branch[48];
-	char method[24];       /* CSeq method: INVITE and CANCEL share a branch, not a transaction */
+	char method[TXN_METHOD_MAX + 1]; /* CSeq method: INVITE and CANCEL share a branch, not a transaction */
 	bool in_table, invite, reliable;
 	bool invalid;          /* ended by an invalid final: its retransmissions are ACKed too */
 	bool conn_lost;        /* ended by its connection going away once up (17.1.4) */

@@ -97,6 +97,9 @@ struct txn_client; /* refcounted */
  * nothing more comes. */
 typedef void (txn_client_h)(struct txn_client *ct, unsigned code, const struct sip_msg *resp, void *arg);
 
+/* The longest CSeq method a client transaction keeps: a request with a longer one cannot be sent. */
+#define TXN_METHOD_MAX 63
+
 /* What a client transaction matches its responses against (17.1.3, 8.2.6.2), for a caller that knows it
  * without parsing the request it has just built. */
 struct txn_client_ident {

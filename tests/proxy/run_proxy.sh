@@ -424,6 +424,17 @@ then
 		--header "Proxy-Require: foo, bar.baz" --expect 420 --expect-header '^Unsupported: foo, bar\.baz$'
 	case_end
 
+	case_begin "an extension method sipd does not know (30 characters) is forwarded to the registered phone and its 200 comes back; one of 64 characters (more than a client transaction keeps) gets 501 and reaches nobody" main
+	unbind bob
+	m30=XEXTENSIONMETHODOFTHIRTYLETTER
+	m64=$(printf 'Y%.0s' {1..64})
+	pyphone "bob's phone (sipua.py phone --method $m30, answers 200)" phone --user bob --seconds 3 --expect invite \
+		--method "$m30" --answer 200
+	check "$m30" request --port "${SIPD_PORT[main]}" --method "$m30" --ruri "sip:bob@$M" --expect 200
+	check "the 64-character method" request --port "${SIPD_PORT[main]}" --method "$m64" --ruri "sip:bob@$M" \
+		--expect 501
+	case_end
+
 	case_begin "16.6 step 3: a MESSAGE without Max-Forwards is forwarded with Max-Forwards: 70; the phone's 200 comes back" main
 	unbind bob
 	pyphone "bob's phone (sipua.py catch)" catch --user bob --want-header '^Max-Forwards: 70$'

@@ -452,7 +452,7 @@ def cmd_phone(a):
         if m is None:
             break
         t = time.monotonic() - t0
-        if m.method == "INVITE":
+        if m.method == a.method:
             invites.append(t)
             if a.answer:
                 if len(invites) == 1 and a.delay:
@@ -500,14 +500,14 @@ def cmd_phone(a):
             raise Fail("; ".join(fails))
         return 0
     if not invites:
-        fails.append("no INVITE reached 127.0.0.1:%d within %.0f s" % (lport, a.seconds))
+        fails.append("no %s reached 127.0.0.1:%d within %.0f s" % (a.method, lport, a.seconds))
     if stray:
-        fails.append("got besides the INVITE: %s" % "; ".join(stray))
-    if a.answer and invites and not acked:
+        fails.append("got besides the %s: %s" % (a.method, "; ".join(stray)))
+    if a.answer and invites and not acked and a.method == "INVITE":
         fails.append("no ACK for the %d" % a.answer)
     if fails:
         raise Fail("; ".join(fails))
-    print("INVITE %d time(s), the last %.1f s after the first" % (len(invites), invites[-1] - invites[0]))
+    print("%s %d time(s), the last %.1f s after the first" % (a.method, len(invites), invites[-1] - invites[0]))
     return 0
 
 
@@ -1265,6 +1265,7 @@ def main():
     q.add_argument("--answer", type=int)
     q.add_argument("--reason", help="the reason phrase of --answer, Python escapes (\\x07) allowed")
     q.add_argument("--delay", type=float, default=0.0)
+    q.add_argument("--method", default="INVITE", help="with --expect invite: the request that must come instead")
     q.add_argument("--realm", default="phone")
     q.add_argument("--domain", help="register for sip:USER@DOMAIN (REGISTER sip:DOMAIN)")
     d = sub.add_parser("tcpdrop")
