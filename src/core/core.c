@@ -399,7 +399,7 @@ void core_on_message(struct tp_msg *tm, void *arg)
 	m = wmsg;
 	rc = sip_msg_parse(m, tm->buf, tm->len, &perr);
 	if (!m->is_request && m->status) {
-		/* a response: to a client transaction, or a 2xx to pass on by its Via; never answered. A
+		/* a response: to a client transaction, or else to pass on by its Via; never answered. A
 		 * malformed one whose top Via and CSeq still name a client transaction is handed to it as
 		 * invalid (the proxy makes that branch a 502, 16.7); else it is dropped */
 		if (rc == 0)

@@ -2202,8 +2202,10 @@ void proxy_stray_response(struct proxy *p, const struct tp_msg *tm, const struct
 	size_t len;
 
 	(void)tm;
-	if (!h || resp->status < 200 || resp->status >= 300 || !resp->to.tag.p)
-		return; /* only a 2xx is forwarded without its transaction (16.7 step 5), a valid one */
+	/* 16.7 step 1, 16.11: any response no client transaction claims goes on by its next Via (a 2xx
+	 * retransmission, a final that came late), but a 100 (hop by hop) and a 2xx without a To tag */
+	if (!h || resp->status <= 100 || (resp->status / 100 == 2 && !resp->to.tag.p))
+		return;
 	rest = h->value;
 	if (!sip_list_next(&rest, &top) || sip_via_parse(&v, top) || !registrar_is_self(p->reg, v.host))
 		return;

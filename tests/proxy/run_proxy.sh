@@ -650,6 +650,12 @@ then
 	check "sipua.py strayresp" strayresp --port "${SIPD_PORT[main]}"
 	case_end
 
+	case_begin "16.7 step 1, 16.11: responses other than 2xx that match no transaction (a late 486, a 180) are passed on by their next Via the same way; a stray 100 is not (hop by hop)" main
+	check "sipua.py strayresp --status 486" strayresp --port "${SIPD_PORT[main]}" --status 486
+	check "sipua.py strayresp --status 180" strayresp --port "${SIPD_PORT[main]}" --status 180
+	check "sipua.py strayresp --status 100" strayresp --port "${SIPD_PORT[main]}" --status 100
+	case_end
+
 	case_begin "18.2.2 for a stray 200's next Via with maddr=127.0.0.1 (a documentation address as its host): passed on to the maddr at the sent-by port, not to the host nor the sender" main
 	check "sipua.py strayresp --maddr" strayresp --port "${SIPD_PORT[main]}" --maddr
 	case_end

@@ -788,26 +788,32 @@ def cmd_strayresp(a):
     """A response that matches no transaction of sipd's (16.7 step 1: forwarded statelessly by its next
     Via), preceded by CRLFs (7.5: ignored): it must reach the next Via with its status line, sipd's Via
     gone. --maddr: the next Via names 192.0.2.9 with maddr=127.0.0.1 at a second socket's port, where
-    it must arrive (18.2.2), and nothing at the sender."""
+    it must arrive (18.2.2), and nothing at the sender. --status: another code than 200 (RFC 3261 16.7
+    step 1, 16.11: any response, even a provisional one; a 100 is hop by hop and must not come at all)."""
     sock = udp_socket(0)
     lport = sock.getsockname()[1]
     dest, via2 = sock, "%s:%d" % (HOST, lport)
     if a.maddr:
         dest = udp_socket(0)
         via2 = "192.0.2.9:%d;maddr=%s" % (dest.getsockname()[1], HOST)
-    resp = ("\r\n\r\nSIP/2.0 200 OK\r\n"
+    reason = REASONS.get(a.status, "Whatever")
+    resp = ("\r\n\r\nSIP/2.0 %d %s\r\n" % (a.status, reason) +
             "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKstray1\r\n"
             "Via: SIP/2.0/UDP %s;branch=z9hG4bKstray2\r\n"
             "From: <sip:alice@%s>;tag=st1\r\nTo: <sip:bob@%s>;tag=st2\r\nCall-ID: stray-%d@%s\r\n"
             "CSeq: 7 OPTIONS\r\nContent-Length: 0\r\n\r\n"
             % (HOST, a.port, via2, HOST, HOST, lport, HOST))
     sock.sendto(resp.encode(), (HOST, a.port))
-    m, _ = recv_msg(dest, time.monotonic() + 3)
+    m, _ = recv_msg(dest, time.monotonic() + (1 if a.status == 100 else 3))
+    if a.status == 100:
+        if m is not None:
+            raise Fail("a stray 100 was passed on (it is hop by hop): %r" % m.raw[:40])
+        return 0
     if m is None:
-        raise Fail("the stray 200 was not passed on to its next Via (%s) within 3 s" % via2)
+        raise Fail("the stray %d was not passed on to its next Via (%s) within 3 s" % (a.status, via2))
     if dest is not sock and recv_msg(sock, time.monotonic() + 0.3)[0] is not None:
-        raise Fail("the stray 200 reached the sender too, not only the Via's maddr")
-    if not m.raw.startswith(b"SIP/2.0 200 OK\r\n"):
+        raise Fail("the stray %d reached the sender too, not only the Via's maddr" % a.status)
+    if not m.raw.startswith(("SIP/2.0 %d %s\r\n" % (a.status, reason)).encode()):
         raise Fail("passed on as %r, expected it to start with its status line" % m.raw[:40])
     vias = m.values("Via")
     if len(vias) != 1 or "branch=z9hG4bKstray2" not in vias[0]:
@@ -1277,6 +1283,7 @@ def main():
     g3 = sub.add_parser("strayresp")
     g3.add_argument("--port", type=int, required=True)
     g3.add_argument("--maddr", action="store_true")
+    g3.add_argument("--status", type=int, default=200)
     g2 = sub.add_parser("bigack")
     g2.add_argument("--port", type=int, required=True)
     g2.add_argument("--user", required=True)
