@@ -148,7 +148,7 @@ static bool maddr_is_us(const struct proxy *p, const struct tp_msg *tm, const st
 			return false;
 	}
 	return tm->proto == want && tp_addr_port(&tm->local) == (u->port ? u->port : 5060) &&
-	       (registrar_is_self(p->reg, u->maddr) || registrar_is_local(p->reg, u->maddr));
+	       registrar_is_self(p->reg, u->maddr); /* its names and addresses, and its domains */
 }
 
 /* Whether a URI's next hop is a host name, for DNS to locate (RFC 3263), rather than an address. */
@@ -1185,10 +1185,8 @@ static void rctx_finish(struct rctx *rc)
 	tmr_cancel(&rc->timer_c);
 	tmr_cancel(&rc->expiry);
 	rc->final_sent = true;
-	if (rc->expired) {
+	if (rc->expired)
 		rc->best_code = 408; /* whatever the cancelled branches said (487 mostly) */
-		rc->best_reason = NULL;
-	}
 	if (rc->call_id[0])
 		calls_failed(rc->p->calls, slice_cstr(rc->call_id),
 			     rc->best_code == 503 ? 500 : rc->best_code ? rc->best_code : 408);

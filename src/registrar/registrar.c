@@ -22,6 +22,8 @@
 
 #define MAX_DOMAINS 64
 #define MAX_REQ_CONTACTS 32
+/* What a binding keeps of a field, terminator included: a longer value is refused, never cut. */
+#define KEPT(field) sizeof(((struct store_binding *)0)->field)
 
 /* Host names and addresses, matched case-insensitively; lengths first, as they are asked per request. */
 struct names {
@@ -428,11 +430,11 @@ static unsigned read_contacts(struct registrar *r, const struct sip_msg *req, st
 		out[*n].instance = SLICE_NULL;
 		sip_param_find(a.params, "+sip.instance", &out[*n].instance);
 		/* what the store cannot keep whole is refused, not cut: a cut Contact would not reach the phone */
-		if (a.uri.l >= sizeof(((struct store_binding *)0)->contact)) {
+		if (a.uri.l >= KEPT(contact)) {
 			*reason = "Contact URI too long";
 			return 400;
 		}
-		if (out[*n].instance.l >= sizeof(((struct store_binding *)0)->instance)) {
+		if (out[*n].instance.l >= KEPT(instance)) {
 			*reason = "+sip.instance too long";
 			return 400;
 		}
@@ -748,7 +750,7 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 	struct update u = { 0 };
 	struct store_binding *old = NULL;
 	struct sip_uri to;
-	char aor[256], received[128], path[1024], extra[64], *path_echo = NULL;
+	char aor[256], received[128], path[KEPT(path)], extra[64], *path_echo = NULL;
 	const char *reason = NULL;
 	int64_t now = (int64_t)time(NULL);
 	size_t nold;
@@ -768,7 +770,7 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 	if (!authorize(r, tx, req, o, &to))
 		return;
 	st = read_contacts(r, req, rc, &nrc, &star, &reason);
-	if (!st && req->call_id.l >= sizeof(((struct store_binding *)0)->call_id)) {
+	if (!st && req->call_id.l >= KEPT(call_id)) {
 		st = 400; /* the CSeq order of 10.3 step 7 is kept per Call-ID, whole */
 		reason = "Call-ID too long";
 	}

@@ -210,23 +210,20 @@ then
 	dns_asked 'query\[SRV\] _sip\._udp\.example\.test' || why+=("no SRV question for _sip._udp.example.test")
 	case_result "RFC 3261 16.4: sip:bob@example.test:<sipd's port>;x=1;maddr=127.0.0.1;transport=udp, whose maddr, port and transport are sipd's own and the ones the INVITE came by: sipd takes off the maddr and the port (not the default one) and processes the request as if they had never been there: it locates example.test (SRV, the transport being given) and the UAS gets the INVITE for sip:bob@example.test;x=1;transport=udp (UDP is the default and stays)" "${why[@]}"
 
-	why=()
-	uas maddr-other "$UAS_LIVE" SIPD_PORT="${SIPD_PORT[main]}" \
-		RURI_RE="sip:bob@failover\\.test:$UAS_LIVE;maddr=127\\.0\\.0\\.1" \
-		CONTACT_HOST=127.0.0.1 CONTACT_HOST_RE='127\.0\.0\.1' || why+=("SIPp UAS did not start")
-	call maddr-other main --ruri "sip:bob@failover.test:$UAS_LIVE;maddr=127.0.0.1" --expect 200 --max 5 ||
-		why+=("caller: $CALL_OUT")
-	uas_wait || why+=("$UAS_WHY")
-	case_result "RFC 3261 16.4, 16.5: sip:bob@failover.test:<UAS port>;maddr=127.0.0.1: the maddr is sipd's address but the port is not the one the INVITE came to, so the URI stays as it is and its maddr is the next hop (RFC 3263 4: no DNS): the UAS at 127.0.0.1:<UAS port> gets the INVITE with the Request-URI unchanged" "${why[@]}"
-
-	why=()
-	uas maddr-local "$UAS_LIVE" SIPD_PORT="${SIPD_PORT[main]}" \
-		RURI_RE="sip:bob@127\\.0\\.0\\.1:$UAS_LIVE;maddr=127\\.0\\.0\\.1" \
-		CONTACT_HOST=127.0.0.1 CONTACT_HOST_RE='127\.0\.0\.1' || why+=("SIPp UAS did not start")
-	call maddr-local main --ruri "sip:bob@127.0.0.1:$UAS_LIVE;maddr=127.0.0.1" --expect 200 --max 5 ||
-		why+=("caller: $CALL_OUT")
-	uas_wait || why+=("$UAS_WHY")
-	case_result "RFC 3261 16.5: sip:bob@127.0.0.1:<UAS port>;maddr=127.0.0.1, a user of sipd's own domain (bob, not registered) with a maddr that 16.4 leaves (another port): the Request-URI is the only target, no location lookup (which would give 480): the UAS at the maddr gets the INVITE with the Request-URI unchanged, alice being authenticated as for another domain" "${why[@]}"
+	# maddr_next_hop NAME URI TEXT: an INVITE for URI, whose maddr (127.0.0.1, at the UAS's port) 16.4
+	# leaves, reaches the UAS there with its Request-URI unchanged
+	maddr_next_hop() {
+		why=()
+		uas "$1" "$UAS_LIVE" SIPD_PORT="${SIPD_PORT[main]}" RURI_RE="${2//./\\.}" \
+			CONTACT_HOST=127.0.0.1 CONTACT_HOST_RE='127\.0\.0\.1' || why+=("SIPp UAS did not start")
+		call "$1" main --ruri "$2" --expect 200 --max 5 || why+=("caller: $CALL_OUT")
+		uas_wait || why+=("$UAS_WHY")
+		case_result "$3" "${why[@]}"
+	}
+	maddr_next_hop maddr-other "sip:bob@failover.test:$UAS_LIVE;maddr=127.0.0.1" \
+		"RFC 3261 16.4, 16.5: sip:bob@failover.test:<UAS port>;maddr=127.0.0.1: the maddr is sipd's address but the port is not the one the INVITE came to, so the URI stays as it is and its maddr is the next hop (RFC 3263 4: no DNS): the UAS at 127.0.0.1:<UAS port> gets the INVITE with the Request-URI unchanged"
+	maddr_next_hop maddr-local "sip:bob@127.0.0.1:$UAS_LIVE;maddr=127.0.0.1" \
+		"RFC 3261 16.5: sip:bob@127.0.0.1:<UAS port>;maddr=127.0.0.1, a user of sipd's own domain (bob, not registered) with a maddr that 16.4 leaves (another port): the Request-URI is the only target, no location lookup (which would give 480): the UAS at the maddr gets the INVITE with the Request-URI unchanged, alice being authenticated as for another domain"
 
 	why=()
 	out=$("${UA[@]}" request --port "${SIPD_PORT[main]}" --method OPTIONS \
