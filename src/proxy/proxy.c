@@ -782,7 +782,9 @@ static void branch_response(struct rctx *rc, struct branch *b, unsigned code, co
 		b->provisional = true;
 		if (b->cancel_wanted)
 			branch_cancel(b); /* 9.1: the CANCEL waited for a provisional */
-		if (!rc->final_sent && resp) {
+		if (!rc->final_sent && resp && (rc->invite || code == 100)) {
+			/* RFC 4320 4.2: a non-INVITE gets no provisional but 100, which the transaction
+			 * layer keeps hop by hop: a 180 to a MESSAGE stops here */
 			size_t len;
 			char *out = strip_via(resp, &len);
 
@@ -1216,6 +1218,14 @@ static void rctx_finish(struct rctx *rc)
 	}
 	if (rc->best && rc->best_code != 503) {
 		txn_respond(rc->stx, rc->best_code, rc->best, rc->best_len);
+		return;
+	}
+	if (!rc->invite && !rc->best && rc->best_code == 408) {
+		/* RFC 4320 4.1: no 408 to a non-INVITE. Every branch timed out (Timer F), and so has the
+		 * client, whose own Timer F started before sipd's: the answer would reach nobody */
+		log_info("proxy: no branch answered the %s; its transaction ends without a response (RFC 4320)",
+			 rc->ident_method);
+		txn_server_give_up(rc->stx);
 		return;
 	}
 	/* nothing usable came back: sipd answers itself (503 becomes 500; silence becomes 408) */

@@ -518,7 +518,9 @@ static void end_after(struct txn *tx, unsigned ms)
  * the transaction ends now. Without memory for the echo, the transaction itself waits for Timer J. */
 static void reduce(struct txn *tx)
 {
-	if (echo_add(tx))
+	if (!tx->resp)
+		end_after(tx, 64u * tx->table->cfg.timers.t1); /* given up (RFC 4320): nothing to echo */
+	else if (echo_add(tx))
 		terminate(tx, "answered: its echo absorbs retransmissions until timer J");
 	else
 		end_after(tx, 64u * tx->table->cfg.timers.t1);
@@ -587,6 +589,28 @@ static void respond_here(struct txn *tx, unsigned code, char *copy, size_t len)
 	}
 }
 
+/* A non-INVITE transaction that will have no final response: Completed with nothing to send again, so
+ * that a late retransmission of the request is absorbed, not processed a second time. */
+static void give_up_here(struct txn *tx)
+{
+	if (tx->state != TXN_TRYING && tx->state != TXN_PROCEEDING)
+		return;
+	free(tx->resp); /* a provisional sent before: the client has given up, nothing goes to it again */
+	tx->resp = NULL;
+	tx->resp_len = 0;
+	free(tx->req);
+	tx->req = NULL;
+	tx->req_len = 0;
+	tx->state = TXN_COMPLETED;
+	if (tx->reliable)
+		end_after(tx, 0);
+	else if (tx->tu_destroy)
+		tmr_start(loop_timers(tx->loop), &tx->tmr_retx, 0, release_tu, tx);
+	else
+		reduce(tx);
+}
+
+/* code 0 with no buf: give up (txn_server_give_up) */
 struct posted_resp {
 	struct txn *tx;
 	unsigned code;
@@ -598,23 +622,18 @@ static void respond_posted(void *arg)
 {
 	struct posted_resp *p = arg;
 
-	respond_here(p->tx, p->code, p->buf, p->len);
+	if (p->code)
+		respond_here(p->tx, p->code, p->buf, p->len);
+	else
+		give_up_here(p->tx);
 	mem_deref(p->tx);
 	free(p);
 }
 
-int txn_respond_take(struct txn *tx, unsigned code, char *buf, size_t len)
+static int post_to_owner(struct txn *tx, unsigned code, char *buf, size_t len)
 {
 	struct posted_resp *p;
 
-	if ((code >= 200 && atomic_exchange(&tx->final, true)) || (code < 200 && atomic_load(&tx->final))) {
-		free(buf);
-		return EINVAL;
-	}
-	if (tx->table->cfg.single_thread || loop_current() == tx->loop) {
-		respond_here(tx, code, buf, len);
-		return 0;
-	}
 	if (!(p = malloc(sizeof(*p)))) {
 		free(buf);
 		return ENOMEM;
@@ -627,6 +646,30 @@ int txn_respond_take(struct txn *tx, unsigned code, char *buf, size_t len)
 		return ENOMEM;
 	}
 	return 0;
+}
+
+int txn_respond_take(struct txn *tx, unsigned code, char *buf, size_t len)
+{
+	if ((code >= 200 && atomic_exchange(&tx->final, true)) || (code < 200 && atomic_load(&tx->final))) {
+		free(buf);
+		return EINVAL;
+	}
+	if (tx->table->cfg.single_thread || loop_current() == tx->loop) {
+		respond_here(tx, code, buf, len);
+		return 0;
+	}
+	return post_to_owner(tx, code, buf, len);
+}
+
+int txn_server_give_up(struct txn *tx)
+{
+	if (tx->invite || atomic_exchange(&tx->final, true))
+		return EINVAL;
+	if (tx->table->cfg.single_thread || loop_current() == tx->loop) {
+		give_up_here(tx);
+		return 0;
+	}
+	return post_to_owner(tx, 0, NULL, 0);
 }
 
 int txn_respond(struct txn *tx, unsigned code, const char *buf, size_t len)

@@ -71,6 +71,11 @@ void txn_server_recv(struct txn *tx, bool is_ack);
 int txn_respond(struct txn *tx, unsigned code, const char *buf, size_t len);
 /* txn_respond for a malloc'd buf, which the transaction takes (freed by it, on error too): no copy. */
 int txn_respond_take(struct txn *tx, unsigned code, char *buf, size_t len);
+/* Ends a non-INVITE transaction with no final response at all: RFC 4320 4.1 forbids the 408 a timeout
+ * would give, which would reach a client that gave up at the same moment. Over UDP the transaction
+ * stays 64*T1 to absorb (answer nothing to) retransmissions. Thread-safe; EINVAL for an INVITE or once
+ * a final response was sent. */
+int txn_server_give_up(struct txn *tx);
 
 enum txn_state txn_state(const struct txn *tx);
 bool txn_is_invite(const struct txn *tx);

@@ -678,6 +678,9 @@ auth_calls = no
 
 [limits]
 tcp_idle_timeout = 1
+
+[sip]
+t1 = 100
 EOF
 then
 	case_begin "tcp_idle_timeout = 1: a phone registered over TCP (Expires 300) stays silent for 3 s; its connection is still open (the registration keeps it, as Kamailio's tcp_persistent_flag) and a call reaches it on that connection, ACK and BYE too" timerc
@@ -717,6 +720,16 @@ then
 	pyphone "bob's phone (sipua.py phone, answers nothing)" phone --user bob --seconds 6 --expect invite
 	caller uac_fail.xml bob DOMAIN="127.0.0.1:${SIPD_PORT[timerc]}" MAXFWD=70 CODE=408 REASON="Request Timeout" \
 		WAIT=10000
+	case_end
+
+	case_begin "a MESSAGE whose only branch answers 180 and never a final (t1 = 100: Timer F 6.4 s): the caller gets neither the 180 nor a 408 (RFC 4320 4.2, 4.1) within 9 s, and sipd logs that the transaction ended unanswered" timerc
+	unbind bob
+	pyphone "bob's phone (sipua.py phone, 180 to every MESSAGE)" phone --user bob --seconds 9 --expect invite \
+		--method MESSAGE --answer 180
+	check "MESSAGE for bob, unanswered" request --port "${SIPD_PORT[timerc]}" --method MESSAGE \
+		--ruri "sip:bob@127.0.0.1:${SIPD_PORT[timerc]}" --expect 0 --wait 9
+	grep -q 'no branch answered the MESSAGE; its transaction ends without a response (RFC 4320)' "$WORK/timerc.err" ||
+		case_fail "sipd's log does not say the MESSAGE ended unanswered"
 	case_end
 fi
 

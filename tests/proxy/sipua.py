@@ -885,6 +885,38 @@ def cmd_sink(a):
     return 0
 
 
+def retransmitted(sock, data, port, deadline, stop=lambda r: False):
+    """Sends data to sipd as Timer E does (0.5 s, doubling up to 4 s) and yields each response until
+    deadline; a response for which stop() is true ends the retransmissions (17.1.1.2 for an INVITE)."""
+    nxt, iv = time.monotonic(), 0.5
+    while True:
+        if time.monotonic() >= nxt:
+            sock.sendto(data, (HOST, port))
+            nxt = time.monotonic() + iv
+            iv = min(iv * 2, 4.0)
+        r, _ = recv_msg(sock, min(deadline, nxt))
+        if r is None:
+            if time.monotonic() >= deadline:
+                return
+            continue
+        if stop(r):
+            nxt = deadline
+        yield r
+
+
+def request_unanswered(a, sock, data):
+    """--expect 0: the request, retransmitted as Timer E says, gets no response but 100 within --wait s
+    (RFC 4320: no 408 to a non-INVITE, no provisional but 100)."""
+    t0 = time.monotonic()
+    got = ["%.1f s: %s" % (time.monotonic() - t0, r.start)
+           for r in retransmitted(sock, data, a.port, t0 + a.wait) if r.code != 100]
+    sock.close()
+    if got:
+        raise Fail("%s %s: expected no response but 100 within %.0f s, got %s" % (a.method, a.ruri, a.wait, got))
+    print("%s %s: no response but 100 in %.0f s" % (a.method, a.ruri, a.wait))
+    return 0
+
+
 def cmd_request(a):
     sock = udp_socket(0)
     lport = sock.getsockname()[1]
@@ -906,22 +938,13 @@ def cmd_request(a):
         lines.append("Contact: <sip:alice@%s:%d>" % (HOST, lport))
     lines += list(a.header) + ["Content-Length: 0"]
     data = ("\r\n".join(lines) + "\r\n\r\n").encode()
-    deadline = time.monotonic() + 8
-    nxt, iv = time.monotonic(), 0.5
-    while True:
-        if time.monotonic() >= nxt:
-            sock.sendto(data, (HOST, a.port))
-            nxt = time.monotonic() + iv
-            iv = min(iv * 2, 4.0)
-        r, _ = recv_msg(sock, min(deadline, nxt))
-        if r is None:
-            if time.monotonic() >= deadline:
-                raise Fail("no final response to %s %s within 8 s" % (a.method, a.ruri))
-            continue
+    if a.expect == 0:
+        return request_unanswered(a, sock, data)
+    for r in retransmitted(sock, data, a.port, time.monotonic() + 8, lambda r: r.code and a.method == "INVITE"):
         if r.code and r.code >= 200:
             break
-        if r.code and a.method == "INVITE":
-            nxt = deadline  # 17.1.1.2: a provisional response stops the INVITE's retransmissions
+    else:
+        raise Fail("no final response to %s %s within 8 s" % (a.method, a.ruri))
     if a.method == "INVITE" and r.code >= 300:
         # 17.1.1.3: the ACK of a non-2xx final, on the INVITE's branch, with the response's To
         ack = ["ACK %s SIP/2.0" % a.ruri, "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (HOST, lport, branch)]
@@ -1305,7 +1328,8 @@ def main():
     r.add_argument("--to-tag")
     r.add_argument("--header", action="append", default=[], help="an extra header line")
     r.add_argument("--no-max-forwards", action="store_true")
-    r.add_argument("--expect", type=int, required=True)
+    r.add_argument("--expect", type=int, required=True, help="the final's status; 0: no response but 100 (--wait)")
+    r.add_argument("--wait", type=float, default=8.0, help="with --expect 0: seconds to listen")
     r.add_argument("--expect-header", action="append", default=[], help="a regex some line of the final must match")
     ca = sub.add_parser("catch")
     phone_args(ca, 5.0)

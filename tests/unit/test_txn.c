@@ -1028,6 +1028,52 @@ static void test_tu_released_after_final(void **state)
 	drop(inv);
 }
 
+/* RFC 4320 4.1: a non-INVITE the TU gives up on ends with no response at all. Over UDP the transaction
+ * stays Completed 64*T1, answering nothing to a retransmission (not processed again); its TU goes at
+ * once, and no final can follow. An INVITE cannot be given up. */
+static void test_give_up(void **state)
+{
+	struct txn *tx = txn_make(options, false), *inv;
+
+	(void)state;
+	tu_freed = 0;
+	txn_set_tu(tx, &tu_freed, tu_destroy);
+	assert_int_equal(respond(tx, 100), 0);
+	advance_to(10);
+	assert_int_equal(txn_server_give_up(tx), 0);
+	assert_int_equal(txn_server_give_up(tx), EINVAL);
+	assert_int_equal(respond(tx, 200), EINVAL);
+	assert_true(txn_has_final(tx));
+	assert_int_equal(txn_state(tx), TXN_COMPLETED);
+	assert_int_equal(tu_freed, 0); /* not under the caller's feet */
+	advance_to(11);
+	assert_int_equal(tu_freed, 1);
+	assert_ptr_equal(match(options), tx);
+	deliver(tx, options); /* not even the 100 again */
+	assert_int_equal(fx.nsent, 1);
+	assert_int_equal(fx.nended, 0);
+	advance_to(lazy_due(10 + 64 * T1));
+	assert_int_equal(txn_state(tx), TXN_TERMINATED);
+	assert_int_equal(fx.nended, 1);
+	assert_non_null(strstr(fx.ended[0].why, "timer J"));
+	assert_int_equal(txn_table_live(fx.tt), 0);
+	assert_null(match(options));
+	assert_int_equal(fx.nsent, 1);
+	drop(tx);
+	assert_int_equal(tu_freed, 1);
+
+	tx = txn_make(options, true); /* reliable: ends at once */
+	assert_int_equal(txn_server_give_up(tx), 0);
+	assert_int_equal(txn_state(tx), TXN_TERMINATED);
+	assert_int_equal(txn_table_live(fx.tt), 0);
+	drop(tx);
+
+	inv = txn_make(invite, false);
+	assert_int_equal(txn_server_give_up(inv), EINVAL);
+	assert_int_equal(respond(inv, 486), 0);
+	drop(inv);
+}
+
 /* txn_reply_prepare builds what txn_reply would send (8.2.6: the Via with received, the To with a tag,
  * the extra lines), sends nothing, and the TU sends it later with txn_respond. */
 static void test_reply_prepare(void **state)
@@ -1463,6 +1509,7 @@ int main(void)
 		TEST(test_bad_shards),
 		TEST(test_tu_and_dest),
 		TEST(test_tu_released_after_final),
+	TEST(test_give_up),
 		TEST(test_reply_prepare),
 		TEST(test_free_with_live),
 		TEST(test_many),
