@@ -66,6 +66,7 @@ static const struct key keys[] = {
 	{ "proxy", "recurse_3xx", K_BOOL, F(recurse_3xx), 0, 0, "no" },
 	{ "proxy", "outbound", K_STR, F(outbound), 0, 0, "users" },
 	{ "proxy", "resolve_next_hops", K_BOOL, F(resolve_next_hops), 0, 0, "yes" },
+	{ "proxy", "retry_after_max", K_UINT, F(retry_after_max), 0, 86400, "300" },
 	{ "dns", "servers", K_STR, F(dns_servers), 0, 0, "" },
 	{ "dns", "timeout", K_UINT, F(dns_timeout), 100, 60000, "3000" },
 	{ "dns", "cache_size", K_UINT, F(dns_cache_size), 0, 1000000, "4096" },

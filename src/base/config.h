@@ -67,6 +67,7 @@ struct config {
 	bool recurse_3xx;              /* a branch's 3xx: its Contacts become new branches, else it is relayed */
 	char outbound[16];             /* who may reach other domains: "users" (authenticated) or "none" */
 	bool resolve_next_hops;        /* a next hop named by a host name (Route, Contact, Path) is located by DNS */
+	unsigned retry_after_max;      /* seconds a located next hop's 503 Retry-After is honoured at most; 0: never */
 	/* [dns] */
 	char dns_servers[CONFIG_STR];  /* "127.0.0.1:53, [::1]:53"; empty = the system's (/etc/resolv.conf) */
 	unsigned dns_timeout;          /* milliseconds per question */

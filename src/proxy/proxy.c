@@ -24,6 +24,7 @@
 #include "sip/uri.h"
 #include "proxy/calls.h"
 #include "proxy/flow.h"
+#include "proxy/unavail.h"
 
 #define MAX_BRANCHES 16
 #define MAX_PORTS 16
@@ -37,6 +38,7 @@ struct proxy {
 	struct auth *auth;
 	uint16_t ports[MAX_PORTS]; /* sipd's listen ports: a URI at another port of this host is not sipd */
 	struct calls *calls;
+	struct unavail *unavail; /* next hops that answered 503 with Retry-After (RFC 3261 21.5.4) */
 	unsigned nports;
 	struct dns *dns;       /* RFC 3263 server location; NULL when neither outbound nor next-hop DNS is on */
 	bool ipv6;             /* sipd listens on IPv6 too: AAAA records are asked for as well */
@@ -85,6 +87,7 @@ struct rctx {
 	unsigned nbr;
 	bool invite, final_sent, cancelled, timer_c_fired, ended;
 	bool expired;          /* the INVITE's Expires passed: the search ends in 408 (RFC 3261 21.5.5) */
+	bool in_dialog;        /* the request has a To tag: it goes to its dialog's peer, unavailable or not */
 	unsigned best_code;
 	char *best;            /* the best response so far, our Via removed; NULL for one sipd makes */
 	size_t best_len;
@@ -761,6 +764,7 @@ static bool branch_to_udp(struct branch *b)
 
 static int branch_start(struct rctx *rc, struct branch *b);
 static void branch_response(struct rctx *rc, struct branch *b, unsigned code, const struct sip_msg *resp);
+static void note_unavailable(struct rctx *rc, const struct locate_target *t, const struct sip_msg *resp);
 static bool branch_failover(struct rctx *rc, struct branch *b, unsigned code, const struct sip_msg *resp);
 
 /* The server transaction (and with it rc) may end inside: hold it until the work is done. */
@@ -776,6 +780,8 @@ static void on_branch_response(struct txn_client *ct, unsigned code, const struc
 
 static void branch_response(struct rctx *rc, struct branch *b, unsigned code, const struct sip_msg *resp)
 {
+	if (code == 503 && resp && b->tgt && b->itgt < b->ntgt)
+		note_unavailable(rc, &b->tgt[b->itgt], resp);
 	if (code >= 200 && branch_failover(rc, b, code, resp))
 		return;
 	if (code < 200) {
@@ -932,6 +938,54 @@ static void branch_renew(char *req, size_t len)
 	memcpy(req + (br.p - req), unique, ul);
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* RFC 3261 21.5.4: a located next hop that answered 503 with a Retry-After (delta-seconds, a comment and
+ * parameters may follow) gets no new request until it has passed, [proxy] retry_after_max at most. */
+static void note_unavailable(struct rctx *rc, const struct locate_target *t, const struct sip_msg *resp)
+{
+	const struct sip_hdr *h = sip_msg_hdr(resp, SIP_HDR_RETRY_AFTER);
+	unsigned max = rc->p->cfg->retry_after_max;
+	size_t n = 0;
+	uint32_t secs;
+	char as[64];
+
+	if (!h || !max)
+		return;
+	while (n < h->value.l && h->value.p[n] >= '0' && h->value.p[n] <= '9')
+		n++;
+	if (!slice_to_u32(slice_make(h->value.p, n), 0xffffffffu, &secs) || secs == 0)
+		return;
+	if (secs > max)
+		secs = max;
+	unavail_mark(rc->p->unavail, t->proto, &t->addr, mono_ms() + secs * 1000ull);
+	log_info("proxy: next hop %s/%s answered 503 with Retry-After; no new request goes to it for %u s "
+		 "(RFC 3261 21.5.4)", tp_proto_name(t->proto), tp_addr_str(&t->addr, as, sizeof(as)), secs);
+}
+
+/* Whether a located target is to be passed over: it asked for a pause (note_unavailable) that has not
+ * ended. A request inside a dialog goes all the same: its dialog's peer is the only one to take it. */
+static bool target_unavailable(struct rctx *rc, const struct locate_target *t)
+{
+	uint64_t left;
+	char as[64];
+
+	if (rc->in_dialog || !rc->p->cfg->retry_after_max)
+		return false;
+	left = unavail_left(rc->p->unavail, t->proto, &t->addr, mono_ms());
+	if (left)
+		log_info("proxy: passing over next hop %s/%s: it answered 503, Retry-After ends in %llu s",
+			 tp_proto_name(t->proto), tp_addr_str(&t->addr, as, sizeof(as)),
+			 (unsigned long long)(left + 999) / 1000);
+	return left != 0;
+}
+
 /* Sends the branch to its located targets from itgt on until one takes it. 0, or an errno once none is
  * left: the branch is then final (503, 8.1.3.1). A target that is UDP only because nothing named a
  * transport (RFC 3263 4.1) gets a request over UDP_MAX_REQUEST bytes over TCP first (18.1.1), and over
@@ -946,6 +1000,10 @@ static int branch_try(struct rctx *rc, struct branch *b)
 		enum tp_proto proto = t->proto;
 		char as[64];
 
+		if (!b->size_udp && target_unavailable(rc, t)) {
+			b->itgt++;
+			continue;
+		}
 		if ((t->addr.u.sa.sa_family == AF_INET6) != b->req_v6)
 			branch_refamily(rc, b, &t->addr);
 		udp_len = b->req_proto == TP_UDP ? b->req_len : b->req_alt_len;
@@ -1977,6 +2035,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	rc->stx = stx; /* the reference txn_server_new gave the caller */
 	rc->worker = tm->worker;
 	rc->invite = req->mid == SIP_METHOD_INVITE;
+	rc->in_dialog = req->to.tag.p != NULL;
 	if (req->cseq.method.l < sizeof(rc->ident_method)) {
 		memcpy(rc->ident_method, req->cseq.method.p, req->cseq.method.l);
 		rc->ident = (struct txn_client_ident){ .method = slice_make(rc->ident_method, req->cseq.method.l),
@@ -2267,6 +2326,11 @@ int proxy_new(struct proxy **pp, const struct config *cfg, struct txn_table *txn
 		free(p);
 		return ENOMEM;
 	}
+	if (unavail_new(&p->unavail)) {
+		calls_free(p->calls);
+		free(p);
+		return ENOMEM;
+	}
 	pthread_mutex_init(&p->acks_lock, NULL);
 	for (unsigned i = 0; i < cfg->nlisten; i++)
 		if (strchr(cfg->listen[i], '['))
@@ -2312,6 +2376,7 @@ void proxy_free(struct proxy *p)
 		return;
 	proxy_stopped(p);
 	pthread_mutex_destroy(&p->acks_lock);
+	unavail_free(p->unavail);
 	calls_free(p->calls);
 	free(p);
 }

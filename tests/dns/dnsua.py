@@ -30,6 +30,9 @@ plumbing (messages, digest, sockets, free ports) is tests/proxy/sipua.py's.
   dnsua.py swallow --port P --ready FILE [--seconds S]
       a UDP socket on 127.0.0.1:P that reads DNS queries and never answers (a DNS server that is down
       without an ICMP error); prints how many it swallowed
+  dnsua.py busy --port P --ready FILE --retry-after N --expect K [--seconds S]
+      a next hop on udp:127.0.0.1:P that answers every INVITE 503 Service Unavailable with Retry-After: N
+      (the ACKs absorbed); exactly K INVITE transactions (distinct branches) must reach it in S seconds
 """
 import argparse
 import os
@@ -306,6 +309,30 @@ def cmd_swallow(a):
     return 0
 
 
+def cmd_busy(a):
+    sock = udp_socket(a.port)
+    with open(a.ready, "w") as f:
+        f.write("%d\n" % a.port)
+    t0 = time.monotonic()
+    seen = {}
+    while True:
+        m, addr = recv_msg(sock, t0 + a.seconds)
+        if m is None:
+            break
+        if m.method != "INVITE":
+            continue
+        branch = re.search(r"branch=([^;,\s]+)", m.first("Via") or "")
+        seen.setdefault(branch.group(1) if branch else "", round(time.monotonic() - t0, 2))
+        sock.sendto(response(m, 503, "Service Unavailable", "busy%d" % a.port, ["Retry-After: %d" % a.retry_after]),
+                    addr)
+    sock.close()
+    at = sorted(seen.values())
+    if len(at) != a.expect:
+        raise Fail("%d INVITE transaction(s) reached the busy next hop (at %s s), expected %d" % (len(at), at, a.expect))
+    print("%d INVITE transaction(s), at %s s" % (len(at), at))
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description="the caller and the silent DNS server of sipd's DNS tests")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -338,9 +365,15 @@ def main():
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--ready", required=True)
     s.add_argument("--seconds", type=float, default=30.0)
+    b = sub.add_parser("busy")
+    b.add_argument("--port", type=int, required=True)
+    b.add_argument("--ready", required=True)
+    b.add_argument("--retry-after", type=int, required=True)
+    b.add_argument("--expect", type=int, required=True)
+    b.add_argument("--seconds", type=float, default=8.0)
     a = p.parse_args()
     try:
-        return {"call": cmd_call, "swallow": cmd_swallow, "callee": cmd_callee}[a.cmd](a)
+        return {"call": cmd_call, "swallow": cmd_swallow, "callee": cmd_callee, "busy": cmd_busy}[a.cmd](a)
     except Fail as e:
         print("dnsua: %s" % e, file=sys.stderr)
         return 1

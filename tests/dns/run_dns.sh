@@ -6,6 +6,7 @@
 #   _sip._udp.example.test SRV 10 0 <UAS port> uas.example.test;  uas.example.test A 127.0.0.1
 #   _sip._udp.failover.test SRV 10 0 <dead port> dead.failover.test, SRV 20 0 <UAS port> live.failover.test
 #   dead.failover.test, live.failover.test A 127.0.0.1
+#   _sip._udp.busy.test    SRV 10 0 <busy port> unavail.busy.test, SRV 20 0 <UAS port> live.busy.test (A 127.0.0.1)
 #   big.test               A 127.0.0.1 (no NAPTR, no SRV)
 #   _sip._tcp.tcponly.test SRV 10 0 <TCP UAS port> tcp.tcponly.test;  tcp.tcponly.test A 127.0.0.1
 #   _sip._udp.nosip.test   SRV with the target "." (RFC 2782: the service is not offered)
@@ -44,6 +45,7 @@ client_port; SWALLOW_PORT=$CPORT
 client_port; UAS_NAPTR=$CPORT
 client_port; UAS_LIVE=$CPORT
 client_port; DEAD_PORT=$CPORT # nothing ever listens here
+client_port; BUSY_PORT=$CPORT # dnsua.py busy: 503 with Retry-After
 client_port; UAS_BIG=$CPORT
 client_port; UAS_TCP=$CPORT
 client_port; UAS_V6=$CPORT # on [::1]
@@ -60,6 +62,9 @@ DNSLOG=$WORK/dnsmasq.log
 	--srv-host=_sip._udp.failover.test,dead.failover.test,"$DEAD_PORT",10,0 \
 	--srv-host=_sip._udp.failover.test,live.failover.test,"$UAS_LIVE",20,0 \
 	--host-record=dead.failover.test,127.0.0.1 --host-record=live.failover.test,127.0.0.1 \
+	--srv-host=_sip._udp.busy.test,unavail.busy.test,"$BUSY_PORT",10,0 \
+	--srv-host=_sip._udp.busy.test,live.busy.test,"$UAS_LIVE",20,0 \
+	--host-record=unavail.busy.test,127.0.0.1 --host-record=live.busy.test,127.0.0.1 \
 	--host-record=big.test,127.0.0.1 \
 	--srv-host=_sip._tcp.tcponly.test,tcp.tcponly.test,"$UAS_TCP",10,0 --host-record=tcp.tcponly.test,127.0.0.1 \
 	--srv-host=_sip._udp.nosip.test \
@@ -250,6 +255,30 @@ then
 	grep -q 'next hop 1 of 2 answered 503.*trying the next (RFC 3263 4.3)' "$WORK/main.err" ||
 		why+=("sipd did not log the failover from the dead target")
 	case_result "RFC 3263 4.3 / RFC 2782: no NAPTR for failover.test, so SRV _sip._udp; the priority-10 target (a port where nothing listens) answers ICMP port unreachable, a transport error (503, 8.1.3.1), so the priority-20 target gets the INVITE as a new transaction and the call completes (${CALL_OUT#final })" "${why[@]}"
+
+	# ---- RFC 3261 21.5.4: a next hop's 503 with Retry-After ----
+	why=()
+	rm -f "$WORK/busy.ready"
+	"${DUA[@]}" busy --port "$BUSY_PORT" --ready "$WORK/busy.ready" --retry-after 4 --expect 2 --seconds 9 \
+		>"$WORK/busy.out" 2>&1 &
+	BUSY_PID=$!
+	BG_PIDS+=($!)
+	"${UA[@]}" bound --port "$BUSY_PORT" --wait 5 2>/dev/null || why+=("dnsua.py busy did not start")
+	t_first=$(date +%s%N)
+	for n in 1 2 3; do
+		# the third call once the pause asked for (4 s from the first call's 503) is over
+		[ "$n" = 3 ] && sleep "$(awk -v t="$t_first" -v now="$(date +%s%N)" 'BEGIN { s = 4.6 - (now - t) / 1e9; print (s > 0 ? s : 0) }')"
+		uas "busy$n" "$UAS_LIVE" SIPD_PORT="${SIPD_PORT[main]}" RURI_RE='sip:bob@busy\.test' \
+			CONTACT_HOST=127.0.0.1 CONTACT_HOST_RE='127\.0\.0\.1' || why+=("SIPp UAS $n did not start")
+		call "busy$n" main --ruri sip:bob@busy.test --expect 200 --max 3 || why+=("call $n: $CALL_OUT")
+		uas_wait || why+=("call $n: $UAS_WHY")
+	done
+	wait "$BUSY_PID" || why+=("$(cat "$WORK/busy.out")")
+	grep -q "next hop UDP/127.0.0.1:$BUSY_PORT answered 503 with Retry-After; no new request goes to it for 4 s" \
+		"$WORK/main.err" || why+=("sipd did not log the busy next hop's pause")
+	grep -q "passing over next hop UDP/127.0.0.1:$BUSY_PORT: it answered 503" "$WORK/main.err" ||
+		why+=("sipd did not log passing over the busy next hop")
+	case_result "RFC 3261 21.5.4: _sip._udp.busy.test's priority-10 target answers 503 with Retry-After: 4; the call goes on to the priority-20 target (RFC 3263 4.3), and a second call right after goes there directly (no INVITE to the paused target); a third, 4.6 s after the 503, tries the priority-10 target again first ($(cat "$WORK/busy.out"))" "${why[@]}"
 
 	# ---- 18.1.1 for located next hops ----
 	why=()

@@ -410,6 +410,7 @@ static void test_proxy_dns_keys(void **state)
 	char *good = tmp_write("[proxy]\n"
 			       "outbound = None\n"
 			       "resolve_next_hops = no\n"
+			       "retry_after_max = 0\n"
 			       "[dns]\n"
 			       "servers = 127.0.0.1:5353, [::1]:53,192.0.2.1\n"
 			       "timeout = 500\n"
@@ -428,6 +429,7 @@ static void test_proxy_dns_keys(void **state)
 	config_defaults(&c);
 	assert_string_equal(c.outbound, "users");
 	assert_true(c.resolve_next_hops);
+	assert_int_equal(c.retry_after_max, 300);
 	assert_string_equal(c.dns_servers, "");
 	assert_int_equal(c.dns_timeout, 3000);
 	assert_int_equal(c.dns_cache_size, 4096);
@@ -436,6 +438,7 @@ static void test_proxy_dns_keys(void **state)
 	assert_int_equal(config_load(&c, good, errbuf, sizeof(errbuf)), 0);
 	assert_string_equal(c.outbound, "None");
 	assert_false(c.resolve_next_hops);
+	assert_int_equal(c.retry_after_max, 0);
 	assert_string_equal(c.dns_servers, "127.0.0.1:5353, [::1]:53,192.0.2.1");
 	assert_int_equal(c.dns_timeout, 500);
 	assert_int_equal(c.dns_cache_size, 0);
