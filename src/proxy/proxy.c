@@ -88,6 +88,7 @@ struct rctx {
 	bool invite, final_sent, cancelled, timer_c_fired, ended;
 	bool expired;          /* the INVITE's Expires passed: the search ends in 408 (RFC 3261 21.5.5) */
 	bool in_dialog;        /* the request has a To tag: it goes to its dialog's peer, unavailable or not */
+	unsigned retry_after;  /* seconds: the shortest pause a 503 asked for, or a paused next hop has left */
 	unsigned best_code;
 	char *best;            /* the best response so far, our Via removed; NULL for one sipd makes */
 	size_t best_len;
@@ -780,8 +781,8 @@ static void on_branch_response(struct txn_client *ct, unsigned code, const struc
 
 static void branch_response(struct rctx *rc, struct branch *b, unsigned code, const struct sip_msg *resp)
 {
-	if (code == 503 && resp && b->tgt && b->itgt < b->ntgt)
-		note_unavailable(rc, &b->tgt[b->itgt], resp);
+	if (code == 503 && resp)
+		note_unavailable(rc, b->tgt && b->itgt < b->ntgt ? &b->tgt[b->itgt] : NULL, resp);
 	if (code >= 200 && branch_failover(rc, b, code, resp))
 		return;
 	if (code < 200) {
@@ -938,6 +939,13 @@ static void branch_renew(char *req, size_t len)
 	memcpy(req + (br.p - req), unique, ul);
 }
 
+/* The caller's 500 for a branch's 503 says when to try again: the shortest pause asked for. */
+static void pause_noted(struct rctx *rc, unsigned secs)
+{
+	if (secs && (!rc->retry_after || secs < rc->retry_after))
+		rc->retry_after = secs;
+}
+
 static uint64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -946,8 +954,9 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* RFC 3261 21.5.4: a located next hop that answered 503 with a Retry-After (delta-seconds, a comment and
- * parameters may follow) gets no new request until it has passed, [proxy] retry_after_max at most. */
+/* A branch's 503 with a Retry-After (delta-seconds; a comment and parameters may follow): the caller's
+ * 500 carries it (a day at most), and a located next hop gets no new request until it has passed (RFC
+ * 3261 21.5.4), [proxy] retry_after_max seconds at most (0: it is not paused). */
 static void note_unavailable(struct rctx *rc, const struct locate_target *t, const struct sip_msg *resp)
 {
 	const struct sip_hdr *h = sip_msg_hdr(resp, SIP_HDR_RETRY_AFTER);
@@ -956,11 +965,14 @@ static void note_unavailable(struct rctx *rc, const struct locate_target *t, con
 	uint32_t secs;
 	char as[64];
 
-	if (!h || !max)
+	if (!h)
 		return;
 	while (n < h->value.l && h->value.p[n] >= '0' && h->value.p[n] <= '9')
 		n++;
 	if (!slice_to_u32(slice_make(h->value.p, n), 0xffffffffu, &secs) || secs == 0)
+		return;
+	pause_noted(rc, secs > 86400u ? 86400u : secs);
+	if (!t || !max)
 		return;
 	if (secs > max)
 		secs = max;
@@ -979,6 +991,7 @@ static bool target_unavailable(struct rctx *rc, const struct locate_target *t)
 	if (rc->in_dialog || !rc->p->cfg->retry_after_max)
 		return false;
 	left = unavail_left(rc->p->unavail, t->proto, &t->addr, mono_ms());
+	pause_noted(rc, (unsigned)((left + 999) / 1000));
 	if (left)
 		log_info("proxy: passing over next hop %s/%s: it answered 503, Retry-After ends in %llu s",
 			 tp_proto_name(t->proto), tp_addr_str(&t->addr, as, sizeof(as)),
@@ -1286,9 +1299,17 @@ static void rctx_finish(struct rctx *rc)
 		txn_server_give_up(rc->stx);
 		return;
 	}
-	/* nothing usable came back: sipd answers itself (503 becomes 500; silence becomes 408) */
-	txn_reply(rc->stx, NULL, rc->best_code == 503 ? 500 : rc->best_code ? rc->best_code : 408,
-		  rc->best_code == 503 ? NULL : rc->best_reason, NULL);
+	/* nothing usable came back: sipd answers itself (503 becomes 500, with the pause a next hop asked
+	 * for: the seed's 500 row, Retry-After when temporary; silence becomes 408) */
+	if (rc->best_code == 503) {
+		char extra[40] = "";
+
+		if (rc->retry_after)
+			snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", rc->retry_after);
+		txn_reply(rc->stx, NULL, 500, NULL, extra[0] ? extra : NULL);
+		return;
+	}
+	txn_reply(rc->stx, NULL, rc->best_code ? rc->best_code : 408, rc->best_reason, NULL);
 }
 
 /* ---- response contexts ---- */

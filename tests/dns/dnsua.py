@@ -4,11 +4,11 @@ plumbing (messages, digest, sockets, free ports) is tests/proxy/sipua.py's.
 
   dnsua.py call --port P --ruri URI [--frm USER] [--from-host H] [--password PW] [--auth-user U] [--no-auth]
                 --expect CODE [--reason REGEX] [--cancel-after S] [--min S] [--max S] [--wait S] [--pad N]
-                [--expect-request METHOD] [--v6]
+                [--expect-request METHOD] [--expect-header REGEX] [--v6]
       INVITE URI through sipd (udp:127.0.0.1:P; --v6: from [::1] to udp:[::1]:P) from sip:USER@H (H
       defaults to 127.0.0.1, sipd's domain); a 407 is ACKed and answered with Proxy-Authorization (MD5,
       digest uri = URI, user U, default USER) unless --no-auth; the
-      final must be CODE (its reason phrase matching REGEX), reached between --min and --max seconds
+      final must be CODE (its reason phrase matching REGEX, some header line each --expect-header), reached between --min and --max seconds
       after the last INVITE left. A non-2xx is ACKed; a 2xx is ACKed and the call ended with a BYE, both
       sent to sipd (Route: the Record-Route) toward the callee's Contact, the BYE's 200 must come back.
       A request in the dialog from the callee is answered 200; --expect-request METHOD: one must come,
@@ -177,6 +177,10 @@ def cmd_call(a):
             a.ruri, a.frm, a.from_host, a.expect, r.start, elapsed))
     if a.reason and not re.search(a.reason, r.start[12:]):
         fails.append("reason phrase of '%s' does not match '%s'" % (r.start, a.reason))
+    have = ["%s: %s" % hv for hv in r.headers]
+    for rx in a.expect_header:
+        if not any(re.search(rx, h) for h in have):
+            fails.append("no header line of '%s' matches %r in %r" % (r.start, rx, have))
     if elapsed < a.min or elapsed > a.max:
         fails.append("final after %.1f s, expected %.1f..%.1f s" % (elapsed, a.min, a.max))
     if len(r.values("Via")) != 1:
@@ -346,6 +350,7 @@ def main():
     c.add_argument("--no-auth", action="store_true")
     c.add_argument("--expect", type=int, required=True)
     c.add_argument("--reason")
+    c.add_argument("--expect-header", action="append", default=[], help="a regex some line of the final must match")
     c.add_argument("--cancel-after", type=float)
     c.add_argument("--min", type=float, default=0.0)
     c.add_argument("--max", type=float, default=1e9)

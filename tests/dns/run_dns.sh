@@ -7,6 +7,7 @@
 #   _sip._udp.failover.test SRV 10 0 <dead port> dead.failover.test, SRV 20 0 <UAS port> live.failover.test
 #   dead.failover.test, live.failover.test A 127.0.0.1
 #   _sip._udp.busy.test    SRV 10 0 <busy port> unavail.busy.test, SRV 20 0 <UAS port> live.busy.test (A 127.0.0.1)
+#   _sip._udp.paused.test  SRV 10 0 <busy port> unavail.busy.test (the only target)
 #   big.test               A 127.0.0.1 (no NAPTR, no SRV)
 #   _sip._tcp.tcponly.test SRV 10 0 <TCP UAS port> tcp.tcponly.test;  tcp.tcponly.test A 127.0.0.1
 #   _sip._udp.nosip.test   SRV with the target "." (RFC 2782: the service is not offered)
@@ -65,6 +66,7 @@ DNSLOG=$WORK/dnsmasq.log
 	--srv-host=_sip._udp.busy.test,unavail.busy.test,"$BUSY_PORT",10,0 \
 	--srv-host=_sip._udp.busy.test,live.busy.test,"$UAS_LIVE",20,0 \
 	--host-record=unavail.busy.test,127.0.0.1 --host-record=live.busy.test,127.0.0.1 \
+	--srv-host=_sip._udp.paused.test,unavail.busy.test,"$BUSY_PORT",10,0 \
 	--host-record=big.test,127.0.0.1 \
 	--srv-host=_sip._tcp.tcponly.test,tcp.tcponly.test,"$UAS_TCP",10,0 --host-record=tcp.tcponly.test,127.0.0.1 \
 	--srv-host=_sip._udp.nosip.test \
@@ -272,13 +274,18 @@ then
 			CONTACT_HOST=127.0.0.1 CONTACT_HOST_RE='127\.0\.0\.1' || why+=("SIPp UAS $n did not start")
 		call "busy$n" main --ruri sip:bob@busy.test --expect 200 --max 3 || why+=("call $n: $CALL_OUT")
 		uas_wait || why+=("call $n: $UAS_WHY")
+		if [ "$n" = 2 ]; then
+			# paused.test has no other target: 500 at once, with what is left of the pause
+			call paused main --ruri sip:bob@paused.test --expect 500 --max 1 \
+				--expect-header '^Retry-After: [1-4]$' || why+=("paused.test: $CALL_OUT")
+		fi
 	done
 	wait "$BUSY_PID" || why+=("$(cat "$WORK/busy.out")")
 	grep -q "next hop UDP/127.0.0.1:$BUSY_PORT answered 503 with Retry-After; no new request goes to it for 4 s" \
 		"$WORK/main.err" || why+=("sipd did not log the busy next hop's pause")
 	grep -q "passing over next hop UDP/127.0.0.1:$BUSY_PORT: it answered 503" "$WORK/main.err" ||
 		why+=("sipd did not log passing over the busy next hop")
-	case_result "RFC 3261 21.5.4: _sip._udp.busy.test's priority-10 target answers 503 with Retry-After: 4; the call goes on to the priority-20 target (RFC 3263 4.3), and a second call right after goes there directly (no INVITE to the paused target); a third, 4.6 s after the 503, tries the priority-10 target again first ($(cat "$WORK/busy.out"))" "${why[@]}"
+	case_result "RFC 3261 21.5.4: _sip._udp.busy.test's priority-10 target answers 503 with Retry-After: 4; the call goes on to the priority-20 target (RFC 3263 4.3), and a second call right after goes there directly (no INVITE to the paused target), and a call to paused.test, whose only target it is, gets 500 at once with Retry-After: the seconds left; a third, 4.6 s after the 503, tries the priority-10 target again first ($(cat "$WORK/busy.out"))" "${why[@]}"
 
 	# ---- 18.1.1 for located next hops ----
 	why=()

@@ -363,10 +363,12 @@ then
 	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=486 REASON="Busy Here" WAIT=5000
 	case_end
 
-	case_begin "503 from the callee is relayed as 500 Server Internal Error (16.7 step 6)" main
+	case_begin "503 with Retry-After: 7 from the callee is relayed as 500 Server Internal Error (16.7 step 6) that keeps the Retry-After (the pause is temporary: the seed's 500 row)" main
 	unbind bob
-	uas bob 1.0 uas_reject.xml CODE=503 REASON="Service Unavailable" DELAY=0
+	uas bob 1.0 uas_reject.xml CODE=503 REASON=$'Service Unavailable\n      Retry-After: 7' DELAY=0
 	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=500 REASON="Server Internal Error" WAIT=5000
+	check "the 500's Retry-After" hdr-check --log "$CASE_LOG.uac.messages" --msg '^received\nSIP/2\.0 500 ' \
+		--header Retry-After --match '^7$'
 	case_end
 
 	case_begin "603 with two bindings: one declines after 0.5 s, the ringing one gets a CANCEL matching its INVITE (9.1) and answers 487, the caller gets 603" main
