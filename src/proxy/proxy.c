@@ -954,9 +954,10 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* A branch's 503 with a Retry-After (delta-seconds; a comment and parameters may follow): the caller's
- * 500 carries it (a day at most), and a located next hop gets no new request until it has passed (RFC
- * 3261 21.5.4), [proxy] retry_after_max seconds at most (0: it is not paused). */
+/* A branch's 503 with a Retry-After (delta-seconds; a comment and parameters may follow), [proxy]
+ * retry_after_max seconds at most (0: Retry-After is ignored): the caller's 500 carries it, and a located
+ * next hop gets no new request until it has passed (RFC 3261 21.5.4). The bound keeps one phone's
+ * "Retry-After: 86400" from pausing a trunk, or a caller's retries, for a day. */
 static void note_unavailable(struct rctx *rc, const struct locate_target *t, const struct sip_msg *resp)
 {
 	const struct sip_hdr *h = sip_msg_hdr(resp, SIP_HDR_RETRY_AFTER);
@@ -965,17 +966,17 @@ static void note_unavailable(struct rctx *rc, const struct locate_target *t, con
 	uint32_t secs;
 	char as[64];
 
-	if (!h)
+	if (!h || !max)
 		return;
 	while (n < h->value.l && h->value.p[n] >= '0' && h->value.p[n] <= '9')
 		n++;
 	if (!slice_to_u32(slice_make(h->value.p, n), 0xffffffffu, &secs) || secs == 0)
 		return;
-	pause_noted(rc, secs > 86400u ? 86400u : secs);
-	if (!t || !max)
-		return;
 	if (secs > max)
 		secs = max;
+	pause_noted(rc, secs);
+	if (!t)
+		return;
 	unavail_mark(rc->p->unavail, t->proto, &t->addr, mono_ms() + secs * 1000ull);
 	log_info("proxy: next hop %s/%s answered 503 with Retry-After; no new request goes to it for %u s "
 		 "(RFC 3261 21.5.4)", tp_proto_name(t->proto), tp_addr_str(&t->addr, as, sizeof(as)), secs);

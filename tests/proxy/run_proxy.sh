@@ -371,6 +371,14 @@ then
 		--header Retry-After --match '^7$'
 	case_end
 
+	case_begin "503 with Retry-After: 86400 from the callee: the 500 says Retry-After: 300 ([proxy] retry_after_max: one device does not hold its callers off for a day)" main
+	unbind bob
+	uas bob 1.0 uas_reject.xml CODE=503 REASON=$'Service Unavailable\n      Retry-After: 86400 (maintenance)' DELAY=0
+	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=500 REASON="Server Internal Error" WAIT=5000
+	check "the 500's Retry-After" hdr-check --log "$CASE_LOG.uac.messages" --msg '^received\nSIP/2\.0 500 ' \
+		--header Retry-After --match '^300$'
+	case_end
+
 	case_begin "603 with two bindings: one declines after 0.5 s, the ringing one gets a CANCEL matching its INVITE (9.1) and answers 487, the caller gets 603" main
 	unbind bob
 	uas bob 1.0 uas_ring_cancel.xml CANCEL_WAIT=5000
