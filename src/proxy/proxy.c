@@ -1239,7 +1239,8 @@ static void invite_expired(struct tmr *t, void *arg)
 	mem_deref(stx);
 }
 
-/* An INVITE's Expires (delta-seconds, 1 or more) bounds the search; a date (RFC 2543) or 0 does not. */
+/* An INVITE's Expires (delta-seconds, 1 or more) bounds the search; a date (RFC 2543) or 0 does not. Not
+ * a re-INVITE's: the 408 it would end in makes the caller end the whole dialog (RFC 3261 12.2.1.2). */
 static void expiry_start(struct rctx *rc, const struct sip_msg *req)
 {
 	const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_EXPIRES);
