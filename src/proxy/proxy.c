@@ -986,18 +986,18 @@ static void note_unavailable(struct rctx *rc, const struct locate_target *t, con
  * ended. A request inside a dialog goes all the same: its dialog's peer is the only one to take it. */
 static bool target_unavailable(struct rctx *rc, const struct locate_target *t)
 {
-	uint64_t left;
+	unsigned secs;
 	char as[64];
 
 	if (rc->in_dialog || !rc->p->cfg->retry_after_max)
 		return false;
-	left = unavail_left(rc->p->unavail, t->proto, &t->addr, mono_ms());
-	pause_noted(rc, (unsigned)((left + 999) / 1000));
-	if (left)
-		log_info("proxy: passing over next hop %s/%s: it answered 503, Retry-After ends in %llu s",
-			 tp_proto_name(t->proto), tp_addr_str(&t->addr, as, sizeof(as)),
-			 (unsigned long long)(left + 999) / 1000);
-	return left != 0;
+	secs = (unsigned)((unavail_left(rc->p->unavail, t->proto, &t->addr, mono_ms()) + 999) / 1000);
+	if (!secs)
+		return false;
+	pause_noted(rc, secs);
+	log_info("proxy: passing over next hop %s/%s: it answered 503, Retry-After ends in %u s",
+		 tp_proto_name(t->proto), tp_addr_str(&t->addr, as, sizeof(as)), secs);
+	return true;
 }
 
 /* Sends the branch to its located targets from itgt on until one takes it. 0, or an errno once none is
