@@ -261,15 +261,15 @@ then
 	# ---- RFC 3261 21.5.4: a next hop's 503 with Retry-After ----
 	why=()
 	rm -f "$WORK/busy.ready"
-	"${DUA[@]}" busy --port "$BUSY_PORT" --ready "$WORK/busy.ready" --retry-after 4 --expect 2 --seconds 9 \
+	"${DUA[@]}" busy --port "$BUSY_PORT" --ready "$WORK/busy.ready" --retry-after 6 --expect 2 --seconds 12 \
 		>"$WORK/busy.out" 2>&1 &
 	BUSY_PID=$!
 	BG_PIDS+=($!)
 	"${UA[@]}" bound --port "$BUSY_PORT" --wait 5 2>/dev/null || why+=("dnsua.py busy did not start")
 	t_first=$(date +%s%N)
 	for n in 1 2 3; do
-		# the third call once the pause asked for (4 s from the first call's 503) is over
-		[ "$n" = 3 ] && sleep "$(awk -v t="$t_first" -v now="$(date +%s%N)" 'BEGIN { s = 4.6 - (now - t) / 1e9; print (s > 0 ? s : 0) }')"
+		# the third call once the pause asked for (6 s from the first call's 503) is over
+		[ "$n" = 3 ] && sleep "$(awk -v t="$t_first" -v now="$(date +%s%N)" 'BEGIN { s = 6.6 - (now - t) / 1e9; print (s > 0 ? s : 0) }')"
 		uas "busy$n" "$UAS_LIVE" SIPD_PORT="${SIPD_PORT[main]}" RURI_RE='sip:bob@busy\.test' \
 			CONTACT_HOST=127.0.0.1 CONTACT_HOST_RE='127\.0\.0\.1' || why+=("SIPp UAS $n did not start")
 		call "busy$n" main --ruri sip:bob@busy.test --expect 200 --max 3 || why+=("call $n: $CALL_OUT")
@@ -277,15 +277,15 @@ then
 		if [ "$n" = 2 ]; then
 			# paused.test has no other target: 500 at once, with what is left of the pause
 			call paused main --ruri sip:bob@paused.test --expect 500 --max 1 \
-				--expect-header '^Retry-After: [1-4]$' || why+=("paused.test: $CALL_OUT")
+				--expect-header '^Retry-After: [1-6]$' || why+=("paused.test: $CALL_OUT")
 		fi
 	done
 	wait "$BUSY_PID" || why+=("$(cat "$WORK/busy.out")")
-	grep -q "next hop UDP/127.0.0.1:$BUSY_PORT answered 503 with Retry-After; no new request goes to it for 4 s" \
+	grep -q "next hop UDP/127.0.0.1:$BUSY_PORT answered 503 with Retry-After; no new request goes to it for 6 s" \
 		"$WORK/main.err" || why+=("sipd did not log the busy next hop's pause")
 	grep -q "passing over next hop UDP/127.0.0.1:$BUSY_PORT: it answered 503" "$WORK/main.err" ||
 		why+=("sipd did not log passing over the busy next hop")
-	case_result "RFC 3261 21.5.4: _sip._udp.busy.test's priority-10 target answers 503 with Retry-After: 4; the call goes on to the priority-20 target (RFC 3263 4.3), and a second call right after goes there directly (no INVITE to the paused target), and a call to paused.test, whose only target it is, gets 500 at once with Retry-After: the seconds left; a third, 4.6 s after the 503, tries the priority-10 target again first ($(cat "$WORK/busy.out"))" "${why[@]}"
+	case_result "RFC 3261 21.5.4: _sip._udp.busy.test's priority-10 target answers 503 with Retry-After: 6; the call goes on to the priority-20 target (RFC 3263 4.3), and a second call right after goes there directly (no INVITE to the paused target), and a call to paused.test, whose only target it is, gets 500 at once with Retry-After: the seconds left; a third, 6.6 s after the 503, tries the priority-10 target again first ($(cat "$WORK/busy.out"))" "${why[@]}"
 
 	# ---- 18.1.1 for located next hops ----
 	why=()
