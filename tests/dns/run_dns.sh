@@ -269,7 +269,7 @@ then
 	t_first=$(date +%s%N)
 	for n in 1 2 3; do
 		# the third call once the pause asked for (6 s from the first call's 503) is over
-		[ "$n" = 3 ] && sleep "$(awk -v t="$t_first" -v now="$(date +%s%N)" 'BEGIN { s = 6.6 - (now - t) / 1e9; print (s > 0 ? s : 0) }')"
+		[ "$n" = 3 ] && sleep "$(awk -v t="$t_first" -v now="$(date +%s%N)" 'BEGIN { s = 7.5 - (now - t) / 1e9; print (s > 0 ? s : 0) }')"
 		uas "busy$n" "$UAS_LIVE" SIPD_PORT="${SIPD_PORT[main]}" RURI_RE='sip:bob@busy\.test' \
 			CONTACT_HOST=127.0.0.1 CONTACT_HOST_RE='127\.0\.0\.1' || why+=("SIPp UAS $n did not start")
 		call "busy$n" main --ruri sip:bob@busy.test --expect 200 --max 3 || why+=("call $n: $CALL_OUT")
@@ -285,7 +285,7 @@ then
 		"$WORK/main.err" || why+=("sipd did not log the busy next hop's pause")
 	grep -q "passing over next hop UDP/127.0.0.1:$BUSY_PORT: it answered 503" "$WORK/main.err" ||
 		why+=("sipd did not log passing over the busy next hop")
-	case_result "RFC 3261 21.5.4: _sip._udp.busy.test's priority-10 target answers 503 with Retry-After: 6; the call goes on to the priority-20 target (RFC 3263 4.3), and a second call right after goes there directly (no INVITE to the paused target), and a call to paused.test, whose only target it is, gets 500 at once with Retry-After: the seconds left; a third, 6.6 s after the 503, tries the priority-10 target again first ($(cat "$WORK/busy.out"))" "${why[@]}"
+	case_result "RFC 3261 21.5.4: _sip._udp.busy.test's priority-10 target answers 503 with Retry-After: 6; the call goes on to the priority-20 target (RFC 3263 4.3), and a second call right after goes there directly (no INVITE to the paused target), and a call to paused.test, whose only target it is, gets 500 at once with Retry-After: the seconds left; a third, 7.5 s after the first call began, tries the priority-10 target again first ($(cat "$WORK/busy.out"))" "${why[@]}"
 
 	# ---- 18.1.1 for located next hops ----
 	why=()
