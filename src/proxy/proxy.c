@@ -2293,8 +2293,10 @@ void proxy_stray_response(struct proxy *p, const struct tp_msg *tm, const struct
 
 	(void)tm;
 	/* 16.7 step 1, 16.11: any response no client transaction claims goes on by its next Via (a 2xx
-	 * retransmission, a final that came late), but a 100 (hop by hop) and a 2xx without a To tag */
-	if (!h || resp->status <= 100 || (resp->status / 100 == 2 && !resp->to.tag.p))
+	 * retransmission, a final that came late), but a 100 (hop by hop), a 2xx without a To tag and a
+	 * provisional response to a non-INVITE (RFC 4320 4.2: it gets none but 100) */
+	if (!h || resp->status <= 100 || (resp->status / 100 == 2 && !resp->to.tag.p) ||
+	    (resp->status < 200 && resp->cseq.mid != SIP_METHOD_INVITE))
 		return;
 	rest = h->value;
 	if (!sip_list_next(&rest, &top) || sip_via_parse(&v, top) || !registrar_is_self(p->reg, v.host))

@@ -662,8 +662,10 @@ then
 	check "sipua.py strayresp" strayresp --port "${SIPD_PORT[main]}"
 	case_end
 
-	case_begin "16.7 step 1, 16.11: responses other than 2xx that match no transaction (a late 486, a 180) are passed on by their next Via the same way; a stray 100 is not (hop by hop)" main
+	case_begin "16.7 step 1, 16.11: responses other than 2xx that match no transaction (a late 486, a 180 to an INVITE) are passed on by their next Via the same way; a stray 100 is not (hop by hop), nor a 180 to an OPTIONS (RFC 4320 4.2)" main
 	check "sipua.py strayresp --status 486" strayresp --port "${SIPD_PORT[main]}" --status 486
+	check "sipua.py strayresp --status 180 --method INVITE" strayresp --port "${SIPD_PORT[main]}" --status 180 \
+		--method INVITE
 	check "sipua.py strayresp --status 180" strayresp --port "${SIPD_PORT[main]}" --status 180
 	check "sipua.py strayresp --status 100" strayresp --port "${SIPD_PORT[main]}" --status 100
 	case_end

@@ -789,7 +789,9 @@ def cmd_strayresp(a):
     Via), preceded by CRLFs (7.5: ignored): it must reach the next Via with its status line, sipd's Via
     gone. --maddr: the next Via names 192.0.2.9 with maddr=127.0.0.1 at a second socket's port, where
     it must arrive (18.2.2), and nothing at the sender. --status: another code than 200 (RFC 3261 16.7
-    step 1, 16.11: any response, even a provisional one; a 100 is hop by hop and must not come at all)."""
+    step 1, 16.11: any response, even a provisional one; a 100 is hop by hop and must not come at all).
+    --method: the CSeq method (OPTIONS); a provisional response but to an INVITE must not come either
+    (RFC 4320 4.2: a non-INVITE gets no provisional response but 100)."""
     sock = udp_socket(0)
     lport = sock.getsockname()[1]
     dest, via2 = sock, "%s:%d" % (HOST, lport)
@@ -801,13 +803,14 @@ def cmd_strayresp(a):
             "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKstray1\r\n"
             "Via: SIP/2.0/UDP %s;branch=z9hG4bKstray2\r\n"
             "From: <sip:alice@%s>;tag=st1\r\nTo: <sip:bob@%s>;tag=st2\r\nCall-ID: stray-%d@%s\r\n"
-            "CSeq: 7 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-            % (HOST, a.port, via2, HOST, HOST, lport, HOST))
+            "CSeq: 7 %s\r\nContent-Length: 0\r\n\r\n"
+            % (HOST, a.port, via2, HOST, HOST, lport, HOST, a.method))
     sock.sendto(resp.encode(), (HOST, a.port))
-    m, _ = recv_msg(dest, time.monotonic() + (1 if a.status == 100 else 3))
-    if a.status == 100:
+    kept = a.status == 100 or (a.status < 200 and a.method != "INVITE")
+    m, _ = recv_msg(dest, time.monotonic() + (1 if kept else 3))
+    if kept:
         if m is not None:
-            raise Fail("a stray 100 was passed on (it is hop by hop): %r" % m.raw[:40])
+            raise Fail("a stray %d to %s was passed on: %r" % (a.status, a.method, m.raw[:40]))
         return 0
     if m is None:
         raise Fail("the stray %d was not passed on to its next Via (%s) within 3 s" % (a.status, via2))
@@ -1307,6 +1310,7 @@ def main():
     g3.add_argument("--port", type=int, required=True)
     g3.add_argument("--maddr", action="store_true")
     g3.add_argument("--status", type=int, default=200)
+    g3.add_argument("--method", default="OPTIONS")
     g2 = sub.add_parser("bigack")
     g2.add_argument("--port", type=int, required=True)
     g2.add_argument("--user", required=True)
