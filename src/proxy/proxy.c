@@ -946,14 +946,6 @@ static void pause_noted(struct rctx *rc, unsigned secs)
 		rc->retry_after = secs;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* A branch's 503 with a Retry-After (delta-seconds; a comment and parameters may follow), [proxy]
  * retry_after_max seconds at most (0: Retry-After is ignored): the caller's 500 carries it, and a located
  * next hop gets no new request until it has passed (RFC 3261 21.5.4). The bound keeps one phone's
@@ -977,7 +969,7 @@ static void note_unavailable(struct rctx *rc, const struct locate_target *t, con
 	pause_noted(rc, secs);
 	if (!t)
 		return;
-	unavail_mark(rc->p->unavail, t->proto, &t->addr, mono_ms() + secs * 1000ull);
+	unavail_mark(rc->p->unavail, t->proto, &t->addr, loop_now(txn_loop(rc->stx)) + secs * 1000ull);
 	log_info("proxy: next hop %s/%s answered 503 with Retry-After; no new request goes to it for %u s "
 		 "(RFC 3261 21.5.4)", tp_proto_name(t->proto), tp_addr_str(&t->addr, as, sizeof(as)), secs);
 }
@@ -986,12 +978,14 @@ static void note_unavailable(struct rctx *rc, const struct locate_target *t, con
  * ended. A request inside a dialog goes all the same: its dialog's peer is the only one to take it. */
 static bool target_unavailable(struct rctx *rc, const struct locate_target *t)
 {
+	uint64_t left;
 	unsigned secs;
 	char as[64];
 
 	if (rc->in_dialog || !rc->p->cfg->retry_after_max)
 		return false;
-	secs = (unsigned)((unavail_left(rc->p->unavail, t->proto, &t->addr, mono_ms()) + 999) / 1000);
+	left = unavail_left(rc->p->unavail, t->proto, &t->addr, loop_now(txn_loop(rc->stx)));
+	secs = (unsigned)((left + 999) / 1000);
 	if (!secs)
 		return false;
 	pause_noted(rc, secs);
@@ -1246,7 +1240,7 @@ static void expiry_start(struct rctx *rc, const struct sip_msg *req)
 	const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_EXPIRES);
 	uint32_t v;
 
-	if (!rc->invite || req->to.tag.p || !h || !slice_to_u32(h->value, 0xffffffffu, &v) || v == 0)
+	if (!rc->invite || rc->in_dialog || !h || !slice_to_u32(h->value, 0xffffffffu, &v) || v == 0)
 		return;
 	rc->expires_s = v > 86400u ? 86400u : v;
 	tmr_start(loop_timers(txn_loop(rc->stx)), &rc->expiry, rc->expires_s * 1000u, invite_expired, rc);
