@@ -712,6 +712,12 @@ static void timer_c_restart(struct rctx *rc)
 
 static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const struct sip_msg *resp)
 {
+	if (code == 487 && rc->timer_c_fired && !rc->cancelled) {
+		/* the 487 answers sipd's own CANCEL, not the caller's: the branch rang too long, and the caller
+		 * hears 408 Request Timeout (16.8; the seed's 408 row), as for a branch that never answered */
+		code = 408;
+		resp = NULL;
+	}
 	b->done = true;
 	b->code = code;
 	if (resp && (code == 401 || code == 407))
@@ -789,9 +795,9 @@ static void branch_response(struct rctx *rc, struct branch *b, unsigned code, co
 		b->provisional = true;
 		if (b->cancel_wanted)
 			branch_cancel(b); /* 9.1: the CANCEL waited for a provisional */
-		if (!rc->final_sent && resp && (rc->invite || code == 100)) {
-			/* RFC 4320 4.2: a non-INVITE gets no provisional but 100, which the transaction
-			 * layer keeps hop by hop: a 180 to a MESSAGE stops here */
+		if (!rc->final_sent && resp && rc->invite) {
+			/* a 100 never gets here (the client transaction keeps it hop by hop); RFC 4320 4.2: a
+			 * non-INVITE gets no provisional but 100, so a 180 to a MESSAGE stops here */
 			size_t len;
 			char *out = strip_via(resp, &len);
 

@@ -725,8 +725,18 @@ then
 	ring_cancelled uac_expires.xml 1.5 2.9 408 4
 	case_end
 
-	case_begin "Timer C (timer_c = 3): the only branch rings and never answers; 2.5..6 s after its INVITE it gets a matching CANCEL, the caller gets 487 or 408" timerc
-	ring_cancelled uac_timer_c.xml 2.5 6 '(408|487)' 7
+	case_begin "Timer C (timer_c = 3): the only branch rings and never answers; 2.5..6 s after its INVITE it gets a matching CANCEL, and the caller gets 408 Request Timeout, not the 487 that answers sipd's CANCEL (16.8)" timerc
+	ring_cancelled uac_timer_c.xml 2.5 6 408 7
+	case_end
+
+	case_begin "Timer C, and the ringing phone answers neither the CANCEL nor the INVITE: 64*T1 (6.4 s at t1 = 100) after the CANCEL the branch counts as timed out (9.1, 16.8) and the caller gets 408 Request Timeout, 8.5..11 s after the 180" timerc
+	unbind bob
+	pyphone "bob's phone (sipua.py phone --expect cancel --mute: 180 at once, then silent)" phone --user bob \
+		--expect cancel --mute --seconds 11
+	defer "the caller's final timing" gap --log "$CASE_LOG.uac.messages" --first '^received\nSIP/2\.0 180 ' \
+		--then '^received\nSIP/2\.0 408 ' --min 8.5 --max 11
+	caller uac_fail.xml bob DOMAIN="127.0.0.1:${SIPD_PORT[timerc]}" MAXFWD=70 CODE=408 REASON="Request Timeout" \
+		WAIT=13000
 	case_end
 
 	case_begin "a branch that never answers (no provisional response): no CANCEL to it, the caller gets 408 Request Timeout (16.8)" timerc
