@@ -11,8 +11,8 @@
 static const struct sip_status status_table[] = {
 	/* 1xx Provisional (RFC 3261 21.1) */
 	{ 100, "Trying", "RFC 3261 21.1.1", "",
-	  "The next hop has the request and is working on it; an INVITE client stops retransmitting. A stateful proxy sends its own 100 and never forwards one upstream.",
-	  "下一跳已收到请求，正在处理，INVITE 的客户端据此停止重传。有状态代理会自己发送 100，但从不把收到的 100 往上游转发。" },
+	  "The next hop has the request and is working on it; an INVITE client stops retransmitting. A stateful proxy sends its own 100 and never forwards one upstream. sipd sends it to an INVITE at once, and to any other request only when still unanswered as the client's Timer E reaches T2 (3.5 s; RFC 4320).",
+	  "下一跳已收到请求，正在处理，INVITE 的客户端据此停止重传。有状态代理会自己发送 100，但从不把收到的 100 往上游转发。sipd 对 INVITE 立即发送；对其他请求，只有当客户端的 Timer E 增长到 T2（3.5 秒）时仍未应答才发送（RFC 4320），不会更早。" },
 	{ 180, "Ringing", "RFC 3261 21.1.2", "",
 	  "The callee's user agent has the INVITE and is alerting the user. The caller usually plays local ringback unless early media arrives.",
 	  "被叫的用户代理已收到 INVITE，正在提醒用户（振铃）。主叫通常据此播放本地回铃音，除非收到了早期媒体。" },

@@ -440,6 +440,22 @@ void txn_table_free(struct txn_table *t)
 	free(t);
 }
 
+/* RFC 4320 4.1: when a client's Timer E, doubling from T1, reaches T2 (3.5 s with the defaults); a
+ * non-INVITE still unanswered then gets a 100, and none before (over UDP it would only slow the
+ * client's retransmissions down while the answer may still come in time). */
+static unsigned trying_due_ms(const struct txn_timers *T)
+{
+	unsigned at = 0, e = T->t1 ? T->t1 : 1;
+
+	do {
+		at += e;
+		e = e * 2 < T->t2 ? e * 2 : T->t2;
+	} while (e < T->t2);
+	return at;
+}
+
+static void trying_due(struct tmr *tm, void *arg);
+
 int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, const struct sip_msg *req,
 		   bool reliable)
 {
@@ -471,6 +487,8 @@ int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, con
 	htab_add(&s->entries, &tx->e.link);
 	tx->in_table = true;
 	pthread_mutex_unlock(&s->lock);
+	if (!tx->invite) /* Timer E's T2 (RFC 4320 4.1); tmr_retx has no other use before the final */
+		tmr_start(loop_timers(loop), &tx->tmr_retx, trying_due_ms(&t->cfg.timers), trying_due, tx);
 	*txp = mem_ref(tx); /* one for the table, one for the caller */
 	return 0;
 }
@@ -568,6 +586,8 @@ static void respond_here(struct txn *tx, unsigned code, char *copy, size_t len)
 		tx->state = TXN_PROCEEDING;
 		return;
 	}
+	if (!tx->invite)
+		tmr_cancel(&tx->tmr_retx); /* no 100 due any more */
 	if (tx->invite && code < 300) {
 		/* 17.2.1: a 2xx ends the INVITE server transaction; the TU retransmits it */
 		terminate(tx, "2xx sent");
@@ -589,12 +609,25 @@ static void respond_here(struct txn *tx, unsigned code, char *copy, size_t len)
 	}
 }
 
+/* Timer E's T2 came for a non-INVITE with no answer yet (RFC 4320 4.1): a 100 goes, so that the client
+ * knows its request arrived; retransmissions get it again (17.2.2, Proceeding). A transaction whose TU
+ * did not keep the request (txn_keep) has nothing to build it from and stays silent. */
+static void trying_due(struct tmr *tm, void *arg)
+{
+	struct txn *tx = arg;
+
+	(void)tm;
+	if (tx->state == TXN_TRYING && !atomic_load(&tx->final) && tx->req)
+		txn_reply(tx, NULL, 100, NULL, NULL);
+}
+
 /* A non-INVITE transaction that will have no final response: Completed with nothing to send again, so
  * that a late retransmission of the request is absorbed, not processed a second time. */
 static void give_up_here(struct txn *tx)
 {
 	if (tx->state != TXN_TRYING && tx->state != TXN_PROCEEDING)
 		return;
+	tmr_cancel(&tx->tmr_retx); /* no 100 due any more */
 	free(tx->resp); /* a provisional sent before: the client has given up, nothing goes to it again */
 	tx->resp = NULL;
 	tx->resp_len = 0;

@@ -60,7 +60,9 @@ struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req, boo
 struct txn *txn_server_match_cancelled(struct txn_table *t, const struct sip_msg *cancel);
 
 /* A new server transaction for req, owned by loop (its timers run there). For INVITE it starts in
- * Proceeding; the TU sends 100 Trying with txn_respond. 0, EAGAIN over max_live, ENOMEM. */
+ * Proceeding; the TU sends 100 Trying with txn_respond. A non-INVITE still unanswered when the client's
+ * Timer E reaches T2 (3.5 s) sends a 100 of its own, built from the request txn_keep kept (RFC 4320
+ * 4.1). 0, EAGAIN over max_live, ENOMEM. */
 int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, const struct sip_msg *req,
 		   bool reliable);
 /* Feeds a retransmission (or the ACK) matched by txn_server_match. Thread-safe: from another

@@ -1074,6 +1074,80 @@ static void test_give_up(void **state)
 	drop(inv);
 }
 
+/* Keeps p's bytes in tx, as the TUs do (txn_keep), so that the transaction can build responses itself. */
+static void keep(struct txn *tx, struct rq p)
+{
+	struct tp_msg tm = { .proto = TP_UDP };
+	struct txn_origin o;
+	struct req r;
+
+	req_make(&r, p);
+	tm.buf = r.text;
+	tm.len = strlen(r.text);
+	tm.src.len = sizeof(struct sockaddr_in);
+	tm.src.u.in.sin_family = AF_INET;
+	tm.src.u.in.sin_port = htons(5060);
+	tm.src.u.in.sin_addr.s_addr = htonl(0xc0000207);
+	txn_origin_init(&o, &tm, &r.m, true);
+	assert_int_equal(txn_keep(tx, &o, tm.buf, tm.len), 0);
+}
+
+static bool sent_is(unsigned i, const char *start)
+{
+	return i < fx.nsent && fx.sent[i].len >= strlen(start) && !memcmp(fx.sent[i].buf, start, strlen(start));
+}
+
+/* RFC 4320 4.1: a non-INVITE still unanswered when the client's Timer E reaches T2 (T1 + 2*T1 + 4*T1:
+ * 3.5 s) gets a 100 from the transaction, over any transport, and none before; its retransmissions then
+ * get the 100 again (Proceeding), and the final still follows. One answered in time never sees a 100,
+ * nor does an INVITE (its TU sends its 100 at once), nor a transaction with no request kept. */
+static void test_trying_at_t2(void **state)
+{
+	struct rq msg = { .method = "MESSAGE", .via = "SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK-msg1" };
+	struct rq msg2 = { .method = "MESSAGE", .via = "SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK-msg2" };
+	struct rq msg3 = { .method = "MESSAGE", .via = "SIP/2.0/TCP 192.0.2.7:5060;branch=z9hG4bK-msg3" };
+	struct rq msg4 = { .method = "MESSAGE", .via = "SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK-msg4" };
+	struct txn *a = txn_make(msg, false), *b = txn_make(msg2, false), *c = txn_make(msg3, true);
+	struct txn *d = txn_make(msg4, false), *inv = txn_make(invite, false);
+
+	(void)state;
+	keep(a, msg);
+	keep(b, msg2);
+	keep(c, msg3);
+	keep(inv, invite); /* d keeps nothing */
+	deliver(a, msg); /* Trying: a retransmission is absorbed, nothing sent */
+	advance_to(1000);
+	assert_int_equal(respond(b, 200), 0);
+	assert_int_equal(fx.nsent, 1);
+	advance_to(3499);
+	assert_int_equal(fx.nsent, 1);
+	assert_int_equal(txn_state(a), TXN_TRYING);
+	advance_to(3500);
+	assert_int_equal(fx.nsent, 3); /* a's and c's 100 */
+	assert_ptr_equal(fx.sent[1].tx, a);
+	assert_ptr_equal(fx.sent[2].tx, c);
+	assert_true(sent_is(1, "SIP/2.0 100 Trying" CRLF));
+	assert_true(sent_is(2, "SIP/2.0 100 Trying" CRLF));
+	assert_non_null(memmem(fx.sent[1].buf, fx.sent[1].len, "CSeq: 1 MESSAGE" CRLF, 17));
+	assert_int_equal(txn_state(a), TXN_PROCEEDING);
+	assert_int_equal(txn_state(d), TXN_TRYING);
+	deliver(a, msg); /* Proceeding: the 100 again */
+	assert_int_equal(fx.nsent, 4);
+	assert_true(sent_is(3, "SIP/2.0 100 Trying" CRLF));
+	assert_int_equal(respond(a, 200), 0);
+	assert_int_equal(respond(c, 404), 0);
+	assert_int_equal(fx.nsent, 6);
+	advance_to(10000);
+	assert_int_equal(fx.nsent, 6); /* b (answered at 1 s), d (nothing kept) and the INVITE: no 100 */
+	assert_int_equal(respond(d, 200), 0);
+	assert_int_equal(respond(inv, 486), 0);
+	drop(a);
+	drop(b);
+	drop(c);
+	drop(d);
+	drop(inv);
+}
+
 /* txn_reply_prepare builds what txn_reply would send (8.2.6: the Via with received, the To with a tag,
  * the extra lines), sends nothing, and the TU sends it later with txn_respond. */
 static void test_reply_prepare(void **state)
@@ -1510,6 +1584,7 @@ int main(void)
 		TEST(test_tu_and_dest),
 		TEST(test_tu_released_after_final),
 	TEST(test_give_up),
+		TEST(test_trying_at_t2),
 		TEST(test_reply_prepare),
 		TEST(test_free_with_live),
 		TEST(test_many),
