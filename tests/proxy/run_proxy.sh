@@ -454,6 +454,19 @@ then
 		--no-max-forwards --expect 200
 	case_end
 
+	case_begin "RFC 4320 4.1: a MESSAGE whose phone answers 200 only after 5 s gets sipd's 100 Trying when the caller's Timer E reaches T2 (3.5 s), none before, then the 200; one answered at once gets no 100 at all" main
+	unbind bob
+	pyphone "bob's phone (sipua.py phone, 200 to the MESSAGE after 5 s)" phone --user bob --seconds 8 \
+		--expect invite --method MESSAGE --answer 200 --delay 5
+	check "MESSAGE for bob, answered after 5 s" request --port "${SIPD_PORT[main]}" --method MESSAGE \
+		--ruri "sip:bob@$M" --expect 200 --trying 3.3:4.3
+	unbind bob
+	pyphone "bob's phone (sipua.py phone, 200 to the MESSAGE at once)" phone --user bob --seconds 2 \
+		--expect invite --method MESSAGE --answer 200
+	check "MESSAGE for bob, answered at once" request --port "${SIPD_PORT[main]}" --method MESSAGE \
+		--ruri "sip:bob@$M" --expect 200 --trying none
+	case_end
+
 	case_begin "RFC 3327 5.3: bob registered through an edge proxy (Path: <sip:127.0.0.1:<edge>;lr>, Supported: path, a Contact at a port nobody listens on): a MESSAGE for bob goes to the edge with Route: <sip:127.0.0.1:<edge>;lr> and the Contact as Request-URI; the edge's 200 comes back" main
 	unbind bob
 	pyphone "bob's edge proxy (sipua.py catch --path)" catch --user bob --path
@@ -658,20 +671,28 @@ then
 	check "sipua.py byeretx" byeretx --port "${SIPD_PORT[main]}" --user bob
 	case_end
 
-	case_begin "16.7 step 1: a 200 matching no transaction, CRLFs before its status line (7.5), is passed on by its next Via, status line first, sipd's Via gone" main
-	check "sipua.py strayresp" strayresp --port "${SIPD_PORT[main]}"
+	case_begin "16.7 step 1: a 200 to an INVITE matching no transaction, CRLFs before its status line (7.5), is passed on by its next Via, status line first, sipd's Via gone" main
+	check "sipua.py strayresp --method INVITE" strayresp --port "${SIPD_PORT[main]}" --method INVITE
 	case_end
 
-	case_begin "16.7 step 1, 16.11: responses other than 2xx that match no transaction (a late 486, a 180 to an INVITE) are passed on by their next Via the same way; a stray 100 is not (hop by hop), nor a 180 to an OPTIONS (RFC 4320 4.2)" main
-	check "sipua.py strayresp --status 486" strayresp --port "${SIPD_PORT[main]}" --status 486
+	case_begin "16.7 step 1, 16.11: responses to an INVITE other than 2xx that match no transaction (a late 486, a 180) are passed on by their next Via the same way; a stray 100 is not (hop by hop)" main
+	check "sipua.py strayresp --status 486 --method INVITE" strayresp --port "${SIPD_PORT[main]}" --status 486 \
+		--method INVITE
 	check "sipua.py strayresp --status 180 --method INVITE" strayresp --port "${SIPD_PORT[main]}" --status 180 \
 		--method INVITE
+	check "sipua.py strayresp --status 100 --method INVITE" strayresp --port "${SIPD_PORT[main]}" --status 100 \
+		--method INVITE
+	case_end
+
+	case_begin "RFC 4320 4.2: no response to a non-INVITE that matches no transaction is passed on (a late 200 or 486 to an OPTIONS, a 200 to a MESSAGE, a 180 to an OPTIONS): a transaction-stateful proxy answers a non-INVITE only through its server transaction" main
+	check "sipua.py strayresp (200 to OPTIONS)" strayresp --port "${SIPD_PORT[main]}"
+	check "sipua.py strayresp --status 486" strayresp --port "${SIPD_PORT[main]}" --status 486
+	check "sipua.py strayresp --method MESSAGE" strayresp --port "${SIPD_PORT[main]}" --method MESSAGE
 	check "sipua.py strayresp --status 180" strayresp --port "${SIPD_PORT[main]}" --status 180
-	check "sipua.py strayresp --status 100" strayresp --port "${SIPD_PORT[main]}" --status 100
 	case_end
 
 	case_begin "18.2.2 for a stray 200's next Via with maddr=127.0.0.1 (a documentation address as its host): passed on to the maddr at the sent-by port, not to the host nor the sender" main
-	check "sipua.py strayresp --maddr" strayresp --port "${SIPD_PORT[main]}" --maddr
+	check "sipua.py strayresp --maddr --method INVITE" strayresp --port "${SIPD_PORT[main]}" --maddr --method INVITE
 	case_end
 
 	case_begin "recurse_3xx = no (the default): bob's phone answers 302 Moved Temporarily with Contact <sip:callee@127.0.0.1:<carol's phone>>; sipd ACKs it and relays it with that Contact (16.7 step 4 not taken), carol's phone gets nothing" main

@@ -797,8 +797,8 @@ def cmd_strayresp(a):
     gone. --maddr: the next Via names 192.0.2.9 with maddr=127.0.0.1 at a second socket's port, where
     it must arrive (18.2.2), and nothing at the sender. --status: another code than 200 (RFC 3261 16.7
     step 1, 16.11: any response, even a provisional one; a 100 is hop by hop and must not come at all).
-    --method: the CSeq method (OPTIONS); a provisional response but to an INVITE must not come either
-    (RFC 4320 4.2: a non-INVITE gets no provisional response but 100)."""
+    --method: the CSeq method (OPTIONS); no response to a non-INVITE may come (RFC 4320 4.2: a
+    transaction-stateful proxy sends none without its server transaction)."""
     sock = udp_socket(0)
     lport = sock.getsockname()[1]
     dest, via2 = sock, "%s:%d" % (HOST, lport)
@@ -813,7 +813,7 @@ def cmd_strayresp(a):
             "CSeq: 7 %s\r\nContent-Length: 0\r\n\r\n"
             % (HOST, a.port, via2, HOST, HOST, lport, HOST, a.method))
     sock.sendto(resp.encode(), (HOST, a.port))
-    kept = a.status == 100 or (a.status < 200 and a.method != "INVITE")
+    kept = a.status == 100 or a.method != "INVITE"
     m, _ = recv_msg(dest, time.monotonic() + (1 if kept else 3))
     if kept:
         if m is not None:
@@ -950,11 +950,21 @@ def cmd_request(a):
     data = ("\r\n".join(lines) + "\r\n\r\n").encode()
     if a.expect == 0:
         return request_unanswered(a, sock, data)
-    for r in retransmitted(sock, data, a.port, time.monotonic() + 8, lambda r: r.code and a.method == "INVITE"):
+    t0, tries = time.monotonic(), []
+    for r in retransmitted(sock, data, a.port, t0 + 8, lambda r: r.code and a.method == "INVITE"):
+        if r.code == 100:
+            tries.append(time.monotonic() - t0)
         if r.code and r.code >= 200:
             break
     else:
         raise Fail("no final response to %s %s within 8 s" % (a.method, a.ruri))
+    if a.trying == "none" and tries:
+        raise Fail("%s %s: a 100 came %.2f s after the request, expected none" % (a.method, a.ruri, tries[0]))
+    if a.trying and a.trying != "none":
+        lo, hi = (float(x) for x in a.trying.split(":"))
+        if not tries or not lo <= tries[0] <= hi:
+            raise Fail("%s %s: expected a first 100 %.1f..%.1f s after the request, got %s"
+                       % (a.method, a.ruri, lo, hi, ", ".join("%.2f s" % t for t in tries) or "none"))
     if a.method == "INVITE" and r.code >= 300:
         # 17.1.1.3: the ACK of a non-2xx final, on the INVITE's branch, with the response's To
         ack = ["ACK %s SIP/2.0" % a.ruri, "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (HOST, lport, branch)]
@@ -1343,6 +1353,8 @@ def main():
     r.add_argument("--expect", type=int, required=True, help="the final's status; 0: no response but 100 (--wait)")
     r.add_argument("--wait", type=float, default=8.0, help="with --expect 0: seconds to listen")
     r.add_argument("--expect-header", action="append", default=[], help="a regex some line of the final must match")
+    r.add_argument("--trying", help="MIN:MAX: a 100 must come between MIN and MAX s after the request, and none "
+                   "before (RFC 4320 4.1); 'none': no 100 may come")
     ca = sub.add_parser("catch")
     phone_args(ca, 5.0)
     ca.add_argument("--path", action="store_true")
