@@ -686,6 +686,15 @@ static bool better(unsigned code, unsigned best)
 	return code / 100 == 4 && retry_info(code) && !retry_info(best);
 }
 
+/* RFC 4320 4.1: no 408 goes up to a non-INVITE, so a branch's 408 (its own, or Timer F's) ranks under
+ * every other answer, and only ever stands for "no answer" (rctx_finish then sends nothing). */
+static bool better_for_non_invite(unsigned code, unsigned best)
+{
+	if (code == 408)
+		return !best;
+	return best == 408 || better(code, best);
+}
+
 static void collect_challenges(struct rctx *rc, const struct sip_msg *resp)
 {
 	enum sip_hdr_id id = resp->status == 401 ? SIP_HDR_WWW_AUTHENTICATE : SIP_HDR_PROXY_AUTHENTICATE;
@@ -744,12 +753,12 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 	if (code / 100 == 3 && code != 305 && code != 380 && resp && rc->p->cfg->recurse_3xx &&
 	    branch_3xx(rc, code, resp))
 		return; /* its Contacts became branches */
-	if (better(code, rc->best_code)) {
+	if (rc->invite ? better(code, rc->best_code) : better_for_non_invite(code, rc->best_code)) {
 		free(rc->best);
 		rc->best = NULL;
 		rc->best_reason = NULL;
 		rc->best_code = code;
-		if (resp && code != 503) /* a 503 becomes sipd's own 500 */
+		if (resp && code != 503 && code != 408) /* a 503 becomes sipd's own 500; a 408, nothing */
 			rc->best = strip_via(resp, &rc->best_len);
 	}
 	if (code >= 600)
@@ -1293,11 +1302,12 @@ static void rctx_finish(struct rctx *rc)
 		txn_respond(rc->stx, rc->best_code, rc->best, rc->best_len);
 		return;
 	}
-	if (!rc->invite && !rc->best && rc->best_code == 408) {
+	if (!rc->invite && rc->best_code == 408) {
 		/* RFC 4320 4.1: no 408 to a non-INVITE. Every branch timed out (Timer F), and so has the
-		 * client, whose own Timer F started before sipd's: the answer would reach nobody */
-		log_info("proxy: no branch answered the %s; its transaction ends without a response (RFC 4320)",
-			 rc->ident_method);
+		 * client, whose own Timer F started before sipd's: the answer would reach nobody. A 408 from
+		 * downstream is not relayed either */
+		log_info("proxy: no branch answered the %s but with a timeout; its transaction ends without a "
+			 "response (RFC 4320)", rc->ident_method);
 		txn_server_give_up(rc->stx);
 		return;
 	}
@@ -2292,11 +2302,13 @@ void proxy_stray_response(struct proxy *p, const struct tp_msg *tm, const struct
 	size_t len;
 
 	(void)tm;
-	/* 16.7 step 1, 16.11: any response no client transaction claims goes on by its next Via (a 2xx
-	 * retransmission, a final that came late), but a 100 (hop by hop), a 2xx without a To tag and a
-	 * provisional response to a non-INVITE (RFC 4320 4.2: it gets none but 100) */
-	if (!h || resp->status <= 100 || (resp->status / 100 == 2 && !resp->to.tag.p) ||
-	    (resp->status < 200 && resp->cseq.mid != SIP_METHOD_INVITE))
+	/* 16.7 step 1, 16.11: a response to an INVITE that no client transaction claims goes on by its next
+	 * Via (a 2xx retransmission, a final that came late), but a 100 (hop by hop) and a 2xx without a To
+	 * tag. Not one to a non-INVITE (RFC 4320 4.2): sipd forwards every non-INVITE statefully, and a
+	 * transaction-stateful proxy sends no response to one without its server transaction (a second
+	 * branch's late 200, a retransmitted final after the transaction ended) */
+	if (!h || resp->status <= 100 || resp->cseq.mid != SIP_METHOD_INVITE ||
+	    (resp->status / 100 == 2 && !resp->to.tag.p))
 		return;
 	rest = h->value;
 	if (!sip_list_next(&rest, &top) || sip_via_parse(&v, top) || !registrar_is_self(p->reg, v.host))

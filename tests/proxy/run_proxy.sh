@@ -467,6 +467,16 @@ then
 		--ruri "sip:bob@$M" --expect 200 --trying none
 	case_end
 
+	case_begin "RFC 4320 4.1: a MESSAGE whose only phone answers 408 Request Timeout gets no response from sipd (no 408 to a non-INVITE, relayed or not) within 4 s, and sipd logs that the transaction ended unanswered" main
+	unbind bob
+		pyphone "bob's phone (sipua.py phone, 408 to the MESSAGE)" phone --user bob --seconds 4 \
+		--expect invite --method MESSAGE --answer 408
+	check "MESSAGE for bob, answered 408 downstream" request --port "${SIPD_PORT[main]}" --method MESSAGE \
+		--ruri "sip:bob@$M" --expect 0 --wait 4
+	grep -q 'no branch answered the MESSAGE but with a timeout; its transaction ends without a response' \
+		"$WORK/main.err" || case_fail "sipd's log does not say the MESSAGE ended unanswered"
+	case_end
+
 	case_begin "RFC 3327 5.3: bob registered through an edge proxy (Path: <sip:127.0.0.1:<edge>;lr>, Supported: path, a Contact at a port nobody listens on): a MESSAGE for bob goes to the edge with Route: <sip:127.0.0.1:<edge>;lr> and the Contact as Request-URI; the edge's 200 comes back" main
 	unbind bob
 	pyphone "bob's edge proxy (sipua.py catch --path)" catch --user bob --path
@@ -773,7 +783,8 @@ then
 		--method MESSAGE --answer 180
 	check "MESSAGE for bob, unanswered" request --port "${SIPD_PORT[timerc]}" --method MESSAGE \
 		--ruri "sip:bob@127.0.0.1:${SIPD_PORT[timerc]}" --expect 0 --wait 9
-	grep -q 'no branch answered the MESSAGE; its transaction ends without a response (RFC 4320)' "$WORK/timerc.err" ||
+	grep -q 'no branch answered the MESSAGE but with a timeout; its transaction ends without a response (RFC 4320)' \
+		"$WORK/timerc.err" ||
 		case_fail "sipd's log does not say the MESSAGE ended unanswered"
 	case_end
 fi

@@ -291,7 +291,7 @@ def cmd_register(a):
 SDP_ANSWER = ("v=0\r\no=callee 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
               "m=audio 49180 RTP/AVP 0\r\n")
 
-REASONS = {180: "Ringing", 200: "OK", 404: "Not Found", 480: "Temporarily Unavailable", 486: "Busy Here",
+REASONS = {180: "Ringing", 200: "OK", 404: "Not Found", 408: "Request Timeout", 480: "Temporarily Unavailable", 486: "Busy Here",
            487: "Request Terminated", 503: "Service Unavailable", 603: "Decline"}
 
 
