@@ -24,6 +24,7 @@
 #include "sip/uri.h"
 #include "proxy/calls.h"
 #include "proxy/flow.h"
+#include "proxy/forward.h"
 #include "proxy/unavail.h"
 
 #define MAX_BRANCHES 16
@@ -397,234 +398,7 @@ static bool looped(const struct proxy *p, const struct sip_msg *req, struct seen
 	return false;
 }
 
-/* ---- forwarding a request (16.6) ---- */
-
-/* The Route values a request goes on with, in order. On the stack and not zeroed (only the first n
- * slices are ever read): a malloc, or a kilobyte of zeros, per request showed. */
-#define MAX_ROUTES 16
-struct routeset {
-	struct slice r[MAX_ROUTES];
-	unsigned n;
-};
-
-/* Writes "Name: value" CRLF, with sipd's name for a header it knows. */
-static void hdr_write(struct sbuf *b, const struct sip_hdr *h, struct slice value)
-{
-	if (h->id == SIP_HDR_OTHER)
-		sbuf_addsl(b, h->name);
-	else
-		sbuf_adds(b, sip_hdr_name((enum sip_hdr_id)h->id));
-	sbuf_addlit(b, ": ");
-	sbuf_addsl(b, value);
-	sbuf_addlit(b, "\r\n");
-}
-
-/* h's field in m as it came (name as written, folds and all), when it ends in CRLF; else SLICE_NULL,
- * and hdr_write writes it again. A proxy forwards what it does not change as it received it. */
-static struct slice verbatim_line(const struct sip_hdr *h)
-{
-	const char *end = h->name.p + h->line_len;
-
-	if (h->line_len < 2 || end[-2] != '\r' || end[-1] != '\n')
-		return SLICE_NULL;
-	return slice_make(h->name.p, h->line_len);
-}
-
-static void run_flush(struct sbuf *b, struct slice *run)
-{
-	sbuf_addsl(b, *run);
-	*run = SLICE_NULL;
-}
-
-/* Writes h unchanged. Fields copied as they came are gathered in *run while adjacent and copied at
- * once by run_flush (before anything else is written): one copy for most of a message rather than
- * four writes a header. */
-static void hdr_copy(struct sbuf *b, struct slice *run, const struct sip_hdr *h)
-{
-	struct slice line = verbatim_line(h);
-
-	if (line.p && run->p && run->p + run->l == line.p) {
-		run->l += line.l;
-		return;
-	}
-	run_flush(b, run);
-	if (line.p)
-		*run = line;
-	else
-		hdr_write(b, h, h->value);
-}
-
-struct fwd {
-	struct slice target;     /* the new Request-URI */
-	const char *path;        /* the binding's Path, as Route headers to push */
-	const struct routeset *routes; /* the Route set to send on (ours taken off, 16.4) */
-	struct slice src_host;   /* where the request came from: received/rport on its Via (RFC 3581) */
-	uint16_t src_port;
-	bool record_route;
-	enum tp_proto proto;     /* of the next hop, for our Via */
-	enum tp_proto in_proto;  /* the request came over: another than proto gets a second Record-Route */
-	struct slice flow;       /* ";flow=TOKEN" for our Record-Route: the branch goes over a phone's connection */
-	const char *local;       /* our host:port toward the next hop (Via, top Record-Route) */
-	const char *in_local;    /* where the request arrived, when not local: another address family */
-	char branch[48];
-};
-
-/* One Record-Route of ours, naming the transport of the side that will use it (and a flow token). */
-static void record_route_write(struct sbuf *b, const char *local, enum tp_proto proto, struct slice flow)
-{
-	sbuf_addlit(b, "Record-Route: <sip:");
-	sbuf_adds(b, local);
-	sbuf_adds(b, proto == TP_TCP ? ";transport=tcp;lr" : ";lr");
-	sbuf_addsl(b, flow);
-	sbuf_addlit(b, ">\r\n");
-}
-
-/* The request with its Request-URI, Via, Record-Route, Route, Max-Forwards and Content-Length set;
- * malloc'd into *out. */
-static int forward_build(const struct sip_msg *req, const struct fwd *f, char **out, size_t *outlen)
-{
-	size_t cap = req->len + f->target.l + (f->path ? strlen(f->path) : 0) + f->flow.l + 640;
-	char *buf = malloc(cap);
-	bool via_done = false, have_mf = false;
-	struct slice run = SLICE_NULL;
-	struct sbuf b;
-
-	if (!buf)
-		return ENOMEM;
-	sbuf_init(&b, buf, cap);
-	sbuf_addsl(&b, req->method);
-	sbuf_addlit(&b, " ");
-	sbuf_addsl(&b, f->target);
-	sbuf_addlit(&b, " SIP/2.0\r\nVia: SIP/2.0/");
-	sbuf_adds(&b, f->proto == TP_TCP ? "TCP " : "UDP ");
-	sbuf_adds(&b, f->local);
-	sbuf_addlit(&b, ";branch=");
-	sbuf_adds(&b, f->branch);
-	sbuf_addlit(&b, ";rport\r\n");
-	if (f->record_route) {
-		/* RFC 5658 (as Kamailio's double Record-Route): when the transport or the address family
-		 * changes, one for each side, so that each end reaches sipd over the transport and at the
-		 * address it talks to: the next hop uses the top one, the caller (whose route set is the
-		 * list reversed) the bottom one */
-		const char *in_local = f->in_local ? f->in_local : f->local;
-
-		record_route_write(&b, f->local, f->proto, f->flow);
-		if (f->in_proto != f->proto || (in_local != f->local && strcmp(in_local, f->local)))
-			record_route_write(&b, in_local, f->in_proto, SLICE_NULL);
-	}
-	if (f->path && f->path[0]) {
-		sbuf_addlit(&b, "Route: ");
-		sbuf_adds(&b, f->path);
-		sbuf_addlit(&b, "\r\n");
-	}
-	if (f->routes && f->routes->n) {
-		sbuf_addlit(&b, "Route: ");
-		for (unsigned i = 0; i < f->routes->n; i++) {
-			if (i)
-				sbuf_addlit(&b, ", ");
-			sbuf_addsl(&b, f->routes->r[i]);
-		}
-		sbuf_addlit(&b, "\r\n");
-	}
-	for (unsigned i = 0; i < req->nhdrs; i++) {
-		const struct sip_hdr *h = &req->hdrs[i];
-
-		if (h->id == SIP_HDR_ROUTE || h->id == SIP_HDR_CONTENT_LENGTH)
-			continue; /* written above, as the route set goes on; below, from the body we send */
-		if (h->id != SIP_HDR_MAX_FORWARDS && (h->id != SIP_HDR_VIA || via_done || !req->via.raw.p)) {
-			hdr_copy(&b, &run, h);
-			continue;
-		}
-		run_flush(&b, &run);
-		if (h->id == SIP_HDR_VIA) {
-			/* the sender's Via gets received and rport (18.2.1, RFC 3581 4) */
-			const char *end = req->via.raw.p + req->via.raw.l;
-
-			via_done = true;
-			sbuf_addlit(&b, "Via: ");
-			sip_via_write_received(&b, &req->via, f->src_host, f->src_port);
-			sbuf_add(&b, end, (size_t)(h->value.p + h->value.l - end));
-		} else {
-			have_mf = true;
-			sbuf_addlit(&b, "Max-Forwards: ");
-			sbuf_addu(&b, req->max_forwards > 0 ? (unsigned long)req->max_forwards - 1 : 0);
-		}
-		sbuf_addlit(&b, "\r\n");
-	}
-	run_flush(&b, &run);
-	if (!have_mf)
-		sbuf_addlit(&b, "Max-Forwards: 70\r\n"); /* 16.6 step 3 */
-	sbuf_addlit(&b, "Content-Length: ");
-	sbuf_addu(&b, req->body.l);
-	sbuf_addlit(&b, "\r\n\r\n");
-	sbuf_addsl(&b, req->body);
-	if (b.overflow) {
-		free(buf);
-		return ENOSPC;
-	}
-	*out = buf;
-	*outlen = b.len;
-	return 0;
-}
-
 /* ---- responses going upstream ---- */
-
-/* The response rewritten, malloc'd: without its top Via (ours, 16.7 step 9) when drop_via, without the
- * headers of drop_id, with extra lines before the end of the headers (merged challenges). */
-static char *resp_rewrite(const struct sip_msg *resp, bool drop_via, enum sip_hdr_id drop_id, const char *extra,
-			  size_t *outlen)
-{
-	size_t cap = resp->len + (extra ? strlen(extra) : 0) + 64;
-	char *buf = malloc(cap);
-	bool first_via = drop_via;
-	struct slice run = SLICE_NULL;
-	struct sbuf b;
-	/* the status line, which CRLFs may precede (7.5: ignored, and not passed on) */
-	const char *start = resp->version.p;
-	const char *eol = start ? memchr(start, '\n', resp->len - (size_t)(start - resp->buf)) : NULL;
-
-	if (!buf || !eol) {
-		free(buf);
-		return NULL;
-	}
-	sbuf_init(&b, buf, cap);
-	sbuf_add(&b, start, (size_t)(eol - start) + 1);
-	for (unsigned i = 0; i < resp->nhdrs; i++) {
-		const struct sip_hdr *h = &resp->hdrs[i];
-		struct slice rest = h->value, top, value;
-
-		if (drop_id != SIP_HDR_OTHER && h->id == drop_id)
-			continue;
-		if (h->id != SIP_HDR_VIA || !first_via) {
-			hdr_copy(&b, &run, h);
-			continue;
-		}
-		first_via = false;
-		sip_list_next(&rest, &top);
-		value = slice_trim(rest);
-		while (value.l && value.p[0] == ',')
-			value = slice_trim(slice_make(value.p + 1, value.l - 1));
-		run_flush(&b, &run);
-		if (value.l)
-			hdr_write(&b, h, value);
-	}
-	run_flush(&b, &run);
-	if (extra)
-		sbuf_adds(&b, extra);
-	sbuf_addlit(&b, "\r\n");
-	sbuf_add(&b, resp->buf + resp->hdr_len, resp->len - resp->hdr_len);
-	if (b.overflow) {
-		free(buf);
-		return NULL;
-	}
-	*outlen = b.len;
-	return buf;
-}
-
-static char *strip_via(const struct sip_msg *resp, size_t *outlen)
-{
-	return resp_rewrite(resp, true, SIP_HDR_OTHER, NULL, outlen);
-}
 
 /* A response that has no transaction upstream any more (a further 2xx): by the server's destination. */
 static void send_upstream_raw(struct rctx *rc, const char *buf, size_t len)
@@ -733,7 +507,7 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 		collect_challenges(rc, resp);
 	if (code < 300 && code >= 200) {
 		size_t len;
-		char *out = resp ? strip_via(resp, &len) : NULL;
+		char *out = resp ? fwd_strip_via(resp, &len) : NULL;
 
 		if (out) {
 			/* 16.7 step 5: every 2xx goes up at once; the first through the transaction */
@@ -759,7 +533,7 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 		rc->best_reason = NULL;
 		rc->best_code = code;
 		if (resp && code != 503 && code != 408) /* a 503 becomes sipd's own 500; a 408, nothing */
-			rc->best = strip_via(resp, &rc->best_len);
+			rc->best = fwd_strip_via(resp, &rc->best_len);
 	}
 	if (code >= 600)
 		cancel_pending(rc); /* 16.7 step 6: a 6xx ends the search */
@@ -808,7 +582,7 @@ static void branch_response(struct rctx *rc, struct branch *b, unsigned code, co
 			/* a 100 never gets here (the client transaction keeps it hop by hop); RFC 4320 4.2: a
 			 * non-INVITE gets no provisional but 100, so a 180 to a MESSAGE stops here */
 			size_t len;
-			char *out = strip_via(resp, &len);
+			char *out = fwd_strip_via(resp, &len);
 
 			if (out) {
 				txn_respond(rc->stx, code, out, len); /* 16.7 step 5: at once */
@@ -1287,7 +1061,7 @@ static void rctx_finish(struct rctx *rc)
 		if (m && sip_msg_parse(m, rc->best, rc->best_len, &err) == 0) {
 			/* the best's own challenges are in rc->challenges already, with the others */
 			size_t len;
-			char *merged = resp_rewrite(m, false, id, rc->challenges, &len);
+			char *merged = fwd_response_rewrite(m, false, id, rc->challenges, &len);
 
 			if (merged) {
 				txn_respond(rc->stx, rc->best_code, merged, len);
@@ -1557,7 +1331,7 @@ static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct
  * *may_tcp: a request too large for UDP may go over TCP there (18.1.1): the hop is a URI that names no
  * transport. Never a binding's NAT source address (RFC 3581: only the phone's UDP flow reaches it), and
  * transport=udp is a choice made on purpose. *flow: the hop is the binding's connection. */
-static int next_hop(const struct routeset *rs, const struct target *t, struct tp_addr *dst, enum tp_proto *proto,
+static int next_hop(const struct fwd_routes *rs, const struct target *t, struct tp_addr *dst, enum tp_proto *proto,
 		    struct slice *name, bool *may_tcp, bool *flow)
 {
 	struct sip_addr a;
@@ -1611,7 +1385,7 @@ static void size_rule(const struct sip_msg *req, struct fwd *f, struct branch *b
 		return;
 	f->proto = TP_TCP;
 	loop_branch(f->branch, lh);
-	if (forward_build(req, f, &buf, &len))
+	if (fwd_request_build(req, f, &buf, &len))
 		return; /* out of memory: UDP it is */
 	b->udp_req = b->req;
 	b->udp_req_len = b->req_len;
@@ -1685,11 +1459,11 @@ static int branch_prepare(struct proxy *p, struct branch *b, const struct sip_ms
 			f->flow = slice_make(token, tb.overflow ? 0 : tb.len);
 		}
 		loop_branch(f->branch, lh);
-		err = forward_build(req, f, &b->req, &b->req_len);
+		err = fwd_request_build(req, f, &b->req, &b->req_len);
 		f->flow = SLICE_NULL;
 		if (!err && b->hop) {
 			f->proto = TP_TCP;
-			err = forward_build(req, f, &b->req_alt, &b->req_alt_len);
+			err = fwd_request_build(req, f, &b->req_alt, &b->req_alt_len);
 		}
 	}
 	if (!err && !b->hop)
@@ -1728,7 +1502,7 @@ static struct sip_msg *kept_request(const struct rctx *rc)
 static int branch_build_at(struct rctx *rc, struct branch *b, const struct sip_msg *req, const struct target *t,
 			   const char *local, bool dns_ok)
 {
-	struct routeset rs;
+	struct fwd_routes rs;
 	struct slice rest = slice_cstr(rc->routes ? rc->routes : ""), r;
 	struct fwd f = {
 		.target = slice_cstr(t->uri),
@@ -1742,7 +1516,7 @@ static int branch_build_at(struct rctx *rc, struct branch *b, const struct sip_m
 	};
 
 	rs.n = 0;
-	while (rs.n < MAX_ROUTES && sip_list_next(&rest, &r))
+	while (rs.n < FWD_MAX_ROUTES && sip_list_next(&rest, &r))
 		rs.r[rs.n++] = r;
 	f.routes = &rs;
 	return branch_prepare(rc->p, b, req, &f, t, rc->lh, dns_ok);
@@ -1868,7 +1642,7 @@ static bool branch_3xx(struct rctx *rc, unsigned code, const struct sip_msg *res
 	if (!lb.len || lb.overflow || !better(code, rc->best_code))
 		return true;
 	left[lb.len] = '\0';
-	out = resp_rewrite(resp, true, SIP_HDR_CONTACT, left, &len);
+	out = fwd_response_rewrite(resp, true, SIP_HDR_CONTACT, left, &len);
 	if (out) {
 		free(rc->best);
 		rc->best = out;
@@ -1880,7 +1654,7 @@ static bool branch_3xx(struct rctx *rc, unsigned code, const struct sip_msg *res
 
 /* What branches built later need of the request's forwarding (recurse_3xx). */
 static void rctx_keep_fwd(struct rctx *rc, const char *local, const struct txn_origin *o, uint32_t lh,
-			  const struct routeset *rs, bool record_route)
+			  const struct fwd_routes *rs, bool record_route)
 {
 	size_t n = 0;
 
@@ -1971,10 +1745,10 @@ static void forward_stateless_located(struct proxy *p, const struct tp_msg *tm, 
 	a->p = p;
 	a->worker = tm->worker;
 	f->proto = TP_UDP;
-	if (forward_build(req, f, &a->buf[TP_UDP], &a->len[TP_UDP]))
+	if (fwd_request_build(req, f, &a->buf[TP_UDP], &a->len[TP_UDP]))
 		goto fail;
 	f->proto = TP_TCP;
-	if (forward_build(req, f, &a->buf[TP_TCP], &a->len[TP_TCP]))
+	if (fwd_request_build(req, f, &a->buf[TP_TCP], &a->len[TP_TCP]))
 		goto fail;
 	slice_copy(hop, sizeof(hop), name);
 	pthread_mutex_lock(&p->acks_lock);
@@ -1999,7 +1773,7 @@ fail:
 
 /* ACK for a 2xx and anything else forwarded without a transaction (16.11). */
 static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req,
-			      const struct txn_origin *o, const struct target *t, const struct routeset *rs,
+			      const struct txn_origin *o, const struct target *t, const struct fwd_routes *rs,
 			      const struct seen *s, bool dns_ok)
 {
 	struct fwd f = { .target = slice_cstr(t->uri), .path = t->path, .routes = rs,
@@ -2022,11 +1796,11 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 		return;
 	}
 	f.local = local_toward(f.proto, &dst, f.local, toward);
-	if (forward_build(req, &f, &buf[f.proto], &len[f.proto]))
+	if (fwd_request_build(req, &f, &buf[f.proto], &len[f.proto]))
 		return;
 	if (f.proto == TP_UDP && may_tcp && len[TP_UDP] > UDP_MAX_REQUEST) {
 		f.proto = TP_TCP;
-		forward_build(req, &f, &buf[TP_TCP], &len[TP_TCP]); /* on failure, UDP it is */
+		fwd_request_build(req, &f, &buf[TP_TCP], &len[TP_TCP]); /* on failure, UDP it is */
 		f.proto = TP_UDP;
 	}
 	send_stateless(tm->worker, f.proto, &dst, buf[TP_UDP], len[TP_UDP], may_tcp, buf[TP_TCP], len[TP_TCP]);
@@ -2035,7 +1809,7 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 }
 
 static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req,
-			     const struct txn_origin *o, struct target *t, size_t n, const struct routeset *rs,
+			     const struct txn_origin *o, struct target *t, size_t n, const struct fwd_routes *rs,
 			     const struct seen *s, bool dns_ok)
 {
 	struct rctx *rc = calloc(1, sizeof(*rc));
@@ -2175,7 +1949,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 	struct sip_uri ruri, ru;
 	struct sip_addr ra;
 	bool pop = false, known = false, has_route = false, local, foreign;
-	struct routeset rs;
+	struct fwd_routes rs;
 	struct slice strict_target = SLICE_NULL, popped = SLICE_NULL, ruri_s;
 	char unmaddr[sizeof(one.uri)];
 	struct seen seen;
@@ -2194,7 +1968,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		return false;
 	rs.n = 0;
 	sip_list_begin(&it, req, SIP_HDR_ROUTE);
-	while (rs.n < MAX_ROUTES && sip_list_iter_next(&it, &route))
+	while (rs.n < FWD_MAX_ROUTES && sip_list_iter_next(&it, &route))
 		rs.r[rs.n++] = route;
 	/* 16.4: a Request-URI sipd put in a Record-Route comes from a strict router: the last Route is the
 	 * real Request-URI */
@@ -2333,7 +2107,7 @@ void proxy_stray_response(struct proxy *p, const struct tp_msg *tm, const struct
 	if ((proto != TP_UDP || !v.maddr.l || !p->cfg->via_maddr || tp_addr_set(&dst, v.maddr, v.port ? v.port : 5060)) &&
 	    tp_addr_set(&dst, v.received.l ? v.received : v.host, rport ? (unsigned short)rport : v.port ? v.port : 5060))
 		return;
-	out = strip_via(resp, &len);
+	out = fwd_strip_via(resp, &len);
 	if (out) {
 		tp_send(tm->worker, proto, NULL, &dst, out, len);
 		free(out);

@@ -1,0 +1,228 @@
+/* test_forward.c: the messages the proxy sends on (src/proxy/forward.c): a request rebuilt for its next
+ * hop (RFC 3261 16.6 steps 2-8) and a response going upstream without sipd's Via (16.7 step 3), each
+ * compared with the exact bytes the RFC asks for. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proxy/forward.h"
+
+#define CRLF "\r\n"
+
+static struct sip_msg msg;
+
+static const struct sip_msg *parse(const char *text)
+{
+	struct sip_error err;
+
+	assert_int_equal(sip_msg_parse(&msg, text, strlen(text), &err), 0);
+	return &msg;
+}
+
+static void assert_bytes(const char *got, size_t len, const char *want)
+{
+	if (len != strlen(want) || memcmp(got, want, len)) {
+		print_error("got:\n%.*s\nwant:\n%s\n", (int)len, got, want);
+		fail();
+	}
+}
+
+static const char invite[] =
+	"INVITE sip:bob@example.com SIP/2.0" CRLF
+	"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-a;rport" CRLF
+	"Max-Forwards: 10" CRLF
+	"Route: <sip:192.0.2.1:5060;lr>, <sip:p2.example.com;lr>" CRLF
+	"From: <sip:alice@example.com>;tag=1" CRLF
+	"To: <sip:bob@example.com>" CRLF
+	"i: c1@10.0.0.1" CRLF
+	"CSeq: 1 INVITE" CRLF
+	"X-Odd:  value" CRLF
+	" folded" CRLF
+	"l: 4" CRLF
+	CRLF
+	"body";
+
+/* 16.6: the new Request-URI, sipd's Via on top (branch, rport), a Record-Route for each side when the
+ * transport changes (RFC 5658), the Route set as it goes on, the sender's Via with received and rport
+ * (18.2.1, RFC 3581), Max-Forwards less one, every other field as it came (compact names and folds
+ * too), Content-Length of the body sent. */
+static void test_request_transport_change(void **state)
+{
+	struct fwd_routes rs = { .r = { SLICE_LIT("<sip:p2.example.com;lr>") }, .n = 1 };
+	struct fwd f = {
+		.target = SLICE_LIT("sip:bob@192.0.2.9:5070;transport=tcp"),
+		.routes = &rs,
+		.src_host = SLICE_LIT("203.0.113.5"),
+		.src_port = 40000,
+		.record_route = true,
+		.proto = TP_TCP,
+		.in_proto = TP_UDP,
+		.local = "192.0.2.1:5060",
+		.branch = "z9hG4bK-out",
+	};
+	char *out = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(fwd_request_build(parse(invite), &f, &out, &len), 0);
+	assert_bytes(out, len,
+		     "INVITE sip:bob@192.0.2.9:5070;transport=tcp SIP/2.0" CRLF
+		     "Via: SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bK-out;rport" CRLF
+		     "Record-Route: <sip:192.0.2.1:5060;transport=tcp;lr>" CRLF
+		     "Record-Route: <sip:192.0.2.1:5060;lr>" CRLF
+		     "Route: <sip:p2.example.com;lr>" CRLF
+		     "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-a;rport=40000;received=203.0.113.5" CRLF
+		     "Max-Forwards: 9" CRLF
+		     "From: <sip:alice@example.com>;tag=1" CRLF
+		     "To: <sip:bob@example.com>" CRLF
+		     "i: c1@10.0.0.1" CRLF
+		     "CSeq: 1 INVITE" CRLF
+		     "X-Odd:  value" CRLF
+		     " folded" CRLF
+		     "Content-Length: 4" CRLF
+		     CRLF
+		     "body");
+	free(out);
+}
+
+/* No Max-Forwards: 70 is added (16.6 step 3). One transport, one Record-Route, carrying the flow token
+ * of the connection the branch goes over; the binding's Path becomes the first Route (RFC 3327 5.3);
+ * no Route set, no Route header. */
+static void test_request_path_and_flow(void **state)
+{
+	static const char msg_in[] =
+		"MESSAGE sip:bob@example.com SIP/2.0" CRLF
+		"Via: SIP/2.0/TCP 10.0.0.1:5060;branch=z9hG4bK-b" CRLF
+		"From: <sip:alice@example.com>;tag=1" CRLF
+		"To: <sip:bob@example.com>" CRLF
+		"Call-ID: c2" CRLF
+		"CSeq: 7 MESSAGE" CRLF
+		"Content-Length: 0" CRLF
+		CRLF;
+	struct fwd_routes none = { .n = 0 };
+	struct fwd f = {
+		.target = SLICE_LIT("sip:callee@10.0.0.9:5062"),
+		.path = "<sip:edge.example.com;lr>",
+		.routes = &none,
+		.src_host = SLICE_LIT("10.0.0.1"),
+		.src_port = 5060,
+		.record_route = true,
+		.proto = TP_TCP,
+		.in_proto = TP_TCP,
+		.flow = SLICE_LIT(";flow=abc"),
+		.local = "192.0.2.1:5060",
+		.branch = "z9hG4bK-m",
+	};
+	char *out = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(fwd_request_build(parse(msg_in), &f, &out, &len), 0);
+	assert_bytes(out, len,
+		     "MESSAGE sip:callee@10.0.0.9:5062 SIP/2.0" CRLF
+		     "Via: SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bK-m;rport" CRLF
+		     "Record-Route: <sip:192.0.2.1:5060;transport=tcp;lr;flow=abc>" CRLF
+		     "Route: <sip:edge.example.com;lr>" CRLF
+		     "Via: SIP/2.0/TCP 10.0.0.1:5060;branch=z9hG4bK-b" CRLF
+		     "From: <sip:alice@example.com>;tag=1" CRLF
+		     "To: <sip:bob@example.com>" CRLF
+		     "Call-ID: c2" CRLF
+		     "CSeq: 7 MESSAGE" CRLF
+		     "Max-Forwards: 70" CRLF
+		     "Content-Length: 0" CRLF
+		     CRLF);
+	free(out);
+}
+
+/* 16.7 step 3: sipd's Via goes, whether it has a line of its own or shares one with the next Via; the
+ * CRLFs before the status line (7.5) are not passed on; the rest is unchanged. */
+static void test_response_strip_via(void **state)
+{
+	static const char own_line[] =
+		CRLF CRLF
+		"SIP/2.0 180 Ringing" CRLF
+		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-out" CRLF
+		"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-a;rport=40000;received=203.0.113.5" CRLF
+		"To: <sip:bob@example.com>;tag=b" CRLF
+		"Content-Length: 0" CRLF
+		CRLF;
+	static const char shared[] =
+		"SIP/2.0 200 OK" CRLF
+		"v: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-out ,SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-a" CRLF
+		"To: <sip:bob@example.com>;tag=b" CRLF
+		"Content-Length: 2" CRLF
+		CRLF
+		"ok";
+	size_t len = 0;
+	char *out;
+
+	(void)state;
+	out = fwd_strip_via(parse(own_line), &len);
+	assert_non_null(out);
+	assert_bytes(out, len,
+		     "SIP/2.0 180 Ringing" CRLF
+		     "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-a;rport=40000;received=203.0.113.5" CRLF
+		     "To: <sip:bob@example.com>;tag=b" CRLF
+		     "Content-Length: 0" CRLF
+		     CRLF);
+	free(out);
+	out = fwd_strip_via(parse(shared), &len);
+	assert_non_null(out);
+	assert_bytes(out, len,
+		     "SIP/2.0 200 OK" CRLF
+		     "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-a" CRLF
+		     "To: <sip:bob@example.com>;tag=b" CRLF
+		     "Content-Length: 2" CRLF
+		     CRLF
+		     "ok");
+	free(out);
+}
+
+/* 16.7 step 7: the best 407 goes up with every branch's challenge: its own Proxy-Authenticate lines are
+ * dropped and the merged ones added at the end of the headers. */
+static void test_response_merged_challenges(void **state)
+{
+	static const char resp[] =
+		"SIP/2.0 407 Proxy Authentication Required" CRLF
+		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-out" CRLF
+		"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-a" CRLF
+		"Proxy-Authenticate: Digest realm=\"a\", nonce=\"1\"" CRLF
+		"To: <sip:bob@example.com>;tag=b" CRLF
+		"Content-Length: 0" CRLF
+		CRLF;
+	const char *merged = "Proxy-Authenticate: Digest realm=\"a\", nonce=\"1\"" CRLF
+			     "Proxy-Authenticate: Digest realm=\"b\", nonce=\"2\"" CRLF;
+	size_t len = 0;
+	char *out;
+
+	(void)state;
+	out = fwd_response_rewrite(parse(resp), false, SIP_HDR_PROXY_AUTHENTICATE, merged, &len);
+	assert_non_null(out);
+	assert_bytes(out, len,
+		     "SIP/2.0 407 Proxy Authentication Required" CRLF
+		     "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-out" CRLF
+		     "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-a" CRLF
+		     "To: <sip:bob@example.com>;tag=b" CRLF
+		     "Content-Length: 0" CRLF
+		     "Proxy-Authenticate: Digest realm=\"a\", nonce=\"1\"" CRLF
+		     "Proxy-Authenticate: Digest realm=\"b\", nonce=\"2\"" CRLF
+		     CRLF);
+	free(out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_request_transport_change),
+		cmocka_unit_test(test_request_path_and_flow),
+		cmocka_unit_test(test_response_strip_via),
+		cmocka_unit_test(test_response_merged_challenges),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
