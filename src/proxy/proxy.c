@@ -513,6 +513,8 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 			/* 16.7 step 5: every 2xx goes up at once; the first through the transaction */
 			if (!rc->final_sent && txn_respond(rc->stx, code, out, len) == 0) {
 				rc->final_sent = true;
+				tmr_cancel(&rc->timer_c);
+				tmr_cancel(&rc->expiry);
 				if (rc->call_id[0]) /* an INVITE out of a dialog: Record-Routed when configured */
 					calls_answered(rc->p->calls, slice_cstr(rc->call_id), rc->p->cfg->record_route);
 			}
@@ -1038,6 +1040,12 @@ static void expiry_start(struct rctx *rc, const struct sip_msg *req)
 /* All branches are done: the best response goes up (16.7 step 6), unless a 2xx already did. */
 static void rctx_finish(struct rctx *rc)
 {
+	if (rc->final_sent && rc->invite && !pending_count(rc)) {
+		/* answered 2xx (the server transaction Accepted, RFC 6026) and no branch left to CANCEL or to
+		 * hear from: the context goes, the transaction stays until Timer L */
+		txn_release_tu(rc->stx);
+		return;
+	}
 	if (rc->final_sent || pending_count(rc))
 		return;
 	tmr_cancel(&rc->timer_c);

@@ -239,6 +239,11 @@ struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req, boo
 	if (!key_from_msg(&k, req, false))
 		return NULL;
 	tx = lookup(t, &k, &r, absorbed);
+	if (tx && req->mid == SIP_METHOD_ACK && atomic_load(&tx->accepted)) {
+		/* RFC 6026 7.1: an ACK for the 2xx (its branch reused) is the TU's, not absorbed here */
+		mem_deref(tx);
+		tx = NULL;
+	}
 	if (*absorbed && r.buf) {
 		/* 17.2.2: a retransmission in Completed gets the final response again, nothing else */
 		if (t->cfg.resend)
@@ -519,6 +524,8 @@ static void timer_end(struct tmr *tm, void *arg)
 	(void)tm;
 	if (tx->invite && tx->state == TXN_COMPLETED)
 		terminate(tx, "timer H: no ACK");
+	else if (tx->state == TXN_ACCEPTED)
+		terminate(tx, "timer L");
 	else
 		terminate(tx, tx->invite ? "timer I" : "timer J");
 }
@@ -567,7 +574,8 @@ static void respond_here(struct txn *tx, unsigned code, char *copy, size_t len)
 {
 	struct txn_timers *T = &tx->table->cfg.timers;
 
-	if (tx->state == TXN_TERMINATED || tx->state == TXN_COMPLETED || tx->state == TXN_CONFIRMED) {
+	if (tx->state == TXN_TERMINATED || tx->state == TXN_COMPLETED || tx->state == TXN_CONFIRMED ||
+	    tx->state == TXN_ACCEPTED) {
 		free(copy);
 		return;
 	}
@@ -589,8 +597,15 @@ static void respond_here(struct txn *tx, unsigned code, char *copy, size_t len)
 	if (!tx->invite)
 		tmr_cancel(&tx->tmr_retx); /* no 100 due any more */
 	if (tx->invite && code < 300) {
-		/* 17.2.1: a 2xx ends the INVITE server transaction; the TU retransmits it */
-		terminate(tx, "2xx sent");
+		/* RFC 6026 7.1 (which updates 17.2.1): a 2xx leaves the INVITE transaction Accepted until Timer
+		 * L, 64*T1, not Terminated, so that a retransmission of the INVITE is absorbed here rather than
+		 * taken for a new request and forwarded again. The 2xx is the UAS's to retransmit, never this
+		 * transaction's: it keeps no copy. */
+		tx->state = TXN_ACCEPTED;
+		free(tx->resp);
+		tx->resp = NULL;
+		tx->resp_len = 0;
+		tmr_start_lazy(loop_timers(tx->loop), &tx->tmr_end, 64u * T->t1, timer_end, tx);
 		return;
 	}
 	tx->state = TXN_COMPLETED;
@@ -687,11 +702,19 @@ int txn_respond_take(struct txn *tx, unsigned code, char *buf, size_t len)
 		free(buf);
 		return EINVAL;
 	}
+	if (tx->invite && code >= 200 && code < 300)
+		atomic_store(&tx->accepted, true); /* before the 2xx leaves, so before any ACK for it comes */
 	if (tx->table->cfg.single_thread || loop_current() == tx->loop) {
 		respond_here(tx, code, buf, len);
 		return 0;
 	}
 	return post_to_owner(tx, code, buf, len);
+}
+
+void txn_release_tu(struct txn *tx)
+{
+	if (tx->state == TXN_ACCEPTED && tx->tu_destroy && !tmr_isrunning(&tx->tmr_retx))
+		tmr_start(loop_timers(tx->loop), &tx->tmr_retx, 0, release_tu, tx); /* not under the TU's feet */
 }
 
 int txn_server_give_up(struct txn *tx)

@@ -14,7 +14,8 @@ struct txn;       /* refcounted (mem_ref / mem_deref) */
 struct txn_table;
 struct loop;
 
-enum txn_state { TXN_TRYING, TXN_PROCEEDING, TXN_COMPLETED, TXN_CONFIRMED, TXN_TERMINATED };
+/* TXN_ACCEPTED: an INVITE that sent a 2xx, until Timer L (RFC 6026 7.1). */
+enum txn_state { TXN_TRYING, TXN_PROCEEDING, TXN_COMPLETED, TXN_CONFIRMED, TXN_ACCEPTED, TXN_TERMINATED };
 
 struct txn_timers {
 	unsigned t1, t2, t4; /* milliseconds; RFC 3261 defaults 500, 4000, 5000 */
@@ -78,6 +79,11 @@ int txn_respond_take(struct txn *tx, unsigned code, char *buf, size_t len);
  * stays 64*T1 to absorb (answer nothing to) retransmissions. Thread-safe; EINVAL for an INVITE or once
  * a final response was sent. */
 int txn_server_give_up(struct txn *tx);
+
+/* The TU of an Accepted INVITE transaction is done (no branch of a proxy left to answer): its data goes
+ * on the next turn of the owner loop, while the transaction absorbs retransmissions of the INVITE until
+ * Timer L. On the owner loop; nothing in any other state. */
+void txn_release_tu(struct txn *tx);
 
 enum txn_state txn_state(const struct txn *tx);
 bool txn_is_invite(const struct txn *tx);

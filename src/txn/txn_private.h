@@ -65,6 +65,7 @@ struct txn {
 	bool reliable;
 	enum txn_state state;
 	atomic_bool final;      /* a final response was handed to txn_respond */
+	atomic_bool accepted;   /* an INVITE's 2xx was: ACKs no longer match it (RFC 6026 7.1) */
 	struct loop *loop;
 	struct tmr tmr_retx;    /* G */
 	struct tmr tmr_end;     /* H, I, J */

@@ -681,6 +681,11 @@ then
 	check "sipua.py byeretx" byeretx --port "${SIPD_PORT[main]}" --user bob
 	case_end
 
+	case_begin "RFC 6026 7.1: the caller's INVITE sent again after sipd passed on the callee's 200 (same branch, as when Timer A fires before the 200 arrives) is absorbed by sipd's Accepted INVITE transaction: the callee sees one INVITE, the caller no answer to it; ACK and BYE still go through" main
+	unbind bob
+	check "sipua.py inviteretx" inviteretx --port "${SIPD_PORT[main]}" --user bob
+	case_end
+
 	case_begin "16.7 step 1: a 200 to an INVITE matching no transaction, CRLFs before its status line (7.5), is passed on by its next Via, status line first, sipd's Via gone" main
 	check "sipua.py strayresp --method INVITE" strayresp --port "${SIPD_PORT[main]}" --method INVITE
 	case_end

@@ -877,6 +877,51 @@ def cmd_byeretx(a):
     return 0
 
 
+def cmd_inviteretx(a):
+    """RFC 6026 7.1: a call through sipd answered 200, then the caller's INVITE sent again (same branch, as
+    a caller whose Timer A fired before the 200 reached it). sipd's INVITE transaction, Accepted, absorbs
+    it: the callee sees one INVITE, the caller no second answer from sipd. Then ACK and BYE end the call
+    (the callee's 200 to the BYE comes back)."""
+    lsock, lport, usock = tcp_phone(a, "")
+    c = Caller(a, "ir")
+    ok, routes, target = c.establish(usock, lport)
+    fails = []
+    time.sleep(0.6)
+    c.send(c.request("INVITE", c.ruri, 1, "z9hG4bK%sinv" % c.tag, "<%s>" % c.ruri))  # the first's bytes
+    m, _ = recv_msg(usock, time.monotonic() + 2.0)
+    if m is not None:
+        fails.append("the retransmitted INVITE reached the callee again: %s" % m.start)
+    m, _ = recv_msg(c.sock, time.monotonic() + 0.5)
+    if m is not None:
+        fails.append("the retransmitted INVITE got an answer from sipd: %s" % m.start)
+    c.send(c.request("ACK", target, 1, "z9hG4bK%sack" % c.tag, ok.first("To"), routes))
+    c.send(c.request("BYE", target, 2, "z9hG4bK%sbye" % c.tag, ok.first("To"), routes))
+    deadline = time.monotonic() + 3
+    acked = False
+    while True:
+        m, src = recv_msg(usock, deadline)
+        if m is None:
+            fails.append("no BYE reached the callee within 3 s")
+            break
+        if m.method == "ACK":
+            acked = True
+        elif m.method == "BYE":
+            usock.sendto(response(m, 200, "OK", None), src)
+            break
+        else:
+            fails.append("the callee got %s" % m.start)
+    if not acked:
+        fails.append("the ACK did not reach the callee before the BYE")
+    if not fails and c.final(2, "BYE").code != 200:
+        fails.append("the BYE's answer was not 200")
+    for s_ in (lsock, usock, c.sock):
+        s_.close()
+    if fails:
+        raise Fail("; ".join(fails))
+    print("INVITE retransmission after the 200 absorbed by sipd; the callee saw one INVITE")
+    return 0
+
+
 def cmd_sink(a):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((a.host, a.port))
@@ -1337,6 +1382,10 @@ def main():
     g3.add_argument("--port", type=int, required=True)
     g3.add_argument("--user", required=True)
     g3.add_argument("--password", default="secret")
+    g4 = sub.add_parser("inviteretx")
+    g4.add_argument("--port", type=int, required=True)
+    g4.add_argument("--user", required=True)
+    g4.add_argument("--password", default="secret")
     k = sub.add_parser("sink")
     k.add_argument("--host", default="127.0.0.2")
     k.add_argument("--port", type=int, required=True)
@@ -1385,7 +1434,7 @@ def main():
                 "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
                 "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "tcpreg": cmd_tcpreg, "bigack": cmd_bigack, "byeretx": cmd_byeretx, "invite": cmd_invite,
                 "strayresp": cmd_strayresp,
-                "sink": cmd_sink, "request": cmd_request, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
+                "sink": cmd_sink, "inviteretx": cmd_inviteretx, "request": cmd_request, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:
         sys.stderr.write("sipua: %s\n" % e)
         return 1

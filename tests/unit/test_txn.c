@@ -551,22 +551,58 @@ static void test_invite_reliable(void **state)
 	drop(b);
 }
 
-/* 17.2.1: a 2xx ends the INVITE server transaction at once; the TU retransmits it. */
-static void test_invite_2xx_terminates(void **state)
+static unsigned tu_freed;
+
+static void tu_destroy(void *data)
+{
+	assert_ptr_equal(data, &tu_freed);
+	tu_freed++;
+}
+
+/* RFC 6026 7.1 (updating 17.2.1): a 2xx leaves the INVITE transaction Accepted until Timer L (64*T1): a
+ * retransmission of the INVITE is absorbed (no 2xx sent again: the UAS retransmits it, not the
+ * transaction), an ACK reusing the INVITE's branch is not taken (it is the TU's), no second final goes,
+ * and Timer L ends it. txn_release_tu lets the TU go on the next turn, the transaction staying. */
+static void test_invite_2xx_accepted(void **state)
 {
 	struct txn *tx = txn_make(invite, false);
+	bool absorbed = true;
 
 	(void)state;
+	tu_freed = 0;
+	txn_set_tu(tx, &tu_freed, tu_destroy);
+	txn_release_tu(tx); /* Proceeding: nothing */
+	advance_to(1);
+	assert_int_equal(tu_freed, 0);
 	assert_int_equal(respond(tx, 100), 0);
 	assert_int_equal(respond(tx, 200), 0);
 	assert_int_equal(fx.nsent, 2);
-	assert_sent(1, tx, 0, 200);
+	assert_sent(1, tx, 1, 200);
+	assert_int_equal(txn_state(tx), TXN_ACCEPTED);
+	assert_true(txn_has_final(tx));
+	assert_int_equal(txn_table_live(fx.tt), 1);
+	assert_int_equal(fx.nended, 0);
+	assert_ptr_equal(match(invite), tx);
+	deliver(tx, invite); /* absorbed */
+	assert_int_equal(fx.nsent, 2);
+	assert_null(match_absorbed(ack, &absorbed));
+	assert_false(absorbed);
+	assert_int_equal(respond(tx, 200), EINVAL);
+	txn_release_tu(tx);
+	assert_int_equal(tu_freed, 0); /* not under the caller's feet */
+	advance_to(2);
+	assert_int_equal(tu_freed, 1);
+	assert_null(txn_tu(tx));
+	assert_int_equal(txn_state(tx), TXN_ACCEPTED);
+	advance_to(lazy_due(1 + 64 * T1) - 1);
+	assert_int_equal(txn_state(tx), TXN_ACCEPTED);
+	advance_to(lazy_due(1 + 64 * T1));
 	assert_int_equal(txn_state(tx), TXN_TERMINATED);
-	assert_int_equal(txn_table_live(fx.tt), 0);
 	assert_int_equal(fx.nended, 1);
 	assert_ptr_equal(fx.ended[0].tx, tx);
+	assert_non_null(strstr(fx.ended[0].why, "timer L"));
+	assert_int_equal(txn_table_live(fx.tt), 0);
 	assert_null(match(invite));
-	assert_int_equal(respond(tx, 200), EINVAL);
 	advance_to(100000);
 	assert_int_equal(fx.nsent, 2);
 	assert_int_equal(tmr_wheel_count(loop_timers(fx.l)), 0);
@@ -750,8 +786,11 @@ static void test_match_cancel(void **state)
 	assert_ptr_equal(match_cancelled(cancel), inv);
 	assert_int_equal(txn_table_live(fx.tt), 2);
 
-	/* once the INVITE has ended, there is nothing left to cancel */
+	/* a 2xx leaves the INVITE Accepted (RFC 6026): a late CANCEL still finds it (9.2: 200, no effect);
+	 * once Timer L has ended it, there is nothing left to cancel */
 	assert_int_equal(respond(inv, 200), 0);
+	assert_ptr_equal(match_cancelled(cancel), inv);
+	advance_to(lazy_due(64 * T1));
 	assert_null(match_cancelled(cancel));
 	assert_ptr_equal(match(cancel), can);
 	drop(inv);
@@ -946,14 +985,6 @@ static void test_bad_shards(void **state)
 	assert_null(t);
 }
 
-static unsigned tu_freed;
-
-static void tu_destroy(void *data)
-{
-	assert_ptr_equal(data, &tu_freed);
-	tu_freed++;
-}
-
 /* The TU's slot is freed with the transaction; the destination comes back as set. */
 static void test_tu_and_dest(void **state)
 {
@@ -976,8 +1007,10 @@ static void test_tu_and_dest(void **state)
 	assert_int_equal(proto, TP_TCP);
 	assert_null(conn);
 	assert_int_equal(got_dst->u.in.sin_port, htons(5062));
-	assert_int_equal(respond(tx, 200), 0); /* terminated: the table let go */
-	assert_int_equal(tu_freed, 0);         /* we still hold it */
+	assert_int_equal(respond(tx, 200), 0);
+	advance_to(lazy_due(64 * T1)); /* Timer L: terminated, the table let go */
+	assert_int_equal(txn_state(tx), TXN_TERMINATED);
+	assert_int_equal(tu_freed, 0); /* we still hold it */
 	drop(tx);
 	assert_int_equal(tu_freed, 1);
 }
@@ -1564,7 +1597,7 @@ int main(void)
 		TEST(test_invite_ack_in_proceeding_ignored),
 		TEST(test_invite_retransmission),
 		TEST(test_invite_reliable),
-		TEST(test_invite_2xx_terminates),
+		TEST(test_invite_2xx_accepted),
 		TEST(test_non_invite_udp),
 		TEST(test_non_invite_provisional),
 		TEST(test_non_invite_tcp),
