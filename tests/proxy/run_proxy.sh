@@ -686,6 +686,12 @@ then
 	check "sipua.py inviteretx" inviteretx --port "${SIPD_PORT[main]}" --user bob
 	case_end
 
+	case_begin "16.7 step 5: bob's two phones (equal q) both answer the forked INVITE 200 at once: both 200s reach the caller, each with its phone's To tag (the second although the first ended the search: the Accepted transaction, RFC 6026, keeps the context while a branch is pending); the ACK of each and a BYE for the second reach their phones" main
+	unbind bob
+	check "sipua.py fork200" fork200 --port "${SIPD_PORT[main]}" --user bob
+	unbind bob
+	case_end
+
 	case_begin "16.7 step 1: a 200 to an INVITE matching no transaction, CRLFs before its status line (7.5), is passed on by its next Via, status line first, sipd's Via gone" main
 	check "sipua.py strayresp --method INVITE" strayresp --port "${SIPD_PORT[main]}" --method INVITE
 	case_end

@@ -922,6 +922,71 @@ def cmd_inviteretx(a):
     return 0
 
 
+def cmd_fork200(a):
+    """16.7 step 5: a.user's two phones (equal q) both answer the forked INVITE 200 at once, as happens when
+    two phones are picked up together: both 2xx must reach the caller, each with its own To tag, the
+    second too although the first already ended the search (RFC 6026: the server transaction, Accepted,
+    and its response context stay while a branch is pending). The caller ACKs both and hangs up the second
+    with a BYE (13.2.2.4); both ACKs and the BYE must reach their phone."""
+    phones = []
+    for _ in range(2):
+        sock = udp_socket(0)
+        port = sock.getsockname()[1]
+        r = register(sock, a.port, a.user, a.password, ["<sip:callee@%s:%d>" % (HOST, port)], 300)
+        if r.code != 200:
+            raise Fail("REGISTER %s: expected 200, got '%s'" % (a.user, r.start))
+        phones.append((sock, port))
+    c = Caller(a, "f2")
+    c.send(c.request("INVITE", c.ruri, 1, "z9hG4bK%sinv" % c.tag, "<%s>" % c.ruri))
+    fails = []
+    for i, (sock, port) in enumerate(phones):
+        deadline = time.monotonic() + 3
+        while True:
+            inv, src = recv_msg(sock, deadline)
+            if inv is None or inv.method == "INVITE":
+                break
+        if inv is None:
+            raise Fail("phone %d (udp:127.0.0.1:%d) got no INVITE within 3 s" % (i + 1, port))
+        contact = "Contact: <sip:callee@%s:%d>" % (HOST, port)
+        sock.sendto(response(inv, 200, "OK", "f2p%d" % (i + 1), [contact], SDP_ANSWER), src)
+    oks, deadline = {}, time.monotonic() + 2
+    while len(oks) < 2:
+        m, _ = recv_msg(c.sock, deadline)
+        if m is None:
+            break
+        if m.code == 200 and "1 INVITE" in (m.first("CSeq") or ""):
+            tag = re.search(r";tag=([^;>\s]+)", m.first("To") or "")
+            oks.setdefault(tag.group(1) if tag else "", m)
+    if sorted(oks) != ["f2p1", "f2p2"]:
+        fails.append("the caller got 200s with To tags %s within 2 s, expected f2p1 and f2p2" % sorted(oks))
+    for tag, ok in sorted(oks.items()):
+        rr = [v.strip() for line in ok.values("Record-Route") for v in line.split(",")]
+        routes = ["Route: %s" % ", ".join(reversed(rr))] if rr else []
+        target = re.search(r"<([^>]+)>", ok.first("Contact") or "").group(1)
+        c.send(c.request("ACK", target, 1, "z9hG4bK%sack%s" % (c.tag, tag), ok.first("To"), routes))
+        if tag == "f2p2":
+            c.send(c.request("BYE", target, 2, "z9hG4bK%sbye" % c.tag, ok.first("To"), routes))
+    for i, (sock, port) in enumerate(phones):
+        want = ["ACK", "BYE"] if i == 1 else ["ACK"]
+        got, deadline = [], time.monotonic() + 2
+        while len(got) < len(want):
+            m, src = recv_msg(sock, deadline)
+            if m is None:
+                break
+            if m.method == "BYE":
+                sock.sendto(response(m, 200, "OK", None), src)
+            if m.method in ("ACK", "BYE"):
+                got.append(m.method)
+        if got != want and len(oks) == 2:
+            fails.append("phone %d got %s, expected %s" % (i + 1, got, want))
+        sock.close()
+    c.sock.close()
+    if fails:
+        raise Fail("; ".join(fails))
+    print("both 200s reached the caller (To tags f2p1, f2p2); ACKs and the BYE reached the phones")
+    return 0
+
+
 def cmd_sink(a):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((a.host, a.port))
@@ -1382,10 +1447,11 @@ def main():
     g3.add_argument("--port", type=int, required=True)
     g3.add_argument("--user", required=True)
     g3.add_argument("--password", default="secret")
-    g4 = sub.add_parser("inviteretx")
-    g4.add_argument("--port", type=int, required=True)
-    g4.add_argument("--user", required=True)
-    g4.add_argument("--password", default="secret")
+    for name in ("inviteretx", "fork200"):
+        g4 = sub.add_parser(name)
+        g4.add_argument("--port", type=int, required=True)
+        g4.add_argument("--user", required=True)
+        g4.add_argument("--password", default="secret")
     k = sub.add_parser("sink")
     k.add_argument("--host", default="127.0.0.2")
     k.add_argument("--port", type=int, required=True)
@@ -1434,7 +1500,7 @@ def main():
                 "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
                 "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "tcpreg": cmd_tcpreg, "bigack": cmd_bigack, "byeretx": cmd_byeretx, "invite": cmd_invite,
                 "strayresp": cmd_strayresp,
-                "sink": cmd_sink, "inviteretx": cmd_inviteretx, "request": cmd_request, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
+                "sink": cmd_sink, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:
         sys.stderr.write("sipua: %s\n" % e)
         return 1
