@@ -27,6 +27,7 @@ static bool key_from_msg(struct txn_key *k, const struct sip_msg *m, bool want_i
 	memset(k, 0, sizeof(*k));
 	k->cookie = v->branch.l > 7 && memcmp(v->branch.p, MAGIC_COOKIE, 7) == 0;
 	k->part[K_METHOD] = method;
+	k->is_ack = m->mid == SIP_METHOD_ACK;
 	if (k->cookie) {
 		k->part[K_BRANCH_OR_RURI] = v->branch;
 		k->part[K_HOST_OR_CALLID] = v->host;
@@ -41,7 +42,6 @@ static bool key_from_msg(struct txn_key *k, const struct sip_msg *m, bool want_i
 	k->part[K_VIA] = v->raw;
 	k->part[K_TOTAG] = m->to.tag;
 	k->cseq = m->cseq.num;
-	k->is_ack = m->mid == SIP_METHOD_ACK;
 	return true;
 }
 
@@ -214,8 +214,10 @@ static struct txn *lookup(struct txn_table *t, const struct txn_key *k, struct r
 				tx = mem_ref((struct txn *)e);
 			continue;
 		}
-		/* a transaction being reduced stands beside its echo for a moment: it goes first */
-		if (r && !echo) {
+		/* a transaction being reduced stands beside its echo for a moment: it goes first. An ACK
+		 * never matches an echo: the only INVITE echoes are of Accepted transactions, whose ACKs
+		 * (of the 2xx) are the TU's (RFC 6026 7.1) */
+		if (r && !echo && !k->is_ack) {
 			echo_key((const struct txn_echo *)e, &ek);
 			if (key_eq(&ek, k))
 				echo = (const struct txn_echo *)e;
@@ -244,7 +246,7 @@ struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req, boo
 		mem_deref(tx);
 		tx = NULL;
 	}
-	if (*absorbed && r.buf) {
+	if (*absorbed && r.buf && r.len) {
 		/* 17.2.2: a retransmission in Completed gets the final response again, nothing else */
 		if (t->cfg.resend)
 			t->cfg.resend(r.worker, r.proto, &r.dst, r.buf, r.len, t->cfg.arg);
@@ -327,7 +329,7 @@ static size_t echo_place_key(const struct txn *tx, uint16_t off_out[K_PARTS], ui
 	for (int i = 0; i < K_PARTS; i++) {
 		struct slice p = tx->key.part[i];
 		bool in_via = tx->key.cookie && (i == K_BRANCH_OR_RURI || i == K_HOST_OR_CALLID);
-		const char *at = !p.l ? tx->resp : in_via ? find_short(tx->resp, window, p) : NULL;
+		const char *at = !tx->resp_len ? NULL : !p.l ? tx->resp : in_via ? find_short(tx->resp, window, p) : NULL;
 		size_t off = at ? (size_t)(at - tx->resp) : tx->resp_len + extra;
 
 		if (!at)
@@ -359,7 +361,8 @@ static bool echo_add(struct txn *tx)
 	memset(e, 0, sizeof(*e));
 	memcpy(e->part_off, off, sizeof(off));
 	memcpy(e->part_len, len, sizeof(len));
-	memcpy(e->data, tx->resp, tx->resp_len);
+	if (tx->resp_len) /* an Accepted INVITE's echo has none */
+		memcpy(e->data, tx->resp, tx->resp_len);
 	for (int i = 0; i < K_PARTS; i++)
 		if (e->part_off[i] >= tx->resp_len && e->part_len[i])
 			memcpy(e->data + e->part_off[i], tx->key.part[i].p, e->part_len[i]);
@@ -551,6 +554,18 @@ static void reduce(struct txn *tx)
 		end_after(tx, 64u * tx->table->cfg.timers.t1);
 }
 
+/* An Accepted INVITE transaction with no TU left: over UDP its echo, with no response to send (key
+ * only, about a third of the transaction), absorbs retransmissions of the INVITE for the rest of Timer
+ * L; over a reliable transport none come (17.1.1.2: no Timer A), so it ends. Without memory for the
+ * echo it stays whole until Timer L. */
+static void accepted_reduce(struct txn *tx)
+{
+	if (tx->reliable)
+		terminate(tx, "2xx sent over a reliable transport");
+	else if (echo_add(tx))
+		terminate(tx, "accepted: its echo absorbs the INVITE until timer L");
+}
+
 /* The TU of a non-INVITE transaction that has sent its final response: nothing it holds can be used
  * again (no CANCEL, no second final, later branch answers are dropped), so it goes now, and the
  * transaction is reduced to its echo. A timer, not a call: the final left from inside the TU, whose
@@ -568,6 +583,8 @@ static void release_tu(struct tmr *tm, void *arg)
 		destroy(tu);
 	if (tx->state == TXN_COMPLETED)
 		reduce(tx);
+	else if (tx->state == TXN_ACCEPTED)
+		accepted_reduce(tx);
 }
 
 static void respond_here(struct txn *tx, unsigned code, char *copy, size_t len)
@@ -606,6 +623,8 @@ static void respond_here(struct txn *tx, unsigned code, char *copy, size_t len)
 		tx->resp = NULL;
 		tx->resp_len = 0;
 		tmr_start_lazy(loop_timers(tx->loop), &tx->tmr_end, 64u * T->t1, timer_end, tx);
+		if (!tx->tu_destroy)
+			accepted_reduce(tx); /* else once the TU lets go (txn_release_tu) */
 		return;
 	}
 	tx->state = TXN_COMPLETED;

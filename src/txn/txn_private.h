@@ -17,7 +17,7 @@ enum { K_BRANCH_OR_RURI, K_HOST_OR_CALLID, K_FROMTAG, K_VIA, K_METHOD, K_TOTAG, 
  * Request-URI, From tag, Call-ID, CSeq and top Via otherwise (RFC 2543). */
 struct txn_key {
 	bool cookie;
-	bool is_ack;            /* only in keys built from a message: an ACK's To tag is the response's */
+	bool is_ack;            /* only in keys built from a message: an ACK (whose To tag is the response's) */
 	uint16_t port;
 	uint32_t cseq;
 	struct slice part[K_PARTS];

@@ -561,8 +561,9 @@ static void tu_destroy(void *data)
 
 /* RFC 6026 7.1 (updating 17.2.1): a 2xx leaves the INVITE transaction Accepted until Timer L (64*T1): a
  * retransmission of the INVITE is absorbed (no 2xx sent again: the UAS retransmits it, not the
- * transaction), an ACK reusing the INVITE's branch is not taken (it is the TU's), no second final goes,
- * and Timer L ends it. txn_release_tu lets the TU go on the next turn, the transaction staying. */
+ * transaction), an ACK reusing the INVITE's branch is not taken (it is the TU's), no second final goes.
+ * Whole while its TU holds it; once txn_release_tu lets the TU go (on the next turn), an echo with no
+ * response (over UDP) absorbs the INVITE until it ends, and still no ACK. */
 static void test_invite_2xx_accepted(void **state)
 {
 	struct txn *tx = txn_make(invite, false);
@@ -588,25 +589,54 @@ static void test_invite_2xx_accepted(void **state)
 	assert_null(match_absorbed(ack, &absorbed));
 	assert_false(absorbed);
 	assert_int_equal(respond(tx, 200), EINVAL);
+	advance_to(1000);
+	assert_int_equal(txn_state(tx), TXN_ACCEPTED); /* the TU holds it */
 	txn_release_tu(tx);
 	assert_int_equal(tu_freed, 0); /* not under the caller's feet */
-	advance_to(2);
+	advance_to(1001);
 	assert_int_equal(tu_freed, 1);
 	assert_null(txn_tu(tx));
-	assert_int_equal(txn_state(tx), TXN_ACCEPTED);
-	advance_to(lazy_due(1 + 64 * T1) - 1);
-	assert_int_equal(txn_state(tx), TXN_ACCEPTED);
-	advance_to(lazy_due(1 + 64 * T1));
-	assert_int_equal(txn_state(tx), TXN_TERMINATED);
+	assert_int_equal(txn_state(tx), TXN_TERMINATED); /* reduced to its echo */
 	assert_int_equal(fx.nended, 1);
 	assert_ptr_equal(fx.ended[0].tx, tx);
 	assert_non_null(strstr(fx.ended[0].why, "timer L"));
+	assert_int_equal(txn_table_live(fx.tt), 1);
+	assert_null(match_absorbed(invite, &absorbed));
+	assert_true(absorbed);
+	assert_null(match_absorbed(ack, &absorbed));
+	assert_false(absorbed);
+	assert_int_equal(fx.nsent, 2); /* nothing sent for either */
+	advance_to(lazy_due(1001 + 64 * T1));
 	assert_int_equal(txn_table_live(fx.tt), 0);
-	assert_null(match(invite));
+	assert_null(match_absorbed(invite, &absorbed));
+	assert_false(absorbed);
 	advance_to(100000);
 	assert_int_equal(fx.nsent, 2);
-	assert_int_equal(tmr_wheel_count(loop_timers(fx.l)), 0);
 	drop(tx);
+}
+
+/* The same over TCP: no INVITE retransmission comes over a reliable transport, so once its TU is gone the
+ * Accepted transaction ends (no echo); without a TU at all, at once. */
+static void test_invite_2xx_accepted_reliable(void **state)
+{
+	struct txn *a = txn_make(invite, true);
+	struct txn *b = txn_make((struct rq){ .method = "INVITE", .via = "SIP/2.0/TCP 10.0.0.1:5060;branch=z9hG4bK-inv2" },
+				 true);
+
+	(void)state;
+	tu_freed = 0;
+	txn_set_tu(a, &tu_freed, tu_destroy);
+	assert_int_equal(respond(a, 200), 0);
+	assert_int_equal(respond(b, 200), 0);
+	assert_int_equal(txn_state(a), TXN_ACCEPTED);
+	assert_int_equal(txn_state(b), TXN_TERMINATED);
+	txn_release_tu(a);
+	advance_to(1);
+	assert_int_equal(tu_freed, 1);
+	assert_int_equal(txn_state(a), TXN_TERMINATED);
+	assert_int_equal(txn_table_live(fx.tt), 0);
+	drop(a);
+	drop(b);
 }
 
 /* ---- non-INVITE server transaction (17.2.2) ---- */
@@ -786,11 +816,9 @@ static void test_match_cancel(void **state)
 	assert_ptr_equal(match_cancelled(cancel), inv);
 	assert_int_equal(txn_table_live(fx.tt), 2);
 
-	/* a 2xx leaves the INVITE Accepted (RFC 6026): a late CANCEL still finds it (9.2: 200, no effect);
-	 * once Timer L has ended it, there is nothing left to cancel */
+	/* once the INVITE has answered 2xx (with no TU, its Accepted state is an echo at once: RFC 6026)
+	 * there is nothing left to cancel */
 	assert_int_equal(respond(inv, 200), 0);
-	assert_ptr_equal(match_cancelled(cancel), inv);
-	advance_to(lazy_due(64 * T1));
 	assert_null(match_cancelled(cancel));
 	assert_ptr_equal(match(cancel), can);
 	drop(inv);
@@ -1598,6 +1626,7 @@ int main(void)
 		TEST(test_invite_retransmission),
 		TEST(test_invite_reliable),
 		TEST(test_invite_2xx_accepted),
+		TEST(test_invite_2xx_accepted_reliable),
 		TEST(test_non_invite_udp),
 		TEST(test_non_invite_provisional),
 		TEST(test_non_invite_tcp),
