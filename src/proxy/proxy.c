@@ -486,6 +486,14 @@ static void collect_challenges(struct rctx *rc, const struct sip_msg *resp)
 
 static void timer_c_expired(struct tmr *t, void *arg);
 
+/* The search is over (a final went up, or the transaction ended): Timer C and the INVITE's Expires
+ * have nothing left to end. */
+static void search_timers_stop(struct rctx *rc)
+{
+	tmr_cancel(&rc->timer_c);
+	tmr_cancel(&rc->expiry);
+}
+
 static void timer_c_restart(struct rctx *rc)
 {
 	if (rc->invite && !rc->ended)
@@ -513,8 +521,7 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 			/* 16.7 step 5: every 2xx goes up at once; the first through the transaction */
 			if (!rc->final_sent && txn_respond(rc->stx, code, out, len) == 0) {
 				rc->final_sent = true;
-				tmr_cancel(&rc->timer_c);
-				tmr_cancel(&rc->expiry);
+				search_timers_stop(rc);
 				if (rc->call_id[0]) /* an INVITE out of a dialog: Record-Routed when configured */
 					calls_answered(rc->p->calls, slice_cstr(rc->call_id), rc->p->cfg->record_route);
 			}
@@ -1048,8 +1055,7 @@ static void rctx_finish(struct rctx *rc)
 	}
 	if (rc->final_sent || pending_count(rc))
 		return;
-	tmr_cancel(&rc->timer_c);
-	tmr_cancel(&rc->expiry);
+	search_timers_stop(rc);
 	rc->final_sent = true;
 	if (rc->expired)
 		rc->best_code = 408; /* whatever the cancelled branches said (487 mostly) */
@@ -1113,8 +1119,7 @@ static void rctx_free(void *data)
 {
 	struct rctx *rc = data;
 
-	tmr_cancel(&rc->timer_c);
-	tmr_cancel(&rc->expiry);
+	search_timers_stop(rc);
 
 	for (unsigned i = 0; i < rc->nbr; i++) {
 		txn_client_detach(rc->br[i]->ct);
@@ -1151,8 +1156,7 @@ void proxy_txn_end(struct proxy *p, struct txn *tx)
 		return;
 	rc = txn_tu(tx);
 	rc->ended = true;
-	tmr_cancel(&rc->timer_c);
-	tmr_cancel(&rc->expiry);
+	search_timers_stop(rc);
 	/* branches still open end on their own timers; their answers have nowhere to go now */
 	for (unsigned i = 0; i < rc->nbr; i++) {
 		txn_client_detach(rc->br[i]->ct);

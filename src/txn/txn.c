@@ -241,7 +241,7 @@ struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req, boo
 	if (!key_from_msg(&k, req, false))
 		return NULL;
 	tx = lookup(t, &k, &r, absorbed);
-	if (tx && req->mid == SIP_METHOD_ACK && atomic_load(&tx->accepted)) {
+	if (tx && k.is_ack && atomic_load(&tx->accepted)) {
 		/* RFC 6026 7.1: an ACK for the 2xx (its branch reused) is the TU's, not absorbed here */
 		mem_deref(tx);
 		tx = NULL;

@@ -67,8 +67,8 @@ struct txn {
 	atomic_bool final;      /* a final response was handed to txn_respond */
 	atomic_bool accepted;   /* an INVITE's 2xx was: ACKs no longer match it (RFC 6026 7.1) */
 	struct loop *loop;
-	struct tmr tmr_retx;    /* G */
-	struct tmr tmr_end;     /* H, I, J */
+	struct tmr tmr_retx;    /* G; a non-INVITE's 100 at T2 (RFC 4320) before its final; the TU's release */
+	struct tmr tmr_end;     /* H, I, J, L */
 	unsigned g_interval;
 	char *resp;             /* the last response, resent on retransmissions */
 	size_t resp_len;

@@ -1135,21 +1135,29 @@ static void test_give_up(void **state)
 	drop(inv);
 }
 
+/* p as a transport would hand it over from ip:port (host order), and where its answers go (18.2.2). */
+static void origin_make(struct req *r, struct tp_msg *tm, struct txn_origin *o, struct rq p, uint32_t ip, uint16_t port)
+{
+	req_make(r, p);
+	memset(tm, 0, sizeof(*tm));
+	tm->proto = TP_UDP;
+	tm->buf = r->text;
+	tm->len = strlen(r->text);
+	tm->src.len = sizeof(struct sockaddr_in);
+	tm->src.u.in.sin_family = AF_INET;
+	tm->src.u.in.sin_port = htons(port);
+	tm->src.u.in.sin_addr.s_addr = htonl(ip);
+	txn_origin_init(o, tm, &r->m, true);
+}
+
 /* Keeps p's bytes in tx, as the TUs do (txn_keep), so that the transaction can build responses itself. */
 static void keep(struct txn *tx, struct rq p)
 {
-	struct tp_msg tm = { .proto = TP_UDP };
+	struct tp_msg tm;
 	struct txn_origin o;
 	struct req r;
 
-	req_make(&r, p);
-	tm.buf = r.text;
-	tm.len = strlen(r.text);
-	tm.src.len = sizeof(struct sockaddr_in);
-	tm.src.u.in.sin_family = AF_INET;
-	tm.src.u.in.sin_port = htons(5060);
-	tm.src.u.in.sin_addr.s_addr = htonl(0xc0000207);
-	txn_origin_init(&o, &tm, &r.m, true);
+	origin_make(&r, &tm, &o, p, 0xc0000207, 5060);
 	assert_int_equal(txn_keep(tx, &o, tm.buf, tm.len), 0);
 }
 
@@ -1216,20 +1224,13 @@ static void test_reply_prepare(void **state)
 	struct rq p = { .method = "REGISTER", .via = "SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK-reg1;rport" };
 	struct txn *tx = txn_make(p, false);
 	struct txn_origin o;
-	struct tp_msg tm = { .proto = TP_UDP };
+	struct tp_msg tm;
 	struct req r;
 	char *out = NULL;
 	size_t len = 0;
 
 	(void)state;
-	req_make(&r, p);
-	tm.buf = r.text;
-	tm.len = strlen(r.text);
-	tm.src.len = sizeof(struct sockaddr_in);
-	tm.src.u.in.sin_family = AF_INET;
-	tm.src.u.in.sin_port = htons(40000);
-	tm.src.u.in.sin_addr.s_addr = htonl(0x0a000001); /* 10.0.0.1: behind a NAT, as received= says */
-	txn_origin_init(&o, &tm, &r.m, true);
+	origin_make(&r, &tm, &o, p, 0x0a000001, 40000); /* 10.0.0.1: behind a NAT, as received= says */
 	assert_int_equal(txn_reply_prepare(tx, &r.m, 200, NULL, NULL, &out, &len), EINVAL); /* nothing kept */
 	assert_null(out);
 	assert_int_equal(txn_keep(tx, &o, tm.buf, tm.len), 0);
