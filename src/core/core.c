@@ -399,17 +399,16 @@ void core_on_message(struct tp_msg *tm, void *arg)
 	m = wmsg;
 	rc = sip_msg_parse(m, tm->buf, tm->len, &perr);
 	if (!m->is_request && m->status) {
-		/* a response: to a client transaction, or else to pass on by its Via; never answered. A
-		 * malformed one whose top Via and CSeq still name a client transaction is handed to it as
-		 * invalid (the proxy makes that branch a 502, 16.7); else it is dropped */
+		/* a response: to a client transaction, never answered. A malformed one whose top Via and
+		 * CSeq still name a client transaction is handed to it as invalid (the proxy makes that branch a
+		 * 502, 16.7). One that matches no transaction is dropped (RFC 6026 7.3: a transaction-stateful
+		 * proxy forwards no stray response, not even a 2xx: those of an answered INVITE still match
+		 * its client transaction, Accepted, until Timer M) */
 		if (rc == 0)
 			rc = sip_msg_check(m, &perr);
-		if (txn_client_recv(c->txns, m, rc ? (perr.reason ? perr.reason : "malformed") : NULL) == ENOENT) {
-			if (rc == 0)
-				proxy_stray_response(c->proxy, tm, m);
-			else
-				log_debug("dropped a response: %s", perr.reason ? perr.reason : "malformed");
-		}
+		if (txn_client_recv(c->txns, m, rc ? (perr.reason ? perr.reason : "malformed") : NULL) == ENOENT)
+			log_debug("dropped a response %u that matches no transaction%s%s", m->status,
+				  rc ? ": " : "", rc ? (perr.reason ? perr.reason : "malformed") : "");
 		return;
 	}
 	txn_origin_init(&o, tm, rc == 0 || m->is_request ? m : NULL, c->cfg.via_maddr);
@@ -440,6 +439,14 @@ void core_on_message(struct tp_msg *tm, void *arg)
 		return;
 	}
 	handle_request(c, tm, m, &o);
+}
+
+/* The second and later 2xx to an INVITE that sipd forwarded (RFC 6026 8.4): the proxy passes them on. */
+static void accepted_2xx(const struct sip_msg *resp, void *arg)
+{
+	struct core *c = arg;
+
+	proxy_relay_2xx(c->proxy, resp);
 }
 
 void core_unreachable(enum tp_proto proto, const struct tp_addr *peer, int err, bool lost, void *arg)
@@ -479,6 +486,7 @@ int core_new(struct core **cp, const struct config *cfg)
 	tc.send = txn_send;
 	tc.server_name = c->cfg.server_name[0] ? c->cfg.server_name : NULL;
 	tc.end = txn_end;
+	tc.accepted_2xx = accepted_2xx;
 	tc.arg = c;
 	err = txn_table_new(&c->txns, &tc);
 	if (!err)

@@ -2075,9 +2075,9 @@ out:
 	return taken;
 }
 
-/* ---- stray responses ---- */
+/* ---- 2xx after the first ---- */
 
-void proxy_stray_response(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *resp)
+void proxy_relay_2xx(struct proxy *p, const struct sip_msg *resp)
 {
 	const struct sip_hdr *h = sip_msg_hdr(resp, SIP_HDR_VIA);
 	struct slice rest, top, next;
@@ -2087,14 +2087,10 @@ void proxy_stray_response(struct proxy *p, const struct tp_msg *tm, const struct
 	char *out;
 	size_t len;
 
-	(void)tm;
-	/* 16.7 step 1, 16.11: a response to an INVITE that no client transaction claims goes on by its next
-	 * Via (a 2xx retransmission, a final that came late), but a 100 (hop by hop) and a 2xx without a To
-	 * tag. Not one to a non-INVITE (RFC 4320 4.2): sipd forwards every non-INVITE statefully, and a
-	 * transaction-stateful proxy sends no response to one without its server transaction (a second
-	 * branch's late 200, a retransmitted final after the transaction ended) */
-	if (!h || resp->status <= 100 || resp->cseq.mid != SIP_METHOD_INVITE ||
-	    (resp->status / 100 == 2 && !resp->to.tag.p))
+	/* The server transaction, Accepted too, would pass the 2xx to the transport as it is (RFC 6026 7.1),
+	 * and may be gone already (its TU released): so it goes on the way a stateless proxy sends a
+	 * response (16.11), by the next Via. A 2xx without a To tag answers nothing (8.2.6.2) */
+	if (!h || !resp->to.tag.p)
 		return;
 	rest = h->value;
 	if (!sip_list_next(&rest, &top) || sip_via_parse(&v, top) || !registrar_is_self(p->reg, v.host))
@@ -2121,7 +2117,7 @@ void proxy_stray_response(struct proxy *p, const struct tp_msg *tm, const struct
 		return;
 	out = fwd_strip_via(resp, &len);
 	if (out) {
-		tp_send(tm->worker, proto, NULL, &dst, out, len);
+		tp_send(NULL, proto, NULL, &dst, out, len);
 		free(out);
 	}
 }

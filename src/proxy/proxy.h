@@ -29,8 +29,9 @@ bool proxy_for_sipd(const struct proxy *p, const struct sip_msg *req);
 bool proxy_cancel(struct proxy *p, struct txn *inv);
 /* A server transaction ends (on its loop): the proxy lets go of what it held for it. */
 void proxy_txn_end(struct proxy *p, struct txn *tx);
-/* A response no client transaction claimed (a 2xx retransmission, a late final): forwarded by its Via
- * when the top one is sipd's (16.7 step 1, 16.11); a 100 never is. */
-void proxy_stray_response(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *resp);
+/* A 2xx to an INVITE that an Accepted client transaction matched after its first (a retransmission,
+ * another fork's answer: RFC 6026 8.4): passed on by its next Via when the top one is sipd's (16.11),
+ * from the calling thread's worker. */
+void proxy_relay_2xx(struct proxy *p, const struct sip_msg *resp);
 
 #endif

@@ -1,5 +1,6 @@
 /* client.c: client transactions (RFC 3261 17.1): INVITE (timers A, B, D, hop-by-hop ACK for a non-2xx
- * final) and non-INVITE (timers E, F, K), matched by the branch sipd put in its Via (17.1.3). A final
+ * final; the Accepted state and Timer M of RFC 6026 after a 2xx) and non-INVITE (timers E, F, K), matched
+ * by the branch sipd put in its Via (17.1.3). A final
  * response that is not a valid answer to the request sent ends the transaction as a 502 (16.7); a TCP
  * connection that cannot be set up, or that goes away before they heard anything, ends those waiting on
  * it as a 503 (8.1.3.1, 17.1.4). */
@@ -25,7 +26,9 @@
 #define CSHARDS (1u << CSHARD_BITS) /* by the key hash's low bits; the chains use the rest */
 #define CBUCKETS_MAX (1u << 14) /* per shard: 4M in all */
 
-enum cstate { C_CALLING, C_PROCEEDING, C_COMPLETED, C_TERMINATED };
+/* C_ACCEPTED: an INVITE that heard a 2xx, until Timer M (RFC 6026 8.4): it still matches the 2xx that
+ * follow (retransmissions, other forks' answers) so that they may be passed on. */
+enum cstate { C_CALLING, C_PROCEEDING, C_COMPLETED, C_ACCEPTED, C_TERMINATED };
 
 struct txn_client {
 	struct htab_link link;    /* first: its shard's chain, and the key's hash */
@@ -38,9 +41,10 @@ struct txn_client {
 	bool invalid;          /* ended by an invalid final: its retransmissions are ACKed too */
 	bool conn_lost;        /* ended by its connection going away once up (17.1.4) */
 	enum cstate state;
+	atomic_bool accepted;  /* state is C_ACCEPTED: read by txn_client_recv on any worker */
 	struct loop *loop;
 	struct tmr tmr_retx;   /* A or E */
-	struct tmr tmr_end;    /* B, D, F, K */
+	struct tmr tmr_end;    /* B, D, F, K, M */
 	unsigned retx;
 	char *req, *ack;
 	size_t req_len, ack_len;
@@ -254,8 +258,9 @@ static void timer_end(struct tmr *t, void *arg)
 	struct txn_client *ct = arg;
 
 	(void)t;
-	/* B or F: no final in time (408); D or K: the Completed state has absorbed enough */
-	ct_terminate(ct, ct->state == C_COMPLETED ? 0 : 408);
+	/* B or F: no final in time (408); D or K: the Completed state has absorbed enough; M: the Accepted
+	 * state has passed on the 2xx that came in time */
+	ct_terminate(ct, ct->state == C_COMPLETED || ct->state == C_ACCEPTED ? 0 : 408);
 }
 
 /* The ident of a request, read from it: for callers that have not kept it (a CANCEL). */
@@ -407,6 +412,22 @@ static void resp_final(struct txn_client *ct, unsigned code, const struct sip_ms
 		       timer_end, ct);
 }
 
+/* RFC 6026 8.4: a 2xx to an INVITE leaves the transaction Accepted until Timer M (64*T1 over every
+ * transport: a forking proxy downstream may send other 2xx late) instead of ending it (17.1.1.2), so that
+ * the 2xx that follow still match it and go on (txn_client_recv), while a response that matches no
+ * transaction is dropped (RFC 6026 7.3). The ACK of a 2xx is end to end: nothing more is sent. */
+static void accept_2xx(struct txn_client *ct)
+{
+	ct->state = C_ACCEPTED;
+	atomic_store(&ct->accepted, true);
+	tmr_cancel(&ct->tmr_retx);
+	wait_unlink(ct);
+	free(ct->req);
+	ct->req = NULL;
+	ct->req_len = 0;
+	tmr_start_lazy(loop_timers(ct->loop), &ct->tmr_end, 64u * ct->table->cfg.timers.t1, timer_end, ct);
+}
+
 /* Why resp cannot be the answer to the request sent (8.2.6.2: the same Call-ID, From, CSeq and Vias;
  * a To tag on every final), or NULL. */
 static const char *resp_mismatch(const struct txn_client *ct, const struct sip_msg *resp)
@@ -422,6 +443,25 @@ static const char *resp_mismatch(const struct txn_client *ct, const struct sip_m
 	return NULL;
 }
 
+/* RFC 6026 8.4: an Accepted transaction passes every valid 2xx on (the table's accepted_2xx), from the
+ * thread that received it; it absorbs anything else (a late 1xx, a non-2xx final that a broken UAS sends
+ * after its 2xx, a 2xx that does not answer the request sent). */
+static void accepted_recv(struct txn_client *ct, const struct sip_msg *resp, const char *invalid)
+{
+	const struct txn_table_config *cfg = &ct->table->cfg;
+
+	if (!invalid && resp->status / 100 == 2)
+		invalid = resp_mismatch(ct, resp);
+	else if (!invalid)
+		invalid = "not a 2xx";
+	if (invalid) {
+		log_debug("txn: dropped a response %u to an answered INVITE: %s", resp->status, invalid);
+		return;
+	}
+	if (cfg->accepted_2xx)
+		cfg->accepted_2xx(resp, cfg->arg);
+}
+
 /* invalid: why the core found resp malformed, NULL when it passed the checks. */
 static void recv_here(struct txn_client *ct, const struct sip_msg *resp, const char *invalid)
 {
@@ -430,6 +470,10 @@ static void recv_here(struct txn_client *ct, const struct sip_msg *resp, const c
 
 	if (ct->state == C_TERMINATED)
 		return;
+	if (ct->state == C_ACCEPTED) {
+		accepted_recv(ct, resp, invalid); /* posted before the owner made it Accepted */
+		return;
+	}
 	if (ct->state == C_COMPLETED) {
 		if (ct->invite && (code >= 300 || ct->invalid) && ct->ack)
 			ct_send(ct, ct->ack, ct->ack_len); /* a retransmitted final: the ACK again */
@@ -467,7 +511,7 @@ static void recv_here(struct txn_client *ct, const struct sip_msg *resp, const c
 		ct->h = NULL;
 		if (h)
 			h(ct, code, resp, ct->arg);
-		ct_terminate(ct, 0); /* 17.1.1.2: a 2xx ends it; the 2xx's ACK is end to end */
+		accept_2xx(ct);
 		return;
 	}
 	resp_final(ct, code, resp, resp);
@@ -526,6 +570,12 @@ int txn_client_recv(struct txn_table *t, const struct sip_msg *resp, const char 
 	pthread_mutex_unlock(&s->lock);
 	if (!ct)
 		return ENOENT;
+	if (atomic_load(&ct->accepted)) {
+		/* what it reads of ct is set before the flag and never changes after: no need for its owner */
+		accepted_recv(ct, resp, invalid);
+		mem_deref(ct);
+		return 0;
+	}
 	/* the owner's loop runs the state machine: here when this is the owner, or when it sleeps with
 	 * nothing posted (no wake-up, no copy); else posted to it */
 	struct recv_direct d = { ct, resp, invalid };
@@ -637,5 +687,5 @@ bool txn_client_conn_lost(const struct txn_client *ct)
 
 bool txn_client_final(const struct txn_client *ct)
 {
-	return ct->state == C_COMPLETED || ct->state == C_TERMINATED;
+	return ct->state == C_COMPLETED || ct->state == C_ACCEPTED || ct->state == C_TERMINATED;
 }

@@ -30,6 +30,10 @@ typedef void (txn_end_h)(struct txn *t, const char *why, void *arg);
 typedef int (txn_resend_h)(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *dst, const char *buf,
 			   size_t len, void *arg);
 
+/* A 2xx that an Accepted INVITE client transaction matched (RFC 6026 8.4), for its TU to pass on: on
+ * the thread that received it. */
+typedef void (txn_2xx_h)(const struct sip_msg *resp, void *arg);
+
 struct txn_table_config {
 	unsigned shards;         /* power of two; 0 = 1024 */
 	unsigned max_live;       /* live transactions over which txn_server_new refuses with EAGAIN; 0 = no limit */
@@ -39,6 +43,7 @@ struct txn_table_config {
 	txn_send_h *send;
 	txn_end_h *end;          /* optional */
 	txn_resend_h *resend;    /* NULL: tp_send */
+	txn_2xx_h *accepted_2xx; /* optional; NULL: such a 2xx is dropped */
 	bool single_thread;      /* unit tests: every call comes from the thread that advances the timers */
 	const char *server_name; /* Server header of every response built here; NULL for none */
 	void *arg;
@@ -107,7 +112,8 @@ struct txn_client; /* refcounted */
 /* The TU hears every response but 100 (resp set, code its status), or the end of the transaction
  * without one: code 408 (Timer B / F), 503 (transport error, 8.1.3.1) or 502 (an invalid final
  * response, see txn_client_recv), resp NULL. Runs on the owner loop. After a final (code >= 200)
- * nothing more comes. */
+ * nothing more comes: the 2xx that follow a first one to an INVITE (retransmissions, other forks') go
+ * to the table's accepted_2xx while the transaction is Accepted, 64*T1 (RFC 6026 8.4). */
 typedef void (txn_client_h)(struct txn_client *ct, unsigned code, const struct sip_msg *resp, void *arg);
 
 /* The longest CSeq method a client transaction keeps: a request with a longer one cannot be sent. */
@@ -132,7 +138,7 @@ int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *l
 		    const struct txn_client_ident *id, struct tp_worker *w, enum tp_proto proto,
 		    const struct tp_addr *dst, txn_client_h *h, void *arg);
 /* A response from the network: 0 when it belonged to a client transaction (its top Via's branch and
- * CSeq method; consumed), ENOENT if not. invalid: why it failed sip_msg_parse / sip_msg_check (NULL
+ * CSeq method; consumed), ENOENT if not: a transaction-stateful proxy drops it (RFC 6026 7.3). invalid: why it failed sip_msg_parse / sip_msg_check (NULL
  * when it passed). A final is also invalid when its CSeq number, Call-ID, From tag or number of Vias
  * differ from the request's, or it lacks a To tag (8.2.6.2): the transaction ends as on a non-2xx
  * final (ACKed when the response has a To), the TU hears 502. An invalid provisional is dropped. */

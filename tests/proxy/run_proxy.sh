@@ -692,28 +692,25 @@ then
 	unbind bob
 	case_end
 
-	case_begin "16.7 step 1: a 200 to an INVITE matching no transaction, CRLFs before its status line (7.5), is passed on by its next Via, status line first, sipd's Via gone" main
-	check "sipua.py strayresp --method INVITE" strayresp --port "${SIPD_PORT[main]}" --method INVITE
+	case_begin "RFC 6026 8.4: bob's phone sends its 200 again before the caller's ACK, then a 200 with another To tag on the same branch (a fork behind it): sipd's client transaction, Accepted, passes both on by the caller's Via (status line first, sipd's Via gone, body whole); a 486 and a 180 on that branch after them are dropped; ACK and BYE go through" main
+	unbind bob
+	check "sipua.py answered2xx" answered2xx --port "${SIPD_PORT[main]}" --user bob
 	case_end
 
-	case_begin "16.7 step 1, 16.11: responses to an INVITE other than 2xx that match no transaction (a late 486, a 180) are passed on by their next Via the same way; a stray 100 is not (hop by hop)" main
-	check "sipua.py strayresp --status 486 --method INVITE" strayresp --port "${SIPD_PORT[main]}" --status 486 \
-		--method INVITE
-	check "sipua.py strayresp --status 180 --method INVITE" strayresp --port "${SIPD_PORT[main]}" --status 180 \
-		--method INVITE
-	check "sipua.py strayresp --status 100 --method INVITE" strayresp --port "${SIPD_PORT[main]}" --status 100 \
-		--method INVITE
+	case_begin "18.2.2 for the 200s of that call when the caller's Via is 192.0.2.9:<port>;maddr=127.0.0.1 (no rport): the first (by the server transaction) and those passed on by the client transaction all reach the maddr at the sent-by port, none the sender" main
+	unbind bob
+	check "sipua.py answered2xx --maddr" answered2xx --port "${SIPD_PORT[main]}" --user bob --maddr
 	case_end
 
-	case_begin "RFC 4320 4.2: no response to a non-INVITE that matches no transaction is passed on (a late 200 or 486 to an OPTIONS, a 200 to a MESSAGE, a 180 to an OPTIONS): a transaction-stateful proxy answers a non-INVITE only through its server transaction" main
+	case_begin "RFC 6026 7.3: a transaction-stateful proxy forwards no response that matches no client transaction: a 200, a 486 or a 180 to an INVITE (CRLFs before its status line, 7.5), a 100; a 200 or 486 to an OPTIONS, a 200 to a MESSAGE, a 180 to an OPTIONS (RFC 4320 4.2)" main
+	for st in 200 486 180 100; do
+		check "sipua.py strayresp --status $st --method INVITE" strayresp --port "${SIPD_PORT[main]}" \
+			--status "$st" --method INVITE
+	done
 	check "sipua.py strayresp (200 to OPTIONS)" strayresp --port "${SIPD_PORT[main]}"
 	check "sipua.py strayresp --status 486" strayresp --port "${SIPD_PORT[main]}" --status 486
 	check "sipua.py strayresp --method MESSAGE" strayresp --port "${SIPD_PORT[main]}" --method MESSAGE
 	check "sipua.py strayresp --status 180" strayresp --port "${SIPD_PORT[main]}" --status 180
-	case_end
-
-	case_begin "18.2.2 for a stray 200's next Via with maddr=127.0.0.1 (a documentation address as its host): passed on to the maddr at the sent-by port, not to the host nor the sender" main
-	check "sipua.py strayresp --maddr --method INVITE" strayresp --port "${SIPD_PORT[main]}" --maddr --method INVITE
 	case_end
 
 	case_begin "recurse_3xx = no (the default): bob's phone answers 302 Moved Temporarily with Contact <sip:callee@127.0.0.1:<carol's phone>>; sipd ACKs it and relays it with that Contact (16.7 step 4 not taken), carol's phone gets nothing" main
@@ -779,6 +776,11 @@ then
 		--then '^received\nSIP/2\.0 408 ' --min 8.5 --max 11
 	caller uac_fail.xml bob DOMAIN="127.0.0.1:${SIPD_PORT[timerc]}" MAXFWD=70 CODE=408 REASON="Request Timeout" \
 		WAIT=13000
+	case_end
+
+	case_begin "Timer M (RFC 6026 8.4; 64*T1 = 6.4 s at t1 = 100): bob's phone's 200 sent again at once reaches the caller; sent 8 s after the first, it matches no transaction and is dropped" timerc
+	unbind bob
+	check "sipua.py answered2xx --late 8" answered2xx --port "${SIPD_PORT[timerc]}" --user bob --late 8
 	case_end
 
 	case_begin "a branch that never answers (no provisional response): no CANCEL to it, the caller gets 408 Request Timeout (16.8)" timerc

@@ -54,11 +54,14 @@ socket), and timing checks over SIPp's message logs.
       a whole call in one process (caller alice, callee U registered over UDP); after the BYE's 200 the
       caller sends the same BYE again (same branch): the same 200 must come back, byte for byte, from
       sipd's transaction, and the callee must not see a second BYE (RFC 3261 17.2.2, 16.6)
-  sipua.py strayresp --port P [--maddr]
-      a 200 that matches no transaction, preceded by CRLFs, with sipd's Via on top: it must come back (the
-      second Via is this process) starting with its status line, with sipd's Via gone (16.7, 16.11, 7.5).
-      --maddr: the second Via is 192.0.2.9:<a second socket's port>;maddr=127.0.0.1, and the 200 must
-      reach that second socket only (18.2.2)
+  sipua.py strayresp --port P [--status CODE] [--method M]
+      a response that matches no transaction, preceded by CRLFs, with sipd's Via on top and this process's
+      second: nothing may come back (RFC 6026 7.3, RFC 4320 4.2)
+  sipua.py answered2xx --port P --user U [--maddr] [--late S]
+      a call to U answered 200; U's phone sends the 200 again, then a 200 with another To tag on the same
+      branch: both must reach the caller through sipd (RFC 6026 8.4), a 486 and a 180 after them must not.
+      --maddr: the caller's Via is 192.0.2.9:<a second socket's port>;maddr=127.0.0.1: every 200 must reach
+      that socket only (18.2.2). --late S: the phone's 200 S s after the first must not come (Timer M)
   sipua.py sink --host H --port P --ready FILE [--seconds S]
       listens on udp:H:P for S seconds; nothing may come
   sipua.py request --port P --method M --ruri URI [--route R]... [--to-tag T] [--header LINE]...
@@ -695,10 +698,12 @@ class Caller:
         self.callid = "%s-%d-%06d@%s" % (prefix, os.getpid(), random.randrange(10 ** 6), HOST)
         self.frm = "<sip:alice@%s>;tag=%s" % (HOST, self.tag)
         self.ruri = "sip:%s@%s:%d" % (a.user, HOST, a.port)
+        self.sent_by, self.via_params = "%s:%d" % (HOST, self.port), ";rport"
+        self.rsock = self.sock  # where the responses come
 
     def request(self, method, uri, cseq, branch, to, extra=(), body=""):
         lines = ["%s %s SIP/2.0" % (method, uri),
-                 "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (HOST, self.port, branch),
+                 "Via: SIP/2.0/UDP %s;branch=%s%s" % (self.sent_by, branch, self.via_params),
                  "Max-Forwards: 70", "From: %s" % self.frm, "To: %s" % to, "Call-ID: %s" % self.callid,
                  "CSeq: %d %s" % (cseq, method), "Contact: <sip:alice@%s:%d>" % (HOST, self.port)]
         lines += list(extra)
@@ -713,22 +718,26 @@ class Caller:
     def final(self, cseq, method):
         deadline = time.monotonic() + 5
         while True:
-            m, _ = recv_msg(self.sock, deadline)
+            m, _ = recv_msg(self.rsock, deadline)
             if m is None:
                 raise Fail("the caller got no final response to %s within 5 s" % method)
             if m.code and m.code >= 200 and (m.first("CSeq") or "").split() == [str(cseq), method]:
                 return m
 
-    def establish(self, usock, lport):
-        """INVITE through sipd, answered 200 by the phone on usock: (the 200, the Route lines of the
-        dialog, the callee's Contact URI)."""
+    def invite(self, usock, lport):
+        """INVITE through sipd to the phone on usock: (the INVITE as the phone got it, where from)."""
         self.send(self.request("INVITE", self.ruri, 1, "z9hG4bK%sinv" % self.tag, "<%s>" % self.ruri))
         while True:
             inv, src = recv_msg(usock, time.monotonic() + 5)
             if inv is None:
                 raise Fail("no INVITE reached the callee at udp:127.0.0.1:%d within 5 s" % lport)
             if inv.method == "INVITE":
-                break
+                return inv, src
+
+    def establish(self, usock, lport):
+        """INVITE through sipd, answered 200 by the phone on usock: (the 200, the Route lines of the
+        dialog, the callee's Contact URI)."""
+        inv, src = self.invite(usock, lport)
         contact = "Contact: <sip:callee@%s:%d>" % (HOST, lport)
         usock.sendto(response(inv, 200, "OK", "cb%06d" % random.randrange(10 ** 6), [contact], SDP_ANSWER), src)
         ok = self.final(1, "INVITE")
@@ -792,42 +801,26 @@ def cmd_bigack(a):
 
 
 def cmd_strayresp(a):
-    """A response that matches no transaction of sipd's (16.7 step 1: forwarded statelessly by its next
-    Via), preceded by CRLFs (7.5: ignored): it must reach the next Via with its status line, sipd's Via
-    gone. --maddr: the next Via names 192.0.2.9 with maddr=127.0.0.1 at a second socket's port, where
-    it must arrive (18.2.2), and nothing at the sender. --status: another code than 200 (RFC 3261 16.7
-    step 1, 16.11: any response, even a provisional one; a 100 is hop by hop and must not come at all).
-    --method: the CSeq method (OPTIONS); no response to a non-INVITE may come (RFC 4320 4.2: a
-    transaction-stateful proxy sends none without its server transaction)."""
+    """A response that matches no transaction of sipd's, with sipd's Via on top and this process's
+    second, preceded by CRLFs (7.5: ignored): nothing may come back within 2 s. RFC 6026 7.3: a
+    transaction-stateful proxy forwards no response without a client transaction, not even a 2xx to an
+    INVITE (those that follow an answered INVITE's first match its Accepted transaction: answered2xx);
+    RFC 4320 4.2 said as much for a non-INVITE. --status, --method: the code and the CSeq method."""
     sock = udp_socket(0)
     lport = sock.getsockname()[1]
-    dest, via2 = sock, "%s:%d" % (HOST, lport)
-    if a.maddr:
-        dest = udp_socket(0)
-        via2 = "192.0.2.9:%d;maddr=%s" % (dest.getsockname()[1], HOST)
     reason = REASONS.get(a.status, "Whatever")
     resp = ("\r\n\r\nSIP/2.0 %d %s\r\n" % (a.status, reason) +
             "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKstray1\r\n"
-            "Via: SIP/2.0/UDP %s;branch=z9hG4bKstray2\r\n"
+            "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKstray2\r\n"
             "From: <sip:alice@%s>;tag=st1\r\nTo: <sip:bob@%s>;tag=st2\r\nCall-ID: stray-%d@%s\r\n"
             "CSeq: 7 %s\r\nContent-Length: 0\r\n\r\n"
-            % (HOST, a.port, via2, HOST, HOST, lport, HOST, a.method))
+            % (HOST, a.port, HOST, lport, HOST, HOST, lport, HOST, a.method))
     sock.sendto(resp.encode(), (HOST, a.port))
-    kept = a.status == 100 or a.method != "INVITE"
-    m, _ = recv_msg(dest, time.monotonic() + (1 if kept else 3))
-    if kept:
-        if m is not None:
-            raise Fail("a stray %d to %s was passed on: %r" % (a.status, a.method, m.raw[:40]))
-        return 0
-    if m is None:
-        raise Fail("the stray %d was not passed on to its next Via (%s) within 3 s" % (a.status, via2))
-    if dest is not sock and recv_msg(sock, time.monotonic() + 0.3)[0] is not None:
-        raise Fail("the stray %d reached the sender too, not only the Via's maddr" % a.status)
-    if not m.raw.startswith(("SIP/2.0 %d %s\r\n" % (a.status, reason)).encode()):
-        raise Fail("passed on as %r, expected it to start with its status line" % m.raw[:40])
-    vias = m.values("Via")
-    if len(vias) != 1 or "branch=z9hG4bKstray2" not in vias[0]:
-        raise Fail("passed on with Vias %r, expected only the second" % vias)
+    m, _ = recv_msg(sock, time.monotonic() + 2)
+    sock.close()
+    if m is not None:
+        raise Fail("a stray %d to %s was passed on: %r" % (a.status, a.method, m.raw[:40]))
+    print("the stray %d to %s was dropped" % (a.status, a.method))
     return 0
 
 
@@ -874,6 +867,91 @@ def cmd_byeretx(a):
     if fails:
         raise Fail("; ".join(fails))
     print("BYE retransmission answered by sipd with the same 200; the callee saw one BYE")
+    return 0
+
+
+def cmd_answered2xx(a):
+    """RFC 6026 8.4, 7.3: a call through sipd answered 200 by a.user's phone; before the caller ACKs, the
+    phone sends that 200 again (13.3.1.4) and then a 200 with another To tag on the same branch (a second
+    fork behind it). sipd's client transaction, Accepted, passes both on by the caller's Via, status line
+    first, sipd's Via gone, body whole. A 486 and a 180 on that branch after the 200 are dropped.
+    --maddr: the caller's Via is 192.0.2.9:<a second socket's port>;maddr=127.0.0.1 (no rport): every 200
+    must reach that second socket, none the sender (18.2.2). --late S: S seconds after the first 200
+    (past Timer M) the phone's 200 once more must not come through. Then ACK and BYE end the call."""
+    lsock, lport, usock = tcp_phone(a, "")
+    c = Caller(a, "a2")
+    if a.maddr:
+        c.rsock = udp_socket(0)
+        c.sent_by, c.via_params = "192.0.2.9:%d" % c.rsock.getsockname()[1], ";maddr=%s" % HOST
+    inv, src = c.invite(usock, lport)
+    contact = ["Contact: <sip:callee@%s:%d>" % (HOST, lport)]
+    ok = response(inv, 200, "OK", "a2p1", contact, SDP_ANSWER)
+    usock.sendto(ok, src)
+    first = c.final(1, "INVITE")
+    t_first = time.monotonic()
+    fails = []
+
+    def comes(what, tag):
+        m, _ = recv_msg(c.rsock, time.monotonic() + 2)
+        if m is None:
+            fails.append("%s did not reach the caller within 2 s" % what)
+            return
+        vias = m.values("Via")
+        if not m.raw.startswith(b"SIP/2.0 200 OK\r\n") or (m.first("CSeq") or "").split() != ["1", "INVITE"]:
+            fails.append("%s came as %r" % (what, m.raw[:40]))
+        elif ";tag=%s" % tag not in (m.first("To") or ""):
+            fails.append("%s came with To %r, expected tag %s" % (what, m.first("To"), tag))
+        elif len(vias) != 1 or "z9hG4bK%sinv" % c.tag not in vias[0]:
+            fails.append("%s came with Vias %r, expected only the caller's" % (what, vias))
+        elif not m.raw.endswith(SDP_ANSWER.encode()):
+            fails.append("%s came without its SDP body" % what)
+
+    def nothing(wait, after):
+        m, _ = recv_msg(c.rsock, time.monotonic() + wait)
+        if m is not None:
+            fails.append("after %s the caller got %s" % (after, m.start))
+
+    if first.code != 200 or ";tag=a2p1" not in (first.first("To") or ""):
+        fails.append("the caller's first final was '%s' To %r, expected 200 with tag a2p1"
+                     % (first.start, first.first("To")))
+    usock.sendto(ok, src)
+    comes("the phone's 200 sent again", "a2p1")
+    usock.sendto(response(inv, 200, "OK", "a2p2", contact, SDP_ANSWER), src)
+    comes("a 200 with another To tag on the same branch", "a2p2")
+    usock.sendto(response(inv, 486, "Busy Here", "a2p3"), src)
+    usock.sendto(response(inv, 180, "Ringing", "a2p1", contact), src)
+    nothing(1.0, "a 486 and a 180 on the answered branch")
+    if a.late:
+        time.sleep(max(0.0, t_first + a.late - time.monotonic()))
+        usock.sendto(ok, src)
+        nothing(1.5, "the phone's 200 %.0f s after the first (past Timer M)" % a.late)
+    if a.maddr:
+        m, _ = recv_msg(c.sock, time.monotonic() + 0.1)
+        if m is not None:
+            fails.append("the sender's socket got %s: responses go to the Via's maddr" % m.start)
+    rr = [v.strip() for line in first.values("Record-Route") for v in line.split(",")]
+    routes = ["Route: %s" % ", ".join(reversed(rr))] if rr else []
+    target = "sip:callee@%s:%d" % (HOST, lport)
+    c.send(c.request("ACK", target, 1, "z9hG4bK%sack" % c.tag, first.first("To"), routes))
+    c.send(c.request("BYE", target, 2, "z9hG4bK%sbye" % c.tag, first.first("To"), routes))
+    got, deadline = [], time.monotonic() + 3
+    while "BYE" not in got:
+        m, bsrc = recv_msg(usock, deadline)
+        if m is None:
+            break
+        got.append(m.method or "SIP/2.0 %s" % m.code)
+        if m.method == "BYE":
+            usock.sendto(response(m, 200, "OK", None), bsrc)
+    if got != ["ACK", "BYE"]:
+        fails.append("the phone got %s after its 200s, expected the ACK, then the BYE" % got)
+    elif c.final(2, "BYE").code != 200:
+        fails.append("the BYE's answer was not 200")
+    for s_ in {lsock, usock, c.sock, c.rsock}:
+        s_.close()
+    if fails:
+        raise Fail("; ".join(fails))
+    print("the 200 sent again and another fork's 200 passed on%s; the 486 and 180 after them dropped"
+          % (", none past Timer M" if a.late else ""))
     return 0
 
 
@@ -1436,7 +1514,6 @@ def main():
     d2.add_argument("--idle", type=float, default=0.0, help="silent this long after the REGISTER's 200")
     g3 = sub.add_parser("strayresp")
     g3.add_argument("--port", type=int, required=True)
-    g3.add_argument("--maddr", action="store_true")
     g3.add_argument("--status", type=int, default=200)
     g3.add_argument("--method", default="OPTIONS")
     g2 = sub.add_parser("bigack")
@@ -1447,6 +1524,12 @@ def main():
     g3.add_argument("--port", type=int, required=True)
     g3.add_argument("--user", required=True)
     g3.add_argument("--password", default="secret")
+    g5 = sub.add_parser("answered2xx")
+    g5.add_argument("--port", type=int, required=True)
+    g5.add_argument("--user", required=True)
+    g5.add_argument("--password", default="secret")
+    g5.add_argument("--maddr", action="store_true")
+    g5.add_argument("--late", type=float, help="seconds after the first 200: past Timer M")
     for name in ("inviteretx", "fork200"):
         g4 = sub.add_parser(name)
         g4.add_argument("--port", type=int, required=True)
@@ -1500,7 +1583,7 @@ def main():
                 "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
                 "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "tcpreg": cmd_tcpreg, "bigack": cmd_bigack, "byeretx": cmd_byeretx, "invite": cmd_invite,
                 "strayresp": cmd_strayresp,
-                "sink": cmd_sink, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
+                "sink": cmd_sink, "answered2xx": cmd_answered2xx, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:
         sys.stderr.write("sipua: %s\n" % e)
         return 1

@@ -59,6 +59,8 @@ static struct fx {
 	struct heard heard[MAX_HEARD];
 	atomic_uint nheard;
 	char last[2048];         /* the last datagram the next hop read */
+	unsigned passed;         /* 2xx handed to accepted_2xx (RFC 6026 8.4) */
+	char passed_tag[32];     /* the To tag of the last of them */
 } fx;
 
 static uint64_t now_ms(void)
@@ -83,6 +85,14 @@ static void on_tu(struct txn_client *ct, unsigned code, const struct sip_msg *re
 	if (resp && resp->to.tag.p)
 		snprintf(fx.heard[i].to_tag, sizeof(fx.heard[i].to_tag), "%.*s", (int)resp->to.tag.l, resp->to.tag.p);
 	atomic_store(&fx.nheard, i + 1);
+}
+
+/* The table's accepted_2xx: a 2xx that an Accepted INVITE transaction matched. */
+static void on_2xx(const struct sip_msg *resp, void *arg)
+{
+	assert_ptr_equal(arg, &fx);
+	fx.passed++;
+	snprintf(fx.passed_tag, sizeof(fx.passed_tag), "%.*s", (int)resp->to.tag.l, resp->to.tag.p);
 }
 
 /* The server side's send, which no test here uses. */
@@ -137,6 +147,7 @@ static void table_make(bool single_thread)
 	struct txn_table_config cfg = {
 		.timers = { T1, T2, T4 },
 		.send = on_server_send,
+		.accepted_2xx = on_2xx,
 		.single_thread = single_thread,
 		.arg = &fx,
 	};
@@ -149,6 +160,8 @@ static int setup(void **state)
 	(void)state;
 	atomic_store(&fx.nheard, 0);
 	memset(fx.heard, 0, sizeof(fx.heard));
+	fx.passed = 0;
+	fx.passed_tag[0] = '\0';
 	if (loop_new(&fx.l))
 		return -1;
 	fx.base = tmr_wheel_now(loop_timers(fx.l));
@@ -389,9 +402,12 @@ static void test_invite_486_ack_and_timer_d(void **state)
 	mem_deref(ct);
 }
 
-/* A 2xx ends the INVITE transaction at once (17.1.1.2): no ACK from it (the 2xx's ACK is end to end),
- * and a retransmitted 2xx matches nothing, for the core to pass on. */
-static void test_invite_2xx_ends_at_once(void **state)
+/* A 2xx leaves the INVITE transaction Accepted until Timer M, 64*T1 (RFC 6026 8.4): the TU hears the
+ * first 2xx; every later valid one (a retransmission, another fork's with its own To tag) goes to the
+ * table's accepted_2xx; a 1xx, a non-2xx final or a 2xx that does not answer the request is absorbed.
+ * Nothing is sent: no ACK (the 2xx's is end to end), no retransmission of the INVITE. After Timer M
+ * nothing matches (a transaction-stateful proxy then drops the response, RFC 6026 7.3). */
+static void test_invite_2xx_accepted_until_timer_m(void **state)
 {
 	struct txn_client *ct;
 
@@ -401,8 +417,25 @@ static void test_invite_2xx_ends_at_once(void **state)
 	assert_int_equal(respond((struct rs){ .code = 200 }), 0);
 	assert_heard(0, 200, 300, true);
 	assert_true(txn_client_final(ct));
+	assert_int_equal(fx.passed, 0);
+	assert_int_equal(respond((struct rs){ .code = 200 }), 0);
+	assert_int_equal(fx.passed, 1);
+	assert_string_equal(fx.passed_tag, "tt-1");
+	assert_int_equal(respond((struct rs){ .code = 202, .to_tag = "tt-2" }), 0);
+	assert_int_equal(fx.passed, 2);
+	assert_string_equal(fx.passed_tag, "tt-2");
+	assert_int_equal(respond((struct rs){ .code = 486, .to_tag = "busy" }), 0);
+	assert_int_equal(respond((struct rs){ .code = 180 }), 0);
+	assert_int_equal(respond((struct rs){ .code = 200, .call_id = "other@127.0.0.1" }), 0);
+	assert_int_equal(respond((struct rs){ .code = 200, .cseq = 8 }), 0);
+	assert_int_equal(fx.passed, 2);
+	quiet_until(lazy_due(300 + 64 * T1) - 1);
+	assert_int_equal(respond((struct rs){ .code = 200, .to_tag = "tt-3" }), 0);
+	assert_int_equal(fx.passed, 3);
+	advance_to(lazy_due(300 + 64 * T1));
 	assert_int_equal(respond((struct rs){ .code = 200 }), ENOENT);
-	quiet_until(40000);
+	assert_int_equal(fx.passed, 3);
+	quiet_until(lazy_due(300 + 64 * T1) + 40000);
 	assert_int_equal(atomic_load(&fx.nheard), 1);
 	mem_deref(ct);
 }
@@ -680,7 +713,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_invite_timer_a_then_b, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invite_provisional_stops_a_and_b, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invite_486_ack_and_timer_d, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_invite_2xx_ends_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_invite_2xx_accepted_until_timer_m, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_invite_timer_e_then_f, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_invite_proceeding_then_timer_k, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reliable_no_retransmission, setup, teardown),
