@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/digest.h"
 #include "sip/build.h"
 
 /* ---- a request for its next hop (16.6) ---- */
@@ -56,6 +57,18 @@ static void hdr_copy(struct sbuf *b, struct slice *run, const struct sip_hdr *h)
 		*run = line;
 	else
 		hdr_write(b, h, h->value);
+}
+
+/* Whether h is a Proxy-Authorization whose credentials are for realm. A proxy consumes what was meant
+ * for it: its users' digest responses reach no callee (Kamailio's consume_credentials() in its default
+ * configuration), while those for a proxy further on go there (22.3: never consumed by a proxy of
+ * another realm). */
+static bool consumed(const struct sip_hdr *h, struct slice realm)
+{
+	struct digest_cred c;
+
+	return h->id == SIP_HDR_PROXY_AUTHORIZATION && realm.l && digest_cred_parse(&c, h->value) == 0 &&
+	       slice_eq(c.realm, realm);
 }
 
 /* One Record-Route of ours, naming the transport of the side that will use it (and a flow token). */
@@ -116,7 +129,7 @@ int fwd_request_build(const struct sip_msg *req, const struct fwd *f, char **out
 	for (unsigned i = 0; i < req->nhdrs; i++) {
 		const struct sip_hdr *h = &req->hdrs[i];
 
-		if (h->id == SIP_HDR_ROUTE || h->id == SIP_HDR_CONTENT_LENGTH)
+		if (h->id == SIP_HDR_ROUTE || h->id == SIP_HDR_CONTENT_LENGTH || consumed(h, f->consume_realm))
 			continue; /* written above, as the route set goes on; below, from the body we send */
 		if (h->id != SIP_HDR_MAX_FORWARDS && (h->id != SIP_HDR_VIA || via_done || !req->via.raw.p)) {
 			hdr_copy(&b, &run, h);

@@ -29,6 +29,8 @@ struct fwd {
 	struct slice src_host;   /* where the request came from: received/rport on its Via (RFC 3581) */
 	uint16_t src_port;
 	bool record_route;
+	struct slice consume_realm; /* Proxy-Authorization values for this realm are left out: sipd checked
+				  * them, they were meant for it (RFC 3261 22.3); SLICE_NULL: all go on */
 	enum tp_proto proto;     /* of the next hop, for our Via */
 	enum tp_proto in_proto;  /* the request came over: another than proto gets a second Record-Route */
 	struct slice flow;       /* ";flow=TOKEN" for our Record-Route: the branch goes over a phone's connection */
@@ -37,8 +39,8 @@ struct fwd {
 	char branch[48];
 };
 
-/* The request with its Request-URI, Via, Record-Route, Route, Max-Forwards and Content-Length set;
- * malloc'd into *out. 0, ENOMEM, or ENOSPC when it outgrew its estimate (nothing allocated). */
+/* The request with its Request-URI, Via, Record-Route, Route, Max-Forwards and Content-Length set, and
+ * sipd's own credentials consumed; malloc'd into *out. 0, ENOMEM, or ENOSPC when it outgrew its estimate (nothing allocated). */
 int fwd_request_build(const struct sip_msg *req, const struct fwd *f, char **out, size_t *outlen);
 /* The response rewritten, malloc'd (NULL when out of memory): without its top Via (sipd's, 16.7 step 3)
  * when drop_via, without the headers of drop_id (SIP_HDR_OTHER: none), with extra lines before the end

@@ -104,6 +104,7 @@ struct rctx {
 	char src_host[64];     /* the caller's source address and port: received/rport on its Via */
 	uint16_t src_port;
 	bool record_route;
+	bool consume_creds;    /* its credentials for sipd's realm are not sent on (struct fwd) */
 	enum tp_proto in_proto; /* the transport the request came over */
 	uint32_t lh;           /* the request's loop hash */
 	char *routes;          /* the Route set it goes on with, comma-separated; NULL when none */
@@ -352,6 +353,7 @@ static void loop_branch(char out[48], uint32_t lh)
 struct seen {
 	uint32_t lh;           /* the loop hash */
 	unsigned nvia;         /* Via values it carries (its client transactions expect one more) */
+	bool authed;           /* its Proxy-Authorization for sipd's realm was checked (consumed, not sent on) */
 };
 
 /* Whether v is a Via of sipd's whose branch ends in want ("-" and a loop hash). */
@@ -1253,7 +1255,7 @@ static bool proxy_authenticate(struct proxy *p, const struct sip_msg *req, const
 }
 
 /* INVITEs claiming to come from sipd's domain must prove it (407), so nobody calls as someone else. */
-static bool authorize_call(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o)
+static bool authorize_call(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o, struct seen *s)
 {
 	struct sip_uri from;
 	struct auth_user user;
@@ -1262,7 +1264,7 @@ static bool authorize_call(struct proxy *p, const struct sip_msg *req, const str
 		return true;
 	if (sip_uri_parse(&from, req->from.uri) || !registrar_is_local(p->reg, from.host))
 		return true;
-	return proxy_authenticate(p, req, o, &user);
+	return s->authed = proxy_authenticate(p, req, o, &user);
 }
 
 static bool outbound_users(const struct proxy *p)
@@ -1273,7 +1275,8 @@ static bool outbound_users(const struct proxy *p)
 /* A request out of a dialog for another domain is relayed for sipd's own users only: the From is in
  * sipd's domains, the request proves it (407), and the credentials are those of the From's user (its
  * name or extension), so nobody relays as someone else. false when answered. */
-static bool authorize_outbound(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o)
+static bool authorize_outbound(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o,
+			       struct seen *s)
 {
 	struct sip_uri from;
 	struct auth_user user;
@@ -1285,7 +1288,7 @@ static bool authorize_outbound(struct proxy *p, const struct sip_msg *req, const
 		answer(p, req, o, 403, "Relaying denied", NULL);
 		return false;
 	}
-	if (!proxy_authenticate(p, req, o, &user))
+	if (!(s->authed = proxy_authenticate(p, req, o, &user)))
 		return false;
 	if (from.user.l < sizeof(fuser))
 		l = sip_unescape(fuser, sizeof(fuser) - 1, from.user);
@@ -1522,6 +1525,7 @@ static int branch_build_at(struct rctx *rc, struct branch *b, const struct sip_m
 		.src_host = slice_cstr(rc->src_host),
 		.src_port = rc->src_port,
 		.record_route = rc->record_route,
+		.consume_realm = rc->consume_creds ? slice_cstr(auth_realm(rc->p->auth)) : SLICE_NULL,
 		.in_proto = rc->in_proto,
 		.local = local,
 		.in_local = local == rc->local ? NULL : rc->local,
@@ -1789,7 +1793,8 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 			      const struct seen *s, bool dns_ok)
 {
 	struct fwd f = { .target = slice_cstr(t->uri), .path = t->path, .routes = rs,
-			 .src_host = slice_cstr(o->src_host), .src_port = o->src_port };
+			 .src_host = slice_cstr(o->src_host), .src_port = o->src_port,
+			 .consume_realm = s->authed ? slice_cstr(auth_realm(p->auth)) : SLICE_NULL };
 	char *buf[2] = { NULL, NULL }, toward[96];
 	struct slice name = SLICE_NULL;
 	struct tp_addr dst;
@@ -1854,6 +1859,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	rc->stx = stx; /* the reference txn_server_new gave the caller */
 	rc->worker = tm->worker;
 	rc->invite = req->mid == SIP_METHOD_INVITE;
+	rc->consume_creds = s->authed;
 	rc->in_dialog = req->to.tag.p != NULL;
 	if (req->cseq.method.l < sizeof(rc->ident_method)) {
 		memcpy(rc->ident_method, req->cseq.method.p, req->cseq.method.l);
@@ -1888,6 +1894,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 			.src_host = slice_cstr(o->src_host),
 			.src_port = o->src_port,
 			.record_route = p->cfg->record_route && dialog_creating(req->mid) && !req->to.tag.p,
+			.consume_realm = s->authed ? slice_cstr(auth_realm(p->auth)) : SLICE_NULL,
 			.in_proto = tm->proto,
 			.local = local,
 		};
@@ -1964,7 +1971,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 	struct fwd_routes rs;
 	struct slice strict_target = SLICE_NULL, popped = SLICE_NULL, ruri_s;
 	char unmaddr[sizeof(one.uri)];
-	struct seen seen;
+	struct seen seen = { .authed = false };
 	bool taken = true, dns_ok;
 	size_t n = 0;
 
@@ -2059,7 +2066,8 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		if (!rs.n && popped.l)
 			flow_target(&t[0], tm, popped);
 	}
-	if (!validate(p, req, o, &seen) || !(foreign ? authorize_outbound(p, req, o) : authorize_call(p, req, o)))
+	if (!validate(p, req, o, &seen) ||
+	    !(foreign ? authorize_outbound(p, req, o, &seen) : authorize_call(p, req, o, &seen)))
 		goto out;
 	/* DNS for a host name: for an authorized outbound request, else as [proxy] resolve_next_hops says */
 	dns_ok = foreign || p->cfg->resolve_next_hops;

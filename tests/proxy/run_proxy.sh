@@ -816,6 +816,16 @@ then
 	check "sipua.py invite" invite --port "${SIPD_PORT[authcalls]}" --to bob --frm alice --expect 486
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
+
+	case_begin "RFC 3261 22.3: the INVITE that sipd authenticated reaches bob without the Proxy-Authorization for sipd's realm (consumed, as Kamailio's consume_credentials()), with the one for another proxy's realm as it came" authcalls
+	unbind bob
+	pyphone "bob's phone (sipua.py catch, answers 200)" catch --user bob --seconds 10 \
+		--want-header '^Proxy-Authorization: Digest username="alice", realm="far\.example", nonce="far-nonce"' \
+		--refuse-header 'realm="sipd"'
+	check "sipua.py invite --other-realm far.example" invite --port "${SIPD_PORT[authcalls]}" --to bob --frm alice \
+		--other-realm far.example --expect 200
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
 fi
 
 # ==== recurse: recurse_3xx yes ====

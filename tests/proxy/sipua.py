@@ -70,15 +70,16 @@ socket), and timing checks over SIPp's message logs.
       lines; the final must be CODE, with a header line matching each REGEX (re.search on "Name: value");
       an INVITE's non-2xx final is ACKed
   sipua.py catch --port P --user U --ready FILE [--seconds S] [--path] [--want-header REGEX]...
+                 [--refuse-header REGEX]...
       registers <sip:callee@127.0.0.1:LPORT> for U from one socket, touches FILE; the first request sipd
-      forwards must come within S seconds with that Contact as Request-URI, no Route, and a header line
-      matching each REGEX; it is answered 200. --path: the Contact names a port nobody listens on and the
-      REGISTER carries Path: <sip:127.0.0.1:LPORT;lr> and Supported: path: the request must come to LPORT
+      forwards must come within S seconds with that Contact as Request-URI, no Route, a header line
+      matching each --want-header REGEX and none matching a --refuse-header one; it is answered 200.
+      --path: the Contact names a port nobody listens on and the REGISTER carries Path: <sip:127.0.0.1:LPORT;lr> and Supported: path: the request must come to LPORT
       all the same, with Route: <sip:127.0.0.1:LPORT;lr> (RFC 3327 5.3)
-  sipua.py invite --port P --to U [--frm alice] [--password PW] --expect CODE
+  sipua.py invite --port P --to U [--frm alice] [--password PW] [--other-realm R] --expect CODE
       INVITE sip:U@127.0.0.1:P from sip:FRM@127.0.0.1: 407 with a Digest MD5 Proxy-Authenticate, ACK, the
-      INVITE again with Proxy-Authorization (digest uri = the Request-URI, which SIPp 3.6 cannot do), then
-      the final must be CODE; ACK
+      INVITE again with Proxy-Authorization (digest uri = the Request-URI, which SIPp 3.6 cannot do; with
+      --other-realm, a Proxy-Authorization for realm R first), then the final must be CODE; ACK
   sipua.py hdr-check --log FILE --msg REGEX --header NAME [--index N] [--match REGEX] [--count C]
       in the first message of a SIPp -trace_msg file matching --msg, value N (0 = top; every line of the
       header, split at commas) of header NAME matches --match (re.search); with --count, there are exactly
@@ -1217,6 +1218,8 @@ def cmd_catch(a):
     for rx in a.want_header:
         if not any(re.search(rx, h) for h in have):
             fails.append("no header line matches %r in %r" % (rx, have))
+    for rx in a.refuse_header:
+        fails += ["a header line matches %r: %r" % (rx, h) for h in have if re.search(rx, h)]
     if fails:
         raise Fail("%s: %s" % (got.start, "; ".join(fails)))
     return 0
@@ -1278,9 +1281,12 @@ def cmd_invite(a):
     if len(r.values("Via")) != 1:
         fails.append("407 carries %d Vias" % len(r.values("Via")))
     sock.sendto(request("ACK", 1, b1, r.first("To")), (HOST, a.port))
-    auth = digest("INVITE", ruri, a.frm, a.password, md5s[0])
+    auth = ["Proxy-Authorization: %s" % digest("INVITE", ruri, a.frm, a.password, md5s[0])]
+    if a.other_realm:  # credentials for a proxy further on, before sipd's
+        auth.insert(0, "Proxy-Authorization: %s" % digest("INVITE", ruri, a.frm, "elsewhere", {
+            "realm": a.other_realm, "nonce": "far-nonce", "qop": "auth"}))
     b2 = "z9hG4bKin%s2" % tag
-    r = final(request("INVITE", 2, b2, to0, ["Proxy-Authorization: %s" % auth]), 2)
+    r = final(request("INVITE", 2, b2, to0, auth), 2)
     if r.code != a.expect:
         fails.append("INVITE with alice's credentials: expected %d, got '%s'" % (a.expect, r.start))
     sock.sendto(request("ACK", 2, b2, r.first("To")), (HOST, a.port))
@@ -1557,12 +1563,14 @@ def main():
     phone_args(ca, 5.0)
     ca.add_argument("--path", action="store_true")
     ca.add_argument("--want-header", action="append", default=[])
+    ca.add_argument("--refuse-header", action="append", default=[], help="a regex no header line may match")
     i = sub.add_parser("invite")
     i.add_argument("--port", type=int, required=True)
     i.add_argument("--to", required=True)
     i.add_argument("--frm", default="alice")
     i.add_argument("--password", default="secret")
     i.add_argument("--expect", type=int, required=True)
+    i.add_argument("--other-realm", help="the credentials also carry a Proxy-Authorization for this realm")
     c = sub.add_parser("cancel-check")
     c.add_argument("--log", required=True)
     o = sub.add_parser("order")

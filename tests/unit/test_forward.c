@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,6 +140,65 @@ static void test_request_path_and_flow(void **state)
 	free(out);
 }
 
+/* RFC 3261 22.3: the credentials sipd checked (its realm, whatever the case of the header's name) are
+ * consumed, those for another proxy's realm go on as they came; with no realm to consume, all go on. */
+static void test_request_consumes_own_credentials(void **state)
+{
+	static const char inv[] =
+		"INVITE sip:bob@example.com SIP/2.0" CRLF
+		"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-c" CRLF
+		"Max-Forwards: 70" CRLF
+		"From: <sip:alice@example.com>;tag=1" CRLF
+		"To: <sip:bob@example.com>" CRLF
+		"Call-ID: c3" CRLF
+		"CSeq: 2 INVITE" CRLF
+		"Proxy-Authorization: Digest username=\"alice\", realm=\"far.example\", nonce=\"n1\", "
+		"uri=\"sip:bob@example.com\", response=\"00\"" CRLF
+		"proxy-authorization: Digest username=\"alice\", realm=\"example.com\", nonce=\"n2\", "
+		"uri=\"sip:bob@example.com\", response=\"11\"" CRLF
+		"Content-Length: 0" CRLF
+		CRLF;
+	static const char head[] =
+		"INVITE sip:bob@10.0.0.9 SIP/2.0" CRLF
+		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-p;rport" CRLF
+		"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-c" CRLF
+		"Max-Forwards: 69" CRLF
+		"From: <sip:alice@example.com>;tag=1" CRLF
+		"To: <sip:bob@example.com>" CRLF
+		"Call-ID: c3" CRLF
+		"CSeq: 2 INVITE" CRLF
+		"Proxy-Authorization: Digest username=\"alice\", realm=\"far.example\", nonce=\"n1\", "
+		"uri=\"sip:bob@example.com\", response=\"00\"" CRLF;
+	struct fwd_routes none = { .n = 0 };
+	struct fwd f = {
+		.target = SLICE_LIT("sip:bob@10.0.0.9"),
+		.routes = &none,
+		.src_host = SLICE_LIT("10.0.0.1"),
+		.src_port = 5060,
+		.consume_realm = SLICE_LIT("example.com"),
+		.proto = TP_UDP,
+		.in_proto = TP_UDP,
+		.local = "192.0.2.1:5060",
+		.branch = "z9hG4bK-p",
+	};
+	char want[2048];
+	char *out = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(fwd_request_build(parse(inv), &f, &out, &len), 0);
+	snprintf(want, sizeof(want), "%s%s", head, "Content-Length: 0" CRLF CRLF);
+	assert_bytes(out, len, want);
+	free(out);
+	f.consume_realm = SLICE_NULL;
+	assert_int_equal(fwd_request_build(parse(inv), &f, &out, &len), 0);
+	snprintf(want, sizeof(want), "%s%s", head,
+		 "proxy-authorization: Digest username=\"alice\", realm=\"example.com\", nonce=\"n2\", "
+		 "uri=\"sip:bob@example.com\", response=\"11\"" CRLF "Content-Length: 0" CRLF CRLF);
+	assert_bytes(out, len, want);
+	free(out);
+}
+
 /* 16.7 step 3: sipd's Via goes, whether it has a line of its own or shares one with the next Via; the
  * CRLFs before the status line (7.5) are not passed on; the rest is unchanged. */
 static void test_response_strip_via(void **state)
@@ -220,6 +280,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_transport_change),
 		cmocka_unit_test(test_request_path_and_flow),
+		cmocka_unit_test(test_request_consumes_own_credentials),
 		cmocka_unit_test(test_response_strip_via),
 		cmocka_unit_test(test_response_merged_challenges),
 	};
