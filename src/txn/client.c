@@ -511,7 +511,8 @@ static void recv_here(struct txn_client *ct, const struct sip_msg *resp, const c
 		ct->h = NULL;
 		if (h)
 			h(ct, code, resp, ct->arg);
-		accept_2xx(ct);
+		if (ct->state != C_TERMINATED) /* (the caller's reference keeps ct; the TU may have abandoned it) */
+			accept_2xx(ct);
 		return;
 	}
 	resp_final(ct, code, resp, resp);
