@@ -198,11 +198,13 @@ static void txn_end(struct txn *tx, const char *why, void *arg)
 
 static void handle_cancel(struct core *c, const struct sip_msg *req, const struct txn_origin *o)
 {
-	struct txn *inv = txn_server_match_cancelled(c->txns, req);
+	bool answered;
+	struct txn *inv = txn_server_match_cancelled(c->txns, req, &answered);
 
 	if (!inv) {
-		/* 9.2: nothing to cancel */
-		reply(c, NULL, req, o, 481, NULL, NULL);
+		/* 9.2: no such transaction (481), or one whose 2xx went and whose TU has gone, Accepted until
+		 * Timer L (200: the CANCEL matched, and changes nothing) */
+		reply(c, NULL, req, o, answered ? 200 : 481, NULL, NULL);
 		return;
 	}
 	reply(c, NULL, req, o, 200, NULL, NULL);

@@ -217,14 +217,15 @@ static struct txn *lookup(struct txn_table *t, const struct txn_key *k, struct r
 		/* a transaction being reduced stands beside its echo for a moment: it goes first. An ACK
 		 * never matches an echo: the only INVITE echoes are of Accepted transactions, whose ACKs
 		 * (of the 2xx) are the TU's (RFC 6026 7.1) */
-		if (r && !echo && !k->is_ack) {
+		if (echoed && !echo && !k->is_ack) {
 			echo_key((const struct txn_echo *)e, &ek);
 			if (key_eq(&ek, k))
 				echo = (const struct txn_echo *)e;
 		}
 	}
 	if (!tx && echo) {
-		echo_copy(echo, r);
+		if (r)
+			echo_copy(echo, r);
 		*echoed = true;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -257,13 +258,14 @@ struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req, boo
 	return tx;
 }
 
-struct txn *txn_server_match_cancelled(struct txn_table *t, const struct sip_msg *cancel)
+struct txn *txn_server_match_cancelled(struct txn_table *t, const struct sip_msg *cancel, bool *answered)
 {
 	struct txn_key k;
 
+	*answered = false;
 	if (!key_from_msg(&k, cancel, true))
 		return NULL;
-	return lookup(t, &k, NULL, NULL);
+	return lookup(t, &k, NULL, answered);
 }
 
 /* ---- echoes ---- */

@@ -62,8 +62,10 @@ unsigned txn_table_live(const struct txn_table *t);
  * response (the TU and the request are gone): a retransmission of its request gets that response again
  * here, and NULL comes back with *absorbed set. */
 struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req, bool *absorbed);
-/* The INVITE transaction a CANCEL cancels (9.2), with a reference, or NULL. */
-struct txn *txn_server_match_cancelled(struct txn_table *t, const struct sip_msg *cancel);
+/* The INVITE transaction a CANCEL cancels (9.2), with a reference, or NULL. NULL with *answered set: it
+ * matches an INVITE transaction reduced to its echo, Accepted until Timer L (RFC 6026 7.1): the CANCEL
+ * still matched a transaction (9.2: 200), and has nothing left to cancel. */
+struct txn *txn_server_match_cancelled(struct txn_table *t, const struct sip_msg *cancel, bool *answered);
 
 /* A new server transaction for req, owned by loop (its timers run there). For INVITE it starts in
  * Proceeding; the TU sends 100 Trying with txn_respond. A non-INVITE still unanswered when the client's

@@ -681,7 +681,7 @@ then
 	check "sipua.py byeretx" byeretx --port "${SIPD_PORT[main]}" --user bob
 	case_end
 
-	case_begin "RFC 6026 7.1: the caller's INVITE sent again after sipd passed on the callee's 200 (same branch, as when Timer A fires before the 200 arrives) is absorbed by sipd's Accepted INVITE transaction: the callee sees one INVITE, the caller no answer to it; ACK and BYE still go through" main
+	case_begin "RFC 6026 7.1: the caller's INVITE sent again after sipd passed on the callee's 200 (same branch, as when Timer A fires before the 200 arrives) is absorbed by sipd's Accepted INVITE transaction: the callee sees one INVITE, the caller no answer to it; a CANCEL that crossed the 200 gets 200 (9.2: it matches that transaction) and reaches nobody; ACK and BYE still go through" main
 	unbind bob
 	check "sipua.py inviteretx" inviteretx --port "${SIPD_PORT[main]}" --user bob
 	case_end

@@ -959,7 +959,8 @@ def cmd_answered2xx(a):
 def cmd_inviteretx(a):
     """RFC 6026 7.1: a call through sipd answered 200, then the caller's INVITE sent again (same branch, as
     a caller whose Timer A fired before the 200 reached it). sipd's INVITE transaction, Accepted, absorbs
-    it: the callee sees one INVITE, the caller no second answer from sipd. Then ACK and BYE end the call
+    it: the callee sees one INVITE, the caller no second answer from sipd. A CANCEL that crossed the 200
+    matches that transaction too: 200 (9.2), and the callee sees no CANCEL. Then ACK and BYE end the call
     (the callee's 200 to the BYE comes back)."""
     lsock, lport, usock = tcp_phone(a, "")
     c = Caller(a, "ir")
@@ -973,6 +974,11 @@ def cmd_inviteretx(a):
     m, _ = recv_msg(c.sock, time.monotonic() + 0.5)
     if m is not None:
         fails.append("the retransmitted INVITE got an answer from sipd: %s" % m.start)
+    # a CANCEL that crossed the 200: it matches the Accepted transaction (9.2: 200) and cancels nothing
+    c.send(c.request("CANCEL", c.ruri, 1, "z9hG4bK%sinv" % c.tag, "<%s>" % c.ruri))
+    r = c.final(1, "CANCEL")
+    if r.code != 200:
+        fails.append("the late CANCEL got '%s', expected 200 (it matches the Accepted INVITE)" % r.start)
     c.send(c.request("ACK", target, 1, "z9hG4bK%sack" % c.tag, ok.first("To"), routes))
     c.send(c.request("BYE", target, 2, "z9hG4bK%sbye" % c.tag, ok.first("To"), routes))
     deadline = time.monotonic() + 3

@@ -309,15 +309,26 @@ static bool absorbs(struct rq p)
 	return absorbed;
 }
 
-static struct txn *match_cancelled(struct rq p)
+/* The INVITE transaction a CANCEL p cancels; *answered (when given) says whether p matched an
+ * INVITE's echo instead (answered 2xx, Accepted, its TU gone). */
+static struct txn *match_cancelled_answered(struct rq p, bool *answered)
 {
 	struct req r;
 	struct txn *tx;
+	bool a;
 
 	req_make(&r, p);
-	tx = txn_server_match_cancelled(fx.tt, &r.m);
+	tx = txn_server_match_cancelled(fx.tt, &r.m, &a);
+	assert_false(tx && a);
+	if (answered)
+		*answered = a;
 	mem_deref(tx);
 	return tx;
+}
+
+static struct txn *match_cancelled(struct rq p)
+{
+	return match_cancelled_answered(p, NULL);
 }
 
 /* Feeds what the transport would: match p, then hand it to its transaction. */
@@ -817,12 +828,22 @@ static void test_match_cancel(void **state)
 	assert_int_equal(txn_table_live(fx.tt), 2);
 
 	/* once the INVITE has answered 2xx (with no TU, its Accepted state is an echo at once: RFC 6026)
-	 * there is nothing left to cancel */
+	 * there is nothing left to cancel, yet the CANCEL still matched (9.2: 200), until Timer L */
+	bool answered = false;
+
 	assert_int_equal(respond(inv, 200), 0);
-	assert_null(match_cancelled(cancel));
+	assert_null(match_cancelled_answered(cancel, &answered));
+	assert_true(answered);
+	assert_null(match_cancelled_answered((struct rq){ .method = "CANCEL",
+							  .via = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-other" },
+					     &answered));
+	assert_false(answered);
 	assert_ptr_equal(match(cancel), can);
-	drop(inv);
 	drop(can);
+	advance_to(lazy_due(64 * T1));
+	assert_null(match_cancelled_answered(cancel, &answered));
+	assert_false(answered);
+	drop(inv);
 }
 
 /* RFC 2543 peers (no magic cookie): Request-URI, From tag, Call-ID, CSeq and the top Via decide. */
