@@ -26,12 +26,40 @@
 #define CSHARDS (1u << CSHARD_BITS) /* by the key hash's low bits; the chains use the rest */
 #define CBUCKETS_MAX (1u << 14) /* per shard: 4M in all */
 
-/* C_ACCEPTED: an INVITE that heard a 2xx, until Timer M (RFC 6026 8.4): it still matches the 2xx that
- * follow (retransmissions, other forks' answers) so that they may be passed on. */
-enum cstate { C_CALLING, C_PROCEEDING, C_COMPLETED, C_ACCEPTED, C_TERMINATED };
+enum cstate { C_CALLING, C_PROCEEDING, C_COMPLETED, C_TERMINATED };
+
+/* What a response must echo of the request sent (8.2.6.2): the CSeq number, the Call-ID and From tag
+ * (hashed) and as many Via values. */
+struct expect {
+	uint32_t cseq;
+	uint32_t id_hash;
+	unsigned nvia;
+};
+
+/* What a client shard chains, first in each: a transaction, or the record an answered INVITE leaves. */
+struct centry {
+	struct htab_link link; /* first: the shard's chain, and the key's hash */
+	bool accepted;         /* a struct accepted */
+};
+
+/* An INVITE client transaction after its first 2xx, for the Accepted state (RFC 6026 8.4): until
+ * Timer M (64*T1, on every transport: a forking proxy downstream may send other 2xx late) it still
+ * matches the 2xx that follow (the callee's retransmissions, another fork's answer), so that they go on,
+ * while a response that matches no transaction is dropped (RFC 6026 7.3). That is all it does (the ACK
+ * of a 2xx is end to end), so the transaction (request copy, timers, TU) ends with the first 2xx and this
+ * record, a third of its size, stays: the branch and what a 2xx must echo. Owned by its shard; its timer,
+ * on the loop that owned the transaction, ends it. */
+struct accepted {
+	struct centry e;       /* first */
+	struct txn_table *table;
+	struct tmr m;          /* Timer M */
+	struct expect want;
+	uint8_t branch_len;
+	char branch[];
+};
 
 struct txn_client {
-	struct htab_link link;    /* first: its shard's chain, and the key's hash */
+	struct centry e;       /* first */
 	struct txn_client *wnext, *wprev; /* waiting: no response yet (under its wait shard's lock) */
 	bool waiting;
 	struct txn_table *table;
@@ -41,19 +69,16 @@ struct txn_client {
 	bool invalid;          /* ended by an invalid final: its retransmissions are ACKed too */
 	bool conn_lost;        /* ended by its connection going away once up (17.1.4) */
 	enum cstate state;
-	atomic_bool accepted;  /* state is C_ACCEPTED: read by txn_client_recv on any worker */
 	struct loop *loop;
 	struct tmr tmr_retx;   /* A or E */
-	struct tmr tmr_end;    /* B, D, F, K, M */
+	struct tmr tmr_end;    /* B, D, F, K */
 	unsigned retx;
 	char *req, *ack;
 	size_t req_len, ack_len;
 	struct tp_worker *worker;
 	enum tp_proto proto;
 	struct tp_addr dst;
-	uint32_t cseq;         /* what a response must echo (8.2.6.2): the CSeq number, */
-	uint32_t id_hash;      /* Call-ID and From tag, */
-	unsigned nvia;         /* and as many Via values */
+	struct expect want;    /* what a response must echo */
 	txn_client_h *h;       /* NULL once detached */
 	void *arg;
 };
@@ -69,7 +94,7 @@ struct wshard {
 
 struct cshard {
 	pthread_mutex_t lock;
-	struct htab clients;      /* of struct txn_client */
+	struct htab clients;      /* of struct centry: transactions and Accepted records */
 };
 
 struct txn_ctable {
@@ -137,11 +162,11 @@ static struct cshard *cshard_of(struct txn_ctable *c, uint32_t h)
 
 static void unlink_ct(struct txn_client *ct)
 {
-	struct cshard *s = cshard_of(ct->table->clients, ct->link.hash);
+	struct cshard *s = cshard_of(ct->table->clients, ct->e.link.hash);
 
 	pthread_mutex_lock(&s->lock);
 	if (ct->in_table) {
-		htab_remove(&s->clients, &ct->link);
+		htab_remove(&s->clients, &ct->e.link);
 		ct->in_table = false;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -216,8 +241,18 @@ void txn__ctable_free(struct txn_ctable *c)
 		return;
 	for (unsigned i = 0; i < CSHARDS; i++) {
 		for (size_t b = 0; b < c->shards[i].clients.n; b++) {
-			while (c->shards[i].clients.v[b]) {
-				struct txn_client *ct = (struct txn_client *)c->shards[i].clients.v[b];
+			struct htab_link *l;
+
+			while ((l = c->shards[i].clients.v[b])) {
+				if (((struct centry *)l)->accepted) {
+					struct accepted *a = (struct accepted *)l;
+
+					htab_remove(&c->shards[i].clients, l);
+					tmr_cancel(&a->m);
+					free(a);
+					continue;
+				}
+				struct txn_client *ct = (struct txn_client *)l;
 
 				ct->h = NULL;
 				ct_terminate(ct, 0);
@@ -258,9 +293,8 @@ static void timer_end(struct tmr *t, void *arg)
 	struct txn_client *ct = arg;
 
 	(void)t;
-	/* B or F: no final in time (408); D or K: the Completed state has absorbed enough; M: the Accepted
-	 * state has passed on the 2xx that came in time */
-	ct_terminate(ct, ct->state == C_COMPLETED || ct->state == C_ACCEPTED ? 0 : 408);
+	/* B or F: no final in time (408); D or K: the Completed state has absorbed enough */
+	ct_terminate(ct, ct->state == C_COMPLETED ? 0 : 408);
 }
 
 /* The ident of a request, read from it: for callers that have not kept it (a CANCEL). */
@@ -321,9 +355,7 @@ int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *l
 	slice_copy(ct->branch, sizeof(ct->branch), id->branch);
 	slice_copy(ct->method, sizeof(ct->method), id->method);
 	ct->invite = sip_method_lookup(id->method) == SIP_METHOD_INVITE;
-	ct->cseq = id->cseq;
-	ct->id_hash = id->id_hash;
-	ct->nvia = id->nvia;
+	ct->want = (struct expect){ id->cseq, id->id_hash, id->nvia };
 	free(m); /* the slices of id point into req or m: both done with */
 	ct->table = t;
 	ct->loop = loop;
@@ -333,10 +365,10 @@ int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *l
 	ct->reliable = proto != TP_UDP;
 	ct->h = h;
 	ct->arg = arg;
-	ct->link.hash = key_hash(slice_cstr(ct->branch), slice_cstr(ct->method));
-	s = cshard_of(t->clients, ct->link.hash);
+	ct->e.link.hash = key_hash(slice_cstr(ct->branch), slice_cstr(ct->method));
+	s = cshard_of(t->clients, ct->e.link.hash);
 	pthread_mutex_lock(&s->lock);
-	htab_add(&s->clients, &ct->link);
+	htab_add(&s->clients, &ct->e.link);
 	ct->in_table = true;
 	pthread_mutex_unlock(&s->lock);
 	wait_link(ct); /* before the send: a connect may fail, an ICMP error come, on another worker at once */
@@ -412,46 +444,67 @@ static void resp_final(struct txn_client *ct, unsigned code, const struct sip_ms
 		       timer_end, ct);
 }
 
-/* RFC 6026 8.4: a 2xx to an INVITE leaves the transaction Accepted until Timer M (64*T1 over every
- * transport: a forking proxy downstream may send other 2xx late) instead of ending it (17.1.1.2), so that
- * the 2xx that follow still match it and go on (txn_client_recv), while a response that matches no
- * transaction is dropped (RFC 6026 7.3). The ACK of a 2xx is end to end: nothing more is sent. */
+static void accepted_end(struct tmr *t, void *arg)
+{
+	struct accepted *a = arg;
+	struct cshard *s = cshard_of(a->table->clients, a->e.link.hash);
+
+	(void)t;
+	pthread_mutex_lock(&s->lock);
+	htab_remove(&s->clients, &a->e.link);
+	pthread_mutex_unlock(&s->lock);
+	free(a);
+}
+
+/* The first 2xx to an INVITE: the transaction ends (17.1.1.2) and leaves its Accepted record (struct
+ * accepted) until Timer M. Without memory for the record, the 2xx that follow are dropped. */
 static void accept_2xx(struct txn_client *ct)
 {
-	ct->state = C_ACCEPTED;
-	atomic_store(&ct->accepted, true);
-	tmr_cancel(&ct->tmr_retx);
-	wait_unlink(ct);
-	free(ct->req);
-	ct->req = NULL;
-	ct->req_len = 0;
-	tmr_start_lazy(loop_timers(ct->loop), &ct->tmr_end, 64u * ct->table->cfg.timers.t1, timer_end, ct);
+	size_t bl = strlen(ct->branch); /* under 48 */
+	struct accepted *a = malloc(sizeof(*a) + bl);
+
+	if (a) {
+		struct cshard *s = cshard_of(ct->table->clients, ct->e.link.hash);
+
+		a->e = (struct centry){ .link.hash = ct->e.link.hash, .accepted = true };
+		a->table = ct->table;
+		a->m = (struct tmr){ 0 };
+		a->want = ct->want;
+		a->branch_len = (uint8_t)bl;
+		memcpy(a->branch, ct->branch, bl);
+		pthread_mutex_lock(&s->lock);
+		htab_add(&s->clients, &a->e.link); /* before the transaction goes: no moment without either */
+		pthread_mutex_unlock(&s->lock);
+		tmr_start_lazy(loop_timers(ct->loop), &a->m, 64u * ct->table->cfg.timers.t1, accepted_end, a);
+	}
+	ct_terminate(ct, 0);
 }
 
 /* Why resp cannot be the answer to the request sent (8.2.6.2: the same Call-ID, From, CSeq and Vias;
  * a To tag on every final), or NULL. */
-static const char *resp_mismatch(const struct txn_client *ct, const struct sip_msg *resp)
+static const char *resp_mismatch(const struct expect *want, const struct sip_msg *resp)
 {
-	if (resp->cseq.num != ct->cseq)
+	if (resp->cseq.num != want->cseq)
 		return "CSeq number differs from the request's";
-	if (txn_client_id_hash(resp) != ct->id_hash)
+	if (txn_client_id_hash(resp) != want->id_hash)
 		return "Call-ID or From tag differs from the request's";
-	if (txn_via_count(resp) != ct->nvia)
+	if (txn_via_count(resp) != want->nvia)
 		return "Via values differ in number from the request's";
 	if (resp->status >= 200 && !resp->to.tag.p)
 		return "final response without a To tag";
 	return NULL;
 }
 
-/* RFC 6026 8.4: an Accepted transaction passes every valid 2xx on (the table's accepted_2xx), from the
+/* RFC 6026 8.4: an Accepted INVITE passes every valid 2xx on (the table's accepted_2xx), from the
  * thread that received it; it absorbs anything else (a late 1xx, a non-2xx final that a broken UAS sends
  * after its 2xx, a 2xx that does not answer the request sent). */
-static void accepted_recv(struct txn_client *ct, const struct sip_msg *resp, const char *invalid)
+static void accepted_recv(const struct txn_table *t, const struct expect *want, const struct sip_msg *resp,
+			  const char *invalid)
 {
-	const struct txn_table_config *cfg = &ct->table->cfg;
+	const struct txn_table_config *cfg = &t->cfg;
 
 	if (!invalid && resp->status / 100 == 2)
-		invalid = resp_mismatch(ct, resp);
+		invalid = resp_mismatch(want, resp);
 	else if (!invalid)
 		invalid = "not a 2xx";
 	if (invalid) {
@@ -469,11 +522,7 @@ static void recv_here(struct txn_client *ct, const struct sip_msg *resp, const c
 	txn_client_h *h = ct->h;
 
 	if (ct->state == C_TERMINATED)
-		return;
-	if (ct->state == C_ACCEPTED) {
-		accepted_recv(ct, resp, invalid); /* posted before the owner made it Accepted */
-		return;
-	}
+		return; /* (a 2xx posted before the first one made it Accepted is dropped: one comes again) */
 	if (ct->state == C_COMPLETED) {
 		if (ct->invite && (code >= 300 || ct->invalid) && ct->ack)
 			ct_send(ct, ct->ack, ct->ack_len); /* a retransmitted final: the ACK again */
@@ -482,7 +531,7 @@ static void recv_here(struct txn_client *ct, const struct sip_msg *resp, const c
 	if (ct->waiting)
 		wait_unlink(ct); /* an answer came: the connection is up */
 	if (!invalid)
-		invalid = resp_mismatch(ct, resp);
+		invalid = resp_mismatch(&ct->want, resp);
 	if (invalid) {
 		char as[64];
 
@@ -555,28 +604,39 @@ int txn_client_recv(struct txn_table *t, const struct sip_msg *resp, const char 
 	uint32_t h = key_hash(resp->via.branch, resp->cseq.method);
 	struct cshard *s = cshard_of(t->clients, h);
 	struct txn_client *ct = NULL;
+	struct expect want;
+	bool accepted = false;
 	struct posted *p;
 
 	if (!resp->via.branch.l || !resp->cseq.method.l)
 		return ENOENT;
 	pthread_mutex_lock(&s->lock);
-	for (struct htab_link *l = htab_chain(&s->clients, h); l && !ct; l = l->next) {
+	for (struct htab_link *l = htab_chain(&s->clients, h); l && !ct && !accepted; l = l->next) {
+		if (l->hash != h)
+			continue;
+		if (((struct centry *)l)->accepted) {
+			const struct accepted *a = (const struct accepted *)l;
+
+			if (slice_eq(slice_make(a->branch, a->branch_len), resp->via.branch) &&
+			    slice_eq(SLICE_LIT("INVITE"), resp->cseq.method)) {
+				want = a->want; /* copied under the lock: Timer M may end the record at once */
+				accepted = true;
+			}
+			continue;
+		}
 		struct txn_client *c = (struct txn_client *)l;
 
-		if (l->hash == h && slice_eq(slice_cstr(c->branch), resp->via.branch) &&
-		    slice_eq(slice_cstr(c->method), resp->cseq.method))
+		if (slice_eq(slice_cstr(c->branch), resp->via.branch) && slice_eq(slice_cstr(c->method), resp->cseq.method))
 			ct = c;
 	}
 	mem_ref(ct);
 	pthread_mutex_unlock(&s->lock);
-	if (!ct)
-		return ENOENT;
-	if (atomic_load(&ct->accepted)) {
-		/* what it reads of ct is set before the flag and never changes after: no need for its owner */
-		accepted_recv(ct, resp, invalid);
-		mem_deref(ct);
+	if (accepted) {
+		accepted_recv(t, &want, resp, invalid); /* on this thread: the record needs no owner */
 		return 0;
 	}
+	if (!ct)
+		return ENOENT;
 	/* the owner's loop runs the state machine: here when this is the owner, or when it sleeps with
 	 * nothing posted (no wake-up, no copy); else posted to it */
 	struct recv_direct d = { ct, resp, invalid };
@@ -688,5 +748,5 @@ bool txn_client_conn_lost(const struct txn_client *ct)
 
 bool txn_client_final(const struct txn_client *ct)
 {
-	return ct->state == C_COMPLETED || ct->state == C_ACCEPTED || ct->state == C_TERMINATED;
+	return ct->state == C_COMPLETED || ct->state == C_TERMINATED;
 }

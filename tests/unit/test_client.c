@@ -440,6 +440,23 @@ static void test_invite_2xx_accepted_until_timer_m(void **state)
 	mem_deref(ct);
 }
 
+/* The Accepted record of an answered INVITE stands alone once the TU has let go of the transaction,
+ * still matching another fork's 2xx; the table, freed while it holds the record, frees it too
+ * (LeakSanitizer would tell). */
+static void test_invite_2xx_record_freed_with_table(void **state)
+{
+	struct txn_client *ct;
+
+	(void)state;
+	ct = send_request("INVITE", TP_UDP);
+	assert_int_equal(respond((struct rs){ .code = 200 }), 0);
+	mem_deref(ct); /* the TU lets go at once: the record stands alone */
+	advance_to(1000);
+	assert_int_equal(respond((struct rs){ .code = 200, .to_tag = "fork" }), 0);
+	assert_int_equal(fx.passed, 1);
+	assert_string_equal(fx.passed_tag, "fork");
+}
+
 /* ---- non-INVITE (17.1.2) ---- */
 
 /* Timer E doubles from T1 up to T2 (sends at 0, 0.5, 1.5, 3.5, 7.5, then every 4 s to 31.5); Timer F
@@ -714,6 +731,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_invite_provisional_stops_a_and_b, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invite_486_ack_and_timer_d, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invite_2xx_accepted_until_timer_m, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_invite_2xx_record_freed_with_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_invite_timer_e_then_f, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_invite_proceeding_then_timer_k, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reliable_no_retransmission, setup, teardown),
