@@ -1,9 +1,8 @@
 /* client.c: client transactions (RFC 3261 17.1): INVITE (timers A, B, D, hop-by-hop ACK for a non-2xx
- * final; the Accepted state and Timer M of RFC 6026 after a 2xx) and non-INVITE (timers E, F, K), matched
- * by the branch sipd put in its Via (17.1.3). A final
- * response that is not a valid answer to the request sent ends the transaction as a 502 (16.7); a TCP
- * connection that cannot be set up, or that goes away before they heard anything, ends those waiting on
- * it as a 503 (8.1.3.1, 17.1.4). */
+ * final; after a 2xx, the Accepted state of RFC 6026 until Timer M) and non-INVITE (timers E, F, K),
+ * matched by the branch sipd put in its Via (17.1.3). A final response that is not a valid answer to the
+ * request sent ends the transaction as a 502 (16.7); a TCP connection that cannot be set up, or that goes
+ * away before they heard anything, ends those waiting on it as a 503 (8.1.3.1, 17.1.4). */
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
