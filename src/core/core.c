@@ -406,11 +406,14 @@ void core_on_message(struct tp_msg *tm, void *arg)
 		 * 502, 16.7). One that matches no transaction is dropped (RFC 6026 7.3: a transaction-stateful
 		 * proxy forwards no stray response, not even a 2xx: those of an answered INVITE still match
 		 * its client transaction, Accepted, until Timer M) */
+		const char *invalid;
+
 		if (rc == 0)
 			rc = sip_msg_check(m, &perr);
-		if (txn_client_recv(c->txns, m, rc ? (perr.reason ? perr.reason : "malformed") : NULL) == ENOENT)
+		invalid = rc ? (perr.reason ? perr.reason : "malformed") : NULL;
+		if (txn_client_recv(c->txns, m, invalid) == ENOENT)
 			log_debug("dropped a response %u that matches no transaction%s%s", m->status,
-				  rc ? ": " : "", rc ? (perr.reason ? perr.reason : "malformed") : "");
+				  invalid ? ": " : "", invalid ? invalid : "");
 		return;
 	}
 	txn_origin_init(&o, tm, rc == 0 || m->is_request ? m : NULL, c->cfg.via_maddr);

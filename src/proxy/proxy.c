@@ -1254,6 +1254,12 @@ static bool proxy_authenticate(struct proxy *p, const struct sip_msg *req, const
 	return false;
 }
 
+/* The realm whose credentials a request goes on without (struct fwd): sipd's, once it checked them. */
+static struct slice consumed_realm(const struct proxy *p, bool authed)
+{
+	return authed ? slice_cstr(auth_realm(p->auth)) : SLICE_NULL;
+}
+
 /* INVITEs claiming to come from sipd's domain must prove it (407), so nobody calls as someone else. */
 static bool authorize_call(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o, struct seen *s)
 {
@@ -1525,7 +1531,7 @@ static int branch_build_at(struct rctx *rc, struct branch *b, const struct sip_m
 		.src_host = slice_cstr(rc->src_host),
 		.src_port = rc->src_port,
 		.record_route = rc->record_route,
-		.consume_realm = rc->consume_creds ? slice_cstr(auth_realm(rc->p->auth)) : SLICE_NULL,
+		.consume_realm = consumed_realm(rc->p, rc->consume_creds),
 		.in_proto = rc->in_proto,
 		.local = local,
 		.in_local = local == rc->local ? NULL : rc->local,
@@ -1794,7 +1800,7 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 {
 	struct fwd f = { .target = slice_cstr(t->uri), .path = t->path, .routes = rs,
 			 .src_host = slice_cstr(o->src_host), .src_port = o->src_port,
-			 .consume_realm = s->authed ? slice_cstr(auth_realm(p->auth)) : SLICE_NULL };
+			 .consume_realm = consumed_realm(p, s->authed) };
 	char *buf[2] = { NULL, NULL }, toward[96];
 	struct slice name = SLICE_NULL;
 	struct tp_addr dst;
@@ -1894,7 +1900,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 			.src_host = slice_cstr(o->src_host),
 			.src_port = o->src_port,
 			.record_route = p->cfg->record_route && dialog_creating(req->mid) && !req->to.tag.p,
-			.consume_realm = s->authed ? slice_cstr(auth_realm(p->auth)) : SLICE_NULL,
+			.consume_realm = consumed_realm(p, s->authed),
 			.in_proto = tm->proto,
 			.local = local,
 		};
