@@ -433,13 +433,26 @@ static bool single_challenge(struct auth *a, uint64_t key, bool uncredentialed, 
 	return true;
 }
 
-/* The credentials for our realm among the request's Authorization headers (RFC 3261 22.4). */
+/* The credentials for our realm among the request's Authorization headers (RFC 3261 22.4). The realm
+ * is compared unescaped: a realm holding '"' or '\\' is sent as a quoted-pair (RFC 3261 25.1). */
 static bool find_cred(struct auth *a, const struct sip_msg *req, enum sip_hdr_id hdr, struct digest_cred *c)
 {
 	for (const struct sip_hdr *h = sip_msg_hdr(req, hdr); h; h = sip_msg_hdr_next(req, h))
-		if (digest_cred_parse(c, h->value) == 0 && slice_eq(c->realm, slice_cstr(a->realm)))
+		if (digest_cred_parse(c, h->value) == 0 && digest_unq_eq(c->realm, slice_cstr(a->realm)))
 			return true;
 	return false;
+}
+
+/* RFC 7616 3.4.6: the "uri" of the credentials names the resource of the Request-Line: the same URI by
+ * the comparison rules of RFC 3261 19.1.4 (scheme and host in any case, parameters in any order), so
+ * that a client writing "SIP:" or a host in capitals is not refused for it. */
+static bool cred_uri_matches(const struct digest_cred *c, const struct sip_msg *req)
+{
+	struct sip_uri u;
+
+	if (slice_eq(c->uri, req->ruri))
+		return true;
+	return !req->ruri_err && sip_uri_parse(&u, c->uri) == 0 && sip_uri_equal(&u, &req->ruri_uri);
 }
 
 static bool alg_offered(const struct auth *a, enum digest_alg alg)
@@ -482,10 +495,17 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 	}
 	if (!alg_offered(a, c.alg))
 		return fail(a, hdr, src, key, c.username, "algorithm not offered", extra, n);
-	/* RFC 3261 22.4: the uri of the credentials is the Request-URI */
-	if (!slice_eq(c.uri, req->ruri))
-		return fail(a, hdr, src, key, c.username, "digest uri differs from the Request-URI", extra, n);
-	if (c.username.l >= sizeof(uname) || auth_user_find(a, slice_copy(uname, sizeof(uname), c.username), user))
+	/* credentials made for another request: 400 (RFC 7616 3.4.6), neither a new challenge, which the
+	 * client would answer the same way, nor a failure that counts towards a lockout: no password was
+	 * tried. The user does not matter yet, so nothing is told about who exists. */
+	if (!cred_uri_matches(&c, req)) {
+		log_info("auth: the digest uri of '%.*s' from %s is not the Request-URI: 400", SLICE_ARG(c.username),
+			 source);
+		*reason = "Digest uri does not match the Request-URI";
+		return AUTH_BAD;
+	}
+	/* the user name unescaped (a '\\' in it is sent as a quoted-pair), as the digest was computed */
+	if (digest_unq_copy(uname, sizeof(uname), c.username) || auth_user_find(a, uname, user))
 		return fail(a, hdr, src, key, c.username, "unknown user", extra, n);
 	if (user->disabled)
 		return fail(a, hdr, src, key, c.username, "disabled user", extra, n);

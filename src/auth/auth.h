@@ -25,6 +25,7 @@ enum auth_result {
 	AUTH_OK,        /* credentials verified: *user is set */
 	AUTH_CHALLENGE, /* answer 401 / 407 with the challenge lines written to extra */
 	AUTH_FORBIDDEN, /* answer 403 with *reason (too many failures) */
+	AUTH_BAD,       /* answer 400 with *reason (credentials for another request: RFC 7616 3.4.6) */
 };
 
 /* Loads the users of cfg and of the store at db (its own read connection, refreshed every few seconds

@@ -68,7 +68,7 @@ static bool consumed(const struct sip_hdr *h, struct slice realm)
 	struct digest_cred c;
 
 	return h->id == SIP_HDR_PROXY_AUTHORIZATION && realm.l && digest_cred_parse(&c, h->value) == 0 &&
-	       slice_eq(c.realm, realm);
+	       digest_unq_eq(c.realm, realm);
 }
 
 /* One Record-Route of ours, naming the transport of the side that will use it (and a flow token). */

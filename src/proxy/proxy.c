@@ -1250,6 +1250,9 @@ static bool proxy_authenticate(struct proxy *p, const struct sip_msg *req, const
 	case AUTH_FORBIDDEN:
 		answer(p, req, o, 403, reason, NULL);
 		return false;
+	case AUTH_BAD:
+		answer(p, req, o, 400, reason, NULL);
+		return false;
 	}
 	return false;
 }

@@ -422,6 +422,10 @@ static unsigned read_contacts(struct registrar *r, const struct sip_msg *req, st
 			return 400;
 		}
 		if (a.star) {
+			if (*star) { /* 10.3 step 6: one STAR at most (the grammar of 25.1 has room for one) */
+				*reason = "Contact: * needs Expires: 0 and no other Contact";
+				return 400;
+			}
 			*star = true;
 			continue;
 		}
@@ -446,8 +450,10 @@ static unsigned read_contacts(struct registrar *r, const struct sip_msg *req, st
 		*reason = "Contact: * needs Expires: 0 and no other Contact";
 		return 400;
 	}
+	/* 10.3 step 7: 423 "if and only if" the interval is over zero, under an hour and under the minimum:
+	 * a [registrar] min_expires of more than 3600 s still takes an hour or more as asked */
 	for (size_t i = 0; i < *n; i++) {
-		if (out[i].expires > 0 && out[i].expires < (long)r->cfg->min_expires)
+		if (out[i].expires > 0 && out[i].expires < 3600 && out[i].expires < (long)r->cfg->min_expires)
 			return 423;
 		if (out[i].expires > (long)r->cfg->max_expires)
 			out[i].expires = (long)r->cfg->max_expires;
@@ -603,6 +609,9 @@ static bool authorize(struct registrar *r, struct txn *tx, const struct sip_msg 
 	case AUTH_FORBIDDEN:
 		txn_reply(tx, req, 403, reason, NULL);
 		return false;
+	case AUTH_BAD:
+		txn_reply(tx, req, 400, reason, NULL);
+		return false;
 	case AUTH_OK:
 		break;
 	}
@@ -692,6 +701,16 @@ static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *re
 	}
 }
 
+/* 10.3 step 5: the address of record is valid for the domain of the Request-URI. With [general] domain
+ * set, each domain is its own: the To host is the Request-URI's. With none, sipd's addresses and host
+ * name are all one domain, any of them in either place. */
+static bool aor_in_ruri_domain(const struct registrar *r, const struct sip_msg *req, const struct sip_uri *to)
+{
+	if (!registrar_is_local(r, to->host))
+		return false;
+	return !r->domains.n || slice_caseeq(to->host, req->ruri_uri.host);
+}
+
 bool registrar_challenge(struct registrar *r, const struct txn_table *txns, const struct sip_msg *req,
 			 const struct txn_origin *o)
 {
@@ -704,7 +723,7 @@ bool registrar_challenge(struct registrar *r, const struct txn_table *txns, cons
 	if (!r->cfg->register_auth || sip_msg_hdr(req, SIP_HDR_AUTHORIZATION))
 		return false;
 	if (req->ruri_err || !registrar_is_local(r, req->ruri_uri.host) || sip_uri_parse(&to, req->to.uri) ||
-	    !registrar_aor(&to, aor, sizeof(aor)) || !registrar_is_local(r, to.host))
+	    !registrar_aor(&to, aor, sizeof(aor)) || !aor_in_ruri_domain(r, req, &to))
 		return false; /* the 404s come from registrar_handle */
 	if (auth_check(r->auth, req, SIP_HDR_AUTHORIZATION, o->src_host, &user, extra, sizeof(extra), &reason) !=
 	    AUTH_CHALLENGE)
@@ -763,7 +782,8 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 		return;
 	}
 	/* step 5 needs the To URI; steps 3 and 4 need the user */
-	if (sip_uri_parse(&to, req->to.uri) || !registrar_aor(&to, aor, sizeof(aor)) || !registrar_is_local(r, to.host)) {
+	if (sip_uri_parse(&to, req->to.uri) || !registrar_aor(&to, aor, sizeof(aor)) ||
+	    !aor_in_ruri_domain(r, req, &to)) {
 		txn_reply(tx, req, 404, "Address of record not in this domain", NULL);
 		return;
 	}

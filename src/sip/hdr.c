@@ -388,13 +388,14 @@ int sip_contact_parse(struct sip_addr *a, long *expires, int *q1000, struct slic
 	if (err)
 		return err;
 	if (sip_param_find(a->params, "expires", &v)) {
-		/* RFC 3261 20.10: values over 2**32-1 are taken as 2**32-1; refuse junk */
+		/* RFC 3261 20.10: values over 2**32-1 are taken as 2**32-1, and "malformed values SHOULD be
+		 * treated as equivalent to 3600" (as 20.19 says of the Expires header) */
 		if (v.l > 10 && all_digits(v))
 			*expires = 0xffffffffL;
 		else if (slice_to_u32(v, 0xffffffffu, &n))
 			*expires = (long)n;
 		else
-			return EBADMSG;
+			*expires = 3600;
 	}
 	if (sip_param_find(a->params, "q", &v)) {
 		*q1000 = parse_q(v);

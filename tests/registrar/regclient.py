@@ -138,11 +138,18 @@ def digest_response(alg, user, realm, password, method, uri, nonce, nc, cnonce, 
     return H(alg, "%s:%s:%08x:%s:%s:%s" % (ha1, nonce, nc, cnonce, qop, ha2))
 
 
+def quoted_pairs(text):
+    """text as the content of a quoted-string: '"' and '\\' escaped (RFC 3261 25.1 quoted-pair)."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def authorization(alg, user, password, uri, nonce, nc, realm=REALM, cnonce=None):
+    """Digest credentials; user and realm are plain text, written escaped (the digest is over the plain)."""
     cnonce = cnonce or "%08x" % random.randrange(1 << 32)
     resp = digest_response(alg, user, realm, password, "REGISTER", uri, nonce, nc, cnonce)
     return ('Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=%s, '
-            'cnonce="%s", qop=auth, nc=%08x' % (user, realm, nonce, uri, resp, alg, cnonce, nc))
+            'cnonce="%s", qop=auth, nc=%08x' % (quoted_pairs(user), quoted_pairs(realm), nonce, uri, resp, alg,
+                                               cnonce, nc))
 
 
 # ---- the user agent ----
@@ -150,8 +157,9 @@ def authorization(alg, user, password, uri, nonce, nc, realm=REALM, cnonce=None)
 class UA:
     """One REGISTER dialog-less 'session': one socket, one Call-ID, a CSeq counter, a cached nonce."""
 
-    def __init__(self, port, tcp=False, to_host=HOST, ruri=None, callid=None, src=HOST):
+    def __init__(self, port, tcp=False, to_host=HOST, ruri=None, callid=None, src=HOST, realm=REALM):
         self.port = port
+        self.realm = realm
         self.tcp = tcp
         self.src = src
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
@@ -285,7 +293,7 @@ class UA:
         """A REGISTER with credentials over the cached nonce (next nc unless given, next CSeq unless
         given), as bytes to send, and its CSeq."""
         self.nc = nc if nc is not None else self.nc + 1
-        a = authorization(self.alg, user, password, ruri or self.ruri, self.nonce, self.nc)
+        a = authorization(self.alg, user, password, ruri or self.ruri, self.nonce, self.nc, realm=self.realm)
         return self.request(to_user, contacts, expires, a, extra, cseq, ruri=ruri, **kw)
 
     def auth_send(self, to_user, user, password, contacts=(), expires=None, extra=(), nc=None, cseq=None,
@@ -629,6 +637,53 @@ def c_domain(a, ck):
     ck.code(r, 200, what="R-URI and To at localhost")
 
 
+@case("domains", "[general] domain = a.example, b.example, realm 'dom \"HQ\"', min_expires 7200: the AOR's domain "
+      "is the Request-URI's (10.3 step 5); 423 only under an hour (step 7); a malformed expires parameter is 3600 "
+      "(20.10); two Contact: * are 400; a realm and a user name holding '\"' and '\\\\' authenticate")
+def c_domains(a, ck):
+    realm = 'dom "HQ"'
+    # 10.3 step 5: another domain of sipd's in To than in the Request-URI
+    ua = UA(a.port, to_host="b.example", ruri="sip:a.example", realm=realm)
+    r = ua.send("alice", ["<sip:alice-ab@10.0.0.1>"], 7200)
+    ck.code(r, 404, "Address of record not in this domain", what="REGISTER sip:a.example, To sip:alice@b.example")
+    ua = UA(a.port, ruri="sip:127.0.0.1:%d" % a.port, to_host="a.example", realm=realm)
+    r = ua.send("alice", ["<sip:alice-ip@10.0.0.1>"], 7200)
+    ck.code(r, 404, "Domain not served here", what="REGISTER sip:127.0.0.1 (not one of the domains)")
+    for dom in ("a.example", "b.example"):
+        ua = UA(a.port, to_host=dom, ruri="sip:" + dom, realm=realm)
+        r = ua.register("alice", "alice", "secret", ["<sip:alice-%s@10.0.0.1>" % dom[0]], 7200, alg="MD5")
+        ck.code(r, 200, what="REGISTER sip:%s, To sip:alice@%s, realm %s written escaped" % (dom, dom, realm))
+    rows, text = sipctl_regs(a.sipctl, a.db)
+    for dom in ("a.example", "b.example"):
+        ck.ok(find_reg(rows, "sip:alice@" + dom, "sip:alice-%s@10.0.0.1" % dom[0]),
+              "no binding of sip:alice@%s:\n%s" % (dom, indent(text)))
+    ck.ok(not find_reg(rows, contact="sip:alice-ab@10.0.0.1"), "the 404'd binding is stored:\n" + indent(text))
+    # 10.3 step 7: min_expires 7200, yet an hour or more is taken as asked
+    ua = UA(a.port, to_host="a.example", ruri="sip:a.example", realm=realm)
+    r = ua.register("alice", "alice", "secret", ["<sip:alice-423@10.0.0.2>"], 3599, alg="MD5")
+    if ck.code(r, 423, "Interval Too Brief", what="Expires: 3599 under min_expires 7200"):
+        ck.ok(r.first("Min-Expires") == "7200", "Min-Expires: %s, expected 7200" % r.first("Min-Expires"))
+    r = ua.auth_send("alice", "alice", "secret", ["<sip:alice-423@10.0.0.2>"], 3600)
+    if ck.code(r, 200, what="Expires: 3600 under min_expires 7200 (one hour: no 423)"):
+        ck.contacts_exact(r, [("sip:alice-423@10.0.0.2", exp_rx(3600)), ("sip:alice-a@10.0.0.1", exp_rx(7200))],
+                          "Expires 3600")
+    # 20.10: a malformed expires parameter is taken as 3600
+    r = ua.auth_send("alice", "alice", "secret", ["<sip:alice-423@10.0.0.2>;expires=soon"], 7200)
+    if ck.code(r, 200, what="Contact ...;expires=soon"):
+        ck.contacts_exact(r, [("sip:alice-423@10.0.0.2", exp_rx(3600)), ("sip:alice-a@10.0.0.1", exp_rx(7200))],
+                          "expires=soon")
+    # 10.3 step 6: one STAR at most
+    r = ua.auth_send("alice", "alice", "secret", ["*", "*"], 0)
+    ck.code(r, 400, "Contact: * needs Expires: 0 and no other Contact", what="Contact: * twice, Expires: 0")
+    rows, text = sipctl_regs(a.sipctl, a.db)
+    ck.ok(find_reg(rows, "sip:alice@a.example", "sip:alice-a@10.0.0.1"),
+          "the bindings went with the refused Contact: * twice:\n" + indent(text))
+    # a user name with a backslash, sent as a quoted-pair
+    ua = UA(a.port, to_host="a.example", ruri="sip:a.example", realm=realm)
+    r = ua.register("corp%5Ccarol", "corp\\carol", "pw", ["<sip:carol@10.0.0.4>"], 7200, alg="MD5")
+    ck.code(r, 200, what="user corp\\carol (username=\"corp\\\\carol\")")
+
+
 @case("path", "Path with Supported: path: stored and echoed in the 200; without it, not echoed (RFC 3327 5.3)")
 def c_path(a, ck):
     ua = UA(a.port)
@@ -769,20 +824,35 @@ def c_lockout(a, ck):
     ck.ok(log_has(a.log, r"auth: disabled user for user 'eve'"), "no 'auth: disabled user' line in the log")
 
 
-@case("cred-checks", "credentials checked against the request and the user: a digest uri other than the "
-      "Request-URI (RFC 3261 22.4) is 401; users configured by HA1 alone register with that algorithm and get 401 "
-      "with the other")
+@case("cred-checks", "credentials checked against the request and the user: a digest uri that is not the "
+      "Request-URI (RFC 7616 3.4.6, compared as RFC 3261 19.1.4 compares URIs) is 400, not a failure that counts "
+      "towards the lockout; users configured by HA1 alone register with that algorithm and get 401 with the other")
 def c_cred_checks(a, ck):
     ua = UA(a.port)
     contact = "sip:bob-cc@%s:%d" % (HOST, ua.lport)
     ua.challenge("bob", "SHA-256")
-    auth = authorization("SHA-256", "bob", "hunter2", "sip:elsewhere.example.com", ua.nonce, 1)
-    r = ua.send("bob", ["<%s>" % contact], 600, auth=auth)
-    ck.code(r, 401, "Unauthorized", what="right password, digest uri sip:elsewhere.example.com")
-    ck.ok(log_has(a.log, r"auth: digest uri differs from the Request-URI for user 'bob'"),
-          "no 'auth: digest uri differs from the Request-URI' line in the log")
+    # more mismatches than max_failures (5): none of them is a password tried
+    for i in range(1, 8):
+        auth = authorization("SHA-256", "bob", "hunter2", "sip:elsewhere.example.com", ua.nonce, i)
+        r = ua.send("bob", ["<%s>" % contact], 600, auth=auth)
+        if not ck.code(r, 400, "Digest uri does not match the Request-URI",
+                       what="right password, digest uri sip:elsewhere.example.com, #%d" % i):
+            break
+        ck.ok(not r.values("WWW-Authenticate"), "the 400 carries a challenge: %s" % r.values("WWW-Authenticate"))
+    ck.ok(log_has(a.log, r"auth: the digest uri of 'bob' from 127\.0\.0\.1 is not the Request-URI: 400"),
+          "no 'auth: the digest uri of 'bob' ... is not the Request-URI' line in the log")
     rows, text = sipctl_regs(a.sipctl, a.db)
     ck.ok(not find_reg(rows, contact=contact), "a binding was stored for the refused request\n" + indent(text))
+    # the same URI written otherwise (the scheme in capitals, a parameter the Request-URI lacks): equal by
+    # 19.1.4, and bob is not locked out
+    same = "SIP:%s:%d;x-tag=1" % (HOST, a.port)
+    auth = authorization("SHA-256", "bob", "hunter2", same, ua.nonce, 8)
+    r = ua.send("bob", ["<%s>" % contact], 600, auth=auth)
+    ck.code(r, 200, what="right password, digest uri %s for Request-URI %s, after 7 mismatches" % (same, ua.ruri))
+    rows, text = sipctl_regs(a.sipctl, a.db)
+    ck.ok(find_reg(rows, contact=contact), "bob's binding is not stored\n" + indent(text))
+    ua.send("bob", ["<%s>;expires=0" % contact], auth=authorization("SHA-256", "bob", "hunter2", ua.ruri,
+                                                                     ua.nonce, 9))
     # [user carol] ha1 = MD5 HA1 only; [user dave] ha1_sha256 = SHA-256 HA1 only (password "pw" in realm sipd)
     for user, good, bad in (("carol", "MD5", "SHA-256"), ("dave", "SHA-256", "MD5")):
         u = UA(a.port)

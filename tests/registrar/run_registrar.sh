@@ -4,7 +4,7 @@
 # (SHA-256 digest, stale nonces, replayed nonce counts, exact checks of every Contact, a reason phrase holding
 # "CSeq"), sipctl (next to SIPD) and the SQLite file for what was stored, and a sipsak smoke test.
 #
-# Starts five sipd instances, each with its own temporary config and database on free ports of 127.0.0.1,
+# Starts six sipd instances, each with its own temporary config and database on free ports of 127.0.0.1,
 # all with min_expires 60 (but aux), max_expires 3600, max_contacts 3 and users alice (secret, extension
 # 100) and bob (hunter2):
 #   main     [auth] algorithms = MD5, SHA-256, nonce_lifetime 300: regclient's cases (SHA-256 mostly)
@@ -13,6 +13,8 @@
 #   aux      algorithms = MD5, nonce_lifetime 5, min_expires 5, max_contacts_policy = drop_oldest: stale
 #            nonces, expiry on time, drop_oldest, sipsak (whose default expiry is 15 s)
 #   full     max_bindings 2, register_auth = no: 503 once the location service is full
+#   domains  [general] domain = a.example, b.example, realm 'dom "HQ"', min_expires 7200, MD5: the AOR's
+#            domain against the Request-URI's, 423 only under an hour, quoted-pairs in realm and user name
 # Prints one PASS/FAIL line per case; at the end checks that every sipd is still alive, exits 0 on
 # SIGTERM and printed no sanitizer report. Exits 1 if anything failed.
 # KEEP=1 keeps the work directory (configs, databases, sipd stderr, SIPp message logs) for a look afterwards.
@@ -32,7 +34,7 @@ need_exec "$SIPCTL" "build the sipctl target"
 lib_init registrar
 
 # ---- ports: 4 for sipd, the rest for SIPp's local UDP port ----
-pick_ports 5 40 $((30000 + $$ % 10000)) "${RC[@]}"
+pick_ports 6 40 $((30000 + $$ % 10000)) "${RC[@]}"
 
 # ---- sipd instances: start_sipd NAME PORT < [registrar], [auth] and [user] sections ----
 SIPD_READY=("${RC[@]}")
@@ -143,7 +145,7 @@ then
 	py_case "a user added by sipctl registers within 3 s (SHA-256, then MD5); disabled by sipctl: 401" main dbuser
 	py_case "max_contacts 3 (reject): a 4th binding is 403 'Too many contacts...'; swap in one request: 200" \
 		main max-contacts
-	py_case "digest uri other than the Request-URI: 401; HA1-only users (ha1, ha1_sha256): 200 with their algorithm, 401 with the other" \
+	py_case "digest uri other than the Request-URI: 400, seven times, then the same URI written otherwise (SIP:, an extra parameter): 200 (no lockout); HA1-only users (ha1, ha1_sha256): 200 with their algorithm, 401 with the other" \
 		main cred-checks
 	py_case "Contact without its '>': 400 'Malformed Contact header'; 33 Contact values: 400 'Too many Contact header field values'; a Contact URI, +sip.instance or Call-ID longer than sipd stores whole: 400 naming it" \
 		main contact-400
@@ -307,5 +309,27 @@ then
 	fi
 fi
 
-stop_all main md5 lockout aux full
+# ==== domains: two domains of sipd's, a realm and a user name that need quoted-pairs ====
+if SIPD_INI_PRE=$'domain = a.example, b.example\n\n' start_sipd domains "${PORTS[5]}" <<'EOF'
+[registrar]
+min_expires = 7200
+max_expires = 86400
+default_expires = 7200
+
+[auth]
+realm = dom "HQ"
+algorithms = MD5
+
+[user alice]
+password = secret
+
+[user corp\carol]
+password = pw
+EOF
+then
+	py_case "domains a.example, b.example: To in the other domain than the Request-URI: 404 (10.3 step 5); each in its own: 200; min_expires 7200: 3599 is 423, 3600 is 200 (step 7); ;expires=soon is 3600 (20.10); Contact: * twice: 400; realm 'dom \"HQ\"' and user corp\\carol written as quoted-pairs: 200" \
+		domains domains
+fi
+
+stop_all main md5 lockout aux full domains
 finish registrar

@@ -724,8 +724,11 @@ static void test_contact_params(void **state)
 	contact("<sip:a@192.0.2.1>;q=-0.5", EBADMSG, 0, 0);
 	contact("<sip:a@192.0.2.1>;q=abc", EBADMSG, 0, 0);
 	contact("<sip:a@192.0.2.1>;q=", EBADMSG, 0, 0);
-	contact("<sip:a@192.0.2.1>;expires=soon", EBADMSG, 0, 0);
-	contact("<sip:a@192.0.2.1>;expires=-1", EBADMSG, 0, 0);
+	/* RFC 3261 20.10: "Malformed values SHOULD be treated as equivalent to 3600" */
+	contact("<sip:a@192.0.2.1>;expires=soon", 0, 3600, -1);
+	contact("<sip:a@192.0.2.1>;expires=-1;q=0.5", 0, 3600, 500);
+	contact("<sip:a@192.0.2.1>;expires=", 0, 3600, -1);
+	contact("<sip:a@192.0.2.1>;expires", 0, 3600, -1);
 	contact("<sip:a@192.0.2.1", EBADMSG, 0, 0);
 }
 
