@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/scratch.h"
 #include "net/loop.h"
 #include "sip/build.h"
 #include "sip/msg.h"
@@ -73,81 +74,58 @@ static int txn_send(struct txn *tx, const char *buf, size_t len, void *arg)
 
 /* ---- checks of RFC 3261 8.2 ---- */
 
-static bool list_has(const char *list, struct slice item)
+/* 20.11: a body whose Content-Disposition says handling=optional may be ignored when not understood
+ * ("required" when the parameter is absent). */
+static bool body_optional(const struct sip_msg *req)
 {
-	const char *p = list;
+	const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_CONTENT_DISPOSITION);
+	struct slice v;
+	long semi;
 
-	while (*p) {
-		size_t n;
-
-		while (*p == ' ' || *p == ',' || *p == '\t')
-			p++;
-		n = strcspn(p, ", \t");
-		if (n && slice_caseeq(item, slice_make(p, n)))
-			return true;
-		p += n;
-	}
-	return false;
-}
-
-/* 8.2.2.3: every option tag in Require that sipd does not support, as an Unsupported header. */
-static bool unsupported_required(struct core *c, const struct sip_msg *req, enum sip_hdr_id id, char *extra,
-				 size_t n)
-{
-	struct sip_list_iter it;
-	struct slice tag;
-	struct sbuf b;
-
-	sbuf_init(&b, extra, n - 1);
-	sip_list_begin(&it, req, id);
-	while (sip_list_iter_next(&it, &tag)) {
-		if (list_has(c->cfg.supported, tag))
-			continue;
-		sbuf_adds(&b, b.len ? ", " : "Unsupported: ");
-		sbuf_addsl(&b, tag);
-	}
-	if (!b.len)
+	if (!h || (semi = slice_chr(h->value, ';')) < 0)
 		return false;
-	sbuf_adds(&b, "\r\n");
-	b.p[b.overflow ? 0 : b.len] = '\0';
-	return !b.overflow;
+	return sip_param_find(slice_make(h->value.p + semi + 1, h->value.l - (size_t)semi - 1), "handling", &v) &&
+	       slice_caseeq_lit(v, "optional");
 }
 
-/* 8.2.3: a body sipd cannot take (type, coding or language): 415 with the header that says what it takes. */
-static bool unsupported_content(struct core *c, const struct sip_msg *req, char *extra, size_t n)
+/* Whether every element of req's header id is in list. */
+static bool all_listed(const struct sip_msg *req, enum sip_hdr_id id, const char *list)
 {
-	const struct sip_hdr *h;
 	struct sip_list_iter it;
 	struct slice v;
 
+	sip_list_begin(&it, req, id);
+	while (sip_list_iter_next(&it, &v))
+		if (!sip_token_list_has(list, v))
+			return false;
+	return true;
+}
+
+/* 8.2.3: a body sipd cannot take: 415 with an Accept, Accept-Encoding and Accept-Language for each of
+ * type, coding and language that is the cause. A body marked optional is ignored instead. */
+static bool unsupported_content(struct core *c, const struct sip_msg *req, char *extra, size_t n)
+{
+	const struct sip_hdr *h;
+	struct sbuf b;
+
 	if (req->body.l == 0)
 		return false;
+	sbuf_init(&b, extra, n - 1);
 	if ((h = sip_msg_hdr(req, SIP_HDR_CONTENT_TYPE))) {
 		long semi = slice_chr(h->value, ';');
 		struct slice type = slice_trim(semi >= 0 ? slice_make(h->value.p, (size_t)semi) : h->value);
 
-		if (!list_has(c->cfg.accept, type)) {
-			snprintf(extra, n, "Accept: %s\r\n", c->cfg.accept);
-			return true;
-		}
+		if (!sip_token_list_has(c->cfg.accept, type))
+			sbuf_printf(&b, "Accept: %s\r\n", c->cfg.accept);
 	}
-	sip_list_begin(&it, req, SIP_HDR_CONTENT_ENCODING);
-	while (sip_list_iter_next(&it, &v)) {
-		if (!list_has(c->cfg.accept_encoding, v)) {
-			snprintf(extra, n, "Accept-Encoding: %s\r\n", c->cfg.accept_encoding);
-			return true;
-		}
-	}
-	if (!c->cfg.accept_language[0])
+	if (!all_listed(req, SIP_HDR_CONTENT_ENCODING, c->cfg.accept_encoding))
+		sbuf_printf(&b, "Accept-Encoding: %s\r\n", c->cfg.accept_encoding);
+	if (c->cfg.accept_language[0] && !all_listed(req, SIP_HDR_CONTENT_LANGUAGE, c->cfg.accept_language))
+		sbuf_printf(&b, "Accept-Language: %s\r\n", c->cfg.accept_language);
+	if (!b.len || body_optional(req))
 		return false;
-	sip_list_begin(&it, req, SIP_HDR_CONTENT_LANGUAGE);
-	while (sip_list_iter_next(&it, &v)) {
-		if (!list_has(c->cfg.accept_language, v)) {
-			snprintf(extra, n, "Accept-Language: %s\r\n", c->cfg.accept_language);
-			return true;
-		}
-	}
-	return false;
+	extra[b.overflow ? 0 : b.len] = '\0';
+	return true;
 }
 
 static void options_extra(struct core *c, char *extra, size_t n)
@@ -209,8 +187,9 @@ static void handle_cancel(struct core *c, const struct sip_msg *req, const struc
 	}
 	reply(c, NULL, req, o, 200, NULL, NULL);
 	/* 16.10: a proxied INVITE's branches are cancelled and their 487 goes up; 9.2: an INVITE sipd
-	 * answers itself, still pending, is answered 487 (from its own kept copy) */
-	if (!txn_has_final(inv) && !proxy_cancel(c->proxy, inv))
+	 * answers itself, still pending, is answered 487 (from its own kept copy). A CANCEL of a non-INVITE
+	 * gets its 200 and changes nothing (9.1: it cannot cancel one) */
+	if (txn_is_invite(inv) && !txn_has_final(inv) && !proxy_cancel(c->proxy, inv))
 		txn_reply(inv, NULL, 487, NULL, NULL);
 	mem_deref(inv);
 }
@@ -248,14 +227,35 @@ static struct txn *invite_begin(struct core *c, const struct tp_msg *tm, const s
 
 /* ---- the request path ---- */
 
-/* RFC 3261 8.2.1 to 8.2.3, in the RFC's order: the first check that fails answers. */
-static bool uas_checks(struct core *c, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o)
+/* The methods sipd takes as the UAS (ALLOW_METHODS): a known other one is 405. */
+static bool method_allowed(enum sip_method m)
 {
-	char extra[1024];
+	return m == SIP_METHOD_INVITE || m == SIP_METHOD_ACK || m == SIP_METHOD_CANCEL || m == SIP_METHOD_BYE ||
+	       m == SIP_METHOD_OPTIONS || m == SIP_METHOD_REGISTER;
+}
+
+static void method_not_allowed(struct core *c, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o)
+{
+	reply(c, tx, req, o, 405, NULL, "Allow: " ALLOW_METHODS "\r\n");
+}
+
+/* RFC 3261 8.2.1 to 8.2.3, in the RFC's order (the method, then the Request-URI and the headers, then
+ * the body): the first check that fails answers. own_uri: the Request-URI names sipd itself, where a
+ * method it does not take is refused first (405, 8.2.1); for a user's URI that nothing routed, the
+ * other checks still come first and the 405 last (dispatch). */
+static bool uas_checks(struct core *c, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o,
+		       bool own_uri)
+{
+	char extra[1024], *unsupported;
+	bool nomem;
 	int err;
 
 	if (req->mid == SIP_METHOD_UNKNOWN) {
 		reply(c, tx, req, o, 501, NULL, NULL);
+		return false;
+	}
+	if (own_uri && !method_allowed(req->mid)) {
+		method_not_allowed(c, tx, req, o);
 		return false;
 	}
 	err = req->ruri_err;
@@ -271,8 +271,11 @@ static bool uas_checks(struct core *c, struct txn *tx, const struct sip_msg *req
 		reply(c, tx, req, o, 483, NULL, NULL);
 		return false;
 	}
-	if (unsupported_required(c, req, SIP_HDR_REQUIRE, extra, sizeof(extra))) {
-		reply(c, tx, req, o, 420, NULL, extra);
+	/* 8.2.2.3: every tag sipd does not support is named, however long the list */
+	unsupported = sip_unsupported_line(req, SIP_HDR_REQUIRE, c->cfg.supported, &nomem);
+	if (unsupported || nomem) {
+		reply(c, tx, req, o, unsupported ? 420 : 500, NULL, unsupported);
+		scratch_give(unsupported);
 		return false;
 	}
 	if (req->body.l > c->cfg.max_body_size) {
@@ -311,8 +314,6 @@ static struct txn *register_begin(struct core *c, const struct tp_msg *tm, const
 
 static void dispatch(struct core *c, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o)
 {
-	char extra[256];
-
 	switch (req->mid) {
 	case SIP_METHOD_REGISTER:
 		registrar_handle(c->registrar, tx, req, o);
@@ -336,8 +337,7 @@ static void dispatch(struct core *c, struct txn *tx, const struct sip_msg *req, 
 		reply(c, tx, req, o, 481, NULL, NULL); /* no dialogs yet: none can match */
 		break;
 	default:
-		snprintf(extra, sizeof(extra), "Allow: %s\r\n", ALLOW_METHODS);
-		reply(c, tx, req, o, 405, NULL, extra);
+		method_not_allowed(c, tx, req, o);
 		break;
 	}
 }
@@ -352,7 +352,7 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 	 * an ACK or a CANCEL belongs to an INVITE's. */
 	if (req->mid != SIP_METHOD_INVITE && req->mid != SIP_METHOD_REGISTER && req->mid != SIP_METHOD_ACK &&
 	    req->mid != SIP_METHOD_CANCEL && proxy_for_sipd(c->proxy, req)) {
-		if (uas_checks(c, NULL, req, o))
+		if (uas_checks(c, NULL, req, o, true))
 			dispatch(c, NULL, req, o);
 		return;
 	}
@@ -375,7 +375,7 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 		return;
 	if (req->mid == SIP_METHOD_REGISTER) {
 		/* the core's checks first (they answer statelessly too), then a challenge without state */
-		if (!uas_checks(c, NULL, req, o) || registrar_challenge(c->registrar, c->txns, req, o))
+		if (!uas_checks(c, NULL, req, o, false) || registrar_challenge(c->registrar, c->txns, req, o))
 			return;
 		if (!(tx = register_begin(c, tm, req, o)))
 			return;
@@ -383,7 +383,7 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 		mem_deref(tx);
 		return;
 	}
-	if (uas_checks(c, tx, req, o))
+	if (uas_checks(c, tx, req, o, false))
 		dispatch(c, tx, req, o);
 	mem_deref(tx);
 }
@@ -418,7 +418,7 @@ void core_on_message(struct tp_msg *tm, void *arg)
 	}
 	txn_origin_init(&o, tm, rc == 0 || m->is_request ? m : NULL, c->cfg.via_maddr);
 	if (tm->oversize || tm->len > c->cfg.max_message_size) {
-		if (m->is_request && m->hdr_len)
+		if (m->is_request && m->hdr_len && m->mid != SIP_METHOD_ACK) /* an ACK gets no response, ever */
 			reply(c, NULL, m, &o, 513, NULL, NULL);
 		if (tm->conn)
 			tp_conn_close(tm->conn);

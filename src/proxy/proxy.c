@@ -1204,10 +1204,8 @@ static void answer(struct proxy *p, const struct sip_msg *req, const struct txn_
 /* 16.3 step 5 and 16.3 step 3; *s for the forwarding. false when answered. */
 static bool validate(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o, struct seen *s)
 {
-	struct sip_list_iter it;
-	struct slice tag;
-	char extra[512];
-	struct sbuf b;
+	char *unsupported;
+	bool nomem;
 
 	if (req->max_forwards == 0) {
 		answer(p, req, o, 483, NULL, NULL);
@@ -1217,16 +1215,11 @@ static bool validate(struct proxy *p, const struct sip_msg *req, const struct tx
 		answer(p, req, o, 482, NULL, NULL);
 		return false;
 	}
-	sbuf_init(&b, extra, sizeof(extra) - 1);
-	sip_list_begin(&it, req, SIP_HDR_PROXY_REQUIRE);
-	while (sip_list_iter_next(&it, &tag)) {
-		sbuf_adds(&b, b.len ? ", " : "Unsupported: ");
-		sbuf_addsl(&b, tag);
-	}
-	if (b.len) {
-		sbuf_addlit(&b, "\r\n");
-		extra[b.overflow ? 0 : b.len] = '\0';
-		answer(p, req, o, 420, NULL, extra);
+	/* sipd knows no option tag a proxy would need: every one is named, however long the list */
+	unsupported = sip_unsupported_line(req, SIP_HDR_PROXY_REQUIRE, NULL, &nomem);
+	if (unsupported || nomem) {
+		answer(p, req, o, unsupported ? 420 : 500, NULL, unsupported);
+		scratch_give(unsupported);
 		return false;
 	}
 	return true;

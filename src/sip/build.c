@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/scratch.h"
 #include "sip/sip_private.h"
 #include "sip/status.h"
 #include "sip/uri.h"
@@ -261,4 +262,56 @@ void sip_uri_write_without_maddr(struct sbuf *b, const struct sip_uri *u)
 		sbuf_addlit(b, "?");
 		sbuf_addsl(b, u->headers);
 	}
+}
+
+bool sip_token_list_has(const char *list, struct slice item)
+{
+	const char *p = list;
+
+	while (p && *p) {
+		size_t n;
+
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		n = strcspn(p, ", \t");
+		if (n && slice_caseeq(item, slice_make(p, n)))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+char *sip_unsupported_line(const struct sip_msg *req, enum sip_hdr_id id, const char *supported, bool *nomem)
+{
+	struct sip_list_iter it;
+	struct slice tag;
+	struct sbuf b;
+	size_t room = 32;
+	char *line;
+	bool any;
+
+	*nomem = false;
+	/* each tag written once, with ", " before it: never more than three times the values' bytes */
+	for (const struct sip_hdr *h = sip_msg_hdr(req, id); h; h = sip_msg_hdr_next(req, h))
+		room += 3 * h->value.l;
+	sip_list_begin(&it, req, id);
+	while ((any = sip_list_iter_next(&it, &tag)) && sip_token_list_has(supported, tag))
+		;
+	if (!any) /* every tag is supported, or there is none */
+		return NULL;
+	if (!(line = scratch_take(room))) {
+		*nomem = true;
+		return NULL;
+	}
+	sbuf_init(&b, line, room - 1);
+	sip_list_begin(&it, req, id);
+	while (sip_list_iter_next(&it, &tag)) {
+		if (sip_token_list_has(supported, tag))
+			continue;
+		sbuf_adds(&b, b.len ? ", " : "Unsupported: ");
+		sbuf_addsl(&b, tag);
+	}
+	sbuf_addlit(&b, "\r\n");
+	line[b.len] = '\0';
+	return line;
 }

@@ -51,4 +51,11 @@ void sip_uri_write_without_maddr(struct sbuf *b, const struct sip_uri *u);
 /* Writes the response to req into b. 0, or ENOSPC when it did not fit. */
 int sip_resp_write(struct sbuf *b, const struct sip_msg *req, const struct sip_resp *r);
 
+/* Whether the comma-separated list (option tags, media types: "a, b/c") holds item, in any case. */
+bool sip_token_list_has(const char *list, struct slice item);
+/* "Unsupported: a, b\r\n" naming every option tag of req's header id (Require, Proxy-Require) that the
+ * list supported (NULL: none) does not hold (RFC 3261 8.2.2.3, 16.3 step 5), however many: memory from
+ * scratch_take, for scratch_give. NULL when every tag is supported, or out of memory (*nomem set). */
+char *sip_unsupported_line(const struct sip_msg *req, enum sip_hdr_id id, const char *supported, bool *nomem);
+
 #endif

@@ -860,29 +860,41 @@ static long header_block_end(const char *buf, size_t len)
 	return 0;
 }
 
-/* Content-Length (or "l") in a raw header block; -1 absent, -2 malformed. */
+/* Content-Length (or "l") in a raw header block; -1 absent, -2 malformed or given twice. The header
+ * fields are read as sip_msg_parse reads them, or the two would cut a stream in different places (a
+ * request smuggled in a body, past a proxy that frames as the RFC does): the start line is no field, a
+ * line that starts with SP or HT continues the field above (7.3.1) and is never one of its own, and a
+ * folded value is the whole of its lines, trimmed. */
 static long frame_content_length(const char *buf, size_t hlen)
 {
-	size_t off = 0;
+	const char *end = buf + hlen, *line = memchr(buf, '\n', hlen), *value = NULL, *vend = NULL;
+	bool in_length = false;
+	uint32_t n;
 
-	while (off < hlen) {
-		const char *nl = memchr(buf + off, '\n', hlen - off);
-		size_t l = nl ? (size_t)(nl - (buf + off)) : hlen - off;
-		const char *colon = memchr(buf + off, ':', l);
+	while (line && ++line < end && *line != '\r' && *line != '\n') {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		const char *eol = nl ? nl : end;
 
-		if (colon) {
-			struct slice name = slice_trim(slice_make(buf + off, (size_t)(colon - buf - off)));
+		if (*line == ' ' || *line == '\t') {
+			if (in_length)
+				vend = eol;
+		} else {
+			const char *colon = memchr(line, ':', (size_t)(eol - line));
 
-			if (sip_hdr_lookup(name) == SIP_HDR_CONTENT_LENGTH) {
-				struct slice v = slice_trim(slice_make(colon + 1, l - (size_t)(colon + 1 - buf - off)));
-				uint32_t n;
-
-				return slice_to_u32(v, 0x7fffffff, &n) ? (long)n : -2;
+			in_length = colon && sip_hdr_lookup(slice_trim(slice_make(line, (size_t)(colon - line)))) ==
+						     SIP_HDR_CONTENT_LENGTH;
+			if (in_length) {
+				if (value)
+					return -2; /* a second one: which of them frames the stream would be a guess */
+				value = colon + 1;
+				vend = eol;
 			}
 		}
-		off += l + 1;
+		line = nl;
 	}
-	return -1;
+	if (!value)
+		return -1;
+	return slice_to_u32(slice_trim(slice_make(value, (size_t)(vend - value))), 0x7fffffff, &n) ? (long)n : -2;
 }
 
 long sip_frame(const char *buf, size_t len, size_t max)

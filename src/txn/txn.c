@@ -19,15 +19,18 @@
 
 /* ---- keys ---- */
 
-static bool key_from_msg(struct txn_key *k, const struct sip_msg *m, bool want_invite)
+/* The key of m's transaction: of the INVITE for an ACK; for a CANCEL (for_cancel), of the request it
+ * cancels, whatever its method. */
+static bool key_from_msg(struct txn_key *k, const struct sip_msg *m, bool for_cancel)
 {
 	const struct sip_via *v = &m->via;
-	struct slice method = want_invite || m->mid == SIP_METHOD_ACK ? SLICE_LIT("INVITE") : m->method;
+	struct slice method = m->mid == SIP_METHOD_ACK ? SLICE_LIT("INVITE") : m->method;
 
 	memset(k, 0, sizeof(*k));
 	k->cookie = v->branch.l > 7 && memcmp(v->branch.p, MAGIC_COOKIE, 7) == 0;
 	k->part[K_METHOD] = method;
 	k->is_ack = m->mid == SIP_METHOD_ACK;
+	k->any_method = for_cancel;
 	if (k->cookie) {
 		k->part[K_BRANCH_OR_RURI] = v->branch;
 		k->part[K_HOST_OR_CALLID] = v->host;
@@ -58,8 +61,11 @@ static bool key_eq(const struct txn_key *a, const struct txn_key *b)
 {
 	if (a->cookie != b->cookie || a->port != b->port || a->cseq != b->cseq)
 		return false;
-	if (!slice_eq(a->part[K_BRANCH_OR_RURI], b->part[K_BRANCH_OR_RURI]) ||
-	    !slice_eq(a->part[K_METHOD], b->part[K_METHOD]))
+	if (!slice_eq(a->part[K_BRANCH_OR_RURI], b->part[K_BRANCH_OR_RURI]))
+		return false;
+	/* 9.2: a CANCEL matches "assuming that the request method is anything but CANCEL or ACK" */
+	if (b->any_method ? slice_eq(a->part[K_METHOD], SLICE_LIT("CANCEL"))
+			  : !slice_eq(a->part[K_METHOD], b->part[K_METHOD]))
 		return false;
 	if (a->cookie)
 		return slice_caseeq(a->part[K_HOST_OR_CALLID], b->part[K_HOST_OR_CALLID]);

@@ -62,9 +62,10 @@ unsigned txn_table_live(const struct txn_table *t);
  * response (the TU and the request are gone): a retransmission of its request gets that response again
  * here, and NULL comes back with *absorbed set. */
 struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req, bool *absorbed);
-/* The INVITE transaction a CANCEL cancels (9.2), with a reference, or NULL. NULL with *answered set: it
- * matches an INVITE transaction reduced to its echo, Accepted until Timer L (RFC 6026 7.1): the CANCEL
- * still matched a transaction (9.2: 200), and has nothing left to cancel. */
+/* The transaction a CANCEL cancels (9.2: of any method but CANCEL; in practice an INVITE), with a
+ * reference, or NULL. NULL with *answered set: it matches a transaction reduced to its echo (an INVITE
+ * Accepted until Timer L, RFC 6026 7.1; a non-INVITE answered, until Timer J): the CANCEL still matched
+ * a transaction (9.2: 200), and has nothing left to cancel. */
 struct txn *txn_server_match_cancelled(struct txn_table *t, const struct sip_msg *cancel, bool *answered);
 
 /* A new server transaction for req, owned by loop (its timers run there). For INVITE it starts in

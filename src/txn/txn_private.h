@@ -18,6 +18,7 @@ enum { K_BRANCH_OR_RURI, K_HOST_OR_CALLID, K_FROMTAG, K_VIA, K_METHOD, K_TOTAG, 
 struct txn_key {
 	bool cookie;
 	bool is_ack;            /* only in keys built from a message: an ACK (whose To tag is the response's) */
+	bool any_method;        /* only in a CANCEL's probe: 9.2 matches a transaction of any method but CANCEL */
 	uint16_t port;
 	uint32_t cseq;
 	struct slice part[K_PARTS];

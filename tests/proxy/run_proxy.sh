@@ -429,11 +429,15 @@ then
 	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=0 CODE=483 REASON="Too Many Hops" WAIT=3000
 	case_end
 
-	case_begin "16.3 step 5: an INVITE for a registered user with Proxy-Require: foo, bar.baz (option tags sipd does not know) gets 420 Bad Extension with Unsupported: foo, bar.baz; nothing (not the ACK either) reaches the user's phone" main
+	case_begin "16.3 step 5: an INVITE for a registered user with Proxy-Require: foo, bar.baz (option tags sipd does not know) gets 420 Bad Extension with Unsupported: foo, bar.baz; nothing (not the ACK either) reaches the user's phone; a MESSAGE whose tag is 600 characters long gets all of it in Unsupported" main
 	unbind bob
 	pyphone "bob's phone (sipua.py phone, expects nothing)" phone --user bob --seconds 2 --expect nothing
 	check "INVITE with Proxy-Require" request --port "${SIPD_PORT[main]}" --method INVITE --ruri "sip:bob@$M" \
 		--header "Proxy-Require: foo, bar.baz" --expect 420 --expect-header '^Unsupported: foo, bar\.baz$'
+	long_tag=$(printf 'x%.0s' {1..600})
+	check "MESSAGE with a 600-character Proxy-Require tag" request --port "${SIPD_PORT[main]}" --method MESSAGE \
+		--ruri "sip:bob@$M" --header "Proxy-Require: foo, $long_tag" --expect 420 \
+		--expect-header "^Unsupported: foo, x{600}\$"
 	case_end
 
 	case_begin "an extension method sipd does not know (30 characters) is forwarded to the registered phone and its 200 comes back; one of 64 characters (more than a client transaction keeps) gets 501 and reaches nobody" main

@@ -15,8 +15,11 @@ address sipd saw (received=/rport=).
         --expect CODE        status code
         --reason TEXT        exact reason phrase
         --header 'Name~re'   some header Name (case-insensitive) has a value matching re (re.search); repeatable
-        --none               nothing at all comes back within --timeout (and the TCP connection stays open)
+        --none               nothing at all comes back within --timeout (and the TCP connection stays open,
+                             unless --closed: then sipd must have closed it)
         --closed             TCP: sipd closes the connection after its answer
+        --only               nothing else comes back within a second after the answer (one message, one
+                             answer: no request hidden in a body, nothing answered twice)
         --second             UDP: a second socket is bound ({lport2}); the answer must come to it, and
                              nothing to the socket that sent (a Via maddr=, RFC 3261 18.2.2)
         --second-silent      UDP: as --second, but the answer must come to the socket that sent, and
@@ -195,8 +198,10 @@ def cmd_send(a):
     if a.none:
         if raw is not None:
             fails.append("expected no answer, got: %s" % raw.decode("utf-8", "replace").split("\r\n")[0])
-        if closed:
+        if closed and not a.closed:
             fails.append("expected the connection to stay open, sipd closed it")
+        if a.closed and not closed:
+            fails.append("expected sipd to close the connection; still open")
     else:
         if raw is None:
             fails.append("no answer within %.1f s%s" % (a.timeout, " (connection closed)" if closed else ""))
@@ -216,6 +221,20 @@ def cmd_send(a):
                     fails.append("header %s: %s does not match /%s/" % (name, vals, rx))
             if fails:
                 fails.append("the answer was:\n" + raw.decode("utf-8", "replace"))
+        if a.only and raw is not None:
+            if a.tcp:
+                more, rest, _ = read_tcp_message(sock, rest, time.monotonic() + 1.0)
+            else:
+                sock.settimeout(1.0)
+                try:
+                    more, _ = sock.recvfrom(65536)
+                except (socket.timeout, ConnectionRefusedError):
+                    more = None
+            if more is not None:
+                fails.append("expected one answer, got another: %s%s" % (
+                    more.decode("utf-8", "replace").split("\r\n")[0],
+                    "".join("\n    " + ln for ln in more.decode("utf-8", "replace").split("\r\n")
+                            if ln.lower().startswith("call-id"))))
         if a.closed and not closed:
             # what is left: the close must come soon after the answer
             more, rest, closed = read_tcp_message(sock, rest, time.monotonic() + a.timeout)
@@ -281,6 +300,7 @@ def main():
     s.add_argument("--header", action="append", default=[])
     s.add_argument("--none", action="store_true")
     s.add_argument("--closed", action="store_true")
+    s.add_argument("--only", action="store_true")
     s.add_argument("--timeout", type=float, default=2.0)
     s.add_argument("--pad", type=int, default=0)
     s.add_argument("--show", action="store_true")

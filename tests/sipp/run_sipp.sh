@@ -117,6 +117,17 @@ then
 	sipp_case "responses sent to sipd: no answer" main response_no_answer.xml
 	sipp_case "ACKs matching nothing: no answer" main ack_no_answer.xml
 	raw_case "unparseable start line: no answer (raw UDP)" main raw_garbage_start.sip --none --timeout 1
+	# 7.3.1 and 18.3: a TCP stream is cut where the parser says a message ends
+	raw_case "TCP: a folded Subject whose continuation line reads 'Content-Length: 0' frames nothing: one OPTIONS, one 200, its body (an OPTIONS) is never run" \
+		main raw_tcp_folded_length.sip --tcp --expect 200 --header 'Call-ID~^raw' --only
+	raw_case "TCP: two Content-Length fields: the connection is closed unanswered, the OPTIONS after them never run" \
+		main raw_tcp_length_twice.sip --tcp --none --closed
+	raw_case "420 whose Unsupported names a 1100-character unknown option tag whole (8.2.2.3; path is supported)" \
+		main raw_require_long.sip --pad 1100 --expect 420 --header 'Unsupported~^x{1100}$'
+	raw_case "MESSAGE to sipd with Require: foo, a text/plain body and Max-Forwards 0: 405 with Allow (8.2.1 first)" \
+		main raw_method_first.sip --expect 405 --header 'Allow~^INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER$'
+	raw_case "a text/plain body with Content-Disposition handling=optional: ignored, 200 (20.11)" main \
+		raw_body_optional.sip --expect 200
 fi
 
 # ==== limits: small messages and bodies, a language ====
@@ -135,6 +146,11 @@ then
 		--pad 2900 --expect 513 --reason "Message Too Large" --header 'Server~^sipd/0\.1\.0$' --closed
 	sipp_case "413 to a 200-byte body (max_body_size 100)" limits 413_body.xml
 	sipp_case "415 + Accept-Language: en (Content-Language: fr)" limits 415_accept_language.xml
+	raw_case "415 naming all three causes: Accept, Accept-Encoding and Accept-Language (text/plain, gzip, fr)" \
+		limits raw_415_all.sip --expect 415 --header 'Accept~^application/sdp$' \
+		--header 'Accept-Encoding~^identity$' --header 'Accept-Language~^en$'
+	raw_case "an ACK over max_message_size: no 513, nothing (UDP)" limits raw_ack_oversize.sip --pad 2900 --none \
+		--timeout 1
 	raw_case "[sip] via_maddr = no: a Via's maddr=127.0.0.1 is not followed, the answer goes to the source (rport)" \
 		limits raw_maddr.sip --second-silent --expect 200 --header 'Via~;received=127\.0\.0\.1(;|$)'
 fi

@@ -1053,6 +1053,45 @@ static void test_frame(void **state)
 	assert_int_equal(sip_frame(neg, l5, 65536), -1);
 }
 
+/* The stream is cut where the parser says the message ends: framing reads the fields as sip_msg_parse
+ * does (else a request hides in a body: a smuggled request past a proxy that frames by the RFC). */
+static void frame_as_parsed(const char *text, long want_body)
+{
+	size_t l;
+	const char *buf = crlf(text, &l);
+	long framed = sip_frame(buf, l, 65536);
+	struct sip_msg m;
+	struct sip_error e;
+
+	assert_int_equal(sip_msg_parse(&m, buf, l, &e), 0);
+	assert_int_equal(m.content_length, want_body);
+	if (framed != (long)(m.hdr_len + (size_t)want_body))
+		print_error("framed %ld, parsed %zu + %ld: %s\n", framed, m.hdr_len, want_body, text);
+	assert_int_equal(framed, (long)(m.hdr_len + (size_t)want_body));
+}
+
+static void test_frame_as_parsed(void **state)
+{
+	size_t l;
+	const char *twice;
+
+	(void)state;
+	/* a continuation line is no field of its own (7.3.1), whatever it says */
+	frame_as_parsed("MESSAGE sip:bo@example.com SIP/2.0\n" BASE_VIA "Subject: hi\n Content-Length: 0\n"
+			"Content-Length: 5\n\nhello", 5);
+	frame_as_parsed("MESSAGE sip:bo@example.com SIP/2.0\n" BASE_VIA "Subject: hi\n\tl: 0\nl: 5\n\nhello", 5);
+	/* a folded Content-Length is the whole of its lines */
+	frame_as_parsed("MESSAGE sip:bo@example.com SIP/2.0\n" BASE_VIA "Content-Length:\n 5\n\nhello", 5);
+	frame_as_parsed("MESSAGE sip:bo@example.com SIP/2.0\n" BASE_VIA "Content-Length :\n\t 5 \n  \n\nhello", 5);
+	/* the start line is no field */
+	frame_as_parsed("MESSAGE sip:l:0@example.com SIP/2.0\n" BASE_VIA "l: 5\n\nhello", 5);
+	/* given twice: the parser refuses it (400), and framing will not guess which one cuts the stream */
+	twice = crlf("MESSAGE sip:bo@example.com SIP/2.0\n" BASE_VIA "Content-Length: 0\nl: 5\n\nhello", &l);
+	assert_int_equal(sip_frame(twice, l, 65536), -1);
+	twice = crlf("MESSAGE sip:bo@example.com SIP/2.0\n" BASE_VIA "Content-Length: 5\nContent-Length: 5\n\nhello", &l);
+	assert_int_equal(sip_frame(twice, l, 65536), -1);
+}
+
 /* Any pointer-sized value in the struct that points into [from, from + len]: a slice sip_msg_copy
  * missed. Scanned word by word, independent of the field list in sip_msg_copy. */
 static bool points_into(const struct sip_msg *m, const char *from, size_t len)
@@ -1169,6 +1208,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_control_chars, release),
 		cmocka_unit_test_teardown(test_bare_cr, release),
 		cmocka_unit_test_teardown(test_frame, release),
+		cmocka_unit_test_teardown(test_frame_as_parsed, release),
 		cmocka_unit_test_teardown(test_copy, release),
 	};
 

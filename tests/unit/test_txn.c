@@ -846,6 +846,30 @@ static void test_match_cancel(void **state)
 	drop(inv);
 }
 
+/* 9.2: a CANCEL matches "assuming that the request method is anything but CANCEL or ACK": a pending
+ * MESSAGE is found (the core answers 200 and leaves it be), never a CANCEL's own transaction. */
+static void test_match_cancel_non_invite(void **state)
+{
+	const struct rq message = { .method = "MESSAGE" };
+	const struct rq cancel = { .method = "CANCEL" };
+	const struct rq lone = { .method = "CANCEL", .via = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-lone" };
+	struct txn *msg = txn_make(message, false);
+	struct txn *can = txn_make(cancel, false);
+	struct txn *lone_can = txn_make(lone, false);
+
+	(void)state;
+	assert_ptr_equal(match_cancelled(cancel), msg);
+	assert_false(txn_is_invite(msg));
+	assert_null(match_cancelled((struct rq){ .method = "CANCEL",
+						 .via = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-other" }));
+	/* a CANCEL's own transaction is no match for another CANCEL */
+	assert_ptr_equal(match(lone), lone_can);
+	assert_null(match_cancelled(lone));
+	drop(msg);
+	drop(can);
+	drop(lone_can);
+}
+
 /* RFC 2543 peers (no magic cookie): Request-URI, From tag, Call-ID, CSeq and the top Via decide. */
 static void rfc2543_matching(const char *via)
 {
@@ -1657,6 +1681,7 @@ int main(void)
 		TEST(test_match_host_case),
 		TEST(test_match_ack),
 		TEST(test_match_cancel),
+		TEST(test_match_cancel_non_invite),
 		TEST(test_echo_rfc2543),
 		TEST(test_match_rfc2543_branch_without_cookie),
 		TEST(test_match_rfc2543_no_branch),
