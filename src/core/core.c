@@ -88,15 +88,37 @@ static bool body_optional(const struct sip_msg *req)
 	       slice_caseeq_lit(v, "optional");
 }
 
-/* Whether every element of req's header id is in list. */
-static bool all_listed(const struct sip_msg *req, enum sip_hdr_id id, const char *list)
+/* Whether the comma-separated language ranges of list take the language tag: equal to a range, or the
+ * range a prefix of it followed by "-" (20.3, after HTTP/1.1 14.4: "en" takes "en-US"), or "*". */
+static bool language_taken(const char *list, struct slice tag)
+{
+	const char *p = list;
+
+	while (*p) {
+		size_t n;
+
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		n = strcspn(p, ", \t;");
+		if ((n == 1 && *p == '*') || (n && slice_caseeq(tag, slice_make(p, n))) ||
+		    (n && tag.l > n && tag.p[n] == '-' && slice_caseeq(slice_make(tag.p, n), slice_make(p, n))))
+			return true;
+		p += n;
+		p += strcspn(p, ","); /* past any ;q= */
+	}
+	return false;
+}
+
+/* Whether every element of req's header id is taken by list (with taken(list, element)). */
+static bool all_listed(const struct sip_msg *req, enum sip_hdr_id id, const char *list,
+		       bool (*taken)(const char *, struct slice))
 {
 	struct sip_list_iter it;
 	struct slice v;
 
 	sip_list_begin(&it, req, id);
 	while (sip_list_iter_next(&it, &v))
-		if (!sip_token_list_has(list, v))
+		if (!taken(list, v))
 			return false;
 	return true;
 }
@@ -118,9 +140,10 @@ static bool unsupported_content(struct core *c, const struct sip_msg *req, char 
 		if (!sip_token_list_has(c->cfg.accept, type))
 			sbuf_printf(&b, "Accept: %s\r\n", c->cfg.accept);
 	}
-	if (!all_listed(req, SIP_HDR_CONTENT_ENCODING, c->cfg.accept_encoding))
+	if (!all_listed(req, SIP_HDR_CONTENT_ENCODING, c->cfg.accept_encoding, sip_token_list_has))
 		sbuf_printf(&b, "Accept-Encoding: %s\r\n", c->cfg.accept_encoding);
-	if (c->cfg.accept_language[0] && !all_listed(req, SIP_HDR_CONTENT_LANGUAGE, c->cfg.accept_language))
+	if (c->cfg.accept_language[0] &&
+	    !all_listed(req, SIP_HDR_CONTENT_LANGUAGE, c->cfg.accept_language, language_taken))
 		sbuf_printf(&b, "Accept-Language: %s\r\n", c->cfg.accept_language);
 	if (!b.len || body_optional(req))
 		return false;
@@ -325,6 +348,11 @@ static void dispatch(struct core *c, struct txn *tx, const struct sip_msg *req, 
 		handle_cancel(c, req, o);
 		break;
 	case SIP_METHOD_INVITE:
+		if (req->to.tag.p) {
+			/* 12.2.2: inside a dialog sipd does not have (it keeps none as a UAS) */
+			reply(c, tx, req, o, 481, NULL, NULL);
+			break;
+		}
 		if (c->cfg.unrouted_delay_ms) {
 			struct invite_ctx *ic = txn_tu(tx);
 

@@ -18,6 +18,7 @@ address sipd saw (received=/rport=).
         --none               nothing at all comes back within --timeout (and the TCP connection stays open,
                              unless --closed: then sipd must have closed it)
         --closed             TCP: sipd closes the connection after its answer
+        --final              the checks apply to the first final response (1xx skipped), UDP
         --only               nothing else comes back within a second after the answer (one message, one
                              answer: no request hidden in a body, nothing answered twice)
         --second             UDP: a second socket is bound ({lport2}); the answer must come to it, and
@@ -177,11 +178,16 @@ def cmd_send(a):
             listener.close()
     else:
         answered, silent = (second, sock) if a.second else (sock, second)
-        answered.settimeout(a.timeout)
-        try:
-            raw, _ = answered.recvfrom(65536)
-        except (socket.timeout, ConnectionRefusedError):
-            raw = None
+        raw = None
+        while True:
+            answered.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                raw, _ = answered.recvfrom(65536)
+            except (socket.timeout, ConnectionRefusedError):
+                raw = None
+            code = Msg(raw).code if raw else None
+            if not (a.final and code is not None and code < 200):
+                break
 
     fails = []
     if second:
@@ -301,6 +307,7 @@ def main():
     s.add_argument("--none", action="store_true")
     s.add_argument("--closed", action="store_true")
     s.add_argument("--only", action="store_true")
+    s.add_argument("--final", action="store_true")
     s.add_argument("--timeout", type=float, default=2.0)
     s.add_argument("--pad", type=int, default=0)
     s.add_argument("--show", action="store_true")

@@ -128,6 +128,8 @@ then
 		main raw_method_first.sip --expect 405 --header 'Allow~^INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER$'
 	raw_case "a text/plain body with Content-Disposition handling=optional: ignored, 200 (20.11)" main \
 		raw_body_optional.sip --expect 200
+	raw_case "an INVITE to sipd with a To tag (a dialog sipd does not have): 481 after its 100 (12.2.2)" main \
+		raw_invite_in_dialog.sip --final --expect 481 --reason "Call/Transaction Does Not Exist"
 fi
 
 # ==== limits: small messages and bodies, a language ====
@@ -149,6 +151,8 @@ then
 	raw_case "415 naming all three causes: Accept, Accept-Encoding and Accept-Language (text/plain, gzip, fr)" \
 		limits raw_415_all.sip --expect 415 --header 'Accept~^application/sdp$' \
 		--header 'Accept-Encoding~^identity$' --header 'Accept-Language~^en$'
+	raw_case "Content-Language en-US where accept_language = en: the range takes the tag (20.3), 200" limits \
+		raw_language_range.sip --expect 200
 	raw_case "an ACK over max_message_size: no 513, nothing (UDP)" limits raw_ack_oversize.sip --pad 2900 --none \
 		--timeout 1
 	raw_case "[sip] via_maddr = no: a Via's maddr=127.0.0.1 is not followed, the answer goes to the source (rport)" \
