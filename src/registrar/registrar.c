@@ -410,6 +410,7 @@ static unsigned read_contacts(struct registrar *r, const struct sip_msg *req, st
 	sip_list_begin(&it, req, SIP_HDR_CONTACT);
 	while (sip_list_iter_next(&it, &el)) {
 		struct sip_addr a;
+		struct sip_uri u;
 		long e;
 		int q;
 
@@ -428,6 +429,12 @@ static unsigned read_contacts(struct registrar *r, const struct sip_msg *req, st
 			}
 			*star = true;
 			continue;
+		}
+		/* a binding is there to reach the phone: a Contact that is no URI (sip:alice@@host) is refused
+		 * rather than stored; a scheme sipd does not route (mailto:, 10.2.1) is kept as it came */
+		if (sip_uri_parse(&u, a.uri) == EBADMSG) {
+			*reason = "Malformed Contact URI";
+			return 400;
 		}
 		out[*n].uri = a.uri;
 		out[*n].q = q;

@@ -885,6 +885,15 @@ def c_contact_400(a, ck):
     wipe(ua, "alice", "alice", "secret")
     r = ua.register("alice", "alice", "secret", ["<sip:alice-bad@%s:%d" % (HOST, ua.lport)], 600)
     ck.code(r, 400, "Malformed Contact header", what="Contact without its closing '>'")
+    for bad in ("<sip:alice@@10.0.0.1>", "<sip:alice@10.0.0.1:99999>", "<sip:>"):
+        r = ua.register("alice", "alice", "secret", [bad], 600)
+        ck.code(r, 400, "Malformed Contact URI", what="Contact %s" % bad)
+    r = ua.register("alice", "alice", "secret", ["<mailto:alice@example.com>"], 600)
+    ck.code(r, 200, what="Contact <mailto:alice@example.com> (a scheme sipd does not route, kept: 10.2.1)")
+    rows, text = sipctl_regs(a.sipctl, a.db)
+    ck.ok(not [b for b in rows if "@@" in b["CONTACT"] or "99999" in b["CONTACT"]],
+          "a malformed Contact URI was stored:\n" + indent(text))
+    wipe(ua, "alice", "alice", "secret")
     many = ["<sip:alice-%d@%s:%d>" % (i, HOST, ua.lport) for i in range(33)]
     r = ua.register("alice", "alice", "secret", [", ".join(many[:20]), ", ".join(many[20:])], 600)
     ck.code(r, 400, "Too many Contact header field values", what="33 Contact values")

@@ -147,7 +147,7 @@ then
 		main max-contacts
 	py_case "digest uri other than the Request-URI: 400, seven times, then the same URI written otherwise (SIP:, an extra parameter): 200 (no lockout); HA1-only users (ha1, ha1_sha256): 200 with their algorithm, 401 with the other" \
 		main cred-checks
-	py_case "Contact without its '>': 400 'Malformed Contact header'; 33 Contact values: 400 'Too many Contact header field values'; a Contact URI, +sip.instance or Call-ID longer than sipd stores whole: 400 naming it" \
+	py_case "Contact without its '>': 400 'Malformed Contact header'; sip:alice@@host, port 99999, sip: alone: 400 'Malformed Contact URI' (mailto: kept); 33 Contact values: 400 'Too many Contact header field values'; a Contact URI, +sip.instance or Call-ID longer than sipd stores whole: 400 naming it" \
 		main contact-400
 	py_case "a write that fails (the database locked by another program past the busy timeout): 500 + Retry-After, and memory set back (10.3 step 7); registers once unlocked" \
 		main store-fail
