@@ -264,8 +264,8 @@ static void method_not_allowed(struct core *c, struct txn *tx, const struct sip_
 
 /* RFC 3261 8.2.1 to 8.2.3, in the RFC's order (the method, then the Request-URI and the headers, then
  * the body): the first check that fails answers. own_uri: the Request-URI names sipd itself, where a
- * method it does not take is refused first (405, 8.2.1); for a user's URI that nothing routed, the
- * other checks still come first and the 405 last (dispatch). */
+ * method it does not take is refused first (405, 8.2.1); a user's URI that nothing routed is no URI
+ * sipd serves, and gets the other checks, then unrouted_code (dispatch). */
 static bool uas_checks(struct core *c, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o,
 		       bool own_uri)
 {
@@ -335,7 +335,10 @@ static struct txn *register_begin(struct core *c, const struct tp_msg *tm, const
 	return tx;
 }
 
-static void dispatch(struct core *c, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o)
+/* own_uri: as for uas_checks. A request for a user nothing routed (no such user of sipd's domains) gets
+ * unrouted_code whatever its method, as the INVITE does: no 405 for a URI sipd does not serve. */
+static void dispatch(struct core *c, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o,
+		     bool own_uri)
 {
 	switch (req->mid) {
 	case SIP_METHOD_REGISTER:
@@ -365,7 +368,10 @@ static void dispatch(struct core *c, struct txn *tx, const struct sip_msg *req, 
 		reply(c, tx, req, o, 481, NULL, NULL); /* no dialogs yet: none can match */
 		break;
 	default:
-		method_not_allowed(c, tx, req, o);
+		if (own_uri)
+			method_not_allowed(c, tx, req, o);
+		else
+			reply(c, tx, req, o, c->cfg.unrouted_code, NULL, NULL);
 		break;
 	}
 }
@@ -381,7 +387,7 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 	if (req->mid != SIP_METHOD_INVITE && req->mid != SIP_METHOD_REGISTER && req->mid != SIP_METHOD_ACK &&
 	    req->mid != SIP_METHOD_CANCEL && proxy_for_sipd(c->proxy, req)) {
 		if (uas_checks(c, NULL, req, o, true))
-			dispatch(c, NULL, req, o);
+			dispatch(c, NULL, req, o, true);
 		return;
 	}
 	/* 17.2.3: a retransmission goes to its transaction, never processed twice */
@@ -412,7 +418,7 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 		return;
 	}
 	if (uas_checks(c, tx, req, o, false))
-		dispatch(c, tx, req, o);
+		dispatch(c, tx, req, o, false);
 	mem_deref(tx);
 }
 

@@ -440,6 +440,14 @@ then
 		--expect-header "^Unsupported: foo, x{600}\$"
 	case_end
 
+	case_begin "9.2, 16.10: a CANCEL of a MESSAGE bob's phone leaves unanswered gets 200; the MESSAGE is left to finish (no 487 within a second), and no CANCEL reaches the phone (9.1)" main
+	unbind bob
+	pyphone "bob's phone (sipua.py phone --method MESSAGE, answers nothing)" phone --user bob --seconds 4 \
+		--expect invite --method MESSAGE
+	check "MESSAGE, then its CANCEL after 1 s" request --port "${SIPD_PORT[main]}" --method MESSAGE \
+		--ruri "sip:bob@$M" --cancel-after 1 --expect 200
+	case_end
+
 	case_begin "an extension method sipd does not know (30 characters) is forwarded to the registered phone and its 200 comes back; one of 64 characters (more than a client transaction keeps) gets 501 and reaches nobody" main
 	unbind bob
 	m30=XEXTENSIONMETHODOFTHIRTYLETTER

@@ -65,7 +65,7 @@ socket), and timing checks over SIPp's message logs.
   sipua.py sink --host H --port P --ready FILE [--seconds S]
       listens on udp:H:P for S seconds; nothing may come
   sipua.py request --port P --method M --ruri URI [--route R]... [--to-tag T] [--header LINE]...
-                   [--no-max-forwards] --expect CODE [--expect-header REGEX]...
+                   [--no-max-forwards] [--cancel-after S] --expect CODE [--expect-header REGEX]...
       one request (From alice with a tag, To the R-URI's user with T) with those Routes and extra header
       lines; the final must be CODE, with a header line matching each REGEX (re.search on "Name: value");
       an INVITE's non-2xx final is ACKed
@@ -1122,6 +1122,37 @@ def request_unanswered(a, sock, data):
     return 0
 
 
+def request_cancelled(a, sock, data, cancel):
+    """--cancel-after S: the request, no final within S s, then its CANCEL (same branch, 9.1), whose answer
+    must be --expect; the request itself must then get no final within a second (a CANCEL does not end a
+    non-INVITE: 9.1)."""
+    t0 = time.monotonic()
+    for r in retransmitted(sock, data, a.port, t0 + a.cancel_after):
+        if r.code and r.code >= 200:
+            raise Fail("%s %s: a final '%s' came before the CANCEL" % (a.method, a.ruri, r.start))
+    sock.sendto(cancel, (HOST, a.port))
+    got, deadline = None, time.monotonic() + 4.0
+    while got is None:
+        r, _ = recv_msg(sock, deadline)
+        if r is None:
+            raise Fail("no answer to the CANCEL of %s %s within 4 s" % (a.method, a.ruri))
+        if r.code and re.match(r"^\d+\s+CANCEL$", r.first("CSeq") or ""):
+            got = r
+        elif r.code and r.code >= 200:
+            raise Fail("%s %s: a final '%s' came before the CANCEL's answer" % (a.method, a.ruri, r.start))
+    if got.code != a.expect:
+        raise Fail("CANCEL of %s %s: expected %d, got '%s'" % (a.method, a.ruri, a.expect, got.start))
+    deadline = time.monotonic() + 1.0
+    while True:
+        r, _ = recv_msg(sock, deadline)
+        if r is None:
+            break
+        if r.code and r.code >= 200:
+            raise Fail("%s %s: the CANCEL ended it with '%s' (9.1: it cannot)" % (a.method, a.ruri, r.start))
+    sock.close()
+    return 0
+
+
 def cmd_request(a):
     sock = udp_socket(0)
     lport = sock.getsockname()[1]
@@ -1145,6 +1176,11 @@ def cmd_request(a):
     data = ("\r\n".join(lines) + "\r\n\r\n").encode()
     if a.expect == 0:
         return request_unanswered(a, sock, data)
+    if a.cancel_after is not None:
+        cancel = lines[:2] + ["Max-Forwards: 70", "From: <sip:alice@%s>;tag=%s" % (HOST, tag), "To: %s" % to,
+                              "Call-ID: %s" % callid, "CSeq: 5 CANCEL", "Content-Length: 0"]
+        cancel[0] = "CANCEL %s SIP/2.0" % a.ruri
+        return request_cancelled(a, sock, data, ("\r\n".join(cancel) + "\r\n\r\n").encode())
     t0, tries = time.monotonic(), []
     for r in retransmitted(sock, data, a.port, t0 + 8, lambda r: r.code and a.method == "INVITE"):
         if r.code == 100:
@@ -1563,6 +1599,8 @@ def main():
     r.add_argument("--expect", type=int, required=True, help="the final's status; 0: no response but 100 (--wait)")
     r.add_argument("--wait", type=float, default=8.0, help="with --expect 0: seconds to listen")
     r.add_argument("--expect-header", action="append", default=[], help="a regex some line of the final must match")
+    r.add_argument("--cancel-after", type=float, help="S: no final within S s, then a CANCEL on the branch, "
+                   "whose answer must be --expect; no final for the request in the second after it")
     r.add_argument("--trying", help="MIN:MAX: a 100 must come between MIN and MAX s after the request, and none "
                    "before (RFC 4320 4.1); 'none': no 100 may come")
     ca = sub.add_parser("catch")

@@ -71,7 +71,9 @@ then
 	sipp_case "CANCEL of a pending INVITE: 200, then 487, ACK" main cancel_200_487.xml
 	sipp_case "CANCEL matching nothing: 481" main cancel_481.xml
 	sipp_case "BYE without a dialog: 481" main bye_481.xml
-	sipp_case "SUBSCRIBE NOTIFY MESSAGE INFO REFER UPDATE PRACK PUBLISH: 405 + Allow" main method_405_allow.xml
+	sipp_case "SUBSCRIBE NOTIFY MESSAGE INFO REFER UPDATE PRACK PUBLISH to sipd's own URI: 405 + Allow" main method_405_allow.xml
+	raw_case "MESSAGE to sip:nobody@ (no such user): 404, as an INVITE gets (unrouted_code), not 405" main \
+		raw_message_nobody.sip --expect 404
 	sipp_case "unknown method FOO: 501" main unknown_501.xml
 	sipp_case "Request-URI http: mailto: urn:: 416" main uri_scheme_416.xml
 	sipp_case "Require: foo, bar: 420 + Unsupported: foo, bar" main require_420.xml
