@@ -476,6 +476,11 @@ int config_load(struct config *c, const char *path, char *errbuf, size_t errlen)
 	if (c->min_expires > c->max_expires)
 		add_error_at(&x, 0, "[registrar] min_expires (%u) is above max_expires (%u)\n", c->min_expires,
 			     c->max_expires);
+	/* the default stands for what the phone asked (10.3 step 7): under the minimum, and under the hour
+	 * that 423 is allowed below, every REGISTER that names no interval would get 423 */
+	if (c->default_expires < c->min_expires && c->default_expires < 3600)
+		add_error_at(&x, 0, "[registrar] default_expires (%u) is under min_expires (%u): a REGISTER without an "
+			     "interval would get 423\n", c->default_expires, c->min_expires);
 	return x.errors;
 }
 

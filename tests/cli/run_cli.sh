@@ -149,6 +149,11 @@ for want in "^$B:3: unknown key \\[general\\] bogus_key$" \
 done
 [ "${#FAILED[@]}" -eq 0 ] && pass "bad.ini: each error names its file and line (the section's header for a section's own error, told once; none for a check of the whole file)"
 
+printf '[registrar]\nmin_expires = 120\ndefault_expires = 60\n' >"$WORK/default.ini"
+run -c "$WORK/default.ini" --check
+expect "-c default.ini --check (default_expires 60 under min_expires 120): exit 1, the error says why" 1 '' \
+	"^$WORK/default.ini: \\[registrar\\] default_expires \\(60\\) is under min_expires \\(120\\): a REGISTER without an interval would get 423$"
+
 # ---- --dump-config ----
 run --dump-config
 expect "--dump-config: the embedded defaults, every section" 0 '^\[general\]'
