@@ -730,8 +730,8 @@ bool registrar_challenge(struct registrar *r, const struct txn_table *txns, cons
 	if (!r->cfg->register_auth || sip_msg_hdr(req, SIP_HDR_AUTHORIZATION))
 		return false;
 	if (req->ruri_err || !registrar_is_local(r, req->ruri_uri.host) || sip_uri_parse(&to, req->to.uri) ||
-	    !registrar_aor(&to, aor, sizeof(aor)) || !aor_in_ruri_domain(r, req, &to))
-		return false; /* the 404s come from registrar_handle */
+	    !registrar_aor(&to, aor, sizeof(aor)))
+		return false; /* the 404s come from registrar_handle (step 5's after the credentials) */
 	if (auth_check(r->auth, req, SIP_HDR_AUTHORIZATION, o->src_host, &user, extra, sizeof(extra), &reason) !=
 	    AUTH_CHALLENGE)
 		return false;
@@ -788,14 +788,18 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 		txn_reply(tx, req, 404, "Domain not served here", NULL);
 		return;
 	}
-	/* step 5 needs the To URI; steps 3 and 4 need the user */
-	if (sip_uri_parse(&to, req->to.uri) || !registrar_aor(&to, aor, sizeof(aor)) ||
-	    !aor_in_ruri_domain(r, req, &to)) {
+	/* steps 3 and 4 need the user of the To URI; one that names no address of record at all is 404 */
+	if (sip_uri_parse(&to, req->to.uri) || !registrar_aor(&to, aor, sizeof(aor))) {
 		txn_reply(tx, req, 404, "Address of record not in this domain", NULL);
 		return;
 	}
 	if (!authorize(r, tx, req, o, &to))
 		return;
+	/* step 5, once authenticated (a stranger learns nothing of which addresses sipd keeps) */
+	if (!aor_in_ruri_domain(r, req, &to)) {
+		txn_reply(tx, req, 404, "Address of record not in this domain", NULL);
+		return;
+	}
 	st = read_contacts(r, req, rc, &nrc, &star, &reason);
 	if (!st && req->call_id.l >= KEPT(call_id)) {
 		st = 400; /* the CSeq order of 10.3 step 7 is kept per Call-ID, whole */

@@ -625,13 +625,15 @@ def c_other_aor(a, ck):
     check_reg(ck, a.sipctl, a.db, "sip:100@127.0.0.1", "sip:alice-ext@10.0.0.5", expires=600)
 
 
-@case("domain", "a Request-URI or To in a domain sipd does not serve: 404")
+@case("domain", "a Request-URI in a domain sipd does not serve: 404; a To in one: 401 first, 404 once authenticated")
 def c_domain(a, ck):
     ua = UA(a.port)
     r = ua.send("alice", ["<sip:alice@10.0.0.1>"], 600, ruri="sip:example.com")
     ck.code(r, 404, what="R-URI sip:example.com")
     r = ua.send("alice", ["<sip:alice@10.0.0.1>"], 600, to_host="example.com")
-    ck.code(r, 404, what="To sip:alice@example.com")
+    ck.code(r, 401, what="To sip:alice@example.com without credentials (10.3: steps 3 and 4 before step 5)")
+    r = UA(a.port, to_host="example.com").register("alice", "alice", "secret", ["<sip:alice@10.0.0.1>"], 600)
+    ck.code(r, 404, "Address of record not in this domain", what="To sip:alice@example.com, authenticated")
     ua = UA(a.port, to_host="localhost", ruri="sip:localhost:%d" % a.port)
     r = ua.register("alice", "alice", "secret", ["<sip:alice-lh@10.0.0.1>"], 600)
     ck.code(r, 200, what="R-URI and To at localhost")
@@ -644,7 +646,7 @@ def c_domains(a, ck):
     realm = 'dom "HQ"'
     # 10.3 step 5: another domain of sipd's in To than in the Request-URI
     ua = UA(a.port, to_host="b.example", ruri="sip:a.example", realm=realm)
-    r = ua.send("alice", ["<sip:alice-ab@10.0.0.1>"], 7200)
+    r = ua.register("alice", "alice", "secret", ["<sip:alice-ab@10.0.0.1>"], 7200, alg="MD5")
     ck.code(r, 404, "Address of record not in this domain", what="REGISTER sip:a.example, To sip:alice@b.example")
     ua = UA(a.port, ruri="sip:127.0.0.1:%d" % a.port, to_host="a.example", realm=realm)
     r = ua.send("alice", ["<sip:alice-ip@10.0.0.1>"], 7200)

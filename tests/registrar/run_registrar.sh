@@ -136,7 +136,7 @@ then
 	py_case "REGISTER retransmitted after its 200 (same branch): the same 200 byte for byte, store unchanged; new branch: 500" \
 		main retransmission
 	py_case "bob registering alice's extension: 403; alice registering sip:100@: 200" main other-aor
-	py_case "R-URI or To domain not served: 404; localhost is served" main domain
+	py_case "R-URI domain not served: 404; To domain not served: 401, then 404 once authenticated (10.3 steps 3-5); localhost is served" main domain
 	py_case "Path + Supported: path: stored and echoed in the 200; without Supported: path, not echoed; a Path over 1 kB refused (500), nothing stored" main path
 	py_case "REGISTER over TCP: sipctl shows received 127.0.0.1:<port>, transport tcp" main tcp
 	py_case "NAT: Contact 10.0.0.99:5060 from 127.0.0.1:<port>: received udp:127.0.0.1:<port> (sipctl, SQLite)" \
