@@ -444,6 +444,11 @@ int digest_cred_parse(struct digest_cred *c, struct slice value)
 	c->has_qop = slice_isset(c->qop);
 	if (c->has_qop && !slice_caseeq_lit(c->qop, "auth"))
 		return ENOTSUP;
+	/* RFC 7616 3.3, which brought SHA-256: qop "MUST be used by all implementations". Only the RFC 2069
+	 * form that RFC 3261 22.4 keeps goes without it, and that is MD5; without qop there is no nonce count,
+	 * and so no replay protection */
+	if (c->alg == DIGEST_SHA256 && !c->has_qop)
+		return EBADMSG;
 
 	if (!c->username.l || !slice_isset(c->realm) || !c->nonce.l || !c->uri.l || !c->response.l)
 		return EBADMSG;

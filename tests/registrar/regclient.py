@@ -855,6 +855,24 @@ def c_cred_checks(a, ck):
     ck.ok(find_reg(rows, contact=contact), "bob's binding is not stored\n" + indent(text))
     ua.send("bob", ["<%s>;expires=0" % contact], auth=authorization("SHA-256", "bob", "hunter2", ua.ruri,
                                                                      ua.nonce, 9))
+    # without qop (the RFC 2069 form): MD5 only, as RFC 3261 22.4 keeps it; SHA-256 always has qop (RFC 7616
+    # 3.3), so SHA-256 credentials without it are no credentials: challenged again, nothing stored
+    for alg, want in (("SHA-256", 401), ("MD5", 200)):
+        u = UA(a.port)
+        c2 = "sip:bob-noqop-%s@%s:%d" % (alg.lower(), HOST, u.lport)
+        u.challenge("bob", alg)
+        ha1 = H(alg, "bob:%s:hunter2" % REALM)
+        resp = H(alg, "%s:%s:%s" % (ha1, u.nonce, H(alg, "REGISTER:%s" % u.ruri)))
+        auth = ('Digest username="bob", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=%s'
+                % (REALM, u.nonce, u.ruri, resp, alg))
+        r = u.send("bob", ["<%s>" % c2], 600, auth=auth)
+        ck.code(r, want, what="%s credentials without qop" % alg)
+        rows, text = sipctl_regs(a.sipctl, a.db)
+        ck.ok(bool(find_reg(rows, contact=c2)) == (want == 200),
+              "the binding of the %s credentials without qop is %s\n%s"
+              % (alg, "missing" if want == 200 else "stored", indent(text)))
+        if want == 200:
+            u.send("bob", ["<%s>;expires=0" % c2], auth=auth)  # no nonce count: the same credentials again
     # [user carol] ha1 = MD5 HA1 only; [user dave] ha1_sha256 = SHA-256 HA1 only (password "pw" in realm sipd)
     for user, good, bad in (("carol", "MD5", "SHA-256"), ("dave", "SHA-256", "MD5")):
         u = UA(a.port)

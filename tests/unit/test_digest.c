@@ -196,6 +196,12 @@ static void test_parse_good(void **state)
 	assert_int_equal(parse(&c, "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"sip:r\", response=\"1\""), 0);
 	assert_int_equal(c.alg, DIGEST_MD5);
 	assert_false(c.has_qop);
+
+	/* SHA-256 without qop: no such form (RFC 7616 3.3: qop is for all implementations; the RFC 2069 form
+	 * without it is MD5's alone), so no credentials without a nonce count to replay */
+	assert_int_equal(parse(&c, "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"sip:r\", response=\"1\", "
+				   "algorithm=SHA-256"),
+			 EBADMSG);
 }
 
 static void test_parse_folded(void **state)
