@@ -398,6 +398,7 @@ static unsigned read_contacts(struct registrar *r, const struct sip_msg *req, st
 {
 	const struct sip_hdr *eh = sip_msg_hdr(req, SIP_HDR_EXPIRES);
 	long hdr_expires = -1;
+	unsigned stars = 0;
 	struct sip_list_iter it;
 	struct slice el;
 	uint32_t v;
@@ -423,11 +424,7 @@ static unsigned read_contacts(struct registrar *r, const struct sip_msg *req, st
 			return 400;
 		}
 		if (a.star) {
-			if (*star) { /* 10.3 step 6: one STAR at most (the grammar of 25.1 has room for one) */
-				*reason = "Contact: * needs Expires: 0 and no other Contact";
-				return 400;
-			}
-			*star = true;
+			stars++;
 			continue;
 		}
 		/* a binding is there to reach the phone: a Contact that is no URI (sip:alice@@host) is refused
@@ -452,8 +449,9 @@ static unsigned read_contacts(struct registrar *r, const struct sip_msg *req, st
 		out[*n].expires = e >= 0 ? e : hdr_expires >= 0 ? hdr_expires : (long)r->cfg->default_expires;
 		(*n)++;
 	}
-	/* 10.3 step 6: "*" only alone, and only with Expires: 0 */
-	if (*star && (*n || hdr_expires != 0)) {
+	/* 10.3 step 6: "*" only alone (one STAR: the grammar of 25.1 has room for one), with Expires: 0 */
+	*star = stars > 0;
+	if (stars && (stars > 1 || *n || hdr_expires != 0)) {
 		*reason = "Contact: * needs Expires: 0 and no other Contact";
 		return 400;
 	}
@@ -713,9 +711,7 @@ static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *re
  * name are all one domain, any of them in either place. */
 static bool aor_in_ruri_domain(const struct registrar *r, const struct sip_msg *req, const struct sip_uri *to)
 {
-	if (!registrar_is_local(r, to->host))
-		return false;
-	return !r->domains.n || slice_caseeq(to->host, req->ruri_uri.host);
+	return r->domains.n ? slice_caseeq(to->host, req->ruri_uri.host) : registrar_is_local(r, to->host);
 }
 
 bool registrar_challenge(struct registrar *r, const struct txn_table *txns, const struct sip_msg *req,
