@@ -458,6 +458,17 @@ void core_on_message(struct tp_msg *tm, void *arg)
 			tp_conn_close(tm->conn);
 		return;
 	}
+	if (tm->unframed) {
+		/* a stream whose next message cannot be found (two Content-Lengths, one that is no number): the
+		 * request is never processed, since its end is a guess; it is answered when it can be, and the
+		 * transport closes the connection */
+		if (rc == 0)
+			rc = sip_msg_check(m, &perr);
+		if (m->is_request && m->hdr_len && m->mid != SIP_METHOD_ACK)
+			reply(c, NULL, m, &o, 400, rc && perr.status == 400 && perr.reason ? perr.reason :
+					    "Content-Length does not frame the message", NULL);
+		return;
+	}
 	if (rc == 0)
 		rc = sip_msg_check(m, &perr);
 	if (rc == 0 && tm->proto != TP_UDP && m->content_length < 0) {

@@ -68,6 +68,15 @@ void tp__conn_fail(struct tp_conn *c, int err)
 	c->kill = true;
 }
 
+/* Owner thread, no lock held: tells the layer above that c failed (lost: it was up, RFC 3261 17.1.4). */
+static void conn_tell(struct tp_conn *c, int err, bool lost)
+{
+	struct tp *tp = c->w->tp;
+
+	if (tp->cfg.unreachable && !atomic_load(&tp->stopping))
+		tp->cfg.unreachable(TP_TCP, &c->peer, err, lost, tp->cfg.arg);
+}
+
 /* Owner thread: closes now, output or not, and lets the owner's reference go. A connection that failed
  * (c->err) is told to the layer above: one that never connected as unreachable, one that was up as lost
  * (RFC 3261 17.1.4: what was sent on it and not answered yet will not be). Not one sipd was closing on
@@ -75,7 +84,6 @@ void tp__conn_fail(struct tp_conn *c, int err)
 static void conn_drop(struct tp_conn *c)
 {
 	struct tp_worker *w = c->w;
-	struct tp *tp = w->tp;
 	char as[64];
 	bool lost;
 	int err;
@@ -105,8 +113,8 @@ static void conn_drop(struct tp_conn *c)
 		atomic_fetch_sub(&w->tp->tcp_inbound, 1);
 	log_debug("tcp: %s closed%s%s", tp_addr_str(&c->peer, as, sizeof(as)), err ? ": " : "",
 		  err ? strerror(err) : "");
-	if (err && tp->cfg.unreachable && !atomic_load(&tp->stopping))
-		tp->cfg.unreachable(TP_TCP, &c->peer, err, lost, tp->cfg.arg);
+	if (err)
+		conn_tell(c, err, lost);
 	mem_deref(c);
 }
 
@@ -190,7 +198,7 @@ bool tp_conn_standing(struct tp_worker *w, const struct tp_addr *peer)
 	return up;
 }
 
-static void conn_deliver(struct tp_conn *c, char *p, size_t len, bool oversize)
+static void conn_deliver(struct tp_conn *c, char *p, size_t len, bool oversize, bool unframed)
 {
 	struct tp *tp = c->w->tp;
 	struct tp_msg msg;
@@ -203,6 +211,7 @@ static void conn_deliver(struct tp_conn *c, char *p, size_t len, bool oversize)
 	msg.conn = c;
 	msg.worker = c->w;
 	msg.oversize = oversize;
+	msg.unframed = unframed;
 	tp->cfg.recv(&msg, tp->cfg.arg);
 }
 
@@ -248,7 +257,7 @@ static long conn_frame(struct tp_conn *c, char *buf, size_t len)
 		if (r == 0)
 			break;
 		if (r > 0 && (size_t)r <= rest) {
-			conn_deliver(c, p, (size_t)r, false);
+			conn_deliver(c, p, (size_t)r, false, false);
 			off += (size_t)r;
 			if (!conn_readable(c))
 				return -1;
@@ -256,13 +265,16 @@ static long conn_frame(struct tp_conn *c, char *buf, size_t len)
 		}
 		if (r == TP_FRAME_TOO_BIG) {
 			/* the layer above answers (413) on c; then c closes once that is written */
-			conn_deliver(c, p, rest, true);
+			conn_deliver(c, p, rest, true, false);
 			tp_conn_close(c);
 			return -1;
 		}
-		pthread_mutex_lock(&c->lock);
-		tp__conn_fail(c, EPROTO); /* TP_FRAME_BAD, or a framer claiming bytes that are not there */
-		pthread_mutex_unlock(&c->lock);
+		/* TP_FRAME_BAD, or a framer claiming bytes that are not there: where the next message starts is
+		 * unknown, so nothing more is read. The layer above may answer what arrived (a 400 naming the
+		 * defect); what it sent is written before the close, and the connection counts as lost. */
+		conn_deliver(c, p, rest, false, true);
+		conn_tell(c, EPROTO, true);
+		tp_conn_close(c);
 		return -1;
 	}
 	return (long)off;

@@ -36,6 +36,8 @@ struct tp_msg {
 	struct tp_worker *worker;
 	bool oversize;           /* stream: framing said too large; buf holds what arrived, the connection closes after the callback
 	                          * (once what the callback sent is written). UDP: longer than max_msg_size (or truncated). */
+	bool unframed;           /* stream: framing cannot tell where this message ends (TP_FRAME_BAD); buf holds what
+	                          * arrived, to answer from; the connection closes after the callback, as for oversize */
 };
 
 /* Stream framing, given by the layer above (net knows no SIP): the length of the first complete message

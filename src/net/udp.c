@@ -128,6 +128,7 @@ static void udp_deliver(struct tp_sock *s, struct tp_udp_batch *b, unsigned i)
 	msg.conn = NULL;
 	msg.worker = s->w;
 	msg.oversize = (m->msg_flags & MSG_TRUNC) || msg.len > tp->max_msg;
+	msg.unframed = false;
 	tp->cfg.recv(&msg, tp->cfg.arg);
 }
 

@@ -122,8 +122,10 @@ then
 	# 7.3.1 and 18.3: a TCP stream is cut where the parser says a message ends
 	raw_case "TCP: a folded Subject whose continuation line reads 'Content-Length: 0' frames nothing: one OPTIONS, one 200, its body (an OPTIONS) is never run" \
 		main raw_tcp_folded_length.sip --tcp --expect 200 --header 'Call-ID~^raw' --only
-	raw_case "TCP: two Content-Length fields: the connection is closed unanswered, the OPTIONS after them never run" \
-		main raw_tcp_length_twice.sip --tcp --none --closed
+	raw_case "TCP: two Content-Length fields: 400 naming them, then the connection is closed, the OPTIONS after them never run" \
+		main raw_tcp_length_twice.sip --tcp --expect 400 --reason "Duplicate Content-Length header field" --header 'Call-ID~^raw' --closed
+	raw_case "TCP: a Content-Length that is no number: 400 naming it, then the connection is closed, the OPTIONS after it never run" \
+		main raw_tcp_length_junk.sip --tcp --expect 400 --reason "Malformed Content-Length header" --header 'Call-ID~^raw' --closed
 	raw_case "420 whose Unsupported names a 1100-character unknown option tag whole (8.2.2.3; path is supported)" \
 		main raw_require_long.sip --pad 1100 --expect 420 --header 'Unsupported~^x{1100}$'
 	raw_case "MESSAGE to sipd with Require: foo, a text/plain body and Max-Forwards 0: 405 with Allow (8.2.1 first)" \
