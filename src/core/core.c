@@ -262,10 +262,12 @@ static void method_not_allowed(struct core *c, struct txn *tx, const struct sip_
 	reply(c, tx, req, o, 405, NULL, "Allow: " ALLOW_METHODS "\r\n");
 }
 
-/* RFC 3261 8.2.1 to 8.2.3, in the RFC's order (the method, then the Request-URI and the headers, then
- * the body): the first check that fails answers. own_uri: the Request-URI names sipd itself, where a
- * method it does not take is refused first (405, 8.2.1); a user's URI that nothing routed is no URI
- * sipd serves, and gets the other checks, then unrouted_code (dispatch). */
+/* The checks before a request sipd answers itself, the first that fails answering. own_uri: sipd is the
+ * UAS (its own URI, or a REGISTER): RFC 3261 8.2.1 to 8.2.3 in the RFC's order, the method first (501,
+ * 405), then the Request-URI and the headers (Require), then the body (413, 415). Otherwise the request
+ * is for a user of sipd's domains that nothing routed, and sipd stands as a proxy whose target set came
+ * out empty: 16.3's checks alone (scheme, Max-Forwards, Proxy-Require), then dispatch's 404 (16.5; 8.2.2.1
+ * puts it before Require and the body too). A proxy needs to know neither the method nor the body. */
 static bool uas_checks(struct core *c, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o,
 		       bool own_uri)
 {
@@ -273,7 +275,7 @@ static bool uas_checks(struct core *c, struct txn *tx, const struct sip_msg *req
 	bool nomem;
 	int err;
 
-	if (req->mid == SIP_METHOD_UNKNOWN) {
+	if (own_uri && req->mid == SIP_METHOD_UNKNOWN) {
 		reply(c, tx, req, o, 501, NULL, NULL);
 		return false;
 	}
@@ -294,8 +296,10 @@ static bool uas_checks(struct core *c, struct txn *tx, const struct sip_msg *req
 		reply(c, tx, req, o, 483, NULL, NULL);
 		return false;
 	}
-	/* 8.2.2.3: every tag sipd does not support is named, however long the list */
-	unsupported = sip_unsupported_line(req, SIP_HDR_REQUIRE, c->cfg.supported, &nomem);
+	/* 8.2.2.3 (a UAS reads Require) or 16.3 step 5 (a proxy reads Proxy-Require): every tag sipd does not
+	 * support is named, however long the list; a proxy supports none */
+	unsupported = sip_unsupported_line(req, own_uri ? SIP_HDR_REQUIRE : SIP_HDR_PROXY_REQUIRE,
+					   own_uri ? c->cfg.supported : NULL, &nomem);
 	if (unsupported || nomem) {
 		reply(c, tx, req, o, unsupported ? 420 : 500, NULL, unsupported);
 		scratch_give(unsupported);
@@ -309,7 +313,7 @@ static bool uas_checks(struct core *c, struct txn *tx, const struct sip_msg *req
 		reply(c, tx, req, o, 400, "Missing Content-Type header field for message body", NULL);
 		return false;
 	}
-	if (unsupported_content(c, req, extra, sizeof(extra))) {
+	if (own_uri && unsupported_content(c, req, extra, sizeof(extra))) {
 		reply(c, tx, req, o, 415, NULL, extra);
 		return false;
 	}
@@ -335,11 +339,41 @@ static struct txn *register_begin(struct core *c, const struct tp_msg *tm, const
 	return tx;
 }
 
+/* An INVITE that nothing routes: unrouted_code, at once or after unrouted_delay_ms of ringing. */
+static void unrouted_invite(struct core *c, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o)
+{
+	if (c->cfg.unrouted_delay_ms) {
+		struct invite_ctx *ic = txn_tu(tx);
+
+		tmr_start(loop_timers(loop_current()), &ic->ring, c->cfg.unrouted_delay_ms, ring_expired, ic);
+	} else {
+		reply(c, tx, req, o, c->cfg.unrouted_code, NULL, NULL);
+	}
+}
+
 /* own_uri: as for uas_checks. A request for a user nothing routed (no such user of sipd's domains) gets
- * unrouted_code whatever its method, as the INVITE does: no 405 for a URI sipd does not serve. */
+ * unrouted_code whatever its method, OPTIONS too (RFC 3261 11: what an INVITE would have got), and one
+ * inside a dialog 481 (12.2.2: sipd, keeping no dialog as a UAS, has none it could match). */
 static void dispatch(struct core *c, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o,
 		     bool own_uri)
 {
+	if (req->mid == SIP_METHOD_CANCEL) {
+		handle_cancel(c, req, o);
+		return;
+	}
+	/* a BYE is always in a dialog (15.1.2); an OPTIONS to sipd asks for its capabilities, in a dialog or not */
+	if (req->mid == SIP_METHOD_BYE ||
+	    (req->to.tag.p && req->mid != SIP_METHOD_REGISTER && !(own_uri && req->mid == SIP_METHOD_OPTIONS))) {
+		reply(c, tx, req, o, 481, NULL, NULL);
+		return;
+	}
+	if (!own_uri) {
+		if (req->mid == SIP_METHOD_INVITE)
+			unrouted_invite(c, tx, req, o);
+		else
+			reply(c, tx, req, o, c->cfg.unrouted_code, NULL, NULL);
+		return;
+	}
 	switch (req->mid) {
 	case SIP_METHOD_REGISTER:
 		registrar_handle(c->registrar, tx, req, o);
@@ -347,31 +381,11 @@ static void dispatch(struct core *c, struct txn *tx, const struct sip_msg *req, 
 	case SIP_METHOD_OPTIONS:
 		reply(c, tx, req, o, 200, NULL, c->options_hdrs);
 		break;
-	case SIP_METHOD_CANCEL:
-		handle_cancel(c, req, o);
-		break;
 	case SIP_METHOD_INVITE:
-		if (req->to.tag.p) {
-			/* 12.2.2: inside a dialog sipd does not have (it keeps none as a UAS) */
-			reply(c, tx, req, o, 481, NULL, NULL);
-			break;
-		}
-		if (c->cfg.unrouted_delay_ms) {
-			struct invite_ctx *ic = txn_tu(tx);
-
-			tmr_start(loop_timers(loop_current()), &ic->ring, c->cfg.unrouted_delay_ms, ring_expired, ic);
-		} else {
-			reply(c, tx, req, o, c->cfg.unrouted_code, NULL, NULL);
-		}
-		break;
-	case SIP_METHOD_BYE:
-		reply(c, tx, req, o, 481, NULL, NULL); /* no dialogs yet: none can match */
+		unrouted_invite(c, tx, req, o); /* sipd itself takes no calls */
 		break;
 	default:
-		if (own_uri)
-			method_not_allowed(c, tx, req, o);
-		else
-			reply(c, tx, req, o, c->cfg.unrouted_code, NULL, NULL);
+		method_not_allowed(c, tx, req, o); /* uas_checks answered it already */
 		break;
 	}
 }
@@ -379,7 +393,7 @@ static void dispatch(struct core *c, struct txn *tx, const struct sip_msg *req, 
 static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *req, const struct txn_origin *o)
 {
 	struct txn *tx = NULL;
-	bool absorbed;
+	bool absorbed, own_uri;
 
 	/* A request sipd answers itself and statelessly (an OPTIONS ping, a BYE for nothing) never has a
 	 * transaction to match, nor anything for the proxy: only an INVITE or a REGISTER gets one here,
@@ -409,7 +423,7 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 		return;
 	if (req->mid == SIP_METHOD_REGISTER) {
 		/* the core's checks first (they answer statelessly too), then a challenge without state */
-		if (!uas_checks(c, NULL, req, o, false) || registrar_challenge(c->registrar, c->txns, req, o))
+		if (!uas_checks(c, NULL, req, o, true) || registrar_challenge(c->registrar, c->txns, req, o))
 			return;
 		if (!(tx = register_begin(c, tm, req, o)))
 			return;
@@ -417,8 +431,10 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 		mem_deref(tx);
 		return;
 	}
-	if (uas_checks(c, tx, req, o, false))
-		dispatch(c, tx, req, o, false);
+	/* what the proxy did not take: an INVITE for sipd itself, or a request for a user it does not have */
+	own_uri = req->mid == SIP_METHOD_INVITE && proxy_for_sipd(c->proxy, req);
+	if (uas_checks(c, tx, req, o, own_uri))
+		dispatch(c, tx, req, o, own_uri);
 	mem_deref(tx);
 }
 

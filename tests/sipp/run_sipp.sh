@@ -74,7 +74,17 @@ then
 	sipp_case "SUBSCRIBE NOTIFY MESSAGE INFO REFER UPDATE PRACK PUBLISH to sipd's own URI: 405 + Allow" main method_405_allow.xml
 	raw_case "MESSAGE to sip:nobody@ (no such user): 404, as an INVITE gets (unrouted_code), not 405" main \
 		raw_message_nobody.sip --expect 404
-	sipp_case "unknown method FOO: 501" main unknown_501.xml
+	# a user that does not exist: sipd is a proxy with an empty target set (16.3 checks, then 16.5's 404)
+	raw_case "MESSAGE to sip:nobody@ with Require: foo and a gzip text/foo body: 404, no 420, no 415 (16.5, 8.2.2.1)" main \
+		raw_nobody_uas_checks.sip --expect 404 --only
+	raw_case "FOO to sip:nobody@: 404, not 501 (a proxy needs not know the method)" main \
+		raw_nobody_unknown_method.sip --expect 404 --only
+	raw_case "OPTIONS to sip:nobody@: 404, what an INVITE gets (RFC 3261 11), not 200" main \
+		raw_nobody_options.sip --expect 404 --only
+	raw_case "INFO with a To tag to sip:nobody@: 481 (12.2.2)" main raw_nobody_in_dialog.sip --expect 481 --only
+	raw_case "MESSAGE to sip:nobody@ with Proxy-Require: foo: 420 + Unsupported: foo (16.3 step 5 before 16.5)" main \
+		raw_nobody_proxy_require.sip --expect 420 --header 'Unsupported~^foo$' --only
+	sipp_case "unknown method FOO to sipd itself: 501" main unknown_501.xml
 	sipp_case "Request-URI http: mailto: urn:: 416" main uri_scheme_416.xml
 	sipp_case "Require: foo, bar: 420 + Unsupported: foo, bar" main require_420.xml
 	sipp_case "Max-Forwards: 0 on MESSAGE: 483" main maxfwd0_483.xml
@@ -107,8 +117,8 @@ then
 		--timeout 1.5 --expect 400 --reason "Missing CSeq header field"
 	raw_case "400 Missing Content-Length header field (raw TCP)" main raw_tcp_no_cl.sip --tcp \
 		--timeout 1.5 --expect 400 --reason "Missing Content-Length header field"
-	sipp_case "415 + Accept: application/sdp (text/plain body)" main 415_accept.xml
-	sipp_case "415 + Accept-Encoding: identity (Content-Encoding: gzip)" main 415_accept_encoding.xml
+	sipp_case "OPTIONS to sipd with a text/plain body: 415 + Accept: application/sdp" main 415_accept.xml
+	sipp_case "OPTIONS to sipd with Content-Encoding: gzip: 415 + Accept-Encoding: identity" main 415_accept_encoding.xml
 	raw_case "received=127.0.0.1 and rport=<port> on the top Via (raw UDP, ;rport)" main raw_rport.sip \
 		--expect 200 --header 'Via~^SIP/2\.0/UDP 192\.0\.2\.1:5062;' --header 'Via~;rport={lport}(;|$)' \
 		--header 'Via~;received=127\.0\.0\.1(;|$)' --header 'Via~;branch=z9hG4bKraw'
@@ -151,7 +161,7 @@ then
 	raw_case "513 to a 3000-byte TCP request, then the connection closed" limits raw_tcp_513.sip --tcp \
 		--pad 2900 --expect 513 --reason "Message Too Large" --header 'Server~^sipd/0\.1\.0$' --closed
 	sipp_case "413 to a 200-byte body (max_body_size 100)" limits 413_body.xml
-	sipp_case "415 + Accept-Language: en (Content-Language: fr)" limits 415_accept_language.xml
+	sipp_case "OPTIONS to sipd with Content-Language: fr: 415 + Accept-Language: en" limits 415_accept_language.xml
 	raw_case "415 naming all three causes: Accept, Accept-Encoding and Accept-Language (text/plain, gzip, fr)" \
 		limits raw_415_all.sip --expect 415 --header 'Accept~^application/sdp$' \
 		--header 'Accept-Encoding~^identity$' --header 'Accept-Language~^en$'
