@@ -393,7 +393,8 @@ static void dispatch(struct core *c, struct txn *tx, const struct sip_msg *req, 
 static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *req, const struct txn_origin *o)
 {
 	struct txn *tx = NULL;
-	bool absorbed, own_uri;
+	enum proxy_verdict verdict;
+	bool absorbed;
 
 	/* A request sipd answers itself and statelessly (an OPTIONS ping, a BYE for nothing) never has a
 	 * transaction to match, nor anything for the proxy: only an INVITE or a REGISTER gets one here,
@@ -413,7 +414,8 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 		mem_deref(tx);
 		return;
 	}
-	if (proxy_route(c->proxy, tm, req, o))
+	verdict = proxy_route(c->proxy, tm, req, o);
+	if (verdict == PROXY_TAKEN)
 		return;
 	if (req->mid == SIP_METHOD_ACK)
 		return; /* ACK for a 2xx or for nothing: not ours to answer, ever */
@@ -431,10 +433,9 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 		mem_deref(tx);
 		return;
 	}
-	/* what the proxy did not take: an INVITE for sipd itself, or a request for a user it does not have */
-	own_uri = req->mid == SIP_METHOD_INVITE && proxy_for_sipd(c->proxy, req);
-	if (uas_checks(c, tx, req, o, own_uri))
-		dispatch(c, tx, req, o, own_uri);
+	/* what the proxy did not take: a request for sipd itself, or for a user it does not have */
+	if (uas_checks(c, tx, req, o, verdict == PROXY_SELF))
+		dispatch(c, tx, req, o, verdict == PROXY_SELF);
 	mem_deref(tx);
 }
 

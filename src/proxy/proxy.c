@@ -1962,7 +1962,8 @@ bool proxy_for_sipd(const struct proxy *p, const struct sip_msg *req)
 	       ruri_local(p, req, &req->ruri_uri);
 }
 
-bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req, const struct txn_origin *o)
+enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req,
+			       const struct txn_origin *o)
 {
 	struct target one, *t = &one; /* a request for another host has that one target */
 	struct sip_list_iter it;
@@ -1974,19 +1975,20 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 	struct slice strict_target = SLICE_NULL, popped = SLICE_NULL, ruri_s;
 	char unmaddr[sizeof(one.uri)];
 	struct seen seen = { .authed = false };
-	bool taken = true, dns_ok;
+	enum proxy_verdict verdict = PROXY_TAKEN;
+	bool dns_ok;
 	size_t n = 0;
 
 	ruri = req->ruri_uri;
 	if (req->mid == SIP_METHOD_REGISTER || req->mid == SIP_METHOD_CANCEL ||
 	    req->ruri_err)
-		return false; /* CANCEL: the core matches it to the INVITE (16.10) */
+		return PROXY_SELF; /* CANCEL: the core matches it to the INVITE (16.10) */
 	/* the ACK for a final sipd sent itself (statelessly) ends here (17.2.1) */
 	if (req->mid == SIP_METHOD_ACK && req->to.tag.p && txn_is_own_tag(req))
-		return true;
+		return PROXY_TAKEN;
 	/* the common case first, before any set-up: for sipd itself (OPTIONS pings), no Route at all */
 	if (proxy_for_sipd(p, req))
-		return false;
+		return PROXY_SELF;
 	rs.n = 0;
 	sip_list_begin(&it, req, SIP_HDR_ROUTE);
 	while (rs.n < FWD_MAX_ROUTES && sip_list_iter_next(&it, &route))
@@ -2032,14 +2034,14 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 	 * to an address of the sender's choosing, it is relayed as a request for another domain is */
 	local = !has_route && !ruri.maddr.l && ruri_local(p, req, &ruri);
 	if (local && !ruri.user.l && !strict_target.p)
-		return false; /* for sipd itself (OPTIONS, a BYE to it): the core answers */
+		return PROXY_SELF; /* for sipd itself (OPTIONS, a BYE to it): the core answers */
 	/* a request out of a dialog for another domain, through a Route of sipd's or not: relayed for
 	 * sipd's own users only ([proxy] outbound), once authenticated below */
 	foreign = !local && !strict_target.p && !req->to.tag.p;
 	if ((!has_route && !pop && !local && !strict_target.p && req->to.tag.p) || (foreign && !outbound_users(p))) {
 		/* sipd is no open relay: another domain and no Route through sipd (in a dialog or not) */
 		answer(p, req, o, 403, "Relaying denied", NULL);
-		return true;
+		return PROXY_TAKEN;
 	}
 	if (local) {
 		if (!(t = scratch_take(MAX_BRANCHES * sizeof(*t)))) { /* ~1.7 kB each: only those filled are read */
@@ -2048,7 +2050,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 		}
 		n = lookup_targets(p, &ruri, t, MAX_BRANCHES, &known);
 		if (!n && (!known || req->to.tag.p)) {
-			taken = false; /* no such user (404 by default), or a dialog sipd has no way into (481) */
+			verdict = PROXY_NOBODY; /* no such user (404 by default), or a dialog sipd has no way into (481) */
 			goto out;
 		}
 		/* a UA that ignored Record-Route sends in-dialog requests to the AOR: one target, not a fork */
@@ -2082,7 +2084,7 @@ bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg 
 out:
 	if (t != &one)
 		scratch_give(t);
-	return taken;
+	return verdict;
 }
 
 /* ---- 2xx after the first ---- */

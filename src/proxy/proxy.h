@@ -19,9 +19,16 @@ int proxy_new(struct proxy **pp, const struct config *cfg, struct txn_table *txn
 void proxy_free(struct proxy *p);
 /* The transports have stopped (their loops still exist): DNS stops and what waited for it is dropped. */
 void proxy_stopped(struct proxy *p);
-/* Takes the request when it is the proxy's to route: a Route to follow (16.4), a user of sipd's
- * domains (16.5), an in-dialog request for elsewhere. false leaves it to the core (sipd is the UAS). */
-bool proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req, const struct txn_origin *o);
+/* What proxy_route did with a request. */
+enum proxy_verdict {
+	PROXY_TAKEN,  /* routed, or answered: a Route to follow (16.4), a user of sipd's domains with a target
+	               * (16.5), a request for elsewhere, or refused */
+	PROXY_SELF,   /* not the proxy's: sipd is the UAS (its own URI, a REGISTER, a CANCEL, a bad Request-URI) */
+	PROXY_NOBODY, /* a user of sipd's domains that does not exist, or a dialog it has no way into: the
+	               * proxy's target set is empty, and the core answers (16.5: 404; 12.2.2: 481) */
+};
+enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req,
+			       const struct txn_origin *o);
 /* A request for sipd itself that no proxying touches (no Route, a Request-URI of sipd's without a
  * user part or a maddr): proxy_route would give it back to the core. */
 bool proxy_for_sipd(const struct proxy *p, const struct sip_msg *req);
