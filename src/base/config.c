@@ -116,7 +116,52 @@ static bool choice_ok(const char *choices, const char *value)
 	return false;
 }
 
-/* [dns] servers: "IP[:PORT]" or "[IPv6]:PORT", comma-separated; empty is the system's. */
+/* "IP", "IP:PORT", "[IPv6]", "[IPv6]:PORT" or a bare IPv6 address; a port of 0 only when zero_port. */
+static bool addr_ok(const char *tok, bool zero_port)
+{
+	unsigned char buf[16];
+	char host[64];
+	const char *port = NULL;
+
+	if (tok[0] == '[') {
+		const char *e = strchr(tok, ']');
+
+		if (!e || (size_t)(e - tok - 1) >= sizeof(host))
+			return false;
+		memcpy(host, tok + 1, (size_t)(e - tok - 1));
+		host[e - tok - 1] = '\0';
+		if (e[1] == ':')
+			port = e + 2;
+		else if (e[1])
+			return false;
+		if (inet_pton(AF_INET6, host, buf) != 1)
+			return false;
+	} else {
+		const char *c = strchr(tok, ':');
+
+		if (c && strchr(c + 1, ':'))
+			return inet_pton(AF_INET6, tok, buf) == 1; /* a bare IPv6 address, no port */
+		if ((c ? (size_t)(c - tok) : strlen(tok)) >= sizeof(host))
+			return false;
+		snprintf(host, sizeof(host), "%.*s", c ? (int)(c - tok) : (int)strlen(tok), tok);
+		port = c ? c + 1 : NULL;
+		if (inet_pton(AF_INET, host, buf) != 1)
+			return false;
+	}
+	if (port) {
+		char *end;
+		unsigned long v;
+
+		if (*port < '0' || *port > '9')
+			return false;
+		v = strtoul(port, &end, 10);
+		if (*end || (!v && !zero_port) || v > 65535)
+			return false;
+	}
+	return true;
+}
+
+/* [dns] servers: addresses as addr_ok takes them, comma-separated; empty is the system's. */
 static bool servers_ok(const char *value)
 {
 	char tmp[CONFIG_STR], *save = NULL, *tok;
@@ -124,44 +169,24 @@ static bool servers_ok(const char *value)
 	if (strlen(value) >= sizeof(tmp))
 		return false;
 	strcpy(tmp, value);
-	for (tok = strtok_r(tmp, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-		unsigned char buf[16];
-		char host[64], *port = NULL;
-
-		if (tok[0] == '[') {
-			char *e = strchr(tok, ']');
-
-			if (!e || (size_t)(e - tok - 1) >= sizeof(host))
-				return false;
-			memcpy(host, tok + 1, (size_t)(e - tok - 1));
-			host[e - tok - 1] = '\0';
-			if (e[1] == ':')
-				port = e + 2;
-			else if (e[1])
-				return false;
-			if (inet_pton(AF_INET6, host, buf) != 1)
-				return false;
-		} else {
-			char *c = strchr(tok, ':');
-
-			if (c && strchr(c + 1, ':'))
-				return inet_pton(AF_INET6, tok, buf) == 1; /* a bare IPv6 address, no port */
-			if ((c ? (size_t)(c - tok) : strlen(tok)) >= sizeof(host))
-				return false;
-			snprintf(host, sizeof(host), "%.*s", c ? (int)(c - tok) : (int)strlen(tok), tok);
-			port = c ? c + 1 : NULL;
-			if (inet_pton(AF_INET, host, buf) != 1)
-				return false;
-		}
-		if (port) {
-			char *end;
-			unsigned long v = strtoul(port, &end, 10);
-
-			if (!*port || *end || !v || v > 65535)
-				return false;
-		}
-	}
+	for (tok = strtok_r(tmp, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save))
+		if (!addr_ok(tok, false))
+			return false;
 	return true;
+}
+
+/* yes, true, on, 1 or no, false, off, 0 (any case); false when value is none of them. */
+static bool yes_no(const char *value, bool *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (!strcasecmp(value, yes[i]))
+			return (*out = true);
+		if (!strcasecmp(value, no[i]))
+			return !(*out = false);
+	}
+	return false;
 }
 
 /* Sets one key from text; NULL on success, else what is wrong. */
@@ -194,16 +219,12 @@ static const char *key_set(struct config *c, const struct key *k, const char *va
 			return "each server is an IP address with an optional port: 192.0.2.1, 192.0.2.1:5353, [2001:db8::1]:53";
 		strcpy(field, value);
 		return NULL;
-	case K_BOOL:
-		if (!strcasecmp(value, "yes") || !strcasecmp(value, "true") || !strcasecmp(value, "on") ||
-		    !strcmp(value, "1") || !strcasecmp(value, "full"))
-			*(bool *)field = true;
-		else if (!strcasecmp(value, "no") || !strcasecmp(value, "false") || !strcasecmp(value, "off") ||
-			 !strcmp(value, "0") || !strcasecmp(value, "normal"))
-			*(bool *)field = false;
-		else
-			return "not yes or no";
-		return NULL;
+	case K_BOOL: {
+		/* [database] sync takes SQLite's words too */
+		const char *word = !strcasecmp(value, "full") ? "yes" : !strcasecmp(value, "normal") ? "no" : value;
+
+		return yes_no(word, (bool *)field) ? NULL : "not yes or no";
+	}
 	case K_LEVEL: {
 		int lvl = log_level_parse(value);
 
@@ -222,8 +243,9 @@ static const char *key_set(struct config *c, const struct key *k, const char *va
 		for (tok = strtok_r(tmp, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
 			if (c->nlisten == CONFIG_MAX_LISTEN)
 				return "too many listeners";
-			if (strncasecmp(tok, "udp:", 4) && strncasecmp(tok, "tcp:", 4))
-				return "each listener is udp:HOST[:PORT] or tcp:HOST[:PORT]";
+			if ((strncasecmp(tok, "udp:", 4) && strncasecmp(tok, "tcp:", 4)) || !addr_ok(tok + 4, true))
+				return "each listener is udp:HOST[:PORT] or tcp:HOST[:PORT], HOST an IPv4 address or an IPv6 "
+				       "one in brackets, PORT up to 65535";
 			if (strlen(tok) >= sizeof(c->listen[0]))
 				return "listener too long";
 			strcpy(c->listen[c->nlisten++], tok);
@@ -265,8 +287,9 @@ struct load_ctx {
 	int errors;
 	bool listen_seen;
 	char section[64];     /* tracked by the reader, for lines inih cannot take */
-	int section_line;     /* where that section's header is */
-	int bad_user_line;    /* the header of the last [user] section refused for its name: told once */
+	bool section_keys;    /* a key was read since that header: inih then takes an indented line as more */
+	bool section_told;    /* that section was refused at its header (unknown, a bad or repeated user) */
+	bool cont;            /* the line being read continues the value above it (it starts with SP or HT) */
 	char *buf;            /* getline's */
 	size_t bufsize;
 	char *errbuf;
@@ -302,21 +325,67 @@ static void add_error_at(struct load_ctx *x, int line, const char *fmt, ...)
 		x->used = x->errlen - 1;
 }
 
-static struct config_user *user_section(struct config *c, const char *name)
+static struct config_user *user_find(struct config *c, const char *name)
 {
-	struct config_user *u;
-
 	for (unsigned i = 0; i < c->nusers; i++)
 		if (!strcmp(c->users[i].name, name))
 			return &c->users[i];
-	u = realloc(c->users, (c->nusers + 1) * sizeof(*u));
-	if (!u)
-		return NULL;
-	c->users = u;
-	u = &c->users[c->nusers++];
+	return NULL;
+}
+
+/* At a [user NAME] header: the user's record is made here, so that a section without keys is told
+ * (it has no password) as well as one whose name is bad or given twice. */
+static void user_begin(struct load_ctx *x, const char *uname)
+{
+	struct config_user *u;
+
+	while (*uname == ' ' || *uname == '\t')
+		uname++;
+	if (!*uname || strlen(uname) >= sizeof(u->name) || strpbrk(uname, " \t:@;\"")) {
+		add_error(x, "[user %s]: a user name is one word without ':', '@', ';' or quotes\n", uname);
+		x->section_told = true;
+		return;
+	}
+	if ((u = user_find(x->c, uname))) {
+		add_error(x, "[user %s]: given twice (first at line %d)\n", uname, u->line);
+		x->section_told = true;
+		return;
+	}
+	u = realloc(x->c->users, (x->c->nusers + 1) * sizeof(*u));
+	if (!u) {
+		add_error(x, "out of memory\n");
+		x->section_told = true;
+		return;
+	}
+	x->c->users = u;
+	u = &x->c->users[x->c->nusers++];
 	memset(u, 0, sizeof(*u));
-	snprintf(u->name, sizeof(u->name), "%s", name);
-	return u;
+	snprintf(u->name, sizeof(u->name), "%s", uname);
+	u->line = x->line;
+}
+
+static bool section_known(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (!strcasecmp(keys[i].section, name))
+			return true;
+	return false;
+}
+
+/* At a [section] header, before inih hands over its keys. */
+static void section_begin(struct load_ctx *x)
+{
+	x->section_told = false;
+	x->section_keys = false;
+	if (!strncasecmp(x->section, "user ", 5) || !strncasecmp(x->section, "user\t", 5)) {
+		user_begin(x, x->section + 5);
+	} else if (!strcasecmp(x->section, "user")) {
+		add_error(x, "[user]: a user's section names the user: [user NAME]\n");
+		x->section_told = true;
+	} else if (!section_known(x->section)) {
+		add_error(x, "unknown section [%s]\n", x->section);
+		x->section_told = true;
+	}
 }
 
 static bool is_hex_len(const char *s, size_t n)
@@ -329,6 +398,16 @@ static bool is_hex_len(const char *s, size_t n)
 	return true;
 }
 
+/* Copies a hex digest in lower case, as sipd compares and stores them; NULL, or what is wrong. */
+static const char *hex_copy(char *dst, const char *value, size_t n)
+{
+	if (!is_hex_len(value, n))
+		return n == 32 ? "not 32 hex digits" : "not 64 hex digits";
+	for (size_t i = 0; i <= n; i++)
+		dst[i] = (char)(value[i] >= 'A' && value[i] <= 'F' ? value[i] - 'A' + 'a' : value[i]);
+	return NULL;
+}
+
 /* [user NAME]: password or ha1 / ha1_sha256, extension, display_name, disabled. */
 static void on_user_key(struct load_ctx *x, const char *uname, const char *name, const char *value)
 {
@@ -337,42 +416,52 @@ static void on_user_key(struct load_ctx *x, const char *uname, const char *name,
 
 	while (*uname == ' ' || *uname == '\t')
 		uname++;
-	if (!*uname || strlen(uname) >= sizeof(u->name) || strpbrk(uname, " \t:@;\"")) {
-		if (x->bad_user_line == x->section_line)
-			return; /* its header was told already */
-		x->bad_user_line = x->section_line;
-		add_error_at(x, x->section_line, "[user %s]: a user name is one word without ':', '@', ';' or quotes\n",
-			     uname);
-		return;
-	}
-	if (!(u = user_section(x->c, uname))) {
-		add_error(x, "out of memory\n");
-		return;
-	}
-	if (!u->line)
-		u->line = x->section_line;
-	if (!strcasecmp(name, "password"))
+	if (x->section_told || !(u = user_find(x->c, uname)))
+		return; /* told at its header */
+	if (x->cont)
+		why = "a continuation line: a user's values are one line each";
+	else if (!strcasecmp(name, "password"))
 		why = strlen(value) < sizeof(u->password) ? (strcpy(u->password, value), NULL) : "too long";
 	else if (!strcasecmp(name, "ha1"))
-		why = is_hex_len(value, 32) ? (strcpy(u->ha1, value), NULL) : "not 32 hex digits";
+		why = hex_copy(u->ha1, value, 32);
 	else if (!strcasecmp(name, "ha1_sha256"))
-		why = is_hex_len(value, 64) ? (strcpy(u->ha1_sha256, value), NULL) : "not 64 hex digits";
+		why = hex_copy(u->ha1_sha256, value, 64);
 	else if (!strcasecmp(name, "extension"))
 		why = strlen(value) < sizeof(u->extension) ? (strcpy(u->extension, value), NULL) : "too long";
 	else if (!strcasecmp(name, "display_name"))
 		why = strlen(value) < sizeof(u->display_name) ? (strcpy(u->display_name, value), NULL) : "too long";
 	else if (!strcasecmp(name, "disabled"))
-		u->disabled = !strcasecmp(value, "yes") || !strcasecmp(value, "true") || !strcmp(value, "1");
+		why = yes_no(value, &u->disabled) ? NULL : "not yes or no";
 	else
 		why = "unknown key";
 	if (why)
 		add_error(x, "[user %s] %s: %s\n", uname, name, why);
 }
 
+/* A line that continues a key's value (libinih's multi-line values): a listener list adds to the
+ * listeners, a text value gets the line after a space; nothing else runs over lines. */
+static const char *key_continue(struct config *c, const struct key *k, const char *value)
+{
+	const char *field = (const char *)c + k->off, *why;
+	char *joined;
+
+	if (k->type == K_LISTEN)
+		return key_set(c, k, value);
+	if (k->type != K_STR)
+		return "a continuation line: only a list or a text runs over lines";
+	if (!(joined = malloc(strlen(field) + strlen(value) + 2)))
+		return "out of memory";
+	sprintf(joined, "%s%s%s", field, *field ? " " : "", value);
+	why = key_set(c, k, joined);
+	free(joined);
+	return why;
+}
+
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct load_ctx *x = user;
 
+	x->section_keys = true;
 	if (!strncasecmp(section, "user ", 5)) {
 		on_user_key(x, section + 5, name, value);
 		return 1;
@@ -387,7 +476,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		if (keys[i].type == K_LISTEN)
 			listen_reset_once(x->c, &x->listen_seen);
 		before = x->c->nlisten;
-		why = key_set(x->c, &keys[i], value);
+		why = x->cont ? key_continue(x->c, &keys[i], value) : key_set(x->c, &keys[i], value);
 		if (why && keys[i].type == K_LISTEN)
 			x->c->nlisten = before; /* all of a bad line or none of it */
 
@@ -395,7 +484,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
 			add_error(x, "[%s] %s: %s\n", section, name, why);
 		return 1;
 	}
-	add_error(x, "unknown key [%s] %s\n", section, name);
+	if (!x->section_told)
+		add_error(x, "unknown key [%s] %s\n", section, name);
 	return 1; /* keep going: report every error in one run */
 }
 
@@ -439,10 +529,12 @@ static char *read_line(char *str, int num, void *stream)
 		return NULL;
 	x->line++;
 	p = trim(x->buf);
+	/* as inih reads it: a line that starts with SP or HT and is neither blank nor a comment */
+	x->cont = p > x->buf && *p && *p != ';' && *p != '#' && x->section_keys;
 	if (*p == '[' && strchr(p, ']') && (size_t)(strchr(p, ']') - p) < sizeof(x->section)) {
 		memcpy(x->section, p + 1, (size_t)(strchr(p, ']') - p - 1));
 		x->section[strchr(p, ']') - p - 1] = '\0';
-		x->section_line = x->line;
+		section_begin(x);
 	}
 	if (n < num - 1) {
 		memcpy(str, x->buf, (size_t)n + 1);

@@ -187,8 +187,8 @@ static void test_errors_with_lines(void **state)
 			       "retry_after = -1\n"       /* 12: negative */
 			       "max_body_size = 12x\n"    /* 13: trailing junk */
 			       "retry_after = 86401\n"    /* 14: above 86400 */
-			       "[nosuch]\n"               /* 15 */
-			       "t1 = 100\n"               /* 16: unknown (wrong section) */
+			       "[nosuch]\n"               /* 15: unknown section, told once */
+			       "t1 = 100\n"               /* 16: not told again */
 			       "[general]\n"              /* 17 */
 			       "log_level = loud\n");     /* 18 */
 	char errbuf[2048];
@@ -204,7 +204,7 @@ static void test_errors_with_lines(void **state)
 	assert_err_line(errbuf, 3, path, 12, "retry_after");
 	assert_err_line(errbuf, 4, path, 13, "max_body_size");
 	assert_err_line(errbuf, 5, path, 14, "out of range");
-	assert_err_line(errbuf, 6, path, 16, "t1");
+	assert_err_line(errbuf, 6, path, 15, "unknown section [nosuch]");
 	assert_err_line(errbuf, 7, path, 18, "log_level");
 	assert_non_null(strstr(errbuf, "unknown"));
 	assert_non_null(strstr(errbuf, "not a number"));
@@ -320,7 +320,7 @@ static void test_missing_file(void **state)
 static void test_listen(void **state)
 {
 	char *path = tmp_write("[general]\n"
-			       "listen = udp:0.0.0.0:5070, TCP:[::1]:5071\tudp:sip.example.com ,tcp:10.1.2.3\n");
+			       "listen = udp:0.0.0.0:5070, TCP:[::1]:5071\tudp:2001:db8::1 ,tcp:10.1.2.3\n");
 	char errbuf[512];
 	struct config c;
 
@@ -330,7 +330,7 @@ static void test_listen(void **state)
 	assert_int_equal(c.nlisten, 4);
 	assert_string_equal(c.listen[0], "udp:0.0.0.0:5070");
 	assert_string_equal(c.listen[1], "TCP:[::1]:5071");
-	assert_string_equal(c.listen[2], "udp:sip.example.com");
+	assert_string_equal(c.listen[2], "udp:2001:db8::1");
 	assert_string_equal(c.listen[3], "tcp:10.1.2.3");
 }
 
@@ -340,18 +340,96 @@ static void test_listen_errors(void **state)
 			       "listen = sctp:1.2.3.4:5060\n"   /* 2: unknown transport */
 			       "listen = 1.2.3.4:5060\n"        /* 3: no transport */
 			       "listen = ,\n"                   /* 4: no listener */
-			       "listen = udp:h1 udp:h2 udp:h3 udp:h4 udp:h5 udp:h6 udp:h7 udp:h8 udp:h9 "
-			       "udp:h10 udp:h11 udp:h12 udp:h13 udp:h14 udp:h15 udp:h16 udp:h17\n"); /* 5: 17 */
+			       "listen = udp:10.0.0.1 udp:10.0.0.2 udp:10.0.0.3 udp:10.0.0.4 udp:10.0.0.5 udp:10.0.0.6 "
+			       "udp:10.0.0.7 udp:10.0.0.8 udp:10.0.0.9 udp:10.0.0.10 udp:10.0.0.11 udp:10.0.0.12 "
+			       "udp:10.0.0.13 udp:10.0.0.14 udp:10.0.0.15 udp:10.0.0.16 udp:10.0.0.17\n" /* 5: 17 */
+			       "listen = udp:127.0.0.1:99999\n"   /* 6: no such port */
+			       "listen = tcp:127.0.0.1:50x0\n"    /* 7: no number */
+			       "listen = udp:sip.example.com\n"   /* 8: a name, which cannot be bound */
+			       "listen = tcp:[::1\n"              /* 9: no bracket */
+			       "listen = udp:127.0.0.1:\n");      /* 10: no port after the colon */
+	char errbuf[2048];
+	struct config c;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_load(&c, path, errbuf, sizeof(errbuf)), 9);
+	assert_err_line(errbuf, 0, path, 2, "listen");
+	assert_err_line(errbuf, 1, path, 3, "listen");
+	assert_err_line(errbuf, 2, path, 4, "no listener");
+	assert_err_line(errbuf, 3, path, 5, "too many");
+	for (unsigned i = 4; i < 9; i++)
+		assert_err_line(errbuf, i, path, (int)i + 2, "PORT up to 65535");
+}
+
+/* What an administrator gets wrong in a [user] section or a section's name is told with its line,
+ * not merged or dropped without a word. */
+static void test_sections_and_users(void **state)
+{
+	char *path = tmp_write("[regsitrar]\n"            /* 1: unknown section, even empty */
+			       "[user alice]\n"           /* 2 */
+			       "password = one\n"         /* 3 */
+			       "[user alice]\n"           /* 4: given twice */
+			       "password = two\n"         /* 5: not told again, not taken */
+			       "[user carol]\n"           /* 6: no keys: no credentials */
+			       "[user dave]\n"            /* 7 */
+			       "password = x\n"           /* 8 */
+			       "disabled = yse\n"         /* 9: not yes or no */
+			       "[user erin]\n"            /* 10 */
+			       "ha1 = 36F2849C0D2BB1C5E55F1C87A2E3B2AA\n" /* 11: upper case, kept in lower */
+			       "disabled = on\n"          /* 12 */
+			       "[user]\n"                 /* 13: no name */
+			       "password = z\n"           /* 14 */
+			       "[user bad:name]\n"        /* 15 */
+			       "password = z\n");         /* 16 */
+	char errbuf[2048];
+	struct config c;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_load(&c, path, errbuf, sizeof(errbuf)), 6);
+	assert_err_line(errbuf, 0, path, 1, "unknown section [regsitrar]");
+	assert_err_line(errbuf, 1, path, 4, "given twice (first at line 2)");
+	assert_err_line(errbuf, 2, path, 9, "not yes or no");
+	assert_err_line(errbuf, 3, path, 13, "[user NAME]");
+	assert_err_line(errbuf, 4, path, 15, "one word");
+	assert_err_line(errbuf, 5, path, 6, "[user carol]: needs a password");
+	assert_int_equal(c.nusers, 4);
+	assert_string_equal(c.users[0].name, "alice");
+	assert_string_equal(c.users[0].password, "one");
+	assert_string_equal(c.users[3].name, "erin");
+	assert_string_equal(c.users[3].ha1, "36f2849c0d2bb1c5e55f1c87a2e3b2aa");
+	assert_true(c.users[3].disabled);
+	config_free(&c);
+}
+
+/* A line that starts with a space or a tab continues the value above it: a text value gets it after a
+ * space, a listener list adds it; a number does not run over lines. An indented first key of a
+ * section is a key. */
+static void test_continuation_lines(void **state)
+{
+	char *path = tmp_write("[general]\n"
+			       "domain = a.example.com,\n"     /* 2 */
+			       "  b.example.com\n"             /* 3: continues */
+			       "\tc.example.com\n"             /* 4: continues */
+			       "listen = udp:127.0.0.1:5070,\n" /* 5 */
+			       "  tcp:127.0.0.1:5070\n"        /* 6: one more listener */
+			       "workers = 2\n"                 /* 7 */
+			       "  3\n"                         /* 8: no */
+			       "[sip]\n"                       /* 9 */
+			       "  t1 = 200\n");                /* 10: a key */
 	char errbuf[1024];
 	struct config c;
 
 	(void)state;
 	config_defaults(&c);
-	assert_int_equal(config_load(&c, path, errbuf, sizeof(errbuf)), 4);
-	assert_err_line(errbuf, 0, path, 2, "listen");
-	assert_err_line(errbuf, 1, path, 3, "listen");
-	assert_err_line(errbuf, 2, path, 4, "no listener");
-	assert_err_line(errbuf, 3, path, 5, "too many");
+	assert_int_equal(config_load(&c, path, errbuf, sizeof(errbuf)), 1);
+	assert_err_line(errbuf, 0, path, 8, "continuation line");
+	assert_string_equal(c.domain, "a.example.com, b.example.com c.example.com");
+	assert_int_equal(c.nlisten, 2);
+	assert_string_equal(c.listen[1], "tcp:127.0.0.1:5070");
+	assert_int_equal(c.workers, 2);
+	assert_int_equal(c.t1, 200);
 }
 
 /* docs/configuration.md allows up to 16 listeners; written with IPv6 addresses they make a line of
@@ -529,6 +607,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_dump_round_trip, tmp_cleanup),
 		cmocka_unit_test_teardown(test_proxy_dns_keys, tmp_cleanup),
 		cmocka_unit_test_teardown(test_max_contacts_policy, tmp_cleanup),
+		cmocka_unit_test_teardown(test_sections_and_users, tmp_cleanup),
+		cmocka_unit_test_teardown(test_continuation_lines, tmp_cleanup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
