@@ -362,22 +362,34 @@ static void expired_to_store(const struct store_change *dels, size_t n, void *ar
 bool registrar_aor(const struct sip_uri *u, char *out, size_t n)
 {
 	const char *scheme = u->scheme == SIP_SCHEME_SIPS ? "sips:" : "sip:";
-	size_t sl = strlen(scheme);
+	size_t sl = strlen(scheme), k = sl, need;
+	char user[128];
 	long ul;
-	char *host;
 
-	if ((u->scheme != SIP_SCHEME_SIP && u->scheme != SIP_SCHEME_SIPS) || n < sl + 2 + u->host.l)
+	if (u->scheme != SIP_SCHEME_SIP && u->scheme != SIP_SCHEME_SIPS)
+		return false;
+	ul = u->user.l < sizeof(user) ? sip_unescape(user, sizeof(user), u->user) : -1;
+	if (ul <= 0)
+		return false;
+	need = sl + (size_t)ul + 1 + u->host.l + 1;
+	for (long i = 0; i < ul; i++)
+		need += user[i] == '\0' || user[i] == '%' ? 2 : 0;
+	if (n < need)
 		return false;
 	memcpy(out, scheme, sl);
-	/* the user, unescaped, straight into out: room left for '@', the host and the terminator */
-	ul = u->user.l < 128 ? sip_unescape(out + sl, n - sl - 2 - u->host.l, u->user) : -1;
-	if (ul <= 0 || memchr(out + sl, '\0', (size_t)ul))
-		return false;
-	host = out + sl + ul;
-	*host++ = '@';
+	/* the user unescaped (%61lice is alice, 3261 19.1.4), but for the two octets a key cannot hold as
+	 * they are: a NUL (RFC 4475 3.1.1.4 registers "null-%00-null") and so the percent sign itself */
+	for (long i = 0; i < ul; i++) {
+		if (user[i] == '\0' || user[i] == '%') {
+			k += (size_t)sprintf(out + k, "%%%02X", (unsigned char)user[i]);
+			continue;
+		}
+		out[k++] = user[i];
+	}
+	out[k++] = '@';
 	for (size_t i = 0; i < u->host.l; i++)
-		host[i] = (char)slice__lower((unsigned char)u->host.p[i]);
-	host[u->host.l] = '\0';
+		out[k++] = (char)slice__lower((unsigned char)u->host.p[i]);
+	out[k] = '\0';
 	return true;
 }
 
@@ -784,8 +796,13 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 		txn_reply(tx, req, 404, "Domain not served here", NULL);
 		return;
 	}
-	/* steps 3 and 4 need the user of the To URI; one that names no address of record at all is 404 */
-	if (sip_uri_parse(&to, req->to.uri) || !registrar_aor(&to, aor, sizeof(aor))) {
+	/* steps 3 and 4 need the user of the To URI, which must be a SIP or SIPS URI (10.2, RFC 4475 3.3.4);
+	 * one that names no user is no address of record of sipd's (404) */
+	if (sip_uri_parse(&to, req->to.uri) || (to.scheme != SIP_SCHEME_SIP && to.scheme != SIP_SCHEME_SIPS)) {
+		txn_reply(tx, req, 400, "To header field is not a SIP or SIPS URI", NULL);
+		return;
+	}
+	if (!registrar_aor(&to, aor, sizeof(aor))) {
 		txn_reply(tx, req, 404, "Address of record not in this domain", NULL);
 		return;
 	}

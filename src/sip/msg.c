@@ -292,10 +292,10 @@ bool sip__has_ctl(const char *p, size_t len)
 }
 
 /* Whether the control character at p[i] is out of place: not the second half of a quoted-pair ("\"
- * then any CTL but CR and LF), or a NUL, which sipd refuses anywhere in the headers. */
+ * then any CTL but CR and LF, NUL too: RFC 4475 3.1.1.2 quotes one in a display name, a valid message). */
 static bool ctl_out_of_place(const char *p, size_t i)
 {
-	return p[i] == '\0' || i == 0 || p[i - 1] != '\\';
+	return i == 0 || p[i - 1] != '\\';
 }
 
 /* The first CR or LF in p[0, len), or NULL: one pass for both, which also notes in *ctl a control

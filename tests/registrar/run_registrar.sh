@@ -307,6 +307,16 @@ then
 	else
 		fail "the log has one new binding for u1 and no removal" "$n_new new, $n_gone removed"
 	fi
+	# RFC 4475 3.1.1.4 (escnull): a NUL in the AOR's user is no reason to refuse it, nor to cut it short
+	reg_case "u1 and u3 removed (Expires 0), room for two" full --to u1 --contact "<sip:u1@127.0.0.1:7001>" \
+		--contact "<sip:u3@127.0.0.1:7003>" --expires 0 --expect 200
+	reg_case "u3 removed" full --to u3 --contact "<sip:u3@127.0.0.1:7003>" --expires 0 --expect 200 --count 0
+	reg_case "RFC 4475 3.1.1.4: To sip:null-%00-null@ binds both of its Contacts, <sip:%00@...> and <sip:%00%00@...> (200)" \
+		full --to null-%00-null --contact "<sip:%00@127.0.0.1:7020>" --contact "<sip:%00%00@127.0.0.1:7021>" \
+		--expect 200 --count 2 --has-contact 'sip:%00@127\.0\.0\.1:7020' --has-contact 'sip:%00%00@127\.0\.0\.1:7021'
+	reg_case "and a query of sip:null-%00-null@ lists them both: the AOR was not cut at its NUL" full \
+		--to null-%00-null --expect 200 --count 2
+	reg_case "while sip:null-@ (the AOR cut short) has none" full --to null- --expect 200 --count 0
 fi
 
 # ==== domains: two domains of sipd's, a realm and a user name that need quoted-pairs ====

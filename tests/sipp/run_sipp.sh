@@ -81,6 +81,8 @@ then
 		raw_nobody_unknown_method.sip --expect 404 --only
 	raw_case "OPTIONS to sip:nobody@: 404, what an INVITE gets (RFC 3261 11), not 200" main \
 		raw_nobody_options.sip --expect 404 --only
+	raw_case "REGISTER whose To is isbn:2983792873: 400, no address of record (RFC 4475 3.3.4)" main \
+		raw_register_to_isbn.sip --expect 400 --reason "To header field is not a SIP or SIPS URI" --only
 	raw_case "INFO with a To tag to sip:nobody@: 481 (12.2.2)" main raw_nobody_in_dialog.sip --expect 481 --only
 	raw_case "MESSAGE to sip:nobody@ with Proxy-Require: foo: 420 + Unsupported: foo (16.3 step 5 before 16.5)" main \
 		raw_nobody_proxy_require.sip --expect 420 --header 'Unsupported~^foo$' --only

@@ -958,7 +958,21 @@ static void test_control_chars(void **state)
 	assert_int_equal(verdict(OPT_LINE BASE_VIA "X-Name: \"a\\\x01b, long enough for the vector\"\n" BASE_FROM BASE_TO
 				 BASE_CID BASE_CSEQ "\n"), -1);
 	assert_false(M.ctl_in_headers);
-	/* a NUL, escaped or not, is refused: test_parse_nul_and_limits */
+	/* a NUL alone is refused (test_parse_nul_and_limits); escaped, as RFC 4475 3.1.1.2's To has it, it
+	 * is a quoted-pair too */
+	{
+		static const char intmeth[] = "OPTIONS sip:bo@example.com SIP/2.0\r\n"
+					      "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKunit1\r\n"
+					      "From: <sip:ana@example.com>;tag=f1\r\n"
+					      "To: \"BEL:\\\x07 NUL:\\\0 DEL:\\\x7f\" <sip:bo@example.com>\r\n"
+					      "Call-ID: unit-1@example.com\r\nCSeq: 1 OPTIONS\r\n\r\n";
+
+		err.status = 999;
+		assert_int_equal(sip_msg_parse(&M, intmeth, sizeof(intmeth) - 1, &err), 0);
+		assert_int_equal(sip_msg_check(&M, &err), 0);
+		assert_false(M.ctl_in_headers);
+		assert_int_equal(M.to.display.l, 20); /* the quoted-pairs kept as they came */
+	}
 	/* in a response's reason phrase: read to the end, status kept, so that its transaction takes it as
 	 * invalid (a proxy answers 502) rather than relaying the control character */
 	err.status = 999;

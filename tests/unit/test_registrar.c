@@ -33,6 +33,14 @@ static void test_aor_canonical(void **state)
 	assert_string_equal(aor, "sip:alice@example.com");
 	assert_true(aor_of("sips:bob@[2001:DB8::1]", aor, sizeof(aor)));
 	assert_string_equal(aor, "sips:bob@[2001:db8::1]");
+	/* RFC 4475 3.1.1.4: a NUL in the user is an address of record too, and not cut short there; a
+	 * percent sign stays escaped as well, so that no two users share a key */
+	assert_true(aor_of("sip:null-%00-null@example.com", aor, sizeof(aor)));
+	assert_string_equal(aor, "sip:null-%00-null@example.com");
+	assert_true(aor_of("sip:null-%2500-null@example.com", aor, sizeof(aor)));
+	assert_string_equal(aor, "sip:null-%2500-null@example.com");
+	assert_true(aor_of("sip:%00%00@example.com", aor, sizeof(aor)));
+	assert_string_equal(aor, "sip:%00%00@example.com");
 }
 
 static void test_aor_refused(void **state)
@@ -42,12 +50,14 @@ static void test_aor_refused(void **state)
 	(void)state;
 	assert_false(aor_of("sip:example.com", aor, sizeof(aor)));         /* no user */
 	assert_false(aor_of("tel:+15551234567", aor, sizeof(aor)));        /* not sip/sips */
-	assert_false(aor_of("sip:a%00b@example.com", aor, sizeof(aor)));  /* NUL in the user */
 	/* exactly fits: "sip:" + "abc" + "@" + "x.org" + NUL = 14 bytes */
 	assert_true(aor_of("sip:abc@x.org", aor, 14));
 	assert_string_equal(aor, "sip:abc@x.org");
 	assert_false(aor_of("sip:abc@x.org", aor, 13));
 	assert_false(aor_of("sip:abcdef@x.org", aor, 14));
+	/* an escaped octet takes three: "sip:" + "a%00" + "@" + "x.org" + NUL = 15 bytes */
+	assert_true(aor_of("sip:a%00@x.org", aor, 15));
+	assert_false(aor_of("sip:a%00@x.org", aor, 14));
 }
 
 int main(void)
