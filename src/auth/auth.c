@@ -22,8 +22,14 @@
 struct user_node {
 	struct user_node *next;
 	uint32_t hash;
+	bool alias;        /* keyed by the user's extension, for auth_callee_find alone */
 	struct auth_user u;
 };
+
+static const char *node_key(const struct user_node *n)
+{
+	return n->alias ? n->u.extension : n->u.name;
+}
 
 /* A shard of the users table: a lock and its own bucket array, sized at each reload to its users. */
 struct user_shard {
@@ -154,7 +160,7 @@ static int users_install(struct auth *a, struct user_list *l)
 	size_t count[USER_SHARDS] = { 0 }, nb[USER_SHARDS];
 
 	for (struct user_node *n = l->head; n; n = n->next)
-		count[(n->hash = user_hash(n->u.name)) % USER_SHARDS]++;
+		count[(n->hash = user_hash(node_key(n))) % USER_SHARDS]++;
 	for (unsigned s = 0; s < USER_SHARDS; s++) {
 		for (nb[s] = 1; nb[s] < count[s]; nb[s] *= 2)
 			;
@@ -189,6 +195,34 @@ static int users_install(struct auth *a, struct user_list *l)
 	return 0;
 }
 
+/* A second node for each user with an extension, keyed by it: a call to sip:100@ finds its user. The
+ * aliases go to the list's end, which users_install puts first in each bucket, so that a user's own
+ * name wins over another's extension (the last match wins). */
+static int add_extension_aliases(struct user_list *l)
+{
+	struct user_node *aliases = NULL, **tail = &aliases, **end = &l->head;
+
+	for (struct user_node *n = l->head; n; n = n->next) {
+		struct user_node *x;
+
+		if (!n->u.extension[0])
+			continue;
+		if (!(x = malloc(sizeof(*x)))) {
+			free_nodes(aliases);
+			return ENOMEM;
+		}
+		*x = *n;
+		x->alias = true;
+		x->next = NULL;
+		*tail = x;
+		tail = &x->next;
+	}
+	while (*end)
+		end = &(*end)->next;
+	*end = aliases;
+	return 0;
+}
+
 int auth_reload(struct auth *a)
 {
 	struct user_list l = { NULL, 0 };
@@ -207,7 +241,7 @@ int auth_reload(struct auth *a)
 		free_nodes(l.head);
 		return err;
 	}
-	if ((err = collect_config_users(a, &l))) {
+	if ((err = collect_config_users(a, &l)) || (err = add_extension_aliases(&l))) {
 		free_nodes(l.head);
 		return err;
 	}
@@ -232,23 +266,34 @@ static void reload_if_changed(struct auth *a)
 		auth_reload(a);
 }
 
-int auth_user_find(struct auth *a, const char *name, struct auth_user *u)
+static int user_lookup(struct auth *a, const char *key, bool aliases, struct auth_user *u)
 {
-	uint32_t h = user_hash(name);
+	uint32_t h = user_hash(key);
 	struct user_shard *s = &a->shards[h % USER_SHARDS];
 	struct user_node *n;
 	int err = ENOENT;
 
 	pthread_mutex_lock(&s->lock);
 	for (n = s->buckets ? s->buckets[user_bucket(h, s->nbuckets)] : NULL; n; n = n->next) {
-		/* the last node of a name wins: the file's [user] was added after the store's row */
-		if (n->hash == h && !strcmp(n->u.name, name)) {
+		/* the last node of a key wins: the file's [user] was added after the store's row, a name after
+		 * the aliases */
+		if (n->hash == h && (aliases || !n->alias) && !strcmp(node_key(n), key)) {
 			*u = n->u;
 			err = 0;
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return err;
+}
+
+int auth_user_find(struct auth *a, const char *name, struct auth_user *u)
+{
+	return user_lookup(a, name, false, u);
+}
+
+int auth_callee_find(struct auth *a, const char *user, struct auth_user *u)
+{
+	return user_lookup(a, user, true, u);
 }
 
 static void *reloader_main(void *arg)

@@ -35,6 +35,8 @@ void auth_free(struct auth *a);
 const char *auth_realm(const struct auth *a);
 /* 0 or ENOENT. Thread-safe. */
 int auth_user_find(struct auth *a, const char *name, struct auth_user *u);
+/* The user that the user part of a Request-URI names: by name, else by extension. 0 or ENOENT. */
+int auth_callee_find(struct auth *a, const char *user, struct auth_user *u);
 /* Checks the credentials of req in hdr (SIP_HDR_AUTHORIZATION or SIP_HDR_PROXY_AUTHORIZATION); challenge
  * lines (WWW-Authenticate or Proxy-Authenticate to match) go into extra. source ("192.0.2.1") keys the
  * brute-force limiter. Why a request failed (unknown user, disabled, wrong password, stale or replayed

@@ -543,7 +543,9 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 		rc->best = NULL;
 		rc->best_reason = NULL;
 		rc->best_code = code;
-		if (resp && code != 503 && code != 408) /* a 503 becomes sipd's own 500; a 408, nothing */
+		/* a 503 becomes sipd's own 500; a non-INVITE's 408 nothing (RFC 4320); an INVITE's 408 from
+		 * downstream goes up as it came (16.7 step 6), with its To tag, headers and body */
+		if (resp && code != 503 && (code != 408 || rc->invite))
 			rc->best = fwd_strip_via(resp, &rc->best_len);
 	}
 	if (code >= 600)
@@ -1304,14 +1306,34 @@ static bool authorize_outbound(struct proxy *p, const struct sip_msg *req, const
 	return true;
 }
 
+/* Whether the user part of the Request-URI names a user of sipd's (by name or extension); *disabled
+ * when that user is disabled. */
+static bool callee_known(struct proxy *p, const struct sip_uri *ruri, bool *disabled)
+{
+	struct auth_user u;
+	char user[64];
+	long l = ruri->user.l < sizeof(user) ? sip_unescape(user, sizeof(user) - 1, ruri->user) : -1;
+
+	*disabled = false;
+	if (l <= 0)
+		return false;
+	user[l] = '\0';
+	if (auth_callee_find(p->auth, user, &u))
+		return false;
+	*disabled = u.disabled;
+	return true;
+}
+
 /* The target set of a user of sipd's domains (16.5): the AOR's bindings, best q first. 0 targets with
- * *known set tells 480 from 404. */
+ * *known set tells 480 from 404. Where REGISTER needs credentials a binding is a user's: once sipctl
+ * deletes or disables that user, its phones are no target any more (404, 480), though their bindings
+ * run out only at their expiry. */
 static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct target *t, size_t max,
 			     bool *known)
 {
 	struct store_binding *b = scratch_take(max * sizeof(*b)); /* ~3 kB each: filled, not cleared */
-	char aor[256], user[64];
-	struct auth_user u;
+	char aor[256];
+	bool disabled;
 	size_t n = 0;
 
 	*known = false;
@@ -1321,14 +1343,12 @@ static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct
 		n = loc_lookup(registrar_location(p->reg), aor, b, max, (int64_t)time(NULL));
 		if (n > max)
 			n = max;
-		*known = n > 0;
-		if (!n && ruri->user.l < sizeof(user)) {
-			long l = sip_unescape(user, sizeof(user) - 1, ruri->user);
-
-			if (l > 0) {
-				user[l] = '\0';
-				*known = auth_user_find(p->auth, user, &u) == 0;
-			}
+		if (n && !p->cfg->register_auth) {
+			*known = true; /* anyone may bind any address of record */
+		} else {
+			*known = callee_known(p, ruri, &disabled);
+			if (!*known || disabled)
+				n = 0;
 		}
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -31,9 +31,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$(dirname "$0")/../lib.sh"
 SCN=$HERE/scenarios
 UA=(python3 "$HERE/sipua.py")
+SIPCTL=$(dirname "$SIPD")/sipctl
 
 need_tools sipp python3
 need_exec "$SIPD"
+need_exec "$SIPCTL" "build the sipctl target"
 lib_init proxy
 SHOW_SKIPPED=1
 
@@ -379,6 +381,30 @@ then
 
 	case_begin "503 with Retry-After: 86400 from the callee: the 500 says Retry-After: 300 ([proxy] retry_after_max: one device does not hold its callers off for a day)" main
 	busy_callee '86400 (maintenance)' 300
+	case_end
+
+	case_begin "408 from the callee to an INVITE goes up as it came (16.7 step 6), its reason phrase and Retry-After kept, not replaced by sipd's own 408" main
+	unbind bob
+	uas bob 1.0 uas_reject.xml CODE=408 REASON=$'Gateway T303\n      Retry-After: 60' DELAY=0
+	caller uac_fail.xml bob DOMAIN="$M" MAXFWD=70 CODE=408 REASON="Gateway T303" WAIT=5000
+	check "the 408's Retry-After" hdr-check --log "$CASE_LOG.uac.messages" --msg '^received\nSIP/2\.0 408 ' \
+		--header Retry-After --match '^60$'
+	case_end
+
+	case_begin "a user that sipctl disables, then deletes, while its phone is bound: 480, then 404, and the phone gets nothing (its binding stays until its expiry)" main
+	if "$SIPCTL" -d "$WORK/main.db" user add dora --password secret >/dev/null 2>>"$CASE_LOG.reg"; then
+		sleep 2.5 # sipd rereads its users every 2 s
+		pybg "dora's phone (sipua.py sink, udp:127.0.0.1)" sink --host 127.0.0.1 --port 0 --seconds 9
+		bind dora "<sip:dora@127.0.0.1:$PY_PORT>"
+		"$SIPCTL" -d "$WORK/main.db" user disable dora >/dev/null 2>>"$CASE_LOG.reg"
+		sleep 2.5
+		caller uac_fail.xml dora DOMAIN="$M" MAXFWD=70 CODE=480 REASON="No registered contact" WAIT=3000
+		"$SIPCTL" -d "$WORK/main.db" user del dora >/dev/null 2>>"$CASE_LOG.reg"
+		sleep 2.5
+		CASE_LOG=$CASE_LOG.2 caller uac_fail.xml dora DOMAIN="$M" MAXFWD=70 CODE=404 REASON="Not Found" WAIT=3000
+	else
+		case_fail "sipctl user add dora: $(tail -1 "$CASE_LOG.reg")"
+	fi
 	case_end
 
 	case_begin "603 with two bindings: one declines after 0.5 s, the ringing one gets a CANCEL matching its INVITE (9.1) and answers 487, the caller gets 603" main
