@@ -276,8 +276,9 @@ const struct sip_status *sip_status_lookup(unsigned code)
 	st = sip_status_find(code);
 	if (st)
 		return st;
-	/* RFC 3261 8.1.3.2: an unrecognised final or provisional code counts as the x00 of its class */
-	return sip_status_find(sip_status_class(code) * 100);
+	/* RFC 3261 8.1.3.2: an unrecognised final code counts as the x00 of its class, an unrecognised
+	 * provisional one as 183 Session Progress (not 100, which ends at the next hop) */
+	return sip_status_find(sip_status_class(code) == 1 ? 183 : sip_status_class(code) * 100);
 }
 
 const char *sip_status_reason(unsigned code)
@@ -327,9 +328,10 @@ int sip_status_explain(FILE *f, unsigned code)
 	if (!st)
 		return ENOENT;
 	if (st->code != code)
-		fprintf(f, "%u is not a registered response code; a receiver understands it as %u %s, "
-			   "the x00 of its class (RFC 3261 8.1.3.2).\n",
-			code, st->code, st->reason);
+		fprintf(f, "%u is not a registered response code; a receiver understands it as %u %s, %s "
+			   "(RFC 3261 8.1.3.2).\n",
+			code, st->code, st->reason,
+			st->code == 183 ? "as every provisional code it does not know" : "the x00 of its class");
 	status_print(f, st);
 	return ferror(f) ? EIO : 0;
 }

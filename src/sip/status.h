@@ -16,7 +16,8 @@ struct sip_status {
 
 /* The entry for exactly this code, or NULL. */
 const struct sip_status *sip_status_find(unsigned code);
-/* The entry, or for an unknown code the x00 of its class (RFC 3261 8.1.3.2); NULL outside 100..699. */
+/* The entry, or for an unknown code the x00 of its class, 183 for a 1xx (RFC 3261 8.1.3.2); NULL outside
+ * 100..699. */
 const struct sip_status *sip_status_lookup(unsigned code);
 /* Reason phrase for a code (the class's x00 phrase if unknown); "Unknown" outside 100..699. */
 const char *sip_status_reason(unsigned code);

@@ -72,6 +72,9 @@ expect "--explain 405: the headers it must carry (Allow)" 0 '^Headers: .*Allow'
 run --explain 299
 expect "--explain 299 (no such code): understood by its class as 200 OK (RFC 3261 8.1.3.2), exit 0" 0 \
 	'^299 is not a registered response code; a receiver understands it as 200 OK'
+run --explain 155
+expect "--explain 155 (no such code): understood as 183 Session Progress, as every unknown provisional code (RFC 3261 8.1.3.2), exit 0" 0 \
+	'^155 is not a registered response code; a receiver understands it as 183 Session Progress'
 for bad in 99 700 4x6 '' -486; do
 	run --explain "$bad"
 	expect "--explain '$bad': not a SIP response code, exit 2" 2 '' 'is not a SIP response code \(100 to 699\)'

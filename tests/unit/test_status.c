@@ -184,11 +184,12 @@ static void test_headers(void **state)
 static void test_unknown_falls_back(void **state)
 {
 	(void)state;
-	/* RFC 3261 8.1.3.2: an unknown code is its class's x00 */
+	/* RFC 3261 8.1.3.2: an unknown final code is its class's x00, an unknown provisional one 183 */
 	assert_null(sip_status_find(499));
 	assert_int_equal(sip_status_lookup(499)->code, 400);
 	assert_string_equal(sip_status_reason(499), "Bad Request");
-	assert_int_equal(sip_status_lookup(150)->code, 100);
+	assert_int_equal(sip_status_lookup(150)->code, 183); /* an unknown provisional one is 183 */
+	assert_int_equal(sip_status_lookup(101)->code, 183);
 	assert_int_equal(sip_status_lookup(299)->code, 200);
 	assert_int_equal(sip_status_lookup(399)->code, 300);
 	assert_int_equal(sip_status_lookup(599)->code, 500);
