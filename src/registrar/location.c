@@ -126,6 +126,22 @@ static void binding_export(const struct binding *b, const char *aor, struct stor
 
 static void on_expiry(struct tmr *t, void *arg);
 
+/* From now (a whole second) to a binding's end. When now is the clock's second, the part of it already
+ * gone is taken off: the timer runs at the end, not up to a second after it. */
+static uint64_t expiry_delay_ms(int64_t expires, int64_t now)
+{
+	struct timespec ts;
+	uint64_t ms;
+
+	if (expires <= now)
+		return 0;
+	ms = (uint64_t)(expires - now) * 1000u;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ts.tv_sec == now)
+		ms -= (uint64_t)ts.tv_nsec / 1000000u;
+	return ms;
+}
+
 static struct binding *binding_new(struct loc *l, struct loc_shard *s, struct aor *a, const struct store_binding *sb,
 				   int64_t now)
 {
@@ -156,7 +172,7 @@ static struct binding *binding_new(struct loc *l, struct loc_shard *s, struct ao
 	b->q = sb->q;
 	b->expires = sb->expires;
 	b->updated = sb->updated;
-	tmr_start(s->wheel, &b->expiry, (uint64_t)(sb->expires > now ? sb->expires - now : 0) * 1000u, on_expiry, l);
+	tmr_start(s->wheel, &b->expiry, expiry_delay_ms(sb->expires, now), on_expiry, l);
 	atomic_fetch_add(&l->count, 1);
 	return b;
 }
@@ -241,9 +257,11 @@ static void *expiry_main(void *arg)
 			tmr_wheel_advance(s->wheel, mono_ms());
 			n = s->nexpired;
 			s->expired = NULL;
-			pthread_mutex_unlock(&s->lock);
+			/* told under the lock, so that a REGISTER that binds the same contact again right after
+			 * reaches the disk after this deletion, not before it (a 200 whose binding a restart loses) */
 			if (n && l->expired_h)
 				l->expired_h(batch, n, l->arg);
+			pthread_mutex_unlock(&s->lock);
 		}
 		nanosleep(&pause, NULL);
 	}
@@ -316,6 +334,20 @@ size_t loc_get_locked(struct loc *l, const char *aor, struct store_binding *out,
 	return n;
 }
 
+/* Under the lock: a binding past its end that a change of its AOR replaces before its timer ran goes as
+ * the timer would have let it go (logged, and taken off the disk, before the change that replaces it). */
+static void binding_expired_now(struct loc *l, const struct aor *a, const struct binding *b)
+{
+	struct store_change c;
+
+	if (!l->expired_h)
+		return;
+	c.op = STORE_BINDING_DEL;
+	slice_copy(c.b.aor, sizeof(c.b.aor), slice_cstr(a->name));
+	slice_copy(c.b.contact, sizeof(c.b.contact), slice_cstr(b->contact));
+	l->expired_h(&c, 1, l->arg);
+}
+
 int loc_set_locked(struct loc *l, const char *aor, const struct store_binding *sb, size_t n, int64_t now)
 {
 	uint32_t h = aor_hash(aor);
@@ -347,6 +379,8 @@ int loc_set_locked(struct loc *l, const char *aor, const struct store_binding *s
 		struct binding *b = a->head;
 
 		a->head = b->next;
+		if (b->expires <= now)
+			binding_expired_now(l, a, b); /* its timer has not run yet: expired all the same */
 		binding_free(l, b);
 	}
 	a->head = fresh;

@@ -11,7 +11,9 @@
 
 struct loc;
 
-/* Told of bindings that expired (on the expiry thread), so the registrar can delete them from the store. */
+/* Told of bindings that expired, so the registrar can delete them from the store: on the expiry thread, or
+ * in loc_set_locked when a change replaces one past its end before its timer ran; always under the AOR's
+ * lock, so that the deletion reaches the store before any change to that AOR made after it. */
 typedef void (loc_expired_h)(const struct store_change *dels, size_t n, void *arg);
 
 int loc_new(struct loc **lp, loc_expired_h *expired, void *arg);

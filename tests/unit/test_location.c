@@ -130,11 +130,59 @@ static void test_expiry(void **state)
 	free(b);
 }
 
+/* A binding past its end whose timer has not run yet (the expiry thread is not started here) and that a
+ * change of its AOR replaces: told as expired then, not dropped without a word (its row would stay on
+ * disk); a live one replaced is not told. The timer of a binding made in the clock's second runs at its
+ * end, not up to a second after it. */
+static void test_expired_when_replaced(void **state)
+{
+	struct store_binding *b = malloc(2 * sizeof(*b));
+	int64_t now = (int64_t)time(NULL);
+	struct expired e = { 0 };
+	struct timespec ts;
+	struct loc *l;
+
+	(void)state;
+	assert_non_null(b);
+	assert_int_equal(loc_new(&l, on_expired, &e), 0);
+	binding(&b[0], 9, "sip:dead@203.0.113.9", now + 5);
+	binding(&b[1], 9, "sip:live@203.0.113.9", now + 3600);
+	loc_lock(l, b[0].aor);
+	assert_int_equal(loc_set_locked(l, b[0].aor, b, 2, now), 0);
+	/* five seconds on, the first is past its end; a REGISTER replaces the set with the live one */
+	assert_int_equal(loc_get_locked(l, b[0].aor, NULL, 0, now + 5), 1);
+	assert_int_equal(loc_set_locked(l, b[0].aor, &b[1], 1, now + 5), 0);
+	loc_unlock(l, b[0].aor);
+	assert_int_equal(e.n, 1);
+	assert_string_equal(e.aor, "sip:user9@example.com");
+	assert_string_equal(e.contact, "sip:dead@203.0.113.9");
+	assert_int_equal(loc_count(l), 1);
+	loc_free(l);
+
+	/* on time: a binding of 2 s made now ends within 2.2 s (the thread looks every 200 ms) */
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(loc_new(&l, on_expired, &e), 0);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	while (ts.tv_nsec < 600 * 1000000L) { /* late in a second, where a whole-second timer ran late */
+		usleep(50 * 1000);
+		clock_gettime(CLOCK_REALTIME, &ts);
+	}
+	now = ts.tv_sec;
+	binding(&b[0], 10, "sip:soon@203.0.113.10", now + 2);
+	assert_int_equal(loc_put(l, &b[0], now), 0);
+	assert_int_equal(loc_start(l), 0);
+	usleep(1900 * 1000); /* 0.1 s before a whole-second timer would run, 0.3 s after this one */
+	assert_int_equal(__atomic_load_n(&e.n, __ATOMIC_SEQ_CST), 1);
+	loc_free(l);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_many_aors),
 		cmocka_unit_test(test_expiry),
+		cmocka_unit_test(test_expired_when_replaced),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
