@@ -419,6 +419,22 @@ static int conf_read(char *db, size_t dbsize)
 
 /* Opens the database (-d, else -c's [database] path, else sipd.db); unless create, it must exist
  * already (a typo in -d should not make a new, empty file). NULL after saying why. */
+/* The file db_open(true) made, when it made one: a user add that fails takes it away again. */
+static char db_created[CONFIG_STR];
+
+/* Removes the database db_open just created, with SQLite's side files. */
+static void db_created_remove(void)
+{
+	static const char *const side[] = { "", "-wal", "-shm", "-journal" };
+	char f[CONFIG_STR + 16];
+
+	for (size_t i = 0; db_created[0] && i < sizeof(side) / sizeof(side[0]); i++) {
+		snprintf(f, sizeof(f), "%s%s", db_created, side[i]);
+		unlink(f);
+	}
+	db_created[0] = '\0';
+}
+
 static struct store *db_open(bool create)
 {
 	static char conf_db[CONFIG_STR];
@@ -443,9 +459,12 @@ static struct store *db_open(bool create)
 		error("no database at %s (give -d PATH or -c sipd.conf, or create one with 'sipctl user add')", path);
 		return NULL;
 	}
+	if (create && *path && access(path, F_OK))
+		snprintf(db_created, sizeof(db_created), "%s", path);
 	err = store_open(&s, url, true, &why);
 	if (err) {
 		error("cannot open database %s: %s", url, why ? why : strerror(err));
+		db_created_remove();
 		return NULL;
 	}
 	return s;
@@ -516,6 +535,8 @@ static int cmd_user_add(int argc, char **argv)
 out:
 	OPENSSL_cleanse(&u, sizeof(u));
 	store_close(s);
+	if (ret)
+		db_created_remove(); /* no empty database left behind by a user that was not added */
 	return ret;
 }
 

@@ -739,9 +739,17 @@ def c_nat(a, ck):
           "SQLite received: %s" % (rows[0]["received"] if rows else "no row"))
 
 
-@case("dbuser", "a user added by sipctl registers within 3 s (SHA-256 and MD5); disabled by sipctl: 401 within 3 s")
+@case("dbuser", "a user added by sipctl registers within 3 s (SHA-256 and MD5); disabled by sipctl: 401 within 3 s; "
+      "a user add that fails creates no database")
 def c_dbuser(a, ck):
     name = "dave%d" % random.randrange(10 ** 6)
+    # a user add that fails (no password on standard input) leaves no empty database behind
+    fresh = a.db + ".fresh"
+    out = subprocess.run([a.sipctl, "-d", fresh, "user", "add", name], input="", capture_output=True, text=True,
+                         timeout=20)
+    ck.ok(out.returncode == 1 and "no password" in out.stderr, "sipctl user add without a password: exit %d %s"
+          % (out.returncode, out.stderr.strip()))
+    ck.ok(not os.path.exists(fresh), "the failed user add left %s behind" % fresh)
     out = subprocess.run([a.sipctl, "-d", a.db, "user", "add", name, "--password", "d4ve pass"],
                          capture_output=True, text=True, timeout=20)
     t0 = time.monotonic()
