@@ -54,19 +54,53 @@ static int listener_parse(struct tp_listen *l, const char *s)
 	return tp_addr_parse(&l->addr, s + 4, 5060);
 }
 
-/* The main thread waits for SIGTERM/SIGINT; meanwhile, every 10 s, it hands the heap's free
- * pages back to the system: a burst of transactions (32 s each) leaves freed memory behind that
- * glibc keeps, and that resident memory would otherwise stay with sipd until the next burst. */
-static int wait_for_signal(const sigset_t *set)
+/* SIGHUP, as daemons take it: the configuration file read again, its [user] sections (and the store's
+ * users) taken at once; a file with errors changes nothing. Other keys wait for the next start. */
+static void reload(struct core *core, const char *path)
+{
+	struct config fresh;
+	char errs[8192];
+	int n, err;
+
+	if (!path) {
+		err = core_reload_users(core, NULL, 0);
+		log_info("SIGHUP: users read again from the store%s%s", err ? ": " : "", err ? strerror(err) : "");
+		return;
+	}
+	config_defaults(&fresh);
+	n = config_load(&fresh, path, errs, sizeof(errs));
+	if (n != 0) {
+		for (char *line = strtok(errs, "\n"); n > 0 && line; line = strtok(NULL, "\n"))
+			log_warn("SIGHUP: %s", line);
+		log_warn("SIGHUP: %s %s: nothing reloaded", path, n < 0 ? strerror(errno) : "has errors");
+		config_free(&fresh);
+		return;
+	}
+	err = core_reload_users(core, fresh.users, fresh.nusers);
+	if (err)
+		log_warn("SIGHUP: users not reloaded: %s", strerror(err));
+	else
+		log_info("SIGHUP: %u user(s) of %s and the store's taken; other settings take effect at the next "
+			 "start", fresh.nusers, path);
+	explicit_bzero(fresh.users, fresh.nusers * sizeof(*fresh.users));
+	config_free(&fresh);
+}
+
+/* The main thread waits for SIGTERM/SIGINT (SIGHUP reloads the users); meanwhile, every 10 s, it hands
+ * the heap's free pages back to the system: a burst of transactions (32 s each) leaves freed memory
+ * behind that glibc keeps, and that resident memory would otherwise stay with sipd until the next burst. */
+static int wait_for_signal(const sigset_t *set, struct core *core, const char *path)
 {
 	const struct timespec trim_every = { 10, 0 };
 
 	for (;;) {
 		int sig = sigtimedwait(set, NULL, &trim_every);
 
-		if (sig > 0)
+		if (sig == SIGHUP)
+			reload(core, path);
+		else if (sig > 0)
 			return sig;
-		if (errno == EAGAIN)
+		else if (errno == EAGAIN)
 			malloc_trim(0);
 	}
 }
@@ -82,7 +116,7 @@ static const char *listeners(const struct config *cfg, char *buf, size_t n)
 	return buf;
 }
 
-static int run(const struct config *cfg)
+static int run(const struct config *cfg, const char *path)
 {
 	char all[CONFIG_MAX_LISTEN * 130];
 	struct tp_config tc = { 0 };
@@ -123,6 +157,7 @@ static int run(const struct config *cfg)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -133,7 +168,7 @@ static int run(const struct config *cfg)
 		return 1;
 	}
 	log_info("sipd %s running: %u worker(s), %s", SIPD_VERSION, tp_worker_count(tp), listeners(cfg, all, sizeof(all)));
-	sig = wait_for_signal(&set);
+	sig = wait_for_signal(&set, core, path);
 	log_info("signal %d: stopping", sig);
 	tp_stop(tp);
 	core_free(core);
@@ -207,7 +242,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level((enum log_level)cfg.log_level);
-	opt = run(&cfg);
+	opt = run(&cfg, path);
 	config_free(&cfg);
 	return opt;
 }

@@ -51,6 +51,9 @@ struct auth {
 	char db[CONFIG_STR];
 	struct store *users_db;  /* open while sipd runs: the reloader polls its users generation */
 	int64_t users_gen;       /* of the last reload */
+	pthread_mutex_t reload_lock;   /* one reload at a time: the reloader's, a SIGHUP's */
+	struct config_user *file_users; /* the configuration file's [user] sections, a copy (SIGHUP swaps it) */
+	unsigned nfile_users;
 	pthread_t reloader;
 	bool reloader_running;
 	atomic_bool stopping;
@@ -106,8 +109,8 @@ static int collect_store_user(const struct store_user *su, void *arg)
 
 static int collect_config_users(struct auth *a, struct user_list *l)
 {
-	for (unsigned i = 0; i < a->cfg->nusers; i++) {
-		const struct config_user *cu = &a->cfg->users[i];
+	for (unsigned i = 0; i < a->nfile_users; i++) {
+		const struct config_user *cu = &a->file_users[i];
 		struct user_node *n = calloc(1, sizeof(*n));
 		struct slice name = slice_cstr(cu->name), realm = slice_cstr(a->realm);
 
@@ -223,7 +226,49 @@ static int add_extension_aliases(struct user_list *l)
 	return 0;
 }
 
+static int reload_locked(struct auth *a);
+
 int auth_reload(struct auth *a)
+{
+	int err;
+
+	pthread_mutex_lock(&a->reload_lock);
+	err = reload_locked(a);
+	pthread_mutex_unlock(&a->reload_lock);
+	return err;
+}
+
+/* A copy of n [user] sections (n may be 0); NULL only when out of memory. */
+static struct config_user *users_copy(const struct config_user *users, unsigned n)
+{
+	struct config_user *c = malloc((n ? n : 1) * sizeof(*c));
+
+	if (c && n)
+		memcpy(c, users, n * sizeof(*c));
+	return c;
+}
+
+int auth_set_file_users(struct auth *a, const struct config_user *users, unsigned n)
+{
+	struct config_user *fresh = users_copy(users, n), *old;
+	unsigned old_n;
+	int err;
+
+	if (!fresh)
+		return ENOMEM;
+	pthread_mutex_lock(&a->reload_lock);
+	old = a->file_users;
+	old_n = a->nfile_users;
+	a->file_users = fresh;
+	a->nfile_users = n;
+	err = reload_locked(a);
+	pthread_mutex_unlock(&a->reload_lock);
+	explicit_bzero(old, old_n * sizeof(*old)); /* plain passwords */
+	free(old);
+	return err;
+}
+
+static int reload_locked(struct auth *a)
 {
 	struct user_list l = { NULL, 0 };
 	const char *why = NULL;
@@ -362,6 +407,12 @@ int auth_new(struct auth **ap, const struct config *cfg, const char *db)
 		pthread_mutex_init(&a->shards[s].lock, NULL);
 	pthread_mutex_init(&a->stop_lock, NULL);
 	pthread_cond_init(&a->stop_cond, NULL);
+	pthread_mutex_init(&a->reload_lock, NULL);
+	if (!(a->file_users = users_copy(cfg->users, cfg->nusers))) {
+		free(a);
+		return ENOMEM;
+	}
+	a->nfile_users = cfg->nusers;
 	if (db)
 		snprintf(a->db, sizeof(a->db), "%s", db);
 	err = digest_nonces_new(&a->nonces, cfg->nonce_lifetime, 1u << 20);
@@ -408,6 +459,10 @@ void auth_free(struct auth *a)
 	digest_unanswered_free(a->unanswered);
 	pthread_mutex_destroy(&a->stop_lock);
 	pthread_cond_destroy(&a->stop_cond);
+	pthread_mutex_destroy(&a->reload_lock);
+	if (a->file_users)
+		explicit_bzero(a->file_users, a->nfile_users * sizeof(*a->file_users));
+	free(a->file_users);
 	free(a);
 }
 

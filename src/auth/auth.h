@@ -43,7 +43,9 @@ int auth_callee_find(struct auth *a, const char *user, struct auth_user *u);
  * nonce) goes to the log, never on the wire. */
 enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_hdr_id hdr, const char *source,
 			    struct auth_user *user, char *extra, size_t n, const char **reason);
-/* Reloads the users now (tests, SIGHUP). */
+/* Reloads the users now (tests). */
 int auth_reload(struct auth *a);
+/* Replaces the configuration file's users with these (copied; SIGHUP) and reloads them with the store's. */
+int auth_set_file_users(struct auth *a, const struct config_user *users, unsigned n);
 
 #endif

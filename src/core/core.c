@@ -537,6 +537,11 @@ long core_frame(const char *buf, size_t len, size_t max)
 	return sip_frame(buf, len, max);
 }
 
+int core_reload_users(struct core *c, const struct config_user *users, unsigned n)
+{
+	return auth_set_file_users(c->auth, users, n);
+}
+
 int core_new(struct core **cp, const struct config *cfg)
 {
 	struct core *c = calloc(1, sizeof(*c));

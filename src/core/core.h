@@ -22,6 +22,9 @@ void core_unreachable(enum tp_proto proto, const struct tp_addr *peer, int err, 
 void core_worker_stop(struct tp_worker *w, void *arg);
 /* Stream framing for the transports (tp_frame_h). */
 long core_frame(const char *buf, size_t len, size_t max);
+/* SIGHUP: the users of the configuration file become these (copied), and the store's are read again.
+ * Other settings take effect at the next start. 0 or an errno. */
+int core_reload_users(struct core *c, const struct config_user *users, unsigned n);
 /* For tests: make every transaction allocation fail (answers 500 with Retry-After). */
 void core_fault_txn_alloc(struct core *c, int on);
 

@@ -151,6 +151,25 @@ then
 		main contact-400
 	py_case "a write that fails (the database locked by another program past the busy timeout): 500 + Retry-After, and memory set back (10.3 step 7); registers once unlocked" \
 		main store-fail
+	# SIGHUP, as daemons take it: the file's [user] sections again; a file with errors changes nothing
+	reg_case "zoe, not in the file yet: 401 with her password" main --user zoe --password zpass \
+		--contact "<sip:zoe@127.0.0.1:7050>" --expect 401
+	printf '\n[user zoe]\npassword = zpass\n' >>"$WORK/main.ini"
+	kill -HUP "${SIPD_PID[main]}"
+	sleep 0.5
+	reg_case "SIGHUP after [user zoe] was added to the file: zoe registers (200), sipd still runs" main --user zoe \
+		--password zpass --contact "<sip:zoe@127.0.0.1:7050>" --expect 200
+	printf 'bogus = 1\n' >>"$WORK/main.ini"
+	kill -HUP "${SIPD_PID[main]}"
+	sleep 0.5
+	reg_case "SIGHUP with an error in the file: nothing reloaded, zoe still registers (200)" main --user zoe \
+		--password zpass --contact "<sip:zoe@127.0.0.1:7050>" --expect 200
+	if grep -q "warning: SIGHUP: .*main.ini:[0-9]*: \[user zoe\] bogus: unknown key" "$WORK/main.err" &&
+		grep -q "SIGHUP: .*main.ini has errors: nothing reloaded" "$WORK/main.err"; then
+		pass "the log names the error with its line and says nothing was reloaded"
+	else
+		fail "the log names the error with its line and says nothing was reloaded" "$(grep SIGHUP "$WORK/main.err")"
+	fi
 fi
 
 # ==== md5: SIPp ====
