@@ -306,7 +306,11 @@ static bool uas_checks(struct core *c, struct txn *tx, const struct sip_msg *req
 		return false;
 	}
 	if (req->body.l > c->cfg.max_body_size) {
+		/* 21.4.11: the server MAY close the connection to stop the client sending more such bodies
+		 * (the seed: close TCP); what was answered is written first */
 		reply(c, tx, req, o, 413, NULL, NULL);
+		if (o->proto != TP_UDP && o->conn)
+			tp_conn_close(o->conn);
 		return false;
 	}
 	if (req->body.l && !sip_msg_hdr(req, SIP_HDR_CONTENT_TYPE)) {
