@@ -299,16 +299,20 @@ static int reload_locked(struct auth *a)
 	return 0;
 }
 
-/* Reads the users again only when the table changed since the last reload. */
+/* Reads the users again only when the table changed since the last reload (under the reload lock: a
+ * SIGHUP's reload shares the store's connection and the generation). */
 static void reload_if_changed(struct auth *a)
 {
 	int64_t gen;
-	int err = store_users_generation(a->users_db, &gen);
+	int err;
 
+	pthread_mutex_lock(&a->reload_lock);
+	err = store_users_generation(a->users_db, &gen);
 	if (err)
 		log_warn("auth: cannot poll users in %s: %s", a->db, strerror(err));
 	else if (gen != a->users_gen)
-		auth_reload(a);
+		reload_locked(a);
+	pthread_mutex_unlock(&a->reload_lock);
 }
 
 static int user_lookup(struct auth *a, const char *key, bool aliases, struct auth_user *u)
