@@ -89,12 +89,24 @@ int fwd_request_build(const struct sip_msg *req, const struct fwd *f, char **out
 	struct slice run = SLICE_NULL;
 	struct sbuf b;
 
+	struct slice ruri = f->target;
+	unsigned r0 = 0; /* the first Route value written */
+	struct sip_addr first;
+	struct sip_uri fu;
+
 	if (!buf)
 		return ENOMEM;
+	/* 16.6 step 6: a next hop that is a strict router (its Route has no lr) gets the Request-URI it
+	 * expects, that Route's URI; the Request-URI goes to the end of the Route set */
+	if (!(f->path && f->path[0]) && f->routes && f->routes->n && sip_addr_parse(&first, f->routes->r[0]) == 0 &&
+	    sip_uri_parse(&fu, first.uri) == 0 && !fu.lr) {
+		ruri = first.uri;
+		r0 = 1;
+	}
 	sbuf_init(&b, buf, cap);
 	sbuf_addsl(&b, req->method);
 	sbuf_addlit(&b, " ");
-	sbuf_addsl(&b, f->target);
+	sbuf_addsl(&b, ruri);
 	sbuf_addlit(&b, " SIP/2.0\r\nVia: SIP/2.0/");
 	sbuf_adds(&b, f->proto == TP_TCP ? "TCP " : "UDP ");
 	sbuf_adds(&b, f->local);
@@ -119,10 +131,15 @@ int fwd_request_build(const struct sip_msg *req, const struct fwd *f, char **out
 	}
 	if (f->routes && f->routes->n) {
 		sbuf_addlit(&b, "Route: ");
-		for (unsigned i = 0; i < f->routes->n; i++) {
-			if (i)
+		for (unsigned i = r0; i < f->routes->n; i++) {
+			if (i > r0)
 				sbuf_addlit(&b, ", ");
 			sbuf_addsl(&b, f->routes->r[i]);
+		}
+		if (r0) {
+			sbuf_adds(&b, f->routes->n > 1 ? ", <" : "<");
+			sbuf_addsl(&b, f->target);
+			sbuf_addlit(&b, ">");
 		}
 		sbuf_addlit(&b, "\r\n");
 	}

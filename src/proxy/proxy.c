@@ -61,6 +61,8 @@ struct branch {
 	enum tp_proto proto;
 	int q;
 	bool started, done, provisional, cancel_sent, cancel_wanted;
+	bool trying; /* a 100 came: a CANCEL may go (9.1), though only 101-199 count as provisional for
+	              * Timer C (16.7 step 2) and failover (RFC 3263 4.3) */
 	unsigned code;
 	char *udp_req;         /* sent over TCP for its size (18.1.1): the UDP build, should TCP not connect */
 	size_t udp_req_len;
@@ -166,11 +168,16 @@ static bool hop_is_name(const struct sip_uri *u)
 	return (!err && !lu.numeric) || err == EPROTONOSUPPORT;
 }
 
-/* The next hop of a URI: its maddr or host, its port, transport=. EAGAIN: a host name (DNS). */
+/* The next hop of a URI: its maddr or host, its port, transport=. EAGAIN: a host name (DNS);
+ * EPROTONOSUPPORT: a transport sipd lacks, a sips: URI (TLS, RFC 3261 19.1) or transport=tls or sctp,
+ * never sent in clear over UDP (RFC 3263 4.1), whether its host is a name or an address. */
 static int uri_hop(const struct sip_uri *u, struct tp_addr *dst, enum tp_proto *proto)
 {
 	struct slice host = u->maddr.l ? u->maddr : u->host;
 
+	if (u->scheme == SIP_SCHEME_SIPS ||
+	    (u->transport.l && !slice_caseeq_cstr(u->transport, "tcp") && !slice_caseeq_cstr(u->transport, "udp")))
+		return EPROTONOSUPPORT;
 	*proto = slice_caseeq_cstr(u->transport, "tcp") ? TP_TCP : TP_UDP;
 	if (tp_addr_set(dst, host, u->port ? u->port : 5060) == 0)
 		return 0;
@@ -347,6 +354,25 @@ static void loop_branch(char out[48], uint32_t lh)
 	out[ul] = '-';
 	slice_put_hex(out + ul + 1, lh, 8);
 	out[ul + 9] = '\0';
+}
+
+/* The branch of a request forwarded without a transaction (16.11: an ACK for a 2xx): "the component of
+ * the branch parameter that makes it unique MUST be the same each time a retransmitted request is
+ * forwarded", so it is a hash of the received top Via (its branch and sent-by), which a retransmission
+ * repeats; then the loop hash, as in loop_branch. */
+static void stateless_branch(char out[48], const struct sip_msg *req, uint32_t lh)
+{
+	const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_VIA);
+	struct slice rest = h ? h->value : SLICE_NULL, top = SLICE_NULL;
+
+	if (h)
+		sip_list_next(&rest, &top);
+	memcpy(out, "z9hG4bK", 7);
+	slice_put_hex(out + 7, slice_hash(top, 0x5ca1ab1e), 8);
+	slice_put_hex(out + 15, slice_hash(top, 0x0ddba11), 8);
+	out[23] = '-';
+	slice_put_hex(out + 24, lh, 8);
+	out[32] = '\0';
 }
 
 /* What the loop check (16.3 step 4) learns of a request, for its forwarding (16.6) to reuse. */
@@ -587,6 +613,12 @@ static void branch_response(struct rctx *rc, struct branch *b, unsigned code, co
 		note_unavailable(rc, b->tgt && b->itgt < b->ntgt ? &b->tgt[b->itgt] : NULL, resp);
 	if (code >= 200 && branch_failover(rc, b, code, resp))
 		return;
+	if (code == 100) {
+		b->trying = true; /* never forwarded (16.7 step 5), and Timer C stays as it is */
+		if (b->cancel_wanted)
+			branch_cancel(b); /* 9.1: the CANCEL waited for a provisional; a 100 is one */
+		return;
+	}
 	if (code < 200) {
 		b->provisional = true;
 		if (b->cancel_wanted)
@@ -946,7 +978,7 @@ static void branch_cancel(struct branch *b)
 		branch_final(b->rc, b, 487, NULL);
 		return;
 	}
-	if (!b->provisional) {
+	if (!b->provisional && !b->trying) {
 		b->cancel_wanted = true;
 		return;
 	}
@@ -1007,7 +1039,7 @@ static void timer_c_fire(struct rctx *rc)
 			branch_final(rc, b, 408, NULL);
 			continue;
 		}
-		if (b->provisional) {
+		if (b->provisional || b->trying) {
 			branch_cancel(b);
 		} else {
 			txn_client_abandon(b->ct); /* 16.8: no provisional: as if it answered 408 */
@@ -1169,20 +1201,41 @@ void proxy_txn_end(struct proxy *p, struct txn *tx)
 	}
 }
 
-bool proxy_cancel(struct proxy *p, struct txn *inv)
+/* On the INVITE's loop: 16.10, every pending branch cancelled; the 487s come back and the best of
+ * them goes up. */
+static void cancel_here(struct txn *inv)
 {
 	struct rctx *rc;
 
+	if (!is_rctx(inv))
+		return; /* the context ended while the job was on its way */
+	rc = txn_tu(inv);
+	rc->cancelled = true;
+	cancel_pending(rc);
+	if (!pending_count(rc))
+		start_next_group(rc); /* only branches still being located were left: they ended at once */
+}
+
+static void cancel_posted(void *arg)
+{
+	struct txn *inv = arg;
+
+	cancel_here(inv);
+	mem_deref(inv);
+}
+
+bool proxy_cancel(struct proxy *p, struct txn *inv)
+{
 	(void)p;
 	if (!is_rctx(inv))
 		return false;
-	rc = txn_tu(inv);
-	if (loop_current() != txn_loop(inv))
-		return true; /* another worker: rare (another source port); the branches still end by Timer C */
-	rc->cancelled = true;
-	cancel_pending(rc); /* 16.10: the 487s come back and the best of them goes up */
-	if (!pending_count(rc))
-		start_next_group(rc); /* only branches still being located were left: they ended at once */
+	if (loop_current() == txn_loop(inv)) {
+		cancel_here(inv);
+	} else if (loop_post(txn_loop(inv), cancel_posted, mem_ref(inv))) {
+		/* a CANCEL from another source port (another worker's socket): the INVITE's loop does it */
+		log_warn("proxy: cannot pass a CANCEL to the INVITE's worker; its branches end by Timer C");
+		mem_deref(inv);
+	}
 	return true;
 }
 
@@ -1306,6 +1359,24 @@ static bool authorize_outbound(struct proxy *p, const struct sip_msg *req, const
 	return true;
 }
 
+/* A Contact made a target's Request-URI (16.6 step 2): "If the URI contains any parameters not allowed
+ * in a Request-URI, they MUST be removed": a method parameter and headers (19.1.1, table 1). */
+static void target_uri_set(char *dst, size_t n, struct slice contact)
+{
+	struct sip_uri u;
+	struct sbuf b;
+
+	if (sip_uri_parse(&u, contact) == 0 && (u.headers.l || u.method.l)) {
+		sbuf_init(&b, dst, n - 1);
+		sip_uri_write_as_ruri(&b, &u);
+		if (!b.overflow) {
+			dst[b.len] = '\0';
+			return;
+		}
+	}
+	slice_copy(dst, n, contact);
+}
+
 /* Whether the user part of the Request-URI names a user of sipd's (by name or extension); *disabled
  * when that user is disabled. */
 static bool callee_known(struct proxy *p, const struct sip_uri *ruri, bool *disabled)
@@ -1352,7 +1423,7 @@ static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		slice_copy(t[i].uri, sizeof(t[i].uri), slice_cstr(b[i].contact));
+		target_uri_set(t[i].uri, sizeof(t[i].uri), slice_cstr(b[i].contact));
 		slice_copy(t[i].path, sizeof(t[i].path), slice_cstr(b[i].path));
 		slice_copy(t[i].received, sizeof(t[i].received), slice_cstr(b[i].received));
 		t[i].parsed = NULL;
@@ -1636,7 +1707,7 @@ static unsigned recurse_contacts(struct rctx *rc, const struct sip_msg *resp, st
 			continue;
 		if (u.scheme == SIP_SCHEME_SIP && b && a.uri.l < sizeof(t->uri)) {
 			memset(t, 0, sizeof(*t));
-			slice_copy(t->uri, sizeof(t->uri), a.uri);
+			target_uri_set(t->uri, sizeof(t->uri), a.uri);
 			usable = branch_build(rc, b, req, t) == 0;
 		}
 		if (!usable) {
@@ -1723,6 +1794,7 @@ struct located_ack {
 	struct locate *loc;
 	char *buf[2];          /* by enum tp_proto */
 	size_t len[2];
+	uint32_t pick;         /* a hash of its Call-ID: which of the best SRV targets */
 	struct located_ack *next, *prev; /* the proxy's list, so that a stop can drop them */
 };
 
@@ -1757,10 +1829,33 @@ static void send_stateless(struct tp_worker *w, enum tp_proto proto, const struc
 	tp_send(w, TP_UDP, NULL, dst, udp, udp_len);
 }
 
+/* 16.11: "a retransmitted request MUST be forwarded to the same destination each time", yet SRV's weights
+ * order a priority's targets at random for each search (RFC 2782): among the targets of the best
+ * priority, the ACK's Call-ID chooses, the same for each retransmission and for the dialog's every ACK. */
+static const struct locate_target *ack_target(const struct locate_result *res, uint32_t pick)
+{
+	const struct locate_target *best[LOCATE_MAX];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < res->n; i++) {
+		if (res->t[i].prio != res->t[0].prio)
+			continue;
+		unsigned k = n++;
+
+		/* kept in address order: the choice must not depend on the order the weights drew */
+		while (k && memcmp(&best[k - 1]->addr, &res->t[i].addr, sizeof(res->t[i].addr)) > 0) {
+			best[k] = best[k - 1];
+			k--;
+		}
+		best[k] = &res->t[i];
+	}
+	return best[pick % n];
+}
+
 static void on_ack_located(const struct locate_result *res, void *arg)
 {
 	struct located_ack *a = arg;
-	const struct locate_target *t = &res->t[0];
+	const struct locate_target *t = res->err || !res->n ? &res->t[0] : ack_target(res, a->pick);
 
 	if (!res->err && a->buf[TP_UDP] && a->buf[TP_TCP])
 		send_stateless(a->worker, t->proto, &t->addr, a->buf[TP_UDP], a->len[TP_UDP], t->proto_default,
@@ -1782,6 +1877,7 @@ static void forward_stateless_located(struct proxy *p, const struct tp_msg *tm, 
 		goto fail;
 	a->p = p;
 	a->worker = tm->worker;
+	a->pick = slice_hash(req->call_id, 0);
 	f->proto = TP_UDP;
 	if (fwd_request_build(req, f, &a->buf[TP_UDP], &a->len[TP_UDP]))
 		goto fail;
@@ -1828,7 +1924,7 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 	if (err && !(err == EAGAIN && dns_ok && p->dns))
 		return;
 	f.local = local_of(&tm->local)->hostport;
-	loop_branch(f.branch, s->lh);
+	stateless_branch(f.branch, req, s->lh);
 	if (err) {
 		/* no response comes back to an ACK's Via: the arrival address serves whatever DNS finds */
 		forward_stateless_located(p, tm, req, &f, name);
@@ -1924,9 +2020,11 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 		err = branch_prepare(p, b, req, &f, &t[i], s->lh, dns_ok);
 		if (!err && b->hop && !rc->local[0]) /* DNS may answer another address family (branch_refamily) */
 			rctx_keep_fwd(rc, local, o, s->lh, rs, f.record_route);
-		if (err == EINVAL || err == EAGAIN)
+		if (err == EINVAL || err == EAGAIN || err == EPROTONOSUPPORT)
 			log_info("proxy: no usable next hop for %s%s", t[i].uri,
-				 err == EAGAIN ? " (a host name, and [proxy] resolve_next_hops is off)" : "");
+				 err == EAGAIN	       ? " (a host name, and [proxy] resolve_next_hops is off)"
+				 : err == EPROTONOSUPPORT ? " (sips: or a transport sipd lacks: TLS, SCTP)"
+							  : "");
 		if (err)
 			continue;
 		b->rc = rc;

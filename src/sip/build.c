@@ -264,6 +264,31 @@ void sip_uri_write_without_maddr(struct sbuf *b, const struct sip_uri *u)
 	}
 }
 
+void sip_uri_write_as_ruri(struct sbuf *b, const struct sip_uri *u)
+{
+	struct slice rest = u->params, name, value;
+
+	sbuf_addsl(b, u->scheme_s);
+	sbuf_addlit(b, ":");
+	if (u->user.l) {
+		sbuf_addsl(b, u->user);
+		if (u->password.l) {
+			sbuf_addlit(b, ":");
+			sbuf_addsl(b, u->password);
+		}
+		sbuf_addlit(b, "@");
+	}
+	sbuf_addsl(b, u->host);
+	if (u->port)
+		sbuf_printf(b, ":%u", u->port);
+	while (sip_param_next(&rest, &name, &value)) {
+		if (slice_caseeq_cstr(name, "method"))
+			continue;
+		sbuf_addlit(b, ";");
+		sbuf_add(b, name.p, (size_t)((value.p ? value.p + value.l : name.p + name.l) - name.p));
+	}
+}
+
 bool sip_token_list_has(const char *list, struct slice item)
 {
 	const char *p = list;

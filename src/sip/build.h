@@ -48,6 +48,9 @@ int sip_hop_request_write(struct sbuf *b, const struct sip_msg *orig, const char
  * port or transport= other than the defaults (5060, UDP), "as if those values had not been present";
  * the rest as written. */
 void sip_uri_write_without_maddr(struct sbuf *b, const struct sip_uri *u);
+/* u as a Request-URI may hold it (RFC 3261 19.1.1, table 1; 16.6 step 2): without its method parameter
+ * and its headers, which a Contact may carry; the rest as written. */
+void sip_uri_write_as_ruri(struct sbuf *b, const struct sip_uri *u);
 /* Writes the response to req into b. 0, or ENOSPC when it did not fit. */
 int sip_resp_write(struct sbuf *b, const struct sip_msg *req, const struct sip_resp *r);
 

@@ -27,6 +27,7 @@ struct lhost {
 	uint16_t port;
 	enum tp_proto proto;
 	bool proto_default;  /* see struct locate_target */
+	uint16_t prio;
 	uint8_t a4[ADDRS_PER_HOST][4], a6[ADDRS_PER_HOST][16];
 	unsigned n4, n6;
 };
@@ -51,6 +52,7 @@ struct locate {
 	struct locate_srvname srvn[4]; /* SRV names to ask, in order */
 	unsigned nsrvn, isrvn;
 	bool from_naptr;
+	bool srv_dot;                  /* an SRV name answered "." (RFC 2782: that service is not offered) */
 	struct lhost tg[LOCATE_MAX_SRV];
 	unsigned ntg;
 	struct aq aq[LOCATE_MAX_SRV * 2];
@@ -250,6 +252,7 @@ static void add_target(struct locate *lc, int family, const uint8_t *a, const st
 	memset(t, 0, sizeof(*t));
 	t->proto = h->proto;
 	t->proto_default = h->proto_default;
+	t->prio = h->prio;
 	if (family == AF_INET) {
 		t->addr.u.in.sin_family = AF_INET;
 		t->addr.u.in.sin_port = htons(port);
@@ -378,7 +381,11 @@ static void on_srv(const struct dns_answer *ans, void *arg)
 	}
 	n = locate_srv_order(ans->rr, ans->n, thread_rnd, NULL, idx);
 	if (!n) {
-		finish(lc, ENOENT); /* RFC 2782: a target of "." says the service is not offered */
+		/* RFC 2782: a target of "." says this service is not offered, over this transport: the next
+		 * SRV name (4.1: one question per transport) may still offer one */
+		lc->srv_dot = true;
+		lc->isrvn++;
+		ask_srv(lc);
 		return;
 	}
 	for (unsigned i = 0; i < n && lc->ntg < LOCATE_MAX_SRV; i++) {
@@ -388,6 +395,7 @@ static void on_srv(const struct dns_answer *ans, void *arg)
 		lc->tg[lc->ntg].port = rr->u.srv.port;
 		lc->tg[lc->ntg].proto = lc->srvn[lc->isrvn].proto;
 		lc->tg[lc->ntg].proto_default = false; /* SRV named it */
+		lc->tg[lc->ntg].prio = rr->u.srv.prio;
 		lc->ntg++;
 	}
 	ask_addresses(lc);
@@ -398,6 +406,10 @@ static void ask_srv(struct locate *lc)
 {
 	int err;
 
+	if (lc->isrvn >= lc->nsrvn && lc->srv_dot) {
+		finish(lc, ENOENT); /* no SRV name offered the service, and one said it is not offered */
+		return;
+	}
 	if (lc->isrvn >= lc->nsrvn) {
 		/* 4.2: no SRV: A/AAAA of the domain, with the transport 4.1 chose */
 		fallback_addresses(lc, lc->from_naptr ? lc->srvn[0].proto : lc->lu.proto);

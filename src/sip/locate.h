@@ -20,6 +20,7 @@ struct locate_target {
 	enum tp_proto proto;
 	bool proto_default; /* UDP only because nothing named a transport (4.1: no transport=, NAPTR or SRV):
 	                     * a request too large for UDP may take TCP there (RFC 3261 18.1.1) */
+	uint16_t prio;      /* its SRV record's priority; 0 without SRV */
 };
 
 /* err: 0 (n >= 1 targets, best first), ENOENT (the domain or its records do not exist), ETIMEDOUT (DNS

@@ -545,13 +545,16 @@ static void recv_here(struct txn_client *ct, const struct sip_msg *resp, const c
 		return;
 	}
 	if (code < 200) {
+		bool first = ct->state != C_PROCEEDING;
+
 		ct->state = C_PROCEEDING;
 		if (ct->invite) {
 			/* 17.1.1.2: no more A, and B only guards Calling: ringing is bounded by the proxy's Timer C */
 			tmr_cancel(&ct->tmr_retx);
 			tmr_cancel(&ct->tmr_end);
 		}
-		if (h && code > 100)
+		/* a 100 only when it is the first provisional: it lets a CANCEL go (9.1) */
+		if (h && (code > 100 || first))
 			h(ct, code, resp, ct->arg);
 		return;
 	}

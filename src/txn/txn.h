@@ -112,7 +112,8 @@ void *txn_tu(const struct txn *tx);
 
 struct txn_client; /* refcounted */
 
-/* The TU hears every response but 100 (resp set, code its status), or the end of the transaction
+/* The TU hears every response but a 100 after another provisional (resp set, code its status; a first
+ * 100 tells that a CANCEL may go, RFC 3261 9.1), or the end of the transaction
  * without one: code 408 (Timer B / F), 503 (transport error, 8.1.3.1) or 502 (an invalid final
  * response, see txn_client_recv), resp NULL. Runs on the owner loop. After a final (code >= 200)
  * nothing more comes: the 2xx that follow a first one to an INVITE (retransmissions, other forks') go

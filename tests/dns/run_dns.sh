@@ -336,14 +336,23 @@ then
 	call nosip main --ruri sip:bob@nosip.test --expect 404 --reason 'Next hop not found in DNS' --max 3 ||
 		why+=("$CALL_OUT")
 	dns_asked 'query\[SRV\] _sip\._udp\.nosip\.test' || why+=("no SRV question for _sip._udp.nosip.test")
-	dns_asked 'query\[SRV\] _sip\._tcp\.nosip\.test' && why+=("asked for TCP after the UDP SRV said the service is not offered")
-	case_result "RFC 2782: the only SRV of _sip._udp.nosip.test has the target \".\" (the service is decidedly not offered there): 404 Next hop not found in DNS at once, no other transport tried" "${why[@]}"
+	dns_asked 'query\[SRV\] _sip\._tcp\.nosip\.test' || why+=("no SRV question for _sip._tcp.nosip.test: the \".\" of UDP says nothing of TCP")
+	dns_asked 'query\[A\] nosip\.test' && why+=("an A question for nosip.test, though an SRV said the service is not offered")
+	case_result "RFC 2782: the only SRV of _sip._udp.nosip.test has the target \".\" (that service is decidedly not offered there), TCP has none: 404 Next hop not found in DNS at once, after the TCP SRV question (4.1: one per transport) and without falling back to the domain's A record" "${why[@]}"
 
 	why=()
 	call sctp main --ruri sip:bob@sctp.test --expect 502 --reason 'No usable transport' --max 3 || why+=("$CALL_OUT")
 	dns_asked 'query\[NAPTR\] sctp\.test' || why+=("no NAPTR question for sctp.test")
 	dns_asked 'query\[SRV\] .*sctp\.test' && why+=("an SRV question for sctp.test, though its NAPTR names no transport sipd has")
 	case_result "RFC 3263 4.1: the NAPTR of sctp.test names SIP+D2S (SCTP) only, which sipd does not do: 502 No usable transport to the next hop, no SRV question" "${why[@]}"
+
+	# RFC 3261 19.1, RFC 3263 4.1: a numeric host does not make sips: or transport=tls/sctp plain UDP
+	why=()
+	for uri in 'sips:bob@127.0.0.3:5999' 'sip:bob@127.0.0.3:5999;transport=tls' 'sip:bob@127.0.0.3:5999;transport=sctp'; do
+		call "numeric-${uri%%:*}" main --ruri "$uri" --expect 502 --reason 'No usable next hop' --max 3 ||
+			why+=("$uri: $CALL_OUT")
+	done
+	case_result "RFC 3261 19.1 / RFC 3263 4.1: sips:bob@127.0.0.3:5999, ;transport=tls and ;transport=sctp (an address, no DNS): 502 No usable next hop, never sent in clear over UDP" "${why[@]}"
 
 	# ---- a next hop sipd cannot send to at all ----
 	why=()

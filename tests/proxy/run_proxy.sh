@@ -449,6 +449,13 @@ then
 	caller uac_cancel_early.xml bob
 	case_end
 
+	case_begin "9.1 / 16.10 with a 100 only: the caller CANCELs 0.3 s after its INVITE; the callee sends 100 Trying after 1 s and nothing else: a 100 is a provisional, so sipd CANCELs the branch then (not never), and the callee's 487 reaches the caller" main
+	unbind bob
+	pyphone "bob's phone (sipua.py phone --expect cancel --trying: 100 after 1 s)" phone --user bob --expect cancel \
+		--trying --delay 1 --seconds 4
+	caller uac_cancel_early.xml bob
+	case_end
+
 	case_begin "Max-Forwards: 0 on an INVITE for a registered user: 483 Too Many Hops; nothing (not the ACK either) reaches the user's phone" main
 	unbind bob
 	pyphone "bob's phone (sipua.py phone, expects nothing)" phone --user bob --seconds 2 --expect nothing
@@ -490,6 +497,12 @@ then
 	pyphone "bob's phone (sipua.py catch)" catch --user bob --want-header '^Max-Forwards: 70$'
 	check "MESSAGE without Max-Forwards" request --port "${SIPD_PORT[main]}" --method MESSAGE --ruri "sip:bob@$M" \
 		--no-max-forwards --expect 200
+	case_end
+
+	case_begin "16.6 step 2: a Contact registered with ;method=INVITE?Subject=hi becomes a Request-URI without them (19.1.1: neither is allowed there)" main
+	unbind bob
+	pyphone "bob's phone (sipua.py catch --contact-suffix)" catch --user bob --contact-suffix ';method=INVITE?Subject=hi'
+	check "MESSAGE to bob" request --port "${SIPD_PORT[main]}" --method MESSAGE --ruri "sip:bob@$M" --expect 200
 	case_end
 
 	case_begin "RFC 4320 4.1: a MESSAGE whose phone answers 200 only after 5 s gets sipd's 100 Trying when the caller's Timer E reaches T2 (3.5 s), none before, then the 200; one answered at once gets no 100 at all" main
@@ -719,6 +732,16 @@ then
 	check "sipua.py byeretx" byeretx --port "${SIPD_PORT[main]}" --user bob
 	case_end
 
+	case_begin "16.11: the caller's ACK for the 2xx sent twice (a retransmission) reaches the phone twice with the same branch in sipd's Via; the BYE with another" main
+	unbind bob
+	check "sipua.py ackretx" ackretx --port "${SIPD_PORT[main]}" --user bob
+	case_end
+
+	case_begin "16.10 whatever worker takes the CANCEL: 8 calls, each CANCEL sent from another source port than its INVITE (sipd's SO_REUSEPORT sockets give it to either worker): each gets 200, each ringing branch gets a CANCEL within 1.5 s, the caller the 487" main
+	unbind bob
+	check "sipua.py cancelport" cancelport --port "${SIPD_PORT[main]}" --user bob --rounds 8
+	case_end
+
 	case_begin "RFC 6026 7.1: the caller's INVITE sent again after sipd passed on the callee's 200 (same branch, as when Timer A fires before the 200 arrives) is absorbed by sipd's Accepted INVITE transaction: the callee sees one INVITE, the caller no answer to it; a CANCEL that crossed the 200 gets 200 (9.2: it matches that transaction) and reaches nobody; ACK and BYE still go through" main
 	unbind bob
 	check "sipua.py inviteretx" inviteretx --port "${SIPD_PORT[main]}" --user bob
@@ -804,6 +827,14 @@ then
 
 	case_begin "Timer C (timer_c = 3): the only branch rings and never answers; 2.5..6 s after its INVITE it gets a matching CANCEL, and the caller gets 408 Request Timeout, not the 487 that answers sipd's CANCEL (16.8)" timerc
 	ring_cancelled uac_timer_c.xml 2.5 6 408 7
+	case_end
+
+	case_begin "Timer C (timer_c = 3) on a branch that sent 100 Trying and nothing else: it gets a CANCEL (16.8: a 100 is a provisional response), answers 487, and the caller gets 408" timerc
+	unbind bob
+	pyphone "bob's phone (sipua.py phone --expect cancel --trying: 100 at once)" phone --user bob --expect cancel \
+		--trying --seconds 8
+	caller uac_fail.xml bob DOMAIN="127.0.0.1:${SIPD_PORT[timerc]}" MAXFWD=70 CODE=408 REASON="Request Timeout" \
+		WAIT=9000
 	case_end
 
 	case_begin "Timer C, and the ringing phone answers neither the CANCEL nor the INVITE: 64*T1 (6.4 s at t1 = 100) after the CANCEL the branch counts as timed out (9.1, 16.8) and the caller gets 408 Request Timeout, 8.5..11 s after the 180" timerc

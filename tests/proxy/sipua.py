@@ -390,8 +390,9 @@ def cmd_natcallee(a):
 # ---- a phone that never answers, or answers with one final ----
 
 def phone_cancel(a, sock, lport):
-    """--expect cancel: the INVITE gets a 180 only after --delay seconds; a CANCEL must come, and only after
-    that 180 (9.1: never before a provisional); it gets 200, the INVITE 487, and the ACK for that must come.
+    """--expect cancel: the INVITE gets a 180 (a 100 with --trying) only after --delay seconds; a CANCEL must
+    come, and only after that provisional (9.1: never before one); it gets 200, the INVITE 487, and the ACK
+    for that must come.
     With --mute the phone answers neither the CANCEL nor the INVITE (a phone gone silent while ringing):
     the CANCEL and its retransmissions must come, nothing else."""
     t0 = time.monotonic()
@@ -405,7 +406,10 @@ def phone_cancel(a, sock, lport):
         now = time.monotonic()
         if m is None:
             if ring_at and not rang and now >= ring_at:
-                sock.sendto(response(inv, 180, "Ringing", totag), inv_addr)
+                if a.trying:  # a 100 is a provisional too (9.1), though it has no To tag
+                    sock.sendto(response(inv, 100, "Trying", None), inv_addr)
+                else:
+                    sock.sendto(response(inv, 180, "Ringing", totag), inv_addr)
                 rang = now
             continue
         if m.method == "INVITE":
@@ -747,6 +751,102 @@ class Caller:
         rr = [v.strip() for line in ok.values("Record-Route") for v in line.split(",")]
         routes = ["Route: %s" % ", ".join(reversed(rr))] if rr else []
         return ok, routes, re.search(r"<([^>]+)>", ok.first("Contact") or "").group(1)
+
+
+def cmd_ackretx(a):
+    """16.11: an ACK for a 2xx, sent twice with the same bytes (a retransmission), reaches the phone twice
+    with the same branch in sipd's Via ("the component of the branch parameter that makes it unique MUST
+    be the same each time a retransmitted request is forwarded"); another ACK of the call (another CSeq,
+    another branch) gets another. Then BYE."""
+    lsock, lport, usock = tcp_phone(a, "")
+    c = Caller(a, "ar")
+    ok, routes, target = c.establish(usock, lport)
+    ack = c.request("ACK", target, 1, "z9hG4bK%sack" % c.tag, ok.first("To"), routes)
+    c.send(ack)
+    time.sleep(0.2)
+    c.send(ack)
+    vias = []
+    deadline = time.monotonic() + 2
+    while len(vias) < 2:
+        m, _ = recv_msg(usock, deadline)
+        if m is None:
+            break
+        if m.method == "ACK":
+            vias.append(m.first("Via"))
+    fails = []
+    if len(vias) != 2:
+        fails.append("%d of the 2 ACKs reached the phone" % len(vias))
+    elif vias[0] != vias[1]:
+        fails.append("the retransmitted ACK came with another Via: %s, then %s" % (vias[0], vias[1]))
+    c.send(c.request("BYE", target, 2, "z9hG4bK%sbye" % c.tag, ok.first("To"), routes))
+    deadline = time.monotonic() + 3
+    while True:
+        m, src = recv_msg(usock, deadline)
+        if m is None:
+            fails.append("no BYE reached the phone")
+            break
+        if m.method == "BYE":
+            usock.sendto(response(m, 200, "OK", None), src)
+            if vias and m.first("Via") == vias[0]:
+                fails.append("the BYE came with the ACK's Via: %s" % vias[0])
+            break
+    for s_ in (lsock, usock, c.sock):
+        s_.close()
+    if fails:
+        raise Fail("; ".join(fails))
+    print("a retransmitted ACK went on with the same branch: %s" % vias[0])
+    return 0
+
+
+def cmd_cancelport(a):
+    """16.10 whatever socket the CANCEL comes by: --rounds calls to the phone registered on a fresh UDP
+    socket, each INVITE from the caller's socket, answered 180, then its CANCEL (the INVITE's Via and
+    branch) from another fresh source port, which sipd's SO_REUSEPORT sockets hand to either worker. Each
+    CANCEL gets 200, the phone a CANCEL within 1.5 s (it answers 200 and 487), the caller the 487."""
+    usock = udp_socket(0)
+    lport = usock.getsockname()[1]
+    r = register(usock, a.port, a.user, "secret", ["<sip:callee@%s:%d>" % (HOST, lport)], 300)
+    if r.code != 200:
+        raise Fail("REGISTER %s: %s" % (a.user, r.start))
+    fails = []
+    for n in range(a.rounds):
+        c = Caller(a, "cp%d" % n)
+        branch = "z9hG4bK%sinv" % c.tag
+        inv, src = c.invite(usock, lport)
+        totag = "cp%06d" % random.randrange(10 ** 6)
+        usock.sendto(response(inv, 180, "Ringing", totag), src)
+        other = udp_socket(0)
+        other.sendto(c.request("CANCEL", c.ruri, 1, branch, "<%s>" % c.ruri), c.sipd)
+        ans, _ = recv_msg(other, time.monotonic() + 2)
+        if ans is None or ans.code != 200:
+            fails.append("round %d: the CANCEL from port %d got %s" % (n, other.getsockname()[1],
+                                                                        ans.start if ans else "nothing"))
+        cancel = None
+        deadline = time.monotonic() + 1.5
+        while cancel is None:
+            m, msrc = recv_msg(usock, deadline)
+            if m is None:
+                break
+            if m.method == "CANCEL":
+                cancel = m
+        if cancel is None:
+            fails.append("round %d: no CANCEL reached the phone (the caller's came from port %d)"
+                         % (n, other.getsockname()[1]))
+            usock.sendto(response(inv, 486, "Busy Here", totag), src)
+        else:
+            usock.sendto(response(cancel, 200, "OK", totag), msrc)
+            usock.sendto(response(inv, 487, "Request Terminated", totag), src)
+        fin = c.final(1, "INVITE")
+        c.send(c.request("ACK", c.ruri, 1, branch, fin.first("To")))
+        if cancel is not None and fin.code != 487:
+            fails.append("round %d: the caller got '%s', expected 487" % (n, fin.start))
+        other.close()
+        c.sock.close()
+    usock.close()
+    if fails:
+        raise Fail("; ".join(fails))
+    print("%d CANCELs from ports other than their INVITE's: each reached the phone" % a.rounds)
+    return 0
 
 
 def cmd_bigack(a):
@@ -1228,7 +1328,8 @@ def cmd_catch(a):
         contact = "sip:callee@%s:%d" % (HOST, dead.getsockname()[1])
         dead.close()
         extra = ["Supported: path", "Path: <sip:%s:%d;lr>" % (HOST, lport)]
-    r = register(sock, a.port, a.user, a.password, ["<%s>" % contact], 300, extra=extra)
+    # --contact-suffix: parameters and headers a Contact may carry and a Request-URI may not (16.6 step 2)
+    r = register(sock, a.port, a.user, a.password, ["<%s%s>" % (contact, a.contact_suffix)], 300, extra=extra)
     if r.code != 200:
         raise Fail("REGISTER %s: expected 200, got '%s'" % (a.user, r.start))
     with open(a.ready, "w") as f:
@@ -1552,6 +1653,7 @@ def main():
     q.add_argument("--reason", help="the reason phrase of --answer, Python escapes (\\x07) allowed")
     q.add_argument("--delay", type=float, default=0.0)
     q.add_argument("--mute", action="store_true", help="with --expect cancel: the CANCEL and the INVITE go unanswered")
+    q.add_argument("--trying", action="store_true", help="with --expect cancel: the provisional is 100 Trying, not 180")
     q.add_argument("--method", default="INVITE", help="with --expect invite: the request that must come instead")
     q.add_argument("--realm", default="phone")
     q.add_argument("--domain", help="register for sip:USER@DOMAIN (REGISTER sip:DOMAIN)")
@@ -1609,6 +1711,15 @@ def main():
     ca.add_argument("--path", action="store_true")
     ca.add_argument("--want-header", action="append", default=[])
     ca.add_argument("--refuse-header", action="append", default=[], help="a regex no header line may match")
+    ca.add_argument("--contact-suffix", default="", help="appended to the registered Contact URI")
+    ar = sub.add_parser("ackretx")
+    ar.add_argument("--port", type=int, required=True)
+    ar.add_argument("--user", default="bob")
+    ar.add_argument("--password", default="secret")
+    cp = sub.add_parser("cancelport")
+    cp.add_argument("--port", type=int, required=True)
+    cp.add_argument("--user", default="bob")
+    cp.add_argument("--rounds", type=int, default=8)
     i = sub.add_parser("invite")
     i.add_argument("--port", type=int, required=True)
     i.add_argument("--to", required=True)
@@ -1636,7 +1747,7 @@ def main():
                 "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
                 "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "tcpreg": cmd_tcpreg, "bigack": cmd_bigack, "byeretx": cmd_byeretx, "invite": cmd_invite,
                 "strayresp": cmd_strayresp,
-                "sink": cmd_sink, "answered2xx": cmd_answered2xx, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
+                "sink": cmd_sink, "cancelport": cmd_cancelport, "ackretx": cmd_ackretx, "answered2xx": cmd_answered2xx, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:
         sys.stderr.write("sipua: %s\n" % e)
         return 1

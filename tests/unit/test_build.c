@@ -538,6 +538,31 @@ static void test_uri_without_maddr(void **state)
 	check_without_maddr("SIP:example.test:5099;maddr=example.test", "SIP:example.test");
 }
 
+/* RFC 3261 16.6 step 2 and 19.1.1 (table 1): a Contact as a Request-URI loses its method parameter and
+ * its headers; every other part stays as written, a port too. */
+static void test_uri_as_ruri(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "sip:alice@127.0.0.1:15533;method=INVITE?Subject=hi&X-Priv=1", "sip:alice@127.0.0.1:15533" },
+		{ "sip:bob:pw@[2001:db8::1]:5060;transport=tcp;METHOD=REGISTER;lr;x=y", "sip:bob:pw@[2001:db8::1]:5060;transport=tcp;lr;x=y" },
+		{ "sips:example.test;maddr=10.0.0.1?h=v", "sips:example.test;maddr=10.0.0.1" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sip_uri u;
+		char mem[256];
+		struct sbuf b;
+
+		assert_int_equal(sip_uri_parse(&u, slice_cstr(cases[i][0])), 0);
+		sbuf_init(&b, mem, sizeof(mem));
+		sip_uri_write_as_ruri(&b, &u);
+		assert_false(b.overflow);
+		mem[b.len] = '\0';
+		assert_string_equal(mem, cases[i][1]);
+	}
+}
+
 static void test_sbuf(void **state)
 {
 	char mem[16];
@@ -582,6 +607,7 @@ int main(void)
 		cmocka_unit_test(test_hop_ack_drops_nul),
 		cmocka_unit_test(test_sbuf),
 		cmocka_unit_test(test_uri_without_maddr),
+		cmocka_unit_test(test_uri_as_ruri),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

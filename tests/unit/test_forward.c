@@ -91,6 +91,39 @@ static void test_request_transport_change(void **state)
 	free(out);
 }
 
+/* 16.6 step 6 (and 16.12.1.2): the next hop is a strict router (its Route has no lr): the Request-URI
+ * becomes that Route's URI, the Request-URI goes to the end of the Route set. */
+static void test_request_strict_next_hop(void **state)
+{
+	struct fwd_routes rs = { .r = { SLICE_LIT("<sip:127.0.0.1:15530>"), SLICE_LIT("<sip:p3.example.com;lr>") },
+				 .n = 2 };
+	struct fwd_routes one = { .r = { SLICE_LIT("Strict <sip:p2.example.com;transport=tcp>") }, .n = 1 };
+	struct fwd f = {
+		.target = SLICE_LIT("sip:dave@127.0.0.1:15599"),
+		.routes = &rs,
+		.src_host = SLICE_LIT("10.0.0.1"),
+		.src_port = 5060,
+		.proto = TP_UDP,
+		.in_proto = TP_UDP,
+		.local = "192.0.2.1:5060",
+		.branch = "z9hG4bK-out",
+	};
+	char *out = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(fwd_request_build(parse(invite), &f, &out, &len), 0);
+	assert_true(len > 60);
+	assert_memory_equal(out, "INVITE sip:127.0.0.1:15530 SIP/2.0\r\n", 36);
+	assert_non_null(strstr(out, "\r\nRoute: <sip:p3.example.com;lr>, <sip:dave@127.0.0.1:15599>\r\n"));
+	free(out);
+	f.routes = &one; /* the only Route: it becomes the Request-URI, the Request-URI the Route */
+	assert_int_equal(fwd_request_build(parse(invite), &f, &out, &len), 0);
+	assert_memory_equal(out, "INVITE sip:p2.example.com;transport=tcp SIP/2.0\r\n", 49);
+	assert_non_null(strstr(out, "\r\nRoute: <sip:dave@127.0.0.1:15599>\r\n"));
+	free(out);
+}
+
 /* No Max-Forwards: 70 is added (16.6 step 3). One transport, one Record-Route, carrying the flow token
  * of the connection the branch goes over; the binding's Path becomes the first Route (RFC 3327 5.3);
  * no Route set, no Route header. */
@@ -279,6 +312,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_transport_change),
+		cmocka_unit_test(test_request_strict_next_hop),
 		cmocka_unit_test(test_request_path_and_flow),
 		cmocka_unit_test(test_request_consumes_own_credentials),
 		cmocka_unit_test(test_response_strip_via),
