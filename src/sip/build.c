@@ -234,10 +234,9 @@ int sip_hop_request_write(struct sbuf *b, const struct sip_msg *orig, const char
 	return b->overflow ? ENOSPC : 0;
 }
 
-void sip_uri_write_without_maddr(struct sbuf *b, const struct sip_uri *u)
+/* "scheme:user:password@host", as written. */
+static void uri_write_userhost(struct sbuf *b, const struct sip_uri *u)
 {
-	struct slice rest = u->params, name, value;
-
 	sbuf_addsl(b, u->scheme_s);
 	sbuf_addlit(b, ":");
 	if (u->user.l) {
@@ -249,6 +248,13 @@ void sip_uri_write_without_maddr(struct sbuf *b, const struct sip_uri *u)
 		sbuf_addlit(b, "@");
 	}
 	sbuf_addsl(b, u->host);
+}
+
+void sip_uri_write_without_maddr(struct sbuf *b, const struct sip_uri *u)
+{
+	struct slice rest = u->params, name, value;
+
+	uri_write_userhost(b, u);
 	if (u->port == 5060)
 		sbuf_addlit(b, ":5060");
 	while (sip_param_next(&rest, &name, &value)) {
@@ -268,17 +274,7 @@ void sip_uri_write_as_ruri(struct sbuf *b, const struct sip_uri *u)
 {
 	struct slice rest = u->params, name, value;
 
-	sbuf_addsl(b, u->scheme_s);
-	sbuf_addlit(b, ":");
-	if (u->user.l) {
-		sbuf_addsl(b, u->user);
-		if (u->password.l) {
-			sbuf_addlit(b, ":");
-			sbuf_addsl(b, u->password);
-		}
-		sbuf_addlit(b, "@");
-	}
-	sbuf_addsl(b, u->host);
+	uri_write_userhost(b, u);
 	if (u->port)
 		sbuf_printf(b, ":%u", u->port);
 	while (sip_param_next(&rest, &name, &value)) {
