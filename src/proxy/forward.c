@@ -81,11 +81,31 @@ static void record_route_write(struct sbuf *b, const char *local, enum tp_proto 
 	sbuf_addlit(b, ">\r\n");
 }
 
+/* The Route set as it goes on (r0: 1 when its first value became the Request-URI of a strict router,
+ * which then takes the Request-URI as the last value, 16.6 step 6); nothing when it is empty. */
+static void route_set_write(struct sbuf *b, const struct fwd *f, unsigned r0)
+{
+	if (!f->routes || !f->routes->n)
+		return;
+	sbuf_addlit(b, "Route: ");
+	for (unsigned i = r0; i < f->routes->n; i++) {
+		if (i > r0)
+			sbuf_addlit(b, ", ");
+		sbuf_addsl(b, f->routes->r[i]);
+	}
+	if (r0) {
+		sbuf_adds(b, f->routes->n > 1 ? ", <" : "<");
+		sbuf_addsl(b, f->target);
+		sbuf_addlit(b, ">");
+	}
+	sbuf_addlit(b, "\r\n");
+}
+
 int fwd_request_build(const struct sip_msg *req, const struct fwd *f, char **out, size_t *outlen)
 {
 	size_t cap = req->len + f->target.l + (f->path ? strlen(f->path) : 0) + f->flow.l + 640;
 	char *buf = malloc(cap);
-	bool via_done = false, have_mf = false;
+	bool via_done = false, have_mf = false, routes_done = false;
 	struct slice run = SLICE_NULL;
 	struct sbuf b;
 
@@ -129,25 +149,20 @@ int fwd_request_build(const struct sip_msg *req, const struct fwd *f, char **out
 		sbuf_adds(&b, f->path);
 		sbuf_addlit(&b, "\r\n");
 	}
-	if (f->routes && f->routes->n) {
-		sbuf_addlit(&b, "Route: ");
-		for (unsigned i = r0; i < f->routes->n; i++) {
-			if (i > r0)
-				sbuf_addlit(&b, ", ");
-			sbuf_addsl(&b, f->routes->r[i]);
-		}
-		if (r0) {
-			sbuf_adds(&b, f->routes->n > 1 ? ", <" : "<");
-			sbuf_addsl(&b, f->target);
-			sbuf_addlit(&b, ">");
-		}
-		sbuf_addlit(&b, "\r\n");
-	}
+	/* 16.6 step 1: "The copy SHOULD maintain the ordering of the header fields": the Route set goes on
+	 * where the request's first Route was; on top only when it had none */
+	if (!req->count[SIP_HDR_ROUTE])
+		route_set_write(&b, f, r0);
 	for (unsigned i = 0; i < req->nhdrs; i++) {
 		const struct sip_hdr *h = &req->hdrs[i];
 
+		if (h->id == SIP_HDR_ROUTE && !routes_done) {
+			run_flush(&b, &run);
+			route_set_write(&b, f, r0);
+			routes_done = true;
+		}
 		if (h->id == SIP_HDR_ROUTE || h->id == SIP_HDR_CONTENT_LENGTH || consumed(h, f->consume_realm))
-			continue; /* written above, as the route set goes on; below, from the body we send */
+			continue; /* the route set as it goes on, written once; below, from the body we send */
 		if (h->id != SIP_HDR_MAX_FORWARDS && (h->id != SIP_HDR_VIA || via_done || !req->via.raw.p)) {
 			hdr_copy(&b, &run, h);
 			continue;

@@ -49,7 +49,8 @@ static const char invite[] =
 	"body";
 
 /* 16.6: the new Request-URI, sipd's Via on top (branch, rport), a Record-Route for each side when the
- * transport changes (RFC 5658), the Route set as it goes on, the sender's Via with received and rport
+ * transport changes (RFC 5658), the Route set as it goes on where the request's Route was (16.6 step 1:
+ * the order of the header fields kept), the sender's Via with received and rport
  * (18.2.1, RFC 3581), Max-Forwards less one, every other field as it came (compact names and folds
  * too), Content-Length of the body sent. */
 static void test_request_transport_change(void **state)
@@ -76,9 +77,9 @@ static void test_request_transport_change(void **state)
 		     "Via: SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bK-out;rport" CRLF
 		     "Record-Route: <sip:192.0.2.1:5060;transport=tcp;lr>" CRLF
 		     "Record-Route: <sip:192.0.2.1:5060;lr>" CRLF
-		     "Route: <sip:p2.example.com;lr>" CRLF
 		     "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-a;rport=40000;received=203.0.113.5" CRLF
 		     "Max-Forwards: 9" CRLF
+		     "Route: <sip:p2.example.com;lr>" CRLF
 		     "From: <sip:alice@example.com>;tag=1" CRLF
 		     "To: <sip:bob@example.com>" CRLF
 		     "i: c1@10.0.0.1" CRLF
