@@ -622,6 +622,14 @@ then
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
 
+	case_begin "a strict router downstream (16.6 step 6): BYE with Route: <sip:sipd;lr>, <sip:127.0.0.1:<peer>> (no lr) and Request-URI sip:dave@127.0.0.2:9: the peer gets Request-URI sip:127.0.0.1:<peer> and the old Request-URI as its last Route" main
+	pybg "the strict router (sipua.py strictpeer)" strictpeer --want-route '<sip:dave@127.0.0.2:9>' &&
+		check "BYE toward a strict router" request --port "${SIPD_PORT[main]}" --method BYE \
+			--ruri "sip:dave@127.0.0.2:9" --route "<sip:127.0.0.1:${SIPD_PORT[main]};lr>, <sip:127.0.0.1:$PY_PORT>" \
+			--to-tag strict2 --expect 200
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
+
 	case_begin "TCP caller to a UDP callee: the whole call (INVITE to BYE) through sipd, transports converted; sipd Record-Routes twice (RFC 5658: the callee's side <sip:sipd;lr> on top, the caller's <sip:sipd;transport=tcp;lr> under it) and takes both Routes off the BYE" main
 	unbind bob
 	uas bob 1.0 uas_answer.xml ANSWER_AFTER=200

@@ -753,6 +753,32 @@ class Caller:
         return ok, routes, re.search(r"<([^>]+)>", ok.first("Contact") or "").group(1)
 
 
+def cmd_strictpeer(a):
+    """A strict router as the next hop (RFC 3261 16.6 step 6, 16.12.1.2): takes the first request that
+    comes, answers 200, and checks it was addressed as a strict router expects: the Request-URI is its own
+    URI (sip:127.0.0.1:PORT, the Route value that named it, without lr) and the request's Request-URI is the
+    last Route value (--want-route, what the Route header field must end with)."""
+    sock = udp_socket(0)
+    lport = sock.getsockname()[1]
+    with open(a.ready, "w") as f:
+        f.write("%d\n" % lport)
+    m, src = recv_msg(sock, time.monotonic() + a.seconds)
+    if m is None:
+        raise Fail("no request reached the strict router at udp:%s:%d within %.0f s" % (HOST, lport, a.seconds))
+    sock.sendto(response(m, 200, "OK", "sr%d" % lport), src)
+    sock.close()
+    fails = []
+    if m.ruri != "sip:%s:%d" % (HOST, lport):
+        fails.append("Request-URI %s, expected sip:%s:%d (16.6 step 6)" % (m.ruri, HOST, lport))
+    routes = [v.strip() for line in m.values("Route") for v in line.split(",")]
+    if not routes or routes[-1] != a.want_route:
+        fails.append("Route %s, expected it to end with %s" % (routes, a.want_route))
+    if fails:
+        raise Fail("; ".join(fails))
+    print("the strict router got %s with Route %s" % (m.start, ", ".join(routes)))
+    return 0
+
+
 def cmd_ackretx(a):
     """16.11: an ACK for a 2xx, sent twice with the same bytes (a retransmission), reaches the phone twice
     with the same branch in sipd's Via ("the component of the branch parameter that makes it unique MUST
@@ -1712,6 +1738,10 @@ def main():
     ca.add_argument("--want-header", action="append", default=[])
     ca.add_argument("--refuse-header", action="append", default=[], help="a regex no header line may match")
     ca.add_argument("--contact-suffix", default="", help="appended to the registered Contact URI")
+    sp = sub.add_parser("strictpeer")
+    sp.add_argument("--ready", required=True)
+    sp.add_argument("--seconds", type=float, default=5.0)
+    sp.add_argument("--want-route", required=True)
     ar = sub.add_parser("ackretx")
     ar.add_argument("--port", type=int, required=True)
     ar.add_argument("--user", default="bob")
@@ -1747,7 +1777,7 @@ def main():
                 "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
                 "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "tcpreg": cmd_tcpreg, "bigack": cmd_bigack, "byeretx": cmd_byeretx, "invite": cmd_invite,
                 "strayresp": cmd_strayresp,
-                "sink": cmd_sink, "cancelport": cmd_cancelport, "ackretx": cmd_ackretx, "answered2xx": cmd_answered2xx, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
+                "sink": cmd_sink, "cancelport": cmd_cancelport, "ackretx": cmd_ackretx, "strictpeer": cmd_strictpeer, "answered2xx": cmd_answered2xx, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:
         sys.stderr.write("sipua: %s\n" % e)
         return 1
