@@ -342,18 +342,25 @@ static uint32_t loop_hash(const struct sip_msg *req)
 	return h;
 }
 
-/* Our branch: unique, with the request's loop hash after a '-' so that it can be found again. */
-static void loop_branch(char out[48], uint32_t lh)
+/* A branch of ours: its unique part (magic cookie first), then the request's loop hash after a '-', so
+ * that the loop check (16.3 step 4) can find it again. */
+static void branch_write(char out[48], const char *unique, uint32_t lh)
 {
-	char unique[32];
-	size_t ul;
+	size_t ul = strlen(unique);
 
-	txn_branch_new(unique);
-	ul = strlen(unique);
 	memcpy(out, unique, ul);
 	out[ul] = '-';
 	slice_put_hex(out + ul + 1, lh, 8);
 	out[ul + 9] = '\0';
+}
+
+/* Our branch for a client transaction: unique. */
+static void loop_branch(char out[48], uint32_t lh)
+{
+	char unique[32];
+
+	txn_branch_new(unique);
+	branch_write(out, unique, lh);
 }
 
 /* The branch of a request forwarded without a transaction (16.11: an ACK for a 2xx): "the component of
@@ -364,15 +371,15 @@ static void stateless_branch(char out[48], const struct sip_msg *req, uint32_t l
 {
 	const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_VIA);
 	struct slice rest = h ? h->value : SLICE_NULL, top = SLICE_NULL;
+	char unique[24];
 
 	if (h)
 		sip_list_next(&rest, &top);
-	memcpy(out, "z9hG4bK", 7);
-	slice_put_hex(out + 7, slice_hash(top, 0x5ca1ab1e), 8);
-	slice_put_hex(out + 15, slice_hash(top, 0x0ddba11), 8);
-	out[23] = '-';
-	slice_put_hex(out + 24, lh, 8);
-	out[32] = '\0';
+	memcpy(unique, "z9hG4bK", 7);
+	slice_put_hex(unique + 7, slice_hash(top, 0x5ca1ab1e), 8);
+	slice_put_hex(unique + 15, slice_hash(top, 0x0ddba11), 8);
+	unique[23] = '\0';
+	branch_write(out, unique, lh);
 }
 
 /* What the loop check (16.3 step 4) learns of a request, for its forwarding (16.6) to reuse. */

@@ -185,6 +185,14 @@ static void aor_remove_if_empty(struct loc *l, struct loc_shard *s, struct aor *
 	pool_release(l->pool, a);
 }
 
+/* The store's deletion of an expired binding, as the registrar is told of it. */
+static void expired_change(struct store_change *c, const struct aor *a, const struct binding *b)
+{
+	c->op = STORE_BINDING_DEL;
+	slice_copy(c->b.aor, sizeof(c->b.aor), slice_cstr(a->name));
+	slice_copy(c->b.contact, sizeof(c->b.contact), slice_cstr(b->contact));
+}
+
 /* Runs inside tmr_wheel_advance, with the shard locked by the expiry thread. */
 static void on_expiry(struct tmr *t, void *arg)
 {
@@ -199,13 +207,8 @@ static void on_expiry(struct tmr *t, void *arg)
 	if (!*pp)
 		return;
 	*pp = b->next;
-	if (s->expired && s->nexpired < EXPIRED_BATCH) {
-		struct store_change *c = &s->expired[s->nexpired++];
-
-		c->op = STORE_BINDING_DEL;
-		slice_copy(c->b.aor, sizeof(c->b.aor), slice_cstr(a->name));
-		slice_copy(c->b.contact, sizeof(c->b.contact), slice_cstr(b->contact));
-	}
+	if (s->expired && s->nexpired < EXPIRED_BATCH)
+		expired_change(&s->expired[s->nexpired++], a, b);
 	log_debug("location: %s -> %s expired", a->name, b->contact);
 	binding_free(l, b);
 	aor_remove_if_empty(l, s, a);
@@ -342,9 +345,7 @@ static void binding_expired_now(struct loc *l, const struct aor *a, const struct
 
 	if (!l->expired_h)
 		return;
-	c.op = STORE_BINDING_DEL;
-	slice_copy(c.b.aor, sizeof(c.b.aor), slice_cstr(a->name));
-	slice_copy(c.b.contact, sizeof(c.b.contact), slice_cstr(b->contact));
+	expired_change(&c, a, b);
 	l->expired_h(&c, 1, l->arg);
 }
 
