@@ -77,10 +77,11 @@ static bool ipv6_ref_valid(struct slice h)
 	return true;
 }
 
+static size_t port_at(struct slice s, size_t i, uint16_t *port);
+
 size_t sip__hostport_at(struct slice s, size_t i, struct slice *host, uint16_t *port, bool *ipv6)
 {
-	size_t hs = i, ps;
-	uint64_t n = 0;
+	size_t hs = i;
 
 	*port = 0;
 	if (i < s.l && s.p[i] == '[') {
@@ -103,8 +104,16 @@ size_t sip__hostport_at(struct slice s, size_t i, struct slice *host, uint16_t *
 	}
 	if (i >= s.l || s.p[i] != ':')
 		return i;
-	/* the port's digits, read as they are scanned: 1 to 10 of them (as slice_to_u32), 1 to 65535 */
-	ps = ++i;
+	return port_at(s, i + 1, port);
+}
+
+/* The port's digits at i, read as they are scanned: 1 to 10 of them (as slice_to_u32), 1 to 65535.
+ * Returns the index after them, 0 if malformed. */
+static size_t port_at(struct slice s, size_t i, uint16_t *port)
+{
+	size_t ps = i;
+	uint64_t n = 0;
+
 	for (; i < s.l && (unsigned)(s.p[i] - '0') <= 9; i++)
 		if (i - ps < 10)
 			n = n * 10 + (uint64_t)(s.p[i] - '0');
@@ -206,11 +215,17 @@ int sip_via_parse(struct sip_via *v, struct slice s)
 	if (!i)
 		return EBADMSG;
 	i = sip__skip_lws(s, i);
-	/* sent-by may have LWS around ':' in theory; in practice it never does: refuse it. */
 	i = sip__hostport_at(s, i, &v->host, &v->port, &ipv6);
 	if (!i)
 		return EBADMSG;
 	i = sip__skip_lws(s, i);
+	/* sent-by = host [ COLON port ], and COLON = SWS ":" SWS (RFC 3261 25.1): white space around
+	 * the colon is rare but valid (a URI's hostport allows none) */
+	if (!v->port && i < s.l && s.p[i] == ':') {
+		if (!(i = port_at(s, sip__skip_lws(s, i + 1), &v->port)))
+			return EBADMSG;
+		i = sip__skip_lws(s, i);
+	}
 	if (i < s.l) {
 		if (s.p[i] != ';')
 			return EBADMSG;

@@ -555,6 +555,15 @@ static void test_via_rport_and_hosts(void **state)
 	assert_slice(v.branch, "z9hG4bKe");
 	assert_true(v.has_rport);
 
+	/* and around the colon of sent-by (COLON = SWS ":" SWS, RFC 3261 25.1), IPv6 too */
+	assert_int_equal(sip_via_parse(&v, SLICE_LIT("SIP/2.0/UDP 192.0.2.6 : 5072;branch=z9hG4bKg")), 0);
+	assert_slice(v.host, "192.0.2.6");
+	assert_int_equal(v.port, 5072);
+	assert_slice(v.branch, "z9hG4bKg");
+	assert_int_equal(sip_via_parse(&v, SLICE_LIT("SIP/2.0/TCP [2001:db8::6]\t:\r\n 5073")), 0);
+	assert_slice(v.host, "[2001:db8::6]");
+	assert_int_equal(v.port, 5073);
+
 	/* folded onto a continuation line */
 	assert_int_equal(sip_via_parse(&v, SLICE_LIT("SIP/2.0/UDP 192.0.2.4\r\n ;branch=z9hG4bKf")), 0);
 	assert_slice(v.host, "192.0.2.4");
@@ -577,6 +586,10 @@ static void test_via_malformed(void **state)
 		"SIP/2.0/UDP host:99999;branch=z9hG4bK1",
 		"SIP/2.0/UDP host:abc;branch=z9hG4bK1",
 		"SIP/2.0/UDP host:;branch=z9hG4bK1",
+		"SIP/2.0/UDP host : ;branch=z9hG4bK1",
+		"SIP/2.0/UDP host :",
+		"SIP/2.0/UDP host:5060 : 5061",
+		"SIP/2.0/UDP host : 0",
 		"SIP/2.0/UDP host;branch=",
 		"SIP/2.0/UDP [2001:db8::1;branch=z9hG4bK1",
 		"SIP/2.0/UDP host;rport=abc",
