@@ -116,6 +116,19 @@ static bool choice_ok(const char *choices, const char *value)
 	return false;
 }
 
+/* [auth] algorithms: SHA-256 and MD5, in the order offered; a typo is an error, not a silent default. */
+static bool algorithms_ok(const char *value)
+{
+	char buf[CONFIG_STR], *save = NULL, *tok;
+	unsigned n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", value);
+	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save), n++)
+		if (strcasecmp(tok, "SHA-256") && strcasecmp(tok, "MD5"))
+			return false;
+	return n > 0;
+}
+
 /* "IP", "IP:PORT", "[IPv6]", "[IPv6]:PORT" or a bare IPv6 address; a port of 0 only when zero_port. */
 static bool addr_ok(const char *tok, bool zero_port)
 {
@@ -215,6 +228,8 @@ static const char *key_set(struct config *c, const struct key *k, const char *va
 			return "too long";
 		if ((words = key_choices(k, &why)) && !choice_ok(words, value))
 			return why;
+		if (k->off == offsetof(struct config, algorithms) && !algorithms_ok(value))
+			return "each algorithm is SHA-256 or MD5, one at least";
 		if (k->off == offsetof(struct config, dns_servers) && !servers_ok(value))
 			return "each server is an IP address with an optional port: 192.0.2.1, 192.0.2.1:5353, [2001:db8::1]:53";
 		strcpy(field, value);
@@ -223,7 +238,9 @@ static const char *key_set(struct config *c, const struct key *k, const char *va
 		/* [database] sync takes SQLite's words too */
 		const char *word = !strcasecmp(value, "full") ? "yes" : !strcasecmp(value, "normal") ? "no" : value;
 
-		return yes_no(word, (bool *)field) ? NULL : "not yes or no";
+		if (yes_no(word, (bool *)field))
+			return NULL;
+		return k->off == offsetof(struct config, db_sync_full) ? "not full or normal" : "not yes or no";
 	}
 	case K_LEVEL: {
 		int lvl = log_level_parse(value);
@@ -601,7 +618,10 @@ void config_dump(const struct config *c, void *file)
 			fprintf(f, "%s\n", field);
 			break;
 		case K_BOOL:
-			fprintf(f, "%s\n", *(const bool *)field ? "yes" : "no");
+			if (k->off == offsetof(struct config, db_sync_full))
+				fprintf(f, "%s\n", *(const bool *)field ? "full" : "normal");
+			else
+				fprintf(f, "%s\n", *(const bool *)field ? "yes" : "no");
 			break;
 		case K_LEVEL: {
 			static const char *const names[] = { "error", "warning", "info", "debug" };

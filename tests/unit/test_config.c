@@ -562,6 +562,44 @@ static void test_max_contacts_policy(void **state)
 	assert_int_equal(c.max_contacts, 3);
 }
 
+/* [auth] algorithms and [database] sync: a word they do not know is an error with its line (a typo in
+ * algorithms used to leave SHA-256 alone, which MD5-only phones never answer) */
+static void test_algorithms_and_sync_words(void **state)
+{
+	char *good = tmp_write("[auth]\nalgorithms = md5\n[database]\nsync = normal\n");
+	char *bad = tmp_write("[auth]\n"
+			      "algorithms = MD-5\n"           /* 2 */
+			      "algorithms = SHA-256, SHA-512\n" /* 3 */
+			      "algorithms = ,\n"              /* 4 */
+			      "[database]\n"
+			      "sync = extra\n");              /* 6 */
+	char errbuf[2048];
+	struct config c;
+	char *dump;
+	size_t dump_len;
+	FILE *f;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_load(&c, good, errbuf, sizeof(errbuf)), 0);
+	assert_string_equal(c.algorithms, "md5");
+	assert_false(c.db_sync_full);
+	f = open_memstream(&dump, &dump_len);
+	assert_non_null(f);
+	config_dump(&c, f);
+	fclose(f);
+	assert_non_null(strstr(dump, "\nsync = normal\n"));
+	free(dump);
+	config_defaults(&c);
+	assert_int_equal(config_load(&c, bad, errbuf, sizeof(errbuf)), 4);
+	assert_err_line(errbuf, 0, bad, 2, "each algorithm is SHA-256 or MD5");
+	assert_err_line(errbuf, 1, bad, 3, "each algorithm is SHA-256 or MD5");
+	assert_err_line(errbuf, 2, bad, 4, "each algorithm is SHA-256 or MD5");
+	assert_err_line(errbuf, 3, bad, 6, "not full or normal");
+	assert_string_equal(c.algorithms, "SHA-256, MD5");
+	assert_true(c.db_sync_full);
+}
+
 static void test_dump_round_trip(void **state)
 {
 	struct config a, b;
@@ -594,6 +632,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_defaults, tmp_cleanup),
+		cmocka_unit_test_teardown(test_algorithms_and_sync_words, tmp_cleanup),
 		cmocka_unit_test_teardown(test_load_good, tmp_cleanup),
 		cmocka_unit_test_teardown(test_errors_with_lines, tmp_cleanup),
 		cmocka_unit_test_teardown(test_ranges, tmp_cleanup),
