@@ -31,7 +31,7 @@ static void usage(FILE *f)
 		"  -h, --help          this text\n"
 		"  -V, --version       the version\n"
 		"\n"
-		"Signals: SIGTERM or SIGINT stop sipd cleanly.\n"
+		"Signals: SIGTERM or SIGINT stop sipd cleanly; SIGHUP rereads the users of FILE and the database.\n"
 		"Documentation: docs/configuration.md, docs/architecture.md\n");
 }
 
@@ -86,8 +86,9 @@ static void reload(struct core *core, const char *path)
 	config_free(&fresh);
 }
 
-/* The main thread waits for SIGTERM/SIGINT (SIGHUP reloads the users); meanwhile, every 10 s, it hands
- * the heap's free pages back to the system: a burst of transactions (32 s each) leaves freed memory
+/* The main thread waits for SIGTERM/SIGINT (SIGHUP reloads the users); meanwhile, every 10 s, it ends
+ * what only time ends (core_housekeeping: calls past max_call_duration) and hands the heap's free pages
+ * back to the system: a burst of transactions (32 s each) leaves freed memory
  * behind that glibc keeps, and that resident memory would otherwise stay with sipd until the next burst. */
 static int wait_for_signal(const sigset_t *set, struct core *core, const char *path)
 {
@@ -100,8 +101,10 @@ static int wait_for_signal(const sigset_t *set, struct core *core, const char *p
 			reload(core, path);
 		else if (sig > 0)
 			return sig;
-		else if (errno == EAGAIN)
+		else if (errno == EAGAIN) {
+			core_housekeeping(core);
 			malloc_trim(0);
+		}
 	}
 }
 

@@ -480,11 +480,15 @@ void core_on_message(struct tp_msg *tm, void *arg)
 		return;
 	}
 	if (tm->unframed) {
-		/* a stream whose next message cannot be found (two Content-Lengths, one that is no number): the
-		 * request is never processed, since its end is a guess; it is answered when it can be, and the
-		 * transport closes the connection */
+		/* a stream whose next message cannot be found (no Content-Length, two, one that is no number):
+		 * the request is never processed, since its end is a guess; it is answered when it can be, and
+		 * the transport closes the connection */
 		if (rc == 0)
 			rc = sip_msg_check(m, &perr);
+		if (rc == 0 && m->content_length < 0) {
+			rc = EBADMSG;
+			perr = (struct sip_error){ 400, "Missing Content-Length header field" };
+		}
 		if (m->is_request && m->hdr_len && m->mid != SIP_METHOD_ACK)
 			reply(c, NULL, m, &o, 400, rc && perr.status == 400 && perr.reason ? perr.reason :
 					    "Content-Length does not frame the message", NULL);
@@ -539,6 +543,12 @@ void core_worker_stop(struct tp_worker *w, void *arg)
 long core_frame(const char *buf, size_t len, size_t max)
 {
 	return sip_frame(buf, len, max);
+}
+
+void core_housekeeping(struct core *c)
+{
+	if (c->proxy)
+		proxy_housekeeping(c->proxy);
 }
 
 int core_reload_users(struct core *c, const struct config_user *users, unsigned n)

@@ -25,6 +25,8 @@ long core_frame(const char *buf, size_t len, size_t max);
 /* SIGHUP: the users of the configuration file become these (copied), and the store's are read again.
  * Other settings take effect at the next start. 0 or an errno. */
 int core_reload_users(struct core *c, const struct config_user *users, unsigned n);
+/* Now and then (every 10 s), from the main thread: what only time ends, with no traffic to see it. */
+void core_housekeeping(struct core *c);
 /* For tests: make every transaction allocation fail (answers 500 with Retry-After). */
 void core_fault_txn_alloc(struct core *c, int on);
 

@@ -73,6 +73,7 @@ struct tp_conn {
 	size_t ilen, isize;
 	struct tmr idle;              /* idle timeout, then the linger timeout */
 	bool lingering;               /* output done and FIN sent: reading only to avoid a RST */
+	uint64_t partial_since;       /* when the unfinished message in ibuf began (loop ms); 0: none */
 	/* under lock */
 	pthread_mutex_t lock;
 	int fd;                       /* -1 once closed */

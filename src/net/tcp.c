@@ -28,6 +28,7 @@
 #define TCP_ACCEPTS 64        /* per wake-up */
 #define TCP_READS 8           /* per wake-up, so one busy peer cannot starve the rest */
 #define TCP_LINGER_MS 2000    /* how long a closing connection waits for the peer's FIN */
+#define TCP_MSG_MS 32000      /* default tcp_msg_timeout_ms: 64*T1 */
 
 static void conn_update(struct tp_conn *c);
 
@@ -58,6 +59,33 @@ static void conn_idle_arm(struct tp_conn *c, uint64_t ms)
 static uint64_t conn_idle_ms(const struct tp_conn *c)
 {
 	return (uint64_t)c->w->tp->cfg.tcp_idle_timeout_s * 1000;
+}
+
+static uint64_t conn_msg_ms(const struct tp_conn *c)
+{
+	unsigned ms = c->w->tp->cfg.tcp_msg_timeout_ms;
+
+	return ms ? ms : TCP_MSG_MS;
+}
+
+/* Owner thread, after a read: the idle time counts from now, but a message begun and not finished must
+ * end within conn_msg_ms of its first byte, however slowly its bytes come (a slowloris client would
+ * otherwise hold its connection, and its buffer of up to max_message_size, for ever with a byte now
+ * and then). */
+static void conn_after_read(struct tp_conn *c)
+{
+	uint64_t now = loop_now(c->w->loop), idle = conn_idle_ms(c), end, left;
+
+	if (!c->ilen) {
+		c->partial_since = 0;
+		conn_idle_arm(c, idle);
+		return;
+	}
+	if (!c->partial_since)
+		c->partial_since = now;
+	end = c->partial_since + conn_msg_ms(c);
+	left = end > now ? end - now : 1;
+	conn_idle_arm(c, left < idle ? left : idle);
 }
 
 /* Under lock: see net_private.h. */
@@ -372,9 +400,10 @@ static void conn_read(struct tp_conn *c)
 			conn_drop(c);
 			return;
 		}
-		conn_idle_arm(c, conn_idle_ms(c));
 		if (conn_consume(c, p, (size_t)n) == ENOMEM)
 			goto kill;
+		if (c->fd >= 0)
+			conn_after_read(c);
 		if ((size_t)n < room)
 			return; /* drained for now */
 	}
@@ -431,9 +460,17 @@ static void conn_idle_h(struct tmr *t, void *arg)
 		uint64_t keep = atomic_load(&c->keep_ms);
 		/* open until the idle time or the keep ends, whichever is later; looked at again then */
 		uint64_t idle_left = since < idle ? idle - since : 0, keep_left = keep > now ? keep - now : 0;
+		uint64_t left = idle_left > keep_left ? idle_left : keep_left;
+		uint64_t end = c->partial_since ? c->partial_since + conn_msg_ms(c) : 0;
 
-		if (idle_left || keep_left) {
-			conn_idle_arm(c, idle_left > keep_left ? idle_left : keep_left);
+		if (end && now >= end) {
+			log_info("tcp: %s left a message unfinished for %llu ms, closing",
+				 tp_addr_str(&c->peer, as, sizeof(as)), (unsigned long long)conn_msg_ms(c));
+			conn_drop(c);
+			return;
+		}
+		if (left) {
+			conn_idle_arm(c, end && end - now < left ? end - now : left);
 			return;
 		}
 	}

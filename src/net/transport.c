@@ -307,7 +307,7 @@ int tp_send(struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn, cons
 	return EPROTONOSUPPORT;
 }
 
-static bool addr_is_any(const struct tp_addr *a)
+bool tp_addr_is_any(const struct tp_addr *a)
 {
 	if (a->u.sa.sa_family == AF_INET)
 		return a->u.in.sin_addr.s_addr == htonl(INADDR_ANY);
@@ -356,7 +356,7 @@ int tp_local_for(struct tp_worker *w, enum tp_proto proto, const struct tp_addr 
 	if (!pick)
 		return EAFNOSUPPORT;
 	*out = pick->local;
-	if (!addr_is_any(out))
+	if (!tp_addr_is_any(out))
 		return 0;
 	port = tp_addr_port(out);
 	if ((err = route_source(dst, out)))

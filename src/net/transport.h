@@ -61,6 +61,8 @@ struct tp_config {
 	size_t max_msg_size;         /* largest message accepted on any transport */
 	unsigned tcp_max_conns;      /* over it, new connections are accepted and closed at once */
 	unsigned tcp_idle_timeout_s; /* a connection with no traffic for this long is closed */
+	unsigned tcp_msg_timeout_ms; /* a message begun must end within this, however its bytes trickle in
+	                              * (0: 32 000, 64*T1), or the connection is closed */
 	tp_frame_h *frame;
 	tp_recv_h *recv;
 	tp_worker_h *worker_start;   /* optional, runs on each worker thread before its loop */
@@ -117,6 +119,8 @@ int tp_addr_set(struct tp_addr *a, struct slice host, unsigned short port);
 char *tp_addr_str(const struct tp_addr *a, char *buf, size_t n);
 /* Host part only ("1.2.3.4", "::1") and port. */
 char *tp_addr_host(const struct tp_addr *a, char *buf, size_t n);
+/* Whether a is a wildcard address (0.0.0.0 or ::). */
+bool tp_addr_is_any(const struct tp_addr *a);
 unsigned short tp_addr_port(const struct tp_addr *a);
 bool tp_addr_eq(const struct tp_addr *a, const struct tp_addr *b);
 /* A hash of address and port that agrees with tp_addr_eq. */

@@ -165,6 +165,23 @@ static void expired_free(struct call *x)
 	}
 }
 
+void calls_expire(struct calls *c)
+{
+	for (unsigned i = 0; i < CALL_SHARDS; i++) {
+		struct call_shard *s = &c->shards[i];
+		struct call *x;
+
+		do {
+			pthread_mutex_lock(&s->lock);
+			x = expired_take(c, s);
+			pthread_mutex_unlock(&s->lock);
+			if (!x)
+				break;
+			expired_free(x);
+		} while (1);
+	}
+}
+
 void calls_start(struct calls *c, struct slice call_id, struct slice from, struct slice to)
 {
 	uint32_t h = slice_hash(call_id, 0xca11);

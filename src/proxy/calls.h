@@ -26,5 +26,8 @@ void calls_failed(struct calls *c, struct slice call_id, unsigned status);
 /* A BYE of the call was forwarded: logged with its duration and forgotten. */
 void calls_ended(struct calls *c, struct slice call_id);
 size_t calls_active(struct calls *c);
+/* Every answered call older than max_duration: logged (end=unknown) and forgotten, whatever shard it is
+ * in. Calls starting sweep their own shard too; this is for a server with no new calls (any thread). */
+void calls_expire(struct calls *c);
 
 #endif

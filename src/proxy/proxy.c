@@ -468,10 +468,13 @@ static unsigned pending_count(const struct rctx *rc)
 	return n;
 }
 
+/* 16.7 step 10, 16.10. A CANCEL SHOULD NOT be sent for a request other than INVITE (9.1), which its
+ * UAS answers at once anyway: such a branch that went out ends with its own final or Timer F, and
+ * only one still being located (nothing sent) ends here. */
 static void cancel_pending(struct rctx *rc)
 {
 	for (unsigned i = 0; i < rc->nbr; i++)
-		if (branch_pending(rc->br[i]))
+		if (branch_pending(rc->br[i]) && (rc->invite || rc->br[i]->loc))
 			branch_cancel(rc->br[i]);
 }
 
@@ -538,9 +541,11 @@ static void timer_c_restart(struct rctx *rc)
 
 static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const struct sip_msg *resp)
 {
-	if (code == 487 && rc->timer_c_fired && !rc->cancelled) {
+	if (code == 487 && rc->timer_c_fired && !rc->cancelled && rc->call_id[0]) {
 		/* the 487 answers sipd's own CANCEL, not the caller's: the branch rang too long, and the caller
-		 * hears 408 Request Timeout (16.8; the seed's 408 row), as for a branch that never answered */
+		 * hears 408 Request Timeout (16.8; the seed's 408 row), as for a branch that never answered.
+		 * Not for a re-INVITE (no call_id kept): a 408 there ends the whole dialog (12.2.1.2), and its
+		 * 487 says only that this offer is withdrawn */
 		code = 408;
 		resp = NULL;
 	}
@@ -560,8 +565,9 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 				if (rc->call_id[0]) /* an INVITE out of a dialog: Record-Routed when configured */
 					calls_answered(rc->p->calls, slice_cstr(rc->call_id), rc->p->cfg->record_route);
 			}
-			else
-				send_upstream_raw(rc, out, len);
+			else if (rc->invite)
+				send_upstream_raw(rc, out, len); /* another fork's 2xx: each makes a dialog */
+			/* a non-INVITE's later 2xx goes nowhere: only an INVITE's 2xx follow the first (16.7 step 5) */
 			free(out);
 		}
 		cancel_pending(rc); /* 16.7 step 10 */
@@ -1318,7 +1324,26 @@ static struct slice consumed_realm(const struct proxy *p, bool authed)
 	return authed ? slice_cstr(auth_realm(p->auth)) : SLICE_NULL;
 }
 
-/* INVITEs claiming to come from sipd's domain must prove it (407), so nobody calls as someone else. */
+/* The credentials are those of the From's user (its name or extension); else 403. false when answered. */
+static bool from_is_user(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o,
+			 const struct sip_uri *from, const struct auth_user *user)
+{
+	char fuser[64];
+	long l = -1;
+
+	if (from->user.l < sizeof(fuser))
+		l = sip_unescape(fuser, sizeof(fuser) - 1, from->user);
+	if (l > 0)
+		fuser[l] = '\0';
+	if (l > 0 && (!strcmp(fuser, user->name) || !strcmp(fuser, user->extension)))
+		return true;
+	log_info("proxy: %s authenticated but sends as another From: refused", user->name);
+	answer(p, req, o, 403, "Credentials do not match the From", NULL);
+	return false;
+}
+
+/* INVITEs claiming to come from sipd's domain must prove it (407) with the credentials of the From's
+ * user, so nobody calls as someone else. false when answered. */
 static bool authorize_call(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o, struct seen *s)
 {
 	struct sip_uri from;
@@ -1328,7 +1353,9 @@ static bool authorize_call(struct proxy *p, const struct sip_msg *req, const str
 		return true;
 	if (sip_uri_parse(&from, req->from.uri) || !registrar_is_local(p->reg, from.host))
 		return true;
-	return s->authed = proxy_authenticate(p, req, o, &user);
+	if (!(s->authed = proxy_authenticate(p, req, o, &user)))
+		return false;
+	return from_is_user(p, req, o, &from, &user);
 }
 
 static bool outbound_users(const struct proxy *p)
@@ -1344,8 +1371,6 @@ static bool authorize_outbound(struct proxy *p, const struct sip_msg *req, const
 {
 	struct sip_uri from;
 	struct auth_user user;
-	char fuser[64];
-	long l = -1;
 
 	if (sip_uri_parse(&from, req->from.uri) || from.scheme == SIP_SCHEME_TEL ||
 	    !registrar_is_local(p->reg, from.host)) {
@@ -1354,16 +1379,7 @@ static bool authorize_outbound(struct proxy *p, const struct sip_msg *req, const
 	}
 	if (!(s->authed = proxy_authenticate(p, req, o, &user)))
 		return false;
-	if (from.user.l < sizeof(fuser))
-		l = sip_unescape(fuser, sizeof(fuser) - 1, from.user);
-	if (l > 0)
-		fuser[l] = '\0';
-	if (l <= 0 || (strcmp(fuser, user.name) && strcmp(fuser, user.extension))) {
-		log_info("proxy: %s authenticated but relays as another From: refused", user.name);
-		answer(p, req, o, 403, "Credentials do not match the From", NULL);
-		return false;
-	}
-	return true;
+	return from_is_user(p, req, o, &from, &user);
 }
 
 /* A Contact made a target's Request-URI (16.6 step 2): "If the URI contains any parameters not allowed
@@ -1384,22 +1400,55 @@ static void target_uri_set(char *dst, size_t n, struct slice contact)
 	slice_copy(dst, n, contact);
 }
 
-/* Whether the user part of the Request-URI names a user of sipd's (by name or extension); *disabled
- * when that user is disabled. */
-static bool callee_known(struct proxy *p, const struct sip_uri *ruri, bool *disabled)
+/* Whether the user part of the Request-URI names a user of sipd's (by name or extension): *u is that
+ * user, and *alias the other of its two names (the one not called; empty when it has no extension). */
+static bool callee_known(struct proxy *p, const struct sip_uri *ruri, struct auth_user *u, const char **alias)
 {
-	struct auth_user u;
 	char user[64];
 	long l = ruri->user.l < sizeof(user) ? sip_unescape(user, sizeof(user) - 1, ruri->user) : -1;
 
-	*disabled = false;
 	if (l <= 0)
 		return false;
 	user[l] = '\0';
-	if (auth_callee_find(p->auth, user, &u))
+	if (auth_callee_find(p->auth, user, u))
 		return false;
-	*disabled = u.disabled;
+	*alias = strcmp(user, u->name) ? u->name : u->extension;
 	return true;
+}
+
+/* The live bindings of the AOR of ruri, or of ruri with the user part user (when not NULL), into b. */
+static size_t lookup_aor(struct proxy *p, const struct sip_uri *ruri, const char *user, struct store_binding *b,
+			 size_t max)
+{
+	struct sip_uri u = *ruri;
+	char aor[256];
+	size_t n;
+
+	if (user)
+		u.user = slice_cstr(user);
+	if (!max || !registrar_aor_key(p->reg, &u, aor, sizeof(aor)))
+		return 0;
+	n = loc_lookup(registrar_location(p->reg), aor, b, max, (int64_t)time(NULL));
+	return n > max ? max : n;
+}
+
+/* Appends the bindings of the user's other name (a phone may register as bob or as his extension,
+ * 1002, and is called as either), but for a contact already there. Returns the new count. */
+static size_t lookup_alias(struct proxy *p, const struct sip_uri *ruri, const char *alias, struct store_binding *b,
+			   size_t n, size_t max)
+{
+	size_t more = alias[0] ? lookup_aor(p, ruri, alias, b + n, max - n) : 0, k = n;
+
+	for (size_t i = n; i < n + more; i++) {
+		bool dup = false;
+
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = !strcmp(b[i].contact, b[j].contact);
+		if (!dup && k != i)
+			b[k] = b[i];
+		k += !dup;
+	}
+	return k;
 }
 
 /* The target set of a user of sipd's domains (16.5): the AOR's bindings, best q first. 0 targets with
@@ -1410,24 +1459,20 @@ static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct
 			     bool *known)
 {
 	struct store_binding *b = scratch_take(max * sizeof(*b)); /* ~3 kB each: filled, not cleared */
-	char aor[256];
-	bool disabled;
+	struct auth_user u;
+	const char *alias;
 	size_t n = 0;
 
 	*known = false;
 	if (!b)
 		return 0;
-	if (registrar_aor(ruri, aor, sizeof(aor))) {
-		n = loc_lookup(registrar_location(p->reg), aor, b, max, (int64_t)time(NULL));
-		if (n > max)
-			n = max;
-		if (n && !p->cfg->register_auth) {
-			*known = true; /* anyone may bind any address of record */
-		} else {
-			*known = callee_known(p, ruri, &disabled);
-			if (!*known || disabled)
-				n = 0;
-		}
+	n = lookup_aor(p, ruri, NULL, b, max);
+	if (n && !p->cfg->register_auth) {
+		*known = true; /* anyone may bind any address of record */
+	} else if ((*known = callee_known(p, ruri, &u, &alias))) {
+		n = u.disabled ? 0 : lookup_alias(p, ruri, alias, b, n, max);
+	} else {
+		n = 0;
 	}
 	for (size_t i = 0; i < n; i++) {
 		target_uri_set(t[i].uri, sizeof(t[i].uri), slice_cstr(b[i].contact));
@@ -1794,6 +1839,15 @@ static bool dialog_creating(enum sip_method m)
 	return m == SIP_METHOD_INVITE || m == SIP_METHOD_SUBSCRIBE || m == SIP_METHOD_REFER;
 }
 
+/* Whether sipd (when configured to) stays on the path of req's dialog: a request that starts one, and
+ * every NOTIFY, which creates the subscriber's dialog when it comes before the 200 or from another fork
+ * (RFC 6665 4.3: a proxy that Record-Routed the SUBSCRIBE Record-Routes its NOTIFYs) */
+static bool record_routed(const struct proxy *p, const struct sip_msg *req)
+{
+	return p->cfg->record_route &&
+	       ((dialog_creating(req->mid) && !req->to.tag.p) || req->mid == SIP_METHOD_NOTIFY);
+}
+
 /* An ACK waiting for its next hop to be located: built for each transport, sent to the first target. */
 struct located_ack {
 	struct proxy *p;
@@ -2003,7 +2057,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 		txn_reply(stx, req, 100, NULL, NULL); /* 16.2 / 17.2.1: a stateful proxy answers 100 at once */
 	local = local_of(&tm->local)->hostport;
 	if (p->cfg->recurse_3xx)
-		rctx_keep_fwd(rc, local, o, s->lh, rs, p->cfg->record_route && dialog_creating(req->mid) && !req->to.tag.p);
+		rctx_keep_fwd(rc, local, o, s->lh, rs, record_routed(p, req));
 	for (size_t i = 0; i < n && rc->nbr < MAX_BRANCHES; i++) {
 		struct branch *b = branch_slot(rc, rc->nbr);
 		struct fwd f;
@@ -2018,7 +2072,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 			.routes = rs,
 			.src_host = slice_cstr(o->src_host),
 			.src_port = o->src_port,
-			.record_route = p->cfg->record_route && dialog_creating(req->mid) && !req->to.tag.p,
+			.record_route = record_routed(p, req),
 			.consume_realm = consumed_realm(p, s->authed),
 			.in_proto = tm->proto,
 			.local = local,
@@ -2118,6 +2172,11 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 	sip_list_begin(&it, req, SIP_HDR_ROUTE);
 	while (rs.n < FWD_MAX_ROUTES && sip_list_iter_next(&it, &route))
 		rs.r[rs.n++] = route;
+	if (rs.n == FWD_MAX_ROUTES && sip_list_iter_next(&it, &route)) {
+		/* more hops than sipd carries: refused whole, never forwarded with some of them gone */
+		answer(p, req, o, 500, "Too many Route header field values", NULL);
+		return PROXY_TAKEN;
+	}
 	/* 16.4: a Request-URI sipd put in a Record-Route comes from a strict router: the last Route is the
 	 * real Request-URI */
 	if (rs.n && !ruri.user.l && uri_is_us(p, &ruri) &&
@@ -2335,4 +2394,9 @@ void proxy_free(struct proxy *p)
 	unavail_free(p->unavail);
 	calls_free(p->calls);
 	free(p);
+}
+
+void proxy_housekeeping(struct proxy *p)
+{
+	calls_expire(p->calls);
 }

@@ -40,5 +40,7 @@ void proxy_txn_end(struct proxy *p, struct txn *tx);
  * another fork's answer: RFC 6026 8.4): passed on by its next Via when the top one is sipd's (16.11),
  * from the calling thread's worker. */
 void proxy_relay_2xx(struct proxy *p, const struct sip_msg *resp);
+/* Now and then, from any thread: what time alone ends (calls whose BYE never came, max_call_duration). */
+void proxy_housekeeping(struct proxy *p);
 
 #endif

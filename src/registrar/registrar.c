@@ -40,6 +40,7 @@ struct registrar {
 	struct loc *loc;
 	struct names domains;   /* [general] domain; empty: selves serve as the domains */
 	struct names selves;    /* sipd's host name, localhost, interface and listen addresses */
+	char self_aor_host[132]; /* with no domain, the one host of AORs for all of selves */
 	atomic_bool stopping;   /* the workers are gone: commits still complete, answers are not sent */
 };
 
@@ -93,6 +94,25 @@ static bool names_has(const struct names *s, struct slice host)
 	return false;
 }
 
+/* With no domain configured, sipd's names and addresses are one domain: a phone registered as
+ * sip:bob@127.0.0.1 is called as sip:bob@localhost or sip:bob@[::1] too. Their AORs are kept under
+ * one host: the first listener's address, or the host name when that is a wildcard. */
+static void self_aor_host_init(struct registrar *r)
+{
+	struct tp_addr a;
+	char host[64];
+
+	snprintf(r->self_aor_host, sizeof(r->self_aor_host), "localhost");
+	if (r->cfg->nlisten && tp_addr_parse(&a, r->cfg->listen[0] + 4, 5060) == 0 && !tp_addr_is_any(&a)) {
+		tp_addr_host(&a, host, sizeof(host));
+		snprintf(r->self_aor_host, sizeof(r->self_aor_host), strchr(host, ':') ? "[%s]" : "%s", host);
+	} else if (r->selves.n && strcmp(r->selves.name[0], "localhost") != 0) {
+		snprintf(r->self_aor_host, sizeof(r->self_aor_host), "%s", r->selves.name[0]); /* the host name */
+	}
+	for (char *c = r->self_aor_host; *c; c++)
+		*c = (char)slice__lower((unsigned char)*c);
+}
+
 /* The domains of the configuration, and the names and addresses that are sipd's whatever it serves:
  * with no domain configured, those are its domains too (RFC 3261 10.3 step 1). */
 static void domains_init(struct registrar *r)
@@ -127,6 +147,7 @@ static void domains_init(struct registrar *r)
 		if (tp_addr_parse(&a, r->cfg->listen[i] + 4, 5060) == 0)
 			names_add(&r->selves, tp_addr_host(&a, host, sizeof(host)));
 	}
+	self_aor_host_init(r);
 }
 
 bool registrar_is_local(const struct registrar *r, struct slice host)
@@ -391,6 +412,17 @@ bool registrar_aor(const struct sip_uri *u, char *out, size_t n)
 		out[k++] = (char)slice__lower((unsigned char)u->host.p[i]);
 	out[k] = '\0';
 	return true;
+}
+
+bool registrar_aor_key(const struct registrar *r, const struct sip_uri *u, char *out, size_t n)
+{
+	struct sip_uri folded;
+
+	if (r->domains.n || !names_has(&r->selves, u->host))
+		return registrar_aor(u, out, n);
+	folded = *u;
+	folded.host = slice_cstr(r->self_aor_host);
+	return registrar_aor(&folded, out, n);
 }
 
 static bool user_may_register(const struct auth_user *u, const struct sip_uri *to)
@@ -738,7 +770,7 @@ bool registrar_challenge(struct registrar *r, const struct txn_table *txns, cons
 	if (!r->cfg->register_auth || sip_msg_hdr(req, SIP_HDR_AUTHORIZATION))
 		return false;
 	if (req->ruri_err || !registrar_is_local(r, req->ruri_uri.host) || sip_uri_parse(&to, req->to.uri) ||
-	    !registrar_aor(&to, aor, sizeof(aor)))
+	    !registrar_aor_key(r, &to, aor, sizeof(aor)))
 		return false; /* the 404s come from registrar_handle (step 5's after the credentials) */
 	if (auth_check(r->auth, req, SIP_HDR_AUTHORIZATION, o->src_host, &user, extra, sizeof(extra), &reason) !=
 	    AUTH_CHALLENGE)
@@ -802,7 +834,7 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 		txn_reply(tx, req, 400, "To header field is not a SIP or SIPS URI", NULL);
 		return;
 	}
-	if (!registrar_aor(&to, aor, sizeof(aor))) {
+	if (!registrar_aor_key(r, &to, aor, sizeof(aor))) {
 		txn_reply(tx, req, 404, "Address of record not in this domain", NULL);
 		return;
 	}

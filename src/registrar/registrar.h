@@ -35,5 +35,8 @@ bool registrar_is_self(const struct registrar *r, struct slice host);
 struct loc *registrar_location(struct registrar *r);
 /* The canonical address of record of a sip/sips URI ("sip:alice@example.com"); false if it has none. */
 bool registrar_aor(const struct sip_uri *u, char *out, size_t n);
+/* The key of u's AOR in the location service: registrar_aor, with sipd's own names and addresses
+ * written as one host when no domain is configured (they are one domain then). */
+bool registrar_aor_key(const struct registrar *r, const struct sip_uri *u, char *out, size_t n);
 
 #endif

@@ -905,10 +905,9 @@ long sip_frame(const char *buf, size_t len, size_t max)
 	if (!hlen)
 		return len >= max ? -2 : 0;
 	cl = frame_content_length(buf, (size_t)hlen);
-	if (cl == -2)
-		return -1;
 	if (cl < 0)
-		cl = 0; /* missing on a stream: the core answers 400, framing treats it as no body */
+		return -1; /* missing on a stream (18.3: MUST be there), malformed or twice: where it ends is a
+			      guess, and a body taken for no body would run as a request of its own */
 	if ((size_t)hlen + (size_t)cl > max)
 		return -2;
 	return (size_t)hlen + (size_t)cl <= len ? hlen + cl : 0;

@@ -492,6 +492,72 @@ then
 		--expect 501
 	case_end
 
+	case_begin "a MESSAGE forked to two phones: one answers 180, the other 200 half a second later; the 200 goes up and the ringing phone gets no CANCEL (9.1: none for a non-INVITE)" main
+	unbind bob
+	pyphone "bob's first phone (sipua.py phone --method MESSAGE --answer 180)" phone --user bob --seconds 3 \
+		--expect invite --method MESSAGE --answer 180
+	pyphone "bob's second phone (sipua.py phone --method MESSAGE --answer 200 --delay 0.5)" phone --user bob \
+		--seconds 3 --expect invite --method MESSAGE --answer 200 --delay 0.5
+	check "MESSAGE to bob" request --port "${SIPD_PORT[main]}" --method MESSAGE --ruri "sip:bob@$M" --expect 200
+	case_end
+
+	case_begin "no domain configured: sipd's names and addresses are one domain; bob registered as sip:bob@localhost gets a MESSAGE sent to sip:bob@127.0.0.1" main
+	unbind bob
+	pyphone "bob's phone (sipua.py phone --domain localhost, answers 200)" phone --user bob --domain localhost \
+		--seconds 3 --expect invite --method MESSAGE --answer 200
+	check "MESSAGE to sip:bob@$M" request --port "${SIPD_PORT[main]}" --method MESSAGE --ruri "sip:bob@$M" --expect 200
+	case_end
+
+	case_begin "no domain configured: bob registered as sip:bob@127.0.0.1 gets a MESSAGE sent to sip:bob@LOCALHOST (sipd's host name, any case)" main
+	unbind bob
+	pyphone "bob's phone (sipua.py phone, answers 200)" phone --user bob --seconds 3 --expect invite --method MESSAGE \
+		--answer 200
+	check "MESSAGE to sip:bob@LOCALHOST:${SIPD_PORT[main]}" request --port "${SIPD_PORT[main]}" --method MESSAGE \
+		--ruri "sip:bob@LOCALHOST:${SIPD_PORT[main]}" --expect 200
+	case_end
+
+	case_begin "a MESSAGE forked to two phones that both answer 200, the second 0.3 s after the first: the caller gets one 200, the second goes nowhere (16.7 step 5: only an INVITE's 2xx follow the first)" main
+	unbind bob
+	pyphone "bob's first phone (sipua.py phone --method MESSAGE --answer 200)" phone --user bob --seconds 3 \
+		--expect invite --method MESSAGE --answer 200
+	pyphone "bob's second phone (sipua.py phone --method MESSAGE --answer 200 --delay 0.3)" phone --user bob \
+		--seconds 3 --expect invite --method MESSAGE --answer 200 --delay 0.3
+	check "MESSAGE to bob, one final" request --port "${SIPD_PORT[main]}" --method MESSAGE --ruri "sip:bob@$M" \
+		--expect 200 --one-final 1.5
+	case_end
+
+	case_begin "an INFO in a dialog whose Route holds sipd and 16 more hops (more than sipd carries): 500, never forwarded with some of them gone" main
+	routes=(--route "<sip:127.0.0.1:${SIPD_PORT[main]};lr>")
+	for i in $(seq 16); do routes+=(--route "<sip:192.0.2.$i;lr>"); done
+	check "INFO with 17 Route values" request --port "${SIPD_PORT[main]}" --method INFO --ruri "sip:bob@192.0.2.99" \
+		--to-tag r17 "${routes[@]}" --expect 500
+	case_end
+
+	case_begin "RFC 6665 4.3: a NOTIFY in a dialog (Route: sipd) reaches the phone with sipd's Record-Route, as the SUBSCRIBE had it, so that a NOTIFY that creates the subscriber's dialog keeps sipd on its path" main
+	unbind bob
+	pyphone "bob's phone (sipua.py catch, wants a Record-Route)" catch --user bob --seconds 4 \
+		--want-header "^Record-Route: <sip:127\\.0\\.0\\.1:${SIPD_PORT[main]};[^>]*lr" &&
+		check "NOTIFY with Route: sipd" request --port "${SIPD_PORT[main]}" --method NOTIFY \
+			--ruri "sip:callee@127.0.0.1:$PY_PORT" --route "<sip:127.0.0.1:${SIPD_PORT[main]};lr>" --to-tag nt1 \
+			--header "Event: presence" --header "Subscription-State: active;expires=60" --expect 200
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
+
+	case_begin "a user with an extension (sipctl user add erin -e 1005) is called by either name whichever it registered as: a phone registered as erin gets a MESSAGE to sip:1005@, one registered as 1005 a MESSAGE to sip:erin@" main
+	if "$SIPCTL" -d "$WORK/main.db" user add erin --password secret -e 1005 >/dev/null 2>>"$CASE_LOG.reg"; then
+		sleep 2.5 # sipd rereads its users every 2 s
+		pyphone "erin's phone (registered as erin)" phone --user erin --seconds 3 --expect invite --method MESSAGE \
+			--answer 200
+		check "MESSAGE to sip:1005@" request --port "${SIPD_PORT[main]}" --method MESSAGE --ruri "sip:1005@$M" --expect 200
+		unbind erin
+		pyphone "erin's phone (registered as 1005)" phone --user 1005 --auth-user erin --seconds 3 --expect invite \
+			--method MESSAGE --answer 200
+		check "MESSAGE to sip:erin@" request --port "${SIPD_PORT[main]}" --method MESSAGE --ruri "sip:erin@$M" --expect 200
+	else
+		case_fail "sipctl user add erin: $(tail -1 "$CASE_LOG.reg")"
+	fi
+	case_end
+
 	case_begin "16.6 step 3: a MESSAGE without Max-Forwards is forwarded with Max-Forwards: 70; the phone's 200 comes back" main
 	unbind bob
 	pyphone "bob's phone (sipua.py catch)" catch --user bob --want-header '^Max-Forwards: 70$'
@@ -845,6 +911,16 @@ then
 		WAIT=9000
 	case_end
 
+	case_begin "Timer C (timer_c = 3) on a re-INVITE whose phone rings: the CANCEL's 487 goes to the caller as it came, not 408, which would end the dialog (12.2.1.2; 16.8 asks 408 only of a branch with no provisional)" timerc
+	unbind bob
+	pyphone "bob's phone (sipua.py phone --expect cancel: 180 at once)" phone --user bob --expect cancel --delay 0.1 \
+		--seconds 8 &&
+		check "re-INVITE through sipd" request --port "${SIPD_PORT[timerc]}" --method INVITE \
+			--ruri "sip:callee@127.0.0.1:$PY_PORT" --route "<sip:127.0.0.1:${SIPD_PORT[timerc]};lr>" --to-tag re1 \
+			--expect 487
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
+
 	case_begin "Timer C, and the ringing phone answers neither the CANCEL nor the INVITE: 64*T1 (6.4 s at t1 = 100) after the CANCEL the branch counts as timed out (9.1, 16.8) and the caller gets 408 Request Timeout, 8.5..11 s after the 180" timerc
 	unbind bob
 	pyphone "bob's phone (sipua.py phone --expect cancel --mute: 180 at once, then silent)" phone --user bob \
@@ -891,6 +967,14 @@ then
 	unbind bob
 	pyphone "bob's phone (sipua.py phone, answers 486)" phone --user bob --seconds 10 --expect invite --answer 486
 	check "sipua.py invite" invite --port "${SIPD_PORT[authcalls]}" --to bob --frm alice --expect 486
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
+
+	case_begin "auth_calls = yes: carol's valid credentials on an INVITE from alice get 403 Credentials do not match the From (RFC 3261 22.3, 26: nobody calls as someone else); bob's phone gets nothing" authcalls
+	unbind bob
+	pyphone "bob's phone (sipua.py phone --expect nothing)" phone --user bob --seconds 3 --expect nothing
+	check "sipua.py invite --frm alice --auth-user carol" invite --port "${SIPD_PORT[authcalls]}" --to bob --frm alice \
+		--auth-user carol --expect 403
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
 

@@ -20,7 +20,7 @@ socket), and timing checks over SIPp's message logs.
       touches FILE, then waits on that same socket for sipd's INVITE and checks it (Request-URI is C, top
       Via is sipd's, Record-Route); answers 180 then 200 (Contact: this socket, Record-Route copied),
       retransmits the 200 until the ACK, answers the BYE with 200. Exit 0 when every check held.
-  sipua.py phone --port P --user U --ready FILE [--seconds S] [--expect invite|nothing] [--answer CODE
+  sipua.py phone --port P --user U [--auth-user A] --ready FILE [--seconds S] [--expect invite|nothing] [--answer CODE
                  [--reason TEXT]]
                  [--domain D]
       registers <sip:callee@127.0.0.1:LPORT> for U (sip:U@D with --domain) from one socket, touches FILE,
@@ -76,7 +76,7 @@ socket), and timing checks over SIPp's message logs.
       matching each --want-header REGEX and none matching a --refuse-header one; it is answered 200.
       --path: the Contact names a port nobody listens on and the REGISTER carries Path: <sip:127.0.0.1:LPORT;lr> and Supported: path: the request must come to LPORT
       all the same, with Route: <sip:127.0.0.1:LPORT;lr> (RFC 3327 5.3)
-  sipua.py invite --port P --to U [--frm alice] [--password PW] [--other-realm R] --expect CODE
+  sipua.py invite --port P --to U [--frm alice] [--password PW] [--auth-user U] [--other-realm R] --expect CODE
       INVITE sip:U@127.0.0.1:P from sip:FRM@127.0.0.1: 407 with a Digest MD5 Proxy-Authenticate, ACK, the
       INVITE again with Proxy-Authorization (digest uri = the Request-URI, which SIPp 3.6 cannot do; with
       --other-realm, a Proxy-Authorization for realm R first), then the final must be CODE; ACK
@@ -212,7 +212,7 @@ def recv_msg(sock, deadline):
 
 
 def register(sock, port, user, password, contacts, expires, timeout=8.0, domain=None, stream=None, extra=(),
-             to_host=HOST):
+             to_host=HOST, auth_user=None):
     """REGISTER sip:127.0.0.1:port for sip:user@127.0.0.1 from sock (with a domain: REGISTER sip:DOMAIN for
     sip:user@DOMAIN, still sent to 127.0.0.1:port); a 401 is answered once (MD5). Returns the final
     response. stream (a Stream, connected to sipd): over that TCP connection instead, sock unused.
@@ -273,7 +273,7 @@ def register(sock, port, user, password, contacts, expires, timeout=8.0, domain=
             md5s = [c for c in chals if c.get("algorithm", "MD5").upper() == "MD5"]
             if not md5s:
                 raise Fail("no MD5 challenge in the 401 to REGISTER %s: %s" % (user, resp.values("WWW-Authenticate")))
-            auth = digest("REGISTER", ruri, user, password, md5s[0])
+            auth = digest("REGISTER", ruri, auth_user or user, password, md5s[0])
             continue
         return resp
     return resp
@@ -451,7 +451,8 @@ def cmd_phone(a):
     the INVITE's retransmissions may come (9.1, 16.8: no CANCEL before a provisional response)."""
     sock = udp_socket(0)
     lport = sock.getsockname()[1]
-    r = register(sock, a.port, a.user, a.password, ["<sip:callee@%s:%d>" % (HOST, lport)], 300, domain=a.domain)
+    r = register(sock, a.port, a.user, a.password, ["<sip:callee@%s:%d>" % (HOST, lport)], 300, domain=a.domain,
+                 auth_user=a.auth_user)
     if r.code != 200:
         raise Fail("REGISTER %s: expected 200, got '%s'" % (a.user, r.start))
     with open(a.ready, "w") as f:
@@ -1330,6 +1331,17 @@ def cmd_request(a):
         ack += ["Max-Forwards: 70", "From: <sip:alice@%s>;tag=%s" % (HOST, tag), "To: %s" % r.first("To"),
                 "Call-ID: %s" % callid, "CSeq: 5 ACK", "Content-Length: 0"]
         sock.sendto(("\r\n".join(ack) + "\r\n\r\n").encode(), (HOST, a.port))
+    if a.one_final:
+        # 16.7 step 5: after the first final only an INVITE's 2xx go up; any other final is a second answer
+        end = time.monotonic() + a.one_final
+        while True:
+            m, _ = recv_msg(sock, end)
+            if m is None:
+                break
+            if m.code and m.code >= 200 and m.first("To") != r.first("To") and \
+                    (a.method == "INVITE" and m.code >= 300 or a.method != "INVITE"):
+                raise Fail("%s %s: a second final '%s' (To %s) after '%s'" % (a.method, a.ruri, m.start,
+                                                                               m.first("To"), r.start))
     sock.close()
     if r.code != a.expect:
         raise Fail("%s %s (Route %s): expected %d, got '%s'" % (a.method, a.ruri, a.route, a.expect, r.start))
@@ -1451,14 +1463,14 @@ def cmd_invite(a):
     if len(r.values("Via")) != 1:
         fails.append("407 carries %d Vias" % len(r.values("Via")))
     sock.sendto(request("ACK", 1, b1, r.first("To")), (HOST, a.port))
-    auth = ["Proxy-Authorization: %s" % digest("INVITE", ruri, a.frm, a.password, md5s[0])]
+    auth = ["Proxy-Authorization: %s" % digest("INVITE", ruri, a.auth_user or a.frm, a.password, md5s[0])]
     if a.other_realm:  # credentials for a proxy further on, before sipd's
         auth.insert(0, "Proxy-Authorization: %s" % digest("INVITE", ruri, a.frm, "elsewhere", {
             "realm": a.other_realm, "nonce": "far-nonce", "qop": "auth"}))
     b2 = "z9hG4bKin%s2" % tag
     r = final(request("INVITE", 2, b2, to0, auth), 2)
     if r.code != a.expect:
-        fails.append("INVITE with alice's credentials: expected %d, got '%s'" % (a.expect, r.start))
+        fails.append("INVITE with %s's credentials: expected %d, got '%s'" % (a.auth_user or a.frm, a.expect, r.start))
     sock.sendto(request("ACK", 2, b2, r.first("To")), (HOST, a.port))
     time.sleep(0.3)
     sock.close()
@@ -1683,6 +1695,8 @@ def main():
     q.add_argument("--method", default="INVITE", help="with --expect invite: the request that must come instead")
     q.add_argument("--realm", default="phone")
     q.add_argument("--domain", help="register for sip:USER@DOMAIN (REGISTER sip:DOMAIN)")
+    q.add_argument("--auth-user", help="the user name of the credentials (default: USER; e.g. the name of "
+                   "the user whose extension USER is)")
     d = sub.add_parser("tcpdrop")
     phone_args(d, 3.0)
     d.add_argument("--reset", action="store_true")
@@ -1730,6 +1744,7 @@ def main():
     r.add_argument("--expect-header", action="append", default=[], help="a regex some line of the final must match")
     r.add_argument("--cancel-after", type=float, help="S: no final within S s, then a CANCEL on the branch, "
                    "whose answer must be --expect; no final for the request in the second after it")
+    r.add_argument("--one-final", type=float, help="S: for S s after the final, no other final may come")
     r.add_argument("--trying", help="MIN:MAX: a 100 must come between MIN and MAX s after the request, and none "
                    "before (RFC 4320 4.1); 'none': no 100 may come")
     ca = sub.add_parser("catch")
@@ -1755,6 +1770,7 @@ def main():
     i.add_argument("--to", required=True)
     i.add_argument("--frm", default="alice")
     i.add_argument("--password", default="secret")
+    i.add_argument("--auth-user", help="the user name of the credentials (default: the From's)")
     i.add_argument("--expect", type=int, required=True)
     i.add_argument("--other-realm", help="the credentials also carry a Proxy-Authorization for this realm")
     c = sub.add_parser("cancel-check")

@@ -138,6 +138,8 @@ then
 		main raw_tcp_length_twice.sip --tcp --expect 400 --reason "Duplicate Content-Length header field" --header 'Call-ID~^raw' --closed
 	raw_case "TCP: a Content-Length that is no number: 400 naming it, then the connection is closed, the OPTIONS after it never run" \
 		main raw_tcp_length_junk.sip --tcp --expect 400 --reason "Malformed Content-Length header" --header 'Call-ID~^raw' --closed
+	raw_case "TCP: no Content-Length, and a body that is an OPTIONS: 400 naming the defect, then the connection is closed, the OPTIONS in the body never run" \
+		main raw_tcp_no_cl_smuggled.sip --tcp --expect 400 --reason "Missing Content-Length header field" --header 'Call-ID~^raw' --closed
 	raw_case "420 whose Unsupported names a 1100-character unknown option tag whole (8.2.2.3; path is supported)" \
 		main raw_require_long.sip --pad 1100 --expect 420 --header 'Unsupported~^x{1100}$'
 	raw_case "MESSAGE to sipd with Require: foo, a text/plain body and Max-Forwards 0: 405 with Allow (8.2.1 first)" \

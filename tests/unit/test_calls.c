@@ -135,6 +135,28 @@ static void test_expiry(void **state)
 	calls_free(c);
 }
 
+/* calls_expire, on a server where no call starts: every shard's expired calls go, the others stay */
+static void test_expire_sweep(void **state)
+{
+	struct calls *c;
+	char cid[32];
+
+	(void)state;
+	assert_int_equal(calls_new(&c, 1000, 1), 0);
+	for (unsigned i = 0; i < 200; i++) {
+		snprintf(cid, sizeof(cid), "q%u@x", i);
+		start(c, cid);
+		calls_answered(c, id(cid), true);
+	}
+	start(c, "ringing@x");
+	calls_expire(c); /* none is a second old yet */
+	assert_int_equal(calls_active(c), 201);
+	sleep(2);
+	calls_expire(c);
+	assert_int_equal(calls_active(c), 1); /* the unanswered one */
+	calls_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -142,6 +164,7 @@ int main(void)
 		cmocka_unit_test(test_max),
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_expiry),
+		cmocka_unit_test(test_expire_sweep),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

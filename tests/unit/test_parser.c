@@ -1078,6 +1078,12 @@ static void test_frame(void **state)
 	size_t l5;
 	const char *neg = crlf("MESSAGE sip:bo@example.com SIP/2.0\n" BASE_VIA "Content-Length: -5\n\nhello", &l5);
 	assert_int_equal(sip_frame(neg, l5, 65536), -1);
+	/* nor without Content-Length (18.3: a MUST on a stream): taken as no body, a request in its body
+	 * would run on its own */
+	size_t l6;
+	const char *none = crlf("MESSAGE sip:bo@example.com SIP/2.0\n" BASE_VIA "\nOPTIONS sip:x SIP/2.0\n", &l6);
+	assert_int_equal(sip_frame(none, l6, 65536), -1);
+	assert_int_equal(sip_frame(none, 30, 65536), 0); /* until its header block ends, it may come */
 }
 
 /* The stream is cut where the parser says the message ends: framing reads the fields as sip_msg_parse

@@ -850,6 +850,47 @@ static void test_tcp_idle_timeout(void **state)
 	tp_stop(tp);
 }
 
+/* A message that trickles in a byte every 100 ms (slowloris) is cut off tcp_msg_timeout_ms after its
+ * first byte, although each byte restarts the idle clock (2 s); a whole message before it, and one
+ * sent at once after a pause, do not count against it. */
+static void test_tcp_message_deadline(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	unsigned short port;
+	double t0, dt = -1;
+	int fd;
+
+	(void)state;
+	rx_reset();
+	cfg_init(&cfg);
+	cfg.tcp_idle_timeout_s = 2;
+	cfg.tcp_msg_timeout_ms = 500;
+	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
+	port = tp_start_any(&tp, &cfg);
+	fd = client(SOCK_STREAM, "127.0.0.1", port);
+	send_str(fd, "a\n\n");
+	expect_bytes(fd, "a\n\n");
+	sleep_ms(700); /* longer than the deadline, with nothing begun: no matter */
+	send_str(fd, "b\n\n");
+	expect_bytes(fd, "b\n\n");
+	t0 = mono_s();
+	for (int i = 0; i < 30 && dt < 0; i++) {
+		char c;
+		ssize_t k;
+
+		send(fd, "x", 1, MSG_NOSIGNAL); /* fails once sipd closed it: the recv below tells */
+		sleep_ms(100);
+		k = recv(fd, &c, 1, MSG_DONTWAIT);
+		if (k == 0 || (k < 0 && errno == ECONNRESET))
+			dt = mono_s() - t0;
+	}
+	print_message("trickling message: closed after %.3f s\n", dt);
+	assert_true(dt > 0.4 && dt < 1.2);
+	close(fd);
+	tp_stop(tp);
+}
+
 /* tp_conn_keep: a connection kept for 2 s outlives the 1 s idle timeout, and is closed once the keep
  * is over (the idle timeout having passed too); one beside it, not kept, goes at 1 s. */
 static void test_tcp_keep(void **state)
@@ -1459,6 +1500,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_oversize_and_garbage),
 		cmocka_unit_test(test_tcp_conn_limit),
 		cmocka_unit_test(test_tcp_idle_timeout),
+		cmocka_unit_test(test_tcp_message_deadline),
 		cmocka_unit_test(test_tcp_keep),
 		cmocka_unit_test(test_tcp_send_foreign),
 		cmocka_unit_test(test_tcp_outbound),
