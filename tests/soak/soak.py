@@ -14,8 +14,9 @@ What runs at once, all against one sipd (workers = 2, udp and tcp on 127.0.0.1):
   - brute force: wrong passwords for real and made-up users from 127.0.0.2-254 (401, then 403 once the
     pair is blocked; never a 200), which fills the failure counter table;
   - garbage: every tests/torture/invalid message over UDP in turn, TCP connections that send random
-    bytes or a message over max_message_size and close, 40 TCP connections left idle until sipd's
-    idle timeout (90 s here) closes them.
+    bytes or a message over max_message_size and close, 40 TCP connections left with half a request
+    line until sipd closes them (32 s after their first byte, a message's deadline; before the idle
+    timeout, 90 s here).
 
 Every 5 s: sipd's resident memory, descriptors, threads and the bindings stored. Passes when every SIPp
 run ended with zero failed calls, no wrong password was ever accepted and every attempt was answered,
@@ -251,7 +252,7 @@ class Hostile:
     def start(self):
         for _ in range(IDLE_CONNS):
             s = socket.create_connection((HOST, self.port), timeout=5)
-            s.sendall(b"OPTIONS sip:")  # half a request line, then nothing: the idle timeout's business
+            s.sendall(b"OPTIONS sip:")  # half a request line, then nothing: closed at its 32 s deadline
             self.idle.append(s)
         for t in self.threads:
             t.start()
