@@ -541,10 +541,10 @@ static void timer_c_restart(struct rctx *rc)
 
 static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const struct sip_msg *resp)
 {
-	if (code == 487 && rc->timer_c_fired && !rc->cancelled && rc->call_id[0]) {
+	if (code == 487 && rc->timer_c_fired && !rc->cancelled && !rc->in_dialog) {
 		/* the 487 answers sipd's own CANCEL, not the caller's: the branch rang too long, and the caller
 		 * hears 408 Request Timeout (16.8; the seed's 408 row), as for a branch that never answered.
-		 * Not for a re-INVITE (no call_id kept): a 408 there ends the whole dialog (12.2.1.2), and its
+		 * Not for a re-INVITE: a 408 there ends the whole dialog (12.2.1.2), and its
 		 * 487 says only that this offer is withdrawn */
 		code = 408;
 		resp = NULL;
@@ -2047,6 +2047,10 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 						       .nvia = s->nvia + 1 };
 	}
 	txn_set_tu(stx, rc, rctx_free);
+	/* its final may be minutes away (Timer C): the caller's TCP connection stays open for it, idle or not,
+	 * as 18.2.2 has it go there; a short tcp_idle_timeout would have closed it under a ringing call */
+	if (o->conn)
+		tp_conn_keep(o->conn, (rc->invite ? p->cfg->timer_c : 0) + 32);
 	if (rc->invite && !req->to.tag.p && req->call_id.l < sizeof(rc->call_id)) {
 		slice_copy(rc->call_id, sizeof(rc->call_id), req->call_id);
 		calls_start(p->calls, req->call_id, req->from.uri, req->to.uri);

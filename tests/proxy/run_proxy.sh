@@ -881,6 +881,13 @@ then
 	fi
 	case_end
 
+	case_begin "tcp_idle_timeout = 1: a caller over TCP whose callee answers 486 only after 2.5 s gets it on its connection (18.2.2); the idle timeout does not close a connection whose INVITE is unanswered" timerc
+	unbind bob
+	uas bob 1.0 uas_reject.xml CODE=486 REASON="Busy Here" DELAY=2500
+	caller uac_fail.xml bob DOMAIN="127.0.0.1:${SIPD_PORT[timerc]}" MAXFWD=70 CODE=486 REASON="Busy Here" \
+		WAIT=6000 -- -t t1
+	case_end
+
 	# ring_cancelled SCENARIO CANCEL_MIN CANCEL_MAX FINALS FINAL_MAX: bob rings until sipd CANCELs him
 	# CANCEL_MIN..CANCEL_MAX s after his INVITE; the caller's final (a regex of codes) follows its 180 by
 	# CANCEL_MIN..FINAL_MAX s
