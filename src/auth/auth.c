@@ -597,8 +597,12 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 		*reason = "Too many failed authentication attempts";
 		return AUTH_FORBIDDEN;
 	}
-	if (!alg_offered(a, c.alg))
-		return fail(a, hdr, src, key, c.username, "algorithm not offered", extra, n);
+	if (!alg_offered(a, c.alg)) {
+		/* a new challenge, but no failure towards a lockout: no password was tried */
+		log_info("auth: algorithm not offered for user '%.*s' from %s", SLICE_ARG(c.username), source);
+		challenge(a, hdr, false, single_challenge(a, key, false, src), extra, n);
+		return AUTH_CHALLENGE;
+	}
 	/* credentials made for another request: 400 (RFC 7616 3.4.6), neither a new challenge, which the
 	 * client would answer the same way, nor a failure that counts towards a lockout: no password was
 	 * tried. The user does not matter yet, so nothing is told about who exists. */

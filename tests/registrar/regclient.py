@@ -893,7 +893,9 @@ def c_cred_checks(a, ck):
               "no 'auth: no HA1 for that algorithm' line for %s in the log" % user)
 
 
-@case("cred-alg", "credentials with an algorithm sipd did not offer (SHA-256 where algorithms = MD5): 401")
+@case("cred-alg", "credentials with an algorithm sipd did not offer (SHA-256 where algorithms = MD5): 401, and "
+      "no failure towards a lockout (no password was tried): after six of them (max_failures 5) the right MD5 "
+      "credentials get 200")
 def c_cred_alg(a, ck):
     ua = UA(a.port)
     ua.challenge("alice", "MD5")
@@ -903,6 +905,14 @@ def c_cred_alg(a, ck):
     algs = [c.get("algorithm", "MD5") for c in parse_challenges(r)]
     ck.ok(algs == ["MD5"], "the 401 should challenge with MD5 only: %s" % r.values("WWW-Authenticate"))
     ck.ok(log_has(a.log, r"auth: algorithm not offered for user 'alice'"), "no 'auth: algorithm not offered' line")
+    for _ in range(5):
+        ua = UA(a.port)
+        ua.challenge("alice", "MD5")
+        ua.alg = "SHA-256"
+        ua.auth_send("alice", "alice", "secret", ["<sip:alice-alg@%s:%d>" % (HOST, ua.lport)], 600)
+    ua = UA(a.port)
+    r = ua.register("alice", "alice", "secret", ["<sip:alice-alg@%s:%d>" % (HOST, ua.lport)], 0, alg="MD5")
+    ck.code(r, 200, what="the right MD5 credentials after six SHA-256 answers (max_failures 5)")
 
 
 @case("contact-400", "a REGISTER with a malformed Contact, with 33 Contact values (more than sipd takes in one "
