@@ -54,12 +54,16 @@ static int listener_parse(struct tp_listen *l, const char *s)
 	return tp_addr_parse(&l->addr, s + 4, 5060);
 }
 
+/* Room for every error line of a configuration file (--check and SIGHUP report them all): about
+ * 6,000 lines of 80 characters. */
+#define CONFIG_ERRS (512 * 1024)
+
 /* SIGHUP, as daemons take it: the configuration file read again, its [user] sections (and the store's
  * users) taken at once; a file with errors changes nothing. Other keys wait for the next start. */
 static void reload(struct core *core, const char *path)
 {
 	struct config fresh;
-	char errs[8192];
+	static char errs[CONFIG_ERRS]; /* the main thread's alone */
 	int n, err;
 
 	if (!path) {
@@ -222,7 +226,7 @@ int main(int argc, char **argv)
 	}
 	config_defaults(&cfg);
 	if (path) {
-		char errs[8192];
+		static char errs[CONFIG_ERRS];
 		int n = config_load(&cfg, path, errs, sizeof(errs));
 
 		if (n < 0) {

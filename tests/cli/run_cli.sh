@@ -152,6 +152,17 @@ for want in "^$B:3: unknown key \\[general\\] bogus_key$" \
 done
 [ "${#FAILED[@]}" -eq 0 ] && pass "bad.ini: each error names its file and line (the section's header for a section's own error, told once; none for a check of the whole file)"
 
+{
+	echo "[sip]"
+	for i in $(seq 300); do echo "t1 = x$i"; done
+} >"$WORK/many.ini"
+run -c "$WORK/many.ini" --check
+expect "-c many.ini --check: 300 errors, each reported" 1 '' "^sipd: 300 error\\(s\\) in $WORK/many.ini$"
+n=$(grep -cE "^$WORK/many.ini:[0-9]+: \\[sip\\] t1: not a number$" <<<"$ERR")
+[ "$n" = 300 ] && pass "many.ini: all 300 error lines, the last whole (line 301)" ||
+	fail "many.ini: all 300 error lines" "$n lines; last: $(grep "many.ini:" <<<"$ERR" | tail -1)"
+grep -qE "^$WORK/many.ini:301: " <<<"$ERR" || fail "many.ini: the line of the last error" "$(tail -2 <<<"$ERR")"
+
 printf '[registrar]\nmin_expires = 120\ndefault_expires = 60\n' >"$WORK/default.ini"
 run -c "$WORK/default.ini" --check
 expect "-c default.ini --check (default_expires 60 under min_expires 120): exit 1, the error says why" 1 '' \
