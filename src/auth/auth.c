@@ -567,13 +567,21 @@ static bool alg_offered(const struct auth *a, enum digest_alg alg)
 	return false;
 }
 
+/* Credentials that do not pass: logged with why, and a new challenge. */
+static enum auth_result rechallenge(struct auth *a, enum sip_hdr_id hdr, struct slice src, uint64_t key,
+				    struct slice user, const char *why, char *extra, size_t n)
+{
+	log_info("auth: %s for user '%.*s' from %.*s", why, SLICE_ARG(user), SLICE_ARG(src));
+	challenge(a, hdr, false, single_challenge(a, key, false, src), extra, n);
+	return AUTH_CHALLENGE;
+}
+
+/* As rechallenge, for a password tried and failed: it counts towards a lockout. */
 static enum auth_result fail(struct auth *a, enum sip_hdr_id hdr, struct slice src, uint64_t key,
 			     struct slice user, const char *why, char *extra, size_t n)
 {
-	log_info("auth: %s for user '%.*s' from %.*s", why, SLICE_ARG(user), SLICE_ARG(src));
 	digest_limiter_failure(a->limiter, src, user, now_s());
-	challenge(a, hdr, false, single_challenge(a, key, false, src), extra, n);
-	return AUTH_CHALLENGE;
+	return rechallenge(a, hdr, src, key, user, why, extra, n);
 }
 
 enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_hdr_id hdr, const char *source,
@@ -597,12 +605,8 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 		*reason = "Too many failed authentication attempts";
 		return AUTH_FORBIDDEN;
 	}
-	if (!alg_offered(a, c.alg)) {
-		/* a new challenge, but no failure towards a lockout: no password was tried */
-		log_info("auth: algorithm not offered for user '%.*s' from %s", SLICE_ARG(c.username), source);
-		challenge(a, hdr, false, single_challenge(a, key, false, src), extra, n);
-		return AUTH_CHALLENGE;
-	}
+	if (!alg_offered(a, c.alg)) /* no failure towards a lockout: no password was tried */
+		return rechallenge(a, hdr, src, key, c.username, "algorithm not offered", extra, n);
 	/* credentials made for another request: 400 (RFC 7616 3.4.6), neither a new challenge, which the
 	 * client would answer the same way, nor a failure that counts towards a lockout: no password was
 	 * tried. The user does not matter yet, so nothing is told about who exists. */

@@ -479,26 +479,20 @@ void core_on_message(struct tp_msg *tm, void *arg)
 			tp_conn_close(tm->conn);
 		return;
 	}
-	if (tm->unframed) {
-		/* a stream whose next message cannot be found (no Content-Length, two, one that is no number):
-		 * the request is never processed, since its end is a guess; it is answered when it can be, and
-		 * the transport closes the connection */
-		if (rc == 0)
-			rc = sip_msg_check(m, &perr);
-		if (rc == 0 && m->content_length < 0) {
-			rc = EBADMSG;
-			perr = (struct sip_error){ 400, "Missing Content-Length header field" };
-		}
-		if (m->is_request && m->hdr_len && m->mid != SIP_METHOD_ACK)
-			reply(c, NULL, m, &o, 400, rc && perr.status == 400 && perr.reason ? perr.reason :
-					    "Content-Length does not frame the message", NULL);
-		return;
-	}
 	if (rc == 0)
 		rc = sip_msg_check(m, &perr);
 	if (rc == 0 && tm->proto != TP_UDP && m->content_length < 0) {
 		rc = EBADMSG;
 		perr = (struct sip_error){ 400, "Missing Content-Length header field" };
+	}
+	if (tm->unframed) {
+		/* a stream whose next message cannot be found (no Content-Length, two, one that is no number):
+		 * the request is never processed, since its end is a guess; it is answered when it can be, and
+		 * the transport closes the connection */
+		if (m->is_request && m->hdr_len && m->mid != SIP_METHOD_ACK)
+			reply(c, NULL, m, &o, 400, rc && perr.status == 400 && perr.reason ? perr.reason :
+					    "Content-Length does not frame the message", NULL);
+		return;
 	}
 	if (rc == 0 && m->ruri.l > c->cfg.max_request_uri_length) {
 		rc = EBADMSG;

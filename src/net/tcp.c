@@ -28,7 +28,7 @@
 #define TCP_ACCEPTS 64        /* per wake-up */
 #define TCP_READS 8           /* per wake-up, so one busy peer cannot starve the rest */
 #define TCP_LINGER_MS 2000    /* how long a closing connection waits for the peer's FIN */
-#define TCP_MSG_MS 32000      /* default tcp_msg_timeout_ms: 64*T1 */
+#define TCP_MSG_MS 32000      /* default tcp_msg_timeout_ms: 64*T1 at the default T1 */
 
 static void conn_update(struct tp_conn *c);
 
@@ -68,6 +68,12 @@ static uint64_t conn_msg_ms(const struct tp_conn *c)
 	return ms ? ms : TCP_MSG_MS;
 }
 
+/* When the unfinished message must have ended (loop ms), 0 when there is none. */
+static uint64_t conn_msg_end(const struct tp_conn *c)
+{
+	return c->partial_since ? c->partial_since + conn_msg_ms(c) : 0;
+}
+
 /* Owner thread, after a read: the idle time counts from now, but a message begun and not finished must
  * end within conn_msg_ms of its first byte, however slowly its bytes come (a slowloris client would
  * otherwise hold its connection, and its buffer of up to max_message_size, for ever with a byte now
@@ -83,7 +89,7 @@ static void conn_after_read(struct tp_conn *c)
 	}
 	if (!c->partial_since)
 		c->partial_since = now;
-	end = c->partial_since + conn_msg_ms(c);
+	end = conn_msg_end(c);
 	left = end > now ? end - now : 1;
 	conn_idle_arm(c, left < idle ? left : idle);
 }
@@ -461,7 +467,7 @@ static void conn_idle_h(struct tmr *t, void *arg)
 		/* open until the idle time or the keep ends, whichever is later; looked at again then */
 		uint64_t idle_left = since < idle ? idle - since : 0, keep_left = keep > now ? keep - now : 0;
 		uint64_t left = idle_left > keep_left ? idle_left : keep_left;
-		uint64_t end = c->partial_since ? c->partial_since + conn_msg_ms(c) : 0;
+		uint64_t end = conn_msg_end(c);
 
 		if (end && now >= end) {
 			log_info("tcp: %s left a message unfinished for %llu ms, closing",

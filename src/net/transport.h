@@ -62,7 +62,7 @@ struct tp_config {
 	unsigned tcp_max_conns;      /* over it, new connections are accepted and closed at once */
 	unsigned tcp_idle_timeout_s; /* a connection with no traffic for this long is closed */
 	unsigned tcp_msg_timeout_ms; /* a message begun must end within this, however its bytes trickle in
-	                              * (0: 32 000, 64*T1), or the connection is closed */
+	                              * (0: 32 000, 64*T1 at the default T1), or the connection is closed */
 	tp_frame_h *frame;
 	tp_recv_h *recv;
 	tp_worker_h *worker_start;   /* optional, runs on each worker thread before its loop */

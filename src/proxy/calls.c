@@ -171,14 +171,14 @@ void calls_expire(struct calls *c)
 		struct call_shard *s = &c->shards[i];
 		struct call *x;
 
-		do {
+		for (;;) {
 			pthread_mutex_lock(&s->lock);
 			x = expired_take(c, s);
 			pthread_mutex_unlock(&s->lock);
 			if (!x)
 				break;
 			expired_free(x);
-		} while (1);
+		}
 	}
 }
 

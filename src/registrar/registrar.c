@@ -96,7 +96,8 @@ static bool names_has(const struct names *s, struct slice host)
 
 /* With no domain configured, sipd's names and addresses are one domain: a phone registered as
  * sip:bob@127.0.0.1 is called as sip:bob@localhost or sip:bob@[::1] too. Their AORs are kept under
- * one host: the first listener's address, or the host name when that is a wildcard. */
+ * one host: the first listener's address, or the host name when that is a wildcard (registrar_aor
+ * writes it in lower case). */
 static void self_aor_host_init(struct registrar *r)
 {
 	struct tp_addr a;
@@ -109,8 +110,6 @@ static void self_aor_host_init(struct registrar *r)
 	} else if (r->selves.n && strcmp(r->selves.name[0], "localhost") != 0) {
 		snprintf(r->self_aor_host, sizeof(r->self_aor_host), "%s", r->selves.name[0]); /* the host name */
 	}
-	for (char *c = r->self_aor_host; *c; c++)
-		*c = (char)slice__lower((unsigned char)*c);
 }
 
 /* The domains of the configuration, and the names and addresses that are sipd's whatever it serves:
