@@ -472,6 +472,25 @@ static struct store *db_open(bool create)
 
 /* ---- commands ---- */
 
+/* A user about to be added against one already stored: its name or extension may not be another's. */
+struct clash {
+	const struct store_user *add;
+	char msg[200];
+};
+
+static int clash_check(const struct store_user *u, void *arg)
+{
+	struct clash *c = arg;
+	const char *ext = c->add->extension;
+
+	if (ext[0] && (!strcmp(ext, u->name) || !strcmp(ext, u->extension)))
+		snprintf(c->msg, sizeof(c->msg), "extension %s is already user '%s''s %s", ext, u->name,
+			 strcmp(ext, u->name) ? "extension" : "name");
+	else if (u->extension[0] && !strcmp(c->add->name, u->extension))
+		snprintf(c->msg, sizeof(c->msg), "'%s' is already user '%s''s extension", c->add->name, u->name);
+	return c->msg[0] != '\0';
+}
+
 static int cmd_user_add(int argc, char **argv)
 {
 	const char *password = NULL, *ha1 = NULL, *ha1_256 = NULL, *realm = NULL, *ext = NULL, *display = NULL;
@@ -482,6 +501,7 @@ static int cmd_user_add(int argc, char **argv)
 		{ NULL, NULL, NULL },
 	};
 	struct store_user u, old;
+	struct clash clash = { .add = &u };
 	const char *used = NULL;
 	struct store *s = NULL;
 	const char *pos[1];
@@ -496,8 +516,9 @@ static int cmd_user_add(int argc, char **argv)
 		return usage_error("bad user name '%s' (1 to 63 bytes; no spaces, ':', '\"' or '\\')", pos[0]);
 	memset(&u, 0, sizeof(u));
 	strcpy(u.name, pos[0]);
-	if (ext && (strlen(ext) >= sizeof(u.extension) || !name_ok(ext)))
-		return usage_error("bad extension '%s' (up to 31 bytes, no spaces)", ext);
+	if (ext && (strlen(ext) >= sizeof(u.extension) || !config_extension_ok(ext)))
+		return usage_error("bad extension '%s' (a number: digits, '*' or '#' after an optional '+'; up to 31 bytes)",
+				   ext);
 	if (display && (strlen(display) >= sizeof(u.display_name) || !printable(display)))
 		return usage_error("bad display name (up to 127 bytes, no control characters)");
 	if (ext)
@@ -516,6 +537,15 @@ static int cmd_user_add(int argc, char **argv)
 	}
 	if (err != ENOENT) {
 		error("cannot read users: %s", strerror(err));
+		ret = EXIT_ERR;
+		goto out;
+	}
+	err = store_user_list(s, clash_check, &clash);
+	if (err || clash.msg[0]) {
+		if (clash.msg[0])
+			error("%s: two users would answer to one address", clash.msg);
+		else
+			error("cannot read users: %s", strerror(err));
 		ret = EXIT_ERR;
 		goto out;
 	}

@@ -340,6 +340,16 @@ int auth_user_find(struct auth *a, const char *name, struct auth_user *u)
 	return user_lookup(a, name, false, u);
 }
 
+bool auth_user_answers_to(struct auth *a, const struct auth_user *u, const char *name)
+{
+	struct auth_user callee;
+
+	if (!strcmp(name, u->name))
+		return true;
+	return u->extension[0] && !strcmp(name, u->extension) && auth_callee_find(a, name, &callee) == 0 &&
+	       !strcmp(callee.name, u->name);
+}
+
 int auth_callee_find(struct auth *a, const char *user, struct auth_user *u)
 {
 	return user_lookup(a, user, true, u);

@@ -35,6 +35,10 @@ void auth_free(struct auth *a);
 const char *auth_realm(const struct auth *a);
 /* 0 or ENOENT. Thread-safe. */
 int auth_user_find(struct auth *a, const char *name, struct auth_user *u);
+/* Whether name is u's: its name, or its extension when calls to that extension reach u (a user in the
+ * database may have been given another's name or extension: the one that calls reach is the only one
+ * that may register or send as it). */
+bool auth_user_answers_to(struct auth *a, const struct auth_user *u, const char *name);
 /* The user that the user part of a Request-URI names: by name, else by extension. 0 or ENOENT. */
 int auth_callee_find(struct auth *a, const char *user, struct auth_user *u);
 /* Checks the credentials of req in hdr (SIP_HDR_AUTHORIZATION or SIP_HDR_PROXY_AUTHORIZATION); challenge

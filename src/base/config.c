@@ -2,6 +2,7 @@
 #include "base/config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <ini.h>
@@ -425,6 +426,18 @@ static const char *hex_copy(char *dst, const char *value, size_t n)
 	return NULL;
 }
 
+bool config_extension_ok(const char *v)
+{
+	if (*v == '+')
+		v++;
+	if (!*v)
+		return false;
+	for (; *v; v++)
+		if (!isdigit((unsigned char)*v) && *v != '*' && *v != '#')
+			return false;
+	return true;
+}
+
 /* [user NAME]: password or ha1 / ha1_sha256, extension, display_name, disabled. */
 static void on_user_key(struct load_ctx *x, const char *uname, const char *name, const char *value)
 {
@@ -444,7 +457,9 @@ static void on_user_key(struct load_ctx *x, const char *uname, const char *name,
 	else if (!strcasecmp(name, "ha1_sha256"))
 		why = hex_copy(u->ha1_sha256, value, 64);
 	else if (!strcasecmp(name, "extension"))
-		why = strlen(value) < sizeof(u->extension) ? (strcpy(u->extension, value), NULL) : "too long";
+		why = strlen(value) >= sizeof(u->extension) ? "too long"
+		      : !config_extension_ok(value)         ? "a number: digits, '*' or '#', after an optional '+'"
+							    : (strcpy(u->extension, value), NULL);
 	else if (!strcasecmp(name, "display_name"))
 		why = strlen(value) < sizeof(u->display_name) ? (strcpy(u->display_name, value), NULL) : "too long";
 	else if (!strcasecmp(name, "disabled"))
@@ -582,6 +597,14 @@ int config_load(struct config *c, const char *path, char *errbuf, size_t errlen)
 		if (!c->users[i].password[0] && !c->users[i].ha1[0] && !c->users[i].ha1_sha256[0])
 			add_error_at(&x, c->users[i].line, "[user %s]: needs a password, ha1 or ha1_sha256\n",
 				     c->users[i].name);
+	/* a user's extension names it as its name does: two users with one name would share an AOR */
+	for (unsigned i = 0; i < c->nusers; i++)
+		for (unsigned j = 0; j < c->nusers && c->users[i].extension[0]; j++)
+			if (j != i && (!strcmp(c->users[i].extension, c->users[j].name) ||
+				       (j < i && !strcmp(c->users[i].extension, c->users[j].extension))))
+				add_error_at(&x, c->users[i].line, "[user %s]: extension %s is already [user %s]'s %s\n",
+					     c->users[i].name, c->users[i].extension, c->users[j].name,
+					     strcmp(c->users[i].extension, c->users[j].name) ? "extension" : "name");
 	if (c->min_expires > c->max_expires)
 		add_error_at(&x, 0, "[registrar] min_expires (%u) is above max_expires (%u)\n", c->min_expires,
 			     c->max_expires);

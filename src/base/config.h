@@ -94,5 +94,8 @@ void config_free(struct config *c);
 int config_load(struct config *c, const char *path, char *errbuf, size_t errlen);
 /* Prints every key and its current value in INI form. */
 void config_dump(const struct config *c, void *file);
+/* Whether v is an extension: a number a phone dials (digits, '*', '#', after an optional '+'), so that
+ * it can never be another user's name, which has a letter. */
+bool config_extension_ok(const char *v);
 
 #endif

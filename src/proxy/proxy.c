@@ -1335,7 +1335,7 @@ static bool from_is_user(struct proxy *p, const struct sip_msg *req, const struc
 		l = sip_unescape(fuser, sizeof(fuser) - 1, from->user);
 	if (l > 0)
 		fuser[l] = '\0';
-	if (l > 0 && (!strcmp(fuser, user->name) || !strcmp(fuser, user->extension)))
+	if (l > 0 && auth_user_answers_to(p->auth, user, fuser))
 		return true;
 	log_info("proxy: %s authenticated but sends as another From: refused", user->name);
 	answer(p, req, o, 403, "Credentials do not match the From", NULL);

@@ -424,7 +424,7 @@ bool registrar_aor_key(const struct registrar *r, const struct sip_uri *u, char 
 	return registrar_aor(&folded, out, n);
 }
 
-static bool user_may_register(const struct auth_user *u, const struct sip_uri *to)
+static bool user_may_register(struct registrar *r, const struct auth_user *u, const struct sip_uri *to)
 {
 	char user[64];
 	long l = to->user.l < sizeof(user) ? sip_unescape(user, sizeof(user) - 1, to->user) : -1;
@@ -432,7 +432,7 @@ static bool user_may_register(const struct auth_user *u, const struct sip_uri *t
 	if (l < 0)
 		return false;
 	user[l] = '\0';
-	return !strcmp(user, u->name) || (u->extension[0] && !strcmp(user, u->extension));
+	return auth_user_answers_to(r->auth, u, user);
 }
 
 /* Contacts of the request, with the expiry each asks for (10.3 step 6). 0, or the status to answer. */
@@ -663,7 +663,7 @@ static bool authorize(struct registrar *r, struct txn *tx, const struct sip_msg 
 	case AUTH_OK:
 		break;
 	}
-	if (!user_may_register(&user, to)) {
+	if (!user_may_register(r, &user, to)) {
 		log_info("registrar: user '%s' may not register %.*s", user.name, SLICE_ARG(req->to.uri));
 		txn_reply(tx, req, 403, "Not allowed to register this address of record", NULL);
 		return false;

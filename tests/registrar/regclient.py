@@ -780,6 +780,42 @@ def c_dbuser(a, ck):
             ck.code(r, 401, what="%s disabled by sipctl, %.1f s later" % (name, time.monotonic() - t0))
 
 
+@case("dbext", "sipctl refuses an extension that is no number or is another stored user's; a stored user "
+      "given the extension of a [user] in the file may not register it (403): calls to it reach the file's user")
+def c_dbext(a, ck):
+    name = "mal%d" % random.randrange(10 ** 6)
+
+    def add(user, ext):
+        return subprocess.run([a.sipctl, "-d", a.db, "user", "add", user, "--password", "m4l", "--extension", ext],
+                              capture_output=True, text=True, timeout=20)
+
+    out = add(name, "alice")
+    ck.ok(out.returncode == 2 and "bad extension 'alice'" in out.stderr,
+          "sipctl user add --extension alice: exit %d %s" % (out.returncode, out.stderr.strip()))
+    out = add(name, "100")  # the file's alice has 100: the database cannot know
+    if not ck.ok(out.returncode == 0, "sipctl user add --extension 100: exit %d %s" % (out.returncode, out.stderr.strip())):
+        return
+    out = add(name + "b", "100")
+    ck.ok(out.returncode == 1 and "extension 100 is already user '%s''s extension" % name in out.stderr,
+          "sipctl user add of a second extension 100: exit %d %s" % (out.returncode, out.stderr.strip()))
+    out = add("100", "555")
+    ck.ok(out.returncode == 1 and "'100' is already user '%s''s extension" % name in out.stderr,
+          "sipctl user add of a user named 100: exit %d %s" % (out.returncode, out.stderr.strip()))
+    t0 = time.monotonic()
+    while True:
+        r = UA(a.port).register(name, name, "m4l", ["<sip:%s@10.0.0.8>" % name], 600)
+        if r.code == 200 or time.monotonic() - t0 > 3.0:
+            break
+        time.sleep(0.8)
+    if ck.code(r, 200, what="%s registers its own name" % name):
+        r = UA(a.port).register("100", name, "m4l", ["<sip:%s@10.0.0.8>" % name], 600)
+        ck.code(r, 403, "Not allowed to register this address of record", what="%s -> sip:100@ (alice's)" % name)
+        rows, text = sipctl_regs(a.sipctl, a.db)
+        ck.ok(not find_reg(rows, "sip:100@127.0.0.1", "sip:%s@10.0.0.8" % name),
+              "a binding of %s under sip:100@ was stored:\n%s" % (name, indent(text)))
+    subprocess.run([a.sipctl, "-d", a.db, "user", "del", name], capture_output=True, timeout=20)
+
+
 def log_has(path, rx):
     with open(path, encoding="utf-8", errors="replace") as f:
         return re.search(rx, f.read()) is not None

@@ -600,6 +600,31 @@ static void test_algorithms_and_sync_words(void **state)
 	assert_true(c.db_sync_full);
 }
 
+/* An extension is a number, and names one user only: mallory with extension "alice", or eve with
+ * alice's 100, would register alice's or 100's address of record with their own passwords */
+static void test_extensions(void **state)
+{
+	char *good = tmp_write("[user alice]\npassword = a\nextension = +100*#\n[user bob]\npassword = b\nextension = 101\n");
+	char *bad = tmp_write("[user alice]\npassword = a\nextension = 100\n"     /* 1 */
+			      "[user mallory]\npassword = m\nextension = alice\n"     /* 4: not a number */
+			      "[user eve]\npassword = e\nextension = 100\n"           /* 7: alice's */
+			      "[user 200]\npassword = x\n"                           /* 10 */
+			      "[user carol]\npassword = c\nextension = 200\n");      /* 12: a user's name */
+	char errbuf[2048];
+	struct config c;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_load(&c, good, errbuf, sizeof(errbuf)), 0);
+	config_free(&c);
+	config_defaults(&c);
+	assert_int_equal(config_load(&c, bad, errbuf, sizeof(errbuf)), 3);
+	assert_err_line(errbuf, 0, bad, 6, "a number");
+	assert_err_line(errbuf, 1, bad, 7, "[user eve]: extension 100 is already [user alice]'s extension");
+	assert_err_line(errbuf, 2, bad, 12, "[user carol]: extension 200 is already [user 200]'s name");
+	config_free(&c);
+}
+
 static void test_dump_round_trip(void **state)
 {
 	struct config a, b;
@@ -633,6 +658,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_defaults, tmp_cleanup),
 		cmocka_unit_test_teardown(test_algorithms_and_sync_words, tmp_cleanup),
+		cmocka_unit_test_teardown(test_extensions, tmp_cleanup),
 		cmocka_unit_test_teardown(test_load_good, tmp_cleanup),
 		cmocka_unit_test_teardown(test_errors_with_lines, tmp_cleanup),
 		cmocka_unit_test_teardown(test_ranges, tmp_cleanup),
