@@ -203,6 +203,20 @@ static bool yes_no(const char *value, bool *out)
 	return false;
 }
 
+/* Whether a final response with this code must carry a header that says what to do next (RFC 3261 21),
+ * which a bare answer such as unrouted_code's cannot give. */
+static bool code_needs_header(unsigned code)
+{
+	static const unsigned need[] = { 401, 405, 407, 415, 420, 421, 422, 423, 494 };
+
+	if (code / 100 == 3)
+		return true;
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (code == need[i])
+			return true;
+	return false;
+}
+
 /* Sets one key from text; NULL on success, else what is wrong. */
 static const char *key_set(struct config *c, const struct key *k, const char *value)
 {
@@ -219,6 +233,9 @@ static const char *key_set(struct config *c, const struct key *k, const char *va
 			return "not a number";
 		if (v < k->min || v > k->max)
 			return "out of range";
+		if (k->off == offsetof(struct config, unrouted_code) && code_needs_header((unsigned)v))
+			return "a code that needs a header sipd does not send with it (3xx a Contact, 401 and 407 a "
+			       "challenge, 405 Allow, 415 Accept, 420 Unsupported, 421 Require, 423 Min-Expires)";
 		if (k->type == K_UINT)
 			*(unsigned *)field = (unsigned)v;
 		else
@@ -231,6 +248,8 @@ static const char *key_set(struct config *c, const struct key *k, const char *va
 			return why;
 		if (k->off == offsetof(struct config, algorithms) && !algorithms_ok(value))
 			return "each algorithm is SHA-256 or MD5, one at least";
+		if (k->off == offsetof(struct config, db_path) && !value[0])
+			return "empty: a file name, such as sipd.db (SQLite would keep the bindings in a temporary file)";
 		if (k->off == offsetof(struct config, dns_servers) && !servers_ok(value))
 			return "each server is an IP address with an optional port: 192.0.2.1, 192.0.2.1:5353, [2001:db8::1]:53";
 		strcpy(field, value);
@@ -605,6 +624,9 @@ int config_load(struct config *c, const char *path, char *errbuf, size_t errlen)
 				add_error_at(&x, c->users[i].line, "[user %s]: extension %s is already [user %s]'s %s\n",
 					     c->users[i].name, c->users[i].extension, c->users[j].name,
 					     strcmp(c->users[i].extension, c->users[j].name) ? "extension" : "name");
+	/* 17.1.1.2: retransmissions double from T1 up to T2; a T2 under T1 would shorten the first interval */
+	if (c->t2 < c->t1)
+		add_error_at(&x, 0, "[sip] t2 (%u) is under t1 (%u)\n", c->t2, c->t1);
 	if (c->min_expires > c->max_expires)
 		add_error_at(&x, 0, "[registrar] min_expires (%u) is above max_expires (%u)\n", c->min_expires,
 			     c->max_expires);

@@ -123,6 +123,12 @@ static bool all_listed(const struct sip_msg *req, enum sip_hdr_id id, const char
 	return true;
 }
 
+/* A content coding is taken when listed, and identity always is (no coding at all: RFC 9110 12.5.3). */
+static bool coding_taken(const char *list, struct slice coding)
+{
+	return slice_caseeq_lit(slice_trim(coding), "identity") || sip_token_list_has(list, coding);
+}
+
 /* 8.2.3: a body sipd cannot take: 415 with an Accept, Accept-Encoding and Accept-Language for each of
  * type, coding and language that is the cause. A body marked optional is ignored instead. */
 static bool unsupported_content(struct core *c, const struct sip_msg *req, char *extra, size_t n)
@@ -140,7 +146,7 @@ static bool unsupported_content(struct core *c, const struct sip_msg *req, char 
 		if (!sip_token_list_has(c->cfg.accept, type))
 			sbuf_printf(&b, "Accept: %s\r\n", c->cfg.accept);
 	}
-	if (!all_listed(req, SIP_HDR_CONTENT_ENCODING, c->cfg.accept_encoding, sip_token_list_has))
+	if (!all_listed(req, SIP_HDR_CONTENT_ENCODING, c->cfg.accept_encoding, coding_taken))
 		sbuf_printf(&b, "Accept-Encoding: %s\r\n", c->cfg.accept_encoding);
 	if (c->cfg.accept_language[0] &&
 	    !all_listed(req, SIP_HDR_CONTENT_LANGUAGE, c->cfg.accept_language, language_taken))

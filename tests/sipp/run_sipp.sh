@@ -5,7 +5,7 @@
 #
 # Starts four sipd instances, each with its own temporary config on free ports of 127.0.0.1:
 #   main      the defaults, unrouted_delay_ms = 1000 (INVITEs ring 1 s before their 404: room for CANCEL)
-#   limits    max_message_size = 2000, max_body_size = 100, accept_language = en
+#   limits    max_message_size = 2000, max_body_size = 100, accept_language = en, accept_encoding = gzip
 #   overload  max_transactions = 2, unrouted_delay_ms = 5000
 #   fault     SIPD_FAULT=txn_alloc
 # Prints one PASS/FAIL line per case; at the end checks that every sipd is still alive, exits 0 on
@@ -157,6 +157,7 @@ max_message_size = 2000
 max_body_size = 100
 [sip]
 accept_language = en
+accept_encoding = gzip
 via_maddr = no
 EOF
 then
@@ -168,9 +169,11 @@ then
 		limits raw_tcp_413.sip --tcp --pad 200 --expect 413 --closed
 	sipp_case "413 to a 200-byte body (max_body_size 100)" limits 413_body.xml
 	sipp_case "OPTIONS to sipd with Content-Language: fr: 415 + Accept-Language: en" limits 415_accept_language.xml
-	raw_case "415 naming all three causes: Accept, Accept-Encoding and Accept-Language (text/plain, gzip, fr)" \
+	raw_case "415 naming all three causes: Accept, Accept-Encoding and Accept-Language (text/plain, br, fr)" \
 		limits raw_415_all.sip --expect 415 --header 'Accept~^application/sdp$' \
-		--header 'Accept-Encoding~^identity$' --header 'Accept-Language~^en$'
+		--header 'Accept-Encoding~^gzip$' --header 'Accept-Language~^en$'
+	raw_case "Content-Encoding: IDENTITY where accept_encoding = gzip: no coding at all, always taken (RFC 9110 12.5.3): 200" \
+		limits raw_identity_coding.sip --expect 200
 	raw_case "Content-Language en-US where accept_language = en: the range takes the tag (20.3), 200" limits \
 		raw_language_range.sip --expect 200
 	raw_case "an ACK over max_message_size: no 513, nothing (UDP)" limits raw_ack_oversize.sip --pad 2900 --none \

@@ -625,6 +625,53 @@ static void test_extensions(void **state)
 	config_free(&c);
 }
 
+/* Values each fine alone that sipd cannot work with: a T2 under T1, an unrouted_code that needs a
+ * header a bare answer lacks, an empty database path (SQLite's temporary file: bindings lost). */
+static void test_unworkable_values(void **state)
+{
+	char *good = tmp_write("[sip]\nt1 = 500\nt2 = 500\n[core]\nunrouted_code = 480\n");
+	char *bad = tmp_write("[sip]\n"
+			      "t1 = 2000\n"
+			      "t2 = 1000\n"             /* 3: the check of the whole file */
+			      "[core]\n"
+			      "unrouted_code = 302\n"   /* 5 */
+			      "unrouted_code = 401\n"   /* 6 */
+			      "unrouted_code = 423\n"   /* 7 */
+			      "[database]\n"
+			      "path =\n");              /* 9 */
+	static const unsigned fine[] = { 403, 404, 410, 480, 484, 486, 500, 503, 600, 603, 604 };
+	char errbuf[2048];
+	struct config c;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_load(&c, good, errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(c.unrouted_code, 480);
+	config_free(&c);
+	config_defaults(&c);
+	assert_int_equal(config_load(&c, bad, errbuf, sizeof(errbuf)), 5);
+	assert_err_line(errbuf, 0, bad, 5, "a Contact");
+	assert_err_line(errbuf, 1, bad, 6, "needs a header");
+	assert_err_line(errbuf, 2, bad, 7, "Min-Expires");
+	assert_err_line(errbuf, 3, bad, 9, "empty");
+	assert_non_null(strstr(errbuf, ": [sip] t2 (1000) is under t1 (2000)\n"));
+	assert_int_equal(c.unrouted_code, 404);
+	assert_string_equal(c.db_path, "sipd.db");
+	config_free(&c);
+	for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+		char *p = good; /* rewritten for each code */
+		FILE *f = fopen(p, "w");
+
+		assert_non_null(f);
+		fprintf(f, "[core]\nunrouted_code = %u\n", fine[i]);
+		fclose(f);
+		config_defaults(&c);
+		assert_int_equal(config_load(&c, p, errbuf, sizeof(errbuf)), 0);
+		assert_int_equal(c.unrouted_code, fine[i]);
+		config_free(&c);
+	}
+}
+
 static void test_dump_round_trip(void **state)
 {
 	struct config a, b;
@@ -659,6 +706,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_defaults, tmp_cleanup),
 		cmocka_unit_test_teardown(test_algorithms_and_sync_words, tmp_cleanup),
 		cmocka_unit_test_teardown(test_extensions, tmp_cleanup),
+		cmocka_unit_test_teardown(test_unworkable_values, tmp_cleanup),
 		cmocka_unit_test_teardown(test_load_good, tmp_cleanup),
 		cmocka_unit_test_teardown(test_errors_with_lines, tmp_cleanup),
 		cmocka_unit_test_teardown(test_ranges, tmp_cleanup),
