@@ -479,7 +479,9 @@ void core_on_message(struct tp_msg *tm, void *arg)
 	}
 	txn_origin_init(&o, tm, rc == 0 || m->is_request ? m : NULL, c->cfg.via_maddr);
 	if (tm->oversize || tm->len > c->cfg.max_message_size) {
-		if (m->is_request && m->hdr_len && m->mid != SIP_METHOD_ACK) /* an ACK gets no response, ever */
+		/* answered from the header fields that arrived whole, also when the block itself never ended
+		 * (a stream's header field longer than the limit); an ACK gets no response, ever */
+		if (m->is_request && m->mid != SIP_METHOD_ACK)
 			reply(c, NULL, m, &o, 513, NULL, NULL);
 		if (tm->conn)
 			tp_conn_close(tm->conn);

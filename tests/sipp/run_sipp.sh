@@ -165,6 +165,8 @@ then
 		-key pad "$(printf 'p%.0s' $(seq 2800))"
 	raw_case "513 to a 3000-byte TCP request, then the connection closed" limits raw_tcp_513.sip --tcp \
 		--pad 2900 --expect 513 --reason "Message Too Large" --header 'Server~^sipd/0\.1\.0$' --closed
+	raw_case "513 to a TCP request whose header block has not ended when sipd stops reading it (a 200 kB field: no end in sipd's 64 kB reads), from the fields that arrived whole; then the connection closed" \
+		limits raw_tcp_513_head.sip --tcp --pad 200000 --expect 513 --reason "Message Too Large" --closed
 	raw_case "TCP: 413 to a 200-byte body (max_body_size 100), then the connection is closed (21.4.11, the seed)" \
 		limits raw_tcp_413.sip --tcp --pad 200 --expect 413 --closed
 	sipp_case "413 to a 200-byte body (max_body_size 100)" limits 413_body.xml
