@@ -535,8 +535,18 @@ static void accept_shed(struct tp_worker *w, int lfd)
 	close(w->spare_fd);
 	fd = accept(lfd, NULL, NULL);
 	if (fd >= 0) {
+		/* a flood of them would flood the log: one line a second per worker, with the count */
+		static _Thread_local uint64_t logged_ms;
+		static _Thread_local unsigned refused;
+		uint64_t now = loop_now(w->loop);
+
 		close(fd);
-		log_warn("tcp: out of file descriptors, refused a connection");
+		refused++;
+		if (now - logged_ms >= 1000) {
+			log_warn("tcp: out of file descriptors, refused %u connection(s)", refused);
+			logged_ms = now;
+			refused = 0;
+		}
 	}
 	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
