@@ -232,18 +232,6 @@ static void table_print(const struct table *t)
 
 /* ---- checks and hashes ---- */
 
-static bool name_ok(const char *s)
-{
-	const char *p;
-
-	if (!*s || strlen(s) >= sizeof(((struct store_user *)0)->name))
-		return false;
-	for (p = s; *p; p++) /* ':' would make name:realm:password ambiguous */
-		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == ':' || *p == '"' || *p == '\\')
-			return false;
-	return true;
-}
-
 static bool printable(const char *s)
 {
 	for (; *s; s++)
@@ -512,8 +500,8 @@ static int cmd_user_add(int argc, char **argv)
 		return ret;
 	if (npos != 1)
 		return usage_error("user add NAME: which user?");
-	if (!name_ok(pos[0]))
-		return usage_error("bad user name '%s' (1 to 63 bytes; no spaces, ':', '\"' or '\\')", pos[0]);
+	if (!config_user_name_ok(pos[0]))
+		return usage_error("bad user name '%s' (1 to 63 bytes; no spaces, ':', '@', ';' or '\"')", pos[0]);
 	memset(&u, 0, sizeof(u));
 	strcpy(u.name, pos[0]);
 	if (ext && (strlen(ext) >= sizeof(u.extension) || !config_extension_ok(ext)))

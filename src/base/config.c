@@ -370,6 +370,18 @@ static struct config_user *user_find(struct config *c, const char *name)
 	return NULL;
 }
 
+bool config_user_name_ok(const char *s)
+{
+	if (!*s || strlen(s) >= sizeof(((struct config_user *)0)->name))
+		return false;
+	/* ':' would make name:realm:password ambiguous; '@' and ';' end a URI's user. A backslash
+	 * stays (CORP\carol, as Windows accounts are written): credentials carry it as a quoted-pair. */
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f || strchr(":@;\"", *s))
+			return false;
+	return true;
+}
+
 /* At a [user NAME] header: the user's record is made here, so that a section without keys is told
  * (it has no password) as well as one whose name is bad or given twice. */
 static void user_begin(struct load_ctx *x, const char *uname)
@@ -378,8 +390,9 @@ static void user_begin(struct load_ctx *x, const char *uname)
 
 	while (*uname == ' ' || *uname == '\t')
 		uname++;
-	if (!*uname || strlen(uname) >= sizeof(u->name) || strpbrk(uname, " \t:@;\"")) {
-		add_error(x, "[user %s]: a user name is one word without ':', '@', ';' or quotes\n", uname);
+	if (!config_user_name_ok(uname)) {
+		add_error(x, "[user %s]: a user name is one word of up to 63 bytes without ':', '@', ';' or quotes\n",
+			  uname);
 		x->section_told = true;
 		return;
 	}

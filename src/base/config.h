@@ -97,5 +97,7 @@ void config_dump(const struct config *c, void *file);
 /* Whether v is an extension: a number a phone dials (digits, '*', '#', after an optional '+'), so that
  * it can never be another user's name, which has a letter. */
 bool config_extension_ok(const char *v);
+/* Whether s may name a user: 1 to 63 bytes, no white space or control character, none of : @ ; " */
+bool config_user_name_ok(const char *s);
 
 #endif

@@ -789,6 +789,9 @@ def c_dbext(a, ck):
         return subprocess.run([a.sipctl, "-d", a.db, "user", "add", user, "--password", "m4l", "--extension", ext],
                               capture_output=True, text=True, timeout=20)
 
+    out = add("mal@lory", "555")
+    ck.ok(out.returncode == 2 and "bad user name 'mal@lory'" in out.stderr,
+          "sipctl user add mal@lory (a name the file refuses too): exit %d %s" % (out.returncode, out.stderr.strip()))
     out = add(name, "alice")
     ck.ok(out.returncode == 2 and "bad extension 'alice'" in out.stderr,
           "sipctl user add --extension alice: exit %d %s" % (out.returncode, out.stderr.strip()))

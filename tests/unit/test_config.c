@@ -625,6 +625,26 @@ static void test_extensions(void **state)
 	config_free(&c);
 }
 
+/* One rule for user names, the file's and sipctl's: a word that can stand as a URI's user and in
+ * name:realm:password. */
+static void test_user_names(void **state)
+{
+	static const char *const good[] = { "alice", "1001", "a.b-c_d+e", "x", "CORP\\carol" };
+	static const char *const bad[] = { "", "a b", "a:b", "a@b", "a;b", "a\"b", "a\tb", "a\x01b", "a\x7f" };
+	char long_name[65];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(config_user_name_ok(good[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(config_user_name_ok(bad[i]));
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	long_name[64] = '\0';
+	assert_false(config_user_name_ok(long_name));
+	long_name[63] = '\0';
+	assert_true(config_user_name_ok(long_name));
+}
+
 /* Values each fine alone that sipd cannot work with: a T2 under T1, an unrouted_code that needs a
  * header a bare answer lacks, an empty database path (SQLite's temporary file: bindings lost). */
 static void test_unworkable_values(void **state)
@@ -707,6 +727,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_algorithms_and_sync_words, tmp_cleanup),
 		cmocka_unit_test_teardown(test_extensions, tmp_cleanup),
 		cmocka_unit_test_teardown(test_unworkable_values, tmp_cleanup),
+		cmocka_unit_test(test_user_names),
 		cmocka_unit_test_teardown(test_load_good, tmp_cleanup),
 		cmocka_unit_test_teardown(test_errors_with_lines, tmp_cleanup),
 		cmocka_unit_test_teardown(test_ranges, tmp_cleanup),
