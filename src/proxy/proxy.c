@@ -1342,14 +1342,16 @@ static bool from_is_user(struct proxy *p, const struct sip_msg *req, const struc
 	return false;
 }
 
-/* INVITEs claiming to come from sipd's domain must prove it (407) with the credentials of the From's
- * user, so nobody calls as someone else. false when answered. */
+/* Requests out of a dialog claiming to come from sipd's domain (an INVITE, but a MESSAGE, SUBSCRIBE or
+ * OPTIONS as well) must prove it (407) with the credentials of the From's user, so nobody calls or
+ * writes as someone else. ACK and CANCEL cannot be challenged (22.1); they follow what was. false when
+ * answered. */
 static bool authorize_call(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o, struct seen *s)
 {
 	struct sip_uri from;
 	struct auth_user user;
 
-	if (!p->cfg->auth_calls || req->mid != SIP_METHOD_INVITE || req->to.tag.p)
+	if (!p->cfg->auth_calls || req->mid == SIP_METHOD_ACK || req->mid == SIP_METHOD_CANCEL || req->to.tag.p)
 		return true;
 	if (sip_uri_parse(&from, req->from.uri) || !registrar_is_local(p->reg, from.host))
 		return true;

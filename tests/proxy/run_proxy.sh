@@ -17,7 +17,7 @@
 #              outbound calls): routing, forking, CANCEL, error mapping, 401/407 merging, the
 #              ACK of sipd's own errors, relaying, strict routers, TCP, NAT, loops (482) and spirals
 #   timerc     timer_c 3: Timer C on a ringing branch, a branch that never answers
-#   authcalls  auth_calls yes: 407 for INVITEs from sipd's domain
+#   authcalls  auth_calls yes: 407 for requests out of a dialog from sipd's domain
 #   recurse    recurse_3xx yes: the Contacts of a 3xx tried as new branches (main has it off: 3xx relayed)
 #   domain     [general] domain = sipd.test (not its address): its own Route and address still name sipd
 # Prints one PASS/FAIL line per case (SKIP for what sipd does not do yet); at the end checks that every
@@ -982,6 +982,22 @@ then
 	pyphone "bob's phone (sipua.py phone --expect nothing)" phone --user bob --seconds 3 --expect nothing
 	check "sipua.py invite --frm alice --auth-user carol" invite --port "${SIPD_PORT[authcalls]}" --to bob --frm alice \
 		--auth-user carol --expect 403
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
+
+	case_begin "auth_calls = yes: a MESSAGE from alice@sipd's domain gets 407 too (nobody writes as someone else; Kamailio's default script challenges every such request); with alice's credentials it reaches bob's phone, whose 200 comes back" authcalls
+	unbind bob
+	pyphone "bob's phone (sipua.py catch, answers 200)" catch --user bob --seconds 10 --want-header '^CSeq: 2 MESSAGE$'
+	check "sipua.py invite --method MESSAGE" invite --port "${SIPD_PORT[authcalls]}" --to bob --frm alice \
+		--method MESSAGE --expect 200
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
+
+	case_begin "auth_calls = yes: an OPTIONS from alice@sipd's domain to bob with carol's credentials: 403 Credentials do not match the From; bob's phone gets nothing" authcalls
+	unbind bob
+	pyphone "bob's phone (sipua.py phone --expect nothing)" phone --user bob --seconds 3 --expect nothing
+	check "sipua.py invite --method OPTIONS --auth-user carol" invite --port "${SIPD_PORT[authcalls]}" --to bob \
+		--frm alice --method OPTIONS --auth-user carol --expect 403
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
 

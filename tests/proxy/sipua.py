@@ -1410,8 +1410,10 @@ def cmd_catch(a):
 # ---- an INVITE through a proxy that challenges ----
 
 def cmd_invite(a):
-    """INVITE sip:TO@127.0.0.1:P from sip:FROM@127.0.0.1 over UDP; a 407 is checked, ACKed and answered with
-    Proxy-Authorization (MD5, digest uri = the Request-URI); the final must be --expect, then ACK."""
+    """INVITE (or --method) sip:TO@127.0.0.1:P from sip:FROM@127.0.0.1 over UDP; a 407 is checked, ACKed (an
+    INVITE's) and answered with Proxy-Authorization (MD5, digest uri = the Request-URI); the final must be
+    --expect, then ACK (an INVITE's)."""
+    meth = a.method
     sock = udp_socket(0)
     lport = sock.getsockname()[1]
     ruri = "sip:%s@%s:%d" % (a.to, HOST, a.port)
@@ -1440,7 +1442,7 @@ def cmd_invite(a):
             m, _ = recv_msg(sock, min(deadline, nxt))
             if m is None:
                 if time.monotonic() >= deadline:
-                    raise Fail("no final response to INVITE CSeq %d within 8 s" % cseq)
+                    raise Fail("no final response to %s CSeq %d within 8 s" % (meth, cseq))
                 sock.sendto(data, (HOST, a.port))
                 iv = min(iv * 2, 4.0)
                 nxt = time.monotonic() + iv
@@ -1452,9 +1454,9 @@ def cmd_invite(a):
 
     to0 = "<%s>" % ruri
     b1 = "z9hG4bKin%s1" % tag
-    r = final(request("INVITE", 1, b1, to0), 1)
+    r = final(request(meth, 1, b1, to0), 1)
     if r.code != 407:
-        raise Fail("INVITE from %s without credentials: expected 407, got '%s'" % (a.frm, r.start))
+        raise Fail("%s from %s without credentials: expected 407, got '%s'" % (meth, a.frm, r.start))
     chals = [challenge_params(v) for v in r.values("Proxy-Authenticate")]
     md5s = [c for c in chals if c.get("scheme", "").lower() == "digest" and
             c.get("algorithm", "MD5").upper() == "MD5"]
@@ -1462,16 +1464,19 @@ def cmd_invite(a):
         raise Fail("407 without a Digest MD5 Proxy-Authenticate: %r" % r.values("Proxy-Authenticate"))
     if len(r.values("Via")) != 1:
         fails.append("407 carries %d Vias" % len(r.values("Via")))
-    sock.sendto(request("ACK", 1, b1, r.first("To")), (HOST, a.port))
-    auth = ["Proxy-Authorization: %s" % digest("INVITE", ruri, a.auth_user or a.frm, a.password, md5s[0])]
+    if meth == "INVITE":
+        sock.sendto(request("ACK", 1, b1, r.first("To")), (HOST, a.port))
+    auth = ["Proxy-Authorization: %s" % digest(meth, ruri, a.auth_user or a.frm, a.password, md5s[0])]
     if a.other_realm:  # credentials for a proxy further on, before sipd's
         auth.insert(0, "Proxy-Authorization: %s" % digest("INVITE", ruri, a.frm, "elsewhere", {
             "realm": a.other_realm, "nonce": "far-nonce", "qop": "auth"}))
     b2 = "z9hG4bKin%s2" % tag
-    r = final(request("INVITE", 2, b2, to0, auth), 2)
+    r = final(request(meth, 2, b2, to0, auth), 2)
     if r.code != a.expect:
-        fails.append("INVITE with %s's credentials: expected %d, got '%s'" % (a.auth_user or a.frm, a.expect, r.start))
-    sock.sendto(request("ACK", 2, b2, r.first("To")), (HOST, a.port))
+        fails.append("%s with %s's credentials: expected %d, got '%s'" % (meth, a.auth_user or a.frm, a.expect,
+                                                                         r.start))
+    if meth == "INVITE":
+        sock.sendto(request("ACK", 2, b2, r.first("To")), (HOST, a.port))
     time.sleep(0.3)
     sock.close()
     if fails:
@@ -1769,6 +1774,7 @@ def main():
     i.add_argument("--port", type=int, required=True)
     i.add_argument("--to", required=True)
     i.add_argument("--frm", default="alice")
+    i.add_argument("--method", default="INVITE")
     i.add_argument("--password", default="secret")
     i.add_argument("--auth-user", help="the user name of the credentials (default: the From's)")
     i.add_argument("--expect", type=int, required=True)
