@@ -2,10 +2,13 @@
 #include "auth/digest.h"
 #include "auth/digest_private.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,6 +140,27 @@ void digest_limiter_free(struct digest_limiter *l)
 	free(l);
 }
 
+#define LIM_PREFIX_BUF (INET6_ADDRSTRLEN + 4)
+
+/* An IPv6 source counts by its /64: a host holds a whole /64 (RFC 4291 2.5.4), and a guesser that
+ * changes its address within it is one source still. Sources that are not IPv6 stay as they are. */
+static struct slice lim_source(struct slice src, char buf[LIM_PREFIX_BUF])
+{
+	struct in6_addr a;
+	char tmp[INET6_ADDRSTRLEN];
+
+	if (src.l >= sizeof(tmp) || !memchr(src.p, ':', src.l))
+		return src;
+	memcpy(tmp, src.p, src.l);
+	tmp[src.l] = '\0';
+	if (inet_pton(AF_INET6, tmp, &a) != 1 || IN6_IS_ADDR_V4MAPPED(&a))
+		return src;
+	memset(&a.s6_addr[8], 0, 8);
+	if (!inet_ntop(AF_INET6, &a, tmp, sizeof(tmp)))
+		return src;
+	return slice_make(buf, (size_t)snprintf(buf, LIM_PREFIX_BUF, "%s/64", tmp));
+}
+
 /* Finds the pair's shard and hash; source and user are cut to their key limits. */
 static struct lim_shard *lim_shard_of(struct digest_limiter *l, struct slice *src, struct slice *user, uint32_t *h)
 {
@@ -187,12 +211,14 @@ static void lim_prune(struct digest_limiter *l, struct lim_shard *s, uint64_t no
 
 void digest_limiter_failure(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s)
 {
+	char pfx[LIM_PREFIX_BUF];
 	struct lim_shard *s;
 	struct lim_entry *e;
 	uint32_t h;
 
 	if (!l)
 		return;
+	source = lim_source(source, pfx);
 	s = lim_shard_of(l, &source, &user, &h);
 	pthread_mutex_lock(&s->lock);
 	lim_prune(l, s, now_s);
@@ -239,6 +265,7 @@ out:
 
 bool digest_limiter_blocked(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s)
 {
+	char pfx[LIM_PREFIX_BUF];
 	struct lim_shard *s;
 	struct lim_entry *e;
 	uint32_t h;
@@ -246,6 +273,7 @@ bool digest_limiter_blocked(struct digest_limiter *l, struct slice source, struc
 
 	if (!l)
 		return false;
+	source = lim_source(source, pfx);
 	s = lim_shard_of(l, &source, &user, &h);
 	pthread_mutex_lock(&s->lock);
 	e = lim_find(s, h, source, user);
@@ -256,12 +284,14 @@ bool digest_limiter_blocked(struct digest_limiter *l, struct slice source, struc
 
 void digest_limiter_success(struct digest_limiter *l, struct slice source, struct slice user)
 {
+	char pfx[LIM_PREFIX_BUF];
 	struct lim_shard *s;
 	struct lim_entry *e;
 	uint32_t h;
 
 	if (!l)
 		return;
+	source = lim_source(source, pfx);
 	s = lim_shard_of(l, &source, &user, &h);
 	pthread_mutex_lock(&s->lock);
 	e = lim_find(s, h, source, user);

@@ -413,6 +413,18 @@ static int addr_host_set(struct tp_addr *a, const char *host, unsigned short por
 		return 0;
 	}
 	if (inet_pton(AF_INET6, host, &a->u.in6.sin6_addr) == 1) {
+		if (IN6_IS_ADDR_V4MAPPED(&a->u.in6.sin6_addr)) {
+			/* ::ffff:192.0.2.1 is an IPv4 node (RFC 4291 2.5.5.2): reached, and bound, over IPv4 */
+			uint32_t v4;
+
+			memcpy(&v4, &a->u.in6.sin6_addr.s6_addr[12], sizeof(v4));
+			memset(a, 0, sizeof(*a));
+			a->u.in.sin_family = AF_INET;
+			a->u.in.sin_addr.s_addr = v4;
+			a->u.in.sin_port = htons(port);
+			a->len = sizeof(a->u.in);
+			return 0;
+		}
 		a->u.in6.sin6_family = AF_INET6;
 		a->u.in6.sin6_port = htons(port);
 		a->len = sizeof(a->u.in6);

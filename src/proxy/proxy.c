@@ -203,7 +203,7 @@ static bool received_host_is(const char *received, struct slice host)
 		end++;
 	if (!end)
 		end = h + strlen(h);
-	return slice_caseeq(slice_make(h, (size_t)(end - h)), host);
+	return sip_host_eq(slice_make(h, (size_t)(end - h)), host);
 }
 
 /* sipd as one of its addresses shows it: host:port for our Via and Record-Route, and the Route values a

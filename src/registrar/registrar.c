@@ -65,31 +65,40 @@ struct req_contact {
 
 /* ---- domains ---- */
 
+/* A host as names keep it: sip_host_canon's, an IPv6 address without its brackets. 0 if too long. */
+static size_t name_canon(struct slice host, char *out, size_t n)
+{
+	size_t k = sip_host_canon(host, out, n);
+
+	if (k > 2 && out[0] == '[') {
+		memmove(out, out + 1, k - 2);
+		out[k -= 2] = '\0';
+	}
+	return k;
+}
+
 static void names_add(struct names *s, const char *d)
 {
-	size_t n = strlen(d);
+	char c[SIP_HOST_MAX];
+	size_t n = name_canon(slice_cstr(d), c, sizeof(c));
 
-	if (n && d[0] == '[' && d[n - 1] == ']') {
-		d++;
-		n -= 2;
-	}
 	if (!n || n >= sizeof(s->name[0]) || s->n == MAX_DOMAINS)
 		return;
 	for (unsigned i = 0; i < s->n; i++)
-		if (s->len[i] == n && !strncasecmp(s->name[i], d, n))
+		if (s->len[i] == n && !memcmp(s->name[i], c, n))
 			return;
-	memcpy(s->name[s->n], d, n);
-	s->name[s->n][n] = '\0';
+	memcpy(s->name[s->n], c, n + 1);
 	s->len[s->n++] = n;
 }
 
-/* host may be an IPv6 reference in brackets */
+/* host may be an IPv6 reference in brackets, or any spelling of one of the names' addresses */
 static bool names_has(const struct names *s, struct slice host)
 {
-	if (host.l > 2 && host.p[0] == '[')
-		host = slice_make(host.p + 1, host.l - 2);
-	for (unsigned i = 0; i < s->n; i++)
-		if (s->len[i] == host.l && slice_caseeq(host, slice_make(s->name[i], host.l)))
+	char c[SIP_HOST_MAX];
+	size_t n = name_canon(host, c, sizeof(c));
+
+	for (unsigned i = 0; n && i < s->n; i++)
+		if (s->len[i] == n && !memcmp(s->name[i], c, n))
 			return true;
 	return false;
 }
@@ -382,8 +391,8 @@ static void expired_to_store(const struct store_change *dels, size_t n, void *ar
 bool registrar_aor(const struct sip_uri *u, char *out, size_t n)
 {
 	const char *scheme = u->scheme == SIP_SCHEME_SIPS ? "sips:" : "sip:";
-	size_t sl = strlen(scheme), k = sl, need;
-	char user[128];
+	size_t sl = strlen(scheme), k = sl, need, hl;
+	char user[128], host[SIP_HOST_MAX];
 	long ul;
 
 	if (u->scheme != SIP_SCHEME_SIP && u->scheme != SIP_SCHEME_SIPS)
@@ -391,7 +400,10 @@ bool registrar_aor(const struct sip_uri *u, char *out, size_t n)
 	ul = u->user.l < sizeof(user) ? sip_unescape(user, sizeof(user), u->user) : -1;
 	if (ul <= 0)
 		return false;
-	need = sl + (size_t)ul + 1 + u->host.l + 1;
+	hl = sip_host_canon(u->host, host, sizeof(host));
+	if (!hl)
+		return false;
+	need = sl + (size_t)ul + 1 + hl + 1;
 	for (long i = 0; i < ul; i++)
 		need += user[i] == '\0' || user[i] == '%' ? 2 : 0;
 	if (n < need)
@@ -407,9 +419,7 @@ bool registrar_aor(const struct sip_uri *u, char *out, size_t n)
 		out[k++] = user[i];
 	}
 	out[k++] = '@';
-	for (size_t i = 0; i < u->host.l; i++)
-		out[k++] = (char)slice__lower((unsigned char)u->host.p[i]);
-	out[k] = '\0';
+	memcpy(out + k, host, hl + 1); /* [0:0::1] is [::1], EXAMPLE.com. is example.com (19.1.4, RFC 5954) */
 	return true;
 }
 
@@ -538,13 +548,17 @@ static void binding_remove(struct update *u, size_t i)
 	u->cur[i] = u->cur[--u->ncur];
 }
 
-static void fill_binding(struct store_binding *b, const char *aor, const struct req_contact *c,
+/* A binding refreshed by a Contact written otherwise (19.1.4: EXAMPLE.com, [2001:DB8::A], %61lice) keeps
+ * the URI it was stored with (refresh): that text is its row's key on disk, and a row under the new
+ * spelling beside it would outlive the binding's removal. */
+static void fill_binding(struct store_binding *b, const char *aor, const struct req_contact *c, bool refresh,
 			 const struct sip_msg *req, const char *received, const char *path, int64_t now)
 {
 	const struct sip_hdr *ua = sip_msg_hdr(req, SIP_HDR_USER_AGENT);
 
 	slice_copy(b->aor, sizeof(b->aor), slice_cstr(aor));
-	slice_copy(b->contact, sizeof(b->contact), c->uri);
+	if (!refresh)
+		slice_copy(b->contact, sizeof(b->contact), c->uri);
 	slice_copy(b->received, sizeof(b->received), slice_cstr(received));
 	slice_copy(b->path, sizeof(b->path), slice_cstr(path));
 	slice_copy(b->call_id, sizeof(b->call_id), req->call_id);
@@ -587,14 +601,16 @@ static unsigned apply_contacts(struct registrar *r, struct update *u, const char
 				binding_remove(u, i);
 			continue;
 		}
-		if (i == u->ncur) {
+		bool refresh = i < u->ncur;
+
+		if (!refresh) {
 			if (u->ncur == u->cap) {
 				*reason = "Too many contacts for this address of record";
 				return 403;
 			}
 			u->ncur++;
 		}
-		fill_binding(&u->cur[i], aor, &rc[k], req, received, path, now);
+		fill_binding(&u->cur[i], aor, &rc[k], refresh, req, received, path, now);
 		change_add(u, STORE_BINDING_PUT, &u->cur[i]);
 	}
 	/* past max_contacts: refuse (default), or let the newest in and the oldest go */

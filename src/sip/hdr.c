@@ -1,5 +1,7 @@
 /* hdr.c: typed parsers for header values: lists, Via, name-addr, CSeq, Contact. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "sip/msg.h"
@@ -66,15 +68,22 @@ bool sip_list_next(struct slice *rest, struct slice *elem)
 	return true;
 }
 
-/* An IPv6 reference as sent-by and URIs write it: "[" hex digits, ':' and '.' "]". */
+/* An IPv6 reference as sent-by and URIs write it: "[" IPv6address "]" (RFC 3261 25.1 as RFC 5954 3
+ * corrects it): no more than eight groups of up to four hex digits, one "::" at most, an IPv4 address
+ * only as the last 32 bits; no zone. */
 static bool ipv6_ref_valid(struct slice h)
 {
-	if (h.l < 4 || h.p[0] != '[' || h.p[h.l - 1] != ']')
+	char buf[INET6_ADDRSTRLEN];
+	struct in6_addr a;
+
+	if (h.l < 4 || h.l - 2 >= sizeof(buf) || h.p[0] != '[' || h.p[h.l - 1] != ']')
 		return false;
 	for (size_t i = 1; i < h.l - 1; i++)
 		if (!sip__is_hex(h.p[i]) && h.p[i] != ':' && h.p[i] != '.')
 			return false;
-	return true;
+	memcpy(buf, h.p + 1, h.l - 2);
+	buf[h.l - 2] = '\0';
+	return inet_pton(AF_INET6, buf, &a) == 1;
 }
 
 static size_t port_at(struct slice s, size_t i, uint16_t *port);

@@ -1,7 +1,10 @@
 /* uri.c: sip:, sips: and tel: URIs (RFC 3261 19.1, 25.1; RFC 3966), zero-copy. */
 #include "sip/uri.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -371,6 +374,55 @@ static bool headers_within(struct slice a, struct slice b)
 	return true;
 }
 
+size_t sip_host_canon(struct slice host, char *out, size_t n)
+{
+	struct slice h = host;
+	char buf[INET6_ADDRSTRLEN];
+	struct in6_addr a6;
+	size_t k;
+
+	if (h.l >= 2 && h.p[0] == '[' && h.p[h.l - 1] == ']')
+		h = slice_make(h.p + 1, h.l - 2);
+	if (h.l < sizeof(buf) && memchr(h.p, ':', h.l)) {
+		memcpy(buf, h.p, h.l);
+		buf[h.l] = '\0';
+		if (inet_pton(AF_INET6, buf, &a6) == 1) {
+			bool mapped = IN6_IS_ADDR_V4MAPPED(&a6);
+
+			if (!(mapped ? inet_ntop(AF_INET, &a6.s6_addr[12], buf, sizeof(buf))
+				     : inet_ntop(AF_INET6, &a6, buf, sizeof(buf))))
+				return 0;
+			k = strlen(buf);
+			if (k + 3 > n)
+				return 0;
+			if (mapped)
+				memcpy(out, buf, k + 1);
+			else
+				k = (size_t)snprintf(out, n, "[%s]", buf);
+			return k;
+		}
+	}
+	k = host.l > 1 && host.p[host.l - 1] == '.' ? host.l - 1 : host.l; /* "example.com." */
+	if (k >= n)
+		return 0;
+	for (size_t i = 0; i < k; i++)
+		out[i] = (char)slice__lower((unsigned char)host.p[i]);
+	out[k] = '\0';
+	return k;
+}
+
+bool sip_host_eq(struct slice a, struct slice b)
+{
+	char ca[SIP_HOST_MAX], cb[SIP_HOST_MAX];
+	size_t la, lb;
+
+	if (slice_caseeq(a, b))
+		return true;
+	la = sip_host_canon(a, ca, sizeof(ca));
+	lb = sip_host_canon(b, cb, sizeof(cb));
+	return la && la == lb && !memcmp(ca, cb, la);
+}
+
 bool sip_uri_equal(const struct sip_uri *a, const struct sip_uri *b)
 {
 	if (a->scheme != b->scheme || a->scheme == SIP_SCHEME_OTHER)
@@ -378,7 +430,7 @@ bool sip_uri_equal(const struct sip_uri *a, const struct sip_uri *b)
 	if (!escaped_eq(a->user, b->user, a->scheme == SIP_SCHEME_TEL) ||
 	    !escaped_eq(a->password, b->password, false))
 		return false;
-	if (!slice_caseeq(a->host, b->host) || a->port != b->port)
+	if (!sip_host_eq(a->host, b->host) || a->port != b->port)
 		return false;
 	if (!params_match(a->params, b->params))
 		return false;

@@ -35,4 +35,13 @@ long sip_unescape(char *dst, size_t n, struct slice s);
 /* RFC 3261 19.1.4 comparison of two sip/sips URIs. */
 bool sip_uri_equal(const struct sip_uri *a, const struct sip_uri *b);
 
+#define SIP_HOST_MAX 256 /* a buffer for sip_host_canon: any host sipd compares by more than its text */
+/* host as compared (RFC 3261 19.1.4 with RFC 5954 4: the same address written otherwise is the same
+ * host): an IPv6 reference as RFC 5952 writes it, in brackets ([0:0::1] is [::1]), an IPv4-mapped one as
+ * its IPv4 address, a name in lower case without the final dot of a fully qualified name. The length
+ * written into out (with its NUL), 0 when it does not fit n. */
+size_t sip_host_canon(struct slice host, char *out, size_t n);
+/* Whether hosts a and b are one host by sip_host_canon. */
+bool sip_host_eq(struct slice a, struct slice b);
+
 #endif

@@ -985,6 +985,14 @@ then
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
 
+	case_begin "auth_calls = yes: an INVITE from sip:alice@[::ffff:127.0.0.1] (sipd's 127.0.0.1 written as IPv4-mapped IPv6: one host, RFC 5954 4) gets 407 as from alice@127.0.0.1; with credentials it is routed (bob's 486 relayed)" authcalls
+	unbind bob
+	pyphone "bob's phone (sipua.py phone, answers 486)" phone --user bob --seconds 10 --expect invite --answer 486
+	check "sipua.py invite --from-host [::ffff:127.0.0.1]" invite --port "${SIPD_PORT[authcalls]}" --to bob --frm alice \
+		--from-host '[::ffff:127.0.0.1]' --expect 486
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
+
 	case_begin "auth_calls = yes: a MESSAGE from alice@sipd's domain gets 407 too (nobody writes as someone else; Kamailio's default script challenges every such request); with alice's credentials it reaches bob's phone, whose 200 comes back" authcalls
 	unbind bob
 	pyphone "bob's phone (sipua.py catch, answers 200)" catch --user bob --seconds 10 --want-header '^CSeq: 2 MESSAGE$'

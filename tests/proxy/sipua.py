@@ -1425,7 +1425,7 @@ def cmd_invite(a):
         lines = ["%s %s SIP/2.0" % (method, ruri),
                  "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (HOST, lport, branch),
                  "Max-Forwards: 70",
-                 "From: <sip:%s@%s>;tag=%s" % (a.frm, HOST, tag),
+                 "From: <sip:%s@%s>;tag=%s" % (a.frm, a.from_host or HOST, tag),
                  "To: %s" % to,
                  "Call-ID: %s" % callid,
                  "CSeq: %d %s" % (cseq, method)]
@@ -1775,6 +1775,7 @@ def main():
     i.add_argument("--to", required=True)
     i.add_argument("--frm", default="alice")
     i.add_argument("--method", default="INVITE")
+    i.add_argument("--from-host", help="the From URI's host (default: 127.0.0.1)")
     i.add_argument("--password", default="secret")
     i.add_argument("--auth-user", help="the user name of the credentials (default: the From's)")
     i.add_argument("--expect", type=int, required=True)

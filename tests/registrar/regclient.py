@@ -819,6 +819,30 @@ def c_dbext(a, ck):
     subprocess.run([a.sipctl, "-d", a.db, "user", "del", name], capture_output=True, timeout=20)
 
 
+@case("spellings", "one address written otherwise is one host (RFC 5954 4): a REGISTER to sip:[::ffff:127.0.0.1] "
+      "binds alice's AOR at sipd; a Contact written again in other case refreshes its binding, and Contact: * "
+      "leaves no row of either spelling behind")
+def c_spellings(a, ck):
+    mapped = "[::ffff:127.0.0.1]"
+    ua = UA(a.port, to_host=mapped, ruri="sip:%s:%d" % (mapped, a.port))
+    r = ua.register("alice", "alice", "secret", ["<sip:alice-mapped@10.0.0.21>"], 600)
+    if ck.code(r, 200, what="R-URI and To at %s (sipd's 127.0.0.1, IPv4-mapped)" % mapped):
+        check_reg(ck, a.sipctl, a.db, "sip:alice@127.0.0.1", "sip:alice-mapped@10.0.0.21", expires=600)
+    wipe(ua, "alice", "alice", "secret")
+    ua = UA(a.port)
+    r = ua.register("alice", "alice", "secret", ["<sip:alice@PHONE.example:5070>"], 600)
+    ck.code(r, 200, what="Contact sip:alice@PHONE.example:5070")
+    r = ua.auth_send("alice", "alice", "secret", ["<sip:alice@phone.example:5070>"], 600)
+    if ck.code(r, 200, what="the same Contact as sip:alice@phone.example:5070"):
+        ck.ok(len(r.contacts()) == 1, "two bindings for one Contact (19.1.4): %s" % r.values("Contact"))
+    r = ua.auth_send("alice", "alice", "secret", ["*"], 0)
+    if ck.code(r, 200, what="Contact: *, Expires: 0"):
+        ck.ok(not r.contacts(), "bindings left after Contact: *: %s" % r.values("Contact"))
+    rows, text = sipctl_regs(a.sipctl, a.db)
+    ck.ok(not find_reg(rows, "sip:alice@127.0.0.1"), "a row of alice outlived Contact: * (restart would load it):\n"
+          + indent(text))
+
+
 def log_has(path, rx):
     with open(path, encoding="utf-8", errors="replace") as f:
         return re.search(rx, f.read()) is not None

@@ -145,6 +145,8 @@ then
 	py_case "a user added by sipctl registers within 3 s (SHA-256, then MD5); disabled by sipctl: 401; a failed user add leaves no database" main dbuser
 	py_case "sipctl refuses extension 'alice' and a second user's extension 100 or name 100; a stored user with the file's alice's extension 100 may not register sip:100@ (403)" \
 		main dbext
+	py_case "RFC 5954 4: a REGISTER to sip:[::ffff:127.0.0.1] binds alice's AOR at sipd (200); a Contact written again in other case refreshes its binding, and Contact: * leaves no row behind" \
+		main spellings
 	py_case "max_contacts 3 (reject): a 4th binding is 403 'Too many contacts...'; swap in one request: 200" \
 		main max-contacts
 	py_case "digest uri other than the Request-URI: 400, seven times, then the same URI written otherwise (SIP:, an extra parameter): 200 (no lockout); HA1-only users (ha1, ha1_sha256): 200 with their algorithm, 401 with the other" \

@@ -678,6 +678,31 @@ static void test_limiter_block(void **state)
 	assert_int_equal(digest_limiter_new(&l, FAILS, WINDOW, BLOCK, 0), EINVAL);
 }
 
+/* An IPv6 host holds a /64: failures from addresses across it count as one source; the next /64 is
+ * another source, and an IPv4-mapped address is its IPv4 address's own. */
+static void test_limiter_ipv6_prefix(void **state)
+{
+	struct digest_limiter *l;
+	char src[64];
+
+	(void)state;
+	assert_int_equal(digest_limiter_new(&l, FAILS, WINDOW, BLOCK, 1000), 0);
+	for (unsigned i = 0; i < FAILS; i++) {
+		snprintf(src, sizeof(src), "2001:db8:0:1::%x", 0x100 + i);
+		assert_false(blocked(l, src, "carol", T0));
+		fail_n(l, src, "carol", 1, T0);
+	}
+	assert_true(blocked(l, "2001:db8:0:1::100", "carol", T0));
+	assert_true(blocked(l, "2001:db8:0:1:ffff:ffff:ffff:ffff", "carol", T0));
+	assert_true(blocked(l, "2001:DB8:0:1:0:0:0:7", "carol", T0));
+	assert_false(blocked(l, "2001:db8:0:2::100", "carol", T0));
+	assert_false(blocked(l, "2001:db8:0:1::100", "alice", T0));
+	fail_n(l, "::ffff:192.0.2.7", "dave", FAILS, T0);
+	assert_true(blocked(l, "::ffff:192.0.2.7", "dave", T0));
+	assert_false(blocked(l, "::ffff:192.0.2.8", "dave", T0));
+	digest_limiter_free(l);
+}
+
 static void test_limiter_doubling(void **state)
 {
 	struct digest_limiter *l;
@@ -975,6 +1000,7 @@ int main(void)
 		cmocka_unit_test(test_nonce_bound),
 		cmocka_unit_test(test_challenge),
 		cmocka_unit_test(test_limiter_block),
+		cmocka_unit_test(test_limiter_ipv6_prefix),
 		cmocka_unit_test(test_limiter_doubling),
 		cmocka_unit_test(test_limiter_success),
 		cmocka_unit_test(test_limiter_bound),

@@ -592,6 +592,10 @@ static void test_via_malformed(void **state)
 		"SIP/2.0/UDP host : 0",
 		"SIP/2.0/UDP host;branch=",
 		"SIP/2.0/UDP [2001:db8::1;branch=z9hG4bK1",
+		"SIP/2.0/UDP [1::2::3]:5060;branch=z9hG4bK1", /* RFC 5954 3: not an IPv6address */
+		"SIP/2.0/UDP [12345::1];branch=z9hG4bK1",
+		"SIP/2.0/UDP [1:2:3:4:5:6:7:8:9];branch=z9hG4bK1",
+		"SIP/2.0/UDP [1.2.3.4];branch=z9hG4bK1",
 		"SIP/2.0/UDP host;rport=abc",
 		"SIP/2.0/UDP host;rport=70000",
 		"SIP/2.0/UDP host junk",

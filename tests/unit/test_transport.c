@@ -544,6 +544,12 @@ static void test_addr(void **state)
 	assert_true(tp_addr_eq(&a, &b));
 	assert_int_equal(tp_addr_parse(&b, "[2001:db8::5]", 5060), 0);
 	assert_int_equal(tp_addr_port(&b), 5060);
+	/* an IPv4-mapped address is an IPv4 node (RFC 4291 2.5.5.2): sent to, and bound, over IPv4 */
+	assert_int_equal(tp_addr_parse(&a, "[::ffff:127.0.0.1]:5062", 5060), 0);
+	assert_int_equal(a.u.sa.sa_family, AF_INET);
+	assert_string_equal(tp_addr_str(&a, buf, sizeof(buf)), "127.0.0.1:5062");
+	assert_int_equal(tp_addr_parse(&b, "127.0.0.1:5062", 5060), 0);
+	assert_true(tp_addr_eq(&a, &b));
 
 	assert_int_equal(tp_addr_parse(&a, "", 5060), EINVAL);
 	assert_int_equal(tp_addr_parse(&a, "1.2.3.4:", 5060), EINVAL);

@@ -137,6 +137,45 @@ static void test_uri_ipv6(void **state)
 	assert_int_equal(parse(&u, "sip:[2001:db8::1]:"), EBADMSG);
 	assert_int_equal(parse(&u, "sip:[zz::1]"), EBADMSG);
 	assert_int_equal(parse(&u, "sip:2001:db8::1"), EBADMSG); /* RFC 3261 19.1.1: brackets required */
+	/* RFC 5954 3 / RFC 5118 4.8: what the characters allow and the address grammar does not */
+	assert_int_equal(parse(&u, "sip:[1::2::3]"), EBADMSG);
+	assert_int_equal(parse(&u, "sip:[12345::1]"), EBADMSG);
+	assert_int_equal(parse(&u, "sip:[:::1]"), EBADMSG);
+	assert_int_equal(parse(&u, "sip:[1:2:3:4:5:6:7:8:9]"), EBADMSG);
+	assert_int_equal(parse(&u, "sip:[1.2.3.4]"), EBADMSG);
+	assert_int_equal(parse(&u, "sip:[::1.2.3]"), EBADMSG);
+	assert_int_equal(parse(&u, "sip:[::1:42060]"), EBADMSG); /* the port inside the brackets */
+	assert_int_equal(parse(&u, "sip:[1:2:3:4:5:6:7:8]"), 0);
+	assert_int_equal(parse(&u, "sip:[::192.0.2.1]"), 0);
+}
+
+/* Hosts as compared: one spelling per IPv6 address, IPv4-mapped as IPv4, names lowered, final dot off. */
+static void test_host_canon(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "[0:0:0:0:0:0:0:1]", "[::1]" },     { "[::1]", "[::1]" },
+		{ "[2001:0DB8:0:0::000A]", "[2001:db8::a]" }, { "[::FFFF:127.0.0.1]", "127.0.0.1" },
+		{ "[::ffff:7f00:1]", "127.0.0.1" },   { "::1", "[::1]" },
+		{ "Example.COM.", "example.com" },    { "192.0.2.1", "192.0.2.1" },
+		{ "[1.2.3.4]", "[1.2.3.4]" }, /* no address: as written, lowered */
+	};
+	char out[SIP_HOST_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = sip_host_canon(slice_cstr(cases[i].in), out, sizeof(out));
+
+		if (n != strlen(cases[i].out) || strcmp(out, cases[i].out))
+			print_error("%s -> '%s', want '%s'\n", cases[i].in, n ? out : "", cases[i].out);
+		assert_string_equal(out, cases[i].out);
+		assert_int_equal(n, strlen(cases[i].out));
+	}
+	assert_int_equal(sip_host_canon(SLICE_LIT("[2001:db8::a]"), out, 10), 0); /* does not fit */
+	assert_true(sip_host_eq(SLICE_LIT("[::1]"), SLICE_LIT("[0::1]")));
+	assert_false(sip_host_eq(SLICE_LIT("[::1]"), SLICE_LIT("[::2]")));
+	assert_false(sip_host_eq(SLICE_LIT("[::1]"), SLICE_LIT("127.0.0.1")));
 }
 
 static void test_uri_escaped_user(void **state)
@@ -370,6 +409,11 @@ static void test_uri_equal_matches(void **state)
 	expect_equal("sip:kim@example.org?a=1&b=2", "sip:kim@example.org?b=2&a=1", true);
 	expect_equal("sip:kim@example.org;x-foo=ABC", "sip:kim@example.org;x-foo=abc", true);
 	expect_equal("sips:[2001:db8::1]:5061", "sips:[2001:DB8::1]:5061", true);
+	/* RFC 5954 4: the same IP address written otherwise is the same host */
+	expect_equal("sip:alice@[::1]", "sip:alice@[0:0:0:0:0:0:0:1]", true);
+	expect_equal("sip:alice@[2001:db8::a]:5070", "sip:alice@[2001:0db8:0:0:0:0:0:000A]:5070", true);
+	expect_equal("sip:alice@[::ffff:192.0.2.1]", "sip:alice@192.0.2.1", true);
+	expect_equal("sip:alice@example.com.", "sip:alice@EXAMPLE.com", true);
 }
 
 static void test_uri_equal_differs(void **state)
@@ -390,6 +434,8 @@ static void test_uri_equal_differs(void **state)
 	expect_equal("sip:kim@example.org", "sip:kim@192.0.2.1", false);
 	expect_equal("sip:kim@example.org", "sip:example.org", false);
 	expect_equal("sip:kim@example.org:5060", "sip:kim@example.org:5070", false);
+	expect_equal("sip:kim@[::1]", "sip:kim@[::2]", false);
+	expect_equal("sip:kim@[::1]", "sip:kim@127.0.0.1", false);
 	/* reserved characters are not equivalent to their escaped form */
 	expect_equal("sip:a;b@example.org", "sip:a%3Bb@example.org", false);
 }
@@ -432,6 +478,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_uri_other_scheme, release),
 		cmocka_unit_test_teardown(test_uri_malformed, release),
 		cmocka_unit_test_teardown(test_uri_no_nul_needed, release),
+		cmocka_unit_test(test_host_canon),
 		cmocka_unit_test(test_param_find),
 		cmocka_unit_test(test_param_next),
 		cmocka_unit_test(test_unescape),
