@@ -293,7 +293,7 @@ static bool route_host_eq(struct slice a, struct slice b)
 	struct sip_uri au, bu;
 
 	return sip_addr_parse(&aa, a) == 0 && sip_uri_parse(&au, aa.uri) == 0 && sip_addr_parse(&ba, b) == 0 &&
-	       sip_uri_parse(&bu, ba.uri) == 0 && slice_caseeq(au.host, bu.host);
+	       sip_uri_parse(&bu, ba.uri) == 0 && sip_host_eq(au.host, bu.host);
 }
 
 /* Whether a Route of ours says transport=tcp (written by forward_build, so in that spelling). */

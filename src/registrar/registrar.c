@@ -770,7 +770,7 @@ static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *re
  * name are all one domain, any of them in either place. */
 static bool aor_in_ruri_domain(const struct registrar *r, const struct sip_msg *req, const struct sip_uri *to)
 {
-	return r->domains.n ? slice_caseeq(to->host, req->ruri_uri.host) : registrar_is_local(r, to->host);
+	return r->domains.n ? sip_host_eq(to->host, req->ruri_uri.host) : registrar_is_local(r, to->host);
 }
 
 bool registrar_challenge(struct registrar *r, const struct txn_table *txns, const struct sip_msg *req,
