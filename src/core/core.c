@@ -420,7 +420,10 @@ static void handle_request(struct core *c, struct tp_msg *tm, struct sip_msg *re
 	if (absorbed)
 		return;
 	if (tx) {
-		txn_server_recv(tx, req->mid == SIP_METHOD_ACK);
+		if (req->mid == SIP_METHOD_ACK || txn_server_same_request(tx, req))
+			txn_server_recv(tx, req->mid == SIP_METHOD_ACK);
+		else
+			log_debug("a request of its transaction but not its length (no retransmission): dropped");
 		mem_deref(tx);
 		return;
 	}

@@ -201,8 +201,10 @@ static void echo_copy(const struct txn_echo *e, struct resend *r)
 }
 
 /* The transaction of k, with a reference; or NULL, with the echo's response in *r when an echo matches
- * (r->buf set; NULL without memory). r NULL: transactions only. */
-static struct txn *lookup(struct txn_table *t, const struct txn_key *k, struct resend *r, bool *echoed)
+ * (r->buf set; NULL without memory; none either when the request is not of the answered one's length,
+ * msg_len, 0 for any). r NULL: transactions only. */
+static struct txn *lookup(struct txn_table *t, const struct txn_key *k, struct resend *r, bool *echoed,
+			  size_t msg_len)
 {
 	uint32_t h = key_hash(k);
 	struct shard *s = shard_lock(t, h);
@@ -230,7 +232,7 @@ static struct txn *lookup(struct txn_table *t, const struct txn_key *k, struct r
 		}
 	}
 	if (!tx && echo) {
-		if (r)
+		if (r && (!msg_len || msg_len == echo->msg_len))
 			echo_copy(echo, r);
 		*echoed = true;
 	}
@@ -247,12 +249,13 @@ struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req, boo
 	*absorbed = false;
 	if (!key_from_msg(&k, req, false))
 		return NULL;
-	tx = lookup(t, &k, &r, absorbed);
+	tx = lookup(t, &k, &r, absorbed, req->len);
 	if (tx && k.is_ack && atomic_load(&tx->accepted)) {
 		/* RFC 6026 7.1: an ACK for the 2xx (its branch reused) is the TU's, not absorbed here */
 		mem_deref(tx);
 		tx = NULL;
 	}
+
 	if (*absorbed && r.buf && r.len) {
 		/* 17.2.2: a retransmission in Completed gets the final response again, nothing else */
 		if (t->cfg.resend)
@@ -264,6 +267,11 @@ struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req, boo
 	return tx;
 }
 
+bool txn_server_same_request(const struct txn *tx, const struct sip_msg *req)
+{
+	return req->len == tx->msg_len;
+}
+
 struct txn *txn_server_match_cancelled(struct txn_table *t, const struct sip_msg *cancel, bool *answered)
 {
 	struct txn_key k;
@@ -271,7 +279,7 @@ struct txn *txn_server_match_cancelled(struct txn_table *t, const struct sip_msg
 	*answered = false;
 	if (!key_from_msg(&k, cancel, true))
 		return NULL;
-	return lookup(t, &k, NULL, answered);
+	return lookup(t, &k, NULL, answered, 0);
 }
 
 /* ---- echoes ---- */
@@ -383,6 +391,7 @@ static bool echo_add(struct txn *tx)
 	e->cookie = tx->key.cookie;
 	e->port = tx->key.port;
 	e->cseq = tx->key.cseq;
+	e->msg_len = tx->msg_len;
 	e->expires = tmr_wheel_now(w) + 64u * t->cfg.timers.t1;
 	s = shard_lock(t, e->e.link.hash);
 	htab_add(&s->entries, &e->e.link);
@@ -497,6 +506,7 @@ int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, con
 	tx->e.link.hash = key_hash(&k);
 	tx->invite = req->mid == SIP_METHOD_INVITE;
 	tx->reliable = reliable;
+	tx->msg_len = (uint32_t)req->len;
 	tx->state = tx->invite ? TXN_PROCEEDING : TXN_TRYING;
 	tx->loop = loop;
 	s = shard_lock(t, tx->e.link.hash);

@@ -60,8 +60,14 @@ unsigned txn_table_live(const struct txn_table *t);
  * ACK matches the INVITE transaction it acknowledges; CANCEL matches its own transaction.
  * A non-INVITE transaction that answered over UDP lives on until Timer J only as its key and final
  * response (the TU and the request are gone): a retransmission of its request gets that response again
- * here, and NULL comes back with *absorbed set. */
+ * here (if it has the answered request's length: see txn_server_same_request), and NULL comes back
+ * with *absorbed set. */
 struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req, bool *absorbed);
+/* Whether req, matched to tx, can be its request again: a retransmission is the same bytes
+ * (17.1.1.2), so at least the same length. One that is not must not have the stored answer sent again:
+ * a small request from anywhere would reflect a large answer (one with a 60 kB Via list) at whom the
+ * answer's Via names, as often as it is sent. */
+bool txn_server_same_request(const struct txn *tx, const struct sip_msg *req);
 /* The transaction a CANCEL cancels (9.2: of any method but CANCEL; in practice an INVITE), with a
  * reference, or NULL. NULL with *answered set: it matches a transaction reduced to its echo (an INVITE
  * Accepted until Timer L, RFC 6026 7.1; a non-INVITE answered, until Timer J): the CANCEL still matched

@@ -84,6 +84,7 @@ struct txn {
 	size_t req_len;
 	char src_host[64];      /* where it came from: received= and rport= of the response */
 	uint16_t src_port;
+	uint32_t msg_len;       /* the request's length as it came: its retransmissions have it too */
 	char keybuf[];          /* the key's bytes, in the same allocation */
 };
 
@@ -100,6 +101,7 @@ struct txn_echo {
 	struct tp_worker *worker;
 	struct tp_addr dst;
 	uint32_t cseq;
+	uint32_t msg_len;       /* the request's, as in struct txn */
 	uint16_t resp_len;      /* from a datagram: under 64 kB with the key's parts */
 	uint16_t port;
 	uint16_t part_off[K_PARTS];

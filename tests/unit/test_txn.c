@@ -528,6 +528,17 @@ static void test_invite_retransmission(void **state)
 	advance_to(30 + T1);
 	assert_int_equal(fx.nsent, 7);
 	assert_sent(6, tx, 30 + T1, 480);
+	/* txn_server_same_request: the INVITE again is its request; the same key in other bytes is not
+	 * (the core drops it rather than send the 480 again) */
+	{
+		struct req r;
+
+		req_make(&r, invite);
+		assert_true(txn_server_same_request(tx, &r.m));
+		req_make(&r, (struct rq){ .call_id = "another-and-longer-call-id@10.0.0.1" });
+		assert_ptr_equal(match((struct rq){ .call_id = "another-and-longer-call-id@10.0.0.1" }), tx);
+		assert_false(txn_server_same_request(tx, &r.m));
+	}
 	drop(tx);
 }
 
@@ -686,6 +697,10 @@ static void test_non_invite_udp(void **state)
 	assert_false(absorbs((struct rq){ .method = "OPTIONS", .via = "SIP/2.0/UDP 10.0.0.1:5061;branch=z9hG4bK-opt1" }));
 	assert_false(absorbs((struct rq){ .method = "OPTIONS", .via = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-opt2" }));
 	assert_false(absorbs(ack));
+	assert_int_equal(fx.nsent, 2);
+	/* the same key with other bytes (another length: From tag, Call-ID, CSeq do not count with the
+	 * magic cookie) is no retransmission: absorbed, and the 200 not sent again */
+	assert_true(absorbs((struct rq){ .method = "OPTIONS", .via = options.via, .call_id = "a-much-longer-call-id" }));
 	assert_int_equal(fx.nsent, 2);
 
 	/* no retransmission of its own: only on request */
