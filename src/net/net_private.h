@@ -56,6 +56,7 @@ struct tp {
 	unsigned nworkers;
 	atomic_bool stopping;
 	atomic_uint tcp_inbound;     /* accepted connections open, against cfg.tcp_max_conns */
+	atomic_uint tcp_outbound;    /* connections sipd opened, against cfg.tcp_max_conns too */
 	struct tp_conn_table conns;
 };
 

@@ -143,8 +143,7 @@ static void conn_drop(struct tp_conn *c)
 		w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	if (c->inbound)
-		atomic_fetch_sub(&w->tp->tcp_inbound, 1);
+	atomic_fetch_sub(c->inbound ? &w->tp->tcp_inbound : &w->tp->tcp_outbound, 1);
 	log_debug("tcp: %s closed%s%s", tp_addr_str(&c->peer, as, sizeof(as)), err ? ": " : "",
 		  err ? strerror(err) : "");
 	if (err)

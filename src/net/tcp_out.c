@@ -148,29 +148,43 @@ out:
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Owner thread: a new outbound connection to dst, carrying buf once it is up. */
+/* Owner thread: a new outbound connection to dst, carrying buf once it is up. Those sipd opens count
+ * against tcp_max_conns as the accepted ones do, apart: a request routed to a new address each time
+ * (in-dialog requests name any next hop) must not take every descriptor. */
 static int conn_connect_send(struct tp_worker *w, const struct tp_addr *dst, const char *buf, size_t len)
 {
+	unsigned max = w->tp->cfg.tcp_max_conns;
 	struct tp_conn *c;
 	bool connecting = false;
 	char as[64];
 	int fd, err;
 
+	if (atomic_fetch_add(&w->tp->tcp_outbound, 1) >= max && max) {
+		atomic_fetch_sub(&w->tp->tcp_outbound, 1);
+		log_debug("tcp: no connection to %s: %u opened already", tp_addr_str(dst, as, sizeof(as)), max);
+		return EMFILE;
+	}
 	fd = socket(dst->u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return errno;
+	if (fd < 0) {
+		err = errno;
+		atomic_fetch_sub(&w->tp->tcp_outbound, 1);
+		return err;
+	}
 	if (connect(fd, &dst->u.sa, tp__addr_len(dst)) < 0) {
 		if (errno != EINPROGRESS) {
 			err = errno;
 			close(fd);
+			atomic_fetch_sub(&w->tp->tcp_outbound, 1);
 			log_debug("tcp: connect to %s: %s", tp_addr_str(dst, as, sizeof(as)), strerror(err));
 			return err;
 		}
 		connecting = true;
 	}
 	err = tp__conn_new(w, fd, dst, false, connecting, &c);
-	if (err)
+	if (err) {
+		atomic_fetch_sub(&w->tp->tcp_outbound, 1);
 		return err;
+	}
 	return tp__conn_write(c, buf, len);
 }
 

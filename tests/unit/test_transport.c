@@ -1007,6 +1007,60 @@ static void test_tcp_outbound(void **state)
 	tp_stop(tp);
 }
 
+/* Connections sipd opens count against tcp_max_conns apart from the accepted ones: past it no new one
+ * is opened (each to a new address would take a descriptor for the idle timeout); one closed makes room. */
+static void test_tcp_outbound_limit(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	struct tp_addr dst[3];
+	struct pollfd pfd;
+	int lfd[3], fd[3];
+
+	(void)state;
+	rx_reset();
+	cfg_init(&cfg);
+	cfg.tcp_max_conns = 2;
+	cfg_listen(&cfg, TP_UDP, "127.0.0.1");
+	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
+	tp_start_any(&tp, &cfg);
+	for (int i = 0; i < 3; i++) {
+		struct sockaddr_in la = { .sin_family = AF_INET };
+		socklen_t llen = sizeof(la);
+
+		lfd[i] = socket(AF_INET, SOCK_STREAM, 0);
+		la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		assert_int_equal(bind(lfd[i], (struct sockaddr *)&la, sizeof(la)), 0);
+		assert_int_equal(listen(lfd[i], 8), 0);
+		getsockname(lfd[i], (struct sockaddr *)&la, &llen);
+		addr_of(&dst[i], "127.0.0.1", ntohs(la.sin_port));
+	}
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(tp_send(NULL, TP_TCP, NULL, &dst[i], "out\n\n", 5), 0);
+		fd[i] = accept(lfd[i], NULL, NULL);
+		assert_true(fd[i] >= 0);
+		sock_timeout(fd[i], 3000);
+		expect_bytes(fd[i], "out\n\n");
+	}
+	/* a third address: no connection (the send fails on the worker, told as unreachable) */
+	assert_int_equal(tp_send(NULL, TP_TCP, NULL, &dst[2], "out\n\n", 5), 0);
+	pfd = (struct pollfd){ .fd = lfd[2], .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, 300), 0);
+	/* one of the two closes: its slot is free again */
+	close(fd[0]);
+	sleep_ms(100);
+	assert_int_equal(tp_send(NULL, TP_TCP, NULL, &dst[2], "out\n\n", 5), 0);
+	fd[2] = accept(lfd[2], NULL, NULL);
+	assert_true(fd[2] >= 0);
+	sock_timeout(fd[2], 3000);
+	expect_bytes(fd[2], "out\n\n");
+	close(fd[1]);
+	close(fd[2]);
+	for (int i = 0; i < 3; i++)
+		close(lfd[i]);
+	tp_stop(tp);
+}
+
 /* ---- transport errors told to the layer above (tp_config.unreachable) ---- */
 
 static struct {
@@ -1505,6 +1559,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_keepalive),
 		cmocka_unit_test(test_tcp_oversize_and_garbage),
 		cmocka_unit_test(test_tcp_conn_limit),
+		cmocka_unit_test(test_tcp_outbound_limit),
 		cmocka_unit_test(test_tcp_idle_timeout),
 		cmocka_unit_test(test_tcp_message_deadline),
 		cmocka_unit_test(test_tcp_keep),
