@@ -573,6 +573,10 @@ int core_new(struct core **cp, const struct config *cfg)
 	options_extra(c, c->options_hdrs, sizeof(c->options_hdrs));
 	tc.max_live = cfg->max_transactions;
 	tc.max_echoes = cfg->max_answered;
+	/* the counts bound memory only with bytes beside them: a request may be 64 kB (a long Via list),
+	 * and its answer copies it. 2 kB a transaction and 512 bytes an echo on average, as the docs say */
+	tc.max_held = (size_t)cfg->max_transactions * 2048;
+	tc.max_echo_bytes = (size_t)cfg->max_answered * 512;
 	tc.timers = (struct txn_timers){ cfg->t1, cfg->t2, cfg->t4 };
 	tc.send = txn_send;
 	tc.server_name = c->cfg.server_name[0] ? c->cfg.server_name : NULL;

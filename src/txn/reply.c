@@ -137,9 +137,7 @@ int txn_keep(struct txn *tx, const struct txn_origin *o, const char *req, size_t
 	if (!copy)
 		return ENOMEM;
 	memcpy(copy, req, len);
-	free(tx->req);
-	tx->req = copy;
-	tx->req_len = len;
+	txn__held_set(tx, &tx->req, &tx->req_len, copy, len);
 	memcpy(tx->src_host, o->src_host, sizeof(tx->src_host));
 	tx->src_port = o->src_port;
 	txn_set_dest(tx, o->worker, o->proto, o->conn, &o->dst);

@@ -170,6 +170,10 @@ static void table_unlink(struct txn *tx)
 		tx->in_table = false;
 		atomic_fetch_sub(&t->live, 1);
 	}
+	if (tx->held_counted) {
+		atomic_fetch_sub(&t->held, (tx->req ? tx->req_len : 0) + (tx->resp ? tx->resp_len : 0));
+		tx->held_counted = false;
+	}
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -315,6 +319,7 @@ static void echo_sweep(struct tmr *tm, void *arg)
 		struct txn_echo *e = ended;
 
 		ended = e->newer;
+		atomic_fetch_sub(&s->table->echo_bytes, e->size);
 		free(e);
 	}
 }
@@ -366,15 +371,19 @@ static bool echo_add(struct txn *tx)
 	struct tmr_wheel *w = loop_timers(tx->loop);
 	uint16_t off[K_PARTS], len[K_PARTS];
 	struct txn_echo *e;
-	size_t extra;
+	size_t extra, size;
 	struct shard *s;
 
 	if (t->cfg.max_echoes && atomic_load(&t->echoes) >= t->cfg.max_echoes)
 		return false;
-	if (tx->resp_len > UINT16_MAX || (extra = echo_place_key(tx, off, len)) == SIZE_MAX ||
-	    !(e = malloc(sizeof(*e) + tx->resp_len + extra)))
+	if (tx->resp_len > UINT16_MAX || (extra = echo_place_key(tx, off, len)) == SIZE_MAX)
+		return false;
+	size = sizeof(*e) + tx->resp_len + extra;
+	if ((t->cfg.max_echo_bytes && atomic_load(&t->echo_bytes) + size > t->cfg.max_echo_bytes) ||
+	    !(e = malloc(size)))
 		return false;
 	memset(e, 0, sizeof(*e));
+	e->size = (uint32_t)size;
 	memcpy(e->part_off, off, sizeof(off));
 	memcpy(e->part_len, len, sizeof(len));
 	if (tx->resp_len) /* an Accepted INVITE's echo has none */
@@ -405,6 +414,7 @@ static bool echo_add(struct txn *tx)
 		tmr_start_lazy(w, &s->sweep, 64u * t->cfg.timers.t1, echo_sweep, s);
 	}
 	atomic_fetch_add(&t->echoes, 1);
+	atomic_fetch_add(&t->echo_bytes, size);
 	pthread_mutex_unlock(&s->lock);
 	return true;
 }
@@ -420,6 +430,19 @@ static void txn_destroy(void *data)
 	mem_deref(tx->conn);
 	free(tx->resp);
 	free(tx->req);
+}
+
+void txn__held_set(struct txn *tx, char **slot, size_t *slot_len, char *buf, size_t len)
+{
+	if (tx->held_counted) { /* once ended (table_unlink), its bytes no longer count */
+		if (*slot)
+			atomic_fetch_sub(&tx->table->held, *slot_len);
+		if (buf)
+			atomic_fetch_add(&tx->table->held, len);
+	}
+	free(*slot);
+	*slot = buf;
+	*slot_len = buf ? len : 0;
 }
 
 static void terminate(struct txn *tx, const char *why)
@@ -453,6 +476,7 @@ void txn_table_free(struct txn_table *t)
 				}
 				htab_remove(&s->entries, &e->link);
 				atomic_fetch_sub(&t->echoes, 1);
+				atomic_fetch_sub(&t->echo_bytes, ((struct txn_echo *)e)->size);
 				free(e);
 			}
 		}
@@ -489,7 +513,8 @@ int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, con
 	struct txn *tx = NULL;
 	unsigned live = atomic_fetch_add(&t->live, 1);
 
-	if (t->cfg.max_live && live >= t->cfg.max_live) {
+	if ((t->cfg.max_live && live >= t->cfg.max_live) ||
+	    (t->cfg.max_held && atomic_load(&t->held) >= t->cfg.max_held)) {
 		atomic_fetch_sub(&t->live, 1);
 		return EAGAIN;
 	}
@@ -507,6 +532,7 @@ int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, con
 	tx->invite = req->mid == SIP_METHOD_INVITE;
 	tx->reliable = reliable;
 	tx->msg_len = (uint32_t)req->len;
+	tx->held_counted = true;
 	tx->state = tx->invite ? TXN_PROCEEDING : TXN_TRYING;
 	tx->loop = loop;
 	s = shard_lock(t, tx->e.link.hash);
@@ -614,17 +640,11 @@ static void respond_here(struct txn *tx, unsigned code, char *copy, size_t len)
 		free(copy);
 		return;
 	}
-	free(tx->resp);
-	tx->resp = copy;
-	tx->resp_len = len;
+	txn__held_set(tx, &tx->resp, &tx->resp_len, copy, len);
 	tx->resp_code = code;
 	send_last(tx);
-	if (code >= 200) {
-		/* answered: the kept request is no longer needed, only the response for retransmissions */
-		free(tx->req);
-		tx->req = NULL;
-		tx->req_len = 0;
-	}
+	if (code >= 200) /* answered: the kept request is no longer needed, only the response for retransmissions */
+		txn__held_set(tx, &tx->req, &tx->req_len, NULL, 0);
 	if (code < 200) {
 		tx->state = TXN_PROCEEDING;
 		return;
@@ -637,9 +657,7 @@ static void respond_here(struct txn *tx, unsigned code, char *copy, size_t len)
 		 * taken for a new request and forwarded again. The 2xx is the UAS's to retransmit, never this
 		 * transaction's: it keeps no copy. */
 		tx->state = TXN_ACCEPTED;
-		free(tx->resp);
-		tx->resp = NULL;
-		tx->resp_len = 0;
+		txn__held_set(tx, &tx->resp, &tx->resp_len, NULL, 0);
 		tmr_start_lazy(loop_timers(tx->loop), &tx->tmr_end, 64u * T->t1, timer_end, tx);
 		if (!tx->tu_destroy)
 			accepted_reduce(tx); /* else once the TU lets go (txn_release_tu) */
@@ -680,12 +698,9 @@ static void give_up_here(struct txn *tx)
 	if (tx->state != TXN_TRYING && tx->state != TXN_PROCEEDING)
 		return;
 	tmr_cancel(&tx->tmr_retx); /* no 100 due any more */
-	free(tx->resp); /* a provisional sent before: the client has given up, nothing goes to it again */
-	tx->resp = NULL;
-	tx->resp_len = 0;
-	free(tx->req);
-	tx->req = NULL;
-	tx->req_len = 0;
+	/* a provisional sent before: the client has given up, nothing goes to it again */
+	txn__held_set(tx, &tx->resp, &tx->resp_len, NULL, 0);
+	txn__held_set(tx, &tx->req, &tx->req_len, NULL, 0);
 	tx->state = TXN_COMPLETED;
 	if (tx->reliable)
 		end_after(tx, 0);

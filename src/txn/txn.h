@@ -39,6 +39,10 @@ struct txn_table_config {
 	unsigned max_live;       /* live transactions over which txn_server_new refuses with EAGAIN; 0 = no limit */
 	unsigned max_echoes;     /* echoes (see txn_server_match) kept at most; past it an answered transaction
 				  * stays whole until Timer J, counted in max_live. 0 = no limit */
+	size_t max_held;         /* bytes of requests and responses live transactions keep, over which
+				  * txn_server_new refuses with EAGAIN too; 0 = no limit */
+	size_t max_echo_bytes;   /* bytes of echoes, past which an answered transaction stays whole, as past
+				  * max_echoes; 0 = no limit */
 	struct txn_timers timers;
 	txn_send_h *send;
 	txn_end_h *end;          /* optional */
@@ -77,7 +81,7 @@ struct txn *txn_server_match_cancelled(struct txn_table *t, const struct sip_msg
 /* A new server transaction for req, owned by loop (its timers run there). For INVITE it starts in
  * Proceeding; the TU sends 100 Trying with txn_respond. A non-INVITE still unanswered when the client's
  * Timer E reaches T2 (3.5 s) sends a 100 of its own, built from the request txn_keep kept (RFC 4320
- * 4.1). 0, EAGAIN over max_live, ENOMEM. */
+ * 4.1). 0, EAGAIN over max_live or max_held, ENOMEM. */
 int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, const struct sip_msg *req,
 		   bool reliable);
 /* Feeds a retransmission (or the ACK) matched by txn_server_match. Thread-safe: from another

@@ -51,9 +51,14 @@ struct txn_table {
 	unsigned nshards;
 	atomic_uint live;       /* transactions, echoes apart */
 	atomic_uint echoes;
+	atomic_size_t held;      /* bytes of the requests and responses transactions keep (txn__held_set) */
+	atomic_size_t echo_bytes; /* bytes of the echoes */
 	struct txn_ctable *clients;
 };
 
+/* Puts buf (len bytes, or NULL) in *slot (a transaction's req or resp, *slot_len its length), freeing what
+ * was there, and keeps the table's count of held bytes. */
+void txn__held_set(struct txn *tx, char **slot, size_t *slot_len, char *buf, size_t len);
 int txn__ctable_new(struct txn_ctable **cp);
 void txn__ctable_free(struct txn_ctable *c);
 
@@ -62,6 +67,7 @@ struct txn {
 	struct txn_table *table;
 	struct txn_key key;     /* slices into keybuf */
 	bool in_table;
+	bool held_counted;      /* its req and resp count in the table's held bytes (owner thread only) */
 	bool invite;
 	bool reliable;
 	enum txn_state state;
@@ -102,6 +108,7 @@ struct txn_echo {
 	struct tp_addr dst;
 	uint32_t cseq;
 	uint32_t msg_len;       /* the request's, as in struct txn */
+	uint32_t size;          /* of this allocation, for the table's echo_bytes */
 	uint16_t resp_len;      /* from a datagram: under 64 kB with the key's parts */
 	uint16_t port;
 	uint16_t part_off[K_PARTS];

@@ -178,6 +178,26 @@ static void table_make_echoes(unsigned shards, unsigned max_live, unsigned max_e
 	assert_int_equal(txn_table_new(&fx.tt, &cfg), 0);
 }
 
+/* A table whose limits are in bytes: held by live transactions, and by echoes. */
+static void table_make_bytes(size_t max_held, size_t max_echo_bytes)
+{
+	struct txn_table_config cfg = {
+		.shards = 4,
+		.max_held = max_held,
+		.max_echo_bytes = max_echo_bytes,
+		.timers = { T1, T2, T4 },
+		.send = on_send,
+		.end = on_end,
+		.resend = on_resend,
+		.single_thread = true,
+		.arg = &fx,
+	};
+
+	txn_table_free(fx.tt);
+	fx.tt = NULL;
+	assert_int_equal(txn_table_new(&fx.tt, &cfg), 0);
+}
+
 static void table_make(unsigned shards, unsigned max_live)
 {
 	table_make_echoes(shards, max_live, 0);
@@ -1221,6 +1241,33 @@ static void keep(struct txn *tx, struct rq p)
 	assert_int_equal(txn_keep(tx, &o, tm.buf, tm.len), 0);
 }
 
+/* Counts bound memory only with bytes beside them (a request may be 64 kB): past max_held a new
+ * transaction is refused (EAGAIN: the core's 503) until an answer lets a kept request go; past
+ * max_echo_bytes an answered transaction stays whole until Timer J, as past max_echoes. */
+static void test_max_bytes(void **state)
+{
+	struct txn *a, *b, *c = NULL;
+	struct req r;
+
+	(void)state;
+	table_make_bytes(100, 1);
+	a = txn_make(invite, false);
+	keep(a, invite); /* about 250 bytes held */
+	req_make(&r, (struct rq){ .via = "SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bK-7" });
+	assert_int_equal(txn_server_new(&c, fx.tt, fx.l, &r.m, false), EAGAIN);
+	assert_int_equal(respond(a, 200), 0); /* Accepted: neither the request nor the 2xx is kept */
+	assert_int_equal(txn_server_new(&c, fx.tt, fx.l, &r.m, false), 0);
+	hold(c);
+	b = txn_make(options, false);
+	assert_int_equal(respond(b, 200), 0);
+	assert_int_equal(txn_state(b), TXN_COMPLETED); /* no echo in 1 byte: whole, Timer J */
+	assert_true(match(options) == b);
+	advance_to(lazy_due(64 * T1));
+	assert_int_equal(txn_state(b), TXN_TERMINATED);
+	drop(a);
+	drop(b);
+}
+
 static bool sent_is(unsigned i, const char *start)
 {
 	return i < fx.nsent && fx.sent[i].len >= strlen(start) && !memcmp(fx.sent[i].buf, start, strlen(start));
@@ -1704,6 +1751,7 @@ int main(void)
 		TEST(test_new_unkeyable),
 		TEST(test_max_live),
 		TEST(test_max_echoes),
+		TEST(test_max_bytes),
 		TEST(test_bad_shards),
 		TEST(test_tu_and_dest),
 		TEST(test_tu_released_after_final),
