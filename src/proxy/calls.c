@@ -16,6 +16,8 @@
 #define CALL_SHARDS (1u << CALL_SHARD_BITS) /* by the Call-ID hash's low bits; the chains use the rest */
 #define CALL_BUCKETS_MAX (1u << 16)          /* per shard: 4M in all */
 
+#define CALL_ID_MAX 256  /* a longer Call-ID (none a phone makes) is not recorded */
+#define CALL_URI_MAX 256 /* From and To URIs kept for the log, cut there */
 #define EXPIRE_PER_CALL 4 /* expired records taken each time a call starts or is answered */
 
 struct call {
@@ -188,10 +190,14 @@ void calls_start(struct calls *c, struct slice call_id, struct slice from, struc
 	struct call_shard *s = &c->shards[h % CALL_SHARDS];
 	struct call *x;
 
-	if (atomic_load(&c->active) >= c->max) {
+	if (atomic_load(&c->active) >= c->max || call_id.l > CALL_ID_MAX) {
 		atomic_fetch_add(&c->unrecorded, 1);
 		return;
 	}
+	/* a record may live for max_call_duration (12 hours): its URIs are kept as the log shows them, cut
+	 * to CALL_URI_MAX, so that calls with 40 kB From URIs cannot hold 40 kB each for that long */
+	from.l = from.l > CALL_URI_MAX ? CALL_URI_MAX : from.l;
+	to.l = to.l > CALL_URI_MAX ? CALL_URI_MAX : to.l;
 	x = calloc(1, sizeof(*x) + call_id.l + from.l + to.l + 3);
 	if (!x)
 		return;

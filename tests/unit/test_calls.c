@@ -64,6 +64,25 @@ static void test_max(void **state)
 	calls_free(c); /* with records in it: freed (ASan) */
 }
 
+/* A record lives up to max_call_duration: a Call-ID over 256 bytes is not recorded (none a phone
+ * makes), and From and To URIs are kept cut to 256 bytes, so 40 kB URIs hold no 40 kB for 12 hours. */
+static void test_long_fields(void **state)
+{
+	static char cid[300], uri[2000];
+	struct calls *c;
+
+	(void)state;
+	assert_int_equal(calls_new(&c, 10, 0), 0);
+	memset(cid, 'c', sizeof(cid) - 1);
+	calls_start(c, id(cid), id("<sip:alice@sipd>"), id("<sip:bob@sipd>"));
+	assert_int_equal(calls_active(c), 0);
+	memset(uri, 'u', sizeof(uri) - 1);
+	calls_start(c, id("long-from@x"), id(uri), id(uri));
+	assert_int_equal(calls_active(c), 1);
+	calls_answered(c, id("long-from@x"), true);
+	calls_free(c); /* ASan: what was written fits what was allocated */
+}
+
 /* 50,000 calls at once: each shard's chains double four times; every record is still found, by its
  * answer and by its end, and the ones left are freed with the table. */
 static void test_many(void **state)
@@ -162,6 +181,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_life),
 		cmocka_unit_test(test_max),
+		cmocka_unit_test(test_long_fields),
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_expiry),
 		cmocka_unit_test(test_expire_sweep),
