@@ -159,30 +159,13 @@ static void sent_clear(void)
 	fx.sends = 0;
 }
 
-static void table_make_echoes(unsigned shards, unsigned max_live, unsigned max_echoes)
+static void table_make_full(unsigned shards, unsigned max_live, unsigned max_echoes, size_t max_held,
+			    size_t max_echo_bytes)
 {
 	struct txn_table_config cfg = {
 		.shards = shards,
 		.max_live = max_live,
 		.max_echoes = max_echoes,
-		.timers = { T1, T2, T4 },
-		.send = on_send,
-		.end = on_end,
-		.resend = on_resend,
-		.single_thread = true,
-		.arg = &fx,
-	};
-
-	txn_table_free(fx.tt);
-	fx.tt = NULL;
-	assert_int_equal(txn_table_new(&fx.tt, &cfg), 0);
-}
-
-/* A table whose limits are in bytes: held by live transactions, and by echoes. */
-static void table_make_bytes(size_t max_held, size_t max_echo_bytes)
-{
-	struct txn_table_config cfg = {
-		.shards = 4,
 		.max_held = max_held,
 		.max_echo_bytes = max_echo_bytes,
 		.timers = { T1, T2, T4 },
@@ -196,6 +179,17 @@ static void table_make_bytes(size_t max_held, size_t max_echo_bytes)
 	txn_table_free(fx.tt);
 	fx.tt = NULL;
 	assert_int_equal(txn_table_new(&fx.tt, &cfg), 0);
+}
+
+static void table_make_echoes(unsigned shards, unsigned max_live, unsigned max_echoes)
+{
+	table_make_full(shards, max_live, max_echoes, 0, 0);
+}
+
+/* A table whose limits are in bytes: held by live transactions, and by echoes. */
+static void table_make_bytes(size_t max_held, size_t max_echo_bytes)
+{
+	table_make_full(4, 0, 0, max_held, max_echo_bytes);
 }
 
 static void table_make(unsigned shards, unsigned max_live)
