@@ -480,6 +480,14 @@ void auth_free(struct auth *a)
 	free(a);
 }
 
+void auth_housekeeping(struct auth *a)
+{
+	size_t n = a ? digest_limiter_sweep(a->limiter, now_s()) : 0;
+
+	if (n)
+		log_debug("auth: %zu (source, user) failure record(s) past their time forgotten", n);
+}
+
 const char *auth_realm(const struct auth *a)
 {
 	return a->realm;

@@ -32,6 +32,8 @@ enum auth_result {
  * so that sipctl's changes are seen without a restart). db may be NULL. */
 int auth_new(struct auth **ap, const struct config *cfg, const char *db);
 void auth_free(struct auth *a);
+/* What only time ends: the limiter's pairs that no longer matter. From the main thread, every few s. */
+void auth_housekeeping(struct auth *a);
 const char *auth_realm(const struct auth *a);
 /* 0 or ENOENT. Thread-safe. */
 int auth_user_find(struct auth *a, const char *name, struct auth_user *u);

@@ -69,6 +69,10 @@ void digest_limiter_free(struct digest_limiter *l);
 bool digest_limiter_blocked(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s);
 void digest_limiter_failure(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s);
 void digest_limiter_success(struct digest_limiter *l, struct slice source, struct slice user);
+/* Forgets the pairs that no longer matter (past their window, or an hour past their block), up to a few
+ * thousand per shard, so that a flood's pairs go once it stops, not only as new failures come; the
+ * number forgotten. Every few seconds, from the main thread (auth_housekeeping). */
+size_t digest_limiter_sweep(struct digest_limiter *l, uint64_t now_s);
 
 /* Clients given several challenges (one per algorithm) that come back without answering any: RFC
  * 8760 clients answer the first they support, older ones may fail on the others and just try again.

@@ -20,6 +20,7 @@
 
 #define LIM_SRC_MAX 64         /* limiter keys: longer sources / users are cut (same-prefix pairs share) */
 #define LIM_USER_MAX 128
+#define LIM_SWEEP_MAX 4096     /* pairs a sweep forgets per shard: the shard's lock is not held for long */
 #define LIM_BLOCK_CAP_S 3600   /* blocks double up to this; a pair this long past its block starts over */
 
 /* ---- Brute-force limiter ------------------------------------------------------------------------ */
@@ -197,16 +198,46 @@ static struct lim_entry *lim_victim(struct lim_shard *s, uint64_t now)
  * window has passed (their next failure would start from zero anyway) and pairs an hour past their
  * block (their next block would start over). A few per failure: the table then holds about the pairs
  * of the last window and of the last hour's blocks, not every pair ever seen until max_entries. */
+/* Forgets up to n of the shard's pairs that no longer matter (from the heads of its lists, least recent
+ * first); the number forgotten. */
+static unsigned lim_prune_n(struct digest_limiter *l, struct lim_shard *s, uint64_t now, unsigned n)
+{
+	unsigned done = 0;
+
+	while (done < n) {
+		struct lim_entry *c = s->counting.head, *b = s->blocked.head;
+		unsigned was = done;
+
+		if (c && (now < c->window_start || now - c->window_start >= l->window_s)) {
+			lim_remove(s, c);
+			done++;
+		}
+		if (b && now >= b->blocked_until + LIM_BLOCK_CAP_S) {
+			lim_remove(s, b);
+			done++;
+		}
+		if (done == was)
+			break;
+	}
+	return done;
+}
+
+/* Two at each failure: a flood of failures cleans up after itself. */
 static void lim_prune(struct digest_limiter *l, struct lim_shard *s, uint64_t now)
 {
-	for (int i = 0; i < 2; i++) {
-		struct lim_entry *c = s->counting.head, *b = s->blocked.head;
+	lim_prune_n(l, s, now, 2);
+}
 
-		if (c && (now < c->window_start || now - c->window_start >= l->window_s))
-			lim_remove(s, c);
-		if (b && now >= b->blocked_until + LIM_BLOCK_CAP_S)
-			lim_remove(s, b);
+size_t digest_limiter_sweep(struct digest_limiter *l, uint64_t now_s)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; l && i < l->nshards; i++) {
+		pthread_mutex_lock(&l->shards[i].lock);
+		total += lim_prune_n(l, &l->shards[i], now_s, LIM_SWEEP_MAX);
+		pthread_mutex_unlock(&l->shards[i].lock);
 	}
+	return total;
 }
 
 void digest_limiter_failure(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s)

@@ -554,6 +554,7 @@ void core_housekeeping(struct core *c)
 {
 	if (c->proxy)
 		proxy_housekeeping(c->proxy);
+	auth_housekeeping(c->auth);
 }
 
 int core_reload_users(struct core *c, const struct config_user *users, unsigned n)

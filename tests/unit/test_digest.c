@@ -703,6 +703,30 @@ static void test_limiter_ipv6_prefix(void **state)
 	digest_limiter_free(l);
 }
 
+/* A flood of failures that stops leaves its pairs behind only until a sweep finds them past their time:
+ * counting pairs after their window, a blocked pair an hour after its block. */
+static void test_limiter_sweep(void **state)
+{
+	struct digest_limiter *l;
+	char user[32];
+
+	(void)state;
+	assert_int_equal(digest_limiter_new(&l, FAILS, WINDOW, BLOCK, 100000), 0);
+	for (unsigned i = 0; i < 5000; i++) {
+		snprintf(user, sizeof(user), "made-up-%u", i);
+		fail_n(l, "192.0.2.66", user, 1, T0);
+	}
+	fail_n(l, "192.0.2.67", "alice", FAILS, T0);
+	assert_true(blocked(l, "192.0.2.67", "alice", T0));
+	assert_int_equal(digest_limiter_size(l), 5001);
+	assert_int_equal(digest_limiter_sweep(l, T0 + WINDOW - 1), 0); /* all still count */
+	assert_int_equal(digest_limiter_sweep(l, T0 + WINDOW), 5000);
+	assert_int_equal(digest_limiter_size(l), 1); /* the blocked pair stays */
+	assert_int_equal(digest_limiter_sweep(l, T0 + BLOCK + 3600), 1);
+	assert_int_equal(digest_limiter_size(l), 0);
+	digest_limiter_free(l);
+}
+
 static void test_limiter_doubling(void **state)
 {
 	struct digest_limiter *l;
@@ -1001,6 +1025,7 @@ int main(void)
 		cmocka_unit_test(test_challenge),
 		cmocka_unit_test(test_limiter_block),
 		cmocka_unit_test(test_limiter_ipv6_prefix),
+		cmocka_unit_test(test_limiter_sweep),
 		cmocka_unit_test(test_limiter_doubling),
 		cmocka_unit_test(test_limiter_success),
 		cmocka_unit_test(test_limiter_bound),
