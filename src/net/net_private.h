@@ -16,6 +16,7 @@
 #define TP_UDP_BUFSZ 65536        /* above any UDP payload, so MSG_TRUNC only flags the impossible */
 #define TP_TCP_SCRATCH 65536      /* per-worker read buffer for connections with nothing pending */
 #define TP_TCP_OUT_MAX (1u << 20) /* unsent bytes a connection may hold before it is closed */
+#define TP_TCP_OUT_SHARE (64u << 10) /* unsent bytes of all connections: tcp_max_conns times this */
 
 /* One listening socket of one worker. */
 struct tp_sock {
@@ -57,6 +58,7 @@ struct tp {
 	atomic_bool stopping;
 	atomic_uint tcp_inbound;     /* accepted connections open, against cfg.tcp_max_conns */
 	atomic_uint tcp_outbound;    /* connections sipd opened, against cfg.tcp_max_conns too */
+	atomic_size_t tcp_queued;    /* unsent bytes of all connections, against TP_TCP_OUT_SHARE each */
 	struct tp_conn_table conns;
 };
 

@@ -130,6 +130,7 @@ static void conn_drop(struct tp_conn *c)
 	loop_fd_del(w->loop, c->fd);
 	close(c->fd);
 	c->fd = -1;
+	atomic_fetch_sub(&w->tp->tcp_queued, c->olen);
 	c->olen = 0;
 	err = c->closing ? 0 : c->err;
 	lost = !c->connecting;

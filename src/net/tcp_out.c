@@ -26,10 +26,15 @@ static uint64_t clock_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Under lock: queues bytes that the socket did not take. */
+/* Under lock: queues bytes that the socket did not take. A connection may hold TP_TCP_OUT_MAX, and all
+ * together tcp_max_conns times TP_TCP_OUT_SHARE: a thousand peers that do not read cannot make sipd hold
+ * a thousand megabytes; the one that would pass either is closed. */
 static int conn_obuf_append(struct tp_conn *c, const char *buf, size_t len)
 {
-	if (c->olen + len > TP_TCP_OUT_MAX)
+	struct tp *tp = c->w->tp;
+	size_t all = (size_t)tp->cfg.tcp_max_conns * TP_TCP_OUT_SHARE;
+
+	if (c->olen + len > TP_TCP_OUT_MAX || (all && atomic_load(&tp->tcp_queued) + len > all))
 		return ENOBUFS;
 	if (c->ooff + c->olen + len > c->osize) {
 		if (c->ooff) {
@@ -51,6 +56,7 @@ static int conn_obuf_append(struct tp_conn *c, const char *buf, size_t len)
 	}
 	memcpy(c->obuf + c->ooff + c->olen, buf, len);
 	c->olen += len;
+	atomic_fetch_add(&tp->tcp_queued, len);
 	return 0;
 }
 
@@ -134,6 +140,7 @@ void tp__conn_flush(struct tp_conn *c)
 		}
 		c->ooff += (size_t)n;
 		c->olen -= (size_t)n;
+		atomic_fetch_sub(&c->w->tp->tcp_queued, (size_t)n);
 		atomic_store(&c->tx_ms, clock_ms());
 	}
 	if (!c->olen) {

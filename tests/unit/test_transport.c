@@ -1259,6 +1259,44 @@ static void test_tcp_reader_never_reads(void **state)
 	tp_stop(tp);
 }
 
+/* All connections together hold no more than tcp_max_conns x 64 kB unsent: with tcp_max_conns = 4
+ * (256 kB), a peer that never reads is closed with ENOBUFS about 768 kB sooner than under the
+ * connection's own 1 MB (test_tcp_reader_never_reads, which runs first, measured that total). */
+static void test_tcp_queued_total(void **state)
+{
+	enum { CHUNK = 64 * 1024, MAX_TOTAL = 64 * 1024 * 1024 };
+	struct tp_config cfg;
+	struct tp *tp;
+	struct tp_conn *c;
+	char *out = calloc(1, CHUNK);
+	size_t total = 0;
+	int fd, err = 0;
+
+	(void)state;
+	assert_true(never_read_total > 0);
+	ur_reset();
+	rx_reset();
+	cfg_init(&cfg);
+	cfg.tcp_max_conns = 4;
+	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
+	cfg.unreachable = on_unreachable;
+	fd = slow_client(tp_start_any(&tp, &cfg), &c);
+	assert_non_null(out);
+	memset(out, 'x', CHUNK);
+	while (total < MAX_TOTAL && (err = tp_send(NULL, TP_TCP, c, NULL, out, CHUNK)) == 0)
+		total += CHUNK;
+	assert_int_equal(err, ENOBUFS);
+	if (total + 512 * 1024 > never_read_total)
+		fail_msg("%zu bytes taken under a 256 kB total, %zu under 1 MB alone", total, never_read_total);
+	assert_true(ur_wait(1));
+	assert_int_equal(ur.err, ENOBUFS);
+	assert_true(closed_by_peer(fd));
+	mem_deref(c);
+	close(fd);
+	free(out);
+	tp_stop(tp);
+}
+
 /* A peer that reads slowly: what its socket cannot take now waits in the connection's own buffer and
  * goes out as the peer reads (EPOLLOUT), whole and in order. Sent: 768 kB less than a peer that never
  * reads was sent before its connection failed, so that about 256 kB wait in sipd's buffer whatever
@@ -1567,6 +1605,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_outbound),
 		cmocka_unit_test(test_tcp_lost),
 		cmocka_unit_test(test_tcp_reader_never_reads),
+		cmocka_unit_test(test_tcp_queued_total),
 		cmocka_unit_test(test_tcp_slow_reader),
 		cmocka_unit_test_teardown(test_tcp_out_of_fds, nofile_restore),
 		cmocka_unit_test(test_storm),
