@@ -194,12 +194,9 @@ static struct lim_entry *lim_victim(struct lim_shard *s, uint64_t now)
 	return s->counting.head ? s->counting.head : s->blocked.head;
 }
 
-/* Forgets, from the least recent end of each list, pairs that no longer matter: counting pairs whose
- * window has passed (their next failure would start from zero anyway) and pairs an hour past their
- * block (their next block would start over). A few per failure: the table then holds about the pairs
- * of the last window and of the last hour's blocks, not every pair ever seen until max_entries. */
-/* Forgets up to n of the shard's pairs that no longer matter (from the heads of its lists, least recent
- * first); the number forgotten. */
+/* Forgets up to n pairs that no longer matter, from the least recent end of each list: counting pairs
+ * whose window has passed (their next failure would start from zero anyway) and pairs an hour past
+ * their block (their next block would start over); the number forgotten. */
 static unsigned lim_prune_n(struct digest_limiter *l, struct lim_shard *s, uint64_t now, unsigned n)
 {
 	unsigned done = 0;
@@ -222,7 +219,8 @@ static unsigned lim_prune_n(struct digest_limiter *l, struct lim_shard *s, uint6
 	return done;
 }
 
-/* Two at each failure: a flood of failures cleans up after itself. */
+/* Two at each failure, besides the sweep: the table then holds about the pairs of the last window and of
+ * the last hour's blocks, not every pair ever seen until max_entries. */
 static void lim_prune(struct digest_limiter *l, struct lim_shard *s, uint64_t now)
 {
 	lim_prune_n(l, s, now, 2);

@@ -118,6 +118,16 @@ int tp__tcp_send(struct tp *tp, struct tp_worker *w, struct tp_conn *conn, const
 void tp__tcp_worker_close(struct tp_worker *w);
 
 /* tcp.c, for tcp_out.c. Owner thread: wraps a connected or connecting socket, taking fd in every case. */
+/* Takes one of max connection slots counted by *n (accepted or opened: tcp_inbound, tcp_outbound);
+ * false when all are taken. max 0: no limit. A slot taken is given back with atomic_fetch_sub. */
+static inline bool tp__conn_slot_take(atomic_uint *n, unsigned max)
+{
+	if (atomic_fetch_add(n, 1) >= max && max) {
+		atomic_fetch_sub(n, 1);
+		return false;
+	}
+	return true;
+}
 int tp__conn_new(struct tp_worker *w, int fd, const struct tp_addr *peer, bool inbound, bool connecting,
 		 struct tp_conn **cp);
 /* Any thread: have the owner act on the connection's state (closing, kill) soon. */

@@ -558,8 +558,7 @@ static void accept_one(struct tp_worker *w, int fd, const struct tp_addr *peer)
 	struct tp_conn *c;
 	char as[64];
 
-	if (atomic_fetch_add(&tp->tcp_inbound, 1) >= max && max) {
-		atomic_fetch_sub(&tp->tcp_inbound, 1);
+	if (!tp__conn_slot_take(&tp->tcp_inbound, max)) {
 		close(fd);
 		log_debug("tcp: %s refused, %u connections open", tp_addr_str(peer, as, sizeof(as)), max);
 		return;

@@ -166,33 +166,31 @@ static int conn_connect_send(struct tp_worker *w, const struct tp_addr *dst, con
 	char as[64];
 	int fd, err;
 
-	if (atomic_fetch_add(&w->tp->tcp_outbound, 1) >= max && max) {
-		atomic_fetch_sub(&w->tp->tcp_outbound, 1);
+	if (!tp__conn_slot_take(&w->tp->tcp_outbound, max)) {
 		log_debug("tcp: no connection to %s: %u opened already", tp_addr_str(dst, as, sizeof(as)), max);
 		return EMFILE;
 	}
 	fd = socket(dst->u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		err = errno;
-		atomic_fetch_sub(&w->tp->tcp_outbound, 1);
-		return err;
+		goto give_back;
 	}
 	if (connect(fd, &dst->u.sa, tp__addr_len(dst)) < 0) {
 		if (errno != EINPROGRESS) {
 			err = errno;
 			close(fd);
-			atomic_fetch_sub(&w->tp->tcp_outbound, 1);
 			log_debug("tcp: connect to %s: %s", tp_addr_str(dst, as, sizeof(as)), strerror(err));
-			return err;
+			goto give_back;
 		}
 		connecting = true;
 	}
 	err = tp__conn_new(w, fd, dst, false, connecting, &c);
-	if (err) {
-		atomic_fetch_sub(&w->tp->tcp_outbound, 1);
-		return err;
-	}
+	if (err)
+		goto give_back;
 	return tp__conn_write(c, buf, len);
+give_back:
+	atomic_fetch_sub(&w->tp->tcp_outbound, 1);
+	return err;
 }
 
 /* Owner thread: sends on the connection to dst, opening one if there is none. */

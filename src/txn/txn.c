@@ -259,7 +259,6 @@ struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req, boo
 		mem_deref(tx);
 		tx = NULL;
 	}
-
 	if (*absorbed && r.buf && r.len) {
 		/* 17.2.2: a retransmission in Completed gets the final response again, nothing else */
 		if (t->cfg.resend)
