@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "auth/digest.h"
+#include "proxy/rrsig.h"
 #include "sip/build.h"
 
 /* ---- a request for its next hop (16.6) ---- */
@@ -71,12 +72,15 @@ static bool consumed(const struct sip_hdr *h, struct slice realm)
 	       digest_unq_eq(c.realm, realm);
 }
 
-/* One Record-Route of ours, naming the transport of the side that will use it (and a flow token). */
-static void record_route_write(struct sbuf *b, const char *local, enum tp_proto proto, struct slice flow)
+/* One Record-Route of ours, naming the transport of the side that will use it, with the dialog's
+ * signature (and a flow token). */
+static void record_route_write(struct sbuf *b, const char *local, enum tp_proto proto, struct slice sig,
+			       struct slice flow)
 {
 	sbuf_addlit(b, "Record-Route: <sip:");
 	sbuf_adds(b, local);
 	sbuf_adds(b, proto == TP_TCP ? ";transport=tcp;lr" : ";lr");
+	sbuf_addsl(b, sig);
 	sbuf_addsl(b, flow);
 	sbuf_addlit(b, ">\r\n");
 }
@@ -139,10 +143,17 @@ int fwd_request_build(const struct sip_msg *req, const struct fwd *f, char **out
 		 * address it talks to: the next hop uses the top one, the caller (whose route set is the
 		 * list reversed) the bottom one */
 		const char *in_local = f->in_local ? f->in_local : f->local;
+		char sig_buf[32];
+		struct sbuf sb;
+		struct slice sig;
 
-		record_route_write(&b, f->local, f->proto, f->flow);
+		sbuf_init(&sb, sig_buf, sizeof(sig_buf));
+		if (f->rr_key)
+			rrsig_write(&sb, f->rr_key, req->call_id);
+		sig = slice_make(sig_buf, sb.overflow ? 0 : sb.len);
+		record_route_write(&b, f->local, f->proto, sig, f->flow);
 		if (f->in_proto != f->proto || (in_local != f->local && strcmp(in_local, f->local)))
-			record_route_write(&b, in_local, f->in_proto, SLICE_NULL);
+			record_route_write(&b, in_local, f->in_proto, sig, SLICE_NULL);
 	}
 	if (f->path && f->path[0]) {
 		sbuf_addlit(&b, "Route: ");

@@ -29,6 +29,7 @@ struct fwd {
 	struct slice src_host;   /* where the request came from: received/rport on its Via (RFC 3581) */
 	uint16_t src_port;
 	bool record_route;
+	const uint8_t *rr_key;   /* signs our Record-Route for the dialog (rrsig.h); NULL: unsigned */
 	struct slice consume_realm; /* Proxy-Authorization values for this realm are left out: sipd checked
 				  * them, they were meant for it (RFC 3261 22.3); SLICE_NULL: all go on */
 	enum tp_proto proto;     /* of the next hop, for our Via */

@@ -25,6 +25,7 @@
 #include "proxy/calls.h"
 #include "proxy/flow.h"
 #include "proxy/forward.h"
+#include "proxy/rrsig.h"
 #include "proxy/unavail.h"
 
 #define MAX_BRANCHES 16
@@ -45,6 +46,7 @@ struct proxy {
 	bool ipv6;             /* sipd listens on IPv6 too: AAAA records are asked for as well */
 	pthread_mutex_t acks_lock;
 	struct located_ack *acks; /* stateless ACKs waiting for DNS (guarded by acks_lock) */
+	uint8_t rr_key[RRSIG_KEY]; /* signs our Record-Routes: the dialogs whose requests sipd relays */
 };
 
 /* Marks a transaction's TU slot as a response context (the core's INVITE context starts otherwise). */
@@ -284,6 +286,34 @@ static bool route_parsed_is_us(const struct proxy *p, struct slice r)
 	struct sip_uri u;
 
 	return sip_addr_parse(&a, r) == 0 && sip_uri_parse(&u, a.uri) == 0 && uri_is_us(p, &u);
+}
+
+/* Whether Route value r names sipd with its signature for the dialog of call_id: a Record-Route it wrote
+ * (rrsig.h). */
+static bool route_signed(const struct proxy *p, struct slice r, struct slice call_id)
+{
+	struct sip_addr a;
+	struct sip_uri u;
+
+	return sip_addr_parse(&a, r) == 0 && sip_uri_parse(&u, a.uri) == 0 && uri_is_us(p, &u) &&
+	       rrsig_valid(p->rr_key, u.params, call_id);
+}
+
+/* Whether a request of a dialog that names sipd in a Route (or, from a strict router, in its
+ * Request-URI) is of a dialog sipd Record-Routed: one of those carries its signature. Any of them: a phone
+ * with an outbound proxy may put an unsigned Route of sipd's above the route set. */
+static bool dialog_signed(const struct proxy *p, const struct sip_msg *req, bool strict)
+{
+	struct sip_list_iter it;
+	struct slice r;
+
+	if (strict && rrsig_valid(p->rr_key, req->ruri_uri.params, req->call_id))
+		return true;
+	sip_list_begin(&it, req, SIP_HDR_ROUTE);
+	while (sip_list_iter_next(&it, &r))
+		if (route_signed(p, r, req->call_id))
+			return true;
+	return false;
 }
 
 /* Whether two Route values name the same host (sipd's addresses of two families differ). */
@@ -1672,6 +1702,7 @@ static int branch_build_at(struct rctx *rc, struct branch *b, const struct sip_m
 		.src_host = slice_cstr(rc->src_host),
 		.src_port = rc->src_port,
 		.record_route = rc->record_route,
+		.rr_key = rc->p->rr_key,
 		.consume_realm = consumed_realm(rc->p, rc->consume_creds),
 		.in_proto = rc->in_proto,
 		.local = local,
@@ -2079,6 +2110,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 			.src_host = slice_cstr(o->src_host),
 			.src_port = o->src_port,
 			.record_route = record_routed(p, req),
+			.rr_key = p->rr_key,
 			.consume_realm = consumed_realm(p, s->authed),
 			.in_proto = tm->proto,
 			.local = local,
@@ -2233,6 +2265,12 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 		answer(p, req, o, 403, "Relaying denied", NULL);
 		return PROXY_TAKEN;
 	}
+	/* sipd is no open relay in dialogs either: a Route naming it, which anyone can write, is followed
+	 * for a dialog it Record-Routed, and no other (a request "of a dialog" to a trunk trusting sipd) */
+	if (req->to.tag.p && (pop || strict_target.p) && !dialog_signed(p, req, strict_target.p != NULL)) {
+		answer(p, req, o, 403, "Relaying denied: not a dialog of this proxy", NULL);
+		return PROXY_TAKEN;
+	}
 	if (local) {
 		if (!(t = scratch_take(MAX_BRANCHES * sizeof(*t)))) { /* ~1.7 kB each: only those filled are read */
 			answer(p, req, o, 500, "Out of memory", NULL);
@@ -2351,6 +2389,13 @@ int proxy_new(struct proxy **pp, const struct config *cfg, struct txn_table *txn
 		calls_free(p->calls);
 		free(p);
 		return ENOMEM;
+	}
+	if (rrsig_key_load(p->rr_key, cfg->db_path)) {
+		log_err("proxy: no random key for Record-Route signatures");
+		unavail_free(p->unavail);
+		calls_free(p->calls);
+		free(p);
+		return EIO;
 	}
 	pthread_mutex_init(&p->acks_lock, NULL);
 	for (unsigned i = 0; i < cfg->nlisten; i++)

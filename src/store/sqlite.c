@@ -90,6 +90,9 @@ static const char *const schema[] = {
 	"INSERT INTO bindings_v3 SELECT " BINDING_COLS " FROM bindings;"
 	"DROP TABLE bindings;"
 	"ALTER TABLE bindings_v3 RENAME TO bindings;",
+	/* v4: keys that must outlive a restart and be the same for every process on the database (the
+	 * proxy's Record-Route signature, so that the dialogs of a restarted sipd go on) */
+	"CREATE TABLE secrets(name TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(schema) / sizeof(schema[0])))
 
@@ -489,6 +492,44 @@ int store_users_generation(struct store *s, int64_t *gen)
 	else
 		err = EIO;
 	sqlite3_reset(st);
+	store_unlock(s);
+	return err;
+}
+
+/* Rare (once at start): statements of their own rather than persistent ones. INSERT OR IGNORE, then the
+ * read: two processes starting on a new database at once both read the one that won. */
+int store_secret(struct store *s, const char *name, const uint8_t *fresh, size_t len, uint8_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, err;
+
+	if (!s || !name || !fresh || !len || !out)
+		return EINVAL;
+	err = store_lock(s);
+	if (err)
+		return err;
+	rc = sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO secrets(name, value) VALUES(?1, ?2)", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 2, fresh, (int)len, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(s->db, "SELECT value FROM secrets WHERE name = ?1", -1, &st, NULL);
+	err = EIO;
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			const void *v = sqlite3_column_blob(st, 0);
+
+			err = v && (size_t)sqlite3_column_bytes(st, 0) == len ? 0 : EINVAL;
+			if (!err)
+				memcpy(out, v, len);
+		}
+	}
+	sqlite3_finalize(st);
 	store_unlock(s);
 	return err;
 }

@@ -79,6 +79,10 @@ int store_bindings_list(struct store *s, int64_t now, store_binding_h *cb, void 
 /* The bindings of one AOR with expires > now, as the file holds them (what a failed write left: the
  * registrar sets its memory back to them). 0, EIO, or the callback's non-zero value. */
 int store_bindings_of(struct store *s, const char *aor, int64_t now, store_binding_h *cb, void *arg);
+/* The secret stored under name, len bytes, into out: the one stored already, else fresh (random bytes the
+ * caller drew), stored now. Every process on one database gets the same, and it outlives restarts. 0, EIO,
+ * or EINVAL when the stored one has another length. */
+int store_secret(struct store *s, const char *name, const uint8_t *fresh, size_t len, uint8_t *out);
 /* All changes in one transaction, durable when it returns 0 (WAL; fsync per sync_full). */
 int store_apply(struct store *s, const struct store_change *changes, size_t n);
 

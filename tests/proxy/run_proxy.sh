@@ -538,7 +538,8 @@ then
 	pyphone "bob's phone (sipua.py catch, wants a Record-Route)" catch --user bob --seconds 4 \
 		--want-header "^Record-Route: <sip:127\\.0\\.0\\.1:${SIPD_PORT[main]};[^>]*lr" &&
 		check "NOTIFY with Route: sipd" request --port "${SIPD_PORT[main]}" --method NOTIFY \
-			--ruri "sip:callee@127.0.0.1:$PY_PORT" --route "<sip:127.0.0.1:${SIPD_PORT[main]};lr>" --to-tag nt1 \
+			--ruri "sip:callee@127.0.0.1:$PY_PORT" --route "<sip:127.0.0.1:${SIPD_PORT[main]};lr;sg=@SG@>" \
+			--sign-db "$WORK/main.db" --to-tag nt1 \
 			--header "Event: presence" --header "Subscription-State: active;expires=60" --expect 200
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
@@ -683,7 +684,8 @@ then
 	unbind bob
 	pyphone "bob's phone (sipua.py phone, expects the BYE)" phone --user bob --expect bye --seconds 3 &&
 		check "BYE via a strict router" request --port "${SIPD_PORT[main]}" --method BYE \
-			--ruri "sip:127.0.0.1:${SIPD_PORT[main]};lr" --route "<sip:callee@127.0.0.1:$PY_PORT>" --to-tag strict1 \
+			--ruri "sip:127.0.0.1:${SIPD_PORT[main]};lr;sg=@SG@" --route "<sip:callee@127.0.0.1:$PY_PORT>" \
+			--sign-db "$WORK/main.db" --to-tag strict1 \
 			--expect 200
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
@@ -691,8 +693,35 @@ then
 	case_begin "a strict router downstream (16.6 step 6): BYE with Route: <sip:sipd;lr>, <sip:127.0.0.1:<peer>> (no lr) and Request-URI sip:dave@127.0.0.2:9: the peer gets Request-URI sip:127.0.0.1:<peer> and the old Request-URI as its last Route" main
 	pybg "the strict router (sipua.py strictpeer)" strictpeer --want-route '<sip:dave@127.0.0.2:9>' &&
 		check "BYE toward a strict router" request --port "${SIPD_PORT[main]}" --method BYE \
-			--ruri "sip:dave@127.0.0.2:9" --route "<sip:127.0.0.1:${SIPD_PORT[main]};lr>, <sip:127.0.0.1:$PY_PORT>" \
-			--to-tag strict2 --expect 200
+			--ruri "sip:dave@127.0.0.2:9" --route "<sip:127.0.0.1:${SIPD_PORT[main]};lr;sg=@SG@>, <sip:127.0.0.1:$PY_PORT>" \
+			--sign-db "$WORK/main.db" --to-tag strict2 --expect 200
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
+
+	case_begin "no open relay in dialogs: requests with a To tag whose Route names sipd without its Record-Route signature (none, or another dialog's), or a strict router's Request-URI naming sipd without one: 403 Relaying denied, and the phone behind the Request-URI gets none of them" main
+	unbind bob
+	pyphone "bob's phone (sipua.py phone, expects nothing)" phone --user bob --seconds 4 --expect nothing &&
+		check "BYE, Route: <sip:sipd;lr>" request --port "${SIPD_PORT[main]}" --method BYE \
+			--ruri "sip:callee@127.0.0.1:$PY_PORT" --route "<sip:127.0.0.1:${SIPD_PORT[main]};lr>" --to-tag ur1 \
+			--expect 403 --expect-header '^SIP/2\.0 403 Relaying denied: not a dialog of this proxy$' &&
+		check "INVITE, another dialog's signature" request --port "${SIPD_PORT[main]}" --method INVITE \
+			--ruri "sip:callee@127.0.0.1:$PY_PORT" --route "<sip:127.0.0.1:${SIPD_PORT[main]};lr;sg=c139446419b3d091>" \
+			--to-tag ur2 --expect 403 &&
+		check "MESSAGE, a signature one digit off" request --port "${SIPD_PORT[main]}" --method MESSAGE \
+			--ruri "sip:callee@127.0.0.1:$PY_PORT" --route "<sip:127.0.0.1:${SIPD_PORT[main]};lr;sg=@SG@0>" \
+			--sign-db "$WORK/main.db" --to-tag ur3 --expect 403 &&
+		check "BYE, strict router, unsigned Request-URI" request --port "${SIPD_PORT[main]}" --method BYE \
+			--ruri "sip:127.0.0.1:${SIPD_PORT[main]};lr" --route "<sip:callee@127.0.0.1:$PY_PORT>" --to-tag ur4 \
+			--expect 403
+	case_end
+
+	case_begin "a phone with an outbound proxy puts <sip:sipd;lr> above its dialog's route set (<sip:sipd;lr;sg=...>): the BYE goes through sipd twice and reaches the callee" main
+	unbind bob
+	pyphone "bob's phone (sipua.py phone, expects the BYE)" phone --user bob --expect bye --seconds 3 &&
+		check "BYE, unsigned Route over the signed one" request --port "${SIPD_PORT[main]}" --method BYE \
+			--ruri "sip:callee@127.0.0.1:$PY_PORT" \
+			--route "<sip:127.0.0.1:${SIPD_PORT[main]};lr>, <sip:127.0.0.1:${SIPD_PORT[main]};lr;sg=@SG@>" \
+			--sign-db "$WORK/main.db" --to-tag ob1 --expect 200
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
 
@@ -703,9 +732,9 @@ then
 	check "the callee's Record-Route (TCP caller)" hdr-check --log "$UAS_LOG.messages" --msg "$RX_INVITE_IN" \
 		--header Record-Route --count 2
 	check "the callee's Record-Route (TCP caller)" hdr-check --log "$UAS_LOG.messages" --msg "$RX_INVITE_IN" \
-		--header Record-Route --index 0 --match "^<sip:$M;lr>\$"
+		--header Record-Route --index 0 --match "^<sip:$M;lr;sg=[0-9a-f]{16}>\$"
 	check "the callee's Record-Route (TCP caller)" hdr-check --log "$UAS_LOG.messages" --msg "$RX_INVITE_IN" \
-		--header Record-Route --index 1 --match "^<sip:$M;transport=tcp;lr>\$"
+		--header Record-Route --index 1 --match "^<sip:$M;transport=tcp;lr;sg=[0-9a-f]{16}>\$"
 	check "the BYE at the callee (TCP caller)" hdr-check --log "$UAS_LOG.messages" --msg '^received\nBYE ' \
 		--header Route --count 0
 	case_end
@@ -923,7 +952,8 @@ then
 	pyphone "bob's phone (sipua.py phone --expect cancel: 180 at once)" phone --user bob --expect cancel --delay 0.1 \
 		--seconds 8 &&
 		check "re-INVITE through sipd" request --port "${SIPD_PORT[timerc]}" --method INVITE \
-			--ruri "sip:callee@127.0.0.1:$PY_PORT" --route "<sip:127.0.0.1:${SIPD_PORT[timerc]};lr>" --to-tag re1 \
+			--ruri "sip:callee@127.0.0.1:$PY_PORT" --route "<sip:127.0.0.1:${SIPD_PORT[timerc]};lr;sg=@SG@>" \
+			--sign-db "$WORK/timerc.db" --to-tag re1 \
 			--expect 487
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
@@ -1092,7 +1122,8 @@ then
 	pyphone "bob's phone (sipua.py phone, registered as bob@sipd.test, expects the BYE)" phone --user bob \
 		--domain sipd.test --expect bye --seconds 3 &&
 		check "BYE with Route: sipd's address" request --port "${SIPD_PORT[domain]}" --method BYE \
-			--ruri "sip:callee@127.0.0.1:$PY_PORT" --route "<sip:$D;lr>" --to-tag dom1 --expect 200
+			--ruri "sip:callee@127.0.0.1:$PY_PORT" --route "<sip:$D;lr;sg=@SG@>" --sign-db "$WORK/domain.db" \
+			--to-tag dom1 --expect 200
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
 

@@ -1281,6 +1281,54 @@ def request_cancelled(a, sock, data, cancel):
     return 0
 
 
+def siphash24_128(key, data):
+    """SipHash-2-4 with its 128-bit output (what sipd signs its Record-Route with, src/proxy/rrsig.c)."""
+    mask = (1 << 64) - 1
+
+    def rotl(x, b):
+        return ((x << b) | (x >> (64 - b))) & mask
+
+    def rounds(v, n):
+        v0, v1, v2, v3 = v
+        for _ in range(n):
+            v0 = (v0 + v1) & mask; v1 = rotl(v1, 13) ^ v0; v0 = rotl(v0, 32)
+            v2 = (v2 + v3) & mask; v3 = rotl(v3, 16) ^ v2
+            v0 = (v0 + v3) & mask; v3 = rotl(v3, 21) ^ v0
+            v2 = (v2 + v1) & mask; v1 = rotl(v1, 17) ^ v2; v2 = rotl(v2, 32)
+        return [v0, v1, v2, v3]
+
+    k0, k1 = struct.unpack("<QQ", key)
+    v = [k0 ^ 0x736f6d6570736575, k1 ^ 0x646f72616e646f6d ^ 0xee, k0 ^ 0x6c7967656e657261, k1 ^ 0x7465646279746573]
+    end = len(data) - len(data) % 8
+    last = (len(data) & 0xff) << 56
+    for i, c in enumerate(data[end:]):
+        last |= c << (8 * i)
+    for m in [struct.unpack_from("<Q", data, i)[0] for i in range(0, end, 8)] + [last]:
+        v[3] ^= m
+        v = rounds(v, 2)
+        v[0] ^= m
+    v[2] ^= 0xee
+    v = rounds(v, 4)
+    out0 = v[0] ^ v[1] ^ v[2] ^ v[3]
+    v[1] ^= 0xdd
+    v = rounds(v, 4)
+    return struct.pack("<QQ", out0, v[0] ^ v[1] ^ v[2] ^ v[3])
+
+
+def rr_signature(db, callid):
+    """The value of sipd's ";sg=" for a dialog: the first 8 bytes of the MAC of its Call-ID under the key in
+    the database's secrets (so that a test can write a Route of a dialog sipd Record-Routed)."""
+    import sqlite3
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    try:
+        row = con.execute("SELECT value FROM secrets WHERE name = 'record_route'").fetchone()
+    finally:
+        con.close()
+    if not row:
+        raise Fail("no record_route key in %s" % db)
+    return siphash24_128(bytes(row[0]), callid.encode()).hex()[:16]
+
+
 def cmd_request(a):
     sock = udp_socket(0)
     lport = sock.getsockname()[1]
@@ -1289,6 +1337,10 @@ def cmd_request(a):
     user = m.group(1) if m and m.group(1) else "bob"
     branch = "z9hG4bKrq%s" % tag
     callid = "rq-%d-%s@%s" % (os.getpid(), tag, HOST)
+    if a.sign_db:  # @SG@ in the Request-URI and the Routes: the signature sipd writes for this Call-ID
+        sg = rr_signature(a.sign_db, callid)
+        a.ruri = a.ruri.replace("@SG@", sg)
+        a.route = [r.replace("@SG@", sg) for r in a.route]
     to = "<sip:%s@%s>%s" % (user, HOST, ";tag=%s" % a.to_tag if a.to_tag else "")
     lines = ["%s %s SIP/2.0" % (a.method, a.ruri),
              "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (HOST, lport, branch)]
@@ -1345,7 +1397,7 @@ def cmd_request(a):
     sock.close()
     if r.code != a.expect:
         raise Fail("%s %s (Route %s): expected %d, got '%s'" % (a.method, a.ruri, a.route, a.expect, r.start))
-    have = ["%s: %s" % hv for hv in r.headers]
+    have = [r.start] + ["%s: %s" % hv for hv in r.headers]  # the status line too
     for rx in a.expect_header:
         if not any(re.search(rx, h) for h in have):
             raise Fail("%s to %s %s: no header line matches %r in %r" % (r.start, a.method, a.ruri, rx, have))
@@ -1741,12 +1793,14 @@ def main():
     r.add_argument("--method", default="BYE")
     r.add_argument("--ruri", required=True)
     r.add_argument("--route", action="append", default=[])
+    r.add_argument("--sign-db", help="sipd's database: @SG@ in --ruri and --route becomes its Record-Route "
+                   "signature for the request's Call-ID")
     r.add_argument("--to-tag")
     r.add_argument("--header", action="append", default=[], help="an extra header line")
     r.add_argument("--no-max-forwards", action="store_true")
     r.add_argument("--expect", type=int, required=True, help="the final's status; 0: no response but 100 (--wait)")
     r.add_argument("--wait", type=float, default=8.0, help="with --expect 0: seconds to listen")
-    r.add_argument("--expect-header", action="append", default=[], help="a regex some line of the final must match")
+    r.add_argument("--expect-header", action="append", default=[], help="a regex the status line or some header line of the final must match")
     r.add_argument("--cancel-after", type=float, help="S: no final within S s, then a CANCEL on the branch, "
                    "whose answer must be --expect; no final for the request in the second after it")
     r.add_argument("--one-final", type=float, help="S: for S s after the final, no other final may come")

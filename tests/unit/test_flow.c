@@ -1,5 +1,6 @@
-/* test_flow.c: flow tokens (src/proxy/flow.c): a token names the peer it was written for, and nothing
- * else passes: a changed address, a changed or short MAC, junk. */
+/* test_flow.c: what the proxy signs in its Record-Route. Flow tokens (src/proxy/flow.c): a token names the
+ * peer it was written for, and nothing else passes: a changed address, a changed or short MAC, junk.
+ * Signatures (src/proxy/rrsig.c): one holds for its Call-ID under its key, and for nothing else. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <cmocka.h>
 
 #include "proxy/flow.h"
+#include "proxy/rrsig.h"
 
 /* The token of peer (the value after ";flow=") into out. */
 static struct slice token_of(const char *peer, char *out, size_t n)
@@ -67,11 +69,52 @@ static void test_tampered(void **state)
 	assert_false(flow_token_read(SLICE_NULL, &a));
 }
 
+static const uint8_t key[RRSIG_KEY] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+#define CID "a84b4c76e66710@pc33.atlanta.com"
+
+/* The first 8 bytes of SipHash-2-4-128 under key 00..0f: `openssl mac -macopt hexkey:000102030405060708090a0b0c0d0e0f
+ * SIPHASH` over the Call-ID gives C139446419B3D091038888ED18E72F9A (and the tests' sipua.py the same). */
+static void test_rrsig_known(void **state)
+{
+	char buf[64];
+	struct sbuf b;
+
+	(void)state;
+	sbuf_init(&b, buf, sizeof(buf));
+	rrsig_write(&b, key, SLICE_LIT(CID));
+	assert_false(b.overflow);
+	assert_int_equal(b.len, 20);
+	assert_memory_equal(buf, ";sg=c139446419b3d091", 20);
+}
+
+static void test_rrsig_valid(void **state)
+{
+	uint8_t other[RRSIG_KEY];
+
+	(void)state;
+	memcpy(other, key, sizeof(other));
+	other[15] ^= 1;
+	assert_true(rrsig_valid(key, SLICE_LIT("lr;sg=c139446419b3d091"), SLICE_LIT(CID)));
+	assert_true(rrsig_valid(key, SLICE_LIT("transport=tcp;lr;SG=c139446419b3d091;flow=ab.cd"), SLICE_LIT(CID)));
+	assert_false(rrsig_valid(other, SLICE_LIT("lr;sg=c139446419b3d091"), SLICE_LIT(CID)));
+	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=c139446419b3d091"), SLICE_LIT(CID "x")));
+	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=c139446419b3d092"), SLICE_LIT(CID)));
+	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=C139446419B3D091"), SLICE_LIT(CID))); /* as written */
+	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=c139446419b3d09"), SLICE_LIT(CID)));
+	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=c139446419b3d0911"), SLICE_LIT(CID)));
+	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg"), SLICE_LIT(CID)));
+	assert_false(rrsig_valid(key, SLICE_LIT("lr"), SLICE_LIT(CID)));
+	assert_false(rrsig_valid(key, SLICE_NULL, SLICE_LIT(CID)));
+	assert_false(rrsig_valid(key, SLICE_LIT("lr;xsg=c139446419b3d091"), SLICE_LIT(CID)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_tampered),
+		cmocka_unit_test(test_rrsig_known),
+		cmocka_unit_test(test_rrsig_valid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

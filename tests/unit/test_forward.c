@@ -174,6 +174,55 @@ static void test_request_path_and_flow(void **state)
 	free(out);
 }
 
+/* With a key, both Record-Routes of a change of transport carry the dialog's signature (rrsig.c: the
+ * first 8 bytes of SipHash-2-4-128 of the Call-ID, here under key 00..0f), before the flow token. */
+static void test_request_signed_record_route(void **state)
+{
+	static const uint8_t key[16] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+	static const char msg_in[] =
+		"INVITE sip:bob@example.com SIP/2.0" CRLF
+		"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-s" CRLF
+		"From: <sip:alice@example.com>;tag=1" CRLF
+		"To: <sip:bob@example.com>" CRLF
+		"Call-ID: a84b4c76e66710@pc33.atlanta.com" CRLF
+		"CSeq: 1 INVITE" CRLF
+		"Content-Length: 0" CRLF
+		CRLF;
+	struct fwd_routes none = { .n = 0 };
+	struct fwd f = {
+		.target = SLICE_LIT("sip:bob@10.0.0.9:5062;transport=tcp"),
+		.routes = &none,
+		.src_host = SLICE_LIT("10.0.0.1"),
+		.src_port = 5060,
+		.record_route = true,
+		.rr_key = key,
+		.proto = TP_TCP,
+		.in_proto = TP_UDP,
+		.flow = SLICE_LIT(";flow=abc"),
+		.local = "192.0.2.1:5060",
+		.branch = "z9hG4bK-g",
+	};
+	char *out = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(fwd_request_build(parse(msg_in), &f, &out, &len), 0);
+	assert_bytes(out, len,
+		     "INVITE sip:bob@10.0.0.9:5062;transport=tcp SIP/2.0" CRLF
+		     "Via: SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bK-g;rport" CRLF
+		     "Record-Route: <sip:192.0.2.1:5060;transport=tcp;lr;sg=c139446419b3d091;flow=abc>" CRLF
+		     "Record-Route: <sip:192.0.2.1:5060;lr;sg=c139446419b3d091>" CRLF
+		     "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-s" CRLF
+		     "From: <sip:alice@example.com>;tag=1" CRLF
+		     "To: <sip:bob@example.com>" CRLF
+		     "Call-ID: a84b4c76e66710@pc33.atlanta.com" CRLF
+		     "CSeq: 1 INVITE" CRLF
+		     "Max-Forwards: 70" CRLF
+		     "Content-Length: 0" CRLF
+		     CRLF);
+	free(out);
+}
+
 /* RFC 3261 22.3: the credentials sipd checked (its realm, whatever the case of the header's name) are
  * consumed, those for another proxy's realm go on as they came; with no realm to consume, all go on. */
 static void test_request_consumes_own_credentials(void **state)
@@ -315,6 +364,7 @@ int main(void)
 		cmocka_unit_test(test_request_transport_change),
 		cmocka_unit_test(test_request_strict_next_hop),
 		cmocka_unit_test(test_request_path_and_flow),
+		cmocka_unit_test(test_request_signed_record_route),
 		cmocka_unit_test(test_request_consumes_own_credentials),
 		cmocka_unit_test(test_response_strip_via),
 		cmocka_unit_test(test_response_merged_challenges),

@@ -132,7 +132,7 @@ static void test_open_schema(void **state)
 	(void)state;
 	s = open_ok(true);
 	store_close(s);
-	assert_int_equal(sql_int("PRAGMA user_version"), 3);
+	assert_int_equal(sql_int("PRAGMA user_version"), 4);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'users'"), 1);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"), 3);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'bindings'"), 1);
@@ -837,7 +837,7 @@ static void test_schema_upgrade_v1(void **state)
 			 SQLITE_OK);
 	sqlite3_close(h);
 	s = open_ok(true);
-	assert_int_equal(sql_int("PRAGMA user_version"), 3);
+	assert_int_equal(sql_int("PRAGMA user_version"), 4);
 	assert_int_equal(sql_int("SELECT count(*) FROM bindings"
 				 " WHERE aor = 'sip:old@example.com' AND received = 'udp:192.0.2.9:5060'"),
 			 1);
@@ -949,6 +949,38 @@ static void test_binding_time(void **state)
 	assert_true(store_binding_left(store_binding_end(t, 0), t) == 1);
 }
 
+/* A secret is drawn once per database: the first caller's fresh bytes are kept, a later caller (another
+ * process, or sipd after a restart) reads them instead of its own; one of another length is refused. */
+static void test_secret(void **state)
+{
+	uint8_t a[16], b[16], out[16], out2[16], longer[32];
+	struct store *s, *s2;
+
+	(void)state;
+	memset(a, 0xa5, sizeof(a));
+	memset(b, 0x5a, sizeof(b));
+	memset(longer, 1, sizeof(longer));
+	s = open_ok(true);
+	assert_int_equal(store_secret(s, "rr", a, sizeof(a), out), 0);
+	assert_memory_equal(out, a, sizeof(a));
+	s2 = open_ok(true); /* another process on the same file */
+	assert_int_equal(store_secret(s2, "rr", b, sizeof(b), out2), 0);
+	assert_memory_equal(out2, a, sizeof(a));
+	assert_int_equal(store_secret(s2, "rr", longer, sizeof(longer), longer), EINVAL);
+	assert_int_equal(store_secret(s2, "other", b, sizeof(b), out2), 0); /* names apart */
+	assert_memory_equal(out2, b, sizeof(b));
+	store_close(s2);
+	store_close(s);
+	s = open_ok(false); /* a restart */
+	memset(out, 0, sizeof(out));
+	assert_int_equal(store_secret(s, "rr", b, sizeof(b), out), 0);
+	assert_memory_equal(out, a, sizeof(a));
+	assert_int_equal(store_secret(s, NULL, b, sizeof(b), out), EINVAL);
+	assert_int_equal(store_secret(s, "rr", b, 0, out), EINVAL);
+	store_close(s);
+	assert_int_equal(sql_int("SELECT count(*) FROM secrets"), 2);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, dir_setup, dir_teardown)
 
 int main(void)
@@ -974,6 +1006,7 @@ int main(void)
 		T(test_writer_commit_delay),
 		T(test_bad_args),
 		T(test_binding_time),
+		T(test_secret),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,72 @@
+/* rrsig.c: Record-Route signatures: ";sg=" and 16 hex digits, the first 8 bytes of SipHash-2-4-128 under a
+ * key kept in the store's secrets, over the Call-ID (the one field every request of a dialog carries, both
+ * ways). A forged one is a 2^-64 guess per request. */
+#include "proxy/rrsig.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "auth/digest.h"
+#include "base/log.h"
+#include "sip/uri.h"
+#include "store/store.h"
+
+#define RRSIG_BYTES 8
+#define RRSIG_HEX (2 * RRSIG_BYTES)
+
+int rrsig_key_load(uint8_t key[RRSIG_KEY], const char *db_path)
+{
+	uint8_t fresh[RRSIG_KEY];
+	struct store *s = NULL;
+	const char *why = NULL;
+	int err;
+
+	if (RAND_bytes(fresh, sizeof(fresh)) != 1)
+		return EIO;
+	err = db_path && db_path[0] ? store_open(&s, db_path, true, &why) : EINVAL;
+	if (!err) {
+		err = store_secret(s, "record_route", fresh, sizeof(fresh), key);
+		store_close(s);
+	}
+	if (err) {
+		/* dialogs still work, but not across a restart or between sipd processes on one database */
+		log_warn("proxy: no stored key for Record-Route signatures (%s): dialogs through sipd end at its restart",
+			 why ? why : strerror(err));
+		memcpy(key, fresh, sizeof(fresh));
+	}
+	OPENSSL_cleanse(fresh, sizeof(fresh));
+	return 0;
+}
+
+static bool rrsig_mac(const uint8_t key[RRSIG_KEY], struct slice call_id, char hex[RRSIG_HEX])
+{
+	uint8_t mac[DIGEST_MAC_LEN];
+
+	if (!digest_mac(key, call_id, SLICE_NULL, mac))
+		return false;
+	for (unsigned i = 0; i < RRSIG_BYTES; i++)
+		slice_put_hex(hex + 2 * i, mac[i], 2);
+	return true;
+}
+
+void rrsig_write(struct sbuf *b, const uint8_t key[RRSIG_KEY], struct slice call_id)
+{
+	char hex[RRSIG_HEX];
+
+	if (!rrsig_mac(key, call_id, hex))
+		return;
+	sbuf_addlit(b, ";" RRSIG_PARAM "=");
+	sbuf_add(b, hex, sizeof(hex));
+}
+
+bool rrsig_valid(const uint8_t key[RRSIG_KEY], struct slice params, struct slice call_id)
+{
+	struct slice v;
+	char hex[RRSIG_HEX];
+
+	return sip_param_find(params, RRSIG_PARAM, &v) && v.l == RRSIG_HEX && rrsig_mac(key, call_id, hex) &&
+	       CRYPTO_memcmp(hex, v.p, RRSIG_HEX) == 0;
+}
