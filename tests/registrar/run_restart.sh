@@ -5,7 +5,8 @@
 # an authenticated query (REGISTER without Contact) lists every binding acknowledged so far with a sensible
 # expires (the newest 3590..3600 s, the others 3300..3600 s), and that `sipctl show registrations` (next to
 # SIPD) lists them too. max_contacts is 32 here so that the 20 bindings fit one AOR. Then the same for a
-# removal (the first contact with expires=0): after kill -9 and a restart it stays removed.
+# removal (the first contact with expires=0): after kill -9 and a restart it stays removed. Then a dialog:
+# the Record-Route key is the same after kill -9 and a restart, and a BYE signed with it still goes through.
 # Prints one PASS/FAIL line per round; at the end checks the SQLite rows, that no killed sipd printed a
 # sanitizer report, and that the last one exits 0 on SIGTERM without one. Exits 1 if anything failed.
 # ROUNDS=N changes the 20; KEEP=1 keeps the work directory.
@@ -160,6 +161,51 @@ EOF
 else
 	fail "SQLite: $((ROUNDS - 1)) rows, each with received udp:127.0.0.1:<port> and an absolute expiry ~1 h ahead" \
 		"$(head -3 "$WORK/rows.log" | tr '\n' ' ')"
+fi
+
+# a dialog sipd Record-Routed outlives a restart: the key of its Record-Route signature is in the database
+name="dialogs outlive kill -9: the Record-Route key stays in the database, and after a restart a BYE whose Route carries the signature it gives reaches the phone; an unsigned one gets 403"
+log=$WORK/dialog.log
+UA=(python3 "$HERE/../proxy/sipua.py")
+rrkey() {
+	python3 -c 'import sqlite3, sys
+con = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+row = con.execute("SELECT value FROM secrets WHERE name = '"'record_route'"'").fetchone()
+print(bytes(row[0]).hex() if row else "")' "$DB" 2>>"$log"
+}
+key1=$(rrkey)
+if [ -n "$PID" ]; then
+	kill -KILL "$PID" 2>/dev/null
+	wait "$WRAP"
+fi
+if ! start dialog; then
+	fail "$name" "sipd did not start again: $(tail -5 "$WORK/sipd.dialog.err" | tr '\n' ' ')"
+else
+	key2=$(rrkey)
+	rm -f "$WORK/phone.ready"
+	"${UA[@]}" phone --port "$PORT" --user alice --password secret --expect bye --seconds 5 \
+		--ready "$WORK/phone.ready" >"$WORK/phone.out" 2>"$WORK/phone.err" &
+	PHONE=$!
+	for ((i = 0; i < 50; i++)); do [ -s "$WORK/phone.ready" ] && break; sleep 0.1; done
+	PY_PORT=$(head -1 "$WORK/phone.ready" 2>/dev/null)
+	if [ ${#key1} -ne 32 ] || [ "$key1" != "$key2" ]; then
+		fail "$name" "the key before the restart '$key1', after '$key2'"
+	elif [ -z "$PY_PORT" ]; then
+		fail "$name" "the phone did not start: $(head -1 "$WORK/phone.err")"
+	elif ! "${UA[@]}" request --port "$PORT" --method BYE --ruri "sip:callee@127.0.0.1:$PY_PORT" \
+		--route "<sip:127.0.0.1:$PORT;lr;sg=@SG@>" --sign-db "$DB" --to-tag rs1 --expect 200 2>>"$log"; then
+		fail "$name" "signed BYE: $(tail -1 "$log")"
+	elif ! "${UA[@]}" request --port "$PORT" --method BYE --ruri "sip:callee@127.0.0.1:$PY_PORT" \
+		--route "<sip:127.0.0.1:$PORT;lr>" --to-tag rs2 --expect 403 2>>"$log"; then
+		fail "$name" "unsigned BYE: $(tail -1 "$log")"
+	elif ! wait "$PHONE"; then
+		PHONE=
+		fail "$name" "the phone: $(tail -1 "$WORK/phone.err")"
+	else
+		PHONE=
+		pass "$name"
+	fi
+	[ -n "$PHONE" ] && kill "$PHONE" 2>/dev/null && wait "$PHONE" 2>/dev/null
 fi
 
 # sanitizers: the killed ones had no chance to report leaks, but any error before the kill shows
