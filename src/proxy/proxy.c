@@ -73,6 +73,7 @@ struct branch {
 	struct locate *loc;        /* the search, until it answers */
 	struct locate_target *tgt; /* where it was found, tried in order (RFC 3263 4.3) */
 	unsigned ntgt, itgt;
+	size_t held;               /* bytes of its copies counted in the transaction table (txn_table_hold) */
 	char *req_alt;             /* the request built for the other transport (Via, Record-Route) */
 	size_t req_alt_len;
 	enum tp_proto req_proto;   /* the transport req was built for */
@@ -1201,6 +1202,7 @@ static void rctx_free(void *data)
 	search_timers_stop(rc);
 
 	for (unsigned i = 0; i < rc->nbr; i++) {
+		txn_table_unhold(rc->p->txns, rc->br[i]->held);
 		txn_client_detach(rc->br[i]->ct);
 		mem_deref(rc->br[i]->ct);
 		free(rc->br[i]->req);
@@ -1662,8 +1664,14 @@ static int branch_prepare(struct proxy *p, struct branch *b, const struct sip_ms
 		size_rule(req, f, b, may_tcp, lh); /* a located branch: in branch_try, per target */
 	f->local = local;
 	f->in_local = in_local;
+	/* the copies count with the transactions' bytes ([limits] max_transactions): a request forked to
+	 * many phones is held once per branch, or twice (one per transport), besides its client transaction */
+	if (!err && !(err = txn_table_hold(p->txns, b->req_len + b->req_alt_len + b->udp_req_len)))
+		b->held = b->req_len + b->req_alt_len + b->udp_req_len;
 	if (err) {
 		free(b->req);
+		free(b->req_alt);
+		free(b->udp_req);
 		free(b->hop);
 		free(b->path);
 		memset(b, 0, sizeof(*b));
@@ -2045,6 +2053,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	struct txn *stx = NULL;
 	const char *local;
 	char extra[64];
+	bool full = false; /* a branch refused for the bytes transactions hold */
 	int err;
 
 	if (!rc) {
@@ -2119,6 +2128,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 		err = branch_prepare(p, b, req, &f, &t[i], s->lh, dns_ok);
 		if (!err && b->hop && !rc->local[0]) /* DNS may answer another address family (branch_refamily) */
 			rctx_keep_fwd(rc, local, o, s->lh, rs, f.record_route);
+		full |= err == ENOBUFS;
 		if (err == EINVAL || err == EAGAIN || err == EPROTONOSUPPORT)
 			log_info("proxy: no usable next hop for %s%s", t[i].uri,
 				 err == EAGAIN	       ? " (a host name, and [proxy] resolve_next_hops is off)"
@@ -2129,6 +2139,12 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 		b->rc = rc;
 		b->q = t[i].q;
 		rc->nbr++;
+	}
+	if (!rc->nbr && full) {
+		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", p->cfg->retry_after);
+		txn_reply(stx, req, 503, "Transactions hold too many bytes", extra);
+		mem_deref(stx);
+		return;
 	}
 	if (!rc->nbr) {
 		txn_reply(stx, req, 502, "No usable next hop", NULL);

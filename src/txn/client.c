@@ -207,11 +207,21 @@ static void wait_unlink(struct txn_client *ct)
 	pthread_mutex_unlock(&w->lock);
 }
 
+/* The request is counted in the table's held bytes while the transaction keeps it. */
+static void ct_req_free(struct txn_client *ct)
+{
+	if (ct->req)
+		txn_table_unhold(ct->table, ct->req_len);
+	free(ct->req);
+	ct->req = NULL;
+	ct->req_len = 0;
+}
+
 static void ct_destroy(void *data)
 {
 	struct txn_client *ct = data;
 
-	free(ct->req);
+	ct_req_free(ct);
 	free(ct->ack);
 }
 
@@ -343,12 +353,18 @@ int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *l
 		free(m);
 		return EINVAL;
 	}
+	if (txn_table_hold(t, len)) {
+		free(m);
+		return ENOBUFS;
+	}
 	ct = mem_zalloc(sizeof(*ct), ct_destroy);
 	if (!ct || !(ct->req = malloc(len))) {
+		txn_table_unhold(t, len);
 		free(m);
 		mem_deref(ct);
 		return ENOMEM;
 	}
+	ct->table = t; /* before anything frees it: ct_req_free gives the bytes back to t */
 	memcpy(ct->req, req, len);
 	ct->req_len = len;
 	slice_copy(ct->branch, sizeof(ct->branch), id->branch);
@@ -356,7 +372,6 @@ int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *l
 	ct->invite = sip_method_lookup(id->method) == SIP_METHOD_INVITE;
 	ct->want = (struct expect){ id->cseq, id->id_hash, id->nvia };
 	free(m); /* the slices of id point into req or m: both done with */
-	ct->table = t;
 	ct->loop = loop;
 	ct->worker = w;
 	ct->proto = proto;
@@ -431,9 +446,7 @@ static void resp_final(struct txn_client *ct, unsigned code, const struct sip_ms
 			ct_send(ct, ct->ack, ct->ack_len);
 	}
 	/* Completed only absorbs retransmitted finals (and ACKs them): the request is never sent again */
-	free(ct->req);
-	ct->req = NULL;
-	ct->req_len = 0;
+	ct_req_free(ct);
 	/* D: 32 s over UDP (at least 64*T1 would do for B's sake), K: T4; 0 over reliable transports */
 	if (ct->reliable) {
 		ct_terminate(ct, 0);

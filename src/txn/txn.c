@@ -431,6 +431,19 @@ static void txn_destroy(void *data)
 	free(tx->req);
 }
 
+int txn_table_hold(struct txn_table *t, size_t n)
+{
+	if (t->cfg.max_held && atomic_load(&t->held) >= t->cfg.max_held)
+		return ENOBUFS;
+	atomic_fetch_add(&t->held, n);
+	return 0;
+}
+
+void txn_table_unhold(struct txn_table *t, size_t n)
+{
+	atomic_fetch_sub(&t->held, n);
+}
+
 void txn__held_set(struct txn *tx, char **slot, size_t *slot_len, char *buf, size_t len)
 {
 	if (tx->held_counted) { /* once ended (table_unlink), its bytes no longer count */

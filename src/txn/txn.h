@@ -39,8 +39,10 @@ struct txn_table_config {
 	unsigned max_live;       /* live transactions over which txn_server_new refuses with EAGAIN; 0 = no limit */
 	unsigned max_echoes;     /* echoes (see txn_server_match) kept at most; past it an answered transaction
 				  * stays whole until Timer J, counted in max_live. 0 = no limit */
-	size_t max_held;         /* bytes of requests and responses live transactions keep, over which
-				  * txn_server_new refuses with EAGAIN too; 0 = no limit */
+	size_t max_held;         /* bytes of requests and responses live transactions keep (server and
+				  * client, and what their TU holds with txn_table_hold), over which
+				  * txn_server_new refuses with EAGAIN too, txn_client_send and
+				  * txn_table_hold with ENOBUFS; 0 = no limit */
 	size_t max_echo_bytes;   /* bytes of echoes, past which an answered transaction stays whole, as past
 				  * max_echoes; 0 = no limit */
 	struct txn_timers timers;
@@ -145,9 +147,15 @@ struct txn_client_ident {
 /* Call-ID and From tag of m, hashed as responses are checked against them. */
 uint32_t txn_client_id_hash(const struct sip_msg *m);
 
+/* Bytes a TU keeps for its transactions (a proxy's copies of a request per branch), counted with theirs
+ * against max_held: 0, or ENOBUFS (nothing counted) when the table holds max_held already. Every byte
+ * held is given back with txn_table_unhold. */
+int txn_table_hold(struct txn_table *t, size_t n);
+void txn_table_unhold(struct txn_table *t, size_t n);
+
 /* Sends req (already carrying sipd's top Via with a unique branch) to dst and runs the client state
  * machine on loop. id: what identifies req, or NULL to read it from req. 0, or an errno (nothing was
- * sent). */
+ * sent; ENOBUFS: the table holds max_held bytes). */
 int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *loop, const char *req, size_t len,
 		    const struct txn_client_ident *id, struct tp_worker *w, enum tp_proto proto,
 		    const struct tp_addr *dst, txn_client_h *h, void *arg);

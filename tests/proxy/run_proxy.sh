@@ -39,8 +39,8 @@ need_exec "$SIPCTL" "build the sipctl target"
 lib_init proxy
 SHOW_SKIPPED=1
 
-# ---- ports: 5 for sipd, the rest for SIPp callers and phones ----
-pick_ports 5 100 $((40000 + $$ % 10000)) "${UA[@]}"
+# ---- ports: 6 for sipd, the rest for SIPp callers and phones ----
+pick_ports 6 100 $((40000 + $$ % 10000)) "${UA[@]}"
 
 # ---- sipd instances: start_sipd NAME PORT < [proxy] section and anything else ([general], [auth],
 # [database], users from here) ----
@@ -1133,5 +1133,26 @@ then
 	case_end
 fi
 
-stop_all main timerc authcalls recurse domain
+# ==== budget: [limits] max_transactions = 2, so that transactions may hold 4 kB in all ====
+if start_sipd budget "${PORTS[5]}" <<EOF
+$PROXY
+auth_calls = no
+
+[limits]
+max_transactions = 2
+EOF
+then
+	PAD=$(printf 'x%.0s' $(seq 3000))
+
+	case_begin "[limits] max_transactions = 2 (4 kB held in all): the proxy's copies of a request count with its transaction's bytes: a 3.3 kB MESSAGE, whose server transaction alone fits, fails at its branch (503, which the caller gets as 500, 16.7 step 6) and never reaches the phone; a small one after it goes through" budget
+	pyphone "bob's phone (sipua.py phone --method MESSAGE --answer 200: the small MESSAGE only)" phone --user bob \
+		--seconds 4 --expect invite --method MESSAGE --answer 200 --times 1 &&
+		check "MESSAGE of 3.3 kB" request --port "${SIPD_PORT[budget]}" --method MESSAGE \
+			--ruri "sip:bob@127.0.0.1:${SIPD_PORT[budget]}" --header "X-Pad: $PAD" --expect 500 &&
+		check "MESSAGE of 0.4 kB" request --port "${SIPD_PORT[budget]}" --method MESSAGE \
+			--ruri "sip:bob@127.0.0.1:${SIPD_PORT[budget]}" --expect 200
+	case_end
+fi
+
+stop_all main timerc authcalls recurse domain budget
 finish proxy

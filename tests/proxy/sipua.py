@@ -519,6 +519,8 @@ def cmd_phone(a):
         fails.append("no %s reached 127.0.0.1:%d within %.0f s" % (a.method, lport, a.seconds))
     if stray:
         fails.append("got besides the %s: %s" % (a.method, "; ".join(stray)))
+    if a.times and len(invites) != a.times:
+        fails.append("%s came %d time(s), expected %d" % (a.method, len(invites), a.times))
     if a.answer and invites and not acked and a.method == "INVITE":
         fails.append("no ACK for the %d" % a.answer)
     if fails:
@@ -1750,6 +1752,7 @@ def main():
     q.add_argument("--mute", action="store_true", help="with --expect cancel: the CANCEL and the INVITE go unanswered")
     q.add_argument("--trying", action="store_true", help="with --expect cancel: the provisional is 100 Trying, not 180")
     q.add_argument("--method", default="INVITE", help="with --expect invite: the request that must come instead")
+    q.add_argument("--times", type=int, help="with --expect invite: exactly this many must come")
     q.add_argument("--realm", default="phone")
     q.add_argument("--domain", help="register for sip:USER@DOMAIN (REGISTER sip:DOMAIN)")
     q.add_argument("--auth-user", help="the user name of the credentials (default: USER; e.g. the name of "

@@ -727,12 +727,55 @@ static void test_response_for_another_thread(void **state)
 	fx.tt = NULL;
 }
 
+/* A client transaction's request counts in the table's held bytes ([limits] max_transactions x 2 kB)
+ * while it keeps it, and so do the bytes a TU holds (txn_table_hold, a proxy's copies per branch):
+ * past max_held a new one is refused with ENOBUFS, and the final that frees the request makes room. */
+static void test_held_bytes(void **state)
+{
+	struct txn_table_config cfg = {
+		.timers = { T1, T2, T4 },
+		.send = on_server_send,
+		.accepted_2xx = on_2xx,
+		.single_thread = true,
+		.max_held = 1, /* the first holder takes the table past it */
+		.arg = &fx,
+	};
+	static const char req[] = "OPTIONS sip:bob@127.0.0.1 SIP/2.0" CRLF
+				  "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-ct-2" CRLF
+				  "Max-Forwards: 70" CRLF "From: <sip:alice@127.0.0.1>;tag=ft-2" CRLF
+				  "To: <sip:bob@127.0.0.1>" CRLF "Call-ID: ct-2@127.0.0.1" CRLF "CSeq: 1 OPTIONS" CRLF
+				  "Content-Length: 0" CRLF CRLF;
+	struct txn_client *ct, *refused = NULL;
+
+	(void)state;
+	txn_table_free(fx.tt);
+	assert_int_equal(txn_table_new(&fx.tt, &cfg), 0);
+	ct = send_request("INVITE", TP_UDP);
+	assert_int_equal(txn_client_send(&refused, fx.tt, fx.l, req, sizeof(req) - 1, NULL, fx.w, TP_UDP, &fx.dst,
+					 on_tu, &fx), ENOBUFS);
+	assert_null(refused);
+	assert_int_equal(hop_read(0), 0); /* nothing sent */
+	assert_int_equal(txn_table_hold(fx.tt, 100), ENOBUFS);
+	/* the final frees the INVITE (Completed keeps only what absorbs retransmissions): room again */
+	assert_int_equal(respond((struct rs){ .code = 486, .to_tag = "busy" }), 0);
+	assert_int_equal(hop_read(1000), 1); /* the ACK */
+	assert_int_equal(txn_table_hold(fx.tt, 100), 0);
+	assert_int_equal(txn_table_hold(fx.tt, 100), ENOBUFS);
+	txn_table_unhold(fx.tt, 100);
+	assert_int_equal(txn_client_send(&refused, fx.tt, fx.l, req, sizeof(req) - 1, NULL, fx.w, TP_UDP, &fx.dst,
+					 on_tu, &fx), 0);
+	assert_int_equal(hop_read(1000), 1);
+	mem_deref(refused);
+	mem_deref(ct);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_invite_timer_a_then_b, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invite_provisional_stops_a_and_b, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invite_486_ack_and_timer_d, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invite_2xx_accepted_until_timer_m, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invite_2xx_record_freed_with_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_invite_timer_e_then_f, setup, teardown),
