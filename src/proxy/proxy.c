@@ -289,34 +289,6 @@ static bool route_parsed_is_us(const struct proxy *p, struct slice r)
 	return sip_addr_parse(&a, r) == 0 && sip_uri_parse(&u, a.uri) == 0 && uri_is_us(p, &u);
 }
 
-/* Whether Route value r names sipd with its signature for the dialog of call_id: a Record-Route it wrote
- * (rrsig.h). */
-static bool route_signed(const struct proxy *p, struct slice r, struct slice call_id)
-{
-	struct sip_addr a;
-	struct sip_uri u;
-
-	return sip_addr_parse(&a, r) == 0 && sip_uri_parse(&u, a.uri) == 0 && uri_is_us(p, &u) &&
-	       rrsig_valid(p->rr_key, u.params, call_id);
-}
-
-/* Whether a request of a dialog that names sipd in a Route (or, from a strict router, in its
- * Request-URI) is of a dialog sipd Record-Routed: one of those carries its signature. Any of them: a phone
- * with an outbound proxy may put an unsigned Route of sipd's above the route set. */
-static bool dialog_signed(const struct proxy *p, const struct sip_msg *req, bool strict)
-{
-	struct sip_list_iter it;
-	struct slice r;
-
-	if (strict && rrsig_valid(p->rr_key, req->ruri_uri.params, req->call_id))
-		return true;
-	sip_list_begin(&it, req, SIP_HDR_ROUTE);
-	while (sip_list_iter_next(&it, &r))
-		if (route_signed(p, r, req->call_id))
-			return true;
-	return false;
-}
-
 /* Whether two Route values name the same host (sipd's addresses of two families differ). */
 static bool route_host_eq(struct slice a, struct slice b)
 {
@@ -339,17 +311,73 @@ static bool route_has_flow(struct slice r)
 	return memmem(r.p, r.l, "flow=", 5) != NULL;
 }
 
-/* Whether Route value r names sipd (16.4). A Record-Route of ours come back as written (most requests in
- * a dialog) names l, the address the request arrived at: that takes no parse. */
+/* Whether r is rr ("<sip:host:port;lr>", a Record-Route of ours without its parameters after lr) with
+ * the dialog's signature before the '>', as forward_build writes it; *sg: "sg=HEX", a parameter list. */
+static bool route_is_rr_signed(struct slice r, struct slice rr, struct slice *sg)
+{
+	static const char tag[] = ";" RRSIG_PARAM "=";
+	const size_t n = sizeof(tag) - 1 + RRSIG_HEX;
+
+	if (!rr.l || r.l != rr.l + n || r.p[r.l - 1] != '>' || memcmp(r.p, rr.p, rr.l - 1) ||
+	    memcmp(r.p + rr.l - 1, tag, sizeof(tag) - 1))
+		return false;
+	*sg = slice_make(r.p + rr.l, n - 1);
+	return true;
+}
+
+/* r is a Record-Route of ours as written for l, the address the request arrived at (most requests in a
+ * dialog); *sg: its signature, SLICE_NULL when it has none. */
+static bool route_is_rr(const struct local *l, struct slice r, struct slice *sg)
+{
+	*sg = SLICE_NULL;
+	return slice_eq(r, l->rr[0]) || slice_eq(r, l->rr[1]) || route_is_rr_signed(r, l->rr[0], sg) ||
+	       route_is_rr_signed(r, l->rr[1], sg);
+}
+
+/* Whether Route value r names sipd (16.4). A Record-Route of ours come back as written names l: that
+ * takes no parse. */
 static bool route_is_us(const struct proxy *p, const struct local *l, struct slice r)
 {
-	if (slice_eq(r, l->rr[0]) || slice_eq(r, l->rr[1])) {
+	struct slice sg;
+
+	if (route_is_rr(l, r, &sg)) {
 		bool us = registrar_is_self(p->reg, l->host) && port_is_ours(p, l->port);
 
 		assert(us == route_parsed_is_us(p, r)); /* debug builds (the tests): what the parse says */
 		return us;
 	}
 	return route_parsed_is_us(p, r);
+}
+
+/* Whether Route value r names sipd with its signature for the dialog of call_id: a Record-Route it wrote
+ * (rrsig.h). As written for l, the signature is found without a parse. */
+static bool route_signed(const struct proxy *p, const struct local *l, struct slice r, struct slice call_id)
+{
+	struct sip_addr a;
+	struct sip_uri u;
+	struct slice sg;
+
+	if (route_is_rr(l, r, &sg))
+		return sg.p && route_is_us(p, l, r) && rrsig_valid(p->rr_key, sg, call_id);
+	return sip_addr_parse(&a, r) == 0 && sip_uri_parse(&u, a.uri) == 0 && uri_is_us(p, &u) &&
+	       rrsig_valid(p->rr_key, u.params, call_id);
+}
+
+/* Whether a request of a dialog that names sipd in a Route (or, from a strict router, in its
+ * Request-URI) is of a dialog sipd Record-Routed: one of those carries its signature. Any of them: a phone
+ * with an outbound proxy may put an unsigned Route of sipd's above the route set. */
+static bool dialog_signed(const struct proxy *p, const struct local *l, const struct sip_msg *req, bool strict)
+{
+	struct sip_list_iter it;
+	struct slice r;
+
+	if (strict && rrsig_valid(p->rr_key, req->ruri_uri.params, req->call_id))
+		return true;
+	sip_list_begin(&it, req, SIP_HDR_ROUTE);
+	while (sip_list_iter_next(&it, &r))
+		if (route_signed(p, l, r, req->call_id))
+			return true;
+	return false;
 }
 
 /* ---- loops (16.3 step 4, 16.6 step 8) ---- */
@@ -2283,7 +2311,7 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 	}
 	/* sipd is no open relay in dialogs either: a Route naming it, which anyone can write, is followed
 	 * for a dialog it Record-Routed, and no other (a request "of a dialog" to a trunk trusting sipd) */
-	if (req->to.tag.p && (pop || strict_target.p) && !dialog_signed(p, req, strict_target.p != NULL)) {
+	if (req->to.tag.p && (pop || strict_target.p) && !dialog_signed(p, local_of(&tm->local), req, strict_target.p != NULL)) {
 		answer(p, req, o, 403, "Relaying denied: not a dialog of this proxy", NULL);
 		return PROXY_TAKEN;
 	}

@@ -14,8 +14,7 @@
 #include "sip/uri.h"
 #include "store/store.h"
 
-#define RRSIG_BYTES 8
-#define RRSIG_HEX (2 * RRSIG_BYTES)
+#define RRSIG_BYTES (RRSIG_HEX / 2)
 
 int rrsig_key_load(uint8_t key[RRSIG_KEY], const char *db_path)
 {

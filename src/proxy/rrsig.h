@@ -13,6 +13,7 @@
 
 #define RRSIG_KEY 16
 #define RRSIG_PARAM "sg"
+#define RRSIG_HEX 16 /* the value's length: hex digits of the first 8 bytes of the MAC */
 
 /* The key stored in the database at db_path (drawn and stored by the first sipd on it), so that dialogs
  * outlive a restart; a key of this process alone when the store cannot give one (logged). 0, or an errno
