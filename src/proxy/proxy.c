@@ -1406,12 +1406,15 @@ static bool from_is_user(struct proxy *p, const struct sip_msg *req, const struc
  * OPTIONS as well) must prove it (407) with the credentials of the From's user, so nobody calls or
  * writes as someone else. ACK and CANCEL cannot be challenged (22.1); they follow what was. false when
  * answered. */
-static bool authorize_call(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o, struct seen *s)
+static bool authorize_call(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o, struct seen *s,
+			   bool signed_dialog)
 {
 	struct sip_uri from;
 	struct auth_user user;
 
-	if (!p->cfg->auth_calls || req->mid == SIP_METHOD_ACK || req->mid == SIP_METHOD_CANCEL || req->to.tag.p)
+	/* a request of a dialog sipd Record-Routed passes; one with a To tag but without sipd's signed Route
+	 * (a UA that ignored Record-Route, or someone posing as one) is held to what a new request is */
+	if (!p->cfg->auth_calls || req->mid == SIP_METHOD_ACK || req->mid == SIP_METHOD_CANCEL || signed_dialog)
 		return true;
 	if (sip_uri_parse(&from, req->from.uri) || !registrar_is_local(p->reg, from.host))
 		return true;
@@ -2231,7 +2234,7 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 	struct slice route;
 	struct sip_uri ruri, ru;
 	struct sip_addr ra;
-	bool pop = false, known = false, has_route = false, local, foreign;
+	bool pop = false, known = false, has_route = false, local, foreign, signed_dialog = false;
 	struct fwd_routes rs;
 	struct slice strict_target = SLICE_NULL, popped = SLICE_NULL, ruri_s;
 	char unmaddr[sizeof(one.uri)];
@@ -2260,8 +2263,11 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 		return PROXY_TAKEN;
 	}
 	/* 16.4: a Request-URI sipd put in a Record-Route comes from a strict router: the last Route is the
-	 * real Request-URI */
-	if (rs.n && !ruri.user.l && uri_is_us(p, &ruri) &&
+	 * real Request-URI. Only a request of a dialog (a route set exists only there) whose Request-URI
+	 * carries the dialog's signature: otherwise "INVITE sip:sipd" with "Route: <sip:anyone@anywhere>"
+	 * would be relayed there for anybody */
+	if (rs.n && req->to.tag.p && !ruri.user.l && uri_is_us(p, &ruri) &&
+	    rrsig_valid(p->rr_key, ruri.params, req->call_id) &&
 	    sip_addr_parse(&ra, rs.r[rs.n - 1]) == 0 && sip_uri_parse(&ru, ra.uri) == 0) {
 		strict_target = ra.uri;
 		ruri = ru;
@@ -2304,16 +2310,21 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 	/* a request out of a dialog for another domain, through a Route of sipd's or not: relayed for
 	 * sipd's own users only ([proxy] outbound), once authenticated below */
 	foreign = !local && !strict_target.p && !req->to.tag.p;
-	if ((!has_route && !pop && !local && !strict_target.p && req->to.tag.p) || (foreign && !outbound_users(p))) {
-		/* sipd is no open relay: another domain and no Route through sipd (in a dialog or not) */
+	if ((!pop && !local && !strict_target.p && req->to.tag.p) || (foreign && !outbound_users(p))) {
+		/* sipd is no open relay: a request of a dialog for another domain that does not come through a
+		 * Route of sipd's (none, or one naming another host first), or one out of a dialog from
+		 * someone outbound does not serve */
 		answer(p, req, o, 403, "Relaying denied", NULL);
 		return PROXY_TAKEN;
 	}
 	/* sipd is no open relay in dialogs either: a Route naming it, which anyone can write, is followed
 	 * for a dialog it Record-Routed, and no other (a request "of a dialog" to a trunk trusting sipd) */
-	if (req->to.tag.p && (pop || strict_target.p) && !dialog_signed(p, local_of(&tm->local), req, strict_target.p != NULL)) {
-		answer(p, req, o, 403, "Relaying denied: not a dialog of this proxy", NULL);
-		return PROXY_TAKEN;
+	if (req->to.tag.p && (pop || strict_target.p)) {
+		if (!dialog_signed(p, local_of(&tm->local), req, strict_target.p != NULL)) {
+			answer(p, req, o, 403, "Relaying denied: not a dialog of this proxy", NULL);
+			return PROXY_TAKEN;
+		}
+		signed_dialog = true;
 	}
 	if (local) {
 		if (!(t = scratch_take(MAX_BRANCHES * sizeof(*t)))) { /* ~1.7 kB each: only those filled are read */
@@ -2343,7 +2354,7 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 			flow_target(&t[0], tm, popped);
 	}
 	if (!validate(p, req, o, &seen) ||
-	    !(foreign ? authorize_outbound(p, req, o, &seen) : authorize_call(p, req, o, &seen)))
+	    !(foreign ? authorize_outbound(p, req, o, &seen) : authorize_call(p, req, o, &seen, signed_dialog)))
 		goto out;
 	/* DNS for a host name: for an authorized outbound request, else as [proxy] resolve_next_hops says */
 	dns_ok = foreign || p->cfg->resolve_next_hops;

@@ -698,7 +698,7 @@ then
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
 
-	case_begin "no open relay in dialogs: requests with a To tag whose Route names sipd without its Record-Route signature (none, or another dialog's), or a strict router's Request-URI naming sipd without one: 403 Relaying denied, and the phone behind the Request-URI gets none of them" main
+	case_begin "no open relay in dialogs: requests with a To tag whose Route names sipd without its Record-Route signature (none, or another dialog's), a strict router's Request-URI naming sipd without one, or a Route naming another host first: 403 Relaying denied, and the phone behind the Request-URI gets none of them" main
 	unbind bob
 	pyphone "bob's phone (sipua.py phone, expects nothing)" phone --user bob --seconds 4 --expect nothing &&
 		check "BYE, Route: <sip:sipd;lr>" request --port "${SIPD_PORT[main]}" --method BYE \
@@ -712,7 +712,21 @@ then
 			--sign-db "$WORK/main.db" --to-tag ur3 --expect 403 &&
 		check "BYE, strict router, unsigned Request-URI" request --port "${SIPD_PORT[main]}" --method BYE \
 			--ruri "sip:127.0.0.1:${SIPD_PORT[main]};lr" --route "<sip:callee@127.0.0.1:$PY_PORT>" --to-tag ur4 \
-			--expect 403
+			--expect 403 &&
+		check "INVITE, a Route naming another host first" request --port "${SIPD_PORT[main]}" --method INVITE \
+			--ruri "sip:callee@127.0.0.1:$PY_PORT" --route "<sip:127.0.0.1:$PY_PORT;lr>" --to-tag ur5 \
+			--expect 403 --expect-header '^SIP/2\.0 403 Relaying denied$'
+	case_end
+
+	case_begin "no open relay through a strict router's form: out of a dialog, INVITE sip:<sipd> (no user) from a stranger with Route: <sip:+19005551234@127.0.0.2:<port>> gets 403 Relaying denied, unsigned or with sipd's signature in the Request-URI (strict routing is for dialogs); nothing reaches 127.0.0.2 (sipd relayed it there for anyone)" main
+	pybg "the would-be trunk (sipua.py sink, udp:127.0.0.2)" sink --port 0 --seconds 3 &&
+		check "INVITE sip:sipd, Route: the trunk" request --port "${SIPD_PORT[main]}" --method INVITE \
+			--ruri "sip:127.0.0.1:${SIPD_PORT[main]}" --route "<sip:+19005551234@127.0.0.2:$PY_PORT>" \
+			--expect 403 --expect-header '^SIP/2\.0 403 Relaying denied$' &&
+		check "the same, signed" request --port "${SIPD_PORT[main]}" --method INVITE \
+			--ruri "sip:127.0.0.1:${SIPD_PORT[main]};lr;sg=@SG@" --sign-db "$WORK/main.db" \
+			--route "<sip:+19005551234@127.0.0.2:$PY_PORT>" --expect 403
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
 
 	case_begin "a phone with an outbound proxy puts <sip:sipd;lr> above its dialog's route set (<sip:sipd;lr;sg=...>): the BYE goes through sipd twice and reaches the callee" main
@@ -1036,6 +1050,24 @@ then
 	pyphone "bob's phone (sipua.py phone --expect nothing)" phone --user bob --seconds 3 --expect nothing
 	check "sipua.py invite --method OPTIONS --auth-user carol" invite --port "${SIPD_PORT[authcalls]}" --to bob \
 		--frm alice --method OPTIONS --auth-user carol --expect 403
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
+
+	case_begin "auth_calls = yes: a MESSAGE with a To tag but no Route of sipd's (a UA that ignored Record-Route, or someone posing as one) from alice@sipd's domain to bob is challenged as a new one would be: 407; bob's phone gets nothing" authcalls
+	unbind bob
+	pyphone "bob's phone (sipua.py phone --expect nothing)" phone --user bob --seconds 3 --expect nothing
+	check "MESSAGE with a To tag, no Route" request --port "${SIPD_PORT[authcalls]}" --method MESSAGE \
+		--ruri "sip:bob@127.0.0.1:${SIPD_PORT[authcalls]}" --to-tag nr1 --expect 407 \
+		--expect-header '^Proxy-Authenticate: Digest '
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
+
+	case_begin "auth_calls = yes: a BYE from alice in a dialog sipd Record-Routed (its signed Route) is not challenged: it reaches the phone, whose 200 comes back" authcalls
+	unbind bob
+	pyphone "bob's phone (sipua.py phone, expects the BYE)" phone --user bob --expect bye --seconds 3 &&
+		check "BYE through the signed Route" request --port "${SIPD_PORT[authcalls]}" --method BYE \
+			--ruri "sip:callee@127.0.0.1:$PY_PORT" --route "<sip:127.0.0.1:${SIPD_PORT[authcalls]};lr;sg=@SG@>" \
+			--sign-db "$WORK/authcalls.db" --to-tag sd1 --expect 200
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
 
