@@ -109,13 +109,22 @@ void sip_via_write_received(struct sbuf *b, const struct sip_via *v, struct slic
 	}
 }
 
+/* Every Via field as it came, one line each; a request with very many gets them as one comma-separated
+ * line (RFC 3261 7.3.1 makes it the same list), so that the response, which must copy them all (8.2.6.2),
+ * stays within the header fields a parser takes (SIP_MAX_HEADERS: a request of 160 Vias earned a 400
+ * "Too many header fields" that had more than 160 itself). */
 static void write_vias(struct sbuf *b, const struct sip_msg *req, const struct sip_resp *r)
 {
 	const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_VIA);
-	bool top = true;
+	bool top = true, one_line = req->count[SIP_HDR_VIA] > SIP_MAX_HEADERS / 2;
 
 	for (; h; h = sip_msg_hdr_next(req, h)) {
-		sbuf_addlit(b, "Via: ");
+		if (one_line && !top && !h->value.l)
+			continue; /* an empty field is no element of the list */
+		if (top || !one_line)
+			sbuf_addlit(b, "Via: ");
+		else
+			sbuf_addlit(b, ", ");
 		if (top && req->via.raw.p) {
 			/* the parsed top Via is the first element of this value: what follows it is copied */
 			const char *end = req->via.raw.p + req->via.raw.l;
@@ -126,8 +135,11 @@ static void write_vias(struct sbuf *b, const struct sip_msg *req, const struct s
 			sbuf_addsl(b, h->value);
 		}
 		top = false;
-		sbuf_addlit(b, "\r\n");
+		if (!one_line)
+			sbuf_addlit(b, "\r\n");
 	}
+	if (one_line && !top)
+		sbuf_addlit(b, "\r\n");
 }
 
 /* A header of the request copied into the response under its long name; prefix is "Name: ". */

@@ -317,6 +317,52 @@ static void test_top_via_list(void **state)
 				  "From: "));
 }
 
+/* A request of n Via fields (one value each) and the four other mandatory ones, and its 200, parsed back:
+ * the number of Via lines the 200 has. */
+static unsigned vias_in_response(unsigned n)
+{
+	static char req[16384], resp[16384];
+	struct sip_msg m, back;
+	struct sip_error err;
+	struct sip_resp r = { .code = 200, .src_host = SLICE_LIT("10.0.0.1"), .src_port = 5070 };
+	struct sbuf b;
+	size_t len = 0;
+	unsigned lines = 0;
+
+	len += (size_t)snprintf(req + len, sizeof(req) - len, "OPTIONS sip:bob@example.com SIP/2.0" CRLF);
+	for (unsigned i = 0; i < n; i++)
+		len += (size_t)snprintf(req + len, sizeof(req) - len, "Via: SIP/2.0/UDP 10.0.%u.%u;branch=z9hG4bK%u" CRLF,
+					i / 250, i % 250 + 1, i);
+	len += (size_t)snprintf(req + len, sizeof(req) - len,
+				"From: <sip:alice@example.com>;tag=1" CRLF "To: <sip:bob@example.com>" CRLF
+				"Call-ID: c1" CRLF "CSeq: 1 OPTIONS" CRLF CRLF);
+	assert_true(len < sizeof(req));
+	assert_int_equal(sip_msg_parse(&m, req, len, &err), 0);
+	sbuf_init(&b, resp, sizeof(resp) - 1);
+	assert_int_equal(sip_resp_write(&b, &m, &r), 0);
+	assert_false(b.overflow);
+	resp[b.len] = '\0'; /* for strstr */
+	assert_int_equal(sip_msg_parse(&back, resp, b.len, &err), 0); /* sipd reads what it sends */
+	assert_int_equal(sip_msg_check(&back, &err), 0);
+	assert_int_equal(sip_list_count(&back, SIP_HDR_VIA), n); /* every value, in order */
+	assert_memory_equal(back.via.branch.p, "z9hG4bK0", 8);
+	for (const char *p = resp; (p = strstr(p, CRLF "Via: ")); p++)
+		lines++;
+	return lines;
+}
+
+/* 8.2.6.2: a response copies every Via. Past half of SIP_MAX_HEADERS they go as one comma-separated line
+ * (7.3.1), or a request of 155 Vias would get a response of more header fields than any request may have
+ * (the fuzzer found sipd's 400 "Too many header fields" refused by its own parser). */
+static void test_many_vias(void **state)
+{
+	(void)state;
+	assert_int_equal(vias_in_response(3), 3);
+	assert_int_equal(vias_in_response(80), 80);
+	assert_int_equal(vias_in_response(81), 1);
+	assert_int_equal(vias_in_response(155), 1);
+}
+
 /* Server, extra header lines, Content-Type and the body, with its length. */
 static void test_extra_and_body(void **state)
 {
@@ -601,6 +647,7 @@ int main(void)
 		cmocka_unit_test(test_received_rules),
 		cmocka_unit_test(test_compact_request),
 		cmocka_unit_test(test_top_via_list),
+		cmocka_unit_test(test_many_vias),
 		cmocka_unit_test(test_extra_and_body),
 		cmocka_unit_test(test_overflow),
 		cmocka_unit_test(test_400_drops_nul),
