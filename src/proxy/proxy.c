@@ -334,6 +334,12 @@ static bool route_is_rr(const struct local *l, struct slice r, struct slice *sg)
 	       route_is_rr_signed(r, l->rr[1], sg);
 }
 
+/* Whether l, the address a request arrived at, is one sipd answers for as itself. */
+static bool local_is_us(const struct proxy *p, const struct local *l)
+{
+	return registrar_is_self(p->reg, l->host) && port_is_ours(p, l->port);
+}
+
 /* Whether Route value r names sipd (16.4). A Record-Route of ours come back as written names l: that
  * takes no parse. */
 static bool route_is_us(const struct proxy *p, const struct local *l, struct slice r)
@@ -341,7 +347,7 @@ static bool route_is_us(const struct proxy *p, const struct local *l, struct sli
 	struct slice sg;
 
 	if (route_is_rr(l, r, &sg)) {
-		bool us = registrar_is_self(p->reg, l->host) && port_is_ours(p, l->port);
+		bool us = local_is_us(p, l);
 
 		assert(us == route_parsed_is_us(p, r)); /* debug builds (the tests): what the parse says */
 		return us;
@@ -358,21 +364,19 @@ static bool route_signed(const struct proxy *p, const struct local *l, struct sl
 	struct slice sg;
 
 	if (route_is_rr(l, r, &sg))
-		return sg.p && route_is_us(p, l, r) && rrsig_valid(p->rr_key, sg, call_id);
+		return sg.p && local_is_us(p, l) && rrsig_valid(p->rr_key, sg, call_id);
 	return sip_addr_parse(&a, r) == 0 && sip_uri_parse(&u, a.uri) == 0 && uri_is_us(p, &u) &&
 	       rrsig_valid(p->rr_key, u.params, call_id);
 }
 
-/* Whether a request of a dialog that names sipd in a Route (or, from a strict router, in its
- * Request-URI) is of a dialog sipd Record-Routed: one of those carries its signature. Any of them: a phone
- * with an outbound proxy may put an unsigned Route of sipd's above the route set. */
-static bool dialog_signed(const struct proxy *p, const struct local *l, const struct sip_msg *req, bool strict)
+/* Whether a request of a dialog that names sipd in a Route is of a dialog sipd Record-Routed: one of
+ * sipd's Route values carries its signature. Any of them: a phone with an outbound proxy may put an
+ * unsigned Route of sipd's above the route set. */
+static bool dialog_signed(const struct proxy *p, const struct local *l, const struct sip_msg *req)
 {
 	struct sip_list_iter it;
 	struct slice r;
 
-	if (strict && rrsig_valid(p->rr_key, req->ruri_uri.params, req->call_id))
-		return true;
 	sip_list_begin(&it, req, SIP_HDR_ROUTE);
 	while (sip_list_iter_next(&it, &r))
 		if (route_signed(p, l, r, req->call_id))
@@ -2234,7 +2238,7 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 	struct slice route;
 	struct sip_uri ruri, ru;
 	struct sip_addr ra;
-	bool pop = false, known = false, has_route = false, local, foreign, signed_dialog = false;
+	bool pop = false, known = false, has_route = false, local, foreign, signed_dialog;
 	struct fwd_routes rs;
 	struct slice strict_target = SLICE_NULL, popped = SLICE_NULL, ruri_s;
 	char unmaddr[sizeof(one.uri)];
@@ -2318,14 +2322,13 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 		return PROXY_TAKEN;
 	}
 	/* sipd is no open relay in dialogs either: a Route naming it, which anyone can write, is followed
-	 * for a dialog it Record-Routed, and no other (a request "of a dialog" to a trunk trusting sipd) */
-	if (req->to.tag.p && (pop || strict_target.p)) {
-		if (!dialog_signed(p, local_of(&tm->local), req, strict_target.p != NULL)) {
-			answer(p, req, o, 403, "Relaying denied: not a dialog of this proxy", NULL);
-			return PROXY_TAKEN;
-		}
-		signed_dialog = true;
+	 * for a dialog it Record-Routed, and no other (a request "of a dialog" to a trunk trusting sipd); a
+	 * strict router's Request-URI had its signature checked above */
+	if (req->to.tag.p && pop && !strict_target.p && !dialog_signed(p, local_of(&tm->local), req)) {
+		answer(p, req, o, 403, "Relaying denied: not a dialog of this proxy", NULL);
+		return PROXY_TAKEN;
 	}
+	signed_dialog = req->to.tag.p && (pop || strict_target.p);
 	if (local) {
 		if (!(t = scratch_take(MAX_BRANCHES * sizeof(*t)))) { /* ~1.7 kB each: only those filled are read */
 			answer(p, req, o, 500, "Out of memory", NULL);
