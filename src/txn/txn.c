@@ -431,9 +431,15 @@ static void txn_destroy(void *data)
 	free(tx->req);
 }
 
+/* The table holds max_held bytes already: no new transaction, nor more bytes for one. */
+static bool held_full(struct txn_table *t)
+{
+	return t->cfg.max_held && atomic_load(&t->held) >= t->cfg.max_held;
+}
+
 int txn_table_hold(struct txn_table *t, size_t n)
 {
-	if (t->cfg.max_held && atomic_load(&t->held) >= t->cfg.max_held)
+	if (held_full(t))
 		return ENOBUFS;
 	atomic_fetch_add(&t->held, n);
 	return 0;
@@ -525,8 +531,7 @@ int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, con
 	struct txn *tx = NULL;
 	unsigned live = atomic_fetch_add(&t->live, 1);
 
-	if ((t->cfg.max_live && live >= t->cfg.max_live) ||
-	    (t->cfg.max_held && atomic_load(&t->held) >= t->cfg.max_held)) {
+	if ((t->cfg.max_live && live >= t->cfg.max_live) || held_full(t)) {
 		atomic_fetch_sub(&t->live, 1);
 		return EAGAIN;
 	}
