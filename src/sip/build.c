@@ -117,14 +117,12 @@ static void write_vias(struct sbuf *b, const struct sip_msg *req, const struct s
 {
 	const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_VIA);
 	bool top = true, one_line = req->count[SIP_HDR_VIA] > SIP_MAX_HEADERS / 2;
+	struct slice sep = SLICE_LIT("Via: "); /* what goes before the next field's value */
 
 	for (; h; h = sip_msg_hdr_next(req, h)) {
 		if (one_line && !top && !h->value.l)
 			continue; /* an empty field is no element of the list */
-		if (top || !one_line)
-			sbuf_addlit(b, "Via: ");
-		else
-			sbuf_addlit(b, ", ");
+		sbuf_addsl(b, sep);
 		if (top && req->via.raw.p) {
 			/* the parsed top Via is the first element of this value: what follows it is copied */
 			const char *end = req->via.raw.p + req->via.raw.l;
@@ -135,10 +133,9 @@ static void write_vias(struct sbuf *b, const struct sip_msg *req, const struct s
 			sbuf_addsl(b, h->value);
 		}
 		top = false;
-		if (!one_line)
-			sbuf_addlit(b, "\r\n");
+		sep = one_line ? SLICE_LIT(", ") : SLICE_LIT("\r\nVia: ");
 	}
-	if (one_line && !top)
+	if (!top)
 		sbuf_addlit(b, "\r\n");
 }
 
