@@ -149,7 +149,7 @@ int fwd_request_build(const struct sip_msg *req, const struct fwd *f, char **out
 
 		sbuf_init(&sb, sig_buf, sizeof(sig_buf));
 		if (f->rr_key)
-			rrsig_write(&sb, f->rr_key, req->call_id);
+			rrsig_write(&sb, f->rr_key, req->call_id, f->rr_pin);
 		sig = slice_make(sig_buf, sb.overflow ? 0 : sb.len);
 		record_route_write(&b, f->local, f->proto, sig, f->flow);
 		if (f->in_proto != f->proto || (in_local != f->local && strcmp(in_local, f->local)))
@@ -212,8 +212,34 @@ int fwd_request_build(const struct sip_msg *req, const struct fwd *f, char **out
 
 /* ---- responses going upstream (16.7) ---- */
 
+/* Copies h (a Record-Route) and writes the patches that fall in its value over the copy. */
+static void hdr_copy_patched(struct sbuf *b, struct slice *run, const struct sip_hdr *h,
+			     const struct fwd_patches *patches)
+{
+	bool verbatim = verbatim_line(h).p != NULL;
+	size_t at, value_at;
+
+	run_flush(b, run);
+	at = b->len;
+	hdr_copy(b, run, h);
+	run_flush(b, run);
+	/* where the value starts in the copy: as it came, or after "Name: " when hdr_copy wrote it again */
+	value_at = at + (verbatim ? (size_t)(h->value.p - h->name.p)
+				  : (h->id == SIP_HDR_OTHER ? h->name.l : strlen(sip_hdr_name((enum sip_hdr_id)h->id))) + 2);
+	for (unsigned i = 0; i < patches->n; i++) {
+		const char *p = patches->p[i].at;
+		size_t off;
+
+		if (p < h->value.p || p + RRSIG_HEX > h->value.p + h->value.l)
+			continue;
+		off = value_at + (size_t)(p - h->value.p);
+		if (!b->overflow && off + RRSIG_HEX <= b->len)
+			memcpy(b->p + off, patches->p[i].hex, RRSIG_HEX);
+	}
+}
+
 char *fwd_response_rewrite(const struct sip_msg *resp, bool drop_via, enum sip_hdr_id drop_id, const char *extra,
-			  size_t *outlen)
+			  const struct fwd_patches *patches, size_t *outlen)
 {
 	size_t cap = resp->len + (extra ? strlen(extra) : 0) + 64;
 	char *buf = malloc(cap);
@@ -236,6 +262,10 @@ char *fwd_response_rewrite(const struct sip_msg *resp, bool drop_via, enum sip_h
 
 		if (drop_id != SIP_HDR_OTHER && h->id == drop_id)
 			continue;
+		if (h->id == SIP_HDR_RECORD_ROUTE && patches && patches->n) {
+			hdr_copy_patched(&b, &run, h, patches);
+			continue;
+		}
 		if (h->id != SIP_HDR_VIA || !first_via) {
 			hdr_copy(&b, &run, h);
 			continue;
@@ -262,7 +292,7 @@ char *fwd_response_rewrite(const struct sip_msg *resp, bool drop_via, enum sip_h
 	return buf;
 }
 
-char *fwd_strip_via(const struct sip_msg *resp, size_t *outlen)
+char *fwd_strip_via(const struct sip_msg *resp, const struct fwd_patches *patches, size_t *outlen)
 {
-	return fwd_response_rewrite(resp, true, SIP_HDR_OTHER, NULL, outlen);
+	return fwd_response_rewrite(resp, true, SIP_HDR_OTHER, NULL, patches, outlen);
 }

@@ -11,6 +11,7 @@
 
 #include "base/slice.h"
 #include "net/transport.h"
+#include "proxy/rrsig.h"
 #include "sip/msg.h"
 
 /* The Route values a request goes on with, in order. On the stack and not zeroed (only the first n
@@ -35,6 +36,8 @@ struct fwd {
 	enum tp_proto proto;     /* of the next hop, for our Via */
 	enum tp_proto in_proto;  /* the request came over: another than proto gets a second Record-Route */
 	struct slice flow;       /* ";flow=TOKEN" for our Record-Route: the branch goes over a phone's connection */
+	struct slice rr_pin;     /* the hop the callee's requests go to after sipd (rrsig_pin); SLICE_NULL:
+				  * none known, and the Record-Route goes unsigned */
 	const char *local;       /* our host:port toward the next hop (Via, top Record-Route) */
 	const char *in_local;    /* where the request arrived, when not local: another address family */
 	char branch[48];
@@ -43,12 +46,24 @@ struct fwd {
 /* The request with its Request-URI, Via, Record-Route, Route, Max-Forwards and Content-Length set, and
  * sipd's own credentials consumed; malloc'd into *out. 0, ENOMEM, or ENOSPC when it outgrew its estimate (nothing allocated). */
 int fwd_request_build(const struct sip_msg *req, const struct fwd *f, char **out, size_t *outlen);
+/* Signatures of sipd's Record-Routes in a response, written over those the request carried (16.7 step 4:
+ * the caller's own, rrsig.h): at points into the response's Record-Route values. */
+#define FWD_MAX_PATCHES 4
+struct fwd_patches {
+	struct {
+		const char *at;
+		char hex[RRSIG_HEX];
+	} p[FWD_MAX_PATCHES];
+	unsigned n;
+};
+
 /* The response rewritten, malloc'd (NULL when out of memory): without its top Via (sipd's, 16.7 step 3)
  * when drop_via, without the headers of drop_id (SIP_HDR_OTHER: none), with extra lines before the end
- * of the headers (merged challenges, 16.7 step 7). CRLFs before the status line are not passed on. */
+ * of the headers (merged challenges, 16.7 step 7), with the signatures of patches (NULL: none). CRLFs
+ * before the status line are not passed on. */
 char *fwd_response_rewrite(const struct sip_msg *resp, bool drop_via, enum sip_hdr_id drop_id, const char *extra,
-			   size_t *outlen);
-/* fwd_response_rewrite without sipd's Via and nothing else changed. */
-char *fwd_strip_via(const struct sip_msg *resp, size_t *outlen);
+			   const struct fwd_patches *patches, size_t *outlen);
+/* fwd_response_rewrite without sipd's Via, signatures patched, nothing else changed. */
+char *fwd_strip_via(const struct sip_msg *resp, const struct fwd_patches *patches, size_t *outlen);
 
 #endif

@@ -355,33 +355,117 @@ static bool route_is_us(const struct proxy *p, const struct local *l, struct sli
 	return route_parsed_is_us(p, r);
 }
 
-/* Whether Route value r names sipd with its signature for the dialog of call_id: a Record-Route it wrote
- * (rrsig.h). As written for l, the signature is found without a parse. */
-static bool route_signed(const struct proxy *p, const struct local *l, struct slice r, struct slice call_id)
+/* Whether Route value r names sipd with its signature for the dialog of call_id toward pin: a
+ * Record-Route it wrote (rrsig.h). As written for l, the signature is found without a parse. */
+static bool route_signed(const struct proxy *p, const struct local *l, struct slice r, struct slice call_id,
+			 struct slice pin)
 {
 	struct sip_addr a;
 	struct sip_uri u;
 	struct slice sg;
 
 	if (route_is_rr(l, r, &sg))
-		return sg.p && local_is_us(p, l) && rrsig_valid(p->rr_key, sg, call_id);
+		return sg.p && local_is_us(p, l) && rrsig_valid(p->rr_key, sg, call_id, pin);
 	return sip_addr_parse(&a, r) == 0 && sip_uri_parse(&u, a.uri) == 0 && uri_is_us(p, &u) &&
-	       rrsig_valid(p->rr_key, u.params, call_id);
+	       rrsig_valid(p->rr_key, u.params, call_id, pin);
 }
 
-/* Whether a request of a dialog that names sipd in a Route is of a dialog sipd Record-Routed: one of
- * sipd's Route values carries its signature. Any of them: a phone with an outbound proxy may put an
- * unsigned Route of sipd's above the route set. */
-static bool dialog_signed(const struct proxy *p, const struct local *l, const struct sip_msg *req)
+/* The pin (rrsig.h) of a signature at the Route value before r[from] of r[0..n): the first value from
+ * there on that does not name sipd, else target, the Request-URI the request goes to. */
+static struct slice route_pin(const struct proxy *p, const struct local *l, const struct slice *r, size_t from,
+			      size_t n, const struct sip_uri *target, char buf[RRSIG_PIN])
 {
+	for (size_t j = from; j < n; j++)
+		if (!route_is_us(p, l, r[j]))
+			return rrsig_pin_of(buf, r[j]);
+	return rrsig_pin(buf, target->host, target->port);
+}
+
+/* Whether a request of a dialog that names sipd in a Route is of a dialog sipd Record-Routed, going to
+ * the peer sipd signed it toward: one of sipd's Route values carries the signature of its Call-ID and
+ * the next hop after it (target: the Request-URI). Any of them: a phone with an outbound proxy may put
+ * an unsigned Route of sipd's above the route set. */
+static bool dialog_signed(const struct proxy *p, const struct local *l, const struct sip_msg *req,
+			  const struct sip_uri *target)
+{
+	struct slice r[FWD_MAX_ROUTES];
 	struct sip_list_iter it;
-	struct slice r;
+	char buf[RRSIG_PIN];
+	size_t n = 0;
 
 	sip_list_begin(&it, req, SIP_HDR_ROUTE);
-	while (sip_list_iter_next(&it, &r))
-		if (route_signed(p, l, r, req->call_id))
+	while (n < FWD_MAX_ROUTES && sip_list_iter_next(&it, &r[n]))
+		n++;
+	for (size_t i = 0; i < n; i++)
+		if (route_is_us(p, l, r[i]) &&
+		    route_signed(p, l, r[i], req->call_id, route_pin(p, l, r, i + 1, n, target, buf)))
 			return true;
 	return false;
+}
+
+/* The pin of m's (first) Contact: where the dialog's requests for its sender go. */
+static struct slice contact_pin(const struct sip_msg *m, char buf[RRSIG_PIN])
+{
+	struct sip_list_iter it;
+	struct slice v;
+
+	sip_list_begin(&it, m, SIP_HDR_CONTACT);
+	return sip_list_iter_next(&it, &v) ? rrsig_pin_of(buf, v) : SLICE_NULL;
+}
+
+/* The pin the callee's copy of sipd's Record-Route is signed toward (rrsig.h): the callee's requests go,
+ * after sipd, to the nearest Record-Route of the request that is not sipd's, else to the caller's
+ * Contact. SLICE_NULL when there is none to sign toward (the Record-Route goes unsigned). */
+static struct slice callee_pin(const struct proxy *p, const struct sip_msg *req, char buf[RRSIG_PIN])
+{
+	struct sip_list_iter it;
+	struct slice v;
+
+	sip_list_begin(&it, req, SIP_HDR_RECORD_ROUTE);
+	while (sip_list_iter_next(&it, &v))
+		if (!route_parsed_is_us(p, v))
+			return rrsig_pin_of(buf, v);
+	return contact_pin(req, buf);
+}
+
+/* The caller's signatures for the Record-Routes of sipd's in a response going upstream (16.7 step 4):
+ * each toward the nearest Record-Route before it that is not sipd's (a proxy downstream), else the
+ * callee's Contact. The callee's signature, which the response carries back, would take the caller's
+ * requests nowhere but to itself. */
+static void caller_patches(const struct proxy *p, const struct sip_msg *resp, struct fwd_patches *out)
+{
+	struct slice v, before = SLICE_NULL, pin, sg;
+	struct sip_list_iter it;
+	struct sip_addr a;
+	struct sip_uri u;
+	char buf[RRSIG_PIN];
+
+	out->n = 0;
+	if (!resp->count[SIP_HDR_RECORD_ROUTE])
+		return;
+	sip_list_begin(&it, resp, SIP_HDR_RECORD_ROUTE);
+	while (out->n < FWD_MAX_PATCHES && sip_list_iter_next(&it, &v)) {
+		if (sip_addr_parse(&a, v) || sip_uri_parse(&u, a.uri) || !uri_is_us(p, &u)) {
+			before = v;
+			continue;
+		}
+		if (!sip_param_find(u.params, RRSIG_PARAM, &sg) || sg.l != RRSIG_HEX)
+			continue;
+		pin = before.p ? rrsig_pin_of(buf, before) : contact_pin(resp, buf);
+		/* no pin: the signature is spoilt (zeros never verify), not left the callee's */
+		if (!rrsig_sign(p->rr_key, resp->call_id, pin, out->p[out->n].hex))
+			memset(out->p[out->n].hex, '0', RRSIG_HEX);
+		out->p[out->n++].at = sg.p;
+	}
+}
+
+/* A response for upstream: sipd's Via off, the caller's signatures in sipd's Record-Routes. */
+static char *upstream_copy(const struct proxy *p, const struct sip_msg *resp, size_t *len)
+{
+	struct fwd_patches patches;
+
+	caller_patches(p, resp, &patches);
+	return fwd_strip_via(resp, &patches, len);
 }
 
 /* ---- loops (16.3 step 4, 16.6 step 8) ---- */
@@ -618,7 +702,7 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 		collect_challenges(rc, resp);
 	if (code < 300 && code >= 200) {
 		size_t len;
-		char *out = resp ? fwd_strip_via(resp, &len) : NULL;
+		char *out = resp ? upstream_copy(rc->p, resp, &len) : NULL;
 
 		if (out) {
 			/* 16.7 step 5: every 2xx goes up at once; the first through the transaction */
@@ -648,7 +732,7 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 		/* a 503 becomes sipd's own 500; a non-INVITE's 408 nothing (RFC 4320); an INVITE's 408 from
 		 * downstream goes up as it came (16.7 step 6), with its To tag, headers and body */
 		if (resp && code != 503 && (code != 408 || rc->invite))
-			rc->best = fwd_strip_via(resp, &rc->best_len);
+			rc->best = upstream_copy(rc->p, resp, &rc->best_len);
 	}
 	if (code >= 600)
 		cancel_pending(rc); /* 16.7 step 6: a 6xx ends the search */
@@ -703,7 +787,7 @@ static void branch_response(struct rctx *rc, struct branch *b, unsigned code, co
 			/* a 100 never gets here (the client transaction keeps it hop by hop); RFC 4320 4.2: a
 			 * non-INVITE gets no provisional but 100, so a 180 to a MESSAGE stops here */
 			size_t len;
-			char *out = fwd_strip_via(resp, &len);
+			char *out = upstream_copy(rc->p, resp, &len);
 
 			if (out) {
 				txn_respond(rc->stx, code, out, len); /* 16.7 step 5: at once */
@@ -1187,7 +1271,7 @@ static void rctx_finish(struct rctx *rc)
 		if (m && sip_msg_parse(m, rc->best, rc->best_len, &err) == 0) {
 			/* the best's own challenges are in rc->challenges already, with the others */
 			size_t len;
-			char *merged = fwd_response_rewrite(m, false, id, rc->challenges, &len);
+			char *merged = fwd_response_rewrite(m, false, id, rc->challenges, NULL, &len);
 
 			if (merged) {
 				txn_respond(rc->stx, rc->best_code, merged, len);
@@ -1739,6 +1823,7 @@ static int branch_build_at(struct rctx *rc, struct branch *b, const struct sip_m
 {
 	struct fwd_routes rs;
 	struct slice rest = slice_cstr(rc->routes ? rc->routes : ""), r;
+	char pin[RRSIG_PIN];
 	struct fwd f = {
 		.target = slice_cstr(t->uri),
 		.path = t->path,
@@ -1746,6 +1831,7 @@ static int branch_build_at(struct rctx *rc, struct branch *b, const struct sip_m
 		.src_port = rc->src_port,
 		.record_route = rc->record_route,
 		.rr_key = rc->p->rr_key,
+		.rr_pin = rc->record_route ? callee_pin(rc->p, req, pin) : SLICE_NULL,
 		.consume_realm = consumed_realm(rc->p, rc->consume_creds),
 		.in_proto = rc->in_proto,
 		.local = local,
@@ -1879,7 +1965,7 @@ static bool branch_3xx(struct rctx *rc, unsigned code, const struct sip_msg *res
 	if (!lb.len || lb.overflow || !better(code, rc->best_code))
 		return true;
 	left[lb.len] = '\0';
-	out = fwd_response_rewrite(resp, true, SIP_HDR_CONTACT, left, &len);
+	out = fwd_response_rewrite(resp, true, SIP_HDR_CONTACT, left, NULL, &len);
 	if (out) {
 		free(rc->best);
 		rc->best = out;
@@ -2087,8 +2173,9 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	struct rctx *rc = calloc(1, sizeof(*rc));
 	struct txn *stx = NULL;
 	const char *local;
-	char extra[64];
+	char extra[64], pin[RRSIG_PIN];
 	bool full = false; /* a branch refused for the bytes transactions hold */
+	struct slice rr_pin = SLICE_NULL;
 	int err;
 
 	if (!rc) {
@@ -2137,6 +2224,8 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	if (rc->invite)
 		txn_reply(stx, req, 100, NULL, NULL); /* 16.2 / 17.2.1: a stateful proxy answers 100 at once */
 	local = local_of(&tm->local)->hostport;
+	if (record_routed(p, req))
+		rr_pin = callee_pin(p, req, pin);
 	if (p->cfg->recurse_3xx)
 		rctx_keep_fwd(rc, local, o, s->lh, rs, record_routed(p, req));
 	for (size_t i = 0; i < n && rc->nbr < MAX_BRANCHES; i++) {
@@ -2155,6 +2244,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 			.src_port = o->src_port,
 			.record_route = record_routed(p, req),
 			.rr_key = p->rr_key,
+			.rr_pin = rr_pin,
 			.consume_realm = consumed_realm(p, s->authed),
 			.in_proto = tm->proto,
 			.local = local,
@@ -2241,7 +2331,7 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 	bool pop = false, known = false, has_route = false, local, foreign, signed_dialog;
 	struct fwd_routes rs;
 	struct slice strict_target = SLICE_NULL, popped = SLICE_NULL, ruri_s;
-	char unmaddr[sizeof(one.uri)];
+	char unmaddr[sizeof(one.uri)], pin[RRSIG_PIN];
 	struct seen seen = { .authed = false };
 	enum proxy_verdict verdict = PROXY_TAKEN;
 	bool dns_ok;
@@ -2271,8 +2361,9 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 	 * carries the dialog's signature: otherwise "INVITE sip:sipd" with "Route: <sip:anyone@anywhere>"
 	 * would be relayed there for anybody */
 	if (rs.n && req->to.tag.p && !ruri.user.l && uri_is_us(p, &ruri) &&
-	    rrsig_valid(p->rr_key, ruri.params, req->call_id) &&
-	    sip_addr_parse(&ra, rs.r[rs.n - 1]) == 0 && sip_uri_parse(&ru, ra.uri) == 0) {
+	    sip_addr_parse(&ra, rs.r[rs.n - 1]) == 0 && sip_uri_parse(&ru, ra.uri) == 0 &&
+	    rrsig_valid(p->rr_key, ruri.params, req->call_id,
+			route_pin(p, local_of(&tm->local), rs.r, 0, rs.n - 1, &ru, pin))) {
 		strict_target = ra.uri;
 		ruri = ru;
 		rs.n--;
@@ -2324,7 +2415,7 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 	/* sipd is no open relay in dialogs either: a Route naming it, which anyone can write, is followed
 	 * for a dialog it Record-Routed, and no other (a request "of a dialog" to a trunk trusting sipd); a
 	 * strict router's Request-URI had its signature checked above */
-	if (req->to.tag.p && pop && !strict_target.p && !dialog_signed(p, local_of(&tm->local), req)) {
+	if (req->to.tag.p && pop && !strict_target.p && !dialog_signed(p, local_of(&tm->local), req, &ruri)) {
 		answer(p, req, o, 403, "Relaying denied: not a dialog of this proxy", NULL);
 		return PROXY_TAKEN;
 	}
@@ -2413,7 +2504,7 @@ void proxy_relay_2xx(struct proxy *p, const struct sip_msg *resp)
 	if ((proto != TP_UDP || !v.maddr.l || !p->cfg->via_maddr || tp_addr_set(&dst, v.maddr, v.port ? v.port : 5060)) &&
 	    tp_addr_set(&dst, v.received.l ? v.received : v.host, rport ? (unsigned short)rport : v.port ? v.port : 5060))
 		return;
-	out = fwd_strip_via(resp, &len);
+	out = upstream_copy(p, resp, &len);
 	if (out) {
 		tp_send(NULL, proto, NULL, &dst, out, len);
 		free(out);

@@ -1,9 +1,11 @@
 /* rrsig.c: Record-Route signatures: ";sg=" and 16 hex digits, the first 8 bytes of SipHash-2-4-128 under a
  * key kept in the store's secrets, over the Call-ID (the one field every request of a dialog carries, both
- * ways). A forged one is a 2^-64 guess per request. */
+ * ways), a newline (which no Call-ID holds) and the pin, "host:port" of the hop the holder's requests go to
+ * after sipd. A forged one is a 2^-64 guess per request. */
 #include "proxy/rrsig.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -11,6 +13,7 @@
 
 #include "auth/digest.h"
 #include "base/log.h"
+#include "sip/msg.h"
 #include "sip/uri.h"
 #include "store/store.h"
 
@@ -40,32 +43,55 @@ int rrsig_key_load(uint8_t key[RRSIG_KEY], const char *db_path)
 	return 0;
 }
 
-static bool rrsig_mac(const uint8_t key[RRSIG_KEY], struct slice call_id, char hex[RRSIG_HEX])
+struct slice rrsig_pin(char buf[RRSIG_PIN], struct slice host, uint16_t port)
+{
+	size_t n = 0;
+
+	buf[n++] = '\n';
+	for (size_t i = 0; i < host.l && i < 255; i++)
+		buf[n++] = (char)((host.p[i] >= 'A' && host.p[i] <= 'Z') ? host.p[i] + 32 : host.p[i]);
+	buf[n++] = ':';
+	if (port)
+		n += (size_t)snprintf(buf + n, RRSIG_PIN - n, "%u", port);
+	return slice_make(buf, n);
+}
+
+struct slice rrsig_pin_of(char buf[RRSIG_PIN], struct slice addr)
+{
+	struct sip_addr a;
+	struct sip_uri u;
+
+	if (sip_addr_parse(&a, addr) || sip_uri_parse(&u, a.uri))
+		return SLICE_NULL;
+	return rrsig_pin(buf, u.host, u.port);
+}
+
+bool rrsig_sign(const uint8_t key[RRSIG_KEY], struct slice call_id, struct slice pin, char hex[RRSIG_HEX])
 {
 	uint8_t mac[DIGEST_MAC_LEN];
 
-	if (!digest_mac(key, call_id, SLICE_NULL, mac))
+	if (!pin.l || !digest_mac(key, call_id, pin, mac))
 		return false;
 	for (unsigned i = 0; i < RRSIG_BYTES; i++)
 		slice_put_hex(hex + 2 * i, mac[i], 2);
 	return true;
 }
 
-void rrsig_write(struct sbuf *b, const uint8_t key[RRSIG_KEY], struct slice call_id)
+void rrsig_write(struct sbuf *b, const uint8_t key[RRSIG_KEY], struct slice call_id, struct slice pin)
 {
 	char hex[RRSIG_HEX];
 
-	if (!rrsig_mac(key, call_id, hex))
+	if (!rrsig_sign(key, call_id, pin, hex))
 		return;
 	sbuf_addlit(b, ";" RRSIG_PARAM "=");
 	sbuf_add(b, hex, sizeof(hex));
 }
 
-bool rrsig_valid(const uint8_t key[RRSIG_KEY], struct slice params, struct slice call_id)
+bool rrsig_valid(const uint8_t key[RRSIG_KEY], struct slice params, struct slice call_id, struct slice pin)
 {
 	struct slice v;
 	char hex[RRSIG_HEX];
 
-	return sip_param_find(params, RRSIG_PARAM, &v) && v.l == RRSIG_HEX && rrsig_mac(key, call_id, hex) &&
+	return sip_param_find(params, RRSIG_PARAM, &v) && v.l == RRSIG_HEX && rrsig_sign(key, call_id, pin, hex) &&
 	       CRYPTO_memcmp(hex, v.p, RRSIG_HEX) == 0;
 }

@@ -38,6 +38,7 @@
 #include "base/log.h"
 #include "core/core.h"
 #include "net/transport.h"
+#include "proxy/rrsig.h"
 #include "sip/msg.h"
 #include "store/store.h"
 
@@ -354,8 +355,10 @@ static void write_config(const char *dir, uint16_t port)
 }
 
 /* The Record-Route key is 00 01 .. 0f (stored before sipd starts, so sipd takes it), so that seeds of
- * requests in a dialog can carry a valid ;sg= for their Call-ID and reach the relaying code behind the
- * signature check (tests/fuzz/corpus-core/bye-routed: SipHash-2-4 of "call1@fuzz"). */
+ * requests in a dialog can carry a valid ;sg= (@SG@: for the input's Call-ID, toward the harness's
+ * address) and reach the relaying code behind the signature check (tests/fuzz/corpus-core/bye-routed). */
+static const uint8_t rr_key[RRSIG_KEY] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+
 static void fixed_rr_key(const char *dir)
 {
 	uint8_t key[16], got[16];
@@ -363,8 +366,7 @@ static void fixed_rr_key(const char *dir)
 	const char *why = NULL;
 	char path[512];
 
-	for (unsigned i = 0; i < sizeof(key); i++)
-		key[i] = (uint8_t)i;
+	memcpy(key, rr_key, sizeof(key));
 	snprintf(path, sizeof(path), "%s/sipd.db", dir);
 	if (store_open(&s, path, false, &why) || store_secret(s, "record_route", key, sizeof(key), got))
 		fail("cannot store the Record-Route key");
@@ -434,15 +436,34 @@ static size_t string_value(unsigned k, char *out, size_t cap, const void *arg)
 	return l;
 }
 
+/* @SG@: sipd's Record-Route signature for the input's first Call-ID, toward the harness. */
+static void signature_of(const uint8_t *data, size_t size, char sg[RRSIG_HEX + 1])
+{
+	static const char field[] = "\nCall-ID:";
+	const char *p = memmem(data, size, field, sizeof(field) - 1), *end = (const char *)data + size, *e;
+	char buf[RRSIG_PIN];
+
+	memset(sg, '0', RRSIG_HEX);
+	sg[RRSIG_HEX] = '\0';
+	if (!p)
+		return;
+	for (p += sizeof(field) - 1; p < end && *p == ' '; p++)
+		;
+	for (e = p; e < end && *e != '\r' && *e != '\n'; e++)
+		;
+	rrsig_sign(rr_key, slice_make(p, (size_t)(e - p)), rrsig_pin(buf, SLICE_LIT("127.0.0.1"), peer_port()), sg);
+}
+
 /* The input with its placeholders filled in; its length (at most cap). */
 static size_t fill_in(const uint8_t *data, size_t size, char *out, size_t cap)
 {
-	static const char *const keys[] = { "@LHOST@", "@LPORT@", "@HOST@", "@PORT@" };
-	char sipd_port[8], my_port[8];
-	const char *values[] = { "127.0.0.1", my_port, "127.0.0.1", sipd_port };
+	static const char *const keys[] = { "@LHOST@", "@LPORT@", "@HOST@", "@PORT@", "@SG@" };
+	char sipd_port[8], my_port[8], sg[RRSIG_HEX + 1];
+	const char *values[] = { "127.0.0.1", my_port, "127.0.0.1", sipd_port, sg };
 
 	snprintf(sipd_port, sizeof(sipd_port), "%u", ntohs(sipd.sin_port));
 	snprintf(my_port, sizeof(my_port), "%u", peer_port());
+	signature_of(data, size, sg);
 	return expand((const char *)data, size, keys, sizeof(keys) / sizeof(keys[0]), string_value, values, out, cap);
 }
 

@@ -718,6 +718,17 @@ then
 			--expect 403 --expect-header '^SIP/2\.0 403 Relaying denied$'
 	case_end
 
+	case_begin "no relay for a party to a dialog: mallory (another domain, no credentials) calls bob through sipd; the 200 carries sipd's Record-Route signed for the caller (16.7 step 4: not the callee's signature); with the call's own route set, mallory's in-dialog INVITE to +1900 at 127.0.0.2 and bob's BYE there get 403, nothing reaches 127.0.0.2, and mallory's BYE to bob's Contact reaches bob; a Route signed for the dialog toward another peer gets 403 too" main
+	unbind bob
+	pybg "the would-be trunk (sipua.py sink, udp:127.0.0.2)" sink --host 127.0.0.2 --port 0 --seconds 5 &&
+		check "mallory calls bob, then reuses the call's route set" reuse --port "${SIPD_PORT[main]}" \
+			--target "sip:+19005551234@127.0.0.2:$PY_PORT" &&
+		check "BYE, signed for its dialog toward another peer" request --port "${SIPD_PORT[main]}" --method BYE \
+			--ruri "sip:callee@127.0.0.1:$PY_PORT" --route "<sip:127.0.0.1:${SIPD_PORT[main]};lr;sg=@SG@>" \
+			--sign-db "$WORK/main.db" --sign-pin "sip:127.0.0.1:9" --to-tag rp1 --expect 403 \
+			--expect-header '^SIP/2\.0 403 Relaying denied: not a dialog of this proxy$'
+	case_end
+
 	case_begin "no open relay through a strict router's form: out of a dialog, INVITE sip:<sipd> (no user) from a stranger with Route: <sip:+19005551234@127.0.0.2:<port>> gets 403 Relaying denied, unsigned or with sipd's signature in the Request-URI (strict routing is for dialogs); nothing reaches 127.0.0.2 (sipd relayed it there for anyone)" main
 	pybg "the would-be trunk (sipua.py sink, udp:127.0.0.2)" sink --port 0 --seconds 3 &&
 		check "INVITE sip:sipd, Route: the trunk" request --port "${SIPD_PORT[main]}" --method INVITE \

@@ -1201,6 +1201,118 @@ def cmd_fork200(a):
     return 0
 
 
+def split_values(header_values):
+    """Comma-separated name-addr values, as a list (no commas inside these tests' URIs)."""
+    return [v.strip() for hv in header_values for v in hv.split(",") if v.strip()]
+
+
+def cmd_reuse(a):
+    """A party to a dialog through sipd reuses its Record-Route. bob's phone registers; mallory (another
+    domain, no credentials) calls bob, and bob answers 200 with a Contact and the Record-Route. The 200
+    mallory gets must carry sipd's Record-Route with another signature than the INVITE's (the caller's own,
+    16.7 step 4). Then, with the route set of the call: mallory's in-dialog INVITE to --target, and bob's
+    BYE to --target, must get 403 (nothing reaches --target: the shell's sink watches it); mallory's BYE
+    to bob's Contact reaches bob and gets 200."""
+    bob = udp_socket(0)
+    bport = bob.getsockname()[1]
+    contact = "sip:callee@%s:%d" % (HOST, bport)
+    r = register(bob, a.port, "bob", a.password, ["<%s>" % contact], 300)
+    if r.code != 200:
+        raise Fail("REGISTER bob: expected 200, got '%s'" % r.start)
+    mal = udp_socket(0)
+    mport = mal.getsockname()[1]
+    mcontact = "sip:mallory@%s:%d" % (HOST, mport)
+    tag, callid = "ma%06d" % random.randrange(10 ** 6), "reuse-%d@evil.example" % os.getpid()
+    frm = "<sip:mallory@evil.example>;tag=%s" % tag
+
+    def req(method, ruri, cseq, to, route=(), extra=(), via_port=mport, frm=frm, contact=mcontact):
+        lines = ["%s %s SIP/2.0" % (method, ruri),
+                 "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKru%s%d%s;rport" % (HOST, via_port, tag, cseq, method),
+                 "Max-Forwards: 70", "From: %s" % frm, "To: %s" % to, "Call-ID: %s" % callid,
+                 "CSeq: %d %s" % (cseq, method)]
+        lines += ["Route: %s" % r for r in route]
+        if method == "INVITE":
+            lines.append("Contact: <%s>" % contact)
+        lines += list(extra) + ["Content-Length: 0"]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    def final(sock, data, cseq, method):
+        for r in retransmitted(sock, data, a.port, time.monotonic() + 8, lambda r: r.code is not None):
+            if r.code and r.code >= 200 and (r.first("CSeq") or "").split() == [str(cseq), method]:
+                return r
+        raise Fail("no final response to %s CSeq %d within 8 s" % (method, cseq))
+
+    mal.sendto(req("INVITE", "sip:bob@%s:%d" % (HOST, a.port), 1, "<sip:bob@%s>" % HOST), (HOST, a.port))
+    inv, addr = None, None
+    deadline = time.monotonic() + 8
+    while inv is None:
+        m, addr = recv_msg(bob, deadline)
+        if m is None:
+            raise Fail("bob's phone got no INVITE within 8 s")
+        if m.method == "INVITE":
+            inv = m
+    btag = "bo%06d" % random.randrange(10 ** 6)
+    rr_in = split_values(inv.values("Record-Route"))
+    if not rr_in or "sg=" not in rr_in[0]:
+        raise Fail("the INVITE bob got has no signed Record-Route: %r" % rr_in)
+    bob.sendto(response(inv, 200, "OK", btag, ["Contact: <%s>" % contact]), addr)
+    ok = None
+    while ok is None:
+        m, _ = recv_msg(mal, deadline)
+        if m is None:
+            raise Fail("mallory got no 200 within 8 s")
+        if m.code == 200:
+            ok = m
+    rr_out = split_values(ok.values("Record-Route"))
+    fails = []
+    sg = lambda v: re.search(r";sg=([0-9a-f]+)", v).group(1) if re.search(r";sg=([0-9a-f]+)", v) else None
+    if len(rr_out) != len(rr_in) or [re.sub(r";sg=\w+", "", v) for v in rr_out] != \
+            [re.sub(r";sg=\w+", "", v) for v in rr_in]:
+        fails.append("the 200's Record-Route %r is not the INVITE's %r but for the signature" % (rr_out, rr_in))
+    elif sg(rr_out[0]) is None or sg(rr_out[0]) == sg(rr_in[0]):
+        fails.append("the 200 carries the callee's signature (%s) back to the caller, not the caller's own"
+                     % sg(rr_out[0]))
+    to = ok.first("To")
+    route = list(reversed(rr_out))
+    mal.sendto(req("ACK", contact, 1, to, route), (HOST, a.port))
+    # mallory's own dialog, its own Route, toward a trunk that trusts sipd's address: 403
+    r = final(mal, req("INVITE", a.target, 2, to, route), 2, "INVITE")
+    if r.code != 403 or "not a dialog of this proxy" not in r.start:
+        fails.append("mallory's in-dialog INVITE to %s: expected 403 Relaying denied: not a dialog of this "
+                     "proxy, got '%s'" % (a.target, r.start))
+    # bob's copy of the route set is signed toward mallory's Contact, not anywhere
+    bob_from = "%s" % to
+    r = final(bob, req("BYE", a.target, 1, frm, rr_in, via_port=bport, frm=bob_from), 1, "BYE")
+    if r.code != 403:
+        fails.append("bob's BYE to %s: expected 403, got '%s'" % (a.target, r.start))
+    # and the dialog still works the way it was set up: mallory's BYE reaches bob
+    mal.sendto(req("BYE", contact, 3, to, route), (HOST, a.port))
+    got_bye = None
+    deadline = time.monotonic() + 8
+    while got_bye is None:
+        m, addr = recv_msg(bob, deadline)
+        if m is None:
+            break
+        if m.method == "BYE":
+            got_bye = m
+            bob.sendto(response(m, 200, "OK", None), addr)
+        elif m.method not in ("ACK",):
+            fails.append("bob's phone got %s" % m.start)
+    if got_bye is None:
+        fails.append("mallory's BYE to bob's Contact through the Route did not reach bob")
+    else:
+        m, _ = recv_msg(mal, time.monotonic() + 8)
+        while m is not None and m.code is None:
+            m, _ = recv_msg(mal, time.monotonic() + 8)
+        if m is None or m.code != 200:
+            fails.append("mallory's BYE: expected 200, got %s" % (m.start if m else "nothing"))
+    mal.close()
+    bob.close()
+    if fails:
+        raise Fail("; ".join(fails))
+    return 0
+
+
 def cmd_sink(a):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((a.host, a.port))
@@ -1317,9 +1429,19 @@ def siphash24_128(key, data):
     return struct.pack("<QQ", out0, v[0] ^ v[1] ^ v[2] ^ v[3])
 
 
-def rr_signature(db, callid):
-    """The value of sipd's ";sg=" for a dialog: the first 8 bytes of the MAC of its Call-ID under the key in
-    the database's secrets (so that a test can write a Route of a dialog sipd Record-Routed)."""
+def rr_pin(uri):
+    """What sipd signs a Record-Route toward (src/proxy/rrsig.c): a newline, the host of a URI or name-addr
+    in lower case and ':' with its port when it has one."""
+    m = re.match(r"\s*<?\s*sips?:(?:[^@;>]*@)?(\[[^\]]*\]|[^:;>?]*)(?::(\d+))?", uri)
+    if not m:
+        raise Fail("no host in %r" % uri)
+    return "\n%s:%s" % (m.group(1).lower(), m.group(2) or "")
+
+
+def rr_signature(db, callid, pin):
+    """The value of sipd's ";sg=" for a dialog: the first 8 bytes of the MAC of its Call-ID and the pin
+    (rr_pin: the hop after sipd) under the key in the database's secrets (so that a test can write a Route
+    of a dialog sipd Record-Routed)."""
     import sqlite3
     con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
     try:
@@ -1328,7 +1450,7 @@ def rr_signature(db, callid):
         con.close()
     if not row:
         raise Fail("no record_route key in %s" % db)
-    return siphash24_128(bytes(row[0]), callid.encode()).hex()[:16]
+    return siphash24_128(bytes(row[0]), (callid + pin).encode()).hex()[:16]
 
 
 def cmd_request(a):
@@ -1340,7 +1462,16 @@ def cmd_request(a):
     branch = "z9hG4bKrq%s" % tag
     callid = "rq-%d-%s@%s" % (os.getpid(), tag, HOST)
     if a.sign_db:  # @SG@ in the Request-URI and the Routes: the signature sipd writes for this Call-ID
-        sg = rr_signature(a.sign_db, callid)
+        if a.sign_pin:
+            pin = rr_pin(a.sign_pin)
+        else:
+            values = split_values(a.route)
+            if "@SG@" in a.ruri:  # a strict router's form: the Route set's last value is the Request-URI
+                pin = rr_pin(values[-1])
+            else:  # toward the Route after the signed one, else the Request-URI
+                i = next(k for k, r in enumerate(values) if "@SG@" in r)
+                pin = rr_pin(values[i + 1] if i + 1 < len(values) else a.ruri)
+        sg = rr_signature(a.sign_db, callid, pin)
         a.ruri = a.ruri.replace("@SG@", sg)
         a.route = [r.replace("@SG@", sg) for r in a.route]
     to = "<sip:%s@%s>%s" % (user, HOST, ";tag=%s" % a.to_tag if a.to_tag else "")
@@ -1791,6 +1922,10 @@ def main():
     k.add_argument("--port", type=int, required=True)
     k.add_argument("--ready", required=True)
     k.add_argument("--seconds", type=float, default=2.0)
+    ru = sub.add_parser("reuse")
+    ru.add_argument("--port", type=int, required=True)
+    ru.add_argument("--password", default="secret")
+    ru.add_argument("--target", required=True, help="a Request-URI no request of the call may reach")
     r = sub.add_parser("request")
     r.add_argument("--port", type=int, required=True)
     r.add_argument("--method", default="BYE")
@@ -1798,6 +1933,8 @@ def main():
     r.add_argument("--route", action="append", default=[])
     r.add_argument("--sign-db", help="sipd's database: @SG@ in --ruri and --route becomes its Record-Route "
                    "signature for the request's Call-ID")
+    r.add_argument("--sign-pin", help="the URI the signature is toward (default: the Route after the signed "
+                   "one, else the Request-URI; for @SG@ in the Request-URI, the last Route)")
     r.add_argument("--to-tag")
     r.add_argument("--header", action="append", default=[], help="an extra header line")
     r.add_argument("--no-max-forwards", action="store_true")
@@ -1857,7 +1994,7 @@ def main():
                 "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
                 "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "tcpreg": cmd_tcpreg, "bigack": cmd_bigack, "byeretx": cmd_byeretx, "invite": cmd_invite,
                 "strayresp": cmd_strayresp,
-                "sink": cmd_sink, "cancelport": cmd_cancelport, "ackretx": cmd_ackretx, "strictpeer": cmd_strictpeer, "answered2xx": cmd_answered2xx, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
+                "sink": cmd_sink, "cancelport": cmd_cancelport, "ackretx": cmd_ackretx, "strictpeer": cmd_strictpeer, "answered2xx": cmd_answered2xx, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "reuse": cmd_reuse, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:
         sys.stderr.write("sipua: %s\n" % e)
         return 1

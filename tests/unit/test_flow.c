@@ -72,8 +72,12 @@ static void test_tampered(void **state)
 static const uint8_t key[RRSIG_KEY] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
 #define CID "a84b4c76e66710@pc33.atlanta.com"
 
+#define PIN_V4 "\n10.0.0.1:5060"
+#define SG_V4 "c92cafe3ad45c0cf"
+
 /* The first 8 bytes of SipHash-2-4-128 under key 00..0f: `openssl mac -macopt hexkey:000102030405060708090a0b0c0d0e0f
- * SIPHASH` over the Call-ID gives C139446419B3D091038888ED18E72F9A (and the tests' sipua.py the same). */
+ * SIPHASH` over the Call-ID, a newline and the pin "10.0.0.1:5060" gives C92CAFE3AD45C0CF75247EFA2F79C224
+ * (and the tests' sipua.py the same). */
 static void test_rrsig_known(void **state)
 {
 	char buf[64];
@@ -81,31 +85,62 @@ static void test_rrsig_known(void **state)
 
 	(void)state;
 	sbuf_init(&b, buf, sizeof(buf));
-	rrsig_write(&b, key, SLICE_LIT(CID));
+	rrsig_write(&b, key, SLICE_LIT(CID), SLICE_LIT(PIN_V4));
 	assert_false(b.overflow);
 	assert_int_equal(b.len, 20);
-	assert_memory_equal(buf, ";sg=c139446419b3d091", 20);
+	assert_memory_equal(buf, ";sg=" SG_V4, 20);
+	/* nothing to sign toward: no signature */
+	sbuf_init(&b, buf, sizeof(buf));
+	rrsig_write(&b, key, SLICE_LIT(CID), SLICE_NULL);
+	assert_int_equal(b.len, 0);
+}
+
+/* A pin is host (lower case, IPv6 brackets kept) and port as the URI wrote them; no port, none. */
+static void test_rrsig_pin(void **state)
+{
+	char buf[RRSIG_PIN], hex[RRSIG_HEX];
+	struct slice pin;
+
+	(void)state;
+	pin = rrsig_pin_of(buf, SLICE_LIT("<sip:alice@10.0.0.1:5060;transport=udp>;expires=60"));
+	assert_int_equal(pin.l, sizeof(PIN_V4) - 1);
+	assert_memory_equal(pin.p, PIN_V4, pin.l);
+	pin = rrsig_pin_of(buf, SLICE_LIT("sip:PC33.Atlanta.COM"));
+	assert_int_equal(pin.l, 18);
+	assert_memory_equal(pin.p, "\npc33.atlanta.com:", 18);
+	assert_true(rrsig_sign(key, SLICE_LIT(CID), pin, hex));
+	assert_memory_equal(hex, "00fe8368741e2917", RRSIG_HEX);
+	pin = rrsig_pin_of(buf, SLICE_LIT("<sip:[2001:DB8::1]:5070;lr>"));
+	assert_true(rrsig_sign(key, SLICE_LIT(CID), pin, hex));
+	assert_memory_equal(hex, "daf3f5559c77d48a", RRSIG_HEX);
+	assert_null(rrsig_pin_of(buf, SLICE_LIT("<sip:alice@>")).p);
+	assert_null(rrsig_pin_of(buf, SLICE_LIT("not a uri")).p);
 }
 
 static void test_rrsig_valid(void **state)
 {
 	uint8_t other[RRSIG_KEY];
+	const struct slice pin = SLICE_LIT(PIN_V4);
 
 	(void)state;
 	memcpy(other, key, sizeof(other));
 	other[15] ^= 1;
-	assert_true(rrsig_valid(key, SLICE_LIT("lr;sg=c139446419b3d091"), SLICE_LIT(CID)));
-	assert_true(rrsig_valid(key, SLICE_LIT("transport=tcp;lr;SG=c139446419b3d091;flow=ab.cd"), SLICE_LIT(CID)));
-	assert_false(rrsig_valid(other, SLICE_LIT("lr;sg=c139446419b3d091"), SLICE_LIT(CID)));
-	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=c139446419b3d091"), SLICE_LIT(CID "x")));
-	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=c139446419b3d092"), SLICE_LIT(CID)));
-	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=C139446419B3D091"), SLICE_LIT(CID))); /* as written */
-	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=c139446419b3d09"), SLICE_LIT(CID)));
-	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=c139446419b3d0911"), SLICE_LIT(CID)));
-	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg"), SLICE_LIT(CID)));
-	assert_false(rrsig_valid(key, SLICE_LIT("lr"), SLICE_LIT(CID)));
-	assert_false(rrsig_valid(key, SLICE_NULL, SLICE_LIT(CID)));
-	assert_false(rrsig_valid(key, SLICE_LIT("lr;xsg=c139446419b3d091"), SLICE_LIT(CID)));
+	assert_true(rrsig_valid(key, SLICE_LIT("lr;sg=" SG_V4), SLICE_LIT(CID), pin));
+	assert_true(rrsig_valid(key, SLICE_LIT("transport=tcp;lr;SG=" SG_V4 ";flow=ab.cd"), SLICE_LIT(CID), pin));
+	/* another peer, another port, another dialog, another key */
+	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=" SG_V4), SLICE_LIT(CID), SLICE_LIT("\n10.0.0.2:5060")));
+	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=" SG_V4), SLICE_LIT(CID), SLICE_LIT("\n10.0.0.1:5061")));
+	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=" SG_V4), SLICE_LIT(CID), SLICE_NULL));
+	assert_false(rrsig_valid(other, SLICE_LIT("lr;sg=" SG_V4), SLICE_LIT(CID), pin));
+	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=" SG_V4), SLICE_LIT(CID "x"), pin));
+	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=c92cafe3ad45c0ce"), SLICE_LIT(CID), pin));
+	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=C92CAFE3AD45C0CF"), SLICE_LIT(CID), pin)); /* as written */
+	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=c92cafe3ad45c0c"), SLICE_LIT(CID), pin));
+	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg=" SG_V4 "1"), SLICE_LIT(CID), pin));
+	assert_false(rrsig_valid(key, SLICE_LIT("lr;sg"), SLICE_LIT(CID), pin));
+	assert_false(rrsig_valid(key, SLICE_LIT("lr"), SLICE_LIT(CID), pin));
+	assert_false(rrsig_valid(key, SLICE_NULL, SLICE_LIT(CID), pin));
+	assert_false(rrsig_valid(key, SLICE_LIT("lr;xsg=" SG_V4), SLICE_LIT(CID), pin));
 }
 
 int main(void)
@@ -114,6 +149,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_tampered),
 		cmocka_unit_test(test_rrsig_known),
+		cmocka_unit_test(test_rrsig_pin),
 		cmocka_unit_test(test_rrsig_valid),
 	};
 

@@ -196,6 +196,7 @@ static void test_request_signed_record_route(void **state)
 		.src_port = 5060,
 		.record_route = true,
 		.rr_key = key,
+		.rr_pin = SLICE_LIT("\n10.0.0.1:5060"), /* the caller's Contact */
 		.proto = TP_TCP,
 		.in_proto = TP_UDP,
 		.flow = SLICE_LIT(";flow=abc"),
@@ -210,8 +211,8 @@ static void test_request_signed_record_route(void **state)
 	assert_bytes(out, len,
 		     "INVITE sip:bob@10.0.0.9:5062;transport=tcp SIP/2.0" CRLF
 		     "Via: SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bK-g;rport" CRLF
-		     "Record-Route: <sip:192.0.2.1:5060;transport=tcp;lr;sg=c139446419b3d091;flow=abc>" CRLF
-		     "Record-Route: <sip:192.0.2.1:5060;lr;sg=c139446419b3d091>" CRLF
+		     "Record-Route: <sip:192.0.2.1:5060;transport=tcp;lr;sg=c92cafe3ad45c0cf;flow=abc>" CRLF
+		     "Record-Route: <sip:192.0.2.1:5060;lr;sg=c92cafe3ad45c0cf>" CRLF
 		     "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-s" CRLF
 		     "From: <sip:alice@example.com>;tag=1" CRLF
 		     "To: <sip:bob@example.com>" CRLF
@@ -305,7 +306,7 @@ static void test_response_strip_via(void **state)
 	char *out;
 
 	(void)state;
-	out = fwd_strip_via(parse(own_line), &len);
+	out = fwd_strip_via(parse(own_line), NULL, &len);
 	assert_non_null(out);
 	assert_bytes(out, len,
 		     "SIP/2.0 180 Ringing" CRLF
@@ -314,7 +315,7 @@ static void test_response_strip_via(void **state)
 		     "Content-Length: 0" CRLF
 		     CRLF);
 	free(out);
-	out = fwd_strip_via(parse(shared), &len);
+	out = fwd_strip_via(parse(shared), NULL, &len);
 	assert_non_null(out);
 	assert_bytes(out, len,
 		     "SIP/2.0 200 OK" CRLF
@@ -323,6 +324,42 @@ static void test_response_strip_via(void **state)
 		     "Content-Length: 2" CRLF
 		     CRLF
 		     "ok");
+	free(out);
+}
+
+/* 16.7 step 4: the signatures of sipd's Record-Routes are written over in the copy going upstream,
+ * wherever the Via removal moved them; the other values (another proxy's sg among them) stay as they came. */
+static void test_response_patched_record_route(void **state)
+{
+	static const char resp[] =
+		"SIP/2.0 200 OK" CRLF
+		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-out" CRLF
+		"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-a" CRLF
+		"Record-Route: <sip:p2.example;lr;sg=1111111111111111>, <sip:192.0.2.1:5060;lr;sg=2222222222222222>" CRLF
+		"Record-Route:   <sip:192.0.2.1:5060;transport=tcp;lr;sg=3333333333333333>" CRLF
+		"To: <sip:bob@example.com>;tag=b" CRLF
+		"Content-Length: 0" CRLF
+		CRLF;
+	const struct sip_msg *m = parse(resp);
+	struct fwd_patches patches = { .n = 2 };
+	size_t len = 0;
+	char *out;
+
+	(void)state;
+	patches.p[0].at = strstr(m->buf, "2222");
+	memcpy(patches.p[0].hex, "abcdef0123456789", RRSIG_HEX);
+	patches.p[1].at = strstr(m->buf, "3333");
+	memcpy(patches.p[1].hex, "0123456789abcdef", RRSIG_HEX);
+	out = fwd_strip_via(m, &patches, &len);
+	assert_non_null(out);
+	assert_bytes(out, len,
+		     "SIP/2.0 200 OK" CRLF
+		     "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-a" CRLF
+		     "Record-Route: <sip:p2.example;lr;sg=1111111111111111>, <sip:192.0.2.1:5060;lr;sg=abcdef0123456789>" CRLF
+		     "Record-Route:   <sip:192.0.2.1:5060;transport=tcp;lr;sg=0123456789abcdef>" CRLF
+		     "To: <sip:bob@example.com>;tag=b" CRLF
+		     "Content-Length: 0" CRLF
+		     CRLF);
 	free(out);
 }
 
@@ -344,7 +381,7 @@ static void test_response_merged_challenges(void **state)
 	char *out;
 
 	(void)state;
-	out = fwd_response_rewrite(parse(resp), false, SIP_HDR_PROXY_AUTHENTICATE, merged, &len);
+	out = fwd_response_rewrite(parse(resp), false, SIP_HDR_PROXY_AUTHENTICATE, merged, NULL, &len);
 	assert_non_null(out);
 	assert_bytes(out, len,
 		     "SIP/2.0 407 Proxy Authentication Required" CRLF
@@ -367,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_request_signed_record_route),
 		cmocka_unit_test(test_request_consumes_own_credentials),
 		cmocka_unit_test(test_response_strip_via),
+		cmocka_unit_test(test_response_patched_record_route),
 		cmocka_unit_test(test_response_merged_challenges),
 	};
 
