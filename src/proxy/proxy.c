@@ -84,6 +84,14 @@ struct branch {
 	bool size_udp;             /* and that TCP was refused: the same target over UDP */
 };
 
+/* The last signature a response context wrote, by the value it was signed toward as written (its 180
+ * and its 200 come with one Contact): no parse, no MAC for the second. */
+struct sg_cache {
+	char toward[128];
+	size_t len;
+	char hex[RRSIG_HEX];
+};
+
 struct rctx {
 	const char *kind;      /* &rctx_kind */
 	struct proxy *p;
@@ -117,6 +125,7 @@ struct rctx {
 	 * so that its client transaction need not parse what was just built; branch set per branch */
 	struct txn_client_ident ident;
 	char ident_method[TXN_METHOD_MAX + 1]; /* a longer method is not proxied (501, forward_stateful) */
+	struct sg_cache sg;    /* the caller's signature in the Record-Routes of its responses */
 };
 
 /* Branch i of rc, zeroed the first time; NULL when out of memory. A slot past nbr is scratch that the
@@ -432,39 +441,67 @@ static struct slice callee_pin(const struct proxy *p, const struct sip_msg *req,
  * each toward the nearest Record-Route before it that is not sipd's (a proxy downstream), else the
  * callee's Contact. The callee's signature, which the response carries back, would take the caller's
  * requests nowhere but to itself. */
-static void caller_patches(const struct proxy *p, const struct sip_msg *resp, struct fwd_patches *out)
+/* The caller's signature toward the Record-Route or Contact value toward into hex, from cache when it was
+ * the last one made. With no pin in it, zeros: the callee's signature is spoilt (zeros never verify), not
+ * left for the caller. */
+static void caller_sign(const struct proxy *p, struct slice call_id, struct slice toward, struct sg_cache *cache,
+			char hex[RRSIG_HEX])
 {
-	struct slice v, before = SLICE_NULL, pin, sg;
+	char buf[RRSIG_PIN];
+
+	if (cache && cache->len && toward.l == cache->len && !memcmp(toward.p, cache->toward, toward.l)) {
+		memcpy(hex, cache->hex, RRSIG_HEX);
+		return;
+	}
+	if (!toward.p || !rrsig_sign(p->rr_key, call_id, rrsig_pin_of(buf, toward), hex)) {
+		memset(hex, '0', RRSIG_HEX);
+		return;
+	}
+	if (cache && toward.l <= sizeof(cache->toward)) {
+		memcpy(cache->toward, toward.p, toward.l);
+		cache->len = toward.l;
+		memcpy(cache->hex, hex, RRSIG_HEX);
+	}
+}
+
+static void caller_patches(const struct proxy *p, const struct sip_msg *resp, struct sg_cache *cache,
+			   struct fwd_patches *out)
+{
+	struct slice v, before = SLICE_NULL, sg, contact = SLICE_NULL;
 	struct sip_list_iter it;
 	struct sip_addr a;
 	struct sip_uri u;
-	char buf[RRSIG_PIN];
 
 	out->n = 0;
 	if (!resp->count[SIP_HDR_RECORD_ROUTE])
 		return;
 	sip_list_begin(&it, resp, SIP_HDR_RECORD_ROUTE);
 	while (out->n < FWD_MAX_PATCHES && sip_list_iter_next(&it, &v)) {
-		if (sip_addr_parse(&a, v) || sip_uri_parse(&u, a.uri) || !uri_is_us(p, &u)) {
+		/* one without a signature is not one of sipd's (all are signed): no parse */
+		if (!memmem(v.p, v.l, RRSIG_PARAM "=", sizeof(RRSIG_PARAM)) || sip_addr_parse(&a, v) ||
+		    sip_uri_parse(&u, a.uri) || !uri_is_us(p, &u)) {
 			before = v;
 			continue;
 		}
 		if (!sip_param_find(u.params, RRSIG_PARAM, &sg) || sg.l != RRSIG_HEX)
 			continue;
-		pin = before.p ? rrsig_pin_of(buf, before) : contact_pin(resp, buf);
-		/* no pin: the signature is spoilt (zeros never verify), not left the callee's */
-		if (!rrsig_sign(p->rr_key, resp->call_id, pin, out->p[out->n].hex))
-			memset(out->p[out->n].hex, '0', RRSIG_HEX);
+		if (!before.p && !contact.p) {
+			struct sip_list_iter ci;
+
+			sip_list_begin(&ci, resp, SIP_HDR_CONTACT);
+			sip_list_iter_next(&ci, &contact);
+		}
+		caller_sign(p, resp->call_id, before.p ? before : contact, cache, out->p[out->n].hex);
 		out->p[out->n++].at = sg.p;
 	}
 }
 
 /* A response for upstream: sipd's Via off, the caller's signatures in sipd's Record-Routes. */
-static char *upstream_copy(const struct proxy *p, const struct sip_msg *resp, size_t *len)
+static char *upstream_copy(const struct proxy *p, const struct sip_msg *resp, struct sg_cache *cache, size_t *len)
 {
 	struct fwd_patches patches;
 
-	caller_patches(p, resp, &patches);
+	caller_patches(p, resp, cache, &patches);
 	return fwd_strip_via(resp, &patches, len);
 }
 
@@ -702,7 +739,7 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 		collect_challenges(rc, resp);
 	if (code < 300 && code >= 200) {
 		size_t len;
-		char *out = resp ? upstream_copy(rc->p, resp, &len) : NULL;
+		char *out = resp ? upstream_copy(rc->p, resp, &rc->sg, &len) : NULL;
 
 		if (out) {
 			/* 16.7 step 5: every 2xx goes up at once; the first through the transaction */
@@ -732,7 +769,7 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 		/* a 503 becomes sipd's own 500; a non-INVITE's 408 nothing (RFC 4320); an INVITE's 408 from
 		 * downstream goes up as it came (16.7 step 6), with its To tag, headers and body */
 		if (resp && code != 503 && (code != 408 || rc->invite))
-			rc->best = upstream_copy(rc->p, resp, &rc->best_len);
+			rc->best = upstream_copy(rc->p, resp, &rc->sg, &rc->best_len);
 	}
 	if (code >= 600)
 		cancel_pending(rc); /* 16.7 step 6: a 6xx ends the search */
@@ -787,7 +824,7 @@ static void branch_response(struct rctx *rc, struct branch *b, unsigned code, co
 			/* a 100 never gets here (the client transaction keeps it hop by hop); RFC 4320 4.2: a
 			 * non-INVITE gets no provisional but 100, so a 180 to a MESSAGE stops here */
 			size_t len;
-			char *out = upstream_copy(rc->p, resp, &len);
+			char *out = upstream_copy(rc->p, resp, &rc->sg, &len);
 
 			if (out) {
 				txn_respond(rc->stx, code, out, len); /* 16.7 step 5: at once */
@@ -2504,7 +2541,7 @@ void proxy_relay_2xx(struct proxy *p, const struct sip_msg *resp)
 	if ((proto != TP_UDP || !v.maddr.l || !p->cfg->via_maddr || tp_addr_set(&dst, v.maddr, v.port ? v.port : 5060)) &&
 	    tp_addr_set(&dst, v.received.l ? v.received : v.host, rport ? (unsigned short)rport : v.port ? v.port : 5060))
 		return;
-	out = upstream_copy(p, resp, &len);
+	out = upstream_copy(p, resp, NULL, &len);
 	if (out) {
 		tp_send(NULL, proto, NULL, &dst, out, len);
 		free(out);

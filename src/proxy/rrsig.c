@@ -5,7 +5,6 @@
 #include "proxy/rrsig.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -51,8 +50,15 @@ struct slice rrsig_pin(char buf[RRSIG_PIN], struct slice host, uint16_t port)
 	for (size_t i = 0; i < host.l && i < 255; i++)
 		buf[n++] = (char)((host.p[i] >= 'A' && host.p[i] <= 'Z') ? host.p[i] + 32 : host.p[i]);
 	buf[n++] = ':';
-	if (port)
-		n += (size_t)snprintf(buf + n, RRSIG_PIN - n, "%u", port);
+	if (port) {
+		char digits[5];
+		unsigned k = 0;
+
+		for (; port; port /= 10) /* no snprintf: this runs for every request of a dialog */
+			digits[k++] = (char)('0' + port % 10);
+		while (k)
+			buf[n++] = digits[--k];
+	}
 	return slice_make(buf, n);
 }
 
