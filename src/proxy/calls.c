@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +28,10 @@ struct call {
 	struct timespec start, answer;
 	time_t answer_mono;         /* for max_duration: not moved by changes of the wall clock */
 	bool answered;
+	/* per side (0 caller, 1 callee): the pin its peer's requests were signed toward, and where a
+	 * target refresh moved it (calls_refresh); lengths 0 when unknown */
+	char pin[2][CALLS_PIN_MAX], now[2][CALLS_PIN_MAX];
+	uint8_t pin_len[2], now_len[2];
 	char *call_id, *from, *to; /* into data */
 	char data[];
 };
@@ -290,4 +295,70 @@ void calls_ended(struct calls *c, struct slice call_id)
 size_t calls_active(struct calls *c)
 {
 	return atomic_load(&c->active);
+}
+
+static bool pin_is(const char *pin, uint8_t len, struct slice s)
+{
+	return len && s.l == len && !memcmp(pin, s.p, len);
+}
+
+static void pin_set(char *pin, uint8_t *len, struct slice s)
+{
+	memcpy(pin, s.p, s.l);
+	*len = (uint8_t)s.l;
+}
+
+void calls_signed_toward(struct calls *c, struct slice call_id, unsigned side, struct slice pin)
+{
+	uint32_t h = slice_hash(call_id, 0xca11);
+	struct call_shard *s = &c->shards[h % CALL_SHARDS];
+	struct call *x;
+
+	if (side > 1 || !pin.l || pin.l > CALLS_PIN_MAX)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if ((x = find(s, call_id, h)) && !x->pin_len[side])
+		pin_set(x->pin[side], &x->pin_len[side], pin);
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool calls_refresh(struct calls *c, struct slice call_id, struct slice target, struct slice contact)
+{
+	uint32_t h = slice_hash(call_id, 0xca11);
+	struct call_shard *s = &c->shards[h % CALL_SHARDS];
+	bool known = false;
+	struct call *x;
+
+	if (!contact.l || contact.l > CALLS_PIN_MAX)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	if ((x = find(s, call_id, h)) && x->pin_len[0] && x->pin_len[1]) {
+		for (unsigned to = 0; to < 2 && !known; to++) {
+			/* sent toward side to (where it began or where it moved): the sender is the other */
+			if (pin_is(x->pin[to], x->pin_len[to], target) || pin_is(x->now[to], x->now_len[to], target)) {
+				pin_set(x->now[1 - to], &x->now_len[1 - to], contact);
+				known = true;
+			}
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return known;
+}
+
+size_t calls_moved(struct calls *c, struct slice call_id, struct slice target, char was[CALLS_PIN_MAX])
+{
+	uint32_t h = slice_hash(call_id, 0xca11);
+	struct call_shard *s = &c->shards[h % CALL_SHARDS];
+	size_t n = 0;
+	struct call *x;
+
+	pthread_mutex_lock(&s->lock);
+	if ((x = find(s, call_id, h)))
+		for (unsigned k = 0; k < 2 && !n; k++)
+			if (pin_is(x->now[k], x->now_len[k], target) && x->pin_len[k]) {
+				memcpy(was, x->pin[k], x->pin_len[k]);
+				n = x->pin_len[k];
+			}
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }

@@ -26,6 +26,18 @@ void calls_failed(struct calls *c, struct slice call_id, unsigned status);
 /* A BYE of the call was forwarded: logged with its duration and forgotten. */
 void calls_ended(struct calls *c, struct slice call_id);
 size_t calls_active(struct calls *c);
+
+/* Where a call's requests go, for its Record-Route signatures (rrsig.h): side 0 is the caller, 1 the
+ * callee. pin: the hop requests toward that side were signed toward when the dialog began (the
+ * side's Contact). Pins longer than CALLS_PIN_MAX are not kept (a refresh is then not followed). */
+#define CALLS_PIN_MAX 48 /* a newline, "[IPv6]:port" fits; a long host name does not */
+void calls_signed_toward(struct calls *c, struct slice call_id, unsigned side, struct slice pin);
+/* A target refresh of the call sent toward target (a pin) moved its sender to contact (a pin): requests
+ * toward the sender may go there from now on. false when sipd keeps no such call. */
+bool calls_refresh(struct calls *c, struct slice call_id, struct slice target, struct slice contact);
+/* Whether a refresh moved one side of the call to target: then *was (CALLS_PIN_MAX bytes) is where
+ * requests toward it were signed toward, and its length is returned; else 0. */
+size_t calls_moved(struct calls *c, struct slice call_id, struct slice target, char was[CALLS_PIN_MAX]);
 /* Every answered call older than max_duration: logged (end=unknown) and forgotten, whatever shard it is
  * in. Calls starting sweep their own shard too; this is for a server with no new calls (any thread). */
 void calls_expire(struct calls *c);

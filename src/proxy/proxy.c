@@ -393,23 +393,59 @@ static struct slice route_pin(const struct proxy *p, const struct local *l, cons
 /* Whether a request of a dialog that names sipd in a Route is of a dialog sipd Record-Routed, going to
  * the peer sipd signed it toward: one of sipd's Route values carries the signature of its Call-ID and
  * the next hop after it (target: the Request-URI). Any of them: a phone with an outbound proxy may put
- * an unsigned Route of sipd's above the route set. */
+ * an unsigned Route of sipd's above the route set. Or toward where a target refresh moved that peer
+ * (calls_refresh), signed toward where it was. *hop: the pin of where it goes (in buf). */
 static bool dialog_signed(const struct proxy *p, const struct local *l, const struct sip_msg *req,
-			  const struct sip_uri *target)
+			  const struct sip_uri *target, char buf[RRSIG_PIN], struct slice *hop)
 {
-	struct slice r[FWD_MAX_ROUTES];
+	struct slice r[FWD_MAX_ROUTES], pin;
 	struct sip_list_iter it;
-	char buf[RRSIG_PIN];
-	size_t n = 0;
+	char was[CALLS_PIN_MAX];
+	size_t n = 0, wl;
 
+	*hop = SLICE_NULL;
 	sip_list_begin(&it, req, SIP_HDR_ROUTE);
 	while (n < FWD_MAX_ROUTES && sip_list_iter_next(&it, &r[n]))
 		n++;
+	for (size_t i = 0; i < n; i++) {
+		if (!route_is_us(p, l, r[i]))
+			continue;
+		pin = route_pin(p, l, r, i + 1, n, target, buf);
+		if (!hop->p)
+			*hop = pin;
+		if (route_signed(p, l, r[i], req->call_id, pin)) {
+			*hop = pin;
+			return true;
+		}
+	}
+	if (!hop->p || !(wl = calls_moved(p->calls, req->call_id, *hop, was)))
+		return false;
 	for (size_t i = 0; i < n; i++)
-		if (route_is_us(p, l, r[i]) &&
-		    route_signed(p, l, r[i], req->call_id, route_pin(p, l, r, i + 1, n, target, buf)))
+		if (route_is_us(p, l, r[i]) && route_signed(p, l, r[i], req->call_id, slice_make(was, wl)))
 			return true;
 	return false;
+}
+
+/* A target refresh (RFC 3261 12.2: a re-INVITE or UPDATE with a Contact) through sipd, sent toward hop:
+ * requests toward its sender may go to its new Contact from now on, but only when that names the
+ * address it came from (a phone that moved), so that no party can send its peer's requests to a host
+ * of its choosing (a trunk that trusts sipd). */
+static void note_refresh(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req, struct slice hop)
+{
+	struct sip_list_iter it;
+	struct slice v;
+	struct sip_addr a;
+	struct sip_uri u;
+	struct tp_addr at;
+	char buf[RRSIG_PIN];
+
+	if ((req->mid != SIP_METHOD_INVITE && req->mid != SIP_METHOD_UPDATE) || !hop.p)
+		return;
+	sip_list_begin(&it, req, SIP_HDR_CONTACT);
+	if (!sip_list_iter_next(&it, &v) || sip_addr_parse(&a, v) || sip_uri_parse(&u, a.uri) ||
+	    tp_addr_set(&at, u.host, tp_addr_port(&tm->src)) || !tp_addr_eq(&at, &tm->src))
+		return;
+	calls_refresh(p->calls, req->call_id, hop, rrsig_pin(buf, u.host, u.port));
 }
 
 /* The pin of m's (first) Contact: where the dialog's requests for its sender go. */
@@ -746,8 +782,15 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 			if (!rc->final_sent && txn_respond(rc->stx, code, out, len) == 0) {
 				rc->final_sent = true;
 				search_timers_stop(rc);
-				if (rc->call_id[0]) /* an INVITE out of a dialog: Record-Routed when configured */
+				if (rc->call_id[0]) { /* an INVITE out of a dialog: Record-Routed when configured */
+					char pin[RRSIG_PIN];
+
 					calls_answered(rc->p->calls, slice_cstr(rc->call_id), rc->p->cfg->record_route);
+					/* where the caller's requests go: what its signature was made toward */
+					if (rc->sg.len)
+						calls_signed_toward(rc->p->calls, slice_cstr(rc->call_id), 1,
+								    rrsig_pin_of(pin, slice_make(rc->sg.toward, rc->sg.len)));
+				}
 			}
 			else if (rc->invite)
 				send_upstream_raw(rc, out, len); /* another fork's 2xx: each makes a dialog */
@@ -2252,17 +2295,18 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	 * as 18.2.2 has it go there; a short tcp_idle_timeout would have closed it under a ringing call */
 	if (o->conn)
 		tp_conn_keep(o->conn, (rc->invite ? p->cfg->timer_c : 0) + 32);
+	if (record_routed(p, req))
+		rr_pin = callee_pin(p, req, pin);
 	if (rc->invite && !req->to.tag.p && req->call_id.l < sizeof(rc->call_id)) {
 		slice_copy(rc->call_id, sizeof(rc->call_id), req->call_id);
 		calls_start(p->calls, req->call_id, req->from.uri, req->to.uri);
+		calls_signed_toward(p->calls, req->call_id, 0, rr_pin); /* where the callee's requests go */
 	}
 	if (req->mid == SIP_METHOD_BYE)
 		calls_ended(p->calls, req->call_id);
 	if (rc->invite)
 		txn_reply(stx, req, 100, NULL, NULL); /* 16.2 / 17.2.1: a stateful proxy answers 100 at once */
 	local = local_of(&tm->local)->hostport;
-	if (record_routed(p, req))
-		rr_pin = callee_pin(p, req, pin);
 	if (p->cfg->recurse_3xx)
 		rctx_keep_fwd(rc, local, o, s->lh, rs, record_routed(p, req));
 	for (size_t i = 0; i < n && rc->nbr < MAX_BRANCHES; i++) {
@@ -2452,9 +2496,14 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 	/* sipd is no open relay in dialogs either: a Route naming it, which anyone can write, is followed
 	 * for a dialog it Record-Routed, and no other (a request "of a dialog" to a trunk trusting sipd); a
 	 * strict router's Request-URI had its signature checked above */
-	if (req->to.tag.p && pop && !strict_target.p && !dialog_signed(p, local_of(&tm->local), req, &ruri)) {
-		answer(p, req, o, 403, "Relaying denied: not a dialog of this proxy", NULL);
-		return PROXY_TAKEN;
+	if (req->to.tag.p && pop && !strict_target.p) {
+		struct slice hop;
+
+		if (!dialog_signed(p, local_of(&tm->local), req, &ruri, pin, &hop)) {
+			answer(p, req, o, 403, "Relaying denied: not a dialog of this proxy", NULL);
+			return PROXY_TAKEN;
+		}
+		note_refresh(p, tm, req, hop);
 	}
 	signed_dialog = req->to.tag.p && (pop || strict_target.p);
 	if (local) {

@@ -729,6 +729,13 @@ then
 			--expect-header '^SIP/2\.0 403 Relaying denied: not a dialog of this proxy$'
 	case_end
 
+	case_begin "RFC 3261 12.2, a target refresh through sipd: mallory calls bob, then re-INVITEs from a new port with a Contact naming it; bob's BYE to that Contact, with the route set signed toward mallory's first Contact, reaches mallory there (200). A re-INVITE before it whose Contact names 127.0.0.2 (not where it came from) is relayed but not followed: bob's INFO there gets 403, nothing reaches 127.0.0.2" main
+	unbind bob
+	pybg "the would-be trunk (sipua.py sink, udp:127.0.0.2)" sink --host 127.0.0.2 --port 0 --seconds 5 &&
+		check "mallory calls bob, moves, bob hangs up" moved --port "${SIPD_PORT[main]}" \
+			--target "sip:x@127.0.0.2:$PY_PORT"
+	case_end
+
 	case_begin "no open relay through a strict router's form: out of a dialog, INVITE sip:<sipd> (no user) from a stranger with Route: <sip:+19005551234@127.0.0.2:<port>> gets 403 Relaying denied, unsigned or with sipd's signature in the Request-URI (strict routing is for dialogs); nothing reaches 127.0.0.2 (sipd relayed it there for anyone)" main
 	pybg "the would-be trunk (sipua.py sink, udp:127.0.0.2)" sink --port 0 --seconds 3 &&
 		check "INVITE sip:sipd, Route: the trunk" request --port "${SIPD_PORT[main]}" --method INVITE \

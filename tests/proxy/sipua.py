@@ -1206,6 +1206,120 @@ def split_values(header_values):
     return [v.strip() for hv in header_values for v in hv.split(",") if v.strip()]
 
 
+def dialog_request(sock, method, ruri, cseq, frm, to, callid, route=(), contact=None):
+    """A request over UDP from sock, Via naming its port, with the Route values and a Contact."""
+    lines = ["%s %s SIP/2.0" % (method, ruri),
+             "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKdr%06d;rport" % (HOST, sock.getsockname()[1],
+                                                                   random.randrange(10 ** 6)),
+             "Max-Forwards: 70", "From: %s" % frm, "To: %s" % to, "Call-ID: %s" % callid,
+             "CSeq: %d %s" % (cseq, method)]
+    lines += ["Route: %s" % r for r in route]
+    lines += ["Contact: <%s>" % contact] if contact else []
+    return ("\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def final_response(sock, port, data, cseq, method):
+    """data sent to sipd from sock as Timer E would; the final response for CSeq cseq method."""
+    for r in retransmitted(sock, data, port, time.monotonic() + 8, lambda r: r.code is not None):
+        if r.code and r.code >= 200 and (r.first("CSeq") or "").split() == [str(cseq), method]:
+            return r
+    raise Fail("no final response to %s CSeq %d within 8 s" % (method, cseq))
+
+
+def bye_through(port, sender, receiver, data, what):
+    """Sends the BYE data from sender to sipd: it must reach receiver (answered 200 there) and the 200
+    come back to sender. A failure as text, None when it went so."""
+    sender.sendto(data, (HOST, port))
+    deadline, got = time.monotonic() + 8, None
+    while got is None:
+        m, addr = recv_msg(receiver, deadline)
+        if m is None:
+            return "%s did not arrive" % what
+        if m.method == "BYE":
+            got = m
+            receiver.sendto(response(m, 200, "OK", None), addr)
+    while True:
+        m, _ = recv_msg(sender, deadline)
+        if m is None or (m.code and (m.first("CSeq") or "").endswith("BYE")):
+            break
+    if m is None or m.code != 200:
+        return "%s: expected 200, got %s" % (what, m.start if m else "nothing")
+    return None
+
+
+def cmd_moved(a):
+    """RFC 3261 12.2: a target refresh. mallory (another domain) calls bob; then, from a new port, sends a
+    re-INVITE whose Contact names that port: bob's BYE to the new Contact (with the route set bob got,
+    signed toward mallory's first Contact) must reach mallory there. Before it, a re-INVITE whose Contact
+    names --target (not the address it came from) must not be followed: bob's INFO there gets 403."""
+    bob = udp_socket(0)
+    bport = bob.getsockname()[1]
+    bcontact = "sip:callee@%s:%d" % (HOST, bport)
+    r = register(bob, a.port, "bob", a.password, ["<%s>" % bcontact], 300)
+    if r.code != 200:
+        raise Fail("REGISTER bob: expected 200, got '%s'" % r.start)
+    m1, m2 = udp_socket(0), udp_socket(0)
+    tag, callid = "mv%06d" % random.randrange(10 ** 6), "moved-%d@evil.example" % os.getpid()
+    mfrom = "<sip:mallory@evil.example>;tag=%s" % tag
+
+    def req(sock, method, ruri, cseq, frm, to, route=(), contact=None):
+        return dialog_request(sock, method, ruri, cseq, frm, to, callid, route, contact)
+
+    def answer_at_bob(method, contact=bcontact):
+        deadline = time.monotonic() + 8
+        while True:
+            m, addr = recv_msg(bob, deadline)
+            if m is None:
+                raise Fail("bob's phone got no %s within 8 s" % method)
+            if m.method == method:
+                bob.sendto(response(m, 200, "OK", btag, ["Contact: <%s>" % contact]), addr)
+                return m
+
+    def final(sock, data, cseq, method):
+        return final_response(sock, a.port, data, cseq, method)
+
+    def invite(sock, data, cseq):
+        """An INVITE through sipd that bob answers 200: that 200, as sock got it."""
+        sock.sendto(data, (HOST, a.port))
+        answered = answer_at_bob("INVITE")
+        deadline = time.monotonic() + 8
+        while True:
+            m, _ = recv_msg(sock, deadline)
+            if m is None:
+                raise Fail("no 200 to INVITE CSeq %d within 8 s" % cseq)
+            if m.code == 200 and (m.first("CSeq") or "").split() == [str(cseq), "INVITE"]:
+                return answered, m
+
+    btag = "bo%06d" % random.randrange(10 ** 6)
+    inv, ok = invite(m1, req(m1, "INVITE", "sip:bob@%s:%d" % (HOST, a.port), 1, mfrom, "<sip:bob@%s>" % HOST,
+                             contact="sip:mallory@%s:%d" % (HOST, m1.getsockname()[1])), 1)
+    rr_in = split_values(inv.values("Record-Route"))
+    to = ok.first("To")
+    route = list(reversed(split_values(ok.values("Record-Route"))))
+    m1.sendto(req(m1, "ACK", bcontact, 1, mfrom, to, route), (HOST, a.port))
+    fails = []
+    # a refresh naming another host than the one it came from: relayed, not followed
+    invite(m2, req(m2, "INVITE", bcontact, 2, mfrom, to, route, contact=a.target), 2)
+    m2.sendto(req(m2, "ACK", bcontact, 2, mfrom, to, route), (HOST, a.port))
+    r = final(bob, req(bob, "INFO", a.target, 1, to, mfrom, rr_in), 1, "INFO")
+    if r.code != 403:
+        fails.append("bob's INFO to %s (a Contact mallory did not send from): expected 403, got '%s'"
+                     % (a.target, r.start))
+    # mallory moved: its refresh comes from the port its Contact names
+    new = "sip:mallory@%s:%d" % (HOST, m2.getsockname()[1])
+    invite(m2, req(m2, "INVITE", bcontact, 3, mfrom, to, route, contact=new), 3)
+    m2.sendto(req(m2, "ACK", bcontact, 3, mfrom, to, route), (HOST, a.port))
+    failed = bye_through(a.port, bob, m2, req(bob, "BYE", new, 2, to, mfrom, rr_in),
+                         "bob's BYE to mallory's new Contact %s" % new)
+    if failed:
+        fails.append(failed)
+    for sock in (m1, m2, bob):
+        sock.close()
+    if fails:
+        raise Fail("; ".join(fails))
+    return 0
+
+
 def cmd_reuse(a):
     """A party to a dialog through sipd reuses its Record-Route. bob's phone registers; mallory (another
     domain, no credentials) calls bob, and bob answers 200 with a Contact and the Record-Route. The 200
@@ -1214,8 +1328,7 @@ def cmd_reuse(a):
     BYE to --target, must get 403 (nothing reaches --target: the shell's sink watches it); mallory's BYE
     to bob's Contact reaches bob and gets 200."""
     bob = udp_socket(0)
-    bport = bob.getsockname()[1]
-    contact = "sip:callee@%s:%d" % (HOST, bport)
+    contact = "sip:callee@%s:%d" % (HOST, bob.getsockname()[1])
     r = register(bob, a.port, "bob", a.password, ["<%s>" % contact], 300)
     if r.code != 200:
         raise Fail("REGISTER bob: expected 200, got '%s'" % r.start)
@@ -1225,22 +1338,12 @@ def cmd_reuse(a):
     tag, callid = "ma%06d" % random.randrange(10 ** 6), "reuse-%d@evil.example" % os.getpid()
     frm = "<sip:mallory@evil.example>;tag=%s" % tag
 
-    def req(method, ruri, cseq, to, route=(), extra=(), via_port=mport, frm=frm, contact=mcontact):
-        lines = ["%s %s SIP/2.0" % (method, ruri),
-                 "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKru%s%d%s;rport" % (HOST, via_port, tag, cseq, method),
-                 "Max-Forwards: 70", "From: %s" % frm, "To: %s" % to, "Call-ID: %s" % callid,
-                 "CSeq: %d %s" % (cseq, method)]
-        lines += ["Route: %s" % r for r in route]
-        if method == "INVITE":
-            lines.append("Contact: <%s>" % contact)
-        lines += list(extra) + ["Content-Length: 0"]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+    def req(method, ruri, cseq, to, route=(), sock=mal, frm=frm, contact=mcontact):
+        return dialog_request(sock, method, ruri, cseq, frm, to, callid, route,
+                              contact if method == "INVITE" else None)
 
     def final(sock, data, cseq, method):
-        for r in retransmitted(sock, data, a.port, time.monotonic() + 8, lambda r: r.code is not None):
-            if r.code and r.code >= 200 and (r.first("CSeq") or "").split() == [str(cseq), method]:
-                return r
-        raise Fail("no final response to %s CSeq %d within 8 s" % (method, cseq))
+        return final_response(sock, a.port, data, cseq, method)
 
     mal.sendto(req("INVITE", "sip:bob@%s:%d" % (HOST, a.port), 1, "<sip:bob@%s>" % HOST), (HOST, a.port))
     inv, addr = None, None
@@ -1282,30 +1385,14 @@ def cmd_reuse(a):
                      "proxy, got '%s'" % (a.target, r.start))
     # bob's copy of the route set is signed toward mallory's Contact, not anywhere
     bob_from = "%s" % to
-    r = final(bob, req("BYE", a.target, 1, frm, rr_in, via_port=bport, frm=bob_from), 1, "BYE")
+    r = final(bob, req("BYE", a.target, 1, frm, rr_in, sock=bob, frm=bob_from), 1, "BYE")
     if r.code != 403:
         fails.append("bob's BYE to %s: expected 403, got '%s'" % (a.target, r.start))
     # and the dialog still works the way it was set up: mallory's BYE reaches bob
-    mal.sendto(req("BYE", contact, 3, to, route), (HOST, a.port))
-    got_bye = None
-    deadline = time.monotonic() + 8
-    while got_bye is None:
-        m, addr = recv_msg(bob, deadline)
-        if m is None:
-            break
-        if m.method == "BYE":
-            got_bye = m
-            bob.sendto(response(m, 200, "OK", None), addr)
-        elif m.method not in ("ACK",):
-            fails.append("bob's phone got %s" % m.start)
-    if got_bye is None:
-        fails.append("mallory's BYE to bob's Contact through the Route did not reach bob")
-    else:
-        m, _ = recv_msg(mal, time.monotonic() + 8)
-        while m is not None and m.code is None:
-            m, _ = recv_msg(mal, time.monotonic() + 8)
-        if m is None or m.code != 200:
-            fails.append("mallory's BYE: expected 200, got %s" % (m.start if m else "nothing"))
+    failed = bye_through(a.port, mal, bob, req("BYE", contact, 3, to, route),
+                         "mallory's BYE to bob's Contact through the Route")
+    if failed:
+        fails.append(failed)
     mal.close()
     bob.close()
     if fails:
@@ -1922,6 +2009,10 @@ def main():
     k.add_argument("--port", type=int, required=True)
     k.add_argument("--ready", required=True)
     k.add_argument("--seconds", type=float, default=2.0)
+    mv = sub.add_parser("moved")
+    mv.add_argument("--port", type=int, required=True)
+    mv.add_argument("--password", default="secret")
+    mv.add_argument("--target", required=True, help="a Contact that is not where the refresh came from")
     ru = sub.add_parser("reuse")
     ru.add_argument("--port", type=int, required=True)
     ru.add_argument("--password", default="secret")
@@ -1994,7 +2085,7 @@ def main():
                 "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
                 "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "tcpreg": cmd_tcpreg, "bigack": cmd_bigack, "byeretx": cmd_byeretx, "invite": cmd_invite,
                 "strayresp": cmd_strayresp,
-                "sink": cmd_sink, "cancelport": cmd_cancelport, "ackretx": cmd_ackretx, "strictpeer": cmd_strictpeer, "answered2xx": cmd_answered2xx, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "reuse": cmd_reuse, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
+                "sink": cmd_sink, "cancelport": cmd_cancelport, "ackretx": cmd_ackretx, "strictpeer": cmd_strictpeer, "answered2xx": cmd_answered2xx, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "reuse": cmd_reuse, "moved": cmd_moved, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:
         sys.stderr.write("sipua: %s\n" % e)
         return 1

@@ -176,6 +176,47 @@ static void test_expire_sweep(void **state)
 	calls_free(c);
 }
 
+/* A target refresh moves the side that sent it, toward which the request did not go; requests toward
+ * where it moved are then checked against where it was. Unknown calls and pins too long are not kept. */
+static void test_refresh(void **state)
+{
+	struct calls *c;
+	char was[CALLS_PIN_MAX];
+	const struct slice caller = id("\n10.0.0.1:5060"), callee = id("\n10.0.0.2:5062");
+
+	(void)state;
+	assert_int_equal(calls_new(&c, 10, 0), 0);
+	assert_false(calls_refresh(c, id("r@x"), callee, id("\n10.0.0.9:5060"))); /* no such call */
+	start(c, "r@x");
+	calls_signed_toward(c, id("r@x"), 0, caller);
+	assert_false(calls_refresh(c, id("r@x"), callee, id("\n10.0.0.9:5060"))); /* not answered yet */
+	calls_answered(c, id("r@x"), true);
+	calls_signed_toward(c, id("r@x"), 1, callee);
+	calls_signed_toward(c, id("r@x"), 1, id("\n10.9.9.9:1")); /* the first answer's stays */
+	assert_int_equal(calls_moved(c, id("r@x"), id("\n10.0.0.9:5060"), was), 0);
+	/* the caller's re-INVITE (toward the callee) moves the caller */
+	assert_true(calls_refresh(c, id("r@x"), callee, id("\n10.0.0.9:5060")));
+	assert_int_equal(calls_moved(c, id("r@x"), id("\n10.0.0.9:5060"), was), caller.l);
+	assert_memory_equal(was, caller.p, caller.l);
+	assert_int_equal(calls_moved(c, id("r@x"), callee, was), 0); /* the callee did not move */
+	/* moved again, from where it moved: still checked against where it began */
+	assert_true(calls_refresh(c, id("r@x"), callee, id("\n10.0.0.10:5060")));
+	assert_int_equal(calls_moved(c, id("r@x"), id("\n10.0.0.9:5060"), was), 0);
+	assert_int_equal(calls_moved(c, id("r@x"), id("\n10.0.0.10:5060"), was), caller.l);
+	/* the callee's refresh (toward the caller, where it moved) moves the callee */
+	assert_true(calls_refresh(c, id("r@x"), id("\n10.0.0.10:5060"), id("\n10.0.0.3:5062")));
+	assert_int_equal(calls_moved(c, id("r@x"), id("\n10.0.0.3:5062"), was), callee.l);
+	assert_memory_equal(was, callee.p, callee.l);
+	/* toward neither side: nobody moves */
+	assert_false(calls_refresh(c, id("r@x"), id("\n10.0.0.77:5060"), id("\n10.0.0.4:5060")));
+	assert_int_equal(calls_moved(c, id("r@x"), id("\n10.0.0.4:5060"), was), 0);
+	assert_false(calls_refresh(c, id("r@x"), callee,
+				   id("\na-host-name-longer-than-what-a-call-record-keeps.example:5060")));
+	calls_ended(c, id("r@x"));
+	assert_int_equal(calls_moved(c, id("r@x"), id("\n10.0.0.3:5062"), was), 0);
+	calls_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -185,6 +226,7 @@ int main(void)
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_expiry),
 		cmocka_unit_test(test_expire_sweep),
+		cmocka_unit_test(test_refresh),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
