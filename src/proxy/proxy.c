@@ -410,13 +410,10 @@ static bool dialog_signed(const struct proxy *p, const struct local *l, const st
 	for (size_t i = 0; i < n; i++) {
 		if (!route_is_us(p, l, r[i]))
 			continue;
-		pin = route_pin(p, l, r, i + 1, n, target, buf);
-		if (!hop->p)
-			*hop = pin;
-		if (route_signed(p, l, r[i], req->call_id, pin)) {
-			*hop = pin;
+		/* buf holds one pin at a time: *hop is the last one computed (the nearest the Request-URI) */
+		*hop = pin = route_pin(p, l, r, i + 1, n, target, buf);
+		if (route_signed(p, l, r[i], req->call_id, pin))
 			return true;
-		}
 	}
 	if (!hop->p || !(wl = calls_moved(p->calls, req->call_id, *hop, was)))
 		return false;
