@@ -85,11 +85,14 @@ struct branch {
 };
 
 /* The last signature a response context wrote, by the value it was signed toward as written (its 180
- * and its 200 come with one Contact): no parse, no MAC for the second. */
+ * and its 200 come with one Contact): no parse, no MAC for the second. pin: that value's pin, for the
+ * call's record (pin_len 0 when longer than it keeps). */
 struct sg_cache {
 	char toward[128];
 	size_t len;
 	char hex[RRSIG_HEX];
+	char pin[CALLS_PIN_MAX];
+	size_t pin_len;
 };
 
 struct rctx {
@@ -423,14 +426,23 @@ static bool dialog_signed(const struct proxy *p, const struct local *l, const st
 	return false;
 }
 
+/* m's first Contact value; SLICE_NULL when it has none. */
+static struct slice first_contact(const struct sip_msg *m)
+{
+	struct sip_list_iter it;
+	struct slice v;
+
+	sip_list_begin(&it, m, SIP_HDR_CONTACT);
+	return sip_list_iter_next(&it, &v) ? v : SLICE_NULL;
+}
+
 /* A target refresh (RFC 3261 12.2: a re-INVITE or UPDATE with a Contact) through sipd, sent toward hop:
  * requests toward its sender may go to its new Contact from now on, but only when that names the
  * address it came from (a phone that moved), so that no party can send its peer's requests to a host
  * of its choosing (a trunk that trusts sipd). */
 static void note_refresh(struct proxy *p, const struct tp_msg *tm, const struct sip_msg *req, struct slice hop)
 {
-	struct sip_list_iter it;
-	struct slice v;
+	struct slice v = first_contact(req);
 	struct sip_addr a;
 	struct sip_uri u;
 	struct tp_addr at;
@@ -438,21 +450,10 @@ static void note_refresh(struct proxy *p, const struct tp_msg *tm, const struct 
 
 	if ((req->mid != SIP_METHOD_INVITE && req->mid != SIP_METHOD_UPDATE) || !hop.p)
 		return;
-	sip_list_begin(&it, req, SIP_HDR_CONTACT);
-	if (!sip_list_iter_next(&it, &v) || sip_addr_parse(&a, v) || sip_uri_parse(&u, a.uri) ||
+	if (!v.p || sip_addr_parse(&a, v) || sip_uri_parse(&u, a.uri) ||
 	    tp_addr_set(&at, u.host, tp_addr_port(&tm->src)) || !tp_addr_eq(&at, &tm->src))
 		return;
 	calls_refresh(p->calls, req->call_id, hop, rrsig_pin(buf, u.host, u.port));
-}
-
-/* The pin of m's (first) Contact: where the dialog's requests for its sender go. */
-static struct slice contact_pin(const struct sip_msg *m, char buf[RRSIG_PIN])
-{
-	struct sip_list_iter it;
-	struct slice v;
-
-	sip_list_begin(&it, m, SIP_HDR_CONTACT);
-	return sip_list_iter_next(&it, &v) ? rrsig_pin_of(buf, v) : SLICE_NULL;
 }
 
 /* The pin the callee's copy of sipd's Record-Route is signed toward (rrsig.h): the callee's requests go,
@@ -461,19 +462,21 @@ static struct slice contact_pin(const struct sip_msg *m, char buf[RRSIG_PIN])
 static struct slice callee_pin(const struct proxy *p, const struct sip_msg *req, char buf[RRSIG_PIN])
 {
 	struct sip_list_iter it;
+	struct sip_addr a;
+	struct sip_uri u;
 	struct slice v;
 
 	sip_list_begin(&it, req, SIP_HDR_RECORD_ROUTE);
-	while (sip_list_iter_next(&it, &v))
-		if (!route_parsed_is_us(p, v))
-			return rrsig_pin_of(buf, v);
-	return contact_pin(req, buf);
+	while (sip_list_iter_next(&it, &v)) {
+		if (sip_addr_parse(&a, v) || sip_uri_parse(&u, a.uri))
+			return SLICE_NULL; /* nothing to sign toward */
+		if (!uri_is_us(p, &u))
+			return rrsig_pin(buf, u.host, u.port);
+	}
+	v = first_contact(req);
+	return v.p ? rrsig_pin_of(buf, v) : SLICE_NULL;
 }
 
-/* The caller's signatures for the Record-Routes of sipd's in a response going upstream (16.7 step 4):
- * each toward the nearest Record-Route before it that is not sipd's (a proxy downstream), else the
- * callee's Contact. The callee's signature, which the response carries back, would take the caller's
- * requests nowhere but to itself. */
 /* The caller's signature toward the Record-Route or Contact value toward into hex, from cache when it was
  * the last one made. With no pin in it, zeros: the callee's signature is spoilt (zeros never verify), not
  * left for the caller. */
@@ -481,12 +484,14 @@ static void caller_sign(const struct proxy *p, struct slice call_id, struct slic
 			char hex[RRSIG_HEX])
 {
 	char buf[RRSIG_PIN];
+	struct slice pin;
 
 	if (cache && cache->len && toward.l == cache->len && !memcmp(toward.p, cache->toward, toward.l)) {
 		memcpy(hex, cache->hex, RRSIG_HEX);
 		return;
 	}
-	if (!toward.p || !rrsig_sign(p->rr_key, call_id, rrsig_pin_of(buf, toward), hex)) {
+	pin = toward.p ? rrsig_pin_of(buf, toward) : SLICE_NULL;
+	if (!rrsig_sign(p->rr_key, call_id, pin, hex)) {
 		memset(hex, '0', RRSIG_HEX);
 		return;
 	}
@@ -494,9 +499,15 @@ static void caller_sign(const struct proxy *p, struct slice call_id, struct slic
 		memcpy(cache->toward, toward.p, toward.l);
 		cache->len = toward.l;
 		memcpy(cache->hex, hex, RRSIG_HEX);
+		cache->pin_len = pin.l <= sizeof(cache->pin) ? pin.l : 0;
+		memcpy(cache->pin, pin.p, cache->pin_len);
 	}
 }
 
+/* The caller's signatures for the Record-Routes of sipd's in a response going upstream (16.7 step 4):
+ * each toward the nearest Record-Route before it that is not sipd's (a proxy downstream), else the
+ * callee's Contact. The callee's signature, which the response carries back, would take the caller's
+ * requests nowhere but to itself. */
 static void caller_patches(const struct proxy *p, const struct sip_msg *resp, struct sg_cache *cache,
 			   struct fwd_patches *out)
 {
@@ -518,12 +529,8 @@ static void caller_patches(const struct proxy *p, const struct sip_msg *resp, st
 		}
 		if (!sip_param_find(u.params, RRSIG_PARAM, &sg) || sg.l != RRSIG_HEX)
 			continue;
-		if (!before.p && !contact.p) {
-			struct sip_list_iter ci;
-
-			sip_list_begin(&ci, resp, SIP_HDR_CONTACT);
-			sip_list_iter_next(&ci, &contact);
-		}
+		if (!before.p && !contact.p)
+			contact = first_contact(resp);
 		caller_sign(p, resp->call_id, before.p ? before : contact, cache, out->p[out->n].hex);
 		out->p[out->n++].at = sg.p;
 	}
@@ -780,13 +787,10 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 				rc->final_sent = true;
 				search_timers_stop(rc);
 				if (rc->call_id[0]) { /* an INVITE out of a dialog: Record-Routed when configured */
-					char pin[RRSIG_PIN];
-
 					calls_answered(rc->p->calls, slice_cstr(rc->call_id), rc->p->cfg->record_route);
 					/* where the caller's requests go: what its signature was made toward */
-					if (rc->sg.len)
-						calls_signed_toward(rc->p->calls, slice_cstr(rc->call_id), 1,
-								    rrsig_pin_of(pin, slice_make(rc->sg.toward, rc->sg.len)));
+					calls_signed_toward(rc->p->calls, slice_cstr(rc->call_id), 1,
+							    slice_make(rc->sg.pin, rc->sg.pin_len));
 				}
 			}
 			else if (rc->invite)
