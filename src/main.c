@@ -18,7 +18,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sipd [-c FILE] [--check] [--dump-config]\n"
+		"usage: sipd [-c FILE] [--check] [--dump-config [--show-secrets]]\n"
 		"       sipd --explain CODE\n"
 		"\n"
 		"sipd is a SIP server (RFC 3261). With no -c it runs on its embedded defaults,\n"
@@ -26,7 +26,8 @@ static void usage(FILE *f)
 		"\n"
 		"  -c, --config FILE   read this INI file over the defaults\n"
 		"      --check         check the configuration, print errors with line numbers, exit\n"
-		"      --dump-config   print every key with the value in effect, exit\n"
+		"      --dump-config   print every key with the value in effect, exit; users'\n"
+		"                      passwords and HA1s only with --show-secrets\n"
 		"  -e, --explain CODE  what a SIP response code means, when it is sent, the headers it carries\n"
 		"  -h, --help          this text\n"
 		"  -V, --version       the version\n"
@@ -189,10 +190,11 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' }, { "check", no_argument, NULL, 'k' },
 		{ "dump-config", no_argument, NULL, 'd' }, { "explain", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },	   { "version", no_argument, NULL, 'V' },
+		{ "show-secrets", no_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL;
-	bool check = false, dump = false;
+	bool check = false, dump = false, secrets = false;
 	struct config cfg;
 	int opt;
 
@@ -206,6 +208,9 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			dump = true;
+			break;
+		case 's':
+			secrets = true;
 			break;
 		case 'e':
 			return explain(optarg);
@@ -244,7 +249,7 @@ int main(int argc, char **argv)
 		if (check)
 			printf("%s: OK\n", path ? path : "(embedded defaults)");
 		else
-			config_dump(&cfg, stdout);
+			config_dump(&cfg, stdout, secrets);
 		config_free(&cfg);
 		return 0;
 	}

@@ -651,7 +651,17 @@ int config_load(struct config *c, const char *path, char *errbuf, size_t errlen)
 	return x.errors;
 }
 
-void config_dump(const struct config *c, void *file)
+static void dump_secret(FILE *f, const char *key, const char *value, bool secrets)
+{
+	if (!value[0])
+		return;
+	if (secrets)
+		fprintf(f, "%s = %s\n", key, value);
+	else
+		fprintf(f, "; %s: set, not shown (--show-secrets)\n", key);
+}
+
+void config_dump(const struct config *c, void *file, bool secrets)
 {
 	FILE *f = file;
 	const char *section = "";
@@ -698,12 +708,9 @@ void config_dump(const struct config *c, void *file)
 		const struct config_user *u = &c->users[i];
 
 		fprintf(f, "\n[user %s]\n", u->name);
-		if (u->password[0])
-			fprintf(f, "password = %s\n", u->password);
-		if (u->ha1[0])
-			fprintf(f, "ha1 = %s\n", u->ha1);
-		if (u->ha1_sha256[0])
-			fprintf(f, "ha1_sha256 = %s\n", u->ha1_sha256);
+		dump_secret(f, "password", u->password, secrets);
+		dump_secret(f, "ha1", u->ha1, secrets);
+		dump_secret(f, "ha1_sha256", u->ha1_sha256, secrets);
 		if (u->extension[0])
 			fprintf(f, "extension = %s\n", u->extension);
 		if (u->display_name[0])

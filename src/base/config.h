@@ -92,8 +92,10 @@ void config_free(struct config *c);
 /* Loads path over the defaults. Errors are written to errbuf one per line as "FILE:LINE: message";
  * returns the number of errors (0 = fine), or -1 when the file cannot be opened. */
 int config_load(struct config *c, const char *path, char *errbuf, size_t errlen);
-/* Prints every key and its current value in INI form. */
-void config_dump(const struct config *c, void *file);
+/* Prints every key and its current value in INI form. A user's password, ha1 and ha1_sha256 are
+ * printed only with secrets; otherwise a comment says each is set (a dump gets pasted into questions
+ * and bug reports, and a HA1 is as good as the password to a digest client of that realm). */
+void config_dump(const struct config *c, void *file, bool secrets);
 /* Whether v is an extension: a number a phone dials (digits, '*', '#', after an optional '+'), so that
  * it can never be another user's name, which has a letter. */
 bool config_extension_ok(const char *v);

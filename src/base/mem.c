@@ -49,6 +49,13 @@ void *mem_ref(void *data)
 	return data;
 }
 
+unsigned mem_nrefs(const void *data)
+{
+	const struct mem_hdr *h = (const struct mem_hdr *)((const char *)data - offsetof(struct mem_hdr, align));
+
+	return atomic_load_explicit(&h->refs, memory_order_acquire);
+}
+
 void *mem_deref(void *data)
 {
 	struct mem_hdr *h;

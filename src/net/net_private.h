@@ -86,6 +86,7 @@ struct tp_conn {
 	                               * the framing failed; told to cfg.unreachable as it is dropped. 0 when sipd
 	                               * closes it on purpose (idle, after a 413, shutdown) */
 	bool closing;                 /* close once the output is written */
+	bool peer_done;               /* the peer's FIN came: nothing more is read, what is owed it still written */
 	bool kill;                    /* close at once, dropping output */
 	char *obuf;
 	size_t ooff, olen, osize;

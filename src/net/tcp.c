@@ -29,6 +29,7 @@
 #define TCP_READS 8           /* per wake-up, so one busy peer cannot starve the rest */
 #define TCP_LINGER_MS 2000    /* how long a closing connection waits for the peer's FIN */
 #define TCP_MSG_MS 32000      /* default tcp_msg_timeout_ms: 64*T1 at the default T1 */
+#define TCP_HALF_CHECK_MS 250 /* how often a connection whose peer closed its side looks whether it is still owed anything */
 
 static void conn_update(struct tp_conn *c);
 
@@ -132,7 +133,7 @@ static void conn_drop(struct tp_conn *c)
 	c->fd = -1;
 	atomic_fetch_sub(&w->tp->tcp_queued, c->olen);
 	c->olen = 0;
-	err = c->closing ? 0 : c->err;
+	err = c->closing || c->peer_done ? 0 : c->err; /* a peer_done one was told at the FIN */
 	lost = !c->connecting;
 	pthread_mutex_unlock(&c->lock);
 
@@ -203,7 +204,7 @@ static void conn_update(struct tp_conn *c)
 	} else if (c->closing && !c->olen) {
 		conn_linger(c);
 	} else {
-		want = (c->closing ? 0 : EPOLLIN) | (c->olen || c->connecting ? EPOLLOUT : 0);
+		want = (c->closing || c->peer_done ? 0 : EPOLLIN) | (c->olen || c->connecting ? EPOLLOUT : 0);
 		if (want != c->events && loop_fd_mod(c->w->loop, c->fd, want) == 0)
 			c->events = want;
 	}
@@ -217,7 +218,7 @@ static bool conn_readable(struct tp_conn *c)
 	bool ok;
 
 	pthread_mutex_lock(&c->lock);
-	ok = c->fd >= 0 && !c->closing && !c->kill;
+	ok = c->fd >= 0 && !c->closing && !c->kill && !c->peer_done;
 	pthread_mutex_unlock(&c->lock);
 	return ok;
 }
@@ -382,6 +383,58 @@ static int conn_consume(struct tp_conn *c, char *p, size_t n)
 	return conn_keep(c, buf + used, len - (size_t)used);
 }
 
+/* Owner thread, at the peer's FIN and every TCP_HALF_CHECK_MS after: closes once nothing is queued and
+ * no one but the owner's list (and the caller, caller_refs) holds the connection (out of the table, no
+ * one can take a new reference: each transaction that may still answer on it holds one), or once it has
+ * been idle for the idle timeout. */
+static void conn_half_check(struct tp_conn *c, unsigned caller_refs)
+{
+	uint64_t now = loop_now(c->w->loop), tx = atomic_load(&c->tx_ms), idle = conn_idle_ms(c);
+	bool queued;
+
+	pthread_mutex_lock(&c->lock);
+	queued = c->olen != 0;
+	pthread_mutex_unlock(&c->lock);
+	if ((!queued && mem_nrefs(c) == 1 + caller_refs) || (idle && now > tx && now - tx >= idle)) {
+		conn_drop(c);
+		return;
+	}
+	conn_idle_arm(c, TCP_HALF_CHECK_MS);
+}
+
+static void conn_half_h(struct tp_conn *c)
+{
+	conn_half_check(c, 0);
+}
+
+/* Owner thread: the peer's FIN. It sends nothing more, but may still read: a client that half-closes
+ * after its request (shutdown(SHUT_WR), as `nc -N` does) waits for the answer, and 18.2.2 sends a response
+ * on the connection its request came on while that is open (unless the response may go to where the
+ * client listens instead: tp__tcp_send). So the connection leaves the table (a new
+ * request to that peer opens a new connection), the layer above hears that nothing sent on it will be
+ * answered (17.1.4: client transactions on it fail now, not at their timeout), and it stays open for
+ * writing until no transaction holds it any more and its output is written (conn_half_h). A message
+ * begun and not finished is lost. */
+static void conn_peer_done(struct tp_conn *c)
+{
+	char as[64];
+
+	pthread_mutex_lock(&c->lock);
+	c->peer_done = true;
+	if (c->events & EPOLLIN && loop_fd_mod(c->w->loop, c->fd, c->events & ~(uint32_t)EPOLLIN) == 0)
+		c->events &= ~(uint32_t)EPOLLIN;
+	pthread_mutex_unlock(&c->lock);
+	if (c->ilen)
+		log_debug("tcp: %s closed its side within a message of %zu bytes", tp_addr_str(&c->peer, as, sizeof(as)),
+			  c->ilen);
+	c->ilen = 0;
+	c->partial_since = 0;
+	atomic_store(&c->tx_ms, loop_now(c->w->loop)); /* the idle time of conn_half_h counts from the FIN */
+	tp__tcp_table_remove(c->w->tp, c);
+	conn_tell(c, EPIPE, true);
+	conn_half_check(c, 1); /* most often no one holds it (a peer that closed, owed nothing): closed now */
+}
+
 static void conn_read(struct tp_conn *c)
 {
 	for (unsigned i = 0; i < TCP_READS && conn_readable(c); i++) {
@@ -396,12 +449,14 @@ static void conn_read(struct tp_conn *c)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
-		if (n <= 0) {
-			/* the peer closed (EPIPE stands for its FIN) or reset: what it had not finished is lost */
-			int err = n < 0 ? errno : EPIPE;
-
+		if (n == 0) {
+			conn_peer_done(c);
+			return;
+		}
+		if (n < 0) {
+			/* reset: what the peer had not finished is lost, and so is what sipd still owes it */
 			pthread_mutex_lock(&c->lock);
-			tp__conn_fail(c, err);
+			tp__conn_fail(c, errno);
 			pthread_mutex_unlock(&c->lock);
 			conn_drop(c);
 			return;
@@ -447,6 +502,11 @@ static void conn_io_h(int fd, uint32_t events, void *arg)
 	}
 	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 		tp__conn_flush(c);
+	if (c->peer_done && events & (EPOLLERR | EPOLLHUP)) {
+		conn_drop(c); /* reset after its FIN: nothing owed can reach it; not read, so not seen otherwise */
+		mem_deref(c);
+		return;
+	}
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
 		conn_read(c);
 	conn_update(c);
@@ -459,6 +519,10 @@ static void conn_idle_h(struct tmr *t, void *arg)
 	char as[64];
 
 	(void)t;
+	if (c->peer_done && !c->lingering) {
+		conn_half_h(c);
+		return;
+	}
 	/* writes from other threads cannot touch the timer, so they leave their time instead */
 	if (!c->lingering) {
 		uint64_t idle = conn_idle_ms(c), now = loop_now(c->w->loop), tx = atomic_load(&c->tx_ms);

@@ -244,13 +244,29 @@ static int connect_post(struct tp_worker *w, const struct tp_addr *dst, const ch
 	return err;
 }
 
+/* Whether conn's peer has closed its side (its FIN) while dst names another place to go: a client that
+ * closed the connection altogether looks the same on the wire as one that only stopped sending, and one
+ * that listens elsewhere (its Via's sent-by port) is reached there (18.2.2), where the bytes cannot be
+ * lost to its RST. One whose Via names the connection's own port has nowhere else, and may still read. */
+static bool conn_left_for(struct tp_conn *conn, const struct tp_addr *dst)
+{
+	bool done;
+
+	if (!dst || tp_addr_eq(dst, &conn->peer))
+		return false;
+	pthread_mutex_lock(&conn->lock);
+	done = conn->peer_done;
+	pthread_mutex_unlock(&conn->lock);
+	return done;
+}
+
 int tp__tcp_send(struct tp *tp, struct tp_worker *w, struct tp_conn *conn, const struct tp_addr *dst,
 		 const char *buf, size_t len)
 {
 	struct tp_conn *c;
 	int err;
 
-	if (conn) {
+	if (conn && !conn_left_for(conn, dst)) {
 		err = tp__conn_write(conn, buf, len);
 		if (err != ENOTCONN || !dst)
 			return err;

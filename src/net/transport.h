@@ -83,7 +83,9 @@ int tp_start(struct tp **tpp, const struct tp_config *cfg);
  * it or follow it, though a connection reference still held may be mem_deref'd afterwards. */
 void tp_stop(struct tp *tp);
 /* Thread-safe. UDP: from the worker's socket bound to the same family. TCP: on conn when given and open,
- * else on a connection to dst (reused or newly opened, non-blocking). 0 or an errno.
+ * else on a connection to dst (reused or newly opened, non-blocking). 0 or an errno. A conn whose peer
+ * has closed its side (FIN) is still written to when dst is that peer itself or NULL, not when dst
+ * names another address: a client that closed is reached where its Via says it listens (18.2.2).
  * w NULL: the calling worker, else worker 0 (of the transport started last when conn is NULL too).
  * TCP output a peer does not read is queued up to 1 MiB; beyond that the connection is closed
  * (ENOBUFS). A connection that is closing answers ENOTCONN. A new connection is opened by its

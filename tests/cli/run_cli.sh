@@ -43,7 +43,7 @@ expect() {
 # ---- help, version, refusals ----
 run --help
 expect "--help: usage on stdout, exit 0, naming -c, --check, --dump-config, --explain" 0 \
-	'^usage: sipd \[-c FILE\] \[--check\] \[--dump-config\]'
+	'^usage: sipd \[-c FILE\] \[--check\] \[--dump-config \[--show-secrets\]\]'
 grep -q -- '--explain CODE' <<<"$OUT" || fail "--help lists --explain CODE" "$OUT"
 run -V
 expect "-V: the version, exit 0" 0 '^sipd [0-9]+\.[0-9]+\.[0-9]+$'
@@ -175,7 +175,16 @@ for sec in registrar auth database proxy limits dns; do
 	grep -q "^\[$sec\]" <<<"$OUT" || fail "--dump-config has a [$sec] section" "$(head -c 400 <<<"$OUT")"
 done
 run -c "$WORK/good.ini" --dump-config
-expect "-c good.ini --dump-config: its values, its users with every key" 0 '^password = secret$'
+expect "-c good.ini --dump-config: the users' passwords and HA1s not shown, a comment says they are set" 0 \
+	'^; password: set, not shown \(--show-secrets\)$'
+SHOWN=$(grep -E -- '^password = |^ha1 = |^ha1_sha256 = |secret$|0123456789abcdef' <<<"$OUT" || true)
+if [ -z "$SHOWN" ]; then
+	pass "--dump-config without --show-secrets: no password or HA1 value in its output"
+else
+	fail "--dump-config without --show-secrets: no password or HA1 value in its output" "$SHOWN"
+fi
+run -c "$WORK/good.ini" --dump-config --show-secrets
+expect "-c good.ini --dump-config --show-secrets: its values, its users with every key" 0 '^password = secret$'
 printf '%s\n' "$OUT" >"$WORK/dump1.ini"
 for want in '^listen = udp:127.0.0.1:5099, tcp:127.0.0.1:5099$' '^max_contacts_policy = drop_oldest$' '^\[user bob\]$' \
 	'^ha1 = 0123456789abcdef0123456789abcdef$' '^disabled = yes$' '^display_name = Alice Example$' \
@@ -184,7 +193,7 @@ for want in '^listen = udp:127.0.0.1:5099, tcp:127.0.0.1:5099$' '^max_contacts_p
 done
 run -c "$WORK/dump1.ini" --check
 expect "the dump, read back: OK" 0 "^$WORK/dump1.ini: OK$"
-run -c "$WORK/dump1.ini" --dump-config
+run -c "$WORK/dump1.ini" --dump-config --show-secrets
 if [ "$OUT" = "$(<"$WORK/dump1.ini")" ]; then
 	pass "the dump, read back and dumped again: the same text (nothing lost or changed on the way)"
 else

@@ -725,6 +725,34 @@ def c_tcp(a, ck):
     ua.close()
 
 
+@case("tcp-half-close", "REGISTER over TCP, then shutdown(SHUT_WR): the 200 still arrives, the binding is stored")
+def c_tcp_half_close(a, ck):
+    ua = UA(a.port, tcp=True)
+    wipe(ua, "alice", "alice", "secret")
+    contact = "sip:alice-half@%s:%d;transport=tcp" % (HOST, ua.lport)
+    ua.challenge("alice")
+    data, cseq = ua.auth_request("alice", "alice", "secret", ["<%s>" % contact], 600)
+    # the 200 comes once the binding is durable, after the FIN: a client done sending (nc -N) waits for it
+    ua.sock.sendall(data)
+    ua.sock.shutdown(socket.SHUT_WR)
+    raw = ua.recv(5.0)
+    if not ck.ok(raw is not None, "no response on the half-closed connection within 5 s"):
+        ua.close()
+        return
+    r = Msg(raw)
+    if ck.code(r, 200, what="after the client's FIN"):
+        ck.ok(any(u == contact for u, _, _ in r.contacts()), "the 200 does not list %s" % contact)
+    ck.ok([b for b in db_rows(a.db) if b["contact"] == contact], "no row for %s in SQLite" % contact)
+    # and sipd closes its side once nothing more is owed
+    ua.sock.settimeout(3)
+    try:
+        rest = ua.sock.recv(100)
+        ck.ok(rest == b"", "after the 200, sipd sent %r instead of closing" % rest)
+    except socket.timeout:
+        ck.ok(False, "sipd did not close the half-closed connection within 3 s of its 200")
+    ua.close()
+
+
 @case("nat", "Contact 10.0.0.99:5060 from 127.0.0.1:<port>: received udp:127.0.0.1:<port>")
 def c_nat(a, ck):
     ua = UA(a.port)

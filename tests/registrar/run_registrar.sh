@@ -139,6 +139,8 @@ then
 	py_case "R-URI domain not served: 404; To domain not served: 401, then 404 once authenticated (10.3 steps 3-5); localhost is served" main domain
 	py_case "Path + Supported: path: stored and echoed in the 200; without Supported: path, not echoed; a Path over 1 kB refused (500), nothing stored" main path
 	py_case "REGISTER over TCP: sipctl shows received 127.0.0.1:<port>, transport tcp" main tcp
+	py_case "REGISTER over TCP then shutdown(SHUT_WR): the 200 (sent once durable) still arrives, the binding is in SQLite, sipd closes after it" \
+		main tcp-half-close
 	py_case "NAT: Contact 10.0.0.99:5060 from 127.0.0.1:<port>: received udp:127.0.0.1:<port> (sipctl, SQLite)" \
 		main nat
 	py_case "AOR canonical (RFC 3261 10.3 step 5): To sip:%61lice@ is alice's AOR" main aor-canonical

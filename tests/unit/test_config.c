@@ -586,7 +586,7 @@ static void test_algorithms_and_sync_words(void **state)
 	assert_false(c.db_sync_full);
 	f = open_memstream(&dump, &dump_len);
 	assert_non_null(f);
-	config_dump(&c, f);
+	config_dump(&c, f, false);
 	fclose(f);
 	assert_non_null(strstr(dump, "\nsync = normal\n"));
 	free(dump);
@@ -706,7 +706,7 @@ static void test_dump_round_trip(void **state)
 	a.t1 = 321;
 	a.log_level = LOG_WARN;
 	strcpy(a.domain, "example.net");
-	config_dump(&a, f);
+	config_dump(&a, f, true);
 	fclose(f);
 	config_defaults(&b);
 	assert_int_equal(config_load(&b, path, errbuf, sizeof(errbuf)), 0);
@@ -720,6 +720,41 @@ static void test_dump_round_trip(void **state)
 	assert_int_equal(b.max_message_size, a.max_message_size);
 }
 
+/* A user's password and HA1s are not printed unless asked for: a comment says each is set */
+static void test_dump_secrets(void **state)
+{
+	char *path = tmp_write("[user alice]\npassword = s3cret-pw\n"
+			       "[user bob]\nha1 = 0123456789abcdef0123456789abcdef\n"
+			       "ha1_sha256 = 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
+	char errbuf[512], *dump;
+	size_t dump_len;
+	struct config c;
+	FILE *f;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_load(&c, path, errbuf, sizeof(errbuf)), 0);
+	f = open_memstream(&dump, &dump_len);
+	assert_non_null(f);
+	config_dump(&c, f, false);
+	fclose(f);
+	assert_null(strstr(dump, "s3cret"));
+	assert_null(strstr(dump, "0123456789abcdef"));
+	assert_null(strstr(dump, "00112233"));
+	assert_non_null(strstr(dump, "[user alice]\n; password: set, not shown (--show-secrets)\n"));
+	assert_non_null(strstr(dump, "[user bob]\n; ha1: set, not shown (--show-secrets)\n"
+				     "; ha1_sha256: set, not shown (--show-secrets)\n"));
+	free(dump);
+	f = open_memstream(&dump, &dump_len);
+	assert_non_null(f);
+	config_dump(&c, f, true);
+	fclose(f);
+	assert_non_null(strstr(dump, "[user alice]\npassword = s3cret-pw\n"));
+	assert_non_null(strstr(dump, "\nha1 = 0123456789abcdef0123456789abcdef\n"));
+	free(dump);
+	config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -728,6 +763,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_extensions, tmp_cleanup),
 		cmocka_unit_test_teardown(test_unworkable_values, tmp_cleanup),
 		cmocka_unit_test(test_user_names),
+		cmocka_unit_test_teardown(test_dump_secrets, tmp_cleanup),
 		cmocka_unit_test_teardown(test_load_good, tmp_cleanup),
 		cmocka_unit_test_teardown(test_errors_with_lines, tmp_cleanup),
 		cmocka_unit_test_teardown(test_ranges, tmp_cleanup),

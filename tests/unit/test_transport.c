@@ -1,8 +1,8 @@
 /* test_transport.c: the event loop, the address helpers, and the transport over real loopback
  * sockets: UDP echo, TCP framing (several messages per read, one message over several reads),
  * oversize, garbage, keep-alive pings, the connection limit, the idle timeout and a connection kept
- * past it (tp_conn_keep), sends from other threads, outbound connections, a peer that reads slowly and one
- * that never reads, running out of file descriptors, port conflicts and IPv6. */
+ * past it (tp_conn_keep), a client that half-closes after its request, sends from other threads,
+ * outbound connections, a peer that reads slowly and one that never reads, running out of file descriptors, port conflicts and IPv6. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -350,6 +350,22 @@ static double closed_after(int fd, double t0, const char *what)
 	dt = mono_s() - t0;
 	print_message("%s: closed after %.3f s\n", what, dt);
 	return dt;
+}
+
+/* A TCP listener on a free loopback port, its address in *a: a peer sipd connects to. */
+static int tcp_listener(struct tp_addr *a)
+{
+	struct sockaddr_in la = { .sin_family = AF_INET };
+	socklen_t llen = sizeof(la);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(lfd >= 0);
+	la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&la, sizeof(la)), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	getsockname(lfd, (struct sockaddr *)&la, &llen);
+	addr_of(a, "127.0.0.1", ntohs(la.sin_port));
+	return lfd;
 }
 
 /* ---- the loop ---- */
@@ -968,20 +984,13 @@ static void test_tcp_outbound(void **state)
 {
 	struct tp_config cfg;
 	struct tp *tp;
-	struct sockaddr_in la = { .sin_family = AF_INET };
-	socklen_t llen = sizeof(la);
 	struct tp_addr dst;
 	struct pollfd pfd;
 	int lfd, fd;
 
 	(void)state;
 	start_default(&tp, &cfg);
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&la, sizeof(la)), 0);
-	assert_int_equal(listen(lfd, 8), 0);
-	getsockname(lfd, (struct sockaddr *)&la, &llen);
-	addr_of(&dst, "127.0.0.1", ntohs(la.sin_port));
+	lfd = tcp_listener(&dst);
 
 	assert_int_equal(tp_send(NULL, TP_TCP, NULL, &dst, "out1\n\n", 6), 0);
 	fd = accept(lfd, NULL, NULL);
@@ -1024,17 +1033,8 @@ static void test_tcp_outbound_limit(void **state)
 	cfg_listen(&cfg, TP_UDP, "127.0.0.1");
 	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
 	tp_start_any(&tp, &cfg);
-	for (int i = 0; i < 3; i++) {
-		struct sockaddr_in la = { .sin_family = AF_INET };
-		socklen_t llen = sizeof(la);
-
-		lfd[i] = socket(AF_INET, SOCK_STREAM, 0);
-		la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		assert_int_equal(bind(lfd[i], (struct sockaddr *)&la, sizeof(la)), 0);
-		assert_int_equal(listen(lfd[i], 8), 0);
-		getsockname(lfd[i], (struct sockaddr *)&la, &llen);
-		addr_of(&dst[i], "127.0.0.1", ntohs(la.sin_port));
-	}
+	for (int i = 0; i < 3; i++)
+		lfd[i] = tcp_listener(&dst[i]);
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(tp_send(NULL, TP_TCP, NULL, &dst[i], "out\n\n", 5), 0);
 		fd[i] = accept(lfd[i], NULL, NULL);
@@ -1126,8 +1126,6 @@ static void test_tcp_lost(void **state)
 {
 	struct tp_config cfg;
 	struct tp *tp;
-	struct sockaddr_in la = { .sin_family = AF_INET };
-	socklen_t llen = sizeof(la);
 	struct tp_addr dst;
 	struct tp_conn *c;
 	unsigned short port;
@@ -1135,12 +1133,7 @@ static void test_tcp_lost(void **state)
 
 	(void)state;
 	port = start_tcp_told(&tp, &cfg);
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&la, sizeof(la)), 0);
-	assert_int_equal(listen(lfd, 8), 0);
-	getsockname(lfd, (struct sockaddr *)&la, &llen);
-	addr_of(&dst, "127.0.0.1", ntohs(la.sin_port));
+	lfd = tcp_listener(&dst);
 
 	/* the peer reads the request and closes: lost, EPIPE standing for its FIN */
 	assert_int_equal(tp_send(NULL, TP_TCP, NULL, &dst, "req1\n\n", 6), 0);
@@ -1194,6 +1187,66 @@ static void test_tcp_lost(void **state)
 	assert_true(ur_wait(1));
 	assert_int_equal(ur.err, EPROTO);
 	assert_true(ur.lost);
+	tp_stop(tp);
+}
+
+/* A client that half-closes after its request (shutdown(SHUT_WR)) still gets what is owed it: the
+ * FIN is told as lost (nothing sent on the connection will be answered), the connection leaves the
+ * table (not standing: a new request to that peer would open another), a late answer on it (a
+ * REGISTER's 200 once durable) arrives, one that may go elsewhere (where the client's Via says it
+ * listens) goes there, and it closes once the last holder lets it go. A message cut short by the FIN
+ * is not delivered. */
+static void test_tcp_half_close(void **state)
+{
+	struct sockaddr_in ca;
+	socklen_t clen = sizeof(ca);
+	struct tp_config cfg;
+	struct tp_addr peer, there;
+	struct tp_conn *c;
+	struct tp *tp;
+	unsigned short port;
+	double t0, dt;
+	int fd, lfd, lc;
+
+	(void)state;
+	port = start_tcp_told(&tp, &cfg);
+	fd = client(SOCK_STREAM, "127.0.0.1", port);
+	getsockname(fd, (struct sockaddr *)&ca, &clen);
+	addr_of(&peer, "127.0.0.1", ntohs(ca.sin_port));
+	send_str(fd, "KEEP\n\n");
+	expect_bytes(fd, "KEEP\n\n");
+	c = kept_conn();
+	assert_true(tp_conn_standing(NULL, &peer));
+	send_str(fd, "cut sh"); /* a message the FIN leaves unfinished */
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	assert_true(ur_wait(1));
+	assert_int_equal(ur.err, EPIPE);
+	assert_true(ur.lost);
+	assert_true(tp_addr_eq(&ur.peer, &peer));
+	assert_false(tp_conn_standing(NULL, &peer));
+
+	sleep_ms(600); /* past two of the checks that close a connection no one holds */
+	assert_int_equal(tp_send(NULL, TP_TCP, c, &peer, "late\n\n", 6), 0);
+	expect_bytes(fd, "late\n\n");
+	assert_false(ur_wait(2)); /* the FIN told once */
+	/* an answer that may go where the client listens (its Via's sent-by) goes there instead */
+	lfd = tcp_listener(&there);
+	assert_int_equal(tp_send(NULL, TP_TCP, c, &there, "there\n\n", 7), 0);
+	sock_timeout(lfd, 3000);
+	lc = accept(lfd, NULL, NULL);
+	assert_true(lc >= 0);
+	sock_timeout(lc, 3000);
+	expect_bytes(lc, "there\n\n");
+	close(lc);
+	close(lfd);
+	assert_true(ur_wait(2)); /* that connection, closed by its peer */
+	assert_true(tp_addr_eq(&ur.peer, &there));
+	t0 = mono_s();
+	mem_deref(c);
+	dt = closed_after(fd, t0, "half-closed, let go");
+	assert_true(dt < 1.0);
+	close(fd);
+	assert_int_equal(rx_count(), 1); /* KEEP only */
 	tp_stop(tp);
 }
 
@@ -1604,6 +1657,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_send_foreign),
 		cmocka_unit_test(test_tcp_outbound),
 		cmocka_unit_test(test_tcp_lost),
+		cmocka_unit_test(test_tcp_half_close),
 		cmocka_unit_test(test_tcp_reader_never_reads),
 		cmocka_unit_test(test_tcp_queued_total),
 		cmocka_unit_test(test_tcp_slow_reader),
