@@ -29,7 +29,7 @@
 #define TCP_READS 8           /* per wake-up, so one busy peer cannot starve the rest */
 #define TCP_LINGER_MS 2000    /* how long a closing connection waits for the peer's FIN */
 #define TCP_MSG_MS 32000      /* default tcp_msg_timeout_ms: 64*T1 at the default T1 */
-#define TCP_HALF_CHECK_MS 250 /* how often a connection whose peer closed its side looks whether it is still owed anything */
+#define TCP_HALF_CHECK_MS 250 /* after the peer's FIN: how often to look whether anything is still owed */
 
 static void conn_update(struct tp_conn *c);
 
@@ -408,13 +408,13 @@ static void conn_half_h(struct tp_conn *c)
 }
 
 /* Owner thread: the peer's FIN. It sends nothing more, but may still read: a client that half-closes
- * after its request (shutdown(SHUT_WR), as `nc -N` does) waits for the answer, and 18.2.2 sends a response
- * on the connection its request came on while that is open (unless the response may go to where the
- * client listens instead: tp__tcp_send). So the connection leaves the table (a new
- * request to that peer opens a new connection), the layer above hears that nothing sent on it will be
- * answered (17.1.4: client transactions on it fail now, not at their timeout), and it stays open for
- * writing until no transaction holds it any more and its output is written (conn_half_h). A message
- * begun and not finished is lost. */
+ * after its request (shutdown(SHUT_WR), as `nc -N` does) waits for the answer, and 18.2.2 sends a
+ * response on the connection its request came on while that is open (unless it may go where the client
+ * listens instead: tp__tcp_send). So the connection leaves the table (a new request to that peer opens
+ * a new connection), the layer above hears that nothing sent on it will be answered (17.1.4: client
+ * transactions on it fail now, not at their timeout), and it stays open for writing until no
+ * transaction holds it any more and its output is written (conn_half_check). A message begun and not
+ * finished is lost. */
 static void conn_peer_done(struct tp_conn *c)
 {
 	char as[64];
@@ -455,8 +455,10 @@ static void conn_read(struct tp_conn *c)
 		}
 		if (n < 0) {
 			/* reset: what the peer had not finished is lost, and so is what sipd still owes it */
+			int err = errno;
+
 			pthread_mutex_lock(&c->lock);
-			tp__conn_fail(c, errno);
+			tp__conn_fail(c, err);
 			pthread_mutex_unlock(&c->lock);
 			conn_drop(c);
 			return;
