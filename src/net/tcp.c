@@ -427,7 +427,9 @@ static void conn_peer_done(struct tp_conn *c)
 	if (c->ilen)
 		log_debug("tcp: %s closed its side within a message of %zu bytes", tp_addr_str(&c->peer, as, sizeof(as)),
 			  c->ilen);
-	c->ilen = 0;
+	free(c->ibuf); /* nothing more is read into it */
+	c->ibuf = NULL;
+	c->ilen = c->isize = 0;
 	c->partial_since = 0;
 	atomic_store(&c->tx_ms, loop_now(c->w->loop)); /* the idle time of conn_half_h counts from the FIN */
 	tp__tcp_table_remove(c->w->tp, c);
