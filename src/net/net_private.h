@@ -91,7 +91,14 @@ struct tp_conn {
 	char *obuf;
 	size_t ooff, olen, osize;
 	atomic_uint_least64_t tx_ms;  /* last write, monotonic ms (any thread): traffic for the idle timer */
-	atomic_uint_least64_t keep_ms; /* open at least until then, monotonic ms, idle or not (tp_conn_keep) */
+	atomic_uint_least64_t keep_ms; /* open at least until then, monotonic ms, idle or not: the latest of
+	                                * keep_any and the keepers' (tp_conn_keep) */
+	struct tp_keeper {
+		uint32_t holder;
+		uint64_t until;       /* monotonic ms */
+	} keepers[TP_CONN_KEEPERS];   /* under lock */
+	unsigned nkeepers;            /* under lock */
+	uint64_t keep_any;            /* under lock: holder 0's, and those past TP_CONN_KEEPERS: only lengthens */
 };
 
 /* The worker running on this thread, or NULL. */

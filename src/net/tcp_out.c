@@ -289,15 +289,46 @@ int tp__tcp_send(struct tp *tp, struct tp_worker *w, struct tp_conn *conn, const
 	return connect_post(w, dst, buf, len);
 }
 
-void tp_conn_keep(struct tp_conn *c, unsigned seconds)
+/* Under lock: the holder's entry, or NULL; entries past their time are dropped on the way. */
+static struct tp_keeper *keeper_find(struct tp_conn *c, uint32_t holder, uint64_t now)
 {
-	uint64_t until = clock_ms() + (uint64_t)seconds * 1000, was;
+	struct tp_keeper *found = NULL;
+
+	for (unsigned k = 0; k < c->nkeepers;) {
+		if (c->keepers[k].until <= now && c->keepers[k].holder != holder) {
+			c->keepers[k] = c->keepers[--c->nkeepers];
+			continue;
+		}
+		if (c->keepers[k].holder == holder)
+			found = &c->keepers[k];
+		k++;
+	}
+	return found;
+}
+
+void tp_conn_keep(struct tp_conn *c, uint32_t holder, unsigned seconds)
+{
+	uint64_t now = clock_ms(), until = now + (uint64_t)seconds * 1000, keep;
+	struct tp_keeper *e;
 
 	if (!c)
 		return;
-	was = atomic_load(&c->keep_ms);
-	while (was < until && !atomic_compare_exchange_weak(&c->keep_ms, &was, until))
-		;
+	pthread_mutex_lock(&c->lock);
+	e = holder ? keeper_find(c, holder, now) : NULL;
+	if (e && seconds)
+		e->until = until;
+	else if (e)
+		*e = c->keepers[--c->nkeepers];
+	else if (holder && seconds && c->nkeepers < TP_CONN_KEEPERS)
+		c->keepers[c->nkeepers++] = (struct tp_keeper){ holder, until };
+	else if (seconds && until > c->keep_any)
+		c->keep_any = until;
+	keep = c->keep_any;
+	for (unsigned k = 0; k < c->nkeepers; k++)
+		if (c->keepers[k].until > keep)
+			keep = c->keepers[k].until;
+	atomic_store(&c->keep_ms, keep);
+	pthread_mutex_unlock(&c->lock);
 }
 
 void tp_conn_close(struct tp_conn *c)

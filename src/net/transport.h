@@ -102,10 +102,14 @@ int tp_local_for(struct tp_worker *w, enum tp_proto proto, const struct tp_addr 
  * registered over, which is how a phone that listens for no connection of its own is reached.
  * w NULL: as for tp_send. Thread-safe. */
 bool tp_conn_standing(struct tp_worker *w, const struct tp_addr *peer);
-/* Keeps the connection open at least seconds from now, traffic or not: a phone registered over it is
- * reached over it for that long (the registrar calls it with the registration's expiry; Kamailio's
- * tcp_persistent_flag). Only ever lengthens. Thread-safe; NULL is ignored. */
-void tp_conn_keep(struct tp_conn *c, unsigned seconds);
+/* Keeps the connection open, traffic or not, until the latest time any holder asked for: a phone
+ * registered over it is reached over it while its registration lasts (Kamailio's tcp_persistent_flag).
+ * holder names who asks (the registrar: a hash of the AOR, so that one PBX's lines over one connection
+ * keep it each for itself); seconds from now replaces that holder's time, and 0 lets its hold go (an
+ * un-REGISTER: the idle timeout applies again once no one holds it). Holder 0, and any holder past the
+ * first TP_CONN_KEEPERS, only ever lengthens a common time. Thread-safe; NULL is ignored. */
+#define TP_CONN_KEEPERS 8
+void tp_conn_keep(struct tp_conn *c, uint32_t holder, unsigned seconds);
 /* Closes once pending output is written (e.g. after a 413 over TCP). Thread-safe. */
 void tp_conn_close(struct tp_conn *c);
 struct loop *tp_worker_loop(struct tp_worker *w);

@@ -2295,7 +2295,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	/* its final may be minutes away (Timer C): the caller's TCP connection stays open for it, idle or not,
 	 * as 18.2.2 has it go there; a short tcp_idle_timeout would have closed it under a ringing call */
 	if (o->conn)
-		tp_conn_keep(o->conn, (rc->invite ? p->cfg->timer_c : 0) + 32);
+		tp_conn_keep(o->conn, 0, (rc->invite ? p->cfg->timer_c : 0) + 32);
 	if (record_routed(p, req))
 		rr_pin = callee_pin(p, req, pin);
 	if (rc->invite && !req->to.tag.p && req->call_id.l < sizeof(rc->call_id)) {

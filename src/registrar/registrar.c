@@ -795,18 +795,23 @@ bool registrar_challenge(struct registrar *r, const struct txn_table *txns, cons
 }
 
 /* A phone registered over TCP is reached over that connection (the proxy's flow rule), so the connection
- * must outlive the idle timeout for as long as the registration lasts (Kamailio: tcp_persistent_flag). */
-static void keep_flow(const struct txn_origin *o, const struct req_contact *rc, size_t nrc)
+ * must outlive the idle timeout for as long as the registration lasts (Kamailio: tcp_persistent_flag):
+ * until the last of the AOR's bindings registered from there (received) ends, once the REGISTER has
+ * changed them. None left (an un-REGISTER) lets the AOR's hold go, so that the idle timeout applies again;
+ * other AORs registered over the same connection (a PBX's lines) keep theirs. */
+static void keep_flow(const struct txn_origin *o, const char *aor, const struct store_binding *cur, size_t n,
+		      const char *received, int64_t now)
 {
-	long longest = 0;
+	int64_t longest = 0;
+	uint32_t holder;
 
 	if (o->proto != TP_TCP || !o->conn)
 		return;
-	for (size_t k = 0; k < nrc; k++)
-		if (rc[k].expires > longest)
-			longest = rc[k].expires;
-	if (longest > 0)
-		tp_conn_keep(o->conn, (unsigned)longest);
+	for (size_t k = 0; k < n; k++)
+		if (cur[k].expires - now > longest && !strcmp(cur[k].received, received))
+			longest = cur[k].expires - now;
+	holder = slice_hash(slice_make(aor, strlen(aor)), 0x6b65);
+	tp_conn_keep(o->conn, holder ? holder : 1, (unsigned)longest);
 }
 
 /* "udp:192.0.2.1:5060", "tcp:[2001:db8::1]:5061": where the REGISTER came from, as bindings keep it. */
@@ -922,7 +927,7 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 		free(path_echo);
 		goto out;
 	}
-	keep_flow(o, rc, nrc);
+	keep_flow(o, aor, u.cur, u.ncur, received, now);
 	commit(r, tx, req, aor, &u, old, nold, path_echo, now);
 	loc_unlock(r->loc, aor);
 out:

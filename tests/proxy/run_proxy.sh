@@ -942,6 +942,13 @@ then
 	fi
 	case_end
 
+	case_begin "tcp_idle_timeout = 1: a phone that un-REGISTERs over TCP (Expires 0 on the connection it registered over) no longer keeps it: sipd closes it at the idle timeout, while another user's registration keeps its own" timerc
+	unbind bob
+	unbind carol
+	check "tcpunreg" tcpunreg --port "${SIPD_PORT[timerc]}" --user bob --keep-user carol --seconds 4
+	unbind carol
+	case_end
+
 	case_begin "tcp_idle_timeout = 1: a caller over TCP whose callee answers 486 only after 2.5 s gets it on its connection (18.2.2); the idle timeout does not close a connection whose INVITE is unanswered" timerc
 	unbind bob
 	uas bob 1.0 uas_reject.xml CODE=486 REASON="Busy Here" DELAY=2500

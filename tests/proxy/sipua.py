@@ -37,6 +37,9 @@ socket), and timing checks over SIPp's message logs.
       tcp:127.0.0.1:LPORT, touches FILE; takes sipd's connection, reads one whole INVITE (top Via
       SIP/2.0/TCP) and closes the connection without answering (--reset: with a RST, SO_LINGER 0). Then for
       S seconds nothing more may come (no connection, no datagram: no retry, no ACK, no CANCEL)
+  sipua.py tcpunreg --port P --user U --keep-user K [--seconds S]
+      U and K register over a TCP connection each (Expires 300); U takes its binding back (Expires 0) on
+      its connection, which sipd must then close within S seconds (its tcp_idle_timeout), while K's stays
   sipua.py tcpreg --port P --user U --ready FILE [--seconds S] [--idle I]
       registers <sip:callee@127.0.0.1:LPORT> (no transport=) for U over a TCP connection and listens for no
       connection; the first INVITE must come on that connection with a flow token in sipd's Record-Route
@@ -691,6 +694,47 @@ def cmd_tcpreg(a):
     if fails:
         raise Fail("; ".join(fails))
     print("a call over the registration connection, then an INVITE over UDP to the Contact")
+    return 0
+
+
+def cmd_tcpunreg(a):
+    """A phone registers over TCP (Expires 300), then takes its binding back (Expires 0) on the same
+    connection and stays silent: the registration no longer keeps the connection, so sipd must close it
+    at its tcp_idle_timeout, within --seconds. A second phone registered for another user over the same
+    kind of connection (--keep-user) is not affected: still open when the first closes."""
+    conns = []
+    for user in (a.user, a.keep_user):
+        conn = socket.create_connection((HOST, a.port), timeout=5)
+        st = Stream(conn)
+        contact = ["<sip:callee@%s:%d;transport=tcp>" % (HOST, conn.getsockname()[1])]
+        r = register(None, a.port, user, a.password, contact, 300, stream=st)
+        if r.code != 200:
+            raise Fail("REGISTER %s over TCP: expected 200, got '%s'" % (user, r.start))
+        conns.append((conn, st, contact))
+    conn, st, contact = conns[0]
+    r = register(None, a.port, a.user, a.password, contact, 0, stream=st)
+    if r.code != 200 or r.values("Contact"):
+        raise Fail("un-REGISTER over TCP: expected 200 with no binding left, got '%s' %s"
+                   % (r.start, r.values("Contact")))
+    t0 = time.monotonic()
+    conn.settimeout(a.seconds)
+    try:
+        data = conn.recv(100)
+    except socket.timeout:
+        raise Fail("the connection of the un-REGISTERed phone still open %.0f s after its un-REGISTER" % a.seconds)
+    if data:
+        raise Fail("sipd sent %r on the connection instead of closing it" % data)
+    closed = time.monotonic() - t0
+    other = conns[1][0]
+    other.setblocking(False)
+    try:
+        if other.recv(100) == b"":
+            raise Fail("the other phone's connection, still registered, was closed too")
+    except BlockingIOError:
+        pass  # open and silent, as it should be
+    for c, _, _ in conns:
+        c.close()
+    print("un-REGISTERed phone's connection closed %.1f s after its 200; the registered one's still open" % closed)
     return 0
 
 
@@ -1981,6 +2025,12 @@ def main():
     d2 = sub.add_parser("tcpreg")
     phone_args(d2, 8.0)
     d2.add_argument("--idle", type=float, default=0.0, help="silent this long after the REGISTER's 200")
+    d3 = sub.add_parser("tcpunreg")
+    d3.add_argument("--port", type=int, required=True)
+    d3.add_argument("--user", required=True)
+    d3.add_argument("--keep-user", required=True)
+    d3.add_argument("--password", default="secret")
+    d3.add_argument("--seconds", type=float, default=4.0)
     g3 = sub.add_parser("strayresp")
     g3.add_argument("--port", type=int, required=True)
     g3.add_argument("--status", type=int, default=200)
@@ -2083,7 +2133,7 @@ def main():
             return 0
         return {"ready": cmd_ready, "bound": cmd_bound, "register": cmd_register, "natcallee": cmd_natcallee,
                 "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
-                "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "tcpreg": cmd_tcpreg, "bigack": cmd_bigack, "byeretx": cmd_byeretx, "invite": cmd_invite,
+                "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "tcpreg": cmd_tcpreg, "tcpunreg": cmd_tcpunreg, "bigack": cmd_bigack, "byeretx": cmd_byeretx, "invite": cmd_invite,
                 "strayresp": cmd_strayresp,
                 "sink": cmd_sink, "cancelport": cmd_cancelport, "ackretx": cmd_ackretx, "strictpeer": cmd_strictpeer, "answered2xx": cmd_answered2xx, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "reuse": cmd_reuse, "moved": cmd_moved, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:

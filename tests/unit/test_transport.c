@@ -108,7 +108,8 @@ static struct tp_conn *kept_conn(void)
 
 /* The layer above, as the test plays it: echo every message, answer 413 to oversize ones,
  * keep a reference to the connection of a message starting with KEEP, keep open for 2 s (tp_conn_keep,
- * as the registrar does) the connection of one starting with HOLD. */
+ * as the registrar does) the connection of one starting with HOLD (as holder 7), HLD8 (holder 8) or
+ * HANY (holder 0, which only lengthens), and let holder 7's keep go on FREE. */
 static void on_recv(struct tp_msg *msg, void *arg)
 {
 	struct rec *r = NULL;
@@ -131,7 +132,13 @@ static void on_recv(struct tp_msg *msg, void *arg)
 	if (msg->conn && msg->len >= 4 && memcmp(msg->buf, "KEEP", 4) == 0)
 		rx.kept = mem_ref(msg->conn);
 	if (msg->conn && msg->len >= 4 && memcmp(msg->buf, "HOLD", 4) == 0)
-		tp_conn_keep(msg->conn, 2);
+		tp_conn_keep(msg->conn, 7, 2);
+	if (msg->conn && msg->len >= 4 && memcmp(msg->buf, "HLD8", 4) == 0)
+		tp_conn_keep(msg->conn, 8, 2);
+	if (msg->conn && msg->len >= 4 && memcmp(msg->buf, "HANY", 4) == 0)
+		tp_conn_keep(msg->conn, 0, 2);
+	if (msg->conn && msg->len >= 4 && memcmp(msg->buf, "FREE", 4) == 0)
+		tp_conn_keep(msg->conn, 7, 0);
 	/* counted before answering: once the peer has the answer, its next message takes the next slot */
 	rx.n += r != NULL;
 	pthread_cond_broadcast(&rx.cond);
@@ -913,31 +920,57 @@ static void test_tcp_message_deadline(void **state)
 	tp_stop(tp);
 }
 
+/* Sends s on fd and reads its echo. */
+static void echoed(int fd, const char *s)
+{
+	send_str(fd, s);
+	expect_bytes(fd, s);
+}
+
 /* tp_conn_keep: a connection kept for 2 s outlives the 1 s idle timeout, and is closed once the keep
- * is over (the idle timeout having passed too); one beside it, not kept, goes at 1 s. */
+ * is over (the idle timeout having passed too); one beside it, not kept, goes at 1 s. With 0 seconds a
+ * holder lets its keep go (an un-REGISTER): a connection held by holder 7 alone then goes at the idle
+ * timeout, one also held by holder 8 stays for 8's 2 s, and holder 0's keep is let go by no one. */
 static void test_tcp_keep(void **state)
 {
 	struct tp_config cfg;
 	struct tp *tp;
 	unsigned short port;
 	double t0, dt;
-	int held, plain;
+	int held, plain, freed, other, any;
 
 	(void)state;
 	port = start_tcp_idle(&tp, &cfg, 1);
 	held = client(SOCK_STREAM, "127.0.0.1", port);
 	plain = client(SOCK_STREAM, "127.0.0.1", port);
+	freed = client(SOCK_STREAM, "127.0.0.1", port);
+	other = client(SOCK_STREAM, "127.0.0.1", port);
+	any = client(SOCK_STREAM, "127.0.0.1", port);
 	t0 = mono_s();
-	send_str(held, "HOLD\n\n");
-	send_str(plain, "x\n\n");
-	expect_bytes(held, "HOLD\n\n");
-	expect_bytes(plain, "x\n\n");
+	echoed(held, "HOLD\n\n");
+	echoed(plain, "x\n\n");
+	echoed(freed, "HOLD\n\n");
+	echoed(other, "HOLD\n\n");
+	echoed(other, "HLD8\n\n");
+	echoed(any, "HANY\n\n");
+	echoed(freed, "FREE\n\n");
+	echoed(other, "FREE\n\n");
+	echoed(any, "FREE\n\n");
 	dt = closed_after(plain, t0, "unkept");
+	assert_true(dt > 0.8 && dt < 1.6);
+	dt = closed_after(freed, t0, "held, then let go");
 	assert_true(dt > 0.8 && dt < 1.6);
 	dt = closed_after(held, t0, "kept 2 s");
 	assert_true(dt > 1.9 && dt < 2.8);
+	dt = closed_after(other, t0, "held by another holder too");
+	assert_true(dt > 1.9 && dt < 2.8);
+	dt = closed_after(any, t0, "held by holder 0");
+	assert_true(dt > 1.9 && dt < 2.8);
 	close(held);
 	close(plain);
+	close(freed);
+	close(other);
+	close(any);
 	tp_stop(tp);
 }
 
