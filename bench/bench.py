@@ -739,8 +739,8 @@ def report(order, rounds, skipped, info):
         a, b = vals(name, key), vals("kamailio", key)
         return [x / y if x is not None and y else None for x, y in zip(a, b)]
 
-    ceiling = med(vals("responder", "max_rate"))
     top = CFG["ladder"][-1] if CFG["ladder"] else None  # BENCH_LADDER="": CPU run only
+    ceiling = med(vals("responder", "max_rate")) if top else None
     L = []
     L.append("# sipd OPTIONS benchmark\n")
     L.append("%s; %s CPUs (%s), Linux %s, load before run %s; checkout at %s%s; %s; %s.\n"
@@ -769,8 +769,8 @@ def report(order, rounds, skipped, info):
             continue
         mr = med(vals(name, "max_rate"))
         tops = [r.get(name, {}).get("ladder_top") for r in rounds]
-        mr_s = fmt(mr, "%.0f")
-        if mr is not None and sum(1 for t in tops if t) * 2 > len([t for t in tops if t is not None]):
+        mr_s = fmt(mr, "%.0f") if top else "not run (no ladder)"
+        if top and mr is not None and sum(1 for t in tops if t) * 2 > len([t for t in tops if t is not None]):
             mr_s = "≥ " + mr_s
         if name != "responder" and mr is not None and ceiling and top > ceiling <= mr:
             mr_s += " (SIPp-limited)"
@@ -1123,8 +1123,8 @@ def register_report(order, rounds, skipped, info, mem):
         a, b = vals(name, key), vals(base, key)
         return [x / y if x is not None and y else None for x, y in zip(a, b)]
 
-    ceiling = med(vals("responder", "max_rate"))
     top = CFG["reg_ladder"][-1] if CFG["reg_ladder"] else None  # BENCH_REG_LADDER="": CPU run only
+    ceiling = med(vals("responder", "max_rate")) if top else None
     L = ["# sipd REGISTER benchmark\n"]
     L.append("%s; %s CPUs (%s), Linux %s, load before run %s; checkout at %s%s; %s; %s.\n"
              % (info["date"], info["cpus"], info["model"], info["kernel"],
@@ -1162,8 +1162,8 @@ def register_report(order, rounds, skipped, info, mem):
             continue
         mr = med(vals(name, "max_rate"))
         tops = [r.get(name, {}).get("ladder_top") for r in rounds]
-        mr_s = fmt(mr, "%.0f")
-        if mr is not None and sum(1 for t in tops if t) * 2 > len([t for t in tops if t is not None]):
+        mr_s = fmt(mr, "%.0f") if top else "not run (no ladder)"
+        if top and mr is not None and sum(1 for t in tops if t) * 2 > len([t for t in tops if t is not None]):
             mr_s = "≥ " + mr_s
         if name != "responder" and mr is not None and ceiling and top > ceiling <= mr:
             mr_s += " (SIPp-limited)"
