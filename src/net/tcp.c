@@ -402,11 +402,6 @@ static void conn_half_check(struct tp_conn *c, unsigned caller_refs)
 	conn_idle_arm(c, TCP_HALF_CHECK_MS);
 }
 
-static void conn_half_h(struct tp_conn *c)
-{
-	conn_half_check(c, 0);
-}
-
 /* Owner thread: the peer's FIN. It sends nothing more, but may still read: a client that half-closes
  * after its request (shutdown(SHUT_WR), as `nc -N` does) waits for the answer, and 18.2.2 sends a
  * response on the connection its request came on while that is open (unless it may go where the client
@@ -431,7 +426,7 @@ static void conn_peer_done(struct tp_conn *c)
 	c->ibuf = NULL;
 	c->ilen = c->isize = 0;
 	c->partial_since = 0;
-	atomic_store(&c->tx_ms, loop_now(c->w->loop)); /* the idle time of conn_half_h counts from the FIN */
+	atomic_store(&c->tx_ms, loop_now(c->w->loop)); /* conn_half_check's idle time counts from the FIN */
 	tp__tcp_table_remove(c->w->tp, c);
 	conn_tell(c, EPIPE, true);
 	conn_half_check(c, 1); /* most often no one holds it (a peer that closed, owed nothing): closed now */
@@ -524,7 +519,7 @@ static void conn_idle_h(struct tmr *t, void *arg)
 
 	(void)t;
 	if (c->peer_done && !c->lingering) {
-		conn_half_h(c);
+		conn_half_check(c, 0);
 		return;
 	}
 	/* writes from other threads cannot touch the timer, so they leave their time instead */

@@ -45,21 +45,16 @@ int rrsig_key_load(uint8_t key[RRSIG_KEY], const char *db_path)
 struct slice rrsig_pin(char buf[RRSIG_PIN], struct slice host, uint16_t port)
 {
 	size_t n = 0;
+	struct sbuf port_b;
 
 	buf[n++] = '\n';
 	for (size_t i = 0; i < host.l && i < 255; i++)
-		buf[n++] = (char)((host.p[i] >= 'A' && host.p[i] <= 'Z') ? host.p[i] + 32 : host.p[i]);
+		buf[n++] = (char)slice__lower((unsigned char)host.p[i]);
 	buf[n++] = ':';
-	if (port) {
-		char digits[5];
-		unsigned k = 0;
-
-		for (; port; port /= 10) /* no snprintf: this runs for every request of a dialog */
-			digits[k++] = (char)('0' + port % 10);
-		while (k)
-			buf[n++] = digits[--k];
-	}
-	return slice_make(buf, n);
+	sbuf_init(&port_b, buf + n, RRSIG_PIN - n); /* no snprintf: this runs for every request of a dialog */
+	if (port)
+		sbuf_addu(&port_b, port);
+	return slice_make(buf, n + port_b.len);
 }
 
 struct slice rrsig_pin_of(char buf[RRSIG_PIN], struct slice addr)

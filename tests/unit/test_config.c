@@ -37,6 +37,19 @@ static char *tmp_write(const char *text)
 	return path;
 }
 
+/* What config_dump prints for c, in a string to free. */
+static char *dump_text(const struct config *c, bool secrets)
+{
+	char *dump;
+	size_t len;
+	FILE *f = open_memstream(&dump, &len);
+
+	assert_non_null(f);
+	config_dump(c, f, secrets);
+	fclose(f);
+	return dump;
+}
+
 static int tmp_cleanup(void **state)
 {
 	(void)state;
@@ -576,18 +589,13 @@ static void test_algorithms_and_sync_words(void **state)
 	char errbuf[2048];
 	struct config c;
 	char *dump;
-	size_t dump_len;
-	FILE *f;
 
 	(void)state;
 	config_defaults(&c);
 	assert_int_equal(config_load(&c, good, errbuf, sizeof(errbuf)), 0);
 	assert_string_equal(c.algorithms, "md5");
 	assert_false(c.db_sync_full);
-	f = open_memstream(&dump, &dump_len);
-	assert_non_null(f);
-	config_dump(&c, f, false);
-	fclose(f);
+	dump = dump_text(&c, false);
 	assert_non_null(strstr(dump, "\nsync = normal\n"));
 	free(dump);
 	config_defaults(&c);
@@ -727,17 +735,12 @@ static void test_dump_secrets(void **state)
 			       "[user bob]\nha1 = 0123456789abcdef0123456789abcdef\n"
 			       "ha1_sha256 = 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
 	char errbuf[512], *dump;
-	size_t dump_len;
 	struct config c;
-	FILE *f;
 
 	(void)state;
 	config_defaults(&c);
 	assert_int_equal(config_load(&c, path, errbuf, sizeof(errbuf)), 0);
-	f = open_memstream(&dump, &dump_len);
-	assert_non_null(f);
-	config_dump(&c, f, false);
-	fclose(f);
+	dump = dump_text(&c, false);
 	assert_null(strstr(dump, "s3cret"));
 	assert_null(strstr(dump, "0123456789abcdef"));
 	assert_null(strstr(dump, "00112233"));
@@ -745,10 +748,7 @@ static void test_dump_secrets(void **state)
 	assert_non_null(strstr(dump, "[user bob]\n; ha1: set, not shown (--show-secrets)\n"
 				     "; ha1_sha256: set, not shown (--show-secrets)\n"));
 	free(dump);
-	f = open_memstream(&dump, &dump_len);
-	assert_non_null(f);
-	config_dump(&c, f, true);
-	fclose(f);
+	dump = dump_text(&c, true);
 	assert_non_null(strstr(dump, "[user alice]\npassword = s3cret-pw\n"));
 	assert_non_null(strstr(dump, "\nha1 = 0123456789abcdef0123456789abcdef\n"));
 	free(dump);
