@@ -61,14 +61,18 @@ static int conn_obuf_append(struct tp_conn *c, const char *buf, size_t len)
 }
 
 /* Any thread: writes what the socket takes now, queues the rest for EPOLLOUT. A message is
- * written whole under the lock, so messages from several threads never interleave. */
-int tp__conn_write(struct tp_conn *c, const char *buf, size_t len)
+ * written whole under the lock, so messages from several threads never interleave. elsewhere: the
+ * message may go to another address instead (tp__tcp_send), so a connection whose peer has sent its
+ * FIN answers ENOTCONN: a client that closed altogether looks the same on the wire as one that only
+ * stopped sending, and one that listens elsewhere (its Via's sent-by port) is reached there (18.2.2),
+ * where the bytes cannot be lost to its RST. */
+static int conn_write(struct tp_conn *c, const char *buf, size_t len, bool elsewhere)
 {
 	bool poke = false;
 	int err = 0;
 
 	pthread_mutex_lock(&c->lock);
-	if (c->fd < 0 || c->closing || c->kill) {
+	if (c->fd < 0 || c->closing || c->kill || (elsewhere && c->peer_done)) {
 		err = ENOTCONN;
 		goto out;
 	}
@@ -103,6 +107,11 @@ out:
 	if (poke)
 		tp__conn_poke(c);
 	return err;
+}
+
+int tp__conn_write(struct tp_conn *c, const char *buf, size_t len)
+{
+	return conn_write(c, buf, len, false);
 }
 
 /* Owner thread, on EPOLLOUT (or an error): finishes a connect, writes queued output. */
@@ -244,30 +253,14 @@ static int connect_post(struct tp_worker *w, const struct tp_addr *dst, const ch
 	return err;
 }
 
-/* Whether conn's peer has closed its side (its FIN) while dst names another place to go: a client that
- * closed the connection altogether looks the same on the wire as one that only stopped sending, and one
- * that listens elsewhere (its Via's sent-by port) is reached there (18.2.2), where the bytes cannot be
- * lost to its RST. One whose Via names the connection's own port has nowhere else, and may still read. */
-static bool conn_left_for(struct tp_conn *conn, const struct tp_addr *dst)
-{
-	bool done;
-
-	if (!dst || tp_addr_eq(dst, &conn->peer))
-		return false;
-	pthread_mutex_lock(&conn->lock);
-	done = conn->peer_done;
-	pthread_mutex_unlock(&conn->lock);
-	return done;
-}
-
 int tp__tcp_send(struct tp *tp, struct tp_worker *w, struct tp_conn *conn, const struct tp_addr *dst,
 		 const char *buf, size_t len)
 {
 	struct tp_conn *c;
 	int err;
 
-	if (conn && !conn_left_for(conn, dst)) {
-		err = tp__conn_write(conn, buf, len);
+	if (conn) {
+		err = conn_write(conn, buf, len, dst && !tp_addr_eq(dst, &conn->peer));
 		if (err != ENOTCONN || !dst)
 			return err;
 	}
