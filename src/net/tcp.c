@@ -233,6 +233,15 @@ bool tp_conn_standing(struct tp_worker *w, const struct tp_addr *peer)
 	return up;
 }
 
+void tp_conn_keep_at(struct tp_worker *w, const struct tp_addr *peer, uint32_t holder, unsigned seconds)
+{
+	struct tp *tp = w ? w->tp : tp__default();
+	struct tp_conn *c = tp && peer ? tp__tcp_table_lookup(tp, peer) : NULL;
+
+	tp_conn_keep(c, holder, seconds);
+	mem_deref(c);
+}
+
 static void conn_deliver(struct tp_conn *c, char *p, size_t len, bool oversize, bool unframed)
 {
 	struct tp *tp = c->w->tp;

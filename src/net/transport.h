@@ -110,6 +110,9 @@ bool tp_conn_standing(struct tp_worker *w, const struct tp_addr *peer);
  * first TP_CONN_KEEPERS, only ever lengthens a common time. Thread-safe; NULL is ignored. */
 #define TP_CONN_KEEPERS 8
 void tp_conn_keep(struct tp_conn *c, uint32_t holder, unsigned seconds);
+/* tp_conn_keep on the standing connection with peer, if any: the registrar lets go of a phone's flow
+ * when its bindings end through a REGISTER that came another way (over UDP, a new connection). */
+void tp_conn_keep_at(struct tp_worker *w, const struct tp_addr *peer, uint32_t holder, unsigned seconds);
 /* Closes once pending output is written (e.g. after a 413 over TCP). Thread-safe. */
 void tp_conn_close(struct tp_conn *c);
 struct loop *tp_worker_loop(struct tp_worker *w);

@@ -794,24 +794,43 @@ bool registrar_challenge(struct registrar *r, const struct txn_table *txns, cons
 	return true;
 }
 
+/* Seconds left of the longest of the bindings registered from received, 0 when none is. */
+static unsigned flow_left(const struct store_binding *cur, size_t n, const char *received, int64_t now)
+{
+	int64_t longest = 0;
+
+	for (size_t k = 0; k < n; k++)
+		if (cur[k].expires - now > longest && !strcmp(cur[k].received, received))
+			longest = cur[k].expires - now;
+	return (unsigned)longest;
+}
+
 /* A phone registered over TCP is reached over that connection (the proxy's flow rule), so the connection
  * must outlive the idle timeout for as long as the registration lasts (Kamailio: tcp_persistent_flag):
  * until the last of the AOR's bindings registered from there (received) ends, once the REGISTER has
  * changed them. None left (an un-REGISTER) lets the AOR's hold go, so that the idle timeout applies again;
- * other AORs registered over the same connection (a PBX's lines) keep theirs. */
-static void keep_flow(const struct txn_origin *o, const char *aor, const struct store_binding *cur, size_t n,
-		      const char *received, int64_t now)
+ * other AORs registered over the same connection (a PBX's lines) keep theirs. The AOR's bindings that
+ * came over another TCP connection are counted again too: an un-REGISTER sent over UDP or over a new
+ * connection lets the old connection go as well. */
+static void keep_flows(const struct txn_origin *o, const char *aor, const struct update *u,
+		       const struct store_binding *old, size_t nold, const char *received, int64_t now)
 {
-	int64_t longest = 0;
-	uint32_t holder;
+	uint32_t holder = slice_hash(slice_make(aor, strlen(aor)), 0x6b65);
+	struct tp_addr peer;
+	bool seen;
 
-	if (o->proto != TP_TCP || !o->conn)
-		return;
-	for (size_t k = 0; k < n; k++)
-		if (cur[k].expires - now > longest && !strcmp(cur[k].received, received))
-			longest = cur[k].expires - now;
-	holder = slice_hash(slice_make(aor, strlen(aor)), 0x6b65);
-	tp_conn_keep(o->conn, holder ? holder : 1, (unsigned)longest);
+	holder = holder ? holder : 1;
+	if (o->proto == TP_TCP && o->conn)
+		tp_conn_keep(o->conn, holder, flow_left(u->cur, u->ncur, received, now));
+	for (size_t k = 0; k < nold; k++) {
+		if (strncmp(old[k].received, "tcp:", 4) || !strcmp(old[k].received, received))
+			continue;
+		seen = false;
+		for (size_t j = 0; j < k && !seen; j++)
+			seen = !strcmp(old[j].received, old[k].received);
+		if (!seen && !tp_addr_parse(&peer, old[k].received + 4, 0))
+			tp_conn_keep_at(o->worker, &peer, holder, flow_left(u->cur, u->ncur, old[k].received, now));
+	}
 }
 
 /* "udp:192.0.2.1:5060", "tcp:[2001:db8::1]:5061": where the REGISTER came from, as bindings keep it. */
@@ -927,7 +946,7 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 		free(path_echo);
 		goto out;
 	}
-	keep_flow(o, aor, u.cur, u.ncur, received, now);
+	keep_flows(o, aor, &u, old, nold, received, now);
 	commit(r, tx, req, aor, &u, old, nold, path_echo, now);
 	loc_unlock(r->loc, aor);
 out:

@@ -37,9 +37,10 @@ socket), and timing checks over SIPp's message logs.
       tcp:127.0.0.1:LPORT, touches FILE; takes sipd's connection, reads one whole INVITE (top Via
       SIP/2.0/TCP) and closes the connection without answering (--reset: with a RST, SO_LINGER 0). Then for
       S seconds nothing more may come (no connection, no datagram: no retry, no ACK, no CANCEL)
-  sipua.py tcpunreg --port P --user U --keep-user K [--seconds S]
+  sipua.py tcpunreg --port P --user U --keep-user K [--seconds S] [--over same|udp|tcp]
       U and K register over a TCP connection each (Expires 300); U takes its binding back (Expires 0) on
-      its connection, which sipd must then close within S seconds (its tcp_idle_timeout), while K's stays
+      its connection (--over udp: over UDP; tcp: over a new connection), after which sipd must close U's
+      registration connection within S seconds (its tcp_idle_timeout), while K's stays
   sipua.py tcpreg --port P --user U --ready FILE [--seconds S] [--idle I]
       registers <sip:callee@127.0.0.1:LPORT> (no transport=) for U over a TCP connection and listens for no
       connection; the first INVITE must come on that connection with a flow token in sipd's Record-Route
@@ -712,10 +713,18 @@ def cmd_tcpunreg(a):
             raise Fail("REGISTER %s over TCP: expected 200, got '%s'" % (user, r.start))
         conns.append((conn, st, contact))
     conn, st, contact = conns[0]
-    r = register(None, a.port, a.user, a.password, contact, 0, stream=st)
+    side = None
+    if a.over == "udp":
+        side = udp_socket(0)
+        r = register(side, a.port, a.user, a.password, contact, 0)
+    elif a.over == "tcp":
+        side = socket.create_connection((HOST, a.port), timeout=5)
+        r = register(None, a.port, a.user, a.password, contact, 0, stream=Stream(side))
+    else:
+        r = register(None, a.port, a.user, a.password, contact, 0, stream=st)
     if r.code != 200 or r.values("Contact"):
-        raise Fail("un-REGISTER over TCP: expected 200 with no binding left, got '%s' %s"
-                   % (r.start, r.values("Contact")))
+        raise Fail("un-REGISTER (%s): expected 200 with no binding left, got '%s' %s"
+                   % (a.over, r.start, r.values("Contact")))
     t0 = time.monotonic()
     conn.settimeout(a.seconds)
     try:
@@ -734,7 +743,10 @@ def cmd_tcpunreg(a):
         pass  # open and silent, as it should be
     for c, _, _ in conns:
         c.close()
-    print("un-REGISTERed phone's connection closed %.1f s after its 200; the registered one's still open" % closed)
+    if side:
+        side.close()
+    print("un-REGISTERed phone's connection closed %.1f s after the 200 (un-REGISTER over %s); the registered "
+          "one's still open" % (closed, {"same": "it", "udp": "UDP", "tcp": "a new connection"}[a.over]))
     return 0
 
 
@@ -2031,6 +2043,8 @@ def main():
     d3.add_argument("--keep-user", required=True)
     d3.add_argument("--password", default="secret")
     d3.add_argument("--seconds", type=float, default=4.0)
+    d3.add_argument("--over", choices=("same", "udp", "tcp"), default="same",
+                    help="where the un-REGISTER goes: the registration's connection, UDP, a new connection")
     g3 = sub.add_parser("strayresp")
     g3.add_argument("--port", type=int, required=True)
     g3.add_argument("--status", type=int, default=200)

@@ -139,6 +139,15 @@ static void on_recv(struct tp_msg *msg, void *arg)
 		tp_conn_keep(msg->conn, 0, 2);
 	if (msg->conn && msg->len >= 4 && memcmp(msg->buf, "FREE", 4) == 0)
 		tp_conn_keep(msg->conn, 7, 0);
+	if (msg->len > 7 && msg->len < 32 && memcmp(msg->buf, "FRAT ", 5) == 0) {
+		char peer[48] = "127.0.0.1:";
+		struct tp_addr at;
+
+		memcpy(peer + 10, msg->buf + 5, msg->len - 7); /* the port, without the closing "\n\n" */
+		peer[10 + msg->len - 7] = '\0';
+		if (tp_addr_parse(&at, peer, 0) == 0) /* holder 7 of 127.0.0.1:port lets go */
+			tp_conn_keep_at(msg->worker, &at, 7, 0);
+	}
 	/* counted before answering: once the peer has the answer, its next message takes the next slot */
 	rx.n += r != NULL;
 	pthread_cond_broadcast(&rx.cond);
@@ -920,6 +929,15 @@ static void test_tcp_message_deadline(void **state)
 	tp_stop(tp);
 }
 
+static unsigned local_port(int fd)
+{
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&me, &len), 0);
+	return ntohs(me.sin_port);
+}
+
 /* Sends s on fd and reads its echo. */
 static void echoed(int fd, const char *s)
 {
@@ -930,14 +948,16 @@ static void echoed(int fd, const char *s)
 /* tp_conn_keep: a connection kept for 2 s outlives the 1 s idle timeout, and is closed once the keep
  * is over (the idle timeout having passed too); one beside it, not kept, goes at 1 s. With 0 seconds a
  * holder lets its keep go (an un-REGISTER): a connection held by holder 7 alone then goes at the idle
- * timeout, one also held by holder 8 stays for 8's 2 s, and holder 0's keep is let go by no one. */
+ * timeout, one also held by holder 8 stays for 8's 2 s, and holder 0's keep is let go by no one; a holder
+ * lets go of a connection named by its peer's address (tp_conn_keep_at) as of the connection itself. */
 static void test_tcp_keep(void **state)
 {
 	struct tp_config cfg;
 	struct tp *tp;
 	unsigned short port;
 	double t0, dt;
-	int held, plain, freed, other, any;
+	int held, plain, freed, other, any, away;
+	char frat[32];
 
 	(void)state;
 	port = start_tcp_idle(&tp, &cfg, 1);
@@ -946,6 +966,7 @@ static void test_tcp_keep(void **state)
 	freed = client(SOCK_STREAM, "127.0.0.1", port);
 	other = client(SOCK_STREAM, "127.0.0.1", port);
 	any = client(SOCK_STREAM, "127.0.0.1", port);
+	away = client(SOCK_STREAM, "127.0.0.1", port);
 	t0 = mono_s();
 	echoed(held, "HOLD\n\n");
 	echoed(plain, "x\n\n");
@@ -953,12 +974,18 @@ static void test_tcp_keep(void **state)
 	echoed(other, "HOLD\n\n");
 	echoed(other, "HLD8\n\n");
 	echoed(any, "HANY\n\n");
+	echoed(away, "HOLD\n\n");
 	echoed(freed, "FREE\n\n");
 	echoed(other, "FREE\n\n");
 	echoed(any, "FREE\n\n");
+	/* away's hold let go through its address, by a message on another connection (tp_conn_keep_at) */
+	snprintf(frat, sizeof(frat), "FRAT %u\n\n", local_port(away));
+	echoed(plain, frat);
 	dt = closed_after(plain, t0, "unkept");
 	assert_true(dt > 0.8 && dt < 1.6);
 	dt = closed_after(freed, t0, "held, then let go");
+	assert_true(dt > 0.8 && dt < 1.6);
+	dt = closed_after(away, t0, "held, then let go through its address");
 	assert_true(dt > 0.8 && dt < 1.6);
 	dt = closed_after(held, t0, "kept 2 s");
 	assert_true(dt > 1.9 && dt < 2.8);
@@ -971,6 +998,7 @@ static void test_tcp_keep(void **state)
 	close(freed);
 	close(other);
 	close(any);
+	close(away);
 	tp_stop(tp);
 }
 
