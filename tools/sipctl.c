@@ -26,8 +26,8 @@ enum { EXIT_OK = 0, EXIT_ERR = 1, EXIT_USAGE = 2 };
 static const char usage_text[] =
 	"usage: sipctl [-d PATH | -c sipd.conf] COMMAND [ARGS]\n"
 	"\n"
-	"Administers sipd's users and shows its registrations, working on the database directly\n"
-	"(also while sipd runs).\n"
+	"Administers sipd's users and shows and removes its registrations, working on the database\n"
+	"directly (also while sipd runs).\n"
 	"\n"
 	"Options (before or after the command):\n"
 	"  -d, --db PATH      the database (default: " DEFAULT_DB "; \"sqlite:PATH\" works too)\n"
@@ -44,7 +44,13 @@ static const char usage_text[] =
 	"  user list\n"
 	"  user disable NAME\n"
 	"  user enable NAME\n"
-	"  show registrations          (alias: show regs)\n"
+	"  show registrations [AOR|USER]\n"
+	"                              (alias: show regs) every live binding, or those of one AOR\n"
+	"  unregister AOR|USER [CONTACT]\n"
+	"                              removes a registration: every binding of the AOR (sip:bob@host,\n"
+	"                              bob@host, or USER: each AOR whose user part it is), or the one\n"
+	"                              CONTACT as show registrations lists it; a running sipd drops it\n"
+	"                              from memory within a second. The phone may register again.\n"
 	"\n"
 	"Without --password or --ha1 the password is read from standard input (one line; asked twice,\n"
 	"without echo, on a terminal), so it never shows in ps. sipctl stores HA1 = MD5 and SHA-256 of\n"
@@ -712,8 +718,23 @@ static int cmd_user_list(int argc, char **argv)
 	return ret;
 }
 
+/* The AORs that `unregister` and `show registrations` take WHO for: itself when it is a URI (sip:,
+ * sips:), "sip:WHO" for user@host, and for a bare user name each AOR whose user part it is. */
+static bool aor_is(const char *aor, const char *who)
+{
+	const char *u = strchr(aor, ':');
+	size_t wl = strlen(who);
+
+	if (!strncmp(who, "sip:", 4) || !strncmp(who, "sips:", 5))
+		return !strcmp(aor, who);
+	if (strchr(who, '@'))
+		return !strncmp(aor, "sip:", 4) && !strcmp(aor + 4, who);
+	return u && !strncmp(u + 1, who, wl) && u[1 + wl] == '@';
+}
+
 struct regs {
 	struct table t;
+	const char *who; /* only these AORs (aor_is); NULL: all */
 	int64_t now;
 	size_t aors;
 	char last_aor[sizeof(((struct store_binding *)0)->aor)];
@@ -726,6 +747,8 @@ static int reg_row(const struct store_binding *b, void *arg)
 	const char *addr = b->received, *colon = strchr(b->received, ':');
 	const char *row[7];
 
+	if (r->who && !aor_is(b->aor, r->who))
+		return 0;
 	/* received is "udp:192.0.2.1:5060" or "tcp:[2001:db8::1]:5060" */
 	if (colon && (size_t)(colon - b->received) < sizeof(transport)) {
 		memcpy(transport, b->received, (size_t)(colon - b->received));
@@ -763,15 +786,16 @@ static int cmd_show(int argc, char **argv)
 	static const char *const head[] = { "AOR", "CONTACT", "RECEIVED", "TRANSPORT", "EXPIRES", "USER-AGENT", "Q" };
 	struct regs r;
 	struct store *s;
-	const char *pos[1];
+	const char *pos[2];
 	int npos, ret, err;
 
-	ret = args_parse(argc, argv, NULL, pos, 1, &npos);
+	ret = args_parse(argc, argv, NULL, pos, 2, &npos);
 	if (ret)
 		return ret;
-	if (npos != 1 || (strcmp(pos[0], "registrations") && strcmp(pos[0], "regs")))
-		return usage_error("show what? (show registrations)");
+	if (npos < 1 || (strcmp(pos[0], "registrations") && strcmp(pos[0], "regs")))
+		return usage_error("show what? (show registrations [AOR|USER])");
 	memset(&r, 0, sizeof(r));
+	r.who = npos == 2 ? pos[1] : NULL;
 	r.t.ncols = 7;
 	r.now = (int64_t)time(NULL);
 	s = db_open(false);
@@ -789,6 +813,68 @@ static int cmd_show(int argc, char **argv)
 		       r.aors == 1 ? "" : "s");
 	}
 	table_free(&r.t);
+	store_close(s);
+	return ret;
+}
+
+struct who_aors {
+	const char *who;
+	char (*aor)[sizeof(((struct store_binding *)0)->aor)];
+	size_t n, cap;
+};
+
+static int who_aor_add(const struct store_binding *b, void *arg)
+{
+	struct who_aors *a = arg;
+
+	if (!aor_is(b->aor, a->who) || (a->n && !strcmp(a->aor[a->n - 1], b->aor)))
+		return 0; /* listed by AOR: one entry each */
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 4;
+		void *v = realloc(a->aor, cap * sizeof(*a->aor));
+
+		if (!v)
+			return ENOMEM;
+		a->aor = v;
+		a->cap = cap;
+	}
+	strcpy(a->aor[a->n++], b->aor);
+	return 0;
+}
+
+static int cmd_unregister(int argc, char **argv)
+{
+	struct who_aors a = { 0 };
+	const char *pos[2], *contact;
+	size_t removed, total = 0;
+	struct store *s;
+	int npos, ret, err = 0;
+
+	ret = args_parse(argc, argv, NULL, pos, 2, &npos);
+	if (ret)
+		return ret;
+	if (npos < 1 || !pos[0][0])
+		return usage_error("unregister whom? (unregister AOR|USER [CONTACT])");
+	contact = npos == 2 ? pos[1] : NULL;
+	s = db_open(false);
+	if (!s)
+		return EXIT_ERR;
+	a.who = pos[0];
+	err = store_bindings_list(s, (int64_t)time(NULL), who_aor_add, &a);
+	for (size_t i = 0; i < a.n && !err; i++) {
+		err = store_unbind(s, a.aor[i], contact, &removed);
+		if (!err && removed)
+			printf("%s: %zu binding%s removed\n", a.aor[i], removed, removed == 1 ? "" : "s");
+		total += err ? 0 : removed;
+	}
+	if (err) {
+		error("cannot remove registrations: %s", strerror(err));
+		ret = EXIT_ERR;
+	} else if (!total) {
+		error("no registration of %s%s%s", pos[0], contact ? " with contact " : "", contact ? contact : "");
+		ret = EXIT_ERR;
+	}
+	free(a.aor);
 	store_close(s);
 	return ret;
 }
@@ -837,5 +923,7 @@ int main(int argc, char **argv)
 		return cmd_user(argc - i - 1, argv + i + 1);
 	if (!strcmp(argv[i], "show"))
 		return cmd_show(argc - i - 1, argv + i + 1);
+	if (!strcmp(argv[i], "unregister"))
+		return cmd_unregister(argc - i - 1, argv + i + 1);
 	return usage_error("unknown command '%s'", argv[i]);
 }

@@ -3,6 +3,7 @@
 #include "registrar/registrar.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <ifaddrs.h>
 #include <netdb.h>
@@ -42,6 +43,13 @@ struct registrar {
 	struct names selves;    /* sipd's host name, localhost, interface and listen addresses */
 	char self_aor_host[132]; /* with no domain, the one host of AORs for all of selves */
 	atomic_bool stopping;   /* the workers are gone: commits still complete, answers are not sent */
+	/* sipctl unregister: a thread polls the requests it leaves in the store, on a connection of its own */
+	struct store *admin;
+	pthread_t poller;
+	bool polling;
+	bool poll_stop;         /* under poll_lock */
+	pthread_mutex_t poll_lock;
+	pthread_cond_t poll_cond;
 };
 
 /* A REGISTER waiting for its changes to reach the disk, with the 200 it will get once they are there:
@@ -833,6 +841,120 @@ static void keep_flows(const struct txn_origin *o, const char *aor, const struct
 	}
 }
 
+/* ---- an administrator's removals (sipctl unregister) ---- */
+
+#define UNBIND_POLL_S 1
+#define UNBIND_BATCH 64
+
+/* The AOR's bindings that u names (every one for contact ""), gone from memory and, in case a refresh
+ * wrote them again since sipctl deleted them, from the store; their TCP flows let go as an un-REGISTER's. */
+static void unbind_apply(struct registrar *r, const struct store_unbind *u)
+{
+	struct store_binding *b = NULL;
+	struct store_change *dels = NULL;
+	int64_t now = (int64_t)time(NULL);
+	uint32_t holder = slice_hash(slice_make(u->aor, strlen(u->aor)), 0x6b65);
+	struct tp_addr peer;
+	size_t n, kept = 0, ndel = 0;
+
+	loc_lock(r->loc, u->aor);
+	n = loc_get_locked(r->loc, u->aor, NULL, 0, now);
+	b = n ? calloc(n, sizeof(*b)) : NULL;
+	dels = n ? calloc(n, sizeof(*dels)) : NULL;
+	if (n && (!b || !dels)) {
+		loc_unlock(r->loc, u->aor);
+		log_err("registrar: %s: out of memory: bindings removed by sipctl stay in memory", u->aor);
+		goto out;
+	}
+	n = loc_get_locked(r->loc, u->aor, b, n, now);
+	for (size_t i = 0; i < n; i++) {
+		if (u->contact[0] && strcmp(b[i].contact, u->contact)) {
+			b[kept++] = b[i];
+			continue;
+		}
+		dels[ndel].op = STORE_BINDING_DEL;
+		dels[ndel++].b = b[i];
+		log_info("registrar: %s: binding removed by sipctl: %s", u->aor, b[i].contact);
+	}
+	if (ndel && loc_set_locked(r->loc, u->aor, b, kept, now) == 0 &&
+	    store_writer_submit(r->writer, dels, ndel, NULL, NULL))
+		log_warn("registrar: %s: bindings removed by sipctl stay in the store until they expire", u->aor);
+	loc_unlock(r->loc, u->aor);
+	holder = holder ? holder : 1;
+	for (size_t i = 0; i < ndel; i++)
+		if (!strncmp(dels[i].b.received, "tcp:", 4) && !tp_addr_parse(&peer, dels[i].b.received + 4, 0))
+			tp_conn_keep_at(NULL, &peer, holder, flow_left(b, kept, dels[i].b.received, now));
+out:
+	free(b);
+	free(dels);
+}
+
+static void unbinds_poll(struct registrar *r)
+{
+	struct store_unbind got[UNBIND_BATCH];
+	size_t n;
+	int err;
+
+	do {
+		err = store_unbinds_take(r->admin, got, UNBIND_BATCH, &n);
+		if (err)
+			log_warn("registrar: cannot read the removals sipctl left: %s", strerror(err));
+		for (size_t i = 0; i < n; i++)
+			unbind_apply(r, &got[i]);
+	} while (!err && n == UNBIND_BATCH);
+}
+
+static void *poller_main(void *arg)
+{
+	struct registrar *r = arg;
+
+	pthread_setname_np(pthread_self(), "sipd-unbind"); /* top -H, ps -L */
+	pthread_mutex_lock(&r->poll_lock);
+	while (!r->poll_stop) {
+		struct timespec until;
+
+		pthread_mutex_unlock(&r->poll_lock);
+		unbinds_poll(r);
+		pthread_mutex_lock(&r->poll_lock);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += UNBIND_POLL_S;
+		while (!r->poll_stop && pthread_cond_timedwait(&r->poll_cond, &r->poll_lock, &until) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&r->poll_lock);
+	return NULL;
+}
+
+static int poller_start(struct registrar *r)
+{
+	const char *why = NULL;
+	int err = store_open(&r->admin, r->cfg->db_path, false, &why);
+
+	if (err) {
+		log_err("registrar: cannot open %s: %s", r->cfg->db_path, why ? why : strerror(err));
+		return err;
+	}
+	pthread_mutex_init(&r->poll_lock, NULL);
+	pthread_cond_init(&r->poll_cond, NULL);
+	err = pthread_create(&r->poller, NULL, poller_main, r);
+	r->polling = err == 0;
+	return err;
+}
+
+static void poller_stop(struct registrar *r)
+{
+	if (!r->polling)
+		return;
+	pthread_mutex_lock(&r->poll_lock);
+	r->poll_stop = true;
+	pthread_cond_signal(&r->poll_cond);
+	pthread_mutex_unlock(&r->poll_lock);
+	pthread_join(r->poller, NULL);
+	r->polling = false;
+	pthread_cond_destroy(&r->poll_cond);
+	pthread_mutex_destroy(&r->poll_lock);
+}
+
 /* "udp:192.0.2.1:5060", "tcp:[2001:db8::1]:5061": where the REGISTER came from, as bindings keep it. */
 static void received_of(const struct txn_origin *o, char *buf, size_t n)
 {
@@ -988,6 +1110,8 @@ int registrar_new(struct registrar **rp, const struct config *cfg, struct auth *
 		goto fail;
 	if ((err = loc_start(r->loc)))
 		goto fail;
+	if ((err = poller_start(r)))
+		goto fail;
 	log_info("registrar: %zu live bindings loaded from %s; domains: %s%s", loc_count(r->loc), cfg->db_path,
 		 r->domains.n ? r->domains.name[0] : r->selves.n ? r->selves.name[0] : "-",
 		 r->domains.n + r->selves.n > 1 ? ", ..." : "");
@@ -1002,6 +1126,7 @@ void registrar_shutdown(struct registrar *r)
 {
 	if (!r || atomic_exchange(&r->stopping, true))
 		return;
+	poller_stop(r); /* it changes memory and submits to the writer */
 	loc_free(r->loc); /* stops expiring first: the writer must outlive the expiry thread */
 	r->loc = NULL;
 	store_writer_free(r->writer); /* what was acknowledged is on disk; what was not is still written */
@@ -1013,6 +1138,7 @@ void registrar_free(struct registrar *r)
 	if (!r)
 		return;
 	registrar_shutdown(r);
+	store_close(r->admin);
 	store_close(r->store);
 	free(r);
 }

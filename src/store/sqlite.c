@@ -93,6 +93,9 @@ static const char *const schema[] = {
 	/* v4: keys that must outlive a restart and be the same for every process on the database (the
 	 * proxy's Record-Route signature, so that the dialogs of a restarted sipd go on) */
 	"CREATE TABLE secrets(name TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL);",
+	/* v5: bindings an administrator removed (sipctl unregister) that a running sipd must drop from its
+	 * memory too; contact '' is every binding of the AOR */
+	"CREATE TABLE unbind(id INTEGER PRIMARY KEY, aor TEXT NOT NULL, contact TEXT NOT NULL DEFAULT '');",
 };
 #define SCHEMA_VERSION ((int)(sizeof(schema) / sizeof(schema[0])))
 
@@ -112,6 +115,9 @@ enum stmt_id {
 	ST_BIND_LIVE,
 	ST_BIND_LIST,
 	ST_BIND_AOR,
+	ST_UNBIND_ADD,
+	ST_UNBIND_LIST,
+	ST_UNBIND_DONE,
 	ST_COUNT
 };
 
@@ -133,6 +139,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BIND_LIVE] = "SELECT " BINDING_COLS " FROM bindings WHERE expires > ?1",
 	[ST_BIND_LIST] = "SELECT " BINDING_COLS " FROM bindings WHERE expires > ?1 ORDER BY aor, contact",
 	[ST_BIND_AOR] = "SELECT " BINDING_COLS " FROM bindings WHERE expires > ?1 AND aor = ?2",
+	[ST_UNBIND_ADD] = "INSERT INTO unbind(aor, contact) VALUES(?1, ?2)",
+	[ST_UNBIND_LIST] = "SELECT id, aor, contact FROM unbind ORDER BY id LIMIT ?1",
+	[ST_UNBIND_DONE] = "DELETE FROM unbind WHERE id <= ?1",
 };
 
 struct store {
@@ -671,6 +680,16 @@ static int change_exec(struct store *s, const struct store_change *c)
 	return EINVAL;
 }
 
+/* Ends the transaction BEGIN opened: committed when err is 0 so far, else rolled back. */
+static int txn_end(struct store *s, int err)
+{
+	if (!err)
+		err = run(s->st[ST_COMMIT]);
+	if (err && !sqlite3_get_autocommit(s->db))
+		run(s->st[ST_ROLLBACK]);
+	return err;
+}
+
 /* One transaction. 0 when committed (durable, see the top of this file); EINVAL when a change is
  * malformed (nothing is written); EIO when SQLite failed, the lock stayed busy for 5 s included, and
  * the transaction was rolled back. Every change is idempotent, so applying a batch again after EIO is
@@ -695,11 +714,90 @@ int store_apply(struct store *s, const struct store_change *changes, size_t n)
 		goto out;
 	for (i = 0; i < n && !err; i++)
 		err = change_exec(s, &changes[i]);
-	if (!err)
-		err = run(s->st[ST_COMMIT]);
-	if (err && !sqlite3_get_autocommit(s->db))
-		run(s->st[ST_ROLLBACK]);
+	err = txn_end(s, err);
 out:
+	store_unlock(s);
+	return err;
+}
+
+/* Deletes what matches and leaves the request for sipd, in one transaction. */
+int store_unbind(struct store *s, const char *aor, const char *contact, size_t *removed)
+{
+	struct store_change c = { .op = contact && *contact ? STORE_BINDING_DEL : STORE_AOR_DEL };
+	sqlite3_stmt *st;
+	int err;
+
+	*removed = 0;
+	if (!s || !aor || !*aor || strlen(aor) >= sizeof(c.b.aor) || (contact && strlen(contact) >= sizeof(c.b.contact)))
+		return EINVAL;
+	strcpy(c.b.aor, aor);
+	if (contact)
+		strcpy(c.b.contact, contact);
+	err = store_lock(s);
+	if (err)
+		return err;
+	err = run(s->st[ST_BEGIN]);
+	if (!err)
+		err = change_exec(s, &c);
+	if (!err) {
+		*removed = (size_t)sqlite3_changes(s->db);
+		st = s->st[ST_UNBIND_ADD];
+		bind_str(st, 1, c.b.aor);
+		bind_str(st, 2, c.b.contact);
+		err = *removed ? run(st) : 0; /* nothing stored, nothing in a running sipd's memory */
+	}
+	err = txn_end(s, err);
+	if (err)
+		*removed = 0;
+	store_unlock(s);
+	return err;
+}
+
+/* Up to max of the notes, oldest first; *last: the id of the last. */
+static int unbinds_read(struct store *s, struct store_unbind *out, size_t max, size_t *n, int64_t *last)
+{
+	sqlite3_stmt *st = s->st[ST_UNBIND_LIST];
+	int rc;
+
+	*n = 0;
+	sqlite3_bind_int64(st, 1, (int64_t)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*last = sqlite3_column_int64(st, 0);
+		col_str(st, 1, out[*n].aor, sizeof(out[*n].aor));
+		col_str(st, 2, out[*n].contact, sizeof(out[*n].contact));
+		(*n)++;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : EIO;
+}
+
+/* A look without the write lock first (sipd asks every second, and there is mostly nothing); when
+ * there is something, read again and forget what was read in one transaction, so that each note is
+ * taken once. */
+int store_unbinds_take(struct store *s, struct store_unbind *out, size_t max, size_t *n)
+{
+	int64_t last = 0;
+	int err;
+
+	*n = 0;
+	if (!s || !out || !max)
+		return EINVAL;
+	err = store_lock(s);
+	if (err)
+		return err;
+	err = unbinds_read(s, out, max, n, &last);
+	if (!err && *n) {
+		err = run(s->st[ST_BEGIN]);
+		if (!err)
+			err = unbinds_read(s, out, max, n, &last);
+		if (!err && *n) {
+			sqlite3_bind_int64(s->st[ST_UNBIND_DONE], 1, last);
+			err = run(s->st[ST_UNBIND_DONE]);
+		}
+		err = txn_end(s, err);
+	}
+	if (err)
+		*n = 0;
 	store_unlock(s);
 	return err;
 }

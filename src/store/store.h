@@ -83,6 +83,18 @@ int store_bindings_of(struct store *s, const char *aor, int64_t now, store_bindi
  * caller drew), stored now. Every process on one database gets the same, and it outlives restarts. 0, EIO,
  * or EINVAL when the stored one has another length. */
 int store_secret(struct store *s, const char *name, const uint8_t *fresh, size_t len, uint8_t *out);
+/* An administrator's removal (sipctl unregister): the bindings of aor whose contact is the one given (NULL
+ * or "": every one) deleted, and, when there were any, a request left for a running sipd to drop them from
+ * its memory too (store_unbinds_take), in one transaction. *removed: how many rows went. 0, EINVAL, EIO. */
+int store_unbind(struct store *s, const char *aor, const char *contact, size_t *removed);
+struct store_unbind {
+	char aor[256];
+	char contact[512]; /* "": every binding of the AOR */
+};
+/* sipd: up to max of the requests store_unbind left, oldest first, into out (*n of them), forgotten in the
+ * same transaction. 0, EINVAL, EIO (then *n is 0 and they stay for the next call). */
+int store_unbinds_take(struct store *s, struct store_unbind *out, size_t max, size_t *n);
+
 /* All changes in one transaction, durable when it returns 0 (WAL; fsync per sync_full). */
 int store_apply(struct store *s, const struct store_change *changes, size_t n);
 

@@ -960,6 +960,14 @@ then
 	unbind carol
 	case_end
 
+	case_begin "tcp_idle_timeout = 1: a phone registered over TCP whose registration sipctl unregister removes no longer keeps its connection: sipd closes it within a second of the removal and the idle timeout; another user's stays" timerc
+	unbind bob
+	unbind carol
+	check "tcpunreg by sipctl" tcpunreg --port "${SIPD_PORT[timerc]}" --user bob --keep-user carol --seconds 4 \
+		--over sipctl --sipctl "$SIPCTL" --db "$WORK/timerc.db"
+	unbind carol
+	case_end
+
 	case_begin "tcp_idle_timeout = 1: a caller over TCP whose callee answers 486 only after 2.5 s gets it on its connection (18.2.2); the idle timeout does not close a connection whose INVITE is unanswered" timerc
 	unbind bob
 	uas bob 1.0 uas_reject.xml CODE=486 REASON="Busy Here" DELAY=2500

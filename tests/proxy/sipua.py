@@ -37,9 +37,11 @@ socket), and timing checks over SIPp's message logs.
       tcp:127.0.0.1:LPORT, touches FILE; takes sipd's connection, reads one whole INVITE (top Via
       SIP/2.0/TCP) and closes the connection without answering (--reset: with a RST, SO_LINGER 0). Then for
       S seconds nothing more may come (no connection, no datagram: no retry, no ACK, no CANCEL)
-  sipua.py tcpunreg --port P --user U --keep-user K [--seconds S] [--over same|udp|tcp]
+  sipua.py tcpunreg --port P --user U --keep-user K [--seconds S] [--over same|udp|tcp|sipctl]
+                   [--sipctl PATH --db PATH]
       U and K register over a TCP connection each (Expires 300); U takes its binding back (Expires 0) on
-      its connection (--over udp: over UDP; tcp: over a new connection), after which sipd must close U's
+      its connection (--over udp: over UDP; tcp: over a new connection; sipctl: `sipctl unregister U`
+      removes it instead), after which sipd must close U's
       registration connection within S seconds (its tcp_idle_timeout), while K's stays
   sipua.py tcpreg --port P --user U --ready FILE [--seconds S] [--idle I]
       registers <sip:callee@127.0.0.1:LPORT> (no transport=) for U over a TCP connection and listens for no
@@ -110,6 +112,7 @@ import re
 import select
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -720,9 +723,15 @@ def cmd_tcpunreg(a):
     elif a.over == "tcp":
         side = socket.create_connection((HOST, a.port), timeout=5)
         r = register(None, a.port, a.user, a.password, contact, 0, stream=Stream(side))
+    elif a.over == "sipctl":
+        out = subprocess.run([a.sipctl, "-d", a.db, "unregister", a.user], capture_output=True, text=True,
+                             timeout=20)
+        if out.returncode != 0:
+            raise Fail("sipctl unregister %s: exit %d: %s" % (a.user, out.returncode, out.stderr.strip()))
+        r = None
     else:
         r = register(None, a.port, a.user, a.password, contact, 0, stream=st)
-    if r.code != 200 or r.values("Contact"):
+    if r and (r.code != 200 or r.values("Contact")):
         raise Fail("un-REGISTER (%s): expected 200 with no binding left, got '%s' %s"
                    % (a.over, r.start, r.values("Contact")))
     t0 = time.monotonic()
@@ -745,8 +754,8 @@ def cmd_tcpunreg(a):
         c.close()
     if side:
         side.close()
-    print("un-REGISTERed phone's connection closed %.1f s after the 200 (un-REGISTER over %s); the registered "
-          "one's still open" % (closed, {"same": "it", "udp": "UDP", "tcp": "a new connection"}[a.over]))
+    print("un-REGISTERed phone's connection closed %.1f s after the un-REGISTER (over %s); the registered "
+          "one's still open" % (closed, {"same": "it", "udp": "UDP", "tcp": "a new connection", "sipctl": "sipctl"}[a.over]))
     return 0
 
 
@@ -2043,8 +2052,11 @@ def main():
     d3.add_argument("--keep-user", required=True)
     d3.add_argument("--password", default="secret")
     d3.add_argument("--seconds", type=float, default=4.0)
-    d3.add_argument("--over", choices=("same", "udp", "tcp"), default="same",
-                    help="where the un-REGISTER goes: the registration's connection, UDP, a new connection")
+    d3.add_argument("--over", choices=("same", "udp", "tcp", "sipctl"), default="same",
+                    help="where the un-REGISTER goes: the registration's connection, UDP, a new connection; "
+                         "sipctl: none, `sipctl unregister U` instead")
+    d3.add_argument("--sipctl", help="sipctl, for --over sipctl")
+    d3.add_argument("--db", help="sipd's database, for --over sipctl")
     g3 = sub.add_parser("strayresp")
     g3.add_argument("--port", type=int, required=True)
     g3.add_argument("--status", type=int, default=200)

@@ -370,9 +370,10 @@ def exp_rx(n, slack=2):
 
 # ---- the store ----
 
-def sipctl_regs(sipctl, db):
-    """The rows of `sipctl show registrations` as dicts keyed by the column names (cells cut by column)."""
-    out = subprocess.run([sipctl, "-d", db, "show", "registrations"], capture_output=True, text=True, timeout=20)
+def sipctl_regs(sipctl, db, who=None):
+    """The rows of `sipctl show registrations [WHO]` as dicts keyed by the column names (cells cut by column)."""
+    out = subprocess.run([sipctl, "-d", db, "show", "registrations"] + ([who] if who else []), capture_output=True,
+                         text=True, timeout=20)
     if out.returncode != 0:
         raise CaseFail("sipctl show registrations: exit %d: %s" % (out.returncode, out.stderr.strip()))
     lines = out.stdout.rstrip("\n").split("\n")
@@ -751,6 +752,67 @@ def c_tcp_half_close(a, ck):
     except socket.timeout:
         ck.ok(False, "sipd did not close the half-closed connection within 3 s of its 200")
     ua.close()
+
+
+def sipctl_unregister(a, *args):
+    out = subprocess.run([a.sipctl, "-d", a.db, "unregister"] + list(args), capture_output=True, text=True,
+                         timeout=20)
+    return out.returncode, out.stdout + out.stderr
+
+
+def query_until(ua, user, password, want, seconds=3.0):
+    """REGISTER queries (no Contact) until the 200 lists exactly the contact URIs want, or seconds pass;
+    the last 200's contacts."""
+    deadline = time.monotonic() + seconds
+    while True:
+        r = ua.register(user, user, password)
+        got = sorted(u for u, _, _ in r.contacts()) if r.code == 200 else None
+        if got == sorted(want) or time.monotonic() > deadline:
+            return got
+        time.sleep(0.2)
+
+
+@case("unregister", "sipctl unregister: one contact, then the rest of the AOR by user name: gone from SQLite "
+      "at once, from sipd's memory (a query, the log) within a second; bob untouched; nothing left: exit 1")
+def c_unregister(a, ck):
+    ua, ub = UA(a.port), UA(a.port)
+    wipe(ua, "alice", "alice", "secret")
+    wipe(ub, "bob", "bob", "hunter2")
+    c1, c2, c3 = "sip:u1@10.0.0.1:5060", "sip:u2@10.0.0.2:5060", "sip:u3@10.0.0.3:5060"
+    ck.code(ua.auth_send("alice", "alice", "secret", ["<%s>" % c1, "<%s>" % c2], 600), 200, what="alice, 2 contacts")
+    ck.code(ub.auth_send("bob", "bob", "hunter2", ["<%s>" % c3], 600), 200, what="bob")
+    for who in ("alice", "alice@127.0.0.1", "sip:alice@127.0.0.1"):
+        rows, text = sipctl_regs(a.sipctl, a.db, who)
+        ck.ok(sorted(r["CONTACT"] for r in rows) == [c1, c2] and {r["AOR"] for r in rows} == {"sip:alice@127.0.0.1"},
+              "sipctl show registrations %s: expected alice's two contacts only\n%s" % (who, indent(text)))
+    rc, out = sipctl_unregister(a, "sip:alice@127.0.0.1", c1)
+    ck.ok(rc == 0 and "sip:alice@127.0.0.1: 1 binding removed" in out,
+          "sipctl unregister sip:alice@127.0.0.1 %s: exit %d: %s" % (c1, rc, out.strip()))
+    ck.ok(sorted(b["contact"] for b in db_rows(a.db) if b["aor"] == "sip:alice@127.0.0.1") == [c2],
+          "SQLite right after sipctl: %s" % db_rows(a.db))
+    got = query_until(UA(a.port), "alice", "secret", [c2])
+    ck.ok(got == [c2], "a query 3 s after sipctl unregister lists %s, expected only %s" % (got, c2))
+    ck.ok(log_has(a.log, r"registrar: sip:alice@127\.0\.0\.1: binding removed by sipctl: %s" % re.escape(c1)),
+          "sipd's log does not say it removed %s" % c1)
+    rc, out = sipctl_unregister(a, "alice")
+    ck.ok(rc == 0 and "sip:alice@127.0.0.1: 1 binding removed" in out,
+          "sipctl unregister alice: exit %d: %s" % (rc, out.strip()))
+    got = query_until(UA(a.port), "alice", "secret", [])
+    ck.ok(got == [], "a query 3 s after sipctl unregister alice lists %s, expected none" % got)
+    ck.ok(not [b for b in db_rows(a.db) if b["aor"] == "sip:alice@127.0.0.1"], "alice's rows still in SQLite")
+    got = query_until(UA(a.port), "bob", "hunter2", [c3], 0)
+    ck.ok(got == [c3], "bob's bindings after alice's removal: %s, expected %s" % (got, c3))
+    rc, out = sipctl_unregister(a, "alice@127.0.0.1")
+    ck.ok(rc == 1 and "no registration of alice@127.0.0.1" in out,
+          "sipctl unregister of an AOR with nothing bound: exit %d (%s), expected 1" % (rc, out.strip()))
+    rc, out = sipctl_unregister(a)
+    ck.ok(rc == 2, "sipctl unregister without an AOR: exit %d, expected 2 (usage)" % rc)
+    # the phone may register again: the removal was of that binding, not of the user
+    r = ua.auth_send("alice", "alice", "secret", ["<%s>" % c1], 600)
+    if ck.code(r, 200, what="alice again after sipctl unregister"):
+        ck.ok([u for u, _, _ in r.contacts()] == [c1], "the 200 lists %s" % [u for u, _, _ in r.contacts()])
+    wipe(ua, "alice", "alice", "secret")
+    wipe(ub, "bob", "bob", "hunter2")
 
 
 @case("nat", "Contact 10.0.0.99:5060 from 127.0.0.1:<port>: received udp:127.0.0.1:<port>")

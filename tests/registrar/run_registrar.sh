@@ -127,6 +127,7 @@ then
 	py_case "several Contacts with q: 200 lists each <uri>;expires=N;q=0.500 exactly; q and removal in sipctl" \
 		main multi
 	py_case "query (no Contact): 200 lists every binding with time left; the store is unchanged" main query
+	py_case "sipctl unregister: a contact, then the user's AOR: gone from SQLite at once and from sipd's memory within a second (query, log); other users untouched; nothing left: exit 1" main unregister
 	py_case "replayed nonce count (same nonce, nc not higher): 401; nc+1 with the same nonce: 200" main replay
 	py_case "Expires 7200 lowered to 3600; 30, ;expires=59, ;expires=1: 423 + Min-Expires: 60; 60 taken" main expires
 	py_case "malformed Expires (4294967296, abc) counts as 3600 (RFC 3261 20.19 SHOULD), not 400" main \

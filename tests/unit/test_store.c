@@ -132,7 +132,7 @@ static void test_open_schema(void **state)
 	(void)state;
 	s = open_ok(true);
 	store_close(s);
-	assert_int_equal(sql_int("PRAGMA user_version"), 4);
+	assert_int_equal(sql_int("PRAGMA user_version"), 5);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'users'"), 1);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"), 3);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'bindings'"), 1);
@@ -837,7 +837,7 @@ static void test_schema_upgrade_v1(void **state)
 			 SQLITE_OK);
 	sqlite3_close(h);
 	s = open_ok(true);
-	assert_int_equal(sql_int("PRAGMA user_version"), 4);
+	assert_int_equal(sql_int("PRAGMA user_version"), 5);
 	assert_int_equal(sql_int("SELECT count(*) FROM bindings"
 				 " WHERE aor = 'sip:old@example.com' AND received = 'udp:192.0.2.9:5060'"),
 			 1);
@@ -981,6 +981,50 @@ static void test_secret(void **state)
 	assert_int_equal(sql_int("SELECT count(*) FROM secrets"), 2);
 }
 
+/* sipctl unregister: one contact, then the rest of the AOR, deleted at once and each left as a request
+ * that sipd takes once, in order; an AOR with nothing stored leaves none; a batch taken max at a time. */
+static void test_unbind(void **state)
+{
+	struct store *s = open_ok(true), *sipd = open_ok(true);
+	struct store_change c[3];
+	struct store_unbind got[4];
+	size_t removed, n;
+
+	(void)state;
+	c[0] = put("sip:alice@example.com", "sip:alice@192.0.2.10:5060", 2000);
+	c[1] = put("sip:alice@example.com", "sip:alice@192.0.2.11:5060", 2000);
+	c[2] = put("sip:bob@example.com", "sip:bob@192.0.2.20:5060", 2000);
+	assert_int_equal(store_apply(s, c, 3), 0);
+	assert_int_equal(store_unbind(s, "sip:alice@example.com", "sip:alice@192.0.2.10:5060", &removed), 0);
+	assert_int_equal(removed, 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings WHERE aor = 'sip:alice@example.com'"), 1);
+	assert_int_equal(store_unbind(s, "sip:alice@example.com", "sip:alice@192.0.2.10:5060", &removed), 0);
+	assert_int_equal(removed, 0); /* gone already: no request left */
+	assert_int_equal(store_unbind(s, "sip:carol@example.com", NULL, &removed), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(store_unbind(s, "sip:alice@example.com", "", &removed), 0);
+	assert_int_equal(removed, 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings"), 1); /* bob's */
+	assert_int_equal(sql_int("SELECT count(*) FROM unbind"), 2);
+
+	assert_int_equal(store_unbinds_take(sipd, got, 1, &n), 0); /* another connection, as sipd's */
+	assert_int_equal(n, 1);
+	assert_string_equal(got[0].aor, "sip:alice@example.com");
+	assert_string_equal(got[0].contact, "sip:alice@192.0.2.10:5060");
+	assert_int_equal(store_unbinds_take(sipd, got, 4, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(got[0].aor, "sip:alice@example.com");
+	assert_string_equal(got[0].contact, "");
+	assert_int_equal(store_unbinds_take(sipd, got, 4, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM unbind"), 0);
+
+	assert_int_equal(store_unbind(s, "", NULL, &removed), EINVAL);
+	assert_int_equal(store_unbinds_take(sipd, got, 0, &n), EINVAL);
+	store_close(sipd);
+	store_close(s);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, dir_setup, dir_teardown)
 
 int main(void)
@@ -1007,6 +1051,7 @@ int main(void)
 		T(test_bad_args),
 		T(test_binding_time),
 		T(test_secret),
+		T(test_unbind),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
