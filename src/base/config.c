@@ -53,6 +53,7 @@ static const struct key keys[] = {
 	{ "registrar", "max_contacts", K_UINT, F(max_contacts), 1, 1000, "10" },
 	{ "registrar", "max_contacts_policy", K_STR, F(max_contacts_policy), 0, 0, "reject" },
 	{ "registrar", "max_bindings", K_UINT, F(max_bindings), 1, 100000000, "1000000" },
+	{ "registrar", "nat_keepalive", K_UINT, F(nat_keepalive), 0, 3600, "0" },
 	{ "auth", "realm", K_STR, F(realm), 0, 0, "" },
 	{ "auth", "algorithms", K_STR, F(algorithms), 0, 0, "SHA-256, MD5" },
 	{ "auth", "nonce_lifetime", K_UINT, F(nonce_lifetime), 5, 86400, "300" },

@@ -51,6 +51,7 @@ struct config {
 	unsigned max_contacts;         /* per AOR */
 	unsigned max_bindings;         /* in all: past it, a REGISTER that adds one gets 503 */
 	char max_contacts_policy[16];  /* "reject" (403) or "drop_oldest" */
+	unsigned nat_keepalive;        /* seconds between OPTIONS to each phone behind a NAT; 0: none */
 	/* [auth] */
 	char realm[128];               /* empty: the first domain, else "sipd" */
 	char algorithms[64];           /* challenges offered, in order: "SHA-256, MD5" */

@@ -446,6 +446,27 @@ void loc_foreach(struct loc *l, store_binding_h *cb, void *arg)
 	free(sb);
 }
 
+unsigned loc_shard_count(void)
+{
+	return LOC_SHARDS;
+}
+
+void loc_walk_shard(struct loc *l, unsigned shard, loc_walk_h *cb, void *arg)
+{
+	struct loc_shard *s = &l->shards[shard % LOC_SHARDS];
+	int64_t now = (int64_t)time(NULL);
+
+	pthread_mutex_lock(&s->lock);
+	for (struct htab_link *k = htab_next(&s->aors, NULL); k; k = htab_next(&s->aors, k)) {
+		const struct aor *a = (const struct aor *)k;
+
+		for (const struct binding *b = a->head; b; b = b->next)
+			if (b->expires > now)
+				cb(a->name, b->contact, b->received, b->path, arg);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
 size_t loc_count(struct loc *l)
 {
 	return atomic_load(&l->count);

@@ -18,6 +18,7 @@
 #include "base/mem.h"
 #include "base/scratch.h"
 #include "net/loop.h"
+#include "registrar/natping.h"
 #include "sip/build.h"
 #include "sip/uri.h"
 
@@ -43,8 +44,10 @@ struct registrar {
 	struct names selves;    /* sipd's host name, localhost, interface and listen addresses */
 	char self_aor_host[132]; /* with no domain, the one host of AORs for all of selves */
 	atomic_bool stopping;   /* the workers are gone: commits still complete, answers are not sent */
-	/* sipctl unregister: a thread polls the requests it leaves in the store, on a connection of its own */
+	/* once a second, a thread of the registrar's own takes the removals sipctl unregister left in the store
+	 * (on a connection of its own) and pings the phones behind a NAT that are due (nat_keepalive) */
 	struct store *admin;
+	int64_t pinged_to;      /* the last second natping_tick ran for */
 	pthread_t poller;
 	bool polling;
 	bool poll_stop;         /* under poll_lock */
@@ -841,9 +844,9 @@ static void keep_flows(const struct txn_origin *o, const char *aor, const struct
 	}
 }
 
-/* ---- an administrator's removals (sipctl unregister) ---- */
+/* ---- the registrar's thread: an administrator's removals (sipctl unregister), NAT keep-alives ---- */
 
-#define UNBIND_POLL_S 1
+#define TICK_S 1
 #define UNBIND_BATCH 64
 
 /* The AOR's bindings that u names (every one for contact ""), gone from memory and, in case a refresh
@@ -904,20 +907,35 @@ static void unbinds_poll(struct registrar *r)
 	} while (!err && n == UNBIND_BATCH);
 }
 
+/* Every second since the last tick (a late wake-up skips none), at most one interval's worth. */
+static void natping_due(struct registrar *r)
+{
+	unsigned interval = r->cfg->nat_keepalive;
+	int64_t now = (int64_t)time(NULL);
+
+	if (!interval)
+		return;
+	if (r->pinged_to < now - (int64_t)interval)
+		r->pinged_to = now - (int64_t)interval;
+	while (r->pinged_to < now)
+		natping_tick(r->loc, interval, ++r->pinged_to);
+}
+
 static void *poller_main(void *arg)
 {
 	struct registrar *r = arg;
 
-	pthread_setname_np(pthread_self(), "sipd-unbind"); /* top -H, ps -L */
+	pthread_setname_np(pthread_self(), "sipd-registrar"); /* top -H, ps -L */
 	pthread_mutex_lock(&r->poll_lock);
 	while (!r->poll_stop) {
 		struct timespec until;
 
 		pthread_mutex_unlock(&r->poll_lock);
 		unbinds_poll(r);
+		natping_due(r);
 		pthread_mutex_lock(&r->poll_lock);
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += UNBIND_POLL_S;
+		until.tv_sec += TICK_S;
 		while (!r->poll_stop && pthread_cond_timedwait(&r->poll_cond, &r->poll_lock, &until) != ETIMEDOUT)
 			;
 	}

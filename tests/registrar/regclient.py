@@ -815,6 +815,55 @@ def c_unregister(a, ck):
     wipe(ub, "bob", "bob", "hunter2")
 
 
+def pings(ua, seconds):
+    """The OPTIONS that reach ua's socket within seconds (each answered 200, as a phone would)."""
+    got, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        raw = ua.recv(max(deadline - time.monotonic(), 0.01))
+        if raw is None:
+            continue
+        m = Msg(raw)
+        if not m.start.startswith("OPTIONS "):
+            continue
+        got.append(m)
+        ok = ["SIP/2.0 200 OK"] + ["%s: %s" % (h, m.first(h)) for h in ("Via", "From", "To", "Call-ID", "CSeq")]
+        ua.sock.sendto(("\r\n".join(ok + ["Content-Length: 0", "", ""])).encode(), (HOST, ua.port))
+    return got
+
+
+@case("natping", "nat_keepalive = 1: an OPTIONS every second through the pinhole of a phone registered over UDP "
+      "from another address than its Contact's, none to one whose Contact is where it registered from, none "
+      "once its binding is removed; the phone's 200s are absorbed")
+def c_natping(a, ck):
+    nat, direct = UA(a.port), UA(a.port)
+    wipe(nat, "alice", "alice", "secret")
+    wipe(direct, "bob", "bob", "hunter2")
+    behind = "sip:alice@10.0.0.99:5060;transport=udp"
+    here = "sip:bob@%s:%d" % (HOST, direct.lport)
+    ck.code(nat.auth_send("alice", "alice", "secret", ["<%s>" % behind], 600), 200, what="alice behind a NAT")
+    ck.code(direct.auth_send("bob", "bob", "hunter2", ["<%s>" % here], 600), 200, what="bob, not behind one")
+    got = pings(nat, 3.5)
+    ck.ok(len(got) >= 2, "%d OPTIONS reached alice's pinhole in 3.5 s with nat_keepalive = 1, expected 3 or so"
+          % len(got))
+    for m in got[:1]:
+        via = m.first("Via") or ""
+        ck.ok(m.start == "OPTIONS %s SIP/2.0" % behind, "the ping's start line: '%s'" % m.start)
+        ck.ok(re.match(r"^SIP/2\.0/UDP 127\.0\.0\.1:%d;branch=z9hG4bK\w+;rport$" % a.port, via),
+              "the ping's Via: '%s'" % via)
+        ck.ok(m.first("Max-Forwards") == "70" and m.first("CSeq") == "1 OPTIONS",
+              "Max-Forwards '%s', CSeq '%s'" % (m.first("Max-Forwards"), m.first("CSeq")))
+        ck.ok(m.first("To") == "<%s>" % behind and re.search(r";tag=\w+$", m.first("From") or ""),
+              "To '%s', From '%s'" % (m.first("To"), m.first("From")))
+    branches = {re.sub(r".*branch=([^;]+).*", r"\1", m.first("Via") or "") for m in got}
+    ck.ok(len(branches) == len(got), "pings share branches: %s" % sorted(branches))
+    ck.ok(not pings(direct, 0.1), "bob, registered from the address his Contact names, was pinged")
+    ck.code(nat.auth_send("alice", "alice", "secret", ["<%s>" % behind], 0), 200, what="alice un-REGISTERs")
+    pings(nat, 0.3)  # one in flight
+    late = pings(nat, 2.5)
+    ck.ok(not late, "%d pings after alice's binding was removed" % len(late))
+    wipe(direct, "bob", "bob", "hunter2")
+
+
 @case("nat", "Contact 10.0.0.99:5060 from 127.0.0.1:<port>: received udp:127.0.0.1:<port>")
 def c_nat(a, ck):
     ua = UA(a.port)

@@ -4,7 +4,7 @@
 # (SHA-256 digest, stale nonces, replayed nonce counts, exact checks of every Contact, a reason phrase holding
 # "CSeq"), sipctl (next to SIPD) and the SQLite file for what was stored, and a sipsak smoke test.
 #
-# Starts six sipd instances, each with its own temporary config and database on free ports of 127.0.0.1,
+# Starts seven sipd instances, each with its own temporary config and database on free ports of 127.0.0.1,
 # all with min_expires 60 (but aux), max_expires 3600, max_contacts 3 and users alice (secret, extension
 # 100) and bob (hunter2):
 #   main     [auth] algorithms = MD5, SHA-256, nonce_lifetime 300: regclient's cases (SHA-256 mostly)
@@ -15,6 +15,7 @@
 #   full     max_bindings 2, register_auth = no: 503 once the location service is full
 #   domains  [general] domain = a.example, b.example, realm 'dom "HQ"', min_expires 7200, MD5: the AOR's
 #            domain against the Request-URI's, 423 only under an hour, quoted-pairs in realm and user name
+#   nat      nat_keepalive = 1: the OPTIONS pings to phones behind a NAT
 # Prints one PASS/FAIL line per case; at the end checks that every sipd is still alive, exits 0 on
 # SIGTERM and printed no sanitizer report. Exits 1 if anything failed.
 # KEEP=1 keeps the work directory (configs, databases, sipd stderr, SIPp message logs) for a look afterwards.
@@ -34,7 +35,7 @@ need_exec "$SIPCTL" "build the sipctl target"
 lib_init registrar
 
 # ---- ports: 4 for sipd, the rest for SIPp's local UDP port ----
-pick_ports 6 40 $((30000 + $$ % 10000)) "${RC[@]}"
+pick_ports 7 40 $((30000 + $$ % 10000)) "${RC[@]}"
 
 # ---- sipd instances: start_sipd NAME PORT < [registrar], [auth] and [user] sections ----
 SIPD_READY=("${RC[@]}")
@@ -367,5 +368,17 @@ then
 		domains domains
 fi
 
-stop_all main md5 lockout aux full domains
+# ==== nat: nat_keepalive = 1 ====
+if start_sipd nat "${PORTS[6]}" <<EOF
+$REGISTRAR
+nat_keepalive = 1
+
+$USERS
+EOF
+then
+	py_case "nat_keepalive = 1: an OPTIONS each second to a phone registered over UDP from another address than its Contact (Via, branch, CSeq 1 OPTIONS, To its Contact), none to one registered from where its Contact says, none once its binding is gone; its 200s absorbed" \
+		nat natping
+fi
+
+stop_all main md5 lockout aux full domains nat
 finish registrar

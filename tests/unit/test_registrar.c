@@ -1,4 +1,5 @@
-/* test_registrar.c: the address of record of a To URI (RFC 3261 10.3 step 5). */
+/* test_registrar.c: the address of record of a To URI (RFC 3261 10.3 step 5); which bindings the NAT
+ * keep-alives ping, and the OPTIONS they send. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,7 +9,9 @@
 
 #include <cmocka.h>
 
+#include "registrar/natping.h"
 #include "registrar/registrar.h"
+#include "sip/msg.h"
 #include "sip/uri.h"
 
 /* registrar_aor of the URI text, into out (n bytes); false when refused. */
@@ -60,11 +63,55 @@ static void test_aor_refused(void **state)
 	assert_false(aor_of("sip:a%00@x.org", aor, 14));
 }
 
+/* Pinged: registered over UDP, no Path, from elsewhere than the Contact names (a host name is elsewhere). */
+static void test_natping_wanted(void **state)
+{
+	(void)state;
+	assert_true(natping_wanted("sip:a@10.0.0.9:5060", "udp:192.0.2.1:40000", ""));
+	assert_true(natping_wanted("sip:a@192.0.2.1:5060", "udp:192.0.2.1:40000", "")); /* port mapped */
+	assert_true(natping_wanted("sip:a@phone.example.com", "udp:192.0.2.1:5060", ""));
+	assert_true(natping_wanted("sip:a@[2001:db8::2]", "udp:[2001:db8::1]:5060", ""));
+	assert_false(natping_wanted("sip:a@192.0.2.1", "udp:192.0.2.1:5060", "")); /* 5060 by default */
+	assert_false(natping_wanted("sip:a@192.0.2.1:5062;transport=udp", "udp:192.0.2.1:5062", ""));
+	assert_false(natping_wanted("sip:a@[2001:db8::1]:5060", "udp:[2001:db8:0::1]:5060", ""));
+	assert_false(natping_wanted("sip:a@10.0.0.9:5060", "tcp:192.0.2.1:40000", "")); /* the flow is kept */
+	assert_false(natping_wanted("sip:a@10.0.0.9:5060", "udp:192.0.2.1:40000", "<sip:edge.example;lr>"));
+	assert_false(natping_wanted("sips:a@10.0.0.9:5061", "udp:192.0.2.1:40000", ""));
+	assert_false(natping_wanted("not a uri", "udp:192.0.2.1:40000", ""));
+	assert_false(natping_wanted("sip:a@10.0.0.9", "udp:junk", ""));
+}
+
+/* The ping is a request sipd's own parser takes whole: the Contact without its headers as Request-URI
+ * and To, a Via with a branch of the magic cookie and rport; too small a buffer gives 0. */
+static void test_natping_build(void **state)
+{
+	char buf[1024];
+	struct sip_msg m;
+	struct sip_error err;
+	size_t len;
+
+	(void)state;
+	len = natping_build(buf, sizeof(buf), "sip:a@10.0.0.9:5060;transport=udp?subject=x", "192.0.2.5:5060", 0x1234);
+	assert_true(len > 0);
+	assert_int_equal(sip_msg_parse(&m, buf, len, &err), 0);
+	assert_int_equal(m.mid, SIP_METHOD_OPTIONS);
+	assert_int_equal(m.ruri_err, 0);
+	assert_int_equal(m.ruri.l, strlen("sip:a@10.0.0.9:5060;transport=udp"));
+	assert_memory_equal(m.ruri.p, "sip:a@10.0.0.9:5060;transport=udp", m.ruri.l);
+	assert_non_null(strstr(buf, "\r\nTo: <sip:a@10.0.0.9:5060;transport=udp>\r\n"));
+	assert_non_null(strstr(buf, "\r\nVia: SIP/2.0/UDP 192.0.2.5:5060;branch=z9hG4bKka0000000000001234;rport\r\n"));
+	assert_non_null(strstr(buf, "\r\nCSeq: 1 OPTIONS\r\n"));
+	assert_int_equal(m.max_forwards, 70);
+	assert_int_equal(natping_build(buf, 100, "sip:a@10.0.0.9", "192.0.2.5:5060", 1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_aor_canonical),
 		cmocka_unit_test(test_aor_refused),
+		cmocka_unit_test(test_natping_wanted),
+		cmocka_unit_test(test_natping_build),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,26 @@
+/* natping.h: keep-alive requests to phones registered over UDP from behind a NAT (Kamailio's nathelper
+ * "sipping", Asterisk's qualify): an OPTIONS now and then through the pinhole the REGISTER came by, so
+ * that the NAT keeps it open for the calls sipd sends there. */
+#ifndef SIPD_REGISTRAR_NATPING_H
+#define SIPD_REGISTRAR_NATPING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "registrar/location.h"
+
+/* Whether a binding is a phone behind a NAT as the pings see it: registered over UDP, with no Path (an
+ * edge proxy in front keeps its own pinholes), from another address or port than its Contact names. */
+bool natping_wanted(const char *contact, const char *received, const char *path);
+
+/* For second now, sends the pings due: every binding natping_wanted is pinged once every interval
+ * seconds, the location service's shards spread over the interval. Once a second, from one thread;
+ * the sends go out through worker 0's socket. Returns how many were sent. */
+size_t natping_tick(struct loc *l, unsigned interval, int64_t now);
+
+/* The OPTIONS for contact (its headers left off the Request-URI) from local, into buf: its length, 0
+ * when it does not fit. id makes the branch, tag and Call-ID unique. */
+size_t natping_build(char *buf, size_t n, const char *contact, const char *local, uint64_t id);
+
+#endif
