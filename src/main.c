@@ -124,6 +124,22 @@ static const char *listeners(const struct config *cfg, char *buf, size_t n)
 	return buf;
 }
 
+/* The configuration's warnings (config_warnings): on stderr for --check, whose exit status stays 0
+ * (the file is valid), else in the log as sipd starts. */
+static void report_warnings(const struct config *cfg, bool to_stderr)
+{
+	char warnings[1024];
+
+	if (!config_warnings(cfg, warnings, sizeof(warnings)))
+		return;
+	for (char *line = strtok(warnings, "\n"); line; line = strtok(NULL, "\n")) {
+		if (to_stderr)
+			fprintf(stderr, "sipd: warning: %s\n", line);
+		else
+			log_warn("config: %s", line);
+	}
+}
+
 static int run(const struct config *cfg, const char *path)
 {
 	char all[CONFIG_MAX_LISTEN * 130];
@@ -139,6 +155,7 @@ static int run(const struct config *cfg, const char *path)
 			return 1;
 		}
 	}
+	report_warnings(cfg, false);
 	tc.nlisten = cfg->nlisten;
 	tc.workers = cfg->workers;
 	tc.max_msg_size = cfg->max_message_size;
@@ -246,8 +263,10 @@ int main(int argc, char **argv)
 		}
 	}
 	if (check || dump) {
-		if (check)
+		if (check) {
+			report_warnings(&cfg, true);
 			printf("%s: OK\n", path ? path : "(embedded defaults)");
+		}
 		else
 			config_dump(&cfg, stdout, secrets);
 		config_free(&cfg);

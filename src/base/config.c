@@ -652,6 +652,38 @@ int config_load(struct config *c, const char *path, char *errbuf, size_t errlen)
 	return x.errors;
 }
 
+static void __attribute__((format(printf, 4, 5))) warn_add(char *buf, size_t n, unsigned *count,
+							   const char *fmt, ...)
+{
+	size_t used = buf && n ? strlen(buf) : 0;
+	va_list ap;
+
+	(*count)++;
+	if (!buf || used + 1 >= n)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + used, n - used, fmt, ap);
+	va_end(ap);
+}
+
+unsigned config_warnings(const struct config *c, char *buf, size_t n)
+{
+	unsigned count = 0;
+
+	if (buf && n)
+		buf[0] = '\0';
+	if (!c->register_auth)
+		warn_add(buf, n, &count, "[auth] register_auth = no: anyone may register any address of record of "
+			 "sipd's domains and take its calls (for a lab only)\n");
+	if (!c->auth_calls)
+		warn_add(buf, n, &count, "[proxy] auth_calls = no: anyone may call and write as sipd's users, through "
+			 "sipd to wherever it routes (for a lab only)\n");
+	if (c->timer_c <= 180)
+		warn_add(buf, n, &count, "[proxy] timer_c = %u: RFC 3261 16.6 step 11 asks for more than 3 minutes; "
+			 "a call that rings longer is cancelled after %u s\n", c->timer_c, c->timer_c);
+	return count;
+}
+
 static void dump_secret(FILE *f, const char *key, const char *value, bool secrets)
 {
 	if (!value[0])

@@ -93,6 +93,9 @@ void config_free(struct config *c);
 /* Loads path over the defaults. Errors are written to errbuf one per line as "FILE:LINE: message";
  * returns the number of errors (0 = fine), or -1 when the file cannot be opened. */
 int config_load(struct config *c, const char *path, char *errbuf, size_t errlen);
+/* Settings that are valid but leave sipd open or off the RFC, one line each into buf ("[auth]
+ * register_auth = no: ...\n"), for --check and the log at start: how many there are. */
+unsigned config_warnings(const struct config *c, char *buf, size_t n);
 /* Prints every key and its current value in INI form. A user's password, ha1 and ha1_sha256 are
  * printed only with secrets; otherwise a comment says each is set (a dump gets pasted into questions
  * and bug reports, and a HA1 is as good as the password to a digest client of that realm). */

@@ -168,6 +168,15 @@ run -c "$WORK/default.ini" --check
 expect "-c default.ini --check (default_expires 60 under min_expires 120): exit 1, the error says why" 1 '' \
 	"^$WORK/default.ini: \\[registrar\\] default_expires \\(60\\) is under min_expires \\(120\\): a REGISTER without an interval would get 423$"
 
+printf '[auth]\nregister_auth = no\n[proxy]\ntimer_c = 60\n' >"$WORK/warn.ini"
+run -c "$WORK/warn.ini" --check
+expect "-c warn.ini --check (register_auth = no, timer_c = 60): valid, exit 0, with a warning for each on stderr" 0 \
+	"^$WORK/warn.ini: OK$" "^sipd: warning: \\[auth\\] register_auth = no: anyone may register"
+expect "warn.ini: timer_c under 3 minutes warned of (RFC 3261 16.6 step 11)" 0 '' \
+	"^sipd: warning: \\[proxy\\] timer_c = 60: RFC 3261 16.6 step 11 asks for more than 3 minutes"
+run --check
+[ -z "$ERR" ] && pass "--check of the embedded defaults: no warning" || fail "--check of the defaults warns" "$ERR"
+
 # ---- --dump-config ----
 run --dump-config
 expect "--dump-config: the embedded defaults, every section" 0 '^\[general\]'

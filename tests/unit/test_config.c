@@ -729,6 +729,31 @@ static void test_dump_round_trip(void **state)
 }
 
 /* A user's password and HA1s are not printed unless asked for: a comment says each is set */
+/* Valid settings that leave sipd open or off the RFC are warned of, each once; the defaults are not;
+ * a buffer too small still counts them all. */
+static void test_warnings(void **state)
+{
+	struct config c;
+	char buf[1024], tiny[8];
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_warnings(&c, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	c.register_auth = false;
+	c.auth_calls = false;
+	c.timer_c = 180;
+	assert_int_equal(config_warnings(&c, buf, sizeof(buf)), 3);
+	assert_non_null(strstr(buf, "[auth] register_auth = no: anyone may register"));
+	assert_non_null(strstr(buf, "[proxy] auth_calls = no: anyone may call"));
+	assert_non_null(strstr(buf, "[proxy] timer_c = 180: RFC 3261 16.6 step 11"));
+	assert_int_equal(config_warnings(&c, tiny, sizeof(tiny)), 3);
+	assert_int_equal(strlen(tiny), sizeof(tiny) - 1);
+	c.timer_c = 181;
+	assert_int_equal(config_warnings(&c, NULL, 0), 2);
+	config_free(&c);
+}
+
 static void test_dump_secrets(void **state)
 {
 	char *path = tmp_write("[user alice]\npassword = s3cret-pw\n"
@@ -779,6 +804,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_max_contacts_policy, tmp_cleanup),
 		cmocka_unit_test_teardown(test_sections_and_users, tmp_cleanup),
 		cmocka_unit_test_teardown(test_continuation_lines, tmp_cleanup),
+		cmocka_unit_test(test_warnings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
