@@ -816,6 +816,26 @@ static unsigned flow_left(const struct store_binding *cur, size_t n, const char 
 	return (unsigned)longest;
 }
 
+/* Who holds a TCP connection for an AOR's bindings (tp_conn_keep): the AOR's hash, never 0 (holder 0 is
+ * the proxy's). */
+static uint32_t flow_holder(const char *aor)
+{
+	uint32_t h = slice_hash(slice_make(aor, strlen(aor)), 0x6b65);
+
+	return h ? h : 1;
+}
+
+/* The connection that bindings came over from received ("tcp:ADDR"), if still standing, is held for as
+ * long as the AOR's bindings from there (cur) last, and let go when none does. */
+static void flow_recount(struct tp_worker *w, uint32_t holder, const char *received, const struct store_binding *cur,
+			 size_t n, int64_t now)
+{
+	struct tp_addr peer;
+
+	if (!strncmp(received, "tcp:", 4) && !tp_addr_parse(&peer, received + 4, 0))
+		tp_conn_keep_at(w, &peer, holder, flow_left(cur, n, received, now));
+}
+
 /* A phone registered over TCP is reached over that connection (the proxy's flow rule), so the connection
  * must outlive the idle timeout for as long as the registration lasts (Kamailio: tcp_persistent_flag):
  * until the last of the AOR's bindings registered from there (received) ends, once the REGISTER has
@@ -826,21 +846,19 @@ static unsigned flow_left(const struct store_binding *cur, size_t n, const char 
 static void keep_flows(const struct txn_origin *o, const char *aor, const struct update *u,
 		       const struct store_binding *old, size_t nold, const char *received, int64_t now)
 {
-	uint32_t holder = slice_hash(slice_make(aor, strlen(aor)), 0x6b65);
-	struct tp_addr peer;
+	uint32_t holder = flow_holder(aor);
 	bool seen;
 
-	holder = holder ? holder : 1;
 	if (o->proto == TP_TCP && o->conn)
 		tp_conn_keep(o->conn, holder, flow_left(u->cur, u->ncur, received, now));
 	for (size_t k = 0; k < nold; k++) {
-		if (strncmp(old[k].received, "tcp:", 4) || !strcmp(old[k].received, received))
+		if (!strcmp(old[k].received, received))
 			continue;
 		seen = false;
 		for (size_t j = 0; j < k && !seen; j++)
 			seen = !strcmp(old[j].received, old[k].received);
-		if (!seen && !tp_addr_parse(&peer, old[k].received + 4, 0))
-			tp_conn_keep_at(o->worker, &peer, holder, flow_left(u->cur, u->ncur, old[k].received, now));
+		if (!seen)
+			flow_recount(o->worker, holder, old[k].received, u->cur, u->ncur, now);
 	}
 }
 
@@ -856,9 +874,8 @@ static void unbind_apply(struct registrar *r, const struct store_unbind *u)
 	struct store_binding *b = NULL;
 	struct store_change *dels = NULL;
 	int64_t now = (int64_t)time(NULL);
-	uint32_t holder = slice_hash(slice_make(u->aor, strlen(u->aor)), 0x6b65);
-	struct tp_addr peer;
 	size_t n, kept = 0, ndel = 0;
+	int err = 0;
 
 	loc_lock(r->loc, u->aor);
 	n = loc_get_locked(r->loc, u->aor, NULL, 0, now);
@@ -879,14 +896,13 @@ static void unbind_apply(struct registrar *r, const struct store_unbind *u)
 		dels[ndel++].b = b[i];
 		log_info("registrar: %s: binding removed by sipctl: %s", u->aor, b[i].contact);
 	}
-	if (ndel && loc_set_locked(r->loc, u->aor, b, kept, now) == 0 &&
-	    store_writer_submit(r->writer, dels, ndel, NULL, NULL))
+	if (ndel && (err = loc_set_locked(r->loc, u->aor, b, kept, now)) != 0)
+		log_err("registrar: %s: bindings removed by sipctl stay in memory: %s", u->aor, strerror(err));
+	else if (ndel && store_writer_submit(r->writer, dels, ndel, NULL, NULL))
 		log_warn("registrar: %s: bindings removed by sipctl stay in the store until they expire", u->aor);
 	loc_unlock(r->loc, u->aor);
-	holder = holder ? holder : 1;
-	for (size_t i = 0; i < ndel; i++)
-		if (!strncmp(dels[i].b.received, "tcp:", 4) && !tp_addr_parse(&peer, dels[i].b.received + 4, 0))
-			tp_conn_keep_at(NULL, &peer, holder, flow_left(b, kept, dels[i].b.received, now));
+	for (size_t i = 0; i < ndel && !err; i++)
+		flow_recount(NULL, flow_holder(u->aor), dels[i].b.received, b, kept, now);
 out:
 	free(b);
 	free(dels);
