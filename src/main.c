@@ -161,6 +161,7 @@ static int run(const struct config *cfg, const char *path)
 	tc.max_msg_size = cfg->max_message_size;
 	tc.tcp_max_conns = cfg->tcp_max_connections;
 	tc.tcp_idle_timeout_s = cfg->tcp_idle_timeout;
+	tc.tcp_keepalive_s = cfg->tcp_keepalive;
 	tc.frame = core_frame;
 	tc.recv = core_on_message;
 	tc.unreachable = core_unreachable;

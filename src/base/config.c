@@ -39,6 +39,7 @@ static const struct key keys[] = {
 	{ "limits", "retry_after", K_UINT, F(retry_after), 1, 86400, "5" },
 	{ "limits", "tcp_max_connections", K_UINT, F(tcp_max_connections), 1, 1000000, "4096" },
 	{ "limits", "tcp_idle_timeout", K_UINT, F(tcp_idle_timeout), 1, 86400, "300" },
+	{ "limits", "tcp_keepalive", K_UINT, F(tcp_keepalive), 0, 7200, "120" },
 	{ "sip", "t1", K_UINT, F(t1), 50, 10000, "500" },
 	{ "sip", "t2", K_UINT, F(t2), 100, 60000, "4000" },
 	{ "sip", "t4", K_UINT, F(t4), 100, 60000, "5000" },

@@ -37,6 +37,7 @@ struct config {
 	unsigned retry_after;          /* seconds, on 503, 500 and temporary 413 */
 	unsigned tcp_max_connections;
 	unsigned tcp_idle_timeout;     /* seconds */
+	unsigned tcp_keepalive;        /* seconds of silence before the kernel probes a connection; 0: never */
 	/* [sip] */
 	unsigned t1, t2, t4;           /* milliseconds */
 	char accept[CONFIG_STR];          /* body types sipd accepts as a UAS */

@@ -177,6 +177,22 @@ void tp__conn_poke(struct tp_conn *c)
  * Closing a socket with unread input makes the kernel send RST, and a RST can destroy the
  * response still in flight (the 413 to a peer that sent too much); waiting for the peer's FIN,
  * discarding what it still sends, lets that response arrive. */
+/* The kernel probes a silent connection after idle seconds, then every idle/4 (at least 1 s, at most
+ * 30 s), and gives up after 3 unanswered probes: a phone that vanished without a FIN (powered off, its
+ * NAT's mapping gone) fails its connection in about idle + 3 intervals instead of at the next write's
+ * retransmission timeout, and a NAT on the way sees traffic on a registered phone's idle flow. */
+static void keepalive_set(int fd, unsigned idle)
+{
+	int intvl = (int)(idle / 4 < 1 ? 1 : idle / 4 > 30 ? 30 : idle / 4);
+
+	if (!idle)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &(int){ 1 }, sizeof(int));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &(int){ (int)idle }, sizeof(int));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(int));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &(int){ 3 }, sizeof(int));
+}
+
 static void conn_linger(struct tp_conn *c)
 {
 	if (c->lingering)
@@ -579,6 +595,7 @@ int tp__conn_new(struct tp_worker *w, int fd, const struct tp_addr *peer, bool i
 	if (getsockname(fd, &c->local.u.sa, &alen) == 0)
 		c->local.len = alen;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	keepalive_set(fd, w->tp->cfg.tcp_keepalive_s);
 	err = loop_fd_add(w->loop, fd, c->events, conn_io_h, c);
 	if (err) {
 		mem_deref(c); /* closes fd */

@@ -61,6 +61,8 @@ struct tp_config {
 	size_t max_msg_size;         /* largest message accepted on any transport */
 	unsigned tcp_max_conns;      /* over it, new connections are accepted and closed at once */
 	unsigned tcp_idle_timeout_s; /* a connection with no traffic for this long is closed */
+	unsigned tcp_keepalive_s;    /* TCP keep-alive probes after this much silence (SO_KEEPALIVE): a peer
+	                              * gone without a FIN is found out, a NAT keeps the mapping; 0: none */
 	unsigned tcp_msg_timeout_ms; /* a message begun must end within this, however its bytes trickle in
 	                              * (0: 32 000, 64*T1 at the default T1), or the connection is closed */
 	tp_frame_h *frame;

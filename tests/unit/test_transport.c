@@ -945,6 +945,64 @@ static void echoed(int fd, const char *s)
 	expect_bytes(fd, s);
 }
 
+/* The kernel's view of sipd's end of the connection from client port cport to server port sport
+ * (/proc/net/tcp): its timer ("tr": 2 is the keep-alive timer) and the clock ticks until it fires. */
+static bool tcp_timer_of(unsigned short sport, unsigned short cport, unsigned *tr, unsigned long *when)
+{
+	FILE *f = fopen("/proc/net/tcp", "r");
+	char line[512];
+	bool found = false;
+
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned lport, rport;
+
+		if (sscanf(line, " %*d: %*x:%x %*x:%x %*x %*x:%*x %x:%lx", &lport, &rport, tr, when) == 4 &&
+		    lport == sport && rport == cport)
+			found = true;
+	}
+	fclose(f);
+	return found;
+}
+
+/* A connection to port, one message echoed and ACKed, then the kernel's timer on sipd's end of it. */
+static unsigned keepalive_timer(unsigned short port, unsigned long *when)
+{
+	int fd = client(SOCK_STREAM, "127.0.0.1", port);
+	unsigned tr;
+
+	echoed(fd, "x\n\n");
+	sleep_ms(50); /* the echo's ACK in: no retransmission timer left */
+	assert_true(tcp_timer_of(port, (unsigned short)local_port(fd), &tr, when));
+	close(fd);
+	return tr;
+}
+
+/* tcp_keepalive_s: the kernel probes a silent connection after that many seconds (its keep-alive timer
+ * armed on sipd's end, due in about that time); 0 arms none. */
+static void test_tcp_keepalive_probes(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	unsigned short port;
+	unsigned long when;
+
+	(void)state;
+	rx_reset();
+	cfg_init(&cfg);
+	cfg.tcp_keepalive_s = 7;
+	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
+	port = tp_start_any(&tp, &cfg);
+	assert_int_equal(keepalive_timer(port, &when), 2);
+	print_message("keep-alive 7 s: due in %lu ticks\n", when);
+	assert_true(when > 600 && when <= 700);
+	tp_stop(tp);
+
+	port = start_tcp_idle(&tp, &cfg, 300); /* tcp_keepalive_s 0 */
+	assert_int_equal(keepalive_timer(port, &when), 0);
+	tp_stop(tp);
+}
+
 /* tp_conn_keep: a connection kept for 2 s outlives the 1 s idle timeout, and is closed once the keep
  * is over (the idle timeout having passed too); one beside it, not kept, goes at 1 s. With 0 seconds a
  * holder lets its keep go (an un-REGISTER): a connection held by holder 7 alone then goes at the idle
@@ -1709,6 +1767,7 @@ int main(void)
 		cmocka_unit_test(test_udp_send_foreign),
 		cmocka_unit_test(test_tcp_framing),
 		cmocka_unit_test(test_tcp_keepalive),
+		cmocka_unit_test(test_tcp_keepalive_probes),
 		cmocka_unit_test(test_tcp_oversize_and_garbage),
 		cmocka_unit_test(test_tcp_conn_limit),
 		cmocka_unit_test(test_tcp_outbound_limit),
