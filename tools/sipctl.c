@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "base/config.h"
+#include "registrar/natping.h"
 #include "store/store.h"
 
 enum { EXIT_OK = 0, EXIT_ERR = 1, EXIT_USAGE = 2 };
@@ -745,7 +746,7 @@ static int reg_row(const struct store_binding *b, void *arg)
 	struct regs *r = arg;
 	char transport[16] = "", left[24], q[16] = "";
 	const char *addr = b->received, *colon = strchr(b->received, ':');
-	const char *row[7];
+	const char *row[8];
 
 	if (r->who && !aor_is(b->aor, r->who))
 		return 0;
@@ -775,15 +776,17 @@ static int reg_row(const struct store_binding *b, void *arg)
 	row[1] = b->contact;
 	row[2] = addr;
 	row[3] = transport;
-	row[4] = left;
-	row[5] = b->user_agent;
-	row[6] = q;
+	row[4] = natping_behind_nat(b->contact, b->received) ? "yes" : "no";
+	row[5] = left;
+	row[6] = b->user_agent;
+	row[7] = q;
 	return table_add(&r->t, row);
 }
 
 static int cmd_show(int argc, char **argv)
 {
-	static const char *const head[] = { "AOR", "CONTACT", "RECEIVED", "TRANSPORT", "EXPIRES", "USER-AGENT", "Q" };
+	static const char *const head[] = { "AOR", "CONTACT", "RECEIVED", "TRANSPORT", "NAT", "EXPIRES", "USER-AGENT",
+					    "Q" };
 	struct regs r;
 	struct store *s;
 	const char *pos[2];
@@ -796,7 +799,7 @@ static int cmd_show(int argc, char **argv)
 		return usage_error("show what? (show registrations [AOR|USER])");
 	memset(&r, 0, sizeof(r));
 	r.who = npos == 2 ? pos[1] : NULL;
-	r.t.ncols = 7;
+	r.t.ncols = 8;
 	r.now = (int64_t)time(NULL);
 	s = db_open(false);
 	if (!s)

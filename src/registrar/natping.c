@@ -22,17 +22,37 @@ struct due {
 	bool nomem;
 };
 
-bool natping_wanted(const char *contact, const char *received, const char *path)
+/* natping_behind_nat, with the Contact's scheme (SIP_SCHEME_OTHER when it is no sip/sips URI). */
+static bool behind_nat(const char *contact, const char *received, enum sip_scheme *scheme)
 {
 	struct tp_addr from, named;
 	struct sip_uri u;
 
-	if (strncmp(received, "udp:", 4) || path[0] || tp_addr_parse(&from, received + 4, 0))
+	*scheme = SIP_SCHEME_OTHER;
+	if ((strncmp(received, "udp:", 4) && strncmp(received, "tcp:", 4)) || tp_addr_parse(&from, received + 4, 0))
 		return false;
-	if (sip_uri_parse(&u, slice_cstr(contact)) || u.scheme != SIP_SCHEME_SIP)
-		return false; /* sips: is never reached over UDP */
+	if (sip_uri_parse(&u, slice_cstr(contact)) || (u.scheme != SIP_SCHEME_SIP && u.scheme != SIP_SCHEME_SIPS))
+		return false;
+	*scheme = u.scheme;
 	/* a host name is no address the REGISTER could have come from: the phone is elsewhere */
-	return tp_addr_set(&named, u.host, u.port ? u.port : 5060) || !tp_addr_eq(&from, &named);
+	return tp_addr_set(&named, u.host, u.port ? u.port : u.scheme == SIP_SCHEME_SIPS ? 5061 : 5060) ||
+	       !tp_addr_eq(&from, &named);
+}
+
+bool natping_behind_nat(const char *contact, const char *received)
+{
+	enum sip_scheme scheme;
+
+	return behind_nat(contact, received, &scheme);
+}
+
+bool natping_wanted(const char *contact, const char *received, const char *path)
+{
+	enum sip_scheme scheme;
+
+	/* sips: is never reached over UDP */
+	return !strncmp(received, "udp:", 4) && !path[0] && behind_nat(contact, received, &scheme) &&
+	       scheme == SIP_SCHEME_SIP;
 }
 
 /* Under the shard's lock: only copies. */

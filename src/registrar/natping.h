@@ -10,8 +10,11 @@
 
 #include "registrar/location.h"
 
-/* Whether a binding is a phone behind a NAT as the pings see it: registered over UDP, with no Path (an
- * edge proxy in front keeps its own pinholes), from another address or port than its Contact names. */
+/* Whether a binding's phone is behind a NAT, as far as a registrar can tell: its REGISTER came from
+ * ("udp:ADDR", "tcp:ADDR") another address or port than its Contact names (a host name counts too). */
+bool natping_behind_nat(const char *contact, const char *received);
+/* Whether the pings are for it: behind a NAT, registered over UDP, with no Path (an edge proxy in front
+ * keeps its own pinholes). */
 bool natping_wanted(const char *contact, const char *received, const char *path);
 
 /* For second now, sends the pings due: every binding natping_wanted is pinged once every interval

@@ -406,7 +406,8 @@ def find_reg(rows, aor=None, contact=None):
     return [r for r in rows if (aor is None or r["AOR"] == aor) and (contact is None or r["CONTACT"] == contact)]
 
 
-def check_reg(ck, sipctl, db, aor, contact, received=None, transport=None, expires=None, slack=3, ua=None, q=None):
+def check_reg(ck, sipctl, db, aor, contact, received=None, transport=None, expires=None, slack=3, ua=None, q=None,
+              nat=None):
     rows, text = sipctl_regs(sipctl, db)
     hit = find_reg(rows, aor, contact)
     if not ck.ok(len(hit) == 1, "sipctl show registrations: %d rows for %s -> %s, expected 1\n%s"
@@ -417,6 +418,8 @@ def check_reg(ck, sipctl, db, aor, contact, received=None, transport=None, expir
         ck.ok(r["RECEIVED"] == received, "sipctl: RECEIVED %s, expected %s" % (r["RECEIVED"], received))
     if transport is not None:
         ck.ok(r["TRANSPORT"] == transport, "sipctl: TRANSPORT %s, expected %s" % (r["TRANSPORT"], transport))
+    if nat is not None:
+        ck.ok(r["NAT"] == nat, "sipctl: NAT %s, expected %s" % (r["NAT"], nat))
     if expires is not None:
         ck.ok(r["EXPIRES"].isdigit() and expires - slack <= int(r["EXPIRES"]) <= expires,
               "sipctl: EXPIRES %s, expected %d (give or take %d s)" % (r["EXPIRES"], expires, slack))
@@ -722,7 +725,7 @@ def c_tcp(a, ck):
     if ck.code(r, 200, what="over TCP"):
         ck.ok(any(u == contact for u, _, _ in r.contacts()), "the 200 does not list %s" % contact)
     check_reg(ck, a.sipctl, a.db, "sip:alice@127.0.0.1", contact, received="%s:%d" % (HOST, ua.lport),
-              transport="tcp", expires=600)
+              transport="tcp", expires=600, nat="no")
     ua.close()
 
 
@@ -872,7 +875,7 @@ def c_nat(a, ck):
     r = ua.register("alice", "alice", "secret", ["<%s>" % contact], 600)
     ck.code(r, 200)
     check_reg(ck, a.sipctl, a.db, "sip:alice@127.0.0.1", contact, received="%s:%d" % (HOST, ua.lport),
-              transport="udp")
+              transport="udp", nat="yes")
     rows = [b for b in db_rows(a.db) if b["contact"] == contact]
     ck.ok(rows and rows[0]["received"] == "udp:%s:%d" % (HOST, ua.lport),
           "SQLite received: %s" % (rows[0]["received"] if rows else "no row"))

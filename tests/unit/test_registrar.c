@@ -79,6 +79,11 @@ static void test_natping_wanted(void **state)
 	assert_false(natping_wanted("sips:a@10.0.0.9:5061", "udp:192.0.2.1:40000", ""));
 	assert_false(natping_wanted("not a uri", "udp:192.0.2.1:40000", ""));
 	assert_false(natping_wanted("sip:a@10.0.0.9", "udp:junk", ""));
+	/* what sipctl shows: any transport, sips: at 5061 by default */
+	assert_true(natping_behind_nat("sip:a@10.0.0.9:5060", "tcp:192.0.2.1:40000"));
+	assert_false(natping_behind_nat("sips:a@192.0.2.1", "tcp:192.0.2.1:5061"));
+	assert_true(natping_behind_nat("sips:a@192.0.2.1", "tcp:192.0.2.1:5060"));
+	assert_false(natping_behind_nat("tel:+15551234", "udp:192.0.2.1:5060"));
 }
 
 /* The ping is a request sipd's own parser takes whole: the Contact without its headers as Request-URI
