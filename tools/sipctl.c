@@ -41,7 +41,7 @@ static const char usage_text[] =
 	"  user add NAME [--password P | --ha1 HEX [--ha1-sha256 HEX]] [--realm R]\n"
 	"                [--extension N] [--display \"Display Name\"]\n"
 	"  user passwd NAME [--password P | --ha1 HEX [--ha1-sha256 HEX]] [--realm R]\n"
-	"  user del NAME\n"
+	"  user del NAME               (its registrations go with it)\n"
 	"  user list\n"
 	"  user disable NAME\n"
 	"  user enable NAME\n"
@@ -660,14 +660,22 @@ static int cmd_user_enable(int argc, char **argv, bool disable)
 	return ret;
 }
 
+static int unregister_who(struct store *s, const char *who, const char *contact, size_t *total);
+
+/* The user goes, and with it the registrations of its name and its extension: a running sipd would
+ * route nothing to them any more (404), and they would only clutter show registrations until expiry. */
 static int cmd_user_del(int argc, char **argv)
 {
 	struct store *s = NULL;
+	struct store_user u;
 	const char *name;
+	size_t gone = 0;
 	int err, ret = name_args(argc, argv, NULL, "del", &name, &s);
 
 	if (ret)
 		return ret;
+	if (store_user_get(s, name, &u))
+		u.extension[0] = '\0';
 	err = store_user_del(s, name);
 	if (err == ENOENT)
 		error("no user '%s'", name);
@@ -675,6 +683,8 @@ static int cmd_user_del(int argc, char **argv)
 		error("cannot delete user '%s': %s", name, strerror(err));
 	else
 		printf("user %s deleted\n", name);
+	if (!err && (unregister_who(s, name, NULL, &gone) || (u.extension[0] && unregister_who(s, u.extension, NULL, &gone))))
+		error("user %s deleted, but its registrations could not all be removed (sipctl unregister)", name);
 	store_close(s);
 	return err ? EXIT_ERR : EXIT_OK;
 }
@@ -845,11 +855,28 @@ static int who_aor_add(const struct store_binding *b, void *arg)
 	return 0;
 }
 
+/* Removes the bindings of each AOR who names (with contact: that one only), a line each on stdout; adds
+ * how many went to *total. 0 or an errno. */
+static int unregister_who(struct store *s, const char *who, const char *contact, size_t *total)
+{
+	struct who_aors a = { .who = who };
+	size_t removed;
+	int err = store_bindings_list(s, (int64_t)time(NULL), who_aor_add, &a);
+
+	for (size_t i = 0; i < a.n && !err; i++) {
+		err = store_unbind(s, a.aor[i], contact, &removed);
+		if (!err && removed)
+			printf("%s: %zu binding%s removed\n", a.aor[i], removed, removed == 1 ? "" : "s");
+		*total += err ? 0 : removed;
+	}
+	free(a.aor);
+	return err;
+}
+
 static int cmd_unregister(int argc, char **argv)
 {
-	struct who_aors a = { 0 };
 	const char *pos[2], *contact;
-	size_t removed, total = 0;
+	size_t total = 0;
 	struct store *s;
 	int npos, ret, err = 0;
 
@@ -862,14 +889,7 @@ static int cmd_unregister(int argc, char **argv)
 	s = db_open(false);
 	if (!s)
 		return EXIT_ERR;
-	a.who = pos[0];
-	err = store_bindings_list(s, (int64_t)time(NULL), who_aor_add, &a);
-	for (size_t i = 0; i < a.n && !err; i++) {
-		err = store_unbind(s, a.aor[i], contact, &removed);
-		if (!err && removed)
-			printf("%s: %zu binding%s removed\n", a.aor[i], removed, removed == 1 ? "" : "s");
-		total += err ? 0 : removed;
-	}
+	err = unregister_who(s, pos[0], contact, &total);
 	if (err) {
 		error("cannot remove registrations: %s", strerror(err));
 		ret = EXIT_ERR;
@@ -877,7 +897,6 @@ static int cmd_unregister(int argc, char **argv)
 		error("no registration of %s%s%s", pos[0], contact ? " with contact " : "", contact ? contact : "");
 		ret = EXIT_ERR;
 	}
-	free(a.aor);
 	store_close(s);
 	return ret;
 }

@@ -391,7 +391,7 @@ then
 		--header Retry-After --match '^60$'
 	case_end
 
-	case_begin "a user that sipctl disables, then deletes, while its phone is bound: 480, then 404, and the phone gets nothing (its binding stays until its expiry)" main
+	case_begin "a user that sipctl disables, then deletes, while its phone is bound: 480, then 404 (sipctl removes its binding with it), and the phone gets nothing" main
 	if "$SIPCTL" -d "$WORK/main.db" user add dora --password secret >/dev/null 2>>"$CASE_LOG.reg"; then
 		sleep 2.5 # sipd rereads its users every 2 s
 		pybg "dora's phone (sipua.py sink, udp:127.0.0.1)" sink --host 127.0.0.1 --port 0 --seconds 9

@@ -920,6 +920,13 @@ def c_dbuser(a, ck):
                     break
                 time.sleep(0.5)
             ck.code(r, 401, what="%s disabled by sipctl, %.1f s later" % (name, time.monotonic() - t0))
+        # deleting the user takes its registrations with it
+        out = subprocess.run([a.sipctl, "-d", a.db, "user", "del", name], capture_output=True, text=True, timeout=20)
+        ck.ok(out.returncode == 0 and "sip:%s@127.0.0.1: 1 binding removed" % name in out.stdout,
+              "sipctl user del: exit %d: %s %s" % (out.returncode, out.stdout.strip(), out.stderr.strip()))
+        rows, text = sipctl_regs(a.sipctl, a.db, name)
+        ck.ok(not rows, "sipctl show registrations %s after user del:\n%s" % (name, indent(text)))
+        ck.ok(not [b for b in db_rows(a.db) if b["aor"] == "sip:%s@127.0.0.1" % name], "rows left in SQLite")
 
 
 @case("dbext", "sipctl refuses an extension that is no number or is another stored user's; a stored user "
