@@ -55,6 +55,7 @@ static const struct key keys[] = {
 	{ "registrar", "max_contacts_policy", K_STR, F(max_contacts_policy), 0, 0, "reject" },
 	{ "registrar", "max_bindings", K_UINT, F(max_bindings), 1, 100000000, "1000000" },
 	{ "registrar", "nat_keepalive", K_UINT, F(nat_keepalive), 0, 3600, "0" },
+	{ "registrar", "nat_keepalive_timeout", K_UINT, F(nat_keepalive_timeout), 0, 86400, "0" },
 	{ "auth", "realm", K_STR, F(realm), 0, 0, "" },
 	{ "auth", "algorithms", K_STR, F(algorithms), 0, 0, "SHA-256, MD5" },
 	{ "auth", "nonce_lifetime", K_UINT, F(nonce_lifetime), 5, 86400, "300" },

@@ -53,6 +53,7 @@ struct config {
 	unsigned max_bindings;         /* in all: past it, a REGISTER that adds one gets 503 */
 	char max_contacts_policy[16];  /* "reject" (403) or "drop_oldest" */
 	unsigned nat_keepalive;        /* seconds between OPTIONS to each phone behind a NAT; 0: none */
+	unsigned nat_keepalive_timeout; /* a binding whose phone answers none of them this long goes; 0: never */
 	/* [auth] */
 	char realm[128];               /* empty: the first domain, else "sipd" */
 	char algorithms[64];           /* challenges offered, in order: "SHA-256, MD5" */

@@ -475,7 +475,8 @@ void core_on_message(struct tp_msg *tm, void *arg)
 		if (rc == 0)
 			rc = sip_msg_check(m, &perr);
 		invalid = rc ? (perr.reason ? perr.reason : "malformed") : NULL;
-		if (txn_client_recv(c->txns, m, invalid) == ENOENT)
+		if (txn_client_recv(c->txns, m, invalid) == ENOENT &&
+		    (invalid || !registrar_keepalive_answer(c->registrar, m)))
 			log_debug("dropped a response %u that matches no transaction%s%s", m->status,
 				  invalid ? ": " : "", invalid ? invalid : "");
 		return;

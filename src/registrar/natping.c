@@ -2,25 +2,176 @@
  * and is dropped (RFC 6026 7.3), which is all it is for; the datagrams both ways refresh the pinhole. */
 #include "registrar/natping.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
+#include "base/htab.h"
 #include "net/transport.h"
 #include "sip/build.h"
 #include "sip/uri.h"
 
+/* A binding pinged lately: since when its pings go unanswered (0: the last one was answered). */
+struct silence {
+	struct htab_link link; /* first */
+	uint64_t key;
+	int64_t unanswered_since, last_ping;
+};
+
+struct natping {
+	pthread_mutex_t lock; /* the table: pings from the registrar's thread, answers from the workers */
+	struct htab silences;
+	uint64_t salt;        /* keys and ids are not guessable from outside */
+	uint64_t count;       /* pings sent: the registrar's thread only */
+};
+
 struct ping {
 	struct tp_addr dst;
+	uint64_t key;
 	char contact[512];
 };
 
 struct due {
+	struct natping *np;
+	unsigned timeout;
+	int64_t now;
 	struct ping *v;
 	size_t n, cap;
+	struct natping_gone *gone;
+	size_t ngone, gone_cap;
 	bool nomem;
 };
+
+int natping_new(struct natping **npp)
+{
+	struct natping *np = calloc(1, sizeof(*np));
+
+	if (!np || htab_init(&np->silences, 64, 1u << 22, 0)) {
+		free(np);
+		return ENOMEM;
+	}
+	pthread_mutex_init(&np->lock, NULL);
+	if (getrandom(&np->salt, sizeof(np->salt), GRND_NONBLOCK) != sizeof(np->salt))
+		np->salt = (uint64_t)(uintptr_t)np ^ 0x9e3779b97f4a7c15ull;
+	*npp = np;
+	return 0;
+}
+
+void natping_free(struct natping *np)
+{
+	struct htab_link *l, *next;
+
+	if (!np)
+		return;
+	for (l = htab_next(&np->silences, NULL); l; l = next) {
+		next = htab_next(&np->silences, l);
+		htab_remove(&np->silences, l);
+		free(l);
+	}
+	htab_free(&np->silences);
+	pthread_mutex_destroy(&np->lock);
+	free(np);
+}
+
+/* The binding's name in its pings: 64 bits of two salted hashes of AOR and contact. */
+static uint64_t binding_key(const struct natping *np, const char *aor, const char *contact)
+{
+	uint32_t a = slice_hash(slice_cstr(aor), (uint32_t)np->salt), c = slice_hash(slice_cstr(contact), a);
+
+	return ((uint64_t)a << 32 | c) ^ np->salt;
+}
+
+/* Under lock. */
+static struct silence *silence_find(struct natping *np, uint64_t key)
+{
+	for (struct htab_link *l = htab_chain(&np->silences, (uint32_t)key); l; l = l->next)
+		if (((struct silence *)l)->key == key)
+			return (struct silence *)l;
+	return NULL;
+}
+
+/* Whether the binding has answered none of its pings for longer than timeout. */
+static bool silent_too_long(struct natping *np, uint64_t key, unsigned timeout, int64_t now)
+{
+	struct silence *e;
+	bool gone;
+
+	if (!timeout)
+		return false;
+	pthread_mutex_lock(&np->lock);
+	e = silence_find(np, key);
+	gone = e && e->unanswered_since && now - e->unanswered_since > (int64_t)timeout;
+	if (gone) {
+		htab_remove(&np->silences, &e->link);
+		free(e);
+	}
+	pthread_mutex_unlock(&np->lock);
+	return gone;
+}
+
+/* A ping went out: the binding's silence starts now unless it had started already. */
+static void silence_note(struct natping *np, uint64_t key, int64_t now)
+{
+	struct silence *e;
+
+	pthread_mutex_lock(&np->lock);
+	e = silence_find(np, key);
+	if (!e && (e = calloc(1, sizeof(*e))) != NULL) {
+		e->key = key;
+		e->link.hash = (uint32_t)key;
+		htab_add(&np->silences, &e->link);
+	}
+	if (e) {
+		e->last_ping = now;
+		if (!e->unanswered_since)
+			e->unanswered_since = now;
+	}
+	pthread_mutex_unlock(&np->lock);
+}
+
+/* Once per interval: what was not pinged for three intervals belongs to a binding that is gone. */
+static void silences_sweep(struct natping *np, unsigned interval, int64_t now)
+{
+	struct htab_link *l, *next;
+
+	pthread_mutex_lock(&np->lock);
+	for (l = htab_next(&np->silences, NULL); l; l = next) {
+		next = htab_next(&np->silences, l);
+		if (now - ((struct silence *)l)->last_ping > 3 * (int64_t)interval) {
+			htab_remove(&np->silences, l);
+			free(l);
+		}
+	}
+	pthread_mutex_unlock(&np->lock);
+}
+
+bool natping_answer(struct natping *np, struct slice call_id)
+{
+	uint64_t key = 0;
+	struct silence *e;
+
+	/* "ka" 16 hex digits "." ... "@sipd" */
+	if (!np || call_id.l < 24 || memcmp(call_id.p, "ka", 2) || call_id.p[18] != '.' ||
+	    call_id.l < 5 || memcmp(call_id.p + call_id.l - 5, "@sipd", 5))
+		return false;
+	for (size_t i = 2; i < 18; i++) {
+		char ch = call_id.p[i];
+		int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+
+		if (v < 0)
+			return false;
+		key = key << 4 | (uint64_t)v;
+	}
+	pthread_mutex_lock(&np->lock);
+	e = silence_find(np, key);
+	if (e)
+		e->unanswered_since = 0;
+	pthread_mutex_unlock(&np->lock);
+	return true;
+}
 
 /* natping_behind_nat, with the Contact's scheme (SIP_SCHEME_OTHER when it is no sip/sips URI). */
 static bool behind_nat(const char *contact, const char *received, enum sip_scheme *scheme)
@@ -55,15 +206,38 @@ bool natping_wanted(const char *contact, const char *received, const char *path)
 	       scheme == SIP_SCHEME_SIP;
 }
 
+static void gone_add(struct due *d, const char *aor, const char *contact)
+{
+	if (d->ngone == d->gone_cap) {
+		size_t cap = d->gone_cap ? d->gone_cap * 2 : 8;
+		struct natping_gone *v = realloc(d->gone, cap * sizeof(*v));
+
+		if (!v)
+			return; /* found again at its next turn */
+		d->gone = v;
+		d->gone_cap = cap;
+	}
+	strcpy(d->gone[d->ngone].aor, aor);
+	strcpy(d->gone[d->ngone].contact, contact);
+	d->ngone++;
+}
+
 /* Under the shard's lock: only copies. */
 static void due_add(const char *aor, const char *contact, const char *received, const char *path, void *arg)
 {
 	struct due *d = arg;
 	struct ping *p;
 
-	(void)aor;
-	if (d->nomem || !natping_wanted(contact, received, path) || strlen(contact) >= sizeof(p->contact))
+	uint64_t key;
+
+	if (d->nomem || !natping_wanted(contact, received, path) || strlen(contact) >= sizeof(p->contact) ||
+	    strlen(aor) >= sizeof(d->gone->aor))
 		return;
+	key = binding_key(d->np, aor, contact);
+	if (silent_too_long(d->np, key, d->timeout, d->now)) {
+		gone_add(d, aor, contact);
+		return;
+	}
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 64;
 		struct ping *v = realloc(d->v, cap * sizeof(*v));
@@ -77,10 +251,11 @@ static void due_add(const char *aor, const char *contact, const char *received, 
 	}
 	p = &d->v[d->n++];
 	tp_addr_parse(&p->dst, received + 4, 0);
+	p->key = key;
 	strcpy(p->contact, contact);
 }
 
-size_t natping_build(char *buf, size_t n, const char *contact, const char *local, uint64_t id)
+size_t natping_build(char *buf, size_t n, const char *contact, const char *local, uint64_t key, uint64_t id)
 {
 	const char *q = strchr(contact, '?');
 	struct slice ruri = slice_make(contact, q ? (size_t)(q - contact) : strlen(contact));
@@ -99,25 +274,14 @@ size_t natping_build(char *buf, size_t n, const char *contact, const char *local
 	sbuf_addsl(&b, ruri);
 	sbuf_printf(&b,
 		    ">\r\n"
-		    "Call-ID: ka%016llx@sipd\r\n"
+		    "Call-ID: ka%016llx.%016llx@sipd\r\n"
 		    "CSeq: 1 OPTIONS\r\n"
 		    "Content-Length: 0\r\n\r\n",
-		    (unsigned long long)id);
+		    (unsigned long long)key, (unsigned long long)id);
 	return b.overflow ? 0 : b.len;
 }
 
-/* A different id for every ping of the process's life, unguessable from outside (natping_tick runs on
- * one thread only). */
-static uint64_t next_id(void)
-{
-	static uint64_t base, count;
-
-	if (!base && getrandom(&base, sizeof(base), GRND_NONBLOCK) != sizeof(base))
-		base = (uint64_t)(uintptr_t)&base ^ 0x9e3779b97f4a7c15ull;
-	return base ^ (++count * 0x9e3779b97f4a7c15ull);
-}
-
-static bool ping_send(const struct ping *p)
+static bool ping_send(struct natping *np, const struct ping *p)
 {
 	struct tp_addr local;
 	char from[64], msg[1024];
@@ -126,21 +290,30 @@ static bool ping_send(const struct ping *p)
 	if (tp_local_for(NULL, TP_UDP, &p->dst, &local))
 		return false;
 	tp_addr_str(&local, from, sizeof(from));
-	len = natping_build(msg, sizeof(msg), p->contact, from, next_id());
+	len = natping_build(msg, sizeof(msg), p->contact, from, p->key, np->salt ^ (++np->count * 0x9e3779b97f4a7c15ull));
 	return len && tp_send(NULL, TP_UDP, NULL, &p->dst, msg, len) == 0;
 }
 
-size_t natping_tick(struct loc *l, unsigned interval, int64_t now)
+size_t natping_tick(struct natping *np, struct loc *l, unsigned interval, unsigned timeout, int64_t now,
+		    struct natping_gone **gone, size_t *ngone)
 {
-	struct due d = { 0 };
+	struct due d = { .np = np, .timeout = timeout, .now = now };
 	size_t sent = 0;
 
+	*gone = NULL;
+	*ngone = 0;
 	if (!interval)
 		return 0;
 	for (unsigned i = (unsigned)(now % interval); i < loc_shard_count(); i += interval)
 		loc_walk_shard(l, i, due_add, &d);
-	for (size_t k = 0; k < d.n; k++)
-		sent += ping_send(&d.v[k]);
+	for (size_t k = 0; k < d.n; k++) {
+		sent += ping_send(np, &d.v[k]);
+		silence_note(np, d.v[k].key, now); /* one that cannot be sent is not answered either */
+	}
+	if (now % interval == 0)
+		silences_sweep(np, interval, now);
 	free(d.v);
+	*gone = d.gone;
+	*ngone = d.ngone;
 	return sent;
 }

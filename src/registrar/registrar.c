@@ -47,6 +47,7 @@ struct registrar {
 	/* once a second, a thread of the registrar's own takes the removals sipctl unregister left in the store
 	 * (on a connection of its own) and pings the phones behind a NAT that are due (nat_keepalive) */
 	struct store *admin;
+	struct natping *np;
 	int64_t pinged_to;      /* the last second natping_tick ran for */
 	pthread_t poller;
 	bool polling;
@@ -867,9 +868,10 @@ static void keep_flows(const struct txn_origin *o, const char *aor, const struct
 #define TICK_S 1
 #define UNBIND_BATCH 64
 
-/* The AOR's bindings that u names (every one for contact ""), gone from memory and, in case a refresh
- * wrote them again since sipctl deleted them, from the store; their TCP flows let go as an un-REGISTER's. */
-static void unbind_apply(struct registrar *r, const struct store_unbind *u)
+/* The AOR's bindings that u names (every one for contact ""), gone from memory and from the store (for
+ * sipctl's: in case a refresh wrote them again since it deleted them); their TCP flows let go as an
+ * un-REGISTER's. why: for the log ("by sipctl"). */
+static void unbind_apply(struct registrar *r, const struct store_unbind *u, const char *why)
 {
 	struct store_binding *b = NULL;
 	struct store_change *dels = NULL;
@@ -883,7 +885,7 @@ static void unbind_apply(struct registrar *r, const struct store_unbind *u)
 	dels = n ? calloc(n, sizeof(*dels)) : NULL;
 	if (n && (!b || !dels)) {
 		loc_unlock(r->loc, u->aor);
-		log_err("registrar: %s: out of memory: bindings removed by sipctl stay in memory", u->aor);
+		log_err("registrar: %s: out of memory: bindings removed %s stay in memory", u->aor, why);
 		goto out;
 	}
 	n = loc_get_locked(r->loc, u->aor, b, n, now);
@@ -894,12 +896,12 @@ static void unbind_apply(struct registrar *r, const struct store_unbind *u)
 		}
 		dels[ndel].op = STORE_BINDING_DEL;
 		dels[ndel++].b = b[i];
-		log_info("registrar: %s: binding removed by sipctl: %s", u->aor, b[i].contact);
+		log_info("registrar: %s: binding removed %s: %s", u->aor, why, b[i].contact);
 	}
 	if (ndel && (err = loc_set_locked(r->loc, u->aor, b, kept, now)) != 0)
-		log_err("registrar: %s: bindings removed by sipctl stay in memory: %s", u->aor, strerror(err));
+		log_err("registrar: %s: bindings removed %s stay in memory: %s", u->aor, why, strerror(err));
 	else if (ndel && store_writer_submit(r->writer, dels, ndel, NULL, NULL))
-		log_warn("registrar: %s: bindings removed by sipctl stay in the store until they expire", u->aor);
+		log_warn("registrar: %s: bindings removed %s stay in the store until they expire", u->aor, why);
 	loc_unlock(r->loc, u->aor);
 	for (size_t i = 0; i < ndel && !err; i++)
 		flow_recount(NULL, flow_holder(u->aor), dels[i].b.received, b, kept, now);
@@ -919,22 +921,40 @@ static void unbinds_poll(struct registrar *r)
 		if (err)
 			log_warn("registrar: cannot read the removals sipctl left: %s", strerror(err));
 		for (size_t i = 0; i < n; i++)
-			unbind_apply(r, &got[i]);
+			unbind_apply(r, &got[i], "by sipctl");
 	} while (!err && n == UNBIND_BATCH);
 }
 
-/* Every second since the last tick (a late wake-up skips none), at most one interval's worth. */
+bool registrar_keepalive_answer(struct registrar *r, const struct sip_msg *m)
+{
+	return r && m->cseq.mid == SIP_METHOD_OPTIONS && natping_answer(r->np, m->call_id);
+}
+
+/* Every second since the last tick (a late wake-up skips none), at most one interval's worth; the
+ * bindings whose phones stopped answering go as an un-REGISTER would take them. */
 static void natping_due(struct registrar *r)
 {
-	unsigned interval = r->cfg->nat_keepalive;
+	unsigned interval = r->cfg->nat_keepalive, timeout = r->cfg->nat_keepalive_timeout;
 	int64_t now = (int64_t)time(NULL);
+	struct natping_gone *gone;
+	struct store_unbind u;
+	char why[64];
+	size_t n;
 
 	if (!interval)
 		return;
 	if (r->pinged_to < now - (int64_t)interval)
 		r->pinged_to = now - (int64_t)interval;
-	while (r->pinged_to < now)
-		natping_tick(r->loc, interval, ++r->pinged_to);
+	snprintf(why, sizeof(why), "(no answer to keep-alives for %u s)", timeout);
+	while (r->pinged_to < now) {
+		natping_tick(r->np, r->loc, interval, timeout, ++r->pinged_to, &gone, &n);
+		for (size_t i = 0; i < n; i++) {
+			memcpy(u.aor, gone[i].aor, sizeof(u.aor));
+			memcpy(u.contact, gone[i].contact, sizeof(u.contact));
+			unbind_apply(r, &u, why);
+		}
+		free(gone);
+	}
 }
 
 static void *poller_main(void *arg)
@@ -964,6 +984,8 @@ static int poller_start(struct registrar *r)
 	const char *why = NULL;
 	int err = store_open(&r->admin, r->cfg->db_path, false, &why);
 
+	if (!err)
+		err = natping_new(&r->np);
 	if (err) {
 		log_err("registrar: cannot open %s: %s", r->cfg->db_path, why ? why : strerror(err));
 		return err;
@@ -1173,6 +1195,7 @@ void registrar_free(struct registrar *r)
 		return;
 	registrar_shutdown(r);
 	store_close(r->admin);
+	natping_free(r->np);
 	store_close(r->store);
 	free(r);
 }

@@ -27,6 +27,9 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
  * another nonce: true when answered; no transaction is kept for it. */
 bool registrar_challenge(struct registrar *r, const struct txn_table *txns, const struct sip_msg *req,
 			 const struct txn_origin *o);
+/* A response that matched no transaction: true when it answers one of the NAT keep-alives (its phone
+ * counts as alive; nat_keepalive_timeout), which are sent without a transaction. From any worker. */
+bool registrar_keepalive_answer(struct registrar *r, const struct sip_msg *m);
 /* Whether host (a Request-URI or To host) is one of sipd's domains. */
 bool registrar_is_local(const struct registrar *r, struct slice host);
 /* Whether host names this server: one of its own names or addresses, or one of its domains. What a

@@ -775,15 +775,21 @@ def query_until(ua, user, password, want, seconds=3.0):
         time.sleep(0.2)
 
 
-@case("unregister", "sipctl unregister: one contact, then the rest of the AOR by user name: gone from SQLite "
-      "at once, from sipd's memory (a query, the log) within a second; bob untouched; nothing left: exit 1")
-def c_unregister(a, ck):
+def alice_and_bob(a, ck, alice_contacts, bob_contacts):
+    """Two phones, alice's and bob's, each bound to just these contacts (600 s): the two UAs."""
     ua, ub = UA(a.port), UA(a.port)
     wipe(ua, "alice", "alice", "secret")
     wipe(ub, "bob", "bob", "hunter2")
+    ck.code(ua.auth_send("alice", "alice", "secret", ["<%s>" % c for c in alice_contacts], 600), 200, what="alice")
+    ck.code(ub.auth_send("bob", "bob", "hunter2", ["<%s>" % c for c in bob_contacts], 600), 200, what="bob")
+    return ua, ub
+
+
+@case("unregister", "sipctl unregister: one contact, then the rest of the AOR by user name: gone from SQLite "
+      "at once, from sipd's memory (a query, the log) within a second; bob untouched; nothing left: exit 1")
+def c_unregister(a, ck):
     c1, c2, c3 = "sip:u1@10.0.0.1:5060", "sip:u2@10.0.0.2:5060", "sip:u3@10.0.0.3:5060"
-    ck.code(ua.auth_send("alice", "alice", "secret", ["<%s>" % c1, "<%s>" % c2], 600), 200, what="alice, 2 contacts")
-    ck.code(ub.auth_send("bob", "bob", "hunter2", ["<%s>" % c3], 600), 200, what="bob")
+    ua, ub = alice_and_bob(a, ck, [c1, c2], [c3])
     for who in ("alice", "alice@127.0.0.1", "sip:alice@127.0.0.1"):
         rows, text = sipctl_regs(a.sipctl, a.db, who)
         ck.ok(sorted(r["CONTACT"] for r in rows) == [c1, c2] and {r["AOR"] for r in rows} == {"sip:alice@127.0.0.1"},
@@ -838,11 +844,12 @@ def pings(ua, seconds):
       "from another address than its Contact's, none to one whose Contact is where it registered from, none "
       "once its binding is removed; the phone's 200s are absorbed")
 def c_natping(a, ck):
-    nat, direct = UA(a.port), UA(a.port)
-    wipe(nat, "alice", "alice", "secret")
-    wipe(direct, "bob", "bob", "hunter2")
+    direct = UA(a.port)
     behind = "sip:alice@10.0.0.99:5060;transport=udp"
     here = "sip:bob@%s:%d" % (HOST, direct.lport)
+    nat = UA(a.port)
+    wipe(nat, "alice", "alice", "secret")
+    wipe(direct, "bob", "bob", "hunter2")
     ck.code(nat.auth_send("alice", "alice", "secret", ["<%s>" % behind], 600), 200, what="alice behind a NAT")
     ck.code(direct.auth_send("bob", "bob", "hunter2", ["<%s>" % here], 600), 200, what="bob, not behind one")
     got = pings(nat, 3.5)
@@ -865,6 +872,23 @@ def c_natping(a, ck):
     late = pings(nat, 2.5)
     ck.ok(not late, "%d pings after alice's binding was removed" % len(late))
     wipe(direct, "bob", "bob", "hunter2")
+
+
+@case("natdead", "nat_keepalive = 1, nat_keepalive_timeout = 3: a phone behind a NAT that answers no ping loses "
+      "its binding after about 4 s (the log says why), one that answers keeps it")
+def c_natdead(a, ck):
+    c_alive, c_dead = "sip:alice@10.0.0.97:5060", "sip:bob@10.0.0.98:5060"
+    alive, dead = alice_and_bob(a, ck, [c_alive], [c_dead])
+    answered = pings(alive, 6.5)  # bob's pings pile up in his socket, unanswered
+    ck.ok(len(answered) >= 4, "alice answered %d pings in 6.5 s, expected 5 or so" % len(answered))
+    got = query_until(UA(a.port), "bob", "hunter2", [], 2.0)
+    ck.ok(got == [], "bob, silent for 6.5 s, still bound: %s" % got)
+    ck.ok(log_has(a.log, r"registrar: sip:bob@127\.0\.0\.1: binding removed \(no answer to keep-alives for 3 s\): "
+                  + re.escape(c_dead)), "sipd's log does not say why bob's binding went")
+    got = query_until(UA(a.port), "alice", "secret", [c_alive], 0)
+    ck.ok(got == [c_alive], "alice, who answered every ping, has %s, expected %s" % (got, c_alive))
+    ck.ok(not [b for b in db_rows(a.db) if b["aor"] == "sip:bob@127.0.0.1"], "bob's row still in SQLite")
+    wipe(alive, "alice", "alice", "secret")
 
 
 @case("nat", "Contact 10.0.0.99:5060 from 127.0.0.1:<port>: received udp:127.0.0.1:<port>")

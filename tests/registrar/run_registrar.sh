@@ -15,7 +15,8 @@
 #   full     max_bindings 2, register_auth = no: 503 once the location service is full
 #   domains  [general] domain = a.example, b.example, realm 'dom "HQ"', min_expires 7200, MD5: the AOR's
 #            domain against the Request-URI's, 423 only under an hour, quoted-pairs in realm and user name
-#   nat      nat_keepalive = 1: the OPTIONS pings to phones behind a NAT
+#   nat      nat_keepalive = 1, nat_keepalive_timeout = 3: the OPTIONS pings to phones behind a NAT, and
+#            the bindings of those that do not answer removed
 # Prints one PASS/FAIL line per case; at the end checks that every sipd is still alive, exits 0 on
 # SIGTERM and printed no sanitizer report. Exits 1 if anything failed.
 # KEEP=1 keeps the work directory (configs, databases, sipd stderr, SIPp message logs) for a look afterwards.
@@ -372,12 +373,15 @@ fi
 if start_sipd nat "${PORTS[6]}" <<EOF
 $REGISTRAR
 nat_keepalive = 1
+nat_keepalive_timeout = 3
 
 $USERS
 EOF
 then
 	py_case "nat_keepalive = 1: an OPTIONS each second to a phone registered over UDP from another address than its Contact (Via, branch, CSeq 1 OPTIONS, To its Contact), none to one registered from where its Contact says, none once its binding is gone; its 200s absorbed" \
 		nat natping
+	py_case "nat_keepalive_timeout = 3: a phone behind a NAT that answers no keep-alive loses its binding (memory, SQLite; the log says why), one that answers keeps it" \
+		nat natdead
 fi
 
 stop_all main md5 lockout aux full domains nat

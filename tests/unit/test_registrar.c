@@ -5,7 +5,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -96,7 +99,8 @@ static void test_natping_build(void **state)
 	size_t len;
 
 	(void)state;
-	len = natping_build(buf, sizeof(buf), "sip:a@10.0.0.9:5060;transport=udp?subject=x", "192.0.2.5:5060", 0x1234);
+	len = natping_build(buf, sizeof(buf), "sip:a@10.0.0.9:5060;transport=udp?subject=x", "192.0.2.5:5060", 0xabc,
+			    0x1234);
 	assert_true(len > 0);
 	assert_int_equal(sip_msg_parse(&m, buf, len, &err), 0);
 	assert_int_equal(m.mid, SIP_METHOD_OPTIONS);
@@ -106,8 +110,69 @@ static void test_natping_build(void **state)
 	assert_non_null(strstr(buf, "\r\nTo: <sip:a@10.0.0.9:5060;transport=udp>\r\n"));
 	assert_non_null(strstr(buf, "\r\nVia: SIP/2.0/UDP 192.0.2.5:5060;branch=z9hG4bKka0000000000001234;rport\r\n"));
 	assert_non_null(strstr(buf, "\r\nCSeq: 1 OPTIONS\r\n"));
+	assert_non_null(strstr(buf, "\r\nCall-ID: ka0000000000000abc.0000000000001234@sipd\r\n"));
 	assert_int_equal(m.max_forwards, 70);
-	assert_int_equal(natping_build(buf, 100, "sip:a@10.0.0.9", "192.0.2.5:5060", 1), 0);
+	assert_int_equal(natping_build(buf, 100, "sip:a@10.0.0.9", "192.0.2.5:5060", 1, 1), 0);
+}
+
+static void no_expiry(const struct store_change *dels, size_t n, void *arg)
+{
+	(void)dels;
+	(void)n;
+	(void)arg;
+}
+
+static void put_binding(struct loc *l, const char *aor, const char *contact, const char *received, int64_t now)
+{
+	struct store_binding b;
+
+	memset(&b, 0, sizeof(b));
+	snprintf(b.aor, sizeof(b.aor), "%s", aor);
+	snprintf(b.contact, sizeof(b.contact), "%s", contact);
+	snprintf(b.received, sizeof(b.received), "%s", received);
+	b.q = -1;
+	b.expires = now + 600;
+	b.updated = now;
+	assert_int_equal(loc_put(l, &b, now), 0);
+}
+
+/* nat_keepalive_timeout: a phone behind a NAT that answers none of its pings for longer than the timeout
+ * is listed once as gone (one not behind a NAT never); a response names a ping by its Call-ID only in
+ * the pings' own form. Without a transport the pings cannot leave: unanswered all the same. */
+static void test_natping_silence(void **state)
+{
+	struct natping *np;
+	struct natping_gone *gone;
+	struct loc *l;
+	int64_t now = (int64_t)time(NULL);
+	size_t n;
+
+	(void)state;
+	assert_int_equal(loc_new(&l, no_expiry, NULL), 0);
+	assert_int_equal(natping_new(&np), 0);
+	put_binding(l, "sip:a@example.com", "sip:a@10.0.0.9:5060", "udp:192.0.2.1:40000", now);
+	put_binding(l, "sip:b@example.com", "sip:b@192.0.2.2:5060", "udp:192.0.2.2:5060", now);
+	for (int64_t t = now; t <= now + 3; t++) {
+		natping_tick(np, l, 1, 3, t, &gone, &n);
+		assert_int_equal(n, 0); /* silent for 3 s: not past the timeout yet */
+		free(gone);
+	}
+	natping_tick(np, l, 1, 3, now + 4, &gone, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(gone[0].aor, "sip:a@example.com");
+	assert_string_equal(gone[0].contact, "sip:a@10.0.0.9:5060");
+	free(gone);
+	natping_tick(np, l, 1, 0, now + 5, &gone, &n); /* timeout 0: never */
+	assert_int_equal(n, 0);
+	free(gone);
+
+	assert_true(natping_answer(np, slice_cstr("ka0123456789abcdef.0000000000000001@sipd")));
+	assert_false(natping_answer(np, slice_cstr("ka0123456789abcdeg.0000000000000001@sipd")));
+	assert_false(natping_answer(np, slice_cstr("kb0123456789abcdef.0000000000000001@sipd")));
+	assert_false(natping_answer(np, slice_cstr("ka0123456789abcdef.1@example.com")));
+	assert_false(natping_answer(np, slice_cstr("ka01@sipd")));
+	natping_free(np);
+	loc_free(l);
 }
 
 int main(void)
@@ -117,6 +182,7 @@ int main(void)
 		cmocka_unit_test(test_aor_refused),
 		cmocka_unit_test(test_natping_wanted),
 		cmocka_unit_test(test_natping_build),
+		cmocka_unit_test(test_natping_silence),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
