@@ -140,6 +140,8 @@ int tp__conn_new(struct tp_worker *w, int fd, const struct tp_addr *peer, bool i
 		 struct tp_conn **cp);
 /* Any thread: have the owner act on the connection's state (closing, kill) soon. */
 void tp__conn_poke(struct tp_conn *c);
+/* Any thread, after a keep went down (tp_conn_keep): the owner looks at the idle timer again. */
+void tp__conn_keep_lowered(struct tp_conn *c);
 /* Under c's lock: the connection failed (err) and is to be closed at once; the first reason counts. */
 void tp__conn_fail(struct tp_conn *c, int err);
 /* tcp_out.c, for tcp.c. Any thread: writes or queues a whole message; ENOTCONN once closing. */

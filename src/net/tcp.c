@@ -573,6 +573,29 @@ static void conn_idle_h(struct tmr *t, void *arg)
 	conn_drop(c);
 }
 
+/* Owner thread: a holder let go of the connection from another thread (tp_conn_keep), while its idle
+ * timer waits for the old end of the keep: the timer is looked at again now. */
+static void conn_keep_job(void *arg)
+{
+	struct tp_conn *c = arg;
+	bool open;
+
+	if (conn_on_owner(c)) {
+		pthread_mutex_lock(&c->lock);
+		open = c->fd >= 0 && !c->closing && !c->kill;
+		pthread_mutex_unlock(&c->lock);
+		if (open && !c->peer_done && !c->lingering)
+			conn_idle_h(&c->idle, c);
+	}
+	mem_deref(c);
+}
+
+void tp__conn_keep_lowered(struct tp_conn *c)
+{
+	if (loop_post(c->w->loop, conn_keep_job, mem_ref(c)))
+		mem_deref(c); /* the keep's old end comes, and the idle timer sees the lower keep then */
+}
+
 /* Owner thread: wraps a connected (or connecting) socket; takes fd in every case. */
 int tp__conn_new(struct tp_worker *w, int fd, const struct tp_addr *peer, bool inbound, bool connecting,
 		 struct tp_conn **cp)

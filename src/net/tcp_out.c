@@ -301,12 +301,13 @@ static struct tp_keeper *keeper_find(struct tp_conn *c, uint32_t holder, uint64_
 
 void tp_conn_keep(struct tp_conn *c, uint32_t holder, unsigned seconds)
 {
-	uint64_t now = clock_ms(), until = now + (uint64_t)seconds * 1000, keep;
+	uint64_t now = clock_ms(), until = now + (uint64_t)seconds * 1000, keep, before;
 	struct tp_keeper *e;
 
 	if (!c)
 		return;
 	pthread_mutex_lock(&c->lock);
+	before = atomic_load(&c->keep_ms);
 	e = holder ? keeper_find(c, holder, now) : NULL;
 	if (e && seconds)
 		e->until = until;
@@ -322,6 +323,8 @@ void tp_conn_keep(struct tp_conn *c, uint32_t holder, unsigned seconds)
 			keep = c->keepers[k].until;
 	atomic_store(&c->keep_ms, keep);
 	pthread_mutex_unlock(&c->lock);
+	if (keep < before && before > now)
+		tp__conn_keep_lowered(c); /* the idle timer may be waiting for the old end */
 }
 
 void tp_conn_close(struct tp_conn *c)

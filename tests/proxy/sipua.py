@@ -717,6 +717,9 @@ def cmd_tcpunreg(a):
         conns.append((conn, st, contact))
     conn, st, contact = conns[0]
     side = None
+    if a.over != "same":
+        # later than the idle timeout: sipd's idle timer already waits for the registration's end
+        time.sleep(1.5)
     if a.over == "udp":
         side = udp_socket(0)
         r = register(side, a.port, a.user, a.password, contact, 0)

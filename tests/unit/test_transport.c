@@ -1060,6 +1060,34 @@ static void test_tcp_keep(void **state)
 	tp_stop(tp);
 }
 
+/* A hold let go after the idle timeout passed, while the idle timer waits for the hold's old end (2 s):
+ * the connection closes at once (1.3 s), not at that end. A REGISTER's release through another
+ * connection, or sipctl's, comes long after the last traffic on the registration's connection. */
+static void test_tcp_keep_let_go_late(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	unsigned short port;
+	char frat[32];
+	double t0, dt;
+	int held, other;
+
+	(void)state;
+	port = start_tcp_idle(&tp, &cfg, 1);
+	held = client(SOCK_STREAM, "127.0.0.1", port);
+	t0 = mono_s();
+	echoed(held, "HOLD\n\n");
+	sleep_ms(1300);
+	other = client(SOCK_STREAM, "127.0.0.1", port);
+	snprintf(frat, sizeof(frat), "FRAT %u\n\n", local_port(held));
+	echoed(other, frat);
+	dt = closed_after(held, t0, "held, let go after the idle timeout");
+	assert_true(dt > 1.2 && dt < 1.7);
+	close(held);
+	close(other);
+	tp_stop(tp);
+}
+
 /* Another thread writes 512 KiB and a short message on a connection whose peer is not reading yet:
  * both arrive whole and in order (on loopback the kernel's send buffer takes all of it; the
  * connection's own buffer is test_tcp_slow_reader's); a close from another thread is seen as EOF. */
@@ -1774,6 +1802,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_idle_timeout),
 		cmocka_unit_test(test_tcp_message_deadline),
 		cmocka_unit_test(test_tcp_keep),
+		cmocka_unit_test(test_tcp_keep_let_go_late),
 		cmocka_unit_test(test_tcp_send_foreign),
 		cmocka_unit_test(test_tcp_outbound),
 		cmocka_unit_test(test_tcp_lost),
