@@ -683,7 +683,8 @@ static int cmd_user_del(int argc, char **argv)
 		error("cannot delete user '%s': %s", name, strerror(err));
 	else
 		printf("user %s deleted\n", name);
-	if (!err && (unregister_who(s, name, NULL, &gone) || (u.extension[0] && unregister_who(s, u.extension, NULL, &gone))))
+	if (!err && (unregister_who(s, name, NULL, &gone) ||
+		     (u.extension[0] && unregister_who(s, u.extension, NULL, &gone))))
 		error("user %s deleted, but its registrations could not all be removed (sipctl unregister)", name);
 	store_close(s);
 	return err ? EXIT_ERR : EXIT_OK;

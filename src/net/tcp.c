@@ -173,10 +173,6 @@ void tp__conn_poke(struct tp_conn *c)
 	}
 }
 
-/* Owner thread, under lock, output all written: half-close and keep reading for a moment.
- * Closing a socket with unread input makes the kernel send RST, and a RST can destroy the
- * response still in flight (the 413 to a peer that sent too much); waiting for the peer's FIN,
- * discarding what it still sends, lets that response arrive. */
 /* The kernel probes a silent connection after idle seconds, then every idle/4 (at least 1 s, at most
  * 30 s), and gives up after 3 unanswered probes: a phone that vanished without a FIN (powered off, its
  * NAT's mapping gone) fails its connection in about idle + 3 intervals instead of at the next write's
@@ -193,6 +189,10 @@ static void keepalive_set(int fd, unsigned idle)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &(int){ 3 }, sizeof(int));
 }
 
+/* Owner thread, under lock, output all written: half-close and keep reading for a moment.
+ * Closing a socket with unread input makes the kernel send RST, and a RST can destroy the
+ * response still in flight (the 413 to a peer that sent too much); waiting for the peer's FIN,
+ * discarding what it still sends, lets that response arrive. */
 static void conn_linger(struct tp_conn *c)
 {
 	if (c->lingering)
@@ -239,10 +239,17 @@ static bool conn_readable(struct tp_conn *c)
 	return ok;
 }
 
-bool tp_conn_standing(struct tp_worker *w, const struct tp_addr *peer)
+/* The connection in the table for peer, referenced, or NULL. */
+static struct tp_conn *conn_of_peer(struct tp_worker *w, const struct tp_addr *peer)
 {
 	struct tp *tp = w ? w->tp : tp__default();
-	struct tp_conn *c = tp && peer ? tp__tcp_table_lookup(tp, peer) : NULL;
+
+	return tp && peer ? tp__tcp_table_lookup(tp, peer) : NULL;
+}
+
+bool tp_conn_standing(struct tp_worker *w, const struct tp_addr *peer)
+{
+	struct tp_conn *c = conn_of_peer(w, peer);
 	bool up = c && conn_readable(c);
 
 	mem_deref(c);
@@ -251,8 +258,7 @@ bool tp_conn_standing(struct tp_worker *w, const struct tp_addr *peer)
 
 void tp_conn_keep_at(struct tp_worker *w, const struct tp_addr *peer, uint32_t holder, unsigned seconds)
 {
-	struct tp *tp = w ? w->tp : tp__default();
-	struct tp_conn *c = tp && peer ? tp__tcp_table_lookup(tp, peer) : NULL;
+	struct tp_conn *c = conn_of_peer(w, peer);
 
 	tp_conn_keep(c, holder, seconds);
 	mem_deref(c);

@@ -1,5 +1,6 @@
-/* natping.c: OPTIONS to phones behind a NAT, sent statelessly: a phone's answer matches no transaction
- * and is dropped (RFC 6026 7.3), which is all it is for; the datagrams both ways refresh the pinhole. */
+/* natping.c: OPTIONS to phones behind a NAT, sent statelessly: the datagrams both ways refresh the
+ * pinhole. A phone's answer matches no transaction; the core hands it here (natping_answer), where it
+ * only clears the binding's silence (nat_keepalive_timeout). */
 #include "registrar/natping.h"
 
 #include <errno.h>
@@ -40,7 +41,7 @@ struct due {
 	int64_t now;
 	struct ping *v;
 	size_t n, cap;
-	struct natping_gone *gone;
+	struct store_unbind *gone;
 	size_t ngone, gone_cap;
 	bool nomem;
 };
@@ -155,7 +156,7 @@ bool natping_answer(struct natping *np, struct slice call_id)
 
 	/* "ka" 16 hex digits "." ... "@sipd" */
 	if (!np || call_id.l < 24 || memcmp(call_id.p, "ka", 2) || call_id.p[18] != '.' ||
-	    call_id.l < 5 || memcmp(call_id.p + call_id.l - 5, "@sipd", 5))
+	    memcmp(call_id.p + call_id.l - 5, "@sipd", 5))
 		return false;
 	for (size_t i = 2; i < 18; i++) {
 		char ch = call_id.p[i];
@@ -210,7 +211,7 @@ static void gone_add(struct due *d, const char *aor, const char *contact)
 {
 	if (d->ngone == d->gone_cap) {
 		size_t cap = d->gone_cap ? d->gone_cap * 2 : 8;
-		struct natping_gone *v = realloc(d->gone, cap * sizeof(*v));
+		struct store_unbind *v = realloc(d->gone, cap * sizeof(*v));
 
 		if (!v)
 			return; /* found again at its next turn */
@@ -227,7 +228,6 @@ static void due_add(const char *aor, const char *contact, const char *received, 
 {
 	struct due *d = arg;
 	struct ping *p;
-
 	uint64_t key;
 
 	if (d->nomem || !natping_wanted(contact, received, path) || strlen(contact) >= sizeof(p->contact) ||
@@ -294,20 +294,19 @@ static bool ping_send(struct natping *np, const struct ping *p)
 	return len && tp_send(NULL, TP_UDP, NULL, &p->dst, msg, len) == 0;
 }
 
-size_t natping_tick(struct natping *np, struct loc *l, unsigned interval, unsigned timeout, int64_t now,
-		    struct natping_gone **gone, size_t *ngone)
+void natping_tick(struct natping *np, struct loc *l, unsigned interval, unsigned timeout, int64_t now,
+		  struct store_unbind **gone, size_t *ngone)
 {
 	struct due d = { .np = np, .timeout = timeout, .now = now };
-	size_t sent = 0;
 
 	*gone = NULL;
 	*ngone = 0;
 	if (!interval)
-		return 0;
+		return;
 	for (unsigned i = (unsigned)(now % interval); i < loc_shard_count(); i += interval)
 		loc_walk_shard(l, i, due_add, &d);
 	for (size_t k = 0; k < d.n; k++) {
-		sent += ping_send(np, &d.v[k]);
+		ping_send(np, &d.v[k]);
 		silence_note(np, d.v[k].key, now); /* one that cannot be sent is not answered either */
 	}
 	if (now % interval == 0)
@@ -315,5 +314,4 @@ size_t natping_tick(struct natping *np, struct loc *l, unsigned interval, unsign
 	free(d.v);
 	*gone = d.gone;
 	*ngone = d.ngone;
-	return sent;
 }

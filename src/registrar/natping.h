@@ -20,22 +20,16 @@ bool natping_wanted(const char *contact, const char *received, const char *path)
 
 struct natping;
 
-/* A binding found silent: its phone answered none of the pings of the last timeout seconds. */
-struct natping_gone {
-	char aor[256];
-	char contact[512];
-};
-
 int natping_new(struct natping **np);
 void natping_free(struct natping *np);
 
 /* For second now, sends the pings due: every binding natping_wanted is pinged once every interval
  * seconds, the location service's shards spread over the interval. With timeout (0: never), a binding
  * whose phone has answered no ping for longer than that is not pinged but listed in *gone (*ngone of
- * them, malloc'd; the caller frees) for the registrar to remove. Once a second, from one thread; the
- * sends go out through worker 0's socket. Returns how many were sent. */
-size_t natping_tick(struct natping *np, struct loc *l, unsigned interval, unsigned timeout, int64_t now,
-		    struct natping_gone **gone, size_t *ngone);
+ * them, malloc'd; the caller frees), as the removal the registrar makes of it. Once a second, from one
+ * thread; the sends go out through worker 0's socket. */
+void natping_tick(struct natping *np, struct loc *l, unsigned interval, unsigned timeout, int64_t now,
+		  struct store_unbind **gone, size_t *ngone);
 
 /* A response whose Call-ID is one of the pings' (the phone answered, whatever the code): true when it
  * was, and the binding it was sent to counts as alive. From any thread. */

@@ -876,6 +876,7 @@ static void unbind_apply(struct registrar *r, const struct store_unbind *u, cons
 	struct store_binding *b = NULL;
 	struct store_change *dels = NULL;
 	int64_t now = (int64_t)time(NULL);
+	uint32_t holder = flow_holder(u->aor);
 	size_t n, kept = 0, ndel = 0;
 	int err = 0;
 
@@ -904,7 +905,7 @@ static void unbind_apply(struct registrar *r, const struct store_unbind *u, cons
 		log_warn("registrar: %s: bindings removed %s stay in the store until they expire", u->aor, why);
 	loc_unlock(r->loc, u->aor);
 	for (size_t i = 0; i < ndel && !err; i++)
-		flow_recount(NULL, flow_holder(u->aor), dels[i].b.received, b, kept, now);
+		flow_recount(NULL, holder, dels[i].b.received, b, kept, now);
 out:
 	free(b);
 	free(dels);
@@ -936,8 +937,7 @@ static void natping_due(struct registrar *r)
 {
 	unsigned interval = r->cfg->nat_keepalive, timeout = r->cfg->nat_keepalive_timeout;
 	int64_t now = (int64_t)time(NULL);
-	struct natping_gone *gone;
-	struct store_unbind u;
+	struct store_unbind *gone;
 	char why[64];
 	size_t n;
 
@@ -948,11 +948,8 @@ static void natping_due(struct registrar *r)
 	snprintf(why, sizeof(why), "(no answer to keep-alives for %u s)", timeout);
 	while (r->pinged_to < now) {
 		natping_tick(r->np, r->loc, interval, timeout, ++r->pinged_to, &gone, &n);
-		for (size_t i = 0; i < n; i++) {
-			memcpy(u.aor, gone[i].aor, sizeof(u.aor));
-			memcpy(u.contact, gone[i].contact, sizeof(u.contact));
-			unbind_apply(r, &u, why);
-		}
+		for (size_t i = 0; i < n; i++)
+			unbind_apply(r, &gone[i], why);
 		free(gone);
 	}
 }
@@ -984,12 +981,12 @@ static int poller_start(struct registrar *r)
 	const char *why = NULL;
 	int err = store_open(&r->admin, r->cfg->db_path, false, &why);
 
-	if (!err)
-		err = natping_new(&r->np);
 	if (err) {
 		log_err("registrar: cannot open %s: %s", r->cfg->db_path, why ? why : strerror(err));
 		return err;
 	}
+	if ((err = natping_new(&r->np)))
+		return err;
 	pthread_mutex_init(&r->poll_lock, NULL);
 	pthread_cond_init(&r->poll_cond, NULL);
 	err = pthread_create(&r->poller, NULL, poller_main, r);

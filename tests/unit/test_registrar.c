@@ -142,7 +142,7 @@ static void put_binding(struct loc *l, const char *aor, const char *contact, con
 static void test_natping_silence(void **state)
 {
 	struct natping *np;
-	struct natping_gone *gone;
+	struct store_unbind *gone;
 	struct loc *l;
 	int64_t now = (int64_t)time(NULL);
 	size_t n;
