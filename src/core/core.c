@@ -63,13 +63,14 @@ static void reply(struct core *c, struct txn *tx, const struct sip_msg *req, con
 static int txn_send(struct txn *tx, const char *buf, size_t len, void *arg)
 {
 	struct tp_worker *w;
+	uint8_t lsn;
 	enum tp_proto proto;
 	struct tp_conn *conn;
 	const struct tp_addr *dst;
 
 	(void)arg;
-	txn_get_dest(tx, &w, &proto, &conn, &dst);
-	return tp_send(w, proto, conn, dst, buf, len);
+	txn_get_dest(tx, &w, &lsn, &proto, &conn, &dst);
+	return tp_send_from(w, lsn, proto, conn, dst, buf, len);
 }
 
 /* ---- checks of RFC 3261 8.2 ---- */

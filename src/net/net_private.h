@@ -110,7 +110,7 @@ socklen_t tp__addr_len(const struct tp_addr *a);
 int tp__udp_init(struct tp_worker *w);
 void tp__udp_free(struct tp_worker *w);
 void tp__udp_recv_h(int fd, uint32_t events, void *arg);
-int tp__udp_send(struct tp_worker *w, const struct tp_addr *dst, const char *buf, size_t len);
+int tp__udp_send(struct tp_worker *w, uint8_t lsn, const struct tp_addr *dst, const char *buf, size_t len);
 
 /* tcp_table.c: connections by peer address; any thread. lookup returns a reference or NULL. */
 int tp__tcp_table_init(struct tp *tp);

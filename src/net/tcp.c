@@ -274,6 +274,7 @@ static void conn_deliver(struct tp_conn *c, char *p, size_t len, bool oversize, 
 	msg.proto = TP_TCP;
 	msg.src = c->peer;
 	msg.local = c->local;
+	msg.lsn = TP_LSN_ANY; /* the connection is the way back */
 	msg.conn = c;
 	msg.worker = c->w;
 	msg.oversize = oversize;

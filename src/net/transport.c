@@ -287,6 +287,12 @@ void tp_stop(struct tp *tp)
 int tp_send(struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn, const struct tp_addr *dst,
 	    const char *buf, size_t len)
 {
+	return tp_send_from(w, TP_LSN_ANY, proto, conn, dst, buf, len);
+}
+
+int tp_send_from(struct tp_worker *w, uint8_t lsn, enum tp_proto proto, struct tp_conn *conn,
+		 const struct tp_addr *dst, const char *buf, size_t len)
+{
 	struct tp *tp;
 
 	if (!buf && len)
@@ -300,7 +306,7 @@ int tp_send(struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn, cons
 			return EINVAL;
 		if (!w)
 			w = tp__self && tp__self->tp == tp ? tp__self : &tp->workers[0];
-		return tp__udp_send(w, dst, buf, len);
+		return tp__udp_send(w, lsn, dst, buf, len);
 	case TP_TCP:
 		return tp__tcp_send(tp, w, conn, dst, buf, len);
 	}
@@ -366,6 +372,29 @@ int tp_local_for(struct tp_worker *w, enum tp_proto proto, const struct tp_addr 
 	else
 		out->u.in.sin_port = htons(port);
 	return 0;
+}
+
+uint8_t tp_lsn_of(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *local)
+{
+	struct tp *tp = w ? w->tp : tp__default();
+	uint8_t wild = TP_LSN_ANY;
+
+	if (!tp || !local)
+		return TP_LSN_ANY;
+	if (!w)
+		w = tp__self && tp__self->tp == tp ? tp__self : &tp->workers[0];
+	for (unsigned i = 0; i < w->nsocks; i++) {
+		const struct tp_sock *s = &w->socks[i];
+
+		if (s->fd < 0 || s->proto != proto || s->local.u.sa.sa_family != local->u.sa.sa_family ||
+		    tp_addr_port(&s->local) != tp_addr_port(local))
+			continue;
+		if (tp_addr_eq(&s->local, local))
+			return (uint8_t)i;
+		if (tp_addr_is_any(&s->local) && wild == TP_LSN_ANY)
+			wild = (uint8_t)i;
+	}
+	return wild;
 }
 
 struct loop *tp_worker_loop(struct tp_worker *w)

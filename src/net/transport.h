@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "base/slice.h"
@@ -15,6 +16,12 @@ struct tp_worker; /* one thread: its loop, its SO_REUSEPORT sockets */
 struct tp_conn;   /* a stream connection; refcounted with mem_ref/mem_deref */
 
 enum tp_proto { TP_UDP = 0, TP_TCP = 1 };
+
+/* A listener by its place in tp_config.listen (the same on every worker): the socket a datagram arrived
+ * on, from which what answers it, or goes on with what it began, leaves. A NAT lets in only what comes
+ * from where its client sent to (RFC 3581 4), and a peer that filters by address expects the port it
+ * talks to. TP_LSN_ANY: none in particular, the first UDP listener of the destination's family. */
+#define TP_LSN_ANY 0xff
 
 struct tp_addr {
 	union {
@@ -32,6 +39,7 @@ struct tp_msg {
 	enum tp_proto proto;
 	struct tp_addr src;      /* the peer */
 	struct tp_addr local;    /* where it arrived */
+	uint8_t lsn;             /* UDP: the listener it arrived on; TP_LSN_ANY over a stream (its connection is the way back) */
 	struct tp_conn *conn;    /* stream only, borrowed: mem_ref it to keep it */
 	struct tp_worker *worker;
 	bool oversize;           /* stream: framing said too large; buf holds what arrived, the connection closes after the callback
@@ -94,6 +102,13 @@ void tp_stop(struct tp *tp);
  * owner worker; from another thread the send is queued to it and returns 0 before connecting. */
 int tp_send(struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn, const struct tp_addr *dst,
 	    const char *buf, size_t len);
+/* tp_send from listener lsn over UDP: its socket when it is a UDP listener of dst's family, else the
+ * family's first as for tp_send. TCP: as tp_send (a connection is its own path back). */
+int tp_send_from(struct tp_worker *w, uint8_t lsn, enum tp_proto proto, struct tp_conn *conn,
+		 const struct tp_addr *dst, const char *buf, size_t len);
+/* The listener of proto bound to local, or a wildcard one of its family and port (local then being the
+ * address a datagram came to, as tp_msg.local has it); TP_LSN_ANY when none. w NULL: as for tp_send. */
+uint8_t tp_lsn_of(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *local);
 /* The address sipd sends to dst from over proto, as its Via and Record-Route name it (a request that
  * arrived over IPv4 and goes on over IPv6 names sipd's IPv6 address): the first listener of dst's
  * address family and of proto (else of the other transport), as bound; for a wildcard one (0.0.0.0,

@@ -125,6 +125,7 @@ static void udp_deliver(struct tp_sock *s, struct tp_udp_batch *b, unsigned i)
 	msg.src.len = m->msg_namelen < sizeof(msg.src.u) ? m->msg_namelen : sizeof(msg.src.u);
 	memcpy(&msg.src.u, &b->name[i], msg.src.len);
 	udp_local(&msg.local, s, m);
+	msg.lsn = (uint8_t)(s - s->w->socks);
 	msg.conn = NULL;
 	msg.worker = s->w;
 	msg.oversize = (m->msg_flags & MSG_TRUNC) || msg.len > tp->max_msg;
@@ -276,9 +277,21 @@ void tp__udp_recv_h(int fd, uint32_t events, void *arg)
 	}
 }
 
-int tp__udp_send(struct tp_worker *w, const struct tp_addr *dst, const char *buf, size_t len)
+/* Listener lsn's socket when it is a UDP one of dst's family, else the family's first. */
+static int udp_fd_for(const struct tp_worker *w, uint8_t lsn, const struct tp_addr *dst)
 {
-	int fd = dst->u.sa.sa_family == AF_INET6 ? w->udp6 : w->udp4;
+	if (lsn < w->nsocks) {
+		const struct tp_sock *s = &w->socks[lsn];
+
+		if (s->fd >= 0 && s->proto == TP_UDP && s->local.u.sa.sa_family == dst->u.sa.sa_family)
+			return s->fd;
+	}
+	return dst->u.sa.sa_family == AF_INET6 ? w->udp6 : w->udp4;
+}
+
+int tp__udp_send(struct tp_worker *w, uint8_t lsn, const struct tp_addr *dst, const char *buf, size_t len)
+{
+	int fd = udp_fd_for(w, lsn, dst);
 
 	if (fd < 0)
 		return EAFNOSUPPORT;

@@ -663,12 +663,13 @@ static bool looped(const struct proxy *p, const struct sip_msg *req, struct seen
 static void send_upstream_raw(struct rctx *rc, const char *buf, size_t len)
 {
 	struct tp_worker *w;
+	uint8_t lsn;
 	enum tp_proto proto;
 	struct tp_conn *conn;
 	const struct tp_addr *dst;
 
-	txn_get_dest(rc->stx, &w, &proto, &conn, &dst);
-	tp_send(w, proto, conn, dst, buf, len);
+	txn_get_dest(rc->stx, &w, &lsn, &proto, &conn, &dst);
+	tp_send_from(w, lsn, proto, conn, dst, buf, len);
 }
 
 /* ---- branches ---- */

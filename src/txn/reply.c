@@ -43,6 +43,7 @@ void txn_origin_init(struct txn_origin *o, const struct tp_msg *tm, const struct
 	o->worker = tm->worker;
 	o->proto = tm->proto;
 	o->conn = tm->conn;
+	o->lsn = tm->lsn;
 	o->src = tm->src;
 	o->dst = tm->src;
 	tp_addr_host(&tm->src, o->src_host, sizeof(o->src_host));
@@ -127,7 +128,7 @@ void txn_reply_stateless(const struct txn_table *t, const struct sip_msg *req, c
 	size_t len = txn_build_reply(t, req, o, code, reason, extra, &out);
 
 	if (len)
-		tp_send(o->worker, o->proto, o->conn, &o->dst, out, len);
+		tp_send_from(o->worker, o->lsn, o->proto, o->conn, &o->dst, out, len);
 }
 
 int txn_keep(struct txn *tx, const struct txn_origin *o, const char *req, size_t len)
@@ -140,7 +141,7 @@ int txn_keep(struct txn *tx, const struct txn_origin *o, const char *req, size_t
 	txn__held_set(tx, &tx->req, &tx->req_len, copy, len);
 	memcpy(tx->src_host, o->src_host, sizeof(tx->src_host));
 	tx->src_port = o->src_port;
-	txn_set_dest(tx, o->worker, o->proto, o->conn, &o->dst);
+	txn_set_dest(tx, o->worker, o->lsn, o->proto, o->conn, &o->dst);
 	return 0;
 }
 

@@ -187,6 +187,7 @@ unsigned txn_table_live(const struct txn_table *t)
 /* What an echo sends again, copied out under the shard lock: the echo may end as soon as it is let go. */
 struct resend {
 	struct tp_worker *worker;
+	uint8_t lsn;
 	enum tp_proto proto;
 	struct tp_addr dst;
 	char *buf;
@@ -196,6 +197,7 @@ struct resend {
 static void echo_copy(const struct txn_echo *e, struct resend *r)
 {
 	r->worker = e->worker;
+	r->lsn = e->lsn;
 	r->proto = (enum tp_proto)e->proto;
 	r->dst = e->dst;
 	r->len = e->resp_len;
@@ -262,9 +264,9 @@ struct txn *txn_server_match(struct txn_table *t, const struct sip_msg *req, boo
 	if (*absorbed && r.buf && r.len) {
 		/* 17.2.2: a retransmission in Completed gets the final response again, nothing else */
 		if (t->cfg.resend)
-			t->cfg.resend(r.worker, r.proto, &r.dst, r.buf, r.len, t->cfg.arg);
+			t->cfg.resend(r.worker, r.lsn, r.proto, &r.dst, r.buf, r.len, t->cfg.arg);
 		else
-			tp_send(r.worker, r.proto, NULL, &r.dst, r.buf, r.len);
+			tp_send_from(r.worker, r.lsn, r.proto, NULL, &r.dst, r.buf, r.len);
 	}
 	free(r.buf);
 	return tx;
@@ -393,6 +395,7 @@ static bool echo_add(struct txn *tx)
 	e->resp_len = (uint16_t)tx->resp_len;
 	e->worker = tx->worker;
 	e->dst = tx->dst;
+	e->lsn = tx->lsn;
 	e->proto = (uint8_t)tx->proto;
 	e->e.link.hash = tx->e.link.hash;
 	e->e.echo = true;
@@ -552,6 +555,7 @@ int txn_server_new(struct txn **txp, struct txn_table *t, struct loop *loop, con
 	tx->held_counted = true;
 	tx->state = tx->invite ? TXN_PROCEEDING : TXN_TRYING;
 	tx->loop = loop;
+	tx->lsn = TP_LSN_ANY;
 	s = shard_lock(t, tx->e.link.hash);
 	htab_add(&s->entries, &tx->e.link);
 	tx->in_table = true;
@@ -870,10 +874,11 @@ struct loop *txn_loop(const struct txn *tx)
 	return tx->loop;
 }
 
-void txn_set_dest(struct txn *tx, struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn,
+void txn_set_dest(struct txn *tx, struct tp_worker *w, uint8_t lsn, enum tp_proto proto, struct tp_conn *conn,
 		  const struct tp_addr *dst)
 {
 	tx->worker = w;
+	tx->lsn = lsn;
 	tx->proto = proto;
 	mem_deref(tx->conn);
 	tx->conn = mem_ref(conn);
@@ -881,10 +886,11 @@ void txn_set_dest(struct txn *tx, struct tp_worker *w, enum tp_proto proto, stru
 		tx->dst = *dst;
 }
 
-void txn_get_dest(const struct txn *tx, struct tp_worker **w, enum tp_proto *proto, struct tp_conn **conn,
-		  const struct tp_addr **dst)
+void txn_get_dest(const struct txn *tx, struct tp_worker **w, uint8_t *lsn, enum tp_proto *proto,
+		  struct tp_conn **conn, const struct tp_addr **dst)
 {
 	*w = tx->worker;
+	*lsn = tx->lsn;
 	*proto = tx->proto;
 	*conn = tx->conn;
 	*dst = &tx->dst;

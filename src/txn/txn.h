@@ -27,8 +27,8 @@ typedef int (txn_send_h)(struct txn *t, const char *buf, size_t len, void *arg);
 typedef void (txn_end_h)(struct txn *t, const char *why, void *arg);
 /* How the response of a transaction already ended is sent again (see txn_server_match): the transport
  * layer in sipd, a capture in unit tests. */
-typedef int (txn_resend_h)(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *dst, const char *buf,
-			   size_t len, void *arg);
+typedef int (txn_resend_h)(struct tp_worker *w, uint8_t lsn, enum tp_proto proto, const struct tp_addr *dst,
+			   const char *buf, size_t len, void *arg);
 
 /* A 2xx that an Accepted INVITE client transaction matched (RFC 6026 8.4), for its TU to pass on: on
  * the thread that received it. */
@@ -110,11 +110,12 @@ bool txn_is_invite(const struct txn *tx);
 /* A final response was sent (or is on its way to the owner loop). */
 bool txn_has_final(const struct txn *tx);
 struct loop *txn_loop(const struct txn *tx);
-/* Where responses go (set by the TU at creation, per RFC 3261 18.2.2). */
-void txn_set_dest(struct txn *tx, struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn,
+/* Where responses go (set by the TU at creation, per RFC 3261 18.2.2), and the listener they leave from:
+ * the one the request came to (RFC 3581 4). */
+void txn_set_dest(struct txn *tx, struct tp_worker *w, uint8_t lsn, enum tp_proto proto, struct tp_conn *conn,
 		  const struct tp_addr *dst);
-void txn_get_dest(const struct txn *tx, struct tp_worker **w, enum tp_proto *proto, struct tp_conn **conn,
-		  const struct tp_addr **dst);
+void txn_get_dest(const struct txn *tx, struct tp_worker **w, uint8_t *lsn, enum tp_proto *proto,
+		  struct tp_conn **conn, const struct tp_addr **dst);
 /* A slot for the TU: data and its destructor, run when the transaction is freed, or for a non-INVITE
  * transaction just after its final response was sent (it then only absorbs retransmissions). */
 void txn_set_tu(struct txn *tx, void *data, void (*destroy)(void *data));
@@ -188,6 +189,7 @@ struct txn_origin {
 	struct tp_worker *worker;
 	enum tp_proto proto;
 	struct tp_conn *conn;   /* borrowed */
+	uint8_t lsn;            /* the listener it came to: the answers leave from there (RFC 3581 4) */
 	struct tp_addr src;
 	struct tp_addr dst;     /* the source address; the sent-by port over UDP without rport */
 	char src_host[64];      /* for received= */

@@ -82,6 +82,7 @@ struct txn {
 	unsigned resp_code;
 	struct tp_worker *worker;
 	enum tp_proto proto;
+	uint8_t lsn;            /* the listener responses leave from */
 	struct tp_conn *conn;
 	struct tp_addr dst;
 	void *tu;
@@ -114,6 +115,7 @@ struct txn_echo {
 	uint16_t part_off[K_PARTS];
 	uint16_t part_len[K_PARTS];
 	uint8_t proto;          /* enum tp_proto */
+	uint8_t lsn;            /* as in struct txn */
 	bool cookie;
 	char data[];            /* the response, then the key's parts it does not contain */
 };

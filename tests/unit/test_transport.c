@@ -40,6 +40,7 @@ struct rec {
 	bool oversize;
 	bool unframed;
 	struct tp_addr src, local;
+	uint8_t lsn;
 	unsigned worker;
 	bool had_conn;
 };
@@ -126,6 +127,7 @@ static void on_recv(struct tp_msg *msg, void *arg)
 		r->unframed = msg->unframed;
 		r->src = msg->src;
 		r->local = msg->local;
+		r->lsn = msg->lsn;
 		r->worker = tp_worker_index(msg->worker);
 		r->had_conn = msg->conn != NULL;
 	}
@@ -157,8 +159,8 @@ static void on_recv(struct tp_msg *msg, void *arg)
 		tp_send(msg->worker, msg->proto, msg->conn, &msg->src, "413\n\n", 5);
 	else if (msg->unframed)
 		tp_send(msg->worker, msg->proto, msg->conn, &msg->src, "400\n\n", 5);
-	else
-		tp_send(msg->worker, msg->proto, msg->conn, &msg->src, msg->buf, msg->len);
+	else /* from where it came, as sipd answers */
+		tp_send_from(msg->worker, msg->lsn, msg->proto, msg->conn, &msg->src, msg->buf, msg->len);
 }
 
 /* Test framing: a message ends with an empty line ("\n\n"); '!' cannot start one. */
@@ -707,6 +709,96 @@ static void test_udp_send_foreign(void **state)
 	addr_of(&dst, "::1", 5060);
 	assert_int_equal(tp_send(NULL, TP_UDP, NULL, &dst, "x", 1), EAFNOSUPPORT); /* no v6 socket */
 	close(fd);
+	tp_stop(tp);
+}
+
+static bool have_ipv6(void)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* An answer leaves from the listener its request came to (RFC 3581 4: a NAT lets in only what comes
+ * from where its client sent to), not from the family's first; tp_lsn_of finds a listener by address. */
+static void test_udp_reply_from(void **state)
+{
+	struct tp_config cfg;
+	struct tp *tp;
+	struct tp_addr a;
+	unsigned short port;
+	struct sockaddr_in me = { .sin_family = AF_INET }, from;
+	socklen_t flen;
+	char buf[64], host[64];
+	int fd;
+
+	(void)state;
+	rx_reset();
+	cfg_init(&cfg);
+	cfg_listen(&cfg, TP_UDP, "127.0.0.1");
+	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
+	cfg_listen(&cfg, TP_UDP, "127.0.0.2");
+	port = tp_start_any(&tp, &cfg);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	sock_timeout(fd, 3000);
+	me.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&me, sizeof(me)), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		const char *to = i ? "127.0.0.1" : "127.0.0.2";
+
+		addr_of(&a, to, port);
+		assert_int_equal(sendto(fd, "ping\n\n", 6, 0, &a.u.sa, a.len), 6);
+		flen = sizeof(from);
+		assert_int_equal(recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen), 6);
+		assert_string_equal(inet_ntop(AF_INET, &from.sin_addr, host, sizeof(host)), to);
+		assert_int_equal(ntohs(from.sin_port), port);
+		assert_int_equal(rx_wait(i + 1, 2000), i + 1);
+		assert_int_equal(rx.recs[i].lsn, i ? 0 : 2);
+	}
+	/* sent by another thread, naming the listener */
+	getsockname(fd, (struct sockaddr *)&me, &(socklen_t){ sizeof(me) });
+	addr_of(&a, "127.0.0.1", ntohs(me.sin_port));
+	assert_int_equal(tp_send_from(NULL, 2, TP_UDP, NULL, &a, "pong\n\n", 6), 0);
+	flen = sizeof(from);
+	assert_int_equal(recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen), 6);
+	assert_string_equal(inet_ntop(AF_INET, &from.sin_addr, host, sizeof(host)), "127.0.0.2");
+	/* a TCP listener, or none, stands for the family's first UDP one */
+	for (uint8_t lsn = 1; lsn != 4; lsn = lsn == 1 ? TP_LSN_ANY : 4) {
+		assert_int_equal(tp_send_from(tp_worker_at(tp, 1), lsn, TP_UDP, NULL, &a, "pong\n\n", 6), 0);
+		assert_int_equal(recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen), 6);
+		assert_string_equal(inet_ntop(AF_INET, &from.sin_addr, host, sizeof(host)), "127.0.0.1");
+	}
+	addr_of(&a, "127.0.0.2", port);
+	assert_int_equal(tp_lsn_of(NULL, TP_UDP, &a), 2);
+	assert_int_equal(tp_lsn_of(tp_worker_at(tp, 1), TP_TCP, &a), TP_LSN_ANY);
+	addr_of(&a, "127.0.0.1", port);
+	assert_int_equal(tp_lsn_of(NULL, TP_UDP, &a), 0);
+	assert_int_equal(tp_lsn_of(NULL, TP_TCP, &a), 1);
+	addr_of(&a, "127.0.0.1", port + 1);
+	assert_int_equal(tp_lsn_of(NULL, TP_UDP, &a), TP_LSN_ANY);
+	addr_of(&a, "127.0.0.3", port);
+	assert_int_equal(tp_lsn_of(NULL, TP_UDP, &a), TP_LSN_ANY);
+	close(fd);
+	tp_stop(tp);
+
+	/* a wildcard listener stands for every address of its family at its port */
+	rx_reset();
+	cfg_init(&cfg);
+	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
+	cfg_listen(&cfg, TP_UDP, "0.0.0.0");
+	port = tp_start_any(&tp, &cfg);
+	addr_of(&a, "127.0.0.5", port);
+	assert_int_equal(tp_lsn_of(NULL, TP_UDP, &a), 1);
+	addr_of(&a, "127.0.0.5", port + 1);
+	assert_int_equal(tp_lsn_of(NULL, TP_UDP, &a), TP_LSN_ANY);
+	if (have_ipv6()) {
+		addr_of(&a, "::1", port);
+		assert_int_equal(tp_lsn_of(NULL, TP_UDP, &a), TP_LSN_ANY);
+	}
 	tp_stop(tp);
 }
 
@@ -1694,17 +1786,6 @@ static void test_port_in_use(void **state)
 	tp_stop(tp);
 }
 
-static bool have_ipv6(void)
-{
-	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-	int fd = socket(AF_INET6, SOCK_DGRAM, 0);
-	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
 /* Where sipd sends from, per family and transport: a concrete listener as bound, a wildcard one as
  * routing picks for the destination, the other transport's listener when the family has none of this
  * one, and EAFNOSUPPORT for a family without listeners. */
@@ -1793,6 +1874,7 @@ int main(void)
 		cmocka_unit_test(test_addr_set),
 		cmocka_unit_test(test_udp),
 		cmocka_unit_test(test_udp_send_foreign),
+		cmocka_unit_test(test_udp_reply_from),
 		cmocka_unit_test(test_tcp_framing),
 		cmocka_unit_test(test_tcp_keepalive),
 		cmocka_unit_test(test_tcp_keepalive_probes),

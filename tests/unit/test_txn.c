@@ -57,6 +57,7 @@ static struct fx {
 	struct ended ended[MAX_ENDED];
 	unsigned nended;
 	unsigned long ends;
+	uint8_t resent_lsn;      /* the listener of the last echo's resend */
 } fx;
 
 static uint64_t now_ms(void)
@@ -94,10 +95,11 @@ static int on_send(struct txn *tx, const char *buf, size_t len, void *arg)
 }
 
 /* An echo's response sent again: recorded as a send with no transaction. */
-static int on_resend(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *dst, const char *buf,
-		     size_t len, void *arg)
+static int on_resend(struct tp_worker *w, uint8_t lsn, enum tp_proto proto, const struct tp_addr *dst,
+		     const char *buf, size_t len, void *arg)
 {
 	(void)w;
+	fx.resent_lsn = lsn;
 	(void)proto;
 	(void)dst;
 	return on_send(NULL, buf, len, arg);
@@ -691,6 +693,8 @@ static void test_non_invite_udp(void **state)
 	assert_int_equal(fx.nsent, 0);
 	assert_int_equal(txn_state(tx), TXN_TRYING);
 
+	/* the listener the request came to (RFC 3581 4): the echo's resends leave from it too */
+	txn_set_dest(tx, NULL, 3, TP_UDP, NULL, &(struct tp_addr){ .len = sizeof(struct sockaddr_in) });
 	advance_to(50);
 	assert_int_equal(respond(tx, 200), 0);
 	assert_int_equal(fx.nsent, 1);
@@ -703,9 +707,11 @@ static void test_non_invite_udp(void **state)
 	assert_non_null(strstr(fx.ended[0].why, "timer J"));
 	assert_int_equal(txn_table_live(fx.tt), 1);
 	advance_to(60);
+	fx.resent_lsn = TP_LSN_ANY;
 	assert_true(absorbs(options)); /* a retransmission: the 200 again, byte for byte */
 	assert_int_equal(fx.nsent, 2);
 	assert_sent(1, NULL, 60, 200);
+	assert_int_equal(fx.resent_lsn, 3);
 	/* what is not a retransmission of it is not absorbed */
 	assert_false(absorbs((struct rq){ .method = "BYE", .via = options.via }));
 	assert_false(absorbs((struct rq){ .method = "OPTIONS", .via = "SIP/2.0/UDP 10.0.0.1:5061;branch=z9hG4bK-opt1" }));
@@ -1096,6 +1102,7 @@ static void test_tu_and_dest(void **state)
 	struct tp_worker *w;
 	struct tp_conn *conn;
 	enum tp_proto proto;
+	uint8_t lsn;
 
 	(void)state;
 	tu_freed = 0;
@@ -1103,9 +1110,10 @@ static void test_tu_and_dest(void **state)
 	assert_ptr_equal(txn_tu(tx), &tu_freed);
 	dst.u.in.sin_family = AF_INET;
 	dst.u.in.sin_port = htons(5062);
-	txn_set_dest(tx, NULL, TP_TCP, NULL, &dst);
-	txn_get_dest(tx, &w, &proto, &conn, &got_dst);
+	txn_set_dest(tx, NULL, 5, TP_TCP, NULL, &dst);
+	txn_get_dest(tx, &w, &lsn, &proto, &conn, &got_dst);
 	assert_null(w);
+	assert_int_equal(lsn, 5);
 	assert_int_equal(proto, TP_TCP);
 	assert_null(conn);
 	assert_int_equal(got_dst->u.in.sin_port, htons(5062));
