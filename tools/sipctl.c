@@ -757,7 +757,8 @@ static int reg_row(const struct store_binding *b, void *arg)
 	struct regs *r = arg;
 	char transport[16] = "", left[24], q[16] = "";
 	const char *addr = b->received, *colon = strchr(b->received, ':');
-	const char *row[8];
+	const char *sock = strchr(b->local, ':'); /* "udp:192.0.2.7:5060": the transport is said already */
+	const char *row[9];
 
 	if (r->who && !aor_is(b->aor, r->who))
 		return 0;
@@ -787,17 +788,18 @@ static int reg_row(const struct store_binding *b, void *arg)
 	row[1] = b->contact;
 	row[2] = addr;
 	row[3] = transport;
-	row[4] = natping_behind_nat(b->contact, b->received) ? "yes" : "no";
-	row[5] = left;
-	row[6] = b->user_agent;
-	row[7] = q;
+	row[4] = sock ? sock + 1 : "-";
+	row[5] = natping_behind_nat(b->contact, b->received) ? "yes" : "no";
+	row[6] = left;
+	row[7] = b->user_agent;
+	row[8] = q;
 	return table_add(&r->t, row);
 }
 
 static int cmd_show(int argc, char **argv)
 {
-	static const char *const head[] = { "AOR", "CONTACT", "RECEIVED", "TRANSPORT", "NAT", "EXPIRES", "USER-AGENT",
-					    "Q" };
+	static const char *const head[] = { "AOR", "CONTACT", "RECEIVED", "TRANSPORT", "SOCKET", "NAT", "EXPIRES",
+					    "USER-AGENT", "Q" };
 	struct regs r;
 	struct store *s;
 	const char *pos[2];
@@ -810,7 +812,7 @@ static int cmd_show(int argc, char **argv)
 		return usage_error("show what? (show registrations [AOR|USER])");
 	memset(&r, 0, sizeof(r));
 	r.who = npos == 2 ? pos[1] : NULL;
-	r.t.ncols = 8;
+	r.t.ncols = 9;
 	r.now = (int64_t)time(NULL);
 	s = db_open(false);
 	if (!s)

@@ -61,6 +61,7 @@ struct branch {
 	size_t req_len;
 	struct tp_addr dst;
 	enum tp_proto proto;
+	uint8_t lsn;           /* the listener it leaves from over UDP: the one its Via names (built_lsn) */
 	int q;
 	bool started, done, provisional, cancel_sent, cancel_wanted;
 	bool trying; /* a 100 came: a CANCEL may go (9.1), though only 101-199 count as provisional for
@@ -302,19 +303,41 @@ static bool route_parsed_is_us(const struct proxy *p, struct slice r)
 }
 
 /* Whether two Route values name the same host (sipd's addresses of two families differ). */
-static bool route_host_eq(struct slice a, struct slice b)
+/* Whether a Route of ours says transport=tcp (written by forward_build, so in that spelling). */
+static bool route_names_tcp(struct slice r)
+{
+	return memmem(r.p, r.l, ";transport=tcp", 14) != NULL;
+}
+
+/* Whether two Routes name one host and port: the two of a double Record-Route differ in one or the other
+ * (two listeners of one address, or of two). */
+static bool route_hostport_eq(struct slice a, struct slice b)
 {
 	struct sip_addr aa, ba;
 	struct sip_uri au, bu;
 
 	return sip_addr_parse(&aa, a) == 0 && sip_uri_parse(&au, aa.uri) == 0 && sip_addr_parse(&ba, b) == 0 &&
-	       sip_uri_parse(&bu, ba.uri) == 0 && sip_host_eq(au.host, bu.host);
+	       sip_uri_parse(&bu, ba.uri) == 0 && sip_host_eq(au.host, bu.host) &&
+	       (au.port ? au.port : 5060) == (bu.port ? bu.port : 5060);
 }
 
-/* Whether a Route of ours says transport=tcp (written by forward_build, so in that spelling). */
-static bool route_names_tcp(struct slice r)
+/* The listener a Route of ours names over UDP, as a target's local: "udp:host:port" into buf, or ''
+ * (a TCP one: its connection, or a new one, is the way). */
+static void route_udp_local(struct slice r, char *buf, size_t n)
 {
-	return memmem(r.p, r.l, ";transport=tcp", 14) != NULL;
+	struct sip_addr a;
+	struct sip_uri u;
+	struct sbuf b;
+
+	buf[0] = '\0';
+	if (!r.l || route_names_tcp(r) || sip_addr_parse(&a, r) || sip_uri_parse(&u, a.uri))
+		return;
+	sbuf_init(&b, buf, n - 1);
+	sbuf_addlit(&b, "udp:");
+	sbuf_addsl(&b, u.host);
+	sbuf_addlit(&b, ":");
+	sbuf_addu(&b, u.port ? u.port : 5060);
+	buf[b.overflow ? 0 : b.len] = '\0';
 }
 
 /* Whether a Route may carry a flow token (flow_target reads it); most carry none, and cost one search. */
@@ -910,14 +933,33 @@ static struct slice built_branch(const char *req, size_t len)
 	return slice_make(br + 8, (size_t)(e - br - 8));
 }
 
+/* The listener a request sipd built leaves from over UDP: the one its Via names ("Via: SIP/2.0/UDP
+ * host:port;branch=", forward_build), so that answers and the phone's NAT see one address. */
+static uint8_t built_lsn(const char *req, size_t len)
+{
+	const char *end = req + len, *via = memchr(req, '\n', len), *hp, *e;
+	char hostport[64];
+	struct tp_addr a;
+
+	if (!via++ || end - via < 17 || memcmp(via, "Via: SIP/2.0/UDP ", 17))
+		return TP_LSN_ANY;
+	hp = via + 17;
+	if (!(e = memchr(hp, ';', (size_t)(end - hp))) || (size_t)(e - hp) >= sizeof(hostport))
+		return TP_LSN_ANY;
+	memcpy(hostport, hp, (size_t)(e - hp));
+	hostport[e - hp] = '\0';
+	return tp_addr_parse(&a, hostport, 5060) ? TP_LSN_ANY : tp_lsn_of(NULL, TP_UDP, &a);
+}
+
 /* b's request to b's next hop, as a client transaction. 0 or an errno. */
 static int branch_send(struct rctx *rc, struct branch *b)
 {
 	struct txn_client_ident id = rc->ident;
 
 	id.branch = built_branch(b->req, b->req_len);
+	b->lsn = b->proto == TP_UDP ? built_lsn(b->req, b->req_len) : TP_LSN_ANY;
 	return txn_client_send(&b->ct, rc->p->txns, txn_loop(rc->stx), b->req, b->req_len, rc->ident.method.l ? &id : NULL,
-			       rc->worker, b->proto, &b->dst, on_branch_response, b);
+			       rc->worker, b->lsn, b->proto, &b->dst, on_branch_response, b);
 }
 
 static int branch_start(struct rctx *rc, struct branch *b)
@@ -1233,7 +1275,7 @@ static void branch_cancel(struct branch *b)
 	}
 	sbuf_init(&sb, buf, b->req_len + 256);
 	if (sip_hop_request_write(&sb, m, "CANCEL", sip_msg_hdr(m, SIP_HDR_TO)->value) == 0 &&
-	    txn_client_send(NULL, b->rc->p->txns, txn_loop(b->rc->stx), buf, sb.len, NULL, b->rc->worker,
+	    txn_client_send(NULL, b->rc->p->txns, txn_loop(b->rc->stx), buf, sb.len, NULL, b->rc->worker, b->lsn,
 					    b->proto, &b->dst, NULL, NULL) == 0)
 		b->cancel_sent = true;
 	free(buf);
@@ -1489,6 +1531,8 @@ struct target {
 	const struct sip_uri *parsed; /* uri parsed already (the request's own), or NULL */
 	char path[1024];
 	char received[128];
+	char local[64]; /* the listener that reaches it over UDP ("udp:ADDR", target_local): its binding's, or
+	                 * in a dialog the one sipd's Record-Route names on its side; '' for any */
 	int q;
 };
 
@@ -1713,6 +1757,7 @@ static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct
 		target_uri_set(t[i].uri, sizeof(t[i].uri), slice_cstr(b[i].contact));
 		slice_copy(t[i].path, sizeof(t[i].path), slice_cstr(b[i].path));
 		slice_copy(t[i].received, sizeof(t[i].received), slice_cstr(b[i].received));
+		slice_copy(t[i].local, sizeof(t[i].local), slice_cstr(b[i].local));
 		t[i].parsed = NULL;
 		t[i].q = b[i].q < 0 ? 1000 : b[i].q;
 	}
@@ -1815,6 +1860,21 @@ static bool target_tried(const struct rctx *rc, const struct sip_msg *req, const
 	return false;
 }
 
+/* The listener that reaches t over UDP toward dst: t->local ("udp:ADDR") while sipd still listens there
+ * and it is of dst's family, its host:port written into buf (our Via and Record-Route name it, and the
+ * request leaves from it: built_lsn). NULL when none: where the request arrived, or dst's family's. */
+static const char *target_local(const struct target *t, enum tp_proto proto, const struct tp_addr *dst,
+				char buf[96])
+{
+	struct tp_addr a;
+
+	if (proto != TP_UDP || strncmp(t->local, "udp:", 4) || tp_addr_parse(&a, t->local + 4, 5060) ||
+	    a.u.sa.sa_family != dst->u.sa.sa_family || tp_lsn_of(NULL, TP_UDP, &a) == TP_LSN_ANY)
+		return NULL;
+	snprintf(buf, 96, "%s", local_of(&a)->hostport);
+	return buf;
+}
+
 /* b toward t: its next hop, and its request built from req for it (for both transports when the hop is
  * a host name that DNS will locate as the branch starts; dns_ok allows that). Our Via and Record-Route
  * name f->local, or sipd's address of the next hop's family when that is another (in_local then keeps
@@ -1843,7 +1903,12 @@ static int branch_prepare(struct proxy *p, struct branch *b, const struct sip_ms
 	if (!err) {
 		f->proto = b->proto;
 		if (!b->hop && !in_local) {
-			f->local = local_toward(b->proto, &b->dst, local, toward);
+			/* a phone registered through another listener than the request came to is reached from
+			 * that one (its NAT lets in nothing else): a Record-Route for each side, as for a change
+			 * of transport */
+			const char *via = target_local(t, b->proto, &b->dst, toward);
+
+			f->local = via ? via : local_toward(b->proto, &b->dst, local, toward);
 			f->in_local = local;
 		}
 		/* the dialog's requests for the phone come back through our Record-Route: it names the
@@ -2131,7 +2196,7 @@ static void send_stateless(struct tp_worker *w, enum tp_proto proto, const struc
 		if (tp_send(w, TP_TCP, NULL, dst, tcp, tcp_len) == 0 || proto == TP_TCP)
 			return;
 	}
-	tp_send(w, TP_UDP, NULL, dst, udp, udp_len);
+	tp_send_from(w, built_lsn(udp, udp_len), TP_UDP, NULL, dst, udp, udp_len);
 }
 
 /* 16.11: "a retransmitted request MUST be forwarded to the same destination each time", yet SRV's weights
@@ -2219,6 +2284,7 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 			 .src_host = slice_cstr(o->src_host), .src_port = o->src_port,
 			 .consume_realm = consumed_realm(p, s->authed) };
 	char *buf[2] = { NULL, NULL }, toward[96];
+	const char *via;
 	struct slice name = SLICE_NULL;
 	struct tp_addr dst;
 	size_t len[2] = { 0, 0 };
@@ -2235,7 +2301,8 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 		forward_stateless_located(p, tm, req, &f, name);
 		return;
 	}
-	f.local = local_toward(f.proto, &dst, f.local, toward);
+	via = target_local(t, f.proto, &dst, toward);
+	f.local = via ? via : local_toward(f.proto, &dst, f.local, toward);
 	if (fwd_request_build(req, &f, &buf[f.proto], &len[f.proto]))
 		return;
 	if (f.proto == TP_UDP && may_tcp && len[TP_UDP] > UDP_MAX_REQUEST) {
@@ -2413,7 +2480,7 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 	struct sip_addr ra;
 	bool pop = false, known = false, has_route = false, local, foreign, signed_dialog;
 	struct fwd_routes rs;
-	struct slice strict_target = SLICE_NULL, popped = SLICE_NULL, ruri_s;
+	struct slice strict_target = SLICE_NULL, popped = SLICE_NULL, pair_out = SLICE_NULL, ruri_s;
 	char unmaddr[sizeof(one.uri)], pin[RRSIG_PIN];
 	struct seen seen = { .authed = false };
 	enum proxy_verdict verdict = PROXY_TAKEN;
@@ -2472,7 +2539,8 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 		/* the second of a double Record-Route of ours (a change of transport or address family,
 		 * forward_build): off too. Two of ours alike are two passes of a spiral, and stay. */
 		if (rs.n && !slice_eq(popped, rs.r[0]) && route_is_us(p, local_of(&tm->local), rs.r[0]) &&
-		    (route_names_tcp(popped) != route_names_tcp(rs.r[0]) || !route_host_eq(popped, rs.r[0]))) {
+		    (route_names_tcp(popped) != route_names_tcp(rs.r[0]) || !route_hostport_eq(popped, rs.r[0]))) {
+			pair_out = rs.r[0]; /* the side the request goes on to: it leaves from there */
 			if (!route_has_flow(popped))
 				popped = rs.r[0];
 			memmove(&rs.r[0], &rs.r[1], (rs.n - 1) * sizeof(rs.r[0]));
@@ -2530,6 +2598,7 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 		slice_copy(t[0].uri, sizeof(t[0].uri), ruri_s);
 		t[0].parsed = &ruri; /* what next_hop would parse again */
 		t[0].path[0] = t[0].received[0] = '\0';
+		route_udp_local(pair_out, t[0].local, sizeof(t[0].local));
 		t[0].q = 1000;
 		n = 1;
 		if (!rs.n && popped.l)

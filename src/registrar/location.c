@@ -29,7 +29,7 @@ struct binding {
 	int64_t expires, updated;
 	uint32_t cseq;
 	int q;
-	const char *contact, *received, *path, *call_id, *user_agent, *instance; /* into data[] */
+	const char *contact, *received, *path, *call_id, *user_agent, *instance, *local; /* into data[] */
 	char data[];
 };
 
@@ -118,6 +118,7 @@ static void binding_export(const struct binding *b, const char *aor, struct stor
 	slice_copy(out->call_id, sizeof(out->call_id), slice_cstr(b->call_id));
 	slice_copy(out->user_agent, sizeof(out->user_agent), slice_cstr(b->user_agent));
 	slice_copy(out->instance, sizeof(out->instance), slice_cstr(b->instance));
+	slice_copy(out->local, sizeof(out->local), slice_cstr(b->local));
 	out->cseq = b->cseq;
 	out->q = b->q;
 	out->expires = b->expires;
@@ -145,18 +146,18 @@ static uint64_t expiry_delay_ms(int64_t expires, int64_t now)
 static struct binding *binding_new(struct loc *l, struct loc_shard *s, struct aor *a, const struct store_binding *sb,
 				   int64_t now)
 {
-	const char *f[6] = { sb->contact, sb->received, sb->path, sb->call_id, sb->user_agent, sb->instance };
-	size_t len[6], total = 0;
+	const char *f[7] = { sb->contact, sb->received, sb->path, sb->call_id, sb->user_agent, sb->instance, sb->local };
+	size_t len[7], total = 0;
 	struct binding *b;
 	char *p;
 
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 7; i++)
 		total += (len[i] = strlen(f[i])) + 1;
 	b = pool_alloc(l->pool, sizeof(*b) + total);
 	if (!b)
 		return NULL;
 	p = b->data;
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 7; i++) {
 		memcpy(p, f[i], len[i] + 1);
 		f[i] = p;
 		p += len[i] + 1;
@@ -167,6 +168,7 @@ static struct binding *binding_new(struct loc *l, struct loc_shard *s, struct ao
 	b->call_id = f[3];
 	b->user_agent = f[4];
 	b->instance = f[5];
+	b->local = f[6];
 	b->aor = a;
 	b->cseq = sb->cseq;
 	b->q = sb->q;
@@ -462,7 +464,7 @@ void loc_walk_shard(struct loc *l, unsigned shard, loc_walk_h *cb, void *arg)
 
 		for (const struct binding *b = a->head; b; b = b->next)
 			if (b->expires > now)
-				cb(a->name, b->contact, b->received, b->path, arg);
+				cb(a->name, b->contact, b->received, b->path, b->local, arg);
 	}
 	pthread_mutex_unlock(&s->lock);
 }

@@ -39,7 +39,7 @@ size_t loc_count(struct loc *l);
 /* The shards the AORs are spread over, and a walk of one shard's live bindings: the callback runs under
  * the shard's lock with the binding's own strings, so it must be quick (copy what it needs). */
 typedef void (loc_walk_h)(const char *aor, const char *contact, const char *received, const char *path,
-			  void *arg);
+			  const char *local, void *arg);
 unsigned loc_shard_count(void);
 void loc_walk_shard(struct loc *l, unsigned shard, loc_walk_h *cb, void *arg);
 

@@ -33,6 +33,7 @@ struct ping {
 	struct tp_addr dst;
 	uint64_t key;
 	char contact[512];
+	char local[64];  /* the listener the phone registered through: the pinhole is to it */
 };
 
 struct due {
@@ -224,14 +225,15 @@ static void gone_add(struct due *d, const char *aor, const char *contact)
 }
 
 /* Under the shard's lock: only copies. */
-static void due_add(const char *aor, const char *contact, const char *received, const char *path, void *arg)
+static void due_add(const char *aor, const char *contact, const char *received, const char *path,
+		    const char *local, void *arg)
 {
 	struct due *d = arg;
 	struct ping *p;
 	uint64_t key;
 
 	if (d->nomem || !natping_wanted(contact, received, path) || strlen(contact) >= sizeof(p->contact) ||
-	    strlen(aor) >= sizeof(d->gone->aor))
+	    strlen(aor) >= sizeof(d->gone->aor) || strlen(local) >= sizeof(p->local))
 		return;
 	key = binding_key(d->np, aor, contact);
 	if (silent_too_long(d->np, key, d->timeout, d->now)) {
@@ -253,6 +255,7 @@ static void due_add(const char *aor, const char *contact, const char *received, 
 	tp_addr_parse(&p->dst, received + 4, 0);
 	p->key = key;
 	strcpy(p->contact, contact);
+	strcpy(p->local, local);
 }
 
 size_t natping_build(char *buf, size_t n, const char *contact, const char *local, uint64_t key, uint64_t id)
@@ -281,17 +284,23 @@ size_t natping_build(char *buf, size_t n, const char *contact, const char *local
 	return b.overflow ? 0 : b.len;
 }
 
+/* From the listener the phone registered through, while sipd listens there: its NAT keeps a pinhole to
+ * that address and port only (the first of the family for a binding of an older sipd). */
 static bool ping_send(struct natping *np, const struct ping *p)
 {
 	struct tp_addr local;
+	uint8_t lsn = TP_LSN_ANY;
 	char from[64], msg[1024];
 	size_t len;
 
-	if (tp_local_for(NULL, TP_UDP, &p->dst, &local))
+	if (!strncmp(p->local, "udp:", 4) && !tp_addr_parse(&local, p->local + 4, 5060) &&
+	    local.u.sa.sa_family == p->dst.u.sa.sa_family)
+		lsn = tp_lsn_of(NULL, TP_UDP, &local);
+	if (lsn == TP_LSN_ANY && tp_local_for(NULL, TP_UDP, &p->dst, &local))
 		return false;
 	tp_addr_str(&local, from, sizeof(from));
 	len = natping_build(msg, sizeof(msg), p->contact, from, p->key, np->salt ^ (++np->count * 0x9e3779b97f4a7c15ull));
-	return len && tp_send(NULL, TP_UDP, NULL, &p->dst, msg, len) == 0;
+	return len && tp_send_from(NULL, lsn, TP_UDP, NULL, &p->dst, msg, len) == 0;
 }
 
 void natping_tick(struct natping *np, struct loc *l, unsigned interval, unsigned timeout, int64_t now,

@@ -545,6 +545,7 @@ struct update {
 	size_t ncur, cap;
 	struct store_change *changes;
 	size_t nchanges;
+	char local[64];            /* the listener the REGISTER came to, as bindings keep it (local_of) */
 };
 
 static void change_add(struct update *u, enum store_op op, const struct store_binding *b)
@@ -623,6 +624,7 @@ static unsigned apply_contacts(struct registrar *r, struct update *u, const char
 			u->ncur++;
 		}
 		fill_binding(&u->cur[i], aor, &rc[k], refresh, req, received, path, now);
+		memcpy(u->cur[i].local, u->local, sizeof(u->local));
 		change_add(u, STORE_BINDING_PUT, &u->cur[i]);
 	}
 	/* past max_contacts: refuse (default), or let the newest in and the oldest go */
@@ -1023,6 +1025,15 @@ static void received_of(const struct txn_origin *o, char *buf, size_t n)
 	buf[sb.len] = '\0';
 }
 
+/* "udp:192.0.2.7:5060": the listener the REGISTER came to (the address it was sent to, on a wildcard
+ * one), as bindings keep it: requests to the phone leave from there. */
+static void local_of(const struct txn_origin *o, char *buf, size_t n)
+{
+	char addr[64];
+
+	snprintf(buf, n, "%s:%s", o->proto == TP_TCP ? "tcp" : "udp", tp_addr_str(&o->local, addr, sizeof(addr)));
+}
+
 void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o)
 {
 	struct req_contact rc[MAX_REQ_CONTACTS];
@@ -1083,6 +1094,7 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 		return;
 	}
 	received_of(o, received, sizeof(received));
+	local_of(o, u.local, sizeof(u.local));
 	/* sized to this AOR and this request (a binding record is ~3 kB): each Contact adds at most one
 	 * binding and one change, and max_contacts_policy may remove every binding after that */
 	loc_lock(r->loc, aor);

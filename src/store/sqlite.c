@@ -36,7 +36,8 @@ static void sqlite_configure(void)
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-#define BINDING_COLS "aor, contact, received, path, call_id, cseq, q, expires, updated, user_agent, instance"
+#define BINDING_COLS_V3 "aor, contact, received, path, call_id, cseq, q, expires, updated, user_agent, instance"
+#define BINDING_COLS BINDING_COLS_V3 ", local"
 
 /* Schema versions: schema[v] takes a database from user_version v to v + 1. Append, never edit. */
 static const char *const schema[] = {
@@ -87,7 +88,7 @@ static const char *const schema[] = {
 	" user_agent TEXT NOT NULL DEFAULT '',"
 	" instance TEXT NOT NULL DEFAULT '',"
 	" PRIMARY KEY(aor, contact)) WITHOUT ROWID;"
-	"INSERT INTO bindings_v3 SELECT " BINDING_COLS " FROM bindings;"
+	"INSERT INTO bindings_v3 SELECT " BINDING_COLS_V3 " FROM bindings;"
 	"DROP TABLE bindings;"
 	"ALTER TABLE bindings_v3 RENAME TO bindings;",
 	/* v4: keys that must outlive a restart and be the same for every process on the database (the
@@ -96,6 +97,9 @@ static const char *const schema[] = {
 	/* v5: bindings an administrator removed (sipctl unregister) that a running sipd must drop from its
 	 * memory too; contact '' is every binding of the AOR */
 	"CREATE TABLE unbind(id INTEGER PRIMARY KEY, aor TEXT NOT NULL, contact TEXT NOT NULL DEFAULT '');",
+	/* v6: the listener a binding registered through ("udp:192.0.2.7:5060"), from which requests to the
+	 * phone leave: its NAT lets in only what comes from where it sent ('' for older rows: the first) */
+	"ALTER TABLE bindings ADD COLUMN local TEXT NOT NULL DEFAULT '';",
 };
 #define SCHEMA_VERSION ((int)(sizeof(schema) / sizeof(schema[0])))
 
@@ -132,7 +136,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_USER_LIST] = "SELECT name, ha1_md5, ha1_sha256, extension, display_name, disabled FROM users ORDER BY name",
 	[ST_USER_GEN] = "SELECT value FROM meta WHERE key = 'users_generation'",
 	[ST_BIND_PUT] = "INSERT OR REPLACE INTO bindings(" BINDING_COLS ")"
-			" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+			" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[ST_BIND_DEL] = "DELETE FROM bindings WHERE aor = ?1 AND contact = ?2",
 	[ST_AOR_DEL] = "DELETE FROM bindings WHERE aor = ?1",
 	[ST_BIND_EXPIRE] = "DELETE FROM bindings WHERE expires <= ?1",
@@ -557,6 +561,7 @@ static void binding_read(sqlite3_stmt *st, struct store_binding *b)
 	b->updated = sqlite3_column_int64(st, 8);
 	col_str(st, 9, b->user_agent, sizeof(b->user_agent));
 	col_str(st, 10, b->instance, sizeof(b->instance));
+	col_str(st, 11, b->local, sizeof(b->local));
 }
 
 /* Walks the live bindings with the lock held. */
@@ -639,7 +644,7 @@ static bool change_ok(const struct store_change *c)
 		return FIELD_OK(b->contact) && b->contact[0];
 	case STORE_BINDING_PUT:
 		return FIELD_OK(b->contact) && b->contact[0] && FIELD_OK(b->received) && FIELD_OK(b->path) &&
-		       FIELD_OK(b->call_id) && FIELD_OK(b->user_agent) && FIELD_OK(b->instance);
+		       FIELD_OK(b->call_id) && FIELD_OK(b->user_agent) && FIELD_OK(b->instance) && FIELD_OK(b->local);
 	}
 	return false;
 }
@@ -666,6 +671,7 @@ static int change_exec(struct store *s, const struct store_change *c)
 		sqlite3_bind_int64(st, 9, b->updated);
 		bind_str(st, 10, b->user_agent);
 		bind_str(st, 11, b->instance);
+		bind_str(st, 12, b->local);
 		return run(st);
 	case STORE_BINDING_DEL:
 		st = s->st[ST_BIND_DEL];

@@ -26,6 +26,8 @@ struct store_binding {
 	char call_id[256];
 	char user_agent[256];
 	char instance[160];    /* +sip.instance, when given */
+	char local[64];        /* the listener it registered through: "udp:192.0.2.7:5060"; requests to the
+	                        * phone leave from there ('' when unknown: the first of the family) */
 	uint32_t cseq;
 	int q;                 /* thousandths; -1 = none */
 	int64_t expires;       /* absolute, Unix seconds: the first second it is gone (store_binding_end) */

@@ -75,6 +75,7 @@ struct txn_client {
 	char *req, *ack;
 	size_t req_len, ack_len;
 	struct tp_worker *worker;
+	uint8_t lsn;            /* the listener it sends from over UDP */
 	enum tp_proto proto;
 	struct tp_addr dst;
 	struct expect want;    /* what a response must echo */
@@ -277,7 +278,7 @@ void txn__ctable_free(struct txn_ctable *c)
 
 static int ct_send(struct txn_client *ct, const char *buf, size_t len)
 {
-	return tp_send(ct->worker, ct->proto, NULL, &ct->dst, buf, len);
+	return tp_send_from(ct->worker, ct->lsn, ct->proto, NULL, &ct->dst, buf, len);
 }
 
 static void timer_retx(struct tmr *t, void *arg)
@@ -319,7 +320,7 @@ static int ident_parse(struct txn_client_ident *id, struct sip_msg *m, const cha
 }
 
 int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *loop, const char *req, size_t len,
-		    const struct txn_client_ident *id, struct tp_worker *w, enum tp_proto proto,
+		    const struct txn_client_ident *id, struct tp_worker *w, uint8_t lsn, enum tp_proto proto,
 		    const struct tp_addr *dst, txn_client_h *h, void *arg)
 {
 	const struct txn_timers *T = &t->cfg.timers;
@@ -374,6 +375,7 @@ int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *l
 	free(m); /* the slices of id point into req or m: both done with */
 	ct->loop = loop;
 	ct->worker = w;
+	ct->lsn = lsn;
 	ct->proto = proto;
 	ct->dst = *dst;
 	ct->reliable = proto != TP_UDP;

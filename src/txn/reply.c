@@ -44,6 +44,7 @@ void txn_origin_init(struct txn_origin *o, const struct tp_msg *tm, const struct
 	o->proto = tm->proto;
 	o->conn = tm->conn;
 	o->lsn = tm->lsn;
+	o->local = tm->local;
 	o->src = tm->src;
 	o->dst = tm->src;
 	tp_addr_host(&tm->src, o->src_host, sizeof(o->src_host));

@@ -154,11 +154,11 @@ uint32_t txn_client_id_hash(const struct sip_msg *m);
 int txn_table_hold(struct txn_table *t, size_t n);
 void txn_table_unhold(struct txn_table *t, size_t n);
 
-/* Sends req (already carrying sipd's top Via with a unique branch) to dst and runs the client state
- * machine on loop. id: what identifies req, or NULL to read it from req. 0, or an errno (nothing was
+/* Sends req (already carrying sipd's top Via with a unique branch) to dst, from listener lsn over UDP
+ * (tp_send_from: the one its Via names), and runs the client state machine on loop. id: what identifies req, or NULL to read it from req. 0, or an errno (nothing was
  * sent; ENOBUFS: the table holds max_held bytes). */
 int txn_client_send(struct txn_client **ctp, struct txn_table *t, struct loop *loop, const char *req, size_t len,
-		    const struct txn_client_ident *id, struct tp_worker *w, enum tp_proto proto,
+		    const struct txn_client_ident *id, struct tp_worker *w, uint8_t lsn, enum tp_proto proto,
 		    const struct tp_addr *dst, txn_client_h *h, void *arg);
 /* A response from the network: 0 when it belonged to a client transaction (its top Via's branch and
  * CSeq method; consumed), ENOENT if not: a transaction-stateful proxy drops it (RFC 6026 7.3). invalid: why it failed sip_msg_parse / sip_msg_check (NULL
@@ -190,6 +190,7 @@ struct txn_origin {
 	enum tp_proto proto;
 	struct tp_conn *conn;   /* borrowed */
 	uint8_t lsn;            /* the listener it came to: the answers leave from there (RFC 3581 4) */
+	struct tp_addr local;   /* the address it came to (tp_msg.local) */
 	struct tp_addr src;
 	struct tp_addr dst;     /* the source address; the sent-by port over UDP without rport */
 	char src_host[64];      /* for received= */

@@ -39,8 +39,8 @@ need_exec "$SIPCTL" "build the sipctl target"
 lib_init proxy
 SHOW_SKIPPED=1
 
-# ---- ports: 6 for sipd, the rest for SIPp callers and phones ----
-pick_ports 6 100 $((40000 + $$ % 10000)) "${UA[@]}"
+# ---- ports: 7 for sipd, the rest for SIPp callers and phones ----
+pick_ports 7 100 $((40000 + $$ % 10000)) "${UA[@]}"
 
 # ---- sipd instances: start_sipd NAME PORT < [proxy] section and anything else ([general], [auth],
 # [database], users from here) ----
@@ -1230,5 +1230,17 @@ then
 	case_end
 fi
 
-stop_all main timerc authcalls recurse domain budget
+# ==== two: a second UDP listener, at 127.0.0.3 (RFC 3581 4: what goes to a phone leaves from where it sent) ====
+if SIPD_INI_PRE="listen = udp:127.0.0.3:${PORTS[6]}"$'\n\n'"$SIPD_INI_PRE" start_sipd two "${PORTS[6]}" <<EOF
+$PROXY
+auth_calls = no
+EOF
+then
+	case_begin "two UDP listeners, 127.0.0.1 and 127.0.0.3: bob registers through 127.0.0.3 (the 401 and the 200 come from there, the database keeps the listener); mallory calls him through 127.0.0.1: the INVITE reaches bob from 127.0.0.3 with its Via naming it and a Record-Route for each side, the 200 reaches mallory from 127.0.0.1, the ACK through the route set reaches bob from 127.0.0.3, bob's BYE through 127.0.0.3 reaches mallory from 127.0.0.1 and its 200 comes back from 127.0.0.3" two
+	check "a call between the listeners" listeners --port "${SIPD_PORT[two]}" --second 127.0.0.3 --db "$WORK/two.db"
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
+fi
+
+stop_all main timerc authcalls recurse domain budget two
 finish proxy

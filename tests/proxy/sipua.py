@@ -110,6 +110,7 @@ import os
 import random
 import re
 import select
+import sqlite3
 import socket
 import struct
 import subprocess
@@ -233,8 +234,13 @@ def register(sock, port, user, password, contacts, expires, timeout=8.0, domain=
         else:
             sock.sendto(data, (to_host, port))
 
+    src, src401 = [None], None
+
     def recv(until):
-        return stream.read(until) if stream else recv_msg(sock, until)[0]
+        if stream:
+            return stream.read(until)
+        m, src[0] = recv_msg(sock, until)
+        return m
 
     tag = "ua%06d" % random.randrange(10 ** 6)
     callid = "reg-%d-%06d@%s" % (os.getpid(), random.randrange(10 ** 6), HOST)
@@ -281,7 +287,9 @@ def register(sock, port, user, password, contacts, expires, timeout=8.0, domain=
             if not md5s:
                 raise Fail("no MD5 challenge in the 401 to REGISTER %s: %s" % (user, resp.values("WWW-Authenticate")))
             auth = digest("REGISTER", ruri, auth_user or user, password, md5s[0])
+            src401 = src[0]
             continue
+        resp.src, resp.src401 = src[0], src401
         return resp
     return resp
 
@@ -1468,6 +1476,86 @@ def cmd_reuse(a):
     return 0
 
 
+def cmd_listeners(a):
+    """sipd listens on udp:127.0.0.1:PORT and udp:SECOND:PORT. bob registers through SECOND: the 401 and the
+    200 come from SECOND:PORT, and the database keeps the listener with the binding. mallory (another domain)
+    calls bob through 127.0.0.1: the INVITE reaches bob from SECOND:PORT (its NAT would let in nothing else),
+    its Via names SECOND:PORT and two Record-Routes name each side; mallory's answers come from 127.0.0.1.
+    The ACK through the route set reaches bob from SECOND, bob's BYE reaches mallory from 127.0.0.1, and its
+    200 comes back to bob from SECOND."""
+    port, second = a.port, a.second
+    fails = []
+
+    def expect_from(what, addr, host):
+        if addr != (host, port):
+            fails.append("%s came from %s, expected %s:%d" % (what, "%s:%d" % addr if addr else "nowhere", host, port))
+
+    def wait_for(sock, pred, what):
+        deadline = time.monotonic() + 8
+        while True:
+            m, addr = recv_msg(sock, deadline)
+            if m is None:
+                raise Fail("%s: nothing within 8 s" % what)
+            if pred(m):
+                return m, addr
+
+    bob = udp_socket(0)
+    contact = "sip:bob@%s:%d" % (HOST, bob.getsockname()[1])
+    r = register(bob, port, "bob", a.password, ["<%s>" % contact], 300, to_host=second)
+    if r.code != 200:
+        raise Fail("REGISTER bob through %s: expected 200, got '%s'" % (second, r.start))
+    expect_from("the 401 to bob's REGISTER through %s" % second, getattr(r, "src401", None), second)
+    expect_from("the 200 to bob's REGISTER through %s" % second, r.src, second)
+    try:
+        with sqlite3.connect(a.db) as db:
+            rows = db.execute("SELECT local FROM bindings WHERE contact = ?", (contact,)).fetchall()
+    except sqlite3.Error as e:
+        rows = str(e)
+    if rows != [("udp:%s:%d" % (second, port),)]:
+        fails.append("the database keeps bob's binding with local %r, expected udp:%s:%d" % (rows, second, port))
+    mal = udp_socket(0)
+    mcontact = "sip:mallory@%s:%d" % (HOST, mal.getsockname()[1])
+    tag, callid = "ml%06d" % random.randrange(10 ** 6), "listeners-%d@evil.example" % os.getpid()
+    frm = "<sip:mallory@evil.example>;tag=%s" % tag
+    mal.sendto(dialog_request(mal, "INVITE", "sip:bob@%s:%d" % (HOST, port), 1, frm, "<sip:bob@%s>" % HOST, callid,
+                              contact=mcontact), (HOST, port))
+    inv, addr = wait_for(bob, lambda m: m.method == "INVITE", "bob's phone waits for the INVITE")
+    expect_from("the INVITE to bob", addr, second)
+    via = inv.first("Via") or ""
+    if not via.startswith("SIP/2.0/UDP %s:%d;" % (second, port)):
+        fails.append("the INVITE's top Via names '%s', expected %s:%d" % (via, second, port))
+    rr_in = split_values(inv.values("Record-Route"))
+    want = [r"^<sip:%s:%d;lr;sg=\w+>$" % (re.escape(h), port) for h in (second, HOST)]
+    if len(rr_in) != 2 or not all(re.match(w, v) for w, v in zip(want, rr_in)):
+        fails.append("the INVITE's Record-Route %r: expected one for each side, %s:%d on top" % (rr_in, second, port))
+    btag = "bl%06d" % random.randrange(10 ** 6)
+    bob.sendto(response(inv, 200, "OK", btag, ["Contact: <%s>" % contact]), addr)
+    ok, addr = wait_for(mal, lambda m: m.code == 200, "mallory waits for the 200")
+    expect_from("the 200 to mallory's INVITE", addr, HOST)
+    to = ok.first("To")
+    route = list(reversed(split_values(ok.values("Record-Route"))))
+    mal.sendto(dialog_request(mal, "ACK", contact, 1, frm, to, callid, route), (HOST, port))
+    ack, addr = wait_for(bob, lambda m: m.method == "ACK", "bob's phone waits for the ACK")
+    expect_from("the ACK to bob", addr, second)
+    if not (ack.first("Via") or "").startswith("SIP/2.0/UDP %s:%d;" % (second, port)):
+        fails.append("the ACK's top Via names '%s', expected %s:%d" % (ack.first("Via"), second, port))
+    bye = dialog_request(bob, "BYE", mcontact, 1, to, frm, callid, rr_in)
+    bob.sendto(bye, (second, port))
+    m, addr = wait_for(mal, lambda m: m.method == "BYE", "mallory waits for bob's BYE")
+    expect_from("bob's BYE to mallory", addr, HOST)
+    if not (m.first("Via") or "").startswith("SIP/2.0/UDP %s:%d;" % (HOST, port)):
+        fails.append("the BYE's top Via names '%s', expected %s:%d" % (m.first("Via"), HOST, port))
+    mal.sendto(response(m, 200, "OK", None), addr)
+    ok, addr = wait_for(bob, lambda m: m.code == 200 and (m.first("CSeq") or "").endswith("BYE"),
+                        "bob waits for the 200 to his BYE")
+    expect_from("the 200 to bob's BYE", addr, second)
+    mal.close()
+    bob.close()
+    if fails:
+        raise Fail("; ".join(fails))
+    return 0
+
+
 def cmd_sink(a):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((a.host, a.port))
@@ -2096,6 +2184,11 @@ def main():
     ru.add_argument("--port", type=int, required=True)
     ru.add_argument("--password", default="secret")
     ru.add_argument("--target", required=True, help="a Request-URI no request of the call may reach")
+    li = sub.add_parser("listeners")
+    li.add_argument("--port", type=int, required=True)
+    li.add_argument("--second", required=True, help="sipd's second UDP listener's address, at the same port")
+    li.add_argument("--db", required=True)
+    li.add_argument("--password", default="secret")
     r = sub.add_parser("request")
     r.add_argument("--port", type=int, required=True)
     r.add_argument("--method", default="BYE")
@@ -2164,7 +2257,7 @@ def main():
                 "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
                 "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "tcpreg": cmd_tcpreg, "tcpunreg": cmd_tcpunreg, "bigack": cmd_bigack, "byeretx": cmd_byeretx, "invite": cmd_invite,
                 "strayresp": cmd_strayresp,
-                "sink": cmd_sink, "cancelport": cmd_cancelport, "ackretx": cmd_ackretx, "strictpeer": cmd_strictpeer, "answered2xx": cmd_answered2xx, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "reuse": cmd_reuse, "moved": cmd_moved, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
+                "sink": cmd_sink, "cancelport": cmd_cancelport, "ackretx": cmd_ackretx, "strictpeer": cmd_strictpeer, "answered2xx": cmd_answered2xx, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "reuse": cmd_reuse, "listeners": cmd_listeners, "moved": cmd_moved, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:
         sys.stderr.write("sipua: %s\n" % e)
         return 1

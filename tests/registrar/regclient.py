@@ -157,8 +157,10 @@ def authorization(alg, user, password, uri, nonce, nc, realm=REALM, cnonce=None)
 class UA:
     """One REGISTER dialog-less 'session': one socket, one Call-ID, a CSeq counter, a cached nonce."""
 
-    def __init__(self, port, tcp=False, to_host=HOST, ruri=None, callid=None, src=HOST, realm=REALM):
+    def __init__(self, port, tcp=False, to_host=HOST, ruri=None, callid=None, src=HOST, realm=REALM, server=HOST):
         self.port = port
+        self.server = server  # sipd's address this UA sends to (one of its listeners)
+        self.last_src = None  # where the last datagram received came from
         self.realm = realm
         self.tcp = tcp
         self.src = src
@@ -167,7 +169,7 @@ class UA:
         self.lport = self.sock.getsockname()[1]
         if tcp:
             self.sock.settimeout(5)
-            self.sock.connect((HOST, port))
+            self.sock.connect((server, port))
         self.buf = b""
         rnd = "%d-%06d" % (os.getpid(), random.randrange(10 ** 6))
         self.callid = callid or "reg-%s@%s" % (rnd, HOST)
@@ -215,7 +217,7 @@ class UA:
         if self.tcp:
             self.sock.sendall(data)
         else:
-            self.sock.sendto(data, (HOST, self.port))
+            self.sock.sendto(data, (self.server, self.port))
         interval, next_tx = 0.5, time.monotonic() + 0.5
         while True:
             now = time.monotonic()
@@ -225,7 +227,7 @@ class UA:
             raw = self.recv(max(wait, 0.01))
             if raw is None:
                 if not self.tcp and time.monotonic() >= next_tx:
-                    self.sock.sendto(data, (HOST, self.port))
+                    self.sock.sendto(data, (self.server, self.port))
                     interval = min(interval * 2, 4.0)
                     next_tx = time.monotonic() + interval
                 continue
@@ -241,7 +243,7 @@ class UA:
         if not self.tcp:
             self.sock.settimeout(wait)
             try:
-                raw, _ = self.sock.recvfrom(65536)
+                raw, self.last_src = self.sock.recvfrom(65536)
                 return raw
             except (socket.timeout, ConnectionRefusedError):
                 return None
@@ -872,6 +874,49 @@ def c_natping(a, ck):
     late = pings(nat, 2.5)
     ck.ok(not late, "%d pings after alice's binding was removed" % len(late))
     wipe(direct, "bob", "bob", "hunter2")
+
+
+@case("listener2", "a second UDP listener (127.0.0.3): the 401, its retransmission's and a 400 come from it; a phone "
+      "behind a NAT registered through it gets its 200 from it, sipctl shows it as the binding's SOCKET, and the "
+      "keep-alives reach the phone from it with a Via naming it (RFC 3581 4: its NAT lets in nothing else)")
+def c_listener2(a, ck):
+    second = (a.second, a.port)
+    ua = UA(a.port, server=a.second)
+    wipe(ua, "alice", "alice", "secret")
+    data, cseq = ua.request("alice")
+    r = ua.transact(data, cseq)
+    ck.code(r, 401, what="a REGISTER without credentials to %s" % a.second)
+    ck.ok(ua.last_src == second, "the 401 came from %s, expected %s:%d" % (ua.last_src, a.second, a.port))
+    ua.sock.sendto(data, second)  # a retransmission: the transaction's echo answers it
+    raw = ua.recv(3.0)
+    ck.ok(raw is not None and Msg(raw).code == 401 and ua.last_src == second,
+          "the retransmission got %s from %s, expected the 401 again from %s:%d"
+          % (Msg(raw).start if raw else "nothing", ua.last_src, a.second, a.port))
+    bad = re.sub(rb"Call-ID: [^\r]*\r\n", b"", ua.request("alice")[0])
+    ua.sock.sendto(bad, second)
+    raw = ua.recv(3.0)
+    ck.ok(raw is not None and Msg(raw).code == 400 and ua.last_src == second,
+          "a REGISTER without Call-ID got %s from %s, expected 400 from %s:%d"
+          % (Msg(raw).start if raw else "nothing", ua.last_src, a.second, a.port))
+    behind = "sip:alice@10.0.0.96:5060"
+    # two requests without credentials: sipd now offers this client MD5 alone (auth/unanswered.c)
+    r = ua.register("alice", "alice", "secret", ["<%s>" % behind], 600, alg="MD5")
+    ck.code(r, 200, what="alice behind a NAT, through %s" % a.second)
+    ck.ok(ua.last_src == second, "the 200 came from %s, expected %s:%d" % (ua.last_src, a.second, a.port))
+    rows, out = sipctl_regs(a.sipctl, a.db, "alice")
+    row = (find_reg(rows, contact=behind) or [None])[0]
+    ck.ok(row and row.get("SOCKET") == "%s:%d" % second, "sipctl shows alice's SOCKET as %s, expected %s:%d\n%s"
+          % (row.get("SOCKET") if row else "no row", a.second, a.port, out))
+    deadline, got = time.monotonic() + 3.5, None
+    while got is None and time.monotonic() < deadline:
+        raw = ua.recv(max(deadline - time.monotonic(), 0.01))
+        if raw is not None and Msg(raw).start.startswith("OPTIONS "):
+            got = Msg(raw)
+    if ck.ok(got is not None, "no keep-alive reached alice within 3.5 s"):
+        ck.ok(ua.last_src == second, "the keep-alive came from %s, expected %s:%d" % (ua.last_src, a.second, a.port))
+        ck.ok(re.match(r"^SIP/2\.0/UDP %s:%d;branch=" % (re.escape(a.second), a.port), got.first("Via") or ""),
+              "the keep-alive's Via: '%s'" % got.first("Via"))
+    wipe(ua, "alice", "alice", "secret", alg="MD5")
 
 
 @case("natdead", "nat_keepalive = 1, nat_keepalive_timeout = 3: a phone behind a NAT that answers no ping loses "
@@ -1529,6 +1574,7 @@ def main():
     c.add_argument("--sipctl")
     c.add_argument("--db")
     c.add_argument("--log")
+    c.add_argument("--second", default="127.0.0.3", help="listener2 case: sipd's second UDP listener, same port")
     c.add_argument("--alg", default="SHA-256")
     c.add_argument("--lifetime", type=float, default=5)
     c.add_argument("--order", default="MD5, SHA-256")

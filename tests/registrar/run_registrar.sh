@@ -369,8 +369,8 @@ then
 		domains domains
 fi
 
-# ==== nat: nat_keepalive = 1 ====
-if start_sipd nat "${PORTS[6]}" <<EOF
+# ==== nat: nat_keepalive = 1, and a second UDP listener at 127.0.0.3 ====
+if SIPD_INI_PRE="listen = udp:127.0.0.3:${PORTS[6]}"$'\n\n'"${SIPD_INI_PRE:-}" start_sipd nat "${PORTS[6]}" <<EOF
 $REGISTRAR
 nat_keepalive = 1
 nat_keepalive_timeout = 3
@@ -382,6 +382,8 @@ then
 		nat natping
 	py_case "nat_keepalive_timeout = 3: a phone behind a NAT that answers no keep-alive loses its binding (memory, SQLite; the log says why), one that answers keeps it" \
 		nat natdead
+	py_case "a second UDP listener (127.0.0.3): the 401, the 401 to its retransmission and a 400 come from it; a phone behind a NAT registered through it gets its 200 from it, sipctl shows it as the SOCKET, and its keep-alives leave from it with a Via naming it (RFC 3581 4)" \
+		nat listener2
 fi
 
 stop_all main md5 lockout aux full domains nat

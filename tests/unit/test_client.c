@@ -247,7 +247,7 @@ static struct txn_client *send_request(const char *method, enum tp_proto proto)
 			 "Content-Length: 0" CRLF CRLF,
 			 method, method);
 
-	assert_int_equal(txn_client_send(&ct, fx.tt, fx.l, buf, (size_t)n, NULL, fx.w, proto, &fx.dst, on_tu, &fx), 0);
+	assert_int_equal(txn_client_send(&ct, fx.tt, fx.l, buf, (size_t)n, NULL, fx.w, TP_LSN_ANY, proto, &fx.dst, on_tu, &fx), 0);
 	assert_non_null(ct);
 	if (proto == TP_UDP) {
 		assert_int_equal(hop_read(1000), 1);
@@ -584,7 +584,7 @@ static void test_transport_error_is_503(void **state)
 		     "To: <sip:bob@127.0.0.1>" CRLF
 		     "Call-ID: ct-2@127.0.0.1" CRLF
 		     "CSeq: 1 OPTIONS" CRLF CRLF);
-	assert_int_equal(txn_client_send(&waiting, fx.tt, fx.l, buf, (size_t)n, NULL, fx.w, TP_UDP, &fx.dst, on_tu, &fx), 0);
+	assert_int_equal(txn_client_send(&waiting, fx.tt, fx.l, buf, (size_t)n, NULL, fx.w, TP_LSN_ANY, TP_UDP, &fx.dst, on_tu, &fx), 0);
 	assert_int_equal(hop_read(1000), 1);
 	advance_to(200);
 	txn_client_conn_failed(fx.tt, TP_UDP, &fx.dst, ECONNREFUSED, false);
@@ -751,7 +751,7 @@ static void test_held_bytes(void **state)
 	txn_table_free(fx.tt);
 	assert_int_equal(txn_table_new(&fx.tt, &cfg), 0);
 	ct = send_request("INVITE", TP_UDP);
-	assert_int_equal(txn_client_send(&refused, fx.tt, fx.l, req, sizeof(req) - 1, NULL, fx.w, TP_UDP, &fx.dst,
+	assert_int_equal(txn_client_send(&refused, fx.tt, fx.l, req, sizeof(req) - 1, NULL, fx.w, TP_LSN_ANY, TP_UDP, &fx.dst,
 					 on_tu, &fx), ENOBUFS);
 	assert_null(refused);
 	assert_int_equal(hop_read(0), 0); /* nothing sent */
@@ -762,7 +762,7 @@ static void test_held_bytes(void **state)
 	assert_int_equal(txn_table_hold(fx.tt, 100), 0);
 	assert_int_equal(txn_table_hold(fx.tt, 100), ENOBUFS);
 	txn_table_unhold(fx.tt, 100);
-	assert_int_equal(txn_client_send(&refused, fx.tt, fx.l, req, sizeof(req) - 1, NULL, fx.w, TP_UDP, &fx.dst,
+	assert_int_equal(txn_client_send(&refused, fx.tt, fx.l, req, sizeof(req) - 1, NULL, fx.w, TP_LSN_ANY, TP_UDP, &fx.dst,
 					 on_tu, &fx), 0);
 	assert_int_equal(hop_read(1000), 1);
 	mem_deref(refused);

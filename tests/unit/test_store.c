@@ -89,6 +89,7 @@ static struct store_change put(const char *aor, const char *contact, int64_t exp
 	snprintf(c.b.call_id, sizeof(c.b.call_id), "cid-%s", contact);
 	snprintf(c.b.user_agent, sizeof(c.b.user_agent), "Test/1.0");
 	snprintf(c.b.instance, sizeof(c.b.instance), "<urn:uuid:00000000-0000-1000-8000-000000000001>");
+	snprintf(c.b.local, sizeof(c.b.local), "udp:192.0.2.7:5080");
 	c.b.cseq = 7;
 	c.b.q = 500;
 	c.b.expires = expires;
@@ -132,7 +133,7 @@ static void test_open_schema(void **state)
 	(void)state;
 	s = open_ok(true);
 	store_close(s);
-	assert_int_equal(sql_int("PRAGMA user_version"), 5);
+	assert_int_equal(sql_int("PRAGMA user_version"), 6);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'users'"), 1);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"), 3);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'bindings'"), 1);
@@ -300,6 +301,7 @@ static void test_bindings(void **state)
 	assert_string_equal(seen.b[0].call_id, "cid-sip:alice@192.0.2.10:5060");
 	assert_string_equal(seen.b[0].user_agent, "Test/1.0");
 	assert_string_equal(seen.b[0].instance, "<urn:uuid:00000000-0000-1000-8000-000000000001>");
+	assert_string_equal(seen.b[0].local, "udp:192.0.2.7:5080");
 	assert_int_equal(seen.b[0].cseq, 7);
 	assert_int_equal(seen.b[0].q, 500);
 	assert_int_equal(seen.b[0].expires, 2000);
@@ -837,9 +839,9 @@ static void test_schema_upgrade_v1(void **state)
 			 SQLITE_OK);
 	sqlite3_close(h);
 	s = open_ok(true);
-	assert_int_equal(sql_int("PRAGMA user_version"), 5);
+	assert_int_equal(sql_int("PRAGMA user_version"), 6);
 	assert_int_equal(sql_int("SELECT count(*) FROM bindings"
-				 " WHERE aor = 'sip:old@example.com' AND received = 'udp:192.0.2.9:5060'"),
+				 " WHERE aor = 'sip:old@example.com' AND received = 'udp:192.0.2.9:5060' AND local = ''"),
 			 1);
 	assert_int_equal(store_user_get(s, "old", &got), 0);
 	assert_int_equal(store_users_generation(s, &gen), 0);
