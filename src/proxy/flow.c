@@ -1,6 +1,6 @@
-/* flow.c: flow tokens: the peer address in hex, a dot, and 16 hex digits of HMAC-SHA256 over it. The
- * key is drawn once per process: a token outlives no restart, and neither does the connection it names.
- * Without the MAC, anyone could have sipd write requests into any connection it holds. */
+/* flow.c: flow tokens: the peer address in hex, a dot, and 16 hex digits of HMAC-SHA256 over it, under a
+ * key derived from the database's secret (flow_key_derive), else drawn for the process. Without the MAC,
+ * anyone could have sipd write requests into any connection it holds, or send them anywhere. */
 #include "proxy/flow.h"
 
 #include <pthread.h>
@@ -41,7 +41,18 @@ static bool flow_mac(const char *addr, size_t len, char hex[FLOW_MAC_HEX])
 	return true;
 }
 
-void flow_token_write(struct sbuf *b, const struct tp_addr *peer)
+void flow_key_derive(const uint8_t *secret, size_t len)
+{
+	static const char label[] = "sipd flow tokens";
+	unsigned int n = 0;
+
+	pthread_once(&flow_once, flow_key_init);
+	if (HMAC(EVP_sha256(), secret, (int)len, (const unsigned char *)label, sizeof(label) - 1, flow_key, &n) &&
+	    n == sizeof(flow_key))
+		flow_key_ok = true;
+}
+
+void flow_token_write(struct sbuf *b, const char *param, const struct tp_addr *peer)
 {
 	char addr[FLOW_ADDR_MAX], mac[FLOW_MAC_HEX], hex[2];
 	size_t len;
@@ -50,7 +61,9 @@ void flow_token_write(struct sbuf *b, const struct tp_addr *peer)
 	len = strlen(addr);
 	if (!flow_mac(addr, len, mac))
 		return;
-	sbuf_addlit(b, ";flow=");
+	sbuf_addlit(b, ";");
+	sbuf_adds(b, param);
+	sbuf_addlit(b, "=");
 	for (size_t i = 0; i < len; i++) {
 		slice_put_hex(hex, (unsigned char)addr[i], 2);
 		sbuf_add(b, hex, 2);

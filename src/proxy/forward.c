@@ -60,6 +60,40 @@ static void hdr_copy(struct sbuf *b, struct slice *run, const struct sip_hdr *h)
 		hdr_write(b, h, h->value);
 }
 
+/* A Contact with nat (";nat=TOKEN", flow.h) in its URI, written as a name-addr: the party is behind a
+ * NAT, and the dialog's requests for it come back through sipd with the token, which names where its NAT
+ * lets them in. A field of several values, a URI that carries a nat parameter already, or one that is no
+ * SIP URI, goes as it came. */
+static void contact_nat_write(struct sbuf *b, struct slice *run, const struct sip_hdr *h, struct slice nat)
+{
+	struct slice rest = h->value, el, more, v;
+	struct sip_addr a;
+	struct sip_uri u;
+	const char *uri_end, *param_end;
+	bool angle;
+
+	if (!sip_list_next(&rest, &el) || sip_list_next(&rest, &more) || sip_addr_parse(&a, el) || a.star ||
+	    sip_uri_parse(&u, a.uri) || sip_param_find(u.params, "nat", &v)) {
+		hdr_copy(b, run, h);
+		return;
+	}
+	run_flush(b, run);
+	uri_end = a.uri.p + a.uri.l;
+	param_end = u.headers.l ? u.headers.p - 1 : uri_end; /* URI parameters go before its '?headers' */
+	angle = a.uri.p > el.p && a.uri.p[-1] == '<';
+	sbuf_addlit(b, "Contact: ");
+	sbuf_add(b, el.p, (size_t)(a.uri.p - el.p)); /* a display name, '<' */
+	if (!angle)
+		sbuf_addlit(b, "<");
+	sbuf_add(b, a.uri.p, (size_t)(param_end - a.uri.p));
+	sbuf_addsl(b, nat);
+	sbuf_add(b, param_end, (size_t)(uri_end - param_end));
+	if (!angle)
+		sbuf_addlit(b, ">"); /* what followed an addr-spec were the header's parameters */
+	sbuf_add(b, uri_end, (size_t)(el.p + el.l - uri_end));
+	sbuf_addlit(b, "\r\n");
+}
+
 /* Whether h is a Proxy-Authorization whose credentials are for realm. A proxy consumes what was meant
  * for it: its users' digest responses reach no callee (Kamailio's consume_credentials() in its default
  * configuration), while those for a proxy further on go there (22.3: never consumed by a proxy of
@@ -107,7 +141,7 @@ static void route_set_write(struct sbuf *b, const struct fwd *f, unsigned r0)
 
 int fwd_request_build(const struct sip_msg *req, const struct fwd *f, char **out, size_t *outlen)
 {
-	size_t cap = req->len + f->target.l + (f->path ? strlen(f->path) : 0) + f->flow.l + 640;
+	size_t cap = req->len + f->target.l + (f->path ? strlen(f->path) : 0) + f->flow.l + f->contact_nat.l + 640;
 	char *buf = malloc(cap);
 	bool via_done = false, have_mf = false, routes_done = false;
 	struct slice run = SLICE_NULL;
@@ -174,6 +208,10 @@ int fwd_request_build(const struct sip_msg *req, const struct fwd *f, char **out
 		}
 		if (h->id == SIP_HDR_ROUTE || h->id == SIP_HDR_CONTENT_LENGTH || consumed(h, f->consume_realm))
 			continue; /* the route set as it goes on, written once; below, from the body we send */
+		if (h->id == SIP_HDR_CONTACT && f->contact_nat.l && req->count[SIP_HDR_CONTACT] == 1) {
+			contact_nat_write(&b, &run, h, f->contact_nat);
+			continue;
+		}
 		if (h->id != SIP_HDR_MAX_FORWARDS && (h->id != SIP_HDR_VIA || via_done || !req->via.raw.p)) {
 			hdr_copy(&b, &run, h);
 			continue;
@@ -239,9 +277,9 @@ static void hdr_copy_patched(struct sbuf *b, struct slice *run, const struct sip
 }
 
 char *fwd_response_rewrite(const struct sip_msg *resp, bool drop_via, enum sip_hdr_id drop_id, const char *extra,
-			  const struct fwd_patches *patches, size_t *outlen)
+			   const struct fwd_patches *patches, struct slice contact_nat, size_t *outlen)
 {
-	size_t cap = resp->len + (extra ? strlen(extra) : 0) + 64;
+	size_t cap = resp->len + (extra ? strlen(extra) : 0) + contact_nat.l + 64;
 	char *buf = malloc(cap);
 	bool first_via = drop_via;
 	struct slice run = SLICE_NULL;
@@ -264,6 +302,10 @@ char *fwd_response_rewrite(const struct sip_msg *resp, bool drop_via, enum sip_h
 			continue;
 		if (h->id == SIP_HDR_RECORD_ROUTE && patches && patches->n) {
 			hdr_copy_patched(&b, &run, h, patches);
+			continue;
+		}
+		if (h->id == SIP_HDR_CONTACT && contact_nat.l && resp->count[SIP_HDR_CONTACT] == 1) {
+			contact_nat_write(&b, &run, h, contact_nat);
 			continue;
 		}
 		if (h->id != SIP_HDR_VIA || !first_via) {
@@ -292,7 +334,8 @@ char *fwd_response_rewrite(const struct sip_msg *resp, bool drop_via, enum sip_h
 	return buf;
 }
 
-char *fwd_strip_via(const struct sip_msg *resp, const struct fwd_patches *patches, size_t *outlen)
+char *fwd_strip_via(const struct sip_msg *resp, const struct fwd_patches *patches, struct slice contact_nat,
+		    size_t *outlen)
 {
-	return fwd_response_rewrite(resp, true, SIP_HDR_OTHER, NULL, patches, outlen);
+	return fwd_response_rewrite(resp, true, SIP_HDR_OTHER, NULL, patches, contact_nat, outlen);
 }

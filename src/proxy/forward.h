@@ -36,6 +36,7 @@ struct fwd {
 	enum tp_proto proto;     /* of the next hop, for our Via */
 	enum tp_proto in_proto;  /* the request came over: another than proto gets a second Record-Route */
 	struct slice flow;       /* ";flow=TOKEN" for our Record-Route: the branch goes over a phone's connection */
+	struct slice contact_nat; /* ";nat=TOKEN" for the Contact's URI: the sender is behind a NAT (flow.h) */
 	struct slice rr_pin;     /* the hop the callee's requests go to after sipd (rrsig_pin); SLICE_NULL:
 				  * none known, and the Record-Route goes unsigned */
 	const char *local;       /* our host:port toward the next hop (Via, top Record-Route) */
@@ -59,11 +60,13 @@ struct fwd_patches {
 
 /* The response rewritten, malloc'd (NULL when out of memory): without its top Via (sipd's, 16.7 step 3)
  * when drop_via, without the headers of drop_id (SIP_HDR_OTHER: none), with extra lines before the end
- * of the headers (merged challenges, 16.7 step 7), with the signatures of patches (NULL: none). CRLFs
- * before the status line are not passed on. */
+ * of the headers (merged challenges, 16.7 step 7), with the signatures of patches (NULL: none), with
+ * contact_nat in its Contact's URI (SLICE_NULL: none; as struct fwd's). CRLFs before the status line
+ * are not passed on. */
 char *fwd_response_rewrite(const struct sip_msg *resp, bool drop_via, enum sip_hdr_id drop_id, const char *extra,
-			   const struct fwd_patches *patches, size_t *outlen);
-/* fwd_response_rewrite without sipd's Via, signatures patched, nothing else changed. */
-char *fwd_strip_via(const struct sip_msg *resp, const struct fwd_patches *patches, size_t *outlen);
+			   const struct fwd_patches *patches, struct slice contact_nat, size_t *outlen);
+/* fwd_response_rewrite without sipd's Via, signatures patched and contact_nat written, nothing else changed. */
+char *fwd_strip_via(const struct sip_msg *resp, const struct fwd_patches *patches, struct slice contact_nat,
+		    size_t *outlen);
 
 #endif

@@ -62,6 +62,8 @@ struct branch {
 	struct tp_addr dst;
 	enum tp_proto proto;
 	uint8_t lsn;           /* the listener it leaves from over UDP: the one its Via names (built_lsn) */
+	bool nat;              /* its phone is reached at its REGISTER's source over UDP, not at its Contact:
+	                        * the Contact of its 1xx and 2xx gets a ;nat= token (contact_nat_token) */
 	int q;
 	bool started, done, provisional, cancel_sent, cancel_wanted;
 	bool trying; /* a 100 came: a CANCEL may go (9.1), though only 101-199 count as provisional for
@@ -96,6 +98,8 @@ struct sg_cache {
 	size_t pin_len;
 };
 
+#define NAT_TOKEN_MAX 160 /* ";nat=" and a flow token (flow.c): an IPv6 address in hex, a dot, a MAC */
+
 struct rctx {
 	const char *kind;      /* &rctx_kind */
 	struct proxy *p;
@@ -106,6 +110,7 @@ struct rctx {
 	bool invite, final_sent, cancelled, timer_c_fired, ended;
 	bool expired;          /* the INVITE's Expires passed: the search ends in 408 (RFC 3261 21.5.5) */
 	bool in_dialog;        /* the request has a To tag: it goes to its dialog's peer, unavailable or not */
+	char contact_nat[NAT_TOKEN_MAX]; /* ";nat=TOKEN" for the request's Contact: its sender is behind a NAT */
 	unsigned retry_after;  /* seconds: the shortest pause a 503 asked for, or a paused next hop has left */
 	unsigned best_code;
 	char *best;            /* the best response so far, our Via removed; NULL for one sipd makes */
@@ -559,13 +564,43 @@ static void caller_patches(const struct proxy *p, const struct sip_msg *resp, st
 	}
 }
 
-/* A response for upstream: sipd's Via off, the caller's signatures in sipd's Record-Routes. */
-static char *upstream_copy(const struct proxy *p, const struct sip_msg *resp, struct sg_cache *cache, size_t *len)
+/* A response for upstream: sipd's Via off, the caller's signatures in sipd's Record-Routes, contact_nat
+ * in its Contact (SLICE_NULL: none). */
+static char *upstream_copy(const struct proxy *p, const struct sip_msg *resp, struct sg_cache *cache,
+			   struct slice contact_nat, size_t *len)
 {
 	struct fwd_patches patches;
 
 	caller_patches(p, resp, cache, &patches);
-	return fwd_strip_via(resp, &patches, len);
+	return fwd_strip_via(resp, &patches, contact_nat, len);
+}
+
+/* ";nat=TOKEN" (flow.h) into buf for a dialog's Contact (the first value of contact) that names another
+ * host than from, where its sender was heard over UDP: the sender is behind a NAT, which lets the
+ * dialog's requests in at from only (a phone without STUN writes its private address; the requests to it
+ * would go nowhere, and its call end when its 200 is never ACKed). The token comes back in the
+ * Request-URI of those requests, through sipd's Route (nat_target). SLICE_NULL for a Contact at from's
+ * host, or with a host name (no NAT writes one). */
+static struct slice contact_nat_token(struct slice contact, const struct tp_addr *from, char buf[NAT_TOKEN_MAX])
+{
+	struct sip_addr a;
+	struct sip_uri u;
+	struct tp_addr host;
+	struct sbuf b;
+
+	if (!contact.l || sip_addr_parse(&a, contact) || a.star || sip_uri_parse(&u, a.uri) ||
+	    tp_addr_set(&host, u.host, tp_addr_port(from)) || tp_addr_eq(&host, from))
+		return SLICE_NULL;
+	sbuf_init(&b, buf, NAT_TOKEN_MAX);
+	flow_token_write(&b, "nat", from);
+	return b.overflow ? SLICE_NULL : slice_make(buf, b.len);
+}
+
+/* The token for a 1xx or 2xx of b, when its phone is behind a NAT (b->nat). */
+static struct slice branch_contact_nat(const struct branch *b, const struct sip_msg *resp, char buf[NAT_TOKEN_MAX])
+{
+	return b->nat && resp->count[SIP_HDR_CONTACT] == 1 ? contact_nat_token(first_contact(resp), &b->dst, buf)
+							   : SLICE_NULL;
 }
 
 /* ---- loops (16.3 step 4, 16.6 step 8) ---- */
@@ -802,8 +837,9 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 	if (resp && (code == 401 || code == 407))
 		collect_challenges(rc, resp);
 	if (code < 300 && code >= 200) {
+		char nat[NAT_TOKEN_MAX];
 		size_t len;
-		char *out = resp ? upstream_copy(rc->p, resp, &rc->sg, &len) : NULL;
+		char *out = resp ? upstream_copy(rc->p, resp, &rc->sg, branch_contact_nat(b, resp, nat), &len) : NULL;
 
 		if (out) {
 			/* 16.7 step 5: every 2xx goes up at once; the first through the transaction */
@@ -837,7 +873,7 @@ static void branch_final(struct rctx *rc, struct branch *b, unsigned code, const
 		/* a 503 becomes sipd's own 500; a non-INVITE's 408 nothing (RFC 4320); an INVITE's 408 from
 		 * downstream goes up as it came (16.7 step 6), with its To tag, headers and body */
 		if (resp && code != 503 && (code != 408 || rc->invite))
-			rc->best = upstream_copy(rc->p, resp, &rc->sg, &rc->best_len);
+			rc->best = upstream_copy(rc->p, resp, &rc->sg, SLICE_NULL, &rc->best_len);
 	}
 	if (code >= 600)
 		cancel_pending(rc); /* 16.7 step 6: a 6xx ends the search */
@@ -891,8 +927,9 @@ static void branch_response(struct rctx *rc, struct branch *b, unsigned code, co
 		if (!rc->final_sent && resp && rc->invite) {
 			/* a 100 never gets here (the client transaction keeps it hop by hop); RFC 4320 4.2: a
 			 * non-INVITE gets no provisional but 100, so a 180 to a MESSAGE stops here */
+			char nat[NAT_TOKEN_MAX];
 			size_t len;
-			char *out = upstream_copy(rc->p, resp, &rc->sg, &len);
+			char *out = upstream_copy(rc->p, resp, &rc->sg, branch_contact_nat(b, resp, nat), &len);
 
 			if (out) {
 				txn_respond(rc->stx, code, out, len); /* 16.7 step 5: at once */
@@ -1395,7 +1432,7 @@ static void rctx_finish(struct rctx *rc)
 		if (m && sip_msg_parse(m, rc->best, rc->best_len, &err) == 0) {
 			/* the best's own challenges are in rc->challenges already, with the others */
 			size_t len;
-			char *merged = fwd_response_rewrite(m, false, id, rc->challenges, NULL, &len);
+			char *merged = fwd_response_rewrite(m, false, id, rc->challenges, NULL, SLICE_NULL, &len);
 
 			if (merged) {
 				txn_respond(rc->stx, rc->best_code, merged, len);
@@ -1900,6 +1937,12 @@ static int branch_prepare(struct proxy *p, struct branch *b, const struct sip_ms
 		b->proto = b->req_proto = TP_UDP;
 		b->req_v6 = local[0] == '[';
 	}
+	if (!err && !b->hop && b->proto == TP_UDP && !flow && t->received[0] && !t->path[0] && !f->routes->n) {
+		struct tp_addr at;
+		enum tp_proto by;
+
+		b->nat = received_hop(t->received, &at, &by) == 0 && tp_addr_eq(&at, &b->dst); /* next_hop's NAT rule */
+	}
 	if (!err) {
 		f->proto = b->proto;
 		if (!b->hop && !in_local) {
@@ -1915,7 +1958,7 @@ static int branch_prepare(struct proxy *p, struct branch *b, const struct sip_ms
 		 * connection they must take */
 		if (flow) {
 			sbuf_init(&tb, token, sizeof(token));
-			flow_token_write(&tb, &b->dst);
+			flow_token_write(&tb, "flow", &b->dst);
 			f->flow = slice_make(token, tb.overflow ? 0 : tb.len);
 		}
 		loop_branch(f->branch, lh);
@@ -1981,6 +2024,7 @@ static int branch_build_at(struct rctx *rc, struct branch *b, const struct sip_m
 		.rr_pin = rc->record_route ? callee_pin(rc->p, req, pin) : SLICE_NULL,
 		.consume_realm = consumed_realm(rc->p, rc->consume_creds),
 		.in_proto = rc->in_proto,
+		.contact_nat = slice_cstr(rc->contact_nat),
 		.local = local,
 		.in_local = local == rc->local ? NULL : rc->local,
 	};
@@ -2112,7 +2156,7 @@ static bool branch_3xx(struct rctx *rc, unsigned code, const struct sip_msg *res
 	if (!lb.len || lb.overflow || !better(code, rc->best_code))
 		return true;
 	left[lb.len] = '\0';
-	out = fwd_response_rewrite(resp, true, SIP_HDR_CONTACT, left, NULL, &len);
+	out = fwd_response_rewrite(resp, true, SIP_HDR_CONTACT, left, NULL, SLICE_NULL, &len);
 	if (out) {
 		free(rc->best);
 		rc->best = out;
@@ -2353,6 +2397,13 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	rc->invite = req->mid == SIP_METHOD_INVITE;
 	rc->consume_creds = s->authed;
 	rc->in_dialog = req->to.tag.p != NULL;
+	/* a sender behind a NAT, heard straight (its Via the only one): the dialog's requests for it go to
+	 * its NAT's address, which the ;nat= token in its Contact carries back to sipd */
+	if (tm->proto == TP_UDP && s->nvia == 1 && req->count[SIP_HDR_CONTACT] == 1) {
+		struct slice nat = contact_nat_token(first_contact(req), &tm->src, rc->contact_nat);
+
+		rc->contact_nat[nat.l] = '\0';
+	}
 	if (req->cseq.method.l < sizeof(rc->ident_method)) {
 		memcpy(rc->ident_method, req->cseq.method.p, req->cseq.method.l);
 		rc->ident = (struct txn_client_ident){ .method = slice_make(rc->ident_method, req->cseq.method.l),
@@ -2397,6 +2448,7 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 			.rr_pin = rr_pin,
 			.consume_realm = consumed_realm(p, s->authed),
 			.in_proto = tm->proto,
+			.contact_nat = slice_cstr(rc->contact_nat),
 			.local = local,
 		};
 
@@ -2451,6 +2503,26 @@ static void flow_target(struct target *t, const struct tp_msg *tm, struct slice 
 	if ((tm->proto == TP_TCP && tp_addr_eq(&tm->src, &peer)) || !tp_conn_standing(NULL, &peer))
 		return;
 	snprintf(t->received, sizeof(t->received), "tcp:%s", tp_addr_str(&peer, addr, sizeof(addr)));
+}
+
+/* A request of a dialog sipd Record-Routed whose Request-URI carries a ;nat= token of sipd's
+ * (contact_nat_token): its party is behind a NAT, reached at the address the token names, over UDP; the
+ * token leaves the Request-URI, which goes on as the party wrote its Contact. A token that is not
+ * sipd's (its MAC fails) is left where it is, and the request goes where the URI says. */
+static void nat_target(struct target *t, const struct sip_uri *ruri, struct slice ruri_s)
+{
+	struct slice v;
+	struct tp_addr peer;
+	char addr[64];
+	size_t at, end;
+
+	if (!sip_param_find(ruri->params, "nat", &v) || !flow_token_read(v, &peer) || v.p < ruri_s.p + 5 ||
+	    v.p + v.l > ruri_s.p + ruri_s.l || strncasecmp(v.p - 5, ";nat=", 5))
+		return;
+	at = (size_t)(v.p - 5 - ruri_s.p);
+	end = (size_t)(v.p + v.l - ruri_s.p);
+	snprintf(t->received, sizeof(t->received), "udp:%s", tp_addr_str(&peer, addr, sizeof(addr)));
+	snprintf(t->uri, sizeof(t->uri), "%.*s%.*s", (int)at, ruri_s.p, (int)(ruri_s.l - end), ruri_s.p + end);
 }
 
 /* Out of a dialog, a Request-URI in sipd's domains is sipd's, whatever the port (phones and tools get
@@ -2599,6 +2671,8 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 		t[0].parsed = &ruri; /* what next_hop would parse again */
 		t[0].path[0] = t[0].received[0] = '\0';
 		route_udp_local(pair_out, t[0].local, sizeof(t[0].local));
+		if (signed_dialog)
+			nat_target(&t[0], &ruri, ruri_s);
 		t[0].q = 1000;
 		n = 1;
 		if (!rs.n && popped.l)
@@ -2661,7 +2735,7 @@ void proxy_relay_2xx(struct proxy *p, const struct sip_msg *resp)
 	if ((proto != TP_UDP || !v.maddr.l || !p->cfg->via_maddr || tp_addr_set(&dst, v.maddr, v.port ? v.port : 5060)) &&
 	    tp_addr_set(&dst, v.received.l ? v.received : v.host, rport ? (unsigned short)rport : v.port ? v.port : 5060))
 		return;
-	out = upstream_copy(p, resp, NULL, &len);
+	out = upstream_copy(p, resp, NULL, SLICE_NULL, &len);
 	if (out) {
 		tp_send(NULL, proto, NULL, &dst, out, len);
 		free(out);
@@ -2703,6 +2777,7 @@ int proxy_new(struct proxy **pp, const struct config *cfg, struct txn_table *txn
 		free(p);
 		return EIO;
 	}
+	flow_key_derive(p->rr_key, RRSIG_KEY); /* a NAT'd party's ;nat= token outlives a restart, as its dialog */
 	pthread_mutex_init(&p->acks_lock, NULL);
 	for (unsigned i = 0; i < cfg->nlisten; i++)
 		if (strchr(cfg->listen[i], '['))

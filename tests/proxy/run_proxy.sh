@@ -1240,6 +1240,12 @@ then
 	check "a call between the listeners" listeners --port "${SIPD_PORT[two]}" --second 127.0.0.3 --db "$WORK/two.db"
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
+
+	case_begin "two parties behind NATs without STUN (private addresses in their Contacts): bob registered as sip:bob@10.0.0.99:5060, mallory calls with Contact sip:mallory@10.1.1.1:5060; the Contacts sipd relays carry a ;nat= token, mallory's ACK and bob's BYE through sipd's Route reach the other party where it sent from, their Request-URIs without the token; a tampered token is not followed" two
+	unbind bob
+	check "a call between two NATs" natcall --port "${SIPD_PORT[two]}"
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
 fi
 
 stop_all main timerc authcalls recurse domain budget two

@@ -1556,6 +1556,87 @@ def cmd_listeners(a):
     return 0
 
 
+def cmd_natcall(a):
+    """Two parties behind NATs, without STUN: each writes its private address in its Contact. bob registers
+    with Contact sip:bob@10.0.0.99:5060; mallory (another domain) calls him with Contact
+    sip:mallory@10.1.1.1:5060. Each Contact sipd relays gets a ;nat= token (bob's INVITE, mallory's 200),
+    the requests of the dialog sent to those Contacts through sipd's Route reach the parties at the
+    addresses they sent from, with the token taken off their Request-URI (mallory's ACK, bob's BYE and its
+    200): without it the ACK went to 10.0.0.99 and the call ended at Timer H. A token whose MAC does not
+    hold is not followed (nothing reaches bob)."""
+    port = a.port
+    fails = []
+
+    def wait_for(sock, pred, what, seconds=8):
+        deadline = time.monotonic() + seconds
+        while True:
+            m, addr = recv_msg(sock, deadline)
+            if m is None:
+                return None, None
+            if pred(m):
+                return m, addr
+
+    def uri_of(contact):
+        return re.sub(r"^[^<]*<([^>]*)>.*$", r"\1", contact or "")
+
+    bob = udp_socket(0)
+    bcontact = "sip:bob@10.0.0.99:5060"
+    r = register(bob, port, "bob", a.password, ["<%s>" % bcontact], 300)
+    if r.code != 200:
+        raise Fail("REGISTER bob with Contact %s: expected 200, got '%s'" % (bcontact, r.start))
+    mal = udp_socket(0)
+    mcontact = "sip:mallory@10.1.1.1:5060"
+    tag, callid = "mn%06d" % random.randrange(10 ** 6), "natcall-%d@evil.example" % os.getpid()
+    frm = "<sip:mallory@evil.example>;tag=%s" % tag
+    mal.sendto(dialog_request(mal, "INVITE", "sip:bob@%s:%d" % (HOST, port), 1, frm, "<sip:bob@%s>" % HOST, callid,
+                              contact=mcontact), (HOST, port))
+    inv, addr = wait_for(bob, lambda m: m.method == "INVITE", "bob's phone waits for the INVITE")
+    if inv is None:
+        raise Fail("bob's phone got no INVITE within 8 s")
+    minv = uri_of(inv.first("Contact"))
+    if not re.match(r"^%s;nat=[0-9a-f]+\.[0-9a-f]{16}$" % re.escape(mcontact), minv):
+        fails.append("the INVITE's Contact is '%s', expected mallory's with a ;nat= token" % inv.first("Contact"))
+    rr_in = split_values(inv.values("Record-Route"))
+    bob.sendto(response(inv, 200, "OK", "bn%06d" % random.randrange(10 ** 6), ["Contact: <%s>" % bcontact]), addr)
+    ok, _ = wait_for(mal, lambda m: m.code == 200, "mallory waits for the 200")
+    if ok is None:
+        raise Fail("mallory got no 200 within 8 s")
+    b200 = uri_of(ok.first("Contact"))
+    if not re.match(r"^%s;nat=[0-9a-f]+\.[0-9a-f]{16}$" % re.escape(bcontact), b200):
+        fails.append("the 200's Contact is '%s', expected bob's with a ;nat= token" % ok.first("Contact"))
+    to = ok.first("To")
+    route = list(reversed(split_values(ok.values("Record-Route"))))
+    mal.sendto(dialog_request(mal, "ACK", b200, 1, frm, to, callid, route), (HOST, port))
+    ack, _ = wait_for(bob, lambda m: m.method == "ACK", "bob's phone waits for the ACK", 4)
+    if ack is None:
+        fails.append("mallory's ACK to %s did not reach bob's phone" % b200)
+    elif ack.ruri != bcontact:
+        fails.append("the ACK's Request-URI is '%s', expected bob's Contact as he wrote it, %s" % (ack.ruri, bcontact))
+    # a token of sipd's with one digit of its MAC changed: not followed
+    forged = b200[:-1] + ("0" if b200[-1] != "0" else "1")
+    mal.sendto(dialog_request(mal, "INFO", forged, 2, frm, to, callid, route), (HOST, port))
+    m, _ = wait_for(bob, lambda m: m.method == "INFO", "bob's phone waits for nothing", 1.5)
+    if m is not None:
+        fails.append("an INFO whose ;nat= token was tampered with reached bob's phone")
+    bob.sendto(dialog_request(bob, "BYE", minv, 1, to, frm, callid, rr_in), (HOST, port))
+    bye, addr = wait_for(mal, lambda m: m.method == "BYE", "mallory waits for bob's BYE", 4)
+    if bye is None:
+        fails.append("bob's BYE to %s did not reach mallory" % minv)
+    else:
+        if bye.ruri != mcontact:
+            fails.append("the BYE's Request-URI is '%s', expected mallory's Contact as she wrote it, %s"
+                         % (bye.ruri, mcontact))
+        mal.sendto(response(bye, 200, "OK", None), addr)
+        ok, _ = wait_for(bob, lambda m: m.code == 200 and (m.first("CSeq") or "").endswith("BYE"), "the 200", 4)
+        if ok is None:
+            fails.append("the 200 to bob's BYE did not come back")
+    mal.close()
+    bob.close()
+    if fails:
+        raise Fail("; ".join(fails))
+    return 0
+
+
 def cmd_sink(a):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((a.host, a.port))
@@ -2184,6 +2265,9 @@ def main():
     ru.add_argument("--port", type=int, required=True)
     ru.add_argument("--password", default="secret")
     ru.add_argument("--target", required=True, help="a Request-URI no request of the call may reach")
+    nc = sub.add_parser("natcall")
+    nc.add_argument("--port", type=int, required=True)
+    nc.add_argument("--password", default="secret")
     li = sub.add_parser("listeners")
     li.add_argument("--port", type=int, required=True)
     li.add_argument("--second", required=True, help="sipd's second UDP listener's address, at the same port")
@@ -2257,7 +2341,7 @@ def main():
                 "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
                 "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "tcpreg": cmd_tcpreg, "tcpunreg": cmd_tcpunreg, "bigack": cmd_bigack, "byeretx": cmd_byeretx, "invite": cmd_invite,
                 "strayresp": cmd_strayresp,
-                "sink": cmd_sink, "cancelport": cmd_cancelport, "ackretx": cmd_ackretx, "strictpeer": cmd_strictpeer, "answered2xx": cmd_answered2xx, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "reuse": cmd_reuse, "listeners": cmd_listeners, "moved": cmd_moved, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
+                "sink": cmd_sink, "cancelport": cmd_cancelport, "ackretx": cmd_ackretx, "strictpeer": cmd_strictpeer, "answered2xx": cmd_answered2xx, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "reuse": cmd_reuse, "listeners": cmd_listeners, "natcall": cmd_natcall, "moved": cmd_moved, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:
         sys.stderr.write("sipua: %s\n" % e)
         return 1

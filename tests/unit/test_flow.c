@@ -20,7 +20,7 @@ static struct slice token_of(const char *peer, char *out, size_t n)
 
 	assert_int_equal(tp_addr_parse(&a, peer, 0), 0);
 	sbuf_init(&b, out, n);
-	flow_token_write(&b, &a);
+	flow_token_write(&b, "flow", &a);
 	assert_false(b.overflow);
 	assert_true(b.len > 6);
 	assert_memory_equal(out, ";flow=", 6);
@@ -67,6 +67,29 @@ static void test_tampered(void **state)
 	assert_false(flow_token_read(slice_cstr("313.0123456789abcdef"), &a));
 	assert_false(flow_token_read(slice_cstr("zz.0123456789abcdef"), &a));
 	assert_false(flow_token_read(SLICE_NULL, &a));
+}
+
+/* Keyed from a secret that outlives the process (the database's): the same secret, the same tokens (a
+ * NAT'd party's dialog goes on after a restart); tokens of the key before it, or of another secret, fail. */
+static void test_derived_key(void **state)
+{
+	static const uint8_t secret[16] = "0123456789abcdef", other[16] = "fedcba9876543210";
+	char before[256], first[256], again[256];
+	struct slice t0, t1, t2;
+	struct tp_addr a;
+	(void)state;
+
+	t0 = token_of("192.0.2.7:5060", before, sizeof(before));
+	flow_key_derive(secret, sizeof(secret));
+	assert_false(flow_token_read(t0, &a));
+	t1 = token_of("192.0.2.7:5060", first, sizeof(first));
+	assert_true(flow_token_read(t1, &a));
+	flow_key_derive(other, sizeof(other));
+	assert_false(flow_token_read(t1, &a));
+	flow_key_derive(secret, sizeof(secret));
+	t2 = token_of("192.0.2.7:5060", again, sizeof(again));
+	assert_true(t1.l == t2.l && memcmp(t1.p, t2.p, t1.l) == 0);
+	assert_true(flow_token_read(t1, &a));
 }
 
 static const uint8_t key[RRSIG_KEY] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
@@ -148,6 +171,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_tampered),
+		cmocka_unit_test(test_derived_key),
 		cmocka_unit_test(test_rrsig_known),
 		cmocka_unit_test(test_rrsig_pin),
 		cmocka_unit_test(test_rrsig_valid),

@@ -306,7 +306,7 @@ static void test_response_strip_via(void **state)
 	char *out;
 
 	(void)state;
-	out = fwd_strip_via(parse(own_line), NULL, &len);
+	out = fwd_strip_via(parse(own_line), NULL, SLICE_NULL, &len);
 	assert_non_null(out);
 	assert_bytes(out, len,
 		     "SIP/2.0 180 Ringing" CRLF
@@ -315,7 +315,7 @@ static void test_response_strip_via(void **state)
 		     "Content-Length: 0" CRLF
 		     CRLF);
 	free(out);
-	out = fwd_strip_via(parse(shared), NULL, &len);
+	out = fwd_strip_via(parse(shared), NULL, SLICE_NULL, &len);
 	assert_non_null(out);
 	assert_bytes(out, len,
 		     "SIP/2.0 200 OK" CRLF
@@ -350,7 +350,7 @@ static void test_response_patched_record_route(void **state)
 	memcpy(patches.p[0].hex, "abcdef0123456789", RRSIG_HEX);
 	patches.p[1].at = strstr(m->buf, "3333");
 	memcpy(patches.p[1].hex, "0123456789abcdef", RRSIG_HEX);
-	out = fwd_strip_via(m, &patches, &len);
+	out = fwd_strip_via(m, &patches, SLICE_NULL, &len);
 	assert_non_null(out);
 	assert_bytes(out, len,
 		     "SIP/2.0 200 OK" CRLF
@@ -381,7 +381,7 @@ static void test_response_merged_challenges(void **state)
 	char *out;
 
 	(void)state;
-	out = fwd_response_rewrite(parse(resp), false, SIP_HDR_PROXY_AUTHENTICATE, merged, NULL, &len);
+	out = fwd_response_rewrite(parse(resp), false, SIP_HDR_PROXY_AUTHENTICATE, merged, NULL, SLICE_NULL, &len);
 	assert_non_null(out);
 	assert_bytes(out, len,
 		     "SIP/2.0 407 Proxy Authentication Required" CRLF
@@ -395,9 +395,78 @@ static void test_response_merged_challenges(void **state)
 	free(out);
 }
 
+/* A party behind a NAT: the ;nat= token goes into its Contact's URI, which becomes a name-addr (what followed
+ * an addr-spec were the field's parameters) and keeps its display name, URI parameters (the token before
+ * the URI's headers) and field parameters; a field of two values, a Contact with a nat parameter of its
+ * own, and a *, go as they came. Requests (16.6) and responses going upstream alike. */
+static void test_contact_nat(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "<sip:bob@10.0.0.9:5060>", "<sip:bob@10.0.0.9:5060;nat=T>" },
+		{ "sip:bob@10.0.0.9;transport=udp;expires=60", "<sip:bob@10.0.0.9;nat=T>;transport=udp;expires=60" },
+		{ "\"Bob\" <sip:bob@10.0.0.9;ob?X-A=b>;+sip.instance=\"<urn:x>\"",
+		  "\"Bob\" <sip:bob@10.0.0.9;ob;nat=T?X-A=b>;+sip.instance=\"<urn:x>\"" },
+		{ "sip:bob@10.0.0.9", "<sip:bob@10.0.0.9;nat=T>" },
+		{ "<sip:a@10.0.0.9>, <sip:b@10.0.0.8>", NULL },
+		{ "<sip:bob@10.0.0.9;nat=X>", NULL },
+		{ "*", NULL },
+	};
+	struct fwd f = {
+		.target = SLICE_LIT("sip:bob@192.0.2.9"),
+		.src_host = SLICE_LIT("203.0.113.5"),
+		.src_port = 4000,
+		.contact_nat = SLICE_LIT(";nat=T"),
+		.local = "192.0.2.1:5060",
+		.branch = "z9hG4bK-x",
+	};
+	char text[1024], want[256], *out;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "INVITE sip:bob@example.com SIP/2.0" CRLF
+			 "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-a" CRLF
+			 "From: <sip:alice@example.com>;tag=1" CRLF
+			 "To: <sip:bob@example.com>" CRLF
+			 "Call-ID: c1" CRLF
+			 "CSeq: 1 INVITE" CRLF
+			 "m: %s" CRLF
+			 "Content-Length: 0" CRLF
+			 CRLF,
+			 cases[i].in);
+		snprintf(want, sizeof(want), cases[i].out ? "Contact: %s" CRLF : "m: %s" CRLF,
+			 cases[i].out ? cases[i].out : cases[i].in);
+		assert_int_equal(fwd_request_build(parse(text), &f, &out, &len), 0);
+		if (!memmem(out, len, want, strlen(want)))
+			fail_msg("case %zu: no '%s' in\n%.*s", i, want, (int)len, out);
+		free(out);
+	}
+	out = fwd_strip_via(parse("SIP/2.0 200 OK" CRLF
+				  "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-x" CRLF
+				  "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-a" CRLF
+				  "To: <sip:bob@example.com>;tag=b" CRLF
+				  "Contact: <sip:bob@10.0.0.9:5060>;expires=60" CRLF
+				  "Content-Length: 0" CRLF
+				  CRLF),
+			    NULL, SLICE_LIT(";nat=T"), &len);
+	assert_non_null(out);
+	assert_bytes(out, len,
+		     "SIP/2.0 200 OK" CRLF
+		     "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-a" CRLF
+		     "To: <sip:bob@example.com>;tag=b" CRLF
+		     "Contact: <sip:bob@10.0.0.9:5060;nat=T>;expires=60" CRLF
+		     "Content-Length: 0" CRLF
+		     CRLF);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_contact_nat),
 		cmocka_unit_test(test_request_transport_change),
 		cmocka_unit_test(test_request_strict_next_hop),
 		cmocka_unit_test(test_request_path_and_flow),
