@@ -48,6 +48,7 @@ static const struct key keys[] = {
 	{ "sip", "accept_language", K_STR, F(accept_language), 0, 0, "" },
 	{ "sip", "supported", K_STR, F(supported), 0, 0, "path" },
 	{ "sip", "via_maddr", K_BOOL, F(via_maddr), 0, 0, "yes" },
+	{ "sip", "force_rport", K_STR, F(force_rport), 0, 0, "no" },
 	{ "registrar", "min_expires", K_UINT, F(min_expires), 0, 86400, "60" },
 	{ "registrar", "max_expires", K_UINT, F(max_expires), 1, 31536000, "7200" },
 	{ "registrar", "default_expires", K_UINT, F(default_expires), 1, 31536000, "3600" },
@@ -92,6 +93,7 @@ static const struct {
 } key_words[] = {
 	{ offsetof(struct config, outbound), "users|none", "not users or none" },
 	{ offsetof(struct config, max_contacts_policy), "reject|drop_oldest", "not reject or drop_oldest" },
+	{ offsetof(struct config, force_rport), "no|nat|yes", "not no, nat or yes" },
 };
 
 static const char *key_choices(const struct key *k, const char **why)

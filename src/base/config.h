@@ -45,6 +45,8 @@ struct config {
 	char accept_language[CONFIG_STR]; /* languages it accepts; empty = any */
 	char supported[CONFIG_STR];       /* option tags it supports (Require not in here: 420) */
 	bool via_maddr;                /* responses over UDP go to a Via's numeric maddr (18.2.2) */
+	char force_rport[8];           /* "no", "nat" (a Via whose sent-by is not the source) or "yes": a UDP
+	                                * request is read as if its top Via asked for rport (RFC 3581) */
 	/* [registrar] */
 	unsigned min_expires;          /* 423 below */
 	unsigned max_expires;          /* longer requests are lowered to it */

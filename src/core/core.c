@@ -31,6 +31,7 @@ struct core {
 	char options_hdrs[1024]; /* what a 200 to OPTIONS carries, built once */
 	struct txn_table *txns;
 	int fault_txn_alloc;
+	enum { RPORT_NO, RPORT_NAT, RPORT_YES } force_rport; /* [sip] force_rport, read once */
 };
 
 /* Per worker thread: the parsed message, so the hot path allocates nothing. */
@@ -58,6 +59,23 @@ static void reply(struct core *c, struct txn *tx, const struct sip_msg *req, con
 		txn_reply(tx, req, code, reason, extra);
 	else
 		txn_reply_stateless(c->txns, req, o, code, reason, extra);
+}
+
+/* [sip] force_rport: a request over UDP read as if its top Via asked for rport (RFC 3581), so that its
+ * answers go to the port it came from (and its Via says so, rport=, going on and coming back): "yes"
+ * always (Asterisk's nat=force_rport); "nat" when its sent-by is not the address it came from, a phone
+ * behind a NAT that does not ask, whose sent-by port is its private one (Kamailio's force_rport() after
+ * nat_uac_test); "no": RFC 3261 18.2.2, the sent-by port. */
+static void rport_force(const struct core *c, struct sip_msg *m, const struct tp_msg *tm)
+{
+	struct tp_addr sent_by;
+
+	if (c->force_rport == RPORT_NO || tm->proto != TP_UDP || !m->is_request || !m->via.raw.p || m->via.has_rport)
+		return;
+	if (c->force_rport == RPORT_NAT && tp_addr_set(&sent_by, m->via.host, tp_addr_port(&tm->src)) == 0 &&
+	    tp_addr_eq(&sent_by, &tm->src))
+		return;
+	m->via.has_rport = true;
 }
 
 static int txn_send(struct txn *tx, const char *buf, size_t len, void *arg)
@@ -482,6 +500,8 @@ void core_on_message(struct tp_msg *tm, void *arg)
 				  invalid ? ": " : "", invalid ? invalid : "");
 		return;
 	}
+	if (rc == 0)
+		rport_force(c, m, tm);
 	txn_origin_init(&o, tm, rc == 0 || m->is_request ? m : NULL, c->cfg.via_maddr);
 	if (tm->oversize || tm->len > c->cfg.max_message_size) {
 		/* answered from the header fields that arrived whole, also when the block itself never ended
@@ -573,6 +593,8 @@ int core_new(struct core **cp, const struct config *cfg)
 	if (!c)
 		return ENOMEM;
 	c->cfg = *cfg;
+	c->force_rport = !strcasecmp(cfg->force_rport, "yes") ? RPORT_YES
+			 : !strcasecmp(cfg->force_rport, "nat") ? RPORT_NAT : RPORT_NO;
 	options_extra(c, c->options_hdrs, sizeof(c->options_hdrs));
 	tc.max_live = cfg->max_transactions;
 	tc.max_echoes = cfg->max_answered;

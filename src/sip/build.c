@@ -74,7 +74,7 @@ void sip_via_write_received(struct sbuf *b, const struct sip_via *v, struct slic
 {
 	struct slice rest = v->params, name, value;
 	struct slice host = v->host;
-	bool add_received;
+	bool add_received, rport_done = false;
 
 	/* an IPv6 sent-by keeps its brackets; the source address has none */
 	if (host.l > 2 && host.p[0] == '[')
@@ -90,6 +90,7 @@ void sip_via_write_received(struct sbuf *b, const struct sip_via *v, struct slic
 			continue;
 		sbuf_addlit(b, ";");
 		sbuf_addsl(b, name);
+		rport_done |= slice_caseeq_lit(name, "rport");
 		if (slice_caseeq_lit(name, "rport") && value.l == 0 && src_port) {
 			sbuf_addlit(b, "=");
 			sbuf_addu(b, src_port);
@@ -97,6 +98,10 @@ void sip_via_write_received(struct sbuf *b, const struct sip_via *v, struct slic
 			sbuf_addlit(b, "=");
 			sbuf_addsl(b, value);
 		}
+	}
+	if (v->has_rport && !rport_done && src_port) { /* rport forced on a Via without it ([sip] force_rport) */
+		sbuf_addlit(b, ";rport=");
+		sbuf_addu(b, src_port);
 	}
 	if (add_received) {
 		struct slice h = src_host;

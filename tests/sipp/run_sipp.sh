@@ -124,6 +124,8 @@ then
 	raw_case "received=127.0.0.1 and rport=<port> on the top Via (raw UDP, ;rport)" main raw_rport.sip \
 		--expect 200 --header 'Via~^SIP/2\.0/UDP 192\.0\.2\.1:5062;' --header 'Via~;rport={lport}(;|$)' \
 		--header 'Via~;received=127\.0\.0\.1(;|$)' --header 'Via~;branch=z9hG4bKraw'
+	raw_case "no rport, a Via naming 192.0.2.1:<port2>: the answer goes to the source address at the sent-by port (18.2.2), received= added, no rport=" \
+		main raw_norport.sip --second --expect 200 --header 'Via~^SIP/2\.0/UDP 192\.0\.2\.1:[0-9]+;branch=z9hG4bKraw[^;]*;received=127\.0\.0\.1$'
 	raw_case "Via maddr=127.0.0.1 (with rport): the answer goes to maddr at the sent-by port, not to the source (18.2.2, RFC 3581 4)" \
 		main raw_maddr.sip --second --expect 200 --header 'Via~;maddr=127\.0\.0\.1;' --header 'Via~;received=127\.0\.0\.1(;|$)'
 	raw_case "TCP: the connection an INVITE came on is closed after its 100; the final 404 comes on a new connection to the received address at the Via's sent-by port (18.2.2)" \
@@ -159,6 +161,7 @@ max_body_size = 100
 accept_language = en
 accept_encoding = gzip
 via_maddr = no
+force_rport = nat
 EOF
 then
 	sipp_case "513 to a 3000-byte UDP request (max_message_size 2000)" limits 513_udp.xml \
@@ -182,6 +185,10 @@ then
 		--timeout 1
 	raw_case "[sip] via_maddr = no: a Via's maddr=127.0.0.1 is not followed, the answer goes to the source (rport)" \
 		limits raw_maddr.sip --second-silent --expect 200 --header 'Via~;received=127\.0\.0\.1(;|$)'
+	raw_case "[sip] force_rport = nat: no rport, a Via naming 192.0.2.1 (behind a NAT): answered at the source port, as if it had asked, the Via saying rport=<port> and received=" \
+		limits raw_norport.sip --second-silent --expect 200 --header 'Via~;rport={lport};received=127\.0\.0\.1$'
+	raw_case "[sip] force_rport = nat: no rport, a Via naming the source address at another port (no NAT): the sent-by port (18.2.2)" \
+		limits raw_norport_here.sip --second --expect 200 --header 'Via~^SIP/2\.0/UDP 127\.0\.0\.1:[0-9]+;branch=z9hG4bKraw[^;]*$'
 fi
 
 # ==== overload: two live transactions at most ====

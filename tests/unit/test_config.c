@@ -575,6 +575,26 @@ static void test_max_contacts_policy(void **state)
 	assert_int_equal(c.max_contacts, 3);
 }
 
+/* [sip] force_rport: no (the default, RFC 3261 18.2.2), nat or yes, in any case; another word is an error
+ * with its line. */
+static void test_force_rport(void **state)
+{
+	char *good = tmp_write("[sip]\nforce_rport = NAT\n");
+	char *bad = tmp_write("[sip]\nforce_rport = always\n");
+	char errbuf[1024];
+	struct config c;
+
+	(void)state;
+	config_defaults(&c);
+	assert_string_equal(c.force_rport, "no");
+	assert_int_equal(config_load(&c, good, errbuf, sizeof(errbuf)), 0);
+	assert_string_equal(c.force_rport, "NAT");
+	config_defaults(&c);
+	assert_int_equal(config_load(&c, bad, errbuf, sizeof(errbuf)), 1);
+	assert_err_line(errbuf, 0, bad, 2, "not no, nat or yes");
+	assert_string_equal(c.force_rport, "no");
+}
+
 /* [auth] algorithms and [database] sync: a word they do not know is an error with its line (a typo in
  * algorithms used to leave SHA-256 alone, which MD5-only phones never answer) */
 static void test_algorithms_and_sync_words(void **state)
@@ -802,6 +822,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_dump_round_trip, tmp_cleanup),
 		cmocka_unit_test_teardown(test_proxy_dns_keys, tmp_cleanup),
 		cmocka_unit_test_teardown(test_max_contacts_policy, tmp_cleanup),
+		cmocka_unit_test_teardown(test_force_rport, tmp_cleanup),
 		cmocka_unit_test_teardown(test_sections_and_users, tmp_cleanup),
 		cmocka_unit_test_teardown(test_continuation_lines, tmp_cleanup),
 		cmocka_unit_test(test_warnings),
