@@ -54,22 +54,34 @@ void flow_key_derive(const uint8_t *secret, size_t len)
 
 void flow_token_write(struct sbuf *b, const char *param, const struct tp_addr *peer)
 {
+	struct sbuf v;
+	char buf[2 * FLOW_ADDR_MAX + FLOW_MAC_HEX + 2];
+
+	sbuf_init(&v, buf, sizeof(buf));
+	if (!flow_token_value(&v, peer) || v.overflow)
+		return;
+	sbuf_addlit(b, ";");
+	sbuf_adds(b, param);
+	sbuf_addlit(b, "=");
+	sbuf_add(b, buf, v.len);
+}
+
+bool flow_token_value(struct sbuf *b, const struct tp_addr *peer)
+{
 	char addr[FLOW_ADDR_MAX], mac[FLOW_MAC_HEX], hex[2];
 	size_t len;
 
 	tp_addr_str(peer, addr, sizeof(addr));
 	len = strlen(addr);
 	if (!flow_mac(addr, len, mac))
-		return;
-	sbuf_addlit(b, ";");
-	sbuf_adds(b, param);
-	sbuf_addlit(b, "=");
+		return false;
 	for (size_t i = 0; i < len; i++) {
 		slice_put_hex(hex, (unsigned char)addr[i], 2);
 		sbuf_add(b, hex, 2);
 	}
 	sbuf_addlit(b, ".");
 	sbuf_add(b, mac, sizeof(mac));
+	return true;
 }
 
 bool flow_token_read(struct slice token, struct tp_addr *peer)

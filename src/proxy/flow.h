@@ -13,6 +13,8 @@
 
 /* Appends ";PARAM=TOKEN" for peer (param "flow" or "nat"; nothing when the MAC cannot be computed). */
 void flow_token_write(struct sbuf *b, const char *param, const struct tp_addr *peer);
+/* Appends the TOKEN alone; false (nothing written) when the MAC cannot be computed. */
+bool flow_token_value(struct sbuf *b, const struct tp_addr *peer);
 /* Keys the tokens from a secret that outlives sipd (the Record-Route signatures' key, kept in the
  * database), so that a dialog's tokens hold across a restart; until then (or without it) a random key
  * of this process's. Before the workers start. */

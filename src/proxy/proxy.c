@@ -581,7 +581,8 @@ static char *upstream_copy(const struct proxy *p, const struct sip_msg *resp, st
  * would go nowhere, and its call end when its 200 is never ACKed). The token comes back in the
  * Request-URI of those requests, through sipd's Route (nat_target). SLICE_NULL for a Contact at from's
  * host, or with a host name (no NAT writes one). */
-static struct slice contact_nat_token(struct slice contact, const struct tp_addr *from, char buf[NAT_TOKEN_MAX])
+static struct slice contact_nat_token(struct slice contact, enum tp_proto proto, const struct tp_addr *from,
+				      char buf[NAT_TOKEN_MAX])
 {
 	struct sip_addr a;
 	struct sip_uri u;
@@ -592,15 +593,18 @@ static struct slice contact_nat_token(struct slice contact, const struct tp_addr
 	    tp_addr_set(&host, u.host, tp_addr_port(from)) || tp_addr_eq(&host, from))
 		return SLICE_NULL;
 	sbuf_init(&b, buf, NAT_TOKEN_MAX);
-	flow_token_write(&b, "nat", from);
-	return b.overflow ? SLICE_NULL : slice_make(buf, b.len);
+	/* over TCP the way in is the party's connection: "tcp-" says so (outside the MAC: flipping it
+	 * sends to the same signed address another way, no further) */
+	sbuf_adds(&b, proto == TP_TCP ? ";nat=tcp-" : ";nat=");
+	return flow_token_value(&b, from) && !b.overflow ? slice_make(buf, b.len) : SLICE_NULL;
 }
 
 /* The token for a 1xx or 2xx of b, when its phone is behind a NAT (b->nat). */
 static struct slice branch_contact_nat(const struct branch *b, const struct sip_msg *resp, char buf[NAT_TOKEN_MAX])
 {
-	return b->nat && resp->count[SIP_HDR_CONTACT] == 1 ? contact_nat_token(first_contact(resp), &b->dst, buf)
-							   : SLICE_NULL;
+	return b->nat && resp->count[SIP_HDR_CONTACT] == 1
+		       ? contact_nat_token(first_contact(resp), TP_UDP, &b->dst, buf)
+		       : SLICE_NULL;
 }
 
 /* ---- loops (16.3 step 4, 16.6 step 8) ---- */
@@ -2399,8 +2403,8 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	rc->in_dialog = req->to.tag.p != NULL;
 	/* a sender behind a NAT, heard straight (its Via the only one): the dialog's requests for it go to
 	 * its NAT's address, which the ;nat= token in its Contact carries back to sipd */
-	if (tm->proto == TP_UDP && s->nvia == 1 && req->count[SIP_HDR_CONTACT] == 1) {
-		struct slice nat = contact_nat_token(first_contact(req), &tm->src, rc->contact_nat);
+	if (s->nvia == 1 && req->count[SIP_HDR_CONTACT] == 1) {
+		struct slice nat = contact_nat_token(first_contact(req), tm->proto, &tm->src, rc->contact_nat);
 
 		rc->contact_nat[nat.l] = '\0';
 	}
@@ -2506,22 +2510,28 @@ static void flow_target(struct target *t, const struct tp_msg *tm, struct slice 
 }
 
 /* A request of a dialog sipd Record-Routed whose Request-URI carries a ;nat= token of sipd's
- * (contact_nat_token): its party is behind a NAT, reached at the address the token names, over UDP; the
- * token leaves the Request-URI, which goes on as the party wrote its Contact. A token that is not
- * sipd's (its MAC fails) is left where it is, and the request goes where the URI says. */
+ * (contact_nat_token): its party is behind a NAT, reached at the address the token names, over UDP, or
+ * over its TCP connection while that stands ("tcp-"; next_hop's flow rule); the token leaves the
+ * Request-URI, which goes on as the party wrote its Contact. A token that is not sipd's (its MAC fails)
+ * is left where it is, and the request goes where the URI says. */
 static void nat_target(struct target *t, const struct sip_uri *ruri, struct slice ruri_s)
 {
-	struct slice v;
+	struct slice v, token;
 	struct tp_addr peer;
 	char addr[64];
 	size_t at, end;
+	bool tcp;
 
-	if (!sip_param_find(ruri->params, "nat", &v) || !flow_token_read(v, &peer) || v.p < ruri_s.p + 5 ||
-	    v.p + v.l > ruri_s.p + ruri_s.l || strncasecmp(v.p - 5, ";nat=", 5))
+	if (!sip_param_find(ruri->params, "nat", &v) || v.p < ruri_s.p + 5 || v.p + v.l > ruri_s.p + ruri_s.l ||
+	    strncasecmp(v.p - 5, ";nat=", 5))
+		return;
+	tcp = v.l > 4 && !memcmp(v.p, "tcp-", 4);
+	token = tcp ? slice_make(v.p + 4, v.l - 4) : v;
+	if (!flow_token_read(token, &peer))
 		return;
 	at = (size_t)(v.p - 5 - ruri_s.p);
 	end = (size_t)(v.p + v.l - ruri_s.p);
-	snprintf(t->received, sizeof(t->received), "udp:%s", tp_addr_str(&peer, addr, sizeof(addr)));
+	snprintf(t->received, sizeof(t->received), "%s:%s", tcp ? "tcp" : "udp", tp_addr_str(&peer, addr, sizeof(addr)));
 	snprintf(t->uri, sizeof(t->uri), "%.*s%.*s", (int)at, ruri_s.p, (int)(ruri_s.l - end), ruri_s.p + end);
 }
 

@@ -1246,6 +1246,12 @@ then
 	check "a call between two NATs" natcall --port "${SIPD_PORT[two]}"
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
+
+	case_begin "the same with mallory calling over a TCP connection of hers from behind her NAT: her Contact relayed with ;nat=tcp-<token>, and bob's BYE reaches her on that connection" two
+	unbind bob
+	check "a call from behind a NAT over TCP" natcall --port "${SIPD_PORT[two]}" --tcp-caller
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
 fi
 
 stop_all main timerc authcalls recurse domain budget two

@@ -1559,18 +1559,19 @@ def cmd_listeners(a):
 def cmd_natcall(a):
     """Two parties behind NATs, without STUN: each writes its private address in its Contact. bob registers
     with Contact sip:bob@10.0.0.99:5060; mallory (another domain) calls him with Contact
-    sip:mallory@10.1.1.1:5060. Each Contact sipd relays gets a ;nat= token (bob's INVITE, mallory's 200),
-    the requests of the dialog sent to those Contacts through sipd's Route reach the parties at the
-    addresses they sent from, with the token taken off their Request-URI (mallory's ACK, bob's BYE and its
-    200): without it the ACK went to 10.0.0.99 and the call ended at Timer H. A token whose MAC does not
-    hold is not followed (nothing reaches bob)."""
+    sip:mallory@10.1.1.1:5060, over UDP or (--tcp-caller) over a TCP connection of hers. Each Contact sipd
+    relays gets a ;nat= token (bob's INVITE, mallory's 200), the requests of the dialog sent to those
+    Contacts through sipd's Route reach the parties where they sent from (mallory's on her connection),
+    with the token taken off their Request-URI (mallory's ACK, bob's BYE and its 200): without it the ACK
+    went to 10.0.0.99 and the call ended at Timer H. A token whose MAC does not hold is not followed
+    (nothing reaches bob)."""
     port = a.port
     fails = []
 
-    def wait_for(sock, pred, what, seconds=8):
+    def wait_for(recv, pred, seconds=8):
         deadline = time.monotonic() + seconds
         while True:
-            m, addr = recv_msg(sock, deadline)
+            m, addr = recv(deadline)
             if m is None:
                 return None, None
             if pred(m):
@@ -1584,21 +1585,30 @@ def cmd_natcall(a):
     r = register(bob, port, "bob", a.password, ["<%s>" % bcontact], 300)
     if r.code != 200:
         raise Fail("REGISTER bob with Contact %s: expected 200, got '%s'" % (bcontact, r.start))
-    mal = udp_socket(0)
+    bob_recv = lambda deadline: recv_msg(bob, deadline)
+    if a.tcp_caller:
+        mal = socket.create_connection((HOST, port), timeout=5)
+        stream = Stream(mal)
+        mal_send = lambda data: mal.sendall(data.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP", 1))
+        mal_recv = lambda deadline: (stream.read(deadline), None)
+    else:
+        mal = udp_socket(0)
+        mal_send = lambda data: mal.sendto(data, (HOST, port))
+        mal_recv = lambda deadline: recv_msg(mal, deadline)
     mcontact = "sip:mallory@10.1.1.1:5060"
     tag, callid = "mn%06d" % random.randrange(10 ** 6), "natcall-%d@evil.example" % os.getpid()
     frm = "<sip:mallory@evil.example>;tag=%s" % tag
-    mal.sendto(dialog_request(mal, "INVITE", "sip:bob@%s:%d" % (HOST, port), 1, frm, "<sip:bob@%s>" % HOST, callid,
-                              contact=mcontact), (HOST, port))
-    inv, addr = wait_for(bob, lambda m: m.method == "INVITE", "bob's phone waits for the INVITE")
+    mal_send(dialog_request(mal, "INVITE", "sip:bob@%s:%d" % (HOST, port), 1, frm, "<sip:bob@%s>" % HOST, callid,
+                            contact=mcontact))
+    inv, addr = wait_for(bob_recv, lambda m: m.method == "INVITE")
     if inv is None:
         raise Fail("bob's phone got no INVITE within 8 s")
     minv = uri_of(inv.first("Contact"))
-    if not re.match(r"^%s;nat=[0-9a-f]+\.[0-9a-f]{16}$" % re.escape(mcontact), minv):
+    if not re.match(r"^%s;nat=%s[0-9a-f]+\.[0-9a-f]{16}$" % (re.escape(mcontact), "tcp-" if a.tcp_caller else ""), minv):
         fails.append("the INVITE's Contact is '%s', expected mallory's with a ;nat= token" % inv.first("Contact"))
     rr_in = split_values(inv.values("Record-Route"))
     bob.sendto(response(inv, 200, "OK", "bn%06d" % random.randrange(10 ** 6), ["Contact: <%s>" % bcontact]), addr)
-    ok, _ = wait_for(mal, lambda m: m.code == 200, "mallory waits for the 200")
+    ok, _ = wait_for(mal_recv, lambda m: m.code == 200)
     if ok is None:
         raise Fail("mallory got no 200 within 8 s")
     b200 = uri_of(ok.first("Contact"))
@@ -1606,28 +1616,31 @@ def cmd_natcall(a):
         fails.append("the 200's Contact is '%s', expected bob's with a ;nat= token" % ok.first("Contact"))
     to = ok.first("To")
     route = list(reversed(split_values(ok.values("Record-Route"))))
-    mal.sendto(dialog_request(mal, "ACK", b200, 1, frm, to, callid, route), (HOST, port))
-    ack, _ = wait_for(bob, lambda m: m.method == "ACK", "bob's phone waits for the ACK", 4)
+    mal_send(dialog_request(mal, "ACK", b200, 1, frm, to, callid, route))
+    ack, _ = wait_for(bob_recv, lambda m: m.method == "ACK", 4)
     if ack is None:
         fails.append("mallory's ACK to %s did not reach bob's phone" % b200)
     elif ack.ruri != bcontact:
         fails.append("the ACK's Request-URI is '%s', expected bob's Contact as he wrote it, %s" % (ack.ruri, bcontact))
     # a token of sipd's with one digit of its MAC changed: not followed
     forged = b200[:-1] + ("0" if b200[-1] != "0" else "1")
-    mal.sendto(dialog_request(mal, "INFO", forged, 2, frm, to, callid, route), (HOST, port))
-    m, _ = wait_for(bob, lambda m: m.method == "INFO", "bob's phone waits for nothing", 1.5)
+    mal_send(dialog_request(mal, "INFO", forged, 2, frm, to, callid, route))
+    m, _ = wait_for(bob_recv, lambda m: m.method == "INFO", 1.5)
     if m is not None:
         fails.append("an INFO whose ;nat= token was tampered with reached bob's phone")
     bob.sendto(dialog_request(bob, "BYE", minv, 1, to, frm, callid, rr_in), (HOST, port))
-    bye, addr = wait_for(mal, lambda m: m.method == "BYE", "mallory waits for bob's BYE", 4)
+    bye, addr = wait_for(mal_recv, lambda m: m.method == "BYE", 4)
     if bye is None:
         fails.append("bob's BYE to %s did not reach mallory" % minv)
     else:
         if bye.ruri != mcontact:
             fails.append("the BYE's Request-URI is '%s', expected mallory's Contact as she wrote it, %s"
                          % (bye.ruri, mcontact))
-        mal.sendto(response(bye, 200, "OK", None), addr)
-        ok, _ = wait_for(bob, lambda m: m.code == 200 and (m.first("CSeq") or "").endswith("BYE"), "the 200", 4)
+        if a.tcp_caller:
+            mal.sendall(response(bye, 200, "OK", None))
+        else:
+            mal.sendto(response(bye, 200, "OK", None), addr)
+        ok, _ = wait_for(bob_recv, lambda m: m.code == 200 and (m.first("CSeq") or "").endswith("BYE"), 4)
         if ok is None:
             fails.append("the 200 to bob's BYE did not come back")
     mal.close()
@@ -2268,6 +2281,7 @@ def main():
     nc = sub.add_parser("natcall")
     nc.add_argument("--port", type=int, required=True)
     nc.add_argument("--password", default="secret")
+    nc.add_argument("--tcp-caller", action="store_true", help="mallory calls over a TCP connection of hers")
     li = sub.add_parser("listeners")
     li.add_argument("--port", type=int, required=True)
     li.add_argument("--second", required=True, help="sipd's second UDP listener's address, at the same port")
