@@ -48,11 +48,22 @@ static int explain(const char *arg)
 	return 0;
 }
 
-/* "udp:127.0.0.1:5060" into a listener */
-static int listener_parse(struct tp_listen *l, const char *s)
+/* "udp:127.0.0.1:5060" into a listener, which advertises itself as advertise ("203.0.113.5[:PORT]",
+ * empty for none) when that is of its address family: at the listener's port unless it names one. */
+static int listener_parse(struct tp_listen *l, const char *s, const char *advertise)
 {
+	struct tp_addr adv;
+
 	l->proto = strncasecmp(s, "tcp:", 4) == 0 ? TP_TCP : TP_UDP;
-	return tp_addr_parse(&l->addr, s + 4, 5060);
+	if (tp_addr_parse(&l->addr, s + 4, 5060))
+		return EINVAL;
+	if (!advertise[0])
+		return 0;
+	if (tp_addr_parse(&adv, advertise, tp_addr_port(&l->addr)))
+		return EINVAL;
+	if (adv.u.sa.sa_family == l->addr.u.sa.sa_family)
+		l->advertise = adv;
+	return 0;
 }
 
 /* Room for every error line of a configuration file (--check and SIGHUP report them all): about
@@ -150,7 +161,7 @@ static int run(const struct config *cfg, const char *path)
 	int sig = 0, err;
 
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
-		if (listener_parse(&tc.listen[i], cfg->listen[i])) {
+		if (listener_parse(&tc.listen[i], cfg->listen[i], cfg->advertise)) {
 			log_err("listen: cannot parse '%s'", cfg->listen[i]);
 			return 1;
 		}

@@ -27,6 +27,7 @@ struct key {
 
 static const struct key keys[] = {
 	{ "general", "listen", K_LISTEN, F(listen), 0, 0, "udp:127.0.0.1:5060, tcp:127.0.0.1:5060" },
+	{ "general", "advertise", K_STR, F(advertise), 0, 0, "" },
 	{ "general", "workers", K_UINT, F(workers), 0, 256, "0" },
 	{ "general", "log_level", K_LEVEL, F(log_level), 0, 0, "info" },
 	{ "general", "server_name", K_STR, F(server_name), 0, 0, "sipd/" SIPD_VERSION },
@@ -255,6 +256,8 @@ static const char *key_set(struct config *c, const struct key *k, const char *va
 			return "each algorithm is SHA-256 or MD5, one at least";
 		if (k->off == offsetof(struct config, db_path) && !value[0])
 			return "empty: a file name, such as sipd.db (SQLite would keep the bindings in a temporary file)";
+		if (k->off == offsetof(struct config, advertise) && value[0] && !addr_ok(value, false))
+			return "an IP address with an optional port: 203.0.113.5, 203.0.113.5:5060, [2001:db8::5]:5060";
 		if (k->off == offsetof(struct config, dns_servers) && !servers_ok(value))
 			return "each server is an IP address with an optional port: 192.0.2.1, 192.0.2.1:5353, [2001:db8::1]:53";
 		strcpy(field, value);

@@ -24,6 +24,7 @@ struct config {
 	/* [general] */
 	char listen[CONFIG_MAX_LISTEN][128]; /* "udp:127.0.0.1:5060" */
 	unsigned nlisten;
+	char advertise[64];            /* "203.0.113.5[:5060]": the address sipd names itself by behind a 1:1 NAT */
 	unsigned workers;              /* 0 = one per core */
 	int log_level;                 /* enum log_level */
 	char server_name[128];         /* Server header; empty = none */

@@ -361,6 +361,10 @@ int tp_local_for(struct tp_worker *w, enum tp_proto proto, const struct tp_addr 
 	}
 	if (!pick)
 		return EAFNOSUPPORT;
+	if (w->tp->cfg.listen[pick - w->socks].advertise.len) {
+		*out = w->tp->cfg.listen[pick - w->socks].advertise;
+		return 0;
+	}
 	*out = pick->local;
 	if (!tp_addr_is_any(out))
 		return 0;
@@ -386,6 +390,8 @@ uint8_t tp_lsn_of(struct tp_worker *w, enum tp_proto proto, const struct tp_addr
 	for (unsigned i = 0; i < w->nsocks; i++) {
 		const struct tp_sock *s = &w->socks[i];
 
+		if (s->fd >= 0 && s->proto == proto && tp_addr_eq(&tp->cfg.listen[i].advertise, local))
+			return (uint8_t)i;
 		if (s->fd < 0 || s->proto != proto || s->local.u.sa.sa_family != local->u.sa.sa_family ||
 		    tp_addr_port(&s->local) != tp_addr_port(local))
 			continue;
@@ -395,6 +401,22 @@ uint8_t tp_lsn_of(struct tp_worker *w, enum tp_proto proto, const struct tp_addr
 			wild = (uint8_t)i;
 	}
 	return wild;
+}
+
+bool tp_advertised(struct tp_worker *w, const struct tp_addr *local, struct tp_addr *out)
+{
+	struct tp *tp = w ? w->tp : tp__default();
+	uint8_t lsn;
+
+	if (!tp || !local)
+		return false;
+	lsn = tp_lsn_of(w, TP_UDP, local);
+	if (lsn == TP_LSN_ANY)
+		lsn = tp_lsn_of(w, TP_TCP, local);
+	if (lsn == TP_LSN_ANY || !tp->cfg.listen[lsn].advertise.len)
+		return false;
+	*out = tp->cfg.listen[lsn].advertise;
+	return true;
 }
 
 struct loop *tp_worker_loop(struct tp_worker *w)

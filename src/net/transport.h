@@ -60,6 +60,8 @@ typedef void (tp_worker_h)(struct tp_worker *w, void *arg);
 struct tp_listen {
 	enum tp_proto proto;
 	struct tp_addr addr;
+	struct tp_addr advertise; /* the address sipd names itself by at this listener (behind a 1:1 NAT: its
+	                           * public one), in Via and Record-Route; len 0: addr as bound */
 };
 
 struct tp_config {
@@ -107,12 +109,17 @@ int tp_send(struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn, cons
 int tp_send_from(struct tp_worker *w, uint8_t lsn, enum tp_proto proto, struct tp_conn *conn,
 		 const struct tp_addr *dst, const char *buf, size_t len);
 /* The listener of proto bound to local, or a wildcard one of its family and port (local then being the
- * address a datagram came to, as tp_msg.local has it); TP_LSN_ANY when none. w NULL: as for tp_send. */
+ * address a datagram came to, as tp_msg.local has it), or one that advertises local; TP_LSN_ANY when
+ * none. w NULL: as for tp_send. */
 uint8_t tp_lsn_of(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *local);
+/* The address sipd names itself by for what arrived at local (or leaves from there): the advertised
+ * address of the listener local is, into out, and true; false when it advertises none. */
+bool tp_advertised(struct tp_worker *w, const struct tp_addr *local, struct tp_addr *out);
 /* The address sipd sends to dst from over proto, as its Via and Record-Route name it (a request that
  * arrived over IPv4 and goes on over IPv6 names sipd's IPv6 address): the first listener of dst's
- * address family and of proto (else of the other transport), as bound; for a wildcard one (0.0.0.0,
- * [::]), the source address the kernel's routing picks for dst, with the listener's port. 0, or
+ * address family and of proto (else of the other transport), as it advertises itself, else as bound;
+ * for a wildcard one (0.0.0.0, [::]), the source address the kernel's routing picks for dst, with the
+ * listener's port. 0, or
  * EAFNOSUPPORT when sipd has no listener of dst's family. w NULL: as for tp_send. Thread-safe. */
 int tp_local_for(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *dst, struct tp_addr *out);
 /* Whether a TCP connection with peer stands, accepted or opened and not closing: the flow a phone

@@ -242,10 +242,13 @@ static void local_init(struct local *l, const struct tp_addr *addr)
 {
 	static const char *const rr_tail[2] = { ";lr>", ";transport=tcp;lr>" };
 	char host[64];
+	struct tp_addr named;
 	struct sbuf b;
 	bool v6;
 
 	l->addr = *addr;
+	if (tp_advertised(NULL, addr, &named)) /* [general] advertise: the address the world reaches sipd at */
+		addr = &named;
 	l->port = tp_addr_port(addr);
 	tp_addr_host(addr, host, sizeof(host));
 	v6 = strchr(host, ':') != NULL;
@@ -2769,6 +2772,12 @@ int proxy_new(struct proxy **pp, const struct config *cfg, struct txn_table *txn
 		struct tp_addr a;
 
 		if (tp_addr_parse(&a, cfg->listen[i] + 4, 5060) == 0)
+			p->ports[p->nports++] = tp_addr_port(&a);
+	}
+	if (cfg->advertise[0] && p->nports < MAX_PORTS) { /* an advertised port is one of sipd's too */
+		struct tp_addr a;
+
+		if (tp_addr_parse(&a, cfg->advertise, 0) == 0 && tp_addr_port(&a))
 			p->ports[p->nports++] = tp_addr_port(&a);
 	}
 	if (calls_new(&p->calls, 1000000, cfg->max_call_duration)) {

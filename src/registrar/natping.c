@@ -298,6 +298,8 @@ static bool ping_send(struct natping *np, const struct ping *p)
 		lsn = tp_lsn_of(NULL, TP_UDP, &local);
 	if (lsn == TP_LSN_ANY && tp_local_for(NULL, TP_UDP, &p->dst, &local))
 		return false;
+	if (lsn != TP_LSN_ANY)
+		tp_advertised(NULL, &local, &local); /* the Via names sipd as the world reaches it */
 	tp_addr_str(&local, from, sizeof(from));
 	len = natping_build(msg, sizeof(msg), p->contact, from, p->key, np->salt ^ (++np->count * 0x9e3779b97f4a7c15ull));
 	return len && tp_send_from(NULL, lsn, TP_UDP, NULL, &p->dst, msg, len) == 0;

@@ -167,6 +167,13 @@ static void domains_init(struct registrar *r)
 		if (tp_addr_parse(&a, r->cfg->listen[i] + 4, 5060) == 0)
 			names_add(&r->selves, tp_addr_host(&a, host, sizeof(host)));
 	}
+	if (r->cfg->advertise[0]) { /* [general] advertise: sipd's public address behind a 1:1 NAT */
+		struct tp_addr a;
+		char host[64];
+
+		if (tp_addr_parse(&a, r->cfg->advertise, 5060) == 0)
+			names_add(&r->selves, tp_addr_host(&a, host, sizeof(host)));
+	}
 	self_aor_host_init(r);
 }
 

@@ -39,8 +39,8 @@ need_exec "$SIPCTL" "build the sipctl target"
 lib_init proxy
 SHOW_SKIPPED=1
 
-# ---- ports: 7 for sipd, the rest for SIPp callers and phones ----
-pick_ports 7 100 $((40000 + $$ % 10000)) "${UA[@]}"
+# ---- ports: 8 for sipd, the rest for SIPp callers and phones ----
+pick_ports 8 100 $((40000 + $$ % 10000)) "${UA[@]}"
 
 # ---- sipd instances: start_sipd NAME PORT < [proxy] section and anything else ([general], [auth],
 # [database], users from here) ----
@@ -1254,5 +1254,17 @@ then
 	case_end
 fi
 
-stop_all main timerc authcalls recurse domain budget two
+# ==== adv: behind a 1:1 NAT, [general] advertise = 127.0.0.9 (where nothing listens: the NAT's address) ====
+if SIPD_INI_PRE=$'advertise = 127.0.0.9\n\n'"$SIPD_INI_PRE" start_sipd adv "${PORTS[7]}" <<EOF
+$PROXY
+auth_calls = no
+EOF
+then
+	case_begin "[general] advertise = 127.0.0.9: REGISTER sip:127.0.0.9 is for sipd (200); a call through sipd names 127.0.0.9 in sipd's Via and Record-Route; the ACK and BYE whose Route names 127.0.0.9, sent to 127.0.0.1 as a NAT passes them on, are taken as sipd's and reach the other party" adv
+	check "a call through the advertised address" advertised --port "${SIPD_PORT[adv]}" --public 127.0.0.9
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
+fi
+
+stop_all main timerc authcalls recurse domain budget two adv
 finish proxy

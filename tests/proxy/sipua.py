@@ -1556,6 +1556,68 @@ def cmd_listeners(a):
     return 0
 
 
+def cmd_advertised(a):
+    """sipd behind a 1:1 NAT: it listens on 127.0.0.1:PORT and [general] advertise names PUBLIC (where
+    nothing listens: the NAT's address). bob registers with REGISTER sip:PUBLIC:PORT (sipd's own domain:
+    200); mallory calls bob: the INVITE reaches bob with sipd's Via and Record-Route naming PUBLIC:PORT,
+    so that bob's answers and requests of the dialog go to the address the world reaches sipd at; the 200
+    reaches mallory with that Record-Route; mallory's ACK and bob's BYE, their Route naming PUBLIC (sent to
+    127.0.0.1, as the NAT would pass them on), are taken as sipd's own Route and reach the other party."""
+    port, pub = a.port, a.public
+    fails = []
+
+    def wait_for(sock, pred, seconds=8):
+        deadline = time.monotonic() + seconds
+        while True:
+            m, addr = recv_msg(sock, deadline)
+            if m is None or pred(m):
+                return m, addr
+
+    bob = udp_socket(0)
+    contact = "sip:bob@%s:%d" % (HOST, bob.getsockname()[1])
+    r = register(bob, port, "bob", a.password, ["<%s>" % contact], 300, domain="%s:%d" % (pub, port))
+    if r.code != 200:
+        raise Fail("REGISTER sip:%s:%d (the advertised address): expected 200, got '%s'" % (pub, port, r.start))
+    r = register(bob, port, "bob", a.password, ["<%s>" % contact], 300)
+    if r.code != 200:
+        raise Fail("REGISTER bob: expected 200, got '%s'" % r.start)
+    mal = udp_socket(0)
+    mcontact = "sip:mallory@%s:%d" % (HOST, mal.getsockname()[1])
+    tag, callid = "ma%06d" % random.randrange(10 ** 6), "adv-%d@evil.example" % os.getpid()
+    frm = "<sip:mallory@evil.example>;tag=%s" % tag
+    mal.sendto(dialog_request(mal, "INVITE", "sip:bob@%s:%d" % (HOST, port), 1, frm, "<sip:bob@%s>" % HOST, callid,
+                              contact=mcontact), (HOST, port))
+    inv, addr = wait_for(bob, lambda m: m.method == "INVITE")
+    if inv is None:
+        raise Fail("bob's phone got no INVITE within 8 s")
+    if not (inv.first("Via") or "").startswith("SIP/2.0/UDP %s:%d;" % (pub, port)):
+        fails.append("the INVITE's top Via names '%s', expected %s:%d" % (inv.first("Via"), pub, port))
+    rr_in = split_values(inv.values("Record-Route"))
+    if len(rr_in) != 1 or not re.match(r"^<sip:%s:%d;lr;sg=\w+>$" % (re.escape(pub), port), rr_in[0]):
+        fails.append("the INVITE's Record-Route %r, expected one naming %s:%d" % (rr_in, pub, port))
+    bob.sendto(response(inv, 200, "OK", "ba%06d" % random.randrange(10 ** 6), ["Contact: <%s>" % contact]), addr)
+    ok, _ = wait_for(mal, lambda m: m.code == 200)
+    if ok is None:
+        raise Fail("mallory got no 200 within 8 s")
+    to = ok.first("To")
+    route = list(reversed(split_values(ok.values("Record-Route"))))
+    mal.sendto(dialog_request(mal, "ACK", contact, 1, frm, to, callid, route), (HOST, port))
+    ack, _ = wait_for(bob, lambda m: m.method == "ACK", 4)
+    if ack is None:
+        fails.append("mallory's ACK with Route %r did not reach bob" % route)
+    elif ack.values("Route"):
+        fails.append("the ACK reached bob with Route %r: sipd did not take its own off" % ack.values("Route"))
+    failed = bye_through(port, bob, mal, dialog_request(bob, "BYE", mcontact, 1, to, frm, callid, rr_in),
+                         "bob's BYE with Route %r" % rr_in)
+    if failed:
+        fails.append(failed)
+    mal.close()
+    bob.close()
+    if fails:
+        raise Fail("; ".join(fails))
+    return 0
+
+
 def cmd_natcall(a):
     """Two parties behind NATs, without STUN: each writes its private address in its Contact. bob registers
     with Contact sip:bob@10.0.0.99:5060; mallory (another domain) calls him with Contact
@@ -2278,6 +2340,10 @@ def main():
     ru.add_argument("--port", type=int, required=True)
     ru.add_argument("--password", default="secret")
     ru.add_argument("--target", required=True, help="a Request-URI no request of the call may reach")
+    ad = sub.add_parser("advertised")
+    ad.add_argument("--port", type=int, required=True)
+    ad.add_argument("--public", required=True, help="the address [general] advertise names")
+    ad.add_argument("--password", default="secret")
     nc = sub.add_parser("natcall")
     nc.add_argument("--port", type=int, required=True)
     nc.add_argument("--password", default="secret")
@@ -2355,7 +2421,7 @@ def main():
                 "gap": cmd_gap, "hdr-check": cmd_hdr_check, "cancel-check": cmd_cancel_check,
                 "phone": cmd_phone, "tcpdrop": cmd_tcpdrop, "tcpreg": cmd_tcpreg, "tcpunreg": cmd_tcpunreg, "bigack": cmd_bigack, "byeretx": cmd_byeretx, "invite": cmd_invite,
                 "strayresp": cmd_strayresp,
-                "sink": cmd_sink, "cancelport": cmd_cancelport, "ackretx": cmd_ackretx, "strictpeer": cmd_strictpeer, "answered2xx": cmd_answered2xx, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "reuse": cmd_reuse, "listeners": cmd_listeners, "natcall": cmd_natcall, "moved": cmd_moved, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
+                "sink": cmd_sink, "cancelport": cmd_cancelport, "ackretx": cmd_ackretx, "strictpeer": cmd_strictpeer, "answered2xx": cmd_answered2xx, "inviteretx": cmd_inviteretx, "fork200": cmd_fork200, "request": cmd_request, "reuse": cmd_reuse, "listeners": cmd_listeners, "natcall": cmd_natcall, "advertised": cmd_advertised, "moved": cmd_moved, "catch": cmd_catch, "order": cmd_order}[a.cmd](a)
     except (Fail, OSError) as e:
         sys.stderr.write("sipua: %s\n" % e)
         return 1

@@ -576,11 +576,11 @@ static void test_max_contacts_policy(void **state)
 }
 
 /* [sip] force_rport: no (the default, RFC 3261 18.2.2), nat or yes, in any case; another word is an error
- * with its line. */
+ * with its line. [general] advertise: an IP address (with a port), not a name. */
 static void test_force_rport(void **state)
 {
 	char *good = tmp_write("[sip]\nforce_rport = NAT\n");
-	char *bad = tmp_write("[sip]\nforce_rport = always\n");
+	char *bad = tmp_write("[sip]\nforce_rport = always\n[general]\nadvertise = nat.example.com\n");
 	char errbuf[1024];
 	struct config c;
 
@@ -590,8 +590,9 @@ static void test_force_rport(void **state)
 	assert_int_equal(config_load(&c, good, errbuf, sizeof(errbuf)), 0);
 	assert_string_equal(c.force_rport, "NAT");
 	config_defaults(&c);
-	assert_int_equal(config_load(&c, bad, errbuf, sizeof(errbuf)), 1);
+	assert_int_equal(config_load(&c, bad, errbuf, sizeof(errbuf)), 2);
 	assert_err_line(errbuf, 0, bad, 2, "not no, nat or yes");
+	assert_err_line(errbuf, 1, bad, 4, "an IP address with an optional port");
 	assert_string_equal(c.force_rport, "no");
 }
 

@@ -1825,6 +1825,25 @@ static void test_local_for(void **state)
 	start_default(&tp, &cfg);
 	assert_int_equal(tp_local_for(NULL, TP_UDP, &dst, &out), EAFNOSUPPORT);
 	tp_stop(tp);
+
+	/* behind a 1:1 NAT ([general] advertise): sipd names itself by the advertised address, and a message
+	 * naming that address is known as this listener's */
+	rx_reset();
+	cfg_init(&cfg);
+	cfg_listen(&cfg, TP_UDP, "127.0.0.1");
+	addr_of(&cfg.listen[0].advertise, "203.0.113.5", 5080);
+	port = tp_start_any(&tp, &cfg);
+	addr_of(&dst, "192.0.2.1", 5060);
+	assert_int_equal(tp_local_for(NULL, TP_UDP, &dst, &out), 0);
+	assert_string_equal(tp_addr_str(&out, buf, sizeof(buf)), "203.0.113.5:5080");
+	addr_of(&dst, "127.0.0.1", port);
+	assert_true(tp_advertised(NULL, &dst, &out));
+	assert_string_equal(tp_addr_str(&out, buf, sizeof(buf)), "203.0.113.5:5080");
+	addr_of(&dst, "203.0.113.5", 5080);
+	assert_int_equal(tp_lsn_of(NULL, TP_UDP, &dst), 0);
+	addr_of(&dst, "127.0.0.2", port);
+	assert_false(tp_advertised(NULL, &dst, &out));
+	tp_stop(tp);
 }
 
 static void test_ipv6(void **state)
