@@ -1476,6 +1476,17 @@ def cmd_reuse(a):
     return 0
 
 
+def wait_for(src, pred, seconds=8):
+    """The first message from src (a UDP socket, or a function of a deadline giving (message, address))
+    that pred takes, within seconds: (message, address), or (None, None)."""
+    recv = src if callable(src) else (lambda deadline: recv_msg(src, deadline))
+    deadline = time.monotonic() + seconds
+    while True:
+        m, addr = recv(deadline)
+        if m is None or pred(m):
+            return m, addr
+
+
 def cmd_listeners(a):
     """sipd listens on udp:127.0.0.1:PORT and udp:SECOND:PORT. bob registers through SECOND: the 401 and the
     200 come from SECOND:PORT, and the database keeps the listener with the binding. mallory (another domain)
@@ -1489,15 +1500,6 @@ def cmd_listeners(a):
     def expect_from(what, addr, host):
         if addr != (host, port):
             fails.append("%s came from %s, expected %s:%d" % (what, "%s:%d" % addr if addr else "nowhere", host, port))
-
-    def wait_for(sock, pred, what):
-        deadline = time.monotonic() + 8
-        while True:
-            m, addr = recv_msg(sock, deadline)
-            if m is None:
-                raise Fail("%s: nothing within 8 s" % what)
-            if pred(m):
-                return m, addr
 
     bob = udp_socket(0)
     contact = "sip:bob@%s:%d" % (HOST, bob.getsockname()[1])
@@ -1519,7 +1521,9 @@ def cmd_listeners(a):
     frm = "<sip:mallory@evil.example>;tag=%s" % tag
     mal.sendto(dialog_request(mal, "INVITE", "sip:bob@%s:%d" % (HOST, port), 1, frm, "<sip:bob@%s>" % HOST, callid,
                               contact=mcontact), (HOST, port))
-    inv, addr = wait_for(bob, lambda m: m.method == "INVITE", "bob's phone waits for the INVITE")
+    inv, addr = wait_for(bob, lambda m: m.method == "INVITE")
+    if inv is None:
+        raise Fail("bob's phone got no INVITE within 8 s")
     expect_from("the INVITE to bob", addr, second)
     via = inv.first("Via") or ""
     if not via.startswith("SIP/2.0/UDP %s:%d;" % (second, port)):
@@ -1530,24 +1534,31 @@ def cmd_listeners(a):
         fails.append("the INVITE's Record-Route %r: expected one for each side, %s:%d on top" % (rr_in, second, port))
     btag = "bl%06d" % random.randrange(10 ** 6)
     bob.sendto(response(inv, 200, "OK", btag, ["Contact: <%s>" % contact]), addr)
-    ok, addr = wait_for(mal, lambda m: m.code == 200, "mallory waits for the 200")
+    ok, addr = wait_for(mal, lambda m: m.code == 200)
+    if ok is None:
+        raise Fail("mallory got no 200 within 8 s")
     expect_from("the 200 to mallory's INVITE", addr, HOST)
     to = ok.first("To")
     route = list(reversed(split_values(ok.values("Record-Route"))))
     mal.sendto(dialog_request(mal, "ACK", contact, 1, frm, to, callid, route), (HOST, port))
-    ack, addr = wait_for(bob, lambda m: m.method == "ACK", "bob's phone waits for the ACK")
+    ack, addr = wait_for(bob, lambda m: m.method == "ACK")
+    if ack is None:
+        raise Fail("bob's phone got no ACK within 8 s")
     expect_from("the ACK to bob", addr, second)
     if not (ack.first("Via") or "").startswith("SIP/2.0/UDP %s:%d;" % (second, port)):
         fails.append("the ACK's top Via names '%s', expected %s:%d" % (ack.first("Via"), second, port))
     bye = dialog_request(bob, "BYE", mcontact, 1, to, frm, callid, rr_in)
     bob.sendto(bye, (second, port))
-    m, addr = wait_for(mal, lambda m: m.method == "BYE", "mallory waits for bob's BYE")
+    m, addr = wait_for(mal, lambda m: m.method == "BYE")
+    if m is None:
+        raise Fail("mallory got no BYE within 8 s")
     expect_from("bob's BYE to mallory", addr, HOST)
     if not (m.first("Via") or "").startswith("SIP/2.0/UDP %s:%d;" % (HOST, port)):
         fails.append("the BYE's top Via names '%s', expected %s:%d" % (m.first("Via"), HOST, port))
     mal.sendto(response(m, 200, "OK", None), addr)
-    ok, addr = wait_for(bob, lambda m: m.code == 200 and (m.first("CSeq") or "").endswith("BYE"),
-                        "bob waits for the 200 to his BYE")
+    ok, addr = wait_for(bob, lambda m: m.code == 200 and (m.first("CSeq") or "").endswith("BYE"))
+    if ok is None:
+        raise Fail("bob got no 200 to his BYE within 8 s")
     expect_from("the 200 to bob's BYE", addr, second)
     mal.close()
     bob.close()
@@ -1565,13 +1576,6 @@ def cmd_advertised(a):
     127.0.0.1, as the NAT would pass them on), are taken as sipd's own Route and reach the other party."""
     port, pub = a.port, a.public
     fails = []
-
-    def wait_for(sock, pred, seconds=8):
-        deadline = time.monotonic() + seconds
-        while True:
-            m, addr = recv_msg(sock, deadline)
-            if m is None or pred(m):
-                return m, addr
 
     bob = udp_socket(0)
     contact = "sip:bob@%s:%d" % (HOST, bob.getsockname()[1])
@@ -1629,15 +1633,6 @@ def cmd_natcall(a):
     (nothing reaches bob)."""
     port = a.port
     fails = []
-
-    def wait_for(recv, pred, seconds=8):
-        deadline = time.monotonic() + seconds
-        while True:
-            m, addr = recv(deadline)
-            if m is None:
-                return None, None
-            if pred(m):
-                return m, addr
 
     def uri_of(contact):
         return re.sub(r"^[^<]*<([^>]*)>.*$", r"\1", contact or "")
