@@ -38,6 +38,7 @@
 #include "base/log.h"
 #include "core/core.h"
 #include "net/transport.h"
+#include "proxy/flow.h"
 #include "proxy/rrsig.h"
 #include "sip/msg.h"
 #include "store/store.h"
@@ -454,16 +455,32 @@ static void signature_of(const uint8_t *data, size_t size, char sg[RRSIG_HEX + 1
 	rrsig_sign(rr_key, slice_make(p, (size_t)(e - p)), rrsig_pin(buf, SLICE_LIT("127.0.0.1"), peer_port()), sg);
 }
 
+/* @NAT@: sipd's ;nat= token (flow.h) for the harness's address, as sipd writes it into the Contact of a
+ * party behind a NAT, so that seeds of requests in a dialog reach nat_target with a token that holds. */
+static void nat_token_of(char *out, size_t n)
+{
+	struct tp_addr me;
+	char addr[32];
+	struct sbuf b;
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", peer_port());
+	sbuf_init(&b, out, n - 1);
+	if (tp_addr_parse(&me, addr, 0) || !flow_token_value(&b, &me) || b.overflow)
+		b.len = 0;
+	out[b.len] = '\0';
+}
+
 /* The input with its placeholders filled in; its length (at most cap). */
 static size_t fill_in(const uint8_t *data, size_t size, char *out, size_t cap)
 {
-	static const char *const keys[] = { "@LHOST@", "@LPORT@", "@HOST@", "@PORT@", "@SG@" };
-	char sipd_port[8], my_port[8], sg[RRSIG_HEX + 1];
-	const char *values[] = { "127.0.0.1", my_port, "127.0.0.1", sipd_port, sg };
+	static const char *const keys[] = { "@LHOST@", "@LPORT@", "@HOST@", "@PORT@", "@SG@", "@NAT@" };
+	char sipd_port[8], my_port[8], sg[RRSIG_HEX + 1], nat[128];
+	const char *values[] = { "127.0.0.1", my_port, "127.0.0.1", sipd_port, sg, nat };
 
 	snprintf(sipd_port, sizeof(sipd_port), "%u", ntohs(sipd.sin_port));
 	snprintf(my_port, sizeof(my_port), "%u", peer_port());
 	signature_of(data, size, sg);
+	nat_token_of(nat, sizeof(nat));
 	return expand((const char *)data, size, keys, sizeof(keys) / sizeof(keys[0]), string_value, values, out, cap);
 }
 
