@@ -111,6 +111,7 @@ struct rctx {
 	bool expired;          /* the INVITE's Expires passed: the search ends in 408 (RFC 3261 21.5.5) */
 	bool in_dialog;        /* the request has a To tag: it goes to its dialog's peer, unavailable or not */
 	char contact_nat[NAT_TOKEN_MAX]; /* ";nat=TOKEN" for the request's Contact: its sender is behind a NAT */
+	bool remote_target;    /* a method whose Contact, and its 1xx/2xx's, is a dialog's remote target */
 	unsigned retry_after;  /* seconds: the shortest pause a 503 asked for, or a paused next hop has left */
 	unsigned best_code;
 	char *best;            /* the best response so far, our Via removed; NULL for one sipd makes */
@@ -602,10 +603,19 @@ static struct slice contact_nat_token(struct slice contact, enum tp_proto proto,
 	return flow_token_value(&b, from) && !b.overflow ? slice_make(buf, b.len) : SLICE_NULL;
 }
 
+/* Whether a request's Contact (and that of its 1xx and 2xx) is a dialog's remote target, which the
+ * dialog's requests come back to: INVITE, UPDATE (RFC 3261 12.1, RFC 3311), SUBSCRIBE, NOTIFY (RFC
+ * 6665), REFER (RFC 3515). Not a REGISTER's, which another registrar keeps. */
+static bool names_remote_target(enum sip_method m)
+{
+	return m == SIP_METHOD_INVITE || m == SIP_METHOD_UPDATE || m == SIP_METHOD_SUBSCRIBE ||
+	       m == SIP_METHOD_NOTIFY || m == SIP_METHOD_REFER;
+}
+
 /* The token for a 1xx or 2xx of b, when its phone is behind a NAT (b->nat). */
 static struct slice branch_contact_nat(const struct branch *b, const struct sip_msg *resp, char buf[NAT_TOKEN_MAX])
 {
-	return b->nat && resp->count[SIP_HDR_CONTACT] == 1
+	return b->nat && b->rc->remote_target && resp->count[SIP_HDR_CONTACT] == 1
 		       ? contact_nat_token(first_contact(resp), TP_UDP, &b->dst, buf)
 		       : SLICE_NULL;
 }
@@ -2406,7 +2416,8 @@ static void forward_stateful(struct proxy *p, const struct tp_msg *tm, const str
 	rc->in_dialog = req->to.tag.p != NULL;
 	/* a sender behind a NAT, heard straight (its Via the only one): the dialog's requests for it go to
 	 * its NAT's address, which the ;nat= token in its Contact carries back to sipd */
-	if (s->nvia == 1 && req->count[SIP_HDR_CONTACT] == 1) {
+	rc->remote_target = names_remote_target(req->mid);
+	if (rc->remote_target && s->nvia == 1 && req->count[SIP_HDR_CONTACT] == 1) {
 		struct slice nat = contact_nat_token(first_contact(req), tm->proto, &tm->src, rc->contact_nat);
 
 		rc->contact_nat[nat.l] = '\0';
