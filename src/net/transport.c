@@ -403,6 +403,18 @@ uint8_t tp_lsn_of(struct tp_worker *w, enum tp_proto proto, const struct tp_addr
 	return wild;
 }
 
+bool tp_lsn_is_default(struct tp_worker *w, uint8_t lsn, int family)
+{
+	struct tp *tp = w ? w->tp : tp__default();
+
+	if (!tp)
+		return false;
+	if (!w)
+		w = tp__self && tp__self->tp == tp ? tp__self : &tp->workers[0];
+	return lsn < w->nsocks && w->socks[lsn].fd >= 0 &&
+	       w->socks[lsn].fd == (family == AF_INET6 ? w->udp6 : w->udp4);
+}
+
 bool tp_advertised(struct tp_worker *w, const struct tp_addr *local, struct tp_addr *out)
 {
 	struct tp *tp = w ? w->tp : tp__default();

@@ -112,6 +112,9 @@ int tp_send_from(struct tp_worker *w, uint8_t lsn, enum tp_proto proto, struct t
  * address a datagram came to, as tp_msg.local has it), or one that advertises local; TP_LSN_ANY when
  * none. w NULL: as for tp_send. */
 uint8_t tp_lsn_of(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *local);
+/* Whether lsn is the listener UDP datagrams of that address family leave from when none is named (as
+ * tp_send sends): what came through it needs no record of its listener. w NULL: as for tp_send. */
+bool tp_lsn_is_default(struct tp_worker *w, uint8_t lsn, int family);
 /* The address sipd names itself by for what arrived at local (or leaves from there): the advertised
  * address of the listener local is, into out, and true; false when it advertises none. */
 bool tp_advertised(struct tp_worker *w, const struct tp_addr *local, struct tp_addr *out);

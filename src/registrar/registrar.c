@@ -1032,13 +1032,17 @@ static void received_of(const struct txn_origin *o, char *buf, size_t n)
 	buf[sb.len] = '\0';
 }
 
-/* "udp:192.0.2.7:5060": the listener the REGISTER came to (the address it was sent to, on a wildcard
- * one), as bindings keep it: requests to the phone leave from there. */
+/* "udp:192.0.2.7:5060": the UDP listener the REGISTER came to (the address it was sent to, on a wildcard
+ * one), as bindings keep it: requests to the phone leave from there. Empty for the listener they leave
+ * from anyway (the first of the family: with one listener, every binding), and over TCP, where the
+ * connection is the way: 28 bytes of memory and disk less per binding where nothing is to be said. */
 static void local_of(const struct txn_origin *o, char *buf, size_t n)
 {
 	char addr[64];
 
-	snprintf(buf, n, "%s:%s", o->proto == TP_TCP ? "tcp" : "udp", tp_addr_str(&o->local, addr, sizeof(addr)));
+	buf[0] = '\0';
+	if (o->proto == TP_UDP && !tp_lsn_is_default(o->worker, o->lsn, o->local.u.sa.sa_family))
+		snprintf(buf, n, "udp:%s", tp_addr_str(&o->local, addr, sizeof(addr)));
 }
 
 void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg *req, const struct txn_origin *o)

@@ -772,6 +772,12 @@ static void test_udp_reply_from(void **state)
 		assert_int_equal(recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen), 6);
 		assert_string_equal(inet_ntop(AF_INET, &from.sin_addr, host, sizeof(host)), "127.0.0.1");
 	}
+	/* the family's first UDP listener is where datagrams leave from when none is named */
+	assert_true(tp_lsn_is_default(NULL, 0, AF_INET));
+	assert_false(tp_lsn_is_default(tp_worker_at(tp, 1), 2, AF_INET));
+	assert_false(tp_lsn_is_default(NULL, 1, AF_INET));
+	assert_false(tp_lsn_is_default(NULL, 0, AF_INET6));
+	assert_false(tp_lsn_is_default(NULL, TP_LSN_ANY, AF_INET));
 	addr_of(&a, "127.0.0.2", port);
 	assert_int_equal(tp_lsn_of(NULL, TP_UDP, &a), 2);
 	assert_int_equal(tp_lsn_of(tp_worker_at(tp, 1), TP_TCP, &a), TP_LSN_ANY);
