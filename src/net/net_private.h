@@ -105,6 +105,9 @@ struct tp_conn {
 extern _Thread_local struct tp_worker *tp__self;
 
 struct tp *tp__default(void);
+/* w, or when NULL the calling thread's worker of tp, else tp's worker 0: the worker a call that names
+ * none runs its sockets from. */
+struct tp_worker *tp__worker_in(struct tp *tp, struct tp_worker *w);
 socklen_t tp__addr_len(const struct tp_addr *a);
 
 int tp__udp_init(struct tp_worker *w);

@@ -275,8 +275,7 @@ int tp__tcp_send(struct tp *tp, struct tp_worker *w, struct tp_conn *conn, const
 	}
 	if (atomic_load(&tp->stopping))
 		return ESHUTDOWN;
-	if (!w)
-		w = tp__self && tp__self->tp == tp ? tp__self : &tp->workers[0];
+	w = tp__worker_in(tp, w);
 	if (tp__self == w)
 		return conn_connect_send(w, dst, buf, len);
 	return connect_post(w, dst, buf, len);

@@ -304,9 +304,7 @@ int tp_send_from(struct tp_worker *w, uint8_t lsn, enum tp_proto proto, struct t
 	case TP_UDP:
 		if (!dst)
 			return EINVAL;
-		if (!w)
-			w = tp__self && tp__self->tp == tp ? tp__self : &tp->workers[0];
-		return tp__udp_send(w, lsn, dst, buf, len);
+		return tp__udp_send(tp__worker_in(tp, w), lsn, dst, buf, len);
 	case TP_TCP:
 		return tp__tcp_send(tp, w, conn, dst, buf, len);
 	}
@@ -336,17 +334,28 @@ static int route_source(const struct tp_addr *dst, struct tp_addr *src)
 	return err;
 }
 
-int tp_local_for(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *dst, struct tp_addr *out)
+struct tp_worker *tp__worker_in(struct tp *tp, struct tp_worker *w)
+{
+	return w ? w : tp__self && tp__self->tp == tp ? tp__self : &tp->workers[0];
+}
+
+/* tp__worker_in of w's transport, or of the default one when w is NULL; NULL when none runs. */
+static struct tp_worker *worker_or_default(struct tp_worker *w)
 {
 	struct tp *tp = w ? w->tp : tp__default();
+
+	return tp ? tp__worker_in(tp, w) : NULL;
+}
+
+int tp_local_for(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *dst, struct tp_addr *out)
+{
 	const struct tp_sock *pick = NULL;
 	uint16_t port;
 	int err;
 
-	if (!tp || !dst)
+	w = worker_or_default(w);
+	if (!w || !dst)
 		return ENOTCONN;
-	if (!w)
-		w = tp__self && tp__self->tp == tp ? tp__self : &tp->workers[0];
 	for (unsigned i = 0; i < w->nsocks; i++) {
 		const struct tp_sock *s = &w->socks[i];
 
@@ -380,17 +389,15 @@ int tp_local_for(struct tp_worker *w, enum tp_proto proto, const struct tp_addr 
 
 uint8_t tp_lsn_of(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *local)
 {
-	struct tp *tp = w ? w->tp : tp__default();
 	uint8_t wild = TP_LSN_ANY;
 
-	if (!tp || !local)
+	w = worker_or_default(w);
+	if (!w || !local)
 		return TP_LSN_ANY;
-	if (!w)
-		w = tp__self && tp__self->tp == tp ? tp__self : &tp->workers[0];
 	for (unsigned i = 0; i < w->nsocks; i++) {
 		const struct tp_sock *s = &w->socks[i];
 
-		if (s->fd >= 0 && s->proto == proto && tp_addr_eq(&tp->cfg.listen[i].advertise, local))
+		if (s->fd >= 0 && s->proto == proto && tp_addr_eq(&w->tp->cfg.listen[i].advertise, local))
 			return (uint8_t)i;
 		if (s->fd < 0 || s->proto != proto || s->local.u.sa.sa_family != local->u.sa.sa_family ||
 		    tp_addr_port(&s->local) != tp_addr_port(local))
@@ -405,29 +412,24 @@ uint8_t tp_lsn_of(struct tp_worker *w, enum tp_proto proto, const struct tp_addr
 
 bool tp_lsn_is_default(struct tp_worker *w, uint8_t lsn, int family)
 {
-	struct tp *tp = w ? w->tp : tp__default();
-
-	if (!tp)
-		return false;
-	if (!w)
-		w = tp__self && tp__self->tp == tp ? tp__self : &tp->workers[0];
-	return lsn < w->nsocks && w->socks[lsn].fd >= 0 &&
+	w = worker_or_default(w);
+	return w && lsn < w->nsocks && w->socks[lsn].fd >= 0 &&
 	       w->socks[lsn].fd == (family == AF_INET6 ? w->udp6 : w->udp4);
 }
 
 bool tp_advertised(struct tp_worker *w, const struct tp_addr *local, struct tp_addr *out)
 {
-	struct tp *tp = w ? w->tp : tp__default();
 	uint8_t lsn;
 
-	if (!tp || !local)
+	w = worker_or_default(w);
+	if (!w || !local)
 		return false;
 	lsn = tp_lsn_of(w, TP_UDP, local);
 	if (lsn == TP_LSN_ANY)
 		lsn = tp_lsn_of(w, TP_TCP, local);
-	if (lsn == TP_LSN_ANY || !tp->cfg.listen[lsn].advertise.len)
+	if (lsn == TP_LSN_ANY || !w->tp->cfg.listen[lsn].advertise.len)
 		return false;
-	*out = tp->cfg.listen[lsn].advertise;
+	*out = w->tp->cfg.listen[lsn].advertise;
 	return true;
 }
 
