@@ -1824,14 +1824,15 @@ static size_t lookup_targets(struct proxy *p, const struct sip_uri *ruri, struct
  * URI (in *name) names a host for DNS.
  * *may_tcp: a request too large for UDP may go over TCP there (18.1.1): the hop is a URI that names no
  * transport. Never a binding's NAT source address (RFC 3581: only the phone's UDP flow reaches it), and
- * transport=udp is a choice made on purpose. *flow: the hop is the binding's connection. */
+ * transport=udp is a choice made on purpose. *flow: the hop is the binding's connection. *nat: the hop
+ * is the binding's NAT source address. */
 static int next_hop(const struct fwd_routes *rs, const struct target *t, struct tp_addr *dst, enum tp_proto *proto,
-		    struct slice *name, bool *may_tcp, bool *flow)
+		    struct slice *name, bool *may_tcp, bool *flow, bool *nat)
 {
 	struct sip_addr a;
 	struct sip_uri u;
 
-	*may_tcp = *flow = false;
+	*may_tcp = *flow = *nat = false;
 	if (t->path[0]) {
 		struct slice rest = slice_cstr(t->path), first;
 
@@ -1857,8 +1858,10 @@ static int next_hop(const struct fwd_routes *rs, const struct target *t, struct 
 	}
 	/* NAT (RFC 3581): a Contact naming another host than the one its REGISTER came from is behind a
 	 * NAT; the source address reaches it. A Contact at the source host is reached as it says. */
-	if (t->received[0] && !received_host_is(t->received, u.host) && received_hop(t->received, dst, proto) == 0)
+	if (t->received[0] && !received_host_is(t->received, u.host) && received_hop(t->received, dst, proto) == 0) {
+		*nat = true;
 		return 0;
+	}
 	a.uri = slice_cstr(t->uri);
 uri:
 	*name = a.uri;
@@ -1938,8 +1941,8 @@ static int branch_prepare(struct proxy *p, struct branch *b, const struct sip_ms
 			  const struct target *t, uint32_t lh, bool dns_ok)
 {
 	struct slice name = SLICE_NULL;
-	bool may_tcp, flow;
-	int err = next_hop(f->routes, t, &b->dst, &b->proto, &name, &may_tcp, &flow);
+	bool may_tcp, flow, nat;
+	int err = next_hop(f->routes, t, &b->dst, &b->proto, &name, &may_tcp, &flow, &nat);
 	const char *local = f->local, *in_local = f->in_local;
 	char token[256], toward[96];
 	struct sbuf tb;
@@ -1954,12 +1957,7 @@ static int branch_prepare(struct proxy *p, struct branch *b, const struct sip_ms
 		b->proto = b->req_proto = TP_UDP;
 		b->req_v6 = local[0] == '[';
 	}
-	if (!err && !b->hop && b->proto == TP_UDP && !flow && t->received[0] && !t->path[0] && !f->routes->n) {
-		struct tp_addr at;
-		enum tp_proto by;
-
-		b->nat = received_hop(t->received, &at, &by) == 0 && tp_addr_eq(&at, &b->dst); /* next_hop's NAT rule */
-	}
+	b->nat = !err && nat && b->proto == TP_UDP;
 	if (!err) {
 		f->proto = b->proto;
 		if (!b->hop && !in_local) {
@@ -2349,10 +2347,10 @@ static void forward_stateless(struct proxy *p, const struct tp_msg *tm, const st
 	struct slice name = SLICE_NULL;
 	struct tp_addr dst;
 	size_t len[2] = { 0, 0 };
-	bool may_tcp, flow;
+	bool may_tcp, flow, nat;
 	int err;
 
-	err = next_hop(rs, t, &dst, &f.proto, &name, &may_tcp, &flow);
+	err = next_hop(rs, t, &dst, &f.proto, &name, &may_tcp, &flow, &nat);
 	if (err && !(err == EAGAIN && dns_ok && p->dns))
 		return;
 	f.local = local_of(&tm->local)->hostport;
