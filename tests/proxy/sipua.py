@@ -1487,6 +1487,19 @@ def wait_for(src, pred, seconds=8):
             return m, addr
 
 
+def mallory_calls_bob(port, mal, send, mcontact, bob, name):
+    """mallory (another domain, no credentials) sends INVITE sip:bob@HOST:port from mal (by send) with
+    Contact mcontact; bob's phone (a UDP socket) gets it. (From, Call-ID, the INVITE, where it came from)."""
+    tag, callid = "m%s%06d" % (name[:2], random.randrange(10 ** 6)), "%s-%d@evil.example" % (name, os.getpid())
+    frm = "<sip:mallory@evil.example>;tag=%s" % tag
+    send(dialog_request(mal, "INVITE", "sip:bob@%s:%d" % (HOST, port), 1, frm, "<sip:bob@%s>" % HOST, callid,
+                        contact=mcontact))
+    inv, addr = wait_for(bob, lambda m: m.method == "INVITE")
+    if inv is None:
+        raise Fail("bob's phone got no INVITE within 8 s")
+    return frm, callid, inv, addr
+
+
 def cmd_listeners(a):
     """sipd listens on udp:127.0.0.1:PORT and udp:SECOND:PORT. bob registers through SECOND: the 401 and the
     200 come from SECOND:PORT, and the database keeps the listener with the binding. mallory (another domain)
@@ -1517,13 +1530,8 @@ def cmd_listeners(a):
         fails.append("the database keeps bob's binding with local %r, expected udp:%s:%d" % (rows, second, port))
     mal = udp_socket(0)
     mcontact = "sip:mallory@%s:%d" % (HOST, mal.getsockname()[1])
-    tag, callid = "ml%06d" % random.randrange(10 ** 6), "listeners-%d@evil.example" % os.getpid()
-    frm = "<sip:mallory@evil.example>;tag=%s" % tag
-    mal.sendto(dialog_request(mal, "INVITE", "sip:bob@%s:%d" % (HOST, port), 1, frm, "<sip:bob@%s>" % HOST, callid,
-                              contact=mcontact), (HOST, port))
-    inv, addr = wait_for(bob, lambda m: m.method == "INVITE")
-    if inv is None:
-        raise Fail("bob's phone got no INVITE within 8 s")
+    frm, callid, inv, addr = mallory_calls_bob(port, mal, lambda d: mal.sendto(d, (HOST, port)), mcontact, bob,
+                                               "listeners")
     expect_from("the INVITE to bob", addr, second)
     via = inv.first("Via") or ""
     if not via.startswith("SIP/2.0/UDP %s:%d;" % (second, port)):
@@ -1587,13 +1595,7 @@ def cmd_advertised(a):
         raise Fail("REGISTER bob: expected 200, got '%s'" % r.start)
     mal = udp_socket(0)
     mcontact = "sip:mallory@%s:%d" % (HOST, mal.getsockname()[1])
-    tag, callid = "ma%06d" % random.randrange(10 ** 6), "adv-%d@evil.example" % os.getpid()
-    frm = "<sip:mallory@evil.example>;tag=%s" % tag
-    mal.sendto(dialog_request(mal, "INVITE", "sip:bob@%s:%d" % (HOST, port), 1, frm, "<sip:bob@%s>" % HOST, callid,
-                              contact=mcontact), (HOST, port))
-    inv, addr = wait_for(bob, lambda m: m.method == "INVITE")
-    if inv is None:
-        raise Fail("bob's phone got no INVITE within 8 s")
+    frm, callid, inv, addr = mallory_calls_bob(port, mal, lambda d: mal.sendto(d, (HOST, port)), mcontact, bob, "adv")
     if not (inv.first("Via") or "").startswith("SIP/2.0/UDP %s:%d;" % (pub, port)):
         fails.append("the INVITE's top Via names '%s', expected %s:%d" % (inv.first("Via"), pub, port))
     rr_in = split_values(inv.values("Record-Route"))
@@ -1642,7 +1644,6 @@ def cmd_natcall(a):
     r = register(bob, port, "bob", a.password, ["<%s>" % bcontact], 300)
     if r.code != 200:
         raise Fail("REGISTER bob with Contact %s: expected 200, got '%s'" % (bcontact, r.start))
-    bob_recv = lambda deadline: recv_msg(bob, deadline)
     if a.tcp_caller:
         mal = socket.create_connection((HOST, port), timeout=5)
         stream = Stream(mal)
@@ -1653,13 +1654,7 @@ def cmd_natcall(a):
         mal_send = lambda data: mal.sendto(data, (HOST, port))
         mal_recv = lambda deadline: recv_msg(mal, deadline)
     mcontact = "sip:mallory@10.1.1.1:5060"
-    tag, callid = "mn%06d" % random.randrange(10 ** 6), "natcall-%d@evil.example" % os.getpid()
-    frm = "<sip:mallory@evil.example>;tag=%s" % tag
-    mal_send(dialog_request(mal, "INVITE", "sip:bob@%s:%d" % (HOST, port), 1, frm, "<sip:bob@%s>" % HOST, callid,
-                            contact=mcontact))
-    inv, addr = wait_for(bob_recv, lambda m: m.method == "INVITE")
-    if inv is None:
-        raise Fail("bob's phone got no INVITE within 8 s")
+    frm, callid, inv, addr = mallory_calls_bob(port, mal, mal_send, mcontact, bob, "natcall")
     minv = uri_of(inv.first("Contact"))
     if not re.match(r"^%s;nat=%s[0-9a-f]+\.[0-9a-f]{16}$" % (re.escape(mcontact), "tcp-" if a.tcp_caller else ""), minv):
         fails.append("the INVITE's Contact is '%s', expected mallory's with a ;nat= token" % inv.first("Contact"))
@@ -1674,7 +1669,7 @@ def cmd_natcall(a):
     to = ok.first("To")
     route = list(reversed(split_values(ok.values("Record-Route"))))
     mal_send(dialog_request(mal, "ACK", b200, 1, frm, to, callid, route))
-    ack, _ = wait_for(bob_recv, lambda m: m.method == "ACK", 4)
+    ack, _ = wait_for(bob, lambda m: m.method == "ACK", 4)
     if ack is None:
         fails.append("mallory's ACK to %s did not reach bob's phone" % b200)
     elif ack.ruri != bcontact:
@@ -1682,7 +1677,7 @@ def cmd_natcall(a):
     # a token of sipd's with one digit of its MAC changed: not followed
     forged = b200[:-1] + ("0" if b200[-1] != "0" else "1")
     mal_send(dialog_request(mal, "INFO", forged, 2, frm, to, callid, route))
-    m, _ = wait_for(bob_recv, lambda m: m.method == "INFO", 1.5)
+    m, _ = wait_for(bob, lambda m: m.method == "INFO", 1.5)
     if m is not None:
         fails.append("an INFO whose ;nat= token was tampered with reached bob's phone")
     bob.sendto(dialog_request(bob, "BYE", minv, 1, to, frm, callid, rr_in), (HOST, port))
@@ -1697,7 +1692,7 @@ def cmd_natcall(a):
             mal.sendall(response(bye, 200, "OK", None))
         else:
             mal.sendto(response(bye, 200, "OK", None), addr)
-        ok, _ = wait_for(bob_recv, lambda m: m.code == 200 and (m.first("CSeq") or "").endswith("BYE"), 4)
+        ok, _ = wait_for(bob, lambda m: m.code == 200 and (m.first("CSeq") or "").endswith("BYE"), 4)
         if ok is None:
             fails.append("the 200 to bob's BYE did not come back")
     mal.close()
