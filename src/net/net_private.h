@@ -18,12 +18,24 @@
 #define TP_TCP_OUT_MAX (1u << 20) /* unsent bytes a connection may hold before it is closed */
 #define TP_TCP_OUT_SHARE (64u << 10) /* unsent bytes of all connections: tcp_max_conns times this */
 
+#define TP_LISTEN_MAX 16          /* listeners: tp_config.listen, tp_worker.socks */
+#define TP_WILD_MAX (TP_LSN_ANY - TP_LISTEN_MAX) /* addresses of wildcard UDP listeners, as listeners */
+
 /* One listening socket of one worker. */
 struct tp_sock {
 	struct tp_worker *w;
 	int fd;
 	enum tp_proto proto;
+	bool wild;            /* UDP bound to 0.0.0.0 or [::]: datagrams name the address they came to */
 	struct tp_addr local; /* as bound */
+};
+
+/* One address of the host at a wildcard UDP listener, which the rest of sipd names as the listener
+ * TP_LISTEN_MAX + its place in tp.wild: what answers a datagram that came to it leaves from it
+ * (IP_PKTINFO), as from a listener bound to it. Added once, never removed. */
+struct tp_wild {
+	uint8_t sock;         /* the wildcard listener */
+	struct tp_addr addr;  /* with the listener's port */
 };
 
 struct tp_udp_batch; /* udp.c */
@@ -34,7 +46,7 @@ struct tp_worker {
 	pthread_t thread;
 	bool started;                /* thread running: stop and join it */
 	struct loop *loop;
-	struct tp_sock socks[16];    /* one per listener, same order as cfg.listen */
+	struct tp_sock socks[TP_LISTEN_MAX]; /* one per listener, same order as cfg.listen */
 	unsigned nsocks;
 	int udp4, udp6;              /* sockets to send UDP from, per family; -1 when none */
 	struct tp_udp_batch *udp;    /* recvmmsg buffers, allocated once */
@@ -60,6 +72,9 @@ struct tp {
 	atomic_uint tcp_outbound;    /* connections sipd opened, against cfg.tcp_max_conns too */
 	atomic_size_t tcp_queued;    /* unsent bytes of all connections, against TP_TCP_OUT_SHARE each */
 	struct tp_conn_table conns;
+	pthread_mutex_t wild_lock;   /* adding to wild */
+	atomic_uint nwild;           /* wild's entries, published: read without the lock */
+	struct tp_wild wild[TP_WILD_MAX];
 };
 
 /* A TCP connection. The owner worker reads it, runs its timer and closes it; any thread may
@@ -114,6 +129,14 @@ int tp__udp_init(struct tp_worker *w);
 void tp__udp_free(struct tp_worker *w);
 void tp__udp_recv_h(int fd, uint32_t events, void *arg);
 int tp__udp_send(struct tp_worker *w, uint8_t lsn, const struct tp_addr *dst, const char *buf, size_t len);
+/* The listener of wildcard UDP listener sock at local (an address a datagram came to: known local, or
+ * else checked to be the host's before it is added); sock itself when local is not the host's or the
+ * table is full. Any thread. */
+uint8_t tp__wild_lsn(struct tp *tp, uint8_t sock, const struct tp_addr *local, bool known_local);
+/* The address listener lsn stands for at its wildcard socket, or NULL when lsn is a socket's own. */
+const struct tp_wild *tp__wild_of(struct tp *tp, uint8_t lsn);
+/* The index of lsn's socket in tp_worker.socks and tp_config.listen. */
+uint8_t tp__lsn_sock(struct tp *tp, uint8_t lsn);
 
 /* tcp_table.c: connections by peer address; any thread. lookup returns a reference or NULL. */
 int tp__tcp_table_init(struct tp *tp);

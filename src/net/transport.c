@@ -114,6 +114,7 @@ static int sock_open(struct tp_worker *w, struct tp_sock *s, const struct tp_lis
 	if (!err && getsockname(s->fd, &s->local.u.sa, &len) < 0)
 		err = errno;
 	s->local.len = len;
+	s->wild = !err && l->proto == TP_UDP && tp_addr_is_any(&s->local);
 	if (!err)
 		err = loop_fd_add(w->loop, s->fd, EPOLLIN,
 				  l->proto == TP_UDP ? tp__udp_recv_h : tp__tcp_accept_h, s);
@@ -128,7 +129,7 @@ static int worker_init(struct tp *tp, struct tp_worker *w, unsigned idx)
 	w->idx = idx;
 	w->udp4 = w->udp6 = -1;
 	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	for (unsigned i = 0; i < 16; i++)
+	for (unsigned i = 0; i < TP_LISTEN_MAX; i++)
 		w->socks[i].fd = -1;
 	err = loop_new(&w->loop);
 	if (!err)
@@ -232,6 +233,7 @@ int tp_start(struct tp **tpp, const struct tp_config *cfg)
 	if (!tp)
 		return ENOMEM;
 	tp->cfg = *cfg;
+	pthread_mutex_init(&tp->wild_lock, NULL);
 	tp->max_msg = cfg->max_msg_size ? cfg->max_msg_size : TP_DEFAULT_MAX_MSG;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	tp->nworkers = cfg->workers ? cfg->workers : (ncpu > 0 ? (unsigned)ncpu : 1);
@@ -280,6 +282,7 @@ void tp_stop(struct tp *tp)
 		if (tp->workers[i].tp)
 			worker_free(&tp->workers[i]);
 	tp__tcp_table_free(tp);
+	pthread_mutex_destroy(&tp->wild_lock);
 	free(tp->workers);
 	free(tp);
 }
@@ -387,6 +390,89 @@ int tp_local_for(struct tp_worker *w, enum tp_proto proto, const struct tp_addr 
 	return 0;
 }
 
+/* Whether the host has address a: a socket can be bound to it (with port 0: no conflict). */
+static bool addr_is_local(const struct tp_addr *a)
+{
+	struct tp_addr b = *a;
+	int fd = socket(a->u.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	if (b.u.sa.sa_family == AF_INET6)
+		b.u.in6.sin6_port = 0;
+	else
+		b.u.in.sin_port = 0;
+	ok = bind(fd, &b.u.sa, tp__addr_len(&b)) == 0;
+	close(fd);
+	return ok;
+}
+
+static uint8_t wild_find(struct tp *tp, uint8_t sock, const struct tp_addr *local, unsigned from, unsigned n)
+{
+	for (unsigned i = from; i < n; i++)
+		if (tp->wild[i].sock == sock && tp_addr_eq(&tp->wild[i].addr, local))
+			return (uint8_t)(TP_LISTEN_MAX + i);
+	return TP_LSN_ANY;
+}
+
+uint8_t tp__wild_lsn(struct tp *tp, uint8_t sock, const struct tp_addr *local, bool known_local)
+{
+	unsigned n = atomic_load_explicit(&tp->nwild, memory_order_acquire), m;
+	uint8_t lsn = wild_find(tp, sock, local, 0, n);
+
+	if (lsn != TP_LSN_ANY)
+		return lsn;
+	if (tp_addr_is_any(local) || (!known_local && !addr_is_local(local)))
+		return sock;
+	pthread_mutex_lock(&tp->wild_lock);
+	m = atomic_load_explicit(&tp->nwild, memory_order_relaxed);
+	lsn = wild_find(tp, sock, local, n, m); /* another thread may have added it meanwhile */
+	if (lsn == TP_LSN_ANY && m < TP_WILD_MAX) {
+		tp->wild[m].sock = sock;
+		tp->wild[m].addr = *local;
+		atomic_store_explicit(&tp->nwild, m + 1, memory_order_release);
+		lsn = (uint8_t)(TP_LISTEN_MAX + m);
+	}
+	pthread_mutex_unlock(&tp->wild_lock);
+	return lsn == TP_LSN_ANY ? sock : lsn;
+}
+
+const struct tp_wild *tp__wild_of(struct tp *tp, uint8_t lsn)
+{
+	if (lsn < TP_LISTEN_MAX || lsn == TP_LSN_ANY ||
+	    lsn - TP_LISTEN_MAX >= (int)atomic_load_explicit(&tp->nwild, memory_order_acquire))
+		return NULL;
+	return &tp->wild[lsn - TP_LISTEN_MAX];
+}
+
+bool tp_addr_seen(struct tp_worker *w, const struct tp_addr *a)
+{
+	unsigned n;
+
+	w = worker_or_default(w);
+	if (!w || !a)
+		return false;
+	n = atomic_load_explicit(&w->tp->nwild, memory_order_acquire);
+	for (unsigned i = 0; i < n; i++) {
+		const struct tp_addr *b = &w->tp->wild[i].addr;
+
+		if (b->u.sa.sa_family != a->u.sa.sa_family)
+			continue;
+		if (a->u.sa.sa_family == AF_INET ? b->u.in.sin_addr.s_addr == a->u.in.sin_addr.s_addr
+						 : !memcmp(&b->u.in6.sin6_addr, &a->u.in6.sin6_addr, sizeof(struct in6_addr)))
+			return true;
+	}
+	return false;
+}
+
+uint8_t tp__lsn_sock(struct tp *tp, uint8_t lsn)
+{
+	const struct tp_wild *wl = tp__wild_of(tp, lsn);
+
+	return wl ? wl->sock : lsn;
+}
+
 uint8_t tp_lsn_of(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *local)
 {
 	uint8_t wild = TP_LSN_ANY;
@@ -407,7 +493,7 @@ uint8_t tp_lsn_of(struct tp_worker *w, enum tp_proto proto, const struct tp_addr
 		if (tp_addr_is_any(&s->local) && wild == TP_LSN_ANY)
 			wild = (uint8_t)i;
 	}
-	return wild;
+	return wild != TP_LSN_ANY && proto == TP_UDP ? tp__wild_lsn(w->tp, wild, local, false) : wild;
 }
 
 bool tp_lsn_is_default(struct tp_worker *w, uint8_t lsn, int family)
@@ -427,7 +513,10 @@ bool tp_advertised(struct tp_worker *w, const struct tp_addr *local, struct tp_a
 	lsn = tp_lsn_of(w, TP_UDP, local);
 	if (lsn == TP_LSN_ANY)
 		lsn = tp_lsn_of(w, TP_TCP, local);
-	if (lsn == TP_LSN_ANY || !w->tp->cfg.listen[lsn].advertise.len)
+	if (lsn == TP_LSN_ANY)
+		return false;
+	lsn = tp__lsn_sock(w->tp, lsn);
+	if (!w->tp->cfg.listen[lsn].advertise.len)
 		return false;
 	*out = w->tp->cfg.listen[lsn].advertise;
 	return true;

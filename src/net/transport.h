@@ -20,7 +20,10 @@ enum tp_proto { TP_UDP = 0, TP_TCP = 1 };
 /* A listener by its place in tp_config.listen (the same on every worker): the socket a datagram arrived
  * on, from which what answers it, or goes on with what it began, leaves. A NAT lets in only what comes
  * from where its client sent to (RFC 3581 4), and a peer that filters by address expects the port it
- * talks to. TP_LSN_ANY: none in particular, the first UDP listener of the destination's family. */
+ * talks to. Each address of the host that datagrams come to at a wildcard UDP listener (0.0.0.0, [::])
+ * is a listener of its own, numbered after tp_config.listen: what leaves from it names that address as
+ * its source (IP_PKTINFO), not the one routing would pick. TP_LSN_ANY: none in particular, the first
+ * UDP listener of the destination's family. */
 #define TP_LSN_ANY 0xff
 
 struct tp_addr {
@@ -108,10 +111,15 @@ int tp_send(struct tp_worker *w, enum tp_proto proto, struct tp_conn *conn, cons
  * family's first as for tp_send. TCP: as tp_send (a connection is its own path back). */
 int tp_send_from(struct tp_worker *w, uint8_t lsn, enum tp_proto proto, struct tp_conn *conn,
 		 const struct tp_addr *dst, const char *buf, size_t len);
-/* The listener of proto bound to local, or a wildcard one of its family and port (local then being the
- * address a datagram came to, as tp_msg.local has it), or one that advertises local; TP_LSN_ANY when
+/* The listener of proto bound to local, or one that advertises local, or, at a wildcard UDP listener of
+ * its family and port, the one that stands for that address of the host (as tp_msg.lsn names it for a
+ * datagram that came there; the wildcard listener itself when local is not the host's); TP_LSN_ANY when
  * none. w NULL: as for tp_send. */
 uint8_t tp_lsn_of(struct tp_worker *w, enum tp_proto proto, const struct tp_addr *local);
+/* Whether a (its port aside) is an address of the host that a datagram came to at a wildcard UDP
+ * listener, or that tp_lsn_of found to be the host's there: one of sipd's own, though the host may have
+ * gained it after sipd started (a floating address moved in). w NULL: as for tp_send. Thread-safe. */
+bool tp_addr_seen(struct tp_worker *w, const struct tp_addr *a);
 /* Whether lsn is the listener UDP datagrams of that address family leave from when none is named (as
  * tp_send sends): what came through it needs no record of its listener. w NULL: as for tp_send. */
 bool tp_lsn_is_default(struct tp_worker *w, uint8_t lsn, int family);

@@ -13,6 +13,13 @@
 #define UDP_ROUNDS 4 /* batches per wake-up; epoll is level-triggered and calls again */
 #define UDP_OUT_SLAB (128 * 1024)
 
+/* A datagram's source address as a control message (IP_PKTINFO, IPV6_PKTINFO), for one sent from a
+ * wildcard socket: the address its request came to, not the one routing would pick. */
+union udp_src_ctl {
+	char b[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	struct cmsghdr align;
+};
+
 struct tp_udp_batch {
 	struct mmsghdr hdr[TP_UDP_BATCH];
 	struct iovec iov[TP_UDP_BATCH];
@@ -31,6 +38,7 @@ struct tp_udp_batch {
 		struct mmsghdr hdr[TP_UDP_BATCH];
 		struct iovec iov[TP_UDP_BATCH];
 		struct sockaddr_storage dst[TP_UDP_BATCH];
+		union udp_src_ctl ctl[TP_UDP_BATCH]; /* the source address, for a wildcard listener's */
 		char data[UDP_OUT_SLAB];
 	} out;
 };
@@ -126,6 +134,8 @@ static void udp_deliver(struct tp_sock *s, struct tp_udp_batch *b, unsigned i)
 	memcpy(&msg.src.u, &b->name[i], msg.src.len);
 	udp_local(&msg.local, s, m);
 	msg.lsn = (uint8_t)(s - s->w->socks);
+	if (s->wild)
+		msg.lsn = tp__wild_lsn(tp, msg.lsn, &msg.local, true);
 	msg.conn = NULL;
 	msg.worker = s->w;
 	msg.oversize = (m->msg_flags & MSG_TRUNC) || msg.len > tp->max_msg;
@@ -140,6 +150,31 @@ static bool udp_icmp_errno(int e)
 	return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH;
 }
 
+/* Fills ctl with from's address as the source of a datagram; the length of the control data. */
+static size_t udp_src_ctl(union udp_src_ctl *ctl, const struct tp_wild *from)
+{
+	struct cmsghdr *c = &ctl->align;
+
+	memset(ctl, 0, sizeof(*ctl));
+	if (from->addr.u.sa.sa_family == AF_INET6) {
+		struct in6_pktinfo pi = { .ipi6_addr = from->addr.u.in6.sin6_addr };
+
+		c->cmsg_level = IPPROTO_IPV6;
+		c->cmsg_type = IPV6_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+		return CMSG_SPACE(sizeof(pi));
+	} else {
+		struct in_pktinfo pi = { .ipi_spec_dst = from->addr.u.in.sin_addr };
+
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+		return CMSG_SPACE(sizeof(pi));
+	}
+}
+
 /* Sends what the batch queued: one system call for all the answers of a batch. */
 static void udp_out_flush(struct tp_udp_batch *b)
 {
@@ -149,8 +184,16 @@ static void udp_out_flush(struct tp_udp_batch *b)
 		int sent = sendmmsg(b->out.fd, b->out.hdr + off, b->out.n - off, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (sent < 0) {
+			struct msghdr *m = &b->out.hdr[off].msg_hdr;
+
 			if (errno == EINTR || (udp_icmp_errno(errno) && stale++ < 4))
 				continue;
+			if (errno == EINVAL && m->msg_controllen) {
+				/* the source address is the host's no more: from where routing says */
+				m->msg_control = NULL;
+				m->msg_controllen = 0;
+				continue;
+			}
 			log_debug("udp: sendmmsg: %s", strerror(errno));
 			off++; /* drop that datagram, as a failed sendto would; keep the others */
 			continue;
@@ -178,8 +221,10 @@ static void udp_post_end(void *arg)
 	udp_out_flush(b);
 }
 
-/* Queues an answer while a receive batch runs on this worker; false when it must go out directly. */
-static bool udp_out_queue(struct tp_udp_batch *b, int fd, const struct tp_addr *dst, const char *buf, size_t len)
+/* Queues an answer while a receive batch runs on this worker; false when it must go out directly. from:
+ * its source address at a wildcard socket, or NULL. */
+static bool udp_out_queue(struct tp_udp_batch *b, int fd, const struct tp_wild *from, const struct tp_addr *dst,
+			  const char *buf, size_t len)
 {
 	unsigned i;
 
@@ -196,6 +241,10 @@ static bool udp_out_queue(struct tp_udp_batch *b, int fd, const struct tp_addr *
 	b->out.iov[i] = (struct iovec){ b->out.data + b->out.used, len };
 	b->out.hdr[i].msg_hdr = (struct msghdr){ .msg_name = &b->out.dst[i], .msg_namelen = tp__addr_len(dst),
 						 .msg_iov = &b->out.iov[i], .msg_iovlen = 1 };
+	if (from) {
+		b->out.hdr[i].msg_hdr.msg_control = b->out.ctl[i].b;
+		b->out.hdr[i].msg_hdr.msg_controllen = udp_src_ctl(&b->out.ctl[i], from);
+	}
 	b->out.used += len;
 	return true;
 }
@@ -277,32 +326,60 @@ void tp__udp_recv_h(int fd, uint32_t events, void *arg)
 	}
 }
 
-/* Listener lsn's socket when it is a UDP one of dst's family, else the family's first. */
-static int udp_fd_for(const struct tp_worker *w, uint8_t lsn, const struct tp_addr *dst)
+/* Listener lsn's socket when it is a UDP one of dst's family, else the family's first; *from: the
+ * address lsn stands for at a wildcard socket, else NULL. */
+static int udp_fd_for(const struct tp_worker *w, uint8_t lsn, const struct tp_addr *dst,
+		      const struct tp_wild **from)
 {
+	const struct tp_wild *wl = lsn >= TP_LISTEN_MAX ? tp__wild_of(w->tp, lsn) : NULL;
+
+	*from = NULL;
+	if (wl)
+		lsn = wl->sock;
 	if (lsn < w->nsocks) {
 		const struct tp_sock *s = &w->socks[lsn];
 
-		if (s->fd >= 0 && s->proto == TP_UDP && s->local.u.sa.sa_family == dst->u.sa.sa_family)
+		if (s->fd >= 0 && s->proto == TP_UDP && s->local.u.sa.sa_family == dst->u.sa.sa_family) {
+			*from = wl;
 			return s->fd;
+		}
 	}
 	return dst->u.sa.sa_family == AF_INET6 ? w->udp6 : w->udp4;
 }
 
-int tp__udp_send(struct tp_worker *w, uint8_t lsn, const struct tp_addr *dst, const char *buf, size_t len)
+/* A datagram sent at once (not queued for the batch's sendmmsg). */
+static int udp_send_now(int fd, const struct tp_wild *from, const struct tp_addr *dst, const char *buf, size_t len)
 {
-	int fd = udp_fd_for(w, lsn, dst);
+	union udp_src_ctl ctl;
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr m = { .msg_name = (void *)&dst->u.sa, .msg_namelen = tp__addr_len(dst), .msg_iov = &iov,
+			    .msg_iovlen = 1 };
 
-	if (fd < 0)
-		return EAFNOSUPPORT;
-	if (tp__self == w && udp_out_queue(w->udp, fd, dst, buf, len))
-		return 0;
+	if (from) {
+		m.msg_control = ctl.b;
+		m.msg_controllen = udp_src_ctl(&ctl, from);
+	}
 	for (unsigned stale = 0;;) {
-		ssize_t n = sendto(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, &dst->u.sa, tp__addr_len(dst));
-
-		if (n >= 0)
+		if (sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
 			return 0;
+		if (errno == EINVAL && m.msg_controllen) { /* the address is the host's no more */
+			m.msg_control = NULL;
+			m.msg_controllen = 0;
+			continue;
+		}
 		if (errno != EINTR && !(udp_icmp_errno(errno) && stale++ < 4))
 			return errno;
 	}
+}
+
+int tp__udp_send(struct tp_worker *w, uint8_t lsn, const struct tp_addr *dst, const char *buf, size_t len)
+{
+	const struct tp_wild *from;
+	int fd = udp_fd_for(w, lsn, dst, &from);
+
+	if (fd < 0)
+		return EAFNOSUPPORT;
+	if (tp__self == w && udp_out_queue(w->udp, fd, from, dst, buf, len))
+		return 0;
+	return udp_send_now(fd, from, dst, buf, len);
 }

@@ -177,14 +177,30 @@ static void domains_init(struct registrar *r)
 	self_aor_host_init(r);
 }
 
+/* An address that requests came to at a wildcard listener is sipd's, listed at start or not (a floating
+ * address moved to the host since; one that getifaddrs does not list, as 127.0.0.2). */
+static bool host_seen(struct slice host)
+{
+	char buf[64];
+	struct tp_addr a;
+
+	if (!host.l || host.l >= sizeof(buf) || !((host.p[0] >= '0' && host.p[0] <= '9') || host.p[0] == '['))
+		return false;
+	memcpy(buf, host.p, host.l);
+	buf[host.l] = '\0';
+	return tp_addr_parse(&a, buf, 5060) == 0 && tp_addr_seen(NULL, &a);
+}
+
 bool registrar_is_local(const struct registrar *r, struct slice host)
 {
-	return names_has(r->domains.n ? &r->domains : &r->selves, host);
+	if (r->domains.n)
+		return names_has(&r->domains, host);
+	return names_has(&r->selves, host) || host_seen(host);
 }
 
 bool registrar_is_self(const struct registrar *r, struct slice host)
 {
-	return names_has(&r->selves, host) || names_has(&r->domains, host);
+	return names_has(&r->selves, host) || names_has(&r->domains, host) || host_seen(host);
 }
 
 struct loc *registrar_location(struct registrar *r)

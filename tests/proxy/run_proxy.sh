@@ -1230,14 +1230,23 @@ then
 	case_end
 fi
 
-# ==== two: a second UDP listener, at 127.0.0.3 (RFC 3581 4: what goes to a phone leaves from where it sent) ====
-if SIPD_INI_PRE="listen = udp:127.0.0.3:${PORTS[6]}"$'\n\n'"$SIPD_INI_PRE" start_sipd two "${PORTS[6]}" <<EOF
+# ==== two: a second UDP listener, at 127.0.0.3, and a wildcard one for the rest (RFC 3581 4: what goes to a
+# phone leaves from where it sent) ====
+if SIPD_INI_PRE="listen = udp:127.0.0.3:${PORTS[6]}, udp:0.0.0.0:${PORTS[6]}"$'\n\n'"$SIPD_INI_PRE" \
+	start_sipd two "${PORTS[6]}" <<EOF
 $PROXY
 auth_calls = no
 EOF
 then
 	case_begin "two UDP listeners, 127.0.0.1 and 127.0.0.3: bob registers through 127.0.0.3 (the 401 and the 200 come from there, the database keeps the listener); mallory calls him through 127.0.0.1: the INVITE reaches bob from 127.0.0.3 with its Via naming it and a Record-Route for each side, the 200 reaches mallory from 127.0.0.1, the ACK through the route set reaches bob from 127.0.0.3, bob's BYE through 127.0.0.3 reaches mallory from 127.0.0.1 and its 200 comes back from 127.0.0.3" two
 	check "a call between the listeners" listeners --port "${SIPD_PORT[two]}" --second 127.0.0.3 --db "$WORK/two.db"
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
+
+	case_begin "the same through the wildcard listener (udp:0.0.0.0), bob registering at 127.0.0.2: everything to bob leaves from 127.0.0.2 (IP_PKTINFO), where routing alone would send from 127.0.0.1, and the Via and Record-Route name it" two
+	unbind bob
+	check "a call between the listeners, one a wildcard" listeners --port "${SIPD_PORT[two]}" --second 127.0.0.2 \
+		--db "$WORK/two.db"
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
 

@@ -369,8 +369,9 @@ then
 		domains domains
 fi
 
-# ==== nat: nat_keepalive = 1, and a second UDP listener at 127.0.0.3 ====
-if SIPD_INI_PRE="listen = udp:127.0.0.3:${PORTS[6]}"$'\n\n'"${SIPD_INI_PRE:-}" start_sipd nat "${PORTS[6]}" <<EOF
+# ==== nat: nat_keepalive = 1, a second UDP listener at 127.0.0.3, and a wildcard one for the rest ====
+if SIPD_INI_PRE="listen = udp:127.0.0.3:${PORTS[6]}, udp:0.0.0.0:${PORTS[6]}"$'\n\n'"${SIPD_INI_PRE:-}" \
+	start_sipd nat "${PORTS[6]}" <<EOF
 $REGISTRAR
 nat_keepalive = 1
 nat_keepalive_timeout = 3
@@ -384,6 +385,8 @@ then
 		nat natdead
 	py_case "a second UDP listener (127.0.0.3): the 401, the 401 to its retransmission and a 400 come from it; a phone behind a NAT registered through it gets its 200 from it, sipctl shows it as the SOCKET, and its keep-alives leave from it with a Via naming it (RFC 3581 4)" \
 		nat listener2
+	py_case "a wildcard UDP listener (0.0.0.0) reached at 127.0.0.2: the same, from 127.0.0.2 (IP_PKTINFO), where routing alone would send from 127.0.0.1" \
+		nat listener2 --second 127.0.0.2
 fi
 
 stop_all main md5 lockout aux full domains nat

@@ -723,14 +723,30 @@ static bool have_ipv6(void)
 	return ok;
 }
 
+/* A datagram from fd to to:port is echoed back from to:port. */
+static void ping_answered_from(int fd, const char *to, unsigned short port)
+{
+	struct tp_addr a;
+	struct sockaddr_in from;
+	socklen_t flen = sizeof(from);
+	char buf[64], host[64];
+
+	addr_of(&a, to, port);
+	assert_int_equal(sendto(fd, "ping\n\n", 6, 0, &a.u.sa, a.len), 6);
+	assert_int_equal(recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen), 6);
+	assert_string_equal(inet_ntop(AF_INET, &from.sin_addr, host, sizeof(host)), to);
+	assert_int_equal(ntohs(from.sin_port), port);
+}
+
 /* An answer leaves from the listener its request came to (RFC 3581 4: a NAT lets in only what comes
  * from where its client sent to), not from the family's first; tp_lsn_of finds a listener by address. */
 static void test_udp_reply_from(void **state)
 {
 	struct tp_config cfg;
 	struct tp *tp;
-	struct tp_addr a;
+	struct tp_addr a, b;
 	unsigned short port;
+	uint8_t lsn5;
 	struct sockaddr_in me = { .sin_family = AF_INET }, from;
 	socklen_t flen;
 	char buf[64], host[64];
@@ -750,12 +766,7 @@ static void test_udp_reply_from(void **state)
 	for (unsigned i = 0; i < 2; i++) {
 		const char *to = i ? "127.0.0.1" : "127.0.0.2";
 
-		addr_of(&a, to, port);
-		assert_int_equal(sendto(fd, "ping\n\n", 6, 0, &a.u.sa, a.len), 6);
-		flen = sizeof(from);
-		assert_int_equal(recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen), 6);
-		assert_string_equal(inet_ntop(AF_INET, &from.sin_addr, host, sizeof(host)), to);
-		assert_int_equal(ntohs(from.sin_port), port);
+		ping_answered_from(fd, to, port);
 		assert_int_equal(rx_wait(i + 1, 2000), i + 1);
 		assert_int_equal(rx.recs[i].lsn, i ? 0 : 2);
 	}
@@ -791,14 +802,57 @@ static void test_udp_reply_from(void **state)
 	close(fd);
 	tp_stop(tp);
 
-	/* a wildcard listener stands for every address of its family at its port */
+	/* a wildcard listener stands for every address of its family at its port, each a listener of its
+	 * own: an answer leaves from the address its request came to (IP_PKTINFO), where routing would
+	 * pick 127.0.0.1 for a peer at 127.0.0.1 */
 	rx_reset();
 	cfg_init(&cfg);
 	cfg_listen(&cfg, TP_TCP, "127.0.0.1");
 	cfg_listen(&cfg, TP_UDP, "0.0.0.0");
 	port = tp_start_any(&tp, &cfg);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	sock_timeout(fd, 3000);
+	me.sin_port = 0;
+	assert_int_equal(bind(fd, (struct sockaddr *)&me, sizeof(me)), 0);
+	for (unsigned i = 0; i < 3; i++) {
+		const char *to = i == 1 ? "127.0.0.1" : "127.0.0.2";
+
+		ping_answered_from(fd, to, port);
+		assert_int_equal(rx_wait(i + 1, 2000), i + 1);
+		assert_string_equal(tp_addr_host(&rx.recs[i].local, host, sizeof(host)), to);
+	}
+	assert_true(rx.recs[0].lsn > 1 && rx.recs[0].lsn != TP_LSN_ANY);
+	assert_int_equal(rx.recs[2].lsn, rx.recs[0].lsn);
+	assert_true(rx.recs[1].lsn > 1 && rx.recs[1].lsn != TP_LSN_ANY && rx.recs[1].lsn != rx.recs[0].lsn);
+	assert_false(tp_lsn_is_default(NULL, rx.recs[0].lsn, AF_INET)); /* bindings keep it */
+	/* sent by another thread, naming it */
+	getsockname(fd, (struct sockaddr *)&me, &(socklen_t){ sizeof(me) });
+	addr_of(&b, "127.0.0.1", ntohs(me.sin_port));
+	assert_int_equal(tp_send_from(tp_worker_at(tp, 1), rx.recs[0].lsn, TP_UDP, NULL, &b, "pong\n\n", 6), 0);
+	assert_int_equal(recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen), 6);
+	assert_string_equal(inet_ntop(AF_INET, &from.sin_addr, host, sizeof(host)), "127.0.0.2");
+	/* by address: one that came is found, one of the host's that has not come yet is added (a binding
+	 * stored before a restart), one that is not the host's stands at the wildcard socket */
+	addr_of(&a, "127.0.0.2", port);
+	assert_int_equal(tp_lsn_of(NULL, TP_UDP, &a), rx.recs[0].lsn);
 	addr_of(&a, "127.0.0.5", port);
+	lsn5 = tp_lsn_of(NULL, TP_UDP, &a);
+	assert_true(lsn5 > 1 && lsn5 != TP_LSN_ANY && lsn5 != rx.recs[0].lsn && lsn5 != rx.recs[1].lsn);
+	assert_int_equal(tp_lsn_of(tp_worker_at(tp, 1), TP_UDP, &a), lsn5);
+	assert_false(tp_advertised(NULL, &a, &a));
+	assert_int_equal(tp_send_from(NULL, lsn5, TP_UDP, NULL, &b, "pong\n\n", 6), 0);
+	assert_int_equal(recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen), 6);
+	assert_string_equal(inet_ntop(AF_INET, &from.sin_addr, host, sizeof(host)), "127.0.0.5");
+	addr_of(&a, "127.0.0.2", 5060); /* sipd's own, whatever the port */
+	assert_true(tp_addr_seen(NULL, &a));
+	addr_of(&a, "127.0.0.9", port); /* the host's, but nothing came to it */
+	assert_false(tp_addr_seen(NULL, &a));
+	addr_of(&a, "192.0.2.1", port);
 	assert_int_equal(tp_lsn_of(NULL, TP_UDP, &a), 1);
+	assert_false(tp_addr_seen(NULL, &a));
+	addr_of(&a, "0.0.0.0", port);
+	assert_int_equal(tp_lsn_of(NULL, TP_UDP, &a), 1);
+	close(fd);
 	addr_of(&a, "127.0.0.5", port + 1);
 	assert_int_equal(tp_lsn_of(NULL, TP_UDP, &a), TP_LSN_ANY);
 	if (have_ipv6()) {
