@@ -161,7 +161,8 @@ static int run(const struct config *cfg, const char *path)
 	int sig = 0, err;
 
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
-		if (listener_parse(&tc.listen[i], cfg->listen[i], cfg->advertise)) {
+		if (listener_parse(&tc.listen[i], cfg->listen[i],
+				   cfg->listen_advertise[i][0] ? cfg->listen_advertise[i] : cfg->advertise)) {
 			log_err("listen: cannot parse '%s'", cfg->listen[i]);
 			return 1;
 		}

@@ -181,6 +181,23 @@ static bool addr_ok(const char *tok, bool zero_port)
 	return true;
 }
 
+/* "advertise ADDR[:PORT]" after a listener of this listen value (added of them so far): the address
+ * that listener names itself by, of its address family. NULL or why not. */
+static const char *listen_advertise(struct config *c, unsigned added, const char *addr)
+{
+	const char *l = added ? c->listen[c->nlisten - 1] + 4 : NULL;
+
+	if (!l || c->listen_advertise[c->nlisten - 1][0])
+		return "advertise follows a listener, once: udp:10.0.0.5:5060 advertise 203.0.113.5";
+	if (!addr || !addr_ok(addr, false) || strlen(addr) >= sizeof(c->listen_advertise[0]))
+		return "advertise names an IP address with an optional port: 203.0.113.5, 203.0.113.5:5060, "
+		       "[2001:db8::5]:5060";
+	if ((l[0] == '[') != (addr[0] == '[' || strchr(addr, ':') != strrchr(addr, ':')))
+		return "advertise names an address of its listener's family";
+	strcpy(c->listen_advertise[c->nlisten - 1], addr);
+	return NULL;
+}
+
 /* [dns] servers: addresses as addr_ok takes them, comma-separated; empty is the system's. */
 static bool servers_ok(const char *value)
 {
@@ -286,6 +303,13 @@ static const char *key_set(struct config *c, const struct key *k, const char *va
 			return "too long";
 		strcpy(tmp, value);
 		for (tok = strtok_r(tmp, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+			if (!strcasecmp(tok, "advertise")) { /* Kamailio's "listen=udp:IP:PORT advertise IP:PORT" */
+				const char *bad = listen_advertise(c, added, strtok_r(NULL, ", \t", &save));
+
+				if (bad)
+					return bad;
+				continue;
+			}
 			if (c->nlisten == CONFIG_MAX_LISTEN)
 				return "too many listeners";
 			if ((strncasecmp(tok, "udp:", 4) && strncasecmp(tok, "tcp:", 4)) || !addr_ok(tok + 4, true))
@@ -293,6 +317,7 @@ static const char *key_set(struct config *c, const struct key *k, const char *va
 				       "one in brackets, PORT up to 65535";
 			if (strlen(tok) >= sizeof(c->listen[0]))
 				return "listener too long";
+			c->listen_advertise[c->nlisten][0] = '\0';
 			strcpy(c->listen[c->nlisten++], tok);
 			added++;
 		}
@@ -739,7 +764,8 @@ void config_dump(const struct config *c, void *file, bool secrets)
 		}
 		case K_LISTEN:
 			for (unsigned j = 0; j < c->nlisten; j++)
-				fprintf(f, "%s%s", j ? ", " : "", c->listen[j]);
+				fprintf(f, "%s%s%s%s", j ? ", " : "", c->listen[j], c->listen_advertise[j][0] ? " advertise " : "",
+					c->listen_advertise[j]);
 			fprintf(f, "\n");
 			break;
 		}

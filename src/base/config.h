@@ -23,6 +23,8 @@ struct config_user {
 struct config {
 	/* [general] */
 	char listen[CONFIG_MAX_LISTEN][128]; /* "udp:127.0.0.1:5060" */
+	char listen_advertise[CONFIG_MAX_LISTEN][64]; /* "203.0.113.5[:PORT]" after the listener's "advertise",
+	                                                * which it names itself by instead of [general] advertise */
 	unsigned nlisten;
 	char advertise[64];            /* "203.0.113.5[:5060]": the address sipd names itself by behind a 1:1 NAT */
 	unsigned workers;              /* 0 = one per core */

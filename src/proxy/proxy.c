@@ -29,7 +29,7 @@
 #include "proxy/unavail.h"
 
 #define MAX_BRANCHES 16
-#define MAX_PORTS 16
+#define MAX_PORTS 33 /* each listener's, each one's advertised, [general] advertise's */
 /* 1500, a path MTU sipd cannot know better, less 200 (18.1.1: a larger request goes over TCP) */
 #define UDP_MAX_REQUEST 1300
 
@@ -2782,6 +2782,8 @@ int proxy_new(struct proxy **pp, const struct config *cfg, struct txn_table *txn
 
 		if (tp_addr_parse(&a, cfg->listen[i] + 4, 5060) == 0)
 			p->ports[p->nports++] = tp_addr_port(&a);
+		if (p->nports < MAX_PORTS && tp_addr_parse(&a, cfg->listen_advertise[i], 0) == 0 && tp_addr_port(&a))
+			p->ports[p->nports++] = tp_addr_port(&a); /* a listener's advertised port */
 	}
 	if (cfg->advertise[0] && p->nports < MAX_PORTS) { /* an advertised port is one of sipd's too */
 		struct tp_addr a;

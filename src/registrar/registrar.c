@@ -166,6 +166,8 @@ static void domains_init(struct registrar *r)
 
 		if (tp_addr_parse(&a, r->cfg->listen[i] + 4, 5060) == 0)
 			names_add(&r->selves, tp_addr_host(&a, host, sizeof(host)));
+		if (tp_addr_parse(&a, r->cfg->listen_advertise[i], 5060) == 0) /* "listen = ... advertise ADDR" */
+			names_add(&r->selves, tp_addr_host(&a, host, sizeof(host)));
 	}
 	if (r->cfg->advertise[0]) { /* [general] advertise: sipd's public address behind a 1:1 NAT */
 		struct tp_addr a;

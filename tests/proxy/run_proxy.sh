@@ -40,7 +40,7 @@ lib_init proxy
 SHOW_SKIPPED=1
 
 # ---- ports: 8 for sipd, the rest for SIPp callers and phones ----
-pick_ports 8 100 $((40000 + $$ % 10000)) "${UA[@]}"
+pick_ports 9 100 $((40000 + $$ % 10000)) "${UA[@]}"
 
 # ---- sipd instances: start_sipd NAME PORT < [proxy] section and anything else ([general], [auth],
 # [database], users from here) ----
@@ -1275,5 +1275,18 @@ then
 	case_end
 fi
 
-stop_all main timerc authcalls recurse domain budget two adv
+# ==== wan: a LAN listener (127.0.0.1) and a WAN one behind a 1:1 NAT (127.0.0.3 advertise 127.0.0.8) ====
+if SIPD_INI_PRE="listen = udp:127.0.0.3:${PORTS[8]} advertise 127.0.0.8"$'\n\n'"$SIPD_INI_PRE" start_sipd wan "${PORTS[8]}" <<EOF
+$PROXY
+auth_calls = no
+EOF
+then
+	case_begin "listen = udp:127.0.0.3 advertise 127.0.0.8 beside udp:127.0.0.1: bob registered through 127.0.0.3 is called from there with sipd's Via and his side's Record-Route naming 127.0.0.8, while mallory's side (127.0.0.1) names 127.0.0.1, advertised nowhere; the ACK and BYE through the route set (a Route naming 127.0.0.8) reach the other party" wan
+	check "a call between a LAN and an advertised WAN listener" listeners --port "${SIPD_PORT[wan]}" --second 127.0.0.3 \
+		--named 127.0.0.8 --db "$WORK/wan.db"
+	CALLER_OK=$((${#CASE_WHY[@]} == 0))
+	case_end
+fi
+
+stop_all main timerc authcalls recurse domain budget two adv wan
 finish proxy

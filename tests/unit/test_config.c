@@ -596,6 +596,47 @@ static void test_force_rport(void **state)
 	assert_string_equal(c.force_rport, "no");
 }
 
+/* "listen = udp:10.0.0.5:5060 advertise 203.0.113.5": that listener's own advertised address (Kamailio's
+ * form), the others' none; written back by the dump. advertise alone, twice, without an address, with a
+ * name or with one of the other family is an error with its line. */
+static void test_listen_advertise(void **state)
+{
+	char *good = tmp_write("[general]\nlisten = udp:10.0.0.5:5060 advertise 203.0.113.5:5062, udp:192.168.1.2,\n"
+			       "  tcp:[::1]:5060 ADVERTISE [2001:db8::5]\n");
+	char *bad = tmp_write("[general]\n"
+			      "listen = advertise 203.0.113.5\n"                          /* 2 */
+			      "listen = udp:10.0.0.5 advertise\n"                         /* 3 */
+			      "listen = udp:10.0.0.5 advertise nat.example.com\n"         /* 4 */
+			      "listen = udp:10.0.0.5 advertise [2001:db8::5]\n"           /* 5 */
+			      "listen = udp:10.0.0.5 advertise 1.2.3.4 advertise 1.2.3.5\n" /* 6 */
+			      "listen = udp:[::1] advertise 1.2.3.4\n");                 /* 7 */
+	char errbuf[2048];
+	struct config c;
+	char *dump;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_load(&c, good, errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(c.nlisten, 3);
+	assert_string_equal(c.listen[0], "udp:10.0.0.5:5060");
+	assert_string_equal(c.listen_advertise[0], "203.0.113.5:5062");
+	assert_string_equal(c.listen[1], "udp:192.168.1.2");
+	assert_string_equal(c.listen_advertise[1], "");
+	assert_string_equal(c.listen_advertise[2], "[2001:db8::5]");
+	dump = dump_text(&c, false);
+	assert_non_null(strstr(dump, "\nlisten = udp:10.0.0.5:5060 advertise 203.0.113.5:5062, udp:192.168.1.2, "
+				     "tcp:[::1]:5060 advertise [2001:db8::5]\n"));
+	free(dump);
+	config_defaults(&c);
+	assert_int_equal(config_load(&c, bad, errbuf, sizeof(errbuf)), 6);
+	assert_err_line(errbuf, 0, bad, 2, "advertise follows a listener, once");
+	assert_err_line(errbuf, 1, bad, 3, "advertise names an IP address");
+	assert_err_line(errbuf, 2, bad, 4, "advertise names an IP address");
+	assert_err_line(errbuf, 3, bad, 5, "an address of its listener's family");
+	assert_err_line(errbuf, 4, bad, 6, "advertise follows a listener, once");
+	assert_err_line(errbuf, 5, bad, 7, "an address of its listener's family");
+}
+
 /* [auth] algorithms and [database] sync: a word they do not know is an error with its line (a typo in
  * algorithms used to leave SHA-256 alone, which MD5-only phones never answer) */
 static void test_algorithms_and_sync_words(void **state)
@@ -824,6 +865,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_proxy_dns_keys, tmp_cleanup),
 		cmocka_unit_test_teardown(test_max_contacts_policy, tmp_cleanup),
 		cmocka_unit_test_teardown(test_force_rport, tmp_cleanup),
+		cmocka_unit_test_teardown(test_listen_advertise, tmp_cleanup),
 		cmocka_unit_test_teardown(test_sections_and_users, tmp_cleanup),
 		cmocka_unit_test_teardown(test_continuation_lines, tmp_cleanup),
 		cmocka_unit_test(test_warnings),
