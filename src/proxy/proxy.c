@@ -2719,6 +2719,34 @@ out:
 
 /* ---- 2xx after the first ---- */
 
+/* The UDP listener a further 2xx goes up from: the one the caller's INVITE came to (RFC 3581 4), which
+ * the last of sipd's Record-Routes in a row names (the caller's side: two of them when the call changed
+ * listener); without one, the listener sipd's own Via in the response names. */
+static uint8_t upstream_lsn(const struct proxy *p, const struct sip_msg *resp, const struct sip_via *ours)
+{
+	struct slice v, host = ours->host;
+	uint16_t port = ours->port;
+	struct sip_list_iter it;
+	struct tp_addr a;
+	bool seen = false;
+
+	sip_list_begin(&it, resp, SIP_HDR_RECORD_ROUTE);
+	while (sip_list_iter_next(&it, &v)) {
+		struct sip_addr ad;
+		struct sip_uri u;
+
+		if (sip_addr_parse(&ad, v) || sip_uri_parse(&u, ad.uri) || !uri_is_us(p, &u)) {
+			if (seen)
+				break;
+			continue;
+		}
+		seen = true;
+		host = u.host;
+		port = u.port;
+	}
+	return tp_addr_set(&a, host, port ? port : 5060) ? TP_LSN_ANY : tp_lsn_of(NULL, TP_UDP, &a);
+}
+
 void proxy_relay_2xx(struct proxy *p, const struct sip_msg *resp)
 {
 	const struct sip_hdr *h = sip_msg_hdr(resp, SIP_HDR_VIA);
@@ -2726,6 +2754,7 @@ void proxy_relay_2xx(struct proxy *p, const struct sip_msg *resp)
 	struct sip_via v;
 	struct tp_addr dst;
 	enum tp_proto proto;
+	uint8_t lsn;
 	char *out;
 	size_t len;
 
@@ -2737,6 +2766,7 @@ void proxy_relay_2xx(struct proxy *p, const struct sip_msg *resp)
 	rest = h->value;
 	if (!sip_list_next(&rest, &top) || sip_via_parse(&v, top) || !registrar_is_self(p->reg, v.host))
 		return;
+	lsn = upstream_lsn(p, resp, &v);
 	if (!sip_list_next(&rest, &next)) {
 		h = sip_msg_hdr_next(resp, h);
 		if (!h)
@@ -2759,7 +2789,7 @@ void proxy_relay_2xx(struct proxy *p, const struct sip_msg *resp)
 		return;
 	out = upstream_copy(p, resp, NULL, SLICE_NULL, &len);
 	if (out) {
-		tp_send(NULL, proto, NULL, &dst, out, len);
+		tp_send_from(NULL, lsn, proto, NULL, &dst, out, len);
 		free(out);
 	}
 }

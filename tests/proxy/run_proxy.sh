@@ -1250,6 +1250,15 @@ then
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
 
+	case_begin "RFC 3581 4 for the 200s of a forked call whose caller came to 127.0.0.3: bob's phone sends its 200 again and a second fork's 200 (passed on by the Accepted client transaction, statelessly), all from 127.0.0.3; and for a caller at the wildcard listener's 127.0.0.2, both phones' 200s from 127.0.0.2" two
+	unbind bob
+	check "the 200s passed on, caller at 127.0.0.3" answered2xx --port "${SIPD_PORT[two]}" --user bob --caller-to 127.0.0.3
+	unbind bob
+	check "the 200s passed on, caller at 127.0.0.2" answered2xx --port "${SIPD_PORT[two]}" --user bob --caller-to 127.0.0.2
+	unbind bob
+	check "two phones' 200s, caller at 127.0.0.2" fork200 --port "${SIPD_PORT[two]}" --user bob --caller-to 127.0.0.2
+	case_end
+
 	case_begin "two parties behind NATs without STUN (private addresses in their Contacts): bob registered as sip:bob@10.0.0.99:5060, mallory calls with Contact sip:mallory@10.1.1.1:5060; the Contacts sipd relays carry a ;nat= token, mallory's ACK and bob's BYE through sipd's Route reach the other party where it sent from, their Request-URIs without the token; a tampered token is not followed" two
 	unbind bob
 	check "a call between two NATs" natcall --port "${SIPD_PORT[two]}"

@@ -1086,6 +1086,8 @@ def cmd_answered2xx(a):
     (past Timer M) the phone's 200 once more must not come through. Then ACK and BYE end the call."""
     lsock, lport, usock = tcp_phone(a, "")
     c = Caller(a, "a2")
+    if a.caller_to:  # the caller reaches sipd at another listener: the 200s passed on must leave from there
+        c.sipd = (a.caller_to, a.port)
     if a.maddr:
         c.rsock = udp_socket(0)
         c.sent_by, c.via_params = "192.0.2.9:%d" % c.rsock.getsockname()[1], ";maddr=%s" % HOST
@@ -1098,10 +1100,13 @@ def cmd_answered2xx(a):
     fails = []
 
     def comes(what, tag):
-        m, _ = recv_msg(c.rsock, time.monotonic() + 2)
+        m, src = recv_msg(c.rsock, time.monotonic() + 2)
         if m is None:
             fails.append("%s did not reach the caller within 2 s" % what)
             return
+        if src != c.sipd:
+            fails.append("%s came from %s:%d, expected %s:%d, where the INVITE went (RFC 3581 4)"
+                         % (what, src[0], src[1], c.sipd[0], c.sipd[1]))
         vias = m.values("Via")
         if not m.raw.startswith(b"SIP/2.0 200 OK\r\n") or (m.first("CSeq") or "").split() != ["1", "INVITE"]:
             fails.append("%s came as %r" % (what, m.raw[:40]))
@@ -1227,6 +1232,8 @@ def cmd_fork200(a):
             raise Fail("REGISTER %s: expected 200, got '%s'" % (a.user, r.start))
         phones.append((sock, port))
     c = Caller(a, "f2")
+    if a.caller_to:  # the caller reaches sipd at another listener: every answer must leave from there
+        c.sipd = (a.caller_to, a.port)
     c.send(c.request("INVITE", c.ruri, 1, "z9hG4bK%sinv" % c.tag, "<%s>" % c.ruri))
     fails = []
     for i, (sock, port) in enumerate(phones):
@@ -1241,12 +1248,15 @@ def cmd_fork200(a):
         sock.sendto(response(inv, 200, "OK", "f2p%d" % (i + 1), [contact], SDP_ANSWER), src)
     oks, deadline = {}, time.monotonic() + 2
     while len(oks) < 2:
-        m, _ = recv_msg(c.sock, deadline)
+        m, src = recv_msg(c.sock, deadline)
         if m is None:
             break
         if m.code == 200 and "1 INVITE" in (m.first("CSeq") or ""):
             tag = re.search(r";tag=([^;>\s]+)", m.first("To") or "")
             oks.setdefault(tag.group(1) if tag else "", m)
+            if src != c.sipd:
+                fails.append("the 200 with To tag %s came from %s:%d, expected %s:%d (RFC 3581 4)"
+                             % (tag.group(1) if tag else "?", src[0], src[1], c.sipd[0], c.sipd[1]))
     if sorted(oks) != ["f2p1", "f2p2"]:
         fails.append("the caller got 200s with To tags %s within 2 s, expected f2p1 and f2p2" % sorted(oks))
     for tag, ok in sorted(oks.items()):
@@ -2313,12 +2323,15 @@ def main():
     g5.add_argument("--user", required=True)
     g5.add_argument("--password", default="secret")
     g5.add_argument("--maddr", action="store_true")
+    g5.add_argument("--caller-to", help="the caller sends to sipd at this address (another listener, same port)")
     g5.add_argument("--late", type=float, help="seconds after the first 200: past Timer M")
     for name in ("inviteretx", "fork200"):
         g4 = sub.add_parser(name)
         g4.add_argument("--port", type=int, required=True)
         g4.add_argument("--user", required=True)
         g4.add_argument("--password", default="secret")
+        g4.add_argument("--caller-to", help="the caller sends to sipd at this address (another listener, same "
+                        "port); its answers must come from there")
     k = sub.add_parser("sink")
     k.add_argument("--host", default="127.0.0.2")
     k.add_argument("--port", type=int, required=True)

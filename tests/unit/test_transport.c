@@ -1910,6 +1910,7 @@ static void test_ipv6(void **state)
 {
 	struct tp_config cfg;
 	struct tp *tp;
+	struct tp_addr me, from;
 	unsigned short port;
 	char buf[64];
 	int u, t;
@@ -1938,6 +1939,27 @@ static void test_ipv6(void **state)
 	assert_int_equal(rx.recs[1].src.u.sa.sa_family, AF_INET6);
 	close(u);
 	close(t);
+	tp_stop(tp);
+
+	/* a wildcard [::]: ::1 a listener of its own, its answers sent with IPV6_PKTINFO */
+	rx_reset();
+	cfg_init(&cfg);
+	cfg_listen(&cfg, TP_UDP, "::");
+	port = tp_start_any(&tp, &cfg);
+	u = client(SOCK_DGRAM, "::1", port);
+	send_str(u, "six\n\n");
+	assert_int_equal(recv(u, buf, sizeof(buf), 0), 5);
+	assert_int_equal(rx_wait(1, 2000), 1);
+	assert_true(rx.recs[0].lsn > 0 && rx.recs[0].lsn != TP_LSN_ANY);
+	getsockname(u, &me.u.sa, &(socklen_t){ sizeof(me.u) });
+	me.len = sizeof(me.u.in6);
+	assert_int_equal(tp_send_from(NULL, rx.recs[0].lsn, TP_UDP, NULL, &me, "pong\n\n", 6), 0);
+	assert_int_equal(recvfrom(u, buf, sizeof(buf), 0, &from.u.sa, &(socklen_t){ sizeof(from.u) }), 6);
+	from.len = sizeof(from.u.in6);
+	assert_string_equal(tp_addr_host(&from, buf, sizeof(buf)), "::1");
+	assert_int_equal(tp_addr_port(&from), port);
+	assert_true(tp_addr_seen(NULL, &me));
+	close(u);
 	tp_stop(tp);
 }
 
