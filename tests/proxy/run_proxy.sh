@@ -1295,6 +1295,13 @@ then
 		--named 127.0.0.8 --db "$WORK/wan.db"
 	CALLER_OK=$((${#CASE_WHY[@]} == 0))
 	case_end
+
+	case_begin "a listener's advertised address is sipd's own: REGISTER sip:127.0.0.8 (200), and a query of that AOR (200); REGISTER sip:127.0.0.7 (another address, where nothing listens) is 404" wan
+	check "REGISTER sip:127.0.0.8" register --port "${SIPD_PORT[wan]}" --user bob --domain "127.0.0.8:${SIPD_PORT[wan]}" \
+		--contact "<sip:bob@127.0.0.1:9>" --expires 60
+	check "a query of sip:bob@127.0.0.8" register --port "${SIPD_PORT[wan]}" --user bob --domain 127.0.0.8
+	check "REGISTER sip:127.0.0.7" register --port "${SIPD_PORT[wan]}" --user bob --domain 127.0.0.7 --expect 404
+	case_end
 fi
 
 stop_all main timerc authcalls recurse domain budget two adv wan

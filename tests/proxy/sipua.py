@@ -297,7 +297,7 @@ def register(sock, port, user, password, contacts, expires, timeout=8.0, domain=
 def cmd_register(a):
     sock = udp_socket(a.bind)
     try:
-        r = register(sock, a.port, a.user, a.password, a.contact, a.expires)
+        r = register(sock, a.port, a.user, a.password, a.contact, a.expires, domain=a.domain)
     finally:
         sock.close()
     if r.code != a.expect:
@@ -2255,6 +2255,7 @@ def main():
     g.add_argument("--contact", action="append", default=[])
     g.add_argument("--expires")
     g.add_argument("--expect", type=int, default=200)
+    g.add_argument("--domain", help="REGISTER sip:DOMAIN for sip:USER@DOMAIN (still sent to 127.0.0.1:PORT)")
     n = sub.add_parser("natcallee")
     n.add_argument("--port", type=int, required=True)
     n.add_argument("--user", required=True)
