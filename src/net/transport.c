@@ -321,6 +321,14 @@ bool tp_addr_is_any(const struct tp_addr *a)
 	return a->u.sa.sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&a->u.in6.sin6_addr);
 }
 
+static void addr_port_set(struct tp_addr *a, unsigned short port)
+{
+	if (a->u.sa.sa_family == AF_INET6)
+		a->u.in6.sin6_port = htons(port);
+	else
+		a->u.in.sin_port = htons(port);
+}
+
 /* The source address routing picks for dst: a UDP socket's connect sends nothing and does not block. */
 static int route_source(const struct tp_addr *dst, struct tp_addr *src)
 {
@@ -383,10 +391,7 @@ int tp_local_for(struct tp_worker *w, enum tp_proto proto, const struct tp_addr 
 	port = tp_addr_port(out);
 	if ((err = route_source(dst, out)))
 		return err;
-	if (out->u.sa.sa_family == AF_INET6)
-		out->u.in6.sin6_port = htons(port);
-	else
-		out->u.in.sin_port = htons(port);
+	addr_port_set(out, port);
 	return 0;
 }
 
@@ -399,10 +404,7 @@ static bool addr_is_local(const struct tp_addr *a)
 
 	if (fd < 0)
 		return false;
-	if (b.u.sa.sa_family == AF_INET6)
-		b.u.in6.sin6_port = 0;
-	else
-		b.u.in.sin_port = 0;
+	addr_port_set(&b, 0);
 	ok = bind(fd, &b.u.sa, tp__addr_len(&b)) == 0;
 	close(fd);
 	return ok;
@@ -455,12 +457,10 @@ bool tp_addr_seen(struct tp_worker *w, const struct tp_addr *a)
 		return false;
 	n = atomic_load_explicit(&w->tp->nwild, memory_order_acquire);
 	for (unsigned i = 0; i < n; i++) {
-		const struct tp_addr *b = &w->tp->wild[i].addr;
+		struct tp_addr b = w->tp->wild[i].addr;
 
-		if (b->u.sa.sa_family != a->u.sa.sa_family)
-			continue;
-		if (a->u.sa.sa_family == AF_INET ? b->u.in.sin_addr.s_addr == a->u.in.sin_addr.s_addr
-						 : !memcmp(&b->u.in6.sin6_addr, &a->u.in6.sin6_addr, sizeof(struct in6_addr)))
+		addr_port_set(&b, tp_addr_port(a)); /* the port aside */
+		if (tp_addr_eq(&b, a))
 			return true;
 	}
 	return false;

@@ -153,26 +153,29 @@ static bool udp_icmp_errno(int e)
 /* Fills ctl with from's address as the source of a datagram; the length of the control data. */
 static size_t udp_src_ctl(union udp_src_ctl *ctl, const struct tp_wild *from)
 {
+	bool v6 = from->addr.u.sa.sa_family == AF_INET6;
+	struct in6_pktinfo pi6 = { .ipi6_addr = from->addr.u.in6.sin6_addr };
+	struct in_pktinfo pi4 = { .ipi_spec_dst = from->addr.u.in.sin_addr };
+	size_t n = v6 ? sizeof(pi6) : sizeof(pi4);
 	struct cmsghdr *c = &ctl->align;
 
 	memset(ctl, 0, sizeof(*ctl));
-	if (from->addr.u.sa.sa_family == AF_INET6) {
-		struct in6_pktinfo pi = { .ipi6_addr = from->addr.u.in6.sin6_addr };
+	c->cmsg_level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+	c->cmsg_type = v6 ? IPV6_PKTINFO : IP_PKTINFO;
+	c->cmsg_len = CMSG_LEN(n);
+	memcpy(CMSG_DATA(c), v6 ? (const void *)&pi6 : (const void *)&pi4, n);
+	return CMSG_SPACE(n);
+}
 
-		c->cmsg_level = IPPROTO_IPV6;
-		c->cmsg_type = IPV6_PKTINFO;
-		c->cmsg_len = CMSG_LEN(sizeof(pi));
-		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-		return CMSG_SPACE(sizeof(pi));
-	} else {
-		struct in_pktinfo pi = { .ipi_spec_dst = from->addr.u.in.sin_addr };
-
-		c->cmsg_level = IPPROTO_IP;
-		c->cmsg_type = IP_PKTINFO;
-		c->cmsg_len = CMSG_LEN(sizeof(pi));
-		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-		return CMSG_SPACE(sizeof(pi));
-	}
+/* After EINVAL: a datagram whose source address is the host's no more goes from where routing says.
+ * Whether m had one to drop (else the error is another's). */
+static bool udp_src_drop(struct msghdr *m)
+{
+	if (!m->msg_controllen)
+		return false;
+	m->msg_control = NULL;
+	m->msg_controllen = 0;
+	return true;
 }
 
 /* Sends what the batch queued: one system call for all the answers of a batch. */
@@ -184,16 +187,9 @@ static void udp_out_flush(struct tp_udp_batch *b)
 		int sent = sendmmsg(b->out.fd, b->out.hdr + off, b->out.n - off, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (sent < 0) {
-			struct msghdr *m = &b->out.hdr[off].msg_hdr;
-
-			if (errno == EINTR || (udp_icmp_errno(errno) && stale++ < 4))
+			if (errno == EINTR || (udp_icmp_errno(errno) && stale++ < 4) ||
+			    (errno == EINVAL && udp_src_drop(&b->out.hdr[off].msg_hdr)))
 				continue;
-			if (errno == EINVAL && m->msg_controllen) {
-				/* the source address is the host's no more: from where routing says */
-				m->msg_control = NULL;
-				m->msg_controllen = 0;
-				continue;
-			}
 			log_debug("udp: sendmmsg: %s", strerror(errno));
 			off++; /* drop that datagram, as a failed sendto would; keep the others */
 			continue;
@@ -362,12 +358,7 @@ static int udp_send_now(int fd, const struct tp_wild *from, const struct tp_addr
 	for (unsigned stale = 0;;) {
 		if (sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
 			return 0;
-		if (errno == EINVAL && m.msg_controllen) { /* the address is the host's no more */
-			m.msg_control = NULL;
-			m.msg_controllen = 0;
-			continue;
-		}
-		if (errno != EINTR && !(udp_icmp_errno(errno) && stale++ < 4))
+		if (errno != EINTR && !(udp_icmp_errno(errno) && stale++ < 4) && !(errno == EINVAL && udp_src_drop(&m)))
 			return errno;
 	}
 }

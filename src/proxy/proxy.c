@@ -536,6 +536,16 @@ static void caller_sign(const struct proxy *p, struct slice call_id, struct slic
 	}
 }
 
+/* Whether Record-Route value v is one of sipd's, its URI into *u. One without a signature is not (all of
+ * sipd's are signed): no parse. */
+static bool rr_is_ours(const struct proxy *p, struct slice v, struct sip_uri *u)
+{
+	struct sip_addr a;
+
+	return memmem(v.p, v.l, RRSIG_PARAM "=", sizeof(RRSIG_PARAM)) && !sip_addr_parse(&a, v) &&
+	       !sip_uri_parse(u, a.uri) && uri_is_us(p, u);
+}
+
 /* The caller's signatures for the Record-Routes of sipd's in a response going upstream (16.7 step 4):
  * each toward the nearest Record-Route before it that is not sipd's (a proxy downstream), else the
  * callee's Contact. The callee's signature, which the response carries back, would take the caller's
@@ -545,7 +555,6 @@ static void caller_patches(const struct proxy *p, const struct sip_msg *resp, st
 {
 	struct slice v, before = SLICE_NULL, sg, contact = SLICE_NULL;
 	struct sip_list_iter it;
-	struct sip_addr a;
 	struct sip_uri u;
 
 	out->n = 0;
@@ -553,9 +562,7 @@ static void caller_patches(const struct proxy *p, const struct sip_msg *resp, st
 		return;
 	sip_list_begin(&it, resp, SIP_HDR_RECORD_ROUTE);
 	while (out->n < FWD_MAX_PATCHES && sip_list_iter_next(&it, &v)) {
-		/* one without a signature is not one of sipd's (all are signed): no parse */
-		if (!memmem(v.p, v.l, RRSIG_PARAM "=", sizeof(RRSIG_PARAM)) || sip_addr_parse(&a, v) ||
-		    sip_uri_parse(&u, a.uri) || !uri_is_us(p, &u)) {
+		if (!rr_is_ours(p, v, &u)) {
 			before = v;
 			continue;
 		}
@@ -2732,10 +2739,9 @@ static uint8_t upstream_lsn(const struct proxy *p, const struct sip_msg *resp, c
 
 	sip_list_begin(&it, resp, SIP_HDR_RECORD_ROUTE);
 	while (sip_list_iter_next(&it, &v)) {
-		struct sip_addr ad;
 		struct sip_uri u;
 
-		if (sip_addr_parse(&ad, v) || sip_uri_parse(&u, ad.uri) || !uri_is_us(p, &u)) {
+		if (!rr_is_ours(p, v, &u)) {
 			if (seen)
 				break;
 			continue;

@@ -133,6 +133,16 @@ static void self_aor_host_init(struct registrar *r)
 	}
 }
 
+/* The host of "ADDR[:PORT]" among sipd's own names; "" adds nothing. */
+static void selves_add_addr(struct registrar *r, const char *addr)
+{
+	struct tp_addr a;
+	char host[64];
+
+	if (addr[0] && tp_addr_parse(&a, addr, 5060) == 0)
+		names_add(&r->selves, tp_addr_host(&a, host, sizeof(host)));
+}
+
 /* The domains of the configuration, and the names and addresses that are sipd's whatever it serves:
  * with no domain configured, those are its domains too (RFC 3261 10.3 step 1). */
 static void domains_init(struct registrar *r)
@@ -161,21 +171,10 @@ static void domains_init(struct registrar *r)
 		freeifaddrs(ifs);
 	}
 	for (unsigned i = 0; i < r->cfg->nlisten; i++) {
-		struct tp_addr a;
-		char host[64];
-
-		if (tp_addr_parse(&a, r->cfg->listen[i] + 4, 5060) == 0)
-			names_add(&r->selves, tp_addr_host(&a, host, sizeof(host)));
-		if (tp_addr_parse(&a, r->cfg->listen_advertise[i], 5060) == 0) /* "listen = ... advertise ADDR" */
-			names_add(&r->selves, tp_addr_host(&a, host, sizeof(host)));
+		selves_add_addr(r, r->cfg->listen[i] + 4);
+		selves_add_addr(r, r->cfg->listen_advertise[i]); /* "listen = ... advertise ADDR" */
 	}
-	if (r->cfg->advertise[0]) { /* [general] advertise: sipd's public address behind a 1:1 NAT */
-		struct tp_addr a;
-		char host[64];
-
-		if (tp_addr_parse(&a, r->cfg->advertise, 5060) == 0)
-			names_add(&r->selves, tp_addr_host(&a, host, sizeof(host)));
-	}
+	selves_add_addr(r, r->cfg->advertise); /* [general] advertise: sipd's public address behind a 1:1 NAT */
 	self_aor_host_init(r);
 }
 
@@ -183,14 +182,12 @@ static void domains_init(struct registrar *r)
  * address moved to the host since; one that getifaddrs does not list, as 127.0.0.2). */
 static bool host_seen(struct slice host)
 {
-	char buf[64];
 	struct tp_addr a;
 
-	if (!host.l || host.l >= sizeof(buf) || !((host.p[0] >= '0' && host.p[0] <= '9') || host.p[0] == '['))
+	/* a name is none: not even copied for inet_pton to refuse */
+	if (!host.l || !((host.p[0] >= '0' && host.p[0] <= '9') || host.p[0] == '['))
 		return false;
-	memcpy(buf, host.p, host.l);
-	buf[host.l] = '\0';
-	return tp_addr_parse(&a, buf, 5060) == 0 && tp_addr_seen(NULL, &a);
+	return tp_addr_set(&a, host, 5060) == 0 && tp_addr_seen(NULL, &a);
 }
 
 bool registrar_is_local(const struct registrar *r, struct slice host)
