@@ -2579,7 +2579,7 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 	struct slice route;
 	struct sip_uri ruri, ru;
 	struct sip_addr ra;
-	bool pop = false, known = false, has_route = false, local, foreign, signed_dialog;
+	bool pop = false, known = false, has_route = false, nobody = false, local, foreign, signed_dialog;
 	struct fwd_routes rs;
 	struct slice strict_target = SLICE_NULL, popped = SLICE_NULL, pair_out = SLICE_NULL, ruri_s;
 	char unmaddr[sizeof(one.uri)], pin[RRSIG_PIN];
@@ -2683,12 +2683,12 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 			goto out;
 		}
 		n = lookup_targets(p, &ruri, t, MAX_BRANCHES, &known);
-		if (!n && (!known || req->to.tag.p)) {
-			verdict = PROXY_NOBODY; /* no such user (404 by default), or a dialog sipd has no way into (481) */
-			goto out;
-		}
+		/* no such user (404 by default), or a dialog sipd has no way into (481): said once the request
+		 * is valid and its sender authenticated (16.3 before 16.5), so that a scanner posing as one of
+		 * sipd's users (svwar) gets the same 407 for every name and learns none */
+		nobody = !n && (!known || req->to.tag.p);
 		/* a UA that ignored Record-Route sends in-dialog requests to the AOR: one target, not a fork */
-		if (req->to.tag.p)
+		if (req->to.tag.p && n)
 			n = 1;
 	} else {
 		if (ruri_s.l >= sizeof(t[0].uri)) {
@@ -2710,6 +2710,10 @@ enum proxy_verdict proxy_route(struct proxy *p, const struct tp_msg *tm, const s
 	if (!validate(p, req, o, &seen) ||
 	    !(foreign ? authorize_outbound(p, req, o, &seen) : authorize_call(p, req, o, &seen, signed_dialog)))
 		goto out;
+	if (nobody) {
+		verdict = PROXY_NOBODY;
+		goto out;
+	}
 	/* DNS for a host name: for an authorized outbound request, else as [proxy] resolve_next_hops says */
 	dns_ok = foreign || p->cfg->resolve_next_hops;
 	if (!n)

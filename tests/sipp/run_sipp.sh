@@ -8,6 +8,9 @@
 #   limits    max_message_size = 2000, max_body_size = 100, accept_language = en, accept_encoding = gzip
 #   overload  max_transactions = 2, unrouted_delay_ms = 5000
 #   fault     SIPD_FAULT=txn_alloc
+# The cases for users sipd does not have (404, 481, and the INVITEs that wait for it) send as
+# sip:tester@client.example, a caller of another domain: one claiming sipd's own (its address) is asked
+# for credentials (407) before its target is looked up (tests/scanner).
 # Prints one PASS/FAIL line per case; at the end checks that every sipd is still alive, exits 0 on
 # SIGTERM and printed no sanitizer report. Exits 1 if anything failed.
 # KEEP=1 keeps the work directory (configs, sipd stderr, SIPp message logs) for a look afterwards.
