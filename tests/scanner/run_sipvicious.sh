@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# run_sipvicious.sh SIPD: sipd against SIPVicious (Debian package sipvicious), the scanner behind most
+# "friendly-scanner" traffic on the Internet: svmap finds SIP servers, svwar lists the extensions a
+# server will tell apart from made-up ones, svcrack guesses passwords. The user's brief asks that an
+# unknown user, a disabled one and a wrong password look alike on the wire, and that guessing passwords
+# over the network be impractical while honest phones behind the same address go on registering.
+#
+# One sipd on a free port of 127.0.0.1, `[auth] algorithms = MD5` (what svcrack answers), the default
+# brute-force rule (5 failures per source and user in 60 s block that pair); users alice (extension
+# 1001), bob (1002) and carol (1003, disabled). Cases:
+#   - svmap finds sipd and reads its User-Agent;
+#   - svwar, by REGISTER, INVITE and OPTIONS over 1000-1010 (svwar's From and To are the extension at
+#     sipd's address, so INVITE and OPTIONS claim to come from sipd's own domain): finds nothing, also
+#     with --force. Before sipd authenticated such a request ahead of looking up its target, INVITE and
+#     OPTIONS listed 1001 and 1002 (407) apart from the rest (404);
+#   - probe.py: REGISTER, INVITE, OPTIONS, MESSAGE and SUBSCRIBE for a user's name, an extension, a
+#     disabled user and names nobody has get answers of the same shape (status, header names, challenge
+#     but its nonce), without credentials, with a wrong password, and a disabled user's right password
+#     like an unknown user's guess;
+#   - svcrack: finds bob's password second in its list (the tool works against sipd), not alice's 31st
+#     (refused after the fifth failure), nor anything for a user that does not exist, which it cannot
+#     tell from alice;
+#   - the lockout is per source and user: alice's right password from the guesser's address is refused
+#     (403), from another address registers (200), and bob registers from the guesser's address.
+# Prints one PASS/FAIL line per case; exits 1 if anything failed. KEEP=1 keeps the work directory.
+set -u
+
+SIPD=${1:?usage: run_sipvicious.sh /path/to/sipd}
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+RC=(python3 "$HERE/../registrar/regclient.py")
+PROBE=(python3 "$HERE/probe.py")
+
+need_tools svmap svwar svcrack python3
+need_exec "$SIPD"
+lib_init scanner
+pick_ports 1 6 $((40000 + $$ % 10000)) "${RC[@]}"
+PORT=${PORTS[0]}
+SIPD_READY=("${RC[@]}")
+SIPD_ROLE=" for the scanners"
+SIPD_INI_PRE=$'[auth]\nalgorithms = MD5\n\n'
+T0=$(date +%s)
+
+start_sipd main "$PORT" <<'EOF' || finish scanner
+[user alice]
+password = secret123
+extension = 1001
+
+[user bob]
+password = hunter2
+extension = 1002
+
+[user carol]
+password = pw3
+extension = 1003
+disabled = yes
+EOF
+LOG=$WORK/main.err
+
+# scanner NAME TOOL ARGS...: one run of a sipvicious tool from a port of our own, its output in $OUT
+scanner() {
+	local name=$1
+	shift
+	client_port
+	OUT=$WORK/$name.out
+	timeout 120 "$@" -P "$CPORT" 127.0.0.1 -p "$PORT" >"$OUT" 2>&1 </dev/null
+}
+
+# found_nothing NAME: svwar listed no extension (no table row names one)
+found_nothing() {
+	if grep -q 'found nothing' "$OUT" && ! grep -qE '^\| *[0-9]+ ' "$OUT"; then
+		pass "$1"
+	else
+		fail "$1" "$(grep -E '^\||ERROR|WARNING' "$OUT" | tr '\n' ' ' | cut -c1-300)"
+	fi
+}
+
+# ---- svmap ----
+scanner svmap svmap
+if grep -qE "127\.0\.0\.1:$PORT +\| sipd/" "$OUT"; then
+	pass "svmap finds sipd and its User-Agent"
+else
+	fail "svmap finds sipd and its User-Agent" "$(tail -5 "$OUT" | tr '\n' ' ')"
+fi
+
+# ---- svwar: no extension told apart ----
+for m in REGISTER INVITE OPTIONS; do
+	scanner "svwar-$m" svwar -e1000-1010 -m "$m"
+	found_nothing "svwar -m $m over 1000-1010 finds nothing (every name challenged alike)"
+done
+scanner svwar-force svwar -e1000-1010 -m INVITE --force
+found_nothing "svwar -m INVITE --force over 1000-1010 finds nothing"
+
+# ---- the same shape of answer for every kind of name ----
+NAMES=(alice 1001 carol 1003 zed 1005)
+src=10
+for m in REGISTER INVITE OPTIONS MESSAGE SUBSCRIBE; do
+	want="SIP/2.0 407 Proxy Authentication Required"
+	[ "$m" = REGISTER ] && want="SIP/2.0 401 Unauthorized"
+	got=$("${PROBE[@]}" alike --port "$PORT" --method "$m" "${NAMES[@]}" 2>&1)
+	[ "$got" = "$want" ] && pass "$m without credentials: '$want' alike for a name, an extension, a disabled user and nobody" ||
+		fail "$m without credentials alike" "$got"
+	# each round from its own address: a wrong password counts against (source, user)
+	got=$("${PROBE[@]}" alike --src "127.0.0.$src" --port "$PORT" --method "$m" --password wrong "${NAMES[@]}" 2>&1)
+	src=$((src + 1))
+	[ "$got" = "$want" ] && pass "$m with a wrong password: '$want' alike for all six" ||
+		fail "$m with a wrong password alike" "$got"
+done
+got=$("${PROBE[@]}" alike --src 127.0.0.20 --port "$PORT" --method REGISTER --password pw3 carol zed 2>&1)
+[ "$got" = "SIP/2.0 401 Unauthorized" ] && pass "a disabled user's right password looks like a guess for nobody (401)" ||
+	fail "a disabled user's right password looks like a guess for nobody" "$got"
+got=$("${PROBE[@]}" alike --src 127.0.0.20 --port "$PORT" --method INVITE --password pw3 1003 1005 2>&1)
+[ "$got" = "SIP/2.0 407 Proxy Authentication Required" ] &&
+	pass "an INVITE with a disabled user's right password looks like one from nobody (407)" ||
+	fail "an INVITE with a disabled user's right password looks like one from nobody" "$got"
+if grep -q "disabled user for user 'carol'" "$LOG" && grep -q "unknown user for user 'zed'" "$LOG" &&
+	grep -q "wrong password for user 'alice'" "$LOG"; then
+	pass "the log tells the disabled user, the unknown one and the wrong password apart"
+else
+	fail "the log tells the disabled user, the unknown one and the wrong password apart" \
+		"$(grep 'auth:' "$LOG" | tail -3 | tr '\n' ' ')"
+fi
+
+# ---- svcrack ----
+printf 'guess1\nhunter2\nguess3\n' >"$WORK/short.txt"
+{
+	for i in $(seq 1 30); do echo "guess$i"; done
+	echo secret123
+} >"$WORK/long.txt"
+scanner svcrack-bob svcrack -u bob -d "$WORK/short.txt"
+if grep -qE '^\| bob +\| hunter2 +\|' "$OUT"; then
+	pass "svcrack finds bob's password second in its list"
+else
+	fail "svcrack finds bob's password second in its list" "$(tail -5 "$OUT" | tr '\n' ' ')"
+fi
+scanner svcrack-alice svcrack -u alice -d "$WORK/long.txt"
+if grep -q 'found nothing' "$OUT" && ! grep -q 'secret123' "$OUT"; then
+	pass "svcrack does not find alice's password, 31st in its list"
+else
+	fail "svcrack does not find alice's password, 31st in its list" "$(tail -5 "$OUT" | tr '\n' ' ')"
+fi
+wrong=$(grep -c "wrong password for user 'alice' from 127\.0\.0\.1$" "$LOG")
+refused=$(grep -c "'alice' from 127.0.0.1 refused: too many failures" "$LOG")
+if [ "$wrong" -eq 5 ] && [ "$refused" -ge 20 ]; then
+	pass "alice: 5 guesses checked, the other $refused refused (403)"
+else
+	fail "alice: 5 guesses checked, the rest refused" "$wrong checked, $refused refused"
+fi
+scanner svcrack-zed svcrack -u zed -d "$WORK/long.txt"
+unknown=$(grep -c "unknown user for user 'zed' from 127\.0\.0\.1$" "$LOG")
+refused=$(grep -c "'zed' from 127.0.0.1 refused: too many failures" "$LOG")
+if grep -q 'found nothing' "$OUT" && [ "$unknown" -eq 5 ] && [ "$refused" -ge 20 ]; then
+	pass "svcrack for a user nobody has: refused as alice was ($unknown checked, $refused refused)"
+else
+	fail "svcrack for a user nobody has: refused as alice was" "$unknown checked, $refused refused: $(tail -2 "$OUT" | tr '\n' ' ')"
+fi
+
+# ---- the lockout holds one source and one user ----
+"${PROBE[@]}" register --port "$PORT" --src 127.0.0.1 --user alice --password secret123 --expect 403 >/dev/null &&
+	pass "alice's right password from the guesser's address: 403 while blocked" ||
+	fail "alice's right password from the guesser's address: 403 while blocked"
+"${PROBE[@]}" register --port "$PORT" --src 127.0.0.2 --user alice --password secret123 --expect 200 >/dev/null &&
+	pass "alice from another address: 200" || fail "alice from another address: 200"
+"${PROBE[@]}" register --port "$PORT" --src 127.0.0.1 --user bob --password hunter2 --expect 200 >/dev/null &&
+	pass "bob from the guesser's address (a phone behind the same NAT): 200" ||
+	fail "bob from the guesser's address: 200"
+
+stop_sipd main
+finish scanner
