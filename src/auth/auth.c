@@ -44,7 +44,9 @@ struct auth {
 	unsigned nalgs;
 	const struct config *cfg;
 	struct digest_nonces *nonces;
-	struct digest_limiter *limiter;
+	struct digest_limiter *limiter;       /* failures per (source, user) */
+	struct digest_limiter *user_limiter;  /* failures per user, from any source; NULL: no such rule */
+	struct digest_trust *trust;           /* where each user authenticated from */
 	struct digest_unanswered *unanswered; /* NULL with one algorithm: nothing to fall back to */
 	uint32_t key_seed[2];
 	struct user_shard shards[USER_SHARDS];
@@ -433,6 +435,12 @@ int auth_new(struct auth **ap, const struct config *cfg, const char *db)
 	if (!err)
 		err = digest_limiter_new(&a->limiter, cfg->max_failures, cfg->failure_window, cfg->block_time,
 					 1u << 20);
+	if (!err && cfg->user_max_failures) {
+		err = digest_limiter_new(&a->user_limiter, cfg->user_max_failures, cfg->failure_window,
+					 cfg->block_time, 1u << 18);
+		if (!err)
+			err = digest_trust_new(&a->trust, 1u << 20);
+	}
 	if (!err && a->nalgs > 1) {
 		err = digest_unanswered_new(&a->unanswered, 1u << 14);
 		a->key_seed[0] = digest__random_seed();
@@ -470,6 +478,8 @@ void auth_free(struct auth *a)
 	store_close(a->users_db);
 	digest_nonces_free(a->nonces);
 	digest_limiter_free(a->limiter);
+	digest_limiter_free(a->user_limiter);
+	digest_trust_free(a->trust);
 	digest_unanswered_free(a->unanswered);
 	pthread_mutex_destroy(&a->stop_lock);
 	pthread_cond_destroy(&a->stop_cond);
@@ -482,7 +492,7 @@ void auth_free(struct auth *a)
 
 void auth_housekeeping(struct auth *a)
 {
-	size_t n = a ? digest_limiter_sweep(a->limiter, now_s()) : 0;
+	size_t n = a ? digest_limiter_sweep(a->limiter, now_s()) + digest_limiter_sweep(a->user_limiter, now_s()) : 0;
 
 	if (n)
 		log_debug("auth: %zu (source, user) failure record(s) past their time forgotten", n);
@@ -599,6 +609,7 @@ static enum auth_result fail(struct auth *a, enum sip_hdr_id hdr, struct slice s
 			     struct slice user, const char *why, char *extra, size_t n)
 {
 	digest_limiter_failure(a->limiter, src, user, now_s());
+	digest_limiter_failure(a->user_limiter, SLICE_LIT(""), user, now_s());
 	return rechallenge(a, hdr, src, key, user, why, extra, n);
 }
 
@@ -620,6 +631,15 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 	}
 	if (digest_limiter_blocked(a->limiter, src, c.username, now_s())) {
 		log_info("auth: '%.*s' from %s refused: too many failures", SLICE_ARG(c.username), source);
+		*reason = "Too many failed authentication attempts";
+		return AUTH_FORBIDDEN;
+	}
+	/* guesses for this user from many addresses, each under the pair's limit: only the addresses it
+	 * authenticated from before may try; the same 403, for names nobody has alike */
+	if (digest_limiter_blocked(a->user_limiter, SLICE_LIT(""), c.username, now_s()) &&
+	    !digest_trust_has(a->trust, src, c.username)) {
+		log_info("auth: '%.*s' from %s refused: too many failures for the user from several addresses, "
+			 "and it never authenticated from this one", SLICE_ARG(c.username), source);
 		*reason = "Too many failed authentication attempts";
 		return AUTH_FORBIDDEN;
 	}
@@ -655,6 +675,7 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 	if (digest_nonce_use(a->nonces, c.nonce, c.has_qop ? c.nc : 0, now_s()) != DIGEST_NONCE_OK)
 		return fail(a, hdr, src, key, c.username, "replayed nonce count", extra, n);
 	digest_limiter_success(a->limiter, src, c.username);
+	digest_trust_note(a->trust, src, c.username, now_s());
 	if (a->unanswered)
 		digest_unanswered_answered(a->unanswered, key);
 	return AUTH_OK;

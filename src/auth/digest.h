@@ -81,6 +81,17 @@ void digest_limiter_success(struct digest_limiter *l, struct slice source, struc
  * number forgotten. Every few seconds, from the main thread (auth_housekeeping). */
 size_t digest_limiter_sweep(struct digest_limiter *l, uint64_t now_s);
 
+/* Where each user authenticated from (its last four addresses, an IPv6 one by its /64): when
+ * guesses for a user come from many addresses, those are the addresses still let try. Only right
+ * credentials note an address, so the table holds at most the users that exist (max_users: a full table
+ * notes no new user). Thread-safe; about 64 bytes a user. */
+struct digest_trust;
+int digest_trust_new(struct digest_trust **tp, size_t max_users);
+void digest_trust_free(struct digest_trust *t);
+void digest_trust_note(struct digest_trust *t, struct slice source, struct slice user, uint64_t now_s);
+bool digest_trust_has(struct digest_trust *t, struct slice source, struct slice user);
+size_t digest_trust_size(struct digest_trust *t);
+
 /* Clients given several challenges (one per algorithm) that come back without answering any: RFC
  * 8760 clients answer the first they support, older ones may fail on the others and just try again.
  * key identifies a client (its address, Via and From, hashed); thread-safe, lock-free, fixed memory

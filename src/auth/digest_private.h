@@ -1,4 +1,4 @@
-/* digest_private.h: what digest.c, nonce.c and limiter.c share; private to src/auth. */
+/* digest_private.h: what digest.c, nonce.c, limiter.c and trust.c share; private to src/auth. */
 #ifndef SIPD_AUTH_DIGEST_PRIVATE_H
 #define SIPD_AUTH_DIGEST_PRIVATE_H
 
@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 
 #include "base/htab.h"
+#include "base/slice.h"
 
 #define SHARDS_MAX 16          /* locks per table: enough for a handful of worker threads */
 #define BUCKETS_MIN 16         /* per shard, at first */
@@ -20,6 +21,12 @@ size_t digest__shard_count(size_t cap);
  * from BUCKETS_MIN buckets up to BUCKETS_MAX; the low 4 bits of a hash pick the shard. */
 int digest__buckets_init(struct htab *t); /* 0 or ENOMEM */
 uint32_t digest__random_seed(void);
+
+/* A source address as the limiter and the trust table count it: an IPv6 source by its /64 (a host holds
+ * a whole /64, RFC 4291 2.5.4, and a guesser that changes its address within it is one source still),
+ * written into buf; any other as it is. */
+#define DIGEST_SOURCE_MAX 52
+struct slice digest__source(struct slice src, char buf[DIGEST_SOURCE_MAX]);
 EVP_MAC *digest__siphash(void);
 
 /* What a thread keeps between hashes, since a registration computes several and a context made for

@@ -50,6 +50,8 @@ struct lim_shard {
 };
 
 struct digest_limiter {
+	/* no pair is blocked at or past this second: the common case answered without a lock */
+	_Atomic uint64_t blocked_until_max;
 	unsigned max_failures, window_s, block_s;
 	uint32_t seed;
 	size_t nshards;
@@ -103,6 +105,7 @@ int digest_limiter_new(struct digest_limiter **lp, unsigned max_failures, unsign
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return ENOMEM;
+	atomic_init(&l->blocked_until_max, 0);
 	l->max_failures = max_failures;
 	l->window_s = window_s;
 	l->block_s = block_s;
@@ -141,11 +144,9 @@ void digest_limiter_free(struct digest_limiter *l)
 	free(l);
 }
 
-#define LIM_PREFIX_BUF (INET6_ADDRSTRLEN + 4)
+_Static_assert(DIGEST_SOURCE_MAX >= INET6_ADDRSTRLEN + 4, "room for an IPv6 prefix and /64");
 
-/* An IPv6 source counts by its /64: a host holds a whole /64 (RFC 4291 2.5.4), and a guesser that
- * changes its address within it is one source still. Sources that are not IPv6 stay as they are. */
-static struct slice lim_source(struct slice src, char buf[LIM_PREFIX_BUF])
+struct slice digest__source(struct slice src, char buf[DIGEST_SOURCE_MAX])
 {
 	struct in6_addr a;
 	char tmp[INET6_ADDRSTRLEN];
@@ -159,7 +160,7 @@ static struct slice lim_source(struct slice src, char buf[LIM_PREFIX_BUF])
 	memset(&a.s6_addr[8], 0, 8);
 	if (!inet_ntop(AF_INET6, &a, tmp, sizeof(tmp)))
 		return src;
-	return slice_make(buf, (size_t)snprintf(buf, LIM_PREFIX_BUF, "%s/64", tmp));
+	return slice_make(buf, (size_t)snprintf(buf, DIGEST_SOURCE_MAX, "%s/64", tmp));
 }
 
 /* Finds the pair's shard and hash; source and user are cut to their key limits. */
@@ -238,16 +239,24 @@ size_t digest_limiter_sweep(struct digest_limiter *l, uint64_t now_s)
 	return total;
 }
 
+static void lim_note_block(struct digest_limiter *l, uint64_t until)
+{
+	uint64_t max = atomic_load(&l->blocked_until_max);
+
+	while (max < until && !atomic_compare_exchange_weak(&l->blocked_until_max, &max, until))
+		;
+}
+
 void digest_limiter_failure(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s)
 {
-	char pfx[LIM_PREFIX_BUF];
+	char pfx[DIGEST_SOURCE_MAX];
 	struct lim_shard *s;
 	struct lim_entry *e;
 	uint32_t h;
 
 	if (!l)
 		return;
-	source = lim_source(source, pfx);
+	source = digest__source(source, pfx);
 	s = lim_shard_of(l, &source, &user, &h);
 	pthread_mutex_lock(&s->lock);
 	lim_prune(l, s, now_s);
@@ -286,6 +295,7 @@ void digest_limiter_failure(struct digest_limiter *l, struct slice source, struc
 		e->blocked_until = now_s + e->block_len;
 		e->fails = 0;
 		e->in_blocked = true;
+		lim_note_block(l, e->blocked_until);
 	}
 	lim_list_append(lim_list_of(s, e), e);
 out:
@@ -294,15 +304,15 @@ out:
 
 bool digest_limiter_blocked(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s)
 {
-	char pfx[LIM_PREFIX_BUF];
+	char pfx[DIGEST_SOURCE_MAX];
 	struct lim_shard *s;
 	struct lim_entry *e;
 	uint32_t h;
 	bool blocked;
 
-	if (!l)
+	if (!l || now_s >= atomic_load_explicit(&l->blocked_until_max, memory_order_acquire))
 		return false;
-	source = lim_source(source, pfx);
+	source = digest__source(source, pfx);
 	s = lim_shard_of(l, &source, &user, &h);
 	pthread_mutex_lock(&s->lock);
 	e = lim_find(s, h, source, user);
@@ -313,14 +323,14 @@ bool digest_limiter_blocked(struct digest_limiter *l, struct slice source, struc
 
 void digest_limiter_success(struct digest_limiter *l, struct slice source, struct slice user)
 {
-	char pfx[LIM_PREFIX_BUF];
+	char pfx[DIGEST_SOURCE_MAX];
 	struct lim_shard *s;
 	struct lim_entry *e;
 	uint32_t h;
 
 	if (!l)
 		return;
-	source = lim_source(source, pfx);
+	source = digest__source(source, pfx);
 	s = lim_shard_of(l, &source, &user, &h);
 	pthread_mutex_lock(&s->lock);
 	e = lim_find(s, h, source, user);

@@ -65,6 +65,7 @@ struct config {
 	unsigned nonce_lifetime;       /* seconds */
 	unsigned max_failures;         /* per (source address, user) within failure_window */
 	unsigned failure_window;       /* seconds */
+	unsigned user_max_failures;    /* per user from any sources within failure_window; 0: no such rule */
 	unsigned block_time;           /* seconds, doubling per repeated block */
 	bool register_auth;            /* REGISTER must authenticate */
 	/* [proxy] */

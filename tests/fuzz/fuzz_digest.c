@@ -1,7 +1,7 @@
 /* fuzz_digest.c: libFuzzer harness for what sipd reads out of an Authorization or Proxy-Authorization
  * value: the credentials parser, the unescaping of quoted values, the hashes and their constant-time
  * check, the nonce decoder and replay table, the challenge writer fed with hostile text, and the
- * brute-force limiter keyed by hostile names. Besides the sanitizers it asserts: every slice lies
+ * brute-force limiter and the table of where users authenticated from, keyed by hostile names. Besides the sanitizers it asserts: every slice lies
  * inside the input; an unescaped value compares equal to its raw form; a response equal to the
  * expected one verifies; a nonce sipd did not make is never accepted; tables stay within their bounds.
  * Seeds: tests/fuzz/corpus-digest/. Built and run by `make fuzz`. */
@@ -20,6 +20,7 @@ static const char *in_p;
 static size_t in_l;
 static struct digest_nonces *nonces;
 static struct digest_limiter *limiter;
+static struct digest_trust *trust;
 
 static void fail(const char *why)
 {
@@ -101,10 +102,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct digest_cred c;
 	struct slice v = slice_make((const char *)data, size);
+	size_t before;
 	int rc;
 
 	if (!nonces && (digest_nonces_new(&nonces, 300, TRACKED) ||
-			digest_limiter_new(&limiter, 3, 60, 30, LIMITED)))
+			digest_limiter_new(&limiter, 3, 60, 30, LIMITED) || digest_trust_new(&trust, LIMITED)))
 		fail("set-up");
 	in_p = v.p;
 	in_l = v.l;
@@ -134,5 +136,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		digest_limiter_failure(limiter, c.cnonce, c.username, 1000);
 	if (digest_limiter_size(limiter) > LIMITED)
 		fail("limiter over its bound");
+	/* where a user authenticated from, keyed by hostile names and sources: noted, then found */
+	before = digest_trust_size(trust);
+	digest_trust_note(trust, c.cnonce, c.username, 1000);
+	if (digest_trust_size(trust) > before && !digest_trust_has(trust, c.cnonce, c.username))
+		fail("an address noted for a new user is not found");
+	if (digest_trust_size(trust) > LIMITED)
+		fail("trust table over its bound");
 	return 0;
 }

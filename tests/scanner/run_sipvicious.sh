@@ -21,7 +21,10 @@
 #     (refused after the fifth failure), nor anything for a user that does not exist, which it cannot
 #     tell from alice;
 #   - the lockout is per source and user: alice's right password from the guesser's address is refused
-#     (403), from another address registers (200), and bob registers from the guesser's address.
+#     (403), from another address registers (200), and bob registers from the guesser's address;
+#   - guesses for alice from 25 addresses, one each (a botnet, each address under the pair's limit):
+#     past `user_max_failures` (20) her right password from an address she never authenticated from is
+#     refused (403), from the one she registered from before accepted (200); bob is not concerned.
 # Prints one PASS/FAIL line per case; exits 1 if anything failed. KEEP=1 keeps the work directory.
 set -u
 
@@ -165,6 +168,34 @@ fi
 "${PROBE[@]}" register --port "$PORT" --src 127.0.0.1 --user bob --password hunter2 --expect 200 >/dev/null &&
 	pass "bob from the guesser's address (a phone behind the same NAT): 200" ||
 	fail "bob from the guesser's address: 200"
+
+# ---- guesses for one user from many addresses, each under the pair's limit ----
+n401=0
+n403=0
+for i in $(seq 100 124); do
+	got=$("${PROBE[@]}" alike --src "127.0.0.$i" --port "$PORT" --method REGISTER --password "guess$i" alice 2>&1)
+	case $got in
+	"SIP/2.0 401 Unauthorized") n401=$((n401 + 1)) ;;
+	"SIP/2.0 403 Too many failed authentication attempts") n403=$((n403 + 1)) ;;
+	esac
+done
+# alice's failures of the last minute (the cases above) count too: how many of the 25 are checked varies
+if [ "$n401" -ge 1 ] && [ "$n403" -ge 1 ] && [ $((n401 + n403)) -eq 25 ]; then
+	pass "guesses for alice from 25 addresses, one each: $n401 checked (401), then $n403 refused (403)"
+else
+	fail "guesses for alice from 25 addresses, one each: checked, then refused" "$n401 got 401, $n403 got 403"
+fi
+"${PROBE[@]}" register --port "$PORT" --src 127.0.0.60 --user alice --password secret123 --expect 403 >/dev/null &&
+	pass "then alice's right password from an address she never authenticated from: 403 (user_max_failures)" ||
+	fail "then alice's right password from an address she never authenticated from: 403"
+grep -q "'alice' from 127.0.0.60 refused: too many failures for the user from several addresses" "$LOG" &&
+	pass "the log says why: too many failures for the user from several addresses" ||
+	fail "the log says why: too many failures for the user from several addresses"
+"${PROBE[@]}" register --port "$PORT" --src 127.0.0.2 --user alice --password secret123 --expect 200 >/dev/null &&
+	pass "alice's phone at the address she registered from before: 200" ||
+	fail "alice's phone at the address she registered from before: 200"
+"${PROBE[@]}" register --port "$PORT" --src 127.0.0.61 --user bob --password hunter2 --expect 200 >/dev/null &&
+	pass "bob from a new address meanwhile: 200" || fail "bob from a new address meanwhile: 200"
 
 stop_sipd main
 finish scanner

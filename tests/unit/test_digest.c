@@ -899,6 +899,77 @@ static void *hammer_main(void *arg)
 	return NULL;
 }
 
+
+static bool trusted(struct digest_trust *t, const char *src, const char *user)
+{
+	return digest_trust_has(t, slice_cstr(src), slice_cstr(user));
+}
+
+static void note(struct digest_trust *t, const char *src, const char *user, uint64_t now)
+{
+	digest_trust_note(t, slice_cstr(src), slice_cstr(user), now);
+}
+
+/* Where a user authenticated from: that user and those addresses only; its last four, the least
+ * recently seen forgotten first; an IPv6 source by its /64; a full table notes no new user. */
+static void test_trust(void **state)
+{
+	struct digest_trust *t;
+
+	(void)state;
+	assert_int_equal(digest_trust_new(&t, 1000), 0);
+	assert_false(trusted(t, "192.0.2.1", "alice"));
+	note(t, "192.0.2.1", "alice", T0);
+	assert_true(trusted(t, "192.0.2.1", "alice"));
+	assert_false(trusted(t, "192.0.2.2", "alice"));
+	assert_false(trusted(t, "192.0.2.1", "bob"));
+	assert_false(trusted(t, "192.0.2.1", "alicf"));
+	note(t, "192.0.2.2", "alice", T0 + 1);
+	note(t, "192.0.2.3", "alice", T0 + 2);
+	note(t, "192.0.2.4", "alice", T0 + 3);
+	note(t, "192.0.2.1", "alice", T0 + 4); /* seen again: now the most recent */
+	note(t, "192.0.2.5", "alice", T0 + 5); /* a fifth: 192.0.2.2, seen least recently, goes */
+	assert_true(trusted(t, "192.0.2.1", "alice"));
+	assert_false(trusted(t, "192.0.2.2", "alice"));
+	assert_true(trusted(t, "192.0.2.3", "alice"));
+	assert_true(trusted(t, "192.0.2.4", "alice"));
+	assert_true(trusted(t, "192.0.2.5", "alice"));
+	assert_int_equal(digest_trust_size(t), 1);
+	note(t, "2001:db8:0:1::100", "carol", T0);
+	assert_true(trusted(t, "2001:db8:0:1::ffff", "carol"));
+	assert_false(trusted(t, "2001:db8:0:2::100", "carol"));
+	assert_int_equal(digest_trust_size(t), 2);
+	digest_trust_free(t);
+
+	assert_int_equal(digest_trust_new(&t, 1), 0);
+	note(t, "192.0.2.1", "alice", T0);
+	note(t, "192.0.2.1", "bob", T0);
+	assert_true(trusted(t, "192.0.2.1", "alice"));
+	assert_false(trusted(t, "192.0.2.1", "bob"));
+	note(t, "192.0.2.9", "alice", T0 + 1); /* a known user still gets its new addresses */
+	assert_true(trusted(t, "192.0.2.9", "alice"));
+	digest_trust_free(t);
+	assert_int_equal(digest_trust_new(&t, 0), EINVAL);
+	assert_false(trusted(NULL, "192.0.2.1", "alice"));
+}
+
+/* The per-user rule is a limiter keyed by the user alone (auth.c counts every failure there too, with
+ * an empty source): failures from many addresses add up, each address under the pair's limit. */
+static void test_limiter_per_user(void **state)
+{
+	struct digest_limiter *l;
+
+	(void)state;
+	assert_int_equal(digest_limiter_new(&l, 20, WINDOW, BLOCK, 1000), 0);
+	for (unsigned i = 0; i < 19; i++)
+		fail_n(l, "", "alice", 1, T0 + i);
+	assert_false(blocked(l, "", "alice", T0 + 19));
+	fail_n(l, "", "alice", 1, T0 + 19);
+	assert_true(blocked(l, "", "alice", T0 + 19));
+	assert_false(blocked(l, "", "bob", T0 + 19));
+	assert_false(blocked(l, "", "alice", T0 + 19 + BLOCK));
+	digest_limiter_free(l);
+}
 /* ---- clients that answer none of several challenges ---- */
 
 static void test_unanswered_found(void **state)
@@ -1030,6 +1101,8 @@ int main(void)
 		cmocka_unit_test(test_limiter_success),
 		cmocka_unit_test(test_limiter_bound),
 		cmocka_unit_test(test_limiter_prune),
+		cmocka_unit_test(test_trust),
+		cmocka_unit_test(test_limiter_per_user),
 		cmocka_unit_test(test_unanswered_found),
 		cmocka_unit_test(test_unanswered_answering),
 		cmocka_unit_test(test_unanswered_bound),
