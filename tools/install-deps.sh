@@ -5,9 +5,9 @@ set -e
 goal=${1:-build}
 pkgs="cmake pkg-config gcc make libinih-dev libssl-dev libsqlite3-dev libc-ares-dev"
 case "$goal" in
-  test)  pkgs="$pkgs libcmocka-dev sip-tester sipsak baresip-core sipvicious python3 procps dnsmasq-base" ;;
+  test)  pkgs="$pkgs libcmocka-dev sip-tester sipsak baresip-core sipvicious fail2ban python3 procps dnsmasq-base" ;;
   fuzz)  pkgs="$pkgs clang libclang-rt-dev" ;;
-  coverage) pkgs="$pkgs libcmocka-dev sip-tester sipsak baresip-core sipvicious python3 procps dnsmasq-base gcovr" ;;
+  coverage) pkgs="$pkgs libcmocka-dev sip-tester sipsak baresip-core sipvicious fail2ban python3 procps dnsmasq-base gcovr" ;;
   bench) pkgs="$pkgs sip-tester kamailio kamailio-sqlite-modules procps python3 valgrind linux-perf" ;;
 esac
 missing=""

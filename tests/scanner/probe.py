@@ -7,8 +7,9 @@
       is answered with that password for the NAME (MD5, qop=auth). Every final answer must look the
       same: its status line, its header field names in order, and its challenge's parameters but the
       nonce. Prints that status line; exits 1 (naming the NAMEs that differ) otherwise.
-  probe.py register --port P --src ADDR --user U --password PW --expect CODE
-      a REGISTER for U from ADDR, the challenge answered: exits 0 when the final answer is CODE.
+  probe.py register --port P --src ADDR --user U --password PW --expect CODE [--auth-user NAME]
+      a REGISTER for U from ADDR, the challenge answered (as NAME if given): exits 0 when the final
+      answer is CODE.
 
 Only the standard library; a name is a user name or an extension.
 """
@@ -64,9 +65,10 @@ def challenge(hdrs):
     return None, {}
 
 
-def answer(hname, ch, method, uri, name, password):
+def answer(hname, ch, method, uri, name, password, auth_user=None):
     md5 = lambda s: hashlib.md5(s.encode()).hexdigest()
     cnonce, nc = "%08x" % random.getrandbits(32), "00000001"
+    name = auth_user or name
     ha1 = md5("%s:%s:%s" % (name, ch.get("realm", ""), password))
     ha2 = md5("%s:%s" % (method, uri))
     resp = md5(":".join([ha1, ch["nonce"], nc, cnonce, "auth", ha2]))
@@ -76,7 +78,7 @@ def answer(hname, ch, method, uri, name, password):
                                                 nc, ', opaque="%s"' % ch["opaque"] if "opaque" in ch else ""))
 
 
-def ask(port, method, name, password, from_host, src=HOST):
+def ask(port, method, name, password, from_host, src=HOST, auth_user=None):
     """The final answer to one request (and to its second with credentials when password is set)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((src, 0))
@@ -89,7 +91,7 @@ def ask(port, method, name, password, from_host, src=HOST):
             hname, ch = challenge(headers(resp)[1])
             if "nonce" not in ch:
                 return resp
-            auth = answer(hname, ch, method, uri, name, password)
+            auth = answer(hname, ch, method, uri, name, password, auth_user)
             send(sock, port, method, name, from_host, auth, 2, call_id, tag)
             resp = final(sock)
         return resp
@@ -121,7 +123,7 @@ def cmd_alike(a):
 
 
 def cmd_register(a):
-    resp = ask(a.port, "REGISTER", a.user, a.password, HOST, a.src)
+    resp = ask(a.port, "REGISTER", a.user, a.password, HOST, a.src, a.auth_user)
     status = resp.split("\r\n", 1)[0]
     print(status)
     return 0 if status.startswith("SIP/2.0 %d " % a.expect) else 1
@@ -141,6 +143,7 @@ def main():
     rg.add_argument("--src", default=HOST)
     rg.add_argument("--user", required=True)
     rg.add_argument("--password", required=True)
+    rg.add_argument("--auth-user", help="the digest user name, when not --user (which To and From name)")
     rg.add_argument("--expect", type=int, required=True)
     a = p.parse_args()
     return cmd_alike(a) if a.cmd == "alike" else cmd_register(a)

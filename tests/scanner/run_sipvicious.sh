@@ -24,7 +24,10 @@
 #     (403), from another address registers (200), and bob registers from the guesser's address;
 #   - guesses for alice from 25 addresses, one each (a botnet, each address under the pair's limit):
 #     past `user_max_failures` (20) her right password from an address she never authenticated from is
-#     refused (403), from the one she registered from before accepted (200); bob is not concerned.
+#     refused (403), from the one she registered from before accepted (200); bob is not concerned;
+#   - fail2ban-regex with contrib/fail2ban/filter.d/sipd.conf on the run's log: every failed
+#     authentication matched, the guessers' addresses found, and not an address a digest user name
+#     wrote into the line.
 # Prints one PASS/FAIL line per case; exits 1 if anything failed. KEEP=1 keeps the work directory.
 set -u
 
@@ -35,7 +38,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 RC=(python3 "$HERE/../registrar/regclient.py")
 PROBE=(python3 "$HERE/probe.py")
 
-need_tools svmap svwar svcrack python3
+need_tools svmap svwar svcrack fail2ban-regex python3
 need_exec "$SIPD"
 lib_init scanner
 pick_ports 1 6 $((40000 + $$ % 10000)) "${RC[@]}"
@@ -196,6 +199,29 @@ grep -q "'alice' from 127.0.0.60 refused: too many failures for the user from se
 	fail "alice's phone at the address she registered from before: 200"
 "${PROBE[@]}" register --port "$PORT" --src 127.0.0.61 --user bob --password hunter2 --expect 200 >/dev/null &&
 	pass "bob from a new address meanwhile: 200" || fail "bob from a new address meanwhile: 200"
+
+# ---- fail2ban's filter (contrib/fail2ban) on this run's log ----
+# a user name that names another address, which the filter must not take for the source
+"${PROBE[@]}" register --port "$PORT" --src 127.0.0.70 --user bob --auth-user "x' from 192.0.2.66" \
+	--password wrong --expect 401 >/dev/null ||
+	fail "a digest user name naming another address: 401"
+F2B=$WORK/fail2ban.out
+fail2ban-regex "$LOG" "$HERE/../../contrib/fail2ban/filter.d/sipd.conf" >"$F2B" 2>&1
+matched=$(sed -n 's/^Lines: .* \([0-9][0-9]*\) matched.*/\1/p' "$F2B")
+failures=$(grep -c ' info: auth: ' "$LOG")
+if [ -n "$matched" ] && [ "$matched" -eq "$failures" ] && [ "$failures" -gt 100 ]; then
+	pass "fail2ban-regex: the filter matches each of the $failures failed authentications sipd logged"
+else
+	fail "fail2ban-regex: the filter matches each failed authentication" "${matched:-none} of $failures matched"
+fi
+ips=$(fail2ban-regex --out ip "$LOG" "$HERE/../../contrib/fail2ban/filter.d/sipd.conf" 2>/dev/null | sort -u | tr '\n' ' ')
+if [[ " $ips" == *" 192.0.2.66 "* ]]; then
+	fail "fail2ban: a user name cannot name the address to ban" "$ips"
+elif [[ " $ips" == *" 127.0.0.1 "* && " $ips" == *" 127.0.0.60 "* && " $ips" == *" 127.0.0.70 "* ]]; then
+	pass "fail2ban: the guessers' addresses found, not one a user name named"
+else
+	fail "fail2ban: the guessers' addresses found" "$ips"
+fi
 
 stop_sipd main
 finish scanner
