@@ -595,6 +595,15 @@ static bool alg_offered(const struct auth *a, enum digest_alg alg)
 	return false;
 }
 
+/* An HA1 of the algorithm's length that no password gives in practice: what the response of a user that
+ * does not exist (or has no hash for the algorithm) is checked against, at a known user's cost. */
+static const char *no_ha1(enum digest_alg alg)
+{
+	static const char zeros[] = "0000000000000000000000000000000000000000000000000000000000000000";
+
+	return alg == DIGEST_SHA256 ? zeros : zeros + 32;
+}
+
 /* Credentials that do not pass: logged with why, and a new challenge. */
 static enum auth_result rechallenge(struct auth *a, enum sip_hdr_id hdr, struct slice src, uint64_t key,
 				    struct slice user, const char *why, char *extra, size_t n)
@@ -621,6 +630,7 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 	char uname[64];
 	const char *ha1;
 	enum digest_verdict v;
+	bool right;
 	uint64_t key = a->unanswered ? client_key(a, req, src) : 0;
 
 	*reason = NULL;
@@ -655,14 +665,18 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 		return AUTH_BAD;
 	}
 	/* the user name unescaped (a '\\' in it is sent as a quoted-pair), as the digest was computed */
-	if (digest_unq_copy(uname, sizeof(uname), c.username) || auth_user_find(a, uname, user))
+	if (digest_unq_copy(uname, sizeof(uname), c.username) || auth_user_find(a, uname, user)) {
+		/* the hashes computed all the same, so that the time of the answer tells nothing either */
+		(void)digest_check(c.alg, no_ha1(c.alg), &c, req->method);
 		return fail(a, hdr, src, key, c.username, "unknown user", extra, n);
+	}
+	ha1 = c.alg == DIGEST_SHA256 ? user->ha1_sha256 : user->ha1_md5;
+	right = digest_check(c.alg, ha1[0] ? ha1 : no_ha1(c.alg), &c, req->method) && ha1[0];
 	if (user->disabled)
 		return fail(a, hdr, src, key, c.username, "disabled user", extra, n);
-	ha1 = c.alg == DIGEST_SHA256 ? user->ha1_sha256 : user->ha1_md5;
 	if (!ha1[0])
 		return fail(a, hdr, src, key, c.username, "no HA1 for that algorithm", extra, n);
-	if (!digest_check(c.alg, ha1, &c, req->method))
+	if (!right)
 		return fail(a, hdr, src, key, c.username, "wrong password", extra, n);
 	/* RFC 7616 3.3: the password was right; only the nonce is old, or from before a restart (the
 	 * nonce key is made at start): a fresh challenge with stale=true, not a failure */
