@@ -622,6 +622,14 @@ static enum auth_result fail(struct auth *a, enum sip_hdr_id hdr, struct slice s
 	return rechallenge(a, hdr, src, key, user, why, extra, n);
 }
 
+void auth_trust_note(struct auth *a, const char *user, const char *source, int64_t when)
+{
+	struct auth_user u;
+
+	if (a->trust && when > 0 && auth_callee_find(a, user, &u) == 0)
+		digest_trust_note(a->trust, slice_cstr(source), slice_cstr(u.name), (uint64_t)when);
+}
+
 enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_hdr_id hdr, const char *source,
 			    struct auth_user *user, char *extra, size_t n, const char **reason)
 {

@@ -49,6 +49,10 @@ int auth_callee_find(struct auth *a, const char *user, struct auth_user *u);
  * nonce) goes to the log, never on the wire. */
 enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_hdr_id hdr, const char *source,
 			    struct auth_user *user, char *extra, size_t n, const char **reason);
+/* Notes that user (a name or an extension) authenticated from source (an address, as auth_check's) at
+ * Unix second when: a binding loaded at start, so that its phone is let try while guesses for the user
+ * come from elsewhere (user_max_failures), as it was before the restart. Unknown users are ignored. */
+void auth_trust_note(struct auth *a, const char *user, const char *source, int64_t when);
 /* Reloads the users now (tests). */
 int auth_reload(struct auth *a);
 /* Replaces the configuration file's users with these (copied; SIGHUP) and reloads them with the store's. */

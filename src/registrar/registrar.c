@@ -1170,10 +1170,30 @@ out:
 
 /* ---- life cycle ---- */
 
+/* The address a loaded binding's phone authenticated from (its REGISTER's source) is its user's again, as
+ * before the restart: guesses for that user from elsewhere do not lock that phone out at its refresh. */
+static void trust_binding(struct registrar *r, const struct store_binding *b)
+{
+	const char *colon = strchr(b->received, ':');
+	struct sip_uri u;
+	struct tp_addr a;
+	char user[64], host[64];
+	long l;
+
+	if (!colon || tp_addr_parse(&a, colon + 1, 0) || !tp_addr_host(&a, host, sizeof(host)) ||
+	    sip_uri_parse(&u, slice_cstr(b->aor)) || !u.user.l || u.user.l >= sizeof(user))
+		return;
+	if ((l = sip_unescape(user, sizeof(user) - 1, u.user)) <= 0)
+		return;
+	user[l] = '\0';
+	auth_trust_note(r->auth, user, host, b->updated);
+}
+
 static int load_binding(const struct store_binding *b, void *arg)
 {
 	struct registrar *r = arg;
 
+	trust_binding(r, b);
 	return loc_put(r->loc, b, (int64_t)time(NULL));
 }
 

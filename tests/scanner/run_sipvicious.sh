@@ -25,6 +25,9 @@
 #   - guesses for alice from 25 addresses, one each (a botnet, each address under the pair's limit):
 #     past `user_max_failures` (20) her right password from an address she never authenticated from is
 #     refused (403), from the one she registered from before accepted (200); bob is not concerned;
+#   - restarted on its database, guesses for alice from 25 more addresses: her phone at the address of
+#     her stored binding still registers (200), another address 403 (the trust lives in memory; the
+#     bindings loaded at start give it back);
 #   - fail2ban-regex with contrib/fail2ban/filter.d/sipd.conf on the run's log: every failed
 #     authentication matched, the guessers' addresses found, and not an address a digest user name
 #     wrote into the line.
@@ -48,8 +51,7 @@ SIPD_ROLE=" for the scanners"
 SIPD_INI_PRE=$'[auth]\nalgorithms = MD5\n\n'
 T0=$(date +%s)
 
-start_sipd main "$PORT" <<'EOF' || finish scanner
-[user alice]
+USERS='[user alice]
 password = secret123
 extension = 1001
 
@@ -60,8 +62,8 @@ extension = 1002
 [user carol]
 password = pw3
 extension = 1003
-disabled = yes
-EOF
+disabled = yes'
+start_sipd main "$PORT" <<<"$USERS" || finish scanner
 LOG=$WORK/main.err
 
 # scanner NAME TOOL ARGS...: one run of a sipvicious tool from a port of our own, its output in $OUT
@@ -222,6 +224,28 @@ elif [[ " $ips" == *" 127.0.0.1 "* && " $ips" == *" 127.0.0.60 "* && " $ips" == 
 else
 	fail "fail2ban: the guessers' addresses found" "$ips"
 fi
+
+# ---- after a restart: a loaded binding's address is its user's, as before ----
+stop_sipd main
+start_sipd main "$PORT" <<<"$USERS" || finish scanner
+n401=0
+n403=0
+for i in $(seq 130 154); do
+	got=$("${PROBE[@]}" alike --src "127.0.0.$i" --port "$PORT" --method REGISTER --password "guess$i" alice 2>&1)
+	case $got in
+	"SIP/2.0 401 Unauthorized") n401=$((n401 + 1)) ;;
+	"SIP/2.0 403 Too many failed authentication attempts") n403=$((n403 + 1)) ;;
+	esac
+done
+[ "$n401" -eq 20 ] && [ "$n403" -eq 5 ] &&
+	pass "restarted: guesses for alice from 25 addresses, 20 checked (user_max_failures), 5 refused" ||
+	fail "restarted: guesses for alice from 25 addresses, 20 checked, 5 refused" "$n401 got 401, $n403 got 403"
+"${PROBE[@]}" register --port "$PORT" --src 127.0.0.2 --user alice --password secret123 --expect 200 >/dev/null &&
+	pass "restarted: alice's phone at the address of her stored binding: 200" ||
+	fail "restarted: alice's phone at the address of her stored binding: 200"
+"${PROBE[@]}" register --port "$PORT" --src 127.0.0.62 --user alice --password secret123 --expect 403 >/dev/null &&
+	pass "restarted: alice's right password from an address of no binding of hers: 403" ||
+	fail "restarted: alice's right password from an address of no binding of hers: 403"
 
 stop_sipd main
 finish scanner
