@@ -84,6 +84,21 @@ found_nothing() {
 	fi
 }
 
+# guess_alice FIRST: one wrong password for alice from each of 127.0.0.FIRST..FIRST+24; n401 and n403
+# count the answers
+guess_alice() {
+	local i got
+	n401=0
+	n403=0
+	for i in $(seq "$1" $(($1 + 24))); do
+		got=$("${PROBE[@]}" alike --src "127.0.0.$i" --port "$PORT" --method REGISTER --password "guess$i" alice 2>&1)
+		case $got in
+		"SIP/2.0 401 Unauthorized") n401=$((n401 + 1)) ;;
+		"SIP/2.0 403 Too many failed authentication attempts") n403=$((n403 + 1)) ;;
+		esac
+	done
+}
+
 # ---- svmap ----
 scanner svmap svmap
 if grep -qE "127\.0\.0\.1:$PORT +\| sipd/" "$OUT"; then
@@ -175,15 +190,7 @@ fi
 	fail "bob from the guesser's address: 200"
 
 # ---- guesses for one user from many addresses, each under the pair's limit ----
-n401=0
-n403=0
-for i in $(seq 100 124); do
-	got=$("${PROBE[@]}" alike --src "127.0.0.$i" --port "$PORT" --method REGISTER --password "guess$i" alice 2>&1)
-	case $got in
-	"SIP/2.0 401 Unauthorized") n401=$((n401 + 1)) ;;
-	"SIP/2.0 403 Too many failed authentication attempts") n403=$((n403 + 1)) ;;
-	esac
-done
+guess_alice 100
 # alice's failures of the last minute (the cases above) count too: how many of the 25 are checked varies
 if [ "$n401" -ge 1 ] && [ "$n403" -ge 1 ] && [ $((n401 + n403)) -eq 25 ]; then
 	pass "guesses for alice from 25 addresses, one each: $n401 checked (401), then $n403 refused (403)"
@@ -228,15 +235,7 @@ fi
 # ---- after a restart: a loaded binding's address is its user's, as before ----
 stop_sipd main
 start_sipd main "$PORT" <<<"$USERS" || finish scanner
-n401=0
-n403=0
-for i in $(seq 130 154); do
-	got=$("${PROBE[@]}" alike --src "127.0.0.$i" --port "$PORT" --method REGISTER --password "guess$i" alice 2>&1)
-	case $got in
-	"SIP/2.0 401 Unauthorized") n401=$((n401 + 1)) ;;
-	"SIP/2.0 403 Too many failed authentication attempts") n403=$((n403 + 1)) ;;
-	esac
-done
+guess_alice 130
 [ "$n401" -eq 20 ] && [ "$n403" -eq 5 ] &&
 	pass "restarted: guesses for alice from 25 addresses, 20 checked (user_max_failures), 5 refused" ||
 	fail "restarted: guesses for alice from 25 addresses, 20 checked, 5 refused" "$n401 got 401, $n403 got 403"
