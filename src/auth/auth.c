@@ -655,7 +655,7 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 	/* guesses for this user from many addresses, each under the pair's limit: only the addresses it
 	 * authenticated from before may try; the same 403, for names nobody has alike */
 	if (digest_limiter_blocked(a->user_limiter, SLICE_LIT(""), c.username, now_s()) &&
-	    !digest_trust_has(a->trust, src, c.username)) {
+	    (digest_unq_copy(uname, sizeof(uname), c.username) || !digest_trust_has(a->trust, src, slice_cstr(uname)))) {
 		log_info("auth: '%.*s' from %s refused: too many failures for the user from several addresses, "
 			 "and it never authenticated from this one", SLICE_ARG(c.username), source);
 		*reason = "Too many failed authentication attempts";
@@ -697,7 +697,7 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 	if (digest_nonce_use(a->nonces, c.nonce, c.has_qop ? c.nc : 0, now_s()) != DIGEST_NONCE_OK)
 		return fail(a, hdr, src, key, c.username, "replayed nonce count", extra, n);
 	digest_limiter_success(a->limiter, src, c.username);
-	digest_trust_note(a->trust, src, c.username, now_s());
+	digest_trust_note(a->trust, src, slice_cstr(user->name), now_s()); /* by its name, as at start */
 	if (a->unanswered)
 		digest_unanswered_answered(a->unanswered, key);
 	return AUTH_OK;
