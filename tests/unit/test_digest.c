@@ -851,6 +851,7 @@ static void test_limiter_prune(void **state)
 struct hammer {
 	struct digest_limiter *l;
 	struct digest_nonces *n;
+	struct digest_trust *t;
 	unsigned id;
 	char nonce[DIGEST_NONCE_MAX];
 };
@@ -872,6 +873,9 @@ static void *hammer_main(void *arg)
 		switch ((x >> 16) % 8) {
 		case 0:
 			digest_limiter_success(h->l, src, user);
+			digest_trust_note(h->t, src, user, now);
+			if (!digest_trust_has(h->t, src, user))
+				return (void *)3; /* five users, room for 1000: noted, then found */
 			break;
 		case 1:
 		case 2:
@@ -1049,6 +1053,7 @@ static void test_concurrent(void **state)
 	enum { THREADS = 4 };
 	struct digest_limiter *l;
 	struct digest_nonces *n;
+	struct digest_trust *tr;
 	struct hammer h[THREADS];
 	pthread_t t[THREADS];
 	void *ret[THREADS];
@@ -1057,8 +1062,9 @@ static void test_concurrent(void **state)
 	/* Small tables so eviction runs under contention too. */
 	assert_int_equal(digest_limiter_new(&l, 3, WINDOW, BLOCK, 8), 0);
 	assert_int_equal(digest_nonces_new(&n, LIFETIME, 64), 0);
+	assert_int_equal(digest_trust_new(&tr, 1000), 0);
 	for (unsigned i = 0; i < THREADS; i++) {
-		h[i] = (struct hammer){ .l = l, .n = n, .id = i + 1 };
+		h[i] = (struct hammer){ .l = l, .n = n, .t = tr, .id = i + 1 };
 		if (pthread_create(&t[i], NULL, hammer_main, &h[i]))
 			abort(); /* cannot fail the test with threads already running */
 	}
@@ -1068,8 +1074,10 @@ static void test_concurrent(void **state)
 		assert_int_equal((uintptr_t)ret[i], 0);
 	assert_true(digest_limiter_size(l) <= 8);
 	assert_true(digest_nonces_tracked(n) <= 64);
+	assert_true(digest_trust_size(tr) <= 5);
 	digest_limiter_free(l);
 	digest_nonces_free(n);
+	digest_trust_free(tr);
 }
 
 int main(void)
