@@ -151,7 +151,7 @@ struct slice digest__source(struct slice src, char buf[DIGEST_SOURCE_MAX])
 	struct in6_addr a;
 	char tmp[INET6_ADDRSTRLEN];
 
-	if (src.l >= sizeof(tmp) || !memchr(src.p, ':', src.l))
+	if (!src.l || src.l >= sizeof(tmp) || !memchr(src.p, ':', src.l))
 		return src;
 	memcpy(tmp, src.p, src.l);
 	tmp[src.l] = '\0';

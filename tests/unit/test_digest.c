@@ -972,6 +972,9 @@ static void test_limiter_per_user(void **state)
 	assert_true(blocked(l, "", "alice", T0 + 19));
 	assert_false(blocked(l, "", "bob", T0 + 19));
 	assert_false(blocked(l, "", "alice", T0 + 19 + BLOCK));
+	/* no source at all (a NULL slice, as fuzz_digest found): counted under the empty one, no memchr on NULL */
+	digest_limiter_failure(l, SLICE_NULL, slice_cstr("bob"), T0);
+	assert_false(digest_limiter_blocked(l, SLICE_NULL, slice_cstr("bob"), T0));
 	digest_limiter_free(l);
 }
 /* ---- clients that answer none of several challenges ---- */
