@@ -617,8 +617,15 @@ static enum auth_result rechallenge(struct auth *a, enum sip_hdr_id hdr, struct 
 static enum auth_result fail(struct auth *a, enum sip_hdr_id hdr, struct slice src, uint64_t key,
 			     struct slice user, const char *why, char *extra, size_t n)
 {
-	digest_limiter_failure(a->limiter, src, user, now_s());
-	digest_limiter_failure(a->user_limiter, SLICE_LIT(""), user, now_s());
+	unsigned secs;
+
+	/* a block that starts is a warning: what an administrator keeping only warnings wants to see */
+	if ((secs = digest_limiter_failure(a->limiter, src, user, now_s())))
+		log_warn("auth: '%.*s' from %.*s blocked for %u s: %u failed attempts within %u s", SLICE_ARG(user),
+			 SLICE_ARG(src), secs, a->cfg->max_failures, a->cfg->failure_window);
+	if ((secs = digest_limiter_failure(a->user_limiter, SLICE_LIT(""), user, now_s())))
+		log_warn("auth: '%.*s' blocked for %u s from addresses it never authenticated from: %u failed attempts "
+			 "within %u s", SLICE_ARG(user), secs, a->cfg->user_max_failures, a->cfg->failure_window);
 	return rechallenge(a, hdr, src, key, user, why, extra, n);
 }
 

@@ -74,7 +74,8 @@ int digest_limiter_new(struct digest_limiter **lp, unsigned max_failures, unsign
 		       size_t max_entries);
 void digest_limiter_free(struct digest_limiter *l);
 bool digest_limiter_blocked(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s);
-void digest_limiter_failure(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s);
+/* Counts a failure; the seconds of the block it starts, else 0. */
+unsigned digest_limiter_failure(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s);
 void digest_limiter_success(struct digest_limiter *l, struct slice source, struct slice user);
 /* Forgets the pairs that no longer matter (past their window, or an hour past their block), up to a few
  * thousand per shard, so that a flood's pairs go once it stops, not only as new failures come; the

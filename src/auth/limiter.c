@@ -247,15 +247,16 @@ static void lim_note_block(struct digest_limiter *l, uint64_t until)
 		;
 }
 
-void digest_limiter_failure(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s)
+unsigned digest_limiter_failure(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s)
 {
 	char pfx[DIGEST_SOURCE_MAX];
 	struct lim_shard *s;
 	struct lim_entry *e;
+	unsigned started = 0;
 	uint32_t h;
 
 	if (!l)
-		return;
+		return 0;
 	source = digest__source(source, pfx);
 	s = lim_shard_of(l, &source, &user, &h);
 	pthread_mutex_lock(&s->lock);
@@ -296,10 +297,12 @@ void digest_limiter_failure(struct digest_limiter *l, struct slice source, struc
 		e->fails = 0;
 		e->in_blocked = true;
 		lim_note_block(l, e->blocked_until);
+		started = e->block_len;
 	}
 	lim_list_append(lim_list_of(s, e), e);
 out:
 	pthread_mutex_unlock(&s->lock);
+	return started;
 }
 
 bool digest_limiter_blocked(struct digest_limiter *l, struct slice source, struct slice user, uint64_t now_s)

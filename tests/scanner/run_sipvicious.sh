@@ -170,6 +170,9 @@ if [ "$wrong" -eq 5 ] && [ "$refused" -ge 20 ]; then
 else
 	fail "alice: 5 guesses checked, the rest refused" "$wrong checked, $refused refused"
 fi
+warned=$(grep -c "warning: auth: 'alice' from 127.0.0.1 blocked for 60 s: 5 failed attempts within 60 s$" "$LOG")
+[ "$warned" -eq 1 ] && pass "the block's start is one warning in the log" ||
+	fail "the block's start is one warning in the log" "$warned such lines"
 scanner svcrack-zed svcrack -u zed -d "$WORK/long.txt"
 unknown=$(grep -c "unknown user for user 'zed' from 127\.0\.0\.1$" "$LOG")
 refused=$(grep -c "'zed' from 127.0.0.1 refused: too many failures" "$LOG")
@@ -201,7 +204,8 @@ fi
 	pass "then alice's right password from an address she never authenticated from: 403 (user_max_failures)" ||
 	fail "then alice's right password from an address she never authenticated from: 403"
 grep -q "'alice' from 127.0.0.60 refused: too many failures for the user from several addresses" "$LOG" &&
-	pass "the log says why: too many failures for the user from several addresses" ||
+	grep -q "warning: auth: 'alice' blocked for 60 s from addresses it never authenticated from: 20 failed attempts within 60 s$" "$LOG" &&
+	pass "the log says why (a warning when the user's block starts, each refusal at info)" ||
 	fail "the log says why: too many failures for the user from several addresses"
 "${PROBE[@]}" register --port "$PORT" --src 127.0.0.2 --user alice --password secret123 --expect 200 >/dev/null &&
 	pass "alice's phone at the address she registered from before: 200" ||

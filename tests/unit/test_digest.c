@@ -658,10 +658,13 @@ static void test_limiter_block(void **state)
 
 	(void)state;
 	assert_int_equal(digest_limiter_new(&l, FAILS, WINDOW, BLOCK, 1000), 0);
-	fail_n(l, "192.0.2.1", "alice", FAILS - 1, T0);
+	fail_n(l, "192.0.2.1", "alice", FAILS - 2, T0);
+	assert_int_equal(digest_limiter_failure(l, S("192.0.2.1"), S("alice"), T0), 0); /* no block starts */
 	assert_false(blocked(l, "192.0.2.1", "alice", T0));
-	fail_n(l, "192.0.2.1", "alice", 1, T0 + 1);
+	/* the failure that starts the block says for how long */
+	assert_int_equal(digest_limiter_failure(l, S("192.0.2.1"), S("alice"), T0 + 1), BLOCK);
 	assert_true(blocked(l, "192.0.2.1", "alice", T0 + 1));
+	assert_int_equal(digest_limiter_failure(l, S("192.0.2.1"), S("alice"), T0 + 2), 0); /* refused anyway */
 	/* Only that pair: the same address for another user (a NAT), the user from elsewhere. */
 	assert_false(blocked(l, "192.0.2.1", "bob", T0 + 1));
 	assert_false(blocked(l, "192.0.2.2", "alice", T0 + 1));
