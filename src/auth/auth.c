@@ -46,6 +46,7 @@ struct auth {
 	struct digest_nonces *nonces;
 	struct digest_limiter *limiter;       /* failures per (source, user) */
 	struct digest_limiter *user_limiter;  /* failures per user, from any source; NULL: no such rule */
+	struct digest_limiter *src_limiter;   /* failures per source, for any user; NULL: no such rule */
 	struct digest_trust *trust;           /* where each user authenticated from */
 	struct digest_unanswered *unanswered; /* NULL with one algorithm: nothing to fall back to */
 	uint32_t key_seed[2];
@@ -435,12 +436,14 @@ int auth_new(struct auth **ap, const struct config *cfg, const char *db)
 	if (!err)
 		err = digest_limiter_new(&a->limiter, cfg->max_failures, cfg->failure_window, cfg->block_time,
 					 1u << 20);
-	if (!err && cfg->user_max_failures) {
+	if (!err && cfg->user_max_failures)
 		err = digest_limiter_new(&a->user_limiter, cfg->user_max_failures, cfg->failure_window,
 					 cfg->block_time, 1u << 18);
-		if (!err)
-			err = digest_trust_new(&a->trust, 1u << 20);
-	}
+	if (!err && cfg->source_max_failures)
+		err = digest_limiter_new(&a->src_limiter, cfg->source_max_failures, cfg->failure_window,
+					 cfg->block_time, 1u << 18);
+	if (!err && (cfg->user_max_failures || cfg->source_max_failures))
+		err = digest_trust_new(&a->trust, 1u << 20);
 	if (!err && a->nalgs > 1) {
 		err = digest_unanswered_new(&a->unanswered, 1u << 14);
 		a->key_seed[0] = digest__random_seed();
@@ -479,6 +482,7 @@ void auth_free(struct auth *a)
 	digest_nonces_free(a->nonces);
 	digest_limiter_free(a->limiter);
 	digest_limiter_free(a->user_limiter);
+	digest_limiter_free(a->src_limiter);
 	digest_trust_free(a->trust);
 	digest_unanswered_free(a->unanswered);
 	pthread_mutex_destroy(&a->stop_lock);
@@ -492,7 +496,9 @@ void auth_free(struct auth *a)
 
 void auth_housekeeping(struct auth *a)
 {
-	size_t n = a ? digest_limiter_sweep(a->limiter, now_s()) + digest_limiter_sweep(a->user_limiter, now_s()) : 0;
+	size_t n = a ? digest_limiter_sweep(a->limiter, now_s()) + digest_limiter_sweep(a->user_limiter, now_s()) +
+			      digest_limiter_sweep(a->src_limiter, now_s())
+		     : 0;
 
 	if (n)
 		log_debug("auth: %zu (source, user) failure record(s) past their time forgotten", n);
@@ -626,7 +632,25 @@ static enum auth_result fail(struct auth *a, enum sip_hdr_id hdr, struct slice s
 	if ((secs = digest_limiter_failure(a->user_limiter, SLICE_LIT(""), user, now_s())))
 		log_warn("auth: '%.*s' blocked for %u s from addresses it never authenticated from: %u failed attempts "
 			 "within %u s", SLICE_ARG(user), secs, a->cfg->user_max_failures, a->cfg->failure_window);
+	if ((secs = digest_limiter_failure(a->src_limiter, src, SLICE_LIT(""), now_s())))
+		log_warn("auth: %.*s blocked for %u s for users that never authenticated from it: %u failed attempts "
+			 "within %u s", SLICE_ARG(src), secs, a->cfg->source_max_failures, a->cfg->failure_window);
 	return rechallenge(a, hdr, src, key, user, why, extra, n);
+}
+
+/* Which spread of failures refuses these credentials from src: failures for the user from several
+ * addresses, or from src for several users, and the user never authenticated from src; NULL: none. */
+static const char *spread_block(struct auth *a, struct slice src, struct slice user, char *uname, size_t n)
+{
+	const char *why = NULL;
+
+	if (digest_limiter_blocked(a->user_limiter, SLICE_LIT(""), user, now_s()))
+		why = "for the user from several addresses";
+	else if (digest_limiter_blocked(a->src_limiter, src, SLICE_LIT(""), now_s()))
+		why = "from this address for several users";
+	if (why && !digest_unq_copy(uname, n, user) && digest_trust_has(a->trust, src, slice_cstr(uname)))
+		why = NULL;
+	return why;
 }
 
 void auth_trust_note(struct auth *a, const char *user, const char *source, int64_t when)
@@ -645,6 +669,7 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 	char uname[64];
 	const char *ha1;
 	enum digest_verdict v;
+	const char *why;
 	bool right;
 	uint64_t key = a->unanswered ? client_key(a, req, src) : 0;
 
@@ -659,12 +684,12 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 		*reason = "Too many failed authentication attempts";
 		return AUTH_FORBIDDEN;
 	}
-	/* guesses for this user from many addresses, each under the pair's limit: only the addresses it
-	 * authenticated from before may try; the same 403, for names nobody has alike */
-	if (digest_limiter_blocked(a->user_limiter, SLICE_LIT(""), c.username, now_s()) &&
-	    (digest_unq_copy(uname, sizeof(uname), c.username) || !digest_trust_has(a->trust, src, slice_cstr(uname)))) {
-		log_info("auth: '%.*s' from %s refused: too many failures for the user from several addresses, "
-			 "and it never authenticated from this one", SLICE_ARG(c.username), source);
+	/* guesses for this user from many addresses, or from this address for many users (password spraying),
+	 * each under the pair's limit: only a user and an address it authenticated from before may go on; the
+	 * same 403, for names nobody has alike */
+	if ((why = spread_block(a, src, c.username, uname, sizeof(uname)))) {
+		log_info("auth: '%.*s' from %s refused: too many failures %s, and it never authenticated from this "
+			 "one", SLICE_ARG(c.username), source, why);
 		*reason = "Too many failed authentication attempts";
 		return AUTH_FORBIDDEN;
 	}

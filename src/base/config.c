@@ -64,6 +64,7 @@ static const struct key keys[] = {
 	{ "auth", "max_failures", K_UINT, F(max_failures), 1, 1000, "5" },
 	{ "auth", "failure_window", K_UINT, F(failure_window), 1, 86400, "60" },
 	{ "auth", "user_max_failures", K_UINT, F(user_max_failures), 0, 1000000, "20" },
+	{ "auth", "source_max_failures", K_UINT, F(source_max_failures), 0, 1000000, "100" },
 	{ "auth", "block_time", K_UINT, F(block_time), 1, 86400, "60" },
 	{ "auth", "register_auth", K_BOOL, F(register_auth), 0, 0, "yes" },
 	{ "proxy", "record_route", K_BOOL, F(record_route), 0, 0, "yes" },

@@ -66,6 +66,7 @@ struct config {
 	unsigned max_failures;         /* per (source address, user) within failure_window */
 	unsigned failure_window;       /* seconds */
 	unsigned user_max_failures;    /* per user from any sources within failure_window; 0: no such rule */
+	unsigned source_max_failures;  /* per source for any users within failure_window; 0: no such rule */
 	unsigned block_time;           /* seconds, doubling per repeated block */
 	bool register_auth;            /* REGISTER must authenticate */
 	/* [proxy] */

@@ -25,6 +25,9 @@
 #   - guesses for alice from 25 addresses, one each (a botnet, each address under the pair's limit):
 #     past `user_max_failures` (20) her right password from an address she never authenticated from is
 #     refused (403), from the one she registered from before accepted (200); bob is not concerned;
+#   - one address trying one password for 110 made-up names (password spraying, one guess per name):
+#     past `source_max_failures` (100) only users that authenticated from that address before may
+#     (bob 200), others 403 there (dave) and 200 elsewhere;
 #   - restarted on its database, guesses for alice from 25 more addresses: her phone at the address of
 #     her stored binding still registers (200), another address 403 (the trust lives in memory; the
 #     bindings loaded at start give it back);
@@ -62,7 +65,11 @@ extension = 1002
 [user carol]
 password = pw3
 extension = 1003
-disabled = yes'
+disabled = yes
+
+[user dave]
+password = pw4
+extension = 1004'
 start_sipd main "$PORT" <<<"$USERS" || finish scanner
 LOG=$WORK/main.err
 
@@ -84,14 +91,15 @@ found_nothing() {
 	fi
 }
 
-# guess_alice FIRST: one wrong password for alice from each of 127.0.0.FIRST..FIRST+24; n401 and n403
-# count the answers
-guess_alice() {
+# guesses SRC NAME PASSWORD FIRST LAST: a REGISTER for NAME from SRC with PASSWORD, for each i from FIRST
+# to LAST, "{i}" in SRC, NAME and PASSWORD standing for i; n401 and n403 count the answers
+guesses() {
 	local i got
 	n401=0
 	n403=0
-	for i in $(seq "$1" $(($1 + 24))); do
-		got=$("${PROBE[@]}" alike --src "127.0.0.$i" --port "$PORT" --method REGISTER --password "guess$i" alice 2>&1)
+	for i in $(seq "$4" "$5"); do
+		got=$("${PROBE[@]}" alike --src "${1//\{i\}/$i}" --port "$PORT" --method REGISTER --password "${3//\{i\}/$i}" \
+			"${2//\{i\}/$i}" 2>&1)
 		case $got in
 		"SIP/2.0 401 Unauthorized") n401=$((n401 + 1)) ;;
 		"SIP/2.0 403 Too many failed authentication attempts") n403=$((n403 + 1)) ;;
@@ -193,7 +201,7 @@ fi
 	fail "bob from the guesser's address: 200"
 
 # ---- guesses for one user from many addresses, each under the pair's limit ----
-guess_alice 100
+guesses '127.0.0.{i}' alice 'guess{i}' 100 124
 # alice's failures of the last minute (the cases above) count too: how many of the 25 are checked varies
 if [ "$n401" -ge 1 ] && [ "$n403" -ge 1 ] && [ $((n401 + n403)) -eq 25 ]; then
 	pass "guesses for alice from 25 addresses, one each: $n401 checked (401), then $n403 refused (403)"
@@ -212,6 +220,24 @@ grep -q "'alice' from 127.0.0.60 refused: too many failures for the user from se
 	fail "alice's phone at the address she registered from before: 200"
 "${PROBE[@]}" register --port "$PORT" --src 127.0.0.61 --user bob --password hunter2 --expect 200 >/dev/null &&
 	pass "bob from a new address meanwhile: 200" || fail "bob from a new address meanwhile: 200"
+
+# ---- one address, one password, many users (password spraying) ----
+"${PROBE[@]}" register --port "$PORT" --src 127.0.0.80 --user bob --password hunter2 --expect 200 >/dev/null ||
+	fail "bob registers from 127.0.0.80 before the spraying: 200"
+guesses 127.0.0.80 'spray{i}' 123456 1 110
+[ "$n401" -eq 100 ] && [ "$n403" -eq 10 ] &&
+	pass "one password for 110 names from one address: 100 checked (source_max_failures), 10 refused" ||
+	fail "one password for 110 names from one address: 100 checked, 10 refused" "$n401 got 401, $n403 got 403"
+grep -q "warning: auth: 127.0.0.80 blocked for 60 s for users that never authenticated from it: 100 failed attempts within 60 s$" "$LOG" &&
+	pass "the spraying address's block is a warning" || fail "the spraying address's block is a warning"
+"${PROBE[@]}" register --port "$PORT" --src 127.0.0.80 --user bob --password hunter2 --expect 200 >/dev/null &&
+	pass "bob, who authenticated from that address before, still registers from it: 200" ||
+	fail "bob, who authenticated from that address before, still registers from it: 200"
+"${PROBE[@]}" register --port "$PORT" --src 127.0.0.80 --user dave --password pw4 --expect 403 >/dev/null &&
+	pass "dave's right password from that address, where he never authenticated: 403" ||
+	fail "dave's right password from that address, where he never authenticated: 403"
+"${PROBE[@]}" register --port "$PORT" --src 127.0.0.81 --user dave --password pw4 --expect 200 >/dev/null &&
+	pass "dave from another address: 200" || fail "dave from another address: 200"
 
 # ---- fail2ban's filter (contrib/fail2ban) on this run's log ----
 # a user name that names another address, which the filter must not take for the source
@@ -239,7 +265,7 @@ fi
 # ---- after a restart: a loaded binding's address is its user's, as before ----
 stop_sipd main
 start_sipd main "$PORT" <<<"$USERS" || finish scanner
-guess_alice 130
+guesses '127.0.0.{i}' alice 'guess{i}' 130 154
 [ "$n401" -eq 20 ] && [ "$n403" -eq 5 ] &&
 	pass "restarted: guesses for alice from 25 addresses, 20 checked (user_max_failures), 5 refused" ||
 	fail "restarted: guesses for alice from 25 addresses, 20 checked, 5 refused" "$n401 got 401, $n403 got 403"
