@@ -1664,13 +1664,8 @@ static bool from_is_user(struct proxy *p, const struct sip_msg *req, const struc
 			 const struct sip_uri *from, const struct auth_user *user)
 {
 	char fuser[64];
-	long l = -1;
 
-	if (from->user.l < sizeof(fuser))
-		l = sip_unescape(fuser, sizeof(fuser) - 1, from->user);
-	if (l > 0)
-		fuser[l] = '\0';
-	if (l > 0 && auth_user_answers_to(p->auth, user, fuser))
+	if (sip_uri_user(from, fuser, sizeof(fuser)) > 0 && auth_user_answers_to(p->auth, user, fuser))
 		return true;
 	log_info("proxy: %s authenticated but sends as another From: refused", user->name);
 	answer(p, req, o, 403, "Credentials do not match the From", NULL);
@@ -1745,12 +1740,8 @@ static void target_uri_set(char *dst, size_t n, struct slice contact)
 static bool callee_known(struct proxy *p, const struct sip_uri *ruri, struct auth_user *u, const char **alias)
 {
 	char user[64];
-	long l = ruri->user.l < sizeof(user) ? sip_unescape(user, sizeof(user) - 1, ruri->user) : -1;
 
-	if (l <= 0)
-		return false;
-	user[l] = '\0';
-	if (auth_callee_find(p->auth, user, u))
+	if (sip_uri_user(ruri, user, sizeof(user)) <= 0 || auth_callee_find(p->auth, user, u))
 		return false;
 	*alias = strcmp(user, u->name) ? u->name : u->extension;
 	return true;

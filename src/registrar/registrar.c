@@ -471,12 +471,8 @@ bool registrar_aor_key(const struct registrar *r, const struct sip_uri *u, char 
 static bool user_may_register(struct registrar *r, const struct auth_user *u, const struct sip_uri *to)
 {
 	char user[64];
-	long l = to->user.l < sizeof(user) ? sip_unescape(user, sizeof(user) - 1, to->user) : -1;
 
-	if (l < 0)
-		return false;
-	user[l] = '\0';
-	return auth_user_answers_to(r->auth, u, user);
+	return sip_uri_user(to, user, sizeof(user)) >= 0 && auth_user_answers_to(r->auth, u, user);
 }
 
 /* Contacts of the request, with the expiry each asks for (10.3 step 6). 0, or the status to answer. */
@@ -1178,15 +1174,10 @@ static void trust_binding(struct registrar *r, const struct store_binding *b)
 	struct sip_uri u;
 	struct tp_addr a;
 	char user[64], host[64];
-	long l;
 
-	if (!colon || tp_addr_parse(&a, colon + 1, 0) || !tp_addr_host(&a, host, sizeof(host)) ||
-	    sip_uri_parse(&u, slice_cstr(b->aor)) || !u.user.l || u.user.l >= sizeof(user))
-		return;
-	if ((l = sip_unescape(user, sizeof(user) - 1, u.user)) <= 0)
-		return;
-	user[l] = '\0';
-	auth_trust_note(r->auth, user, host, b->updated);
+	if (colon && !tp_addr_parse(&a, colon + 1, 0) && tp_addr_host(&a, host, sizeof(host)) &&
+	    !sip_uri_parse(&u, slice_cstr(b->aor)) && sip_uri_user(&u, user, sizeof(user)) > 0)
+		auth_trust_note(r->auth, user, host, b->updated);
 }
 
 static int load_binding(const struct store_binding *b, void *arg)

@@ -133,6 +133,15 @@ long sip_unescape(char *dst, size_t n, struct slice s)
 	return (long)o;
 }
 
+long sip_uri_user(const struct sip_uri *u, char *dst, size_t n)
+{
+	long l = u->user.l < n ? sip_unescape(dst, n - 1, u->user) : -1;
+
+	if (l >= 0)
+		dst[l] = '\0';
+	return l;
+}
+
 static void uri_known_params(struct sip_uri *u)
 {
 	struct slice rest = u->params, name, value;

@@ -32,6 +32,9 @@ bool sip_param_find(struct slice params, const char *name, struct slice *value);
 bool sip_param_next(struct slice *rest, struct slice *name, struct slice *value);
 /* Decodes %HH escapes into dst (size n); the decoded length, or -1 on a bad escape or overflow. */
 long sip_unescape(char *dst, size_t n, struct slice s);
+/* u's user part decoded into dst as a C string (n bytes with its NUL): its length (0 for none), or -1 when
+ * its escaped form is not shorter than n or an escape is bad. */
+long sip_uri_user(const struct sip_uri *u, char *dst, size_t n);
 /* RFC 3261 19.1.4 comparison of two sip/sips URIs. */
 bool sip_uri_equal(const struct sip_uri *a, const struct sip_uri *b);
 

@@ -381,6 +381,29 @@ static void test_unescape(void **state)
 	assert_int_equal(sip_unescape(buf, 2, SLICE_LIT("%41%42%43")), -1);
 }
 
+/* A URI's user part as a C string: decoded and NUL-terminated, 0 for none, -1 when its escaped form does
+ * not fit (the check every caller made before) or an escape is bad. */
+static void test_uri_user(void **state)
+{
+	struct sip_uri u;
+	char buf[8];
+
+	(void)state;
+	assert_int_equal(sip_uri_parse(&u, SLICE_LIT("sip:%41lice@example.com")), 0);
+	assert_int_equal(sip_uri_user(&u, buf, sizeof(buf)), 5);
+	assert_string_equal(buf, "Alice");
+	assert_int_equal(sip_uri_parse(&u, SLICE_LIT("sip:example.com")), 0);
+	assert_int_equal(sip_uri_user(&u, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	assert_int_equal(sip_uri_parse(&u, SLICE_LIT("sip:%41%42%43%44@example.com")), 0); /* 12 escaped, 4 decoded */
+	assert_int_equal(sip_uri_user(&u, buf, sizeof(buf)), -1);
+	assert_int_equal(sip_uri_parse(&u, SLICE_LIT("sip:1234567@example.com")), 0);
+	assert_int_equal(sip_uri_user(&u, buf, sizeof(buf)), 7);
+	assert_string_equal(buf, "1234567");
+	assert_int_equal(sip_uri_parse(&u, SLICE_LIT("sip:12345678@example.com")), 0);
+	assert_int_equal(sip_uri_user(&u, buf, sizeof(buf)), -1);
+}
+
 static void expect_equal(const char *a, const char *b, bool want)
 {
 	struct sip_uri ua, ub;
@@ -482,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_param_find),
 		cmocka_unit_test(test_param_next),
 		cmocka_unit_test(test_unescape),
+		cmocka_unit_test(test_uri_user),
 		cmocka_unit_test_teardown(test_uri_equal_matches, release),
 		cmocka_unit_test_teardown(test_uri_equal_differs, release),
 		cmocka_unit_test_teardown(test_uri_equal_long_user, release),
