@@ -65,15 +65,9 @@ void digest_trust_free(struct digest_trust *t)
 	for (size_t i = 0; i < t->nshards; i++) {
 		struct trust_shard *s = &t->shards[i];
 
-		for (size_t b = 0; b < s->buckets.n; b++) {
-			struct htab_link *l = s->buckets.v[b];
-
-			while (l) {
-				struct htab_link *next = l->next;
-
-				free(l);
-				l = next;
-			}
+		for (struct htab_link *l = htab_next(&s->buckets, NULL), *next; l; l = next) {
+			next = htab_next(&s->buckets, l);
+			free(l);
 		}
 		htab_free(&s->buckets);
 		pthread_mutex_destroy(&s->lock);
