@@ -11,14 +11,17 @@
       a REGISTER for U from ADDR, the challenge answered (as NAME if given): exits 0 when the final
       answer is CODE.
 
-Only the standard library; a name is a user name or an extension.
+The digest is regclient.py's (tests/registrar); a name is a user name or an extension.
 """
 import argparse
-import hashlib
+import os
 import random
 import re
 import socket
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "registrar"))
+from regclient import digest_response, quoted_pairs  # noqa: E402  (the registrar tests' digest)
 
 HOST = "127.0.0.1"
 
@@ -66,16 +69,14 @@ def challenge(hdrs):
 
 
 def answer(hname, ch, method, uri, name, password, auth_user=None):
-    md5 = lambda s: hashlib.md5(s.encode()).hexdigest()
-    cnonce, nc = "%08x" % random.getrandbits(32), "00000001"
+    cnonce, realm = "%08x" % random.getrandbits(32), ch.get("realm", "")
     name = auth_user or name
-    ha1 = md5("%s:%s:%s" % (name, ch.get("realm", ""), password))
-    ha2 = md5("%s:%s" % (method, uri))
-    resp = md5(":".join([ha1, ch["nonce"], nc, cnonce, "auth", ha2]))
+    resp = digest_response("MD5", name, realm, password, method, uri, ch["nonce"], 1, cnonce)
     field = "Authorization" if hname == "www-authenticate" else "Proxy-Authorization"
     return ('%s: Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=MD5, '
-            'cnonce="%s", qop=auth, nc=%s%s' % (field, name, ch.get("realm", ""), ch["nonce"], uri, resp, cnonce,
-                                                nc, ', opaque="%s"' % ch["opaque"] if "opaque" in ch else ""))
+            'cnonce="%s", qop=auth, nc=00000001%s' % (field, quoted_pairs(name), quoted_pairs(realm), ch["nonce"],
+                                                     uri, resp, cnonce,
+                                                     ', opaque="%s"' % ch["opaque"] if "opaque" in ch else ""))
 
 
 def ask(port, method, name, password, from_host, src=HOST, auth_user=None):
