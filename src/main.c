@@ -12,6 +12,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "core/core.h"
+#include "mgmt/ctl.h"
 #include "net/transport.h"
 #include "sip/status.h"
 
@@ -151,11 +152,35 @@ static void report_warnings(const struct config *cfg, bool to_stderr)
 	}
 }
 
+/* The control socket (sipctl's way to what only sipd's memory holds), when [general] control_socket
+ * allows one. sipd runs without it when it cannot have it: the SIP service matters more. */
+static struct ctl *control_start(const struct config *cfg, struct core *core)
+{
+	char sock[CONFIG_STR];
+	struct ctl *ctl = NULL;
+	int err = config_control_path(cfg->control_socket, cfg->db_path, sock, sizeof(sock));
+
+	if (err == ENOENT)
+		return NULL;
+	if (err)
+		log_warn("control socket: the database's path with .ctl is too long for a Unix socket; set [general] "
+			 "control_socket (sipctl show blocks and unblock will not reach this sipd)");
+	else if ((err = ctl_new(&ctl, sock, core_admin, core)) == EADDRINUSE)
+		log_warn("control socket %s: another sipd answers there (give each its own [general] "
+			 "control_socket); this one has none", sock);
+	else if (err)
+		log_warn("control socket %s: %s; sipd runs without one", sock, strerror(err));
+	else
+		log_info("control socket %s", sock);
+	return ctl;
+}
+
 static int run(const struct config *cfg, const char *path)
 {
 	char all[CONFIG_MAX_LISTEN * 130];
 	struct tp_config tc = { 0 };
 	struct core *core = NULL;
+	struct ctl *ctl;
 	struct tp *tp = NULL;
 	sigset_t set;
 	int sig = 0, err;
@@ -205,9 +230,11 @@ static int run(const struct config *cfg, const char *path)
 		core_free(core);
 		return 1;
 	}
+	ctl = control_start(cfg, core);
 	log_info("sipd %s running: %u worker(s), %s", SIPD_VERSION, tp_worker_count(tp), listeners(cfg, all, sizeof(all)));
 	sig = wait_for_signal(&set, core, path);
 	log_info("signal %d: stopping", sig);
+	ctl_free(ctl);
 	tp_stop(tp);
 	core_free(core);
 	log_info("stopped");

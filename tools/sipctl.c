@@ -1,5 +1,6 @@
 /* sipctl.c: sipd's admin command line: users (HA1 hashes, never passwords) and registrations, straight
- * on the database, also while sipd runs (SQLite locking; a write waits up to 5 s for sipd's).
+ * on the database, also while sipd runs (SQLite locking; a write waits up to 5 s for sipd's); and what
+ * only the running sipd's memory holds (authentication blocks), through its control socket.
  * Exit status: 0 done, 1 error, 2 usage. */
 #include <errno.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "base/config.h"
+#include "mgmt/ctl.h"
 #include "registrar/natping.h"
 #include "store/store.h"
 
@@ -25,15 +27,17 @@ enum { EXIT_OK = 0, EXIT_ERR = 1, EXIT_USAGE = 2 };
 #define PASSWORD_MAX 1024
 
 static const char usage_text[] =
-	"usage: sipctl [-d PATH | -c sipd.conf] COMMAND [ARGS]\n"
+	"usage: sipctl [-d PATH | -c sipd.conf] [-s SOCKET] COMMAND [ARGS]\n"
 	"\n"
 	"Administers sipd's users and shows and removes its registrations, working on the database\n"
-	"directly (also while sipd runs).\n"
+	"directly (also while sipd runs), and shows and lifts the running sipd's authentication blocks.\n"
 	"\n"
 	"Options (before or after the command):\n"
 	"  -d, --db PATH      the database (default: " DEFAULT_DB "; \"sqlite:PATH\" works too)\n"
 	"  -c, --config FILE  sipd's configuration: the database from [database] path (unless -d),\n"
-	"                     the default realm from [auth] realm or the first [general] domain\n"
+	"                     the default realm from [auth] realm or the first [general] domain,\n"
+	"                     the control socket from [general] control_socket\n"
+	"  -s, --socket PATH  sipd's control socket (default: the database's path, .ctl for .db)\n"
 	"  -h, --help         this help\n"
 	"  -V, --version      sipctl's version\n"
 	"\n"
@@ -53,6 +57,14 @@ static const char usage_text[] =
 	"                              CONTACT as show registrations lists it; a running sipd drops it\n"
 	"                              from memory within a second. The phone may register again.\n"
 	"\n"
+	"Commands that ask the running sipd (its control socket; sipd's user or root only):\n"
+	"  show blocks                 the authentication blocks in force: of a user from one\n"
+	"                              address, of a user from every address it never logged in\n"
+	"                              from, of an address for the users that never logged in from it\n"
+	"  unblock user NAME [address ADDR] | unblock address ADDR | unblock all\n"
+	"                              lifts those blocks and forgets their failures so far\n"
+	"  ping                        whether sipd answers there\n"
+	"\n"
 	"Without --password or --ha1 the password is read from standard input (one line; asked twice,\n"
 	"without echo, on a terminal), so it never shows in ps. sipctl stores HA1 = MD5 and SHA-256 of\n"
 	"NAME:REALM:PASSWORD, never the password. REALM must be sipd's digest realm: [auth] realm, else\n"
@@ -63,6 +75,8 @@ static const char usage_text[] =
 
 static const char *db_opt;   /* -d */
 static const char *conf_opt; /* -c */
+static const char *sock_opt; /* -s */
+static char conf_sock[CONFIG_STR]; /* -c's [general] control_socket */
 static char realm_default[128] = DEFAULT_REALM;
 
 static void __attribute__((format(printf, 1, 2))) error(const char *fmt, ...)
@@ -106,7 +120,8 @@ static bool opt_is(const struct opt *o, const char *a, size_t len)
  * 0, or EXIT_USAGE after saying why. */
 static int opt_take(int argc, char **argv, int *i, const struct opt *opts)
 {
-	static const struct opt common[] = { { "--db", "-d", &db_opt }, { "--config", "-c", &conf_opt }, { NULL, NULL, NULL } };
+	static const struct opt common[] = { { "--db", "-d", &db_opt }, { "--config", "-c", &conf_opt },
+					     { "--socket", "-s", &sock_opt }, { NULL, NULL, NULL } };
 	const char *a = argv[*i], *eq = strchr(a, '=');
 	size_t len = eq && a[1] == '-' ? (size_t)(eq - a) : strlen(a);
 	const struct opt *o = NULL;
@@ -404,6 +419,7 @@ static int conf_read(char *db, size_t dbsize)
 		return 1;
 	}
 	snprintf(db, dbsize, "%s", cfg.db_path);
+	snprintf(conf_sock, sizeof(conf_sock), "%s", cfg.control_socket);
 	if (cfg.realm[0])
 		snprintf(realm_default, sizeof(realm_default), "%s", cfg.realm);
 	else if (cfg.domain[0])
@@ -796,6 +812,8 @@ static int reg_row(const struct store_binding *b, void *arg)
 	return table_add(&r->t, row);
 }
 
+static int show_blocks(void);
+
 static int cmd_show(int argc, char **argv)
 {
 	static const char *const head[] = { "AOR", "CONTACT", "RECEIVED", "TRANSPORT", "SOCKET", "NAT", "EXPIRES",
@@ -808,8 +826,10 @@ static int cmd_show(int argc, char **argv)
 	ret = args_parse(argc, argv, NULL, pos, 2, &npos);
 	if (ret)
 		return ret;
+	if (npos == 1 && !strcmp(pos[0], "blocks"))
+		return show_blocks();
 	if (npos < 1 || (strcmp(pos[0], "registrations") && strcmp(pos[0], "regs")))
-		return usage_error("show what? (show registrations [AOR|USER])");
+		return usage_error("show what? (show registrations [AOR|USER], show blocks)");
 	memset(&r, 0, sizeof(r));
 	r.who = npos == 2 ? pos[1] : NULL;
 	r.t.ncols = 9;
@@ -904,6 +924,123 @@ static int cmd_unregister(int argc, char **argv)
 	return ret;
 }
 
+/* ---- commands for the running sipd, through its control socket ---- */
+
+/* Sends the words to sipd and returns its answer's lines after "OK" (malloc'd; *body points into it),
+ * or NULL after saying why. */
+static char *ask_sipd(int argc, char **argv, char **body)
+{
+	char db[CONFIG_STR] = "sipd.db", path[CONFIG_STR], *answer = NULL;
+	int err;
+
+	if (conf_opt && conf_read(db, sizeof(db)))
+		return NULL;
+	if (db_opt)
+		snprintf(db, sizeof(db), "%s", db_opt);
+	err = config_control_path(sock_opt ? sock_opt : conf_sock, db, path, sizeof(path));
+	if (err == ENOENT) {
+		error("the configuration has no control socket ([general] control_socket = none)");
+		return NULL;
+	}
+	if (err) {
+		error("the control socket's path is too long for a Unix socket: give -s PATH");
+		return NULL;
+	}
+	err = ctl_request(path, argc, argv, &answer, 5000);
+	if (err == ENOENT || err == ECONNREFUSED)
+		error("sipd does not answer on %s: is it running? (-s PATH, or -c with its configuration)", path);
+	else if (err == EACCES)
+		error("%s: permission denied: run sipctl as the user sipd runs as, or as root", path);
+	else if (err == EINVAL)
+		error("an argument is empty or has white space in it");
+	else if (err)
+		error("%s: %s", path, strerror(err));
+	if (err)
+		return NULL;
+	if (strncmp(answer, "OK\n", 3)) {
+		size_t l = strcspn(answer, "\n");
+
+		error("sipd: %.*s", (int)l, !strncmp(answer, "ERR ", 4) ? answer + 4 : answer);
+		free(answer);
+		return NULL;
+	}
+	*body = answer + 3;
+	return answer;
+}
+
+static int cmd_ping(int argc, char **argv)
+{
+	char *words[] = { "ping" }, *body, *answer;
+	const char *pos[1];
+	int npos, ret = args_parse(argc, argv, NULL, pos, 0, &npos);
+
+	if (ret)
+		return ret;
+	if (!(answer = ask_sipd(1, words, &body)))
+		return EXIT_ERR;
+	fputs(body, stdout);
+	free(answer);
+	return EXIT_OK;
+}
+
+static int show_blocks(void)
+{
+	static const char *const head[] = { "KIND", "USER", "ADDRESS", "LEFT", "BLOCK" };
+	char *words[] = { "show", "blocks" }, *body, *answer, *line, *save = NULL;
+	struct table t = { .ncols = 5 };
+	int err;
+
+	if (!(answer = ask_sipd(2, words, &body)))
+		return EXIT_ERR;
+	err = table_add(&t, head);
+	for (line = strtok_r(body, "\n", &save); line && !err; line = strtok_r(NULL, "\n", &save)) {
+		const char *row[5] = { 0 };
+		char left[32], len[32], *f, *fsave = NULL;
+		int i = 0;
+
+		for (f = strtok_r(line, "\t", &fsave); f && i < 5; f = strtok_r(NULL, "\t", &fsave))
+			row[i++] = f;
+		if (i != 5)
+			continue;
+		snprintf(left, sizeof(left), "%ss", row[3]);
+		snprintf(len, sizeof(len), "%ss", row[4]);
+		row[3] = left;
+		row[4] = len;
+		err = table_add(&t, row);
+	}
+	free(answer);
+	if (err) {
+		error("%s", strerror(err));
+		table_free(&t);
+		return EXIT_ERR;
+	}
+	if (t.nrows > 1)
+		table_print(&t);
+	printf("%zu block%s\n", t.nrows - 1, t.nrows == 2 ? "" : "s");
+	table_free(&t);
+	return EXIT_OK;
+}
+
+static int cmd_unblock(int argc, char **argv)
+{
+	char *words[CTL_WORDS_MAX], *body, *answer;
+	const char *pos[4];
+	int npos, ret = args_parse(argc, argv, NULL, pos, 4, &npos);
+
+	if (ret)
+		return ret;
+	if (!(npos == 1 && !strcmp(pos[0], "all")) && npos != 2 && npos != 4)
+		return usage_error("unblock whom? (unblock user NAME [address ADDR] | unblock address ADDR | unblock all)");
+	words[0] = "unblock";
+	for (int i = 0; i < npos; i++)
+		words[i + 1] = (char *)pos[i];
+	if (!(answer = ask_sipd(npos + 1, words, &body)))
+		return EXIT_ERR;
+	printf("%ld block%s lifted\n", strtol(body, NULL, 10), strtol(body, NULL, 10) == 1 ? "" : "s");
+	free(answer);
+	return EXIT_OK;
+}
+
 static int cmd_user(int argc, char **argv)
 {
 	const char *sub = argc ? argv[0] : "";
@@ -950,5 +1087,9 @@ int main(int argc, char **argv)
 		return cmd_show(argc - i - 1, argv + i + 1);
 	if (!strcmp(argv[i], "unregister"))
 		return cmd_unregister(argc - i - 1, argv + i + 1);
+	if (!strcmp(argv[i], "unblock"))
+		return cmd_unblock(argc - i - 1, argv + i + 1);
+	if (!strcmp(argv[i], "ping"))
+		return cmd_ping(argc - i - 1, argv + i + 1);
 	return usage_error("unknown command '%s'", argv[i]);
 }

@@ -661,6 +661,55 @@ void auth_trust_note(struct auth *a, const char *user, const char *source, int64
 		digest_trust_note(a->trust, slice_cstr(source), slice_cstr(u.name), (uint64_t)when);
 }
 
+struct blocks_walk {
+	enum auth_block_kind kind;
+	void (*fn)(void *arg, const struct auth_block *b);
+	void *arg;
+};
+
+static void block_seen(void *arg, const struct digest_block *d)
+{
+	struct blocks_walk *w = arg;
+	struct auth_block b = { .kind = w->kind, .until = (int64_t)d->until, .length = d->length };
+
+	snprintf(b.user, sizeof(b.user), "%.*s", SLICE_ARG(d->user));
+	snprintf(b.source, sizeof(b.source), "%.*s", SLICE_ARG(d->source));
+	w->fn(w->arg, &b);
+}
+
+size_t auth_blocks(struct auth *a, void (*fn)(void *arg, const struct auth_block *b), void *arg)
+{
+	struct digest_limiter *const limiters[] = { a->limiter, a->user_limiter, a->src_limiter };
+	const enum auth_block_kind kinds[] = { AUTH_BLOCK_PAIR, AUTH_BLOCK_USER, AUTH_BLOCK_SOURCE };
+	uint64_t now = now_s();
+	size_t total = 0;
+
+	for (size_t i = 0; i < sizeof(limiters) / sizeof(limiters[0]); i++) {
+		struct blocks_walk w = { kinds[i], fn, arg };
+
+		total += digest_limiter_blocks(limiters[i], now, fn ? block_seen : NULL, &w);
+	}
+	return total;
+}
+
+size_t auth_unblock(struct auth *a, const char *user, const char *source)
+{
+	struct slice u = slice_cstr(user ? user : ""), src = slice_cstr(source ? source : "");
+	const struct slice *up = user ? &u : NULL, *sp = source ? &src : NULL;
+	uint64_t now = now_s();
+	size_t n = digest_limiter_forget(a->limiter, sp, up, now);
+
+	/* a user's count from any address, an address's for any user: lifted with the user or the address
+	 * alone (or with everything), not with one pair of them */
+	if (!source)
+		n += digest_limiter_forget(a->user_limiter, NULL, up, now);
+	if (!user)
+		n += digest_limiter_forget(a->src_limiter, sp, NULL, now);
+	log_warn("auth: blocks lifted by the administrator (user %s, address %s): %zu", user ? user : "any",
+		 source ? source : "any", n);
+	return n;
+}
+
 enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_hdr_id hdr, const char *source,
 			    struct auth_user *user, char *extra, size_t n, const char **reason)
 {

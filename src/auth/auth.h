@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/config.h"
 #include "sip/msg.h"
@@ -53,6 +54,22 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
  * Unix second when: a binding loaded at start, so that its phone is let try while guesses for the user
  * come from elsewhere (user_max_failures), as it was before the restart. Unknown users are ignored. */
 void auth_trust_note(struct auth *a, const char *user, const char *source, int64_t when);
+/* A block in force (sipctl show blocks): of one user from one address (max_failures), of a user from
+ * the addresses it never authenticated from (user_max_failures), or of an address for the users that
+ * never authenticated from it (source_max_failures). */
+enum auth_block_kind { AUTH_BLOCK_PAIR, AUTH_BLOCK_USER, AUTH_BLOCK_SOURCE };
+struct auth_block {
+	enum auth_block_kind kind;
+	char user[129];   /* as the credentials wrote it; "" for AUTH_BLOCK_SOURCE */
+	char source[65];  /* an address, an IPv6 one as its /64; "" for AUTH_BLOCK_USER */
+	int64_t until;    /* Unix second it ends */
+	unsigned length;  /* seconds */
+};
+/* Calls fn for each block in force (with a lock of the limiter held: fn must not call auth); how many. */
+size_t auth_blocks(struct auth *a, void (*fn)(void *arg, const struct auth_block *b), void *arg);
+/* Lifts the blocks of user, of source, of both (NULL: any), and forgets their failures so far; the
+ * number of blocks lifted. */
+size_t auth_unblock(struct auth *a, const char *user, const char *source);
 /* Reloads the users now (tests). */
 int auth_reload(struct auth *a);
 /* Replaces the configuration file's users with these (copied; SIGHUP) and reloads them with the store's. */

@@ -81,6 +81,22 @@ void digest_limiter_success(struct digest_limiter *l, struct slice source, struc
  * thousand per shard, so that a flood's pairs go once it stops, not only as new failures come; the
  * number forgotten. Every few seconds, from the main thread (auth_housekeeping). */
 size_t digest_limiter_sweep(struct digest_limiter *l, uint64_t now_s);
+/* A pair blocked now, as digest_limiter_blocks shows it: its source and user as the limiter keys them
+ * (an IPv6 source by its /64, cut to 64 bytes; the user as the credentials wrote it, cut to 128). */
+struct digest_block {
+	struct slice source, user;
+	uint64_t until;  /* Unix second the block ends */
+	uint32_t length; /* seconds, doubled at each block in a row */
+};
+/* Calls fn for each pair blocked at now_s, one shard's lock held (fn must not call the limiter); the
+ * number of such pairs. For the control socket (sipctl show blocks). */
+size_t digest_limiter_blocks(struct digest_limiter *l, uint64_t now_s,
+			     void (*fn)(void *arg, const struct digest_block *b), void *arg);
+/* Forgets the pairs of source and of user, failures, block and escalation alike (sipctl unblock); NULL
+ * matches any. source is taken as digest_limiter_failure takes it (an IPv6 address by its /64). The number
+ * of pairs that were blocked at now_s among those forgotten. */
+size_t digest_limiter_forget(struct digest_limiter *l, const struct slice *source, const struct slice *user,
+			     uint64_t now_s);
 
 /* Where each user authenticated from (its last four addresses, an IPv6 one by its /64): when
  * guesses for a user come from many addresses, those are the addresses still let try. Only right

@@ -342,6 +342,81 @@ void digest_limiter_success(struct digest_limiter *l, struct slice source, struc
 	pthread_mutex_unlock(&s->lock);
 }
 
+size_t digest_limiter_blocks(struct digest_limiter *l, uint64_t now_s,
+			     void (*fn)(void *arg, const struct digest_block *b), void *arg)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; l && i < l->nshards; i++) {
+		struct lim_shard *s = &l->shards[i];
+
+		pthread_mutex_lock(&s->lock);
+		for (struct lim_entry *e = s->blocked.head; e; e = e->next) {
+			struct digest_block b = { slice_make(e->key, e->src_l), slice_make(e->key + e->src_l, e->user_l),
+						  e->blocked_until, e->block_len };
+
+			if (now_s >= e->blocked_until)
+				continue;
+			total++;
+			if (fn)
+				fn(arg, &b);
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	return total;
+}
+
+static bool lim_key_is(const char *key, size_t len, const struct slice *want, size_t max)
+{
+	size_t l = want->l > max ? max : want->l;
+
+	return len == l && (!l || !memcmp(key, want->p, l));
+}
+
+/* Forgets the pairs of list that match; the number of them blocked at now_s. */
+static size_t lim_forget_in(struct lim_shard *s, struct lim_list *list, const struct slice *source,
+			    const struct slice *user, uint64_t now_s)
+{
+	size_t blocked = 0;
+	struct lim_entry *e = list->head;
+
+	while (e) {
+		struct lim_entry *next = e->next;
+
+		if ((!source || lim_key_is(e->key, e->src_l, source, LIM_SRC_MAX)) &&
+		    (!user || lim_key_is(e->key + e->src_l, e->user_l, user, LIM_USER_MAX))) {
+			blocked += now_s < e->blocked_until;
+			lim_remove(s, e);
+		}
+		e = next;
+	}
+	return blocked;
+}
+
+size_t digest_limiter_forget(struct digest_limiter *l, const struct slice *source, const struct slice *user,
+			     uint64_t now_s)
+{
+	char pfx[DIGEST_SOURCE_MAX];
+	struct slice src;
+	size_t total = 0;
+
+	if (!l)
+		return 0;
+	if (source) {
+		src = digest__source(*source, pfx);
+		source = &src;
+	}
+	for (size_t i = 0; i < l->nshards; i++) {
+		struct lim_shard *s = &l->shards[i];
+
+		pthread_mutex_lock(&s->lock);
+		total += lim_forget_in(s, &s->counting, source, user, now_s);
+		total += lim_forget_in(s, &s->blocked, source, user, now_s);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return total;
+}
+
 size_t digest_limiter_size(struct digest_limiter *l)
 {
 	size_t total = 0;

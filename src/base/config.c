@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/un.h>
 
 #include "base/log.h"
 
@@ -32,6 +33,7 @@ static const struct key keys[] = {
 	{ "general", "log_level", K_LEVEL, F(log_level), 0, 0, "info" },
 	{ "general", "server_name", K_STR, F(server_name), 0, 0, "sipd/" SIPD_VERSION },
 	{ "general", "domain", K_STR, F(domain), 0, 0, "" },
+	{ "general", "control_socket", K_STR, F(control_socket), 0, 0, "" },
 	{ "limits", "max_message_size", K_SIZE, F(max_message_size), 1024, 1048576, "65535" },
 	{ "limits", "max_body_size", K_SIZE, F(max_body_size), 0, 1048576, "16384" },
 	{ "limits", "max_request_uri_length", K_SIZE, F(max_request_uri_length), 32, 65535, "1024" },
@@ -275,6 +277,8 @@ static const char *key_set(struct config *c, const struct key *k, const char *va
 			return "each algorithm is SHA-256 or MD5, one at least";
 		if (k->off == offsetof(struct config, db_path) && !value[0])
 			return "empty: a file name, such as sipd.db (SQLite would keep the bindings in a temporary file)";
+		if (k->off == offsetof(struct config, control_socket) && strlen(value) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			return "too long for a Unix socket's path (107 bytes at most)";
 		if (k->off == offsetof(struct config, advertise) && value[0] && !addr_ok(value, false))
 			return "an IP address with an optional port: 203.0.113.5, 203.0.113.5:5060, [2001:db8::5]:5060";
 		if (k->off == offsetof(struct config, dns_servers) && !servers_ok(value))
@@ -334,6 +338,28 @@ void config_free(struct config *c)
 	free(c->users);
 	c->users = NULL;
 	c->nusers = 0;
+}
+
+int config_control_path(const char *setting, const char *db, char *buf, size_t n)
+{
+	struct sockaddr_un sun;
+	const char *base, *dot;
+	int len;
+
+	if (!strcmp(setting, "none"))
+		return ENOENT;
+	if (setting[0]) {
+		len = snprintf(buf, n, "%s", setting);
+	} else {
+		if (!strncmp(db, "sqlite:", 7))
+			db += !strncmp(db + 7, "//", 2) ? 9 : 7;
+		base = strrchr(db, '/') ? strrchr(db, '/') + 1 : db;
+		dot = strrchr(base, '.');
+		len = snprintf(buf, n, "%.*s.ctl", (int)(dot && dot > base ? dot - db : (ptrdiff_t)strlen(db)), db);
+	}
+	if (len < 0 || (size_t)len >= n || (size_t)len >= sizeof(sun.sun_path))
+		return ENAMETOOLONG;
+	return 0;
 }
 
 void config_defaults(struct config *c)

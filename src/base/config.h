@@ -84,6 +84,7 @@ struct config {
 	unsigned dns_cache_size;       /* answers kept; 0 = none */
 	unsigned dns_max_ttl;          /* seconds: longer TTLs are cut to this */
 	unsigned dns_negative_ttl;     /* seconds a "no such name / no such record" is kept */
+	char control_socket[CONFIG_STR]; /* [general]: "" = the database's path with .ctl; "none" = no socket */
 	/* [database] */
 	char db_path[CONFIG_STR];
 	bool db_sync_full;             /* fsync at every commit (power-loss safe), else crash safe */
@@ -109,6 +110,11 @@ unsigned config_warnings(const struct config *c, char *buf, size_t n);
  * printed only with secrets; otherwise a comment says each is set (a dump gets pasted into questions
  * and bug reports, and a HA1 is as good as the password to a digest client of that realm). */
 void config_dump(const struct config *c, void *file, bool secrets);
+/* The control socket's path into buf: setting ([general] control_socket) when set, else the database's
+ * path with ".ctl" for its extension (db as [database] path: "sipd.db" gives "sipd.ctl"; "sqlite:PATH"
+ * and "sqlite://PATH" as PATH), so that sipds on databases of their own have sockets of their own.
+ * 0, ENOENT for "none" (no socket), or ENAMETOOLONG (longer than a Unix socket's path may be). */
+int config_control_path(const char *setting, const char *db, char *buf, size_t n);
 /* Whether v is an extension: a number a phone dials (digits, '*', '#', after an optional '+'), so that
  * it can never be another user's name, which has a letter. */
 bool config_extension_ok(const char *v);

@@ -645,6 +645,11 @@ void core_free(struct core *c)
 	free(c);
 }
 
+struct auth *core_auth(struct core *c)
+{
+	return c->auth;
+}
+
 void core_fault_txn_alloc(struct core *c, int on)
 {
 	c->fault_txn_alloc = on;

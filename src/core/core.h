@@ -3,6 +3,8 @@
 #ifndef SIPD_CORE_CORE_H
 #define SIPD_CORE_CORE_H
 
+#include <stdio.h>
+
 #include "base/config.h"
 #include "net/transport.h"
 
@@ -27,6 +29,12 @@ long core_frame(const char *buf, size_t len, size_t max);
 int core_reload_users(struct core *c, const struct config_user *users, unsigned n);
 /* Now and then (every 10 s), from the main thread: what only time ends, with no traffic to see it. */
 void core_housekeeping(struct core *c);
+/* The subscribers and their authentication. */
+struct auth *core_auth(struct core *c);
+/* The control socket's requests (a ctl_handler of src/mgmt/ctl.h; arg is the core): "ping", "show
+ * blocks" (a line per authentication block: kind, user, address, seconds left, length), "unblock all",
+ * "unblock user NAME [address ADDR]", "unblock address ADDR" (the number of blocks lifted). */
+int core_admin(void *arg, int argc, char **argv, FILE *out, char *err, size_t errlen);
 /* For tests: make every transaction allocation fail (answers 500 with Retry-After). */
 void core_fault_txn_alloc(struct core *c, int on);
 

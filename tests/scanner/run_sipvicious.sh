@@ -31,6 +31,9 @@
 #   - restarted on its database, guesses for alice from 25 more addresses: her phone at the address of
 #     her stored binding still registers (200), another address 403 (the trust lives in memory; the
 #     bindings loaded at start give it back);
+#   - sipctl show blocks lists a pair's block, a user's and an address's (from sipd's control socket);
+#     sipctl unblock user / address / all lifts them (the refused logins then succeed), says how many,
+#     and sipd logs it; a malformed address is refused; after sipd stops, its socket file is gone;
 #   - fail2ban-regex with contrib/fail2ban/filter.d/sipd.conf on the run's log: every failed
 #     authentication matched, the guessers' addresses found, and not an address a digest user name
 #     wrote into the line.
@@ -43,9 +46,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$(dirname "$0")/../lib.sh"
 RC=(python3 "$HERE/../registrar/regclient.py")
 PROBE=(python3 "$HERE/probe.py")
+SIPCTL=$(dirname "$SIPD")/sipctl
 
 need_tools svmap svwar svcrack fail2ban-regex python3
 need_exec "$SIPD"
+need_exec "$SIPCTL"
 lib_init scanner
 pick_ports 1 6 $((40000 + $$ % 10000)) "${RC[@]}"
 PORT=${PORTS[0]}
@@ -239,6 +244,45 @@ grep -q "warning: auth: 127.0.0.80 blocked for 60 s for users that never authent
 "${PROBE[@]}" register --port "$PORT" --src 127.0.0.81 --user dave --password pw4 --expect 200 >/dev/null &&
 	pass "dave from another address: 200" || fail "dave from another address: 200"
 
+# ---- the administrator sees the blocks and lifts them (sipctl, through sipd's control socket) ----
+guesses 127.0.0.90 bob 'wrong{i}' 1 5
+BLOCKS=$WORK/blocks.out
+if "$SIPCTL" -c "$WORK/main.ini" show blocks >"$BLOCKS" 2>&1 &&
+	grep -qE '^user-address +bob +127\.0\.0\.90 +(60|59)s +60s$' "$BLOCKS" &&
+	grep -qE '^user +alice +- +[0-9]+s +60s$' "$BLOCKS" &&
+	grep -qE '^address +- +127\.0\.0\.80 +[0-9]+s +60s$' "$BLOCKS" && grep -qE '^[0-9]+ blocks$' "$BLOCKS"; then
+	pass "sipctl show blocks: bob from 127.0.0.90 (max_failures), alice (user_max_failures), 127.0.0.80 (source_max_failures)"
+else
+	fail "sipctl show blocks lists the three kinds of block" "$(tr '\n' '|' <"$BLOCKS")"
+fi
+# sipctl_lifts NAME ARGS...: sipctl unblock ARGS says one block was lifted
+sipctl_lifts() {
+	local name=$1 out
+	shift
+	out=$("$SIPCTL" -c "$WORK/main.ini" unblock "$@" 2>&1)
+	[ "$out" = "1 block lifted" ] && pass "$name" || fail "$name" "$out"
+}
+sipctl_lifts "sipctl unblock user bob: his block from 127.0.0.90 lifted" user bob
+"${PROBE[@]}" register --port "$PORT" --src 127.0.0.90 --user bob --password hunter2 --expect 200 >/dev/null &&
+	pass "then bob from 127.0.0.90: 200" || fail "then bob from 127.0.0.90: 200"
+sipctl_lifts "sipctl unblock address 127.0.0.80: the sprayer's address lifted" address 127.0.0.80
+"${PROBE[@]}" register --port "$PORT" --src 127.0.0.80 --user dave --password pw4 --expect 200 >/dev/null &&
+	pass "then dave from 127.0.0.80: 200" || fail "then dave from 127.0.0.80: 200"
+"$SIPCTL" -c "$WORK/main.ini" unblock user alice >/dev/null 2>&1 &&
+	"${PROBE[@]}" register --port "$PORT" --src 127.0.0.63 --user alice --password secret123 --expect 200 >/dev/null &&
+	pass "sipctl unblock user alice: then her right password from a new address: 200" ||
+	fail "sipctl unblock user alice: then her right password from a new address: 200"
+grep -q "warning: auth: blocks lifted by the administrator (user bob, address any): 1$" "$LOG" &&
+	pass "the log says who lifted which blocks" || fail "the log says who lifted which blocks"
+out=$("$SIPCTL" -c "$WORK/main.ini" unblock address 127.0.0 2>&1)
+[ $? -eq 1 ] && [ "$out" = "sipctl: sipd: not an IP address: 127.0.0" ] &&
+	pass "sipctl unblock address 127.0.0: refused (exit 1)" || fail "sipctl unblock address 127.0.0: refused" "$out"
+guesses 127.0.0.91 bob 'wrong{i}' 1 5
+out=$("$SIPCTL" -c "$WORK/main.ini" unblock all 2>&1)
+left=$("$SIPCTL" -c "$WORK/main.ini" show blocks 2>&1)
+[[ "$out" =~ ^[1-9][0-9]*\ blocks?\ lifted$ ]] && [ "$left" = "0 blocks" ] &&
+	pass "sipctl unblock all: $out; none left" || fail "sipctl unblock all" "$out / $left"
+
 # ---- fail2ban's filter (contrib/fail2ban) on this run's log ----
 # a user name that names another address, which the filter must not take for the source
 "${PROBE[@]}" register --port "$PORT" --src 127.0.0.70 --user bob --auth-user "x' from 192.0.2.66" \
@@ -277,4 +321,8 @@ guesses '127.0.0.{i}' alice 'guess{i}' 130 154
 	fail "restarted: alice's right password from an address of no binding of hers: 403"
 
 stop_sipd main
+out=$("$SIPCTL" -c "$WORK/main.ini" ping 2>&1)
+[ $? -eq 1 ] && [ ! -e "$WORK/main.ctl" ] && [[ "$out" == *"sipd does not answer on $WORK/main.ctl"* ]] &&
+	pass "sipd stopped: its control socket is gone, and sipctl says sipd does not answer" ||
+	fail "sipd stopped: its control socket is gone, and sipctl says sipd does not answer" "$out"
 finish scanner

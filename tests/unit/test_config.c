@@ -1,5 +1,6 @@
 /* test_config.c: configuration defaults, INI loading over them, and every error reported as
  * "FILE:LINE: message" on the line it belongs to. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -762,6 +763,41 @@ static void test_unworkable_values(void **state)
 	}
 }
 
+/* Where sipd's control socket is, as sipd and sipctl both find it. */
+static void test_control_path(void **state)
+{
+	char buf[512], longpath[200], *bad;
+	struct config c;
+
+	(void)state;
+	assert_int_equal(config_control_path("", "sipd.db", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "sipd.ctl");
+	assert_int_equal(config_control_path("", "/var/lib/sipd/sipd.db", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/var/lib/sipd/sipd.ctl");
+	assert_int_equal(config_control_path("", "sqlite:///var/lib/sipd/x.db", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/var/lib/sipd/x.ctl");
+	assert_int_equal(config_control_path("", "sqlite:data.d/x", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "data.d/x.ctl");
+	assert_int_equal(config_control_path("", "/srv/.hidden", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/srv/.hidden.ctl");
+	assert_int_equal(config_control_path("/run/sipd/ctl", "sipd.db", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/run/sipd/ctl");
+	assert_int_equal(config_control_path("none", "sipd.db", buf, sizeof(buf)), ENOENT);
+	memset(longpath, 'd', sizeof(longpath));
+	memcpy(longpath, "/", 1);
+	memcpy(longpath + 150, "/sipd.db", 9);
+	assert_int_equal(config_control_path("", longpath, buf, sizeof(buf)), ENAMETOOLONG);
+	assert_int_equal(config_control_path("", "sipd.db", buf, 5), ENAMETOOLONG);
+
+	bad = tmp_write("[general]\ncontrol_socket = /tmp/"
+			"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n");
+	config_defaults(&c);
+	assert_string_equal(c.control_socket, "");
+	assert_int_equal(config_load(&c, bad, buf, sizeof(buf)), 1);
+	assert_non_null(strstr(buf, "too long for a Unix socket"));
+	config_free(&c);
+}
+
 static void test_dump_round_trip(void **state)
 {
 	struct config a, b;
@@ -869,6 +905,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_sections_and_users, tmp_cleanup),
 		cmocka_unit_test_teardown(test_continuation_lines, tmp_cleanup),
 		cmocka_unit_test(test_warnings),
+		cmocka_unit_test(test_control_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -681,6 +681,74 @@ static void test_limiter_block(void **state)
 	assert_int_equal(digest_limiter_new(&l, FAILS, WINDOW, BLOCK, 0), EINVAL);
 }
 
+struct seen_blocks {
+	unsigned n;
+	char keys[8][96];
+	uint32_t length[8];
+	uint64_t until[8];
+};
+
+static void note_block(void *arg, const struct digest_block *b)
+{
+	struct seen_blocks *s = arg;
+
+	if (s->n < 8) {
+		snprintf(s->keys[s->n], sizeof(s->keys[0]), "%.*s|%.*s", SLICE_ARG(b->source), SLICE_ARG(b->user));
+		s->length[s->n] = b->length;
+		s->until[s->n] = b->until;
+	}
+	s->n++;
+}
+
+/* What sipctl show blocks and unblock ask of a limiter: the pairs blocked now, listed; the pairs of a
+ * user or of an address forgotten, their failures so far with them. */
+static void test_limiter_list_forget(void **state)
+{
+	struct seen_blocks seen = { 0 };
+	struct digest_limiter *l;
+	struct slice alice = S("alice"), v6 = S("2001:db8:0:7::99"), src = S("192.0.2.1");
+
+	(void)state;
+	assert_int_equal(digest_limiter_new(&l, FAILS, WINDOW, BLOCK, 1000), 0);
+	fail_n(l, "192.0.2.1", "alice", FAILS, T0);
+	fail_n(l, "192.0.2.2", "alice", FAILS, T0);
+	fail_n(l, "192.0.2.1", "bob", FAILS, T0);
+	fail_n(l, "2001:db8:0:7::1", "carol", FAILS, T0);
+	fail_n(l, "192.0.2.3", "dave", FAILS - 1, T0); /* counting, not blocked */
+	assert_int_equal(digest_limiter_blocks(l, T0, note_block, &seen), 4);
+	assert_int_equal(seen.n, 4);
+	for (unsigned i = 0; i < 4; i++) {
+		assert_int_equal(seen.length[i], BLOCK);
+		assert_int_equal(seen.until[i], T0 + BLOCK);
+	}
+	/* the IPv6 source as the limiter counts it: its /64 */
+	assert_true(!strcmp(seen.keys[0], "2001:db8:0:7::/64|carol") || !strcmp(seen.keys[1], "2001:db8:0:7::/64|carol") ||
+		    !strcmp(seen.keys[2], "2001:db8:0:7::/64|carol") || !strcmp(seen.keys[3], "2001:db8:0:7::/64|carol"));
+	/* a block over is not listed */
+	assert_int_equal(digest_limiter_blocks(l, T0 + BLOCK, NULL, NULL), 0);
+
+	/* alice's pairs go, from both addresses; bob's from one of them stays */
+	assert_int_equal(digest_limiter_forget(l, NULL, &alice, T0 + 1), 2);
+	assert_false(blocked(l, "192.0.2.1", "alice", T0 + 1));
+	assert_false(blocked(l, "192.0.2.2", "alice", T0 + 1));
+	assert_true(blocked(l, "192.0.2.1", "bob", T0 + 1));
+	/* forgotten with its escalation: the next block is block_s again, after max_failures again */
+	fail_n(l, "192.0.2.1", "alice", FAILS - 1, T0 + 2);
+	assert_false(blocked(l, "192.0.2.1", "alice", T0 + 2));
+	assert_int_equal(digest_limiter_failure(l, src, alice, T0 + 2), BLOCK);
+	/* an address: every user's pair from it; an IPv6 address by its /64 */
+	assert_int_equal(digest_limiter_forget(l, &src, NULL, T0 + 3), 2);
+	assert_false(blocked(l, "192.0.2.1", "bob", T0 + 3));
+	assert_int_equal(digest_limiter_forget(l, &v6, NULL, T0 + 3), 1);
+	assert_false(blocked(l, "2001:db8:0:7::1", "carol", T0 + 3));
+	/* a counting pair is forgotten too, but is no block lifted */
+	assert_int_equal(digest_limiter_forget(l, NULL, NULL, T0 + 3), 0);
+	assert_int_equal(digest_limiter_size(l), 0);
+	assert_int_equal(digest_limiter_forget(NULL, NULL, NULL, T0), 0);
+	assert_int_equal(digest_limiter_blocks(NULL, T0, NULL, NULL), 0);
+	digest_limiter_free(l);
+}
+
 /* An IPv6 host holds a /64: failures from addresses across it count as one source; the next /64 is
  * another source, and an IPv4-mapped address is its IPv4 address's own. */
 static void test_limiter_ipv6_prefix(void **state)
@@ -1110,6 +1178,7 @@ int main(void)
 		cmocka_unit_test(test_challenge),
 		cmocka_unit_test(test_limiter_block),
 		cmocka_unit_test(test_limiter_ipv6_prefix),
+		cmocka_unit_test(test_limiter_list_forget),
 		cmocka_unit_test(test_limiter_sweep),
 		cmocka_unit_test(test_limiter_doubling),
 		cmocka_unit_test(test_limiter_success),
