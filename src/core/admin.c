@@ -21,12 +21,30 @@ struct blocks_out {
 	time_t now;
 };
 
+/* A field as the control socket sends it: a user name is whatever a client wrote in its credentials, so
+ * a control character (a tab or newline would break the line, an escape sequence would reach the
+ * administrator's terminal) goes as \xNN; empty as "-". */
+static void field(FILE *out, const char *s)
+{
+	if (!*s)
+		fputc('-', out);
+	for (; *s; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			fprintf(out, "\\x%02x", (unsigned char)*s);
+		else
+			fputc(*s, out);
+	}
+}
+
 static void block_line(void *arg, const struct auth_block *b)
 {
 	struct blocks_out *o = arg;
 
-	fprintf(o->out, "%s\t%s\t%s\t%lld\t%u\n", kind_names[b->kind], b->user[0] ? b->user : "-",
-		b->source[0] ? b->source : "-", (long long)(b->until - o->now), b->length);
+	fprintf(o->out, "%s\t", kind_names[b->kind]);
+	field(o->out, b->user);
+	fputc('\t', o->out);
+	field(o->out, b->source);
+	fprintf(o->out, "\t%lld\t%u\n", (long long)(b->until - o->now), b->length);
 }
 
 /* An address as the limiter keys it: IPv4, IPv6, or an IPv6 /64 as show blocks writes it. */

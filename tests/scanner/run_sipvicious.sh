@@ -277,6 +277,16 @@ grep -q "warning: auth: blocks lifted by the administrator (user bob, address an
 out=$("$SIPCTL" -c "$WORK/main.ini" unblock address 127.0.0 2>&1)
 [ $? -eq 1 ] && [ "$out" = "sipctl: sipd: not an IP address: 127.0.0" ] &&
 	pass "sipctl unblock address 127.0.0: refused (exit 1)" || fail "sipctl unblock address 127.0.0: refused" "$out"
+# a user name is what the guesser wrote: a tab in it (allowed in a quoted-string) comes out as \x09, so it
+# neither splits the line into fields nor reaches the administrator's terminal as it is
+for i in 1 2 3 4 5; do
+	"${PROBE[@]}" register --port "$PORT" --src 127.0.0.92 --user bob --auth-user $'ev\til' --password "w$i" \
+		--expect 401 >/dev/null || fail "a guess as 'ev<TAB>il': 401"
+done
+"$SIPCTL" -c "$WORK/main.ini" show blocks >"$BLOCKS" 2>&1
+grep -qE '^user-address +ev\\x09il +127\.0\.0\.92 +[0-9]+s +60s$' "$BLOCKS" &&
+	pass "sipctl show blocks writes a control character of a user name as \\x09" ||
+	fail "sipctl show blocks writes a control character of a user name as \\x09" "$(tr '\n' '|' <"$BLOCKS")"
 guesses 127.0.0.91 bob 'wrong{i}' 1 5
 out=$("$SIPCTL" -c "$WORK/main.ini" unblock all 2>&1)
 left=$("$SIPCTL" -c "$WORK/main.ini" show blocks 2>&1)
