@@ -4,7 +4,8 @@
 # does not know read by their class, words that are no code refused), -c FILE --check (every error
 # with its file and line, exit 1; a good file OK, exit 0), --dump-config (every key, which sipd reads
 # back to the same configuration), and what it refuses (an unknown option, a stray argument, a file
-# that is not there). No network: sipd never starts serving here.
+# that is not there), the control socket's path, and sipctl's commands for it with no sipd running. No
+# network: sipd never starts serving here.
 set -u
 
 SIPD=${1:?usage: run_cli.sh /path/to/sipd}
@@ -207,6 +208,33 @@ if [ "$OUT" = "$(<"$WORK/dump1.ini")" ]; then
 	pass "the dump, read back and dumped again: the same text (nothing lost or changed on the way)"
 else
 	fail "the dump, read back and dumped again: the same text" "$(diff <(printf '%s\n' "$OUT") "$WORK/dump1.ini" | head -20)"
+fi
+
+# ---- the control socket: its path checked, and sipctl's commands for it without a sipd ----
+printf '[general]\ncontrol_socket = /tmp/%0120d\n' 0 >"$WORK/ctl.ini"
+run -c "$WORK/ctl.ini" --check
+expect "-c ctl.ini --check (control_socket of 125 bytes): exit 1, too long for a Unix socket" 1 '' \
+	"ctl.ini:2: \[general\] control_socket: too long for a Unix socket's path \(107 bytes at most\)"
+SIPCTL=$(dirname "$SIPD")/sipctl
+if [ -x "$SIPCTL" ]; then
+	"$SIPCTL" -d "$WORK/none.db" ping >"$WORK/out" 2>"$WORK/err"
+	RC=$?
+	OUT=$(<"$WORK/out")
+	ERR=$(<"$WORK/err")
+	expect "sipctl ping with no sipd running: exit 1, says where it asked" 1 '' \
+		"^sipctl: sipd does not answer on $WORK/none.ctl: is it running\?"
+	"$SIPCTL" unblock >"$WORK/out" 2>"$WORK/err"
+	RC=$?
+	ERR=$(<"$WORK/err")
+	expect "sipctl unblock with no one named: usage, exit 2" 2 '' '^sipctl: unblock whom\?'
+	printf '[general]\ncontrol_socket = none\n' >"$WORK/noctl.ini"
+	"$SIPCTL" -c "$WORK/noctl.ini" show blocks >"$WORK/out" 2>"$WORK/err"
+	RC=$?
+	ERR=$(<"$WORK/err")
+	expect "sipctl show blocks with control_socket = none: exit 1, says so" 1 '' \
+		'^sipctl: the configuration has no control socket'
+else
+	fail "sipctl next to sipd" "$SIPCTL is missing"
 fi
 
 finish cli
