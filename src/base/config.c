@@ -84,7 +84,7 @@ static const struct key keys[] = {
 	{ "dns", "negative_ttl", K_UINT, F(dns_negative_ttl), 0, 86400, "30" },
 	{ "database", "path", K_STR, F(db_path), 0, 0, "sipd.db" },
 	{ "database", "sync", K_BOOL, F(db_sync_full), 0, 0, "full" },
-	{ "database", "commit_delay_ms", K_UINT, F(db_commit_delay_ms), 0, 1000, "20" },
+	{ "database", "commit_delay_ms", K_UINT, F(db_commit_delay_ms), 0, 1000, "100" },
 	{ "core", "unrouted_code", K_UINT, F(unrouted_code), 300, 699, "404" },
 	{ "core", "unrouted_delay_ms", K_UINT, F(unrouted_delay_ms), 0, 600000, "0" },
 };

@@ -105,7 +105,8 @@ int store_apply(struct store *s, const struct store_change *changes, size_t n);
 struct store_writer;
 typedef void (store_done_h)(int err, void *arg);
 /* delay_us (commit_delay): how long a submission that finds the writer idle waits for others to
- * share its transaction and fsync; 0 commits at once. */
+ * share its transaction and fsync, when the last transaction was shared too (else nobody is coming: a
+ * lone submission commits at once); 0 commits at once always. */
 int store_writer_new(struct store_writer **wp, struct store *s, size_t max_pending, unsigned delay_us);
 /* Flushes what is pending, stops the thread, frees. */
 void store_writer_free(struct store_writer *w);

@@ -40,6 +40,7 @@ struct store_writer {
 	size_t later;             /* where in work the changes after the submission being told start */
 	size_t max_pending;       /* changes (and submissions) the queue holds at most */
 	unsigned delay_us;        /* how long the first submission waits for company */
+	bool company;             /* the last batch taken held several submissions: waiting is worth it */
 	bool stop;                /* under lock */
 	_Atomic uint64_t batches; /* transactions committed */
 	_Atomic uint64_t changes; /* changes committed */
@@ -138,8 +139,11 @@ static void *writer_main(void *arg)
 			pthread_mutex_unlock(&w->lock);
 			break;
 		}
-		if (w->delay_us && !w->stop && w->queue.n < DELAY_ENOUGH) {
-			/* commit_delay: let more submissions join this transaction (one fsync for all) */
+		/* commit_delay: let more submissions join this transaction (one fsync for all), but only when the
+		 * last batch showed there are others: a lone phone, or a client that waits for each answer before
+		 * it sends again, would wait for nobody. Under load, submissions that come during a commit make
+		 * the next batch several, and the waiting starts. */
+		if (w->delay_us && w->company && !w->stop && w->queue.n < DELAY_ENOUGH) {
 			struct timespec until;
 
 			clock_gettime(CLOCK_MONOTONIC, &until);
@@ -150,6 +154,7 @@ static void *writer_main(void *arg)
 			       pthread_cond_timedwait(&w->ready, &w->lock, &until) == 0)
 				;
 		}
+		w->company = w->queue.nsubs > 1;
 		t = w->queue; /* take everything waiting: submitters fill the other batch meanwhile */
 		w->queue = w->work;
 		w->work = t;

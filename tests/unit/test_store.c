@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -879,8 +880,11 @@ static void test_users_generation(void **state)
 	store_close(s);
 }
 
-/* With a commit delay, submissions made one after another within it share one transaction. */
+/* With a commit delay, submissions made one after another within it share one transaction, once a
+ * transaction has been shared (there is load); a lone submission, or a client that waits for each answer
+ * before it sends again, commits at once. */
 static atomic_uint delayed_done;
+static struct store_writer *delayed_w;
 
 static void delayed_cb(int err, void *arg)
 {
@@ -889,31 +893,78 @@ static void delayed_cb(int err, void *arg)
 		atomic_fetch_add(&delayed_done, 1);
 }
 
+static struct store_change delayed_put(unsigned i)
+{
+	char contact[64];
+
+	snprintf(contact, sizeof(contact), "sip:d%u@192.0.2.1", i);
+	return put("sip:delay@example.com", contact, 5000);
+}
+
+/* The first commit's callback, on the writer thread: two more submissions queue up while it runs, so the
+ * next batch holds two (company), as submissions arriving during an fsync do under load. */
+static void delayed_first_cb(int err, void *arg)
+{
+	struct store_change c[2] = { delayed_put(100), delayed_put(101) };
+
+	delayed_cb(err, arg);
+	assert_int_equal(store_writer_submit(delayed_w, &c[0], 1, delayed_cb, NULL), 0);
+	assert_int_equal(store_writer_submit(delayed_w, &c[1], 1, delayed_cb, NULL), 0);
+}
+
+static uint64_t ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)((t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
 static void test_writer_commit_delay(void **state)
 {
 	struct store *s = open_ok(true);
-	struct store_writer *w;
 	uint64_t batches, changes;
-	char contact[64];
+	struct timespec t0;
 
 	(void)state;
 	atomic_store(&delayed_done, 0);
-	assert_int_equal(store_writer_new(&w, s, 64, 300 * 1000), 0);
-	for (unsigned i = 0; i < 5; i++) {
-		struct store_change c;
+	assert_int_equal(store_writer_new(&delayed_w, s, 64, 300 * 1000), 0);
+	/* one client, each submission after the last one's answer: no wait (300 ms would show) */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned i = 0; i < 3; i++) {
+		struct store_change c = delayed_put(i);
 
-		snprintf(contact, sizeof(contact), "sip:d%u@192.0.2.1", i);
-		c = put("sip:delay@example.com", contact, 5000);
-		assert_int_equal(store_writer_submit(w, &c, 1, delayed_cb, NULL), 0);
+		assert_int_equal(store_writer_submit(delayed_w, &c, 1, delayed_cb, NULL), 0);
+		while (atomic_load(&delayed_done) < i + 1)
+			usleep(1000);
+	}
+	assert_true(ms_since(&t0) < 250);
+	store_writer_stats(delayed_w, &batches, &changes);
+	assert_int_equal(batches, 3);
+
+	/* load: a batch of two taken, so the next submission waits for company and five share its commit */
+	{
+		struct store_change c = delayed_put(3);
+
+		assert_int_equal(store_writer_submit(delayed_w, &c, 1, delayed_first_cb, NULL), 0);
+	}
+	while (atomic_load(&delayed_done) < 6)
+		usleep(1000);
+	store_writer_stats(delayed_w, &batches, &changes);
+	assert_int_equal(batches, 5); /* the one with the callback, then the two */
+	for (unsigned i = 10; i < 15; i++) {
+		struct store_change c = delayed_put(i);
+
+		assert_int_equal(store_writer_submit(delayed_w, &c, 1, delayed_cb, NULL), 0);
 		usleep(10 * 1000);
 	}
-	while (atomic_load(&delayed_done) < 5)
+	while (atomic_load(&delayed_done) < 11)
 		usleep(1000);
-	store_writer_stats(w, &batches, &changes);
-	assert_int_equal(batches, 1);
-	assert_int_equal(changes, 5);
-	store_writer_free(w);
-	assert_int_equal(sql_int("SELECT count(*) FROM bindings WHERE aor = 'sip:delay@example.com'"), 5);
+	store_writer_stats(delayed_w, &batches, &changes);
+	assert_int_equal(batches, 6);
+	assert_int_equal(changes, 11);
+	store_writer_free(delayed_w);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings WHERE aor = 'sip:delay@example.com'"), 11);
 	store_close(s);
 }
 
