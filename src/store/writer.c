@@ -14,7 +14,7 @@
 
 #include "store/store.h"
 
-#define DELAY_ENOUGH 256 /* changes that end a commit delay early */
+#define DELAY_ENOUGH 128 /* changes that end a commit delay early (and about the most a batch holds: 350 kB) */
 #define BATCH_KEEP 1024 /* changes a batch keeps allocated after a burst; above, an idle batch is freed */
 
 struct wsub {
