@@ -741,6 +741,11 @@ unsigned config_warnings(const struct config *c, char *buf, size_t n)
 	if (c->timer_c <= 180)
 		warn_add(buf, n, &count, "[proxy] timer_c = %u: RFC 3261 16.6 step 11 asks for more than 3 minutes; "
 			 "a call that rings longer is cancelled after %u s\n", c->timer_c, c->timer_c);
+	/* a 200 that comes after T1 crosses the phone's first retransmission (RFC 3261 17.1.2.2): under load
+	 * every REGISTER would be sent twice */
+	if (c->db_commit_delay_ms >= c->t1)
+		warn_add(buf, n, &count, "[database] commit_delay_ms = %u: at or over [sip] t1 (%u ms), phones over UDP "
+			 "send their REGISTER again before its 200 when sipd is busy\n", c->db_commit_delay_ms, c->t1);
 	return count;
 }
 

@@ -175,6 +175,11 @@ expect "-c warn.ini --check (register_auth = no, timer_c = 60): valid, exit 0, w
 	"^$WORK/warn.ini: OK$" "^sipd: warning: \\[auth\\] register_auth = no: anyone may register"
 expect "warn.ini: timer_c under 3 minutes warned of (RFC 3261 16.6 step 11)" 0 '' \
 	"^sipd: warning: \\[proxy\\] timer_c = 60: RFC 3261 16.6 step 11 asks for more than 3 minutes"
+printf '[sip]\nt1 = 400\n[database]\ncommit_delay_ms = 400\n' >"$WORK/slowcommit.ini"
+run -c "$WORK/slowcommit.ini" --check
+expect "-c slowcommit.ini --check (commit_delay_ms = t1 = 400): valid, exit 0, warned that phones would resend" 0 \
+	"^$WORK/slowcommit.ini: OK$" \
+	"^sipd: warning: \\[database\\] commit_delay_ms = 400: at or over \\[sip\\] t1 \\(400 ms\\), phones over UDP send their REGISTER again"
 run --check
 [ -z "$ERR" ] && pass "--check of the embedded defaults: no warning" || fail "--check of the defaults warns" "$ERR"
 

@@ -849,6 +849,12 @@ static void test_warnings(void **state)
 	assert_int_equal(strlen(tiny), sizeof(tiny) - 1);
 	c.timer_c = 181;
 	assert_int_equal(config_warnings(&c, NULL, 0), 2);
+	/* a commit delay the phones' first retransmission would overtake */
+	c.db_commit_delay_ms = 499;
+	assert_int_equal(config_warnings(&c, NULL, 0), 2);
+	c.db_commit_delay_ms = 500;
+	assert_int_equal(config_warnings(&c, buf, sizeof(buf)), 3);
+	assert_non_null(strstr(buf, "[database] commit_delay_ms = 500: at or over [sip] t1 (500 ms)"));
 	config_free(&c);
 }
 
