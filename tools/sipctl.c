@@ -428,8 +428,6 @@ static int conf_read(char *db, size_t dbsize)
 	return 0;
 }
 
-/* Opens the database (-d, else -c's [database] path, else sipd.db); unless create, it must exist
- * already (a typo in -d should not make a new, empty file). NULL after saying why. */
 /* The file db_open(true) made, when it made one: a user add that fails takes it away again. */
 static char db_created[CONFIG_STR];
 
@@ -446,20 +444,31 @@ static void db_created_remove(void)
 	db_created[0] = '\0';
 }
 
-static struct store *db_open(bool create)
+/* The database's URL: -d, else -c's [database] path, else sipd.db. -c's file is read in any case (the
+ * realm and the control socket come from it too); NULL after saying why it could not be. */
+static const char *db_url(void)
 {
 	static char conf_db[CONFIG_STR];
-	const char *url = DEFAULT_DB, *path, *why = NULL;
-	struct store *s = NULL;
-	int err;
+	const char *url = DEFAULT_DB;
 
 	if (conf_opt) {
 		if (conf_read(conf_db, sizeof(conf_db)))
 			return NULL;
 		url = conf_db;
 	}
-	if (db_opt)
-		url = db_opt;
+	return db_opt ? db_opt : url;
+}
+
+/* Opens the database (-d, else -c's [database] path, else sipd.db); unless create, it must exist
+ * already (a typo in -d should not make a new, empty file). NULL after saying why. */
+static struct store *db_open(bool create)
+{
+	const char *url = db_url(), *path, *why = NULL;
+	struct store *s = NULL;
+	int err;
+
+	if (!url)
+		return NULL;
 	path = url;
 	if (!strncmp(path, "sqlite:", 7)) {
 		path += 7;
@@ -930,13 +939,12 @@ static int cmd_unregister(int argc, char **argv)
  * or NULL after saying why. */
 static char *ask_sipd(int argc, char **argv, char **body)
 {
-	char db[CONFIG_STR] = "sipd.db", path[CONFIG_STR], *answer = NULL;
+	const char *db = db_url();
+	char path[CONFIG_STR], *answer = NULL;
 	int err;
 
-	if (conf_opt && conf_read(db, sizeof(db)))
+	if (!db)
 		return NULL;
-	if (db_opt)
-		snprintf(db, sizeof(db), "%s", db_opt);
 	err = config_control_path(sock_opt ? sock_opt : conf_sock, db, path, sizeof(path));
 	if (err == ENOENT) {
 		error("the configuration has no control socket ([general] control_socket = none)");
