@@ -131,6 +131,15 @@ static bool peer_allowed(int fd)
 	return !getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) && (cred.uid == 0 || cred.uid == geteuid());
 }
 
+/* The answer of a request that failed: one line, "ERR why". */
+static void send_err(int fd, const char *why)
+{
+	char line[300];
+	int n = snprintf(line, sizeof(line), "ERR %s\n", why);
+
+	send_all(fd, line, n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
 /* Runs the handler into a memory stream, so that no lock it takes is held while a slow client reads. */
 static void run_request(struct ctl *c, int argc, char **argv, int fd)
 {
@@ -140,7 +149,7 @@ static void run_request(struct ctl *c, int argc, char **argv, int fd)
 	int rc;
 
 	if (!out) {
-		send_all(fd, "ERR out of memory\n", 18);
+		send_err(fd, "out of memory");
 		return;
 	}
 	rc = c->fn(c->arg, argc, argv, out, err, sizeof(err));
@@ -148,14 +157,10 @@ static void run_request(struct ctl *c, int argc, char **argv, int fd)
 		rc = -1;
 		snprintf(err, sizeof(err), "out of memory");
 	}
-	if (rc) {
-		char line[sizeof(err) + 8];
-		int n = snprintf(line, sizeof(line), "ERR %s\n", err[0] ? err : "failed");
-
-		send_all(fd, line, (size_t)n);
-	} else if (!send_all(fd, "OK\n", 3)) {
+	if (rc)
+		send_err(fd, err[0] ? err : "failed");
+	else if (!send_all(fd, "OK\n", 3))
 		send_all(fd, body, len);
-	}
 	free(body);
 }
 
@@ -173,15 +178,14 @@ static void drain(int fd)
 
 static void serve(struct ctl *c, int fd)
 {
-	char line[CTL_LINE_MAX], err[128], reply[160], *argv[CTL_WORDS_MAX];
-	int argc, n;
+	char line[CTL_LINE_MAX], err[128], *argv[CTL_WORDS_MAX];
+	int argc;
 
 	timeouts(fd, CTL_IO_TIMEOUT_MS);
 	if (read_line(fd, line, sizeof(line), err, sizeof(err)) || (argc = split(line, argv, err, sizeof(err))) < 0) {
-		n = snprintf(reply, sizeof(reply), "ERR %s\n", err);
-		send_all(fd, reply, (size_t)n);
+		send_err(fd, err);
 	} else if (!peer_allowed(fd)) {
-		send_all(fd, "ERR permission denied\n", 22);
+		send_err(fd, "permission denied");
 	} else {
 		run_request(c, argc, argv, fd);
 	}
