@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "core/core.h"
 #include "mgmt/ctl.h"
+#include "store/store.h"
 #include "net/transport.h"
 #include "sip/status.h"
 
@@ -156,9 +157,10 @@ static void report_warnings(const struct config *cfg, bool to_stderr)
  * allows one. sipd runs without it when it cannot have it: the SIP service matters more. */
 static struct ctl *control_start(const struct config *cfg, struct core *core)
 {
+	const char *db = store_file(cfg->db_path);
 	char sock[CONFIG_STR];
 	struct ctl *ctl = NULL;
-	int err = config_control_path(cfg->control_socket, cfg->db_path, sock, sizeof(sock));
+	int err = config_control_path(cfg->control_socket, db ? db : cfg->db_path, sock, sizeof(sock));
 
 	if (err == ENOENT)
 		return NULL;

@@ -469,12 +469,9 @@ static struct store *db_open(bool create)
 
 	if (!url)
 		return NULL;
-	path = url;
-	if (!strncmp(path, "sqlite:", 7)) {
-		path += 7;
-		if (!strncmp(path, "//", 2))
-			path += 2;
-	}
+	path = store_file(url);
+	if (!path) /* another scheme: store_open says so */
+		path = url;
 	if (!create && *path && access(path, F_OK)) {
 		error("no database at %s (give -d PATH or -c sipd.conf, or create one with 'sipctl user add')", path);
 		return NULL;
@@ -939,13 +936,14 @@ static int cmd_unregister(int argc, char **argv)
  * or NULL after saying why. */
 static char *ask_sipd(int argc, char **argv, char **body)
 {
-	const char *db = db_url();
+	const char *db = db_url(), *file;
 	char path[CONFIG_STR], *answer = NULL;
 	int err;
 
 	if (!db)
 		return NULL;
-	err = config_control_path(sock_opt ? sock_opt : conf_sock, db, path, sizeof(path));
+	file = store_file(db);
+	err = config_control_path(sock_opt ? sock_opt : conf_sock, file ? file : db, path, sizeof(path));
 	if (err == ENOENT) {
 		error("the configuration has no control socket ([general] control_socket = none)");
 		return NULL;

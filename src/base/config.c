@@ -351,8 +351,6 @@ int config_control_path(const char *setting, const char *db, char *buf, size_t n
 	if (setting[0]) {
 		len = snprintf(buf, n, "%s", setting);
 	} else {
-		if (!strncmp(db, "sqlite:", 7))
-			db += !strncmp(db + 7, "//", 2) ? 9 : 7;
 		base = strrchr(db, '/') ? strrchr(db, '/') + 1 : db;
 		dot = strrchr(base, '.');
 		len = snprintf(buf, n, "%.*s.ctl", (int)(dot && dot > base ? dot - db : (ptrdiff_t)strlen(db)), db);

@@ -111,8 +111,8 @@ unsigned config_warnings(const struct config *c, char *buf, size_t n);
  * and bug reports, and a HA1 is as good as the password to a digest client of that realm). */
 void config_dump(const struct config *c, void *file, bool secrets);
 /* The control socket's path into buf: setting ([general] control_socket) when set, else the database's
- * path with ".ctl" for its extension (db as [database] path: "sipd.db" gives "sipd.ctl"; "sqlite:PATH"
- * and "sqlite://PATH" as PATH), so that sipds on databases of their own have sockets of their own.
+ * file db with ".ctl" for its extension ("sipd.db" gives "sipd.ctl"; store_file makes a file of a
+ * "sqlite:" URL), so that sipds on databases of their own have sockets of their own.
  * 0, ENOENT for "none" (no socket), or ENAMETOOLONG (longer than a Unix socket's path may be). */
 int config_control_path(const char *setting, const char *db, char *buf, size_t n);
 /* Whether v is an extension: a number a phone dials (digits, '*', '#', after an optional '+'), so that

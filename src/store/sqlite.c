@@ -266,28 +266,25 @@ fail:
 	return rc == SQLITE_NOMEM ? ENOMEM : EIO;
 }
 
-/* "sqlite:PATH", "sqlite://PATH" (so "sqlite:///var/lib/sipd.db" is absolute) or a plain PATH. Any other
- * "scheme:" (postgres:, redis:) is ENOTSUP in this build; a plain path that starts like a scheme is
- * written "./a:b.db". */
-static int url_path(const char *url, const char **path)
+const char *store_file(const char *url)
 {
 	const char *p = url;
 
-	if (!strncmp(url, "sqlite:", 7)) {
-		url += 7;
-		if (!strncmp(url, "//", 2))
-			url += 2;
-	} else {
-		while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (p > url && *p >= '0' && *p <= '9') ||
-		       (p > url && (*p == '+' || *p == '-' || *p == '.')))
-			p++;
-		if (p > url && *p == ':')
-			return ENOTSUP;
-	}
-	if (!*url)
-		return EINVAL;
-	*path = url;
-	return 0;
+	if (!strncmp(url, "sqlite:", 7))
+		return url + (strncmp(url + 7, "//", 2) ? 7 : 9);
+	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (p > url && *p >= '0' && *p <= '9') ||
+	       (p > url && (*p == '+' || *p == '-' || *p == '.')))
+		p++;
+	return p > url && *p == ':' ? NULL : url;
+}
+
+/* The file of url: 0, ENOTSUP for a scheme this build cannot store in, EINVAL for none. */
+static int url_path(const char *url, const char **path)
+{
+	*path = store_file(url);
+	if (!*path)
+		return ENOTSUP;
+	return **path ? 0 : EINVAL;
 }
 
 int store_open(struct store **sp, const char *url, bool sync_full, const char **errmsg)

@@ -62,6 +62,10 @@ struct store_change {
 typedef int (store_user_h)(const struct store_user *u, void *arg);       /* non-zero stops */
 typedef int (store_binding_h)(const struct store_binding *b, void *arg); /* non-zero stops */
 
+/* The file a database URL names: "sqlite:PATH", "sqlite://PATH" (so "sqlite:///var/lib/sipd.db" is
+ * absolute) or a plain PATH; NULL for any other "scheme:" (postgres:, redis:; a plain path that starts
+ * like a scheme is written "./a:b.db"). */
+const char *store_file(const char *url);
 /* "sqlite:PATH" or a plain PATH. Creates the schema if missing. 0 or an errno; *errmsg (static) says why. */
 int store_open(struct store **sp, const char *url, bool sync_full, const char **errmsg);
 void store_close(struct store *s);

@@ -15,6 +15,7 @@
 
 #include "base/config.h"
 #include "base/log.h"
+#include "store/store.h"
 
 /* Config files written in /tmp; the teardown removes them, so a failed assertion leaves nothing behind. */
 static char *tmp_paths[4];
@@ -774,9 +775,9 @@ static void test_control_path(void **state)
 	assert_string_equal(buf, "sipd.ctl");
 	assert_int_equal(config_control_path("", "/var/lib/sipd/sipd.db", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "/var/lib/sipd/sipd.ctl");
-	assert_int_equal(config_control_path("", "sqlite:///var/lib/sipd/x.db", buf, sizeof(buf)), 0);
+	assert_int_equal(config_control_path("", store_file("sqlite:///var/lib/sipd/x.db"), buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "/var/lib/sipd/x.ctl");
-	assert_int_equal(config_control_path("", "sqlite:data.d/x", buf, sizeof(buf)), 0);
+	assert_int_equal(config_control_path("", store_file("sqlite:data.d/x"), buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "data.d/x.ctl");
 	assert_int_equal(config_control_path("", "/srv/.hidden", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "/srv/.hidden.ctl");

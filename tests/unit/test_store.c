@@ -968,6 +968,22 @@ static void test_writer_commit_delay(void **state)
 	store_close(s);
 }
 
+/* The file of a database URL, and the schemes that name none this build stores in. */
+static void test_store_file(void **state)
+{
+	(void)state;
+	assert_string_equal(store_file("sipd.db"), "sipd.db");
+	assert_string_equal(store_file("/var/lib/sipd/sipd.db"), "/var/lib/sipd/sipd.db");
+	assert_string_equal(store_file("sqlite:data/x.db"), "data/x.db");
+	assert_string_equal(store_file("sqlite:///var/lib/sipd.db"), "/var/lib/sipd.db");
+	assert_string_equal(store_file("sqlite://rel.db"), "rel.db");
+	assert_string_equal(store_file("./a:b.db"), "./a:b.db");
+	assert_string_equal(store_file("sqlite:"), "");
+	assert_null(store_file("postgres://db.example/sipd"));
+	assert_null(store_file("redis:6379"));
+	assert_null(store_file("a:b.db"));
+}
+
 static void test_bad_args(void **state)
 {
 	struct store_writer *w = NULL;
@@ -1101,6 +1117,7 @@ int main(void)
 		T(test_users_generation),
 		T(test_schema_upgrade_v1),
 		T(test_writer_commit_delay),
+		T(test_store_file),
 		T(test_bad_args),
 		T(test_binding_time),
 		T(test_secret),
