@@ -171,6 +171,33 @@ static bool is_hex(const char *s, size_t l)
 	return true;
 }
 
+/* ha2 = H(method:uri), from the thread's last one when method and uri are the same bytes: the key holds
+ * them as written, so that a quoted-pair in uri makes another key and the hash is of the same text. */
+static void ha2_hex(enum digest_alg alg, struct slice method, struct slice uri, char ha2[DIGEST_HEX_MAX])
+{
+	const struct slice a2[] = { method, uri };
+	struct digest_thread *t = digest__thread();
+	size_t kl = method.l + 1 + uri.l;
+	bool keep = t && kl <= sizeof(t->ha2_key) && alg_hexlen(alg) < sizeof(t->ha2);
+
+	if (keep && t->ha2_alg == (int)alg + 1 && t->ha2_key_len == kl && slice_eq(slice_make(t->ha2_key, method.l), method) &&
+	    t->ha2_key[method.l] == ':' && slice_eq(slice_make(t->ha2_key + method.l + 1, uri.l), uri)) {
+		memcpy(ha2, t->ha2, alg_hexlen(alg) + 1);
+		return;
+	}
+	hash_hex(alg, a2, 2, true, ha2);
+	if (!keep || !ha2[0])
+		return;
+	if (method.l)
+		memcpy(t->ha2_key, method.p, method.l);
+	t->ha2_key[method.l] = ':';
+	if (uri.l)
+		memcpy(t->ha2_key + method.l + 1, uri.p, uri.l);
+	t->ha2_key_len = kl;
+	memcpy(t->ha2, ha2, alg_hexlen(alg) + 1);
+	t->ha2_alg = (int)alg + 1;
+}
+
 void digest_expected(enum digest_alg alg, const char *ha1_hex, const struct digest_cred *c, struct slice method,
 		     char out[DIGEST_HEX_MAX])
 {
@@ -182,8 +209,7 @@ void digest_expected(enum digest_alg alg, const char *ha1_hex, const struct dige
 	 * computable without the password: refuse it here rather than trust every caller. */
 	if (!ha1_hex || !c || strnlen(ha1_hex, DIGEST_HEX_MAX) != hl || !is_hex(ha1_hex, hl))
 		return;
-	const struct slice a2[] = { method, c->uri };
-	hash_hex(alg, a2, 2, true, ha2);
+	ha2_hex(alg, method, c->uri, ha2);
 	if (!ha2[0])
 		return;
 	if (c->has_qop) { /* RFC 7616 3.4.1 */

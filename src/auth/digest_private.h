@@ -33,9 +33,16 @@ EVP_MAC *digest__siphash(void);
  * each cost an allocation, a free and a cleanse apiece: a digest context (digest.c), and a copy of
  * a SipHash context (nonce.c), keyed per nonce. Freed when the thread ends; NULL when no thread-exit
  * hook could be set. */
+#define DIGEST_HA2_KEY_MAX 160 /* method:uri longer than this is hashed every time */
 struct digest_thread {
 	EVP_MD_CTX *md;
 	EVP_MAC_CTX *mac;
+	/* The last HA2 = H(method:uri) computed, with what it was computed of (digest.c): the phones of a
+	 * domain register to one Request-URI, so that most registrations need one hash, not two. */
+	int ha2_alg;                      /* enum digest_alg + 1; 0: nothing kept */
+	size_t ha2_key_len;
+	char ha2_key[DIGEST_HA2_KEY_MAX]; /* method ':' uri, as in the request (escapes kept) */
+	char ha2[65];                     /* lower-case hex */
 };
 struct digest_thread *digest__thread(void);
 

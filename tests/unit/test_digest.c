@@ -85,6 +85,36 @@ static void test_rfc7616_sha256(void **state)
 	assert_true(digest_check(DIGEST_SHA256, RFC7616_SHA256_HA1, &c, S("GET")));
 }
 
+/* H(method:uri) is kept per thread from one request to the next: another method, another URI of the
+ * same length, or the other algorithm must each hash again, and the RFC's answer come back after them. */
+static void test_ha2_kept(void **state)
+{
+	struct digest_cred c, other;
+	char buf[1024], obuf[1024], out[DIGEST_HEX_MAX], first[DIGEST_HEX_MAX];
+
+	(void)state;
+	rfc7616_header(buf, sizeof(buf), "MD5", RFC7616_MD5_RESPONSE);
+	assert_int_equal(parse(&c, buf), 0);
+	digest_expected(DIGEST_MD5, RFC7616_MD5_HA1, &c, S("PUT"), first);
+	assert_string_not_equal(first, RFC7616_MD5_RESPONSE);
+	digest_expected(DIGEST_MD5, RFC7616_MD5_HA1, &c, S("GET"), out);
+	assert_string_equal(out, RFC7616_MD5_RESPONSE);
+	digest_expected(DIGEST_MD5, RFC7616_MD5_HA1, &c, S("PUT"), out);
+	assert_string_equal(out, first);
+
+	rfc7616_header(obuf, sizeof(obuf), "MD5", RFC7616_MD5_RESPONSE);
+	memcpy(strstr(obuf, "index.html"), "index.htmm", 10);
+	assert_int_equal(parse(&other, obuf), 0);
+	digest_expected(DIGEST_MD5, RFC7616_MD5_HA1, &other, S("GET"), out);
+	assert_string_not_equal(out, RFC7616_MD5_RESPONSE);
+	assert_true(digest_check(DIGEST_MD5, RFC7616_MD5_HA1, &c, S("GET")));
+
+	rfc7616_header(obuf, sizeof(obuf), "SHA-256", RFC7616_SHA256_RESPONSE);
+	assert_int_equal(parse(&other, obuf), 0);
+	assert_true(digest_check(DIGEST_SHA256, RFC7616_SHA256_HA1, &other, S("GET")));
+	assert_true(digest_check(DIGEST_MD5, RFC7616_MD5_HA1, &c, S("GET")));
+}
+
 /* The response is compared as a whole: one digit off, a short one, or upper case hex. */
 static void test_check_compare(void **state)
 {
@@ -1159,6 +1189,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rfc7616_md5),
 		cmocka_unit_test(test_rfc7616_sha256),
+		cmocka_unit_test(test_ha2_kept),
 		cmocka_unit_test(test_check_compare),
 		cmocka_unit_test(test_check_needs_ha1),
 		cmocka_unit_test(test_rfc2617),
