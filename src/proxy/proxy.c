@@ -1679,18 +1679,17 @@ static bool from_is_user(struct proxy *p, const struct sip_msg *req, const struc
 static bool authorize_call(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o, struct seen *s,
 			   bool signed_dialog)
 {
-	struct sip_uri from;
 	struct auth_user user;
 
 	/* a request of a dialog sipd Record-Routed passes; one with a To tag but without sipd's signed Route
 	 * (a UA that ignored Record-Route, or someone posing as one) is held to what a new request is */
 	if (!p->cfg->auth_calls || req->mid == SIP_METHOD_ACK || req->mid == SIP_METHOD_CANCEL || signed_dialog)
 		return true;
-	if (sip_uri_parse(&from, req->from.uri) || !registrar_is_local(p->reg, from.host))
+	if (req->from_uri_err || !registrar_is_local(p->reg, req->from_uri.host))
 		return true;
 	if (!(s->authed = proxy_authenticate(p, req, o, &user)))
 		return false;
-	return from_is_user(p, req, o, &from, &user);
+	return from_is_user(p, req, o, &req->from_uri, &user);
 }
 
 static bool outbound_users(const struct proxy *p)
@@ -1704,17 +1703,16 @@ static bool outbound_users(const struct proxy *p)
 static bool authorize_outbound(struct proxy *p, const struct sip_msg *req, const struct txn_origin *o,
 			       struct seen *s)
 {
-	struct sip_uri from;
 	struct auth_user user;
 
-	if (sip_uri_parse(&from, req->from.uri) || from.scheme == SIP_SCHEME_TEL ||
-	    !registrar_is_local(p->reg, from.host)) {
+	if (req->from_uri_err || req->from_uri.scheme == SIP_SCHEME_TEL ||
+	    !registrar_is_local(p->reg, req->from_uri.host)) {
 		answer(p, req, o, 403, "Relaying denied", NULL);
 		return false;
 	}
 	if (!(s->authed = proxy_authenticate(p, req, o, &user)))
 		return false;
-	return from_is_user(p, req, o, &from, &user);
+	return from_is_user(p, req, o, &req->from_uri, &user);
 }
 
 /* A Contact made a target's Request-URI (16.6 step 2): "If the URI contains any parameters not allowed

@@ -808,7 +808,6 @@ static bool aor_in_ruri_domain(const struct registrar *r, const struct sip_msg *
 bool registrar_challenge(struct registrar *r, const struct txn_table *txns, const struct sip_msg *req,
 			 const struct txn_origin *o)
 {
-	struct sip_uri to;
 	struct auth_user user;
 	const char *reason;
 	char extra[1024], aor[256];
@@ -816,8 +815,8 @@ bool registrar_challenge(struct registrar *r, const struct txn_table *txns, cons
 	/* only a REGISTER that carries no credentials at all is answered here; the rest needs state */
 	if (!r->cfg->register_auth || sip_msg_hdr(req, SIP_HDR_AUTHORIZATION))
 		return false;
-	if (req->ruri_err || !registrar_is_local(r, req->ruri_uri.host) || sip_uri_parse(&to, req->to.uri) ||
-	    !registrar_aor_key(r, &to, aor, sizeof(aor)))
+	if (req->ruri_err || !registrar_is_local(r, req->ruri_uri.host) || req->to_uri_err ||
+	    !registrar_aor_key(r, &req->to_uri, aor, sizeof(aor)))
 		return false; /* the 404s come from registrar_handle (step 5's after the credentials) */
 	if (auth_check(r->auth, req, SIP_HDR_AUTHORIZATION, o->src_host, &user, extra, sizeof(extra), &reason) !=
 	    AUTH_CHALLENGE)
@@ -1077,7 +1076,8 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 	}
 	/* steps 3 and 4 need the user of the To URI, which must be a SIP or SIPS URI (10.2, RFC 4475 3.3.4);
 	 * one that names no user is no address of record of sipd's (404) */
-	if (sip_uri_parse(&to, req->to.uri) || (to.scheme != SIP_SCHEME_SIP && to.scheme != SIP_SCHEME_SIPS)) {
+	to = req->to_uri;
+	if (req->to_uri_err || (to.scheme != SIP_SCHEME_SIP && to.scheme != SIP_SCHEME_SIPS)) {
 		txn_reply(tx, req, 400, "To header field is not a SIP or SIPS URI", NULL);
 		return;
 	}

@@ -556,6 +556,17 @@ static size_t parse_header(struct sip_msg *m, const char *p, size_t len, struct 
 	return next;
 }
 
+/* A request's From or To URI, parsed once (see struct sip_msg). */
+static void extract_addr_uri(const struct sip_msg *m, const struct sip_addr *a, struct sip_uri *u, int *err)
+{
+	if (m->is_request && a->uri.p) {
+		*err = sip_uri_parse(u, a->uri);
+		return;
+	}
+	memset(u, 0, sizeof(*u));
+	*err = EINVAL;
+}
+
 static void extract_core(struct sip_msg *m)
 {
 	const struct sip_hdr *h;
@@ -574,6 +585,8 @@ static void extract_core(struct sip_msg *m)
 		memset(&m->from, 0, sizeof(m->from));
 	if (!(h = sip_msg_hdr(m, SIP_HDR_TO)) || sip_addr_parse(&m->to, h->value) != 0)
 		memset(&m->to, 0, sizeof(m->to));
+	extract_addr_uri(m, &m->from, &m->from_uri, &m->from_uri_err);
+	extract_addr_uri(m, &m->to, &m->to_uri, &m->to_uri_err);
 	if ((h = sip_msg_hdr(m, SIP_HDR_MAX_FORWARDS))) {
 		uint32_t v;
 
@@ -601,6 +614,9 @@ static int fail_early(struct sip_msg *m, struct sip_error *err, unsigned short s
 	memset(&m->cseq, 0, sizeof(m->cseq));
 	memset(&m->from, 0, sizeof(m->from));
 	memset(&m->to, 0, sizeof(m->to));
+	memset(&m->from_uri, 0, sizeof(m->from_uri));
+	memset(&m->to_uri, 0, sizeof(m->to_uri));
+	m->from_uri_err = m->to_uri_err = EINVAL;
 	if (m->ruri_err == EBADMSG)
 		memset(&m->ruri_uri, 0, sizeof(m->ruri_uri)); /* not parsed yet (or half): defined all the same */
 	return reason ? fail(err, status, reason) : EBADMSG;
@@ -716,11 +732,9 @@ static bool callid_valid(struct slice id)
 /* A From/To URI must be well-formed; an unknown scheme is someone else's business (ENOTSUP). Only
  * requests are held to it: a response echoes the request's From and To (8.2.6.2), is matched by its
  * Via, CSeq, Call-ID and tags, and a proxy relays those fields as they are. */
-static bool addr_uri_valid(const struct sip_msg *m, const struct sip_addr *a)
+static bool addr_uri_valid(const struct sip_msg *m, int uri_err)
 {
-	struct sip_uri u;
-
-	return !m->is_request || sip_uri_parse(&u, a->uri) != EBADMSG;
+	return !m->is_request || uri_err != EBADMSG;
 }
 
 /* ---- A parsed message, for a copy of its bytes --------------------------------------------- */
@@ -790,6 +804,8 @@ void sip_msg_copy(struct sip_msg *dst, const struct sip_msg *src, const char *bu
 	move_slice(&c, &dst->call_id);
 	move_addr(&c, &dst->from);
 	move_addr(&c, &dst->to);
+	move_uri(&c, &dst->from_uri);
+	move_uri(&c, &dst->to_uri);
 	move_slice(&c, &dst->body);
 	dst->buf = buf;
 }
@@ -811,11 +827,11 @@ int sip_msg_check(const struct sip_msg *m, struct sip_error *err)
 		return fail(err, st, "Malformed Via header");
 	if ((rc = check_single(m, SIP_HDR_FROM, "Missing From header field", "Duplicate From header field", err)))
 		goto out;
-	if (!m->from.uri.p || !addr_uri_valid(m, &m->from))
+	if (!m->from.uri.p || !addr_uri_valid(m, m->from_uri_err))
 		return fail(err, st, "Malformed From header");
 	if ((rc = check_single(m, SIP_HDR_TO, "Missing To header field", "Duplicate To header field", err)))
 		goto out;
-	if (!m->to.uri.p || !addr_uri_valid(m, &m->to))
+	if (!m->to.uri.p || !addr_uri_valid(m, m->to_uri_err))
 		return fail(err, st, "Malformed To header");
 	if ((rc = check_single(m, SIP_HDR_CALL_ID, "Missing Call-ID header field",
 			       "Duplicate Call-ID header field", err)))

@@ -142,6 +142,11 @@ struct sip_msg {
 	struct sip_cseq cseq;
 	struct slice call_id;
 	struct sip_addr from, to;
+	/* A request's From and To URIs parsed once for everyone (the check, the registrar, the proxy):
+	 * sip_uri_parse's answer in *_uri_err (0, EBADMSG, ENOTSUP); EINVAL, and zeroed, when not parsed
+	 * (a response, whose From and To are echoed as they came, or a header absent or malformed). */
+	struct sip_uri from_uri, to_uri;
+	int from_uri_err, to_uri_err;
 	int max_forwards;             /* -1 when absent */
 	long content_length;          /* -1 when absent */
 	struct slice body;
