@@ -17,6 +17,10 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 
 /* ---- Hashing ---------------------------------------------------------------------------------- */
 
@@ -287,43 +291,74 @@ static inline void scan_lws(struct scan *s)
 		scan_lws_slow(s);
 }
 
+/* Locals, not s->p, in the loops: a char load may alias the struct, which would keep the pointer in
+ * memory, loaded and stored at every character. */
 static struct slice scan_token(struct scan *s)
 {
-	const char *start = s->p;
+	const char *start = s->p, *p = s->p, *end = s->end;
 
-	while (s->p < s->end && is_token_char((unsigned char)*s->p))
-		s->p++;
-	return slice_make(start, (size_t)(s->p - start));
+	while (p < end && is_token_char((unsigned char)*p))
+		p++;
+	s->p = p;
+	return slice_make(start, (size_t)(p - start));
+}
+
+/* The first byte at or after p that a quoted-string's loop must look at: a quote, a backslash, a
+ * control character (HTAB too, though it is qdtext) or DEL; 16 bytes at a time, the rest left to it. */
+static const char *qdtext_skip(const char *p, const char *end)
+{
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), below = _mm_set1_epi8(0x1f),
+		      del = _mm_set1_epi8(0x7f);
+
+	while (end - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+					   _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, below), v), _mm_cmpeq_epi8(v, del)));
+		unsigned m = (unsigned)_mm_movemask_epi8(hit);
+
+		if (m)
+			return p + __builtin_ctz(m);
+		p += 16;
+	}
+#else
+	(void)end;
+#endif
+	return p;
 }
 
 /* At the opening quote; *v gets the raw text between the quotes, escapes kept. */
 static int scan_quoted(struct scan *s, struct slice *v)
 {
-	const char *start = ++s->p;
+	const char *start = s->p + 1, *p = start, *end = s->end;
 
-	while (s->p < s->end) {
-		unsigned char ch = (unsigned char)*s->p;
+	while (p < end) {
+		unsigned char ch;
 
-		if (cred_class[ch] & CH_QDTEXT) { /* nearly every character: the rest are tested below */
-			s->p++;
+		p = qdtext_skip(p, end);
+		if (p >= end)
+			break;
+		ch = (unsigned char)*p;
+		if (cred_class[ch] & CH_QDTEXT) { /* the tail under 16 bytes, and HTAB */
+			p++;
 			continue;
 		}
 		if (ch == '"') {
-			*v = slice_make(start, (size_t)(s->p - start));
-			s->p++;
+			*v = slice_make(start, (size_t)(p - start));
+			s->p = p + 1;
 			return 0;
 		}
 		if (ch == '\\') { /* quoted-pair: any 7-bit character but CR and LF (and NUL, refused here) */
-			if (s->end - s->p < 2)
+			if (end - p < 2)
 				return EBADMSG;
-			ch = (unsigned char)s->p[1];
+			ch = (unsigned char)p[1];
 			if (ch == '\0' || ch == '\r' || ch == '\n' || ch > 0x7f)
 				return EBADMSG;
-			s->p += 2;
+			p += 2;
 		} else if (ch == '\r') { /* only as a folded line */
-			if (s->end - s->p < 3 || s->p[1] != '\n' || (s->p[2] != ' ' && s->p[2] != '\t'))
+			if (end - p < 3 || p[1] != '\n' || (p[2] != ' ' && p[2] != '\t'))
 				return EBADMSG;
-			s->p += 3;
+			p += 3;
 		} else {
 			return EBADMSG; /* any other control character, or DEL */
 		}
@@ -348,6 +383,37 @@ static const struct {
 	CRED("nc", nc_text),
 };
 #undef CRED
+#define CRED_PARAMS (sizeof(cred_params) / sizeof(cred_params[0]))
+#define CRED_NAME_MAX 9 /* "algorithm" */
+
+/* cred_params' indexes by the length of their names, CRED_PARAMS after the last: a name is compared
+ * with the one or two of its length only. A longer name added to cred_params would never be found:
+ * test_parse_good reads every one. */
+static uint8_t cred_by_len[CRED_NAME_MAX + 1][CRED_PARAMS + 1];
+
+__attribute__((constructor)) static void cred_by_len_build(void)
+{
+	for (size_t l = 0; l <= CRED_NAME_MAX; l++) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < CRED_PARAMS; i++)
+			if (cred_params[i].name.l == l)
+				cred_by_len[l][k++] = (uint8_t)i;
+		while (k <= CRED_PARAMS)
+			cred_by_len[l][k++] = (uint8_t)CRED_PARAMS;
+	}
+}
+
+/* The index in cred_params of name (any case), or CRED_PARAMS for another name. */
+static size_t cred_param_index(struct slice name)
+{
+	if (name.l > CRED_NAME_MAX)
+		return CRED_PARAMS;
+	for (const uint8_t *i = cred_by_len[name.l]; *i < CRED_PARAMS; i++)
+		if (slice_caseeq(name, cred_params[*i].name))
+			return *i;
+	return CRED_PARAMS;
+}
 
 /* nc-value = 8LHEX (RFC 7616 3.4); upper case tolerated. */
 static bool parse_nc(struct slice s, uint32_t *nc)
@@ -414,10 +480,8 @@ static int cred_scan_params(struct digest_cred *c, struct scan *s, bool *userhas
 			s->p++;
 			scan_lws(s);
 		}
-		for (i = 0; i < sizeof(cred_params) / sizeof(cred_params[0]); i++)
-			if (slice_caseeq(name, cred_params[i].name))
-				break;
-		if (i == sizeof(cred_params) / sizeof(cred_params[0])) {
+		i = cred_param_index(name);
+		if (i == CRED_PARAMS) {
 			if (slice_caseeq_lit(name, "userhash") && slice_caseeq_lit(v, "true"))
 				*userhash = true;
 			continue;

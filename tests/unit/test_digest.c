@@ -293,6 +293,44 @@ static void test_parse_escapes(void **state)
 			 EBADMSG);
 }
 
+/* A quoted value is skipped 16 bytes at a time: a control character, DEL, an escape, a tab or the closing
+ * quote at every offset of a long value is found where it is. */
+static void test_parse_long_quoted(void **state)
+{
+	struct digest_cred c;
+	char v[48], buf[256];
+
+	(void)state;
+	for (size_t at = 0; at < 40; at++) {
+		static const struct {
+			const char *put;
+			int want;
+		} cases[] = { { "\001", EBADMSG }, { "\177", EBADMSG }, { "\n", EBADMSG }, { "\\\"", 0 },
+			      { "\t", 0 },       { "\\x", 0 },      { "\"", EBADMSG } };
+
+		for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+			size_t pl = strlen(cases[k].put);
+
+			memset(v, 'u', 40);
+			memcpy(v + at, cases[k].put, pl);
+			v[40 + pl] = '\0';
+			memset(v + 40, 'u', pl);
+			snprintf(buf, sizeof(buf), "Digest username=\"%s\", realm=\"r\", nonce=\"n\", uri=\"sip:r\", "
+				 "response=\"1\"", v);
+			assert_int_equal(parse(&c, buf), cases[k].want);
+			if (!cases[k].want)
+				assert_true(slice_is(c.username, v));
+		}
+		/* the closing quote at every offset */
+		memset(v, 'u', at);
+		v[at] = '\0';
+		snprintf(buf, sizeof(buf), "Digest username=\"%s\", realm=\"r\", nonce=\"n\", uri=\"sip:r\", response=\"1\"", v);
+		assert_int_equal(parse(&c, buf), at ? 0 : EBADMSG);
+		if (at)
+			assert_true(slice_is(c.username, v));
+	}
+}
+
 /* Lower-case hex of H(text), computed here in one call, as the reference for the hashes sipd feeds
  * in pieces. */
 static void ref_hex(const EVP_MD *md, const char *text, size_t len, char out[DIGEST_HEX_MAX])
@@ -1196,6 +1234,7 @@ int main(void)
 		cmocka_unit_test(test_parse_good),
 		cmocka_unit_test(test_parse_folded),
 		cmocka_unit_test(test_parse_escapes),
+		cmocka_unit_test(test_parse_long_quoted),
 		cmocka_unit_test(test_long_parts),
 		cmocka_unit_test(test_parse_missing),
 		cmocka_unit_test(test_parse_bad_nc),
