@@ -103,12 +103,18 @@ static void names_add(struct names *s, const char *d)
 	s->len[s->n++] = n;
 }
 
-/* host may be an IPv6 reference in brackets, or any spelling of one of the names' addresses */
+/* host may be an IPv6 reference in brackets, or any spelling of one of the names' addresses. A host
+ * that is one of the names but for case is found without canonicalizing it (the names are canonical,
+ * and canonical forms do not change by case), which is how nearly every request writes it. */
 static bool names_has(const struct names *s, struct slice host)
 {
 	char c[SIP_HOST_MAX];
-	size_t n = name_canon(host, c, sizeof(c));
+	size_t n;
 
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->len[i] == host.l && slice_caseeq(host, slice_make(s->name[i], s->len[i])))
+			return true;
+	n = name_canon(host, c, sizeof(c));
 	for (unsigned i = 0; n && i < s->n; i++)
 		if (s->len[i] == n && !memcmp(s->name[i], c, n))
 			return true;
