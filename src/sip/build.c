@@ -31,11 +31,6 @@ void sbuf_add(struct sbuf *b, const char *s, size_t l)
 	b->len += l;
 }
 
-void sbuf_adds(struct sbuf *b, const char *s)
-{
-	sbuf_add(b, s, strlen(s));
-}
-
 void sbuf_addsl(struct sbuf *b, struct slice s)
 {
 	sbuf_add(b, s.p, s.l);

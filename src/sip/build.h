@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "base/slice.h"
 #include "sip/msg.h"
@@ -18,7 +19,11 @@ struct sbuf {
 
 void sbuf_init(struct sbuf *b, char *mem, size_t cap);
 void sbuf_add(struct sbuf *b, const char *s, size_t l);
-void sbuf_adds(struct sbuf *b, const char *s);
+/* Inline, so that a literal's length is known at compile time rather than counted at each call. */
+static inline void sbuf_adds(struct sbuf *b, const char *s)
+{
+	sbuf_add(b, s, strlen(s));
+}
 /* A string literal, its length known at compile time. */
 #define sbuf_addlit(b, lit) sbuf_add((b), (lit), sizeof(lit) - 1)
 void sbuf_addsl(struct sbuf *b, struct slice s);
