@@ -510,11 +510,32 @@ static void hdr_link(struct sip_msg *m, unsigned idx)
 	last->next = (uint8_t)(idx + 1);
 }
 
+/* The continuation lines of a folded header field from p[next] on: the offset after the last, its end
+ * in *vend; 0 when one is malformed. Rare, and out of line: inlined, its registers were saved and
+ * restored around every header field. */
+__attribute__((noinline)) static size_t fold_lines(const char *p, size_t len, size_t next, size_t *vend, bool *ctl,
+						   struct sip_error *err)
+{
+	while (next < len && (p[next] == ' ' || p[next] == '\t')) {
+		size_t e2, n2 = line_end(p + next, len - next, &e2, ctl);
+
+		if (!n2 || n2 == LINE_BARE_CR) {
+			fail(err, 400, n2 ? "Bare CR in header field" : "Unterminated header line");
+			return 0;
+		}
+		*vend = next + e2;
+		next += n2;
+	}
+	return next;
+}
+
 /* Parses one header field starting at p (first line already known not to be folded).
  * Returns bytes consumed (through the final line terminator), 0 if malformed. */
 static size_t parse_header(struct sip_msg *m, const char *p, size_t len, struct sip_error *err)
 {
-	size_t eol, next = line_end(p, len, &eol, &m->ctl_in_headers), i = 0;
+	bool ctl = false; /* a local, not m's field: a store through a pointer into m would make the
+			   * compiler load m's fields again after each line */
+	size_t eol, next = line_end(p, len, &eol, &ctl), i = 0;
 	struct sip_hdr *h;
 
 	if (next == LINE_BARE_CR) {
@@ -539,16 +560,9 @@ static size_t parse_header(struct sip_msg *m, const char *p, size_t len, struct 
 	i++;
 	/* Line folding (RFC 3261 7.3.1): continuation lines start with SP or HT. */
 	size_t vstart = i, vend = eol;
-	while (next < len && (p[next] == ' ' || p[next] == '\t')) {
-		size_t e2, n2 = line_end(p + next, len - next, &e2, &m->ctl_in_headers);
-
-		if (!n2 || n2 == LINE_BARE_CR) {
-			fail(err, 400, n2 ? "Bare CR in header field" : "Unterminated header line");
-			return 0;
-		}
-		vend = next + e2;
-		next += n2;
-	}
+	if (next < len && (p[next] == ' ' || p[next] == '\t') && !(next = fold_lines(p, len, next, &vend, &ctl, err)))
+		return 0;
+	m->ctl_in_headers |= ctl;
 	h->value = slice_trim(slice_make(p + vstart, vend - vstart));
 	h->id = (uint8_t)hdr_lookup_token(h->name);
 	h->next = 0;
