@@ -49,23 +49,24 @@ struct digest_nonces {
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/* Three bytes to four characters, ten times, then the last two bytes to three (nonce_decode's groups). */
 static void nonce_encode(const uint8_t raw[NONCE_RAW], char out[DIGEST_NONCE_MAX])
 {
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t o = 0;
+	size_t o = 0, i = 0;
+	uint32_t v;
 
-	for (size_t i = 0; i < NONCE_RAW; i++) {
-		acc = (acc << 8 | raw[i]) & 0xffff;
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			out[o++] = b64url[(acc >> bits) & 63];
-		}
+	for (; i < 30; i += 3, o += 4) {
+		v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+		out[o] = b64url[v >> 18];
+		out[o + 1] = b64url[(v >> 12) & 63];
+		out[o + 2] = b64url[(v >> 6) & 63];
+		out[o + 3] = b64url[v & 63];
 	}
-	if (bits)
-		out[o++] = b64url[(acc << (6 - bits)) & 63];
-	out[o] = '\0';
+	v = (uint32_t)raw[30] << 8 | raw[31]; /* 16 bits: 6 + 6 + 4, the spare 2 bits zero */
+	out[o] = b64url[v >> 10];
+	out[o + 1] = b64url[(v >> 4) & 63];
+	out[o + 2] = b64url[(v << 2) & 63];
+	out[o + 3] = '\0';
 }
 
 /* Each byte's value in b64url, or -1: one load per character of the nonces sipd checks. */
