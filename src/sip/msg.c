@@ -732,12 +732,24 @@ static int check_single(const struct sip_msg *m, enum sip_hdr_id id, const char 
 	return 0;
 }
 
-/* callid = word [ "@" word ]: visible characters, no white space */
+/* callid = word [ "@" word ]: visible characters, no white space; 16 at a time where SSE2 is */
 static bool callid_valid(struct slice id)
 {
+	size_t i = 0;
+
 	if (id.l == 0)
 		return false;
-	for (size_t i = 0; i < id.l; i++)
+#ifdef __SSE2__
+	const __m128i low = _mm_set1_epi8(0x21), del = _mm_set1_epi8(0x7f);
+
+	for (; i + 16 <= id.l; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(id.p + i));
+		/* signed: 0x80 and up are negative, below 0x21 like the controls and the space */
+		if (_mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, low), _mm_cmpeq_epi8(v, del))))
+			return false;
+	}
+#endif
+	for (; i < id.l; i++)
 		if ((unsigned char)id.p[i] <= ' ' || (unsigned char)id.p[i] >= 0x7f)
 			return false;
 	return true;

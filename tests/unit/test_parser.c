@@ -810,6 +810,28 @@ static void test_check_mandatory(void **state)
 	assert_int_equal(verdict("SIP/2.0 200 OK\n" BASE_VIA BASE_FROM BASE_TO BASE_CSEQ BASE_CL "\n"), 0);
 }
 
+/* A Call-ID is read 16 bytes at a time: a space or an octet over 0x7e anywhere in a long one. Each
+ * verdict holds its buffer until the teardown: a few per round, the rounds in groups. */
+static void test_check_callid_long(void **state)
+{
+	(void)state;
+	for (size_t at = 1; at < 39; at++) {
+		char msg[512], cid[41];
+
+		memset(cid, 'c', 40);
+		cid[40] = '\0';
+		snprintf(msg, sizeof(msg), OPT_LINE BASE_VIA BASE_FROM BASE_TO "Call-ID: %s\n" BASE_CSEQ "\n", cid);
+		assert_int_equal(verdict(msg), -1);
+		cid[at] = ' ';
+		snprintf(msg, sizeof(msg), OPT_LINE BASE_VIA BASE_FROM BASE_TO "Call-ID: %s\n" BASE_CSEQ "\n", cid);
+		assert_int_equal(verdict(msg), 400);
+		cid[at] = (char)0xc3;
+		snprintf(msg, sizeof(msg), OPT_LINE BASE_VIA BASE_FROM BASE_TO "Call-ID: %s\n" BASE_CSEQ "\n", cid);
+		assert_int_equal(verdict(msg), 400);
+		release(NULL);
+	}
+}
+
 static void test_check_values(void **state)
 {
 	(void)state;
@@ -1239,6 +1261,7 @@ int main(void)
 		cmocka_unit_test(test_cseq),
 		cmocka_unit_test_teardown(test_check_mandatory, release),
 		cmocka_unit_test_teardown(test_check_values, release),
+		cmocka_unit_test_teardown(test_check_callid_long, release),
 		cmocka_unit_test_teardown(test_check_content_length, release),
 		cmocka_unit_test_teardown(test_parse_errors, release),
 		cmocka_unit_test_teardown(test_parse_nul_and_limits, release),
