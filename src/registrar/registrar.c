@@ -575,7 +575,7 @@ struct update {
 static void change_add(struct update *u, enum store_op op, const struct store_binding *b)
 {
 	u->changes[u->nchanges].op = op;
-	u->changes[u->nchanges].b = *b;
+	store_binding_copy(&u->changes[u->nchanges].b, b);
 	u->nchanges++;
 }
 

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct store;
 
@@ -50,6 +51,34 @@ static inline int64_t store_binding_left(int64_t end, int64_t now)
 		return 0;
 	return end - now - 1 > 0 ? end - now - 1 : 1;
 }
+
+/* Copies src's used bytes: each string through its NUL (a whole array when it has none, for the store
+ * to refuse as before), and the numbers; the rest of dst's arrays is left as it was, since every reader
+ * stops at the NUL. A whole copy is 2.7 kB of mostly empty arrays, written to memory twice a REGISTER. */
+static inline void store_binding_copy(struct store_binding *dst, const struct store_binding *src)
+{
+#define STORE_COPY_STR(f)                                                   \
+	do {                                                                \
+		size_t l_ = strnlen(src->f, sizeof(src->f));                  \
+		memcpy(dst->f, src->f, l_ < sizeof(src->f) ? l_ + 1 : l_);  \
+	} while (0)
+	STORE_COPY_STR(aor);
+	STORE_COPY_STR(contact);
+	STORE_COPY_STR(received);
+	STORE_COPY_STR(path);
+	STORE_COPY_STR(call_id);
+	STORE_COPY_STR(user_agent);
+	STORE_COPY_STR(instance);
+	STORE_COPY_STR(local);
+#undef STORE_COPY_STR
+	dst->cseq = src->cseq;
+	dst->q = src->q;
+	dst->expires = src->expires;
+	dst->updated = src->updated;
+}
+/* A field added to struct store_binding needs its line in store_binding_copy: this fails until then. */
+_Static_assert(sizeof(struct store_binding) == 256 + 512 + 128 + 1024 + 256 + 256 + 160 + 64 + 4 + 4 + 8 + 8,
+	       "store_binding_copy names every field");
 
 enum store_op { STORE_BINDING_PUT, STORE_BINDING_DEL, STORE_AOR_DEL };
 

@@ -252,8 +252,10 @@ int store_writer_submit(struct store_writer *w, const struct store_change *chang
 	err = batch_reserve(q, n, w->max_pending);
 	if (err)
 		goto out;
-	if (n)
-		memcpy(q->changes + q->n, changes, n * sizeof(*changes));
+	for (size_t i = 0; i < n; i++) {
+		q->changes[q->n + i].op = changes[i].op;
+		store_binding_copy(&q->changes[q->n + i].b, &changes[i].b);
+	}
 	q->n += n;
 	q->subs[q->nsubs++] = (struct wsub){ .done = done, .arg = arg, .n = n };
 	if (q->nsubs == 1 || (q->n >= DELAY_ENOUGH && q->n - n < DELAY_ENOUGH))

@@ -710,6 +710,61 @@ static void test_writer_bad_change(void **state)
 	store_close(s);
 }
 
+/* store_binding_copy copies each string through its NUL and leaves the rest of the arrays alone; a field
+ * without a NUL is copied whole, so that the store still refuses it. Through the writer, whose batches
+ * are reused: a shorter value written where a longer one was is stored as it is. */
+static void test_binding_copy(void **state)
+{
+	struct store_change a = put("sip:alice@example.com", "sip:alice-on-a-long-host-name@192.0.2.10", 5000);
+	struct store_change b = put("sip:bob@example.com", "sip:b@192.0.2.1", 5000), bad;
+	struct store_binding dst;
+	struct store *s = open_ok(true);
+	struct store_writer *w;
+	atomic_int res[3] = { 0, 0, 0 };
+
+	(void)state;
+	memset(&dst, 'x', sizeof(dst));
+	a.b.cseq = 7;
+	a.b.q = 500;
+	store_binding_copy(&dst, &a.b);
+	assert_string_equal(dst.aor, a.b.aor);
+	assert_string_equal(dst.contact, a.b.contact);
+	assert_string_equal(dst.received, a.b.received);
+	assert_string_equal(dst.path, a.b.path);
+	assert_string_equal(dst.call_id, a.b.call_id);
+	assert_string_equal(dst.user_agent, a.b.user_agent);
+	assert_string_equal(dst.instance, a.b.instance);
+	assert_string_equal(dst.local, a.b.local);
+	assert_int_equal(dst.cseq, 7);
+	assert_int_equal(dst.q, 500);
+	assert_int_equal(dst.expires, a.b.expires);
+	assert_int_equal(dst.updated, a.b.updated);
+	assert_int_equal(dst.contact[strlen(a.b.contact) + 1], 'x'); /* past the NUL: untouched */
+	bad = b;
+	memset(bad.b.path, 'p', sizeof(bad.b.path));
+	store_binding_copy(&dst, &bad.b);
+	assert_null(memchr(dst.path, '\0', sizeof(dst.path)));
+
+	assert_int_equal(store_writer_new(&w, s, 64, 0), 0);
+	for (int round = 0; round < 2; round++) { /* the writer's two batches, each holding a long value */
+		atomic_store(&res[0], 0);
+		assert_int_equal(store_writer_submit(w, &a, 1, barrier_cb, &res[0]), 0);
+		while (!atomic_load(&res[0]))
+			usleep(1000);
+	}
+	assert_int_equal(store_writer_submit(w, &b, 1, barrier_cb, &res[1]), 0);
+	assert_int_equal(store_writer_submit(w, &bad, 1, barrier_cb, &res[2]), 0);
+	store_writer_free(w);
+	assert_int_equal(atomic_load(&res[0]), 1);
+	assert_int_equal(atomic_load(&res[1]), 1);
+	assert_int_equal(atomic_load(&res[2]), -1);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings WHERE aor = 'sip:bob@example.com' AND "
+				 "contact = 'sip:b@192.0.2.1' AND call_id = 'cid-sip:b@192.0.2.1'"),
+			 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings"), 2);
+	store_close(s);
+}
+
 /* store_bindings_of: the live bindings of one AOR only. */
 static void test_bindings_of(void **state)
 {
@@ -1112,6 +1167,7 @@ int main(void)
 		T(test_writer_grouping_eagain),
 		T(test_writer_grouping),
 		T(test_writer_bad_change),
+		T(test_binding_copy),
 		T(test_bindings_of),
 		T(test_writer_later_of),
 		T(test_users_generation),
