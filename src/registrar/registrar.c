@@ -1067,7 +1067,7 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 	size_t nrc, cap;
 	struct update u = { 0 };
 	struct store_binding *old = NULL;
-	struct sip_uri to;
+	const struct sip_uri *to = &req->to_uri;
 	char aor[256], received[128], path[KEPT(path)], extra[64], *path_echo = NULL;
 	const char *reason = NULL;
 	int64_t now = (int64_t)time(NULL);
@@ -1082,19 +1082,18 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 	}
 	/* steps 3 and 4 need the user of the To URI, which must be a SIP or SIPS URI (10.2, RFC 4475 3.3.4);
 	 * one that names no user is no address of record of sipd's (404) */
-	to = req->to_uri;
-	if (req->to_uri_err || (to.scheme != SIP_SCHEME_SIP && to.scheme != SIP_SCHEME_SIPS)) {
+	if (req->to_uri_err || (to->scheme != SIP_SCHEME_SIP && to->scheme != SIP_SCHEME_SIPS)) {
 		txn_reply(tx, req, 400, "To header field is not a SIP or SIPS URI", NULL);
 		return;
 	}
-	if (!registrar_aor_key(r, &to, aor, sizeof(aor))) {
+	if (!registrar_aor_key(r, to, aor, sizeof(aor))) {
 		txn_reply(tx, req, 404, "Address of record not in this domain", NULL);
 		return;
 	}
-	if (!authorize(r, tx, req, o, &to))
+	if (!authorize(r, tx, req, o, to))
 		return;
 	/* step 5, once authenticated (a stranger learns nothing of which addresses sipd keeps) */
-	if (!aor_in_ruri_domain(r, req, &to)) {
+	if (!aor_in_ruri_domain(r, req, to)) {
 		txn_reply(tx, req, 404, "Address of record not in this domain", NULL);
 		return;
 	}
