@@ -182,9 +182,9 @@ static void ha2_hex(enum digest_alg alg, struct slice method, struct slice uri, 
 	const struct slice a2[] = { method, uri };
 	struct digest_thread *t = digest__thread();
 	size_t kl = method.l + 1 + uri.l;
-	bool keep = t && kl <= sizeof(t->ha2_key) && alg_hexlen(alg) < sizeof(t->ha2);
+	bool keep = t && kl <= sizeof(t->ha2_key);
 
-	if (keep && t->ha2_alg == (int)alg + 1 && t->ha2_key_len == kl && slice_eq(slice_make(t->ha2_key, method.l), method) &&
+	if (keep && t->ha2_key_len == kl && t->ha2_alg == alg && slice_eq(slice_make(t->ha2_key, method.l), method) &&
 	    t->ha2_key[method.l] == ':' && slice_eq(slice_make(t->ha2_key + method.l + 1, uri.l), uri)) {
 		memcpy(ha2, t->ha2, alg_hexlen(alg) + 1);
 		return;
@@ -199,7 +199,7 @@ static void ha2_hex(enum digest_alg alg, struct slice method, struct slice uri, 
 		memcpy(t->ha2_key + method.l + 1, uri.p, uri.l);
 	t->ha2_key_len = kl;
 	memcpy(t->ha2, ha2, alg_hexlen(alg) + 1);
-	t->ha2_alg = (int)alg + 1;
+	t->ha2_alg = alg;
 }
 
 void digest_expected(enum digest_alg alg, const char *ha1_hex, const struct digest_cred *c, struct slice method,

@@ -7,6 +7,7 @@
 
 #include <openssl/evp.h>
 
+#include "auth/digest.h"
 #include "base/htab.h"
 #include "base/slice.h"
 
@@ -39,10 +40,10 @@ struct digest_thread {
 	EVP_MAC_CTX *mac;
 	/* The last HA2 = H(method:uri) computed, with what it was computed of (digest.c): the phones of a
 	 * domain register to one Request-URI, so that most registrations need one hash, not two. */
-	int ha2_alg;                      /* enum digest_alg + 1; 0: nothing kept */
-	size_t ha2_key_len;
+	enum digest_alg ha2_alg;
+	size_t ha2_key_len;               /* 0: nothing kept (a key holds its ':' at least) */
 	char ha2_key[DIGEST_HA2_KEY_MAX]; /* method ':' uri, as in the request (escapes kept) */
-	char ha2[65];                     /* lower-case hex */
+	char ha2[DIGEST_HEX_MAX];         /* lower-case hex */
 };
 struct digest_thread *digest__thread(void);
 
