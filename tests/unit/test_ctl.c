@@ -218,44 +218,45 @@ static void test_socket_file(void **state)
 	assert_int_equal(ctl_new(&c, "", handler, &calls), ENAMETOOLONG);
 }
 
+/* Asks "echo x" as user nobody (65534), in a child: 0 when ctl_request returns want_rc and, unless NULL,
+ * the answer is want_answer; else the child's exit status says where it differed (10 no setuid, 11 the
+ * return code, 12 the answer). */
+static int request_as_nobody(int want_rc, const char *want_answer)
+{
+	char *ping[] = { "echo", "x" };
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		char *a = NULL;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(10);
+		if (ctl_request(path, 2, ping, &a, 2000) != want_rc)
+			_exit(11);
+		_exit(want_answer && strcmp(a, want_answer) ? 12 : 0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
 /* Only the user sipd runs as, and root: another user is refused by the file's mode, and (were the
  * mode wider) by the peer's credentials. Needs root to be another user. */
 static void test_other_user(void **state)
 {
-	char *ping[] = { "echo", "x" };
 	struct ctl *c;
-	int calls = 0, status;
-	pid_t pid;
+	int calls = 0;
 
 	(void)state;
 	if (geteuid() != 0)
 		skip();
 	assert_int_equal(ctl_new(&c, path, handler, &calls), 0);
 	assert_int_equal(chmod(dir, 0755), 0);
-	pid = fork();
-	if (pid == 0) {
-		char *a = NULL;
-
-		if (setgid(65534) || setuid(65534))
-			_exit(10);
-		_exit(ctl_request(path, 2, ping, &a, 2000) == EACCES ? 0 : 11); /* the socket's mode */
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(request_as_nobody(EACCES, NULL), 0); /* the socket's mode */
 	/* the mode widened: the peer's credentials still refuse */
 	assert_int_equal(chmod(path, 0666), 0);
-	pid = fork();
-	if (pid == 0) {
-		char *a = NULL;
-
-		if (setgid(65534) || setuid(65534))
-			_exit(10);
-		if (ctl_request(path, 2, ping, &a, 2000) != 0)
-			_exit(12);
-		_exit(strcmp(a, "ERR permission denied\n") ? 13 : 0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(request_as_nobody(0, "ERR permission denied\n"), 0);
 	assert_int_equal(calls, 0);
 	ctl_free(c);
 }
