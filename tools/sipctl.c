@@ -1032,6 +1032,7 @@ static int cmd_unblock(int argc, char **argv)
 	char *words[CTL_WORDS_MAX], *body, *answer;
 	const char *pos[4];
 	int npos, ret = args_parse(argc, argv, NULL, pos, 4, &npos);
+	long lifted;
 
 	if (ret)
 		return ret;
@@ -1042,7 +1043,8 @@ static int cmd_unblock(int argc, char **argv)
 		words[i + 1] = (char *)pos[i];
 	if (!(answer = ask_sipd(npos + 1, words, &body)))
 		return EXIT_ERR;
-	printf("%ld block%s lifted\n", strtol(body, NULL, 10), strtol(body, NULL, 10) == 1 ? "" : "s");
+	lifted = strtol(body, NULL, 10);
+	printf("%ld block%s lifted\n", lifted, lifted == 1 ? "" : "s");
 	free(answer);
 	return EXIT_OK;
 }
