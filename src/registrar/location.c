@@ -54,6 +54,8 @@ struct loc {
 	pthread_t thread;
 	bool running;
 	atomic_bool stopping;
+	pthread_mutex_t pause_lock; /* the expiry thread sleeps on pause until its next pass or a stop */
+	pthread_cond_t pause;
 	atomic_size_t count;
 	struct pool *pool; /* bindings and AORs live an hour, apart from the heap of the transactions */
 };
@@ -174,7 +176,10 @@ static struct binding *binding_new(struct loc *l, struct loc_shard *s, struct ao
 	b->q = sb->q;
 	b->expires = sb->expires;
 	b->updated = sb->updated;
-	tmr_start(s->wheel, &b->expiry, expiry_delay_ms(sb->expires, now), on_expiry, l);
+	/* from the wheel's time, which the expiry thread moves only on its passes: a delay from the
+	 * clock's now would end the binding early by as much as the wheel lags */
+	tmr_start(s->wheel, &b->expiry, mono_ms() - tmr_wheel_now(s->wheel) + expiry_delay_ms(sb->expires, now),
+		  on_expiry, l);
 	atomic_fetch_add(&l->count, 1);
 	return b;
 }
@@ -222,6 +227,7 @@ int loc_new(struct loc **lp, loc_expired_h *expired, void *arg)
 {
 	struct loc *l = calloc(1, sizeof(*l));
 	uint64_t now = mono_ms();
+	pthread_condattr_t ca;
 
 	if (!l || pool_new(&l->pool)) {
 		free(l);
@@ -229,6 +235,11 @@ int loc_new(struct loc **lp, loc_expired_h *expired, void *arg)
 	}
 	l->expired_h = expired;
 	l->arg = arg;
+	pthread_mutex_init(&l->pause_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the pause's deadline is on that clock */
+	pthread_cond_init(&l->pause, &ca);
+	pthread_condattr_destroy(&ca);
 	for (unsigned i = 0; i < LOC_SHARDS; i++) {
 		struct loc_shard *s = &l->shards[i];
 
@@ -242,6 +253,13 @@ int loc_new(struct loc **lp, loc_expired_h *expired, void *arg)
 	return 0;
 }
 
+/* How long the expiry thread sleeps between passes: until the earliest timer of any shard (a binding
+ * added meanwhile with an earlier end waits for the next pass), at most PASS_MAX_MS. Each pass locks
+ * every shard and reads its wheel, cold: a fixed tick of 200 ms cost a loaded server more than one
+ * microsecond a registration for bindings an hour away. */
+#define PASS_MIN_MS 10
+#define PASS_MAX_MS 1000
+
 static void *expiry_main(void *arg)
 {
 	struct loc *l = arg;
@@ -250,10 +268,12 @@ static void *expiry_main(void *arg)
 	pthread_setname_np(pthread_self(), "sipd-expiry"); /* top -H, ps -L */
 
 	while (batch && !atomic_load(&l->stopping)) {
-		struct timespec pause = { 0, 200 * 1000000 };
+		int64_t next = PASS_MAX_MS;
+		struct timespec until;
 
 		for (unsigned i = 0; i < LOC_SHARDS && !atomic_load(&l->stopping); i++) {
 			struct loc_shard *s = &l->shards[i];
+			int64_t d;
 			size_t n;
 
 			pthread_mutex_lock(&s->lock);
@@ -266,9 +286,24 @@ static void *expiry_main(void *arg)
 			 * reaches the disk after this deletion, not before it (a 200 whose binding a restart loses) */
 			if (n && l->expired_h)
 				l->expired_h(batch, n, l->arg);
+			d = tmr_wheel_next(s->wheel);
 			pthread_mutex_unlock(&s->lock);
+			if (d >= 0 && d < next)
+				next = d;
 		}
-		nanosleep(&pause, NULL);
+		if (next < PASS_MIN_MS)
+			next = PASS_MIN_MS;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += next / 1000;
+		until.tv_nsec += (long)(next % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_mutex_lock(&l->pause_lock);
+		if (!atomic_load(&l->stopping))
+			pthread_cond_timedwait(&l->pause, &l->pause_lock, &until);
+		pthread_mutex_unlock(&l->pause_lock);
 	}
 	free(batch);
 	return NULL;
@@ -287,7 +322,10 @@ void loc_free(struct loc *l)
 	if (!l)
 		return;
 	if (l->running) {
+		pthread_mutex_lock(&l->pause_lock);
 		atomic_store(&l->stopping, true);
+		pthread_cond_signal(&l->pause);
+		pthread_mutex_unlock(&l->pause_lock);
 		pthread_join(l->thread, NULL);
 	}
 	for (unsigned i = 0; i < LOC_SHARDS; i++) {
@@ -309,6 +347,8 @@ void loc_free(struct loc *l)
 		tmr_wheel_free(s->wheel);
 		pthread_mutex_destroy(&s->lock);
 	}
+	pthread_cond_destroy(&l->pause);
+	pthread_mutex_destroy(&l->pause_lock);
 	pool_free(l->pool);
 	free(l);
 }
