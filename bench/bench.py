@@ -80,6 +80,9 @@ CFG = {
     "cg_calls": env_int("BENCH_CG_CALLS", 20000),
     "cg_rate": env_int("BENCH_CG_RATE", 500),
     "cg_servers": os.environ.get("BENCH_CG_SERVERS", "sipd kamailio responder").split(),
+    "reg_cg_calls": env_int("BENCH_REG_CG_CALLS", 2000),
+    "reg_cg_rate": env_int("BENCH_REG_CG_RATE", 200),
+    "reg_cg_servers": os.environ.get("BENCH_REG_CG_SERVERS", "sipd kamailio-mem").split(),
     "results": os.environ.get("BENCH_RESULTS", os.path.join(BENCH_DIR, "results")),
     # --register
     "reg_rounds": env_int("BENCH_REG_ROUNDS", 3),
@@ -714,11 +717,7 @@ def bench_mode(sipd_bin):
             time.sleep(1)
         rounds.append(this)
     md = report(order, rounds, skipped, info)
-    print(md)
-    os.makedirs(CFG["results"], exist_ok=True)
-    with open(os.path.join(CFG["results"], "latest.md"), "w") as f:
-        f.write(md)
-    log("bench: written %s" % os.path.join(CFG["results"], "latest.md"))
+    publish(md, "latest.md")
     return 0
 
 
@@ -1023,8 +1022,21 @@ def fs_of(path):
         return "?"
 
 
-def register_mode(sipd_bin):
-    names = CFG["reg_servers"]
+def publish(md, name):
+    """The report on stdout and in the results directory as name."""
+    print(md)
+    os.makedirs(CFG["results"], exist_ok=True)
+    out = os.path.join(CFG["results"], name)
+    with open(out, "w") as f:
+        f.write(md)
+    log("bench: written %s" % out)
+
+
+def register_setup(sipd_bin, names):
+    """What every REGISTER measurement starts from: the servers of names that can run, the users'
+    injection file, Kamailio's subscriber table and sipd's database template. Returns (order, bins,
+    skipped, inj, make), where make(name, binary) gives a Server ready to start on a fresh copy of
+    its database (users, no bindings); order is None when nothing can run."""
     users = reg_users(CFG["reg_users"])
     inj = os.path.join(WORK, "users.csv")
     write_injection(inj, users, auth=True)
@@ -1042,12 +1054,8 @@ def register_mode(sipd_bin):
     for name, why in skipped.items():
         log("bench: register: skipping %s: %s" % (name, why))
     order = [n for n in names if n in bins]
-    if not order:
-        log("bench: register: nothing to benchmark")
-        return 1
-    info = host_info()
 
-    def make(name, binary, rnd):
+    def make(name, binary, rnd=0):
         if name == "sipd":
             srv = Server(name, binary, dirname="reg-sipd")
             db = os.path.join(srv.dir, "sipd.db")
@@ -1061,13 +1069,23 @@ def register_mode(sipd_bin):
             return Server(name, binary, dirname="reg-" + name, kam_defines=kam_defines)
         return Server(name, binary, dirname="reg-" + name, responder_args=["challenge"])
 
+    return (order or None), bins, skipped, inj, make
+
+
+def register_mode(sipd_bin):
+    order, bins, skipped, inj, make = register_setup(sipd_bin, CFG["reg_servers"])
+    if not order:
+        log("bench: register: nothing to benchmark")
+        return 1
+    info = host_info()
+
     plan = {"tag": "reg-", "scenario": REG_SCENARIO,
             "extra": ["-inf", inj, "-default_behaviors", "all,-bye"], "trace_err": True,
             "warmup": (500, 1000), "cpu_rate": CFG["reg_cpu_rate"],
             "cpu_seconds": CFG["reg_cpu_seconds"], "ladder": CFG["reg_ladder"],
             "step_seconds": CFG["reg_step_seconds"], "make": make}
     log("bench: register: %d rounds of %s; %d users; CPU run %d/s x %gs; ladder %s/s, %gs per step"
-        % (CFG["reg_rounds"], " -> ".join(order), len(users), CFG["reg_cpu_rate"],
+        % (CFG["reg_rounds"], " -> ".join(order), CFG["reg_users"], CFG["reg_cpu_rate"],
            CFG["reg_cpu_seconds"], ",".join(str(r) for r in CFG["reg_ladder"]),
            CFG["reg_step_seconds"]))
     rounds = []
@@ -1091,12 +1109,7 @@ def register_mode(sipd_bin):
     if "sipd" in bins and CFG["mem_bindings"] > 0:
         mem = memory_run(bins["sipd"])
     md = register_report(order, rounds, skipped, info, mem)
-    print(md)
-    os.makedirs(CFG["results"], exist_ok=True)
-    out = os.path.join(CFG["results"], "register.md")
-    with open(out, "w") as f:
-        f.write(md)
-    log("bench: written %s" % out)
+    publish(md, "register.md")
     return 0
 
 
@@ -1349,6 +1362,45 @@ def callgrind_totals(files, func):
     return total, incl
 
 
+def callgrind_head(what):
+    """The first lines of a callgrind report: what it counts, where and with which tools."""
+    info = host_info()
+    return ["# sipd callgrind: %s\n" % what,
+            "%s; checkout at %s%s; %s; %s.\n" % (
+                info["date"], info["commit"],
+                ", sipd binary %s built %s" % (SIPD_INFO["path"], SIPD_INFO["mtime"]) if SIPD_INFO else "",
+                info["kamailio"], subprocess.run(["valgrind", "--version"], stdout=subprocess.PIPE
+                                                 ).stdout.decode().strip())]
+
+
+def callgrind_load_idle(name, tag, server, load, handler=None):
+    """Two runs of name under callgrind for the same wall time: one under load(srv) (which returns
+    SIPp's result), one idle (start-up, readiness probe, timers, shutdown alike), so that their
+    difference is what the load cost. server(valgrind_argv, out_dir) makes the Server. Returns
+    ({"sipp": ..., "load": totals, "idle": totals}, None), totals as callgrind_totals gives them,
+    or (None, why)."""
+    result, duration = {}, 0.0
+    for phase in ("load", "idle"):
+        d = os.path.join(WORK, "%s-%s-%s" % (tag, name, phase))
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        srv = server(["valgrind", "--tool=callgrind", "--trace-children=no",
+                      "--callgrind-out-file=%s/callgrind.out.%%p" % d], d)
+        why = srv.start(ready_timeout=180)
+        if why:
+            return None, "under valgrind: " + why
+        t0 = time.time()
+        if phase == "load":
+            result["sipp"] = load(srv)
+            duration = time.time() - t0
+        else:
+            time.sleep(duration)
+        srv.stop(grace=180)
+        files = [os.path.join(d, f) for f in os.listdir(d) if f.startswith("callgrind.out.")]
+        result[phase] = callgrind_totals(files, handler)
+    return result, None
+
+
 def callgrind_mode(sipd_bin):
     if not shutil.which("valgrind"):
         log("bench: valgrind not installed")
@@ -1360,38 +1412,25 @@ def callgrind_mode(sipd_bin):
     rows = []
     handlers_used = {}
     for name in [s for s in CFG["cg_servers"] if s in bins]:
-        # Two runs, same duration: one idle (start-up, probe, timers, shutdown)
-        # and one with n OPTIONS; the difference is what the n requests cost.
-        durations = None
-        result = {}
         handler = find_handler(name, bins[name])
         handlers_used[name] = handler
-        for phase in ("load", "idle"):
-            d = os.path.join(WORK, "cg-%s-%s" % (name, phase))
-            os.makedirs(d, exist_ok=True)
-            vg = ["valgrind", "--tool=callgrind", "--trace-children=no",
-                  "--callgrind-out-file=%s/callgrind.out.%%p" % d]
+
+        def server(vg, d, name=name):
             srv = Server(name, bins[name], valgrind=vg)
             srv.dir = d
             srv.err = os.path.join(d, "stderr.log")
-            why = srv.start(ready_timeout=120)
-            if why:
-                log("bench: callgrind: %s: %s" % (name, why))
-                skipped[name] = "under valgrind: " + why
-                result = None
-                break
-            t0 = time.time()
-            if phase == "load":
-                s = sipp_run(srv.port, rate, n, "cg-%s" % name)
-                durations = time.time() - t0
-                result["sipp"] = s
-                log("  %-9s callgrind: %d OPTIONS at %d/s: %s" % (
-                    name, n, rate, "ok" if s["ok"] else s["why"]))
-            else:
-                time.sleep(durations)
-            srv.stop(grace=120)
-            files = [os.path.join(d, f) for f in os.listdir(d) if f.startswith("callgrind.out.")]
-            result[phase] = callgrind_totals(files, handler)
+            return srv
+
+        def load(srv, name=name):
+            s = sipp_run(srv.port, rate, n, "cg-%s" % name)
+            log("  %-9s callgrind: %d OPTIONS at %d/s: %s" % (
+                name, n, rate, "ok" if s["ok"] else s["why"]))
+            return s
+
+        result, why = callgrind_load_idle(name, "cg", server, load, handler)
+        if why:
+            log("bench: callgrind: %s: %s" % (name, why))
+            skipped[name] = why
         if not result:
             continue
         answered = result["sipp"].get("ok_calls", 0)
@@ -1403,13 +1442,7 @@ def callgrind_mode(sipd_bin):
         hper = ((lh - (ih or 0)) / float(answered)) if lh is not None else None
         rows.append((name, answered, result["sipp"]["ok"], lt, it, per, hper))
 
-    info = host_info()
-    L = ["# sipd callgrind: instructions per OPTIONS request\n"]
-    L.append("%s; checkout at %s%s; %s; %s.\n" % (
-        info["date"], info["commit"],
-        ", sipd binary %s built %s" % (SIPD_INFO["path"], SIPD_INFO["mtime"]) if SIPD_INFO else "",
-        info["kamailio"], subprocess.run(["valgrind", "--version"], stdout=subprocess.PIPE
-                                         ).stdout.decode().strip()))
+    L = callgrind_head("instructions per OPTIONS request")
     L.append("%d OPTIONS at %d/s under `valgrind --tool=callgrind`; Ir/request = (Ir of "
              "that run - Ir of an idle run of the same length) / requests answered, summed "
              "over all processes and threads. Handler Ir/request = inclusive Ir of the "
@@ -1427,11 +1460,69 @@ def callgrind_mode(sipd_bin):
     for name, why in skipped.items():
         L.append("\n- %s skipped: %s" % (name, why.splitlines()[0]))
     md = "\n".join(L) + "\n"
-    print(md)
-    os.makedirs(CFG["results"], exist_ok=True)
-    with open(os.path.join(CFG["results"], "callgrind.md"), "w") as f:
-        f.write(md)
-    log("bench: written %s" % os.path.join(CFG["results"], "callgrind.md"))
+    publish(md, "callgrind.md")
+    return 0 if rows else 1
+
+
+def register_callgrind_mode(sipd_bin):
+    """Instructions per registration under callgrind: the CPU runs' scenario, users and set-ups,
+    counted instead of timed, so that the comparison does not move with the host's load. As for
+    OPTIONS: a run with the registrations and an idle run of the same length (start-up, timers,
+    shutdown), every process and thread summed; the difference per registration answered."""
+    if not shutil.which("valgrind"):
+        log("bench: valgrind not installed")
+        return 1
+    order, bins, skipped, inj, make = register_setup(sipd_bin, CFG["reg_cg_servers"])
+    if not order:
+        log("bench: register-callgrind: nothing to measure")
+        return 1
+    n, rate = CFG["reg_cg_calls"], CFG["reg_cg_rate"]
+    rows = []
+    for name in order:
+        def server(vg, d, name=name):
+            srv = make(name, bins[name])
+            srv.valgrind = vg
+            return srv
+
+        def load(srv, name=name):
+            s = sipp_run(srv.port, rate, n, "regcg-%s" % name, REG_SCENARIO,
+                         extra=["-inf", inj, "-default_behaviors", "all,-bye"])
+            log("  %-13s callgrind: %d registrations at %d/s: %s" % (
+                name, n, rate, "ok" if s["ok"] else s["why"]))
+            return s
+
+        result, why = callgrind_load_idle(name, "regcg", server, load)
+        if why:
+            log("bench: register-callgrind: %s: %s" % (name, why))
+            skipped[name] = why
+        if not result:
+            continue
+        answered = result["sipp"].get("ok_calls", 0)
+        if not answered:
+            skipped[name] = "no registration answered under valgrind"
+            continue
+        lt, it = result["load"][0], result["idle"][0]
+        rows.append((name, answered, result["sipp"]["ok"], lt, it, (lt - it) / float(answered)))
+
+    L = callgrind_head("instructions per registration")
+    L.append("%d registrations at %d/s under `valgrind --tool=callgrind`, each as in the REGISTER "
+             "benchmark (register.md: REGISTER, 401, REGISTER with MD5 credentials, 200; %d users in "
+             "turn; the same set-ups, %d workers). Ir/registration = (Ir of that run - Ir of an idle "
+             "run of the same length) / registrations answered, summed over all processes and "
+             "threads: sipd's includes its SQLite writer (every binding committed before its 200), "
+             "Kamailio's none.\n" % (n, rate, CFG["reg_users"], CFG["workers"]))
+    L.append("| server | answered | Ir total (load run) | Ir total (idle run) | Ir/registration "
+             "| ratio vs kamailio-mem |")
+    L.append("|---|---:|---:|---:|---:|---:|")
+    base = [r for r in rows if r[0] == "kamailio-mem"]
+    for name, ans, ok, lt, it, per in rows:
+        ratio = fmt(per / base[0][5]) if base and base[0][5] else "n/a"
+        L.append("| %s | %d%s | %d | %d | %.0f | %s |" % (
+            name, ans, "" if ok else " (with failures)", lt, it, per, ratio))
+    for name, why in skipped.items():
+        L.append("\n- %s skipped: %s" % (name, why.splitlines()[0]))
+    md = "\n".join(L) + "\n"
+    publish(md, "register-callgrind.md")
     return 0 if rows else 1
 
 
@@ -1449,6 +1540,9 @@ def main():
                            "bindings (results/register.md)")
     mode.add_argument("--callgrind", action="store_true",
                       help="measure instructions per OPTIONS under callgrind")
+    mode.add_argument("--register-callgrind", action="store_true",
+                      help="measure instructions per registration under callgrind "
+                           "(results/register-callgrind.md)")
     ap.add_argument("sipd", nargs="?", default=os.path.join(REPO_DIR, "build", "sipd"))
     args = ap.parse_args()
 
@@ -1466,6 +1560,8 @@ def main():
     try:
         if args.callgrind:
             return callgrind_mode(args.sipd)
+        if args.register_callgrind:
+            return register_callgrind_mode(args.sipd)
         if args.options:
             return bench_mode(args.sipd)
         if args.register:

@@ -8,15 +8,19 @@
 #                                            (memory and auth_db/SQLite set-ups),
 #                                            + sipd's memory with 100 000 bindings
 #   bench/run.sh --callgrind [./build/sipd]  instructions per OPTIONS under callgrind
+#   bench/run.sh --register-callgrind [./build/sipd]
+#                                            instructions per registration under
+#                                            callgrind, sipd vs Kamailio's fastest set-up
 #
 # Results: Markdown on stdout and in bench/results/latest.md (OPTIONS),
-# register.md (REGISTER), callgrind.md.
+# register.md (REGISTER), callgrind.md, register-callgrind.md.
 # Tunables (environment): BENCH_ROUNDS, BENCH_WORKERS, BENCH_LADDER,
 # BENCH_STEP_SECONDS, BENCH_CPU_RATE, BENCH_CPU_SECONDS, BENCH_RECV_TIMEOUT_MS,
 # BENCH_SERVERS, BENCH_REG_ROUNDS, BENCH_REG_USERS, BENCH_REG_LADDER,
 # BENCH_REG_STEP_SECONDS, BENCH_REG_CPU_RATE, BENCH_REG_CPU_SECONDS,
 # BENCH_REG_SERVERS, BENCH_REG_SYNC, BENCH_MEM_BINDINGS, BENCH_MEM_RATE,
-# BENCH_CG_CALLS, BENCH_CG_RATE, BENCH_CG_SERVERS, BENCH_KEEP.
+# BENCH_CG_CALLS, BENCH_CG_RATE, BENCH_CG_SERVERS, BENCH_REG_CG_CALLS,
+# BENCH_REG_CG_RATE, BENCH_REG_CG_SERVERS, BENCH_KEEP.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 
