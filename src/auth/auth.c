@@ -769,13 +769,13 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 		return fail(a, hdr, src, key, c.username, "wrong password", extra, n);
 	/* RFC 7616 3.3: the password was right; only the nonce is old, or from before a restart (the
 	 * nonce key is made at start): a fresh challenge with stale=true, not a failure */
-	v = digest_nonce_check(a->nonces, slice_cstr(a->realm), c.nonce, now_s());
-	if (v != DIGEST_NONCE_OK) {
+	v = digest_nonce_verify(a->nonces, slice_cstr(a->realm), c.nonce, c.has_qop ? c.nc : 0, now_s());
+	if (v == DIGEST_NONCE_STALE || v == DIGEST_NONCE_BAD) {
 		log_debug("auth: %s nonce for '%s'", v == DIGEST_NONCE_STALE ? "stale" : "unknown", user->name);
 		challenge(a, hdr, true, single_challenge(a, key, false, src), extra, n);
 		return AUTH_CHALLENGE;
 	}
-	if (digest_nonce_use(a->nonces, c.nonce, c.has_qop ? c.nc : 0, now_s()) != DIGEST_NONCE_OK)
+	if (v != DIGEST_NONCE_OK)
 		return fail(a, hdr, src, key, c.username, "replayed nonce count", extra, n);
 	digest_limiter_success(a->limiter, src, c.username);
 	digest_trust_note(a->trust, src, slice_cstr(user->name), now_s()); /* by its name, as at start */

@@ -58,6 +58,10 @@ void digest_nonce_make(struct digest_nonces *n, struct slice realm, uint64_t now
 enum digest_verdict digest_nonce_check(struct digest_nonces *n, struct slice realm, struct slice nonce,
 				       uint64_t now_s);
 enum digest_verdict digest_nonce_use(struct digest_nonces *n, struct slice nonce, uint32_t nc, uint64_t now_s);
+/* Both in one, the nonce decoded once: the check's verdict when it is not OK (BAD, STALE), else OK or
+ * REPLAY (the count did not go up, or could not be kept). Call it only after the response verified. */
+enum digest_verdict digest_nonce_verify(struct digest_nonces *n, struct slice realm, struct slice nonce, uint32_t nc,
+					uint64_t now_s);
 
 /* Writes one challenge header line, e.g.
  * WWW-Authenticate: Digest realm="sipd", nonce="...", algorithm=SHA-256, qop="auth"[, stale=true]\r\n

@@ -254,14 +254,25 @@ void digest_nonce_make(struct digest_nonces *n, struct slice realm, uint64_t now
 		nonce_encode(raw, out);
 }
 
+/* The MAC and the age of a decoded nonce. */
+static enum digest_verdict check_raw(struct digest_nonces *n, struct slice realm, const uint8_t raw[NONCE_RAW],
+				     uint64_t now_s)
+{
+	uint8_t mac[16];
+
+	if (!nonce_mac(n, raw, realm, mac) || CRYPTO_memcmp(mac, raw + 16, 16))
+		return DIGEST_NONCE_BAD;
+	return nonce_fresh(n->lifetime, be64_get(raw), now_s) ? DIGEST_NONCE_OK : DIGEST_NONCE_STALE;
+}
+
 enum digest_verdict digest_nonce_check(struct digest_nonces *n, struct slice realm, struct slice nonce,
 				       uint64_t now_s)
 {
-	uint8_t raw[NONCE_RAW], mac[16];
+	uint8_t raw[NONCE_RAW];
 
-	if (!n || !nonce_decode(nonce, raw) || !nonce_mac(n, raw, realm, mac) || CRYPTO_memcmp(mac, raw + 16, 16))
+	if (!n || !nonce_decode(nonce, raw))
 		return DIGEST_NONCE_BAD;
-	return nonce_fresh(n->lifetime, be64_get(raw), now_s) ? DIGEST_NONCE_OK : DIGEST_NONCE_STALE;
+	return check_raw(n, realm, raw, now_s);
 }
 
 static struct nonce_entry *nonce_find(struct nonce_shard *s, uint32_t h, const uint8_t raw[NONCE_RAW])
@@ -307,17 +318,15 @@ static bool nonce_insert(struct digest_nonces *n, struct nonce_shard *s, uint32_
 	return true;
 }
 
-enum digest_verdict digest_nonce_use(struct digest_nonces *n, struct slice nonce, uint32_t nc, uint64_t now_s)
+/* The nc of a decoded nonce, counted. */
+static enum digest_verdict use_raw(struct digest_nonces *n, const uint8_t raw[NONCE_RAW], uint32_t nc, uint64_t now_s)
 {
-	uint8_t raw[NONCE_RAW];
 	struct nonce_shard *s;
 	struct nonce_entry *e;
 	enum digest_verdict v;
 	uint64_t ts;
 	uint32_t h;
 
-	if (!n || !nonce_decode(nonce, raw))
-		return DIGEST_NONCE_BAD;
 	ts = be64_get(raw);
 	if (!nonce_fresh(n->lifetime, ts, now_s))
 		return DIGEST_NONCE_STALE;
@@ -340,6 +349,29 @@ enum digest_verdict digest_nonce_use(struct digest_nonces *n, struct slice nonce
 	}
 	pthread_mutex_unlock(&s->lock);
 	return v;
+}
+
+enum digest_verdict digest_nonce_use(struct digest_nonces *n, struct slice nonce, uint32_t nc, uint64_t now_s)
+{
+	uint8_t raw[NONCE_RAW];
+
+	if (!n || !nonce_decode(nonce, raw))
+		return DIGEST_NONCE_BAD;
+	return use_raw(n, raw, nc, now_s);
+}
+
+enum digest_verdict digest_nonce_verify(struct digest_nonces *n, struct slice realm, struct slice nonce, uint32_t nc,
+					uint64_t now_s)
+{
+	uint8_t raw[NONCE_RAW];
+	enum digest_verdict v;
+
+	if (!n || !nonce_decode(nonce, raw))
+		return DIGEST_NONCE_BAD;
+	if ((v = check_raw(n, realm, raw, now_s)) != DIGEST_NONCE_OK)
+		return v;
+	/* past the check, a nonce whose count cannot be kept is as good as replayed */
+	return use_raw(n, raw, nc, now_s) == DIGEST_NONCE_OK ? DIGEST_NONCE_OK : DIGEST_NONCE_REPLAY;
 }
 
 size_t digest_nonces_tracked(struct digest_nonces *n)

@@ -578,6 +578,41 @@ static void test_nonce_stale(void **state)
 	digest_nonces_free(n);
 }
 
+/* digest_nonce_verify, the check and the count in one: the check's verdict first (a wrong realm or a
+ * tampered nonce BAD, an old one STALE, neither touching the count), then REPLAY for a count that does
+ * not go up, and for one that cannot be kept (the table full of fresh nonces): never a second use. */
+static void test_nonce_verify(void **state)
+{
+	struct digest_nonces *n, *one;
+	char nonce[DIGEST_NONCE_MAX], other[DIGEST_NONCE_MAX], bad[DIGEST_NONCE_MAX];
+	struct slice s;
+
+	(void)state;
+	assert_int_equal(digest_nonces_new(&n, LIFETIME, 1000), 0);
+	digest_nonce_make(n, S("sipd"), T0, nonce);
+	s = slice_cstr(nonce);
+	assert_int_equal(digest_nonce_verify(n, S("sipd"), s, 1, T0), DIGEST_NONCE_OK);
+	assert_int_equal(digest_nonce_verify(n, S("sipd"), s, 1, T0), DIGEST_NONCE_REPLAY);
+	assert_int_equal(digest_nonce_verify(n, S("other"), s, 2, T0), DIGEST_NONCE_BAD);
+	strcpy(bad, nonce);
+	bad[5] = bad[5] == 'A' ? 'B' : 'A';
+	assert_int_equal(digest_nonce_verify(n, S("sipd"), slice_cstr(bad), 2, T0), DIGEST_NONCE_BAD);
+	assert_int_equal(digest_nonce_verify(n, S("sipd"), s, 2, T0 + LIFETIME + 1), DIGEST_NONCE_STALE);
+	assert_int_equal(digest_nonce_verify(n, S("sipd"), s, 2, T0 + 1), DIGEST_NONCE_OK); /* none counted 2 */
+	assert_int_equal(digest_nonce_verify(n, S("sipd"), s, 0, T0 + 1), DIGEST_NONCE_OK); /* no qop: uncounted */
+	assert_int_equal(digest_nonce_verify(n, S("sipd"), s, 0, T0 + 1), DIGEST_NONCE_OK);
+	assert_int_equal(digest_nonce_verify(n, S("sipd"), SLICE_NULL, 1, T0), DIGEST_NONCE_BAD);
+	digest_nonces_free(n);
+
+	assert_int_equal(digest_nonces_new(&one, LIFETIME, 1), 0);
+	digest_nonce_make(one, S("sipd"), T0, nonce);
+	digest_nonce_make(one, S("sipd"), T0, other);
+	assert_int_equal(digest_nonce_verify(one, S("sipd"), slice_cstr(nonce), 1, T0), DIGEST_NONCE_OK);
+	assert_int_equal(digest_nonce_verify(one, S("sipd"), slice_cstr(other), 1, T0), DIGEST_NONCE_OK);
+	assert_int_equal(digest_nonce_verify(one, S("sipd"), slice_cstr(nonce), 2, T0), DIGEST_NONCE_REPLAY);
+	digest_nonces_free(one);
+}
+
 static void test_nonce_replay(void **state)
 {
 	struct digest_nonces *n;
@@ -1244,6 +1279,7 @@ int main(void)
 		cmocka_unit_test(test_nonce_tampered),
 		cmocka_unit_test(test_nonce_stale),
 		cmocka_unit_test(test_nonce_replay),
+		cmocka_unit_test(test_nonce_verify),
 		cmocka_unit_test(test_nonce_bound),
 		cmocka_unit_test(test_challenge),
 		cmocka_unit_test(test_limiter_block),
