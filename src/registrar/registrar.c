@@ -235,11 +235,11 @@ static void date_header(struct sbuf *sb)
 }
 
 /* The header lines of a 200 of 10.3 step 8: every binding with its remaining time, the Path echo and a
- * Date; malloc'd, NULL without memory. */
+ * Date; the thread's scratch (scratch_give it), NULL without memory. */
 static char *bindings_lines(const struct store_binding *b, size_t n, const char *path_echo, int64_t now)
 {
 	size_t cap = 256 + (path_echo ? strlen(path_echo) : 0) + n * (sizeof(b->contact) + 64);
-	char *extra = malloc(cap);
+	char *extra = scratch_take(cap);
 	struct sbuf sb;
 
 	if (!extra)
@@ -280,7 +280,7 @@ static void answer_bindings(struct registrar *r, struct txn *tx, const struct si
 		txn_reply(tx, req, 500, "Out of memory", NULL);
 	else
 		txn_reply(tx, req, 200, NULL, extra);
-	free(extra);
+	scratch_give(extra);
 	scratch_give(b);
 }
 
@@ -781,7 +781,7 @@ static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *re
 
 	free(path_echo);
 	err = !p || !lines ? ENOMEM : txn_reply_prepare(tx, req, 200, NULL, lines, &p->ok, &p->ok_len);
-	free(lines);
+	scratch_give(lines);
 	if (err || loc_set_locked(r->loc, aor, u->cur, u->ncur, now)) {
 		if (p)
 			free(p->ok);
