@@ -17,6 +17,7 @@
 #include "base/timer.h"
 
 #include <errno.h>
+#include <time.h>
 #include <stdlib.h>
 
 #define TMR_LEVELS 4
@@ -307,4 +308,15 @@ uint64_t tmr_wheel_now(const struct tmr_wheel *w)
 uint64_t tmr_wheel_count(const struct tmr_wheel *w)
 {
 	return w ? w->count : 0;
+}
+
+void tmr_deadline(struct timespec *ts, uint64_t us)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += (time_t)(us / 1000000u);
+	ts->tv_nsec += (long)(us % 1000000u) * 1000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
 }

@@ -41,4 +41,9 @@ uint64_t tmr_wheel_now(const struct tmr_wheel *w);
 /* Number of running timers. */
 uint64_t tmr_wheel_count(const struct tmr_wheel *w);
 
+struct timespec;
+/* The CLOCK_MONOTONIC time us microseconds from now, for pthread_cond_timedwait on a condition whose
+ * clock is CLOCK_MONOTONIC (a thread that sleeps until its next piece of work or a signal). */
+void tmr_deadline(struct timespec *ts, uint64_t us);
+
 #endif

@@ -293,13 +293,7 @@ static void *expiry_main(void *arg)
 		}
 		if (next < PASS_MIN_MS)
 			next = PASS_MIN_MS;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += next / 1000;
-		until.tv_nsec += (long)(next % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		tmr_deadline(&until, (uint64_t)next * 1000u);
 		pthread_mutex_lock(&l->pause_lock);
 		if (!atomic_load(&l->stopping))
 			pthread_cond_timedwait(&l->pause, &l->pause_lock, &until);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/timer.h"
 #include "store/store.h"
 
 #define DELAY_ENOUGH 128 /* changes that end a commit delay early (and about the most a batch holds: 350 kB) */
@@ -146,10 +147,7 @@ static void *writer_main(void *arg)
 		if (w->delay_us && w->company && !w->stop && w->queue.n < DELAY_ENOUGH) {
 			struct timespec until;
 
-			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_nsec += (long)w->delay_us * 1000;
-			until.tv_sec += until.tv_nsec / 1000000000;
-			until.tv_nsec %= 1000000000;
+			tmr_deadline(&until, w->delay_us);
 			while (!w->stop && w->queue.n < DELAY_ENOUGH &&
 			       pthread_cond_timedwait(&w->ready, &w->lock, &until) == 0)
 				;

@@ -404,6 +404,28 @@ static void test_million(void **state)
 	free(it);
 }
 
+/* tmr_deadline: now on CLOCK_MONOTONIC plus the microseconds, nanoseconds kept under a second (what
+ * pthread_cond_timedwait requires) whatever the sum, for a delay under a second and one of several. */
+static void test_deadline(void **state)
+{
+	static const uint64_t delays[] = { 0, 999999, 1000000, 2750000 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(delays) / sizeof(delays[0]); i++) {
+		struct timespec before, at, after;
+		int64_t lo, hi, got;
+
+		clock_gettime(CLOCK_MONOTONIC, &before);
+		tmr_deadline(&at, delays[i]);
+		clock_gettime(CLOCK_MONOTONIC, &after);
+		assert_true(at.tv_nsec >= 0 && at.tv_nsec < 1000000000);
+		lo = (int64_t)before.tv_sec * 1000000000 + before.tv_nsec + (int64_t)delays[i] * 1000;
+		hi = (int64_t)after.tv_sec * 1000000000 + after.tv_nsec + (int64_t)delays[i] * 1000;
+		got = (int64_t)at.tv_sec * 1000000000 + at.tv_nsec;
+		assert_true(got >= lo && got <= hi);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +438,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_leaves_no_ghost),
 		cmocka_unit_test(test_lazy),
 		cmocka_unit_test(test_million),
+		cmocka_unit_test(test_deadline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
