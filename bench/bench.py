@@ -1373,12 +1373,13 @@ def callgrind_head(what):
                                                  ).stdout.decode().strip())]
 
 
-def callgrind_load_idle(name, tag, server, load, handler=None):
+def callgrind_load_idle(name, tag, server, load, what, handler=None):
     """Two runs of name under callgrind for the same wall time: one under load(srv) (which returns
     SIPp's result), one idle (start-up, readiness probe, timers, shutdown alike), so that their
     difference is what the load cost. server(valgrind_argv, out_dir) makes the Server. Returns
-    ({"sipp": ..., "load": totals, "idle": totals}, None), totals as callgrind_totals gives them,
-    or (None, why)."""
+    ({"sipp": ..., "answered": n, "load": totals, "idle": totals}, None), totals as callgrind_totals
+    gives them, or (None, why) when it did not start or answered none of the load (what it sends,
+    in the plural)."""
     result, duration = {}, 0.0
     for phase in ("load", "idle"):
         d = os.path.join(WORK, "%s-%s-%s" % (tag, name, phase))
@@ -1398,6 +1399,9 @@ def callgrind_load_idle(name, tag, server, load, handler=None):
         srv.stop(grace=180)
         files = [os.path.join(d, f) for f in os.listdir(d) if f.startswith("callgrind.out.")]
         result[phase] = callgrind_totals(files, handler)
+    result["answered"] = result["sipp"].get("ok_calls", 0)
+    if not result["answered"]:
+        return None, "no %s answered under valgrind" % what
     return result, None
 
 
@@ -1427,16 +1431,12 @@ def callgrind_mode(sipd_bin):
                 name, n, rate, "ok" if s["ok"] else s["why"]))
             return s
 
-        result, why = callgrind_load_idle(name, "cg", server, load, handler)
+        result, why = callgrind_load_idle(name, "cg", server, load, "requests", handler)
         if why:
             log("bench: callgrind: %s: %s" % (name, why))
             skipped[name] = why
-        if not result:
             continue
-        answered = result["sipp"].get("ok_calls", 0)
-        if not answered:
-            skipped[name] = "no request answered under valgrind"
-            continue
+        answered = result["answered"]
         (lt, lh), (it, ih) = result["load"], result["idle"]
         per = (lt - it) / float(answered)
         hper = ((lh - (ih or 0)) / float(answered)) if lh is not None else None
@@ -1491,16 +1491,12 @@ def register_callgrind_mode(sipd_bin):
                 name, n, rate, "ok" if s["ok"] else s["why"]))
             return s
 
-        result, why = callgrind_load_idle(name, "regcg", server, load)
+        result, why = callgrind_load_idle(name, "regcg", server, load, "registrations")
         if why:
             log("bench: register-callgrind: %s: %s" % (name, why))
             skipped[name] = why
-        if not result:
             continue
-        answered = result["sipp"].get("ok_calls", 0)
-        if not answered:
-            skipped[name] = "no registration answered under valgrind"
-            continue
+        answered = result["answered"]
         lt, it = result["load"][0], result["idle"][0]
         rows.append((name, answered, result["sipp"]["ok"], lt, it, (lt - it) / float(answered)))
 
