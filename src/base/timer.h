@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 struct tmr_wheel;
 struct tmr;
@@ -41,7 +42,14 @@ uint64_t tmr_wheel_now(const struct tmr_wheel *w);
 /* Number of running timers. */
 uint64_t tmr_wheel_count(const struct tmr_wheel *w);
 
-struct timespec;
+/* The CLOCK_MONOTONIC time in milliseconds: the time the loops' wheels and the location service keep. */
+static inline uint64_t tmr_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 /* The CLOCK_MONOTONIC time us microseconds from now, for pthread_cond_timedwait on a condition whose
  * clock is CLOCK_MONOTONIC (a thread that sleeps until its next piece of work or a signal). */
 void tmr_deadline(struct timespec *ts, uint64_t us);

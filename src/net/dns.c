@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/slice.h"
+#include "base/timer.h"
 #include "net/loop.h"
 
 #define DNS_ANSWERS_WALKED 64 /* answer records looked at for their TTL */
@@ -71,14 +72,6 @@ struct dns {
 	unsigned nbuckets, ncached;
 	struct cache_entry *oldest, *newest;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- cache ---- */
 
@@ -125,7 +118,7 @@ static bool cache_get(struct dns *d, const char *name, enum dns_type type, struc
 	for (e = d->buckets[name_hash(name, type) & (d->nbuckets - 1)]; e; e = e->hnext) {
 		if (e->type != type || strcasecmp(e->name, name))
 			continue;
-		if (e->expires <= now_ms()) {
+		if (e->expires <= tmr_clock_ms()) {
 			cache_unlink(d, e);
 			break;
 		}
@@ -151,7 +144,7 @@ static void cache_put(struct dns *d, const char *name, const struct dns_answer *
 	e->type = ans->type;
 	snprintf(e->name, sizeof(e->name), "%s", name);
 	memcpy(&e->ans, ans, answer_size(ans->n));
-	e->expires = now_ms() + (uint64_t)ttl * 1000;
+	e->expires = tmr_clock_ms() + (uint64_t)ttl * 1000;
 	pthread_mutex_lock(&d->cache_lock);
 	bucket = &d->buckets[name_hash(name, ans->type) & (d->nbuckets - 1)];
 	for (struct cache_entry *o = *bucket; o; o = o->hnext) {
@@ -431,7 +424,7 @@ static void on_ares(void *arg, int status, int timeouts, unsigned char *abuf, in
 
 static void start_query(struct dns *d, struct dns_query *q)
 {
-	q->deadline = now_ms() + d->cfg.timeout_ms;
+	q->deadline = tmr_clock_ms() + d->cfg.timeout_ms;
 	q->next = NULL;
 	q->prev = d->inflight_tail;
 	if (d->inflight_tail)
@@ -485,7 +478,7 @@ static void *resolver_main(void *arg)
 		tvp = ares_timeout(d->ch, &maxtv, &tv);
 		timeout = (int)(tvp->tv_sec * 1000 + tvp->tv_usec / 1000);
 		if (d->inflight) {
-			now = now_ms();
+			now = tmr_clock_ms();
 			if (d->inflight->deadline <= now)
 				timeout = 0;
 			else if (d->inflight->deadline - now < (uint64_t)timeout)
@@ -510,7 +503,7 @@ static void *resolver_main(void *arg)
 		}
 		ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* c-ares's own timeouts */
 		/* our deadlines: the question is answered ETIMEDOUT; c-ares finishes it on its own later */
-		now = now_ms();
+		now = tmr_clock_ms();
 		while (d->inflight && d->inflight->deadline <= now) {
 			struct dns_query *q = d->inflight;
 

@@ -63,14 +63,6 @@ struct loop {
 
 static _Thread_local struct loop *loop_cur;
 
-static uint64_t loop_clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Runs what was posted so far; what those jobs post waits for the next round. */
 static void loop_run_posted(struct loop *l)
 {
@@ -134,7 +126,7 @@ int loop_new(struct loop **lp)
 	l->evfd = -1;
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_mutex_init(&l->run, NULL);
-	l->now = loop_clock_ms();
+	l->now = tmr_clock_ms();
 	err = tmr_wheel_new(&l->wheel, l->now);
 	if (err)
 		goto out;
@@ -244,7 +236,7 @@ void loop_fd_del(struct loop *l, int fd)
 /* The clock read once, and the timers due by then run. */
 static void loop_advance(struct loop *l)
 {
-	l->now = loop_clock_ms();
+	l->now = tmr_clock_ms();
 	tmr_wheel_advance(l->wheel, l->now);
 }
 
@@ -257,7 +249,7 @@ static int loop_timeout(struct loop *l)
 	if (d < 0)
 		return -1;
 	due = tmr_wheel_now(l->wheel) + (uint64_t)d;
-	now = loop_clock_ms();
+	now = tmr_clock_ms();
 	if (due <= now)
 		return 0;
 	return due - now > INT_MAX ? INT_MAX : (int)(due - now);
@@ -295,7 +287,7 @@ int loop_run(struct loop *l)
 		else
 			l->sleeping = true;
 		pthread_mutex_unlock(&l->lock);
-		l->sleep_until = timeout < 0 ? UINT64_MAX : loop_clock_ms() + (uint64_t)timeout;
+		l->sleep_until = timeout < 0 ? UINT64_MAX : tmr_clock_ms() + (uint64_t)timeout;
 		pthread_mutex_unlock(&l->run); /* asleep: loop_run_as may do this loop's work meanwhile */
 		n = epoll_wait(l->epfd, l->ev, LOOP_EVENTS, timeout);
 		pthread_mutex_lock(&l->run);

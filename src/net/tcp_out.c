@@ -14,17 +14,10 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/timer.h"
 #include "net/net_private.h"
 
 #define TCP_OBUF_KEEP 16384 /* output buffers above this are given back once flushed */
-
-static uint64_t clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Under lock: queues bytes that the socket did not take. A connection may hold TP_TCP_OUT_MAX, and all
  * together tcp_max_conns times TP_TCP_OUT_SHARE: a thousand peers that do not read cannot make sipd hold
@@ -89,7 +82,7 @@ static int conn_write(struct tp_conn *c, const char *buf, size_t len, bool elsew
 		}
 		buf += n;
 		len -= (size_t)n;
-		atomic_store(&c->tx_ms, clock_ms());
+		atomic_store(&c->tx_ms, tmr_clock_ms());
 	}
 	if (!len)
 		goto out;
@@ -150,7 +143,7 @@ void tp__conn_flush(struct tp_conn *c)
 		c->ooff += (size_t)n;
 		c->olen -= (size_t)n;
 		atomic_fetch_sub(&c->w->tp->tcp_queued, (size_t)n);
-		atomic_store(&c->tx_ms, clock_ms());
+		atomic_store(&c->tx_ms, tmr_clock_ms());
 	}
 	if (!c->olen) {
 		c->ooff = 0;
@@ -300,7 +293,7 @@ static struct tp_keeper *keeper_find(struct tp_conn *c, uint32_t holder, uint64_
 
 void tp_conn_keep(struct tp_conn *c, uint32_t holder, unsigned seconds)
 {
-	uint64_t now = clock_ms(), until = now + (uint64_t)seconds * 1000, keep, before;
+	uint64_t now = tmr_clock_ms(), until = now + (uint64_t)seconds * 1000, keep, before;
 	struct tp_keeper *e;
 
 	if (!c)

@@ -60,14 +60,6 @@ struct loc {
 	struct pool *pool; /* bindings and AORs live an hour, apart from the heap of the transactions */
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static struct loc_shard *shard_of(struct loc *l, uint32_t h)
 {
 	return &l->shards[h % LOC_SHARDS];
@@ -178,7 +170,7 @@ static struct binding *binding_new(struct loc *l, struct loc_shard *s, struct ao
 	b->updated = sb->updated;
 	/* from the wheel's time, which the expiry thread moves only on its passes: a delay from the
 	 * clock's now would end the binding early by as much as the wheel lags */
-	tmr_start(s->wheel, &b->expiry, mono_ms() - tmr_wheel_now(s->wheel) + expiry_delay_ms(sb->expires, now),
+	tmr_start(s->wheel, &b->expiry, tmr_clock_ms() - tmr_wheel_now(s->wheel) + expiry_delay_ms(sb->expires, now),
 		  on_expiry, l);
 	atomic_fetch_add(&l->count, 1);
 	return b;
@@ -226,7 +218,7 @@ static void on_expiry(struct tmr *t, void *arg)
 int loc_new(struct loc **lp, loc_expired_h *expired, void *arg)
 {
 	struct loc *l = calloc(1, sizeof(*l));
-	uint64_t now = mono_ms();
+	uint64_t now = tmr_clock_ms();
 	pthread_condattr_t ca;
 
 	if (!l || pool_new(&l->pool)) {
@@ -279,7 +271,7 @@ static void *expiry_main(void *arg)
 			pthread_mutex_lock(&s->lock);
 			s->expired = batch;
 			s->nexpired = 0;
-			tmr_wheel_advance(s->wheel, mono_ms());
+			tmr_wheel_advance(s->wheel, tmr_clock_ms());
 			n = s->nexpired;
 			s->expired = NULL;
 			/* told under the lock, so that a REGISTER that binds the same contact again right after
