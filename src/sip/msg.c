@@ -121,8 +121,9 @@ static char hdr_lower[SIP_HDR_COUNT][24]; /* the long names in lower case, for n
 
 /* name (a token, any case) equals lc (lower case, same length), in 8- or 4-byte words, the last one
  * overlapping the one before it. Within token characters, OR 0x20 lowers the letters and changes
- * nothing into a letter or '-', which is all the known names hold. */
-static bool name_eq(const char *lc, struct slice name)
+ * nothing into a letter or '-', which is all the known names hold. Inlined, always: once per header
+ * field, its call and length dispatch cost as much as the compare. */
+static inline __attribute__((always_inline)) bool name_eq(const char *lc, struct slice name)
 {
 	size_t i = 0, l = name.l;
 	uint64_t a, b;
@@ -185,27 +186,34 @@ __attribute__((constructor)) static void hdr_index_build(void)
 	}
 }
 
-/* For names already known to be tokens (name_eq relies on it). */
-static enum sip_hdr_id hdr_lookup_token(struct slice name)
+/* A name of several letters that shares its hdr_hash slot: the list of its first letter decides. */
+static enum sip_hdr_id hdr_lookup_many(struct slice name)
 {
-	unsigned c0;
+	unsigned c0 = (unsigned)(slice__lower((unsigned char)name.p[0]) - 'a');
 
-	if (name.l == 0)
-		return SIP_HDR_OTHER;
-	c0 = (unsigned)(slice__lower((unsigned char)name.p[0]) - 'a');
 	if (c0 >= 26)
 		return SIP_HDR_OTHER;
-	if (name.l == 1)
-		return (enum sip_hdr_id)hdr_index[c0].compact;
-	uint8_t slot = hdr_slot[hdr_hash(name)];
-
-	if (slot != HDR_SLOT_MANY)
-		return slot && hdr_len[slot] == name.l && name_eq(hdr_lower[slot], name) ? (enum sip_hdr_id)slot
-											: SIP_HDR_OTHER;
 	for (const uint8_t *id = hdr_index[c0].ids; *id; id++)
 		if (hdr_len[*id] == name.l && name_eq(hdr_lower[*id], name))
 			return (enum sip_hdr_id)*id;
 	return SIP_HDR_OTHER;
+}
+
+/* For names already known to be tokens (name_eq relies on it). A name of several letters goes to its
+ * hash slot first: an empty one (0, whose hdr_len is 0) or one of another length ends the search, and
+ * no first letter needs checking, as no known name holds anything but letters and '-'. */
+static enum sip_hdr_id hdr_lookup_token(struct slice name)
+{
+	if (name.l < 2) {
+		unsigned c0 = name.l ? (unsigned)(slice__lower((unsigned char)name.p[0]) - 'a') : 26;
+
+		return c0 < 26 ? (enum sip_hdr_id)hdr_index[c0].compact : SIP_HDR_OTHER;
+	}
+	uint8_t slot = hdr_slot[hdr_hash(name)];
+
+	if (slot == HDR_SLOT_MANY)
+		return hdr_lookup_many(name);
+	return hdr_len[slot] == name.l && name_eq(hdr_lower[slot], name) ? (enum sip_hdr_id)slot : SIP_HDR_OTHER;
 }
 
 enum sip_hdr_id sip_hdr_lookup(struct slice name)
