@@ -559,8 +559,9 @@ static size_t parse_header(struct sip_msg *m, const char *p, size_t len, struct 
 	}
 	h = &m->hdrs[m->nhdrs];
 	h->name = slice_make(p, i);
-	while (i < eol && (p[i] == ' ' || p[i] == '\t'))
-		i++;
+	if (i < eol && p[i] != ':') /* white space before the colon: rare */
+		while (i < eol && (p[i] == ' ' || p[i] == '\t'))
+			i++;
 	if (i >= eol || p[i] != ':') {
 		fail(err, 400, "Malformed header line: missing colon");
 		return 0;
@@ -694,12 +695,15 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, struct sip_err
 	for (;;) {
 		if (off >= len)
 			return fail_early(m, err, 400, "Header block not terminated by an empty line");
-		if (buf[off] == '\n' || (buf[off] == '\r' && off + 1 < len && buf[off + 1] == '\n')) {
-			off += buf[off] == '\n' ? 1 : 2;
-			break;
+		/* a line that starts with a printable character is neither the empty line nor a folded one */
+		if ((unsigned char)buf[off] <= ' ') {
+			if (buf[off] == '\n' || (buf[off] == '\r' && off + 1 < len && buf[off + 1] == '\n')) {
+				off += buf[off] == '\n' ? 1 : 2;
+				break;
+			}
+			if (buf[off] == ' ' || buf[off] == '\t')
+				return fail_early(m, err, 400, "Folded line without a header field");
 		}
-		if (buf[off] == ' ' || buf[off] == '\t')
-			return fail_early(m, err, 400, "Folded line without a header field");
 		if (m->nhdrs == SIP_MAX_HEADERS)
 			return fail_early(m, err, 400, "Too many header fields");
 		size_t used = parse_header(m, buf + off, len - off, err);
