@@ -88,19 +88,27 @@ static bool ipv6_ref_valid(struct slice h)
 
 static size_t port_at(struct slice s, size_t i, uint16_t *port);
 
+/* The IPv6 reference at s.p[i] == '[' into *host: the index after its ']', 0 if malformed. Out of line:
+ * inlined, its address buffer made every host[:port] save and restore six registers. */
+__attribute__((noinline)) static size_t ipv6_ref_at(struct slice s, size_t i, struct slice *host)
+{
+	const char *rb = memchr(s.p + i, ']', s.l - i);
+	size_t end;
+
+	if (!rb)
+		return 0;
+	end = (size_t)(rb - s.p) + 1;
+	*host = slice_make(s.p + i, end - i);
+	return ipv6_ref_valid(*host) ? end : 0;
+}
+
 size_t sip__hostport_at(struct slice s, size_t i, struct slice *host, uint16_t *port, bool *ipv6)
 {
 	size_t hs = i;
 
 	*port = 0;
 	if (i < s.l && s.p[i] == '[') {
-		const char *rb = memchr(s.p + i, ']', s.l - i);
-
-		if (!rb)
-			return 0;
-		i = (size_t)(rb - s.p) + 1;
-		*host = slice_make(s.p + hs, i - hs);
-		if (!ipv6_ref_valid(*host))
+		if (!(i = ipv6_ref_at(s, i, host)))
 			return 0;
 		*ipv6 = true;
 	} else {
