@@ -68,8 +68,6 @@ static const char *const method_names[SIP_METHOD_COUNT] = {
 	[SIP_METHOD_MESSAGE] = "MESSAGE", [SIP_METHOD_UPDATE] = "UPDATE",
 };
 
-/* strlen of method_names, by method (test_parser looks every name up) */
-static const uint8_t method_len[SIP_METHOD_COUNT] = { 0, 6, 3, 3, 6, 7, 8, 5, 9, 6, 7, 4, 5, 7, 6 };
 
 const char *sip_hdr_name(enum sip_hdr_id id)
 {
@@ -81,8 +79,12 @@ const char *sip_method_name(enum sip_method m)
 	return (unsigned)m < SIP_METHOD_COUNT ? method_names[m] : "";
 }
 
+/* s is the method name lit, compared in words: memcmp of a length known when compiling is inlined. */
+#define METHOD_IS(s, lit) ((s).l == sizeof(lit) - 1 && memcmp((s).p, lit, sizeof(lit) - 1) == 0)
+
 /* Method names are case-sensitive (RFC 3261 7.1). Twice per message (request line and CSeq): the
- * first letter and the length pick the one candidate, memcmp confirms it. */
+ * first letter and the length pick the one candidate, an inlined compare confirms it (test_parser looks
+ * every name of method_names up). */
 enum sip_method sip_method_lookup(struct slice s)
 {
 	enum sip_method m = SIP_METHOD_UNKNOWN;
@@ -90,21 +92,21 @@ enum sip_method sip_method_lookup(struct slice s)
 	if (s.l < 3)
 		return m;
 	switch (s.p[0]) {
-	case 'I': m = s.l == 6 ? SIP_METHOD_INVITE : SIP_METHOD_INFO; break;
-	case 'A': m = SIP_METHOD_ACK; break;
-	case 'B': m = SIP_METHOD_BYE; break;
-	case 'C': m = SIP_METHOD_CANCEL; break;
-	case 'O': m = SIP_METHOD_OPTIONS; break;
-	case 'R': m = s.l == 8 ? SIP_METHOD_REGISTER : SIP_METHOD_REFER; break;
-	case 'P': m = s.l == 5 ? SIP_METHOD_PRACK : SIP_METHOD_PUBLISH; break;
-	case 'S': m = SIP_METHOD_SUBSCRIBE; break;
-	case 'N': m = SIP_METHOD_NOTIFY; break;
-	case 'M': m = SIP_METHOD_MESSAGE; break;
-	case 'U': m = SIP_METHOD_UPDATE; break;
-	default: return m;
+	case 'I': m = METHOD_IS(s, "INVITE") ? SIP_METHOD_INVITE : METHOD_IS(s, "INFO") ? SIP_METHOD_INFO : m; break;
+	case 'A': m = METHOD_IS(s, "ACK") ? SIP_METHOD_ACK : m; break;
+	case 'B': m = METHOD_IS(s, "BYE") ? SIP_METHOD_BYE : m; break;
+	case 'C': m = METHOD_IS(s, "CANCEL") ? SIP_METHOD_CANCEL : m; break;
+	case 'O': m = METHOD_IS(s, "OPTIONS") ? SIP_METHOD_OPTIONS : m; break;
+	case 'R': m = METHOD_IS(s, "REGISTER") ? SIP_METHOD_REGISTER : METHOD_IS(s, "REFER") ? SIP_METHOD_REFER : m; break;
+	case 'P': m = METHOD_IS(s, "PRACK") ? SIP_METHOD_PRACK : METHOD_IS(s, "PUBLISH") ? SIP_METHOD_PUBLISH : m; break;
+	case 'S': m = METHOD_IS(s, "SUBSCRIBE") ? SIP_METHOD_SUBSCRIBE : m; break;
+	case 'N': m = METHOD_IS(s, "NOTIFY") ? SIP_METHOD_NOTIFY : m; break;
+	case 'M': m = METHOD_IS(s, "MESSAGE") ? SIP_METHOD_MESSAGE : m; break;
+	case 'U': m = METHOD_IS(s, "UPDATE") ? SIP_METHOD_UPDATE : m; break;
 	}
-	return method_len[m] == s.l && memcmp(s.p, method_names[m], s.l) == 0 ? m : SIP_METHOD_UNKNOWN;
+	return m;
 }
+#undef METHOD_IS
 
 /* By first letter: the compact form's id, and the ids of long names starting with it (0-terminated).
  * Built once, before main, from hdr_names. */
@@ -394,6 +396,8 @@ static bool version_valid(struct slice v)
 {
 	size_t i = 4, d1 = 0, d2 = 0;
 
+	if (v.l == 7 && memcmp(v.p, "SIP/2.0", 7) == 0)
+		return true; /* as nearly every message writes it */
 	if (v.l < 7 || !sip_slash(v.p))
 		return false;
 	while (i < v.l && v.p[i] >= '0' && v.p[i] <= '9')
@@ -679,7 +683,7 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, struct sip_err
 	line = slice_make(buf + off, eol);
 	if (memchr(line.p, '\0', line.l))
 		return fail_early(m, err, 0, "NUL byte in start line");
-	rc = line.l > 4 && strncmp(line.p, "SIP/", 4) == 0 ? parse_status_line(m, line, err)
+	rc = line.l > 4 && memcmp(line.p, "SIP/", 4) == 0 ? parse_status_line(m, line, err)
 							      : parse_request_line(m, line, err);
 	if (rc && (!err || err->status == 0))
 		return fail_early(m, err, 0, NULL); /* err already says why */
