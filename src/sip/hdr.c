@@ -362,6 +362,7 @@ int sip_cseq_parse(struct sip_cseq *c, struct slice s)
 {
 	size_t i = 0;
 	uint32_t n;
+	enum sip_method mid;
 
 	memset(c, 0, sizeof(*c));
 	s = slice_trim(s);
@@ -374,10 +375,11 @@ int sip_cseq_parse(struct sip_cseq *c, struct slice s)
 		return EBADMSG;
 	i = sip__skip_lws(s, i);
 	c->method = slice_make(s.p + i, s.l - i);
-	if (!sip_token_valid(c->method))
-		return EBADMSG;
+	mid = sip_method_lookup(c->method);
+	if (mid == SIP_METHOD_UNKNOWN && !sip_token_valid(c->method))
+		return EBADMSG; /* every known method is a token: only another name needs the check */
 	c->num = n;
-	c->mid = sip_method_lookup(c->method);
+	c->mid = mid;
 	return 0;
 }
 

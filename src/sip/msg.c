@@ -456,10 +456,13 @@ static int parse_request_line(struct sip_msg *m, struct slice line, struct sip_e
 	if (!sp1 || sp1 == line.p)
 		return fail(err, 0, "Malformed request line");
 	m->method = slice_make(line.p, (size_t)(sp1 - line.p));
-	if (!sip_token_valid(m->method))
+	enum sip_method mid = sip_method_lookup(m->method);
+
+	/* every known method is a token: only another name needs the check */
+	if (mid == SIP_METHOD_UNKNOWN && !sip_token_valid(m->method))
 		return fail(err, 0, "Malformed request line");
 	m->is_request = true;
-	m->mid = sip_method_lookup(m->method);
+	m->mid = mid;
 	sp2 = memrchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1));
 	/* Without "SP SIP/" at the end this is not a SIP request line at all: dropped, not answered. */
 	if (!sp2 || (size_t)(end - sp2 - 1) < 4 || !sip_slash(sp2 + 1))
