@@ -404,13 +404,14 @@ __attribute__((constructor)) static void cred_by_len_build(void)
 	}
 }
 
-/* The index in cred_params of name (any case), or CRED_PARAMS for another name. */
+/* The index in cred_params of name (a token, any case), or CRED_PARAMS for another name. The names of
+ * cred_params are lower-case letters, as slice_token_eq_lc wants them, and of name's length. */
 static size_t cred_param_index(struct slice name)
 {
 	if (name.l > CRED_NAME_MAX)
 		return CRED_PARAMS;
 	for (const uint8_t *i = cred_by_len[name.l]; *i < CRED_PARAMS; i++)
-		if (slice_caseeq(name, cred_params[*i].name))
+		if (slice_token_eq_lc(name, cred_params[*i].name.p))
 			return *i;
 	return CRED_PARAMS;
 }

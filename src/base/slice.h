@@ -61,6 +61,43 @@ static inline bool slice_caseeq(struct slice a, struct slice b)
 /* Against a string literal: its length is known when compiling, so most mismatches cost one compare. */
 #define slice_caseeq_lit(a, lit) slice_caseeq((a), SLICE_LIT(lit))
 
+/* token (RFC 3261 token characters, any case) equals lc, token.l bytes of lower-case letters and '-'
+ * (a known header or parameter name), as slice_caseeq would say: in 8- or 4-byte words, the last one
+ * overlapping the one before it, reading no byte of either past token.l. Within token characters, OR
+ * 0x20 lowers the letters and changes nothing else into a letter or '-'. Inlined, always: it runs once
+ * per header field, where a call and its length dispatch cost as much as the compare. */
+static inline __attribute__((always_inline)) bool slice_token_eq_lc(struct slice token, const char *lc)
+{
+	size_t i = 0, l = token.l;
+	uint64_t a, b;
+	uint32_t a4, b4, c4, d4;
+
+	if (l >= 8) {
+		for (; i + 8 <= l; i += 8) {
+			memcpy(&a, token.p + i, 8);
+			memcpy(&b, lc + i, 8);
+			if ((a | 0x2020202020202020ull) != b)
+				return false;
+		}
+		if (i == l)
+			return true;
+		memcpy(&a, token.p + l - 8, 8);
+		memcpy(&b, lc + l - 8, 8);
+		return (a | 0x2020202020202020ull) == b;
+	}
+	if (l >= 4) {
+		memcpy(&a4, token.p, 4);
+		memcpy(&b4, lc, 4);
+		memcpy(&c4, token.p + l - 4, 4);
+		memcpy(&d4, lc + l - 4, 4);
+		return (a4 | 0x20202020u) == b4 && (c4 | 0x20202020u) == d4;
+	}
+	for (; i < l; i++)
+		if ((token.p[i] | 0x20) != lc[i])
+			return false;
+	return true;
+}
+
 bool slice_caseeq_cstr(struct slice a, const char *s);
 
 static inline bool slice__is_lws(char c)

@@ -119,43 +119,7 @@ static struct {
 enum { HDR_SLOT_MANY = 255 };
 static uint8_t hdr_slot[256];
 static uint8_t hdr_len[SIP_HDR_COUNT];
-static char hdr_lower[SIP_HDR_COUNT][24]; /* the long names in lower case, for name_eq */
-
-/* name (a token, any case) equals lc (lower case, same length), in 8- or 4-byte words, the last one
- * overlapping the one before it. Within token characters, OR 0x20 lowers the letters and changes
- * nothing into a letter or '-', which is all the known names hold. Inlined, always: once per header
- * field, its call and length dispatch cost as much as the compare. */
-static inline __attribute__((always_inline)) bool name_eq(const char *lc, struct slice name)
-{
-	size_t i = 0, l = name.l;
-	uint64_t a, b;
-	uint32_t a4, b4, c4, d4;
-
-	if (l >= 8) {
-		for (; i + 8 <= l; i += 8) {
-			memcpy(&a, name.p + i, 8);
-			memcpy(&b, lc + i, 8);
-			if ((a | 0x2020202020202020ull) != b)
-				return false;
-		}
-		if (i == l)
-			return true;
-		memcpy(&a, name.p + l - 8, 8);
-		memcpy(&b, lc + l - 8, 8);
-		return (a | 0x2020202020202020ull) == b;
-	}
-	if (l >= 4) {
-		memcpy(&a4, name.p, 4);
-		memcpy(&b4, lc, 4);
-		memcpy(&c4, name.p + l - 4, 4);
-		memcpy(&d4, lc + l - 4, 4);
-		return (a4 | 0x20202020u) == b4 && (c4 | 0x20202020u) == d4;
-	}
-	for (; i < l; i++)
-		if ((name.p[i] | 0x20) != lc[i])
-			return false;
-	return true;
-}
+static char hdr_lower[SIP_HDR_COUNT][24]; /* the long names in lower case, for slice_token_eq_lc */
 
 /* Of a token name, case-insensitively (OR 0x20 lowers letters and keeps '-', '.', '!'... apart) */
 static unsigned hdr_hash(struct slice name)
@@ -196,14 +160,14 @@ static enum sip_hdr_id hdr_lookup_many(struct slice name)
 	if (c0 >= 26)
 		return SIP_HDR_OTHER;
 	for (const uint8_t *id = hdr_index[c0].ids; *id; id++)
-		if (hdr_len[*id] == name.l && name_eq(hdr_lower[*id], name))
+		if (hdr_len[*id] == name.l && slice_token_eq_lc(name, hdr_lower[*id]))
 			return (enum sip_hdr_id)*id;
 	return SIP_HDR_OTHER;
 }
 
-/* For names already known to be tokens (name_eq relies on it). A name of several letters goes to its
- * hash slot first: an empty one (0, whose hdr_len is 0) or one of another length ends the search, and
- * no first letter needs checking, as no known name holds anything but letters and '-'. */
+/* For names already known to be tokens (slice_token_eq_lc relies on it). A name of several letters
+ * goes to its hash slot first: an empty one (0, whose hdr_len is 0) or one of another length ends the
+ * search, and no first letter needs checking, as no known name holds anything but letters and '-'. */
 static enum sip_hdr_id hdr_lookup_token(struct slice name)
 {
 	if (name.l < 2) {
@@ -215,7 +179,8 @@ static enum sip_hdr_id hdr_lookup_token(struct slice name)
 
 	if (slot == HDR_SLOT_MANY)
 		return hdr_lookup_many(name);
-	return hdr_len[slot] == name.l && name_eq(hdr_lower[slot], name) ? (enum sip_hdr_id)slot : SIP_HDR_OTHER;
+	return hdr_len[slot] == name.l && slice_token_eq_lc(name, hdr_lower[slot]) ? (enum sip_hdr_id)slot
+										     : SIP_HDR_OTHER;
 }
 
 enum sip_hdr_id sip_hdr_lookup(struct slice name)
