@@ -260,11 +260,23 @@ static int other_scheme(struct slice scheme, struct slice rest)
 	return ENOTSUP;
 }
 
+/* "sip:" (any case) and more at s.p: the scheme as nearly every URI writes it, told without a search
+ * for its colon (none of the three letters is one). */
+static bool sip_colon(struct slice s)
+{
+	return s.l > 4 && (s.p[0] | 0x20) == 's' && (s.p[1] | 0x20) == 'i' && (s.p[2] | 0x20) == 'p' && s.p[3] == ':';
+}
+
 int sip_uri_parse(struct sip_uri *u, struct slice s)
 {
 	long colon;
 
 	memset(u, 0, sizeof(*u));
+	if (sip_colon(s)) {
+		u->scheme_s = slice_make(s.p, 3);
+		u->scheme = SIP_SCHEME_SIP;
+		return parse_sip(u, slice_make(s.p + 4, s.l - 4));
+	}
 	colon = slice_chr(s, ':');
 	if (colon <= 0)
 		return EBADMSG;
