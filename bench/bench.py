@@ -83,6 +83,7 @@ CFG = {
     "reg_cg_calls": env_int("BENCH_REG_CG_CALLS", 2000),
     "reg_cg_rate": env_int("BENCH_REG_CG_RATE", 200),
     "reg_cg_servers": os.environ.get("BENCH_REG_CG_SERVERS", "sipd kamailio-mem").split(),
+    "reg_cg_refresh": env_int("BENCH_REG_CG_REFRESH", 0),
     "results": os.environ.get("BENCH_RESULTS", os.path.join(BENCH_DIR, "results")),
     # --register
     "reg_rounds": env_int("BENCH_REG_ROUNDS", 3),
@@ -843,12 +844,13 @@ def reg_users(n, width=5):
     return ["user%0*d" % (width, i) for i in range(n)]
 
 
-def write_injection(path, users, auth):
-    """SIPp injection file, one user per call in order.  With auth, field1
-    is SIPp's whole [authentication ...] keyword: SIPp 3.6 expands a keyword
-    held in a field, but not [fieldN] inside that keyword."""
+def write_injection(path, users, auth, order="SEQUENTIAL"):
+    """SIPp injection file, one user per call in order (or, order RANDOM, a
+    user drawn at random for each call).  With auth, field1 is SIPp's whole
+    [authentication ...] keyword: SIPp 3.6 expands a keyword held in a field,
+    but not [fieldN] inside that keyword."""
     with open(path, "w") as f:
-        f.write("SEQUENTIAL\n")
+        f.write(order + "\n")
         for u in users:
             if auth:
                 f.write("%s;[authentication username=%s password=%s]\n" % (u, u, reg_password(u)))
@@ -1373,10 +1375,11 @@ def callgrind_head(what):
                                                  ).stdout.decode().strip())]
 
 
-def callgrind_load_idle(name, tag, server, load, what, handler=None):
+def callgrind_load_idle(name, tag, server, load, what, handler=None, prepare=None):
     """Two runs of name under callgrind for the same wall time: one under load(srv) (which returns
     SIPp's result), one idle (start-up, readiness probe, timers, shutdown alike), so that their
-    difference is what the load cost. server(valgrind_argv, out_dir) makes the Server. Returns
+    difference is what the load cost. server(valgrind_argv, out_dir) makes the Server; prepare(srv),
+    when given, runs in both before the load or the idle time (a state both start from). Returns
     ({"sipp": ..., "answered": n, "load": totals, "idle": totals}, None), totals as callgrind_totals
     gives them, or (None, why) when it did not start or answered none of the load (what it sends,
     in the plural)."""
@@ -1390,6 +1393,11 @@ def callgrind_load_idle(name, tag, server, load, what, handler=None):
         why = srv.start(ready_timeout=180)
         if why:
             return None, "under valgrind: " + why
+        if prepare:
+            why = prepare(srv)
+            if why:
+                srv.stop(grace=180)
+                return None, why
         t0 = time.time()
         if phase == "load":
             result["sipp"] = load(srv)
@@ -1468,7 +1476,10 @@ def register_callgrind_mode(sipd_bin):
     """Instructions per registration under callgrind: the CPU runs' scenario, users and set-ups,
     counted instead of timed, so that the comparison does not move with the host's load. As for
     OPTIONS: a run with the registrations and an idle run of the same length (start-up, timers,
-    shutdown), every process and thread summed; the difference per registration answered."""
+    shutdown), every process and thread summed; the difference per registration answered. With
+    BENCH_REG_CG_REFRESH=1, both runs first register every user once, and the counted ones are
+    refreshes of those bindings by users drawn at random: a registrar's steady state, where each
+    commit touches bindings spread over the whole table."""
     if not shutil.which("valgrind"):
         log("bench: valgrind not installed")
         return 1
@@ -1476,7 +1487,11 @@ def register_callgrind_mode(sipd_bin):
     if not order:
         log("bench: register-callgrind: nothing to measure")
         return 1
-    n, rate = CFG["reg_cg_calls"], CFG["reg_cg_rate"]
+    n, rate, refresh = CFG["reg_cg_calls"], CFG["reg_cg_rate"], CFG["reg_cg_refresh"]
+    load_inj, prepare = inj, None
+    if refresh:
+        load_inj = os.path.join(WORK, "users-random.csv")
+        write_injection(load_inj, reg_users(CFG["reg_users"]), auth=True, order="RANDOM")
     rows = []
     for name in order:
         def server(vg, d, name=name):
@@ -1484,14 +1499,22 @@ def register_callgrind_mode(sipd_bin):
             srv.valgrind = vg
             return srv
 
-        def load(srv, name=name):
-            s = sipp_run(srv.port, rate, n, "regcg-%s" % name, REG_SCENARIO,
-                         extra=["-inf", inj, "-default_behaviors", "all,-bye"])
-            log("  %-13s callgrind: %d registrations at %d/s: %s" % (
-                name, n, rate, "ok" if s["ok"] else s["why"]))
+        def sipp_register(srv, calls, what, inj_file, name=name):
+            s = sipp_run(srv.port, rate, calls, "regcg-%s-%s" % (what, name), REG_SCENARIO,
+                         extra=["-inf", inj_file, "-default_behaviors", "all,-bye"])
+            log("  %-13s callgrind: %s, %d registrations at %d/s: %s" % (
+                name, what, calls, rate, "ok" if s["ok"] else s["why"]))
             return s
 
-        result, why = callgrind_load_idle(name, "regcg", server, load, "registrations")
+        if refresh:
+            def prepare(srv):
+                s = sipp_register(srv, CFG["reg_users"], "every user once", inj)
+                return None if s["ok"] else "the first registration of every user failed: " + s["why"]
+
+        result, why = callgrind_load_idle(
+            name, "regcg", server,
+            lambda srv: sipp_register(srv, n, "refreshes" if refresh else "load", load_inj),
+            "registrations", prepare=prepare)
         if why:
             log("bench: register-callgrind: %s: %s" % (name, why))
             skipped[name] = why
@@ -1500,13 +1523,19 @@ def register_callgrind_mode(sipd_bin):
         lt, it = result["load"][0], result["idle"][0]
         rows.append((name, answered, result["sipp"]["ok"], lt, it, (lt - it) / float(answered)))
 
-    L = callgrind_head("instructions per registration")
+    L = callgrind_head("instructions per registration" + (", refreshes in random order" if refresh else ""))
+    if refresh:
+        what = ("%d users each registered once in turn before both runs (and counted in neither), then %d "
+                "refreshes by users drawn at random (SIPp `-inf` RANDOM): every binding already there, "
+                "each commit's bindings spread over the whole table" % (CFG["reg_users"], n))
+    else:
+        what = "%d users in turn" % CFG["reg_users"]
     L.append("%d registrations at %d/s under `valgrind --tool=callgrind`, each as in the REGISTER "
-             "benchmark (register.md: REGISTER, 401, REGISTER with MD5 credentials, 200; %d users in "
-             "turn; the same set-ups, %d workers). Ir/registration = (Ir of that run - Ir of an idle "
+             "benchmark (register.md: REGISTER, 401, REGISTER with MD5 credentials, 200; %s; the same "
+             "set-ups, %d workers). Ir/registration = (Ir of that run - Ir of an idle "
              "run of the same length) / registrations answered, summed over all processes and "
              "threads: sipd's includes its SQLite writer (every binding committed before its 200), "
-             "Kamailio's none.\n" % (n, rate, CFG["reg_users"], CFG["workers"]))
+             "Kamailio's none.\n" % (n, rate, what, CFG["workers"]))
     L.append("| server | answered | Ir total (load run) | Ir total (idle run) | Ir/registration "
              "| ratio vs kamailio-mem |")
     L.append("|---|---:|---:|---:|---:|---:|")
@@ -1518,7 +1547,7 @@ def register_callgrind_mode(sipd_bin):
     for name, why in skipped.items():
         L.append("\n- %s skipped: %s" % (name, why.splitlines()[0]))
     md = "\n".join(L) + "\n"
-    publish(md, "register-callgrind.md")
+    publish(md, "register-refresh-callgrind.md" if refresh else "register-callgrind.md")
     return 0 if rows else 1
 
 

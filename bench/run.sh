@@ -11,16 +11,19 @@
 #   bench/run.sh --register-callgrind [./build/sipd]
 #                                            instructions per registration under
 #                                            callgrind, sipd vs Kamailio's fastest set-up
+#                                            (BENCH_REG_CG_REFRESH=1: refreshes of every
+#                                            user's binding in random order)
 #
 # Results: Markdown on stdout and in bench/results/latest.md (OPTIONS),
-# register.md (REGISTER), callgrind.md, register-callgrind.md.
+# register.md (REGISTER), callgrind.md, register-callgrind.md,
+# register-refresh-callgrind.md.
 # Tunables (environment): BENCH_ROUNDS, BENCH_WORKERS, BENCH_LADDER,
 # BENCH_STEP_SECONDS, BENCH_CPU_RATE, BENCH_CPU_SECONDS, BENCH_RECV_TIMEOUT_MS,
 # BENCH_SERVERS, BENCH_REG_ROUNDS, BENCH_REG_USERS, BENCH_REG_LADDER,
 # BENCH_REG_STEP_SECONDS, BENCH_REG_CPU_RATE, BENCH_REG_CPU_SECONDS,
 # BENCH_REG_SERVERS, BENCH_REG_SYNC, BENCH_MEM_BINDINGS, BENCH_MEM_RATE,
 # BENCH_CG_CALLS, BENCH_CG_RATE, BENCH_CG_SERVERS, BENCH_REG_CG_CALLS,
-# BENCH_REG_CG_RATE, BENCH_REG_CG_SERVERS, BENCH_KEEP.
+# BENCH_REG_CG_RATE, BENCH_REG_CG_SERVERS, BENCH_REG_CG_REFRESH, BENCH_KEEP.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 
