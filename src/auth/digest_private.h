@@ -47,4 +47,7 @@ struct digest_thread {
 };
 struct digest_thread *digest__thread(void);
 
+/* CRYPTO_memcmp(a, b, l) == 0: constant time, in 16-byte pieces (see digest.c). */
+bool digest__ct_eq(const void *a, const void *b, size_t l);
+
 #endif
