@@ -339,27 +339,29 @@ void loc_free(struct loc *l)
 	free(l);
 }
 
-void loc_lock(struct loc *l, const char *aor)
+struct loc_held loc_lock(struct loc *l, const char *aor)
 {
-	pthread_mutex_lock(&shard_of(l, aor_hash(aor))->lock);
+	struct loc_held h = { .l = l, .aor = aor, .hash = aor_hash(aor) };
+
+	pthread_mutex_lock(&shard_of(l, h.hash)->lock);
+	return h;
 }
 
-void loc_unlock(struct loc *l, const char *aor)
+void loc_unlock(const struct loc_held *h)
 {
-	pthread_mutex_unlock(&shard_of(l, aor_hash(aor))->lock);
+	pthread_mutex_unlock(&shard_of(h->l, h->hash)->lock);
 }
 
-size_t loc_get_locked(struct loc *l, const char *aor, struct store_binding *out, size_t max, int64_t now)
+size_t loc_get_locked(const struct loc_held *h, struct store_binding *out, size_t max, int64_t now)
 {
-	uint32_t h = aor_hash(aor);
-	struct aor *a = aor_find(shard_of(l, h), aor, h);
+	struct aor *a = aor_find(shard_of(h->l, h->hash), h->aor, h->hash);
 	size_t n = 0;
 
 	for (struct binding *b = a ? a->head : NULL; b; b = b->next) {
 		if (b->expires <= now)
 			continue; /* its timer has not run yet: already gone for everyone */
 		if (n < max)
-			binding_export(b, aor, &out[n]);
+			binding_export(b, h->aor, &out[n]);
 		n++;
 	}
 	return n;
@@ -377,16 +379,16 @@ static void binding_expired_now(struct loc *l, const struct aor *a, const struct
 	l->expired_h(&c, 1, l->arg);
 }
 
-int loc_set_locked(struct loc *l, const char *aor, const struct store_binding *sb, size_t n, int64_t now)
+int loc_set_locked(const struct loc_held *h, const struct store_binding *sb, size_t n, int64_t now)
 {
-	uint32_t h = aor_hash(aor);
-	struct loc_shard *s = shard_of(l, h);
-	struct aor *a = aor_find(s, aor, h);
+	struct loc *l = h->l;
+	struct loc_shard *s = shard_of(l, h->hash);
+	struct aor *a = aor_find(s, h->aor, h->hash);
 	struct binding *fresh = NULL, **tail = &fresh;
 
 	if (!a && n == 0)
 		return 0;
-	if (!a && !(a = aor_new(l, s, aor, h)))
+	if (!a && !(a = aor_new(l, s, h->aor, h->hash)))
 		return ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct binding *b = binding_new(l, s, a, &sb[i], now);
@@ -419,11 +421,10 @@ int loc_set_locked(struct loc *l, const char *aor, const struct store_binding *s
 
 size_t loc_lookup(struct loc *l, const char *aor, struct store_binding *out, size_t max, int64_t now)
 {
-	size_t n;
+	struct loc_held h = loc_lock(l, aor);
+	size_t n = loc_get_locked(&h, out, max, now);
 
-	loc_lock(l, aor);
-	n = loc_get_locked(l, aor, out, max, now);
-	loc_unlock(l, aor);
+	loc_unlock(&h);
 	return n;
 }
 

@@ -22,13 +22,19 @@ void loc_free(struct loc *l);
 /* Starts the thread that expires bindings (after loading). */
 int loc_start(struct loc *l);
 
-/* Locks the AOR's shard: every call between loc_lock and loc_unlock works on that AOR atomically. */
-void loc_lock(struct loc *l, const char *aor);
-void loc_unlock(struct loc *l, const char *aor);
+/* An AOR whose shard is locked: from loc_lock to loc_unlock every call given it works on that AOR
+ * atomically. The AOR is hashed once, by loc_lock, for all of them; its text must not change meanwhile. */
+struct loc_held {
+	struct loc *l;
+	const char *aor;
+	uint32_t hash;
+};
+struct loc_held loc_lock(struct loc *l, const char *aor);
+void loc_unlock(const struct loc_held *h);
 /* Under the lock: the AOR's live bindings copied into out (at most max); returns how many there are. */
-size_t loc_get_locked(struct loc *l, const char *aor, struct store_binding *out, size_t max, int64_t now);
+size_t loc_get_locked(const struct loc_held *h, struct store_binding *out, size_t max, int64_t now);
 /* Under the lock: replaces the AOR's bindings with these (n may be 0: the AOR goes). 0 or ENOMEM. */
-int loc_set_locked(struct loc *l, const char *aor, const struct store_binding *b, size_t n, int64_t now);
+int loc_set_locked(const struct loc_held *h, const struct store_binding *b, size_t n, int64_t now);
 
 /* Takes the lock itself: for lookups (the proxy) and for loading at start. */
 size_t loc_lookup(struct loc *l, const char *aor, struct store_binding *out, size_t max, int64_t now);

@@ -376,15 +376,15 @@ static void rollback(struct registrar *r, const char *aor)
 {
 	struct rebuild rb = { 0 };
 	int64_t now = (int64_t)time(NULL);
+	struct loc_held held = loc_lock(r->loc, aor);
 	int err;
 
-	loc_lock(r->loc, aor);
 	err = store_bindings_of(r->store, aor, now, rebuild_stored, &rb);
 	if (!err && !rb.failed)
 		store_writer_later_of(r->writer, aor, rebuild_later, &rb);
 	if (!err && !rb.failed)
-		err = loc_set_locked(r->loc, aor, rb.b, rb.n, now);
-	loc_unlock(r->loc, aor);
+		err = loc_set_locked(&held, rb.b, rb.n, now);
+	loc_unlock(&held);
 	if (err || rb.failed)
 		log_err("registrar: %s: the bindings in memory could not be set back to the stored ones: %s", aor,
 			strerror(err ? err : ENOMEM));
@@ -772,9 +772,10 @@ static void log_changes(const char *aor, const struct store_binding *old, size_t
 			log_info("registrar: %s: binding removed: %s", aor, old[i].contact);
 }
 
-static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *req, const char *aor,
+static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *req, const struct loc_held *held,
 		   struct update *u, const struct store_binding *old, size_t nold, char *path_echo, int64_t now)
 {
+	const char *aor = held->aor;
 	struct pending *p = calloc(1, sizeof(*p));
 	char *lines = bindings_lines(u->cur, u->ncur, path_echo, now);
 	int err;
@@ -782,7 +783,7 @@ static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *re
 	free(path_echo);
 	err = !p || !lines ? ENOMEM : txn_reply_prepare(tx, req, 200, NULL, lines, &p->ok, &p->ok_len);
 	scratch_give(lines);
-	if (err || loc_set_locked(r->loc, aor, u->cur, u->ncur, now)) {
+	if (err || loc_set_locked(held, u->cur, u->ncur, now)) {
 		if (p)
 			free(p->ok);
 		free(p);
@@ -797,7 +798,7 @@ static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *re
 	if (!err && log_get_level() >= LOG_INFO)
 		log_changes(aor, old, nold, u, now);
 	if (err) {
-		loc_set_locked(r->loc, aor, old, nold, now);
+		loc_set_locked(held, old, nold, now);
 		reply_later(r, tx, req, err == EAGAIN ? 503 : 500, NULL);
 		pending_free(p);
 	}
@@ -904,17 +905,17 @@ static void unbind_apply(struct registrar *r, const struct store_unbind *u, cons
 	uint32_t holder = flow_holder(u->aor);
 	size_t n, kept = 0, ndel = 0;
 	int err = 0;
+	struct loc_held held = loc_lock(r->loc, u->aor);
 
-	loc_lock(r->loc, u->aor);
-	n = loc_get_locked(r->loc, u->aor, NULL, 0, now);
+	n = loc_get_locked(&held, NULL, 0, now);
 	b = n ? calloc(n, sizeof(*b)) : NULL;
 	dels = n ? calloc(n, sizeof(*dels)) : NULL;
 	if (n && (!b || !dels)) {
-		loc_unlock(r->loc, u->aor);
+		loc_unlock(&held);
 		log_err("registrar: %s: out of memory: bindings removed %s stay in memory", u->aor, why);
 		goto out;
 	}
-	n = loc_get_locked(r->loc, u->aor, b, n, now);
+	n = loc_get_locked(&held, b, n, now);
 	for (size_t i = 0; i < n; i++) {
 		if (u->contact[0] && strcmp(b[i].contact, u->contact)) {
 			b[kept++] = b[i];
@@ -924,11 +925,11 @@ static void unbind_apply(struct registrar *r, const struct store_unbind *u, cons
 		dels[ndel++].b = b[i];
 		log_info("registrar: %s: binding removed %s: %s", u->aor, why, b[i].contact);
 	}
-	if (ndel && (err = loc_set_locked(r->loc, u->aor, b, kept, now)) != 0)
+	if (ndel && (err = loc_set_locked(&held, b, kept, now)) != 0)
 		log_err("registrar: %s: bindings removed %s stay in memory: %s", u->aor, why, strerror(err));
 	else if (ndel && store_writer_submit(r->writer, dels, ndel, NULL, NULL))
 		log_warn("registrar: %s: bindings removed %s stay in the store until they expire", u->aor, why);
-	loc_unlock(r->loc, u->aor);
+	loc_unlock(&held);
 	for (size_t i = 0; i < ndel && !err; i++)
 		flow_recount(NULL, holder, dels[i].b.received, b, kept, now);
 out:
@@ -1067,6 +1068,7 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 	size_t nrc, cap;
 	struct update u = { 0 };
 	struct store_binding *old = NULL;
+	struct loc_held held;
 	const struct sip_uri *to = &req->to_uri;
 	char aor[256], received[128], path[KEPT(path)], extra[64], *path_echo = NULL;
 	const char *reason = NULL;
@@ -1124,45 +1126,45 @@ void registrar_handle(struct registrar *r, struct txn *tx, const struct sip_msg 
 	local_of(o, u.local, sizeof(u.local));
 	/* sized to this AOR and this request (a binding record is ~3 kB): each Contact adds at most one
 	 * binding and one change, and max_contacts_policy may remove every binding after that */
-	loc_lock(r->loc, aor);
-	nold = loc_get_locked(r->loc, aor, NULL, 0, now);
+	held = loc_lock(r->loc, aor);
+	nold = loc_get_locked(&held, NULL, 0, now);
 	cap = nold + nrc;
 	u.cap = cap;
 	u.cur = scratch_take((cap + 1) * sizeof(*u.cur));
 	u.changes = scratch_take((cap + nrc + 1) * sizeof(*u.changes));
 	old = nold ? scratch_take(nold * sizeof(*old)) : NULL;
 	if (!u.cur || !u.changes || (nold && !old)) {
-		loc_unlock(r->loc, aor);
+		loc_unlock(&held);
 		txn_reply(tx, req, 500, "Out of memory", NULL);
 		free(path_echo);
 		goto out;
 	}
-	nold = loc_get_locked(r->loc, aor, old, nold, now);
+	nold = loc_get_locked(&held, old, nold, now);
 	if (nold)
 		memcpy(u.cur, old, nold * sizeof(*old));
 	u.ncur = nold;
 	st = apply_contacts(r, &u, aor, req, rc, nrc, star, received, path, now, &reason);
 	if (st) {
-		loc_unlock(r->loc, aor);
+		loc_unlock(&held);
 		txn_reply(tx, req, st, reason, NULL);
 		free(path_echo);
 		goto out;
 	}
 	if (!u.nchanges) {
-		loc_unlock(r->loc, aor);
+		loc_unlock(&held);
 		answer_bindings(r, tx, req, aor, path_echo);
 		free(path_echo);
 		goto out;
 	}
 	if (u.ncur > nold && location_full(r, u.ncur - nold)) {
-		loc_unlock(r->loc, aor);
+		loc_unlock(&held);
 		reply_later(r, tx, req, 503, "Location service full");
 		free(path_echo);
 		goto out;
 	}
 	keep_flows(o, aor, &u, old, nold, received, now);
-	commit(r, tx, req, aor, &u, old, nold, path_echo, now);
-	loc_unlock(r->loc, aor);
+	commit(r, tx, req, &held, &u, old, nold, path_echo, now);
+	loc_unlock(&held);
 out:
 	scratch_give(u.cur);
 	scratch_give(u.changes);

@@ -73,9 +73,10 @@ static void test_many_aors(void **state)
 		snprintf(aor, sizeof(aor), "sip:user%u@example.com", i);
 		binding(&b[0], i, "sip:a@203.0.113.1", now + 60);
 		binding(&b[1], i, "sip:b@203.0.113.2", now + 120);
-		loc_lock(l, aor);
-		assert_int_equal(loc_set_locked(l, aor, b, n, now), 0);
-		loc_unlock(l, aor);
+		struct loc_held h = loc_lock(l, aor);
+
+		assert_int_equal(loc_set_locked(&h, b, n, now), 0);
+		loc_unlock(&h);
 	}
 	assert_int_equal(loc_count(l), MANY);
 	for (unsigned i = 0; i < MANY; i++) {
@@ -147,12 +148,13 @@ static void test_expired_when_replaced(void **state)
 	assert_int_equal(loc_new(&l, on_expired, &e), 0);
 	binding(&b[0], 9, "sip:dead@203.0.113.9", now + 5);
 	binding(&b[1], 9, "sip:live@203.0.113.9", now + 3600);
-	loc_lock(l, b[0].aor);
-	assert_int_equal(loc_set_locked(l, b[0].aor, b, 2, now), 0);
+	struct loc_held h = loc_lock(l, b[0].aor);
+
+	assert_int_equal(loc_set_locked(&h, b, 2, now), 0);
 	/* five seconds on, the first is past its end; a REGISTER replaces the set with the live one */
-	assert_int_equal(loc_get_locked(l, b[0].aor, NULL, 0, now + 5), 1);
-	assert_int_equal(loc_set_locked(l, b[0].aor, &b[1], 1, now + 5), 0);
-	loc_unlock(l, b[0].aor);
+	assert_int_equal(loc_get_locked(&h, NULL, 0, now + 5), 1);
+	assert_int_equal(loc_set_locked(&h, &b[1], 1, now + 5), 0);
+	loc_unlock(&h);
 	assert_int_equal(e.n, 1);
 	assert_string_equal(e.aor, "sip:user9@example.com");
 	assert_string_equal(e.contact, "sip:dead@203.0.113.9");
