@@ -219,7 +219,7 @@ static void lower_ascii(char *dst, const char *src, size_t l)
 		memcpy(dst + i, &w, 8);
 	}
 	for (; i < l; i++)
-		dst[i] = (src[i] >= 'A' && src[i] <= 'Z') ? (char)(src[i] + 32) : src[i];
+		dst[i] = (char)slice__lower((unsigned char)src[i]);
 }
 
 /* ha2 = H(method:uri), from the thread's last one when method and uri are the same bytes: the key holds
