@@ -25,7 +25,6 @@
 /* ---- Hashing ---------------------------------------------------------------------------------- */
 
 static EVP_MD *md_md5, *md_sha256;
-static EVP_MAC *mac_siphash;
 static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
 
 /* Fetched once: the implicit fetch behind EVP_md5() costs a store lookup on every init. Any of these
@@ -34,7 +33,6 @@ static void crypto_init(void)
 {
 	md_md5 = EVP_MD_fetch(NULL, "MD5", NULL);
 	md_sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-	mac_siphash = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
 }
 
 static const EVP_MD *alg_md(enum digest_alg alg)
@@ -77,7 +75,6 @@ static void thread_state_free(void *arg)
 	struct digest_thread *t = arg;
 
 	EVP_MD_CTX_free(t->md);
-	EVP_MAC_CTX_free(t->mac);
 	*t = (struct digest_thread){ 0 };
 }
 
@@ -686,13 +683,6 @@ void digest_challenge_write(struct sbuf *b, const char *header, struct slice rea
 	sbuf_adds(b, "\r\n");
 }
 
-
-/* For nonce.c: the SipHash implementation, fetched once (NULL when unavailable: callers fail closed). */
-EVP_MAC *digest__siphash(void)
-{
-	pthread_once(&crypto_once, crypto_init);
-	return mac_siphash;
-}
 
 /* ---- Sharded tables ----------------------------------------------------------------------------- */
 

@@ -35,9 +35,9 @@ void digest_expected(enum digest_alg alg, const char *ha1_hex, const struct dige
 /* Constant-time comparison of c->response with digest_expected. */
 bool digest_check(enum digest_alg alg, const char *ha1_hex, const struct digest_cred *c, struct slice method);
 
-/* SipHash-2-4 with its 128-bit output (OpenSSL's) over a then b, under a 16-byte key: the MAC of what sipd
- * writes and later reads back as its own (nonces, the proxy's Record-Route signature). false when it
- * cannot be computed: callers fail closed. */
+/* SipHash-2-4 with its 128-bit output (base/siphash, the same bytes as OpenSSL's) over a then b, under a
+ * 16-byte key: the MAC of what sipd writes and later reads back as its own (nonces, the proxy's
+ * Record-Route signature). Kept as a bool for callers that fail closed; it cannot fail. */
 #define DIGEST_MAC_KEY 16
 #define DIGEST_MAC_LEN 16
 bool digest_mac(const uint8_t key[DIGEST_MAC_KEY], struct slice a, struct slice b, uint8_t mac[DIGEST_MAC_LEN]);

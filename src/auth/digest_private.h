@@ -28,16 +28,13 @@ uint32_t digest__random_seed(void);
  * written into buf; any other as it is. */
 #define DIGEST_SOURCE_MAX 52
 struct slice digest__source(struct slice src, char buf[DIGEST_SOURCE_MAX]);
-EVP_MAC *digest__siphash(void);
 
 /* What a thread keeps between hashes, since a registration computes several and a context made for
- * each cost an allocation, a free and a cleanse apiece: a digest context (digest.c), and a copy of
- * a SipHash context (nonce.c), keyed per nonce. Freed when the thread ends; NULL when no thread-exit
- * hook could be set. */
+ * each cost an allocation, a free and a cleanse apiece: a digest context (digest.c). Freed when the
+ * thread ends; NULL when no thread-exit hook could be set. */
 #define DIGEST_HA2_KEY_MAX 160 /* method:uri longer than this is hashed every time */
 struct digest_thread {
 	EVP_MD_CTX *md;
-	EVP_MAC_CTX *mac;
 	/* The last HA2 = H(method:uri) computed, with what it was computed of (digest.c): the phones of a
 	 * domain register to one Request-URI, so that most registrations need one hash, not two. */
 	enum digest_alg ha2_alg;
