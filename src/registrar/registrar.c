@@ -776,11 +776,13 @@ static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *re
 		   struct update *u, const struct store_binding *old, size_t nold, char *path_echo, int64_t now)
 {
 	const char *aor = held->aor;
-	struct pending *p = calloc(1, sizeof(*p));
+	struct pending *p = malloc(sizeof(*p)); /* not calloc, which skips glibc's per-thread cache */
 	char *lines = bindings_lines(u->cur, u->ncur, path_echo, now);
 	int err;
 
 	free(path_echo);
+	if (p)
+		memset(p, 0, sizeof(*p));
 	err = !p || !lines ? ENOMEM : txn_reply_prepare(tx, req, 200, NULL, lines, &p->ok, &p->ok_len);
 	scratch_give(lines);
 	if (err || loc_set_locked(held, u->cur, u->ncur, now)) {
