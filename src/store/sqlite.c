@@ -103,6 +103,15 @@ static const char *const schema[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof(schema) / sizeof(schema[0])))
 
+/* PUT_RUN bindings written by one statement: SQLite spends 1 500 to 3 000 instructions per statement
+ * besides its rows (the step, the statement's savepoint, the halt), about what a row's own insert
+ * costs; 16 rows share it. The parameters are anonymous: row r, column c is parameter 12 r + c + 1. */
+#define PUT_RUN 16
+#define PUT_COLS 12
+#define PUT_ROW "(?,?,?,?,?,?,?,?,?,?,?,?)"
+#define PUT_ROWS_4 PUT_ROW "," PUT_ROW "," PUT_ROW "," PUT_ROW
+#define PUT_ROWS_16 PUT_ROWS_4 "," PUT_ROWS_4 "," PUT_ROWS_4 "," PUT_ROWS_4
+
 enum stmt_id {
 	ST_BEGIN,
 	ST_COMMIT,
@@ -113,6 +122,7 @@ enum stmt_id {
 	ST_USER_LIST,
 	ST_USER_GEN,
 	ST_BIND_PUT,
+	ST_BIND_PUT_RUN,
 	ST_BIND_DEL,
 	ST_AOR_DEL,
 	ST_BIND_EXPIRE,
@@ -137,6 +147,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_USER_GEN] = "SELECT value FROM meta WHERE key = 'users_generation'",
 	[ST_BIND_PUT] = "INSERT OR REPLACE INTO bindings(" BINDING_COLS ")"
 			" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[ST_BIND_PUT_RUN] = "INSERT OR REPLACE INTO bindings(" BINDING_COLS ") VALUES" PUT_ROWS_16,
 	[ST_BIND_DEL] = "DELETE FROM bindings WHERE aor = ?1 AND contact = ?2",
 	[ST_AOR_DEL] = "DELETE FROM bindings WHERE aor = ?1",
 	[ST_BIND_EXPIRE] = "DELETE FROM bindings WHERE expires <= ?1",
@@ -646,6 +657,47 @@ static bool change_ok(const struct store_change *c)
 	return false;
 }
 
+/* A binding's PUT_COLS parameters, from parameter base + 1 on (BINDING_COLS' order). */
+static void bind_binding(sqlite3_stmt *st, int base, const struct store_binding *b)
+{
+	bind_str(st, base + 1, b->aor);
+	bind_str(st, base + 2, b->contact);
+	bind_str(st, base + 3, b->received);
+	bind_str(st, base + 4, b->path);
+	bind_str(st, base + 5, b->call_id);
+	sqlite3_bind_int64(st, base + 6, b->cseq);
+	if (b->q < 0)
+		sqlite3_bind_null(st, base + 7);
+	else
+		sqlite3_bind_int(st, base + 7, b->q);
+	sqlite3_bind_int64(st, base + 8, b->expires);
+	sqlite3_bind_int64(st, base + 9, b->updated);
+	bind_str(st, base + 10, b->user_agent);
+	bind_str(st, base + 11, b->instance);
+	bind_str(st, base + 12, b->local);
+}
+
+/* PUT_RUN consecutive PUTs in one statement: its rows are inserted in order, so that a key written
+ * twice ends as the later row, as with a statement each. */
+static int put_run_exec(struct store *s, const struct store_change *c)
+{
+	sqlite3_stmt *st = s->st[ST_BIND_PUT_RUN];
+
+	for (int r = 0; r < PUT_RUN; r++)
+		bind_binding(st, r * PUT_COLS, &c[r].b);
+	return run(st);
+}
+
+/* How many changes from c on are PUTs, counting no further than PUT_RUN. */
+static size_t puts_ahead(const struct store_change *c, size_t left)
+{
+	size_t k = 0;
+
+	while (k < left && k < PUT_RUN && c[k].op == STORE_BINDING_PUT)
+		k++;
+	return k;
+}
+
 static int change_exec(struct store *s, const struct store_change *c)
 {
 	const struct store_binding *b = &c->b;
@@ -654,21 +706,7 @@ static int change_exec(struct store *s, const struct store_change *c)
 	switch (c->op) {
 	case STORE_BINDING_PUT:
 		st = s->st[ST_BIND_PUT];
-		bind_str(st, 1, b->aor);
-		bind_str(st, 2, b->contact);
-		bind_str(st, 3, b->received);
-		bind_str(st, 4, b->path);
-		bind_str(st, 5, b->call_id);
-		sqlite3_bind_int64(st, 6, b->cseq);
-		if (b->q < 0)
-			sqlite3_bind_null(st, 7);
-		else
-			sqlite3_bind_int(st, 7, b->q);
-		sqlite3_bind_int64(st, 8, b->expires);
-		sqlite3_bind_int64(st, 9, b->updated);
-		bind_str(st, 10, b->user_agent);
-		bind_str(st, 11, b->instance);
-		bind_str(st, 12, b->local);
+		bind_binding(st, 0, b);
 		return run(st);
 	case STORE_BINDING_DEL:
 		st = s->st[ST_BIND_DEL];
@@ -715,8 +753,15 @@ int store_apply(struct store *s, const struct store_change *changes, size_t n)
 	err = run(s->st[ST_BEGIN]);
 	if (err)
 		goto out;
-	for (i = 0; i < n && !err; i++)
-		err = change_exec(s, &changes[i]);
+	for (i = 0; i < n && !err;) {
+		if (puts_ahead(&changes[i], n - i) == PUT_RUN) {
+			err = put_run_exec(s, &changes[i]);
+			i += PUT_RUN;
+		} else {
+			err = change_exec(s, &changes[i]);
+			i++;
+		}
+	}
 	err = txn_end(s, err);
 out:
 	store_unlock(s);

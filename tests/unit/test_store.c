@@ -353,6 +353,69 @@ static void test_bindings(void **state)
 	store_close(s);
 }
 
+/* A batch long enough for store_apply's statements of 16 PUTs, with a key written twice inside one such
+ * statement, once across two, DELs and an AOR_DEL that break the runs, and a tail of fewer than 16:
+ * what is stored is what one statement per change, in order, leaves (a model of it checks every row). */
+#define RUN_CONTACTS 24
+static void test_bindings_in_runs(void **state)
+{
+	struct store *s = open_ok(true);
+	struct store_change c[64];
+	long long want_cseq[RUN_CONTACTS]; /* -1: no row */
+	char contact[64], sql[256];
+	size_t n = 0;
+
+	(void)state;
+	for (int k = 0; k < RUN_CONTACTS; k++)
+		want_cseq[k] = -1;
+#define PUT(k, cs)                                                                       \
+	do {                                                                             \
+		snprintf(contact, sizeof(contact), "sip:a%d@192.0.2.10", (k));           \
+		c[n] = put("sip:alice@example.com", contact, 2000);                      \
+		c[n++].b.cseq = (cs);                                                    \
+		want_cseq[(k)] = (cs);                                                   \
+	} while (0)
+#define DEL(k)                                                                           \
+	do {                                                                             \
+		snprintf(contact, sizeof(contact), "sip:a%d@192.0.2.10", (k));           \
+		c[n++] = del(STORE_BINDING_DEL, "sip:alice@example.com", contact);       \
+		want_cseq[(k)] = -1;                                                     \
+	} while (0)
+	for (int k = 0; k < 16; k++) /* changes 0-15: one statement; a20 first written at 14 */
+		PUT(k == 14 ? 20 : k, 100 + k);
+	for (int k = 16; k < 32; k++) /* 16-31: another; a20 again (across), a17 twice inside it */
+		PUT(k == 20 ? 20 : k == 25 ? 17 : k % RUN_CONTACTS, 200 + k);
+	DEL(3);                      /* 32: breaks the run */
+	for (int k = 0; k < 10; k++) /* 33-42: fewer than 16, a statement each */
+		PUT((k * 5) % RUN_CONTACTS, 300 + k);
+	DEL(5);
+	assert_true(n <= sizeof(c) / sizeof(c[0]));
+	assert_int_equal(store_apply(s, c, n), 0);
+	for (int k = 0; k < RUN_CONTACTS; k++) {
+		snprintf(sql, sizeof(sql),
+			 "SELECT coalesce((SELECT cseq FROM bindings WHERE aor = 'sip:alice@example.com' AND "
+			 "contact = 'sip:a%d@192.0.2.10'), -1)", k);
+		assert_int_equal(sql_int(sql), want_cseq[k]);
+	}
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings WHERE received = 'udp:192.0.2.1:5060' AND "
+				 "local = 'udp:192.0.2.7:5080' AND q = 500 AND expires = 2000 AND updated = 1000 AND "
+				 "user_agent = 'Test/1.0' AND call_id = 'cid-' || contact"),
+			 sql_int("SELECT count(*) FROM bindings"));
+
+	/* an AOR_DEL after a full run removes what the run wrote */
+	n = 0;
+	for (int k = 0; k < 16; k++) {
+		snprintf(contact, sizeof(contact), "sip:b%d@192.0.2.10", k);
+		c[n++] = put("sip:bob@example.com", contact, 2000);
+	}
+	c[n++] = del(STORE_AOR_DEL, "sip:bob@example.com", "");
+	assert_int_equal(store_apply(s, c, n), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings WHERE aor = 'sip:bob@example.com'"), 0);
+#undef PUT
+#undef DEL
+	store_close(s);
+}
+
 static void test_load_expires(void **state)
 {
 	struct store *s = open_ok(false);
@@ -1158,6 +1221,7 @@ int main(void)
 		T(test_not_a_database),
 		T(test_users),
 		T(test_bindings),
+		T(test_bindings_in_runs),
 		T(test_load_expires),
 		T(test_reentrant),
 		T(test_durable_reopen),
