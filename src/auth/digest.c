@@ -180,11 +180,6 @@ static uint64_t bytes_in(uint64_t w, unsigned char lo, unsigned char hi)
 	return ge_lo & ~gt_hi & ~w & BYTES_80;
 }
 
-static bool is_hex_byte(char ch)
-{
-	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
-}
-
 static bool is_hex(const char *s, size_t l)
 {
 	size_t i = 0;
@@ -198,7 +193,7 @@ static bool is_hex(const char *s, size_t l)
 			return false;
 	}
 	for (; i < l; i++)
-		if (!is_hex_byte(s[i]))
+		if (slice_hex_digit(s[i]) < 0)
 			return false;
 	return true;
 }

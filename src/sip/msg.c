@@ -68,7 +68,6 @@ static const char *const method_names[SIP_METHOD_COUNT] = {
 	[SIP_METHOD_MESSAGE] = "MESSAGE", [SIP_METHOD_UPDATE] = "UPDATE",
 };
 
-
 const char *sip_hdr_name(enum sip_hdr_id id)
 {
 	return (unsigned)id < SIP_HDR_COUNT ? hdr_names[id].name : "";
