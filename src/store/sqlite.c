@@ -111,6 +111,8 @@ static const char *const schema[] = {
 #define PUT_ROW "(?,?,?,?,?,?,?,?,?,?,?,?)"
 #define PUT_ROWS_4 PUT_ROW "," PUT_ROW "," PUT_ROW "," PUT_ROW
 #define PUT_ROWS_16 PUT_ROWS_4 "," PUT_ROWS_4 "," PUT_ROWS_4 "," PUT_ROWS_4
+_Static_assert(sizeof(PUT_ROW) - 1 == 2 * PUT_COLS + 1, "PUT_ROW holds PUT_COLS parameters");
+_Static_assert(sizeof(PUT_ROWS_16) - 1 == PUT_RUN * (2 * PUT_COLS + 2) - 1, "PUT_ROWS_16 holds PUT_RUN rows");
 
 enum stmt_id {
 	ST_BEGIN,
@@ -145,8 +147,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_USER_DEL] = "DELETE FROM users WHERE name = ?1",
 	[ST_USER_LIST] = "SELECT name, ha1_md5, ha1_sha256, extension, display_name, disabled FROM users ORDER BY name",
 	[ST_USER_GEN] = "SELECT value FROM meta WHERE key = 'users_generation'",
-	[ST_BIND_PUT] = "INSERT OR REPLACE INTO bindings(" BINDING_COLS ")"
-			" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[ST_BIND_PUT] = "INSERT OR REPLACE INTO bindings(" BINDING_COLS ") VALUES" PUT_ROW,
 	[ST_BIND_PUT_RUN] = "INSERT OR REPLACE INTO bindings(" BINDING_COLS ") VALUES" PUT_ROWS_16,
 	[ST_BIND_DEL] = "DELETE FROM bindings WHERE aor = ?1 AND contact = ?2",
 	[ST_AOR_DEL] = "DELETE FROM bindings WHERE aor = ?1",
