@@ -776,7 +776,9 @@ static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *re
 		   struct update *u, const struct store_binding *old, size_t nold, char *path_echo, int64_t now)
 {
 	const char *aor = held->aor;
-	struct pending *p = malloc(sizeof(*p)); /* not calloc, which skips glibc's per-thread cache */
+	/* malloc, not calloc, which skips glibc's per-thread cache; cleared below, after a call, because GCC
+	 * folds a malloc followed at once by a memset of its size back into calloc (see base/mem.c) */
+	struct pending *p = malloc(sizeof(*p));
 	char *lines = bindings_lines(u->cur, u->ncur, path_echo, now);
 	int err;
 
