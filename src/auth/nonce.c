@@ -277,11 +277,16 @@ static struct nonce_entry *nonce_find(struct nonce_shard *s, uint32_t h, const u
 	return NULL;
 }
 
-/* Remembers a first nc for a nonce; false when no memory could be had at all. */
+/* Remembers a first nc for a nonce, in *spare (an expired entry just unlinked, taken) when there is
+ * one; false when no memory could be had at all. */
 static bool nonce_insert(struct digest_nonces *n, struct nonce_shard *s, uint32_t h, const uint8_t raw[NONCE_RAW],
-			 uint64_t ts, uint32_t nc, uint64_t now)
+			 uint64_t ts, uint32_t nc, uint64_t now, struct nonce_entry **spare)
 {
-	struct nonce_entry *e = s->buckets.count < s->cap ? malloc(sizeof(*e)) : NULL;
+	struct nonce_entry *e = *spare;
+
+	*spare = NULL;
+	if (!e)
+		e = s->buckets.count < s->cap ? malloc(sizeof(*e)) : NULL;
 
 	if (!e && s->buckets.count) {
 		e = nonce_unlink_oldest(s);
@@ -312,8 +317,8 @@ static bool nonce_insert(struct digest_nonces *n, struct nonce_shard *s, uint32_
 /* The nc of a decoded nonce, counted. */
 static enum digest_verdict use_raw(struct digest_nonces *n, const uint8_t raw[NONCE_RAW], uint32_t nc, uint64_t now_s)
 {
+	struct nonce_entry *e, *spare = NULL;
 	struct nonce_shard *s;
-	struct nonce_entry *e;
 	enum digest_verdict v;
 	uint64_t ts;
 	uint32_t h;
@@ -326,8 +331,12 @@ static enum digest_verdict use_raw(struct digest_nonces *n, const uint8_t raw[NO
 	h = slice_hash(slice_make((const char *)raw, NONCE_RAW), n->seed);
 	s = &n->shards[h & (n->nshards - 1)];
 	pthread_mutex_lock(&s->lock);
-	while (s->oldest && nonce_expired(n->lifetime, s->oldest->ts, now_s))
-		free(nonce_unlink_oldest(s)); /* its nonce is stale now: nothing left to guard */
+	/* Expired nonces are stale now: nothing left to guard. Under a steady load about one expires per
+	 * first use, whose entry the new one takes: no malloc and free per nonce. */
+	while (s->oldest && nonce_expired(n->lifetime, s->oldest->ts, now_s)) {
+		free(spare);
+		spare = nonce_unlink_oldest(s);
+	}
 	e = nonce_find(s, h, raw);
 	if (e) {
 		v = nc > e->nc ? DIGEST_NONCE_OK : DIGEST_NONCE_REPLAY;
@@ -336,9 +345,10 @@ static enum digest_verdict use_raw(struct digest_nonces *n, const uint8_t raw[NO
 	} else if (s->has_floor && ts <= s->floor) {
 		v = DIGEST_NONCE_STALE;
 	} else {
-		v = nonce_insert(n, s, h, raw, ts, nc, now_s) ? DIGEST_NONCE_OK : DIGEST_NONCE_STALE;
+		v = nonce_insert(n, s, h, raw, ts, nc, now_s, &spare) ? DIGEST_NONCE_OK : DIGEST_NONCE_STALE;
 	}
 	pthread_mutex_unlock(&s->lock);
+	free(spare);
 	return v;
 }
 

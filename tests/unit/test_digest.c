@@ -644,6 +644,36 @@ static void test_nonce_replay(void **state)
 	digest_nonces_free(n);
 }
 
+/* Entries of expired nonces are taken over by the next first uses (no free and malloc each): a nonce
+ * counted in a reused entry is counted as itself, and its replays are still refused. */
+static void test_nonce_reuse(void **state)
+{
+	enum { N = 64 };
+	struct digest_nonces *n;
+	char nonce[N][DIGEST_NONCE_MAX];
+	const uint64_t later = T0 + 10 * LIFETIME;
+
+	(void)state;
+	assert_int_equal(digest_nonces_new(&n, LIFETIME, 1000), 0);
+	for (int i = 0; i < N; i++) {
+		digest_nonce_make(n, S("sipd"), T0, nonce[i]);
+		assert_int_equal(digest_nonce_use(n, slice_cstr(nonce[i]), 1, T0), DIGEST_NONCE_OK);
+	}
+	assert_int_equal(digest_nonces_tracked(n), N);
+	for (int i = 0; i < N; i++) {
+		digest_nonce_make(n, S("sipd"), later, nonce[i]);
+		assert_int_equal(digest_nonce_use(n, slice_cstr(nonce[i]), 3, later), DIGEST_NONCE_OK);
+	}
+	assert_true(digest_nonces_tracked(n) <= N);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(digest_nonce_use(n, slice_cstr(nonce[i]), 3, later), DIGEST_NONCE_REPLAY);
+		assert_int_equal(digest_nonce_use(n, slice_cstr(nonce[i]), 2, later), DIGEST_NONCE_REPLAY);
+		assert_int_equal(digest_nonce_use(n, slice_cstr(nonce[i]), 4, later), DIGEST_NONCE_OK);
+	}
+	assert_int_equal(digest_nonces_tracked(n), N);
+	digest_nonces_free(n);
+}
+
 /* More nonces than max_tracked: the table stays within its bound, and a nonce that lost its history
  * to make room is STALE (a fresh challenge), never a fresh start for a replayed request. */
 static void test_nonce_bound(void **state)
@@ -1280,6 +1310,7 @@ int main(void)
 		cmocka_unit_test(test_nonce_stale),
 		cmocka_unit_test(test_nonce_replay),
 		cmocka_unit_test(test_nonce_verify),
+		cmocka_unit_test(test_nonce_reuse),
 		cmocka_unit_test(test_nonce_bound),
 		cmocka_unit_test(test_challenge),
 		cmocka_unit_test(test_limiter_block),
