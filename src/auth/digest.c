@@ -165,21 +165,7 @@ void digest_ha1(enum digest_alg alg, struct slice user, struct slice realm, stru
 }
 
 /* Eight bytes at a time (hex digests are 32 or 64 characters): a byte loop cost about 8 instructions a
- * character for each of is_hex and the lower-casing of a response. */
-#define BYTES_01 UINT64_C(0x0101010101010101)
-#define BYTES_80 (BYTES_01 * 0x80)
-
-/* 0x80 in each byte of w that lies in [lo, hi], 0 in the others; lo >= 1, hi <= 0x7e, and a byte with
- * its top bit set is in no range. Each sum stays within its byte: at most 0x7f + 0x7f. */
-static uint64_t bytes_in(uint64_t w, unsigned char lo, unsigned char hi)
-{
-	uint64_t low7 = w & ~BYTES_80;
-	uint64_t ge_lo = low7 + BYTES_01 * (0x80u - lo); /* top bit set: byte >= lo */
-	uint64_t gt_hi = low7 + BYTES_01 * (0x7fu - hi); /* top bit set: byte > hi */
-
-	return ge_lo & ~gt_hi & ~w & BYTES_80;
-}
-
+ * character. */
 static bool is_hex(const char *s, size_t l)
 {
 	size_t i = 0;
@@ -189,7 +175,7 @@ static bool is_hex(const char *s, size_t l)
 
 		memcpy(&w, s + i, 8);
 		/* OR 0x20 takes A-F to a-f, and nothing else into a-f */
-		if ((bytes_in(w, '0', '9') | bytes_in(w | BYTES_01 * 0x20, 'a', 'f')) != BYTES_80)
+		if ((slice__bytes_in(w, '0', '9') | slice__bytes_in(w | SLICE__BYTES_01 * 0x20, 'a', 'f')) != SLICE__BYTES_80)
 			return false;
 	}
 	for (; i < l; i++)
@@ -198,21 +184,6 @@ static bool is_hex(const char *s, size_t l)
 	return true;
 }
 
-/* dst = src with A-Z in lower case, l bytes. */
-static void lower_ascii(char *dst, const char *src, size_t l)
-{
-	size_t i = 0;
-
-	for (; i + 8 <= l; i += 8) {
-		uint64_t w;
-
-		memcpy(&w, src + i, 8);
-		w |= bytes_in(w, 'A', 'Z') >> 2; /* 0x80 >> 2: the case bit */
-		memcpy(dst + i, &w, 8);
-	}
-	for (; i < l; i++)
-		dst[i] = (char)slice__lower((unsigned char)src[i]);
-}
 
 /* ha2 = H(method:uri), from the thread's last one when method and uri are the same bytes: the key holds
  * them as written, so that a quoted-pair in uri makes another key and the hash is of the same text. */
@@ -292,7 +263,7 @@ bool digest_check(enum digest_alg alg, const char *ha1_hex, const struct digest_
 	digest_expected(alg, ha1_hex, c, method, want);
 	if (strlen(want) != l)
 		return false;
-	lower_ascii(got, c->response.p, l); /* RFC 7616 asks for lower case; tolerate upper */
+	slice_lower_copy(got, c->response.p, l); /* RFC 7616 asks for lower case; tolerate upper */
 	return digest__ct_eq(got, want, l);
 }
 

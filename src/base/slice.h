@@ -140,6 +140,21 @@ static inline int slice_hex_digit(char c)
 	c = (char)(c | 0x20);
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
+/* Eight bytes at a time: 0x80 in each byte of w that lies in [lo, hi], 0 in the others; lo >= 1,
+ * hi <= 0x7e, and a byte with its top bit set is in no range. Each sum stays within its byte (at most
+ * 0x7f + 0x7f), so no carry crosses into the next. */
+#define SLICE__BYTES_01 UINT64_C(0x0101010101010101)
+#define SLICE__BYTES_80 (SLICE__BYTES_01 * 0x80)
+static inline uint64_t slice__bytes_in(uint64_t w, unsigned char lo, unsigned char hi)
+{
+	uint64_t low7 = w & ~SLICE__BYTES_80;
+	uint64_t ge_lo = low7 + SLICE__BYTES_01 * (0x80u - lo); /* top bit set: byte >= lo */
+	uint64_t gt_hi = low7 + SLICE__BYTES_01 * (0x7fu - hi); /* top bit set: byte > hi */
+
+	return ge_lo & ~gt_hi & ~w & SLICE__BYTES_80;
+}
+/* dst = src with A-Z in lower case, l bytes (no terminator); dst may be src. Host names, digests. */
+void slice_lower_copy(char *dst, const char *src, size_t l);
 uint32_t slice_hash(struct slice s, uint32_t seed);
 uint32_t slice_casehash(struct slice s, uint32_t seed);
 

@@ -426,6 +426,27 @@ static void expired_to_store(const struct store_change *dels, size_t n, void *ar
 
 /* ---- the request ---- */
 
+/* registrar_aor of a user part with nothing to undo or escape (no '%', no NUL: every phone's), written
+ * straight into out; false for the others. *hl: the host's length, 0 when the AOR does not fit out. */
+static bool aor_plain(const struct sip_uri *u, const char *scheme, size_t sl, char *out, size_t n, size_t *hl)
+{
+	size_t k = sl + u->user.l + 1;
+	char host[SIP_HOST_MAX];
+
+	if (!u->user.l || u->user.l >= 128 || memchr(u->user.p, '%', u->user.l) || memchr(u->user.p, '\0', u->user.l))
+		return false;
+	*hl = sip_host_canon(u->host, host, sizeof(host));
+	if (!*hl || k + *hl + 1 > n) {
+		*hl = 0;
+		return true;
+	}
+	memcpy(out, scheme, sl);
+	memcpy(out + sl, u->user.p, u->user.l);
+	out[k - 1] = '@';
+	memcpy(out + k, host, *hl + 1);
+	return true;
+}
+
 /* "sip:alice@example.com": the AOR of a To URI in canonical form (RFC 3261 10.3 step 5): escapes in the
  * user part undone, the host in lower case, no port, parameters or headers. */
 bool registrar_aor(const struct sip_uri *u, char *out, size_t n)
@@ -437,6 +458,8 @@ bool registrar_aor(const struct sip_uri *u, char *out, size_t n)
 
 	if (u->scheme != SIP_SCHEME_SIP && u->scheme != SIP_SCHEME_SIPS)
 		return false;
+	if (aor_plain(u, scheme, sl, out, n, &hl))
+		return hl != 0;
 	ul = u->user.l < sizeof(user) ? sip_unescape(user, sizeof(user), u->user) : -1;
 	if (ul <= 0)
 		return false;

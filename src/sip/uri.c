@@ -437,8 +437,7 @@ size_t sip_host_canon(struct slice host, char *out, size_t n)
 	k = host.l > 1 && host.p[host.l - 1] == '.' ? host.l - 1 : host.l; /* "example.com." */
 	if (k >= n)
 		return 0;
-	for (size_t i = 0; i < k; i++)
-		out[i] = (char)slice__lower((unsigned char)host.p[i]);
+	slice_lower_copy(out, host.p, k);
 	out[k] = '\0';
 	return k;
 }

@@ -47,6 +47,11 @@ static void test_aor_canonical(void **state)
 	assert_string_equal(aor, "sip:null-%2500-null@example.com");
 	assert_true(aor_of("sip:%00%00@example.com", aor, sizeof(aor)));
 	assert_string_equal(aor, "sip:%00%00@example.com");
+	/* a fully qualified host ends in a dot that names the same domain (RFC 3261 19.1.4) */
+	assert_true(aor_of("sip:bob@Phones.EXAMPLE.org.", aor, sizeof(aor)));
+	assert_string_equal(aor, "sip:bob@phones.example.org");
+	assert_true(aor_of("sip:bob@[::FFFF:192.0.2.1]", aor, sizeof(aor)));
+	assert_string_equal(aor, "sip:bob@192.0.2.1");
 }
 
 static void test_aor_refused(void **state)

@@ -1,5 +1,5 @@
-/* test_slice.c: the hashes of base/slice: case folding that agrees with slice_caseeq, every byte and
- * the length counted, and a spread good enough for the tables that use the low bits. */
+/* test_slice.c: base/slice: the hashes (case folding that agrees with slice_caseeq, every byte and the
+ * length counted, a spread good enough for the tables that use the low bits) and the word-wise lowering. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,6 +58,32 @@ static void test_put_hex(void **state)
 	assert_memory_equal(buf, "0000002a89abcdef", 16);
 }
 
+/* Every byte value at every offset of every length up to 24 (the word loop, its tail, both): A-Z lowered,
+ * every other byte (0x80 up too) left as it is, nothing written past l. */
+static void test_lower_copy(void **state)
+{
+	char src[32], dst[32];
+
+	(void)state;
+	for (int c = 0; c < 256; c++)
+		for (size_t l = 0; l <= 24; l++)
+			for (size_t at = 0; at < l; at++) {
+				memset(src, 'Q', sizeof(src));
+				memset(dst, '#', sizeof(dst));
+				src[at] = (char)c;
+				slice_lower_copy(dst, src, l);
+				for (size_t i = 0; i < l; i++) {
+					unsigned char in = (unsigned char)src[i];
+
+					assert_int_equal((unsigned char)dst[i], in >= 'A' && in <= 'Z' ? in + 32 : in);
+				}
+				assert_int_equal(dst[l], '#');
+			}
+	memcpy(src, "Hello-WORLD.Example.COM", 24); /* in place */
+	slice_lower_copy(src, src, 23);
+	assert_string_equal(src, "hello-world.example.com");
+}
+
 static void test_hash_counts_every_byte(void **state)
 {
 	char buf[40];
@@ -101,6 +127,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_caseeq),
 		cmocka_unit_test(test_put_hex),
+		cmocka_unit_test(test_lower_copy),
 		cmocka_unit_test(test_casehash_agrees_with_caseeq),
 		cmocka_unit_test(test_hash_counts_every_byte),
 		cmocka_unit_test(test_hash_spread),
