@@ -111,8 +111,10 @@ static bool names_has(const struct names *s, struct slice host)
 	char c[SIP_HOST_MAX];
 	size_t n;
 
+	/* byte for byte first: the names are in lower case, as nearly every request writes them */
 	for (unsigned i = 0; i < s->n; i++)
-		if (s->len[i] == host.l && slice_caseeq(host, slice_make(s->name[i], s->len[i])))
+		if (s->len[i] == host.l && (!memcmp(host.p, s->name[i], host.l) ||
+					    slice_caseeq(host, slice_make(s->name[i], s->len[i]))))
 			return true;
 	n = name_canon(host, c, sizeof(c));
 	for (unsigned i = 0; n && i < s->n; i++)
