@@ -496,8 +496,9 @@ void auth_free(struct auth *a)
 
 void auth_housekeeping(struct auth *a)
 {
-	size_t n = a ? digest_limiter_sweep(a->limiter, now_s()) + digest_limiter_sweep(a->user_limiter, now_s()) +
-			      digest_limiter_sweep(a->src_limiter, now_s())
+	uint64_t now = now_s();
+	size_t n = a ? digest_limiter_sweep(a->limiter, now) + digest_limiter_sweep(a->user_limiter, now) +
+			      digest_limiter_sweep(a->src_limiter, now)
 		     : 0;
 
 	if (n)
@@ -520,21 +521,33 @@ static enum digest_alg single_alg(const struct auth *a)
 	return a->algs[0];
 }
 
-static void challenge(struct auth *a, enum sip_hdr_id hdr, bool stale, bool single, char *extra, size_t n)
+/* One request's check: what the helpers below share, the clock read once for all of them. */
+struct attempt {
+	struct auth *a;
+	enum sip_hdr_id hdr;  /* Authorization or Proxy-Authorization */
+	struct slice src;     /* the source address, as the limiters and the trust table key it */
+	uint64_t key;         /* client_key, for the memory of unanswered challenges */
+	uint64_t now;         /* seconds */
+	char *extra;          /* the challenge's header fields go here, n bytes */
+	size_t n;
+};
+
+static void challenge(const struct attempt *t, bool stale, bool single)
 {
-	const char *name = hdr == SIP_HDR_PROXY_AUTHORIZATION ? "Proxy-Authenticate" : "WWW-Authenticate";
+	struct auth *a = t->a;
+	const char *name = t->hdr == SIP_HDR_PROXY_AUTHORIZATION ? "Proxy-Authenticate" : "WWW-Authenticate";
 	char nonce[DIGEST_NONCE_MAX];
 	struct sbuf b;
 
 	/* RFC 8760 2.4: one challenge per algorithm, the preferred first, one nonce for all */
-	digest_nonce_make(a->nonces, slice_cstr(a->realm), now_s(), nonce);
-	sbuf_init(&b, extra, n - 1);
+	digest_nonce_make(a->nonces, slice_cstr(a->realm), t->now, nonce);
+	sbuf_init(&b, t->extra, t->n - 1);
 	if (single)
 		digest_challenge_write(&b, name, slice_cstr(a->realm), nonce, single_alg(a), stale);
 	else
 		for (unsigned i = 0; i < a->nalgs; i++)
 			digest_challenge_write(&b, name, slice_cstr(a->realm), nonce, a->algs[i], stale);
-	extra[b.overflow ? 0 : b.len] = '\0';
+	t->extra[b.overflow ? 0 : b.len] = '\0';
 }
 
 /* Who a client is, for the memory of unanswered challenges: the address its request came from, the
@@ -554,19 +567,20 @@ static uint64_t client_key(const struct auth *a, const struct sip_msg *req, stru
 }
 
 /* Whether the client of key is to get one challenge; a request without credentials also tells. */
-static bool single_challenge(struct auth *a, uint64_t key, bool uncredentialed, struct slice src)
+static bool single_challenge(const struct attempt *t, bool uncredentialed)
 {
+	struct auth *a = t->a;
 	bool newly;
 
 	if (!a->unanswered)
 		return false;
 	if (!uncredentialed)
-		return digest_unanswered_single(a->unanswered, key, now_s());
-	if (!digest_unanswered_request(a->unanswered, key, now_s(), &newly))
+		return digest_unanswered_single(a->unanswered, t->key, t->now);
+	if (!digest_unanswered_request(a->unanswered, t->key, t->now, &newly))
 		return false;
 	if (newly)
 		log_info("auth: a client at %.*s answered none of %u challenges and asked again: from now on it is "
-			 "challenged with %s alone", SLICE_ARG(src), a->nalgs,
+			 "challenged with %s alone", SLICE_ARG(t->src), a->nalgs,
 			 single_alg(a) == DIGEST_MD5 ? "MD5" : "SHA-256");
 	return true;
 }
@@ -611,44 +625,45 @@ static const char *no_ha1(enum digest_alg alg)
 }
 
 /* Credentials that do not pass: logged with why, and a new challenge. */
-static enum auth_result rechallenge(struct auth *a, enum sip_hdr_id hdr, struct slice src, uint64_t key,
-				    struct slice user, const char *why, char *extra, size_t n)
+static enum auth_result rechallenge(const struct attempt *t, struct slice user, const char *why)
 {
-	log_info("auth: %s for user '%.*s' from %.*s", why, SLICE_ARG(user), SLICE_ARG(src));
-	challenge(a, hdr, false, single_challenge(a, key, false, src), extra, n);
+	log_info("auth: %s for user '%.*s' from %.*s", why, SLICE_ARG(user), SLICE_ARG(t->src));
+	challenge(t, false, single_challenge(t, false));
 	return AUTH_CHALLENGE;
 }
 
 /* As rechallenge, for a password tried and failed: it counts towards a lockout. */
-static enum auth_result fail(struct auth *a, enum sip_hdr_id hdr, struct slice src, uint64_t key,
-			     struct slice user, const char *why, char *extra, size_t n)
+static enum auth_result fail(const struct attempt *t, struct slice user, const char *why)
 {
+	struct auth *a = t->a;
+	struct slice src = t->src;
 	unsigned secs;
 
 	/* a block that starts is a warning: what an administrator keeping only warnings wants to see */
-	if ((secs = digest_limiter_failure(a->limiter, src, user, now_s())))
+	if ((secs = digest_limiter_failure(a->limiter, src, user, t->now)))
 		log_warn("auth: '%.*s' from %.*s blocked for %u s: %u failed attempts within %u s", SLICE_ARG(user),
 			 SLICE_ARG(src), secs, a->cfg->max_failures, a->cfg->failure_window);
-	if ((secs = digest_limiter_failure(a->user_limiter, SLICE_LIT(""), user, now_s())))
+	if ((secs = digest_limiter_failure(a->user_limiter, SLICE_LIT(""), user, t->now)))
 		log_warn("auth: '%.*s' blocked for %u s from addresses it never authenticated from: %u failed attempts "
 			 "within %u s", SLICE_ARG(user), secs, a->cfg->user_max_failures, a->cfg->failure_window);
-	if ((secs = digest_limiter_failure(a->src_limiter, src, SLICE_LIT(""), now_s())))
+	if ((secs = digest_limiter_failure(a->src_limiter, src, SLICE_LIT(""), t->now)))
 		log_warn("auth: %.*s blocked for %u s for users that never authenticated from it: %u failed attempts "
 			 "within %u s", SLICE_ARG(src), secs, a->cfg->source_max_failures, a->cfg->failure_window);
-	return rechallenge(a, hdr, src, key, user, why, extra, n);
+	return rechallenge(t, user, why);
 }
 
 /* Which spread of failures refuses these credentials from src: failures for the user from several
  * addresses, or from src for several users, and the user never authenticated from src; NULL: none. */
-static const char *spread_block(struct auth *a, struct slice src, struct slice user, char *uname, size_t n)
+static const char *spread_block(const struct attempt *t, struct slice user, char *uname, size_t n)
 {
+	const struct auth *a = t->a;
 	const char *why = NULL;
 
-	if (digest_limiter_blocked(a->user_limiter, SLICE_LIT(""), user, now_s()))
+	if (digest_limiter_blocked(a->user_limiter, SLICE_LIT(""), user, t->now))
 		why = "for the user from several addresses";
-	else if (digest_limiter_blocked(a->src_limiter, src, SLICE_LIT(""), now_s()))
+	else if (digest_limiter_blocked(a->src_limiter, t->src, SLICE_LIT(""), t->now))
 		why = "from this address for several users";
-	if (why && !digest_unq_copy(uname, n, user) && digest_trust_has(a->trust, src, slice_cstr(uname)))
+	if (why && !digest_unq_copy(uname, n, user) && digest_trust_has(a->trust, t->src, slice_cstr(uname)))
 		why = NULL;
 	return why;
 }
@@ -714,21 +729,21 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 			    struct auth_user *user, char *extra, size_t n, const char **reason)
 {
 	struct slice src = slice_cstr(source);
+	const struct attempt t = { a, hdr, src, a->unanswered ? client_key(a, req, src) : 0, now_s(), extra, n };
 	struct digest_cred c;
 	char uname[64];
 	const char *ha1;
 	enum digest_verdict v;
 	const char *why;
 	bool right;
-	uint64_t key = a->unanswered ? client_key(a, req, src) : 0;
 
 	*reason = NULL;
 	if (!find_cred(a, req, hdr, &c)) {
 		/* the first challenge of a request that carried none is not a failure */
-		challenge(a, hdr, false, single_challenge(a, key, true, src), extra, n);
+		challenge(&t, false, single_challenge(&t, true));
 		return AUTH_CHALLENGE;
 	}
-	if (digest_limiter_blocked(a->limiter, src, c.username, now_s())) {
+	if (digest_limiter_blocked(a->limiter, src, c.username, t.now)) {
 		log_info("auth: '%.*s' from %s refused: too many failures", SLICE_ARG(c.username), source);
 		*reason = "Too many failed authentication attempts";
 		return AUTH_FORBIDDEN;
@@ -736,14 +751,14 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 	/* guesses for this user from many addresses, or from this address for many users (password spraying),
 	 * each under the pair's limit: only a user and an address it authenticated from before may go on; the
 	 * same 403, for names nobody has alike */
-	if ((why = spread_block(a, src, c.username, uname, sizeof(uname)))) {
+	if ((why = spread_block(&t, c.username, uname, sizeof(uname)))) {
 		log_info("auth: '%.*s' from %s refused: too many failures %s, and it never authenticated from this "
 			 "one", SLICE_ARG(c.username), source, why);
 		*reason = "Too many failed authentication attempts";
 		return AUTH_FORBIDDEN;
 	}
 	if (!alg_offered(a, c.alg)) /* no failure towards a lockout: no password was tried */
-		return rechallenge(a, hdr, src, key, c.username, "algorithm not offered", extra, n);
+		return rechallenge(&t, c.username, "algorithm not offered");
 	/* credentials made for another request: 400 (RFC 7616 3.4.6), neither a new challenge, which the
 	 * client would answer the same way, nor a failure that counts towards a lockout: no password was
 	 * tried. The user does not matter yet, so nothing is told about who exists. */
@@ -757,29 +772,29 @@ enum auth_result auth_check(struct auth *a, const struct sip_msg *req, enum sip_
 	if (digest_unq_copy(uname, sizeof(uname), c.username) || auth_user_find(a, uname, user)) {
 		/* the hashes computed all the same, so that the time of the answer tells nothing either */
 		(void)digest_check(c.alg, no_ha1(c.alg), &c, req->method);
-		return fail(a, hdr, src, key, c.username, "unknown user", extra, n);
+		return fail(&t, c.username, "unknown user");
 	}
 	ha1 = c.alg == DIGEST_SHA256 ? user->ha1_sha256 : user->ha1_md5;
 	right = digest_check(c.alg, ha1[0] ? ha1 : no_ha1(c.alg), &c, req->method) && ha1[0];
 	if (user->disabled)
-		return fail(a, hdr, src, key, c.username, "disabled user", extra, n);
+		return fail(&t, c.username, "disabled user");
 	if (!ha1[0])
-		return fail(a, hdr, src, key, c.username, "no HA1 for that algorithm", extra, n);
+		return fail(&t, c.username, "no HA1 for that algorithm");
 	if (!right)
-		return fail(a, hdr, src, key, c.username, "wrong password", extra, n);
+		return fail(&t, c.username, "wrong password");
 	/* RFC 7616 3.3: the password was right; only the nonce is old, or from before a restart (the
 	 * nonce key is made at start): a fresh challenge with stale=true, not a failure */
-	v = digest_nonce_verify(a->nonces, slice_cstr(a->realm), c.nonce, c.has_qop ? c.nc : 0, now_s());
+	v = digest_nonce_verify(a->nonces, slice_cstr(a->realm), c.nonce, c.has_qop ? c.nc : 0, t.now);
 	if (v == DIGEST_NONCE_STALE || v == DIGEST_NONCE_BAD) {
 		log_debug("auth: %s nonce for '%s'", v == DIGEST_NONCE_STALE ? "stale" : "unknown", user->name);
-		challenge(a, hdr, true, single_challenge(a, key, false, src), extra, n);
+		challenge(&t, true, single_challenge(&t, false));
 		return AUTH_CHALLENGE;
 	}
 	if (v != DIGEST_NONCE_OK)
-		return fail(a, hdr, src, key, c.username, "replayed nonce count", extra, n);
+		return fail(&t, c.username, "replayed nonce count");
 	digest_limiter_success(a->limiter, src, c.username);
-	digest_trust_note(a->trust, src, slice_cstr(user->name), now_s()); /* by its name, as at start */
+	digest_trust_note(a->trust, src, slice_cstr(user->name), t.now); /* by its name, as at start */
 	if (a->unanswered)
-		digest_unanswered_answered(a->unanswered, key);
+		digest_unanswered_answered(a->unanswered, t.key);
 	return AUTH_OK;
 }
