@@ -171,11 +171,12 @@ static bool is_hex(const char *s, size_t l)
 	size_t i = 0;
 
 	for (; i + 8 <= l; i += 8) {
-		uint64_t w;
+		uint64_t w, hex;
 
 		memcpy(&w, s + i, 8);
 		/* OR 0x20 takes A-F to a-f, and nothing else into a-f */
-		if ((slice__bytes_in(w, '0', '9') | slice__bytes_in(w | SLICE__BYTES_01 * 0x20, 'a', 'f')) != SLICE__BYTES_80)
+		hex = slice__bytes_in(w, '0', '9') | slice__bytes_in(w | SLICE__BYTES_01 * 0x20, 'a', 'f');
+		if (hex != SLICE__BYTES_80)
 			return false;
 	}
 	for (; i < l; i++)
@@ -183,7 +184,6 @@ static bool is_hex(const char *s, size_t l)
 			return false;
 	return true;
 }
-
 
 /* ha2 = H(method:uri), from the thread's last one when method and uri are the same bytes: the key holds
  * them as written, so that a quoted-pair in uri makes another key and the hash is of the same text. */
