@@ -428,25 +428,27 @@ static void expired_to_store(const struct store_change *dels, size_t n, void *ar
 
 /* ---- the request ---- */
 
+#define AOR_USER_MAX 128 /* a user part's bytes, unescaped, in an AOR */
+
 /* registrar_aor of a user part with nothing to undo or escape (no '%', no NUL: every phone's), written
- * straight into out; false for the others. *hl: the host's length, 0 when the AOR does not fit out. */
-static bool aor_plain(const struct sip_uri *u, const char *scheme, size_t sl, char *out, size_t n, size_t *hl)
+ * straight into out: 1, or 0 when it does not fit or the host is unusable; -1 for any other user part,
+ * which registrar_aor unescapes first. */
+static int aor_plain(const struct sip_uri *u, const char *scheme, size_t sl, char *out, size_t n)
 {
-	size_t k = sl + u->user.l + 1;
+	size_t k = sl + u->user.l + 1, hl;
 	char host[SIP_HOST_MAX];
 
-	if (!u->user.l || u->user.l >= 128 || memchr(u->user.p, '%', u->user.l) || memchr(u->user.p, '\0', u->user.l))
-		return false;
-	*hl = sip_host_canon(u->host, host, sizeof(host));
-	if (!*hl || k + *hl + 1 > n) {
-		*hl = 0;
-		return true;
-	}
+	if (!u->user.l || u->user.l >= AOR_USER_MAX || memchr(u->user.p, '%', u->user.l) ||
+	    memchr(u->user.p, '\0', u->user.l))
+		return -1;
+	hl = sip_host_canon(u->host, host, sizeof(host));
+	if (!hl || k + hl + 1 > n)
+		return 0;
 	memcpy(out, scheme, sl);
 	memcpy(out + sl, u->user.p, u->user.l);
 	out[k - 1] = '@';
-	memcpy(out + k, host, *hl + 1);
-	return true;
+	memcpy(out + k, host, hl + 1);
+	return 1;
 }
 
 /* "sip:alice@example.com": the AOR of a To URI in canonical form (RFC 3261 10.3 step 5): escapes in the
@@ -455,13 +457,14 @@ bool registrar_aor(const struct sip_uri *u, char *out, size_t n)
 {
 	const char *scheme = u->scheme == SIP_SCHEME_SIPS ? "sips:" : "sip:";
 	size_t sl = strlen(scheme), k = sl, need, hl;
-	char user[128], host[SIP_HOST_MAX];
+	char user[AOR_USER_MAX], host[SIP_HOST_MAX];
 	long ul;
+	int plain;
 
 	if (u->scheme != SIP_SCHEME_SIP && u->scheme != SIP_SCHEME_SIPS)
 		return false;
-	if (aor_plain(u, scheme, sl, out, n, &hl))
-		return hl != 0;
+	if ((plain = aor_plain(u, scheme, sl, out, n)) >= 0)
+		return plain == 1;
 	ul = u->user.l < sizeof(user) ? sip_unescape(user, sizeof(user), u->user) : -1;
 	if (ul <= 0)
 		return false;

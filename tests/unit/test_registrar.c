@@ -66,6 +66,21 @@ static void test_aor_refused(void **state)
 	assert_string_equal(aor, "sip:abc@x.org");
 	assert_false(aor_of("sip:abc@x.org", aor, 13));
 	assert_false(aor_of("sip:abcdef@x.org", aor, 14));
+	/* a user part of 127 bytes as written is an AOR, one of 128 is not, plain or escaped */
+	{
+		char uri[300], big[400];
+
+		snprintf(uri, sizeof(uri), "sip:%0127d@x.org", 0);
+		assert_true(aor_of(uri, big, sizeof(big)));
+		assert_int_equal(strlen(big), 4 + 127 + 6);
+		snprintf(uri, sizeof(uri), "sip:%0128d@x.org", 0);
+		assert_false(aor_of(uri, big, sizeof(big)));
+		snprintf(uri, sizeof(uri), "sip:%%41%0124d@x.org", 0); /* escaped: 127 bytes as written */
+		assert_true(aor_of(uri, big, sizeof(big)));
+		assert_int_equal(big[4], 'A');
+		snprintf(uri, sizeof(uri), "sip:%%41%0125d@x.org", 0);
+		assert_false(aor_of(uri, big, sizeof(big)));
+	}
 	/* an escaped octet takes three: "sip:" + "a%00" + "@" + "x.org" + NUL = 15 bytes */
 	assert_true(aor_of("sip:a%00@x.org", aor, 15));
 	assert_false(aor_of("sip:a%00@x.org", aor, 14));
