@@ -274,7 +274,7 @@ static bool ctl_out_of_place(const char *p, size_t i)
 
 /* The first CR or LF in p[0, len), or NULL: one pass for both, which also notes in *ctl a control
  * character out of place on the way (HTAB is whitespace). */
-static const char *find_cr_or_lf(const char *p, size_t len, bool *ctl)
+static inline __attribute__((always_inline)) const char *find_cr_or_lf(const char *p, size_t len, bool *ctl)
 {
 	size_t i = 0;
 #ifdef __SSE2__
