@@ -167,7 +167,7 @@ static enum sip_hdr_id hdr_lookup_many(struct slice name)
 /* For names already known to be tokens (slice_token_eq_lc relies on it). A name of several letters
  * goes to its hash slot first: an empty one (0, whose hdr_len is 0) or one of another length ends the
  * search, and no first letter needs checking, as no known name holds anything but letters and '-'. */
-static enum sip_hdr_id hdr_lookup_token(struct slice name)
+static inline __attribute__((always_inline)) enum sip_hdr_id hdr_lookup_token(struct slice name)
 {
 	if (name.l < 2) {
 		unsigned c0 = name.l ? (unsigned)(slice__lower((unsigned char)name.p[0]) - 'a') : 26;
