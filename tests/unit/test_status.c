@@ -1,7 +1,9 @@
 /* test_status.c: the response-code table against the seed's list and RFC 3261's reason phrases. */
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -159,6 +161,16 @@ static void test_sorted_unique_complete(void **state)
 		/* the find must land on every entry */
 		assert_ptr_equal(sip_status_find(st->code), st);
 	}
+	/* and on nothing else, whatever the number */
+	for (unsigned code = 0; code <= 1000; code++) {
+		bool listed = false;
+
+		for (size_t i = 0; i < n && !listed; i++)
+			listed = all[i].code == code;
+		if (listed != (sip_status_find(code) != NULL))
+			fail_msg("sip_status_find(%u): %s", code, listed ? "not found" : "found");
+	}
+	assert_null(sip_status_find(UINT_MAX));
 }
 
 static void test_headers(void **state)
