@@ -19,23 +19,6 @@ void sbuf_init(struct sbuf *b, char *mem, size_t cap)
 	b->overflow = false;
 }
 
-void sbuf_add(struct sbuf *b, const char *s, size_t l)
-{
-	if (l == 0)
-		return;
-	if (b->overflow || l > b->cap - b->len) {
-		b->overflow = true;
-		return;
-	}
-	memcpy(b->p + b->len, s, l);
-	b->len += l;
-}
-
-void sbuf_addsl(struct sbuf *b, struct slice s)
-{
-	sbuf_add(b, s.p, s.l);
-}
-
 void sbuf_addu(struct sbuf *b, unsigned long v)
 {
 	char tmp[24];

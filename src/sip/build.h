@@ -18,7 +18,18 @@ struct sbuf {
 };
 
 void sbuf_init(struct sbuf *b, char *mem, size_t cap);
-void sbuf_add(struct sbuf *b, const char *s, size_t l);
+/* Inline: a response is some thirty of these, most of a few bytes. */
+static inline void sbuf_add(struct sbuf *b, const char *s, size_t l)
+{
+	if (l == 0)
+		return;
+	if (b->overflow || l > b->cap - b->len) {
+		b->overflow = true;
+		return;
+	}
+	memcpy(b->p + b->len, s, l);
+	b->len += l;
+}
 /* Inline, so that a literal's length is known at compile time rather than counted at each call. */
 static inline void sbuf_adds(struct sbuf *b, const char *s)
 {
@@ -26,7 +37,10 @@ static inline void sbuf_adds(struct sbuf *b, const char *s)
 }
 /* A string literal, its length known at compile time. */
 #define sbuf_addlit(b, lit) sbuf_add((b), (lit), sizeof(lit) - 1)
-void sbuf_addsl(struct sbuf *b, struct slice s);
+static inline void sbuf_addsl(struct sbuf *b, struct slice s)
+{
+	sbuf_add(b, s.p, s.l);
+}
 void sbuf_addu(struct sbuf *b, unsigned long v);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

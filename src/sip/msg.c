@@ -187,13 +187,6 @@ enum sip_hdr_id sip_hdr_lookup(struct slice name)
 	return sip_token_valid(name) ? hdr_lookup_token(name) : SIP_HDR_OTHER;
 }
 
-const struct sip_hdr *sip_msg_hdr(const struct sip_msg *m, enum sip_hdr_id id)
-{
-	unsigned i = (unsigned)id < SIP_HDR_COUNT ? m->first[id] : 0;
-
-	return i ? &m->hdrs[i - 1] : NULL;
-}
-
 const struct sip_hdr *sip_msg_hdr_next(const struct sip_msg *m, const struct sip_hdr *h)
 {
 	return h->next ? &m->hdrs[h->next - 1] : NULL;
