@@ -1,6 +1,7 @@
 /* test_build.c: responses built from parsed requests (RFC 3261 8.2.6, 18.2.1; RFC 3581 4): status
  * line, Via copying with received/rport, To tag, copied headers, body, and the bounded buffer. */
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -636,6 +637,39 @@ static void test_sbuf(void **state)
 	assert_memory_equal(mem, "ab-7", 4);
 }
 
+/* sbuf_addu against printf's %lu around every power of ten, and at the edge of the buffer: a number
+ * that fits exactly is written whole, one a byte too long writes nothing and latches. */
+static void test_sbuf_addu(void **state)
+{
+	char mem[32], want[32];
+	struct sbuf b;
+	unsigned long v = 1;
+
+	(void)state;
+	for (int k = 0; k < 20; k++, v *= 10) {
+		const unsigned long around[] = { v - 1, v, v + 1, ULONG_MAX - v };
+
+		for (size_t j = 0; j < 4; j++) {
+			int n = snprintf(want, sizeof(want), "%lu", around[j]);
+
+			sbuf_init(&b, mem, (size_t)n);
+			sbuf_addu(&b, around[j]);
+			assert_false(b.overflow);
+			assert_int_equal(b.len, n);
+			assert_memory_equal(mem, want, (size_t)n);
+			sbuf_init(&b, mem, (size_t)n - 1);
+			sbuf_addu(&b, around[j]);
+			assert_true(b.overflow);
+			assert_int_equal(b.len, 0);
+		}
+	}
+	sbuf_init(&b, mem, sizeof(mem));
+	sbuf_addu(&b, ULONG_MAX);
+	snprintf(want, sizeof(want), "%lu", ULONG_MAX);
+	assert_int_equal(b.len, strlen(want));
+	assert_memory_equal(mem, want, b.len);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -653,6 +687,7 @@ int main(void)
 		cmocka_unit_test(test_400_drops_nul),
 		cmocka_unit_test(test_hop_ack_drops_nul),
 		cmocka_unit_test(test_sbuf),
+		cmocka_unit_test(test_sbuf_addu),
 		cmocka_unit_test(test_uri_without_maddr),
 		cmocka_unit_test(test_uri_as_ruri),
 	};
