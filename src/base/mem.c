@@ -1,6 +1,8 @@
 /* mem.c: refcounted allocation; the count is atomic so objects may cross worker threads. */
 #include "base/mem.h"
 
+#include "base/recycle.h"
+
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,10 +37,10 @@ void *mem_zalloc(size_t size, mem_destroy_h *dh)
 		return NULL;
 	if (size > SIZE_MAX - sizeof(*h))
 		return NULL;
-	/* malloc and memset, not calloc: glibc's calloc skips the thread's cache (tcache) and takes the
+	/* recycled and cleared, not calloc: glibc's calloc skips the thread's cache (tcache) and takes the
 	 * arena's slow path every time, and a transaction is made and freed per request. Header and data
 	 * cleared apart: GCC turns a malloc followed by a memset of the same size back into calloc. */
-	h = malloc(sizeof(*h) + size);
+	h = recycle_alloc(sizeof(*h) + size);
 	if (!h)
 		return NULL;
 	memset(h, 0, sizeof(*h));
@@ -73,6 +75,6 @@ void *mem_deref(void *data)
 		return NULL;
 	if (h->dh)
 		h->dh(data);
-	free(h);
+	recycle_free(h);
 	return NULL;
 }

@@ -16,6 +16,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/recycle.h"
 #include "base/scratch.h"
 #include "net/loop.h"
 #include "registrar/natping.h"
@@ -289,8 +290,8 @@ static void answer_bindings(struct registrar *r, struct txn *tx, const struct si
 static void pending_free(struct pending *p)
 {
 	mem_deref(p->tx);
-	free(p->ok);
-	free(p);
+	recycle_free(p->ok);
+	recycle_free(p);
 }
 
 /* A 500 or 503 for a condition that passes (the disk, the writer's queue, a full location service):
@@ -804,9 +805,9 @@ static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *re
 		   struct update *u, const struct store_binding *old, size_t nold, char *path_echo, int64_t now)
 {
 	const char *aor = held->aor;
-	/* malloc, not calloc, which skips glibc's per-thread cache; cleared below, after a call, because GCC
-	 * folds a malloc followed at once by a memset of its size back into calloc (see base/mem.c) */
-	struct pending *p = malloc(sizeof(*p));
+	/* recycled (base/recycle.h), not calloc, which skips glibc's per-thread cache; cleared below, after
+	 * a call, because GCC folds a malloc followed at once by a memset of its size back into calloc */
+	struct pending *p = recycle_alloc(sizeof(*p));
 	char *lines = bindings_lines(u->cur, u->ncur, path_echo, now);
 	int err;
 
@@ -817,8 +818,8 @@ static void commit(struct registrar *r, struct txn *tx, const struct sip_msg *re
 	scratch_give(lines);
 	if (err || loc_set_locked(held, u->cur, u->ncur, now)) {
 		if (p)
-			free(p->ok);
-		free(p);
+			recycle_free(p->ok);
+		recycle_free(p);
 		txn_reply(tx, req, 500, err == ENOSPC ? "Response too large" : "Out of memory", NULL);
 		return;
 	}

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "base/recycle.h"
 #include "sip/build.h"
 #include "txn/txn.h"
 #include "txn/txn_private.h"
@@ -134,7 +135,7 @@ void txn_reply_stateless(const struct txn_table *t, const struct sip_msg *req, c
 
 int txn_keep(struct txn *tx, const struct txn_origin *o, const char *req, size_t len)
 {
-	char *copy = malloc(len ? len : 1);
+	char *copy = recycle_alloc(len);
 
 	if (!copy)
 		return ENOMEM;
@@ -168,7 +169,7 @@ int txn_reply_prepare(struct txn *tx, const struct sip_msg *req, unsigned code, 
 	n = build(tx->table, req, slice_cstr(tx->src_host), tx->src_port, code, reason, extra, &built);
 	if (!n)
 		return ENOSPC;
-	if (!(*out = malloc(n)))
+	if (!(*out = recycle_alloc(n)))
 		return ENOMEM;
 	memcpy(*out, built, n);
 	*len = n;

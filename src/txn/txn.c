@@ -10,6 +10,7 @@
 #include "base/htab.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/recycle.h"
 #include "base/timer.h"
 #include "net/loop.h"
 #include "txn/txn_private.h"
@@ -321,7 +322,7 @@ static void echo_sweep(struct tmr *tm, void *arg)
 
 		ended = e->newer;
 		atomic_fetch_sub(&s->table->echo_bytes, e->size);
-		free(e);
+		recycle_free(e);
 	}
 }
 
@@ -381,7 +382,7 @@ static bool echo_add(struct txn *tx)
 		return false;
 	size = sizeof(*e) + tx->resp_len + extra;
 	if ((t->cfg.max_echo_bytes && atomic_load(&t->echo_bytes) + size > t->cfg.max_echo_bytes) ||
-	    !(e = malloc(size)))
+	    !(e = recycle_alloc(size)))
 		return false;
 	memset(e, 0, sizeof(*e));
 	e->size = (uint32_t)size;
@@ -430,8 +431,8 @@ static void txn_destroy(void *data)
 	if (tx->tu_destroy)
 		tx->tu_destroy(tx->tu);
 	mem_deref(tx->conn);
-	free(tx->resp);
-	free(tx->req);
+	recycle_free(tx->resp);
+	recycle_free(tx->req);
 }
 
 /* The table holds max_held bytes already: no new transaction, nor more bytes for one. */
@@ -461,7 +462,7 @@ void txn__held_set(struct txn *tx, char **slot, size_t *slot_len, char *buf, siz
 		if (buf)
 			atomic_fetch_add(&tx->table->held, len);
 	}
-	free(*slot);
+	recycle_free(*slot);
 	*slot = buf;
 	*slot_len = buf ? len : 0;
 }
