@@ -55,7 +55,12 @@ struct loop {
 	uint64_t sleep_until;            /* under run: when the sleeping thread will wake by itself (ms) */
 	pthread_mutex_t lock;            /* guards posted */
 	struct loop_jobs posted;
-	bool sleeping;                   /* under lock: in (or about to enter) epoll_wait; a post must wake it */
+	atomic_bool has_posted;          /* set with a post, cleared with the queue's taking (both under lock):
+					  * an empty queue is seen without the lock, and a post that races with
+					  * that look is found before the loop sleeps */
+	atomic_bool sleeping;            /* in (or about to enter) epoll_wait: a post must wake it. Set under
+					  * lock with the look at posted; cleared without it on waking (a post
+					  * that still sees it writes the eventfd once more, nothing worse) */
 	struct loop_jobs running;        /* loop thread only: the batch being run */
 	loop_post_h *batch_begin, *batch_end; /* around each run of posted jobs */
 	void *batch_arg;
@@ -68,10 +73,13 @@ static void loop_run_posted(struct loop *l)
 {
 	struct loop_jobs tmp;
 
+	if (!atomic_load_explicit(&l->has_posted, memory_order_acquire))
+		return;
 	pthread_mutex_lock(&l->lock);
 	tmp = l->posted;
 	l->posted = l->running;
 	l->posted.n = 0;
+	atomic_store_explicit(&l->has_posted, false, memory_order_relaxed);
 	pthread_mutex_unlock(&l->lock);
 	l->running = tmp;
 	if (l->running.n && l->batch_begin)
@@ -285,15 +293,16 @@ int loop_run(struct loop *l)
 		if (l->posted.n)
 			timeout = 0;
 		else
-			l->sleeping = true;
+			atomic_store_explicit(&l->sleeping, true, memory_order_relaxed);
 		pthread_mutex_unlock(&l->lock);
 		l->sleep_until = timeout < 0 ? UINT64_MAX : tmr_clock_ms() + (uint64_t)timeout;
 		pthread_mutex_unlock(&l->run); /* asleep: loop_run_as may do this loop's work meanwhile */
 		n = epoll_wait(l->epfd, l->ev, LOOP_EVENTS, timeout);
 		pthread_mutex_lock(&l->run);
-		pthread_mutex_lock(&l->lock);
-		l->sleeping = false;
-		pthread_mutex_unlock(&l->lock);
+		atomic_store_explicit(&l->sleeping, false, memory_order_relaxed);
+		/* paired with loop_post's release: what a poster wrote before posting is seen by this whole
+		 * turn (its timers too), not only by the jobs run at its end */
+		(void)atomic_load_explicit(&l->has_posted, memory_order_acquire);
 		if (n < 0) {
 			if (errno != EINTR) {
 				log_err("loop: epoll_wait: %s", strerror(errno));
@@ -382,7 +391,9 @@ int loop_post(struct loop *l, loop_post_h *h, void *arg)
 		return EINVAL;
 	pthread_mutex_lock(&l->lock);
 	err = loop_jobs_push(&l->posted, h, arg);
-	first = !err && l->posted.n == 1 && l->sleeping;
+	if (!err)
+		atomic_store_explicit(&l->has_posted, true, memory_order_release);
+	first = !err && l->posted.n == 1 && atomic_load_explicit(&l->sleeping, memory_order_relaxed);
 	pthread_mutex_unlock(&l->lock);
 	/* later posts of the same batch find the loop already woken; an awake loop needs no waking */
 	if (first)
