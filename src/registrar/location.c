@@ -27,6 +27,7 @@ struct binding {
 	struct aor *aor;
 	struct tmr expiry;
 	int64_t expires, updated;
+	int64_t seq;       /* its row in the store */
 	uint32_t cseq;
 	int q;
 	const char *contact, *received, *path, *call_id, *user_agent, *instance, *local; /* into data[] */
@@ -117,6 +118,7 @@ static void binding_export(const struct binding *b, const char *aor, struct stor
 	out->q = b->q;
 	out->expires = b->expires;
 	out->updated = b->updated;
+	out->seq = b->seq;
 }
 
 static void on_expiry(struct tmr *t, void *arg);
@@ -168,6 +170,7 @@ static struct binding *binding_new(struct loc *l, struct loc_shard *s, struct ao
 	b->q = sb->q;
 	b->expires = sb->expires;
 	b->updated = sb->updated;
+	b->seq = sb->seq;
 	/* from the wheel's time, which the expiry thread moves only on its passes: a delay from the
 	 * clock's now would end the binding early by as much as the wheel lags */
 	tmr_start(s->wheel, &b->expiry, tmr_clock_ms() - tmr_wheel_now(s->wheel) + expiry_delay_ms(sb->expires, now),
@@ -188,6 +191,8 @@ static void aor_remove_if_empty(struct loc *l, struct loc_shard *s, struct aor *
 static void expired_change(struct store_change *c, const struct aor *a, const struct binding *b)
 {
 	c->op = STORE_BINDING_DEL;
+	c->old_seq = 0;
+	c->b.seq = b->seq; /* its row; the store reads the whole table for one without */
 	slice_copy(c->b.aor, sizeof(c->b.aor), slice_cstr(a->name));
 	slice_copy(c->b.contact, sizeof(c->b.contact), slice_cstr(b->contact));
 }

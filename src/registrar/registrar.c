@@ -601,16 +601,18 @@ struct update {
 	char local[64];            /* the listener the REGISTER came to, as bindings keep it (local_of) */
 };
 
-static void change_add(struct update *u, enum store_op op, const struct store_binding *b)
+/* old_seq: for a PUT, the row of the binding it rewrites (0 for a new one); a DEL deletes b's row. */
+static void change_add(struct update *u, enum store_op op, const struct store_binding *b, int64_t old_seq)
 {
 	u->changes[u->nchanges].op = op;
+	u->changes[u->nchanges].old_seq = old_seq;
 	store_binding_copy(&u->changes[u->nchanges].b, b);
 	u->nchanges++;
 }
 
 static void binding_remove(struct update *u, size_t i)
 {
-	change_add(u, STORE_BINDING_DEL, &u->cur[i]);
+	change_add(u, STORE_BINDING_DEL, &u->cur[i], 0);
 	u->cur[i] = u->cur[--u->ncur];
 }
 
@@ -668,6 +670,7 @@ static unsigned apply_contacts(struct registrar *r, struct update *u, const char
 			continue;
 		}
 		bool refresh = i < u->ncur;
+		int64_t old_seq = refresh ? u->cur[i].seq : 0;
 
 		if (!refresh) {
 			if (u->ncur == u->cap) {
@@ -678,7 +681,9 @@ static unsigned apply_contacts(struct registrar *r, struct update *u, const char
 		}
 		fill_binding(&u->cur[i], aor, &rc[k], refresh, req, received, path, now);
 		memcpy(u->cur[i].local, u->local, sizeof(u->local));
-		change_add(u, STORE_BINDING_PUT, &u->cur[i]);
+		/* a new row at the table's end, the old one deleted: no search of the table by its key */
+		u->cur[i].seq = store_seq_next(r->store);
+		change_add(u, STORE_BINDING_PUT, &u->cur[i], old_seq);
 	}
 	/* past max_contacts: refuse (default), or let the newest in and the oldest go */
 	while (u->ncur > r->cfg->max_contacts) {

@@ -17,6 +17,7 @@
  * Another process (sipctl beside a running sipd) waits up to 5 s for the write lock (busy_timeout). */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,8 @@ static void sqlite_configure(void)
 }
 
 #define BINDING_COLS_V3 "aor, contact, received, path, call_id, cseq, q, expires, updated, user_agent, instance"
-#define BINDING_COLS BINDING_COLS_V3 ", local"
+#define BINDING_COLS_V6 BINDING_COLS_V3 ", local"
+#define BINDING_COLS BINDING_COLS_V6 ", seq"
 
 /* Schema versions: schema[v] takes a database from user_version v to v + 1. Append, never edit. */
 static const char *const schema[] = {
@@ -100,15 +102,38 @@ static const char *const schema[] = {
 	/* v6: the listener a binding registered through ("udp:192.0.2.7:5060"), from which requests to the
 	 * phone leave: its NAT lets in only what comes from where it sent ('' for older rows: the first) */
 	"ALTER TABLE bindings ADD COLUMN local TEXT NOT NULL DEFAULT '';",
+	/* v7: bindings by row number (seq: store_seq_next), in the order they were written, without a key
+	 * on (aor, contact): a binding written is a row appended at the table's end, not a search of the
+	 * table by a text key, and the row it replaces is deleted by its number (measured: 1 700
+	 * instructions less for a new binding, 4 000 less for a refresh in random order). The registrar
+	 * names the rows, from the numbers its memory keeps; should two rows of one binding ever be there,
+	 * a load keeps the newer. */
+	"CREATE TABLE bindings_v7("
+	" seq INTEGER PRIMARY KEY,"
+	" aor TEXT NOT NULL,"
+	" contact TEXT NOT NULL,"
+	" received TEXT NOT NULL DEFAULT '',"
+	" path TEXT NOT NULL DEFAULT '',"
+	" call_id TEXT NOT NULL DEFAULT '',"
+	" cseq INTEGER NOT NULL DEFAULT 0,"
+	" q INTEGER,"
+	" expires INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL DEFAULT 0,"
+	" user_agent TEXT NOT NULL DEFAULT '',"
+	" instance TEXT NOT NULL DEFAULT '',"
+	" local TEXT NOT NULL DEFAULT '');"
+	"INSERT INTO bindings_v7(" BINDING_COLS_V6 ") SELECT " BINDING_COLS_V6 " FROM bindings;"
+	"DROP TABLE bindings;"
+	"ALTER TABLE bindings_v7 RENAME TO bindings;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(schema) / sizeof(schema[0])))
 
-/* PUT_RUN bindings written by one statement: SQLite spends 1 500 to 3 000 instructions per statement
- * besides its rows (the step, the statement's savepoint, the halt), about what a row's own insert
- * costs; 16 rows share it. The parameters are anonymous: row r, column c is parameter 12 r + c + 1. */
+
+
+
 #define PUT_RUN 16
-#define PUT_COLS 12
-#define PUT_ROW "(?,?,?,?,?,?,?,?,?,?,?,?)"
+#define PUT_COLS 13
+#define PUT_ROW "(?,?,?,?,?,?,?,?,?,?,?,?,?)"
 #define PUT_ROWS_4 PUT_ROW "," PUT_ROW "," PUT_ROW "," PUT_ROW
 #define PUT_ROWS_16 PUT_ROWS_4 "," PUT_ROWS_4 "," PUT_ROWS_4 "," PUT_ROWS_4
 _Static_assert(sizeof(PUT_ROW) - 1 == 2 * PUT_COLS + 1, "PUT_ROW holds PUT_COLS parameters");
@@ -126,6 +151,10 @@ enum stmt_id {
 	ST_BIND_PUT,
 	ST_BIND_PUT_RUN,
 	ST_BIND_DEL,
+	ST_BIND_DEL_SEQ,
+	ST_BIND_DEL_SEQ_RUN,
+	ST_BIND_DEDUP,
+	ST_SEQ_MAX,
 	ST_AOR_DEL,
 	ST_BIND_EXPIRE,
 	ST_BIND_LIVE,
@@ -150,6 +179,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BIND_PUT] = "INSERT OR REPLACE INTO bindings(" BINDING_COLS ") VALUES" PUT_ROW,
 	[ST_BIND_PUT_RUN] = "INSERT OR REPLACE INTO bindings(" BINDING_COLS ") VALUES" PUT_ROWS_16,
 	[ST_BIND_DEL] = "DELETE FROM bindings WHERE aor = ?1 AND contact = ?2",
+	[ST_BIND_DEL_SEQ] = "DELETE FROM bindings WHERE seq = ?1",
+	[ST_BIND_DEL_SEQ_RUN] = "DELETE FROM bindings WHERE seq IN (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[ST_BIND_DEDUP] = "DELETE FROM bindings WHERE seq NOT IN (SELECT max(seq) FROM bindings GROUP BY aor, contact)",
+	[ST_SEQ_MAX] = "SELECT max(seq) FROM bindings",
 	[ST_AOR_DEL] = "DELETE FROM bindings WHERE aor = ?1",
 	[ST_BIND_EXPIRE] = "DELETE FROM bindings WHERE expires <= ?1",
 	[ST_BIND_LIVE] = "SELECT " BINDING_COLS " FROM bindings WHERE expires > ?1",
@@ -164,6 +197,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT]; /* prepared at open, finalized at close */
 	pthread_mutex_t lock;       /* one call at a time (error-checking: a re-entrant call gets EDEADLK) */
+	atomic_int_least64_t next_seq; /* store_seq_next's: above the file's rows when it was opened */
 };
 
 /* A string field is valid when it ends inside its array. */
@@ -369,6 +403,12 @@ int store_open(struct store **sp, const char *url, bool sync_full, const char **
 		if (rc != SQLITE_OK)
 			goto fail;
 	}
+	/* the last row's number: a seek to the table's end */
+	rc = sqlite3_step(s->st[ST_SEQ_MAX]);
+	atomic_init(&s->next_seq, (rc == SQLITE_ROW ? sqlite3_column_int64(s->st[ST_SEQ_MAX], 0) : 0) + 1);
+	sqlite3_reset(s->st[ST_SEQ_MAX]);
+	if (rc != SQLITE_ROW)
+		goto fail;
 	err = 0;
 	goto out;
 fail:
@@ -380,6 +420,11 @@ out:
 	else
 		*sp = s;
 	return err;
+}
+
+int64_t store_seq_next(struct store *s)
+{
+	return atomic_fetch_add_explicit(&s->next_seq, 1, memory_order_relaxed);
 }
 
 void store_close(struct store *s)
@@ -571,6 +616,7 @@ static void binding_read(sqlite3_stmt *st, struct store_binding *b)
 	col_str(st, 9, b->user_agent, sizeof(b->user_agent));
 	col_str(st, 10, b->instance, sizeof(b->instance));
 	col_str(st, 11, b->local, sizeof(b->local));
+	b->seq = sqlite3_column_int64(st, 12);
 }
 
 /* Walks the live bindings with the lock held. */
@@ -603,9 +649,11 @@ int store_bindings_load(struct store *s, int64_t now, store_binding_h *cb, void 
 	err = store_lock(s);
 	if (err)
 		return err;
+	err = run(s->st[ST_BIND_DEDUP]); /* two rows of one binding: only a writer's fault would leave them */
 	st = s->st[ST_BIND_EXPIRE];
 	sqlite3_bind_int64(st, 1, now);
-	err = run(st);
+	if (!err)
+		err = run(st);
 	if (!err)
 		err = bindings_walk(s->st[ST_BIND_LIVE], now, cb, arg);
 	store_unlock(s);
@@ -676,50 +724,125 @@ static void bind_binding(sqlite3_stmt *st, int base, const struct store_binding 
 	bind_str(st, base + 10, b->user_agent);
 	bind_str(st, base + 11, b->instance);
 	bind_str(st, base + 12, b->local);
+	if (b->seq > 0)
+		sqlite3_bind_int64(st, base + 13, b->seq);
+	else
+		sqlite3_bind_null(st, base + 13); /* the next number after the table's last */
 }
 
-/* PUT_RUN consecutive PUTs in one statement: its rows are inserted in order, so that a key written
- * twice ends as the later row, as with a statement each. */
-static int put_run_exec(struct store *s, const struct store_change *c)
+/* PUT_RUN bindings written by one statement. */
+static int put_run_exec(struct store *s, const struct store_change *const c[PUT_RUN])
 {
 	sqlite3_stmt *st = s->st[ST_BIND_PUT_RUN];
 
 	for (int r = 0; r < PUT_RUN; r++)
-		bind_binding(st, r * PUT_COLS, &c[r].b);
+		bind_binding(st, r * PUT_COLS, &c[r]->b);
 	return run(st);
 }
 
-/* How many changes from c on are PUTs, counting no further than PUT_RUN. */
-static size_t puts_ahead(const struct store_change *c, size_t left)
+static int put_exec(struct store *s, const struct store_binding *b)
 {
-	size_t k = 0;
+	sqlite3_stmt *st = s->st[ST_BIND_PUT];
 
-	while (k < left && k < PUT_RUN && c[k].op == STORE_BINDING_PUT)
-		k++;
-	return k;
+	bind_binding(st, 0, b);
+	return run(st);
 }
 
+static int del_seq_exec(struct store *s, int64_t seq)
+{
+	sqlite3_stmt *st = s->st[ST_BIND_DEL_SEQ];
+
+	sqlite3_bind_int64(st, 1, seq);
+	return run(st);
+}
+
+/* PUT_RUN rows deleted by one statement. */
+static int del_run_exec(struct store *s, const int64_t seq[PUT_RUN])
+{
+	sqlite3_stmt *st = s->st[ST_BIND_DEL_SEQ_RUN];
+
+	for (int r = 0; r < PUT_RUN; r++)
+		sqlite3_bind_int64(st, r + 1, seq[r]);
+	return run(st);
+}
+
+/* The binding with b's (aor, contact), whatever its row: a search of the whole table, for callers that
+ * name no row (tests, an administrator's removal), never the registrar's. */
+static int del_key_exec(struct store *s, const struct store_binding *b)
+{
+	sqlite3_stmt *st = s->st[ST_BIND_DEL];
+
+	bind_str(st, 1, b->aor);
+	bind_str(st, 2, b->contact);
+	return run(st);
+}
+
+/* One change, in order with the others of its batch. */
 static int change_exec(struct store *s, const struct store_change *c)
 {
 	const struct store_binding *b = &c->b;
 	sqlite3_stmt *st;
+	int err;
 
 	switch (c->op) {
 	case STORE_BINDING_PUT:
-		st = s->st[ST_BIND_PUT];
-		bind_binding(st, 0, b);
-		return run(st);
+		err = b->seq > 0 ? (c->old_seq > 0 ? del_seq_exec(s, c->old_seq) : 0) : del_key_exec(s, b);
+		return err ? err : put_exec(s, b);
 	case STORE_BINDING_DEL:
-		st = s->st[ST_BIND_DEL];
-		bind_str(st, 1, b->aor);
-		bind_str(st, 2, b->contact);
-		return run(st);
+		return b->seq > 0 ? del_seq_exec(s, b->seq) : del_key_exec(s, b);
 	case STORE_AOR_DEL:
 		st = s->st[ST_AOR_DEL];
 		bind_str(st, 1, b->aor);
 		return run(st);
 	}
 	return EINVAL;
+}
+
+static bool names_rows(const struct store_change *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (c[i].op == STORE_AOR_DEL || c[i].b.seq <= 0)
+			return false;
+	return true;
+}
+
+/* A batch whose every change names its rows: the rows it writes and the rows it deletes are two sets,
+ * applied in any order, since a number names one write of one binding and no change deletes a row
+ * written after it. The writes go PUT_RUN to a statement (SQLite spends 1 500 to 3 000 instructions a
+ * statement besides its rows: the step, the statement's savepoint, the halt, about what a row's own
+ * insert costs), then the deletions likewise. */
+static int apply_by_rows(struct store *s, const struct store_change *c, size_t n)
+{
+	const struct store_change *puts[PUT_RUN];
+	int64_t dels[PUT_RUN];
+	size_t k = 0, d = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < n && !err; i++) {
+		if (c[i].op != STORE_BINDING_PUT)
+			continue;
+		puts[k++] = &c[i];
+		if (k == PUT_RUN) {
+			err = put_run_exec(s, puts);
+			k = 0;
+		}
+	}
+	for (size_t i = 0; i < k && !err; i++)
+		err = put_exec(s, &puts[i]->b);
+	for (size_t i = 0; i < n && !err; i++) {
+		int64_t seq = c[i].op == STORE_BINDING_PUT ? c[i].old_seq : c[i].b.seq;
+
+		if (seq <= 0)
+			continue;
+		dels[d++] = seq;
+		if (d == PUT_RUN) {
+			err = del_run_exec(s, dels);
+			d = 0;
+		}
+	}
+	for (size_t i = 0; i < d && !err; i++)
+		err = del_seq_exec(s, dels[i]);
+	return err;
 }
 
 /* Ends the transaction BEGIN opened: committed when err is 0 so far, else rolled back. */
@@ -734,8 +857,8 @@ static int txn_end(struct store *s, int err)
 
 /* One transaction. 0 when committed (durable, see the top of this file); EINVAL when a change is
  * malformed (nothing is written); EIO when SQLite failed, the lock stayed busy for 5 s included, and
- * the transaction was rolled back. Every change is idempotent, so applying a batch again after EIO is
- * safe. */
+ * the transaction was rolled back. Every change is idempotent (a row is written under its number, or
+ * replaces its binding's), so applying a batch again after EIO is safe. */
 int store_apply(struct store *s, const struct store_change *changes, size_t n)
 {
 	size_t i;
@@ -754,15 +877,11 @@ int store_apply(struct store *s, const struct store_change *changes, size_t n)
 	err = run(s->st[ST_BEGIN]);
 	if (err)
 		goto out;
-	for (i = 0; i < n && !err;) {
-		if (puts_ahead(&changes[i], n - i) == PUT_RUN) {
-			err = put_run_exec(s, &changes[i]);
-			i += PUT_RUN;
-		} else {
+	if (names_rows(changes, n))
+		err = apply_by_rows(s, changes, n);
+	else
+		for (i = 0; i < n && !err; i++)
 			err = change_exec(s, &changes[i]);
-			i++;
-		}
-	}
 	err = txn_end(s, err);
 out:
 	store_unlock(s);

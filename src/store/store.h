@@ -33,6 +33,8 @@ struct store_binding {
 	int q;                 /* thousandths; -1 = none */
 	int64_t expires;       /* absolute, Unix seconds: the first second it is gone (store_binding_end) */
 	int64_t updated;       /* Unix seconds */
+	int64_t seq;           /* its row (store_seq_next); 0: none given, the store finds the row by aor
+	                        * and contact, reading the whole table */
 };
 
 /* A binding granted n seconds at Unix second now ends at now + n + 1: time is kept in whole seconds,
@@ -75,17 +77,22 @@ static inline void store_binding_copy(struct store_binding *dst, const struct st
 	dst->q = src->q;
 	dst->expires = src->expires;
 	dst->updated = src->updated;
+	dst->seq = src->seq;
 }
 /* A field added to struct store_binding needs its line in store_binding_copy: this fails until then. */
-_Static_assert(sizeof(struct store_binding) == 256 + 512 + 128 + 1024 + 256 + 256 + 160 + 64 + 4 + 4 + 8 + 8,
+_Static_assert(sizeof(struct store_binding) == 256 + 512 + 128 + 1024 + 256 + 256 + 160 + 64 + 4 + 4 + 8 + 8 + 8,
 	       "store_binding_copy names every field");
 
 enum store_op { STORE_BINDING_PUT, STORE_BINDING_DEL, STORE_AOR_DEL };
 
-/* One change; PUT replaces the binding with the same (aor, contact). */
+/* One change. With seqs (the registrar's): PUT writes row b.seq and deletes row old_seq (the binding it
+ * replaces; 0 for a new one), DEL deletes row b.seq; the store never searches. Without (b.seq 0): PUT
+ * replaces, and DEL deletes, the binding with the same (aor, contact), found by reading the table; AOR_DEL
+ * deletes the AOR's bindings so. */
 struct store_change {
 	enum store_op op;
-	struct store_binding b; /* DEL uses aor + contact; AOR_DEL uses aor */
+	int64_t old_seq;
+	struct store_binding b; /* DEL uses aor + contact (or seq); AOR_DEL uses aor */
 };
 
 typedef int (store_user_h)(const struct store_user *u, void *arg);       /* non-zero stops */
@@ -129,6 +136,11 @@ struct store_unbind {
 /* sipd: up to max of the requests store_unbind left, oldest first, into out (*n of them), forgotten in the
  * same transaction. 0, EINVAL, EIO (then *n is 0 and they stay for the next call). */
 int store_unbinds_take(struct store *s, struct store_unbind *out, size_t max, size_t *n);
+
+/* A row number for a binding's next write, above every one in the file when it was opened and every
+ * one given before: a binding written again gets a new one, and its row goes to the end of the table
+ * (store_change). Thread-safe. */
+int64_t store_seq_next(struct store *s);
 
 /* All changes in one transaction, durable when it returns 0 (WAL; fsync per sync_full). */
 int store_apply(struct store *s, const struct store_change *changes, size_t n);

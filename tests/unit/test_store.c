@@ -134,14 +134,15 @@ static void test_open_schema(void **state)
 	(void)state;
 	s = open_ok(true);
 	store_close(s);
-	assert_int_equal(sql_int("PRAGMA user_version"), 6);
+	assert_int_equal(sql_int("PRAGMA user_version"), 7);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'users'"), 1);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"), 3);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'bindings'"), 1);
-	/* one b-tree per binding: clustered on (aor, contact), no other index */
+	/* one b-tree per binding: by row number, no other index */
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'bindings'"), 0);
-	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'bindings' AND sql LIKE '%WITHOUT ROWID'"),
-			 1);
+	assert_int_equal(
+		sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'bindings' AND sql LIKE '%seq INTEGER PRIMARY KEY%'"),
+		1);
 
 	/* the journal mode is persistent in the file */
 	{
@@ -958,12 +959,100 @@ static void test_schema_upgrade_v1(void **state)
 			 SQLITE_OK);
 	sqlite3_close(h);
 	s = open_ok(true);
-	assert_int_equal(sql_int("PRAGMA user_version"), 6);
+	assert_int_equal(sql_int("PRAGMA user_version"), 7);
 	assert_int_equal(sql_int("SELECT count(*) FROM bindings"
 				 " WHERE aor = 'sip:old@example.com' AND received = 'udp:192.0.2.9:5060' AND local = ''"),
 			 1);
+	/* the old row got a number, and the next ones come after it */
+	assert_true(sql_int("SELECT seq FROM bindings WHERE aor = 'sip:old@example.com'") >= 1);
+	assert_true(store_seq_next(s) > sql_int("SELECT max(seq) FROM bindings"));
 	assert_int_equal(store_user_get(s, "old", &got), 0);
 	assert_int_equal(store_users_generation(s, &gen), 0);
+	store_close(s);
+}
+
+/* A put with its row numbers, as the registrar writes: seq its new row, old_seq the one it replaces. */
+static struct store_change put_row(struct store *s, const char *aor, const char *contact, int64_t old_seq)
+{
+	struct store_change c = put(aor, contact, 2000);
+
+	c.b.seq = store_seq_next(s);
+	c.old_seq = old_seq;
+	return c;
+}
+
+/* Changes that name their rows: a write appends a row, a rewrite deletes the old one, a delete takes its
+ * row; runs of more than PUT_RUN (16), a binding written twice in one batch, and a load keep one row per
+ * binding, the newest. */
+static void test_bindings_by_row(void **state)
+{
+	enum { N = 40 };
+	struct store *s = open_ok(true);
+	struct store_change c[2 * N + 1];
+	int64_t first[N];
+	char aor[64];
+	struct seen seen = { .n = 0 };
+	int64_t next;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		snprintf(aor, sizeof(aor), "sip:u%d@example.com", i);
+		c[i] = put_row(s, aor, "sip:u@192.0.2.1", 0);
+		first[i] = c[i].b.seq;
+	}
+	assert_int_equal(store_apply(s, c, N), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings"), N);
+	assert_int_equal(sql_int("SELECT min(seq) FROM bindings"), first[0]);
+	assert_int_equal(sql_int("SELECT max(seq) FROM bindings"), first[N - 1]);
+	/* each rewritten twice in one batch (its second write replaces the first, written just before it),
+	 * and one of them deleted after its rewrites */
+	for (int i = 0; i < N; i++) {
+		snprintf(aor, sizeof(aor), "sip:u%d@example.com", i);
+		c[2 * i] = put_row(s, aor, "sip:u@192.0.2.1", first[i]);
+		c[2 * i + 1] = put_row(s, aor, "sip:u@192.0.2.1", c[2 * i].b.seq);
+	}
+	c[2 * N] = del(STORE_BINDING_DEL, "sip:u0@example.com", "sip:u@192.0.2.1");
+	c[2 * N].b.seq = c[1].b.seq;
+	assert_int_equal(store_apply(s, c, 2 * N + 1), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings"), N - 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM (SELECT 1 FROM bindings GROUP BY aor, contact)"), N - 1);
+	assert_int_equal(sql_int("SELECT min(seq) FROM bindings"), c[3].b.seq);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings WHERE aor = 'sip:u0@example.com'"), 0);
+	/* applied again (as after an EIO): the same rows */
+	assert_int_equal(store_apply(s, c, 2 * N + 1), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings"), N - 1);
+	/* a row numbered 0 is a key's: it replaces the binding's row, found by reading the table */
+	c[0] = put("sip:u1@example.com", "sip:u@192.0.2.1", 3000);
+	assert_int_equal(store_apply(s, c, 1), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings WHERE aor = 'sip:u1@example.com'"), 1);
+	assert_int_equal(sql_int("SELECT expires FROM bindings WHERE aor = 'sip:u1@example.com'"), 3000);
+	next = store_seq_next(s);
+	store_close(s);
+
+	/* two rows of one binding (only a writer's fault leaves them): a load keeps the newer and deletes
+	 * the other; the next number stays above both */
+	{
+		sqlite3 *h;
+		char sql[512];
+
+		assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO bindings(seq, aor, contact, expires, cseq) VALUES"
+			 " (%lld, 'sip:dup@example.com', 'sip:d@192.0.2.2', 2000, 1),"
+			 " (%lld, 'sip:dup@example.com', 'sip:d@192.0.2.2', 2000, 2)",
+			 (long long)next + 10, (long long)next + 5);
+		assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(h);
+	}
+	s = open_ok(true);
+	assert_true(store_seq_next(s) > next + 10);
+	assert_int_equal(store_bindings_load(s, 1000, seen_add, &seen), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM bindings WHERE aor = 'sip:dup@example.com'"), 1);
+	assert_int_equal(sql_int("SELECT seq FROM bindings WHERE aor = 'sip:dup@example.com'"), next + 10);
+	assert_int_equal(sql_int("SELECT cseq FROM bindings WHERE aor = 'sip:dup@example.com'"), 1);
+	assert_int_equal(seen.n, N); /* the N - 1 left, the one rewritten by key, the newer of the two */
+	for (int i = 0; i < 16; i++)
+		assert_true(seen.b[i].seq > 0);
 	store_close(s);
 }
 
@@ -1236,6 +1325,7 @@ int main(void)
 		T(test_writer_later_of),
 		T(test_users_generation),
 		T(test_schema_upgrade_v1),
+		T(test_bindings_by_row),
 		T(test_writer_commit_delay),
 		T(test_store_file),
 		T(test_bad_args),
