@@ -191,7 +191,6 @@ static void aor_remove_if_empty(struct loc *l, struct loc_shard *s, struct aor *
 static void expired_change(struct store_change *c, const struct aor *a, const struct binding *b)
 {
 	c->op = STORE_BINDING_DEL;
-	c->old_seq = 0;
 	c->b.seq = b->seq; /* its row; the store reads the whole table for one without */
 	slice_copy(c->b.aor, sizeof(c->b.aor), slice_cstr(a->name));
 	slice_copy(c->b.contact, sizeof(c->b.contact), slice_cstr(b->contact));

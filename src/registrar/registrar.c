@@ -601,18 +601,16 @@ struct update {
 	char local[64];            /* the listener the REGISTER came to, as bindings keep it (local_of) */
 };
 
-/* old_seq: for a PUT, the row of the binding it rewrites (0 for a new one); a DEL deletes b's row. */
-static void change_add(struct update *u, enum store_op op, const struct store_binding *b, int64_t old_seq)
+static void change_add(struct update *u, enum store_op op, const struct store_binding *b)
 {
 	u->changes[u->nchanges].op = op;
-	u->changes[u->nchanges].old_seq = old_seq;
 	store_binding_copy(&u->changes[u->nchanges].b, b);
 	u->nchanges++;
 }
 
 static void binding_remove(struct update *u, size_t i)
 {
-	change_add(u, STORE_BINDING_DEL, &u->cur[i], 0);
+	change_add(u, STORE_BINDING_DEL, &u->cur[i]);
 	u->cur[i] = u->cur[--u->ncur];
 }
 
@@ -670,7 +668,6 @@ static unsigned apply_contacts(struct registrar *r, struct update *u, const char
 			continue;
 		}
 		bool refresh = i < u->ncur;
-		int64_t old_seq = refresh ? u->cur[i].seq : 0;
 
 		if (!refresh) {
 			if (u->ncur == u->cap) {
@@ -681,9 +678,11 @@ static unsigned apply_contacts(struct registrar *r, struct update *u, const char
 		}
 		fill_binding(&u->cur[i], aor, &rc[k], refresh, req, received, path, now);
 		memcpy(u->cur[i].local, u->local, sizeof(u->local));
-		/* a new row at the table's end, the old one deleted: no search of the table by its key */
-		u->cur[i].seq = store_seq_next(r->store);
-		change_add(u, STORE_BINDING_PUT, &u->cur[i], old_seq);
+		/* a new binding's row goes at the table's end, a refresh rewrites its own: the store never
+		 * searches the table by a key */
+		if (!refresh || u->cur[i].seq <= 0)
+			u->cur[i].seq = store_seq_next(r->store);
+		change_add(u, STORE_BINDING_PUT, &u->cur[i]);
 	}
 	/* past max_contacts: refuse (default), or let the newest in and the oldest go */
 	while (u->ncur > r->cfg->max_contacts) {

@@ -102,12 +102,11 @@ static const char *const schema[] = {
 	/* v6: the listener a binding registered through ("udp:192.0.2.7:5060"), from which requests to the
 	 * phone leave: its NAT lets in only what comes from where it sent ('' for older rows: the first) */
 	"ALTER TABLE bindings ADD COLUMN local TEXT NOT NULL DEFAULT '';",
-	/* v7: bindings by row number (seq: store_seq_next), in the order they were written, without a key
-	 * on (aor, contact): a binding written is a row appended at the table's end, not a search of the
-	 * table by a text key, and the row it replaces is deleted by its number (measured: 1 700
-	 * instructions less for a new binding, 4 000 less for a refresh in random order). The registrar
-	 * names the rows, from the numbers its memory keeps; should two rows of one binding ever be there,
-	 * a load keeps the newer. */
+	/* v7: bindings by row number (seq: store_seq_next), a binding's for its life, without a key on
+	 * (aor, contact): a new binding is a row appended at the table's end and a refresh rewrites its row
+	 * found by number, where a search of the table by a text key was. The registrar names the rows,
+	 * from the numbers its memory keeps; should two rows of one binding ever be there, a load keeps
+	 * the newer. */
 	"CREATE TABLE bindings_v7("
 	" seq INTEGER PRIMARY KEY,"
 	" aor TEXT NOT NULL,"
@@ -786,7 +785,7 @@ static int change_exec(struct store *s, const struct store_change *c)
 
 	switch (c->op) {
 	case STORE_BINDING_PUT:
-		err = b->seq > 0 ? (c->old_seq > 0 ? del_seq_exec(s, c->old_seq) : 0) : del_key_exec(s, b);
+		err = b->seq > 0 ? 0 : del_key_exec(s, b);
 		return err ? err : put_exec(s, b);
 	case STORE_BINDING_DEL:
 		return b->seq > 0 ? del_seq_exec(s, b->seq) : del_key_exec(s, b);
@@ -806,11 +805,11 @@ static bool names_rows(const struct store_change *c, size_t n)
 	return true;
 }
 
-/* A batch whose every change names its rows: the rows it writes and the rows it deletes are two sets,
- * applied in any order, since a number names one write of one binding and no change deletes a row
- * written after it. The writes go PUT_RUN to a statement (SQLite spends 1 500 to 3 000 instructions a
- * statement besides its rows: the step, the statement's savepoint, the halt, about what a row's own
- * insert costs), then the deletions likewise. */
+/* A batch whose every change names its row: the writes in order, PUT_RUN to a statement (SQLite spends
+ * 1 500 to 3 000 instructions a statement besides its rows: the step, the statement's savepoint, the halt,
+ * about what a row's own insert costs), then the deletions likewise. Deleting last is what applying the
+ * batch in order would leave: a row is a binding's for its life, and a binding deleted is not written
+ * again (registered again, it is a new binding with a new row). */
 static int apply_by_rows(struct store *s, const struct store_change *c, size_t n)
 {
 	const struct store_change *puts[PUT_RUN];
@@ -830,11 +829,9 @@ static int apply_by_rows(struct store *s, const struct store_change *c, size_t n
 	for (size_t i = 0; i < k && !err; i++)
 		err = put_exec(s, &puts[i]->b);
 	for (size_t i = 0; i < n && !err; i++) {
-		int64_t seq = c[i].op == STORE_BINDING_PUT ? c[i].old_seq : c[i].b.seq;
-
-		if (seq <= 0)
+		if (c[i].op != STORE_BINDING_DEL)
 			continue;
-		dels[d++] = seq;
+		dels[d++] = c[i].b.seq;
 		if (d == PUT_RUN) {
 			err = del_run_exec(s, dels);
 			d = 0;

@@ -33,8 +33,8 @@ struct store_binding {
 	int q;                 /* thousandths; -1 = none */
 	int64_t expires;       /* absolute, Unix seconds: the first second it is gone (store_binding_end) */
 	int64_t updated;       /* Unix seconds */
-	int64_t seq;           /* its row (store_seq_next); 0: none given, the store finds the row by aor
-	                        * and contact, reading the whole table */
+	int64_t seq;           /* its row, for life (store_seq_next); 0: none given, the store finds the
+	                        * row by aor and contact, reading the whole table */
 };
 
 /* A binding granted n seconds at Unix second now ends at now + n + 1: time is kept in whole seconds,
@@ -85,13 +85,12 @@ _Static_assert(sizeof(struct store_binding) == 256 + 512 + 128 + 1024 + 256 + 25
 
 enum store_op { STORE_BINDING_PUT, STORE_BINDING_DEL, STORE_AOR_DEL };
 
-/* One change. With seqs (the registrar's): PUT writes row b.seq and deletes row old_seq (the binding it
- * replaces; 0 for a new one), DEL deletes row b.seq; the store never searches. Without (b.seq 0): PUT
- * replaces, and DEL deletes, the binding with the same (aor, contact), found by reading the table; AOR_DEL
- * deletes the AOR's bindings so. */
+/* One change. With a row number (the registrar's): PUT writes row b.seq (a new binding's appended at the
+ * table's end, a refresh's rewritten where it is), DEL deletes row b.seq; the store never searches. Without
+ * (b.seq 0): PUT replaces, and DEL deletes, the binding with the same (aor, contact), found by reading the
+ * table; AOR_DEL deletes the AOR's bindings so. */
 struct store_change {
 	enum store_op op;
-	int64_t old_seq;
 	struct store_binding b; /* DEL uses aor + contact (or seq); AOR_DEL uses aor */
 };
 
@@ -137,9 +136,8 @@ struct store_unbind {
  * same transaction. 0, EINVAL, EIO (then *n is 0 and they stay for the next call). */
 int store_unbinds_take(struct store *s, struct store_unbind *out, size_t max, size_t *n);
 
-/* A row number for a binding's next write, above every one in the file when it was opened and every
- * one given before: a binding written again gets a new one, and its row goes to the end of the table
- * (store_change). Thread-safe. */
+/* A row number for a new binding, above every one in the file when it was opened and every one given
+ * before; the binding keeps it for life (store_change). Thread-safe. */
 int64_t store_seq_next(struct store *s);
 
 /* All changes in one transaction, durable when it returns 0 (WAL; fsync per sync_full). */

@@ -252,7 +252,6 @@ int store_writer_submit(struct store_writer *w, const struct store_change *chang
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		q->changes[q->n + i].op = changes[i].op;
-		q->changes[q->n + i].old_seq = changes[i].old_seq;
 		store_binding_copy(&q->changes[q->n + i].b, &changes[i].b);
 	}
 	q->n += n;
