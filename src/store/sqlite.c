@@ -127,9 +127,10 @@ static const char *const schema[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof(schema) / sizeof(schema[0])))
 
-
-
-
+/* PUT_RUN bindings written (or rows deleted) by one statement: SQLite spends 1 500 to 3 000 instructions
+ * per statement besides its rows (the step, the statement's savepoint, the halt), about what a row's own
+ * insert costs; 16 rows share it. The parameters are anonymous: row r, column c is parameter
+ * PUT_COLS r + c + 1 (BINDING_COLS' order, the row number last). */
 #define PUT_RUN 16
 #define PUT_COLS 13
 #define PUT_ROW "(?,?,?,?,?,?,?,?,?,?,?,?,?)"
