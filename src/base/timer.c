@@ -33,6 +33,11 @@ struct tmr_wheel {
 	struct tmr over;                           /* beyond the current 2^32 ms block */
 	struct tmr slot[TMR_LEVELS][TMR_SLOTS];
 	uint64_t maybe[TMR_LEVELS][TMR_WORDS];     /* bit set: the slot may hold timers */
+	/* wheel_next_event's answer, kept between calls (a loop asks every turn, a scan of the levels'
+	 * bits costs about 170 instructions): when known, it is the next slot that holds a timer. A timer
+	 * placed earlier lowers it; a timer cancelled, or the step to it (an advance), forgets it. */
+	uint64_t next_at;
+	bool next_known;
 };
 
 static void slot_mark(struct tmr_wheel *w, unsigned lvl, unsigned s)
@@ -85,6 +90,13 @@ static void list_move(struct tmr *to, struct tmr *from)
 	list_init(from);
 }
 
+/* A slot that holds a timer from now on is due at 'at' (its block's start on a higher level). */
+static void next_lower(struct tmr_wheel *w, uint64_t at)
+{
+	if (w->next_known && at < w->next_at)
+		w->next_at = at;
+}
+
 /* Puts t (expires >= now) on the lowest level whose enclosing block it shares with now. */
 static void wheel_place(struct tmr_wheel *w, struct tmr *t)
 {
@@ -98,10 +110,12 @@ static void wheel_place(struct tmr_wheel *w, struct tmr *t)
 
 			list_append(&w->slot[lvl][s], t);
 			slot_mark(w, lvl, s);
+			next_lower(w, ((w->now >> (shift + TMR_BITS)) << (shift + TMR_BITS)) | ((uint64_t)s << shift));
 			return;
 		}
 	}
 	list_append(&w->over, t);
+	next_lower(w, ((w->now >> 32) + 1) << 32);
 }
 
 /* Places again every timer of list (now that time has entered their block). */
@@ -177,7 +191,7 @@ static unsigned level_next_slot(struct tmr_wheel *w, unsigned lvl, unsigned cur)
 
 /* Milliseconds from now to the next slot that holds anything: exact on level 0, the start of
  * the block to cascade on higher levels. 0 when the wheel holds nothing (the due list aside). */
-static uint64_t wheel_next_event(struct tmr_wheel *w)
+static uint64_t wheel_scan_next(struct tmr_wheel *w)
 {
 	uint64_t n = w->now;
 
@@ -194,6 +208,20 @@ static uint64_t wheel_next_event(struct tmr_wheel *w)
 	if (!list_empty(&w->over))
 		return (((n >> 32) + 1) << 32) - n;
 	return 0;
+}
+
+/* As wheel_scan_next, from what the last scan found when that still holds (next_at). An empty wheel
+ * is known as next_at UINT64_MAX, lowered by the next timer placed. */
+static uint64_t wheel_next_event(struct tmr_wheel *w)
+{
+	uint64_t d;
+
+	if (w->next_known && w->next_at > w->now)
+		return w->next_at == UINT64_MAX ? 0 : w->next_at - w->now;
+	d = wheel_scan_next(w);
+	w->next_at = d ? w->now + d : UINT64_MAX;
+	w->next_known = true;
+	return d;
 }
 
 int tmr_wheel_new(struct tmr_wheel **wp, uint64_t now_ms)
@@ -257,6 +285,7 @@ void tmr_cancel(struct tmr *t)
 		return;
 	list_unlink(t);
 	t->wheel->count--;
+	t->wheel->next_known = false; /* it may have been the next: no sleep cut short by a ghost */
 	t->wheel = NULL;
 }
 
@@ -282,6 +311,7 @@ void tmr_wheel_advance(struct tmr_wheel *w, uint64_t now_ms)
 			break;
 		}
 		w->now += d;
+		w->next_known = false; /* reached: what comes after it is found by the next scan */
 		wheel_cascade(w);
 		slot_unmark(w, 0, (unsigned)(w->now & TMR_MASK));
 		wheel_fire(w, &w->slot[0][w->now & TMR_MASK]);

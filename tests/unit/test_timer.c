@@ -288,6 +288,46 @@ static void test_restart_moves(void **state)
 	tmr_wheel_free(w);
 }
 
+/* The next event is kept between calls: a timer placed earlier lowers it, a cancel and a step to it
+ * forget it, and what the wheel answers is what a fresh scan would, at every point. */
+static void test_next_kept(void **state)
+{
+	struct item a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
+	struct tmr_wheel *w;
+
+	(void)state;
+	assert_int_equal(tmr_wheel_new(&w, 0), 0);
+	chk_reset(w);
+	assert_int_equal(tmr_wheel_next(w), -1);
+	item_start(w, &a, 100);
+	assert_int_equal(tmr_wheel_next(w), 100);
+	item_start(w, &c, 300); /* level 1: its block starts at 256, after a */
+	assert_int_equal(tmr_wheel_next(w), 100);
+	item_start(w, &b, 50); /* earlier than what was known */
+	assert_int_equal(tmr_wheel_next(w), 50);
+	tmr_wheel_advance(w, 50);
+	assert_int_equal(b.nfired, 1);
+	assert_int_equal(tmr_wheel_next(w), 50); /* a, at 100 */
+	tmr_wheel_advance(w, 60);              /* short of it: still known, still right */
+	assert_int_equal(tmr_wheel_next(w), 40);
+	tmr_cancel(&a.t);
+	assert_int_equal(tmr_wheel_next(w), 196); /* c's block at 256 */
+	tmr_wheel_advance(w, 256);
+	assert_int_equal(tmr_wheel_next(w), 44);
+	item_start(w, &d, ((uint64_t)1 << 32)); /* beyond the 2^32 ms block */
+	assert_int_equal(tmr_wheel_next(w), 44);
+	tmr_wheel_advance(w, 300);
+	assert_int_equal(c.nfired, 1);
+	assert_int_equal(c.fired, 300);
+	assert_int_equal(tmr_wheel_next(w), (int64_t)(((uint64_t)1 << 32) - 300)); /* the block's end */
+	tmr_cancel(&d.t);
+	assert_int_equal(tmr_wheel_next(w), -1);
+	assert_int_equal(a.nfired, 0);
+	assert_int_equal(chk.late, 0);
+	assert_int_equal(chk.disorder, 0);
+	tmr_wheel_free(w);
+}
+
 /* Cancelled timers leave their slot's bit set: the search for the next slot must look past them,
  * across the bitmap's words and levels. */
 static void test_cancel_leaves_no_ghost(void **state)
@@ -435,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_cascade_one_jump),
 		cmocka_unit_test(test_handlers),
 		cmocka_unit_test(test_restart_moves),
+		cmocka_unit_test(test_next_kept),
 		cmocka_unit_test(test_cancel_leaves_no_ghost),
 		cmocka_unit_test(test_lazy),
 		cmocka_unit_test(test_million),
