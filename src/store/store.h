@@ -137,7 +137,8 @@ struct store_unbind {
 int store_unbinds_take(struct store *s, struct store_unbind *out, size_t max, size_t *n);
 
 /* A row number for a new binding, above every one in the file when it was opened and every one given
- * before; the binding keeps it for life (store_change). Thread-safe. */
+ * before, from a range another process on the same file does not use (by the clock at opening); the
+ * binding keeps it for life (store_change). Thread-safe. */
 int64_t store_seq_next(struct store *s);
 
 /* All changes in one transaction, durable when it returns 0 (WAL; fsync per sync_full). */
