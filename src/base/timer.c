@@ -90,7 +90,20 @@ static void list_move(struct tmr *to, struct tmr *from)
 	list_init(from);
 }
 
-/* A slot that holds a timer from now on is due at 'at' (its block's start on a higher level). */
+/* When slot s of the level at shift comes due, seen from now: the slot's own millisecond on level 0,
+ * the start of its block (where it cascades) on a higher one. */
+static uint64_t slot_due(uint64_t now, unsigned shift, unsigned s)
+{
+	return ((now >> (shift + TMR_BITS)) << (shift + TMR_BITS)) | ((uint64_t)s << shift);
+}
+
+/* When the list of timers beyond the current 2^32 ms block comes due: that block's end. */
+static uint64_t over_due(uint64_t now)
+{
+	return ((now >> 32) + 1) << 32;
+}
+
+/* A slot that holds a timer from now on is due at 'at' (slot_due, over_due). */
 static void next_lower(struct tmr_wheel *w, uint64_t at)
 {
 	if (w->next_known && at < w->next_at)
@@ -110,12 +123,12 @@ static void wheel_place(struct tmr_wheel *w, struct tmr *t)
 
 			list_append(&w->slot[lvl][s], t);
 			slot_mark(w, lvl, s);
-			next_lower(w, ((w->now >> (shift + TMR_BITS)) << (shift + TMR_BITS)) | ((uint64_t)s << shift));
+			next_lower(w, slot_due(w->now, shift, s));
 			return;
 		}
 	}
 	list_append(&w->over, t);
-	next_lower(w, ((w->now >> 32) + 1) << 32);
+	next_lower(w, over_due(w->now));
 }
 
 /* Places again every timer of list (now that time has entered their block). */
@@ -199,14 +212,11 @@ static uint64_t wheel_scan_next(struct tmr_wheel *w)
 		unsigned shift = lvl * TMR_BITS;
 		unsigned s = level_next_slot(w, lvl, (unsigned)((n >> shift) & TMR_MASK));
 
-		if (s < TMR_SLOTS) {
-			uint64_t base = (n >> (shift + TMR_BITS)) << (shift + TMR_BITS);
-
-			return (base | ((uint64_t)s << shift)) - n;
-		}
+		if (s < TMR_SLOTS)
+			return slot_due(n, shift, s) - n;
 	}
 	if (!list_empty(&w->over))
-		return (((n >> 32) + 1) << 32) - n;
+		return over_due(n) - n;
 	return 0;
 }
 
