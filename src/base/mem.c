@@ -1,12 +1,12 @@
 /* mem.c: refcounted allocation; the count is atomic so objects may cross worker threads. */
 #include "base/mem.h"
 
-#include "base/recycle.h"
-
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/recycle.h"
 
 struct mem_hdr {
 	atomic_uint refs;

@@ -139,6 +139,8 @@ static const char *const schema[] = {
 #define PUT_ROWS_16 PUT_ROWS_4 "," PUT_ROWS_4 "," PUT_ROWS_4 "," PUT_ROWS_4
 _Static_assert(sizeof(PUT_ROW) - 1 == 2 * PUT_COLS + 1, "PUT_ROW holds PUT_COLS parameters");
 _Static_assert(sizeof(PUT_ROWS_16) - 1 == PUT_RUN * (2 * PUT_COLS + 2) - 1, "PUT_ROWS_16 holds PUT_RUN rows");
+#define DEL_SEQS_16 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_Static_assert(sizeof(DEL_SEQS_16) - 1 == 2 * PUT_RUN + 1, "DEL_SEQS_16 holds PUT_RUN row numbers");
 
 enum stmt_id {
 	ST_BEGIN,
@@ -181,7 +183,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BIND_PUT_RUN] = "INSERT OR REPLACE INTO bindings(" BINDING_COLS ") VALUES" PUT_ROWS_16,
 	[ST_BIND_DEL] = "DELETE FROM bindings WHERE aor = ?1 AND contact = ?2",
 	[ST_BIND_DEL_SEQ] = "DELETE FROM bindings WHERE seq = ?1",
-	[ST_BIND_DEL_SEQ_RUN] = "DELETE FROM bindings WHERE seq IN (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[ST_BIND_DEL_SEQ_RUN] = "DELETE FROM bindings WHERE seq IN " DEL_SEQS_16,
 	[ST_BIND_DEDUP] = "DELETE FROM bindings WHERE seq NOT IN (SELECT max(seq) FROM bindings GROUP BY aor, contact)",
 	[ST_SEQ_MAX] = "SELECT max(seq) FROM bindings",
 	[ST_AOR_DEL] = "DELETE FROM bindings WHERE aor = ?1",
