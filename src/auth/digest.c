@@ -1,6 +1,10 @@
 /* digest.c: Digest authentication for SIP (RFC 3261 22, RFC 7616, RFC 8760): the credentials parser,
  * the response computation and challenges; nonces are in nonce.c, the brute-force limiter in
  * limiter.c. Hashes and MACs come from OpenSSL's libcrypto. */
+/* Before any OpenSSL header: MD5_Init and SHA256_Init are deprecated since OpenSSL 3.0 but kept, and
+ * used here (see struct hasher). */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include "auth/digest.h"
 #include "auth/digest_private.h"
 
@@ -14,6 +18,8 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/md5.h>
+#include <openssl/sha.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
@@ -46,20 +52,86 @@ static size_t alg_hexlen(enum digest_alg alg)
 	return alg == DIGEST_SHA256 ? 64 : 32;
 }
 
+/* One hash being computed. OpenSSL's low-level MD5 and SHA-256 functions cost about 100 instructions a
+ * hash besides the hashing itself, the EVP interface about 750 (its provider dispatch and context
+ * checks), a sixth of a registration's digest work. They are used only once the EVP fetch of the same
+ * algorithm has succeeded, so that a provider refusing MD5 (FIPS) still has sipd refuse it; without
+ * them (an OpenSSL built with no deprecated API) the EVP context does the work. */
+struct hasher {
+	enum digest_alg alg;
+	EVP_MD_CTX *evp; /* NULL: the low-level context below */
+	union {
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+		MD5_CTX md5;
+		SHA256_CTX sha256;
+#endif
+		char none;
+	} u;
+};
+
+static EVP_MD_CTX *hash_ctx(void);
+
+static bool hasher_init(struct hasher *h, enum digest_alg alg)
+{
+	const EVP_MD *md = alg_md(alg);
+
+	h->alg = alg;
+	h->evp = NULL;
+	if (!md)
+		return false;
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+	if (alg == DIGEST_MD5)
+		return MD5_Init(&h->u.md5) == 1;
+	if (alg == DIGEST_SHA256)
+		return SHA256_Init(&h->u.sha256) == 1;
+#endif
+	h->evp = hash_ctx();
+	return h->evp && EVP_DigestInit_ex(h->evp, md, NULL);
+}
+
+static bool hasher_update(struct hasher *h, const void *p, size_t l)
+{
+	if (h->evp)
+		return EVP_DigestUpdate(h->evp, p, l);
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+	if (h->alg == DIGEST_MD5)
+		return MD5_Update(&h->u.md5, p, l) == 1;
+	return SHA256_Update(&h->u.sha256, p, l) == 1;
+#else
+	return false;
+#endif
+}
+
+/* The digest's length in bytes, 0 on failure. */
+static unsigned hasher_final(struct hasher *h, unsigned char d[EVP_MAX_MD_SIZE])
+{
+	unsigned dl = 0;
+
+	if (h->evp)
+		return EVP_DigestFinal_ex(h->evp, d, &dl) ? dl : 0;
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+	if (h->alg == DIGEST_MD5)
+		return MD5_Final(d, &h->u.md5) == 1 ? MD5_DIGEST_LENGTH : 0;
+	return SHA256_Final(d, &h->u.sha256) == 1 ? SHA256_DIGEST_LENGTH : 0;
+#else
+	return 0;
+#endif
+}
+
 /* Feeds s, dropping the backslash of each quoted-pair (RFC 3261 25.1), so that the digest covers
  * unq(value) as RFC 7616 3.4.1 asks. Tokens hold no backslash, so this is safe on them too. */
-static bool md_update_unq(EVP_MD_CTX *ctx, struct slice s)
+static bool hasher_update_unq(struct hasher *h, struct slice s)
 {
 	size_t start = 0;
 
 	for (size_t i = 0; i < s.l; i++) {
 		if (s.p[i] != '\\')
 			continue;
-		if (i > start && !EVP_DigestUpdate(ctx, s.p + start, i - start))
+		if (i > start && !hasher_update(h, s.p + start, i - start))
 			return false;
 		start = ++i; /* the escaped character opens the next run */
 	}
-	return start >= s.l || EVP_DigestUpdate(ctx, s.p + start, s.l - start);
+	return start >= s.l || hasher_update(h, s.p + start, s.l - start);
 }
 
 /* What each thread keeps between hashes (see digest_private.h), freed when the thread ends: the
@@ -125,28 +197,28 @@ static size_t join_parts(char *buf, size_t cap, const struct slice *parts, size_
 static void hash_hex(enum digest_alg alg, const struct slice *parts, size_t n, bool unq, char out[DIGEST_HEX_MAX])
 {
 	static const char hex[] = "0123456789abcdef";
-	const EVP_MD *md = alg_md(alg);
-	EVP_MD_CTX *ctx = md ? hash_ctx() : NULL;
+	struct hasher h;
 	unsigned char d[EVP_MAX_MD_SIZE];
 	unsigned dl = 0;
 	char joined[512];
 	size_t jl = join_parts(joined, sizeof(joined), parts, n, unq);
-	bool ok = ctx && EVP_DigestInit_ex(ctx, md, NULL);
+	bool ok = hasher_init(&h, alg);
 
-	if (jl) { /* one update: each costs OpenSSL a few hundred instructions besides the hashing */
-		ok = ok && EVP_DigestUpdate(ctx, joined, jl);
+	if (jl) { /* one update: through EVP each costs a few hundred instructions besides the hashing */
+		ok = ok && hasher_update(&h, joined, jl);
 	} else {
 		for (size_t i = 0; ok && i < n; i++) {
 			if (i)
-				ok = EVP_DigestUpdate(ctx, ":", 1);
+				ok = hasher_update(&h, ":", 1);
 			if (unq)
-				ok = ok && md_update_unq(ctx, parts[i]);
+				ok = ok && hasher_update_unq(&h, parts[i]);
 			else if (parts[i].l)
-				ok = ok && EVP_DigestUpdate(ctx, parts[i].p, parts[i].l);
+				ok = ok && hasher_update(&h, parts[i].p, parts[i].l);
 		}
 	}
-	ok = ok && EVP_DigestFinal_ex(ctx, d, &dl) && dl * 2 < DIGEST_HEX_MAX;
-	if (!ok)
+	if (ok)
+		dl = hasher_final(&h, d);
+	if (dl * 2 >= DIGEST_HEX_MAX)
 		dl = 0;
 	for (unsigned i = 0; i < dl; i++) {
 		out[2 * i] = hex[d[i] >> 4];
