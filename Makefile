@@ -3,10 +3,11 @@ JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD  ?= build
 ASAN   ?= build-asan
 FUZZ   ?= build-fuzz
+PGO    ?= build-pgo
 FUZZ_SECONDS ?= 60
 SIPD_ARGS ?=
 
-.PHONY: all build run test fuzz bench check-valgrind check-tsan check-soak check-coverage clean
+.PHONY: all build run test fuzz pgo bench check-valgrind check-tsan check-soak check-coverage clean
 
 all: build
 
@@ -43,10 +44,13 @@ fuzz:
 	./$(FUZZ)/fuzz_core_auth -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 		$(FUZZ)/corpus-core-auth tests/fuzz/corpus-core tests/torture/valid tests/torture/invalid
 
-bench: build
-	@tools/install-deps.sh bench
-	bench/run.sh ./$(BUILD)/sipd
-	python3 bench/calls.py ./$(BUILD)/sipd
+# The profile-guided build (tools/pgo.sh): the release build, trained on the benchmark's traffic.
+pgo: build
+	PGO_BUILD=$(PGO) JOBS=$(JOBS) tools/pgo.sh
+
+bench: pgo
+	bench/run.sh ./$(PGO)/sipd
+	python3 bench/calls.py ./$(PGO)/sipd
 
 check-valgrind:
 	@tools/install-deps.sh test

@@ -1553,6 +1553,36 @@ def register_callgrind_mode(sipd_bin):
 
 # --------------------------------------------------------------------------
 
+def train_mode(sipd_bin):
+    """Drives a sipd built with -fprofile-generate (tools/pgo.sh) through the REGISTER benchmark's
+    traffic: every user registered once with digest credentials, a third of them again (refreshes),
+    then OPTIONS; sipd then stops on SIGTERM, which writes its profile. The proxied calls are trained
+    by calls.py (tools/pgo.sh runs both)."""
+    order, bins, _skipped, inj, make = register_setup(sipd_bin, ["sipd"])
+    if not order:
+        log("bench: train: sipd cannot run")
+        return 1
+    srv = make("sipd", bins["sipd"])
+    why = srv.start(ready_timeout=30)
+    if why:
+        log("bench: train: %s" % why)
+        return 1
+    n = CFG["reg_users"]
+    steps = [("registrations", REG_SCENARIO, 1000, n + n // 3,
+              ["-inf", inj, "-default_behaviors", "all,-bye"]),
+             ("OPTIONS", SCENARIO, 4000, 20000, [])]
+    rc = 0
+    for what, scenario, rate, calls, extra in steps:
+        s = sipp_run(srv.port, rate, calls, "train-" + what, scenario, extra=extra)
+        log("bench: train: %d %s at %d/s: %s" % (calls, what, rate, "ok" if s["ok"] else s["why"]))
+        rc = rc or (0 if s["ok"] else 1)
+    srv.stop(grace=30)
+    if srv.proc.returncode != 0:
+        log("bench: train: sipd exited with status %s: no profile" % srv.proc.returncode)
+        return 1
+    return rc
+
+
 def main():
     global WORK
     ap = argparse.ArgumentParser(description=__doc__,
@@ -1568,6 +1598,9 @@ def main():
     mode.add_argument("--register-callgrind", action="store_true",
                       help="measure instructions per registration under callgrind "
                            "(results/register-callgrind.md)")
+    mode.add_argument("--train", action="store_true",
+                      help="run the REGISTER and OPTIONS traffic once through a sipd built for "
+                           "profile-guided optimization (tools/pgo.sh)")
     ap.add_argument("sipd", nargs="?", default=os.path.join(REPO_DIR, "build", "sipd"))
     args = ap.parse_args()
 
@@ -1583,6 +1616,8 @@ def main():
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     try:
+        if args.train:
+            return train_mode(args.sipd)
         if args.callgrind:
             return callgrind_mode(args.sipd)
         if args.register_callgrind:

@@ -13,6 +13,8 @@
 #                                            callgrind, sipd vs Kamailio's fastest set-up
 #                                            (BENCH_REG_CG_REFRESH=1: refreshes of every
 #                                            user's binding in random order)
+#   bench/run.sh --train ./build-pgo/sipd    REGISTER and OPTIONS traffic once, to train a
+#                                            -fprofile-generate build (tools/pgo.sh)
 #
 # Results: Markdown on stdout and in bench/results/latest.md (OPTIONS),
 # register.md (REGISTER), callgrind.md, register-callgrind.md,
