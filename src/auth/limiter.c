@@ -47,11 +47,15 @@ struct lim_shard {
 	/* Room is not made from pairs still blocked while others remain: a flood of fresh (source, user)
 	 * pairs cannot push a blocked pair out without getting a shard's worth of pairs blocked itself. */
 	struct lim_list counting, blocked;
+	_Atomic size_t *held; /* the limiter's count of pairs, all shards together */
 };
 
 struct digest_limiter {
 	/* no pair is blocked at or past this second: the common case answered without a lock */
 	_Atomic uint64_t blocked_until_max;
+	/* pairs held in all shards: none (no failure counted, the honest case) lets a success go without
+	 * hashing its pair or taking a lock */
+	_Atomic size_t held;
 	unsigned max_failures, window_s, block_s;
 	uint32_t seed;
 	size_t nshards;
@@ -92,6 +96,7 @@ static void lim_remove(struct lim_shard *s, struct lim_entry *e)
 	htab_remove(&s->buckets, &e->link);
 	lim_list_remove(lim_list_of(s, e), e);
 	free(e);
+	atomic_fetch_sub_explicit(s->held, 1, memory_order_relaxed);
 }
 
 int digest_limiter_new(struct digest_limiter **lp, unsigned max_failures, unsigned window_s, unsigned block_s,
@@ -106,6 +111,7 @@ int digest_limiter_new(struct digest_limiter **lp, unsigned max_failures, unsign
 	if (!l)
 		return ENOMEM;
 	atomic_init(&l->blocked_until_max, 0);
+	atomic_init(&l->held, 0);
 	l->max_failures = max_failures;
 	l->window_s = window_s;
 	l->block_s = block_s;
@@ -117,6 +123,7 @@ int digest_limiter_new(struct digest_limiter **lp, unsigned max_failures, unsign
 
 		pthread_mutex_init(&s->lock, NULL);
 		s->cap = per;
+		s->held = &l->held;
 		if (digest__buckets_init(&s->buckets)) {
 			l->nshards = i + 1;
 			digest_limiter_free(l);
@@ -276,6 +283,7 @@ unsigned digest_limiter_failure(struct digest_limiter *l, struct slice source, s
 		if (user.l)
 			memcpy(e->key + source.l, user.p, user.l);
 		htab_add(&s->buckets, &e->link);
+		atomic_fetch_add_explicit(&l->held, 1, memory_order_relaxed);
 		lim_list_append(&s->counting, e);
 	}
 	if (now_s < e->blocked_until) /* refused anyway; a block is not stretched by more tries */
@@ -331,7 +339,9 @@ void digest_limiter_success(struct digest_limiter *l, struct slice source, struc
 	struct lim_entry *e;
 	uint32_t h;
 
-	if (!l)
+	/* Relaxed: a failure counted by another thread at this moment is one this success need not
+	 * forget (it came after, or raced it as it would with the lock). */
+	if (!l || atomic_load_explicit(&l->held, memory_order_relaxed) == 0)
 		return;
 	source = digest__source(source, pfx);
 	s = lim_shard_of(l, &source, &user, &h);
