@@ -1,7 +1,7 @@
 #!/bin/sh
 # pgo.sh: the profile-guided release build of sipd and sipctl (make pgo), in $PGO_BUILD (build-pgo).
 #
-# 1. A release build (-O3, LTO) instrumented with -fprofile-generate.
+# 1. A release build (-O2, LTO) instrumented with -fprofile-generate.
 # 2. That sipd runs the benchmark's traffic once, over loopback: REGISTER with digest credentials
 #    and refreshes, OPTIONS (bench/run.sh --train), then proxied calls (bench/calls.py, one round,
 #    sipd only). Each run ends with SIGTERM, on which sipd writes its profile (.gcda files).
