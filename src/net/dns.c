@@ -483,6 +483,8 @@ static void *resolver_main(void *arg)
 				timeout = 0;
 			else if (d->inflight->deadline - now < (uint64_t)timeout)
 				timeout = (int)(d->inflight->deadline - now);
+		} else if (nfd == 1) {
+			timeout = -1; /* nothing asked, no socket of c-ares open: a query or the stop writes evfd */
 		}
 		if (poll(pfd, nfd, timeout) < 0 && errno != EINTR) {
 			log_err("dns: poll: %s", strerror(errno));

@@ -1,6 +1,7 @@
 /* test_location.c: the location service's index: tens of thousands of AORs found through every
  * doubling of their shards' chains, replaced and removed by loc_set_locked, and bindings expiring
- * on their timers through the expiry thread, which tells the registrar what to delete. */
+ * on their timers through the expiry thread, which tells the registrar what to delete and is woken
+ * by a binding that ends before its planned pass. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -179,12 +180,45 @@ static void test_expired_when_replaced(void **state)
 	free(b);
 }
 
+/* The expiry thread sleeps until the earliest binding is due, up to a minute: a binding added while it
+ * sleeps that ends sooner wakes it, and ends on time. */
+static void test_woken_by_earlier(void **state)
+{
+	struct store_binding *b = malloc(sizeof(*b));
+	int64_t now = (int64_t)time(NULL);
+	struct expired e = { 0 };
+	struct loc *l;
+	int waited = 0;
+
+	(void)state;
+	assert_non_null(b);
+	assert_int_equal(loc_new(&l, on_expired, &e), 0);
+	binding(b, 11, "sip:long@203.0.113.11", now + 3600);
+	assert_int_equal(loc_put(l, b, now), 0);
+	assert_int_equal(loc_start(l), 0);
+	usleep(300 * 1000); /* its pass done: asleep, for a minute */
+	now = (int64_t)time(NULL);
+	binding(b, 12, "sip:short@203.0.113.12", now + 1);
+	assert_int_equal(loc_put(l, b, now), 0);
+	while (waited < 5000 && __atomic_load_n(&e.n, __ATOMIC_SEQ_CST) == 0) {
+		usleep(50 * 1000);
+		waited += 50;
+	}
+	assert_int_equal(__atomic_load_n(&e.n, __ATOMIC_SEQ_CST), 1);
+	assert_true(waited <= 2100); /* due within 1 s of the clock's second, and the thread on time */
+	assert_string_equal(e.contact, "sip:short@203.0.113.12");
+	assert_int_equal(loc_count(l), 1);
+	loc_free(l);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_many_aors),
 		cmocka_unit_test(test_expiry),
 		cmocka_unit_test(test_expired_when_replaced),
+		cmocka_unit_test(test_woken_by_earlier),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
