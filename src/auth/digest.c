@@ -52,6 +52,47 @@ static size_t alg_hexlen(enum digest_alg alg)
 	return alg == DIGEST_SHA256 ? 64 : 32;
 }
 
+/* What each thread keeps between hashes (see digest_private.h), freed when the thread ends: the
+ * key's value is the thread's own struct, so that its destructor runs at thread exit. */
+static _Thread_local struct digest_thread thread_state;
+static _Thread_local bool thread_registered;
+static pthread_key_t thread_key;
+static pthread_once_t thread_once = PTHREAD_ONCE_INIT;
+static bool thread_key_ok;
+
+static void thread_state_free(void *arg)
+{
+	struct digest_thread *t = arg;
+
+	EVP_MD_CTX_free(t->md);
+	*t = (struct digest_thread){ 0 };
+}
+
+static void thread_key_init(void)
+{
+	thread_key_ok = pthread_key_create(&thread_key, thread_state_free) == 0;
+}
+
+struct digest_thread *digest__thread(void)
+{
+	if (!thread_registered) {
+		pthread_once(&thread_once, thread_key_init);
+		if (!thread_key_ok || pthread_setspecific(thread_key, &thread_state))
+			return NULL;
+		thread_registered = true;
+	}
+	return &thread_state;
+}
+
+static EVP_MD_CTX *hash_ctx(void)
+{
+	struct digest_thread *t = digest__thread();
+
+	if (t && !t->md)
+		t->md = EVP_MD_CTX_new();
+	return t ? t->md : NULL;
+}
+
 /* One hash being computed. OpenSSL's low-level MD5 and SHA-256 functions cost about 100 instructions a
  * hash besides the hashing itself, the EVP interface about 750 (its provider dispatch and context
  * checks), a sixth of a registration's digest work. They are used only once the EVP fetch of the same
@@ -68,8 +109,6 @@ struct hasher {
 		char none;
 	} u;
 };
-
-static EVP_MD_CTX *hash_ctx(void);
 
 static bool hasher_init(struct hasher *h, enum digest_alg alg)
 {
@@ -132,47 +171,6 @@ static bool hasher_update_unq(struct hasher *h, struct slice s)
 		start = ++i; /* the escaped character opens the next run */
 	}
 	return start >= s.l || hasher_update(h, s.p + start, s.l - start);
-}
-
-/* What each thread keeps between hashes (see digest_private.h), freed when the thread ends: the
- * key's value is the thread's own struct, so that its destructor runs at thread exit. */
-static _Thread_local struct digest_thread thread_state;
-static _Thread_local bool thread_registered;
-static pthread_key_t thread_key;
-static pthread_once_t thread_once = PTHREAD_ONCE_INIT;
-static bool thread_key_ok;
-
-static void thread_state_free(void *arg)
-{
-	struct digest_thread *t = arg;
-
-	EVP_MD_CTX_free(t->md);
-	*t = (struct digest_thread){ 0 };
-}
-
-static void thread_key_init(void)
-{
-	thread_key_ok = pthread_key_create(&thread_key, thread_state_free) == 0;
-}
-
-struct digest_thread *digest__thread(void)
-{
-	if (!thread_registered) {
-		pthread_once(&thread_once, thread_key_init);
-		if (!thread_key_ok || pthread_setspecific(thread_key, &thread_state))
-			return NULL;
-		thread_registered = true;
-	}
-	return &thread_state;
-}
-
-static EVP_MD_CTX *hash_ctx(void)
-{
-	struct digest_thread *t = digest__thread();
-
-	if (t && !t->md)
-		t->md = EVP_MD_CTX_new();
-	return t ? t->md : NULL;
 }
 
 /* parts joined by ':' into buf; the length, or 0 when they must be fed one by one: too long for buf,

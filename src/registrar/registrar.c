@@ -115,10 +115,8 @@ static bool names_has(const struct names *s, struct slice host)
 	/* byte for byte first: the names are in lower case, as nearly every request writes them. The first
 	 * byte, folded, sorts out most names of the same length ("localhost" against "127.0.0.1") before
 	 * any comparison is called. */
-	unsigned char first = host.l ? (unsigned char)host.p[0] : 0;
+	unsigned char first = host.l ? slice__lower((unsigned char)host.p[0]) : 0;
 
-	if (first >= 'A' && first <= 'Z')
-		first |= 0x20;
 	for (unsigned i = 0; i < s->n; i++)
 		if (s->len[i] == host.l && (unsigned char)s->name[i][0] == first &&
 		    (!memcmp(host.p, s->name[i], host.l) || slice_caseeq(host, slice_make(s->name[i], s->len[i]))))
